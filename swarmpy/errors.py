@@ -1,0 +1,103 @@
+"""One exception tree. Every error a user can see carries a one-line message.
+
+``grpc_code`` lets the API edges translate an error to a gRPC status and back without
+losing its class (see swarmpy.rpc), so the CLI prints exactly the manager's sentence.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class SwarmpyError(Exception):
+    """Base of every error swarmpy raises on purpose."""
+
+    grpc_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(SwarmpyError):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(SwarmpyError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(SwarmpyError):
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class Conflict(SwarmpyError):
+    """The request is valid but the current state forbids it (e.g. rm a node that is up)."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(SwarmpyError):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unavailable(SwarmpyError):
+    """A peer (daemon, manager, leader, registry) could not be reached."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+
+
+class NotAManager(Conflict):
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "This node is not a swarm manager. Use \"swarmpy swarm init\" or "
+            "\"swarmpy swarm join\" to connect this node to swarm and try again."
+        )
+
+
+class NotInSwarm(Conflict):
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "This node is not part of a swarm. Use \"swarmpy swarm init\" or "
+            "\"swarmpy swarm join\" first."
+        )
+
+
+class NoLeader(Unavailable):
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "The swarm does not have a leader. It's possible that too few managers are "
+            "online. Make sure more than half of the managers are online."
+        )
+
+
+class ImageError(SwarmpyError):
+    """Pulling, loading or unpacking an image failed."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class RuntimeFailure(SwarmpyError):
+    """runc, a mount, netlink or nftables failed while running a task."""
+
+    grpc_code = grpc.StatusCode.INTERNAL
+
+
+BY_CODE: dict[grpc.StatusCode, type[SwarmpyError]] = {
+    cls.grpc_code: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        PermissionDenied,
+        Unavailable,
+        RuntimeFailure,
+    )
+}

@@ -1,0 +1,322 @@
+"""Domain types shared by managers, agents and the CLI.
+
+Every object is a frozen dataclass over plain data (str, int, tuples, nested frozen
+dataclasses), so a decision function can take a snapshot without fearing that somebody
+mutates it underneath, and the same objects can be pickled into the Raft log and
+converted to/from protobuf messages generically (see swarmpy.codec).
+Changes are made with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import time
+from dataclasses import dataclass, field
+
+ENGINE_VERSION = "0.1.0"
+
+
+def new_id() -> str:
+    """A 25-character lowercase alphanumeric id, like SwarmKit's object ids."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "".join(secrets.choice(alphabet) for _ in range(25))
+
+
+def now() -> float:
+    return time.time()
+
+
+class TaskState(enum.IntEnum):
+    """SwarmKit's task states, in their order: a task only ever moves forward."""
+
+    NEW = 0
+    PENDING = 64
+    ASSIGNED = 192
+    ACCEPTED = 256
+    PREPARING = 320
+    READY = 384
+    STARTING = 448
+    RUNNING = 512
+    COMPLETE = 576
+    SHUTDOWN = 640
+    FAILED = 704
+    REJECTED = 768
+    REMOVE = 800
+    ORPHANED = 832
+
+    @property
+    def terminal(self) -> bool:
+        return self >= TaskState.COMPLETE
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+class NodeRole(enum.StrEnum):
+    WORKER = "worker"
+    MANAGER = "manager"
+
+
+class NodeAvailability(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSE = "pause"
+    DRAIN = "drain"
+
+
+class NodeState(enum.StrEnum):
+    UNKNOWN = "unknown"
+    READY = "ready"
+    DOWN = "down"
+    DISCONNECTED = "disconnected"
+
+
+class ServiceMode(enum.StrEnum):
+    REPLICATED = "replicated"
+    GLOBAL = "global"
+
+
+class RestartCondition(enum.StrEnum):
+    ANY = "any"
+    ON_FAILURE = "on-failure"
+    NONE = "none"
+
+
+class FailureAction(enum.StrEnum):
+    PAUSE = "pause"
+    CONTINUE = "continue"
+    ROLLBACK = "rollback"
+
+
+class EndpointMode(enum.StrEnum):
+    VIP = "vip"
+    DNSRR = "dnsrr"
+
+
+class MountType(enum.StrEnum):
+    BIND = "bind"
+    VOLUME = "volume"
+    TMPFS = "tmpfs"
+
+
+# ---------------------------------------------------------------- nodes
+
+
+@dataclass(frozen=True)
+class Resources:
+    nano_cpus: int = 0  # 1e9 == one CPU
+    memory_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ManagerStatus:
+    raft_addr: str = ""  # host:port of this manager's Raft endpoint
+    api_addr: str = ""  # host:port of this manager's gRPC endpoint
+    leader: bool = False
+    reachable: bool = True
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    hostname: str
+    role: NodeRole = NodeRole.WORKER
+    availability: NodeAvailability = NodeAvailability.ACTIVE
+    state: NodeState = NodeState.UNKNOWN
+    addr: str = ""  # advertise address (underlay IP): VXLAN endpoint, reachability
+    labels: tuple[tuple[str, str], ...] = ()
+    engine_version: str = ENGINE_VERSION
+    resources: Resources = field(default_factory=Resources)
+    manager: ManagerStatus | None = None
+    message: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def label_dict(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+# ---------------------------------------------------------------- services
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    condition: RestartCondition = RestartCondition.ANY
+    delay_s: float = 5.0
+    max_attempts: int = 0  # 0 == unlimited
+    window_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    parallelism: int = 1
+    delay_s: float = 0.0
+    failure_action: FailureAction = FailureAction.PAUSE
+    monitor_s: float = 5.0
+    max_failure_ratio: float = 0.0
+    order: str = "stop-first"
+
+
+@dataclass(frozen=True)
+class Mount:
+    type: MountType
+    target: str
+    source: str = ""
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    command: tuple[str, ...] = ()  # replaces the image's Entrypoint when set
+    args: tuple[str, ...] = ()  # replaces the image's Cmd when set
+    env: tuple[str, ...] = ()  # "K=V"
+    labels: tuple[tuple[str, str], ...] = ()
+    hostname: str = ""
+    workdir: str = ""
+    user: str = ""
+    mounts: tuple[Mount, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    stop_grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ResourceRequirements:
+    limits: Resources = field(default_factory=Resources)
+    reservations: Resources = field(default_factory=Resources)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    container: ContainerSpec
+    labels: tuple[tuple[str, str], ...] = ()
+    mode: ServiceMode = ServiceMode.REPLICATED
+    replicas: int = 1
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
+    rollback: UpdateConfig = field(default_factory=UpdateConfig)
+    constraints: tuple[str, ...] = ()
+    resources: ResourceRequirements = field(default_factory=ResourceRequirements)
+    networks: tuple[str, ...] = ()  # network ids
+    endpoint_mode: EndpointMode = EndpointMode.VIP
+
+
+@dataclass(frozen=True)
+class VirtualIP:
+    network_id: str
+    addr: str  # "10.0.0.2/24"
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    state: str = ""  # updating | paused | completed | rollback_started | rollback_completed
+    started_at: float = 0.0
+    completed_at: float = 0.0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    spec: ServiceSpec
+    previous_spec: ServiceSpec | None = None
+    spec_version: int = 1  # bumped on every spec change: tasks with an older one are outdated
+    virtual_ips: tuple[VirtualIP, ...] = ()
+    update_status: UpdateStatus | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    network_id: str
+    addresses: tuple[str, ...] = ()  # "10.0.0.5/24"
+    mac: str = ""  # derived from the address, so peers can program FDB entries
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    state: TaskState = TaskState.NEW
+    timestamp: float = 0.0
+    message: str = ""  # short, e.g. "scheduler assigned task to node"
+    err: str = ""  # why the task failed or cannot be scheduled
+    container_id: str = ""
+    exit_code: int = 0
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    service_id: str
+    service_name: str
+    spec: ServiceSpec  # the service spec this task was made from
+    spec_version: int = 1
+    slot: int = 0  # replicated: 1..N; global: 0 (node_id identifies it)
+    node_id: str = ""
+    desired_state: TaskState = TaskState.RUNNING
+    status: TaskStatus = field(default_factory=TaskStatus)
+    networks: tuple[NetworkAttachment, ...] = ()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """Docker's container name: <service>.<slot>.<task id> (global: node id for slot)."""
+        slot = str(self.slot) if self.slot else self.node_id
+        return f"{self.service_name}.{slot}.{self.id}"
+
+
+# ---------------------------------------------------------------- networks
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    driver: str = "overlay"
+    subnet: str = ""  # "10.0.1.0/24"
+    gateway: str = ""  # "10.0.1.1"
+    vni: int = 0
+    attachable: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    created_at: float = 0.0
+
+
+# ---------------------------------------------------------------- cluster
+
+
+@dataclass(frozen=True)
+class JoinTokens:
+    worker: str
+    manager: str
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str = "default"
+    root_ca_cert: str = ""  # PEM
+    root_ca_key: str = ""  # PEM; replicated only among managers (workers never see the store)
+    tokens: JoinTokens = field(default_factory=lambda: JoinTokens("", ""))
+    heartbeat_period_s: float = 5.0
+    task_history_limit: int = 5
+    raft_secret: str = ""  # pysyncobj password; managers only
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+# The kinds of object the store keeps, by table name.
+TABLES: dict[str, type] = {
+    "nodes": Node,
+    "services": Service,
+    "tasks": Task,
+    "networks": Network,
+    "clusters": Cluster,
+}
