@@ -320,3 +320,50 @@ TABLES: dict[str, type] = {
     "networks": Network,
     "clusters": Cluster,
 }
+
+
+# ---------------------------------------------------------------- what an agent sees of the network
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One running task's presence on one network, as every node on that network sees it."""
+
+    task_id: str
+    service_id: str
+    service_name: str
+    container_name: str  # <service>.<slot>.<task id>
+    slot: int
+    node_id: str
+    node_addr: str  # the node's underlay address: where VXLAN packets for this MAC go
+    network_id: str
+    ip: str  # "10.0.1.5" (no prefix)
+    mac: str
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    service_id: str
+    name: str
+    endpoint_mode: EndpointMode
+    virtual_ips: tuple[VirtualIP, ...]
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """The manager's view of the networks that matter to one node, pushed by the dispatcher.
+
+    Only networks on which the node runs a task appear, with every running endpoint on them
+    (local and remote) and every service attached to them; the agent derives FDB/neighbour
+    entries, VIP maps and DNS records from it.
+    """
+
+    networks: tuple[Network, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    services: tuple[ServiceEndpoint, ...] = ()
+
+
+def mac_for_ip(ip: str) -> str:
+    """Docker derives a container's MAC from its IPv4 address: 02:42:a.b.c.d."""
+    octets = [int(o) for o in ip.split("/")[0].split(".")]
+    return "02:42:" + ":".join(f"{o:02x}" for o in octets)
