@@ -1,0 +1,344 @@
+"""Build a container's OCI runtime config (``config.json``) from an image and a task.
+
+Pure functions over plain data, with Docker's semantics; the only I/O helpers
+(``check_mount_sources``, ``read_passwd``) are separate so the controller calls them explicitly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swarmpy.agent.exec import ImageConfig, SandboxInfo
+from swarmpy.errors import InvalidArgument
+from swarmpy.model import Mount, MountType, Task
+
+# Annotation keys: how containers are recognised as ours after a daemon restart.
+ANN_PREFIX = "io.swarmpy."
+ANN_TASK_ID = ANN_PREFIX + "task.id"
+ANN_SERVICE_ID = ANN_PREFIX + "service.id"
+ANN_SERVICE_NAME = ANN_PREFIX + "service.name"
+ANN_SLOT = ANN_PREFIX + "task.slot"
+ANN_NODE_ID = ANN_PREFIX + "node.id"
+ANN_IMAGE = ANN_PREFIX + "image"
+ANN_NAME = ANN_PREFIX + "container.name"
+ANN_LABEL_PREFIX = ANN_PREFIX + "label."
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set (moby oci/caps/defaults.go); `runc spec` lacks e.g. NET_RAW.
+DEFAULT_CAPS = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+# Every capability runc 1.1 knows, for "ALL".
+ALL_CAPS = (
+    *DEFAULT_CAPS,
+    "CAP_DAC_READ_SEARCH",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_LEASE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+
+CPU_PERIOD_US = 100_000
+
+# What `runc spec` (1.1.5) produces, minus the fields every container overrides.
+_TEMPLATE: dict[str, Any] = json.loads(
+    """
+{
+  "ociVersion": "1.0.2-dev",
+  "process": {
+    "terminal": false,
+    "user": {"uid": 0, "gid": 0},
+    "args": ["sh"],
+    "env": [],
+    "cwd": "/",
+    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
+    "noNewPrivileges": true
+  },
+  "root": {"path": "rootfs", "readonly": false},
+  "hostname": "",
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+     "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+     "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+     "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+     "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+     "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+  ],
+  "linux": {
+    "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+    "maskedPaths": [
+      "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+      "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+      "/proc/scsi"
+    ],
+    "readonlyPaths": [
+      "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+    ]
+  }
+}
+"""
+)
+
+# Files the sandbox provides, bind-mounted over the image's own.
+SANDBOX_FILES = ("resolv.conf", "hosts", "hostname")
+
+
+@dataclass(frozen=True)
+class BundlePaths:
+    """Where a container's files live on the host."""
+
+    container_dir: Path  # holds config.json, the sandbox files, the log
+    rootfs: Path
+    volumes_root: Path  # named volumes live in <volumes_root>/<name>/_data
+
+
+def process_args(image: ImageConfig, command: tuple[str, ...], args: tuple[str, ...]) -> list[str]:
+    """Docker: ``command`` replaces the Entrypoint, ``args`` the Cmd; a new Entrypoint drops
+    the image's Cmd too, because that Cmd was written for the old Entrypoint."""
+    entrypoint = list(command) if command else list(image.entrypoint)
+    if args:
+        cmd = list(args)
+    elif command:
+        cmd = []
+    else:
+        cmd = list(image.cmd)
+    argv = entrypoint + cmd
+    if not argv:
+        raise InvalidArgument("no command specified: the image has no Entrypoint or Cmd")
+    return argv
+
+
+def merge_env(image_env: tuple[str, ...], spec_env: tuple[str, ...]) -> list[str]:
+    """Image env overlaid by the spec's, by variable name, keeping first-seen order."""
+    merged: dict[str, str] = {}
+    for entry in (*image_env, *spec_env):
+        name = entry.split("=", 1)[0]
+        merged[name] = entry
+    merged.setdefault("PATH", f"PATH={DEFAULT_PATH}")
+    return list(merged.values())
+
+
+def _cap_name(cap: str) -> str:
+    upper = cap.strip().upper()
+    if upper == "ALL":
+        return upper
+    name = upper if upper.startswith("CAP_") else "CAP_" + upper
+    if name not in ALL_CAPS:
+        raise InvalidArgument(f"unknown capability: {cap!r}")
+    return name
+
+
+def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> list[str]:
+    """Docker's default set + cap_add - cap_drop; "ALL" works on either side."""
+    add = {_cap_name(c) for c in cap_add}
+    drop = {_cap_name(c) for c in cap_drop}
+    # Explicit adds survive "drop ALL", as in Docker (--cap-drop ALL --cap-add NET_BIND_SERVICE).
+    if "ALL" in drop:
+        base: set[str] = set()
+    elif "ALL" in add:
+        base = set(ALL_CAPS)
+    else:
+        base = set(DEFAULT_CAPS)
+    caps = (base | add) - drop
+    return [c for c in ALL_CAPS if c in caps]
+
+
+def resolve_user(user: str, passwd: str, group: str = "") -> tuple[int, int]:
+    """``uid[:gid]`` or ``name[:group]`` → (uid, gid), names looked up in /etc/passwd text."""
+    if not user:
+        return 0, 0
+    name, _, grp = user.partition(":")
+    uid: int | None = int(name) if name.isdigit() else None
+    gid: int | None = None
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) < 4:
+            continue
+        if (uid is None and fields[0] == name) or (uid is not None and fields[2] == str(uid)):
+            uid, gid = int(fields[2]), int(fields[3])
+            break
+    if uid is None:
+        raise InvalidArgument(f"unable to find user {name}: no matching entries in passwd file")
+    if grp:
+        gid = int(grp) if grp.isdigit() else _lookup_group(grp, group)
+    return uid, gid if gid is not None else 0
+
+
+def _lookup_group(name: str, group: str) -> int:
+    for line in group.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == name:
+            return int(fields[2])
+    raise InvalidArgument(f"unable to find group {name}: no matching entries in group file")
+
+
+def volume_dir(volumes_root: Path, name: str) -> Path:
+    return volumes_root / name / "_data"
+
+
+def oci_mounts(mounts: tuple[Mount, ...], paths: BundlePaths) -> list[dict[str, Any]]:
+    """The task's mounts, then the sandbox files (which must win over a volume at /etc)."""
+    out: list[dict[str, Any]] = []
+    for m in mounts:
+        ro = ["ro"] if m.readonly else ["rw"]
+        if m.type is MountType.TMPFS:
+            opts = ["nosuid", "nodev", "mode=1777", *ro]
+            out.append(
+                {"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts}
+            )
+            continue
+        source = (
+            m.source if m.type is MountType.BIND else str(volume_dir(paths.volumes_root, m.source))
+        )
+        out.append(
+            {"destination": m.target, "type": "bind", "source": source, "options": ["rbind", *ro]}
+        )
+    for name in SANDBOX_FILES:
+        out.append(
+            {
+                "destination": f"/etc/{name}",
+                "type": "bind",
+                "source": str(paths.container_dir / name),
+                "options": ["rbind", "rw"],
+            }
+        )
+    return out
+
+
+def check_mount_sources(mounts: tuple[Mount, ...], volumes_root: Path) -> None:
+    """Fail early on a missing bind source; create named volumes on first use."""
+    for m in mounts:
+        if not m.target.startswith("/"):
+            raise InvalidArgument(f"invalid mount target {m.target!r}: must be an absolute path")
+        if m.type is MountType.BIND and not Path(m.source).exists():
+            raise InvalidArgument(
+                f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
+            )
+        if m.type is MountType.VOLUME:
+            if not m.source or "/" in m.source:
+                raise InvalidArgument(f"invalid volume name {m.source!r}")
+            volume_dir(volumes_root, m.source).mkdir(parents=True, exist_ok=True)
+
+
+def read_passwd(rootfs: Path) -> tuple[str, str]:
+    """The rootfs' /etc/passwd and /etc/group text ("" when missing)."""
+
+    def read(name: str) -> str:
+        try:
+            return (rootfs / "etc" / name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    return read("passwd"), read("group")
+
+
+def resources(task: Task) -> dict[str, Any]:
+    limits = task.spec.resources.limits
+    res: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    if limits.memory_bytes:
+        res["memory"] = {"limit": limits.memory_bytes}
+    if limits.nano_cpus:
+        res["cpu"] = {"quota": limits.nano_cpus * CPU_PERIOD_US // 10**9, "period": CPU_PERIOD_US}
+    return res
+
+
+def task_annotations(task: Task, node_id: str) -> dict[str, str]:
+    ann = {
+        ANN_TASK_ID: task.id,
+        ANN_SERVICE_ID: task.service_id,
+        ANN_SERVICE_NAME: task.service_name,
+        ANN_SLOT: str(task.slot),
+        ANN_NODE_ID: node_id,
+        ANN_IMAGE: task.spec.container.image,
+        ANN_NAME: task.name,
+    }
+    for k, v in task.spec.container.labels:
+        ann[ANN_LABEL_PREFIX + k] = v
+    return ann
+
+
+def build_config(
+    image: ImageConfig,
+    task: Task,
+    sandbox: SandboxInfo,
+    paths: BundlePaths,
+    *,
+    cgroups_path: str,
+    node_id: str,
+    passwd: str = "",
+    group: str = "",
+) -> dict[str, Any]:
+    """The complete config.json for the task's container."""
+    spec = task.spec.container
+    config = copy.deepcopy(_TEMPLATE)
+    proc = config["process"]
+    proc["args"] = process_args(image, spec.command, spec.args)
+    proc["env"] = merge_env(image.env, spec.env)
+    proc["cwd"] = spec.workdir or image.workdir or "/"
+    uid, gid = resolve_user(spec.user or image.user, passwd, group)
+    proc["user"] = {"uid": uid, "gid": gid}
+    caps = capabilities(spec.cap_add, spec.cap_drop)
+    proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+    config["root"]["path"] = str(paths.rootfs)
+    config["hostname"] = spec.hostname or sandbox.hostname
+    config["mounts"].extend(oci_mounts(spec.mounts, paths))
+    linux = config["linux"]
+    linux["namespaces"].append({"type": "network", "path": sandbox.netns_path})
+    linux["cgroupsPath"] = cgroups_path
+    linux["resources"] = resources(task)
+    config["annotations"] = task_annotations(task, node_id)
+    return config
+
+
+def sandbox_files(sandbox: SandboxInfo, hostname: str) -> dict[str, str]:
+    """The contents of the files bind-mounted at /etc/<name>."""
+    return {"resolv.conf": sandbox.resolv_conf, "hosts": sandbox.hosts, "hostname": hostname + "\n"}
