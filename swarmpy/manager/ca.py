@@ -1,0 +1,322 @@
+"""The cluster's root CA, its join tokens and the node certificates it signs.
+
+Pure crypto over PEM strings, no I/O, so both sides can use it: a manager creates the root CA
+and signs CSRs; a joining node makes its key and CSR, parses the join token and reads its own
+identity back from the certificate it was given (see swarmpy.tls for the gRPC/file edges).
+
+A node's identity lives in its certificate, as in SwarmKit: CN = node id, OU = role,
+O = cluster id. Clients always verify a manager under the name "swarm-manager", so every
+manager certificate carries that DNS SAN.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from swarmpy.errors import InvalidArgument, PermissionDenied
+from swarmpy.model import JoinTokens, NodeRole
+
+ROOT_CA_CN = "swarm-ca"
+ROOT_CA_VALIDITY = datetime.timedelta(days=20 * 365)
+NODE_CERT_VALIDITY = datetime.timedelta(days=90)
+# Certificates start a little in the past so a peer whose clock lags still accepts them.
+BACKDATE = datetime.timedelta(minutes=5)
+
+MANAGER_NAME = "swarm-manager"  # also the TLS target name every client verifies
+WORKER_NAME = "swarm-worker"
+ROLE_OU: dict[NodeRole, str] = {NodeRole.MANAGER: MANAGER_NAME, NodeRole.WORKER: WORKER_NAME}
+
+TOKEN_PREFIX = "SWMTKN"
+TOKEN_VERSION = "1"
+DIGEST_LEN = 50  # base 36 of a 256-bit number fits in 50 digits
+SECRET_LEN = 25  # base 36 of 128 random bits fits in 25 digits
+SECRET_BYTES = 16
+BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+INVALID_TOKEN = "invalid join token"
+WRONG_TOKEN = "a valid join token is necessary to join this cluster"
+
+
+@dataclass(frozen=True)
+class RootCA:
+    cert_pem: str
+    key_pem: str
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """Who a certificate says its holder is."""
+
+    node_id: str
+    role: NodeRole
+    cluster_id: str
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    digest: str  # base-36 sha256 of the root CA certificate (DER), 50 chars
+    secret: str  # 25 base-36 chars; the only part that differs between roles
+
+
+# ---------------------------------------------------------------- keys and certificates
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def generate_key() -> str:
+    """A new ECDSA P-256 private key, PEM (PKCS#8, unencrypted: the file mode protects it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _load_key(key_pem: str) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InvalidArgument("the private key is not an ECDSA key")
+    return key
+
+
+def load_cert(cert_pem: str) -> x509.Certificate:
+    """The first certificate in a PEM string (a leaf, when the string is a chain)."""
+    try:
+        return x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid certificate: {exc}") from None
+
+
+def _cert_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def create_root_ca() -> RootCA:
+    """The self-signed root of a new cluster (``swarm init``)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CA_CN)])
+    start = _utcnow() - BACKDATE
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + ROOT_CA_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return RootCA(
+        cert_pem=_cert_pem(cert),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+    )
+
+
+def create_csr(key_pem: str) -> str:
+    """A CSR for the node's key. Its subject is ignored: the manager decides the identity."""
+    key = _load_key(key_pem)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _node_sans(node_id: str, role: NodeRole) -> x509.SubjectAlternativeName:
+    return x509.SubjectAlternativeName([x509.DNSName(ROLE_OU[role]), x509.DNSName(node_id)])
+
+
+def sign_node_csr(
+    root: RootCA,
+    csr_pem: str,
+    node_id: str,
+    role: NodeRole,
+    cluster_id: str,
+    validity: datetime.timedelta = NODE_CERT_VALIDITY,
+) -> str:
+    """Issue the node's certificate; the identity comes from the manager, never the CSR."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError:
+        raise InvalidArgument("invalid certificate signing request") from None
+    if not csr.is_signature_valid:
+        raise InvalidArgument("the certificate signing request has an invalid signature")
+    ca_cert = load_cert(root.cert_pem)
+    ca_key = _load_key(root.key_pem)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, node_id),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ROLE_OU[role]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
+        ]
+    )
+    start = _utcnow() - BACKDATE
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(min(start + validity, ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        # Every node is both a client (of managers) and possibly a server (once promoted).
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(_node_sans(node_id, role), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return _cert_pem(cert)
+
+
+def cert_identity(cert_pem: str) -> NodeIdentity:
+    """Read node id, role and cluster id from a node certificate (the leaf of a chain)."""
+    subject = load_cert(cert_pem).subject
+
+    def one(oid: x509.ObjectIdentifier) -> str:
+        attrs = subject.get_attributes_for_oid(oid)
+        return str(attrs[0].value) if attrs else ""
+
+    node_id, ou, cluster_id = (
+        one(NameOID.COMMON_NAME),
+        one(NameOID.ORGANIZATIONAL_UNIT_NAME),
+        one(NameOID.ORGANIZATION_NAME),
+    )
+    roles = {ou_name: role for role, ou_name in ROLE_OU.items()}
+    if not node_id or not cluster_id or ou not in roles:
+        raise InvalidArgument("the certificate is not a swarm node certificate")
+    return NodeIdentity(node_id=node_id, role=roles[ou], cluster_id=cluster_id)
+
+
+def is_signed_by(cert_pem: str, ca_pem: str) -> bool:
+    """Whether the CA directly issued this certificate (signature and issuer name match)."""
+    try:
+        load_cert(cert_pem).verify_directly_issued_by(load_cert(ca_pem))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- join tokens
+
+
+def _base36(n: int) -> str:
+    digits = []
+    while n:
+        n, rem = divmod(n, 36)
+        digits.append(BASE36[rem])
+    return "".join(reversed(digits)) or "0"
+
+
+def ca_digest(ca_pem: str) -> str:
+    """SwarmKit's token digest: base-36 sha256 of the root CA certificate, zero-padded to 50."""
+    der = load_cert(ca_pem).public_bytes(serialization.Encoding.DER)
+    return _base36(int.from_bytes(hashlib.sha256(der).digest())).zfill(DIGEST_LEN)
+
+
+def new_join_token(ca_pem: str) -> str:
+    """A fresh token for this CA: ``SWMTKN-1-<digest>-<secret>``."""
+    secret = _base36(int.from_bytes(secrets.token_bytes(SECRET_BYTES))).zfill(SECRET_LEN)
+    return f"{TOKEN_PREFIX}-{TOKEN_VERSION}-{ca_digest(ca_pem)}-{secret}"
+
+
+def generate_join_tokens(ca_pem: str) -> JoinTokens:
+    return JoinTokens(worker=new_join_token(ca_pem), manager=new_join_token(ca_pem))
+
+
+def _is_base36(text: str, length: int) -> bool:
+    return len(text) == length and all(c in BASE36 for c in text)
+
+
+def parse_join_token(token: str) -> JoinToken:
+    """Split a token; raise InvalidArgument("invalid join token") unless it is well formed."""
+    parts = token.strip().split("-")
+    if (
+        len(parts) != 4
+        or parts[0] != TOKEN_PREFIX
+        or parts[1] != TOKEN_VERSION
+        or not _is_base36(parts[2], DIGEST_LEN)
+        or not _is_base36(parts[3], SECRET_LEN)
+    ):
+        raise InvalidArgument(INVALID_TOKEN)
+    return JoinToken(digest=parts[2], secret=parts[3])
+
+
+def token_matches_ca(token: str, ca_pem: str) -> bool:
+    """Whether a (well-formed) token was made for this root CA."""
+    return hmac.compare_digest(parse_join_token(token).digest, ca_digest(ca_pem))
+
+
+def role_for_token(token: str, tokens: JoinTokens) -> NodeRole:
+    """The role a presented token grants, comparing in constant time.
+
+    Raises InvalidArgument for a malformed token and PermissionDenied for one that is not
+    the cluster's current worker or manager token (wrong CA, rotated or guessed secret).
+    """
+    presented = parse_join_token(token)
+    granted: NodeRole | None = None
+    # Compare against both tokens always, so timing does not tell which one nearly matched.
+    for role, current in ((NodeRole.WORKER, tokens.worker), (NodeRole.MANAGER, tokens.manager)):
+        if current and hmac.compare_digest(
+            f"{presented.digest}-{presented.secret}", "-".join(current.split("-")[2:])
+        ):
+            granted = role
+    if granted is None:
+        raise PermissionDenied(WRONG_TOKEN)
+    return granted

@@ -1,0 +1,279 @@
+"""Mutual TLS between nodes: gRPC credentials, peer identity, root CA bootstrap, cert files.
+
+Why an "anonymous" client certificate: SwarmKit's managers accept connections with or without
+a client certificate (the join call comes from a node that has none yet). Python's grpc can
+only *require* client certificates or *never request* them. So servers require one and also
+trust a fixed, deliberately public "anonymous" certificate, which nodes without credentials
+present. It proves nothing: anyone can present it, and since anyone can derive its key they
+can also sign other certificates with it. That is why ``peer_identity`` accepts a peer only
+when the cluster root CA itself signed its leaf certificate; everything else is anonymous.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import hashlib
+import os
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from swarmpy.errors import InvalidArgument, PermissionDenied, Unavailable
+from swarmpy.manager import ca
+from swarmpy.manager.ca import NodeIdentity
+from swarmpy.model import NodeRole
+
+PeerIdentity = NodeIdentity
+
+# Clients verify every manager under this name, whatever address they dialled.
+CHANNEL_OPTIONS: tuple[tuple[str, str], ...] = (("grpc.ssl_target_name_override", ca.MANAGER_NAME),)
+
+KEY_FILE = "swarm-node.key"
+CERT_FILE = "swarm-node.crt"
+CA_FILE = "swarm-root-ca.crt"
+
+_ANONYMOUS_SEED = b"swarmpy anonymous client certificate v1"
+_ANONYMOUS_CN = "swarmpy-anonymous"
+
+
+# ---------------------------------------------------------------- the anonymous credential
+
+
+@dataclass(frozen=True)
+class _KeyPair:
+    key_pem: str
+    cert_pem: str
+
+
+@functools.cache
+def _anonymous() -> _KeyPair:
+    """The public client credential; byte-identical everywhere (derived key, fixed fields,
+    deterministic ECDSA), so every server trusts exactly the certificate every client shows."""
+    scalar = int.from_bytes(hashlib.sha256(_ANONYMOUS_SEED).digest())
+    key = ec.derive_private_key(scalar, ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _ANONYMOUS_CN)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
+        .not_valid_after(datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    )
+    return _KeyPair(
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+    )
+
+
+# ---------------------------------------------------------------- gRPC credentials
+
+
+def _with_root(cert_pem: str, ca_pem: str) -> str:
+    """The chain a manager presents: leaf + root, so a joiner can read (and pin) the root."""
+    return cert_pem if ca_pem.strip() in cert_pem else cert_pem.rstrip("\n") + "\n" + ca_pem
+
+
+def server_credentials(cert_pem: str, key_pem: str, ca_pem: str) -> grpc.ServerCredentials:
+    """TLS for a manager's port: accepts cluster certificates and the anonymous one."""
+    return grpc.ssl_server_credentials(
+        [(key_pem.encode(), _with_root(cert_pem, ca_pem).encode())],
+        root_certificates=(ca_pem.rstrip("\n") + "\n" + _anonymous().cert_pem).encode(),
+        require_client_auth=True,
+    )
+
+
+def channel_credentials(
+    ca_pem: str, cert_pem: str | None = None, key_pem: str | None = None
+) -> grpc.ChannelCredentials:
+    """TLS for dialling a manager; without a node certificate the caller is anonymous.
+
+    Use with ``CHANNEL_OPTIONS`` (the server name every manager certificate carries).
+    """
+    if (cert_pem is None) != (key_pem is None):
+        raise InvalidArgument("a client certificate needs its key, and a key its certificate")
+    pair = _KeyPair(key_pem, cert_pem) if key_pem and cert_pem else _anonymous()
+    return grpc.ssl_channel_credentials(
+        ca_pem.encode(), pair.key_pem.encode(), pair.cert_pem.encode()
+    )
+
+
+def secure_channel(
+    target: str, ca_pem: str, cert_pem: str | None = None, key_pem: str | None = None
+) -> grpc.aio.Channel:
+    """An asyncio channel to a manager at host:port."""
+    return grpc.aio.secure_channel(
+        target, channel_credentials(ca_pem, cert_pem, key_pem), options=CHANNEL_OPTIONS
+    )
+
+
+# ---------------------------------------------------------------- who is calling
+
+
+@functools.lru_cache(maxsize=1024)
+def _verified_identity(leaf_pem: str, ca_pem: str) -> NodeIdentity | None:
+    # Cached because every call re-presents the same few certificates; a signature check
+    # per RPC would be wasted work.
+    if not ca.is_signed_by(leaf_pem, ca_pem):
+        return None
+    try:
+        return ca.cert_identity(leaf_pem)
+    except InvalidArgument:
+        return None
+
+
+def peer_identity(context: grpc.aio.ServicerContext[Any, Any], ca_pem: str) -> PeerIdentity | None:
+    """The calling node, or None for an anonymous caller (no certificate of this cluster).
+
+    ``ca_pem`` is the cluster root: only a leaf it signed counts (see the module docstring).
+    """
+    leaf = next(iter(context.auth_context().get("x509_pem_cert", ())), None)
+    if leaf is None:
+        return None
+    return _verified_identity(leaf.decode(), ca_pem)
+
+
+def require_role(
+    context: grpc.aio.ServicerContext[Any, Any], ca_pem: str, *roles: NodeRole
+) -> PeerIdentity:
+    """The caller's identity if it holds one of ``roles``; else PermissionDenied."""
+    peer = peer_identity(context, ca_pem)
+    if peer is None:
+        raise PermissionDenied("permission denied: this call needs a swarm node certificate")
+    if peer.role not in roles:
+        wanted = " or ".join(str(r) for r in roles)
+        raise PermissionDenied(
+            f"permission denied: a {peer.role} certificate cannot make this call (needs {wanted})"
+        )
+    return peer
+
+
+# ---------------------------------------------------------------- bootstrap: fetching the root CA
+
+
+def _anonymous_client_context() -> ssl.SSLContext:
+    """A TLS context that trusts nothing yet and shows the anonymous certificate (servers
+    require a client certificate; ssl only loads one from files)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    with tempfile.TemporaryDirectory(prefix="swarmpy-anon-") as tmp:
+        cert, key = Path(tmp, "anon.crt"), Path(tmp, "anon.key")
+        cert.write_text(_anonymous().cert_pem)
+        key.write_text(_anonymous().key_pem)
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def _presented_chain(host: str, port: int, timeout: float) -> list[str]:
+    where = f"{host}:{port}"
+    context = _anonymous_client_context()
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=ca.MANAGER_NAME) as tls,
+        ):
+            # Private API, present since 3.10; 3.13 makes it public. The chain is only
+            # read here, and trusted solely through the digest check that follows.
+            chain = tls._sslobj.get_unverified_chain()  # type: ignore[attr-defined]
+    except TimeoutError:
+        raise Unavailable(f"timed out connecting to the manager at {where}") from None
+    except ssl.SSLError as exc:
+        raise Unavailable(f"TLS handshake with {where} failed: {exc.reason}") from None
+    except OSError as exc:
+        raise Unavailable(
+            f"cannot connect to the manager at {where}: {exc.strerror or exc}"
+        ) from None
+    return [str(c.public_bytes()) for c in chain or ()]
+
+
+def fetch_root_ca(host: str, port: int, expected_digest: str, timeout: float = 5.0) -> str:
+    """The cluster root CA (PEM) from a manager, pinned to a join token's digest.
+
+    Nothing is trusted before this call, so the manager's chain is read unverified; the
+    digest from the token is what makes it safe: a root that does not match is refused.
+    """
+    for pem in _presented_chain(host, port, timeout):
+        if ca.ca_digest(pem) == expected_digest:
+            return pem
+    raise PermissionDenied(f"the root CA presented by {host}:{port} does not match the join token")
+
+
+# ---------------------------------------------------------------- credentials on disk
+
+
+@dataclass(frozen=True)
+class NodeCredentials:
+    key_pem: str
+    cert_pem: str
+    ca_pem: str
+
+    @property
+    def identity(self) -> NodeIdentity:
+        return ca.cert_identity(self.cert_pem)
+
+
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    # A crash mid-write must not leave a node with a truncated key and no way back.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_node_credentials(directory: Path, creds: NodeCredentials) -> None:
+    """Store key (0600), certificate and root CA under ``<data-root>/certificates``."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_atomic(directory / CA_FILE, creds.ca_pem, 0o644)
+    _write_atomic(directory / KEY_FILE, creds.key_pem, 0o600)
+    _write_atomic(directory / CERT_FILE, creds.cert_pem, 0o644)
+
+
+def load_node_credentials(directory: Path) -> NodeCredentials | None:
+    """The stored credentials, or None when this node has never joined a swarm."""
+    paths = [directory / name for name in (KEY_FILE, CERT_FILE, CA_FILE)]
+    present = [p.exists() for p in paths]
+    if not any(present):
+        return None
+    if not all(present):
+        missing = ", ".join(str(p) for p, ok in zip(paths, present, strict=True) if not ok)
+        raise InvalidArgument(f"node credentials are incomplete: missing {missing}")
+    key_pem, cert_pem, ca_pem = (p.read_text() for p in paths)
+    if not ca.is_signed_by(cert_pem, ca_pem):
+        raise InvalidArgument(f"the node certificate in {directory} is not signed by its root CA")
+    return NodeCredentials(key_pem=key_pem, cert_pem=cert_pem, ca_pem=ca_pem)
+
+
+def remove_node_credentials(directory: Path) -> None:
+    """Forget the node's identity (``swarm leave``)."""
+    for name in (KEY_FILE, CERT_FILE, CA_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
