@@ -23,10 +23,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
@@ -36,6 +36,8 @@ from swarmpy.lab import teardown
 from swarmpy.lab.netns import call_in_netns, list_netns, netns_inode, netns_path
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STATE_FILE = "lab.json"
 DEFAULT_SUBNET = "198.51.100.0/24"
@@ -327,7 +329,7 @@ class Lab:
             )
         return proc
 
-    def call_in(self, host: Host, fn: Any) -> Any:
+    def call_in(self, host: Host, fn: Callable[[], T]) -> T:
         """Run ``fn()`` in a thread inside ``host``'s network namespace (sockets it opens are
         on the underlay)."""
         return call_in_netns(host.netns, fn)
