@@ -1,0 +1,208 @@
+"""The pyroute2 adapter: every netlink call swarmpy makes goes through ``Netlink``.
+
+Handles are kept open (opening one for a named netns forks a helper, ~7 ms) and are not
+thread-safe, so one ``Netlink`` must only be used from one thread: the provider's worker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+from swarmpy.errors import RuntimeFailure
+
+log = logging.getLogger(__name__)
+
+NETNS_DIR = "/run/netns"
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+T = TypeVar("T")
+
+
+def netns_path(name: str) -> str:
+    return f"{NETNS_DIR}/{name}"
+
+
+def run_in_netns(name: str | None, fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a short-lived thread that entered netns ``name`` (None: ours).
+
+    setns only moves the calling thread, so a throwaway thread is the cheapest way to make
+    something (a socket, a libnftables context) bound to another namespace.
+    """
+    if name is None:
+        return fn()
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fd = os.open(netns_path(name), os.O_RDONLY)
+            try:
+                if _libc.setns(fd, _CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            result.append(fn())
+        except BaseException as e:  # re-raised in the caller's thread
+            failure.append(e)
+
+    thread = threading.Thread(target=target, name=f"netns-{name}")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+@contextmanager
+def _netlink_errors(what: str, tolerate: tuple[int, ...] = ()) -> Iterator[None]:
+    try:
+        yield
+    except NetlinkError as e:
+        if e.code in tolerate:
+            return
+        raise RuntimeFailure(f"{what}: {os.strerror(e.code)}") from e
+
+
+class Netlink:
+    """Links, addresses, routes, FDB and neighbour entries in the host netns and sandboxes.
+
+    ``host_netns`` None means the netns this process runs in (the daemon's host); a name is
+    used by tests and the lab to drive a "host" namespace from outside it.
+    """
+
+    def __init__(self, host_netns: str | None = None) -> None:
+        self.host_netns = host_netns
+        self._handles: dict[str | None, Any] = {}
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+    def _ipr(self, ns: str | None = None) -> Any:
+        """The open handle for sandbox ``ns`` (None: the host)."""
+        key = ns if ns is not None else self.host_netns
+        handle = self._handles.get(key)
+        if handle is None:
+            handle = IPRoute(netns=key) if key is not None else IPRoute()
+            self._handles[key] = handle
+        return handle
+
+    # ------------------------------------------------------------ namespaces
+
+    def create_netns(self, name: str) -> None:
+        with _netlink_errors(f"create netns {name}"):
+            netns.create(name)
+        self.set_up("lo", ns=name)
+
+    def remove_netns(self, name: str) -> None:
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            handle.close()
+        with suppress(FileNotFoundError):
+            netns.remove(name)
+
+    @staticmethod
+    def list_netns() -> list[str]:
+        return list(netns.listnetns())
+
+    # ------------------------------------------------------------ links
+
+    def link_index(self, ifname: str, ns: str | None = None) -> int | None:
+        found = self._ipr(ns).link_lookup(ifname=ifname)
+        return int(found[0]) if found else None
+
+    def link_names(self, ns: str | None = None) -> list[str]:
+        return [str(link.get("ifname")) for link in self._ipr(ns).get_links()]
+
+    def set_up(self, ifname: str, ns: str | None = None) -> None:
+        with _netlink_errors(f"set {ifname} up"):
+            self._ipr(ns).link("set", ifname=ifname, state="up")
+
+    def delete_link(self, ifname: str, ns: str | None = None) -> None:
+        with _netlink_errors(f"delete {ifname}", tolerate=(errno.ENODEV,)):
+            self._ipr(ns).link("del", ifname=ifname)
+
+    def ensure_bridge(self, name: str, mtu: int) -> int:
+        with _netlink_errors(f"create bridge {name}", tolerate=(errno.EEXIST,)):
+            self._ipr().link("add", ifname=name, kind="bridge", mtu=mtu)
+        self.set_up(name)
+        return self._index(name)
+
+    def ensure_vxlan(self, name: str, vni: int, local: str, mtu: int, master: int) -> int:
+        with _netlink_errors(f"create vxlan {name}", tolerate=(errno.EEXIST,)):
+            self._ipr().link(
+                "add",
+                ifname=name,
+                kind="vxlan",
+                vxlan_id=vni,
+                vxlan_port=4789,
+                vxlan_learning=0,
+                vxlan_proxy=1,
+                vxlan_local=local,
+                mtu=mtu,
+            )
+        index = self._index(name)
+        with _netlink_errors(f"attach {name} to its bridge"):
+            self._ipr().link("set", index=index, master=master)
+        self.set_up(name)
+        return index
+
+    def add_veth(
+        self, host_name: str, master: int, sandbox: str, peer_name: str, mac: str, mtu: int
+    ) -> None:
+        """A veth pair: ``host_name`` in bridge ``master``, ``peer_name`` inside ``sandbox``."""
+        peer = {"ifname": peer_name, "net_ns_fd": sandbox, "address": mac, "mtu": mtu}
+        with _netlink_errors(f"create veth {host_name}", tolerate=(errno.EEXIST,)):
+            self._ipr().link("add", ifname=host_name, kind="veth", mtu=mtu, peer=peer)
+        with _netlink_errors(f"attach {host_name} to its bridge"):
+            self._ipr().link("set", index=self._index(host_name), master=master, state="up")
+        self.set_up(peer_name, ns=sandbox)
+
+    def _index(self, ifname: str, ns: str | None = None) -> int:
+        index = self.link_index(ifname, ns)
+        if index is None:
+            raise RuntimeFailure(f"link {ifname} vanished")
+        return index
+
+    # ------------------------------------------------------------ addresses and routes
+
+    def add_address(self, ifname: str, cidr: str, ns: str | None = None) -> None:
+        ip, prefix = cidr.split("/")
+        index = self._index(ifname, ns)
+        with _netlink_errors(f"add {cidr} to {ifname}", tolerate=(errno.EEXIST,)):
+            self._ipr(ns).addr("add", index=index, address=ip, prefixlen=int(prefix))
+
+    def add_default_route(self, gateway: str, ns: str | None = None) -> None:
+        with _netlink_errors(f"default route via {gateway}", tolerate=(errno.EEXIST,)):
+            self._ipr(ns).route("add", dst="0.0.0.0/0", gateway=gateway)
+
+    # ------------------------------------------------------------ programmed forwarding
+
+    def fdb_append(self, vxlan: int, mac: str, remote: str) -> None:
+        with _netlink_errors(f"fdb {mac} -> {remote}", tolerate=(errno.EEXIST,)):
+            self._ipr().fdb("append", ifindex=vxlan, lladdr=mac, dst=remote)
+
+    def fdb_delete(self, vxlan: int, mac: str, remote: str) -> None:
+        with _netlink_errors(f"fdb del {mac}", tolerate=(errno.ENOENT,)):
+            self._ipr().fdb("del", ifindex=vxlan, lladdr=mac, dst=remote)
+
+    def neigh_replace(self, vxlan: int, ip: str, mac: str) -> None:
+        with _netlink_errors(f"neigh {ip} -> {mac}"):
+            self._ipr().neigh("replace", ifindex=vxlan, dst=ip, lladdr=mac, state="permanent")
+
+    def neigh_delete(self, vxlan: int, ip: str, mac: str) -> None:
+        with _netlink_errors(f"neigh del {ip}", tolerate=(errno.ENOENT,)):
+            self._ipr().neigh("del", ifindex=vxlan, dst=ip, lladdr=mac)

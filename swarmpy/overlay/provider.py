@@ -1,0 +1,234 @@
+"""The agent's NetworkProvider: sandboxes, overlay and local-bridge attachments, VIPs.
+
+pyroute2's sync handles cannot run inside the event loop and are not thread-safe, so every
+kernel operation runs on one worker thread; that also serialises setup, teardown and view
+updates without a lock. All mutable state is touched only from that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from swarmpy.agent.exec import SandboxInfo
+from swarmpy.errors import RuntimeFailure
+from swarmpy.model import Network, NetworkView, Task, mac_for_ip
+from swarmpy.overlay.attachment import Attachment
+from swarmpy.overlay.forwarding import remote_peers
+from swarmpy.overlay.localbridge import DEFAULT_SUBNET, AddressPool, LocalBridge
+from swarmpy.overlay.names import Names, container_ifname
+from swarmpy.overlay.netlink import Netlink, netns_path
+from swarmpy.overlay.nft import delete_table, open_nft
+from swarmpy.overlay.overlay import OverlayNetwork
+from swarmpy.overlay.sandbox import RESOLV_CONF, Sandboxes, hostname_for, hosts_file
+from swarmpy.overlay.vip import VipTables, vip_rules
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SandboxEvent = Literal["created", "removing"]
+# Called with the netns path after a sandbox is wired and before it is destroyed (the DNS
+# server must close its socket in it first, or the namespace lingers).
+SandboxHook = Callable[[SandboxEvent, Task, str], Awaitable[None] | None]
+
+VIP_TABLE = "swarmpy"
+VIEW_WAIT_S = 10.0  # a task can arrive just before the view that describes its network
+
+
+class OverlayNetworkProvider:
+    def __init__(
+        self,
+        node_addr: str,
+        data_root: Path,
+        name_prefix: str = "sp",
+        local_subnet: str = DEFAULT_SUBNET,
+        on_sandbox: SandboxHook | None = None,
+        host_netns: str | None = None,
+    ) -> None:
+        """``host_netns`` None: this process's netns is the host (the daemon's case)."""
+        self.node_addr = node_addr
+        self._names = Names(name_prefix)
+        self._on_sandbox = on_sandbox
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"net-{name_prefix}")
+        self._nl = Netlink(host_netns)
+        self._sandboxes = Sandboxes(self._nl)
+        self._pool = AddressPool(local_subnet, data_root / "network" / "local-addresses.json")
+        self._local: LocalBridge | None = None
+        self._vips = VipTables(VIP_TABLE, open_nft)
+        self._networks: dict[str, OverlayNetwork] = {}
+        self._attachments: dict[str, tuple[Attachment, ...]] = {}
+        self._view = NetworkView()
+        self._view_arrived = asyncio.Event()
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # ------------------------------------------------------------ NetworkProvider
+
+    async def setup(self, task: Task) -> SandboxInfo:
+        networks = await self._networks_of(task)
+        atts = await self._run(self._setup_sync, task, networks)
+        path = netns_path(self._names.sandbox(task.id))
+        await self._notify("created", task, path)
+        hostname = hostname_for(task)
+        return SandboxInfo(
+            netns_path=path,
+            resolv_conf=RESOLV_CONF,
+            hosts=hosts_file(hostname, atts[0].ip if atts else None),
+            hostname=hostname,
+        )
+
+    async def teardown(self, task: Task) -> None:
+        await self._notify("removing", task, netns_path(self._names.sandbox(task.id)))
+        await self._run(self._teardown_sync, task)
+
+    async def apply_view(self, view: NetworkView) -> None:
+        self._view = view
+        self._view_arrived.set()
+        self._view_arrived = asyncio.Event()
+        await self._run(self._apply_view_sync, view)
+
+    # ------------------------------------------------------------ what network inspect shows
+
+    def local_containers(self, network_id: str) -> list[dict[str, str]]:
+        atts = list(self._attachments.values())  # a snapshot: the worker may add meanwhile
+        return [a.inspect() for task_atts in atts for a in task_atts if a.network_id == network_id]
+
+    def local_networks(self) -> list[str]:
+        return list(self._networks)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def cleanup_all(self) -> None:
+        """Remove every kernel object with our prefix (daemon shutdown, lab down)."""
+        await self._run(self._cleanup_sync)
+
+    async def close(self) -> None:
+        await self._run(self._nl.close)
+        self._executor.shutdown(wait=True)
+
+    # ------------------------------------------------------------ helpers on the loop
+
+    async def _networks_of(self, task: Task) -> list[Network]:
+        deadline = time.monotonic() + VIEW_WAIT_S
+        while True:
+            known = {n.id: n for n in self._view.networks}
+            missing = [a.network_id for a in task.networks if a.network_id not in known]
+            if not missing:
+                return [known[a.network_id] for a in task.networks]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeFailure(f"network {missing[0]} is not known on this node")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._view_arrived.wait(), remaining)
+
+    async def _notify(self, event: SandboxEvent, task: Task, path: str) -> None:
+        if self._on_sandbox is None:
+            return
+        result = self._on_sandbox(event, task, path)
+        if inspect.isawaitable(result):
+            await result
+
+    # ------------------------------------------------------------ on the worker thread
+
+    def _setup_sync(self, task: Task, networks: list[Network]) -> tuple[Attachment, ...]:
+        sandbox = self._names.sandbox(task.id)
+        self._sandboxes.create(sandbox)
+        try:
+            atts = self._plan(task, sandbox, networks)
+            self._attachments[task.id] = atts
+            if networks:
+                self._attach_overlays(atts, networks)
+            else:
+                self._local_bridge().attach(atts[0])
+        except Exception:
+            self._teardown_sync(task)
+            raise
+        return atts
+
+    def _plan(self, task: Task, sandbox: str, networks: list[Network]) -> tuple[Attachment, ...]:
+        def attachment(index: int, network_id: str, cidr: str, mac: str) -> Attachment:
+            return Attachment(
+                task_id=task.id,
+                container_name=task.name,
+                network_id=network_id,
+                sandbox=sandbox,
+                ifname=container_ifname(index),
+                veth=self._names.veth(task.id, index),
+                cidr=cidr,
+                mac=mac or mac_for_ip(cidr),
+            )
+
+        if not networks:
+            return (attachment(0, "", self._pool.allocate(task.id), ""),)
+        for na, net in zip(task.networks, networks, strict=True):
+            if not na.addresses:
+                raise RuntimeFailure(f"task {task.id} has no address on network {net.name}")
+        return tuple(
+            attachment(i, na.network_id, na.addresses[0], na.mac)
+            for i, na in enumerate(task.networks)
+        )
+
+    def _attach_overlays(self, atts: tuple[Attachment, ...], networks: list[Network]) -> None:
+        for att, net in zip(atts, networks, strict=True):
+            overlay = self._networks.get(net.id)
+            if overlay is None:
+                overlay = OverlayNetwork(self._nl, self._names, net, self.node_addr)
+                overlay.create()
+                self._networks[net.id] = overlay
+                overlay.program(remote_peers(self._view, net.id, self.node_addr))
+            overlay.attach(att)
+        self._apply_vips(atts, self._view)
+
+    def _local_bridge(self) -> LocalBridge:
+        if self._local is None:
+            nft = open_nft(self._nl.host_netns)
+            self._local = LocalBridge(self._nl, self._names, self._pool, nft)
+        return self._local
+
+    def _apply_vips(self, atts: tuple[Attachment, ...], view: NetworkView) -> None:
+        network_ids = [a.network_id for a in atts if a.network_id]
+        if network_ids:
+            self._vips.apply(atts[0].sandbox, vip_rules(view, network_ids))
+
+    def _apply_view_sync(self, view: NetworkView) -> None:
+        for network_id, overlay in self._networks.items():
+            overlay.program(remote_peers(view, network_id, self.node_addr))
+        for atts in self._attachments.values():
+            self._apply_vips(atts, view)
+
+    def _teardown_sync(self, task: Task) -> None:
+        sandbox = self._names.sandbox(task.id)
+        atts = self._attachments.pop(task.id, ())
+        # By name, not from our records, so a task set up before a restart is cleaned too.
+        for index in range(max(len(task.networks), 1)):
+            self._nl.delete_link(self._names.veth(task.id, index))
+        self._vips.forget(sandbox)
+        self._sandboxes.destroy(sandbox)
+        self._pool.release(task.id)
+        in_use = {a.network_id for task_atts in self._attachments.values() for a in task_atts}
+        for network_id in {a.network_id for a in atts if a.network_id} - in_use:
+            self._networks.pop(network_id).destroy()
+
+    def _cleanup_sync(self) -> None:
+        for name in self._nl.list_netns():
+            if self._names.owns_netns(name):
+                self._vips.forget(name)
+                self._sandboxes.destroy(name)
+        for ifname in self._nl.link_names():
+            if self._names.owns_link(ifname):
+                self._nl.delete_link(ifname)
+        open_nft(self._nl.host_netns).run(delete_table("ip", self._names.nat_table))
+        for task_id in self._attachments:
+            self._pool.release(task_id)
+        self._attachments.clear()
+        self._networks.clear()
+        self._local = None

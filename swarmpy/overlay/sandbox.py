@@ -1,0 +1,45 @@
+"""A container's network sandbox: a named netns with lo up, made before runc starts, and
+the resolv.conf/hosts/hostname that go with it."""
+
+from __future__ import annotations
+
+from swarmpy.model import Task
+from swarmpy.overlay.netlink import Netlink, netns_path
+
+
+class Sandboxes:
+    def __init__(self, netlink: Netlink) -> None:
+        self._nl = netlink
+
+    def create(self, name: str) -> str:
+        """Create netns ``name`` (replacing a stale one from a crashed run); its path."""
+        if name in self._nl.list_netns():
+            self._nl.remove_netns(name)
+        self._nl.create_netns(name)
+        return netns_path(name)
+
+    def destroy(self, name: str) -> None:
+        self._nl.remove_netns(name)
+
+
+# ---------------------------------------------------------------- the files runc bind-mounts
+
+RESOLV_CONF = "nameserver 127.0.0.11\noptions ndots:0\n"
+
+_HOSTS_HEADER = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+
+
+def hostname_for(task: Task) -> str:
+    """The spec's hostname, else Docker's default: the short container id."""
+    return task.spec.container.hostname or task.id[:12]
+
+
+def hosts_file(hostname: str, ip: str | None) -> str:
+    return _HOSTS_HEADER + (f"{ip}\t{hostname}\n" if ip else "")
