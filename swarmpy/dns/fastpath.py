@@ -1,0 +1,100 @@
+"""Hand-written wire format for the query nearly every container sends: one question, no
+EDNS, no compression. Building dnspython message objects costs ~5x the whole answer, so
+this path parses the header and name by hand and assembles the answer bytes directly.
+Anything it does not recognise returns None and goes the general (dnspython) way.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+_HEADER = struct.Struct("!HHHHHH")
+_QTAIL = struct.Struct("!HH")
+_CLASS_IN = 1
+_TYPE_A = 1
+
+# Flag bits of the DNS header.
+QR = 0x8000
+AA = 0x0400
+TC = 0x0200
+RD = 0x0100
+RA = 0x0080
+_OPCODE = 0x7800
+_FORMERR = 1
+# Every answer we own claims authority and recursion, as Docker's resolver does.
+ANSWER_FLAGS = QR | AA | RA
+
+# A classic (non-EDNS) UDP answer must fit 512 bytes; bigger ones take the general path,
+# which truncates properly.
+MAX_UDP = 512
+
+_A_RR_PREFIX = struct.Struct("!HHHIH")  # name pointer, type, class, ttl, rdlength
+_POINTER_TO_QNAME = 0xC00C
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleQuery:
+    id: int
+    flags: int
+    name: str  # lowercased, no trailing dot
+    qtype: int
+    question: bytes  # the question section as sent, echoed back verbatim
+
+
+def parse_simple_query(data: bytes) -> SimpleQuery | None:
+    if len(data) < 17:
+        return None
+    qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
+    if flags & (QR | _OPCODE | TC) or qd != 1 or an or ns or ar:
+        return None
+    labels: list[bytes] = []
+    pos = 12
+    end = len(data)
+    while True:
+        if pos >= end:
+            return None
+        length = data[pos]
+        if length == 0:
+            break
+        if length > 63:  # a compression pointer or reserved label type: not simple
+            return None
+        label = data[pos + 1 : pos + 1 + length]
+        if len(label) != length or b"." in label or not label.isascii():
+            return None
+        labels.append(label)
+        pos += 1 + length
+    if pos + 5 != end:  # exactly the root label, qtype and qclass must remain
+        return None
+    qtype, qclass = _QTAIL.unpack_from(data, pos + 1)
+    if qclass != _CLASS_IN:
+        return None
+    name = b".".join(labels).decode("ascii").lower()
+    return SimpleQuery(qid, flags, name, qtype, data[12:end])
+
+
+def build_answer(query: SimpleQuery, addresses: tuple[str, ...], ttl: int) -> bytes | None:
+    """A NOERROR answer carrying ``addresses`` as A records (none for other types), or None
+    if it would not fit a classic UDP message."""
+    if addresses and query.qtype != _TYPE_A:
+        return None
+    flags = ANSWER_FLAGS | (query.flags & RD)
+    parts = [_HEADER.pack(query.id, flags, 1, len(addresses), 0, 0), query.question]
+    rr = _A_RR_PREFIX.pack(_POINTER_TO_QNAME, _TYPE_A, _CLASS_IN, ttl, 4)
+    for ip in addresses:
+        parts.append(rr)
+        parts.append(socket.inet_aton(ip))
+    wire = b"".join(parts)
+    return wire if len(wire) <= MAX_UDP else None
+
+
+def build_format_error(data: bytes) -> bytes | None:
+    """FORMERR for a query dnspython cannot parse, so the client gives up at once instead of
+    waiting for its timeout; None if it is not even a DNS query header."""
+    if len(data) < 12:
+        return None
+    qid, flags = struct.unpack_from("!HH", data)
+    if flags & QR:
+        return None
+    return _HEADER.pack(qid, QR | RA | (flags & (_OPCODE | RD)) | _FORMERR, 0, 0, 0, 0)

@@ -1,0 +1,141 @@
+"""Which names the embedded DNS answers itself, built from the manager's NetworkView.
+
+Pure data: no sockets, no wire format. A container only ever sees names from the networks it
+is attached to, and the first of its networks that knows a name wins, as in Docker.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from swarmpy.model import EndpointMode, NetworkView, VirtualIP
+
+# Docker answers every name it owns with this TTL; clients re-ask after a task change
+# anyway because they usually do not cache.
+TTL = 600
+
+TYPE_A = 1
+TYPE_PTR = 12
+
+_REVERSE_SUFFIX = ".in-addr.arpa"
+
+
+def normalize(name: str) -> str:
+    """Names are matched case-insensitively, with or without the trailing dot."""
+    return name.rstrip(".").lower()
+
+
+def reverse_name(ip: str) -> str:
+    return ".".join(reversed(ip.split("."))) + _REVERSE_SUFFIX
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What we know for a name we own: A addresses and/or a PTR target (often neither
+    for the asked type, which is NOERROR with no answers, never NXDOMAIN or a forward)."""
+
+    addresses: tuple[str, ...] = ()
+    ptr: str | None = None
+    ttl: int = TTL
+
+
+@dataclass(frozen=True)
+class _Name:
+    addresses: tuple[str, ...]
+    shuffle: bool  # tasks.<svc> and dnsrr names spread clients over the tasks
+
+
+@dataclass(frozen=True)
+class _NetworkRecords:
+    names: dict[str, _Name] = field(default_factory=dict)
+    ptrs: dict[str, str] = field(default_factory=dict)  # reverse name -> target
+
+
+class RecordIndex:
+    """An immutable snapshot; the server swaps in a new one on every view update."""
+
+    def __init__(self, by_network: dict[str, _NetworkRecords] | None = None) -> None:
+        self._by_network = by_network or {}
+
+    @classmethod
+    def from_view(cls, view: NetworkView) -> RecordIndex:
+        addrs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        shuffled: dict[str, set[str]] = defaultdict(set)
+        ptrs: dict[str, dict[str, str]] = defaultdict(dict)
+
+        tasks_by_service: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for ep in view.endpoints:
+            net = ep.network_id
+            container = normalize(ep.container_name)
+            # <service>.<slot> is the container name without its task id (for global
+            # services the "slot" is the node id, exactly as in the container name).
+            slot_name = container.rsplit(".", 1)[0]
+            addrs[net][container].append(ep.ip)
+            addrs[net][slot_name].append(ep.ip)
+            ptrs[net][reverse_name(ep.ip)] = ep.container_name
+            tasks_by_service[(net, ep.service_id)].append(ep.ip)
+
+        for svc in view.services:
+            name = normalize(svc.name)
+            for net in _service_networks(svc.virtual_ips, tasks_by_service, svc.service_id):
+                task_ips = tasks_by_service.get((net, svc.service_id), [])
+                addrs[net]["tasks." + name] = list(task_ips)
+                shuffled[net].add("tasks." + name)
+                if svc.endpoint_mode is EndpointMode.DNSRR:
+                    addrs[net][name] = list(task_ips)
+                    shuffled[net].add(name)
+                    continue
+                vips = [v.addr.split("/")[0] for v in svc.virtual_ips if v.network_id == net]
+                addrs[net][name] = vips
+                for vip in vips:
+                    ptrs[net][reverse_name(vip)] = svc.name
+
+        by_network = {
+            net: _NetworkRecords(
+                names={n: _Name(tuple(ips), n in shuffled[net]) for n, ips in addrs[net].items()},
+                ptrs=dict(ptrs[net]),
+            )
+            for net in set(addrs) | set(ptrs)
+        }
+        return cls(by_network)
+
+    def answer(self, name: str, qtype: int, networks: Iterable[str]) -> Answer | None:
+        """Our answer for (name, qtype) as seen from a container on ``networks``, or None if
+        the name is not ours (the caller forwards it upstream)."""
+        key = normalize(name)
+        for net in networks:
+            records = self._by_network.get(net)
+            if records is None:
+                continue
+            entry = records.names.get(key)
+            if entry is not None:
+                if qtype != TYPE_A:
+                    return Answer()
+                return Answer(addresses=_ordered(entry))
+            target = records.ptrs.get(key)
+            if target is not None:
+                return Answer(ptr=target if qtype == TYPE_PTR else None)
+        return None
+
+
+def _service_networks(
+    vips: Sequence[VirtualIP],
+    tasks_by_service: dict[tuple[str, str], list[str]],
+    service_id: str,
+) -> set[str]:
+    """A service is on a network if it has a VIP there or a running task there (dnsrr
+    services have no VIPs)."""
+    nets = {v.network_id for v in vips}
+    nets.update(net for (net, sid) in tasks_by_service if sid == service_id)
+    return nets
+
+
+def _ordered(entry: _Name) -> tuple[str, ...]:
+    if not entry.shuffle or len(entry.addresses) < 2:
+        return entry.addresses
+    ips = list(entry.addresses)
+    random.shuffle(ips)
+    return tuple(ips)
