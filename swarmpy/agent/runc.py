@@ -1,0 +1,415 @@
+"""runc as an asyncio adapter, and the Controller that runs a task's container with it.
+
+Layout of one container (its id is the task id), under the daemon's container root:
+``<root>/<id>/config.json`` (the bundle), ``container.log`` (the container's stdout+stderr),
+``runc.log`` (runc's own messages), ``record.json`` (start/finish times, exit code: runc forgets
+them), the sandbox files, and whatever the rootfs mounter keeps there (upper, work, rootfs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import shutil
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from swarmpy.agent import bundle
+from swarmpy.agent.exec import ImageSource, NetworkProvider, RootfsOps
+from swarmpy.agent.reaper import Reaper
+from swarmpy.errors import NotFound, RuntimeFailure
+from swarmpy.model import Task, now
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.2
+KILL_WAIT_S = 10.0
+# An exit code we could not learn: the container ended while no daemon was its parent.
+UNKNOWN_EXIT = 255
+
+
+class Runc:
+    """``runc --root <root> ...``; one root per daemon so hosts on one machine do not collide."""
+
+    def __init__(self, root: Path, binary: str = "runc") -> None:
+        self.root = root
+        self.binary = binary
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.binary, "--root", str(self.root), *args]
+
+    async def _run(self, *args: str) -> str:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv(*args),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except FileNotFoundError as e:
+            raise RuntimeFailure(f"runc not found: {self.binary}") from e
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            msg = err.decode(errors="replace").strip() or f"exit status {proc.returncode}"
+            if "does not exist" in msg:
+                raise NotFound(f"No such container: {args[-1]}")
+            raise RuntimeFailure(f"runc {args[0]}: {msg.splitlines()[-1]}")
+        return out.decode(errors="replace")
+
+    async def create(self, cid: str, bundle_dir: Path, stdio: Path, runc_log: Path) -> None:
+        # The container inherits runc's stdio and outlives it: pipes would never see EOF, so
+        # both go to a file, and runc's own messages to another (via --log).
+        with stdio.open("ab") as out:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv("--log", str(runc_log), "--log-format", "json"),
+                "create",
+                "--bundle",
+                str(bundle_dir),
+                cid,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
+            code = await proc.wait()
+        if code != 0:
+            raise RuntimeFailure(f"runc create: {last_error(runc_log) or f'exit status {code}'}")
+
+    async def start(self, cid: str) -> None:
+        await self._run("start", cid)
+
+    async def kill(self, cid: str, sig: int | str = "TERM", all_procs: bool = False) -> None:
+        name = sig if isinstance(sig, str) else signal.Signals(sig).name
+        await self._run("kill", *(["--all"] if all_procs else []), cid, name.removeprefix("SIG"))
+
+    async def delete(self, cid: str, force: bool = False) -> None:
+        await self._run("delete", *(["--force"] if force else []), cid)
+
+    async def state(self, cid: str) -> dict[str, Any] | None:
+        """runc's state of the container, or None when runc does not know it."""
+        try:
+            return cast(dict[str, Any], json.loads(await self._run("state", cid)))
+        except NotFound:
+            return None
+
+    async def list_containers(self) -> list[dict[str, Any]]:
+        if not self.root.exists():
+            return []
+        return cast(list[dict[str, Any]], json.loads(await self._run("list", "--format", "json")))
+
+    async def pause(self, cid: str) -> None:
+        await self._run("pause", cid)
+
+    async def resume(self, cid: str) -> None:
+        await self._run("resume", cid)
+
+    async def ps(self, cid: str) -> str:
+        return await self._run("ps", cid)
+
+    async def stats(self, cid: str) -> dict[str, Any]:
+        out = json.loads(await self._run("events", "--stats", cid))
+        return cast(dict[str, Any], out.get("data", {}))
+
+    def exec_argv(self, cid: str, cmd: list[str], tty: bool) -> list[str]:
+        # runc exec takes the bundle's process (env, user, cwd, caps) as the base for cmd.
+        return self.argv("exec", *(["--tty"] if tty else []), cid, *cmd)
+
+
+def last_error(runc_log: Path) -> str:
+    """The last error runc wrote to its JSON log."""
+    try:
+        lines = runc_log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if entry.get("level") in ("error", "fatal"):
+                return str(entry.get("msg", ""))
+    return ""
+
+
+# ---------------------------------------------------------------- on-disk container layout
+
+
+@dataclass(frozen=True)
+class ContainerDir:
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "container.log"
+
+    @property
+    def runc_log(self) -> Path:
+        return self.path / "runc.log"
+
+    @property
+    def record_file(self) -> Path:
+        return self.path / "record.json"
+
+    def config(self) -> dict[str, Any]:
+        try:
+            return cast(dict[str, Any], json.loads(self.config_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def record(self) -> dict[str, Any]:
+        try:
+            return cast(dict[str, Any], json.loads(self.record_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def update_record(self, **fields: Any) -> None:
+        rec = self.record() | fields
+        tmp = self.record_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rec))
+        tmp.replace(self.record_file)
+
+
+# ---------------------------------------------------------------- cleanup shared by rm and remove
+
+
+def cgroup_mounts() -> list[Path]:
+    """Every cgroup hierarchy's mount point (hybrid v1+v2 here: runc uses them all)."""
+    found: list[Path] = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        pre, _, post = line.partition(" - ")
+        if post.split(" ", 1)[0] in ("cgroup", "cgroup2"):
+            mnt = Path(pre.split()[4])
+            if mnt not in found:
+                found.append(mnt)
+    return found
+
+
+def remove_cgroup(cgroups_path: str) -> None:
+    """runc deletes only the leaf: remove it and then its parents while they are empty."""
+    rel = cgroups_path.strip("/")
+    if not rel:
+        return
+    for mnt in cgroup_mounts():
+        p = mnt / rel
+        while p != mnt:
+            try:
+                p.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:  # busy or has children: another container still uses it
+                break
+            p = p.parent
+
+
+def mounts_under(path: Path) -> list[Path]:
+    prefix = str(path.resolve()) + "/"
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mnt = line.split()[4]
+        if (mnt + "/").startswith(prefix):
+            found.append(Path(mnt))
+    return found
+
+
+def default_rootfs_ops() -> RootfsOps:
+    # Imported late: the image store's module lives in another part of the tree.
+    return cast(RootfsOps, importlib.import_module("swarmpy.agent.images.rootfs"))
+
+
+async def remove_container(
+    runc: Runc, cdir: ContainerDir, rootfs: RootfsOps, reaper: Reaper | None = None
+) -> None:
+    """Delete everything a container left behind; safe to repeat and after a crash half-way."""
+    errors: list[str] = []
+    state = await runc.state(cdir.id)
+    if state is not None:
+        try:
+            await runc.delete(cdir.id, force=True)
+        except NotFound:
+            pass
+        except RuntimeFailure as e:
+            errors.append(str(e))
+        if reaper is not None and state.get("pid"):
+            reaper.forget(int(state["pid"]))
+    if cdir.path.exists():
+        try:
+            await asyncio.to_thread(rootfs.unmount_rootfs, cdir.path)
+        except Exception as e:
+            errors.append(f"unmount rootfs: {e}")
+        cgroups_path = cdir.config().get("linux", {}).get("cgroupsPath", "")
+        remove_cgroup(cgroups_path)
+        if mounts_under(cdir.path):
+            # Never rmtree through a live mount: it would delete a bind source's files.
+            errors.append(f"still mounted: {', '.join(map(str, mounts_under(cdir.path)))}")
+        if not errors:
+            await asyncio.to_thread(shutil.rmtree, cdir.path, ignore_errors=True)
+    if errors:
+        raise RuntimeFailure(f"removing container {cdir.id}: {'; '.join(errors)}")
+
+
+async def wait_stopped(runc: Runc, cid: str, timeout: float | None = None) -> bool:
+    """Poll until runc says the container is gone or stopped; False on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        st = await runc.state(cid)
+        if st is None or st.get("status") == "stopped":
+            return True
+        if deadline is not None and loop.time() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+
+
+async def stop_container(runc: Runc, cid: str, grace_s: float) -> None:
+    """Docker's stop: SIGTERM, SIGKILL after the grace period. A no-op when not running."""
+    st = await runc.state(cid)
+    if st is None or st.get("status") == "stopped":
+        return
+    if st.get("status") == "paused":
+        # Signals are not delivered to a frozen cgroup.
+        await runc.resume(cid)
+    with contextlib.suppress(NotFound):
+        await runc.kill(cid, "TERM")
+    if await wait_stopped(runc, cid, grace_s):
+        return
+    with contextlib.suppress(NotFound):
+        await runc.kill(cid, "KILL", all_procs=True)
+    if not await wait_stopped(runc, cid, KILL_WAIT_S):
+        raise RuntimeFailure(f"container {cid} did not die after SIGKILL")
+
+
+# ---------------------------------------------------------------- the controller
+
+
+class RuncController:
+    """Implements ``exec.Controller`` for one task with runc. The container id is the task id.
+
+    Every method derives what it needs from the container dir and runc's state, so a controller
+    made after a daemon restart can wait for, stop and remove an adopted container.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        runc: Runc,
+        images: ImageSource,
+        network: NetworkProvider,
+        container_root: Path,
+        cgroup_parent: str,
+        volumes_root: Path,
+        node_id: str,
+        *,
+        rootfs: RootfsOps | None = None,
+        reaper: Reaper | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.task = task
+        self.runc = runc
+        self.images = images
+        self.network = network
+        self.dir = ContainerDir(container_root / task.id)
+        self.cgroups_path = f"/{cgroup_parent.strip('/')}/{task.id}"
+        self.volumes_root = volumes_root
+        self.node_id = node_id
+        self.rootfs = rootfs or default_rootfs_ops()
+        self.reaper = reaper
+        self.progress = progress
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    async def prepare(self) -> None:
+        spec = self.task.spec.container
+        await self.images.ensure(spec.image, self.progress)
+        image = self.images.config(spec.image)
+        bundle.check_mount_sources(spec.mounts, self.volumes_root)
+        if await self.runc.state(self.id) is not None:
+            # A retried prepare (e.g. after a crash): start from a clean slate.
+            await remove_container(self.runc, self.dir, self.rootfs, self.reaper)
+        self.dir.path.mkdir(parents=True, exist_ok=True)
+        rootfs = await asyncio.to_thread(
+            self.rootfs.mount_rootfs, self.images.layer_dirs(spec.image), self.dir.path
+        )
+        sandbox = await self.network.setup(self.task)
+        passwd, group = bundle.read_passwd(rootfs)
+        paths = bundle.BundlePaths(self.dir.path, rootfs, self.volumes_root)
+        config = bundle.build_config(
+            image,
+            self.task,
+            sandbox,
+            paths,
+            cgroups_path=self.cgroups_path,
+            node_id=self.node_id,
+            passwd=passwd,
+            group=group,
+        )
+        for name, text in bundle.sandbox_files(sandbox, config["hostname"]).items():
+            (self.dir.path / name).write_text(text)
+        self.dir.config_file.write_text(json.dumps(config, indent=1))
+        self.dir.update_record(image_id=image.image_id, created_at=now())
+        await self.runc.create(self.id, self.dir.path, self.dir.log_file, self.dir.runc_log)
+        pid = await self.pid()
+        if self.reaper is not None and pid:
+            self.reaper.watch(pid)
+
+    async def pid(self) -> int:
+        st = await self.runc.state(self.id)
+        if st is None:
+            raise NotFound(f"No such container: {self.id}")
+        return int(st.get("pid", 0))
+
+    async def start(self) -> None:
+        await self.runc.start(self.id)
+        self.dir.update_record(started_at=now())
+
+    async def wait(self) -> int:
+        rec = self.dir.record()
+        if "exit_code" in rec:
+            return int(rec["exit_code"])
+        pid = await self.pid()
+        if self.reaper is not None and pid and self.reaper.is_child(pid):
+            code = await self.reaper.wait(pid)
+        else:
+            # Not our child (adopted after a restart): all we can see is that it ended.
+            await wait_stopped(self.runc, self.id)
+            code = int(self.dir.record().get("exit_code", UNKNOWN_EXIT))
+        self.dir.update_record(exit_code=code, finished_at=now())
+        return code
+
+    async def shutdown(self, grace_s: float) -> None:
+        await self._stop(grace_s)
+
+    async def terminate(self) -> None:
+        await self._stop(0)
+
+    async def _stop(self, grace_s: float) -> None:
+        await stop_container(self.runc, self.id, grace_s)
+        if self.dir.path.exists() and "exit_code" not in self.dir.record():
+            # Collect the status now so `ps -a` shows it even if nobody else waits.
+            with contextlib.suppress(NotFound, TimeoutError):
+                await asyncio.wait_for(self.wait(), KILL_WAIT_S)
+
+    async def remove(self) -> None:
+        errors: list[str] = []
+        try:
+            await remove_container(self.runc, self.dir, self.rootfs, self.reaper)
+        except RuntimeFailure as e:
+            errors.append(str(e))
+        try:
+            await self.network.teardown(self.task)
+        except Exception as e:
+            errors.append(f"network teardown: {e}")
+        if errors:
+            raise RuntimeFailure("; ".join(errors))
