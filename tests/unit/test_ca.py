@@ -1,0 +1,180 @@
+"""Root CA, join tokens and node certificates (pure crypto, no network)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from swarmpy import tls
+from swarmpy.errors import InvalidArgument, PermissionDenied
+from swarmpy.manager import ca
+from swarmpy.model import NodeRole
+
+TOKEN_RE = re.compile(r"^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$")
+
+
+@pytest.fixture(scope="module")
+def root() -> ca.RootCA:
+    return ca.create_root_ca()
+
+
+def issue(root: ca.RootCA, node_id: str, role: NodeRole) -> tuple[str, str]:
+    key = ca.generate_key()
+    return key, ca.sign_node_csr(root, ca.create_csr(key), node_id, role, "cluster1")
+
+
+def test_root_ca_is_a_20_year_p256_ca_named_swarm_ca(root: ca.RootCA) -> None:
+    cert = ca.load_cert(root.cert_pem)
+    assert cert.subject.rfc4514_string() == "CN=swarm-ca"
+    assert cert.subject == cert.issuer
+    assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+    assert cert.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert lifetime >= datetime.timedelta(days=20 * 365)
+
+
+def test_tokens_have_dockers_format_and_differ_only_by_secret(root: ca.RootCA) -> None:
+    tokens = ca.generate_join_tokens(root.cert_pem)
+    assert TOKEN_RE.match(tokens.worker)
+    assert TOKEN_RE.match(tokens.manager)
+    worker, manager = ca.parse_join_token(tokens.worker), ca.parse_join_token(tokens.manager)
+    assert worker.digest == manager.digest
+    assert worker.secret != manager.secret
+
+
+def test_digest_is_base36_sha256_of_the_ca_der_padded_to_50(root: ca.RootCA) -> None:
+    der = ca.load_cert(root.cert_pem).public_bytes(serialization.Encoding.DER)
+    value = int.from_bytes(hashlib.sha256(der).digest())
+    digest = ca.ca_digest(root.cert_pem)
+    assert len(digest) == 50
+    assert int(digest, 36) == value
+    assert ca.parse_join_token(ca.new_join_token(root.cert_pem)).digest == digest
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "garbage",
+        "SWMTKN-2-" + "0" * 50 + "-" + "0" * 25,
+        "XXXXXX-1-" + "0" * 50 + "-" + "0" * 25,
+        "SWMTKN-1-" + "0" * 49 + "-" + "0" * 25,
+        "SWMTKN-1-" + "0" * 50 + "-" + "0" * 24,
+        "SWMTKN-1-" + "A" * 50 + "-" + "0" * 25,
+        "SWMTKN-1-" + "0" * 50 + "-" + "0" * 25 + "-extra",
+    ],
+)
+def test_malformed_token_is_invalid(token: str) -> None:
+    with pytest.raises(InvalidArgument, match=r"^invalid join token$"):
+        ca.parse_join_token(token)
+
+
+def test_role_for_token_tells_worker_from_manager(root: ca.RootCA) -> None:
+    tokens = ca.generate_join_tokens(root.cert_pem)
+    assert ca.role_for_token(tokens.worker, tokens) is NodeRole.WORKER
+    assert ca.role_for_token(tokens.manager, tokens) is NodeRole.MANAGER
+
+
+def test_rotated_or_foreign_token_is_refused(root: ca.RootCA) -> None:
+    tokens = ca.generate_join_tokens(root.cert_pem)
+    with pytest.raises(PermissionDenied, match="valid join token"):
+        ca.role_for_token(ca.new_join_token(root.cert_pem), tokens)
+    # Same secret, another cluster's CA digest.
+    other = ca.parse_join_token(ca.new_join_token(ca.create_root_ca().cert_pem))
+    secret = ca.parse_join_token(tokens.worker).secret
+    with pytest.raises(PermissionDenied):
+        ca.role_for_token(f"SWMTKN-1-{other.digest}-{secret}", tokens)
+
+
+def test_token_matches_only_its_own_ca(root: ca.RootCA) -> None:
+    token = ca.new_join_token(root.cert_pem)
+    assert ca.token_matches_ca(token, root.cert_pem)
+    assert not ca.token_matches_ca(token, ca.create_root_ca().cert_pem)
+
+
+@pytest.mark.parametrize(
+    ("role", "ou"), [(NodeRole.MANAGER, "swarm-manager"), (NodeRole.WORKER, "swarm-worker")]
+)
+def test_signed_node_certificate_carries_identity(root: ca.RootCA, role: NodeRole, ou: str) -> None:
+    _, cert_pem = issue(root, "node1", role)
+    cert = ca.load_cert(cert_pem)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "node1"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == ou
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "cluster1"
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == [ou, "node1"]
+    assert ca.cert_identity(cert_pem) == ca.NodeIdentity("node1", role, "cluster1")
+    assert ca.is_signed_by(cert_pem, root.cert_pem)
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert lifetime == ca.NODE_CERT_VALIDITY
+
+
+def test_csr_subject_cannot_choose_the_identity(root: ca.RootCA) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, "evil"),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "swarm-manager"),
+                ]
+            )
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+    cert_pem = ca.sign_node_csr(root, pem, "node2", NodeRole.WORKER, "cluster1")
+    assert ca.cert_identity(cert_pem) == ca.NodeIdentity("node2", NodeRole.WORKER, "cluster1")
+
+
+def test_garbage_csr_is_invalid(root: ca.RootCA) -> None:
+    with pytest.raises(InvalidArgument, match="certificate signing request"):
+        ca.sign_node_csr(root, "not a csr", "n", NodeRole.WORKER, "c")
+
+
+def test_certificate_from_another_ca_is_not_signed_by_ours(root: ca.RootCA) -> None:
+    _, forged = issue(ca.create_root_ca(), "node1", NodeRole.MANAGER)
+    assert not ca.is_signed_by(forged, root.cert_pem)
+
+
+def test_root_ca_itself_is_not_a_node_certificate(root: ca.RootCA) -> None:
+    with pytest.raises(InvalidArgument, match="not a swarm node certificate"):
+        ca.cert_identity(root.cert_pem)
+
+
+# ---------------------------------------------------------------- credentials on disk
+
+
+def test_credentials_round_trip_with_private_key_mode_0600(root: ca.RootCA, tmp_path: Path) -> None:
+    key, cert = issue(root, "node1", NodeRole.WORKER)
+    creds = tls.NodeCredentials(key_pem=key, cert_pem=cert, ca_pem=root.cert_pem)
+    directory = tmp_path / "certificates"
+    assert tls.load_node_credentials(directory) is None
+    tls.save_node_credentials(directory, creds)
+    assert (directory / tls.KEY_FILE).stat().st_mode & 0o777 == 0o600
+    loaded = tls.load_node_credentials(directory)
+    assert loaded == creds
+    assert loaded.identity == ca.NodeIdentity("node1", NodeRole.WORKER, "cluster1")
+    tls.remove_node_credentials(directory)
+    assert tls.load_node_credentials(directory) is None
+
+
+def test_incomplete_or_mismatched_credentials_are_reported(root: ca.RootCA, tmp_path: Path) -> None:
+    key, cert = issue(root, "node1", NodeRole.WORKER)
+    tls.save_node_credentials(tmp_path, tls.NodeCredentials(key, cert, root.cert_pem))
+    (tmp_path / tls.CA_FILE).write_text(ca.create_root_ca().cert_pem)
+    with pytest.raises(InvalidArgument, match="not signed by its root CA"):
+        tls.load_node_credentials(tmp_path)
+    (tmp_path / tls.CERT_FILE).unlink()
+    with pytest.raises(InvalidArgument, match="incomplete"):
+        tls.load_node_credentials(tmp_path)
