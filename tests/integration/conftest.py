@@ -1,0 +1,91 @@
+"""Fixtures for the root tier: labs of N hosts plus the registry/DNS host, always torn down."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from swarmpy.lab.hosts import Host, Lab, swarmpy_executable
+from swarmpy.lab.registry import RegistryHost, start_registry_host
+
+
+@dataclass
+class TestLab:
+    __test__ = False  # not a test class, whatever its name
+
+    lab: Lab
+    hosts: list[Host]
+    registry: RegistryHost | None
+
+    def start_daemons(self, hosts: Sequence[Host] | None = None, timeout: float = 30.0) -> None:
+        """Start a daemon on each host (default: all) and wait until each listens."""
+        targets = list(self.hosts if hosts is None else hosts)
+        for host in targets:
+            self.lab.start_daemon(host)
+        for host in targets:
+            self.lab.wait_for_socket(host, timeout)
+
+    def swarmpy(
+        self, host: Host, *args: str, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``swarmpy`` CLI on ``host`` against its own daemon."""
+        return self.lab.run(
+            host, [swarmpy_executable(), *args], capture_output=True, text=True, check=check
+        )
+
+
+LabFactory = Callable[..., TestLab]
+
+
+def new_lab(n_hosts: int = 3, *, registry: bool = True) -> TestLab:
+    """A lab with a unique name in a short state dir (unix socket paths are limited to 107
+    bytes). Hostnames carry the lab name because daemons name cgroups after them."""
+    name = "t" + secrets.token_hex(3)
+    lab = Lab(name, Path(tempfile.mkdtemp(prefix=f"swl-{name}-", dir="/tmp")))
+    test_lab = TestLab(lab=lab, hosts=[], registry=None)
+    try:
+        lab.create_underlay()
+        test_lab.hosts = [lab.add_host(f"{name}n{i}") for i in range(1, n_hosts + 1)]
+        if registry:
+            test_lab.registry = start_registry_host(lab)
+    except BaseException:
+        lab.destroy()
+        raise
+    return test_lab
+
+
+@pytest.fixture
+def lab_factory() -> Iterator[LabFactory]:
+    """``lab_factory(n_hosts=3, registry=True)`` builds a lab; every lab is destroyed after the
+    test, pass or fail. Daemons are started on demand (``TestLab.start_daemons``)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    for tool in ("nsenter", "unshare", "docker-registry", "dnsmasq"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    labs: list[TestLab] = []
+
+    def make(n_hosts: int = 3, *, registry: bool = True) -> TestLab:
+        test_lab = new_lab(n_hosts, registry=registry)
+        labs.append(test_lab)
+        return test_lab
+
+    try:
+        yield make
+    finally:
+        for test_lab in labs:
+            test_lab.lab.destroy()
+
+
+@pytest.fixture
+def lab3(lab_factory: LabFactory) -> TestLab:
+    """Three hosts plus the registry/DNS host, no daemons yet."""
+    return lab_factory(3)
