@@ -1,0 +1,273 @@
+"""The node's images: pull, load, list, inspect, remove, and the runtime's two questions
+(which layer dirs, which config).
+
+On disk under ``root``: ``blobs/sha256/<hex>`` holds config blobs, ``images/<hex>.json`` one
+record per image, ``layers/`` the shared unpacked layers (see layers.py), ``tmp/`` downloads.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from swarmpy.agent.images import pull as pulling
+from swarmpy.agent.images.archive import open_archive
+from swarmpy.agent.images.digests import digest_hex, sha256_of
+from swarmpy.agent.images.layers import LayerStore
+from swarmpy.agent.images.records import (
+    ImageConfig,
+    ImageRecord,
+    diff_ids_of,
+    parse_config,
+    record_for,
+    runtime_config,
+)
+from swarmpy.agent.images.reference import Reference, familiar_name, parse_reference
+from swarmpy.agent.images.views import ImageRow, history_rows, inspect_view, list_rows
+from swarmpy.errors import Conflict, ImageError, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+class ImageStore:
+    def __init__(
+        self,
+        root: Path,
+        insecure_registries: Sequence[str] = (),
+        mirrors: Sequence[str] = (),
+        hub_url: str | None = pulling.DOCKER_HUB_URL,
+    ) -> None:
+        """``hub_url=None`` never falls back to Docker Hub (tests and labs without internet)."""
+        self.root = root
+        self.insecure_registries = tuple(insecure_registries)
+        self.mirrors = tuple(mirrors)
+        self.hub_url = hub_url
+        self._blobs = root / "blobs" / "sha256"
+        self._images = root / "images"
+        self._tmp = root / "tmp"
+        for path in (self._blobs, self._images, self._tmp):
+            path.mkdir(parents=True, exist_ok=True)
+        self._layers = LayerStore(root / "layers")
+        self._lock = threading.RLock()
+        # Layers an unfinished pull or load relies on: removal must not collect them.
+        self._pinned: Counter[str] = Counter()
+        self._records = {
+            r.id: r
+            for r in (ImageRecord.from_json(p.read_text()) for p in self._images.glob("*.json"))
+        }
+
+    # ------------------------------------------------------------ adding images
+
+    def pull(self, ref: str, progress: Progress | None = None) -> ImageRecord:
+        say = progress or (lambda _line: None)
+        parsed = parse_reference(ref)
+        display = familiar_name(str(parsed))
+        endpoints = pulling.endpoints_for(
+            parsed, self.insecure_registries, self.mirrors, self.hub_url
+        )
+        resolved = pulling.resolve(parsed, endpoints, display, say)
+        doc = parse_config(resolved.config)
+        diff_ids = diff_ids_of(doc)
+        with self._pinning(diff_ids):
+            pulling.fetch_layers(resolved, parsed, display, diff_ids, self._layers, self._tmp, say)
+            record = self._register(
+                resolved.config,
+                tags=(f"{parsed.name}:{parsed.tag}",) if parsed.tag else (),
+                digests=(f"{parsed.name}@{resolved.manifest_digest}",),
+            )
+        say(f"Digest: {resolved.manifest_digest}")
+        say(f"Status: Downloaded image for {display}")
+        return record
+
+    def load(self, path: Path) -> builtins.list[ImageRecord]:
+        """Load every image of a ``docker save`` tarball or an OCI layout (tar or dir)."""
+        if not path.exists():
+            raise NotFound(f"open {path}: no such file or directory")
+        records = []
+        with open_archive(path) as images:
+            for image in images:
+                doc = parse_config(image.config)
+                diff_ids = diff_ids_of(doc)
+                if len(diff_ids) != len(image.layers):
+                    raise ImageError("invalid archive: layer count does not match the config")
+                with self._pinning(diff_ids):
+                    for diff_id, source in zip(diff_ids, image.layers, strict=True):
+                        self._layers.ensure(diff_id, source)
+                    records.append(self._register(image.config, tags=image.repo_tags))
+        return records
+
+    def _register(
+        self, config: bytes, tags: tuple[str, ...], digests: tuple[str, ...] = ()
+    ) -> ImageRecord:
+        image_id = sha256_of(config)
+        doc = parse_config(config)
+        size = sum(self._layers.size(d) for d in diff_ids_of(doc))
+        with self._lock:
+            _atomic_write(self._blobs / digest_hex(image_id), config)
+            for tag in tags:  # a tag names one image: take it away from any other
+                self._untag_others(tag, image_id)
+            old = self._records.get(image_id)
+            record = record_for(
+                image_id,
+                doc,
+                size,
+                repo_tags=_merge(old.repo_tags if old else (), tags),
+                repo_digests=_merge(old.repo_digests if old else (), digests),
+            )
+            self._save(record)
+            return record
+
+    def _untag_others(self, tag: str, keep_id: str) -> None:
+        for other in list(self._records.values()):
+            if other.id != keep_id and tag in other.repo_tags:
+                self._save(replace(other, repo_tags=tuple(t for t in other.repo_tags if t != tag)))
+
+    # ------------------------------------------------------------ queries
+
+    def list(self) -> builtins.list[ImageRow]:
+        with self._lock:
+            return list_rows(self._records.values())
+
+    def records(self) -> builtins.list[ImageRecord]:
+        with self._lock:
+            return list(self._records.values())
+
+    def get(self, ref_or_id: str) -> ImageRecord:
+        """By reference (``busybox``, ``busybox:1``, ``name@sha256:...``) or id (prefix)."""
+        with self._lock:
+            record = self._by_reference(ref_or_id) or self._by_id_prefix(ref_or_id)
+        if record is None:
+            raise NotFound(f"No such image: {ref_or_id}")
+        return record
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        record = self.get(ref)
+        return inspect_view(record, self._config_doc(record))
+
+    def history(self, ref: str) -> builtins.list[dict[str, Any]]:
+        record = self.get(ref)
+        return history_rows(record, self._config_doc(record), self._layers.size)
+
+    def layer_dirs(self, ref_or_id: str) -> builtins.list[Path]:
+        """The image's unpacked layers for overlayfs lowerdirs, lowest layer first."""
+        return [self._layers.diff_dir(d) for d in self.get(ref_or_id).diff_ids]
+
+    def config(self, ref_or_id: str) -> ImageConfig:
+        record = self.get(ref_or_id)
+        return runtime_config(record.id, self._config_doc(record))
+
+    def _config_doc(self, record: ImageRecord) -> dict[str, Any]:
+        return parse_config((self._blobs / digest_hex(record.id)).read_bytes())
+
+    def _by_reference(self, text: str) -> ImageRecord | None:
+        try:
+            ref = parse_reference(text)
+        except InvalidArgument:
+            return None
+        key = _ref_key(ref)
+        for record in self._records.values():
+            if key in record.repo_tags or key in record.repo_digests:
+                return record
+        return None
+
+    def _by_id_prefix(self, text: str) -> ImageRecord | None:
+        prefix = text.removeprefix("sha256:")
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return None
+        matches = [r for r in self._records.values() if digest_hex(r.id).startswith(prefix)]
+        if len(matches) > 1:
+            raise Conflict(f"ambiguous image id prefix {text}: {len(matches)} images match")
+        return matches[0] if matches else None
+
+    # ------------------------------------------------------------ removal
+
+    def remove(
+        self, ref: str, in_use: Callable[[str], bool] | None = None
+    ) -> builtins.list[dict[str, str]]:
+        """``docker rmi``: untag, and delete the image once no name is left.
+
+        Returns Docker's report rows (``{"Untagged": ...}``, ``{"Deleted": ...}``).
+        ``in_use(image_id)`` says whether a container still runs the image.
+        """
+        with self._lock:
+            record = self.get(ref)
+            key = _ref_key(parse_reference(ref)) if self._by_reference(ref) is record else None
+            if key in record.repo_tags and len(record.repo_tags) > 1:
+                self._save(
+                    replace(record, repo_tags=tuple(t for t in record.repo_tags if t != key))
+                )
+                return [{"Untagged": familiar_name(key)}]
+            if key is None and len(record.repo_tags) > 1:
+                raise Conflict(
+                    f"conflict: unable to delete {ref} (must be forced) - image is referenced "
+                    "in multiple repositories"
+                )
+            if in_use is not None and in_use(record.id):
+                raise Conflict(
+                    f"conflict: unable to remove repository reference {ref!r} - container is "
+                    f"using its referenced image {record.short_id}"
+                )
+            report = [
+                {"Untagged": familiar_name(n)} for n in record.repo_tags + record.repo_digests
+            ]
+            self._delete(record)
+            return [*report, {"Deleted": record.id}]
+
+    def _delete(self, record: ImageRecord) -> None:
+        (self._images / f"{digest_hex(record.id)}.json").unlink(missing_ok=True)
+        (self._blobs / digest_hex(record.id)).unlink(missing_ok=True)
+        del self._records[record.id]
+        used = {d for r in self._records.values() for d in r.diff_ids} | set(self._pinned)
+        for diff_id in set(record.diff_ids) - used:
+            self._layers.remove(diff_id)
+
+    # ------------------------------------------------------------ plumbing
+
+    def _save(self, record: ImageRecord) -> None:
+        _atomic_write(self._images / f"{digest_hex(record.id)}.json", record.to_json().encode())
+        self._records[record.id] = record
+
+    @contextmanager
+    def _pinning(self, diff_ids: Sequence[str]) -> Iterator[None]:
+        with self._lock:
+            self._pinned.update(diff_ids)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pinned.subtract(diff_ids)
+                self._pinned += Counter()  # drop zero counts
+
+
+def _ref_key(ref: Reference) -> str:
+    """How a reference is stored in a record: ``name:tag`` or ``name@digest``."""
+    return f"{ref.name}@{ref.digest}" if ref.digest else f"{ref.name}:{ref.tag}"
+
+
+def _merge(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
+    return old + tuple(n for n in new if n not in old)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["ImageConfig", "ImageRecord", "ImageRow", "ImageStore"]
