@@ -153,17 +153,21 @@ def peer_identity(context: grpc.aio.ServicerContext[Any, Any], ca_pem: str) -> P
 
 
 def require_role(
-    context: grpc.aio.ServicerContext[Any, Any], ca_pem: str, *roles: NodeRole
+    context: grpc.aio.ServicerContext[Any, Any],
+    ca_pem: str,
+    *roles: NodeRole,
+    action: str = "make this call",
 ) -> PeerIdentity:
-    """The caller's identity if it holds one of ``roles``; else PermissionDenied."""
+    """The caller's identity if it holds one of ``roles``; else PermissionDenied.
+
+    ``action`` completes the refusal, e.g. "call the control API" gives
+    "permission denied: a worker certificate cannot call the control API".
+    """
     peer = peer_identity(context, ca_pem)
     if peer is None:
-        raise PermissionDenied("permission denied: this call needs a swarm node certificate")
+        raise PermissionDenied(f"permission denied: only swarm nodes can {action}")
     if peer.role not in roles:
-        wanted = " or ".join(str(r) for r in roles)
-        raise PermissionDenied(
-            f"permission denied: a {peer.role} certificate cannot make this call (needs {wanted})"
-        )
+        raise PermissionDenied(f"permission denied: a {peer.role} certificate cannot {action}")
     return peer
 
 

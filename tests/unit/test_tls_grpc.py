@@ -58,7 +58,7 @@ def probe_service(ca_pem: str) -> grpc.GenericRpcHandler[Any, Any]:
     async def guarded(context: grpc.aio.ServicerContext[Any, Any], *roles: NodeRole) -> bytes:
         try:
             if roles:
-                tls.require_role(context, ca_pem, *roles)
+                tls.require_role(context, ca_pem, *roles, action="call ManagersOnly")
         except SwarmpyError as exc:
             await context.abort(exc.grpc_code, exc.message)
         peer = tls.peer_identity(context, ca_pem)
@@ -121,7 +121,7 @@ def test_call_without_certificate_works_only_where_allowed(root: ca.RootCA, mana
             assert await call(port, "Open", root.cert_pem) == "anonymous"
             err = await call_error(port, "ManagersOnly", root.cert_pem)
             assert err.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert "needs a swarm node certificate" in err.details()
+            assert err.details() == "permission denied: only swarm nodes can call ManagersOnly"
 
     run(scenario())
 
@@ -134,7 +134,9 @@ def test_worker_certificate_is_refused_where_manager_is_required(
             assert await call(port, "Open", root.cert_pem, worker) == "worker:wrk1"
             err = await call_error(port, "ManagersOnly", root.cert_pem, worker)
             assert err.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert "a worker certificate cannot make this call" in err.details()
+            assert err.details() == (
+                "permission denied: a worker certificate cannot call ManagersOnly"
+            )
             assert await call(port, "ManagersOnly", root.cert_pem, manager) == "manager:mgr1"
 
     run(scenario())
