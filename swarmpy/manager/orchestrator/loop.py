@@ -1,0 +1,109 @@
+"""The shape every leader-only control loop shares: watch, reconcile, batch events, sleep.
+
+A loop reconciles over a fresh snapshot rather than folding events into private state: the
+store is the only truth, so a loop that is restarted on a new leader needs no warm-up and
+two ticks can never disagree about what they saw. Events only say *whether* to tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from swarmpy.manager.store import Event, Store, Tx
+from swarmpy.model import now
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Events arriving within this window are handled by one tick: an agent reporting ten task
+# states, or a user creating a 100-replica service, costs one reconciliation, not hundreds.
+BATCH_WINDOW_S = 0.005
+
+# Ops per transaction when a loop writes many objects: keeps each Raft entry small.
+WRITE_CHUNK = 256
+
+
+class ControlLoop:
+    """Subclasses implement ``wants`` (is this event worth a tick) and ``tick``."""
+
+    name = "loop"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._stopping = asyncio.Event()
+        self._wake_at: float | None = None
+
+    def wants(self, event: Event) -> bool:
+        return True
+
+    async def tick(self, events: Sequence[Event]) -> float | None:
+        """Reconcile once; return the wall-clock time to tick again without events, if any."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        snapshot, queue, cancel = self.store.watch()
+        del snapshot  # each tick takes its own fresh view; the watch only orders events
+        self._stopping.clear()
+        try:
+            await self._tick_safely(())
+            while not self._stopping.is_set():
+                events = await self._next_batch(queue)
+                if self._stopping.is_set():
+                    break
+                wanted = [e for e in events if self.wants(e)]
+                due = self._wake_at is not None and now() >= self._wake_at
+                if wanted or due:
+                    await self._tick_safely(wanted)
+        finally:
+            cancel()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _tick_safely(self, events: Sequence[Event]) -> None:
+        self._wake_at = None
+        try:
+            self._wake_at = await self.tick(events)
+        except Exception:
+            # A bad object must not kill the leader's loop; the next event retries.
+            log.exception("%s: reconciliation failed", self.name)
+
+    async def _next_batch(self, queue: asyncio.Queue[Event]) -> list[Event]:
+        timeout = None if self._wake_at is None else max(0.0, self._wake_at - now())
+        get = asyncio.ensure_future(queue.get())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({get, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not get.done():
+                get.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await get
+        # ``get`` may have taken an item even while being cancelled: never drop it.
+        if not get.done() or get.cancelled():
+            return []
+        events = [get.result()]
+        await asyncio.sleep(BATCH_WINDOW_S)
+        while not queue.empty():
+            events.append(queue.get_nowait())
+        return events
+
+
+async def write_chunked(
+    store: Store, items: Sequence[T], write: Callable[[Tx, T], None], chunk: int = WRITE_CHUNK
+) -> None:
+    """Apply ``write`` to every item, ``chunk`` items per transaction."""
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+
+        def fn(tx: Tx, part: Sequence[T] = part) -> None:
+            for item in part:
+                write(tx, item)
+
+        await store.update(fn)
