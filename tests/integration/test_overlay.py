@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +65,16 @@ while True:
 """
 
 
+CLIENT = """
+import socket, sys
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+    print(c.recv(100).decode())
+except OSError as e:
+    print("ERR", type(e).__name__)
+"""
+
+
 def in_netns(ns: str, *cmd: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, timeout=timeout
@@ -77,14 +87,7 @@ def ping(ns: str, addr: str) -> bool:
 
 def fetch(ns: str, addr: str, port: int = PORT) -> str:
     """What a TCP server at addr:port says, or the error the client saw."""
-    code = (
-        "import socket,sys\n"
-        "try:\n"
-        f"    c=socket.create_connection(({addr!r},{port}),timeout=2); print(c.recv(100).decode())\n"
-        "except OSError as e:\n"
-        "    print('ERR', type(e).__name__)\n"
-    )
-    return in_netns(ns, sys.executable, "-c", code).stdout.strip()
+    return in_netns(ns, sys.executable, "-c", CLIENT, addr, str(port)).stdout.strip()
 
 
 @dataclass
@@ -108,7 +111,7 @@ class Rig:
         return self.loop.run_until_complete(coro)
 
     def task(self, service: str, ip_last: int | None) -> Task:
-        attachments = ()
+        attachments: tuple[NetworkAttachment, ...] = ()
         if ip_last is not None:
             ip = f"{SUBNET_PREFIX}{ip_last}"
             attachments = (NetworkAttachment(self.network.id, (f"{ip}/24",), mac_for_ip(ip)),)
@@ -128,9 +131,17 @@ class Rig:
         for att in task.networks:
             ip = att.addresses[0].split("/")[0]
             self.endpoints[task.id] = Endpoint(
-                task.id, task.service_id, task.service_name, task.name, task.slot,
-                f"node-{host.ns}", host.addr, att.network_id, ip, att.mac,
-            )  # fmt: skip
+                task_id=task.id,
+                service_id=task.service_id,
+                service_name=task.service_name,
+                container_name=task.name,
+                slot=task.slot,
+                node_id=f"node-{host.ns}",
+                node_addr=host.addr,
+                network_id=att.network_id,
+                ip=ip,
+                mac=att.mac,
+            )
         return os.path.basename(info.netns_path)
 
     def stop(self, host: Host, task: Task) -> None:
@@ -162,7 +173,8 @@ def _underlay(stack: ExitStack, tag: str, n_hosts: int) -> list[tuple[str, str]]
         netns.create(host_ns)
         stack.callback(netns.remove, host_ns)
         ul.link("add", ifname=f"ul{i}", kind="veth", peer={"ifname": "u0", "net_ns_fd": host_ns})
-        ul.link("set", index=ul.link_lookup(ifname=f"ul{i}")[0], master=ul.link_lookup(ifname="ulbr")[0], state="up")  # fmt: skip
+        port_index = ul.link_lookup(ifname=f"ul{i}")[0]
+        ul.link("set", index=port_index, master=ul.link_lookup(ifname="ulbr")[0], state="up")
         with IPRoute(netns=host_ns) as h:
             for ifname in ("lo", "u0"):
                 h.link("set", index=h.link_lookup(ifname=ifname)[0], state="up")
@@ -184,11 +196,17 @@ def rig() -> Iterator[Rig]:
             prefix = f"{'ab'[i]}{tag[1:]}"
             provider = OverlayNetworkProvider(addr, data_root / host_ns, prefix, host_netns=host_ns)
             stack.callback(_remove_leftover_sandboxes, prefix)
-            stack.callback(lambda p=provider: loop.run_until_complete(p.close()))  # type: ignore[misc]
-            stack.callback(lambda p=provider: loop.run_until_complete(p.cleanup_all()))  # type: ignore[misc]
+            stack.callback(_shut_down, loop, provider)
             hosts.append(Host(host_ns, addr, provider))
         network = Network(id=new_id(), name="ovtest", subnet=SUBNET_PREFIX + "0/24", vni=4097)
         yield Rig(hosts, network, loop)
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop, provider: OverlayNetworkProvider) -> None:
+    try:
+        loop.run_until_complete(provider.cleanup_all())
+    finally:
+        loop.run_until_complete(provider.close())
 
 
 def _remove_leftover_sandboxes(prefix: str) -> None:
@@ -212,10 +230,10 @@ def serve(servers: list[subprocess.Popen[bytes]], ns: str, name: str, port: int 
     )
 
 
-def wait_until(check: object, timeout: float = 5.0) -> bool:
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return True
         time.sleep(0.1)
     return False
