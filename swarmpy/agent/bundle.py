@@ -342,3 +342,10 @@ def build_config(
 def sandbox_files(sandbox: SandboxInfo, hostname: str) -> dict[str, str]:
     """The contents of the files bind-mounted at /etc/<name>."""
     return {"resolv.conf": sandbox.resolv_conf, "hosts": sandbox.hosts, "hostname": hostname + "\n"}
+
+
+def user_mounts(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The mounts in a config.json that came from the task spec (for inspect)."""
+    fixed = {m["destination"] for m in _TEMPLATE["mounts"]}
+    fixed |= {f"/etc/{name}" for name in SANDBOX_FILES}
+    return [m for m in config.get("mounts", []) if m.get("destination") not in fixed]

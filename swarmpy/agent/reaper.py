@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from swarmpy.errors import RuntimeFailure
@@ -86,10 +87,15 @@ class Reaper:
             return pid in self._futures and self._futures[pid].done()
         return int(text[text.rfind(")") + 2 :].split()[1]) == os.getpid()
 
-    def watch(self, pid: int) -> None:
+    def watch(self, pid: int, on_exit: Callable[[int], None] | None = None) -> None:
+        """Expect ``pid`` to become our zombie; ``on_exit(code)`` runs when it is reaped."""
         if pid not in self._futures:
             self._futures[pid] = asyncio.get_running_loop().create_future()
-            self.sweep()
+        if on_exit is not None:
+            self._futures[pid].add_done_callback(
+                lambda f: on_exit(f.result()) if not f.exception() else None
+            )
+        self.sweep()
 
     async def wait(self, pid: int) -> int:
         self.watch(pid)

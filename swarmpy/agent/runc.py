@@ -173,6 +173,11 @@ class ContainerDir:
         except (OSError, ValueError):
             return {}
 
+    def record_exit(self, code: int) -> None:
+        """Keep the first exit status learnt (several waiters may report it)."""
+        if self.path.exists() and "exit_code" not in self.record():
+            self.update_record(exit_code=code, finished_at=now())
+
     def update_record(self, **fields: Any) -> None:
         rec = self.record() | fields
         tmp = self.record_file.with_suffix(".tmp")
@@ -362,7 +367,7 @@ class RuncController:
         await self.runc.create(self.id, self.dir.path, self.dir.log_file, self.dir.runc_log)
         pid = await self.pid()
         if self.reaper is not None and pid:
-            self.reaper.watch(pid)
+            self.reaper.watch(pid, self.dir.record_exit)
 
     async def pid(self) -> int:
         st = await self.runc.state(self.id)
@@ -385,7 +390,7 @@ class RuncController:
             # Not our child (adopted after a restart): all we can see is that it ended.
             await wait_stopped(self.runc, self.id)
             code = int(self.dir.record().get("exit_code", UNKNOWN_EXIT))
-        self.dir.update_record(exit_code=code, finished_at=now())
+        self.dir.record_exit(code)
         return code
 
     async def shutdown(self, grace_s: float) -> None:

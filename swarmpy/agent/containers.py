@@ -1,0 +1,454 @@
+"""Node-local container commands: what ``swarmpy ps/logs/inspect/top/stats/stop/kill/rm/pause/
+unpause/exec`` do on the daemon's own containers, like Docker's.
+
+Everything is read back from runc's state and the container dir, so it works the same for a
+container this daemon started and one it adopted after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swarmpy.agent import bundle
+from swarmpy.agent.exec import RootfsOps
+from swarmpy.agent.reaper import Reaper
+from swarmpy.agent.runc import (
+    UNKNOWN_EXIT,
+    ContainerDir,
+    Runc,
+    default_rootfs_ops,
+    remove_container,
+    stop_container,
+)
+from swarmpy.errors import Conflict, InvalidArgument, NotFound
+from swarmpy.model import now
+
+SHORT_ID = 12
+LOG_POLL_S = 0.2
+
+
+# ---------------------------------------------------------------- pure formatting
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's (go-units) HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(
+    state: str, started_at: float, finished_at: float, exit_code: int | None, at: float
+) -> str:
+    """The STATUS column of ``docker ps``."""
+    if state == "created":
+        return "Created"
+    if state in ("running", "paused"):
+        up = f"Up {human_duration(at - started_at)}"
+        return up + " (Paused)" if state == "paused" else up
+    code = UNKNOWN_EXIT if exit_code is None else exit_code
+    return f"Exited ({code}) {human_duration(at - finished_at)} ago"
+
+
+def parse_runc_time(text: str) -> float:
+    """runc's RFC 3339 timestamps carry nanoseconds, which fromisoformat rejects."""
+    m = re.match(r"(.*?T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    if not m:
+        return 0.0
+    frac = (m.group(2) or ".0")[:7]
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return dt.datetime.fromisoformat(m.group(1) + frac + tz).timestamp()
+
+
+def iso(ts: float) -> str:
+    if not ts:
+        return "0001-01-01T00:00:00Z"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_ps(text: str) -> tuple[list[str], list[list[str]]]:
+    """``ps -ef`` output as titles and rows; the last column (CMD) keeps its spaces."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return [], []
+    titles = lines[0].split()
+    rows = [line.split(None, len(titles) - 1) for line in lines[1:]]
+    return titles, rows
+
+
+def tail_lines(data: bytes, n: int) -> bytes:
+    if n <= 0:
+        return b""
+    lines = data.splitlines(keepends=True)
+    return b"".join(lines[-n:])
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    image: str
+    command: str
+    created: float
+    status: str  # "Up 5 seconds", "Exited (0) 3 seconds ago"
+    state: str  # created | running | paused | exited
+    name: str
+    pid: int
+    exit_code: int | None
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:SHORT_ID]
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    id: str
+    name: str
+    cpu_percent: float
+    mem_usage: int
+    mem_limit: int
+    mem_percent: float
+    pids: int
+
+
+@dataclass(frozen=True)
+class AdoptedContainer:
+    """A container found in the runc root after a restart, with what identifies its task."""
+
+    id: str
+    task_id: str
+    service_id: str
+    service_name: str
+    slot: int
+    node_id: str
+    state: str  # runc's: created | running | paused | stopped
+    pid: int
+    exit_code: int | None
+
+
+def _host_memory() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Containers:
+    """The containers of one daemon: one runc root and one container dir root."""
+
+    def __init__(
+        self,
+        runc: Runc,
+        container_root: Path,
+        *,
+        rootfs: RootfsOps | None = None,
+        reaper: Reaper | None = None,
+    ) -> None:
+        self.runc = runc
+        self.container_root = container_root
+        self._rootfs = rootfs
+        self.reaper = reaper
+
+    def _dir(self, cid: str) -> ContainerDir:
+        return ContainerDir(self.container_root / cid)
+
+    async def _states(self) -> list[dict[str, Any]]:
+        return [s for s in await self.runc.list_containers() if bundle.ANN_TASK_ID in _ann(s)]
+
+    async def resolve(self, ref: str) -> dict[str, Any]:
+        """runc's state for a full id, a unique id prefix, or a container name."""
+        states = await self._states()
+        for s in states:
+            if s["id"] == ref or _ann(s).get(bundle.ANN_NAME) == ref.lstrip("/"):
+                return s
+        matches = [s for s in states if ref and s["id"].startswith(ref)]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        if not matches:
+            raise NotFound(f"No such container: {ref}")
+        return matches[0]
+
+    def _info(self, s: dict[str, Any], at: float) -> ContainerInfo:
+        ann = _ann(s)
+        rec = self._dir(s["id"]).record()
+        args = self._dir(s["id"]).config().get("process", {}).get("args", [])
+        exit_code = rec.get("exit_code")
+        state = "exited" if s["status"] == "stopped" else str(s["status"])
+        return ContainerInfo(
+            id=s["id"],
+            image=ann.get(bundle.ANN_IMAGE, ""),
+            command=" ".join(args),
+            created=parse_runc_time(s.get("created", "")),
+            status=status_text(
+                s["status"],
+                float(rec.get("started_at", 0.0)),
+                float(rec.get("finished_at", at)),
+                None if exit_code is None else int(exit_code),
+                at,
+            ),
+            state=state,
+            name=ann.get(bundle.ANN_NAME, s["id"]),
+            pid=int(s.get("pid", 0)) if state != "exited" else 0,
+            exit_code=None if exit_code is None else int(exit_code),
+        )
+
+    async def inspect(self, ref: str) -> dict[str, Any]:
+        s = await self.resolve(ref)
+        info = self._info(s, now())
+        cdir = self._dir(s["id"])
+        config, rec = cdir.config(), cdir.record()
+        proc, linux = config.get("process", {}), config.get("linux", {})
+        limits = linux.get("resources", {})
+        cpu = limits.get("cpu", {})
+        ann = _ann(s)
+        args = proc.get("args", [])
+        netns = [n.get("path", "") for n in linux.get("namespaces", []) if n["type"] == "network"]
+        return {
+            "Id": s["id"],
+            "Name": "/" + info.name,
+            "Created": iso(info.created),
+            "Path": args[0] if args else "",
+            "Args": args[1:],
+            "State": {
+                "Status": info.state,
+                "Running": info.state in ("running", "paused"),
+                "Paused": info.state == "paused",
+                "Pid": info.pid,
+                "ExitCode": info.exit_code or 0,
+                "StartedAt": iso(float(rec.get("started_at", 0.0))),
+                "FinishedAt": iso(float(rec.get("finished_at", 0.0))),
+            },
+            "Image": rec.get("image_id", ""),
+            "LogPath": str(cdir.log_file),
+            "Config": {
+                "Hostname": config.get("hostname", ""),
+                "User": "{uid}:{gid}".format(**proc.get("user", {"uid": 0, "gid": 0})),
+                "Env": proc.get("env", []),
+                "Cmd": args,
+                "Image": info.image,
+                "WorkingDir": proc.get("cwd", "/"),
+                "Labels": _labels(ann),
+            },
+            "HostConfig": {
+                "Memory": limits.get("memory", {}).get("limit", 0),
+                "NanoCpus": cpu.get("quota", 0) * 10**9 // cpu["period"] if cpu else 0,
+                "CgroupParent": linux.get("cgroupsPath", ""),
+                "CapAdd": proc.get("capabilities", {}).get("bounding", []),
+            },
+            "Mounts": [_mount_view(m) for m in bundle.user_mounts(config)],
+            "NetworkSettings": {"SandboxKey": netns[0] if netns else "", "Networks": {}},
+        }
+
+    async def logs(
+        self, ref: str, follow: bool = False, tail: int | None = None
+    ) -> AsyncIterator[bytes]:
+        cid = (await self.resolve(ref))["id"]
+        path = self._dir(cid).log_file
+        with contextlib.suppress(FileNotFoundError), path.open("rb") as f:
+            data = f.read()
+            yield data if tail is None else tail_lines(data, tail)
+            while follow:
+                chunk = f.read()
+                if chunk:
+                    yield chunk
+                    continue
+                st = await self.runc.state(cid)
+                if st is None or st["status"] == "stopped":
+                    # One more read: output written just before the exit.
+                    rest = f.read()
+                    if rest:
+                        yield rest
+                    return
+                await asyncio.sleep(LOG_POLL_S)
+
+    async def top(self, ref: str) -> tuple[list[str], list[list[str]]]:
+        s = await self._running(ref)
+        return parse_ps(await self.runc.ps(s["id"]))
+
+    async def stats(self, ref: str, interval_s: float = 0.5) -> ContainerStats:
+        s = await self._running(ref)
+        first = await self.runc.stats(s["id"])
+        await asyncio.sleep(interval_s)
+        second = await self.runc.stats(s["id"])
+        cpu_ns = _cpu_total(second) - _cpu_total(first)
+        mem = second.get("memory", {})
+        usage = int(mem.get("usage", {}).get("usage", 0))
+        # Like Docker on cgroup v1: page cache that can be dropped is not "used".
+        usage -= int(mem.get("raw", {}).get("total_inactive_file", 0))
+        limit = int(mem.get("usage", {}).get("limit", 0))
+        host = _host_memory()
+        if not limit or (host and limit > host):
+            limit = host
+        return ContainerStats(
+            id=s["id"],
+            name=_ann(s).get(bundle.ANN_NAME, s["id"]),
+            cpu_percent=100.0 * cpu_ns / (interval_s * 1e9),
+            mem_usage=max(usage, 0),
+            mem_limit=limit,
+            mem_percent=100.0 * usage / limit if limit else 0.0,
+            pids=int(second.get("pids", {}).get("current", 0)),
+        )
+
+    async def stop(self, ref: str, grace_s: float = 10.0) -> str:
+        cid = str((await self.resolve(ref))["id"])
+        await stop_container(self.runc, cid, grace_s)
+        return cid
+
+    async def kill(self, ref: str, signal: str = "KILL") -> str:
+        s = await self._running(ref)
+        await self.runc.kill(s["id"], signal.upper())
+        return str(s["id"])
+
+    async def pause(self, ref: str) -> str:
+        s = await self._running(ref)
+        if s["status"] == "paused":
+            raise Conflict(f"Container {s['id']} is already paused")
+        await self.runc.pause(s["id"])
+        return str(s["id"])
+
+    async def unpause(self, ref: str) -> str:
+        s = await self.resolve(ref)
+        if s["status"] != "paused":
+            raise Conflict(f"Container {s['id']} is not paused")
+        await self.runc.resume(s["id"])
+        return str(s["id"])
+
+    async def rm(self, ref: str, force: bool = False) -> str:
+        s = await self.resolve(ref)
+        cid = str(s["id"])
+        if s["status"] in ("running", "paused"):
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {cid}. Stop the container "
+                    "before attempting removal or force remove"
+                )
+            await stop_container(self.runc, cid, 0)
+        rootfs = self._rootfs or default_rootfs_ops()
+        await remove_container(self.runc, self._dir(cid), rootfs, self.reaper)
+        return cid
+
+    async def adopt(self) -> list[AdoptedContainer]:
+        """Our containers that survived a daemon restart, for the agent to re-attach to."""
+        found = []
+        for s in await self._states():
+            ann = _ann(s)
+            code = self._dir(s["id"]).record().get("exit_code")
+            found.append(
+                AdoptedContainer(
+                    id=s["id"],
+                    task_id=ann[bundle.ANN_TASK_ID],
+                    service_id=ann.get(bundle.ANN_SERVICE_ID, ""),
+                    service_name=ann.get(bundle.ANN_SERVICE_NAME, ""),
+                    slot=int(ann.get(bundle.ANN_SLOT, "0") or 0),
+                    node_id=ann.get(bundle.ANN_NODE_ID, ""),
+                    state=str(s["status"]),
+                    pid=int(s.get("pid", 0)),
+                    exit_code=None if code is None else int(code),
+                )
+            )
+        return found
+
+    async def runc_exec_argv(
+        self, ref: str, cmd: list[str], tty: bool = False, interactive: bool = False
+    ) -> list[str]:
+        """The command line the CLI runs itself, so ``-it`` and the exit status pass through.
+
+        runc exec always forwards stdin: without ``interactive`` the caller should give the
+        process /dev/null as stdin.
+        """
+        if not cmd:
+            raise InvalidArgument("exec needs a command")
+        s = await self._running(ref)
+        if s["status"] == "paused":
+            raise Conflict(f"Container {s['id']} is paused, unpause the container before exec")
+        return self.runc.exec_argv(s["id"], cmd, tty)
+
+    async def _running(self, ref: str) -> dict[str, Any]:
+        s = await self.resolve(ref)
+        if s["status"] not in ("running", "paused"):
+            raise Conflict(f"Container {s['id']} is not running")
+        return s
+
+    # Last in the class: a method named `list` shadows the builtin in later annotations.
+    async def list(self, all: bool = False) -> list[ContainerInfo]:
+        at = now()
+        infos = [self._info(s, at) for s in await self._states()]
+        if not all:
+            infos = [i for i in infos if i.state in ("running", "paused")]
+        return sorted(infos, key=lambda i: i.created, reverse=True)
+
+
+def _ann(state: dict[str, Any]) -> dict[str, str]:
+    return dict(state.get("annotations") or {})
+
+
+def _labels(ann: dict[str, str]) -> dict[str, str]:
+    """The spec's labels plus Docker's com.docker.swarm.* ones."""
+    labels = {
+        k.removeprefix(bundle.ANN_LABEL_PREFIX): v
+        for k, v in ann.items()
+        if k.startswith(bundle.ANN_LABEL_PREFIX)
+    }
+    labels.update(
+        {
+            "com.docker.swarm.node.id": ann.get(bundle.ANN_NODE_ID, ""),
+            "com.docker.swarm.service.id": ann.get(bundle.ANN_SERVICE_ID, ""),
+            "com.docker.swarm.service.name": ann.get(bundle.ANN_SERVICE_NAME, ""),
+            "com.docker.swarm.task.id": ann.get(bundle.ANN_TASK_ID, ""),
+            "com.docker.swarm.task.name": ann.get(bundle.ANN_NAME, ""),
+        }
+    )
+    return labels
+
+
+def _mount_view(m: dict[str, Any]) -> dict[str, Any]:
+    source = str(m.get("source", ""))
+    rw = "ro" not in m.get("options", [])
+    if m.get("type") == "tmpfs":
+        return {"Type": "tmpfs", "Source": "", "Destination": m["destination"], "RW": rw}
+    src = Path(source)
+    if src.name == "_data" and src.parent.parent.name == "volumes":
+        return {
+            "Type": "volume",
+            "Name": src.parent.name,
+            "Source": source,
+            "Destination": m["destination"],
+            "RW": rw,
+        }
+    return {"Type": "bind", "Source": source, "Destination": m["destination"], "RW": rw}
+
+
+def _cpu_total(stats: dict[str, Any]) -> int:
+    return int(stats.get("cpu", {}).get("usage", {}).get("total", 0))
