@@ -1,0 +1,152 @@
+"""A throwaway OCI registry (Debian's ``docker-registry``) and a minimal push client.
+
+    with start_registry(f"127.0.0.1:{free_port()}") as reg:
+        push_image(reg.url, "library/busybox", "latest", busybox_image())
+
+``argv_prefix`` (e.g. ``["ip", "netns", "exec", "lab-reg"]``) or ``preexec_fn`` run the registry
+inside a namespace; readiness is read from its log, so it works from any namespace.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urljoin
+
+import httpx
+
+from tests.support.busybox_image import DOCKER_MANIFEST, Image, sha256
+
+REGISTRY_BINARY = "docker-registry"
+
+_CONFIG = """\
+version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: {addr}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Registry:
+    addr: str  # "host:port"
+    process: subprocess.Popen[bytes]
+    workdir: Path  # config and log; removed on stop
+    storage: Path
+    owns_storage: bool
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}"
+
+    @property
+    def log(self) -> str:
+        return (self.workdir / "registry.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.owns_storage:
+            shutil.rmtree(self.storage, ignore_errors=True)
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_registry(
+    addr: str,
+    storage: Path | None = None,
+    argv_prefix: Sequence[str] = (),
+    preexec_fn: Callable[[], None] | None = None,
+    timeout: float = 15.0,
+) -> Registry:
+    """Start a registry listening on ``addr`` and wait until it accepts connections.
+
+    ``storage`` (kept on stop) defaults to a temp dir (removed on stop).
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="swarmpy-registry-"))
+    owns_storage = storage is None
+    storage = storage or workdir.with_name(workdir.name + "-data")
+    storage.mkdir(parents=True, exist_ok=True)
+    config = workdir / "config.yml"
+    config.write_text(_CONFIG.format(storage=storage, addr=addr))
+    log_path = workdir / "registry.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*argv_prefix, REGISTRY_BINARY, "serve", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
+        )
+    registry = Registry(addr, process, workdir, storage, owns_storage)
+    deadline = time.monotonic() + timeout
+    while "listening on" not in registry.log:
+        if process.poll() is not None or time.monotonic() > deadline:
+            text = registry.log
+            registry.stop()
+            raise RuntimeError(f"docker-registry did not start on {addr}:\n{text}")
+        time.sleep(0.05)
+    return registry
+
+
+def push_image(base_url: str, repo: str, tag: str, image: Image) -> str:
+    """Push ``image`` as ``repo:tag`` (blobs, then the manifest); return the manifest digest."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        for blob in (image.config, *image.layers):
+            _push_blob(http, repo, blob)
+        response = http.put(
+            f"/v2/{repo}/manifests/{tag}",
+            content=image.manifest(),
+            headers={"Content-Type": DOCKER_MANIFEST},
+        )
+        response.raise_for_status()
+        return response.headers["Docker-Content-Digest"]
+
+
+def _push_blob(http: httpx.Client, repo: str, blob: bytes) -> None:
+    digest = sha256(blob)
+    if http.head(f"/v2/{repo}/blobs/{digest}").status_code == 200:
+        return
+    started = http.post(f"/v2/{repo}/blobs/uploads/")
+    started.raise_for_status()
+    location = urljoin(f"{http.base_url}", started.headers["Location"])
+    separator = "&" if "?" in location else "?"
+    done = http.put(
+        f"{location}{separator}digest={digest}",
+        content=blob,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    done.raise_for_status()
