@@ -216,6 +216,9 @@ class UpdateStatus:
     started_at: float = 0.0
     completed_at: float = 0.0
     message: str = ""
+    # The service spec_version this status is about: a newer spec starts a new update even
+    # if the last one was left paused.
+    spec_version: int = 0
 
 
 @dataclass(frozen=True)
