@@ -44,11 +44,17 @@ class FetchedManifest:
 class RegistryClient:
     """Talks to one registry endpoint (``http(s)://host[:port]``) about one repository."""
 
-    def __init__(self, base_url: str, repository: str, display: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        repository: str,
+        display: str,
+        transport: httpx.BaseTransport | None = None,  # tests pass an httpx.MockTransport
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.repository = repository
         self.display = display  # the reference as the user typed it, for messages
-        self._http = httpx.Client(timeout=_TIMEOUT, follow_redirects=True)
+        self._http = httpx.Client(timeout=_TIMEOUT, follow_redirects=True, transport=transport)
         self._token: str | None = None
 
     def close(self) -> None:

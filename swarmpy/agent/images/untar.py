@@ -184,7 +184,12 @@ def _remove_unless_dir(path: Path, keep_dir: bool) -> None:
 
 def _apply_metadata(path: Path, member: tarfile.TarInfo) -> None:
     # chown before chmod: chown clears setuid/setgid bits.
-    os.chown(path, member.uid, member.gid, follow_symlinks=False)
+    try:
+        os.chown(path, member.uid, member.gid, follow_symlinks=False)
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
+        # Unprivileged (unit tests, rootless): the files stay ours, like a rootless unpack.
     for key, value in member.pax_headers.items():
         if key.startswith(_XATTR_PAX_PREFIX):
             try:
