@@ -182,8 +182,9 @@ class OverlayNetworkProvider:
             overlay = self._networks.get(net.id)
             if overlay is None:
                 overlay = OverlayNetwork(self._nl, self._names, net, self.node_addr)
-                overlay.create()
+                # Registered before create() so a half-made network is torn down with the task.
                 self._networks[net.id] = overlay
+                overlay.create()
                 overlay.program(remote_peers(self._view, net.id, self.node_addr))
             overlay.attach(att)
         self._apply_vips(atts, self._view)
@@ -216,7 +217,9 @@ class OverlayNetworkProvider:
         self._pool.release(task.id)
         in_use = {a.network_id for task_atts in self._attachments.values() for a in task_atts}
         for network_id in {a.network_id for a in atts if a.network_id} - in_use:
-            self._networks.pop(network_id).destroy()
+            overlay = self._networks.pop(network_id, None)
+            if overlay is not None:
+                overlay.destroy()
 
     def _cleanup_sync(self) -> None:
         for name in self._nl.list_netns():

@@ -51,25 +51,40 @@ SUBNET_PREFIX = "10.77.1."
 VIP = SUBNET_PREFIX + "2"
 PORT = 8080
 
-# Answers every connection with its own name, so the client sees which backend it reached.
+# Answers every TCP connection and UDP datagram with its own name and the peer's address, so
+# the client sees which backend it reached and as whom.
 SERVER = """
-import socket, sys
+import socket, sys, threading
+name, port = sys.argv[1], int(sys.argv[2])
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", port))
+    while True:
+        _, peer = u.recvfrom(100)
+        u.sendto(f"{name} {peer[0]}".encode(), peer)
+threading.Thread(target=udp, daemon=True).start()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[2])))
+s.bind(("0.0.0.0", port))
 s.listen(16)
 while True:
     c, peer = s.accept()
-    c.sendall(f"{sys.argv[1]} {peer[0]}".encode())
+    c.sendall(f"{name} {peer[0]}".encode())
     c.close()
 """
 
-
 CLIENT = """
 import socket, sys
+addr, port, proto = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 try:
-    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
-    print(c.recv(100).decode())
+    if proto == "udp":
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.settimeout(2)
+        c.sendto(b"?", (addr, port))
+        print(c.recv(100).decode())
+    else:
+        c = socket.create_connection((addr, port), timeout=2)
+        print(c.recv(100).decode())
 except OSError as e:
     print("ERR", type(e).__name__)
 """
@@ -85,9 +100,9 @@ def ping(ns: str, addr: str) -> bool:
     return in_netns(ns, "ping", "-c1", "-W2", addr).returncode == 0
 
 
-def fetch(ns: str, addr: str, port: int = PORT) -> str:
-    """What a TCP server at addr:port says, or the error the client saw."""
-    return in_netns(ns, sys.executable, "-c", CLIENT, addr, str(port)).stdout.strip()
+def fetch(ns: str, addr: str, port: int = PORT, proto: str = "tcp") -> str:
+    """What the server at addr:port says, or the error the client saw."""
+    return in_netns(ns, sys.executable, "-c", CLIENT, addr, str(port), proto).stdout.strip()
 
 
 @dataclass
@@ -262,7 +277,9 @@ def test_cross_host_ping_vip_balancing_and_clean_teardown(
     serve(servers, b2_ns, "b2")
     assert wait_until(lambda: fetch(b2_ns, SUBNET_PREFIX + "5").startswith("b1"))
     answers = {fetch(c_ns, VIP).split()[0] for _ in range(6)}
-    assert answers == {"b1", "b2"}, "the VIP did not balance over both backends"
+    assert answers == {"b1", "b2"}, "the VIP did not balance TCP over both backends"
+    answers = {fetch(c_ns, VIP, proto="udp").split()[0] for _ in range(6)}
+    assert answers == {"b1", "b2"}, "the VIP did not balance UDP over both backends"
 
     rig.stop(h2, b2)
     rig.publish()
