@@ -1,0 +1,179 @@
+"""The task state machine: the pure next-step decision and the runner over a fake controller."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from swarmpy.agent.exec import Step, TaskRunner, next_step
+from swarmpy.errors import ImageError
+from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus
+
+S = TaskState
+
+
+def in_loop(fn: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+    """Run an async test in a fresh event loop (no pytest-asyncio here)."""
+
+    @functools.wraps(fn)
+    def wrapper() -> None:
+        asyncio.run(asyncio.wait_for(fn(), 10))
+
+    return wrapper
+
+
+@pytest.mark.parametrize(
+    ("state", "desired", "step"),
+    [
+        (S.ASSIGNED, S.RUNNING, Step.ACCEPT),
+        (S.ACCEPTED, S.RUNNING, Step.PREPARE),
+        (S.PREPARING, S.RUNNING, Step.PREPARE),
+        (S.READY, S.RUNNING, Step.START),
+        (S.READY, S.READY, Step.IDLE),
+        (S.STARTING, S.RUNNING, Step.START),
+        (S.RUNNING, S.RUNNING, Step.WAIT),
+        (S.RUNNING, S.SHUTDOWN, Step.SHUTDOWN),
+        (S.ASSIGNED, S.SHUTDOWN, Step.SHUTDOWN),
+        (S.RUNNING, S.REMOVE, Step.SHUTDOWN),
+        (S.COMPLETE, S.RUNNING, Step.DONE),
+        (S.FAILED, S.SHUTDOWN, Step.DONE),
+        (S.SHUTDOWN, S.REMOVE, Step.DONE),
+    ],
+)
+def test_next_step(state: TaskState, desired: TaskState, step: Step) -> None:
+    assert next_step(state, desired) is step
+
+
+class FakeController:
+    """Records calls; ``wait`` returns when the test sets the exit code or shutdown is called."""
+
+    def __init__(self, prepare_error: Exception | None = None, exit_code: int | None = 0) -> None:
+        self.calls: list[str] = []
+        self.prepare_error = prepare_error
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if exit_code is not None:
+            self.exited.set_result(exit_code)
+        self.grace: float | None = None
+
+    async def prepare(self) -> None:
+        self.calls.append("prepare")
+        if self.prepare_error:
+            raise self.prepare_error
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+    async def wait(self) -> int:
+        self.calls.append("wait")
+        return await asyncio.shield(self.exited)
+
+    async def shutdown(self, grace_s: float) -> None:
+        self.calls.append("shutdown")
+        self.grace = grace_s
+        if not self.exited.done():
+            self.exited.set_result(143)
+
+    async def terminate(self) -> None:
+        self.calls.append("terminate")
+
+    async def remove(self) -> None:
+        self.calls.append("remove")
+
+
+def make_task(desired: TaskState = S.RUNNING) -> Task:
+    spec = ServiceSpec(name="web", container=ContainerSpec(image="busybox", stop_grace_s=3.0))
+    return Task(
+        id="t1",
+        service_id="s1",
+        service_name="web",
+        spec=spec,
+        slot=1,
+        desired_state=desired,
+        status=TaskStatus(state=S.ASSIGNED),
+    )
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.statuses: list[TaskStatus] = []
+
+    def __call__(self, task_id: str, status: TaskStatus) -> None:
+        assert task_id == "t1"
+        self.statuses.append(status)
+
+    @property
+    def states(self) -> list[TaskState]:
+        return [s.state for s in self.statuses]
+
+
+FORWARD = [S.ACCEPTED, S.PREPARING, S.READY, S.STARTING, S.RUNNING]
+
+
+@in_loop
+async def test_success_runs_to_complete() -> None:
+    ctl, rec = FakeController(exit_code=0), Recorder()
+    final = await TaskRunner(make_task(), ctl, rec).run()
+    assert rec.states == [*FORWARD, S.COMPLETE]
+    assert final.state is S.COMPLETE and final.exit_code == 0 and final.err == ""
+    assert ctl.calls == ["prepare", "start", "wait"]
+
+
+@in_loop
+async def test_non_zero_exit_fails() -> None:
+    rec = Recorder()
+    final = await TaskRunner(make_task(), FakeController(exit_code=3), rec).run()
+    assert rec.states[-1] is S.FAILED
+    assert final.exit_code == 3
+    assert final.err == "task: non-zero exit (3)"
+
+
+@in_loop
+async def test_prepare_failure_rejects_with_message() -> None:
+    ctl, rec = FakeController(prepare_error=ImageError("pull access denied for nope")), Recorder()
+    final = await TaskRunner(make_task(), ctl, rec).run()
+    assert rec.states == [S.ACCEPTED, S.PREPARING, S.REJECTED]
+    assert final.err == "pull access denied for nope"
+    assert "start" not in ctl.calls
+
+
+@in_loop
+async def test_shutdown_while_running_uses_stop_grace() -> None:
+    ctl, rec = FakeController(exit_code=None), Recorder()
+    runner = TaskRunner(make_task(), ctl, rec)
+    run = asyncio.create_task(runner.run())
+    while S.RUNNING not in rec.states:
+        await asyncio.sleep(0.01)
+    runner.update(dataclasses.replace(runner.task, desired_state=S.SHUTDOWN))
+    final = await asyncio.wait_for(run, 5)
+    assert final.state is S.SHUTDOWN
+    assert rec.states == [*FORWARD, S.SHUTDOWN]
+    assert ctl.grace == 3.0
+
+
+@in_loop
+async def test_desired_ready_parks_until_running_wanted() -> None:
+    ctl, rec = FakeController(exit_code=0), Recorder()
+    runner = TaskRunner(make_task(desired=S.READY), ctl, rec)
+    run = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.05)
+    assert rec.states[-1] is S.READY and "start" not in ctl.calls
+    runner.update(dataclasses.replace(runner.task, desired_state=S.RUNNING))
+    assert (await asyncio.wait_for(run, 5)).state is S.COMPLETE
+
+
+@in_loop
+async def test_states_never_go_backwards() -> None:
+    rec = Recorder()
+    task = dataclasses.replace(make_task(), status=TaskStatus(state=S.RUNNING))
+    runner = TaskRunner(task, FakeController(exit_code=0), rec)
+    await runner.run()
+    # A resumed (adopted) running task only waits: no replay of earlier states.
+    assert rec.states == [S.COMPLETE]
+    runner._set(S.RUNNING, "late")  # a stale result arriving after the end is dropped
+    assert rec.states == [S.COMPLETE]
+    assert all(a < b for a, b in zip(rec.states, rec.states[1:], strict=False))
