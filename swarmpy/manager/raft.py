@@ -1,0 +1,491 @@
+"""The replicated log under the store: Raft, on pysyncobj.
+
+``RaftLog`` implements ``swarmpy.manager.store.Log``. Every manager holds a full copy of
+the ``StoreState``; a write is one pysyncobj command (a batch of ``Op``) that every manager
+applies in the same order. The state lives in a ``SyncObjConsumer`` because pysyncobj
+snapshots only the consumer's attributes. See docs/raft.md for why pysyncobj and for every
+setting below.
+
+Threads: pysyncobj runs a tick thread per ``SyncObj``; it applies commands, calls the store
+listener (under the state lock) and calls ``on_leadership``. Coroutines here never block
+the event loop on it: they hand pysyncobj a callback that resolves a future through
+``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import os
+import pickle
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.journal import createJournal
+from pysyncobj.node import TCPNode
+from pysyncobj.utility import TcpUtility, UtilityException
+
+from swarmpy.errors import Conflict, InvalidArgument, NoLeader, Unavailable
+from swarmpy.manager.store import ApplyResult, Event, Op, StoreState
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE = "raft.journal"
+DUMP_FILE = "raft.dump"
+DEFAULT_TIMEOUT = 5.0
+
+# pysyncobj's command type bytes (syncobj._COMMAND_TYPE), needed to read a journal offline.
+_REGULAR = b"\x00"
+_NO_OP = b"\x01"
+
+# Outcomes after which the command certainly or possibly did not commit. Retrying is safe:
+# every Op carries the version it expects, so a retry of a batch that did commit fails
+# with a conflict instead of applying twice, and Store.update re-reads and re-decides.
+_RETRYABLE = {
+    FAIL_REASON.MISSING_LEADER,
+    FAIL_REASON.DISCARDED,
+    FAIL_REASON.NOT_LEADER,
+    FAIL_REASON.LEADER_CHANGED,
+    FAIL_REASON.UNKNOWN_OUTCOME,
+}
+
+_FAIL_TEXT = {
+    FAIL_REASON.QUEUE_FULL: "too many writes are waiting for the raft log, try again",
+    FAIL_REASON.DISCARDED: "the write was discarded by a leader change, try again",
+    FAIL_REASON.NOT_LEADER: "the leader changed before the write committed, try again",
+    FAIL_REASON.LEADER_CHANGED: "the leader changed before the write committed, try again",
+    FAIL_REASON.UNKNOWN_OUTCOME: "the outcome of the write is unknown, check and try again",
+}
+
+
+def settings(data_dir: Path, password: str) -> dict[str, Any]:
+    """The SyncObjConf keyword arguments swarmpy runs with (docs/raft.md says why)."""
+    return {
+        "password": password,
+        # Batching waits for a batch to fill: about 10 writes/s for a single writer.
+        "appendEntriesUseBatch": False,
+        "journalFile": str(data_dir / JOURNAL_FILE),
+        "fullDumpFile": str(data_dir / DUMP_FILE),
+        "dynamicMembershipChange": True,
+        # A leader cut off from the majority steps down after this instead of 30 s.
+        "leaderFallbackTimeout": 2.0,
+        # Followers do not talk to each other between elections; with the 3.5 s default
+        # their connection is idle-closed and the first vote request after a leader dies
+        # is lost, so votes split. Dead peers are still found by TCP keepalive.
+        "connectionTimeout": 30.0,
+        "tcp_keepalive": (5, 2, 3),
+        "connectionRetryTime": 1.0,
+        "logCompactionMinEntries": 2000,
+        "logCompactionMinTime": 60,
+        # Forking a process that runs gRPC threads is unsafe; our state pickles in ms.
+        "useFork": False,
+        "maxBindRetries": 3,
+    }
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    addr: str
+    is_self: bool
+    is_leader: bool
+    reachable: bool
+
+
+class _StateMachine(SyncObjConsumer):  # type: ignore[misc]
+    """Holds the StoreState; pysyncobj replicates ``apply`` and snapshots ``state``."""
+
+    def __init__(self, state: StoreState) -> None:
+        # Set before SyncObjConsumer.__init__, so snapshots leave it out.
+        self.listener: Callable[[ApplyResult], None] | None = None
+        super().__init__()
+        self.state = state
+
+    @replicated  # type: ignore[misc,untyped-decorator,unused-ignore]
+    def apply(self, ops: tuple[Op, ...]) -> ApplyResult:
+        return self.state.apply(tuple(ops), self.listener)
+
+    def _deserialize(self, data: dict[str, Any]) -> None:
+        # A snapshot (full dump at start, or one sent by the leader) replaces the state.
+        # Install it in place and tell the listener what changed, so the Store and its
+        # watches keep the same StoreState object and lose no change.
+        install(self.state, data["state"], self.listener)
+
+
+def install(
+    state: StoreState, loaded: StoreState, listener: Callable[[ApplyResult], None] | None
+) -> None:
+    """Make ``state`` equal to ``loaded``, reporting the difference as one batch of events."""
+    with state.lock:
+        events: list[Event] = []
+        for table, rows in loaded.tables.items():
+            old_rows = state.tables.get(table, {})
+            for obj_id, obj in rows.items():
+                old = old_rows.get(obj_id)
+                if old is None:
+                    events.append(Event("create", table, obj))
+                elif loaded.versions[table].get(obj_id) != state.versions[table].get(obj_id):
+                    events.append(Event("update", table, obj, old))
+            events.extend(
+                Event("delete", table, old)
+                for obj_id, old in old_rows.items()
+                if obj_id not in rows
+            )
+        state.tables = loaded.tables
+        state.versions = loaded.versions
+        state.index = loaded.index
+        if listener is not None:
+            listener(ApplyResult(state.index, True, tuple(events)))
+
+
+class RaftLog:
+    """The Raft log of one manager.
+
+    ``partners`` are the other managers' raft addresses as last known; with dynamic
+    membership the journal and dump hold the real membership and win over this list once
+    loaded. A new manager must be added (``add_member`` on the cluster) before it starts.
+    ``on_leadership(bool)`` runs on pysyncobj's tick thread and must return quickly; it
+    reports a gain only once this node has applied everything committed before its term.
+    """
+
+    def __init__(
+        self,
+        self_addr: str,
+        partners: Sequence[str],
+        data_dir: Path,
+        password: str,
+        on_leadership: Callable[[bool], None] | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        state: StoreState | None = None,
+    ) -> None:
+        if not password:
+            raise InvalidArgument("the raft log needs a password: its transport trusts peers")
+        self.self_addr = self_addr
+        self.partners = [p for p in partners if p != self_addr]
+        self.data_dir = Path(data_dir)
+        self.timeout = timeout
+        self._password = password
+        self._on_leadership = on_leadership
+        self._machine = _StateMachine(state or StoreState())
+        self.state: StoreState = self._machine.state
+        self._obj: Any = None
+        self._leading = False
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Open the journal, bind the raft port and join the other managers.
+
+        Call from a thread that lives as long as the log (the main thread): pysyncobj's
+        tick thread exits when the thread that created it ends.
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = SyncObjConf(**settings(self.data_dir, self._password))
+        obj = SyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
+        try:
+            obj.waitBinded()
+        except Exception as exc:
+            obj.destroy()
+            raise Unavailable(f"cannot listen on raft address {self.self_addr}") from exc
+        obj.addOnTickCallback(self._on_tick)
+        self._obj = obj
+
+    def close(self) -> None:
+        """Stop replicating; blocks until pysyncobj's thread has closed the journal."""
+        obj, self._obj = self._obj, None
+        if obj is None:
+            return
+        obj.removeOnTickCallback(self._on_tick)
+        obj.destroy_synchronous()
+        self._set_leading(False)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    # ------------------------------------------------------------ the Log protocol
+
+    def set_listener(self, listener: Callable[[ApplyResult], None]) -> None:
+        self._machine.listener = listener
+
+    async def propose(self, ops: tuple[Op, ...]) -> ApplyResult:
+        """Commit one batch through the leader (forwarded if this node follows)."""
+        result: ApplyResult = await self._command(
+            lambda callback: self._machine.apply(tuple(ops), callback=callback), "write"
+        )
+        return result
+
+    # ------------------------------------------------------------ leadership
+
+    def is_leader(self) -> bool:
+        """True while this node leads and has applied everything committed before."""
+        return self._leading
+
+    def leader(self) -> str | None:
+        """The raft address of the leader as this node last heard, or None."""
+        obj = self._obj
+        if obj is None:
+            return None
+        node = obj._getLeader()
+        return None if node is None else str(node.address)
+
+    async def transfer_leadership(self, to: str | None = None) -> str:
+        """Hand leadership to ``to`` (or the most up-to-date member); returns the new leader."""
+        leader = self.leader()
+        if leader is None:
+            raise NoLeader()
+        if leader == self.self_addr:
+            await self._command(
+                lambda callback: self._running().transferLeadership(to, callback=callback),
+                "leadership transfer",
+                retry_denied=True,
+            )
+        else:
+            await self._utility(leader, ["transfer", to or ""])
+        return await self._wait_leader_other_than(leader)
+
+    def _on_tick(self) -> None:
+        obj = self._obj
+        if obj is None:
+            return
+        # A new leader's no-op entry commits after every entry of earlier terms, so once
+        # it is applied the store is complete and control loops may act on it.
+        noop = getattr(obj, "_SyncObj__noopIDx", None) or 0
+        self._set_leading(bool(obj._isLeader()) and obj.raftLastApplied >= noop)
+
+    def _set_leading(self, leading: bool) -> None:
+        with self._lock:
+            if leading == self._leading:
+                return
+            self._leading = leading
+        log.info("raft: %s leadership", "gained" if leading else "lost")
+        if self._on_leadership is not None:
+            try:
+                self._on_leadership(leading)
+            except Exception:
+                log.exception("on_leadership(%s) failed", leading)
+
+    # ------------------------------------------------------------ membership
+
+    def members(self) -> list[MemberStatus]:
+        obj = self._running()
+        leader = self.leader()
+        statuses = [MemberStatus(self.self_addr, True, leader == self.self_addr, True)]
+        for node in sorted(self._other_nodes(), key=lambda n: str(n.address)):
+            addr = str(node.address)
+            statuses.append(
+                MemberStatus(addr, False, leader == addr, bool(obj.isNodeConnected(node)))
+            )
+        return statuses
+
+    def has_quorum_without(self, addr: str) -> bool:
+        """Whether the managers still reachable keep a majority once ``addr`` is gone."""
+        members = self.members()
+        remaining = [m for m in members if m.addr != addr]
+        reachable = sum(1 for m in remaining if m.reachable)
+        return reachable > len(remaining) / 2
+
+    async def add_member(self, addr: str) -> None:
+        """Add a manager and wait until the change committed; start it afterwards."""
+        if any(m.addr == addr for m in self.members()):
+            return
+        await self._command(
+            lambda callback: self._running().addNodeToCluster(addr, callback=callback),
+            f"adding manager {addr}",
+            retry_denied=True,
+        )
+
+    async def remove_member(self, addr: str) -> None:
+        """Remove a manager (this one too) and wait until the change committed."""
+        if not any(m.addr == addr for m in self.members()):
+            return
+        # Raft here cannot remove its own leader: move leadership away first.
+        if addr == self.leader():
+            await self.transfer_leadership()
+        if addr != self.self_addr:
+            await self._command(
+                lambda callback: self._running().removeNodeFromCluster(addr, callback=callback),
+                f"removing manager {addr}",
+                retry_denied=True,
+            )
+            return
+        # The leader stops talking to a member the moment it drops it, so this node would
+        # never hear its own removal commit: let the leader answer instead.
+        leader = self.leader()
+        if leader is None:
+            raise NoLeader()
+        reply = await self._utility(leader, ["remove", addr])
+        if not reply.startswith("SUCCESS"):
+            raise Conflict(f"the leader refused to remove manager {addr}: {reply}")
+
+    def _other_nodes(self) -> list[Any]:
+        obj = self._running()
+        # The tick thread may change the set while it is copied.
+        for _ in range(10):
+            try:
+                return list(obj.otherNodes)
+            except RuntimeError:
+                continue
+        return []
+
+    # ------------------------------------------------------------ plumbing
+
+    def _running(self) -> Any:
+        if self._obj is None:
+            raise Unavailable("the raft log of this manager is not running")
+        return self._obj
+
+    async def _command(
+        self,
+        submit: Callable[[Callable[[Any, int], None]], None],
+        what: str,
+        *,
+        retry_denied: bool = False,
+    ) -> Any:
+        """Submit a pysyncobj command until it succeeds, fails for good, or times out."""
+        self._running()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while True:
+            future: asyncio.Future[tuple[Any, int]] = loop.create_future()
+
+            def done(
+                result: Any, err: int, future: asyncio.Future[tuple[Any, int]] = future
+            ) -> None:
+                # RuntimeError: the loop is closed, so nobody waits any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, future, result, err)
+
+            submit(done)
+            try:
+                result, err = await asyncio.wait_for(future, max(deadline - loop.time(), 0.01))
+            except TimeoutError:
+                raise self._timed_out(what) from None
+            if err == FAIL_REASON.SUCCESS:
+                return result
+            retry = err in _RETRYABLE or (retry_denied and err == FAIL_REASON.REQUEST_DENIED)
+            if not retry or loop.time() + 0.05 >= deadline:
+                raise self._failure(err, what)
+            log.debug("raft: %s failed (reason %s), retrying", what, err)
+            await asyncio.sleep(0.05)
+
+    def _timed_out(self, what: str) -> Unavailable:
+        leader = self.leader()
+        if leader is None:
+            return NoLeader()
+        return Unavailable(
+            f"raft: {what} did not commit within {self.timeout:g}s (leader {leader}); "
+            "make sure more than half of the managers are online"
+        )
+
+    def _failure(self, err: int, what: str) -> Unavailable | Conflict:
+        if err == FAIL_REASON.MISSING_LEADER:
+            return NoLeader()
+        if err == FAIL_REASON.REQUEST_DENIED:
+            return Conflict(
+                f"raft: {what} refused by the leader (another membership change is in "
+                "progress or the member is unknown)"
+            )
+        return Unavailable(f"raft: {what}: {_FAIL_TEXT.get(err, f'failed (reason {err})')}")
+
+    async def _utility(self, addr: str, command: list[str]) -> str:
+        """Send a pysyncobj admin command to another manager and return its reply."""
+
+        def call() -> str:
+            try:
+                return str(TcpUtility(self._password, self.timeout).executeCommand(addr, command))
+            except UtilityException as exc:
+                raise Unavailable(f"raft: manager {addr} did not answer: {exc}") from None
+
+        return await asyncio.to_thread(call)
+
+    async def _wait_leader_other_than(self, old: str) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while loop.time() < deadline:
+            leader = self.leader()
+            if leader is not None and leader != old:
+                return leader
+            await asyncio.sleep(0.05)
+        raise NoLeader(f"raft: leadership did not move away from {old} within {self.timeout:g}s")
+
+    # ------------------------------------------------------------ force new cluster
+
+    @classmethod
+    def force_new_cluster(
+        cls,
+        self_addr: str,
+        data_dir: Path,
+        password: str,
+        on_leadership: Callable[[bool], None] | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> RaftLog:
+        """A log of one member, ``self_addr``, that keeps the state found in ``data_dir``.
+
+        Every entry of the old journal is applied, committed or not: the other managers are
+        gone, so this log is the best record there is (etcd does the same). The old files
+        move to ``data_dir/pre-force-<time>/``. Call ``start()`` on the result.
+        """
+        data_dir = Path(data_dir)
+        state = recover_state(data_dir)
+        archive = data_dir / f"pre-force-{int(time.time())}"
+        archive.mkdir(parents=True, exist_ok=True)
+        for path in data_dir.glob("raft.*"):
+            path.rename(archive / path.name)
+        write_dump(data_dir / DUMP_FILE, state, self_addr)
+        log.warning(
+            "raft: forced a new cluster of one (%s) at store index %d", self_addr, state.index
+        )
+        return cls(self_addr, [], data_dir, password, on_leadership, timeout=timeout)
+
+
+def _resolve(future: asyncio.Future[tuple[Any, int]], result: Any, err: int) -> None:
+    if not future.done():
+        future.set_result((result, err))
+
+
+def recover_state(data_dir: Path) -> StoreState:
+    """The store a manager's files describe: its last dump plus every journal entry after."""
+    state = StoreState()
+    applied = 0
+    dump = data_dir / DUMP_FILE
+    if dump.exists():
+        with gzip.open(dump, "rb") as f:
+            data = pickle.load(f)
+        # (consumers' data, last entry, entry before it, members); consumer 0 is ours.
+        install(state, data[0][1]["state"], None)
+        applied = data[1][1]
+    journal_path = data_dir / JOURNAL_FILE
+    if journal_path.exists():
+        journal = createJournal(str(journal_path))
+        try:
+            for i in range(len(journal)):
+                command, idx, _term = journal[i]
+                if idx <= applied or command[:1] != _REGULAR:
+                    continue
+                _method, args = pickle.loads(command[1:])
+                state.apply(tuple(args[0]))
+        finally:
+            journal._destroy()
+    return state
+
+
+def write_dump(path: Path, state: StoreState, self_addr: str) -> None:
+    """Write a pysyncobj full dump holding ``state`` and the membership {``self_addr``}."""
+    prev, last = (_NO_OP, 1, 0), (_NO_OP, 2, 0)
+    data = ([{}, {"state": state}], last, prev, {TCPNode(self_addr)})
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb") as f:
+            pickle.dump(data, f)
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.replace(tmp, path)

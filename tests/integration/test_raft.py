@@ -1,0 +1,292 @@
+"""Three (then four) managers' RaftLogs, each in its own process, on 127.0.0.1.
+
+Each process runs this file as a small driver that answers JSON lines on stdin/stdout, so
+a leader can be killed with SIGKILL like a crashed manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "test-cluster-secret"
+
+
+# ---------------------------------------------------------------- driver (child process)
+
+
+def _serve(argv: list[str]) -> None:
+    from swarmpy.errors import SwarmpyError
+    from swarmpy.manager.raft import RaftLog
+    from swarmpy.manager.store import Store, Tx
+    from swarmpy.model import Node
+
+    addr, data_dir, partners = argv[0], Path(argv[1]), [p for p in argv[2].split(",") if p]
+    force = len(argv) > 3 and argv[3] == "force"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        if force:
+            raft = RaftLog.force_new_cluster(addr, data_dir, PASSWORD)
+        else:
+            raft = RaftLog(addr, partners, data_dir, PASSWORD)
+        store = Store(raft)
+        raft.start()
+        out_lock = threading.Lock()
+
+        def reply(msg: dict[str, Any]) -> None:
+            with out_lock:
+                sys.stdout.write(json.dumps(msg) + "\n")
+                sys.stdout.flush()
+
+        async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
+            op = cmd["op"]
+            if op == "put":
+
+                def create(tx: Tx) -> None:
+                    tx.create("nodes", Node(cmd["id"], cmd["id"]))
+
+                await store.update(create)
+                return {}
+            if op == "ids":
+                return {"ids": sorted(n.id for n in store.view().nodes())}
+            if op == "status":
+                return {
+                    "leader": raft.leader(),
+                    "is_leader": raft.is_leader(),
+                    "members": [[m.addr, m.is_leader, m.reachable] for m in raft.members()],
+                }
+            if op == "add":
+                await raft.add_member(cmd["addr"])
+                return {}
+            if op == "remove":
+                await raft.remove_member(cmd["addr"])
+                return {}
+            if op == "quorum_without":
+                return {"quorum": raft.has_quorum_without(cmd["addr"])}
+            if op == "bench":
+                latencies = []
+                start = time.perf_counter()
+                for i in range(cmd["n"]):
+                    t0 = time.perf_counter()
+                    await raft.propose(())
+                    latencies.append(time.perf_counter() - t0)
+                    del i
+                elapsed = time.perf_counter() - start
+                return {"rate": cmd["n"] / elapsed, "p50": statistics.median(latencies)}
+            raise ValueError(op)
+
+        async def run(cmd: dict[str, Any]) -> None:
+            try:
+                reply({"seq": cmd["seq"], "ok": True, **await handle(cmd)})
+            except SwarmpyError as exc:
+                reply({"seq": cmd["seq"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+        def read() -> None:
+            for line in sys.stdin:
+                asyncio.run_coroutine_threadsafe(run(json.loads(line)), loop)
+            loop.call_soon_threadsafe(stop.set)
+
+        stop = asyncio.Event()
+        threading.Thread(target=read, daemon=True).start()
+        reply({"seq": 0, "ok": True, "ready": True})
+        await stop.wait()
+        await raft.stop()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- test side
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Manager:
+    """One driver process; ``call`` sends a command and waits for its answer."""
+
+    def __init__(self, addr: str, data_dir: Path, partners: list[str], force: bool = False):
+        self.addr = addr
+        args = [sys.executable, __file__, addr, str(data_dir), ",".join(partners)]
+        if force:
+            args.append("force")
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        self._seq = 0
+        assert self._read()["ready"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"manager {self.addr} exited ({self.proc.poll()})")
+        msg: dict[str, Any] = json.loads(line)
+        return msg
+
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self._seq += 1
+        self.proc.stdin.write(json.dumps({"op": op, "seq": self._seq, **args}) + "\n")
+        self.proc.stdin.flush()
+        msg = self._read()
+        assert msg["seq"] == self._seq
+        if not msg["ok"]:
+            raise RuntimeError(msg["error"])
+        return msg
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def wait_for(what: str, check: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except RuntimeError as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def leader_of(managers: list[Manager]) -> Manager | None:
+    for m in managers:
+        if m.proc.poll() is None and m.call("status")["is_leader"]:
+            return m
+    return None
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    started: list[Manager] = []
+
+    def start(addr: str, name: str, partners: list[str], force: bool = False) -> Manager:
+        m = Manager(addr, tmp_path / name, partners, force)
+        started.append(m)
+        return m
+
+    try:
+        yield {"start": start, "dir": tmp_path}
+    finally:
+        for m in started:
+            m.stop()
+
+
+def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any]) -> None:
+    start = cluster["start"]
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    ms = [start(a, f"m{i}", addrs) for i, a in enumerate(addrs)]
+
+    leader = wait_for("a leader", lambda: leader_of(ms))
+    followers = [m for m in ms if m is not leader]
+    for m in ms:
+        assert wait_for("all know the leader", lambda m=m: m.call("status")["leader"]) == (
+            leader.addr
+        )
+
+    # Writes on the leader and on a follower (forwarded) reach every manager.
+    leader.call("put", id="on-leader")
+    followers[0].call("put", id="on-follower")
+    for m in ms:
+        wait_for("replication", lambda m=m: len(m.call("ids")["ids"]) == 2)
+
+    bench = leader.call("bench", n=500)
+    fbench = followers[0].call("bench", n=200)
+    print(
+        f"\nraft 3 nodes loopback: leader {bench['rate']:.0f} writes/s "
+        f"p50 {bench['p50'] * 1000:.2f} ms; via follower {fbench['rate']:.0f} writes/s "
+        f"p50 {fbench['p50'] * 1000:.2f} ms"
+    )
+    for i in range(20):
+        leader.call("put", id=f"obj-{i}")
+    committed = sorted(["on-leader", "on-follower"] + [f"obj-{i}" for i in range(20)])
+
+    assert leader.call("quorum_without", addr=followers[0].addr)["quorum"]
+
+    # kill -9 the leader: a new one within a few seconds, nothing committed lost.
+    killed_at = time.monotonic()
+    leader.kill()
+    new_leader = wait_for("a new leader", lambda: leader_of(followers), timeout=8)
+    print(f"failover after kill -9: {time.monotonic() - killed_at:.2f} s")
+    assert new_leader.call("ids")["ids"] == committed
+    other = next(m for m in followers if m is not new_leader)
+    assert not new_leader.call("quorum_without", addr=other.addr)["quorum"]
+    new_leader.call("put", id="after-failover")
+    committed = sorted([*committed, "after-failover"])
+    for m in followers:
+        wait_for("replication", lambda m=m: m.call("ids")["ids"] == committed)
+
+    # The killed manager restarts from its data dir and catches up.
+    old = leader
+    i = ms.index(old)
+    restarted = start(old.addr, f"m{i}", addrs)
+    ms[i] = restarted
+    wait_for("catch-up", lambda: restarted.call("ids")["ids"] == committed)
+    wait_for("reachable", lambda: all(r for _, _, r in new_leader.call("status")["members"]))
+
+    # A fourth manager joins at runtime (added first, then started), then leaves.
+    addr4 = f"127.0.0.1:{free_port()}"
+    restarted.call("add", addr=addr4)  # from a follower: pysyncobj forwards it
+    m4 = start(addr4, "m4", addrs)
+    wait_for("m4 catch-up", lambda: m4.call("ids")["ids"] == committed)
+    m4.call("put", id="from-m4")
+    committed = sorted([*committed, "from-m4"])
+    members = {a for a, _, _ in new_leader.call("status")["members"]}
+    assert members == {*addrs, addr4}
+    new_leader.call("remove", addr=addr4)
+    members = {a for a, _, _ in new_leader.call("status")["members"]}
+    assert members == set(addrs)
+    m4.stop()
+    new_leader.call("put", id="after-remove")
+    committed = sorted([*committed, "after-remove"])
+
+    # Lose two managers for good; the survivor forces a new cluster and keeps the data.
+    survivor = ms[0]
+    wait_for("survivor caught up", lambda: survivor.call("ids")["ids"] == committed)
+    for m in ms:
+        m.kill()
+    lone = start(f"127.0.0.1:{free_port()}", "m0", [], force=True)
+    wait_for("forced leader", lambda: lone.call("status")["is_leader"])
+    assert lone.call("ids")["ids"] == committed
+    assert [a for a, _, _ in lone.call("status")["members"]] == [lone.addr]
+    lone.call("put", id="after-force")
+    assert "after-force" in lone.call("ids")["ids"]
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])
