@@ -67,6 +67,7 @@ class OverlayNetworkProvider:
         self._attachments: dict[str, tuple[Attachment, ...]] = {}
         self._view = NetworkView()
         self._view_arrived = asyncio.Event()
+        self._closed = False
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -90,6 +91,15 @@ class OverlayNetworkProvider:
         await self._notify("removing", task, netns_path(self._names.sandbox(task.id)))
         await self._run(self._teardown_sync, task)
 
+    async def adopt(self, task: Task) -> bool:
+        """Take back a task whose sandbox outlived a daemon restart; False if it is gone.
+
+        Rebuilds our records (and any missing bridge/VXLAN device) without touching the
+        container's interfaces, so the next view reprograms its peers and VIPs.
+        """
+        networks = await self._networks_of(task)
+        return await self._run(self._adopt_sync, task, networks)
+
     async def apply_view(self, view: NetworkView) -> None:
         self._view = view
         self._view_arrived.set()
@@ -112,6 +122,10 @@ class OverlayNetworkProvider:
         await self._run(self._cleanup_sync)
 
     async def close(self) -> None:
+        """Let go of our handles; the kernel objects stay (containers outlive the daemon)."""
+        if self._closed:
+            return
+        self._closed = True
         await self._run(self._nl.close)
         self._executor.shutdown(wait=True)
 
@@ -154,6 +168,20 @@ class OverlayNetworkProvider:
             raise
         return atts
 
+    def _adopt_sync(self, task: Task, networks: list[Network]) -> bool:
+        sandbox = self._names.sandbox(task.id)
+        if sandbox not in self._nl.list_netns():
+            return False
+        atts = self._plan(task, sandbox, networks)
+        self._attachments[task.id] = atts
+        if networks:
+            for net in networks:
+                self._overlay(net)
+            self._apply_vips(atts, self._view)
+        else:
+            self._local_bridge().ensure()
+        return True
+
     def _plan(self, task: Task, sandbox: str, networks: list[Network]) -> tuple[Attachment, ...]:
         def attachment(index: int, network_id: str, cidr: str, mac: str) -> Attachment:
             return Attachment(
@@ -179,15 +207,19 @@ class OverlayNetworkProvider:
 
     def _attach_overlays(self, atts: tuple[Attachment, ...], networks: list[Network]) -> None:
         for att, net in zip(atts, networks, strict=True):
-            overlay = self._networks.get(net.id)
-            if overlay is None:
-                overlay = OverlayNetwork(self._nl, self._names, net, self.node_addr)
-                # Registered before create() so a half-made network is torn down with the task.
-                self._networks[net.id] = overlay
-                overlay.create()
-                overlay.program(remote_peers(self._view, net.id, self.node_addr))
-            overlay.attach(att)
+            self._overlay(net).attach(att)
         self._apply_vips(atts, self._view)
+
+    def _overlay(self, net: Network) -> OverlayNetwork:
+        """The network's devices on this node, made (idempotently) on first use."""
+        overlay = self._networks.get(net.id)
+        if overlay is None:
+            overlay = OverlayNetwork(self._nl, self._names, net, self.node_addr)
+            # Registered before create() so a half-made network is torn down with the task.
+            self._networks[net.id] = overlay
+            overlay.create()
+            overlay.program(remote_peers(self._view, net.id, self.node_addr))
+        return overlay
 
     def _local_bridge(self) -> LocalBridge:
         if self._local is None:

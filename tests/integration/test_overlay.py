@@ -109,7 +109,18 @@ def fetch(ns: str, addr: str, port: int = PORT, proto: str = "tcp") -> str:
 class Host:
     ns: str
     addr: str
-    provider: OverlayNetworkProvider
+    prefix: str
+    data_root: Path
+    provider: OverlayNetworkProvider = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.new_provider()
+
+    def new_provider(self) -> None:
+        """What a daemon (re)start makes: a provider driving this host's netns."""
+        self.provider = OverlayNetworkProvider(
+            self.addr, self.data_root, self.prefix, host_netns=self.ns
+        )
 
 
 @dataclass
@@ -209,19 +220,19 @@ def rig() -> Iterator[Rig]:
         hosts = []
         for i, (host_ns, addr) in enumerate(_underlay(stack, tag, 2)):
             prefix = f"{'ab'[i]}{tag[1:]}"
-            provider = OverlayNetworkProvider(addr, data_root / host_ns, prefix, host_netns=host_ns)
+            host = Host(host_ns, addr, prefix, data_root / host_ns)
             stack.callback(_remove_leftover_sandboxes, prefix)
-            stack.callback(_shut_down, loop, provider)
-            hosts.append(Host(host_ns, addr, provider))
+            stack.callback(_shut_down, loop, host)
+            hosts.append(host)
         network = Network(id=new_id(), name="ovtest", subnet=SUBNET_PREFIX + "0/24", vni=4097)
         yield Rig(hosts, network, loop)
 
 
-def _shut_down(loop: asyncio.AbstractEventLoop, provider: OverlayNetworkProvider) -> None:
+def _shut_down(loop: asyncio.AbstractEventLoop, host: Host) -> None:
     try:
-        loop.run_until_complete(provider.cleanup_all())
+        loop.run_until_complete(host.provider.cleanup_all())
     finally:
-        loop.run_until_complete(provider.close())
+        loop.run_until_complete(host.provider.close())
 
 
 def _remove_leftover_sandboxes(prefix: str) -> None:
@@ -321,3 +332,39 @@ def test_task_without_networks_gets_local_bridge_with_nat(
     rig.run(h1.provider.cleanup_all())
     nat = in_netns(h1.ns, "nft", "list", "tables").stdout
     assert "nat" not in nat
+
+
+def test_a_restarted_provider_adopts_surviving_sandboxes(
+    rig: Rig, servers: list[subprocess.Popen[bytes]]
+) -> None:
+    h1, h2 = rig.hosts
+    client, b1, b2 = rig.task("client", 10), rig.task("web", 5), rig.task("web", 6)
+    rig.services["web"] = ServiceEndpoint(
+        "svc-web", "web", EndpointMode.VIP, (VirtualIP(rig.network.id, f"{VIP}/24"),)
+    )
+    rig.publish()
+    c_ns, b1_ns, b2_ns = rig.start(h1, client), rig.start(h1, b1), rig.start(h2, b2)
+    rig.publish()
+    serve(servers, b1_ns, "b1")
+    serve(servers, b2_ns, "b2")
+    assert wait_until(lambda: fetch(c_ns, SUBNET_PREFIX + "5").startswith("b1"))
+
+    rig.run(h1.provider.close())  # the daemon stops; its containers keep running
+    h1.new_provider()
+    rig.publish()
+    assert rig.run(h1.provider.adopt(client))
+    assert rig.run(h1.provider.adopt(b1))
+    assert {c["Name"] for c in h1.provider.local_containers(rig.network.id)} == {
+        client.name,
+        b1.name,
+    }
+
+    rig.stop(h2, b2)
+    rig.publish()
+    assert {fetch(c_ns, VIP).split()[0] for _ in range(4)} == {"b1"}, "stale VIP map"
+    assert ping(c_ns, SUBNET_PREFIX + "5")
+
+    rig.stop(h1, b1)
+    rig.stop(h1, client)
+    with IPRoute(netns=h1.ns) as ipr:
+        assert sorted(link.get("ifname") for link in ipr.get_links()) == ["lo", "u0"]
