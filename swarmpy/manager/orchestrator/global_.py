@@ -1,0 +1,42 @@
+"""Global services: one task on every node that fits the constraints and is not drained."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from swarmpy.manager.orchestrator.reconcile import Plan, SlotKey, Slots, reconcile_slots
+from swarmpy.manager.orchestrator.restart import new_task
+from swarmpy.manager.scheduler.filters import ConstraintFilter, NodeLoad, ReadyFilter
+from swarmpy.model import Node, NodeAvailability, Service, Task, TaskState
+
+
+def reconcile_global(
+    service: Service, tasks: Sequence[Task], nodes: Sequence[Node], now: float
+) -> Plan:
+    by_id = {n.id: n for n in nodes}
+    # The scheduler's own filters decide eligibility, so the two can never disagree.
+    template = new_task(service, 0, "", now)
+    constraints, ready = ConstraintFilter(), ReadyFilter()
+    keep: set[str] = set()
+    create_on: dict[SlotKey, tuple[int, str]] = {}
+    for node in nodes:
+        load = NodeLoad(node)
+        if node.availability == NodeAvailability.DRAIN or not constraints.check(
+            node, template, load
+        ):
+            continue
+        keep.add(node.id)
+        # A down or paused node keeps its task but gets no new one.
+        if ready.check(node, template, load):
+            create_on[node.id] = (0, node.id)
+
+    slots = Slots(
+        key=lambda t: t.node_id,
+        keep=frozenset(keep),
+        create_on=create_on,
+        # A node that left the cluster takes its tasks' history along; a drained one keeps it.
+        retire=lambda node_id: TaskState.SHUTDOWN if node_id in by_id else TaskState.REMOVE,
+        evicted=lambda _task: False,  # a global task never moves: its slot is its node
+        orphaned=lambda t: bool(t.node_id) and t.node_id not in by_id,
+    )
+    return reconcile_slots(service, tasks, slots, now)

@@ -1,0 +1,105 @@
+"""The orchestrator loop: services → tasks, for both service modes."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+from swarmpy.manager.orchestrator.global_ import reconcile_global
+from swarmpy.manager.orchestrator.loop import ControlLoop, write_chunked
+from swarmpy.manager.orchestrator.reconcile import Plan, ServiceChange, Stop, retire_all
+from swarmpy.manager.orchestrator.replicated import reconcile_replicated
+from swarmpy.manager.store import Event, Snapshot, Tx
+from swarmpy.model import Node, ServiceMode, Task, TaskState, TaskStatus, now
+
+log = logging.getLogger(__name__)
+
+# Node fields whose change can move tasks; heartbeats touching other fields do not.
+_NODE_FIELDS = ("state", "availability", "labels", "role", "hostname")
+
+
+def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
+    """Reconcile every service (and the tasks of deleted ones) over one snapshot."""
+    nodes = snapshot.nodes()
+    by_service: dict[str, list[Task]] = {}
+    for task in snapshot.tasks():
+        by_service.setdefault(task.service_id, []).append(task)
+    plans: list[Plan] = []
+    for service in snapshot.services():
+        tasks = by_service.pop(service.id, [])
+        reconcile = (
+            reconcile_global if service.spec.mode == ServiceMode.GLOBAL else reconcile_replicated
+        )
+        plans.append(reconcile(service, tasks, nodes, at))
+    node_ids = frozenset(n.id for n in nodes)
+    plans.extend(retire_all(tasks, node_ids) for tasks in by_service.values())
+    return plans
+
+
+def _node_changed(old: Node | None, new: Node) -> bool:
+    return old is None or any(getattr(old, f) != getattr(new, f) for f in _NODE_FIELDS)
+
+
+def _task_changed(old: Task | None, new: Task) -> bool:
+    return (
+        old is None
+        or old.status.state != new.status.state
+        or old.desired_state != new.desired_state
+        or old.node_id != new.node_id
+    )
+
+
+def stop_task(tx: Tx, stop: Stop, stamp: float) -> None:
+    task: Task | None = tx.get("tasks", stop.task_id)
+    if task is None or task.desired_state >= stop.desired:
+        return
+    status = task.status
+    if not status.state.terminal:
+        # No agent holds an unassigned task, nor one on a node that left: the manager
+        # records the end itself, or the task would wait forever.
+        if status.state < TaskState.ASSIGNED:
+            status = TaskStatus(TaskState.SHUTDOWN, stamp, "shutdown before assignment")
+        elif stop.orphaned:
+            status = dataclasses.replace(
+                status, state=TaskState.ORPHANED, timestamp=stamp, message="node removed"
+            )
+    tx.put(
+        "tasks",
+        dataclasses.replace(task, desired_state=stop.desired, status=status, updated_at=stamp),
+    )
+
+
+def change_service(tx: Tx, change: ServiceChange) -> None:
+    # A user update in between wins: the next tick re-plans over it.
+    if tx.get("services", change.seen.id) == change.seen:
+        tx.put("services", change.new)
+
+
+class Orchestrator(ControlLoop):
+    """Leader-only loop keeping every service's tasks as its spec says."""
+
+    name = "orchestrator"
+
+    def wants(self, event: Event) -> bool:
+        if event.table in ("services", "clusters"):
+            return True
+        if event.table == "nodes":
+            return event.action == "delete" or _node_changed(event.old, event.obj)
+        if event.table == "tasks":
+            return event.action == "delete" or _task_changed(event.old, event.obj)
+        return False
+
+    async def tick(self, events: Sequence[Event]) -> float | None:
+        stamp = now()
+        plans = plan_all(self.store.view(), stamp)
+        creates = [t for p in plans for t in p.create]
+        stops = [s for p in plans for s in p.stop]
+        changes = [p.service for p in plans if p.service is not None]
+        # Stops first: a replacement never runs beside the task it replaces for long.
+        await write_chunked(self.store, stops, lambda tx, s: stop_task(tx, s, stamp))
+        await write_chunked(self.store, creates, lambda tx, t: tx.create("tasks", t))
+        await write_chunked(self.store, changes, change_service)
+        if creates or stops:
+            log.debug("orchestrator: %d tasks created, %d stopped", len(creates), len(stops))
+        return min((p.wake_at for p in plans if p.wake_at is not None), default=None)

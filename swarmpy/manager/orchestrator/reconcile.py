@@ -1,0 +1,119 @@
+"""What replicated and global services share: slots, restarts, evictions, updates.
+
+A *slot* is where one task of a service should run: a replica number for a replicated
+service, a node id for a global one. The mode-specific modules say which slots are wanted;
+this module turns that into a ``Plan`` of tasks to create and tasks to stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+from swarmpy.manager.orchestrator.restart import new_task, restart_at, runnable
+from swarmpy.manager.orchestrator.update import plan_update
+from swarmpy.model import Service, Task, TaskState
+
+SlotKey = Hashable
+
+
+@dataclass(frozen=True)
+class Stop:
+    task_id: str
+    desired: TaskState  # SHUTDOWN (stop, keep in history) or REMOVE (stop, then delete)
+    orphaned: bool = False  # its node is gone: nobody will ever report it stopped
+
+
+@dataclass(frozen=True)
+class ServiceChange:
+    seen: Service  # applied only if the service is still exactly this
+    new: Service
+
+
+@dataclass(frozen=True)
+class Plan:
+    create: tuple[Task, ...] = ()
+    stop: tuple[Stop, ...] = ()
+    service: ServiceChange | None = None
+    wake_at: float | None = None  # reconcile again then (restart delay, update delay)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """The mode's answer to "where should this service's tasks be"."""
+
+    key: Callable[[Task], SlotKey]
+    keep: frozenset[SlotKey]  # slots whose running task stays
+    create_on: Mapping[SlotKey, tuple[int, str]]  # slots that may get a new task: (slot, node)
+    retire: Callable[[SlotKey], TaskState]  # desired state for tasks of unwanted slots
+    evicted: Callable[[Task], bool]  # a live task that must move elsewhere (node down, drain)
+    orphaned: Callable[[Task], bool]  # the task's node no longer exists
+
+
+def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: float) -> Plan:
+    by_slot: dict[SlotKey, list[Task]] = {}
+    for task in sorted(tasks, key=lambda t: t.created_at):
+        by_slot.setdefault(slots.key(task), []).append(task)
+    stops: dict[str, Stop] = {}
+    creates: list[Task] = []
+    wakes: list[float] = []
+
+    def stop(task: Task, desired: TaskState) -> None:
+        if task.desired_state < desired:
+            stops[task.id] = Stop(task.id, desired, slots.orphaned(task))
+
+    for key, history in by_slot.items():
+        if key not in slots.keep:
+            retire = slots.retire(key)
+            for task in history:
+                # Removal also marks ended tasks, so the reaper deletes the slot's history.
+                if runnable(task) or retire == TaskState.REMOVE:
+                    stop(task, retire)
+
+    live: dict[SlotKey, Task] = {}
+    for key in slots.keep:
+        history = by_slot.get(key, [])
+        for task in history:
+            if runnable(task) and slots.evicted(task):
+                stop(task, TaskState.SHUTDOWN)
+        running = [t for t in history if runnable(t) and t.id not in stops]
+        for extra in running[:-1]:  # a slot runs one task: keep the newest
+            stop(extra, TaskState.SHUTDOWN)
+        if running:
+            live[key] = running[-1]
+            continue
+        if key not in slots.create_on:
+            continue
+        # Tasks stopped in this very plan count as stopped by the manager.
+        seen = [
+            dataclasses.replace(t, desired_state=stops[t.id].desired) if t.id in stops else t
+            for t in history
+        ]
+        at = restart_at(service.spec.restart, seen, now)
+        if at is not None and at <= now:
+            creates.append(new_task(service, *slots.create_on[key], now))
+        elif at is not None:
+            wakes.append(at)
+
+    update = plan_update(service, live, tasks, now)
+    for task in update.replace:
+        stop(task, TaskState.SHUTDOWN)
+        key = slots.key(task)
+        if key in slots.create_on:
+            creates.append(new_task(service, *slots.create_on[key], now))
+    if update.wake_at is not None:
+        wakes.append(update.wake_at)
+    change = ServiceChange(service, update.service) if update.service is not None else None
+    return Plan(tuple(creates), tuple(stops.values()), change, min(wakes, default=None))
+
+
+def retire_all(tasks: Sequence[Task], node_ids: frozenset[str]) -> Plan:
+    """The service is gone: every task is to be stopped and deleted."""
+    return Plan(
+        stop=tuple(
+            Stop(t.id, TaskState.REMOVE, bool(t.node_id) and t.node_id not in node_ids)
+            for t in tasks
+            if t.desired_state < TaskState.REMOVE
+        )
+    )

@@ -1,0 +1,69 @@
+"""Restart policy: when a slot has lost its task, whether and when to start a new one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from swarmpy.model import (
+    RestartCondition,
+    RestartPolicy,
+    Service,
+    Task,
+    TaskState,
+    TaskStatus,
+    new_id,
+)
+
+
+def runnable(task: Task) -> bool:
+    """The task is, or may still become, the one running for its slot."""
+    return task.desired_state <= TaskState.RUNNING and not task.status.state.terminal
+
+
+def stopped_by_manager(task: Task) -> bool:
+    return task.desired_state > TaskState.RUNNING
+
+
+def restart_at(policy: RestartPolicy, history: Sequence[Task], now: float) -> float | None:
+    """When to start a task for a slot with no runnable task, or None for never.
+
+    ``history`` is the slot's tasks, oldest first. Attempts are counted from that history
+    (the task reaper keeps ``task_history_limit`` of them), so they survive leader changes.
+    """
+    if not history:
+        return now
+    last = history[-1]
+    if stopped_by_manager(last):
+        # Drain, node down, scale or update: the slot is moving, not failing.
+        return now
+    if policy.condition == RestartCondition.NONE:
+        return None
+    if policy.condition == RestartCondition.ON_FAILURE and last.status.state == TaskState.COMPLETE:
+        return None
+    if policy.max_attempts:
+        since = now - policy.window_s if policy.window_s else float("-inf")
+        ended = sum(
+            1
+            for t in history
+            if t.status.state.terminal and not stopped_by_manager(t) and t.status.timestamp >= since
+        )
+        # The first task is not a restart: a slot gets 1 + max_attempts tasks.
+        if ended > policy.max_attempts:
+            return None
+    return last.status.timestamp + policy.delay_s
+
+
+def new_task(service: Service, slot: int, node_id: str, now: float) -> Task:
+    return Task(
+        id=new_id(),
+        service_id=service.id,
+        service_name=service.spec.name,
+        spec=service.spec,
+        spec_version=service.spec_version,
+        slot=slot,
+        node_id=node_id,
+        desired_state=TaskState.RUNNING,
+        status=TaskStatus(TaskState.NEW, now, "created"),
+        created_at=now,
+        updated_at=now,
+    )
