@@ -37,7 +37,9 @@ from swarmpy.model import (
     new_id,
 )
 from swarmpy.overlay.netlink import NETNS_DIR
+from swarmpy.overlay.nft import CliNft, open_nft
 from swarmpy.overlay.provider import OverlayNetworkProvider
+from swarmpy.overlay.vip import VipRule, vip_ruleset
 
 T = TypeVar("T")
 
@@ -368,3 +370,16 @@ def test_a_restarted_provider_adopts_surviving_sandboxes(
     rig.stop(h1, client)
     with IPRoute(netns=h1.ns) as ipr:
         assert sorted(link.get("ifname") for link in ipr.get_links()) == ["lo", "u0"]
+
+
+@pytest.mark.parametrize("driver", ["lib", "cli"])
+def test_both_nftables_drivers_install_the_vip_map(driver: str) -> None:
+    ns = f"x{secrets.token_hex(2)}-nft"
+    netns.create(ns)
+    try:
+        nft = open_nft(ns) if driver == "lib" else CliNft(ns)
+        nft.run(vip_ruleset("swarmpy", [VipRule("10.9.0.2", ("10.9.0.5", "10.9.0.6"))]))
+        listing = in_netns(ns, "nft", "list", "table", "ip", "swarmpy").stdout
+        assert "dnat to numgen inc mod 2 map { 0 : 10.9.0.5, 1 : 10.9.0.6 }" in listing
+    finally:
+        netns.remove(ns)
