@@ -20,11 +20,15 @@ import dns.rdatatype
 import httpx
 
 from swarmpy.errors import Unavailable
+from swarmpy.lab.busybox import busybox_image
 from swarmpy.lab.hosts import INFRA_HOST_NUMBER, REGISTRY_PORT, Host, Lab
+from swarmpy.lab.push import push_image
 
 REGISTRY_HOSTNAME = "registry"
 # Names dnsmasq answers, besides refusing everything else.
 REGISTRY_DNS_NAME = "registry.lab"
+# What "busybox" resolves to through a registry mirror.
+BUSYBOX_REPO, BUSYBOX_TAG = "library/busybox", "latest"
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,9 @@ def dnsmasq_argv(listen_ip: str, names: dict[str, str]) -> list[str]:
     ]
 
 
-def start_registry_host(lab: Lab, timeout: float = 15.0) -> RegistryHost:
-    """Add the registry/DNS host to ``lab`` (whose underlay must exist) and wait until both
-    services answer."""
+def start_registry_host(lab: Lab, *, preload: bool = True, timeout: float = 15.0) -> RegistryHost:
+    """Add the registry/DNS host to ``lab`` (whose underlay must exist), wait until both
+    services answer, and (``preload``) push busybox so tasks can run offline."""
     host = lab.add_host(REGISTRY_HOSTNAME, number=INFRA_HOST_NUMBER)
     storage = host.dir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
@@ -78,7 +82,18 @@ def start_registry_host(lab: Lab, timeout: float = 15.0) -> RegistryHost:
     lab.spawn(host, dnsmasq_argv(host.ip, {REGISTRY_DNS_NAME: host.ip}), host.dir / "dns.log")
     registry = RegistryHost(host=host, url=f"http://{host.ip}:{REGISTRY_PORT}", storage=storage)
     _wait_until(lambda: lab.call_in(host, lambda: _answers(registry)), timeout, registry)
+    if preload:
+        preload_busybox(lab, registry)
     return registry
+
+
+def preload_busybox(lab: Lab, registry: RegistryHost) -> str:
+    """Push busybox as library/busybox:latest; return its manifest digest. The push runs in
+    the registry host's namespace, the only place its address is reachable from."""
+    image = busybox_image()
+    return lab.call_in(
+        registry.host, lambda: push_image(registry.url, BUSYBOX_REPO, BUSYBOX_TAG, image)
+    )
 
 
 def _answers(registry: RegistryHost) -> bool:

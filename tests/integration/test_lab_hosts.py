@@ -22,7 +22,9 @@ import httpx
 import pytest
 from pyroute2 import IPRoute
 
+from swarmpy.agent.images.manifest import ACCEPT
 from swarmpy.lab import teardown
+from swarmpy.lab.busybox import busybox_image
 from swarmpy.lab.hosts import Host, Lab
 from swarmpy.lab.netns import list_netns, netns_inode
 from swarmpy.lab.registry import REGISTRY_DNS_NAME
@@ -110,6 +112,18 @@ def test_registry_answers_from_a_host(lab3: TestLab) -> None:
     assert response.status_code == 200
     curl = lab3.lab.run(lab3.hosts[0], ["curl", "-sf", url], capture_output=True, text=True)
     assert curl.returncode == 0
+
+
+def test_registry_is_preloaded_with_busybox(lab3: TestLab) -> None:
+    assert lab3.registry is not None
+    url = f"{lab3.registry.url}/v2/library/busybox/manifests/latest"
+
+    def fetch() -> httpx.Response:
+        return httpx.get(url, headers={"Accept": ACCEPT}, timeout=5)
+
+    response = lab3.lab.call_in(lab3.hosts[2], fetch)
+    assert response.status_code == 200
+    assert response.json()["config"]["digest"] == busybox_image().config_digest
 
 
 def test_lab_dns_answers_local_names_only(lab3: TestLab) -> None:
