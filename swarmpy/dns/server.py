@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 # A client that opened a TCP connection and went quiet must not hold it forever.
 _TCP_IDLE_S = 10.0
 _LENGTH = struct.Struct("!H")
+_UDP_BATCH = 64
+# Plain queries are far below this; an EDNS client may send up to its advertised size.
+_UDP_MAX_QUERY = 4096
 
 
 class DnsServer:
@@ -73,49 +76,62 @@ class DnsServer:
 
 
 class _ContainerListener:
+    """The UDP and TCP side of one container's 127.0.0.11:53."""
+
+    def __init__(self, responder: Responder, networks: tuple[str, ...]) -> None:
+        self._udp = _UdpServer(responder, networks)
+        self._tcp = _TcpServer(responder, networks)
+
+    async def start(self, udp: socket.socket, tcp: socket.socket) -> None:
+        self._udp.start(udp)
+        await self._tcp.start(tcp)
+
+    async def close(self) -> None:
+        self._udp.close()
+        await self._tcp.close()
+
+
+class _UdpServer:
+    """Reads the socket directly instead of through a DatagramTransport: the transport hands
+    over one datagram per event-loop iteration, which measured ~9k answers/s here, while
+    draining a batch per wakeup measured several times that."""
+
     def __init__(self, responder: Responder, networks: tuple[str, ...]) -> None:
         self._responder = responder
         self._networks = networks
-        self._udp: asyncio.DatagramTransport | None = None
-        self._udp_closed: asyncio.Future[None] | None = None
-        self._tcp: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._sock: socket.socket | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def start(self, udp: socket.socket, tcp: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        self._udp_closed = loop.create_future()
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), sock=udp)
-        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp)
+    def start(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._drain, sock)
+        self._sock = sock
 
-    async def close(self) -> None:
+    def close(self) -> None:
         for task in self._pending:
             task.cancel()
-        if self._tcp is not None:
-            self._tcp.close()
-        writers = list(self._connections)
-        for writer in writers:
-            writer.close()
-        if self._udp is not None:
-            self._udp.close()
-            assert self._udp_closed is not None
-            await self._udp_closed  # the socket is really closed only once this fires
-        for writer in writers:
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        if self._tcp is not None:
-            await self._tcp.wait_closed()
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
 
-    # ------------------------------------------------------------ UDP
-
-    def datagram(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = self._responder.answer_fast(data, self._networks)
-        if reply is not None:
-            self._send(reply, addr)
-            return
-        task = asyncio.create_task(self._answer_slow(data, addr))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def _drain(self, sock: socket.socket) -> None:
+        # Bounded, so one busy container cannot starve the others or the TCP side.
+        for _ in range(_UDP_BATCH):
+            try:
+                data, addr = sock.recvfrom(_UDP_MAX_QUERY)
+            except BlockingIOError:
+                return
+            except OSError as exc:  # e.g. a queued ICMP error about an earlier client
+                log.debug("DNS UDP receive: %r", exc)
+                continue
+            reply = self._responder.answer_fast(data, self._networks)
+            if reply is not None:
+                self._send(reply, addr)
+                continue
+            task = asyncio.create_task(self._answer_slow(data, addr))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def _answer_slow(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = await self._responder.respond(data, self._networks)
@@ -123,16 +139,39 @@ class _ContainerListener:
             self._send(reply, addr)
 
     def _send(self, reply: bytes, addr: tuple[str, int]) -> None:
-        if self._udp is not None and not self._udp.is_closing():
-            self._udp.sendto(reply, addr)
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto(reply, addr)
+        except OSError as exc:
+            # A full send buffer or a vanished client: UDP clients retry on their own.
+            log.debug("DNS UDP send to %s: %r", addr, exc)
 
-    def udp_lost(self) -> None:
-        if self._udp_closed is not None and not self._udp_closed.done():
-            self._udp_closed.set_result(None)
 
-    # ------------------------------------------------------------ TCP
+class _TcpServer:
+    def __init__(self, responder: Responder, networks: tuple[str, ...]) -> None:
+        self._responder = responder
+        self._networks = networks
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
 
-    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def start(self, sock: socket.socket) -> None:
+        self._server = await asyncio.start_server(self._serve, sock=sock)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        # Accepted connections live in the container's namespace too and would pin it.
+        writers = list(self._connections)
+        for writer in writers:
+            writer.close()
+        for writer in writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(writer)
         try:
             while True:
@@ -149,18 +188,3 @@ class _ContainerListener:
         finally:
             self._connections.discard(writer)
             writer.close()
-
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, listener: _ContainerListener) -> None:
-        self._listener = listener
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self._listener.datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # An ICMP error from a client that went away; nothing to do for a stateless server.
-        log.debug("DNS UDP error: %r", exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._listener.udp_lost()
