@@ -81,7 +81,8 @@ ALL_CAPS = (
 
 CPU_PERIOD_US = 100_000
 
-# What `runc spec` (1.1.5) produces, minus the fields every container overrides.
+# What `runc spec` (1.1.5) produces, minus the fields every container overrides, and minus
+# its rlimits: containers inherit the daemon's, as raising them can be refused (EPERM).
 _TEMPLATE: dict[str, Any] = json.loads(
     """
 {
@@ -92,7 +93,6 @@ _TEMPLATE: dict[str, Any] = json.loads(
     "args": ["sh"],
     "env": [],
     "cwd": "/",
-    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
     "noNewPrivileges": true
   },
   "root": {"path": "rootfs", "readonly": false},
