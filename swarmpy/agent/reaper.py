@@ -40,7 +40,7 @@ def exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _zombie_children() -> set[int]:
+def zombie_children() -> set[int]:
     me = os.getpid()
     found: set[int] = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -120,7 +120,7 @@ class Reaper:
 
     def _reap_strays(self) -> None:
         now = time.monotonic()
-        zombies = _zombie_children() - self._futures.keys()
+        zombies = zombie_children() - self._futures.keys()
         self._strays = {pid: self._strays.get(pid, now) for pid in zombies}
         for pid, since in list(self._strays.items()):
             if now - since >= SWEEP_INTERVAL_S:

@@ -24,7 +24,7 @@ from pyroute2 import IPRoute, netns
 from swarmpy.agent.containers import Containers
 from swarmpy.agent.exec import ImageConfig, SandboxInfo, TaskRunner
 from swarmpy.agent.images import rootfs
-from swarmpy.agent.reaper import Reaper
+from swarmpy.agent.reaper import Reaper, zombie_children
 from swarmpy.agent.runc import Runc, RuncController, cgroup_mounts, mounts_under, remove_cgroup
 from swarmpy.errors import Conflict
 from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus, new_id
@@ -293,5 +293,28 @@ def test_adopt_finds_running_containers_after_restart(run: Callable[..., None]) 
         await again.shutdown(0)
         await again.remove()
         h.assert_gone(task.id)
+
+    run(scenario)
+
+
+def test_reaper_leaves_our_subprocesses_alone_and_reaps_orphans(
+    run: Callable[..., None],
+) -> None:
+    async def scenario(h: Harness) -> None:
+        # The shell exits at once; its background sleep is orphaned to us (the subreaper).
+        proc = await asyncio.create_subprocess_exec("sh", "-c", "sleep 0.3 & exit 7")
+        for _ in range(4):
+            h.reaper.sweep()  # as if SIGCHLD arrived while asyncio still waits for `sh`
+            await asyncio.sleep(0.05)
+        assert await proc.wait() == 7  # its status was not stolen
+
+        async def orphan_is_zombie() -> bool:
+            return bool(zombie_children())
+
+        async def no_zombies() -> bool:
+            return not zombie_children()
+
+        await eventually(orphan_is_zombie)
+        await eventually(no_zombies)
 
     run(scenario)
