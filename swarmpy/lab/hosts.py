@@ -7,12 +7,13 @@ mount namespace is shared, hence every path a host's daemon uses lives under
 ``<state_dir>/<hostname>/``.
 
 Everything the lab creates is written to ``<state_dir>/lab.json`` *before* it is created and
-namespaces carry the lab's name as a prefix, so ``destroy()`` works twice, and from another
+namespaces are named ``<lab>.<host>``, so ``destroy()`` works twice, and from another
 process after the creating one was killed (``Lab.load(state_dir).destroy()``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -61,6 +62,8 @@ class Host:
     ip: str  # underlay address
     number: int  # host part of ``ip`` within the lab subnet
     dir: Path  # <state_dir>/<name>
+    # The daemon's --name-prefix: its netns, links, cgroups and nft tables are named from it.
+    daemon_prefix: str
 
     @property
     def socket_path(self) -> Path:
@@ -131,9 +134,22 @@ def swarmpy_executable() -> Path:
     return Path(sys.executable).parent / "swarmpy"
 
 
-def default_cgroup_prefix(hostname: str) -> str:
-    """The cgroup parent a daemon on ``hostname`` puts its containers under."""
-    return f"swarmpy-{hostname}"
+def daemon_prefix(lab_name: str, hostname: str) -> str:
+    """A 5-character --name-prefix (the daemon's maximum), unique per lab and host with
+    overwhelming odds, so daemons of labs running side by side never share kernel objects."""
+    digest = int.from_bytes(hashlib.sha256(f"{lab_name}/{hostname}".encode()).digest()[:8])
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "d" + "".join(alphabet[(digest >> (6 * i)) % 36] for i in range(4))
+
+
+def daemon_cgroup_parent(prefix: str) -> str:
+    # Mirrors the agent's runtime (cgroup parent "swarmpy-<name prefix>").
+    return f"swarmpy-{prefix}"
+
+
+def daemon_netns_prefix(prefix: str) -> str:
+    # Mirrors swarmpy.overlay.names.Names.sandbox.
+    return f"{prefix}-"
 
 
 @dataclass
@@ -176,13 +192,14 @@ class Lab:
     # ------------------------------------------------------------ naming
 
     @property
-    def underlay_netns(self) -> str:
-        # '.' cannot appear in a hostname, so the underlay never collides with a host.
-        return f"{self.name}.ul"
+    def netns_prefix(self) -> str:
+        # Daemons name their namespaces "<prefix>-...": the dot keeps the two apart.
+        return f"{self.name}."
 
     @property
-    def netns_prefix(self) -> str:
-        return f"{self.name}-"
+    def underlay_netns(self) -> str:
+        # '_' cannot appear in a hostname, so the underlay never collides with a host.
+        return f"{self.netns_prefix}_ul"
 
     def host_netns(self, hostname: str) -> str:
         return f"{self.netns_prefix}{hostname}"
@@ -244,6 +261,7 @@ class Lab:
             ip=self.address(number),
             number=number,
             dir=self.state_dir / hostname,
+            daemon_prefix=daemon_prefix(self.name, hostname),
         )
         if len(os.fsencode(host.socket_path)) > _SUN_PATH_MAX:
             raise InvalidArgument(f"state dir too long for a unix socket: {host.socket_path}")
@@ -354,6 +372,8 @@ class Lab:
             f"http://{self.registry_addr}",
             "--resolv-conf",
             str(host.resolv_conf),
+            "--name-prefix",
+            host.daemon_prefix,
             *extra_args,
         ]
 
@@ -386,6 +406,7 @@ class Lab:
             set(list_netns(self.netns_prefix))
             | {self.underlay_netns}
             | {ns for prefix in state.netns_prefixes for ns in list_netns(prefix)}
+            | {ns for h in state.hosts for ns in list_netns(daemon_netns_prefix(h.daemon_prefix))}
         )
         inodes = {i for i in map(netns_inode, namespaces) if i is not None}
         recorded = {p.pid for p in state.processes if teardown.start_time(p.pid) == p.started}
@@ -397,7 +418,7 @@ class Lab:
             teardown.delete_runc_containers(runc_root)
         teardown.unmount_all(self.state_dir)
         teardown.remove_cgroups(
-            (*state.cgroup_prefixes, *(default_cgroup_prefix(h.name) for h in state.hosts))
+            (*state.cgroup_prefixes, *(daemon_cgroup_parent(h.daemon_prefix) for h in state.hosts))
         )
         for name in namespaces:
             _remove_netns(name)

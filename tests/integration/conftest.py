@@ -47,13 +47,13 @@ LabFactory = Callable[..., TestLab]
 
 def new_lab(n_hosts: int = 3, *, registry: bool = True) -> TestLab:
     """A lab with a unique name in a short state dir (unix socket paths are limited to 107
-    bytes). Hostnames carry the lab name because daemons name cgroups after them."""
+    bytes), hosts named node1..nodeN."""
     name = "t" + secrets.token_hex(3)
     lab = Lab(name, Path(tempfile.mkdtemp(prefix=f"swl-{name}-", dir="/tmp")))
     test_lab = TestLab(lab=lab, hosts=[], registry=None)
     try:
         lab.create_underlay()
-        test_lab.hosts = [lab.add_host(f"{name}n{i}") for i in range(1, n_hosts + 1)]
+        test_lab.hosts = [lab.add_host(f"node{i}") for i in range(1, n_hosts + 1)]
         if registry:
             test_lab.registry = start_registry_host(lab)
     except BaseException:

@@ -53,7 +53,7 @@ def links(netns: str | None = None) -> set[str]:
 
 
 def lab_namespaces(name: str) -> list[str]:
-    return list_netns(f"{name}-") + list_netns(f"{name}.")
+    return list_netns(f"{name}.")
 
 
 def assert_nothing_left(name: str, inodes: set[int], pids: list[int]) -> None:
@@ -168,7 +168,7 @@ CRASHING_CREATOR = textwrap.dedent(
 
     lab = Lab(sys.argv[1], Path(sys.argv[2]))
     lab.create_underlay()
-    hosts = [lab.add_host(sys.argv[1] + "n" + str(i)) for i in (1, 2)]
+    hosts = [lab.add_host(f"node{i}") for i in (1, 2)]
     start_registry_host(lab)
     sleeper = lab.spawn(hosts[0], ["sleep", "300"], hosts[0].dir / "sleep.log")
     print(sleeper.pid, flush=True)
