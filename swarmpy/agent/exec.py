@@ -17,10 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from swarmpy.agent.images.records import ImageConfig
 from swarmpy.errors import SwarmpyError
 from swarmpy.model import Task, TaskState, TaskStatus, now
 
 log = logging.getLogger(__name__)
+
+# ImageConfig is the image store's type; re-exported as part of the executor's interface.
+__all__ = [
+    "Controller",
+    "ImageConfig",
+    "ImageSource",
+    "NetworkProvider",
+    "RootfsOps",
+    "SandboxInfo",
+    "Step",
+    "TaskRunner",
+    "exit_status",
+    "next_step",
+]
 
 T = TypeVar("T")
 
@@ -36,18 +51,6 @@ class SandboxInfo:
     resolv_conf: str  # file contents
     hosts: str
     hostname: str
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """The parts of an image's config that decide how its container runs."""
-
-    image_id: str
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()  # "K=V"
-    workdir: str = ""
-    user: str = ""
 
 
 class Controller(Protocol):
