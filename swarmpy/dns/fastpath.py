@@ -38,7 +38,9 @@ _POINTER_TO_QNAME = 0xC00C
 class SimpleQuery:
     id: int
     flags: int
-    name: str  # lowercased, no trailing dot
+    # The question name as it arrived, lowercased, still in wire form and not validated:
+    # only an exact match against a name we own (built well-formed) is ever answered here.
+    key: bytes
     qtype: int
     question: bytes  # the question section as sent, echoed back verbatim
 
@@ -49,29 +51,12 @@ def parse_simple_query(data: bytes) -> SimpleQuery | None:
     qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
     if flags & (QR | _OPCODE | TC) or qd != 1 or an or ns or ar:
         return None
-    labels: list[bytes] = []
-    pos = 12
-    end = len(data)
-    while True:
-        if pos >= end:
-            return None
-        length = data[pos]
-        if length == 0:
-            break
-        if length > 63:  # a compression pointer or reserved label type: not simple
-            return None
-        label = data[pos + 1 : pos + 1 + length]
-        if len(label) != length or b"." in label or not label.isascii():
-            return None
-        labels.append(label)
-        pos += 1 + length
-    if pos + 5 != end:  # exactly the root label, qtype and qclass must remain
-        return None
-    qtype, qclass = _QTAIL.unpack_from(data, pos + 1)
+    # With one question and nothing else, the question is the rest of the message and its
+    # last four bytes are qtype and qclass.
+    qtype, qclass = _QTAIL.unpack_from(data, len(data) - 4)
     if qclass != _CLASS_IN:
         return None
-    name = b".".join(labels).decode("ascii").lower()
-    return SimpleQuery(qid, flags, name, qtype, data[12:end])
+    return SimpleQuery(qid, flags, data[12:-4].lower(), qtype, data[12:])
 
 
 def build_answer(query: SimpleQuery, addresses: tuple[str, ...], ttl: int) -> bytes | None:

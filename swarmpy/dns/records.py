@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from swarmpy.model import EndpointMode, NetworkView, VirtualIP
 
 # Docker answers every name it owns with this TTL; clients re-ask after a task change
 # anyway because they usually do not cache.
 TTL = 600
+
+T = TypeVar("T")
 
 TYPE_A = 1
 TYPE_PTR = 12
@@ -26,6 +29,16 @@ _REVERSE_SUFFIX = ".in-addr.arpa"
 def normalize(name: str) -> str:
     """Names are matched case-insensitively, with or without the trailing dot."""
     return name.rstrip(".").lower()
+
+
+def wire_name(name: str) -> bytes | None:
+    """The lookup key: the uncompressed wire form of the normalized name, so the fast path
+    can look up the question's bytes as they arrive (lowercased) without decoding them.
+    None for names that cannot be ours (non-ASCII, empty or oversized labels)."""
+    labels = normalize(name).split(".")
+    if not name.isascii() or any(not 0 < len(label) < 64 for label in labels):
+        return None
+    return b"".join(bytes([len(label)]) + label.encode() for label in labels) + b"\x00"
 
 
 def reverse_name(ip: str) -> str:
@@ -50,8 +63,9 @@ class _Name:
 
 @dataclass(frozen=True)
 class _NetworkRecords:
-    names: dict[str, _Name] = field(default_factory=dict)
-    ptrs: dict[str, str] = field(default_factory=dict)  # reverse name -> target
+    # Both keyed by wire_name().
+    names: dict[bytes, _Name] = field(default_factory=dict)
+    ptrs: dict[bytes, str] = field(default_factory=dict)  # reverse name -> target
 
 
 class RecordIndex:
@@ -95,8 +109,10 @@ class RecordIndex:
 
         by_network = {
             net: _NetworkRecords(
-                names={n: _Name(tuple(ips), n in shuffled[net]) for n, ips in addrs[net].items()},
-                ptrs=dict(ptrs[net]),
+                names=_keyed(
+                    {n: _Name(tuple(ips), n in shuffled[net]) for n, ips in addrs[net].items()}
+                ),
+                ptrs=_keyed(ptrs[net]),
             )
             for net in set(addrs) | set(ptrs)
         }
@@ -105,7 +121,11 @@ class RecordIndex:
     def answer(self, name: str, qtype: int, networks: Iterable[str]) -> Answer | None:
         """Our answer for (name, qtype) as seen from a container on ``networks``, or None if
         the name is not ours (the caller forwards it upstream)."""
-        key = normalize(name)
+        key = wire_name(name)
+        return None if key is None else self.answer_wire(key, qtype, networks)
+
+    def answer_wire(self, key: bytes, qtype: int, networks: Iterable[str]) -> Answer | None:
+        """``answer`` for a name already in wire form and lowercased."""
         for net in networks:
             records = self._by_network.get(net)
             if records is None:
@@ -119,6 +139,15 @@ class RecordIndex:
             if target is not None:
                 return Answer(ptr=target if qtype == TYPE_PTR else None)
         return None
+
+
+def _keyed(by_name: Mapping[str, T]) -> dict[bytes, T]:
+    keyed = {}
+    for name, value in by_name.items():
+        key = wire_name(name)
+        if key is not None:  # a name no query can carry cannot be asked for either
+            keyed[key] = value
+    return keyed
 
 
 def _service_networks(

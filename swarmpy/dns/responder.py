@@ -34,7 +34,7 @@ class Responder:
         query = parse_simple_query(data)
         if query is None:
             return None
-        found = self.index.answer(query.name, query.qtype, networks)
+        found = self.index.answer_wire(query.key, query.qtype, networks)
         if found is None or found.ptr is not None:
             return None
         return build_answer(query, found.addresses, found.ttl)

@@ -91,10 +91,19 @@ def test_fast_path_declines_anything_unusual(responder: Responder, wire: bytes) 
     assert responder.answer_fast(wire, NETS) is None
 
 
-def test_parse_rejects_compressed_question() -> None:
+def test_fast_path_declines_compressed_question(responder: Responder) -> None:
     wire = bytearray(query("web"))
     wire[12:16] = b"\xc0\x0c\x00\x00"  # pointer instead of labels
-    assert parse_simple_query(bytes(wire)) is None
+    assert responder.answer_fast(bytes(wire), NETS) is None
+
+
+def test_parse_keeps_question_bytes_and_lowercases_the_key() -> None:
+    wire = query("WeB.1.T1", "AAAA")
+    parsed = parse_simple_query(wire)
+    assert parsed is not None
+    assert parsed.key == b"\x03web\x011\x02t1\x00"
+    assert parsed.qtype == 28 and parsed.id == 4242
+    assert parsed.question == wire[12:]
 
 
 def test_too_many_tasks_for_udp_truncates_on_general_path() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmpy.dns.records import TTL, TYPE_A, TYPE_PTR, Answer, RecordIndex
+from swarmpy.dns.records import TTL, TYPE_A, TYPE_PTR, Answer, RecordIndex, wire_name
 from swarmpy.dns.upstream import parse_upstream, upstreams_from_resolv_conf
 from swarmpy.errors import InvalidArgument
 from tests.unit.test_dns_view import BACK, FRONT, view
@@ -101,3 +101,10 @@ def test_parse_upstream() -> None:
     assert parse_upstream("[fd00::1]:5353") == ("fd00::1", 5353)
     with pytest.raises(InvalidArgument):
         parse_upstream("dns.example")
+
+
+def test_wire_name_is_the_lowercased_uncompressed_form() -> None:
+    assert wire_name("Web.1.") == b"\x03web\x011\x00"
+    assert wire_name("a..b") is None
+    assert wire_name("bücher") is None
+    assert wire_name("x" * 64) is None
