@@ -54,7 +54,9 @@ def test_busybox_pulls_through_a_mirror_and_mounts_as_a_rootfs(
     record = store.pull("busybox", lines.append)
     assert record.id == busybox_image().config_digest
     assert [(r.repository, r.tag) for r in store.list()] == [("busybox", "latest")]
-    assert lines[-1] == "Status: Downloaded image for busybox:latest"
+    assert lines[-1] == "Status: Downloaded newer image for busybox:latest"
+    store.pull("busybox", lines.append)
+    assert lines[-1] == "Status: Image is up to date for busybox:latest"
 
     rootfs = mount_rootfs(store.layer_dirs("busybox"), workdir / "c1")
     assert mount_rootfs(store.layer_dirs("busybox"), workdir / "c1") == rootfs  # idempotent

@@ -8,8 +8,8 @@ record per image, ``layers/`` the shared unpacked layers (see layers.py), ``tmp/
 from __future__ import annotations
 
 import builtins
-import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections import Counter
@@ -35,8 +35,6 @@ from swarmpy.agent.images.reference import Reference, familiar_name, parse_refer
 from swarmpy.agent.images.views import ImageRow, history_rows, inspect_view, list_rows
 from swarmpy.errors import Conflict, ImageError, InvalidArgument, NotFound
 
-log = logging.getLogger(__name__)
-
 Progress = Callable[[str], None]
 
 
@@ -56,6 +54,7 @@ class ImageStore:
         self._blobs = root / "blobs" / "sha256"
         self._images = root / "images"
         self._tmp = root / "tmp"
+        shutil.rmtree(self._tmp, ignore_errors=True)  # downloads a crash interrupted
         for path in (self._blobs, self._images, self._tmp):
             path.mkdir(parents=True, exist_ok=True)
         self._layers = LayerStore(root / "layers")
@@ -79,6 +78,7 @@ class ImageStore:
         resolved = pulling.resolve(parsed, endpoints, display, say)
         doc = parse_config(resolved.config)
         diff_ids = diff_ids_of(doc)
+        known = sha256_of(resolved.config) in self._records
         with self._pinning(diff_ids):
             pulling.fetch_layers(resolved, parsed, display, diff_ids, self._layers, self._tmp, say)
             record = self._register(
@@ -87,7 +87,7 @@ class ImageStore:
                 digests=(f"{parsed.name}@{resolved.manifest_digest}",),
             )
         say(f"Digest: {resolved.manifest_digest}")
-        say(f"Status: Downloaded image for {display}")
+        say(f"Status: {'Image is up to date' if known else 'Downloaded newer image'} for {display}")
         return record
 
     def load(self, path: Path) -> builtins.list[ImageRecord]:
