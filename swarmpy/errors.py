@@ -17,6 +17,8 @@ class SwarmpyError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # Set when the error came back from the daemon, so the CLI can say so as docker does.
+        self.remote = False
 
     def __str__(self) -> str:
         return self.message

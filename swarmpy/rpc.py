@@ -60,7 +60,9 @@ def to_error(exc: grpc.aio.AioRpcError | grpc.RpcError, target: str = "") -> err
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return errors.Unavailable(f"timed out waiting for {target or 'the daemon'}")
     cls = errors.BY_CODE.get(code, errors.SwarmpyError)
-    return cls(details)
+    error = cls(details)
+    error.remote = True
+    return error
 
 
 async def call(coro: Awaitable[Any], target: str = "") -> Any:

@@ -1,0 +1,198 @@
+"""The agent's session with the managers: heartbeats, assignments and status reports.
+
+It knows every manager's address (from the session) and follows the leader: a follower
+answers with the leader's address, a dead manager is skipped, and the session is opened
+again wherever the leader now is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from swarmpy import codec, tls
+from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
+from swarmpy.agent.worker import Worker
+from swarmpy.manager.dispatcher import NOT_LEADER_PREFIX
+from swarmpy.model import ENGINE_VERSION, Network, NetworkView, Resources, Task, TaskStatus
+
+log = logging.getLogger(__name__)
+
+STATUS_BATCH_S = 0.05
+RECONNECT_S = 0.5
+
+
+class Agent:
+    def __init__(
+        self,
+        creds: tls.NodeCredentials,
+        managers: list[str],
+        hostname: str,
+        addr: str,
+        worker_factory: Callable[[Callable[[str, TaskStatus], None]], Worker],
+        on_view: Callable[[NetworkView, list[Network]], Any],
+        on_managers: Callable[[list[str]], None],
+        resources: Resources,
+    ) -> None:
+        self.creds = creds
+        self.managers = list(managers)
+        self.hostname = hostname
+        self.addr = addr
+        self.worker = worker_factory(self._report)
+        self._on_view = on_view
+        self._on_managers = on_managers
+        self._resources = resources
+        self._pending: dict[str, TaskStatus] = {}
+        self._pending_event = asyncio.Event()
+        self._stopped = False
+        self._main: asyncio.Task[None] | None = None
+        self.connected_to: str | None = None
+
+    def start(self) -> None:
+        self._main = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._main
+        await self.worker.shutdown()
+
+    def _report(self, task_id: str, status: TaskStatus) -> None:
+        self._pending[task_id] = status
+        self._pending_event.set()
+
+    # ------------------------------------------------------------------ session loop
+
+    async def _run(self) -> None:
+        preferred: str | None = None
+        while not self._stopped:
+            candidates = [preferred] if preferred else []
+            candidates += random.sample(self.managers, len(self.managers))
+            preferred = None
+            for target in candidates:
+                try:
+                    await self._session(target)
+                except grpc.aio.AioRpcError as exc:
+                    details = exc.details() or ""
+                    if NOT_LEADER_PREFIX in details:
+                        leader = details.split(NOT_LEADER_PREFIX, 1)[1].strip()
+                        if leader and leader != target:
+                            preferred = leader
+                            break
+                    log.info("session with %s ended: %s", target, details or exc.code())
+                except (OSError, asyncio.TimeoutError) as exc:
+                    log.info("session with %s failed: %s", target, exc)
+                self.connected_to = None
+                if preferred:
+                    break
+            await asyncio.sleep(RECONNECT_S if not preferred else 0.05)
+
+    async def _session(self, target: str) -> None:
+        channel = tls.secure_channel(
+            target, self.creds.ca_pem, self.creds.cert_pem, self.creds.key_pem
+        )
+        async with channel:
+            stub = dispatcher_pb2_grpc.DispatcherStub(channel)
+            request = dispatcher_pb2.SessionRequest(
+                description=dispatcher_pb2.NodeDescription(
+                    hostname=self.hostname,
+                    addr=self.addr,
+                    engine_version=ENGINE_VERSION,
+                    resources=codec.to_proto(self._resources, objects_pb2.Resources()),
+                )
+            )
+            stream = stub.Session(request, wait_for_ready=False)
+            first = await asyncio.wait_for(stream.read(), timeout=10)
+            if first is grpc.aio.EOF:
+                raise OSError("session closed by the manager")
+            session_id = first.session_id
+            self._take_session(first)
+            self.connected_to = target
+            log.info("session %s open with manager %s", session_id, target)
+            workers = [
+                asyncio.create_task(self._heartbeat(stub, session_id, first.heartbeat_period_s)),
+                asyncio.create_task(self._assignments(stub, session_id)),
+                asyncio.create_task(self._send_statuses(stub, session_id)),
+                asyncio.create_task(self._session_messages(stream)),
+            ]
+            try:
+                done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            finally:
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+
+    def _take_session(self, message: Any) -> None:
+        if message.managers:
+            self.managers = list(message.managers)
+            self._on_managers(self.managers)
+
+    async def _session_messages(self, stream: Any) -> None:
+        async for message in stream:
+            self._take_session(message)
+        raise OSError("session closed by the manager")
+
+    async def _heartbeat(self, stub: Any, session_id: str, period: float) -> None:
+        while True:
+            # Beat faster than the period so one lost beat never looks like a dead node.
+            await asyncio.sleep(max(0.1, period / 3))
+            response = await stub.Heartbeat(
+                dispatcher_pb2.HeartbeatRequest(session_id=session_id), timeout=max(2.0, period)
+            )
+            period = response.period_s or period
+
+    async def _assignments(self, stub: Any, session_id: str) -> None:
+        stream = stub.Assignments(dispatcher_pb2.AssignmentsRequest(session_id=session_id))
+        async for message in stream:
+            tasks = [codec.from_proto(Task, t) for t in message.tasks]
+            view = codec.from_proto(NetworkView, message.view)
+            networks = [codec.from_proto(Network, n) for n in message.networks]
+            # The view first: a new task's sandbox needs its network's VNI and subnet.
+            result = self._on_view(view, networks)
+            if asyncio.iscoroutine(result):
+                await result
+            complete = message.type == dispatcher_pb2.AssignmentsMessage.COMPLETE
+            await self.worker.assign(tasks, list(message.removed), complete)
+            if complete:
+                # After a reconnect the manager may have missed our last reports.
+                for task_id, status in self.worker.statuses().items():
+                    self._pending.setdefault(task_id, status)
+                self._pending_event.set()
+        raise OSError("assignment stream closed by the manager")
+
+    async def _send_statuses(self, stub: Any, session_id: str) -> None:
+        while True:
+            await self._pending_event.wait()
+            await asyncio.sleep(STATUS_BATCH_S)
+            self._pending_event.clear()
+            batch, self._pending = self._pending, {}
+            if not batch:
+                continue
+            try:
+                await stub.UpdateTaskStatus(
+                    dispatcher_pb2.UpdateTaskStatusRequest(
+                        session_id=session_id,
+                        updates=[
+                            dispatcher_pb2.TaskStatusUpdate(
+                                task_id=tid, status=codec.to_proto(s, objects_pb2.TaskStatus())
+                            )
+                            for tid, s in batch.items()
+                        ],
+                    ),
+                    timeout=10,
+                )
+            except BaseException:
+                # Keep them for the next session; newer reports win.
+                for tid, status in batch.items():
+                    self._pending.setdefault(tid, status)
+                raise

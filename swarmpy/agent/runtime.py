@@ -1,0 +1,121 @@
+"""Everything a node needs to run tasks, wired once per daemon.
+
+Images, runc, the reaper, container networking and the embedded DNS are separate modules;
+this is where they meet: a controller per task, DNS sockets that follow the sandboxes, and
+the NetworkView from the manager fanned out to the data path and the resolver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from swarmpy.agent.containers import Containers
+from swarmpy.agent.exec import Controller, ImageConfig
+from swarmpy.agent.images.store import ImageStore
+from swarmpy.agent.reaper import Reaper
+from swarmpy.agent.runc import Runc, RuncController
+from swarmpy.config import DaemonConfig
+from swarmpy.dns.server import DnsServer
+from swarmpy.model import Network, NetworkView, Task
+from swarmpy.overlay.names import Names
+from swarmpy.overlay.netlink import netns_path
+from swarmpy.overlay.provider import OverlayNetworkProvider, SandboxEvent
+
+log = logging.getLogger(__name__)
+
+
+class AsyncImages:
+    """The executor's ImageSource over the (blocking) image store."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self.store = store
+        self._pulls: dict[str, asyncio.Future[None]] = {}
+
+    async def ensure(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
+        try:
+            self.store.get(ref)
+            return
+        except Exception:  # noqa: BLE001 - not present: pull it
+            pass
+        # One pull per reference however many tasks want it at once.
+        pending = self._pulls.get(ref)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                asyncio.to_thread(lambda: self.store.pull(ref, progress) and None)
+            )
+            self._pulls[ref] = pending
+            pending.add_done_callback(lambda _f: self._pulls.pop(ref, None))
+        await asyncio.shield(pending)
+
+    def layer_dirs(self, ref: str) -> list[Path]:
+        return self.store.layer_dirs(ref)
+
+    def config(self, ref: str) -> ImageConfig:
+        return self.store.config(ref)
+
+
+class NodeRuntime:
+    def __init__(self, config: DaemonConfig, node_addr: str, node_id: str) -> None:
+        self.config = config
+        self.node_id = node_id
+        self.images = ImageStore(
+            config.data_root / "images",
+            insecure_registries=config.insecure_registries,
+            mirrors=config.registry_mirrors,
+        )
+        self.runc = Runc(config.runc_root)
+        self.reaper = Reaper()
+        self.container_root = config.data_root / "containers"
+        self.containers = Containers(self.runc, self.container_root, reaper=self.reaper)
+        self.dns = DnsServer(resolv_conf=config.resolv_conf)
+        self.network = OverlayNetworkProvider(
+            node_addr=node_addr,
+            data_root=config.data_root,
+            name_prefix=config.name_prefix,
+            local_subnet=config.local_subnet,
+            on_sandbox=self._sandbox_event,
+        )
+        self._async_images = AsyncImages(self.images)
+
+    async def start(self) -> None:
+        self.reaper.start()
+
+    async def stop(self) -> None:
+        await self.dns.close()
+        await self.network.close()
+        await self.reaper.stop()
+
+    def controller_for(self, task: Task) -> Controller:
+        return RuncController(
+            task,
+            self.runc,
+            self._async_images,
+            self.network,
+            self.container_root,
+            cgroup_parent=f"swarmpy-{self.config.name_prefix}",
+            volumes_root=self.config.data_root / "volumes",
+            node_id=self.node_id,
+            reaper=self.reaper,
+        )
+
+    async def _sandbox_event(self, event: SandboxEvent, task: Task, netns_path: str) -> None:
+        if event == "created":
+            networks = [a.network_id for a in task.networks]
+            await self.dns.add_container(task.id, netns_path, networks)
+        else:
+            await self.dns.remove_container(task.id)
+
+    async def apply_view(self, view: NetworkView, networks: list[Network]) -> None:
+        self.dns.update(view)
+        await self.network.apply_view(view)
+
+    async def readopt_dns(self, task: Task) -> None:
+        """After a restart the DNS sockets are gone while the namespaces live on."""
+        path = netns_path(Names(self.config.name_prefix).sandbox(task.id))
+        try:
+            await self.dns.add_container(task.id, path, [a.network_id for a in task.networks])
+        except Exception as exc:  # noqa: BLE001 - a missing namespace only costs DNS
+            log.warning("task %s: cannot serve DNS again: %s", task.id, exc)

@@ -1,0 +1,62 @@
+"""The CLI's connection to its local daemon; every command goes through here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from swarmpy.api import control_pb2_grpc, local_pb2_grpc
+from swarmpy.config import DEFAULT_HOST
+from swarmpy.errors import InvalidArgument, Unavailable
+from swarmpy.rpc import to_error
+
+T = TypeVar("T")
+
+# Set by the top-level -H option before any command runs.
+HOST: str = os.environ.get("SWARMPY_HOST", DEFAULT_HOST)
+
+
+class Client:
+    def __init__(self, host: str) -> None:
+        if not host.startswith("unix://"):
+            raise InvalidArgument(f"unsupported daemon address {host!r}: use unix:///path")
+        self.host = host
+        self.channel = grpc.aio.insecure_channel(host)
+        self.local = local_pb2_grpc.LocalStub(self.channel)
+        self.control = control_pb2_grpc.ControlStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+def run(fn: Callable[[Client], Awaitable[T]]) -> T:
+    """Run one command against the daemon, turning transport failures into our errors."""
+
+    async def main() -> T:
+        path = HOST.removeprefix("unix://")
+        if not os.path.exists(path):
+            raise Unavailable(
+                f"Cannot connect to the swarmpy daemon at {HOST}. Is the swarmpy daemon running?"
+            )
+        client = Client(HOST)
+        try:
+            return await fn(client)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and "connect" in (exc.details() or ""):
+                raise Unavailable(
+                    f"Cannot connect to the swarmpy daemon at {HOST}. "
+                    "Is the swarmpy daemon running?"
+                ) from None
+            raise to_error(exc, HOST) from None
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+async def unary(call: Awaitable[Any]) -> Any:
+    return await call

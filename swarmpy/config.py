@@ -1,0 +1,104 @@
+"""The daemon's configuration and the node's persisted swarm identity."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_ROOT = Path("/var/lib/swarmpy")
+DEFAULT_HOST = "unix:///run/swarmpy/swarmpy.sock"
+DEFAULT_PORT = 2377
+# pysyncobj speaks its own protocol, so Raft gets the port after the control port.
+RAFT_PORT_OFFSET = 1
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    data_root: Path = DEFAULT_DATA_ROOT
+    host: str = DEFAULT_HOST
+    listen_addr: str = ""  # default for swarm init/join: "<advertise>:2377"
+    advertise_addr: str = ""
+    insecure_registries: tuple[str, ...] = ()
+    registry_mirrors: tuple[str, ...] = ()
+    resolv_conf: Path = Path("/etc/resolv.conf")
+    local_subnet: str = "172.18.0.0/16"
+    # Prefix of every kernel object this daemon makes (netns, bridges, cgroups, nft tables):
+    # several daemons on one machine (the lab) must not share one.
+    name_prefix: str = "sp"
+
+    @property
+    def socket_path(self) -> Path:
+        return Path(self.host.removeprefix("unix://"))
+
+    @property
+    def runc_root(self) -> Path:
+        return self.data_root / "runc"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_root / "swarm" / "state.json"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.data_root / "certificates"
+
+    @property
+    def raft_dir(self) -> Path:
+        return self.data_root / "raft"
+
+    @property
+    def hostname(self) -> str:
+        return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class SwarmState:
+    """What a node remembers of its swarm between restarts (certificates live beside it)."""
+
+    node_id: str
+    cluster_id: str
+    role: str
+    listen_addr: str
+    advertise_addr: str
+    managers: tuple[str, ...] = ()
+    raft_password: str = ""
+    raft_members: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def raft_addr(self) -> str:
+        host, port = split_addr(self.listen_addr)
+        return f"{self.advertise_addr or host}:{port + RAFT_PORT_OFFSET}"
+
+    @property
+    def api_addr(self) -> str:
+        _, port = split_addr(self.listen_addr)
+        return f"{self.advertise_addr}:{port}"
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        data = dataclasses.asdict(self)
+        tmp.write_text(json.dumps(data, indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> SwarmState | None:
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        data["managers"] = tuple(data.get("managers", ()))
+        data["raft_members"] = tuple(data.get("raft_members", ()))
+        return cls(**data)
+
+
+def split_addr(addr: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """'h:p' / 'h' → (h, p); raises ValueError on a bad port."""
+    host, sep, port = addr.rpartition(":")
+    if not sep:
+        return addr, default_port
+    return host, int(port)

@@ -1,0 +1,147 @@
+"""gRPC face of the control API: protobuf in, model objects through, protobuf out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from swarmpy import codec
+from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
+from swarmpy.errors import NotAManager
+from swarmpy.manager.controlapi import ControlAPI
+from swarmpy.model import Cluster, ServiceSpec
+from swarmpy.rpc import unary
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+def cluster_info(cluster: Cluster, managers: list[str]) -> control_pb2.ClusterInfo:
+    return control_pb2.ClusterInfo(
+        id=cluster.id,
+        worker_token=cluster.tokens.worker,
+        manager_token=cluster.tokens.manager,
+        heartbeat_period_s=cluster.heartbeat_period_s,
+        task_history_limit=cluster.task_history_limit,
+        created_at=cluster.created_at,
+        manager_addrs=managers,
+    )
+
+
+class ControlServicer(control_pb2_grpc.ControlServicer):
+    """Serves the control API when this node is a manager, refuses it otherwise.
+
+    ``api`` is looked up on every call because the node can become (or stop being) a
+    manager while the daemon runs.
+    """
+
+    def __init__(self, api: Callable[[], ControlAPI | None]) -> None:
+        self._api = api
+
+    def api(self) -> ControlAPI:
+        api = self._api()
+        if api is None:
+            raise NotAManager()
+        return api
+
+    @unary
+    async def ListNodes(self, request: Any, context: Ctx) -> Any:
+        nodes = self.api().list_nodes()
+        return control_pb2.ListNodesResponse(
+            nodes=[codec.to_proto(n, objects_pb2.Node()) for n in nodes]
+        )
+
+    @unary
+    async def GetNode(self, request: Any, context: Ctx) -> Any:
+        return codec.to_proto(self.api().get_node(request.ref), objects_pb2.Node())
+
+    @unary
+    async def UpdateNode(self, request: Any, context: Ctx) -> Any:
+        node = await self.api().update_node(
+            request.ref,
+            availability=request.availability,
+            label_add=dict(request.label_add),
+            label_rm=list(request.label_rm),
+        )
+        return codec.to_proto(node, objects_pb2.Node())
+
+    @unary
+    async def RemoveNode(self, request: Any, context: Ctx) -> Any:
+        await self.api().remove_node(request.ref, request.force)
+        return control_pb2.Empty()
+
+    @unary
+    async def GetCluster(self, request: Any, context: Ctx) -> Any:
+        api = self.api()
+        return cluster_info(api.cluster(), api.manager_addrs())
+
+    @unary
+    async def RotateJoinToken(self, request: Any, context: Ctx) -> Any:
+        api = self.api()
+        return cluster_info(await api.rotate_join_token(request.role), api.manager_addrs())
+
+    @unary
+    async def CreateService(self, request: Any, context: Ctx) -> Any:
+        spec = codec.from_proto(ServiceSpec, request)
+        service = await self.api().create_service(spec)
+        return codec.to_proto(service, objects_pb2.Service())
+
+    @unary
+    async def UpdateService(self, request: Any, context: Ctx) -> Any:
+        spec = codec.from_proto(ServiceSpec, request.spec) if request.HasField("spec") else None
+        service = await self.api().update_service(
+            request.ref, spec, request.rollback, request.force
+        )
+        return codec.to_proto(service, objects_pb2.Service())
+
+    @unary
+    async def GetService(self, request: Any, context: Ctx) -> Any:
+        return codec.to_proto(self.api().get_service(request.ref), objects_pb2.Service())
+
+    @unary
+    async def ListServices(self, request: Any, context: Ctx) -> Any:
+        return control_pb2.ListServicesResponse(
+            services=[codec.to_proto(s, objects_pb2.Service()) for s in self.api().list_services()]
+        )
+
+    @unary
+    async def RemoveService(self, request: Any, context: Ctx) -> Any:
+        await self.api().remove_service(request.ref)
+        return control_pb2.Empty()
+
+    @unary
+    async def ListTasks(self, request: Any, context: Ctx) -> Any:
+        api = self.api()
+        tasks = api.list_tasks(list(request.services), list(request.nodes))
+        return control_pb2.ListTasksResponse(
+            tasks=[codec.to_proto(t, objects_pb2.Task()) for t in tasks],
+            nodes=[codec.to_proto(n, objects_pb2.Node()) for n in api.list_nodes()],
+        )
+
+    @unary
+    async def CreateNetwork(self, request: Any, context: Ctx) -> Any:
+        network = await self.api().create_network(
+            name=request.name,
+            driver=request.driver,
+            subnet=request.subnet,
+            gateway=request.gateway,
+            attachable=request.attachable,
+            labels=dict(request.labels),
+        )
+        return codec.to_proto(network, objects_pb2.Network())
+
+    @unary
+    async def GetNetwork(self, request: Any, context: Ctx) -> Any:
+        return codec.to_proto(self.api().get_network(request.ref), objects_pb2.Network())
+
+    @unary
+    async def ListNetworks(self, request: Any, context: Ctx) -> Any:
+        return control_pb2.ListNetworksResponse(
+            networks=[codec.to_proto(n, objects_pb2.Network()) for n in self.api().list_networks()]
+        )
+
+    @unary
+    async def RemoveNetwork(self, request: Any, context: Ctx) -> Any:
+        await self.api().remove_network(request.ref)
+        return control_pb2.Empty()

@@ -1,0 +1,321 @@
+"""The agents' API on the leader: sessions, heartbeats, task status, assignments.
+
+Like SwarmKit's dispatcher it only serves on the leader: a follower refuses with the
+leader's address so the agent moves there. Node liveness is a control loop of its own:
+a node that misses ``HEARTBEAT_MISSES`` periods is marked Down, and the orchestrator then
+replaces its tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from swarmpy import codec
+from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
+from swarmpy.errors import NotFound, Unavailable
+from swarmpy.manager.netview import ViewBuilder, assignments_by_node
+from swarmpy.manager.store import Snapshot, Store, Tx
+from swarmpy.model import (
+    Node,
+    NodeRole,
+    NodeState,
+    Resources,
+    Task,
+    TaskState,
+    TaskStatus,
+    new_id,
+    now,
+)
+from swarmpy.rpc import streaming, unary
+from swarmpy.tls import require_role
+
+log = logging.getLogger(__name__)
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+HEARTBEAT_MISSES = 3
+# Assignment changes are gathered for this long, so a burst of store events (a service of
+# a thousand tasks) costs one recomputation, not a thousand.
+ASSIGNMENT_BATCH_S = 0.05
+NOT_LEADER_PREFIX = "not the leader; leader="
+
+
+@dataclass
+class _Session:
+    session_id: str
+    last_heartbeat: float
+    changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Subscriber:
+    node_id: str
+    queue: asyncio.Queue[dispatcher_pb2.AssignmentsMessage]
+    sent: dict[str, Task] = dataclasses.field(default_factory=dict)
+    view: Any = None
+    first: bool = True
+
+
+def apply_status_updates(
+    snapshot_tasks: dict[str, Task], node_id: str, updates: list[tuple[str, TaskStatus]]
+) -> list[Task]:
+    """The tasks to write for a node's status reports: its own tasks, forward moves only."""
+    changed: dict[str, Task] = {}
+    for task_id, status in updates:
+        task = changed.get(task_id) or snapshot_tasks.get(task_id)
+        if task is None or task.node_id != node_id:
+            continue
+        if status.state < task.status.state:
+            continue
+        if status == task.status:
+            continue
+        changed[task_id] = dataclasses.replace(task, status=status, updated_at=now())
+    return list(changed.values())
+
+
+class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
+    def __init__(
+        self,
+        store: Store,
+        ca_pem: str,
+        is_leader: Callable[[], bool],
+        leader_api_addr: Callable[[], str | None],
+    ) -> None:
+        self.store = store
+        self.ca_pem = ca_pem
+        self._is_leader = is_leader
+        self._leader_api_addr = leader_api_addr
+        self._sessions: dict[str, _Session] = {}
+        self._subscribers: set[_Subscriber] = set()
+        self._dirty = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+
+    # ------------------------------------------------------------------ leader loop
+
+    async def run(self) -> None:
+        """Started when this manager becomes leader: liveness checks and assignment pushes."""
+        self._running = True
+        started = time.monotonic()
+        # Every node gets a full grace period from the moment we lead.
+        for session in self._sessions.values():
+            session.last_heartbeat = started
+        self._tasks = [
+            asyncio.create_task(self._check_liveness(started)),
+            asyncio.create_task(self._push_assignments()),
+        ]
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        self._running = False
+        for task in self._tasks:
+            task.cancel()
+        for session in self._sessions.values():
+            session.changed.set()
+        self._sessions.clear()
+
+    def _period(self, snapshot: Snapshot | None = None) -> float:
+        cluster = (snapshot or self.store.view()).cluster()
+        return cluster.heartbeat_period_s if cluster else 5.0
+
+    async def _check_liveness(self, started: float) -> None:
+        while self._running:
+            period = self._period()
+            await asyncio.sleep(min(1.0, period / 2))
+            deadline = time.monotonic() - HEARTBEAT_MISSES * period
+            snapshot = self.store.view()
+            late = []
+            for node in snapshot.nodes():
+                session = self._sessions.get(node.id)
+                last = session.last_heartbeat if session else started
+                if node.state != NodeState.DOWN and last < deadline:
+                    late.append(node.id)
+            if late:
+                await self.store.update(lambda tx: _mark_down(tx, late))
+                for node_id in late:
+                    log.info("node %s missed %d heartbeats: down", node_id, HEARTBEAT_MISSES)
+                    self._sessions.pop(node_id, None)
+
+    async def _push_assignments(self) -> None:
+        _snapshot, events, cancel = self.store.watch()
+        try:
+            self._dirty.set()
+            while self._running:
+                drain = asyncio.create_task(self._drain(events))
+                await self._dirty.wait()
+                drain.cancel()
+                await asyncio.sleep(ASSIGNMENT_BATCH_S)
+                self._dirty.clear()
+                while not events.empty():
+                    events.get_nowait()
+                self._publish(self.store.view())
+        finally:
+            cancel()
+
+    async def _drain(self, events: asyncio.Queue[Any]) -> None:
+        await events.get()
+        self._dirty.set()
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        if not self._subscribers:
+            return
+        by_node = assignments_by_node(snapshot.tasks())
+        views = ViewBuilder(snapshot)
+        for sub in list(self._subscribers):
+            tasks = by_node.get(sub.node_id, {})
+            view = views.view_for(sub.node_id)
+            networks = views.networks_for(sub.node_id)
+            changed = [t for tid, t in tasks.items() if sub.sent.get(tid) != t]
+            removed = [tid for tid in sub.sent if tid not in tasks]
+            if not sub.first and not changed and not removed and view == sub.view:
+                continue
+            msg = dispatcher_pb2.AssignmentsMessage(
+                type=(
+                    dispatcher_pb2.AssignmentsMessage.COMPLETE
+                    if sub.first
+                    else dispatcher_pb2.AssignmentsMessage.INCREMENTAL
+                ),
+                tasks=[
+                    codec.to_proto(t, objects_pb2.Task())
+                    for t in (tasks.values() if sub.first else changed)
+                ],
+                removed=[] if sub.first else removed,
+                view=codec.to_proto(view, objects_pb2.NetworkView()),
+                networks=[codec.to_proto(n, objects_pb2.Network()) for n in networks],
+            )
+            sub.sent = dict(tasks)
+            sub.view = view
+            sub.first = False
+            sub.queue.put_nowait(msg)
+
+    # ------------------------------------------------------------------ RPCs
+
+    def _require_leader(self) -> None:
+        if not self._is_leader() or not self._running:
+            leader = self._leader_api_addr() or ""
+            raise Unavailable(f"{NOT_LEADER_PREFIX}{leader}")
+
+    def _node_of(self, context: Ctx) -> str:
+        return require_role(context, self.ca_pem, NodeRole.WORKER, NodeRole.MANAGER).node_id
+
+    def _session(self, node_id: str, session_id: str) -> _Session:
+        session = self._sessions.get(node_id)
+        if session is None or session.session_id != session_id:
+            raise NotFound("session invalid: open a new session")
+        return session
+
+    @streaming
+    async def Session(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        self._require_leader()
+        node_id = self._node_of(context)
+        role = require_role(context, self.ca_pem, NodeRole.WORKER, NodeRole.MANAGER).role
+        desc = request.description
+        previous = self._sessions.get(node_id)
+        if previous is not None:
+            previous.changed.set()
+        session = _Session(new_id(), time.monotonic())
+        self._sessions[node_id] = session
+
+        def register(tx: Tx) -> Node:
+            node: Node | None = tx.get("nodes", node_id)
+            if node is None:
+                raise NotFound(f"node {node_id} is not part of this swarm (it was removed)")
+            return tx.replace(
+                "nodes",
+                node_id,
+                hostname=desc.hostname or node.hostname,
+                addr=desc.addr or node.addr,
+                state=NodeState.READY,
+                engine_version=desc.engine_version or node.engine_version,
+                resources=codec.from_proto(Resources, desc.resources),
+                updated_at=now(),
+            )
+
+        await self.store.update(register)
+        log.info("node %s (%s) opened a session", node_id, desc.hostname)
+        while self._running and self._sessions.get(node_id) is session:
+            snapshot = self.store.view()
+            managers = [
+                n.manager.api_addr
+                for n in snapshot.nodes()
+                if n.manager is not None and n.role == NodeRole.MANAGER
+            ]
+            yield dispatcher_pb2.SessionMessage(
+                session_id=session.session_id,
+                node_id=node_id,
+                managers=managers,
+                heartbeat_period_s=self._period(snapshot),
+                role=str(role),
+            )
+            session.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.changed.wait(), timeout=30)
+        if not self._running:
+            raise Unavailable(f"{NOT_LEADER_PREFIX}{self._leader_api_addr() or ''}")
+
+    @unary
+    async def Heartbeat(self, request: Any, context: Ctx) -> Any:
+        self._require_leader()
+        session = self._session(self._node_of(context), request.session_id)
+        session.last_heartbeat = time.monotonic()
+        return dispatcher_pb2.HeartbeatResponse(period_s=self._period())
+
+    @unary
+    async def UpdateTaskStatus(self, request: Any, context: Ctx) -> Any:
+        self._require_leader()
+        node_id = self._node_of(context)
+        self._session(node_id, request.session_id)
+        updates = [(u.task_id, codec.from_proto(TaskStatus, u.status)) for u in request.updates]
+
+        def write(tx: Tx) -> None:
+            tasks = {tid: tx.snapshot.task(tid) for tid, _ in updates}
+            present = {tid: t for tid, t in tasks.items() if t is not None}
+            for task in apply_status_updates(present, node_id, updates):
+                tx.put("tasks", task)
+
+        await self.store.update(write)
+        return dispatcher_pb2.UpdateTaskStatusResponse()
+
+    @streaming
+    async def Assignments(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        self._require_leader()
+        node_id = self._node_of(context)
+        session = self._session(node_id, request.session_id)
+        sub = _Subscriber(node_id, asyncio.Queue())
+        self._subscribers.add(sub)
+        self._dirty.set()
+        try:
+            while self._running and self._sessions.get(node_id) is session:
+                getter = asyncio.create_task(sub.queue.get())
+                ended = asyncio.create_task(session.changed.wait())
+                done, _pending = await asyncio.wait(
+                    {getter, ended}, return_when=asyncio.FIRST_COMPLETED, timeout=30
+                )
+                ended.cancel()
+                if getter in done:
+                    yield getter.result()
+                else:
+                    getter.cancel()
+        finally:
+            self._subscribers.discard(sub)
+
+
+def _mark_down(tx: Tx, node_ids: list[str]) -> None:
+    for node_id in node_ids:
+        node = tx.get("nodes", node_id)
+        if node is not None and node.state != NodeState.DOWN:
+            tx.replace(
+                "nodes",
+                node_id,
+                state=NodeState.DOWN,
+                message="heartbeat failure",
+                updated_at=now(),
+            )

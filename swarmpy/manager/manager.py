@@ -1,0 +1,163 @@
+"""The manager role of a node: Raft, the store, the manager port, and the leader's loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import grpc
+
+from swarmpy import tls
+from swarmpy.api import dispatcher_pb2_grpc
+from swarmpy.config import RAFT_PORT_OFFSET, DaemonConfig, SwarmState, split_addr
+from swarmpy.errors import NoLeader, Unavailable
+from swarmpy.manager.controlapi import ControlAPI, RaftMember
+from swarmpy.manager.dispatcher import Dispatcher
+from swarmpy.manager.loops import allocate_network, leader_loops, validate_constraints
+from swarmpy.manager.nodeca import NodeCAServicer
+from swarmpy.manager.raft import RaftLog
+from swarmpy.manager.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ControlLoop(Protocol):
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Manager:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        state: SwarmState,
+        creds: tls.NodeCredentials,
+        force_new_cluster: bool = False,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.creds = creds
+        self._loop = asyncio.get_running_loop()
+        partners = [m for m in state.raft_members if m != state.raft_addr]
+        if force_new_cluster:
+            self.raft = RaftLog.force_new_cluster(
+                state.raft_addr, config.raft_dir, state.raft_password, self._leadership_changed
+            )
+        else:
+            self.raft = RaftLog(
+                self_addr=state.raft_addr,
+                partners=partners,
+                data_dir=config.raft_dir,
+                password=state.raft_password,
+                on_leadership=self._leadership_changed,
+            )
+        listen_host, listen_port = split_addr(state.listen_addr)
+        self.raft.bind_addr = f"{listen_host}:{listen_port + RAFT_PORT_OFFSET}"
+        self.store = Store(self.raft)
+        self.dispatcher = Dispatcher(
+            self.store, creds.ca_pem, self.raft.is_leader, self.leader_api_addr
+        )
+        self.control = ControlAPI(
+            self.store, self.raft_members, validate_constraints, allocate_network
+        )
+        self._server: grpc.aio.Server | None = None
+        self._leading: list[ControlLoop] = []
+        self._leading_tasks: list[asyncio.Task[None]] = []
+        self._leadership_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        self.raft.start()
+        server = grpc.aio.server()
+        dispatcher_pb2_grpc.add_DispatcherServicer_to_server(self.dispatcher, server)
+        dispatcher_pb2_grpc.add_NodeCAServicer_to_server(
+            NodeCAServicer(self.store, self.raft.add_member, self.raft_member_addrs), server
+        )
+        host, port = split_addr(self.state.listen_addr)
+        creds = tls.server_credentials(self.creds.cert_pem, self.creds.key_pem, self.creds.ca_pem)
+        bound = server.add_secure_port(f"{host}:{port}", creds)
+        if not bound:
+            raise Unavailable(f"cannot listen on {host}:{port}")
+        await server.start()
+        self._server = server
+        log.info("manager listening on %s:%d, raft on %s", host, port, self.state.raft_addr)
+
+    async def stop(self) -> None:
+        await self._stop_leading()
+        if self._server is not None:
+            await self._server.stop(grace=0.5)
+        await self.raft.stop()
+
+    async def wait_for_leader(self, timeout: float = 15.0) -> None:
+        deadline = self._loop.time() + timeout
+        while self.raft.leader() is None:
+            if self._loop.time() > deadline:
+                raise NoLeader()
+            await asyncio.sleep(0.05)
+
+    async def wait_until_leading(self, timeout: float = 15.0) -> None:
+        deadline = self._loop.time() + timeout
+        while not (self.raft.is_leader() and self._leading):
+            if self._loop.time() > deadline:
+                raise NoLeader()
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ leadership
+
+    def _leadership_changed(self, leading: bool) -> None:
+        # pysyncobj calls this from its own thread.
+        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._set_leading(leading)))
+
+    async def _set_leading(self, leading: bool) -> None:
+        async with self._leadership_lock:
+            if leading and not self._leading:
+                log.info("became leader: starting control loops")
+                self._leading = [self.dispatcher, *leader_loops(self.store)]
+                self._leading_tasks = [
+                    asyncio.create_task(self._run_loop(loop)) for loop in self._leading
+                ]
+            elif not leading and self._leading:
+                log.info("lost leadership: stopping control loops")
+                await self._stop_leading()
+
+    async def _run_loop(self, loop: ControlLoop) -> None:
+        try:
+            await loop.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("control loop %s failed", type(loop).__name__)
+
+    async def _stop_leading(self) -> None:
+        loops, self._leading = self._leading, []
+        for loop in loops:
+            with contextlib.suppress(Exception):
+                await loop.stop()
+        for task in self._leading_tasks:
+            task.cancel()
+        self._leading_tasks = []
+
+    # ------------------------------------------------------------------ raft views
+
+    def raft_members(self) -> Sequence[RaftMember]:
+        return [
+            RaftMember(addr=m.addr, leader=m.is_leader, reachable=m.reachable)
+            for m in self.raft.members()
+        ]
+
+    def raft_member_addrs(self) -> list[str]:
+        return [m.addr for m in self.raft.members()]
+
+    def leader_api_addr(self) -> str | None:
+        leader = self.raft.leader()
+        if leader is None:
+            return None
+        for node in self.store.view().nodes():
+            if node.manager is not None and node.manager.raft_addr == leader:
+                return node.manager.api_addr
+        return None

@@ -1,0 +1,100 @@
+"""The join endpoint: a node presents a join token and a CSR, and gets its certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
+from swarmpy.errors import NotFound
+from swarmpy.manager import ca
+from swarmpy.manager.store import Store, Tx
+from swarmpy.model import ManagerStatus, Node, NodeRole, NodeState, new_id, now
+from swarmpy.rpc import unary
+
+log = logging.getLogger(__name__)
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
+    def __init__(
+        self,
+        store: Store,
+        add_raft_member: Callable[[str], Awaitable[None]],
+        raft_members: Callable[[], list[str]],
+    ) -> None:
+        self.store = store
+        self._add_raft_member = add_raft_member
+        self._raft_members = raft_members
+        self._adding: set[asyncio.Task[None]] = set()
+
+    @unary
+    async def IssueNodeCertificate(self, request: Any, context: Ctx) -> Any:
+        cluster = self.store.view().cluster()
+        if cluster is None:
+            raise NotFound("this manager has no cluster yet")
+        role = ca.role_for_token(request.token, cluster.tokens)
+        node_id = new_id()
+        cert_pem = ca.sign_node_csr(
+            ca.RootCA(cluster.root_ca_cert, cluster.root_ca_key),
+            request.csr_pem,
+            node_id,
+            role,
+            cluster.id,
+        )
+        stamp = now()
+        node = Node(
+            id=node_id,
+            hostname=request.hostname,
+            role=role,
+            state=NodeState.UNKNOWN,
+            addr=request.addr,
+            manager=(
+                ManagerStatus(raft_addr=request.raft_addr, api_addr=request.api_addr)
+                if role == NodeRole.MANAGER
+                else None
+            ),
+            created_at=stamp,
+            updated_at=stamp,
+        )
+
+        def create(tx: Tx) -> None:
+            tx.create("nodes", node)
+
+        await self.store.update(create)
+        members = self._raft_members()
+        if role == NodeRole.MANAGER:
+            # Not awaited: with one or two managers the change needs the newcomer's vote to
+            # commit, and the newcomer starts Raft only after this reply reaches it.
+            adding = asyncio.create_task(self._add_raft_member(request.raft_addr))
+            adding.add_done_callback(_log_failure)
+            self._adding.add(adding)
+            adding.add_done_callback(self._adding.discard)
+            members = [*members, request.raft_addr]
+        log.info("issued a %s certificate to node %s (%s)", role, node_id, request.hostname)
+        managers = [
+            n.manager.api_addr
+            for n in self.store.view().nodes()
+            if n.manager is not None and n.role == NodeRole.MANAGER
+        ]
+        manager = role == NodeRole.MANAGER
+        return dispatcher_pb2.IssueNodeCertificateResponse(
+            node_id=node_id,
+            cert_pem=cert_pem,
+            ca_pem=cluster.root_ca_cert,
+            role=str(role),
+            cluster_id=cluster.id,
+            managers=managers,
+            raft_password=cluster.raft_secret if manager else "",
+            raft_members=members if manager else [],
+        )
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("adding a manager to raft failed: %s", task.exception())
