@@ -57,28 +57,34 @@ def call_in_netns(netns_path: str, fn: Callable[[], T]) -> T:
         os.close(home)
 
 
-async def run_in_netns(netns_path: str, fn: Callable[[], T]) -> T:
-    """``call_in_netns`` on a throwaway thread, awaited from the event loop."""
+async def run_in_netns(
+    netns_path: str, fn: Callable[[], T], discard: Callable[[T], None] | None = None
+) -> T:
+    """``call_in_netns`` on a throwaway thread, awaited from the event loop. If the awaiting
+    task is cancelled meanwhile, ``discard`` disposes of the result nobody will receive
+    (a forgotten socket would pin the namespace)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: T | None, exc: BaseException | None) -> None:
-        if done.cancelled():
-            return
-        if exc is not None:
+    def deliver(result: T) -> None:
+        if not done.cancelled():
+            done.set_result(result)
+        elif discard is not None:
+            discard(result)
+
+    def fail(exc: BaseException) -> None:
+        if not done.cancelled():
             done.set_exception(exc)
-        else:
-            done.set_result(result)  # type: ignore[arg-type]
 
     def work() -> None:
         try:
             result = call_in_netns(netns_path, fn)
         except BaseException as exc:
-            loop.call_soon_threadsafe(settle, None, exc)
+            loop.call_soon_threadsafe(fail, exc)
         else:
-            loop.call_soon_threadsafe(settle, result, None)
+            loop.call_soon_threadsafe(deliver, result)
 
-    threading.Thread(target=work, name="netns-socket", daemon=True).start()
+    threading.Thread(target=work, name="netns-call", daemon=True).start()
     return await done
 
 
@@ -109,12 +115,17 @@ def _bind_dns_sockets(addr: tuple[str, int]) -> tuple[socket.socket, socket.sock
     return udp, tcp
 
 
+def _close_all(socks: tuple[socket.socket, ...]) -> None:
+    for sock in socks:
+        sock.close()
+
+
 async def open_dns_sockets(
     netns_path: str, addr: tuple[str, int] = DNS_ADDR
 ) -> tuple[socket.socket, socket.socket]:
     """A bound UDP socket and a listening TCP socket on ``addr`` inside the namespace."""
     try:
-        return await run_in_netns(netns_path, lambda: _bind_dns_sockets(addr))
+        return await run_in_netns(netns_path, lambda: _bind_dns_sockets(addr), _close_all)
     except OSError as exc:
         raise RuntimeFailure(
             f"cannot serve DNS on {addr[0]}:{addr[1]} in {netns_path}: {exc.strerror or exc}"

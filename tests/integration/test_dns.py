@@ -37,6 +37,7 @@ pytestmark = [
 
 UPSTREAM_IP = "10.53.0.2"
 DEAD_IP = "10.53.0.4"  # in the upstream namespace, nothing listens there
+SILENT_IP = "10.53.0.5"  # on the upstream link but nobody has it: queries just vanish
 
 
 def ip(*args: str) -> None:
@@ -147,12 +148,15 @@ def addresses(reply: dns.message.Message) -> set[str]:
 
 
 def run_daemon(
-    lab: Lab, body: Callable[[DnsServer], Awaitable[None]], upstreams: list[str] | None = None
+    lab: Lab,
+    body: Callable[[DnsServer], Awaitable[None]],
+    upstreams: list[str] | None = None,
+    timeout_s: float = 2.0,
 ) -> None:
     """Run ``body`` against a DnsServer whose event loop lives in the lab's host namespace."""
 
     async def main() -> None:
-        server = DnsServer(upstreams=upstreams or [], resolv_conf=None, timeout_s=2.0)
+        server = DnsServer(upstreams=upstreams or [], resolv_conf=None, timeout_s=timeout_s)
         try:
             await server.add_container("ca", netns_path(lab.front), [FRONT])
             await server.add_container("cb", netns_path(lab.back), [BACK])
@@ -233,6 +237,18 @@ def test_unknown_name_with_dead_upstream_fails_fast(lab: Lab) -> None:
         assert time.monotonic() - start < 1.0
 
     run_daemon(lab, body, upstreams=[DEAD_IP])
+
+
+def test_silent_upstream_costs_the_timeout_not_a_hang(lab: Lab) -> None:
+    async def body(server: DnsServer) -> None:
+        start = time.monotonic()
+        reply = await ask(lab.front, "nowhere.example", timeout=5)
+        assert reply.rcode() == dns.rcode.SERVFAIL
+        assert 0.4 < time.monotonic() - start < 2.0
+        # Meanwhile, and afterwards, our own names are answered at once.
+        assert addresses(await ask(lab.front, "web", timeout=0.5)) == {"10.0.1.2"}
+
+    run_daemon(lab, body, upstreams=[SILENT_IP], timeout_s=0.5)
 
 
 def test_unknown_names_are_forwarded_upstream(lab: Lab, upstream_dns: str) -> None:

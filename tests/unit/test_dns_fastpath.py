@@ -156,3 +156,17 @@ def test_other_opcodes_are_not_implemented(responder: Responder) -> None:
     q.set_opcode(dns.opcode.STATUS)
     reply = dns.message.from_wire(asyncio.run(responder.respond(q.to_wire(), NETS)) or b"")
     assert reply.rcode() == dns.rcode.NOTIMP
+
+
+@pytest.mark.parametrize("rdtype", ["A", "AAAA", "MX", "TXT", "ANY"])
+def test_every_owned_name_answers_the_same_on_both_paths(responder: Responder, rdtype: str) -> None:
+    names = ["web", "db", "agent", "tasks.web", "tasks.db", "web.1.t1", "web.2.t2", "db.1"]
+    names += ["db.2.t4", "agent.nodeX", "agent.nodex.t5", "tasks.agent"]
+    for name in names:
+        for spelled in (name, name.upper() + "."):
+            wire = query(spelled, rdtype, qid=7)
+            fast, slow = responder.answer_fast(wire, NETS), general(responder, wire)
+            assert fast is not None and slow is not None, spelled
+            f, s = dns.message.from_wire(fast), dns.message.from_wire(slow)
+            assert (f.id, f.flags, f.rcode(), f.question) == (s.id, s.flags, s.rcode(), s.question)
+            assert [set(r) for r in f.answer] == [set(r) for r in s.answer], spelled
