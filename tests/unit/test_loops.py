@@ -1,0 +1,161 @@
+"""The leader's loops together over a local store, with a fake agent running tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from swarmpy.manager.allocator import Allocator, allocate_network
+from swarmpy.manager.orchestrator.loop import ControlLoop
+from swarmpy.manager.orchestrator.orchestrator import Orchestrator
+from swarmpy.manager.orchestrator.restart import runnable
+from swarmpy.manager.scheduler.scheduler import Scheduler
+from swarmpy.manager.store import LocalLog, Store, Tx
+from swarmpy.manager.taskreaper import TaskReaper
+from swarmpy.model import (
+    Cluster,
+    NodeAvailability,
+    NodeState,
+    RestartPolicy,
+    Service,
+    Task,
+    TaskState,
+    TaskStatus,
+    now,
+)
+from tests.unit.factories import node, service
+
+
+async def fake_agents(store: Store) -> None:
+    """Every READY node runs what it is assigned and stops what it is told to stop."""
+    def act(tx: Tx) -> None:
+        ready = {n.id for n in tx.snapshot.nodes() if n.state == NodeState.READY}
+        for t in tx.snapshot.tasks():
+            if t.node_id not in ready or t.status.state.terminal:
+                continue
+            if t.desired_state > TaskState.RUNNING:
+                state = TaskState.SHUTDOWN
+            elif t.status.state == TaskState.ASSIGNED:
+                state = TaskState.RUNNING
+            else:
+                continue
+            tx.put("tasks", dataclasses.replace(t, status=TaskStatus(state, now(), "agent")))
+
+    while True:
+        await store.update(act)
+        await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def swarm(node_count: int) -> AsyncIterator[Store]:
+    store = Store(LocalLog())
+    await store.update(lambda tx: tx.create("clusters", Cluster(id="c1")))
+    for n in range(node_count):
+        await store.update(lambda tx, n=n: tx.create("nodes", node(f"node{n}")))
+    loops: list[ControlLoop] = [
+        Orchestrator(store),
+        Allocator(store),
+        Scheduler(store),
+        TaskReaper(store),
+    ]
+    runners = [asyncio.create_task(loop.run()) for loop in loops]
+    agents = asyncio.create_task(fake_agents(store))
+    try:
+        yield store
+    finally:
+        agents.cancel()
+        for loop in loops:
+            await loop.stop()
+        await asyncio.wait_for(asyncio.gather(*runners), 5)
+
+
+async def wait_for(store: Store, check: Callable[[list[Task]], bool], timeout: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check(store.view().tasks()):
+        assert asyncio.get_running_loop().time() < deadline, store.view().tasks()
+        await asyncio.sleep(0.02)
+
+
+def running(tasks: list[Task]) -> list[Task]:
+    return [t for t in tasks if runnable(t) and t.status.state == TaskState.RUNNING]
+
+
+def exactly_running(count: int) -> Callable[[list[Task]], bool]:
+    return lambda tasks: len(running(tasks)) == count == len([t for t in tasks if runnable(t)])
+
+
+async def respec(store: Store, service_id: str, **changes: object) -> None:
+    def fn(tx: Tx) -> None:
+        svc: Service = tx.get("services", service_id)
+        spec = dataclasses.replace(svc.spec, **changes)  # type: ignore[arg-type]
+        tx.put("services", dataclasses.replace(svc, spec=spec, spec_version=svc.spec_version + 1))
+
+    await store.update(fn)
+
+
+async def set_node(store: Store, node_id: str, **changes: object) -> None:
+    await store.update(lambda tx: tx.replace("nodes", node_id, **changes))
+
+
+def test_replicas_spread_scale_node_down_and_drain() -> None:
+    async def scenario() -> None:
+        async with swarm(3) as store:
+            network = allocate_network("overnet", "overlay", "", "", [])
+            await store.update(lambda tx: tx.create("networks", network))
+            svc = service("web", replicas=3, networks=(network.id,))
+            await store.update(lambda tx: tx.create("services", svc))
+
+            await wait_for(store, exactly_running(3))
+            tasks = running(store.view().tasks())
+            assert len({t.node_id for t in tasks}) == 3
+            assert sorted(t.networks[0].addresses[0] for t in tasks) == [
+                "10.0.0.3/24",
+                "10.0.0.4/24",
+                "10.0.0.5/24",
+            ]
+            assert store.view().service(svc.id).virtual_ips[0].addr == "10.0.0.2/24"
+
+            await respec(store, svc.id, replicas=1)
+            await wait_for(store, lambda ts: exactly_running(1)(ts) and len(ts) == 1)
+
+            (survivor,) = running(store.view().tasks())
+            await set_node(store, survivor.node_id, state=NodeState.DOWN)
+            await wait_for(
+                store,
+                lambda ts: exactly_running(1)(ts) and running(ts)[0].node_id != survivor.node_id,
+            )
+
+            (moved,) = running(store.view().tasks())
+            await set_node(store, moved.node_id, availability=NodeAvailability.DRAIN)
+            await wait_for(
+                store,
+                lambda ts: (
+                    exactly_running(1)(ts)
+                    and running(ts)[0].node_id not in (survivor.node_id, moved.node_id)
+                ),
+            )
+
+    asyncio.run(scenario())
+
+
+def test_global_service_and_restart_after_failure() -> None:
+    async def scenario() -> None:
+        async with swarm(2) as store:
+            svc = service("agent", mode="global", restart=RestartPolicy(delay_s=0.2))
+            await store.update(lambda tx: tx.create("services", svc))
+            await wait_for(store, exactly_running(2))
+
+            await store.update(lambda tx: tx.create("nodes", node("late")))
+            await wait_for(store, exactly_running(3))
+
+            victim = running(store.view().tasks())[0]
+            failed = TaskStatus(TaskState.FAILED, now(), "boom")
+            await store.update(lambda tx: tx.replace("tasks", victim.id, status=failed))
+            await asyncio.sleep(0.1)  # within the restart delay
+            assert exactly_running(2)(store.view().tasks())
+            await wait_for(store, exactly_running(3))
+            assert victim.node_id in {t.node_id for t in running(store.view().tasks())}
+
+    asyncio.run(scenario())
