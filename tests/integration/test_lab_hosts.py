@@ -25,7 +25,7 @@ from pyroute2 import IPRoute
 from swarmpy.agent.images.manifest import ACCEPT
 from swarmpy.lab import teardown
 from swarmpy.lab.busybox import busybox_image
-from swarmpy.lab.hosts import Host, Lab
+from swarmpy.lab.hosts import Host, Lab, daemon_cgroup_parent
 from swarmpy.lab.netns import list_netns, netns_inode
 from swarmpy.lab.registry import REGISTRY_DNS_NAME
 
@@ -204,3 +204,41 @@ def test_destroy_after_the_creator_was_killed() -> None:
         creator.wait()
         # Whatever the assertions found, nothing may outlive the test.
         Lab(name, state_dir).destroy()
+
+
+def test_daemons_on_two_hosts_form_a_swarm(lab_factory: LabFactory) -> None:
+    test_lab = lab_factory(2)
+    manager, worker = test_lab.hosts
+    test_lab.start_daemons()
+    init = test_lab.swarmpy(manager, "swarm", "init")
+    assert init.returncode == 0, init.stderr
+    token = next(word for word in init.stdout.split() if word.startswith("SWMTKN-"))
+    joined = test_lab.swarmpy(worker, "swarm", "join", "--token", token, manager.control_addr)
+    assert joined.returncode == 0, joined.stderr
+
+    deadline = time.monotonic() + 20
+    while (listed := test_lab.swarmpy(manager, "node", "ls")).stdout.count("Ready") < 2:
+        assert time.monotonic() < deadline, listed.stdout + listed.stderr
+        time.sleep(0.3)
+    assert "node1" in listed.stdout and "node2" in listed.stdout
+
+
+def test_destroy_removes_what_daemons_made(lab_factory: LabFactory) -> None:
+    """Stand-ins for a daemon's sandbox namespace, container cgroup and overlay mount."""
+    test_lab = lab_factory(1, registry=False)
+    lab, host = test_lab.lab, test_lab.hosts[0]
+    sandbox = f"{host.daemon_prefix}-sandbox"
+    subprocess.run(["ip", "netns", "add", sandbox], check=True)
+    cgroup = teardown.CGROUP_ROOT / "pids" / daemon_cgroup_parent(host.daemon_prefix) / "task"
+    if cgroup.parent.parent.is_dir():
+        cgroup.mkdir(parents=True)
+    mountpoint = host.data_root / "overlay" / "merged"
+    mountpoint.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", mountpoint], check=True)
+
+    lab.destroy()
+
+    assert not list_netns(sandbox)
+    assert not cgroup.parent.exists()
+    assert not teardown.mounts_under(lab.state_dir)
+    assert not lab.state_dir.exists()
