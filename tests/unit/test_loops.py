@@ -16,6 +16,7 @@ from swarmpy.manager.store import LocalLog, Store, Tx
 from swarmpy.manager.taskreaper import TaskReaper
 from swarmpy.model import (
     Cluster,
+    ContainerSpec,
     NodeAvailability,
     NodeState,
     RestartPolicy,
@@ -23,6 +24,7 @@ from swarmpy.model import (
     Task,
     TaskState,
     TaskStatus,
+    UpdateConfig,
     now,
 )
 from tests.unit.factories import node, service
@@ -157,5 +159,29 @@ def test_global_service_and_restart_after_failure() -> None:
             assert exactly_running(2)(store.view().tasks())
             await wait_for(store, exactly_running(3))
             assert victim.node_id in {t.node_id for t in running(store.view().tasks())}
+
+    asyncio.run(scenario())
+
+
+def test_rolling_update_completes() -> None:
+    async def scenario() -> None:
+        async with swarm(2) as store:
+            fast = UpdateConfig(parallelism=1, delay_s=0.05, monitor_s=0.05)
+            svc = service("web", replicas=2, update=fast)
+            await store.update(lambda tx: tx.create("services", svc))
+            await wait_for(store, exactly_running(2))
+            new_image = ContainerSpec("busybox:2")
+            await respec(store, svc.id, container=new_image)
+            await wait_for(
+                store,
+                lambda ts: exactly_running(2)(ts)
+                and all(t.spec.container == new_image for t in running(ts)),
+            )
+            for _ in range(50):
+                status = store.view().service(svc.id).update_status
+                if status and status.state == "completed":
+                    break
+                await asyncio.sleep(0.02)
+            assert status and status.state == "completed"
 
     asyncio.run(scenario())
