@@ -55,7 +55,9 @@ def test_task_addresses_vips_and_reuse() -> None:
 
     # t1 is deleted, t2 kept: t1's address is the lowest free one again.
     svc = dataclasses.replace(svc, virtual_ips=plan.vips[svc.id])
-    t2 = dataclasses.replace(t2, networks=(a2,), status=dataclasses.replace(t2.status, state=TaskState.RUNNING))
+    t2 = dataclasses.replace(
+        t2, networks=(a2,), status=dataclasses.replace(t2.status, state=TaskState.RUNNING)
+    )
     t3 = task(svc, 1, TaskState.NEW)
     again = plan_allocation([network], [svc], [t2, t3])
     assert again.vips == {} and again.tasks[t3.id][0].addresses == ("10.0.0.3/24",)

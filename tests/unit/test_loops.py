@@ -32,6 +32,7 @@ from tests.unit.factories import node, service
 
 async def fake_agents(store: Store) -> None:
     """Every READY node runs what it is assigned and stops what it is told to stop."""
+
     def act(tx: Tx) -> None:
         ready = {n.id for n in tx.snapshot.nodes() if n.state == NodeState.READY}
         for t in tx.snapshot.tasks():
@@ -174,8 +175,10 @@ def test_rolling_update_completes() -> None:
             await respec(store, svc.id, container=new_image)
             await wait_for(
                 store,
-                lambda ts: exactly_running(2)(ts)
-                and all(t.spec.container == new_image for t in running(ts)),
+                lambda ts: (
+                    exactly_running(2)(ts)
+                    and all(t.spec.container == new_image for t in running(ts))
+                ),
             )
             for _ in range(50):
                 status = store.view().service(svc.id).update_status

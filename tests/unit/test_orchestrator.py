@@ -160,7 +160,12 @@ def test_rolling_update_in_batches_with_delay() -> None:
     fresh = list(plan.create)
     _, waiting = run_update(v2, [*gone, ts[2], *fresh], NOW + 1)
     assert not waiting.create and not waiting.stop
-    up = [dataclasses.replace(t, status=dataclasses.replace(t.status, state=RUNNING, timestamp=NOW + 2)) for t in fresh]
+    up = [
+        dataclasses.replace(
+            t, status=dataclasses.replace(t.status, state=RUNNING, timestamp=NOW + 2)
+        )
+        for t in fresh
+    ]
     _, delayed = run_update(v2, [*gone, ts[2], *up], NOW + 3)
     assert not delayed.stop and delayed.wake_at == NOW + 12
     _, last = run_update(v2, [*gone, ts[2], *up], NOW + 12)
