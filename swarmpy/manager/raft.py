@@ -164,10 +164,13 @@ class RaftLog:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         state: StoreState | None = None,
+        bind_addr: str | None = None,
     ) -> None:
         if not password:
             raise InvalidArgument("the raft log needs a password: its transport trusts peers")
         self.self_addr = self_addr
+        # pysyncobj binds 0.0.0.0 unless told: several managers on one machine need their own.
+        self.bind_addr = bind_addr or self_addr
         self.partners = [p for p in partners if p != self_addr]
         self.data_dir = Path(data_dir)
         self.timeout = timeout
@@ -188,7 +191,7 @@ class RaftLog:
         tick thread exits when the thread that created it ends.
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        conf = SyncObjConf(**settings(self.data_dir, self._password))
+        conf = SyncObjConf(**settings(self.data_dir, self._password), bindAddress=self.bind_addr)
         obj = SyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
         try:
             obj.waitBinded()
