@@ -451,10 +451,12 @@ class UpdateStatus(_message.Message):
     STARTED_AT_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    SPEC_VERSION_FIELD_NUMBER: _builtins.int
     state: _builtins.str
     started_at: _builtins.float
     completed_at: _builtins.float
     message: _builtins.str
+    spec_version: _builtins.int
     def __init__(
         self,
         *,
@@ -462,10 +464,11 @@ class UpdateStatus(_message.Message):
         started_at: _builtins.float = ...,
         completed_at: _builtins.float = ...,
         message: _builtins.str = ...,
+        spec_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "message", b"message", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "message", b"message", "spec_version", b"spec_version", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

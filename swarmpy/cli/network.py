@@ -1,7 +1,155 @@
+"""`swarmpy network ...`: create, ls, inspect, rm, prune (swarm-scoped overlay networks)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
 import typer
+
+from swarmpy import codec
+from swarmpy.api import control_pb2, local_pb2
+from swarmpy.cli import output, specflags
+from swarmpy.cli.client import Client, run
+from swarmpy.model import Network, Service
 
 app = typer.Typer(no_args_is_help=True)
 
+VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 
-def register(app: typer.Typer) -> None:
-    pass
+
+def inspect_doc(n: Network, local: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Name": n.name,
+        "Id": n.id,
+        "Created": output.iso(n.created_at),
+        "Scope": "swarm",
+        "Driver": n.driver,
+        "EnableIPv6": False,
+        "IPAM": {
+            "Driver": "default",
+            "Options": None,
+            "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}],
+        },
+        "Internal": False,
+        "Attachable": n.attachable,
+        "Ingress": False,
+        "Containers": {c.get("EndpointID", c.get("Name", "")): c for c in local.get(n.id, [])},
+        "Options": {VXLAN_OPTION: str(n.vni)},
+        "Labels": dict(n.labels),
+    }
+
+
+async def _local(c: Client) -> dict[str, Any]:
+    reply = await c.local.LocalNetworks(local_pb2.InfoRequest())
+    return dict(json.loads(reply.json))
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., metavar="NETWORK"),
+    driver: str = typer.Option("overlay", "--driver", "-d", help="Driver to manage the Network"),
+    subnet: str = typer.Option("", "--subnet", help="Subnet in CIDR format"),
+    gateway: str = typer.Option("", "--gateway", help="IPv4 Gateway for the master subnet"),
+    attachable: bool = typer.Option(False, "--attachable", help="Enable manual container attachment"),
+    label: list[str] = typer.Option([], "--label", help="Set metadata on a network"),
+) -> None:
+    """Create a network."""
+    labels = dict(specflags.key_values(label, "label"))
+
+    async def call(c: Client) -> Any:
+        return await c.control.CreateNetwork(
+            control_pb2.CreateNetworkRequest(
+                name=name, driver=driver, subnet=subnet, gateway=gateway,
+                attachable=attachable, labels=labels,
+            )
+        )
+
+    typer.echo(run(call).id)
+
+
+@app.command("ls")
+def ls(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display network IDs"),
+    fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+) -> None:
+    """List networks: the swarm's overlay networks that exist on this node, as docker shows.
+
+    On a manager every swarm network is listed; on a worker only those a local task uses,
+    since a network exists on a node only while a task on it runs there.
+    """
+
+    async def call(c: Client) -> list[Network]:
+        info = await c.local.Info(local_pb2.InfoRequest())
+        local = await _local(c)
+        if info.is_manager:
+            reply = await c.control.ListNetworks(control_pb2.Empty())
+            return [codec.from_proto(Network, n) for n in reply.networks]
+        return [Network(id=i, name=v[0].get("Network", i) if v else i) for i, v in local.items()]
+
+    rows = [
+        {"ID": n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": "swarm"} for n in run(call)
+    ]
+    output.emit(
+        [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
+        rows, fmt, quiet,
+    )
+
+
+@app.command("inspect")
+def inspect(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
+    """Display detailed information on one or more networks."""
+
+    async def call(c: Client) -> list[dict[str, Any]]:
+        local = await _local(c)
+        docs = []
+        for ref in refs:
+            reply = await c.control.GetNetwork(control_pb2.GetRequest(ref=ref))
+            docs.append(inspect_doc(codec.from_proto(Network, reply), local))
+        return docs
+
+    output.print_json(run(call))
+
+
+@app.command("rm")
+def rm(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
+    """Remove one or more networks."""
+
+    async def call(c: Client) -> None:
+        for ref in refs:
+            await c.control.RemoveNetwork(control_pb2.RemoveRequest(ref=ref))
+            typer.echo(ref)
+
+    run(call)
+
+
+@app.command("prune")
+def prune(force: bool = typer.Option(False, "--force", "-f", help="Do not prompt for confirmation")) -> None:
+    """Remove all networks no service uses."""
+    if not force:
+        typer.confirm(
+            "WARNING! This will remove all custom networks not used by at least one service.\n"
+            "Are you sure you want to continue?",
+            abort=True,
+        )
+
+    async def call(c: Client) -> list[str]:
+        networks = [
+            codec.from_proto(Network, n)
+            for n in (await c.control.ListNetworks(control_pb2.Empty())).networks
+        ]
+        services = [
+            codec.from_proto(Service, s)
+            for s in (await c.control.ListServices(control_pb2.Empty())).services
+        ]
+        used = {n for s in services for n in s.spec.networks}
+        removed = []
+        for n in networks:
+            if n.id not in used:
+                await c.control.RemoveNetwork(control_pb2.RemoveRequest(ref=n.id))
+                removed.append(n.name)
+        return removed
+
+    removed = run(call)
+    if removed:
+        typer.echo("Deleted Networks:\n" + "\n".join(removed))
