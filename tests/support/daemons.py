@@ -1,0 +1,217 @@
+"""Real ``swarmpy daemon`` processes on loopback, for control-plane tests.
+
+    with DaemonSet() as ds:
+        a, b = ds.start(2)
+        a.ok("swarm", "init", "--advertise-addr", "127.0.0.21", "--listen-addr", "127.0.0.21:23770")
+        b.cli("node", "ls").returncode  # 1: not in a swarm
+
+Every daemon gets its own data root and socket under one tmp dir and a kernel-object prefix
+unique to this run, so parallel test runs (and the lab) never share anything. Each daemon runs
+in its own session so ``kill()`` can take its whole process group; leaving the ``with`` block
+kills every daemon still running and removes the tmp dir, also on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from swarmpy.lab.hosts import swarmpy_executable
+
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], T | None],
+    timeout: float = 15.0,
+    interval: float = 0.2,
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` on the deadline.
+
+    A probe that raises AssertionError counts as "not yet", so probes can use plain asserts;
+    the last such failure is shown if time runs out.
+    """
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            result = probe()
+            if result:
+                return result
+        except AssertionError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}: {last}")
+        time.sleep(interval)
+
+
+class Daemon:
+    """One daemon: start, kill (SIGKILL), stop (SIGTERM), restart on the same data root."""
+
+    def __init__(self, name: str, workdir: Path, prefix: str) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.prefix = prefix
+        self.data_root = workdir / "data"
+        self.socket = workdir / "s.sock"
+        self.log_path = workdir / "daemon.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        assert not self.running, f"{self.name} is already running"
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()  # a killed daemon leaves it behind
+        argv = [
+            str(swarmpy_executable()),
+            "daemon",
+            "--data-root",
+            str(self.data_root),
+            "--host",
+            self.host,
+            "--name-prefix",
+            self.prefix,
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        def ready() -> bool:
+            assert self.process is not None and self.process.poll() is None, (
+                f"{self.name} exited early:\n{self.log_tail()}"
+            )
+            return self.socket.exists()
+
+        wait_for(f"{self.name}'s socket", ready, timeout, interval=0.05)
+
+    def kill(self) -> None:
+        """SIGKILL the daemon's process group: a crash, nothing is cleaned up."""
+        self._signal(signal.SIGKILL, timeout=10.0)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (a clean shutdown), SIGKILL if it takes longer than ``timeout``."""
+        if not self._signal(signal.SIGTERM, timeout):
+            self.kill()
+
+    def _signal(self, sig: signal.Signals, timeout: float) -> bool:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)  # pid == pgid: start_new_session
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+        self.wait_ready()
+
+    # ------------------------------------------------------------------ the CLI
+
+    def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """``swarmpy <args>`` against this daemon; never raises on a non-zero exit."""
+        env = {**os.environ, "SWARMPY_HOST": self.host}
+        return subprocess.run(
+            [str(swarmpy_executable()), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+
+    def ok(self, *args: str, timeout: float = 30.0) -> str:
+        """Run the CLI, fail the test (with the daemon's log) unless it exits 0; stdout."""
+        result = self.cli(*args, timeout=timeout)
+        assert result.returncode == 0, (
+            f"{self.name}: swarmpy {' '.join(args)} exited {result.returncode}\n"
+            f"stdout: {result.stdout}\nstderr: {result.stderr}\n"
+            f"daemon log:\n{self.log_tail()}"
+        )
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args))
+
+    def json_lines(self, *args: str) -> list[Any]:
+        return [json.loads(line) for line in self.ok(*args).splitlines() if line.strip()]
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+class DaemonSet:
+    """Owns a tmp dir and the daemons in it; ``close()`` (or the ``with``) ends them all."""
+
+    def __init__(self) -> None:
+        # Short: unix socket paths are limited to 107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="spd-", dir="/tmp"))
+        # <= 5 alnum chars with the index digit; unique per run so kernel objects never clash.
+        self.tag = "c" + secrets.token_hex(1)
+        self.daemons: list[Daemon] = []
+
+    def add(self) -> Daemon:
+        index = len(self.daemons)
+        assert index < 10, "the name prefix has room for one digit"
+        name = f"d{index}"
+        workdir = self.root / name
+        workdir.mkdir()
+        daemon = Daemon(name, workdir, f"{self.tag}{index}")
+        self.daemons.append(daemon)
+        return daemon
+
+    def start(self, n: int) -> list[Daemon]:
+        """Start ``n`` new daemons and wait until each serves its socket."""
+        started = [self.add() for _ in range(n)]
+        for daemon in started:
+            daemon.start()
+        for daemon in started:
+            daemon.wait_ready()
+        return started
+
+    def close(self) -> None:
+        for daemon in self.daemons:
+            with contextlib.suppress(Exception):
+                daemon.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def logs(self, daemons: Sequence[Daemon] | None = None) -> str:
+        return "\n".join(f"--- {d.name} ---\n{d.log_tail()}" for d in (daemons or self.daemons))
+
+    def __enter__(self) -> DaemonSet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
