@@ -1,19 +1,27 @@
-# The two commands a newcomer needs are `make demo` and `make test` (see README.md).
+# The two commands a newcomer needs are `make demo` and `make test` (see README.md); both run
+# as root on a fresh Debian 12 machine and install what they need first.
 SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+# deps (apt, root) must finish before the venv is built: never run these targets in parallel.
+.NOTPARALLEL:
+
+PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PROTO_OUT := swarmpy/api
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS='-k overlay -x'`.
+PYTEST_ARGS ?=
 
 .PHONY: deps venv proto proto-check lint demo test test-unit bench clean
 
 deps:
 	bash scripts/install-deps.sh
 
+# The stamp is rebuilt when pyproject.toml changes (new or changed dependencies).
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
 # Generated gRPC/protobuf code: one command, never hand-edited.
@@ -25,16 +33,20 @@ proto-check: venv
 
 lint: venv
 	$(VENV)/bin/ruff check swarmpy tests bench
+	$(VENV)/bin/ruff format --check swarmpy tests bench
 	$(VENV)/bin/mypy swarmpy
 
 demo: deps venv
 	$(VENV)/bin/swarmpy lab demo
 
+# The whole suite: unit tests and the root tier (real runc, namespaces, daemons). pytest's exit
+# status is make's: any failure, error or an empty collection (status 5) fails the target.
+# -rfEs lists failures, errors and skip reasons above the summary line.
 test: deps venv proto-check
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+	$(VENV)/bin/pytest -q -p no:cacheprovider -rfEs --durations=15 $(PYTEST_ARGS) tests
 
 test-unit: venv
-	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/unit
 
 bench: deps venv
 	$(PY) bench/run.py
