@@ -1,7 +1,410 @@
+"""Node-local container commands at the top level, as docker has them: ps, exec, logs, inspect,
+top, stats, stop, kill, rm, pause, unpause.
+
+They act on this daemon's own containers (the tasks it runs); the daemon answers with
+Docker-shaped JSON and the formatting here is pure functions over those documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from swarmpy.api import local_pb2
+from swarmpy.cli import output
+from swarmpy.cli.client import Client, run
+from swarmpy.errors import InvalidArgument, SwarmpyError
+
+SHORT_ID = 12
+COMMAND_WIDTH = 20
+ELLIPSIS = "…"
+# Positional commands: `exec c sh -c ...` must not have typer parse the command's own flags.
+POSITIONAL = {"allow_interspersed_args": False}
+
+PS_COLUMNS = [
+    ("CONTAINER ID", "ID"),
+    ("IMAGE", "Image"),
+    ("COMMAND", "Command"),
+    ("CREATED", "RunningFor"),
+    ("STATUS", "Status"),
+    ("PORTS", "Ports"),
+    ("NAMES", "Names"),
+]
+
+STATS_COLUMNS = [
+    ("CONTAINER ID", "ID"),
+    ("NAME", "Name"),
+    ("CPU %", "CPUPerc"),
+    ("MEM USAGE / LIMIT", "MemUsage"),
+    ("MEM %", "MemPerc"),
+    ("PIDS", "PIDs"),
+]
+
+
+# ---------------------------------------------------------------- pure formatting
+
+
+def ellipsis(text: str, width: int) -> str:
+    """Docker's stringutils.Ellipsis: cut to ``width`` characters, the last one an ellipsis."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    return text[: width - 1] + ELLIPSIS
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote for the COMMAND column: JSON's escaping is the same for what a
+    command line holds, but non-ASCII (the ellipsis) must stay readable."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def ps_command(command: str, trunc: bool) -> str:
+    return go_quote(ellipsis(command, COMMAND_WIDTH) if trunc else command)
+
+
+def ps_image(image: str, trunc: bool) -> str:
+    """Swarm tasks pin their image by digest; ``docker ps`` hides the digest unless --no-trunc."""
+    if trunc and "@" in image:
+        return image.split("@", 1)[0]
+    return image
+
+
+def ps_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
+    created = float(doc.get("CreatedAt") or 0.0)
+    full_id = str(doc.get("Id") or doc.get("ID", ""))
+    return {
+        "ID": full_id[:SHORT_ID] if trunc else full_id,
+        "Image": ps_image(str(doc.get("Image", "")), trunc),
+        "Command": ps_command(str(doc.get("Command", "")), trunc),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+        "RunningFor": output.ago(created),
+        "Status": doc.get("Status", ""),
+        "State": doc.get("State", ""),
+        "Ports": "",
+        "Names": str(doc.get("Names", "")).lstrip("/"),
+    }
+
+
+def binary_size(n: float) -> str:
+    """go-units BytesSize (``%.4g`` in powers of 1024), as ``docker stats`` prints memory."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
+def stats_row(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ID": str(doc.get("id", ""))[:SHORT_ID],
+        "Name": doc.get("name", ""),
+        "CPUPerc": f"{float(doc.get('cpu_percent', 0.0)):.2f}%",
+        "MemUsage": f"{binary_size(int(doc.get('mem_usage', 0)))} / "
+        f"{binary_size(int(doc.get('mem_limit', 0)))}",
+        "MemPerc": f"{float(doc.get('mem_percent', 0.0)):.2f}%",
+        "PIDs": str(doc.get("pids", 0)),
+    }
+
+
+def top_rows(doc: dict[str, Any]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """``ps`` titles and rows as print_table columns, keyed by position (titles repeat)."""
+    titles = [str(t) for t in doc.get("Titles") or []]
+    columns = [(t, str(i)) for i, t in enumerate(titles)]
+    rows = [{str(i): cell for i, cell in enumerate(row)} for row in doc.get("Processes") or []]
+    return columns, rows
+
+
+def parse_tail(text: str) -> int:
+    """``--tail all`` or a count; the API's -1 means everything."""
+    if text == "all":
+        return -1
+    try:
+        n = int(text)
+    except ValueError:
+        raise InvalidArgument(
+            f'invalid value for "tail": {text!r}: use "all" or a number'
+        ) from None
+    return n if n >= 0 else -1
+
+
+def error_line(exc: SwarmpyError) -> str:
+    return ("Error response from daemon: " if exc.remote else "Error: ") + exc.message
+
+
+# ---------------------------------------------------------------- daemon calls
+
+
+async def json_reply(call: Any) -> Any:
+    """The document of a JsonReply."""
+    reply = await call
+    return json.loads(reply.json)
+
+
+def _action(ref: str, action: str, **fields: Any) -> Any:
+    async def call(c: Client) -> Any:
+        return await json_reply(
+            c.local.ContainerAction(local_pb2.ContainerRequest(ref=ref, action=action, **fields))
+        )
+
+    return run(call)
+
+
+def for_each(refs: Sequence[str], act: Callable[[str], None]) -> None:
+    """Docker's multi-ref commands go on past a failing ref and exit 1 once all were tried."""
+    failed = False
+    for ref in refs:
+        try:
+            act(ref)
+        except SwarmpyError as exc:
+            typer.echo(error_line(exc), err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(1)
+
+
+def _stats_docs(refs: Sequence[str]) -> list[dict[str, Any]]:
+    """One sample per container, sampled concurrently: each sample spans the daemon's interval.
+
+    Without refs: every running container, skipping any that stop while being sampled.
+    """
+
+    async def call(c: Client) -> list[dict[str, Any]]:
+        targets = list(refs)
+        if not targets:
+            listed = await json_reply(c.local.ListContainers(local_pb2.ContainerRequest()))
+            targets = [str(d["Id"]) for d in listed]
+
+        async def one(ref: str) -> dict[str, Any]:
+            req = local_pb2.ContainerRequest(ref=ref, action="stats")
+            return dict(await json_reply(c.local.ContainerAction(req)))
+
+        results = await asyncio.gather(*(one(r) for r in targets), return_exceptions=True)
+        docs = []
+        for result in results:
+            if isinstance(result, BaseException):
+                if refs:
+                    raise result
+                continue
+            docs.append(result)
+        return docs
+
+    return run(call)
+
+
+# ---------------------------------------------------------------- commands
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("ps")
+    def ps(
+        all_: bool = typer.Option(False, "--all", "-a", help="Show all containers"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display container IDs"),
+        no_trunc: bool = typer.Option(False, "--no-trunc", help="Don't truncate output"),
+        fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    ) -> None:
+        """List containers."""
+
+        async def call(c: Client) -> list[dict[str, Any]]:
+            req = local_pb2.ContainerRequest(all=all_)
+            return list(await json_reply(c.local.ListContainers(req)))
+
+        rows = [ps_row(d, trunc=not no_trunc) for d in run(call)]
+        output.emit(PS_COLUMNS, rows, fmt, quiet=quiet)
+
+    @app.command("exec", context_settings=POSITIONAL)
+    def exec_(
+        ref: str = typer.Argument(..., metavar="CONTAINER"),
+        cmd: list[str] = typer.Argument(..., metavar="COMMAND [ARG...]"),
+        interactive: bool = typer.Option(
+            False, "--interactive", "-i", help="Keep STDIN open even if not attached"
+        ),
+        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
+        env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
+        workdir: str = typer.Option(
+            "", "--workdir", "-w", help="Working directory inside the container"
+        ),
+        user: str = typer.Option("", "--user", "-u", help="UID[:GID] to run the command as"),
+    ) -> None:
+        """Execute a command in a running container."""
+
+        async def call(c: Client) -> list[str]:
+            req = local_pb2.ContainerRequest(ref=ref, cmd=cmd, tty=tty, interactive=interactive)
+            return [str(a) for a in await json_reply(c.local.ExecArgv(req))]
+
+        argv = with_exec_options(run(call), env, workdir, user)
+        # runc exec always forwards stdin: without -i the process must not eat the caller's.
+        stdin = None if interactive else subprocess.DEVNULL
+        try:
+            code = subprocess.call(argv, stdin=stdin)
+        except FileNotFoundError:
+            raise InvalidArgument(f"cannot run {argv[0]}: not installed") from None
+        raise typer.Exit(code if code >= 0 else 128 - code)
+
+    @app.command("logs")
+    def logs(
+        ref: str = typer.Argument(..., metavar="CONTAINER"),
+        follow: bool = typer.Option(False, "--follow", "-f", help="Follow log output"),
+        tail: str = typer.Option(
+            "all", "--tail", "-n", help="Number of lines to show from the end of the logs"
+        ),
+    ) -> None:
+        """Fetch the logs of a container."""
+        req = local_pb2.ContainerRequest(ref=ref, follow=follow, tail=parse_tail(tail))
+
+        async def call(c: Client) -> None:
+            out = sys.stdout.buffer
+            async for chunk in c.local.ContainerLogs(req):
+                out.write(chunk.data)
+                out.flush()
+
+        # Ctrl-C is how -f ends, as with docker: no traceback.
+        with contextlib.suppress(KeyboardInterrupt):
+            run(call)
+
+    @app.command("inspect")
+    def inspect(
+        refs: list[str] = typer.Argument(..., metavar="NAME|ID..."),
+    ) -> None:
+        """Return low-level information on containers and images."""
+
+        async def call(c: Client) -> tuple[list[Any], list[str]]:
+            docs, missing = [], []
+            for ref in refs:
+                doc = await _inspect_any(c, ref)
+                if doc is None:
+                    missing.append(ref)
+                else:
+                    docs.append(doc)
+            return docs, missing
+
+        docs, missing = run(call)
+        output.print_json(docs)
+        for ref in missing:
+            typer.echo(f"Error: No such object: {ref}", err=True)
+        if missing:
+            raise typer.Exit(1)
+
+    @app.command("top")
+    def top(ref: str = typer.Argument(..., metavar="CONTAINER")) -> None:
+        """Display the running processes of a container."""
+        columns, rows = top_rows(_action(ref, "top"))
+        output.print_table(columns, rows)
+
+    @app.command("stats")
+    def stats(
+        refs: list[str] = typer.Argument(None, metavar="[CONTAINER...]"),
+        no_stream: bool = typer.Option(
+            False, "--no-stream", help="Disable streaming stats and only pull the first result"
+        ),
+        fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    ) -> None:
+        """Display a live stream of container(s) resource usage statistics."""
+        names = list(refs or [])
+        if no_stream:
+            output.emit(STATS_COLUMNS, [stats_row(d) for d in _stats_docs(names)], fmt)
+            return
+        try:
+            while True:
+                started = time.monotonic()
+                rows = [stats_row(d) for d in _stats_docs(names)]
+                # Clear the screen and home the cursor: one table redrawn in place, like docker.
+                typer.echo("\033[2J\033[H", nl=False)
+                output.emit(STATS_COLUMNS, rows, fmt)
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        except KeyboardInterrupt:
+            pass
+
+    @app.command("stop")
+    def stop(
+        refs: list[str] = typer.Argument(..., metavar="CONTAINER..."),
+        time_: int = typer.Option(
+            10, "--time", "-t", help="Seconds to wait for it to stop before killing it"
+        ),
+    ) -> None:
+        """Stop one or more running containers."""
+        for_each(refs, _acting("stop", grace_s=float(time_)))
+
+    @app.command("kill")
+    def kill(
+        refs: list[str] = typer.Argument(..., metavar="CONTAINER..."),
+        signal: str = typer.Option("KILL", "--signal", "-s", help="Signal to send"),
+    ) -> None:
+        """Kill one or more running containers."""
+        for_each(refs, _acting("kill", signal=signal))
+
+    @app.command("rm")
+    def rm(
+        refs: list[str] = typer.Argument(..., metavar="CONTAINER..."),
+        force: bool = typer.Option(
+            False, "--force", "-f", help="Force the removal of a running container"
+        ),
+    ) -> None:
+        """Remove one or more containers."""
+        for_each(refs, _acting("rm", force=force))
+
+    @app.command("pause")
+    def pause(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
+        """Pause all processes within one or more containers."""
+        for_each(refs, _acting("pause"))
+
+    @app.command("unpause")
+    def unpause(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
+        """Unpause all processes within one or more containers."""
+        for_each(refs, _acting("unpause"))
+
+
+def _acting(action: str, **fields: Any) -> Callable[[str], None]:
+    def act(ref: str) -> None:
+        _action(ref, action, **fields)
+        # Docker echoes the ref as the user wrote it, not the id it resolved to.
+        typer.echo(ref)
+
+    return act
+
+
+def with_exec_options(argv: list[str], env: Sequence[str], workdir: str, user: str) -> list[str]:
+    """Put docker exec's -e/-w/-u into runc's command line, right after ``exec``.
+
+    The daemon's argv starts ``runc [global flags] exec ...``; runc takes the container's own
+    process (env, user, cwd) as the base and these flags override it.
+    """
+    if "exec" not in argv:
+        raise InvalidArgument("the daemon's exec command line has no 'exec'")
+    extra: list[str] = []
+    for item in env:
+        if "=" not in item:
+            raise InvalidArgument(f"invalid environment variable {item!r}: use KEY=VALUE")
+        extra += ["--env", item]
+    if workdir:
+        extra += ["--cwd", workdir]
+    if user:
+        if not all(part.isdigit() for part in user.split(":", 1)):
+            raise InvalidArgument(f"unsupported user {user!r}: use a numeric UID[:GID]")
+        extra += ["--user", user]
+    at = argv.index("exec") + 1
+    return argv[:at] + extra + argv[at:]
+
+
+async def _inspect_any(c: Client, ref: str) -> Any | None:
+    """``docker inspect`` looks for a container first, then an image of that name."""
+    for call in (
+        lambda: c.local.InspectContainer(local_pb2.ContainerRequest(ref=ref)),
+        lambda: c.local.InspectImage(local_pb2.ImageRequest(ref=ref)),
+    ):
+        try:
+            return await json_reply(call())
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+    return None
