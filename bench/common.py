@@ -141,4 +141,9 @@ def print_figures(figures: Sequence[Figure]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    notes = [f for f in figures if f.note and f.value is not None]
+    if notes:
+        print()
+    for f in notes:
+        print(f"note ({f.benchmark}, {f.metric}): {f.note}")
     sys.stdout.flush()
