@@ -1,0 +1,183 @@
+"""The pure formatting of the container and image commands: docker's columns and truncation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from swarmpy.cli import container, image
+from swarmpy.errors import InvalidArgument, NotFound
+
+RUNC = ["runc", "--root", "/r", "exec", "abc", "sh", "-c", "exit 3"]
+
+
+def test_ellipsis_cuts_to_width_with_the_last_character_an_ellipsis() -> None:
+    assert container.ellipsis("sleep 600", 20) == "sleep 600"
+    assert container.ellipsis("x" * 20, 20) == "x" * 20
+    assert container.ellipsis("x" * 21, 20) == "x" * 19 + "…"
+    assert container.ellipsis("abc", 1) == "a"
+
+
+def test_ps_command_is_quoted_and_truncated_like_docker() -> None:
+    assert container.ps_command("sleep 600", trunc=True) == '"sleep 600"'
+    long = "sh -c 'while true; do echo hi; sleep 1; done'"
+    assert container.ps_command(long, trunc=True) == '"sh -c \'while true; …"'
+    assert container.ps_command(long, trunc=False) == f'"{long}"'
+    assert container.ps_command('echo "x"', trunc=True) == '"echo \\"x\\""'
+
+
+def test_ps_row_shortens_ids_and_hides_the_pinned_digest() -> None:
+    doc = {
+        "ID": "0123456789ab",
+        "Id": "0123456789abcdef" * 4,
+        "Image": "busybox:latest@sha256:" + "f" * 64,
+        "Command": "sleep 600",
+        "CreatedAt": time.time() - 5,
+        "Status": "Up 5 seconds",
+        "State": "running",
+        "Names": "t.1.abc",
+    }
+    row = container.ps_row(doc, trunc=True)
+    assert row["ID"] == "0123456789ab"
+    assert row["Image"] == "busybox:latest"
+    assert row["Command"] == '"sleep 600"'
+    assert row["RunningFor"] == "5 seconds ago"
+    assert row["Names"] == "t.1.abc"
+    full = container.ps_row(doc, trunc=False)
+    assert full["ID"] == doc["Id"]
+    assert full["Image"] == doc["Image"]
+
+
+def test_binary_size_is_go_units_bytes_size() -> None:
+    assert container.binary_size(0) == "0B"
+    assert container.binary_size(1023) == "1023B"
+    assert container.binary_size(1024) == "1KiB"
+    assert container.binary_size(1581056) == "1.508MiB"
+    assert container.binary_size(8 * 1024**3) == "8GiB"
+
+
+def test_stats_row_formats_percentages_and_memory() -> None:
+    row = container.stats_row(
+        {
+            "id": "a" * 64,
+            "name": "t.1.x",
+            "cpu_percent": 1.23456,
+            "mem_usage": 1581056,
+            "mem_limit": 8 * 1024**3,
+            "mem_percent": 0.0184,
+            "pids": 1,
+        }
+    )
+    assert row == {
+        "ID": "a" * 12,
+        "Name": "t.1.x",
+        "CPUPerc": "1.23%",
+        "MemUsage": "1.508MiB / 8GiB",
+        "MemPerc": "0.02%",
+        "PIDs": "1",
+    }
+
+
+def test_top_rows_key_columns_by_position() -> None:
+    columns, rows = container.top_rows(
+        {"Titles": ["UID", "PID", "CMD"], "Processes": [["root", "42", "sleep 600"]]}
+    )
+    assert columns == [("UID", "0"), ("PID", "1"), ("CMD", "2")]
+    assert rows == [{"0": "root", "1": "42", "2": "sleep 600"}]
+
+
+def test_parse_tail() -> None:
+    assert container.parse_tail("all") == -1
+    assert container.parse_tail("3") == 3
+    assert container.parse_tail("-1") == -1
+    with pytest.raises(InvalidArgument):
+        container.parse_tail("some")
+
+
+def test_exec_options_go_right_after_exec() -> None:
+    argv = container.with_exec_options(RUNC, ["A=1"], "/tmp", "1000:1000")
+    assert argv == [
+        "runc",
+        "--root",
+        "/r",
+        "exec",
+        "--env",
+        "A=1",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "abc",
+        "sh",
+        "-c",
+        "exit 3",
+    ]
+    assert container.with_exec_options(RUNC, [], "", "") == RUNC
+
+
+@pytest.mark.parametrize(("env", "user"), [(["NOEQUALS"], ""), ([], "nobody")])
+def test_exec_options_refuse_what_runc_cannot_take(env: list[str], user: str) -> None:
+    with pytest.raises(InvalidArgument):
+        container.with_exec_options(RUNC, env, "", user)
+
+
+def test_error_line_says_where_the_error_came_from() -> None:
+    local = NotFound("No such container: x")
+    remote = NotFound("No such container: x")
+    remote.remote = True
+    assert container.error_line(local) == "Error: No such container: x"
+    assert container.error_line(remote) == "Error response from daemon: No such container: x"
+
+
+def test_image_ls_row() -> None:
+    row = image.ls_row(
+        {
+            "repository": "busybox",
+            "tag": "latest",
+            "image_id": "2792e7baa838",
+            "created": time.time() - 3,
+            "size": 1982348,
+        }
+    )
+    assert row["Repository"] == "busybox"
+    assert row["Tag"] == "latest"
+    assert row["ID"] == "2792e7baa838"
+    assert row["CreatedSince"] == "3 seconds ago"
+    assert row["Size"] == "1.98MB"
+
+
+def test_image_short_id() -> None:
+    full = "sha256:" + "ab" * 32
+    assert image.short_id(full) == "ab" * 6
+    assert image.short_id(full, trunc=False) == full
+    assert image.short_id("<missing>") == "<missing>"
+
+
+def test_history_row_truncates_created_by_to_45() -> None:
+    created_by = '/bin/sh -c #(nop)\tCMD ["sh", "-c", "echo a very long command line"]'
+    doc = {"Id": "<missing>", "Created": 0, "CreatedBy": created_by, "Size": 0, "Comment": ""}
+    row = image.history_row(doc, trunc=True)
+    assert row["ID"] == "<missing>"
+    assert len(row["CreatedBy"]) == 45
+    assert row["CreatedBy"].endswith("…")
+    assert "\t" not in row["CreatedBy"]
+    assert row["Size"] == "0B"
+    assert image.history_row(doc, trunc=False)["CreatedBy"] == created_by.replace("\t", " ")
+
+
+def test_loaded_lines_use_familiar_names() -> None:
+    records = [
+        {"Id": "sha256:aa", "RepoTags": ["docker.io/library/busybox:latest", "busybox:1"]},
+        {"Id": "sha256:bb", "RepoTags": []},
+    ]
+    assert image.loaded_lines(records) == [
+        "Loaded image: busybox:latest",
+        "Loaded image: busybox:1",
+        "Loaded image ID: sha256:bb",
+    ]
+
+
+def test_removed_lines() -> None:
+    report = [{"Untagged": "busybox:latest"}, {"Deleted": "sha256:aa"}]
+    assert image.removed_lines(report) == ["Untagged: busybox:latest", "Deleted: sha256:aa"]
