@@ -104,7 +104,8 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         c = self.containers
         action = request.action
         if action == "stop":
-            return reply(await c.stop(request.ref, request.grace_s or 10.0))
+            # The CLI always sends -t (docker's default is 10): 0 must mean "kill now".
+            return reply(await c.stop(request.ref, max(request.grace_s, 0.0)))
         if action == "kill":
             return reply(await c.kill(request.ref, request.signal or "KILL"))
         if action == "rm":
@@ -151,8 +152,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         pull.add_done_callback(lambda _f: lines.put_nowait(None))
         while (line := await lines.get()) is not None:
             yield local_pb2.Chunk(data=(line + "\n").encode())
-        record = await pull
-        yield local_pb2.Chunk(data=f"Digest: {getattr(record, 'digest', '')}\n".encode())
+        await pull  # its Digest and Status lines came through progress already
 
     @unary
     async def LoadImage(self, request: Any, context: Ctx) -> Any:
@@ -171,7 +171,11 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
     async def RemoveImage(self, request: Any, context: Ctx) -> Any:
         in_use = None
         if not request.force:
-            used = {info.image for info in await self.containers.list(all=True)}
+            # Containers name their image by reference; the store asks about image ids.
+            used = {
+                (await self.containers.inspect(info.id))["Image"]
+                for info in await self.containers.list(all=True)
+            }
 
             def in_use_fn(image_id: str) -> bool:
                 return image_id in used
