@@ -132,7 +132,7 @@ def print_figures(figures: Sequence[Figure]) -> None:
             rows.append((f.benchmark, f"skipped: {f.note}", "", "", f.target))
             continue
         figure = f"{f.value.show(f.fmt)} {f.metric}"
-        base = f"{f.baseline.show(f.fmt)} {f.baseline_name}" if f.baseline is not None else ""
+        base = f"{f.baseline.show(f.fmt)} ({f.baseline_name})" if f.baseline is not None else ""
         ratio = f"{f.ratio:.2f}" if f.ratio is not None else ""
         met = {True: " (met)", False: " (missed)", None: ""}[f.target_met]
         rows.append((f.benchmark, figure, base, ratio, f"{f.target}{met}"))
