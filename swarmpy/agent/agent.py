@@ -88,8 +88,13 @@ class Agent:
                             preferred = leader
                             break
                     log.info("session with %s ended: %s", target, details or exc.code())
-                except (OSError, asyncio.TimeoutError) as exc:
+                except (OSError, TimeoutError) as exc:
                     log.info("session with %s failed: %s", target, exc)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # A bug in handling one message must not end the node's only session loop.
+                    log.exception("session with %s failed", target)
                 self.connected_to = None
                 if preferred:
                     break
@@ -138,7 +143,7 @@ class Agent:
             self._on_managers(self.managers)
 
     async def _session_messages(self, stream: Any) -> None:
-        async for message in stream:
+        while (message := await stream.read()) is not grpc.aio.EOF:
             self._take_session(message)
         raise OSError("session closed by the manager")
 

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 PR_SET_CHILD_SUBREAPER = 36
 SWEEP_INTERVAL_S = 1.0
+# A library that forks (pyroute2's netns.create) may take a while to reap its own child
+# under load; an orphan's zombie costs nothing for this long.
+STRAY_GRACE_S = 30.0
 
 
 def set_child_subreaper(on: bool = True) -> None:
@@ -123,7 +126,7 @@ class Reaper:
         zombies = zombie_children() - self._futures.keys()
         self._strays = {pid: self._strays.get(pid, now) for pid in zombies}
         for pid, since in list(self._strays.items()):
-            if now - since >= SWEEP_INTERVAL_S:
+            if now - since >= STRAY_GRACE_S:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
                     log.debug("reaped stray zombie %d", pid)

@@ -55,7 +55,7 @@ class _Session:
     changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: subscribers live in a set
 class _Subscriber:
     node_id: str
     queue: asyncio.Queue[dispatcher_pb2.AssignmentsMessage]
