@@ -228,3 +228,30 @@ def test_reaper_keeps_history_limit_and_deletes_removed() -> None:
     orphan = task(service("gone"), 1, TaskState.COMPLETE)
     doomed = reap([*history, live, removed, removing, unassigned, orphan], frozenset({svc.id}), 5)
     assert set(doomed) == {*(t.id for t in history[:3]), removed.id, unassigned.id, orphan.id}
+
+
+def test_replaced_failures_still_count_towards_max_attempts() -> None:
+    """A failed task the manager marked Shutdown when replacing it is still an attempt."""
+    import dataclasses as dc
+
+    from swarmpy.manager.orchestrator.restart import restart_at
+    from swarmpy.model import (
+        ContainerSpec,
+        RestartCondition,
+        RestartPolicy,
+        ServiceSpec,
+        Task,
+        TaskState,
+        TaskStatus,
+    )
+
+    spec = ServiceSpec("s", ContainerSpec("busybox"))
+    failed = Task(
+        "a", "svc", "s", spec, slot=1, created_at=1,
+        status=TaskStatus(TaskState.FAILED, timestamp=2), desired_state=TaskState.SHUTDOWN,
+    )
+    again = dc.replace(failed, id="b", created_at=3, desired_state=TaskState.RUNNING,
+                       status=TaskStatus(TaskState.FAILED, timestamp=4))
+    policy = RestartPolicy(condition=RestartCondition.ANY, delay_s=0, max_attempts=1)
+    assert restart_at(policy, [failed], 10) == 2
+    assert restart_at(policy, [failed, again], 10) is None

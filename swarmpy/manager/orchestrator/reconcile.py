@@ -92,6 +92,10 @@ def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: 
         ]
         at = restart_at(service.spec.restart, seen, now)
         if at is not None and at <= now:
+            # The ended tasks of the slot stay as history; docker shows them as Shutdown.
+            for task in history:
+                if task.status.state.terminal and task.id not in stops:
+                    stop(task, TaskState.SHUTDOWN)
             creates.append(new_task(service, *slots.create_on[key], now))
         elif at is not None:
             wakes.append(at)

@@ -21,7 +21,13 @@ def runnable(task: Task) -> bool:
 
 
 def stopped_by_manager(task: Task) -> bool:
-    return task.desired_state > TaskState.RUNNING
+    return task.desired_state > TaskState.RUNNING and not ended_by_itself(task)
+
+
+def ended_by_itself(task: Task) -> bool:
+    """Exited, failed or was refused before the manager asked it to stop: a restart attempt
+    (the manager marks such tasks Shutdown once it replaces them, as docker shows them)."""
+    return task.status.state in (TaskState.COMPLETE, TaskState.FAILED, TaskState.REJECTED)
 
 
 def restart_at(policy: RestartPolicy, history: Sequence[Task], now: float) -> float | None:
@@ -45,7 +51,7 @@ def restart_at(policy: RestartPolicy, history: Sequence[Task], now: float) -> fl
         ended = sum(
             1
             for t in history
-            if t.status.state.terminal and not stopped_by_manager(t) and t.status.timestamp >= since
+            if ended_by_itself(t) and t.status.timestamp >= since
         )
         # The first task is not a restart: a slot gets 1 + max_attempts tasks.
         if ended > policy.max_attempts:
