@@ -1,0 +1,127 @@
+"""swarmpy's benchmark suite: one command, every figure next to a baseline from the same run.
+
+    python bench/run.py [--quick] [--json bench/results/latest.json] [--only NAME,...]
+
+NAME is one of: sched, raft, failover, dns, footprint, converge (converge needs the full
+lab and is only run when named). Prints the table (benchmark, figure, baseline, ratio,
+target) and writes the same as JSON. Benchmarks never fail on a number; a benchmark that
+cannot run (missing tool, not root) becomes a "skipped" row saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import converge_bench, failover_bench, footprint_bench, raft_bench, sched_bench
+from bench.common import REPO, Figure, Stat, print_figures, skipped
+
+DNS_TARGET = 1 / 3
+
+
+def dns(quick: bool) -> list[Figure]:
+    """bench/dns_bench.py is the DNS engineer's: run it as is and read its JSON."""
+    if os.geteuid() != 0:
+        return [skipped("dns", "needs root (namespaces)")]
+    with tempfile.TemporaryDirectory(prefix="dnsbench-") as tmp:
+        out = Path(tmp) / "dns.json"
+        argv = [sys.executable, str(REPO / "bench" / "dns_bench.py"), "--json", str(out)]
+        argv += ["--seconds", "2" if quick else "5"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0 or not out.exists():
+            reason = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+            return [skipped("dns", reason[-1] if reason else f"exit {proc.returncode}")]
+        doc = json.loads(out.read_text())
+    by_server = {r["server"]: r for r in doc["results"]}
+    ours, theirs = by_server["swarmpy"], by_server["dnsmasq"]
+    value = Stat.of([ours["answers_per_s"]])
+    ratio = ours["answers_per_s"] / theirs["answers_per_s"]
+    return [
+        Figure(
+            "dns, one A record, dnsperf",
+            "answers/s",
+            value,
+            "dnsmasq",
+            Stat.of([theirs["answers_per_s"]]),
+            target=f"ratio >= {DNS_TARGET:.2f}",
+            target_met=ratio >= DNS_TARGET,
+            note=(
+                f"p99 {ours['p99_latency_ms']:.3f} ms vs {theirs['p99_latency_ms']:.3f} ms; "
+                f"one {doc['seconds']:g} s dnsperf run per server"
+            ),
+            extra=doc,
+        )
+    ]
+
+
+# Order of the default run; converge only when asked for (it builds a 3-host lab).
+BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
+    "sched": sched_bench.run,
+    "raft": raft_bench.run,
+    "failover": failover_bench.run,
+    "dns": dns,
+    "footprint": footprint_bench.run,
+    "converge": converge_bench.run,
+}
+DEFAULT = ("sched", "raft", "failover", "dns", "footprint")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter runs")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=REPO / "bench" / "results" / "latest.json",
+        help="where to write the results (default bench/results/latest.json)",
+    )
+    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(BENCHMARKS))
+    args = parser.parse_args()
+    names = [n for n in args.only.split(",") if n] or list(DEFAULT)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})")
+
+    started = time.time()
+    figures: list[Figure] = []
+    for name in names:
+        print(f"-- {name} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            figures.extend(BENCHMARKS[name](args.quick))
+        except Exception as exc:  # one broken benchmark must not cost the others' figures
+            traceback.print_exc(file=sys.stderr)
+            figures.append(skipped(name, f"failed: {type(exc).__name__}: {exc}".splitlines()[0]))
+        print(f"-- {name} took {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
+    print()
+    print_figures(figures)
+    doc = {
+        "started_at": started,
+        "quick": args.quick,
+        "machine": {
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "cpus": os.cpu_count(),
+            "loadavg_at_end": os.getloadavg(),
+        },
+        "figures": [f.to_json() for f in figures],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nwritten to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
