@@ -8,7 +8,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Extra pytest arguments, e.g. `make test PYTEST_ARGS='-k overlay -x'`.
+# What `make test` runs, and extra pytest arguments:
+# e.g. `make test TESTS=tests/integration PYTEST_ARGS='-k overlay -x'`.
+TESTS ?= tests
 PYTEST_ARGS ?=
 
 .PHONY: deps venv proto proto-check lint demo test test-unit bench clean
@@ -43,7 +45,7 @@ demo: deps venv
 # status is make's: any failure, error or an empty collection (status 5) fails the target.
 # -rfEs lists failures, errors and skip reasons above the summary line.
 test: deps venv proto-check
-	$(VENV)/bin/pytest -q -p no:cacheprovider -rfEs --durations=15 $(PYTEST_ARGS) tests
+	$(VENV)/bin/pytest -q -p no:cacheprovider -rfEs --durations=15 $(PYTEST_ARGS) $(TESTS)
 
 test-unit: venv
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/unit
