@@ -231,7 +231,10 @@ def run(quick: bool = False, ns: Sequence[int] = (10,)) -> list[Figure]:
                 )
             )
     except NotReady as exc:
-        figures.append(skipped("convergence", f"lab/service path not ready: {exc}"))
+        log = test_lab.hosts[0].daemon_log
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        last = f" (manager daemon log: {tail[0][:300]})" if tail else ""
+        figures.append(skipped("convergence", f"lab/service path not ready: {exc}{last}"))
     finally:
         floor.clean()
         test_lab.lab.destroy()
