@@ -138,7 +138,7 @@ class Daemon:
             managers=list(self.state.managers),
             hostname=self.config.hostname,
             addr=self.state.advertise_addr,
-            worker_factory=lambda report: Worker(runtime.controller_for, report),
+            worker_factory=lambda report: Worker(runtime.controller_for, report, runtime.readopt),
             on_view=runtime.apply_view,
             on_managers=self._remember_managers,
             resources=host_resources(),

@@ -192,9 +192,13 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         runtime = self.daemon.runtime
         if runtime is None:
             return reply({})
+        present = set(runtime.network.local_networks()) | set(runtime.networks)
         return reply(
             {
-                net_id: runtime.network.local_containers(net_id)
-                for net_id in runtime.network.local_networks()
+                net_id: {
+                    "Name": runtime.networks[net_id].name if net_id in runtime.networks else net_id,
+                    "Containers": runtime.network.local_containers(net_id),
+                }
+                for net_id in present
             }
         )

@@ -79,6 +79,8 @@ class NodeRuntime:
             on_sandbox=self._sandbox_event,
         )
         self._async_images = AsyncImages(self.images)
+        # The swarm networks this node currently has (a task on it runs here).
+        self.networks: dict[str, Network] = {}
 
     async def start(self) -> None:
         self.reaper.start()
@@ -109,13 +111,16 @@ class NodeRuntime:
             await self.dns.remove_container(task.id)
 
     async def apply_view(self, view: NetworkView, networks: list[Network]) -> None:
+        self.networks = {n.id: n for n in view.networks}
         self.dns.update(view)
         await self.network.apply_view(view)
 
-    async def readopt_dns(self, task: Task) -> None:
-        """After a restart the DNS sockets are gone while the namespaces live on."""
-        path = netns_path(Names(self.config.name_prefix).sandbox(task.id))
+    async def readopt(self, task: Task) -> None:
+        """After a restart the namespace and container live on; take back their wiring."""
         try:
+            if not await self.network.adopt(task):
+                return
+            path = netns_path(Names(self.config.name_prefix).sandbox(task.id))
             await self.dns.add_container(task.id, path, [a.network_id for a in task.networks])
-        except Exception as exc:  # noqa: BLE001 - a missing namespace only costs DNS
-            log.warning("task %s: cannot serve DNS again: %s", task.id, exc)
+        except Exception as exc:  # noqa: BLE001 - the task itself keeps running
+            log.warning("task %s: cannot re-adopt its network: %s", task.id, exc)

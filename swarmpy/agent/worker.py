@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from swarmpy.agent.exec import Controller, TaskRunner
 from swarmpy.model import Task, TaskState, TaskStatus
@@ -23,9 +23,15 @@ Reporter = Callable[[str, TaskStatus], None]
 
 
 class Worker:
-    def __init__(self, controller_for: ControllerFactory, report: Reporter) -> None:
+    def __init__(
+        self,
+        controller_for: ControllerFactory,
+        report: Reporter,
+        readopt: Callable[[Task], Awaitable[None]] | None = None,
+    ) -> None:
         self._controller_for = controller_for
         self._report = report
+        self._readopt = readopt
         self._runners: dict[str, TaskRunner] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._removing: set[str] = set()
@@ -66,6 +72,10 @@ class Worker:
 
     async def _run(self, runner: TaskRunner) -> None:
         try:
+            if self._readopt is not None and runner.task.status.state >= TaskState.READY:
+                # A task this node started before a daemon restart: its container and
+                # namespace live on, our in-memory wiring (DNS socket, VIP rules) does not.
+                await self._readopt(runner.task)
             await runner.run()
         except asyncio.CancelledError:
             raise

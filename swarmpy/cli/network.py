@@ -34,7 +34,10 @@ def inspect_doc(n: Network, local: dict[str, Any]) -> dict[str, Any]:
         "Internal": False,
         "Attachable": n.attachable,
         "Ingress": False,
-        "Containers": {c.get("EndpointID", c.get("Name", "")): c for c in local.get(n.id, [])},
+        "Containers": {
+            c.get("EndpointID", c.get("Name", "")): c
+            for c in local.get(n.id, {}).get("Containers", [])
+        },
         "Options": {VXLAN_OPTION: str(n.vni)},
         "Labels": dict(n.labels),
     }
@@ -85,7 +88,7 @@ def ls(
         if info.is_manager:
             reply = await c.control.ListNetworks(control_pb2.Empty())
             return [codec.from_proto(Network, n) for n in reply.networks]
-        return [Network(id=i, name=v[0].get("Network", i) if v else i) for i, v in local.items()]
+        return [Network(id=i, name=v["Name"]) for i, v in local.items()]
 
     rows = [
         {"ID": n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": "swarm"} for n in run(call)

@@ -33,6 +33,43 @@ def netns_path(name: str) -> str:
     return f"{NETNS_DIR}/{name}"
 
 
+_MS_BIND = 4096
+
+
+def create_netns(name: str) -> None:
+    """A named network namespace, like `ip netns add`, made without forking.
+
+    pyroute2's netns.create forks a helper; in a daemon full of gRPC threads that child can
+    abort. unshare(CLONE_NEWNET) moves only the calling thread, so a throwaway thread makes
+    the namespace and pins it with a bind mount before it exits.
+    """
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    path = netns_path(name)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    except FileExistsError:
+        raise RuntimeFailure(f"create netns {name}: it already exists") from None
+    failure: list[OSError] = []
+
+    def target() -> None:
+        if _libc.unshare(_CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            failure.append(OSError(err, f"unshare: {os.strerror(err)}"))
+            return
+        source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+        if _libc.mount(source, path.encode(), None, _MS_BIND, None) != 0:
+            err = ctypes.get_errno()
+            failure.append(OSError(err, f"bind mount: {os.strerror(err)}"))
+
+    thread = threading.Thread(target=target, name=f"netns-create-{name}")
+    thread.start()
+    thread.join()
+    if failure:
+        with suppress(OSError):
+            os.unlink(path)
+        raise RuntimeFailure(f"create netns {name}: {failure[0]}")
+
+
 def run_in_netns(name: str | None, fn: Callable[[], T]) -> T:
     """Run ``fn`` in a short-lived thread that entered netns ``name`` (None: ours).
 
@@ -103,8 +140,7 @@ class Netlink:
     # ------------------------------------------------------------ namespaces
 
     def create_netns(self, name: str) -> None:
-        with _netlink_errors(f"create netns {name}"):
-            netns.create(name)
+        create_netns(name)
         self.set_up("lo", ns=name)
 
     def remove_netns(self, name: str) -> None:
