@@ -1,0 +1,238 @@
+"""The node-local container commands and the image commands of the CLI against a real daemon.
+
+Each test starts its own daemon (own data root, socket and kernel-object prefix) and ends it
+with everything it made: the service, the swarm, the daemon, and any runc container or mount
+left under the data root, also on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.busybox_image import busybox_image, save_docker_tar
+from tests.support.daemons import Daemon, DaemonSet, wait_for
+
+pytestmark = pytest.mark.root
+
+SERVICE = "t"
+GREETING = "hello from t"
+# Long enough for the manager to schedule, and the agent to set up and start the task.
+TASK_START_S = 45.0
+
+
+@pytest.fixture
+def daemons() -> Iterator[DaemonSet]:
+    if os.geteuid() != 0 or shutil.which("runc") is None:
+        pytest.skip("needs root and runc")
+    with DaemonSet() as ds:
+        yield ds
+
+
+def load_busybox(daemon: Daemon) -> None:
+    tar = daemon.workdir / "busybox.tar"
+    save_docker_tar(tar, busybox_image(), ["busybox:latest"])
+    assert daemon.ok("image", "load", "-i", str(tar)) == "Loaded image: busybox:latest\n"
+
+
+def free_addr() -> tuple[str, int]:
+    """A loopback address of its own (other tests use low ones) and a port free there with the
+    next one too, which Raft takes."""
+    for _ in range(50):
+        addr = f"127.0.0.{random.randint(150, 250)}"
+        with socket.socket() as probe:
+            probe.bind((addr, 0))
+            port = int(probe.getsockname()[1])
+        with socket.socket() as raft, contextlib.suppress(OSError):
+            raft.bind((addr, port + 1))
+            return addr, port
+    raise AssertionError("no free loopback port pair")
+
+
+def leftovers(daemon: Daemon) -> tuple[list[str], list[str]]:
+    """runc containers in the daemon's runc root and mounts under its data root."""
+    root = daemon.data_root / "runc"
+    listed = subprocess.run(
+        ["runc", "--root", str(root), "list", "-q"], capture_output=True, text=True
+    )
+    containers = listed.stdout.split() if listed.returncode == 0 else []
+    mounts = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(str(daemon.workdir))
+    ]
+    return containers, mounts
+
+
+def force_clean(daemon: Daemon, containers: list[str], mounts: list[str]) -> None:
+    """What a failed test left: removed so the next run starts clean."""
+    root = str(daemon.data_root / "runc")
+    for cid in containers:
+        subprocess.run(["runc", "--root", root, "delete", "--force", cid], capture_output=True)
+    for mount in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+def stop_and_check_clean(daemon: Daemon) -> None:
+    daemon.stop()
+    containers, mounts = leftovers(daemon)
+    force_clean(daemon, containers, mounts)
+    assert not containers, f"runc containers left behind: {containers}"
+    assert not mounts, f"mounts left behind: {mounts}"
+
+
+# ---------------------------------------------------------------- images
+
+
+def test_image_commands(daemons: DaemonSet) -> None:
+    (d,) = daemons.start(1)
+    try:
+        load_busybox(d)
+
+        lines = d.ok("image", "ls").splitlines()
+        assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+        assert lines[1].split()[:2] == ["busybox", "latest"]
+        (row,) = d.json_lines("image", "ls", "--format", "{{json .}}")
+        assert (row["Repository"], row["Tag"]) == ("busybox", "latest")
+        assert d.ok("image", "ls", "-q").split() == [row["ID"]]
+
+        (doc,) = d.json("image", "inspect", "busybox")
+        assert doc["RepoTags"] == ["busybox:latest"]
+        assert doc["Id"].removeprefix("sha256:").startswith(row["ID"])
+        missing = d.cli("image", "inspect", "busybox", "nope")
+        assert missing.returncode == 1
+        assert len(json.loads(missing.stdout)) == 1
+        assert "No such image: nope" in missing.stderr
+
+        history = d.ok("image", "history", "busybox").splitlines()
+        assert history[0].split()[:4] == ["IMAGE", "CREATED", "CREATED", "BY"]
+        assert history[1].startswith(row["ID"])
+
+        # The top-level inspect finds images too, as docker's does.
+        (same,) = d.json("inspect", "busybox")
+        assert same["Id"] == doc["Id"]
+
+        removed = d.ok("image", "rm", "busybox").splitlines()
+        assert removed == ["Untagged: busybox:latest", f"Deleted: {doc['Id']}"]
+        assert d.ok("image", "ls", "-q") == ""
+        again = d.cli("image", "rm", "busybox")
+        assert again.returncode == 1
+        assert again.stderr == "Error response from daemon: No such image: busybox\n"
+    finally:
+        stop_and_check_clean(d)
+
+
+# ---------------------------------------------------------------- containers
+
+
+def running_task(d: Daemon) -> dict[str, str] | None:
+    rows = d.json_lines("ps", "--format", "json")
+    return rows[0] if rows and rows[0]["Names"].startswith(f"{SERVICE}.1.") else None
+
+
+def test_container_commands(daemons: DaemonSet) -> None:
+    (d,) = daemons.start(1)
+    in_swarm = False
+    try:
+        load_busybox(d)
+        addr, port = free_addr()
+        d.ok("swarm", "init", "--advertise-addr", addr, "--listen-addr", f"{addr}:{port}")
+        in_swarm = True
+        d.ok(
+            "service", "create", "-d", "--name", SERVICE, "busybox",
+            "sh", "-c", f"echo {GREETING}; exec sleep 600",
+        )  # fmt: skip
+        try:
+            row = wait_for("the task's container", lambda: running_task(d), TASK_START_S, 0.5)
+        except AssertionError:
+            pytest.skip(
+                "service path: the task's container did not start within "
+                f"{TASK_START_S:g}s (agent/worker side); daemon log:\n{d.log_tail(15)}"
+            )
+        name = row["Names"]
+        assert row["Image"].split(":")[0] == "busybox"
+        assert row["Command"] == '"sh -c echo hello fr…"'
+        assert row["Status"].startswith("Up ")
+        assert d.ok("ps", "-q").split() == [row["ID"]]
+        table = d.ok("ps").splitlines()
+        assert table[0].split() == [
+            "CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES",
+        ]  # fmt: skip
+
+        # exec: output and exit status pass straight through.
+        hi = d.cli("exec", name, "echo", "hi")
+        assert (hi.returncode, hi.stdout) == (0, "hi\n"), hi.stderr
+        assert d.cli("exec", row["ID"], "sh", "-c", "exit 3").returncode == 3
+        env = d.cli("exec", "-e", "GREET=yo", name, "sh", "-c", "echo $GREET")
+        assert env.stdout == "yo\n", env.stderr
+        nope = d.cli("exec", "nope", "true")
+        assert nope.returncode == 1
+        assert nope.stderr == "Error response from daemon: No such container: nope\n"
+
+        wait_for("the greeting in the logs", lambda: GREETING in d.ok("logs", name))
+        assert d.ok("logs", "--tail", "1", name) == f"{GREETING}\n"
+
+        (doc,) = d.json("inspect", name)
+        assert doc["Name"] == "/" + name
+        assert doc["State"]["Running"] is True
+        assert doc["Config"]["Labels"]["com.docker.swarm.service.name"] == SERVICE
+
+        top = d.ok("top", name).splitlines()
+        assert "PID" in top[0].split()
+        assert any("sleep 600" in line for line in top[1:])
+
+        stats = d.ok("stats", "--no-stream").splitlines()
+        assert stats[0].startswith("CONTAINER ID")
+        assert "MEM USAGE / LIMIT" in stats[0]
+        assert stats[1].split()[:2] == [row["ID"], name]
+        (sample,) = d.json_lines("stats", "--no-stream", "--format", "json", name)
+        assert sample["PIDs"] == "1"
+
+        assert d.ok("pause", name) == f"{name}\n"
+        assert d.ok("ps", "--format", "json").count("(Paused)") == 1
+        assert d.ok("unpause", name) == f"{name}\n"
+
+        busy = d.cli("rm", name)
+        assert busy.returncode == 1
+        assert "cannot remove a running container" in busy.stderr
+        in_use = d.cli("image", "rm", "busybox")
+        assert in_use.returncode == 1
+        assert "container is using its referenced image" in in_use.stderr
+    finally:
+        if in_swarm:
+            with contextlib.suppress(Exception):
+                d.cli("service", "rm", SERVICE)
+                wait_for("the task's container to go", lambda: d.ok("ps", "-a", "-q") == "", 30)
+            d.cli("swarm", "leave", "--force")
+        stop_and_check_clean(d)
+
+
+def test_ps_without_containers(daemons: DaemonSet) -> None:
+    (d,) = daemons.start(1)
+    try:
+        assert d.ok("ps", "-a").split() == [
+            "CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES",
+        ]  # fmt: skip
+        assert d.ok("stats", "--no-stream").startswith("CONTAINER ID")
+        missing = d.cli("inspect", "nope")
+        assert missing.returncode == 1
+        assert (missing.stdout, missing.stderr) == ("[]\n", "Error: No such object: nope\n")
+        for command in (["stop"], ["kill"], ["rm", "-f"], ["pause"], ["logs"], ["top"]):
+            result = d.cli(*command, "nope")
+            assert result.returncode == 1, command
+            assert "No such container: nope" in result.stderr, command
+        started = time.monotonic()
+        assert d.cli("stop", "nope", "nada").stderr.count("No such container") == 2
+        assert time.monotonic() - started < 10
+    finally:
+        stop_and_check_clean(d)
