@@ -5,16 +5,20 @@
         a.ok("swarm", "init", "--advertise-addr", "127.0.0.21", "--listen-addr", "127.0.0.21:23770")
         b.cli("node", "ls").returncode  # 1: not in a swarm
 
-Every daemon gets its own data root and socket under one tmp dir and a kernel-object prefix
-unique to this run, so parallel test runs (and the lab) never share anything. Each daemon runs
-in its own session so ``kill()`` can take its whole process group; leaving the ``with`` block
-kills every daemon still running and removes the tmp dir, also on failure.
+Every daemon gets its own data root, socket and node-local subnet under one tmp dir, and a
+kernel-object prefix unique to this run, so parallel test runs (and the lab) never share
+anything. Each daemon runs in its own session so ``kill()`` can take its whole process group.
+Leaving the ``with`` block kills every daemon still running, then removes what they made in the
+kernel (containers, cgroups, netns, links, nft tables: a killed daemon cleans nothing up), the
+mounts and the tmp dir, also on failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -27,7 +31,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from swarmpy.lab.hosts import swarmpy_executable
+from swarmpy.lab import teardown
+from swarmpy.lab.hosts import daemon_cgroup_parent, swarmpy_executable
+from swarmpy.overlay.provider import OverlayNetworkProvider
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -60,10 +68,11 @@ def wait_for(
 class Daemon:
     """One daemon: start, kill (SIGKILL), stop (SIGTERM), restart on the same data root."""
 
-    def __init__(self, name: str, workdir: Path, prefix: str) -> None:
+    def __init__(self, name: str, workdir: Path, prefix: str, local_subnet: str) -> None:
         self.name = name
         self.workdir = workdir
         self.prefix = prefix
+        self.local_subnet = local_subnet
         self.data_root = workdir / "data"
         self.socket = workdir / "s.sock"
         self.log_path = workdir / "daemon.log"
@@ -90,6 +99,8 @@ class Daemon:
             self.host,
             "--name-prefix",
             self.prefix,
+            "--local-subnet",
+            self.local_subnet,
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -97,13 +108,16 @@ class Daemon:
             )
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        def ready() -> bool:
-            assert self.process is not None and self.process.poll() is None, (
-                f"{self.name} exited early:\n{self.log_tail()}"
-            )
-            return self.socket.exists()
-
-        wait_for(f"{self.name}'s socket", ready, timeout, interval=0.05)
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            # Not a "not yet" for wait_for: a daemon that died will not come up, say so now.
+            if self.process is None or self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited early:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.name}: no socket after {timeout:g}s\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL the daemon's process group: a crash, nothing is cleaned up."""
@@ -160,6 +174,21 @@ class Daemon:
     def json_lines(self, *args: str) -> list[Any]:
         return [json.loads(line) for line in self.ok(*args).splitlines() if line.strip()]
 
+    def remove_kernel_objects(self) -> None:
+        """What this (stopped) daemon made outside its data root, gone."""
+        assert not self.running
+        teardown.remove_cgroups([daemon_cgroup_parent(self.prefix)])
+        teardown.delete_runc_containers(self.data_root / "runc")
+        provider = OverlayNetworkProvider("", self.data_root, self.prefix, self.local_subnet)
+
+        async def cleanup() -> None:
+            try:
+                await provider.cleanup_all()
+            finally:
+                await provider.close()
+
+        asyncio.run(cleanup())
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -173,8 +202,9 @@ class DaemonSet:
     def __init__(self) -> None:
         # Short: unix socket paths are limited to 107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="spd-", dir="/tmp"))
-        # <= 5 alnum chars with the index digit; unique per run so kernel objects never clash.
-        self.tag = "c" + secrets.token_hex(1)
+        # <= 5 alnum chars with the index digit; unique per run so kernel objects never clash,
+        # and "cp" so a leftover is easy to trace back here.
+        self.tag = "cp" + secrets.token_hex(1)
         self.daemons: list[Daemon] = []
 
     def add(self) -> Daemon:
@@ -183,7 +213,10 @@ class DaemonSet:
         name = f"d{index}"
         workdir = self.root / name
         workdir.mkdir()
-        daemon = Daemon(name, workdir, f"{self.tag}{index}")
+        # Each daemon's bridge sits in the host netns: overlapping subnets would mean two
+        # routes for one prefix. 172.18.0.0/16 stays free for daemons started elsewhere.
+        subnet = f"172.18.{16 * (index + 1)}.0/20"
+        daemon = Daemon(name, workdir, f"{self.tag}{index}", subnet)
         self.daemons.append(daemon)
         return daemon
 
@@ -200,6 +233,12 @@ class DaemonSet:
         for daemon in self.daemons:
             with contextlib.suppress(Exception):
                 daemon.kill()
+        for daemon in self.daemons:
+            try:
+                daemon.remove_kernel_objects()
+            except Exception:  # one failure must not leave the rest behind
+                log.exception("cleaning up after %s", daemon.name)
+        teardown.unmount_all(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def logs(self, daemons: Sequence[Daemon] | None = None) -> str:
