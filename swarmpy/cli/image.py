@@ -12,7 +12,6 @@ from typing import Any
 
 import typer
 
-from swarmpy.agent.images.reference import familiar_name, parse_reference
 from swarmpy.api import local_pb2
 from swarmpy.cli import output
 from swarmpy.cli.client import Client, run
@@ -91,6 +90,10 @@ def loaded_lines(records: list[dict[str, Any]]) -> list[str]:
 
 def familiar(name: str) -> str:
     """``docker.io/library/busybox:latest`` as docker shows it: ``busybox:latest``."""
+    # Imported here: the images package pulls in the registry client, which every other
+    # command would pay for at startup.
+    from swarmpy.agent.images.reference import familiar_name
+
     return familiar_name(name)
 
 
@@ -133,6 +136,8 @@ def pull(
                 sys.stdout.buffer.flush()
 
     run(call)
+    from swarmpy.agent.images.reference import parse_reference  # see familiar()
+
     # Docker ends with the canonical reference, which is what -q prints alone.
     typer.echo(str(parse_reference(ref)))
 
