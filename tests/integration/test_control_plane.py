@@ -308,6 +308,10 @@ def test_leader_failover_and_restart(daemons: DaemonSet) -> None:
     ips, port = ["127.0.0.21", "127.0.0.22", "127.0.0.23"], 23774
     managers = three_managers(daemons, ips, port)
     first = managers[0]
+    worker = daemons.start(1)[0]
+    joined(worker, token(first, "worker"), "127.0.0.24", port, addr(ips[0], port))
+    wait_for("the worker Ready", lambda: all_ready(first, 4), timeout=15)
+    worker_id = self_id_via(first, "127.0.0.24")
     first.ok("network", "create", "-d", "overlay", "netA")
     old_leader = leader_of(first)
     assert old_leader == self_id(first)
@@ -325,9 +329,12 @@ def test_leader_failover_and_restart(daemons: DaemonSet) -> None:
         assert "netA" in d.ok("network", "ls")
 
     def old_leader_gone() -> bool:
-        row = by_id(nodes(survivors[0]))[old_leader]
+        rows = by_id(nodes(survivors[0]))
+        row = rows[old_leader]
         assert row["ManagerStatus"] == "Unreachable", row
         assert row["Status"] == "Down", row
+        # The worker's session followed the leader: it never stays Down.
+        assert rows[worker_id]["Status"] == "Ready", rows[worker_id]
         return True
 
     # 3 heartbeat periods of 1 s, plus the checker's tick and the election.
