@@ -383,6 +383,11 @@ def test_force_new_cluster_keeps_objects(daemons: DaemonSet) -> None:
     lone.ok("network", "create", "-d", "overlay", "netB")
     listed = lone.ok("network", "ls")
     assert "netA" in listed and "netB" in listed
+    # The new cluster of one is what the disk holds now: a restart keeps it.
+    lone.restart()
+    wait_for("the lone manager leading after a restart", lambda: leader_of(lone) == lone_id)
+    listed = lone.ok("network", "ls")
+    assert "netA" in listed and "netB" in listed
     # It is a working swarm of one: it accepts a new node.
     newcomer = daemons.start(1)[0]
     joined(newcomer, token(lone, "worker"), "127.0.0.21", port, addr(ips[2], port))
