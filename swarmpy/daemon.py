@@ -82,7 +82,7 @@ class Daemon:
         self.config.data_root.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(sig, self._on_signal, sig)
         self.state = SwarmState.load(self.config.state_file)
         self.creds = tls.load_node_credentials(self.config.certs_dir)
         await self._serve_local()
@@ -92,6 +92,10 @@ class Daemon:
         log.info("daemon ready on %s", self.config.host)
         await self._stop.wait()
         await self.shutdown()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("received %s: stopping (containers keep running)", sig.name)
+        self._stop.set()
 
     async def shutdown(self) -> None:
         await self._stop_roles()
