@@ -31,7 +31,6 @@ from swarmpy.manager.controlapi import ControlAPI
 from swarmpy.manager.manager import Manager
 from swarmpy.model import (
     Cluster,
-    JoinTokens,
     ManagerStatus,
     Node,
     NodeRole,
@@ -187,7 +186,7 @@ class Daemon:
     def _require_not_in_swarm(self) -> None:
         if self.state is not None:
             raise Conflict(
-                "This node is already part of a swarm. Use \"swarmpy swarm leave\" to leave "
+                'This node is already part of a swarm. Use "swarmpy swarm leave" to leave '
                 "this swarm and join another one."
             )
 
@@ -218,7 +217,11 @@ class Daemon:
                 raft_password=secrets.token_hex(32),
             )
             state = SwarmState(
-                **{**state.__dict__, "managers": (state.api_addr,), "raft_members": (state.raft_addr,)}
+                **{
+                    **state.__dict__,
+                    "managers": (state.api_addr,),
+                    "raft_members": (state.raft_addr,),
+                }
             )
             self._wipe_swarm_data()
             tls.save_node_credentials(self.config.certs_dir, self.creds)
@@ -285,8 +288,9 @@ class Daemon:
         def forget_peers(tx):  # type: ignore[no-untyped-def]
             for node in tx.snapshot.nodes():
                 if node.role == NodeRole.MANAGER and node.id != me:
-                    tx.replace("nodes", node.id, role=NodeRole.WORKER, manager=None,
-                               state=NodeState.DOWN)
+                    tx.replace(
+                        "nodes", node.id, role=NodeRole.WORKER, manager=None, state=NodeState.DOWN
+                    )
 
         await self.manager.store.update(forget_peers)
         return me, cluster.tokens.worker if cluster else "", self.state.api_addr

@@ -56,7 +56,9 @@ def to_error(exc: grpc.aio.AioRpcError | grpc.RpcError, target: str = "") -> err
     details = exc.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE and ("connect" in details.lower() or not details):
         where = f" at {target}" if target else ""
-        return errors.Unavailable(f"cannot connect to the swarmpy daemon{where}: {details}".rstrip(": "))
+        return errors.Unavailable(
+            f"cannot connect to the swarmpy daemon{where}: {details}".rstrip(": ")
+        )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return errors.Unavailable(f"timed out waiting for {target or 'the daemon'}")
     cls = errors.BY_CODE.get(code, errors.SwarmpyError)

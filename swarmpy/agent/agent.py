@@ -17,8 +17,8 @@ from typing import Any
 import grpc
 
 from swarmpy import codec, tls
-from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.agent.worker import Worker
+from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.manager.dispatcher import NOT_LEADER_PREFIX
 from swarmpy.model import ENGINE_VERSION, Network, NetworkView, Resources, Task, TaskStatus
 

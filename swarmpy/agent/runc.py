@@ -100,7 +100,9 @@ class Runc:
     async def list_containers(self) -> list[dict[str, Any]]:
         if not self.root.exists():
             return []
-        return cast(list[dict[str, Any]], json.loads(await self._run("list", "--format", "json")))
+        # An empty root lists as `null`, not `[]`.
+        listed = json.loads(await self._run("list", "--format", "json")) or []
+        return cast(list[dict[str, Any]], listed)
 
     async def pause(self, cid: str) -> None:
         await self._run("pause", cid)

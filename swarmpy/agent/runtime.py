@@ -38,7 +38,7 @@ class AsyncImages:
         try:
             self.store.get(ref)
             return
-        except Exception:  # noqa: BLE001 - not present: pull it
+        except Exception:
             pass
         # One pull per reference however many tasks want it at once.
         pending = self._pulls.get(ref)
@@ -122,5 +122,5 @@ class NodeRuntime:
                 return
             path = netns_path(Names(self.config.name_prefix).sandbox(task.id))
             await self.dns.add_container(task.id, path, [a.network_id for a in task.networks])
-        except Exception as exc:  # noqa: BLE001 - the task itself keeps running
+        except Exception as exc:
             log.warning("task %s: cannot re-adopt its network: %s", task.id, exc)

@@ -35,6 +35,7 @@ class Worker:
         self._runners: dict[str, TaskRunner] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._removing: set[str] = set()
+        self._removals: set[asyncio.Task[None]] = set()  # referenced so they are not collected
 
     @property
     def task_ids(self) -> set[str]:
@@ -86,7 +87,9 @@ class Worker:
         if task_id in self._removing or task_id not in self._runners:
             return
         self._removing.add(task_id)
-        asyncio.create_task(self._remove_now(task_id))
+        removal = asyncio.create_task(self._remove_now(task_id))
+        self._removals.add(removal)
+        removal.add_done_callback(self._removals.discard)
 
     async def _remove_now(self, task_id: str) -> None:
         runner = self._runners[task_id]

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option(DEFAULT_HOST, "--host", "-H", help="Socket the CLI connects to."),
         listen_addr: str = typer.Option("", help="Default listen address for swarm init/join."),
         advertise_addr: str = typer.Option("", help="Default advertise address."),
-        insecure_registry: list[str] = typer.Option([], help="Registry host:port spoken over http."),
+        insecure_registry: list[str] = typer.Option(
+            [], help="Registry host:port spoken over http."
+        ),
         registry_mirror: list[str] = typer.Option([], help="Mirror URL tried first for docker.io."),
         resolv_conf: Path = typer.Option(
             Path("/etc/resolv.conf"), help="Upstream resolvers for the embedded DNS."

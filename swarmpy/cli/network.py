@@ -54,7 +54,9 @@ def create(
     driver: str = typer.Option("overlay", "--driver", "-d", help="Driver to manage the Network"),
     subnet: str = typer.Option("", "--subnet", help="Subnet in CIDR format"),
     gateway: str = typer.Option("", "--gateway", help="IPv4 Gateway for the master subnet"),
-    attachable: bool = typer.Option(False, "--attachable", help="Enable manual container attachment"),
+    attachable: bool = typer.Option(
+        False, "--attachable", help="Enable manual container attachment"
+    ),
     label: list[str] = typer.Option([], "--label", help="Set metadata on a network"),
 ) -> None:
     """Create a network."""
@@ -63,8 +65,12 @@ def create(
     async def call(c: Client) -> Any:
         return await c.control.CreateNetwork(
             control_pb2.CreateNetworkRequest(
-                name=name, driver=driver, subnet=subnet, gateway=gateway,
-                attachable=attachable, labels=labels,
+                name=name,
+                driver=driver,
+                subnet=subnet,
+                gateway=gateway,
+                attachable=attachable,
+                labels=labels,
             )
         )
 
@@ -95,7 +101,9 @@ def ls(
     ]
     output.emit(
         [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
-        rows, fmt, quiet,
+        rows,
+        fmt,
+        quiet,
     )
 
 
@@ -127,7 +135,9 @@ def rm(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
 
 
 @app.command("prune")
-def prune(force: bool = typer.Option(False, "--force", "-f", help="Do not prompt for confirmation")) -> None:
+def prune(
+    force: bool = typer.Option(False, "--force", "-f", help="Do not prompt for confirmation"),
+) -> None:
     """Remove all networks no service uses."""
     if not force:
         typer.confirm(

@@ -147,7 +147,9 @@ def inspect(
 @app.command("update")
 def update(
     ref: str = typer.Argument(..., metavar="NODE"),
-    availability: str = typer.Option("", help='Availability of the node ("active", "pause", "drain")'),
+    availability: str = typer.Option(
+        "", help='Availability of the node ("active", "pause", "drain")'
+    ),
     label_add: list[str] = typer.Option([], help="Add or update a node label (key=value)"),
     label_rm: list[str] = typer.Option([], help="Remove a node label if exists"),
 ) -> None:

@@ -80,8 +80,9 @@ def assess(service: Service, tasks: Sequence[Task]) -> Progress:
             text = f"pending: {newest.status.err}"
         lines.append(f"{label[key]}: {text:<10} {_bar(state)}")
     failures = [
-        t for t in current if t.status.state in (TaskState.FAILED, TaskState.REJECTED)
-        and t.spec_version >= version
+        t
+        for t in current
+        if t.status.state in (TaskState.FAILED, TaskState.REJECTED) and t.spec_version >= version
     ]
     error = ""
     if len(failures) >= FAILURES_BEFORE_GIVING_UP:

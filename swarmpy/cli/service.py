@@ -62,17 +62,27 @@ def create(
     args: list[str] = typer.Argument(None, metavar="[COMMAND] [ARG...]"),
     name: str = typer.Option("", "--name", help="Service name"),
     replicas: int = typer.Option(None, "--replicas", help="Number of tasks"),
-    mode: str = typer.Option("replicated", "--mode", help='Service mode ("replicated" or "global")'),
+    mode: str = typer.Option(
+        "replicated", "--mode", help='Service mode ("replicated" or "global")'
+    ),
     env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
     label: list[str] = typer.Option([], "--label", "-l", help="Service labels"),
     container_label: list[str] = typer.Option([], "--container-label", help="Container labels"),
     constraint: list[str] = typer.Option([], "--constraint", help="Placement constraints"),
     network: list[str] = typer.Option([], "--network", help="Network attachments"),
-    endpoint_mode: str = typer.Option("vip", "--endpoint-mode", help="Endpoint mode (vip or dnsrr)"),
+    endpoint_mode: str = typer.Option(
+        "vip", "--endpoint-mode", help="Endpoint mode (vip or dnsrr)"
+    ),
     hostname: str = typer.Option("", "--hostname", help="Container hostname"),
-    workdir: str = typer.Option("", "--workdir", "-w", help="Working directory inside the container"),
-    user: str = typer.Option("", "--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])"),
-    entrypoint: str = typer.Option("", "--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
+    workdir: str = typer.Option(
+        "", "--workdir", "-w", help="Working directory inside the container"
+    ),
+    user: str = typer.Option(
+        "", "--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])"
+    ),
+    entrypoint: str = typer.Option(
+        "", "--entrypoint", help="Overwrite the default ENTRYPOINT of the image"
+    ),
     mount: list[str] = typer.Option([], "--mount", help="Attach a filesystem mount to the service"),
     cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
     cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
@@ -80,15 +90,40 @@ def create(
     limit_memory: str = typer.Option("", "--limit-memory", help="Limit Memory"),
     reserve_cpu: str = typer.Option("", "--reserve-cpu", help="Reserve CPUs"),
     reserve_memory: str = typer.Option("", "--reserve-memory", help="Reserve Memory"),
-    restart_condition: str = typer.Option("any", "--restart-condition", help='Restart when condition is met ("none", "on-failure", "any")'),
-    restart_delay: str = typer.Option("5s", "--restart-delay", help="Delay between restart attempts"),
-    restart_max_attempts: int = typer.Option(0, "--restart-max-attempts", help="Maximum number of restarts before giving up"),
-    update_parallelism: int = typer.Option(1, "--update-parallelism", help="Maximum number of tasks updated simultaneously (0 to update all at once)"),
+    restart_condition: str = typer.Option(
+        "any",
+        "--restart-condition",
+        help='Restart when condition is met ("none", "on-failure", "any")',
+    ),
+    restart_delay: str = typer.Option(
+        "5s", "--restart-delay", help="Delay between restart attempts"
+    ),
+    restart_max_attempts: int = typer.Option(
+        0, "--restart-max-attempts", help="Maximum number of restarts before giving up"
+    ),
+    update_parallelism: int = typer.Option(
+        1,
+        "--update-parallelism",
+        help="Maximum number of tasks updated simultaneously (0 to update all at once)",
+    ),
     update_delay: str = typer.Option("0s", "--update-delay", help="Delay between updates"),
-    update_failure_action: str = typer.Option("pause", "--update-failure-action", help='Action on update failure ("pause", "continue", "rollback")'),
-    update_monitor: str = typer.Option("5s", "--update-monitor", help="Duration after each task update to monitor for failure"),
-    stop_grace_period: str = typer.Option("10s", "--stop-grace-period", help="Time to wait before force killing a container"),
-    detach: bool = typer.Option(False, "--detach", "-d", help="Exit immediately instead of waiting for the service to converge"),
+    update_failure_action: str = typer.Option(
+        "pause",
+        "--update-failure-action",
+        help='Action on update failure ("pause", "continue", "rollback")',
+    ),
+    update_monitor: str = typer.Option(
+        "5s", "--update-monitor", help="Duration after each task update to monitor for failure"
+    ),
+    stop_grace_period: str = typer.Option(
+        "10s", "--stop-grace-period", help="Time to wait before force killing a container"
+    ),
+    detach: bool = typer.Option(
+        False,
+        "--detach",
+        "-d",
+        help="Exit immediately instead of waiting for the service to converge",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
 ) -> None:
     """Create a new service."""
@@ -200,9 +235,17 @@ def ls(
             }
         )
     output.emit(
-        [("ID", "ID"), ("NAME", "Name"), ("MODE", "Mode"), ("REPLICAS", "Replicas"),
-         ("IMAGE", "Image"), ("PORTS", "Ports")],
-        rows, fmt, quiet,
+        [
+            ("ID", "ID"),
+            ("NAME", "Name"),
+            ("MODE", "Mode"),
+            ("REPLICAS", "Replicas"),
+            ("IMAGE", "Image"),
+            ("PORTS", "Ports"),
+        ],
+        rows,
+        fmt,
+        quiet,
     )
 
 
@@ -239,8 +282,13 @@ def ps_rows(tasks: Sequence[Task], nodes: dict[str, Node], no_trunc: bool) -> li
 
 
 PS_COLUMNS = [
-    ("ID", "ID"), ("NAME", "Name"), ("IMAGE", "Image"), ("NODE", "Node"),
-    ("DESIRED STATE", "DesiredState"), ("CURRENT STATE", "CurrentState"), ("ERROR", "Error"),
+    ("ID", "ID"),
+    ("NAME", "Name"),
+    ("IMAGE", "Image"),
+    ("NODE", "Node"),
+    ("DESIRED STATE", "DesiredState"),
+    ("CURRENT STATE", "CurrentState"),
+    ("ERROR", "Error"),
     ("PORTS", "Ports"),
 ]
 
@@ -265,7 +313,9 @@ def _filter_tasks(tasks: list[Task], filters: Sequence[str]) -> list[Task]:
 def ps(
     services: list[str] = typer.Argument(..., metavar="SERVICE..."),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate output"),
-    filters: list[str] = typer.Option([], "--filter", "-f", help="Filter output based on conditions provided"),
+    filters: list[str] = typer.Option(
+        [], "--filter", "-f", help="Filter output based on conditions provided"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display task IDs"),
     fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
 ) -> None:
@@ -419,7 +469,9 @@ async def _update(
 @app.command("scale")
 def scale(
     pairs: list[str] = typer.Argument(..., metavar="SERVICE=REPLICAS..."),
-    detach: bool = typer.Option(False, "--detach", "-d", help="Exit immediately instead of waiting"),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Exit immediately instead of waiting"
+    ),
 ) -> None:
     """Scale one or multiple replicated services."""
     parsed = specflags.scale_pairs(pairs)
@@ -444,20 +496,32 @@ def update(
     image: str = typer.Option("", "--image", help="Service image tag"),
     args: str = typer.Option(None, "--args", help="Service command args"),
     replicas: int = typer.Option(None, "--replicas", help="Number of tasks"),
-    env_add: list[str] = typer.Option([], "--env-add", help="Add or update an environment variable"),
+    env_add: list[str] = typer.Option(
+        [], "--env-add", help="Add or update an environment variable"
+    ),
     env_rm: list[str] = typer.Option([], "--env-rm", help="Remove an environment variable"),
-    constraint_add: list[str] = typer.Option([], "--constraint-add", help="Add or update a placement constraint"),
+    constraint_add: list[str] = typer.Option(
+        [], "--constraint-add", help="Add or update a placement constraint"
+    ),
     constraint_rm: list[str] = typer.Option([], "--constraint-rm", help="Remove a constraint"),
     label_add: list[str] = typer.Option([], "--label-add", help="Add or update a service label"),
     label_rm: list[str] = typer.Option([], "--label-rm", help="Remove a label by its key"),
     limit_cpu: str = typer.Option("", "--limit-cpu", help="Limit CPUs"),
     limit_memory: str = typer.Option("", "--limit-memory", help="Limit Memory"),
-    update_parallelism: int = typer.Option(None, "--update-parallelism", help="Maximum number of tasks updated simultaneously"),
+    update_parallelism: int = typer.Option(
+        None, "--update-parallelism", help="Maximum number of tasks updated simultaneously"
+    ),
     update_delay: str = typer.Option("", "--update-delay", help="Delay between updates"),
-    update_failure_action: str = typer.Option("", "--update-failure-action", help='Action on update failure ("pause", "continue", "rollback")'),
+    update_failure_action: str = typer.Option(
+        "",
+        "--update-failure-action",
+        help='Action on update failure ("pause", "continue", "rollback")',
+    ),
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
-    detach: bool = typer.Option(False, "--detach", "-d", help="Exit immediately instead of waiting"),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Exit immediately instead of waiting"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
 ) -> None:
     """Update a service."""
@@ -529,7 +593,9 @@ def update(
 @app.command("rollback")
 def rollback(
     ref: str = typer.Argument(..., metavar="SERVICE"),
-    detach: bool = typer.Option(False, "--detach", "-d", help="Exit immediately instead of waiting"),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Exit immediately instead of waiting"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
 ) -> None:
     """Revert changes to a service's configuration."""

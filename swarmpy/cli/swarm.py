@@ -15,7 +15,9 @@ app = typer.Typer(no_args_is_help=True)
 def init(
     advertise_addr: str = typer.Option("", help="Advertised address (format: <ip>[:port])"),
     listen_addr: str = typer.Option("", help="Listen address (format: <ip|interface>[:port])"),
-    force_new_cluster: bool = typer.Option(False, help="Force create a new cluster from current state"),
+    force_new_cluster: bool = typer.Option(
+        False, help="Force create a new cluster from current state"
+    ),
     dispatcher_heartbeat: float = typer.Option(5.0, help="Dispatcher heartbeat period (seconds)"),
     task_history_limit: int = typer.Option(5, help="Task history retention limit"),
 ) -> None:
@@ -97,7 +99,9 @@ def join_token(
 
 @app.command("leave")
 def leave(
-    force: bool = typer.Option(False, "--force", "-f", help="Force this node to leave the swarm, ignoring warnings"),
+    force: bool = typer.Option(
+        False, "--force", "-f", help="Force this node to leave the swarm, ignoring warnings"
+    ),
 ) -> None:
     """Leave the swarm."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,7 +31,6 @@ from swarmpy.model import (
     NodeState,
     Resources,
     Task,
-    TaskState,
     TaskStatus,
     new_id,
     now,
@@ -139,7 +139,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 if node.state != NodeState.DOWN and last < deadline:
                     late.append(node.id)
             if late:
-                await self.store.update(lambda tx: _mark_down(tx, late))
+                await self.store.update(functools.partial(_mark_down, node_ids=late))
                 for node_id in late:
                     log.info("node %s missed %d heartbeats: down", node_id, HEARTBEAT_MISSES)
                     self._sessions.pop(node_id, None)
@@ -308,7 +308,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             self._subscribers.discard(sub)
 
 
-def _mark_down(tx: Tx, node_ids: list[str]) -> None:
+def _mark_down(tx: Tx, *, node_ids: list[str]) -> None:
     for node_id in node_ids:
         node = tx.get("nodes", node_id)
         if node is not None and node.state != NodeState.DOWN:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from swarmpy.manager.allocator import Allocator, allocate_network
+from swarmpy.manager.orchestrator.loop import ControlLoop
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.scheduler.filters import parse_constraints
 from swarmpy.manager.scheduler.scheduler import Scheduler
 from swarmpy.manager.store import Store
-from swarmpy.manager.orchestrator.loop import ControlLoop
 
 __all__ = ["allocate_network", "leader_loops", "validate_constraints"]
 

@@ -243,11 +243,6 @@ def test_ps_without_containers(daemons: DaemonSet) -> None:
         stop_and_check_clean(d)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`runc list --format json` prints null for an empty root and "
-    "swarmpy/agent/runc.py list_containers returns it as is (needs `or []`)",
-)
 def test_ps_with_an_empty_runc_root(daemons: DaemonSet) -> None:
     """What every node looks like once its last container is gone."""
     (d,) = daemons.start(1)

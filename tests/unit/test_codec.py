@@ -6,12 +6,30 @@ import pytest
 from swarmpy import codec, model
 from swarmpy.api import objects_pb2
 
-PAIRS = [(getattr(model, name), getattr(objects_pb2, name)) for name in (
-    "Resources", "ManagerStatus", "Node", "RestartPolicy", "UpdateConfig", "Mount",
-    "ContainerSpec", "ResourceRequirements", "ServiceSpec", "VirtualIP", "UpdateStatus",
-    "Service", "NetworkAttachment", "TaskStatus", "Task", "Network", "Endpoint",
-    "ServiceEndpoint", "NetworkView",
-)]
+PAIRS = [
+    (getattr(model, name), getattr(objects_pb2, name))
+    for name in (
+        "Resources",
+        "ManagerStatus",
+        "Node",
+        "RestartPolicy",
+        "UpdateConfig",
+        "Mount",
+        "ContainerSpec",
+        "ResourceRequirements",
+        "ServiceSpec",
+        "VirtualIP",
+        "UpdateStatus",
+        "Service",
+        "NetworkAttachment",
+        "TaskStatus",
+        "Task",
+        "Network",
+        "Endpoint",
+        "ServiceEndpoint",
+        "NetworkView",
+    )
+]
 
 
 @pytest.mark.parametrize(("cls", "msg"), PAIRS, ids=lambda p: getattr(p, "__name__", ""))
@@ -25,14 +43,21 @@ def test_task_round_trips_through_protobuf() -> None:
     spec = model.ServiceSpec(
         name="web",
         container=model.ContainerSpec(
-            image="busybox", args=("sleep", "infinity"), env=("A=1",),
-            labels=(("k", "v"),), mounts=(model.Mount(model.MountType.TMPFS, "/tmp"),),
+            image="busybox",
+            args=("sleep", "infinity"),
+            env=("A=1",),
+            labels=(("k", "v"),),
+            mounts=(model.Mount(model.MountType.TMPFS, "/tmp"),),
         ),
         mode=model.ServiceMode.GLOBAL,
         constraints=("node.role==worker",),
     )
     task = model.Task(
-        id="t1", service_id="s1", service_name="web", spec=spec, slot=2,
+        id="t1",
+        service_id="s1",
+        service_name="web",
+        spec=spec,
+        slot=2,
         desired_state=model.TaskState.SHUTDOWN,
         status=model.TaskStatus(state=model.TaskState.RUNNING, message="started"),
         networks=(model.NetworkAttachment("n1", ("10.0.0.3/24",), "02:42:0a:00:00:03"),),
