@@ -42,14 +42,27 @@ def swarm() -> Iterator[TestLab]:
         lab.start_daemons()
         n1 = lab.hosts[0]
         lab.swarmpy(
-            n1, "swarm", "init", "--advertise-addr", n1.ip, "--dispatcher-heartbeat", "1",
+            n1,
+            "swarm",
+            "init",
+            "--advertise-addr",
+            n1.ip,
+            "--dispatcher-heartbeat",
+            "1",
             check=True,
         )
         token = lab.swarmpy(n1, "swarm", "join-token", "-q", "worker", check=True).stdout.strip()
         for host in lab.hosts[1:]:
             lab.swarmpy(
-                host, "swarm", "join", "--token", token, "--advertise-addr", host.ip,
-                f"{n1.ip}:2377", check=True,
+                host,
+                "swarm",
+                "join",
+                "--token",
+                token,
+                "--advertise-addr",
+                host.ip,
+                f"{n1.ip}:2377",
+                check=True,
             )
         yield lab
     finally:
@@ -75,7 +88,8 @@ def tasks(lab: TestLab, service: str) -> list[dict[str, str]]:
 
 def running(lab: TestLab, service: str) -> list[dict[str, str]]:
     return [
-        t for t in tasks(lab, service)
+        t
+        for t in tasks(lab, service)
         if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running")
     ]
 
@@ -111,9 +125,23 @@ def test_overlay_journey(swarm: TestLab) -> None:
     assert "overnet" in cli(swarm, 1, "network", "ls")
     assert "overnet" not in cli(swarm, 2, "network", "ls")  # no task there yet
 
-    cli(swarm, 1, "service", "create", "--name", "myservice", "--network", "overnet",
-        "--replicas", "2", "--constraint", "node.hostname!=node3",
-        "busybox", "sleep", "infinity")
+    cli(
+        swarm,
+        1,
+        "service",
+        "create",
+        "--name",
+        "myservice",
+        "--network",
+        "overnet",
+        "--replicas",
+        "2",
+        "--constraint",
+        "node.hostname!=node3",
+        "busybox",
+        "sleep",
+        "infinity",
+    )
     assert replicas(swarm, "myservice") == "2/2"
     nodes = sorted(t["Node"] for t in running(swarm, "myservice"))
     assert nodes == ["node1", "node2"]
@@ -151,9 +179,22 @@ def _hostnames_via_vip(lab: TestLab, n: int, cid: str, name: str, count: int) ->
 
 
 def test_tcp_through_the_vip_follows_the_tasks(swarm: TestLab) -> None:
-    cli(swarm, 1, "service", "create", "--name", "web", "--network", "overnet",
-        "--replicas", "3", "busybox", "sh", "-c",
-        "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www")
+    cli(
+        swarm,
+        1,
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--network",
+        "overnet",
+        "--replicas",
+        "3",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www",
+    )
     host_of = {t["Node"] for t in running(swarm, "myservice")}
     n, client = container_on(swarm, "myservice", sorted(host_of)[0])
     backends = {t["ID"][:12] for t in running(swarm, "web")}
@@ -170,18 +211,33 @@ def test_tcp_through_the_vip_follows_the_tasks(swarm: TestLab) -> None:
     cli(swarm, 1, "service", "rm", "web")
     wait_until(
         lambda: exec_in(swarm, n, client, "nslookup", "web").returncode != 0,
-        5, "the name web to disappear",
+        5,
+        "the name web to disappear",
     )
 
 
 def test_drain_moves_tasks(swarm: TestLab) -> None:
-    cli(swarm, 1, "service", "create", "--name", "pool", "--replicas", "3",
-        "busybox", "sleep", "infinity")
+    cli(
+        swarm,
+        1,
+        "service",
+        "create",
+        "--name",
+        "pool",
+        "--replicas",
+        "3",
+        "busybox",
+        "sleep",
+        "infinity",
+    )
     cli(swarm, 1, "node", "update", "--availability", "drain", "node3")
     wait_until(
-        lambda: {t["Node"] for t in running(swarm, "pool")} <= {"node1", "node2"}
-        and len(running(swarm, "pool")) == 3,
-        30, "pool's tasks to leave the drained node",
+        lambda: (
+            {t["Node"] for t in running(swarm, "pool")} <= {"node1", "node2"}
+            and len(running(swarm, "pool")) == 3
+        ),
+        30,
+        "pool's tasks to leave the drained node",
     )
     cli(swarm, 1, "node", "update", "--availability", "active", "node3")
     cli(swarm, 1, "service", "scale", "pool=5")
@@ -220,9 +276,12 @@ def test_dead_node_tasks_are_rescheduled(swarm: TestLab) -> None:
         subprocess.run([*runc, "kill", cid, "KILL"], capture_output=True)
     wait_until(lambda: "Down" in cli(swarm, 1, "node", "ls"), 15, "node2 to be Down")
     wait_until(
-        lambda: replicas(swarm, "myservice") == "2/2"
-        and "node2" not in {t["Node"] for t in running(swarm, "myservice")},
-        20, "myservice back to 2/2 without node2",
+        lambda: (
+            replicas(swarm, "myservice") == "2/2"
+            and "node2" not in {t["Node"] for t in running(swarm, "myservice")}
+        ),
+        20,
+        "myservice back to 2/2 without node2",
     )
 
 
@@ -230,13 +289,19 @@ def test_service_rm_leaves_nothing(swarm: TestLab) -> None:
     for name in ("myservice", "pool"):
         cli(swarm, 1, "service", "rm", name)
     for n in (1, 3):
-        wait_until(lambda n=n: cli(swarm, n, "ps", "-a", "-q").strip() == "", 30,
-                   f"node{n}'s containers to go")
+        wait_until(
+            lambda n=n: cli(swarm, n, "ps", "-a", "-q").strip() == "",
+            30,
+            f"node{n}'s containers to go",
+        )
         host = swarm.hosts[n - 1]
         mounts = Path("/proc/mounts").read_text()
         assert str(host.data_root) not in mounts
         links = swarm.lab.run(host, ["ip", "-o", "link"], capture_output=True, text=True).stdout
         assert host.daemon_prefix not in links, links
-    leftovers = [ns for ns in os.listdir("/run/netns")
-                 if any(ns.startswith(h.daemon_prefix + "-") for h in swarm.hosts[::2])]
+    leftovers = [
+        ns
+        for ns in os.listdir("/run/netns")
+        if any(ns.startswith(h.daemon_prefix + "-") for h in swarm.hosts[::2])
+    ]
     assert leftovers == []
