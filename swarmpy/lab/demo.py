@@ -53,11 +53,14 @@ def run_demo(name: str, *, keep: bool, echo: Echo) -> bool:
         return True
     except SwarmpyError as exc:
         echo(f"\nFAIL: {exc.message}")
+        if not keep:
+            echo("(swarmpy lab demo --keep leaves the lab and its daemon logs for a look)")
         return False
     finally:
         if keep and manage.exists(name):
             suffix = "" if name == manage.DEFAULT_NAME else f" --name {name}"
             echo(f"==> lab {name} kept: swarmpy lab exec{suffix} node1 -- swarmpy node ls")
+            echo(f"    daemon logs: {manage.state_dir(name)}/node*/daemon.log")
         else:
             echo(f"==> removing lab {name}")
             manage.down(name)
@@ -259,13 +262,16 @@ def expect(condition: bool, failure: str) -> None:
 def wait_for(probe: Callable[[], T | None], timeout: float, failure: str) -> T:
     """Poll ``probe`` until it returns something other than None."""
     deadline = time.monotonic() + timeout
+    last_error = ""
     while True:
         try:
             value = probe()
-        except (SwarmpyError, subprocess.SubprocessError):
+        except (SwarmpyError, subprocess.SubprocessError) as exc:
             value = None  # a manager busy electing or reconciling: ask again
+            last_error = str(exc)
         if value is not None:
             return value
         if time.monotonic() > deadline:
-            raise DemoFailed(f"{failure} within {timeout:.0f}s")
+            why = f" (last error: {last_error})" if last_error else ""
+            raise DemoFailed(f"{failure} within {timeout:.0f}s{why}")
         time.sleep(0.5)
