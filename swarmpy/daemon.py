@@ -392,6 +392,15 @@ class Daemon:
         raise Unavailable("not used")
 
 
+def _forget_our_signals_in_child() -> None:
+    # pyroute2 forks helpers and stops them with SIGTERM. A forked child inherits asyncio's
+    # signal wake-up fd, so without this the helper's SIGTERM is read by *our* loop as a
+    # request to stop the daemon.
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def configure_logging(level: int = logging.INFO) -> NodeIdFilter:
     node_filter = NodeIdFilter()
     handler = logging.StreamHandler()
@@ -407,5 +416,6 @@ def configure_logging(level: int = logging.INFO) -> NodeIdFilter:
 
 def main(config: DaemonConfig, debug: bool = False) -> None:
     node_filter = configure_logging(logging.DEBUG if debug else logging.INFO)
+    os.register_at_fork(after_in_child=_forget_our_signals_in_child)
     Path(config.data_root).mkdir(parents=True, exist_ok=True)
     asyncio.run(Daemon(config, node_filter).run())

@@ -18,11 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urljoin
-
-import httpx
-
-from tests.support.busybox_image import DOCKER_MANIFEST, Image, sha256
 
 REGISTRY_BINARY = "docker-registry"
 
@@ -122,31 +117,3 @@ def start_registry(
     return registry
 
 
-def push_image(base_url: str, repo: str, tag: str, image: Image) -> str:
-    """Push ``image`` as ``repo:tag`` (blobs, then the manifest); return the manifest digest."""
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        for blob in (image.config, *image.layers):
-            _push_blob(http, repo, blob)
-        response = http.put(
-            f"/v2/{repo}/manifests/{tag}",
-            content=image.manifest(),
-            headers={"Content-Type": DOCKER_MANIFEST},
-        )
-        response.raise_for_status()
-        return response.headers["Docker-Content-Digest"]
-
-
-def _push_blob(http: httpx.Client, repo: str, blob: bytes) -> None:
-    digest = sha256(blob)
-    if http.head(f"/v2/{repo}/blobs/{digest}").status_code == 200:
-        return
-    started = http.post(f"/v2/{repo}/blobs/uploads/")
-    started.raise_for_status()
-    location = urljoin(f"{http.base_url}", started.headers["Location"])
-    separator = "&" if "?" in location else "?"
-    done = http.put(
-        f"{location}{separator}digest={digest}",
-        content=blob,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    done.raise_for_status()
