@@ -151,7 +151,8 @@ class ControlAPI:
 
     async def remove_node(self, ref: str, force: bool) -> None:
         node = resolve(self.store.view(), "nodes", ref, lambda n: n.hostname)
-        if node.role == NodeRole.MANAGER:
+        # A manager that is gone for good (it left, or died) may be forced out.
+        if node.role == NodeRole.MANAGER and not (force and node.state != NodeState.READY):
             raise Conflict(
                 f"node {node.id} is a cluster manager and is a member of the raft cluster. "
                 "It must be demoted to worker before removal"
