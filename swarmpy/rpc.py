@@ -54,11 +54,13 @@ def to_error(exc: grpc.aio.AioRpcError | grpc.RpcError, target: str = "") -> err
     """The SwarmpyError a failed call stands for, with the server's own sentence."""
     code = exc.code()
     details = exc.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE and ("connect" in details.lower() or not details):
+    # gRPC's own transport failure, as opposed to a server that answered UNAVAILABLE with a
+    # sentence of its own (e.g. a manager it could not reach), which must pass through.
+    if code == grpc.StatusCode.UNAVAILABLE and (
+        "failed to connect to all addresses" in details or not details
+    ):
         where = f" at {target}" if target else ""
-        return errors.Unavailable(
-            f"cannot connect to the swarmpy daemon{where}: {details}".rstrip(": ")
-        )
+        return errors.Unavailable(f"cannot connect{where}: {details}".rstrip(": "))
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return errors.Unavailable(f"timed out waiting for {target or 'the daemon'}")
     cls = errors.BY_CODE.get(code, errors.SwarmpyError)

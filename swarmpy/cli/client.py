@@ -46,7 +46,8 @@ def run(fn: Callable[[Client], Awaitable[T]]) -> T:
         try:
             return await fn(client)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE and "connect" in (exc.details() or ""):
+            details = exc.details() or ""
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and path in details:
                 raise Unavailable(
                     f"Cannot connect to the swarmpy daemon at {HOST}. "
                     "Is the swarmpy daemon running?"
