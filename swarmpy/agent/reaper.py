@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 PR_SET_CHILD_SUBREAPER = 36
 SWEEP_INTERVAL_S = 1.0
-# A library that forks (pyroute2's netns.create) may take a while to reap its own child
-# under load; an orphan's zombie costs nothing for this long.
-STRAY_GRACE_S = 30.0
+# A library that forks (pyroute2's helpers) reaps its own child a moment later; an orphan's
+# zombie costs nothing for this long.
+STRAY_GRACE_S = 2.0
 
 
 def set_child_subreaper(on: bool = True) -> None:
