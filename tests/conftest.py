@@ -26,6 +26,7 @@ ROOT_TIER_TOOLS = {
     "dnsmasq": "dnsmasq-base",
     "nsenter": "util-linux",
     "unshare": "util-linux",
+    "systemd-analyze": "systemd",
 }
 
 NOT_ROOT_REASON = "needs root (the integration tier runs real runc and namespaces: sudo make test)"

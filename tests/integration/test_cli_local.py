@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
-import shutil
 import socket
 import subprocess
 import time
@@ -33,8 +31,6 @@ TASK_START_S = 45.0
 
 @pytest.fixture
 def daemons() -> Iterator[DaemonSet]:
-    if os.geteuid() != 0 or shutil.which("runc") is None:
-        pytest.skip("needs root and runc")
     with DaemonSet() as ds:
         yield ds
 
@@ -152,13 +148,7 @@ def test_container_commands(daemons: DaemonSet) -> None:
             "service", "create", "-d", "--name", SERVICE, "busybox",
             "sh", "-c", f"echo {GREETING}; exec sleep 600",
         )  # fmt: skip
-        try:
-            row = wait_for("the task's container", lambda: running_task(d), TASK_START_S, 0.5)
-        except AssertionError:
-            pytest.skip(
-                "service path: the task's container did not start within "
-                f"{TASK_START_S:g}s (agent/worker side); daemon log:\n{d.log_tail(15)}"
-            )
+        row = wait_for("the task's container", lambda: running_task(d), TASK_START_S, 0.5)
         name = row["Names"]
         assert row["Image"].split(":")[0] == "busybox"
         assert row["Command"] == '"sh -c echo hello fr…"'

@@ -10,7 +10,6 @@ Layout, all in namespaces the test makes (nothing touches the root namespace):
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import shutil
 import subprocess
@@ -31,7 +30,6 @@ from tests.unit.test_dns_view import BACK, FRONT, endpoint, view
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
     pytest.mark.timeout(60),
 ]
 

@@ -45,7 +45,6 @@ T = TypeVar("T")
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
     pytest.mark.timeout(120),
 ]
 

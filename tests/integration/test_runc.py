@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import shutil
 import subprocess
@@ -38,8 +37,6 @@ PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 @pytest.fixture(scope="module")
 def busybox_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An unpacked single-layer image: busybox plus a symlink per applet."""
-    if os.geteuid() != 0 or shutil.which("runc") is None or not Path(BUSYBOX).exists():
-        pytest.skip("needs root, runc and busybox-static")
     layer = tmp_path_factory.mktemp("busybox-layer")
     (layer / "bin").mkdir()
     shutil.copy(BUSYBOX, layer / "bin" / "busybox")

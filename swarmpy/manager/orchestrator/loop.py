@@ -7,6 +7,7 @@ two ticks can never disagree about what they saw. Events only say *whether* to t
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -28,8 +29,8 @@ BATCH_WINDOW_S = 0.005
 WRITE_CHUNK = 256
 
 
-class ControlLoop:
-    """Subclasses implement ``wants`` (is this event worth a tick) and ``tick``."""
+class ControlLoop(abc.ABC):
+    """Subclasses implement ``tick`` and may narrow ``wants`` (is this event worth a tick)."""
 
     name = "loop"
 
@@ -41,9 +42,9 @@ class ControlLoop:
     def wants(self, event: Event) -> bool:
         return True
 
+    @abc.abstractmethod
     async def tick(self, events: Sequence[Event]) -> float | None:
         """Reconcile once; return the wall-clock time to tick again without events, if any."""
-        raise NotImplementedError
 
     async def run(self) -> None:
         snapshot, queue, cancel = self.store.watch()
