@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from swarmpy.api import control_pb2 as swarmpy_dot_api_dot_control__pb2
+from swarmpy.api import dispatcher_pb2 as swarmpy_dot_api_dot_dispatcher__pb2
 from swarmpy.api import objects_pb2 as swarmpy_dot_api_dot_objects__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -94,6 +95,11 @@ class ControlStub:
                 '/swarmpy.api.Control/ListTasks',
                 request_serializer=swarmpy_dot_api_dot_control__pb2.ListTasksRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_control__pb2.ListTasksResponse.FromString,
+                _registered_method=True)
+        self.ServiceLogs = channel.unary_stream(
+                '/swarmpy.api.Control/ServiceLogs',
+                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.FromString,
                 _registered_method=True)
         self.CreateNetwork = channel.unary_unary(
                 '/swarmpy.api.Control/CreateNetwork',
@@ -192,6 +198,13 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ServiceLogs(self, request, context):
+        """The logs of a service's (or some tasks') containers, from whichever nodes run them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateNetwork(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -278,6 +291,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListTasks,
                     request_deserializer=swarmpy_dot_api_dot_control__pb2.ListTasksRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_control__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'ServiceLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.ServiceLogs,
+                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.FromString,
+                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.SerializeToString,
             ),
             'CreateNetwork': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateNetwork,
@@ -624,6 +642,33 @@ class Control:
             '/swarmpy.api.Control/ListTasks',
             swarmpy_dot_api_dot_control__pb2.ListTasksRequest.SerializeToString,
             swarmpy_dot_api_dot_control__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServiceLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/swarmpy.api.Control/ServiceLogs',
+            swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.SerializeToString,
+            swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.FromString,
             options,
             channel_credentials,
             insecure,

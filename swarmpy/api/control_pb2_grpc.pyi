@@ -6,6 +6,7 @@ The control API: what the CLI calls on a manager (through its local daemon)."""
 from collections import abc as _abc
 from grpc import aio as _aio
 from swarmpy.api import control_pb2 as _control_pb2
+from swarmpy.api import dispatcher_pb2 as _dispatcher_pb2
 from swarmpy.api import objects_pb2 as _objects_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -44,6 +45,8 @@ class ControlStub:
     ListServices: _grpc.UnaryUnaryMultiCallable[_control_pb2.Empty, _control_pb2.ListServicesResponse]
     RemoveService: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveRequest, _control_pb2.Empty]
     ListTasks: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListTasksRequest, _control_pb2.ListTasksResponse]
+    ServiceLogs: _grpc.UnaryStreamMultiCallable[_dispatcher_pb2.SubscribeLogsRequest, _dispatcher_pb2.LogMessage]
+    """The logs of a service's (or some tasks') containers, from whichever nodes run them."""
     CreateNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateNetworkRequest, _objects_pb2.Network]
     GetNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetRequest, _objects_pb2.Network]
     ListNetworks: _grpc.UnaryUnaryMultiCallable[_control_pb2.Empty, _control_pb2.ListNetworksResponse]
@@ -64,6 +67,8 @@ class ControlAsyncStub(ControlStub):
     ListServices: _aio.UnaryUnaryMultiCallable[_control_pb2.Empty, _control_pb2.ListServicesResponse]  # type: ignore[assignment]
     RemoveService: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveRequest, _control_pb2.Empty]  # type: ignore[assignment]
     ListTasks: _aio.UnaryUnaryMultiCallable[_control_pb2.ListTasksRequest, _control_pb2.ListTasksResponse]  # type: ignore[assignment]
+    ServiceLogs: _aio.UnaryStreamMultiCallable[_dispatcher_pb2.SubscribeLogsRequest, _dispatcher_pb2.LogMessage]  # type: ignore[assignment]
+    """The logs of a service's (or some tasks') containers, from whichever nodes run them."""
     CreateNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateNetworkRequest, _objects_pb2.Network]  # type: ignore[assignment]
     GetNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.GetRequest, _objects_pb2.Network]  # type: ignore[assignment]
     ListNetworks: _aio.UnaryUnaryMultiCallable[_control_pb2.Empty, _control_pb2.ListNetworksResponse]  # type: ignore[assignment]
@@ -153,6 +158,14 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.ListTasksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ListTasksResponse, _abc.Awaitable[_control_pb2.ListTasksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ServiceLogs(
+        self,
+        request: _dispatcher_pb2.SubscribeLogsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_dispatcher_pb2.LogMessage], _abc.AsyncIterator[_dispatcher_pb2.LogMessage]]:
+        """The logs of a service's (or some tasks') containers, from whichever nodes run them."""
 
     @_abc_1.abstractmethod
     def CreateNetwork(

@@ -243,6 +243,11 @@ class NodeCAStub:
                 request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateResponse.FromString,
                 _registered_method=True)
+        self.RenewNodeCertificate = channel.unary_unary(
+                '/swarmpy.api.NodeCA/RenewNodeCertificate',
+                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.RenewNodeCertificateRequest.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateResponse.FromString,
+                _registered_method=True)
 
 
 class NodeCAServicer:
@@ -255,12 +260,26 @@ class NodeCAServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenewNodeCertificate(self, request, context):
+        """Called with the node's current certificate when the manager changed its role
+        (node promote/demote): a certificate for the role the store says, and for a new
+        manager its Raft membership.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeCAServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'IssueNodeCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueNodeCertificate,
                     request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateRequest.FromString,
+                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateResponse.SerializeToString,
+            ),
+            'RenewNodeCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewNodeCertificate,
+                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.RenewNodeCertificateRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateResponse.SerializeToString,
             ),
     }
@@ -291,6 +310,197 @@ class NodeCA:
             '/swarmpy.api.NodeCA/IssueNodeCertificate',
             swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateRequest.SerializeToString,
             swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewNodeCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarmpy.api.NodeCA/RenewNodeCertificate',
+            swarmpy_dot_api_dot_dispatcher__pb2.RenewNodeCertificateRequest.SerializeToString,
+            swarmpy_dot_api_dot_dispatcher__pb2.IssueNodeCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class LogBrokerStub:
+    """Logs travel from the agents to whoever asked, through the leader (SwarmKit's log broker).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SubscribeLogs = channel.unary_stream(
+                '/swarmpy.api.LogBroker/SubscribeLogs',
+                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.FromString,
+                _registered_method=True)
+        self.ListenSubscriptions = channel.unary_stream(
+                '/swarmpy.api.LogBroker/ListenSubscriptions',
+                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.ListenSubscriptionsRequest.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscriptionMessage.FromString,
+                _registered_method=True)
+        self.PublishLogs = channel.stream_unary(
+                '/swarmpy.api.LogBroker/PublishLogs',
+                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.PublishLogsMessage.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.PublishLogsResponse.FromString,
+                _registered_method=True)
+
+
+class LogBrokerServicer:
+    """Logs travel from the agents to whoever asked, through the leader (SwarmKit's log broker).
+    """
+
+    def SubscribeLogs(self, request, context):
+        """A manager subscribes on the leader on behalf of its CLI.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListenSubscriptions(self, request, context):
+        """An agent learns which of its tasks' logs are wanted...
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishLogs(self, request_iterator, context):
+        """...and sends them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_LogBrokerServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SubscribeLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeLogs,
+                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.FromString,
+                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.SerializeToString,
+            ),
+            'ListenSubscriptions': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListenSubscriptions,
+                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.ListenSubscriptionsRequest.FromString,
+                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscriptionMessage.SerializeToString,
+            ),
+            'PublishLogs': grpc.stream_unary_rpc_method_handler(
+                    servicer.PublishLogs,
+                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.PublishLogsMessage.FromString,
+                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.PublishLogsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'swarmpy.api.LogBroker', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('swarmpy.api.LogBroker', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class LogBroker:
+    """Logs travel from the agents to whoever asked, through the leader (SwarmKit's log broker).
+    """
+
+    @staticmethod
+    def SubscribeLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/swarmpy.api.LogBroker/SubscribeLogs',
+            swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.SerializeToString,
+            swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListenSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/swarmpy.api.LogBroker/ListenSubscriptions',
+            swarmpy_dot_api_dot_dispatcher__pb2.ListenSubscriptionsRequest.SerializeToString,
+            swarmpy_dot_api_dot_dispatcher__pb2.SubscriptionMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishLogs(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/swarmpy.api.LogBroker/PublishLogs',
+            swarmpy_dot_api_dot_dispatcher__pb2.PublishLogsMessage.SerializeToString,
+            swarmpy_dot_api_dot_dispatcher__pb2.PublishLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,

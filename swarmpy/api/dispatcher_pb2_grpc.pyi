@@ -94,12 +94,22 @@ class NodeCAStub:
     def __new__(cls, channel: _aio.Channel) -> NodeCAAsyncStub: ...
     IssueNodeCertificate: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.IssueNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]
     """Called without a client certificate: the join token is the credential."""
+    RenewNodeCertificate: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]
+    """Called with the node's current certificate when the manager changed its role
+    (node promote/demote): a certificate for the role the store says, and for a new
+    manager its Raft membership.
+    """
 
 @_typing.type_check_only
 class NodeCAAsyncStub(NodeCAStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     IssueNodeCertificate: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.IssueNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]  # type: ignore[assignment]
     """Called without a client certificate: the join token is the credential."""
+    RenewNodeCertificate: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]  # type: ignore[assignment]
+    """Called with the node's current certificate when the manager changed its role
+    (node promote/demote): a certificate for the role the store says, and for a new
+    manager its Raft membership.
+    """
 
 class NodeCAServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -110,4 +120,70 @@ class NodeCAServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_dispatcher_pb2.IssueNodeCertificateResponse, _abc.Awaitable[_dispatcher_pb2.IssueNodeCertificateResponse]]:
         """Called without a client certificate: the join token is the credential."""
 
+    @_abc_1.abstractmethod
+    def RenewNodeCertificate(
+        self,
+        request: _dispatcher_pb2.RenewNodeCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispatcher_pb2.IssueNodeCertificateResponse, _abc.Awaitable[_dispatcher_pb2.IssueNodeCertificateResponse]]:
+        """Called with the node's current certificate when the manager changed its role
+        (node promote/demote): a certificate for the role the store says, and for a new
+        manager its Raft membership.
+        """
+
 def add_NodeCAServicer_to_server(servicer: NodeCAServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class LogBrokerStub:
+    """Logs travel from the agents to whoever asked, through the leader (SwarmKit's log broker)."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> LogBrokerAsyncStub: ...
+    SubscribeLogs: _grpc.UnaryStreamMultiCallable[_dispatcher_pb2.SubscribeLogsRequest, _dispatcher_pb2.LogMessage]
+    """A manager subscribes on the leader on behalf of its CLI."""
+    ListenSubscriptions: _grpc.UnaryStreamMultiCallable[_dispatcher_pb2.ListenSubscriptionsRequest, _dispatcher_pb2.SubscriptionMessage]
+    """An agent learns which of its tasks' logs are wanted..."""
+    PublishLogs: _grpc.StreamUnaryMultiCallable[_dispatcher_pb2.PublishLogsMessage, _dispatcher_pb2.PublishLogsResponse]
+    """...and sends them."""
+
+@_typing.type_check_only
+class LogBrokerAsyncStub(LogBrokerStub):
+    """Logs travel from the agents to whoever asked, through the leader (SwarmKit's log broker)."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    SubscribeLogs: _aio.UnaryStreamMultiCallable[_dispatcher_pb2.SubscribeLogsRequest, _dispatcher_pb2.LogMessage]  # type: ignore[assignment]
+    """A manager subscribes on the leader on behalf of its CLI."""
+    ListenSubscriptions: _aio.UnaryStreamMultiCallable[_dispatcher_pb2.ListenSubscriptionsRequest, _dispatcher_pb2.SubscriptionMessage]  # type: ignore[assignment]
+    """An agent learns which of its tasks' logs are wanted..."""
+    PublishLogs: _aio.StreamUnaryMultiCallable[_dispatcher_pb2.PublishLogsMessage, _dispatcher_pb2.PublishLogsResponse]  # type: ignore[assignment]
+    """...and sends them."""
+
+class LogBrokerServicer(metaclass=_abc_1.ABCMeta):
+    """Logs travel from the agents to whoever asked, through the leader (SwarmKit's log broker)."""
+
+    @_abc_1.abstractmethod
+    def SubscribeLogs(
+        self,
+        request: _dispatcher_pb2.SubscribeLogsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_dispatcher_pb2.LogMessage], _abc.AsyncIterator[_dispatcher_pb2.LogMessage]]:
+        """A manager subscribes on the leader on behalf of its CLI."""
+
+    @_abc_1.abstractmethod
+    def ListenSubscriptions(
+        self,
+        request: _dispatcher_pb2.ListenSubscriptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_dispatcher_pb2.SubscriptionMessage], _abc.AsyncIterator[_dispatcher_pb2.SubscriptionMessage]]:
+        """An agent learns which of its tasks' logs are wanted..."""
+
+    @_abc_1.abstractmethod
+    def PublishLogs(
+        self,
+        request_iterator: _MaybeAsyncIterator[_dispatcher_pb2.PublishLogsMessage],
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispatcher_pb2.PublishLogsResponse, _abc.Awaitable[_dispatcher_pb2.PublishLogsResponse]]:
+        """...and sends them."""
+
+def add_LogBrokerServicer_to_server(servicer: LogBrokerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
