@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from swarmpy.lab.push import push_image as push_image  # re-exported for the tests
+
 REGISTRY_BINARY = "docker-registry"
 
 _CONFIG = """\
