@@ -112,7 +112,9 @@ class Daemon:
             path.unlink()
         server = grpc.aio.server()
         local_pb2_grpc.add_LocalServicer_to_server(LocalServicer(self), server)
-        control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(self.control_api), server)
+        control_pb2_grpc.add_ControlServicer_to_server(
+            ControlServicer(self.control_api, lambda: self.manager), server
+        )
         server.add_insecure_port(f"unix://{path}")
         old_umask = os.umask(0o077)  # the socket is root's only, like docker.sock
         try:
@@ -144,6 +146,7 @@ class Daemon:
             worker_factory=lambda report: Worker(runtime.controller_for, report, runtime.readopt),
             on_view=runtime.apply_view,
             on_managers=self._remember_managers,
+            logs=runtime.containers.logs,
             resources=host_resources(),
         )
         self.agent.start()

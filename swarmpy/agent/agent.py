@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from swarmpy import codec, tls
+from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.manager.dispatcher import NOT_LEADER_PREFIX
@@ -39,6 +40,7 @@ class Agent:
         on_view: Callable[[NetworkView, list[Network]], Any],
         on_managers: Callable[[list[str]], None],
         resources: Resources,
+        logs: LogSource | None = None,
     ) -> None:
         self.creds = creds
         self.managers = list(managers)
@@ -48,6 +50,7 @@ class Agent:
         self._on_view = on_view
         self._on_managers = on_managers
         self._resources = resources
+        self._logs = LogPublisher(logs) if logs is not None else None
         self._pending: dict[str, TaskStatus] = {}
         self._pending_event = asyncio.Event()
         self._stopped = False
@@ -128,6 +131,8 @@ class Agent:
                 asyncio.create_task(self._send_statuses(stub, session_id)),
                 asyncio.create_task(self._session_messages(stream)),
             ]
+            if self._logs is not None:
+                workers.append(asyncio.create_task(self._logs.listen(channel, session_id)))
             try:
                 done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:

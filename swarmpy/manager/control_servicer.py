@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 import grpc
 
@@ -12,7 +12,7 @@ from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
 from swarmpy.errors import NotAManager
 from swarmpy.manager.controlapi import ControlAPI
 from swarmpy.model import Cluster, ServiceSpec
-from swarmpy.rpc import unary
+from swarmpy.rpc import streaming, unary
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -29,6 +29,12 @@ def cluster_info(cluster: Cluster, managers: list[str]) -> control_pb2.ClusterIn
     )
 
 
+class LogSource(Protocol):
+    """What serves ``service logs`` on a manager (``Manager.subscribe_logs``)."""
+
+    def subscribe_logs(self, request: Any) -> AsyncIterator[Any]: ...
+
+
 class ControlServicer(control_pb2_grpc.ControlServicer):
     """Serves the control API when this node is a manager, refuses it otherwise.
 
@@ -36,8 +42,13 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     manager while the daemon runs.
     """
 
-    def __init__(self, api: Callable[[], ControlAPI | None]) -> None:
+    def __init__(
+        self,
+        api: Callable[[], ControlAPI | None],
+        logs: Callable[[], LogSource | None] = lambda: None,
+    ) -> None:
         self._api = api
+        self._logs = logs
 
     def api(self) -> ControlAPI:
         api = self._api()
@@ -140,6 +151,15 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         return control_pb2.ListNetworksResponse(
             networks=[codec.to_proto(n, objects_pb2.Network()) for n in self.api().list_networks()]
         )
+
+    @streaming
+    async def ServiceLogs(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        self.api()  # a worker refuses as for every control call
+        source = self._logs()
+        if source is None:
+            raise NotAManager()
+        async for message in source.subscribe_logs(request):
+            yield message
 
     @unary
     async def RemoveNetwork(self, request: Any, context: Ctx) -> Any:

@@ -206,6 +206,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     def _node_of(self, context: Ctx) -> str:
         return require_role(context, self.ca_pem, NodeRole.WORKER, NodeRole.MANAGER).node_id
 
+    def check_session(self, node_id: str, session_id: str) -> None:
+        """NotFound unless ``session_id`` is the node's live session (for the log broker)."""
+        self._session(node_id, session_id)
+
     def _session(self, node_id: str, session_id: str) -> _Session:
         session = self._sessions.get(node_id)
         if session is None or session.session_id != session_id:

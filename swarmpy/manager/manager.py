@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
 
 import grpc
 
@@ -16,6 +16,7 @@ from swarmpy.config import RAFT_PORT_OFFSET, DaemonConfig, SwarmState, split_add
 from swarmpy.errors import NoLeader, Unavailable
 from swarmpy.manager.controlapi import ControlAPI, RaftMember
 from swarmpy.manager.dispatcher import Dispatcher
+from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
 from swarmpy.manager.loops import allocate_network, leader_loops, validate_constraints
 from swarmpy.manager.nodeca import NodeCAServicer
 from swarmpy.manager.raft import RaftLog
@@ -64,6 +65,13 @@ class Manager:
         self.control = ControlAPI(
             self.store, self.raft_members, validate_constraints, allocate_network
         )
+        self.logbroker = LogBroker(
+            self.store,
+            creds.ca_pem,
+            self.raft.is_leader,
+            self.leader_api_addr,
+            self.dispatcher.check_session,
+        )
         self._server: grpc.aio.Server | None = None
         self._leading: list[ControlLoop] = []
         self._leading_tasks: list[asyncio.Task[None]] = []
@@ -75,6 +83,7 @@ class Manager:
         self.raft.start()
         server = grpc.aio.server()
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(self.dispatcher, server)
+        dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(self.logbroker, server)
         dispatcher_pb2_grpc.add_NodeCAServicer_to_server(
             NodeCAServicer(self.store, self.raft.add_member, self.raft_member_addrs), server
         )
@@ -117,7 +126,7 @@ class Manager:
         async with self._leadership_lock:
             if leading and not self._leading:
                 log.info("became leader: starting control loops")
-                self._leading = [self.dispatcher, *leader_loops(self.store)]
+                self._leading = [self.dispatcher, self.logbroker, *leader_loops(self.store)]
                 self._leading_tasks = [
                     asyncio.create_task(self._run_loop(loop)) for loop in self._leading
                 ]
@@ -152,6 +161,11 @@ class Manager:
 
     def raft_member_addrs(self) -> list[str]:
         return [m.addr for m in self.raft.members()]
+
+    def subscribe_logs(self, request: Any) -> AsyncIterator[Any]:
+        """A log subscription for this manager's CLI, served by the leader's broker (which may
+        be this very process: it then dials itself, which keeps one code path)."""
+        return subscribe_via_leader(self.leader_api_addr(), self.creds, request)
 
     def leader_api_addr(self) -> str | None:
         leader = self.raft.leader()
