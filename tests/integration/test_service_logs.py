@@ -1,0 +1,143 @@
+"""`swarmpy service logs` on two namespaced hosts: lines of both tasks, through the leader."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from swarmpy.lab.hosts import swarmpy_executable
+from tests.integration.conftest import LabFactory, TestLab
+
+pytestmark = pytest.mark.root
+
+TALK = 'i=0; while true; do echo "line $i from $(hostname)"; i=$((i+1)); sleep 0.2; done'
+PREFIX = re.compile(r"^talk\.(\d)\.([0-9a-z]{12})@(node\d) +\| line (\d+) from (\S+)$")
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+@pytest.fixture
+def swarm(lab_factory: LabFactory) -> Iterator[TestLab]:
+    lab = lab_factory(2)
+    lab.start_daemons()
+    n1, n2 = lab.hosts
+    lab.swarmpy(
+        n1, "swarm", "init", "--advertise-addr", n1.ip, "--dispatcher-heartbeat", "1", check=True
+    )
+    token = lab.swarmpy(n1, "swarm", "join-token", "-q", "worker", check=True).stdout.strip()
+    lab.swarmpy(
+        n2,
+        "swarm",
+        "join",
+        "--token",
+        token,
+        "--advertise-addr",
+        n2.ip,
+        f"{n1.ip}:2377",
+        check=True,
+    )
+    yield lab
+
+
+def logs(lab: TestLab, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return lab.lab.run(
+        lab.hosts[0],
+        [swarmpy_executable(), "service", "logs", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def parsed(out: str) -> list[re.Match[str]]:
+    lines = [line for line in out.splitlines() if line.strip()]
+    bad = [line for line in lines if not PREFIX.match(line)]
+    assert not bad, f"unexpected lines: {bad}"
+    return [m for m in map(PREFIX.match, lines) if m]
+
+
+def test_service_logs(swarm: TestLab) -> None:
+    n1 = swarm.hosts[0]
+    created = swarm.swarmpy(
+        n1, "service", "create", "--name", "talk", "--replicas", "2", "busybox", "sh", "-c", TALK
+    )
+    assert created.returncode == 0, created.stderr
+    ps = swarm.swarmpy(n1, "service", "ps", "talk", check=True).stdout
+    assert "node1" in ps and "node2" in ps, ps  # spread: one task per node
+    time.sleep(1.5)  # a few lines each
+
+    # Without -f: every line so far from both tasks, then the command ends.
+    started = time.monotonic()
+    result = logs(swarm, "talk")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 10
+    lines = parsed(result.stdout)
+    by_task: dict[str, list[int]] = {}
+    for m in lines:
+        slot, _task, node, number, _host = m.groups()
+        by_task.setdefault(f"{slot}@{node}", []).append(int(number))
+    assert {k.split("@")[1] for k in by_task} == {"node1", "node2"}, result.stdout
+    for numbers in by_task.values():
+        # From the first line, in order, nothing lost.
+        assert numbers == list(range(len(numbers))) and len(numbers) >= 3
+
+    # --tail 2: at most two lines per task, the newest.
+    tail = parsed(logs(swarm, "--tail", "2", "talk").stdout)
+    per_task: dict[str, int] = {}
+    for m in tail:
+        per_task[m.group(2)] = per_task.get(m.group(2), 0) + 1
+    assert len(per_task) == 2 and all(n <= 2 for n in per_task.values()), per_task
+
+    # --no-task-ids and --raw.
+    short = logs(swarm, "--tail", "1", "--no-task-ids", "talk").stdout.splitlines()
+    assert short and all(re.match(r"^talk\.\d@node\d +\| line \d+", s) for s in short), short
+    raw = logs(swarm, "--tail", "1", "--raw", "talk").stdout.splitlines()
+    assert raw and all(s.startswith("line ") for s in raw), raw
+
+    # A task id works as well as a service.
+    task_id = lines[0].group(2)
+    one = parsed(logs(swarm, "--tail", "3", task_id).stdout)
+    assert one and {m.group(2) for m in one} == {task_id}
+
+    # -f: new lines keep coming until the user interrupts.
+    out_path = swarm.lab.state_dir / "follow.log"
+    proc = swarm.lab.spawn(
+        n1, [swarmpy_executable(), "service", "logs", "-f", "--tail", "0", "talk"], out_path
+    )
+    try:
+
+        def followed() -> list[re.Match[str]]:
+            text = out_path.read_text()
+            return [m for m in map(PREFIX.match, text.splitlines()) if m]
+
+        wait_until(lambda: {m.group(3) for m in followed()} == {"node1", "node2"}, 15, "-f")
+        first = {m.group(2): int(m.group(4)) for m in followed()}
+        time.sleep(1)
+        later = {m.group(2): int(m.group(4)) for m in followed()}
+        assert all(later[t] > first[t] for t in first), (first, later)
+        assert proc.poll() is None, "service logs -f ended on its own"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert "Traceback" not in out_path.read_text()
+
+    # An unknown service: the control API's sentence, exit 1.
+    missing = logs(swarm, "nosuch")
+    assert missing.returncode == 1
+    assert "No such service: nosuch" in missing.stderr, missing.stderr
