@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -24,7 +25,7 @@ from swarmpy.agent.runtime import NodeRuntime
 from swarmpy.agent.worker import Worker
 from swarmpy.api import control_pb2_grpc, dispatcher_pb2, dispatcher_pb2_grpc, local_pb2_grpc
 from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
-from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm, Unavailable
+from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
 from swarmpy.manager import ca
 from swarmpy.manager.control_servicer import ControlServicer
 from swarmpy.manager.controlapi import ControlAPI
@@ -36,7 +37,6 @@ from swarmpy.model import (
     NodeRole,
     NodeState,
     Resources,
-    TaskStatus,
     new_id,
     now,
 )
@@ -74,6 +74,7 @@ class Daemon:
         self._server: grpc.aio.Server | None = None
         self._stop = asyncio.Event()
         self._membership = asyncio.Lock()
+        self._role_change: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -148,6 +149,7 @@ class Daemon:
             on_managers=self._remember_managers,
             logs=runtime.containers.logs,
             resources=host_resources(),
+            on_role=self._role_changed,
         )
         self.agent.start()
 
@@ -162,10 +164,55 @@ class Daemon:
             await self.runtime.stop()
             self.runtime = None
 
+    def _role_changed(self, role: str) -> None:
+        if self._role_change is None or self._role_change.done():
+            self._role_change = asyncio.create_task(self._take_role(role))
+            self._role_change.add_done_callback(_log_role_change)
+
+    async def _take_role(self, role: str) -> None:
+        """Renew our certificate for the role the managers gave us, and start or stop the
+        manager role to match (`node promote` / `node demote`)."""
+        async with self._membership:
+            state, creds, agent = self.state, self.creds, self.agent
+            if state is None or creds is None or agent is None or creds.identity.role == role:
+                return
+            key = ca.generate_key()
+            target = agent.connected_to or state.managers[0]
+            async with tls.secure_channel(
+                target, creds.ca_pem, creds.cert_pem, creds.key_pem
+            ) as channel:
+                reply = await dispatcher_pb2_grpc.NodeCAStub(channel).RenewNodeCertificate(
+                    dispatcher_pb2.RenewNodeCertificateRequest(
+                        csr_pem=ca.create_csr(key),
+                        api_addr=state.api_addr,
+                        raft_addr=state.raft_addr,
+                    ),
+                    timeout=20,
+                )
+            renewed = tls.NodeCredentials(key_pem=key, cert_pem=reply.cert_pem, ca_pem=creds.ca_pem)
+            tls.save_node_credentials(self.config.certs_dir, renewed)
+            self.creds = agent.creds = renewed
+            if self.manager is not None:
+                await self.manager.stop()
+                self.manager = None
+            # A new member starts empty and catches up from the leader; a former one
+            # must not keep a copy of the cluster's secrets.
+            shutil.rmtree(self.config.raft_dir, ignore_errors=True)
+            self.state = replace(
+                state,
+                role=reply.role,
+                raft_password=reply.raft_password,
+                raft_members=tuple(reply.raft_members),
+                managers=tuple(reply.managers) or state.managers,
+            )
+            self.state.save(self.config.state_file)
+            if reply.role == NodeRole.MANAGER:
+                self.manager = Manager(self.config, self.state, renewed)
+                await self.manager.start()
+            log.info("this node is now a %s", reply.role)
+
     def _remember_managers(self, managers: list[str]) -> None:
         if self.state is not None and tuple(managers) != self.state.managers:
-            from dataclasses import replace
-
             self.state = replace(self.state, managers=tuple(managers))
             self.state.save(self.config.state_file)
 
@@ -219,13 +266,7 @@ class Daemon:
                 advertise_addr=advertise,
                 raft_password=secrets.token_hex(32),
             )
-            state = SwarmState(
-                **{
-                    **state.__dict__,
-                    "managers": (state.api_addr,),
-                    "raft_members": (state.raft_addr,),
-                }
-            )
+            state = replace(state, managers=(state.api_addr,), raft_members=(state.raft_addr,))
             self._wipe_swarm_data()
             tls.save_node_credentials(self.config.certs_dir, self.creds)
             self.state = state
@@ -275,8 +316,6 @@ class Daemon:
         if self.state is None or self.state.role != NodeRole.MANAGER:
             raise Conflict("--force-new-cluster needs a node that was a manager of a swarm")
         await self._stop_roles()
-        from dataclasses import replace
-
         self.state = replace(
             self.state, raft_members=(self.state.raft_addr,), managers=(self.state.api_addr,)
         )
@@ -391,8 +430,10 @@ class Daemon:
             self.runtime = NodeRuntime(self.config, "", self.state.node_id if self.state else "")
         return self.runtime
 
-    def reported(self, task_id: str, status: TaskStatus) -> None:  # pragma: no cover
-        raise Unavailable("not used")
+
+def _log_role_change(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("changing this node's role failed: %s", task.exception())
 
 
 def _forget_our_signals_in_child() -> None:

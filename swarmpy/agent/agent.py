@@ -41,6 +41,7 @@ class Agent:
         on_managers: Callable[[list[str]], None],
         resources: Resources,
         logs: LogSource | None = None,
+        on_role: Callable[[str], None] | None = None,
     ) -> None:
         self.creds = creds
         self.managers = list(managers)
@@ -49,6 +50,7 @@ class Agent:
         self.worker = worker_factory(self._report)
         self._on_view = on_view
         self._on_managers = on_managers
+        self._on_role = on_role
         self._resources = resources
         self._logs = LogPublisher(logs) if logs is not None else None
         self._pending: dict[str, TaskStatus] = {}
@@ -146,6 +148,9 @@ class Agent:
         if message.managers:
             self.managers = list(message.managers)
             self._on_managers(self.managers)
+        if message.role and message.role != self.creds.identity.role and self._on_role:
+            # Promoted or demoted: our certificate still carries the old role.
+            self._on_role(message.role)
 
     async def _session_messages(self, stream: Any) -> None:
         while (message := await stream.read()) is not grpc.aio.EOF:

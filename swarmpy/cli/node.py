@@ -180,3 +180,24 @@ def rm(
             typer.echo(ref)
 
     run(call)
+
+
+def _set_role(refs: list[str], role: str, done: str) -> None:
+    async def call(c: Client) -> None:
+        for ref in refs:
+            await c.control.UpdateNode(control_pb2.UpdateNodeRequest(ref=ref, role=role))
+            typer.echo(done.format(ref=ref))
+
+    run(call)
+
+
+@app.command("promote")
+def promote(refs: list[str] = typer.Argument(..., metavar="NODE...")) -> None:
+    """Promote one or more nodes to manager in the swarm."""
+    _set_role(refs, NodeRole.MANAGER, "Node {ref} promoted to a manager in the swarm.")
+
+
+@app.command("demote")
+def demote(refs: list[str] = typer.Argument(..., metavar="NODE...")) -> None:
+    """Demote one or more nodes from manager in the swarm."""
+    _set_role(refs, NodeRole.WORKER, "Manager {ref} demoted in the swarm.")

@@ -69,12 +69,18 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def UpdateNode(self, request: Any, context: Ctx) -> Any:
-        node = await self.api().update_node(
-            request.ref,
-            availability=request.availability,
-            label_add=dict(request.label_add),
-            label_rm=list(request.label_rm),
-        )
+        api = self.api()
+        # A role change comes alone (node promote/demote); a demoted manager that served
+        # this call can no longer write the store afterwards.
+        if request.role:
+            node = await api.set_role(request.ref, request.role)
+        else:
+            node = await api.update_node(
+                request.ref,
+                availability=request.availability,
+                label_add=dict(request.label_add),
+                label_rm=list(request.label_rm),
+            )
         return codec.to_proto(node, objects_pb2.Node())
 
     @unary

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -71,6 +71,19 @@ def resolve(snapshot: Snapshot, table: str, ref: str, name_of: Callable[[Any], s
     raise NotFound(f"No such {kinds[table]}: {ref}")
 
 
+def check_demotion(node: Node, members: Sequence[RaftMember]) -> None:
+    """Refuse to demote the last manager, or one whose leaving would lose quorum."""
+    assert node.manager is not None
+    others = [m for m in members if m.addr != node.manager.raft_addr]
+    if not others:
+        raise Conflict(f"attempting to demote the last manager of the swarm ({node.id})")
+    reachable = sum(1 for m in others if m.reachable)
+    if reachable <= len(others) / 2:
+        raise Conflict(
+            f"can't remove {node.id} from the raft: this would result in a loss of quorum"
+        )
+
+
 class ControlAPI:
     def __init__(
         self,
@@ -78,9 +91,11 @@ class ControlAPI:
         raft_members: Callable[[], Sequence[RaftMember]],
         validate_constraints: Callable[[Sequence[str]], None],
         allocate_network: Callable[..., Network],
+        remove_raft_member: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self._raft_members = raft_members
+        self._remove_raft_member = remove_raft_member
         self._validate_constraints = validate_constraints
         self._allocate_network = allocate_network
 
@@ -147,6 +162,29 @@ class ControlAPI:
             )
 
         updated = await self.store.update(change)
+        return self._with_manager_status([updated])[0]
+
+    async def set_role(self, ref: str, role: str) -> Node:
+        """`node promote` / `node demote`. The store records the role; the node renews its
+        certificate when its session tells it, and a new manager joins Raft then."""
+        try:
+            wanted = NodeRole(role)
+        except ValueError:
+            raise InvalidArgument(f"invalid role {role!r}: expected worker or manager") from None
+        node = resolve(self.store.view(), "nodes", ref, lambda n: n.hostname)
+        if node.role == wanted:
+            return self._with_manager_status([node])[0]
+        if wanted == NodeRole.WORKER and node.manager is not None:
+            check_demotion(node, self._raft_members())
+
+        def change(tx: Tx) -> Node:
+            manager = node.manager if wanted == NodeRole.MANAGER else None
+            return tx.replace("nodes", node.id, role=wanted, manager=manager, updated_at=now())
+
+        updated = await self.store.update(change)
+        if wanted == NodeRole.WORKER and node.manager is not None:
+            assert self._remove_raft_member is not None
+            await self._remove_raft_member(node.manager.raft_addr)
         return self._with_manager_status([updated])[0]
 
     async def remove_node(self, ref: str, force: bool) -> None:

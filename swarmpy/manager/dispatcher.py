@@ -46,6 +46,8 @@ HEARTBEAT_MISSES = 3
 # a thousand tasks) costs one recomputation, not a thousand.
 ASSIGNMENT_BATCH_S = 0.05
 NOT_LEADER_PREFIX = "not the leader; leader="
+# How often an open session looks for changes to send (role, managers, period).
+SESSION_POLL_S = 1.0
 
 
 @dataclass
@@ -220,7 +222,6 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     async def Session(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
         self._require_leader()
         node_id = self._node_of(context)
-        role = require_role(context, self.ca_pem, NodeRole.WORKER, NodeRole.MANAGER).role
         desc = request.description
         previous = self._sessions.get(node_id)
         if previous is not None:
@@ -245,25 +246,35 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
         await self.store.update(register)
         log.info("node %s (%s) opened a session", node_id, desc.hostname)
+        sent: dispatcher_pb2.SessionMessage | None = None
         while self._running and self._sessions.get(node_id) is session:
-            snapshot = self.store.view()
-            managers = [
-                n.manager.api_addr
-                for n in snapshot.nodes()
-                if n.manager is not None and n.role == NodeRole.MANAGER
-            ]
-            yield dispatcher_pb2.SessionMessage(
-                session_id=session.session_id,
-                node_id=node_id,
-                managers=managers,
-                heartbeat_period_s=self._period(snapshot),
-                role=str(role),
-            )
+            message = self._session_message(node_id, session)
+            # Sent again whenever it changes: a new manager, a new period, a new role
+            # (promote/demote: the node then renews its certificate).
+            if message != sent:
+                yield message
+                sent = message
             session.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.changed.wait(), timeout=30)
+                await asyncio.wait_for(session.changed.wait(), timeout=SESSION_POLL_S)
         if not self._running:
             raise Unavailable(f"{NOT_LEADER_PREFIX}{self._leader_api_addr() or ''}")
+
+    def _session_message(self, node_id: str, session: _Session) -> dispatcher_pb2.SessionMessage:
+        snapshot = self.store.view()
+        node = snapshot.node(node_id)
+        managers = [
+            n.manager.api_addr
+            for n in snapshot.nodes()
+            if n.manager is not None and n.role == NodeRole.MANAGER
+        ]
+        return dispatcher_pb2.SessionMessage(
+            session_id=session.session_id,
+            node_id=node_id,
+            managers=managers,
+            heartbeat_period_s=self._period(snapshot),
+            role=str(node.role) if node is not None else "",
+        )
 
     @unary
     async def Heartbeat(self, request: Any, context: Ctx) -> Any:

@@ -63,7 +63,11 @@ class Manager:
             self.store, creds.ca_pem, self.raft.is_leader, self.leader_api_addr
         )
         self.control = ControlAPI(
-            self.store, self.raft_members, validate_constraints, allocate_network
+            self.store,
+            self.raft_members,
+            validate_constraints,
+            allocate_network,
+            remove_raft_member=self.raft.remove_member,
         )
         self.logbroker = LogBroker(
             self.store,

@@ -13,8 +13,9 @@ from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NotFound
 from swarmpy.manager import ca
 from swarmpy.manager.store import Store, Tx
-from swarmpy.model import ManagerStatus, Node, NodeRole, NodeState, new_id, now
+from swarmpy.model import Cluster, ManagerStatus, Node, NodeRole, NodeState, new_id, now
 from swarmpy.rpc import unary
+from swarmpy.tls import require_role
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +34,19 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
         self._raft_members = raft_members
         self._adding: set[asyncio.Task[None]] = set()
 
-    @unary
-    async def IssueNodeCertificate(self, request: Any, context: Ctx) -> Any:
+    def _cluster(self) -> Cluster:
         cluster = self.store.view().cluster()
         if cluster is None:
             raise NotFound("this manager has no cluster yet")
+        return cluster
+
+    @unary
+    async def IssueNodeCertificate(self, request: Any, context: Ctx) -> Any:
+        cluster = self._cluster()
         role = ca.role_for_token(request.token, cluster.tokens)
-        node_id = new_id()
-        cert_pem = ca.sign_node_csr(
-            ca.RootCA(cluster.root_ca_cert, cluster.root_ca_key),
-            request.csr_pem,
-            node_id,
-            role,
-            cluster.id,
-        )
         stamp = now()
         node = Node(
-            id=node_id,
+            id=new_id(),
             hostname=request.hostname,
             role=role,
             state=NodeState.UNKNOWN,
@@ -67,27 +64,60 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             tx.create("nodes", node)
 
         await self.store.update(create)
+        log.info("issuing a %s certificate to node %s (%s)", role, node.id, request.hostname)
+        return self._issue(cluster, node, request.csr_pem, joining_raft=role == NodeRole.MANAGER)
+
+    @unary
+    async def RenewNodeCertificate(self, request: Any, context: Ctx) -> Any:
+        cluster = self._cluster()
+        peer = require_role(
+            context, cluster.root_ca_cert, NodeRole.WORKER, NodeRole.MANAGER,
+            action="renew a node certificate",
+        )  # fmt: skip
+
+        def take_role(tx: Tx) -> tuple[Node, bool]:
+            node: Node | None = tx.get("nodes", peer.node_id)
+            if node is None:
+                raise NotFound(f"node {peer.node_id} is not part of this swarm (it was removed)")
+            if node.role == NodeRole.MANAGER and node.manager is None:
+                # Just promoted: it becomes a Raft member at the addresses it gives.
+                manager = ManagerStatus(raft_addr=request.raft_addr, api_addr=request.api_addr)
+                return tx.replace("nodes", node.id, manager=manager, updated_at=now()), True
+            return node, False
+
+        node, promoted = await self.store.update(take_role)
+        log.info("renewing node %s's certificate as a %s", node.id, node.role)
+        return self._issue(cluster, node, request.csr_pem, joining_raft=promoted)
+
+    def _issue(self, cluster: Cluster, node: Node, csr_pem: str, joining_raft: bool) -> Any:
+        cert_pem = ca.sign_node_csr(
+            ca.RootCA(cluster.root_ca_cert, cluster.root_ca_key),
+            csr_pem,
+            node.id,
+            node.role,
+            cluster.id,
+        )
         members = self._raft_members()
-        if role == NodeRole.MANAGER:
+        if joining_raft:
+            assert node.manager is not None
             # Not awaited: with one or two managers the change needs the newcomer's vote to
             # commit, and the newcomer starts Raft only after this reply reaches it.
-            adding = asyncio.create_task(self._add_raft_member(request.raft_addr))
+            adding = asyncio.create_task(self._add_raft_member(node.manager.raft_addr))
             adding.add_done_callback(_log_failure)
             self._adding.add(adding)
             adding.add_done_callback(self._adding.discard)
-            members = [*members, request.raft_addr]
-        log.info("issued a %s certificate to node %s (%s)", role, node_id, request.hostname)
+            members = [*members, node.manager.raft_addr]
         managers = [
             n.manager.api_addr
             for n in self.store.view().nodes()
             if n.manager is not None and n.role == NodeRole.MANAGER
         ]
-        manager = role == NodeRole.MANAGER
+        manager = node.role == NodeRole.MANAGER
         return dispatcher_pb2.IssueNodeCertificateResponse(
-            node_id=node_id,
+            node_id=node.id,
             cert_pem=cert_pem,
             ca_pem=cluster.root_ca_cert,
-            role=str(role),
+            role=str(node.role),
             cluster_id=cluster.id,
             managers=managers,
             raft_password=cluster.raft_secret if manager else "",
