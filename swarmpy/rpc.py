@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -67,11 +67,3 @@ def to_error(exc: grpc.aio.AioRpcError | grpc.RpcError, target: str = "") -> err
     error = cls(details)
     error.remote = True
     return error
-
-
-async def call(coro: Awaitable[Any], target: str = "") -> Any:
-    """Await a unary call, translating a failure to a SwarmpyError."""
-    try:
-        return await coro
-    except grpc.aio.AioRpcError as exc:
-        raise to_error(exc, target) from None

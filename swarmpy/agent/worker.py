@@ -44,13 +44,6 @@ class Worker:
     def statuses(self) -> dict[str, TaskStatus]:
         return {tid: r.status for tid, r in self._runners.items()}
 
-    def adopt(self, tasks: Iterable[Task]) -> None:
-        """Re-attach to containers found running after a daemon restart."""
-        for task in tasks:
-            if task.id not in self._runners:
-                log.info("re-adopting running container of task %s", task.id)
-                self._start(task)
-
     async def assign(self, tasks: Iterable[Task], removed: Iterable[str], complete: bool) -> None:
         tasks = list(tasks)
         ids = {t.id for t in tasks}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 
@@ -57,7 +57,3 @@ def run(fn: Callable[[Client], Awaitable[T]]) -> T:
             await client.close()
 
     return asyncio.run(main())
-
-
-async def unary(call: Awaitable[Any]) -> Any:
-    return await call

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from swarmpy.errors import InvalidArgument
+from swarmpy.humanize import human_duration
 
 
 def print_table(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> None:
@@ -59,24 +60,6 @@ def ago(ts: float) -> str:
         return ""
     seconds = max(0.0, time.time() - ts)
     return f"{human_duration(seconds)} ago"
-
-
-def human_duration(seconds: float) -> str:
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 60:
-        return f"{int(seconds)} second{'s' if int(seconds) != 1 else ''}"
-    minutes = seconds / 60
-    if minutes < 2:
-        return "About a minute"
-    if minutes < 60:
-        return f"{int(minutes)} minutes"
-    hours = minutes / 60
-    if hours < 2:
-        return "About an hour"
-    if hours < 48:
-        return f"{int(hours)} hours"
-    return f"{int(hours / 24)} days"
 
 
 def iso(ts: float) -> str:

@@ -106,13 +106,6 @@ class Manager:
             await self._server.stop(grace=0.5)
         await self.raft.stop()
 
-    async def wait_for_leader(self, timeout: float = 15.0) -> None:
-        deadline = self._loop.time() + timeout
-        while self.raft.leader() is None:
-            if self._loop.time() > deadline:
-                raise NoLeader()
-            await asyncio.sleep(0.05)
-
     async def wait_until_leading(self, timeout: float = 15.0) -> None:
         deadline = self._loop.time() + timeout
         while not (self.raft.is_leader() and self._leading):

@@ -110,12 +110,6 @@ class Snapshot:
     def network(self, network_id: str) -> Network | None:
         return self.get("networks", network_id)
 
-    def tasks_of_service(self, service_id: str) -> list[Task]:
-        return [t for t in self._tables["tasks"].values() if t.service_id == service_id]
-
-    def tasks_on_node(self, node_id: str) -> list[Task]:
-        return [t for t in self._tables["tasks"].values() if t.node_id == node_id]
-
 
 class StoreState:
     """Tables of objects and their versions; changed only by ``apply``.
