@@ -141,3 +141,12 @@ def test_service_logs(swarm: TestLab) -> None:
     missing = logs(swarm, "nosuch")
     assert missing.returncode == 1
     assert "No such service: nosuch" in missing.stderr, missing.stderr
+
+    # A worker refuses, as for every control call.
+    worker = swarm.swarmpy(swarm.hosts[1], "service", "logs", "talk")
+    assert worker.returncode == 1 and "not a swarm manager" in worker.stderr, worker.stderr
+
+    print(result.stdout[:400])
+    for host in swarm.hosts:
+        text = host.daemon_log.read_text()
+        assert "Traceback" not in text, f"{host.name}: {text[-3000:]}"

@@ -1,0 +1,270 @@
+"""The log broker over a real mutual-TLS grpc.aio server on 127.0.0.1, with the agent's real
+LogPublisher and a fake container log: fan-out, silence, follow/cancel, who may do what."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+
+from swarmpy import tls
+from swarmpy.agent.logs import LogPublisher
+from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
+from swarmpy.errors import NotFound, PermissionDenied
+from swarmpy.manager import ca, logbroker
+from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
+from swarmpy.manager.store import LocalLog, Store, Tx
+from swarmpy.model import NodeRole, TaskState
+from tests.unit.factories import node, service, task
+
+CLUSTER = "cluster1"
+
+
+@dataclass
+class Env:
+    port: int
+    root: ca.RootCA
+    creds: dict[str, tls.NodeCredentials]
+    tasks: dict[str, str]  # "n1"/"n2" -> id of the talk task on that node
+
+    def channel(self, who: str) -> grpc.aio.Channel:
+        c = self.creds[who]
+        return tls.secure_channel(f"127.0.0.1:{self.port}", c.ca_pem, c.cert_pem, c.key_pem)
+
+
+def issue(root: ca.RootCA, node_id: str, role: NodeRole) -> tls.NodeCredentials:
+    key = ca.generate_key()
+    cert = ca.sign_node_csr(root, ca.create_csr(key), node_id, role, CLUSTER)
+    return tls.NodeCredentials(key_pem=key, cert_pem=cert, ca_pem=root.cert_pem)
+
+
+@contextlib.asynccontextmanager
+async def broker_env() -> AsyncIterator[Env]:
+    root = ca.create_root_ca()
+    store = Store(LocalLog())
+    talk = service("talk")
+    t1 = task(talk, 1, TaskState.RUNNING, node_id="id-n1")
+    t2 = task(talk, 2, TaskState.RUNNING, node_id="id-n2")
+
+    def setup(tx: Tx) -> None:
+        tx.create("nodes", node("n1"))
+        tx.create("nodes", node("n2"))
+        tx.create("services", talk)
+        tx.create("tasks", t1)
+        tx.create("tasks", t2)
+
+    await store.update(setup)
+
+    def check_session(node_id: str, session_id: str) -> None:
+        if session_id != "s-" + node_id:
+            raise NotFound("session invalid: open a new session")
+
+    broker = LogBroker(store, root.cert_pem, lambda: True, lambda: None, check_session)
+    leading = asyncio.create_task(broker.run())
+    mgr = issue(root, "id-mgr", NodeRole.MANAGER)
+    server = grpc.aio.server()
+    dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(broker, server)
+    port = server.add_secure_port(
+        "127.0.0.1:0", tls.server_credentials(mgr.cert_pem, mgr.key_pem, root.cert_pem)
+    )
+    await server.start()
+    await asyncio.sleep(0)
+    creds = {
+        "mgr": mgr,
+        "n1": issue(root, "id-n1", NodeRole.WORKER),
+        "n2": issue(root, "id-n2", NodeRole.WORKER),
+    }
+    try:
+        yield Env(port, root, creds, {"n1": t1.id, "n2": t2.id})
+    finally:
+        await broker.stop()
+        await server.stop(None)
+        leading.cancel()
+
+
+class FakeLogs:
+    """Each task logs `lines` lines; with follow, one more line every 50 ms until cancelled."""
+
+    def __init__(self, lines: int = 3) -> None:
+        self.lines = lines
+        self.cancelled: list[str] = []
+
+    async def __call__(self, task_id: str, follow: bool, tail: int | None) -> AsyncIterator[bytes]:
+        text = b"".join(f"{task_id} {i}\n".encode() for i in range(self.lines))
+        if tail is not None:
+            text = b"".join(text.splitlines(keepends=True)[-tail:]) if tail else b""
+        # Split mid-line: the publisher must put lines back together.
+        yield text[:5]
+        yield text[5:]
+        i = self.lines
+        try:
+            while follow:
+                await asyncio.sleep(0.05)
+                yield f"{task_id} {i}\n".encode()
+                i += 1
+        except asyncio.CancelledError:
+            self.cancelled.append(task_id)
+            raise
+
+
+@contextlib.asynccontextmanager
+async def agent(env: Env, who: str, source: FakeLogs) -> AsyncIterator[None]:
+    channel = env.channel(who)
+    listening = asyncio.create_task(LogPublisher(source).listen(channel, f"s-id-{who}"))
+    await asyncio.sleep(0.2)  # the listen stream is open
+    try:
+        yield
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+        await channel.close()
+
+
+async def collect(
+    env: Env, follow: bool = False, tail: int = -1, until: Callable[[list[Any]], bool] | None = None
+) -> list[Any]:
+    request = dispatcher_pb2.SubscribeLogsRequest(service_ids=["talk"], follow=follow, tail=tail)
+    got: list[Any] = []
+    async for message in subscribe_via_leader(f"127.0.0.1:{env.port}", env.creds["mgr"], request):
+        got.append(message)
+        if until is not None and until(got):
+            break
+    return got
+
+
+def lines(messages: list[Any]) -> list[str]:
+    return [m.data.decode() for m in messages if m.task_id]
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+
+
+def test_logs_of_both_nodes_then_the_end() -> None:
+    async def scenario() -> None:
+        async with broker_env() as env:
+            source = FakeLogs(3)
+            async with agent(env, "n1", source), agent(env, "n2", source):
+                got = await collect(env)
+                t1, t2 = env.tasks["n1"], env.tasks["n2"]
+                assert sorted(lines(got)) == sorted(
+                    [f"{t} {i}" for t in (t1, t2) for i in range(3)]
+                )
+                assert {(m.task_id, m.node_id, m.service_id) for m in got} == {
+                    (t1, "id-n1", "svc-talk"),
+                    (t2, "id-n2", "svc-talk"),
+                }
+                tailed = lines(await collect(env, tail=1))
+                assert sorted(tailed) == sorted([f"{t1} 2", f"{t2} 2"])
+
+    run(scenario())
+
+
+def test_a_silent_node_is_named_and_the_stream_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logbroker, "SILENCE_S", 0.5)
+
+    async def scenario() -> None:
+        async with broker_env() as env, agent(env, "n1", FakeLogs(2)):
+            got = await collect(env)  # n2 never connected
+            assert sorted(lines(got)) == [f"{env.tasks['n1']} {i}" for i in range(2)]
+            notices = [m for m in got if not m.task_id]
+            assert [n.node_id for n in notices] == ["id-n2"]
+            assert "node n2 did not answer" in notices[0].data.decode()
+
+    run(scenario())
+
+
+def test_follow_streams_until_the_subscriber_goes_then_agents_stop() -> None:
+    async def scenario() -> None:
+        async with broker_env() as env:
+            source = FakeLogs(1)
+            async with agent(env, "n1", source), agent(env, "n2", source):
+                got = await collect(env, follow=True, tail=0, until=lambda g: len(g) >= 6)
+                assert {m.task_id for m in got} == set(env.tasks.values())
+                # The subscriber left: the leader tells the agents, which stop reading.
+                for _ in range(50):
+                    if len(source.cancelled) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+                assert sorted(source.cancelled) == sorted(env.tasks.values())
+
+    run(scenario())
+
+
+def test_only_managers_subscribe_and_only_sessions_listen() -> None:
+    async def scenario() -> None:
+        async with broker_env() as env:
+            request = dispatcher_pb2.SubscribeLogsRequest(service_ids=["talk"])
+            with pytest.raises(PermissionDenied):
+                async for _ in subscribe_via_leader(
+                    f"127.0.0.1:{env.port}", env.creds["n1"], request
+                ):
+                    pass
+            with pytest.raises(NotFound, match="No such service: nosuch"):
+                async for _ in subscribe_via_leader(
+                    f"127.0.0.1:{env.port}",
+                    env.creds["mgr"],
+                    dispatcher_pb2.SubscribeLogsRequest(service_ids=["nosuch"]),
+                ):
+                    pass
+            async with env.channel("n1") as channel:
+                stub = dispatcher_pb2_grpc.LogBrokerStub(channel)
+                stream = stub.ListenSubscriptions(
+                    dispatcher_pb2.ListenSubscriptionsRequest(session_id="forged")
+                )
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await stream.read()
+                assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+    run(scenario())
+
+
+def test_a_node_cannot_publish_for_tasks_it_was_not_asked_for() -> None:
+    async def scenario() -> None:
+        async with broker_env() as env:
+            t1, t2 = env.tasks["n1"], env.tasks["n2"]
+            async with env.channel("n1") as channel:
+                stub = dispatcher_pb2_grpc.LogBrokerStub(channel)
+                listen = stub.ListenSubscriptions(
+                    dispatcher_pb2.ListenSubscriptionsRequest(session_id="s-id-n1")
+                )
+                subscriber = asyncio.create_task(collect(env))
+                wanted = await listen.read()
+                assert list(wanted.task_ids) == [t1]
+
+                async def forged() -> AsyncIterator[Any]:
+                    yield dispatcher_pb2.PublishLogsMessage(
+                        subscription_id=wanted.id,
+                        messages=[
+                            dispatcher_pb2.LogMessage(task_id=t2, data=b"not mine"),
+                            dispatcher_pb2.LogMessage(task_id=t1, node_id="id-n2", data=b"mine"),
+                        ],
+                        close=True,
+                    )
+
+                await stub.PublishLogs(forged())
+                async with env.channel("n2") as channel2:
+                    stub2 = dispatcher_pb2_grpc.LogBrokerStub(channel2)
+
+                    async def closing() -> AsyncIterator[Any]:
+                        yield dispatcher_pb2.PublishLogsMessage(
+                            subscription_id=wanted.id, close=True
+                        )
+
+                    listen2 = stub2.ListenSubscriptions(
+                        dispatcher_pb2.ListenSubscriptionsRequest(session_id="s-id-n2")
+                    )
+                    await listen2.read()
+                    await stub2.PublishLogs(closing())
+                got = await subscriber
+                listen.cancel()
+                listen2.cancel()
+            assert [(m.task_id, m.node_id, m.data) for m in got] == [(t1, "id-n1", b"mine")]
+
+    run(scenario())
