@@ -123,7 +123,7 @@ async def agent(env: Env, who: str, source: FakeLogs) -> AsyncIterator[None]:
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening
-        await channel.close()
+        await channel.close(None)
 
 
 async def collect(
@@ -235,7 +235,7 @@ def test_a_node_cannot_publish_for_tasks_it_was_not_asked_for() -> None:
                     dispatcher_pb2.ListenSubscriptionsRequest(session_id="s-id-n1")
                 )
                 subscriber = asyncio.create_task(collect(env))
-                wanted = await listen.read()
+                wanted: Any = await listen.read()
                 assert list(wanted.task_ids) == [t1]
 
                 async def forged() -> AsyncIterator[Any]:
