@@ -21,7 +21,7 @@ from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.manager.dispatcher import NOT_LEADER_PREFIX
-from swarmpy.model import ENGINE_VERSION, Network, NetworkView, Resources, Task, TaskStatus
+from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Agent:
         hostname: str,
         addr: str,
         worker_factory: Callable[[Callable[[str, TaskStatus], None]], Worker],
-        on_view: Callable[[NetworkView, list[Network]], Any],
+        on_view: Callable[[NetworkView], Any],
         on_managers: Callable[[list[str]], None],
         resources: Resources,
         logs: LogSource | None = None,
@@ -171,9 +171,8 @@ class Agent:
         async for message in stream:
             tasks = [codec.from_proto(Task, t) for t in message.tasks]
             view = codec.from_proto(NetworkView, message.view)
-            networks = [codec.from_proto(Network, n) for n in message.networks]
             # The view first: a new task's sandbox needs its network's VNI and subnet.
-            result = self._on_view(view, networks)
+            result = self._on_view(view)
             if asyncio.iscoroutine(result):
                 await result
             complete = message.type == dispatcher_pb2.AssignmentsMessage.COMPLETE

@@ -110,7 +110,7 @@ class NodeRuntime:
         else:
             await self.dns.remove_container(task.id)
 
-    async def apply_view(self, view: NetworkView, networks: list[Network]) -> None:
+    async def apply_view(self, view: NetworkView) -> None:
         self.networks = {n.id: n for n in view.networks}
         self.dns.update(view)
         await self.network.apply_view(view)

@@ -423,7 +423,6 @@ class AssignmentsMessage(_message.Message):
     TASKS_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
-    NETWORKS_FIELD_NUMBER: _builtins.int
     type: Global___AssignmentsMessage.Type.ValueType
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_objects_pb2.Task]:
@@ -435,11 +434,7 @@ class AssignmentsMessage(_message.Message):
 
     @_builtins.property
     def view(self) -> _objects_pb2.NetworkView:
-        """always the whole view for this node"""
-
-    @_builtins.property
-    def networks(self) -> _containers.RepeatedCompositeFieldContainer[_objects_pb2.Network]:
-        """networks the node's tasks use"""
+        """always the whole view for this node (its networks too)"""
 
     def __init__(
         self,
@@ -448,11 +443,10 @@ class AssignmentsMessage(_message.Message):
         tasks: _abc.Iterable[_objects_pb2.Task] | None = ...,
         removed: _abc.Iterable[_builtins.str] | None = ...,
         view: _objects_pb2.NetworkView | None = ...,
-        networks: _abc.Iterable[_objects_pb2.Network] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["view", b"view"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["networks", b"networks", "removed", b"removed", "tasks", b"tasks", "type", b"type", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed", "tasks", b"tasks", "type", b"type", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,7 +8,7 @@ import typer
 
 from swarmpy import codec
 from swarmpy.api import control_pb2, local_pb2
-from swarmpy.cli import output
+from swarmpy.cli import output, specflags
 from swarmpy.cli.client import Client, run
 from swarmpy.model import Node, NodeRole, NodeState
 
@@ -154,7 +154,7 @@ def update(
     label_rm: list[str] = typer.Option([], help="Remove a node label if exists"),
 ) -> None:
     """Update a node."""
-    labels = dict(item.split("=", 1) if "=" in item else (item, "") for item in label_add)
+    labels = dict(specflags.key_values(label_add, "label"))
 
     async def call(c: Client) -> None:
         await c.control.UpdateNode(

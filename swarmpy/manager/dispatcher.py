@@ -174,7 +174,6 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         for sub in list(self._subscribers):
             tasks = by_node.get(sub.node_id, {})
             view = views.view_for(sub.node_id)
-            networks = views.networks_for(sub.node_id)
             changed = [t for tid, t in tasks.items() if sub.sent.get(tid) != t]
             removed = [tid for tid in sub.sent if tid not in tasks]
             if not sub.first and not changed and not removed and view == sub.view:
@@ -191,7 +190,6 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 ],
                 removed=[] if sub.first else removed,
                 view=codec.to_proto(view, objects_pb2.NetworkView()),
-                networks=[codec.to_proto(n, objects_pb2.Network()) for n in networks],
             )
             sub.sent = dict(tasks)
             sub.view = view

@@ -25,7 +25,9 @@ from swarmpy.manager.store import Store
 log = logging.getLogger(__name__)
 
 
-class ControlLoop(Protocol):
+class LeaderLoop(Protocol):
+    """What the leader runs: the dispatcher and every control loop."""
+
     async def run(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -77,7 +79,7 @@ class Manager:
             self.dispatcher.check_session,
         )
         self._server: grpc.aio.Server | None = None
-        self._leading: list[ControlLoop] = []
+        self._leading: list[LeaderLoop] = []
         self._leading_tasks: list[asyncio.Task[None]] = []
         self._leadership_lock = asyncio.Lock()
 
@@ -131,7 +133,7 @@ class Manager:
                 log.info("lost leadership: stopping control loops")
                 await self._stop_leading()
 
-    async def _run_loop(self, loop: ControlLoop) -> None:
+    async def _run_loop(self, loop: LeaderLoop) -> None:
         try:
             await loop.run()
         except asyncio.CancelledError:
