@@ -14,9 +14,7 @@ import typer
 
 from swarmpy.cli import output
 from swarmpy.errors import SwarmpyError
-from swarmpy.lab import manage
-from swarmpy.lab.demo import run_demo
-from swarmpy.lab.hosts import swarmpy_executable
+from swarmpy.lab import DEFAULT_NAME
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -62,9 +60,11 @@ def _on_sigterm() -> None:
 def up(
     hosts: int = typer.Option(3, "--hosts", help="Number of swarm hosts (node1..nodeN)"),
     managers: int = typer.Option(1, "--managers", help="How many of them are managers"),
-    name: str = typer.Option(manage.DEFAULT_NAME, "--name", help=NAME_HELP),
+    name: str = typer.Option(DEFAULT_NAME, "--name", help=NAME_HELP),
 ) -> None:
     """Create hosts, a registry, a daemon per host, and form a swarm."""
+    from swarmpy.lab import manage
+
     _on_sigterm()
     try:
         with _one_line_errors():
@@ -79,8 +79,10 @@ def up(
 
 
 @app.command("down")
-def down(name: str = typer.Option(manage.DEFAULT_NAME, "--name", help=NAME_HELP)) -> None:
+def down(name: str = typer.Option(DEFAULT_NAME, "--name", help=NAME_HELP)) -> None:
     """Remove every namespace, process, mount, cgroup and file of the lab."""
+    from swarmpy.lab import manage
+
     with _one_line_errors():
         removed = manage.down(name)
     if removed:
@@ -90,8 +92,10 @@ def down(name: str = typer.Option(manage.DEFAULT_NAME, "--name", help=NAME_HELP)
 
 
 @app.command("status")
-def status(name: str = typer.Option(manage.DEFAULT_NAME, "--name", help=NAME_HELP)) -> None:
+def status(name: str = typer.Option(DEFAULT_NAME, "--name", help=NAME_HELP)) -> None:
     """Hosts, their addresses, daemons and swarm roles."""
+    from swarmpy.lab import manage
+
     with _one_line_errors():
         rows = manage.status(name)
     output.print_table(
@@ -104,10 +108,12 @@ def status(name: str = typer.Option(manage.DEFAULT_NAME, "--name", help=NAME_HEL
 def exec_(
     host: str = typer.Argument(..., metavar="HOST"),
     cmd: list[str] = typer.Argument(..., metavar="CMD [ARG...]"),
-    name: str = typer.Option(manage.DEFAULT_NAME, "--name", help=NAME_HELP),
+    name: str = typer.Option(DEFAULT_NAME, "--name", help=NAME_HELP),
 ) -> None:
     """Run CMD inside HOST (its network and hostname) against HOST's daemon, e.g.
     `swarmpy lab exec node2 -- swarmpy node ls`."""
+    from swarmpy.lab import manage
+
     # Click keeps a "--" that follows HOST once it stops parsing options.
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -117,9 +123,11 @@ def exec_(
 @app.command("demo")
 def demo(
     keep: bool = typer.Option(False, "--keep", help="Leave the lab running afterwards"),
-    name: str = typer.Option(manage.DEFAULT_NAME, "--name", help=NAME_HELP),
+    name: str = typer.Option(DEFAULT_NAME, "--name", help=NAME_HELP),
 ) -> None:
     """On a fresh 2-host lab: init, join, overlay network, a service, DNS and VIP, failover."""
+    from swarmpy.lab.demo import run_demo
+
     _on_sigterm()
     with _one_line_errors():
         passed = run_demo(name, keep=keep, echo=_echo)
@@ -128,5 +136,7 @@ def demo(
 
 
 def _lab_cmd(sub: str, name: str) -> str:
+    from swarmpy.lab.hosts import swarmpy_executable
+
     base = f"{swarmpy_executable().name} lab {sub}"
-    return base if name == manage.DEFAULT_NAME else f"{base} --name {name}"
+    return base if name == DEFAULT_NAME else f"{base} --name {name}"

@@ -32,7 +32,6 @@ from swarmpy.lab.registry import REGISTRY_HOSTNAME, start_registry_host
 log = logging.getLogger(__name__)
 
 LAB_ROOT = Path("/run/swarmpy-lab")
-DEFAULT_NAME = "lab"
 SWARM_FILE = "swarm.json"
 # A short dispatcher heartbeat: a dead host is marked Down, and its tasks rescheduled, within
 # seconds rather than the default half minute, which is what a demo of failover wants.
