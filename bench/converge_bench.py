@@ -1,18 +1,22 @@
 """Benchmark: service create --replicas N on a 3-host lab until N/N running, against the floor.
 
-    python bench/converge_bench.py [--n 10,30] [--quick]
+    python bench/converge_bench.py [--n 10,30,60] [--quick] [--logs DIR]
 
-swarmpy: a 3-host lab (swarmpy.lab) with its registry host, a daemon per host, a swarm of
-one manager and two workers. A warm-up service (3 replicas, then removed) pulls busybox
-on every host, so no pull is timed. Then, per N, ``service create --detach --replicas N
-busybox sleep 3600`` is timed until ``service ls`` shows N/N (polled every 0.1 s); the service
-is removed before the next N.
+swarmpy: a 3-host lab (``swarmpy.lab.manage.up``: node1 manager, node2 and node3 workers,
+plus the registry/DNS host). A warm-up service (3 replicas, then removed) pulls busybox on
+every host, so no pull is timed. Then, per N and run, ``CreateService`` (N replicas of
+``busybox sleep 3600``) is sent over the manager's socket and timed until ``ListTasks``
+shows N tasks RUNNING (polled every 50 ms from this process: the CLI's own Python start,
+about 2 s here, would otherwise set the granularity). The service is removed and every
+container gone before the next measurement. Each task's state timestamps (set where the
+state changed: manager or agent) are kept, so the time splits into phases.
 
 Floor, in the same lab: what any orchestrator must at least do per container, with no
 control plane: ``ip netns add`` + a veth into the host's namespace + an overlay mount of the
 same busybox rootfs + ``runc run -d``, the N containers split over the 3 hosts, the hosts
-working concurrently (each its share one after another). Target: within 1.5x of the floor
-at N = 30. Needs root, runc, nsenter, unshare, docker-registry and dnsmasq.
+working concurrently (each its share one after another). Floor and swarmpy runs alternate.
+Target: within 1.5x of the floor at N = 30. Needs root, runc, nsenter, unshare,
+docker-registry and dnsmasq.
 """
 
 from __future__ import annotations
@@ -20,10 +24,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -37,13 +40,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, Stat, print_figures, skipped
+from bench.labkit import NotReady, SwarmLab, daemon_log_tail, missing_prerequisites, swarm_lab
 
 TARGET_RATIO = 1.5
-TOOLS = ("runc", "nsenter", "unshare", "docker-registry", "dnsmasq")
-
-
-class NotReady(RuntimeError):
-    """The lab or the service path cannot run here yet: says which step failed."""
+POLL_S = 0.05
+# TaskState values (swarmpy.model.TaskState) the phase split reports, in order.
+PHASES = {
+    "PENDING": 64,
+    "ASSIGNED": 192,
+    "ACCEPTED": 256,
+    "PREPARING": 320,
+    "READY": 384,
+    "STARTING": 448,
+    "RUNNING": 512,
+}
+RUNNING = PHASES["RUNNING"]
+TERMINAL = 576
 
 
 def _sh(*argv: str) -> None:
@@ -119,7 +131,7 @@ class Floor:
         return time.perf_counter() - started
 
     def clean(self) -> None:
-        from swarmpy.agent.runc import remove_cgroup
+        from swarmpy.agent.runc import mounts_under, remove_cgroup
 
         for host, name in self.made:
             subprocess.run(["runc", "--root", str(self.root / "runc"), "delete", "--force", name],
@@ -128,124 +140,181 @@ class Floor:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
             subprocess.run(["ip", "-n", host.netns, "link", "del", f"v{name}"], capture_output=True)
             remove_cgroup(f"/{self.prefix}/{name}")
+            if not mounts_under(self.root / name):
+                shutil.rmtree(self.root / name, ignore_errors=True)  # the next run reuses names
         self.made.clear()
 
 
 # ---------------------------------------------------------------- swarmpy
 
 
-def _cli(test_lab: Any, host: Any, *args: str) -> str:
-    done = test_lab.swarmpy(host, *args)
-    if done.returncode != 0:
-        raise NotReady(f"`swarmpy {' '.join(args)}` failed: {(done.stderr or done.stdout).strip()}")
-    return str(done.stdout)
+class Timeline:
+    """For each task, the timestamp of every state it was seen in (first sighting wins)."""
+
+    def __init__(self, created_at: float) -> None:
+        self.created_at = created_at  # wall clock, like the task timestamps
+        self.seen: dict[str, dict[int, float]] = {}
+        self.node: dict[str, str] = {}
+
+    def add(self, tasks: Sequence[Any]) -> None:
+        for t in tasks:
+            states = self.seen.setdefault(t.id, {})
+            states.setdefault(t.status.state, t.status.timestamp)
+            self.node[t.id] = t.node_id
+
+    def all_reached(self, state: int) -> float | None:
+        """Seconds after the create when the last task had reached ``state``: the earliest
+        timestamp seen at ``state`` or later, per task, then the maximum over tasks."""
+        times = []
+        for states in self.seen.values():
+            later = [ts for s, ts in states.items() if s >= state and s < TERMINAL]
+            if not later:
+                return None
+            times.append(min(later) - self.created_at)
+        return max(times) if times else None
+
+    def durations(self, start: int, end: int) -> list[float]:
+        return [st[end] - st[start] for st in self.seen.values() if start in st and end in st]
+
+    def summary(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            f"all_{name.lower()}_s": self.all_reached(code) for name, code in PHASES.items()
+        }
+        for label, a, b in (
+            ("prepare", "PREPARING", "READY"),
+            ("ready_to_starting", "READY", "STARTING"),
+            ("start", "STARTING", "RUNNING"),
+        ):
+            spans = self.durations(PHASES[a], PHASES[b])
+            doc[f"{label}_median_s"] = statistics.median(spans) if spans else None
+            doc[f"{label}_max_s"] = max(spans) if spans else None
+            doc[f"{label}_samples"] = len(spans)
+        per_node: dict[str, int] = {}
+        for node in self.node.values():
+            per_node[node[:12]] = per_node.get(node[:12], 0) + 1
+        doc["tasks_per_node"] = per_node
+        doc["failed_tasks"] = sum(1 for st in self.seen.values() if any(s >= TERMINAL for s in st))
+        return doc
 
 
-def _replicas(test_lab: Any, host: Any, name: str) -> tuple[int, int] | None:
-    for line in _cli(test_lab, host, "service", "ls").splitlines():
-        if re.search(rf"\s{re.escape(name)}\s", f" {line} "):
-            m = re.search(r"\s(\d+)/(\d+)\s", line)
-            if m:
-                return int(m.group(1)), int(m.group(2))
-    return None
-
-
-def _converge(test_lab: Any, manager: Any, name: str, n: int, timeout: float) -> float:
+def _converge(swarm: SwarmLab, name: str, n: int, timeout: float) -> tuple[float, Timeline]:
+    timeline = Timeline(time.time())
     started = time.perf_counter()
-    _cli(test_lab, manager, "service", "create", "--detach", "--name", name,
-         "--replicas", str(n), "busybox", "sleep", "3600")  # fmt: skip
+    service_id = swarm.api.create_service(name, n)
     deadline = started + timeout
     while time.perf_counter() < deadline:
-        if _replicas(test_lab, manager, name) == (n, n):
-            return time.perf_counter() - started
-        time.sleep(0.1)
+        tasks = swarm.api.tasks(service_id)
+        timeline.add(tasks)
+        running = sum(1 for t in tasks if t.status.state == RUNNING and t.desired_state == RUNNING)
+        if running >= n:
+            return time.perf_counter() - started, timeline
+        time.sleep(POLL_S)
     raise NotReady(f"service {name} did not reach {n}/{n} within {timeout:g}s")
 
 
-def _remove(test_lab: Any, manager: Any, name: str) -> None:
-    test_lab.swarmpy(manager, "service", "rm", name)
-    time.sleep(2.0)  # let the workers stop the containers before the next measurement
+def _remove(swarm: SwarmLab, name: str) -> None:
+    swarm.api.remove_service(name)
+    swarm.wait_no_containers()
 
 
-def _swarm(test_lab: Any) -> Any:
-    manager, *workers = test_lab.hosts
-    try:
-        test_lab.start_daemons()
-    except Exception as exc:
-        raise NotReady(f"daemons did not start: {exc}") from exc
-    init = _cli(test_lab, manager, "swarm", "init")
-    token = next((w for w in init.split() if w.startswith("SWMTKN-")), None)
-    if token is None:
-        raise NotReady(f"`swarm init` printed no join token:\n{init}")
-    for w in workers:
-        _cli(test_lab, w, "swarm", "join", "--token", token, manager.control_addr)
-    deadline = time.monotonic() + 30
-    while _cli(test_lab, manager, "node", "ls").count("Ready") < len(test_lab.hosts):
-        if time.monotonic() > deadline:
-            raise NotReady("not every node became Ready within 30 s")
-        time.sleep(0.3)
-    return manager
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
-def run(quick: bool = False, ns: Sequence[int] = (10,)) -> list[Figure]:
-    if os.geteuid() != 0:
-        return [skipped("convergence", "needs root")]
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        return [skipped("convergence", f"not installed: {', '.join(missing)}")]
+def _report_phases(n: int, run: int, seconds: float, floor_s: float, doc: dict[str, Any]) -> None:
+    print(
+        f"  N={n} run {run}: swarmpy {seconds:.2f}s, floor {floor_s:.2f}s; all tasks "
+        + ", ".join(
+            f"{k} by {_fmt(doc[f'all_{k.lower()}_s'])}"
+            for k in ("ASSIGNED", "PREPARING", "READY", "RUNNING")
+        )
+        + f"; per task prepare {_fmt(doc['prepare_median_s'])} (max {_fmt(doc['prepare_max_s'])})"
+        f", start {_fmt(doc['start_median_s'])}; per node {doc['tasks_per_node']}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def run(
+    quick: bool = False, ns: Sequence[int] = (10, 30), logs: Path | None = None
+) -> list[Figure]:
+    why = missing_prerequisites()
+    if why:
+        return [skipped("convergence", why)]
     from swarmpy.agent.runc import mounts_under
-    from tests.integration.conftest import new_lab
 
     runs = 1 if quick else 3
     figures: list[Figure] = []
-    test_lab = new_lab(3)
-    floor = Floor(
-        Path(tempfile.mkdtemp(prefix="flbench-", dir="/tmp")), test_lab.lab, test_lab.hosts
-    )
+    floor_root = Path(tempfile.mkdtemp(prefix="flbench-", dir="/tmp"))
     try:
-        manager = _swarm(test_lab)
-        _converge(test_lab, manager, "warmup", 3, 120)  # pulls busybox on every host
-        _remove(test_lab, manager, "warmup")
-        floor.prepare()
-        for n in ns:
-            ours, floors = [], []
-            for r in range(runs):
-                floors.append(floor.start(n))
+        with swarm_lab(3, keep_logs=logs) as swarm:
+            floor = Floor(floor_root, swarm.lab, swarm.hosts)
+            try:
+                _converge(swarm, "warmup", 3, 120)  # pulls busybox on every host
+                _remove(swarm, "warmup")
+                floor.prepare()
+                floor.start(3)  # warm-up of the floor too
                 floor.clean()
-                name = f"conv{n}r{r}"
-                ours.append(_converge(test_lab, manager, name, n, 60 + 3 * n))
-                _remove(test_lab, manager, name)
-            value = Stat.of(ours)
-            ratio = value.median / Stat.of(floors).median
-            figures.append(
-                Figure(
-                    f"convergence, {n} replicas on 3 hosts",
-                    "s to N/N running",
-                    value,
-                    "netns+veth+overlay+runc by hand",
-                    Stat.of(floors),
-                    target=f"ratio <= {TARGET_RATIO:g} at N = 30" if n == 30 else "",
-                    target_met=ratio <= TARGET_RATIO if n == 30 else None,
-                    higher_is_better=False,
-                    fmt="{:.2f}",
-                )
-            )
+                for n in ns:
+                    ours: list[float] = []
+                    floors: list[float] = []
+                    phases: list[dict[str, Any]] = []
+                    for r in range(runs):
+                        floors.append(floor.start(n))
+                        floor.clean()
+                        name = f"conv{n}r{r}"
+                        seconds, timeline = _converge(swarm, name, n, 60 + 3 * n)
+                        ours.append(seconds)
+                        phases.append(timeline.summary())
+                        _report_phases(n, r, seconds, floors[-1], phases[-1])
+                        _remove(swarm, name)
+                    figures.append(_figure(n, ours, floors, phases))
+            except NotReady as exc:
+                tail = daemon_log_tail(swarm.manager)
+                last = f" (manager daemon log: {tail})" if tail else ""
+                figures.append(skipped("convergence", f"service path not ready: {exc}{last}"))
+            finally:
+                floor.clean()
     except NotReady as exc:
-        log = test_lab.hosts[0].daemon_log
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        last = f" (manager daemon log: {tail[0][:300]})" if tail else ""
-        figures.append(skipped("convergence", f"lab/service path not ready: {exc}{last}"))
+        figures.append(skipped("convergence", str(exc)))
     finally:
-        floor.clean()
-        test_lab.lab.destroy()
-        if not mounts_under(floor.root):  # never recurse into a mount left behind
-            shutil.rmtree(floor.root, ignore_errors=True)
+        if not mounts_under(floor_root):  # never recurse into a mount left behind
+            shutil.rmtree(floor_root, ignore_errors=True)
     return figures
+
+
+def _figure(n: int, ours: list[float], floors: list[float], phases: list[dict[str, Any]]) -> Figure:
+    value, base = Stat.of(ours), Stat.of(floors)
+    ratio = value.median / base.median
+    mid = phases[ours.index(sorted(ours)[len(ours) // 2])]  # the median run's split
+    note = (
+        f"median run: all ASSIGNED by {_fmt(mid['all_assigned_s'])} s, all PREPARING by "
+        f"{_fmt(mid['all_preparing_s'])} s, all RUNNING by {_fmt(mid['all_running_s'])} s; "
+        f"prepare per task {_fmt(mid['prepare_median_s'])} s (max {_fmt(mid['prepare_max_s'])})"
+    )
+    return Figure(
+        f"convergence, {n} replicas on 3 hosts",
+        "s to N/N running",
+        value,
+        "netns+veth+overlay+runc by hand",
+        base,
+        target=f"ratio <= {TARGET_RATIO:g} at N = 30" if n == 30 else "",
+        target_met=ratio <= TARGET_RATIO if n == 30 else None,
+        higher_is_better=False,
+        fmt="{:.2f}",
+        note=note,
+        extra={"swarmpy_s": ours, "floor_s": floors, "phases": phases},
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--n", default="10", help="replica counts, comma-separated (10,30,60)")
+    parser.add_argument("--n", default="10,30", help="replica counts, comma-separated (10,30,60)")
+    parser.add_argument("--logs", type=Path, help="copy the daemons' logs here before teardown")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    print_figures(run(args.quick, [int(x) for x in args.n.split(",")]))
+    result = run(args.quick, [int(x) for x in args.n.split(",")], args.logs)
+    print_figures(result)
+    if args.json:
+        args.json.write_text(json.dumps([f.to_json() for f in result], indent=2) + "\n")

@@ -1,0 +1,161 @@
+"""What the lab benchmarks (convergence, overlay) share: a swarm on a lab, and its API.
+
+``swarm_lab(n)`` builds a lab of ``n`` hosts with a swarm on it (``swarmpy.lab.manage.up``:
+node1 the manager, the others workers, plus the registry/DNS host) under a unique name, and
+removes it afterwards, also on failure or Ctrl-C. ``Api`` talks gRPC to the manager's unix
+socket straight from the benchmark process: polling through the CLI would add a Python start
+(about 2 s on the shared 2-core machine) to every sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+TOOLS = ("runc", "nsenter", "unshare", "docker-registry", "dnsmasq")
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(RuntimeError):
+    """The lab or the service path cannot run here: says which step failed."""
+
+
+def missing_prerequisites(extra_tools: Sequence[str] = ()) -> str | None:
+    """Why a lab benchmark cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (namespaces, runc)"
+    missing = [t for t in (*TOOLS, *extra_tools) if shutil.which(t) is None]
+    return f"not installed: {', '.join(missing)}" if missing else None
+
+
+class Api:
+    """The manager's control API over its unix socket (synchronous gRPC)."""
+
+    def __init__(self, socket_url: str) -> None:
+        from swarmpy.api import control_pb2_grpc
+
+        self.channel = grpc.insecure_channel(socket_url)
+        self.control: Any = control_pb2_grpc.ControlStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def create_service(
+        self,
+        name: str,
+        replicas: int,
+        *,
+        args: Sequence[str] = ("sleep", "3600"),
+        networks: Sequence[str] = (),
+        constraints: Sequence[str] = (),
+    ) -> str:
+        from swarmpy import codec
+        from swarmpy.api import objects_pb2
+        from swarmpy.model import ContainerSpec, ServiceSpec
+
+        spec = ServiceSpec(
+            name=name,
+            container=ContainerSpec(image="busybox", args=tuple(args)),
+            replicas=replicas,
+            networks=tuple(networks),
+            constraints=tuple(constraints),
+        )
+        return str(self.control.CreateService(codec.to_proto(spec, objects_pb2.ServiceSpec())).id)
+
+    def create_network(self, name: str, driver: str = "overlay") -> str:
+        from swarmpy.api import control_pb2
+
+        request = control_pb2.CreateNetworkRequest(name=name, driver=driver)
+        return str(self.control.CreateNetwork(request).id)
+
+    def remove_network(self, ref: str) -> None:
+        from swarmpy.api import control_pb2
+
+        self.control.RemoveNetwork(control_pb2.RemoveRequest(ref=ref))
+
+    def tasks(self, service_id: str) -> list[Any]:
+        """The service's tasks as protobuf messages (decoding them costs more than polling)."""
+        from swarmpy.api import control_pb2
+
+        reply = self.control.ListTasks(control_pb2.ListTasksRequest(services=[service_id]))
+        return list(reply.tasks)
+
+    def remove_service(self, service_id: str) -> None:
+        from swarmpy.api import control_pb2
+
+        self.control.RemoveService(control_pb2.RemoveRequest(ref=service_id))
+
+
+@dataclass
+class SwarmLab:
+    lab: Any  # swarmpy.lab.hosts.Lab
+    hosts: list[Any]  # swarmpy.lab.hosts.Host: node1 (manager), node2, ...
+    api: Api
+
+    @property
+    def manager(self) -> Any:
+        return self.hosts[0]
+
+    def containers(self, host: Any) -> list[str]:
+        """Container ids in ``host``'s runc root (whatever state they are in)."""
+        listed = subprocess.run(
+            ["runc", "--root", str(host.runc_root), "list", "-q"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return listed.stdout.split()
+
+    def wait_no_containers(self, timeout: float = 120.0) -> None:
+        """After a service removal: until every worker removed its containers."""
+        deadline = time.monotonic() + timeout
+        while any(self.containers(h) for h in self.hosts):
+            if time.monotonic() > deadline:
+                left = {h.name: len(self.containers(h)) for h in self.hosts}
+                raise NotReady(f"containers still there {timeout:g}s after removal: {left}")
+            time.sleep(0.2)
+
+
+@contextmanager
+def swarm_lab(n_hosts: int, keep_logs: Path | None = None) -> Iterator[SwarmLab]:
+    """A fresh lab of ``n_hosts`` with a swarm formed, removed on the way out; the daemons'
+    logs are copied to ``keep_logs`` (``node1.log``...) first when given."""
+    from swarmpy.errors import SwarmpyError
+    from swarmpy.lab import manage
+
+    name = "bn" + secrets.token_hex(3)
+    try:
+        try:
+            lab = manage.up(name, n_hosts, 1, log.info)
+        except SwarmpyError as exc:
+            raise NotReady(f"lab up failed: {exc}") from exc
+        api = Api(manage.swarm_hosts(lab)[0].socket_url)
+        try:
+            yield SwarmLab(lab, manage.swarm_hosts(lab), api)
+        finally:
+            api.close()
+    finally:
+        if keep_logs is not None:
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            for log_file in manage.state_dir(name).glob("*/daemon.log"):
+                shutil.copy(log_file, keep_logs / f"{log_file.parent.name}.log")
+        manage.down(name)
+
+
+def daemon_log_tail(host: Any, lines: int = 1) -> str:
+    path = Path(host.daemon_log)
+    if not path.exists():
+        return ""
+    return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])[:300]
