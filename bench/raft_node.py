@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, free_port, wait_until
+from tests.support.jsonlines import JsonLinesProcess
 
 PASSWORD = "bench-cluster-secret"
 
@@ -163,59 +162,20 @@ def _serve(argv: list[str]) -> None:
 # ---------------------------------------------------------------- parent side
 
 
-class Member:
+class Member(JsonLinesProcess):
     """One manager process; ``call`` sends a command and waits for its answer."""
 
     def __init__(self, mode: str, addr: str, data_dir: Path, partners: list[str]) -> None:
         self.addr = addr
         argv = [sys.executable, __file__, mode, addr, str(data_dir), ",".join(partners)]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
         # pysyncobj prints its warnings on stderr: keep them, for the report.
         data_dir.mkdir(parents=True, exist_ok=True)
         self.stderr_path = data_dir.with_suffix(".stderr")
         with self.stderr_path.open("w") as err:
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, env=env
+            super().__init__(
+                f"manager {addr}", argv, {**os.environ, "PYTHONPATH": str(REPO)}, stderr=err
             )
-        self._seq = 0
-        self._read()
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"manager {self.addr} exited ({self.proc.poll()})")
-        msg: dict[str, Any] = json.loads(line)
-        return msg
-
-    def call(self, op: str, **args: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self._seq += 1
-        self.proc.stdin.write(json.dumps({"op": op, "seq": self._seq, **args}) + "\n")
-        self.proc.stdin.flush()
-        msg = self._read()
-        if not msg["ok"]:
-            raise RuntimeError(msg["error"])
-        return msg
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.alive and self.proc.stdin is not None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self.read()
 
 
 class Cluster:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -21,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.jsonlines import JsonLinesProcess
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "test-cluster-secret"
@@ -119,7 +119,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Manager:
+class Manager(JsonLinesProcess):
     """One driver process; ``call`` sends a command and waits for its answer."""
 
     def __init__(self, addr: str, data_dir: Path, partners: list[str], force: bool = False):
@@ -127,47 +127,8 @@ class Manager:
         args = [sys.executable, __file__, addr, str(data_dir), ",".join(partners)]
         if force:
             args.append("force")
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-        )
-        self._seq = 0
-        assert self._read()["ready"]
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"manager {self.addr} exited ({self.proc.poll()})")
-        msg: dict[str, Any] = json.loads(line)
-        return msg
-
-    def call(self, op: str, **args: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self._seq += 1
-        self.proc.stdin.write(json.dumps({"op": op, "seq": self._seq, **args}) + "\n")
-        self.proc.stdin.flush()
-        msg = self._read()
-        assert msg["seq"] == self._seq
-        if not msg["ok"]:
-            raise RuntimeError(msg["error"])
-        return msg
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        super().__init__(f"manager {addr}", args, {**os.environ, "PYTHONPATH": str(REPO)})
+        assert self.read()["ready"]
 
 
 def wait_for(what: str, check: Any, timeout: float = 10.0) -> Any:
