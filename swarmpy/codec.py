@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import types
 import typing
 from typing import Any, TypeVar
@@ -22,9 +21,15 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    # Resolving string annotations is slow and the classes are few: resolve each once.
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:

@@ -56,8 +56,8 @@ class NotAManager(Conflict):
     def __init__(self, message: str = "") -> None:
         super().__init__(
             message
-            or "This node is not a swarm manager. Use \"swarmpy swarm init\" or "
-            "\"swarmpy swarm join\" to connect this node to swarm and try again."
+            or 'This node is not a swarm manager. Use "swarmpy swarm init" or '
+            '"swarmpy swarm join" to connect this node to swarm and try again.'
         )
 
 
@@ -65,8 +65,8 @@ class NotInSwarm(Conflict):
     def __init__(self, message: str = "") -> None:
         super().__init__(
             message
-            or "This node is not part of a swarm. Use \"swarmpy swarm init\" or "
-            "\"swarmpy swarm join\" first."
+            or 'This node is not part of a swarm. Use "swarmpy swarm init" or '
+            '"swarmpy swarm join" first.'
         )
 
 

@@ -25,6 +25,9 @@ from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStat
 
 log = logging.getLogger(__name__)
 
+# The end-of-stream marker of grpc.aio's read(); its type stubs do not know it.
+EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
+
 STATUS_BATCH_S = 0.05
 RECONNECT_S = 0.5
 
@@ -120,8 +123,8 @@ class Agent:
                 )
             )
             stream = stub.Session(request, wait_for_ready=False)
-            first = await asyncio.wait_for(stream.read(), timeout=10)
-            if first is grpc.aio.EOF:
+            first: Any = await asyncio.wait_for(stream.read(), timeout=10)
+            if first is EOF:
                 raise OSError("session closed by the manager")
             session_id = first.session_id
             self._take_session(first)
@@ -153,7 +156,7 @@ class Agent:
             self._on_role(message.role)
 
     async def _session_messages(self, stream: Any) -> None:
-        while (message := await stream.read()) is not grpc.aio.EOF:
+        while (message := await stream.read()) is not EOF:
             self._take_session(message)
         raise OSError("session closed by the manager")
 

@@ -43,12 +43,13 @@ class AsyncImages:
         # One pull per reference however many tasks want it at once.
         pending = self._pulls.get(ref)
         if pending is None:
-            pending = asyncio.ensure_future(
-                asyncio.to_thread(lambda: self.store.pull(ref, progress) and None)
-            )
+            pending = asyncio.ensure_future(self._pull(ref, progress))
             self._pulls[ref] = pending
             pending.add_done_callback(lambda _f: self._pulls.pop(ref, None))
         await asyncio.shield(pending)
+
+    async def _pull(self, ref: str, progress: Callable[[str], None] | None) -> None:
+        await asyncio.to_thread(self.store.pull, ref, progress)
 
     def layer_dirs(self, ref: str) -> list[Path]:
         return self.store.layer_dirs(ref)

@@ -30,7 +30,7 @@ class Client:
         self.control = control_pb2_grpc.ControlStub(self.channel)
 
     async def close(self) -> None:
-        await self.channel.close()
+        await self.channel.close(None)
 
 
 def run(fn: Callable[[Client], Awaitable[T]]) -> T:

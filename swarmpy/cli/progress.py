@@ -58,9 +58,10 @@ def assess(service: Service, tasks: Sequence[Task]) -> Progress:
     live = [t for t in current if t.desired_state <= TaskState.RUNNING]
     if service.spec.mode == ServiceMode.REPLICATED:
         wanted = service.spec.replicas
-        keys = sorted({t.slot for t in live if 0 < t.slot <= wanted})
+        slots = sorted({t.slot for t in live if 0 < t.slot <= wanted})
+        keys = [str(slot) for slot in slots]
         label = {k: f"{k}/{wanted}" for k in keys}
-        by_key = {k: [t for t in live if t.slot == k] for k in keys}
+        by_key = {k: [t for t in live if str(t.slot) == k] for k in keys}
     else:
         wanted = len({t.node_id for t in live})
         keys = sorted({t.node_id for t in live})

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 
 from swarmpy.errors import SwarmpyError
-from swarmpy.lab import manage, teardown
+from swarmpy.lab import DEFAULT_NAME, manage, teardown
 from swarmpy.lab.hosts import Host, Lab
 from swarmpy.lab.manage import Echo, Shell
 
@@ -58,7 +58,7 @@ def run_demo(name: str, *, keep: bool, echo: Echo) -> bool:
         return False
     finally:
         if keep and manage.exists(name):
-            suffix = "" if name == manage.DEFAULT_NAME else f" --name {name}"
+            suffix = "" if name == DEFAULT_NAME else f" --name {name}"
             echo(f"==> lab {name} kept: swarmpy lab exec{suffix} node1 -- swarmpy node ls")
             echo(f"    daemon logs: {manage.state_dir(name)}/node*/daemon.log")
         else:

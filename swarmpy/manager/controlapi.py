@@ -146,20 +146,21 @@ class ControlAPI:
                 raise NotFound(f"key {key} doesn't exist in node's labels")
 
         def change(tx: Tx) -> Node:
-            current: Node = tx.get("nodes", node.id)
+            current: Node | None = tx.get("nodes", node.id)
             if current is None:
                 raise NotFound(f"No such node: {ref}")
             labels = current.label_dict()
             labels.update(label_add or {})
             for key in label_rm:
                 labels.pop(key, None)
-            return tx.replace(
+            updated: Node = tx.replace(
                 "nodes",
                 node.id,
                 availability=NodeAvailability(availability or current.availability),
                 labels=tuple(sorted(labels.items())),
                 updated_at=now(),
             )
+            return updated
 
         updated = await self.store.update(change)
         return self._with_manager_status([updated])[0]
@@ -179,7 +180,10 @@ class ControlAPI:
 
         def change(tx: Tx) -> Node:
             manager = node.manager if wanted == NodeRole.MANAGER else None
-            return tx.replace("nodes", node.id, role=wanted, manager=manager, updated_at=now())
+            updated: Node = tx.replace(
+                "nodes", node.id, role=wanted, manager=manager, updated_at=now()
+            )
+            return updated
 
         updated = await self.store.update(change)
         if wanted == NodeRole.WORKER and node.manager is not None:
@@ -234,7 +238,8 @@ class ControlAPI:
                 if role == NodeRole.WORKER
                 else JoinTokens(worker=cluster.tokens.worker, manager=fresh)
             )
-            return tx.replace("clusters", cluster.id, tokens=tokens, updated_at=now())
+            rotated: Cluster = tx.replace("clusters", cluster.id, tokens=tokens, updated_at=now())
+            return rotated
 
         return await self.store.update(change)
 

@@ -231,7 +231,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             node: Node | None = tx.get("nodes", node_id)
             if node is None:
                 raise NotFound(f"node {node_id} is not part of this swarm (it was removed)")
-            return tx.replace(
+            registered: Node = tx.replace(
                 "nodes",
                 node_id,
                 hostname=desc.hostname or node.hostname,
@@ -241,6 +241,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 resources=codec.from_proto(Resources, desc.resources),
                 updated_at=now(),
             )
+            return registered
 
         await self.store.update(register)
         log.info("node %s (%s) opened a session", node_id, desc.hostname)

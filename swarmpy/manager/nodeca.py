@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -26,7 +26,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
     def __init__(
         self,
         store: Store,
-        add_raft_member: Callable[[str], Awaitable[None]],
+        add_raft_member: Callable[[str], Coroutine[Any, Any, None]],
         raft_members: Callable[[], list[str]],
     ) -> None:
         self.store = store

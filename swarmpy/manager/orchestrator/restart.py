@@ -48,11 +48,7 @@ def restart_at(policy: RestartPolicy, history: Sequence[Task], now: float) -> fl
         return None
     if policy.max_attempts:
         since = now - policy.window_s if policy.window_s else float("-inf")
-        ended = sum(
-            1
-            for t in history
-            if ended_by_itself(t) and t.status.timestamp >= since
-        )
+        ended = sum(1 for t in history if ended_by_itself(t) and t.status.timestamp >= since)
         # The first task is not a restart: a slot gets 1 + max_attempts tasks.
         if ended > policy.max_attempts:
             return None
