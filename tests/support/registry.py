@@ -117,5 +117,3 @@ def start_registry(
             raise RuntimeError(f"docker-registry did not start on {addr}:\n{text}")
         time.sleep(0.05)
     return registry
-
-

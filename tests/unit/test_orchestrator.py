@@ -247,11 +247,22 @@ def test_replaced_failures_still_count_towards_max_attempts() -> None:
 
     spec = ServiceSpec("s", ContainerSpec("busybox"))
     failed = Task(
-        "a", "svc", "s", spec, slot=1, created_at=1,
-        status=TaskStatus(TaskState.FAILED, timestamp=2), desired_state=TaskState.SHUTDOWN,
+        "a",
+        "svc",
+        "s",
+        spec,
+        slot=1,
+        created_at=1,
+        status=TaskStatus(TaskState.FAILED, timestamp=2),
+        desired_state=TaskState.SHUTDOWN,
     )
-    again = dc.replace(failed, id="b", created_at=3, desired_state=TaskState.RUNNING,
-                       status=TaskStatus(TaskState.FAILED, timestamp=4))
+    again = dc.replace(
+        failed,
+        id="b",
+        created_at=3,
+        desired_state=TaskState.RUNNING,
+        status=TaskStatus(TaskState.FAILED, timestamp=4),
+    )
     policy = RestartPolicy(condition=RestartCondition.ANY, delay_s=0, max_attempts=1)
     assert restart_at(policy, [failed], 10) == 2
     assert restart_at(policy, [failed, again], 10) is None
