@@ -236,8 +236,11 @@ def _report_phases(n: int, run: int, seconds: float, floor_s: float, doc: dict[s
 
 
 def run(
-    quick: bool = False, ns: Sequence[int] = (10, 30), logs: Path | None = None
+    quick: bool = False, ns: Sequence[int] | None = None, logs: Path | None = None
 ) -> list[Figure]:
+    """N = 10, 30 and 60 (10 and 30 quick) unless ``ns`` says otherwise."""
+    if ns is None:
+        ns = (10, 30) if quick else (10, 30, 60)
     why = missing_prerequisites()
     if why:
         return [skipped("convergence", why)]
@@ -310,11 +313,12 @@ def _figure(n: int, ours: list[float], floors: list[float], phases: list[dict[st
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--n", default="10,30", help="replica counts, comma-separated (10,30,60)")
+    parser.add_argument("--n", help="replica counts, comma-separated (default 10,30,60)")
     parser.add_argument("--logs", type=Path, help="copy the daemons' logs here before teardown")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    result = run(args.quick, [int(x) for x in args.n.split(",")], args.logs)
+    ns = [int(x) for x in args.n.split(",")] if args.n else None
+    result = run(args.quick, ns, args.logs)
     print_figures(result)
     if args.json:
         args.json.write_text(json.dumps([f.to_json() for f in result], indent=2) + "\n")

@@ -67,7 +67,8 @@ class Api:
 
         spec = ServiceSpec(
             name=name,
-            container=ContainerSpec(image="busybox", args=tuple(args)),
+            # sleep as pid 1 ignores SIGTERM: a short grace keeps removals between runs short.
+            container=ContainerSpec(image="busybox", args=tuple(args), stop_grace_s=1.0),
             replicas=replicas,
             networks=tuple(networks),
             constraints=tuple(constraints),

@@ -2,9 +2,9 @@
 
     python bench/run.py [--quick] [--json bench/results/latest.json] [--only NAME,...]
 
-NAME is one of: sched, raft, failover, dns, footprint, converge (converge needs the full
-lab and is only run when named). Prints the table (benchmark, figure, baseline, ratio,
-target) and writes the same as JSON. Benchmarks never fail on a number; a benchmark that
+NAME is one of: sched, raft, failover, dns, footprint, converge, overlay (converge and
+overlay build a lab of namespaced hosts with daemons and are only run when named). Prints
+the table (benchmark, figure, baseline, ratio, target) and writes the same as JSON. Benchmarks never fail on a number; a benchmark that
 cannot run (missing tool, not root) becomes a "skipped" row saying why.
 """
 
@@ -24,7 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import converge_bench, failover_bench, footprint_bench, raft_bench, sched_bench
+from bench import (
+    converge_bench,
+    failover_bench,
+    footprint_bench,
+    overlay_bench,
+    raft_bench,
+    sched_bench,
+)
 from bench.common import REPO, Figure, Stat, print_figures, skipped
 
 DNS_TARGET = 1 / 3
@@ -65,7 +72,7 @@ def dns(quick: bool) -> list[Figure]:
     ]
 
 
-# Order of the default run; converge only when asked for (it builds a 3-host lab).
+# Order of the default run; converge and overlay only when asked for (they build labs).
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "sched": sched_bench.run,
     "raft": raft_bench.run,
@@ -73,6 +80,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "dns": dns,
     "footprint": footprint_bench.run,
     "converge": converge_bench.run,
+    "overlay": overlay_bench.run,
 }
 DEFAULT = ("sched", "raft", "failover", "dns", "footprint")
 
