@@ -4,8 +4,9 @@
 
 NAME is one of: sched, raft, failover, dns, footprint, converge, overlay (converge and
 overlay build a lab of namespaced hosts with daemons and are only run when named). Prints
-the table (benchmark, figure, baseline, ratio, target) and writes the same as JSON. Benchmarks never fail on a number; a benchmark that
-cannot run (missing tool, not root) becomes a "skipped" row saying why.
+the table (benchmark, figure, baseline, ratio, target) and writes the same as JSON.
+Benchmarks never fail on a number; a benchmark that cannot run (missing tool, not root)
+becomes a "skipped" row saying why.
 """
 
 from __future__ import annotations
