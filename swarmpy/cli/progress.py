@@ -117,8 +117,11 @@ async def wait_for_convergence(
                 sys.stdout.write("\n".join(lines) + "\n")
                 sys.stdout.flush()
                 drawn = len(lines)
-            elif lines != last_printed:
-                typer.echo("\n".join(lines))
+            else:
+                # No terminal to redraw on (a log, a pipe): print only what changed.
+                for line in lines:
+                    if line not in last_printed:
+                        typer.echo(line)
                 last_printed = lines
         if progress.error:
             raise Conflict(f"service {service.spec.name} could not converge: {progress.error}")
