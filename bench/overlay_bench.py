@@ -14,7 +14,7 @@ order rotates every round); medians. Target: overlay >= 0.8 x underlay.
 
 A second reference splits the gap: the overlay's shape built by hand with iproute2 on two
 more lab hosts (same underlay bridge, same MTU as our containers): a "container" namespace,
-a veth into a bridge, a VXLAN port (iproute2 defaults, so no UDP checksum), no nftables.
+a veth into a bridge, a VXLAN port without UDP checksums (``noudpcsum``), no nftables.
 By hand / underlay is what VXLAN itself costs on this kernel; ours / by hand is what our
 particular setup adds. Needs root, iperf3 and what the lab needs.
 """
@@ -110,8 +110,8 @@ def _ip(*argv: str) -> None:
 
 def hand_made_vxlan(lab: Any, mtu: int) -> tuple[Endpoint, Endpoint]:
     """The overlay's shape built by hand, for reference: two more lab hosts on the same
-    underlay bridge, in each a bridge with a VXLAN port (iproute2 defaults: no UDP checksum)
-    and a veth into a "container" namespace, no nftables. Named under the lab's prefix, so
+    underlay bridge, in each a bridge with a VXLAN port (``noudpcsum``) and a veth into a
+    "container" namespace, no nftables. Named under the lab's prefix, so
     the lab's teardown removes it."""
     a, b = lab.add_host("hx1"), lab.add_host("hx2")
     ends = []
