@@ -62,7 +62,14 @@ class Runc:
             raise RuntimeFailure(f"runc {args[0]}: {msg.splitlines()[-1]}")
         return out.decode(errors="replace")
 
-    async def create(self, cid: str, bundle_dir: Path, stdio: Path, runc_log: Path) -> None:
+    def knows(self, cid: str) -> bool:
+        """Whether runc has state for ``cid``: its state file, without running runc."""
+        return (self.root / cid / "state.json").exists()
+
+    async def create(self, cid: str, bundle_dir: Path, stdio: Path, runc_log: Path) -> int:
+        """Create the container; returns its init process's pid (from --pid-file, which
+        saves a `runc state` per container)."""
+        pid_file = bundle_dir / "init.pid"
         # The container inherits runc's stdio and outlives it: pipes would never see EOF, so
         # both go to a file, and runc's own messages to another (via --log).
         with stdio.open("ab") as out:
@@ -71,6 +78,8 @@ class Runc:
                 "create",
                 "--bundle",
                 str(bundle_dir),
+                "--pid-file",
+                str(pid_file),
                 cid,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
@@ -79,6 +88,7 @@ class Runc:
             code = await proc.wait()
         if code != 0:
             raise RuntimeFailure(f"runc create: {last_error(runc_log) or f'exit status {code}'}")
+        return int(pid_file.read_text().strip() or 0)
 
     async def start(self, cid: str) -> None:
         await self._run("start", cid)
@@ -342,7 +352,7 @@ class RuncController:
         await self.images.ensure(spec.image, self.progress)
         image = self.images.config(spec.image)
         bundle.check_mount_sources(spec.mounts, self.volumes_root)
-        if await self.runc.state(self.id) is not None:
+        if self.runc.knows(self.id):
             # A retried prepare (e.g. after a crash): start from a clean slate.
             await remove_container(self.runc, self.dir, self.rootfs, self.reaper)
         self.dir.path.mkdir(parents=True, exist_ok=True)
@@ -366,12 +376,15 @@ class RuncController:
             (self.dir.path / name).write_text(text)
         self.dir.config_file.write_text(json.dumps(config, indent=1))
         self.dir.update_record(image_id=image.image_id, created_at=now())
-        await self.runc.create(self.id, self.dir.path, self.dir.log_file, self.dir.runc_log)
-        pid = await self.pid()
+        pid = await self.runc.create(self.id, self.dir.path, self.dir.log_file, self.dir.runc_log)
+        self.dir.update_record(pid=pid)
         if self.reaper is not None and pid:
             self.reaper.watch(pid, self.dir.record_exit)
 
     async def pid(self) -> int:
+        recorded = self.dir.record().get("pid")
+        if recorded:
+            return int(recorded)
         st = await self.runc.state(self.id)
         if st is None:
             raise NotFound(f"No such container: {self.id}")
