@@ -137,9 +137,7 @@ def install(
                 for obj_id, old in old_rows.items()
                 if obj_id not in rows
             )
-        state.tables = loaded.tables
-        state.versions = loaded.versions
-        state.index = loaded.index
+        state.replace_all(loaded.tables, loaded.versions, loaded.index)
         if listener is not None:
             listener(ApplyResult(state.index, True, tuple(events)))
 

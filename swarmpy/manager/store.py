@@ -124,6 +124,7 @@ class StoreState:
         self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
         self.versions: dict[str, dict[str, int]] = {name: {} for name in TABLES}
         self.lock = threading.RLock()
+        self._frozen: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
 
     # pysyncobj pickles the state for snapshots: the lock cannot travel.
     def __getstate__(self) -> dict[str, Any]:
@@ -134,14 +135,28 @@ class StoreState:
         self.tables = state["tables"]
         self.versions = state["versions"]
         self.lock = threading.RLock()
+        self._frozen = {}
 
     def snapshot(self) -> Snapshot:
+        # A table is copied once after it changes, then shared by every snapshot until it
+        # changes again: heartbeats and reads of 10,000 tasks must not copy them each time.
         with self.lock:
+            for name in self.tables:
+                if name not in self._frozen:
+                    self._frozen[name] = (dict(self.tables[name]), dict(self.versions[name]))
             return Snapshot(
                 self.index,
-                {name: dict(rows) for name, rows in self.tables.items()},
-                {name: dict(rows) for name, rows in self.versions.items()},
+                {name: rows for name, (rows, _) in self._frozen.items()},
+                {name: versions for name, (_, versions) in self._frozen.items()},
             )
+
+    def replace_all(
+        self, tables: dict[str, dict[str, Any]], versions: dict[str, dict[str, int]], index: int
+    ) -> None:
+        """Take over another state's contents (a Raft snapshot being installed)."""
+        with self.lock:
+            self.tables, self.versions, self.index = tables, versions, index
+            self._frozen.clear()
 
     def apply(
         self, ops: tuple[Op, ...], listener: Callable[[ApplyResult], None] | None = None
@@ -159,6 +174,7 @@ class StoreState:
                     return ApplyResult(self.index, False, conflict=f"{op.table}/{op.id} changed")
             events: list[Event] = []
             for op in ops:
+                self._frozen.pop(op.table, None)
                 rows = self.tables[op.table]
                 old = rows.get(op.id)
                 if op.obj is None:

@@ -186,3 +186,17 @@ def test_snapshot_install_reports_the_difference() -> None:
 def test_raft_log_requires_a_password(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument):
         RaftLog("127.0.0.1:1", [], tmp_path, "")
+
+
+def test_snapshots_share_unchanged_tables_but_never_see_later_writes() -> None:
+    state = StoreState()
+    state.apply((Op("nodes", "a", node("a")),))
+    first = state.snapshot()
+    assert state.snapshot().all("nodes") == first.all("nodes")
+    state.apply((Op("nodes", "b", node("b")), Op("nodes", "a", None)))
+    assert [n.id for n in first.all("nodes")] == ["a"]  # the older snapshot is unchanged
+    assert [n.id for n in state.snapshot().all("nodes")] == ["b"]
+    loaded = StoreState()
+    loaded.apply((Op("nodes", "c", node("c")),))
+    install(state, loaded, None)
+    assert [n.id for n in state.snapshot().all("nodes")] == ["c"]
