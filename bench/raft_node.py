@@ -11,10 +11,8 @@ settings as RaftLog). The parent side is ``Cluster``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, free_port, wait_until
-from tests.support.jsonlines import JsonLinesProcess
+from tests.support.jsonlines import JsonLinesProcess, serve
 
 PASSWORD = "bench-cluster-secret"
 
@@ -116,14 +114,7 @@ def _serve(argv: list[str]) -> None:
     log, write, status = make(addr, data_dir, partners)
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         log.start()
-        out_lock = threading.Lock()
-
-        def reply(msg: dict[str, Any]) -> None:
-            with out_lock:
-                sys.stdout.write(json.dumps(msg) + "\n")
-                sys.stdout.flush()
 
         async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
             op = cmd["op"]
@@ -139,21 +130,7 @@ def _serve(argv: list[str]) -> None:
                 return {"elapsed": time.perf_counter() - started, "latencies": latencies}
             raise ValueError(op)
 
-        async def run(cmd: dict[str, Any]) -> None:
-            try:
-                reply({"seq": cmd["seq"], "ok": True, **await handle(cmd)})
-            except Exception as exc:  # the parent decides whether to retry
-                reply({"seq": cmd["seq"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})
-
-        def read() -> None:
-            for line in sys.stdin:
-                asyncio.run_coroutine_threadsafe(run(json.loads(line)), loop)
-            loop.call_soon_threadsafe(stop.set)
-
-        stop = asyncio.Event()
-        threading.Thread(target=read, daemon=True).start()
-        reply({"seq": 0, "ok": True})
-        await stop.wait()
+        await serve(handle)  # any failure is answered: the parent decides whether to retry
         await log.stop()
 
     asyncio.run(main())

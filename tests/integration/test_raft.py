@@ -7,12 +7,10 @@ a leader can be killed with SIGKILL like a crashed manager.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.jsonlines import JsonLinesProcess
+from tests.support.jsonlines import JsonLinesProcess, serve
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "test-cluster-secret"
@@ -39,19 +37,12 @@ def _serve(argv: list[str]) -> None:
     force = len(argv) > 3 and argv[3] == "force"
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         if force:
             raft = RaftLog.force_new_cluster(addr, data_dir, PASSWORD)
         else:
             raft = RaftLog(addr, partners, data_dir, PASSWORD)
         store = Store(raft)
         raft.start()
-        out_lock = threading.Lock()
-
-        def reply(msg: dict[str, Any]) -> None:
-            with out_lock:
-                sys.stdout.write(json.dumps(msg) + "\n")
-                sys.stdout.flush()
 
         async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
             op = cmd["op"]
@@ -90,21 +81,7 @@ def _serve(argv: list[str]) -> None:
                 return {"rate": cmd["n"] / elapsed, "p50": statistics.median(latencies)}
             raise ValueError(op)
 
-        async def run(cmd: dict[str, Any]) -> None:
-            try:
-                reply({"seq": cmd["seq"], "ok": True, **await handle(cmd)})
-            except SwarmpyError as exc:
-                reply({"seq": cmd["seq"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})
-
-        def read() -> None:
-            for line in sys.stdin:
-                asyncio.run_coroutine_threadsafe(run(json.loads(line)), loop)
-            loop.call_soon_threadsafe(stop.set)
-
-        stop = asyncio.Event()
-        threading.Thread(target=read, daemon=True).start()
-        reply({"seq": 0, "ok": True, "ready": True})
-        await stop.wait()
+        await serve(handle, (SwarmpyError,), ready={"ready": True})
         await raft.stop()
 
     asyncio.run(main())

@@ -6,26 +6,18 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from swarmpy.lab.hosts import swarmpy_executable
 from tests.integration.conftest import LabFactory, TestLab
+from tests.support.daemons import wait_until
 
 pytestmark = pytest.mark.root
 
 TALK = 'i=0; while true; do echo "line $i from $(hostname)"; i=$((i+1)); sleep 0.2; done'
 PREFIX = re.compile(r"^talk\.(\d)\.([0-9a-z]{12})@(node\d) +\| line (\d+) from (\S+)$")
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,17 +22,9 @@ import pytest
 from swarmpy.lab.hosts import Host
 from swarmpy.lab.manage import daemon_pid
 from tests.integration.conftest import TestLab, new_lab
+from tests.support.daemons import wait_until
 
 pytestmark = pytest.mark.root
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,13 @@ on stdout. Raft tests and benchmarks run each manager this way, so one can be SI
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any
 
 
@@ -69,3 +72,41 @@ class JsonLinesProcess:
                 self.kill()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def serve(
+    handle: Handler,
+    answered: tuple[type[BaseException], ...] = (Exception,),
+    ready: Mapping[str, Any] | None = None,
+) -> None:
+    """The child's side: answer each request line with ``handle``, until stdin closes.
+
+    Requests run concurrently (a slow one does not hold the next); an exception of the
+    ``answered`` kinds becomes an error answer, any other ends the child.
+    """
+    loop = asyncio.get_running_loop()
+    out_lock = threading.Lock()
+    stop = asyncio.Event()
+
+    def reply(msg: Mapping[str, Any]) -> None:
+        with out_lock:
+            sys.stdout.write(json.dumps(msg) + "\n")
+            sys.stdout.flush()
+
+    async def run(cmd: dict[str, Any]) -> None:
+        try:
+            reply({"seq": cmd["seq"], "ok": True, **await handle(cmd)})
+        except answered as exc:
+            reply({"seq": cmd["seq"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    def read() -> None:
+        for line in sys.stdin:
+            asyncio.run_coroutine_threadsafe(run(json.loads(line)), loop)
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=read, daemon=True).start()
+    reply({"seq": 0, "ok": True, **(ready or {})})
+    await stop.wait()
