@@ -275,6 +275,11 @@ def up(name: str, n_hosts: int, managers: int, echo: Echo) -> Lab:
             problem = health_problem(old)
             if problem is None:
                 raise AlreadyUp(f"lab {name} is already up")
+            if read_roles(old) is not None:
+                # A finished lab whose daemons died: start them again, as one would restart
+                # dockerd; each node comes back with its state and its containers.
+                _restart_daemons(old, echo)
+                return old
             echo(f"==> lab {name} is half-made ({problem}): removing it first")
             old.destroy()
         try:
@@ -287,6 +292,19 @@ def up(name: str, n_hosts: int, managers: int, echo: Echo) -> Lab:
                 log.warning("cleaning up lab %s: %s", name, exc)
             raise
     return lab
+
+
+def _restart_daemons(lab: Lab, echo: Echo) -> None:
+    stopped = [h for h in swarm_hosts(lab) if daemon_pid(h) is None]
+    echo("==> restarting the daemon on " + ", ".join(h.name for h in stopped))
+    for host in stopped:
+        lab.start_daemon(host)
+    for host in stopped:
+        lab.wait_for_socket(host, DAEMON_SOCKET_TIMEOUT_S)
+    roles = read_roles(lab) or {}
+    manager = next((h for h in swarm_hosts(lab) if roles.get(h.name) == "manager"), None)
+    if manager is not None:
+        _wait_nodes_ready(Shell(lab, echo), manager, len(swarm_hosts(lab)))
 
 
 def _build(lab: Lab, n_hosts: int, managers: int, echo: Echo) -> None:
