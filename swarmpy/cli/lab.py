@@ -62,7 +62,10 @@ def up(
     managers: int = typer.Option(1, "--managers", help="How many of them are managers"),
     name: str = typer.Option(DEFAULT_NAME, "--name", help=NAME_HELP),
 ) -> None:
-    """Create hosts, a registry, a daemon per host, and form a swarm."""
+    """Create hosts, a registry, a daemon per host, and form a swarm.
+
+    On a lab that exists, restart the daemons that stopped (or say it is already up).
+    """
     from swarmpy.lab import manage
 
     _on_sigterm()
