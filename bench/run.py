@@ -2,8 +2,9 @@
 
     python bench/run.py [--quick] [--json bench/results/latest.json] [--only NAME,...]
 
-NAME is one of: sched, raft, failover, dns, footprint, converge, overlay (converge and
-overlay build a lab of namespaced hosts with daemons and are only run when named). Prints
+NAME is one of: sched, raft, failover, dns, footprint, converge, overlay, scale (converge and
+overlay build a lab of namespaced hosts with daemons, scale runs 3 managers against 1,000
+simulated nodes, 200 with --quick; these are only run when named). Prints
 the table (benchmark, figure, baseline, ratio, target) and writes the same as JSON.
 Benchmarks never fail on a number; a benchmark that cannot run (missing tool, not root)
 becomes a "skipped" row saying why.
@@ -31,6 +32,7 @@ from bench import (
     footprint_bench,
     overlay_bench,
     raft_bench,
+    scale_bench,
     sched_bench,
 )
 from bench.common import REPO, Figure, Stat, print_figures, skipped
@@ -73,7 +75,7 @@ def dns(quick: bool) -> list[Figure]:
     ]
 
 
-# Order of the default run; converge and overlay only when asked for (they build labs).
+# Order of the default run; converge, overlay and scale only when asked for (they are heavy).
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "sched": sched_bench.run,
     "raft": raft_bench.run,
@@ -82,6 +84,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "footprint": footprint_bench.run,
     "converge": converge_bench.run,
     "overlay": overlay_bench.run,
+    "scale": scale_bench.run,
 }
 DEFAULT = ("sched", "raft", "failover", "dns", "footprint")
 

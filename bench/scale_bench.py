@@ -1,0 +1,442 @@
+"""Benchmark: the control plane at scale, simulated nodes against 3 real managers on loopback.
+
+    python bench/scale_bench.py [--nodes 1000] [--tasks 10000] [--quick]
+
+Managers: 3 real ``swarmpy daemon`` processes (``tests.support.daemons.DaemonSet``: own data
+roots, sockets, name prefixes, local subnets) on 127.0.0.51-53; ``swarm init`` on the first,
+``swarm join`` with the manager token on the others, all three drained so every task goes
+to a simulated node.
+
+Simulated nodes: 2 processes (the machine has 2 cores) of N/2 nodes each, every node a real
+``swarmpy.agent.agent.Agent`` in one asyncio loop per process, joined through the real NodeCA
+(root CA fetched once per process, then per node a key, a CSR and ``IssueNodeCertificate``
+with the worker token), one gRPC channel per agent, heartbeating at the real period. Only the
+executor is fake: a Controller whose prepare/start return at once and whose wait() never
+returns, so the real Worker/TaskRunner report ACCEPTED ... RUNNING through the real
+dispatcher. Heartbeats are counted on the agent side (successful ``Heartbeat`` replies).
+
+Measured: once every node has a session, 10 s idle (heartbeats/s answered, leader CPU);
+then ``CreateService`` (T replicas) over the leader's unix socket, timed until ``ListTasks``
+shows T RUNNING (polled every 0.5 s); the leader's CPU seconds and RSS (/proc) before,
+during (peak) and after. No baseline: absolute figures against the issue's targets (all
+RUNNING < 60 s, leader RSS < 500 MB). Single measurement per scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import contextlib
+
+from bench.common import REPO, Figure, Stat, free_port, print_figures, rss_kib, skipped
+
+TARGET_S = 60.0
+TARGET_RSS_MB = 500.0
+RUNNING = 512  # swarmpy.model.TaskState.RUNNING
+SIM_PROCESSES = 2
+IDLE_S = 10.0
+POLL_S = 0.5
+MANAGER_IPS = ("127.0.0.51", "127.0.0.52", "127.0.0.53")
+
+
+# ---------------------------------------------------------------- the simulated nodes
+
+
+class _IdleController:
+    """A Controller that runs nothing: the task is RUNNING until it is shut down."""
+
+    def __init__(self) -> None:
+        self._exited = asyncio.Event()
+
+    async def prepare(self) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def wait(self) -> int:
+        await self._exited.wait()
+        return 0
+
+    async def shutdown(self, grace_s: float) -> None:
+        self._exited.set()
+
+    async def terminate(self) -> None:
+        self._exited.set()
+
+    async def remove(self) -> None:
+        return None
+
+
+async def _simulate(args: argparse.Namespace) -> None:
+    from swarmpy import tls
+    from swarmpy.agent.agent import Agent
+    from swarmpy.agent.worker import Worker
+    from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
+    from swarmpy.manager import ca
+    from swarmpy.model import Resources, Task, TaskStatus
+
+    counts = {"joined": 0, "connected": 0, "heartbeats": 0, "running_reports": 0}
+    plain_stub = dispatcher_pb2_grpc.DispatcherStub
+
+    class CountingStub(plain_stub):  # type: ignore[misc, valid-type]
+        """The agent's stub, counting the heartbeats the managers answered."""
+
+        def __init__(self, channel: Any) -> None:
+            super().__init__(channel)
+            beat = vars(self)["Heartbeat"]
+
+            async def heartbeat(*a: Any, **kw: Any) -> Any:
+                reply = await beat(*a, **kw)
+                counts["heartbeats"] += 1
+                return reply
+
+            self.Heartbeat = heartbeat
+
+    # The agent builds its stub from the module attribute: count without touching swarmpy/.
+    vars(dispatcher_pb2_grpc)["DispatcherStub"] = CountingStub
+
+    host, port = args.manager.rsplit(":", 1)
+    parsed = ca.parse_join_token(args.token)
+    ca_pem = await asyncio.to_thread(tls.fetch_root_ca, host, int(port), parsed.digest)
+    agents: list[Agent] = []
+    limit = asyncio.Semaphore(16)
+    ca_channel = tls.secure_channel(args.manager, ca_pem)
+
+    def controller_for(task: Task) -> _IdleController:
+        return _IdleController()
+
+    def worker_factory(report: Any) -> Worker:
+        def counted(task_id: str, status: TaskStatus) -> None:
+            if status.state.value == RUNNING:
+                counts["running_reports"] += 1
+            report(task_id, status)
+
+        return Worker(controller_for, counted)
+
+    async def join(i: int) -> None:
+        n = args.first + i
+        addr = f"127.1.{n // 250}.{n % 250 + 1}"
+        async with limit:
+            key = await asyncio.to_thread(ca.generate_key)
+            reply = await dispatcher_pb2_grpc.NodeCAStub(ca_channel).IssueNodeCertificate(
+                dispatcher_pb2.IssueNodeCertificateRequest(
+                    token=args.token,
+                    csr_pem=ca.create_csr(key),
+                    hostname=f"sim{n:05d}",
+                    addr=addr,
+                ),
+                timeout=60,
+            )
+        creds = tls.NodeCredentials(key_pem=key, cert_pem=reply.cert_pem, ca_pem=ca_pem)
+        agent = Agent(
+            creds,
+            managers=list(reply.managers) or [args.manager],
+            hostname=f"sim{n:05d}",
+            addr=addr,
+            worker_factory=worker_factory,
+            on_view=lambda view: None,
+            on_managers=lambda managers: None,
+            resources=Resources(nano_cpus=4 * 10**9, memory_bytes=8 << 30),
+        )
+        agent.start()
+        agents.append(agent)
+        counts["joined"] += 1
+
+    stats = Path(args.stats)
+
+    async def report_forever() -> None:
+        while True:
+            counts["connected"] = sum(a.connected_to is not None for a in agents)
+            tmp = stats.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**counts, "t": time.monotonic()}))
+            tmp.replace(stats)
+            await asyncio.sleep(0.5)
+
+    reporter = asyncio.create_task(report_forever())
+    try:
+        await asyncio.gather(*(join(i) for i in range(args.count)))
+        await asyncio.Event().wait()  # until killed
+    finally:
+        reporter.cancel()
+        await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
+        await ca_channel.close(None)
+
+
+# ---------------------------------------------------------------- the leader, from outside
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _read_stats(paths: list[Path]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        for key, value in doc.items():
+            if key != "t":
+                total[key] = total.get(key, 0) + int(value)
+    return total
+
+
+def _log_count(daemons: Any, fragment: str) -> int:
+    """How many lines of the daemons' logs hold ``fragment``."""
+    return sum(d.log_path.read_text(errors="replace").count(fragment) for d in daemons)
+
+
+def _wait(what: str, check: Any, timeout: float, sims: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if any(p.poll() is not None for p in sims):
+            raise RuntimeError(f"a simulated-node process exited while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def measure(nodes: int, tasks: int) -> dict[str, Any]:
+    import grpc
+
+    from swarmpy import codec
+    from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
+    from swarmpy.model import ContainerSpec, ServiceSpec
+    from tests.support.daemons import DaemonSet
+
+    result: dict[str, Any] = {"nodes": nodes, "tasks": tasks}
+    sims: list[subprocess.Popen[bytes]] = []
+    with DaemonSet() as ds, tempfile.TemporaryDirectory(prefix="scalebench-") as tmp:
+        managers = ds.start(3)
+        ports = [free_port(ip) for ip in MANAGER_IPS]
+        addrs = [f"{ip}:{port}" for ip, port in zip(MANAGER_IPS, ports, strict=True)]
+        leader = managers[0]
+        leader.ok("swarm", "init", "--advertise-addr", MANAGER_IPS[0], "--listen-addr", addrs[0])
+        manager_token = leader.ok("swarm", "join-token", "-q", "manager").strip()
+        worker_token = leader.ok("swarm", "join-token", "-q", "worker").strip()
+        for daemon, ip, addr in zip(managers[1:], MANAGER_IPS[1:], addrs[1:], strict=True):
+            daemon.ok(
+                "swarm",
+                "join",
+                "--token",
+                manager_token,
+                "--advertise-addr",
+                ip,
+                "--listen-addr",
+                addr,
+                addrs[0],
+                timeout=60,
+            )
+        for row in leader.json_lines("node", "ls", "--format", "json"):
+            leader.ok("node", "update", "--availability", "drain", row["ID"].removesuffix(" *"))
+        assert leader.process is not None
+        pid = leader.process.pid
+        result["leader_rss_mb_start"] = rss_kib(pid) / 1024
+
+        stats = [Path(tmp) / f"sim{i}.json" for i in range(SIM_PROCESSES)]
+        logs = [open(Path(tmp) / f"sim{i}.log", "wb") for i in range(SIM_PROCESSES)]  # noqa: SIM115
+        share = nodes // SIM_PROCESSES
+        try:
+            t0 = time.perf_counter()
+            for i in range(SIM_PROCESSES):
+                count = share if i < SIM_PROCESSES - 1 else nodes - share * i
+                argv = [sys.executable, str(Path(__file__).resolve()), "--sim"]
+                argv += ["--manager", addrs[0], "--token", worker_token, "--stats", str(stats[i])]
+                argv += ["--first", str(share * i), "--count", str(count)]
+                sims.append(subprocess.Popen(argv, stdout=logs[i], stderr=subprocess.STDOUT))
+            _wait(
+                f"{nodes} sessions",
+                lambda: _read_stats(stats).get("connected", 0) >= nodes,
+                timeout=60 + nodes * 0.5,
+                sims=sims,
+            )
+            result["join_and_connect_s"] = time.perf_counter() - t0
+            time.sleep(2.0)  # let the joins' tail settle before the idle window
+
+            before, cpu0, t0 = _read_stats(stats), cpu_s(pid), time.perf_counter()
+            time.sleep(IDLE_S)
+            after, cpu1, elapsed = _read_stats(stats), cpu_s(pid), time.perf_counter() - t0
+            result["heartbeats_per_s"] = (after["heartbeats"] - before["heartbeats"]) / elapsed
+            result["leader_idle_cpu_pct"] = 100 * (cpu1 - cpu0) / elapsed
+            result["leader_rss_mb_idle"] = rss_kib(pid) / 1024
+
+            channel = grpc.insecure_channel(
+                leader.host, options=[("grpc.max_receive_message_length", -1)]
+            )
+            control: Any = control_pb2_grpc.ControlStub(channel)
+            spec = ServiceSpec(
+                name="scale",
+                container=ContainerSpec(image="busybox", args=("sleep", "3600")),
+                replicas=tasks,
+            )
+            request = codec.to_proto(spec, objects_pb2.ServiceSpec())
+            peak_rss = rss_kib(pid)
+            peaks = {d.name: 0 for d in managers}
+            cpu0, t0 = cpu_s(pid), time.perf_counter()
+            service_id = control.CreateService(request).id
+            progress: list[tuple[float, int]] = []
+            running = 0
+            deadline = t0 + max(120.0, tasks * 0.012)
+            rpc_errors = 0
+            while time.perf_counter() < deadline:
+                peak_rss = max(peak_rss, rss_kib(pid))
+                for daemon in managers:
+                    assert daemon.process is not None
+                    peaks[daemon.name] = max(peaks[daemon.name], rss_kib(daemon.process.pid))
+                try:
+                    reply = control.ListTasks(
+                        control_pb2.ListTasksRequest(services=[service_id]), timeout=30
+                    )
+                except grpc.RpcError:  # the leader may have moved: keep polling
+                    rpc_errors += 1
+                    time.sleep(POLL_S)
+                    continue
+                running = sum(t.status.state == RUNNING for t in reply.tasks)
+                progress.append((round(time.perf_counter() - t0, 2), running))
+                if running >= tasks:
+                    break
+                time.sleep(POLL_S)
+            result["all_running_s"] = time.perf_counter() - t0 if running >= tasks else None
+            result["running_at_end"] = running
+            result["leader_cpu_s_converging"] = cpu_s(pid) - cpu0
+            result["leader_rss_mb_peak"] = peak_rss / 1024
+            result["leader_rss_mb_after"] = rss_kib(pid) / 1024
+            result["progress"] = progress
+            result["list_tasks_errors"] = rpc_errors
+            result["managers_rss_mb_peak"] = {k: v / 1024 for k, v in peaks.items()}
+            result["agent_counts"] = _read_stats(stats)
+            channel.close()
+        finally:
+            for proc in sims:
+                proc.terminate()
+            for proc in sims:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            for log in logs:
+                log.close()
+            result["leader_elections"] = _log_count(managers, "raft: gained leadership")
+            result["nodes_marked_down"] = _log_count(managers, "heartbeats: down")
+            result["sim_log_tail"] = [
+                (Path(tmp) / f"sim{i}.log").read_text(errors="replace")[-400:]
+                for i in range(SIM_PROCESSES)
+            ]
+    return result
+
+
+def figures(doc: dict[str, Any]) -> list[Figure]:
+    name = f"control plane, {doc['nodes']:,} sim nodes / {doc['tasks']:,} tasks"
+    took = doc["all_running_s"]
+    notes = (
+        f"leader idle CPU {doc['leader_idle_cpu_pct']:.0f}% with all nodes connected; "
+        f"join+connect {doc['join_and_connect_s']:.0f} s; leader CPU "
+        f"{doc['leader_cpu_s_converging']:.1f} s while converging; "
+        f"{doc['leader_elections']} leader elections (1 = only the first), "
+        f"{doc['nodes_marked_down']} nodes marked down"
+    )
+    out: list[Figure] = []
+    if took is None:
+        out.append(
+            Figure(
+                name,
+                f"tasks RUNNING at the deadline (of {doc['tasks']:,})",
+                Stat.of([doc["running_at_end"]]),
+                target=f"all < {TARGET_S:g} s",
+                target_met=False,
+                note=notes,
+                extra=doc,
+            )
+        )
+    else:
+        out.append(
+            Figure(
+                name,
+                "s until all RUNNING",
+                Stat.of([took]),
+                target=f"< {TARGET_S:g} s",
+                target_met=took < TARGET_S,
+                higher_is_better=False,
+                fmt="{:,.1f}",
+                note=notes,
+                extra=doc,
+            )
+        )
+        out.append(Figure(name, "tasks/s to RUNNING", Stat.of([doc["tasks"] / took])))
+    rss = doc["leader_rss_mb_peak"]
+    out.append(
+        Figure(
+            name,
+            "MiB leader RSS, peak",
+            Stat.of([rss]),
+            target=f"< {TARGET_RSS_MB:g} MB",
+            target_met=rss * 1.048576 < TARGET_RSS_MB,
+            higher_is_better=False,
+            fmt="{:,.1f}",
+            note=f"at start {doc['leader_rss_mb_start']:.1f}, nodes connected "
+            f"{doc['leader_rss_mb_idle']:.1f}, after {doc['leader_rss_mb_after']:.1f} MiB",
+        )
+    )
+    out.append(
+        Figure(
+            name,
+            "heartbeats/s answered (idle)",
+            Stat.of([doc["heartbeats_per_s"]]),
+            fmt="{:,.0f}",
+            note=f"leader at {doc['leader_idle_cpu_pct']:.0f}% of one core meanwhile",
+        )
+    )
+    return out
+
+
+def run(quick: bool = False, nodes: int | None = None, tasks: int | None = None) -> list[Figure]:
+    if os.geteuid() != 0:
+        return [skipped("scale", "needs root (the daemons)")]
+    nodes = nodes or (200 if quick else 1000)
+    tasks = tasks or nodes * 10
+    return figures(measure(nodes, tasks))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 nodes, 2,000 tasks")
+    parser.add_argument("--nodes", type=int, default=0)
+    parser.add_argument("--tasks", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the raw measurement here")
+    # Internal: one process of simulated nodes.
+    parser.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--manager", help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--stats", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sim:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_simulate(args))
+        return
+    result = run(args.quick, args.nodes or None, args.tasks or None)
+    print_figures(result)
+    if args.json:
+        args.json.write_text(json.dumps([f.to_json() for f in result], indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    main()
