@@ -18,7 +18,7 @@ from swarmpy import codec
 from swarmpy.api import control_pb2
 from swarmpy.cli.client import Client
 from swarmpy.errors import Conflict, Unavailable
-from swarmpy.model import Service, ServiceMode, Task, TaskState
+from swarmpy.model import Service, ServiceMode, Task, TaskState, UpdateStatus
 
 BAR = 50
 STABLE_S = 1.0
@@ -92,10 +92,36 @@ def assess(service: Service, tasks: Sequence[Task]) -> Progress:
     return Progress(tuple(lines), running, wanted, running >= wanted and len(keys) >= wanted, error)
 
 
+# Update states that end a wait: the manager gave up on the spec the user asked for.
+_PAUSED = ("paused", "rollback_paused")
+_ROLLED_BACK = ("rollback_started", "rollback_completed")
+
+
+def update_failure(
+    service: Service, baseline: UpdateStatus | None, rollback_requested: bool
+) -> str:
+    """Why the update being waited for failed ("" if it did not): it paused, or the manager
+    rolled it back (unless a rollback is what the user asked for)."""
+    status = service.update_status
+    if status is None or status == baseline:
+        return ""
+    if status.state in _PAUSED or (status.state in _ROLLED_BACK and not rollback_requested):
+        return status.message or status.state
+    return ""
+
+
 async def wait_for_convergence(
-    client: Client, service_id: str, timeout_s: float = 300.0, quiet: bool = False
+    client: Client,
+    service_id: str,
+    timeout_s: float = 300.0,
+    quiet: bool = False,
+    baseline: UpdateStatus | None = None,
+    rollback_requested: bool = False,
 ) -> None:
-    """Poll until every wanted task runs the current spec, drawing progress as docker does."""
+    """Poll until every wanted task runs the current spec, drawing progress as docker does.
+
+    ``baseline`` is the service's update status right after the request, so an older
+    paused update is not mistaken for this one failing."""
     tty = sys.stdout.isatty() and not quiet
     drawn = 0
     last_printed: tuple[str, ...] = ()
@@ -123,6 +149,9 @@ async def wait_for_convergence(
                     if line not in last_printed:
                         typer.echo(line)
                 last_printed = lines
+        failure = update_failure(service, baseline, rollback_requested)
+        if failure:
+            raise Conflict(f"service {service.spec.name}: {failure}")
         if progress.error:
             raise Conflict(f"service {service.spec.name} could not converge: {progress.error}")
         if progress.converged:

@@ -30,6 +30,7 @@ from swarmpy.model import (
     Task,
     TaskState,
     UpdateConfig,
+    UpdateStatus,
 )
 
 app = typer.Typer(no_args_is_help=True)
@@ -478,15 +479,19 @@ def scale(
     parsed = specflags.scale_pairs(pairs)
 
     async def call(c: Client) -> None:
+        baselines: dict[str, UpdateStatus | None] = {}
         for name, replicas in parsed:
             service = await _get(c, name)
             if service.spec.mode != ServiceMode.REPLICATED:
                 raise InvalidArgument(f"{name}: scale can only be used with replicated mode")
-            await _update(c, service.id, dataclasses.replace(service.spec, replicas=replicas))
+            scaled = await _update(
+                c, service.id, dataclasses.replace(service.spec, replicas=replicas)
+            )
+            baselines[name] = scaled.update_status
             typer.echo(f"{name} scaled to {replicas}")
         if not detach:
             for name, _ in parsed:
-                await wait_for_convergence(c, name)
+                await wait_for_convergence(c, name, baseline=baselines[name])
 
     run(call)
 
@@ -530,7 +535,7 @@ def update(
     async def call(c: Client) -> None:
         service = await _get(c, ref)
         if rollback:
-            await _update(c, service.id, None, rollback=True)
+            updated = await _update(c, service.id, None, rollback=True)
         else:
             spec = service.spec
             container = spec.container
@@ -583,10 +588,16 @@ def update(
                 update=upd,
                 replicas=spec.replicas if replicas is None else replicas,
             )
-            await _update(c, service.id, new_spec, force=force)
+            updated = await _update(c, service.id, new_spec, force=force)
         typer.echo(ref)
         if not detach:
-            await wait_for_convergence(c, service.id, quiet=quiet)
+            await wait_for_convergence(
+                c,
+                service.id,
+                quiet=quiet,
+                baseline=updated.update_status,
+                rollback_requested=rollback,
+            )
 
     run(call)
 
@@ -605,7 +616,9 @@ def rollback(
         service = await _update(c, ref, None, rollback=True)
         typer.echo(ref)
         if not detach:
-            await wait_for_convergence(c, service.id, quiet=quiet)
+            await wait_for_convergence(
+                c, service.id, quiet=quiet, baseline=service.update_status, rollback_requested=True
+            )
 
     run(call)
 
