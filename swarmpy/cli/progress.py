@@ -18,6 +18,7 @@ from swarmpy import codec
 from swarmpy.api import control_pb2
 from swarmpy.cli.client import Client
 from swarmpy.errors import Conflict, Unavailable
+from swarmpy.manager.orchestrator.update import outdated
 from swarmpy.model import Service, ServiceMode, Task, TaskState, UpdateStatus
 
 BAR = 50
@@ -72,7 +73,9 @@ def assess(service: Service, tasks: Sequence[Task]) -> Progress:
     for key in keys:
         newest = max(by_key[key], key=lambda t: t.created_at)
         state = newest.status.state
-        ok = state == TaskState.RUNNING and newest.spec_version >= version
+        # A task the manager keeps through an update (the change did not touch it, e.g. an
+        # update back to the spec it runs) is as current as a new one.
+        ok = state == TaskState.RUNNING and not outdated(newest, service)
         running += ok
         text = state.name.lower()
         if newest.status.err and state.terminal:

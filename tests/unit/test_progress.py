@@ -27,3 +27,19 @@ def test_a_requested_rollback_and_an_older_pause_are_not_failures() -> None:
     assert update_failure(service(rolled), None, True) == ""
     old_pause = UpdateStatus("paused", 1.0, 0.0, "update paused", 2)
     assert update_failure(service(old_pause), old_pause, False) == ""
+
+
+def test_tasks_an_update_keeps_count_as_converged() -> None:
+    import dataclasses
+
+    from swarmpy.cli.progress import assess
+    from swarmpy.model import Task, TaskState, TaskStatus
+
+    svc = dataclasses.replace(service(None), spec_version=3)
+    kept = Task("t", "s", "web", svc.spec, spec_version=1, slot=1, node_id="n",
+                status=TaskStatus(TaskState.RUNNING))  # fmt: skip
+    assert assess(svc, [kept]).converged
+    changed = dataclasses.replace(
+        kept, spec=dataclasses.replace(svc.spec, container=ContainerSpec("other"))
+    )
+    assert not assess(svc, [changed]).converged
