@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -21,15 +22,24 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+class _Kind(enum.Enum):
+    PAIRS = "map<string, string>"
+    MESSAGES = "repeated message"
+    SCALARS = "repeated scalar"
+    MESSAGE = "message"
+    ENUM = "enum"
+    PLAIN = "scalar"
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    # Resolving string annotations is slow and the classes are few: resolve each once.
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    kind: _Kind
+    cls: Any  # the nested dataclass (MESSAGE, MESSAGES) or enum class (ENUM)
+    optional: bool
+
+
+_PLANS: dict[type, tuple[_Field, ...]] = {}
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -39,73 +49,87 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _is_pairs(tp: Any) -> bool:
-    return typing.get_origin(tp) is tuple and typing.get_args(tp)[:1] == (tuple[str, str],)
+def _field(name: str, hint: Any) -> _Field:
+    tp, optional = _unwrap_optional(hint)
+    if typing.get_origin(tp) is tuple:
+        item = typing.get_args(tp)[0]
+        if item == tuple[str, str]:
+            return _Field(name, _Kind.PAIRS, None, optional)
+        kind = _Kind.MESSAGES if dataclasses.is_dataclass(item) else _Kind.SCALARS
+        return _Field(name, kind, item, optional)
+    if dataclasses.is_dataclass(tp):
+        return _Field(name, _Kind.MESSAGE, tp, optional)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _Field(name, _Kind.ENUM, tp, optional)
+    return _Field(name, _Kind.PLAIN, None, optional)
+
+
+def _plan(cls: type) -> tuple[_Field, ...]:
+    # Reading type hints on every conversion cost more than the conversion itself (the
+    # dispatcher converts thousands of tasks): each class is analysed once.
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        plan = _PLANS[cls] = tuple(
+            _field(f.name, hints[f.name])
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        )
+    return plan
 
 
 def to_proto(obj: Any, msg: M) -> M:
     """Fill ``msg`` from the dataclass ``obj`` and return it."""
-    hints = _hints(type(obj))
-    for f in dataclasses.fields(obj):
+    for f in _plan(type(obj)):
         value = getattr(obj, f.name)
         if value is None:
             continue
-        tp, _ = _unwrap_optional(hints[f.name])
-        if _is_pairs(tp):
-            getattr(msg, f.name).update(dict(value))
-        elif typing.get_origin(tp) is tuple:
-            (item_tp, _ellipsis) = typing.get_args(tp)
-            repeated = getattr(msg, f.name)
-            if dataclasses.is_dataclass(item_tp):
-                for item in value:
-                    to_proto(item, repeated.add())
-            else:
-                repeated.extend(value)
-        elif dataclasses.is_dataclass(tp):
-            to_proto(value, getattr(msg, f.name))
-        elif isinstance(value, enum.Enum):
-            setattr(msg, f.name, value.value)
-        else:
+        kind = f.kind
+        if kind is _Kind.PLAIN:
             setattr(msg, f.name, value)
+        elif kind is _Kind.ENUM:
+            setattr(msg, f.name, value.value)
+        elif kind is _Kind.MESSAGE:
+            to_proto(value, getattr(msg, f.name))
+        elif kind is _Kind.MESSAGES:
+            repeated = getattr(msg, f.name)
+            for item in value:
+                to_proto(item, repeated.add())
+        elif kind is _Kind.SCALARS:
+            getattr(msg, f.name).extend(value)
+        else:
+            getattr(msg, f.name).update(dict(value))
     return msg
 
 
 def from_proto(cls: type[T], msg: Message) -> T:
     """Build a ``cls`` dataclass from ``msg``."""
-    hints = _hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        tp, optional = _unwrap_optional(hints[f.name])
+    for f in _plan(cls):
         value = getattr(msg, f.name)
-        if _is_pairs(tp):
-            kwargs[f.name] = tuple(sorted(value.items()))
-        elif typing.get_origin(tp) is tuple:
-            (item_tp, _ellipsis) = typing.get_args(tp)
-            if dataclasses.is_dataclass(item_tp):
-                kwargs[f.name] = tuple(from_proto(item_tp, item) for item in value)  # type: ignore[arg-type]
-            else:
-                kwargs[f.name] = tuple(value)
-        elif dataclasses.is_dataclass(tp):
-            if optional and not msg.HasField(f.name):
-                kwargs[f.name] = None
-            else:
-                kwargs[f.name] = from_proto(tp, value)  # type: ignore[arg-type]
-        elif isinstance(tp, type) and issubclass(tp, enum.Enum):
-            kwargs[f.name] = tp(value)
-        else:
+        kind = f.kind
+        if kind is _Kind.PLAIN:
             kwargs[f.name] = value
+        elif kind is _Kind.ENUM:
+            kwargs[f.name] = f.cls(value)
+        elif kind is _Kind.MESSAGE:
+            absent = f.optional and not msg.HasField(f.name)
+            kwargs[f.name] = None if absent else from_proto(f.cls, value)
+        elif kind is _Kind.MESSAGES:
+            kwargs[f.name] = tuple(from_proto(f.cls, item) for item in value)
+        elif kind is _Kind.SCALARS:
+            kwargs[f.name] = tuple(value)
+        else:
+            kwargs[f.name] = tuple(sorted(value.items()))
     return cls(**kwargs)
 
 
 def to_dict(obj: Any) -> Any:
     """A JSON-able form of a dataclass tree: enums as their values, label pairs as dicts."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        hints = _hints(type(obj))
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
+        for f in _plan(type(obj)):
             value = getattr(obj, f.name)
-            tp, _ = _unwrap_optional(hints[f.name])
-            out[f.name] = dict(value) if _is_pairs(tp) else to_dict(value)
+            out[f.name] = dict(value) if f.kind is _Kind.PAIRS else to_dict(value)
         return out
     if isinstance(obj, enum.Enum):
         return obj.value

@@ -76,6 +76,12 @@ def settings(data_dir: Path, password: str) -> dict[str, Any]:
         "dynamicMembershipChange": True,
         # A leader cut off from the majority steps down after this instead of 30 s.
         "leaderFallbackTimeout": 2.0,
+        # Elections wait longer than pysyncobj's 0.4-1.4 s: a manager busy applying a large
+        # batch (a 10,000-task service) while serving gRPC can stall past 1.4 s, and the
+        # elections that followed kept leadership moving (bench/scale_bench.py). Failover
+        # stays under 3 s (bench/failover_bench.py).
+        "raftMinTimeout": 1.0,
+        "raftMaxTimeout": 2.0,
         # Followers do not talk to each other between elections; with the 3.5 s default
         # their connection is idle-closed and the first vote request after a leader dies
         # is lost, so votes split. Dead peers are still found by TCP keepalive.

@@ -42,12 +42,14 @@ def _node_changed(old: Node | None, new: Node) -> bool:
 
 
 def _task_changed(old: Task | None, new: Task) -> bool:
-    return (
-        old is None
-        or old.status.state != new.status.state
-        or old.desired_state != new.desired_state
-        or old.node_id != new.node_id
-    )
+    if old is None or old.desired_state != new.desired_state or old.node_id != new.node_id:
+        return True
+    if old.status.state == new.status.state:
+        return False
+    # Only the moves that can change a decision: a task starts running (a rolling update
+    # waits for it) or ends (restart policy). A reconcile reads every task, and a service of
+    # thousands reports ACCEPTED, PREPARING... for each one.
+    return new.status.state == TaskState.RUNNING or new.status.state.terminal
 
 
 def stop_task(tx: Tx, stop: Stop, stamp: float) -> None:
