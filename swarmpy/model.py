@@ -17,10 +17,19 @@ from dataclasses import dataclass, field
 ENGINE_VERSION = "0.1.0"
 
 
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
 def new_id() -> str:
-    """A 25-character lowercase alphanumeric id, like SwarmKit's object ids."""
-    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    return "".join(secrets.choice(alphabet) for _ in range(25))
+    """A 25-character lowercase alphanumeric id, like SwarmKit's object ids (128 random bits
+    in base 36; one call to the random source, not one per character: a 10,000-task service
+    needs 10,000 of them at once)."""
+    n = secrets.randbits(128)
+    digits = []
+    for _ in range(25):
+        n, digit = divmod(n, 36)
+        digits.append(_BASE36[digit])
+    return "".join(digits)
 
 
 def now() -> float:

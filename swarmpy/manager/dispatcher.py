@@ -96,6 +96,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._is_leader = is_leader
         self._leader_api_addr = leader_api_addr
         self._sessions: dict[str, _Session] = {}
+        self._managers_at: tuple[int, list[str]] | None = None
         self._subscribers: set[_Subscriber] = set()
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -262,18 +263,24 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     def _session_message(self, node_id: str, session: _Session) -> dispatcher_pb2.SessionMessage:
         snapshot = self.store.view()
         node = snapshot.node(node_id)
-        managers = [
-            n.manager.api_addr
-            for n in snapshot.nodes()
-            if n.manager is not None and n.role == NodeRole.MANAGER
-        ]
         return dispatcher_pb2.SessionMessage(
             session_id=session.session_id,
             node_id=node_id,
-            managers=managers,
+            managers=self._managers(snapshot),
             heartbeat_period_s=self._period(snapshot),
             role=str(node.role) if node is not None else "",
         )
+
+    def _managers(self, snapshot: Snapshot) -> list[str]:
+        # Every open session asks each second: compute it once per store change.
+        if self._managers_at is None or self._managers_at[0] != snapshot.index:
+            managers = [
+                n.manager.api_addr
+                for n in snapshot.nodes()
+                if n.manager is not None and n.role == NodeRole.MANAGER
+            ]
+            self._managers_at = (snapshot.index, managers)
+        return self._managers_at[1]
 
     @unary
     async def Heartbeat(self, request: Any, context: Ctx) -> Any:
