@@ -328,6 +328,8 @@ class ControlAPI:
                         state="rollback_started" if rollback else "updating",
                         started_at=stamp,
                         message="manually requested rollback" if rollback else "update in progress",
+                        # The orchestrator's updater takes over a status of the current spec.
+                        spec_version=current.spec_version + 1,
                     )
                 ),
                 updated_at=stamp,

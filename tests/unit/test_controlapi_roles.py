@@ -27,3 +27,28 @@ def test_demotion_keeping_a_majority_is_allowed() -> None:
     members = [RaftMember("a:1", True, True), RaftMember("b:1", False, True),
                RaftMember("c:1", False, True)]  # fmt: skip
     check_demotion(manager("a:1"), members)
+
+
+def test_an_update_or_rollback_status_belongs_to_the_new_spec_version() -> None:
+    """The orchestrator's updater only takes over a status of the current spec version."""
+    import asyncio
+
+    from swarmpy.manager.controlapi import ControlAPI
+    from swarmpy.manager.store import LocalLog, Store
+    from swarmpy.model import ContainerSpec, ServiceSpec
+
+    async def scenario() -> None:
+        api = ControlAPI(Store(LocalLog()), lambda: [], lambda _c: None, lambda **_k: None)
+        service = await api.create_service(ServiceSpec("web", ContainerSpec("busybox")))
+        spec = ServiceSpec("web", ContainerSpec("busybox", env=("A=1",)))
+        updated = await api.update_service(service.id, spec, rollback=False, force=False)
+        assert updated.update_status is not None
+        assert updated.update_status.state == "updating"
+        assert updated.update_status.spec_version == updated.spec_version == 2
+        back = await api.update_service(service.id, None, rollback=True, force=False)
+        assert back.update_status is not None
+        assert back.update_status.state == "rollback_started"
+        assert back.update_status.spec_version == back.spec_version == 3
+        assert back.spec.container.env == ()
+
+    asyncio.run(scenario())
