@@ -44,6 +44,11 @@ from swarmpy.rpc import to_error
 
 log = logging.getLogger(__name__)
 
+# How long a demoted manager waits for the leader to drop it from Raft before it stops
+# its own log anyway: longer than `node demote` takes (a leadership transfer, then a
+# membership change, each bounded by the Raft timeout).
+DEMOTION_WAIT_S = 15.0
+
 
 class NodeIdFilter(logging.Filter):
     """Prefixes every log line with the node id (or the hostname before a swarm)."""
@@ -193,6 +198,10 @@ class Daemon:
             tls.save_node_credentials(self.config.certs_dir, renewed)
             self.creds = agent.creds = renewed
             if self.manager is not None:
+                if reply.role == NodeRole.WORKER and not await self.manager.raft.wait_removed(
+                    DEMOTION_WAIT_S
+                ):
+                    log.warning("demoted, but the managers still list this node in Raft")
                 await self.manager.stop()
                 self.manager = None
             # A new member starts empty and catches up from the leader; a former one

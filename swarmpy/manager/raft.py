@@ -328,9 +328,31 @@ class RaftLog:
         leader = self.leader()
         if leader is None:
             raise NoLeader()
-        reply = await self._utility(leader, ["remove", addr])
+        reply = str(await self._utility(leader, ["remove", addr]))
         if not reply.startswith("SUCCESS"):
             raise Conflict(f"the leader refused to remove manager {addr}: {reply}")
+
+    async def wait_removed(self, within: float) -> bool:
+        """Wait until another leader no longer counts this manager as a member.
+
+        A demoted manager keeps its Raft log running until then: the `node demote` that
+        removes it may be running on this very manager, and needs it to hand leadership
+        over and ask the new leader to drop it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            leader = self.leader()
+            if leader is not None and leader != self.self_addr:
+                with contextlib.suppress(Unavailable):
+                    status = await self._utility(leader, ["status"])
+                    if isinstance(status, dict) and not any(
+                        key.endswith(self.self_addr)
+                        for key in status
+                        if key.startswith("partner_node_status_server_")
+                    ):
+                        return True
+            await asyncio.sleep(0.2)
+        return False
 
     def _other_nodes(self) -> list[Any]:
         obj = self._running()
@@ -402,12 +424,12 @@ class RaftLog:
             )
         return Unavailable(f"raft: {what}: {_FAIL_TEXT.get(err, f'failed (reason {err})')}")
 
-    async def _utility(self, addr: str, command: list[str]) -> str:
+    async def _utility(self, addr: str, command: list[str]) -> Any:
         """Send a pysyncobj admin command to another manager and return its reply."""
 
-        def call() -> str:
+        def call() -> Any:
             try:
-                return str(TcpUtility(self._password, self.timeout).executeCommand(addr, command))
+                return TcpUtility(self._password, self.timeout).executeCommand(addr, command)
             except UtilityException as exc:
                 raise Unavailable(f"raft: manager {addr} did not answer: {exc}") from None
 
