@@ -43,18 +43,29 @@ def exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
+def has_zombie_child() -> bool:
+    """Whether any child of ours is waiting to be reaped, without reaping it."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
+
+
 def zombie_children() -> set[int]:
-    me = os.getpid()
+    me = str(os.getpid()).encode()
     found: set[int] = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            text = stat.read_text()
+            with open(f"/proc/{name}/stat", "rb") as f:
+                text = f.read()
         except OSError:
             continue
         # Fields after the parenthesised command name: state, ppid, ...
-        fields = text[text.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[0] == "Z" and int(fields[1]) == me:
-            found.add(int(stat.parent.name))
+        fields = text[text.rfind(b")") + 2 :].split(b" ", 2)
+        if len(fields) > 1 and fields[0] == b"Z" and fields[1] == me:
+            found.add(int(name))
     return found
 
 
@@ -122,7 +133,9 @@ class Reaper:
 
     def _reap_strays(self) -> None:
         now = time.monotonic()
-        zombies = zombie_children() - self._futures.keys()
+        # Reading every process's stat is the expensive part: skip it when no child at all
+        # is a zombie, which is nearly always.
+        zombies = (zombie_children() if has_zombie_child() else set()) - self._futures.keys()
         self._strays = {pid: self._strays.get(pid, now) for pid in zombies}
         for pid, since in list(self._strays.items()):
             if now - since >= STRAY_GRACE_S:

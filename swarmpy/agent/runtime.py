@@ -20,8 +20,8 @@ from swarmpy.agent.runc import Runc, RuncController
 from swarmpy.config import DaemonConfig
 from swarmpy.dns.server import DnsServer
 from swarmpy.model import Network, NetworkView, Task
+from swarmpy.netns import netns_path
 from swarmpy.overlay.names import Names
-from swarmpy.overlay.netlink import netns_path
 from swarmpy.overlay.provider import OverlayNetworkProvider, SandboxEvent
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,7 @@ namespace if switching back fails.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import fcntl
-import os
 import socket
 import struct
 import threading
@@ -20,41 +18,16 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from swarmpy.errors import RuntimeFailure
+from swarmpy.netns import call_in_netns
 
 T = TypeVar("T")
 
-_CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 _IFREQ = struct.Struct("16sH22x")  # struct ifreq: name, then the ifr_flags member of the union
 
 DNS_ADDR = ("127.0.0.11", 53)
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def call_in_netns(netns_path: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` with the calling thread inside the namespace at ``netns_path``."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(netns_path, os.O_RDONLY)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
-        try:
-            return fn()
-        finally:
-            _setns(home)
-    finally:
-        os.close(home)
 
 
 async def run_in_netns(

@@ -6,17 +6,15 @@ in a short-lived thread that entered it; the caller's thread never leaves its na
 
 from __future__ import annotations
 
-import ctypes
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from swarmpy.errors import RuntimeFailure
+from swarmpy.netns import NETNS_DIR as _NETNS_DIR
+from swarmpy.netns import call_in_thread
 
-NETNS_DIR = Path("/run/netns")
-_CLONE_NEWNET = 0x40000000
+NETNS_DIR = Path(_NETNS_DIR)
 
 T = TypeVar("T")
 
@@ -40,35 +38,9 @@ def list_netns(prefix: str) -> list[str]:
         return []
 
 
-def _enter(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(netns_path(name), os.O_RDONLY)
-    try:
-        if libc.setns(fd, _CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise RuntimeFailure(f"cannot enter network namespace {name}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
 def call_in_netns(name: str, fn: Callable[[], T]) -> T:
     """Run ``fn`` in a fresh thread inside namespace ``name`` and return its result.
 
     Every socket ``fn`` opens lives in that namespace; exceptions propagate to the caller.
     """
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            _enter(name)
-            outcome.append(fn())
-        except BaseException as exc:  # handed to the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=body, name=f"netns-{name}", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    return call_in_thread(str(netns_path(name)), fn)

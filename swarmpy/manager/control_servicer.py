@@ -49,6 +49,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     ) -> None:
         self._api = api
         self._logs = logs
+        self._messages = codec.MessageCache()  # tasks are polled (progress views, ps)
 
     def api(self) -> ControlAPI:
         api = self._api()
@@ -132,7 +133,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         api = self.api()
         tasks = api.list_tasks(list(request.services), list(request.nodes))
         return control_pb2.ListTasksResponse(
-            tasks=[codec.to_proto(t, objects_pb2.Task()) for t in tasks],
+            tasks=[self._messages.get(t, objects_pb2.Task) for t in tasks],
             nodes=[codec.to_proto(n, objects_pb2.Node()) for n in api.list_nodes()],
         )
 

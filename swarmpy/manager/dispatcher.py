@@ -175,9 +175,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         for sub in list(self._subscribers):
             tasks = by_node.get(sub.node_id, {})
             view = views.view_for(sub.node_id)
-            changed = [t for tid, t in tasks.items() if sub.sent.get(tid) != t]
+            # Unchanged tasks are the very objects sent before: identity settles most of
+            # them without comparing every field.
+            changed = [t for tid, t in tasks.items() if not _same(sub.sent.get(tid), t)]
             removed = [tid for tid in sub.sent if tid not in tasks]
-            if not sub.first and not changed and not removed and view == sub.view:
+            if not sub.first and not changed and not removed and _same(view, sub.view):
                 continue
             msg = dispatcher_pb2.AssignmentsMessage(
                 type=(
@@ -340,3 +342,7 @@ def _mark_down(tx: Tx, *, node_ids: list[str]) -> None:
                 message="heartbeat failure",
                 updated_at=now(),
             )
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or a == b

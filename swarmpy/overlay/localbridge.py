@@ -93,7 +93,7 @@ class LocalBridge:
         self._index = 0
 
     def ensure(self) -> None:
-        if self._index and self._nl.link_index(self._names.local_bridge) == self._index:
+        if self._index:
             return
         name = self._names.local_bridge
         self._index = self._nl.ensure_bridge(name, LOCAL_MTU)

@@ -1,7 +1,7 @@
 """The pyroute2 adapter: every netlink call swarmpy makes goes through ``Netlink``.
 
-Handles are kept open (opening one for a named netns forks a helper, ~7 ms) and are not
-thread-safe, so one ``Netlink`` must only be used from one thread: the provider's worker.
+Handles are kept open and are not thread-safe (pyroute2 keeps their sockets per thread), so
+one ``Netlink`` must only be used from one thread: the provider's worker.
 """
 
 from __future__ import annotations
@@ -19,19 +19,11 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from swarmpy.errors import RuntimeFailure
+from swarmpy.netns import CLONE_NEWNET, NETNS_DIR, call_in_thread, entered, libc, netns_path
 
 log = logging.getLogger(__name__)
 
-NETNS_DIR = "/run/netns"
-_CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
 T = TypeVar("T")
-
-
-def netns_path(name: str) -> str:
-    return f"{NETNS_DIR}/{name}"
-
 
 _MS_BIND = 4096
 
@@ -52,12 +44,12 @@ def create_netns(name: str) -> None:
     failure: list[OSError] = []
 
     def target() -> None:
-        if _libc.unshare(_CLONE_NEWNET) != 0:
+        if libc.unshare(CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
             failure.append(OSError(err, f"unshare: {os.strerror(err)}"))
             return
         source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
-        if _libc.mount(source, path.encode(), None, _MS_BIND, None) != 0:
+        if libc.mount(source, path.encode(), None, _MS_BIND, None) != 0:
             err = ctypes.get_errno()
             failure.append(OSError(err, f"bind mount: {os.strerror(err)}"))
 
@@ -71,35 +63,9 @@ def create_netns(name: str) -> None:
 
 
 def run_in_netns(name: str | None, fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a short-lived thread that entered netns ``name`` (None: ours).
-
-    setns only moves the calling thread, so a throwaway thread is the cheapest way to make
-    something (a socket, a libnftables context) bound to another namespace.
-    """
-    if name is None:
-        return fn()
-    result: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            fd = os.open(netns_path(name), os.O_RDONLY)
-            try:
-                if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns into {name}: {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            result.append(fn())
-        except BaseException as e:  # re-raised in the caller's thread
-            failure.append(e)
-
-    thread = threading.Thread(target=target, name=f"netns-{name}")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result[0]
+    """Run ``fn`` in a short-lived thread that entered netns ``name`` (None: ours), to make
+    something (a socket, a libnftables context) bound to another namespace."""
+    return call_in_thread(None if name is None else netns_path(name), fn)
 
 
 @contextmanager
@@ -133,7 +99,15 @@ class Netlink:
         key = ns if ns is not None else self.host_netns
         handle = self._handles.get(key)
         if handle is None:
-            handle = IPRoute(netns=key) if key is not None else IPRoute()
+            # pyroute2 keeps a handle's socket per thread, so the socket is opened here, on
+            # the thread that will use it, after stepping into the netns for a moment: a
+            # netlink socket stays bound to the netns it was made in. IPRoute(netns=...)
+            # would fork a helper instead (10 ms, more in a large daemon).
+            if key is None:
+                handle = IPRoute()
+            else:
+                with entered(netns_path(key)):
+                    handle = IPRoute()
             self._handles[key] = handle
         return handle
 
@@ -201,10 +175,17 @@ class Netlink:
     ) -> None:
         """A veth pair: ``host_name`` in bridge ``master``, ``peer_name`` inside ``sandbox``."""
         peer = {"ifname": peer_name, "net_ns_fd": sandbox, "address": mac, "mtu": mtu}
-        with _netlink_errors(f"create veth {host_name}", tolerate=(errno.EEXIST,)):
-            self._ipr().link("add", ifname=host_name, kind="veth", mtu=mtu, peer=peer)
-        with _netlink_errors(f"attach {host_name} to its bridge"):
-            self._ipr().link("set", index=self._index(host_name), master=master, state="up")
+        try:
+            # Made in the bridge and up in one request: sandbox setup is on the critical
+            # path of every container start.
+            self._ipr().link(
+                "add", ifname=host_name, kind="veth", mtu=mtu, master=master, state="up", peer=peer
+            )
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise RuntimeFailure(f"create veth {host_name}: {os.strerror(e.code)}") from e
+            with _netlink_errors(f"attach {host_name} to its bridge"):
+                self._ipr().link("set", index=self._index(host_name), master=master, state="up")
         self.set_up(peer_name, ns=sandbox)
 
     def _index(self, ifname: str, ns: str | None = None) -> int:

@@ -14,7 +14,8 @@ import sys
 from typing import Any, Protocol
 
 from swarmpy.errors import RuntimeFailure
-from swarmpy.overlay.netlink import netns_path, run_in_netns
+from swarmpy.netns import netns_path
+from swarmpy.overlay.netlink import run_in_netns
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,12 @@ from typing import Literal, TypeVar
 from swarmpy.agent.exec import SandboxInfo
 from swarmpy.errors import RuntimeFailure
 from swarmpy.model import Network, NetworkView, Task, mac_for_ip
+from swarmpy.netns import netns_path
 from swarmpy.overlay.attachment import Attachment
 from swarmpy.overlay.forwarding import remote_peers
 from swarmpy.overlay.localbridge import DEFAULT_SUBNET, AddressPool, LocalBridge
 from swarmpy.overlay.names import Names, container_ifname
-from swarmpy.overlay.netlink import Netlink, netns_path
+from swarmpy.overlay.netlink import Netlink
 from swarmpy.overlay.nft import delete_table, open_nft
 from swarmpy.overlay.overlay import OverlayNetwork
 from swarmpy.overlay.sandbox import RESOLV_CONF, Sandboxes, hostname_for, hosts_file
@@ -101,6 +102,9 @@ class OverlayNetworkProvider:
         return await self._run(self._adopt_sync, task, networks)
 
     async def apply_view(self, view: NetworkView) -> None:
+        if view == self._view:
+            # Every assignment message carries the view; most leave it as it was.
+            return
         self._view = view
         self._view_arrived.set()
         self._view_arrived = asyncio.Event()

@@ -4,7 +4,8 @@ the resolv.conf/hosts/hostname that go with it."""
 from __future__ import annotations
 
 from swarmpy.model import Task
-from swarmpy.overlay.netlink import Netlink, netns_path
+from swarmpy.netns import netns_path
+from swarmpy.overlay.netlink import Netlink
 
 
 class Sandboxes:

@@ -36,7 +36,7 @@ from swarmpy.model import (
     mac_for_ip,
     new_id,
 )
-from swarmpy.overlay.netlink import NETNS_DIR
+from swarmpy.netns import NETNS_DIR
 from swarmpy.overlay.nft import CliNft, open_nft
 from swarmpy.overlay.provider import OverlayNetworkProvider
 from swarmpy.overlay.vip import VipRule, vip_ruleset
