@@ -96,6 +96,22 @@ def settings(data_dir: Path, password: str) -> dict[str, Any]:
     }
 
 
+def _wake_if_alone(obj: Any) -> None:
+    """Commit a lone manager's new entries now, not a poll period (50 ms) later.
+
+    pysyncobj appends proposed commands at the end of a tick and commits them at the start
+    of the next; with followers their replies end the wait in between, but a manager
+    alone has nobody to wake it, so each write (and each step of a service create:
+    tasks, addresses, placement) would wait out the poll timeout.
+    """
+    if obj.otherNodes:
+        return
+    log_ = getattr(obj, "_SyncObj__raftLog", None)
+    notifier = getattr(obj, "_SyncObj__pipeNotifier", None)
+    if log_ is not None and notifier is not None and log_[-1][1] > obj.raftCommitIndex:
+        notifier.notify()
+
+
 @dataclass(frozen=True)
 class MemberStatus:
     addr: str
@@ -265,7 +281,10 @@ class RaftLog:
         # A new leader's no-op entry commits after every entry of earlier terms, so once
         # it is applied the store is complete and control loops may act on it.
         noop = getattr(obj, "_SyncObj__noopIDx", None) or 0
-        self._set_leading(bool(obj._isLeader()) and obj.raftLastApplied >= noop)
+        leading = bool(obj._isLeader())
+        self._set_leading(leading and obj.raftLastApplied >= noop)
+        if leading:
+            _wake_if_alone(obj)
 
     def _set_leading(self, leading: bool) -> None:
         with self._lock:
