@@ -1,6 +1,6 @@
 """Reap container init processes, which runc leaves to us as orphans.
 
-``runc create`` exits once the container's init is set up, so the init is reparented to the
+``runc run --detach`` exits once the container's init is set up, so the init is reparented to the
 nearest child subreaper: we make the daemon one, which is what lets us learn exit codes.
 The daemon also has ordinary subprocess children (runc itself, nft...) whose statuses belong to
 asyncio/subprocess: a blanket ``waitpid(-1)`` would steal them. So we wait only for pids we
@@ -70,7 +70,8 @@ def zombie_children() -> set[int]:
 
 
 class Reaper:
-    """One per daemon. ``watch(pid)`` after ``runc create``; ``await wait(pid)`` for its exit."""
+    """One per daemon. ``watch(pid)`` after ``runc run --detach``; ``await wait(pid)`` for
+    its exit."""
 
     def __init__(self) -> None:
         self._futures: dict[int, asyncio.Future[int]] = {}

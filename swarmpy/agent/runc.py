@@ -66,16 +66,18 @@ class Runc:
         """Whether runc has state for ``cid``: its state file, without running runc."""
         return (self.root / cid / "state.json").exists()
 
-    async def create(self, cid: str, bundle_dir: Path, stdio: Path, runc_log: Path) -> int:
-        """Create the container; returns its init process's pid (from --pid-file, which
-        saves a `runc state` per container)."""
+    async def run_detached(self, cid: str, bundle_dir: Path, stdio: Path, runc_log: Path) -> int:
+        """Create and start the container in one runc run (`runc run --detach`, one process
+        where create + start take two); returns its init process's pid (from --pid-file,
+        which saves a `runc state` per container)."""
         pid_file = bundle_dir / "init.pid"
         # The container inherits runc's stdio and outlives it: pipes would never see EOF, so
         # both go to a file, and runc's own messages to another (via --log).
         with stdio.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv("--log", str(runc_log), "--log-format", "json"),
-                "create",
+                "run",
+                "--detach",
                 "--bundle",
                 str(bundle_dir),
                 "--pid-file",
@@ -87,7 +89,7 @@ class Runc:
             )
             code = await proc.wait()
         if code != 0:
-            raise RuntimeFailure(f"runc create: {last_error(runc_log) or f'exit status {code}'}")
+            raise RuntimeFailure(f"runc run: {last_error(runc_log) or f'exit status {code}'}")
         return int(pid_file.read_text().strip() or 0)
 
     async def start(self, cid: str) -> None:
@@ -376,10 +378,6 @@ class RuncController:
             (self.dir.path / name).write_text(text)
         self.dir.config_file.write_text(json.dumps(config, indent=1))
         self.dir.update_record(image_id=image.image_id, created_at=now())
-        pid = await self.runc.create(self.id, self.dir.path, self.dir.log_file, self.dir.runc_log)
-        self.dir.update_record(pid=pid)
-        if self.reaper is not None and pid:
-            self.reaper.watch(pid, self.dir.record_exit)
 
     async def pid(self) -> int:
         recorded = self.dir.record().get("pid")
@@ -391,8 +389,22 @@ class RuncController:
         return int(st.get("pid", 0))
 
     async def start(self) -> None:
-        await self.runc.start(self.id)
-        self.dir.update_record(started_at=now())
+        # runc creates the container here, not in prepare: that is where Docker's runtime
+        # creates it too (so runtime errors fail the task), and one runc run is cheaper
+        # than a create and a start.
+        if self.runc.knows(self.id):
+            # A start that a daemon restart cut short: the container may be up already.
+            st = await self.runc.state(self.id)
+            if st is not None and st.get("status") == "created":
+                await self.runc.start(self.id)
+            return
+        started = now()
+        pid = await self.runc.run_detached(
+            self.id, self.dir.path, self.dir.log_file, self.dir.runc_log
+        )
+        self.dir.update_record(pid=pid, started_at=started)
+        if self.reaper is not None and pid:
+            self.reaper.watch(pid, self.dir.record_exit)
 
     async def wait(self) -> int:
         rec = self.dir.record()
