@@ -75,10 +75,12 @@ class Api:
         )
         return str(self.control.CreateService(codec.to_proto(spec, objects_pb2.ServiceSpec())).id)
 
-    def create_network(self, name: str, driver: str = "overlay") -> str:
+    def create_network(
+        self, name: str, driver: str = "overlay", options: dict[str, str] | None = None
+    ) -> str:
         from swarmpy.api import control_pb2
 
-        request = control_pb2.CreateNetworkRequest(name=name, driver=driver)
+        request = control_pb2.CreateNetworkRequest(name=name, driver=driver, options=options)
         return str(self.control.CreateNetwork(request).id)
 
     def remove_network(self, ref: str) -> None:
@@ -130,16 +132,17 @@ class SwarmLab:
 
 
 @contextmanager
-def swarm_lab(n_hosts: int, keep_logs: Path | None = None) -> Iterator[SwarmLab]:
-    """A fresh lab of ``n_hosts`` with a swarm formed, removed on the way out; the daemons'
-    logs are copied to ``keep_logs`` (``node1.log``...) first when given."""
+def swarm_lab(n_hosts: int, keep_logs: Path | None = None, mtu: int = 1500) -> Iterator[SwarmLab]:
+    """A fresh lab of ``n_hosts`` (underlay links of ``mtu``) with a swarm formed, removed on
+    the way out; the daemons' logs are copied to ``keep_logs`` (``node1.log``...) first when
+    given."""
     from swarmpy.errors import SwarmpyError
     from swarmpy.lab import manage
 
     name = "bn" + secrets.token_hex(3)
     try:
         try:
-            lab = manage.up(name, n_hosts, 1, log.info)
+            lab = manage.up(name, n_hosts, 1, log.info, mtu)
         except SwarmpyError as exc:
             raise NotReady(f"lab up failed: {exc}") from exc
         api = Api(manage.swarm_hosts(lab)[0].socket_url)

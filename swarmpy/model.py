@@ -299,6 +299,20 @@ class Network:
     attachable: bool = False
     labels: tuple[tuple[str, str], ...] = ()
     created_at: float = 0.0
+    mtu: int = 0  # 0: OVERLAY_MTU, what fits a 1500-byte underlay
+
+    @property
+    def effective_mtu(self) -> int:
+        return self.mtu or OVERLAY_MTU
+
+
+# An overlay network's MTU unless created with MTU_OPTION: 1500 minus the 50 bytes of
+# VXLAN/UDP/IP encapsulation, Docker's default too.
+OVERLAY_MTU = 1450
+# Docker's driver option for it (`network create --opt com.docker.network.driver.mtu=8950`
+# on an underlay of 9000-byte jumbo frames).
+MTU_OPTION = "com.docker.network.driver.mtu"
+MAX_OVERLAY_MTU = 65535 - 50
 
 
 # ---------------------------------------------------------------- cluster

@@ -669,6 +669,7 @@ class Network(_message.Message):
     ATTACHABLE_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    MTU_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     driver: _builtins.str
@@ -677,6 +678,8 @@ class Network(_message.Message):
     vni: _builtins.int
     attachable: _builtins.bool
     created_at: _builtins.float
+    mtu: _builtins.int
+    """of the bridge, VXLAN device and container interfaces; 0: 1450"""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -691,10 +694,11 @@ class Network(_message.Message):
         attachable: _builtins.bool = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         created_at: _builtins.float = ...,
+        mtu: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "created_at", b"created_at", "driver", b"driver", "gateway", b"gateway", "id", b"id", "labels", b"labels", "name", b"name", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "created_at", b"created_at", "driver", b"driver", "gateway", b"gateway", "id", b"id", "labels", b"labels", "mtu", b"mtu", "name", b"name", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -61,6 +61,9 @@ def up(
     hosts: int = typer.Option(3, "--hosts", help="Number of swarm hosts (node1..nodeN)"),
     managers: int = typer.Option(1, "--managers", help="How many of them are managers"),
     name: str = typer.Option(DEFAULT_NAME, "--name", help=NAME_HELP),
+    mtu: int = typer.Option(
+        1500, "--mtu", help="MTU of the underlay links (e.g. 9000 for jumbo frames)"
+    ),
 ) -> None:
     """Create hosts, a registry, a daemon per host, and form a swarm.
 
@@ -71,7 +74,7 @@ def up(
     _on_sigterm()
     try:
         with _one_line_errors():
-            lab = manage.up(name, hosts, managers, _echo)
+            lab = manage.up(name, hosts, managers, _echo, mtu)
     except manage.AlreadyUp as exc:
         typer.echo(exc.message)
         return

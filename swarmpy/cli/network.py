@@ -11,7 +11,7 @@ from swarmpy import codec
 from swarmpy.api import control_pb2, local_pb2
 from swarmpy.cli import output, specflags
 from swarmpy.cli.client import Client, run
-from swarmpy.model import Network, Service
+from swarmpy.model import MTU_OPTION, Network, Service
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -38,7 +38,7 @@ def inspect_doc(n: Network, local: dict[str, Any]) -> dict[str, Any]:
             c.get("EndpointID", c.get("Name", "")): c
             for c in local.get(n.id, {}).get("Containers", [])
         },
-        "Options": {VXLAN_OPTION: str(n.vni)},
+        "Options": {VXLAN_OPTION: str(n.vni)} | ({MTU_OPTION: str(n.mtu)} if n.mtu else {}),
         "Labels": dict(n.labels),
     }
 
@@ -58,9 +58,13 @@ def create(
         False, "--attachable", help="Enable manual container attachment"
     ),
     label: list[str] = typer.Option([], "--label", help="Set metadata on a network"),
+    opt: list[str] = typer.Option(
+        [], "--opt", "-o", help=f"Set driver specific options ({MTU_OPTION}=N)"
+    ),
 ) -> None:
     """Create a network."""
     labels = dict(specflags.key_values(label, "label"))
+    options = dict(specflags.key_values(opt, "opt"))
 
     async def call(c: Client) -> Any:
         return await c.control.CreateNetwork(
@@ -71,6 +75,7 @@ def create(
                 gateway=gateway,
                 attachable=attachable,
                 labels=labels,
+                options=options,
             )
         )
 

@@ -43,6 +43,7 @@ T = TypeVar("T")
 STATE_FILE = "lab.json"
 DEFAULT_SUBNET = "198.51.100.0/24"
 UNDERLAY_BRIDGE = "br0"
+DEFAULT_MTU = 1500
 # Host number (last octet offset) of the lab's infrastructure host: registry and DNS.
 INFRA_HOST_NUMBER = 2
 # The n-th host added gets host number FIRST_HOST_NUMBER + n (1-based): .11, .12, ...
@@ -110,6 +111,7 @@ class LabState:
     processes: tuple[_Process, ...] = ()
     cgroup_prefixes: tuple[str, ...] = ()
     netns_prefixes: tuple[str, ...] = ()
+    mtu: int = DEFAULT_MTU
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -127,6 +129,7 @@ class LabState:
             processes=tuple(_Process(**p) for p in data["processes"]),
             cgroup_prefixes=tuple(data["cgroup_prefixes"]),
             netns_prefixes=tuple(data["netns_prefixes"]),
+            mtu=int(data.get("mtu", DEFAULT_MTU)),
         )
 
 
@@ -162,6 +165,7 @@ class Lab:
     # Extra cgroup / netns name prefixes destroy() removes: whatever the daemons create.
     cgroup_prefixes: Sequence[str] = ()
     netns_prefixes: Sequence[str] = ()
+    mtu: int = DEFAULT_MTU  # of the underlay links (9000: jumbo frames, as on many clouds)
     _state: LabState = field(init=False)
     _children: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
 
@@ -175,6 +179,7 @@ class Lab:
             subnet=self.subnet,
             cgroup_prefixes=tuple(self.cgroup_prefixes),
             netns_prefixes=tuple(self.netns_prefixes),
+            mtu=self.mtu,
         )
 
     @classmethod
@@ -185,7 +190,7 @@ class Lab:
             state = LabState.from_json(path.read_text())
         except FileNotFoundError:
             raise NotFound(f"no lab state file at {path}") from None
-        lab = cls(state.name, Path(state_dir), state.subnet)
+        lab = cls(state.name, Path(state_dir), state.subnet, mtu=state.mtu)
         lab._state = state
         return lab
 
@@ -281,7 +286,8 @@ class Lab:
                     "add",
                     ifname=port,
                     kind="veth",
-                    peer={"ifname": "eth0", "net_ns_fd": host.netns},
+                    mtu=self._state.mtu,
+                    peer={"ifname": "eth0", "net_ns_fd": host.netns, "mtu": self._state.mtu},
                 )
             bridge = ipr.link_lookup(ifname=UNDERLAY_BRIDGE)[0]
             ipr.link("set", index=ipr.link_lookup(ifname=port)[0], master=bridge, state="up")

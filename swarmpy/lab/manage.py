@@ -25,7 +25,7 @@ from typing import Any
 
 from swarmpy.errors import InvalidArgument, NotFound, PermissionDenied, SwarmpyError, Unavailable
 from swarmpy.lab import teardown
-from swarmpy.lab.hosts import STATE_FILE, Host, Lab, swarmpy_executable
+from swarmpy.lab.hosts import DEFAULT_MTU, STATE_FILE, Host, Lab, swarmpy_executable
 from swarmpy.lab.netns import list_netns, netns_inode
 from swarmpy.lab.registry import REGISTRY_HOSTNAME, start_registry_host
 
@@ -260,14 +260,16 @@ def _locked() -> Iterator[None]:
         os.close(fd)
 
 
-def up(name: str, n_hosts: int, managers: int, echo: Echo) -> Lab:
+def up(name: str, n_hosts: int, managers: int, echo: Echo, mtu: int = DEFAULT_MTU) -> Lab:
     """Build lab ``name`` with a swarm on it; raise AlreadyUp if it runs already. On any
     failure (or interrupt) everything made is removed before the error propagates."""
     if not 1 <= n_hosts <= MAX_HOSTS:
         raise InvalidArgument(f"--hosts must be between 1 and {MAX_HOSTS}")
     if not 1 <= managers <= n_hosts:
         raise InvalidArgument(f"--managers must be between 1 and --hosts ({n_hosts})")
-    lab = Lab(name, state_dir(name))
+    if not 1280 <= mtu <= 65535:
+        raise InvalidArgument("--mtu must be between 1280 and 65535")
+    lab = Lab(name, state_dir(name), mtu=mtu)
     check_prerequisites()
     with _locked():
         if (lab.state_dir / STATE_FILE).exists():

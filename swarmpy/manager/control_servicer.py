@@ -146,6 +146,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
             gateway=request.gateway,
             attachable=request.attachable,
             labels=dict(request.labels),
+            options=dict(request.options),
         )
         return codec.to_proto(network, objects_pb2.Network())
 

@@ -17,6 +17,8 @@ from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from swarmpy.manager import ca
 from swarmpy.manager.store import Snapshot, Store, Tx
 from swarmpy.model import (
+    MAX_OVERLAY_MTU,
+    MTU_OPTION,
     Cluster,
     EndpointMode,
     JoinTokens,
@@ -51,6 +53,27 @@ class RaftMember:
 def check_name(name: str, kind: str = "name") -> None:
     if not name or len(name) > 63 or not _NAME_RE.match(name):
         raise InvalidArgument(f"invalid {kind} {name!r}: must be valid as a DNS name component")
+
+
+def network_mtu(options: dict[str, str]) -> int:
+    """The MTU a `network create --opt` asks for (0: the default); other options refused."""
+    unknown = sorted(set(options) - {MTU_OPTION})
+    if unknown:
+        raise InvalidArgument(
+            f"network option {unknown[0]!r} is not supported (supported: {MTU_OPTION})"
+        )
+    text = options.get(MTU_OPTION, "")
+    if not text:
+        return 0
+    try:
+        mtu = int(text)
+    except ValueError:
+        mtu = -1
+    if not 68 <= mtu <= MAX_OVERLAY_MTU:
+        raise InvalidArgument(
+            f"invalid MTU {text!r}: must be an integer from 68 to {MAX_OVERLAY_MTU}"
+        )
+    return mtu
 
 
 def resolve(snapshot: Snapshot, table: str, ref: str, name_of: Callable[[Any], str]) -> Any:
@@ -369,8 +392,10 @@ class ControlAPI:
         gateway: str,
         attachable: bool,
         labels: dict[str, str],
+        options: dict[str, str] | None = None,
     ) -> Network:
         check_name(name, "network name")
+        mtu = network_mtu(options or {})
 
         def change(tx: Tx) -> Network:
             network = self._allocate_network(
@@ -385,6 +410,7 @@ class ControlAPI:
                 attachable=attachable,
                 labels=tuple(sorted(labels.items())),
                 created_at=now(),
+                mtu=mtu,
             )
             tx.create("networks", network)
             self._serialise(tx)

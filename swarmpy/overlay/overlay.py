@@ -16,8 +16,6 @@ from swarmpy.overlay.netlink import Netlink
 
 log = logging.getLogger(__name__)
 
-OVERLAY_MTU = 1450  # 1500 minus the VXLAN/UDP/IP encapsulation
-
 
 class OverlayNetwork:
     def __init__(self, nl: Netlink, names: Names, network: Network, local_addr: str) -> None:
@@ -31,9 +29,10 @@ class OverlayNetwork:
         self._peers: frozenset[Peer] = frozenset()
 
     def create(self) -> None:
-        self._bridge_index = self._nl.ensure_bridge(self._bridge, OVERLAY_MTU)
+        mtu = self.network.effective_mtu
+        self._bridge_index = self._nl.ensure_bridge(self._bridge, mtu)
         self._vxlan_index = self._nl.ensure_vxlan(
-            self._vxlan, self.network.vni, self._local_addr, OVERLAY_MTU, self._bridge_index
+            self._vxlan, self.network.vni, self._local_addr, mtu, self._bridge_index
         )
         log.info("overlay network %s (vni %d) up", self.network.name, self.network.vni)
 
@@ -44,7 +43,7 @@ class OverlayNetwork:
         log.info("overlay network %s (vni %d) removed", self.network.name, self.network.vni)
 
     def attach(self, att: Attachment) -> None:
-        plug(self._nl, self._bridge_index, att, OVERLAY_MTU)
+        plug(self._nl, self._bridge_index, att, self.network.effective_mtu)
 
     def program(self, desired: frozenset[Peer]) -> None:
         """Make the FDB and neighbour entries match ``desired``; a no-op when they do."""

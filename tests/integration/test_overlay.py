@@ -7,6 +7,7 @@ bare sandboxes, and the servers in them are tiny Python processes under ``ip net
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import subprocess
@@ -308,6 +309,25 @@ def test_cross_host_ping_vip_balancing_and_clean_teardown(
             left = [link.get("ifname") for link in ipr.get_links()]
         assert sorted(left) == ["lo", "u0"], f"links left on {host.ns}: {left}"
     assert not {c_ns, b1_ns, b2_ns} & set(os.listdir(NETNS_DIR))
+
+
+def test_a_networks_mtu_reaches_every_link_and_carries_full_size_packets(rig: Rig) -> None:
+    rig.network = dataclasses.replace(rig.network, mtu=1400)  # --opt ...driver.mtu=1400
+    h1, h2 = rig.hosts
+    a, b = rig.task("a", 10), rig.task("b", 6)
+    rig.publish()
+    a_ns = rig.start(h1, a)
+    rig.start(h2, b)
+    rig.publish()
+    assert "mtu 1400 " in in_netns(a_ns, "ip", "link", "show", "eth0").stdout
+
+    def ping_unfragmented(payload: int) -> bool:
+        cmd = ("ping", "-c1", "-W2", "-M", "do", "-s", str(payload), SUBNET_PREFIX + "6")
+        return in_netns(a_ns, *cmd).returncode == 0
+
+    # 1,400 bytes on the wire across hosts: 1,372 of ICMP payload and 28 of headers.
+    assert ping_unfragmented(1372), "a full-size packet did not cross the overlay"
+    assert not ping_unfragmented(1373), "a packet over the MTU left the container"
 
 
 def test_task_without_networks_gets_local_bridge_with_nat(
