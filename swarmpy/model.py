@@ -98,6 +98,13 @@ class FailureAction(enum.StrEnum):
     ROLLBACK = "rollback"
 
 
+class UpdateOrder(enum.StrEnum):
+    """Docker's --update-order: stop a task before its replacement starts, or after."""
+
+    STOP_FIRST = "stop-first"
+    START_FIRST = "start-first"
+
+
 class EndpointMode(enum.StrEnum):
     VIP = "vip"
     DNSRR = "dnsrr"
@@ -164,7 +171,7 @@ class UpdateConfig:
     failure_action: FailureAction = FailureAction.PAUSE
     monitor_s: float = 5.0
     max_failure_ratio: float = 0.0
-    order: str = "stop-first"
+    order: UpdateOrder = UpdateOrder.STOP_FIRST
 
 
 @dataclass(frozen=True)

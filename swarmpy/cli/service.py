@@ -30,6 +30,7 @@ from swarmpy.model import (
     Task,
     TaskState,
     UpdateConfig,
+    UpdateOrder,
     UpdateStatus,
 )
 
@@ -117,6 +118,9 @@ def create(
     update_monitor: str = typer.Option(
         "5s", "--update-monitor", help="Duration after each task update to monitor for failure"
     ),
+    update_order: str = typer.Option(
+        "stop-first", "--update-order", help='Update order ("start-first", "stop-first")'
+    ),
     stop_grace_period: str = typer.Option(
         "10s", "--stop-grace-period", help="Time to wait before force killing a container"
     ),
@@ -163,6 +167,7 @@ def create(
             delay_s=specflags.duration(update_delay),
             failure_action=_choice(update_failure_action, FailureAction, "--update-failure-action"),
             monitor_s=specflags.duration(update_monitor),
+            order=_choice(update_order, UpdateOrder, "--update-order"),
         ),
         constraints=tuple(constraint),
         resources=ResourceRequirements(
@@ -443,6 +448,7 @@ def inspect(
             typer.echo("Placement:\n Constraints:\t" + ", ".join(spec.constraints))
         typer.echo(f"UpdateConfig:\n Parallelism:\t{spec.update.parallelism}")
         typer.echo(f" On failure:\t{spec.update.failure_action}")
+        typer.echo(f" Update order:\t{spec.update.order}")
         typer.echo("ContainerSpec:")
         typer.echo(f" Image:\t\t{spec.container.image}")
         if spec.container.args:
@@ -523,6 +529,9 @@ def update(
         "--update-failure-action",
         help='Action on update failure ("pause", "continue", "rollback")',
     ),
+    update_order: str = typer.Option(
+        "", "--update-order", help='Update order ("start-first", "stop-first")'
+    ),
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
     detach: bool = typer.Option(
@@ -573,6 +582,10 @@ def update(
                     failure_action=_choice(
                         update_failure_action, FailureAction, "--update-failure-action"
                     ),
+                )
+            if update_order:
+                upd = dataclasses.replace(
+                    upd, order=_choice(update_order, UpdateOrder, "--update-order")
                 )
             if replicas is not None:
                 if spec.mode != ServiceMode.REPLICATED:

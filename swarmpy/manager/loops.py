@@ -10,20 +10,14 @@ from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.scheduler.filters import parse_constraints
 from swarmpy.manager.scheduler.scheduler import Scheduler
 from swarmpy.manager.store import Store
+from swarmpy.manager.taskreaper import TaskReaper
 
 __all__ = ["allocate_network", "leader_loops", "validate_constraints"]
 
 
 def leader_loops(store: Store) -> list[ControlLoop]:
     """In the order of a task's life: services → tasks, addresses, nodes."""
-    loops: list[ControlLoop] = [Orchestrator(store), Allocator(store), Scheduler(store)]
-    try:
-        from swarmpy.manager.taskreaper import TaskReaper
-
-        loops.append(TaskReaper(store))
-    except ImportError:  # pragma: no cover - the reaper lands separately
-        pass
-    return loops
+    return [Orchestrator(store), Allocator(store), Scheduler(store), TaskReaper(store)]
 
 
 def validate_constraints(exprs: Sequence[str]) -> None:

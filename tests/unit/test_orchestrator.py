@@ -16,8 +16,10 @@ from swarmpy.model import (
     RestartCondition,
     RestartPolicy,
     Service,
+    Task,
     TaskState,
     UpdateConfig,
+    UpdateOrder,
 )
 from tests.unit.factories import node, service, task
 
@@ -170,6 +172,54 @@ def test_rolling_update_in_batches_with_delay() -> None:
     assert not delayed.stop and delayed.wake_at == NOW + 12
     _, last = run_update(v2, [*gone, ts[2], *up], NOW + 12)
     assert stopped(last) == {ts[2].id: TaskState.SHUTDOWN}
+
+
+def _with_state(t: Task, state: TaskState, desired: TaskState | None = None) -> Task:
+    return dataclasses.replace(
+        t,
+        status=dataclasses.replace(t.status, state=state, timestamp=NOW + 1),
+        desired_state=t.desired_state if desired is None else desired,
+    )
+
+
+def test_stop_first_starts_the_replacement_once_the_old_task_stopped() -> None:
+    v1 = service(replicas=1)
+    old = task(v1, 1, RUNNING, "id-a")
+    v2, _ = run_update(updated(v1), [old])
+    v2, plan = run_update(v2, [old])
+    assert stopped(plan) == {old.id: TaskState.SHUTDOWN}
+    (new,) = plan.create
+    assert new.desired_state == TaskState.READY, "prepared, but not started before the old stops"
+    stopping = _with_state(old, RUNNING, TaskState.SHUTDOWN)
+    prepared = _with_state(new, TaskState.READY)
+    _, waiting = run_update(v2, [stopping, prepared], NOW + 1)
+    assert waiting.start == () and not waiting.create
+    ended = _with_state(old, TaskState.SHUTDOWN, TaskState.SHUTDOWN)
+    _, go = run_update(v2, [ended, prepared], NOW + 2)
+    assert go.start == (new.id,) and not go.create and not go.stop
+
+
+def test_stop_first_does_not_wait_for_a_task_on_a_dead_node() -> None:
+    v1 = service(replicas=1)
+    old = _with_state(task(v1, 1, RUNNING, "id-gone"), RUNNING, TaskState.SHUTDOWN)
+    v2 = updated(v1)
+    new = task(v2, 1, TaskState.READY, "id-a", desired=TaskState.READY)
+    plan = reconcile_replicated(v2, [old, new], [node("a")], NOW)
+    assert plan.start == (new.id,)
+
+
+def test_start_first_keeps_the_old_task_until_its_replacement_runs() -> None:
+    v1 = service(replicas=1)
+    old = task(v1, 1, RUNNING, "id-a")
+    v2, _ = run_update(updated(v1, order=UpdateOrder.START_FIRST), [old])
+    v2, plan = run_update(v2, [old])
+    (new,) = plan.create
+    assert new.desired_state == RUNNING and not plan.stop
+    starting = _with_state(new, TaskState.STARTING)
+    _, waiting = run_update(v2, [old, starting], NOW + 1)
+    assert not waiting.stop and not waiting.create, "the old task must run until the new runs"
+    _, swap = run_update(v2, [old, _with_state(new, RUNNING)], NOW + 2)
+    assert stopped(swap) == {old.id: TaskState.SHUTDOWN} and not swap.create
 
 
 def test_update_completes_after_monitor_and_scaling_is_no_update() -> None:

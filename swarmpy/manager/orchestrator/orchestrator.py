@@ -72,6 +72,14 @@ def stop_task(tx: Tx, stop: Stop, stamp: float) -> None:
     )
 
 
+def start_task(tx: Tx, task_id: str, stamp: float) -> None:
+    task: Task | None = tx.get("tasks", task_id)
+    if task is not None and task.desired_state == TaskState.READY:
+        tx.put(
+            "tasks", dataclasses.replace(task, desired_state=TaskState.RUNNING, updated_at=stamp)
+        )
+
+
 def change_service(tx: Tx, change: ServiceChange) -> None:
     # A user update in between wins: the next tick re-plans over it.
     if tx.get("services", change.seen.id) == change.seen:
@@ -97,9 +105,11 @@ class Orchestrator(ControlLoop):
         plans = plan_all(self.store.view(), stamp)
         creates = [t for p in plans for t in p.create]
         stops = [s for p in plans for s in p.stop]
+        starts = [task_id for p in plans for task_id in p.start]
         changes = [p.service for p in plans if p.service is not None]
         # Stops first: a replacement never runs beside the task it replaces for long.
         await write_chunked(self.store, stops, lambda tx, s: stop_task(tx, s, stamp))
+        await write_chunked(self.store, starts, lambda tx, t: start_task(tx, t, stamp))
         await write_chunked(self.store, creates, lambda tx, t: tx.create("tasks", t))
         await write_chunked(self.store, changes, change_service)
         if creates or stops:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from swarmpy.manager.orchestrator.restart import new_task, restart_at, runnable
 from swarmpy.manager.orchestrator.update import plan_update
-from swarmpy.model import Service, Task, TaskState
+from swarmpy.model import Service, Task, TaskState, UpdateOrder
 
 SlotKey = Hashable
 
@@ -35,6 +35,7 @@ class ServiceChange:
 class Plan:
     create: tuple[Task, ...] = ()
     stop: tuple[Stop, ...] = ()
+    start: tuple[str, ...] = ()  # tasks parked at desired READY that may run now
     service: ServiceChange | None = None
     wake_at: float | None = None  # reconcile again then (restart delay, update delay)
 
@@ -57,6 +58,7 @@ def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: 
         by_slot.setdefault(slots.key(task), []).append(task)
     stops: dict[str, Stop] = {}
     creates: list[Task] = []
+    starts: list[str] = []
     wakes: list[float] = []
 
     def stop(task: Task, desired: TaskState) -> None:
@@ -79,9 +81,15 @@ def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: 
                 stop(task, TaskState.SHUTDOWN)
         running = [t for t in history if runnable(t) and t.id not in stops]
         for extra in running[:-1]:  # a slot runs one task: keep the newest
-            stop(extra, TaskState.SHUTDOWN)
+            if not _outlives(extra, running[-1]):
+                stop(extra, TaskState.SHUTDOWN)
         if running:
-            live[key] = running[-1]
+            newest = running[-1]
+            live[key] = newest
+            if newest.desired_state == TaskState.READY and not any(
+                _occupies(t, slots) for t in history if t is not newest
+            ):
+                starts.append(newest.id)  # stop-first: its predecessor has stopped
             continue
         if key not in slots.create_on:
             continue
@@ -101,15 +109,37 @@ def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: 
             wakes.append(at)
 
     update = plan_update(service, live, tasks, now)
+    start_first = update.order == UpdateOrder.START_FIRST
     for task in update.replace:
-        stop(task, TaskState.SHUTDOWN)
         key = slots.key(task)
-        if key in slots.create_on:
+        if key not in slots.create_on:
+            stop(task, TaskState.SHUTDOWN)
+        elif start_first:
+            # The old task runs on until its replacement does (``_outlives``).
             creates.append(new_task(service, *slots.create_on[key], now))
+        else:
+            # Docker's default: the replacement is prepared (image pulled) but waits at
+            # READY until the old task has stopped, then is started.
+            stop(task, TaskState.SHUTDOWN)
+            creates.append(new_task(service, *slots.create_on[key], now, TaskState.READY))
     if update.wake_at is not None:
         wakes.append(update.wake_at)
     change = ServiceChange(service, update.service) if update.service is not None else None
-    return Plan(tuple(creates), tuple(stops.values()), change, min(wakes, default=None))
+    return Plan(
+        tuple(creates), tuple(stops.values()), tuple(starts), change, min(wakes, default=None)
+    )
+
+
+def _outlives(older: Task, newest: Task) -> bool:
+    """A start-first update: the task being replaced keeps running until its replacement
+    (a newer spec) runs."""
+    return newest.spec_version > older.spec_version and newest.status.state < TaskState.RUNNING
+
+
+def _occupies(task: Task, slots: Slots) -> bool:
+    """The task may still be running in its slot (a stop-first replacement waits for it).
+    One whose node is down or gone will never report that it stopped."""
+    return not task.status.state.terminal and not slots.orphaned(task) and not slots.evicted(task)
 
 
 def retire_all(tasks: Sequence[Task], node_ids: frozenset[str]) -> Plan:

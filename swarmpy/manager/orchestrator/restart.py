@@ -55,7 +55,13 @@ def restart_at(policy: RestartPolicy, history: Sequence[Task], now: float) -> fl
     return last.status.timestamp + policy.delay_s
 
 
-def new_task(service: Service, slot: int, node_id: str, now: float) -> Task:
+def new_task(
+    service: Service,
+    slot: int,
+    node_id: str,
+    now: float,
+    desired: TaskState = TaskState.RUNNING,
+) -> Task:
     return Task(
         id=new_id(),
         service_id=service.id,
@@ -64,7 +70,7 @@ def new_task(service: Service, slot: int, node_id: str, now: float) -> Task:
         spec_version=service.spec_version,
         slot=slot,
         node_id=node_id,
-        desired_state=TaskState.RUNNING,
+        desired_state=desired,
         status=TaskStatus(TaskState.NEW, now, "created"),
         created_at=now,
         updated_at=now,

@@ -18,6 +18,7 @@ from swarmpy.model import (
     Task,
     TaskState,
     UpdateConfig,
+    UpdateOrder,
     UpdateStatus,
 )
 
@@ -45,6 +46,7 @@ def outdated(task: Task, service: Service) -> bool:
 @dataclass(frozen=True)
 class UpdateDecision:
     replace: tuple[Task, ...] = ()  # live tasks to stop, each replaced in its slot
+    order: UpdateOrder = UpdateOrder.STOP_FIRST  # how: stop each one first, or start first
     service: Service | None = None  # the service with a new update_status (or rolled back)
     wake_at: float | None = None
 
@@ -96,7 +98,7 @@ def plan_update(
     if last_start is not None and now < last_start + config.delay_s:
         return UpdateDecision(wake_at=last_start + config.delay_s)
     batch = old if config.parallelism <= 0 else old[: config.parallelism]
-    return UpdateDecision(replace=tuple(batch))
+    return UpdateDecision(replace=tuple(batch), order=config.order)
 
 
 def _slot_order(task: Task) -> tuple[int, str]:
