@@ -25,8 +25,10 @@ T = TypeVar("T")
 # states, or a user creating a 100-replica service, costs one reconciliation, not hundreds.
 BATCH_WINDOW_S = 0.005
 
-# Ops per transaction when a loop writes many objects: keeps each Raft entry small.
-WRITE_CHUNK = 256
+# Ops per transaction when a loop writes many objects: keeps each Raft entry small, since a
+# follower applies an entry on the thread that also keeps its election timer; at 256 the
+# 10,000-task write stalled followers into elections (bench/README.md, control plane).
+WRITE_CHUNK = 64
 
 
 class ControlLoop(abc.ABC):
