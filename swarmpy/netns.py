@@ -29,10 +29,15 @@ def netns_path(name: str) -> str:
     return f"{NETNS_DIR}/{name}"
 
 
-def _setns(fd: int, what: str) -> None:
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise RuntimeFailure(f"cannot enter network namespace {what}: {os.strerror(err)}")
+def _enter(path: str) -> None:
+    """Move the calling thread into the namespace at ``path``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise RuntimeFailure(f"cannot enter network namespace {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -40,11 +45,7 @@ def entered(path: str) -> Iterator[None]:
     """The calling thread inside the namespace at ``path`` for the block, then back home."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        target = os.open(path, os.O_RDONLY)
-        try:
-            _setns(target, path)
-        finally:
-            os.close(target)
+        _enter(path)
         try:
             yield
         finally:
@@ -72,11 +73,7 @@ def call_in_thread(path: str | None, fn: Callable[[], T]) -> T:
 
     def body() -> None:
         try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                _setns(fd, path)
-            finally:
-                os.close(fd)
+            _enter(path)
             outcome.append(fn())
         except BaseException as exc:  # handed to the caller's thread
             failure.append(exc)
