@@ -75,6 +75,9 @@ class _IdleController:
     async def terminate(self) -> None:
         self._exited.set()
 
+    async def release(self) -> None:
+        return None
+
     async def remove(self) -> None:
         return None
 

@@ -70,6 +70,12 @@ class Controller(Protocol):
 
     async def terminate(self) -> None: ...
 
+    async def release(self) -> None:
+        """Let go of what an ended container holds besides its record: its network sandbox
+        and addresses, which the managers give to other tasks once its end is reported (a
+        sandbox left plugged in would answer for an address that has moved on)."""
+        ...
+
     async def remove(self) -> None: ...
 
 
@@ -194,7 +200,7 @@ class TaskRunner:
             except _DesiredChanged:
                 return
             except Exception as e:  # anything that stops preparing means we cannot run it
-                self._fail(TaskState.REJECTED, e)
+                await self._fail(TaskState.REJECTED, e)
                 return
             self._set(TaskState.READY, "prepared")
         elif step is Step.START:
@@ -202,7 +208,7 @@ class TaskRunner:
             try:
                 await ctl.start()
             except Exception as e:
-                self._fail(TaskState.FAILED, e)
+                await self._fail(TaskState.FAILED, e)
                 return
             self._set(TaskState.RUNNING, "started")
         elif step is Step.WAIT:
@@ -211,18 +217,18 @@ class TaskRunner:
             except _DesiredChanged:
                 return
             except Exception as e:
-                self._fail(TaskState.FAILED, e)
+                await self._fail(TaskState.FAILED, e)
                 return
             state, err = exit_status(code)
-            self._set(state, "finished", err=err, exit_code=code)
+            await self._end(state, "finished", err=err, exit_code=code)
         elif step is Step.SHUTDOWN:
             grace = self.task.spec.container.stop_grace_s
             try:
                 await ctl.shutdown(grace)
             except Exception as e:
-                self._fail(TaskState.FAILED, e)
+                await self._fail(TaskState.FAILED, e)
                 return
-            self._set(TaskState.SHUTDOWN, "shutdown")
+            await self._end(TaskState.SHUTDOWN, "shutdown")
 
     async def _interruptible(self, aw: Awaitable[T]) -> T:
         """Await ``aw`` unless the task's desired state moves to shutdown meanwhile."""
@@ -242,10 +248,18 @@ class TaskRunner:
         await self._changed.wait()
         self._changed.clear()
 
-    def _fail(self, state: TaskState, e: Exception) -> None:
+    async def _fail(self, state: TaskState, e: Exception) -> None:
         if not isinstance(e, SwarmpyError):
             log.exception("task %s: unexpected error", self.task.id)
-        self._set(state, state.label.lower(), err=str(e))
+        await self._end(state, state.label.lower(), err=str(e))
+
+    async def _end(self, state: TaskState, message: str, err: str = "", exit_code: int = 0) -> None:
+        """Report a terminal state, after the container has let go of its network."""
+        try:
+            await self._controller.release()
+        except Exception as e:  # the end is reported all the same
+            log.warning("task %s: releasing its network failed: %s", self.task.id, e)
+        self._set(state, message, err=err, exit_code=exit_code)
 
     def _set(self, state: TaskState, message: str, err: str = "", exit_code: int = 0) -> None:
         if state <= self._status.state:

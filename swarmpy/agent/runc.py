@@ -433,6 +433,9 @@ class RuncController:
             with contextlib.suppress(NotFound, TimeoutError):
                 await asyncio.wait_for(self.wait(), KILL_WAIT_S)
 
+    async def release(self) -> None:
+        await self.network.teardown(self.task)
+
     async def remove(self) -> None:
         errors: list[str] = []
         try:

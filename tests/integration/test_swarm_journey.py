@@ -200,6 +200,19 @@ def test_tcp_through_the_vip_follows_the_tasks(swarm: TestLab) -> None:
     seen = _hostnames_via_vip(swarm, n, client, "web", 8)
     assert seen == {only}
 
+    # A rolling update (stop-first): the ended task's container stays for `ps -a`, but its
+    # sandbox goes with its end, so its address can serve another task.
+    cli(swarm, 1, "service", "update", "--env-add", "V=2", "web")
+    (new,) = [t["ID"][:12] for t in running(swarm, "web")]
+    assert new != only
+    time.sleep(1.5)
+    assert _hostnames_via_vip(swarm, n, client, "web", 8) == {new}
+    (ended,) = [t for t in tasks(swarm, "web") if t["ID"].startswith(only)]
+    assert ended["DesiredState"] == "Shutdown"
+    sandboxes = os.listdir("/run/netns")
+    assert not [ns for ns in sandboxes if ns.endswith(f"-{only}")], "ended task's sandbox"
+    assert [ns for ns in sandboxes if ns.endswith(f"-{new}")], "running task's sandbox"
+
     cli(swarm, 1, "service", "rm", "web")
     wait_until(
         lambda: exec_in(swarm, n, client, "nslookup", "web").returncode != 0,

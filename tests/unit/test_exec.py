@@ -81,6 +81,9 @@ class FakeController:
     async def terminate(self) -> None:
         self.calls.append("terminate")
 
+    async def release(self) -> None:
+        self.calls.append("release")
+
     async def remove(self) -> None:
         self.calls.append("remove")
 
@@ -120,7 +123,24 @@ async def test_success_runs_to_complete() -> None:
     final = await TaskRunner(make_task(), ctl, rec).run()
     assert rec.states == [*FORWARD, S.COMPLETE]
     assert final.state is S.COMPLETE and final.exit_code == 0 and final.err == ""
-    assert ctl.calls == ["prepare", "start", "wait"]
+    assert ctl.calls == ["prepare", "start", "wait", "release"]
+
+
+@in_loop
+async def test_the_network_is_released_before_any_end_is_reported() -> None:
+    """The managers hand an ended task's address to another task: the ended container's
+    sandbox must be gone by then, or it answers for that address."""
+    for ctl in (FakeController(exit_code=3), FakeController(prepare_error=ImageError("no"))):
+        seen: list[bool] = []
+
+        def report(
+            task_id: str, status: TaskStatus, ctl: FakeController = ctl, seen: list[bool] = seen
+        ) -> None:
+            if status.state.terminal:
+                seen.append("release" in ctl.calls)  # released when reported?
+
+        await TaskRunner(make_task(), ctl, report).run()
+        assert seen == [True]
 
 
 @in_loop
