@@ -532,6 +532,9 @@ def update(
     update_order: str = typer.Option(
         "", "--update-order", help='Update order ("start-first", "stop-first")'
     ),
+    stop_grace_period: str = typer.Option(
+        "", "--stop-grace-period", help="Time to wait before force killing a container"
+    ),
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
     detach: bool = typer.Option(
@@ -557,6 +560,10 @@ def update(
             if env_add or env_rm:
                 container = dataclasses.replace(
                     container, env=specflags.env_list(container.env, env_add, env_rm)
+                )
+            if stop_grace_period:
+                container = dataclasses.replace(
+                    container, stop_grace_s=specflags.duration(stop_grace_period)
                 )
             constraints = [x for x in spec.constraints if x not in constraint_rm]
             constraints += [x for x in constraint_add if x not in constraints]
