@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -24,6 +24,11 @@ from swarmpy.model import TABLES, Cluster, Network, Node, Service, Task
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Ops per transaction when a loop writes many objects: keeps each Raft entry small, since a
+# follower applies an entry on the thread that also keeps its election timer; at 256 the
+# 10,000-task write stalled followers into elections (bench/README.md, control plane).
+WRITE_CHUNK = 64
 
 # ``expect`` values of an operation besides a concrete version.
 MUST_NOT_EXIST = -1
@@ -315,13 +320,38 @@ class Store:
         return snapshot, queue, cancel
 
     def _on_applied(self, result: ApplyResult) -> None:
+        if not result.events:
+            return
         with self._watch_lock:
             watchers = list(self._watchers)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Queue[Event]]] = {}
         for loop, queue in watchers:
-            for event in result.events:
-                try:
-                    loop.call_soon_threadsafe(queue.put_nowait, event)
-                except RuntimeError:  # the watcher's loop is closed
-                    with self._watch_lock:
-                        self._watchers.discard((loop, queue))
-                    break
+            by_loop.setdefault(loop, []).append(queue)
+        # One wake-up per loop and batch: call_soon_threadsafe writes to the loop's self-pipe,
+        # and a write of 64 tasks seen by five loops would otherwise be 320 of them.
+        for loop, queues in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, queues, result.events)
+            except RuntimeError:  # the watchers' loop is closed
+                with self._watch_lock:
+                    self._watchers.difference_update((loop, q) for q in queues)
+
+
+def _deliver(queues: list[asyncio.Queue[Event]], events: tuple[Event, ...]) -> None:
+    for queue in queues:
+        for event in events:
+            queue.put_nowait(event)
+
+
+async def write_chunked(
+    store: Store, items: Sequence[T], write: Callable[[Tx, T], None], chunk: int = WRITE_CHUNK
+) -> None:
+    """Apply ``write`` to every item, ``chunk`` items per transaction."""
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+
+        def fn(tx: Tx, part: Sequence[T] = part) -> None:
+            for item in part:
+                write(tx, item)
+
+        await store.update(fn)

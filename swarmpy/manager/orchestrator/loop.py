@@ -11,30 +11,24 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
-from swarmpy.manager.store import Event, Store, Tx
+from swarmpy.manager.store import Event, Store
 from swarmpy.model import now
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 # Events arriving within this window are handled by one tick: an agent reporting ten task
 # states, or a user creating a 100-replica service, costs one reconciliation, not hundreds.
 BATCH_WINDOW_S = 0.005
-
-# Ops per transaction when a loop writes many objects: keeps each Raft entry small, since a
-# follower applies an entry on the thread that also keeps its election timer; at 256 the
-# 10,000-task write stalled followers into elections (bench/README.md, control plane).
-WRITE_CHUNK = 64
 
 
 class ControlLoop(abc.ABC):
     """Subclasses implement ``tick`` and may narrow ``wants`` (is this event worth a tick)."""
 
     name = "loop"
+    # How long to gather events after the first before ticking.
+    batch_window_s = BATCH_WINDOW_S
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -92,21 +86,7 @@ class ControlLoop(abc.ABC):
         if not get.done() or get.cancelled():
             return []
         events = [get.result()]
-        await asyncio.sleep(BATCH_WINDOW_S)
+        await asyncio.sleep(self.batch_window_s)
         while not queue.empty():
             events.append(queue.get_nowait())
         return events
-
-
-async def write_chunked(
-    store: Store, items: Sequence[T], write: Callable[[Tx, T], None], chunk: int = WRITE_CHUNK
-) -> None:
-    """Apply ``write`` to every item, ``chunk`` items per transaction."""
-    for start in range(0, len(items), chunk):
-        part = items[start : start + chunk]
-
-        def fn(tx: Tx, part: Sequence[T] = part) -> None:
-            for item in part:
-                write(tx, item)
-
-        await store.update(fn)
