@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pysyncobj.serializer
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.journal import createJournal
 from pysyncobj.node import TCPNode
@@ -40,6 +41,24 @@ log = logging.getLogger(__name__)
 JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
 DEFAULT_TIMEOUT = 5.0
+
+# pysyncobj writes its full dump (log compaction, every 2,000 entries) through gzip at level
+# 9 on its tick thread: 370 ms for a store of 10,000 tasks, during which this manager sends
+# and answers nothing, against 70 ms at level 1. The format is the same, so dumps written
+# either way read back alike.
+DUMP_COMPRESSLEVEL = 1
+
+
+class _DumpGzip:
+    """Stands in for the gzip module inside pysyncobj.serializer."""
+
+    @staticmethod
+    def GzipFile(*args: Any, **kwargs: Any) -> gzip.GzipFile:
+        kwargs.setdefault("compresslevel", DUMP_COMPRESSLEVEL)
+        return gzip.GzipFile(*args, **kwargs)
+
+
+pysyncobj.serializer.gzip = _DumpGzip  # type: ignore[assignment]
 
 # pysyncobj's command type bytes (syncobj._COMMAND_TYPE), needed to read a journal offline.
 _REGULAR = b"\x00"
@@ -532,7 +551,7 @@ def write_dump(path: Path, state: StoreState, self_addr: str) -> None:
     data = ([{}, {"state": state}], last, prev, {TCPNode(self_addr)})
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb") as f:
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=DUMP_COMPRESSLEVEL) as f:
             pickle.dump(data, f)
         raw.flush()
         os.fsync(raw.fileno())
