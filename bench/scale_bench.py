@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ TARGET_RSS_MB = 500.0
 RUNNING = 512  # swarmpy.model.TaskState.RUNNING
 SIM_PROCESSES = 2
 IDLE_S = 10.0
-POLL_S = 0.5
+POLL_S = 1.0  # each poll lists every task: the observer must not be the load
 MANAGER_IPS = ("127.0.0.51", "127.0.0.52", "127.0.0.53")
 
 
@@ -83,6 +84,8 @@ class _IdleController:
 
 
 async def _simulate(args: argparse.Namespace) -> None:
+    import logging
+
     from swarmpy import tls
     from swarmpy.agent.agent import Agent
     from swarmpy.agent.worker import Worker
@@ -90,6 +93,10 @@ async def _simulate(args: argparse.Namespace) -> None:
     from swarmpy.manager import ca
     from swarmpy.model import Resources, Task, TaskStatus
 
+    # The agents' session changes (ends, reconnects) go to this process's log.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     counts = {"joined": 0, "connected": 0, "heartbeats": 0, "running_reports": 0}
     plain_stub = dispatcher_pb2_grpc.DispatcherStub
 
@@ -214,7 +221,7 @@ def _wait(what: str, check: Any, timeout: float, sims: list[subprocess.Popen[byt
         time.sleep(0.5)
 
 
-def measure(nodes: int, tasks: int) -> dict[str, Any]:
+def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, Any]:
     import grpc
 
     from swarmpy import codec
@@ -341,6 +348,12 @@ def measure(nodes: int, tasks: int) -> dict[str, Any]:
                 (Path(tmp) / f"sim{i}.log").read_text(errors="replace")[-400:]
                 for i in range(SIM_PROCESSES)
             ]
+            if keep_logs is not None:
+                keep_logs.mkdir(parents=True, exist_ok=True)
+                for daemon in managers:
+                    shutil.copy(daemon.log_path, keep_logs / f"{daemon.name}.log")
+                for i in range(SIM_PROCESSES):
+                    shutil.copy(Path(tmp) / f"sim{i}.log", keep_logs / f"sim{i}.log")
     return result
 
 
@@ -408,12 +421,17 @@ def figures(doc: dict[str, Any]) -> list[Figure]:
     return out
 
 
-def run(quick: bool = False, nodes: int | None = None, tasks: int | None = None) -> list[Figure]:
+def run(
+    quick: bool = False,
+    nodes: int | None = None,
+    tasks: int | None = None,
+    keep_logs: Path | None = None,
+) -> list[Figure]:
     if os.geteuid() != 0:
         return [skipped("scale", "needs root (the daemons)")]
     nodes = nodes or (200 if quick else 1000)
     tasks = tasks or nodes * 10
-    return figures(measure(nodes, tasks))
+    return figures(measure(nodes, tasks, keep_logs))
 
 
 def main() -> None:
@@ -423,6 +441,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the raw measurement here")
     # Internal: one process of simulated nodes.
+    parser.add_argument("--logs", type=Path, help="copy the managers' and simulators' logs here")
     parser.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--manager", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
@@ -434,7 +453,7 @@ def main() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_simulate(args))
         return
-    result = run(args.quick, args.nodes or None, args.tasks or None)
+    result = run(args.quick, args.nodes or None, args.tasks or None, args.logs)
     print_figures(result)
     if args.json:
         args.json.write_text(json.dumps([f.to_json() for f in result], indent=2) + "\n")

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 
 STATUS_BATCH_S = 0.05
+STATUS_RETRY_S = 1.0
 RECONNECT_S = 0.5
 
 
@@ -208,8 +209,29 @@ class Agent:
                     ),
                     timeout=10,
                 )
+            except grpc.aio.AioRpcError as exc:
+                self._requeue(batch)
+                if not _write_failed(exc):
+                    raise
+                # The leader is alive but could not commit them now (busy, a conflict):
+                # the session stays, the reports are sent again shortly.
+                log.info("task status reports not stored yet (%s): will retry", exc.details())
+                self._pending_event.set()
+                await asyncio.sleep(STATUS_RETRY_S)
             except BaseException:
-                # Keep them for the next session; newer reports win.
-                for tid, status in batch.items():
-                    self._pending.setdefault(tid, status)
+                self._requeue(batch)
                 raise
+
+    def _requeue(self, batch: dict[str, TaskStatus]) -> None:
+        """Keep unsent reports for the next attempt or session; newer reports win."""
+        for tid, status in batch.items():
+            self._pending.setdefault(tid, status)
+
+
+def _write_failed(exc: grpc.aio.AioRpcError) -> bool:
+    """A refused status write that does not mean the session is over."""
+    if exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.FAILED_PRECONDITION):
+        return True
+    return exc.code() == grpc.StatusCode.UNAVAILABLE and NOT_LEADER_PREFIX not in (
+        exc.details() or ""
+    )

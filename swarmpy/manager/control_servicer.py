@@ -134,7 +134,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         tasks = api.list_tasks(list(request.services), list(request.nodes))
         return control_pb2.ListTasksResponse(
             tasks=[self._messages.get(t, objects_pb2.Task) for t in tasks],
-            nodes=[codec.to_proto(n, objects_pb2.Node()) for n in api.list_nodes()],
+            nodes=[self._messages.get(n, objects_pb2.Node) for n in api.list_nodes()],
         )
 
     @unary

@@ -23,8 +23,10 @@ import grpc
 from swarmpy import codec
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.errors import NotFound, Unavailable
-from swarmpy.manager.netview import ViewBuilder, assignments_by_node
-from swarmpy.manager.store import Snapshot, Store, Tx
+from swarmpy.manager.assignments import AssignmentIndex, changes_views, same_for_agent
+from swarmpy.manager.netview import ViewBuilder
+from swarmpy.manager.statusbatch import StatusBatcher
+from swarmpy.manager.store import Event, Snapshot, Store, Tx
 from swarmpy.model import (
     Node,
     NodeRole,
@@ -46,8 +48,9 @@ HEARTBEAT_MISSES = 3
 # a thousand tasks) costs one recomputation, not a thousand.
 ASSIGNMENT_BATCH_S = 0.05
 NOT_LEADER_PREFIX = "not the leader; leader="
-# How often an open session looks for changes to send (role, managers, period).
-SESSION_POLL_S = 1.0
+# An open session is woken when its node, the manager list or the period changes; it also
+# looks by itself this often, in case a change came in some way nobody announced.
+SESSION_POLL_S = 30.0
 
 
 @dataclass
@@ -66,23 +69,6 @@ class _Subscriber:
     first: bool = True
 
 
-def apply_status_updates(
-    snapshot_tasks: dict[str, Task], node_id: str, updates: list[tuple[str, TaskStatus]]
-) -> list[Task]:
-    """The tasks to write for a node's status reports: its own tasks, forward moves only."""
-    changed: dict[str, Task] = {}
-    for task_id, status in updates:
-        task = changed.get(task_id) or snapshot_tasks.get(task_id)
-        if task is None or task.node_id != node_id:
-            continue
-        if status.state < task.status.state:
-            continue
-        if status == task.status:
-            continue
-        changed[task_id] = dataclasses.replace(task, status=status, updated_at=now())
-    return list(changed.values())
-
-
 class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     def __init__(
         self,
@@ -98,7 +84,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._sessions: dict[str, _Session] = {}
         self._managers_at: tuple[int, list[str]] | None = None
         self._subscribers: set[_Subscriber] = set()
+        self._statuses = StatusBatcher(store)
         self._dirty = asyncio.Event()
+        # What _push_assignments learnt from the store's events since the last push.
+        self._index = AssignmentIndex(())
+        self._dirty_nodes: set[str] = set()
+        self._views: ViewBuilder | None = None
+        self._nodes_changed: set[str] = set()
+        self._session_facts: tuple[tuple[str, ...], float] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
 
@@ -130,6 +123,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         return cluster.heartbeat_period_s if cluster else 5.0
 
     async def _check_liveness(self, started: float) -> None:
+        # A node without a session is late from when this leader first saw it: one that
+        # joins long after we started leading gets its own grace period to open a session.
+        seen_at: dict[str, float] = {}
         while self._running:
             period = self._period()
             await asyncio.sleep(min(1.0, period / 2))
@@ -138,17 +134,26 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             late = []
             for node in snapshot.nodes():
                 session = self._sessions.get(node.id)
-                last = session.last_heartbeat if session else started
+                if session is not None:
+                    seen_at.pop(node.id, None)
+                    last = session.last_heartbeat
+                else:
+                    last = seen_at.setdefault(node.id, max(started, time.monotonic()))
                 if node.state != NodeState.DOWN and last < deadline:
                     late.append(node.id)
             if late:
                 await self.store.update(functools.partial(_mark_down, node_ids=late))
                 for node_id in late:
                     log.info("node %s missed %d heartbeats: down", node_id, HEARTBEAT_MISSES)
-                    self._sessions.pop(node_id, None)
+                    dropped = self._sessions.pop(node_id, None)
+                    if dropped is not None:
+                        dropped.changed.set()
 
     async def _push_assignments(self) -> None:
-        _snapshot, events, cancel = self.store.watch()
+        snapshot, events, cancel = self.store.watch()
+        self._index = AssignmentIndex(snapshot.tasks())
+        self._views = None
+        self._session_facts = None
         try:
             self._dirty.set()
             while self._running:
@@ -158,46 +163,71 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 await asyncio.sleep(ASSIGNMENT_BATCH_S)
                 self._dirty.clear()
                 while not events.empty():
-                    events.get_nowait()
-                self._publish(self.store.view())
+                    self._take(events.get_nowait())
+                snapshot = self.store.view()
+                self._wake_sessions(snapshot)
+                self._publish(snapshot)
         finally:
             cancel()
 
-    async def _drain(self, events: asyncio.Queue[Any]) -> None:
-        await events.get()
+    async def _drain(self, events: asyncio.Queue[Event]) -> None:
+        self._take(await events.get())
         self._dirty.set()
 
+    def _take(self, event: Event) -> None:
+        self._dirty_nodes |= self._index.apply(event)
+        if changes_views(event):
+            self._views = None
+        if event.table == "nodes":
+            self._nodes_changed.add(event.obj.id)
+
+    def _wake_sessions(self, snapshot: Snapshot) -> None:
+        """Wake the sessions whose message may have changed: all of them if the manager
+        list or the period did, else those of the nodes that changed (a role)."""
+        changed, self._nodes_changed = self._nodes_changed, set()
+        facts = (tuple(self._managers(snapshot)), self._period(snapshot))
+        if facts != self._session_facts:
+            self._session_facts = facts
+            changed = set(self._sessions)
+        for node_id in changed:
+            session = self._sessions.get(node_id)
+            if session is not None:
+                session.changed.set()
+
     def _publish(self, snapshot: Snapshot) -> None:
-        if not self._subscribers:
-            return
-        by_node = assignments_by_node(snapshot.tasks())
-        views = ViewBuilder(snapshot)
+        """Push each subscriber what changed for its node since its last message."""
+        dirty, self._dirty_nodes = self._dirty_nodes, set()
+        if self._views is None:
+            self._views = ViewBuilder(snapshot)
+            dirty = {sub.node_id for sub in self._subscribers}
         for sub in list(self._subscribers):
-            tasks = by_node.get(sub.node_id, {})
-            view = views.view_for(sub.node_id)
-            # Unchanged tasks are the very objects sent before: identity settles most of
-            # them without comparing every field.
-            changed = [t for tid, t in tasks.items() if not _same(sub.sent.get(tid), t)]
-            removed = [tid for tid in sub.sent if tid not in tasks]
-            if not sub.first and not changed and not removed and _same(view, sub.view):
-                continue
-            msg = dispatcher_pb2.AssignmentsMessage(
-                type=(
-                    dispatcher_pb2.AssignmentsMessage.COMPLETE
-                    if sub.first
-                    else dispatcher_pb2.AssignmentsMessage.INCREMENTAL
-                ),
-                tasks=[
-                    codec.to_proto(t, objects_pb2.Task())
-                    for t in (tasks.values() if sub.first else changed)
-                ],
-                removed=[] if sub.first else removed,
-                view=codec.to_proto(view, objects_pb2.NetworkView()),
-            )
-            sub.sent = dict(tasks)
-            sub.view = view
-            sub.first = False
-            sub.queue.put_nowait(msg)
+            if sub.first or sub.node_id in dirty:
+                self._push_to(sub, self._views)
+
+    def _push_to(self, sub: _Subscriber, views: ViewBuilder) -> None:
+        tasks = self._index.tasks_of(sub.node_id)
+        view = views.view_for(sub.node_id)
+        changed = [t for tid, t in tasks.items() if not same_for_agent(sub.sent.get(tid), t)]
+        removed = [tid for tid in sub.sent if tid not in tasks]
+        if not sub.first and not changed and not removed and _same(view, sub.view):
+            return
+        msg = dispatcher_pb2.AssignmentsMessage(
+            type=(
+                dispatcher_pb2.AssignmentsMessage.COMPLETE
+                if sub.first
+                else dispatcher_pb2.AssignmentsMessage.INCREMENTAL
+            ),
+            tasks=[
+                codec.to_proto(t, objects_pb2.Task())
+                for t in (tasks.values() if sub.first else changed)
+            ],
+            removed=[] if sub.first else removed,
+            view=codec.to_proto(view, objects_pb2.NetworkView()),
+        )
+        sub.sent = dict(tasks)
+        sub.view = view
+        sub.first = False
+        sub.queue.put_nowait(msg)
 
     # ------------------------------------------------------------------ RPCs
 
@@ -250,13 +280,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         log.info("node %s (%s) opened a session", node_id, desc.hostname)
         sent: dispatcher_pb2.SessionMessage | None = None
         while self._running and self._sessions.get(node_id) is session:
+            # Cleared first: a change announced while the message is sent wakes us again.
+            session.changed.clear()
             message = self._session_message(node_id, session)
             # Sent again whenever it changes: a new manager, a new period, a new role
             # (promote/demote: the node then renews its certificate).
             if message != sent:
                 yield message
                 sent = message
-            session.changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.changed.wait(), timeout=SESSION_POLL_S)
         if not self._running:
@@ -296,15 +327,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._require_leader()
         node_id = self._node_of(context)
         self._session(node_id, request.session_id)
-        updates = [(u.task_id, codec.from_proto(TaskStatus, u.status)) for u in request.updates]
-
-        def write(tx: Tx) -> None:
-            tasks = {tid: tx.snapshot.task(tid) for tid, _ in updates}
-            present = {tid: t for tid, t in tasks.items() if t is not None}
-            for task in apply_status_updates(present, node_id, updates):
-                tx.put("tasks", task)
-
-        await self.store.update(write)
+        await self._statuses.report(
+            node_id, [(u.task_id, codec.from_proto(TaskStatus, u.status)) for u in request.updates]
+        )
         return dispatcher_pb2.UpdateTaskStatusResponse()
 
     @streaming
@@ -315,12 +340,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         sub = _Subscriber(node_id, asyncio.Queue())
         self._subscribers.add(sub)
         self._dirty.set()
+        waiters: set[asyncio.Task[Any]] = set()
         try:
             while self._running and self._sessions.get(node_id) is session:
                 getter = asyncio.create_task(sub.queue.get())
                 ended = asyncio.create_task(session.changed.wait())
+                waiters = {getter, ended}
                 done, _pending = await asyncio.wait(
-                    {getter, ended}, return_when=asyncio.FIRST_COMPLETED, timeout=30
+                    waiters, return_when=asyncio.FIRST_COMPLETED, timeout=30
                 )
                 ended.cancel()
                 if getter in done:
@@ -328,6 +355,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 else:
                     getter.cancel()
         finally:
+            # The agent may hang up while we wait: the waiters must not outlive the call.
+            for waiter in waiters:
+                waiter.cancel()
             self._subscribers.discard(sub)
 
 
