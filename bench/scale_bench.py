@@ -13,7 +13,7 @@ Simulated nodes: 2 processes (the machine has 2 cores) of N/2 nodes each, every 
 with the worker token), one gRPC channel per agent, heartbeating at the real period. Only the
 executor is fake: a Controller whose prepare/start return at once and whose wait() never
 returns, so the real Worker/TaskRunner report ACCEPTED ... RUNNING through the real
-dispatcher. Heartbeats are counted on the agent side (successful ``Heartbeat`` replies).
+dispatcher. Heartbeats are counted on the agent side (answers read on the ``Heartbeat`` stream).
 
 Measured: once every node has a session, 10 s idle (heartbeats/s answered, leader CPU);
 then ``CreateService`` (T replicas) over the leader's unix socket, timed until ``ListTasks``
@@ -86,6 +86,8 @@ class _IdleController:
 async def _simulate(args: argparse.Namespace) -> None:
     import logging
 
+    import grpc
+
     from swarmpy import tls
     from swarmpy.agent.agent import Agent
     from swarmpy.agent.worker import Worker
@@ -105,12 +107,20 @@ async def _simulate(args: argparse.Namespace) -> None:
 
         def __init__(self, channel: Any) -> None:
             super().__init__(channel)
-            beat = vars(self)["Heartbeat"]
+            open_stream = vars(self)["Heartbeat"]
 
-            async def heartbeat(*a: Any, **kw: Any) -> Any:
-                reply = await beat(*a, **kw)
-                counts["heartbeats"] += 1
-                return reply
+            def heartbeat(*a: Any, **kw: Any) -> Any:
+                call = open_stream(*a, **kw)
+                read = call.read
+
+                async def counted_read() -> Any:
+                    reply = await read()
+                    if reply is not grpc.aio.EOF:  # type: ignore[attr-defined]
+                        counts["heartbeats"] += 1
+                    return reply
+
+                call.read = counted_read
+                return call
 
             self.Heartbeat = heartbeat
 
@@ -172,7 +182,13 @@ async def _simulate(args: argparse.Namespace) -> None:
             tmp = stats.with_suffix(".tmp")
             tmp.write_text(json.dumps({**counts, "t": time.monotonic()}))
             tmp.replace(stats)
+            asked = time.monotonic()
             await asyncio.sleep(0.5)
+            # A late wake-up means this load generator, not the managers, is the bottleneck.
+            lag = time.monotonic() - asked - 0.5
+            counts["max_loop_lag_ms"] = max(counts.get("max_loop_lag_ms", 0), int(lag * 1000))
+            if lag > 0.5:
+                logging.warning("simulator event loop %.1f s late", lag)
 
     reporter = asyncio.create_task(report_forever())
     try:
@@ -201,7 +217,9 @@ def _read_stats(paths: list[Path]) -> dict[str, int]:
         except (FileNotFoundError, json.JSONDecodeError):
             continue
         for key, value in doc.items():
-            if key != "t":
+            if key.startswith("max_"):
+                total[key] = max(total.get(key, 0), int(value))
+            elif key != "t":
                 total[key] = total.get(key, 0) + int(value)
     return total
 
@@ -297,6 +315,9 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             request = codec.to_proto(spec, objects_pb2.ServiceSpec())
             peak_rss = rss_kib(pid)
             peaks = {d.name: 0 for d in managers}
+            others = {d.name: d.process.pid for d in managers[1:] if d.process is not None}
+            others |= {f"sim{i}": proc.pid for i, proc in enumerate(sims)}
+            others_cpu0 = {name: cpu_s(other) for name, other in others.items()}
             cpu0, t0 = cpu_s(pid), time.perf_counter()
             service_id = control.CreateService(request).id
             progress: list[tuple[float, int]] = []
@@ -316,7 +337,11 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
                     rpc_errors += 1
                     time.sleep(POLL_S)
                     continue
-                running = sum(t.status.state == RUNNING for t in reply.tasks)
+                # Current tasks only: one replaced after its node was marked down may still
+                # say RUNNING beside its replacement.
+                running = sum(
+                    t.status.state == RUNNING and t.desired_state == RUNNING for t in reply.tasks
+                )
                 progress.append((round(time.perf_counter() - t0, 2), running))
                 if running >= tasks:
                     break
@@ -324,6 +349,10 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             result["all_running_s"] = time.perf_counter() - t0 if running >= tasks else None
             result["running_at_end"] = running
             result["leader_cpu_s_converging"] = cpu_s(pid) - cpu0
+            # Where the rest of the machine's two cores went meanwhile.
+            result["others_cpu_s_converging"] = {
+                name: round(cpu_s(other) - others_cpu0[name], 1) for name, other in others.items()
+            }
             result["leader_rss_mb_peak"] = peak_rss / 1024
             result["leader_rss_mb_after"] = rss_kib(pid) / 1024
             result["progress"] = progress

@@ -26,6 +26,7 @@ from swarmpy.agent.worker import Worker
 from swarmpy.api import control_pb2_grpc, dispatcher_pb2, dispatcher_pb2_grpc, local_pb2_grpc
 from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
+from swarmpy.loopwatch import watch_loop_lag
 from swarmpy.manager import ca
 from swarmpy.manager.control_servicer import ControlServicer
 from swarmpy.manager.controlapi import ControlAPI
@@ -90,12 +91,14 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_signal, sig)
         self.state = SwarmState.load(self.config.state_file)
         self.creds = tls.load_node_credentials(self.config.certs_dir)
+        watchdog = asyncio.create_task(watch_loop_lag())
         await self._serve_local()
         if self.state is not None and self.creds is not None:
             self._set_node(self.state.node_id)
             await self._start_roles()
         log.info("daemon ready on %s", self.config.host)
         await self._stop.wait()
+        watchdog.cancel()
         await self.shutdown()
 
     def _on_signal(self, sig: signal.Signals) -> None:

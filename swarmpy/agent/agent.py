@@ -20,7 +20,7 @@ from swarmpy import codec, tls
 from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
-from swarmpy.manager.dispatcher import NOT_LEADER_PREFIX
+from swarmpy.manager.dispatcher import HEARTBEAT_MISSES, NOT_LEADER_PREFIX
 from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 
 STATUS_BATCH_S = 0.05
 STATUS_RETRY_S = 1.0
+STATUS_TIMEOUT_S = 30.0
 RECONNECT_S = 0.5
 
 
@@ -162,13 +163,27 @@ class Agent:
         raise OSError("session closed by the manager")
 
     async def _heartbeat(self, stub: Any, session_id: str, period: float) -> None:
-        while True:
-            # Beat faster than the period so one lost beat never looks like a dead node.
-            await asyncio.sleep(max(0.1, period / 3))
-            response = await stub.Heartbeat(
-                dispatcher_pb2.HeartbeatRequest(session_id=session_id), timeout=max(2.0, period)
-            )
-            period = response.period_s or period
+        call = stub.Heartbeat()
+        try:
+            while True:
+                # Once a period, as SwarmKit's agents: the leader allows HEARTBEAT_MISSES
+                # periods, and at a thousand nodes every beat counts. The jitter spreads
+                # the beats of nodes that connected together.
+                await asyncio.sleep(max(0.1, period * random.uniform(0.8, 1.0)))
+                await call.write(dispatcher_pb2.HeartbeatRequest(session_id=session_id))
+                # A leader answering late is busy, not gone: ending the session would add a
+                # reconnection to its load. Wait as long as it would still count us alive.
+                try:
+                    response = await asyncio.wait_for(
+                        call.read(), timeout=HEARTBEAT_MISSES * period
+                    )
+                except TimeoutError:
+                    raise OSError("the manager stopped answering heartbeats") from None
+                if response is EOF:
+                    raise OSError("heartbeat stream closed by the manager")
+                period = response.period_s or period
+        finally:
+            call.cancel()
 
     async def _assignments(self, stub: Any, session_id: str) -> None:
         stream = stub.Assignments(dispatcher_pb2.AssignmentsRequest(session_id=session_id))
@@ -190,34 +205,41 @@ class Agent:
 
     async def _send_statuses(self, stub: Any, session_id: str) -> None:
         while True:
+            call = stub.UpdateTaskStatus()
+            try:
+                await self._stream_statuses(call, session_id)
+            except (grpc.aio.AioRpcError, TimeoutError) as exc:
+                if isinstance(exc, grpc.aio.AioRpcError) and not _write_failed(exc):
+                    raise
+                # The leader is alive but could not commit them now (busy, a conflict):
+                # the session stays, the reports go again on a new stream shortly.
+                log.info("task status reports not stored yet (%s): will retry", _why(exc))
+                self._pending_event.set()
+                await asyncio.sleep(STATUS_RETRY_S)
+            finally:
+                call.cancel()
+
+    async def _stream_statuses(self, call: Any, session_id: str) -> None:
+        while True:
             await self._pending_event.wait()
             await asyncio.sleep(STATUS_BATCH_S)
             self._pending_event.clear()
             batch, self._pending = self._pending, {}
             if not batch:
                 continue
+            request = dispatcher_pb2.UpdateTaskStatusRequest(
+                session_id=session_id,
+                updates=[
+                    dispatcher_pb2.TaskStatusUpdate(
+                        task_id=tid, status=codec.to_proto(s, objects_pb2.TaskStatus())
+                    )
+                    for tid, s in batch.items()
+                ],
+            )
             try:
-                await stub.UpdateTaskStatus(
-                    dispatcher_pb2.UpdateTaskStatusRequest(
-                        session_id=session_id,
-                        updates=[
-                            dispatcher_pb2.TaskStatusUpdate(
-                                task_id=tid, status=codec.to_proto(s, objects_pb2.TaskStatus())
-                            )
-                            for tid, s in batch.items()
-                        ],
-                    ),
-                    timeout=10,
-                )
-            except grpc.aio.AioRpcError as exc:
-                self._requeue(batch)
-                if not _write_failed(exc):
-                    raise
-                # The leader is alive but could not commit them now (busy, a conflict):
-                # the session stays, the reports are sent again shortly.
-                log.info("task status reports not stored yet (%s): will retry", exc.details())
-                self._pending_event.set()
-                await asyncio.sleep(STATUS_RETRY_S)
+                await call.write(request)
+                if await asyncio.wait_for(call.read(), timeout=STATUS_TIMEOUT_S) is EOF:
+                    raise OSError("status stream closed by the manager")
             except BaseException:
                 self._requeue(batch)
                 raise
@@ -226,6 +248,12 @@ class Agent:
         """Keep unsent reports for the next attempt or session; newer reports win."""
         for tid, status in batch.items():
             self._pending.setdefault(tid, status)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.details() or str(exc.code())
+    return f"no answer in {STATUS_TIMEOUT_S:.0f} s"
 
 
 def _write_failed(exc: grpc.aio.AioRpcError) -> bool:

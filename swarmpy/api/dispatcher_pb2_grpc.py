@@ -39,12 +39,12 @@ class DispatcherStub:
                 request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.SessionRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.SessionMessage.FromString,
                 _registered_method=True)
-        self.Heartbeat = channel.unary_unary(
+        self.Heartbeat = channel.stream_stream(
                 '/swarmpy.api.Dispatcher/Heartbeat',
                 request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.HeartbeatResponse.FromString,
                 _registered_method=True)
-        self.UpdateTaskStatus = channel.unary_unary(
+        self.UpdateTaskStatus = channel.stream_stream(
                 '/swarmpy.api.Dispatcher/UpdateTaskStatus',
                 request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.UpdateTaskStatusRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.UpdateTaskStatusResponse.FromString,
@@ -67,13 +67,16 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Heartbeat(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def Heartbeat(self, request_iterator, context):
+        """Heartbeats and status reports travel on one long-lived stream each per session, every
+        request answered by one response: a manager serving a thousand nodes accepts new calls
+        one per turn of its event loop, and a call per beat queued beats past their deadline.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def UpdateTaskStatus(self, request, context):
+    def UpdateTaskStatus(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,12 +97,12 @@ def add_DispatcherServicer_to_server(servicer, server):
                     request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.SessionRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.SessionMessage.SerializeToString,
             ),
-            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+            'Heartbeat': grpc.stream_stream_rpc_method_handler(
                     servicer.Heartbeat,
                     request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.HeartbeatRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.HeartbeatResponse.SerializeToString,
             ),
-            'UpdateTaskStatus': grpc.unary_unary_rpc_method_handler(
+            'UpdateTaskStatus': grpc.stream_stream_rpc_method_handler(
                     servicer.UpdateTaskStatus,
                     request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.UpdateTaskStatusRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.UpdateTaskStatusResponse.SerializeToString,
@@ -148,7 +151,7 @@ class Dispatcher:
             _registered_method=True)
 
     @staticmethod
-    def Heartbeat(request,
+    def Heartbeat(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -158,8 +161,8 @@ class Dispatcher:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/swarmpy.api.Dispatcher/Heartbeat',
             swarmpy_dot_api_dot_dispatcher__pb2.HeartbeatRequest.SerializeToString,
@@ -175,7 +178,7 @@ class Dispatcher:
             _registered_method=True)
 
     @staticmethod
-    def UpdateTaskStatus(request,
+    def UpdateTaskStatus(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -185,8 +188,8 @@ class Dispatcher:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/swarmpy.api.Dispatcher/UpdateTaskStatus',
             swarmpy_dot_api_dot_dispatcher__pb2.UpdateTaskStatusRequest.SerializeToString,

@@ -35,8 +35,12 @@ class DispatcherStub:
     """Opens a session; the stream carries the session id, the managers and the heartbeat
     period, and a new message whenever the managers change. It ends when the session does.
     """
-    Heartbeat: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.HeartbeatRequest, _dispatcher_pb2.HeartbeatResponse]
-    UpdateTaskStatus: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.UpdateTaskStatusRequest, _dispatcher_pb2.UpdateTaskStatusResponse]
+    Heartbeat: _grpc.StreamStreamMultiCallable[_dispatcher_pb2.HeartbeatRequest, _dispatcher_pb2.HeartbeatResponse]
+    """Heartbeats and status reports travel on one long-lived stream each per session, every
+    request answered by one response: a manager serving a thousand nodes accepts new calls
+    one per turn of its event loop, and a call per beat queued beats past their deadline.
+    """
+    UpdateTaskStatus: _grpc.StreamStreamMultiCallable[_dispatcher_pb2.UpdateTaskStatusRequest, _dispatcher_pb2.UpdateTaskStatusResponse]
     Assignments: _grpc.UnaryStreamMultiCallable[_dispatcher_pb2.AssignmentsRequest, _dispatcher_pb2.AssignmentsMessage]
     """One COMPLETE set of the node's tasks, then INCREMENTAL changes."""
 
@@ -47,8 +51,12 @@ class DispatcherAsyncStub(DispatcherStub):
     """Opens a session; the stream carries the session id, the managers and the heartbeat
     period, and a new message whenever the managers change. It ends when the session does.
     """
-    Heartbeat: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.HeartbeatRequest, _dispatcher_pb2.HeartbeatResponse]  # type: ignore[assignment]
-    UpdateTaskStatus: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.UpdateTaskStatusRequest, _dispatcher_pb2.UpdateTaskStatusResponse]  # type: ignore[assignment]
+    Heartbeat: _aio.StreamStreamMultiCallable[_dispatcher_pb2.HeartbeatRequest, _dispatcher_pb2.HeartbeatResponse]  # type: ignore[assignment]
+    """Heartbeats and status reports travel on one long-lived stream each per session, every
+    request answered by one response: a manager serving a thousand nodes accepts new calls
+    one per turn of its event loop, and a call per beat queued beats past their deadline.
+    """
+    UpdateTaskStatus: _aio.StreamStreamMultiCallable[_dispatcher_pb2.UpdateTaskStatusRequest, _dispatcher_pb2.UpdateTaskStatusResponse]  # type: ignore[assignment]
     Assignments: _aio.UnaryStreamMultiCallable[_dispatcher_pb2.AssignmentsRequest, _dispatcher_pb2.AssignmentsMessage]  # type: ignore[assignment]
     """One COMPLETE set of the node's tasks, then INCREMENTAL changes."""
 
@@ -66,16 +74,20 @@ class DispatcherServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Heartbeat(
         self,
-        request: _dispatcher_pb2.HeartbeatRequest,
+        request_iterator: _MaybeAsyncIterator[_dispatcher_pb2.HeartbeatRequest],
         context: _ServicerContext,
-    ) -> _typing.Union[_dispatcher_pb2.HeartbeatResponse, _abc.Awaitable[_dispatcher_pb2.HeartbeatResponse]]: ...
+    ) -> _typing.Union[_abc.Iterator[_dispatcher_pb2.HeartbeatResponse], _abc.AsyncIterator[_dispatcher_pb2.HeartbeatResponse]]:
+        """Heartbeats and status reports travel on one long-lived stream each per session, every
+        request answered by one response: a manager serving a thousand nodes accepts new calls
+        one per turn of its event loop, and a call per beat queued beats past their deadline.
+        """
 
     @_abc_1.abstractmethod
     def UpdateTaskStatus(
         self,
-        request: _dispatcher_pb2.UpdateTaskStatusRequest,
+        request_iterator: _MaybeAsyncIterator[_dispatcher_pb2.UpdateTaskStatusRequest],
         context: _ServicerContext,
-    ) -> _typing.Union[_dispatcher_pb2.UpdateTaskStatusResponse, _abc.Awaitable[_dispatcher_pb2.UpdateTaskStatusResponse]]: ...
+    ) -> _typing.Union[_abc.Iterator[_dispatcher_pb2.UpdateTaskStatusResponse], _abc.AsyncIterator[_dispatcher_pb2.UpdateTaskStatusResponse]]: ...
 
     @_abc_1.abstractmethod
     def Assignments(

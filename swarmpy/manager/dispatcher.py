@@ -37,7 +37,7 @@ from swarmpy.model import (
     new_id,
     now,
 )
-from swarmpy.rpc import streaming, unary
+from swarmpy.rpc import streaming
 from swarmpy.tls import require_role
 
 log = logging.getLogger(__name__)
@@ -264,16 +264,16 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             node: Node | None = tx.get("nodes", node_id)
             if node is None:
                 raise NotFound(f"node {node_id} is not part of this swarm (it was removed)")
-            registered: Node = tx.replace(
-                "nodes",
-                node_id,
-                hostname=desc.hostname or node.hostname,
-                addr=desc.addr or node.addr,
-                state=NodeState.READY,
-                engine_version=desc.engine_version or node.engine_version,
-                resources=codec.from_proto(Resources, desc.resources),
-                updated_at=now(),
-            )
+            described = {
+                "hostname": desc.hostname or node.hostname,
+                "addr": desc.addr or node.addr,
+                "state": NodeState.READY,
+                "engine_version": desc.engine_version or node.engine_version,
+                "resources": codec.from_proto(Resources, desc.resources),
+            }
+            if all(getattr(node, name) == value for name, value in described.items()):
+                return node  # a reconnection after a leader change: nothing to write
+            registered: Node = tx.replace("nodes", node_id, **described, updated_at=now())
             return registered
 
         await self.store.update(register)
@@ -315,22 +315,30 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             self._managers_at = (snapshot.index, managers)
         return self._managers_at[1]
 
-    @unary
-    async def Heartbeat(self, request: Any, context: Ctx) -> Any:
-        self._require_leader()
-        session = self._session(self._node_of(context), request.session_id)
-        session.last_heartbeat = time.monotonic()
-        return dispatcher_pb2.HeartbeatResponse(period_s=self._period())
-
-    @unary
-    async def UpdateTaskStatus(self, request: Any, context: Ctx) -> Any:
+    @streaming
+    async def Heartbeat(self, requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
         self._require_leader()
         node_id = self._node_of(context)
-        self._session(node_id, request.session_id)
-        await self._statuses.report(
-            node_id, [(u.task_id, codec.from_proto(TaskStatus, u.status)) for u in request.updates]
-        )
-        return dispatcher_pb2.UpdateTaskStatusResponse()
+        async for request in requests:
+            self._require_leader()
+            session = self._session(node_id, request.session_id)
+            session.last_heartbeat = time.monotonic()
+            yield dispatcher_pb2.HeartbeatResponse(period_s=self._period())
+
+    @streaming
+    async def UpdateTaskStatus(
+        self, requests: AsyncIterator[Any], context: Ctx
+    ) -> AsyncIterator[Any]:
+        self._require_leader()
+        node_id = self._node_of(context)
+        async for request in requests:
+            self._require_leader()
+            self._session(node_id, request.session_id)
+            await self._statuses.report(
+                node_id,
+                [(u.task_id, codec.from_proto(TaskStatus, u.status)) for u in request.updates],
+            )
+            yield dispatcher_pb2.UpdateTaskStatusResponse()
 
     @streaming
     async def Assignments(self, request: Any, context: Ctx) -> AsyncIterator[Any]:

@@ -131,6 +131,21 @@ def _wake_if_alone(obj: Any) -> None:
         notifier.notify()
 
 
+class _SyncObj(SyncObj):  # type: ignore[misc]
+    """pysyncobj's SyncObj, reading what arrived before it judges its peers silent.
+
+    A pysyncobj tick checks the election deadline (follower) and the leader-fallback
+    deadline (leader) first and reads the network last. A tick thread starved for longer
+    than those timeouts (a busy machine, the GIL held by gRPC) then called an election, or
+    stepped down, with the leader's heartbeats, or the followers' answers, still unread in
+    its sockets: under a burst of writes, leadership moved for no reason.
+    """
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        self._poller.poll(0)
+        super()._onTick(timeToWait)
+
+
 @dataclass(frozen=True)
 class MemberStatus:
     addr: str
@@ -231,7 +246,7 @@ class RaftLog:
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = SyncObjConf(**settings(self.data_dir, self._password), bindAddress=self.bind_addr)
-        obj = SyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
+        obj = _SyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
         try:
             obj.waitBinded()
         except Exception as exc:

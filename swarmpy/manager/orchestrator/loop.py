@@ -11,6 +11,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 from swarmpy.manager.store import Event, Store
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 # Events arriving within this window are handled by one tick: an agent reporting ten task
 # states, or a user creating a 100-replica service, costs one reconciliation, not hundreds.
 BATCH_WINDOW_S = 0.005
+# A tick reads the whole store, so its cost grows with the cluster: after a tick that took
+# t, events are gathered for t/2 (up to this) before the next, which bounds the share of
+# the leader a loop takes while thousands of tasks change, and costs nothing when ticks
+# are quick.
+MAX_BATCH_WINDOW_S = 1.0
 
 
 class ControlLoop(abc.ABC):
@@ -34,6 +40,7 @@ class ControlLoop(abc.ABC):
         self.store = store
         self._stopping = asyncio.Event()
         self._wake_at: float | None = None
+        self._window_s = self.batch_window_s
 
     def wants(self, event: Event) -> bool:
         return True
@@ -64,11 +71,14 @@ class ControlLoop(abc.ABC):
 
     async def _tick_safely(self, events: Sequence[Event]) -> None:
         self._wake_at = None
+        started = time.monotonic()
         try:
             self._wake_at = await self.tick(events)
         except Exception:
             # A bad object must not kill the leader's loop; the next event retries.
             log.exception("%s: reconciliation failed", self.name)
+        took = time.monotonic() - started
+        self._window_s = min(MAX_BATCH_WINDOW_S, max(self.batch_window_s, took / 2))
 
     async def _next_batch(self, queue: asyncio.Queue[Event]) -> list[Event]:
         timeout = None if self._wake_at is None else max(0.0, self._wake_at - now())
@@ -86,7 +96,7 @@ class ControlLoop(abc.ABC):
         if not get.done() or get.cancelled():
             return []
         events = [get.result()]
-        await asyncio.sleep(self.batch_window_s)
+        await asyncio.sleep(self._window_s)
         while not queue.empty():
             events.append(queue.get_nowait())
         return events
