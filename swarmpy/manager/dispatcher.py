@@ -154,6 +154,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._index = AssignmentIndex(snapshot.tasks())
         self._views = None
         self._session_facts = None
+        drain: asyncio.Task[None] | None = None
         try:
             self._dirty.set()
             while self._running:
@@ -168,6 +169,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 self._wake_sessions(snapshot)
                 self._publish(snapshot)
         finally:
+            if drain is not None:
+                drain.cancel()  # stopped while waiting: it must not outlive us
             cancel()
 
     async def _drain(self, events: asyncio.Queue[Event]) -> None:
