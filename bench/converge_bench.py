@@ -17,6 +17,10 @@ same busybox rootfs + ``runc run -d``, the N containers split over the 3 hosts, 
 working concurrently (each its share one after another). Floor and swarmpy runs alternate.
 Target: within 1.5x of the floor at N = 30. Needs root, runc, nsenter, unshare,
 docker-registry and dnsmasq.
+
+Worker footprint (the issue's "worker daemon idle with 0 and with 20 tasks"): VmRSS of the
+two worker daemons once the warm-up service is gone, and again in the first N = 60 run once
+it converged (20 tasks per host).
 """
 
 from __future__ import annotations
@@ -39,10 +43,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Figure, Stat, print_figures, skipped
-from bench.labkit import NotReady, SwarmLab, daemon_log_tail, missing_prerequisites, swarm_lab
+from bench.common import Figure, Stat, print_figures, rss_kib, skipped
+from bench.labkit import (
+    NotReady,
+    SwarmLab,
+    daemon_log_tail,
+    daemon_pid,
+    missing_prerequisites,
+    swarm_lab,
+)
 
 TARGET_RATIO = 1.5
+# Tasks per host for the worker footprint figure (the issue: a worker with 20 tasks).
+FOOTPRINT_TASKS = 20
 POLL_S = 0.05
 # TaskState values (swarmpy.model.TaskState) the phase split reports, in order.
 PHASES = {
@@ -252,6 +265,9 @@ def run(
             try:
                 _converge(swarm, "warmup", 3, 120)  # pulls busybox on every host
                 _remove(swarm, "warmup")
+                swarm.wait_no_containers()
+                time.sleep(2.0)  # settle, as the idle daemon of footprint_bench
+                idle_rss = _worker_rss(swarm)
                 floor.prepare()
                 floor.start(3)  # warm-up of the floor too
                 floor.clean()
@@ -265,6 +281,10 @@ def run(
                         name = f"conv{n}r{r}"
                         seconds, timeline = _converge(swarm, name, n, 60 + 3 * n)
                         ours.append(seconds)
+                        if n == FOOTPRINT_TASKS * len(swarm.hosts) and r == 0:
+                            time.sleep(2.0)
+                            busy_rss = _worker_rss(swarm)
+                            figures.append(_footprint_figure(idle_rss, busy_rss))
                         phases.append(timeline.summary())
                         _report_phases(n, r, seconds, floors[-1], phases[-1])
                         _remove(swarm, name)
@@ -281,6 +301,32 @@ def run(
         if not mounts_under(floor_root):  # never recurse into a mount left behind
             shutil.rmtree(floor_root, ignore_errors=True)
     return figures
+
+
+def _worker_rss(swarm: SwarmLab) -> list[float]:
+    """VmRSS in MiB of each worker daemon (every host but the manager)."""
+    rss: list[float] = []
+    for host in swarm.hosts[1:]:
+        pid = daemon_pid(host)
+        if pid is None:
+            raise NotReady(f"no daemon process found for {host.name}")
+        rss.append(rss_kib(pid) / 1024)
+    return rss
+
+
+def _footprint_figure(idle: list[float], busy: list[float]) -> Figure:
+    """The issue's worker footprint: a worker daemon with 0 and with 20 running tasks."""
+    value, base = Stat.of(busy), Stat.of(idle)
+    return Figure(
+        f"footprint: worker daemon, {FOOTPRINT_TASKS} running tasks",
+        "MiB RSS",
+        value,
+        "the same daemons with 0 tasks",
+        base,
+        higher_is_better=False,
+        fmt="{:,.1f}",
+        note=f"{len(busy)} worker daemons of the lab, 2 s after convergence; busybox sleep tasks",
+    )
 
 
 def _figure(n: int, ours: list[float], floors: list[float], phases: list[dict[str, Any]]) -> Figure:

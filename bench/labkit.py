@@ -158,6 +158,21 @@ def swarm_lab(n_hosts: int, keep_logs: Path | None = None, mtu: int = 1500) -> I
         manage.down(name)
 
 
+def daemon_pid(host: Any) -> int | None:
+    """The pid of the swarmpy daemon serving ``host`` (found by its --data-root)."""
+    wanted = ["daemon", "--data-root", str(host.data_root)]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any(argv[i : i + 3] == wanted for i in range(len(argv))):
+            return int(entry.name)
+    return None
+
+
 def daemon_log_tail(host: Any, lines: int = 1) -> str:
     path = Path(host.daemon_log)
     if not path.exists():
