@@ -209,7 +209,7 @@ class Agent:
             try:
                 await self._stream_statuses(call, session_id)
             except (grpc.aio.AioRpcError, TimeoutError) as exc:
-                if isinstance(exc, grpc.aio.AioRpcError) and not _write_failed(exc):
+                if not _write_failed(exc):
                     raise
                 # The leader is alive but could not commit them now (busy, a conflict):
                 # the session stays, the reports go again on a new stream shortly.
@@ -256,8 +256,10 @@ def _why(exc: BaseException) -> str:
     return f"no answer in {STATUS_TIMEOUT_S:.0f} s"
 
 
-def _write_failed(exc: grpc.aio.AioRpcError) -> bool:
-    """A refused status write that does not mean the session is over."""
+def _write_failed(exc: grpc.aio.AioRpcError | TimeoutError) -> bool:
+    """A refused or unanswered status write that does not mean the session is over."""
+    if isinstance(exc, TimeoutError):
+        return True
     if exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.FAILED_PRECONDITION):
         return True
     return exc.code() == grpc.StatusCode.UNAVAILABLE and NOT_LEADER_PREFIX not in (

@@ -53,8 +53,7 @@ class StatusBatcher:
     async def _write_after_window(self) -> None:
         await asyncio.sleep(self.window_s)
         reports, self._pending, self._flush = self._pending, [], None
-        task_ids = list(dict.fromkeys(task_id for _node, task_id, _status in reports))
-        by_task: dict[str, list[Report]] = {}
+        by_task: dict[str, list[Report]] = {}  # in the order tasks were first reported
         for report in reports:
             by_task.setdefault(report[1], []).append(report)
 
@@ -65,4 +64,4 @@ class StatusBatcher:
             for updated in newer_statuses({task_id: task}, by_task[task_id]):
                 tx.put("tasks", updated)
 
-        await write_chunked(self.store, task_ids, write)
+        await write_chunked(self.store, list(by_task), write)
