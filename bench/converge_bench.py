@@ -144,7 +144,7 @@ class Floor:
         return time.perf_counter() - started
 
     def clean(self) -> None:
-        from swarmpy.agent.runc import mounts_under, remove_cgroup
+        from swarmpy.engine.runc import mounts_under, remove_cgroup
 
         for host, name in self.made:
             subprocess.run(["runc", "--root", str(self.root / "runc"), "delete", "--force", name],
@@ -254,7 +254,7 @@ def run(
     why = missing_prerequisites()
     if why:
         return [skipped("convergence", why)]
-    from swarmpy.agent.runc import mounts_under
+    from swarmpy.engine.runc import mounts_under
 
     runs = 1 if quick else 3
     figures: list[Figure] = []

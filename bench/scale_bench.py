@@ -92,7 +92,7 @@ async def _simulate(args: argparse.Namespace) -> None:
     from swarmpy.agent.agent import Agent
     from swarmpy.agent.worker import Worker
     from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
-    from swarmpy.manager import ca
+    from swarmpy.ca import certificates as ca
     from swarmpy.model import Resources, Task, TaskStatus
 
     # The agents' session changes (ends, reconnects) go to this process's log.

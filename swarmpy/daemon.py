@@ -24,12 +24,12 @@ from swarmpy.agent.agent import Agent
 from swarmpy.agent.runtime import NodeRuntime
 from swarmpy.agent.worker import Worker
 from swarmpy.api import control_pb2_grpc, dispatcher_pb2, dispatcher_pb2_grpc, local_pb2_grpc
+from swarmpy.ca import certificates as ca
 from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
 from swarmpy.loopwatch import watch_loop_lag
-from swarmpy.manager import ca
-from swarmpy.manager.control_servicer import ControlServicer
-from swarmpy.manager.controlapi import ControlAPI
+from swarmpy.manager.controlapi.controlapi import ControlAPI
+from swarmpy.manager.controlapi.servicer import ControlServicer
 from swarmpy.manager.manager import Manager
 from swarmpy.model import (
     Cluster,

@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from swarmpy.ca import certificates as ca
+from swarmpy.ca.certificates import NodeIdentity
 from swarmpy.errors import InvalidArgument, PermissionDenied, Unavailable
-from swarmpy.manager import ca
-from swarmpy.manager.ca import NodeIdentity
 from swarmpy.model import NodeRole
 
 PeerIdentity = NodeIdentity

@@ -20,7 +20,7 @@ from swarmpy import codec, tls
 from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
-from swarmpy.manager.dispatcher import HEARTBEAT_MISSES, NOT_LEADER_PREFIX
+from swarmpy.manager.dispatcher.dispatcher import HEARTBEAT_MISSES, NOT_LEADER_PREFIX
 from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStatus
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from swarmpy.agent.images.records import ImageConfig
+from swarmpy.engine.images.records import ImageConfig
 from swarmpy.errors import SwarmpyError
 from swarmpy.model import Task, TaskState, TaskStatus, now
 
@@ -98,7 +98,7 @@ class ImageSource(Protocol):
 
 
 class RootfsOps(Protocol):
-    """Mounts an image's layers as a container's root (``swarmpy.agent.images.rootfs``)."""
+    """Mounts an image's layers as a container's root (``swarmpy.engine.images.rootfs``)."""
 
     def mount_rootfs(self, layers: list[Path], container_dir: Path) -> Path: ...
 

@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from swarmpy.agent.containers import Containers
 from swarmpy.agent.exec import Controller, ImageConfig
-from swarmpy.agent.images.store import ImageStore
-from swarmpy.agent.reaper import Reaper
-from swarmpy.agent.runc import Runc, RuncController
 from swarmpy.config import DaemonConfig
 from swarmpy.dns.server import DnsServer
+from swarmpy.engine.containers import Containers
+from swarmpy.engine.images.store import ImageStore
+from swarmpy.engine.reaper import Reaper
+from swarmpy.engine.runc import Runc, RuncController
 from swarmpy.model import Network, NetworkView, Task
 from swarmpy.netns import netns_path
 from swarmpy.overlay.names import Names

@@ -92,7 +92,7 @@ def familiar(name: str) -> str:
     """``docker.io/library/busybox:latest`` as docker shows it: ``busybox:latest``."""
     # Imported here: the images package pulls in the registry client, which every other
     # command would pay for at startup.
-    from swarmpy.agent.images.reference import familiar_name
+    from swarmpy.engine.images.reference import familiar_name
 
     return familiar_name(name)
 
@@ -136,7 +136,7 @@ def pull(
                 sys.stdout.buffer.flush()
 
     run(call)
-    from swarmpy.agent.images.reference import parse_reference  # see familiar()
+    from swarmpy.engine.images.reference import parse_reference  # see familiar()
 
     # Docker ends with the canonical reference, which is what -q prints alone.
     typer.echo(str(parse_reference(ref)))

@@ -17,8 +17,8 @@ import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from swarmpy.agent.images.digests import sha256_of
-from swarmpy.agent.images.manifest import (
+from swarmpy.engine.images.digests import sha256_of
+from swarmpy.engine.images.manifest import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,

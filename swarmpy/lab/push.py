@@ -6,8 +6,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from swarmpy.agent.images.digests import sha256_of
-from swarmpy.agent.images.manifest import DOCKER_MANIFEST
+from swarmpy.engine.images.digests import sha256_of
+from swarmpy.engine.images.manifest import DOCKER_MANIFEST
 from swarmpy.errors import ImageError
 from swarmpy.lab.busybox import Image
 

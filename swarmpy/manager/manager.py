@@ -14,13 +14,18 @@ from swarmpy import tls
 from swarmpy.api import dispatcher_pb2_grpc
 from swarmpy.config import RAFT_PORT_OFFSET, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import NoLeader, Unavailable
-from swarmpy.manager.controlapi import ControlAPI, RaftMember
-from swarmpy.manager.dispatcher import Dispatcher
+from swarmpy.manager.allocator.allocator import Allocator, allocate_network
+from swarmpy.manager.controlapi.controlapi import ControlAPI, RaftMember
+from swarmpy.manager.controlloop import ControlLoop
+from swarmpy.manager.dispatcher.dispatcher import Dispatcher
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
-from swarmpy.manager.loops import allocate_network, leader_loops, validate_constraints
 from swarmpy.manager.nodeca import NodeCAServicer
-from swarmpy.manager.raft import RaftLog
-from swarmpy.manager.store import Store
+from swarmpy.manager.orchestrator.orchestrator import Orchestrator
+from swarmpy.manager.orchestrator.taskreaper import TaskReaper
+from swarmpy.manager.scheduler.filters import parse_constraints
+from swarmpy.manager.scheduler.scheduler import Scheduler
+from swarmpy.manager.state.raft import RaftLog
+from swarmpy.manager.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +72,7 @@ class Manager:
         self.control = ControlAPI(
             self.store,
             self.raft_members,
-            validate_constraints,
+            parse_constraints,
             allocate_network,
             remove_raft_member=self.raft.remove_member,
         )
@@ -174,3 +179,8 @@ class Manager:
             if node.manager is not None and node.manager.raft_addr == leader:
                 return node.manager.api_addr
         return None
+
+
+def leader_loops(store: Store) -> list[ControlLoop]:
+    """In the order of a task's life: services → tasks, addresses, nodes."""
+    return [Orchestrator(store), Allocator(store), Scheduler(store), TaskReaper(store)]

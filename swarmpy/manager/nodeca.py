@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
+from swarmpy.ca import certificates as ca
 from swarmpy.errors import NotFound
-from swarmpy.manager import ca
-from swarmpy.manager.store import Store, Tx
+from swarmpy.manager.state.store import Store, Tx
 from swarmpy.model import Cluster, ManagerStatus, Node, NodeRole, NodeState, new_id, now
 from swarmpy.rpc import unary
 from swarmpy.tls import require_role

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from swarmpy.manager.ca import parse_join_token
+from swarmpy.ca.certificates import parse_join_token
 from tests.support.daemons import Daemon, DaemonSet, wait_for
 
 pytestmark = pytest.mark.root

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from swarmpy.agent.images.rootfs import is_mounted, mount_rootfs, remove_rootfs, unmount_rootfs
-from swarmpy.agent.images.store import ImageStore
+from swarmpy.engine.images.rootfs import is_mounted, mount_rootfs, remove_rootfs, unmount_rootfs
+from swarmpy.engine.images.store import ImageStore
 from swarmpy.errors import ImageError
 from tests.support.busybox_image import (
     Entry,

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from pyroute2 import IPRoute
 
-from swarmpy.agent.images.manifest import ACCEPT
+from swarmpy.engine.images.manifest import ACCEPT
 from swarmpy.lab import teardown
 from swarmpy.lab.busybox import busybox_image
 from swarmpy.lab.hosts import Host, Lab, daemon_cgroup_parent

@@ -29,8 +29,8 @@ PASSWORD = "test-cluster-secret"
 
 def _serve(argv: list[str]) -> None:
     from swarmpy.errors import SwarmpyError
-    from swarmpy.manager.raft import RaftLog
-    from swarmpy.manager.store import Store, Tx
+    from swarmpy.manager.state.raft import RaftLog
+    from swarmpy.manager.state.store import Store, Tx
     from swarmpy.model import Node
 
     addr, data_dir, partners = argv[0], Path(argv[1]), [p for p in argv[2].split(",") if p]

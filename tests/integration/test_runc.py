@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute, netns
 
-from swarmpy.agent.containers import Containers
 from swarmpy.agent.exec import ImageConfig, SandboxInfo, TaskRunner
-from swarmpy.agent.images import rootfs
-from swarmpy.agent.reaper import Reaper, zombie_children
-from swarmpy.agent.runc import Runc, RuncController, cgroup_mounts, mounts_under, remove_cgroup
+from swarmpy.engine.containers import Containers
+from swarmpy.engine.images import rootfs
+from swarmpy.engine.reaper import Reaper, zombie_children
+from swarmpy.engine.runc import Runc, RuncController, cgroup_mounts, mounts_under, remove_cgroup
 from swarmpy.errors import Conflict
 from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus, new_id
 

@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from swarmpy.agent.images.manifest import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from swarmpy.engine.images.manifest import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from swarmpy.lab.busybox import (
     _MTIME,
     BUSYBOX,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from swarmpy.agent import bundle
 from swarmpy.agent.exec import ImageConfig, SandboxInfo
+from swarmpy.engine import bundle
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from swarmpy import tls
+from swarmpy.ca import certificates as ca
 from swarmpy.errors import InvalidArgument, PermissionDenied
-from swarmpy.manager import ca
 from swarmpy.model import NodeRole
 
 TOKEN_RE = re.compile(r"^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$")

@@ -1,7 +1,7 @@
 import pytest
 
 from swarmpy.errors import Conflict
-from swarmpy.manager.controlapi import RaftMember, check_demotion
+from swarmpy.manager.controlapi.controlapi import RaftMember, check_demotion
 from swarmpy.model import ManagerStatus, Node, NodeRole
 
 
@@ -33,8 +33,8 @@ def test_an_update_or_rollback_status_belongs_to_the_new_spec_version() -> None:
     """The orchestrator's updater only takes over a status of the current spec version."""
     import asyncio
 
-    from swarmpy.manager.controlapi import ControlAPI
-    from swarmpy.manager.store import LocalLog, Store
+    from swarmpy.manager.controlapi.controlapi import ControlAPI
+    from swarmpy.manager.state.store import LocalLog, Store
     from swarmpy.model import ContainerSpec, ServiceSpec
 
     async def scenario() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from swarmpy.manager.assignments import AssignmentIndex, changes_views, same_for_agent
-from swarmpy.manager.statusbatch import StatusBatcher, newer_statuses
-from swarmpy.manager.store import ApplyResult, Event, LocalLog, Op, Store, Tx
+from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
+from swarmpy.manager.dispatcher.statusbatch import StatusBatcher, newer_statuses
+from swarmpy.manager.state.store import ApplyResult, Event, LocalLog, Op, Store, Tx
 from swarmpy.model import NetworkAttachment, Task, TaskState, TaskStatus
 from tests.unit.factories import service, task
 

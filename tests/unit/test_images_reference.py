@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from swarmpy.agent.images.pull import DOCKER_HUB_URL, endpoints_for
-from swarmpy.agent.images.reference import familiar_name, parse_reference
+from swarmpy.engine.images.pull import DOCKER_HUB_URL, endpoints_for
+from swarmpy.engine.images.reference import familiar_name, parse_reference
 from swarmpy.errors import InvalidArgument
 
 DIGEST = "sha256:" + "ab" * 32

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from swarmpy.agent.images import manifest as mf
-from swarmpy.agent.images.registry import RegistryClient, RegistryUnreachable
+from swarmpy.engine.images import manifest as mf
+from swarmpy.engine.images.registry import RegistryClient, RegistryUnreachable
 from swarmpy.errors import ImageError
 from tests.support.busybox_image import DOCKER_MANIFEST, sha256
 

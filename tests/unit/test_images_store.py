@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmpy.agent.images.store import ImageStore
+from swarmpy.engine.images.store import ImageStore
 from swarmpy.errors import Conflict, ImageError, NotFound
 from tests.support.busybox_image import (
     Entry,

@@ -11,8 +11,8 @@ from typing import BinaryIO
 
 import pytest
 
-from swarmpy.agent.images.layers import LayerSource, LayerStore
-from swarmpy.agent.images.untar import Whiteout, classify, extract_layer, safe_name
+from swarmpy.engine.images.layers import LayerSource, LayerStore
+from swarmpy.engine.images.untar import Whiteout, classify, extract_layer, safe_name
 from swarmpy.errors import ImageError
 from tests.support.busybox_image import Entry, dir_entry, sha256, tar_layer
 

@@ -15,10 +15,11 @@ import pytest
 from swarmpy import tls
 from swarmpy.agent.logs import LogPublisher
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
+from swarmpy.ca import certificates as ca
 from swarmpy.errors import NotFound, PermissionDenied
-from swarmpy.manager import ca, logbroker
+from swarmpy.manager import logbroker
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
-from swarmpy.manager.store import LocalLog, Store, Tx
+from swarmpy.manager.state.store import LocalLog, Store, Tx
 from swarmpy.model import NodeRole, TaskState
 from tests.unit.factories import node, service, task
 

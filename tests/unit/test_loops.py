@@ -7,13 +7,13 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from swarmpy.manager.allocator import Allocator, allocate_network
-from swarmpy.manager.orchestrator.loop import ControlLoop
+from swarmpy.manager.allocator.allocator import Allocator, allocate_network
+from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.restart import runnable
+from swarmpy.manager.orchestrator.taskreaper import TaskReaper
 from swarmpy.manager.scheduler.scheduler import Scheduler
-from swarmpy.manager.store import LocalLog, Store, Tx
-from swarmpy.manager.taskreaper import TaskReaper
+from swarmpy.manager.state.store import LocalLog, Store, Tx
 from swarmpy.model import (
     Cluster,
     ContainerSpec,

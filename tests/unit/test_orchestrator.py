@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from swarmpy.manager.orchestrator.global_ import reconcile_global
+from swarmpy.manager.orchestrator.global_service import reconcile_global
 from swarmpy.manager.orchestrator.reconcile import Plan, retire_all
 from swarmpy.manager.orchestrator.replicated import reconcile_replicated
 from swarmpy.manager.orchestrator.restart import restart_at
+from swarmpy.manager.orchestrator.taskreaper import reap
 from swarmpy.manager.orchestrator.update import plan_update
-from swarmpy.manager.taskreaper import reap
 from swarmpy.model import (
     ContainerSpec,
     FailureAction,

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from swarmpy import tls
+from swarmpy.ca import certificates as ca
 from swarmpy.errors import PermissionDenied, SwarmpyError, Unavailable
-from swarmpy.manager import ca
 from swarmpy.model import NodeRole
 
 CLUSTER = "cluster1"

@@ -6,11 +6,11 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from swarmpy.manager.orchestrator.global_ import reconcile_global
-from swarmpy.manager.orchestrator.loop import ControlLoop
+from swarmpy.manager.controlloop import ControlLoop
+from swarmpy.manager.orchestrator.global_service import reconcile_global
 from swarmpy.manager.orchestrator.reconcile import Plan, ServiceChange, Stop, retire_all
 from swarmpy.manager.orchestrator.replicated import reconcile_replicated
-from swarmpy.manager.store import Event, Snapshot, Tx, write_chunked
+from swarmpy.manager.state.store import Event, Snapshot, Tx, write_chunked
 from swarmpy.model import Node, ServiceMode, Task, TaskState, TaskStatus, now
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from swarmpy.manager.orchestrator.loop import ControlLoop
+from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.scheduler.filters import (
     Filter,
     NodeLoad,
@@ -16,7 +16,7 @@ from swarmpy.manager.scheduler.filters import (
     first_failing,
 )
 from swarmpy.manager.scheduler.spread import SpreadHeap
-from swarmpy.manager.store import Event, Tx, write_chunked
+from swarmpy.manager.state.store import Event, Tx, write_chunked
 from swarmpy.model import Node, Task, TaskState, TaskStatus, now
 
 log = logging.getLogger(__name__)

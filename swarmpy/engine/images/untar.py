@@ -19,7 +19,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from swarmpy.agent.images.digests import HashingReader
+from swarmpy.engine.images.digests import HashingReader
 from swarmpy.errors import ImageError
 
 log = logging.getLogger(__name__)

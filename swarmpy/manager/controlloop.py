@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from swarmpy.manager.store import Event, Store
+from swarmpy.manager.state.store import Event, Store
 from swarmpy.model import now
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The replicated log under the store: Raft, on pysyncobj.
 
-``RaftLog`` implements ``swarmpy.manager.store.Log``. Every manager holds a full copy of
+``RaftLog`` implements ``swarmpy.manager.state.store.Log``. Every manager holds a full copy of
 the ``StoreState``; a write is one pysyncobj command (a batch of ``Op``) that every manager
 applies in the same order. The state lives in a ``SyncObjConsumer`` because pysyncobj
 snapshots only the consumer's attributes. See docs/raft.md for why pysyncobj and for every
@@ -34,7 +34,7 @@ from pysyncobj.node import TCPNode
 from pysyncobj.utility import TcpUtility, UtilityException
 
 from swarmpy.errors import Conflict, InvalidArgument, NoLeader, Unavailable
-from swarmpy.manager.store import ApplyResult, Event, Op, StoreState
+from swarmpy.manager.state.store import ApplyResult, Event, Op, StoreState
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from swarmpy.errors import AlreadyExists, InvalidArgument
-from swarmpy.manager.orchestrator.loop import ControlLoop
-from swarmpy.manager.store import Event, Tx, write_chunked
+from swarmpy.manager.controlloop import ControlLoop
+from swarmpy.manager.state.store import Event, Tx, write_chunked
 from swarmpy.model import (
     EndpointMode,
     Network,

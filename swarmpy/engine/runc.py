@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from swarmpy.agent import bundle
 from swarmpy.agent.exec import ImageSource, NetworkProvider, RootfsOps
-from swarmpy.agent.reaper import Reaper
+from swarmpy.engine import bundle
+from swarmpy.engine.reaper import Reaper
 from swarmpy.errors import NotFound, RuntimeFailure
 from swarmpy.model import Task, now
 
@@ -243,7 +243,7 @@ def mounts_under(path: Path) -> list[Path]:
 
 def default_rootfs_ops() -> RootfsOps:
     # Imported late: the image store's module lives in another part of the tree.
-    return cast(RootfsOps, importlib.import_module("swarmpy.agent.images.rootfs"))
+    return cast(RootfsOps, importlib.import_module("swarmpy.engine.images.rootfs"))
 
 
 async def remove_container(

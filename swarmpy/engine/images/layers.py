@@ -18,8 +18,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
-from swarmpy.agent.images.digests import digest_hex
-from swarmpy.agent.images.untar import extract_layer
+from swarmpy.engine.images.digests import digest_hex
+from swarmpy.engine.images.untar import extract_layer
 from swarmpy.errors import ImageError
 
 LayerSource = Callable[[], AbstractContextManager[BinaryIO]]

@@ -19,11 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from swarmpy.agent.images import pull as pulling
-from swarmpy.agent.images.archive import open_archive
-from swarmpy.agent.images.digests import digest_hex, sha256_of
-from swarmpy.agent.images.layers import LayerStore
-from swarmpy.agent.images.records import (
+from swarmpy.engine.images import pull as pulling
+from swarmpy.engine.images.archive import open_archive
+from swarmpy.engine.images.digests import digest_hex, sha256_of
+from swarmpy.engine.images.layers import LayerStore
+from swarmpy.engine.images.records import (
     ImageConfig,
     ImageRecord,
     diff_ids_of,
@@ -31,8 +31,8 @@ from swarmpy.agent.images.records import (
     record_for,
     runtime_config,
 )
-from swarmpy.agent.images.reference import Reference, familiar_name, parse_reference
-from swarmpy.agent.images.views import ImageRow, history_rows, inspect_view, list_rows
+from swarmpy.engine.images.reference import Reference, familiar_name, parse_reference
+from swarmpy.engine.images.views import ImageRow, history_rows, inspect_view, list_rows
 from swarmpy.errors import Conflict, ImageError, InvalidArgument, NotFound
 
 Progress = Callable[[str], None]

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from swarmpy.agent.images import manifest as mf
-from swarmpy.agent.images.digests import digest_hex, verify_bytes
-from swarmpy.agent.images.layers import LayerSource
-from swarmpy.agent.images.reference import parse_reference
-from swarmpy.agent.images.untar import safe_name
+from swarmpy.engine.images import manifest as mf
+from swarmpy.engine.images.digests import digest_hex, verify_bytes
+from swarmpy.engine.images.layers import LayerSource
+from swarmpy.engine.images.reference import parse_reference
+from swarmpy.engine.images.untar import safe_name
 from swarmpy.errors import ImageError, InvalidArgument
 
 

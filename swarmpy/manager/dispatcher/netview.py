@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from swarmpy.manager.store import Snapshot
+from swarmpy.manager.state.store import Snapshot
 from swarmpy.model import (
     Endpoint,
     EndpointMode,

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmpy.agent import bundle
 from swarmpy.agent.exec import RootfsOps
-from swarmpy.agent.reaper import Reaper
-from swarmpy.agent.runc import (
+from swarmpy.engine import bundle
+from swarmpy.engine.reaper import Reaper
+from swarmpy.engine.runc import (
     UNKNOWN_EXIT,
     ContainerDir,
     Runc,

@@ -10,7 +10,7 @@ import grpc
 from swarmpy import codec
 from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
 from swarmpy.errors import NotAManager
-from swarmpy.manager.controlapi import ControlAPI
+from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Cluster, ServiceSpec
 from swarmpy.rpc import streaming, unary
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from swarmpy.agent.images import manifest as mf
-from swarmpy.agent.images.digests import digest_hex
-from swarmpy.agent.images.layers import LayerStore
-from swarmpy.agent.images.reference import Reference
-from swarmpy.agent.images.registry import RegistryClient
+from swarmpy.engine.images import manifest as mf
+from swarmpy.engine.images.digests import digest_hex
+from swarmpy.engine.images.layers import LayerStore
+from swarmpy.engine.images.reference import Reference
+from swarmpy.engine.images.registry import RegistryClient
 from swarmpy.errors import ImageError
 
 DOCKER_HUB_URL = "https://registry-1.docker.io"

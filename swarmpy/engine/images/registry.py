@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from swarmpy.agent.images.manifest import ACCEPT
+from swarmpy.engine.images.manifest import ACCEPT
 from swarmpy.errors import ImageError
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from swarmpy.agent.images.records import ImageRecord, timestamp
-from swarmpy.agent.images.reference import familiar_name
+from swarmpy.engine.images.records import ImageRecord, timestamp
+from swarmpy.engine.images.reference import familiar_name
 
 NONE = "<none>"
 MISSING = "<missing>"

@@ -1,6 +1,6 @@
 """The control API's logic: validate a request, then write the store (thin on purpose).
 
-Every method takes and returns model objects; swarmpy.manager.control_servicer converts
+Every method takes and returns model objects; swarmpy.manager.controlapi.servicer converts
 them from and to protobuf. It runs on any manager: writes go through Raft, which forwards
 them to the leader, so a follower serves the CLI as well as the leader does.
 """
@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from swarmpy.ca import certificates as ca
 from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from swarmpy.manager import ca
-from swarmpy.manager.store import Snapshot, Store, Tx
+from swarmpy.manager.state.store import Snapshot, Store, Tx
 from swarmpy.model import (
     MAX_OVERLAY_MTU,
     MTU_OPTION,
@@ -112,7 +112,7 @@ class ControlAPI:
         self,
         store: Store,
         raft_members: Callable[[], Sequence[RaftMember]],
-        validate_constraints: Callable[[Sequence[str]], None],
+        validate_constraints: Callable[[Sequence[str]], object],
         allocate_network: Callable[..., Network],
         remove_raft_member: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from swarmpy.agent.images.digests import digest_hex
+from swarmpy.engine.images.digests import digest_hex
 from swarmpy.errors import ImageError
 
 

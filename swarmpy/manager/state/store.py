@@ -4,7 +4,7 @@ The state itself (``StoreState``) is a deterministic machine that applies batche
 operations; a replicated log (``Log``) decides the order in which every manager applies
 them. ``Store`` is what the rest of the manager sees: ``view()`` for an immutable snapshot,
 ``update(fn)`` for a transaction (re-run on conflict), ``watch()`` for a snapshot plus the
-events after it. The log can be Raft (``swarmpy.manager.raft``) or local (``LocalLog``,
+events after it. The log can be Raft (``swarmpy.manager.state.raft``) or local (``LocalLog``,
 used by unit tests and by nothing else), so everything above it runs without Raft.
 """
 

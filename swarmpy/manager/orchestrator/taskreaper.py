@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from swarmpy.manager.orchestrator.loop import ControlLoop
-from swarmpy.manager.store import Event, Tx, write_chunked
+from swarmpy.manager.controlloop import ControlLoop
+from swarmpy.manager.state.store import Event, Tx, write_chunked
 from swarmpy.model import Task, TaskState
 
 log = logging.getLogger(__name__)

@@ -4,11 +4,11 @@ The agent and runtime use ``ImageStore`` (``layer_dirs`` and ``config`` for a co
 ``mount_rootfs`` / ``unmount_rootfs`` / ``remove_rootfs``.
 """
 
-from swarmpy.agent.images.records import ImageConfig, ImageRecord
-from swarmpy.agent.images.reference import Reference, familiar_name, parse_reference
-from swarmpy.agent.images.rootfs import mount_rootfs, remove_rootfs, unmount_rootfs
-from swarmpy.agent.images.store import ImageStore
-from swarmpy.agent.images.views import ImageRow
+from swarmpy.engine.images.records import ImageConfig, ImageRecord
+from swarmpy.engine.images.reference import Reference, familiar_name, parse_reference
+from swarmpy.engine.images.rootfs import mount_rootfs, remove_rootfs, unmount_rootfs
+from swarmpy.engine.images.store import ImageStore
+from swarmpy.engine.images.views import ImageRow
 
 __all__ = [
     "ImageConfig",

@@ -7,7 +7,7 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
-from swarmpy.agent.images.digests import digest_hex
+from swarmpy.engine.images.digests import digest_hex
 from swarmpy.errors import ImageError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

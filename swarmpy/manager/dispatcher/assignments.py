@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from swarmpy.manager.netview import assignments_by_node, is_assigned
-from swarmpy.manager.store import Event
+from swarmpy.manager.dispatcher.netview import assignments_by_node, is_assigned
+from swarmpy.manager.state.store import Event
 from swarmpy.model import Task
 
 # What the managers change in a task that an agent does not act on: the agent itself is

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable
 
-from swarmpy.manager.store import Store, Tx, write_chunked
+from swarmpy.manager.state.store import Store, Tx, write_chunked
 from swarmpy.model import Task, TaskStatus, now
 
 STATUS_BATCH_S = 0.05

@@ -23,10 +23,10 @@ import grpc
 from swarmpy import codec
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.errors import NotFound, Unavailable
-from swarmpy.manager.assignments import AssignmentIndex, changes_views, same_for_agent
-from swarmpy.manager.netview import ViewBuilder
-from swarmpy.manager.statusbatch import StatusBatcher
-from swarmpy.manager.store import Event, Snapshot, Store, Tx
+from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
+from swarmpy.manager.dispatcher.netview import ViewBuilder
+from swarmpy.manager.dispatcher.statusbatch import StatusBatcher
+from swarmpy.manager.state.store import Event, Snapshot, Store, Tx
 from swarmpy.model import (
     Node,
     NodeRole,
