@@ -29,7 +29,7 @@ import grpc
 from swarmpy import tls
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NoLeader, Unavailable
-from swarmpy.manager.controlapi.controlapi import resolve
+from swarmpy.manager.controlapi.common import resolve
 from swarmpy.manager.dispatcher.dispatcher import NOT_LEADER_PREFIX
 from swarmpy.manager.state.store import Snapshot, Store
 from swarmpy.model import NodeRole, NodeState, Task, TaskState, new_id

@@ -14,15 +14,15 @@ from swarmpy import tls
 from swarmpy.api import dispatcher_pb2_grpc
 from swarmpy.config import RAFT_PORT_OFFSET, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import NoLeader, Unavailable
-from swarmpy.manager.allocator.allocator import Allocator, allocate_network
-from swarmpy.manager.controlapi.controlapi import ControlAPI, RaftMember
+from swarmpy.manager.allocator.allocator import Allocator
+from swarmpy.manager.controlapi.common import RaftMember
+from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.dispatcher.dispatcher import Dispatcher
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
 from swarmpy.manager.nodeca import NodeCAServicer
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
-from swarmpy.manager.scheduler.filters import parse_constraints
 from swarmpy.manager.scheduler.scheduler import Scheduler
 from swarmpy.manager.state.raft import RaftLog
 from swarmpy.manager.state.store import Store
@@ -72,8 +72,6 @@ class Manager:
         self.control = ControlAPI(
             self.store,
             self.raft_members,
-            parse_constraints,
-            allocate_network,
             remove_raft_member=self.raft.remove_member,
         )
         self.logbroker = LogBroker(

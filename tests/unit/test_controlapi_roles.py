@@ -1,7 +1,8 @@
 import pytest
 
 from swarmpy.errors import Conflict
-from swarmpy.manager.controlapi.controlapi import RaftMember, check_demotion
+from swarmpy.manager.controlapi.common import RaftMember
+from swarmpy.manager.controlapi.nodes import check_demotion
 from swarmpy.model import ManagerStatus, Node, NodeRole
 
 
@@ -38,14 +39,14 @@ def test_an_update_or_rollback_status_belongs_to_the_new_spec_version() -> None:
     from swarmpy.model import ContainerSpec, ServiceSpec
 
     async def scenario() -> None:
-        api = ControlAPI(Store(LocalLog()), lambda: [], lambda _c: None, lambda **_k: None)
-        service = await api.create_service(ServiceSpec("web", ContainerSpec("busybox")))
+        api = ControlAPI(Store(LocalLog()), lambda: []).services
+        service = await api.create(ServiceSpec("web", ContainerSpec("busybox")))
         spec = ServiceSpec("web", ContainerSpec("busybox", env=("A=1",)))
-        updated = await api.update_service(service.id, spec, rollback=False, force=False)
+        updated = await api.update(service.id, spec, rollback=False, force=False)
         assert updated.update_status is not None
         assert updated.update_status.state == "updating"
         assert updated.update_status.spec_version == updated.spec_version == 2
-        back = await api.update_service(service.id, None, rollback=True, force=False)
+        back = await api.update(service.id, None, rollback=True, force=False)
         assert back.update_status is not None
         assert back.update_status.state == "rollback_started"
         assert back.update_status.spec_version == back.spec_version == 3

@@ -3,7 +3,7 @@
 import pytest
 
 from swarmpy.errors import InvalidArgument
-from swarmpy.manager.controlapi.controlapi import network_mtu
+from swarmpy.manager.controlapi.networks import network_mtu
 from swarmpy.model import MTU_OPTION, OVERLAY_MTU, Network
 
 

@@ -59,14 +59,14 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def ListNodes(self, request: Any, context: Ctx) -> Any:
-        nodes = self.api().list_nodes()
+        nodes = self.api().nodes.list()
         return control_pb2.ListNodesResponse(
             nodes=[codec.to_proto(n, objects_pb2.Node()) for n in nodes]
         )
 
     @unary
     async def GetNode(self, request: Any, context: Ctx) -> Any:
-        return codec.to_proto(self.api().get_node(request.ref), objects_pb2.Node())
+        return codec.to_proto(self.api().nodes.get(request.ref), objects_pb2.Node())
 
     @unary
     async def UpdateNode(self, request: Any, context: Ctx) -> Any:
@@ -74,9 +74,9 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         # A role change comes alone (node promote/demote); a demoted manager that served
         # this call can no longer write the store afterwards.
         if request.role:
-            node = await api.set_role(request.ref, request.role)
+            node = await api.nodes.set_role(request.ref, request.role)
         else:
-            node = await api.update_node(
+            node = await api.nodes.update(
                 request.ref,
                 availability=request.availability,
                 label_add=dict(request.label_add),
@@ -86,60 +86,62 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def RemoveNode(self, request: Any, context: Ctx) -> Any:
-        await self.api().remove_node(request.ref, request.force)
+        await self.api().nodes.remove(request.ref, request.force)
         return control_pb2.Empty()
 
     @unary
     async def GetCluster(self, request: Any, context: Ctx) -> Any:
         api = self.api()
-        return cluster_info(api.cluster(), api.manager_addrs())
+        return cluster_info(api.cluster.get(), api.cluster.manager_addrs())
 
     @unary
     async def RotateJoinToken(self, request: Any, context: Ctx) -> Any:
         api = self.api()
-        return cluster_info(await api.rotate_join_token(request.role), api.manager_addrs())
+        return cluster_info(
+            await api.cluster.rotate_join_token(request.role), api.cluster.manager_addrs()
+        )
 
     @unary
     async def CreateService(self, request: Any, context: Ctx) -> Any:
         spec = codec.from_proto(ServiceSpec, request)
-        service = await self.api().create_service(spec)
+        service = await self.api().services.create(spec)
         return codec.to_proto(service, objects_pb2.Service())
 
     @unary
     async def UpdateService(self, request: Any, context: Ctx) -> Any:
         spec = codec.from_proto(ServiceSpec, request.spec) if request.HasField("spec") else None
-        service = await self.api().update_service(
+        service = await self.api().services.update(
             request.ref, spec, request.rollback, request.force
         )
         return codec.to_proto(service, objects_pb2.Service())
 
     @unary
     async def GetService(self, request: Any, context: Ctx) -> Any:
-        return codec.to_proto(self.api().get_service(request.ref), objects_pb2.Service())
+        return codec.to_proto(self.api().services.get(request.ref), objects_pb2.Service())
 
     @unary
     async def ListServices(self, request: Any, context: Ctx) -> Any:
         return control_pb2.ListServicesResponse(
-            services=[codec.to_proto(s, objects_pb2.Service()) for s in self.api().list_services()]
+            services=[codec.to_proto(s, objects_pb2.Service()) for s in self.api().services.list()]
         )
 
     @unary
     async def RemoveService(self, request: Any, context: Ctx) -> Any:
-        await self.api().remove_service(request.ref)
+        await self.api().services.remove(request.ref)
         return control_pb2.Empty()
 
     @unary
     async def ListTasks(self, request: Any, context: Ctx) -> Any:
         api = self.api()
-        tasks = api.list_tasks(list(request.services), list(request.nodes))
+        tasks = api.tasks.list(list(request.services), list(request.nodes))
         return control_pb2.ListTasksResponse(
             tasks=[self._messages.get(t, objects_pb2.Task) for t in tasks],
-            nodes=[self._messages.get(n, objects_pb2.Node) for n in api.list_nodes()],
+            nodes=[self._messages.get(n, objects_pb2.Node) for n in api.nodes.list()],
         )
 
     @unary
     async def CreateNetwork(self, request: Any, context: Ctx) -> Any:
-        network = await self.api().create_network(
+        network = await self.api().networks.create(
             name=request.name,
             driver=request.driver,
             subnet=request.subnet,
@@ -152,12 +154,12 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def GetNetwork(self, request: Any, context: Ctx) -> Any:
-        return codec.to_proto(self.api().get_network(request.ref), objects_pb2.Network())
+        return codec.to_proto(self.api().networks.get(request.ref), objects_pb2.Network())
 
     @unary
     async def ListNetworks(self, request: Any, context: Ctx) -> Any:
         return control_pb2.ListNetworksResponse(
-            networks=[codec.to_proto(n, objects_pb2.Network()) for n in self.api().list_networks()]
+            networks=[codec.to_proto(n, objects_pb2.Network()) for n in self.api().networks.list()]
         )
 
     @streaming
@@ -171,5 +173,5 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def RemoveNetwork(self, request: Any, context: Ctx) -> Any:
-        await self.api().remove_network(request.ref)
+        await self.api().networks.remove(request.ref)
         return control_pb2.Empty()

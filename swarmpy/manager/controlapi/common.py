@@ -1,0 +1,60 @@
+"""Checks and look-ups every object's control API shares."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.manager.state.store import Snapshot, Tx
+from swarmpy.model import EndpointMode, now
+
+# SwarmKit: "name must be valid as a DNS name component".
+_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class RaftMember:
+    addr: str
+    leader: bool
+    reachable: bool
+
+
+def check_name(name: str, kind: str = "name") -> None:
+    if not name or len(name) > 63 or not _NAME_RE.match(name):
+        raise InvalidArgument(f"invalid {kind} {name!r}: must be valid as a DNS name component")
+
+
+def resolve(snapshot: Snapshot, table: str, ref: str, name_of: Callable[[Any], str]) -> Any:
+    """Find an object by id, then by name, then by unambiguous id prefix."""
+    obj = snapshot.get(table, ref)
+    if obj is not None:
+        return obj
+    rows = snapshot.all(table)
+    named = [o for o in rows if name_of(o) == ref]
+    if len(named) == 1:
+        return named[0]
+    prefixed = [o for o in rows if o.id.startswith(ref)] if ref else []
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(named) > 1 or len(prefixed) > 1:
+        raise InvalidArgument(f"{ref} is ambiguous ({len(named) or len(prefixed)} matches found)")
+    kinds = {"services": "service", "nodes": "node", "networks": "network", "tasks": "task"}
+    raise NotFound(f"No such {kinds[table]}: {ref}")
+
+
+def serialise(tx: Tx) -> None:
+    """Touch the cluster object, so two concurrent creates of one name cannot both commit."""
+    cluster = tx.snapshot.cluster()
+    if cluster is not None:
+        tx.put("clusters", dataclasses.replace(cluster, updated_at=now()))
+
+
+def endpoint_mode(value: str) -> EndpointMode:
+    try:
+        return EndpointMode(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid endpoint mode {value!r}: expected vip or dnsrr") from None

@@ -1,0 +1,93 @@
+"""The control API of networks: create (with a subnet and VNI), inspect and remove them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from swarmpy.errors import Conflict, InvalidArgument, NotFound
+from swarmpy.manager.allocator.allocator import allocate_network
+from swarmpy.manager.controlapi.common import check_name, resolve, serialise
+from swarmpy.manager.state.store import Store, Tx
+from swarmpy.model import MAX_OVERLAY_MTU, MTU_OPTION, Network, now
+
+
+def network_mtu(options: dict[str, str]) -> int:
+    """The MTU a `network create --opt` asks for (0: the default); other options refused."""
+    unknown = sorted(set(options) - {MTU_OPTION})
+    if unknown:
+        raise InvalidArgument(
+            f"network option {unknown[0]!r} is not supported (supported: {MTU_OPTION})"
+        )
+    text = options.get(MTU_OPTION, "")
+    if not text:
+        return 0
+    try:
+        mtu = int(text)
+    except ValueError:
+        mtu = -1
+    if not 68 <= mtu <= MAX_OVERLAY_MTU:
+        raise InvalidArgument(
+            f"invalid MTU {text!r}: must be an integer from 68 to {MAX_OVERLAY_MTU}"
+        )
+    return mtu
+
+
+class NetworkAPI:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create(
+        self,
+        name: str,
+        driver: str,
+        subnet: str,
+        gateway: str,
+        attachable: bool,
+        labels: dict[str, str],
+        options: dict[str, str] | None = None,
+    ) -> Network:
+        check_name(name, "network name")
+        mtu = network_mtu(options or {})
+
+        def change(tx: Tx) -> Network:
+            network = allocate_network(
+                name=name,
+                driver=driver or "overlay",
+                subnet=subnet,
+                gateway=gateway,
+                existing=tx.snapshot.networks(),
+            )
+            network = dataclasses.replace(
+                network,
+                attachable=attachable,
+                labels=tuple(sorted(labels.items())),
+                created_at=now(),
+                mtu=mtu,
+            )
+            tx.create("networks", network)
+            serialise(tx)
+            return network
+
+        return await self.store.update(change)
+
+    def get(self, ref: str) -> Network:
+        try:
+            network: Network = resolve(self.store.view(), "networks", ref, lambda n: n.name)
+        except NotFound:
+            raise NotFound(f"network {ref} not found") from None
+        return network
+
+    def list(self) -> list[Network]:
+        return sorted(self.store.view().networks(), key=lambda n: n.name)
+
+    async def remove(self, ref: str) -> None:
+        network = self.get(ref)
+
+        def change(tx: Tx) -> None:
+            users = [s.spec.name for s in tx.snapshot.services() if network.id in s.spec.networks]
+            if users:
+                raise Conflict(f"network {network.name} is in use by service {users[0]}")
+            tx.delete("networks", network.id)
+            serialise(tx)
+
+        await self.store.update(change)

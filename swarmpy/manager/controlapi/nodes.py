@@ -1,0 +1,151 @@
+"""The control API of nodes: list, inspect, update, promote/demote and remove them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+
+from swarmpy.errors import Conflict, InvalidArgument, NotFound
+from swarmpy.manager.controlapi.common import RaftMember, resolve
+from swarmpy.manager.state.store import Store, Tx
+from swarmpy.model import ManagerStatus, Node, NodeAvailability, NodeRole, NodeState, now
+
+
+def check_demotion(node: Node, members: Sequence[RaftMember]) -> None:
+    """Refuse to demote the last manager, or one whose leaving would lose quorum."""
+    assert node.manager is not None
+    others = [m for m in members if m.addr != node.manager.raft_addr]
+    if not others:
+        raise Conflict(f"attempting to demote the last manager of the swarm ({node.id})")
+    reachable = sum(1 for m in others if m.reachable)
+    if reachable <= len(others) / 2:
+        raise Conflict(
+            f"can't remove {node.id} from the raft: this would result in a loss of quorum"
+        )
+
+
+def _hostname(node: Node) -> str:
+    return node.hostname
+
+
+class NodeAPI:
+    def __init__(
+        self,
+        store: Store,
+        raft_members: Callable[[], Sequence[RaftMember]],
+        remove_raft_member: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store = store
+        self._raft_members = raft_members
+        self._remove_raft_member = remove_raft_member
+
+    def _with_manager_status(self, nodes: Sequence[Node]) -> list[Node]:
+        """Leader/Reachable come from Raft as it is now, not from the store."""
+        members = {m.addr: m for m in self._raft_members()}
+        out = []
+        for node in nodes:
+            if node.manager is not None:
+                member = members.get(node.manager.raft_addr)
+                status = ManagerStatus(
+                    raft_addr=node.manager.raft_addr,
+                    api_addr=node.manager.api_addr,
+                    leader=bool(member and member.leader),
+                    reachable=bool(member and member.reachable),
+                )
+                node = dataclasses.replace(node, manager=status)
+            out.append(node)
+        return out
+
+    def _resolve(self, ref: str) -> Node:
+        node: Node = resolve(self.store.view(), "nodes", ref, _hostname)
+        return node
+
+    def list(self) -> list[Node]:
+        nodes = sorted(self.store.view().nodes(), key=lambda n: (n.hostname, n.id))
+        return self._with_manager_status(nodes)
+
+    def get(self, ref: str) -> Node:
+        return self._with_manager_status([self._resolve(ref)])[0]
+
+    async def update(
+        self,
+        ref: str,
+        availability: str = "",
+        label_add: dict[str, str] | None = None,
+        label_rm: Sequence[str] = (),
+    ) -> Node:
+        node = self._resolve(ref)
+        if availability:
+            try:
+                NodeAvailability(availability)
+            except ValueError:
+                raise InvalidArgument(
+                    f"invalid availability {availability!r}: expected active, pause or drain"
+                ) from None
+        for key in label_rm:
+            if key not in node.label_dict():
+                raise NotFound(f"key {key} doesn't exist in node's labels")
+
+        def change(tx: Tx) -> Node:
+            current: Node | None = tx.get("nodes", node.id)
+            if current is None:
+                raise NotFound(f"No such node: {ref}")
+            labels = current.label_dict()
+            labels.update(label_add or {})
+            for key in label_rm:
+                labels.pop(key, None)
+            updated: Node = tx.replace(
+                "nodes",
+                node.id,
+                availability=NodeAvailability(availability or current.availability),
+                labels=tuple(sorted(labels.items())),
+                updated_at=now(),
+            )
+            return updated
+
+        updated = await self.store.update(change)
+        return self._with_manager_status([updated])[0]
+
+    async def set_role(self, ref: str, role: str) -> Node:
+        """`node promote` / `node demote`. The store records the role; the node renews its
+        certificate when its session tells it, and a new manager joins Raft then."""
+        try:
+            wanted = NodeRole(role)
+        except ValueError:
+            raise InvalidArgument(f"invalid role {role!r}: expected worker or manager") from None
+        node = self._resolve(ref)
+        if node.role == wanted:
+            return self._with_manager_status([node])[0]
+        if wanted == NodeRole.WORKER and node.manager is not None:
+            check_demotion(node, self._raft_members())
+
+        def change(tx: Tx) -> Node:
+            manager = node.manager if wanted == NodeRole.MANAGER else None
+            updated: Node = tx.replace(
+                "nodes", node.id, role=wanted, manager=manager, updated_at=now()
+            )
+            return updated
+
+        updated = await self.store.update(change)
+        if wanted == NodeRole.WORKER and node.manager is not None:
+            assert self._remove_raft_member is not None
+            await self._remove_raft_member(node.manager.raft_addr)
+        return self._with_manager_status([updated])[0]
+
+    async def remove(self, ref: str, force: bool) -> None:
+        node = self._resolve(ref)
+        # A manager that is gone for good (it left, or died) may be forced out.
+        if node.role == NodeRole.MANAGER and not (force and node.state != NodeState.READY):
+            raise Conflict(
+                f"node {node.id} is a cluster manager and is a member of the raft cluster. "
+                "It must be demoted to worker before removal"
+            )
+        if node.state == NodeState.READY and not force:
+            raise Conflict(
+                f"node {node.id} is not down and can't be removed (use --force to remove it)"
+            )
+
+        def change(tx: Tx) -> None:
+            tx.delete("nodes", node.id)
+
+        await self.store.update(change)

@@ -1,0 +1,122 @@
+"""The control API of services: create, inspect, update (or roll back) and remove them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from swarmpy.manager.controlapi.common import check_name, resolve, serialise
+from swarmpy.manager.scheduler.filters import parse_constraints
+from swarmpy.manager.state.store import Snapshot, Store, Tx
+from swarmpy.model import Network, Service, ServiceMode, ServiceSpec, UpdateStatus, new_id, now
+
+
+def _service_name(service: Service) -> str:
+    return service.spec.name
+
+
+def _network_name(network: Network) -> str:
+    return network.name
+
+
+def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
+    """The spec as stored: checked, with its networks resolved to ids."""
+    check_name(spec.name, "service name")
+    if not spec.container.image:
+        raise InvalidArgument("image reference must be provided")
+    if spec.mode == ServiceMode.REPLICATED and spec.replicas < 0:
+        raise InvalidArgument(f"invalid replicas value {spec.replicas}: must be >= 0")
+    parse_constraints(spec.constraints)
+    network_ids = []
+    for ref in spec.networks:
+        network = resolve(snapshot, "networks", ref, _network_name)
+        network_ids.append(network.id)
+    if len(set(network_ids)) != len(network_ids):
+        raise InvalidArgument("a service can be attached to a network only once")
+    return dataclasses.replace(spec, networks=tuple(network_ids))
+
+
+class ServiceAPI:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create(self, spec: ServiceSpec) -> Service:
+        spec = check_spec(self.store.view(), spec)
+
+        def change(tx: Tx) -> Service:
+            if any(s.spec.name == spec.name for s in tx.snapshot.services()):
+                raise AlreadyExists(f"service {spec.name} already exists")
+            stamp = now()
+            service = Service(id=new_id(), spec=spec, created_at=stamp, updated_at=stamp)
+            tx.create("services", service)
+            serialise(tx)
+            return service
+
+        return await self.store.update(change)
+
+    def get(self, ref: str) -> Service:
+        service: Service = resolve(self.store.view(), "services", ref, _service_name)
+        return service
+
+    def list(self) -> list[Service]:
+        return sorted(self.store.view().services(), key=_service_name)
+
+    async def update(
+        self, ref: str, spec: ServiceSpec | None, rollback: bool, force: bool
+    ) -> Service:
+        snapshot = self.store.view()
+        service: Service = resolve(snapshot, "services", ref, _service_name)
+        if rollback:
+            if service.previous_spec is None:
+                raise Conflict(f"service {service.spec.name} has no previous spec to roll back to")
+            new_spec = service.previous_spec
+        else:
+            assert spec is not None
+            new_spec = check_spec(snapshot, spec)
+            if new_spec.name != service.spec.name:
+                raise InvalidArgument("renaming services is not supported")
+            if new_spec.mode != service.spec.mode:
+                raise InvalidArgument("service mode change is not allowed")
+
+        def change(tx: Tx) -> Service:
+            current: Service | None = tx.get("services", service.id)
+            if current is None:
+                raise NotFound(f"No such service: {ref}")
+            if new_spec == current.spec and not force and not rollback:
+                return current
+            only_scale = (
+                dataclasses.replace(new_spec, replicas=current.spec.replicas) == current.spec
+                and not force
+            )
+            stamp = now()
+            updated = dataclasses.replace(
+                current,
+                spec=new_spec,
+                previous_spec=current.spec if not only_scale else current.previous_spec,
+                # Scaling alone must not replace running tasks: keep the version.
+                spec_version=current.spec_version + (0 if only_scale else 1),
+                update_status=(
+                    current.update_status
+                    if only_scale
+                    else UpdateStatus(
+                        state="rollback_started" if rollback else "updating",
+                        started_at=stamp,
+                        message="manually requested rollback" if rollback else "update in progress",
+                        # The orchestrator's updater takes over a status of the current spec.
+                        spec_version=current.spec_version + 1,
+                    )
+                ),
+                updated_at=stamp,
+            )
+            tx.put("services", updated)
+            return updated
+
+        return await self.store.update(change)
+
+    async def remove(self, ref: str) -> None:
+        service = self.get(ref)
+
+        def change(tx: Tx) -> None:
+            tx.delete("services", service.id)
+
+        await self.store.update(change)
