@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.busybox_image import busybox_image, save_docker_tar
-from tests.support.daemons import Daemon, DaemonSet, wait_for
+from tests.support.daemons import Daemon, DaemonSet
+from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from swarmpy.ca.certificates import parse_join_token
-from tests.support.daemons import Daemon, DaemonSet, wait_for
+from tests.support.daemons import Daemon, DaemonSet
+from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 

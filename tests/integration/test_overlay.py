@@ -13,8 +13,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from swarmpy.netns import NETNS_DIR
 from swarmpy.overlay.nft import CliNft, open_nft
 from swarmpy.overlay.provider import OverlayNetworkProvider
 from swarmpy.overlay.vip import VipRule, vip_ruleset
+from tests.support.poll import wait_for
 
 T = TypeVar("T")
 
@@ -258,15 +258,6 @@ def serve(servers: list[subprocess.Popen[bytes]], ns: str, name: str, port: int 
     )
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_cross_host_ping_vip_balancing_and_clean_teardown(
     rig: Rig, servers: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -288,7 +279,7 @@ def test_cross_host_ping_vip_balancing_and_clean_teardown(
 
     serve(servers, b1_ns, "b1")
     serve(servers, b2_ns, "b2")
-    assert wait_until(lambda: fetch(b2_ns, SUBNET_PREFIX + "5").startswith("b1"))
+    wait_for("b2 to reach b1", lambda: fetch(b2_ns, SUBNET_PREFIX + "5").startswith("b1"), 5)
     answers = {fetch(c_ns, VIP).split()[0] for _ in range(6)}
     assert answers == {"b1", "b2"}, "the VIP did not balance TCP over both backends"
     answers = {fetch(c_ns, VIP, proto="udp").split()[0] for _ in range(6)}
@@ -345,7 +336,7 @@ def test_task_without_networks_gets_local_bridge_with_nat(
 
     # A server on the other host's underlay address sees the container masqueraded as h1.
     serve(servers, h2.ns, "h2")
-    assert wait_until(lambda: fetch(h1.ns, h2.addr).startswith("h2"))
+    wait_for("h1 to reach h2", lambda: fetch(h1.ns, h2.addr).startswith("h2"), 5)
     assert fetch(ns, h2.addr) == f"h2 {h1.addr}"
 
     rig.stop(h1, task)
@@ -368,7 +359,7 @@ def test_a_restarted_provider_adopts_surviving_sandboxes(
     rig.publish()
     serve(servers, b1_ns, "b1")
     serve(servers, b2_ns, "b2")
-    assert wait_until(lambda: fetch(c_ns, SUBNET_PREFIX + "5").startswith("b1"))
+    wait_for("the client to reach b1", lambda: fetch(c_ns, SUBNET_PREFIX + "5").startswith("b1"), 5)
 
     rig.run(h1.provider.close())  # the daemon stops; its containers keep running
     h1.new_provider()

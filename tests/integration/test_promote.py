@@ -17,7 +17,8 @@ from tests.integration.test_control_plane import (
     nodes,
     token,
 )
-from tests.support.daemons import Daemon, DaemonSet, wait_for
+from tests.support.daemons import Daemon, DaemonSet
+from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 

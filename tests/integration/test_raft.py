@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 
 from tests.support.jsonlines import JsonLinesProcess, serve
+from tests.support.poll import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "test-cluster-secret"
+# A manager between leaders answers with an error: that is "not yet" to a wait, not a failure.
+RAFT_NOT_YET = (AssertionError, RuntimeError)
 
 
 # ---------------------------------------------------------------- driver (child process)
@@ -108,20 +111,6 @@ class Manager(JsonLinesProcess):
         assert self.read()["ready"]
 
 
-def wait_for(what: str, check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except RuntimeError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
 def leader_of(managers: list[Manager]) -> Manager | None:
     for m in managers:
         if m.proc.poll() is None and m.call("status")["is_leader"]:
@@ -150,18 +139,19 @@ def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any])
     addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
     ms = [start(a, f"m{i}", addrs) for i, a in enumerate(addrs)]
 
-    leader = wait_for("a leader", lambda: leader_of(ms))
+    leader = wait_for("a leader", lambda: leader_of(ms), not_yet=RAFT_NOT_YET)
     followers = [m for m in ms if m is not leader]
     for m in ms:
-        assert wait_for("all know the leader", lambda m=m: m.call("status")["leader"]) == (
-            leader.addr
+        known = wait_for(
+            "all know the leader", lambda m=m: m.call("status")["leader"], not_yet=RAFT_NOT_YET
         )
+        assert known == leader.addr
 
     # Writes on the leader and on a follower (forwarded) reach every manager.
     leader.call("put", id="on-leader")
     followers[0].call("put", id="on-follower")
     for m in ms:
-        wait_for("replication", lambda m=m: len(m.call("ids")["ids"]) == 2)
+        wait_for("replication", lambda m=m: len(m.call("ids")["ids"]) == 2, not_yet=RAFT_NOT_YET)
 
     bench = leader.call("bench", n=500)
     fbench = followers[0].call("bench", n=200)
@@ -179,7 +169,9 @@ def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any])
     # kill -9 the leader: a new one within a few seconds, nothing committed lost.
     killed_at = time.monotonic()
     leader.kill()
-    new_leader = wait_for("a new leader", lambda: leader_of(followers), timeout=8)
+    new_leader = wait_for(
+        "a new leader", lambda: leader_of(followers), timeout=8, not_yet=RAFT_NOT_YET
+    )
     print(f"failover after kill -9: {time.monotonic() - killed_at:.2f} s")
     assert new_leader.call("ids")["ids"] == committed
     other = next(m for m in followers if m is not new_leader)
@@ -187,21 +179,25 @@ def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any])
     new_leader.call("put", id="after-failover")
     committed = sorted([*committed, "after-failover"])
     for m in followers:
-        wait_for("replication", lambda m=m: m.call("ids")["ids"] == committed)
+        wait_for("replication", lambda m=m: m.call("ids")["ids"] == committed, not_yet=RAFT_NOT_YET)
 
     # The killed manager restarts from its data dir and catches up.
     old = leader
     i = ms.index(old)
     restarted = start(old.addr, f"m{i}", addrs)
     ms[i] = restarted
-    wait_for("catch-up", lambda: restarted.call("ids")["ids"] == committed)
-    wait_for("reachable", lambda: all(r for _, _, r in new_leader.call("status")["members"]))
+    wait_for("catch-up", lambda: restarted.call("ids")["ids"] == committed, not_yet=RAFT_NOT_YET)
+    wait_for(
+        "reachable",
+        lambda: all(r for _, _, r in new_leader.call("status")["members"]),
+        not_yet=RAFT_NOT_YET,
+    )
 
     # A fourth manager joins at runtime (added first, then started), then leaves.
     addr4 = f"127.0.0.1:{free_port()}"
     restarted.call("add", addr=addr4)  # from a follower: pysyncobj forwards it
     m4 = start(addr4, "m4", addrs)
-    wait_for("m4 catch-up", lambda: m4.call("ids")["ids"] == committed)
+    wait_for("m4 catch-up", lambda: m4.call("ids")["ids"] == committed, not_yet=RAFT_NOT_YET)
     m4.call("put", id="from-m4")
     committed = sorted([*committed, "from-m4"])
     members = {a for a, _, _ in new_leader.call("status")["members"]}
@@ -215,11 +211,13 @@ def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any])
 
     # Lose two managers for good; the survivor forces a new cluster and keeps the data.
     survivor = ms[0]
-    wait_for("survivor caught up", lambda: survivor.call("ids")["ids"] == committed)
+    wait_for(
+        "survivor caught up", lambda: survivor.call("ids")["ids"] == committed, not_yet=RAFT_NOT_YET
+    )
     for m in ms:
         m.kill()
     lone = start(f"127.0.0.1:{free_port()}", "m0", [], force=True)
-    wait_for("forced leader", lambda: lone.call("status")["is_leader"])
+    wait_for("forced leader", lambda: lone.call("status")["is_leader"], not_yet=RAFT_NOT_YET)
     assert lone.call("ids")["ids"] == committed
     assert [a for a, _, _ in lone.call("status")["members"]] == [lone.addr]
     lone.call("put", id="after-force")

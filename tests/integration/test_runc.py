@@ -27,6 +27,7 @@ from swarmpy.engine.reaper import Reaper, zombie_children
 from swarmpy.engine.runc import Runc, RuncController, cgroup_mounts, mounts_under, remove_cgroup
 from swarmpy.errors import Conflict
 from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus, new_id
+from tests.support.poll import wait_for_async
 
 pytestmark = pytest.mark.root
 
@@ -184,13 +185,6 @@ def run(busybox_layer: Path, tmp_path: Path) -> Iterator[Callable[[Scenario], No
     yield runner
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def read_logs(h: Harness, ref: str) -> bytes:
     return b"".join([chunk async for chunk in h.containers.logs(ref)])
 
@@ -202,7 +196,7 @@ def test_stdout_goes_to_the_log_and_exec_runs_in_the_container(run: Callable[...
         async def logged() -> bool:
             return b"hello from busybox\n" in await read_logs(h, ctl.task.name)
 
-        await eventually(logged)
+        await wait_for_async("the greeting in the log", logged)
         assert ctl.task.id[:12].encode() in await read_logs(h, ctl.id[:12])
 
         argv = await h.containers.runc_exec_argv(ctl.id[:12], ["echo", "hi"])
@@ -305,13 +299,7 @@ def test_reaper_leaves_our_subprocesses_alone_and_reaps_orphans(
             await asyncio.sleep(0.05)
         assert await proc.wait() == 7  # its status was not stolen
 
-        async def orphan_is_zombie() -> bool:
-            return bool(zombie_children())
-
-        async def no_zombies() -> bool:
-            return not zombie_children()
-
-        await eventually(orphan_is_zombie)
-        await eventually(no_zombies)
+        await wait_for_async("the orphan to be a zombie", lambda: bool(zombie_children()))
+        await wait_for_async("no zombies", lambda: not zombie_children())
 
     run(scenario)

@@ -12,7 +12,7 @@ import pytest
 
 from swarmpy.lab.hosts import swarmpy_executable
 from tests.integration.conftest import LabFactory, TestLab
-from tests.support.daemons import wait_until
+from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -114,7 +114,11 @@ def test_service_logs(swarm: TestLab) -> None:
             text = out_path.read_text()
             return [m for m in map(PREFIX.match, text.splitlines()) if m]
 
-        wait_until(lambda: {m.group(3) for m in followed()} == {"node1", "node2"}, 15, "-f")
+        wait_for(
+            "-f to show both nodes",
+            lambda: {m.group(3) for m in followed()} == {"node1", "node2"},
+            15,
+        )
         first = {m.group(2): int(m.group(4)) for m in followed()}
         time.sleep(1)
         later = {m.group(2): int(m.group(4)) for m in followed()}

@@ -22,7 +22,7 @@ import pytest
 from swarmpy.lab.hosts import Host
 from swarmpy.lab.manage import daemon_pid
 from tests.integration.conftest import TestLab, new_lab
-from tests.support.daemons import wait_until
+from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -214,10 +214,10 @@ def test_tcp_through_the_vip_follows_the_tasks(swarm: TestLab) -> None:
     assert [ns for ns in sandboxes if ns.endswith(f"-{new}")], "running task's sandbox"
 
     cli(swarm, 1, "service", "rm", "web")
-    wait_until(
+    wait_for(
+        "the name web to disappear",
         lambda: exec_in(swarm, n, client, "nslookup", "web").returncode != 0,
         5,
-        "the name web to disappear",
     )
 
 
@@ -236,13 +236,13 @@ def test_drain_moves_tasks(swarm: TestLab) -> None:
         "infinity",
     )
     cli(swarm, 1, "node", "update", "--availability", "drain", "node3")
-    wait_until(
+    wait_for(
+        "pool's tasks to leave the drained node",
         lambda: (
             {t["Node"] for t in running(swarm, "pool")} <= {"node1", "node2"}
             and len(running(swarm, "pool")) == 3
         ),
         30,
-        "pool's tasks to leave the drained node",
     )
     cli(swarm, 1, "node", "update", "--availability", "active", "node3")
     cli(swarm, 1, "service", "scale", "pool=5")
@@ -277,14 +277,14 @@ def test_dead_node_tasks_are_rescheduled(swarm: TestLab) -> None:
     runc = ["runc", "--root", str(host.runc_root)]
     for cid in subprocess.run([*runc, "list", "-q"], capture_output=True, text=True).stdout.split():
         subprocess.run([*runc, "kill", cid, "KILL"], capture_output=True)
-    wait_until(lambda: "Down" in cli(swarm, 1, "node", "ls"), 15, "node2 to be Down")
-    wait_until(
+    wait_for("node2 to be Down", lambda: "Down" in cli(swarm, 1, "node", "ls"), 15)
+    wait_for(
+        "myservice back to 2/2 without node2",
         lambda: (
             replicas(swarm, "myservice") == "2/2"
             and "node2" not in {t["Node"] for t in running(swarm, "myservice")}
         ),
         20,
-        "myservice back to 2/2 without node2",
     )
 
 
@@ -292,10 +292,10 @@ def test_service_rm_leaves_nothing(swarm: TestLab) -> None:
     for name in ("myservice", "pool"):
         cli(swarm, 1, "service", "rm", name)
     for n in (1, 3):
-        wait_until(
+        wait_for(
+            f"node{n}'s containers to go",
             lambda n=n: cli(swarm, n, "ps", "-a", "-q").strip() == "",
             30,
-            f"node{n}'s containers to go",
         )
         host = swarm.hosts[n - 1]
         mounts = Path("/proc/mounts").read_text()

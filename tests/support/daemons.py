@@ -25,49 +25,19 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
+
+import pytest
 
 from swarmpy.lab import teardown
 from swarmpy.lab.hosts import daemon_cgroup_parent, swarmpy_executable
 from swarmpy.overlay.provider import OverlayNetworkProvider
+from tests.support.poll import wait_for
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-def wait_for(
-    what: str,
-    probe: Callable[[], T | None],
-    timeout: float = 15.0,
-    interval: float = 0.2,
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` on the deadline.
-
-    A probe that raises AssertionError counts as "not yet", so probes can use plain asserts;
-    the last such failure is shown if time runs out.
-    """
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        try:
-            result = probe()
-            if result:
-                return result
-        except AssertionError as exc:
-            last = str(exc)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}: {last}")
-        time.sleep(interval)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """``wait_for`` for a yes/no check, in the order the lab tests read best."""
-    wait_for(what, check, timeout, 0.3)
 
 
 class Daemon:
@@ -113,16 +83,16 @@ class Daemon:
             )
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.socket.exists():
-            # Not a "not yet" for wait_for: a daemon that died will not come up, say so now.
+        def serving() -> bool:
+            # Not a "not yet": a daemon that died will not come up, say so now.
             if self.process is None or self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited early:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{self.name}: no socket after {timeout:g}s\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
+                pytest.fail(f"{self.name} exited early:\n{self.log_tail()}")
+            return self.socket.exists()
+
+        try:
+            wait_for(f"{self.name}'s socket", serving, timeout, 0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
 
     def kill(self) -> None:
         """SIGKILL the daemon's process group: a crash, nothing is cleaned up."""

@@ -9,17 +9,18 @@ inside a namespace; readiness is read from its log, so it works from any namespa
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from swarmpy.lab.push import push_image as push_image  # re-exported for the tests
+from tests.support.poll import wait_for
 
 REGISTRY_BINARY = "docker-registry"
 
@@ -109,11 +110,14 @@ def start_registry(
             preexec_fn=preexec_fn,
         )
     registry = Registry(addr, process, workdir, storage, owns_storage)
-    deadline = time.monotonic() + timeout
-    while "listening on" not in registry.log:
-        if process.poll() is not None or time.monotonic() > deadline:
-            text = registry.log
-            registry.stop()
-            raise RuntimeError(f"docker-registry did not start on {addr}:\n{text}")
-        time.sleep(0.05)
+
+    def settled() -> bool:  # listening, or gone for good
+        return process.poll() is not None or "listening on" in registry.log
+
+    with contextlib.suppress(AssertionError):
+        wait_for(f"docker-registry on {addr}", settled, timeout, 0.05)
+    if "listening on" not in registry.log:
+        text = registry.log
+        registry.stop()
+        raise RuntimeError(f"docker-registry did not start on {addr}:\n{text}")
     return registry

@@ -27,6 +27,7 @@ from swarmpy.model import (
     UpdateConfig,
     now,
 )
+from tests.support.poll import wait_for_async
 from tests.unit.factories import node, service
 
 
@@ -74,11 +75,9 @@ async def swarm(node_count: int) -> AsyncIterator[Store]:
         await asyncio.wait_for(asyncio.gather(*runners), 5)
 
 
-async def wait_for(store: Store, check: Callable[[list[Task]], bool], timeout: float = 5) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check(store.view().tasks()):
-        assert asyncio.get_running_loop().time() < deadline, store.view().tasks()
-        await asyncio.sleep(0.02)
+def tasks_where(store: Store, check: Callable[[list[Task]], bool]) -> Callable[[], bool]:
+    """A probe for ``wait_for_async``: ``check`` over the store's tasks now."""
+    return lambda: check(store.view().tasks())
 
 
 def running(tasks: list[Task]) -> list[Task]:
@@ -110,7 +109,7 @@ def test_replicas_spread_scale_node_down_and_drain() -> None:
             svc = service("web", replicas=3, networks=(network.id,))
             await store.update(lambda tx: tx.create("services", svc))
 
-            await wait_for(store, exactly_running(3))
+            await wait_for_async("3 running", tasks_where(store, exactly_running(3)))
             tasks = running(store.view().tasks())
             assert len({t.node_id for t in tasks}) == 3
             assert sorted(t.networks[0].addresses[0] for t in tasks) == [
@@ -121,22 +120,33 @@ def test_replicas_spread_scale_node_down_and_drain() -> None:
             assert store.view().service(svc.id).virtual_ips[0].addr == "10.0.0.2/24"
 
             await respec(store, svc.id, replicas=1)
-            await wait_for(store, lambda ts: exactly_running(1)(ts) and len(ts) == 1)
+            await wait_for_async(
+                "scaled down to 1",
+                tasks_where(store, lambda ts: exactly_running(1)(ts) and len(ts) == 1),
+            )
 
             (survivor,) = running(store.view().tasks())
             await set_node(store, survivor.node_id, state=NodeState.DOWN)
-            await wait_for(
-                store,
-                lambda ts: exactly_running(1)(ts) and running(ts)[0].node_id != survivor.node_id,
+            await wait_for_async(
+                "the task off the down node",
+                tasks_where(
+                    store,
+                    lambda ts: (
+                        exactly_running(1)(ts) and running(ts)[0].node_id != survivor.node_id
+                    ),
+                ),
             )
 
             (moved,) = running(store.view().tasks())
             await set_node(store, moved.node_id, availability=NodeAvailability.DRAIN)
-            await wait_for(
-                store,
-                lambda ts: (
-                    exactly_running(1)(ts)
-                    and running(ts)[0].node_id not in (survivor.node_id, moved.node_id)
+            await wait_for_async(
+                "the task off the drained node",
+                tasks_where(
+                    store,
+                    lambda ts: (
+                        exactly_running(1)(ts)
+                        and running(ts)[0].node_id not in (survivor.node_id, moved.node_id)
+                    ),
                 ),
             )
 
@@ -148,18 +158,20 @@ def test_global_service_and_restart_after_failure() -> None:
         async with swarm(2) as store:
             svc = service("agent", mode="global", restart=RestartPolicy(delay_s=0.2))
             await store.update(lambda tx: tx.create("services", svc))
-            await wait_for(store, exactly_running(2))
+            await wait_for_async("one task per node", tasks_where(store, exactly_running(2)))
 
             await store.update(lambda tx: tx.create("nodes", node("late")))
-            await wait_for(store, exactly_running(3))
+            await wait_for_async("a task on the late node", tasks_where(store, exactly_running(3)))
 
             victim = running(store.view().tasks())[0]
             failed = TaskStatus(TaskState.FAILED, now(), "boom")
             await store.update(lambda tx: tx.replace("tasks", victim.id, status=failed))
-            await asyncio.sleep(0.1)  # within the restart delay
-            assert exactly_running(2)(store.view().tasks())
-            await wait_for(store, exactly_running(3))
-            assert victim.node_id in {t.node_id for t in running(store.view().tasks())}
+            await wait_for_async("the restarted task", tasks_where(store, exactly_running(3)))
+            (replacement,) = [
+                t for t in running(store.view().tasks()) if t.node_id == victim.node_id
+            ]
+            # Not before the restart delay (0.2 s) from the failure.
+            assert replacement.created_at >= failed.timestamp + 0.2
 
     asyncio.run(scenario())
 
@@ -170,21 +182,24 @@ def test_rolling_update_completes() -> None:
             fast = UpdateConfig(parallelism=1, delay_s=0.05, monitor_s=0.05)
             svc = service("web", replicas=2, update=fast)
             await store.update(lambda tx: tx.create("services", svc))
-            await wait_for(store, exactly_running(2))
+            await wait_for_async("2 running", tasks_where(store, exactly_running(2)))
             new_image = ContainerSpec("busybox:2")
             await respec(store, svc.id, container=new_image)
-            await wait_for(
-                store,
-                lambda ts: (
-                    exactly_running(2)(ts)
-                    and all(t.spec.container == new_image for t in running(ts))
+            await wait_for_async(
+                "2 running the new image",
+                tasks_where(
+                    store,
+                    lambda ts: (
+                        exactly_running(2)(ts)
+                        and all(t.spec.container == new_image for t in running(ts))
+                    ),
                 ),
             )
-            for _ in range(50):
-                status = store.view().service(svc.id).update_status
-                if status and status.state == "completed":
-                    break
-                await asyncio.sleep(0.02)
-            assert status and status.state == "completed"
+            await wait_for_async(
+                "the update to complete",
+                lambda: (
+                    getattr(store.view().service(svc.id).update_status, "state", "") == "completed"
+                ),
+            )
 
     asyncio.run(scenario())
