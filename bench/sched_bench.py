@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import Figure, Stat, print_figures
 from swarmpy.manager.scheduler.scheduler import schedule
 from swarmpy.model import Node, NodeAvailability, NodeRole, NodeState, Resources, Task, TaskState
-from tests.unit.factories import node, reserving, service, task
+from tests.support.builders import node, reserving, service, task
 
 N_NODES = 1_000
 N_TASKS = 10_000

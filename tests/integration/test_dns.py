@@ -26,7 +26,8 @@ import pytest
 
 from swarmpy.dns.nsock import call_in_netns, run_in_netns
 from swarmpy.dns.server import DnsServer
-from tests.unit.test_dns_view import BACK, FRONT, endpoint, view
+from tests.support.builders import BACK, FRONT, endpoint
+from tests.support.builders import dns_view as view
 
 pytestmark = [
     pytest.mark.root,
@@ -205,7 +206,7 @@ def test_a_real_resolver_client_gets_answers(lab: Lab) -> None:
 def test_view_updates_are_seen_at_once(lab: Lab) -> None:
     async def body(server: DnsServer) -> None:
         before = view()
-        extra = endpoint("t9", "web", 3, FRONT, "10.0.1.77")
+        extra = endpoint("10.0.1.77", task_id="t9", service="web", slot=3, network_id=FRONT)
         server.update(replace(before, endpoints=(*before.endpoints, extra)))
         assert addresses(await ask(lab.front, "tasks.web")) == {"10.0.1.5", "10.0.1.6", "10.0.1.77"}
         assert addresses(await ask(lab.front, "web.3", tcp=True)) == {"10.0.1.77"}

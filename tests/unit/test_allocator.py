@@ -7,7 +7,7 @@ import pytest
 from swarmpy.errors import AlreadyExists, InvalidArgument
 from swarmpy.manager.allocator.allocator import allocate_network, plan_allocation
 from swarmpy.model import EndpointMode, Network, TaskState, VirtualIP, mac_for_ip
-from tests.unit.factories import service, task
+from tests.support.builders import service, task
 
 
 def net(name: str, existing: list[Network], subnet: str = "", gateway: str = "") -> Network:

@@ -9,7 +9,7 @@ from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_view
 from swarmpy.manager.dispatcher.statusbatch import StatusBatcher, newer_statuses
 from swarmpy.manager.state.store import ApplyResult, Event, LocalLog, Op, Store, Tx
 from swarmpy.model import NetworkAttachment, Task, TaskState, TaskStatus
-from tests.unit.factories import service, task
+from tests.support.builders import service, task
 
 SVC = service()
 

@@ -17,7 +17,8 @@ from swarmpy.dns.records import RecordIndex
 from swarmpy.dns.responder import Responder
 from swarmpy.dns.upstream import Forwarder
 from swarmpy.model import EndpointMode, NetworkView, ServiceEndpoint
-from tests.unit.test_dns_view import BACK, FRONT, endpoint, view
+from tests.support.builders import BACK, FRONT, endpoint
+from tests.support.builders import dns_view as view
 
 NETS = (FRONT, BACK)
 
@@ -107,7 +108,10 @@ def test_parse_keeps_question_bytes_and_lowercases_the_key() -> None:
 
 
 def test_too_many_tasks_for_udp_truncates_on_general_path() -> None:
-    eps = tuple(endpoint(f"t{i}", "big", i, FRONT, f"10.0.3.{i}") for i in range(1, 60))
+    eps = tuple(
+        endpoint(f"10.0.3.{i}", task_id=f"t{i}", service="big", slot=i, network_id=FRONT)
+        for i in range(1, 60)
+    )
     r = Responder(Forwarder([]))
     svc = ServiceEndpoint("id-big", "big", EndpointMode.DNSRR, ())
     r.index = RecordIndex.from_view(NetworkView(endpoints=eps, services=(svc,)))

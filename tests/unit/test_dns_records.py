@@ -7,7 +7,8 @@ import pytest
 from swarmpy.dns.records import TTL, TYPE_A, TYPE_PTR, Answer, RecordIndex, wire_name
 from swarmpy.dns.upstream import parse_upstream, upstreams_from_resolv_conf
 from swarmpy.errors import InvalidArgument
-from tests.unit.test_dns_view import BACK, FRONT, view
+from tests.support.builders import BACK, FRONT
+from tests.support.builders import dns_view as view
 
 TYPE_AAAA = 28
 TYPE_MX = 15

@@ -21,7 +21,7 @@ from swarmpy.manager import logbroker
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
 from swarmpy.manager.state.store import LocalLog, Store, Tx
 from swarmpy.model import NodeRole, TaskState
-from tests.unit.factories import node, service, task
+from tests.support.builders import node, service, task
 
 CLUSTER = "cluster1"
 

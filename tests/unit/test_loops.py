@@ -27,8 +27,8 @@ from swarmpy.model import (
     UpdateConfig,
     now,
 )
+from tests.support.builders import node, service
 from tests.support.poll import wait_for_async
-from tests.unit.factories import node, service
 
 
 async def fake_agents(store: Store) -> None:

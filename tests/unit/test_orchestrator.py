@@ -21,7 +21,7 @@ from swarmpy.model import (
     UpdateConfig,
     UpdateOrder,
 )
-from tests.unit.factories import node, service, task
+from tests.support.builders import node, service, task
 
 NOW = 1000.0
 RUNNING = TaskState.RUNNING

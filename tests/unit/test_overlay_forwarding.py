@@ -1,33 +1,19 @@
 from __future__ import annotations
 
-from swarmpy.model import Endpoint, NetworkView, mac_for_ip
+from swarmpy.model import NetworkView, mac_for_ip
 from swarmpy.overlay.forwarding import Peer, diff_peers, remote_peers
+from tests.support.builders import endpoint
 
 LOCAL = "198.51.100.11"
 REMOTE = "198.51.100.12"
 
 
-def endpoint(ip: str, node_addr: str, network_id: str = "net1", service: str = "web") -> Endpoint:
-    return Endpoint(
-        task_id=f"task-{ip}",
-        service_id=service,
-        service_name="web",
-        container_name=f"web.1.task-{ip}",
-        slot=1,
-        node_id=f"node-{node_addr}",
-        node_addr=node_addr,
-        network_id=network_id,
-        ip=ip,
-        mac=mac_for_ip(ip),
-    )
-
-
 def test_only_remote_endpoints_on_the_network_become_peers() -> None:
     view = NetworkView(
         endpoints=(
-            endpoint("10.0.1.5", LOCAL),
-            endpoint("10.0.1.6", REMOTE),
-            endpoint("10.0.2.6", REMOTE, network_id="net2"),
+            endpoint("10.0.1.5", node_addr=LOCAL),
+            endpoint("10.0.1.6", node_addr=REMOTE),
+            endpoint("10.0.2.6", node_addr=REMOTE, network_id="net2"),
         )
     )
     assert remote_peers(view, "net1", LOCAL) == {Peer("10.0.1.6", mac_for_ip("10.0.1.6"), REMOTE)}

@@ -5,13 +5,17 @@ from typing import Any
 from swarmpy.model import EndpointMode, NetworkView, ServiceEndpoint, VirtualIP
 from swarmpy.overlay.nft import Command
 from swarmpy.overlay.vip import VipRule, VipTables, vip_rules, vip_ruleset
-from tests.unit.test_overlay_forwarding import endpoint
+from tests.support.builders import endpoint
 
-WEB = ServiceEndpoint("web", "web", EndpointMode.VIP, (VirtualIP("net1", "10.0.1.2/24"),))
+WEB = ServiceEndpoint("id-web", "web", EndpointMode.VIP, (VirtualIP("net1", "10.0.1.2/24"),))
 
 
 def view(*services: ServiceEndpoint) -> NetworkView:
-    eps = (endpoint("10.0.1.6", "a"), endpoint("10.0.1.5", "b"), endpoint("10.0.2.5", "b", "net2"))
+    eps = (
+        endpoint("10.0.1.6", node_addr="a"),
+        endpoint("10.0.1.5", node_addr="b"),
+        endpoint("10.0.2.5", node_addr="b", network_id="net2"),
+    )
     return NetworkView(endpoints=eps, services=services)
 
 
@@ -24,7 +28,7 @@ def test_vips_on_networks_the_container_is_not_on_are_left_out() -> None:
 
 
 def test_dnsrr_services_get_no_vip() -> None:
-    dnsrr = ServiceEndpoint("web", "web", EndpointMode.DNSRR, WEB.virtual_ips)
+    dnsrr = ServiceEndpoint("id-web", "web", EndpointMode.DNSRR, WEB.virtual_ips)
     assert vip_rules(view(dnsrr), ["net1"]) == ()
 
 

@@ -14,7 +14,7 @@ from swarmpy.manager.scheduler.filters import (
 )
 from swarmpy.manager.scheduler.scheduler import schedule
 from swarmpy.model import NodeAvailability, NodeRole, NodeState, Resources, TaskState
-from tests.unit.factories import node, nodes, reserving, service, task
+from tests.support.builders import node, nodes, reserving, service, task
 
 
 @pytest.mark.parametrize(

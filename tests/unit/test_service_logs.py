@@ -6,7 +6,7 @@ from swarmpy.agent.logs import MAX_LINE, split_lines
 from swarmpy.cli.service import format_log_line, log_context, slot_width
 from swarmpy.manager.logbroker import new_in_scope, subscription_scope
 from swarmpy.model import TaskState
-from tests.unit.factories import service, task
+from tests.support.builders import service, task
 
 
 def test_scope_takes_started_tasks_of_the_service_by_node() -> None:
