@@ -20,8 +20,8 @@ from swarmpy import codec, tls
 from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
-from swarmpy.manager.dispatcher.dispatcher import HEARTBEAT_MISSES, NOT_LEADER_PREFIX
 from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStatus
+from swarmpy.protocol import HEARTBEAT_MISSES, NotLeader, raise_if_not_leader
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,13 @@ class Agent:
             for target in candidates:
                 try:
                     await self._session(target)
+                except NotLeader as exc:
+                    if exc.leader_addr and exc.leader_addr != target:
+                        preferred = exc.leader_addr
+                        break
+                    log.info("session with %s ended: %s", target, exc)
                 except grpc.aio.AioRpcError as exc:
-                    details = exc.details() or ""
-                    if NOT_LEADER_PREFIX in details:
-                        leader = details.split(NOT_LEADER_PREFIX, 1)[1].strip()
-                        if leader and leader != target:
-                            preferred = leader
-                            break
-                    log.info("session with %s ended: %s", target, details or exc.code())
+                    log.info("session with %s ended: %s", target, exc.details() or exc.code())
                 except (OSError, TimeoutError) as exc:
                     log.info("session with %s failed: %s", target, exc)
                 except asyncio.CancelledError:
@@ -128,6 +127,7 @@ class Agent:
             first: Any = await asyncio.wait_for(stream.read(), timeout=10)
             if first is EOF:
                 raise OSError("session closed by the manager")
+            raise_if_not_leader(first)
             session_id = first.session_id
             self._take_session(first)
             self.connected_to = target
@@ -159,6 +159,7 @@ class Agent:
 
     async def _session_messages(self, stream: Any) -> None:
         while (message := await stream.read()) is not EOF:
+            raise_if_not_leader(message)
             self._take_session(message)
         raise OSError("session closed by the manager")
 
@@ -181,6 +182,7 @@ class Agent:
                     raise OSError("the manager stopped answering heartbeats") from None
                 if response is EOF:
                     raise OSError("heartbeat stream closed by the manager")
+                raise_if_not_leader(response)
                 period = response.period_s or period
         finally:
             call.cancel()
@@ -188,6 +190,7 @@ class Agent:
     async def _assignments(self, stub: Any, session_id: str) -> None:
         stream = stub.Assignments(dispatcher_pb2.AssignmentsRequest(session_id=session_id))
         async for message in stream:
+            raise_if_not_leader(message)
             tasks = [codec.from_proto(Task, t) for t in message.tasks]
             view = codec.from_proto(NetworkView, message.view)
             # The view first: a new task's sandbox needs its network's VNI and subnet.
@@ -238,8 +241,10 @@ class Agent:
             )
             try:
                 await call.write(request)
-                if await asyncio.wait_for(call.read(), timeout=STATUS_TIMEOUT_S) is EOF:
+                response = await asyncio.wait_for(call.read(), timeout=STATUS_TIMEOUT_S)
+                if response is EOF:
                     raise OSError("status stream closed by the manager")
+                raise_if_not_leader(response)
             except BaseException:
                 self._requeue(batch)
                 raise
@@ -260,8 +265,9 @@ def _write_failed(exc: grpc.aio.AioRpcError | TimeoutError) -> bool:
     """A refused or unanswered status write that does not mean the session is over."""
     if isinstance(exc, TimeoutError):
         return True
-    if exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.FAILED_PRECONDITION):
-        return True
-    return exc.code() == grpc.StatusCode.UNAVAILABLE and NOT_LEADER_PREFIX not in (
-        exc.details() or ""
+    # A manager that stops leading says so in a reply (NotLeader), never with an error.
+    return exc.code() in (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.UNAVAILABLE,
     )

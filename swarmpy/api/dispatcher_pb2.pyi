@@ -251,6 +251,30 @@ class SessionRequest(_message.Message):
 Global___SessionRequest: _TypeAlias = SessionRequest  # noqa: Y015
 
 @_typing.final
+class NotLeader(_message.Message):
+    """Only the leader serves agents (as in SwarmKit). A manager that is not the leader answers
+    every agent stream with one message carrying this, and nothing else, so the agent moves
+    to the leader. leader_addr (host:port of its API) is empty while no leader is known.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_ADDR_FIELD_NUMBER: _builtins.int
+    leader_addr: _builtins.str
+    def __init__(
+        self,
+        *,
+        leader_addr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leader_addr", b"leader_addr"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotLeader: _TypeAlias = NotLeader  # noqa: Y015
+
+@_typing.final
 class SessionMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -259,6 +283,7 @@ class SessionMessage(_message.Message):
     MANAGERS_FIELD_NUMBER: _builtins.int
     HEARTBEAT_PERIOD_S_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    NOT_LEADER_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     node_id: _builtins.str
     heartbeat_period_s: _builtins.float
@@ -267,6 +292,8 @@ class SessionMessage(_message.Message):
     def managers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """host:port of every manager's API"""
 
+    @_builtins.property
+    def not_leader(self) -> Global___NotLeader: ...
     def __init__(
         self,
         *,
@@ -275,10 +302,11 @@ class SessionMessage(_message.Message):
         managers: _abc.Iterable[_builtins.str] | None = ...,
         heartbeat_period_s: _builtins.float = ...,
         role: _builtins.str = ...,
+        not_leader: Global___NotLeader | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_period_s", b"heartbeat_period_s", "managers", b"managers", "node_id", b"node_id", "role", b"role", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_period_s", b"heartbeat_period_s", "managers", b"managers", "node_id", b"node_id", "not_leader", b"not_leader", "role", b"role", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -308,15 +336,19 @@ class HeartbeatResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PERIOD_S_FIELD_NUMBER: _builtins.int
+    NOT_LEADER_FIELD_NUMBER: _builtins.int
     period_s: _builtins.float
+    @_builtins.property
+    def not_leader(self) -> Global___NotLeader: ...
     def __init__(
         self,
         *,
         period_s: _builtins.float = ...,
+        not_leader: Global___NotLeader | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["period_s", b"period_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader", "period_s", b"period_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -372,12 +404,17 @@ Global___UpdateTaskStatusRequest: _TypeAlias = UpdateTaskStatusRequest  # noqa: 
 class UpdateTaskStatusResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    NOT_LEADER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def not_leader(self) -> Global___NotLeader: ...
     def __init__(
         self,
+        *,
+        not_leader: Global___NotLeader | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -423,6 +460,7 @@ class AssignmentsMessage(_message.Message):
     TASKS_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    NOT_LEADER_FIELD_NUMBER: _builtins.int
     type: Global___AssignmentsMessage.Type.ValueType
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_objects_pb2.Task]:
@@ -436,6 +474,8 @@ class AssignmentsMessage(_message.Message):
     def view(self) -> _objects_pb2.NetworkView:
         """always the whole view for this node (its networks too)"""
 
+    @_builtins.property
+    def not_leader(self) -> Global___NotLeader: ...
     def __init__(
         self,
         *,
@@ -443,10 +483,11 @@ class AssignmentsMessage(_message.Message):
         tasks: _abc.Iterable[_objects_pb2.Task] | None = ...,
         removed: _abc.Iterable[_builtins.str] | None = ...,
         view: _objects_pb2.NetworkView | None = ...,
+        not_leader: Global___NotLeader | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["view", b"view"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader", "view", b"view"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed", "tasks", b"tasks", "type", b"type", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader", "removed", b"removed", "tasks", b"tasks", "type", b"type", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,9 +30,9 @@ from swarmpy import tls
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NoLeader, Unavailable
 from swarmpy.manager.controlapi.common import resolve
-from swarmpy.manager.dispatcher.dispatcher import NOT_LEADER_PREFIX
 from swarmpy.manager.state.store import Snapshot, Store
 from swarmpy.model import NodeRole, NodeState, Task, TaskState, new_id
+from swarmpy.protocol import NOT_LEADER_PREFIX
 from swarmpy.rpc import streaming, to_error, unary
 from swarmpy.tls import require_role
 

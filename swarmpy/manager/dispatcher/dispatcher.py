@@ -22,7 +22,7 @@ import grpc
 
 from swarmpy import codec
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
-from swarmpy.errors import NotFound, Unavailable
+from swarmpy.errors import NotFound
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.netview import ViewBuilder
 from swarmpy.manager.dispatcher.statusbatch import StatusBatcher
@@ -37,17 +37,16 @@ from swarmpy.model import (
     new_id,
     now,
 )
+from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S, HEARTBEAT_MISSES, not_leader
 from swarmpy.rpc import streaming
 from swarmpy.tls import require_role
 
 log = logging.getLogger(__name__)
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
-HEARTBEAT_MISSES = 3
 # Assignment changes are gathered for this long, so a burst of store events (a service of
 # a thousand tasks) costs one recomputation, not a thousand.
 ASSIGNMENT_BATCH_S = 0.05
-NOT_LEADER_PREFIX = "not the leader; leader="
 # An open session is woken when its node, the manager list or the period changes; it also
 # looks by itself this often, in case a change came in some way nobody announced.
 SESSION_POLL_S = 30.0
@@ -120,7 +119,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     def _period(self, snapshot: Snapshot | None = None) -> float:
         cluster = (snapshot or self.store.view()).cluster()
-        return cluster.heartbeat_period_s if cluster else 5.0
+        return cluster.heartbeat_period_s if cluster else DEFAULT_HEARTBEAT_PERIOD_S
 
     async def _check_liveness(self, started: float) -> None:
         # A node without a session is late from when this leader first saw it: one that
@@ -234,10 +233,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     # ------------------------------------------------------------------ RPCs
 
-    def _require_leader(self) -> None:
-        if not self._is_leader() or not self._running:
-            leader = self._leader_api_addr() or ""
-            raise Unavailable(f"{NOT_LEADER_PREFIX}{leader}")
+    def _leading(self) -> bool:
+        return self._is_leader() and self._running
+
+    def _redirect(self) -> dispatcher_pb2.NotLeader:
+        """A follower's one answer on an agent stream: the leader's address, as a field."""
+        return not_leader(self._leader_api_addr())
 
     def _node_of(self, context: Ctx) -> str:
         return require_role(context, self.ca_pem, NodeRole.WORKER, NodeRole.MANAGER).node_id
@@ -254,7 +255,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     @streaming
     async def Session(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
-        self._require_leader()
+        if not self._leading():
+            yield dispatcher_pb2.SessionMessage(not_leader=self._redirect())
+            return
         node_id = self._node_of(context)
         desc = request.description
         previous = self._sessions.get(node_id)
@@ -294,7 +297,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.changed.wait(), timeout=SESSION_POLL_S)
         if not self._running:
-            raise Unavailable(f"{NOT_LEADER_PREFIX}{self._leader_api_addr() or ''}")
+            yield dispatcher_pb2.SessionMessage(not_leader=self._redirect())
 
     def _session_message(self, node_id: str, session: _Session) -> dispatcher_pb2.SessionMessage:
         snapshot = self.store.view()
@@ -320,10 +323,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     @streaming
     async def Heartbeat(self, requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
-        self._require_leader()
+        if not self._leading():
+            yield dispatcher_pb2.HeartbeatResponse(not_leader=self._redirect())
+            return
         node_id = self._node_of(context)
         async for request in requests:
-            self._require_leader()
+            if not self._leading():
+                yield dispatcher_pb2.HeartbeatResponse(not_leader=self._redirect())
+                return
             session = self._session(node_id, request.session_id)
             session.last_heartbeat = time.monotonic()
             yield dispatcher_pb2.HeartbeatResponse(period_s=self._period())
@@ -332,10 +339,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     async def UpdateTaskStatus(
         self, requests: AsyncIterator[Any], context: Ctx
     ) -> AsyncIterator[Any]:
-        self._require_leader()
+        if not self._leading():
+            yield dispatcher_pb2.UpdateTaskStatusResponse(not_leader=self._redirect())
+            return
         node_id = self._node_of(context)
         async for request in requests:
-            self._require_leader()
+            if not self._leading():
+                yield dispatcher_pb2.UpdateTaskStatusResponse(not_leader=self._redirect())
+                return
             self._session(node_id, request.session_id)
             await self._statuses.report(
                 node_id,
@@ -345,7 +356,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     @streaming
     async def Assignments(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
-        self._require_leader()
+        if not self._leading():
+            yield dispatcher_pb2.AssignmentsMessage(not_leader=self._redirect())
+            return
         node_id = self._node_of(context)
         session = self._session(node_id, request.session_id)
         sub = _Subscriber(node_id, asyncio.Queue())
