@@ -14,6 +14,9 @@ import shutil
 
 import pytest
 
+# Fixtures any test may ask for (pytest only reads pytest_plugins in the root conftest).
+pytest_plugins = ["tests.support.fixtures"]
+
 # Executables the root tier needs, and the Debian package that provides each
 # (scripts/install-deps.sh installs them all).
 ROOT_TIER_TOOLS = {

@@ -6,8 +6,8 @@ import os
 import shutil
 import stat
 import tempfile
-import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,6 @@ from tests.support.busybox_image import (
     make_image,
     tar_layer,
 )
-from tests.support.fixtures import registry  # noqa: F401
 from tests.support.registry import free_port, push_image, start_registry
 
 pytestmark = pytest.mark.root
@@ -46,7 +45,7 @@ def _store(workdir: Path, registry_addr: str) -> ImageStore:
 
 
 def test_busybox_pulls_through_a_mirror_and_mounts_as_a_rootfs(
-    registry: str,  # noqa: F811
+    registry: str,
     workdir: Path,
 ) -> None:
     store = _store(workdir, registry)
@@ -74,7 +73,7 @@ def test_busybox_pulls_through_a_mirror_and_mounts_as_a_rootfs(
 
 
 def test_a_second_image_reuses_the_shared_layer(
-    registry: str,  # noqa: F811
+    registry: str,
     workdir: Path,
 ) -> None:
     app = make_image([busybox_layer(), tar_layer([Entry("app.txt", b"v1\n")])])
@@ -97,30 +96,20 @@ def test_a_second_image_reuses_the_shared_layer(
 
 
 def test_concurrent_pulls_of_one_image_both_succeed(
-    registry: str,  # noqa: F811
+    registry: str,
     workdir: Path,
 ) -> None:
     store = _store(workdir, registry)
-    results: list[object] = []
-
-    def pull() -> None:
-        try:
-            results.append(store.pull(f"{registry}/busybox:latest"))
-        except Exception as exc:  # reported through the assertion below
-            results.append(exc)
-
-    threads = [threading.Thread(target=pull) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert [getattr(r, "id", r) for r in results] == [busybox_image().config_digest] * 3
+    with ThreadPoolExecutor(3) as pool:
+        pulls = [pool.submit(store.pull, f"{registry}/busybox:latest") for _ in range(3)]
+    # result() raises what a pull raised, in the test's thread.
+    assert [p.result().id for p in pulls] == [busybox_image().config_digest] * 3
     assert len(list((workdir / "data" / "layers").iterdir())) == 1
     assert (store.layer_dirs(f"{registry}/busybox")[0] / "bin").is_dir()
 
 
 def test_missing_repositories_and_tags_give_one_clear_line(
-    registry: str,  # noqa: F811
+    registry: str,
     workdir: Path,
 ) -> None:
     store = _store(workdir, registry)

@@ -28,8 +28,7 @@ from swarmpy.lab.busybox import busybox_image
 from swarmpy.lab.hosts import Host, Lab, daemon_cgroup_parent
 from swarmpy.lab.netns import list_netns, netns_inode
 from swarmpy.lab.registry import REGISTRY_DNS_NAME
-
-from .conftest import LabFactory, TestLab
+from tests.support.lab import LabFactory, TestLab
 
 pytestmark = pytest.mark.root
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from swarmpy.lab.hosts import swarmpy_executable
-from tests.integration.conftest import LabFactory, TestLab
+from tests.support.lab import LabFactory, TestLab
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root

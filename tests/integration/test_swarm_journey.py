@@ -21,7 +21,7 @@ import pytest
 
 from swarmpy.lab.hosts import Host
 from swarmpy.lab.manage import daemon_pid
-from tests.integration.conftest import TestLab, new_lab
+from tests.support.lab import TestLab, new_lab
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root

@@ -1,7 +1,5 @@
-"""pytest fixtures; import them into a conftest or test module:
-
-from tests.support.fixtures import registry  # noqa: F401
-"""
+"""pytest fixtures shared by the tiers, loaded for the whole suite by ``pytest_plugins`` in
+tests/conftest.py: a test names one as an argument and imports nothing."""
 
 from __future__ import annotations
 

@@ -1,0 +1,59 @@
+"""Labs of N hosts plus the registry/DNS host for the root tier (the fixtures that build and
+always tear them down are in tests/integration/conftest.py)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from swarmpy.lab.hosts import Host, Lab, swarmpy_executable
+from swarmpy.lab.registry import RegistryHost, start_registry_host
+
+
+@dataclass
+class TestLab:
+    __test__ = False  # not a test class, whatever its name
+
+    lab: Lab
+    hosts: list[Host]
+    registry: RegistryHost | None
+
+    def start_daemons(self, hosts: Sequence[Host] | None = None, timeout: float = 30.0) -> None:
+        """Start a daemon on each host (default: all) and wait until each listens."""
+        targets = list(self.hosts if hosts is None else hosts)
+        for host in targets:
+            self.lab.start_daemon(host)
+        for host in targets:
+            self.lab.wait_for_socket(host, timeout)
+
+    def swarmpy(
+        self, host: Host, *args: str, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``swarmpy`` CLI on ``host`` against its own daemon."""
+        return self.lab.run(
+            host, [swarmpy_executable(), *args], capture_output=True, text=True, check=check
+        )
+
+
+LabFactory = Callable[..., TestLab]
+
+
+def new_lab(n_hosts: int = 3, *, registry: bool = True) -> TestLab:
+    """A lab with a unique name in a short state dir (unix socket paths are limited to 107
+    bytes), hosts named node1..nodeN."""
+    name = "t" + secrets.token_hex(3)
+    lab = Lab(name, Path(tempfile.mkdtemp(prefix=f"swl-{name}-", dir="/tmp")))
+    test_lab = TestLab(lab=lab, hosts=[], registry=None)
+    try:
+        lab.create_underlay()
+        test_lab.hosts = [lab.add_host(f"node{i}") for i in range(1, n_hosts + 1)]
+        if registry:
+            test_lab.registry = start_registry_host(lab)
+    except BaseException:
+        lab.destroy()
+        raise
+    return test_lab
