@@ -1,8 +1,13 @@
+from __future__ import annotations
+
+import asyncio
+
 import pytest
 
 from swarmpy.errors import Conflict
 from swarmpy.manager.controlapi.common import RaftMember
-from swarmpy.manager.controlapi.nodes import check_demotion
+from swarmpy.manager.controlapi.nodes import NodeAPI, check_demotion
+from swarmpy.manager.state.store import NODES, LocalLog, Store, Tx
 from swarmpy.model import ManagerStatus, Node, NodeRole
 
 
@@ -25,17 +30,41 @@ def test_demotion_that_would_lose_quorum_is_refused() -> None:
 
 
 def test_demotion_keeping_a_majority_is_allowed() -> None:
-    members = [RaftMember("a:1", True, True), RaftMember("b:1", False, True),
+    # b leads; demoting a leaves b and c, both reachable: a majority of what remains.
+    members = [RaftMember("a:1", False, True), RaftMember("b:1", True, True),
                RaftMember("c:1", False, True)]  # fmt: skip
-    check_demotion(manager("a:1"), members)
+    removed: list[str] = []
+
+    async def remove_raft_member(addr: str) -> None:
+        removed.append(addr)
+        members[:] = [m for m in members if m.addr != addr]
+
+    def three_managers(tx: Tx) -> None:
+        for addr in ("a:1", "b:1", "c:1"):
+            tx.create(NODES, manager(addr))
+
+    async def scenario() -> None:
+        store = Store(LocalLog())
+        await store.update(three_managers)
+        api = NodeAPI(store, lambda: members, remove_raft_member)
+
+        demoted = await api.set_role("a:1", "worker")
+
+        assert demoted.role == NodeRole.WORKER
+        assert demoted.manager is None
+        assert api.get("a:1").role == NodeRole.WORKER
+        assert removed == ["a:1"]
+        remaining = {n.hostname: n.manager for n in api.list() if n.manager is not None}
+        assert sorted(remaining) == ["b:1", "c:1"]
+        assert [addr for addr, status in remaining.items() if status.leader] == ["b:1"]
+        assert all(status.reachable for status in remaining.values())
+
+    asyncio.run(scenario())
 
 
 def test_an_update_or_rollback_status_belongs_to_the_new_spec_version() -> None:
     """The orchestrator's updater only takes over a status of the current spec version."""
-    import asyncio
-
     from swarmpy.manager.controlapi.controlapi import ControlAPI
-    from swarmpy.manager.state.store import LocalLog, Store
     from swarmpy.model import ContainerSpec, ServiceSpec
 
     async def scenario() -> None:
