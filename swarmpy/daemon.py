@@ -21,7 +21,7 @@ import grpc
 
 from swarmpy import tls
 from swarmpy.agent.agent import Agent
-from swarmpy.agent.runtime import NodeRuntime
+from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.agent.worker import Worker
 from swarmpy.api import control_pb2_grpc, dispatcher_pb2, dispatcher_pb2_grpc, local_pb2_grpc
 from swarmpy.ca import certificates as ca
@@ -37,7 +37,6 @@ from swarmpy.model import (
     Node,
     NodeRole,
     NodeState,
-    Resources,
     new_id,
     now,
 )
@@ -61,11 +60,6 @@ class NodeIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.node = self.node
         return True
-
-
-def host_resources() -> Resources:
-    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return Resources(nano_cpus=(os.cpu_count() or 1) * 1_000_000_000, memory_bytes=pages)
 
 
 class Daemon:
@@ -152,7 +146,7 @@ class Daemon:
             managers=list(self.state.managers),
             hostname=self.config.hostname,
             addr=self.state.advertise_addr,
-            worker_factory=lambda report: Worker(runtime.controller_for, report, runtime.readopt),
+            worker_factory=lambda report: Worker(runtime.controller, report, runtime.readopt),
             on_view=runtime.apply_view,
             on_managers=self._remember_managers,
             logs=runtime.containers.logs,

@@ -1,30 +1,41 @@
-"""Everything a node needs to run tasks, wired once per daemon.
+"""Everything a node needs to run tasks, wired once per daemon: the agent's Executor.
 
-Images, runc, the reaper, container networking and the embedded DNS are separate modules;
-this is where they meet: a controller per task, DNS sockets that follow the sandboxes, and
-the NetworkView from the manager fanned out to the data path and the resolver.
+The engine (images, runc, the reaper), container networking and the embedded DNS are
+separate packages; this is where they meet: a controller per task, DNS sockets that follow
+the sandboxes, and the NetworkView from the manager fanned out to the data path and the
+resolver.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from swarmpy.agent.exec import Controller, ImageConfig
+from swarmpy.agent.container import SWARM_LABELS
+from swarmpy.agent.controller import RuncController
+from swarmpy.agent.exec import Controller, NodeDescription
 from swarmpy.config import DaemonConfig
 from swarmpy.dns.server import DnsServer
 from swarmpy.engine.containers import Containers
+from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.images.store import ImageStore
+from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper
-from swarmpy.engine.runc import Runc, RuncController
-from swarmpy.model import Network, NetworkView, Task
+from swarmpy.engine.runc import Runc
+from swarmpy.model import Network, NetworkView, Resources, Task
 from swarmpy.netns import netns_path
 from swarmpy.overlay.names import Names
 from swarmpy.overlay.provider import OverlayNetworkProvider, SandboxEvent
 
 log = logging.getLogger(__name__)
+
+
+def host_resources() -> Resources:
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return Resources(nano_cpus=(os.cpu_count() or 1) * 1_000_000_000, memory_bytes=pages)
 
 
 class AsyncImages:
@@ -59,8 +70,11 @@ class AsyncImages:
 
 
 class NodeRuntime:
+    """Implements ``exec.Executor``."""
+
     def __init__(self, config: DaemonConfig, node_addr: str, node_id: str) -> None:
         self.config = config
+        self.node_addr = node_addr
         self.node_id = node_id
         self.images = ImageStore(
             config.data_root / "images",
@@ -70,7 +84,16 @@ class NodeRuntime:
         self.runc = Runc(config.runc_root)
         self.reaper = Reaper()
         self.container_root = config.data_root / "containers"
-        self.containers = Containers(self.runc, self.container_root, reaper=self.reaper)
+        self.engine = Engine(
+            self.runc,
+            self.container_root,
+            config.data_root / "volumes",
+            cgroup_parent=f"swarmpy-{config.name_prefix}",
+            reaper=self.reaper,
+        )
+        self.containers = Containers(
+            self.runc, self.container_root, reaper=self.reaper, annotation_labels=SWARM_LABELS
+        )
         self.dns = DnsServer(resolv_conf=config.resolv_conf)
         self.network = OverlayNetworkProvider(
             node_addr=node_addr,
@@ -91,18 +114,13 @@ class NodeRuntime:
         await self.network.close()
         await self.reaper.stop()
 
-    def controller_for(self, task: Task) -> Controller:
-        return RuncController(
-            task,
-            self.runc,
-            self._async_images,
-            self.network,
-            self.container_root,
-            cgroup_parent=f"swarmpy-{self.config.name_prefix}",
-            volumes_root=self.config.data_root / "volumes",
-            node_id=self.node_id,
-            reaper=self.reaper,
+    def describe(self) -> NodeDescription:
+        return NodeDescription(
+            hostname=self.config.hostname, addr=self.node_addr, resources=host_resources()
         )
+
+    def controller(self, task: Task) -> Controller:
+        return RuncController(task, self.engine, self._async_images, self.network, self.node_id)
 
     async def _sandbox_event(self, event: SandboxEvent, task: Task, netns_path: str) -> None:
         if event == "created":

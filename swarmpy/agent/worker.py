@@ -13,7 +13,8 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from swarmpy.agent.exec import Controller, TaskRunner
+from swarmpy.agent.exec import Controller
+from swarmpy.agent.runner import TaskRunner
 from swarmpy.model import Task, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)

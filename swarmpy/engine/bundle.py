@@ -1,7 +1,8 @@
-"""Build a container's OCI runtime config (``config.json``) from an image and a task.
+"""Build a container's OCI runtime config (``config.json``) from an image and a
+``ContainerConfig``.
 
 Pure functions over plain data, with Docker's semantics; the only I/O helpers
-(``check_mount_sources``, ``read_passwd``) are separate so the controller calls them explicitly.
+(``check_mount_sources``, ``read_passwd``) are separate so the engine calls them explicitly.
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmpy.agent.exec import ImageConfig, SandboxInfo
+from swarmpy.engine.images.records import ImageConfig
+from swarmpy.engine.spec import ContainerConfig, Mount, MountKind
 from swarmpy.errors import InvalidArgument
-from swarmpy.model import Mount, MountType, Task
 
-# Annotation keys: how containers are recognised as ours after a daemon restart.
+# Annotation keys: how containers are recognised as ours after a daemon restart. Whoever
+# orchestrates the engine adds its own keys under the same prefix.
 ANN_PREFIX = "io.swarmpy."
-ANN_TASK_ID = ANN_PREFIX + "task.id"
-ANN_SERVICE_ID = ANN_PREFIX + "service.id"
-ANN_SERVICE_NAME = ANN_PREFIX + "service.name"
-ANN_SLOT = ANN_PREFIX + "task.slot"
-ANN_NODE_ID = ANN_PREFIX + "node.id"
 ANN_IMAGE = ANN_PREFIX + "image"
 ANN_NAME = ANN_PREFIX + "container.name"
 ANN_LABEL_PREFIX = ANN_PREFIX + "label."
@@ -128,8 +125,8 @@ _TEMPLATE: dict[str, Any] = json.loads(
 """
 )
 
-# Files the sandbox provides, bind-mounted over the image's own.
-SANDBOX_FILES = ("resolv.conf", "hosts", "hostname")
+# Files written into the container dir and bind-mounted over the image's own /etc/<name>.
+ETC_FILES = ("resolv.conf", "hosts", "hostname")
 
 
 @dataclass(frozen=True)
@@ -226,23 +223,23 @@ def volume_dir(volumes_root: Path, name: str) -> Path:
 
 
 def oci_mounts(mounts: tuple[Mount, ...], paths: BundlePaths) -> list[dict[str, Any]]:
-    """The task's mounts, then the sandbox files (which must win over a volume at /etc)."""
+    """The requested mounts, then the /etc files (which must win over a volume at /etc)."""
     out: list[dict[str, Any]] = []
     for m in mounts:
         ro = ["ro"] if m.readonly else ["rw"]
-        if m.type is MountType.TMPFS:
+        if m.kind is MountKind.TMPFS:
             opts = ["nosuid", "nodev", "mode=1777", *ro]
             out.append(
                 {"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts}
             )
             continue
         source = (
-            m.source if m.type is MountType.BIND else str(volume_dir(paths.volumes_root, m.source))
+            m.source if m.kind is MountKind.BIND else str(volume_dir(paths.volumes_root, m.source))
         )
         out.append(
             {"destination": m.target, "type": "bind", "source": source, "options": ["rbind", *ro]}
         )
-    for name in SANDBOX_FILES:
+    for name in ETC_FILES:
         out.append(
             {
                 "destination": f"/etc/{name}",
@@ -259,11 +256,11 @@ def check_mount_sources(mounts: tuple[Mount, ...], volumes_root: Path) -> None:
     for m in mounts:
         if not m.target.startswith("/"):
             raise InvalidArgument(f"invalid mount target {m.target!r}: must be an absolute path")
-        if m.type is MountType.BIND and not Path(m.source).exists():
+        if m.kind is MountKind.BIND and not Path(m.source).exists():
             raise InvalidArgument(
                 f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
             )
-        if m.type is MountType.VOLUME:
+        if m.kind is MountKind.VOLUME:
             if not m.source or "/" in m.source:
                 raise InvalidArgument(f"invalid volume name {m.source!r}")
             volume_dir(volumes_root, m.source).mkdir(parents=True, exist_ok=True)
@@ -281,71 +278,67 @@ def read_passwd(rootfs: Path) -> tuple[str, str]:
     return read("passwd"), read("group")
 
 
-def resources(task: Task) -> dict[str, Any]:
-    limits = task.spec.resources.limits
+def resources(container: ContainerConfig) -> dict[str, Any]:
     res: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
-    if limits.memory_bytes:
-        res["memory"] = {"limit": limits.memory_bytes}
-    if limits.nano_cpus:
-        res["cpu"] = {"quota": limits.nano_cpus * CPU_PERIOD_US // 10**9, "period": CPU_PERIOD_US}
+    if container.memory_bytes:
+        res["memory"] = {"limit": container.memory_bytes}
+    if container.nano_cpus:
+        quota = container.nano_cpus * CPU_PERIOD_US // 10**9
+        res["cpu"] = {"quota": quota, "period": CPU_PERIOD_US}
     return res
 
 
-def task_annotations(task: Task, node_id: str) -> dict[str, str]:
-    ann = {
-        ANN_TASK_ID: task.id,
-        ANN_SERVICE_ID: task.service_id,
-        ANN_SERVICE_NAME: task.service_name,
-        ANN_SLOT: str(task.slot),
-        ANN_NODE_ID: node_id,
-        ANN_IMAGE: task.spec.container.image,
-        ANN_NAME: task.name,
-    }
-    for k, v in task.spec.container.labels:
+def oci_annotations(container: ContainerConfig) -> dict[str, str]:
+    """The orchestrator's annotations, then the engine's: image, name and labels."""
+    ann = dict(container.annotations)
+    ann[ANN_IMAGE] = container.image
+    ann[ANN_NAME] = container.name
+    for k, v in container.labels:
         ann[ANN_LABEL_PREFIX + k] = v
     return ann
 
 
 def build_config(
     image: ImageConfig,
-    task: Task,
-    sandbox: SandboxInfo,
+    container: ContainerConfig,
     paths: BundlePaths,
     *,
     cgroups_path: str,
-    node_id: str,
     passwd: str = "",
     group: str = "",
 ) -> dict[str, Any]:
-    """The complete config.json for the task's container."""
-    spec = task.spec.container
+    """The complete config.json for the container."""
     config = copy.deepcopy(_TEMPLATE)
     proc = config["process"]
-    proc["args"] = process_args(image, spec.command, spec.args)
-    proc["env"] = merge_env(image.env, spec.env)
-    proc["cwd"] = spec.workdir or image.workdir or "/"
-    uid, gid = resolve_user(spec.user or image.user, passwd, group)
+    proc["args"] = process_args(image, container.command, container.args)
+    proc["env"] = merge_env(image.env, container.env)
+    proc["cwd"] = container.workdir or image.workdir or "/"
+    uid, gid = resolve_user(container.user or image.user, passwd, group)
     proc["user"] = {"uid": uid, "gid": gid}
-    caps = capabilities(spec.cap_add, spec.cap_drop)
+    caps = capabilities(container.cap_add, container.cap_drop)
     proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
     config["root"]["path"] = str(paths.rootfs)
-    config["hostname"] = spec.hostname or sandbox.hostname
-    config["mounts"].extend(oci_mounts(spec.mounts, paths))
+    config["hostname"] = container.hostname
+    config["mounts"].extend(oci_mounts(container.mounts, paths))
     linux = config["linux"]
-    linux["namespaces"].append({"type": "network", "path": sandbox.netns_path})
+    linux["namespaces"].append({"type": "network", "path": container.netns_path})
     linux["cgroupsPath"] = cgroups_path
-    linux["resources"] = resources(task)
-    config["annotations"] = task_annotations(task, node_id)
+    linux["resources"] = resources(container)
+    config["annotations"] = oci_annotations(container)
     return config
 
 
-def sandbox_files(sandbox: SandboxInfo, hostname: str) -> dict[str, str]:
+def etc_files(container: ContainerConfig) -> dict[str, str]:
     """The contents of the files bind-mounted at /etc/<name>."""
-    return {"resolv.conf": sandbox.resolv_conf, "hosts": sandbox.hosts, "hostname": hostname + "\n"}
+    return {
+        "resolv.conf": container.resolv_conf,
+        "hosts": container.hosts,
+        "hostname": container.hostname + "\n",
+    }
 
 
 def user_mounts(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The mounts in a config.json that came from the task spec (for inspect)."""
+    """The mounts in a config.json that were asked for (for inspect)."""
     fixed = {m["destination"] for m in _TEMPLATE["mounts"]}
-    fixed |= {f"/etc/{name}" for name in SANDBOX_FILES}
+    fixed |= {f"/etc/{name}" for name in ETC_FILES}
     return [m for m in config.get("mounts", []) if m.get("destination") not in fixed]

@@ -11,17 +11,18 @@ import asyncio
 import contextlib
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmpy.agent.exec import RootfsOps
 from swarmpy.engine import bundle
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
     UNKNOWN_EXIT,
     ContainerDir,
+    RootfsOps,
     Runc,
     default_rootfs_ops,
     remove_container,
@@ -29,7 +30,6 @@ from swarmpy.engine.runc import (
 )
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.humanize import human_duration
-from swarmpy.model import now
 
 SHORT_ID = 12
 LOG_POLL_S = 0.2
@@ -117,14 +117,12 @@ class ContainerStats:
 
 @dataclass(frozen=True)
 class AdoptedContainer:
-    """A container found in the runc root after a restart, with what identifies its task."""
+    """A container found in the runc root after a restart, with the annotations it was made
+    with (which say, to whoever made it, what it was for)."""
 
     id: str
-    task_id: str
-    service_id: str
-    service_name: str
-    slot: int
-    node_id: str
+    name: str
+    annotations: tuple[tuple[str, str], ...]
     state: str  # runc's: created | running | paused | stopped
     pid: int
     exit_code: int | None
@@ -139,7 +137,11 @@ def _host_memory() -> int:
 
 
 class Containers:
-    """The containers of one daemon: one runc root and one container dir root."""
+    """The containers of one daemon: one runc root and one container dir root.
+
+    ``annotation_labels`` maps a label inspect shows to the annotation it is read from: how
+    an orchestrator's own annotations appear as labels (Docker's com.docker.swarm.*).
+    """
 
     def __init__(
         self,
@@ -148,17 +150,19 @@ class Containers:
         *,
         rootfs: RootfsOps | None = None,
         reaper: Reaper | None = None,
+        annotation_labels: Mapping[str, str] | None = None,
     ) -> None:
         self.runc = runc
         self.container_root = container_root
         self._rootfs = rootfs
         self.reaper = reaper
+        self._annotation_labels = dict(annotation_labels or {})
 
     def _dir(self, cid: str) -> ContainerDir:
         return ContainerDir(self.container_root / cid)
 
     async def _states(self) -> list[dict[str, Any]]:
-        return [s for s in await self.runc.list_containers() if bundle.ANN_TASK_ID in _ann(s)]
+        return [s for s in await self.runc.list_containers() if bundle.ANN_NAME in _ann(s)]
 
     async def resolve(self, ref: str) -> dict[str, Any]:
         """runc's state for a full id, a unique id prefix, or a container name."""
@@ -199,7 +203,7 @@ class Containers:
 
     async def inspect(self, ref: str) -> dict[str, Any]:
         s = await self.resolve(ref)
-        info = self._info(s, now())
+        info = self._info(s, time.time())
         cdir = self._dir(s["id"])
         config, rec = cdir.config(), cdir.record()
         proc, linux = config.get("process", {}), config.get("linux", {})
@@ -232,7 +236,7 @@ class Containers:
                 "Cmd": args,
                 "Image": info.image,
                 "WorkingDir": proc.get("cwd", "/"),
-                "Labels": _labels(ann),
+                "Labels": self._labels(ann),
             },
             "HostConfig": {
                 "Memory": limits.get("memory", {}).get("limit", 0),
@@ -341,11 +345,8 @@ class Containers:
             found.append(
                 AdoptedContainer(
                     id=s["id"],
-                    task_id=ann[bundle.ANN_TASK_ID],
-                    service_id=ann.get(bundle.ANN_SERVICE_ID, ""),
-                    service_name=ann.get(bundle.ANN_SERVICE_NAME, ""),
-                    slot=int(ann.get(bundle.ANN_SLOT, "0") or 0),
-                    node_id=ann.get(bundle.ANN_NODE_ID, ""),
+                    name=ann[bundle.ANN_NAME],
+                    annotations=tuple(ann.items()),
                     state=str(s["status"]),
                     pid=int(s.get("pid", 0)),
                     exit_code=None if code is None else int(code),
@@ -368,6 +369,16 @@ class Containers:
             raise Conflict(f"Container {s['id']} is paused, unpause the container before exec")
         return self.runc.exec_argv(s["id"], cmd, tty)
 
+    def _labels(self, ann: dict[str, str]) -> dict[str, str]:
+        """The container's labels, then those read from the orchestrator's annotations."""
+        labels = {
+            k.removeprefix(bundle.ANN_LABEL_PREFIX): v
+            for k, v in ann.items()
+            if k.startswith(bundle.ANN_LABEL_PREFIX)
+        }
+        labels.update({label: ann.get(key, "") for label, key in self._annotation_labels.items()})
+        return labels
+
     async def _running(self, ref: str) -> dict[str, Any]:
         s = await self.resolve(ref)
         if s["status"] not in ("running", "paused"):
@@ -376,7 +387,7 @@ class Containers:
 
     # Last in the class: a method named `list` shadows the builtin in later annotations.
     async def list(self, all: bool = False) -> list[ContainerInfo]:
-        at = now()
+        at = time.time()
         infos = [self._info(s, at) for s in await self._states()]
         if not all:
             infos = [i for i in infos if i.state in ("running", "paused")]
@@ -385,25 +396,6 @@ class Containers:
 
 def _ann(state: dict[str, Any]) -> dict[str, str]:
     return dict(state.get("annotations") or {})
-
-
-def _labels(ann: dict[str, str]) -> dict[str, str]:
-    """The spec's labels plus Docker's com.docker.swarm.* ones."""
-    labels = {
-        k.removeprefix(bundle.ANN_LABEL_PREFIX): v
-        for k, v in ann.items()
-        if k.startswith(bundle.ANN_LABEL_PREFIX)
-    }
-    labels.update(
-        {
-            "com.docker.swarm.node.id": ann.get(bundle.ANN_NODE_ID, ""),
-            "com.docker.swarm.service.id": ann.get(bundle.ANN_SERVICE_ID, ""),
-            "com.docker.swarm.service.name": ann.get(bundle.ANN_SERVICE_NAME, ""),
-            "com.docker.swarm.task.id": ann.get(bundle.ANN_TASK_ID, ""),
-            "com.docker.swarm.task.name": ann.get(bundle.ANN_NAME, ""),
-        }
-    )
-    return labels
 
 
 def _mount_view(m: dict[str, Any]) -> dict[str, Any]:

@@ -1,30 +1,28 @@
-"""runc as an asyncio adapter, and the Controller that runs a task's container with it.
+"""runc as an asyncio adapter, the on-disk layout of a container, and cleaning up after one.
 
-Layout of one container (its id is the task id), under the daemon's container root:
+Layout of one container, under the daemon's container root:
 ``<root>/<id>/config.json`` (the bundle), ``container.log`` (the container's stdout+stderr),
 ``runc.log`` (runc's own messages), ``record.json`` (start/finish times, exit code: runc forgets
-them), the sandbox files, and whatever the rootfs mounter keeps there (upper, work, rootfs).
+them), the /etc files (resolv.conf, hosts, hostname), and whatever the rootfs mounter keeps
+there (upper, work, rootfs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import shutil
 import signal
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from swarmpy.agent.exec import ImageSource, NetworkProvider, RootfsOps
-from swarmpy.engine import bundle
+from swarmpy.engine.images import rootfs as image_rootfs
 from swarmpy.engine.reaper import Reaper
 from swarmpy.errors import NotFound, RuntimeFailure
-from swarmpy.model import Task, now
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +30,14 @@ POLL_S = 0.2
 KILL_WAIT_S = 10.0
 # An exit code we could not learn: the container ended while no daemon was its parent.
 UNKNOWN_EXIT = 255
+
+
+class RootfsOps(Protocol):
+    """Mounts an image's layers as a container's root (``swarmpy.engine.images.rootfs``)."""
+
+    def mount_rootfs(self, layers: list[Path], container_dir: Path) -> Path: ...
+
+    def unmount_rootfs(self, container_dir: Path) -> None: ...
 
 
 class Runc:
@@ -190,7 +196,7 @@ class ContainerDir:
     def record_exit(self, code: int) -> None:
         """Keep the first exit status learnt (several waiters may report it)."""
         if self.path.exists() and "exit_code" not in self.record():
-            self.update_record(exit_code=code, finished_at=now())
+            self.update_record(exit_code=code, finished_at=time.time())
 
     def update_record(self, **fields: Any) -> None:
         rec = self.record() | fields
@@ -242,8 +248,7 @@ def mounts_under(path: Path) -> list[Path]:
 
 
 def default_rootfs_ops() -> RootfsOps:
-    # Imported late: the image store's module lives in another part of the tree.
-    return cast(RootfsOps, importlib.import_module("swarmpy.engine.images.rootfs"))
+    return cast(RootfsOps, image_rootfs)
 
 
 async def remove_container(
@@ -306,145 +311,3 @@ async def stop_container(runc: Runc, cid: str, grace_s: float) -> None:
         await runc.kill(cid, "KILL", all_procs=True)
     if not await wait_stopped(runc, cid, KILL_WAIT_S):
         raise RuntimeFailure(f"container {cid} did not die after SIGKILL")
-
-
-# ---------------------------------------------------------------- the controller
-
-
-class RuncController:
-    """Implements ``exec.Controller`` for one task with runc. The container id is the task id.
-
-    Every method derives what it needs from the container dir and runc's state, so a controller
-    made after a daemon restart can wait for, stop and remove an adopted container.
-    """
-
-    def __init__(
-        self,
-        task: Task,
-        runc: Runc,
-        images: ImageSource,
-        network: NetworkProvider,
-        container_root: Path,
-        cgroup_parent: str,
-        volumes_root: Path,
-        node_id: str,
-        *,
-        rootfs: RootfsOps | None = None,
-        reaper: Reaper | None = None,
-        progress: Callable[[str], None] | None = None,
-    ) -> None:
-        self.task = task
-        self.runc = runc
-        self.images = images
-        self.network = network
-        self.dir = ContainerDir(container_root / task.id)
-        self.cgroups_path = f"/{cgroup_parent.strip('/')}/{task.id}"
-        self.volumes_root = volumes_root
-        self.node_id = node_id
-        self.rootfs = rootfs or default_rootfs_ops()
-        self.reaper = reaper
-        self.progress = progress
-
-    @property
-    def id(self) -> str:
-        return self.task.id
-
-    async def prepare(self) -> None:
-        spec = self.task.spec.container
-        await self.images.ensure(spec.image, self.progress)
-        image = self.images.config(spec.image)
-        bundle.check_mount_sources(spec.mounts, self.volumes_root)
-        if self.runc.knows(self.id):
-            # A retried prepare (e.g. after a crash): start from a clean slate.
-            await remove_container(self.runc, self.dir, self.rootfs, self.reaper)
-        self.dir.path.mkdir(parents=True, exist_ok=True)
-        rootfs = await asyncio.to_thread(
-            self.rootfs.mount_rootfs, self.images.layer_dirs(spec.image), self.dir.path
-        )
-        sandbox = await self.network.setup(self.task)
-        passwd, group = bundle.read_passwd(rootfs)
-        paths = bundle.BundlePaths(self.dir.path, rootfs, self.volumes_root)
-        config = bundle.build_config(
-            image,
-            self.task,
-            sandbox,
-            paths,
-            cgroups_path=self.cgroups_path,
-            node_id=self.node_id,
-            passwd=passwd,
-            group=group,
-        )
-        for name, text in bundle.sandbox_files(sandbox, config["hostname"]).items():
-            (self.dir.path / name).write_text(text)
-        self.dir.config_file.write_text(json.dumps(config, indent=1))
-        self.dir.update_record(image_id=image.image_id, created_at=now())
-
-    async def pid(self) -> int:
-        recorded = self.dir.record().get("pid")
-        if recorded:
-            return int(recorded)
-        st = await self.runc.state(self.id)
-        if st is None:
-            raise NotFound(f"No such container: {self.id}")
-        return int(st.get("pid", 0))
-
-    async def start(self) -> None:
-        # runc creates the container here, not in prepare: that is where Docker's runtime
-        # creates it too (so runtime errors fail the task), and one runc run is cheaper
-        # than a create and a start.
-        if self.runc.knows(self.id):
-            # A start that a daemon restart cut short: the container may be up already.
-            st = await self.runc.state(self.id)
-            if st is not None and st.get("status") == "created":
-                await self.runc.start(self.id)
-            return
-        started = now()
-        pid = await self.runc.run_detached(
-            self.id, self.dir.path, self.dir.log_file, self.dir.runc_log
-        )
-        self.dir.update_record(pid=pid, started_at=started)
-        if self.reaper is not None and pid:
-            self.reaper.watch(pid, self.dir.record_exit)
-
-    async def wait(self) -> int:
-        rec = self.dir.record()
-        if "exit_code" in rec:
-            return int(rec["exit_code"])
-        pid = await self.pid()
-        if self.reaper is not None and pid and self.reaper.is_child(pid):
-            code = await self.reaper.wait(pid)
-        else:
-            # Not our child (adopted after a restart): all we can see is that it ended.
-            await wait_stopped(self.runc, self.id)
-            code = int(self.dir.record().get("exit_code", UNKNOWN_EXIT))
-        self.dir.record_exit(code)
-        return code
-
-    async def shutdown(self, grace_s: float) -> None:
-        await self._stop(grace_s)
-
-    async def terminate(self) -> None:
-        await self._stop(0)
-
-    async def _stop(self, grace_s: float) -> None:
-        await stop_container(self.runc, self.id, grace_s)
-        if self.dir.path.exists() and "exit_code" not in self.dir.record():
-            # Collect the status now so `ps -a` shows it even if nobody else waits.
-            with contextlib.suppress(NotFound, TimeoutError):
-                await asyncio.wait_for(self.wait(), KILL_WAIT_S)
-
-    async def release(self) -> None:
-        await self.network.teardown(self.task)
-
-    async def remove(self) -> None:
-        errors: list[str] = []
-        try:
-            await remove_container(self.runc, self.dir, self.rootfs, self.reaper)
-        except RuntimeFailure as e:
-            errors.append(str(e))
-        try:
-            await self.network.teardown(self.task)
-        except Exception as e:
-            errors.append(f"network teardown: {e}")
-        if errors:
-            raise RuntimeFailure("; ".join(errors))

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from swarmpy.agent.exec import SandboxInfo
 from swarmpy.errors import RuntimeFailure
 from swarmpy.model import Network, NetworkView, Task, mac_for_ip
 from swarmpy.netns import netns_path
@@ -28,7 +27,7 @@ from swarmpy.overlay.names import Names, container_ifname
 from swarmpy.overlay.netlink import Netlink
 from swarmpy.overlay.nft import delete_table, open_nft
 from swarmpy.overlay.overlay import OverlayNetwork
-from swarmpy.overlay.sandbox import RESOLV_CONF, Sandboxes, hostname_for, hosts_file
+from swarmpy.overlay.sandbox import RESOLV_CONF, Sandboxes, SandboxInfo, hostname_for, hosts_file
 from swarmpy.overlay.vip import VipTables, vip_rules
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,21 @@ the resolv.conf/hosts/hostname that go with it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from swarmpy.model import Task
 from swarmpy.netns import netns_path
 from swarmpy.overlay.netlink import Netlink
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """A task's network sandbox, made by the network provider before the container exists."""
+
+    netns_path: str  # "/run/netns/<name>"
+    resolv_conf: str  # file contents
+    hosts: str
+    hostname: str
 
 
 class Sandboxes:

@@ -1,4 +1,5 @@
-"""The runc controller and the node-local container commands against real runc containers.
+"""The task controller over the engine, and the node-local container commands, against real
+runc containers.
 
 Each test gets its own runc root, container root and cgroup parent (unique prefix), a
 one-layer busybox image made from the host's static busybox, and a minimal network provider
@@ -20,13 +21,18 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute, netns
 
-from swarmpy.agent.exec import ImageConfig, SandboxInfo, TaskRunner
+from swarmpy.agent.container import ANN_SERVICE_ID, ANN_SLOT, ANN_TASK_ID, SWARM_LABELS
+from swarmpy.agent.controller import RuncController
+from swarmpy.agent.runner import TaskRunner
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.images import rootfs
+from swarmpy.engine.images.records import ImageConfig
+from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper, zombie_children
-from swarmpy.engine.runc import Runc, RuncController, cgroup_mounts, mounts_under, remove_cgroup
+from swarmpy.engine.runc import Runc, cgroup_mounts, mounts_under, remove_cgroup
 from swarmpy.errors import Conflict
 from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus, new_id
+from swarmpy.overlay.sandbox import SandboxInfo
 from tests.support.poll import wait_for_async
 
 pytestmark = pytest.mark.root
@@ -105,7 +111,9 @@ class Harness:
         self.container_root = self.base / "containers"
         self.cgroup_parent = f"swpt-{self.prefix}"
         self.network = LoopbackNetwork(self.prefix)
-        self.containers = Containers(self.runc, self.container_root, rootfs=rootfs)
+        self.containers = Containers(
+            self.runc, self.container_root, rootfs=rootfs, annotation_labels=SWARM_LABELS
+        )
 
     def task(self, *command: str, grace: float = 10.0) -> Task:
         spec = ServiceSpec(
@@ -116,19 +124,18 @@ class Harness:
             id=new_id(), service_id="svc1", service_name="web", spec=spec, slot=1, node_id="n1"
         )
 
-    def controller(self, task: Task, *, reaper: bool = True) -> RuncController:
-        return RuncController(
-            task,
+    def engine(self, *, reaper: bool = True) -> Engine:
+        return Engine(
             self.runc,
-            self.images,
-            self.network,
             self.container_root,
-            self.cgroup_parent,
             self.base / "volumes",
-            "n1",
+            self.cgroup_parent,
             rootfs=rootfs,
             reaper=self.reaper if reaper else None,
         )
+
+    def controller(self, task: Task, *, reaper: bool = True) -> RuncController:
+        return RuncController(task, self.engine(reaper=reaper), self.images, self.network, "n1")
 
     async def running(self, *command: str, grace: float = 10.0) -> RuncController:
         ctl = self.controller(self.task(*command, grace=grace))
@@ -276,7 +283,9 @@ def test_adopt_finds_running_containers_after_restart(run: Callable[..., None]) 
 
         fresh = Containers(Runc(h.runc.root), h.container_root, rootfs=rootfs)
         [adopted] = await fresh.adopt()
-        assert (adopted.task_id, adopted.service_id, adopted.slot) == (task.id, "svc1", 1)
+        ann = dict(adopted.annotations)
+        assert (ann[ANN_TASK_ID], ann[ANN_SERVICE_ID], ann[ANN_SLOT]) == (task.id, "svc1", "1")
+        assert adopted.name == task.name
         assert adopted.state == "running" and adopted.pid > 0
 
         # A controller made for the adopted task can stop and remove it.

@@ -1,4 +1,5 @@
-"""config.json construction: Docker's semantics for command, env, user, caps, mounts, limits."""
+"""config.json construction: Docker's semantics for command, env, user, caps, mounts, limits,
+from a task mapped to the engine's container description by the agent's adapter."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from swarmpy.agent.exec import ImageConfig, SandboxInfo
+from swarmpy.agent import container
 from swarmpy.engine import bundle
+from swarmpy.engine import spec as engine
+from swarmpy.engine.images.records import ImageConfig
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
@@ -20,6 +23,7 @@ from swarmpy.model import (
     ServiceSpec,
     Task,
 )
+from swarmpy.overlay.sandbox import SandboxInfo
 
 IMAGE = ImageConfig(
     image_id="sha256:abc",
@@ -42,11 +46,9 @@ def build(task: Task, image: ImageConfig = IMAGE, tmp: Path = Path("/c")) -> dic
     paths = bundle.BundlePaths(tmp / "ctr", tmp / "ctr" / "rootfs", tmp / "volumes")
     return bundle.build_config(
         image,
-        task,
-        SANDBOX,
+        container.container_config(task, SANDBOX, "node1"),
         paths,
         cgroups_path="/swarmpy-n1/" + task.id,
-        node_id="node1",
         passwd=PASSWD,
         group=GROUP,
     )
@@ -166,20 +168,31 @@ def test_mounts() -> None:
 
 
 def test_mount_sources_checked_and_volumes_created(tmp_path: Path) -> None:
-    missing = (Mount(MountType.BIND, "/data", str(tmp_path / "nope")),)
+    missing = (engine.Mount(engine.MountKind.BIND, "/data", str(tmp_path / "nope")),)
     with pytest.raises(InvalidArgument, match="bind source path does not exist"):
         bundle.check_mount_sources(missing, tmp_path / "volumes")
-    bundle.check_mount_sources((Mount(MountType.VOLUME, "/d", "v1"),), tmp_path / "volumes")
+    volume = engine.Mount(engine.MountKind.VOLUME, "/d", "v1")
+    bundle.check_mount_sources((volume,), tmp_path / "volumes")
     assert (tmp_path / "volumes" / "v1" / "_data").is_dir()
 
 
 def test_annotations_identify_the_task() -> None:
     task = make_task(labels=(("tier", "front"),))
     ann = build(task)["annotations"]
-    assert ann[bundle.ANN_TASK_ID] == task.id
-    assert ann[bundle.ANN_SERVICE_NAME] == "web"
-    assert ann[bundle.ANN_SLOT] == "2"
-    assert ann[bundle.ANN_NODE_ID] == "node1"
+    assert ann[container.ANN_TASK_ID] == task.id
+    assert ann[container.ANN_SERVICE_NAME] == "web"
+    assert ann[container.ANN_SLOT] == "2"
+    assert ann[container.ANN_NODE_ID] == "node1"
     assert ann[bundle.ANN_IMAGE] == "busybox:latest"
     assert ann[bundle.ANN_NAME] == f"web.2.{task.id}"
     assert ann[bundle.ANN_LABEL_PREFIX + "tier"] == "front"
+    # The task's keys first, then the engine's: the order config.json has always had.
+    assert list(ann)[:5] == [k for k, _ in container.task_annotations(task, "node1")]
+
+
+def test_every_task_mount_kind_maps_to_the_engine() -> None:
+    spec = ContainerSpec(
+        image="busybox",
+        mounts=tuple(Mount(t, "/m", "src", readonly=True) for t in MountType),
+    )
+    assert [m.kind.value for m in container.mounts(spec)] == [t.value for t in MountType]

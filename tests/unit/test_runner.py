@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from swarmpy.agent.exec import Step, TaskRunner, next_step
+from swarmpy.agent.runner import TaskRunner
+from swarmpy.agent.steps import Step, next_step
 from swarmpy.errors import ImageError
 from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus
 

@@ -1,0 +1,79 @@
+"""The Controller that runs a task's container with the local engine.
+
+The container id is the task id. Every method works from what the engine finds on the node,
+so a controller made after a daemon restart can wait for, stop and remove an adopted
+container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from swarmpy.agent import container
+from swarmpy.agent.exec import ImageSource, NetworkProvider
+from swarmpy.engine.lifecycle import Engine
+from swarmpy.errors import RuntimeFailure
+from swarmpy.model import Task
+
+
+class RuncController:
+    """Implements ``exec.Controller`` for one task."""
+
+    def __init__(
+        self,
+        task: Task,
+        engine: Engine,
+        images: ImageSource,
+        network: NetworkProvider,
+        node_id: str,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.task = task
+        self.engine = engine
+        self.images = images
+        self.network = network
+        self.node_id = node_id
+        self.progress = progress
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    async def prepare(self) -> None:
+        spec = self.task.spec.container
+        await self.images.ensure(spec.image, self.progress)
+        image = self.images.config(spec.image)
+        # A bad mount fails the task before a network sandbox is made for nothing.
+        self.engine.check_mounts(container.mounts(spec))
+        sandbox = await self.network.setup(self.task)
+        config = container.container_config(self.task, sandbox, self.node_id)
+        await self.engine.create(config, image, self.images.layer_dirs(spec.image))
+
+    async def start(self) -> None:
+        await self.engine.start(self.id)
+
+    async def wait(self) -> int:
+        return await self.engine.wait(self.id)
+
+    async def shutdown(self, grace_s: float) -> None:
+        await self.engine.stop(self.id, grace_s)
+
+    async def terminate(self) -> None:
+        await self.engine.stop(self.id, 0)
+
+    async def release(self) -> None:
+        await self.network.teardown(self.task)
+
+    async def remove(self) -> None:
+        errors: list[str] = []
+        try:
+            await self.engine.remove(self.id)
+        except RuntimeFailure as e:
+            errors.append(str(e))
+        try:
+            await self.network.teardown(self.task)
+        except Exception as e:
+            errors.append(f"network teardown: {e}")
+        if errors:
+            raise RuntimeFailure("; ".join(errors))

@@ -1,0 +1,152 @@
+"""The task state machine: walks one task through its states by calling its ``Controller``
+and reports every state change (SwarmKit's exec.Do)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from swarmpy.agent.exec import Controller
+from swarmpy.agent.steps import Step, exit_status, next_step
+from swarmpy.errors import SwarmpyError
+from swarmpy.model import Task, TaskState, TaskStatus, now
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Report = Callable[[str, TaskStatus], None]
+
+
+class _DesiredChanged(Exception):
+    """The desired state moved past what the interrupted step was working towards."""
+
+
+class TaskRunner:
+    """Drives one task through a Controller until it reaches a terminal state.
+
+    ``run()`` returns once the task is terminal; removing the container afterwards is the
+    agent's decision (``remove()``), since it keeps the last few exited tasks for ``ps -a``.
+    """
+
+    def __init__(self, task: Task, controller: Controller, report: Report) -> None:
+        self.task = task
+        self._controller = controller
+        self._report = report
+        self._status = task.status
+        self._changed = asyncio.Event()
+
+    @property
+    def status(self) -> TaskStatus:
+        return self._status
+
+    def update(self, task: Task) -> None:
+        """Take a newer version of the task from the manager (typically a new desired state)."""
+        if task.id != self.task.id:
+            raise ValueError(f"runner for {self.task.id} got task {task.id}")
+        self.task = task
+        self._changed.set()
+
+    async def run(self) -> TaskStatus:
+        while True:
+            step = next_step(self._status.state, self.task.desired_state)
+            if step is Step.DONE:
+                return self._status
+            if step is Step.IDLE:
+                await self._desired_change()
+                continue
+            await self._do(step)
+
+    async def remove(self) -> None:
+        await self._controller.remove()
+
+    async def _do(self, step: Step) -> None:
+        ctl = self._controller
+        if step is Step.ACCEPT:
+            self._set(TaskState.ACCEPTED, "accepted")
+        elif step is Step.PREPARE:
+            self._set(TaskState.PREPARING, "preparing")
+            try:
+                await self._interruptible(ctl.prepare())
+            except _DesiredChanged:
+                return
+            except Exception as e:  # anything that stops preparing means we cannot run it
+                await self._fail(TaskState.REJECTED, e)
+                return
+            self._set(TaskState.READY, "prepared")
+        elif step is Step.START:
+            self._set(TaskState.STARTING, "starting")
+            try:
+                await ctl.start()
+            except Exception as e:
+                await self._fail(TaskState.FAILED, e)
+                return
+            self._set(TaskState.RUNNING, "started")
+        elif step is Step.WAIT:
+            try:
+                code = await self._interruptible(ctl.wait())
+            except _DesiredChanged:
+                return
+            except Exception as e:
+                await self._fail(TaskState.FAILED, e)
+                return
+            state, err = exit_status(code)
+            await self._end(state, "finished", err=err, exit_code=code)
+        elif step is Step.SHUTDOWN:
+            grace = self.task.spec.container.stop_grace_s
+            try:
+                await ctl.shutdown(grace)
+            except Exception as e:
+                await self._fail(TaskState.FAILED, e)
+                return
+            await self._end(TaskState.SHUTDOWN, "shutdown")
+
+    async def _interruptible(self, aw: Awaitable[T]) -> T:
+        """Await ``aw`` unless the task's desired state moves to shutdown meanwhile."""
+        work = asyncio.ensure_future(aw)
+        while True:
+            if self.task.desired_state >= TaskState.SHUTDOWN:
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+                raise _DesiredChanged
+            changed = asyncio.ensure_future(self._desired_change())
+            done, _ = await asyncio.wait({work, changed}, return_when=asyncio.FIRST_COMPLETED)
+            if work in done:
+                changed.cancel()
+                return work.result()
+
+    async def _desired_change(self) -> None:
+        await self._changed.wait()
+        self._changed.clear()
+
+    async def _fail(self, state: TaskState, e: Exception) -> None:
+        if not isinstance(e, SwarmpyError):
+            log.exception("task %s: unexpected error", self.task.id)
+        await self._end(state, state.label.lower(), err=str(e))
+
+    async def _end(self, state: TaskState, message: str, err: str = "", exit_code: int = 0) -> None:
+        """Report a terminal state, after the container has let go of its network."""
+        try:
+            await self._controller.release()
+        except Exception as e:  # the end is reported all the same
+            log.warning("task %s: releasing its network failed: %s", self.task.id, e)
+        self._set(state, message, err=err, exit_code=exit_code)
+
+    def _set(self, state: TaskState, message: str, err: str = "", exit_code: int = 0) -> None:
+        if state <= self._status.state:
+            # States only move forward: a late result of an interrupted step is dropped.
+            log.debug("task %s: ignoring %s after %s", self.task.id, state, self._status.state)
+            return
+        self._status = dataclasses.replace(
+            self._status,
+            state=state,
+            timestamp=now(),
+            message=message,
+            err=err,
+            exit_code=exit_code,
+            container_id=self.task.id,
+        )
+        self._report(self.task.id, self._status)

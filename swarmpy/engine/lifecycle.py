@@ -1,0 +1,143 @@
+"""A container's life by id: create, start, wait, stop, remove (Docker's engine API, as the
+agent's controller uses it).
+
+Every method derives what it needs from the container dir and runc's state, so an engine made
+after a daemon restart can wait for, stop and remove a container it did not start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+
+from swarmpy.engine import bundle
+from swarmpy.engine.images.records import ImageConfig
+from swarmpy.engine.reaper import Reaper
+from swarmpy.engine.runc import (
+    KILL_WAIT_S,
+    UNKNOWN_EXIT,
+    ContainerDir,
+    RootfsOps,
+    Runc,
+    default_rootfs_ops,
+    remove_container,
+    stop_container,
+    wait_stopped,
+)
+from swarmpy.engine.spec import ContainerConfig, Mount
+from swarmpy.errors import NotFound
+
+
+class Engine:
+    """The containers of one daemon: one runc root, one container dir root, one cgroup parent."""
+
+    def __init__(
+        self,
+        runc: Runc,
+        container_root: Path,
+        volumes_root: Path,
+        cgroup_parent: str,
+        *,
+        rootfs: RootfsOps | None = None,
+        reaper: Reaper | None = None,
+    ) -> None:
+        self.runc = runc
+        self.container_root = container_root
+        self.volumes_root = volumes_root
+        self.cgroup_parent = cgroup_parent.strip("/")
+        self.rootfs = rootfs or default_rootfs_ops()
+        self.reaper = reaper
+
+    def dir(self, cid: str) -> ContainerDir:
+        return ContainerDir(self.container_root / cid)
+
+    def check_mounts(self, mounts: tuple[Mount, ...]) -> None:
+        """Fail on a missing bind source or a bad target; create named volumes on first use."""
+        bundle.check_mount_sources(mounts, self.volumes_root)
+
+    async def create(
+        self, container: ContainerConfig, image: ImageConfig, layers: list[Path]
+    ) -> None:
+        """Mount the rootfs and write the bundle; runc itself runs the container at start.
+
+        A container left by an earlier, interrupted create is removed first.
+        """
+        self.check_mounts(container.mounts)
+        cdir = self.dir(container.id)
+        if self.runc.knows(container.id):
+            await remove_container(self.runc, cdir, self.rootfs, self.reaper)
+        cdir.path.mkdir(parents=True, exist_ok=True)
+        rootfs = await asyncio.to_thread(self.rootfs.mount_rootfs, layers, cdir.path)
+        passwd, group = bundle.read_passwd(rootfs)
+        paths = bundle.BundlePaths(cdir.path, rootfs, self.volumes_root)
+        config = bundle.build_config(
+            image,
+            container,
+            paths,
+            cgroups_path=f"/{self.cgroup_parent}/{container.id}",
+            passwd=passwd,
+            group=group,
+        )
+        for name, text in bundle.etc_files(container).items():
+            (cdir.path / name).write_text(text)
+        cdir.config_file.write_text(json.dumps(config, indent=1))
+        cdir.update_record(image_id=image.image_id, created_at=time.time())
+
+    async def start(self, cid: str) -> None:
+        """Run a created container; a no-op for one already started."""
+        # runc creates the container here, not in create: that is where Docker's runtime
+        # creates it too (so runtime errors surface at start), and one runc run is cheaper
+        # than a create and a start.
+        if self.runc.knows(cid):
+            # A start that a daemon restart cut short: the container may be up already.
+            st = await self.runc.state(cid)
+            if st is not None and st.get("status") == "created":
+                await self.runc.start(cid)
+            return
+        cdir = self.dir(cid)
+        started = time.time()
+        pid = await self.runc.run_detached(cid, cdir.path, cdir.log_file, cdir.runc_log)
+        cdir.update_record(pid=pid, started_at=started)
+        if self.reaper is not None and pid:
+            self.reaper.watch(pid, cdir.record_exit)
+
+    async def pid(self, cid: str) -> int:
+        recorded = self.dir(cid).record().get("pid")
+        if recorded:
+            return int(recorded)
+        st = await self.runc.state(cid)
+        if st is None:
+            raise NotFound(f"No such container: {cid}")
+        return int(st.get("pid", 0))
+
+    async def wait(self, cid: str) -> int:
+        """Block until the container exits; its exit code, also for one that exited before."""
+        cdir = self.dir(cid)
+        rec = cdir.record()
+        if "exit_code" in rec:
+            return int(rec["exit_code"])
+        pid = await self.pid(cid)
+        if self.reaper is not None and pid and self.reaper.is_child(pid):
+            code = await self.reaper.wait(pid)
+        else:
+            # Not our child (adopted after a restart): all we can see is that it ended.
+            await wait_stopped(self.runc, cid)
+            code = int(cdir.record().get("exit_code", UNKNOWN_EXIT))
+        cdir.record_exit(code)
+        return code
+
+    async def stop(self, cid: str, grace_s: float) -> None:
+        """SIGTERM, SIGKILL after ``grace_s``; a no-op when it is not running."""
+        await stop_container(self.runc, cid, grace_s)
+        cdir = self.dir(cid)
+        if cdir.path.exists() and "exit_code" not in cdir.record():
+            # Collect the status now so `ps -a` shows it even if nobody else waits.
+            with contextlib.suppress(NotFound, TimeoutError):
+                await asyncio.wait_for(self.wait(cid), KILL_WAIT_S)
+
+    async def remove(self, cid: str) -> None:
+        """Delete the container and everything it left; safe to repeat."""
+        await remove_container(self.runc, self.dir(cid), self.rootfs, self.reaper)

@@ -1,0 +1,52 @@
+"""What the engine is asked to create: a plain description of one container.
+
+The engine knows containers, images and mounts, not tasks or services; whoever orchestrates
+it (the agent's container adapter) maps its own objects onto this, as SwarmKit's adapter maps
+a task onto Docker's container and host config.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class MountKind(enum.StrEnum):
+    BIND = "bind"
+    VOLUME = "volume"  # a named local volume, made on first use
+    TMPFS = "tmpfs"
+
+
+@dataclass(frozen=True)
+class Mount:
+    kind: MountKind
+    target: str  # an absolute path in the container
+    source: str = ""  # a host path (bind) or a volume name (volume)
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """One container to create. Empty fields take the image's defaults, as with Docker."""
+
+    id: str
+    name: str
+    image: str  # the reference it was asked for, shown by ps and inspect
+    netns_path: str  # the network namespace to join, made beforehand
+    hostname: str
+    resolv_conf: str  # contents of the container's /etc/resolv.conf
+    hosts: str  # contents of its /etc/hosts
+    command: tuple[str, ...] = ()  # replaces the image's Entrypoint
+    args: tuple[str, ...] = ()  # replaces the image's Cmd
+    env: tuple[str, ...] = ()  # NAME=value, overlaid on the image's
+    workdir: str = ""
+    user: str = ""  # uid[:gid] or name[:group]
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    memory_bytes: int = 0  # 0: no limit
+    nano_cpus: int = 0  # 1e9 == one CPU; 0: no limit
+    labels: tuple[tuple[str, str], ...] = ()
+    # Set by the orchestrator to recognise its containers later; written before the engine's
+    # own annotations.
+    annotations: tuple[tuple[str, str], ...] = ()
