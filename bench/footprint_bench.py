@@ -46,7 +46,7 @@ def _one(value: float) -> Stat:
 
 def _store_child(data_dir: Path, n_tasks: int) -> None:
     from swarmpy.manager.orchestrator.restart import new_task
-    from swarmpy.manager.state.raft import RaftLog
+    from swarmpy.manager.state.raft.log import RaftLog
     from swarmpy.manager.state.store import Store, Tx, write_chunked
     from swarmpy.model import ContainerSpec, Service, ServiceSpec, Task
 

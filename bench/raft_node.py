@@ -32,7 +32,7 @@ PASSWORD = "bench-cluster-secret"
 def _store_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, Any, Any]:
     """(start, write coroutine factory, status) for a Store over a RaftLog."""
     from swarmpy.manager.orchestrator.restart import new_task
-    from swarmpy.manager.state.raft import RaftLog
+    from swarmpy.manager.state.raft.log import RaftLog
     from swarmpy.manager.state.store import Store, Tx
     from swarmpy.model import ContainerSpec, Service, ServiceSpec
 
@@ -58,7 +58,7 @@ def _store_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, 
 def _syncobj_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, Any, Any]:
     from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
-    from swarmpy.manager.state.raft import settings
+    from swarmpy.manager.state.raft.log import settings
 
     class Counter(SyncObj):  # type: ignore[misc]
         def __init__(self) -> None:

@@ -24,7 +24,7 @@ from swarmpy.manager.nodeca import NodeCAServicer
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
 from swarmpy.manager.scheduler.scheduler import Scheduler
-from swarmpy.manager.state.raft import RaftLog
+from swarmpy.manager.state.raft.log import RaftLog
 from swarmpy.manager.state.store import Store
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ RAFT_NOT_YET = (AssertionError, RuntimeError)
 
 def _serve(argv: list[str]) -> None:
     from swarmpy.errors import SwarmpyError
-    from swarmpy.manager.state.raft import RaftLog
+    from swarmpy.manager.state.raft.log import RaftLog
     from swarmpy.manager.state.store import Store, Tx
     from swarmpy.model import Node
 
@@ -72,16 +71,6 @@ def _serve(argv: list[str]) -> None:
                 return {}
             if op == "quorum_without":
                 return {"quorum": raft.has_quorum_without(cmd["addr"])}
-            if op == "bench":
-                latencies = []
-                start = time.perf_counter()
-                for i in range(cmd["n"]):
-                    t0 = time.perf_counter()
-                    await raft.propose(())
-                    latencies.append(time.perf_counter() - t0)
-                    del i
-                elapsed = time.perf_counter() - start
-                return {"rate": cmd["n"] / elapsed, "p50": statistics.median(latencies)}
             raise ValueError(op)
 
         await serve(handle, (SwarmpyError,), ready={"ready": True})
@@ -153,13 +142,6 @@ def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any])
     for m in ms:
         wait_for("replication", lambda m=m: len(m.call("ids")["ids"]) == 2, not_yet=RAFT_NOT_YET)
 
-    bench = leader.call("bench", n=500)
-    fbench = followers[0].call("bench", n=200)
-    print(
-        f"\nraft 3 nodes loopback: leader {bench['rate']:.0f} writes/s "
-        f"p50 {bench['p50'] * 1000:.2f} ms; via follower {fbench['rate']:.0f} writes/s "
-        f"p50 {fbench['p50'] * 1000:.2f} ms"
-    )
     for i in range(20):
         leader.call("put", id=f"obj-{i}")
     committed = sorted(["on-leader", "on-follower"] + [f"obj-{i}" for i in range(20)])

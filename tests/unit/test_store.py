@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
-from swarmpy.manager.state.raft import RaftLog, install
+from swarmpy.manager.state.raft.log import RaftLog
+from swarmpy.manager.state.raft.machine import install
 from swarmpy.manager.state.store import (
     MUST_NOT_EXIST,
     ApplyResult,

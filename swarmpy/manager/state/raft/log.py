@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import logging
-import os
-import pickle
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,42 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pysyncobj.serializer
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
-from pysyncobj.journal import createJournal
-from pysyncobj.node import TCPNode
+from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.utility import TcpUtility, UtilityException
 
 from swarmpy.errors import Conflict, InvalidArgument, NoLeader, Unavailable
-from swarmpy.manager.state.store import ApplyResult, Event, Op, StoreState
+from swarmpy.manager.state.raft.machine import StateMachine
+from swarmpy.manager.state.raft.patches import PatchedSyncObj, wake_if_alone
+from swarmpy.manager.state.raft.recovery import DUMP_FILE, JOURNAL_FILE, recover_state, write_dump
+from swarmpy.manager.state.store import ApplyResult, Op, StoreState
 
 log = logging.getLogger(__name__)
 
-JOURNAL_FILE = "raft.journal"
-DUMP_FILE = "raft.dump"
 DEFAULT_TIMEOUT = 5.0
 
-# pysyncobj writes its full dump (log compaction, every 2,000 entries) through gzip at level
-# 9 on its tick thread: 370 ms for a store of 10,000 tasks, during which this manager sends
-# and answers nothing, against 70 ms at level 1. The format is the same, so dumps written
-# either way read back alike.
-DUMP_COMPRESSLEVEL = 1
-
-
-class _DumpGzip:
-    """Stands in for the gzip module inside pysyncobj.serializer."""
-
-    @staticmethod
-    def GzipFile(*args: Any, **kwargs: Any) -> gzip.GzipFile:
-        kwargs.setdefault("compresslevel", DUMP_COMPRESSLEVEL)
-        return gzip.GzipFile(*args, **kwargs)
-
-
-pysyncobj.serializer.gzip = _DumpGzip  # type: ignore[assignment]
-
-# pysyncobj's command type bytes (syncobj._COMMAND_TYPE), needed to read a journal offline.
-_REGULAR = b"\x00"
-_NO_OP = b"\x01"
 
 # Outcomes after which the command certainly or possibly did not commit. Retrying is safe:
 # every Op carries the version it expects, so a retry of a batch that did commit fails
@@ -115,87 +89,12 @@ def settings(data_dir: Path, password: str) -> dict[str, Any]:
     }
 
 
-def _wake_if_alone(obj: Any) -> None:
-    """Commit a lone manager's new entries now, not a poll period (50 ms) later.
-
-    pysyncobj appends proposed commands at the end of a tick and commits them at the start
-    of the next; with followers their replies end the wait in between, but a manager
-    alone has nobody to wake it, so each write (and each step of a service create:
-    tasks, addresses, placement) would wait out the poll timeout.
-    """
-    if obj.otherNodes:
-        return
-    log_ = getattr(obj, "_SyncObj__raftLog", None)
-    notifier = getattr(obj, "_SyncObj__pipeNotifier", None)
-    if log_ is not None and notifier is not None and log_[-1][1] > obj.raftCommitIndex:
-        notifier.notify()
-
-
-class _SyncObj(SyncObj):  # type: ignore[misc]
-    """pysyncobj's SyncObj, reading what arrived before it judges its peers silent.
-
-    A pysyncobj tick checks the election deadline (follower) and the leader-fallback
-    deadline (leader) first and reads the network last. A tick thread starved for longer
-    than those timeouts (a busy machine, the GIL held by gRPC) then called an election, or
-    stepped down, with the leader's heartbeats, or the followers' answers, still unread in
-    its sockets: under a burst of writes, leadership moved for no reason.
-    """
-
-    def _onTick(self, timeToWait: float = 0.0) -> None:
-        self._poller.poll(0)
-        super()._onTick(timeToWait)
-
-
 @dataclass(frozen=True)
 class MemberStatus:
     addr: str
     is_self: bool
     is_leader: bool
     reachable: bool
-
-
-class _StateMachine(SyncObjConsumer):  # type: ignore[misc]
-    """Holds the StoreState; pysyncobj replicates ``apply`` and snapshots ``state``."""
-
-    def __init__(self, state: StoreState) -> None:
-        # Set before SyncObjConsumer.__init__, so snapshots leave it out.
-        self.listener: Callable[[ApplyResult], None] | None = None
-        super().__init__()
-        self.state = state
-
-    @replicated  # type: ignore[misc,untyped-decorator,unused-ignore]
-    def apply(self, ops: tuple[Op, ...]) -> ApplyResult:
-        return self.state.apply(tuple(ops), self.listener)
-
-    def _deserialize(self, data: dict[str, Any]) -> None:
-        # A snapshot (full dump at start, or one sent by the leader) replaces the state.
-        # Install it in place and tell the listener what changed, so the Store and its
-        # watches keep the same StoreState object and lose no change.
-        install(self.state, data["state"], self.listener)
-
-
-def install(
-    state: StoreState, loaded: StoreState, listener: Callable[[ApplyResult], None] | None
-) -> None:
-    """Make ``state`` equal to ``loaded``, reporting the difference as one batch of events."""
-    with state.lock:
-        events: list[Event] = []
-        for table, rows in loaded.tables.items():
-            old_rows = state.tables.get(table, {})
-            for obj_id, obj in rows.items():
-                old = old_rows.get(obj_id)
-                if old is None:
-                    events.append(Event("create", table, obj))
-                elif loaded.versions[table].get(obj_id) != state.versions[table].get(obj_id):
-                    events.append(Event("update", table, obj, old))
-            events.extend(
-                Event("delete", table, old)
-                for obj_id, old in old_rows.items()
-                if obj_id not in rows
-            )
-        state.replace_all(loaded.tables, loaded.versions, loaded.index)
-        if listener is not None:
-            listener(ApplyResult(state.index, True, tuple(events)))
 
 
 class RaftLog:
@@ -230,7 +129,7 @@ class RaftLog:
         self.timeout = timeout
         self._password = password
         self._on_leadership = on_leadership
-        self._machine = _StateMachine(state or StoreState())
+        self._machine = StateMachine(state or StoreState())
         self.state: StoreState = self._machine.state
         self._obj: Any = None
         self._leading = False
@@ -246,7 +145,7 @@ class RaftLog:
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = SyncObjConf(**settings(self.data_dir, self._password), bindAddress=self.bind_addr)
-        obj = _SyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
+        obj = PatchedSyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
         try:
             obj.waitBinded()
         except Exception as exc:
@@ -318,7 +217,7 @@ class RaftLog:
         leading = bool(obj._isLeader())
         self._set_leading(leading and obj.raftLastApplied >= noop)
         if leading:
-            _wake_if_alone(obj)
+            wake_if_alone(obj)
 
     def _set_leading(self, leading: bool) -> None:
         with self._lock:
@@ -532,42 +431,3 @@ class RaftLog:
 def _resolve(future: asyncio.Future[tuple[Any, int]], result: Any, err: int) -> None:
     if not future.done():
         future.set_result((result, err))
-
-
-def recover_state(data_dir: Path) -> StoreState:
-    """The store a manager's files describe: its last dump plus every journal entry after."""
-    state = StoreState()
-    applied = 0
-    dump = data_dir / DUMP_FILE
-    if dump.exists():
-        with gzip.open(dump, "rb") as f:
-            data = pickle.load(f)
-        # (consumers' data, last entry, entry before it, members); consumer 0 is ours.
-        install(state, data[0][1]["state"], None)
-        applied = data[1][1]
-    journal_path = data_dir / JOURNAL_FILE
-    if journal_path.exists():
-        journal = createJournal(str(journal_path))
-        try:
-            for i in range(len(journal)):
-                command, idx, _term = journal[i]
-                if idx <= applied or command[:1] != _REGULAR:
-                    continue
-                _method, args = pickle.loads(command[1:])
-                state.apply(tuple(args[0]))
-        finally:
-            journal._destroy()
-    return state
-
-
-def write_dump(path: Path, state: StoreState, self_addr: str) -> None:
-    """Write a pysyncobj full dump holding ``state`` and the membership {``self_addr``}."""
-    prev, last = (_NO_OP, 1, 0), (_NO_OP, 2, 0)
-    data = ([{}, {"state": state}], last, prev, {TCPNode(self_addr)})
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=DUMP_COMPRESSLEVEL) as f:
-            pickle.dump(data, f)
-        raw.flush()
-        os.fsync(raw.fileno())
-    os.replace(tmp, path)

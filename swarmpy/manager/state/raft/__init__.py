@@ -1,0 +1,7 @@
+"""The replicated log under the store: Raft, on pysyncobj 0.3.17 (docs/raft.md).
+
+- ``log``: ``RaftLog``, the ``Log`` the store proposes to, and the settings it runs with;
+- ``machine``: the state machine pysyncobj replicates and snapshots;
+- ``patches``: what swarmpy changes in pysyncobj, in one place;
+- ``recovery``: reading and writing a manager's files offline (force new cluster).
+"""
