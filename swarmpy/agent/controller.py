@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from swarmpy.agent import container
-from swarmpy.agent.exec import ImageSource, NetworkProvider
+from swarmpy.agent.exec import Controller, ImageSource, NetworkProvider
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.errors import RuntimeFailure
 from swarmpy.model import Task
 
 
-class RuncController:
-    """Implements ``exec.Controller`` for one task."""
+class RuncController(Controller):
+    """The Controller of one task's container."""
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from swarmpy.agent.container import SWARM_LABELS
 from swarmpy.agent.controller import RuncController
-from swarmpy.agent.exec import Controller, NodeDescription
+from swarmpy.agent.exec import Controller, Executor, NodeDescription
 from swarmpy.config import DaemonConfig
 from swarmpy.dns.server import DnsServer
 from swarmpy.engine.containers import Containers
@@ -69,8 +69,8 @@ class AsyncImages:
         return self.store.config(ref)
 
 
-class NodeRuntime:
-    """Implements ``exec.Executor``."""
+class NodeRuntime(Executor):
+    """This node's Executor, and the wiring the daemon and local API use beside it."""
 
     def __init__(self, config: DaemonConfig, node_addr: str, node_id: str) -> None:
         self.config = config

@@ -51,7 +51,7 @@ class Engine:
         self.rootfs = rootfs or default_rootfs_ops()
         self.reaper = reaper
 
-    def dir(self, cid: str) -> ContainerDir:
+    def container_dir(self, cid: str) -> ContainerDir:
         return ContainerDir(self.container_root / cid)
 
     def check_mounts(self, mounts: tuple[Mount, ...]) -> None:
@@ -66,7 +66,7 @@ class Engine:
         A container left by an earlier, interrupted create is removed first.
         """
         self.check_mounts(container.mounts)
-        cdir = self.dir(container.id)
+        cdir = self.container_dir(container.id)
         if self.runc.knows(container.id):
             await remove_container(self.runc, cdir, self.rootfs, self.reaper)
         cdir.path.mkdir(parents=True, exist_ok=True)
@@ -97,7 +97,7 @@ class Engine:
             if st is not None and st.get("status") == "created":
                 await self.runc.start(cid)
             return
-        cdir = self.dir(cid)
+        cdir = self.container_dir(cid)
         started = time.time()
         pid = await self.runc.run_detached(cid, cdir.path, cdir.log_file, cdir.runc_log)
         cdir.update_record(pid=pid, started_at=started)
@@ -105,7 +105,7 @@ class Engine:
             self.reaper.watch(pid, cdir.record_exit)
 
     async def pid(self, cid: str) -> int:
-        recorded = self.dir(cid).record().get("pid")
+        recorded = self.container_dir(cid).record().get("pid")
         if recorded:
             return int(recorded)
         st = await self.runc.state(cid)
@@ -115,7 +115,7 @@ class Engine:
 
     async def wait(self, cid: str) -> int:
         """Block until the container exits; its exit code, also for one that exited before."""
-        cdir = self.dir(cid)
+        cdir = self.container_dir(cid)
         rec = cdir.record()
         if "exit_code" in rec:
             return int(rec["exit_code"])
@@ -132,7 +132,7 @@ class Engine:
     async def stop(self, cid: str, grace_s: float) -> None:
         """SIGTERM, SIGKILL after ``grace_s``; a no-op when it is not running."""
         await stop_container(self.runc, cid, grace_s)
-        cdir = self.dir(cid)
+        cdir = self.container_dir(cid)
         if cdir.path.exists() and "exit_code" not in cdir.record():
             # Collect the status now so `ps -a` shows it even if nobody else waits.
             with contextlib.suppress(NotFound, TimeoutError):
@@ -140,4 +140,4 @@ class Engine:
 
     async def remove(self, cid: str) -> None:
         """Delete the container and everything it left; safe to repeat."""
-        await remove_container(self.runc, self.dir(cid), self.rootfs, self.reaper)
+        await remove_container(self.runc, self.container_dir(cid), self.rootfs, self.reaper)
