@@ -7,19 +7,39 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import grpc
 
+from swarmpy.agent.runtime import NodeRuntime
 from swarmpy.api import local_pb2, local_pb2_grpc
+from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.errors import InvalidArgument
+from swarmpy.membership import Membership
 from swarmpy.model import ENGINE_VERSION, NodeRole
 from swarmpy.rpc import streaming, unary
 
-if TYPE_CHECKING:
-    from swarmpy.daemon import Daemon
-
 Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class LocalNode(Protocol):
+    """What the local API needs of the daemon (swarmpy.daemon.Daemon), and no more."""
+
+    @property
+    def config(self) -> DaemonConfig: ...
+
+    @property
+    def state(self) -> SwarmState | None: ...
+
+    @property
+    def runtime(self) -> NodeRuntime | None: ...
+
+    @property
+    def membership(self) -> Membership: ...
+
+    def require_runtime(self) -> NodeRuntime:
+        """The node's runtime, made on first use outside a swarm (images, containers)."""
+        ...
 
 
 def reply(value: Any) -> local_pb2.JsonReply:
@@ -27,7 +47,7 @@ def reply(value: Any) -> local_pb2.JsonReply:
 
 
 class LocalServicer(local_pb2_grpc.LocalServicer):
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: LocalNode) -> None:
         self.daemon = daemon
 
     @unary
@@ -49,7 +69,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
 
     @unary
     async def SwarmInit(self, request: Any, context: Ctx) -> Any:
-        node_id, token, addr = await self.daemon.swarm_init(
+        node_id, token, addr = await self.daemon.membership.swarm_init(
             request.advertise_addr,
             request.listen_addr,
             request.force_new_cluster,
@@ -60,14 +80,14 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
 
     @unary
     async def SwarmJoin(self, request: Any, context: Ctx) -> Any:
-        node_id, role = await self.daemon.swarm_join(
+        node_id, role = await self.daemon.membership.swarm_join(
             request.token, request.remote_addr, request.advertise_addr, request.listen_addr
         )
         return local_pb2.SwarmJoinResponse(node_id=node_id, role=role)
 
     @unary
     async def SwarmLeave(self, request: Any, context: Ctx) -> Any:
-        await self.daemon.swarm_leave(request.force)
+        await self.daemon.membership.swarm_leave(request.force)
         return reply({})
 
     # ------------------------------------------------------------------ containers

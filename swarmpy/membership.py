@@ -1,0 +1,313 @@
+"""This node's place in a swarm: init, join, leave, and the role the managers give it.
+
+The node's certificate is its identity and its role (see swarmpy.nodecert, which asks the
+managers for one); this module decides when it needs a new one and what the node keeps of
+its swarm (the saved `SwarmState`). Starting and stopping the roles is the daemon's job,
+reached through `NodeRoles`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import shutil
+from dataclasses import replace
+from typing import Protocol
+
+from swarmpy import nodecert, tls
+from swarmpy.agent.agent import Agent
+from swarmpy.agent.runtime import NodeRuntime, host_resources
+from swarmpy.ca import certificates as ca
+from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
+from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
+from swarmpy.manager.manager import Manager
+from swarmpy.model import (
+    Cluster,
+    ManagerStatus,
+    Node,
+    NodeRole,
+    NodeState,
+    new_id,
+    now,
+)
+from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
+
+log = logging.getLogger(__name__)
+
+# How long a demoted manager waits for the leader to drop it from Raft before it stops
+# its own log anyway: longer than `node demote` takes (a leadership transfer, then a
+# membership change, each bounded by the Raft timeout).
+DEMOTION_WAIT_S = 15.0
+
+
+class NodeRoles(Protocol):
+    """What membership needs of the process that runs this node's roles (the daemon)."""
+
+    config: DaemonConfig
+    state: SwarmState | None
+    creds: tls.NodeCredentials | None
+
+    @property
+    def manager(self) -> Manager | None: ...
+
+    @property
+    def agent(self) -> Agent | None: ...
+
+    def set_node(self, node_id: str) -> None: ...
+
+    async def start_roles(self, force_new_cluster: bool = False) -> None: ...
+
+    async def stop_roles(self) -> None: ...
+
+    async def start_manager(self, force_new_cluster: bool = False) -> Manager: ...
+
+    async def stop_manager(self) -> None: ...
+
+
+class Membership:
+    """Joins, leaves and changes role one at a time (a lock), on behalf of the daemon."""
+
+    def __init__(self, node: NodeRoles) -> None:
+        self.node = node
+        self._lock = asyncio.Lock()
+
+    @property
+    def config(self) -> DaemonConfig:
+        return self.node.config
+
+    # ------------------------------------------------------------------ init, join, leave
+
+    def _addresses(self, advertise_addr: str, listen_addr: str) -> tuple[str, str]:
+        advertise = advertise_addr or self.config.advertise_addr
+        listen = listen_addr or self.config.listen_addr
+        if not advertise and listen:
+            advertise = split_addr(listen)[0]
+        if not advertise or advertise == "0.0.0.0":
+            raise InvalidArgument(
+                "could not choose an IP address to advertise: use --advertise-addr"
+            )
+        advertise_host, _ = split_addr(advertise)
+        if not listen:
+            listen = f"0.0.0.0:{DEFAULT_PORT}"
+        host, port = split_addr(listen)
+        return advertise_host, f"{host}:{port}"
+
+    def _require_not_in_swarm(self) -> None:
+        if self.node.state is not None:
+            raise Conflict(
+                'This node is already part of a swarm. Use "swarmpy swarm leave" to leave '
+                "this swarm and join another one."
+            )
+
+    async def swarm_init(
+        self,
+        advertise_addr: str,
+        listen_addr: str,
+        force_new_cluster: bool,
+        heartbeat_period_s: float,
+        task_history_limit: int,
+    ) -> tuple[str, str, str]:
+        async with self._lock:
+            if force_new_cluster:
+                return await self._force_new_cluster()
+            self._require_not_in_swarm()
+            advertise, listen = self._addresses(advertise_addr, listen_addr)
+            root = ca.create_root_ca()
+            cluster_id, node_id = new_id(), new_id()
+            key = ca.generate_key()
+            cert = ca.sign_node_csr(root, ca.create_csr(key), node_id, NodeRole.MANAGER, cluster_id)
+            creds = tls.NodeCredentials(key_pem=key, cert_pem=cert, ca_pem=root.cert_pem)
+            self.node.creds = creds
+            state = SwarmState(
+                node_id=node_id,
+                cluster_id=cluster_id,
+                role=NodeRole.MANAGER,
+                listen_addr=listen,
+                advertise_addr=advertise,
+                raft_password=secrets.token_hex(32),
+            )
+            state = replace(state, managers=(state.api_addr,), raft_members=(state.raft_addr,))
+            self._wipe_swarm_data()
+            tls.save_node_credentials(self.config.certs_dir, creds)
+            self.node.state = state
+            self.node.set_node(node_id)
+            try:
+                await self.node.start_roles()
+                manager = self.node.manager
+                assert manager is not None
+                await manager.wait_until_leading()
+                stamp = now()
+                cluster = Cluster(
+                    id=cluster_id,
+                    root_ca_cert=root.cert_pem,
+                    root_ca_key=root.key_pem,
+                    tokens=ca.generate_join_tokens(root.cert_pem),
+                    heartbeat_period_s=heartbeat_period_s or DEFAULT_HEARTBEAT_PERIOD_S,
+                    task_history_limit=task_history_limit if task_history_limit > 0 else 5,
+                    raft_secret=state.raft_password,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+                node = Node(
+                    id=node_id,
+                    hostname=self.config.hostname,
+                    role=NodeRole.MANAGER,
+                    state=NodeState.UNKNOWN,
+                    addr=advertise,
+                    resources=host_resources(),
+                    manager=ManagerStatus(raft_addr=state.raft_addr, api_addr=state.api_addr),
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+
+                def bootstrap(tx):  # type: ignore[no-untyped-def]
+                    tx.create("clusters", cluster)
+                    tx.create("nodes", node)
+
+                await manager.store.update(bootstrap)
+            except BaseException:
+                await self.node.stop_roles()
+                self.node.state = None
+                self._wipe_swarm_data()
+                raise
+            state.save(self.config.state_file)
+            return node_id, cluster.tokens.worker, state.api_addr
+
+    async def _force_new_cluster(self) -> tuple[str, str, str]:
+        state = self.node.state
+        if state is None or state.role != NodeRole.MANAGER:
+            raise Conflict("--force-new-cluster needs a node that was a manager of a swarm")
+        await self.node.stop_roles()
+        state = replace(state, raft_members=(state.raft_addr,), managers=(state.api_addr,))
+        self.node.state = state
+        state.save(self.config.state_file)
+        await self.node.start_roles(force_new_cluster=True)
+        manager = self.node.manager
+        assert manager is not None
+        await manager.wait_until_leading()
+        cluster = manager.store.view().cluster()
+        # The other managers are gone for good: demote them in the store.
+        me = state.node_id
+
+        def forget_peers(tx):  # type: ignore[no-untyped-def]
+            for node in tx.snapshot.nodes():
+                if node.role == NodeRole.MANAGER and node.id != me:
+                    tx.replace(
+                        "nodes", node.id, role=NodeRole.WORKER, manager=None, state=NodeState.DOWN
+                    )
+
+        await manager.store.update(forget_peers)
+        return me, cluster.tokens.worker if cluster else "", state.api_addr
+
+    async def swarm_join(
+        self, token: str, remote_addr: str, advertise_addr: str, listen_addr: str
+    ) -> tuple[str, str]:
+        async with self._lock:
+            self._require_not_in_swarm()
+            # Checked before anything else, as `docker swarm join` does.
+            ca.parse_join_token(token)
+            remote_host, remote_port = split_addr(remote_addr)
+            advertise, listen = self._addresses(advertise_addr, listen_addr)
+            _, listen_port = split_addr(listen)
+            draft = SwarmState("", "", "", listen, advertise)
+            cert = await nodecert.issue(
+                token,
+                remote_addr,
+                hostname=self.config.hostname,
+                addr=advertise,
+                api_addr=f"{advertise}:{listen_port}",
+                raft_addr=draft.raft_addr,
+            )
+            self.node.creds = cert.creds
+            state = SwarmState(
+                node_id=cert.node_id,
+                cluster_id=cert.cluster_id,
+                role=cert.role,
+                listen_addr=listen,
+                advertise_addr=advertise,
+                managers=cert.managers or (f"{remote_host}:{remote_port}",),
+                raft_password=cert.raft_password,
+                raft_members=cert.raft_members,
+            )
+            self._wipe_swarm_data()
+            tls.save_node_credentials(self.config.certs_dir, cert.creds)
+            state.save(self.config.state_file)
+            self.node.state = state
+            self.node.set_node(state.node_id)
+            await self.node.start_roles()
+            return state.node_id, state.role
+
+    async def swarm_leave(self, force: bool) -> None:
+        async with self._lock:
+            state = self.node.state
+            if state is None:
+                raise NotInSwarm()
+            manager = self.node.manager
+            if manager is not None:
+                if not force:
+                    raise Conflict(
+                        "You are attempting to leave the swarm on a node that is participating "
+                        "as a manager. Removing the last manager erases all current state of "
+                        "the swarm. Use `--force` to ignore this message."
+                    )
+                with contextlib.suppress(Exception):
+                    if len(manager.raft.members()) > 1:
+                        await manager.raft.remove_member(state.raft_addr)
+            await self.node.stop_roles()
+            await self._remove_all_containers()
+            self.node.state = None
+            self.node.creds = None
+            self._wipe_swarm_data()
+
+    async def _remove_all_containers(self) -> None:
+        runtime = NodeRuntime(self.config, "", "")
+        try:
+            for info in await runtime.containers.list(all=True):
+                with contextlib.suppress(Exception):
+                    await runtime.containers.rm(info.id, force=True)
+            await runtime.network.cleanup_all()
+        finally:
+            await runtime.stop()
+
+    def _wipe_swarm_data(self) -> None:
+        for path in (self.config.raft_dir, self.config.state_file.parent):
+            shutil.rmtree(path, ignore_errors=True)
+        tls.remove_node_credentials(self.config.certs_dir)
+
+    # ------------------------------------------------------------------ role changes
+
+    async def take_role(self, role: str) -> None:
+        """Renew our certificate for the role the managers gave us, and start or stop the
+        manager role to match (`node promote` / `node demote`)."""
+        async with self._lock:
+            state, creds, agent = self.node.state, self.node.creds, self.node.agent
+            if state is None or creds is None or agent is None or creds.identity.role == role:
+                return
+            cert = await nodecert.renew(
+                creds, agent.connected_to or state.managers[0], state.api_addr, state.raft_addr
+            )
+            tls.save_node_credentials(self.config.certs_dir, cert.creds)
+            self.node.creds = agent.creds = cert.creds
+            manager = self.node.manager
+            if manager is not None:
+                if cert.role == NodeRole.WORKER and not await manager.raft.wait_removed(
+                    DEMOTION_WAIT_S
+                ):
+                    log.warning("demoted, but the managers still list this node in Raft")
+                await self.node.stop_manager()
+            # A new member starts empty and catches up from the leader; a former one
+            # must not keep a copy of the cluster's secrets.
+            shutil.rmtree(self.config.raft_dir, ignore_errors=True)
+            self.node.state = replace(
+                state,
+                role=cert.role,
+                raft_password=cert.raft_password,
+                raft_members=cert.raft_members,
+                managers=cert.managers or state.managers,
+            )
+            self.node.state.save(self.config.state_file)
+            if cert.role == NodeRole.MANAGER:
+                await self.node.start_manager()
+            log.info("this node is now a %s", cert.role)
