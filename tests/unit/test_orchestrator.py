@@ -63,14 +63,16 @@ def test_removed_node_orphans_its_tasks() -> None:
     svc = service(replicas=1)
     t = task(svc, 1, RUNNING, "id-gone")
     plan = reconcile_replicated(svc, [t], [node("a")], NOW)
-    assert plan.stop[0].orphaned and len(plan.create) == 1
+    assert plan.stop[0].orphaned
+    assert len(plan.create) == 1
 
 
 def test_failed_task_restarts_after_delay() -> None:
     svc = service(restart=RestartPolicy(delay_s=5))
     failed = task(svc, 1, TaskState.FAILED, "id-a", at=NOW - 2)
     plan = reconcile_replicated(svc, [failed], [node("a")], NOW)
-    assert not plan.create and plan.wake_at == NOW + 3
+    assert not plan.create
+    assert plan.wake_at == NOW + 3
     later = reconcile_replicated(svc, [failed], [node("a")], NOW + 3)
     assert [t.slot for t in later.create] == [1]
 
@@ -122,7 +124,8 @@ def test_global_new_node_gets_a_task_existing_kept() -> None:
     svc = service(mode="global")
     a, b = node("a"), node("b")
     plan = reconcile_global(svc, [task(svc, 0, RUNNING, a.id)], [a, b], NOW)
-    assert [t.node_id for t in plan.create] == [b.id] and not plan.stop
+    assert [t.node_id for t in plan.create] == [b.id]
+    assert not plan.stop
 
 
 def test_removed_service_tasks_are_removed() -> None:
@@ -153,7 +156,9 @@ def test_rolling_update_in_batches_with_delay() -> None:
     ts = [task(v1, i, RUNNING, "id-a") for i in (1, 2, 3)]
     v2 = updated(v1, parallelism=2, delay_s=10, monitor_s=1)
     v2, plan = run_update(v2, ts)
-    assert v2.update_status and v2.update_status.state == "updating" and not plan.stop
+    assert v2.update_status
+    assert v2.update_status.state == "updating"
+    assert not plan.stop
     v2, plan = run_update(v2, ts)
     assert stopped(plan) == {ts[0].id: TaskState.SHUTDOWN, ts[1].id: TaskState.SHUTDOWN}
     assert {(t.slot, t.spec_version) for t in plan.create} == {(1, 2), (2, 2)}
@@ -161,7 +166,8 @@ def test_rolling_update_in_batches_with_delay() -> None:
     gone = [dataclasses.replace(t, desired_state=TaskState.SHUTDOWN) for t in ts[:2]]
     fresh = list(plan.create)
     _, waiting = run_update(v2, [*gone, ts[2], *fresh], NOW + 1)
-    assert not waiting.create and not waiting.stop
+    assert not waiting.create
+    assert not waiting.stop
     up = [
         dataclasses.replace(
             t, status=dataclasses.replace(t.status, state=RUNNING, timestamp=NOW + 2)
@@ -169,7 +175,8 @@ def test_rolling_update_in_batches_with_delay() -> None:
         for t in fresh
     ]
     _, delayed = run_update(v2, [*gone, ts[2], *up], NOW + 3)
-    assert not delayed.stop and delayed.wake_at == NOW + 12
+    assert not delayed.stop
+    assert delayed.wake_at == NOW + 12
     _, last = run_update(v2, [*gone, ts[2], *up], NOW + 12)
     assert stopped(last) == {ts[2].id: TaskState.SHUTDOWN}
 
@@ -193,10 +200,13 @@ def test_stop_first_starts_the_replacement_once_the_old_task_stopped() -> None:
     stopping = _with_state(old, RUNNING, TaskState.SHUTDOWN)
     prepared = _with_state(new, TaskState.READY)
     _, waiting = run_update(v2, [stopping, prepared], NOW + 1)
-    assert waiting.start == () and not waiting.create
+    assert waiting.start == ()
+    assert not waiting.create
     ended = _with_state(old, TaskState.SHUTDOWN, TaskState.SHUTDOWN)
     _, go = run_update(v2, [ended, prepared], NOW + 2)
-    assert go.start == (new.id,) and not go.create and not go.stop
+    assert go.start == (new.id,)
+    assert not go.create
+    assert not go.stop
 
 
 def test_stop_first_does_not_wait_for_a_task_on_a_dead_node() -> None:
@@ -214,12 +224,15 @@ def test_start_first_keeps_the_old_task_until_its_replacement_runs() -> None:
     v2, _ = run_update(updated(v1, order=UpdateOrder.START_FIRST), [old])
     v2, plan = run_update(v2, [old])
     (new,) = plan.create
-    assert new.desired_state == RUNNING and not plan.stop
+    assert new.desired_state == RUNNING
+    assert not plan.stop
     starting = _with_state(new, TaskState.STARTING)
     _, waiting = run_update(v2, [old, starting], NOW + 1)
-    assert not waiting.stop and not waiting.create, "the old task must run until the new runs"
+    assert not waiting.stop, "the old task must run until the new runs"
+    assert not waiting.create, "the old task must run until the new runs"
     _, swap = run_update(v2, [old, _with_state(new, RUNNING)], NOW + 2)
-    assert stopped(swap) == {old.id: TaskState.SHUTDOWN} and not swap.create
+    assert stopped(swap) == {old.id: TaskState.SHUTDOWN}
+    assert not swap.create
 
 
 def test_update_completes_after_monitor_and_scaling_is_no_update() -> None:
@@ -233,7 +246,9 @@ def test_update_completes_after_monitor_and_scaling_is_no_update() -> None:
     live = {1: new}
     assert plan_update(v2, live, [new], NOW + 1).wake_at == NOW + 5
     done = plan_update(v2, live, [new], NOW + 5).service
-    assert done and done.update_status and done.update_status.state == "completed"
+    assert done
+    assert done.update_status
+    assert done.update_status.state == "completed"
 
 
 def _failed_update(action: FailureAction) -> Service:
@@ -247,14 +262,17 @@ def _failed_update(action: FailureAction) -> Service:
 
 def test_update_failure_pauses() -> None:
     paused = _failed_update(FailureAction.PAUSE)
-    assert paused.update_status and paused.update_status.state == "paused"
+    assert paused.update_status
+    assert paused.update_status.state == "paused"
     assert "due to failure or early termination of task" in paused.update_status.message
 
 
 def test_update_failure_rolls_back() -> None:
     back = _failed_update(FailureAction.ROLLBACK)
-    assert back.update_status and back.update_status.state == "rollback_started"
-    assert back.spec.container.image == "busybox" and back.spec_version == 3
+    assert back.update_status
+    assert back.update_status.state == "rollback_started"
+    assert back.spec.container.image == "busybox"
+    assert back.spec_version == 3
     # Tasks still on the old spec are not outdated by the rollback.
     old = task(service(replicas=2), 2, RUNNING, "id-a")
     assert plan_update(back, {2: old}, [old], NOW).replace == ()
@@ -262,7 +280,8 @@ def test_update_failure_rolls_back() -> None:
 
 def test_update_failure_continue() -> None:
     cont = _failed_update(FailureAction.CONTINUE)
-    assert cont.update_status and cont.update_status.state == "updating"
+    assert cont.update_status
+    assert cont.update_status.state == "updating"
 
 
 # ---------------------------------------------------------------- task reaper
