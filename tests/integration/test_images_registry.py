@@ -88,7 +88,8 @@ def test_a_second_image_reuses_the_shared_layer(
     assert f"{app.layer_digests[0][7:19]}: Already exists" in lines
     assert f"{app.layer_digests[1][7:19]}: Pull complete" in lines
     layers = store.layer_dirs(f"{registry}/app:v1")
-    assert layers[0] == base and base.stat().st_ino == inode
+    assert layers[0] == base
+    assert base.stat().st_ino == inode
 
     rootfs = mount_rootfs(layers, workdir / "c2")
     assert (rootfs / "app.txt").read_text() == "v1\n"
@@ -169,7 +170,8 @@ def test_whiteouts_hide_lower_files_in_the_mounted_rootfs(workdir: Path) -> None
         store.pull(f"{reg.addr}/layered")
     lower, upper = store.layer_dirs(f"{reg.addr}/layered")
     whiteout = os.lstat(upper / "etc" / "gone")
-    assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == 0
+    assert stat.S_ISCHR(whiteout.st_mode)
+    assert whiteout.st_rdev == 0
     assert os.getxattr(upper / "cache", "trusted.overlay.opaque") == b"y"
 
     rootfs = mount_rootfs([lower, upper], workdir / "c3")

@@ -75,8 +75,10 @@ def test_lab_life_cycle(lab_name: str) -> None:
     assert lines[0].split() == ["HOST", "ADDRESS", "DAEMON", "ROLE"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"node1", "node2", "registry"}
-    assert "198.51.100.11" in rows["node1"] and "running (pid" in rows["node1"]
-    assert "manager" in rows["node1"] and "worker" in rows["node2"]
+    assert "198.51.100.11" in rows["node1"]
+    assert "running (pid" in rows["node1"]
+    assert "manager" in rows["node1"]
+    assert "worker" in rows["node2"]
 
     nodes = swarmpy("lab", "exec", "--name", lab_name, "node1", "--", "swarmpy", "node", "ls")
     assert nodes.returncode == 0, nodes.stderr
@@ -116,10 +118,12 @@ def test_lab_life_cycle(lab_name: str) -> None:
     assert sorted(after.stdout.split()) == sorted(before.stdout.split())
 
     down = swarmpy("lab", "down", "--name", lab_name)
-    assert down.returncode == 0 and f"lab {lab_name} removed" in down.stdout
+    assert down.returncode == 0
+    assert f"lab {lab_name} removed" in down.stdout
     assert leftovers(lab_name, 2) == []
     twice = swarmpy("lab", "down", "--name", lab_name)
-    assert twice.returncode == 0 and f"no lab named {lab_name}" in twice.stdout
+    assert twice.returncode == 0
+    assert f"no lab named {lab_name}" in twice.stdout
 
 
 @pytest.mark.timeout(120)
@@ -140,7 +144,8 @@ def test_failed_up_removes_everything(lab_name: str, tmp_path: Path) -> None:
     )
     assert failed.returncode != 0
     errors = failed.stderr.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith("Error: "), failed.stderr
+    assert len(errors) == 1, failed.stderr
+    assert errors[0].startswith("Error: "), failed.stderr
     assert "Traceback" not in failed.stderr
     assert leftovers(lab_name, 1) == []
 

@@ -219,7 +219,8 @@ def test_daemons_on_two_hosts_form_a_swarm(lab_factory: LabFactory) -> None:
     while (listed := test_lab.swarmpy(manager, "node", "ls")).stdout.count("Ready") < 2:
         assert time.monotonic() < deadline, listed.stdout + listed.stderr
         time.sleep(0.3)
-    assert "node1" in listed.stdout and "node2" in listed.stdout
+    assert "node1" in listed.stdout
+    assert "node2" in listed.stdout
 
 
 def test_destroy_removes_what_daemons_made(lab_factory: LabFactory) -> None:

@@ -214,14 +214,20 @@ def test_stdout_goes_to_the_log_and_exec_runs_in_the_container(run: Callable[...
         assert (proc.returncode, out) == (0, b"hi\n")
 
         [info] = await h.containers.list()
-        assert info.short_id == ctl.id[:12] and info.name == ctl.task.name
-        assert info.status.startswith("Up ") and info.command.startswith("sh -c")
+        assert info.short_id == ctl.id[:12]
+        assert info.name == ctl.task.name
+        assert info.status.startswith("Up ")
+        assert info.command.startswith("sh -c")
         titles, rows = await h.containers.top(ctl.id)
-        assert "PID" in titles and any("sleep 100" in row[-1] for row in rows)
+        assert "PID" in titles
+        assert any("sleep 100" in row[-1] for row in rows)
         stats = await h.containers.stats(ctl.id, interval_s=0.1)
-        assert stats.pids == 1 and stats.mem_usage > 0 and stats.mem_limit > 0
+        assert stats.pids == 1
+        assert stats.mem_usage > 0
+        assert stats.mem_limit > 0
         inspect = await h.containers.inspect(ctl.task.name)
-        assert inspect["State"]["Running"] and inspect["State"]["Pid"] > 0
+        assert inspect["State"]["Running"]
+        assert inspect["State"]["Pid"] > 0
         assert inspect["Config"]["Labels"]["com.docker.swarm.task.id"] == ctl.id
 
         with pytest.raises(Conflict, match="You cannot remove a running container"):
@@ -240,7 +246,8 @@ def test_exit_code_reaches_the_task_status(run: Callable[..., None]) -> None:
         reports: list[TaskStatus] = []
         status = await TaskRunner(task, ctl, lambda _id, s: reports.append(s)).run()
         assert status.state is TaskState.FAILED
-        assert status.err == "task: non-zero exit (3)" and status.exit_code == 3
+        assert status.err == "task: non-zero exit (3)"
+        assert status.exit_code == 3
         assert await ctl.wait() == 3  # remembered after the process is gone
         [info] = await h.containers.list(all=True)
         assert info.status.startswith("Exited (3) ")
@@ -286,7 +293,8 @@ def test_adopt_finds_running_containers_after_restart(run: Callable[..., None]) 
         ann = dict(adopted.annotations)
         assert (ann[ANN_TASK_ID], ann[ANN_SERVICE_ID], ann[ANN_SLOT]) == (task.id, "svc1", "1")
         assert adopted.name == task.name
-        assert adopted.state == "running" and adopted.pid > 0
+        assert adopted.state == "running"
+        assert adopted.pid > 0
 
         # A controller made for the adopted task can stop and remove it.
         again = h.controller(task, reaper=False)

@@ -67,7 +67,8 @@ def test_service_logs(swarm: TestLab) -> None:
     )
     assert created.returncode == 0, created.stderr
     ps = swarm.swarmpy(n1, "service", "ps", "talk", check=True).stdout
-    assert "node1" in ps and "node2" in ps, ps  # spread: one task per node
+    assert "node1" in ps, ps  # spread: one task per node
+    assert "node2" in ps, ps
     time.sleep(1.5)  # a few lines each
 
     # Without -f: every line so far from both tasks, then the command ends.
@@ -83,25 +84,30 @@ def test_service_logs(swarm: TestLab) -> None:
     assert {k.split("@")[1] for k in by_task} == {"node1", "node2"}, result.stdout
     for numbers in by_task.values():
         # From the first line, in order, nothing lost.
-        assert numbers == list(range(len(numbers))) and len(numbers) >= 3
+        assert numbers == list(range(len(numbers)))
+        assert len(numbers) >= 3
 
     # --tail 2: at most two lines per task, the newest.
     tail = parsed(logs(swarm, "--tail", "2", "talk").stdout)
     per_task: dict[str, int] = {}
     for m in tail:
         per_task[m.group(2)] = per_task.get(m.group(2), 0) + 1
-    assert len(per_task) == 2 and all(n <= 2 for n in per_task.values()), per_task
+    assert len(per_task) == 2, per_task
+    assert all(n <= 2 for n in per_task.values()), per_task
 
     # --no-task-ids and --raw.
     short = logs(swarm, "--tail", "1", "--no-task-ids", "talk").stdout.splitlines()
-    assert short and all(re.match(r"^talk\.\d@node\d +\| line \d+", s) for s in short), short
+    assert short, short
+    assert all(re.match(r"^talk\.\d@node\d +\| line \d+", s) for s in short), short
     raw = logs(swarm, "--tail", "1", "--raw", "talk").stdout.splitlines()
-    assert raw and all(s.startswith("line ") for s in raw), raw
+    assert raw, raw
+    assert all(s.startswith("line ") for s in raw), raw
 
     # A task id works as well as a service.
     task_id = lines[0].group(2)
     one = parsed(logs(swarm, "--tail", "3", task_id).stdout)
-    assert one and {m.group(2) for m in one} == {task_id}
+    assert one
+    assert {m.group(2) for m in one} == {task_id}
 
     # -f: new lines keep coming until the user interrupts.
     out_path = swarm.lab.state_dir / "follow.log"
@@ -140,7 +146,8 @@ def test_service_logs(swarm: TestLab) -> None:
 
     # A worker refuses, as for every control call.
     worker = swarm.swarmpy(swarm.hosts[1], "service", "logs", "talk")
-    assert worker.returncode == 1 and "not a swarm manager" in worker.stderr, worker.stderr
+    assert worker.returncode == 1, worker.stderr
+    assert "not a swarm manager" in worker.stderr, worker.stderr
 
     print(result.stdout[:400])
     for host in swarm.hosts:

@@ -109,7 +109,8 @@ def exec_in(lab: TestLab, n: int, cid: str, *cmd: str) -> subprocess.CompletedPr
 
 def test_nodes_are_ready(swarm: TestLab) -> None:
     out = cli(swarm, 1, "node", "ls")
-    assert out.count("Ready") == 3 and out.count("Leader") == 1
+    assert out.count("Ready") == 3
+    assert out.count("Leader") == 1
 
 
 def test_overlay_journey(swarm: TestLab) -> None:
@@ -156,7 +157,8 @@ def test_overlay_journey(swarm: TestLab) -> None:
     assert f"({vip})" in ping_vip.stdout
 
     lookup = exec_in(swarm, n1, c1, "nslookup", "tasks.myservice").stdout
-    assert ip2.group(1) in lookup and lookup.count("Address:") >= 3  # server + two tasks
+    assert ip2.group(1) in lookup
+    assert lookup.count("Address:") >= 3
 
 
 def _hostnames_via_vip(lab: TestLab, n: int, cid: str, name: str, count: int) -> set[str]:

@@ -60,7 +60,8 @@ def test_task_addresses_vips_and_reuse() -> None:
     )
     t3 = task(svc, 1, TaskState.NEW)
     again = plan_allocation([network], [svc], [t2, t3])
-    assert again.vips == {} and again.tasks[t3.id][0].addresses == ("10.0.0.3/24",)
+    assert again.vips == {}
+    assert again.tasks[t3.id][0].addresses == ("10.0.0.3/24",)
 
 
 def test_dnsrr_has_no_vip_and_tasks_without_networks_pass() -> None:
@@ -68,7 +69,8 @@ def test_dnsrr_has_no_vip_and_tasks_without_networks_pass() -> None:
     svc = service(networks=(network.id,), endpoint_mode=EndpointMode.DNSRR)
     plain = task(service("plain"), 1, TaskState.NEW)
     plan = plan_allocation([network], [svc], [plain])
-    assert plan.vips == {} and plan.tasks == {plain.id: ()}
+    assert plan.vips == {}
+    assert plan.tasks == {plain.id: ()}
 
 
 def test_full_subnet_and_missing_network_fail_the_task() -> None:

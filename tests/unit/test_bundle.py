@@ -114,7 +114,8 @@ def test_default_caps_include_net_raw() -> None:
 def test_cap_add_and_drop_accept_both_spellings() -> None:
     caps = bundle.capabilities(("NET_ADMIN", "cap_sys_time"), ("CAP_NET_RAW", "mknod"))
     assert {"CAP_NET_ADMIN", "CAP_SYS_TIME"} <= set(caps)
-    assert "CAP_NET_RAW" not in caps and "CAP_MKNOD" not in caps
+    assert "CAP_NET_RAW" not in caps
+    assert "CAP_MKNOD" not in caps
 
 
 def test_cap_all() -> None:
@@ -139,7 +140,8 @@ def test_limits_memory_and_cpu_quota() -> None:
 
 def test_no_limits_means_no_cgroup_limits() -> None:
     res = build(make_task())["linux"]["resources"]
-    assert "memory" not in res and "cpu" not in res
+    assert "memory" not in res
+    assert "cpu" not in res
 
 
 def test_sandbox_namespace_hostname_cgroup_and_flags() -> None:
@@ -148,7 +150,8 @@ def test_sandbox_namespace_hostname_cgroup_and_flags() -> None:
     assert cfg["hostname"] == "abc"
     assert build(make_task(hostname="web-2"))["hostname"] == "web-2"
     assert cfg["linux"]["cgroupsPath"] == "/swarmpy-n1/" + "t" * 25
-    assert cfg["process"]["terminal"] is False and cfg["root"]["readonly"] is False
+    assert cfg["process"]["terminal"] is False
+    assert cfg["root"]["readonly"] is False
     assert cfg["root"]["path"] == "/c/ctr/rootfs"
     assert "/proc/kcore" in cfg["linux"]["maskedPaths"]
 
@@ -160,7 +163,8 @@ def test_mounts() -> None:
         Mount(MountType.TMPFS, "/scratch"),
     )
     by_dest = {m["destination"]: m for m in build(make_task(mounts=mounts))["mounts"]}
-    assert by_dest["/data"]["source"] == "/srv/data" and "ro" in by_dest["/data"]["options"]
+    assert by_dest["/data"]["source"] == "/srv/data"
+    assert "ro" in by_dest["/data"]["options"]
     assert by_dest["/var/lib/db"]["source"] == "/c/volumes/dbdata/_data"
     assert by_dest["/scratch"]["type"] == "tmpfs"
     assert by_dest["/etc/resolv.conf"]["source"] == "/c/ctr/resolv.conf"

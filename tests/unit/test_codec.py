@@ -69,14 +69,16 @@ def test_task_round_trips_through_protobuf() -> None:
 def test_optional_message_absent_means_none() -> None:
     service = model.Service(id="s", spec=model.ServiceSpec("a", model.ContainerSpec("i")))
     back = codec.from_proto(model.Service, codec.to_proto(service, objects_pb2.Service()))
-    assert back.previous_spec is None and back.update_status is None
+    assert back.previous_spec is None
+    assert back.update_status is None
     assert back == service
 
 
 def test_to_dict_is_json_ready() -> None:
     node = model.Node(id="n", hostname="h", labels=(("zone", "a"),))
     d = codec.to_dict(node)
-    assert d["labels"] == {"zone": "a"} and d["role"] == "worker"
+    assert d["labels"] == {"zone": "a"}
+    assert d["role"] == "worker"
     assert typing.get_type_hints(model.Node)["manager"]
 
 

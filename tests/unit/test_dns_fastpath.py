@@ -68,7 +68,8 @@ def test_fast_path_shuffled_answers_match_as_sets(responder: Responder) -> None:
     slow = dns.message.from_wire(general(responder, wire) or b"")
     assert fast.id == slow.id == 4242
     assert fast.flags == slow.flags
-    assert fast.flags & dns.flags.AA and fast.flags & dns.flags.RD
+    assert fast.flags & dns.flags.AA
+    assert fast.flags & dns.flags.RD
     assert set(fast.answer[0]) == set(slow.answer[0])
     assert {r.to_text() for r in fast.answer[0]} == {"10.0.1.5", "10.0.1.6"}
     assert fast.answer[0].ttl == 600
@@ -103,7 +104,8 @@ def test_parse_keeps_question_bytes_and_lowercases_the_key() -> None:
     parsed = parse_simple_query(wire)
     assert parsed is not None
     assert parsed.key == b"\x03web\x011\x02t1\x00"
-    assert parsed.qtype == 28 and parsed.id == 4242
+    assert parsed.qtype == 28
+    assert parsed.id == 4242
     assert parsed.question == wire[12:]
 
 
@@ -118,7 +120,8 @@ def test_too_many_tasks_for_udp_truncates_on_general_path() -> None:
     wire = query("tasks.big")
     assert r.answer_fast(wire, NETS) is None
     reply = dns.message.from_wire(asyncio.run(r.respond(wire, NETS)) or b"")
-    assert reply.flags & dns.flags.TC and not reply.answer
+    assert reply.flags & dns.flags.TC
+    assert not reply.answer
     over_tcp = dns.message.from_wire(asyncio.run(r.respond(wire, NETS, tcp=True)) or b"")
     assert len(over_tcp.answer[0]) == 59
 
@@ -170,7 +173,8 @@ def test_every_owned_name_answers_the_same_on_both_paths(responder: Responder, r
         for spelled in (name, name.upper() + "."):
             wire = query(spelled, rdtype, qid=7)
             fast, slow = responder.answer_fast(wire, NETS), general(responder, wire)
-            assert fast is not None and slow is not None, spelled
+            assert fast is not None, spelled
+            assert slow is not None, spelled
             f, s = dns.message.from_wire(fast), dns.message.from_wire(slow)
             assert (f.id, f.flags, f.rcode(), f.question) == (s.id, s.flags, s.rcode(), s.question)
             assert [set(r) for r in f.answer] == [set(r) for r in s.answer], spelled

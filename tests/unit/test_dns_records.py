@@ -72,8 +72,10 @@ def test_other_types_for_a_known_name_are_empty_not_unknown(index: RecordIndex) 
 def test_ptr_for_task_ip_and_vip(index: RecordIndex) -> None:
     task = index.answer("5.1.0.10.in-addr.arpa.", TYPE_PTR, [FRONT])
     vip = index.answer("2.2.0.10.in-addr.arpa", TYPE_PTR, [BACK])
-    assert task is not None and task.ptr == "web.1.t1"
-    assert vip is not None and vip.ptr == "web"
+    assert task is not None
+    assert task.ptr == "web.1.t1"
+    assert vip is not None
+    assert vip.ptr == "web"
     assert index.answer("7.2.0.10.in-addr.arpa", TYPE_PTR, [FRONT]) is None
 
 

@@ -106,7 +106,8 @@ def test_inspect_history_and_runtime_config_describe_the_image(
     assert view["Size"] == len(b"hello from app\n") + store.history("app:v1")[1]["Size"]
     history = store.history("app:v1")
     assert [h["CreatedBy"] for h in history] == ["app", "base"]
-    assert history[0]["Id"] == image.config_digest and history[1]["Id"] == "<missing>"
+    assert history[0]["Id"] == image.config_digest
+    assert history[1]["Id"] == "<missing>"
     config = store.config(image.config_digest[7:15])  # an id prefix works too
     assert config.image_id == image.config_digest
     assert config.env == ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)

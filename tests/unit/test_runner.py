@@ -123,7 +123,9 @@ async def test_success_runs_to_complete() -> None:
     ctl, rec = FakeController(exit_code=0), Recorder()
     final = await TaskRunner(make_task(), ctl, rec).run()
     assert rec.states == [*FORWARD, S.COMPLETE]
-    assert final.state is S.COMPLETE and final.exit_code == 0 and final.err == ""
+    assert final.state is S.COMPLETE
+    assert final.exit_code == 0
+    assert final.err == ""
     assert ctl.calls == ["prepare", "start", "wait", "release"]
 
 
@@ -182,7 +184,8 @@ async def test_desired_ready_parks_until_running_wanted() -> None:
     runner = TaskRunner(make_task(desired=S.READY), ctl, rec)
     run = asyncio.create_task(runner.run())
     await asyncio.sleep(0.05)
-    assert rec.states[-1] is S.READY and "start" not in ctl.calls
+    assert rec.states[-1] is S.READY
+    assert "start" not in ctl.calls
     runner.update(dataclasses.replace(runner.task, desired_state=S.RUNNING))
     assert (await asyncio.wait_for(run, 5)).state is S.COMPLETE
 

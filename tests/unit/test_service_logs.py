@@ -50,7 +50,8 @@ def test_split_lines_cuts_very_long_lines() -> None:
     lines, rest = split_lines(b"", b"x" * (MAX_LINE + 10) + b"\n")
     assert [len(line) for line in lines] == [MAX_LINE, 10]
     lines, rest = split_lines(b"", b"y" * (2 * MAX_LINE + 1))
-    assert [len(line) for line in lines] == [MAX_LINE, MAX_LINE] and rest == b"y"
+    assert [len(line) for line in lines] == [MAX_LINE, MAX_LINE]
+    assert rest == b"y"
 
 
 def test_prefix_like_docker() -> None:
