@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ENGINE_VERSION = "0.1.0"
 
@@ -290,6 +290,19 @@ class Task:
         """Docker's container name: <service>.<slot>.<task id> (global: node id for slot)."""
         slot = str(self.slot) if self.slot else self.node_id
         return f"{self.service_name}.{slot}.{self.id}"
+
+
+def task_relevant(spec: ServiceSpec) -> ServiceSpec:
+    """The part of a spec whose change means new tasks (scaling or tuning updates does not)."""
+    return replace(spec, replicas=0, update=UpdateConfig(), rollback=UpdateConfig())
+
+
+def outdated(task: Task, service: Service) -> bool:
+    """Whether the service's rolling update replaces the task (the orchestrator's plan and
+    the CLI's progress view ask the same question)."""
+    return task.spec_version < service.spec_version and task_relevant(task.spec) != task_relevant(
+        service.spec
+    )
 
 
 # ---------------------------------------------------------------- networks

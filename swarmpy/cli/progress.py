@@ -18,8 +18,7 @@ from swarmpy import codec
 from swarmpy.api import control_pb2
 from swarmpy.cli.client import Client
 from swarmpy.errors import Conflict, Unavailable
-from swarmpy.manager.orchestrator.update import outdated
-from swarmpy.model import Service, ServiceMode, Task, TaskState, UpdateStatus
+from swarmpy.model import Service, ServiceMode, Task, TaskState, UpdateStatus, outdated
 
 BAR = 50
 STABLE_S = 1.0

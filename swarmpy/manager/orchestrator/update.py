@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from swarmpy.model import (
     FailureAction,
     Service,
-    ServiceSpec,
     Task,
     TaskState,
     UpdateConfig,
     UpdateOrder,
     UpdateStatus,
+    outdated,
 )
 
 UPDATING = "updating"
@@ -30,17 +30,6 @@ ROLLBACK_PAUSED = "rollback_paused"
 ROLLBACK_COMPLETED = "rollback_completed"
 _IN_PROGRESS = (UPDATING, ROLLBACK_STARTED)
 _FAILED = (TaskState.FAILED, TaskState.REJECTED)
-
-
-def task_relevant(spec: ServiceSpec) -> ServiceSpec:
-    """The part of a spec whose change means new tasks (scaling or tuning updates does not)."""
-    return dataclasses.replace(spec, replicas=0, update=UpdateConfig(), rollback=UpdateConfig())
-
-
-def outdated(task: Task, service: Service) -> bool:
-    return task.spec_version < service.spec_version and task_relevant(task.spec) != task_relevant(
-        service.spec
-    )
 
 
 @dataclass(frozen=True)
