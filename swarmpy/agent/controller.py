@@ -73,7 +73,7 @@ class RuncController(Controller):
             errors.append(str(e))
         try:
             await self.network.teardown(self.task)
-        except Exception as e:
+        except Exception as e:  # netlink, nft or ours: reported with the engine's  # noqa: BLE001
             errors.append(f"network teardown: {e}")
         if errors:
             raise RuntimeFailure("; ".join(errors))
