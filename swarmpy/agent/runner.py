@@ -73,7 +73,7 @@ class TaskRunner:
                 await self._interruptible(ctl.prepare())
             except _DesiredChanged:
                 return
-            except Exception as e:  # anything that stops preparing means we cannot run it
+            except Exception as e:  # whatever stops preparing, we cannot run it  # noqa: BLE001
                 await self._fail(TaskState.REJECTED, e)
                 return
             self._set(TaskState.READY, "prepared")
@@ -81,7 +81,7 @@ class TaskRunner:
             self._set(TaskState.STARTING, "starting")
             try:
                 await ctl.start()
-            except Exception as e:
+            except Exception as e:  # the task fails, the agent goes on  # noqa: BLE001
                 await self._fail(TaskState.FAILED, e)
                 return
             self._set(TaskState.RUNNING, "started")
@@ -90,7 +90,7 @@ class TaskRunner:
                 code = await self._interruptible(ctl.wait())
             except _DesiredChanged:
                 return
-            except Exception as e:
+            except Exception as e:  # the task fails, the agent goes on  # noqa: BLE001
                 await self._fail(TaskState.FAILED, e)
                 return
             state, err = exit_status(code)
@@ -99,7 +99,7 @@ class TaskRunner:
             grace = self.task.spec.container.stop_grace_s
             try:
                 await ctl.shutdown(grace)
-            except Exception as e:
+            except Exception as e:  # the task fails, the agent goes on  # noqa: BLE001
                 await self._fail(TaskState.FAILED, e)
                 return
             await self._end(TaskState.SHUTDOWN, "shutdown")
@@ -131,7 +131,7 @@ class TaskRunner:
         """Report a terminal state, after the container has let go of its network."""
         try:
             await self._controller.release()
-        except Exception as e:  # the end is reported all the same
+        except Exception as e:  # the end is reported all the same  # noqa: BLE001
             log.warning("task %s: releasing its network failed: %s", self.task.id, e)
         self._set(state, message, err=err, exit_code=exit_code)
 
