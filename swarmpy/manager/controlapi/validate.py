@@ -1,0 +1,307 @@
+"""Checks of everything a spec carries, before it is stored (SwarmKit's controlapi checks).
+
+A spec in the store is replayed by every manager on every start, so one that cannot be
+served (a trillion replicas, a non-finite delay) takes the cluster down for good: the control
+API refuses it here, with SwarmKit's (or Docker's) sentence where they have one. Pure
+functions over model objects, raising InvalidArgument; the CLI runs the same ones where it
+parses its flags, so it refuses early with the same words, but the control API is the guard.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+
+from swarmpy.engine.images.reference import parse_reference
+from swarmpy.errors import InvalidArgument
+from swarmpy.model import (
+    ContainerSpec,
+    Mount,
+    MountType,
+    ResourceRequirements,
+    Resources,
+    RestartPolicy,
+    ServiceSpec,
+    UpdateConfig,
+)
+
+# A replicated service has a task per replica: the managers hold, schedule and dispatch each.
+MAX_REPLICAS = 100_000
+MIN_NANO_CPUS = 1_000_000  # 0.001 CPU
+MIN_MEMORY_BYTES = 4 * 1024 * 1024
+# Counts, CPUs and bytes travel as protobuf int64.
+MAX_INT64 = 2**63 - 1
+# Go's time.Duration (int64 nanoseconds): the longest duration Docker's API can carry.
+MAX_DURATION_S = MAX_INT64 / 1e9
+# DNS: a label (a name component) is at most 63 characters, a whole hostname 253.
+MAX_NAME = 63
+MAX_HOSTNAME = 253
+# Docker sets no limit on labels; these keep one object's metadata small beside its tasks.
+MAX_LABEL_KEY = 1024
+MAX_LABEL_VALUE = 4096
+# distribution/reference: NameTotalLengthMax; a tag is at most 128 characters.
+MAX_IMAGE_NAME = 255
+_MAX_IMAGE_REF = MAX_IMAGE_NAME + 1 + 128 + 1 + len("sha256:") + 64
+
+# SwarmKit: "name must be valid as a DNS name component".
+_NAME_RE = re.compile(r"[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*")
+_HOST_LABEL_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+# Docker's local volume driver: what may name a volume (it becomes a directory).
+_VOLUME_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_CAPABILITY_RE = re.compile(r"[A-Za-z_]{1,64}")
+
+
+def _reject(message: str) -> InvalidArgument:
+    return InvalidArgument(message)
+
+
+def _clip(value: str) -> str:
+    """A value as a message quotes it: a megabyte of it would bury the sentence (and not fit
+    the gRPC trailer that carries it)."""
+    return value if len(value) <= 80 else value[:80] + "..."
+
+
+def _shown(value: str) -> str:
+    return repr(_clip(value))
+
+
+# ---------------------------------------------------------------- names, labels, strings
+
+
+def check_name(name: str, kind: str = "name") -> None:
+    """A service's or network's name: a DNS name component, as SwarmKit requires."""
+    if not name:
+        raise _reject(f"invalid {kind}: name must be provided")
+    if len(name) > MAX_NAME:
+        raise _reject(f"invalid {kind} {_shown(name)}: name must be 63 characters or fewer")
+    if not _NAME_RE.fullmatch(name):
+        raise _reject(f"invalid {kind} {_shown(name)}: must be valid as a DNS name component")
+
+
+def check_text(value: str, what: str) -> None:
+    """A string handed to the kernel or to execve, where a NUL byte would end it early."""
+    if "\0" in value:
+        raise _reject(f"invalid {what} {_shown(value)}: must not contain a NUL byte")
+
+
+def check_label(key: str, value: str, what: str = "label") -> None:
+    if not key or any(c.isspace() for c in key):
+        raise _reject(f"invalid {what} {_shown(key)}: a key must be non-empty, without whitespace")
+    if len(key) > MAX_LABEL_KEY:
+        raise _reject(
+            f"invalid {what} {_shown(key)}: a key must be at most {MAX_LABEL_KEY} characters"
+        )
+    if len(value) > MAX_LABEL_VALUE:
+        raise _reject(
+            f"invalid {what} {_shown(key)}: a value must be at most {MAX_LABEL_VALUE} characters"
+        )
+    check_text(key, what)
+    check_text(value, what)
+
+
+def check_labels(labels: Iterable[tuple[str, str]], what: str = "label") -> None:
+    for key, value in labels:
+        check_label(key, value, what)
+
+
+def check_hostname(hostname: str) -> None:
+    """RFC 1123: dot-separated labels of letters, digits and inner hyphens, 253 at most."""
+    labels = hostname.split(".")
+    if len(hostname) > MAX_HOSTNAME or not all(_HOST_LABEL_RE.fullmatch(x) for x in labels):
+        raise _reject(f"invalid hostname {_shown(hostname)}: must be a valid RFC 1123 hostname")
+
+
+def check_env_entry(item: str) -> None:
+    key, sep, _value = item.partition("=")
+    if not sep or not key:
+        raise _reject(f"invalid environment variable {_shown(item)}: expected KEY=VALUE")
+    check_text(item, "environment variable")
+
+
+def check_env(env: Iterable[str]) -> None:
+    for item in env:
+        check_env_entry(item)
+
+
+def check_image(image: str) -> None:
+    if not image:
+        raise _reject("ContainerSpec: image reference must be provided")
+    bad = f'ContainerSpec: "{_clip(image)}" is not a valid repository/tag'
+    # Checked before parsing: the grammar's regular expressions need not see a megabyte.
+    if len(image) > _MAX_IMAGE_REF:
+        raise _reject(f"{bad}: repository name must not be more than {MAX_IMAGE_NAME} characters")
+    try:
+        reference = parse_reference(image)
+    except InvalidArgument:
+        raise _reject(bad) from None
+    if len(reference.name) > MAX_IMAGE_NAME:
+        raise _reject(f"{bad}: repository name must not be more than {MAX_IMAGE_NAME} characters")
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def check_replicas(replicas: int) -> None:
+    if replicas < 0:
+        raise _reject(f"invalid replicas value {replicas}: must be >= 0")
+    if replicas > MAX_REPLICAS:
+        raise _reject(
+            f"invalid replicas value {replicas}: a service can have at most {MAX_REPLICAS} replicas"
+        )
+
+
+def check_count(value: int, what: str) -> None:
+    """A non-negative count (attempts, parallelism) that fits the API's int64."""
+    if value < 0:
+        raise _reject(f"TaskSpec: {what} cannot be negative")
+    if value > MAX_INT64:
+        raise _reject(f"TaskSpec: {what} {value} is too large (at most {MAX_INT64})")
+
+
+def check_duration(seconds: float, what: str) -> None:
+    """A delay or period: finite, not negative, no longer than Go's time.Duration."""
+    if math.isnan(seconds):
+        raise _reject(f"TaskSpec: {what} must be a number")
+    if seconds < 0:
+        raise _reject(f"TaskSpec: {what} cannot be negative")
+    if seconds > MAX_DURATION_S:
+        raise _reject(f"TaskSpec: {what} cannot be longer than {MAX_DURATION_S:.0f}s")
+
+
+def check_cpus(nano_cpus: int) -> None:
+    if nano_cpus != 0 and nano_cpus < MIN_NANO_CPUS:
+        raise _reject(
+            f"invalid cpu value {nano_cpus / 1e9:g}: Must be at least {MIN_NANO_CPUS / 1e9:g}"
+        )
+    if nano_cpus > MAX_INT64:
+        raise _reject(f"invalid cpu value {nano_cpus / 1e9:g}: Must be at most {MAX_INT64 / 1e9:g}")
+
+
+def check_memory(memory_bytes: int) -> None:
+    if memory_bytes != 0 and memory_bytes < MIN_MEMORY_BYTES:
+        raise _reject(f"invalid memory value {memory_bytes}: Must be at least 4MiB")
+    if memory_bytes > MAX_INT64:
+        raise _reject(f"invalid memory value {memory_bytes}: Must be at most {MAX_INT64}")
+
+
+def check_resources(resources: Resources) -> None:
+    check_cpus(resources.nano_cpus)
+    check_memory(resources.memory_bytes)
+
+
+def check_resource_requirements(requirements: ResourceRequirements) -> None:
+    check_resources(requirements.limits)
+    check_resources(requirements.reservations)
+
+
+# ---------------------------------------------------------------- mounts
+
+
+def _mount_error(mount: Mount, reason: str) -> InvalidArgument:
+    """Docker's errMountConfig sentence."""
+    return _reject(f'invalid mount config for type "{mount.type}": {reason}')
+
+
+def _check_absolute(mount: Mount, path: str) -> None:
+    if not posixpath.isabs(path):
+        raise _mount_error(
+            mount, f"invalid mount path: '{_clip(path)}' mount path must be absolute"
+        )
+    if "\0" in path:
+        raise _mount_error(mount, f"invalid mount path: {_shown(path)} contains a NUL byte")
+
+
+def check_mount(mount: Mount) -> None:
+    target = mount.target
+    _check_absolute(mount, target)
+    if target == "/":
+        raise _mount_error(mount, "invalid specification: destination can't be '/'")
+    # "//x", "/a/../b", "/a/" would each name a path other than they read as.
+    if "//" in target or posixpath.normpath(target) != target:
+        raise _mount_error(
+            mount,
+            f"invalid mount path: '{_clip(target)}' mount path must be normalised "
+            f"('{_clip(posixpath.normpath(target))}')",
+        )
+    if mount.type == MountType.BIND:
+        if not mount.source:
+            raise _mount_error(mount, "field Source must not be empty")
+        _check_absolute(mount, mount.source)
+    elif mount.type == MountType.VOLUME:
+        if not _VOLUME_NAME_RE.fullmatch(mount.source):
+            raise _mount_error(
+                mount,
+                f'"{_clip(mount.source)}" includes invalid characters for a local volume '
+                'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass '
+                "a host directory, use absolute path",
+            )
+    elif mount.source:
+        raise _mount_error(mount, "field Source must not be specified")
+
+
+def check_mounts(mounts: Sequence[Mount]) -> None:
+    seen: set[str] = set()
+    for mount in mounts:
+        check_mount(mount)
+        if mount.target in seen:
+            raise _reject(f"ContainerSpec: duplicate mount point: {_clip(mount.target)}")
+        seen.add(mount.target)
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def check_container(container: ContainerSpec) -> None:
+    check_image(container.image)
+    for word in (*container.command, *container.args):
+        check_text(word, "command argument")
+    check_env(container.env)
+    check_labels(container.labels, "container label")
+    if container.hostname:
+        check_hostname(container.hostname)
+    if container.workdir:
+        check_text(container.workdir, "working directory")
+        if not posixpath.isabs(container.workdir):
+            raise _reject(
+                f"the working directory '{_clip(container.workdir)}' is invalid, "
+                "it needs to be an absolute path"
+            )
+    check_text(container.user, "user")
+    for cap in (*container.cap_add, *container.cap_drop):
+        if not _CAPABILITY_RE.fullmatch(cap):
+            raise _reject(f"invalid capability {_shown(cap)}: expected a name such as NET_ADMIN")
+    check_mounts(container.mounts)
+    check_duration(container.stop_grace_s, "stop-grace-period")
+
+
+def check_restart(policy: RestartPolicy) -> None:
+    check_duration(policy.delay_s, "restart-delay")
+    check_duration(policy.window_s, "restart-window")
+    check_count(policy.max_attempts, "restart-max-attempts")
+
+
+def check_update(config: UpdateConfig, flag: str = "update") -> None:
+    """``flag`` is "update" or "rollback": the flags' prefix, named in the messages."""
+    check_count(config.parallelism, f"{flag}-parallelism")
+    check_duration(config.delay_s, f"{flag}-delay")
+    check_duration(config.monitor_s, f"{flag}-monitor")
+    ratio = config.max_failure_ratio
+    if math.isnan(ratio) or not 0 <= ratio <= 1:
+        raise _reject(f"TaskSpec: {flag}-maxfailureratio cannot be less than 0 or bigger than 1")
+
+
+def check_service_spec(spec: ServiceSpec) -> None:
+    """Everything in a service spec that needs no look-up in the store."""
+    check_name(spec.name, "service name")
+    check_labels(spec.labels)
+    check_container(spec.container)
+    # A global service ignores it, but it is stored all the same.
+    check_replicas(spec.replicas)
+    check_restart(spec.restart)
+    check_update(spec.update, "update")
+    check_update(spec.rollback, "rollback")
+    check_resource_requirements(spec.resources)
+    for constraint in spec.constraints:
+        check_text(constraint, "constraint")
