@@ -25,6 +25,7 @@ from swarmpy.engine.images.store import ImageStore
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import Runc
+from swarmpy.errors import NotFound
 from swarmpy.model import Network, NetworkView, Resources, Task
 from swarmpy.netns import netns_path
 from swarmpy.overlay.names import Names
@@ -49,7 +50,7 @@ class AsyncImages:
         try:
             self.store.get(ref)
             return
-        except Exception:
+        except NotFound:
             pass
         # One pull per reference however many tasks want it at once.
         pending = self._pulls.get(ref)
@@ -141,5 +142,5 @@ class NodeRuntime(Executor):
                 return
             path = netns_path(Names(self.config.name_prefix).sandbox(task.id))
             await self.dns.add_container(task.id, path, [a.network_id for a in task.networks])
-        except Exception as exc:
+        except Exception as exc:  # its runner goes on without the wiring  # noqa: BLE001
             log.warning("task %s: cannot re-adopt its network: %s", task.id, exc)
