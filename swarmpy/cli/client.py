@@ -35,13 +35,13 @@ class Client:
 
 def run(fn: Callable[[Client], Awaitable[T]]) -> T:
     """Run one command against the daemon, turning transport failures into our errors."""
+    path = HOST.removeprefix("unix://")
+    if not os.path.exists(path):
+        raise Unavailable(
+            f"Cannot connect to the swarmpy daemon at {HOST}. Is the swarmpy daemon running?"
+        )
 
     async def main() -> T:
-        path = HOST.removeprefix("unix://")
-        if not os.path.exists(path):
-            raise Unavailable(
-                f"Cannot connect to the swarmpy daemon at {HOST}. Is the swarmpy daemon running?"
-            )
         client = Client(HOST)
         try:
             return await fn(client)
