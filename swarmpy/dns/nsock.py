@@ -52,7 +52,7 @@ async def run_in_netns(
     def work() -> None:
         try:
             result = call_in_netns(netns_path, fn)
-        except BaseException as exc:
+        except BaseException as exc:  # the awaiting coroutine raises it  # noqa: BLE001
             loop.call_soon_threadsafe(fail, exc)
         else:
             loop.call_soon_threadsafe(deliver, result)
