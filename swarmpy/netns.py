@@ -75,7 +75,7 @@ def call_in_thread(path: str | None, fn: Callable[[], T]) -> T:
         try:
             _enter(path)
             outcome.append(fn())
-        except BaseException as exc:  # handed to the caller's thread
+        except BaseException as exc:  # handed to the caller's thread  # noqa: BLE001
             failure.append(exc)
 
     thread = threading.Thread(target=body, name="netns-call", daemon=True)
