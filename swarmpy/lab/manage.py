@@ -290,7 +290,7 @@ def up(name: str, n_hosts: int, managers: int, echo: Echo, mtu: int = DEFAULT_MT
             echo(f"==> lab {name} failed: removing everything it made")
             try:
                 lab.destroy()
-            except Exception as exc:  # the build error is the one the user needs to see
+            except Exception as exc:  # the build error is the one to see  # noqa: BLE001
                 log.warning("cleaning up lab %s: %s", name, exc)
             raise
     return lab
