@@ -269,7 +269,7 @@ async def remove_container(
     if cdir.path.exists():
         try:
             await asyncio.to_thread(rootfs.unmount_rootfs, cdir.path)
-        except Exception as e:
+        except (RuntimeFailure, OSError) as e:
             errors.append(f"unmount rootfs: {e}")
         cgroups_path = cdir.config().get("linux", {}).get("cgroupsPath", "")
         remove_cgroup(cgroups_path)
@@ -282,7 +282,9 @@ async def remove_container(
         raise RuntimeFailure(f"removing container {cdir.id}: {'; '.join(errors)}")
 
 
-async def wait_stopped(runc: Runc, cid: str, timeout: float | None = None) -> bool:
+# The deadline is checked between polls (not asyncio.timeout): a runc call is never cancelled
+# halfway, which could leave its process behind.
+async def wait_stopped(runc: Runc, cid: str, timeout: float | None = None) -> bool:  # noqa: ASYNC109
     """Poll until runc says the container is gone or stopped; False on timeout."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
