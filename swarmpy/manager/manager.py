@@ -29,6 +29,9 @@ from swarmpy.manager.state.store import Store
 
 log = logging.getLogger(__name__)
 
+# How long a manager that just initialised or joined may take to lead (or see a leader).
+LEADING_TIMEOUT_S = 15.0
+
 
 class LeaderLoop(Protocol):
     """What the leader runs: the dispatcher and every control loop."""
@@ -111,12 +114,14 @@ class Manager:
             await self._server.stop(grace=0.5)
         await self.raft.stop()
 
-    async def wait_until_leading(self, timeout: float = 15.0) -> None:
-        deadline = self._loop.time() + timeout
-        while not (self.raft.is_leader() and self._leading):
-            if self._loop.time() > deadline:
-                raise NoLeader()
-            await asyncio.sleep(0.05)
+    async def wait_until_leading(self) -> None:
+        try:
+            async with asyncio.timeout(LEADING_TIMEOUT_S):
+                # pysyncobj's leadership changes on its own thread: no event to await.
+                while not (self.raft.is_leader() and self._leading):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise NoLeader() from None
 
     # ------------------------------------------------------------------ leadership
 
