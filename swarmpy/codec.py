@@ -70,10 +70,7 @@ def _plan(cls: type) -> tuple[_Field, ...]:
     plan = _PLANS.get(cls)
     if plan is None:
         hints = typing.get_type_hints(cls)
-        plan = _PLANS[cls] = tuple(
-            _field(f.name, hints[f.name])
-            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        )
+        plan = _PLANS[cls] = tuple(_field(f.name, hints[f.name]) for f in dataclasses.fields(cls))
     return plan
 
 
@@ -118,7 +115,7 @@ class MessageCache:
     def get(self, obj: Any, msg_cls: type[M]) -> M:
         hit = self._entries.get(obj.id)
         if hit is not None and hit[0] is obj and type(hit[1]) is msg_cls:
-            return hit[1]  # type: ignore[return-value]
+            return hit[1]
         msg = to_proto(obj, msg_cls())
         if len(self._entries) >= self._limit:
             self._entries.clear()  # deleted objects' entries go this way, now and then
