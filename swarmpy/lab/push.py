@@ -24,7 +24,7 @@ def push_image(base_url: str, repo: str, tag: str, image: Image) -> str:
                 headers={"Content-Type": DOCKER_MANIFEST},
             )
             response.raise_for_status()
-            return response.headers["Docker-Content-Digest"]  # type: ignore[no-any-return]
+            return response.headers["Docker-Content-Digest"]
     except httpx.HTTPError as exc:
         raise ImageError(f"cannot push {repo}:{tag} to {base_url}: {exc}") from None
 
