@@ -28,7 +28,7 @@ class _DumpGzip:
         return gzip.GzipFile(*args, **kwargs)
 
 
-pysyncobj.serializer.gzip = _DumpGzip  # type: ignore[assignment]
+pysyncobj.serializer.gzip = _DumpGzip
 
 
 # pysyncobj's command type bytes (syncobj._COMMAND_TYPE), needed to read a journal offline.
