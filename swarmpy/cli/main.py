@@ -1,4 +1,5 @@
-"""`swarmpy`: the typer app. One module per noun; every command is a client of the daemon."""
+"""`swarmpy`: the typer app. One module per noun (a package of one module per command for
+`service`); every command is a client of the daemon."""
 
 from __future__ import annotations
 

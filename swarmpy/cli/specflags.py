@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import Mount, MountType
 
+E = TypeVar("E", bound=enum.Enum)
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _BYTES = re.compile(r"^(\d+(?:\.\d+)?)([kmgt]?)(i?b)?$", re.IGNORECASE)
+
+
+def choice(value: str, kind: type[E], flag: str) -> E:
+    """A flag's value as one of an enum's, or an error naming the allowed ones."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(e.value) for e in kind)
+        raise InvalidArgument(f"invalid argument {value!r} for {flag}: use {allowed}") from None
 
 
 def duration(text: str) -> float:

@@ -7,6 +7,7 @@ import typer
 from swarmpy.api import control_pb2, local_pb2
 from swarmpy.cli.client import Client, run
 from swarmpy.errors import InvalidArgument
+from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -18,7 +19,9 @@ def init(
     force_new_cluster: bool = typer.Option(
         False, help="Force create a new cluster from current state"
     ),
-    dispatcher_heartbeat: float = typer.Option(5.0, help="Dispatcher heartbeat period (seconds)"),
+    dispatcher_heartbeat: float = typer.Option(
+        DEFAULT_HEARTBEAT_PERIOD_S, help="Dispatcher heartbeat period (seconds)"
+    ),
     task_history_limit: int = typer.Option(5, help="Task history retention limit"),
 ) -> None:
     """Initialize a swarm."""

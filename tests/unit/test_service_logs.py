@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from swarmpy.agent.logs import MAX_LINE, split_lines
-from swarmpy.cli.service import format_log_line, log_context, slot_width
+from swarmpy.cli.service.logs import format_log_line, log_context, slot_width
 from swarmpy.manager.logbroker import new_in_scope, subscription_scope
 from swarmpy.model import TaskState
 from tests.support.builders import service, task
