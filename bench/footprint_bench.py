@@ -47,7 +47,7 @@ def _one(value: float) -> Stat:
 def _store_child(data_dir: Path, n_tasks: int) -> None:
     from swarmpy.manager.orchestrator.restart import new_task
     from swarmpy.manager.state.raft.log import RaftLog
-    from swarmpy.manager.state.store import Store, Tx, write_chunked
+    from swarmpy.manager.state.store import TASKS, Store, Tx, write_chunked
     from swarmpy.model import ContainerSpec, Service, ServiceSpec, Task
 
     async def main() -> dict[str, Any]:
@@ -63,7 +63,7 @@ def _store_child(data_dir: Path, n_tasks: int) -> None:
             tasks = [new_task(svc, slot, "", stamp) for slot in range(1, n_tasks + 1)]
 
             def create(tx: Tx, task: Task) -> None:
-                tx.create("tasks", task)
+                tx.create(TASKS, task)
 
             started = time.perf_counter()
             await write_chunked(store, tasks, create)
@@ -75,7 +75,7 @@ def _store_child(data_dir: Path, n_tasks: int) -> None:
                 "rss_before_kib": before,
                 "rss_after_kib": after,
                 "write_s": elapsed,
-                "tasks_in_store": len(store.view().tasks()),
+                "tasks_in_store": len(store.view().all(TASKS)),
             }
         finally:
             await raft.stop()

@@ -4,8 +4,8 @@ The child side (``python bench/raft_node.py MODE ADDR DATA_DIR PARTNERS``) answe
 on stdin/stdout, like tests/integration/test_raft.py's driver, so a leader can be killed
 with SIGKILL like a crashed manager. MODE is ``store`` (a ``Store`` over a ``RaftLog``, each
 write one transaction creating a Task built like the orchestrator builds it) or ``syncobj``
-(a bare pysyncobj ``SyncObj`` whose only replicated state is a counter, with the same
-settings as RaftLog). The parent side is ``Cluster``.
+(swarmpy's patched pysyncobj ``SyncObj``, durable journal included, whose only replicated
+state is a counter, with the same settings as RaftLog). The parent side is ``Cluster``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _store_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, 
     """(start, write coroutine factory, status) for a Store over a RaftLog."""
     from swarmpy.manager.orchestrator.restart import new_task
     from swarmpy.manager.state.raft.log import RaftLog
-    from swarmpy.manager.state.store import Store, Tx
+    from swarmpy.manager.state.store import TASKS, Store, Tx
     from swarmpy.model import ContainerSpec, Service, ServiceSpec
 
     raft = RaftLog(addr, partners, data_dir, PASSWORD)
@@ -45,7 +45,7 @@ def _store_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, 
         task = new_task(svc, next(slots), "", time.time())
 
         def create(tx: Tx) -> None:
-            tx.create("tasks", task)
+            tx.create(TASKS, task)
 
         await store.update(create)
 
@@ -56,11 +56,13 @@ def _store_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, 
 
 
 def _syncobj_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, Any, Any]:
-    from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+    from pysyncobj import FAIL_REASON, SyncObjConf, replicated
 
     from swarmpy.manager.state.raft.log import settings
+    from swarmpy.manager.state.raft.patches import PatchedSyncObj
 
-    class Counter(SyncObj):  # type: ignore[misc]
+    # The same durable journal and syncing as RaftLog: the difference is our store alone.
+    class Counter(PatchedSyncObj):
         def __init__(self) -> None:
             conf = SyncObjConf(**settings(data_dir, PASSWORD), bindAddress=addr)
             super().__init__(addr, partners, conf)

@@ -23,6 +23,7 @@ from swarmpy.ca import certificates as ca
 from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
 from swarmpy.manager.manager import Manager
+from swarmpy.manager.state.store import CLUSTERS, NODES
 from swarmpy.model import (
     Cluster,
     ManagerStatus,
@@ -163,8 +164,8 @@ class Membership:
                 )
 
                 def bootstrap(tx):  # type: ignore[no-untyped-def]
-                    tx.create("clusters", cluster)
-                    tx.create("nodes", node)
+                    tx.create(CLUSTERS, cluster)
+                    tx.create(NODES, node)
 
                 await manager.store.update(bootstrap)
             except BaseException:
@@ -192,10 +193,10 @@ class Membership:
         me = state.node_id
 
         def forget_peers(tx):  # type: ignore[no-untyped-def]
-            for node in tx.snapshot.nodes():
+            for node in tx.snapshot.all(NODES):
                 if node.role == NodeRole.MANAGER and node.id != me:
                     tx.replace(
-                        "nodes", node.id, role=NodeRole.WORKER, manager=None, state=NodeState.DOWN
+                        NODES, node.id, role=NodeRole.WORKER, manager=None, state=NodeState.DOWN
                     )
 
         await manager.store.update(forget_peers)

@@ -13,6 +13,7 @@ import enum
 import secrets
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 ENGINE_VERSION = "0.1.0"
 
@@ -103,6 +104,18 @@ class UpdateOrder(enum.StrEnum):
 
     STOP_FIRST = "stop-first"
     START_FIRST = "start-first"
+
+
+class UpdateState(enum.StrEnum):
+    """Where a service's rolling update (or rollback) stands; UNKNOWN before the first."""
+
+    UNKNOWN = ""
+    UPDATING = "updating"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ROLLBACK_STARTED = "rollback_started"
+    ROLLBACK_PAUSED = "rollback_paused"
+    ROLLBACK_COMPLETED = "rollback_completed"
 
 
 class EndpointMode(enum.StrEnum):
@@ -228,13 +241,17 @@ class VirtualIP:
 
 @dataclass(frozen=True)
 class UpdateStatus:
-    state: str = ""  # updating | paused | completed | rollback_started | rollback_completed
+    state: UpdateState = UpdateState.UNKNOWN
     started_at: float = 0.0
     completed_at: float = 0.0
     message: str = ""
     # The service spec_version this status is about: a newer spec starts a new update even
     # if the last one was left paused.
     spec_version: int = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Raft logs and snapshots written before UpdateState carry the state as a plain str.
+        self.__dict__.update(state, state=UpdateState(state.get("state", "")))
 
 
 @dataclass(frozen=True)
@@ -356,16 +373,6 @@ class Cluster:
     raft_secret: str = ""  # pysyncobj password; managers only
     created_at: float = 0.0
     updated_at: float = 0.0
-
-
-# The kinds of object the store keeps, by table name.
-TABLES: dict[str, type] = {
-    "nodes": Node,
-    "services": Service,
-    "tasks": Task,
-    "networks": Network,
-    "clusters": Cluster,
-}
 
 
 # ---------------------------------------------------------------- what an agent sees of the network

@@ -13,8 +13,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from swarmpy.manager.state.store import Event, Store
+from swarmpy.manager.state.store import TABLES, Event, Store, Table, Watch
 from swarmpy.model import now
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,11 @@ MAX_BATCH_WINDOW_S = 1.0
 
 
 class ControlLoop(abc.ABC):
-    """Subclasses implement ``tick`` and may narrow ``wants`` (is this event worth a tick)."""
+    """Subclasses implement ``tick`` and may narrow ``tables`` (whose events can matter) and
+    ``wants`` (is this event worth a tick)."""
 
     name = "loop"
+    tables: tuple[Table[Any], ...] = TABLES
     # How long to gather events after the first before ticking.
     batch_window_s = BATCH_WINDOW_S
 
@@ -50,21 +53,18 @@ class ControlLoop(abc.ABC):
         """Reconcile once; return the wall-clock time to tick again without events, if any."""
 
     async def run(self) -> None:
-        snapshot, queue, cancel = self.store.watch()
-        del snapshot  # each tick takes its own fresh view; the watch only orders events
-        self._stopping.clear()
-        try:
+        # Each tick takes its own fresh view; the watch only orders events.
+        with self.store.watch(*self.tables) as watch:
+            self._stopping.clear()
             await self._tick_safely(())
             while not self._stopping.is_set():
-                events = await self._next_batch(queue)
+                events = await self._next_batch(watch)
                 if self._stopping.is_set():
                     break
                 wanted = [e for e in events if self.wants(e)]
                 due = self._wake_at is not None and now() >= self._wake_at
                 if wanted or due:
                     await self._tick_safely(wanted)
-        finally:
-            cancel()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -80,9 +80,9 @@ class ControlLoop(abc.ABC):
         took = time.monotonic() - started
         self._window_s = min(MAX_BATCH_WINDOW_S, max(self.batch_window_s, took / 2))
 
-    async def _next_batch(self, queue: asyncio.Queue[Event]) -> list[Event]:
+    async def _next_batch(self, watch: Watch) -> list[Event]:
         timeout = None if self._wake_at is None else max(0.0, self._wake_at - now())
-        get = asyncio.ensure_future(queue.get())
+        get = asyncio.ensure_future(watch.get())
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({get, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -97,6 +97,4 @@ class ControlLoop(abc.ABC):
             return []
         events = [get.result()]
         await asyncio.sleep(self._window_s)
-        while not queue.empty():
-            events.append(queue.get_nowait())
-        return events
+        return events + watch.pending()

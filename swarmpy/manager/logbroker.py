@@ -30,7 +30,7 @@ from swarmpy import tls
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NoLeader, Unavailable
 from swarmpy.manager.controlapi.common import resolve
-from swarmpy.manager.state.store import Snapshot, Store
+from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot, Store
 from swarmpy.model import NodeRole, NodeState, Task, TaskState, new_id
 from swarmpy.protocol import NOT_LEADER_PREFIX
 from swarmpy.rpc import streaming, to_error, unary
@@ -172,12 +172,10 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
         require_role(context, self.ca_pem, NodeRole.MANAGER, action="subscribe to logs")
         snapshot = self.store.view()
         service_ids = {
-            resolve(snapshot, "services", ref, lambda s: s.spec.name).id
+            resolve(snapshot, SERVICES, ref, lambda s: s.spec.name).id
             for ref in request.service_ids
         }
-        task_ids = {
-            resolve(snapshot, "tasks", ref, lambda t: t.name).id for ref in request.task_ids
-        }
+        task_ids = {resolve(snapshot, TASKS, ref, lambda t: t.name).id for ref in request.task_ids}
         sub = _Subscription(
             id=new_id(),
             follow=request.follow,
@@ -206,10 +204,10 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
     def _extend(self, sub: _Subscription, snapshot: Snapshot) -> list[Any]:
         """Tell each node about its tasks the subscription covers and it does not know yet;
         returns notices for nodes that cannot be asked."""
-        scope = subscription_scope(snapshot.tasks(), sub.service_ids, sub.task_ids)
+        scope = subscription_scope(snapshot.all(TASKS), sub.service_ids, sub.task_ids)
         notices = []
         for node_id, tasks in new_in_scope(scope, sub.told).items():
-            node = snapshot.node(node_id)
+            node = snapshot.get(NODES, node_id)
             if node is None or node.state == NodeState.DOWN:
                 if node_id not in sub.done:
                     sub.done.add(node_id)
@@ -226,17 +224,13 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
 
     async def _watch_tasks(self, sub: _Subscription) -> None:
         """With --follow, tasks that start later (scale up, updates, restarts) join in."""
-        _snapshot, events, cancel = self.store.watch()
-        try:
-            while True:
-                await events.get()
+        # Nodes too: one that comes back up makes its tasks' logs reachable again.
+        with self.store.watch(TASKS, NODES) as watch:
+            async for _event in watch:
                 await asyncio.sleep(0.05)
-                while not events.empty():
-                    events.get_nowait()
+                watch.pending()  # one look covers every event of the batch
                 for item in self._extend(sub, self.store.view()):
                     sub.queue.put_nowait(item)
-        finally:
-            cancel()
 
     async def _deliver(self, sub: _Subscription) -> AsyncIterator[Any]:
         while sub.follow or set(sub.told) - sub.done:
@@ -246,7 +240,7 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
                 )
             except TimeoutError:
                 for node_id in sorted(set(sub.told) - sub.done):
-                    node = self.store.view().node(node_id)
+                    node = self.store.view().get(NODES, node_id)
                     name = node.hostname if node is not None else node_id
                     yield notice(node_id, f"node {name} did not answer: its logs may be missing")
                 return
@@ -299,7 +293,7 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
                 for msg in message.messages:
                     if msg.task_id not in allowed:
                         continue
-                    task = self.store.view().task(msg.task_id)
+                    task = self.store.view().get(TASKS, msg.task_id)
                     await sub.put(
                         dispatcher_pb2.LogMessage(
                             task_id=msg.task_id,

@@ -25,7 +25,7 @@ from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
 from swarmpy.manager.scheduler.scheduler import Scheduler
 from swarmpy.manager.state.raft.log import RaftLog
-from swarmpy.manager.state.store import Store
+from swarmpy.manager.state.store import NODES, Store
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class Manager:
         leader = self.raft.leader()
         if leader is None:
             return None
-        for node in self.store.view().nodes():
+        for node in self.store.view().all(NODES):
             if node.manager is not None and node.manager.raft_addr == leader:
                 return node.manager.api_addr
         return None

@@ -12,7 +12,7 @@ import grpc
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.ca import certificates as ca
 from swarmpy.errors import NotFound
-from swarmpy.manager.state.store import Store, Tx
+from swarmpy.manager.state.store import NODES, Store, Tx
 from swarmpy.model import Cluster, ManagerStatus, Node, NodeRole, NodeState, new_id, now
 from swarmpy.rpc import unary
 from swarmpy.tls import require_role
@@ -61,7 +61,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
         )
 
         def create(tx: Tx) -> None:
-            tx.create("nodes", node)
+            tx.create(NODES, node)
 
         await self.store.update(create)
         log.info("issuing a %s certificate to node %s (%s)", role, node.id, request.hostname)
@@ -76,13 +76,13 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
         )  # fmt: skip
 
         def take_role(tx: Tx) -> tuple[Node, bool]:
-            node: Node | None = tx.get("nodes", peer.node_id)
+            node: Node | None = tx.get(NODES, peer.node_id)
             if node is None:
                 raise NotFound(f"node {peer.node_id} is not part of this swarm (it was removed)")
             if node.role == NodeRole.MANAGER and node.manager is None:
                 # Just promoted: it becomes a Raft member at the addresses it gives.
                 manager = ManagerStatus(raft_addr=request.raft_addr, api_addr=request.api_addr)
-                return tx.replace("nodes", node.id, manager=manager, updated_at=now()), True
+                return tx.replace(NODES, node.id, manager=manager, updated_at=now()), True
             return node, False
 
         node, promoted = await self.store.update(take_role)
@@ -109,7 +109,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             members = [*members, node.manager.raft_addr]
         managers = [
             n.manager.api_addr
-            for n in self.store.view().nodes()
+            for n in self.store.view().all(NODES)
             if n.manager is not None and n.role == NodeRole.MANAGER
         ]
         manager = node.role == NodeRole.MANAGER

@@ -32,7 +32,7 @@ RAFT_NOT_YET = (AssertionError, RuntimeError)
 def _serve(argv: list[str]) -> None:
     from swarmpy.errors import SwarmpyError
     from swarmpy.manager.state.raft.log import RaftLog
-    from swarmpy.manager.state.store import Store, Tx
+    from swarmpy.manager.state.store import NODES, Store, Tx
     from swarmpy.model import Node
 
     addr, data_dir, partners = argv[0], Path(argv[1]), [p for p in argv[2].split(",") if p]
@@ -51,12 +51,12 @@ def _serve(argv: list[str]) -> None:
             if op == "put":
 
                 def create(tx: Tx) -> None:
-                    tx.create("nodes", Node(cmd["id"], cmd["id"]))
+                    tx.create(NODES, Node(cmd["id"], cmd["id"]))
 
                 await store.update(create)
                 return {}
             if op == "ids":
-                return {"ids": sorted(n.id for n in store.view().nodes())}
+                return {"ids": sorted(n.id for n in store.view().all(NODES))}
             if op == "status":
                 return {
                     "leader": raft.leader(),

@@ -8,7 +8,7 @@ from swarmpy.errors import Conflict
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.nodes import NodeAPI, check_demotion
 from swarmpy.manager.state.store import NODES, LocalLog, Store, Tx
-from swarmpy.model import ManagerStatus, Node, NodeRole
+from swarmpy.model import ManagerStatus, Node, NodeRole, UpdateState
 
 
 def manager(addr: str) -> Node:
@@ -73,11 +73,11 @@ def test_an_update_or_rollback_status_belongs_to_the_new_spec_version() -> None:
         spec = ServiceSpec("web", ContainerSpec("busybox", env=("A=1",)))
         updated = await api.update(service.id, spec, rollback=False, force=False)
         assert updated.update_status is not None
-        assert updated.update_status.state == "updating"
+        assert updated.update_status.state == UpdateState.UPDATING
         assert updated.update_status.spec_version == updated.spec_version == 2
         back = await api.update(service.id, None, rollback=True, force=False)
         assert back.update_status is not None
-        assert back.update_status.state == "rollback_started"
+        assert back.update_status.state == UpdateState.ROLLBACK_STARTED
         assert back.update_status.spec_version == back.spec_version == 3
         assert back.spec.container.env == ()
 

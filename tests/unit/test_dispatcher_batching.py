@@ -7,7 +7,17 @@ import dataclasses
 
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.statusbatch import StatusBatcher, newer_statuses
-from swarmpy.manager.state.store import ApplyResult, Event, LocalLog, Op, Store, Tx
+from swarmpy.manager.state.store import (
+    NODES,
+    SERVICES,
+    TASKS,
+    ApplyResult,
+    Event,
+    LocalLog,
+    Op,
+    Store,
+    Tx,
+)
 from swarmpy.model import NetworkAttachment, Task, TaskState, TaskStatus
 from tests.support.builders import service, task
 
@@ -30,23 +40,23 @@ def test_index_follows_placement_and_names_the_nodes_touched() -> None:
     index = AssignmentIndex([pending])
     assert index.by_node == {}
     assigned = dataclasses.replace(_status(pending, TaskState.ASSIGNED), node_id="n1")
-    assert index.apply(Event("update", "tasks", assigned, pending)) == {"n1"}
+    assert index.apply(Event("update", TASKS, assigned, pending)) == {"n1"}
     assert index.tasks_of("n1") == {assigned.id: assigned}
     moved = dataclasses.replace(assigned, node_id="n2")
-    assert index.apply(Event("update", "tasks", moved, assigned)) == {"n1", "n2"}
+    assert index.apply(Event("update", TASKS, moved, assigned)) == {"n1", "n2"}
     assert index.tasks_of("n1") == {}
-    assert index.apply(Event("delete", "tasks", moved)) == {"n2"}
+    assert index.apply(Event("delete", TASKS, moved)) == {"n2"}
     assert index.tasks_of("n2") == {}
-    assert index.apply(Event("update", "nodes", object())) == set()
+    assert index.apply(Event("update", NODES, object())) == set()
 
 
 def test_only_networked_tasks_and_network_tables_change_views() -> None:
     plain = task(SVC, state=TaskState.RUNNING, node_id="n1")
     attached = dataclasses.replace(plain, networks=(NetworkAttachment(network_id="net"),))
-    assert not changes_views(Event("update", "tasks", plain, plain))
-    assert changes_views(Event("update", "tasks", attached, attached))
-    assert changes_views(Event("update", "tasks", plain, attached))  # detached
-    assert changes_views(Event("create", "services", SVC))
+    assert not changes_views(Event("update", TASKS, plain, plain))
+    assert changes_views(Event("update", TASKS, attached, attached))
+    assert changes_views(Event("update", TASKS, plain, attached))  # detached
+    assert changes_views(Event("create", SERVICES, SVC))
 
 
 def test_newer_statuses_keep_forward_moves_of_the_reporting_nodes_own_tasks() -> None:
@@ -80,7 +90,7 @@ def test_reports_of_many_nodes_within_the_window_are_one_write() -> None:
 
         def create(tx: Tx) -> None:
             for t in tasks:
-                tx.create("tasks", t)
+                tx.create(TASKS, t)
 
         await store.update(create)
         before = replicated.proposals
@@ -92,7 +102,7 @@ def test_reports_of_many_nodes_within_the_window_are_one_write() -> None:
             )
         )
         assert replicated.proposals - before == 1
-        states = {t.status.state for t in store.view().tasks()}
+        states = {t.status.state for t in store.view().all(TASKS)}
         assert states == {TaskState.RUNNING}
 
     asyncio.run(main())

@@ -19,7 +19,7 @@ from swarmpy.ca import certificates as ca
 from swarmpy.errors import NotFound, PermissionDenied
 from swarmpy.manager import logbroker
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
-from swarmpy.manager.state.store import LocalLog, Store, Tx
+from swarmpy.manager.state.store import NODES, SERVICES, TASKS, LocalLog, Store, Tx
 from swarmpy.model import NodeRole, TaskState
 from tests.support.builders import node, service, task
 
@@ -53,11 +53,11 @@ async def broker_env() -> AsyncIterator[Env]:
     t2 = task(talk, 2, TaskState.RUNNING, node_id="id-n2")
 
     def setup(tx: Tx) -> None:
-        tx.create("nodes", node("n1"))
-        tx.create("nodes", node("n2"))
-        tx.create("services", talk)
-        tx.create("tasks", t1)
-        tx.create("tasks", t2)
+        tx.create(NODES, node("n1"))
+        tx.create(NODES, node("n2"))
+        tx.create(SERVICES, talk)
+        tx.create(TASKS, t1)
+        tx.create(TASKS, t2)
 
     await store.update(setup)
 

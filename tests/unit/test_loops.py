@@ -13,7 +13,16 @@ from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.restart import runnable
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
 from swarmpy.manager.scheduler.scheduler import Scheduler
-from swarmpy.manager.state.store import LocalLog, Store, Tx
+from swarmpy.manager.state.store import (
+    CLUSTERS,
+    NETWORKS,
+    NODES,
+    SERVICES,
+    TASKS,
+    LocalLog,
+    Store,
+    Tx,
+)
 from swarmpy.model import (
     Cluster,
     ContainerSpec,
@@ -25,6 +34,7 @@ from swarmpy.model import (
     TaskState,
     TaskStatus,
     UpdateConfig,
+    UpdateState,
     now,
 )
 from tests.support.builders import node, service
@@ -35,8 +45,8 @@ async def fake_agents(store: Store) -> None:
     """Every READY node runs what it is assigned and stops what it is told to stop."""
 
     def act(tx: Tx) -> None:
-        ready = {n.id for n in tx.snapshot.nodes() if n.state == NodeState.READY}
-        for t in tx.snapshot.tasks():
+        ready = {n.id for n in tx.snapshot.all(NODES) if n.state == NodeState.READY}
+        for t in tx.snapshot.all(TASKS):
             if t.node_id not in ready or t.status.state.terminal:
                 continue
             if t.desired_state > TaskState.RUNNING:
@@ -45,7 +55,7 @@ async def fake_agents(store: Store) -> None:
                 state = TaskState.RUNNING
             else:
                 continue
-            tx.put("tasks", dataclasses.replace(t, status=TaskStatus(state, now(), "agent")))
+            tx.put(TASKS, dataclasses.replace(t, status=TaskStatus(state, now(), "agent")))
 
     while True:
         await store.update(act)
@@ -55,9 +65,9 @@ async def fake_agents(store: Store) -> None:
 @asynccontextmanager
 async def swarm(node_count: int) -> AsyncIterator[Store]:
     store = Store(LocalLog())
-    await store.update(lambda tx: tx.create("clusters", Cluster(id="c1")))
+    await store.update(lambda tx: tx.create(CLUSTERS, Cluster(id="c1")))
     for n in range(node_count):
-        await store.update(lambda tx, n=n: tx.create("nodes", node(f"node{n}")))
+        await store.update(lambda tx, n=n: tx.create(NODES, node(f"node{n}")))
     loops: list[ControlLoop] = [
         Orchestrator(store),
         Allocator(store),
@@ -77,7 +87,7 @@ async def swarm(node_count: int) -> AsyncIterator[Store]:
 
 def tasks_where(store: Store, check: Callable[[list[Task]], bool]) -> Callable[[], bool]:
     """A probe for ``wait_for_async``: ``check`` over the store's tasks now."""
-    return lambda: check(store.view().tasks())
+    return lambda: check(store.view().all(TASKS))
 
 
 def running(tasks: list[Task]) -> list[Task]:
@@ -90,34 +100,34 @@ def exactly_running(count: int) -> Callable[[list[Task]], bool]:
 
 async def respec(store: Store, service_id: str, **changes: object) -> None:
     def fn(tx: Tx) -> None:
-        svc: Service = tx.get("services", service_id)
+        svc: Service = tx.get(SERVICES, service_id)
         spec = dataclasses.replace(svc.spec, **changes)  # type: ignore[arg-type]
-        tx.put("services", dataclasses.replace(svc, spec=spec, spec_version=svc.spec_version + 1))
+        tx.put(SERVICES, dataclasses.replace(svc, spec=spec, spec_version=svc.spec_version + 1))
 
     await store.update(fn)
 
 
 async def set_node(store: Store, node_id: str, **changes: object) -> None:
-    await store.update(lambda tx: tx.replace("nodes", node_id, **changes))
+    await store.update(lambda tx: tx.replace(NODES, node_id, **changes))
 
 
 def test_replicas_spread_scale_node_down_and_drain() -> None:
     async def scenario() -> None:
         async with swarm(3) as store:
             network = allocate_network("overnet", "overlay", "", "", [])
-            await store.update(lambda tx: tx.create("networks", network))
+            await store.update(lambda tx: tx.create(NETWORKS, network))
             svc = service("web", replicas=3, networks=(network.id,))
-            await store.update(lambda tx: tx.create("services", svc))
+            await store.update(lambda tx: tx.create(SERVICES, svc))
 
             await wait_for_async("3 running", tasks_where(store, exactly_running(3)))
-            tasks = running(store.view().tasks())
+            tasks = running(store.view().all(TASKS))
             assert len({t.node_id for t in tasks}) == 3
             assert sorted(t.networks[0].addresses[0] for t in tasks) == [
                 "10.0.0.3/24",
                 "10.0.0.4/24",
                 "10.0.0.5/24",
             ]
-            assert store.view().service(svc.id).virtual_ips[0].addr == "10.0.0.2/24"
+            assert store.view().get(SERVICES, svc.id).virtual_ips[0].addr == "10.0.0.2/24"
 
             await respec(store, svc.id, replicas=1)
             await wait_for_async(
@@ -125,7 +135,7 @@ def test_replicas_spread_scale_node_down_and_drain() -> None:
                 tasks_where(store, lambda ts: exactly_running(1)(ts) and len(ts) == 1),
             )
 
-            (survivor,) = running(store.view().tasks())
+            (survivor,) = running(store.view().all(TASKS))
             await set_node(store, survivor.node_id, state=NodeState.DOWN)
             await wait_for_async(
                 "the task off the down node",
@@ -137,7 +147,7 @@ def test_replicas_spread_scale_node_down_and_drain() -> None:
                 ),
             )
 
-            (moved,) = running(store.view().tasks())
+            (moved,) = running(store.view().all(TASKS))
             await set_node(store, moved.node_id, availability=NodeAvailability.DRAIN)
             await wait_for_async(
                 "the task off the drained node",
@@ -157,18 +167,18 @@ def test_global_service_and_restart_after_failure() -> None:
     async def scenario() -> None:
         async with swarm(2) as store:
             svc = service("agent", mode="global", restart=RestartPolicy(delay_s=0.2))
-            await store.update(lambda tx: tx.create("services", svc))
+            await store.update(lambda tx: tx.create(SERVICES, svc))
             await wait_for_async("one task per node", tasks_where(store, exactly_running(2)))
 
-            await store.update(lambda tx: tx.create("nodes", node("late")))
+            await store.update(lambda tx: tx.create(NODES, node("late")))
             await wait_for_async("a task on the late node", tasks_where(store, exactly_running(3)))
 
-            victim = running(store.view().tasks())[0]
+            victim = running(store.view().all(TASKS))[0]
             failed = TaskStatus(TaskState.FAILED, now(), "boom")
-            await store.update(lambda tx: tx.replace("tasks", victim.id, status=failed))
+            await store.update(lambda tx: tx.replace(TASKS, victim.id, status=failed))
             await wait_for_async("the restarted task", tasks_where(store, exactly_running(3)))
             (replacement,) = [
-                t for t in running(store.view().tasks()) if t.node_id == victim.node_id
+                t for t in running(store.view().all(TASKS)) if t.node_id == victim.node_id
             ]
             # Not before the restart delay (0.2 s) from the failure.
             assert replacement.created_at >= failed.timestamp + 0.2
@@ -181,7 +191,7 @@ def test_rolling_update_completes() -> None:
         async with swarm(2) as store:
             fast = UpdateConfig(parallelism=1, delay_s=0.05, monitor_s=0.05)
             svc = service("web", replicas=2, update=fast)
-            await store.update(lambda tx: tx.create("services", svc))
+            await store.update(lambda tx: tx.create(SERVICES, svc))
             await wait_for_async("2 running", tasks_where(store, exactly_running(2)))
             new_image = ContainerSpec("busybox:2")
             await respec(store, svc.id, container=new_image)
@@ -198,7 +208,8 @@ def test_rolling_update_completes() -> None:
             await wait_for_async(
                 "the update to complete",
                 lambda: (
-                    getattr(store.view().service(svc.id).update_status, "state", "") == "completed"
+                    getattr(store.view().get(SERVICES, svc.id).update_status, "state", "")
+                    == UpdateState.COMPLETED
                 ),
             )
 

@@ -20,6 +20,7 @@ from swarmpy.model import (
     TaskState,
     UpdateConfig,
     UpdateOrder,
+    UpdateState,
 )
 from tests.support.builders import node, service, task
 
@@ -157,7 +158,7 @@ def test_rolling_update_in_batches_with_delay() -> None:
     v2 = updated(v1, parallelism=2, delay_s=10, monitor_s=1)
     v2, plan = run_update(v2, ts)
     assert v2.update_status
-    assert v2.update_status.state == "updating"
+    assert v2.update_status.state == UpdateState.UPDATING
     assert not plan.stop
     v2, plan = run_update(v2, ts)
     assert stopped(plan) == {ts[0].id: TaskState.SHUTDOWN, ts[1].id: TaskState.SHUTDOWN}
@@ -248,7 +249,7 @@ def test_update_completes_after_monitor_and_scaling_is_no_update() -> None:
     done = plan_update(v2, live, [new], NOW + 5).service
     assert done
     assert done.update_status
-    assert done.update_status.state == "completed"
+    assert done.update_status.state == UpdateState.COMPLETED
 
 
 def _failed_update(action: FailureAction) -> Service:
@@ -263,14 +264,14 @@ def _failed_update(action: FailureAction) -> Service:
 def test_update_failure_pauses() -> None:
     paused = _failed_update(FailureAction.PAUSE)
     assert paused.update_status
-    assert paused.update_status.state == "paused"
+    assert paused.update_status.state == UpdateState.PAUSED
     assert "due to failure or early termination of task" in paused.update_status.message
 
 
 def test_update_failure_rolls_back() -> None:
     back = _failed_update(FailureAction.ROLLBACK)
     assert back.update_status
-    assert back.update_status.state == "rollback_started"
+    assert back.update_status.state == UpdateState.ROLLBACK_STARTED
     assert back.spec.container.image == "busybox"
     assert back.spec_version == 3
     # Tasks still on the old spec are not outdated by the rollback.
@@ -281,7 +282,7 @@ def test_update_failure_rolls_back() -> None:
 def test_update_failure_continue() -> None:
     cont = _failed_update(FailureAction.CONTINUE)
     assert cont.update_status
-    assert cont.update_status.state == "updating"
+    assert cont.update_status.state == UpdateState.UPDATING
 
 
 # ---------------------------------------------------------------- task reaper

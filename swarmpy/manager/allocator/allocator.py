@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from swarmpy.errors import AlreadyExists, InvalidArgument
 from swarmpy.manager.controlloop import ControlLoop
-from swarmpy.manager.state.store import Event, Tx, write_chunked
+from swarmpy.manager.state.store import NETWORKS, SERVICES, TASKS, Event, Tx, write_chunked
 from swarmpy.model import (
     EndpointMode,
     Network,
@@ -245,11 +245,12 @@ class Allocator(ControlLoop):
     """Leader-only loop: allocates NEW tasks (→ PENDING) and service VIPs."""
 
     name = "allocator"
+    tables = (SERVICES, NETWORKS, TASKS)
 
     def wants(self, event: Event) -> bool:
-        if event.table in ("services", "networks"):
+        if event.table in (SERVICES, NETWORKS):
             return True
-        if event.table != "tasks":
+        if event.table != TASKS:
             return False
         # A new task to allocate, or an ended/deleted one whose address a waiting task wants.
         task: Task = event.obj
@@ -257,28 +258,28 @@ class Allocator(ControlLoop):
 
     async def tick(self, events: Sequence[Event]) -> float | None:
         snapshot = self.store.view()
-        tasks = snapshot.tasks()
-        plan = plan_allocation(snapshot.networks(), snapshot.services(), tasks)
+        tasks = snapshot.all(TASKS)
+        plan = plan_allocation(snapshot.all(NETWORKS), snapshot.all(SERVICES), tasks)
         stamp = now()
         errs = {t.id: t.status.err for t in tasks}
 
         def set_vips(tx: Tx, item: tuple[str, tuple[VirtualIP, ...]]) -> None:
-            service: Service | None = tx.get("services", item[0])
+            service: Service | None = tx.get(SERVICES, item[0])
             if service is not None:
-                tx.put("services", dataclasses.replace(service, virtual_ips=item[1]))
+                tx.put(SERVICES, dataclasses.replace(service, virtual_ips=item[1]))
 
         def attach(tx: Tx, item: tuple[str, tuple[NetworkAttachment, ...]]) -> None:
-            task: Task | None = tx.get("tasks", item[0])
+            task: Task | None = tx.get(TASKS, item[0])
             if task is None or not needs_allocation(task):
                 return
             status = TaskStatus(TaskState.PENDING, stamp, PENDING_MESSAGE)
-            tx.put("tasks", dataclasses.replace(task, networks=item[1], status=status))
+            tx.put(TASKS, dataclasses.replace(task, networks=item[1], status=status))
 
         def report(tx: Tx, item: tuple[str, str]) -> None:
-            task: Task | None = tx.get("tasks", item[0])
+            task: Task | None = tx.get(TASKS, item[0])
             if task is not None and needs_allocation(task):
                 status = dataclasses.replace(task.status, err=item[1], timestamp=stamp)
-                tx.put("tasks", dataclasses.replace(task, status=status))
+                tx.put(TASKS, dataclasses.replace(task, status=status))
 
         await write_chunked(self.store, list(plan.vips.items()), set_vips)
         await write_chunked(self.store, list(plan.tasks.items()), attach)

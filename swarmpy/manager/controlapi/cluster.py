@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from swarmpy.ca import certificates as ca
 from swarmpy.errors import InvalidArgument, NotFound
-from swarmpy.manager.state.store import Store, Tx
+from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import Cluster, JoinTokens, NodeRole, now
 
 
@@ -21,7 +21,7 @@ class ClusterAPI:
     def manager_addrs(self) -> list[str]:
         return [
             n.manager.api_addr
-            for n in self.store.view().nodes()
+            for n in self.store.view().all(NODES)
             if n.manager is not None and n.role == NodeRole.MANAGER
         ]
 
@@ -39,7 +39,7 @@ class ClusterAPI:
                 if role == NodeRole.WORKER
                 else JoinTokens(worker=cluster.tokens.worker, manager=fresh)
             )
-            rotated: Cluster = tx.replace("clusters", cluster.id, tokens=tokens, updated_at=now())
+            rotated: Cluster = tx.replace(CLUSTERS, cluster.id, tokens=tokens, updated_at=now())
             return rotated
 
         return await self.store.update(change)

@@ -6,14 +6,16 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from swarmpy.errors import InvalidArgument, NotFound
-from swarmpy.manager.state.store import Snapshot, Tx
+from swarmpy.manager.state.store import CLUSTERS, Snapshot, StoreObject, Table, Tx
 from swarmpy.model import EndpointMode, now
 
 # SwarmKit: "name must be valid as a DNS name component".
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
+
+Obj = TypeVar("Obj", bound=StoreObject)
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ def check_name(name: str, kind: str = "name") -> None:
         raise InvalidArgument(f"invalid {kind} {name!r}: must be valid as a DNS name component")
 
 
-def resolve(snapshot: Snapshot, table: str, ref: str, name_of: Callable[[Any], str]) -> Any:
+def resolve(snapshot: Snapshot, table: Table[Obj], ref: str, name_of: Callable[[Obj], str]) -> Obj:
     """Find an object by id, then by name, then by unambiguous id prefix."""
     obj = snapshot.get(table, ref)
     if obj is not None:
@@ -42,15 +44,14 @@ def resolve(snapshot: Snapshot, table: str, ref: str, name_of: Callable[[Any], s
         return prefixed[0]
     if len(named) > 1 or len(prefixed) > 1:
         raise InvalidArgument(f"{ref} is ambiguous ({len(named) or len(prefixed)} matches found)")
-    kinds = {"services": "service", "nodes": "node", "networks": "network", "tasks": "task"}
-    raise NotFound(f"No such {kinds[table]}: {ref}")
+    raise NotFound(f"No such {table.kind}: {ref}")
 
 
 def serialise(tx: Tx) -> None:
     """Touch the cluster object, so two concurrent creates of one name cannot both commit."""
     cluster = tx.snapshot.cluster()
     if cluster is not None:
-        tx.put("clusters", dataclasses.replace(cluster, updated_at=now()))
+        tx.put(CLUSTERS, dataclasses.replace(cluster, updated_at=now()))
 
 
 def endpoint_mode(value: str) -> EndpointMode:

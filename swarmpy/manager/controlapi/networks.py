@@ -7,7 +7,7 @@ import dataclasses
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.manager.allocator.allocator import allocate_network
 from swarmpy.manager.controlapi.common import check_name, resolve, serialise
-from swarmpy.manager.state.store import Store, Tx
+from swarmpy.manager.state.store import NETWORKS, SERVICES, Store, Tx
 from swarmpy.model import MAX_OVERLAY_MTU, MTU_OPTION, Network, now
 
 
@@ -55,7 +55,7 @@ class NetworkAPI:
                 driver=driver or "overlay",
                 subnet=subnet,
                 gateway=gateway,
-                existing=tx.snapshot.networks(),
+                existing=tx.snapshot.all(NETWORKS),
             )
             network = dataclasses.replace(
                 network,
@@ -64,7 +64,7 @@ class NetworkAPI:
                 created_at=now(),
                 mtu=mtu,
             )
-            tx.create("networks", network)
+            tx.create(NETWORKS, network)
             serialise(tx)
             return network
 
@@ -72,22 +72,24 @@ class NetworkAPI:
 
     def get(self, ref: str) -> Network:
         try:
-            network: Network = resolve(self.store.view(), "networks", ref, lambda n: n.name)
+            network: Network = resolve(self.store.view(), NETWORKS, ref, lambda n: n.name)
         except NotFound:
             raise NotFound(f"network {ref} not found") from None
         return network
 
     def list(self) -> list[Network]:
-        return sorted(self.store.view().networks(), key=lambda n: n.name)
+        return sorted(self.store.view().all(NETWORKS), key=lambda n: n.name)
 
     async def remove(self, ref: str) -> None:
         network = self.get(ref)
 
         def change(tx: Tx) -> None:
-            users = [s.spec.name for s in tx.snapshot.services() if network.id in s.spec.networks]
+            users = [
+                s.spec.name for s in tx.snapshot.all(SERVICES) if network.id in s.spec.networks
+            ]
             if users:
                 raise Conflict(f"network {network.name} is in use by service {users[0]}")
-            tx.delete("networks", network.id)
+            tx.delete(NETWORKS, network.id)
             serialise(tx)
 
         await self.store.update(change)

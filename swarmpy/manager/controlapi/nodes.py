@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.manager.controlapi.common import RaftMember, resolve
-from swarmpy.manager.state.store import Store, Tx
+from swarmpy.manager.state.store import NODES, Store, Tx
 from swarmpy.model import ManagerStatus, Node, NodeAvailability, NodeRole, NodeState, now
 
 
@@ -57,11 +57,11 @@ class NodeAPI:
         return out
 
     def _resolve(self, ref: str) -> Node:
-        node: Node = resolve(self.store.view(), "nodes", ref, _hostname)
+        node: Node = resolve(self.store.view(), NODES, ref, _hostname)
         return node
 
     def list(self) -> list[Node]:
-        nodes = sorted(self.store.view().nodes(), key=lambda n: (n.hostname, n.id))
+        nodes = sorted(self.store.view().all(NODES), key=lambda n: (n.hostname, n.id))
         return self._with_manager_status(nodes)
 
     def get(self, ref: str) -> Node:
@@ -87,7 +87,7 @@ class NodeAPI:
                 raise NotFound(f"key {key} doesn't exist in node's labels")
 
         def change(tx: Tx) -> Node:
-            current: Node | None = tx.get("nodes", node.id)
+            current: Node | None = tx.get(NODES, node.id)
             if current is None:
                 raise NotFound(f"No such node: {ref}")
             labels = current.label_dict()
@@ -95,7 +95,7 @@ class NodeAPI:
             for key in label_rm:
                 labels.pop(key, None)
             updated: Node = tx.replace(
-                "nodes",
+                NODES,
                 node.id,
                 availability=NodeAvailability(availability or current.availability),
                 labels=tuple(sorted(labels.items())),
@@ -122,7 +122,7 @@ class NodeAPI:
         def change(tx: Tx) -> Node:
             manager = node.manager if wanted == NodeRole.MANAGER else None
             updated: Node = tx.replace(
-                "nodes", node.id, role=wanted, manager=manager, updated_at=now()
+                NODES, node.id, role=wanted, manager=manager, updated_at=now()
             )
             return updated
 
@@ -146,6 +146,6 @@ class NodeAPI:
             )
 
         def change(tx: Tx) -> None:
-            tx.delete("nodes", node.id)
+            tx.delete(NODES, node.id)
 
         await self.store.update(change)

@@ -7,8 +7,17 @@ import dataclasses
 from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from swarmpy.manager.controlapi.common import check_name, resolve, serialise
 from swarmpy.manager.scheduler.filters import parse_constraints
-from swarmpy.manager.state.store import Snapshot, Store, Tx
-from swarmpy.model import Network, Service, ServiceMode, ServiceSpec, UpdateStatus, new_id, now
+from swarmpy.manager.state.store import NETWORKS, SERVICES, Snapshot, Store, Tx
+from swarmpy.model import (
+    Network,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+    UpdateState,
+    UpdateStatus,
+    new_id,
+    now,
+)
 
 
 def _service_name(service: Service) -> str:
@@ -29,7 +38,7 @@ def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
     parse_constraints(spec.constraints)
     network_ids = []
     for ref in spec.networks:
-        network = resolve(snapshot, "networks", ref, _network_name)
+        network = resolve(snapshot, NETWORKS, ref, _network_name)
         network_ids.append(network.id)
     if len(set(network_ids)) != len(network_ids):
         raise InvalidArgument("a service can be attached to a network only once")
@@ -44,28 +53,28 @@ class ServiceAPI:
         spec = check_spec(self.store.view(), spec)
 
         def change(tx: Tx) -> Service:
-            if any(s.spec.name == spec.name for s in tx.snapshot.services()):
+            if any(s.spec.name == spec.name for s in tx.snapshot.all(SERVICES)):
                 raise AlreadyExists(f"service {spec.name} already exists")
             stamp = now()
             service = Service(id=new_id(), spec=spec, created_at=stamp, updated_at=stamp)
-            tx.create("services", service)
+            tx.create(SERVICES, service)
             serialise(tx)
             return service
 
         return await self.store.update(change)
 
     def get(self, ref: str) -> Service:
-        service: Service = resolve(self.store.view(), "services", ref, _service_name)
+        service: Service = resolve(self.store.view(), SERVICES, ref, _service_name)
         return service
 
     def list(self) -> list[Service]:
-        return sorted(self.store.view().services(), key=_service_name)
+        return sorted(self.store.view().all(SERVICES), key=_service_name)
 
     async def update(
         self, ref: str, spec: ServiceSpec | None, rollback: bool, force: bool
     ) -> Service:
         snapshot = self.store.view()
-        service: Service = resolve(snapshot, "services", ref, _service_name)
+        service: Service = resolve(snapshot, SERVICES, ref, _service_name)
         if rollback:
             if service.previous_spec is None:
                 raise Conflict(f"service {service.spec.name} has no previous spec to roll back to")
@@ -79,7 +88,7 @@ class ServiceAPI:
                 raise InvalidArgument("service mode change is not allowed")
 
         def change(tx: Tx) -> Service:
-            current: Service | None = tx.get("services", service.id)
+            current: Service | None = tx.get(SERVICES, service.id)
             if current is None:
                 raise NotFound(f"No such service: {ref}")
             if new_spec == current.spec and not force and not rollback:
@@ -99,7 +108,7 @@ class ServiceAPI:
                     current.update_status
                     if only_scale
                     else UpdateStatus(
-                        state="rollback_started" if rollback else "updating",
+                        state=UpdateState.ROLLBACK_STARTED if rollback else UpdateState.UPDATING,
                         started_at=stamp,
                         message="manually requested rollback" if rollback else "update in progress",
                         # The orchestrator's updater takes over a status of the current spec.
@@ -108,7 +117,7 @@ class ServiceAPI:
                 ),
                 updated_at=stamp,
             )
-            tx.put("services", updated)
+            tx.put(SERVICES, updated)
             return updated
 
         return await self.store.update(change)
@@ -117,6 +126,6 @@ class ServiceAPI:
         service = self.get(ref)
 
         def change(tx: Tx) -> None:
-            tx.delete("services", service.id)
+            tx.delete(SERVICES, service.id)
 
         await self.store.update(change)

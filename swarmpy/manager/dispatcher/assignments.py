@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from swarmpy.manager.dispatcher.netview import assignments_by_node, is_assigned
-from swarmpy.manager.state.store import Event
+from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES, TASKS, Event
 from swarmpy.model import Task
 
 # What the managers change in a task that an agent does not act on: the agent itself is
@@ -21,7 +21,7 @@ _NOT_FOR_AGENT = frozenset({"status", "updated_at"})
 _FOR_AGENT = tuple(f.name for f in dataclasses.fields(Task) if f.name not in _NOT_FOR_AGENT)
 
 # Tables whose changes may alter any node's NetworkView.
-_VIEW_TABLES = frozenset({"networks", "services", "nodes"})
+_VIEW_TABLES = frozenset({NETWORKS, SERVICES, NODES})
 
 
 def same_for_agent(sent: Task | None, task: Task) -> bool:
@@ -37,7 +37,7 @@ def changes_views(event: Event) -> bool:
     """Whether ``event`` can alter a NetworkView (network endpoints, VIPs, node addresses)."""
     if event.table in _VIEW_TABLES:
         return True
-    if event.table != "tasks":
+    if event.table != TASKS:
         return False
     return bool(event.obj.networks) or bool(event.old is not None and event.old.networks)
 
@@ -53,7 +53,7 @@ class AssignmentIndex:
 
     def apply(self, event: Event) -> set[str]:
         """Take one event in; the nodes whose assignments it changed."""
-        if event.table != "tasks":
+        if event.table != TASKS:
             return set()
         touched: set[str] = set()
         old: Task | None = event.old if event.action == "update" else None

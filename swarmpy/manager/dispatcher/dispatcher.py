@@ -26,7 +26,7 @@ from swarmpy.errors import NotFound
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.netview import ViewBuilder
 from swarmpy.manager.dispatcher.statusbatch import StatusBatcher
-from swarmpy.manager.state.store import Event, Snapshot, Store, Tx
+from swarmpy.manager.state.store import NODES, TASKS, Event, Snapshot, Store, Tx, Watch
 from swarmpy.model import (
     Node,
     NodeRole,
@@ -131,7 +131,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             deadline = time.monotonic() - HEARTBEAT_MISSES * period
             snapshot = self.store.view()
             late = []
-            for node in snapshot.nodes():
+            for node in snapshot.all(NODES):
                 session = self._sessions.get(node.id)
                 if session is not None:
                     seen_at.pop(node.id, None)
@@ -149,38 +149,38 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                         dropped.changed.set()
 
     async def _push_assignments(self) -> None:
-        snapshot, events, cancel = self.store.watch()
-        self._index = AssignmentIndex(snapshot.tasks())
+        watch = self.store.watch()
+        self._index = AssignmentIndex(watch.snapshot.all(TASKS))
         self._views = None
         self._session_facts = None
         drain: asyncio.Task[None] | None = None
         try:
             self._dirty.set()
             while self._running:
-                drain = asyncio.create_task(self._drain(events))
+                drain = asyncio.create_task(self._drain(watch))
                 await self._dirty.wait()
                 drain.cancel()
                 await asyncio.sleep(ASSIGNMENT_BATCH_S)
                 self._dirty.clear()
-                while not events.empty():
-                    self._take(events.get_nowait())
+                for event in watch.pending():
+                    self._take(event)
                 snapshot = self.store.view()
                 self._wake_sessions(snapshot)
                 self._publish(snapshot)
         finally:
             if drain is not None:
                 drain.cancel()  # stopped while waiting: it must not outlive us
-            cancel()
+            watch.close()
 
-    async def _drain(self, events: asyncio.Queue[Event]) -> None:
-        self._take(await events.get())
+    async def _drain(self, watch: Watch) -> None:
+        self._take(await watch.get())
         self._dirty.set()
 
     def _take(self, event: Event) -> None:
         self._dirty_nodes |= self._index.apply(event)
         if changes_views(event):
             self._views = None
-        if event.table == "nodes":
+        if event.table == NODES:
             self._nodes_changed.add(event.obj.id)
 
     def _wake_sessions(self, snapshot: Snapshot) -> None:
@@ -267,7 +267,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._sessions[node_id] = session
 
         def register(tx: Tx) -> Node:
-            node: Node | None = tx.get("nodes", node_id)
+            node: Node | None = tx.get(NODES, node_id)
             if node is None:
                 raise NotFound(f"node {node_id} is not part of this swarm (it was removed)")
             described = {
@@ -279,7 +279,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             }
             if all(getattr(node, name) == value for name, value in described.items()):
                 return node  # a reconnection after a leader change: nothing to write
-            registered: Node = tx.replace("nodes", node_id, **described, updated_at=now())
+            registered: Node = tx.replace(NODES, node_id, **described, updated_at=now())
             return registered
 
         await self.store.update(register)
@@ -301,7 +301,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     def _session_message(self, node_id: str, session: _Session) -> dispatcher_pb2.SessionMessage:
         snapshot = self.store.view()
-        node = snapshot.node(node_id)
+        node = snapshot.get(NODES, node_id)
         return dispatcher_pb2.SessionMessage(
             session_id=session.session_id,
             node_id=node_id,
@@ -315,7 +315,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         if self._managers_at is None or self._managers_at[0] != snapshot.index:
             managers = [
                 n.manager.api_addr
-                for n in snapshot.nodes()
+                for n in snapshot.all(NODES)
                 if n.manager is not None and n.role == NodeRole.MANAGER
             ]
             self._managers_at = (snapshot.index, managers)
@@ -387,10 +387,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
 def _mark_down(tx: Tx, *, node_ids: list[str]) -> None:
     for node_id in node_ids:
-        node = tx.get("nodes", node_id)
+        node = tx.get(NODES, node_id)
         if node is not None and node.state != NodeState.DOWN:
             tx.replace(
-                "nodes",
+                NODES,
                 node_id,
                 state=NodeState.DOWN,
                 message="heartbeat failure",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from swarmpy.manager.state.store import Snapshot
+from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import (
     Endpoint,
     EndpointMode,
@@ -42,12 +42,12 @@ class ViewBuilder:
     """Builds every node's NetworkView from one snapshot, sharing the per-network work."""
 
     def __init__(self, snapshot: Snapshot) -> None:
-        self._networks = {n.id: n for n in snapshot.networks()}
-        nodes = {n.id: n for n in snapshot.nodes()}
+        self._networks = {n.id: n for n in snapshot.all(NETWORKS)}
+        nodes = {n.id: n for n in snapshot.all(NODES)}
         self._endpoints: dict[str, list[Endpoint]] = defaultdict(list)
         self._services: dict[str, list[ServiceEndpoint]] = defaultdict(list)
         self._networks_of_node: dict[str, set[str]] = defaultdict(set)
-        for task in snapshot.tasks():
+        for task in snapshot.all(TASKS):
             if not task.networks or not task.node_id:
                 continue
             if _live_on_node(task) and task.status.state >= TaskState.ASSIGNED:
@@ -72,7 +72,7 @@ class ViewBuilder:
                         mac=attachment.mac,
                     )
                 )
-        for service in snapshot.services():
+        for service in snapshot.all(SERVICES):
             endpoint = ServiceEndpoint(
                 service_id=service.id,
                 name=service.spec.name,

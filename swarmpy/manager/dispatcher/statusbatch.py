@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable
 
-from swarmpy.manager.state.store import Store, Tx, write_chunked
+from swarmpy.manager.state.store import TASKS, Store, Tx, write_chunked
 from swarmpy.model import Task, TaskStatus, now
 
 STATUS_BATCH_S = 0.05
@@ -58,10 +58,10 @@ class StatusBatcher:
             by_task.setdefault(report[1], []).append(report)
 
         def write(tx: Tx, task_id: str) -> None:
-            task = tx.get("tasks", task_id)
+            task = tx.get(TASKS, task_id)
             if task is None:
                 return
             for updated in newer_statuses({task_id: task}, by_task[task_id]):
-                tx.put("tasks", updated)
+                tx.put(TASKS, updated)
 
         await write_chunked(self.store, list(by_task), write)

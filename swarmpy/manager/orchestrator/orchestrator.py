@@ -10,7 +10,16 @@ from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.orchestrator.global_service import reconcile_global
 from swarmpy.manager.orchestrator.reconcile import Plan, ServiceChange, Stop, retire_all
 from swarmpy.manager.orchestrator.replicated import reconcile_replicated
-from swarmpy.manager.state.store import Event, Snapshot, Tx, write_chunked
+from swarmpy.manager.state.store import (
+    CLUSTERS,
+    NODES,
+    SERVICES,
+    TASKS,
+    Event,
+    Snapshot,
+    Tx,
+    write_chunked,
+)
 from swarmpy.model import Node, ServiceMode, Task, TaskState, TaskStatus, now
 
 log = logging.getLogger(__name__)
@@ -21,12 +30,12 @@ _NODE_FIELDS = ("state", "availability", "labels", "role", "hostname")
 
 def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
     """Reconcile every service (and the tasks of deleted ones) over one snapshot."""
-    nodes = snapshot.nodes()
+    nodes = snapshot.all(NODES)
     by_service: dict[str, list[Task]] = {}
-    for task in snapshot.tasks():
+    for task in snapshot.all(TASKS):
         by_service.setdefault(task.service_id, []).append(task)
     plans: list[Plan] = []
-    for service in snapshot.services():
+    for service in snapshot.all(SERVICES):
         tasks = by_service.pop(service.id, [])
         reconcile = (
             reconcile_global if service.spec.mode == ServiceMode.GLOBAL else reconcile_replicated
@@ -53,7 +62,7 @@ def _task_changed(old: Task | None, new: Task) -> bool:
 
 
 def stop_task(tx: Tx, stop: Stop, stamp: float) -> None:
-    task: Task | None = tx.get("tasks", stop.task_id)
+    task: Task | None = tx.get(TASKS, stop.task_id)
     if task is None or task.desired_state >= stop.desired:
         return
     status = task.status
@@ -67,36 +76,35 @@ def stop_task(tx: Tx, stop: Stop, stamp: float) -> None:
                 status, state=TaskState.ORPHANED, timestamp=stamp, message="node removed"
             )
     tx.put(
-        "tasks",
+        TASKS,
         dataclasses.replace(task, desired_state=stop.desired, status=status, updated_at=stamp),
     )
 
 
 def start_task(tx: Tx, task_id: str, stamp: float) -> None:
-    task: Task | None = tx.get("tasks", task_id)
+    task: Task | None = tx.get(TASKS, task_id)
     if task is not None and task.desired_state == TaskState.READY:
-        tx.put(
-            "tasks", dataclasses.replace(task, desired_state=TaskState.RUNNING, updated_at=stamp)
-        )
+        tx.put(TASKS, dataclasses.replace(task, desired_state=TaskState.RUNNING, updated_at=stamp))
 
 
 def change_service(tx: Tx, change: ServiceChange) -> None:
     # A user update in between wins: the next tick re-plans over it.
-    if tx.get("services", change.seen.id) == change.seen:
-        tx.put("services", change.new)
+    if tx.get(SERVICES, change.seen.id) == change.seen:
+        tx.put(SERVICES, change.new)
 
 
 class Orchestrator(ControlLoop):
     """Leader-only loop keeping every service's tasks as its spec says."""
 
     name = "orchestrator"
+    tables = (SERVICES, CLUSTERS, NODES, TASKS)
 
     def wants(self, event: Event) -> bool:
-        if event.table in ("services", "clusters"):
+        if event.table in (SERVICES, CLUSTERS):
             return True
-        if event.table == "nodes":
+        if event.table == NODES:
             return event.action == "delete" or _node_changed(event.old, event.obj)
-        if event.table == "tasks":
+        if event.table == TASKS:
             return event.action == "delete" or _task_changed(event.old, event.obj)
         return False
 
@@ -110,7 +118,7 @@ class Orchestrator(ControlLoop):
         # Stops first: a replacement never runs beside the task it replaces for long.
         await write_chunked(self.store, stops, lambda tx, s: stop_task(tx, s, stamp))
         await write_chunked(self.store, starts, lambda tx, t: start_task(tx, t, stamp))
-        await write_chunked(self.store, creates, lambda tx, t: tx.create("tasks", t))
+        await write_chunked(self.store, creates, lambda tx, t: tx.create(TASKS, t))
         await write_chunked(self.store, changes, change_service)
         if creates or stops:
             log.debug("orchestrator: %d tasks created, %d stopped", len(creates), len(stops))

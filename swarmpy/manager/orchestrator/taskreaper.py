@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from swarmpy.manager.controlloop import ControlLoop
-from swarmpy.manager.state.store import Event, Tx, write_chunked
+from swarmpy.manager.state.store import CLUSTERS, SERVICES, TASKS, Event, Tx, write_chunked
 from swarmpy.model import Task, TaskState
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,13 @@ class TaskReaper(ControlLoop):
     """Leader-only loop deleting old and removed tasks."""
 
     name = "taskreaper"
+    tables = (CLUSTERS, SERVICES, TASKS)
     batch_window_s = REAPER_BATCH_S
 
     def wants(self, event: Event) -> bool:
-        if event.table in ("clusters",) or (event.table == "services" and event.action == "delete"):
+        if event.table in (CLUSTERS,) or (event.table == SERVICES and event.action == "delete"):
             return True
-        if event.table != "tasks" or event.action == "delete":
+        if event.table != TASKS or event.action == "delete":
             return False
         # A new or pending task makes nothing reapable: only an end, or a removal, does
         # (a removed service's tasks, which may be pending, arrive with desired REMOVE).
@@ -73,12 +74,12 @@ class TaskReaper(ControlLoop):
         snapshot = self.store.view()
         cluster = snapshot.cluster()
         limit = cluster.task_history_limit if cluster else DEFAULT_HISTORY_LIMIT
-        services = frozenset(s.id for s in snapshot.services())
-        doomed = reap(snapshot.tasks(), services, limit)
+        services = frozenset(s.id for s in snapshot.all(SERVICES))
+        doomed = reap(snapshot.all(TASKS), services, limit)
 
         def delete(tx: Tx, task_id: str) -> None:
-            if tx.get("tasks", task_id) is not None:
-                tx.delete("tasks", task_id)
+            if tx.get(TASKS, task_id) is not None:
+                tx.delete(TASKS, task_id)
 
         await write_chunked(self.store, doomed, delete)
         if doomed:

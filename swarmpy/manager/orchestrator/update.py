@@ -18,17 +18,12 @@ from swarmpy.model import (
     TaskState,
     UpdateConfig,
     UpdateOrder,
+    UpdateState,
     UpdateStatus,
     outdated,
 )
 
-UPDATING = "updating"
-PAUSED = "paused"
-COMPLETED = "completed"
-ROLLBACK_STARTED = "rollback_started"
-ROLLBACK_PAUSED = "rollback_paused"
-ROLLBACK_COMPLETED = "rollback_completed"
-_IN_PROGRESS = (UPDATING, ROLLBACK_STARTED)
+_IN_PROGRESS = (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED)
 _FAILED = (TaskState.FAILED, TaskState.REJECTED)
 
 
@@ -54,11 +49,13 @@ def plan_update(
     if current is None:
         if not old:
             return UpdateDecision()
-        started = UpdateStatus(UPDATING, now, 0.0, "update in progress", service.spec_version)
+        started = UpdateStatus(
+            UpdateState.UPDATING, now, 0.0, "update in progress", service.spec_version
+        )
         return UpdateDecision(service=dataclasses.replace(service, update_status=started))
     if current.state not in _IN_PROGRESS:
         return UpdateDecision()  # paused or finished: the user has to act
-    rolling_back = current.state == ROLLBACK_STARTED
+    rolling_back = current.state == UpdateState.ROLLBACK_STARTED
     config = service.spec.rollback if rolling_back else service.spec.update
 
     failures = [t for t in history if _failed_during(t, service, current)]
@@ -78,9 +75,9 @@ def plan_update(
         if now < done_at:
             return UpdateDecision(wake_at=done_at)
         state, message = (
-            (ROLLBACK_COMPLETED, "rollback completed")
+            (UpdateState.ROLLBACK_COMPLETED, "rollback completed")
             if rolling_back
-            else (COMPLETED, "update completed")
+            else (UpdateState.COMPLETED, "update completed")
         )
         finished = dataclasses.replace(current, state=state, completed_at=now, message=message)
         return UpdateDecision(service=dataclasses.replace(service, update_status=finished))
@@ -108,7 +105,7 @@ def _fail(
     service: Service, current: UpdateStatus, config: UpdateConfig, task: Task, now: float
 ) -> Service:
     cause = f"due to failure or early termination of task {task.id}"
-    rolling_back = current.state == ROLLBACK_STARTED
+    rolling_back = current.state == UpdateState.ROLLBACK_STARTED
     if (
         config.failure_action == FailureAction.ROLLBACK
         and not rolling_back
@@ -121,11 +118,15 @@ def _fail(
             previous_spec=service.spec,
             spec_version=version,
             update_status=UpdateStatus(
-                ROLLBACK_STARTED, now, 0.0, f"update rolled back {cause}", version
+                UpdateState.ROLLBACK_STARTED, now, 0.0, f"update rolled back {cause}", version
             ),
             updated_at=now,
         )
     # A failing rollback pauses rather than rolling back the rollback.
-    state, what = (ROLLBACK_PAUSED, "rollback") if rolling_back else (PAUSED, "update")
+    state, what = (
+        (UpdateState.ROLLBACK_PAUSED, "rollback")
+        if rolling_back
+        else (UpdateState.PAUSED, "update")
+    )
     paused = dataclasses.replace(current, state=state, message=f"{what} paused {cause}")
     return dataclasses.replace(service, update_status=paused)

@@ -16,7 +16,7 @@ from swarmpy.manager.scheduler.filters import (
     first_failing,
 )
 from swarmpy.manager.scheduler.spread import SpreadHeap
-from swarmpy.manager.state.store import Event, Tx, write_chunked
+from swarmpy.manager.state.store import NODES, TASKS, Event, Tx, write_chunked
 from swarmpy.model import Node, Task, TaskState, TaskStatus, now
 
 log = logging.getLogger(__name__)
@@ -120,11 +120,12 @@ class Scheduler(ControlLoop):
     """Leader-only loop: schedules every pending task whenever placement could change."""
 
     name = "scheduler"
+    tables = (NODES, TASKS)
 
     def wants(self, event: Event) -> bool:
-        if event.table == "nodes":
+        if event.table == NODES:
             return True
-        if event.table != "tasks":
+        if event.table != TASKS:
             return False
         task: Task = event.obj
         if event.action == "delete":
@@ -136,11 +137,11 @@ class Scheduler(ControlLoop):
 
     async def tick(self, events: Sequence[Event]) -> float | None:
         snapshot = self.store.view()
-        all_tasks = snapshot.tasks()
+        all_tasks = snapshot.all(TASKS)
         pending = [t for t in all_tasks if schedulable(t)]
         if not pending:
             return None
-        decided = schedule(pending, snapshot.nodes(), all_tasks)
+        decided = schedule(pending, snapshot.all(NODES), all_tasks)
         # Only write a reason that changed: an unchanged write would just wake us again.
         errors = [
             (t.id, decided.unschedulable[t.id])
@@ -151,19 +152,19 @@ class Scheduler(ControlLoop):
 
         def assign(tx: Tx, item: tuple[str, str]) -> None:
             task_id, node_id = item
-            task: Task | None = tx.get("tasks", task_id)
+            task: Task | None = tx.get(TASKS, task_id)
             if task is None or not schedulable(task):
                 return
             status = TaskStatus(TaskState.ASSIGNED, stamp, ASSIGNED_MESSAGE)
-            tx.put("tasks", dataclasses.replace(task, node_id=node_id, status=status))
+            tx.put(TASKS, dataclasses.replace(task, node_id=node_id, status=status))
 
         def keep_pending(tx: Tx, item: tuple[str, str]) -> None:
             task_id, reason = item
-            task: Task | None = tx.get("tasks", task_id)
+            task: Task | None = tx.get(TASKS, task_id)
             if task is None or not schedulable(task):
                 return
             status = dataclasses.replace(task.status, err=reason, timestamp=stamp)
-            tx.put("tasks", dataclasses.replace(task, status=status))
+            tx.put(TASKS, dataclasses.replace(task, status=status))
 
         await write_chunked(self.store, list(decided.assignments.items()), assign)
         await write_chunked(self.store, errors, keep_pending)

@@ -4,7 +4,9 @@ The state itself (``StoreState``) is a deterministic machine that applies batche
 operations; a replicated log (``Log``) decides the order in which every manager applies
 them. ``Store`` is what the rest of the manager sees: ``view()`` for an immutable snapshot,
 ``update(fn)`` for a transaction (re-run on conflict), ``watch()`` for a snapshot plus the
-events after it. The log can be Raft (``swarmpy.manager.state.raft``) or local (``LocalLog``,
+events after it. Tables are typed constants (``TASKS: Table[Task]``), so ``tx.get(TASKS, id)``
+is a ``Task | None``; inside a Raft entry a table is still its name, so logs written before
+apply unchanged. The log can be Raft (``swarmpy.manager.state.raft``) or local (``LocalLog``,
 used by unit tests and by nothing else), so everything above it runs without Raft.
 """
 
@@ -14,16 +16,49 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from swarmpy.errors import Conflict, NotFound
-from swarmpy.model import TABLES, Cluster, Network, Node, Service, Task
+from swarmpy.model import Cluster, Network, Node, Service, Task
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class StoreObject(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Obj = TypeVar("Obj", bound=StoreObject)
+
+
+@dataclass(frozen=True)
+class Table(Generic[Obj]):
+    """One kind of object in the store; ``Obj`` is the type of its rows."""
+
+    # What Raft entries and snapshots carry: renaming one would orphan every logged write.
+    name: str
+    kind: str  # one row, in messages: "No such node"
+
+
+NODES: Table[Node] = Table("nodes", "node")
+SERVICES: Table[Service] = Table("services", "service")
+TASKS: Table[Task] = Table("tasks", "task")
+NETWORKS: Table[Network] = Table("networks", "network")
+CLUSTERS: Table[Cluster] = Table("clusters", "cluster")
+TABLES: tuple[Table[Any], ...] = (NODES, SERVICES, TASKS, NETWORKS, CLUSTERS)
+_BY_NAME: dict[str, Table[Any]] = {t.name: t for t in TABLES}
+
+
+def table_named(name: str) -> Table[Any]:
+    """The table an operation's name stands for."""
+    return _BY_NAME[name]
+
 
 # Ops per transaction when a loop writes many objects: keeps each Raft entry small, since a
 # follower applies an entry on the thread that also keeps its election timer; at 256 the
@@ -39,16 +74,20 @@ ANY_VERSION = None
 class Op:
     """Put (obj is not None) or delete (obj is None) one object, if its version matches."""
 
-    table: str
+    table: str  # a Table's name: entries stay plain data, readable by older and newer code
     id: str
     obj: Any | None
     expect: int | None = ANY_VERSION
 
 
+Action = Literal["create", "update", "delete"]
+ACTIONS: frozenset[Action] = frozenset(("create", "update", "delete"))
+
+
 @dataclass(frozen=True)
 class Event:
-    action: Literal["create", "update", "delete"]
-    table: str
+    action: Action
+    table: Table[Any]
     obj: Any  # the new object, or the deleted one
     old: Any | None = None
 
@@ -74,46 +113,23 @@ class Snapshot:
         self._tables = tables
         self._versions = versions
 
-    def get(self, table: str, obj_id: str) -> Any | None:
-        return self._tables[table].get(obj_id)
+    def get(self, table: Table[Obj], obj_id: str) -> Obj | None:
+        obj: Obj | None = self._tables[table.name].get(obj_id)
+        return obj
 
-    def version(self, table: str, obj_id: str) -> int | None:
-        return self._versions[table].get(obj_id)
+    def version(self, table: Table[Any], obj_id: str) -> int | None:
+        return self._versions[table.name].get(obj_id)
 
-    def all(self, table: str) -> list[Any]:
-        return list(self._tables[table].values())
+    def all(self, table: Table[Obj]) -> list[Obj]:
+        return list(self._tables[table.name].values())
 
-    def ids(self, table: str) -> Iterator[str]:
-        return iter(self._tables[table])
-
-    # Typed shortcuts: the control loops read these all the time.
-    def nodes(self) -> list[Node]:
-        return self.all("nodes")
-
-    def services(self) -> list[Service]:
-        return self.all("services")
-
-    def tasks(self) -> list[Task]:
-        return self.all("tasks")
-
-    def networks(self) -> list[Network]:
-        return self.all("networks")
+    def ids(self, table: Table[Any]) -> Iterator[str]:
+        return iter(self._tables[table.name])
 
     def cluster(self) -> Cluster | None:
-        clusters = self.all("clusters")
+        """The swarm's one cluster object (none before the first manager bootstraps it)."""
+        clusters = self.all(CLUSTERS)
         return clusters[0] if clusters else None
-
-    def node(self, node_id: str) -> Node | None:
-        return self.get("nodes", node_id)
-
-    def service(self, service_id: str) -> Service | None:
-        return self.get("services", service_id)
-
-    def task(self, task_id: str) -> Task | None:
-        return self.get("tasks", task_id)
-
-    def network(self, network_id: str) -> Network | None:
-        return self.get("networks", network_id)
 
 
 class StoreState:
@@ -126,8 +142,8 @@ class StoreState:
 
     def __init__(self) -> None:
         self.index = 0
-        self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
-        self.versions: dict[str, dict[str, int]] = {name: {} for name in TABLES}
+        self.tables: dict[str, dict[str, Any]] = {t.name: {} for t in TABLES}
+        self.versions: dict[str, dict[str, int]] = {t.name: {} for t in TABLES}
         self.lock = threading.RLock()
         self._frozen: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
 
@@ -179,6 +195,7 @@ class StoreState:
                     return ApplyResult(self.index, False, conflict=f"{op.table}/{op.id} changed")
             events: list[Event] = []
             for op in ops:
+                table = table_named(op.table)
                 self._frozen.pop(op.table, None)
                 rows = self.tables[op.table]
                 old = rows.get(op.id)
@@ -186,13 +203,11 @@ class StoreState:
                     if old is not None:
                         del rows[op.id]
                         del self.versions[op.table][op.id]
-                        events.append(Event("delete", op.table, old))
+                        events.append(Event("delete", table, old))
                     continue
                 rows[op.id] = op.obj
                 self.versions[op.table][op.id] = index
-                events.append(
-                    Event("update" if old is not None else "create", op.table, op.obj, old)
-                )
+                events.append(Event("update" if old is not None else "create", table, op.obj, old))
             self.index = index
             result = ApplyResult(index, True, tuple(events))
             if listener is not None:
@@ -238,34 +253,97 @@ class Tx:
     def ops(self) -> tuple[Op, ...]:
         return tuple(self._ops.values())
 
-    def get(self, table: str, obj_id: str) -> Any | None:
-        key = (table, obj_id)
+    def get(self, table: Table[Obj], obj_id: str) -> Obj | None:
+        key = (table.name, obj_id)
         if key in self._ops:
-            return self._ops[key].obj
+            obj: Obj | None = self._ops[key].obj
+            return obj
         return self.snapshot.get(table, obj_id)
 
-    def _expect(self, table: str, obj_id: str) -> int | None:
+    def _expect(self, table: Table[Any], obj_id: str) -> int | None:
         version = self.snapshot.version(table, obj_id)
         return MUST_NOT_EXIST if version is None else version
 
-    def create(self, table: str, obj: Any) -> None:
-        self._ops[(table, obj.id)] = Op(table, obj.id, obj, MUST_NOT_EXIST)
+    def create(self, table: Table[Obj], obj: Obj) -> None:
+        self._ops[(table.name, obj.id)] = Op(table.name, obj.id, obj, MUST_NOT_EXIST)
 
-    def put(self, table: str, obj: Any) -> None:
+    def put(self, table: Table[Obj], obj: Obj) -> None:
         """Write ``obj``; fails the transaction if it changed since the snapshot."""
-        self._ops[(table, obj.id)] = Op(table, obj.id, obj, self._expect(table, obj.id))
+        expect = self._expect(table, obj.id)
+        self._ops[(table.name, obj.id)] = Op(table.name, obj.id, obj, expect)
 
-    def delete(self, table: str, obj_id: str) -> None:
-        self._ops[(table, obj_id)] = Op(table, obj_id, None, self._expect(table, obj_id))
+    def delete(self, table: Table[Any], obj_id: str) -> None:
+        expect = self._expect(table, obj_id)
+        self._ops[(table.name, obj_id)] = Op(table.name, obj_id, None, expect)
 
-    def replace(self, table: str, obj_id: str, **changes: Any) -> Any:
+    def replace(self, table: Table[Obj], obj_id: str, **changes: Any) -> Obj:
         """Put a copy of the current object with ``changes``; NotFound if it is gone."""
         current = self.get(table, obj_id)
         if current is None:
-            raise NotFound(f"{table[:-1]} {obj_id} not found")
-        updated = dataclasses.replace(current, **changes)
+            raise NotFound(f"{table.kind} {obj_id} not found")
+        updated: Obj = dataclasses.replace(current, **changes)  # type: ignore[type-var]
         self.put(table, updated)
         return updated
+
+
+class Watch:
+    """A snapshot and the events after it that pass the watch's filter.
+
+    Read events with ``await get()``, ``pending()`` or ``async for``; ``close()`` (or leaving
+    ``with``) ends the subscription.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        snapshot: Snapshot,
+        tables: frozenset[str],
+        actions: frozenset[Action],
+    ) -> None:
+        self.snapshot = snapshot
+        self.loop = asyncio.get_running_loop()
+        self._store = store
+        self._tables = tables
+        self._actions = actions
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def wants(self, event: Event) -> bool:
+        return event.table.name in self._tables and event.action in self._actions
+
+    async def get(self) -> Event:
+        """The next event, waiting for one if none is queued."""
+        return await self._queue.get()
+
+    def pending(self) -> list[Event]:
+        """Every event queued now, without waiting."""
+        events = []
+        while not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        return events
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self.get()
+
+    def close(self) -> None:
+        self._store._unwatch(self)
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _deliver(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self._queue.put_nowait(event)
 
 
 class Store:
@@ -273,7 +351,7 @@ class Store:
 
     def __init__(self, replicated_log: Log) -> None:
         self.log = replicated_log
-        self._watchers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
+        self._watches: set[Watch] = set()
         self._watch_lock = threading.Lock()
         replicated_log.set_listener(self._on_applied)
 
@@ -301,46 +379,45 @@ class Store:
             await asyncio.sleep(0.01)
         raise Conflict("update out of sequence: the object changed meanwhile, try again")
 
-    def watch(self) -> tuple[Snapshot, asyncio.Queue[Event], Callable[[], None]]:
-        """A snapshot and a queue of every event after it; call the third item to stop."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        entry = (loop, queue)
+    def watch(self, *tables: Table[Any], actions: Collection[Action] = ACTIONS) -> Watch:
+        """A snapshot and the events after it of ``tables`` (all if none) and ``actions``."""
+        names = frozenset(t.name for t in tables or TABLES)
         # Holding the state lock while subscribing means no batch falls between the
         # snapshot and the first queued event.
         with self.state.lock:
-            snapshot = self.view()
+            watch = Watch(self, self.view(), names, frozenset(actions))
             with self._watch_lock:
-                self._watchers.add(entry)
+                self._watches.add(watch)
+        return watch
 
-        def cancel() -> None:
-            with self._watch_lock:
-                self._watchers.discard(entry)
-
-        return snapshot, queue, cancel
+    def _unwatch(self, watch: Watch) -> None:
+        with self._watch_lock:
+            self._watches.discard(watch)
 
     def _on_applied(self, result: ApplyResult) -> None:
         if not result.events:
             return
         with self._watch_lock:
-            watchers = list(self._watchers)
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Queue[Event]]] = {}
-        for loop, queue in watchers:
-            by_loop.setdefault(loop, []).append(queue)
+            watches = list(self._watches)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Watch, list[Event]]]] = {}
+        for watch in watches:
+            # Filtered here, on the applying thread, so a loop is not woken for nothing.
+            wanted = [e for e in result.events if watch.wants(e)]
+            if wanted:
+                by_loop.setdefault(watch.loop, []).append((watch, wanted))
         # One wake-up per loop and batch: call_soon_threadsafe writes to the loop's self-pipe,
         # and a write of 64 tasks seen by five loops would otherwise be 320 of them.
-        for loop, queues in by_loop.items():
+        for loop, deliveries in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_deliver, queues, result.events)
-            except RuntimeError:  # the watchers' loop is closed
+                loop.call_soon_threadsafe(_deliver, deliveries)
+            except RuntimeError:  # the watches' loop is closed
                 with self._watch_lock:
-                    self._watchers.difference_update((loop, q) for q in queues)
+                    self._watches.difference_update(w for w, _ in deliveries)
 
 
-def _deliver(queues: list[asyncio.Queue[Event]], events: tuple[Event, ...]) -> None:
-    for queue in queues:
-        for event in events:
-            queue.put_nowait(event)
+def _deliver(deliveries: list[tuple[Watch, list[Event]]]) -> None:
+    for watch, events in deliveries:
+        watch._deliver(events)
 
 
 async def write_chunked(

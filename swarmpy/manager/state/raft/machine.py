@@ -7,7 +7,7 @@ from typing import Any
 
 from pysyncobj import SyncObjConsumer, replicated
 
-from swarmpy.manager.state.store import ApplyResult, Event, Op, StoreState
+from swarmpy.manager.state.store import ApplyResult, Event, Op, StoreState, table_named
 
 
 class StateMachine(SyncObjConsumer):  # type: ignore[misc]
@@ -41,11 +41,11 @@ def install(
             for obj_id, obj in rows.items():
                 old = old_rows.get(obj_id)
                 if old is None:
-                    events.append(Event("create", table, obj))
+                    events.append(Event("create", table_named(table), obj))
                 elif loaded.versions[table].get(obj_id) != state.versions[table].get(obj_id):
-                    events.append(Event("update", table, obj, old))
+                    events.append(Event("update", table_named(table), obj, old))
             events.extend(
-                Event("delete", table, old)
+                Event("delete", table_named(table), old)
                 for obj_id, old in old_rows.items()
                 if obj_id not in rows
             )
