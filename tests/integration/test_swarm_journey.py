@@ -89,7 +89,7 @@ def running(lab: TestLab, service: str) -> list[dict[str, str]]:
 def replicas(lab: TestLab, service: str) -> str:
     out = cli(lab, 1, "service", "ls", "--format", "json")
     rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return next(r["Replicas"] for r in rows if r["Name"] == service)
+    return str(next(r["Replicas"] for r in rows if r["Name"] == service))
 
 
 def container_on(lab: TestLab, service: str, node_name: str) -> tuple[int, str]:
@@ -293,12 +293,12 @@ def test_dead_node_tasks_are_rescheduled(swarm: TestLab) -> None:
 def test_service_rm_leaves_nothing(swarm: TestLab) -> None:
     for name in ("myservice", "pool"):
         cli(swarm, 1, "service", "rm", name)
+    wait_for(
+        "node1's and node3's containers to go",
+        lambda: all(cli(swarm, n, "ps", "-a", "-q").strip() == "" for n in (1, 3)),
+        30,
+    )
     for n in (1, 3):
-        wait_for(
-            f"node{n}'s containers to go",
-            lambda n=n: cli(swarm, n, "ps", "-a", "-q").strip() == "",
-            30,
-        )
         host = swarm.hosts[n - 1]
         mounts = Path("/proc/mounts").read_text()
         assert str(host.data_root) not in mounts
