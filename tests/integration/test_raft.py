@@ -130,17 +130,20 @@ def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any])
 
     leader = wait_for("a leader", lambda: leader_of(ms), not_yet=RAFT_NOT_YET)
     followers = [m for m in ms if m is not leader]
-    for m in ms:
-        known = wait_for(
-            "all know the leader", lambda m=m: m.call("status")["leader"], not_yet=RAFT_NOT_YET
-        )
-        assert known == leader.addr
+    wait_for(
+        "all to know the leader",
+        lambda: all(m.call("status")["leader"] == leader.addr for m in ms),
+        not_yet=RAFT_NOT_YET,
+    )
 
     # Writes on the leader and on a follower (forwarded) reach every manager.
     leader.call("put", id="on-leader")
     followers[0].call("put", id="on-follower")
-    for m in ms:
-        wait_for("replication", lambda m=m: len(m.call("ids")["ids"]) == 2, not_yet=RAFT_NOT_YET)
+    wait_for(
+        "replication",
+        lambda: all(len(m.call("ids")["ids"]) == 2 for m in ms),
+        not_yet=RAFT_NOT_YET,
+    )
 
     for i in range(20):
         leader.call("put", id=f"obj-{i}")
@@ -160,8 +163,11 @@ def test_three_managers_replicate_fail_over_and_recover(cluster: dict[str, Any])
     assert not new_leader.call("quorum_without", addr=other.addr)["quorum"]
     new_leader.call("put", id="after-failover")
     committed = sorted([*committed, "after-failover"])
-    for m in followers:
-        wait_for("replication", lambda m=m: m.call("ids")["ids"] == committed, not_yet=RAFT_NOT_YET)
+    wait_for(
+        "replication",
+        lambda: all(m.call("ids")["ids"] == committed for m in followers),
+        not_yet=RAFT_NOT_YET,
+    )
 
     # The killed manager restarts from its data dir and catches up.
     old = leader
