@@ -5,13 +5,8 @@ import time
 import pytest
 
 from swarmpy.errors import InvalidArgument
-from swarmpy.manager.scheduler.filters import (
-    NodeLoad,
-    ReadyFilter,
-    constraints_match,
-    parse_constraint,
-    parse_constraints,
-)
+from swarmpy.manager import constraint
+from swarmpy.manager.scheduler.filters import NodeLoad, ReadyFilter
 from swarmpy.manager.scheduler.scheduler import schedule
 from swarmpy.model import NodeAvailability, NodeRole, NodeState, Resources, TaskState
 from tests.support.builders import node, nodes, reserving, service, task
@@ -23,17 +18,24 @@ from tests.support.builders import node, nodes, reserving, service, task
 )
 def test_bad_constraints_are_rejected(expr: str) -> None:
     with pytest.raises(InvalidArgument, match="invalid constraint"):
-        parse_constraint(expr)
+        constraint.parse(expr)
 
 
 def test_constraints_match_id_hostname_role_labels() -> None:
     n = node("a", role=NodeRole.MANAGER, labels=(("zone", "East"),))
-    match = lambda *exprs: constraints_match(parse_constraints(exprs), n)  # noqa: E731
+    match = lambda *exprs: constraint.node_matches(constraint.parse_all(exprs), n)  # noqa: E731
     assert match("node.hostname==a", "node.role==manager", "node.labels.zone==east")
     assert match(f"node.id=={n.id}", "node.hostname!=b", "node.labels.rack!=1")
     assert not match("node.role==worker")
     assert not match("node.labels.zone!=east")
     assert not match("node.labels.rack==1")
+
+
+def test_a_stored_bad_constraint_matches_no_node() -> None:
+    """One that slipped past the control API places nothing instead of failing a tick."""
+    bad = constraint.parse_stored(["node.color==red"])
+    assert not constraint.node_matches(bad, node("a"))
+    assert constraint.parse_stored([]) == ()
 
 
 def test_ready_filter_rejects_down_drained_paused() -> None:

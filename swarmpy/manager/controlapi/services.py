@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from swarmpy.manager import constraint
 from swarmpy.manager.controlapi.common import check_name, resolve, serialise
-from swarmpy.manager.scheduler.filters import parse_constraints
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Snapshot, Store, Tx
 from swarmpy.model import (
     Network,
@@ -35,7 +35,7 @@ def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
         raise InvalidArgument("image reference must be provided")
     if spec.mode == ServiceMode.REPLICATED and spec.replicas < 0:
         raise InvalidArgument(f"invalid replicas value {spec.replicas}: must be >= 0")
-    parse_constraints(spec.constraints)
+    constraint.parse_all(spec.constraints)
     network_ids = []
     for ref in spec.networks:
         network = resolve(snapshot, NETWORKS, ref, _network_name)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from swarmpy.manager import constraint
 from swarmpy.manager.orchestrator.reconcile import Plan, SlotKey, Slots, reconcile_slots
-from swarmpy.manager.orchestrator.restart import new_task
-from swarmpy.manager.scheduler.filters import ConstraintFilter, NodeLoad, ReadyFilter
+from swarmpy.manager.scheduler.filters import accepts_new_tasks
 from swarmpy.model import Node, NodeAvailability, Service, Task, TaskState
 
 
@@ -14,20 +14,19 @@ def reconcile_global(
     service: Service, tasks: Sequence[Task], nodes: Sequence[Node], now: float
 ) -> Plan:
     by_id = {n.id: n for n in nodes}
-    # The scheduler's own filters decide eligibility, so the two can never disagree.
-    template = new_task(service, 0, "", now)
-    constraints, ready = ConstraintFilter(), ReadyFilter()
+    # The scheduler's own readiness check and the shared constraint matching decide
+    # eligibility, so the two can never disagree.
+    constraints = constraint.parse_stored(service.spec.constraints)
     keep: set[str] = set()
     create_on: dict[SlotKey, tuple[int, str]] = {}
     for node in nodes:
-        load = NodeLoad(node)
-        if node.availability == NodeAvailability.DRAIN or not constraints.check(
-            node, template, load
+        if node.availability == NodeAvailability.DRAIN or not constraint.node_matches(
+            constraints, node
         ):
             continue
         keep.add(node.id)
         # A down or paused node keeps its task but gets no new one.
-        if ready.check(node, template, load):
+        if accepts_new_tasks(node):
             create_on[node.id] = (0, node.id)
 
     slots = Slots(

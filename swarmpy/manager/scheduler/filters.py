@@ -7,78 +7,18 @@ it is the one blamed, so the reason a task stays pending reads like Docker's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from swarmpy.errors import InvalidArgument
+from swarmpy.manager import constraint
+from swarmpy.manager.constraint import Constraint
 from swarmpy.model import Node, NodeAvailability, NodeState, Task
 
-OPERATORS = ("==", "!=")
-_KEY = re.compile(r"^[a-zA-Z0-9_.\-]+$")
-_VALUE = re.compile(r"^[a-zA-Z0-9_.\-:/@*]+$")
-_PLAIN_KEYS = ("node.id", "node.hostname", "node.role")
-_LABEL_PREFIXES = ("node.labels.", "engine.labels.")
 
-
-@dataclass(frozen=True)
-class Constraint:
-    key: str
-    op: str  # "==" or "!="
-    value: str
-
-
-def parse_constraint(expr: str) -> Constraint:
-    """Parse ``node.labels.zone==east``; InvalidArgument with a fixable message if bad."""
-    for op in OPERATORS:
-        if op in expr:
-            key, _, value = (part.strip() for part in expr.partition(op))
-            break
-    else:
-        raise InvalidArgument(
-            f'invalid constraint "{expr}": constraint expected one operator from '
-            + ", ".join(OPERATORS)
-        )
-    if not _KEY.match(key):
-        raise InvalidArgument(f"invalid constraint \"{expr}\": key '{key}' is invalid")
-    if not _VALUE.match(value):
-        raise InvalidArgument(f"invalid constraint \"{expr}\": value '{value}' is invalid")
-    label = next((p for p in _LABEL_PREFIXES if key.startswith(p)), None)
-    if key not in _PLAIN_KEYS and (label is None or key == label):
-        raise InvalidArgument(
-            f"invalid constraint \"{expr}\": key '{key}' is not supported (use node.id, "
-            "node.hostname, node.role, node.labels.<label> or engine.labels.<label>)"
-        )
-    if key == "node.role" and value.lower() not in ("manager", "worker"):
-        raise InvalidArgument(f'invalid constraint "{expr}": node.role is either manager or worker')
-    return Constraint(key, op, value)
-
-
-def parse_constraints(exprs: Sequence[str]) -> tuple[Constraint, ...]:
-    return tuple(parse_constraint(e) for e in exprs)
-
-
-def _node_value(key: str, node: Node) -> str:
-    if key == "node.id":
-        return node.id
-    if key == "node.hostname":
-        return node.hostname
-    if key == "node.role":
-        return str(node.role)
-    if key.startswith("node.labels."):
-        # A missing label compares as empty, as in SwarmKit: `!=` matches, `==` does not.
-        return node.label_dict().get(key[len("node.labels.") :], "")
-    return ""  # engine.labels: nodes report none
-
-
-def constraints_match(constraints: Sequence[Constraint], node: Node) -> bool:
-    for c in constraints:
-        # SwarmKit compares values case-insensitively (labels' keys stay case-sensitive).
-        equal = _node_value(c.key, node).lower() == c.value.lower()
-        if equal != (c.op == "=="):
-            return False
-    return True
+def accepts_new_tasks(node: Node) -> bool:
+    """Only READY, ACTIVE nodes take new tasks (SwarmKit folds both checks into one)."""
+    return node.state == NodeState.READY and node.availability == NodeAvailability.ACTIVE
 
 
 @dataclass
@@ -110,10 +50,8 @@ def _nodes(count: int) -> str:
 
 
 class ReadyFilter:
-    """Only READY, ACTIVE nodes take new tasks (SwarmKit folds both checks into one)."""
-
     def check(self, node: Node, task: Task, ctx: NodeLoad) -> bool:
-        return node.state == NodeState.READY and node.availability == NodeAvailability.ACTIVE
+        return accepts_new_tasks(node)
 
     def explain(self, count: int) -> str:
         return f"{_nodes(count)} not available for new tasks"
@@ -126,15 +64,11 @@ class ConstraintFilter:
     def constraints(self, task: Task) -> tuple[Constraint, ...]:
         exprs = task.spec.constraints
         if exprs not in self._parsed:
-            try:
-                self._parsed[exprs] = parse_constraints(exprs)
-            except InvalidArgument:
-                # The control API rejects these; one that slipped in matches nothing.
-                self._parsed[exprs] = (Constraint("node.id", "==", ""),)
+            self._parsed[exprs] = constraint.parse_stored(exprs)
         return self._parsed[exprs]
 
     def check(self, node: Node, task: Task, ctx: NodeLoad) -> bool:
-        return constraints_match(self.constraints(task), node)
+        return constraint.node_matches(self.constraints(task), node)
 
     def explain(self, count: int) -> str:
         return f"scheduling constraints not satisfied on {_nodes(count)}"
