@@ -2,6 +2,7 @@ import dataclasses
 import typing
 
 import pytest
+from google.protobuf.message import Message
 
 from swarmpy import codec, model
 from swarmpy.api import objects_pb2
@@ -33,7 +34,7 @@ PAIRS = [
 
 
 @pytest.mark.parametrize(("cls", "msg"), PAIRS, ids=lambda p: getattr(p, "__name__", ""))
-def test_every_model_field_has_a_proto_field(cls: type, msg: type) -> None:
+def test_every_model_field_has_a_proto_field(cls: type, msg: type[Message]) -> None:
     proto_fields = set(msg.DESCRIPTOR.fields_by_name)
     model_fields = {f.name for f in dataclasses.fields(cls)}
     assert model_fields <= proto_fields, f"{cls.__name__} lacks {model_fields - proto_fields}"

@@ -144,7 +144,7 @@ def lines(messages: list[Any]) -> list[str]:
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+    return asyncio.run(asyncio.wait_for(coro, 30))
 
 
 def test_logs_of_both_nodes_then_the_end() -> None:

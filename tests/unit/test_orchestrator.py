@@ -244,7 +244,7 @@ def test_update_completes_after_monitor_and_scaling_is_no_update() -> None:
     v2 = updated(v1, monitor_s=5)
     v2, _ = run_update(v2, [t])
     new = task(v2, 1, RUNNING, "id-a", at=NOW, created_at=NOW)
-    live = {1: new}
+    live: dict[object, Task] = {1: new}
     assert plan_update(v2, live, [new], NOW + 1).wake_at == NOW + 5
     done = plan_update(v2, live, [new], NOW + 5).service
     assert done

@@ -1,31 +1,31 @@
 from swarmpy.cli.progress import update_failure
-from swarmpy.model import ContainerSpec, Service, ServiceSpec, UpdateStatus
+from swarmpy.model import ContainerSpec, Service, ServiceSpec, UpdateState, UpdateStatus
 
 
 def service(status: UpdateStatus | None) -> Service:
     return Service("s", ServiceSpec("web", ContainerSpec("busybox")), update_status=status)
 
 
-UPDATING = UpdateStatus("updating", 1.0, 0.0, "update in progress", 2)
+UPDATING = UpdateStatus(UpdateState.UPDATING, 1.0, 0.0, "update in progress", 2)
 
 
 def test_an_update_in_progress_or_done_is_no_failure() -> None:
     assert update_failure(service(UPDATING), UPDATING, False) == ""
-    done = UpdateStatus("completed", 1.0, 2.0, "update completed", 2)
+    done = UpdateStatus(UpdateState.COMPLETED, 1.0, 2.0, "update completed", 2)
     assert update_failure(service(done), UPDATING, False) == ""
 
 
 def test_a_paused_or_rolled_back_update_ends_the_wait_with_its_reason() -> None:
-    paused = UpdateStatus("paused", 1.0, 0.0, "update paused due to failure of task t", 2)
+    paused = UpdateStatus(UpdateState.PAUSED, 1.0, 0.0, "update paused due to failure of task t", 2)
     assert update_failure(service(paused), UPDATING, False) == paused.message
-    rolled = UpdateStatus("rollback_started", 3.0, 0.0, "update rolled back due to t", 3)
+    rolled = UpdateStatus(UpdateState.ROLLBACK_STARTED, 3.0, 0.0, "update rolled back due to t", 3)
     assert update_failure(service(rolled), UPDATING, False) == rolled.message
 
 
 def test_a_requested_rollback_and_an_older_pause_are_not_failures() -> None:
-    rolled = UpdateStatus("rollback_completed", 3.0, 4.0, "rollback completed", 3)
+    rolled = UpdateStatus(UpdateState.ROLLBACK_COMPLETED, 3.0, 4.0, "rollback completed", 3)
     assert update_failure(service(rolled), None, True) == ""
-    old_pause = UpdateStatus("paused", 1.0, 0.0, "update paused", 2)
+    old_pause = UpdateStatus(UpdateState.PAUSED, 1.0, 0.0, "update paused", 2)
     assert update_failure(service(old_pause), old_pause, False) == ""
 
 
