@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from swarmpy.errors import AlreadyExists, InvalidArgument
-from swarmpy.manager.allocator.allocator import allocate_network, plan_allocation
+from swarmpy.manager.allocator.network import allocate_network, plan_allocation
 from swarmpy.model import EndpointMode, Network, TaskState, VirtualIP, mac_for_ip
 from tests.support.builders import service, task
 

@@ -7,7 +7,8 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from swarmpy.manager.allocator.allocator import Allocator, allocate_network
+from swarmpy.manager.allocator.allocator import Allocator
+from swarmpy.manager.allocator.network import allocate_network
 from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.restart import runnable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
-from swarmpy.manager.allocator.allocator import allocate_network
+from swarmpy.manager.allocator.network import allocate_network
 from swarmpy.manager.controlapi.common import check_name, resolve, serialise
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Store, Tx
 from swarmpy.model import MAX_OVERLAY_MTU, MTU_OPTION, Network, now

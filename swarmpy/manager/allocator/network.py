@@ -1,0 +1,234 @@
+"""Network resources, decided: subnets and VNIs for networks, addresses for tasks and VIPs.
+
+Pure functions over store objects; the allocator loop (``allocator.py``) writes what they
+decide, and the control API's ``network create`` uses ``allocate_network``. Addresses are not
+kept in a private bitmap: which ones are taken is derived from the store (gateways, live
+tasks' attachments, VIPs). The allocator loop is the only writer of addresses and plans over
+a fresh snapshot each time, so an address is never handed out twice, and a task that ends or
+is deleted frees its address with no bookkeeping.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from swarmpy.errors import AlreadyExists, InvalidArgument
+from swarmpy.model import (
+    EndpointMode,
+    Network,
+    NetworkAttachment,
+    Service,
+    Task,
+    TaskState,
+    VirtualIP,
+    mac_for_ip,
+    new_id,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POOL = ipaddress.IPv4Network("10.0.0.0/8")
+DEFAULT_PREFIX = 24
+FIRST_VNI = 4096
+MAX_VNI = (1 << 24) - 1
+
+
+# ---------------------------------------------------------------- networks
+
+
+def _parse_subnet(subnet: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(subnet, strict=True)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid subnet {subnet}: {e}") from None
+
+
+def _subnets(networks: Iterable[Network]) -> list[ipaddress.IPv4Network]:
+    return [ipaddress.IPv4Network(n.subnet) for n in networks if n.subnet]
+
+
+def _free_default_subnet(taken: Sequence[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    for candidate in DEFAULT_POOL.subnets(new_prefix=DEFAULT_PREFIX):
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    raise InvalidArgument("could not find an available, non-overlapping IPv4 address pool")
+
+
+def allocate_network(
+    name: str,
+    driver: str,
+    subnet: str,
+    gateway: str,
+    existing: Sequence[Network],
+    *,
+    attachable: bool = False,
+    labels: tuple[tuple[str, str], ...] = (),
+    at: float = 0.0,
+) -> Network:
+    """A new network's subnet, gateway and VNI; raises what Docker would for a bad request."""
+    driver = driver or "overlay"
+    if driver != "overlay":
+        raise InvalidArgument(
+            f'network driver "{driver}" is not supported: swarm networks use the overlay driver'
+        )
+    if any(n.name == name for n in existing):
+        raise AlreadyExists(f"network with name {name} already exists")
+    taken = _subnets(existing)
+    if subnet:
+        net = _parse_subnet(subnet)
+        if any(net.overlaps(t) for t in taken):
+            raise InvalidArgument(
+                "invalid pool request: Pool overlaps with other one on this address space"
+            )
+    else:
+        net = _free_default_subnet(taken)
+    if net.num_addresses < 4:
+        raise InvalidArgument(f"invalid subnet {net}: too small for a gateway and tasks")
+    if gateway:
+        try:
+            gw = ipaddress.IPv4Address(gateway)
+        except ValueError:
+            raise InvalidArgument(f"invalid gateway address {gateway}") from None
+        if gw not in net or gw in (net.network_address, net.broadcast_address):
+            raise InvalidArgument(f"no matching subnet for gateway {gateway}")
+    else:
+        gw = net.network_address + 1
+    vnis = {n.vni for n in existing}
+    vni = next((v for v in range(FIRST_VNI, MAX_VNI + 1) if v not in vnis), None)
+    if vni is None:
+        raise InvalidArgument("no free VXLAN id left for a new network")
+    return Network(
+        id=new_id(),
+        name=name,
+        driver=driver,
+        subnet=str(net),
+        gateway=str(gw),
+        vni=vni,
+        attachable=attachable,
+        labels=labels,
+        created_at=at,
+    )
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def holds_addresses(task: Task) -> bool:
+    """An ended task's container is gone, so its addresses may go to someone else."""
+    return not task.status.state.terminal
+
+
+@dataclass
+class AddressPool:
+    """Free host addresses of one network, lowest first, within one allocation pass."""
+
+    network: Network
+    used: set[ipaddress.IPv4Address] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._net = ipaddress.IPv4Network(self.network.subnet)
+        self.used.add(ipaddress.IPv4Address(self.network.gateway))
+        self._hosts: Iterator[ipaddress.IPv4Address] = self._net.hosts()
+
+    def allocate(self) -> str | None:
+        """The lowest free address as "ip/prefix", or None when the subnet is full."""
+        # Addresses only get taken during a pass, so the scan never needs to go back.
+        for addr in self._hosts:
+            if addr not in self.used:
+                self.used.add(addr)
+                return f"{addr}/{self._net.prefixlen}"
+        return None
+
+
+def address_pools(
+    networks: Sequence[Network], tasks: Iterable[Task], services: Iterable[Service]
+) -> dict[str, AddressPool]:
+    pools = {n.id: AddressPool(n) for n in networks if n.subnet}
+
+    def take(network_id: str, addr: str) -> None:
+        pool = pools.get(network_id)
+        if pool is not None:
+            pool.used.add(ipaddress.IPv4Address(addr.split("/")[0]))
+
+    for task in tasks:
+        if holds_addresses(task):
+            for attachment in task.networks:
+                for addr in attachment.addresses:
+                    take(attachment.network_id, addr)
+    for service in services:
+        for vip in service.virtual_ips:
+            take(vip.network_id, vip.addr)
+    return pools
+
+
+class AllocationError(Exception):
+    pass
+
+
+def _address(pools: dict[str, AddressPool], network_id: str) -> str:
+    pool = pools.get(network_id)
+    if pool is None:
+        raise AllocationError(f"network {network_id} not found")
+    addr = pool.allocate()
+    if addr is None:
+        raise AllocationError(f"no free address left on network {pool.network.name}")
+    return addr
+
+
+def allocate_task(task: Task, pools: dict[str, AddressPool]) -> tuple[NetworkAttachment, ...]:
+    """One address on each of the task's networks; AllocationError if one is impossible."""
+    attachments = []
+    for network_id in task.spec.networks:
+        addr = _address(pools, network_id)
+        attachments.append(NetworkAttachment(network_id, (addr,), mac_for_ip(addr)))
+    return tuple(attachments)
+
+
+def wanted_vips(service: Service, pools: dict[str, AddressPool]) -> tuple[VirtualIP, ...]:
+    """The service's VIPs for its current networks, keeping the ones it already has."""
+    if service.spec.endpoint_mode != EndpointMode.VIP:
+        return ()
+    have = {vip.network_id: vip for vip in service.virtual_ips}
+    return tuple(
+        have[network_id]
+        if network_id in have
+        else VirtualIP(network_id, _address(pools, network_id))
+        for network_id in service.spec.networks
+    )
+
+
+@dataclass(frozen=True)
+class Allocation:
+    tasks: dict[str, tuple[NetworkAttachment, ...]]  # NEW task id → its attachments
+    failed: dict[str, str]  # NEW task id → why it cannot be allocated (yet)
+    vips: dict[str, tuple[VirtualIP, ...]]  # service id → its new VIPs
+
+
+def needs_allocation(task: Task) -> bool:
+    return task.status.state == TaskState.NEW and task.desired_state <= TaskState.RUNNING
+
+
+def plan_allocation(
+    networks: Sequence[Network], services: Sequence[Service], tasks: Sequence[Task]
+) -> Allocation:
+    """Everything the allocator should write, computed over one snapshot."""
+    pools = address_pools(networks, tasks, services)
+    result = Allocation({}, {}, {})
+    # Services first: a VIP is usually the first address a new service's network hands out.
+    for service in services:
+        try:
+            vips = wanted_vips(service, pools)
+        except AllocationError as e:
+            log.warning("service %s: %s", service.spec.name, e)
+            continue
+        if vips != service.virtual_ips:
+            result.vips[service.id] = vips
+    for task in sorted((t for t in tasks if needs_allocation(t)), key=lambda t: t.created_at):
+        try:
+            result.tasks[task.id] = allocate_task(task, pools)
+        except AllocationError as e:
+            result.failed[task.id] = str(e)
+    return result
