@@ -12,6 +12,7 @@ import grpc
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.ca import certificates as ca
 from swarmpy.errors import NotFound
+from swarmpy.manager.controlapi.validate import check_node_address, check_node_description
 from swarmpy.manager.state.store import NODES, Store, Tx
 from swarmpy.model import Cluster, ManagerStatus, Node, NodeRole, NodeState, new_id, now
 from swarmpy.rpc import unary
@@ -44,6 +45,12 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
     async def IssueNodeCertificate(self, request: Any, context: Ctx) -> Any:
         cluster = self._cluster()
         role = ca.role_for_token(request.token, cluster.tokens)
+        manager = role == NodeRole.MANAGER
+        check_node_description(
+            request.hostname,
+            request.addr,
+            (request.raft_addr, request.api_addr) if manager else None,
+        )
         stamp = now()
         node = Node(
             id=new_id(),
@@ -53,19 +60,21 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             addr=request.addr,
             manager=(
                 ManagerStatus(raft_addr=request.raft_addr, api_addr=request.api_addr)
-                if role == NodeRole.MANAGER
+                if manager
                 else None
             ),
             created_at=stamp,
             updated_at=stamp,
         )
+        # Signed before the record exists: a bad CSR leaves no node behind that never joined.
+        cert_pem = _sign(cluster, node, request.csr_pem)
 
         def create(tx: Tx) -> None:
             tx.create(NODES, node)
 
         await self.store.update(create)
         log.info("issuing a %s certificate to node %s (%s)", role, node.id, request.hostname)
-        return self._issue(cluster, node, request.csr_pem, joining_raft=role == NodeRole.MANAGER)
+        return self._issue(cluster, node, cert_pem, joining_raft=manager)
 
     @unary
     async def RenewNodeCertificate(self, request: Any, context: Ctx) -> Any:
@@ -81,22 +90,18 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
                 raise NotFound(f"node {peer.node_id} is not part of this swarm (it was removed)")
             if node.role == NodeRole.MANAGER and node.manager is None:
                 # Just promoted: it becomes a Raft member at the addresses it gives.
+                for addr in (request.raft_addr, request.api_addr):
+                    check_node_address(addr, "manager address", with_port=True)
                 manager = ManagerStatus(raft_addr=request.raft_addr, api_addr=request.api_addr)
                 return tx.replace(NODES, node.id, manager=manager, updated_at=now()), True
             return node, False
 
         node, promoted = await self.store.update(take_role)
         log.info("renewing node %s's certificate as a %s", node.id, node.role)
-        return self._issue(cluster, node, request.csr_pem, joining_raft=promoted)
+        cert_pem = _sign(cluster, node, request.csr_pem)
+        return self._issue(cluster, node, cert_pem, joining_raft=promoted)
 
-    def _issue(self, cluster: Cluster, node: Node, csr_pem: str, joining_raft: bool) -> Any:
-        cert_pem = ca.sign_node_csr(
-            ca.RootCA(cluster.root_ca_cert, cluster.root_ca_key),
-            csr_pem,
-            node.id,
-            node.role,
-            cluster.id,
-        )
+    def _issue(self, cluster: Cluster, node: Node, cert_pem: str, joining_raft: bool) -> Any:
         members = self._raft_members()
         if joining_raft:
             assert node.manager is not None
@@ -123,6 +128,11 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             raft_password=cluster.raft_secret if manager else "",
             raft_members=members if manager else [],
         )
+
+
+def _sign(cluster: Cluster, node: Node, csr_pem: str) -> str:
+    root = ca.RootCA(cluster.root_ca_cert, cluster.root_ca_key)
+    return ca.sign_node_csr(root, csr_pem, node.id, node.role, cluster.id)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -6,12 +6,12 @@ import dataclasses
 
 from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from swarmpy.manager import constraint
-from swarmpy.manager.controlapi.common import check_name, resolve, serialise
+from swarmpy.manager.controlapi.common import resolve, serialise
+from swarmpy.manager.controlapi.validate import check_service_spec
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Snapshot, Store, Tx
 from swarmpy.model import (
     Network,
     Service,
-    ServiceMode,
     ServiceSpec,
     UpdateState,
     UpdateStatus,
@@ -30,11 +30,7 @@ def _network_name(network: Network) -> str:
 
 def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
     """The spec as stored: checked, with its networks resolved to ids."""
-    check_name(spec.name, "service name")
-    if not spec.container.image:
-        raise InvalidArgument("image reference must be provided")
-    if spec.mode == ServiceMode.REPLICATED and spec.replicas < 0:
-        raise InvalidArgument(f"invalid replicas value {spec.replicas}: must be >= 0")
+    check_service_spec(spec)
     constraint.parse_all(spec.constraints)
     network_ids = []
     for ref in spec.networks:

@@ -9,6 +9,7 @@ parses its flags, so it refuses early with the same words, but the control API i
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import posixpath
 import re
@@ -138,6 +139,34 @@ def check_image(image: str) -> None:
         raise _reject(bad) from None
     if len(reference.name) > MAX_IMAGE_NAME:
         raise _reject(f"{bad}: repository name must not be more than {MAX_IMAGE_NAME} characters")
+
+
+def check_node_address(addr: str, what: str, with_port: bool) -> None:
+    """An address a joining node gives: an IP, or for a manager's endpoints IP:port."""
+    host, port = addr, ""
+    if with_port:
+        host, _, port = addr.rpartition(":")
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        if with_port and not 0 < int(port) < 65536:
+            raise ValueError(port)
+    except ValueError:
+        shape = "IP:port" if with_port else "an IP address"
+        raise _reject(f"invalid {what} {_shown(addr)}: expected {shape}") from None
+
+
+def check_node_description(
+    hostname: str, addr: str, manager_addrs: tuple[str, str] | None = None
+) -> None:
+    """What a node says of itself when it joins: its hostname (the machine's, which may not be
+    RFC 1123's) and addresses, before a node record holds them."""
+    if not hostname or len(hostname) > MAX_HOSTNAME or not hostname.isprintable():
+        raise _reject(
+            f"invalid hostname {_shown(hostname)}: 1 to {MAX_HOSTNAME} printable characters"
+        )
+    check_node_address(addr, "advertise address", with_port=False)
+    for manager_addr in manager_addrs or ():
+        check_node_address(manager_addr, "manager address", with_port=True)
 
 
 # ---------------------------------------------------------------- numbers

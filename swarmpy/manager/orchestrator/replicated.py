@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from swarmpy.manager.controlapi.validate import MAX_REPLICAS
 from swarmpy.manager.orchestrator.reconcile import Plan, Slots, reconcile_slots
 from swarmpy.model import Node, NodeAvailability, NodeState, Service, Task, TaskState
 
@@ -12,7 +13,9 @@ def reconcile_replicated(
     service: Service, tasks: Sequence[Task], nodes: Sequence[Node], now: float
 ) -> Plan:
     by_id = {n.id: n for n in nodes}
-    wanted = range(1, service.spec.replicas + 1)
+    # The control API refuses more, but a spec stored before it did must not make every
+    # leader build a trillion slots on each tick (and hang again after each restart).
+    wanted = range(1, min(service.spec.replicas, MAX_REPLICAS) + 1)
 
     def evicted(task: Task) -> bool:
         if not task.node_id:
