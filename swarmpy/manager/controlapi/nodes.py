@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.manager.controlapi.common import RaftMember, resolve
+from swarmpy.manager.controlapi.validate import check_labels
 from swarmpy.manager.state.store import NODES, Store, Tx
 from swarmpy.model import ManagerStatus, Node, NodeAvailability, NodeRole, NodeState, now
 
@@ -75,6 +76,7 @@ class NodeAPI:
         label_rm: Sequence[str] = (),
     ) -> Node:
         node = self._resolve(ref)
+        check_labels((label_add or {}).items(), "node label")
         if availability:
             try:
                 NodeAvailability(availability)
@@ -134,8 +136,15 @@ class NodeAPI:
 
     async def remove(self, ref: str, force: bool) -> None:
         node = self._resolve(ref)
-        # A manager that is gone for good (it left, or died) may be forced out.
-        if node.role == NodeRole.MANAGER and not (force and node.state != NodeState.READY):
+        # As SwarmKit: --force or not, a Raft member is demoted first (which checks quorum);
+        # removing it here would leave Raft counting a member nobody can demote any more. A
+        # manager that left (and so left Raft) may go.
+        members = {m.addr for m in self._raft_members()}
+        if (
+            node.role == NodeRole.MANAGER
+            and node.manager is not None
+            and node.manager.raft_addr in members
+        ):
             raise Conflict(
                 f"node {node.id} is a cluster manager and is a member of the raft cluster. "
                 "It must be demoted to worker before removal"
