@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.errors import InvalidArgument, NoLeader, NotFound
 from swarmpy.manager.state.store import CLUSTERS, Snapshot, StoreObject, Table, Tx
 from swarmpy.model import EndpointMode, now
-
-# SwarmKit: "name must be valid as a DNS name component".
-_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
 
 Obj = TypeVar("Obj", bound=StoreObject)
 
@@ -25,9 +21,11 @@ class RaftMember:
     reachable: bool
 
 
-def check_name(name: str, kind: str = "name") -> None:
-    if not name or len(name) > 63 or not _NAME_RE.match(name):
-        raise InvalidArgument(f"invalid {kind} {name!r}: must be valid as a DNS name component")
+def check_leader(members: Sequence[RaftMember]) -> None:
+    """Refuse, as Docker does, when this manager knows no leader: its copy of the store may
+    be stale, and it cannot tell."""
+    if not any(m.leader for m in members):
+        raise NoLeader()
 
 
 def resolve(snapshot: Snapshot, table: Table[Obj], ref: str, name_of: Callable[[Obj], str]) -> Obj:

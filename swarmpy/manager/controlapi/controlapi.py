@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from swarmpy.manager.controlapi.cluster import ClusterAPI
-from swarmpy.manager.controlapi.common import RaftMember
+from swarmpy.manager.controlapi.common import RaftMember, check_leader
 from swarmpy.manager.controlapi.networks import NetworkAPI
 from swarmpy.manager.controlapi.nodes import NodeAPI
 from swarmpy.manager.controlapi.services import ServiceAPI
@@ -30,8 +30,13 @@ class ControlAPI:
         remove_raft_member: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
+        self._raft_members = raft_members
         self.nodes = NodeAPI(store, raft_members, remove_raft_member)
         self.cluster = ClusterAPI(store)
         self.services = ServiceAPI(store)
         self.tasks = TaskAPI(store)
         self.networks = NetworkAPI(store)
+
+    def check_leader(self) -> None:
+        """Before a read: a manager cut off from the leader says so instead of answering."""
+        check_leader(self._raft_members())

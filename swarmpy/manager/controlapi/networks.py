@@ -6,7 +6,8 @@ import dataclasses
 
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.manager.allocator.network import allocate_network
-from swarmpy.manager.controlapi.common import check_name, resolve, serialise
+from swarmpy.manager.controlapi.common import resolve, serialise
+from swarmpy.manager.controlapi.validate import check_labels, check_name
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Store, Tx
 from swarmpy.model import MAX_OVERLAY_MTU, MTU_OPTION, Network, now
 
@@ -47,6 +48,7 @@ class NetworkAPI:
         options: dict[str, str] | None = None,
     ) -> Network:
         check_name(name, "network name")
+        check_labels(labels.items(), "network label")
         mtu = network_mtu(options or {})
 
         def change(tx: Tx) -> Network:

@@ -57,16 +57,22 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
             raise NotAManager()
         return api
 
+    def reader(self) -> ControlAPI:
+        """The API for a read, refused while this manager knows no leader."""
+        api = self.api()
+        api.check_leader()
+        return api
+
     @unary
     async def ListNodes(self, request: Any, context: Ctx) -> Any:
-        nodes = self.api().nodes.list()
+        nodes = self.reader().nodes.list()
         return control_pb2.ListNodesResponse(
             nodes=[codec.to_proto(n, objects_pb2.Node()) for n in nodes]
         )
 
     @unary
     async def GetNode(self, request: Any, context: Ctx) -> Any:
-        return codec.to_proto(self.api().nodes.get(request.ref), objects_pb2.Node())
+        return codec.to_proto(self.reader().nodes.get(request.ref), objects_pb2.Node())
 
     @unary
     async def UpdateNode(self, request: Any, context: Ctx) -> Any:
@@ -117,12 +123,14 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def GetService(self, request: Any, context: Ctx) -> Any:
-        return codec.to_proto(self.api().services.get(request.ref), objects_pb2.Service())
+        return codec.to_proto(self.reader().services.get(request.ref), objects_pb2.Service())
 
     @unary
     async def ListServices(self, request: Any, context: Ctx) -> Any:
         return control_pb2.ListServicesResponse(
-            services=[codec.to_proto(s, objects_pb2.Service()) for s in self.api().services.list()]
+            services=[
+                codec.to_proto(s, objects_pb2.Service()) for s in self.reader().services.list()
+            ]
         )
 
     @unary
@@ -132,7 +140,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def ListTasks(self, request: Any, context: Ctx) -> Any:
-        api = self.api()
+        api = self.reader()
         tasks = api.tasks.list(list(request.services), list(request.nodes))
         return control_pb2.ListTasksResponse(
             tasks=[self._messages.get(t, objects_pb2.Task) for t in tasks],
@@ -154,12 +162,14 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def GetNetwork(self, request: Any, context: Ctx) -> Any:
-        return codec.to_proto(self.api().networks.get(request.ref), objects_pb2.Network())
+        return codec.to_proto(self.reader().networks.get(request.ref), objects_pb2.Network())
 
     @unary
     async def ListNetworks(self, request: Any, context: Ctx) -> Any:
         return control_pb2.ListNetworksResponse(
-            networks=[codec.to_proto(n, objects_pb2.Network()) for n in self.api().networks.list()]
+            networks=[
+                codec.to_proto(n, objects_pb2.Network()) for n in self.reader().networks.list()
+            ]
         )
 
     @streaming
