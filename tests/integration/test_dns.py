@@ -24,8 +24,9 @@ import dns.query
 import dns.rcode
 import pytest
 
-from swarmpy.dns.nsock import call_in_netns, run_in_netns
+from swarmpy.dns.nsock import run_in_netns
 from swarmpy.dns.server import DnsServer
+from swarmpy.netns import call_in_netns, netns_path
 from tests.support.builders import BACK, FRONT, endpoint
 from tests.support.builders import dns_view as view
 
@@ -41,10 +42,6 @@ SILENT_IP = "10.53.0.5"  # on the upstream link but nobody has it: queries just 
 
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def netns_path(name: str) -> str:
-    return f"/run/netns/{name}"
 
 
 @dataclass(frozen=True)
@@ -134,12 +131,15 @@ def _udp(name: str, server: str, rdtype: str = "A", timeout: float = 0.5) -> dns
 
 
 async def ask(
-    ns: str, name: str, rdtype: str = "A", tcp: bool = False, timeout: float = 3.0
+    ns: str, name: str, rdtype: str = "A", tcp: bool = False, query_timeout_s: float = 3.0
 ) -> dns.message.Message:
-    """Query 127.0.0.11 from inside a container namespace, as its resolver would."""
+    """Query 127.0.0.11 from inside a container namespace, as its resolver would. The timeout
+    is the query socket's, in the namespace's thread, where asyncio.timeout cannot reach."""
     query = dns.message.make_query(name, rdtype)
     send = dns.query.tcp if tcp else dns.query.udp
-    return await run_in_netns(netns_path(ns), lambda: send(query, "127.0.0.11", timeout=timeout))
+    return await run_in_netns(
+        netns_path(ns), lambda: send(query, "127.0.0.11", timeout=query_timeout_s)
+    )
 
 
 def addresses(reply: dns.message.Message) -> set[str]:
@@ -243,11 +243,11 @@ def test_unknown_name_with_dead_upstream_fails_fast(lab: Lab) -> None:
 def test_silent_upstream_costs_the_timeout_not_a_hang(lab: Lab) -> None:
     async def body(server: DnsServer) -> None:
         start = time.monotonic()
-        reply = await ask(lab.front, "nowhere.example", timeout=5)
+        reply = await ask(lab.front, "nowhere.example", query_timeout_s=5)
         assert reply.rcode() == dns.rcode.SERVFAIL
         assert 0.4 < time.monotonic() - start < 2.0
         # Meanwhile, and afterwards, our own names are answered at once.
-        assert addresses(await ask(lab.front, "web", timeout=0.5)) == {"10.0.1.2"}
+        assert addresses(await ask(lab.front, "web", query_timeout_s=0.5)) == {"10.0.1.2"}
 
     run_daemon(lab, body, upstreams=[SILENT_IP], timeout_s=0.5)
 
