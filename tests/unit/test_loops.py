@@ -67,8 +67,12 @@ async def fake_agents(store: Store) -> None:
 async def swarm(node_count: int) -> AsyncIterator[Store]:
     store = Store(LocalLog())
     await store.update(lambda tx: tx.create(CLUSTERS, Cluster(id="c1")))
-    for n in range(node_count):
-        await store.update(lambda tx, n=n: tx.create(NODES, node(f"node{n}")))
+
+    def add_nodes(tx: Tx) -> None:
+        for n in range(node_count):
+            tx.create(NODES, node(f"node{n}"))
+
+    await store.update(add_nodes)
     loops: list[ControlLoop] = [
         Orchestrator(store),
         Allocator(store),
@@ -99,9 +103,16 @@ def exactly_running(count: int) -> Callable[[list[Task]], bool]:
     return lambda tasks: len(running(tasks)) == count == len([t for t in tasks if runnable(t)])
 
 
+def stored_service(store: Store, service_id: str) -> Service:
+    svc = store.view().get(SERVICES, service_id)
+    assert svc is not None, service_id
+    return svc
+
+
 async def respec(store: Store, service_id: str, **changes: object) -> None:
     def fn(tx: Tx) -> None:
-        svc: Service = tx.get(SERVICES, service_id)
+        svc = tx.get(SERVICES, service_id)
+        assert svc is not None, service_id
         spec = dataclasses.replace(svc.spec, **changes)  # type: ignore[arg-type]
         tx.put(SERVICES, dataclasses.replace(svc, spec=spec, spec_version=svc.spec_version + 1))
 
@@ -128,7 +139,7 @@ def test_replicas_spread_scale_node_down_and_drain() -> None:
                 "10.0.0.4/24",
                 "10.0.0.5/24",
             ]
-            assert store.view().get(SERVICES, svc.id).virtual_ips[0].addr == "10.0.0.2/24"
+            assert stored_service(store, svc.id).virtual_ips[0].addr == "10.0.0.2/24"
 
             await respec(store, svc.id, replicas=1)
             await wait_for_async(
@@ -206,12 +217,11 @@ def test_rolling_update_completes() -> None:
                     ),
                 ),
             )
-            await wait_for_async(
-                "the update to complete",
-                lambda: (
-                    getattr(store.view().get(SERVICES, svc.id).update_status, "state", "")
-                    == UpdateState.COMPLETED
-                ),
-            )
+
+            def update_completed() -> bool:
+                status = stored_service(store, svc.id).update_status
+                return status is not None and status.state == UpdateState.COMPLETED
+
+            await wait_for_async("the update to complete", update_completed)
 
     asyncio.run(scenario())

@@ -23,7 +23,10 @@ def test_bad_constraints_are_rejected(expr: str) -> None:
 
 def test_constraints_match_id_hostname_role_labels() -> None:
     n = node("a", role=NodeRole.MANAGER, labels=(("zone", "East"),))
-    match = lambda *exprs: constraint.node_matches(constraint.parse_all(exprs), n)  # noqa: E731
+
+    def match(*exprs: str) -> bool:
+        return constraint.node_matches(constraint.parse_all(exprs), n)
+
     assert match("node.hostname==a", "node.role==manager", "node.labels.zone==east")
     assert match(f"node.id=={n.id}", "node.hostname!=b", "node.labels.rack!=1")
     assert not match("node.role==worker")
