@@ -105,10 +105,19 @@ def make_task(desired: TaskState = S.RUNNING) -> Task:
 class Recorder:
     def __init__(self) -> None:
         self.statuses: list[TaskStatus] = []
+        self._reached: dict[TaskState, asyncio.Event] = {}
 
     def __call__(self, task_id: str, status: TaskStatus) -> None:
         assert task_id == "t1"
         self.statuses.append(status)
+        self._event(status.state).set()
+
+    def _event(self, state: TaskState) -> asyncio.Event:
+        return self._reached.setdefault(state, asyncio.Event())
+
+    async def reached(self, state: TaskState) -> None:
+        """Return once the runner has reported ``state``."""
+        await self._event(state).wait()
 
     @property
     def states(self) -> list[TaskState]:
@@ -116,6 +125,13 @@ class Recorder:
 
 
 FORWARD = [S.ACCEPTED, S.PREPARING, S.READY, S.STARTING, S.RUNNING]
+
+
+async def settle() -> None:
+    """Let every callback that is ready run: the fake controller never waits on time, so
+    whatever the runner would do next without a change of desired state, it has done."""
+    for _ in range(20):
+        await asyncio.sleep(0)
 
 
 @in_loop
@@ -169,8 +185,7 @@ async def test_shutdown_while_running_uses_stop_grace() -> None:
     ctl, rec = FakeController(exit_code=None), Recorder()
     runner = TaskRunner(make_task(), ctl, rec)
     run = asyncio.create_task(runner.run())
-    while S.RUNNING not in rec.states:
-        await asyncio.sleep(0.01)
+    await rec.reached(S.RUNNING)
     runner.update(dataclasses.replace(runner.task, desired_state=S.SHUTDOWN))
     final = await asyncio.wait_for(run, 5)
     assert final.state is S.SHUTDOWN
@@ -183,7 +198,9 @@ async def test_desired_ready_parks_until_running_wanted() -> None:
     ctl, rec = FakeController(exit_code=0), Recorder()
     runner = TaskRunner(make_task(desired=S.READY), ctl, rec)
     run = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.05)
+    await rec.reached(S.READY)
+    await settle()
+    assert not run.done()
     assert rec.states[-1] is S.READY
     assert "start" not in ctl.calls
     runner.update(dataclasses.replace(runner.task, desired_state=S.RUNNING))
