@@ -67,11 +67,13 @@ def wait_for(
         time.sleep(interval)
 
 
+# The timeout is the wait's own (not asyncio.timeout around it) so that running out names
+# what was awaited and the last "not yet", as wait_for does.
 @overload
 async def wait_for_async(
     what: str,
     probe: Callable[[], Awaitable[T | None]],
-    timeout: float = ...,
+    timeout: float = ...,  # noqa: ASYNC109
     interval: float = ...,
     not_yet: tuple[type[Exception], ...] = ...,
 ) -> T: ...
@@ -79,14 +81,14 @@ async def wait_for_async(
 async def wait_for_async(
     what: str,
     probe: Callable[[], T | None],
-    timeout: float = ...,
+    timeout: float = ...,  # noqa: ASYNC109
     interval: float = ...,
     not_yet: tuple[type[Exception], ...] = ...,
 ) -> T: ...
 async def wait_for_async(
     what: str,
     probe: Callable[[], Any],
-    timeout: float = 15.0,
+    timeout: float = 15.0,  # noqa: ASYNC109
     interval: float = 0.02,
     not_yet: tuple[type[Exception], ...] = NOT_YET,
 ) -> Any:
