@@ -1,13 +1,20 @@
-"""Parsing of the `service create/update` flags into a ServiceSpec (pure, unit-tested)."""
+"""Parsing of the `service create/update` flags into a ServiceSpec (pure, unit-tested).
+
+Values are checked where they are parsed, by the control API's own checks
+(swarmpy.manager.controlapi.validate), so the CLI refuses early in the managers' words; the
+managers check again, whatever the client.
+"""
 
 from __future__ import annotations
 
 import enum
 import re
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 from swarmpy.errors import InvalidArgument
+from swarmpy.manager.controlapi import validate
 from swarmpy.model import Mount, MountType
 
 E = TypeVar("E", bound=enum.Enum)
@@ -22,14 +29,16 @@ def choice(value: str, kind: type[E], flag: str) -> E:
         return kind(value)
     except ValueError:
         allowed = ", ".join(str(e.value) for e in kind)
-        raise InvalidArgument(f"invalid argument {value!r} for {flag}: use {allowed}") from None
+        raise InvalidArgument(
+            f"invalid argument {validate.quoted(value)} for {flag}: use {allowed}"
+        ) from None
 
 
 def duration(text: str) -> float:
     """'5s', '1m', '300ms', '2' → seconds (Go duration subset, as docker accepts)."""
     m = _DURATION.match(text.strip())
     if not m:
-        raise InvalidArgument(f"invalid duration {text!r}: use e.g. 5s, 1m, 300ms")
+        raise InvalidArgument(f"invalid duration {validate.quoted(text)}: use e.g. 5s, 1m, 300ms")
     value, unit = float(m.group(1)), m.group(2) or "s"
     return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
@@ -38,19 +47,27 @@ def memory_bytes(text: str) -> int:
     """'64m', '1g', '512M', '1024' → bytes (docker's units are powers of 1024)."""
     m = _BYTES.match(text.strip())
     if not m:
-        raise InvalidArgument(f"invalid size {text!r}: use e.g. 64m, 1g")
-    value, unit = float(m.group(1)), m.group(2).lower()
-    return int(value * 1024 ** "_kmgt".index(unit or "_"))
+        raise InvalidArgument(f"invalid size {validate.quoted(text)}: use e.g. 64m, 1g")
+    # Exact: a float of a long number is inf, and inf bytes no int.
+    value, unit = Decimal(m.group(1)), m.group(2).lower()
+    size = int(value * 1024 ** "_kmgt".index(unit or "_"))
+    validate.check_memory(size)
+    return size
 
 
 def nano_cpus(text: str) -> int:
+    """'0.5', '2' → nano CPUs, checked as the managers check them."""
     try:
-        value = float(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid CPU value {text!r}: use e.g. 0.5 or 2") from None
-    if value < 0:
-        raise InvalidArgument(f"invalid CPU value {text!r}: must be positive")
-    return int(value * 1_000_000_000)
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = Decimal("nan")
+    # Not a number, or more digits than any CPU count has (int() of 1e999999999 would
+    # build a number of a billion digits).
+    if not value.is_finite() or value.adjusted() > 18:
+        raise InvalidArgument(f"invalid CPU value {validate.quoted(text)}: use e.g. 0.5 or 2")
+    nano = int(value * 1_000_000_000)
+    validate.check_cpus(nano)
+    return nano
 
 
 def key_values(items: Sequence[str], what: str) -> tuple[tuple[str, str], ...]:
@@ -58,7 +75,8 @@ def key_values(items: Sequence[str], what: str) -> tuple[tuple[str, str], ...]:
     for item in items:
         key, sep, value = item.partition("=")
         if not key:
-            raise InvalidArgument(f"invalid {what} {item!r}: expected key=value")
+            raise InvalidArgument(f"invalid {what} {validate.quoted(item)}: expected key=value")
+        validate.check_label(key, value, what)
         pairs.append((key, value if sep else ""))
     return tuple(sorted(dict(pairs).items()))
 
@@ -67,8 +85,7 @@ def env_list(current: Sequence[str], add: Sequence[str], remove: Sequence[str]) 
     """Apply --env-add/--env-rm to an env list; the last value of a key wins."""
     env: dict[str, str] = {}
     for item in [*current, *add]:
-        if "=" not in item:
-            raise InvalidArgument(f"invalid environment variable {item!r}: expected KEY=VALUE")
+        validate.check_env_entry(item)
         key, _, value = item.partition("=")
         env[key] = value
     for key in remove:
@@ -86,13 +103,17 @@ def mount(text: str) -> Mount:
     try:
         mount_type = MountType(kind)
     except ValueError:
-        raise InvalidArgument(f"invalid mount type {kind!r}: use bind, volume or tmpfs") from None
+        raise InvalidArgument(
+            f"invalid mount type {validate.quoted(kind)}: use bind, volume or tmpfs"
+        ) from None
     target = fields.get("target") or fields.get("destination") or fields.get("dst")
     if not target:
-        raise InvalidArgument(f"invalid mount {text!r}: target is required")
+        raise InvalidArgument(f"invalid mount {validate.quoted(text)}: target is required")
     source = fields.get("source") or fields.get("src") or ""
     if mount_type == MountType.BIND and not source:
-        raise InvalidArgument(f"invalid mount {text!r}: source is required for bind mounts")
+        raise InvalidArgument(
+            f"invalid mount {validate.quoted(text)}: source is required for bind mounts"
+        )
     readonly = fields.get("readonly", fields.get("ro", "false")).lower() in ("true", "1", "")
     return Mount(type=mount_type, target=target, source=source, readonly=readonly)
 
@@ -102,12 +123,13 @@ def scale_pairs(items: Sequence[str]) -> list[tuple[str, int]]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise InvalidArgument(f"invalid scale specifier {item!r}: expected SERVICE=REPLICAS")
+            raise InvalidArgument(
+                f"invalid scale specifier {validate.quoted(item)}: expected SERVICE=REPLICAS"
+            )
         try:
             replicas = int(value)
         except ValueError:
             raise InvalidArgument(f"invalid replicas value for {name}: {value}") from None
-        if replicas < 0:
-            raise InvalidArgument(f"invalid replicas value for {name}: {value}")
+        validate.check_replicas(replicas)
         pairs.append((name, replicas))
     return pairs

@@ -13,6 +13,7 @@ from swarmpy.cli import specflags
 from swarmpy.cli.client import Client, run
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.errors import InvalidArgument
+from swarmpy.manager.controlapi import validate
 from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
@@ -104,8 +105,8 @@ def create(
     service_mode = specflags.choice(mode, ServiceMode, "--mode")
     if service_mode == ServiceMode.GLOBAL and replicas is not None:
         raise InvalidArgument("replicas can only be used with replicated mode")
-    if replicas is not None and replicas < 0:
-        raise InvalidArgument(f"invalid replicas value {replicas}: must be >= 0")
+    if replicas is not None:
+        validate.check_replicas(replicas)
     spec = ServiceSpec(
         name=name,
         container=ContainerSpec(
@@ -155,6 +156,7 @@ def create(
     )
     if not spec.name:
         spec = dataclasses.replace(spec, name=_random_name())
+    validate.check_service_spec(spec)
 
     async def call(c: Client) -> None:
         reply = await c.control.CreateService(codec.to_proto(spec, objects_pb2.ServiceSpec()))

@@ -12,6 +12,7 @@ from swarmpy.cli.client import Client, run
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.cli.service.common import get_service, update_service
 from swarmpy.errors import InvalidArgument
+from swarmpy.manager.controlapi import validate
 from swarmpy.model import FailureAction, ServiceMode, UpdateOrder
 
 
@@ -55,6 +56,8 @@ def update(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
 ) -> None:
     """Update a service."""
+    if replicas is not None:
+        validate.check_replicas(replicas)  # before asking the daemon anything
 
     async def call(c: Client) -> None:
         service = await get_service(c, ref)
@@ -104,11 +107,8 @@ def update(
                 upd = dataclasses.replace(
                     upd, order=specflags.choice(update_order, UpdateOrder, "--update-order")
                 )
-            if replicas is not None:
-                if spec.mode != ServiceMode.REPLICATED:
-                    raise InvalidArgument("replicas can only be used with replicated mode")
-                if replicas < 0:
-                    raise InvalidArgument(f"invalid replicas value {replicas}: must be >= 0")
+            if replicas is not None and spec.mode != ServiceMode.REPLICATED:
+                raise InvalidArgument("replicas can only be used with replicated mode")
             new_spec = dataclasses.replace(
                 spec,
                 container=container,
@@ -118,6 +118,7 @@ def update(
                 update=upd,
                 replicas=spec.replicas if replicas is None else replicas,
             )
+            validate.check_service_spec(new_spec)
             updated = await update_service(c, service.id, new_spec, force=force)
         typer.echo(ref)
         if not detach:

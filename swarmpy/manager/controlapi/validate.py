@@ -64,7 +64,8 @@ def _clip(value: str) -> str:
     return value if len(value) <= 80 else value[:80] + "..."
 
 
-def _shown(value: str) -> str:
+def quoted(value: str) -> str:
+    """A value quoted in a message, clipped."""
     return repr(_clip(value))
 
 
@@ -76,27 +77,27 @@ def check_name(name: str, kind: str = "name") -> None:
     if not name:
         raise _reject(f"invalid {kind}: name must be provided")
     if len(name) > MAX_NAME:
-        raise _reject(f"invalid {kind} {_shown(name)}: name must be 63 characters or fewer")
+        raise _reject(f"invalid {kind} {quoted(name)}: name must be 63 characters or fewer")
     if not _NAME_RE.fullmatch(name):
-        raise _reject(f"invalid {kind} {_shown(name)}: must be valid as a DNS name component")
+        raise _reject(f"invalid {kind} {quoted(name)}: must be valid as a DNS name component")
 
 
 def check_text(value: str, what: str) -> None:
     """A string handed to the kernel or to execve, where a NUL byte would end it early."""
     if "\0" in value:
-        raise _reject(f"invalid {what} {_shown(value)}: must not contain a NUL byte")
+        raise _reject(f"invalid {what} {quoted(value)}: must not contain a NUL byte")
 
 
 def check_label(key: str, value: str, what: str = "label") -> None:
     if not key or any(c.isspace() for c in key):
-        raise _reject(f"invalid {what} {_shown(key)}: a key must be non-empty, without whitespace")
+        raise _reject(f"invalid {what} {quoted(key)}: a key must be non-empty, without whitespace")
     if len(key) > MAX_LABEL_KEY:
         raise _reject(
-            f"invalid {what} {_shown(key)}: a key must be at most {MAX_LABEL_KEY} characters"
+            f"invalid {what} {quoted(key)}: a key must be at most {MAX_LABEL_KEY} characters"
         )
     if len(value) > MAX_LABEL_VALUE:
         raise _reject(
-            f"invalid {what} {_shown(key)}: a value must be at most {MAX_LABEL_VALUE} characters"
+            f"invalid {what} {quoted(key)}: a value must be at most {MAX_LABEL_VALUE} characters"
         )
     check_text(key, what)
     check_text(value, what)
@@ -111,13 +112,13 @@ def check_hostname(hostname: str) -> None:
     """RFC 1123: dot-separated labels of letters, digits and inner hyphens, 253 at most."""
     labels = hostname.split(".")
     if len(hostname) > MAX_HOSTNAME or not all(_HOST_LABEL_RE.fullmatch(x) for x in labels):
-        raise _reject(f"invalid hostname {_shown(hostname)}: must be a valid RFC 1123 hostname")
+        raise _reject(f"invalid hostname {quoted(hostname)}: must be a valid RFC 1123 hostname")
 
 
 def check_env_entry(item: str) -> None:
     key, sep, _value = item.partition("=")
     if not sep or not key:
-        raise _reject(f"invalid environment variable {_shown(item)}: expected KEY=VALUE")
+        raise _reject(f"invalid environment variable {quoted(item)}: expected KEY=VALUE")
     check_text(item, "environment variable")
 
 
@@ -152,7 +153,7 @@ def check_node_address(addr: str, what: str, with_port: bool) -> None:
             raise ValueError(port)
     except ValueError:
         shape = "IP:port" if with_port else "an IP address"
-        raise _reject(f"invalid {what} {_shown(addr)}: expected {shape}") from None
+        raise _reject(f"invalid {what} {quoted(addr)}: expected {shape}") from None
 
 
 def check_node_description(
@@ -162,7 +163,7 @@ def check_node_description(
     RFC 1123's) and addresses, before a node record holds them."""
     if not hostname or len(hostname) > MAX_HOSTNAME or not hostname.isprintable():
         raise _reject(
-            f"invalid hostname {_shown(hostname)}: 1 to {MAX_HOSTNAME} printable characters"
+            f"invalid hostname {quoted(hostname)}: 1 to {MAX_HOSTNAME} printable characters"
         )
     check_node_address(addr, "advertise address", with_port=False)
     for manager_addr in manager_addrs or ():
@@ -173,11 +174,12 @@ def check_node_description(
 
 
 def check_replicas(replicas: int) -> None:
+    shown = str(replicas) if abs(replicas) <= MAX_INT64 else "out of range"
     if replicas < 0:
-        raise _reject(f"invalid replicas value {replicas}: must be >= 0")
+        raise _reject(f"invalid replicas value {shown}: must be >= 0")
     if replicas > MAX_REPLICAS:
         raise _reject(
-            f"invalid replicas value {replicas}: a service can have at most {MAX_REPLICAS} replicas"
+            f"invalid replicas value {shown}: a service can have at most {MAX_REPLICAS} replicas"
         )
 
 
@@ -186,7 +188,7 @@ def check_count(value: int, what: str) -> None:
     if value < 0:
         raise _reject(f"TaskSpec: {what} cannot be negative")
     if value > MAX_INT64:
-        raise _reject(f"TaskSpec: {what} {value} is too large (at most {MAX_INT64})")
+        raise _reject(f"TaskSpec: {what} is too large (at most {MAX_INT64})")
 
 
 def check_duration(seconds: float, what: str) -> None:
@@ -200,19 +202,20 @@ def check_duration(seconds: float, what: str) -> None:
 
 
 def check_cpus(nano_cpus: int) -> None:
-    if nano_cpus != 0 and nano_cpus < MIN_NANO_CPUS:
-        raise _reject(
-            f"invalid cpu value {nano_cpus / 1e9:g}: Must be at least {MIN_NANO_CPUS / 1e9:g}"
-        )
+    # Beyond int64 first: such a number need not even fit a float to be refused.
     if nano_cpus > MAX_INT64:
-        raise _reject(f"invalid cpu value {nano_cpus / 1e9:g}: Must be at most {MAX_INT64 / 1e9:g}")
+        raise _reject(f"invalid cpu value: Must be at most {MAX_INT64 / 1e9:g}")
+    if nano_cpus != 0 and nano_cpus < MIN_NANO_CPUS:
+        shown = f"{nano_cpus / 1e9:g}" if nano_cpus >= -MAX_INT64 else "below zero"
+        raise _reject(f"invalid cpu value {shown}: Must be at least {MIN_NANO_CPUS / 1e9:g}")
 
 
 def check_memory(memory_bytes: int) -> None:
-    if memory_bytes != 0 and memory_bytes < MIN_MEMORY_BYTES:
-        raise _reject(f"invalid memory value {memory_bytes}: Must be at least 4MiB")
     if memory_bytes > MAX_INT64:
-        raise _reject(f"invalid memory value {memory_bytes}: Must be at most {MAX_INT64}")
+        raise _reject(f"invalid memory value: Must be at most {MAX_INT64}")
+    if memory_bytes != 0 and memory_bytes < MIN_MEMORY_BYTES:
+        shown = str(memory_bytes) if memory_bytes >= -MAX_INT64 else "below zero"
+        raise _reject(f"invalid memory value {shown}: Must be at least 4MiB")
 
 
 def check_resources(resources: Resources) -> None:
@@ -239,7 +242,7 @@ def _check_absolute(mount: Mount, path: str) -> None:
             mount, f"invalid mount path: '{_clip(path)}' mount path must be absolute"
         )
     if "\0" in path:
-        raise _mount_error(mount, f"invalid mount path: {_shown(path)} contains a NUL byte")
+        raise _mount_error(mount, f"invalid mount path: {quoted(path)} contains a NUL byte")
 
 
 def check_mount(mount: Mount) -> None:
@@ -300,7 +303,7 @@ def check_container(container: ContainerSpec) -> None:
     check_text(container.user, "user")
     for cap in (*container.cap_add, *container.cap_drop):
         if not _CAPABILITY_RE.fullmatch(cap):
-            raise _reject(f"invalid capability {_shown(cap)}: expected a name such as NET_ADMIN")
+            raise _reject(f"invalid capability {quoted(cap)}: expected a name such as NET_ADMIN")
     check_mounts(container.mounts)
     check_duration(container.stop_grace_s, "stop-grace-period")
 
