@@ -19,8 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -56,8 +56,9 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
-@asynccontextmanager
-async def netns(name: str) -> AsyncIterator[str]:
+@contextmanager
+def netns(name: str) -> Iterator[str]:
+    """A namespace with lo up; plain setup, done before anything is measured."""
     ip("netns", "add", name)
     try:
         ip("-n", name, "link", "set", "lo", "up")
@@ -68,7 +69,7 @@ async def netns(name: str) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def ours(ns: str) -> AsyncIterator[None]:
-    async with netns(ns) as path:
+    with netns(ns) as path:
         server = DnsServer(upstreams=[], resolv_conf=None)
         try:
             server.update(
@@ -91,7 +92,7 @@ async def ours(ns: str) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def dnsmasq(ns: str) -> AsyncIterator[None]:
-    async with netns(ns):
+    with netns(ns):
         proc = await asyncio.create_subprocess_exec(
             *("ip", "netns", "exec", ns, shutil.which("dnsmasq") or "dnsmasq", "--no-daemon"),
             *("--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file=", "--user=root"),
@@ -178,7 +179,7 @@ async def main(seconds: float, json_out: Path | None) -> None:
             "results": [asdict(r) for r in results],
             "ratio_ours_to_dnsmasq": ratio,
         }
-        json_out.write_text(json.dumps(doc, indent=2) + "\n")
+        await asyncio.to_thread(json_out.write_text, json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def run(quick: bool = False) -> list[Figure]:
                 with etcd_cluster(Path(tmp) / "etcd") as endpoint:
                     etcd_writes(endpoint, 200)
                     etcd = [etcd_writes(endpoint, n)[0] for _ in range(runs)]
-            except Exception as exc:  # optional: a broken etcd only loses its row
+            except Exception as exc:  # optional: a broken etcd loses its row  # noqa: BLE001
                 etcd_note = f"etcd failed: {exc}"
         else:
             etcd_note = "Debian etcd-server not installed"
