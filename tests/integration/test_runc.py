@@ -14,7 +14,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,10 +146,11 @@ class Harness:
     async def cleanup(self) -> None:
         """Whatever a test left behind, whatever state it is in."""
         with contextlib.suppress(Exception):
-            for state in await self.runc.list_containers():
-                subprocess.run(
-                    self.runc.argv("delete", "--force", state["id"]), capture_output=True
-                )
+            leftovers = [state["id"] for state in await self.runc.list_containers()]
+            # return_exceptions: a container that will not go must not keep the rest.
+            await asyncio.gather(
+                *(self.runc.delete(cid, force=True) for cid in leftovers), return_exceptions=True
+            )
         for cdir in self.container_root.glob("*"):
             rootfs.unmount_rootfs(cdir)
             remove_cgroup(f"/{self.cgroup_parent}/{cdir.name}")
@@ -174,7 +175,7 @@ Scenario = Callable[[Harness], Awaitable[None]]
 
 
 @pytest.fixture
-def run(busybox_layer: Path, tmp_path: Path) -> Iterator[Callable[[Scenario], None]]:
+def run(busybox_layer: Path, tmp_path: Path) -> Callable[[Scenario], None]:
     """``run(scenario)``: the scenario gets a fresh Harness inside an event loop."""
     prefix = "t" + secrets.token_hex(3)
 
@@ -189,7 +190,7 @@ def run(busybox_layer: Path, tmp_path: Path) -> Iterator[Callable[[Scenario], No
 
         asyncio.run(main())
 
-    yield runner
+    return runner
 
 
 async def read_logs(h: Harness, ref: str) -> bytes:
