@@ -47,8 +47,9 @@ demo: deps venv
 test: deps venv proto-check
 	$(VENV)/bin/pytest -q -p no:cacheprovider -rfEs --durations=15 $(PYTEST_ARGS) $(TESTS)
 
+# The tiers that need no root: pure unit tests and in-process fake servers.
 test-unit: venv
-	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/unit
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/unit tests/fakeserver
 
 bench: deps venv
 	$(PY) bench/run.py

@@ -22,6 +22,9 @@ from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, LocalLog, Store, Tx
 from swarmpy.model import NodeRole, TaskState
 from tests.support.builders import node, service, task
+from tests.support.poll import wait_for_async
+
+pytestmark = pytest.mark.fakeserver
 
 CLUSTER = "cluster1"
 
@@ -32,6 +35,7 @@ class Env:
     root: ca.RootCA
     creds: dict[str, tls.NodeCredentials]
     tasks: dict[str, str]  # "n1"/"n2" -> id of the talk task on that node
+    broker: LogBroker
 
     def channel(self, who: str) -> grpc.aio.Channel:
         c = self.creds[who]
@@ -74,14 +78,13 @@ async def broker_env() -> AsyncIterator[Env]:
         "127.0.0.1:0", tls.server_credentials(mgr.cert_pem, mgr.key_pem, root.cert_pem)
     )
     await server.start()
-    await asyncio.sleep(0)
     creds = {
         "mgr": mgr,
         "n1": issue(root, "id-n1", NodeRole.WORKER),
         "n2": issue(root, "id-n2", NodeRole.WORKER),
     }
     try:
-        yield Env(port, root, creds, {"n1": t1.id, "n2": t2.id})
+        yield Env(port, root, creds, {"n1": t1.id, "n2": t2.id}, broker)
     finally:
         await broker.stop()
         await server.stop(None)
@@ -117,7 +120,9 @@ class FakeLogs:
 async def agent(env: Env, who: str, source: FakeLogs) -> AsyncIterator[None]:
     channel = env.channel(who)
     listening = asyncio.create_task(LogPublisher(source).listen(channel, f"s-id-{who}"))
-    await asyncio.sleep(0.2)  # the listen stream is open
+    await wait_for_async(
+        f"{who}'s listen stream", lambda: f"id-{who}" in env.broker._listeners, timeout=5
+    )
     try:
         yield
     finally:
@@ -189,10 +194,9 @@ def test_follow_streams_until_the_subscriber_goes_then_agents_stop() -> None:
                 got = await collect(env, follow=True, tail=0, until=lambda g: len(g) >= 6)
                 assert {m.task_id for m in got} == set(env.tasks.values())
                 # The subscriber left: the leader tells the agents, which stop reading.
-                for _ in range(50):
-                    if len(source.cancelled) == 2:
-                        break
-                    await asyncio.sleep(0.05)
+                await wait_for_async(
+                    "both agents to stop reading", lambda: len(source.cancelled) == 2, timeout=5
+                )
                 assert sorted(source.cancelled) == sorted(env.tasks.values())
 
     run(scenario())
