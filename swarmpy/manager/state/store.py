@@ -37,7 +37,9 @@ class StoreObject(Protocol):
 Obj = TypeVar("Obj", bound=StoreObject)
 
 
-@dataclass(frozen=True)
+# eq=False: there is one Table per kind, so identity is equality, and the loops compare
+# every event's table (thousands a second at scale) as cheaply as they compared strings.
+@dataclass(frozen=True, eq=False)
 class Table(Generic[Obj]):
     """One kind of object in the store; ``Obj`` is the type of its rows."""
 
