@@ -3,5 +3,6 @@
 - ``log``: ``RaftLog``, the ``Log`` the store proposes to, and the settings it runs with;
 - ``machine``: the state machine pysyncobj replicates and snapshots;
 - ``patches``: what swarmpy changes in pysyncobj, in one place;
-- ``recovery``: reading and writing a manager's files offline (force new cluster).
+- ``recovery``: reading and writing a manager's files offline (force new cluster);
+- ``storage``: the files themselves (journal, meta, dump): formats, checksums, syncing.
 """

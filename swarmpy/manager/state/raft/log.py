@@ -29,8 +29,15 @@ from pysyncobj.utility import TcpUtility, UtilityException
 
 from swarmpy.errors import Conflict, InvalidArgument, NoLeader, Unavailable
 from swarmpy.manager.state.raft.machine import StateMachine
-from swarmpy.manager.state.raft.patches import PatchedSyncObj, wake_if_alone
-from swarmpy.manager.state.raft.recovery import DUMP_FILE, JOURNAL_FILE, recover_state, write_dump
+from swarmpy.manager.state.raft.patches import FAIL_NO_SPACE, PatchedSyncObj, wake_if_alone
+from swarmpy.manager.state.raft.recovery import recover_state, write_dump
+from swarmpy.manager.state.raft.storage import (
+    DUMP_FILE,
+    JOURNAL_FILE,
+    NoSpace,
+    fsync_dir,
+    verify_dump,
+)
 from swarmpy.manager.state.store import ApplyResult, Op, StoreState
 
 log = logging.getLogger(__name__)
@@ -141,9 +148,15 @@ class RaftLog:
         """Open the journal, bind the raft port and join the other managers.
 
         Call from a thread that lives as long as the log (the main thread): pysyncobj's
-        tick thread exits when the thread that created it ends.
+        tick thread exits when the thread that created it ends. A damaged journal, meta file
+        or dump raises ``RaftDataCorrupt`` (the journal and meta file are checked as the
+        journal opens; pysyncobj would load a bad dump as an empty store, so it is checked
+        here first).
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        dump = self.data_dir / DUMP_FILE
+        if dump.exists():
+            verify_dump(dump)
         conf = SyncObjConf(**settings(self.data_dir, self._password), bindAddress=self.bind_addr)
         obj = PatchedSyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
         try:
@@ -369,6 +382,8 @@ class RaftLog:
     def _failure(self, err: int, what: str) -> Unavailable | Conflict:
         if err == FAIL_REASON.MISSING_LEADER:
             return NoLeader()
+        if err == FAIL_NO_SPACE:
+            return NoSpace("on the leader's raft disk")
         if err == FAIL_REASON.REQUEST_DENIED:
             return Conflict(
                 f"raft: {what} refused by the leader (another membership change is in "
@@ -421,6 +436,8 @@ class RaftLog:
         archive.mkdir(parents=True, exist_ok=True)
         for path in data_dir.glob("raft.*"):
             path.rename(archive / path.name)
+        fsync_dir(archive)
+        fsync_dir(data_dir)
         write_dump(data_dir / DUMP_FILE, state, self_addr)
         log.warning(
             "raft: forced a new cluster of one (%s) at store index %d", self_addr, state.index

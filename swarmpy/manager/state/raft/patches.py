@@ -1,26 +1,40 @@
 """What swarmpy changes in pysyncobj 0.3.17, in one place (docs/raft.md says why).
 
-Importing this module applies the module-level patches; ``PatchedSyncObj`` is the ``SyncObj``
-every swarmpy Raft node (and the benchmark's bare baseline) runs.
+Importing this module applies the module-level patches (the journal class, the dump's
+format, compression and durable replacement); ``PatchedSyncObj`` is the ``SyncObj`` every
+swarmpy Raft node (and the benchmark's bare baseline) runs.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
+import time
 from typing import Any
 
 import pysyncobj.serializer
+import pysyncobj.syncobj
 from pysyncobj import SyncObj
+from pysyncobj.journal import MemoryJournal
+from pysyncobj.transport import TCPTransport
 
-# pysyncobj writes its full dump (log compaction, every 2,000 entries) through gzip at level
-# 9 on its tick thread: 370 ms for a store of 10,000 tasks, during which this manager sends
-# and answers nothing, against 70 ms at level 1. The format is the same, so dumps written
-# either way read back alike.
-DUMP_COMPRESSLEVEL = 1
+from swarmpy.manager.state.raft.storage import (
+    DUMP_COMPRESSLEVEL,
+    DumpCodec,
+    FileJournal,
+    NoSpace,
+    durable_replace,
+)
+
+log = logging.getLogger(__name__)
+
+# The error code a command fails with when the leader's disk is full; pysyncobj's own codes
+# (FAIL_REASON) stop at 7.
+FAIL_NO_SPACE = 100
 
 
 class _DumpGzip:
-    """Stands in for the gzip module inside pysyncobj.serializer."""
+    """Stands in for the gzip module inside pysyncobj.serializer: level 1, not 9 (storage.py)."""
 
     @staticmethod
     def GzipFile(*args: Any, **kwargs: Any) -> gzip.GzipFile:
@@ -28,12 +42,15 @@ class _DumpGzip:
         return gzip.GzipFile(*args, **kwargs)
 
 
+def _create_journal(path: str | None) -> FileJournal | MemoryJournal:
+    return MemoryJournal() if path is None else FileJournal(path)
+
+
 pysyncobj.serializer.gzip = _DumpGzip
-
-
-# pysyncobj's command type bytes (syncobj._COMMAND_TYPE), needed to read a journal offline.
-REGULAR = b"\x00"
-NO_OP = b"\x01"
+pysyncobj.serializer.pickle = DumpCodec
+# pysyncobj renames a new dump over the old one without syncing either (os.rename).
+pysyncobj.serializer.atomicReplace = durable_replace
+pysyncobj.syncobj.createJournal = _create_journal
 
 
 def wake_if_alone(obj: Any) -> None:
@@ -52,16 +69,100 @@ def wake_if_alone(obj: Any) -> None:
         notifier.notify()
 
 
-class PatchedSyncObj(SyncObj):  # type: ignore[misc]
-    """pysyncobj's SyncObj, reading what arrived before it judges its peers silent.
+class DurableTransport(TCPTransport):  # type: ignore[misc]
+    """pysyncobj's TCP transport, holding back what this node says until its journal is synced.
 
-    A pysyncobj tick checks the election deadline (follower) and the leader-fallback
-    deadline (leader) first and reads the network last. A tick thread starved for longer
-    than those timeouts (a busy machine, the GIL held by gRPC) then called an election, or
-    stepped down, with the leader's heartbeats, or the followers' answers, still unread in
-    its sockets: under a burst of writes, leadership moved for no reason.
+    A follower answers an append with the index it now holds, a candidate asks for votes with
+    its last index, a leader confirms a forwarded command's index: each claims entries on
+    disk. While the journal has unsynced entries such messages wait (in order) until
+    ``release()`` syncs it once for all of them: group commit. A leader's own appends go
+    out at once, so its followers write in parallel with it.
     """
+
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
+        super().__init__(syncObj, selfNode, otherNodes)
+        self._held: list[tuple[Any, Any]] = []
+        self._last_full_disk_log = 0.0
+
+    def _journal(self) -> Any:
+        return getattr(self._syncObj, "_SyncObj__raftLog", None)
+
+    def send(self, node: Any, message: Any) -> bool:
+        journal = self._journal()
+        dirty = isinstance(journal, FileJournal) and journal.dirty
+        if message.get("type") != "append_entries" and (self._held or dirty):
+            self._held.append((node, message))
+            return True
+        return bool(super().send(node, message))
+
+    def release(self) -> None:
+        """Sync the journal, then send what waited for it."""
+        journal = self._journal()
+        if isinstance(journal, FileJournal):
+            journal.sync()
+        held, self._held = self._held, []
+        for node, message in held:
+            super().send(node, message)
+
+    def _onMessageReceived(self, node: Any, message: Any) -> None:
+        try:
+            super()._onMessageReceived(node, message)
+        except NoSpace as exc:
+            # A follower that cannot append leaves the leader's message unanswered: the
+            # leader sends the entries again later, and the others make the majority.
+            now = time.monotonic()
+            if now - self._last_full_disk_log > 10:
+                self._last_full_disk_log = now
+                log.warning("%s; not accepting new entries", exc)
+
+
+class PatchedSyncObj(SyncObj):  # type: ignore[misc]
+    """pysyncobj's SyncObj, durable, and reading what arrived before it judges its peers silent.
+
+    Durability: the journal is synced (``DurableTransport.release``) after every read of the
+    network and after the commands of a tick were appended, so a leader's own entries are on
+    disk before the next tick counts them towards a majority, and a follower's before it
+    answers. A full disk fails the command that could not be appended (``FAIL_NO_SPACE``).
+
+    Reading first: a pysyncobj tick checks the election deadline (follower) and the
+    leader-fallback deadline (leader) first and reads the network last. A tick thread starved
+    for longer than those timeouts (a busy machine, the GIL held by gRPC) then called an
+    election, or stepped down, with the leader's heartbeats, or the followers' answers, still
+    unread in its sockets: under a burst of writes, leadership moved for no reason.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("transportClass", DurableTransport)
+        super().__init__(*args, **kwargs)
+        self._last_command: Any = None
+        queue = self._SyncObj__commandsQueue
+        take = queue.get_nowait
+
+        def get_nowait() -> Any:
+            # Remembered so that a command whose append failed can be answered.
+            self._last_command = take()
+            return self._last_command
+
+        queue.get_nowait = get_nowait
+        self.addOnTickCallback(self._release)
+
+    def _release(self) -> None:
+        transport = self._SyncObj__transport
+        if isinstance(transport, DurableTransport):
+            transport.release()
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
         self._poller.poll(0)
+        self._release()
         super()._onTick(timeToWait)
+        self._release()
+
+    def _checkCommandsToApply(self) -> None:
+        while True:
+            try:
+                super()._checkCommandsToApply()
+                return
+            except NoSpace as exc:
+                _, callback = self._last_command
+                log.warning("%s", exc)
+                self._SyncObj__callErrCallback(FAIL_NO_SPACE, callback)
