@@ -1,4 +1,5 @@
-"""Fixtures for the root tier: labs of N hosts plus the registry/DNS host, always torn down."""
+"""Fixtures for the root tier: daemons on loopback, and labs of N hosts plus the registry/DNS
+host; all torn down after the test, pass or fail."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.daemons import DaemonSet
 from tests.support.lab import LabFactory, TestLab, new_lab
+
+
+@pytest.fixture
+def daemons() -> Iterator[DaemonSet]:
+    """Real daemons on loopback (``tests.support.daemons``), all killed and cleaned up after
+    the test."""
+    with DaemonSet() as ds:
+        yield ds
 
 
 @pytest.fixture

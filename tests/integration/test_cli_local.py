@@ -13,7 +13,6 @@ import random
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,12 +27,6 @@ SERVICE = "t"
 GREETING = "hello from t"
 # Long enough for the manager to schedule, and the agent to set up and start the task.
 TASK_START_S = 45.0
-
-
-@pytest.fixture
-def daemons() -> Iterator[DaemonSet]:
-    with DaemonSet() as ds:
-        yield ds
 
 
 def load_busybox(daemon: Daemon) -> None:

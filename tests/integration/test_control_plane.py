@@ -8,14 +8,23 @@ removed whatever the outcome. The dispatcher heartbeat is 1 s so Down shows with
 
 from __future__ import annotations
 
-import json
-import subprocess
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from swarmpy.ca.certificates import parse_join_token
+from tests.support.controlplane import (
+    addr,
+    all_ready,
+    assert_refused,
+    by_id,
+    init,
+    join,
+    joined,
+    leader_of,
+    nodes,
+    self_id,
+    three_managers,
+    token,
+)
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.poll import wait_for
 
@@ -26,106 +35,6 @@ NOT_A_MANAGER = "This node is not a swarm manager."
 MANAGER_LEAVE = (
     "You are attempting to leave the swarm on a node that is participating as a manager."
 )
-
-
-@pytest.fixture
-def daemons() -> Iterator[DaemonSet]:
-    with DaemonSet() as ds:
-        yield ds
-
-
-def addr(ip: str, port: int) -> str:
-    return f"{ip}:{port}"
-
-
-def init(d: Daemon, ip: str, port: int) -> None:
-    d.ok(
-        "swarm",
-        "init",
-        "--advertise-addr",
-        ip,
-        "--listen-addr",
-        addr(ip, port),
-        "--dispatcher-heartbeat",
-        "1",
-    )
-
-
-def join(
-    d: Daemon, token: str, ip: str, port: int, remote: str
-) -> subprocess.CompletedProcess[str]:
-    return d.cli(
-        "swarm",
-        "join",
-        "--token",
-        token,
-        "--advertise-addr",
-        ip,
-        "--listen-addr",
-        addr(ip, port),
-        remote,
-    )
-
-
-def joined(d: Daemon, token: str, ip: str, port: int, remote: str) -> None:
-    result = join(d, token, ip, port, remote)
-    assert result.returncode == 0, f"join failed: {result.stderr}\n{d.log_tail()}"
-
-
-def token(d: Daemon, role: str) -> str:
-    return d.ok("swarm", "join-token", "-q", role).strip()
-
-
-def nodes(d: Daemon) -> list[dict[str, Any]]:
-    return d.json_lines("node", "ls", "--format", "json")
-
-
-def self_id(d: Daemon) -> str:
-    doc = d.json("node", "inspect", "self")
-    return str(doc[0]["ID"])
-
-
-def by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {r["ID"].removesuffix(" *"): r for r in rows}
-
-
-def assert_refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """A refusal: non-zero exit, nothing on stdout, one line on stderr holding ``fragments``."""
-    assert result.returncode != 0, result.stdout
-    message = result.stderr.strip()
-    assert message and "\n" not in message, f"not one line: {result.stderr!r}"
-    assert "Traceback" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
-
-
-def all_ready(d: Daemon, count: int) -> list[dict[str, Any]] | None:
-    rows = nodes(d)
-    if len(rows) == count and all(r["Status"] == "Ready" for r in rows):
-        return rows
-    return None
-
-
-def leader_of(d: Daemon) -> str | None:
-    result = d.cli("node", "ls", "--format", "json")
-    if result.returncode != 0:
-        return None
-    for line in result.stdout.splitlines():
-        row = json.loads(line)
-        if row["ManagerStatus"] == "Leader":
-            return str(row["ID"].removesuffix(" *"))
-    return None
-
-
-def three_managers(ds: DaemonSet, ips: list[str], port: int) -> list[Daemon]:
-    managers = ds.start(3)
-    init(managers[0], ips[0], port)
-    remote = addr(ips[0], port)
-    for d, ip in zip(managers[1:], ips[1:], strict=True):
-        joined(d, token(managers[0], "manager"), ip, port, remote)
-    wait_for("three Ready managers", lambda: all_ready(managers[0], 3), timeout=20)
-    return managers
 
 
 # ---------------------------------------------------------------------- init, join, nodes
@@ -151,8 +60,10 @@ def test_node_commands_on_a_three_node_swarm(daemons: DaemonSet) -> None:
 
     # The table: a header, one line per node, the star on self only.
     table = leader.ok("node", "ls").splitlines()
-    assert table[0].split()[:2] == ["ID", "HOSTNAME"] and "MANAGER STATUS" in table[0]
-    assert len(table) == 4 and sum("*" in line for line in table) == 1
+    assert table[0].split()[:2] == ["ID", "HOSTNAME"]
+    assert "MANAGER STATUS" in table[0]
+    assert len(table) == 4
+    assert sum("*" in line for line in table) == 1
     ids = leader.ok("node", "ls", "-q").split()
     assert sorted(ids) == sorted(by_id(rows))
 
@@ -162,7 +73,8 @@ def test_node_commands_on_a_three_node_swarm(daemons: DaemonSet) -> None:
 
     # inspect: a JSON array, Docker's shape; --pretty is for people.
     doc = leader.json("node", "inspect", "self")
-    assert isinstance(doc, list) and len(doc) == 1
+    assert isinstance(doc, list)
+    assert len(doc) == 1
     assert doc[0]["ID"] == leader_id
     assert doc[0]["Spec"]["Role"] == "manager"
     assert doc[0]["ManagerStatus"]["Leader"] is True
@@ -170,7 +82,8 @@ def test_node_commands_on_a_three_node_swarm(daemons: DaemonSet) -> None:
     two = leader.json("node", "inspect", leader_id, manager_id)
     assert [n["ID"] for n in two] == [leader_id, manager_id]
     pretty = leader.ok("node", "inspect", "--pretty", "self")
-    assert f"ID:\t\t\t{leader_id}" in pretty and "Leader:\t\tYes" in pretty
+    assert f"ID:\t\t\t{leader_id}" in pretty
+    assert "Leader:\t\tYes" in pretty
     assert "State:\t\t\tReady" in pretty
 
     # The worker is not a manager: no control API there.
@@ -186,7 +99,8 @@ def test_node_commands_on_a_three_node_swarm(daemons: DaemonSet) -> None:
     leader.ok("node", "update", "--availability", "active", worker_id)
     leader.ok("node", "update", "--label-add", "zone=a", "--label-add", "disk=ssd", worker_id)
     spec = leader.json("node", "inspect", worker_id)[0]["Spec"]
-    assert spec["Availability"] == "active" and spec["Labels"] == {"zone": "a", "disk": "ssd"}
+    assert spec["Availability"] == "active"
+    assert spec["Labels"] == {"zone": "a", "disk": "ssd"}
     leader.ok("node", "update", "--label-rm", "zone", worker_id)
     assert leader.json("node", "inspect", worker_id)[0]["Spec"]["Labels"] == {"disk": "ssd"}
     assert_refused(leader.cli("node", "update", "--label-rm", "nope", worker_id), "nope")
@@ -270,12 +184,14 @@ def test_join_tokens_and_refused_joins(daemons: DaemonSet) -> None:
     rotated = a.ok("swarm", "join-token", "--rotate", "worker")
     assert "Successfully rotated worker join token." in rotated
     new_worker = token(a, "worker")
-    assert new_worker != worker_token and new_worker in rotated
+    assert new_worker != worker_token
+    assert new_worker in rotated
     assert token(a, "manager") == manager_token
     assert_refused(join(joiner, worker_token, ip_j, port, remote))
     stays_out()
     quiet = a.ok("swarm", "join-token", "-q", "--rotate", "manager").strip()
-    assert quiet == token(a, "manager") and quiet != manager_token
+    assert quiet == token(a, "manager")
+    assert quiet != manager_token
     assert_refused(join(joiner, manager_token, ip_j, port, remote))
     stays_out()
 
@@ -375,17 +291,20 @@ def test_force_new_cluster_keeps_objects(daemons: DaemonSet) -> None:
     wait_for("the lone manager leading", lambda: leader_of(lone) == lone_id)
     rows = nodes(lone)
     mine = by_id(rows)[lone_id]
-    assert mine["ManagerStatus"] == "Leader" and mine["ID"].endswith(" *")
+    assert mine["ManagerStatus"] == "Leader"
+    assert mine["ID"].endswith(" *")
     assert [r["ManagerStatus"] for r in rows].count("Leader") == 1
     assert "netA" in lone.ok("network", "ls")
     lone.ok("network", "create", "-d", "overlay", "netB")
     listed = lone.ok("network", "ls")
-    assert "netA" in listed and "netB" in listed
+    assert "netA" in listed
+    assert "netB" in listed
     # The new cluster of one is what the disk holds now: a restart keeps it.
     lone.restart()
     wait_for("the lone manager leading after a restart", lambda: leader_of(lone) == lone_id)
     listed = lone.ok("network", "ls")
-    assert "netA" in listed and "netB" in listed
+    assert "netA" in listed
+    assert "netB" in listed
     # It is a working swarm of one: it accepts a new node.
     newcomer = daemons.start(1)[0]
     joined(newcomer, token(lone, "worker"), "127.0.0.21", port, addr(ips[2], port))

@@ -4,12 +4,11 @@ serve the control API; a demoted manager (the leader too) leaves Raft and become
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_control_plane import (
+from tests.support.controlplane import (
     assert_refused,
     init,
     joined,
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.root
 
 IPS = ("127.0.0.41", "127.0.0.42", "127.0.0.43")
 PORT = 23790
-
-
-@pytest.fixture
-def daemons() -> Iterator[DaemonSet]:
-    with DaemonSet() as ds:
-        yield ds
 
 
 def node_id(d: Daemon) -> str:
@@ -64,7 +57,8 @@ def test_promote_then_demote_the_leader(daemons: DaemonSet) -> None:
              lambda: "promoted-net" in second.cli("network", "ls").stdout, 15)  # fmt: skip
 
     leader = leader_of(first)
-    assert leader is not None and leader.startswith(ids[0])
+    assert leader is not None
+    assert leader.startswith(ids[0])
     assert first.ok("node", "demote", ids[0]) == f"Manager {ids[0]} demoted in the swarm.\n"
 
     def new_leader() -> dict[str, str] | None:
