@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +20,8 @@ PREFIX = re.compile(r"^talk\.(\d)\.([0-9a-z]{12})@(node\d) +\| line (\d+) from (
 
 
 @pytest.fixture
-def swarm(lab_factory: LabFactory) -> Iterator[TestLab]:
+def swarm(lab_factory: LabFactory) -> TestLab:
+    """Two hosts in one swarm; lab_factory tears them down."""
     lab = lab_factory(2)
     lab.start_daemons()
     n1, n2 = lab.hosts
@@ -40,7 +40,7 @@ def swarm(lab_factory: LabFactory) -> Iterator[TestLab]:
         f"{n1.ip}:2377",
         check=True,
     )
-    yield lab
+    return lab
 
 
 def logs(lab: TestLab, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
