@@ -73,7 +73,14 @@ class Daemon:
         await self._serve_local()
         if self.state is not None and self.creds is not None:
             self.set_node(self.state.node_id)
-            await self.start_roles()
+            try:
+                await self.start_roles()
+            except BaseException:
+                # A role that cannot start (damaged Raft files) ends the daemon with its one-line
+                # error: stop what already runs first, or gRPC complains at exit.
+                watchdog.cancel()
+                await self.shutdown()
+                raise
         log.info("daemon ready on %s", self.config.host)
         await self._stop.wait()
         watchdog.cancel()
