@@ -36,7 +36,7 @@ proto-check: venv
 lint: venv
 	$(VENV)/bin/ruff check swarmpy tests bench
 	$(VENV)/bin/ruff format --check swarmpy tests bench
-	$(VENV)/bin/mypy swarmpy tests
+	$(VENV)/bin/mypy swarmpy tests bench
 
 demo: deps venv
 	$(VENV)/bin/swarmpy lab demo
