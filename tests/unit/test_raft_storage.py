@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import errno
+import gzip
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
+import pysyncobj.journal
 import pytest
 
 from swarmpy.manager.state.raft.recovery import recover_state, write_dump
@@ -193,3 +196,27 @@ def test_a_new_journal_starts_with_its_header(tmp_path: Path) -> None:
     path = tmp_path / JOURNAL_FILE
     FileJournal(str(path))._destroy()
     assert path.read_bytes() == JOURNAL_MAGIC
+
+
+def test_files_in_pysyncobj_formats_are_converted(tmp_path: Path) -> None:
+    # A manager upgraded from a swarmpy that ran pysyncobj's own journal keeps log and vote.
+    path = tmp_path / JOURNAL_FILE
+    old = pysyncobj.journal.FileJournal(str(path))
+    entries = [(b"\x01", 1, 0), (b"\x00first", 2, 4), (b"\x00second", 3, 4)]
+    for entry in entries:
+        old.add(*entry)
+    old.setCurrentTerm(4, "127.0.0.1:4002")
+    old.setRaftCommitIndex(3)
+    old.onOneSecondTimer()
+    old._destroy()
+    journal = FileJournal(str(path))
+    assert [journal[i] for i in range(len(journal))] == entries
+    assert (journal.getCurrentTerm(), journal.getVotedForNodeId()) == (4, "127.0.0.1:4002")
+    assert journal.getRaftCommitIndex() == 3
+    journal._destroy()
+    assert path.read_bytes().startswith(JOURNAL_MAGIC)
+    dump = tmp_path / DUMP_FILE
+    content: Any = ([{}, {"state": StoreState()}], entries[2], entries[1], set())
+    dump.write_bytes(gzip.compress(pickle.dumps(content)))
+    verify_dump(dump)
+    assert recover_state(tmp_path).index == 0

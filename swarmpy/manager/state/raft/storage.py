@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pysyncobj.journal
+import pysyncobj.pickle
 
 from swarmpy.errors import SwarmpyError, Unavailable
 
@@ -39,6 +41,8 @@ META_SUFFIX = ".meta"
 DUMP_FILE = "raft.dump"
 
 JOURNAL_MAGIC = b"swarmpy raft journal 1\n"
+# What pysyncobj's own journal starts with: a manager upgraded from a swarmpy that used it.
+PYSYNCOBJ_JOURNAL_MAGIC = b"PYSYNCOBJ"
 META_MAGIC = b"swarmpy raft meta 1\n"
 DUMP_MAGIC = b"swarmpy raft dump 1\n"
 
@@ -197,8 +201,16 @@ def encode_dump(data: Any) -> bytes:
 
 
 def decode_dump(content: bytes, path: Path) -> Any:
+    if _pysyncobj_dump(content):
+        return pickle.loads(content)
     _check_magic(content, DUMP_MAGIC, path)
     return pickle.loads(unframe(content[len(DUMP_MAGIC) :], path, "dump"))
+
+
+def _pysyncobj_dump(content: bytes) -> bool:
+    # A dump pysyncobj wrote before swarmpy framed them: a bare pickle (protocol 2 or later).
+    # Only gzip's own CRC, checked as the whole stream was read, vouches for it.
+    return content[:1] == b"\x80"
 
 
 def read_dump(path: Path) -> Any:
@@ -216,8 +228,9 @@ def verify_dump(path: Path) -> None:
         content = gzip.decompress(path.read_bytes())
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise RaftDataCorrupt(path, f"is not a complete gzip stream ({exc})") from None
-    _check_magic(content, DUMP_MAGIC, path)
-    unframe(content[len(DUMP_MAGIC) :], path, "dump")
+    if not _pysyncobj_dump(content):
+        _check_magic(content, DUMP_MAGIC, path)
+        unframe(content[len(DUMP_MAGIC) :], path, "dump")
 
 
 def write_dump_file(path: Path, data: Any) -> None:
@@ -245,6 +258,37 @@ class DumpCodec:
 
 
 # ------------------------------------------------------------------ journal
+
+
+def _record(command: bytes, idx: int, term: int) -> bytes:
+    return frame(_ENTRY.pack(idx, term) + command)
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
+
+
+def _convert_pysyncobj_journal(path: Path, meta_path: Path) -> None:
+    """Rewrite a journal and meta file in pysyncobj's formats as ours, keeping log and vote.
+
+    The meta file goes first and is read either way, so a crash half-way converts again."""
+    old = pysyncobj.journal.FileJournal(str(path))
+    try:
+        entries = [old[i] for i in range(len(old))]
+    finally:
+        old._destroy()
+    raw = meta_path.read_bytes() if meta_path.exists() else b""
+    if raw.startswith(META_MAGIC):
+        meta = read_meta(meta_path)
+    else:
+        doc = pysyncobj.pickle.loads(raw) if raw else {}
+        meta = Meta(
+            doc.get("currentTerm", 0), doc.get("votedForNodeId"), doc.get("raftCommitIndex", 1)
+        )
+    write_meta(meta_path, meta)
+    write_file(path, JOURNAL_MAGIC + b"".join(_record(*entry) for entry in entries))
+    log.warning("raft: converted %s (%d entries) from pysyncobj's format", path, len(entries))
 
 
 def _zeroed_sector(data: bytes, start: int, end: int) -> bool:
@@ -304,6 +348,8 @@ class FileJournal:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.meta_path = Path(path + META_SUFFIX)
+        if self.path.exists() and _starts_with(self.path, PYSYNCOBJ_JOURNAL_MAGIC):
+            _convert_pysyncobj_journal(self.path, self.meta_path)
         self._saved_meta = read_meta(self.meta_path) if self.meta_path.exists() else None
         self._meta = self._saved_meta or Meta()
         self._meta_error_logged = False
@@ -327,7 +373,7 @@ class FileJournal:
     # ------------------------------------------------------------ the log
 
     def add(self, command: bytes, idx: int, term: int) -> None:
-        self._append(frame(_ENTRY.pack(idx, term) + command))
+        self._append(_record(command, idx, term))
         self._entries.append((command, idx, term))
         self._ends.append(self._size)
         self.dirty = True
@@ -376,7 +422,7 @@ class FileJournal:
     def deleteEntriesTo(self, entryTo: int) -> None:
         """Drop the entries a durable dump now holds: rewrite the rest to a new file."""
         kept = self._entries[entryTo:]
-        records = [frame(_ENTRY.pack(idx, term) + command) for command, idx, term in kept]
+        records = [_record(*entry) for entry in kept]
         try:
             write_file(self.path, JOURNAL_MAGIC + b"".join(records))
         except NoSpace:
