@@ -29,6 +29,7 @@ from swarmpy.dns.server import DnsServer
 from swarmpy.netns import call_in_netns, netns_path
 from tests.support.builders import BACK, FRONT, endpoint
 from tests.support.builders import dns_view as view
+from tests.support.poll import wait_for, wait_for_async
 
 pytestmark = [
     pytest.mark.root,
@@ -112,14 +113,14 @@ def upstream_dns(lab: Lab) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                call_in_netns(netns_path(lab.upstream), lambda: _udp("upstream.test", UPSTREAM_IP))
-                break
-            except (dns.exception.Timeout, OSError):
-                assert time.monotonic() < deadline, "dnsmasq did not start"
-                time.sleep(0.1)
+        wait_for(
+            "dnsmasq to answer",
+            lambda: call_in_netns(
+                netns_path(lab.upstream), lambda: _udp("upstream.test", UPSTREAM_IP)
+            ),
+            5,
+            not_yet=(dns.exception.Timeout, OSError),
+        )
         yield UPSTREAM_IP
     finally:
         proc.terminate()
@@ -272,9 +273,10 @@ def test_remove_container_releases_its_namespace(lab: Lab) -> None:
         # The other container is unaffected.
         assert addresses(await ask(lab.back, "web")) == {"10.0.2.2"}
         ip("netns", "del", lab.front)
-        deadline = time.monotonic() + 5
-        while lab.host_link_exists(lab.front):
-            assert time.monotonic() < deadline, "container namespace still pinned"
-            await asyncio.sleep(0.05)
+        await wait_for_async(
+            "the container namespace to be released",
+            lambda: not lab.host_link_exists(lab.front),
+            5,
+        )
 
     run_daemon(lab, body)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from swarmpy.lab.hosts import Host, Lab, daemon_cgroup_parent
 from swarmpy.lab.netns import list_netns, netns_inode
 from swarmpy.lab.registry import REGISTRY_DNS_NAME
 from tests.support.lab import LabFactory, TestLab
+from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -68,10 +68,12 @@ def http_server(lab: Lab, host: Host, port: int = 8080) -> Iterator[subprocess.P
         [sys.executable, "-m", "http.server", "--bind", host.ip, str(port)],
         host.dir / "http.log",
     )
-    deadline = time.monotonic() + 10
-    while lab.run(host, ["curl", "-sf", "-o", "/dev/null", f"http://{host.ip}:{port}/"]).returncode:
-        assert time.monotonic() < deadline, "http.server did not start"
-        time.sleep(0.1)
+    url = f"http://{host.ip}:{port}/"
+    wait_for(
+        "http.server to answer",
+        lambda: lab.run(host, ["curl", "-sf", "-o", "/dev/null", url]).returncode == 0,
+        10,
+    )
     yield server
 
 
@@ -215,12 +217,14 @@ def test_daemons_on_two_hosts_form_a_swarm(lab_factory: LabFactory) -> None:
     joined = test_lab.swarmpy(worker, "swarm", "join", "--token", token, manager.control_addr)
     assert joined.returncode == 0, joined.stderr
 
-    deadline = time.monotonic() + 20
-    while (listed := test_lab.swarmpy(manager, "node", "ls")).stdout.count("Ready") < 2:
-        assert time.monotonic() < deadline, listed.stdout + listed.stderr
-        time.sleep(0.3)
-    assert "node1" in listed.stdout
-    assert "node2" in listed.stdout
+    def both_ready() -> str | None:
+        listed = test_lab.swarmpy(manager, "node", "ls")
+        assert listed.stdout.count("Ready") == 2, listed.stdout + listed.stderr
+        return listed.stdout
+
+    table = wait_for("both nodes Ready", both_ready, 20)
+    assert "node1" in table
+    assert "node2" in table
 
 
 def test_destroy_removes_what_daemons_made(lab_factory: LabFactory) -> None:
