@@ -9,12 +9,21 @@ from __future__ import annotations
 import grpc
 
 
+def one_line(message: str) -> str:
+    """The message with control characters escaped: a user's value quoted in it (a name with
+    a newline, a terminal escape) must not break the one line or reach the terminal raw."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
+
+
 class SwarmpyError(Exception):
     """Base of every error swarmpy raises on purpose."""
 
     grpc_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         # Set when the error came back from the daemon, so the CLI can say so as docker does.

@@ -76,6 +76,11 @@ def open_archive(path: Path) -> Iterator[list[ArchiveImage]]:
         return
     try:
         tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 (closed below; open() can fail)
+    except tarfile.ReadError:
+        # tarfile's own message lists each compression it tried, one per line.
+        raise ImageError(
+            f"cannot read image archive {path}: not a tar archive (plain, gzip, bzip2 or xz)"
+        ) from None
     except (OSError, tarfile.TarError) as exc:
         raise ImageError(f"cannot read image archive {path}: {exc}") from None
     with tar:
