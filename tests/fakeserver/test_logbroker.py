@@ -21,12 +21,10 @@ from swarmpy.manager import logbroker
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, LocalLog, Store, Tx
 from swarmpy.model import NodeRole, TaskState
-from tests.support.builders import node, service, task
+from tests.support.builders import node, node_credentials, service, task
 from tests.support.poll import wait_for_async
 
 pytestmark = pytest.mark.fakeserver
-
-CLUSTER = "cluster1"
 
 
 @dataclass
@@ -40,12 +38,6 @@ class Env:
     def channel(self, who: str) -> grpc.aio.Channel:
         c = self.creds[who]
         return tls.secure_channel(f"127.0.0.1:{self.port}", c.ca_pem, c.cert_pem, c.key_pem)
-
-
-def issue(root: ca.RootCA, node_id: str, role: NodeRole) -> tls.NodeCredentials:
-    key = ca.generate_key()
-    cert = ca.sign_node_csr(root, ca.create_csr(key), node_id, role, CLUSTER)
-    return tls.NodeCredentials(key_pem=key, cert_pem=cert, ca_pem=root.cert_pem)
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +63,7 @@ async def broker_env() -> AsyncIterator[Env]:
 
     broker = LogBroker(store, root.cert_pem, lambda: True, lambda: None, check_session)
     leading = asyncio.create_task(broker.run())
-    mgr = issue(root, "id-mgr", NodeRole.MANAGER)
+    mgr = node_credentials(root, "id-mgr", NodeRole.MANAGER)
     server = grpc.aio.server()
     dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(broker, server)
     port = server.add_secure_port(
@@ -80,8 +72,8 @@ async def broker_env() -> AsyncIterator[Env]:
     await server.start()
     creds = {
         "mgr": mgr,
-        "n1": issue(root, "id-n1", NodeRole.WORKER),
-        "n2": issue(root, "id-n2", NodeRole.WORKER),
+        "n1": node_credentials(root, "id-n1", NodeRole.WORKER),
+        "n2": node_credentials(root, "id-n2", NodeRole.WORKER),
     }
     try:
         yield Env(port, root, creds, {"n1": t1.id, "n2": t2.id}, broker)

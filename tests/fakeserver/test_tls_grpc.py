@@ -7,7 +7,6 @@ import datetime
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -22,21 +21,10 @@ from swarmpy import tls
 from swarmpy.ca import certificates as ca
 from swarmpy.errors import PermissionDenied, SwarmpyError, Unavailable
 from swarmpy.model import NodeRole
+from swarmpy.tls import NodeCredentials
+from tests.support.builders import CLUSTER, node_credentials
 
 pytestmark = pytest.mark.fakeserver
-
-CLUSTER = "cluster1"
-
-
-@dataclass(frozen=True)
-class Node:
-    key: str
-    cert: str
-
-
-def issue(root: ca.RootCA, node_id: str, role: NodeRole) -> Node:
-    key = ca.generate_key()
-    return Node(key, ca.sign_node_csr(root, ca.create_csr(key), node_id, role, CLUSTER))
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +33,13 @@ def root() -> ca.RootCA:
 
 
 @pytest.fixture(scope="module")
-def manager(root: ca.RootCA) -> Node:
-    return issue(root, "mgr1", NodeRole.MANAGER)
+def manager(root: ca.RootCA) -> NodeCredentials:
+    return node_credentials(root, "mgr1", NodeRole.MANAGER)
 
 
 @pytest.fixture(scope="module")
-def worker(root: ca.RootCA) -> Node:
-    return issue(root, "wrk1", NodeRole.WORKER)
+def worker(root: ca.RootCA) -> NodeCredentials:
+    return node_credentials(root, "wrk1", NodeRole.WORKER)
 
 
 def probe_service(ca_pem: str) -> grpc.GenericRpcHandler[Any, Any]:
@@ -82,11 +70,11 @@ def probe_service(ca_pem: str) -> grpc.GenericRpcHandler[Any, Any]:
 
 
 @asynccontextmanager
-async def serving(root: ca.RootCA, node: Node) -> AsyncIterator[int]:
+async def serving(root: ca.RootCA, node: NodeCredentials) -> AsyncIterator[int]:
     server = grpc.aio.server()
     server.add_generic_rpc_handlers([probe_service(root.cert_pem)])
     port = server.add_secure_port(
-        "127.0.0.1:0", tls.server_credentials(node.cert, node.key, root.cert_pem)
+        "127.0.0.1:0", tls.server_credentials(node.cert_pem, node.key_pem, root.cert_pem)
     )
     await server.start()
     try:
@@ -95,8 +83,8 @@ async def serving(root: ca.RootCA, node: Node) -> AsyncIterator[int]:
         await server.stop(None)
 
 
-async def call(port: int, method: str, ca_pem: str, client: Node | None = None) -> str:
-    cert, key = (client.cert, client.key) if client else (None, None)
+async def call(port: int, method: str, ca_pem: str, client: NodeCredentials | None = None) -> str:
+    cert, key = (client.cert_pem, client.key_pem) if client else (None, None)
     async with tls.secure_channel(f"127.0.0.1:{port}", ca_pem, cert, key) as channel:
         # Raw bytes both ways: no serializers needed for a probe.
         stub = channel.unary_unary(f"/test.Probe/{method}", None, None)
@@ -104,7 +92,9 @@ async def call(port: int, method: str, ca_pem: str, client: Node | None = None) 
     return reply.decode()
 
 
-async def call_error(port: int, method: str, ca_pem: str, client: Node | None = None) -> Any:
+async def call_error(
+    port: int, method: str, ca_pem: str, client: NodeCredentials | None = None
+) -> Any:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await call(port, method, ca_pem, client)
     return info.value
@@ -117,7 +107,9 @@ def run(coro: Any) -> Any:
 # ---------------------------------------------------------------- who may call what
 
 
-def test_call_without_certificate_works_only_where_allowed(root: ca.RootCA, manager: Node) -> None:
+def test_call_without_certificate_works_only_where_allowed(
+    root: ca.RootCA, manager: NodeCredentials
+) -> None:
     async def scenario() -> None:
         async with serving(root, manager) as port:
             assert await call(port, "Open", root.cert_pem) == "anonymous"
@@ -129,7 +121,7 @@ def test_call_without_certificate_works_only_where_allowed(root: ca.RootCA, mana
 
 
 def test_worker_certificate_is_refused_where_manager_is_required(
-    root: ca.RootCA, manager: Node, worker: Node
+    root: ca.RootCA, manager: NodeCredentials, worker: NodeCredentials
 ) -> None:
     async def scenario() -> None:
         async with serving(root, manager) as port:
@@ -144,8 +136,8 @@ def test_worker_certificate_is_refused_where_manager_is_required(
     run(scenario())
 
 
-def test_certificate_from_another_ca_is_refused(root: ca.RootCA, manager: Node) -> None:
-    intruder = issue(ca.create_root_ca(), "mgr1", NodeRole.MANAGER)
+def test_certificate_from_another_ca_is_refused(root: ca.RootCA, manager: NodeCredentials) -> None:
+    intruder = node_credentials(ca.create_root_ca(), "mgr1", NodeRole.MANAGER)
 
     async def scenario() -> None:
         async with serving(root, manager) as port:
@@ -155,7 +147,7 @@ def test_certificate_from_another_ca_is_refused(root: ca.RootCA, manager: Node) 
     run(scenario())
 
 
-def test_client_refuses_a_server_of_another_ca(root: ca.RootCA, manager: Node) -> None:
+def test_client_refuses_a_server_of_another_ca(root: ca.RootCA, manager: NodeCredentials) -> None:
     async def scenario() -> None:
         async with serving(root, manager) as port:
             err = await call_error(port, "Open", ca.create_root_ca().cert_pem)
@@ -165,7 +157,7 @@ def test_client_refuses_a_server_of_another_ca(root: ca.RootCA, manager: Node) -
 
 
 def test_certificate_minted_with_the_public_anonymous_key_stays_anonymous(
-    root: ca.RootCA, manager: Node
+    root: ca.RootCA, manager: NodeCredentials
 ) -> None:
     # The anonymous key is public by design; a "manager" cert it signs must grant nothing.
     anon = tls._anonymous()
@@ -193,13 +185,14 @@ def test_certificate_minted_with_the_public_anonymous_key_stays_anonymous(
         .public_bytes(serialization.Encoding.PEM)
         .decode()
     )
-    forger = Node(
-        key=forged_key.private_bytes(
+    forger = NodeCredentials(
+        key_pem=forged_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ).decode(),
-        cert=forged_cert,
+        cert_pem=forged_cert,
+        ca_pem=root.cert_pem,
     )
 
     async def scenario() -> None:
@@ -218,7 +211,9 @@ def test_certificate_minted_with_the_public_anonymous_key_stays_anonymous(
 # ---------------------------------------------------------------- bootstrap: pinning the root CA
 
 
-def test_fetch_root_ca_returns_the_ca_matching_the_token(root: ca.RootCA, manager: Node) -> None:
+def test_fetch_root_ca_returns_the_ca_matching_the_token(
+    root: ca.RootCA, manager: NodeCredentials
+) -> None:
     digest = ca.parse_join_token(ca.new_join_token(root.cert_pem)).digest
 
     async def scenario() -> None:
@@ -234,7 +229,7 @@ def test_fetch_root_ca_returns_the_ca_matching_the_token(root: ca.RootCA, manage
 def test_fetch_root_ca_refuses_a_forged_ca(root: ca.RootCA) -> None:
     # An impostor manager with its own CA, reached with a token of the real cluster.
     forged_root = ca.create_root_ca()
-    impostor = issue(forged_root, "mgr1", NodeRole.MANAGER)
+    impostor = node_credentials(forged_root, "mgr1", NodeRole.MANAGER)
     digest = ca.ca_digest(root.cert_pem)
 
     async def scenario() -> None:

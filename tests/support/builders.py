@@ -8,6 +8,8 @@ import dataclasses
 import itertools
 from typing import Any
 
+from swarmpy import tls
+from swarmpy.ca import certificates as ca
 from swarmpy.model import (
     ContainerSpec,
     Endpoint,
@@ -15,6 +17,7 @@ from swarmpy.model import (
     Network,
     NetworkView,
     Node,
+    NodeRole,
     NodeState,
     ResourceRequirements,
     Resources,
@@ -29,6 +32,8 @@ from swarmpy.model import (
 )
 
 _ids = itertools.count(1)
+
+CLUSTER = "cluster1"
 
 
 def node(name: str, **changes: Any) -> Node:
@@ -140,3 +145,12 @@ def dns_view() -> NetworkView:
             ),
         ),
     )
+
+
+def node_credentials(
+    root: ca.RootCA, node_id: str, role: NodeRole, cluster: str = CLUSTER
+) -> tls.NodeCredentials:
+    """A fresh key and a certificate ``root`` signed for it, as a node of ``cluster`` gets."""
+    key = ca.generate_key()
+    cert = ca.sign_node_csr(root, ca.create_csr(key), node_id, role, cluster)
+    return tls.NodeCredentials(key_pem=key, cert_pem=cert, ca_pem=root.cert_pem)
