@@ -285,6 +285,16 @@ class TaskStatus:
     container_id: str = ""
     exit_code: int = 0
     pid: int = 0
+    # When a manager received this status from the task's agent, on the manager's clock (0 for
+    # a status the managers wrote themselves: their ``timestamp`` is already their clock).
+    # ``timestamp`` stays the agent's, for display, as SwarmKit keeps both.
+    applied_at: float = 0.0
+
+    @property
+    def seen_at(self) -> float:
+        """When the managers learnt of this status, on their own clock: what they time
+        restart delays and update monitors from, so an agent's skewed clock cannot."""
+        return self.applied_at or self.timestamp
 
 
 @dataclass(frozen=True)

@@ -555,6 +555,7 @@ class TaskStatus(_message.Message):
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
+    APPLIED_AT_FIELD_NUMBER: _builtins.int
     state: _builtins.int
     timestamp: _builtins.float
     message: _builtins.str
@@ -562,6 +563,7 @@ class TaskStatus(_message.Message):
     container_id: _builtins.str
     exit_code: _builtins.int
     pid: _builtins.int
+    applied_at: _builtins.float
     def __init__(
         self,
         *,
@@ -572,10 +574,11 @@ class TaskStatus(_message.Message):
         container_id: _builtins.str = ...,
         exit_code: _builtins.int = ...,
         pid: _builtins.int = ...,
+        applied_at: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "pid", b"pid", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_at", b"applied_at", "container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "pid", b"pid", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,6 +21,12 @@ STATUS_BATCH_S = 0.05
 Report = tuple[str, str, TaskStatus]  # node id, task id, status
 
 
+def received(status: TaskStatus, at: float) -> TaskStatus:
+    """An agent's report as the managers keep it: stamped with when it arrived, on the
+    manager's clock (whatever ``applied_at`` the agent sent is not its to set)."""
+    return dataclasses.replace(status, applied_at=at)
+
+
 def newer_statuses(tasks: dict[str, Task], reports: Iterable[Report]) -> list[Task]:
     """The tasks to write for ``reports``: a node's own tasks only, forward moves only,
     the latest report of each task winning."""
@@ -29,7 +35,9 @@ def newer_statuses(tasks: dict[str, Task], reports: Iterable[Report]) -> list[Ta
         task = changed.get(task_id) or tasks.get(task_id)
         if task is None or task.node_id != node_id:
             continue
-        if status.state < task.status.state or status == task.status:
+        # A repeated report is no news: it must not move the time the managers saw it.
+        same = status == dataclasses.replace(task.status, applied_at=status.applied_at)
+        if status.state < task.status.state or same:
             continue
         changed[task_id] = dataclasses.replace(task, status=status, updated_at=now())
     return list(changed.values())
@@ -44,7 +52,10 @@ class StatusBatcher:
 
     async def report(self, node_id: str, updates: Iterable[tuple[str, TaskStatus]]) -> None:
         """Queue a node's reports; returns once they are committed (or raises why not)."""
-        self._pending.extend((node_id, task_id, status) for task_id, status in updates)
+        at = now()
+        self._pending.extend(
+            (node_id, task_id, received(status, at)) for task_id, status in updates
+        )
         if self._flush is None:
             self._flush = asyncio.ensure_future(self._write_after_window())
         # Shielded: one caller giving up must not cancel the write the others wait for.

@@ -46,13 +46,15 @@ def restart_at(policy: RestartPolicy, history: Sequence[Task], now: float) -> fl
         return None
     if policy.condition == RestartCondition.ON_FAILURE and last.status.state == TaskState.COMPLETE:
         return None
+    # On the managers' clock (``seen_at``), as ``now`` is: a worker's clock set an hour off
+    # must not restart its tasks at once, or never.
     if policy.max_attempts:
         since = now - policy.window_s if policy.window_s else float("-inf")
-        ended = sum(1 for t in history if ended_by_itself(t) and t.status.timestamp >= since)
+        ended = sum(1 for t in history if ended_by_itself(t) and t.status.seen_at >= since)
         # The first task is not a restart: a slot gets 1 + max_attempts tasks.
         if ended > policy.max_attempts:
             return None
-    return last.status.timestamp + policy.delay_s
+    return last.status.seen_at + policy.delay_s
 
 
 def new_task(

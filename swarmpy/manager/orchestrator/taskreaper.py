@@ -43,7 +43,7 @@ def reap(tasks: Sequence[Task], service_ids: frozenset[str], history_limit: int)
     if history_limit < 0:
         return doomed
     for history in slots.values():
-        history.sort(key=lambda t: (t.created_at, t.status.timestamp))
+        history.sort(key=lambda t: (t.created_at, t.status.seen_at))
         # The newest task stays whatever its state: the restart policy reads it.
         ended = [t for t in history[:-1] if t.status.state.terminal]
         excess = len(ended) - history_limit

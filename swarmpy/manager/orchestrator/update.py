@@ -66,9 +66,11 @@ def plan_update(
     new = [t for t in live.values() if t.spec_version == service.spec_version]
     if any(t.status.state < TaskState.RUNNING for t in new):
         return UpdateDecision()  # the batch is still starting: its state changes wake us
-    # A RUNNING task's status timestamp is when it started running.
+    # When the managers saw a RUNNING task's status is when it started running, on their
+    # clock, as ``now`` and ``started_at`` are: an agent's skewed clock must not cut the
+    # monitor short or stretch it.
     last_start = max(
-        (t.status.timestamp for t in new if t.created_at >= current.started_at), default=None
+        (t.status.seen_at for t in new if t.created_at >= current.started_at), default=None
     )
     if not old:
         done_at = (last_start or now) + config.monitor_s
@@ -97,7 +99,7 @@ def _failed_during(task: Task, service: Service, current: UpdateStatus) -> bool:
         task.spec_version == service.spec_version
         and task.status.state in _FAILED
         and task.desired_state <= TaskState.RUNNING
-        and task.status.timestamp >= current.started_at
+        and task.status.seen_at >= current.started_at
     )
 
 
