@@ -22,7 +22,7 @@ import typer
 from swarmpy.api import local_pb2
 from swarmpy.cli import output
 from swarmpy.cli.client import Client, run
-from swarmpy.errors import InvalidArgument, SwarmpyError
+from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 SHORT_ID = 12
 COMMAND_WIDTH = 20
@@ -39,6 +39,18 @@ PS_COLUMNS = [
     ("PORTS", "Ports"),
     ("NAMES", "Names"),
 ]
+
+# The other fields of docker's ps formatter, for custom "table" formats.
+PS_HEADERS = {
+    "CreatedAt": "CREATED AT",
+    "State": "STATE",
+    "Size": "SIZE",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "LocalVolumes": "LOCAL VOLUMES",
+    "Networks": "NETWORKS",
+}
+MOUNT_WIDTH = 15
 
 STATS_COLUMNS = [
     ("CONTAINER ID", "ID"),
@@ -79,9 +91,17 @@ def ps_image(image: str, trunc: bool) -> str:
     return image
 
 
+def ps_mounts(mounts: Sequence[dict[str, Any]], trunc: bool) -> str:
+    """docker ps's MOUNTS: each volume's name (else its source), cut to 15 characters."""
+    names = [str(m.get("Name") or m.get("Source") or "") for m in mounts]
+    return ",".join(ellipsis(n, MOUNT_WIDTH) if trunc else n for n in names)
+
+
 def ps_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
     created = float(doc.get("CreatedAt") or 0.0)
     full_id = str(doc.get("Id") or doc.get("ID", ""))
+    labels = dict(doc.get("Labels") or {})
+    mounts = list(doc.get("Mounts") or [])
     return {
         "ID": full_id[:SHORT_ID] if trunc else full_id,
         "Image": ps_image(str(doc.get("Image", "")), trunc),
@@ -92,6 +112,12 @@ def ps_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
         "State": doc.get("State", ""),
         "Ports": "",
         "Names": str(doc.get("Names", "")).lstrip("/"),
+        "Labels": output.labels_text(labels),
+        "Mounts": ps_mounts(mounts, trunc),
+        "LocalVolumes": str(sum(1 for m in mounts if m.get("Type") == "volume")),
+        "Networks": ",".join(sorted(doc.get("Networks") or [])),
+        "Size": "0B",  # docker's value without --size
+        "_labels": labels,
     }
 
 
@@ -211,7 +237,7 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", "-a", help="Show all containers"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display container IDs"),
         no_trunc: bool = typer.Option(False, "--no-trunc", help="Don't truncate output"),
-        fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+        fmt: str = output.format_option(),
     ) -> None:
         """List containers."""
 
@@ -220,7 +246,7 @@ def register(app: typer.Typer) -> None:
             return list(await json_reply(c.local.ListContainers(req)))
 
         rows = [ps_row(d, trunc=not no_trunc) for d in run(call)]
-        output.emit(PS_COLUMNS, rows, fmt, quiet=quiet)
+        output.emit(PS_COLUMNS, rows, fmt, quiet=quiet, headers=PS_HEADERS)
 
     @app.command("exec", context_settings=POSITIONAL)
     def exec_(
@@ -275,6 +301,7 @@ def register(app: typer.Typer) -> None:
     @app.command("inspect")
     def inspect(
         refs: list[str] = typer.Argument(..., metavar="NAME|ID..."),
+        fmt: str = output.inspect_format_option(),
     ) -> None:
         """Return low-level information on containers and images."""
 
@@ -289,9 +316,9 @@ def register(app: typer.Typer) -> None:
             return docs, missing
 
         docs, missing = run(call)
-        output.print_json(docs)
+        output.print_inspect(docs, fmt)
         for ref in missing:
-            typer.echo(f"Error: No such object: {ref}", err=True)
+            typer.echo(error_line(NotFound(f"No such object: {ref}")), err=True)
         if missing:
             raise typer.Exit(1)
 
@@ -307,7 +334,7 @@ def register(app: typer.Typer) -> None:
         no_stream: bool = typer.Option(
             False, "--no-stream", help="Disable streaming stats and only pull the first result"
         ),
-        fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+        fmt: str = output.format_option(),
     ) -> None:
         """Display a live stream of container(s) resource usage statistics."""
         names = list(refs or [])

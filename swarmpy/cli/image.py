@@ -32,6 +32,19 @@ LS_COLUMNS = [
     ("SIZE", "Size"),
 ]
 
+# docker's image formatter: its default table and the headers of its other fields.
+LS_TABLE = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t"
+    "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
+)
+LS_HEADERS = {
+    "Digest": "DIGEST",
+    "CreatedAt": "CREATED AT",
+    "Containers": "CONTAINERS",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}
+
 HISTORY_COLUMNS = [
     ("IMAGE", "ID"),
     ("CREATED", "CreatedSince"),
@@ -57,9 +70,13 @@ def ls_row(doc: dict[str, Any]) -> dict[str, Any]:
         "ID": short_id(str(doc.get("image_id", ""))),
         "Repository": doc.get("repository", NONE),
         "Tag": doc.get("tag", NONE),
-        "CreatedAt": output.iso(created),
+        "Digest": doc.get("digest") or NONE,
+        "CreatedAt": output.go_time(int(created)),
         "CreatedSince": output.ago(created),
         "Size": output.size(int(doc.get("size", 0))),
+        "Containers": "N/A",
+        "SharedSize": "N/A",
+        "UniqueSize": "N/A",
     }
 
 
@@ -164,18 +181,22 @@ def load(
 @app.command("ls")
 def ls(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only show image IDs"),
-    fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    fmt: str = output.format_option(),
 ) -> None:
     """List images."""
 
     async def call(c: Client) -> list[dict[str, Any]]:
         return list(await json_reply(c.local.ListImages(local_pb2.ImageRequest())))
 
-    output.emit(LS_COLUMNS, [ls_row(d) for d in run(call)], fmt, quiet=quiet)
+    rows = [ls_row(d) for d in run(call)]
+    output.emit(LS_COLUMNS, rows, fmt, quiet=quiet, default=LS_TABLE, headers=LS_HEADERS)
 
 
 @app.command("inspect")
-def inspect(refs: list[str] = typer.Argument(..., metavar="IMAGE...")) -> None:
+def inspect(
+    refs: list[str] = typer.Argument(..., metavar="IMAGE..."),
+    fmt: str = output.inspect_format_option(),
+) -> None:
     """Display detailed information on one or more images."""
     docs: list[Any] = []
 
@@ -189,7 +210,7 @@ def inspect(refs: list[str] = typer.Argument(..., metavar="IMAGE...")) -> None:
     try:
         for_each(refs, one)
     finally:
-        output.print_json(docs)
+        output.print_inspect(docs, fmt)
 
 
 @app.command("rm")
@@ -215,7 +236,7 @@ def history(
     ref: str = typer.Argument(..., metavar="IMAGE"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only show image IDs"),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Don't truncate output"),
-    fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    fmt: str = output.format_option(),
 ) -> None:
     """Show the history of an image."""
 
@@ -223,7 +244,7 @@ def history(
         return list(await json_reply(c.local.ImageHistory(local_pb2.ImageRequest(ref=ref))))
 
     rows = [history_row(d, trunc=not no_trunc) for d in run(call)]
-    output.emit(HISTORY_COLUMNS, rows, fmt, quiet=quiet)
+    output.emit(HISTORY_COLUMNS, rows, fmt, quiet=quiet, headers={"CreatedAt": "CREATED AT"})
 
 
 def register(app: typer.Typer) -> None:

@@ -85,7 +85,7 @@ def create(
 @app.command("ls")
 def ls(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display network IDs"),
-    fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    fmt: str = output.format_option(),
 ) -> None:
     """List networks: the swarm's overlay networks that exist on this node, as docker shows.
 
@@ -102,18 +102,40 @@ def ls(
         return [Network(id=i, name=v["Name"]) for i, v in local.items()]
 
     rows = [
-        {"ID": n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": "swarm"} for n in run(call)
+        {
+            "ID": n.id[:12],
+            "Name": n.name,
+            "Driver": n.driver,
+            "Scope": "swarm",
+            "IPv4": "true",
+            "IPv6": "false",
+            "Internal": "false",
+            "Labels": output.labels_text(dict(n.labels)),
+            "CreatedAt": output.go_time(n.created_at),
+            "_labels": dict(n.labels),
+        }
+        for n in run(call)
     ]
     output.emit(
         [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
         rows,
         fmt,
         quiet,
+        headers={
+            "IPv4": "IPV4",
+            "IPv6": "IPV6",
+            "Internal": "INTERNAL",
+            "Labels": "LABELS",
+            "CreatedAt": "CREATED AT",
+        },
     )
 
 
 @app.command("inspect")
-def inspect(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
+def inspect(
+    refs: list[str] = typer.Argument(..., metavar="NETWORK..."),
+    fmt: str = output.inspect_format_option(),
+) -> None:
     """Display detailed information on one or more networks."""
 
     async def call(c: Client) -> list[dict[str, Any]]:
@@ -124,7 +146,7 @@ def inspect(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None
             docs.append(inspect_doc(codec.from_proto(Network, reply), local))
         return docs
 
-    output.print_json(run(call))
+    output.print_inspect(run(call), fmt)
 
 
 @app.command("rm")

@@ -32,9 +32,16 @@ def manager_status(node: Node) -> str:
     return "Reachable" if node.manager.reachable else "Unreachable"
 
 
+# docker's node formatter: the star marks this daemon's node in the table, not in the ID.
+TABLE = (
+    "table {{.ID}} {{if .Self}}*{{else}} {{ end }}\t{{.Hostname}}\t{{.Status}}\t"
+    "{{.Availability}}\t{{.ManagerStatus}}\t{{.EngineVersion}}"
+)
+
+
 def row(node: Node, self_id: str) -> dict[str, Any]:
     return {
-        "ID": node.id + (" *" if node.id == self_id else ""),
+        "ID": node.id,
         "Hostname": node.hostname,
         "Status": "Ready" if node.state == NodeState.READY else node.state.capitalize(),
         "Availability": node.availability.capitalize(),
@@ -81,7 +88,7 @@ async def _self_id(c: Client) -> str:
 @app.command("ls")
 def ls(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display IDs"),
-    fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    fmt: str = output.format_option(),
 ) -> None:
     """List nodes in the swarm."""
 
@@ -91,11 +98,7 @@ def ls(
 
     nodes, self_id = run(call)
     rows = [row(n, self_id) for n in nodes]
-    if quiet:
-        for n in nodes:
-            typer.echo(n.id)
-        return
-    output.emit(COLUMNS, rows, fmt)
+    output.emit(COLUMNS, rows, fmt, quiet, default=TABLE, headers={"Self": ""})
 
 
 def _get(ref: str) -> Node:
@@ -113,11 +116,12 @@ def _get(ref: str) -> Node:
 def inspect(
     refs: list[str] = typer.Argument(..., metavar="self|NODE..."),
     pretty: bool = typer.Option(False, help="Print the information in a human friendly format"),
+    fmt: str = output.inspect_format_option(),
 ) -> None:
     """Display detailed information on one or more nodes."""
     nodes = [_get(r) for r in refs]
-    if not pretty:
-        output.print_json([inspect_doc(n) for n in nodes])
+    if not pretty and fmt != "pretty":
+        output.print_inspect([inspect_doc(n) for n in nodes], fmt)
         return
     for n in nodes:
         typer.echo(f"ID:\t\t\t{n.id}")

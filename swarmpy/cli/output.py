@@ -1,20 +1,116 @@
-"""Docker-style output in one place: tables, --format json / '{{json .}}', -q, inspect arrays."""
+"""Docker-style output in one place: ls/ps listings and inspect documents through Go
+templates (--format, with docker's table, json and quiet handling), plain tables, times."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import typer
 
-from swarmpy.errors import InvalidArgument
+from swarmpy.cli import gotemplate
 from swarmpy.humanize import human_duration
 
+FORMAT_HELP = (
+    "Format output using a custom template: "
+    "'table': Print output in table format with column headers (default); "
+    "'table TEMPLATE': Print output in table format using the given Go template; "
+    "'json': Print in JSON format; "
+    "'TEMPLATE': Print output using the given Go template. "
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
+    "output with templates"
+)
+INSPECT_FORMAT_HELP = (
+    "Format output using a custom template: "
+    "'json': Print in JSON format; "
+    "'TEMPLATE': Print output using the given Go template. "
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
+    "output with templates"
+)
 
-def print_table(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> None:
+
+def format_option() -> Any:
+    """--format of an ls/ps command (no -f: that is --filter there, as in docker)."""
+    return typer.Option("", "--format", help=FORMAT_HELP)
+
+
+def inspect_format_option() -> Any:
+    return typer.Option("", "--format", "-f", help=INSPECT_FORMAT_HELP)
+
+
+class Row:
+    """One line of a listing, as the docker formatter's context structs are to templates:
+    its fields are attributes, so a field the command does not have is an error ("can't
+    evaluate field Foo") rather than <no value>; {{json .}} is all of them. A ``_labels``
+    mapping among the fields backs {{.Label "key"}}."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.__dict__.update(fields)
+
+    def Label(self, name: str) -> str:  # named as docker's template field
+        labels = self.__dict__.get("_labels") or {}
+        return str(labels.get(name, ""))
+
+    def marshal_json(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def listing(
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Mapping[str, Any] | Row],
+    fmt: str | None = None,
+    quiet: bool = False,
+    quiet_key: str = "ID",
+    *,
+    default: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """An ls/ps listing as docker's formatter writes it. ``columns`` are the default table's
+    (HEADER, field) pairs; ``default`` replaces that table's template where docker's is more
+    than its fields; ``headers`` names the other fields a custom "table" may show."""
+    header = {key: title for title, key in columns} | dict(headers or {})
+    if quiet:
+        fmt = "{{." + quiet_key + "}}"
+    elif not fmt or fmt == gotemplate.TABLE_PREFIX:
+        fmt = default or "table " + "\t".join("{{." + key + "}}" for _, key in columns)
+    objects = [r if isinstance(r, Row) else Row(r) for r in rows]
+    return gotemplate.format_list(fmt, objects, header)
+
+
+def emit(
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Mapping[str, Any] | Row],
+    fmt: str | None = None,
+    quiet: bool = False,
+    quiet_key: str = "ID",
+    *,
+    default: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    text = listing(columns, rows, fmt, quiet, quiet_key, default=default, headers=headers)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def labels_text(labels: Mapping[str, str]) -> str:
+    """{{.Labels}} of a listing: k=v pairs, comma-separated (sorted; docker's map order is
+    random)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def go_time(ts: float) -> str:
+    """Go's time.Time.String() in UTC, as docker's CreatedAt fields print:
+    2021-03-09 21:41:29.798999529 +0000 UTC."""
+    seconds = int(ts)
+    nanos = round((ts - seconds) * 1e9)
+    fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)) + fraction + " +0000 UTC"
+
+
+def print_table(columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]]) -> None:
     """Columns are (HEADER, key); widths fit the content, three spaces apart, like docker."""
     headers = [h for h, _ in columns]
     cells = [[str(row.get(key, "")) for _, key in columns] for row in rows]
@@ -24,34 +120,19 @@ def print_table(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any
         typer.echo(text)
 
 
-def wants_json(fmt: str | None) -> bool:
-    if fmt is None or fmt == "" or fmt == "table":
-        return False
-    if fmt.strip() in ("json", "{{json .}}"):
-        return True
-    raise InvalidArgument(f"unsupported --format {fmt!r}: use 'json', '{{{{json .}}}}' or 'table'")
+def inspect_text(docs: Sequence[Any], fmt: str | None = None) -> str:
+    """inspect's output as docker's: an indented JSON array; with --format json one compact
+    line; with a template, the template over each document, one per line."""
+    if not fmt:
+        return json.dumps(list(docs), indent=4, default=str) + "\n"
+    if fmt == "json":
+        return json.dumps(list(docs), separators=(",", ":"), default=str, ensure_ascii=False) + "\n"
+    return gotemplate.format_each(fmt, docs) or "\n"
 
 
-def emit(
-    columns: Sequence[tuple[str, str]],
-    rows: Sequence[dict[str, Any]],
-    fmt: str | None = None,
-    quiet: bool = False,
-    quiet_key: str = "ID",
-) -> None:
-    if quiet:
-        for row in rows:
-            typer.echo(row[quiet_key])
-    elif wants_json(fmt):
-        for row in rows:
-            typer.echo(json.dumps(row, separators=(",", ":"), default=str))
-    else:
-        print_table(columns, rows)
-
-
-def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=4, default=str)
-    sys.stdout.write("\n")
+def print_inspect(docs: Sequence[Any], fmt: str | None = None) -> None:
+    sys.stdout.write(inspect_text(docs, fmt))
+    sys.stdout.flush()
 
 
 def ago(ts: float) -> str:

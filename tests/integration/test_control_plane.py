@@ -53,9 +53,8 @@ def test_node_commands_on_a_three_node_swarm(daemons: DaemonSet) -> None:
         assert row.keys() >= DOCKER_KEYS, row
     statuses = sorted(r["ManagerStatus"] for r in rows)
     assert statuses == ["", "Leader", "Reachable"]
-    starred = [r for r in rows if r["ID"].endswith(" *")]
     leader_id = self_id(leader)
-    assert [r["ID"] for r in starred] == [f"{leader_id} *"]
+    assert [r["ID"] for r in rows if r["Self"]] == [leader_id]
     assert all(r["Availability"] == "Active" and r["EngineVersion"] for r in rows)
 
     # The table: a header, one line per node, the star on self only.
@@ -69,7 +68,7 @@ def test_node_commands_on_a_three_node_swarm(daemons: DaemonSet) -> None:
 
     # A follower serves the same list, its own star.
     manager_id = self_id(manager)
-    assert f"{manager_id} *" in [r["ID"] for r in nodes(manager)]
+    assert [r["ID"] for r in nodes(manager) if r["Self"]] == [manager_id]
 
     # inspect: a JSON array, Docker's shape; --pretty is for people.
     doc = leader.json("node", "inspect", "self")
@@ -292,7 +291,7 @@ def test_force_new_cluster_keeps_objects(daemons: DaemonSet) -> None:
     rows = nodes(lone)
     mine = by_id(rows)[lone_id]
     assert mine["ManagerStatus"] == "Leader"
-    assert mine["ID"].endswith(" *")
+    assert mine["Self"]
     assert [r["ManagerStatus"] for r in rows].count("Leader") == 1
     assert "netA" in lone.ok("network", "ls")
     lone.ok("network", "create", "-d", "overlay", "netB")

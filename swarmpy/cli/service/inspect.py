@@ -43,6 +43,7 @@ def inspect_doc(s: Service) -> dict[str, Any]:
                     "Limits": {
                         "NanoCPUs": spec.resources.limits.nano_cpus,
                         "MemoryBytes": spec.resources.limits.memory_bytes,
+                        "Pids": spec.resources.limits.pids,
                     },
                     "Reservations": {
                         "NanoCPUs": spec.resources.reservations.nano_cpus,
@@ -94,6 +95,7 @@ def inspect_doc(s: Service) -> dict[str, Any]:
 def inspect(
     refs: list[str] = typer.Argument(..., metavar="SERVICE..."),
     pretty: bool = typer.Option(False, help="Print the information in a human friendly format"),
+    fmt: str = output.inspect_format_option(),
 ) -> None:
     """Display detailed information on one or more services."""
 
@@ -101,8 +103,8 @@ def inspect(
         return [await get_service(c, r) for r in refs]
 
     services = run(call)
-    if not pretty:
-        output.print_json([inspect_doc(s) for s in services])
+    if not pretty and fmt != "pretty":
+        output.print_inspect([inspect_doc(s) for s in services], fmt)
         return
     for s in services:
         spec = s.spec

@@ -14,7 +14,7 @@ from swarmpy.model import Service, ServiceMode, Task, TaskState
 
 def ls(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display IDs"),
-    fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    fmt: str = output.format_option(),
 ) -> None:
     """List services."""
 

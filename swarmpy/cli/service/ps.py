@@ -81,7 +81,7 @@ def ps(
         [], "--filter", "-f", help="Filter output based on conditions provided"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display task IDs"),
-    fmt: str = typer.Option("", "--format", help="Format output: json or '{{json .}}'"),
+    fmt: str = output.format_option(),
 ) -> None:
     """List the tasks of one or more services."""
 

@@ -1,0 +1,217 @@
+"""--format on the CLI's listings and inspect commands: docker's defaults, fields, headers,
+quiet and json, over the commands' row builders (no daemon)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from swarmpy.cli import container, gotemplate, image, node, output
+from swarmpy.cli.service import ps as service_ps
+from swarmpy.errors import SwarmpyError
+from swarmpy.model import (
+    ContainerSpec,
+    Node,
+    NodeRole,
+    NodeState,
+    ServiceSpec,
+    Task,
+    TaskState,
+    TaskStatus,
+)
+
+NODES = [
+    {
+        "ID": "k8f4w7qtzpj5sqzclcqafw35g",
+        "Hostname": "node1",
+        "Status": "Ready",
+        "Availability": "Active",
+        "ManagerStatus": "Leader",
+        "EngineVersion": "0.1",
+        "Self": True,
+    },
+    {
+        "ID": "35o6tiywb700jesrt3dmllaza",
+        "Hostname": "node2",
+        "Status": "Ready",
+        "Availability": "Drain",
+        "ManagerStatus": "",
+        "EngineVersion": "0.1",
+        "Self": False,
+    },
+]
+
+
+def node_listing(fmt: str = "", quiet: bool = False) -> str:
+    return output.listing(node.COLUMNS, NODES, fmt, quiet, default=node.TABLE, headers={})
+
+
+def test_node_ls_default_table_stars_this_node_as_docker() -> None:
+    assert node_listing().splitlines() == [
+        "ID                            HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   "
+        "ENGINE VERSION",
+        "k8f4w7qtzpj5sqzclcqafw35g *   node1      Ready     Active         Leader           0.1",
+        "35o6tiywb700jesrt3dmllaza     node2      Ready     Drain                           0.1",
+    ]
+
+
+def test_node_ls_json_and_quiet_carry_the_bare_id() -> None:
+    first = json.loads(node_listing("json").splitlines()[0])
+    assert first["ID"] == "k8f4w7qtzpj5sqzclcqafw35g"
+    assert first["Self"] is True
+    assert node_listing(quiet=True) == "k8f4w7qtzpj5sqzclcqafw35g\n35o6tiywb700jesrt3dmllaza\n"
+    # -q wins over --format, as docker's.
+    assert node_listing("{{.Hostname}}", quiet=True).splitlines()[0] == NODES[0]["ID"]
+
+
+def test_node_row_has_no_star_in_its_id() -> None:
+    n = Node(id="abc", hostname="h", role=NodeRole.WORKER, state=NodeState.READY)
+    row = node.row(n, "abc")
+    assert row["ID"] == "abc"
+    assert row["Self"] is True
+
+
+def test_unknown_field_is_an_error_in_one_line() -> None:
+    with pytest.raises(SwarmpyError) as info:
+        node_listing("{{.Nope}}")
+    assert info.value.message == (
+        'template parsing error: template: :1:2: executing "" at <.Nope>: '
+        "can't evaluate field Nope in type *Row"
+    )
+
+
+def test_custom_table_headers_come_from_the_field_names() -> None:
+    out = node_listing("table {{.Hostname}}\\t{{.ManagerStatus}}")
+    assert out.splitlines()[0] == "HOSTNAME   MANAGER STATUS"
+    assert output.listing(node.COLUMNS, NODES, "table").startswith("ID  ")
+
+
+def test_service_ls_rows_and_the_reference_example() -> None:
+    rows = [
+        {
+            "ID": "0zmvwuiu3vue",
+            "Name": "web",
+            "Mode": "replicated",
+            "Replicas": "10/10",
+            "Image": "nginx",
+            "Ports": "",
+        }
+    ]
+    columns = [("ID", "ID"), ("NAME", "Name"), ("MODE", "Mode"), ("REPLICAS", "Replicas")]
+    fmt = "{{.ID}}: {{.Mode}} {{.Replicas}}"
+    assert output.listing(columns, rows, fmt) == "0zmvwuiu3vue: replicated 10/10\n"
+
+
+def test_service_ps_rows_have_dockers_task_fields() -> None:
+    now = time.time()
+    task = Task(
+        id="t" * 25,
+        service_id="s",
+        service_name="web",
+        slot=1,
+        node_id="n1",
+        desired_state=TaskState.RUNNING,
+        status=TaskStatus(state=TaskState.RUNNING, timestamp=now - 3),
+        spec=ServiceSpec(name="web", container=ContainerSpec(image="busybox")),
+        created_at=now - 5,
+    )
+    rows = service_ps.ps_rows([task], {}, no_trunc=False)
+    out = output.listing(service_ps.PS_COLUMNS, rows, "{{.Name}}: {{.Image}} {{.DesiredState}}")
+    assert out == "web.1: busybox Running\n"
+    table = output.listing(service_ps.PS_COLUMNS, rows, "")
+    assert table.splitlines()[0].split() == [
+        "ID", "NAME", "IMAGE", "NODE", "DESIRED", "STATE", "CURRENT", "STATE", "ERROR", "PORTS",
+    ]  # fmt: skip
+
+
+def test_container_ps_fields_labels_and_label() -> None:
+    doc = {
+        "ID": "a87ecb4f327c",
+        "Id": "a87ecb4f327c" + "0" * 52,
+        "Image": "busybox",
+        "Command": "top",
+        "CreatedAt": time.time() - 60,
+        "Status": "Up 1 minute",
+        "State": "running",
+        "Names": "web.1.x",
+        "Labels": {"com.docker.swarm.service.name": "web", "tier": "front"},
+        "Mounts": [{"Type": "volume", "Name": "remote-volume-long-name"}],
+        "Networks": ["overnet", "bridge"],
+    }
+    row = container.ps_row(doc, trunc=True)
+    fmt = 'table {{.ID}}\\t{{.Label "tier"}}\\t{{.Labels}}\\t{{.Mounts}}\\t{{.Networks}}'
+    out = output.listing(container.PS_COLUMNS, [row], fmt, headers=container.PS_HEADERS)
+    header, line = out.splitlines()
+    assert header.startswith("CONTAINER ID   ")
+    assert line.split() == [
+        "a87ecb4f327c",
+        "front",
+        "com.docker.swarm.service.name=web,tier=front",
+        "remote-volume-…",
+        "bridge,overnet",
+    ]
+    as_json = json.loads(output.listing(container.PS_COLUMNS, [row], "json"))
+    assert set(as_json) == {
+        "ID", "Image", "Command", "CreatedAt", "RunningFor", "Ports", "State", "Status",
+        "Size", "Names", "Labels", "Mounts", "LocalVolumes", "Networks",
+    }  # fmt: skip
+    assert as_json["LocalVolumes"] == "1"
+    assert output.listing(container.PS_COLUMNS, [row], "", quiet=True) == "a87ecb4f327c\n"
+
+
+def test_image_ls_default_table_and_fields() -> None:
+    doc = {
+        "image_id": "sha256:" + "4d" * 32,
+        "repository": "ubuntu",
+        "tag": "latest",
+        "size": 72_900_000,
+    }
+    row = image.ls_row(doc)
+    out = output.listing(image.LS_COLUMNS, [row], "", default=image.LS_TABLE)
+    assert out.splitlines()[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert out.splitlines()[1].split()[:3] == ["ubuntu", "latest", "4d4d4d4d4d4d"]
+    assert out.splitlines()[1].split()[3] == "N/A"  # no creation time: docker's N/A
+    fmt = "table {{.ID}}\\t{{.Repository}}\\t{{.Tag}}\\t{{.Digest}}"
+    custom = output.listing(image.LS_COLUMNS, [row], fmt, headers=image.LS_HEADERS)
+    assert custom.splitlines()[0].split() == ["IMAGE", "ID", "REPOSITORY", "TAG", "DIGEST"]
+
+
+def test_network_ls_fields_and_headers() -> None:
+    rows = [
+        {
+            "ID": "afaaab448eb2",
+            "Name": "overnet",
+            "Driver": "overlay",
+            "Scope": "swarm",
+            "Labels": "a=b",
+            "_labels": {"a": "b"},
+        }
+    ]
+    columns = [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")]
+    assert output.listing(columns, rows, "{{.ID}}: {{.Driver}}") == "afaaab448eb2: overlay\n"
+    assert output.listing(columns, rows, '{{.Label "a"}}{{.Label "z"}}') == "b\n"
+    assert "_labels" not in output.listing(columns, rows, "json")
+    assert output.listing(columns, rows, "").splitlines() == [
+        "NETWORK ID     NAME      DRIVER    SCOPE",
+        "afaaab448eb2   overnet   overlay   swarm",
+    ]
+
+
+def test_inspect_output_default_json_and_templates() -> None:
+    docs = [{"ID": "x", "Spec": {"Mode": {"Replicated": {"Replicas": 10}}}}]
+    assert json.loads(output.inspect_text(docs)) == docs
+    assert output.inspect_text(docs).startswith("[\n    {")
+    assert output.inspect_text(docs, "json") == json.dumps(docs, separators=(",", ":")) + "\n"
+    assert output.inspect_text(docs, "{{.Spec.Mode.Replicated.Replicas}}") == "10\n"
+    assert output.inspect_text(docs * 2, "{{.ID}}") == "x\nx\n"
+    with pytest.raises(gotemplate.TemplateError) as info:
+        output.inspect_text(docs, "{{.Spec.Nope}}")
+    assert info.value.message.endswith('map has no entry for key "Nope"')
+
+
+def test_go_time_and_labels_text() -> None:
+    assert output.go_time(0) == "1970-01-01 00:00:00 +0000 UTC"
+    assert output.go_time(1.5) == "1970-01-01 00:00:01.5 +0000 UTC"
+    assert output.labels_text({"b": "2", "a": "1"}) == "a=1,b=2"
