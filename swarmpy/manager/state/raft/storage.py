@@ -475,15 +475,16 @@ class FileJournal:
         self._save_meta()
 
     def _save_meta(self) -> None:
-        # The commit index is only a hint for the next start (Raft keeps it in memory); a
-        # full disk must not stop the tick thread over it.
+        # The commit index is only a hint for the next start (Raft keeps it in memory): a
+        # full disk, or a data dir removed under a closing log (a failed swarm init), must
+        # not stop the tick thread over it.
         if self._meta_on_disk() == self._saved_meta:
             return
         try:
             self._write_meta()
-        except NoSpace:
+        except (NoSpace, OSError) as exc:
             if not self._meta_error_logged:
-                log.warning("raft: no space left on device to save %s", self.meta_path)
+                log.warning("raft: cannot save %s: %s", self.meta_path, exc)
                 self._meta_error_logged = True
         else:
             self._meta_error_logged = False
