@@ -69,6 +69,19 @@ def wake_if_alone(obj: Any) -> None:
         notifier.notify()
 
 
+class _FullDiskWarning:
+    """One warning per 10 s while the disk stays full, not one per message or tick."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, exc: NoSpace, consequence: str) -> None:
+        now = time.monotonic()
+        if now - self._last > 10:
+            self._last = now
+            log.warning("%s; %s", exc, consequence)
+
+
 class DurableTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport, holding back what this node says until its journal is synced.
 
@@ -82,7 +95,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
         super().__init__(syncObj, selfNode, otherNodes)
         self._held: list[tuple[Any, Any]] = []
-        self._last_full_disk_log = 0.0
+        self._full_disk = _FullDiskWarning()
 
     def _journal(self) -> Any:
         return getattr(self._syncObj, "_SyncObj__raftLog", None)
@@ -110,10 +123,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         except NoSpace as exc:
             # A follower that cannot append leaves the leader's message unanswered: the
             # leader sends the entries again later, and the others make the majority.
-            now = time.monotonic()
-            if now - self._last_full_disk_log > 10:
-                self._last_full_disk_log = now
-                log.warning("%s; not accepting new entries", exc)
+            self._full_disk(exc, "not accepting new entries")
 
 
 class PatchedSyncObj(SyncObj):  # type: ignore[misc]
@@ -144,6 +154,7 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
             return self._last_command
 
         queue.get_nowait = get_nowait
+        self._full_disk = _FullDiskWarning()
         self.addOnTickCallback(self._release)
 
     def _release(self) -> None:
@@ -154,7 +165,13 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
     def _onTick(self, timeToWait: float = 0.0) -> None:
         self._poller.poll(0)
         self._release()
-        super()._onTick(timeToWait)
+        try:
+            super()._onTick(timeToWait)
+        except NoSpace as exc:
+            # A term or a vote that cannot be saved (an election on a full disk) stops the
+            # tick before any message says them; pysyncobj would log a traceback per tick.
+            self._full_disk(exc, "this manager cannot take part in elections")
+            time.sleep(timeToWait)
         self._release()
 
     def _checkCommandsToApply(self) -> None:
