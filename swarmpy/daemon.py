@@ -143,6 +143,7 @@ class Daemon:
             logs=runtime.containers.logs,
             resources=host_resources(),
             on_role=self._role_changed,
+            on_removed=self.membership.removed,
         )
         self.agent.start()
 

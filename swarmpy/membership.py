@@ -73,6 +73,7 @@ class Membership:
     def __init__(self, node: NodeRoles) -> None:
         self.node = node
         self._lock = asyncio.Lock()
+        self._leaving: asyncio.Task[None] | None = None
 
     @property
     def config(self) -> DaemonConfig:
@@ -256,11 +257,31 @@ class Membership:
                 with contextlib.suppress(Exception):
                     if len(manager.raft.members()) > 1:
                         await manager.raft.remove_member(state.raft_addr)
-            await self.node.stop_roles()
-            await self._remove_all_containers()
-            self.node.state = None
-            self.node.creds = None
-            self._wipe_swarm_data()
+            await self._leave()
+
+    def removed(self, node_id: str) -> None:
+        """The managers refused this node as removed (`node rm`): it leaves the swarm as
+        `swarm leave` does (containers, state and certificate gone), and the daemon runs on,
+        ready to join again. The agent's session loop reports it, and leaving stops that
+        loop: so the leaving runs in a task of its own."""
+        if self._leaving is None or self._leaving.done():
+            self._leaving = asyncio.create_task(self._leave_removed(node_id))
+            self._leaving.add_done_callback(_log_leave_failure)
+
+    async def _leave_removed(self, node_id: str) -> None:
+        async with self._lock:
+            state = self.node.state
+            if state is None or state.node_id != node_id:
+                return  # already left, or joined again as another node since
+            log.warning("node %s was removed from the swarm: leaving it", node_id)
+            await self._leave()
+
+    async def _leave(self) -> None:
+        await self.node.stop_roles()
+        await self._remove_all_containers()
+        self.node.state = None
+        self.node.creds = None
+        self._wipe_swarm_data()
 
     async def _remove_all_containers(self) -> None:
         runtime = NodeRuntime(self.config, "", "")
@@ -312,3 +333,8 @@ class Membership:
             if cert.role == NodeRole.MANAGER:
                 await self.node.start_manager()
             log.info("this node is now a %s", cert.role)
+
+
+def _log_leave_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("leaving the swarm after this node's removal failed: %s", task.exception())

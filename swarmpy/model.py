@@ -372,6 +372,14 @@ class JoinTokens:
 
 
 @dataclass(frozen=True)
+class RemovedNode:
+    """A node `node rm` took out: its certificates are refused until the last one expires."""
+
+    id: str
+    expires_at: float  # when every certificate it may hold has expired: then it is forgotten
+
+
+@dataclass(frozen=True)
 class Cluster:
     id: str
     name: str = "default"
@@ -383,6 +391,11 @@ class Cluster:
     raft_secret: str = ""  # pysyncobj password; managers only
     created_at: float = 0.0
     updated_at: float = 0.0
+    # As SwarmKit's RemovedNodes: every manager refuses these nodes' certificates.
+    removed_nodes: tuple[RemovedNode, ...] = ()
+
+    def is_removed(self, node_id: str) -> bool:
+        return any(r.id == node_id for r in self.removed_nodes)
 
 
 # ---------------------------------------------------------------- what an agent sees of the network

@@ -1,4 +1,5 @@
-"""What agents and managers agree on beyond the shapes in protos/: timings and the leader.
+"""What agents and managers agree on beyond the shapes in protos/: timings, the leader, and
+the refusal of a node the swarm removed.
 
 Both sides import this module, so neither has to import the other (the agent must never
 reach into the manager).
@@ -6,10 +7,13 @@ reach into the manager).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
+
+import grpc
 
 from swarmpy.api import dispatcher_pb2
-from swarmpy.errors import Unavailable
+from swarmpy.errors import PermissionDenied, Unavailable
 
 # The heartbeat period a new swarm gets unless `swarm init --dispatcher-heartbeat` says.
 DEFAULT_HEARTBEAT_PERIOD_S = 5.0
@@ -19,6 +23,9 @@ HEARTBEAT_MISSES = 3
 # How a manager that is not the leader words it in an error, where it has no message to
 # answer with (a log subscription relayed for a CLI).
 NOT_LEADER_PREFIX = "not the leader; leader="
+# The trailing metadata key of a manager's refusal of a node the swarm removed; its value is
+# the node id. The agent reacts to the key, never to the words of the error.
+NODE_REMOVED_KEY = "swarmpy-node-removed"
 
 
 class NotLeader(Unavailable):
@@ -38,3 +45,26 @@ def raise_if_not_leader(message: Any) -> None:
     """Raises NotLeader if a dispatcher's message (of any agent stream) says so."""
     if message.HasField("not_leader"):
         raise NotLeader(message.not_leader.leader_addr)
+
+
+class NodeRemoved(PermissionDenied):
+    """The calling node was removed from the swarm (`node rm`): it is out, for good."""
+
+    def __init__(self, node_id: str) -> None:
+        super().__init__(f"node {node_id} was removed from the swarm")
+        self.node_id = node_id
+
+    @property
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        """What a manager sets as the call's trailing metadata before it refuses with this."""
+        return ((NODE_REMOVED_KEY, self.node_id),)
+
+
+def removed_node(exc: grpc.aio.AioRpcError) -> str | None:
+    """The node id a manager's refusal says the swarm removed; None for any other error."""
+    # grpc's stubs give an aio error's trailers the sync API's type; they are (key, value)s.
+    pairs = cast(Iterable[tuple[str, str | bytes]], exc.trailing_metadata() or ())
+    for key, value in pairs:
+        if key == NODE_REMOVED_KEY:
+            return value if isinstance(value, str) else value.decode()
+    return None

@@ -2,7 +2,8 @@
 
 It knows every manager's address (from the session) and follows the leader: a follower
 answers with the leader's address, a dead manager is skipped, and the session is opened
-again wherever the leader now is.
+again wherever the leader now is. A manager's refusal marked ``NODE_REMOVED_KEY`` (`node rm`
+took this node out) ends the loop for good: retrying cannot help, the node leaves instead.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStatus
-from swarmpy.protocol import HEARTBEAT_MISSES, NotLeader, raise_if_not_leader
+from swarmpy.protocol import HEARTBEAT_MISSES, NotLeader, raise_if_not_leader, removed_node
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Agent:
         resources: Resources,
         logs: LogSource | None = None,
         on_role: Callable[[str], None] | None = None,
+        on_removed: Callable[[str], None] | None = None,
     ) -> None:
         self.creds = creds
         self.managers = list(managers)
@@ -56,6 +58,7 @@ class Agent:
         self._on_view = on_view
         self._on_managers = on_managers
         self._on_role = on_role
+        self._on_removed = on_removed
         self._resources = resources
         self._logs = LogPublisher(logs) if logs is not None else None
         self._pending: dict[str, TaskStatus] = {}
@@ -96,6 +99,10 @@ class Agent:
                         break
                     log.info("session with %s ended: %s", target, exc)
                 except grpc.aio.AioRpcError as exc:
+                    node_id = removed_node(exc)
+                    if node_id is not None:
+                        self._removed(node_id, exc)
+                        return
                     log.info("session with %s ended: %s", target, exc.details() or exc.code())
                 except (OSError, TimeoutError) as exc:
                     log.info("session with %s failed: %s", target, exc)
@@ -108,6 +115,13 @@ class Agent:
                 if preferred:
                     break
             await asyncio.sleep(RECONNECT_S if not preferred else 0.05)
+
+    def _removed(self, node_id: str, exc: grpc.aio.AioRpcError) -> None:
+        log.warning("%s: no more sessions, this node leaves the swarm", exc.details())
+        self._stopped = True
+        self.connected_to = None
+        if self._on_removed is not None:
+            self._on_removed(node_id)
 
     async def _session(self, target: str) -> None:
         channel = tls.secure_channel(

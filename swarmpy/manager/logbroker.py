@@ -29,12 +29,12 @@ import grpc
 from swarmpy import tls
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NoLeader, Unavailable
+from swarmpy.manager.auth import authorize
 from swarmpy.manager.controlapi.common import resolve
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot, Store
 from swarmpy.model import NodeRole, NodeState, Task, TaskState, new_id
 from swarmpy.protocol import NOT_LEADER_PREFIX
 from swarmpy.rpc import streaming, to_error, unary
-from swarmpy.tls import require_role
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,9 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
 
     @streaming
     async def SubscribeLogs(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
-        self._require_leader()
-        require_role(context, self.ca_pem, NodeRole.MANAGER, action="subscribe to logs")
         snapshot = self.store.view()
+        authorize(context, self.ca_pem, snapshot, NodeRole.MANAGER, action="subscribe to logs")
+        self._require_leader()
         service_ids = {
             resolve(snapshot, SERVICES, ref, lambda s: s.spec.name).id
             for ref in request.service_ids
@@ -256,8 +256,8 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
 
     @streaming
     async def ListenSubscriptions(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
-        self._require_leader()
         node_id = self._node_of(context)
+        self._require_leader()
         self._check_session(node_id, request.session_id)
         previous = self._listeners.get(node_id)
         if previous is not None:
@@ -280,8 +280,8 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
 
     @unary
     async def PublishLogs(self, request_iterator: Any, context: Ctx) -> Any:
-        self._require_leader()
         node_id = self._node_of(context)
+        self._require_leader()
         sub: _Subscription | None = None
         closed = False
         try:
@@ -316,8 +316,13 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
         return dispatcher_pb2.PublishLogsResponse()
 
     def _node_of(self, context: Ctx) -> str:
-        peer = require_role(
-            context, self.ca_pem, NodeRole.WORKER, NodeRole.MANAGER, action="publish logs"
+        peer = authorize(
+            context,
+            self.ca_pem,
+            self.store.view(),
+            NodeRole.WORKER,
+            NodeRole.MANAGER,
+            action="publish logs",
         )
         return peer.node_id
 

@@ -12,11 +12,11 @@ import grpc
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.ca import certificates as ca
 from swarmpy.errors import NotFound
+from swarmpy.manager.auth import authorize
 from swarmpy.manager.controlapi.validate import check_node_address, check_node_description
 from swarmpy.manager.state.store import NODES, Store, Tx
 from swarmpy.model import Cluster, ManagerStatus, Node, NodeRole, NodeState, new_id, now
 from swarmpy.rpc import unary
-from swarmpy.tls import require_role
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
     @unary
     async def RenewNodeCertificate(self, request: Any, context: Ctx) -> Any:
         cluster = self._cluster()
-        peer = require_role(
-            context, cluster.root_ca_cert, NodeRole.WORKER, NodeRole.MANAGER,
+        peer = authorize(
+            context, cluster.root_ca_cert, self.store.view(), NodeRole.WORKER, NodeRole.MANAGER,
             action="renew a node certificate",
         )  # fmt: skip
 

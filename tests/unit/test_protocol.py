@@ -1,4 +1,5 @@
-"""The not-leader signal: a follower's dispatcher names the leader in a field of its answer."""
+"""The not-leader signal: a follower's dispatcher names the leader in a field of its answer
+(to a node it knows: a removed node is refused first, see tests/fakeserver/test_node_removal)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,38 @@ from typing import Any
 import pytest
 
 from swarmpy.api import dispatcher_pb2
+from swarmpy.ca import certificates as ca
 from swarmpy.manager.dispatcher.dispatcher import Dispatcher
 from swarmpy.manager.state.store import LocalLog, Store
+from swarmpy.model import NodeRole
 from swarmpy.protocol import NotLeader, raise_if_not_leader
+from tests.support.builders import node_credentials
 
 
 async def _one(message: Any) -> AsyncIterator[Any]:
     yield message
 
 
+class _Caller:
+    """The servicer context of a call made with a worker's certificate."""
+
+    def __init__(self, cert_pem: str) -> None:
+        self._cert = cert_pem.encode()
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {"x509_pem_cert": [self._cert]}
+
+
 async def _first_answers(leader: str | None) -> list[Any]:
     """The first message of each agent stream, asked of a manager that is not the leader."""
+    root = ca.create_root_ca()
     follower = Dispatcher(
-        Store(LocalLog()), ca_pem="", is_leader=lambda: False, leader_api_addr=lambda: leader
+        Store(LocalLog()),
+        ca_pem=root.cert_pem,
+        is_leader=lambda: False,
+        leader_api_addr=lambda: leader,
     )
-    context: Any = None  # a follower answers before it looks at who asks
+    context: Any = _Caller(node_credentials(root, "id-w1", NodeRole.WORKER).cert_pem)
     return [
         await anext(follower.Session(dispatcher_pb2.SessionRequest(), context)),
         await anext(follower.Heartbeat(_one(dispatcher_pb2.HeartbeatRequest()), context)),

@@ -5,11 +5,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
+from swarmpy.ca.certificates import NODE_CERT_VALIDITY
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.manager.controlapi.common import RaftMember, resolve
 from swarmpy.manager.controlapi.validate import check_labels
-from swarmpy.manager.state.store import NODES, Store, Tx
-from swarmpy.model import ManagerStatus, Node, NodeAvailability, NodeRole, NodeState, now
+from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
+from swarmpy.model import (
+    Cluster,
+    ManagerStatus,
+    Node,
+    NodeAvailability,
+    NodeRole,
+    NodeState,
+    RemovedNode,
+    now,
+)
 
 
 def check_demotion(node: Node, members: Sequence[RaftMember]) -> None:
@@ -23,6 +33,14 @@ def check_demotion(node: Node, members: Sequence[RaftMember]) -> None:
         raise Conflict(
             f"can't remove {node.id} from the raft: this would result in a loss of quorum"
         )
+
+
+def removed_list(cluster: Cluster, node_id: str, at: float) -> tuple[RemovedNode, ...]:
+    """The cluster's removed nodes with ``node_id`` added: refused until every certificate it
+    may hold (issued before ``at``) has expired; entries past that are dropped."""
+    expires_at = at + NODE_CERT_VALIDITY.total_seconds()
+    kept = tuple(r for r in cluster.removed_nodes if r.expires_at > at and r.id != node_id)
+    return (*kept, RemovedNode(node_id, expires_at))
 
 
 def _hostname(node: Node) -> str:
@@ -156,5 +174,11 @@ class NodeAPI:
 
         def change(tx: Tx) -> None:
             tx.delete(NODES, node.id)
+            # In the same write: no manager may see the node gone and its certificate good.
+            cluster = tx.snapshot.cluster()
+            if cluster is not None:
+                stamp = now()
+                removed = removed_list(cluster, node.id, stamp)
+                tx.replace(CLUSTERS, cluster.id, removed_nodes=removed, updated_at=stamp)
 
         await self.store.update(change)

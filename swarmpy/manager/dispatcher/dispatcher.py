@@ -23,6 +23,7 @@ import grpc
 from swarmpy import codec
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.errors import NotFound
+from swarmpy.manager.auth import authorize, refuse_removed
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.netview import ViewBuilder
 from swarmpy.manager.dispatcher.statusbatch import StatusBatcher
@@ -39,7 +40,6 @@ from swarmpy.model import (
 )
 from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S, HEARTBEAT_MISSES, not_leader
 from swarmpy.rpc import streaming
-from swarmpy.tls import require_role
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,31 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         return not_leader(self._leader_api_addr())
 
     def _node_of(self, context: Ctx) -> str:
-        return require_role(context, self.ca_pem, NodeRole.WORKER, NodeRole.MANAGER).node_id
+        # Before anything else, a follower's redirect too: a removed node learns it is out
+        # from whichever manager it asks.
+        peer = authorize(
+            context,
+            self.ca_pem,
+            self.store.view(),
+            NodeRole.WORKER,
+            NodeRole.MANAGER,
+            action="talk to the dispatcher",
+        )
+        return peer.node_id
+
+    def _live_session(self, context: Ctx, node_id: str, session_id: str) -> _Session:
+        """The node's session, refused at once if the node has been removed since it opened."""
+        self._end_if_removed(context, node_id)
+        return self._session(node_id, session_id)
+
+    def _end_if_removed(self, context: Ctx, node_id: str) -> None:
+        """Refuse a node removed while its streams were open; its other streams end too."""
+        cluster = self.store.view().cluster()
+        if cluster is not None and cluster.is_removed(node_id):
+            dropped = self._sessions.pop(node_id, None)
+            if dropped is not None:
+                dropped.changed.set()
+            raise refuse_removed(context, node_id)
 
     def check_session(self, node_id: str, session_id: str) -> None:
         """NotFound unless ``session_id`` is the node's live session (for the log broker)."""
@@ -255,10 +279,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     @streaming
     async def Session(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        node_id = self._node_of(context)
         if not self._leading():
             yield dispatcher_pb2.SessionMessage(not_leader=self._redirect())
             return
-        node_id = self._node_of(context)
         desc = request.description
         previous = self._sessions.get(node_id)
         if previous is not None:
@@ -288,6 +312,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         while self._running and self._sessions.get(node_id) is session:
             # Cleared first: a change announced while the message is sent wakes us again.
             session.changed.clear()
+            # Woken by the node's removal too (an event of its node): it hears it at once.
+            self._end_if_removed(context, node_id)
             message = self._session_message(node_id, session)
             # Sent again whenever it changes: a new manager, a new period, a new role
             # (promote/demote: the node then renews its certificate).
@@ -296,6 +322,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 sent = message
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.changed.wait(), timeout=SESSION_POLL_S)
+        self._end_if_removed(context, node_id)
         if not self._running:
             yield dispatcher_pb2.SessionMessage(not_leader=self._redirect())
 
@@ -323,15 +350,15 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     @streaming
     async def Heartbeat(self, requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
+        node_id = self._node_of(context)
         if not self._leading():
             yield dispatcher_pb2.HeartbeatResponse(not_leader=self._redirect())
             return
-        node_id = self._node_of(context)
         async for request in requests:
             if not self._leading():
                 yield dispatcher_pb2.HeartbeatResponse(not_leader=self._redirect())
                 return
-            session = self._session(node_id, request.session_id)
+            session = self._live_session(context, node_id, request.session_id)
             session.last_heartbeat = time.monotonic()
             yield dispatcher_pb2.HeartbeatResponse(period_s=self._period())
 
@@ -339,15 +366,15 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     async def UpdateTaskStatus(
         self, requests: AsyncIterator[Any], context: Ctx
     ) -> AsyncIterator[Any]:
+        node_id = self._node_of(context)
         if not self._leading():
             yield dispatcher_pb2.UpdateTaskStatusResponse(not_leader=self._redirect())
             return
-        node_id = self._node_of(context)
         async for request in requests:
             if not self._leading():
                 yield dispatcher_pb2.UpdateTaskStatusResponse(not_leader=self._redirect())
                 return
-            self._session(node_id, request.session_id)
+            self._live_session(context, node_id, request.session_id)
             await self._statuses.report(
                 node_id,
                 [(u.task_id, codec.from_proto(TaskStatus, u.status)) for u in request.updates],
@@ -356,11 +383,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     @streaming
     async def Assignments(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        node_id = self._node_of(context)
         if not self._leading():
             yield dispatcher_pb2.AssignmentsMessage(not_leader=self._redirect())
             return
-        node_id = self._node_of(context)
-        session = self._session(node_id, request.session_id)
+        session = self._live_session(context, node_id, request.session_id)
         sub = _Subscriber(node_id, asyncio.Queue())
         self._subscribers.add(sub)
         self._dirty.set()
@@ -383,6 +410,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             for waiter in waiters:
                 waiter.cancel()
             self._subscribers.discard(sub)
+        self._end_if_removed(context, node_id)
 
 
 def _mark_down(tx: Tx, *, node_ids: list[str]) -> None:
