@@ -20,7 +20,7 @@ import grpc
 import typer
 
 from swarmpy.api import local_pb2
-from swarmpy.cli import output
+from swarmpy.cli import gotemplate, output
 from swarmpy.cli.client import Client, run
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
@@ -74,14 +74,9 @@ def ellipsis(text: str, width: int) -> str:
     return text[: width - 1] + ELLIPSIS
 
 
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote for the COMMAND column: JSON's escaping is the same for what a
-    command line holds, but non-ASCII (the ellipsis) must stay readable."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 def ps_command(command: str, trunc: bool) -> str:
-    return go_quote(ellipsis(command, COMMAND_WIDTH) if trunc else command)
+    """The COMMAND column: Go's strconv.Quote of the command, as docker prints it."""
+    return gotemplate.go_quote(ellipsis(command, COMMAND_WIDTH) if trunc else command)
 
 
 def ps_image(image: str, trunc: bool) -> str:

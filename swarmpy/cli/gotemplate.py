@@ -2389,12 +2389,16 @@ def _docker_error(exc: TemplateError) -> TemplateError:
     return TemplateError(f"template parsing error: {exc.message}")
 
 
-def parse_format(fmt: str) -> Template:
-    """A --format value parsed as docker parses it, errors worded as docker prints them."""
+def _parse_docker(text: str) -> Template:
     try:
-        return parse(template_string(fmt))
+        return parse(text)
     except TemplateError as exc:
         raise _docker_error(exc) from None
+
+
+def parse_format(fmt: str) -> Template:
+    """A listing's --format parsed as docker parses it, errors worded as docker prints them."""
+    return _parse_docker(template_string(fmt))
 
 
 def format_list(fmt: str, rows: Iterable[Any], header: Mapping[str, str]) -> str:
@@ -2419,7 +2423,7 @@ def format_each(fmt: str, items: Iterable[Any], *, missing_key_error: bool = Tru
     """inspect --format: the template over each object, one per line. Docker runs it over
     the raw JSON with missingkey=error when its typed struct lacks a field, so a misspelt
     key is an error rather than <no value>."""
-    template = parse_format(fmt)
+    template = _parse_docker(fmt)  # as it is: inspect has no "table" and no \t expansion
     out: list[str] = []
     for item in items:
         try:
@@ -2450,11 +2454,11 @@ def text_width(text: str) -> int:
     return width
 
 
-def tabwrite(text: str, minwidth: int = 10, tabwidth: int = 1, padding: int = 3) -> str:
+def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
     """docker's tabwriter (Go's text/tabwriter, elastic tabstops) as the formatter sets it up:
-    NewWriter(out, 10, 1, 3, ' ', 0). Tab-terminated cells of consecutive lines form columns
-    padded to their widest cell; a line without a tab ends the block."""
-    del tabwidth  # only used when padding with tabs
+    NewWriter(out, 10, 1, 3, ' ', 0), padding with spaces (its tab width of 1 only matters
+    when padding with tabs). Tab-terminated cells of consecutive lines form columns padded
+    to their widest cell; a line without a tab ends the block."""
     out: list[str] = []
     lines: list[list[_Cell]] = [[]]
     current: list[str] = []

@@ -197,6 +197,8 @@ def test_inspect_each_item_on_its_line_and_missing_keys_are_errors() -> None:
     assert gt.format_each("{{.State.Foo}}", [CONTAINER], missing_key_error=False) == (
         "<no value>\n"
     )
+    # inspect's template is used as given: no "table" handling, no \t expansion.
+    assert gt.format_each("{{.Id}}\\t", [CONTAINER]) == "3b2cbf074c99\\t\n"
 
 
 # --------------------------------------------------------------------- Go's text/template
