@@ -136,6 +136,9 @@ class MountType(enum.StrEnum):
 class Resources:
     nano_cpus: int = 0  # 1e9 == one CPU
     memory_bytes: int = 0
+    # The most processes a task's container may have (Docker's Resources.Limits.Pids); only
+    # limited, never reserved. 0: unlimited.
+    pids: int = 0
 
 
 @dataclass(frozen=True)

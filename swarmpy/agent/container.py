@@ -63,6 +63,7 @@ def container_config(task: Task, sandbox: SandboxInfo, node_id: str) -> Containe
         mounts=mounts(spec),
         memory_bytes=limits.memory_bytes,
         nano_cpus=limits.nano_cpus,
+        pids_limit=limits.pids,
         labels=spec.labels,
         annotations=task_annotations(task, node_id),
     )

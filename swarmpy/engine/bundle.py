@@ -285,6 +285,8 @@ def resources(container: ContainerConfig) -> dict[str, Any]:
     if container.nano_cpus:
         quota = container.nano_cpus * CPU_PERIOD_US // 10**9
         res["cpu"] = {"quota": quota, "period": CPU_PERIOD_US}
+    if container.pids_limit:
+        res["pids"] = {"limit": container.pids_limit}
     return res
 
 

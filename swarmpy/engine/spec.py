@@ -46,6 +46,7 @@ class ContainerConfig:
     mounts: tuple[Mount, ...] = ()
     memory_bytes: int = 0  # 0: no limit
     nano_cpus: int = 0  # 1e9 == one CPU; 0: no limit
+    pids_limit: int = 0  # the most processes in the container's cgroup; 0: no limit
     labels: tuple[tuple[str, str], ...] = ()
     # Set by the orchestrator to recognise its containers later; written before the engine's
     # own annotations.

@@ -9,44 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.busybox_image import busybox_image, save_docker_tar
 from tests.support.daemons import Daemon, DaemonSet
+from tests.support.localswarm import TASK_START_S, free_addr, load_busybox
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 
 SERVICE = "t"
 GREETING = "hello from t"
-# Long enough for the manager to schedule, and the agent to set up and start the task.
-TASK_START_S = 45.0
-
-
-def load_busybox(daemon: Daemon) -> None:
-    tar = daemon.workdir / "busybox.tar"
-    save_docker_tar(tar, busybox_image(), ["busybox:latest"])
-    assert daemon.ok("image", "load", "-i", str(tar)) == "Loaded image: busybox:latest\n"
-
-
-def free_addr() -> tuple[str, int]:
-    """A loopback address of its own (other tests use low ones) and a port free there with the
-    next one too, which Raft takes."""
-    for _ in range(50):
-        addr = f"127.0.0.{random.randint(150, 250)}"
-        with socket.socket() as probe:
-            probe.bind((addr, 0))
-            port = int(probe.getsockname()[1])
-        with socket.socket() as raft, contextlib.suppress(OSError):
-            raft.bind((addr, port + 1))
-            return addr, port
-    raise AssertionError("no free loopback port pair")
 
 
 def leftovers(daemon: Daemon) -> tuple[list[str], list[str]]:

@@ -60,6 +60,9 @@ def create(
     cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
     limit_cpu: str = typer.Option("", "--limit-cpu", help="Limit CPUs"),
     limit_memory: str = typer.Option("", "--limit-memory", help="Limit Memory"),
+    limit_pids: int = typer.Option(
+        0, "--limit-pids", help="Limit maximum number of processes (default 0 = unlimited)"
+    ),
     reserve_cpu: str = typer.Option("", "--reserve-cpu", help="Reserve CPUs"),
     reserve_memory: str = typer.Option("", "--reserve-memory", help="Reserve Memory"),
     restart_condition: str = typer.Option(
@@ -145,6 +148,7 @@ def create(
             limits=Resources(
                 nano_cpus=specflags.nano_cpus(limit_cpu) if limit_cpu else 0,
                 memory_bytes=specflags.memory_bytes(limit_memory) if limit_memory else 0,
+                pids=limit_pids,
             ),
             reservations=Resources(
                 nano_cpus=specflags.nano_cpus(reserve_cpu) if reserve_cpu else 0,

@@ -33,6 +33,9 @@ def update(
     label_rm: list[str] = typer.Option([], "--label-rm", help="Remove a label by its key"),
     limit_cpu: str = typer.Option("", "--limit-cpu", help="Limit CPUs"),
     limit_memory: str = typer.Option("", "--limit-memory", help="Limit Memory"),
+    limit_pids: int | None = typer.Option(
+        None, "--limit-pids", help="Limit maximum number of processes (0 = unlimited)"
+    ),
     update_parallelism: int = typer.Option(
         None, "--update-parallelism", help="Maximum number of tasks updated simultaneously"
     ),
@@ -58,6 +61,8 @@ def update(
     """Update a service."""
     if replicas is not None:
         validate.check_replicas(replicas)  # before asking the daemon anything
+    if limit_pids is not None:
+        validate.check_pids(limit_pids)
 
     async def call(c: Client) -> None:
         service = await get_service(c, ref)
@@ -91,6 +96,8 @@ def update(
                 limits = dataclasses.replace(
                     limits, memory_bytes=specflags.memory_bytes(limit_memory)
                 )
+            if limit_pids is not None:
+                limits = dataclasses.replace(limits, pids=limit_pids)
             upd = spec.update
             if update_parallelism is not None:
                 upd = dataclasses.replace(upd, parallelism=update_parallelism)

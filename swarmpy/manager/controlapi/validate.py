@@ -223,9 +223,20 @@ def check_resources(resources: Resources) -> None:
     check_memory(resources.memory_bytes)
 
 
+def check_pids(pids: int) -> None:
+    if pids < 0:
+        shown = str(pids) if pids >= -MAX_INT64 else "below zero"
+        raise _reject(f"invalid pids limit {shown}: must be >= 0 (0 is unlimited)")
+    if pids > MAX_INT64:
+        raise _reject(f"invalid pids limit: must be at most {MAX_INT64}")
+
+
 def check_resource_requirements(requirements: ResourceRequirements) -> None:
     check_resources(requirements.limits)
+    check_pids(requirements.limits.pids)
     check_resources(requirements.reservations)
+    if requirements.reservations.pids:
+        raise _reject("pids can only be limited, not reserved")
 
 
 # ---------------------------------------------------------------- mounts

@@ -1,0 +1,89 @@
+"""A daemon alone in a swarm of its own, with busybox loaded: for tests of what tasks see.
+
+with DaemonSet() as ds:
+    (d,) = ds.start(1)
+    with single_node_swarm(d):
+        name = run_task(d, "web", "busybox", "httpd", "-f")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support.busybox_image import busybox_image, save_docker_tar
+from tests.support.daemons import Daemon
+from tests.support.poll import wait_for
+
+# Long enough for the manager to schedule, and the agent to set up and start the task.
+TASK_START_S = 45.0
+
+
+def load_busybox(daemon: Daemon) -> None:
+    tar = daemon.workdir / "busybox.tar"
+    save_docker_tar(tar, busybox_image(), ["busybox:latest"])
+    assert daemon.ok("image", "load", "-i", str(tar)) == "Loaded image: busybox:latest\n"
+
+
+def free_addr() -> tuple[str, int]:
+    """A loopback address of its own (other tests use low ones) and a port free there with the
+    next one too, which Raft takes."""
+    for _ in range(50):
+        addr = f"127.0.0.{random.randint(150, 250)}"
+        with socket.socket() as probe:
+            probe.bind((addr, 0))
+            port = int(probe.getsockname()[1])
+        with socket.socket() as raft, contextlib.suppress(OSError):
+            raft.bind((addr, port + 1))
+            return addr, port
+    raise AssertionError("no free loopback port pair")
+
+
+@contextlib.contextmanager
+def single_node_swarm(daemon: Daemon) -> Iterator[Daemon]:
+    """busybox loaded and a swarm initialised on ``daemon``; left (--force) afterwards."""
+    load_busybox(daemon)
+    addr, port = free_addr()
+    daemon.ok("swarm", "init", "--advertise-addr", addr, "--listen-addr", f"{addr}:{port}")
+    try:
+        yield daemon
+    finally:
+        daemon.cli("swarm", "leave", "--force")
+
+
+def task_container(daemon: Daemon, service: str) -> dict[str, str] | None:
+    """The `ps` row of the service's running first task, if it runs."""
+    for row in daemon.json_lines("ps", "--format", "json"):
+        if row["Names"].startswith(f"{service}.1."):
+            return {str(k): str(v) for k, v in row.items()}
+    return None
+
+
+def run_task(daemon: Daemon, service: str, *args: str) -> str:
+    """``service create -d --name <service> <args>``; the name of its running container."""
+    daemon.ok("service", "create", "-d", "--name", service, *args)
+    row = wait_for(
+        f"{service}'s container", lambda: task_container(daemon, service), TASK_START_S, 0.5
+    )
+    return row["Names"]
+
+
+def remove_service(daemon: Daemon, service: str) -> None:
+    """``service rm`` and wait until its containers are gone."""
+    daemon.ok("service", "rm", service)
+    wait_for(f"{service}'s containers to go", lambda: task_container(daemon, service) is None, 30)
+
+
+def cgroup_dir(pid: int, controller: str) -> Path:
+    """Where the process's cgroup of ``controller`` is (cgroup v1 or the unified v2)."""
+    unified = ""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return Path("/sys/fs/cgroup") / controller / path.lstrip("/")
+        if controllers == "":
+            unified = path
+    return Path("/sys/fs/cgroup") / unified.lstrip("/")
