@@ -2446,12 +2446,17 @@ class _Cell:
 def text_width(text: str) -> int:
     """Display columns, as go-runewidth counts them: wide East Asian characters take two,
     combining marks none."""
+    if text.isascii():
+        return len(text)
     width = 0
     for ch in text:
         if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
             continue
         width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
     return width
+
+
+_CELL_END = re.compile(r"[\t\v\n\f]")
 
 
 def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
@@ -2461,31 +2466,28 @@ def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
     to their widest cell; a line without a tab ends the block."""
     out: list[str] = []
     lines: list[list[_Cell]] = [[]]
-    current: list[str] = []
 
-    def terminate(htab: bool) -> int:
-        cell = "".join(current)
-        current.clear()
+    def terminate(cell: str, htab: bool) -> int:
         lines[-1].append(_Cell(cell, text_width(cell), htab))
         return len(lines[-1])
 
-    def flush() -> None:
-        if current:
-            terminate(False)
+    def flush(pending: str) -> None:
+        if pending:
+            terminate(pending, False)
         _format(out, lines, [], 0, len(lines), minwidth, padding)
         lines[:] = [[]]
 
-    for ch in text:
+    pos = 0
+    for end in _CELL_END.finditer(text):
+        cell, ch, pos = text[pos : end.start()], end.group(), end.end()
         if ch in "\t\v":
-            terminate(ch == "\t")
-        elif ch in "\n\f":
-            ncells = terminate(False)
-            lines.append([])
-            if ch == "\f" or ncells == 1:
-                flush()
-        else:
-            current.append(ch)
-    flush()
+            terminate(cell, ch == "\t")
+            continue
+        ncells = terminate(cell, False)
+        lines.append([])
+        if ch == "\f" or ncells == 1:
+            flush("")
+    flush(text[pos:])
     return "".join(out)
 
 
