@@ -1426,6 +1426,10 @@ def _format_one(arg: Any, verb: str, flags: str, width: int | None, prec: int | 
         return _pad(go_type(arg), width, flags)
     if verb == "v" and "#" in flags and isinstance(arg, str):
         return _pad(go_quote(arg), width, flags)
+    if isinstance(arg, complex) and verb in "eEfFgGv":
+        real = _format_float(arg.real, verb, flags, prec) or ""
+        imag = _format_float(arg.imag, verb, flags + "+", prec) or ""
+        return _pad(f"({real}{imag}i)", width, flags)
     if isinstance(arg, list | tuple) and verb != "v":
         return "[" + " ".join(_format_one(x, verb, flags, width, prec) for x in arg) + "]"
     if arg is None or arg is MISSING:
@@ -1693,9 +1697,14 @@ def _index_arg(index: Any, cap: int) -> int:
 
 
 def _map_zero(d: Mapping[Any, Any]) -> Any:
-    # JSON forgets Go's element types; string-valued maps (labels, options, driver opts)
-    # are map[string]string in the engine's types, whose zero value is "".
-    return "" if all(isinstance(x, str) for x in d.values()) else MISSING
+    """index's result for a missing key: the zero value of the map's element type. JSON
+    forgets Go's types, so the values present stand for it; an empty map counts as a
+    map[string]string, what labels and options are in the engine's types."""
+    kinds = {type(x) for x in d.values()}
+    if len(kinds) > 1:
+        return MISSING  # map[string]interface{}: a nil interface
+    kind = kinds.pop() if kinds else str
+    return kind() if kind in (str, int, float, bool) else MISSING
 
 
 def _index(item: Any, *indexes: Any) -> Any:
@@ -1852,9 +1861,10 @@ FUNCS: Mapping[str, Func] = {
     "or": Func(_identity, ("value",), "value"),
     "not": Func(_not, ("value",)),
     "call": Func(_call, ("value",), "value"),
-    "html": Func(_html, (), "any"),
-    "js": Func(_js, (), "any"),
-    "urlquery": Func(_urlquery, (), "any"),
+    # Go's escapers print a missing value as <no value>, so they see it as it is.
+    "html": Func(_html, (), "value"),
+    "js": Func(_js, (), "value"),
+    "urlquery": Func(_urlquery, (), "value"),
     "index": Func(_index, ("value",), "value"),
     "slice": Func(_slice, ("value",), "value"),
     "len": Func(_len, ("value",)),

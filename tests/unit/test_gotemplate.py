@@ -525,3 +525,67 @@ def test_lexer_parser_and_evaluator_raise_only_template_errors(text: str) -> Non
     if message:
         assert message.startswith("template: ")
         assert "\n" not in message or "\n" in text
+
+
+GO_DATA = {
+    "SI": [3, 4, 5],
+    "MSI": {"one": 1, "two": 2, "three": 3},
+    "S": "xyz",
+    "Empty0": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("{{(1)}}", "1"),
+        ("{{print nil}}", "<nil>"),
+        ('{{printf "%04x" 127}}', "007f"),
+        ('{{printf "%d %s %g" 127 "hello" 7-3i}}', "127 hello (7-3i)"),
+        ("{{1+2i|printf `%v`}}", "(1+2i)"),
+        ('{{"aaa"|printf }}', "aaa"),
+        ("{{printf `%T` 0xef}}", "int"),
+        ("{{html .Empty0}}", "&lt;no value&gt;"),
+        ('{{"http://www.example.org/"|urlquery}}', "http%3A%2F%2Fwww.example.org%2F"),
+        ("{{and false 0}} {{and 1 0}} {{and 0 true}} {{and 1 1}}", "false 0 0 1"),
+        ("{{or 0 0}} {{or 1 0}} {{or 0 true}} {{or 1 1}}", "0 1 true 1"),
+        ("{{1 | and 1}} {{0 | and 1}} {{1 | or 0}} {{0 | or 0}}", "1 0 1 0"),
+        ("{{and 1 .Unknown}} {{or 0 .Unknown}}", "<no value> <no value>"),
+        ("{{index .MSI `XXX`}}", "0"),  # the zero value of the map's element type
+        ("{{slice .SI}} {{slice .SI 1 2}} {{slice .S 1}}", "[3 4 5] [4] yz"),
+        ("{{with 1.5i}}{{.}}{{end}}", "(0+1.5i)"),
+        ("{{with .MSI}}{{.}}{{end}}", "map[one:1 three:3 two:2]"),
+        ("{{range .MSI}}-{{.}}-{{end}}", "-1--3--2-"),
+        ('{{range $v := 5}}{{printf "%T%d" $v $v}}{{end}}', "int0int1int2int3int4"),
+        ('{{or .SI "slice is empty"}}', "[3 4 5]"),
+        (
+            "{{print 0377}} {{print 0x1_23}} {{print +0x1.ep+2}} {{print 0_0_1_2_3.4}}",
+            "255 291 7.5 123.4",
+        ),
+        ("{{$i := 0}}{{range $i = .SI}}{{end}}{{$i}}", "5"),
+        ("{{$k := 0}}{{$v := 0}}{{range $k, $v = .SI}}{{$k}}={{$v}} {{end}}", "0=3 1=4 2=5 "),
+        ("{{with 0}}{{.}}{{else with false}}{{.}}{{else with `x`}}{{.}}{{end}}", "x"),
+        ("{{range .SI}}-{{.}}-{{break}}NOTREACHED{{else}}EMPTY{{end}}", "-3-"),
+    ],
+)
+def test_go_exec_behaviour(text: str, want: str) -> None:
+    assert render(text, GO_DATA) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{{1 2}}", "can't give argument to non-function 1"),
+        ("{{$x := 1}}{{3 | $x}}", "can't give argument to non-function $x"),
+        ("{{if nil}}T{{end}}", "nil is not a command"),
+        ("{{index .SI `hello`}}", "error calling index: cannot index slice/array with type string"),
+        ("{{index nil 1}}", "error calling index: index of untyped nil"),
+        ("{{slice .SI 2 1}}", "error calling slice: invalid slice index: 2 > 1"),
+        ("{{slice .S 1 2 2}}", "error calling slice: cannot 3-index slice a string"),
+        ("{{len .Empty0}}", "error calling len: len of untyped nil"),
+        ("{{true|printf}}", "wrong type for value; expected string; got bool"),
+        ("{{$x := 1.5}}{{$x.anything}}", "can't evaluate field anything in type float64"),
+    ],
+)
+def test_go_exec_errors(text: str, message: str) -> None:
+    assert error(text, GO_DATA).endswith(message)
