@@ -90,6 +90,7 @@ def emit(
     default: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> None:
+    """listing(), on stdout."""
     text = listing(columns, rows, fmt, quiet, quiet_key, default=default, headers=headers)
     sys.stdout.write(text)
     sys.stdout.flush()
