@@ -40,7 +40,8 @@ if [ "$APT" = 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
     apt-get install -y --no-install-recommends \
-        runc nftables iproute2 util-linux python3 python3-venv ca-certificates
+        runc golang-github-containers-common nftables iproute2 util-linux python3 \
+        python3-venv ca-certificates
 fi
 
 mkdir -p "$PREFIX"

@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   runc              # the container runtime the agent drives
+  golang-github-containers-common  # /usr/share/containers/seccomp.json: containers' seccomp profile
   iproute2          # ip/bridge: debugging, lab wiring
   nftables          # nft: VIP load balancing (fallback driver)
   python3-nftables  # libnftables binding: the fast VIP driver (not on PyPI)

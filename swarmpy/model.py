@@ -383,6 +383,17 @@ class RemovedNode:
 
 
 @dataclass(frozen=True)
+class RaftKeys:
+    """Where replacing the Raft transport's secret stands (swarmpy.manager.raftsecret); the
+    secret every manager sends with is ``Cluster.raft_secret``."""
+
+    epoch: int = 0  # counts the switches to a new secret
+    next: str = ""  # accepted by every manager, sent by none yet
+    previous: str = ""  # still accepted while the managers switch away from it
+    holders: tuple[str, ...] = ()  # raft addresses of the managers given the current secret
+
+
+@dataclass(frozen=True)
 class Cluster:
     id: str
     name: str = "default"
@@ -396,6 +407,7 @@ class Cluster:
     updated_at: float = 0.0
     # As SwarmKit's RemovedNodes: every manager refuses these nodes' certificates.
     removed_nodes: tuple[RemovedNode, ...] = ()
+    raft_keys: RaftKeys = field(default_factory=RaftKeys)
 
     def is_removed(self, node_id: str) -> bool:
         return any(r.id == node_id for r in self.removed_nodes)

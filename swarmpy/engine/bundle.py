@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swarmpy.engine import seccomp
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.spec import ContainerConfig, Mount, MountKind
 from swarmpy.errors import InvalidArgument
@@ -308,8 +309,10 @@ def build_config(
     cgroups_path: str,
     passwd: str = "",
     group: str = "",
+    seccomp_profile: seccomp.Profile | None = None,
 ) -> dict[str, Any]:
-    """The complete config.json for the container."""
+    """The complete config.json for the container, confined by ``seccomp_profile`` (the
+    engine always gives one; without, only for tests of the rest)."""
     config = copy.deepcopy(_TEMPLATE)
     proc = config["process"]
     proc["args"] = process_args(image, container.command, container.args)
@@ -326,6 +329,8 @@ def build_config(
     linux["namespaces"].append({"type": "network", "path": container.netns_path})
     linux["cgroupsPath"] = cgroups_path
     linux["resources"] = resources(container)
+    if seccomp_profile is not None:
+        linux["seccomp"] = seccomp.oci_seccomp(seccomp_profile, caps)
     config["annotations"] = oci_annotations(container)
     return config
 

@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from swarmpy.engine import bundle
+from swarmpy.engine import bundle, seccomp
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
@@ -43,6 +43,7 @@ class Engine:
         *,
         rootfs: RootfsOps | None = None,
         reaper: Reaper | None = None,
+        seccomp_profile: seccomp.Profile | None = None,
     ) -> None:
         self.runc = runc
         self.container_root = container_root
@@ -50,6 +51,9 @@ class Engine:
         self.cgroup_parent = cgroup_parent.strip("/")
         self.rootfs = rootfs or default_rootfs_ops()
         self.reaper = reaper
+        # Read once, here: a missing profile stops the engine before any container runs
+        # unconfined. Every container and every exec in it gets it.
+        self.seccomp = seccomp_profile or seccomp.load_profile()
 
     def container_dir(self, cid: str) -> ContainerDir:
         return ContainerDir(self.container_root / cid)
@@ -80,6 +84,7 @@ class Engine:
             cgroups_path=f"/{self.cgroup_parent}/{container.id}",
             passwd=passwd,
             group=group,
+            seccomp_profile=self.seccomp,
         )
         for name, text in bundle.etc_files(container).items():
             (cdir.path / name).write_text(text)

@@ -23,6 +23,7 @@ from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
 from swarmpy.manager.nodeca import NodeCAServicer
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
+from swarmpy.manager.raftsecret import SecretKeeper, SecretRotation
 from swarmpy.manager.scheduler.scheduler import Scheduler
 from swarmpy.manager.state.raft.log import RaftLog
 from swarmpy.manager.state.store import NODES, Store
@@ -69,6 +70,8 @@ class Manager:
         listen_host, listen_port = split_addr(state.listen_addr)
         self.raft.bind_addr = f"{listen_host}:{listen_port + RAFT_PORT_OFFSET}"
         self.store = Store(self.raft)
+        self.raft_secret = SecretKeeper(self.store, self.raft.keys, config.raft_dir)
+        self._raft_secret_task: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
             self.store, creds.ca_pem, self.raft.is_leader, self.leader_api_addr
         )
@@ -92,7 +95,9 @@ class Manager:
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
+        self.raft_secret.restore()
         self.raft.start()
+        self._raft_secret_task = asyncio.create_task(self.raft_secret.run())
         server = grpc.aio.server()
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(self.dispatcher, server)
         dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(self.logbroker, server)
@@ -110,6 +115,8 @@ class Manager:
 
     async def stop(self) -> None:
         await self._stop_leading()
+        if self._raft_secret_task is not None:
+            self._raft_secret_task.cancel()
         if self._server is not None:
             await self._server.stop(grace=0.5)
         await self.raft.stop()
@@ -133,7 +140,12 @@ class Manager:
         async with self._leadership_lock:
             if leading and not self._leading:
                 log.info("became leader: starting control loops")
-                self._leading = [self.dispatcher, self.logbroker, *leader_loops(self.store)]
+                self._leading = [
+                    self.dispatcher,
+                    self.logbroker,
+                    SecretRotation(self.store, self.raft_member_addrs),
+                    *leader_loops(self.store),
+                ]
                 self._leading_tasks = [
                     asyncio.create_task(self._run_loop(loop)) for loop in self._leading
                 ]

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf
-from pysyncobj.utility import TcpUtility, UtilityException
+from pysyncobj.utility import UtilityException
 
 from swarmpy.errors import Conflict, InvalidArgument, NoLeader, Unavailable
+from swarmpy.manager.state.raft.keyring import KeyedSyncObj, KeyRing, run_utility
 from swarmpy.manager.state.raft.machine import StateMachine
-from swarmpy.manager.state.raft.patches import FAIL_NO_SPACE, PatchedSyncObj, wake_if_alone
+from swarmpy.manager.state.raft.patches import FAIL_NO_SPACE, wake_if_alone
 from swarmpy.manager.state.raft.recovery import recover_state, write_dump
 from swarmpy.manager.state.raft.storage import (
     DUMP_FILE,
@@ -135,6 +136,8 @@ class RaftLog:
         self.data_dir = Path(data_dir)
         self.timeout = timeout
         self._password = password
+        # The transport's keys: the password first; swarmpy.manager.raftsecret replaces it.
+        self.keys = KeyRing(password)
         self._on_leadership = on_leadership
         self._machine = StateMachine(state or StoreState())
         self.state: StoreState = self._machine.state
@@ -158,7 +161,9 @@ class RaftLog:
         if dump.exists():
             verify_dump(dump)
         conf = SyncObjConf(**settings(self.data_dir, self._password), bindAddress=self.bind_addr)
-        obj = PatchedSyncObj(self.self_addr, self.partners, conf, consumers=[self._machine])
+        obj = KeyedSyncObj(
+            self.self_addr, self.partners, conf, consumers=[self._machine], keys=self.keys
+        )
         try:
             obj.waitBinded()
         except Exception as exc:
@@ -396,7 +401,7 @@ class RaftLog:
 
         def call() -> Any:
             try:
-                return TcpUtility(self._password, self.timeout).executeCommand(addr, command)
+                return run_utility(self.keys, addr, command, self.timeout)
             except UtilityException as exc:
                 raise Unavailable(f"raft: manager {addr} did not answer: {exc}") from None
 
