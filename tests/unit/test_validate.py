@@ -343,3 +343,38 @@ def _container(**changes: Any) -> ServiceSpec:
 )
 def test_a_spec_with_one_bad_field_is_refused(spec: ServiceSpec, fragment: str) -> None:
     assert fragment in refused(validate.check_service_spec, spec)
+
+
+# ---------------------------------------------------------------- the cluster's settings
+
+
+@pytest.mark.parametrize("seconds", [0.1, 1.0, 5.0, 24 * 3600.0])
+def test_heartbeat_periods_taken(seconds: float) -> None:
+    validate.check_heartbeat_period(seconds)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fragment"),
+    [
+        (1e-6, "between 100ms and 24h"),
+        (24 * 3600.0 + 1, "between 100ms and 24h"),
+        (0.0, "must be positive"),
+        (-1.0, "must be positive"),
+        (float("nan"), "must be positive"),
+        (float("inf"), "must be positive"),
+    ],
+)
+def test_heartbeat_periods_refused(seconds: float, fragment: str) -> None:
+    message = refused(validate.check_heartbeat_period, seconds)
+    assert message.startswith("invalid dispatcher heartbeat period")
+    assert fragment in message
+
+
+@pytest.mark.parametrize("limit", [-1, 0, 5, validate.MAX_TASK_HISTORY_LIMIT])
+def test_history_limits_taken(limit: int) -> None:
+    validate.check_history_limit(limit)
+
+
+@pytest.mark.parametrize("limit", [-2, validate.MAX_TASK_HISTORY_LIMIT + 1, 2**70])
+def test_history_limits_refused(limit: int) -> None:
+    assert "-1 keeps all history" in refused(validate.check_history_limit, limit)

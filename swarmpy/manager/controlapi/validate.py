@@ -36,6 +36,10 @@ MIN_MEMORY_BYTES = 4 * 1024 * 1024
 MAX_INT64 = 2**63 - 1
 # Go's time.Duration (int64 nanoseconds): the longest duration Docker's API can carry.
 MAX_DURATION_S = MAX_INT64 / 1e9
+# The cluster's settings (`swarm init`, `swarm update`).
+MIN_HEARTBEAT_S = 0.1
+MAX_HEARTBEAT_S = 24 * 3600.0
+MAX_TASK_HISTORY_LIMIT = 10_000
 # DNS: a label (a name component) is at most 63 characters, a whole hostname 253.
 MAX_NAME = 63
 MAX_HOSTNAME = 253
@@ -199,6 +203,28 @@ def check_duration(seconds: float, what: str) -> None:
         raise _reject(f"TaskSpec: {what} cannot be negative")
     if seconds > MAX_DURATION_S:
         raise _reject(f"TaskSpec: {what} cannot be longer than {MAX_DURATION_S:.0f}s")
+
+
+def check_heartbeat_period(seconds: float) -> None:
+    """Agents beat once a period and the leader reads a session as gone after a few missed
+    beats: below the minimum the beats are load, above the maximum a dead node goes unnoticed
+    for a day."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise _reject("invalid dispatcher heartbeat period: it must be positive, e.g. 5s")
+    if not MIN_HEARTBEAT_S <= seconds <= MAX_HEARTBEAT_S:
+        raise _reject(
+            "invalid dispatcher heartbeat period: it must be between 100ms and 24h, e.g. 5s"
+        )
+
+
+def check_history_limit(limit: int) -> None:
+    """Ended tasks kept per slot; -1 keeps every one (SwarmKit's negative limit)."""
+    if not -1 <= limit <= MAX_TASK_HISTORY_LIMIT:
+        shown = str(limit) if abs(limit) <= MAX_INT64 else "out of range"
+        raise _reject(
+            f"invalid task history limit {shown}: it must be between 0 and "
+            f"{MAX_TASK_HISTORY_LIMIT} (-1 keeps all history)"
+        )
 
 
 def check_cpus(nano_cpus: int) -> None:
