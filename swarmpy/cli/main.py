@@ -8,7 +8,7 @@ import sys
 import typer
 
 from swarmpy.cli import client, container, daemon_cmd, image, lab, network, node, service, swarm
-from swarmpy.errors import SwarmpyError
+from swarmpy.errors import InvalidArgument, SwarmpyError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -38,8 +38,19 @@ app.add_typer(lab.app, name="lab", help="Several hosts on this machine, as netwo
 container.register(app)
 
 
+def check_argv(argv: list[str]) -> None:
+    """Every argument must be text: Linux hands over bytes that are not UTF-8 as surrogates,
+    which no gRPC request (nor a terminal) can carry."""
+    for arg in argv:
+        try:
+            arg.encode()
+        except UnicodeEncodeError:
+            raise InvalidArgument(f"invalid argument {arg!r}: not UTF-8 text") from None
+
+
 def main() -> None:
     try:
+        check_argv(sys.argv[1:])
         app()
     except SwarmpyError as exc:
         prefix = "Error response from daemon: " if exc.remote else "Error: "

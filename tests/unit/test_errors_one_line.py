@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from swarmpy.errors import InvalidArgument, NotFound, one_line
 
 
@@ -14,3 +16,11 @@ def test_control_characters_in_a_quoted_value_are_escaped() -> None:
 
 def test_a_plain_message_is_unchanged() -> None:
     assert one_line("No such service: é web") == "No such service: é web"
+
+
+def test_an_argument_that_is_not_utf8_is_refused_before_any_command() -> None:
+    from swarmpy.cli.main import check_argv
+
+    check_argv(["service", "create", "é"])
+    with pytest.raises(InvalidArgument, match="not UTF-8 text"):
+        check_argv(["service", "create", "\udcff"])
