@@ -144,10 +144,13 @@ class Daemon:
             resources=host_resources(),
             on_role=self._role_changed,
             on_removed=self.membership.removed,
+            on_roots=self.membership.renewer.renew_soon,
         )
         self.agent.start()
+        self.membership.renewer.start()
 
     async def stop_roles(self) -> None:
+        await self.membership.renewer.stop()
         if self.agent is not None:
             await self.agent.stop()
             self.agent = None

@@ -75,6 +75,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
             request.force_new_cluster,
             request.heartbeat_period_s,
             request.task_history_limit,
+            request.node_cert_expiry_s,
         )
         return local_pb2.SwarmInitResponse(node_id=node_id, worker_token=token, manager_addr=addr)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import shutil
 from dataclasses import replace
@@ -20,11 +21,15 @@ from swarmpy import nodecert, tls
 from swarmpy.agent.agent import Agent
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.ca import certificates as ca
+from swarmpy.ca import rotation
 from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
-from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
+from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm, SwarmpyError, Unavailable
+from swarmpy.manager.controlapi.cluster import check_heartbeat_period, check_task_history_limit
 from swarmpy.manager.manager import Manager
+from swarmpy.manager.orchestrator.taskreaper import DEFAULT_HISTORY_LIMIT
 from swarmpy.manager.state.store import CLUSTERS, NODES
 from swarmpy.model import (
+    DEFAULT_NODE_CERT_EXPIRY_S,
     Cluster,
     ManagerStatus,
     Node,
@@ -34,6 +39,7 @@ from swarmpy.model import (
     now,
 )
 from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
+from swarmpy.renewal import CertRenewer
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +73,30 @@ class NodeRoles(Protocol):
     async def stop_manager(self) -> None: ...
 
 
+def configured(
+    cluster: Cluster, heartbeat_period_s: float, task_history_limit: int, node_cert_expiry_s: float
+) -> Cluster:
+    """A new cluster with `swarm init`'s settings, zero meaning the default, each checked."""
+    return replace(
+        cluster,
+        heartbeat_period_s=check_heartbeat_period(heartbeat_period_s or DEFAULT_HEARTBEAT_PERIOD_S),
+        task_history_limit=check_task_history_limit(
+            task_history_limit if task_history_limit > 0 else DEFAULT_HISTORY_LIMIT
+        ),
+        node_cert_expiry_s=rotation.check_node_cert_expiry(
+            node_cert_expiry_s or DEFAULT_NODE_CERT_EXPIRY_S
+        ),
+    )
+
+
 class Membership:
     """Joins, leaves and changes role one at a time (a lock), on behalf of the daemon."""
 
     def __init__(self, node: NodeRoles) -> None:
         self.node = node
         self._lock = asyncio.Lock()
+        # Started and stopped with the node's roles (the daemon's start_roles/stop_roles).
+        self.renewer = CertRenewer(self.renew_certificate, lambda: self.node.creds)
         self._leaving: asyncio.Task[None] | None = None
 
     @property
@@ -110,6 +134,7 @@ class Membership:
         force_new_cluster: bool,
         heartbeat_period_s: float,
         task_history_limit: int,
+        node_cert_expiry_s: float = 0.0,
     ) -> tuple[str, str, str]:
         async with self._lock:
             if force_new_cluster:
@@ -118,8 +143,22 @@ class Membership:
             advertise, listen = self._addresses(advertise_addr, listen_addr)
             root = ca.create_root_ca()
             cluster_id, node_id = new_id(), new_id()
+            # Checked as `swarm update` checks them, before anything is made.
+            draft = configured(
+                Cluster(id=cluster_id, root_ca_cert=root.cert_pem, root_ca_key=root.key_pem),
+                heartbeat_period_s,
+                task_history_limit,
+                node_cert_expiry_s,
+            )
             key = ca.generate_key()
-            cert = ca.sign_node_csr(root, ca.create_csr(key), node_id, NodeRole.MANAGER, cluster_id)
+            cert = ca.sign_node_csr(
+                root,
+                ca.create_csr(key),
+                node_id,
+                NodeRole.MANAGER,
+                cluster_id,
+                validity=rotation.node_cert_validity(draft),
+            )
             creds = tls.NodeCredentials(key_pem=key, cert_pem=cert, ca_pem=root.cert_pem)
             self.node.creds = creds
             state = SwarmState(
@@ -141,13 +180,9 @@ class Membership:
                 assert manager is not None
                 await manager.wait_until_leading()
                 stamp = now()
-                cluster = Cluster(
-                    id=cluster_id,
-                    root_ca_cert=root.cert_pem,
-                    root_ca_key=root.key_pem,
+                cluster = replace(
+                    draft,
                     tokens=ca.generate_join_tokens(root.cert_pem),
-                    heartbeat_period_s=heartbeat_period_s or DEFAULT_HEARTBEAT_PERIOD_S,
-                    task_history_limit=task_history_limit if task_history_limit > 0 else 5,
                     raft_secret=state.raft_password,
                     created_at=stamp,
                     updated_at=stamp,
@@ -162,6 +197,7 @@ class Membership:
                     manager=ManagerStatus(raft_addr=state.raft_addr, api_addr=state.api_addr),
                     created_at=stamp,
                     updated_at=stamp,
+                    tls_info=rotation.issued_tls_info(draft),
                 )
 
                 def bootstrap(tx):  # type: ignore[no-untyped-def]
@@ -304,35 +340,70 @@ class Membership:
         """Renew our certificate for the role the managers gave us, and start or stop the
         manager role to match (`node promote` / `node demote`)."""
         async with self._lock:
-            state, creds, agent = self.node.state, self.node.creds, self.node.agent
-            if state is None or creds is None or agent is None or creds.identity.role == role:
-                return
-            cert = await nodecert.renew(
-                creds, agent.connected_to or state.managers[0], state.api_addr, state.raft_addr
-            )
-            tls.save_node_credentials(self.config.certs_dir, cert.creds)
-            self.node.creds = agent.creds = cert.creds
-            manager = self.node.manager
-            if manager is not None:
-                if cert.role == NodeRole.WORKER and not await manager.raft.wait_removed(
-                    DEMOTION_WAIT_S
-                ):
-                    log.warning("demoted, but the managers still list this node in Raft")
-                await self.node.stop_manager()
-            # A new member starts empty and catches up from the leader; a former one
-            # must not keep a copy of the cluster's secrets.
-            shutil.rmtree(self.config.raft_dir, ignore_errors=True)
-            self.node.state = replace(
-                state,
-                role=cert.role,
-                raft_password=cert.raft_password,
-                raft_members=cert.raft_members,
-                managers=cert.managers or state.managers,
-            )
-            self.node.state.save(self.config.state_file)
-            if cert.role == NodeRole.MANAGER:
-                await self.node.start_manager()
-            log.info("this node is now a %s", cert.role)
+            creds = self.node.creds
+            if creds is not None and creds.identity.role != role:
+                await self._renew()
+
+    async def renew_certificate(self) -> None:
+        """A new certificate now (it is due, or the roots changed: see swarmpy.renewal), put
+        in use by new connections without restarting anything; a new role too if the
+        managers changed it meanwhile."""
+        async with self._lock:
+            await self._renew()
+
+    async def _renew(self) -> None:
+        state, creds, agent = self.node.state, self.node.creds, self.node.agent
+        if state is None or creds is None or agent is None:
+            return
+        cert = await self._ask_managers(state, creds, agent.connected_to)
+        tls.save_node_credentials(self.config.certs_dir, cert.creds)
+        self.node.creds = agent.creds = cert.creds
+        if self.node.manager is not None:
+            self.node.manager.use_credentials(cert.creds)
+        until = ca.cert_validity(cert.creds.cert_pem)[1]
+        log.info("renewed this node's certificate, valid until %s", until.isoformat("T", "seconds"))
+        if cert.role != creds.identity.role:
+            await self._switch_role(state, cert)
+
+    async def _ask_managers(
+        self, state: SwarmState, creds: tls.NodeCredentials, connected_to: str | None
+    ) -> nodecert.NodeCert:
+        """A certificate from the manager of our session, else from any other that answers."""
+        others = [m for m in state.managers if m != connected_to]
+        targets = [connected_to] if connected_to else []
+        targets += random.sample(others, len(others))
+        error: SwarmpyError = Unavailable("no manager is known to renew this node's certificate")
+        for target in targets:
+            try:
+                return await nodecert.renew(creds, target, state.api_addr, state.raft_addr)
+            except SwarmpyError as exc:
+                error = exc
+                if exc.remote and not isinstance(exc, Unavailable):
+                    raise  # a manager refused: another one would say the same
+        raise error
+
+    async def _switch_role(self, state: SwarmState, cert: nodecert.NodeCert) -> None:
+        manager = self.node.manager
+        if manager is not None:
+            if cert.role == NodeRole.WORKER and not await manager.raft.wait_removed(
+                DEMOTION_WAIT_S
+            ):
+                log.warning("demoted, but the managers still list this node in Raft")
+            await self.node.stop_manager()
+        # A new member starts empty and catches up from the leader; a former one
+        # must not keep a copy of the cluster's secrets.
+        shutil.rmtree(self.config.raft_dir, ignore_errors=True)
+        self.node.state = replace(
+            state,
+            role=cert.role,
+            raft_password=cert.raft_password,
+            raft_members=cert.raft_members,
+            managers=cert.managers or state.managers,
+        )
+        self.node.state.save(self.config.state_file)
+        if cert.role == NodeRole.MANAGER:
+            await self.node.start_manager()
+        log.info("this node is now a %s", cert.role)
 
 
 def _log_leave_failure(task: asyncio.Task[None]) -> None:

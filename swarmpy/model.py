@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 ENGINE_VERSION = "0.1.0"
+# Docker's default node certificate validity: 90 days (2160h).
+DEFAULT_NODE_CERT_EXPIRY_S = 90 * 24 * 3600.0
 
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -150,6 +152,17 @@ class ManagerStatus:
 
 
 @dataclass(frozen=True)
+class TLSInfo:
+    """Docker's Description.TLSInfo: the roots a node trusts (PEM) and the issuer of its
+    certificate (raw subject and SubjectPublicKeyInfo, base64). Recorded by the manager that
+    signs, so a root rotation can tell which nodes still hold an old certificate."""
+
+    trust_root: str = ""
+    cert_issuer_subject: str = ""
+    cert_issuer_public_key: str = ""
+
+
+@dataclass(frozen=True)
 class Node:
     id: str
     hostname: str
@@ -164,6 +177,7 @@ class Node:
     message: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    tls_info: TLSInfo | None = None
 
     def label_dict(self) -> dict[str, str]:
         return dict(self.labels)
@@ -383,6 +397,16 @@ class RemovedNode:
 
 
 @dataclass(frozen=True)
+class RootRotation:
+    """The root a rotation moves to: its certificate and key, and the same certificate
+    signed by the current root (the intermediate old-root nodes verify new certificates by)."""
+
+    ca_cert: str
+    ca_key: str
+    cross_signed_ca_cert: str
+
+
+@dataclass(frozen=True)
 class RaftKeys:
     """Where replacing the Raft transport's secret stands (swarmpy.manager.raftsecret); the
     secret every manager sends with is ``Cluster.raft_secret``."""
@@ -405,6 +429,10 @@ class Cluster:
     raft_secret: str = ""  # pysyncobj password; managers only
     created_at: float = 0.0
     updated_at: float = 0.0
+    # How long the node certificates the managers sign are valid (Docker's CAConfig.NodeCertExpiry).
+    node_cert_expiry_s: float = DEFAULT_NODE_CERT_EXPIRY_S
+    # Set while the root CA is being replaced (`swarm ca --rotate`); see swarmpy.ca.rotation.
+    root_rotation: RootRotation | None = None
     # As SwarmKit's RemovedNodes: every manager refuses these nodes' certificates.
     removed_nodes: tuple[RemovedNode, ...] = ()
     raft_keys: RaftKeys = field(default_factory=RaftKeys)

@@ -1,8 +1,9 @@
 """This node's certificate: how it gets one and renews it through a manager's NodeCA.
 
 The private key never leaves the node: every issuance or renewal makes a new key and sends
-only its CSR. What a manager answers besides the certificate (the role it signed, the
-managers, for a manager its Raft membership) comes back with it as a `NodeCert`.
+only its CSR. What a manager answers besides the certificate (the role it signed, the roots
+to trust now, the managers, for a manager its Raft membership) comes back with it as a
+`NodeCert`. When to renew is swarmpy.renewal's decision.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from swarmpy import tls
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.ca import certificates as ca
 from swarmpy.config import split_addr
+from swarmpy.errors import PermissionDenied
 from swarmpy.rpc import to_error
 
 # How long a manager may take to sign: a new manager's renewal waits for a Raft membership
@@ -37,10 +39,19 @@ class NodeCert:
 
 
 def _node_cert(
-    key_pem: str, ca_pem: str, reply: dispatcher_pb2.IssueNodeCertificateResponse
+    key_pem: str, trusted: str, reply: dispatcher_pb2.IssueNodeCertificateResponse
 ) -> NodeCert:
+    """``trusted``: the roots the reply came under. The manager may name new ones (a root
+    rotation), but only roots that vouch for the certificate it signed, and only with one
+    of the roots we trust among them or vouching for it."""
+    roots = reply.ca_pem or trusted
+    if not ca.chain_is_trusted(reply.cert_pem, roots) or not (
+        ca.chain_is_trusted(reply.cert_pem, trusted)
+        or set(ca.split_pems(trusted)) & set(ca.split_pems(roots))
+    ):
+        raise PermissionDenied("the manager's certificate reply does not chain to a trusted root")
     return NodeCert(
-        creds=tls.NodeCredentials(key_pem=key_pem, cert_pem=reply.cert_pem, ca_pem=ca_pem),
+        creds=tls.NodeCredentials(key_pem=key_pem, cert_pem=reply.cert_pem, ca_pem=roots),
         node_id=reply.node_id,
         cluster_id=reply.cluster_id,
         role=reply.role,
@@ -83,17 +94,20 @@ async def issue(
 async def renew(
     creds: tls.NodeCredentials, manager_addr: str, api_addr: str, raft_addr: str
 ) -> NodeCert:
-    """A new certificate for the role the managers now give this node, signed with the
-    current one as the credential. ``api_addr`` and ``raft_addr`` are where the node serves
-    if the new role is manager."""
+    """A new certificate for the role the managers now give this node, from the root they
+    sign with now, the current one as the credential. ``api_addr`` and ``raft_addr`` are
+    where the node serves if the new role is manager."""
     key = ca.generate_key()
     async with tls.secure_channel(
         manager_addr, creds.ca_pem, creds.cert_pem, creds.key_pem
     ) as channel:
-        reply = await dispatcher_pb2_grpc.NodeCAStub(channel).RenewNodeCertificate(
-            dispatcher_pb2.RenewNodeCertificateRequest(
-                csr_pem=ca.create_csr(key), api_addr=api_addr, raft_addr=raft_addr
-            ),
-            timeout=SIGN_TIMEOUT_S,
-        )
+        try:
+            reply = await dispatcher_pb2_grpc.NodeCAStub(channel).RenewNodeCertificate(
+                dispatcher_pb2.RenewNodeCertificateRequest(
+                    csr_pem=ca.create_csr(key), api_addr=api_addr, raft_addr=raft_addr
+                ),
+                timeout=SIGN_TIMEOUT_S,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise to_error(exc, manager_addr) from None
     return _node_cert(key, creds.ca_pem, reply)

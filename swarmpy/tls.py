@@ -19,9 +19,10 @@ import os
 import socket
 import ssl
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import grpc.aio
@@ -89,16 +90,50 @@ def _anonymous() -> _KeyPair:
 
 
 def _with_root(cert_pem: str, ca_pem: str) -> str:
-    """The chain a manager presents: leaf + root, so a joiner can read (and pin) the root."""
-    return cert_pem if ca_pem.strip() in cert_pem else cert_pem.rstrip("\n") + "\n" + ca_pem
+    """The chain a manager presents: leaf (+ intermediate) + roots, so a joiner can read (and
+    pin) the root."""
+    return ca.join_pems([cert_pem, ca_pem])
+
+
+def _client_roots(ca_pem: str) -> bytes:
+    return ca.join_pems([ca_pem, _anonymous().cert_pem]).encode()
 
 
 def server_credentials(cert_pem: str, key_pem: str, ca_pem: str) -> grpc.ServerCredentials:
     """TLS for a manager's port: accepts cluster certificates and the anonymous one."""
     return grpc.ssl_server_credentials(
         [(key_pem.encode(), _with_root(cert_pem, ca_pem).encode())],
-        root_certificates=(ca_pem.rstrip("\n") + "\n" + _anonymous().cert_pem).encode(),
+        root_certificates=_client_roots(ca_pem),
         require_client_auth=True,
+    )
+
+
+def _server_configuration(creds: NodeCredentials) -> grpc.ServerCertificateConfiguration:
+    return grpc.ssl_server_certificate_configuration(
+        [(creds.key_pem.encode(), _with_root(creds.cert_pem, creds.ca_pem).encode())],
+        root_certificates=_client_roots(creds.ca_pem),
+    )
+
+
+def live_server_credentials(current: Callable[[], NodeCredentials]) -> grpc.ServerCredentials:
+    """``server_credentials`` that follow ``current()``: each new connection is served with
+    the credentials it returns then (a renewed certificate, new roots), without a restart."""
+    served = current()
+
+    def fetch() -> grpc.ServerCertificateConfiguration | None:
+        # gRPC asks before every handshake; None keeps the configuration it has.
+        nonlocal served
+        latest = current()
+        if latest == served:
+            return None
+        served = latest
+        return _server_configuration(latest)
+
+    return grpc.dynamic_ssl_server_credentials(
+        _server_configuration(served),
+        # The stubs miss that the fetcher may return None.
+        cast(Callable[[], grpc.ServerCertificateConfiguration], fetch),
+        require_client_authentication=True,
     )
 
 
@@ -130,13 +165,13 @@ def secure_channel(
 
 
 @functools.lru_cache(maxsize=1024)
-def _verified_identity(leaf_pem: str, ca_pem: str) -> NodeIdentity | None:
+def _verified_identity(chain_pem: str, ca_pem: str) -> NodeIdentity | None:
     # Cached because every call re-presents the same few certificates; a signature check
     # per RPC would be wasted work.
-    if not ca.is_signed_by(leaf_pem, ca_pem):
+    if not ca.chain_is_trusted(chain_pem, ca_pem):
         return None
     try:
-        return ca.cert_identity(leaf_pem)
+        return ca.cert_identity(chain_pem)
     except InvalidArgument:
         return None
 
@@ -144,12 +179,16 @@ def _verified_identity(leaf_pem: str, ca_pem: str) -> NodeIdentity | None:
 def peer_identity(context: grpc.aio.ServicerContext[Any, Any], ca_pem: str) -> PeerIdentity | None:
     """The calling node, or None for an anonymous caller (no certificate of this cluster).
 
-    ``ca_pem`` is the cluster root: only a leaf it signed counts (see the module docstring).
+    ``ca_pem`` holds the cluster roots: only a leaf one of them signed counts, directly or
+    through the cross-signed root a rotation adds to the chain (see the module docstring).
     """
-    leaf = next(iter(context.auth_context().get("x509_pem_cert", ())), None)
+    auth = context.auth_context()
+    leaf = next(iter(auth.get("x509_pem_cert", ())), None)
     if leaf is None:
         return None
-    return _verified_identity(leaf.decode(), ca_pem)
+    chain = next(iter(auth.get("x509_pem_cert_chain", ())), b"")
+    # The leaf first: what the chain holds besides it may only vouch for it.
+    return _verified_identity(ca.join_pems([leaf.decode(), chain.decode()]), ca_pem)
 
 
 def require_role(
@@ -229,8 +268,8 @@ def fetch_root_ca(host: str, port: int, expected_digest: str, timeout: float = 5
 @dataclass(frozen=True)
 class NodeCredentials:
     key_pem: str
-    cert_pem: str
-    ca_pem: str
+    cert_pem: str  # the leaf, then any intermediate (during a root rotation)
+    ca_pem: str  # the roots this node trusts: one, or two during a root rotation
 
     @property
     def identity(self) -> NodeIdentity:
@@ -271,7 +310,7 @@ def load_node_credentials(directory: Path) -> NodeCredentials | None:
         missing = ", ".join(str(p) for p, ok in zip(paths, present, strict=True) if not ok)
         raise InvalidArgument(f"node credentials are incomplete: missing {missing}")
     key_pem, cert_pem, ca_pem = (p.read_text() for p in paths)
-    if not ca.is_signed_by(cert_pem, ca_pem):
+    if not ca.chain_is_trusted(cert_pem, ca_pem):
         raise InvalidArgument(f"the node certificate in {directory} is not signed by its root CA")
     return NodeCredentials(key_pem=key_pem, cert_pem=cert_pem, ca_pem=ca_pem)
 

@@ -21,6 +21,7 @@ from swarmpy import codec, tls
 from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
+from swarmpy.ca import certificates as ca
 from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStatus
 from swarmpy.protocol import HEARTBEAT_MISSES, NotLeader, raise_if_not_leader, removed_node
 
@@ -49,6 +50,7 @@ class Agent:
         logs: LogSource | None = None,
         on_role: Callable[[str], None] | None = None,
         on_removed: Callable[[str], None] | None = None,
+        on_roots: Callable[[str], None] | None = None,
     ) -> None:
         self.creds = creds
         self.managers = list(managers)
@@ -59,6 +61,7 @@ class Agent:
         self._on_managers = on_managers
         self._on_role = on_role
         self._on_removed = on_removed
+        self._on_roots = on_roots
         self._resources = resources
         self._logs = LogPublisher(logs) if logs is not None else None
         self._pending: dict[str, TaskStatus] = {}
@@ -170,6 +173,13 @@ class Agent:
         if message.role and message.role != self.creds.identity.role and self._on_role:
             # Promoted or demoted: our certificate still carries the old role.
             self._on_role(message.role)
+        if (
+            message.root_ca
+            and self._on_roots
+            and not ca.same_certificates(message.root_ca, self.creds.ca_pem)
+        ):
+            # A root rotation began or ended: renew under the roots the managers trust now.
+            self._on_roots(message.root_ca)
 
     async def _session_messages(self, stream: Any) -> None:
         while (message := await stream.read()) is not EOF:

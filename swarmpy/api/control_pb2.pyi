@@ -176,14 +176,23 @@ class ClusterInfo(_message.Message):
     TASK_HISTORY_LIMIT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     MANAGER_ADDRS_FIELD_NUMBER: _builtins.int
+    NODE_CERT_EXPIRY_S_FIELD_NUMBER: _builtins.int
+    TLS_INFO_FIELD_NUMBER: _builtins.int
+    ROOT_ROTATION_IN_PROGRESS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     worker_token: _builtins.str
     manager_token: _builtins.str
     heartbeat_period_s: _builtins.float
     task_history_limit: _builtins.int
     created_at: _builtins.float
+    node_cert_expiry_s: _builtins.float
+    root_rotation_in_progress: _builtins.bool
     @_builtins.property
     def manager_addrs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def tls_info(self) -> _objects_pb2.TLSInfo:
+        """Docker's ClusterInfo.TLSInfo: the root the swarm trusts, or converges to while rotating."""
+
     def __init__(
         self,
         *,
@@ -194,14 +203,63 @@ class ClusterInfo(_message.Message):
         task_history_limit: _builtins.int = ...,
         created_at: _builtins.float = ...,
         manager_addrs: _abc.Iterable[_builtins.str] | None = ...,
+        node_cert_expiry_s: _builtins.float = ...,
+        tls_info: _objects_pb2.TLSInfo | None = ...,
+        root_rotation_in_progress: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tls_info", b"tls_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "heartbeat_period_s", b"heartbeat_period_s", "id", b"id", "manager_addrs", b"manager_addrs", "manager_token", b"manager_token", "task_history_limit", b"task_history_limit", "worker_token", b"worker_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "heartbeat_period_s", b"heartbeat_period_s", "id", b"id", "manager_addrs", b"manager_addrs", "manager_token", b"manager_token", "node_cert_expiry_s", b"node_cert_expiry_s", "root_rotation_in_progress", b"root_rotation_in_progress", "task_history_limit", b"task_history_limit", "tls_info", b"tls_info", "worker_token", b"worker_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ClusterInfo: _TypeAlias = ClusterInfo  # noqa: Y015
+
+@_typing.final
+class UpdateClusterRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_CERT_EXPIRY_S_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_PERIOD_S_FIELD_NUMBER: _builtins.int
+    TASK_HISTORY_LIMIT_FIELD_NUMBER: _builtins.int
+    ROTATE_CA_FIELD_NUMBER: _builtins.int
+    CA_CERT_FIELD_NUMBER: _builtins.int
+    CA_KEY_FIELD_NUMBER: _builtins.int
+    node_cert_expiry_s: _builtins.float
+    heartbeat_period_s: _builtins.float
+    task_history_limit: _builtins.int
+    rotate_ca: _builtins.bool
+    """A new root CA: the one given (PEM certificate and key), or a new one the managers make."""
+    ca_cert: _builtins.str
+    ca_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        node_cert_expiry_s: _builtins.float | None = ...,
+        heartbeat_period_s: _builtins.float | None = ...,
+        task_history_limit: _builtins.int | None = ...,
+        rotate_ca: _builtins.bool = ...,
+        ca_cert: _builtins.str = ...,
+        ca_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_heartbeat_period_s", b"_heartbeat_period_s", "_node_cert_expiry_s", b"_node_cert_expiry_s", "_task_history_limit", b"_task_history_limit", "heartbeat_period_s", b"heartbeat_period_s", "node_cert_expiry_s", b"node_cert_expiry_s", "task_history_limit", b"task_history_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_heartbeat_period_s", b"_heartbeat_period_s", "_node_cert_expiry_s", b"_node_cert_expiry_s", "_task_history_limit", b"_task_history_limit", "ca_cert", b"ca_cert", "ca_key", b"ca_key", "heartbeat_period_s", b"heartbeat_period_s", "node_cert_expiry_s", b"node_cert_expiry_s", "rotate_ca", b"rotate_ca", "task_history_limit", b"task_history_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__heartbeat_period_s: _TypeAlias = _typing.Literal["heartbeat_period_s"]  # noqa: Y015
+    _WhichOneofArgType__heartbeat_period_s: _TypeAlias = _typing.Literal["_heartbeat_period_s", b"_heartbeat_period_s"]  # noqa: Y015
+    _WhichOneofReturnType__node_cert_expiry_s: _TypeAlias = _typing.Literal["node_cert_expiry_s"]  # noqa: Y015
+    _WhichOneofArgType__node_cert_expiry_s: _TypeAlias = _typing.Literal["_node_cert_expiry_s", b"_node_cert_expiry_s"]  # noqa: Y015
+    _WhichOneofReturnType__task_history_limit: _TypeAlias = _typing.Literal["task_history_limit"]  # noqa: Y015
+    _WhichOneofArgType__task_history_limit: _TypeAlias = _typing.Literal["_task_history_limit", b"_task_history_limit"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__heartbeat_period_s) -> _WhichOneofReturnType__heartbeat_period_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__node_cert_expiry_s) -> _WhichOneofReturnType__node_cert_expiry_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__task_history_limit) -> _WhichOneofReturnType__task_history_limit | None: ...
+
+Global___UpdateClusterRequest: _TypeAlias = UpdateClusterRequest  # noqa: Y015
 
 @_typing.final
 class RotateJoinTokenRequest(_message.Message):

@@ -66,6 +66,11 @@ class ControlStub:
                 request_serializer=swarmpy_dot_api_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
                 _registered_method=True)
+        self.UpdateCluster = channel.unary_unary(
+                '/swarmpy.api.Control/UpdateCluster',
+                request_serializer=swarmpy_dot_api_dot_control__pb2.UpdateClusterRequest.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
+                _registered_method=True)
         self.CreateService = channel.unary_unary(
                 '/swarmpy.api.Control/CreateService',
                 request_serializer=swarmpy_dot_api_dot_objects__pb2.ServiceSpec.SerializeToString,
@@ -158,6 +163,13 @@ class ControlServicer:
 
     def RotateJoinToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCluster(self, request, context):
+        """`swarm update` and `swarm ca --rotate`: only the fields set change.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -260,6 +272,11 @@ def add_ControlServicer_to_server(servicer, server):
             'RotateJoinToken': grpc.unary_unary_rpc_method_handler(
                     servicer.RotateJoinToken,
                     request_deserializer=swarmpy_dot_api_dot_control__pb2.RotateJoinTokenRequest.FromString,
+                    response_serializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.SerializeToString,
+            ),
+            'UpdateCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCluster,
+                    request_deserializer=swarmpy_dot_api_dot_control__pb2.UpdateClusterRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.SerializeToString,
             ),
             'CreateService': grpc.unary_unary_rpc_method_handler(
@@ -479,6 +496,33 @@ class Control:
             target,
             '/swarmpy.api.Control/RotateJoinToken',
             swarmpy_dot_api_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
+            swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarmpy.api.Control/UpdateCluster',
+            swarmpy_dot_api_dot_control__pb2.UpdateClusterRequest.SerializeToString,
             swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
             options,
             channel_credentials,

@@ -39,6 +39,8 @@ class ControlStub:
     RemoveNode: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveRequest, _control_pb2.Empty]
     GetCluster: _grpc.UnaryUnaryMultiCallable[_control_pb2.Empty, _control_pb2.ClusterInfo]
     RotateJoinToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.RotateJoinTokenRequest, _control_pb2.ClusterInfo]
+    UpdateCluster: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateClusterRequest, _control_pb2.ClusterInfo]
+    """`swarm update` and `swarm ca --rotate`: only the fields set change."""
     CreateService: _grpc.UnaryUnaryMultiCallable[_objects_pb2.ServiceSpec, _objects_pb2.Service]
     UpdateService: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _objects_pb2.Service]
     GetService: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetRequest, _objects_pb2.Service]
@@ -61,6 +63,8 @@ class ControlAsyncStub(ControlStub):
     RemoveNode: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveRequest, _control_pb2.Empty]  # type: ignore[assignment]
     GetCluster: _aio.UnaryUnaryMultiCallable[_control_pb2.Empty, _control_pb2.ClusterInfo]  # type: ignore[assignment]
     RotateJoinToken: _aio.UnaryUnaryMultiCallable[_control_pb2.RotateJoinTokenRequest, _control_pb2.ClusterInfo]  # type: ignore[assignment]
+    UpdateCluster: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateClusterRequest, _control_pb2.ClusterInfo]  # type: ignore[assignment]
+    """`swarm update` and `swarm ca --rotate`: only the fields set change."""
     CreateService: _aio.UnaryUnaryMultiCallable[_objects_pb2.ServiceSpec, _objects_pb2.Service]  # type: ignore[assignment]
     UpdateService: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateServiceRequest, _objects_pb2.Service]  # type: ignore[assignment]
     GetService: _aio.UnaryUnaryMultiCallable[_control_pb2.GetRequest, _objects_pb2.Service]  # type: ignore[assignment]
@@ -116,6 +120,14 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.RotateJoinTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ClusterInfo, _abc.Awaitable[_control_pb2.ClusterInfo]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateCluster(
+        self,
+        request: _control_pb2.UpdateClusterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ClusterInfo, _abc.Awaitable[_control_pb2.ClusterInfo]]:
+        """`swarm update` and `swarm ca --rotate`: only the fields set change."""
 
     @_abc_1.abstractmethod
     def CreateService(

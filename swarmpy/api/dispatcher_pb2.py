@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from swarmpy.api import objects_pb2 as swarmpy_dot_api_dot_objects__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswarmpy/api/dispatcher.proto\x12\x0bswarmpy.api\x1a\x19swarmpy/api/objects.proto\"[\n\x14SubscribeLogsRequest\x12\x13\n\x0bservice_ids\x18\x01 \x03(\t\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\x12\x0c\n\x04tail\x18\x04 \x01(\x03\"P\n\nLogMessage\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\nservice_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"0\n\x1aListenSubscriptionsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"`\n\x13SubscriptionMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\x12\x0c\n\x04tail\x18\x04 \x01(\x03\x12\r\n\x05\x63lose\x18\x05 \x01(\x08\"g\n\x12PublishLogsMessage\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.swarmpy.api.LogMessage\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"\x15\n\x13PublishLogsResponse\"S\n\x1bRenewNodeCertificateRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\t\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\x12\x11\n\traft_addr\x18\x03 \x01(\t\"t\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12)\n\tresources\x18\x03 \x01(\x0b\x32\x16.swarmpy.api.Resources\x12\x16\n\x0e\x65ngine_version\x18\x04 \x01(\t\"C\n\x0eSessionRequest\x12\x31\n\x0b\x64\x65scription\x18\x01 \x01(\x0b\x32\x1c.swarmpy.api.NodeDescription\" \n\tNotLeader\x12\x13\n\x0bleader_addr\x18\x01 \x01(\t\"\x9d\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x10\n\x08managers\x18\x03 \x03(\t\x12\x1a\n\x12heartbeat_period_s\x18\x04 \x01(\x01\x12\x0c\n\x04role\x18\x05 \x01(\t\x12*\n\nnot_leader\x18\x06 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"Q\n\x11HeartbeatResponse\x12\x10\n\x08period_s\x18\x01 \x01(\x01\x12*\n\nnot_leader\x18\x02 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\"L\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0b\x32\x17.swarmpy.api.TaskStatus\"]\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12.\n\x07updates\x18\x02 \x03(\x0b\x32\x1d.swarmpy.api.TaskStatusUpdate\"F\n\x18UpdateTaskStatusResponse\x12*\n\nnot_leader\x18\x01 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xf6\x01\n\x12\x41ssignmentsMessage\x12\x32\n\x04type\x18\x01 \x01(\x0e\x32$.swarmpy.api.AssignmentsMessage.Type\x12 \n\x05tasks\x18\x02 \x03(\x0b\x32\x11.swarmpy.api.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12&\n\x04view\x18\x04 \x01(\x0b\x32\x18.swarmpy.api.NetworkView\x12*\n\nnot_leader\x18\x05 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"\x82\x01\n\x1bIssueNodeCertificateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x04 \x01(\t\x12\x10\n\x08\x61pi_addr\x18\x05 \x01(\t\x12\x11\n\traft_addr\x18\x06 \x01(\t\"\xb2\x01\n\x1cIssueNodeCertificateResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x65rt_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x12\n\ncluster_id\x18\x05 \x01(\t\x12\x10\n\x08managers\x18\x06 \x03(\t\x12\x15\n\rraft_password\x18\x07 \x01(\t\x12\x14\n\x0craft_members\x18\x08 \x03(\t2\xdb\x02\n\nDispatcher\x12\x45\n\x07Session\x12\x1b.swarmpy.api.SessionRequest\x1a\x1b.swarmpy.api.SessionMessage0\x01\x12N\n\tHeartbeat\x12\x1d.swarmpy.api.HeartbeatRequest\x1a\x1e.swarmpy.api.HeartbeatResponse(\x01\x30\x01\x12\x63\n\x10UpdateTaskStatus\x12$.swarmpy.api.UpdateTaskStatusRequest\x1a%.swarmpy.api.UpdateTaskStatusResponse(\x01\x30\x01\x12Q\n\x0b\x41ssignments\x12\x1f.swarmpy.api.AssignmentsRequest\x1a\x1f.swarmpy.api.AssignmentsMessage0\x01\x32\xe2\x01\n\x06NodeCA\x12k\n\x14IssueNodeCertificate\x12(.swarmpy.api.IssueNodeCertificateRequest\x1a).swarmpy.api.IssueNodeCertificateResponse\x12k\n\x14RenewNodeCertificate\x12(.swarmpy.api.RenewNodeCertificateRequest\x1a).swarmpy.api.IssueNodeCertificateResponse2\x92\x02\n\tLogBroker\x12M\n\rSubscribeLogs\x12!.swarmpy.api.SubscribeLogsRequest\x1a\x17.swarmpy.api.LogMessage0\x01\x12\x62\n\x13ListenSubscriptions\x12\'.swarmpy.api.ListenSubscriptionsRequest\x1a .swarmpy.api.SubscriptionMessage0\x01\x12R\n\x0bPublishLogs\x12\x1f.swarmpy.api.PublishLogsMessage\x1a .swarmpy.api.PublishLogsResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswarmpy/api/dispatcher.proto\x12\x0bswarmpy.api\x1a\x19swarmpy/api/objects.proto\"[\n\x14SubscribeLogsRequest\x12\x13\n\x0bservice_ids\x18\x01 \x03(\t\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\x12\x0c\n\x04tail\x18\x04 \x01(\x03\"P\n\nLogMessage\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\nservice_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"0\n\x1aListenSubscriptionsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"`\n\x13SubscriptionMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\x12\x0c\n\x04tail\x18\x04 \x01(\x03\x12\r\n\x05\x63lose\x18\x05 \x01(\x08\"g\n\x12PublishLogsMessage\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.swarmpy.api.LogMessage\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"\x15\n\x13PublishLogsResponse\"S\n\x1bRenewNodeCertificateRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\t\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\x12\x11\n\traft_addr\x18\x03 \x01(\t\"t\n\x0fNodeDescription\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\x12)\n\tresources\x18\x03 \x01(\x0b\x32\x16.swarmpy.api.Resources\x12\x16\n\x0e\x65ngine_version\x18\x04 \x01(\t\"C\n\x0eSessionRequest\x12\x31\n\x0b\x64\x65scription\x18\x01 \x01(\x0b\x32\x1c.swarmpy.api.NodeDescription\" \n\tNotLeader\x12\x13\n\x0bleader_addr\x18\x01 \x01(\t\"\xae\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x10\n\x08managers\x18\x03 \x03(\t\x12\x1a\n\x12heartbeat_period_s\x18\x04 \x01(\x01\x12\x0c\n\x04role\x18\x05 \x01(\t\x12*\n\nnot_leader\x18\x06 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\x12\x0f\n\x07root_ca\x18\x07 \x01(\t\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"Q\n\x11HeartbeatResponse\x12\x10\n\x08period_s\x18\x01 \x01(\x01\x12*\n\nnot_leader\x18\x02 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\"L\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0b\x32\x17.swarmpy.api.TaskStatus\"]\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12.\n\x07updates\x18\x02 \x03(\x0b\x32\x1d.swarmpy.api.TaskStatusUpdate\"F\n\x18UpdateTaskStatusResponse\x12*\n\nnot_leader\x18\x01 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xf6\x01\n\x12\x41ssignmentsMessage\x12\x32\n\x04type\x18\x01 \x01(\x0e\x32$.swarmpy.api.AssignmentsMessage.Type\x12 \n\x05tasks\x18\x02 \x03(\x0b\x32\x11.swarmpy.api.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12&\n\x04view\x18\x04 \x01(\x0b\x32\x18.swarmpy.api.NetworkView\x12*\n\nnot_leader\x18\x05 \x01(\x0b\x32\x16.swarmpy.api.NotLeader\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"\x82\x01\n\x1bIssueNodeCertificateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x04 \x01(\t\x12\x10\n\x08\x61pi_addr\x18\x05 \x01(\t\x12\x11\n\traft_addr\x18\x06 \x01(\t\"\xb2\x01\n\x1cIssueNodeCertificateResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x65rt_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x12\n\ncluster_id\x18\x05 \x01(\t\x12\x10\n\x08managers\x18\x06 \x03(\t\x12\x15\n\rraft_password\x18\x07 \x01(\t\x12\x14\n\x0craft_members\x18\x08 \x03(\t2\xdb\x02\n\nDispatcher\x12\x45\n\x07Session\x12\x1b.swarmpy.api.SessionRequest\x1a\x1b.swarmpy.api.SessionMessage0\x01\x12N\n\tHeartbeat\x12\x1d.swarmpy.api.HeartbeatRequest\x1a\x1e.swarmpy.api.HeartbeatResponse(\x01\x30\x01\x12\x63\n\x10UpdateTaskStatus\x12$.swarmpy.api.UpdateTaskStatusRequest\x1a%.swarmpy.api.UpdateTaskStatusResponse(\x01\x30\x01\x12Q\n\x0b\x41ssignments\x12\x1f.swarmpy.api.AssignmentsRequest\x1a\x1f.swarmpy.api.AssignmentsMessage0\x01\x32\xe2\x01\n\x06NodeCA\x12k\n\x14IssueNodeCertificate\x12(.swarmpy.api.IssueNodeCertificateRequest\x1a).swarmpy.api.IssueNodeCertificateResponse\x12k\n\x14RenewNodeCertificate\x12(.swarmpy.api.RenewNodeCertificateRequest\x1a).swarmpy.api.IssueNodeCertificateResponse2\x92\x02\n\tLogBroker\x12M\n\rSubscribeLogs\x12!.swarmpy.api.SubscribeLogsRequest\x1a\x17.swarmpy.api.LogMessage0\x01\x12\x62\n\x13ListenSubscriptions\x12\'.swarmpy.api.ListenSubscriptionsRequest\x1a .swarmpy.api.SubscriptionMessage0\x01\x12R\n\x0bPublishLogs\x12\x1f.swarmpy.api.PublishLogsMessage\x1a .swarmpy.api.PublishLogsResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,31 +53,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTLEADER']._serialized_start=795
   _globals['_NOTLEADER']._serialized_end=827
   _globals['_SESSIONMESSAGE']._serialized_start=830
-  _globals['_SESSIONMESSAGE']._serialized_end=987
-  _globals['_HEARTBEATREQUEST']._serialized_start=989
-  _globals['_HEARTBEATREQUEST']._serialized_end=1027
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1029
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1110
-  _globals['_TASKSTATUSUPDATE']._serialized_start=1112
-  _globals['_TASKSTATUSUPDATE']._serialized_end=1188
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=1190
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1283
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1285
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1355
-  _globals['_ASSIGNMENTSREQUEST']._serialized_start=1357
-  _globals['_ASSIGNMENTSREQUEST']._serialized_end=1397
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=1400
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1646
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=1609
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1646
-  _globals['_ISSUENODECERTIFICATEREQUEST']._serialized_start=1649
-  _globals['_ISSUENODECERTIFICATEREQUEST']._serialized_end=1779
-  _globals['_ISSUENODECERTIFICATERESPONSE']._serialized_start=1782
-  _globals['_ISSUENODECERTIFICATERESPONSE']._serialized_end=1960
-  _globals['_DISPATCHER']._serialized_start=1963
-  _globals['_DISPATCHER']._serialized_end=2310
-  _globals['_NODECA']._serialized_start=2313
-  _globals['_NODECA']._serialized_end=2539
-  _globals['_LOGBROKER']._serialized_start=2542
-  _globals['_LOGBROKER']._serialized_end=2816
+  _globals['_SESSIONMESSAGE']._serialized_end=1004
+  _globals['_HEARTBEATREQUEST']._serialized_start=1006
+  _globals['_HEARTBEATREQUEST']._serialized_end=1044
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1046
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1127
+  _globals['_TASKSTATUSUPDATE']._serialized_start=1129
+  _globals['_TASKSTATUSUPDATE']._serialized_end=1205
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=1207
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1300
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1302
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1372
+  _globals['_ASSIGNMENTSREQUEST']._serialized_start=1374
+  _globals['_ASSIGNMENTSREQUEST']._serialized_end=1414
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=1417
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1663
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=1626
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1663
+  _globals['_ISSUENODECERTIFICATEREQUEST']._serialized_start=1666
+  _globals['_ISSUENODECERTIFICATEREQUEST']._serialized_end=1796
+  _globals['_ISSUENODECERTIFICATERESPONSE']._serialized_start=1799
+  _globals['_ISSUENODECERTIFICATERESPONSE']._serialized_end=1977
+  _globals['_DISPATCHER']._serialized_start=1980
+  _globals['_DISPATCHER']._serialized_end=2327
+  _globals['_NODECA']._serialized_start=2330
+  _globals['_NODECA']._serialized_end=2556
+  _globals['_LOGBROKER']._serialized_start=2559
+  _globals['_LOGBROKER']._serialized_end=2833
 # @@protoc_insertion_point(module_scope)

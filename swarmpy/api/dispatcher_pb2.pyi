@@ -284,10 +284,15 @@ class SessionMessage(_message.Message):
     HEARTBEAT_PERIOD_S_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     NOT_LEADER_FIELD_NUMBER: _builtins.int
+    ROOT_CA_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     node_id: _builtins.str
     heartbeat_period_s: _builtins.float
     role: _builtins.str
+    root_ca: _builtins.str
+    """The roots every node must trust now (PEM, two during a root rotation): a node whose
+    trust differs renews its certificate.
+    """
     @_builtins.property
     def managers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """host:port of every manager's API"""
@@ -303,10 +308,11 @@ class SessionMessage(_message.Message):
         heartbeat_period_s: _builtins.float = ...,
         role: _builtins.str = ...,
         not_leader: Global___NotLeader | None = ...,
+        root_ca: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_period_s", b"heartbeat_period_s", "managers", b"managers", "node_id", b"node_id", "not_leader", b"not_leader", "role", b"role", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_period_s", b"heartbeat_period_s", "managers", b"managers", "node_id", b"node_id", "not_leader", b"not_leader", "role", b"role", "root_ca", b"root_ca", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

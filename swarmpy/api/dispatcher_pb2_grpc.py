@@ -264,9 +264,10 @@ class NodeCAServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RenewNodeCertificate(self, request, context):
-        """Called with the node's current certificate when the manager changed its role
-        (node promote/demote): a certificate for the role the store says, and for a new
-        manager its Raft membership.
+        """Called with the node's current certificate before it expires, when the roots changed
+        (a root rotation) or when the manager changed its role (node promote/demote): a
+        certificate for the role the store says, from the root the managers sign with now, and
+        for a new manager its Raft membership.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

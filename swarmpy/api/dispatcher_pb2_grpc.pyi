@@ -107,9 +107,10 @@ class NodeCAStub:
     IssueNodeCertificate: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.IssueNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]
     """Called without a client certificate: the join token is the credential."""
     RenewNodeCertificate: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]
-    """Called with the node's current certificate when the manager changed its role
-    (node promote/demote): a certificate for the role the store says, and for a new
-    manager its Raft membership.
+    """Called with the node's current certificate before it expires, when the roots changed
+    (a root rotation) or when the manager changed its role (node promote/demote): a
+    certificate for the role the store says, from the root the managers sign with now, and
+    for a new manager its Raft membership.
     """
 
 @_typing.type_check_only
@@ -118,9 +119,10 @@ class NodeCAAsyncStub(NodeCAStub):
     IssueNodeCertificate: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.IssueNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]  # type: ignore[assignment]
     """Called without a client certificate: the join token is the credential."""
     RenewNodeCertificate: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.RenewNodeCertificateRequest, _dispatcher_pb2.IssueNodeCertificateResponse]  # type: ignore[assignment]
-    """Called with the node's current certificate when the manager changed its role
-    (node promote/demote): a certificate for the role the store says, and for a new
-    manager its Raft membership.
+    """Called with the node's current certificate before it expires, when the roots changed
+    (a root rotation) or when the manager changed its role (node promote/demote): a
+    certificate for the role the store says, from the root the managers sign with now, and
+    for a new manager its Raft membership.
     """
 
 class NodeCAServicer(metaclass=_abc_1.ABCMeta):
@@ -138,9 +140,10 @@ class NodeCAServicer(metaclass=_abc_1.ABCMeta):
         request: _dispatcher_pb2.RenewNodeCertificateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dispatcher_pb2.IssueNodeCertificateResponse, _abc.Awaitable[_dispatcher_pb2.IssueNodeCertificateResponse]]:
-        """Called with the node's current certificate when the manager changed its role
-        (node promote/demote): a certificate for the role the store says, and for a new
-        manager its Raft membership.
+        """Called with the node's current certificate before it expires, when the roots changed
+        (a root rotation) or when the manager changed its role (node promote/demote): a
+        certificate for the role the store says, from the root the managers sign with now, and
+        for a new manager its Raft membership.
         """
 
 def add_NodeCAServicer_to_server(servicer: NodeCAServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -90,11 +90,14 @@ class SwarmInitRequest(_message.Message):
     FORCE_NEW_CLUSTER_FIELD_NUMBER: _builtins.int
     HEARTBEAT_PERIOD_S_FIELD_NUMBER: _builtins.int
     TASK_HISTORY_LIMIT_FIELD_NUMBER: _builtins.int
+    NODE_CERT_EXPIRY_S_FIELD_NUMBER: _builtins.int
     advertise_addr: _builtins.str
     listen_addr: _builtins.str
     force_new_cluster: _builtins.bool
     heartbeat_period_s: _builtins.float
     task_history_limit: _builtins.int
+    node_cert_expiry_s: _builtins.float
+    """0: the default, 90 days"""
     def __init__(
         self,
         *,
@@ -103,10 +106,11 @@ class SwarmInitRequest(_message.Message):
         force_new_cluster: _builtins.bool = ...,
         heartbeat_period_s: _builtins.float = ...,
         task_history_limit: _builtins.int = ...,
+        node_cert_expiry_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advertise_addr", b"advertise_addr", "force_new_cluster", b"force_new_cluster", "heartbeat_period_s", b"heartbeat_period_s", "listen_addr", b"listen_addr", "task_history_limit", b"task_history_limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advertise_addr", b"advertise_addr", "force_new_cluster", b"force_new_cluster", "heartbeat_period_s", b"heartbeat_period_s", "listen_addr", b"listen_addr", "node_cert_expiry_s", b"node_cert_expiry_s", "task_history_limit", b"task_history_limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -110,6 +110,7 @@ class Node(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    TLS_INFO_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     hostname: _builtins.str
     role: _builtins.str
@@ -126,6 +127,8 @@ class Node(_message.Message):
     def resources(self) -> Global___Resources: ...
     @_builtins.property
     def manager(self) -> Global___ManagerStatus: ...
+    @_builtins.property
+    def tls_info(self) -> Global___TLSInfo: ...
     def __init__(
         self,
         *,
@@ -142,14 +145,44 @@ class Node(_message.Message):
         message: _builtins.str = ...,
         created_at: _builtins.float = ...,
         updated_at: _builtins.float = ...,
+        tls_info: Global___TLSInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["manager", b"manager", "resources", b"resources"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["manager", b"manager", "resources", b"resources", "tls_info", b"tls_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "created_at", b"created_at", "engine_version", b"engine_version", "hostname", b"hostname", "id", b"id", "labels", b"labels", "manager", b"manager", "message", b"message", "resources", b"resources", "role", b"role", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "created_at", b"created_at", "engine_version", b"engine_version", "hostname", b"hostname", "id", b"id", "labels", b"labels", "manager", b"manager", "message", b"message", "resources", b"resources", "role", b"role", "state", b"state", "tls_info", b"tls_info", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Node: _TypeAlias = Node  # noqa: Y015
+
+@_typing.final
+class TLSInfo(_message.Message):
+    """Docker's TLSInfo: the roots a node trusts (PEM), its certificate's issuer (base64 of the raw
+    subject and SubjectPublicKeyInfo).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRUST_ROOT_FIELD_NUMBER: _builtins.int
+    CERT_ISSUER_SUBJECT_FIELD_NUMBER: _builtins.int
+    CERT_ISSUER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    trust_root: _builtins.str
+    cert_issuer_subject: _builtins.str
+    cert_issuer_public_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        trust_root: _builtins.str = ...,
+        cert_issuer_subject: _builtins.str = ...,
+        cert_issuer_public_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cert_issuer_public_key", b"cert_issuer_public_key", "cert_issuer_subject", b"cert_issuer_subject", "trust_root", b"trust_root"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TLSInfo: _TypeAlias = TLSInfo  # noqa: Y015
 
 @_typing.final
 class RestartPolicy(_message.Message):

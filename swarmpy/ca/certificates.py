@@ -11,10 +11,12 @@ manager certificate carries that DNS SAN.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -24,13 +26,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from swarmpy.errors import InvalidArgument, PermissionDenied
-from swarmpy.model import JoinTokens, NodeRole
+from swarmpy.model import DEFAULT_NODE_CERT_EXPIRY_S, JoinTokens, NodeRole, TLSInfo
 
 ROOT_CA_CN = "swarm-ca"
 ROOT_CA_VALIDITY = datetime.timedelta(days=20 * 365)
-NODE_CERT_VALIDITY = datetime.timedelta(days=90)
-# Certificates start a little in the past so a peer whose clock lags still accepts them.
+NODE_CERT_VALIDITY = datetime.timedelta(seconds=DEFAULT_NODE_CERT_EXPIRY_S)
+# Certificates start a little in the past so a peer whose clock lags still accepts them;
+# never more than a tenth of their life, so a short-lived certificate is mostly future.
 BACKDATE = datetime.timedelta(minutes=5)
+BACKDATE_SHARE = 10
 
 MANAGER_NAME = "swarm-manager"  # also the TLS target name every client verifies
 WORKER_NAME = "swarm-worker"
@@ -104,6 +108,35 @@ def _cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+def split_pems(bundle: str) -> list[str]:
+    """The certificates of a PEM bundle (a chain or a set of roots), each as its own PEM."""
+    return [part.strip() + "\n" + _PEM_END + "\n" for part in bundle.split(_PEM_END)[:-1]]
+
+
+def join_pems(pems: Sequence[str]) -> str:
+    """One bundle of certificates, each once, in order; the inverse of ``split_pems``."""
+    seen: list[str] = []
+    for pem in pems:
+        for one in split_pems(pem):
+            if one not in seen:
+                seen.append(one)
+    return "".join(seen)
+
+
+def same_certificates(a: str, b: str) -> bool:
+    """Whether two bundles hold the same certificates, whatever their order or spacing."""
+    return set(split_pems(a)) == set(split_pems(b))
+
+
+def cert_validity(cert_pem: str) -> tuple[datetime.datetime, datetime.datetime]:
+    """When a certificate (the leaf of a chain) starts and stops being valid, UTC."""
+    cert = load_cert(cert_pem)
+    return cert.not_valid_before_utc, cert.not_valid_after_utc
+
+
 def _key_usage(signs_certificates: bool) -> x509.KeyUsage:
     """Signing only: certificates and CRLs for the root, nothing more for a node."""
     return x509.KeyUsage(
@@ -119,22 +152,30 @@ def _key_usage(signs_certificates: bool) -> x509.KeyUsage:
     )
 
 
+def _ca_builder(
+    subject: x509.Name, public_key: ec.EllipticCurvePublicKey, start: datetime.datetime
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_key_usage(signs_certificates=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
 def create_root_ca() -> RootCA:
-    """The self-signed root of a new cluster (``swarm init``)."""
+    """The self-signed root of a new cluster (``swarm init``, ``swarm ca --rotate``)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CA_CN)])
     start = _utcnow() - BACKDATE
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
+        _ca_builder(name, key.public_key(), start)
         .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
         .not_valid_after(start + ROOT_CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .add_extension(_key_usage(signs_certificates=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return RootCA(
@@ -144,6 +185,80 @@ def create_root_ca() -> RootCA:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ).decode(),
+    )
+
+
+def check_root_ca(cert_pem: str, key_pem: str) -> RootCA:
+    """A root CA a user brought (``swarm ca --rotate --ca-cert --ca-key``), or InvalidArgument
+    saying what is wrong with it: one self-signed, valid CA certificate and its ECDSA key."""
+    pems = split_pems(cert_pem)
+    if len(pems) != 1:
+        raise InvalidArgument("the CA certificate must be exactly one PEM certificate")
+    cert = load_cert(pems[0])
+    try:
+        key = _load_key(key_pem)
+    except ValueError:
+        raise InvalidArgument("the CA key is not a valid unencrypted PEM private key") from None
+    except TypeError:
+        raise InvalidArgument("the CA key is encrypted: give it without a passphrase") from None
+    if key.public_key() != cert.public_key():
+        raise InvalidArgument("the CA key does not match the CA certificate")
+    try:
+        ca_flag = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        ca_flag = False
+    if not ca_flag:
+        raise InvalidArgument("the CA certificate is not a CA (basic constraints CA:FALSE)")
+    if not is_signed_by(pems[0], pems[0]):
+        raise InvalidArgument("the CA certificate must be a self-signed root")
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if not start <= _utcnow() < end - datetime.timedelta(days=1):
+        raise InvalidArgument("the CA certificate is expired, not yet valid, or expires in a day")
+    return RootCA(cert_pem=pems[0], key_pem=key_pem)
+
+
+def cross_sign(new_root_pem: str, old_root: RootCA) -> str:
+    """The new root's subject and key, signed by the old root: an intermediate through which
+    nodes that trust only the old root accept certificates the new root issues (SwarmKit's
+    ``CrossSignCACertificate``)."""
+    new_cert = load_cert(new_root_pem)
+    old_cert = load_cert(old_root.cert_pem)
+    public_key = new_cert.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise InvalidArgument("the new root CA's key is not an ECDSA key")
+    cert = (
+        _ca_builder(new_cert.subject, public_key, new_cert.not_valid_before_utc)
+        .issuer_name(old_cert.subject)
+        .not_valid_after(min(new_cert.not_valid_after_utc, old_cert.not_valid_after_utc))
+        # Names the old key: both roots are "swarm-ca", and without it a verifier could
+        # take the intermediate for self-signed.
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                _load_key(old_root.key_pem).public_key()
+            ),
+            critical=False,
+        )
+        .sign(_load_key(old_root.key_pem), hashes.SHA256())
+    )
+    return _cert_pem(cert)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def tls_info(trust_root: str, issuer_pem: str) -> TLSInfo:
+    """Docker's TLSInfo of a node: what it trusts, and who issued its certificate (raw
+    subject and SubjectPublicKeyInfo of the issuer, base64 as Docker's JSON shows []byte)."""
+    issuer = load_cert(issuer_pem)
+    return TLSInfo(
+        trust_root=trust_root,
+        cert_issuer_subject=_b64(issuer.subject.public_bytes()),
+        cert_issuer_public_key=_b64(
+            issuer.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        ),
     )
 
 
@@ -169,8 +284,13 @@ def sign_node_csr(
     role: NodeRole,
     cluster_id: str,
     validity: datetime.timedelta = NODE_CERT_VALIDITY,
+    intermediates: str = "",
 ) -> str:
-    """Issue the node's certificate; the identity comes from the manager, never the CSR."""
+    """Issue the node's certificate; the identity comes from the manager, never the CSR.
+
+    ``intermediates`` (a cross-signed root during a rotation) follow the leaf in the PEM
+    returned, so the node presents the whole chain.
+    """
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
     except ValueError:
@@ -186,15 +306,15 @@ def sign_node_csr(
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
         ]
     )
-    start = _utcnow() - BACKDATE
+    issued = _utcnow()
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(csr.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(min(start + validity, ca_cert.not_valid_after_utc))
+        .not_valid_before(issued - min(BACKDATE, validity / BACKDATE_SHARE))
+        .not_valid_after(min(issued + validity, ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(signs_certificates=False), critical=True)
         # Every node is both a client (of managers) and possibly a server (once promoted).
@@ -211,7 +331,7 @@ def sign_node_csr(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    return _cert_pem(cert)
+    return join_pems([_cert_pem(cert), intermediates])
 
 
 def cert_identity(cert_pem: str) -> NodeIdentity:
@@ -237,9 +357,35 @@ def is_signed_by(cert_pem: str, ca_pem: str) -> bool:
     """Whether the CA directly issued this certificate (signature and issuer name match)."""
     try:
         load_cert(cert_pem).verify_directly_issued_by(load_cert(ca_pem))
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, InvalidArgument):
         return False
     return True
+
+
+def _is_ca(cert_pem: str) -> bool:
+    try:
+        return bool(
+            load_cert(cert_pem).extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        )
+    except x509.ExtensionNotFound:
+        return False
+
+
+def chain_is_trusted(chain_pem: str, trust_pem: str) -> bool:
+    """Whether the chain's leaf was issued by one of the trusted roots, directly or through
+    one CA certificate of the chain that such a root issued (the cross-signed root of a
+    rotation: the only intermediate a swarm ever has)."""
+    chain = split_pems(chain_pem)
+    roots = split_pems(trust_pem)
+    if not chain or not roots:
+        return False
+    leaf, intermediates = chain[0], chain[1:]
+    if any(is_signed_by(leaf, root) for root in roots):
+        return True
+    return any(
+        _is_ca(mid) and is_signed_by(leaf, mid) and any(is_signed_by(mid, r) for r in roots)
+        for mid in intermediates
+    )
 
 
 # ---------------------------------------------------------------- join tokens

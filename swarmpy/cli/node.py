@@ -68,6 +68,13 @@ def inspect_doc(node: Node) -> dict[str, Any]:
                 "MemoryBytes": node.resources.memory_bytes,
             },
             "Engine": {"EngineVersion": node.engine_version},
+            "TLSInfo": {
+                "TrustRoot": node.tls_info.trust_root if node.tls_info else "",
+                "CertIssuerSubject": node.tls_info.cert_issuer_subject if node.tls_info else "",
+                "CertIssuerPublicKey": (
+                    node.tls_info.cert_issuer_public_key if node.tls_info else ""
+                ),
+            },
         },
         "Status": {"State": str(node.state), "Message": node.message, "Addr": node.addr},
     }

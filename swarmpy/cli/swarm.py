@@ -1,15 +1,28 @@
-"""`swarmpy swarm ...`: init, join, join-token, leave."""
+"""`swarmpy swarm ...`: init, join, join-token, update, ca, leave."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import sys
+from pathlib import Path
+
 import typer
 
+from swarmpy import codec
 from swarmpy.api import control_pb2, local_pb2
 from swarmpy.cli.client import Client, run
+from swarmpy.cli.specflags import duration
 from swarmpy.errors import InvalidArgument
-from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
+from swarmpy.manager.controlapi import validate
+from swarmpy.model import Node, TLSInfo
 
 app = typer.Typer(no_args_is_help=True)
+
+CERT_EXPIRY_HELP = "Validity period for node certificates (ms|s|m|h)"
+HEARTBEAT_HELP = "Dispatcher heartbeat period (ms|s|m|h)"
+# How often `swarm ca --rotate` looks at the nodes, as Docker's CLI.
+ROTATION_POLL_S = 0.2
 
 
 @app.command("init")
@@ -19,23 +32,25 @@ def init(
     force_new_cluster: bool = typer.Option(
         False, help="Force create a new cluster from current state"
     ),
-    dispatcher_heartbeat: float = typer.Option(
-        DEFAULT_HEARTBEAT_PERIOD_S, help="Dispatcher heartbeat period (seconds)"
-    ),
+    dispatcher_heartbeat: str = typer.Option("5s", help=HEARTBEAT_HELP),
     task_history_limit: int = typer.Option(5, help="Task history retention limit"),
+    cert_expiry: str = typer.Option("2160h", help=CERT_EXPIRY_HELP),
 ) -> None:
     """Initialize a swarm."""
+    heartbeat_s = duration(dispatcher_heartbeat)
+    validate.check_heartbeat_period(heartbeat_s)
+    validate.check_history_limit(task_history_limit)
+    request = local_pb2.SwarmInitRequest(
+        advertise_addr=advertise_addr,
+        listen_addr=listen_addr,
+        force_new_cluster=force_new_cluster,
+        heartbeat_period_s=heartbeat_s,
+        task_history_limit=task_history_limit,
+        node_cert_expiry_s=duration(cert_expiry),
+    )
 
     async def call(c: Client) -> local_pb2.SwarmInitResponse:
-        return await c.local.SwarmInit(
-            local_pb2.SwarmInitRequest(
-                advertise_addr=advertise_addr,
-                listen_addr=listen_addr,
-                force_new_cluster=force_new_cluster,
-                heartbeat_period_s=dispatcher_heartbeat,
-                task_history_limit=task_history_limit,
-            )
-        )
+        return await c.local.SwarmInit(request)
 
     reply = run(call)
     typer.echo(f"Swarm initialized: current node ({reply.node_id}) is now a manager.\n")
@@ -98,6 +113,147 @@ def join_token(
     addr = info.manager_addrs[0] if info.manager_addrs else "<manager-ip>:2377"
     typer.echo(f"To add a {role} to this swarm, run the following command:\n")
     typer.echo(f"    swarmpy swarm join --token {token} {addr}\n")
+
+
+@app.command("update")
+def update(
+    cert_expiry: str | None = typer.Option(None, help=CERT_EXPIRY_HELP + " (default 2160h)"),
+    dispatcher_heartbeat: str | None = typer.Option(None, help=HEARTBEAT_HELP + " (default 5s)"),
+    task_history_limit: int | None = typer.Option(
+        None, help="Task history retention limit (default 5)"
+    ),
+) -> None:
+    """Update the swarm."""
+    request = control_pb2.UpdateClusterRequest()
+    if cert_expiry is not None:
+        request.node_cert_expiry_s = duration(cert_expiry)
+    if dispatcher_heartbeat is not None:
+        request.heartbeat_period_s = duration(dispatcher_heartbeat)
+    if task_history_limit is not None:
+        validate.check_history_limit(task_history_limit)
+        request.task_history_limit = task_history_limit
+
+    async def call(c: Client) -> control_pb2.ClusterInfo:
+        return await c.control.UpdateCluster(request)
+
+    run(call)
+    typer.echo("Swarm updated.")
+
+
+def _pem_file(path: Path | None, flag: str) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"cannot read {flag} {path}: {exc}") from None
+
+
+def _trust_root(info: control_pb2.ClusterInfo) -> str:
+    if not info.tls_info.trust_root:
+        raise InvalidArgument("no CA information available")
+    return info.tls_info.trust_root.strip()
+
+
+def rotation_progress(
+    desired: TLSInfo, nodes: list[Node], in_progress: bool
+) -> tuple[list[str], bool]:
+    """Docker's view of a root rotation: how many nodes hold a certificate from the new root,
+    and how many trust only it (counted once the certificates are all there); and whether
+    the rotation is done."""
+    total = len(nodes)
+    certs = sum(
+        1
+        for n in nodes
+        if n.tls_info is not None
+        and n.tls_info.cert_issuer_subject == desired.cert_issuer_subject
+        and n.tls_info.cert_issuer_public_key == desired.cert_issuer_public_key
+    )
+    roots = sum(1 for n in nodes if n.tls_info and n.tls_info.trust_root == desired.trust_root)
+    certs_done = certs == total and not in_progress
+    digest = "sha256:" + hashlib.sha256(desired.trust_root.encode()).hexdigest()
+    lines = [
+        f"desired root digest: {digest}",
+        f"  rotated TLS certificates: {certs}/{total} nodes",
+        f"  rotated CA certificates:  {roots if certs_done else 0}/{total} nodes",
+    ]
+    return lines, certs_done and roots == total
+
+
+async def _follow_rotation(c: Client, quiet: bool) -> control_pb2.ClusterInfo:
+    shown: list[str] = []
+    while True:
+        info = await c.control.GetCluster(control_pb2.Empty())
+        listed = await c.control.ListNodes(control_pb2.ListNodesRequest())
+        lines, done = rotation_progress(
+            codec.from_proto(TLSInfo, info.tls_info),
+            [codec.from_proto(Node, n) for n in listed.nodes],
+            info.root_rotation_in_progress,
+        )
+        if not quiet:
+            # Only what changed: one line per step, also when the output is not a terminal.
+            for line in lines:
+                if line not in shown:
+                    typer.echo(line)
+            sys.stdout.flush()
+        shown = lines
+        if done:
+            return info
+        await asyncio.sleep(ROTATION_POLL_S)
+
+
+@app.command("ca")
+def ca_command(
+    rotate: bool = typer.Option(
+        False,
+        help="Rotate the swarm CA - if no certificate or key are provided, new ones will be "
+        "generated",
+    ),
+    ca_cert: Path | None = typer.Option(
+        None, help="Path to the PEM-formatted root CA certificate to use for the new cluster"
+    ),
+    ca_key: Path | None = typer.Option(
+        None, help="Path to the PEM-formatted root CA key to use for the new cluster"
+    ),
+    cert_expiry: str | None = typer.Option(None, help=CERT_EXPIRY_HELP + " (default 2160h)"),
+    detach: bool = typer.Option(
+        False,
+        "--detach",
+        "-d",
+        help="Exit immediately instead of waiting for the root rotation to converge",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
+) -> None:
+    """Display and rotate the root CA."""
+    if not rotate:
+        for flag, value in (("ca-cert", ca_cert), ("ca-key", ca_key), ("cert-expiry", cert_expiry)):
+            if value is not None:
+                raise InvalidArgument(
+                    f"`--{flag}` flag requires the `--rotate` flag to update the CA"
+                )
+    if (ca_cert is None) != (ca_key is None):
+        raise InvalidArgument(
+            "the --ca-cert flag requires that a --ca-key flag be provided as well"
+        )
+    request = control_pb2.UpdateClusterRequest(
+        rotate_ca=True,
+        ca_cert=_pem_file(ca_cert, "--ca-cert"),
+        ca_key=_pem_file(ca_key, "--ca-key"),
+    )
+    if cert_expiry is not None:
+        request.node_cert_expiry_s = duration(cert_expiry)
+
+    async def call(c: Client) -> control_pb2.ClusterInfo | None:
+        if not rotate:
+            return await c.control.GetCluster(control_pb2.Empty())
+        await c.control.UpdateCluster(request)
+        if detach:
+            return None
+        return await _follow_rotation(c, quiet)
+
+    info = run(call)
+    if info is not None:
+        typer.echo(_trust_root(info))
 
 
 @app.command("leave")

@@ -15,6 +15,7 @@ from swarmpy.api import dispatcher_pb2_grpc
 from swarmpy.config import RAFT_PORT_OFFSET, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import NoLeader, Unavailable
 from swarmpy.manager.allocator.allocator import Allocator
+from swarmpy.manager.carotation import RootRotationLoop
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.controlloop import ControlLoop
@@ -105,13 +106,20 @@ class Manager:
             NodeCAServicer(self.store, self.raft.add_member, self.raft_member_addrs), server
         )
         host, port = split_addr(self.state.listen_addr)
-        creds = tls.server_credentials(self.creds.cert_pem, self.creds.key_pem, self.creds.ca_pem)
+        # Read at each handshake: a renewed certificate is served without a restart.
+        creds = tls.live_server_credentials(lambda: self.creds)
         bound = server.add_secure_port(f"{host}:{port}", creds)
         if not bound:
             raise Unavailable(f"cannot listen on {host}:{port}")
         await server.start()
         self._server = server
         log.info("manager listening on %s:%d, raft on %s", host, port, self.state.raft_addr)
+
+    def use_credentials(self, creds: tls.NodeCredentials) -> None:
+        """This node's renewed certificate (or new roots to trust): new connections, to this
+        manager's port and from it, use them from now on."""
+        self.creds = creds
+        self.dispatcher.ca_pem = self.logbroker.ca_pem = creds.ca_pem
 
     async def stop(self) -> None:
         await self._stop_leading()
@@ -198,4 +206,10 @@ class Manager:
 
 def leader_loops(store: Store) -> list[ControlLoop]:
     """In the order of a task's life: services → tasks, addresses, nodes."""
-    return [Orchestrator(store), Allocator(store), Scheduler(store), TaskReaper(store)]
+    return [
+        Orchestrator(store),
+        Allocator(store),
+        Scheduler(store),
+        TaskReaper(store),
+        RootRotationLoop(store),
+    ]

@@ -11,6 +11,7 @@ import grpc
 
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.ca import certificates as ca
+from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager.auth import authorize
 from swarmpy.manager.controlapi.validate import check_node_address, check_node_description
@@ -65,6 +66,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             ),
             created_at=stamp,
             updated_at=stamp,
+            tls_info=rotation.issued_tls_info(cluster),
         )
         # Signed before the record exists: a bad CSR leaves no node behind that never joined.
         cert_pem = _sign(cluster, node, request.csr_pem)
@@ -80,25 +82,33 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
     async def RenewNodeCertificate(self, request: Any, context: Ctx) -> Any:
         cluster = self._cluster()
         peer = authorize(
-            context, cluster.root_ca_cert, self.store.view(), NodeRole.WORKER, NodeRole.MANAGER,
-            action="renew a node certificate",
+            context, rotation.trust_root(cluster), self.store.view(), NodeRole.WORKER,
+            NodeRole.MANAGER, action="renew a node certificate",
         )  # fmt: skip
 
-        def take_role(tx: Tx) -> tuple[Node, bool]:
+        def renew(tx: Tx) -> tuple[Cluster, Node, str, bool]:
+            # Signed in the transaction that records what was issued (the root rotation
+            # counts nodes by it), under the cluster as this transaction sees it.
+            current = tx.snapshot.cluster() or cluster
             node: Node | None = tx.get(NODES, peer.node_id)
             if node is None:
                 raise NotFound(f"node {peer.node_id} is not part of this swarm (it was removed)")
-            if node.role == NodeRole.MANAGER and node.manager is None:
+            changes: dict[str, Any] = {"tls_info": rotation.issued_tls_info(current)}
+            promoted = node.role == NodeRole.MANAGER and node.manager is None
+            if promoted:
                 # Just promoted: it becomes a Raft member at the addresses it gives.
                 for addr in (request.raft_addr, request.api_addr):
                     check_node_address(addr, "manager address", with_port=True)
-                manager = ManagerStatus(raft_addr=request.raft_addr, api_addr=request.api_addr)
-                return tx.replace(NODES, node.id, manager=manager, updated_at=now()), True
-            return node, False
+                changes["manager"] = ManagerStatus(
+                    raft_addr=request.raft_addr, api_addr=request.api_addr
+                )
+            cert_pem = _sign(current, node, request.csr_pem)
+            if any(getattr(node, name) != value for name, value in changes.items()):
+                node = tx.replace(NODES, node.id, **changes, updated_at=now())
+            return current, node, cert_pem, promoted
 
-        node, promoted = await self.store.update(take_role)
+        cluster, node, cert_pem, promoted = await self.store.update(renew)
         log.info("renewing node %s's certificate as a %s", node.id, node.role)
-        cert_pem = _sign(cluster, node, request.csr_pem)
         return self._issue(cluster, node, cert_pem, joining_raft=promoted)
 
     def _issue(self, cluster: Cluster, node: Node, cert_pem: str, joining_raft: bool) -> Any:
@@ -121,7 +131,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
         return dispatcher_pb2.IssueNodeCertificateResponse(
             node_id=node.id,
             cert_pem=cert_pem,
-            ca_pem=cluster.root_ca_cert,
+            ca_pem=rotation.trust_root(cluster),
             role=str(node.role),
             cluster_id=cluster.id,
             managers=managers,
@@ -131,8 +141,16 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
 
 
 def _sign(cluster: Cluster, node: Node, csr_pem: str) -> str:
-    root = ca.RootCA(cluster.root_ca_cert, cluster.root_ca_key)
-    return ca.sign_node_csr(root, csr_pem, node.id, node.role, cluster.id)
+    signer, intermediates = rotation.signer(cluster)
+    return ca.sign_node_csr(
+        signer,
+        csr_pem,
+        node.id,
+        node.role,
+        cluster.id,
+        validity=rotation.node_cert_validity(cluster),
+        intermediates=intermediates,
+    )
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import re
@@ -114,8 +115,9 @@ def test_signed_node_certificate_carries_identity(root: ca.RootCA, role: NodeRol
     assert sans.get_values_for_type(x509.DNSName) == [ou, "node1"]
     assert ca.cert_identity(cert_pem) == ca.NodeIdentity("node1", role, "cluster1")
     assert ca.is_signed_by(cert_pem, root.cert_pem)
+    # Valid for 90 days from now, and backdated a little for peers whose clock lags.
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    assert lifetime == ca.NODE_CERT_VALIDITY
+    assert lifetime == ca.NODE_CERT_VALIDITY + ca.BACKDATE
 
 
 def test_csr_subject_cannot_choose_the_identity(root: ca.RootCA) -> None:
@@ -178,3 +180,81 @@ def test_incomplete_or_mismatched_credentials_are_reported(root: ca.RootCA, tmp_
     (tmp_path / tls.CERT_FILE).unlink()
     with pytest.raises(InvalidArgument, match="incomplete"):
         tls.load_node_credentials(tmp_path)
+
+
+# ---------------------------------------------------------------- validity, chains, rotation
+
+
+def test_a_short_lived_certificate_is_backdated_by_a_tenth_of_its_life(root: ca.RootCA) -> None:
+    key = ca.generate_key()
+    validity = datetime.timedelta(seconds=20)
+    cert_pem = ca.sign_node_csr(
+        root, ca.create_csr(key), "n1", NodeRole.WORKER, "c1", validity=validity
+    )
+    start, end = ca.cert_validity(cert_pem)
+    assert end - start == validity + validity / 10
+    assert end > datetime.datetime.now(datetime.UTC) + validity * 0.8
+
+
+def test_bundles_split_and_join_without_duplicates(root: ca.RootCA) -> None:
+    other = ca.create_root_ca()
+    bundle = ca.join_pems([root.cert_pem, other.cert_pem, root.cert_pem])
+    assert ca.split_pems(bundle) == [root.cert_pem, other.cert_pem]
+    assert ca.same_certificates(bundle, other.cert_pem + "\n" + root.cert_pem)
+    assert not ca.same_certificates(bundle, root.cert_pem)
+
+
+def test_a_cross_signed_root_chains_new_certificates_to_the_old_root(root: ca.RootCA) -> None:
+    new = ca.create_root_ca()
+    cross = ca.cross_sign(new.cert_pem, root)
+    key = ca.generate_key()
+    leaf = ca.sign_node_csr(
+        new, ca.create_csr(key), "n1", NodeRole.WORKER, "c1", intermediates=cross
+    )
+    assert len(ca.split_pems(leaf)) == 2
+    assert ca.cert_identity(leaf).node_id == "n1"
+    assert ca.chain_is_trusted(leaf, root.cert_pem)  # through the intermediate
+    assert ca.chain_is_trusted(leaf, new.cert_pem)  # directly
+    assert not ca.chain_is_trusted(leaf, ca.create_root_ca().cert_pem)
+    bare_leaf = ca.split_pems(leaf)[0]
+    assert not ca.chain_is_trusted(bare_leaf, root.cert_pem)
+
+
+def test_a_node_certificate_cannot_act_as_an_intermediate(root: ca.RootCA) -> None:
+    """A node holds a key its root signed; a leaf it signs must not pass as the cluster's."""
+    node_key = ca.generate_key()
+    node_cert = ca.sign_node_csr(root, ca.create_csr(node_key), "n1", NodeRole.WORKER, "c1")
+    forged = ca.sign_node_csr(
+        ca.RootCA(node_cert, node_key), ca.create_csr(ca.generate_key()), "m", NodeRole.MANAGER,
+        "c1", intermediates=node_cert,
+    )  # fmt: skip
+    assert not ca.chain_is_trusted(forged, root.cert_pem)
+
+
+def test_a_brought_root_ca_must_be_a_matching_valid_self_signed_ca(root: ca.RootCA) -> None:
+    assert ca.check_root_ca(root.cert_pem, root.key_pem) == root
+    other = ca.create_root_ca()
+    with pytest.raises(InvalidArgument, match="does not match"):
+        ca.check_root_ca(root.cert_pem, other.key_pem)
+    with pytest.raises(InvalidArgument, match="exactly one"):
+        ca.check_root_ca(root.cert_pem + other.cert_pem, root.key_pem)
+    with pytest.raises(InvalidArgument, match="not a valid"):
+        ca.check_root_ca(root.cert_pem, "garbage")
+    key = ca.generate_key()
+    leaf = ca.sign_node_csr(root, ca.create_csr(key), "n1", NodeRole.WORKER, "c1")
+    with pytest.raises(InvalidArgument, match="not a CA"):
+        ca.check_root_ca(leaf, key)
+    cross = ca.cross_sign(other.cert_pem, root)
+    with pytest.raises(InvalidArgument, match="self-signed"):
+        ca.check_root_ca(cross, other.key_pem)
+
+
+def test_tls_info_names_the_issuer_as_docker_does(root: ca.RootCA) -> None:
+    info = ca.tls_info(root.cert_pem, root.cert_pem)
+    cert = ca.load_cert(root.cert_pem)
+    assert base64.b64decode(info.cert_issuer_subject) == cert.subject.public_bytes()
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert base64.b64decode(info.cert_issuer_public_key) == spki
+    assert info.trust_root == root.cert_pem

@@ -1,11 +1,88 @@
-"""The control API of the swarm itself: the cluster object, its managers and join tokens."""
+"""The control API of the swarm itself: the cluster object, its managers, join tokens, its
+settings (`swarm update`) and its root CA (`swarm ca --rotate`)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
 from swarmpy.ca import certificates as ca
+from swarmpy.ca import rotation
 from swarmpy.errors import InvalidArgument, NotFound
 from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import Cluster, JoinTokens, NodeRole, now
+
+# Agents beat once a period and the leader reads a session as gone after a few missed
+# beats: below this the beats are load, above it a dead node goes unnoticed for a day.
+MIN_HEARTBEAT_PERIOD_S = 0.1
+MAX_HEARTBEAT_PERIOD_S = 24 * 3600.0
+# -1 keeps every ended task (SwarmKit's negative limit); more than this is a leak.
+MAX_TASK_HISTORY_LIMIT = 10_000
+
+
+def check_heartbeat_period(seconds: float) -> float:
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidArgument("invalid dispatcher heartbeat period: it must be positive, e.g. 5s")
+    if not MIN_HEARTBEAT_PERIOD_S <= seconds <= MAX_HEARTBEAT_PERIOD_S:
+        raise InvalidArgument(
+            "invalid dispatcher heartbeat period: it must be between 100ms and 24h, e.g. 5s"
+        )
+    return seconds
+
+
+def check_task_history_limit(limit: int) -> int:
+    if not -1 <= limit <= MAX_TASK_HISTORY_LIMIT:
+        raise InvalidArgument(
+            f"invalid task history limit {limit}: it must be between 0 and "
+            f"{MAX_TASK_HISTORY_LIMIT} (-1 keeps all history)"
+        )
+    return limit
+
+
+@dataclass(frozen=True)
+class ClusterUpdate:
+    """What `swarm update` / `swarm ca --rotate` change; None leaves a setting as it is."""
+
+    node_cert_expiry_s: float | None = None
+    heartbeat_period_s: float | None = None
+    task_history_limit: int | None = None
+    rotate_ca: bool = False
+    ca_cert: str = ""
+    ca_key: str = ""
+
+
+def checked(update: ClusterUpdate) -> tuple[ClusterUpdate, ca.RootCA | None]:
+    """The update with every value checked, and the root CA to rotate to, if any (a new one
+    when none was given). Raised before anything is stored: a bad value changes nothing."""
+    if update.node_cert_expiry_s is not None:
+        rotation.check_node_cert_expiry(update.node_cert_expiry_s)
+    if update.heartbeat_period_s is not None:
+        check_heartbeat_period(update.heartbeat_period_s)
+    if update.task_history_limit is not None:
+        check_task_history_limit(update.task_history_limit)
+    if (update.ca_cert or update.ca_key) and not update.rotate_ca:
+        raise InvalidArgument("a CA certificate and key are only taken to rotate the root CA")
+    if not update.rotate_ca:
+        return update, None
+    if bool(update.ca_cert) != bool(update.ca_key):
+        raise InvalidArgument("rotating to a given root CA needs both its certificate and its key")
+    if update.ca_cert:
+        return update, ca.check_root_ca(update.ca_cert, update.ca_key)
+    return update, ca.create_root_ca()
+
+
+def apply_update(cluster: Cluster, update: ClusterUpdate, new_root: ca.RootCA | None) -> Cluster:
+    """The cluster with a checked update applied (pure)."""
+    settings = {
+        name: value
+        for name in ("node_cert_expiry_s", "heartbeat_period_s", "task_history_limit")
+        if (value := getattr(update, name)) is not None
+    }
+    changed = replace(cluster, **settings)
+    if new_root is not None:
+        changed = rotation.start_rotation(changed, new_root)
+    return changed
 
 
 class ClusterAPI:
@@ -25,21 +102,47 @@ class ClusterAPI:
             if n.manager is not None and n.role == NodeRole.MANAGER
         ]
 
-    async def rotate_join_token(self, role: str) -> Cluster:
-        if role not in (NodeRole.WORKER, NodeRole.MANAGER):
-            raise InvalidArgument(f"unknown role {role}: expected worker or manager")
-
+    async def _change(self, fn: Callable[[Cluster], Cluster]) -> Cluster:
         def change(tx: Tx) -> Cluster:
             cluster = tx.snapshot.cluster()
             if cluster is None:
                 raise NotFound("the swarm has no cluster object yet")
+            changed = fn(cluster)
+            if changed == cluster:
+                return cluster
+            stored: Cluster = tx.replace(
+                CLUSTERS,
+                cluster.id,
+                **{
+                    name: getattr(changed, name)
+                    for name in changed.__dataclass_fields__
+                    if getattr(changed, name) != getattr(cluster, name)
+                },
+                updated_at=now(),
+            )
+            return stored
+
+        return await self.store.update(change)
+
+    async def rotate_join_token(self, role: str) -> Cluster:
+        if role not in (NodeRole.WORKER, NodeRole.MANAGER):
+            raise InvalidArgument(f"unknown role {role}: expected worker or manager")
+
+        def rotate(cluster: Cluster) -> Cluster:
             fresh = ca.new_join_token(cluster.root_ca_cert)
             tokens = (
                 JoinTokens(worker=fresh, manager=cluster.tokens.manager)
                 if role == NodeRole.WORKER
                 else JoinTokens(worker=cluster.tokens.worker, manager=fresh)
             )
-            rotated: Cluster = tx.replace(CLUSTERS, cluster.id, tokens=tokens, updated_at=now())
-            return rotated
+            return replace(cluster, tokens=tokens)
 
-        return await self.store.update(change)
+        return await self._change(rotate)
+
+    async def update(self, update: ClusterUpdate) -> Cluster:
+        """`swarm update` and `swarm ca --rotate`: the dispatcher and the agents take a new
+        heartbeat period with their next beat, the task reaper a new limit at its next tick,
+        the node CA a new validity with its next certificate; a new root CA starts a
+        rotation (swarmpy.ca.rotation) that the leader's rotation loop completes."""
+        update, new_root = checked(update)
+        return await self._change(lambda cluster: apply_update(cluster, update, new_root))

@@ -9,7 +9,9 @@ import grpc
 
 from swarmpy import codec
 from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
+from swarmpy.ca import rotation
 from swarmpy.errors import NotAManager
+from swarmpy.manager.controlapi.cluster import ClusterUpdate
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Cluster, ServiceSpec
 from swarmpy.rpc import streaming, unary
@@ -26,6 +28,9 @@ def cluster_info(cluster: Cluster, managers: list[str]) -> control_pb2.ClusterIn
         task_history_limit=cluster.task_history_limit,
         created_at=cluster.created_at,
         manager_addrs=managers,
+        node_cert_expiry_s=cluster.node_cert_expiry_s,
+        tls_info=codec.to_proto(rotation.cluster_tls_info(cluster), objects_pb2.TLSInfo()),
+        root_rotation_in_progress=cluster.root_rotation is not None,
     )
 
 
@@ -106,6 +111,25 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         return cluster_info(
             await api.cluster.rotate_join_token(request.role), api.cluster.manager_addrs()
         )
+
+    @unary
+    async def UpdateCluster(self, request: Any, context: Ctx) -> Any:
+        api = self.api()
+        update = ClusterUpdate(
+            node_cert_expiry_s=(
+                request.node_cert_expiry_s if request.HasField("node_cert_expiry_s") else None
+            ),
+            heartbeat_period_s=(
+                request.heartbeat_period_s if request.HasField("heartbeat_period_s") else None
+            ),
+            task_history_limit=(
+                request.task_history_limit if request.HasField("task_history_limit") else None
+            ),
+            rotate_ca=request.rotate_ca,
+            ca_cert=request.ca_cert,
+            ca_key=request.ca_key,
+        )
+        return cluster_info(await api.cluster.update(update), api.cluster.manager_addrs())
 
     @unary
     async def CreateService(self, request: Any, context: Ctx) -> Any:

@@ -22,6 +22,7 @@ import grpc
 
 from swarmpy import codec
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
+from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager.auth import authorize, refuse_removed
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
@@ -90,7 +91,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._dirty_nodes: set[str] = set()
         self._views: ViewBuilder | None = None
         self._nodes_changed: set[str] = set()
-        self._session_facts: tuple[tuple[str, ...], float] | None = None
+        self._session_facts: tuple[tuple[str, ...], float, str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
 
@@ -185,9 +186,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
     def _wake_sessions(self, snapshot: Snapshot) -> None:
         """Wake the sessions whose message may have changed: all of them if the manager
-        list or the period did, else those of the nodes that changed (a role)."""
+        list, the period or the roots to trust did, else those of the nodes that changed
+        (a role)."""
         changed, self._nodes_changed = self._nodes_changed, set()
-        facts = (tuple(self._managers(snapshot)), self._period(snapshot))
+        facts = (tuple(self._managers(snapshot)), self._period(snapshot), _roots(snapshot))
         if facts != self._session_facts:
             self._session_facts = facts
             changed = set(self._sessions)
@@ -335,6 +337,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             managers=self._managers(snapshot),
             heartbeat_period_s=self._period(snapshot),
             role=str(node.role) if node is not None else "",
+            root_ca=_roots(snapshot),
         )
 
     def _managers(self, snapshot: Snapshot) -> list[str]:
@@ -411,6 +414,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 waiter.cancel()
             self._subscribers.discard(sub)
         self._end_if_removed(context, node_id)
+
+
+def _roots(snapshot: Snapshot) -> str:
+    cluster = snapshot.cluster()
+    return rotation.trust_root(cluster) if cluster is not None else ""
 
 
 def _mark_down(tx: Tx, *, node_ids: list[str]) -> None:
