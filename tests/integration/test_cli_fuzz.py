@@ -1,0 +1,353 @@
+"""Every CLI command, driven with generated flag values against a real single-node swarm: each
+run succeeds, or fails with a non-zero exit and one line on stderr per error (a command given
+several references reports each one it could not act on, as Docker's does); none prints a
+traceback.
+
+The CLI runs in-process (``swarmpy.cli.main.main``, the console script's entry point) so that
+a crash is an exception here, with its traceback in the report, and the daemon's own checks
+(the control API's validation) answer every value that passes the CLI's. The only node is
+drained so that no service task is ever scheduled: nothing pulls an image from a registry,
+and no container runs. Left out, because they would not answer a value but act on the host:
+``daemon`` (runs a daemon in this process), ``lab up/down/exec/demo`` (make and remove
+namespaces). Flags that would wait forever or leave the swarm (``--follow``, ``swarm leave
+--force``, ``--force-new-cluster``, streaming ``stats``) are left out or pinned; ``image
+pull`` only ever names a registry on a closed loopback port.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import pytest
+import typer.main
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from swarmpy.cli import client
+from swarmpy.cli.main import app, main
+from tests.support.controlplane import init, self_id
+from tests.support.daemons import Daemon, DaemonSet
+
+pytestmark = pytest.mark.root
+
+# Hypothesis caches what it learns of the source tree in ./.hypothesis, from test collection
+# on (before any fixture): a tmp dir instead, gone when this process ends.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="swarmpy-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+
+IP, PORT = "127.0.0.41", 23790
+# A few hundred keep the run near a minute; SWARMPY_FUZZ_EXAMPLES=5000 searches deeper.
+EXAMPLES = int(os.environ.get("SWARMPY_FUZZ_EXAMPLES", "300"))
+CALL_TIMEOUT_S = 20
+SKIPPED = {("daemon",), ("lab", "up"), ("lab", "down"), ("lab", "exec"), ("lab", "demo")}
+# Options whose every value acts on the host rather than being answered (see the docstring).
+DROPPED = {"--follow", "--force-new-cluster"}
+PINNED: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("service", "create"): ("--detach",),
+    ("service", "update"): ("--detach",),
+    ("service", "scale"): ("--detach",),
+    ("service", "rollback"): ("--detach",),
+    ("stats",): ("--no-stream",),
+}
+CLOSED_REGISTRY = "127.0.0.1:1/"
+
+
+# ---------------------------------------------------------------- the commands, as typer has them
+
+
+@dataclass(frozen=True)
+class Param:
+    opts: tuple[str, ...]  # ("--replicas",) for an option, () for an argument
+    kind: type
+    flag: bool
+    many: bool
+    required: bool
+
+
+@dataclass(frozen=True)
+class Command:
+    path: tuple[str, ...]
+    params: tuple[Param, ...]
+
+
+def _kind(param: Any) -> type:
+    """int or float (also optional or in a list); str for everything else (paths included)."""
+    annotation = str(param.type_descriptor.annotation)
+    return next((t for t in (int, float) if t.__name__ in annotation), str)
+
+
+def commands() -> list[Command]:
+    found: list[Command] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in subcommands.items():
+                walk(sub, (*path, name))
+            return
+        if path in SKIPPED:
+            return
+        params = tuple(
+            Param(
+                opts=tuple(p.opts) if p.param_type_name == "option" else (),
+                kind=_kind(p),
+                flag=bool(getattr(p, "is_flag", False)),
+                many=bool(p.multiple or p.nargs == -1),
+                required=bool(p.required),
+            )
+            for p in command.params
+            if not set(p.opts) & DROPPED
+        )
+        found.append(Command(path, params))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+COMMANDS = commands()
+
+# ---------------------------------------------------------------- values
+
+# What the parsers and the managers must answer: edges of every grammar the CLI reads.
+INTERESTING = [
+    "",
+    "0",
+    "-1",
+    "1",
+    "0.0005",
+    "nan",
+    "inf",
+    "1e400",
+    "9" * 400,
+    "1000000000000",
+    "100001",
+    "5s",
+    "300ms",
+    "-5s",
+    "99999999999h",
+    "64m",
+    "1k",
+    "9" * 30 + "t",
+    "/",
+    "/data",
+    "a/../b",
+    "type=bind,source=/tmp,target=/",
+    "type=volume,source=..,target=/v",
+    "type=tmpfs,target=/t//x",
+    "type=weird,target=/x",
+    "A=1",
+    "=1",
+    "A",
+    "k=v",
+    "a b=c",
+    "node.role==manager",
+    "node.labels.x!=",
+    "busybox",
+    "Busybox:latest",
+    "busybox@sha256:12",
+    "x" * 300,
+    "x" * 5000,
+    "web",
+    "net1",
+    "self",
+    "web=3",
+    "web=-1",
+    "web=1000000000000",
+    "desired-state=running",
+    "{{json .}}",
+    "{{.ID}}",
+    "{{",
+    "json",
+    "replicated",
+    "global",
+    "drain",
+    "start-first",
+    "on-failure",
+    "dnsrr",
+    "worker",
+    "manager",
+    "10.0.0.0/8",
+    "10.99.0.0/30",
+    "10.99.0.1",
+    "300.1.1.1",
+    "127.0.0.1:1",
+    "SWMTKN-1-abc",
+    "com.docker.network.driver.mtu=9000",
+    "com.docker.network.driver.mtu=x",
+    "all",
+    "SIGKILL",
+    "é",
+    "a\nb",
+    "\udcff",  # a byte that is not UTF-8, as Linux hands it over in argv
+]
+
+text = st.one_of(
+    st.sampled_from(INTERESTING),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        max_size=40,
+    ),
+)
+integers = st.one_of(
+    st.integers(-3, 5),
+    st.sampled_from([100_000, 100_001, 10**12, 2**63, -(2**63) - 1]),
+    st.integers(-(2**80), 2**80),
+)
+
+
+floats = st.one_of(st.floats(), st.sampled_from([0.0, 1e-9, 0.1, 1e300]))
+
+
+def _values(draw: Any, param: Param) -> list[str]:
+    count = draw(st.integers(1, 2)) if param.many else 1
+    strategy = {int: integers.map(str), float: floats.map(repr)}.get(param.kind, text)
+    return [draw(strategy) for _ in range(count)]
+
+
+@st.composite
+def invocations(draw: Any) -> list[str]:
+    command = draw(st.sampled_from(COMMANDS))
+    argv = list(command.path)
+    positionals: list[str] = []
+    for param in command.params:
+        if param.opts:
+            if not param.required and draw(st.integers(0, 3)) != 0:
+                continue
+            if param.flag:
+                argv.append(param.opts[0])
+                continue
+            for value in _values(draw, param):
+                argv += [param.opts[0], value]
+        elif param.required or draw(st.booleans()):
+            positionals += _values(draw, param)
+    if command.path == ("image", "pull"):
+        positionals = [CLOSED_REGISTRY + p for p in positionals]
+    if command.path == ("swarm", "leave"):
+        argv = [a for a in argv if a not in ("--force", "-f")]
+    if command.path == ("node", "update"):
+        # Only ever drained: an active node would run tasks, which pull images.
+        argv = _pin_value(argv, "--availability", "drain")
+    return [*argv, *PINNED.get(command.path, ()), *positionals]
+
+
+def _pin_value(argv: list[str], option: str, value: str) -> list[str]:
+    return [value if i and argv[i - 1] == option else a for i, a in enumerate(argv)]
+
+
+# ---------------------------------------------------------------- running the CLI in-process
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    crash: str  # the traceback of an exception that escaped main(), or ""
+
+
+class Hung(Exception):
+    pass
+
+
+def _alarm(_signum: int, _frame: FrameType | None) -> None:
+    raise Hung(f"no answer within {CALL_TIMEOUT_S}s")
+
+
+@contextlib.contextmanager
+def _argv(argv: Sequence[str]) -> Iterator[tuple[io.TextIOWrapper, io.TextIOWrapper]]:
+    """sys.argv and the standard streams of one CLI run (with a .buffer, as real ones have)."""
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="surrogateescape")
+    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="surrogateescape")
+    stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")
+    saved = sys.argv, sys.stdin, sys.stdout, sys.stderr, client.HOST
+    sys.argv, sys.stdin, sys.stdout, sys.stderr = ["swarmpy", *argv], stdin, out, err
+    try:
+        yield out, err
+    finally:
+        sys.argv, sys.stdin, sys.stdout, sys.stderr, client.HOST = saved
+
+
+def _read(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    raw = stream.buffer
+    assert isinstance(raw, io.BytesIO)
+    return raw.getvalue().decode("utf-8", errors="replace")
+
+
+def run_cli(daemon: Daemon, argv: Sequence[str]) -> Outcome:
+    code, crash = 0, ""
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    with _argv(["-H", daemon.host, *argv]) as (out, err):
+        signal.alarm(CALL_TIMEOUT_S)
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:  # noqa: BLE001 - a crash is exactly what this test looks for
+            crash = traceback.format_exc()
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        stdout, stderr = _read(out), _read(err)
+    return Outcome(code, stdout, stderr, crash)
+
+
+# ---------------------------------------------------------------- the swarm and the property
+
+
+@pytest.fixture(scope="module")
+def manager() -> Iterator[Daemon]:
+    with DaemonSet() as ds:
+        daemon = ds.start(1)[0]
+        init(daemon, IP, PORT)
+        daemon.ok("node", "update", "--availability", "drain", self_id(daemon))
+        daemon.ok("network", "create", "-d", "overlay", "net1")
+        daemon.ok("service", "create", "-d", "--name", "web", "--network", "net1", "busybox")
+        yield daemon
+
+
+def check(outcome: Outcome, argv: Sequence[str]) -> None:
+    shown = "swarmpy " + " ".join(repr(a) if " " in a or not a else a for a in argv)
+    assert not outcome.crash, f"{shown}\ncrashed:\n{outcome.crash}"
+    assert "Traceback" not in outcome.stderr + outcome.stdout, f"{shown}\n{outcome.stderr}"
+    if outcome.code == 0:
+        return
+    # Usage errors (exit 2) are click's own multi-line help. Every other failure is ours: one
+    # line per error, as Docker prints one per reference a command could not act on.
+    if outcome.code != 2:
+        lines = outcome.stderr.strip().splitlines()
+        assert lines, f"{shown}\nexit {outcome.code} with nothing on stderr"
+        assert len(lines) == 1 or all(line.startswith("Error") for line in lines), (
+            f"{shown}\nexit {outcome.code}, not one line per error:\n{outcome.stderr}"
+        )
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(argv=invocations())
+def test_no_command_prints_a_traceback(manager: Daemon, argv: list[str]) -> None:
+    check(run_cli(manager, argv), argv)
+
+
+def test_the_swarm_survived_the_fuzz(manager: Daemon) -> None:
+    """Whatever was sent, the manager still answers (the property runs first)."""
+    assert "web" in manager.ok("service", "ls")
+    assert manager.ok("node", "ls")
