@@ -24,8 +24,16 @@ import pytest
 
 from swarmpy.manager.state.raft import storage
 from swarmpy.manager.state.raft.log import RaftLog
-from swarmpy.manager.state.raft.storage import JOURNAL_FILE, JOURNAL_MAGIC, NoSpace
+from swarmpy.manager.state.raft.storage import (
+    DUMP_FILE,
+    JOURNAL_FILE,
+    JOURNAL_MAGIC,
+    NoSpace,
+    read_journal,
+    verify_dump,
+)
 from tests.support.daemons import DaemonSet
+from tests.support.poll import wait_for_async
 
 PASSWORD = "test-cluster-secret"
 
@@ -91,14 +99,10 @@ class PowerCut:
 
 
 async def leader_of(logs: list[RaftLog], within: float = 15.0) -> RaftLog:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        for log in logs:
-            if log.is_leader():
-                return log
-        await asyncio.sleep(0.05)
-    raise AssertionError("no raft leader")
+    def leading() -> RaftLog | None:
+        return next((log for log in logs if log.is_leader()), None)
+
+    return await wait_for_async("a raft leader", leading, within)
 
 
 @contextlib.contextmanager
@@ -182,6 +186,29 @@ def test_the_power_cut_model_catches_a_journal_that_does_not_sync(
 
 def _sync_without_disk(journal: storage.FileJournal) -> None:
     journal.dirty = False
+
+
+# ------------------------------------------------------------------ compaction
+
+
+def test_a_compacted_log_restarts_from_its_checked_dump(tmp_path: Path) -> None:
+    async def run() -> None:
+        addr = f"127.0.0.1:{free_port()}"
+        with managers([addr], [tmp_path]) as (log,):
+            await leader_of([log])
+            for _ in range(30):
+                await log.propose(())
+            obj = log._running()
+            obj.forceLogCompaction()
+            # Compacted: the dump holds the entries, the journal only the last two of them.
+            await wait_for_async("a compaction", lambda: len(obj._SyncObj__raftLog) <= 2)
+            index = log.state.index
+        verify_dump(tmp_path / DUMP_FILE)
+        assert len(read_journal(tmp_path / JOURNAL_FILE)[0]) == 2
+        with managers([addr], [tmp_path]) as (log,):
+            assert (await leader_of([log])).state.index == index
+
+    asyncio.run(asyncio.wait_for(run(), 30))
 
 
 # ------------------------------------------------------------------ full disk

@@ -143,8 +143,13 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("transportClass", DurableTransport)
-        super().__init__(*args, **kwargs)
+        # Set before SyncObj.__init__: pysyncobj snapshots every attribute it did not see
+        # there (a command's callback would not even pickle).
         self._last_command: Any = None
+        self._full_disk = _FullDiskWarning()
+        self._appending = False
+        self._append_entries_due = False
+        super().__init__(*args, **kwargs)
         queue = self._SyncObj__commandsQueue
         take = queue.get_nowait
 
@@ -154,7 +159,6 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
             return self._last_command
 
         queue.get_nowait = get_nowait
-        self._full_disk = _FullDiskWarning()
         self.addOnTickCallback(self._release)
 
     def _release(self) -> None:
@@ -175,11 +179,27 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
         self._release()
 
     def _checkCommandsToApply(self) -> None:
-        while True:
-            try:
-                super()._checkCommandsToApply()
-                return
-            except NoSpace as exc:
-                _, callback = self._last_command
-                log.warning("%s", exc)
-                self._SyncObj__callErrCallback(FAIL_NO_SPACE, callback)
+        self._appending = True
+        try:
+            while True:
+                try:
+                    super()._checkCommandsToApply()
+                    break
+                except NoSpace as exc:
+                    _, callback = self._last_command
+                    log.warning("%s", exc)
+                    self._SyncObj__callErrCallback(FAIL_NO_SPACE, callback)
+        finally:
+            self._appending = False
+        if self._append_entries_due:
+            self._append_entries_due = False
+            SyncObj._SyncObj__sendAppendEntries(self)
+
+    def _SyncObj__sendAppendEntries(self) -> None:
+        # Group commit on the wire too: with appendEntriesUseBatch off, pysyncobj sends every
+        # follower a message per command it appends, and each follower answers each one.
+        # The commands a tick appends go out together once it appended them all.
+        if self._appending:
+            self._append_entries_due = True
+            return
+        SyncObj._SyncObj__sendAppendEntries(self)
