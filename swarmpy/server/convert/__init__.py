@@ -1,0 +1,1 @@
+"""Docker Engine API JSON <-> swarmpy.model, one module per object; pure functions."""

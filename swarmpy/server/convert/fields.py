@@ -1,0 +1,149 @@
+"""Reading a client's JSON strictly: every key is either taken, or accepted only at its zero
+value, or refused by name.
+
+Docker's Go clients send many fields at their zero value (``"DNSConfig": {}``,
+``"Placement": {}``, ``"TTY": false``): Go's JSON means "not set" by them, so a field swarmpy
+lacks is accepted only at its zero value. Anything else it cannot honour is refused with a 400
+naming the field, never dropped, so a spec that asks for a healthcheck or a published port does
+not silently run without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from swarmpy.errors import InvalidArgument
+
+NANOS = 1_000_000_000
+
+
+def is_zero(value: Any) -> bool:
+    """Go's zero value: null, "", 0, false, and lists or objects of nothing but zeros."""
+    if value is None or value is False or value == "" or value == 0:
+        return True
+    if isinstance(value, list):
+        return not value
+    if isinstance(value, dict):
+        return all(is_zero(v) for v in value.values())
+    return False
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )
+
+
+class Fields:
+    """One JSON object of a request, read key by key; ``done()`` refuses what is left."""
+
+    def __init__(self, value: Any, path: str = "") -> None:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise InvalidArgument(
+                f"invalid {path or 'body'}: expected an object, got {_kind(value)}"
+            )
+        self._values: dict[str, Any] = dict(value)
+        self.path = path
+
+    def name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _take(self, key: str) -> Any:
+        return self._values.pop(key, None)
+
+    def _bad(self, key: str, expected: str, value: Any) -> InvalidArgument:
+        return InvalidArgument(f"invalid {self.name(key)}: expected {expected}, got {_kind(value)}")
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self._take(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self._bad(key, "a string", value)
+        return value
+
+    def integer(self, key: str, default: int = 0) -> int:
+        value = self._take(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._bad(key, "an integer", value)
+        return value
+
+    def number(self, key: str, default: float = 0.0) -> float:
+        value = self._take(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._bad(key, "a number", value)
+        return float(value)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self._take(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._bad(key, "a boolean", value)
+        return value
+
+    def seconds(self, key: str, default: float) -> float:
+        """A Go time.Duration (nanoseconds) as seconds."""
+        nanos = self._take(key)
+        if nanos is None:
+            return default
+        if isinstance(nanos, bool) or not isinstance(nanos, int):
+            raise self._bad(key, "an integer of nanoseconds", nanos)
+        return nanos / NANOS
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._take(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._bad(key, "an array of strings", value)
+        return tuple(value)
+
+    def labels(self, key: str) -> tuple[tuple[str, str], ...]:
+        """A string map, as sorted pairs (the model's form of labels)."""
+        value = self._take(key)
+        if value is None:
+            return ()
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self._bad(key, "an object of strings", value)
+        return tuple(sorted(value.items()))
+
+    def obj(self, key: str) -> Fields | None:
+        """A nested object (None when absent or null)."""
+        value = self._take(key)
+        return None if value is None else Fields(value, self.name(key))
+
+    def objs(self, key: str) -> list[Fields]:
+        value = self._take(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._bad(key, "an array of objects", value)
+        return [Fields(v, f"{self.name(key)}[{i}]") for i, v in enumerate(value)]
+
+    def has(self, key: str) -> bool:
+        return self._values.get(key) is not None
+
+    def unsupported(self, keys: Iterable[str], zeros: dict[str, Any] | None = None) -> None:
+        """Docker fields swarmpy has no use for: accepted only at their zero value (or the
+        value ``zeros`` names as meaning the same, e.g. Isolation "default")."""
+        for key in keys:
+            value = self._take(key)
+            if is_zero(value) or (zeros is not None and zeros.get(key) == value):
+                continue
+            raise InvalidArgument(
+                f"unsupported field {self.name(key)}: swarmpy does not implement it"
+            )
+
+    def done(self) -> None:
+        """Refuse the keys nobody took."""
+        if self._values:
+            key = sorted(self._values)[0]
+            raise InvalidArgument(f"unknown field {self.name(key)}")

@@ -1,0 +1,85 @@
+"""Docker's network JSON <-> swarmpy.model (daemon/cluster/convert/network.go). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from swarmpy.errors import InvalidArgument
+from swarmpy.model import MTU_OPTION, Network
+from swarmpy.server.convert.common import labels, timestamp
+from swarmpy.server.convert.fields import Fields
+
+# Docker's driver option naming an overlay's VXLAN id, shown by `network inspect`.
+VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+
+
+def network_json(network: Network) -> dict[str, Any]:
+    options = {VXLAN_OPTION: str(network.vni)} if network.vni else {}
+    if network.mtu:
+        options[MTU_OPTION] = str(network.mtu)
+    ipam_config = []
+    if network.subnet:
+        ipam_config.append({"Subnet": network.subnet, "Gateway": network.gateway})
+    return {
+        "Name": network.name,
+        "Id": network.id,
+        "Created": timestamp(network.created_at),
+        "Scope": "swarm",
+        "Driver": network.driver,
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
+        "Internal": False,
+        "Attachable": network.attachable,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": {},
+        "Options": options,
+        "Labels": labels(network.labels),
+    }
+
+
+@dataclass(frozen=True)
+class NetworkCreate:
+    """A /networks/create request, as swarmpy's control API takes it."""
+
+    name: str
+    driver: str
+    subnet: str
+    gateway: str
+    attachable: bool
+    labels: dict[str, str]
+    options: dict[str, str]
+
+
+def network_create(body: Any) -> NetworkCreate:
+    f = Fields(body)
+    name = f.text("Name")
+    driver = f.text("Driver", "overlay")
+    scope = f.text("Scope")
+    if scope not in ("", "swarm"):
+        raise InvalidArgument(f"invalid Scope {scope!r}: swarmpy networks are swarm-scoped")
+    f.flag("CheckDuplicate")  # swarmpy always refuses a duplicate name, as Docker then does
+    attachable = f.flag("Attachable")
+    network_labels = dict(f.labels("Labels"))
+    options = dict(f.labels("Options"))
+    subnet = gateway = ""
+    ipam = f.obj("IPAM")
+    if ipam is not None:
+        ipam_driver = ipam.text("Driver")
+        if ipam_driver not in ("", "default"):
+            raise InvalidArgument(f"unsupported IPAM driver {ipam_driver!r}: only default")
+        configs = ipam.objs("Config")
+        if len(configs) > 1:
+            raise InvalidArgument("unsupported IPAM.Config: swarmpy networks have one subnet")
+        for config in configs:
+            subnet = config.text("Subnet")
+            gateway = config.text("Gateway")
+            config.unsupported(("IPRange", "AuxiliaryAddresses"))
+            config.done()
+        ipam.unsupported(("Options",))
+        ipam.done()
+    f.unsupported(("EnableIPv6", "Internal", "Ingress", "ConfigOnly", "ConfigFrom"))
+    f.done()
+    return NetworkCreate(name, driver, subnet, gateway, attachable, network_labels, options)

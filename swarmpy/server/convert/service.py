@@ -1,0 +1,374 @@
+"""Docker's ServiceSpec and Service JSON <-> swarmpy.model (daemon/cluster/convert/service.go
+and container.go in Docker). Pure functions.
+
+Output carries only fields swarmpy has, with their values, so what a client reads it can send
+back unchanged (``docker service update`` does exactly that); input refuses what swarmpy
+cannot honour (see swarmpy.server.convert.fields).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeVar
+
+from swarmpy.errors import InvalidArgument
+from swarmpy.model import (
+    ContainerSpec,
+    EndpointMode,
+    FailureAction,
+    Mount,
+    MountType,
+    ResourceRequirements,
+    Resources,
+    RestartCondition,
+    RestartPolicy,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+    UpdateConfig,
+    UpdateOrder,
+    UpdateState,
+)
+from swarmpy.server.convert.common import labels, nanos, timestamp, version
+from swarmpy.server.convert.fields import Fields
+
+# Docker's fields swarmpy does not implement, accepted only at their zero value.
+_UNSUPPORTED_CONTAINER = (
+    "Groups",
+    "Privileges",
+    "TTY",
+    "OpenStdin",
+    "ReadOnly",
+    "StopSignal",
+    "HealthCheck",
+    "Hosts",
+    "DNSConfig",
+    "Secrets",
+    "Configs",
+    "Init",
+    "Sysctls",
+    "Ulimits",
+)
+_UNSUPPORTED_TASK = ("PluginSpec", "NetworkAttachmentSpec", "LogDriver")
+_UNSUPPORTED_MOUNT = ("Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions")
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _enum(fields: Fields, key: str, kind: type[E], default: E) -> E:
+    text = fields.text(key)
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        allowed = ", ".join(str(v.value) for v in kind)
+        raise InvalidArgument(
+            f"invalid {fields.name(key)} {text!r}: expected one of {allowed}"
+        ) from None
+
+
+# ---------------------------------------------------------------- Docker JSON -> model
+
+
+def _mount(f: Fields) -> Mount:
+    mount_type = _enum(f, "Type", MountType, MountType.VOLUME)
+    mount = Mount(
+        type=mount_type,
+        target=f.text("Target"),
+        source=f.text("Source"),
+        readonly=f.flag("ReadOnly"),
+    )
+    f.unsupported(_UNSUPPORTED_MOUNT)
+    f.done()
+    return mount
+
+
+def _container(f: Fields) -> ContainerSpec:
+    spec = ContainerSpec(
+        image=f.text("Image"),
+        command=f.strings("Command"),
+        args=f.strings("Args"),
+        env=f.strings("Env"),
+        labels=f.labels("Labels"),
+        hostname=f.text("Hostname"),
+        workdir=f.text("Dir"),
+        user=f.text("User"),
+        mounts=tuple(_mount(m) for m in f.objs("Mounts")),
+        cap_add=f.strings("CapabilityAdd"),
+        cap_drop=f.strings("CapabilityDrop"),
+        stop_grace_s=f.seconds("StopGracePeriod", ContainerSpec.stop_grace_s),
+    )
+    # "default" is the Isolation Docker's CLI sends when none was asked for.
+    f.unsupported((*_UNSUPPORTED_CONTAINER, "Isolation"), zeros={"Isolation": "default"})
+    f.done()
+    return spec
+
+
+def _resources(f: Fields | None, limits: bool) -> Resources:
+    if f is None:
+        return Resources()
+    out = Resources(
+        nano_cpus=f.integer("NanoCPUs"),
+        memory_bytes=f.integer("MemoryBytes"),
+        pids=f.integer("Pids") if limits else 0,
+    )
+    f.unsupported(("GenericResources",))
+    f.done()
+    return out
+
+
+def _requirements(f: Fields | None) -> ResourceRequirements:
+    if f is None:
+        return ResourceRequirements()
+    out = ResourceRequirements(
+        limits=_resources(f.obj("Limits"), limits=True),
+        reservations=_resources(f.obj("Reservations"), limits=False),
+    )
+    f.done()
+    return out
+
+
+def _restart(f: Fields | None) -> RestartPolicy:
+    default = RestartPolicy()
+    if f is None:
+        return default
+    out = RestartPolicy(
+        condition=_enum(f, "Condition", RestartCondition, default.condition),
+        delay_s=f.seconds("Delay", default.delay_s),
+        max_attempts=f.integer("MaxAttempts", default.max_attempts),
+        window_s=f.seconds("Window", default.window_s),
+    )
+    f.done()
+    return out
+
+
+def _update_config(f: Fields | None) -> UpdateConfig:
+    default = UpdateConfig()
+    if f is None:
+        return default
+    out = UpdateConfig(
+        # 0 is "all at once" in Docker as in swarmpy: an absent key is the same zero.
+        parallelism=f.integer("Parallelism", 0),
+        delay_s=f.seconds("Delay", 0.0),
+        failure_action=_enum(f, "FailureAction", FailureAction, default.failure_action),
+        monitor_s=f.seconds("Monitor", default.monitor_s),
+        max_failure_ratio=f.number("MaxFailureRatio", 0.0),
+        order=_enum(f, "Order", UpdateOrder, default.order),
+    )
+    f.done()
+    return out
+
+
+def _network_targets(items: list[Fields]) -> tuple[str, ...]:
+    targets = []
+    for item in items:
+        target = item.text("Target")
+        if not target:
+            raise InvalidArgument(f"invalid {item.path}: Target must name a network")
+        item.unsupported(("Aliases", "DriverOpts"))
+        item.done()
+        targets.append(target)
+    return tuple(targets)
+
+
+def _mode(f: Fields | None) -> tuple[ServiceMode, int]:
+    if f is None:
+        return ServiceMode.REPLICATED, 1
+    replicated, global_ = f.obj("Replicated"), f.obj("Global")
+    f.unsupported(("ReplicatedJob", "GlobalJob"))
+    f.done()
+    if replicated is not None and global_ is not None:
+        raise InvalidArgument(f"invalid {f.path}: a service is Replicated or Global, not both")
+    if global_ is not None:
+        global_.done()
+        return ServiceMode.GLOBAL, 0
+    if replicated is None:
+        return ServiceMode.REPLICATED, 1
+    replicas = replicated.integer("Replicas", 1)
+    replicated.unsupported(("MaxConcurrent", "TotalCompletions"))
+    replicated.done()
+    return ServiceMode.REPLICATED, replicas
+
+
+def _endpoint_mode(f: Fields | None) -> EndpointMode:
+    if f is None:
+        return EndpointMode.VIP
+    mode = _enum(f, "Mode", EndpointMode, EndpointMode.VIP)
+    # Published ports need the routing mesh, which swarmpy does not have.
+    f.unsupported(("Ports",))
+    f.done()
+    return mode
+
+
+def service_spec(body: Any) -> tuple[ServiceSpec, bool]:
+    """A ServiceSpec from Docker's JSON, and whether TaskTemplate.ForceUpdate asks for a
+    forced update (Docker's CLI bumps that counter for ``service update --force``)."""
+    f = Fields(body)
+    name = f.text("Name")
+    spec_labels = f.labels("Labels")
+    template = f.obj("TaskTemplate") or Fields({}, "TaskTemplate")
+    container = template.obj("ContainerSpec")
+    if container is None:
+        raise InvalidArgument("ContainerSpec: image reference must be provided")
+    container_spec = _container(container)
+    resources = _requirements(template.obj("Resources"))
+    restart = _restart(template.obj("RestartPolicy"))
+    constraints: tuple[str, ...] = ()
+    placement = template.obj("Placement")
+    if placement is not None:
+        constraints = placement.strings("Constraints")
+        placement.unsupported(("Preferences", "MaxReplicas", "Platforms"))
+        placement.done()
+    force = template.integer("ForceUpdate") > 0
+    runtime = template.text("Runtime")
+    if runtime not in ("", "container"):
+        raise InvalidArgument(
+            f"invalid TaskTemplate.Runtime {runtime!r}: only container is supported"
+        )
+    networks = _network_targets(template.objs("Networks"))
+    template.unsupported(_UNSUPPORTED_TASK)
+    template.done()
+    # Docker's deprecated place for networks (API < 1.25) is still read, as Docker does.
+    networks += _network_targets(f.objs("Networks"))
+    mode, replicas = _mode(f.obj("Mode"))
+    spec = ServiceSpec(
+        name=name,
+        container=container_spec,
+        labels=spec_labels,
+        mode=mode,
+        replicas=replicas,
+        restart=restart,
+        update=_update_config(f.obj("UpdateConfig")),
+        rollback=_update_config(f.obj("RollbackConfig")),
+        constraints=constraints,
+        resources=resources,
+        networks=networks,
+        endpoint_mode=_endpoint_mode(f.obj("EndpointSpec")),
+    )
+    f.done()
+    return spec, force
+
+
+# ---------------------------------------------------------------- model -> Docker JSON
+
+
+def _resources_json(r: Resources, limits: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"NanoCPUs": r.nano_cpus, "MemoryBytes": r.memory_bytes}
+    if limits:
+        out["Pids"] = r.pids
+    return out
+
+
+def _update_json(u: UpdateConfig) -> dict[str, Any]:
+    return {
+        "Parallelism": u.parallelism,
+        "Delay": nanos(u.delay_s),
+        "FailureAction": str(u.failure_action),
+        "Monitor": nanos(u.monitor_s),
+        "MaxFailureRatio": u.max_failure_ratio,
+        "Order": str(u.order),
+    }
+
+
+def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"Image": c.image}
+    if c.labels:
+        out["Labels"] = labels(c.labels)
+    for key, values in (
+        ("Command", c.command),
+        ("Args", c.args),
+        ("Env", c.env),
+        ("CapabilityAdd", c.cap_add),
+        ("CapabilityDrop", c.cap_drop),
+    ):
+        if values:
+            out[key] = list(values)
+    for key, text in (("Hostname", c.hostname), ("Dir", c.workdir), ("User", c.user)):
+        if text:
+            out[key] = text
+    if c.mounts:
+        out["Mounts"] = [
+            {"Type": str(m.type), "Source": m.source, "Target": m.target, "ReadOnly": m.readonly}
+            for m in c.mounts
+        ]
+    out["StopGracePeriod"] = nanos(c.stop_grace_s)
+    return out
+
+
+def task_spec_json(spec: ServiceSpec) -> dict[str, Any]:
+    """Docker's TaskSpec (a service's TaskTemplate, and each task's Spec)."""
+    out: dict[str, Any] = {
+        "ContainerSpec": container_spec_json(spec.container),
+        "Resources": {
+            "Limits": _resources_json(spec.resources.limits, limits=True),
+            "Reservations": _resources_json(spec.resources.reservations, limits=False),
+        },
+        "RestartPolicy": {
+            "Condition": str(spec.restart.condition),
+            "Delay": nanos(spec.restart.delay_s),
+            "MaxAttempts": spec.restart.max_attempts,
+            "Window": nanos(spec.restart.window_s),
+        },
+        "Placement": {"Constraints": list(spec.constraints)} if spec.constraints else {},
+        "ForceUpdate": 0,
+        "Runtime": "container",
+    }
+    if spec.networks:
+        out["Networks"] = [{"Target": n} for n in spec.networks]
+    return out
+
+
+def service_spec_json(spec: ServiceSpec) -> dict[str, Any]:
+    mode: dict[str, Any] = (
+        {"Replicated": {"Replicas": spec.replicas}}
+        if spec.mode == ServiceMode.REPLICATED
+        else {"Global": {}}
+    )
+    return {
+        "Name": spec.name,
+        "Labels": labels(spec.labels),
+        "TaskTemplate": task_spec_json(spec),
+        "Mode": mode,
+        "UpdateConfig": _update_json(spec.update),
+        "RollbackConfig": _update_json(spec.rollback),
+        "EndpointSpec": {"Mode": str(spec.endpoint_mode)},
+    }
+
+
+def service_json(
+    service: Service, index: int | None, status: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """A Service; ``status`` (running, desired) adds Docker's ServiceStatus (``?status=true``)."""
+    endpoint_spec = {"Mode": str(service.spec.endpoint_mode)}
+    out: dict[str, Any] = {
+        "ID": service.id,
+        "Version": version(index),
+        "CreatedAt": timestamp(service.created_at),
+        "UpdatedAt": timestamp(service.updated_at),
+        "Spec": service_spec_json(service.spec),
+        "Endpoint": {"Spec": endpoint_spec},
+    }
+    if service.previous_spec is not None:
+        out["PreviousSpec"] = service_spec_json(service.previous_spec)
+    if service.virtual_ips:
+        out["Endpoint"]["VirtualIPs"] = [
+            {"NetworkID": v.network_id, "Addr": v.addr} for v in service.virtual_ips
+        ]
+    us = service.update_status
+    if us is not None and us.state != UpdateState.UNKNOWN:
+        out["UpdateStatus"] = {
+            "State": str(us.state),
+            "StartedAt": timestamp(us.started_at),
+            "CompletedAt": timestamp(us.completed_at),
+            "Message": us.message,
+        }
+    if status is not None:
+        running, desired = status
+        out["ServiceStatus"] = {
+            "RunningTasks": running,
+            "DesiredTasks": desired,
+            "CompletedTasks": 0,
+        }
+    return out

@@ -1,0 +1,56 @@
+"""Docker's Task JSON from swarmpy.model (daemon/cluster/convert/task.go). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from swarmpy.model import Network, Task, TaskState
+from swarmpy.server.convert.common import timestamp, version
+from swarmpy.server.convert.network import network_json
+from swarmpy.server.convert.service import task_spec_json
+
+
+def task_state(state: TaskState) -> str:
+    """Docker's spelling of a task state: "running", "shutdown", ..."""
+    return state.name.lower()
+
+
+def task_json(task: Task, index: int | None, networks: Mapping[str, Network]) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "Timestamp": timestamp(task.status.timestamp),
+        "State": task_state(task.status.state),
+        "Message": task.status.message,
+    }
+    if task.status.err:
+        status["Err"] = task.status.err
+    if task.status.container_id or task.status.pid or task.status.exit_code:
+        status["ContainerStatus"] = {
+            "ContainerID": task.status.container_id,
+            "PID": task.status.pid,
+            "ExitCode": task.status.exit_code,
+        }
+    out: dict[str, Any] = {
+        "ID": task.id,
+        "Version": version(index),
+        "CreatedAt": timestamp(task.created_at),
+        "UpdatedAt": timestamp(task.updated_at),
+        "Labels": {},
+        "Spec": task_spec_json(task.spec),
+        "ServiceID": task.service_id,
+        "Slot": task.slot,
+        "NodeID": task.node_id,
+        "Status": status,
+        "DesiredState": task_state(task.desired_state),
+    }
+    attachments = [
+        {
+            "Network": network_json(networks[a.network_id]),
+            "Addresses": list(a.addresses),
+        }
+        for a in task.networks
+        if a.network_id in networks
+    ]
+    if attachments:
+        out["NetworksAttachments"] = attachments
+    return out
