@@ -11,6 +11,9 @@ from pathlib import Path
 
 DEFAULT_DATA_ROOT = Path("/var/lib/swarmpy")
 DEFAULT_HOST = "unix:///run/swarmpy/swarmpy.sock"
+DEFAULT_SOCKET_GROUP = "swarmpy"  # may use the local socket, as the docker group docker.sock
+# The Docker Engine API's socket when no --api-host is given: beside the local socket.
+ENGINE_API_SOCKET = "docker.sock"
 DEFAULT_PORT = 2377
 # pysyncobj speaks its own protocol, so Raft gets the port after the control port.
 RAFT_PORT_OFFSET = 1
@@ -29,10 +32,26 @@ class DaemonConfig:
     # Prefix of every kernel object this daemon makes (netns, bridges, cgroups, nft tables):
     # several daemons on one machine (the lab) must not share one.
     name_prefix: str = "sp"
+    # Members of this group may use the local socket (0660 root:<group>); without the group
+    # it is root's only (0600). dockerd's --group.
+    socket_group: str = DEFAULT_SOCKET_GROUP
+    # Where the Docker Engine API listens (dockerd's -H: unix:///path, tcp://addr:port);
+    # none given: ENGINE_API_SOCKET beside the local socket. TCP needs TLS (dockerd's
+    # --tlsverify and friends) or api_insecure_tcp.
+    api_hosts: tuple[str, ...] = ()
+    tls_verify: bool = False
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    api_insecure_tcp: bool = False
 
     @property
     def socket_path(self) -> Path:
         return Path(self.host.removeprefix("unix://"))
+
+    @property
+    def engine_api_hosts(self) -> tuple[str, ...]:
+        return self.api_hosts or (f"unix://{self.socket_path.parent / ENGINE_API_SOCKET}",)
 
     @property
     def runc_root(self) -> Path:
@@ -82,8 +101,10 @@ class SwarmState:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         data = dataclasses.asdict(self)
-        tmp.write_text(json.dumps(data, indent=2))
-        os.chmod(tmp, 0o600)
+        # 0600 from its creation (it holds the Raft password), whatever the umask.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data, indent=2))
         tmp.replace(path)
 
     @classmethod

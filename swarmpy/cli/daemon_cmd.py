@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from swarmpy.config import DEFAULT_DATA_ROOT, DEFAULT_HOST, DaemonConfig
+from swarmpy.config import DEFAULT_DATA_ROOT, DEFAULT_HOST, DEFAULT_SOCKET_GROUP, DaemonConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -14,6 +14,12 @@ def register(app: typer.Typer) -> None:
     def daemon(
         data_root: Path = typer.Option(DEFAULT_DATA_ROOT, help="Root of all of the node's state."),
         host: str = typer.Option(DEFAULT_HOST, "--host", "-H", help="Socket the CLI connects to."),
+        group: str = typer.Option(
+            DEFAULT_SOCKET_GROUP,
+            "--group",
+            "-G",
+            help="Group that may use the socket (0660); root's only (0600) if it does not exist.",
+        ),
         listen_addr: str = typer.Option("", help="Default listen address for swarm init/join."),
         advertise_addr: str = typer.Option("", help="Default advertise address."),
         insecure_registry: list[str] = typer.Option(
@@ -27,6 +33,25 @@ def register(app: typer.Typer) -> None:
         name_prefix: str = typer.Option(
             "sp", help="Prefix of the kernel objects this daemon makes (unique per daemon)."
         ),
+        api_host: list[str] = typer.Option(
+            [],
+            "--api-host",
+            help="Where the Docker Engine API listens, as dockerd's -H: unix:///path or "
+            "tcp://addr:port (repeatable; default: docker.sock beside the --host socket).",
+        ),
+        tlsverify: bool = typer.Option(
+            False, "--tlsverify", help="Engine API on TCP: TLS, and require client certificates."
+        ),
+        tlscacert: Path | None = typer.Option(
+            None, help="CA that signs the clients' certificates."
+        ),
+        tlscert: Path | None = typer.Option(None, help="The Engine API's TLS certificate."),
+        tlskey: Path | None = typer.Option(None, help="The Engine API's TLS key."),
+        api_insecure_tcp: bool = typer.Option(
+            False,
+            "--api-insecure-tcp",
+            help="Allow the Engine API on TCP without TLS: root for anyone who reaches the port.",
+        ),
         debug: bool = typer.Option(False, "--debug", "-D", help="Debug logging."),
     ) -> None:
         """Run the swarmpy daemon."""
@@ -35,6 +60,7 @@ def register(app: typer.Typer) -> None:
         config = DaemonConfig(
             data_root=data_root,
             host=host if host.startswith("unix://") else f"unix://{host}",
+            socket_group=group,
             listen_addr=listen_addr,
             advertise_addr=advertise_addr,
             insecure_registries=tuple(insecure_registry),
@@ -42,5 +68,11 @@ def register(app: typer.Typer) -> None:
             resolv_conf=resolv_conf,
             local_subnet=local_subnet,
             name_prefix=name_prefix,
+            api_hosts=tuple(api_host),
+            tls_verify=tlsverify,
+            tls_ca=tlscacert,
+            tls_cert=tlscert,
+            tls_key=tlskey,
+            api_insecure_tcp=api_insecure_tcp,
         )
         daemon_mod.main(config, debug=debug)

@@ -1,0 +1,201 @@
+"""The Engine API application: routes under ``/v1.NN/...`` and unversioned, version
+negotiation, and errors as Docker's ``{"message": ...}`` with Docker's status codes.
+
+A request flows: aiohttp routes it (``Routes.add`` registers every path twice, bare and with
+the version prefix) -> ``version_middleware`` refuses an API version out of range and stamps
+Docker's headers -> ``error_middleware`` turns a swarmpy error into its status -> the handler
+of the object's module (``swarmpy/server/routes/``), which converts JSON with the pure
+functions of ``swarmpy/server/convert/`` and calls the control API or membership through the
+node (``swarmpy/server/backend.py``). A new group of endpoints is a module with an
+``add_routes(routes)`` listed in ``ROUTE_MODULES``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from swarmpy.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NotAManager,
+    NotFound,
+    NotInSwarm,
+    PermissionDenied,
+    SwarmpyError,
+    Unavailable,
+)
+from swarmpy.model import ENGINE_VERSION
+from swarmpy.server.backend import EngineNode
+from swarmpy.server.events import EventLog
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.12"
+SERVER_HEADER = f"swarmpy/{ENGINE_VERSION} ({platform.system().lower()})"
+
+NODE = web.AppKey("node", EngineNode)
+EVENTS = web.AppKey("events", EventLog)
+# The API version a request asked for (its path prefix) or the server's own.
+VERSION_KEY = "swarmpy.api_version"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+class ApiError(SwarmpyError):
+    """An error only the Engine API has, with the status Docker gives it."""
+
+    http_status = 500
+
+
+def status_for(error: SwarmpyError) -> int:
+    """Docker's status for an error (api/server/httpstatus: gRPC codes -> HTTP)."""
+    if isinstance(error, ApiError):
+        return error.http_status
+    # Checked first: they are Conflicts, but Docker answers them "unavailable".
+    if isinstance(error, NotAManager | NotInSwarm | Unavailable):
+        return 503
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, AlreadyExists):
+        return 409
+    if isinstance(error, InvalidArgument | Conflict):
+        return 400
+    if isinstance(error, PermissionDenied):
+        return 403
+    return 500
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON as Docker sends it: its clients take an error body for JSON only when the
+    Content-Type is exactly application/json, without a charset."""
+    body = json.dumps(data).encode() + b"\n"
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return json_response({"message": message}, status=status)
+
+
+def request_version(request: web.Request) -> str:
+    version: str = request.get(VERSION_KEY, API_VERSION)
+    return version
+
+
+@web.middleware
+async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Docker's VersionMiddleware: refuse versions out of range, stamp the server headers."""
+    asked = request.match_info.get("version", "")
+    response: web.StreamResponse
+    if asked and parse_version(asked) > parse_version(API_VERSION):
+        response = error_response(
+            400,
+            f"client version {asked} is too new. Maximum supported API version is {API_VERSION}",
+        )
+    elif asked and parse_version(asked) < parse_version(MIN_API_VERSION):
+        response = error_response(
+            400,
+            f"client version {asked} is too old. Minimum supported API version is "
+            f"{MIN_API_VERSION}, please upgrade your client to a newer version",
+        )
+    else:
+        request[VERSION_KEY] = asked or API_VERSION
+        response = await handler(request)
+    if not response.prepared:
+        response.headers.update(server_headers())
+    return response
+
+
+def server_headers() -> dict[str, str]:
+    return {"Server": SERVER_HEADER, "Api-Version": API_VERSION, "Ostype": "linux"}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except SwarmpyError as e:
+        status = status_for(e)
+        if status >= 500 and status != 503:
+            log.error("%s %s: %s", request.method, request.path, e)
+        return error_response(status, e.message)
+    except web.HTTPException as e:
+        if e.status == 404:
+            return error_response(404, "page not found")
+        if e.status == 405:
+            return error_response(405, f"{request.method} is not allowed on {request.path}")
+        raise
+
+
+class Routes:
+    """Registers each endpoint bare and under ``/v{version}``, as Docker's router does."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        self.app.router.add_route(method, path, handler)
+        self.app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON (None when empty); a body that is not JSON is a 400, as Docker's."""
+    text = await request.text()
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidArgument(f"invalid JSON in the request body: {e}") from None
+
+
+def query_flag(request: web.Request, key: str) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it (plus "" = false)."""
+    value = request.query.get(key, "")
+    if value.lower() in ("", "0", "f", "false"):
+        return False
+    if value.lower() in ("1", "t", "true"):
+        return True
+    raise InvalidArgument(f"invalid value for {key}: {value}")
+
+
+def query_version(request: web.Request, kind: str) -> int:
+    """``?version=`` of an update: the ObjectVersion the client read."""
+    raw = request.query.get("version", "")
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid {kind} version '{raw}': expected an integer") from None
+
+
+def make_app(node: EngineNode, events: EventLog | None = None) -> web.Application:
+    """The Engine API over ``node``; ``events`` records the swarm's events for /events."""
+    from swarmpy.server.routes import ROUTE_MODULES
+
+    app = web.Application(middlewares=[version_middleware, error_middleware])
+    app[NODE] = node
+    app[EVENTS] = events or EventLog(node)
+    routes = Routes(app)
+    for module in ROUTE_MODULES:
+        module.add_routes(routes)
+
+    async def start_events(app: web.Application) -> None:
+        app[EVENTS].start()
+
+    async def stop_events(app: web.Application) -> None:
+        await app[EVENTS].stop()
+
+    app.on_startup.append(start_events)
+    app.on_cleanup.append(stop_events)
+    return app

@@ -1,0 +1,95 @@
+"""What the Engine API needs of the daemon (swarmpy.daemon.Daemon), and no more.
+
+Handlers reach the swarm through these: ``control_api()`` is the same ControlAPI the gRPC
+control servicer calls (None unless this node is a manager), ``membership`` does swarm
+init/join/leave, ``manager`` relays service logs. Tests pass a fake node over a store with a
+local log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from swarmpy.config import DaemonConfig, SwarmState
+from swarmpy.errors import NotAManager
+from swarmpy.manager.controlapi.controlapi import ControlAPI
+from swarmpy.model import NodeRole
+
+
+class SwarmMembership(Protocol):
+    """swarmpy.membership.Membership, as the swarm endpoints call it."""
+
+    async def swarm_init(
+        self,
+        advertise_addr: str,
+        listen_addr: str,
+        force_new_cluster: bool,
+        heartbeat_period_s: float,
+        task_history_limit: int,
+    ) -> tuple[str, str, str]: ...
+
+    async def swarm_join(
+        self, token: str, remote_addr: str, advertise_addr: str, listen_addr: str
+    ) -> tuple[str, str]: ...
+
+    async def swarm_leave(self, force: bool) -> None: ...
+
+
+class LogRelay(Protocol):
+    """swarmpy.manager.manager.Manager, as service logs use it: a subscription to the leader's
+    log broker (SubscribeLogsRequest in, LogMessage protobufs out)."""
+
+    def subscribe_logs(self, request: Any) -> AsyncIterator[Any]: ...
+
+
+class EngineNode(Protocol):
+    @property
+    def config(self) -> DaemonConfig: ...
+
+    @property
+    def state(self) -> SwarmState | None: ...
+
+    @property
+    def membership(self) -> SwarmMembership: ...
+
+    @property
+    def manager(self) -> LogRelay | None: ...
+
+    def control_api(self) -> ControlAPI | None: ...
+
+
+def not_a_manager(node: EngineNode) -> NotAManager:
+    """Docker's words for a node that cannot serve the swarm's objects (a 503)."""
+    state = node.state
+    if state is None:
+        return NotAManager(
+            'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+            "to connect this node to swarm and try again."
+        )
+    if state.role == NodeRole.MANAGER:
+        return NotAManager(
+            "This node is not a swarm manager. Manager is being prepared or has trouble "
+            "connecting to the cluster."
+        )
+    return NotAManager(
+        "This node is not a swarm manager. Worker nodes can't be used to view or modify "
+        "cluster state. Please run this command on a manager node or promote the current "
+        "node to a manager."
+    )
+
+
+def writer(node: EngineNode) -> ControlAPI:
+    """The control API for a change; a worker or a node outside a swarm refuses."""
+    api = node.control_api()
+    if api is None:
+        raise not_a_manager(node)
+    return api
+
+
+def reader(node: EngineNode) -> ControlAPI:
+    """The control API for a read, refused while this manager knows no leader (its copy of
+    the store may be stale), as the gRPC servicer does."""
+    api = writer(node)
+    api.check_leader()
+    return api

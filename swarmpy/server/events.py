@@ -1,0 +1,73 @@
+"""The swarm's recent events, for ``/events``: recorded from the store while this node is a
+manager, kept for ``since`` (Docker keeps the last events in memory the same way) and
+fanned out to every open ``/events`` stream."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from typing import Any
+
+from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES
+from swarmpy.server.backend import EngineNode
+from swarmpy.server.convert.events import docker_event
+
+log = logging.getLogger(__name__)
+
+# As many as Docker's events service keeps for `since` (daemon/events: eventsLimit).
+KEEP = 256
+# How often the recorder looks whether this node became (or stopped being) a manager: the
+# daemon switches roles without telling the API server.
+ROLE_POLL_S = 1.0
+
+Listener = asyncio.Queue[dict[str, Any]]
+
+
+class EventLog:
+    def __init__(self, node: EngineNode) -> None:
+        self._node = node
+        self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP)
+        self._listeners: set[Listener] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def record(self, event: dict[str, Any]) -> None:
+        self._recent.append(event)
+        for listener in self._listeners:
+            listener.put_nowait(event)
+
+    def subscribe(self) -> tuple[list[dict[str, Any]], Listener]:
+        """The events kept so far and a queue of those to come, with none lost between."""
+        listener: Listener = asyncio.Queue()
+        self._listeners.add(listener)
+        return list(self._recent), listener
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    async def _follow(self) -> None:
+        while True:
+            api = self._node.control_api()
+            if api is None:
+                await asyncio.sleep(ROLE_POLL_S)
+                continue
+            with api.store.watch(SERVICES, NODES, NETWORKS) as watch:
+                while self._node.control_api() is api:
+                    try:
+                        event = await asyncio.wait_for(watch.get(), ROLE_POLL_S)
+                    except TimeoutError:
+                        continue
+                    docker = docker_event(event, time.time())
+                    if docker is not None:
+                        self.record(docker)

@@ -1,0 +1,18 @@
+"""One module per group of Engine API endpoints, each with ``add_routes(routes)``.
+
+The swarm's objects (system, swarm, nodes, services, tasks, networks) are here; node-local
+groups (containers, exec, images) go beside them and into ``ROUTE_MODULES``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from swarmpy.server.routes import networks as networks
+from swarmpy.server.routes import nodes as nodes
+from swarmpy.server.routes import services as services
+from swarmpy.server.routes import swarm as swarm
+from swarmpy.server.routes import system as system
+from swarmpy.server.routes import tasks as tasks
+
+ROUTE_MODULES: tuple[ModuleType, ...] = (system, swarm, nodes, services, tasks, networks)

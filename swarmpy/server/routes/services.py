@@ -1,0 +1,127 @@
+"""/services: list with filters, create, inspect, update (and roll back), remove, logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from swarmpy.api import dispatcher_pb2
+from swarmpy.errors import Conflict, InvalidArgument
+from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
+from swarmpy.model import NodeState, Service, ServiceMode, TaskState
+from swarmpy.server.app import NODE, Routes, json_body, json_response, query_flag, query_version
+from swarmpy.server.backend import not_a_manager, reader, writer
+from swarmpy.server.convert.service import service_json, service_spec
+from swarmpy.server.filters import Filters, parse_filters, prefix
+from swarmpy.server.logstream import log_options, stream_logs
+
+SERVICE_FILTERS = ("id", "label", "mode", "name", "runtime")
+
+
+def add_routes(routes: Routes) -> None:
+    routes.add("GET", "/services", list_services)
+    routes.add("POST", "/services/create", create)
+    routes.add("GET", "/services/{id}", inspect)
+    routes.add("DELETE", "/services/{id}", remove)
+    routes.add("POST", "/services/{id}/update", update)
+    routes.add("GET", "/services/{id}/logs", logs)
+
+
+def service_matches(filters: Filters, service: Service) -> bool:
+    spec = service.spec
+    return (
+        filters.any("id", [prefix(filters.get("id"), service.id)])
+        and filters.any("name", [prefix(filters.get("name"), spec.name)])
+        and filters.any("mode", (spec.mode == m for m in filters.get("mode")))
+        and filters.any("runtime", (r == "container" for r in filters.get("runtime")))
+        and filters.labels("label", dict(spec.labels))
+    )
+
+
+def service_status(snapshot: Snapshot, services: Iterable[Service]) -> dict[str, tuple[int, int]]:
+    """Docker's ServiceStatus per service id: running tasks (on nodes not down) and desired
+    tasks (replicas, or for a global service the tasks meant to run)."""
+    down = {n.id for n in snapshot.all(NODES) if n.state == NodeState.DOWN}
+    running: dict[str, int] = {}
+    wanted: dict[str, int] = {}
+    for task in snapshot.all(TASKS):
+        if task.desired_state == TaskState.RUNNING and task.node_id not in down:
+            wanted[task.service_id] = wanted.get(task.service_id, 0) + 1
+            if task.status.state == TaskState.RUNNING:
+                running[task.service_id] = running.get(task.service_id, 0) + 1
+    return {
+        s.id: (
+            running.get(s.id, 0),
+            s.spec.replicas if s.spec.mode == ServiceMode.REPLICATED else wanted.get(s.id, 0),
+        )
+        for s in services
+    }
+
+
+async def list_services(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters", ""), SERVICE_FILTERS)
+    for mode in filters.get("mode"):
+        if mode not in ("replicated", "global"):
+            raise InvalidArgument(f"Invalid filter: 'mode'='{mode}'")
+    with_status = query_flag(request, "status")
+    api = reader(request.app[NODE])
+    snapshot = api.store.view()
+    services = [s for s in api.services.list() if service_matches(filters, s)]
+    status = service_status(snapshot, services) if with_status else {}
+    return json_response(
+        [service_json(s, snapshot.version(SERVICES, s.id), status.get(s.id)) for s in services]
+    )
+
+
+async def create(request: web.Request) -> web.Response:
+    api = writer(request.app[NODE])
+    spec, _force = service_spec(await json_body(request))
+    service = await api.services.create(spec)
+    return json_response({"ID": service.id}, status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    # insertDefaults changes nothing: swarmpy's specs always carry every default.
+    query_flag(request, "insertDefaults")
+    api = reader(request.app[NODE])
+    service = api.services.get(request.match_info["id"])
+    return json_response(service_json(service, api.store.view().version(SERVICES, service.id)))
+
+
+async def remove(request: web.Request) -> web.Response:
+    api = writer(request.app[NODE])
+    await api.services.remove(request.match_info["id"])
+    return web.Response()
+
+
+async def update(request: web.Request) -> web.Response:
+    api = writer(request.app[NODE])
+    version = query_version(request, "service")
+    rollback = request.query.get("rollback", "")
+    if rollback not in ("", "previous"):
+        raise InvalidArgument(f"unrecognized rollback option {rollback}")
+    body = await json_body(request)
+    service = api.services.get(request.match_info["id"])
+    # A client's stale read is refused, as SwarmKit does; a write landing between this check
+    # and the update's own transaction is not caught (a window of one store round trip).
+    if version != api.store.view().version(SERVICES, service.id):
+        raise Conflict("update out of sequence")
+    if rollback:
+        await api.services.update(service.id, None, rollback=True, force=False)
+    else:
+        spec, force = service_spec(body)
+        await api.services.update(service.id, spec, rollback=False, force=force)
+    return json_response({})
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE]
+    options = log_options(request)
+    api = writer(node)
+    relay = node.manager
+    if relay is None:
+        raise not_a_manager(node)
+    service = api.services.get(request.match_info["id"])
+    subscription = dispatcher_pb2.SubscribeLogsRequest(service_ids=[service.id])
+    return await stream_logs(request, relay, subscription, options)

@@ -1,0 +1,173 @@
+"""The Engine API in process over a store with a local log, for the fake-server tier.
+
+    async with engine_api() as api:
+        await api.client.get("/v1.41/nodes")
+
+``FakeNode`` stands for the daemon: a ControlAPI over ``Store(LocalLog())`` bootstrapped with
+a cluster and one ready manager (``MANAGER_ID``), a membership that records what it is asked,
+and a log relay that replays the lines a test gives it. ``api.worker()`` turns the node into a
+worker, ``api.outside_swarm()`` into a node in no swarm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from swarmpy.api import dispatcher_pb2
+from swarmpy.config import DaemonConfig, SwarmState
+from swarmpy.manager.controlapi.common import RaftMember
+from swarmpy.manager.controlapi.controlapi import ControlAPI
+from swarmpy.manager.state.store import CLUSTERS, NODES, LocalLog, Store, Tx
+from swarmpy.model import (
+    Cluster,
+    JoinTokens,
+    ManagerStatus,
+    Node,
+    NodeRole,
+    NodeState,
+    Resources,
+    now,
+)
+from swarmpy.server.app import make_app
+
+MANAGER_ID = "manager1node000000000000a"
+CLUSTER_ID = "cluster1000000000000000aa"
+RAFT_ADDR = "127.0.0.1:2378"
+API_ADDR = "127.0.0.1:2377"
+
+
+@dataclass
+class FakeMembership:
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    async def swarm_init(
+        self,
+        advertise_addr: str,
+        listen_addr: str,
+        force_new_cluster: bool,
+        heartbeat_period_s: float,
+        task_history_limit: int,
+    ) -> tuple[str, str, str]:
+        self.calls.append(
+            (
+                "init",
+                (
+                    advertise_addr,
+                    listen_addr,
+                    force_new_cluster,
+                    heartbeat_period_s,
+                    task_history_limit,
+                ),
+            )
+        )
+        return "newnode", "SWMTKN-1-x-y", advertise_addr
+
+    async def swarm_join(
+        self, token: str, remote_addr: str, advertise_addr: str, listen_addr: str
+    ) -> tuple[str, str]:
+        self.calls.append(("join", (token, remote_addr, advertise_addr, listen_addr)))
+        return "joined", "worker"
+
+    async def swarm_leave(self, force: bool) -> None:
+        self.calls.append(("leave", (force,)))
+
+
+@dataclass
+class FakeRelay:
+    """Replays ``lines`` for every subscription and records the subscriptions."""
+
+    lines: list[dispatcher_pb2.LogMessage] = field(default_factory=list)
+    requests: list[dispatcher_pb2.SubscribeLogsRequest] = field(default_factory=list)
+
+    async def subscribe_logs(self, request: Any) -> AsyncIterator[Any]:
+        self.requests.append(request)
+        for line in self.lines:
+            yield line
+
+
+@dataclass
+class FakeNode:
+    config: DaemonConfig
+    state: SwarmState | None
+    membership: FakeMembership
+    manager: FakeRelay | None
+    api: ControlAPI | None
+    leader: bool = True
+
+    def control_api(self) -> ControlAPI | None:
+        return self.api
+
+
+@dataclass
+class EngineApi:
+    node: FakeNode
+    store: Store
+    client: TestClient[Any, Any]
+
+    def worker(self) -> None:
+        assert self.node.state is not None
+        self.node.state = SwarmState(MANAGER_ID, CLUSTER_ID, NodeRole.WORKER, API_ADDR, "127.0.0.1")
+        self.node.api = None
+        self.node.manager = None
+
+    def outside_swarm(self) -> None:
+        self.node.state = None
+        self.node.api = None
+        self.node.manager = None
+
+
+def _bootstrap(tx: Tx) -> None:
+    stamp = now()
+    tx.create(
+        CLUSTERS,
+        Cluster(
+            id=CLUSTER_ID,
+            root_ca_cert="-----BEGIN CERTIFICATE-----\n",
+            tokens=JoinTokens("SWMTKN-1-w", "SWMTKN-1-m"),
+            created_at=stamp,
+            updated_at=stamp,
+        ),
+    )
+    tx.create(
+        NODES,
+        Node(
+            id=MANAGER_ID,
+            hostname="host1",
+            role=NodeRole.MANAGER,
+            state=NodeState.READY,
+            addr="127.0.0.1",
+            resources=Resources(nano_cpus=2_000_000_000, memory_bytes=1 << 30),
+            manager=ManagerStatus(raft_addr=RAFT_ADDR, api_addr=API_ADDR),
+            created_at=stamp,
+            updated_at=stamp,
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def engine_api(lines: Sequence[dispatcher_pb2.LogMessage] = ()) -> AsyncIterator[EngineApi]:
+    store = Store(LocalLog())
+    await store.update(_bootstrap)
+    holder: dict[str, FakeNode] = {}
+
+    def members() -> list[RaftMember]:
+        return [RaftMember(RAFT_ADDR, holder["node"].leader, True)]
+
+    with tempfile.TemporaryDirectory(prefix="spapi-") as tmp:
+        node = FakeNode(
+            config=DaemonConfig(data_root=Path(tmp)),
+            state=SwarmState(MANAGER_ID, CLUSTER_ID, NodeRole.MANAGER, API_ADDR, "127.0.0.1"),
+            membership=FakeMembership(),
+            manager=FakeRelay(list(lines)),
+            api=ControlAPI(store, members),
+        )
+        holder["node"] = node
+        async with TestClient(TestServer(make_app(node), host="127.0.0.1")) as client:
+            yield EngineApi(node, store, client)
