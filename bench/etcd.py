@@ -1,8 +1,8 @@
 """An optional reference point: 3 etcd members on loopback (Debian's etcd-server, if installed).
 
-Writes go through etcd's HTTP/JSON gateway (``/v3/kv/put``) over one keep-alive connection,
-one after another, so the loop is as sequential as ours. Nothing here is required: callers
-check ``etcd_available()`` and skip otherwise.
+Writes go through etcd's HTTP/JSON gateway (``/v3/kv/put``) over one keep-alive connection
+per writer, one after another on each, so a single writer's loop is as sequential as ours.
+Nothing here is required: callers check ``etcd_available()`` and skip otherwise.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from bench.common import free_port, wait_until
@@ -71,15 +73,25 @@ def _try_put(endpoint: str) -> bool:
     return True
 
 
-def etcd_writes(endpoint: str, n: int) -> tuple[float, list[float]]:
-    """``n`` sequential puts; (writes/s, latencies in s)."""
+def etcd_writes(endpoint: str, n: int, writers: int = 1) -> tuple[float, list[float]]:
+    """``n`` puts by ``writers`` clients, each sequential on its own keep-alive connection;
+    (writes/s, latencies in s)."""
+    latencies: list[float] = []
+    shares = [range(i, n, writers) for i in range(writers)]
+    with ThreadPoolExecutor(writers) as pool:
+        started = time.perf_counter()
+        for part in pool.map(partial(_puts, endpoint), shares):
+            latencies.extend(part)
+        return n / (time.perf_counter() - started), latencies
+
+
+def _puts(endpoint: str, keys: range) -> list[float]:
     host, port = endpoint.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
     value = base64.b64encode(b"x" * 200).decode()
     latencies = []
     try:
-        started = time.perf_counter()
-        for i in range(n):
+        for i in keys:
             body = json.dumps({"key": base64.b64encode(f"k{i}".encode()).decode(), "value": value})
             t0 = time.perf_counter()
             conn.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
@@ -88,6 +100,6 @@ def etcd_writes(endpoint: str, n: int) -> tuple[float, list[float]]:
             if resp.status != 200:
                 raise RuntimeError(f"etcd put: HTTP {resp.status}")
             latencies.append(time.perf_counter() - t0)
-        return n / (time.perf_counter() - started), latencies
+        return latencies
     finally:
         conn.close()

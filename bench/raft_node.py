@@ -123,12 +123,19 @@ def _serve(argv: list[str]) -> None:
             if op == "status":
                 return dict(status())
             if op == "write":
-                latencies = []
+                latencies: list[float] = []
+
+                async def writer(count: int) -> None:
+                    for _ in range(count):
+                        t0 = time.perf_counter()
+                        await write()
+                        latencies.append(time.perf_counter() - t0)
+
+                # ``writers`` coroutines share the ``n`` writes, each waiting for its last.
+                writers = cmd.get("writers", 1)
+                shares = [cmd["n"] // writers + (i < cmd["n"] % writers) for i in range(writers)]
                 started = time.perf_counter()
-                for _ in range(cmd["n"]):
-                    t0 = time.perf_counter()
-                    await write()
-                    latencies.append(time.perf_counter() - t0)
+                await asyncio.gather(*(writer(k) for k in shares))
                 return {"elapsed": time.perf_counter() - started, "latencies": latencies}
             raise ValueError(op)
 
