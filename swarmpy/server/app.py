@@ -43,8 +43,6 @@ SERVER_HEADER = f"swarmpy/{ENGINE_VERSION} ({platform.system().lower()})"
 
 NODE = web.AppKey("node", EngineNode)
 EVENTS = web.AppKey("events", EventLog)
-# The API version a request asked for (its path prefix) or the server's own.
-VERSION_KEY = "swarmpy.api_version"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,8 +87,8 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 def request_version(request: web.Request) -> str:
-    version: str = request.get(VERSION_KEY, API_VERSION)
-    return version
+    """The API version a request asked for (its path prefix), or the server's own."""
+    return request.match_info.get("version", "") or API_VERSION
 
 
 @web.middleware
@@ -110,7 +108,6 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
             f"{MIN_API_VERSION}, please upgrade your client to a newer version",
         )
     else:
-        request[VERSION_KEY] = asked or API_VERSION
         response = await handler(request)
     if not response.prepared:
         response.headers.update(server_headers())

@@ -21,13 +21,13 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from swarmpy.api import dispatcher_pb2
+from swarmpy.ca import certificates as ca
 from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.state.store import CLUSTERS, NODES, LocalLog, Store, Tx
 from swarmpy.model import (
     Cluster,
-    JoinTokens,
     ManagerStatus,
     Node,
     NodeRole,
@@ -123,14 +123,14 @@ class EngineApi:
         self.node.manager = None
 
 
-def _bootstrap(tx: Tx) -> None:
+def _bootstrap(tx: Tx, root: ca.RootCA) -> None:
     stamp = now()
     tx.create(
         CLUSTERS,
         Cluster(
             id=CLUSTER_ID,
-            root_ca_cert="-----BEGIN CERTIFICATE-----\n",
-            tokens=JoinTokens("SWMTKN-1-w", "SWMTKN-1-m"),
+            root_ca_cert=root.cert_pem,
+            tokens=ca.generate_join_tokens(root.cert_pem),
             created_at=stamp,
             updated_at=stamp,
         ),
@@ -154,7 +154,8 @@ def _bootstrap(tx: Tx) -> None:
 @contextlib.asynccontextmanager
 async def engine_api(lines: Sequence[dispatcher_pb2.LogMessage] = ()) -> AsyncIterator[EngineApi]:
     store = Store(LocalLog())
-    await store.update(_bootstrap)
+    root = ca.create_root_ca()
+    await store.update(lambda tx: _bootstrap(tx, root))
     holder: dict[str, FakeNode] = {}
 
     def members() -> list[RaftMember]:

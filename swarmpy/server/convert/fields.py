@@ -45,14 +45,20 @@ class Fields:
             raise InvalidArgument(
                 f"invalid {path or 'body'}: expected an object, got {_kind(value)}"
             )
-        self._values: dict[str, Any] = dict(value)
+        # Go's JSON decoder matches keys case-insensitively, and clients rely on it: docker-py
+        # sends a service's mode as {"replicated": {"Replicas": 3}}.
+        self._values: dict[str, Any] = {}
+        self._spelling: dict[str, str] = {}
+        for key, item in value.items():
+            self._values[key.lower()] = item
+            self._spelling[key.lower()] = key
         self.path = path
 
     def name(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
     def _take(self, key: str) -> Any:
-        return self._values.pop(key, None)
+        return self._values.pop(key.lower(), None)
 
     def _bad(self, key: str, expected: str, value: Any) -> InvalidArgument:
         return InvalidArgument(f"invalid {self.name(key)}: expected {expected}, got {_kind(value)}")
@@ -128,9 +134,6 @@ class Fields:
             raise self._bad(key, "an array of objects", value)
         return [Fields(v, f"{self.name(key)}[{i}]") for i, v in enumerate(value)]
 
-    def has(self, key: str) -> bool:
-        return self._values.get(key) is not None
-
     def unsupported(self, keys: Iterable[str], zeros: dict[str, Any] | None = None) -> None:
         """Docker fields swarmpy has no use for: accepted only at their zero value (or the
         value ``zeros`` names as meaning the same, e.g. Isolation "default")."""
@@ -145,5 +148,5 @@ class Fields:
     def done(self) -> None:
         """Refuse the keys nobody took."""
         if self._values:
-            key = sorted(self._values)[0]
+            key = self._spelling[sorted(self._values)[0]]
             raise InvalidArgument(f"unknown field {self.name(key)}")

@@ -1,0 +1,463 @@
+"""The Engine API in process (aiohttp's test server on 127.0.0.1) over a store with a local
+log: Docker's shapes, status codes and error bodies for each group of endpoints, and docker-py
+driving it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import docker
+import pytest
+
+from swarmpy.api import dispatcher_pb2
+from swarmpy.server.stream import STDOUT, SYSTEMERR, unframe
+from tests.support.engine_api import MANAGER_ID, EngineApi, engine_api
+
+pytestmark = pytest.mark.fakeserver
+
+SERVICE = {
+    "Name": "web",
+    "TaskTemplate": {
+        "ContainerSpec": {"Image": "busybox:latest", "Args": ["httpd", "-f"], "DNSConfig": {}},
+        "Placement": {},
+    },
+    "Mode": {"Replicated": {"Replicas": 2}},
+}
+
+
+def run(scenario: Callable[[EngineApi], Awaitable[None]], **kwargs: Any) -> None:
+    async def main() -> None:
+        async with engine_api(**kwargs) as api:
+            await scenario(api)
+
+    asyncio.run(main())
+
+
+async def call(api: EngineApi, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    response = await api.client.request(
+        method, path, data=None if body is None else json.dumps(body)
+    )
+    text = await response.text()
+    try:
+        return response.status, json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return response.status, text
+
+
+async def message(api: EngineApi, method: str, path: str, body: Any = None) -> tuple[int, str]:
+    status, out = await call(api, method, path, body)
+    assert isinstance(out, dict), out
+    return status, str(out["message"])
+
+
+# ---------------------------------------------------------------- system
+
+
+def test_ping_version_and_negotiation() -> None:
+    async def scenario(api: EngineApi) -> None:
+        for method in ("GET", "HEAD"):
+            response = await api.client.request(method, "/_ping")
+            assert response.status == 200
+            assert response.headers["API-Version"] == "1.41"
+            assert response.headers["Ostype"] == "linux"
+            assert response.headers["Docker-Experimental"] == "false"
+            assert response.headers["Builder-Version"]
+            assert response.headers["Server"].startswith("swarmpy/")
+            assert await response.text() == ("OK" if method == "GET" else "")
+        status, version = await call(api, "GET", "/v1.41/version")
+        assert status == 200
+        assert (version["ApiVersion"], version["MinAPIVersion"]) == ("1.41", "1.12")
+        assert (await call(api, "GET", "/v1.24/version"))[0] == 200
+        status, text = await message(api, "GET", "/v1.42/version")
+        assert (status, text) == (
+            400,
+            "client version 1.42 is too new. Maximum supported API version is 1.41",
+        )
+        assert (await message(api, "GET", "/v1.11/version"))[0] == 400
+        assert await message(api, "GET", "/v1.41/nothing") == (404, "page not found")
+
+    run(scenario)
+
+
+def test_info_shows_the_swarm() -> None:
+    async def scenario(api: EngineApi) -> None:
+        status, info = await call(api, "GET", "/info")
+        assert status == 200
+        swarm = info["Swarm"]
+        assert swarm["NodeID"] == MANAGER_ID
+        assert swarm["LocalNodeState"] == "active"
+        assert swarm["ControlAvailable"] is True
+        assert (swarm["Nodes"], swarm["Managers"]) == (1, 1)
+        assert swarm["Cluster"]["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"] == 5
+        api.outside_swarm()
+        _, info = await call(api, "GET", "/info")
+        assert info["Swarm"]["LocalNodeState"] == "inactive"
+
+    run(scenario)
+
+
+def test_events_replay_since_and_stop_at_until() -> None:
+    async def scenario(api: EngineApi) -> None:
+        start = time.time()
+        # The recorder follows the store from the app's start: wait until it is watching.
+        assert (await call(api, "POST", "/networks/create", {"Name": "n1"}))[0] == 201
+        assert (await call(api, "POST", "/services/create", SERVICE))[0] == 201
+        filters = json.dumps({"type": ["service"]})
+        until = time.time() + 0.5
+        response = await api.client.get(
+            "/events", params={"since": str(start - 1), "until": str(until), "filters": filters}
+        )
+        assert response.status == 200
+        events = [json.loads(line) for line in (await response.text()).splitlines()]
+        assert [(e["Type"], e["Action"], e["Actor"]["Attributes"]["name"]) for e in events] == [
+            ("service", "create", "web")
+        ]
+        status, text = await message(api, "GET", "/events?filters=" + json.dumps({"x": ["y"]}))
+        assert (status, text) == (400, "invalid filter 'x'")
+
+    run(scenario)
+
+
+# ---------------------------------------------------------------- swarm
+
+
+def test_swarm_inspect_update_and_membership() -> None:
+    async def scenario(api: EngineApi) -> None:
+        status, swarm = await call(api, "GET", "/swarm")
+        assert status == 200
+        tokens = swarm["JoinTokens"]
+        assert tokens["Worker"].startswith("SWMTKN-1-")
+        assert tokens["Manager"].startswith("SWMTKN-1-")
+        version = swarm["Version"]["Index"]
+        status, text = await message(api, "POST", "/swarm/init", {"AdvertiseAddr": "1.2.3.4"})
+        assert status == 503
+        assert "already part of a swarm" in text
+        status, _ = await call(
+            api, "POST", f"/swarm/update?version={version}&rotateWorkerToken=true", swarm["Spec"]
+        )
+        assert status == 200
+        _, rotated = await call(api, "GET", "/swarm")
+        assert rotated["JoinTokens"]["Worker"] != tokens["Worker"]
+        assert rotated["JoinTokens"]["Manager"] == tokens["Manager"]
+        status, text = await message(api, "POST", f"/swarm/update?version={version}", swarm["Spec"])
+        assert (status, text) == (400, "update out of sequence")
+        changed = dict(swarm["Spec"], Dispatcher={"HeartbeatPeriod": 1})
+        status, text = await message(
+            api, "POST", f"/swarm/update?version={rotated['Version']['Index']}", changed
+        )
+        assert status == 400
+        assert "Dispatcher.HeartbeatPeriod" in text
+        assert await call(api, "GET", "/swarm/unlockkey") == (200, {"UnlockKey": ""})
+        assert await message(api, "POST", "/swarm/unlock", {"UnlockKey": "x"}) == (
+            409,
+            "swarm is not locked",
+        )
+        status, text = await message(api, "POST", "/swarm/leave")
+        assert status == 503
+        assert "participating as a manager" in text
+        assert (await call(api, "POST", "/swarm/leave?force=1"))[0] == 200
+        assert api.node.membership.calls == [("leave", (True,))]
+
+    run(scenario)
+
+
+def test_init_and_join_reach_membership() -> None:
+    async def scenario(api: EngineApi) -> None:
+        api.outside_swarm()
+        body = {
+            "ListenAddr": "127.0.0.1:2377",
+            "AdvertiseAddr": "127.0.0.1",
+            "Spec": {"Orchestration": {"TaskHistoryRetentionLimit": 2}},
+        }
+        assert await call(api, "POST", "/v1.41/swarm/init", body) == (200, "newnode")
+        join = {"JoinToken": "SWMTKN-1-a-b", "RemoteAddrs": ["127.0.0.2:2377"]}
+        assert (await call(api, "POST", "/swarm/join", join))[0] == 200
+        assert api.node.membership.calls == [
+            ("init", ("127.0.0.1", "127.0.0.1:2377", False, 5.0, 2)),
+            ("join", ("SWMTKN-1-a-b", "127.0.0.2:2377", "", "")),
+        ]
+        status, text = await message(api, "POST", "/swarm/init", {"AutoLockManagers": True})
+        assert (status, "AutoLockManagers" in text) == (400, True)
+        assert (await message(api, "POST", "/swarm/leave"))[0] == 503
+
+    run(scenario)
+
+
+# ---------------------------------------------------------------- nodes
+
+
+def test_nodes_list_filter_update_remove() -> None:
+    async def scenario(api: EngineApi) -> None:
+        status, nodes = await call(api, "GET", "/nodes")
+        assert status == 200
+        (node,) = nodes
+        assert node["ManagerStatus"] == {
+            "Leader": True,
+            "Reachability": "reachable",
+            "Addr": "127.0.0.1:2377",
+        }
+        role = json.dumps({"role": {"worker": True}})
+        assert await call(api, "GET", f"/nodes?filters={role}") == (200, [])
+        assert (await message(api, "GET", '/nodes?filters={"role":["boss"]}'))[0] == 400
+        spec = dict(node["Spec"], Labels={"zone": "a"}, Availability="drain")
+        path = f"/nodes/{MANAGER_ID}/update?version={node['Version']['Index']}"
+        assert (await call(api, "POST", path, spec))[0] == 200
+        _, updated = await call(api, "GET", "/nodes/host1")
+        assert updated["Spec"]["Labels"] == {"zone": "a"}
+        assert updated["Spec"]["Availability"] == "drain"
+        assert (await message(api, "POST", path, spec)) == (400, "update out of sequence")
+        label = json.dumps({"node.label": ["zone=a"]})
+        assert len((await call(api, "GET", f"/nodes?filters={label}"))[1]) == 1
+        assert (await message(api, "GET", "/nodes/nosuchnode")) == (404, "No such node: nosuchnode")
+        status, text = await message(api, "DELETE", f"/nodes/{MANAGER_ID}")
+        assert status == 400
+        assert "is a cluster manager" in text or "not down" in text
+
+    run(scenario)
+
+
+# ---------------------------------------------------------------- services and tasks
+
+
+def test_service_create_conflict_and_bad_spec() -> None:
+    async def scenario(api: EngineApi) -> None:
+        status, created = await call(api, "POST", "/v1.41/services/create", SERVICE)
+        assert status == 201
+        assert set(created) == {"ID"}
+        status, text = await message(api, "POST", "/services/create", SERVICE)
+        assert (status, text) == (409, "service web already exists")
+        bad = json.loads(json.dumps(SERVICE))
+        bad["Name"] = "other"
+        bad["EndpointSpec"] = {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}
+        status, text = await message(api, "POST", "/services/create", bad)
+        assert (status, text) == (
+            400,
+            "unsupported field EndpointSpec.Ports: swarmpy does not implement it",
+        )
+        assert (await message(api, "POST", "/services/create", "not an object"))[0] == 400
+        assert await message(api, "GET", "/services/nosuch") == (404, "No such service: nosuch")
+        assert await message(api, "DELETE", "/services/nosuch") == (404, "No such service: nosuch")
+
+    run(scenario)
+
+
+def test_service_list_inspect_update_rollback_remove() -> None:
+    async def scenario(api: EngineApi) -> None:
+        _, created = await call(api, "POST", "/services/create", SERVICE)
+        sid = created["ID"]
+        status, services = await call(api, "GET", "/services?status=true")
+        assert status == 200
+        assert services[0]["ServiceStatus"] == {
+            "RunningTasks": 0,
+            "DesiredTasks": 2,
+            "CompletedTasks": 0,
+        }
+        by_name = json.dumps({"name": {"we": True}, "mode": {"replicated": True}})
+        assert len((await call(api, "GET", f"/services?filters={by_name}"))[1]) == 1
+        by_label = json.dumps({"label": ["tier"]})
+        assert (await call(api, "GET", f"/services?filters={by_label}"))[1] == []
+        _, service = await call(api, "GET", "/services/web?insertDefaults=true")
+        assert service["ID"] == sid
+        spec = service["Spec"]
+        spec["TaskTemplate"]["ContainerSpec"]["Image"] = "busybox:v2"
+        version = service["Version"]["Index"]
+        path = f"/services/{sid}/update?version={version}"
+        assert await call(api, "POST", path, spec) == (200, {})
+        _, updated = await call(api, "GET", f"/services/{sid}")
+        assert updated["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox:v2"
+        assert updated["UpdateStatus"]["State"] == "updating"
+        assert updated["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox:latest"
+        assert await message(api, "POST", path, spec) == (400, "update out of sequence")
+        rollback = f"/services/{sid}/update?version={updated['Version']['Index']}&rollback=previous"
+        assert (await call(api, "POST", rollback, updated["Spec"]))[0] == 200
+        _, rolled = await call(api, "GET", f"/services/{sid}")
+        assert rolled["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox:latest"
+        assert rolled["UpdateStatus"]["State"] == "rollback_started"
+        assert (await call(api, "DELETE", f"/services/{sid}"))[0] == 200
+        assert await call(api, "GET", "/services") == (200, [])
+
+    run(scenario)
+
+
+def test_tasks_list_with_docker_s_filters() -> None:
+    async def scenario(api: EngineApi) -> None:
+        from swarmpy.manager.state.store import SERVICES, TASKS, Tx
+        from tests.support.builders import task
+
+        _, created = await call(api, "POST", "/services/create", SERVICE)
+        service = api.store.view().get(SERVICES, created["ID"])
+        assert service is not None
+        t1, t2 = task(service, 1, node_id=MANAGER_ID), task(service, 2, node_id=MANAGER_ID)
+
+        def add(tx: Tx) -> None:
+            tx.create(TASKS, t1)
+            tx.create(TASKS, t2)
+
+        await api.store.update(add)
+        by_service = json.dumps({"service": {"web": True}, "_up-to-date": {"true": True}})
+        status, tasks = await call(api, "GET", f"/tasks?filters={by_service}")
+        assert status == 200
+        assert sorted(t["Slot"] for t in tasks) == [1, 2]
+        assert tasks[0]["DesiredState"] == "running"
+        shutdown = json.dumps({"desired-state": ["shutdown"]})
+        assert await call(api, "GET", f"/tasks?filters={shutdown}") == (200, [])
+        assert (await message(api, "GET", '/tasks?filters={"desired-state":["nap"]}'))[0] == 400
+        missing = json.dumps({"service": ["nosuch"]})
+        assert (await message(api, "GET", f"/tasks?filters={missing}"))[0] == 404
+        status, one = await call(api, "GET", f"/tasks/{t1.id}")
+        assert (status, one["ID"]) == (200, t1.id)
+        assert (await message(api, "GET", "/tasks/zzz"))[0] == 404
+
+    run(scenario)
+
+
+def test_service_logs_are_multiplexed_with_details() -> None:
+    lines = [
+        dispatcher_pb2.LogMessage(task_id="t1", service_id="s1", node_id="n1", data=b"hello"),
+        dispatcher_pb2.LogMessage(data=b"node n2 did not answer"),
+    ]
+
+    async def scenario(api: EngineApi) -> None:
+        await call(api, "POST", "/services/create", SERVICE)
+        response = await api.client.get(
+            "/services/web/logs",
+            params={"stdout": "1", "stderr": "1", "details": "1", "timestamps": "1", "tail": "5"},
+        )
+        assert response.status == 200
+        frames, rest = unframe(await response.read())
+        assert rest == b""
+        (stream, data), (err_stream, err) = frames
+        assert stream == STDOUT
+        stamp, detail, text = data.split(b" ", 2)
+        assert stamp.endswith(b"Z")
+        assert len(stamp.split(b".")[1]) == 10  # nine digits and the Z, as Go's fixed format
+        assert detail == (
+            b"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,"
+            b"com.docker.swarm.task.id=t1"
+        )
+        assert text == b"hello\n"
+        assert (err_stream, err) == (SYSTEMERR, b"Error grabbing logs: node n2 did not answer\n")
+        assert api.node.manager is not None
+        (request,) = api.node.manager.requests
+        assert (request.tail, request.follow) == (5, False)
+        status, refusal = await message(api, "GET", "/services/web/logs")
+        assert (status, "at least one stream" in refusal) == (400, True)
+        assert (await message(api, "GET", "/services/web/logs?stdout=1&since=12"))[0] == 400
+        assert (await message(api, "GET", "/services/nosuch/logs?stdout=1"))[0] == 404
+
+    run(scenario, lines=lines)
+
+
+# ---------------------------------------------------------------- networks
+
+
+def test_networks_create_list_inspect_remove_prune() -> None:
+    async def scenario(api: EngineApi) -> None:
+        body = {
+            "Name": "overnet",
+            "Driver": "overlay",
+            "CheckDuplicate": True,
+            "Labels": {"a": "b"},
+        }
+        status, created = await call(api, "POST", "/networks/create", body)
+        assert status == 201
+        assert created["Warning"] == ""
+        status, text = await message(api, "POST", "/networks/create", body)
+        assert (status, text) == (409, "network with name overnet already exists")
+        assert (await message(api, "POST", "/networks/create", {"Name": "b", "Driver": "bridge"}))[
+            0
+        ] == 400
+        status, text = await message(
+            api, "POST", "/networks/create", {"Name": "x", "Internal": True}
+        )
+        assert (status, "Internal" in text) == (400, True)
+        assert (await call(api, "POST", "/networks/create", {"Name": "spare"}))[0] == 201
+        svc = json.loads(json.dumps(SERVICE))
+        svc["TaskTemplate"]["Networks"] = [{"Target": "overnet"}]
+        assert (await call(api, "POST", "/services/create", svc))[0] == 201
+        dangling = json.dumps({"dangling": ["true"]})
+        _, listed = await call(api, "GET", f"/networks?filters={dangling}")
+        assert [n["Name"] for n in listed] == ["spare"]
+        by_label = json.dumps({"label": {"a=b": True}, "driver": {"overlay": True}})
+        _, listed = await call(api, "GET", f"/networks?filters={by_label}")
+        assert [n["Name"] for n in listed] == ["overnet"]
+        status, network = await call(api, "GET", f"/networks/{created['Id']}")
+        assert (status, network["Name"], network["Scope"]) == (200, "overnet", "swarm")
+        assert await message(api, "GET", "/networks/nosuch") == (404, "network nosuch not found")
+        status, text = await message(api, "DELETE", "/networks/overnet")
+        assert (status, "in use" in text) == (400, True)
+        assert await call(api, "POST", "/networks/prune") == (200, {"NetworksDeleted": ["spare"]})
+        await call(api, "DELETE", "/services/web")
+        assert (await call(api, "DELETE", "/networks/overnet"))[0] == 204
+        assert await call(api, "GET", "/networks") == (200, [])
+
+    run(scenario)
+
+
+# ---------------------------------------------------------------- refusals by role
+
+
+def test_a_worker_and_a_manager_without_leader_refuse_with_503() -> None:
+    async def scenario(api: EngineApi) -> None:
+        api.node.leader = False
+        status, text = await message(api, "GET", "/services")
+        assert status == 503
+        assert "does not have a leader" in text
+        api.worker()
+        for method, path in [
+            ("GET", "/nodes"),
+            ("GET", "/services"),
+            ("POST", "/services/create"),
+            ("GET", "/tasks"),
+            ("POST", "/networks/create"),
+            ("GET", "/swarm"),
+        ]:
+            status, text = await message(api, method, path, SERVICE if method == "POST" else None)
+            assert status == 503, path
+            assert text.startswith("This node is not a swarm manager. Worker nodes can't"), text
+        assert await call(api, "GET", "/networks") == (200, [])
+
+    run(scenario)
+
+
+# ---------------------------------------------------------------- docker-py
+
+
+def test_docker_py_drives_services_and_nodes() -> None:
+    async def scenario(api: EngineApi) -> None:
+        url = f"tcp://127.0.0.1:{api.client.port}"
+
+        def drive() -> None:
+            client = docker.DockerClient(base_url=url, version="auto")
+            try:
+                assert client.ping()
+                assert [n.attrs["Description"]["Hostname"] for n in client.nodes.list()] == [
+                    "host1"
+                ]
+                service = client.services.create(  # type: ignore[no-untyped-call]
+                    "busybox:latest",
+                    ["httpd", "-f"],
+                    name="web",
+                    mode={"Replicated": {"Replicas": 2}},
+                )
+                assert [s.name for s in client.services.list()] == ["web"]
+                service.scale(3)
+                service.reload()
+                assert service.attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 3
+                with pytest.raises(docker.errors.APIError) as conflict:
+                    client.services.create("busybox:latest", name="web")  # type: ignore[no-untyped-call]
+                assert conflict.value.status_code == 409
+                service.remove()
+                assert client.services.list() == []
+                with pytest.raises(docker.errors.NotFound):
+                    client.services.get("web")  # type: ignore[no-untyped-call]
+            finally:
+                client.close()
+
+        await asyncio.to_thread(drive)
+
+    run(scenario)
