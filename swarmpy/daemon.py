@@ -30,6 +30,7 @@ from swarmpy.manager.controlapi.servicer import ControlServicer
 from swarmpy.manager.manager import Manager
 from swarmpy.membership import Membership
 from swarmpy.model import NodeRole
+from swarmpy.server.listeners import EngineApiServer
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Daemon:
         self.runtime: NodeRuntime | None = None
         self.membership = Membership(self)
         self._server: grpc.aio.Server | None = None
+        self._engine_api = EngineApiServer(self, config)
         self._stop = asyncio.Event()
         self._role_change: asyncio.Task[None] | None = None
 
@@ -70,6 +72,8 @@ class Daemon:
         self.state = SwarmState.load(self.config.state_file)
         self.creds = tls.load_node_credentials(self.config.certs_dir)
         watchdog = asyncio.create_task(watch_loop_lag())
+        # First: a bad listener or TLS setting fails the start before anything listens.
+        await self._engine_api.start()
         await self._serve_local()
         if self.state is not None and self.creds is not None:
             self.set_node(self.state.node_id)
@@ -92,6 +96,7 @@ class Daemon:
 
     async def shutdown(self) -> None:
         await self.stop_roles()
+        await self._engine_api.stop()
         if self._server is not None:
             await self._server.stop(grace=0.5)
         with contextlib.suppress(FileNotFoundError):
