@@ -22,9 +22,13 @@ def test_a_removal_is_listed_until_its_certificates_expire() -> None:
         recent,
         RemovedNode("n1", 500.0 + VALIDITY_S),
     )
-    # Removed again (it joined again under the same id? never: but one entry per node).
+    # One entry per node, the latest.
     again = removed_list(Cluster(id=CLUSTER, removed_nodes=(recent,)), "recent", at=500.0)
     assert again == (RemovedNode("recent", 500.0 + VALIDITY_S),)
+    # A cluster that signs longer-lived certificates keeps the entry as long.
+    year = 365 * 24 * 3600.0
+    longer = removed_list(Cluster(id=CLUSTER, node_cert_expiry_s=year), "n1", at=500.0)
+    assert longer == (RemovedNode("n1", 500.0 + year),)
 
 
 def test_node_rm_deletes_the_node_and_lists_it_in_one_write() -> None:

@@ -37,8 +37,10 @@ def check_demotion(node: Node, members: Sequence[RaftMember]) -> None:
 
 def removed_list(cluster: Cluster, node_id: str, at: float) -> tuple[RemovedNode, ...]:
     """The cluster's removed nodes with ``node_id`` added: refused until every certificate it
-    may hold (issued before ``at``) has expired; entries past that are dropped."""
-    expires_at = at + NODE_CERT_VALIDITY.total_seconds()
+    may hold (issued before ``at``, for the default validity or the cluster's, whichever is
+    longer) has expired; entries past that are dropped."""
+    validity = max(NODE_CERT_VALIDITY.total_seconds(), cluster.node_cert_expiry_s)
+    expires_at = at + validity
     kept = tuple(r for r in cluster.removed_nodes if r.expires_at > at and r.id != node_id)
     return (*kept, RemovedNode(node_id, expires_at))
 
