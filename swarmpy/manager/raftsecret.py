@@ -157,7 +157,8 @@ class SecretRotation:
         await self.store.update(
             functools.partial(_write, seen=cluster, step=step, members=members, fresh=fresh)
         )
-        log.info("raft secret: %s (epoch %d)", step.value, cluster.raft_keys.epoch)
+        after = self.store.view().cluster()
+        log.info("raft secret: %s (epoch %d)", step.value, (after or cluster).raft_keys.epoch)
         return step
 
     async def _all_answer(self, members: Sequence[str], ring: KeyRing) -> bool:
