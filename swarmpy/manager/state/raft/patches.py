@@ -187,7 +187,7 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
                     break
                 except NoSpace as exc:
                     _, callback = self._last_command
-                    log.warning("%s", exc)
+                    self._full_disk(exc, "writes fail until there is room")
                     self._SyncObj__callErrCallback(FAIL_NO_SPACE, callback)
         finally:
             self._appending = False
