@@ -90,6 +90,7 @@ async def managers() -> AsyncIterator[Env]:
         for name in ("w1", "w2", "d1"):
             tx.create(NODES, node(name))
         tx.create(NODES, node("mgr", role=NodeRole.MANAGER))
+        tx.create(NODES, node("left", role=NodeRole.MANAGER))  # a manager that left Raft
 
     await store.update(setup)
     leader = await _serve(store, root, leading=True)
@@ -211,7 +212,7 @@ def test_a_removed_nodes_session_ends_at_once_and_every_call_is_refused_everywhe
     asyncio.run(scenario())
 
 
-def test_a_demoted_managers_old_certificate_no_longer_opens_manager_calls() -> None:
+def test_a_demoted_or_removed_managers_certificate_no_longer_opens_manager_calls() -> None:
     async def scenario() -> None:
         async with managers() as env:
             request = dispatcher_pb2.SubscribeLogsRequest()
@@ -227,5 +228,15 @@ def test_a_demoted_managers_old_certificate_no_longer_opens_manager_calls() -> N
             assert error.code() == grpc.StatusCode.PERMISSION_DENIED
             assert "node id-d1 is no longer a manager" in (error.details() or "")
             assert removed_node(error) is None
+
+            # A manager that left Raft and was removed: the call managers relay is refused.
+            await NodeAPI(env.store, lambda: []).remove("id-left", force=True)
+            left = node_credentials(env.root, "id-left", NodeRole.MANAGER)
+            for manager in (env.leader, env.follower):
+                async with env.channel(left, manager.port) as channel:
+                    stub = dispatcher_pb2_grpc.LogBrokerStub(channel)
+                    error = await refusal(_first(stub.SubscribeLogs(request)))
+                assert error.details() == "node id-left was removed from the swarm"
+                assert removed_node(error) == "id-left"
 
     asyncio.run(scenario())
