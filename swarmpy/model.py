@@ -435,7 +435,8 @@ class Cluster:
     root_rotation: RootRotation | None = None
     # As SwarmKit's RemovedNodes: every manager refuses these nodes' certificates.
     removed_nodes: tuple[RemovedNode, ...] = ()
-    raft_keys: RaftKeys = field(default_factory=RaftKeys)
+    # A plain default (immutable): a cluster pickled before this field existed reads it.
+    raft_keys: RaftKeys = RaftKeys()
 
     def is_removed(self, node_id: str) -> bool:
         return any(r.id == node_id for r in self.removed_nodes)
