@@ -41,7 +41,7 @@ def missing_prerequisites(extra_tools: Sequence[str] = ()) -> str | None:
 
 
 class Api:
-    """The manager's control API over its unix socket (synchronous gRPC)."""
+    """The manager's control API over its gRPC unix socket (synchronous gRPC)."""
 
     def __init__(self, socket_url: str) -> None:
         from swarmpy.api import control_pb2_grpc
@@ -136,6 +136,7 @@ def swarm_lab(n_hosts: int, keep_logs: Path | None = None, mtu: int = 1500) -> I
     """A fresh lab of ``n_hosts`` (underlay links of ``mtu``) with a swarm formed, removed on
     the way out; the daemons' logs are copied to ``keep_logs`` (``node1.log``...) first when
     given."""
+    from swarmpy.config import grpc_socket
     from swarmpy.errors import SwarmpyError
     from swarmpy.lab import manage
 
@@ -145,7 +146,7 @@ def swarm_lab(n_hosts: int, keep_logs: Path | None = None, mtu: int = 1500) -> I
             lab = manage.up(name, n_hosts, 1, log.info, mtu)
         except SwarmpyError as exc:
             raise NotReady(f"lab up failed: {exc}") from exc
-        api = Api(manage.swarm_hosts(lab)[0].socket_url)
+        api = Api(f"unix://{grpc_socket(manage.swarm_hosts(lab)[0].socket_url)}")
         try:
             yield SwarmLab(lab, manage.swarm_hosts(lab), api)
         finally:

@@ -244,6 +244,7 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
 
     from swarmpy import codec
     from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
+    from swarmpy.config import grpc_socket
     from swarmpy.model import ContainerSpec, ServiceSpec
     from tests.support.daemons import DaemonSet
 
@@ -304,7 +305,8 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             result["leader_rss_mb_idle"] = rss_kib(pid) / 1024
 
             channel = grpc.insecure_channel(
-                leader.host, options=[("grpc.max_receive_message_length", -1)]
+                f"unix://{grpc_socket(leader.host)}",
+                options=[("grpc.max_receive_message_length", -1)],
             )
             control: Any = control_pb2_grpc.ControlStub(channel)
             spec = ServiceSpec(

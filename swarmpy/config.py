@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATA_ROOT = Path("/var/lib/swarmpy")
+# Where the Docker Engine API listens when no -H is given (and where the CLI looks for it).
 DEFAULT_HOST = "unix:///run/swarmpy/swarmpy.sock"
 DEFAULT_SOCKET_GROUP = "swarmpy"  # may use the local socket, as the docker group docker.sock
-# The Docker Engine API's socket when no --api-host is given: beside the local socket.
-ENGINE_API_SOCKET = "docker.sock"
+# The private gRPC local API, for the CLI commands not yet on the Engine API: a sibling of the
+# Engine API's unix socket, swarmpy.sock -> swarmpy-grpc.sock.
+GRPC_SOCKET_SUFFIX = "-grpc"
 DEFAULT_PORT = 2377
 # pysyncobj speaks its own protocol, so Raft gets the port after the control port.
 RAFT_PORT_OFFSET = 1
@@ -22,7 +24,10 @@ RAFT_PORT_OFFSET = 1
 @dataclass(frozen=True)
 class DaemonConfig:
     data_root: Path = DEFAULT_DATA_ROOT
-    host: str = DEFAULT_HOST
+    # Where the Docker Engine API listens (dockerd's -H, repeatable: unix:///path,
+    # tcp://addr:port). TCP needs TLS (dockerd's --tlsverify and friends) or
+    # api_insecure_tcp.
+    hosts: tuple[str, ...] = (DEFAULT_HOST,)
     listen_addr: str = ""  # default for swarm init/join: "<advertise>:2377"
     advertise_addr: str = ""
     insecure_registries: tuple[str, ...] = ()
@@ -35,10 +40,6 @@ class DaemonConfig:
     # Members of this group may use the local socket (0660 root:<group>); without the group
     # it is root's only (0600). dockerd's --group.
     socket_group: str = DEFAULT_SOCKET_GROUP
-    # Where the Docker Engine API listens (dockerd's -H: unix:///path, tcp://addr:port);
-    # none given: ENGINE_API_SOCKET beside the local socket. TCP needs TLS (dockerd's
-    # --tlsverify and friends) or api_insecure_tcp.
-    api_hosts: tuple[str, ...] = ()
     tls_verify: bool = False
     tls_ca: Path | None = None
     tls_cert: Path | None = None
@@ -46,12 +47,11 @@ class DaemonConfig:
     api_insecure_tcp: bool = False
 
     @property
-    def socket_path(self) -> Path:
-        return Path(self.host.removeprefix("unix://"))
-
-    @property
-    def engine_api_hosts(self) -> tuple[str, ...]:
-        return self.api_hosts or (f"unix://{self.socket_path.parent / ENGINE_API_SOCKET}",)
+    def grpc_socket_path(self) -> Path:
+        """The gRPC local API's socket: beside the first unix -H socket (the default's
+        place when the Engine API is on TCP only)."""
+        unix = [h for h in self.hosts if h.startswith("unix://")]
+        return grpc_socket(unix[0] if unix else DEFAULT_HOST)
 
     @property
     def runc_root(self) -> Path:
@@ -115,6 +115,12 @@ class SwarmState:
         data["managers"] = tuple(data.get("managers", ()))
         data["raft_members"] = tuple(data.get("raft_members", ()))
         return cls(**data)
+
+
+def grpc_socket(host: str) -> Path:
+    """The gRPC local API's socket beside the Engine API's ``unix://`` socket ``host``."""
+    path = Path(host.removeprefix("unix://"))
+    return path.with_name(f"{path.stem}{GRPC_SOCKET_SUFFIX}{path.suffix}")
 
 
 def split_addr(addr: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:

@@ -1,8 +1,9 @@
 """One process per host: always an agent, also a manager when its certificate says so.
 
-The CLI talks only to this daemon's unix socket. This module is the process's life: the
-socket, signals, logging, and switching the roles on and off; swarm membership (init, join,
-leave, role changes) is swarmpy.membership's.
+Clients talk to this daemon through the Docker Engine API on its -H sockets
+(swarmpy.server); the CLI commands not yet moved there use the private gRPC socket beside it.
+This module is the process's life: the sockets, signals, logging, and switching the roles on
+and off; swarm membership (init, join, leave, role changes) is swarmpy.membership's.
 """
 
 from __future__ import annotations
@@ -72,9 +73,16 @@ class Daemon:
         self.state = SwarmState.load(self.config.state_file)
         self.creds = tls.load_node_credentials(self.config.certs_dir)
         watchdog = asyncio.create_task(watch_loop_lag())
-        # First: a bad listener or TLS setting fails the start before anything listens.
-        await self._engine_api.start()
+        # The gRPC socket first: once the Engine API's -H socket is there (clients and tests
+        # wait for it), every command, moved to the Engine API or not, is served.
         await self._serve_local()
+        try:
+            # A bad listener or TLS setting ends the start here, with nothing left listening.
+            await self._engine_api.start()
+        except BaseException:
+            watchdog.cancel()
+            await self.shutdown()
+            raise
         if self.state is not None and self.creds is not None:
             self.set_node(self.state.node_id)
             try:
@@ -85,7 +93,7 @@ class Daemon:
                 watchdog.cancel()
                 await self.shutdown()
                 raise
-        log.info("daemon ready on %s", self.config.host)
+        log.info("daemon ready on %s", ", ".join(self.config.hosts))
         await self._stop.wait()
         watchdog.cancel()
         await self.shutdown()
@@ -100,10 +108,10 @@ class Daemon:
         if self._server is not None:
             await self._server.stop(grace=0.5)
         with contextlib.suppress(FileNotFoundError):
-            self.config.socket_path.unlink()
+            self.config.grpc_socket_path.unlink()
 
     async def _serve_local(self) -> None:
-        path = self.config.socket_path
+        path = self.config.grpc_socket_path
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

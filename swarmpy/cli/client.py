@@ -1,16 +1,18 @@
-"""The CLI's connection to its local daemon; every command goes through here."""
+"""The gRPC connection of the CLI commands not yet moved to the Engine API
+(swarmpy.cli.engine): the daemon's private gRPC socket beside its -H unix socket."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
 from swarmpy.api import control_pb2_grpc, local_pb2_grpc
-from swarmpy.config import DEFAULT_HOST
+from swarmpy.config import DEFAULT_HOST, grpc_socket
 from swarmpy.errors import InvalidArgument, Unavailable
 from swarmpy.rpc import to_error
 
@@ -22,10 +24,8 @@ HOST: str = os.environ.get("SWARMPY_HOST", DEFAULT_HOST)
 
 class Client:
     def __init__(self, host: str) -> None:
-        if not host.startswith("unix://"):
-            raise InvalidArgument(f"unsupported daemon address {host!r}: use unix:///path")
         self.host = host
-        self.channel = grpc.aio.insecure_channel(host)
+        self.channel = grpc.aio.insecure_channel(f"unix://{grpc_path(host)}")
         self.local = local_pb2_grpc.LocalStub(self.channel)
         self.control = control_pb2_grpc.ControlStub(self.channel)
 
@@ -33,9 +33,18 @@ class Client:
         await self.channel.close(None)
 
 
+def grpc_path(host: str) -> Path:
+    """The gRPC socket of the daemon at ``host``: only a local daemon has one."""
+    if not host.startswith("unix://"):
+        raise InvalidArgument(
+            f"this command needs the daemon's local socket (-H unix:///path), not {host}"
+        )
+    return grpc_socket(host)
+
+
 def run(fn: Callable[[Client], Awaitable[T]]) -> T:
     """Run one command against the daemon, turning transport failures into our errors."""
-    path = HOST.removeprefix("unix://")
+    path = str(grpc_path(HOST))
     if not os.path.exists(path):
         raise Unavailable(
             f"Cannot connect to the swarmpy daemon at {HOST}. Is the swarmpy daemon running?"

@@ -13,7 +13,14 @@ def register(app: typer.Typer) -> None:
     @app.command("daemon")
     def daemon(
         data_root: Path = typer.Option(DEFAULT_DATA_ROOT, help="Root of all of the node's state."),
-        host: str = typer.Option(DEFAULT_HOST, "--host", "-H", help="Socket the CLI connects to."),
+        host: list[str] = typer.Option(
+            [DEFAULT_HOST],
+            "--host",
+            "-H",
+            help="Where the Docker Engine API listens (as dockerd's -H, repeatable): "
+            "unix:///path or tcp://addr:port. The gRPC socket of the commands not yet on the "
+            "Engine API sits beside the first unix socket (swarmpy.sock: swarmpy-grpc.sock).",
+        ),
         group: str = typer.Option(
             DEFAULT_SOCKET_GROUP,
             "--group",
@@ -32,12 +39,6 @@ def register(app: typer.Typer) -> None:
         local_subnet: str = typer.Option("172.18.0.0/16", help="Subnet of the node-local bridge."),
         name_prefix: str = typer.Option(
             "sp", help="Prefix of the kernel objects this daemon makes (unique per daemon)."
-        ),
-        api_host: list[str] = typer.Option(
-            [],
-            "--api-host",
-            help="Where the Docker Engine API listens, as dockerd's -H: unix:///path or "
-            "tcp://addr:port (repeatable; default: docker.sock beside the --host socket).",
         ),
         tlsverify: bool = typer.Option(
             False, "--tlsverify", help="Engine API on TCP: TLS, and require client certificates."
@@ -59,7 +60,8 @@ def register(app: typer.Typer) -> None:
 
         config = DaemonConfig(
             data_root=data_root,
-            host=host if host.startswith("unix://") else f"unix://{host}",
+            # A bare path is a unix socket, as dockerd reads it.
+            hosts=tuple(h if "://" in h else f"unix://{h}" for h in host),
             socket_group=group,
             listen_addr=listen_addr,
             advertise_addr=advertise_addr,
@@ -68,7 +70,6 @@ def register(app: typer.Typer) -> None:
             resolv_conf=resolv_conf,
             local_subnet=local_subnet,
             name_prefix=name_prefix,
-            api_hosts=tuple(api_host),
             tls_verify=tlsverify,
             tls_ca=tlscacert,
             tls_cert=tlscert,

@@ -77,7 +77,7 @@ def tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
 
 def plan_listeners(config: DaemonConfig) -> list[Listener]:
     """The listeners of ``config``, refused when TCP would be open without TLS unasked."""
-    listeners = [parse_host(h) for h in config.engine_api_hosts]
+    listeners = [parse_host(h) for h in config.hosts]
     tcp = [listener for listener in listeners if listener.scheme == "tcp"]
     if tcp and not config.tls_verify and not config.api_insecure_tcp:
         raise InvalidArgument(
