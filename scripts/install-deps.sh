@@ -13,6 +13,7 @@ PACKAGES=(
   busybox-static    # the lab's and the tests' container image
   iputils-ping      # ping inside and between lab hosts
   docker-registry   # the lab's registry host and the image tests' registry
+  docker.io         # /usr/bin/docker, the client the Engine API tests drive (dockerd stays off)
   dnsmasq-base      # the lab's upstream resolver; DNS benchmark baseline
   iperf3            # overlay throughput benchmark
   dnsperf           # DNS benchmark
@@ -45,6 +46,14 @@ fi
 
 echo "install-deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# docker.io brings dockerd and containerd, which would start at once and take the machine's
+# iptables and a docker0 bridge; only the client is wanted. Services are denied a start while
+# apt runs (policy-rc.d), unless the machine already has its own policy.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
@@ -55,5 +64,8 @@ apt-get install -y -q --no-install-recommends \
 # addresses of their own), so when we are the ones who installed it, switch it off.
 if [[ " ${missing[*]} " == *" docker-registry "* ]] && [[ -d /run/systemd/system ]]; then
   systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi
+if [[ " ${missing[*]} " == *" docker.io "* ]] && [[ -d /run/systemd/system ]]; then
+  systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
 fi
 echo "install-deps.sh: done"
