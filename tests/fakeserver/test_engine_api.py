@@ -227,7 +227,7 @@ def test_service_create_conflict_and_bad_spec() -> None:
     async def scenario(api: EngineApi) -> None:
         status, created = await call(api, "POST", "/v1.41/services/create", SERVICE)
         assert status == 201
-        assert set(created) == {"ID"}
+        assert set(created) == {"ID", "Warnings"}
         status, text = await message(api, "POST", "/services/create", SERVICE)
         assert (status, text) == (409, "service web already exists")
         bad = json.loads(json.dumps(SERVICE))

@@ -78,7 +78,8 @@ async def create(request: web.Request) -> web.Response:
     api = writer(request.app[NODE])
     spec, _force = service_spec(await json_body(request))
     service = await api.services.create(spec)
-    return json_response({"ID": service.id}, status=201)
+    # No warnings: swarmpy does not pin images to digests, the source of Docker's.
+    return json_response({"ID": service.id, "Warnings": []}, status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
