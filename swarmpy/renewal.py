@@ -83,6 +83,9 @@ class CertRenewer:
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            # A new start may be a new swarm: what the last one asked for is moot.
+            self._wanted_roots = None
+            self._forced.clear()
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:

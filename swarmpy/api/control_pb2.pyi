@@ -179,6 +179,7 @@ class ClusterInfo(_message.Message):
     NODE_CERT_EXPIRY_S_FIELD_NUMBER: _builtins.int
     TLS_INFO_FIELD_NUMBER: _builtins.int
     ROOT_ROTATION_IN_PROGRESS_FIELD_NUMBER: _builtins.int
+    ROTATION_TLS_INFO_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     worker_token: _builtins.str
     manager_token: _builtins.str
@@ -191,7 +192,11 @@ class ClusterInfo(_message.Message):
     def manager_addrs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def tls_info(self) -> _objects_pb2.TLSInfo:
-        """Docker's ClusterInfo.TLSInfo: the root the swarm trusts, or converges to while rotating."""
+        """Docker's ClusterInfo.TLSInfo: the swarm's root (the old one until a rotation ends)."""
+
+    @_builtins.property
+    def rotation_tls_info(self) -> _objects_pb2.TLSInfo:
+        """While rotating: the root the swarm moves to, as issuer and trust (the CLI's progress)."""
 
     def __init__(
         self,
@@ -206,10 +211,11 @@ class ClusterInfo(_message.Message):
         node_cert_expiry_s: _builtins.float = ...,
         tls_info: _objects_pb2.TLSInfo | None = ...,
         root_rotation_in_progress: _builtins.bool = ...,
+        rotation_tls_info: _objects_pb2.TLSInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["tls_info", b"tls_info"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rotation_tls_info", b"rotation_tls_info", "tls_info", b"tls_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "heartbeat_period_s", b"heartbeat_period_s", "id", b"id", "manager_addrs", b"manager_addrs", "manager_token", b"manager_token", "node_cert_expiry_s", b"node_cert_expiry_s", "root_rotation_in_progress", b"root_rotation_in_progress", "task_history_limit", b"task_history_limit", "tls_info", b"tls_info", "worker_token", b"worker_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "heartbeat_period_s", b"heartbeat_period_s", "id", b"id", "manager_addrs", b"manager_addrs", "manager_token", b"manager_token", "node_cert_expiry_s", b"node_cert_expiry_s", "root_rotation_in_progress", b"root_rotation_in_progress", "rotation_tls_info", b"rotation_tls_info", "task_history_limit", b"task_history_limit", "tls_info", b"tls_info", "worker_token", b"worker_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -77,10 +77,20 @@ def issued_tls_info(cluster: Cluster) -> TLSInfo:
     return ca.tls_info(trust_root(cluster), signer(cluster)[0].cert_pem)
 
 
+def root_tls_info(root_pem: str) -> TLSInfo:
+    """A root as Docker's ClusterInfo.TLSInfo shows it: trusted alone, and the issuer."""
+    return ca.tls_info(ca.join_pems([root_pem]), root_pem)
+
+
 def cluster_tls_info(cluster: Cluster) -> TLSInfo:
-    """Docker's ClusterInfo.TLSInfo: the root the swarm converges to, as issuer and trust."""
-    target = cluster.root_rotation.ca_cert if cluster.root_rotation else cluster.root_ca_cert
-    return ca.tls_info(ca.join_pems([target]), target)
+    """Docker's ClusterInfo.TLSInfo: the swarm's root, the old one until a rotation ends."""
+    return root_tls_info(cluster.root_ca_cert)
+
+
+def rotation_tls_info(cluster: Cluster) -> TLSInfo | None:
+    """Where a rotation goes: what every node holds once it has ended; None if none runs."""
+    rotation = cluster.root_rotation
+    return root_tls_info(rotation.ca_cert) if rotation is not None else None
 
 
 def same_issuer(a: TLSInfo | None, b: TLSInfo) -> bool:

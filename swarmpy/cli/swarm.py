@@ -158,9 +158,9 @@ def _trust_root(info: control_pb2.ClusterInfo) -> str:
 def rotation_progress(
     desired: TLSInfo, nodes: list[Node], in_progress: bool
 ) -> tuple[list[str], bool]:
-    """Docker's view of a root rotation: how many nodes hold a certificate from the new root,
-    and how many trust only it (counted once the certificates are all there); and whether
-    the rotation is done."""
+    """Docker's view of a root rotation: how many nodes hold a certificate from the new root
+    (``desired``), and how many trust only it (counted once the certificates are all there
+    and the rotation has ended); and whether it is all done."""
     total = len(nodes)
     certs = sum(
         1
@@ -186,7 +186,10 @@ async def _follow_rotation(c: Client, quiet: bool) -> control_pb2.ClusterInfo:
         info = await c.control.GetCluster(control_pb2.Empty())
         listed = await c.control.ListNodes(control_pb2.ListNodesRequest())
         lines, done = rotation_progress(
-            codec.from_proto(TLSInfo, info.tls_info),
+            codec.from_proto(
+                TLSInfo,
+                info.rotation_tls_info if info.root_rotation_in_progress else info.tls_info,
+            ),
             [codec.from_proto(Node, n) for n in listed.nodes],
             info.root_rotation_in_progress,
         )

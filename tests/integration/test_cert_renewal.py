@@ -1,4 +1,5 @@
-"""Certificates that renew and a root CA that rotates, with real daemons on loopback.
+"""Certificates that renew and a root CA that rotates, with real daemons on loopback (the
+lab's tests are in test_ca_lab.py; these are quicker and need no registry).
 
 The daemons run with the test-only ``SWARMPY_TEST_NODE_CERT_EXPIRY_S`` (swarmpy.ca.rotation):
 node certificates live seconds instead of 90 days, so a test sees several lifetimes pass.
@@ -7,7 +8,6 @@ node certificates live seconds instead of 90 days, so a test sees several lifeti
 from __future__ import annotations
 
 import datetime
-import subprocess
 from typing import Any
 
 import pytest
@@ -105,46 +105,6 @@ def test_certificates_renew_on_their_own_and_the_swarm_outlives_them(
     create_global(nodes[0], "after-restart")
     wait_for("tasks reported by every node", lambda: tasks_reported(nodes[0], "after-restart", 3),
              timeout=30)  # fmt: skip
-
-
-def run_cli(d: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
-    return d.cli(*args, timeout=120)
-
-
-def test_root_rotation_moves_every_node_to_the_new_root(daemons: DaemonSet) -> None:
-    ips = ("127.0.0.54", "127.0.0.55", "127.0.0.56")
-    nodes = small_swarm(daemons, ips, managers=3)
-    leader = nodes[0]
-    old_root = leader.ok("swarm", "ca").strip()
-    assert old_root == trusted(leader).strip()
-    old_token = token(leader, "worker")
-    create_global(leader, "before")
-
-    result = run_cli(leader, "swarm", "ca", "--rotate")
-    assert result.returncode == 0, result.stderr + leader.log_tail()
-    assert "rotated TLS certificates: 3/3 nodes" in result.stdout
-    assert "rotated CA certificates:  3/3 nodes" in result.stdout
-    new_root = leader.ok("swarm", "ca").strip()
-    assert new_root != old_root
-    assert result.stdout.strip().endswith(new_root)
-
-    inspected = [d.json("node", "inspect", "self")[0] for d in nodes]
-    new_info = ca.tls_info(new_root + "\n", new_root + "\n")
-    for doc in inspected:
-        tls_info = doc["Description"]["TLSInfo"]
-        assert ca.same_certificates(tls_info["TrustRoot"], new_root + "\n")
-        assert tls_info["CertIssuerSubject"] == new_info.cert_issuer_subject
-        assert tls_info["CertIssuerPublicKey"] == new_info.cert_issuer_public_key
-    for d in nodes:
-        assert ca.same_certificates(trusted(d), new_root + "\n")
-        assert ca.chain_is_trusted(certificate(d), new_root)
-        assert not ca.chain_is_trusted(certificate(d), old_root)
-    # The join tokens name the new root: the old ones are refused.
-    assert token(leader, "worker") != old_token
-    # Services kept running and new ones come up.
-    create_global(leader, "after")
-    wait_for("tasks of the old service", lambda: tasks_reported(leader, "before", 3), timeout=30)
-    wait_for("tasks of the new service", lambda: tasks_reported(leader, "after", 3), timeout=30)
 
 
 def test_swarm_ca_detach_and_a_given_root(daemons: DaemonSet, tmp_path: Any) -> None:

@@ -13,6 +13,7 @@ import pytest
 from swarmpy import tls
 from swarmpy.ca import certificates as ca
 from swarmpy.ca import rotation
+from swarmpy.cli.swarm import rotation_progress
 from swarmpy.errors import InvalidArgument, Unavailable
 from swarmpy.manager.controlapi.cluster import ClusterUpdate, apply_update, checked
 from swarmpy.model import Cluster, Node, NodeRole
@@ -110,8 +111,13 @@ def test_a_rotation_trusts_both_roots_signs_with_the_new_and_ends_when_all_moved
     signer, intermediate = rotation.signer(during)
     assert signer.cert_pem == new_root.cert_pem
     assert ca.is_signed_by(intermediate, before.root_ca_cert)
-    # The cluster's TLSInfo names where it goes; nodes count once they hold a new certificate.
-    assert rotation.cluster_tls_info(during).trust_root == new_root.cert_pem
+    # The cluster's TLSInfo stays the old root until the end (as Docker's); the rotation's
+    # names where it goes. Nodes count once they hold a new certificate.
+    assert rotation.cluster_tls_info(during).trust_root == before.root_ca_cert
+    target = rotation.rotation_tls_info(during)
+    assert target is not None
+    assert target.trust_root == new_root.cert_pem
+    assert rotation.rotation_tls_info(before) is None
     moved, stale = node("a", during), node("b", before)
     assert not rotation.rotation_converged(during, [moved, stale])
     assert not rotation.rotation_converged(during, [moved, node("c", None)])
@@ -163,3 +169,29 @@ def test_the_renewer_retries_a_failed_renewal_and_renews_at_once_for_new_roots()
 
     asyncio.run(scenario())
     assert calls == ["renew", "renew"]
+
+
+def test_rotation_progress_is_dockers_two_counts() -> None:
+    before = cluster()
+    during = rotation.start_rotation(before, ca.create_root_ca())
+    after = rotation.finish_rotation(during)
+    target = rotation.rotation_tls_info(during)
+    assert target is not None
+    moved, stale = node("a", during), node("b", before)
+    lines, done = rotation_progress(target, [moved, stale], in_progress=True)
+    assert lines[1:] == [
+        "  rotated TLS certificates: 1/2 nodes",
+        "  rotated CA certificates:  0/2 nodes",
+    ]
+    assert lines[0].startswith("desired root digest: sha256:")
+    assert not done
+    final = rotation.cluster_tls_info(after)
+    lines, done = rotation_progress(final, [moved, node("b", during)], in_progress=False)
+    assert lines[2] == "  rotated CA certificates:  0/2 nodes"  # both still trust two roots
+    assert not done
+    lines, done = rotation_progress(final, [node("a", after), node("b", after)], False)
+    assert lines[1:] == [
+        "  rotated TLS certificates: 2/2 nodes",
+        "  rotated CA certificates:  2/2 nodes",
+    ]
+    assert done

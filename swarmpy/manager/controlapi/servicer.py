@@ -13,7 +13,7 @@ from swarmpy.ca import rotation
 from swarmpy.errors import NotAManager
 from swarmpy.manager.controlapi.cluster import ClusterUpdate
 from swarmpy.manager.controlapi.controlapi import ControlAPI
-from swarmpy.model import Cluster, ServiceSpec
+from swarmpy.model import Cluster, ServiceSpec, TLSInfo
 from swarmpy.rpc import streaming, unary
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -31,6 +31,9 @@ def cluster_info(cluster: Cluster, managers: list[str]) -> control_pb2.ClusterIn
         node_cert_expiry_s=cluster.node_cert_expiry_s,
         tls_info=codec.to_proto(rotation.cluster_tls_info(cluster), objects_pb2.TLSInfo()),
         root_rotation_in_progress=cluster.root_rotation is not None,
+        rotation_tls_info=codec.to_proto(
+            rotation.rotation_tls_info(cluster) or TLSInfo(), objects_pb2.TLSInfo()
+        ),
     )
 
 
