@@ -104,6 +104,11 @@ class FakeNode:
     def control_api(self) -> ControlAPI | None:
         return self.api
 
+    def require_runtime(self) -> Any:
+        """No local engine here: the swarm's endpoints never ask for one, and a test of the
+        node-local ones brings its own."""
+        raise AssertionError("the fake node has no local engine")
+
 
 @dataclass
 class EngineApi:
