@@ -32,6 +32,8 @@ class EventLog:
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP)
         self._listeners: set[Listener] = set()
         self._task: asyncio.Task[None] | None = None
+        # Set while the recorder follows a manager's store (tests wait on it).
+        self.following = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow())
@@ -63,6 +65,7 @@ class EventLog:
                 await asyncio.sleep(ROLE_POLL_S)
                 continue
             with api.store.watch(SERVICES, NODES, NETWORKS) as watch:
+                self.following.set()
                 while self._node.control_api() is api:
                     try:
                         event = await asyncio.wait_for(watch.get(), ROLE_POLL_S)
@@ -71,3 +74,4 @@ class EventLog:
                     docker = docker_event(event, time.time())
                     if docker is not None:
                         self.record(docker)
+            self.following.clear()

@@ -103,7 +103,7 @@ def test_info_shows_the_swarm() -> None:
 def test_events_replay_since_and_stop_at_until() -> None:
     async def scenario(api: EngineApi) -> None:
         start = time.time()
-        # The recorder follows the store from the app's start: wait until it is watching.
+        await asyncio.wait_for(api.events.following.wait(), 10)
         assert (await call(api, "POST", "/networks/create", {"Name": "n1"}))[0] == 201
         assert (await call(api, "POST", "/services/create", SERVICE))[0] == 201
         filters = json.dumps({"type": ["service"]})

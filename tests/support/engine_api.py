@@ -36,6 +36,7 @@ from swarmpy.model import (
     now,
 )
 from swarmpy.server.app import make_app
+from swarmpy.server.events import EventLog
 
 MANAGER_ID = "manager1node000000000000a"
 CLUSTER_ID = "cluster1000000000000000aa"
@@ -115,6 +116,7 @@ class EngineApi:
     node: FakeNode
     store: Store
     client: TestClient[Any, Any]
+    events: EventLog
 
     def worker(self) -> None:
         assert self.node.state is not None
@@ -175,5 +177,6 @@ async def engine_api(lines: Sequence[dispatcher_pb2.LogMessage] = ()) -> AsyncIt
             api=ControlAPI(store, members),
         )
         holder["node"] = node
-        async with TestClient(TestServer(make_app(node), host="127.0.0.1")) as client:
-            yield EngineApi(node, store, client)
+        events = EventLog(node)
+        async with TestClient(TestServer(make_app(node, events), host="127.0.0.1")) as client:
+            yield EngineApi(node, store, client, events)
