@@ -18,7 +18,7 @@ from pathlib import Path
 
 import grpc
 
-from swarmpy import tls
+from swarmpy import localsocket, tls
 from swarmpy.agent.agent import Agent
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.agent.worker import Worker
@@ -34,6 +34,9 @@ from swarmpy.model import NodeRole
 from swarmpy.server.listeners import EngineApiServer
 
 log = logging.getLogger(__name__)
+
+DAEMON_UMASK = 0o077
+DATA_ROOT_MODE = 0o700
 
 
 class NodeIdFilter(logging.Filter):
@@ -66,7 +69,7 @@ class Daemon:
     # ------------------------------------------------------------------ life cycle
 
     async def run(self) -> None:
-        self.config.data_root.mkdir(parents=True, exist_ok=True)
+        make_data_root(self.config.data_root)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -111,21 +114,20 @@ class Daemon:
             self.config.grpc_socket_path.unlink()
 
     async def _serve_local(self) -> None:
-        path = self.config.grpc_socket_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
         server = grpc.aio.server()
         local_pb2_grpc.add_LocalServicer_to_server(LocalServicer(self), server)
         control_pb2_grpc.add_ControlServicer_to_server(
             ControlServicer(self.control_api, lambda: self.manager), server
         )
-        server.add_insecure_port(f"unix://{path}")
-        old_umask = os.umask(0o077)  # the socket is root's only, like docker.sock
-        try:
+
+        async def bind(path: Path) -> None:
+            server.add_insecure_port(f"unix://{path}")
             await server.start()
-        finally:
-            os.umask(old_umask)
+
+        # 0660 root:<group> (0600 without the group) before anyone can connect.
+        await localsocket.bind_privately(
+            self.config.grpc_socket_path, self.config.socket_group, bind
+        )
         self._server = server
 
     def control_api(self) -> ControlAPI | None:
@@ -230,8 +232,18 @@ def configure_logging(level: int = logging.INFO) -> NodeIdFilter:
     return node_filter
 
 
+def make_data_root(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, DATA_ROOT_MODE)  # also one an older daemon made 0755
+
+
 def main(config: DaemonConfig, debug: bool = False) -> None:
+    # Before anything is created: every file and directory the daemon makes (keys, Raft
+    # journal and snapshots, swarm state) is root's alone from its creation, whatever umask
+    # started us. What containers see keeps the usual 022: the engine runs runc with it and
+    # makes what it shares with containers with explicit modes.
+    os.umask(DAEMON_UMASK)
     node_filter = configure_logging(logging.DEBUG if debug else logging.INFO)
     os.register_at_fork(after_in_child=_forget_our_signals_in_child)
-    Path(config.data_root).mkdir(parents=True, exist_ok=True)
+    make_data_root(config.data_root)
     asyncio.run(Daemon(config, node_filter).run())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmpy.engine import seccomp
+from swarmpy.engine import modes, seccomp
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.spec import ContainerConfig, Mount, MountKind
 from swarmpy.errors import InvalidArgument
@@ -264,7 +264,7 @@ def check_mount_sources(mounts: tuple[Mount, ...], volumes_root: Path) -> None:
         if m.kind is MountKind.VOLUME:
             if not m.source or "/" in m.source:
                 raise InvalidArgument(f"invalid volume name {m.source!r}")
-            volume_dir(volumes_root, m.source).mkdir(parents=True, exist_ok=True)
+            modes.make_dir(volume_dir(volumes_root, m.source))
 
 
 def read_passwd(rootfs: Path) -> tuple[str, str]:

@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from swarmpy.engine import bundle, seccomp
+from swarmpy.engine import bundle, modes, seccomp
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
@@ -87,7 +87,7 @@ class Engine:
             seccomp_profile=self.seccomp,
         )
         for name, text in bundle.etc_files(container).items():
-            (cdir.path / name).write_text(text)
+            modes.write_file(cdir.path / name, text)
         cdir.config_file.write_text(json.dumps(config, indent=1))
         cdir.update_record(image_id=image.image_id, created_at=time.time())
 

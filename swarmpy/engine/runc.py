@@ -30,6 +30,10 @@ POLL_S = 0.2
 KILL_WAIT_S = 10.0
 # An exit code we could not learn: the container ended while no daemon was its parent.
 UNKNOWN_EXIT = 255
+# runc, and so every container, runs with the umask containers have always had (Docker's),
+# not the daemon's own 077: runc makes mount points and devices in the rootfs under it, and
+# it is the containers' processes' umask.
+RUNC_UMASK = 0o022
 
 
 class RootfsOps(Protocol):
@@ -57,6 +61,7 @@ class Runc:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                umask=RUNC_UMASK,
             )
         except FileNotFoundError as e:
             raise RuntimeFailure(f"runc not found: {self.binary}") from e
@@ -92,6 +97,7 @@ class Runc:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
+                umask=RUNC_UMASK,
             )
             code = await proc.wait()
         if code != 0:

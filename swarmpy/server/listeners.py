@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from swarmpy import localsocket
 from swarmpy.config import DaemonConfig, split_addr
 from swarmpy.errors import InvalidArgument
 from swarmpy.server.app import make_app
@@ -88,16 +88,16 @@ def plan_listeners(config: DaemonConfig) -> list[Listener]:
     return listeners
 
 
-def _unix_socket(path: Path) -> socket.socket:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _unix_socket(path: Path, group: str) -> socket.socket:
+    localsocket.make_socket_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(str(path))
-        # Before listen(): nobody can connect in between. Root's only, like docker.sock
-        # without a docker group.
-        os.chmod(path, 0o600)
+        # Before listen(): nobody can connect in between. As the local socket (and
+        # docker.sock): 0660 root:<group>, root's only without the group.
+        localsocket.restrict(path, group)
     except OSError:
         sock.close()
         raise
@@ -130,7 +130,9 @@ class EngineApiServer:
     ) -> None:
         for listener in listeners:
             if listener.path is not None:
-                site: web.BaseSite = web.SockSite(runner, _unix_socket(listener.path))
+                site: web.BaseSite = web.SockSite(
+                    runner, _unix_socket(listener.path, self._config.socket_group)
+                )
                 self._paths.append(listener.path)
             else:
                 if context is None:

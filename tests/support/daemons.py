@@ -52,6 +52,9 @@ class Daemon:
         self.socket = workdir / "s.sock"
         self.log_path = workdir / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
+        # The umask it starts under (None: the test's) and flags added to its command line.
+        self.umask: int | None = None
+        self.extra_args: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -76,10 +79,15 @@ class Daemon:
             self.prefix,
             "--local-subnet",
             self.local_subnet,
+            *self.extra_args,
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                umask=-1 if self.umask is None else self.umask,
             )
 
     def wait_ready(self, timeout: float = 20.0) -> None:

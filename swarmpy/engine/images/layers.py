@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
+from swarmpy.engine import modes
 from swarmpy.engine.images.digests import digest_hex
 from swarmpy.engine.images.untar import extract_layer
 from swarmpy.errors import ImageError
@@ -53,7 +54,7 @@ class LayerStore:
             final = self.root / digest_hex(diff_id)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             try:
-                (tmp / "diff").mkdir()
+                modes.make_dir(tmp / "diff")  # the layer's /, which tar entries rarely name
                 with source() as stream:
                     actual, size = extract_layer(stream, tmp / "diff")
                 if actual != diff_id:

@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from swarmpy.engine import modes
 from swarmpy.errors import RuntimeFailure
 
 _MNT_DETACH = 2
@@ -33,7 +34,9 @@ def mount_rootfs(layers: list[Path], container_dir: Path) -> Path:
     upper, work, merged = (container_dir / n for n in ("upper", "work", "merged"))
     if is_mounted(merged):
         return merged
-    for path in (upper, work, merged):
+    # The rootfs' own / takes the upper dir's mode.
+    modes.make_dir(upper)
+    for path in (work, merged):
         path.mkdir(parents=True, exist_ok=True)
     # overlayfs lists lowerdirs topmost first.
     lower = ":".join(str(p) for p in reversed(layers))

@@ -19,6 +19,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from swarmpy.engine import modes
 from swarmpy.engine.images.digests import HashingReader
 from swarmpy.errors import ImageError
 
@@ -100,7 +101,7 @@ class _Extractor:
         kind, target_rel = classify(rel)
         if kind is Whiteout.OPAQUE:
             target = self._prepare(target_rel, keep_dir=True) if target_rel else self.dest
-            target.mkdir(exist_ok=True)
+            modes.make_dir(target)
             os.setxattr(target, OPAQUE_XATTR, b"y", follow_symlinks=False)
             return
         path = self._prepare(target_rel, keep_dir=member.isdir())
@@ -150,7 +151,7 @@ class _Extractor:
             except FileNotFoundError:
                 if not create:
                     break
-                current.mkdir(mode=0o755)
+                modes.make_dir(current)
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 raise ImageError(f"refusing layer entry {rel!r}: a parent is not a directory")
