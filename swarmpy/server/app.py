@@ -12,9 +12,13 @@ node (``swarmpy/server/backend.py``). A new group of endpoints is a module with 
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import logging
 import platform
+import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -167,6 +171,30 @@ def query_flag(request: web.Request, key: str) -> bool:
     raise InvalidArgument(f"invalid value for {key}: {value}")
 
 
+_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_time(text: str, key: str, now: float | None = None) -> float | None:
+    """A ``since``/``until`` value as Docker's daemon reads it (api/types/time): Unix seconds
+    with an optional fraction (what Docker's CLI sends for events), a Go duration before now
+    (``24h``, ``1h30m``: what ``prune --filter until=`` passes through) or an RFC 3339 time."""
+    if not text:
+        return None
+    with contextlib.suppress(ValueError):
+        return float(text)
+    parts = _GO_DURATION.findall(text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        ago = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+        return (time.time() if now is None else now) - ago
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid value for {key}: {text!r} is not a Unix time, duration or RFC 3339 time"
+        ) from None
+
+
 def query_version(request: web.Request, kind: str) -> int:
     """``?version=`` of an update: the ObjectVersion the client read."""
     raw = request.query.get("version", "")
@@ -178,6 +206,7 @@ def query_version(request: web.Request, kind: str) -> int:
 
 def make_app(node: EngineNode, events: EventLog | None = None) -> web.Application:
     """The Engine API over ``node``; ``events`` records the swarm's events for /events."""
+    # Here, not at the top: the route modules import this one for its helpers.
     from swarmpy.server.routes import ROUTE_MODULES
 
     app = web.Application(middlewares=[version_middleware, error_middleware])

@@ -10,6 +10,7 @@ import pytest
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.state.store import NODES, SERVICES, Event
 from swarmpy.model import NodeState
+from swarmpy.server.app import parse_time
 from swarmpy.server.convert.events import EVENT_FILTERS, docker_event, event_matches
 from swarmpy.server.filters import parse_filters
 from swarmpy.server.logstream import details
@@ -80,3 +81,13 @@ def test_log_details_are_docker_s() -> None:
     assert details("n", "s", "t") == (
         b"com.docker.swarm.node.id=n,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t"
     )
+
+
+def test_times_as_docker_s_daemon_reads_them() -> None:
+    assert parse_time("", "until") is None
+    assert parse_time("1700000000.5", "since") == 1_700_000_000.5
+    assert parse_time("24h", "until", now=100_000.0) == 100_000.0 - 86_400
+    assert parse_time("1h30m", "until", now=10_000.0) == 10_000.0 - 5_400
+    assert parse_time("2023-11-14T22:13:20Z", "until") == 1_700_000_000.0
+    with pytest.raises(InvalidArgument, match="not a Unix time, duration or RFC 3339"):
+        parse_time("yesterday", "until")

@@ -10,11 +10,10 @@ from aiohttp import web
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.manager.state.store import SERVICES, Snapshot
 from swarmpy.model import Network
-from swarmpy.server.app import NODE, Routes, json_body, json_response
+from swarmpy.server.app import NODE, Routes, json_body, json_response, parse_time
 from swarmpy.server.backend import reader, writer
 from swarmpy.server.convert.network import network_create, network_json
 from swarmpy.server.filters import Filters, parse_filters, prefix
-from swarmpy.server.routes.system import parse_time
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 PRUNE_FILTERS = ("label", "label!", "until")

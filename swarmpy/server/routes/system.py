@@ -12,7 +12,6 @@ from typing import Any
 from aiohttp import web
 
 from swarmpy.agent.runtime import host_resources
-from swarmpy.errors import InvalidArgument
 from swarmpy.manager.state.store import CLUSTERS, NODES
 from swarmpy.model import ENGINE_VERSION, NodeRole
 from swarmpy.server.app import (
@@ -22,6 +21,7 @@ from swarmpy.server.app import (
     NODE,
     Routes,
     json_response,
+    parse_time,
     server_headers,
 )
 from swarmpy.server.backend import EngineNode
@@ -198,17 +198,6 @@ def _os_name() -> str:
     except OSError:
         pass
     return "Linux"
-
-
-def parse_time(text: str, key: str) -> float | None:
-    """A ``since``/``until`` value: Unix seconds with an optional fraction, as Docker's CLI
-    sends them (it turns durations and dates into that form itself)."""
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid value for {key}: {text!r} is not a Unix time") from None
 
 
 def _event_nanos(event: dict[str, Any]) -> int:
