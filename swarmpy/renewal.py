@@ -38,6 +38,9 @@ RETRY_MAX_S = 300.0
 # A forced renewal (new roots) waits up to this, so a whole cluster told at once spreads
 # its renewals rather than hitting the managers together.
 FORCED_SPREAD_S = 2.0
+# The least time between two scheduled renewals: a certificate already past its renewal
+# point (its root expires first, or a clock jumped) must not have the node ask in a loop.
+MIN_GAP_S = 1.0
 
 
 def renewal_delay(
@@ -111,7 +114,8 @@ class CertRenewer:
         if self._forced.is_set():
             return self._rng.uniform(0, FORCED_SPREAD_S)
         not_before, not_after = ca.cert_validity(creds.cert_pem)
-        return renewal_delay(not_before, not_after, datetime.datetime.now(datetime.UTC), self._rng)
+        now = datetime.datetime.now(datetime.UTC)
+        return max(MIN_GAP_S, renewal_delay(not_before, not_after, now, self._rng))
 
     async def _run(self) -> None:
         failures = 0

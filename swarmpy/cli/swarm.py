@@ -254,7 +254,13 @@ def ca_command(
             return None
         return await _follow_rotation(c, quiet)
 
-    info = run(call)
+    try:
+        info = run(call)
+    except KeyboardInterrupt:
+        # As Docker's CLI: the managers carry on, only the watching stops.
+        typer.echo("Operation continuing in background.", err=True)
+        typer.echo("Use `swarmpy node inspect` to check each node's TLSInfo.", err=True)
+        raise typer.Exit(130) from None
     if info is not None:
         typer.echo(_trust_root(info))
 
