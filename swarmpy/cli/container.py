@@ -22,7 +22,8 @@ import typer
 from swarmpy.api import local_pb2
 from swarmpy.cli import gotemplate, output
 from swarmpy.cli.client import Client, run
-from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
+from swarmpy.cli.engine import error_line, for_each
+from swarmpy.errors import InvalidArgument, NotFound
 
 SHORT_ID = 12
 COMMAND_WIDTH = 20
@@ -159,10 +160,6 @@ def parse_tail(text: str) -> int:
     return n if n >= 0 else -1
 
 
-def error_line(exc: SwarmpyError) -> str:
-    return ("Error response from daemon: " if exc.remote else "Error: ") + exc.message
-
-
 # ---------------------------------------------------------------- daemon calls
 
 
@@ -179,19 +176,6 @@ def _action(ref: str, action: str, **fields: Any) -> Any:
         )
 
     return run(call)
-
-
-def for_each(refs: Sequence[str], act: Callable[[str], None]) -> None:
-    """Docker's multi-ref commands go on past a failing ref and exit 1 once all were tried."""
-    failed = False
-    for ref in refs:
-        try:
-            act(ref)
-        except SwarmpyError as exc:
-            typer.echo(error_line(exc), err=True)
-            failed = True
-    if failed:
-        raise typer.Exit(1)
 
 
 def _stats_docs(refs: Sequence[str]) -> list[dict[str, Any]]:

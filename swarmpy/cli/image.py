@@ -15,7 +15,8 @@ import typer
 from swarmpy.api import local_pb2
 from swarmpy.cli import output
 from swarmpy.cli.client import Client, run
-from swarmpy.cli.container import ellipsis, for_each, json_reply
+from swarmpy.cli.container import ellipsis, json_reply
+from swarmpy.cli.engine import for_each
 from swarmpy.errors import InvalidArgument
 
 app = typer.Typer(no_args_is_help=True)

@@ -1,16 +1,84 @@
 """`swarmpy`: the typer app. One module per noun (a package of one module per command for
-`service`); every command is a client of the daemon."""
+`service`); every command is a client of the daemon.
+
+A command's module is imported only when that command runs (``LazyCommands``): the CLI's
+start is measured (``bench/run.py cli``), and a ``node ls`` has no use for gRPC, the engine or
+the manager. Help, completion and the tests' walks over the commands load them all."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from swarmpy.cli import client, container, daemon_cmd, image, lab, network, node, service, swarm
-from swarmpy.errors import InvalidArgument, SwarmpyError
+# Docker's CLI's exit status for a command line it cannot parse.
+USAGE_EXIT = 125
+
+# Noun -> (module with its ``app``, help).
+NOUNS: dict[str, tuple[str, str]] = {
+    "swarm": ("swarmpy.cli.swarm", "Manage swarm"),
+    "node": ("swarmpy.cli.node", "Manage swarm nodes"),
+    "service": ("swarmpy.cli.service", "Manage swarm services"),
+    "network": ("swarmpy.cli.network", "Manage networks"),
+    "image": ("swarmpy.cli.image", "Manage images"),
+    "lab": ("swarmpy.cli.lab", "Several hosts on this machine, as network namespaces"),
+}
+# Top-level command -> module whose ``register(app)`` defines it.
+TOP_LEVEL: dict[str, str] = {
+    "daemon": "swarmpy.cli.daemon_cmd",
+    **dict.fromkeys(
+        ("ps", "exec", "logs", "inspect", "top", "stats", "stop", "kill", "rm", "pause"),
+        "swarmpy.cli.container",
+    ),
+    "unpause": "swarmpy.cli.container",
+}
+
+
+@functools.cache
+def _registered(module: str) -> TyperGroup:
+    sub = typer.Typer()
+    importlib.import_module(module).register(sub)
+    return typer.main.get_group(sub)
+
+
+@functools.cache
+def load(name: str) -> Any:
+    """The click command ``name``, its module imported now."""
+    if name in NOUNS:
+        module, help_text = NOUNS[name]
+        command = typer.main.get_group(importlib.import_module(module).app)
+        command.name, command.help = name, help_text
+        return command
+    return _registered(TOP_LEVEL[name]).commands[name]
+
+
+class LazyCommands(TyperGroup):
+    """The top-level group: commands loaded by name, on use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return ["daemon", *NOUNS, *(name for name in TOP_LEVEL if name != "daemon")]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in NOUNS and cmd_name not in TOP_LEVEL:
+            return None
+        return load(cmd_name)
+
+    @property
+    def commands(self) -> MutableMapping[str, Any]:
+        return {name: load(name) for name in self.list_commands(None)}
+
+    @commands.setter
+    def commands(self, value: MutableMapping[str, Any]) -> None:
+        """TyperGroup's own (nothing is registered on the app itself)."""
+
 
 app = typer.Typer(
+    cls=LazyCommands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -22,20 +90,34 @@ app = typer.Typer(
 @app.callback()
 def global_options(
     host: str = typer.Option(
-        client.HOST, "-H", "--host", envvar="SWARMPY_HOST", help="Daemon socket to connect to."
+        "",
+        "-H",
+        "--host",
+        help="Daemon socket to connect to: unix:///path or tcp://host:port "
+        "(default: $SWARMPY_HOST, else unix:///run/swarmpy/swarmpy.sock)",
+        show_default=False,
+    ),
+    tls: bool = typer.Option(False, "--tls", help="Use TLS; implied by --tlsverify"),
+    tlsverify: bool = typer.Option(
+        False, "--tlsverify", help="Use TLS and verify the remote (also $SWARMPY_TLS_VERIFY)"
+    ),
+    tlscacert: str = typer.Option(
+        "", "--tlscacert", help="Trust certs signed only by this CA ($SWARMPY_CERT_PATH/ca.pem)"
+    ),
+    tlscert: str = typer.Option(
+        "", "--tlscert", help="Path to TLS certificate file ($SWARMPY_CERT_PATH/cert.pem)"
+    ),
+    tlskey: str = typer.Option(
+        "", "--tlskey", help="Path to TLS key file ($SWARMPY_CERT_PATH/key.pem)"
     ),
 ) -> None:
-    client.HOST = host
+    from swarmpy.cli import engine
 
+    engine.OPTIONS = engine.Options(host, tls, tlsverify, tlscacert, tlscert, tlskey)
+    if host:
+        from swarmpy.cli import client
 
-daemon_cmd.register(app)
-app.add_typer(swarm.app, name="swarm", help="Manage swarm")
-app.add_typer(node.app, name="node", help="Manage swarm nodes")
-app.add_typer(service.app, name="service", help="Manage swarm services")
-app.add_typer(network.app, name="network", help="Manage networks")
-app.add_typer(image.app, name="image", help="Manage images")
-app.add_typer(lab.app, name="lab", help="Several hosts on this machine, as network namespaces")
-container.register(app)
+        client.HOST = host
 
 
 def check_argv(argv: list[str]) -> None:
@@ -45,14 +127,36 @@ def check_argv(argv: list[str]) -> None:
         try:
             arg.encode()
         except UnicodeEncodeError:
+            from swarmpy.errors import InvalidArgument
+
             raise InvalidArgument(f"invalid argument {arg!r}: not UTF-8 text") from None
 
 
 def main() -> None:
+    # The vendored click's exceptions (typer exports only some): usage errors exit 125.
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    from swarmpy.errors import SwarmpyError
+
     try:
         check_argv(sys.argv[1:])
-        app()
+        # Not standalone: click would exit 2 on a usage error; typer.Exit comes back as its code.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except NoArgsIsHelpError as exc:  # `swarmpy node`: its help, as `docker node`
+        typer.echo(exc.format_message())
+    except UsageError as exc:
+        exc.show()
+        sys.exit(USAGE_EXIT)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
     except SwarmpyError as exc:
-        prefix = "Error response from daemon: " if exc.remote else "Error: "
-        typer.echo(prefix + exc.message, err=True)
+        from swarmpy.cli.engine import error_line
+
+        typer.echo(error_line(exc), err=True)
         sys.exit(1)

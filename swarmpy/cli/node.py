@@ -6,11 +6,8 @@ from typing import Any
 
 import typer
 
-from swarmpy import codec
-from swarmpy.api import control_pb2, local_pb2
-from swarmpy.cli import output, specflags
-from swarmpy.cli.client import Client, run
-from swarmpy.model import Node, NodeRole, NodeState
+from swarmpy.cli import engine, output
+from swarmpy.cli.engine import EngineClient, for_each, path_of
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,15 +20,6 @@ COLUMNS = [
     ("ENGINE VERSION", "EngineVersion"),
 ]
 
-
-def manager_status(node: Node) -> str:
-    if node.role != NodeRole.MANAGER or node.manager is None:
-        return ""
-    if node.manager.leader:
-        return "Leader"
-    return "Reachable" if node.manager.reachable else "Unreachable"
-
-
 # docker's node formatter: the star marks this daemon's node in the table, not in the ID.
 TABLE = (
     "table {{.ID}} {{if .Self}}*{{else}} {{ end }}\t{{.Hostname}}\t{{.Status}}\t"
@@ -39,57 +27,38 @@ TABLE = (
 )
 
 
-def row(node: Node, self_id: str) -> dict[str, Any]:
+def _pretty(word: str) -> str:
+    """docker's command.PrettyPrint: the first letter upper-cased."""
+    return word[:1].upper() + word[1:]
+
+
+def manager_status(node: dict[str, Any]) -> str:
+    """The MANAGER STATUS column of a Node document: Leader, Reachable, Unreachable or ""."""
+    status = node.get("ManagerStatus")
+    if not status:
+        return ""
+    if status.get("Leader"):
+        return "Leader"
+    return _pretty(str(status.get("Reachability", "")))
+
+
+def row(node: dict[str, Any], self_id: str) -> dict[str, Any]:
+    """A Node document (the Engine API's JSON) as docker's node formatter shows it."""
+    description = node.get("Description", {})
     return {
-        "ID": node.id,
-        "Hostname": node.hostname,
-        "Status": "Ready" if node.state == NodeState.READY else node.state.capitalize(),
-        "Availability": node.availability.capitalize(),
+        "ID": node["ID"],
+        "Hostname": description.get("Hostname", ""),
+        "Status": _pretty(node.get("Status", {}).get("State", "")),
+        "Availability": _pretty(node.get("Spec", {}).get("Availability", "")),
         "ManagerStatus": manager_status(node),
-        "EngineVersion": node.engine_version,
-        "Self": node.id == self_id,
+        "EngineVersion": description.get("Engine", {}).get("EngineVersion", ""),
+        "Self": node["ID"] == self_id,
     }
 
 
-def inspect_doc(node: Node) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "ID": node.id,
-        "CreatedAt": output.iso(node.created_at),
-        "UpdatedAt": output.iso(node.updated_at),
-        "Spec": {
-            "Labels": node.label_dict(),
-            "Role": str(node.role),
-            "Availability": str(node.availability),
-        },
-        "Description": {
-            "Hostname": node.hostname,
-            "Resources": {
-                "NanoCPUs": node.resources.nano_cpus,
-                "MemoryBytes": node.resources.memory_bytes,
-            },
-            "Engine": {"EngineVersion": node.engine_version},
-            "TLSInfo": {
-                "TrustRoot": node.tls_info.trust_root if node.tls_info else "",
-                "CertIssuerSubject": node.tls_info.cert_issuer_subject if node.tls_info else "",
-                "CertIssuerPublicKey": (
-                    node.tls_info.cert_issuer_public_key if node.tls_info else ""
-                ),
-            },
-        },
-        "Status": {"State": str(node.state), "Message": node.message, "Addr": node.addr},
-    }
-    if node.manager is not None:
-        doc["ManagerStatus"] = {
-            "Leader": node.manager.leader,
-            "Reachability": "reachable" if node.manager.reachable else "unreachable",
-            "Addr": node.manager.api_addr,
-        }
-    return doc
-
-
-async def _self_id(c: Client) -> str:
-    info = await c.local.Info(local_pb2.InfoRequest())
-    return str(info.node_id)
+def self_id(api: EngineClient) -> str:
+    """This daemon's node id ("" outside a swarm), as docker reads it: /info's Swarm.NodeID."""
+    return str(api.get("/info").get("Swarm", {}).get("NodeID", ""))
 
 
 @app.command("ls")
@@ -98,25 +67,46 @@ def ls(
     fmt: str = output.format_option(),
 ) -> None:
     """List nodes in the swarm."""
-
-    async def call(c: Client) -> tuple[list[Node], str]:
-        reply = await c.control.ListNodes(control_pb2.ListNodesRequest())
-        return [codec.from_proto(Node, n) for n in reply.nodes], await _self_id(c)
-
-    nodes, self_id = run(call)
-    rows = [row(n, self_id) for n in nodes]
+    api = engine.connect()
+    nodes = api.get("/nodes")
+    me = self_id(api)
+    rows = [row(n, me) for n in nodes]
     output.emit(COLUMNS, rows, fmt, quiet, default=TABLE, headers={"Self": ""})
 
 
-def _get(ref: str) -> Node:
-    async def call(c: Client) -> Node:
-        if ref == "self":
-            target = await _self_id(c)
-        else:
-            target = ref
-        return codec.from_proto(Node, await c.control.GetNode(control_pb2.GetRequest(ref=target)))
+def get(api: EngineClient, ref: str) -> dict[str, Any]:
+    """The Node document of ``ref`` (an id, id prefix, hostname, or "self")."""
+    target = self_id(api) if ref == "self" else ref
+    doc: dict[str, Any] = api.get(path_of("nodes", target))
+    return doc
 
-    return run(call)
+
+def print_pretty(node: dict[str, Any]) -> None:
+    spec, description = node.get("Spec", {}), node.get("Description", {})
+    status, manager = node.get("Status", {}), node.get("ManagerStatus")
+    resources = description.get("Resources", {})
+    typer.echo(f"ID:\t\t\t{node['ID']}")
+    if spec.get("Labels"):
+        typer.echo("Labels:")
+        for k, v in sorted(spec["Labels"].items()):
+            typer.echo(f" - {k}={v}")
+    typer.echo(f"Hostname:\t\t{description.get('Hostname', '')}")
+    typer.echo(f"Joined at:\t\t{node.get('CreatedAt', '')}")
+    typer.echo("Status:")
+    typer.echo(f" State:\t\t\t{_pretty(status.get('State', ''))}")
+    typer.echo(f" Availability:\t\t{_pretty(spec.get('Availability', ''))}")
+    typer.echo(f" Address:\t\t{status.get('Addr', '')}")
+    if manager:
+        typer.echo("Manager Status:")
+        typer.echo(f" Address:\t\t{manager.get('Addr', '')}")
+        typer.echo(f" Raft Status:\t\t{manager_status(node)}")
+        typer.echo(f" Leader:\t\t{'Yes' if manager.get('Leader') else 'No'}")
+    typer.echo("Platform:")
+    typer.echo(f" Operating System:\t{description.get('Platform', {}).get('OS', 'linux')}")
+    typer.echo("Resources:")
+    typer.echo(f" CPUs:\t\t\t{int(resources.get('NanoCPUs', 0)) // 1_000_000_000}")
+    typer.echo(f" Memory:\t\t{output.size(int(resources.get('MemoryBytes', 0)))}")
+    typer.echo(f"Engine Version:\t\t{description.get('Engine', {}).get('EngineVersion', '')}")
 
 
 @app.command("inspect")
@@ -126,33 +116,33 @@ def inspect(
     fmt: str = output.inspect_format_option(),
 ) -> None:
     """Display detailed information on one or more nodes."""
-    nodes = [_get(r) for r in refs]
+    api = engine.connect()
+    nodes = [get(api, r) for r in refs]
     if not pretty and fmt != "pretty":
-        output.print_inspect([inspect_doc(n) for n in nodes], fmt)
+        output.print_inspect(nodes, fmt)
         return
     for n in nodes:
-        typer.echo(f"ID:\t\t\t{n.id}")
-        if n.labels:
-            typer.echo("Labels:")
-            for k, v in n.labels:
-                typer.echo(f" - {k}={v}")
-        typer.echo(f"Hostname:\t\t{n.hostname}")
-        typer.echo(f"Joined at:\t\t{output.iso(n.created_at)}")
-        typer.echo("Status:")
-        typer.echo(f" State:\t\t\t{n.state.capitalize()}")
-        typer.echo(f" Availability:\t\t{n.availability.capitalize()}")
-        typer.echo(f" Address:\t\t{n.addr}")
-        if n.manager is not None:
-            typer.echo("Manager Status:")
-            typer.echo(f" Address:\t\t{n.manager.api_addr}")
-            typer.echo(f" Raft Status:\t\t{manager_status(n) or 'Reachable'}")
-            typer.echo(f" Leader:\t\t{'Yes' if n.manager.leader else 'No'}")
-        typer.echo("Platform:")
-        typer.echo(" Operating System:\tlinux")
-        typer.echo("Resources:")
-        typer.echo(f" CPUs:\t\t\t{n.resources.nano_cpus // 1_000_000_000}")
-        typer.echo(f" Memory:\t\t{output.size(n.resources.memory_bytes)}")
-        typer.echo(f"Engine Version:\t\t{n.engine_version}")
+        print_pretty(n)
+
+
+def update_spec(api: EngineClient, ref: str, change: dict[str, Any]) -> None:
+    """Docker's node update: read the node, change its spec, send it back with the version
+    read (a node changed in between is refused: "update out of sequence")."""
+    node = get(api, ref)
+    spec = dict(node.get("Spec", {}))
+    labels = dict(spec.get("Labels") or {})
+    for key in change.get("label_rm", ()):
+        labels.pop(key, None)
+    labels.update(change.get("label_add", {}))
+    spec["Labels"] = labels
+    for key in ("Availability", "Role"):
+        if change.get(key):
+            spec[key] = change[key]
+    api.post(
+        path_of("nodes", node["ID"], "update"),
+        spec,
+        version=node.get("Version", {}).get("Index", 0),
+    )
 
 
 @app.command("update")
@@ -165,16 +155,11 @@ def update(
     label_rm: list[str] = typer.Option([], help="Remove a node label if exists"),
 ) -> None:
     """Update a node."""
+    from swarmpy.cli import specflags
+
     labels = dict(specflags.key_values(label_add, "label"))
-
-    async def call(c: Client) -> None:
-        await c.control.UpdateNode(
-            control_pb2.UpdateNodeRequest(
-                ref=ref, availability=availability, label_add=labels, label_rm=label_rm
-            )
-        )
-
-    run(call)
+    change = {"Availability": availability, "label_add": labels, "label_rm": label_rm}
+    update_spec(engine.connect(), ref, change)
     typer.echo(ref)
 
 
@@ -184,31 +169,32 @@ def rm(
     force: bool = typer.Option(False, "--force", "-f", help="Force remove a node from the swarm"),
 ) -> None:
     """Remove one or more nodes from the swarm."""
+    api = engine.connect()
 
-    async def call(c: Client) -> None:
-        for ref in refs:
-            await c.control.RemoveNode(control_pb2.RemoveRequest(ref=ref, force=force))
-            typer.echo(ref)
+    def one(ref: str) -> None:
+        api.delete(path_of("nodes", ref), force=force)
+        typer.echo(ref)
 
-    run(call)
+    for_each(refs, one)
 
 
 def _set_role(refs: list[str], role: str, done: str) -> None:
-    async def call(c: Client) -> None:
-        for ref in refs:
-            await c.control.UpdateNode(control_pb2.UpdateNodeRequest(ref=ref, role=role))
-            typer.echo(done.format(ref=ref))
+    api = engine.connect()
 
-    run(call)
+    def one(ref: str) -> None:
+        update_spec(api, ref, {"Role": role})
+        typer.echo(done.format(ref=ref))
+
+    for_each(refs, one)
 
 
 @app.command("promote")
 def promote(refs: list[str] = typer.Argument(..., metavar="NODE...")) -> None:
     """Promote one or more nodes to manager in the swarm."""
-    _set_role(refs, NodeRole.MANAGER, "Node {ref} promoted to a manager in the swarm.")
+    _set_role(refs, "manager", "Node {ref} promoted to a manager in the swarm.")
 
 
 @app.command("demote")
 def demote(refs: list[str] = typer.Argument(..., metavar="NODE...")) -> None:
     """Demote one or more nodes from manager in the swarm."""
-    _set_role(refs, NodeRole.WORKER, "Manager {ref} demoted in the swarm.")
+    _set_role(refs, "worker", "Manager {ref} demoted in the swarm.")

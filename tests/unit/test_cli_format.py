@@ -21,6 +21,7 @@ from swarmpy.model import (
     TaskState,
     TaskStatus,
 )
+from swarmpy.server.convert.node import node_json
 
 NODES = [
     {
@@ -68,9 +69,11 @@ def test_node_ls_json_and_quiet_carry_the_bare_id() -> None:
 
 def test_node_row_has_no_star_in_its_id() -> None:
     n = Node(id="abc", hostname="h", role=NodeRole.WORKER, state=NodeState.READY)
-    row = node.row(n, "abc")
+    row = node.row(node_json(n, 1), "abc")  # the document the Engine API sends
     assert row["ID"] == "abc"
     assert row["Self"] is True
+    assert (row["Hostname"], row["Status"], row["Availability"]) == ("h", "Ready", "Active")
+    assert row["ManagerStatus"] == ""
 
 
 def test_unknown_field_is_an_error_in_one_line() -> None:

@@ -1,0 +1,382 @@
+"""The CLI's client of the Docker Engine API: HTTP over the daemon's unix socket, or over TCP
+with TLS (``-H tcp://host:2376 --tlsverify``), as Docker's CLI talks to dockerd.
+
+Built on the standard library's http.client rather than httpx: the CLI's start is measured
+(``bench/run.py cli``), and importing httpx alone costs more than the whole budget of a
+``swarmpy node ls``. A command gets its ``EngineClient`` from ``connect()``; the first request
+pings the daemon to settle the API version (Docker's negotiation: the lower of the two);
+errors come back as swarmpy errors with the daemon's one-line message, printed as "Error
+response from daemon: ..." as Docker's CLI does.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from swarmpy.config import DEFAULT_HOST
+from swarmpy.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    SwarmpyError,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    import ssl
+
+API_VERSION = "1.41"  # the newest this client speaks
+# Docker's client defaults: 2376 is TLS's port, 2375 plain HTTP's.
+TLS_PORT = 2376
+PLAIN_PORT = 2375
+# Docker's file names in its certificate directory (DOCKER_CERT_PATH, ~/.docker).
+CA_FILE, CERT_FILE, KEY_FILE = "ca.pem", "cert.pem", "key.pem"
+DEFAULT_CERT_DIR = ".swarmpy"  # under $HOME
+TIMEOUT_S = 60.0
+
+ERRORS_BY_STATUS: dict[int, type[SwarmpyError]] = {
+    400: InvalidArgument,
+    403: PermissionDenied,
+    404: NotFound,
+    409: AlreadyExists,
+    503: Unavailable,
+}
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """The client side of TLS: ``verify`` checks the daemon's certificate against ``ca``;
+    ``cert``/``key`` prove who we are (the daemon's --tlsverify requires them)."""
+
+    verify: bool
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the daemon is: a unix socket ``path``, or ``address`` over TCP (TLS when ``tls``)."""
+
+    host: str  # as the user gave it, for messages
+    path: str = ""
+    address: tuple[str, int] = ("", 0)
+    tls: TLSFiles | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """The CLI's global connection options, before the environment fills them in."""
+
+    host: str = ""
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
+
+
+def _env_flag(value: str | None) -> bool:
+    # Docker: DOCKER_TLS_VERIFY set to anything but the empty string turns verification on.
+    return bool(value)
+
+
+def resolve(options: Options, env: Mapping[str, str]) -> Endpoint:
+    """The endpoint of ``options`` with SWARMPY_HOST, SWARMPY_TLS_VERIFY and SWARMPY_CERT_PATH
+    (Docker's DOCKER_* variables, same meaning) filling in what the flags left unset."""
+    host = options.host or env.get("SWARMPY_HOST") or DEFAULT_HOST
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest = ("unix", host) if host.startswith("/") else ("tcp", host)
+    if scheme == "unix":
+        if not rest.startswith("/"):
+            raise InvalidArgument(f"invalid daemon address {host!r}: the path must be absolute")
+        return Endpoint(host=f"unix://{rest}", path=rest)
+    if scheme not in ("tcp", "https", "http"):
+        raise InvalidArgument(
+            f"invalid daemon address {host!r}: use unix:///path or tcp://host:port"
+        )
+    verify = options.tlsverify or _env_flag(env.get("SWARMPY_TLS_VERIFY"))
+    use_tls = verify or options.tls or scheme == "https"
+    address = _address(host, rest.rstrip("/"), TLS_PORT if use_tls else PLAIN_PORT)
+    if not use_tls:
+        return Endpoint(host=host, address=address)
+    cert_dir = Path(
+        env.get("SWARMPY_CERT_PATH") or Path(env.get("HOME", "/root")) / DEFAULT_CERT_DIR
+    )
+    return Endpoint(host=host, address=address, tls=tls_files(options, verify, cert_dir))
+
+
+def _address(host: str, rest: str, default_port: int) -> tuple[str, int]:
+    name, sep, port = rest.rpartition(":")
+    if not sep:
+        name, port = rest, str(default_port)
+    name = name.strip("[]")  # an IPv6 literal
+    if not name or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidArgument(f"invalid daemon address {host!r}: expected tcp://host:port")
+    return name, int(port)
+
+
+def tls_files(options: Options, verify: bool, cert_dir: Path) -> TLSFiles:
+    """Docker's rules: files given by flag must exist; otherwise the certificate directory's
+    ca.pem (needed to verify) and cert.pem/key.pem (used when both are there)."""
+    ca = Path(options.tlscacert) if options.tlscacert else cert_dir / CA_FILE
+    if options.tlscert or options.tlskey:
+        if not (options.tlscert and options.tlskey):
+            raise InvalidArgument("--tlscert and --tlskey go together")
+        cert, key = Path(options.tlscert), Path(options.tlskey)
+    else:
+        cert, key = cert_dir / CERT_FILE, cert_dir / KEY_FILE
+        if not (cert.exists() and key.exists()):
+            return TLSFiles(verify=verify, ca=ca if verify else None)
+    return TLSFiles(verify=verify, ca=ca if verify else None, cert=cert, key=key)
+
+
+def ssl_context(files: TLSFiles) -> ssl.SSLContext:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        if files.verify:
+            assert files.ca is not None
+            context.load_verify_locations(cafile=files.ca)
+        else:
+            # --tls without --tlsverify: encrypted, the daemon's certificate unchecked.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if files.cert is not None and files.key is not None:
+            context.load_cert_chain(files.cert, files.key)
+    except (OSError, ssl.SSLError) as e:
+        raise InvalidArgument(f"could not read the TLS files: {e}") from None
+    return context
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)  # the Host header Docker's CLI sends
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def error_from(status: int, body: bytes, reason: str) -> SwarmpyError:
+    """The daemon's error as a swarmpy error: its ``{"message": ...}`` (or its text) with the
+    class of its status; printed as "Error response from daemon: <message>"."""
+    message = ""
+    try:
+        doc = json.loads(body)
+        if isinstance(doc, dict):
+            message = str(doc.get("message", ""))
+    except ValueError:
+        message = body.decode(errors="replace").strip()
+    cls = ERRORS_BY_STATUS.get(status, SwarmpyError)
+    error = cls(message or f"{status} {reason}")
+    error.remote = True
+    return error
+
+
+def path_of(*parts: str) -> str:
+    """A URL path from parts, each quoted (an object's name may hold anything)."""
+    return "/" + "/".join(quote(part, safe="") for part in parts)
+
+
+class EngineClient:
+    """One daemon's Engine API; a connection per request (streams hold theirs)."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float = TIMEOUT_S) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._version = ""
+        self._ssl: ssl.SSLContext | None = None
+
+    # ------------------------------------------------------------------ transport
+
+    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        """A connection; ``timeout`` None for a stream, which may be quiet for hours."""
+        ep = self.endpoint
+        if ep.path:
+            return _UnixConnection(ep.path, timeout)
+        host, port = ep.address
+        if ep.tls is None:
+            return http.client.HTTPConnection(host, port, timeout=timeout)
+        if self._ssl is None:
+            self._ssl = ssl_context(ep.tls)
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl)
+
+    def _unreachable(self, exc: OSError) -> SwarmpyError:
+        if isinstance(exc, PermissionError):
+            return PermissionDenied(
+                f"permission denied while trying to connect to the swarmpy daemon socket at "
+                f"{self.endpoint.host}"
+            )
+        import ssl
+
+        if isinstance(exc, ssl.SSLError):
+            return Unavailable(f"TLS with the daemon at {self.endpoint.host} failed: {exc}")
+        if self.endpoint.path:
+            return Unavailable(
+                f"Cannot connect to the swarmpy daemon at {self.endpoint.host}. "
+                "Is the swarmpy daemon running?"
+            )
+        return Unavailable(f"Cannot connect to the swarmpy daemon at {self.endpoint.host}: {exc}")
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float | None,
+    ) -> http.client.HTTPResponse:
+        conn = self._connection(timeout)
+        try:
+            conn.request(method, url, body=body, headers=dict(headers))
+            return conn.getresponse()
+        except OSError as exc:
+            conn.close()
+            raise self._unreachable(exc) from None
+        except http.client.HTTPException as exc:
+            conn.close()
+            raise Unavailable(
+                f"bad answer from the daemon at {self.endpoint.host}: {exc}"
+            ) from None
+
+    def version(self) -> str:
+        """The API version of this session: the daemon's if older than ours (from /_ping)."""
+        if not self._version:
+            response = self._send("GET", "/_ping", None, {}, self.timeout)
+            response.read()
+            theirs = response.getheader("Api-Version", "") or API_VERSION
+            self._version = min(theirs, API_VERSION, key=_version_key)
+        return self._version
+
+    def open(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        *,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> http.client.HTTPResponse:
+        """Send one request; the response, its status checked (an error status raises the
+        daemon's error). The caller reads (and closes) it: a ``stream`` as it comes, without
+        a timeout."""
+        url = f"/v{self.version()}{path}"
+        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        if params:
+            url += "?" + urlencode(params)
+        data = None
+        sent = dict(headers or {})
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        response = self._send(method, url, data, sent, None if stream else self.timeout)
+        if response.status >= 400:
+            payload = response.read()
+            response.close()
+            raise error_from(response.status, payload, response.reason)
+        return response
+
+    # ------------------------------------------------------------------ helpers
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """A request whose answer is JSON (or empty: None)."""
+        with self.open(method, path, query, body) as response:
+            data = response.read()
+        return json.loads(data) if data.strip() else None
+
+    def get(self, path: str, **query: Any) -> Any:
+        return self.call("GET", path, query)
+
+    def post(self, path: str, body: Any = None, **query: Any) -> Any:
+        return self.call("POST", path, query, body)
+
+    def delete(self, path: str, **query: Any) -> Any:
+        return self.call("DELETE", path, query)
+
+    def json_lines(
+        self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
+    ) -> Iterator[Any]:
+        """A stream of JSON documents, one a line (events, pull progress), as they come."""
+        with self.open(method, path, query, body, stream=True) as response:
+            for line in response:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (0,)
+
+
+def filters_json(filters: Mapping[str, list[str]]) -> str | None:
+    """Docker's ``filters=`` form: {"key": {"value": true}}; None when there are none."""
+    if not filters:
+        return None
+    return json.dumps({k: dict.fromkeys(v, True) for k, v in filters.items()})
+
+
+# Set by the top-level options (swarmpy.cli.main) before any command runs.
+OPTIONS = Options()
+
+
+def connect() -> EngineClient:
+    """The client of the daemon the global options (and the environment) name."""
+    return EngineClient(resolve(OPTIONS, os.environ))
+
+
+def error_line(exc: SwarmpyError) -> str:
+    """An error as Docker's CLI prints it: the daemon's with its prefix, ours with "Error: "."""
+    return ("Error response from daemon: " if exc.remote else "Error: ") + exc.message
+
+
+def for_each(refs: Sequence[str], act: Callable[[str], None]) -> None:
+    """Docker's multi-ref commands go on past a failing ref, print each failure on its own
+    line, and exit 1 once all were tried."""
+    import typer
+
+    failed = False
+    for ref in refs:
+        try:
+            act(ref)
+        except SwarmpyError as exc:
+            typer.echo(error_line(exc), err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(1)
