@@ -12,6 +12,7 @@ node (``swarmpy/server/backend.py``). A new group of endpoints is a module with 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -137,6 +138,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if e.status == 405:
             return error_response(405, f"{request.method} is not allowed on {request.path}")
         raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise  # the client went away: nobody to answer
+    # A bug: the client gets Docker's 500 body, the log the traceback.
+    except Exception as e:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, f"internal error: {e}")
 
 
 class Routes:

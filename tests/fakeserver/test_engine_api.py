@@ -461,3 +461,14 @@ def test_docker_py_drives_services_and_nodes() -> None:
         await asyncio.to_thread(drive)
 
     run(scenario)
+
+
+def test_a_bug_is_a_500_with_docker_s_body() -> None:
+    async def scenario(api: EngineApi) -> None:
+        async def broken(force: bool) -> None:
+            raise ValueError("boom")
+
+        api.node.membership.swarm_leave = broken  # type: ignore[method-assign]
+        assert await message(api, "POST", "/swarm/leave?force=1") == (500, "internal error: boom")
+
+    run(scenario)
