@@ -58,6 +58,11 @@ class EventLog:
     def unsubscribe(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
+    @property
+    def listening(self) -> int:
+        """How many /events streams are open."""
+        return len(self._listeners)
+
     async def _follow(self) -> None:
         while True:
             api = self._node.control_api()

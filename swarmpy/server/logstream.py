@@ -16,6 +16,7 @@ from swarmpy.errors import InvalidArgument
 from swarmpy.server.app import query_flag, server_headers
 from swarmpy.server.backend import LogRelay
 from swarmpy.server.stream import STDOUT, SYSTEMERR, frame
+from swarmpy.server.streaming import until_client_gone
 
 CONTENT_TYPE = "application/vnd.docker.multiplexed-stream"
 CONTEXT_PREFIX = "com.docker.swarm"
@@ -105,15 +106,20 @@ async def stream_logs(
     response = web.StreamResponse(headers=server_headers())
     response.content_type = CONTENT_TYPE
     await response.prepare(request)
-    async for message in relay.subscribe_logs(subscription):
-        if not message.task_id:
-            # The broker's word on nodes that did not answer: Docker sends the log broker's
-            # "incomplete log stream" the same way, as a system error frame.
-            text = message.data.decode(errors="replace")
-            await response.write(frame(SYSTEMERR, f"Error grabbing logs: {text}\n".encode()))
-            continue
-        if options.stdout:
-            line = log_line(message, options, dt.datetime.now(dt.UTC))
-            await response.write(frame(STDOUT, line))
-    await response.write_eof()
+
+    async def relay_lines() -> None:
+        async for message in relay.subscribe_logs(subscription):
+            if not message.task_id:
+                # The broker's word on nodes that did not answer: Docker sends the log
+                # broker's "incomplete log stream" the same way, as a system error frame.
+                text = message.data.decode(errors="replace")
+                await response.write(frame(SYSTEMERR, f"Error grabbing logs: {text}\n".encode()))
+                continue
+            if options.stdout:
+                line = log_line(message, options, dt.datetime.now(dt.UTC))
+                await response.write(frame(STDOUT, line))
+
+    # With --follow the relay waits for lines: a client that left ends the subscription.
+    if await until_client_gone(request, relay_lines()):
+        await response.write_eof()
     return response

@@ -14,8 +14,9 @@ import docker
 import pytest
 
 from swarmpy.api import dispatcher_pb2
-from swarmpy.server.stream import STDOUT, SYSTEMERR, unframe
+from swarmpy.server.stream import STDOUT, SYSTEMERR, frame, unframe
 from tests.support.engine_api import MANAGER_ID, EngineApi, engine_api
+from tests.support.poll import wait_for_async
 
 pytestmark = pytest.mark.fakeserver
 
@@ -472,3 +473,24 @@ def test_a_bug_is_a_500_with_docker_s_body() -> None:
         assert await message(api, "POST", "/swarm/leave?force=1") == (500, "internal error: boom")
 
     run(scenario)
+
+
+def test_follow_streams_end_when_the_client_leaves() -> None:
+    lines = [dispatcher_pb2.LogMessage(task_id="t1", service_id="s1", node_id="n1", data=b"a")]
+
+    async def scenario(api: EngineApi) -> None:
+        relay = api.node.manager
+        assert relay is not None
+        await call(api, "POST", "/services/create", SERVICE)
+        logs = await api.client.get("/services/web/logs", params={"stdout": "1", "follow": "1"})
+        assert await logs.content.readexactly(8 + 2) == frame(STDOUT, b"a\n")
+        events = await api.client.get("/events")
+        assert events.status == 200
+        await wait_for_async("the events stream open", lambda: api.events.listening == 1)
+        assert relay.open == 1
+        logs.close()
+        events.close()
+        await wait_for_async("the log subscription closed", lambda: relay.open == 0)
+        await wait_for_async("the events stream closed", lambda: api.events.listening == 0)
+
+    run(scenario, lines=lines)

@@ -11,6 +11,7 @@ worker, ``api.outside_swarm()`` into a node in no swarm.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -82,15 +83,24 @@ class FakeMembership:
 
 @dataclass
 class FakeRelay:
-    """Replays ``lines`` for every subscription and records the subscriptions."""
+    """Replays ``lines`` for every subscription and records the subscriptions; with
+    ``follow`` it then waits, as the broker does for more lines, until the subscriber leaves
+    (``open`` counts the subscriptions still running)."""
 
     lines: list[dispatcher_pb2.LogMessage] = field(default_factory=list)
     requests: list[dispatcher_pb2.SubscribeLogsRequest] = field(default_factory=list)
+    open: int = 0
 
     async def subscribe_logs(self, request: Any) -> AsyncIterator[Any]:
         self.requests.append(request)
-        for line in self.lines:
-            yield line
+        self.open += 1
+        try:
+            for line in self.lines:
+                yield line
+            if request.follow:
+                await asyncio.Event().wait()
+        finally:
+            self.open -= 1
 
 
 @dataclass

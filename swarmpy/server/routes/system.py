@@ -28,6 +28,7 @@ from swarmpy.server.backend import EngineNode
 from swarmpy.server.convert.events import EVENT_FILTERS, event_matches
 from swarmpy.server.convert.swarm import cluster_info_json
 from swarmpy.server.filters import parse_filters
+from swarmpy.server.streaming import until_client_gone
 
 
 def add_routes(routes: Routes) -> None:
@@ -227,19 +228,23 @@ async def events(request: web.Request) -> web.StreamResponse:
         async def send(event: dict[str, Any]) -> None:
             await response.write(json.dumps(event).encode() + b"\n")
 
-        # Kept events only when asked for a time in the past, as Docker does.
-        if since is not None:
-            for event in backlog:
+        async def send_events() -> None:
+            # Kept events only when asked for a time in the past, as Docker does.
+            if since is not None:
+                for event in backlog:
+                    if wanted(event):
+                        await send(event)
+            while until is None or time.time() <= until:
+                timeout = None if until is None else max(0.0, until - time.time())
+                try:
+                    event = await asyncio.wait_for(listener.get(), timeout)
+                except TimeoutError:
+                    break
                 if wanted(event):
                     await send(event)
-        while until is None or time.time() <= until:
-            timeout = None if until is None else max(0.0, until - time.time())
-            try:
-                event = await asyncio.wait_for(listener.get(), timeout)
-            except TimeoutError:
-                break
-            if wanted(event):
-                await send(event)
+
+        if not await until_client_gone(request, send_events()):
+            return response
         await response.write_eof()
         return response
     finally:
