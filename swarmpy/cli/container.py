@@ -24,6 +24,7 @@ from swarmpy.cli import gotemplate, output
 from swarmpy.cli.client import Client, run
 from swarmpy.cli.engine import error_line, for_each
 from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.manager.controlapi import validate
 
 SHORT_ID = 12
 COMMAND_WIDTH = 20
@@ -157,7 +158,8 @@ def parse_tail(text: str) -> int:
         raise InvalidArgument(
             f'invalid value for "tail": {text!r}: use "all" or a number'
         ) from None
-    return n if n >= 0 else -1
+    # More lines than any log has is all of them (and a count past int64 fits no request).
+    return n if 0 <= n <= validate.MAX_INT64 else -1
 
 
 # ---------------------------------------------------------------- daemon calls

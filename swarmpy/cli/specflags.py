@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import shlex
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
@@ -68,6 +69,14 @@ def nano_cpus(text: str) -> int:
     nano = int(value * 1_000_000_000)
     validate.check_cpus(nano)
     return nano
+
+
+def words(text: str, flag: str) -> tuple[str, ...]:
+    """A flag holding a command line (``--args "sh -c 'echo hi'"``), split as a shell would."""
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:  # an unterminated quote
+        raise InvalidArgument(f"invalid {flag} {validate.quoted(text)}: {exc}") from None
 
 
 def key_values(items: Sequence[str], what: str) -> tuple[tuple[str, str], ...]:

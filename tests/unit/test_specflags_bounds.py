@@ -58,3 +58,18 @@ def test_replicas_and_env_are_refused_as_the_managers_do() -> None:
 def test_labels_are_checked_where_they_are_parsed() -> None:
     assert specflags.key_values(["a=1", "b"], "label") == (("a", "1"), ("b", ""))
     assert "at most 4096" in refused(specflags.key_values, ["a=" + "v" * 5000], "label")
+
+
+def test_a_command_line_flag_with_an_open_quote_is_refused() -> None:
+    assert specflags.words("sh -c 'echo hi'", "--args") == ("sh", "-c", "echo hi")
+    assert refused(specflags.words, "'open", "--args") == (
+        'invalid --args "\'open": No closing quotation'
+    )
+
+
+def test_a_tail_beyond_any_log_is_all_of_it() -> None:
+    from swarmpy.cli.container import parse_tail
+
+    assert parse_tail("10") == 10
+    assert parse_tail("all") == -1
+    assert parse_tail("9" * 30) == -1  # did not fit the request's int64: a traceback

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
 
 import typer
 
@@ -74,7 +73,7 @@ def update(
             if image:
                 container = dataclasses.replace(container, image=image)
             if args is not None:
-                container = dataclasses.replace(container, args=tuple(shlex.split(args)))
+                container = dataclasses.replace(container, args=specflags.words(args, "--args"))
             if env_add or env_rm:
                 container = dataclasses.replace(
                     container, env=specflags.env_list(container.env, env_add, env_rm)
