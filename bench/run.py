@@ -2,7 +2,7 @@
 
     python bench/run.py [--quick] [--json bench/results/latest.json] [--only NAME,...]
 
-NAME is one of: sched, raft, failover, dns, footprint, converge, overlay, scale (converge and
+NAME is one of: sched, raft, failover, dns, footprint, cli, converge, overlay, scale (converge and
 overlay build a lab of namespaced hosts with daemons, scale runs 3 managers against 1,000
 simulated nodes, 200 with --quick; these are only run when named). Prints
 the table (benchmark, figure, baseline, ratio, target) and writes the same as JSON.
@@ -38,6 +38,8 @@ from bench import (
 from bench.common import REPO, Figure, Stat, print_figures, skipped
 
 DNS_TARGET = 1 / 3
+CLI_RUNS = 20
+CLI_TARGET = 4.0
 
 
 def dns(quick: bool) -> list[Figure]:
@@ -75,6 +77,55 @@ def dns(quick: bool) -> list[Figure]:
     ]
 
 
+def cli(quick: bool) -> list[Figure]:
+    """``swarmpy node ls`` against a swarm of one, wall time, against a bare interpreter
+    start (``-c pass``), runs of the two interleaved so that the machine's load falls on both.
+
+    The baseline is the interpreter the CLI runs on (``sys.executable``): ``python3`` may be a
+    shim (pyenv's is a shell script) slower than the CLI itself. Compiled bytecode goes to a
+    cache of this run (the environment may say PYTHONDONTWRITEBYTECODE), warmed by one run,
+    as an installed swarmpy has it."""
+    if os.geteuid() != 0:
+        return [skipped("cli", "needs root (a daemon)")]
+    from tests.support.daemons import DaemonSet
+
+    runs = 5 if quick else CLI_RUNS
+    with DaemonSet() as ds, tempfile.TemporaryDirectory(prefix="clibench-") as cache:
+        (daemon,) = ds.start(1)
+        daemon.ok(
+            "swarm", "init", "--advertise-addr", "127.0.0.61", "--listen-addr", "127.0.0.61:23970"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env |= {"PYTHONPYCACHEPREFIX": cache, "SWARMPY_HOST": daemon.host}
+        ls = [str(Path(sys.executable).with_name("swarmpy")), "node", "ls"]
+        bare = [sys.executable, "-c", "pass"]
+
+        def wall(argv: list[str]) -> float:
+            t0 = time.perf_counter()
+            subprocess.run(argv, env=env, check=True, capture_output=True, timeout=60)
+            return time.perf_counter() - t0
+
+        wall(ls), wall(bare)  # compile and cache the bytecode
+        samples = [(wall(bare), wall(ls)) for _ in range(runs)]
+    value = Stat.of([ls_s * 1000 for _, ls_s in samples])
+    baseline = Stat.of([bare_s * 1000 for bare_s, _ in samples])
+    ratio = value.median / baseline.median
+    return [
+        Figure(
+            "cli start, swarmpy node ls",
+            "wall ms",
+            value,
+            "python -c pass",
+            baseline,
+            target=f"ratio <= {CLI_TARGET:g}",
+            target_met=ratio <= CLI_TARGET,
+            higher_is_better=False,
+            fmt="{:,.1f}",
+            note=f"median of {runs} runs each, interleaved; a swarm of one over the unix socket",
+        )
+    ]
+
+
 # Order of the default run; converge, overlay and scale only when asked for (they are heavy).
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "sched": sched_bench.run,
@@ -82,11 +133,12 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "failover": failover_bench.run,
     "dns": dns,
     "footprint": footprint_bench.run,
+    "cli": cli,
     "converge": converge_bench.run,
     "overlay": overlay_bench.run,
     "scale": scale_bench.run,
 }
-DEFAULT = ("sched", "raft", "failover", "dns", "footprint")
+DEFAULT = ("sched", "raft", "failover", "dns", "footprint", "cli")
 
 
 def main() -> None:

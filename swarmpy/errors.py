@@ -1,12 +1,17 @@
 """One exception tree. Every error a user can see carries a one-line message.
 
 ``grpc_code`` lets the API edges translate an error to a gRPC status and back without
-losing its class (see swarmpy.rpc), so the CLI prints exactly the manager's sentence.
+losing its class (see swarmpy.rpc), so the CLI prints exactly the manager's sentence. Each
+class names its status (``grpc_status``) rather than holding grpc's enum: every CLI command
+imports this module, and importing grpc would double the command's start.
 """
 
 from __future__ import annotations
 
-import grpc
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    import grpc
 
 
 def one_line(message: str) -> str:
@@ -20,7 +25,7 @@ def one_line(message: str) -> str:
 class SwarmpyError(Exception):
     """Base of every error swarmpy raises on purpose."""
 
-    grpc_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    grpc_status: ClassVar[str] = "UNKNOWN"  # a grpc.StatusCode's name
 
     def __init__(self, message: str) -> None:
         message = one_line(message)
@@ -32,33 +37,39 @@ class SwarmpyError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def grpc_code(self) -> grpc.StatusCode:
+        import grpc
+
+        return grpc.StatusCode[self.grpc_status]
+
 
 class InvalidArgument(SwarmpyError):
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class NotFound(SwarmpyError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
+    grpc_status = "NOT_FOUND"
 
 
 class AlreadyExists(SwarmpyError):
-    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    grpc_status = "ALREADY_EXISTS"
 
 
 class Conflict(SwarmpyError):
     """The request is valid but the current state forbids it (e.g. rm a node that is up)."""
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class PermissionDenied(SwarmpyError):
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    grpc_status = "PERMISSION_DENIED"
 
 
 class Unavailable(SwarmpyError):
     """A peer (daemon, manager, leader, registry) could not be reached."""
 
-    grpc_code = grpc.StatusCode.UNAVAILABLE
+    grpc_status = "UNAVAILABLE"
 
 
 class NotAManager(Conflict):
@@ -91,17 +102,17 @@ class NoLeader(Unavailable):
 class ImageError(SwarmpyError):
     """Pulling, loading or unpacking an image failed."""
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class RuntimeFailure(SwarmpyError):
     """runc, a mount, netlink or nftables failed while running a task."""
 
-    grpc_code = grpc.StatusCode.INTERNAL
+    grpc_status = "INTERNAL"
 
 
-BY_CODE: dict[grpc.StatusCode, type[SwarmpyError]] = {
-    cls.grpc_code: cls
+BY_STATUS: dict[str, type[SwarmpyError]] = {
+    cls.grpc_status: cls
     for cls in (
         InvalidArgument,
         NotFound,

@@ -63,7 +63,7 @@ def to_error(exc: grpc.aio.AioRpcError | grpc.RpcError, target: str = "") -> err
         return errors.Unavailable(f"cannot connect{where}: {details}".rstrip(": "))
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return errors.Unavailable(f"timed out waiting for {target or 'the daemon'}")
-    cls = errors.BY_CODE.get(code, errors.SwarmpyError)
+    cls = errors.BY_STATUS.get(code.name, errors.SwarmpyError)
     error = cls(details)
     error.remote = True
     return error

@@ -12,14 +12,12 @@ from typing import TypeVar
 import grpc
 
 from swarmpy.api import control_pb2_grpc, local_pb2_grpc
-from swarmpy.config import DEFAULT_HOST, grpc_socket
+from swarmpy.cli import engine
+from swarmpy.config import grpc_socket
 from swarmpy.errors import InvalidArgument, Unavailable
 from swarmpy.rpc import to_error
 
 T = TypeVar("T")
-
-# Set by the top-level -H option before any command runs.
-HOST: str = os.environ.get("SWARMPY_HOST", DEFAULT_HOST)
 
 
 class Client:
@@ -44,24 +42,26 @@ def grpc_path(host: str) -> Path:
 
 def run(fn: Callable[[Client], Awaitable[T]]) -> T:
     """Run one command against the daemon, turning transport failures into our errors."""
-    path = str(grpc_path(HOST))
+    # The daemon the global options name (-H, else SWARMPY_HOST): the Engine API's socket.
+    host = engine.resolve(engine.OPTIONS, os.environ).host
+    path = str(grpc_path(host))
     if not os.path.exists(path):
         raise Unavailable(
-            f"Cannot connect to the swarmpy daemon at {HOST}. Is the swarmpy daemon running?"
+            f"Cannot connect to the swarmpy daemon at {host}. Is the swarmpy daemon running?"
         )
 
     async def main() -> T:
-        client = Client(HOST)
+        client = Client(host)
         try:
             return await fn(client)
         except grpc.aio.AioRpcError as exc:
             details = exc.details() or ""
             if exc.code() == grpc.StatusCode.UNAVAILABLE and path in details:
                 raise Unavailable(
-                    f"Cannot connect to the swarmpy daemon at {HOST}. "
+                    f"Cannot connect to the swarmpy daemon at {host}. "
                     "Is the swarmpy daemon running?"
                 ) from None
-            raise to_error(exc, HOST) from None
+            raise to_error(exc, host) from None
         finally:
             await client.close()
 

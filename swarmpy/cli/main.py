@@ -114,10 +114,6 @@ def global_options(
     from swarmpy.cli import engine
 
     engine.OPTIONS = engine.Options(host, tls, tlsverify, tlscacert, tlscert, tlskey)
-    if host:
-        from swarmpy.cli import client
-
-        client.HOST = host
 
 
 def check_argv(argv: list[str]) -> None:

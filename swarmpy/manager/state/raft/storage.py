@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pysyncobj.journal
 import pysyncobj.pickle
 
@@ -73,7 +72,7 @@ Entry = tuple[bytes, int, int]  # pysyncobj's (command, index, term)
 class RaftDataCorrupt(SwarmpyError):
     """A Raft file failed its checksum or is cut short: this manager must not start on it."""
 
-    grpc_code = grpc.StatusCode.DATA_LOSS
+    grpc_status = "DATA_LOSS"
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(
@@ -85,7 +84,7 @@ class RaftDataCorrupt(SwarmpyError):
 class NoSpace(Unavailable):
     """The disk holding the Raft files is full: nothing was written."""
 
-    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    grpc_status = "RESOURCE_EXHAUSTED"
 
     def __init__(self, where: str) -> None:
         super().__init__(
