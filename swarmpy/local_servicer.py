@@ -192,11 +192,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
     async def RemoveImage(self, request: Any, context: Ctx) -> Any:
         in_use = None
         if not request.force:
-            # Containers name their image by reference; the store asks about image ids.
-            used = {
-                (await self.containers.inspect(info.id))["Image"]
-                for info in await self.containers.list(all=True)
-            }
+            used = await self.containers.images_in_use()
 
             def in_use_fn(image_id: str) -> bool:
                 return image_id in used

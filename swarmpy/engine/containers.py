@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -77,6 +78,15 @@ def parse_ps(text: str) -> tuple[list[str], list[list[str]]]:
     return titles, rows
 
 
+def container_processes(text: str, pids: set[int]) -> tuple[list[str], list[list[str]]]:
+    """Docker's top: the host's ``ps`` output, only the rows of the container's processes."""
+    titles, rows = parse_ps(text)
+    if "PID" not in titles:
+        raise InvalidArgument("Couldn't find PID field in ps output")
+    at = titles.index("PID")
+    return titles, [r for r in rows if len(r) > at and r[at].isdigit() and int(r[at]) in pids]
+
+
 def tail_lines(data: bytes, n: int) -> bytes:
     if n <= 0:
         return b""
@@ -128,7 +138,7 @@ class AdoptedContainer:
     exit_code: int | None
 
 
-def _host_memory() -> int:
+def host_memory() -> int:
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
@@ -202,8 +212,26 @@ class Containers:
         )
 
     async def inspect(self, ref: str) -> dict[str, Any]:
-        s = await self.resolve(ref)
-        info = self._info(s, time.time())
+        return self._inspect(await self.resolve(ref), time.time())
+
+    async def inspect_all(self, all: bool = False) -> list[tuple[ContainerInfo, dict[str, Any]]]:
+        """Every container's list row and inspect document from one ``runc list``, newest
+        first; only running and paused ones unless ``all``."""
+        at = time.time()
+        found = [(self._info(s, at), s) for s in await self._states()]
+        return [
+            (info, self._inspect(s, at))
+            for info, s in sorted(found, key=lambda pair: pair[0].created, reverse=True)
+            if all or info.state in ("running", "paused")
+        ]
+
+    async def images_in_use(self, running_only: bool = False) -> set[str]:
+        """The image ids some container of this node (running or not) was made from."""
+        rows = await self.inspect_all(all=not running_only)
+        return {doc["Image"] for _, doc in rows if doc["Image"]}
+
+    def _inspect(self, s: dict[str, Any], at: float) -> dict[str, Any]:
+        info = self._info(s, at)
         cdir = self._dir(s["id"])
         config, rec = cdir.config(), cdir.record()
         proc, linux = config.get("process", {}), config.get("linux", {})
@@ -235,6 +263,7 @@ class Containers:
                 "Env": proc.get("env", []),
                 "Cmd": args,
                 "Image": info.image,
+                "Tty": bool(proc.get("terminal", False)),
                 "WorkingDir": proc.get("cwd", "/"),
                 "Labels": self._labels(ann),
             },
@@ -270,9 +299,20 @@ class Containers:
                     return
                 await asyncio.sleep(LOG_POLL_S)
 
-    async def top(self, ref: str) -> tuple[list[str], list[list[str]]]:
+    async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:
+        """``ps -ef`` (or ``ps <ps_args>``) of the container's processes."""
         s = await self._running(ref)
-        return parse_ps(await self.runc.ps(s["id"]))
+        if not ps_args:
+            return parse_ps(await self.runc.ps(s["id"]))
+        # As Docker does it: the host's ps with the caller's options, then only the rows of
+        # the container's pids (runc ps passes no options of its own to ps).
+        pids = json.loads(await _output(self.runc.argv("ps", "--format", "json", s["id"])))
+        return container_processes(await _output(["ps", *ps_args.split()]), set(pids or []))
+
+    async def raw_stats(self, ref: str) -> tuple[str, str, dict[str, Any]]:
+        """A running container's id, name and runc's statistics (``runc events --stats``)."""
+        s = await self._running(ref)
+        return s["id"], _ann(s).get(bundle.ANN_NAME, s["id"]), await self.runc.stats(s["id"])
 
     async def stats(self, ref: str, interval_s: float = 0.5) -> ContainerStats:
         s = await self._running(ref)
@@ -285,7 +325,7 @@ class Containers:
         # Like Docker on cgroup v1: page cache that can be dropped is not "used".
         usage -= int(mem.get("raw", {}).get("total_inactive_file", 0))
         limit = int(mem.get("usage", {}).get("limit", 0))
-        host = _host_memory()
+        host = host_memory()
         if not limit or (host and limit > host):
             limit = host
         return ContainerStats(
@@ -364,10 +404,14 @@ class Containers:
         """
         if not cmd:
             raise InvalidArgument("exec needs a command")
+        return self.runc.exec_argv(await self.exec_target(ref), cmd, tty)
+
+    async def exec_target(self, ref: str) -> str:
+        """The id of the container an exec would run in: running and not paused."""
         s = await self._running(ref)
         if s["status"] == "paused":
             raise Conflict(f"Container {s['id']} is paused, unpause the container before exec")
-        return self.runc.exec_argv(s["id"], cmd, tty)
+        return str(s["id"])
 
     def _labels(self, ann: dict[str, str]) -> dict[str, str]:
         """The container's labels, then those read from the orchestrator's annotations."""
@@ -392,6 +436,20 @@ class Containers:
         if not all:
             infos = [i for i in infos if i.state in ("running", "paused")]
         return sorted(infos, key=lambda i: i.created, reverse=True)
+
+
+async def _output(argv: list[str]) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        message = err.decode(errors="replace").strip().splitlines()
+        raise InvalidArgument(f"{argv[0]} failed: {message[-1] if message else proc.returncode}")
+    return out.decode(errors="replace")
 
 
 def _ann(state: dict[str, Any]) -> dict[str, str]:

@@ -8,13 +8,15 @@ local log.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from swarmpy.config import DaemonConfig, SwarmState
+from swarmpy.engine.containers import Containers
+from swarmpy.engine.images.store import ImageStore
 from swarmpy.errors import NotAManager
 from swarmpy.manager.controlapi.controlapi import ControlAPI
-from swarmpy.model import NodeRole
+from swarmpy.model import Network, NodeRole
 
 
 class SwarmMembership(Protocol):
@@ -43,6 +45,32 @@ class LogRelay(Protocol):
     def subscribe_logs(self, request: Any) -> AsyncIterator[Any]: ...
 
 
+class NetworkAttachments(Protocol):
+    """swarmpy.overlay.provider.OverlayNetworkProvider, as container inspect reads it: which
+    networks this node has and the containers attached to each."""
+
+    def local_networks(self) -> list[str]: ...
+
+    def local_containers(self, network_id: str) -> list[dict[str, str]]: ...
+
+
+class LocalEngine(Protocol):
+    """swarmpy.agent.runtime.NodeRuntime, as the container, exec and image endpoints use it:
+    the node's own containers and images, and the networks its containers are attached to."""
+
+    @property
+    def containers(self) -> Containers: ...
+
+    @property
+    def images(self) -> ImageStore: ...
+
+    @property
+    def network(self) -> NetworkAttachments: ...
+
+    @property
+    def networks(self) -> Mapping[str, Network]: ...
+
+
 class EngineNode(Protocol):
     @property
     def config(self) -> DaemonConfig: ...
@@ -57,6 +85,10 @@ class EngineNode(Protocol):
     def manager(self) -> LogRelay | None: ...
 
     def control_api(self) -> ControlAPI | None: ...
+
+    def require_runtime(self) -> LocalEngine:
+        """The node's engine, made on first use outside a swarm (containers, images)."""
+        ...
 
 
 def not_a_manager(node: EngineNode) -> NotAManager:

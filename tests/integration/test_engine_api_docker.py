@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import docker
 import pytest
 
 from tests.support.busybox_image import busybox_image, save_docker_tar
 from tests.support.daemons import Daemon, DaemonSet
+from tests.support.docker_cli import DOCKER, DockerCli
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
 
-# Debian's docker.io (API 1.41): another docker on PATH may be newer than the API we serve.
-DOCKER = Path("/usr/bin/docker")
 IP = "127.0.0.57"
 # Convergence waits for a task to start, then Docker's CLI watches it 5 s more.
 CONVERGE_S = 180.0
@@ -39,38 +35,6 @@ def free_port_pair(ip: str) -> int:
             raft.bind((ip, port + 1))
             return port
     raise AssertionError(f"no free port pair on {ip}")
-
-
-class DockerCli:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.socket = daemon.socket  # the Engine API is on the daemon's -H socket
-        # Only what the CLI needs: no DOCKER_* of the caller, a config dir of its own.
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(daemon.workdir),
-            "DOCKER_CONFIG": str(daemon.workdir / "docker-config"),
-            "DOCKER_HOST": f"unix://{self.socket}",
-        }
-
-    def run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(DOCKER), *args], capture_output=True, text=True, env=self.env, timeout=timeout
-        )
-
-    def ok(self, *args: str, timeout: float = 60.0) -> str:
-        result = self.run(*args, timeout=timeout)
-        assert result.returncode == 0, (
-            f"docker {' '.join(args)} exited {result.returncode}\n"
-            f"stdout: {result.stdout}\nstderr: {result.stderr}\n"
-            f"daemon log:\n{self.daemon.log_tail()}"
-        )
-        return result.stdout
-
-    def refused(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode != 0, f"docker {' '.join(args)} succeeded: {result.stdout}"
-        return result.stderr
 
 
 def load_busybox(daemon: Daemon) -> None:

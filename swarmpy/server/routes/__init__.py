@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from swarmpy.server.routes import containers as containers
 from swarmpy.server.routes import networks as networks
 from swarmpy.server.routes import nodes as nodes
 from swarmpy.server.routes import services as services
@@ -15,4 +16,12 @@ from swarmpy.server.routes import swarm as swarm
 from swarmpy.server.routes import system as system
 from swarmpy.server.routes import tasks as tasks
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (system, swarm, nodes, services, tasks, networks)
+ROUTE_MODULES: tuple[ModuleType, ...] = (
+    system,
+    swarm,
+    nodes,
+    services,
+    tasks,
+    networks,
+    containers,
+)

@@ -1,0 +1,56 @@
+"""What the node-local endpoints (containers, exec, images) share: the node's engine and
+Docker's 409 for a conflict with a local object's state.
+
+The swarm's endpoints answer a Conflict 400 (Docker's gRPC FailedPrecondition); the engine's
+own endpoints answer 409 ("container is not running", "image is being used"), as dockerd's
+errdefs.Conflict does.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from aiohttp import web
+
+from swarmpy.errors import Conflict, NotAManager, NotInSwarm
+from swarmpy.server.app import NODE, ApiError, Handler, parse_version, request_version
+from swarmpy.server.backend import LocalEngine
+
+RAW_STREAM = "application/vnd.docker.raw-stream"
+MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+
+
+class LocalConflict(ApiError):
+    http_status = 409
+
+
+def local_engine(request: web.Request) -> LocalEngine:
+    return request.app[NODE].require_runtime()
+
+
+def local_handler(handler: Handler) -> Handler:
+    """The engine's Conflicts as 409."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (NotAManager, NotInSwarm):
+            raise
+        except Conflict as e:
+            raise LocalConflict(e.message) from None
+
+    return wrapped
+
+
+def stream_type(request: web.Request, tty: bool) -> str:
+    """The Content-Type of a container's output stream (logs, exec): Docker names the
+    multiplexed framing from API 1.42; before, and behind a TTY, it is "raw"."""
+    if not tty and parse_version(request_version(request)) >= (1, 42):
+        return MULTIPLEXED_STREAM
+    return RAW_STREAM
+
+
+def not_modified() -> web.Response:
+    """Docker's 304, with no body: stop of a stopped container."""
+    return web.Response(status=304)

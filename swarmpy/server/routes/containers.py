@@ -1,0 +1,364 @@
+"""/containers: the node's own containers (list, inspect, logs, top, stats, stop, kill, pause,
+unpause, delete), over the engine the agent runs them with (swarmpy.engine.containers)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from swarmpy.engine.containers import ContainerInfo, host_memory, parse_runc_time
+from swarmpy.errors import Conflict, InvalidArgument, NotFound
+from swarmpy.server.app import (
+    Routes,
+    json_response,
+    parse_time,
+    query_flag,
+    server_headers,
+)
+from swarmpy.server.backend import LocalEngine
+from swarmpy.server.convert.container import (
+    CONTAINER_FILTERS,
+    Attachment,
+    ListQuery,
+    Sample,
+    attachments,
+    check_filters,
+    matches,
+    parse_proc_stat,
+    stats_json,
+    summary,
+    with_networks,
+)
+from swarmpy.server.filters import parse_filters
+from swarmpy.server.local import local_engine, local_handler, not_modified, stream_type
+from swarmpy.server.logstream import parse_tail, rfc3339_nano_fixed
+from swarmpy.server.stream import STDOUT, frame
+
+STATS_INTERVAL_S = 1.0  # Docker's collector samples once a second
+DEFAULT_STOP_S = 10.0
+
+
+def add_routes(routes: Routes) -> None:
+    for method, path, handler in (
+        ("GET", "/containers/json", list_containers),
+        ("GET", "/containers/{id}/json", inspect),
+        ("GET", "/containers/{id}/logs", logs),
+        ("GET", "/containers/{id}/top", top),
+        ("GET", "/containers/{id}/stats", stats),
+        ("POST", "/containers/{id}/stop", stop),
+        ("POST", "/containers/{id}/kill", kill),
+        ("POST", "/containers/{id}/pause", pause),
+        ("POST", "/containers/{id}/unpause", unpause),
+        ("DELETE", "/containers/{id}", remove),
+    ):
+        routes.add(method, path, local_handler(handler))
+
+
+def node_attachments(engine: LocalEngine) -> list[Attachment]:
+    network = engine.network
+    names = {net_id: net.name for net_id, net in engine.networks.items()}
+    return attachments(network.local_networks(), network.local_containers, names)
+
+
+async def inspect_docs(
+    engine: LocalEngine, all: bool
+) -> list[tuple[ContainerInfo, dict[str, Any]]]:
+    """Every container's list row and inspect document, with the networks it is on."""
+    found = node_attachments(engine)
+    rows = await engine.containers.inspect_all(all)
+    return [(info, with_networks(doc, found)) for info, doc in rows]
+
+
+async def inspect_one(engine: LocalEngine, ref: str) -> dict[str, Any]:
+    return with_networks(await engine.containers.inspect(ref), node_attachments(engine))
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters", ""), CONTAINER_FILTERS)
+    check_filters(filters)
+    limit_text = request.query.get("limit", "") or "-1"
+    try:
+        limit = int(limit_text)
+    except ValueError:
+        raise InvalidArgument(f"invalid limit {limit_text!r}: expected an integer") from None
+    engine = local_engine(request)
+    rows = await inspect_docs(engine, all=True)
+    query = ListQuery(
+        filters,
+        all=query_flag(request, "all"),
+        limit=max(limit, 0),
+        before=_created_of(rows, filters.get("before")),
+        since=_created_of(rows, filters.get("since")),
+        image_ids=_ancestors(engine, filters.get("ancestor")) if "ancestor" in filters else None,
+    )
+    listed = [(info, doc) for info, doc in rows if matches(query, info, doc)]
+    if query.limit:
+        listed = listed[: query.limit]
+    size = query_flag(request, "size")
+    out = []
+    for info, doc in listed:
+        row = summary(info, doc)
+        if size:
+            row["SizeRw"] = await asyncio.to_thread(
+                _dir_size, Path(doc["LogPath"]).parent / "upper"
+            )
+            row["SizeRootFs"] = row["SizeRw"] + _image_size(engine, doc.get("Image", ""))
+        out.append(row)
+    return json_response(out)
+
+
+def _created_of(
+    rows: list[tuple[ContainerInfo, dict[str, Any]]], refs: tuple[str, ...]
+) -> float | None:
+    """The creation time of the container ``before=``/``since=`` names (id, prefix or name)."""
+    for ref in refs:
+        for info, _ in rows:
+            if ref in (info.id, info.name, "/" + info.name) or info.id.startswith(ref):
+                return float(info.created)
+        raise NotFound(f"No such container: {ref}")
+    return None
+
+
+def _ancestors(engine: LocalEngine, refs: tuple[str, ...]) -> frozenset[str]:
+    ids = set()
+    for ref in refs:
+        try:
+            ids.add(engine.images.get(ref).id)
+        except NotFound:
+            continue  # Docker lists nothing for an unknown image, and says nothing
+    return frozenset(ids)
+
+
+def _image_size(engine: LocalEngine, image_id: str) -> int:
+    try:
+        return engine.images.get(image_id).size
+    except NotFound:
+        return 0
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+async def inspect(request: web.Request) -> web.Response:
+    doc = await inspect_one(local_engine(request), request.match_info["id"])
+    if query_flag(request, "size"):
+        doc["SizeRw"] = await asyncio.to_thread(_dir_size, Path(doc["LogPath"]).parent / "upper")
+        doc["SizeRootFs"] = doc["SizeRw"] + _image_size(local_engine(request), doc["Image"])
+    return json_response(doc)
+
+
+# ---------------------------------------------------------------- logs
+
+
+def _log_time(request: web.Request, key: str) -> float:
+    return parse_time(request.query.get(key, ""), key) or 0.0
+
+
+def check_log_window(since: float, until: float, started: float, now: float) -> bool:
+    """Whether any line can be in the window; a window that cuts through the container's
+    life is refused: the container's log keeps no time with a line."""
+    if until and until < started:
+        return False
+    if (since and since > started) or (until and until < now):
+        raise InvalidArgument(
+            "since and until are not supported within a container's life: swarmpy keeps no "
+            "time with a container's log line"
+        )
+    return True
+
+
+def timestamped(data: bytes, at: float, pending: bytearray) -> bytes:
+    """Each complete line of ``data`` (after what ``pending`` kept of the last chunk) with
+    Docker's timestamp in front; an unfinished line waits in ``pending``."""
+    pending += data
+    *lines, rest = bytes(pending).split(b"\n")
+    pending[:] = rest
+    stamp = rfc3339_nano_fixed(dt.datetime.fromtimestamp(at, dt.UTC)).encode()
+    return b"".join(stamp + b" " + line + b"\n" for line in lines)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return time.time()
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    stdout, stderr = query_flag(request, "stdout"), query_flag(request, "stderr")
+    if not (stdout or stderr):
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    follow, stamps = query_flag(request, "follow"), query_flag(request, "timestamps")
+    tail = parse_tail(request.query.get("tail", ""))
+    since, until = _log_time(request, "since"), _log_time(request, "until")
+    engine = local_engine(request)
+    doc = await engine.containers.inspect(request.match_info["id"])
+    started = parse_runc_time(doc["State"]["StartedAt"]) if doc["State"]["StartedAt"] else 0.0
+    # The lines already there were written no later than the file's last change: their
+    # timestamp. Lines that come while following get the time they were read.
+    backlog_at = _mtime(doc["LogPath"])
+    wanted = check_log_window(since, until, started, time.time())
+    tty = bool(doc["Config"].get("Tty"))
+    response = web.StreamResponse(headers=server_headers())
+    response.content_type = stream_type(request, tty)
+    await response.prepare(request)
+    if not wanted:
+        await response.write_eof()
+        return response
+    pending = bytearray()
+    first = True
+    # The engine's log holds stdout and stderr as one stream, which Docker's clients show as
+    # stdout (stderr=1 alone shows it too rather than nothing).
+    chunks: AsyncIterator[bytes] = engine.containers.logs(
+        doc["Id"], follow=follow, tail=None if tail < 0 else tail
+    )
+    async for chunk in chunks:
+        data = (
+            timestamped(chunk, backlog_at if first else time.time(), pending) if stamps else chunk
+        )
+        first = False
+        if data:
+            await response.write(data if tty else frame(STDOUT, data))
+    if stamps and pending:
+        last = timestamped(b"\n", time.time(), pending)
+        await response.write(last if tty else frame(STDOUT, last))
+    await response.write_eof()
+    return response
+
+
+# ---------------------------------------------------------------- top and stats
+
+
+async def top(request: web.Request) -> web.Response:
+    engine = local_engine(request)
+    titles, rows = await engine.containers.top(
+        request.match_info["id"], request.query.get("ps_args", "")
+    )
+    return json_response({"Titles": titles, "Processes": rows})
+
+
+def _system_cpu_ns() -> int:
+    return parse_proc_stat(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+
+
+async def _sample(engine: LocalEngine, ref: str) -> tuple[str, str, Sample]:
+    cid, name, raw = await engine.containers.raw_stats(ref)
+    return cid, name, Sample(time.time(), raw, _system_cpu_ns(), os.cpu_count() or 1)
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    stream = request.query.get("stream", "1").lower() not in ("0", "false", "f")
+    one_shot = query_flag(request, "one-shot")
+    if one_shot and stream:
+        raise InvalidArgument("cannot have stream=true and one-shot=true")
+    engine = local_engine(request)
+    ref = request.match_info["id"]
+    memory = host_memory()
+    try:
+        cid, name, sample = await _sample(engine, ref)
+    except Conflict:
+        # Not running: Docker answers one empty reading.
+        doc = await engine.containers.inspect(ref)
+        empty = Sample(0.0, {}, 0, 0)
+        return json_response(stats_json(doc["Id"], doc["Name"].lstrip("/"), empty, None, 0))
+    if not stream:
+        previous = None
+        if not one_shot:
+            # Docker's non-streaming answer carries two readings, so a CPU share can be
+            # computed from it (docker stats --no-stream).
+            previous = sample
+            await asyncio.sleep(STATS_INTERVAL_S)
+            _, _, sample = await _sample(engine, ref)
+        return json_response(stats_json(cid, name, sample, previous, memory))
+    response = web.StreamResponse(headers=server_headers())
+    response.content_type = "application/json"
+    await response.prepare(request)
+    previous = None
+    while True:
+        line = json.dumps(stats_json(cid, name, sample, previous, memory)) + "\n"
+        await response.write(line.encode())
+        await asyncio.sleep(STATS_INTERVAL_S)
+        previous = sample
+        try:
+            _, _, sample = await _sample(engine, cid)
+        except (Conflict, NotFound):
+            break  # it stopped or went away: the stream ends, as Docker's
+    await response.write_eof()
+    return response
+
+
+# ---------------------------------------------------------------- state changes
+
+
+async def stop(request: web.Request) -> web.Response:
+    engine = local_engine(request)
+    text = request.query.get("t", "")
+    try:
+        grace = float(text) if text else DEFAULT_STOP_S
+    except ValueError:
+        raise InvalidArgument(f"invalid value for t: {text}") from None
+    doc = await engine.containers.inspect(request.match_info["id"])
+    if not doc["State"]["Running"]:
+        return not_modified()
+    # Docker's -1: wait as long as it takes, never SIGKILL.
+    await engine.containers.stop(doc["Id"], math.inf if grace < 0 else grace)
+    return web.Response(status=204)
+
+
+def signal_name(text: str) -> str:
+    """A signal as Docker's ``signal=`` takes it (KILL, SIGKILL, 9), as runc takes it."""
+    if text.isdigit():
+        try:
+            return signal.Signals(int(text)).name.removeprefix("SIG")
+        except ValueError:
+            raise InvalidArgument(f"Invalid signal: {text}") from None
+    name = "SIG" + text.upper().removeprefix("SIG")
+    if name not in signal.Signals.__members__:
+        raise InvalidArgument(f"Invalid signal: {text}")
+    return name.removeprefix("SIG")
+
+
+async def kill(request: web.Request) -> web.Response:
+    sig = signal_name(request.query.get("signal", "") or "KILL")
+    await local_engine(request).containers.kill(request.match_info["id"], sig)
+    return web.Response(status=204)
+
+
+async def pause(request: web.Request) -> web.Response:
+    await local_engine(request).containers.pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await local_engine(request).containers.unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def remove(request: web.Request) -> web.Response:
+    if query_flag(request, "link"):
+        raise InvalidArgument("swarmpy has no container links to remove")
+    # v: anonymous volumes go with their container; a swarmpy container has none (its
+    # volumes are named, and outlive it as Docker's named volumes do).
+    query_flag(request, "v")
+    await local_engine(request).containers.rm(
+        request.match_info["id"], query_flag(request, "force")
+    )
+    return web.Response(status=204)
