@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from swarmpy.server.routes import containers as containers
+from swarmpy.server.routes import execs as execs
 from swarmpy.server.routes import networks as networks
 from swarmpy.server.routes import nodes as nodes
 from swarmpy.server.routes import services as services
@@ -24,4 +25,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     tasks,
     networks,
     containers,
+    execs,
 )

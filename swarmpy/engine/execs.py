@@ -1,0 +1,372 @@
+"""Processes run in a running container (``docker exec``), owned by the daemon.
+
+An exec is made (``Execs.create``: the command and how to run it), then started once: the
+daemon runs ``runc exec`` itself, with pipes for stdin/stdout/stderr, or with a pseudo-terminal
+the daemon owns when it asks for a TTY (runc copies between that terminal and the container's,
+and resizes the container's when told with SIGWINCH). Whoever started it reads the output as
+``(stream, bytes)`` pairs, feeds stdin, and learns the exit code; ``Exec`` keeps what Docker's
+exec inspect shows (running, exit code, pid) after the process ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import pty
+import secrets
+import signal
+import struct
+import termios
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swarmpy.engine.containers import Containers
+from swarmpy.engine.runc import RUNC_UMASK
+from swarmpy.errors import Conflict, InvalidArgument, NotFound
+
+STDOUT, STDERR = 1, 2
+# Finished execs kept for inspect (Docker keeps them while their container lives).
+KEEP_FINISHED = 256
+# After the process exits, how long output still held open by a child it left in the
+# background is read before the stream ends.
+DRAIN_S = 1.0
+READ_SIZE = 65536
+# End of input on a terminal: what closing stdin means to a process behind a TTY.
+EOT = b"\x04"
+STOP_WAIT_S = 5.0
+SIZE_WAIT_S = 5.0
+POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class ExecConfig:
+    cmd: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    tty: bool = False
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+
+
+def exec_flags(config: ExecConfig) -> list[str]:
+    """runc exec's options for ``config``; runc takes the container's own process (env, user,
+    cwd) as the base and these override it."""
+    if not config.cmd:
+        raise InvalidArgument("No exec command specified")
+    flags: list[str] = ["--tty"] if config.tty else []
+    for item in config.env:
+        if "=" not in item or item.startswith("="):
+            raise InvalidArgument(f"invalid environment variable {item!r}: use KEY=VALUE")
+        flags += ["--env", item]
+    if config.workdir:
+        if not config.workdir.startswith("/"):
+            raise InvalidArgument(f"the working directory {config.workdir!r} is not absolute")
+        flags += ["--cwd", config.workdir]
+    if config.user:
+        if not all(part.isdigit() for part in config.user.split(":", 1)):
+            raise InvalidArgument(f"unsupported user {config.user!r}: use a numeric UID[:GID]")
+        flags += ["--user", config.user]
+    return flags
+
+
+def set_winsize(fd: int, height: int, width: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+@dataclass
+class Exec:
+    """One exec: what it runs and, once started, its state (mutable: a live session)."""
+
+    id: str
+    container_id: str
+    config: ExecConfig
+    pid_file: Path
+    started: bool = False
+    running: bool = False
+    exit_code: int | None = None
+    size: tuple[int, int] | None = None  # (height, width) last asked for
+    known_pid: int = 0
+    process: ExecProcess | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        """The process's pid on the host (runc writes it once the process runs)."""
+        if not self.known_pid and self.running:
+            with contextlib.suppress(OSError, ValueError):
+                self.known_pid = int(self.pid_file.read_text().strip())
+        return self.known_pid
+
+
+class ExecProcess:
+    """A started ``runc exec``: its stdin, its output as (stream, data), its exit code."""
+
+    def __init__(
+        self, proc: asyncio.subprocess.Process, master: int | None, config: ExecConfig
+    ) -> None:
+        self._proc = proc
+        self._master = master
+        self._config = config
+        self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        self._readers: list[asyncio.Task[None]] = []
+        self._open = 0
+        loop = asyncio.get_running_loop()
+        if master is not None:
+            os.set_blocking(master, False)
+            self._open = 1
+            loop.add_reader(master, self._read_master)
+        for stream, source in ((STDOUT, proc.stdout), (STDERR, proc.stderr)):
+            if source is not None:
+                self._open += 1
+                self._readers.append(asyncio.create_task(self._read_pipe(stream, source)))
+        if not self._open:
+            self._queue.put_nowait(None)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _closed_one(self) -> None:
+        self._open -= 1
+        if not self._open:
+            self._queue.put_nowait(None)
+
+    def _read_master(self) -> None:
+        assert self._master is not None
+        try:
+            data = os.read(self._master, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: every end of the terminal's other side is closed
+            data = b""
+        if data:
+            self._queue.put_nowait((STDOUT, data))
+            return
+        asyncio.get_running_loop().remove_reader(self._master)
+        self._closed_one()
+
+    async def _read_pipe(self, stream: int, source: asyncio.StreamReader) -> None:
+        try:
+            while data := await source.read(READ_SIZE):
+                self._queue.put_nowait((stream, data))
+        finally:
+            self._closed_one()
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        """The output until the process ended and its streams closed (or went quiet for
+        DRAIN_S after the exit: a background child may hold them open forever)."""
+        exited = asyncio.create_task(self._proc.wait())
+        try:
+            while True:
+                get = asyncio.ensure_future(self._queue.get())
+                done, _ = await asyncio.wait({get, exited}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    try:
+                        item = await asyncio.wait_for(get, DRAIN_S)
+                    except TimeoutError:
+                        return
+                else:
+                    item = get.result()
+                if item is None:
+                    return
+                yield item
+        finally:
+            if not exited.done():
+                exited.cancel()
+
+    async def write(self, data: bytes) -> None:
+        if self._master is not None:
+            await _write_fd(self._master, data)
+        elif self._proc.stdin is not None:
+            self._proc.stdin.write(data)
+            with contextlib.suppress(ConnectionError):
+                await self._proc.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self._master is not None:
+            with contextlib.suppress(OSError):
+                await _write_fd(self._master, EOT)
+        elif self._proc.stdin is not None:
+            self._proc.stdin.close()
+
+    def resize(self, height: int, width: int) -> None:
+        if self._master is None:
+            return
+        set_winsize(self._master, height, width)
+        # Not runc's controlling terminal, so the kernel does not tell it: runc reads the new
+        # size from its stdin and applies it to the container's terminal on SIGWINCH.
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.send_signal(signal.SIGWINCH)
+
+    async def wait(self) -> int:
+        code = await self._proc.wait()
+        for reader in self._readers:
+            reader.cancel()
+        if self._master is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._master)
+            os.close(self._master)
+            self._master = None
+        # runc exits 128+N when the process died of signal N; runc itself killed: the same.
+        return code if code >= 0 else 128 - code
+
+    def terminate(self) -> None:
+        # runc forwards it to the process in the container.
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.terminate()
+
+
+async def _write_fd(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            await asyncio.sleep(0.01)
+            continue
+        view = view[written:]
+
+
+class Execs:
+    """The execs of one daemon, by id."""
+
+    def __init__(self) -> None:
+        self._execs: OrderedDict[str, Exec] = OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def create(self, containers: Containers, ref: str, config: ExecConfig) -> Exec:
+        exec_flags(config)  # refuse a bad config now, not at the start
+        cid = await containers.exec_target(ref)
+        exec_id = secrets.token_hex(32)
+        pid_file = containers.container_root / cid / f"exec-{exec_id[:16]}.pid"
+        made = Exec(exec_id, cid, config, pid_file)
+        self._execs[exec_id] = made
+        self._forget_old()
+        return made
+
+    def get(self, exec_id: str) -> Exec:
+        found = self._execs.get(exec_id)
+        if found is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return found
+
+    async def start(self, containers: Containers, exec_id: str, detach: bool) -> ExecProcess:
+        """Run the exec; ``detach``: nobody reads or writes its streams, and its exit is
+        waited for here (else the caller calls ``finish``)."""
+        made = self.get(exec_id)
+        if made.started:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        await containers.exec_target(made.container_id)
+        made.started = True
+        config = made.config
+        argv = containers.runc.argv(
+            "exec", *exec_flags(config), "--pid-file", str(made.pid_file), made.container_id
+        ) + list(config.cmd)
+        master: int | None = None
+        try:
+            if config.tty:
+                master, slave = pty.openpty()
+                if made.size is not None:
+                    set_winsize(slave, *made.size)
+                stdin = stdout = stderr = slave if not detach else asyncio.subprocess.DEVNULL
+                try:
+                    proc = await _spawn(argv, stdin, stdout, stderr)
+                finally:
+                    os.close(slave)
+                if detach:
+                    os.close(master)
+                    master = None
+            else:
+                pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+                proc = await _spawn(
+                    argv,
+                    pipe if config.stdin and not detach else devnull,
+                    pipe if config.stdout and not detach else devnull,
+                    pipe if config.stderr and not detach else devnull,
+                )
+        except BaseException:
+            if master is not None:
+                os.close(master)
+            made.exit_code = 126
+            raise
+        process = ExecProcess(proc, master, config)
+        made.running = True
+        made.process = process
+        if detach:
+            self._background(self.finish(exec_id, process))
+        elif config.tty:
+            self._background(self._size_once_started(made))
+        return process
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _size_once_started(self, made: Exec) -> None:
+        """The client resizes as soon as it has the stream, maybe before runc listens for
+        SIGWINCH or after it read its terminal's size: once the process runs (runc listens
+        by then), the last size asked for is applied again."""
+        deadline = asyncio.get_running_loop().time() + SIZE_WAIT_S
+        while made.running and not made.pid:
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(POLL_S)
+        if made.process is not None and made.size is not None:
+            made.process.resize(*made.size)
+
+    async def finish(self, exec_id: str, process: ExecProcess) -> int:
+        """Wait for the exit and keep its code for inspect."""
+        made = self.get(exec_id)
+        try:
+            code = await process.wait()
+        finally:
+            made.known_pid = made.pid  # read it while the file is there
+            made.pid_file.unlink(missing_ok=True)
+            made.running = False
+            made.process = None
+        made.exit_code = code
+        return code
+
+    def resize(self, exec_id: str, height: int, width: int) -> None:
+        made = self.get(exec_id)
+        if not made.config.tty:
+            # Docker answers a resize of an exec without a TTY with success and does nothing.
+            return
+        made.size = (height, width)
+        if made.process is not None:
+            made.process.resize(height, width)
+
+    async def close(self) -> None:
+        """The daemon stops: end the execs it still runs (their runc would lose its stdio)."""
+        live = [(e.id, e.process) for e in self._execs.values() if e.process is not None]
+        for _, process in live:
+            process.terminate()
+        for exec_id, process in live:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.finish(exec_id, process), STOP_WAIT_S)
+
+    def _forget_old(self) -> None:
+        finished = [e.id for e in self._execs.values() if e.started and not e.running]
+        for exec_id in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._execs[exec_id]
+
+
+async def _spawn(
+    argv: list[str], stdin: int, stdout: int, stderr: int
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        # A session of its own: a terminal signal meant for the daemon never reaches it.
+        start_new_session=True,
+        umask=RUNC_UMASK,
+    )

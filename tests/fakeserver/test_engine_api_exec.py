@@ -1,0 +1,239 @@
+"""docker exec through the Engine API in process, without root: a fake runc (a script that
+lists one container and runs ``exec``'s command on the host) behind the real engine, so the
+hijacked connection, Docker's framing, the TTY the daemon owns, the exit code and the errors
+are what a client sees. The real runc and the docker CLI: tests/integration/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from swarmpy.engine.containers import Containers
+from swarmpy.engine.runc import Runc
+from swarmpy.model import Network
+from swarmpy.server.stream import STDERR, STDOUT, unframe
+from tests.support.engine_api import EngineApi, engine_api
+
+pytestmark = pytest.mark.fakeserver
+
+CID = "c0ffee" + "0" * 58
+NAME = "web.1.x"
+
+# runc --root ROOT list|exec ...: the container is "running" unless ROOT/status says else;
+# exec takes runc's options, writes the pid file and runs the command here.
+FAKE_RUNC = f"""#!{sys.executable}
+import json, os, sys
+args = sys.argv[1:]
+root, command, rest = args[1], args[2], args[3:]
+status_file = os.path.join(root, "status")
+status = open(status_file).read().strip() if os.path.exists(status_file) else "running"
+if command == "list":
+    print(json.dumps([{{"id": "{CID}", "pid": 1, "status": status,
+        "created": "2026-01-01T00:00:00Z",
+        "annotations": {{"io.swarmpy.container.name": "{NAME}"}}}}]))
+elif command == "exec":
+    env = {{}}
+    while rest[0].startswith("--"):
+        flag = rest.pop(0)
+        if flag == "--tty":
+            continue
+        value = rest.pop(0)
+        if flag == "--env":
+            key, _, val = value.partition("=")
+            env[key] = val
+        elif flag == "--cwd":
+            os.chdir(value)
+        elif flag == "--pid-file":
+            open(value, "w").write(str(os.getpid()))
+    rest.pop(0)  # the container id
+    os.environ.update(env)
+    os.execvp(rest[0], rest)
+else:
+    sys.exit("fake runc: unsupported " + command)
+"""
+
+
+class NoNetworks:
+    def local_networks(self) -> list[str]:
+        return []
+
+    def local_containers(self, network_id: str) -> list[dict[str, str]]:
+        return []
+
+
+@dataclass
+class FakeRuntime:
+    containers: Containers
+    images: Any = None
+    network: NoNetworks = field(default_factory=NoNetworks)
+    networks: dict[str, Network] = field(default_factory=dict)
+
+
+def run(scenario: Callable[[EngineApi, Path], Awaitable[None]], tmp_path: Path) -> None:
+    runc_bin = tmp_path / "runc"
+    runc_bin.write_text(FAKE_RUNC)
+    runc_bin.chmod(0o755)
+    root, container_root = tmp_path / "runc-root", tmp_path / "containers"
+    root.mkdir()
+    (container_root / CID).mkdir(parents=True)
+    runtime = FakeRuntime(Containers(Runc(root, str(runc_bin)), container_root))
+
+    async def main() -> None:
+        async with engine_api() as api:
+            api.node.require_runtime = lambda: runtime  # type: ignore[attr-defined]
+            await scenario(api, root)
+
+    asyncio.run(main())
+
+
+async def create(api: EngineApi, ref: str, **config: Any) -> tuple[int, Any]:
+    response = await api.client.post(f"/v1.41/containers/{ref}/exec", json=config)
+    return response.status, await response.json()
+
+
+async def exec_json(api: EngineApi, exec_id: str) -> dict[str, Any]:
+    response = await api.client.get(f"/v1.41/exec/{exec_id}/json")
+    assert response.status == 200
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+def hijacked_start(port: int, exec_id: str, stdin: bytes, tty: bool = False) -> tuple[str, bytes]:
+    """POST /exec/{id}/start as Docker's CLI does: ask for the upgrade, send stdin after the
+    101, half-close, read the output to the end. The status line and the raw output."""
+    body = json.dumps({"Detach": False, "Tty": tty}).encode()
+    request = (
+        f"POST /v1.41/exec/{exec_id}/start HTTP/1.1\r\nHost: api\r\n"
+        "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        if stdin:
+            sock.sendall(stdin)
+        sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return head.decode(), out
+
+
+def test_a_hijacked_exec_takes_stdin_and_frames_stdout_and_stderr(tmp_path: Path) -> None:
+    async def scenario(api: EngineApi, root: Path) -> None:
+        status, made = await create(
+            api,
+            NAME,
+            Cmd=["sh", "-c", "cat; echo err >&2; exit 3"],
+            AttachStdin=True,
+            AttachStdout=True,
+            AttachStderr=True,
+        )
+        assert status == 201
+        before = await exec_json(api, made["Id"])
+        assert (before["Running"], before["Pid"], before["ContainerID"]) == (False, 0, CID)
+        head, out = await asyncio.to_thread(hijacked_start, api.client.port, made["Id"], b"hello\n")
+        assert head.startswith("HTTP/1.1 101 UPGRADED\r\n")
+        assert "Content-Type: application/vnd.docker.raw-stream" in head
+        frames, rest = unframe(out)
+        assert rest == b""
+        assert b"".join(d for s, d in frames if s == STDOUT) == b"hello\n"
+        assert b"".join(d for s, d in frames if s == STDERR) == b"err\n"
+        after = await exec_json(api, made["Id"])
+        assert (after["Running"], after["ExitCode"]) == (False, 3)
+        assert after["Pid"] > 0
+        assert after["ProcessConfig"]["entrypoint"] == "sh"
+
+        again = await api.client.post(f"/v1.41/exec/{made['Id']}/start", json={})
+        assert again.status == 409
+
+    run(scenario, tmp_path)
+
+
+def test_a_tty_exec_is_raw_on_a_terminal_the_daemon_owns(tmp_path: Path) -> None:
+    async def scenario(api: EngineApi, root: Path) -> None:
+        status, made = await create(
+            api,
+            CID[:12],
+            Cmd=["sh", "-c", "tty; stty size; echo $GREET"],
+            Env=["GREET=yo"],
+            Tty=True,
+            AttachStdout=True,
+            ConsoleSize=[30, 90],
+        )
+        assert status == 201
+        _, out = await asyncio.to_thread(hijacked_start, api.client.port, made["Id"], b"", True)
+        lines = out.decode().replace("\r", "").splitlines()
+        assert lines[0].startswith("/dev/pts/"), out
+        assert lines[1:] == ["30 90", "yo"]
+        assert (await exec_json(api, made["Id"]))["ExitCode"] == 0
+
+    run(scenario, tmp_path)
+
+
+def test_without_the_upgrade_the_output_is_the_response_body(tmp_path: Path) -> None:
+    async def scenario(api: EngineApi, root: Path) -> None:
+        _, made = await create(api, NAME, Cmd=["echo", "plain"], AttachStdout=True)
+        response = await api.client.post(f"/v1.41/exec/{made['Id']}/start", json={})
+        assert response.status == 200
+        frames, _ = unframe(await response.read())
+        assert frames == [(STDOUT, b"plain\n")]
+
+    run(scenario, tmp_path)
+
+
+def test_exec_errors_have_docker_status_codes(tmp_path: Path) -> None:
+    async def scenario(api: EngineApi, root: Path) -> None:
+        status, body = await create(api, "nope", Cmd=["true"])
+        assert (status, body) == (404, {"message": "No such container: nope"})
+        status, body = await create(api, NAME, Cmd=[])
+        assert (status, body) == (400, {"message": "No exec command specified"})
+        status, body = await create(api, NAME, Cmd=["true"], Env=["=x"])
+        assert status == 400
+        status, body = await create(api, NAME, Cmd=["true"], Privileged=True)
+        assert status == 400
+        missing = await api.client.get("/v1.41/exec/nope/json")
+        assert missing.status == 404
+        assert await missing.json() == {"message": "No such exec instance: nope"}
+        bad_size = await api.client.post("/v1.41/exec/nope/resize?h=x&w=1")
+        assert bad_size.status == 400
+
+        (root / "status").write_text("paused")
+        status, body = await create(api, NAME, Cmd=["true"])
+        assert status == 409
+        assert body["message"].endswith("is paused, unpause the container before exec")
+        (root / "status").write_text("stopped")
+        status, body = await create(api, NAME, Cmd=["true"])
+        assert (status, body) == (409, {"message": f"Container {CID} is not running"})
+
+    run(scenario, tmp_path)
+
+
+def test_docker_py_exec_run_has_the_exit_code(tmp_path: Path) -> None:
+    async def scenario(api: EngineApi, root: Path) -> None:
+        url = f"tcp://127.0.0.1:{api.client.port}"
+
+        def drive() -> None:
+            client = docker.APIClient(base_url=url, version="1.41")
+            try:
+                made = client.exec_create(NAME, ["sh", "-c", "echo py; echo oops >&2; exit 5"])
+                out = client.exec_start(made["Id"], demux=True)
+                assert out == (b"py\n", b"oops\n")
+                assert client.exec_inspect(made["Id"])["ExitCode"] == 5
+            finally:
+                client.close()
+
+        await asyncio.to_thread(drive)
+
+    run(scenario, tmp_path)

@@ -1,0 +1,99 @@
+"""exec's pure parts: Docker's ExecConfig in, runc exec's options out, the inspect shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swarmpy.engine.execs import Exec, ExecConfig, exec_flags
+from swarmpy.errors import InvalidArgument
+from swarmpy.server.routes.execs import console_size, exec_config, exec_json
+
+
+def test_docker_exec_config_becomes_runc_exec_options() -> None:
+    config = exec_config(
+        {
+            "Cmd": ["sh", "-c", "echo $A"],
+            "Env": ["A=1", "B=two words"],
+            "User": "1000:1000",
+            "WorkingDir": "/tmp",
+            "Tty": True,
+            "AttachStdin": True,
+            "AttachStdout": True,
+            "AttachStderr": False,
+        }
+    )
+    assert config == ExecConfig(
+        cmd=("sh", "-c", "echo $A"),
+        env=("A=1", "B=two words"),
+        user="1000:1000",
+        workdir="/tmp",
+        tty=True,
+        stdin=True,
+        stdout=True,
+        stderr=False,
+    )
+    assert exec_flags(config) == [
+        "--tty",
+        "--env", "A=1",
+        "--env", "B=two words",
+        "--cwd", "/tmp",
+        "--user", "1000:1000",
+    ]  # fmt: skip
+    assert exec_flags(ExecConfig(cmd=("true",))) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"Cmd": []}, "No exec command specified"),
+        ({"Cmd": ["true"], "Env": ["NOEQUALS"]}, "invalid environment variable"),
+        ({"Cmd": ["true"], "WorkingDir": "rel"}, "is not absolute"),
+        ({"Cmd": ["true"], "User": "www-data"}, "use a numeric UID"),
+    ],
+)
+def test_bad_exec_configs_are_refused_by_name(body: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        exec_flags(exec_config(body))
+
+
+def test_bad_bodies_are_refused() -> None:
+    with pytest.raises(InvalidArgument, match="privileged exec is not supported"):
+        exec_config({"Cmd": ["true"], "Privileged": True})
+    with pytest.raises(InvalidArgument, match="invalid Cmd"):
+        exec_config({"Cmd": "true"})
+    with pytest.raises(InvalidArgument, match="JSON object"):
+        exec_config(["true"])
+
+
+def test_console_size() -> None:
+    assert console_size({}) is None
+    assert console_size({"ConsoleSize": [24, 80]}) == (24, 80)
+    assert console_size({"ConsoleSize": [0, 0]}) is None
+    with pytest.raises(InvalidArgument, match="ConsoleSize"):
+        console_size({"ConsoleSize": [24]})
+
+
+def test_exec_inspect_shape() -> None:
+    made = Exec("e1", "c1", ExecConfig(cmd=("ls", "-l"), user="5"), Path("/nonexistent"))
+    made.exit_code = 2
+    assert exec_json(made) == {
+        "ID": "e1",
+        "Running": False,
+        "ExitCode": 2,
+        "ProcessConfig": {
+            "tty": False,
+            "entrypoint": "ls",
+            "arguments": ["-l"],
+            "privileged": False,
+            "user": "5",
+        },
+        "OpenStdin": False,
+        "OpenStderr": True,
+        "OpenStdout": True,
+        "CanRemove": False,
+        "ContainerID": "c1",
+        "DetachKeys": "",
+        "Pid": 0,
+    }
