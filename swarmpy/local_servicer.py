@@ -14,6 +14,7 @@ import grpc
 from swarmpy.agent.runtime import NodeRuntime
 from swarmpy.api import local_pb2, local_pb2_grpc
 from swarmpy.config import DaemonConfig, SwarmState
+from swarmpy.engine.images.progress_stream import pull_lines
 from swarmpy.errors import InvalidArgument
 from swarmpy.membership import Membership
 from swarmpy.model import ENGINE_VERSION, NodeRole
@@ -163,17 +164,8 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
 
     @streaming
     async def PullImage(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        lines: asyncio.Queue[str | None] = asyncio.Queue()
-
-        def progress(line: str) -> None:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-
-        pull = asyncio.ensure_future(asyncio.to_thread(self.images.pull, request.ref, progress))
-        pull.add_done_callback(lambda _f: lines.put_nowait(None))
-        while (line := await lines.get()) is not None:
+        async for line in pull_lines(self.images, request.ref):
             yield local_pb2.Chunk(data=(line + "\n").encode())
-        await pull  # its Digest and Status lines came through progress already
 
     @unary
     async def LoadImage(self, request: Any, context: Ctx) -> Any:

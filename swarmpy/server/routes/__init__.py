@@ -10,6 +10,7 @@ from types import ModuleType
 
 from swarmpy.server.routes import containers as containers
 from swarmpy.server.routes import execs as execs
+from swarmpy.server.routes import images as images
 from swarmpy.server.routes import networks as networks
 from swarmpy.server.routes import nodes as nodes
 from swarmpy.server.routes import services as services
@@ -26,4 +27,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     networks,
     containers,
     execs,
+    images,
 )

@@ -1,0 +1,26 @@
+"""A pull's progress lines as an async stream: the store pulls in a thread (its registry
+client and unpacking block), the lines come to the event loop as they are said."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from swarmpy.engine.images.store import ImageStore
+
+
+async def pull_lines(store: ImageStore, ref: str) -> AsyncIterator[str]:
+    """Each progress line of pulling ``ref``; the pull's error is raised after the lines
+    said before it."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def progress(line: str) -> None:
+        loop.call_soon_threadsafe(lines.put_nowait, line)
+
+    pull = asyncio.ensure_future(asyncio.to_thread(store.pull, ref, progress))
+    # Queued after every line the thread said: call_soon_threadsafe keeps their order.
+    pull.add_done_callback(lambda _f: loop.call_soon(lines.put_nowait, None))
+    while (line := await lines.get()) is not None:
+        yield line
+    await pull  # its error, if it failed; its Digest and Status lines came through progress
