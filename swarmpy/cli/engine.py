@@ -231,6 +231,13 @@ class EngineClient:
 
         if isinstance(exc, ssl.SSLError):
             return Unavailable(f"TLS with the daemon at {self.endpoint.host} failed: {exc}")
+        if self.endpoint.tls is not None and isinstance(exc, http.client.RemoteDisconnected):
+            # TLS 1.3: a daemon that refuses our certificate (or its absence) hangs up after
+            # the handshake, so this is all the client sees of it.
+            return Unavailable(
+                f"the daemon at {self.endpoint.host} closed the TLS connection: it takes only "
+                "client certificates its CA signed (--tlscert, --tlskey)"
+            )
         if self.endpoint.path:
             return Unavailable(
                 f"Cannot connect to the swarmpy daemon at {self.endpoint.host}. "
