@@ -25,12 +25,13 @@ pytestmark = pytest.mark.root
 
 SERVICE = "api"
 GREETING = "hello from api"
+NETWORK = "overnet"
 
 
 @pytest.fixture(scope="module")
 def task() -> Iterator[tuple[DockerCli, str]]:
     command = f"echo {GREETING}; exec sleep 600"
-    with task_under_docker(SERVICE, "busybox", "sh", "-c", command) as found:
+    with task_under_docker(SERVICE, "busybox", "sh", "-c", command, network=NETWORK) as found:
         yield found
 
 
@@ -52,6 +53,14 @@ def test_ps_inspect_and_logs(task: tuple[DockerCli, str]) -> None:
     status = cli.ok("inspect", "-f", "{{.State.Status}} {{.State.Running}}", name)
     assert status.split() == ["running", "true"]
     assert cli.ok("container", "inspect", "-f", "{{.Config.Image}}", name).strip() == "busybox"
+
+    address = cli.ok(
+        "inspect", "-f", f"{{{{.NetworkSettings.Networks.{NETWORK}.IPAddress}}}}", name
+    )
+    assert address.strip().count(".") == 3
+    on_net = cli.ok("ps", "-q", "--filter", f"network={NETWORK}")
+    assert on_net.split() == [ids[0][:12]]
+    assert cli.ok("ps", "-q", "--filter", "network=other") == ""
 
     assert cli.ok("logs", name) == f"{GREETING}\n"
     stamped = cli.ok("logs", "-t", "--tail", "1", name)

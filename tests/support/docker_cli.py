@@ -60,11 +60,17 @@ class DockerCli:
 
 
 @contextlib.contextmanager
-def task_under_docker(service: str, *args: str) -> Iterator[tuple[DockerCli, str]]:
-    """A daemon in a swarm of its own running ``service create <args>``, the docker CLI on
-    it, and the name of the service's container; all gone afterwards, pass or fail."""
+def task_under_docker(
+    service: str, *args: str, network: str = ""
+) -> Iterator[tuple[DockerCli, str]]:
+    """A daemon in a swarm of its own running ``service create <args>`` (on the overlay
+    ``network`` if given), the docker CLI on it, and the name of the service's container;
+    all gone afterwards, pass or fail."""
     assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
     with DaemonSet() as ds:
         (d,) = ds.start(1)
         with single_node_swarm(d):
+            if network:
+                d.ok("network", "create", "-d", "overlay", network)
+                args = ("--network", network, *args)
             yield DockerCli(d), run_task(d, service, *args)
