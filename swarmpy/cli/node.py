@@ -8,8 +8,11 @@ import typer
 
 from swarmpy.cli import engine, output
 from swarmpy.cli.engine import EngineClient, for_each, path_of
+from swarmpy.errors import InvalidArgument, NotFound
 
 app = typer.Typer(no_args_is_help=True)
+
+AVAILABILITIES = ("active", "pause", "drain")
 
 COLUMNS = [
     ("ID", "ID"),
@@ -132,7 +135,9 @@ def update_spec(api: EngineClient, ref: str, change: dict[str, Any]) -> None:
     spec = dict(node.get("Spec", {}))
     labels = dict(spec.get("Labels") or {})
     for key in change.get("label_rm", ()):
-        labels.pop(key, None)
+        if key not in labels:  # docker's CLI refuses it, before sending anything
+            raise NotFound(f"key {key} doesn't exist in node's labels")
+        del labels[key]
     labels.update(change.get("label_add", {}))
     spec["Labels"] = labels
     for key in ("Availability", "Role"):
@@ -158,6 +163,12 @@ def update(
     from swarmpy.cli import specflags
 
     labels = dict(specflags.key_values(label_add, "label"))
+    # As docker's CLI: any case, checked before anything is sent.
+    availability = availability.lower()
+    if availability and availability not in AVAILABILITIES:
+        raise InvalidArgument(
+            f"invalid availability {availability!r}: expected active, pause or drain"
+        )
     change = {"Availability": availability, "label_add": labels, "label_rm": label_rm}
     update_spec(engine.connect(), ref, change)
     typer.echo(ref)
