@@ -1,4 +1,8 @@
-"""`swarmpy network ...`: create, ls, inspect, rm, prune (swarm-scoped overlay networks)."""
+"""`swarmpy network ...`: create, ls, inspect, rm, prune (swarm-scoped overlay networks).
+
+create, rm and prune go through the Engine API; ls and inspect still ask the gRPC local API,
+which knows what the Engine API does not show yet: a worker's local networks and the
+containers attached to each."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import typer
 
 from swarmpy import codec
 from swarmpy.api import control_pb2, local_pb2
-from swarmpy.cli import output, specflags
+from swarmpy.cli import engine, output, specflags
 from swarmpy.cli.client import Client, run
-from swarmpy.model import MTU_OPTION, Network, Service
+from swarmpy.cli.engine import for_each, path_of
+from swarmpy.model import MTU_OPTION, Network
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -63,23 +68,16 @@ def create(
     ),
 ) -> None:
     """Create a network."""
-    labels = dict(specflags.key_values(label, "label"))
-    options = dict(specflags.key_values(opt, "opt"))
-
-    async def call(c: Client) -> Any:
-        return await c.control.CreateNetwork(
-            control_pb2.CreateNetworkRequest(
-                name=name,
-                driver=driver,
-                subnet=subnet,
-                gateway=gateway,
-                attachable=attachable,
-                labels=labels,
-                options=options,
-            )
-        )
-
-    typer.echo(run(call).id)
+    body: dict[str, Any] = {
+        "Name": name,
+        "Driver": driver,
+        "Attachable": attachable,
+        "Labels": dict(specflags.key_values(label, "label")),
+        "Options": dict(specflags.key_values(opt, "opt")),
+    }
+    if subnet or gateway:
+        body["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet, "Gateway": gateway}]}
+    typer.echo(engine.connect().post("/networks/create", body)["Id"])
 
 
 @app.command("ls")
@@ -152,13 +150,13 @@ def inspect(
 @app.command("rm")
 def rm(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
     """Remove one or more networks."""
+    api = engine.connect()
 
-    async def call(c: Client) -> None:
-        for ref in refs:
-            await c.control.RemoveNetwork(control_pb2.RemoveRequest(ref=ref))
-            typer.echo(ref)
+    def one(ref: str) -> None:
+        api.delete(path_of("networks", ref))
+        typer.echo(ref)
 
-    run(call)
+    for_each(refs, one)
 
 
 @app.command("prune")
@@ -172,24 +170,6 @@ def prune(
             "Are you sure you want to continue?",
             abort=True,
         )
-
-    async def call(c: Client) -> list[str]:
-        networks = [
-            codec.from_proto(Network, n)
-            for n in (await c.control.ListNetworks(control_pb2.Empty())).networks
-        ]
-        services = [
-            codec.from_proto(Service, s)
-            for s in (await c.control.ListServices(control_pb2.Empty())).services
-        ]
-        used = {n for s in services for n in s.spec.networks}
-        removed = []
-        for n in networks:
-            if n.id not in used:
-                await c.control.RemoveNetwork(control_pb2.RemoveRequest(ref=n.id))
-                removed.append(n.name)
-        return removed
-
-    removed = run(call)
+    removed = engine.connect().post("/networks/prune").get("NetworksDeleted") or []
     if removed:
         typer.echo("Deleted Networks:\n" + "\n".join(removed))

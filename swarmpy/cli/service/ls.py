@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from swarmpy import codec
-from swarmpy.api import control_pb2
-from swarmpy.cli import output
-from swarmpy.cli.client import Client, run
-from swarmpy.cli.service.common import list_tasks
-from swarmpy.model import Service, ServiceMode, Task, TaskState
+from swarmpy.cli import engine, output
+
+COLUMNS = [
+    ("ID", "ID"),
+    ("NAME", "Name"),
+    ("MODE", "Mode"),
+    ("REPLICAS", "Replicas"),
+    ("IMAGE", "Image"),
+    ("PORTS", "Ports"),
+]
+
+
+def row(service: dict[str, Any]) -> dict[str, Any]:
+    """A Service document (``/services?status=true``) as docker's service formatter shows it."""
+    spec = service.get("Spec", {})
+    status = service.get("ServiceStatus", {})
+    return {
+        "ID": service["ID"][:12],
+        "Name": spec.get("Name", ""),
+        "Mode": "global" if "Global" in spec.get("Mode", {}) else "replicated",
+        "Replicas": f"{status.get('RunningTasks', 0)}/{status.get('DesiredTasks', 0)}",
+        "Image": spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""),
+        "Ports": "",
+    }
 
 
 def ls(
@@ -17,45 +37,5 @@ def ls(
     fmt: str = output.format_option(),
 ) -> None:
     """List services."""
-
-    async def call(c: Client) -> tuple[list[Service], list[Task]]:
-        reply = await c.control.ListServices(control_pb2.Empty())
-        tasks, _nodes = await list_tasks(c)
-        return [codec.from_proto(Service, s) for s in reply.services], tasks
-
-    services, tasks = run(call)
-    rows = []
-    for s in services:
-        mine = [t for t in tasks if t.service_id == s.id]
-        running = sum(
-            1
-            for t in mine
-            if t.status.state == TaskState.RUNNING and t.desired_state == TaskState.RUNNING
-        )
-        if s.spec.mode == ServiceMode.GLOBAL:
-            wanted = sum(1 for t in mine if t.desired_state == TaskState.RUNNING)
-        else:
-            wanted = s.spec.replicas
-        rows.append(
-            {
-                "ID": s.id[:12],
-                "Name": s.spec.name,
-                "Mode": str(s.spec.mode),
-                "Replicas": f"{running}/{wanted}",
-                "Image": s.spec.container.image,
-                "Ports": "",
-            }
-        )
-    output.emit(
-        [
-            ("ID", "ID"),
-            ("NAME", "Name"),
-            ("MODE", "Mode"),
-            ("REPLICAS", "Replicas"),
-            ("IMAGE", "Image"),
-            ("PORTS", "Ports"),
-        ],
-        rows,
-        fmt,
-        quiet,
-    )
+    services = engine.connect().get("/services", status=True)
+    output.emit(COLUMNS, [row(s) for s in services], fmt, quiet)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from swarmpy.api import control_pb2
-from swarmpy.cli.client import Client, run
+from swarmpy.cli import engine
+from swarmpy.cli.engine import for_each, path_of
 
 
 def rm(refs: list[str] = typer.Argument(..., metavar="SERVICE...")) -> None:
     """Remove one or more services."""
+    api = engine.connect()
 
-    async def call(c: Client) -> None:
-        for ref in refs:
-            await c.control.RemoveService(control_pb2.RemoveRequest(ref=ref))
-            typer.echo(ref)
+    def one(ref: str) -> None:
+        api.delete(path_of("services", ref))
+        typer.echo(ref)
 
-    run(call)
+    for_each(refs, one)
