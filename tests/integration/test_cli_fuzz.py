@@ -30,14 +30,18 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+import grpc
 import pytest
 import typer.main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
 from swarmpy.cli import engine
 from swarmpy.cli.main import app, main
+from swarmpy.config import grpc_socket
+from swarmpy.manager.controlapi.validate import MAX_REPLICAS
 from tests.support.controlplane import init, self_id
 from tests.support.daemons import Daemon, DaemonSet
 
@@ -203,7 +207,7 @@ text = st.one_of(
     st.sampled_from(REFS),
     st.sampled_from(INTERESTING),
     st.text(
-        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
         max_size=40,
     ),
 )
@@ -351,6 +355,106 @@ def check(outcome: Outcome, argv: Sequence[str]) -> None:
 @given(argv=invocations())
 def test_no_command_prints_a_traceback(manager: Daemon, argv: list[str]) -> None:
     check(run_cli(manager, argv), argv)
+
+
+# ---------------------------------------------------------------- the control API without the CLI
+
+# The CLI refuses most bad values itself: these go straight to the daemon, as any client
+# could send them. Counts stay small or out of range, so an accepted spec stays cheap to run.
+int64s = st.sampled_from([-(2**63), -1, 0, 1, 2, 100_001, 10**12, 2**63 - 1])
+doubles = st.one_of(st.floats(), st.sampled_from([0.0, 0.5, 1e300]))
+spec_texts = st.one_of(st.sampled_from(["fz1", "fz2", "web", "busybox", "/data", "A=1"]), text)
+strings = spec_texts.filter(lambda t: "\udcff" not in t)  # protobuf takes UTF-8 only
+words = st.lists(strings, max_size=3)
+resources = st.builds(objects_pb2.Resources, nano_cpus=int64s, memory_bytes=int64s, pids=int64s)
+update_configs = st.builds(
+    objects_pb2.UpdateConfig,
+    parallelism=int64s,
+    delay_s=doubles,
+    failure_action=st.sampled_from(["pause", "rollback", "sideways"]),
+    monitor_s=doubles,
+    max_failure_ratio=doubles,
+    order=st.sampled_from(["stop-first", "start-first", ""]),
+)
+specs = st.builds(
+    objects_pb2.ServiceSpec,
+    name=strings,
+    container=st.builds(
+        objects_pb2.ContainerSpec,
+        image=strings,
+        args=words,
+        env=words,
+        labels=st.dictionaries(strings, strings, max_size=2),
+        hostname=strings,
+        workdir=strings,
+        mounts=st.lists(
+            st.builds(
+                objects_pb2.Mount,
+                type=st.sampled_from(["bind", "volume", "tmpfs", "nfs"]),
+                target=strings,
+                source=strings,
+            ),
+            max_size=2,
+        ),
+        cap_add=words,
+        stop_grace_s=doubles,
+    ),
+    mode=st.sampled_from(["replicated", "global", "", "bogus"]),
+    replicas=int64s,
+    restart=st.builds(
+        objects_pb2.RestartPolicy,
+        condition=st.sampled_from(["any", "on-failure", "none", "never"]),
+        delay_s=doubles,
+        max_attempts=int64s,
+        window_s=doubles,
+    ),
+    update=update_configs,
+    rollback=update_configs,
+    constraints=st.lists(
+        st.sampled_from(["node.role==manager", "node.labels.x==", "x"]), max_size=2
+    ),
+    resources=st.builds(objects_pb2.ResourceRequirements, limits=resources, reservations=resources),
+    networks=st.lists(st.sampled_from(["net1", "nosuch"]), max_size=2),
+    endpoint_mode=st.sampled_from(["vip", "dnsrr", "both"]),
+)
+# What refusing a request may answer; INTERNAL or UNKNOWN would be a crash on the manager.
+REFUSALS = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
+@pytest.fixture(scope="module")
+def control(manager: Daemon) -> Iterator[control_pb2_grpc.ControlStub]:
+    # The control API as the CLI reaches it: the daemon's private gRPC socket.
+    with grpc.insecure_channel(f"unix://{grpc_socket(manager.host)}") as channel:
+        yield control_pb2_grpc.ControlStub(channel)
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=specs)
+def test_the_control_api_refuses_what_it_cannot_serve(
+    control: control_pb2_grpc.ControlStub, spec: objects_pb2.ServiceSpec
+) -> None:
+    refusal: grpc.RpcError | None = None
+    try:
+        created = control.CreateService(spec, timeout=CALL_TIMEOUT_S)
+    except grpc.RpcError as exc:
+        refusal = exc
+    if refusal is not None:
+        assert refusal.code() in REFUSALS, f"{refusal.code()}: {refusal.details()}\n{spec}"
+        assert "\n" not in (refusal.details() or "")
+        return
+    # Taken: then it is a spec the managers can serve, and it goes again at once.
+    assert spec.replicas <= MAX_REPLICAS or spec.mode == "global"
+    control.RemoveService(control_pb2.RemoveRequest(ref=created.id), timeout=CALL_TIMEOUT_S)
 
 
 def test_the_swarm_survived_the_fuzz(manager: Daemon) -> None:

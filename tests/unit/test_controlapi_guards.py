@@ -206,3 +206,12 @@ def test_a_join_leaves_no_node_record_unless_it_is_valid(
         assert [n.id for n in store.view().all(NODES)] == [reply.node_id]
 
     run(scenario())
+
+
+def test_a_spec_naming_no_mode_is_the_clients_error_not_an_internal_one() -> None:
+    from swarmpy.api import objects_pb2
+    from swarmpy.manager.controlapi.servicer import service_spec
+
+    message = objects_pb2.ServiceSpec(name="web", mode="bogus")
+    with pytest.raises(InvalidArgument, match="invalid service spec: 'bogus'"):
+        service_spec(message)

@@ -10,7 +10,7 @@ import grpc
 from swarmpy import codec
 from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
 from swarmpy.ca import rotation
-from swarmpy.errors import NotAManager
+from swarmpy.errors import InvalidArgument, NotAManager
 from swarmpy.manager.controlapi.cluster import ClusterUpdate
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Cluster, ServiceSpec, TLSInfo
@@ -35,6 +35,15 @@ def cluster_info(cluster: Cluster, managers: list[str]) -> control_pb2.ClusterIn
             rotation.rotation_tls_info(cluster) or TLSInfo(), objects_pb2.TLSInfo()
         ),
     )
+
+
+def service_spec(msg: Any) -> ServiceSpec:
+    """The request's spec as the model has it; a value no field takes (a mode or restart
+    condition that does not exist) is the client's error, not an internal one."""
+    try:
+        return codec.from_proto(ServiceSpec, msg)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid service spec: {exc}") from None
 
 
 class LogSource(Protocol):
@@ -136,13 +145,13 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     @unary
     async def CreateService(self, request: Any, context: Ctx) -> Any:
-        spec = codec.from_proto(ServiceSpec, request)
+        spec = service_spec(request)
         service = await self.api().services.create(spec)
         return codec.to_proto(service, objects_pb2.Service())
 
     @unary
     async def UpdateService(self, request: Any, context: Ctx) -> Any:
-        spec = codec.from_proto(ServiceSpec, request.spec) if request.HasField("spec") else None
+        spec = service_spec(request.spec) if request.HasField("spec") else None
         service = await self.api().services.update(
             request.ref, spec, request.rollback, request.force
         )
