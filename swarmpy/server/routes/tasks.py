@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from swarmpy.api import dispatcher_pb2
-from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.errors import InvalidArgument
+from swarmpy.manager.controlapi.common import resolve
 from swarmpy.manager.state.store import NETWORKS, SERVICES, TASKS, Snapshot
 from swarmpy.model import Task, TaskState, outdated
 from swarmpy.server.app import NODE, Routes, json_response
@@ -66,15 +67,9 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 def _find_task(snapshot: Snapshot, ref: str) -> Task:
-    task = snapshot.get(TASKS, ref)
-    if task is not None:
-        return task
-    matches = [t for t in snapshot.all(TASKS) if t.id.startswith(ref)] if ref else []
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise InvalidArgument(f"task {ref} is ambiguous ({len(matches)} matches found)")
-    raise NotFound(f"No such task: {ref}")
+    """A task by id or unambiguous id prefix (tasks have no name of their own)."""
+    task: Task = resolve(snapshot, TASKS, ref, lambda t: t.id)
+    return task
 
 
 async def inspect(request: web.Request) -> web.Response:
