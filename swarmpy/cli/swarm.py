@@ -11,6 +11,7 @@ import typer
 
 from swarmpy import codec
 from swarmpy.api import control_pb2, local_pb2
+from swarmpy.cli import engine
 from swarmpy.cli.client import Client, run
 from swarmpy.cli.specflags import duration
 from swarmpy.errors import InvalidArgument
@@ -70,19 +71,18 @@ def join(
     listen_addr: str = typer.Option("", help="Listen address (format: <ip|interface>[:port])"),
 ) -> None:
     """Join a swarm as a node and/or manager."""
-
-    async def call(c: Client) -> local_pb2.SwarmJoinResponse:
-        return await c.local.SwarmJoin(
-            local_pb2.SwarmJoinRequest(
-                token=token,
-                remote_addr=remote,
-                advertise_addr=advertise_addr,
-                listen_addr=listen_addr,
-            )
-        )
-
-    reply = run(call)
-    if reply.role == "manager":
+    api = engine.connect()
+    api.post(
+        "/swarm/join",
+        {
+            "ListenAddr": listen_addr,
+            "AdvertiseAddr": advertise_addr,
+            "RemoteAddrs": [remote],
+            "JoinToken": token,
+        },
+    )
+    # As docker's CLI: the role is what /info says now, a manager has the control API.
+    if api.get("/info").get("Swarm", {}).get("ControlAvailable"):
         typer.echo("This node joined a swarm as a manager.")
     else:
         typer.echo("This node joined a swarm as a worker.")
@@ -97,22 +97,31 @@ def join_token(
     """Manage join tokens."""
     if role not in ("worker", "manager"):
         raise InvalidArgument(f"unknown role {role}")
-
-    async def call(c: Client) -> control_pb2.ClusterInfo:
-        if rotate:
-            return await c.control.RotateJoinToken(control_pb2.RotateJoinTokenRequest(role=role))
-        return await c.control.GetCluster(control_pb2.Empty())
-
-    info = run(call)
-    token = info.worker_token if role == "worker" else info.manager_token
+    api = engine.connect()
+    if rotate:
+        # The spec goes back as it was read: only the token changes.
+        current = api.get("/swarm")
+        flag = "rotateWorkerToken" if role == "worker" else "rotateManagerToken"
+        api.post(
+            "/swarm/update", current["Spec"], version=current["Version"]["Index"], **{flag: True}
+        )
+    token = api.get("/swarm")["JoinTokens"][role.capitalize()]
     if rotate and not quiet:
         typer.echo(f"Successfully rotated {role} join token.\n")
     if quiet:
         typer.echo(token)
         return
-    addr = info.manager_addrs[0] if info.manager_addrs else "<manager-ip>:2377"
+    addr = _manager_addr(api)
     typer.echo(f"To add a {role} to this swarm, run the following command:\n")
     typer.echo(f"    swarmpy swarm join --token {token} {addr}\n")
+
+
+def _manager_addr(api: engine.EngineClient) -> str:
+    """The address to join at: this manager's own (as docker's CLI prints it), else another's."""
+    swarm = api.get("/info").get("Swarm", {})
+    managers = swarm.get("RemoteManagers") or []
+    mine = [m["Addr"] for m in managers if m.get("NodeID") == swarm.get("NodeID")]
+    return str((mine or [m["Addr"] for m in managers] or ["<manager-ip>:2377"])[0])
 
 
 @app.command("update")
@@ -272,9 +281,5 @@ def leave(
     ),
 ) -> None:
     """Leave the swarm."""
-
-    async def call(c: Client) -> None:
-        await c.local.SwarmLeave(local_pb2.SwarmLeaveRequest(force=force))
-
-    run(call)
+    engine.connect().post("/swarm/leave", force=force)
     typer.echo("Node left the swarm.")
