@@ -3,40 +3,25 @@ settings (`swarm update`) and its root CA (`swarm ca --rotate`)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from swarmpy.ca import certificates as ca
 from swarmpy.ca import rotation
 from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.manager.controlapi import validate
 from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import Cluster, JoinTokens, NodeRole, now
 
-# Agents beat once a period and the leader reads a session as gone after a few missed
-# beats: below this the beats are load, above it a dead node goes unnoticed for a day.
-MIN_HEARTBEAT_PERIOD_S = 0.1
-MAX_HEARTBEAT_PERIOD_S = 24 * 3600.0
-# -1 keeps every ended task (SwarmKit's negative limit); more than this is a leak.
-MAX_TASK_HISTORY_LIMIT = 10_000
-
 
 def check_heartbeat_period(seconds: float) -> float:
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidArgument("invalid dispatcher heartbeat period: it must be positive, e.g. 5s")
-    if not MIN_HEARTBEAT_PERIOD_S <= seconds <= MAX_HEARTBEAT_PERIOD_S:
-        raise InvalidArgument(
-            "invalid dispatcher heartbeat period: it must be between 100ms and 24h, e.g. 5s"
-        )
+    """The period, checked by the bounds the CLI checks too (validate.py)."""
+    validate.check_heartbeat_period(seconds)
     return seconds
 
 
 def check_task_history_limit(limit: int) -> int:
-    if not -1 <= limit <= MAX_TASK_HISTORY_LIMIT:
-        raise InvalidArgument(
-            f"invalid task history limit {limit}: it must be between 0 and "
-            f"{MAX_TASK_HISTORY_LIMIT} (-1 keeps all history)"
-        )
+    validate.check_history_limit(limit)
     return limit
 
 

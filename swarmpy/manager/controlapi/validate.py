@@ -39,6 +39,7 @@ MAX_DURATION_S = MAX_INT64 / 1e9
 # The cluster's settings (`swarm init`, `swarm update`).
 MIN_HEARTBEAT_S = 0.1
 MAX_HEARTBEAT_S = 24 * 3600.0
+# -1 keeps every ended task (SwarmKit's negative limit); more than this is a leak.
 MAX_TASK_HISTORY_LIMIT = 10_000
 # DNS: a label (a name component) is at most 63 characters, a whole hostname 253.
 MAX_NAME = 63
