@@ -8,7 +8,10 @@ errdefs.Conflict does.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -16,6 +19,8 @@ from swarmpy.errors import Conflict, NotAManager, NotInSwarm
 from swarmpy.server.app import NODE, ApiError, Handler, parse_version, request_version
 from swarmpy.server.backend import LocalEngine
 
+# How often a stream that may stay quiet (logs -f, stats) looks whether its client is gone.
+GONE_POLL_S = 1.0
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
@@ -49,6 +54,25 @@ def stream_type(request: web.Request, tty: bool) -> str:
     if not tty and parse_version(request_version(request)) >= (1, 42):
         return MULTIPLEXED_STREAM
     return RAW_STREAM
+
+
+async def while_connected(request: web.Request, stream: Awaitable[None]) -> None:
+    """Write ``stream`` to the client until it ends or the client goes away. aiohttp does
+    not cancel a handler whose client left, and a quiet stream (logs -f of a silent
+    container) would not find out by writing: it is looked for, and the stream cancelled."""
+    task = asyncio.ensure_future(stream)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=GONE_POLL_S)
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    except ConnectionResetError:
+        pass  # it went away while we wrote: nobody left to tell
+    finally:
+        task.cancel()
 
 
 def not_modified() -> web.Response:

@@ -4,12 +4,13 @@ client and unpacking block), the lines come to the event loop as they are said."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from swarmpy.engine.images.store import ImageStore
 
 
-async def pull_lines(store: ImageStore, ref: str) -> AsyncIterator[str]:
+async def pull_lines(store: ImageStore, ref: str) -> AsyncGenerator[str, None]:
     """Each progress line of pulling ``ref``; the pull's error is raised after the lines
     said before it."""
     loop = asyncio.get_running_loop()
@@ -21,6 +22,17 @@ async def pull_lines(store: ImageStore, ref: str) -> AsyncIterator[str]:
     pull = asyncio.ensure_future(asyncio.to_thread(store.pull, ref, progress))
     # Queued after every line the thread said: call_soon_threadsafe keeps their order.
     pull.add_done_callback(lambda _f: loop.call_soon(lines.put_nowait, None))
-    while (line := await lines.get()) is not None:
-        yield line
+    try:
+        while (line := await lines.get()) is not None:
+            yield line
+    finally:
+        if not pull.done():
+            # The reader left (its client went away): the pull goes on in its thread, and
+            # its outcome is taken here so that nothing reports it as never retrieved.
+            pull.add_done_callback(_retrieve)
     await pull  # its error, if it failed; its Digest and Status lines came through progress
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

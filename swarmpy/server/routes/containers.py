@@ -40,7 +40,13 @@ from swarmpy.server.convert.container import (
     with_networks,
 )
 from swarmpy.server.filters import parse_filters
-from swarmpy.server.local import local_engine, local_handler, not_modified, stream_type
+from swarmpy.server.local import (
+    local_engine,
+    local_handler,
+    not_modified,
+    stream_type,
+    while_connected,
+)
 from swarmpy.server.logstream import parse_tail, rfc3339_nano_fixed
 from swarmpy.server.stream import STDOUT, frame
 
@@ -223,24 +229,27 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if not wanted:
         await response.write_eof()
         return response
-    pending = bytearray()
-    first = True
-    # The engine's log holds stdout and stderr as one stream, which Docker's clients show as
-    # stdout (stderr=1 alone shows it too rather than nothing).
-    chunks: AsyncIterator[bytes] = engine.containers.logs(
-        doc["Id"], follow=follow, tail=None if tail < 0 else tail
-    )
-    async for chunk in chunks:
-        data = (
-            timestamped(chunk, backlog_at if first else time.time(), pending) if stamps else chunk
+
+    async def send() -> None:
+        pending = bytearray()
+        first = True
+        # The engine's log holds stdout and stderr as one stream, which Docker's clients
+        # show as stdout (stderr=1 alone shows it too rather than nothing).
+        chunks: AsyncIterator[bytes] = engine.containers.logs(
+            doc["Id"], follow=follow, tail=None if tail < 0 else tail
         )
-        first = False
-        if data:
-            await response.write(data if tty else frame(STDOUT, data))
-    if stamps and pending:
-        last = timestamped(b"\n", time.time(), pending)
-        await response.write(last if tty else frame(STDOUT, last))
-    await response.write_eof()
+        async for chunk in chunks:
+            at = backlog_at if first else time.time()
+            data = timestamped(chunk, at, pending) if stamps else chunk
+            first = False
+            if data:
+                await response.write(data if tty else frame(STDOUT, data))
+        if stamps and pending:
+            last = timestamped(b"\n", time.time(), pending)
+            await response.write(last if tty else frame(STDOUT, last))
+        await response.write_eof()
+
+    await while_connected(request, send())
     return response
 
 
@@ -291,17 +300,21 @@ async def stats(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers=server_headers())
     response.content_type = "application/json"
     await response.prepare(request)
-    previous = None
-    while True:
-        line = json.dumps(stats_json(cid, name, sample, previous, memory)) + "\n"
-        await response.write(line.encode())
-        await asyncio.sleep(STATS_INTERVAL_S)
-        previous = sample
-        try:
-            _, _, sample = await _sample(engine, cid)
-        except (Conflict, NotFound):
-            break  # it stopped or went away: the stream ends, as Docker's
-    await response.write_eof()
+
+    async def send(sample: Sample) -> None:
+        previous = None
+        while True:
+            line = json.dumps(stats_json(cid, name, sample, previous, memory)) + "\n"
+            await response.write(line.encode())
+            await asyncio.sleep(STATS_INTERVAL_S)
+            previous = sample
+            try:
+                _, _, sample = await _sample(engine, cid)
+            except (Conflict, NotFound):
+                break  # it stopped or went away: the stream ends, as Docker's
+        await response.write_eof()
+
+    await while_connected(request, send(sample))
     return response
 
 

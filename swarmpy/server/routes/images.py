@@ -128,6 +128,11 @@ async def create(request: web.Request) -> web.StreamResponse:
         if response is None:
             raise
         await response.write((json.dumps(error_json(e.message)) + "\n").encode())
+    except ConnectionResetError:
+        # The client went away: the pull finishes on its own, nobody to tell.
+        await lines.aclose()
+        assert response is not None
+        return response
     if response is None:  # a pull that said nothing, which the store does not do
         return json_response([])
     await response.write_eof()
