@@ -220,3 +220,31 @@ def test_files_in_pysyncobj_formats_are_converted(tmp_path: Path) -> None:
     dump.write_bytes(gzip.compress(pickle.dumps(content)))
     verify_dump(dump)
     assert recover_state(tmp_path).index == 0
+
+
+def test_entries_sent_again_are_not_cut_from_the_file(tmp_path: Path) -> None:
+    # pysyncobj drops a follower's entries after an append's previous one before adding the
+    # entries sent, even when they are the same: the file keeps them meanwhile.
+    path = tmp_path / JOURNAL_FILE
+    entries = journal_with(path, 5)
+    before = path.read_bytes()
+    journal = FileJournal(str(path))
+    journal.deleteEntriesFrom(2)
+    assert len(journal) == 2
+    for entry in entries[2:]:
+        journal.add(*entry)
+    journal.settle()
+    assert path.read_bytes() == before
+    assert not journal.dirty
+    # Sent again in part: the rest is cut once the append is over, as pysyncobj expects.
+    journal.deleteEntriesFrom(2)
+    journal.add(*entries[2])
+    assert path.read_bytes() == before
+    journal.settle()
+    assert read_journal(path)[0] == entries[:3]
+    # A different entry (another leader's) cuts the file where it differs.
+    journal.deleteEntriesFrom(1)
+    journal.add(*entries[1])
+    journal.add(b"\x00other", 3, 2)
+    journal._destroy()
+    assert read_journal(path)[0] == [*entries[:2], (b"\x00other", 3, 2)]

@@ -124,6 +124,9 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             # A follower that cannot append leaves the leader's message unanswered: the
             # leader sends the entries again later, and the others make the majority.
             self._full_disk(exc, "not accepting new entries")
+        journal = self._journal()
+        if isinstance(journal, FileJournal):
+            journal.settle()  # the append is over: the file holds what pysyncobj holds
 
 
 class PatchedSyncObj(SyncObj):  # type: ignore[misc]

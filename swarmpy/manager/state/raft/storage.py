@@ -368,10 +368,19 @@ class FileJournal:
         self._size = self._ends[-1] if self._ends else len(JOURNAL_MAGIC)
         self.dirty = False
         self._synced_index = self._entries[-1][1] if self._entries else 0
+        # Entries dropped by deleteEntriesFrom whose records are still in the file (below).
+        self._shadow: list[Entry] = []
+        self._shadow_ends: list[int] = []
 
     # ------------------------------------------------------------ the log
 
     def add(self, command: bytes, idx: int, term: int) -> None:
+        if self._shadow and self._shadow[0] == (command, idx, term):
+            # The entry pysyncobj just dropped, sent again: its record is still in the file.
+            self._entries.append(self._shadow.pop(0))
+            self._ends.append(self._shadow_ends.pop(0))
+            return
+        self.settle()
         self._append(_record(command, idx, term))
         self._entries.append((command, idx, term))
         self._ends.append(self._size)
@@ -396,6 +405,7 @@ class FileJournal:
 
     def sync(self) -> None:
         """Make every entry added so far durable (one fdatasync for all of them)."""
+        self.settle()
         if not self.dirty:
             return
         os.fdatasync(self._fd)
@@ -403,23 +413,42 @@ class FileJournal:
         self._synced_index = self._entries[-1][1] if self._entries else 0
 
     def clear(self) -> None:
-        self._truncate(0)
+        self.settle()
+        del self._entries[:]
+        del self._ends[:]
+        self._cut_file()
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
-        self._truncate(entryFrom)
+        """Drop the entries from ``entryFrom`` on; their records stay until ``settle()``.
 
-    def _truncate(self, keep: int) -> None:
-        # Followers drop a conflicting suffix, and a loaded snapshot drops everything: the
-        # shorter file becomes durable with the next sync, before this node answers anyone.
-        self._size = self._ends[keep - 1] if keep > 0 else len(JOURNAL_MAGIC)
+        pysyncobj drops everything after an append's previous entry before it adds the entries
+        sent, also when they are the very ones it holds (a re-sent append, hundreds of times a
+        minute under load): cutting the file then would leave entries this follower had
+        acknowledged off the disk until the next sync. The entries sent again are taken back
+        from the file instead; the file is cut at the first one that differs, or when the
+        append is over (``settle``)."""
+        self.settle()
+        self._shadow = self._entries[entryFrom:]
+        self._shadow_ends = self._ends[entryFrom:]
+        del self._entries[entryFrom:]
+        del self._ends[entryFrom:]
+
+    def settle(self) -> None:
+        """Cut from the file the dropped entries that were not sent again."""
+        if self._shadow:
+            self._shadow, self._shadow_ends = [], []
+            self._cut_file()
+
+    def _cut_file(self) -> None:
+        # The shorter file becomes durable with the next sync, before this node answers.
+        self._size = self._ends[-1] if self._ends else len(JOURNAL_MAGIC)
         os.ftruncate(self._fd, self._size)
-        del self._entries[keep:]
-        del self._ends[keep:]
         self.dirty = True
-        self._synced_index = min(self._synced_index, self._entries[-1][1] if keep else 0)
+        self._synced_index = min(self._synced_index, self._entries[-1][1] if self._entries else 0)
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         """Drop the entries a durable dump now holds: rewrite the rest to a new file."""
+        self.settle()
         kept = self._entries[entryTo:]
         records = [_record(*entry) for entry in kept]
         try:
