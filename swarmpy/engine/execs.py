@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swarmpy.engine import bundle
 from swarmpy.engine.containers import Containers
-from swarmpy.engine.runc import RUNC_UMASK
+from swarmpy.engine.runc import RUNC_UMASK, ContainerDir
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 
 STDOUT, STDERR = 1, 2
@@ -55,9 +56,10 @@ class ExecConfig:
     stderr: bool = True
 
 
-def exec_flags(config: ExecConfig) -> list[str]:
-    """runc exec's options for ``config``; runc takes the container's own process (env, user,
-    cwd) as the base and these override it."""
+def exec_flags(config: ExecConfig, user_ids: str = "") -> list[str]:
+    """runc exec's options for ``config``, run as ``user_ids`` (``uid:gid``, what
+    ``config.user`` names in the container); runc takes the container's own process (env,
+    user, cwd) as the base and these override it."""
     if not config.cmd:
         raise InvalidArgument("No exec command specified")
     flags: list[str] = ["--tty"] if config.tty else []
@@ -69,11 +71,20 @@ def exec_flags(config: ExecConfig) -> list[str]:
         if not config.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory {config.workdir!r} is not absolute")
         flags += ["--cwd", config.workdir]
-    if config.user:
-        if not all(part.isdigit() for part in config.user.split(":", 1)):
-            raise InvalidArgument(f"unsupported user {config.user!r}: use a numeric UID[:GID]")
-        flags += ["--user", config.user]
+    if user_ids:
+        flags += ["--user", user_ids]
     return flags
+
+
+def exec_user(containers: Containers, cid: str, user: str) -> str:
+    """Docker's ``-u``: a name or uid, with an optional group, as ``uid:gid`` from the
+    container's own /etc/passwd and /etc/group ("" keeps the container's user)."""
+    if not user:
+        return ""
+    cdir = ContainerDir(containers.container_root / cid)
+    root = Path(cdir.config().get("root", {}).get("path", "rootfs"))
+    uid, gid = bundle.resolve_user(user, *bundle.read_passwd(cdir.path / root))
+    return f"{uid}:{gid}"
 
 
 def set_winsize(fd: int, height: int, width: int) -> None:
@@ -88,6 +99,7 @@ class Exec:
     container_id: str
     config: ExecConfig
     pid_file: Path
+    user_ids: str = ""  # config.user as uid:gid in the container
     started: bool = False
     running: bool = False
     exit_code: int | None = None
@@ -241,11 +253,12 @@ class Execs:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def create(self, containers: Containers, ref: str, config: ExecConfig) -> Exec:
-        exec_flags(config)  # refuse a bad config now, not at the start
+        exec_flags(config)  # refuse a bad config before looking for the container
         cid = await containers.exec_target(ref)
+        user_ids = await asyncio.to_thread(exec_user, containers, cid, config.user)
         exec_id = secrets.token_hex(32)
         pid_file = containers.container_root / cid / f"exec-{exec_id[:16]}.pid"
-        made = Exec(exec_id, cid, config, pid_file)
+        made = Exec(exec_id, cid, config, pid_file, user_ids)
         self._execs[exec_id] = made
         self._forget_old()
         return made
@@ -265,9 +278,8 @@ class Execs:
         await containers.exec_target(made.container_id)
         made.started = True
         config = made.config
-        argv = containers.runc.argv(
-            "exec", *exec_flags(config), "--pid-file", str(made.pid_file), made.container_id
-        ) + list(config.cmd)
+        flags = [*exec_flags(config, made.user_ids), "--pid-file", str(made.pid_file)]
+        argv = containers.runc.argv("exec", *flags, made.container_id, *config.cmd)
         master: int | None = None
         try:
             if config.tty:

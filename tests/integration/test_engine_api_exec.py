@@ -40,6 +40,13 @@ def test_exec_output_exit_codes_stdin_and_tty(task: tuple[DockerCli, str]) -> No
     env = cli.run("exec", "-e", "GREET=yo", "-w", "/tmp", name, "sh", "-c", "echo $GREET $PWD")
     assert env.stdout == "yo /tmp\n", env.stderr
 
+    # -u takes a name or a uid, looked up in the container's /etc/passwd as Docker does.
+    assert cli.ok("exec", "-u", "nobody", name, "id") == "uid=65534(nobody) gid=65534(nogroup)\n"
+    assert cli.ok("exec", "-u", "65534:0", name, "id") == "uid=65534(nobody) gid=0(root)\n"
+    unknown = cli.run("exec", "-u", "nosuch", name, "id")
+    assert unknown.returncode == 1
+    assert "unable to find user nosuch" in unknown.stderr
+
     piped = cli.run("exec", "-i", name, "cat", input="line one\nline two\n")
     assert (piped.returncode, piped.stdout) == (0, "line one\nline two\n"), piped.stderr
     counted = cli.run("exec", "-i", name, "wc", "-l", input="a\nb\nc\n")
