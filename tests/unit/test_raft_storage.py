@@ -236,12 +236,19 @@ def test_entries_sent_again_are_not_cut_from_the_file(tmp_path: Path) -> None:
     journal.settle()
     assert path.read_bytes() == before
     assert not journal.dirty
-    # Sent again in part: the rest is cut once the append is over, as pysyncobj expects.
+    # Sent again in part by the leader that wrote them (same term): they all stay.
+    journal.deleteEntriesFrom(2)
+    journal.add(*entries[2])
+    journal.settle(leader_term=1)
+    assert [journal[i] for i in range(len(journal))] == entries
+    assert path.read_bytes() == before
+    # By a later leader: what it did not send again is cut, as pysyncobj expects.
     journal.deleteEntriesFrom(2)
     journal.add(*entries[2])
     assert path.read_bytes() == before
-    journal.settle()
+    journal.settle(leader_term=2)
     assert read_journal(path)[0] == entries[:3]
+    assert len(journal) == 3
     # A different entry (another leader's) cuts the file where it differs.
     journal.deleteEntriesFrom(1)
     journal.add(*entries[1])

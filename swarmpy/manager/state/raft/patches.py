@@ -126,7 +126,9 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             self._full_disk(exc, "not accepting new entries")
         journal = self._journal()
         if isinstance(journal, FileJournal):
-            journal.settle()  # the append is over: the file holds what pysyncobj holds
+            # The append is over: the file holds what the log holds.
+            appended = message.get("type") == "append_entries"
+            journal.settle(message.get("term") if appended else None)
 
 
 class PatchedSyncObj(SyncObj):  # type: ignore[misc]

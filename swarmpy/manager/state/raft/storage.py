@@ -65,6 +65,7 @@ DUMP_COMPRESSLEVEL = 1
 # pysyncobj's command type bytes (syncobj._COMMAND_TYPE), needed to read a journal.
 REGULAR = b"\x00"
 NO_OP = b"\x01"
+MEMBERSHIP = b"\x02"
 
 Entry = tuple[bytes, int, int]  # pysyncobj's (command, index, term)
 
@@ -426,18 +427,35 @@ class FileJournal:
         minute under load): cutting the file then would leave entries this follower had
         acknowledged off the disk until the next sync. The entries sent again are taken back
         from the file instead; the file is cut at the first one that differs, or when the
-        append is over (``settle``)."""
+        append is over (``settle``) past the last one sent again, unless those are the sending
+        leader's own."""
         self.settle()
         self._shadow = self._entries[entryFrom:]
         self._shadow_ends = self._ends[entryFrom:]
         del self._entries[entryFrom:]
         del self._ends[entryFrom:]
 
-    def settle(self) -> None:
-        """Cut from the file the dropped entries that were not sent again."""
-        if self._shadow:
-            self._shadow, self._shadow_ends = [], []
-            self._cut_file()
+    def settle(self, leader_term: int | None = None) -> None:
+        """End an append: the dropped entries not sent again are cut from the file, or taken
+        back when they all are of ``leader_term``, the term of the leader that sent it.
+
+        Raft drops a follower's entries only from the first that conflicts; pysyncobj drops
+        all those past an append, so one re-sent shorter than the follower's log (a batch cut
+        at ``appendEntriesBatchSizeBytes``) dropped entries it had acknowledged. Entries of
+        the sender's term can only be the sender's own (one leader per term, which never
+        rewrites its log), so they stay. Membership changes do not: pysyncobj has already
+        rolled them back."""
+        shadow, ends = self._shadow, self._shadow_ends
+        if not shadow:
+            return
+        self._shadow, self._shadow_ends = [], []
+        if leader_term is not None and all(
+            term == leader_term and command[:1] != MEMBERSHIP for command, _, term in shadow
+        ):
+            self._entries += shadow
+            self._ends += ends
+            return
+        self._cut_file()
 
     def _cut_file(self) -> None:
         # The shorter file becomes durable with the next sync, before this node answers.
