@@ -346,6 +346,10 @@ class Execs:
         made.exit_code = code
         return code
 
+    def running_in(self, container_id: str) -> list[str]:
+        """The ids of the execs running in a container (Docker's ExecIDs)."""
+        return [e.id for e in self._execs.values() if e.running and e.container_id == container_id]
+
     def resize(self, exec_id: str, height: int, width: int) -> None:
         made = self.get(exec_id)
         if not made.config.tty:

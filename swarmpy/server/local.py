@@ -15,10 +15,13 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from swarmpy.engine.execs import Execs
 from swarmpy.errors import Conflict, NotAManager, NotInSwarm
 from swarmpy.server.app import NODE, ApiError, Handler, parse_version, request_version
 from swarmpy.server.backend import LocalEngine
 
+# The daemon's execs: made with the exec routes, read by container inspect too.
+EXECS = web.AppKey("execs", Execs)
 # How often a stream that may stay quiet (logs -f, stats) looks whether its client is gone.
 GONE_POLL_S = 1.0
 RAW_STREAM = "application/vnd.docker.raw-stream"

@@ -52,6 +52,8 @@ def test_ps_inspect_and_logs(task: tuple[DockerCli, str]) -> None:
     assert Path(f"/proc/{pid}").exists()
     status = cli.ok("inspect", "-f", "{{.State.Status}} {{.State.Running}}", name)
     assert status.split() == ["running", "true"]
+    extra = "{{.RestartCount}} {{.State.OOMKilled}} {{.HostConfig.RestartPolicy.Name}}"
+    assert cli.ok("inspect", "-f", extra, name).split() == ["0", "false", "no"]
     assert cli.ok("container", "inspect", "-f", "{{.Config.Image}}", name).strip() == "busybox"
 
     address = cli.ok(

@@ -99,6 +99,7 @@ def test_docker_py_exec_run_and_exec_inspect(task: tuple[DockerCli, str]) -> Non
             0.1,
         )
         assert running["Running"] is True
+        assert api.inspect_container(name)["ExecIDs"] == [made["Id"]]
         assert running["ProcessConfig"] == {
             "tty": False,
             "entrypoint": "sleep",

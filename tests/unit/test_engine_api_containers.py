@@ -17,6 +17,7 @@ from swarmpy.server.convert.container import (
     Sample,
     attachments,
     check_filters,
+    inspect_json,
     matches,
     parse_proc_stat,
     stats_json,
@@ -80,6 +81,21 @@ def test_a_list_row_has_docker_keys() -> None:
     assert row["Labels"] == {"com.docker.swarm.task.id": "t"}
     assert row["Mounts"][0]["Name"] == "data"
     assert row["Mounts"][0]["Driver"] == "local"
+
+
+def test_inspect_has_the_rest_of_docker_keys_and_keeps_the_engine_ones() -> None:
+    engine_doc = {**doc(), "LogPath": "/d/containers/c1/container.log"}
+    engine_doc["State"]["Pid"] = 42
+    out = inspect_json(engine_doc, ["e1"])
+    assert out["State"]["Pid"] == 42
+    assert out["State"]["OOMKilled"] is False
+    assert out["Config"]["Cmd"] == ["sh", "-c", "sleep 600"]
+    assert out["Config"]["AttachStdin"] is False
+    assert out["HostConfig"]["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
+    assert out["NetworkSettings"]["SandboxKey"] == "/run/netns/x"
+    assert out["HostsPath"] == "/d/containers/c1/hosts"
+    assert (out["RestartCount"], out["ExecIDs"]) == (0, ["e1"])
+    assert inspect_json(engine_doc, [])["ExecIDs"] is None
 
 
 def test_stopped_containers_only_with_all_a_status_filter_or_a_limit() -> None:

@@ -102,6 +102,63 @@ def with_networks(doc: dict[str, Any], found: Sequence[Attachment]) -> dict[str,
     return {**doc, "NetworkSettings": settings}
 
 
+def inspect_json(doc: dict[str, Any], exec_ids: Sequence[str]) -> dict[str, Any]:
+    """The engine's inspect document with the rest of Docker's keys (what swarmpy has no
+    such thing for takes Docker's value for "none"), so templates over them work, and the
+    execs running in the container."""
+    cdir = doc["LogPath"].rsplit("/", 1)[0] if doc.get("LogPath") else ""
+
+    def beside(name: str) -> str:
+        return f"{cdir}/{name}" if cdir else ""
+
+    out = {
+        "ResolvConfPath": beside("resolv.conf"),
+        "HostnamePath": beside("hostname"),
+        "HostsPath": beside("hosts"),
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": list(exec_ids) or None,
+        "GraphDriver": {"Name": "overlay", "Data": None},
+        **doc,
+    }
+    out["State"] = {
+        "OOMKilled": False,
+        "Dead": False,
+        "Restarting": False,
+        "Error": "",
+        **(doc.get("State") or {}),
+    }
+    out["Config"] = {
+        "Domainname": "",
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Entrypoint": None,
+        **(doc.get("Config") or {}),
+    }
+    out["HostConfig"] = {
+        "NetworkMode": "default",
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": False,
+        "Privileged": False,
+        "ReadonlyRootfs": False,
+        **(doc.get("HostConfig") or {}),
+    }
+    out["NetworkSettings"] = {
+        "Bridge": "",
+        "SandboxID": "",
+        "Ports": {},
+        **(doc.get("NetworkSettings") or {}),
+    }
+    return out
+
+
 def command_line(args: Sequence[str]) -> str:
     return " ".join(args)
 

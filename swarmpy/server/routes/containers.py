@@ -33,6 +33,7 @@ from swarmpy.server.convert.container import (
     Sample,
     attachments,
     check_filters,
+    inspect_json,
     matches,
     parse_proc_stat,
     stats_json,
@@ -41,6 +42,7 @@ from swarmpy.server.convert.container import (
 )
 from swarmpy.server.filters import parse_filters
 from swarmpy.server.local import (
+    EXECS,
     local_engine,
     local_handler,
     not_modified,
@@ -164,7 +166,9 @@ def _dir_size(path: Path) -> int:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    doc = await inspect_one(local_engine(request), request.match_info["id"])
+    found = await inspect_one(local_engine(request), request.match_info["id"])
+    execs = request.app.get(EXECS)
+    doc = inspect_json(found, execs.running_in(found["Id"]) if execs is not None else [])
     if query_flag(request, "size"):
         doc["SizeRw"] = await asyncio.to_thread(_dir_size, Path(doc["LogPath"]).parent / "upper")
         doc["SizeRootFs"] = doc["SizeRw"] + _image_size(local_engine(request), doc["Image"])

@@ -18,10 +18,8 @@ from swarmpy.engine.execs import Exec, ExecConfig, ExecProcess, Execs
 from swarmpy.errors import InvalidArgument
 from swarmpy.server.app import Routes, json_body, json_response, server_headers
 from swarmpy.server.hijack import Hijacked, hijack, wants_upgrade
-from swarmpy.server.local import local_engine, local_handler, stream_type
+from swarmpy.server.local import EXECS, local_engine, local_handler, stream_type
 from swarmpy.server.stream import frame
-
-EXECS = web.AppKey("execs", Execs)
 
 
 def add_routes(routes: Routes) -> None:
