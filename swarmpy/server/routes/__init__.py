@@ -1,7 +1,7 @@
 """One module per group of Engine API endpoints, each with ``add_routes(routes)``.
 
-The swarm's objects (system, swarm, nodes, services, tasks, networks) are here; node-local
-groups (containers, exec, images) go beside them and into ``ROUTE_MODULES``.
+The swarm's objects (system, swarm, nodes, services, tasks, networks), over the control API,
+and the node's own (containers, exec, images), over its engine (see ``server/local.py``).
 """
 
 from __future__ import annotations
