@@ -11,37 +11,42 @@ from swarmpy.cli.engine import path_of
 
 
 def print_pretty(doc: dict[str, Any]) -> None:
-    """A Service document as text, its spec read back with the Engine API's own converter."""
-    from swarmpy.model import ServiceMode
-    from swarmpy.server.convert.service import service_spec
-
-    spec, _force = service_spec(doc["Spec"])
-    typer.echo(f"\nID:\t\t{doc['ID']}\nName:\t\t{spec.name}")
-    if spec.labels:
+    """A Service document as text, as docker's ``service inspect --pretty``."""
+    spec = doc.get("Spec", {})
+    template = spec.get("TaskTemplate", {})
+    container = template.get("ContainerSpec", {})
+    update = spec.get("UpdateConfig", {})
+    typer.echo(f"\nID:\t\t{doc['ID']}\nName:\t\t{spec.get('Name', '')}")
+    if spec.get("Labels"):
         typer.echo("Labels:")
-        for k, v in spec.labels:
+        for k, v in sorted(spec["Labels"].items()):
             typer.echo(f" {k}={v}")
-    typer.echo("Service Mode:\t" + spec.mode.capitalize())
-    if spec.mode == ServiceMode.REPLICATED:
-        typer.echo(f" Replicas:\t{spec.replicas}")
+    mode = spec.get("Mode", {})
+    if "Global" in mode:
+        typer.echo("Service Mode:\tGlobal")
+    else:
+        typer.echo("Service Mode:\tReplicated")
+        typer.echo(f" Replicas:\t{mode.get('Replicated', {}).get('Replicas', 0)}")
     update_status = doc.get("UpdateStatus")
     if update_status:
         typer.echo(f"UpdateStatus:\n State:\t\t{update_status.get('State', '')}")
         typer.echo(f" Message:\t{update_status.get('Message', '')}")
-    if spec.constraints:
-        typer.echo("Placement:\n Constraints:\t" + ", ".join(spec.constraints))
-    typer.echo(f"UpdateConfig:\n Parallelism:\t{spec.update.parallelism}")
-    typer.echo(f" On failure:\t{spec.update.failure_action}")
-    typer.echo(f" Update order:\t{spec.update.order}")
+    constraints = template.get("Placement", {}).get("Constraints") or []
+    if constraints:
+        typer.echo("Placement:\n Constraints:\t" + ", ".join(constraints))
+    typer.echo(f"UpdateConfig:\n Parallelism:\t{update.get('Parallelism', 0)}")
+    typer.echo(f" On failure:\t{update.get('FailureAction', '')}")
+    typer.echo(f" Update order:\t{update.get('Order', '')}")
     typer.echo("ContainerSpec:")
-    typer.echo(f" Image:\t\t{spec.container.image}")
-    if spec.container.args:
-        typer.echo(f" Args:\t\t{' '.join(spec.container.args)}")
-    if spec.container.env:
-        typer.echo(" Env:\t\t" + " ".join(spec.container.env))
-    if spec.networks:
-        typer.echo("Networks:\t" + " ".join(spec.networks))
-    typer.echo(f"Endpoint Mode:\t{spec.endpoint_mode}")
+    typer.echo(f" Image:\t\t{container.get('Image', '')}")
+    if container.get("Args"):
+        typer.echo(f" Args:\t\t{' '.join(container['Args'])}")
+    if container.get("Env"):
+        typer.echo(" Env:\t\t" + " ".join(container["Env"]))
+    networks = [n.get("Target", "") for n in template.get("Networks") or []]
+    if networks:
+        typer.echo("Networks:\t" + " ".join(networks))
+    typer.echo(f"Endpoint Mode:\t{spec.get('EndpointSpec', {}).get('Mode', 'vip')}")
     for vip in doc.get("Endpoint", {}).get("VirtualIPs") or []:
         typer.echo(f" VirtualIP:\t{vip['Addr']} ({vip['NetworkID'][:12]})")
 
