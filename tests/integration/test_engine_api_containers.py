@@ -44,6 +44,8 @@ def test_ps_inspect_and_logs(task: tuple[DockerCli, str]) -> None:
     assert len(ids) == 1
     assert len(ids[0]) >= 12
     assert cli.ok("ps", "-q", "--filter", "status=exited") == ""
+    size = cli.ok("ps", "-s", "--filter", f"name={name}", "--format", "{{.Size}}")
+    assert size.strip().endswith("(virtual 1.98MB)"), size
     labelled = cli.ok("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}")
     assert labelled.split() == [ids[0][:12]]
 

@@ -117,10 +117,7 @@ async def list_containers(request: web.Request) -> web.Response:
     for info, doc in listed:
         row = summary(info, doc)
         if size:
-            row["SizeRw"] = await asyncio.to_thread(
-                _dir_size, Path(doc["LogPath"]).parent / "upper"
-            )
-            row["SizeRootFs"] = row["SizeRw"] + _image_size(engine, doc.get("Image", ""))
+            row.update(await _sizes(engine, doc))
         out.append(row)
     return json_response(out)
 
@@ -147,11 +144,15 @@ def _ancestors(engine: LocalEngine, refs: tuple[str, ...]) -> frozenset[str]:
     return frozenset(ids)
 
 
-def _image_size(engine: LocalEngine, image_id: str) -> int:
+async def _sizes(engine: LocalEngine, doc: dict[str, Any]) -> dict[str, int]:
+    """Docker's SizeRw (what the container changed: its overlay upper dir, beside its log)
+    and SizeRootFs (that and its image)."""
+    rw = await asyncio.to_thread(_dir_size, Path(doc["LogPath"]).parent / "upper")
     try:
-        return engine.images.get(image_id).size
+        image = engine.images.get(doc["Image"]).size if doc.get("Image") else 0
     except NotFound:
-        return 0
+        image = 0
+    return {"SizeRw": rw, "SizeRootFs": rw + image}
 
 
 def _dir_size(path: Path) -> int:
@@ -170,8 +171,7 @@ async def inspect(request: web.Request) -> web.Response:
     execs = request.app.get(EXECS)
     doc = inspect_json(found, execs.running_in(found["Id"]) if execs is not None else [])
     if query_flag(request, "size"):
-        doc["SizeRw"] = await asyncio.to_thread(_dir_size, Path(doc["LogPath"]).parent / "upper")
-        doc["SizeRootFs"] = doc["SizeRw"] + _image_size(local_engine(request), doc["Image"])
+        doc.update(await _sizes(local_engine(request), doc))
     return json_response(doc)
 
 
