@@ -10,20 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import grpc
 import typer
 
 from swarmpy.api import local_pb2
-from swarmpy.cli import gotemplate, output
+from swarmpy.cli import engine, gotemplate, output
 from swarmpy.cli.client import Client, run
-from swarmpy.cli.engine import error_line, for_each
-from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi import validate
 
 SHORT_ID = 12
@@ -244,19 +242,24 @@ def register(app: typer.Typer) -> None:
         user: str = typer.Option("", "--user", "-u", help="UID[:GID] to run the command as"),
     ) -> None:
         """Execute a command in a running container."""
-
-        async def call(c: Client) -> list[str]:
-            req = local_pb2.ContainerRequest(ref=ref, cmd=cmd, tty=tty, interactive=interactive)
-            return [str(a) for a in await json_reply(c.local.ExecArgv(req))]
-
-        argv = with_exec_options(run(call), env, workdir, user)
-        # runc exec always forwards stdin: without -i the process must not eat the caller's.
-        stdin = None if interactive else subprocess.DEVNULL
-        try:
-            code = subprocess.call(argv, stdin=stdin)
-        except FileNotFoundError:
-            raise InvalidArgument(f"cannot run {argv[0]}: not installed") from None
-        raise typer.Exit(code if code >= 0 else 128 - code)
+        for item in env:
+            if "=" not in item:
+                raise InvalidArgument(f"invalid environment variable {item!r}: use KEY=VALUE")
+        api = engine.connect()
+        created = api.post(
+            path_of("containers", ref, "exec"),
+            {
+                "AttachStdin": interactive,
+                "AttachStdout": True,
+                "AttachStderr": True,
+                "Tty": tty,
+                "Cmd": cmd,
+                "Env": env or None,
+                "WorkingDir": workdir,
+                "User": user,
+            },
+        )
+        raise typer.Exit(run_exec(api, str(created["Id"]), tty, interactive))
 
     @app.command("logs")
     def logs(
@@ -267,17 +270,18 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Fetch the logs of a container."""
-        req = local_pb2.ContainerRequest(ref=ref, follow=follow, tail=parse_tail(tail))
-
-        async def call(c: Client) -> None:
-            out = sys.stdout.buffer
-            async for chunk in c.local.ContainerLogs(req):
-                out.write(chunk.data)
-                out.flush()
-
+        count = parse_tail(tail)
+        api = engine.connect()
+        # As docker's CLI: the container's TTY says whether the stream is framed.
+        doc = api.get(path_of("containers", ref, "json"))
+        query: dict[str, Any] = {"stdout": True, "stderr": True, "follow": follow}
+        query["tail"] = "all" if count < 0 else count  # docker's word for everything
         # Ctrl-C is how -f ends, as with docker: no traceback.
-        with contextlib.suppress(KeyboardInterrupt):
-            run(call)
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            api.open("GET", path_of("containers", ref, "logs"), query, stream=True) as response,
+        ):
+            engine.copy_output(response.read1, bool(doc.get("Config", {}).get("Tty")))
 
     @app.command("inspect")
     def inspect(
@@ -285,18 +289,14 @@ def register(app: typer.Typer) -> None:
         fmt: str = output.inspect_format_option(),
     ) -> None:
         """Return low-level information on containers and images."""
-
-        async def call(c: Client) -> tuple[list[Any], list[str]]:
-            docs, missing = [], []
-            for ref in refs:
-                doc = await _inspect_any(c, ref)
-                if doc is None:
-                    missing.append(ref)
-                else:
-                    docs.append(doc)
-            return docs, missing
-
-        docs, missing = run(call)
+        api = engine.connect()
+        docs, missing = [], []
+        for ref in refs:
+            doc = _inspect_any(api, ref)
+            if doc is None:
+                missing.append(ref)
+            else:
+                docs.append(doc)
         output.print_inspect(docs, fmt)
         for ref in missing:
             typer.echo(error_line(NotFound(f"No such object: {ref}")), err=True)
@@ -306,7 +306,7 @@ def register(app: typer.Typer) -> None:
     @app.command("top")
     def top(ref: str = typer.Argument(..., metavar="CONTAINER")) -> None:
         """Display the running processes of a container."""
-        columns, rows = top_rows(_action(ref, "top"))
+        columns, rows = top_rows(engine.connect().get(path_of("containers", ref, "top")))
         output.print_table(columns, rows)
 
     @app.command("stats")
@@ -341,7 +341,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Stop one or more running containers."""
-        for_each(refs, _acting("stop", grace_s=float(time_)))
+        for_each(refs, _acting("POST", "stop", t=time_))
 
     @app.command("kill")
     def kill(
@@ -349,7 +349,7 @@ def register(app: typer.Typer) -> None:
         signal: str = typer.Option("KILL", "--signal", "-s", help="Signal to send"),
     ) -> None:
         """Kill one or more running containers."""
-        for_each(refs, _acting("kill", signal=signal))
+        for_each(refs, _acting("POST", "kill", signal=signal))
 
     @app.command("rm")
     def rm(
@@ -359,60 +359,86 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Remove one or more containers."""
-        for_each(refs, _acting("rm", force=force))
+        for_each(refs, _acting("DELETE", "", force=force))
 
     @app.command("pause")
     def pause(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
         """Pause all processes within one or more containers."""
-        for_each(refs, _acting("pause"))
+        for_each(refs, _acting("POST", "pause"))
 
     @app.command("unpause")
     def unpause(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
         """Unpause all processes within one or more containers."""
-        for_each(refs, _acting("unpause"))
+        for_each(refs, _acting("POST", "unpause"))
 
 
-def _acting(action: str, **fields: Any) -> Callable[[str], None]:
+def _acting(method: str, action: str, **query: Any) -> Callable[[str], None]:
+    """One container's ``/containers/{ref}/{action}`` (``action`` "": the container itself)."""
+    api = engine.connect()
+
     def act(ref: str) -> None:
-        _action(ref, action, **fields)
+        parts = ("containers", ref, action) if action else ("containers", ref)
+        api.call(method, path_of(*parts), query)
         # Docker echoes the ref as the user wrote it, not the id it resolved to.
         typer.echo(ref)
 
     return act
 
 
-def with_exec_options(argv: list[str], env: Sequence[str], workdir: str, user: str) -> list[str]:
-    """Put docker exec's -e/-w/-u into runc's command line, right after ``exec``.
+def run_exec(api: engine.EngineClient, exec_id: str, tty: bool, interactive: bool) -> int:
+    """Start exec ``exec_id`` over a hijacked connection: our stdin to the process (with -i),
+    its output to ours, the terminal raw behind a TTY; its exit code once the output ends.
+    The daemon runs the process: nothing is executed here."""
+    import os
+    import socket
+    import threading
 
-    The daemon's argv starts ``runc [global flags] exec ...``; runc takes the container's own
-    process (env, user, cwd) as the base and these flags override it.
-    """
-    if "exec" not in argv:
-        raise InvalidArgument("the daemon's exec command line has no 'exec'")
-    extra: list[str] = []
-    for item in env:
-        if "=" not in item:
-            raise InvalidArgument(f"invalid environment variable {item!r}: use KEY=VALUE")
-        extra += ["--env", item]
-    if workdir:
-        extra += ["--cwd", workdir]
-    if user:
-        if not all(part.isdigit() for part in user.split(":", 1)):
-            raise InvalidArgument(f"unsupported user {user!r}: use a numeric UID[:GID]")
-        extra += ["--user", user]
-    at = argv.index("exec") + 1
-    return argv[:at] + extra + argv[at:]
+    sock, reader = api.hijack(path_of("exec", exec_id, "start"), {"Detach": False, "Tty": tty})
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):
+            while data := os.read(sys.stdin.fileno(), 32768):
+                sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)  # stdin ended: the process sees its EOF
+
+    if interactive:
+        threading.Thread(target=feed, daemon=True).start()
+    else:
+        sock.shutdown(socket.SHUT_WR)
+    with _raw_terminal(api, exec_id, tty and interactive), contextlib.suppress(OSError):
+        engine.copy_output(reader.read1, tty)
+    sock.close()
+    code = api.get(path_of("exec", exec_id, "json")).get("ExitCode")
+    return int(code) if code is not None else 0
 
 
-async def _inspect_any(c: Client, ref: str) -> Any | None:
+@contextlib.contextmanager
+def _raw_terminal(api: engine.EngineClient, exec_id: str, raw: bool) -> Iterator[None]:
+    """Behind a TTY, our terminal passes every key through (raw) and the process's gets our
+    size, as docker's CLI does; restored on the way out."""
+    if not raw or not sys.stdin.isatty():
+        yield
+        return
+    import shutil
+    import termios
+    import tty as ttymod
+
+    size = shutil.get_terminal_size()
+    with contextlib.suppress(SwarmpyError):
+        api.post(path_of("exec", exec_id, "resize"), h=size.lines, w=size.columns)
+    saved = termios.tcgetattr(sys.stdin.fileno())
+    ttymod.setraw(sys.stdin.fileno())
+    try:
+        yield
+    finally:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+
+
+def _inspect_any(api: engine.EngineClient, ref: str) -> Any | None:
     """``docker inspect`` looks for a container first, then an image of that name."""
-    for call in (
-        lambda: c.local.InspectContainer(local_pb2.ContainerRequest(ref=ref)),
-        lambda: c.local.InspectImage(local_pb2.ImageRequest(ref=ref)),
-    ):
+    for path in (path_of("containers", ref, "json"), engine.image_path(ref, "json")):
         try:
-            return await json_reply(call())
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
+            return api.get(path)
+        except NotFound:
+            continue
     return None

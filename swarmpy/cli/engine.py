@@ -12,6 +12,7 @@ response from daemon: ..." as Docker's CLI does.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import socket
@@ -195,7 +196,13 @@ def error_from(status: int, body: bytes, reason: str) -> SwarmpyError:
 
 def path_of(*parts: str) -> str:
     """A URL path from parts, each quoted (an object's name may hold anything)."""
-    return "/" + "/".join(quote(part, safe="") for part in parts)
+    return "/" + "/".join(quote(part, safe=":@") for part in parts)
+
+
+def image_path(ref: str, *rest: str) -> str:
+    """``/images/{ref}/...``: an image reference keeps its slashes (registry/repo:tag), as
+    Docker's client sends it and its router reads it."""
+    return "/images/" + quote(ref, safe="/:@") + (path_of(*rest) if rest else "")
 
 
 class EngineClient:
@@ -253,7 +260,16 @@ class EngineClient:
         headers: Mapping[str, str],
         timeout: float | None,
     ) -> http.client.HTTPResponse:
-        conn = self._connection(timeout)
+        return self._exchange(self._connection(timeout), method, url, body, headers)
+
+    def _exchange(
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+    ) -> http.client.HTTPResponse:
         try:
             conn.request(method, url, body=body, headers=dict(headers))
             return conn.getresponse()
@@ -327,6 +343,26 @@ class EngineClient:
     def delete(self, path: str, **query: Any) -> Any:
         return self.call("DELETE", path, query)
 
+    def hijack(self, path: str, body: Any) -> tuple[socket.socket, io.BufferedReader]:
+        """POST ``body`` to ``path`` asking for Docker's hijacked connection (``Upgrade:
+        tcp``): the socket to write the process's stdin to, and the reader of its output
+        (which may already hold the first bytes)."""
+        url = f"/v{self.version()}{path}"
+        headers = {"Content-Type": "application/json", "Connection": "Upgrade", "Upgrade": "tcp"}
+        conn = self._connection(None)
+        response = self._exchange(conn, "POST", url, json.dumps(body).encode(), headers)
+        if response.status >= 400:
+            payload = response.read()
+            conn.close()
+            raise error_from(response.status, payload, response.reason)
+        # A 101 has no body for http.client: what follows its headers is the stream, read
+        # through the response's buffered reader (it may hold the first bytes already).
+        reader, sock = response.fp, conn.sock
+        if response.status != 101 or reader is None or sock is None:
+            conn.close()
+            raise Unavailable(f"the daemon at {self.endpoint.host} did not hijack the connection")
+        return sock, reader
+
     def json_lines(
         self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
     ) -> Iterator[Any]:
@@ -387,3 +423,47 @@ def for_each(refs: Sequence[str], act: Callable[[str], None]) -> None:
             failed = True
     if failed:
         raise typer.Exit(1)
+
+
+FRAME_HEADER = 8  # Docker's multiplexed stream: [stream, 0, 0, 0, size as 4 big-endian bytes]
+STDOUT, STDERR = 1, 2
+
+
+def _read_exact(read: Callable[[int], bytes], n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = read(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def demux(read: Callable[[int], bytes]) -> Iterator[tuple[int, bytes]]:
+    """The (stream, payload) frames of a multiplexed stream (a container without a TTY), as
+    they come; ends with the stream (a cut frame ends it too)."""
+    while True:
+        header = _read_exact(read, FRAME_HEADER)
+        if len(header) < FRAME_HEADER:
+            return
+        size = int.from_bytes(header[4:], "big")
+        payload = _read_exact(read, size)
+        yield header[0], payload
+        if len(payload) < size:
+            return
+
+
+def copy_output(read: Callable[[int], bytes], tty: bool) -> None:
+    """A container's output stream to our stdout and stderr: raw behind a TTY, else frames."""
+    import sys
+
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    if tty:
+        while chunk := read(32768):
+            out.write(chunk)
+            out.flush()
+        return
+    for stream, payload in demux(read):
+        target = err if stream == STDERR else out
+        target.write(payload)
+        target.flush()

@@ -9,8 +9,6 @@ import pytest
 from swarmpy.cli import container, image
 from swarmpy.errors import InvalidArgument, NotFound
 
-RUNC = ["runc", "--root", "/r", "exec", "abc", "sh", "-c", "exit 3"]
-
 
 def test_ellipsis_cuts_to_width_with_the_last_character_an_ellipsis() -> None:
     assert container.ellipsis("sleep 600", 20) == "sleep 600"
@@ -93,33 +91,6 @@ def test_parse_tail() -> None:
     assert container.parse_tail("-1") == -1
     with pytest.raises(InvalidArgument):
         container.parse_tail("some")
-
-
-def test_exec_options_go_right_after_exec() -> None:
-    argv = container.with_exec_options(RUNC, ["A=1"], "/tmp", "1000:1000")
-    assert argv == [
-        "runc",
-        "--root",
-        "/r",
-        "exec",
-        "--env",
-        "A=1",
-        "--cwd",
-        "/tmp",
-        "--user",
-        "1000:1000",
-        "abc",
-        "sh",
-        "-c",
-        "exit 3",
-    ]
-    assert container.with_exec_options(RUNC, [], "", "") == RUNC
-
-
-@pytest.mark.parametrize(("env", "user"), [(["NOEQUALS"], ""), ([], "nobody")])
-def test_exec_options_refuse_what_runc_cannot_take(env: list[str], user: str) -> None:
-    with pytest.raises(InvalidArgument):
-        container.with_exec_options(RUNC, env, "", user)
 
 
 def test_error_line_says_where_the_error_came_from() -> None:
