@@ -5,12 +5,15 @@
 - At session start the root tier's tools are looked up. A missing tool would only turn tests
   into skips, which hides a broken machine, so under CI (``CI`` set) as root it stops the run
   before any test; elsewhere it is reported in the header.
+- Hypothesis keeps its caches in a tmp dir removed at the end, not in ./.hypothesis.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 
 import pytest
 
@@ -43,6 +46,18 @@ def missing_tools() -> list[str]:
     return [
         f"{tool} ({pkg})" for tool, pkg in ROOT_TIER_TOOLS.items() if shutil.which(tool) is None
     ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis caches what it learns of the source tree in ./.hypothesis, from collection
+    on: a tmp dir instead, gone when the run ends (a test leaves nothing behind)."""
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:  # not installed: it writes nothing either
+        return
+    home = tempfile.mkdtemp(prefix="swarmpy-hypothesis-")
+    set_hypothesis_home_dir(home)
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

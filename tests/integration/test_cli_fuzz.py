@@ -16,14 +16,11 @@ pull`` only ever names a registry on a closed loopback port.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +32,6 @@ import pytest
 import typer.main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.configuration import set_hypothesis_home_dir
 
 from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
 from swarmpy.cli import engine
@@ -47,11 +43,6 @@ from tests.support.daemons import Daemon, DaemonSet
 
 pytestmark = pytest.mark.root
 
-# Hypothesis caches what it learns of the source tree in ./.hypothesis, from test collection
-# on (before any fixture): a tmp dir instead, gone when this process ends.
-_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="swarmpy-hypothesis-")
-set_hypothesis_home_dir(_HYPOTHESIS_HOME)
-atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 IP, PORT = "127.0.0.41", 23790
 # A few hundred keep the run near a minute; SWARMPY_FUZZ_EXAMPLES=5000 searches deeper.
