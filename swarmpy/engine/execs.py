@@ -117,63 +117,64 @@ class Exec:
 
 
 class ExecProcess:
-    """A started ``runc exec``: its stdin, its output as (stream, data), its exit code."""
+    """A started ``runc exec``: its stdin, its output as (stream, data), its exit code.
+
+    Its stdio are file descriptors of ours (pipes, or the terminal's master side), read and
+    written on the loop: asyncio's own pipes would make waiting for the exit wait for every
+    holder of the output to close it, a child left in the background included.
+    """
 
     def __init__(
-        self, proc: asyncio.subprocess.Process, master: int | None, config: ExecConfig
+        self,
+        proc: asyncio.subprocess.Process,
+        outputs: list[tuple[int, int]],
+        stdin: int | None,
+        terminal: bool,
     ) -> None:
         self._proc = proc
-        self._master = master
-        self._config = config
+        self._stdin = stdin
+        self._terminal = terminal  # stdin is the terminal's master, which output reads too
         self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
-        self._readers: list[asyncio.Task[None]] = []
-        self._open = 0
+        self._outputs: dict[int, int] = {}
         loop = asyncio.get_running_loop()
-        if master is not None:
-            os.set_blocking(master, False)
-            self._open = 1
-            loop.add_reader(master, self._read_master)
-        for stream, source in ((STDOUT, proc.stdout), (STDERR, proc.stderr)):
-            if source is not None:
-                self._open += 1
-                self._readers.append(asyncio.create_task(self._read_pipe(stream, source)))
-        if not self._open:
+        for stream, fd in outputs:
+            os.set_blocking(fd, False)
+            self._outputs[fd] = stream
+            loop.add_reader(fd, self._read, fd)
+        if stdin is not None:
+            os.set_blocking(stdin, False)
+        if not self._outputs:
             self._queue.put_nowait(None)
 
     @property
     def pid(self) -> int:
         return self._proc.pid
 
-    def _closed_one(self) -> None:
-        self._open -= 1
-        if not self._open:
-            self._queue.put_nowait(None)
-
-    def _read_master(self) -> None:
-        assert self._master is not None
+    def _read(self, fd: int) -> None:
         try:
-            data = os.read(self._master, READ_SIZE)
+            data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             return
         except OSError:  # EIO: every end of the terminal's other side is closed
             data = b""
         if data:
-            self._queue.put_nowait((STDOUT, data))
+            self._queue.put_nowait((self._outputs[fd], data))
             return
-        asyncio.get_running_loop().remove_reader(self._master)
-        self._closed_one()
+        self._close_output(fd)
+        if not self._outputs:
+            self._queue.put_nowait(None)
 
-    async def _read_pipe(self, stream: int, source: asyncio.StreamReader) -> None:
-        try:
-            while data := await source.read(READ_SIZE):
-                self._queue.put_nowait((stream, data))
-        finally:
-            self._closed_one()
+    def _close_output(self, fd: int) -> None:
+        asyncio.get_running_loop().remove_reader(fd)
+        del self._outputs[fd]
+        if fd != self._stdin:
+            os.close(fd)
 
     async def output(self) -> AsyncIterator[tuple[int, bytes]]:
         """The output until the process ended and its streams closed (or went quiet for
         DRAIN_S after the exit: a background child may hold them open forever)."""
         exited = asyncio.create_task(self._proc.wait())
+        get: asyncio.Future[tuple[int, bytes] | None] | None = None
         try:
             while True:
                 get = asyncio.ensure_future(self._queue.get())
@@ -189,42 +190,43 @@ class ExecProcess:
                     return
                 yield item
         finally:
-            if not exited.done():
-                exited.cancel()
+            # Also when the reader stopped early: nothing is left waiting.
+            for pending in (get, exited):
+                if pending is not None and not pending.done():
+                    pending.cancel()
 
     async def write(self, data: bytes) -> None:
-        if self._master is not None:
-            await _write_fd(self._master, data)
-        elif self._proc.stdin is not None:
-            self._proc.stdin.write(data)
-            with contextlib.suppress(ConnectionError):
-                await self._proc.stdin.drain()
+        if self._stdin is not None:
+            with contextlib.suppress(OSError):  # the process is gone or closed its stdin
+                await _write_fd(self._stdin, data)
 
     async def close_stdin(self) -> None:
-        if self._master is not None:
+        if self._stdin is None:
+            return
+        if self._terminal:
             with contextlib.suppress(OSError):
-                await _write_fd(self._master, EOT)
-        elif self._proc.stdin is not None:
-            self._proc.stdin.close()
+                await _write_fd(self._stdin, EOT)
+            return
+        os.close(self._stdin)
+        self._stdin = None
 
     def resize(self, height: int, width: int) -> None:
-        if self._master is None:
+        if not self._terminal or self._stdin is None:
             return
-        set_winsize(self._master, height, width)
+        set_winsize(self._stdin, height, width)
         # Not runc's controlling terminal, so the kernel does not tell it: runc reads the new
         # size from its stdin and applies it to the container's terminal on SIGWINCH.
         with contextlib.suppress(ProcessLookupError):
             self._proc.send_signal(signal.SIGWINCH)
 
     async def wait(self) -> int:
+        """The exit code, once the process exited; its streams are closed then."""
         code = await self._proc.wait()
-        for reader in self._readers:
-            reader.cancel()
-        if self._master is not None:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._master)
-            os.close(self._master)
-            self._master = None
+        for fd in list(self._outputs):
+            self._close_output(fd)
+        if self._stdin is not None:
+            os.close(self._stdin)
+            self._stdin = None
         # runc exits 128+N when the process died of signal N; runc itself killed: the same.
         return code if code >= 0 else 128 - code
 
@@ -280,34 +282,7 @@ class Execs:
         config = made.config
         flags = [*exec_flags(config, made.user_ids), "--pid-file", str(made.pid_file)]
         argv = containers.runc.argv("exec", *flags, made.container_id, *config.cmd)
-        master: int | None = None
-        try:
-            if config.tty:
-                master, slave = pty.openpty()
-                if made.size is not None:
-                    set_winsize(slave, *made.size)
-                stdin = stdout = stderr = slave if not detach else asyncio.subprocess.DEVNULL
-                try:
-                    proc = await _spawn(argv, stdin, stdout, stderr)
-                finally:
-                    os.close(slave)
-                if detach:
-                    os.close(master)
-                    master = None
-            else:
-                pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
-                proc = await _spawn(
-                    argv,
-                    pipe if config.stdin and not detach else devnull,
-                    pipe if config.stdout and not detach else devnull,
-                    pipe if config.stderr and not detach else devnull,
-                )
-        except BaseException:
-            if master is not None:
-                os.close(master)
-            made.exit_code = 126
-            raise
-        process = ExecProcess(proc, master, config)
+        process = await _start_process(argv, config, detach, made.size)
         made.running = True
         made.process = process
         if detach:
@@ -374,15 +349,58 @@ class Execs:
             del self._execs[exec_id]
 
 
-async def _spawn(
-    argv: list[str], stdin: int, stdout: int, stderr: int
-) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        # A session of its own: a terminal signal meant for the daemon never reaches it.
-        start_new_session=True,
-        umask=RUNC_UMASK,
-    )
+async def _start_process(
+    argv: list[str], config: ExecConfig, detach: bool, size: tuple[int, int] | None
+) -> ExecProcess:
+    """Run ``argv`` with the stdio ``config`` asks for: our ends of pipes, or the master side
+    of a terminal (of ``size``, when known) that its three stdio share; /dev/null for what
+    nobody attaches."""
+    ours: list[int] = []  # closed if the start fails
+    theirs: dict[int, int] = {}  # child's fd -> the fd it gets
+    outputs: list[tuple[int, int]] = []
+    stdin: int | None = None
+    try:
+        if config.tty and not detach:
+            master, slave = pty.openpty()
+            ours.append(master)
+            if size is not None:
+                set_winsize(slave, *size)
+            theirs = {0: slave, 1: slave, 2: slave}
+            outputs, stdin = [(STDOUT, master)], master
+        else:
+            attached = (
+                (0, config.stdin and not detach),
+                (STDOUT, config.stdout and not detach),
+                (STDERR, config.stderr and not detach),
+            )
+            for fd, attach in attached:
+                if not attach:
+                    continue
+                read_end, write_end = os.pipe()
+                mine, child = (write_end, read_end) if fd == 0 else (read_end, write_end)
+                ours.append(mine)
+                theirs[fd] = child
+                if fd == 0:
+                    stdin = mine
+                else:
+                    outputs.append((fd, mine))
+        devnull = asyncio.subprocess.DEVNULL
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=theirs.get(0, devnull),
+                stdout=theirs.get(1, devnull),
+                stderr=theirs.get(2, devnull),
+                # A session of its own: a terminal signal meant for the daemon never
+                # reaches it.
+                start_new_session=True,
+                umask=RUNC_UMASK,
+            )
+        finally:
+            for fd in set(theirs.values()):
+                os.close(fd)
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    return ExecProcess(proc, outputs, stdin, terminal=config.tty and not detach)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -235,5 +237,23 @@ def test_docker_py_exec_run_has_the_exit_code(tmp_path: Path) -> None:
                 client.close()
 
         await asyncio.to_thread(drive)
+
+    run(scenario, tmp_path)
+
+
+def test_the_stream_ends_soon_after_the_exit_when_a_child_holds_it_open(tmp_path: Path) -> None:
+    async def scenario(api: EngineApi, root: Path) -> None:
+        # The background sleep keeps stdout open after sh exits; it prints its pid for the
+        # test to end it.
+        _, made = await create(api, NAME, Cmd=["sh", "-c", "sleep 30 & echo $!"], AttachStdout=True)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        _, out = await asyncio.to_thread(hijacked_start, api.client.port, made["Id"], b"")
+        took = loop.time() - began
+        frames, _ = unframe(out)
+        child = int(b"".join(d for _, d in frames))
+        os.kill(child, signal.SIGKILL)
+        assert took < 10, took
+        assert (await exec_json(api, made["Id"]))["ExitCode"] == 0
 
     run(scenario, tmp_path)
