@@ -5,5 +5,8 @@ fastpath   hand-written wire format for the common plain query
 responder  query bytes -> answer bytes (fast path, dnspython, forwarding, SERVFAIL)
 upstream   forwarding to the node's resolvers
 nsock      opening sockets inside another network namespace
-server     DnsServer: one socket pair per container, served from the daemon's event loop
+fastloop   the resolver's own loop (a helper process): UDP answers for our names, away
+           from the daemon's event loop
+server     DnsServer: one socket pair per container; the rest (TCP, forwarding) on the
+           daemon's event loop
 """

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from swarmpy.dns.records import TYPE_PTR, RecordIndex, wire_name
 
 _HEADER = struct.Struct("!HHHHHH")
 _QTAIL = struct.Struct("!HH")
@@ -72,6 +75,41 @@ def build_answer(query: SimpleQuery, addresses: tuple[str, ...], ttl: int) -> by
         parts.append(socket.inet_aton(ip))
     wire = b"".join(parts)
     return wire if len(wire) <= MAX_UDP else None
+
+
+def build_ptr_answer(query: SimpleQuery, target: str, ttl: int) -> bytes | None:
+    """A NOERROR answer carrying one PTR record to ``target``, or None if the target cannot
+    be written as a plain name (the general path decides then)."""
+    rdata = wire_name(target)
+    if rdata is None:
+        return None
+    flags = ANSWER_FLAGS | (query.flags & RD)
+    wire = b"".join(
+        (
+            _HEADER.pack(query.id, flags, 1, 1, 0, 0),
+            query.question,
+            _A_RR_PREFIX.pack(_POINTER_TO_QNAME, TYPE_PTR, _CLASS_IN, ttl, len(rdata)),
+            rdata,
+        )
+    )
+    return wire if len(wire) <= MAX_UDP else None
+
+
+def answer_owned(
+    index: RecordIndex, data: bytes, networks: Sequence[str], ptr: bool = True
+) -> bytes | None:
+    """The answer for a plain query about one of our names, or None when the general path
+    must decide (an unusual query, a name we do not own, an oversized answer; and PTR
+    queries unless ``ptr``)."""
+    query = parse_simple_query(data)
+    if query is None:
+        return None
+    found = index.answer_wire(query.key, query.qtype, networks)
+    if found is None:
+        return None
+    if found.ptr is not None:
+        return build_ptr_answer(query, found.ptr, found.ttl) if ptr else None
+    return build_answer(query, found.addresses, found.ttl)
 
 
 def build_format_error(data: bytes) -> bytes | None:

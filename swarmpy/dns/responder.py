@@ -15,7 +15,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from swarmpy.dns.fastpath import MAX_UDP, build_answer, build_format_error, parse_simple_query
+from swarmpy.dns.fastpath import MAX_UDP, answer_owned, build_format_error
 from swarmpy.dns.records import Answer, RecordIndex
 from swarmpy.dns.upstream import Forwarder
 
@@ -31,13 +31,8 @@ class Responder:
     def answer_fast(self, data: bytes, networks: Sequence[str]) -> bytes | None:
         """The answer for a plain query about one of our names, or None when the general path
         must decide (unusual query, a PTR, a name we do not own, an oversized answer)."""
-        query = parse_simple_query(data)
-        if query is None:
-            return None
-        found = self.index.answer_wire(query.key, query.qtype, networks)
-        if found is None or found.ptr is not None:
-            return None
-        return build_answer(query, found.addresses, found.ttl)
+        # PTR is left to dnspython here; the resolver loop (fastloop.py) answers it by hand.
+        return answer_owned(self.index, data, networks, ptr=False)
 
     async def respond(
         self, data: bytes, networks: Sequence[str], tcp: bool = False

@@ -1,17 +1,24 @@
-"""The embedded DNS server: 127.0.0.11:53 (UDP and TCP) inside every container namespace,
-all served from the daemon's event loop. Each container has its own socket pair, so the
-server knows who asks and answers only from the networks that container is on."""
+"""The embedded DNS server: 127.0.0.11:53 (UDP and TCP) inside every container namespace.
+Each container has its own socket pair, so the server knows who asks and answers only from
+the networks that container is on.
+
+UDP queries are read by the resolver loop (fastloop.py, its own process by default), which
+answers our names there and leaves the rest to the daemon's event loop: forwarding upstream,
+unusual queries, and all of TCP, which are rare and may wait when the daemon is busy."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import socket
 import struct
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
+from swarmpy.dns.fastloop import FastPath, Mode
 from swarmpy.dns.nsock import open_dns_sockets
 from swarmpy.dns.records import RecordIndex
 from swarmpy.dns.responder import Responder
@@ -23,9 +30,6 @@ log = logging.getLogger(__name__)
 # A client that opened a TCP connection and went quiet must not hold it forever.
 _TCP_IDLE_S = 10.0
 _LENGTH = struct.Struct("!H")
-_UDP_BATCH = 64
-# Plain queries are far below this; an EDNS client may send up to its advertised size.
-_UDP_MAX_QUERY = 4096
 
 
 class DnsServer:
@@ -34,15 +38,21 @@ class DnsServer:
         upstreams: Sequence[str] | None = None,
         resolv_conf: Path | None = Path("/etc/resolv.conf"),
         timeout_s: float = 4.0,
+        mode: Mode = Mode.PROCESS,
     ) -> None:
         if upstreams is None:
             upstreams = upstreams_from_resolv_conf(resolv_conf) if resolv_conf else []
         self._responder = Responder(Forwarder(upstreams, timeout_s))
+        self._fast = FastPath(self._answer_slow, mode)
         self._containers: dict[str, _ContainerListener] = {}
+        self._by_key: dict[int, _ContainerListener] = {}
+        self._keys = itertools.count(1)
 
     def update(self, view: NetworkView) -> None:
         """Serve the records of ``view`` from the next query on."""
-        self._responder.index = RecordIndex.from_view(view)
+        index = RecordIndex.from_view(view)
+        self._responder.index = index
+        self._fast.publish(index)
 
     async def add_container(
         self, container_id: str, netns_path: str, network_ids: Collection[str]
@@ -51,16 +61,18 @@ class DnsServer:
         container again replaces its sockets (e.g. after a restart into a new namespace)."""
         if container_id in self._containers:
             await self.remove_container(container_id)
+        await self._fast.start()
         udp, tcp = await open_dns_sockets(netns_path)
-        listener = _ContainerListener(self._responder, tuple(network_ids))
+        listener = _ContainerListener(next(self._keys), udp, self._responder, tuple(network_ids))
         try:
-            await listener.start(udp, tcp)
+            await listener.start(tcp)
+            self._fast.add(listener.key, udp, listener.networks)
         except BaseException:
             await listener.close()
-            udp.close()
             tcp.close()
             raise
         self._containers[container_id] = listener
+        self._by_key[listener.key] = listener
         log.debug("serving DNS for container %s in %s", container_id, netns_path)
 
     async def remove_container(self, container_id: str) -> None:
@@ -68,84 +80,58 @@ class DnsServer:
         namespace alive. Unknown ids are ignored."""
         listener = self._containers.pop(container_id, None)
         if listener is not None:
+            del self._by_key[listener.key]
+            await self._fast.remove(listener.key)
             await listener.close()
 
     async def close(self) -> None:
         for container_id in list(self._containers):
             await self.remove_container(container_id)
+        await self._fast.close()
+
+    def _answer_slow(self, key: int, data: bytes, addr: Any) -> None:
+        listener = self._by_key.get(key)
+        if listener is not None:  # else removed meanwhile: the query dies with it
+            listener.answer_later(data, addr)
 
 
 class _ContainerListener:
-    """The UDP and TCP side of one container's 127.0.0.11:53."""
+    """One container's 127.0.0.11:53: the daemon's copy of its UDP socket (answers to the
+    queries the resolver loop leaves over go out from it) and its TCP side."""
 
-    def __init__(self, responder: Responder, networks: tuple[str, ...]) -> None:
-        self._udp = _UdpServer(responder, networks)
-        self._tcp = _TcpServer(responder, networks)
-
-    async def start(self, udp: socket.socket, tcp: socket.socket) -> None:
-        self._udp.start(udp)
-        await self._tcp.start(tcp)
-
-    async def close(self) -> None:
-        self._udp.close()
-        await self._tcp.close()
-
-
-class _UdpServer:
-    """Reads the socket directly instead of through a DatagramTransport: the transport hands
-    over one datagram per event-loop iteration, which measured ~9k answers/s here, while
-    draining a batch per wakeup measured several times that."""
-
-    def __init__(self, responder: Responder, networks: tuple[str, ...]) -> None:
+    def __init__(
+        self, key: int, udp: socket.socket, responder: Responder, networks: tuple[str, ...]
+    ) -> None:
+        self.key = key
+        self.networks = networks
+        self._udp = udp
         self._responder = responder
-        self._networks = networks
-        self._sock: socket.socket | None = None
+        self._tcp = _TcpServer(responder, networks)
         self._pending: set[asyncio.Task[None]] = set()
 
-    def start(self, sock: socket.socket) -> None:
-        sock.setblocking(False)
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._drain, sock)
-        self._sock = sock
+    async def start(self, tcp: socket.socket) -> None:
+        await self._tcp.start(tcp)
 
-    def close(self) -> None:
-        for task in self._pending:
-            task.cancel()
-        if self._sock is not None:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+    def answer_later(self, data: bytes, addr: Any) -> None:
+        task = asyncio.create_task(self._answer(data, addr))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
-    def _drain(self, sock: socket.socket) -> None:
-        # Bounded, so one busy container cannot starve the others or the TCP side.
-        for _ in range(_UDP_BATCH):
-            try:
-                data, addr = sock.recvfrom(_UDP_MAX_QUERY)
-            except BlockingIOError:
-                return
-            except OSError as exc:  # e.g. a queued ICMP error about an earlier client
-                log.debug("DNS UDP receive: %r", exc)
-                continue
-            reply = self._responder.answer_fast(data, self._networks)
-            if reply is not None:
-                self._send(reply, addr)
-                continue
-            task = asyncio.create_task(self._answer_slow(data, addr))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-
-    async def _answer_slow(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await self._responder.respond(data, self._networks)
-        if reply is not None:
-            self._send(reply, addr)
-
-    def _send(self, reply: bytes, addr: tuple[str, int]) -> None:
-        if self._sock is None:
+    async def _answer(self, data: bytes, addr: Any) -> None:
+        reply = await self._responder.respond(data, self.networks)
+        if reply is None:
             return
         try:
-            self._sock.sendto(reply, addr)
+            self._udp.sendto(reply, addr)
         except OSError as exc:
             # A full send buffer or a vanished client: UDP clients retry on their own.
             log.debug("DNS UDP send to %s: %r", addr, exc)
+
+    async def close(self) -> None:
+        for task in self._pending:
+            task.cancel()
+        self._udp.close()
+        await self._tcp.close()
 
 
 class _TcpServer:
