@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -20,8 +21,18 @@ from swarmpy.errors import Conflict, NotAManager, NotInSwarm
 from swarmpy.server.app import NODE, ApiError, Handler, parse_version, request_version
 from swarmpy.server.backend import LocalEngine
 
+
+@dataclass(frozen=True)
+class Streams:
+    """The container streams being written (logs -f, stats): ended when the daemon stops,
+    which would otherwise wait for each up to the server's shutdown timeout."""
+
+    tasks: set[asyncio.Future[None]] = field(default_factory=set)
+
+
 # The daemon's execs: made with the exec routes, read by container inspect too.
 EXECS = web.AppKey("execs", Execs)
+STREAMS = web.AppKey("container_streams", Streams)
 # How often a stream that may stay quiet (logs -f, stats) looks whether its client is gone.
 GONE_POLL_S = 1.0
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -64,6 +75,10 @@ async def while_connected(request: web.Request, stream: Awaitable[None]) -> None
     not cancel a handler whose client left, and a quiet stream (logs -f of a silent
     container) would not find out by writing: it is looked for, and the stream cancelled."""
     task = asyncio.ensure_future(stream)
+    streams = request.app.get(STREAMS)
+    if streams is not None:
+        streams.tasks.add(task)
+        task.add_done_callback(streams.tasks.discard)
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=GONE_POLL_S)
@@ -76,6 +91,17 @@ async def while_connected(request: web.Request, stream: Awaitable[None]) -> None
         pass  # it went away while we wrote: nobody left to tell
     finally:
         task.cancel()
+
+
+def end_streams_on_shutdown(app: web.Application) -> None:
+    """Keep the container streams in ``app`` and end them when it shuts down."""
+    app[STREAMS] = Streams()
+
+    async def end_streams(app: web.Application) -> None:
+        for task in list(app[STREAMS].tasks):
+            task.cancel()
+
+    app.on_shutdown.append(end_streams)
 
 
 def not_modified() -> web.Response:

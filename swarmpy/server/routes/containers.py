@@ -43,6 +43,7 @@ from swarmpy.server.convert.container import (
 from swarmpy.server.filters import parse_filters
 from swarmpy.server.local import (
     EXECS,
+    end_streams_on_shutdown,
     local_engine,
     local_handler,
     not_modified,
@@ -57,6 +58,7 @@ DEFAULT_STOP_S = 10.0
 
 
 def add_routes(routes: Routes) -> None:
+    end_streams_on_shutdown(routes.app)
     for method, path, handler in (
         ("GET", "/containers/json", list_containers),
         ("GET", "/containers/{id}/json", inspect),

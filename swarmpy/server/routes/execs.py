@@ -28,7 +28,8 @@ def add_routes(routes: Routes) -> None:
     async def stop_execs(app: web.Application) -> None:
         await app[EXECS].close()
 
-    routes.app.on_cleanup.append(stop_execs)
+    # On shutdown, before the server waits for its handlers: an exec's stream ends with it.
+    routes.app.on_shutdown.append(stop_execs)
     routes.add("POST", "/containers/{id}/exec", local_handler(create))
     routes.add("POST", "/exec/{id}/start", local_handler(start))
     routes.add("POST", "/exec/{id}/resize", local_handler(resize))
