@@ -7,9 +7,7 @@ Docker-shaped JSON and the formatting here is pure functions over those document
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,9 +15,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.api import local_pb2
 from swarmpy.cli import engine, gotemplate, output
-from swarmpy.cli.client import Client, run
 from swarmpy.cli.engine import error_line, for_each, path_of
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi import validate
@@ -93,10 +89,12 @@ def ps_mounts(mounts: Sequence[dict[str, Any]], trunc: bool) -> str:
 
 
 def ps_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
-    created = float(doc.get("CreatedAt") or 0.0)
-    full_id = str(doc.get("Id") or doc.get("ID", ""))
+    """A ContainerSummary (``/containers/json``) as docker's ps formatter shows it."""
+    created = float(doc.get("Created") or 0.0)
+    full_id = str(doc.get("Id", ""))
     labels = dict(doc.get("Labels") or {})
     mounts = list(doc.get("Mounts") or [])
+    networks = (doc.get("NetworkSettings") or {}).get("Networks") or {}
     return {
         "ID": full_id[:SHORT_ID] if trunc else full_id,
         "Image": ps_image(str(doc.get("Image", "")), trunc),
@@ -106,11 +104,11 @@ def ps_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
         "Status": doc.get("Status", ""),
         "State": doc.get("State", ""),
         "Ports": "",
-        "Names": str(doc.get("Names", "")).lstrip("/"),
+        "Names": ",".join(str(n).lstrip("/") for n in doc.get("Names") or []),
         "Labels": output.labels_text(labels),
         "Mounts": ps_mounts(mounts, trunc),
         "LocalVolumes": str(sum(1 for m in mounts if m.get("Type") == "volume")),
-        "Networks": ",".join(sorted(doc.get("Networks") or [])),
+        "Networks": ",".join(sorted(networks)),
         "Size": "0B",  # docker's value without --size
         "_labels": labels,
     }
@@ -126,15 +124,39 @@ def binary_size(n: float) -> str:
     return f"{n:.4g}{units[i]}"
 
 
+def cpu_percent(doc: dict[str, Any]) -> float:
+    """docker stats' CPU %: the container's share of the host's CPU time between the two
+    readings of a Stats document, times the CPUs online (calculateCPUPercentUnix)."""
+    now, before = doc.get("cpu_stats") or {}, doc.get("precpu_stats") or {}
+    now_usage, before_usage = now.get("cpu_usage") or {}, before.get("cpu_usage") or {}
+    used = int(now_usage.get("total_usage", 0)) - int(before_usage.get("total_usage", 0))
+    system = int(now.get("system_cpu_usage", 0)) - int(before.get("system_cpu_usage", 0))
+    cpus = int(now.get("online_cpus") or len(now_usage.get("percpu_usage") or []))
+    if used <= 0 or system <= 0:
+        return 0.0
+    return float(used) / system * (cpus or 1) * 100.0
+
+
+def memory_usage(memory: dict[str, Any]) -> int:
+    """docker stats' memory use: the cgroup's usage less its inactive page cache (cgroup v2's
+    inactive_file, v1's total_inactive_file), as Docker's CLI counts it."""
+    raw = memory.get("stats") or {}
+    cache = raw.get("inactive_file", raw.get("total_inactive_file", 0))
+    usage = int(memory.get("usage", 0))
+    return usage - cache if cache < usage else usage
+
+
 def stats_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """A Stats document (``/containers/{id}/stats?stream=false``) as docker stats shows it."""
+    memory = doc.get("memory_stats") or {}
+    used, limit = memory_usage(memory), int(memory.get("limit", 0))
     return {
         "ID": str(doc.get("id", ""))[:SHORT_ID],
-        "Name": doc.get("name", ""),
-        "CPUPerc": f"{float(doc.get('cpu_percent', 0.0)):.2f}%",
-        "MemUsage": f"{binary_size(int(doc.get('mem_usage', 0)))} / "
-        f"{binary_size(int(doc.get('mem_limit', 0)))}",
-        "MemPerc": f"{float(doc.get('mem_percent', 0.0)):.2f}%",
-        "PIDs": str(doc.get("pids", 0)),
+        "Name": str(doc.get("name", "")).lstrip("/"),
+        "CPUPerc": f"{cpu_percent(doc):.2f}%",
+        "MemUsage": f"{binary_size(used)} / {binary_size(limit)}",
+        "MemPerc": f"{(used / limit * 100.0 if limit else 0.0):.2f}%",
+        "PIDs": str((doc.get("pids_stats") or {}).get("current", 0)),
     }
 
 
@@ -163,48 +185,32 @@ def parse_tail(text: str) -> int:
 # ---------------------------------------------------------------- daemon calls
 
 
-async def json_reply(call: Any) -> Any:
-    """The document of a JsonReply."""
-    reply = await call
-    return json.loads(reply.json)
-
-
-def _action(ref: str, action: str, **fields: Any) -> Any:
-    async def call(c: Client) -> Any:
-        return await json_reply(
-            c.local.ContainerAction(local_pb2.ContainerRequest(ref=ref, action=action, **fields))
-        )
-
-    return run(call)
-
-
 def _stats_docs(refs: Sequence[str]) -> list[dict[str, Any]]:
-    """One sample per container, sampled concurrently: each sample spans the daemon's interval.
+    """One reading per container, read concurrently: each spans the daemon's interval.
 
-    Without refs: every running container, skipping any that stop while being sampled.
+    Without refs: every running container, skipping any that stop while being read.
     """
+    from concurrent.futures import ThreadPoolExecutor
 
-    async def call(c: Client) -> list[dict[str, Any]]:
-        targets = list(refs)
-        if not targets:
-            listed = await json_reply(c.local.ListContainers(local_pb2.ContainerRequest()))
-            targets = [str(d["Id"]) for d in listed]
+    api = engine.connect()
+    targets = list(refs) or [str(d["Id"]) for d in api.get("/containers/json")]
 
-        async def one(ref: str) -> dict[str, Any]:
-            req = local_pb2.ContainerRequest(ref=ref, action="stats")
-            return dict(await json_reply(c.local.ContainerAction(req)))
+    def one(ref: str) -> dict[str, Any]:
+        doc: dict[str, Any] = api.get(path_of("containers", ref, "stats"), stream=False)
+        return doc
 
-        results = await asyncio.gather(*(one(r) for r in targets), return_exceptions=True)
-        docs = []
-        for result in results:
-            if isinstance(result, BaseException):
-                if refs:
-                    raise result
-                continue
-            docs.append(result)
-        return docs
-
-    return run(call)
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+        futures = [pool.submit(one, ref) for ref in targets]
+    docs = []
+    for future in futures:
+        error = future.exception()
+        if error is None:
+            docs.append(future.result())
+        elif refs or not isinstance(error, SwarmpyError):
+            raise error
+    return docs
 
 
 # ---------------------------------------------------------------- commands
@@ -219,12 +225,8 @@ def register(app: typer.Typer) -> None:
         fmt: str = output.format_option(),
     ) -> None:
         """List containers."""
-
-        async def call(c: Client) -> list[dict[str, Any]]:
-            req = local_pb2.ContainerRequest(all=all_)
-            return list(await json_reply(c.local.ListContainers(req)))
-
-        rows = [ps_row(d, trunc=not no_trunc) for d in run(call)]
+        listed = engine.connect().get("/containers/json", all=all_)
+        rows = [ps_row(d, trunc=not no_trunc) for d in listed]
         output.emit(PS_COLUMNS, rows, fmt, quiet=quiet, headers=PS_HEADERS)
 
     @app.command("exec", context_settings=POSITIONAL)
@@ -393,7 +395,8 @@ def run_exec(api: engine.EngineClient, exec_id: str, tty: bool, interactive: boo
     import socket
     import threading
 
-    sock, reader = api.hijack(path_of("exec", exec_id, "start"), {"Detach": False, "Tty": tty})
+    stream = api.hijack(path_of("exec", exec_id, "start"), {"Detach": False, "Tty": tty})
+    sock = stream.sock
 
     def feed() -> None:
         with contextlib.suppress(OSError):
@@ -406,8 +409,8 @@ def run_exec(api: engine.EngineClient, exec_id: str, tty: bool, interactive: boo
     else:
         sock.shutdown(socket.SHUT_WR)
     with _raw_terminal(api, exec_id, tty and interactive), contextlib.suppress(OSError):
-        engine.copy_output(reader.read1, tty)
-    sock.close()
+        engine.copy_output(stream.read1, tty)
+    stream.close()
     code = api.get(path_of("exec", exec_id, "json")).get("ExitCode")
     return int(code) if code is not None else 0
 

@@ -12,7 +12,6 @@ response from daemon: ..." as Docker's CLI does.
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import os
 import socket
@@ -205,6 +204,29 @@ def image_path(ref: str, *rest: str) -> str:
     return "/images/" + quote(ref, safe="/:@") + (path_of(*rest) if rest else "")
 
 
+@dataclass(frozen=True)
+class Hijacked:
+    """A hijacked connection: write the process's stdin to ``sock``, read its output with
+    ``read1`` (the response's buffer may already hold its first bytes). The response is kept
+    here: when it is collected it closes the reader."""
+
+    conn: http.client.HTTPConnection
+    response: http.client.HTTPResponse
+
+    @property
+    def sock(self) -> socket.socket:
+        assert self.conn.sock is not None
+        return self.conn.sock
+
+    def read1(self, n: int) -> bytes:
+        assert self.response.fp is not None
+        return self.response.fp.read1(n)
+
+    def close(self) -> None:
+        self.response.close()
+        self.conn.close()
+
+
 class EngineClient:
     """One daemon's Engine API; a connection per request (streams hold theirs)."""
 
@@ -256,7 +278,7 @@ class EngineClient:
         self,
         method: str,
         url: str,
-        body: bytes | None,
+        body: Any,
         headers: Mapping[str, str],
         timeout: float | None,
     ) -> http.client.HTTPResponse:
@@ -267,7 +289,7 @@ class EngineClient:
         conn: http.client.HTTPConnection,
         method: str,
         url: str,
-        body: bytes | None,
+        body: Any,
         headers: Mapping[str, str],
     ) -> http.client.HTTPResponse:
         try:
@@ -299,20 +321,22 @@ class EngineClient:
         body: Any = None,
         *,
         stream: bool = False,
-        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> http.client.HTTPResponse:
         """Send one request; the response, its status checked (an error status raises the
         daemon's error). The caller reads (and closes) it: a ``stream`` as it comes, without
-        a timeout."""
+        a timeout. ``body`` is JSON, or bytes or a binary file sent as ``content_type``
+        (a file in chunks, as it is read)."""
         url = f"/v{self.version()}{path}"
         params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
         if params:
             url += "?" + urlencode(params)
         data = None
-        sent = dict(headers or {})
+        sent = {}
         if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            sent.setdefault("Content-Type", "application/json")
+            raw = isinstance(body, bytes) or hasattr(body, "read")
+            data = body if raw else json.dumps(body).encode()
+            sent["Content-Type"] = content_type
         response = self._send(method, url, data, sent, None if stream else self.timeout)
         if response.status >= 400:
             payload = response.read()
@@ -343,10 +367,9 @@ class EngineClient:
     def delete(self, path: str, **query: Any) -> Any:
         return self.call("DELETE", path, query)
 
-    def hijack(self, path: str, body: Any) -> tuple[socket.socket, io.BufferedReader]:
+    def hijack(self, path: str, body: Any) -> Hijacked:
         """POST ``body`` to ``path`` asking for Docker's hijacked connection (``Upgrade:
-        tcp``): the socket to write the process's stdin to, and the reader of its output
-        (which may already hold the first bytes)."""
+        tcp``)."""
         url = f"/v{self.version()}{path}"
         headers = {"Content-Type": "application/json", "Connection": "Upgrade", "Upgrade": "tcp"}
         conn = self._connection(None)
@@ -357,20 +380,34 @@ class EngineClient:
             raise error_from(response.status, payload, response.reason)
         # A 101 has no body for http.client: what follows its headers is the stream, read
         # through the response's buffered reader (it may hold the first bytes already).
-        reader, sock = response.fp, conn.sock
-        if response.status != 101 or reader is None or sock is None:
+        if response.status != 101 or response.fp is None or conn.sock is None:
             conn.close()
             raise Unavailable(f"the daemon at {self.endpoint.host} did not hijack the connection")
-        return sock, reader
+        return Hijacked(conn, response)
 
     def json_lines(
-        self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
     ) -> Iterator[Any]:
         """A stream of JSON documents, one a line (events, pull progress), as they come."""
-        with self.open(method, path, query, body, stream=True) as response:
+        with self.open(
+            method, path, query, body, stream=True, content_type=content_type
+        ) as response:
             for line in response:
                 if line.strip():
                     yield json.loads(line)
+
+
+def check_message(message: dict[str, Any]) -> None:
+    """A JSONMessage of a stream (pull progress, load): its error is the daemon's."""
+    if message.get("error"):
+        error = SwarmpyError(str(message["error"]))
+        error.remote = True
+        raise error
 
 
 def _query_value(value: Any) -> str:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import typer
 
-from swarmpy.api import local_pb2
-from swarmpy.cli import output
-from swarmpy.cli.client import Client, run
-from swarmpy.cli.container import ellipsis, json_reply
+from swarmpy.cli import engine, output
+from swarmpy.cli.container import ellipsis
 from swarmpy.cli.engine import for_each
 from swarmpy.errors import InvalidArgument
 
@@ -65,20 +60,41 @@ def short_id(image_id: str, trunc: bool = True) -> str:
     return image_id.removeprefix("sha256:")[:SHORT_ID] if trunc else image_id
 
 
-def ls_row(doc: dict[str, Any]) -> dict[str, Any]:
-    created = float(doc.get("created") or 0.0)
-    return {
-        "ID": short_id(str(doc.get("image_id", ""))),
-        "Repository": doc.get("repository", NONE),
-        "Tag": doc.get("tag", NONE),
-        "Digest": doc.get("digest") or NONE,
+def split_tag(name: str) -> tuple[str, str]:
+    """``registry:5000/repo:tag`` -> (``registry:5000/repo``, ``tag``): the tag follows the
+    last colon after the last slash."""
+    repo, sep, tag = name.rpartition(":")
+    if not sep or "/" in tag:
+        return name, NONE
+    return repo, tag
+
+
+def ls_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """An ImageSummary (``/images/json``) as docker's image formatter shows it: one row per
+    tag, or one <none> row for an image without any."""
+    created = float(doc.get("Created") or 0.0)
+    digests = {split_digest(d) for d in doc.get("RepoDigests") or []}
+    tags = [split_tag(str(t)) for t in doc.get("RepoTags") or [] if t != "<none>:<none>"]
+    base = {
+        "ID": short_id(str(doc.get("Id", ""))),
         "CreatedAt": output.go_time(int(created)),
         "CreatedSince": output.ago(created),
-        "Size": output.size(int(doc.get("size", 0))),
+        "Size": output.size(int(doc.get("Size", 0))),
         "Containers": "N/A",
         "SharedSize": "N/A",
         "UniqueSize": "N/A",
     }
+    digest_of = dict(digests)
+    return [
+        base | {"Repository": repo, "Tag": tag, "Digest": digest_of.get(repo, NONE)}
+        for repo, tag in tags or [(NONE, NONE)]
+    ]
+
+
+def split_digest(name: str) -> tuple[str, str]:
+    """``repo@sha256:...`` -> (``repo``, ``sha256:...``)."""
+    repo, _, digest = name.partition("@")
+    return repo, digest or NONE
 
 
 def history_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
@@ -95,26 +111,6 @@ def history_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
     }
 
 
-def loaded_lines(records: list[dict[str, Any]]) -> list[str]:
-    """What ``docker load`` says: one line per tag, or the id of an image that has none."""
-    lines = []
-    for record in records:
-        tags = record.get("RepoTags") or []
-        if not tags:
-            lines.append(f"Loaded image ID: {record.get('Id', '')}")
-        lines.extend(f"Loaded image: {familiar(str(t))}" for t in tags)
-    return lines
-
-
-def familiar(name: str) -> str:
-    """``docker.io/library/busybox:latest`` as docker shows it: ``busybox:latest``."""
-    # Imported here: the images package pulls in the registry client, which every other
-    # command would pay for at startup.
-    from swarmpy.engine.images.reference import familiar_name
-
-    return familiar_name(name)
-
-
 def removed_lines(report: list[dict[str, str]]) -> list[str]:
     return [f"{kind}: {value}" for entry in report for kind, value in entry.items()]
 
@@ -122,19 +118,29 @@ def removed_lines(report: list[dict[str, str]]) -> list[str]:
 # ---------------------------------------------------------------- daemon calls
 
 
+def progress_line(message: dict[str, Any]) -> str:
+    """One JSONMessage of a pull as docker's CLI prints it without a terminal; an error in
+    the stream is the daemon's error."""
+    engine.check_message(message)
+    status = str(message.get("status", ""))
+    progress = str(message.get("progress", ""))
+    line = f"{message['id']}: {status}" if message.get("id") else status
+    return f"{line} {progress}" if progress else line
+
+
 @contextlib.contextmanager
-def _archive(path: str) -> Iterator[Path]:
-    """The daemon opens the archive itself, so it needs an absolute path; stdin is spooled to
-    a file the daemon (root, same machine) can read."""
+def _archive(path: str) -> Iterator[BinaryIO]:
+    """The archive to send: the file, or stdin (unless it is a terminal, as docker says)."""
     if path:
-        yield Path(path).resolve()
+        try:
+            with open(path, "rb") as f:
+                yield f
+        except OSError as e:
+            raise InvalidArgument(f"open {path}: {e.strerror}") from None
         return
     if sys.stdin.isatty():
         raise InvalidArgument("requested load from stdin, but stdin is empty")
-    with tempfile.NamedTemporaryFile(prefix="swarmpy-load-", suffix=".tar") as spool:
-        shutil.copyfileobj(sys.stdin.buffer, spool)
-        spool.flush()
-        yield Path(spool.name)
+    yield sys.stdin.buffer
 
 
 # ---------------------------------------------------------------- commands
@@ -146,15 +152,13 @@ def pull(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress verbose output"),
 ) -> None:
     """Download an image from a registry."""
-
-    async def call(c: Client) -> None:
-        async for chunk in c.local.PullImage(local_pb2.ImageRequest(ref=ref)):
-            if not quiet:
-                sys.stdout.buffer.write(chunk.data)
-                sys.stdout.buffer.flush()
-
-    run(call)
-    from swarmpy.engine.images.reference import parse_reference  # see familiar()
+    for message in engine.connect().json_lines("POST", "/images/create", {"fromImage": ref}):
+        line = progress_line(message)
+        if not quiet:
+            typer.echo(line)
+    # Imported here: the images package pulls in the registry client, which every other
+    # command would pay for at startup.
+    from swarmpy.engine.images.reference import parse_reference
 
     # Docker ends with the canonical reference, which is what -q prints alone.
     typer.echo(str(parse_reference(ref)))
@@ -168,15 +172,17 @@ def load(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress the load output"),
 ) -> None:
     """Load an image from a tar archive or STDIN."""
-    with _archive(input_) as path:
-
-        async def call(c: Client) -> list[dict[str, Any]]:
-            return list(await json_reply(c.local.LoadImage(local_pb2.ImageRequest(path=str(path)))))
-
-        records = run(call)
-    if not quiet:
-        for line in loaded_lines(records):
-            typer.echo(line)
+    api = engine.connect()
+    with _archive(input_) as archive:
+        messages = list(
+            api.json_lines(
+                "POST", "/images/load", {"quiet": quiet}, archive, content_type="application/x-tar"
+            )
+        )
+    for message in messages:
+        engine.check_message(message)
+        if not quiet:
+            typer.echo(str(message.get("stream", "")), nl=False)
 
 
 @app.command("ls")
@@ -185,11 +191,7 @@ def ls(
     fmt: str = output.format_option(),
 ) -> None:
     """List images."""
-
-    async def call(c: Client) -> list[dict[str, Any]]:
-        return list(await json_reply(c.local.ListImages(local_pb2.ImageRequest())))
-
-    rows = [ls_row(d) for d in run(call)]
+    rows = [row for doc in engine.connect().get("/images/json") for row in ls_rows(doc)]
     output.emit(LS_COLUMNS, rows, fmt, quiet=quiet, default=LS_TABLE, headers=LS_HEADERS)
 
 
@@ -200,12 +202,10 @@ def inspect(
 ) -> None:
     """Display detailed information on one or more images."""
     docs: list[Any] = []
+    api = engine.connect()
 
     def one(ref: str) -> None:
-        async def call(c: Client) -> Any:
-            return await json_reply(c.local.InspectImage(local_pb2.ImageRequest(ref=ref)))
-
-        docs.append(run(call))
+        docs.append(api.get(engine.image_path(ref, "json")))
 
     # Docker prints what it found, then fails for what it did not.
     try:
@@ -221,12 +221,10 @@ def rm(
 ) -> None:
     """Remove one or more images."""
 
-    def one(ref: str) -> None:
-        async def call(c: Client) -> list[dict[str, str]]:
-            req = local_pb2.ImageRequest(ref=ref, force=force)
-            return list(await json_reply(c.local.RemoveImage(req)))
+    api = engine.connect()
 
-        for line in removed_lines(run(call)):
+    def one(ref: str) -> None:
+        for line in removed_lines(api.delete(engine.image_path(ref), force=force) or []):
             typer.echo(line)
 
     for_each(refs, one)
@@ -240,11 +238,8 @@ def history(
     fmt: str = output.format_option(),
 ) -> None:
     """Show the history of an image."""
-
-    async def call(c: Client) -> list[dict[str, Any]]:
-        return list(await json_reply(c.local.ImageHistory(local_pb2.ImageRequest(ref=ref))))
-
-    rows = [history_row(d, trunc=not no_trunc) for d in run(call)]
+    layers = engine.connect().get(engine.image_path(ref, "history"))
+    rows = [history_row(d, trunc=not no_trunc) for d in layers]
     output.emit(HISTORY_COLUMNS, rows, fmt, quiet=quiet, headers={"CreatedAt": "CREATED AT"})
 
 

@@ -130,18 +130,17 @@ def test_service_ps_rows_have_dockers_task_fields() -> None:
 
 
 def test_container_ps_fields_labels_and_label() -> None:
-    doc = {
-        "ID": "a87ecb4f327c",
+    doc = {  # Docker's ContainerSummary
         "Id": "a87ecb4f327c" + "0" * 52,
         "Image": "busybox",
         "Command": "top",
-        "CreatedAt": time.time() - 60,
+        "Created": int(time.time()) - 60,
         "Status": "Up 1 minute",
         "State": "running",
-        "Names": "web.1.x",
+        "Names": ["/web.1.x"],
         "Labels": {"com.docker.swarm.service.name": "web", "tier": "front"},
         "Mounts": [{"Type": "volume", "Name": "remote-volume-long-name"}],
-        "Networks": ["overnet", "bridge"],
+        "NetworkSettings": {"Networks": {"overnet": {}, "bridge": {}}},
     }
     row = container.ps_row(doc, trunc=True)
     fmt = 'table {{.ID}}\\t{{.Label "tier"}}\\t{{.Labels}}\\t{{.Mounts}}\\t{{.Networks}}'
@@ -165,13 +164,8 @@ def test_container_ps_fields_labels_and_label() -> None:
 
 
 def test_image_ls_default_table_and_fields() -> None:
-    doc = {
-        "image_id": "sha256:" + "4d" * 32,
-        "repository": "ubuntu",
-        "tag": "latest",
-        "size": 72_900_000,
-    }
-    row = image.ls_row(doc)
+    doc = {"Id": "sha256:" + "4d" * 32, "RepoTags": ["ubuntu:latest"], "Size": 72_900_000}
+    (row,) = image.ls_rows(doc)
     out = output.listing(image.LS_COLUMNS, [row], "", default=image.LS_TABLE)
     assert out.splitlines()[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     assert out.splitlines()[1].split()[:3] == ["ubuntu", "latest", "4d4d4d4d4d4d"]

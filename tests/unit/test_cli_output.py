@@ -7,7 +7,7 @@ import time
 import pytest
 
 from swarmpy.cli import container, image
-from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 
 def test_ellipsis_cuts_to_width_with_the_last_character_an_ellipsis() -> None:
@@ -26,15 +26,14 @@ def test_ps_command_is_quoted_and_truncated_like_docker() -> None:
 
 
 def test_ps_row_shortens_ids_and_hides_the_pinned_digest() -> None:
-    doc = {
-        "ID": "0123456789ab",
+    doc = {  # Docker's ContainerSummary
         "Id": "0123456789abcdef" * 4,
         "Image": "busybox:latest@sha256:" + "f" * 64,
         "Command": "sleep 600",
-        "CreatedAt": time.time() - 5,
+        "Created": int(time.time()) - 5,
         "Status": "Up 5 seconds",
         "State": "running",
-        "Names": "t.1.abc",
+        "Names": ["/t.1.abc"],
     }
     row = container.ps_row(doc, trunc=True)
     assert row["ID"] == "0123456789ab"
@@ -56,15 +55,27 @@ def test_binary_size_is_go_units_bytes_size() -> None:
 
 
 def test_stats_row_formats_percentages_and_memory() -> None:
+    limit = 8 * 1024**3
     row = container.stats_row(
-        {
+        {  # Docker's Stats: two readings, 2 CPUs, 1.23% of the host's time between them
             "id": "a" * 64,
-            "name": "t.1.x",
-            "cpu_percent": 1.23456,
-            "mem_usage": 1581056,
-            "mem_limit": 8 * 1024**3,
-            "mem_percent": 0.0184,
-            "pids": 1,
+            "name": "/t.1.x",
+            "cpu_stats": {
+                "cpu_usage": {"total_usage": 1_000_000 + 6_172_800},
+                "system_cpu_usage": 2_000_000_000 + 1_000_000_000,
+                "online_cpus": 2,
+            },
+            "precpu_stats": {
+                "cpu_usage": {"total_usage": 1_000_000},
+                "system_cpu_usage": 2_000_000_000,
+            },
+            # The page cache the kernel may drop is not counted, as docker's CLI does.
+            "memory_stats": {
+                "usage": 1581056 + 4096,
+                "limit": limit,
+                "stats": {"inactive_file": 4096},
+            },
+            "pids_stats": {"current": 1},
         }
     )
     assert row == {
@@ -75,6 +86,16 @@ def test_stats_row_formats_percentages_and_memory() -> None:
         "MemPerc": "0.02%",
         "PIDs": "1",
     }
+
+
+def test_stats_row_of_a_stopped_container_is_zero() -> None:
+    row = container.stats_row({"id": "b" * 64, "name": "/x", "memory_stats": {}})
+    assert (row["CPUPerc"], row["MemUsage"], row["MemPerc"], row["PIDs"]) == (
+        "0.00%",
+        "0B / 0B",
+        "0.00%",
+        "0",
+    )
 
 
 def test_top_rows_key_columns_by_position() -> None:
@@ -101,21 +122,41 @@ def test_error_line_says_where_the_error_came_from() -> None:
     assert container.error_line(remote) == "Error response from daemon: No such container: x"
 
 
-def test_image_ls_row() -> None:
-    row = image.ls_row(
-        {
-            "repository": "busybox",
-            "tag": "latest",
-            "image_id": "2792e7baa838",
-            "created": time.time() - 3,
-            "size": 1982348,
+def test_image_ls_rows_one_per_tag() -> None:
+    rows = image.ls_rows(
+        {  # Docker's ImageSummary
+            "Id": "sha256:" + "2792e7baa838" * 5 + "abcd",
+            "RepoTags": ["busybox:latest", "localhost:5000/tools/busybox:v2"],
+            "RepoDigests": ["busybox@sha256:" + "9" * 64],
+            "Created": int(time.time()) - 3,
+            "Size": 1982348,
         }
     )
-    assert row["Repository"] == "busybox"
-    assert row["Tag"] == "latest"
-    assert row["ID"] == "2792e7baa838"
-    assert row["CreatedSince"] == "3 seconds ago"
-    assert row["Size"] == "1.98MB"
+    assert [(r["Repository"], r["Tag"], r["Digest"]) for r in rows] == [
+        ("busybox", "latest", "sha256:" + "9" * 64),
+        ("localhost:5000/tools/busybox", "v2", "<none>"),
+    ]
+    assert rows[0]["ID"] == "2792e7baa838"
+    assert rows[0]["CreatedSince"] == "3 seconds ago"
+    assert rows[0]["Size"] == "1.98MB"
+
+
+def test_an_untagged_image_is_one_none_row() -> None:
+    (row,) = image.ls_rows({"Id": "sha256:" + "ab" * 32, "RepoTags": ["<none>:<none>"]})
+    assert (row["Repository"], row["Tag"], row["ID"]) == ("<none>", "<none>", "ab" * 6)
+
+
+def test_pull_progress_lines_and_errors() -> None:
+    assert image.progress_line({"status": "Pulling from library/busybox", "id": "latest"}) == (
+        "latest: Pulling from library/busybox"
+    )
+    assert image.progress_line({"status": "Downloading", "id": "a1", "progress": "[=> ]"}) == (
+        "a1: Downloading [=> ]"
+    )
+    with pytest.raises(SwarmpyError) as info:
+        image.progress_line({"error": "manifest unknown", "errorDetail": {}})
+    assert info.value.remote
+    assert info.value.message == "manifest unknown"
 
 
 def test_image_short_id() -> None:
@@ -135,18 +176,6 @@ def test_history_row_truncates_created_by_to_45() -> None:
     assert "\t" not in row["CreatedBy"]
     assert row["Size"] == "0B"
     assert image.history_row(doc, trunc=False)["CreatedBy"] == created_by.replace("\t", " ")
-
-
-def test_loaded_lines_use_familiar_names() -> None:
-    records = [
-        {"Id": "sha256:aa", "RepoTags": ["docker.io/library/busybox:latest", "busybox:1"]},
-        {"Id": "sha256:bb", "RepoTags": []},
-    ]
-    assert image.loaded_lines(records) == [
-        "Loaded image: busybox:latest",
-        "Loaded image: busybox:1",
-        "Loaded image ID: sha256:bb",
-    ]
 
 
 def test_removed_lines() -> None:
