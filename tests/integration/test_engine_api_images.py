@@ -79,6 +79,12 @@ def test_pull_inspect_history_and_rmi(task: tuple[DockerCli, str], registry: Reg
     missing = cli.run("pull", f"{registry.addr}/team/nope")
     assert missing.returncode == 1
     assert "manifest unknown" in missing.stderr
+    client = docker.APIClient(base_url=f"unix://{cli.socket}", version="1.41")
+    try:
+        with pytest.raises(docker.errors.NotFound):
+            client.pull(f"{registry.addr}/team/nope", tag="v1")
+    finally:
+        client.close()
 
     removed = cli.ok("rmi", ref).splitlines()
     assert f"Untagged: {ref}" in removed

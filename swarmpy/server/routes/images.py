@@ -16,8 +16,9 @@ from aiohttp import web
 from swarmpy.engine.images import ImageRecord
 from swarmpy.engine.images.progress_stream import pull_lines
 from swarmpy.engine.images.records import timestamp
+from swarmpy.engine.images.registry import ManifestNotFound, RepositoryNotFound
 from swarmpy.engine.images.store import ImageStore
-from swarmpy.errors import InvalidArgument, SwarmpyError
+from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 from swarmpy.server.app import Routes, json_response, query_flag, server_headers
 from swarmpy.server.convert.image import (
     IMAGE_FILTERS,
@@ -124,6 +125,10 @@ async def create(request: web.Request) -> web.StreamResponse:
                 response.content_type = "application/json"
                 await response.prepare(request)
             await response.write((json.dumps(progress_json(line)) + "\n").encode())
+    except (RepositoryNotFound, ManifestNotFound) as e:
+        if response is None:
+            raise NotFound(e.message) from None  # dockerd's 404 for an image it cannot find
+        await response.write((json.dumps(error_json(e.message)) + "\n").encode())
     except SwarmpyError as e:
         if response is None:
             raise
