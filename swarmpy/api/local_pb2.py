@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17swarmpy/api/local.proto\x12\x0bswarmpy.api\"\r\n\x0bInfoRequest\"\xcc\x01\n\x0cInfoResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0bswarm_state\x18\x02 \x01(\t\x12\x12\n\nis_manager\x18\x03 \x01(\x08\x12\x12\n\ncluster_id\x18\x04 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x05 \x01(\t\x12\x10\n\x08managers\x18\x06 \x03(\t\x12\x11\n\trunc_root\x18\x07 \x01(\t\x12\x11\n\tdata_root\x18\x08 \x01(\t\x12\x10\n\x08hostname\x18\t \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\n \x01(\t\"\xae\x01\n\x10SwarmInitRequest\x12\x16\n\x0e\x61\x64vertise_addr\x18\x01 \x01(\t\x12\x13\n\x0blisten_addr\x18\x02 \x01(\t\x12\x19\n\x11\x66orce_new_cluster\x18\x03 \x01(\x08\x12\x1a\n\x12heartbeat_period_s\x18\x04 \x01(\x01\x12\x1a\n\x12task_history_limit\x18\x05 \x01(\x03\x12\x1a\n\x12node_cert_expiry_s\x18\x06 \x01(\x01\"P\n\x11SwarmInitResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0cworker_token\x18\x02 \x01(\t\x12\x14\n\x0cmanager_addr\x18\x03 \x01(\t\"c\n\x10SwarmJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x13\n\x0bremote_addr\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x64vertise_addr\x18\x03 \x01(\t\x12\x13\n\x0blisten_addr\x18\x04 \x01(\t\"2\n\x11SwarmJoinResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"\"\n\x11SwarmLeaveRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"\xb9\x01\n\x10\x43ontainerRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\r\n\x05\x66orce\x18\x04 \x01(\x08\x12\x0e\n\x06signal\x18\x05 \x01(\t\x12\x0f\n\x07grace_s\x18\x06 \x01(\x01\x12\x0e\n\x06\x66ollow\x18\x07 \x01(\x08\x12\x0c\n\x04tail\x18\x08 \x01(\x03\x12\x0b\n\x03\x63md\x18\t \x03(\t\x12\x0b\n\x03tty\x18\n \x01(\x08\x12\x13\n\x0binteractive\x18\x0b \x01(\x08\"8\n\x0cImageRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\"\x19\n\tJsonReply\x12\x0c\n\x04json\x18\x01 \x01(\t\"\x15\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xd3\x08\n\x05Local\x12;\n\x04Info\x12\x18.swarmpy.api.InfoRequest\x1a\x19.swarmpy.api.InfoResponse\x12J\n\tSwarmInit\x12\x1d.swarmpy.api.SwarmInitRequest\x1a\x1e.swarmpy.api.SwarmInitResponse\x12J\n\tSwarmJoin\x12\x1d.swarmpy.api.SwarmJoinRequest\x1a\x1e.swarmpy.api.SwarmJoinResponse\x12\x44\n\nSwarmLeave\x12\x1e.swarmpy.api.SwarmLeaveRequest\x1a\x16.swarmpy.api.JsonReply\x12G\n\x0eListContainers\x12\x1d.swarmpy.api.ContainerRequest\x1a\x16.swarmpy.api.JsonReply\x12I\n\x10InspectContainer\x12\x1d.swarmpy.api.ContainerRequest\x1a\x16.swarmpy.api.JsonReply\x12H\n\x0f\x43ontainerAction\x12\x1d.swarmpy.api.ContainerRequest\x1a\x16.swarmpy.api.JsonReply\x12\x44\n\rContainerLogs\x12\x1d.swarmpy.api.ContainerRequest\x1a\x12.swarmpy.api.Chunk0\x01\x12\x41\n\x08\x45xecArgv\x12\x1d.swarmpy.api.ContainerRequest\x1a\x16.swarmpy.api.JsonReply\x12<\n\tPullImage\x12\x19.swarmpy.api.ImageRequest\x1a\x12.swarmpy.api.Chunk0\x01\x12>\n\tLoadImage\x12\x19.swarmpy.api.ImageRequest\x1a\x16.swarmpy.api.JsonReply\x12?\n\nListImages\x12\x19.swarmpy.api.ImageRequest\x1a\x16.swarmpy.api.JsonReply\x12\x41\n\x0cInspectImage\x12\x19.swarmpy.api.ImageRequest\x1a\x16.swarmpy.api.JsonReply\x12@\n\x0bRemoveImage\x12\x19.swarmpy.api.ImageRequest\x1a\x16.swarmpy.api.JsonReply\x12\x41\n\x0cImageHistory\x12\x19.swarmpy.api.ImageRequest\x1a\x16.swarmpy.api.JsonReply\x12\x41\n\rLocalNetworks\x12\x18.swarmpy.api.InfoRequest\x1a\x16.swarmpy.api.JsonReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17swarmpy/api/local.proto\x12\x0bswarmpy.api\"\r\n\x0bInfoRequest\"\xae\x01\n\x10SwarmInitRequest\x12\x16\n\x0e\x61\x64vertise_addr\x18\x01 \x01(\t\x12\x13\n\x0blisten_addr\x18\x02 \x01(\t\x12\x19\n\x11\x66orce_new_cluster\x18\x03 \x01(\x08\x12\x1a\n\x12heartbeat_period_s\x18\x04 \x01(\x01\x12\x1a\n\x12task_history_limit\x18\x05 \x01(\x03\x12\x1a\n\x12node_cert_expiry_s\x18\x06 \x01(\x01\"P\n\x11SwarmInitResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0cworker_token\x18\x02 \x01(\t\x12\x14\n\x0cmanager_addr\x18\x03 \x01(\t\"\x19\n\tJsonReply\x12\x0c\n\x04json\x18\x01 \x01(\t2\x96\x01\n\x05Local\x12J\n\tSwarmInit\x12\x1d.swarmpy.api.SwarmInitRequest\x1a\x1e.swarmpy.api.SwarmInitResponse\x12\x41\n\rLocalNetworks\x12\x18.swarmpy.api.InfoRequest\x1a\x16.swarmpy.api.JsonReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,26 +33,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INFOREQUEST']._serialized_start=40
   _globals['_INFOREQUEST']._serialized_end=53
-  _globals['_INFORESPONSE']._serialized_start=56
-  _globals['_INFORESPONSE']._serialized_end=260
-  _globals['_SWARMINITREQUEST']._serialized_start=263
-  _globals['_SWARMINITREQUEST']._serialized_end=437
-  _globals['_SWARMINITRESPONSE']._serialized_start=439
-  _globals['_SWARMINITRESPONSE']._serialized_end=519
-  _globals['_SWARMJOINREQUEST']._serialized_start=521
-  _globals['_SWARMJOINREQUEST']._serialized_end=620
-  _globals['_SWARMJOINRESPONSE']._serialized_start=622
-  _globals['_SWARMJOINRESPONSE']._serialized_end=672
-  _globals['_SWARMLEAVEREQUEST']._serialized_start=674
-  _globals['_SWARMLEAVEREQUEST']._serialized_end=708
-  _globals['_CONTAINERREQUEST']._serialized_start=711
-  _globals['_CONTAINERREQUEST']._serialized_end=896
-  _globals['_IMAGEREQUEST']._serialized_start=898
-  _globals['_IMAGEREQUEST']._serialized_end=954
-  _globals['_JSONREPLY']._serialized_start=956
-  _globals['_JSONREPLY']._serialized_end=981
-  _globals['_CHUNK']._serialized_start=983
-  _globals['_CHUNK']._serialized_end=1004
-  _globals['_LOCAL']._serialized_start=1007
-  _globals['_LOCAL']._serialized_end=2114
+  _globals['_SWARMINITREQUEST']._serialized_start=56
+  _globals['_SWARMINITREQUEST']._serialized_end=230
+  _globals['_SWARMINITRESPONSE']._serialized_start=232
+  _globals['_SWARMINITRESPONSE']._serialized_end=312
+  _globals['_JSONREPLY']._serialized_start=314
+  _globals['_JSONREPLY']._serialized_end=339
+  _globals['_LOCAL']._serialized_start=342
+  _globals['_LOCAL']._serialized_end=492
 # @@protoc_insertion_point(module_scope)

@@ -91,10 +91,12 @@ def ls(
     since a network exists on a node only while a task on it runs there.
     """
 
+    # A manager has the control API (as /info says): it lists the swarm's networks.
+    is_manager = engine.connect().get("/info").get("Swarm", {}).get("ControlAvailable", False)
+
     async def call(c: Client) -> list[Network]:
-        info = await c.local.Info(local_pb2.InfoRequest())
         local = await _local(c)
-        if info.is_manager:
+        if is_manager:
             reply = await c.control.ListNetworks(control_pb2.Empty())
             return [codec.from_proto(Network, n) for n in reply.networks]
         return [Network(id=i, name=v["Name"]) for i, v in local.items()]
