@@ -71,6 +71,19 @@ def test_exec_output_exit_codes_stdin_and_tty(task: tuple[DockerCli, str]) -> No
     assert out[0].startswith("/dev/pts/"), tty.stdout
     assert out[1] == "37 101", tty.stdout
 
+    # -it: a shell reading the keyboard (script's stdin) on the terminal the daemon owns.
+    interactive = subprocess.run(
+        ["script", "-qec", f"stty rows 24 cols 80; {DOCKER} exec -it {name} sh", "/dev/null"],
+        input="echo from-the-shell; exit 7\n",
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        timeout=60,
+    )
+    assert interactive.returncode == 7, interactive.stdout + interactive.stderr
+    lines = interactive.stdout.replace("\r", "").splitlines()
+    assert "from-the-shell" in lines, interactive.stdout
+
     nope = cli.run("exec", "nope", "true")
     assert nope.returncode == 1
     assert nope.stderr == "Error: No such container: nope\n"
