@@ -144,6 +144,19 @@ def ago(ts: float) -> str:
     return f"{human_duration(seconds)} ago"
 
 
+def parse_iso(text: str) -> float:
+    """A time of the Engine API's JSON (RFC 3339 with up to nanoseconds, Go's zero time for
+    none) as seconds since the epoch; 0.0 for none."""
+    if not text or text.startswith("0001-01-01"):
+        return 0.0
+    import calendar
+
+    whole, _, rest = text.partition(".")
+    fraction = rest.rstrip("Z").split("+")[0].split("-")[0] if rest else ""
+    seconds = calendar.timegm(time.strptime(whole.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S"))
+    return seconds + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
 def iso(ts: float) -> str:
     if not ts:
         return ""

@@ -22,6 +22,7 @@ from swarmpy.model import (
     TaskStatus,
 )
 from swarmpy.server.convert.node import node_json
+from swarmpy.server.convert.task import task_json
 
 NODES = [
     {
@@ -120,7 +121,10 @@ def test_service_ps_rows_have_dockers_task_fields() -> None:
         spec=ServiceSpec(name="web", container=ContainerSpec(image="busybox")),
         created_at=now - 5,
     )
-    rows = service_ps.ps_rows([task], {}, no_trunc=False)
+    doc = task_json(task, 7, {})  # the document the Engine API sends
+    rows = service_ps.ps_rows([doc], {"s": "web"}, {"n1": "node1"}, no_trunc=False)
+    assert rows[0]["CurrentState"] == "Running 3 seconds ago"
+    assert rows[0]["Node"] == "node1"
     out = output.listing(service_ps.PS_COLUMNS, rows, "{{.Name}}: {{.Image}} {{.DesiredState}}")
     assert out == "web.1: busybox Running\n"
     table = output.listing(service_ps.PS_COLUMNS, rows, "")

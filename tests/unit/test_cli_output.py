@@ -181,3 +181,13 @@ def test_history_row_truncates_created_by_to_45() -> None:
 def test_removed_lines() -> None:
     report = [{"Untagged": "busybox:latest"}, {"Deleted": "sha256:aa"}]
     assert image.removed_lines(report) == ["Untagged: busybox:latest", "Deleted: sha256:aa"]
+
+
+def test_parse_iso_reads_the_apis_times() -> None:
+    from swarmpy.cli import output
+
+    assert output.parse_iso("1970-01-01T00:00:10.5Z") == 10.5
+    assert output.parse_iso("1970-01-01T00:01:00.000000001Z") == pytest.approx(60.000000001)
+    assert output.parse_iso("1970-01-01T00:00:00Z") == 0.0
+    assert output.parse_iso("0001-01-01T00:00:00Z") == 0.0  # Go's zero time: none
+    assert output.parse_iso("") == 0.0

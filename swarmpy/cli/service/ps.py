@@ -2,44 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import typer
 
-from swarmpy.cli import output
-from swarmpy.cli.client import Client, run
-from swarmpy.cli.service.common import list_tasks
-from swarmpy.errors import InvalidArgument
-from swarmpy.model import Node, Task
+from swarmpy.cli import engine, output
+
+ERROR_WIDTH = 40
 
 
-def _state_text(task: Task) -> str:
-    return f"{task.status.state.label} {output.ago(task.status.timestamp or task.created_at)}"
+def _pretty(word: str) -> str:
+    """docker's command.PrettyPrint: the first letter upper-cased."""
+    return word[:1].upper() + word[1:]
 
 
-def ps_rows(tasks: Sequence[Task], nodes: dict[str, Node], no_trunc: bool) -> list[dict[str, Any]]:
-    """Docker's service ps: newest task of a slot first, older ones marked with \\_."""
+def _state_text(task: Mapping[str, Any]) -> str:
+    status = task.get("Status", {})
+    at = output.parse_iso(status.get("Timestamp", "")) or output.parse_iso(
+        task.get("CreatedAt", "")
+    )
+    return f"{_pretty(status.get('State', ''))} {output.ago(at)}"
+
+
+def ps_rows(
+    tasks: Sequence[Mapping[str, Any]],
+    service_names: Mapping[str, str],
+    hostnames: Mapping[str, str],
+    no_trunc: bool,
+) -> list[dict[str, Any]]:
+    """Docker's service ps over Task documents: newest task of a slot first, older ones
+    marked with \\_ (a global service's slot is its node)."""
     rows: list[dict[str, Any]] = []
-    groups: dict[tuple[str, str], list[Task]] = {}
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for t in tasks:
-        key = (t.service_name, str(t.slot) if t.slot else t.node_id)
+        service = service_names.get(t.get("ServiceID", ""), t.get("ServiceID", ""))
+        key = (service, str(t["Slot"]) if t.get("Slot") else t.get("NodeID", ""))
         groups.setdefault(key, []).append(t)
-    for (service_name, slot), members in sorted(groups.items()):
-        members.sort(key=lambda t: t.created_at, reverse=True)
+    for (service, slot), members in sorted(groups.items()):
+        members.sort(key=lambda t: output.parse_iso(t.get("CreatedAt", "")), reverse=True)
         for i, t in enumerate(members):
-            name = f"{service_name}.{slot if t.slot else t.node_id}"
-            node = nodes.get(t.node_id)
-            err = t.status.err
+            name = f"{service}.{slot}"
+            err = str(t.get("Status", {}).get("Err", ""))
+            image = t.get("Spec", {}).get("ContainerSpec", {}).get("Image", "")
             rows.append(
                 {
-                    "ID": t.id if no_trunc else t.id[:12],
+                    "ID": t["ID"] if no_trunc else t["ID"][:12],
                     "Name": name if i == 0 else f" \\_ {name}",
-                    "Image": t.spec.container.image,
-                    "Node": node.hostname if node else "",
-                    "DesiredState": t.desired_state.label,
+                    "Image": image,
+                    "Node": hostnames.get(t.get("NodeID", ""), ""),
+                    "DesiredState": _pretty(t.get("DesiredState", "")),
                     "CurrentState": _state_text(t),
-                    "Error": err if no_trunc or len(err) <= 40 else f'"{err[:37]}…"',
+                    "Error": err if no_trunc or len(err) <= ERROR_WIDTH else f'"{err[:37]}…"',
                     "Ports": "",
                 }
             )
@@ -58,20 +72,13 @@ PS_COLUMNS = [
 ]
 
 
-def _filter_tasks(tasks: list[Task], filters: Sequence[str]) -> list[Task]:
-    for f in filters:
-        key, _, value = f.partition("=")
-        if key == "desired-state":
-            tasks = [t for t in tasks if t.desired_state.name.lower() == value.lower()]
-        elif key == "node":
-            tasks = [t for t in tasks if t.node_id.startswith(value)]
-        elif key == "id":
-            tasks = [t for t in tasks if t.id.startswith(value)]
-        elif key == "name":
-            tasks = [t for t in tasks if t.name.startswith(value)]
-        else:
-            raise InvalidArgument(f"invalid filter {key!r}")
-    return tasks
+def parse_filters(items: Sequence[str]) -> dict[str, list[str]]:
+    """``--filter key=value`` flags in Docker's filters form (the daemon checks the keys)."""
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        filters.setdefault(key, []).append(value)
+    return filters
 
 
 def ps(
@@ -84,10 +91,10 @@ def ps(
     fmt: str = output.format_option(),
 ) -> None:
     """List the tasks of one or more services."""
-
-    async def call(c: Client) -> tuple[list[Task], dict[str, Node]]:
-        return await list_tasks(c, services)
-
-    tasks, nodes = run(call)
-    tasks = _filter_tasks(tasks, filters)
-    output.emit(PS_COLUMNS, ps_rows(tasks, nodes, no_trunc or quiet), fmt, quiet)
+    api = engine.connect()
+    wanted = parse_filters(filters) | {"service": list(services)}
+    tasks = api.get("/tasks", filters=engine.filters_json(wanted))
+    names = {s["ID"]: s.get("Spec", {}).get("Name", "") for s in api.get("/services")}
+    hostnames = {n["ID"]: n.get("Description", {}).get("Hostname", "") for n in api.get("/nodes")}
+    rows = ps_rows(tasks, names, hostnames, no_trunc or quiet)
+    output.emit(PS_COLUMNS, rows, fmt, quiet)
