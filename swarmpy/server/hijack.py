@@ -45,7 +45,11 @@ class _RawProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.incoming.put_nowait(b"")
-        return True  # the client's stdin ended; our output still goes out
+        # The client's stdin ended; our output still goes out. Not over TLS: asyncio's TLS
+        # ends the whole connection on the client's close_notify whatever we answer (and
+        # warns when told otherwise), so what the process writes after its stdin ended is
+        # lost there.
+        return self._transport.get_extra_info("sslcontext") is None
 
     def pause_writing(self) -> None:
         self.writable.clear()

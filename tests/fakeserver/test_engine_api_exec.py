@@ -6,24 +6,32 @@ are what a client sees. The real runc and the docker CLI: tests/integration/."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import docker
 import pytest
 
+from swarmpy.ca import certificates as ca
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.runc import Runc
 from swarmpy.model import Network
+from swarmpy.server.listeners import EngineApiServer
 from swarmpy.server.stream import STDERR, STDOUT, unframe
+from tests.fakeserver.test_engine_api_tls import client_context, issue
 from tests.support.engine_api import EngineApi, engine_api
+from tests.support.registry import free_port
 
 pytestmark = pytest.mark.fakeserver
 
@@ -109,23 +117,34 @@ async def exec_json(api: EngineApi, exec_id: str) -> dict[str, Any]:
     return body
 
 
-def hijacked_start(port: int, exec_id: str, stdin: bytes, tty: bool = False) -> tuple[str, bytes]:
+def hijacked_start(
+    port: int,
+    exec_id: str,
+    stdin: bytes,
+    tty: bool = False,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[str, bytes]:
     """POST /exec/{id}/start as Docker's CLI does: ask for the upgrade, send stdin after the
-    101, half-close, read the output to the end. The status line and the raw output."""
+    101, half-close (not over TLS, which has no half-close here), read the output to the
+    end. The status line and the raw output."""
     body = json.dumps({"Detach": False, "Tty": tty}).encode()
     request = (
         f"POST /v1.41/exec/{exec_id}/start HTTP/1.1\r\nHost: api\r\n"
         "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=20))
+        if tls is not None:
+            sock = stack.enter_context(tls.wrap_socket(sock))
         sock.sendall(request)
         head = b""
         while b"\r\n\r\n" not in head:
             head += sock.recv(1)
         if stdin:
             sock.sendall(stdin)
-        sock.shutdown(socket.SHUT_WR)
+        if tls is None:
+            sock.shutdown(socket.SHUT_WR)
         out = b""
         while chunk := sock.recv(65536):
             out += chunk
@@ -255,5 +274,47 @@ def test_the_stream_ends_soon_after_the_exit_when_a_child_holds_it_open(tmp_path
         os.kill(child, signal.SIGKILL)
         assert took < 10, took
         assert (await exec_json(api, made["Id"]))["ExitCode"] == 0
+
+    run(scenario, tmp_path)
+
+
+def test_exec_over_tls(tmp_path: Path) -> None:
+    """The hijack takes a TLS transport over too (TCP with client certificates)."""
+    root = ca.create_root_ca()
+    root_pem = tmp_path / "ca.pem"
+    root_pem.write_text(root.cert_pem)
+    server, client_cert = issue(root, "server", tmp_path), issue(root, "client", tmp_path)
+    port = free_port()
+
+    async def scenario(api: EngineApi, root_dir: Path) -> None:
+        config = dataclasses.replace(
+            api.node.config,
+            hosts=(f"tcp://127.0.0.1:{port}",),
+            tls_verify=True,
+            tls_ca=root_pem,
+            tls_cert=server[0],
+            tls_key=server[1],
+        )
+        listener = EngineApiServer(api.node, config)
+        await listener.start()
+
+        context = client_context(root_pem, client_cert)
+        url = f"https://127.0.0.1:{port}/v1.41"
+        connector = aiohttp.TCPConnector(ssl=context)
+        # The listener serves an app of its own (and its own execs): everything goes to it.
+        async with aiohttp.ClientSession(connector=connector) as session:
+            try:
+                command = {"Cmd": ["sh", "-c", "echo over-tls; exit 6"], "AttachStdout": True}
+                async with session.post(f"{url}/containers/{NAME}/exec", json=command) as made:
+                    exec_id = (await made.json())["Id"]
+                head, out = await asyncio.to_thread(
+                    hijacked_start, port, exec_id, b"", False, context
+                )
+                assert head.startswith("HTTP/1.1 101 UPGRADED")
+                assert unframe(out)[0] == [(STDOUT, b"over-tls\n")]
+                async with session.get(f"{url}/exec/{exec_id}/json") as inspected:
+                    assert (await inspected.json())["ExitCode"] == 6
+            finally:
+                await listener.stop()
 
     run(scenario, tmp_path)
