@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from swarmpy.agent.logs import MAX_LINE, split_lines
-from swarmpy.cli.service.logs import format_log_line, log_context, slot_width
+from swarmpy.cli.service.logs import format_log_line, log_context, slot_width, split_details
 from swarmpy.manager.logbroker import new_in_scope, subscription_scope
 from swarmpy.model import TaskState
+from swarmpy.server.convert.task import task_json
 from tests.support.builders import service, task
 
 
@@ -56,18 +57,33 @@ def test_split_lines_cuts_very_long_lines() -> None:
 
 def test_prefix_like_docker() -> None:
     web = service("talk")
-    t = task(web, 2, TaskState.RUNNING, node_id="n1", id="abcdefghijklmnopqrstuvwxy")
-    assert log_context(t, "node1", False, 1) == "talk.2.abcdefghijkl@node1"
-    assert log_context(t, "node1", True, 1) == "talk.2@node1"
+    t = task_json(
+        task(web, 2, TaskState.RUNNING, node_id="n1", id="abcdefghijklmnopqrstuvwxy"), 1, {}
+    )
+    assert log_context(t, "talk", "node1", False, 1) == "talk.2.abcdefghijkl@node1"
+    assert log_context(t, "talk", "node1", True, 1) == "talk.2@node1"
     # Slot 2 next to slot 10: padded to line up.
-    assert log_context(t, "node1", False, 2) == "talk.2.abcdefghijkl@node1 "
-    assert format_log_line("talk.2@node1", b"hello", False) == b"talk.2@node1    | hello\n"
-    assert format_log_line("talk.2@node1", b"hello", True) == b"hello\n"
+    assert log_context(t, "talk", "node1", False, 2) == "talk.2.abcdefghijkl@node1 "
+    assert format_log_line("talk.2@node1", b"hello\n", False) == b"talk.2@node1    | hello\n"
+    assert format_log_line("talk.2@node1", b"hello\n", True) == b"hello\n"
 
 
 def test_global_task_named_by_node_and_width() -> None:
     web = service("mon")
-    t = task(web, 0, TaskState.RUNNING, node_id="nodeid1", id="x" * 25)
-    assert log_context(t, "node1", True, 0) == "mon.nodeid1@node1"
-    assert slot_width([task(web, 9), task(web, 10)]) == 2
+    t = task_json(task(web, 0, TaskState.RUNNING, node_id="nodeid1", id="x" * 25), 1, {})
+    assert log_context(t, "mon", "node1", True, 0) == "mon.nodeid1@node1"
+    docs = [task_json(task(web, n), 1, {}) for n in (9, 10)]
+    assert slot_width(docs) == 2
     assert slot_width([]) == 0
+
+
+def test_details_of_a_line_as_the_daemon_sends_them() -> None:
+    line = (
+        b"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s%2B1,"
+        b"com.docker.swarm.task.id=t1 hello world\n"
+    )
+    assert split_details(line) == (
+        {"node.id": "n1", "service.id": "s+1", "task.id": "t1"},
+        b"hello world\n",
+    )
+    assert split_details(b"no details here\n") == ({}, b"no details here\n")

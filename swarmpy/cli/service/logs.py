@@ -1,53 +1,114 @@
-"""`swarmpy service logs`: a service's or task's logs, relayed by the managers."""
+"""`swarmpy service logs`: a service's or task's logs, relayed by the managers through the
+Engine API (``/services/{id}/logs``, ``/tasks/{id}/logs``) with Docker's details on each line,
+from which the ``<service>.<slot>.<task>@<node> |`` prefix is made, as docker's CLI does."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote_plus
 
-import grpc
 import typer
 
-from swarmpy.api import dispatcher_pb2
-from swarmpy.cli.client import Client, run
+from swarmpy.cli import engine
 from swarmpy.cli.container import parse_tail
-from swarmpy.cli.service.common import get_service, list_tasks
-from swarmpy.model import Node, Task
+from swarmpy.cli.engine import EngineClient, path_of
+from swarmpy.errors import NotFound
+
+DETAIL_PREFIX = "com.docker.swarm."
+SYSTEM_ERR = 3  # the stream of the daemon's own words in a multiplexed stream
 
 
-def log_context(task: Task, node_name: str, no_task_ids: bool, slot_width: int) -> str:
+def _slot(task: Mapping[str, Any]) -> str:
+    """A replicated task's slot, a global one's node."""
+    return str(task["Slot"]) if task.get("Slot") else str(task.get("NodeID", ""))
+
+
+def log_context(
+    task: Mapping[str, Any], service: str, node_name: str, no_task_ids: bool, slot_width: int
+) -> str:
     """Docker's line prefix, ``<service>.<slot>.<task id>@<node>``, padded so that lines of
     slots of different widths (9 and 10) stay aligned."""
-    slot = str(task.slot) if task.slot else task.node_id
-    name = f"{task.service_name}.{slot}"
+    slot = _slot(task)
+    name = f"{service}.{slot}"
     if not no_task_ids:
-        name += "." + task.id[:12]
+        name += "." + str(task["ID"])[:12]
     return f"{name}@{node_name}" + " " * max(0, slot_width - len(slot))
 
 
 def format_log_line(context: str, data: bytes, raw: bool) -> bytes:
-    """One output line; the agents send lines without their newline."""
-    return data + b"\n" if raw else context.encode() + b"    | " + data + b"\n"
+    """One output line (``data`` with its newline)."""
+    return data if raw else context.encode() + b"    | " + data
 
 
-def slot_width(tasks: Sequence[Task]) -> int:
-    return max((len(str(t.slot) if t.slot else t.node_id) for t in tasks), default=0)
+def slot_width(tasks: Sequence[Mapping[str, Any]]) -> int:
+    return max((len(_slot(t)) for t in tasks), default=0)
 
 
-async def _log_target(c: Client, ref: str) -> dispatcher_pb2.SubscribeLogsRequest:
+def split_details(line: bytes) -> tuple[dict[str, str], bytes]:
+    """A line sent with ``details=1``: its ``key=value,...`` details (Docker's, query-escaped)
+    and the line itself."""
+    head, sep, rest = line.partition(b" ")
+    if not sep or not head.startswith(DETAIL_PREFIX.encode()):
+        return {}, line
+    details = {}
+    for pair in head.decode(errors="replace").split(","):
+        key, _, value = pair.partition("=")
+        details[unquote_plus(key).removeprefix(DETAIL_PREFIX)] = unquote_plus(value)
+    return details, rest
+
+
+def _log_path(api: EngineClient, ref: str) -> str:
     """A service by id, name or prefix, else a task by id or prefix (as docker accepts)."""
     try:
-        service = await get_service(c, ref)
-        return dispatcher_pb2.SubscribeLogsRequest(service_ids=[service.id])
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() != grpc.StatusCode.NOT_FOUND:
-            raise
-        tasks, _nodes = await list_tasks(c)
-        matches = [t for t in tasks if t.id == ref] or [t for t in tasks if t.id.startswith(ref)]
+        service = api.get(path_of("services", ref))
+        return path_of("services", service["ID"], "logs")
+    except NotFound:
+        tasks = api.get("/tasks")
+        matches = [t for t in tasks if t["ID"] == ref] or [
+            t for t in tasks if t["ID"].startswith(ref)
+        ]
         if len(matches) != 1:
             raise
-        return dispatcher_pb2.SubscribeLogsRequest(task_ids=[matches[0].id])
+        return path_of("tasks", matches[0]["ID"], "logs")
+
+
+class Contexts:
+    """The prefixes of the lines, from the tasks and nodes as they were last read (again when
+    a task appears that was not there then, as with --follow)."""
+
+    def __init__(self, api: EngineClient, no_task_ids: bool) -> None:
+        self.api, self.no_task_ids = api, no_task_ids
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.names: dict[str, str] = {}
+        self.hostnames: dict[str, str] = {}
+
+    def _read(self) -> None:
+        self.tasks = {t["ID"]: t for t in self.api.get("/tasks")}
+        self.names = {s["ID"]: s["Spec"].get("Name", "") for s in self.api.get("/services")}
+        self.hostnames = {
+            n["ID"]: n.get("Description", {}).get("Hostname", "") for n in self.api.get("/nodes")
+        }
+
+    def of(self, details: Mapping[str, str]) -> str:
+        task_id = details.get("task.id", "")
+        if task_id not in self.tasks:
+            self._read()
+        task = self.tasks.get(task_id)
+        if task is None:
+            return ""
+        service_id = task.get("ServiceID", "")
+        width = slot_width([t for t in self.tasks.values() if t.get("ServiceID") == service_id])
+        node_id = details.get("node.id", "")
+        return log_context(
+            task,
+            self.names.get(service_id, service_id),
+            self.hostnames.get(node_id) or node_id,
+            self.no_task_ids,
+            width,
+        )
 
 
 def logs(
@@ -60,35 +121,24 @@ def logs(
     raw: bool = typer.Option(False, "--raw", help="Do not neatly format logs"),
 ) -> None:
     """Fetch the logs of a service or task."""
-    lines_wanted = parse_tail(tail)
-
-    async def call(c: Client) -> None:
-        request = await _log_target(c, ref)
-        request.follow = follow
-        request.tail = lines_wanted
-        known: dict[str, Task] = {}
-        nodes: dict[str, Node] = {}
-        width = 0
-        out = sys.stdout.buffer
-        async for message in c.control.ServiceLogs(request):
-            if not message.task_id:
-                typer.echo(f"warning: {message.data.decode(errors='replace')}", err=True)
-                continue
-            if message.task_id not in known:
-                # A task that started since (with --follow): look again.
-                tasks, nodes = await list_tasks(c)
-                known = {t.id: t for t in tasks}
-                width = slot_width([t for t in tasks if t.service_id == message.service_id])
-            task = known.get(message.task_id)
-            context = ""
-            if task is not None:
-                node = nodes.get(message.node_id)
-                context = log_context(
-                    task, node.hostname if node else message.node_id, no_task_ids, width
-                )
-            out.write(format_log_line(context, message.data, raw))
-            out.flush()
-
+    count = parse_tail(tail)
+    api = engine.connect()
+    path = _log_path(api, ref)
+    query = {
+        "stdout": True,
+        "stderr": True,
+        "follow": follow,
+        "tail": "all" if count < 0 else count,
+        "details": True,
+    }
+    contexts = Contexts(api, no_task_ids)
+    out = sys.stdout.buffer
     # Ctrl-C is how -f ends, as with docker: no traceback.
-    with contextlib.suppress(KeyboardInterrupt):
-        run(call)
+    with contextlib.suppress(KeyboardInterrupt), api.open("GET", path, query, stream=True) as r:
+        for stream, payload in engine.demux(r.read1):
+            if stream == SYSTEM_ERR:  # nodes that did not answer, said by the managers
+                typer.echo(payload.decode(errors="replace").rstrip("\n"), err=True)
+                continue
+            details, line = split_details(payload)
+            out.write(format_log_line(contexts.of(details), line, raw))
+            out.flush()
