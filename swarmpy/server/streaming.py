@@ -43,5 +43,7 @@ async def until_client_gone(request: web.Request, stream: Awaitable[None]) -> bo
                     await task
     if pump.cancelled():
         return False
+    if isinstance(pump.exception(), ConnectionResetError):
+        return False  # the client went away while a write was under way: gone all the same
     pump.result()  # its error, if it failed
     return True
