@@ -11,6 +11,7 @@ import asyncio
 import socket
 import threading
 import time
+from dataclasses import replace
 
 import dns.message
 import dns.rcode
@@ -24,6 +25,7 @@ from swarmpy.dns.records import RecordIndex
 from swarmpy.dns.responder import Responder
 from swarmpy.dns.server import DnsServer
 from swarmpy.dns.upstream import Forwarder
+from swarmpy.model import VirtualIP
 from tests.support.builders import BACK, FRONT
 from tests.support.builders import dns_view as view
 
@@ -166,3 +168,33 @@ def test_ptr_by_hand_says_what_dnspython_says(name: str, networks: tuple[str, ..
     assert (f.id, f.flags, f.rcode(), f.question) == (g.id, g.flags, g.rcode(), g.question)
     assert f.answer == g.answer
     assert f.answer[0].rdtype == dns.rdatatype.PTR
+
+
+def test_remembered_answers_follow_the_view_and_shuffles(loopback_sockets: list[int]) -> None:
+    async def main() -> None:
+        server = DnsServer(upstreams=[], resolv_conf=None)
+        try:
+            server.update(view())
+            await server.add_container("ca", "/unused", [FRONT])
+            (port,) = loopback_sockets
+            for _ in range(3):
+                assert addresses(await asyncio.to_thread(ask, port, "web")) == {"10.0.1.2"}
+            before = view()
+            moved = tuple(
+                replace(s, virtual_ips=(VirtualIP(FRONT, "10.0.1.200/24"),))
+                if s.name == "web"
+                else s
+                for s in before.services
+            )
+            server.update(replace(before, services=moved))
+            assert addresses(await asyncio.to_thread(ask, port, "web")) == {"10.0.1.200"}
+            # tasks.web has two addresses: every query shuffles them anew.
+            orders = set()
+            for _ in range(40):
+                reply = await asyncio.to_thread(ask, port, "tasks.web")
+                orders.add(tuple(r.to_text() for r in reply.answer[0]))
+            assert orders == {("10.0.1.5", "10.0.1.6"), ("10.0.1.6", "10.0.1.5")}
+        finally:
+            await server.close()
+
+    asyncio.run(main())
