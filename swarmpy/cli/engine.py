@@ -118,7 +118,7 @@ def resolve(options: Options, env: Mapping[str, str]) -> Endpoint:
 
 def _address(host: str, rest: str, default_port: int) -> tuple[str, int]:
     name, sep, port = rest.rpartition(":")
-    if not sep:
+    if not sep or rest.endswith("]"):  # no port (an IPv6 literal's colons are not one)
         name, port = rest, str(default_port)
     name = name.strip("[]")  # an IPv6 literal
     if not name or not port.isdigit() or not 0 < int(port) < 65536:

@@ -44,6 +44,7 @@ def test_plain_tcp_takes_dockers_plain_port() -> None:
     ep = resolve(Options(host="tcp://10.0.0.1"), {})
     assert (ep.address, ep.tls) == (("10.0.0.1", 2375), None)
     assert resolve(Options(host="tcp://[::1]:99"), {}).address == ("::1", 99)
+    assert resolve(Options(host="tcp://[::1]"), {}).address == ("::1", 2375)
 
 
 @pytest.mark.parametrize(
