@@ -248,6 +248,10 @@ class ServiceSpec:
     resources: ResourceRequirements = field(default_factory=ResourceRequirements)
     networks: tuple[str, ...] = ()  # network ids
     endpoint_mode: EndpointMode = EndpointMode.VIP
+    # Docker's TaskTemplate.ForceUpdate: `service update --force` bumps it, and as a change
+    # of the task-relevant spec it has every task replaced by a rolling update. A plain
+    # default, so a spec pickled before this field existed reads 0.
+    force_update: int = 0
 
 
 @dataclass(frozen=True)

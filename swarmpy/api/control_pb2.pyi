@@ -293,12 +293,9 @@ class UpdateServiceRequest(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
     ROLLBACK_FIELD_NUMBER: _builtins.int
-    FORCE_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
     rollback: _builtins.bool
     """go back to the previous spec instead"""
-    force: _builtins.bool
-    """replace every task even if the spec did not change"""
     @_builtins.property
     def spec(self) -> _objects_pb2.ServiceSpec: ...
     def __init__(
@@ -307,11 +304,10 @@ class UpdateServiceRequest(_message.Message):
         ref: _builtins.str = ...,
         spec: _objects_pb2.ServiceSpec | None = ...,
         rollback: _builtins.bool = ...,
-        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "ref", b"ref", "rollback", b"rollback", "spec", b"spec"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "rollback", b"rollback", "spec", b"spec"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -413,10 +413,13 @@ class ServiceSpec(_message.Message):
     RESOURCES_FIELD_NUMBER: _builtins.int
     NETWORKS_FIELD_NUMBER: _builtins.int
     ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
+    FORCE_UPDATE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: _builtins.str
     replicas: _builtins.int
     endpoint_mode: _builtins.str
+    force_update: _builtins.int
+    """Docker's TaskTemplate.ForceUpdate"""
     @_builtins.property
     def container(self) -> Global___ContainerSpec: ...
     @_builtins.property
@@ -448,10 +451,11 @@ class ServiceSpec(_message.Message):
         resources: Global___ResourceRequirements | None = ...,
         networks: _abc.Iterable[_builtins.str] | None = ...,
         endpoint_mode: _builtins.str = ...,
+        force_update: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "labels", b"labels", "mode", b"mode", "name", b"name", "networks", b"networks", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "networks", b"networks", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -53,12 +53,12 @@ def test_a_trillion_replicas_is_refused_and_nothing_is_stored() -> None:
 
         created = await api.services.create(SPEC)
         with pytest.raises(InvalidArgument, match="at most 100000 replicas"):
-            await api.services.update(created.id, huge, rollback=False, force=False)
+            await api.services.update(created.id, huge, rollback=False)
         bad_image = dataclasses.replace(
             SPEC, container=dataclasses.replace(SPEC.container, image="Not/Valid")
         )
         with pytest.raises(InvalidArgument, match="not a valid repository/tag"):
-            await api.services.update(created.id, bad_image, rollback=False, force=False)
+            await api.services.update(created.id, bad_image, rollback=False)
         assert api.services.get(created.id).spec == SPEC
 
     run(scenario())

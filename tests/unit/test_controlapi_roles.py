@@ -71,11 +71,11 @@ def test_an_update_or_rollback_status_belongs_to_the_new_spec_version() -> None:
         api = ControlAPI(Store(LocalLog()), lambda: []).services
         service = await api.create(ServiceSpec("web", ContainerSpec("busybox")))
         spec = ServiceSpec("web", ContainerSpec("busybox", env=("A=1",)))
-        updated = await api.update(service.id, spec, rollback=False, force=False)
+        updated = await api.update(service.id, spec, rollback=False)
         assert updated.update_status is not None
         assert updated.update_status.state == UpdateState.UPDATING
         assert updated.update_status.spec_version == updated.spec_version == 2
-        back = await api.update(service.id, None, rollback=True, force=False)
+        back = await api.update(service.id, None, rollback=True)
         assert back.update_status is not None
         assert back.update_status.state == UpdateState.ROLLBACK_STARTED
         assert back.update_status.spec_version == back.spec_version == 3

@@ -66,6 +66,7 @@ FULL_SPEC = ServiceSpec(
     ),
     networks=("net1",),
     endpoint_mode=EndpointMode.DNSRR,
+    force_update=2,
 )
 
 # What Debian's docker CLI 20.10 sends for `service create --replicas 2 --network overnet
@@ -105,17 +106,17 @@ DOCKER_CLI_CREATE: dict[str, Any] = {
 
 def test_a_full_spec_round_trips_through_docker_json() -> None:
     as_json = json.loads(json.dumps(service_spec_json(FULL_SPEC)))
-    assert service_spec(as_json) == (FULL_SPEC, False)
+    assert service_spec(as_json) == FULL_SPEC
 
 
 def test_the_docker_json_of_a_spec_round_trips_too() -> None:
-    once = service_spec_json(service_spec(DOCKER_CLI_CREATE)[0])
-    assert service_spec_json(service_spec(once)[0]) == once
+    once = service_spec_json(service_spec(DOCKER_CLI_CREATE))
+    assert service_spec_json(service_spec(once)) == once
 
 
 def test_what_docker_cli_sends_is_read_as_meant() -> None:
-    spec, force = service_spec(DOCKER_CLI_CREATE)
-    assert not force
+    spec = service_spec(DOCKER_CLI_CREATE)
+    assert spec.force_update == 0
     assert spec.name == "web"
     assert spec.container.image == "busybox:latest"
     assert spec.container.args == ("httpd", "-f", "-p", "80")
@@ -126,7 +127,7 @@ def test_what_docker_cli_sends_is_read_as_meant() -> None:
 
 
 def test_docker_defaults_apply_when_objects_are_absent() -> None:
-    spec, _ = service_spec({"Name": "x", "TaskTemplate": {"ContainerSpec": {"Image": "a"}}})
+    spec = service_spec({"Name": "x", "TaskTemplate": {"ContainerSpec": {"Image": "a"}}})
     assert spec == ServiceSpec("x", ContainerSpec("a"))
 
 
@@ -136,9 +137,11 @@ def test_global_mode_and_force_update() -> None:
         "TaskTemplate": {"ContainerSpec": {"Image": "a"}, "ForceUpdate": 3},
         "Mode": {"Global": {}},
     }
-    spec, force = service_spec(body)
+    spec = service_spec(body)
     assert spec.mode == ServiceMode.GLOBAL
-    assert force
+    assert spec.force_update == 3
+    # Shown as it is, so the next `docker service update --force` counts on from it.
+    assert service_spec_json(spec)["TaskTemplate"]["ForceUpdate"] == 3
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
@@ -174,6 +177,8 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("TaskTemplate.ContainerSpec.Args", "httpd", "expected an array of strings"),
         ("UpdateConfig.Order", "sideways", "invalid UpdateConfig.Order 'sideways'"),
         ("TaskTemplate.Runtime", "plugin", "only container"),
+        ("TaskTemplate.ForceUpdate", -1, "invalid TaskTemplate.ForceUpdate"),
+        ("TaskTemplate.ForceUpdate", 1.5, "expected an integer"),
     ],
 )
 def test_what_swarmpy_cannot_honour_is_refused_by_name(path: str, value: Any, named: str) -> None:

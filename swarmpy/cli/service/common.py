@@ -21,9 +21,9 @@ async def list_tasks(c: Client, services: Sequence[str] = ()) -> tuple[list[Task
 
 
 async def update_service(
-    c: Client, ref: str, spec: ServiceSpec | None, rollback: bool = False, force: bool = False
+    c: Client, ref: str, spec: ServiceSpec | None, rollback: bool = False
 ) -> Service:
-    request = control_pb2.UpdateServiceRequest(ref=ref, rollback=rollback, force=force)
+    request = control_pb2.UpdateServiceRequest(ref=ref, rollback=rollback)
     if spec is not None:
         request.spec.CopyFrom(codec.to_proto(spec, objects_pb2.ServiceSpec()))
     return codec.from_proto(Service, await c.control.UpdateService(request))

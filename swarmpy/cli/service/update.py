@@ -123,9 +123,11 @@ def update(
                 resources=dataclasses.replace(spec.resources, limits=limits),
                 update=upd,
                 replicas=spec.replicas if replicas is None else replicas,
+                # As Docker's CLI: a changed counter has every task replaced.
+                force_update=spec.force_update + 1 if force else spec.force_update,
             )
             validate.check_service_spec(new_spec)
-            updated = await update_service(c, service.id, new_spec, force=force)
+            updated = await update_service(c, service.id, new_spec)
         typer.echo(ref)
         if not detach:
             await wait_for_convergence(

@@ -152,9 +152,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     @unary
     async def UpdateService(self, request: Any, context: Ctx) -> Any:
         spec = service_spec(request.spec) if request.HasField("spec") else None
-        service = await self.api().services.update(
-            request.ref, spec, request.rollback, request.force
-        )
+        service = await self.api().services.update(request.ref, spec, request.rollback)
         return codec.to_proto(service, objects_pb2.Service())
 
     @unary

@@ -66,9 +66,9 @@ class ServiceAPI:
     def list(self) -> list[Service]:
         return sorted(self.store.view().all(SERVICES), key=_service_name)
 
-    async def update(
-        self, ref: str, spec: ServiceSpec | None, rollback: bool, force: bool
-    ) -> Service:
+    async def update(self, ref: str, spec: ServiceSpec | None, rollback: bool) -> Service:
+        """A new spec, or back to the previous one. A spec whose ``force_update`` counter
+        changed replaces every task even if nothing else did (`service update --force`)."""
         snapshot = self.store.view()
         service: Service = resolve(snapshot, SERVICES, ref, _service_name)
         if rollback:
@@ -87,11 +87,10 @@ class ServiceAPI:
             current: Service | None = tx.get(SERVICES, service.id)
             if current is None:
                 raise NotFound(f"No such service: {ref}")
-            if new_spec == current.spec and not force and not rollback:
+            if new_spec == current.spec and not rollback:
                 return current
             only_scale = (
                 dataclasses.replace(new_spec, replicas=current.spec.replicas) == current.spec
-                and not force
             )
             stamp = now()
             updated = dataclasses.replace(

@@ -202,9 +202,8 @@ def _endpoint_mode(f: Fields | None) -> EndpointMode:
     return mode
 
 
-def service_spec(body: Any) -> tuple[ServiceSpec, bool]:
-    """A ServiceSpec from Docker's JSON, and whether TaskTemplate.ForceUpdate asks for a
-    forced update (Docker's CLI bumps that counter for ``service update --force``)."""
+def service_spec(body: Any) -> ServiceSpec:
+    """A ServiceSpec from Docker's JSON."""
     f = Fields(body)
     name = f.text("Name")
     spec_labels = f.labels("Labels")
@@ -221,7 +220,13 @@ def service_spec(body: Any) -> tuple[ServiceSpec, bool]:
         constraints = placement.strings("Constraints")
         placement.unsupported(("Preferences", "MaxReplicas", "Platforms"))
         placement.done()
-    force = template.integer("ForceUpdate") > 0
+    # Docker's CLI bumps this counter for ``service update --force``; kept as is, so that a
+    # changed value replaces every task. A uint64 in Docker's Go types.
+    force_update = template.integer("ForceUpdate")
+    if force_update < 0:
+        raise InvalidArgument(
+            f"invalid TaskTemplate.ForceUpdate: expected a counter of 0 or more, got {force_update}"
+        )
     runtime = template.text("Runtime")
     if runtime not in ("", "container"):
         raise InvalidArgument(
@@ -246,9 +251,10 @@ def service_spec(body: Any) -> tuple[ServiceSpec, bool]:
         resources=resources,
         networks=networks,
         endpoint_mode=_endpoint_mode(f.obj("EndpointSpec")),
+        force_update=force_update,
     )
     f.done()
-    return spec, force
+    return spec
 
 
 # ---------------------------------------------------------------- model -> Docker JSON
@@ -312,7 +318,7 @@ def task_spec_json(spec: ServiceSpec) -> dict[str, Any]:
             "Window": nanos(spec.restart.window_s),
         },
         "Placement": {"Constraints": list(spec.constraints)} if spec.constraints else {},
-        "ForceUpdate": 0,
+        "ForceUpdate": spec.force_update,
         "Runtime": "container",
     }
     if spec.networks:

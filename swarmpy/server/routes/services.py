@@ -76,7 +76,7 @@ async def list_services(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     api = writer(request.app[NODE])
-    spec, _force = service_spec(await json_body(request))
+    spec = service_spec(await json_body(request))
     service = await api.services.create(spec)
     # No warnings: swarmpy does not pin images to digests, the source of Docker's.
     return json_response({"ID": service.id, "Warnings": []}, status=201)
@@ -109,10 +109,9 @@ async def update(request: web.Request) -> web.Response:
     if version != api.store.view().version(SERVICES, service.id):
         raise Conflict("update out of sequence")
     if rollback:
-        await api.services.update(service.id, None, rollback=True, force=False)
+        await api.services.update(service.id, None, rollback=True)
     else:
-        spec, force = service_spec(body)
-        await api.services.update(service.id, spec, rollback=False, force=force)
+        await api.services.update(service.id, service_spec(body), rollback=False)
     return json_response({})
 
 
