@@ -9,7 +9,6 @@ errdefs.Conflict does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from swarmpy.engine.execs import Execs
 from swarmpy.errors import Conflict, NotAManager, NotInSwarm
 from swarmpy.server.app import NODE, ApiError, Handler, parse_version, request_version
 from swarmpy.server.backend import LocalEngine
+from swarmpy.server.streaming import until_client_gone
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,6 @@ class Streams:
 # The daemon's execs: made with the exec routes, read by container inspect too.
 EXECS = web.AppKey("execs", Execs)
 STREAMS = web.AppKey("container_streams", Streams)
-# How often a stream that may stay quiet (logs -f, stats) looks whether its client is gone.
-GONE_POLL_S = 1.0
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
@@ -71,26 +69,15 @@ def stream_type(request: web.Request, tty: bool) -> str:
 
 
 async def while_connected(request: web.Request, stream: Awaitable[None]) -> None:
-    """Write ``stream`` to the client until it ends or the client goes away. aiohttp does
-    not cancel a handler whose client left, and a quiet stream (logs -f of a silent
-    container) would not find out by writing: it is looked for, and the stream cancelled."""
+    """Write ``stream`` to the client until it ends or the client goes away (see
+    server/streaming.py), or the daemon stops: a container stream (logs -f of a running
+    container, stats) may have no end of its own."""
     task = asyncio.ensure_future(stream)
     streams = request.app.get(STREAMS)
     if streams is not None:
         streams.tasks.add(task)
         task.add_done_callback(streams.tasks.discard)
-    try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=GONE_POLL_S)
-            transport = request.transport
-            if transport is None or transport.is_closing():
-                task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    except ConnectionResetError:
-        pass  # it went away while we wrote: nobody left to tell
-    finally:
-        task.cancel()
+    await until_client_gone(request, task)
 
 
 def end_streams_on_shutdown(app: web.Application) -> None:
