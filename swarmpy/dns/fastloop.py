@@ -61,6 +61,7 @@ _REMOVE_ACK_S = 5.0
 _CACHE_LIMIT = 1024
 _ANCOUNT = struct.Struct("!H")
 _GENERATION = struct.Struct("Q")
+_NEVER_UPDATED = (0,)  # before the daemon's memfd arrives: no index seen, none awaited
 
 
 class Mode(enum.Enum):
@@ -109,7 +110,7 @@ class Generation:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._map = mmap.mmap(fd, _GENERATION.size)
-        self._view = memoryview(self._map).cast("Q")
+        self.view = memoryview(self._map).cast("Q")
 
     @classmethod
     def create(cls) -> Generation:
@@ -119,14 +120,14 @@ class Generation:
 
     @property
     def value(self) -> int:
-        return int(self._view[0])
+        return int(self.view[0])
 
     @value.setter
     def value(self, number: int) -> None:
-        self._view[0] = number  # one aligned 8-byte store: the reader sees old or new
+        self.view[0] = number  # one aligned 8-byte store: the reader sees old or new
 
     def close(self) -> None:
-        self._view.release()
+        self.view.release()
         self._map.close()
         os.close(self.fd)
 
@@ -211,9 +212,10 @@ class ResolverLoop:
     def _drain(self, sock: socket.socket, key: int, networks: tuple[str, ...]) -> None:
         index = self._index
         cache = self._answers.setdefault(key, {})
-        generation = self._generation
+        # The shared number itself, not the property: this is read once per query.
+        latest = self._generation.view if self._generation is not None else _NEVER_UPDATED
         for _ in range(_UDP_BATCH):
-            if generation is not None and generation.value != self._seen:
+            if latest[0] != self._seen:
                 # A newer view is on its way (already queued on the pair): take it first.
                 self._on_control()
                 if self._stopping or self._sockets.get(key) is not sock:
