@@ -116,9 +116,7 @@ class Daemon:
     async def _serve_local(self) -> None:
         server = grpc.aio.server()
         local_pb2_grpc.add_LocalServicer_to_server(LocalServicer(self), server)
-        control_pb2_grpc.add_ControlServicer_to_server(
-            ControlServicer(self.control_api, lambda: self.manager), server
-        )
+        control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(self.control_api), server)
 
         async def bind(path: Path) -> None:
             server.add_insecure_port(f"unix://{path}")

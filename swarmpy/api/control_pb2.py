@@ -23,58 +23,47 @@ _sym_db = _symbol_database.Default()
 
 
 from swarmpy.api import objects_pb2 as swarmpy_dot_api_dot_objects__pb2
-from swarmpy.api import dispatcher_pb2 as swarmpy_dot_api_dot_dispatcher__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19swarmpy/api/control.proto\x12\x0bswarmpy.api\x1a\x19swarmpy/api/objects.proto\x1a\x1cswarmpy/api/dispatcher.proto\"\x07\n\x05\x45mpty\"\x19\n\nGetRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"+\n\rRemoveRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.swarmpy.api.Node\"\xc8\x01\n\x11UpdateNodeRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x14\n\x0c\x61vailability\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12?\n\tlabel_add\x18\x04 \x03(\x0b\x32,.swarmpy.api.UpdateNodeRequest.LabelAddEntry\x12\x10\n\x08label_rm\x18\x05 \x03(\t\x1a/\n\rLabelAddEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc1\x02\n\x0b\x43lusterInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cworker_token\x18\x02 \x01(\t\x12\x15\n\rmanager_token\x18\x03 \x01(\t\x12\x1a\n\x12heartbeat_period_s\x18\x04 \x01(\x01\x12\x1a\n\x12task_history_limit\x18\x05 \x01(\x03\x12\x12\n\ncreated_at\x18\x06 \x01(\x01\x12\x15\n\rmanager_addrs\x18\x07 \x03(\t\x12\x1a\n\x12node_cert_expiry_s\x18\x08 \x01(\x01\x12&\n\x08tls_info\x18\t \x01(\x0b\x32\x14.swarmpy.api.TLSInfo\x12!\n\x19root_rotation_in_progress\x18\n \x01(\x08\x12/\n\x11rotation_tls_info\x18\x0b \x01(\x0b\x32\x14.swarmpy.api.TLSInfo\"\xf2\x01\n\x14UpdateClusterRequest\x12\x1f\n\x12node_cert_expiry_s\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1f\n\x12heartbeat_period_s\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1f\n\x12task_history_limit\x18\x03 \x01(\x03H\x02\x88\x01\x01\x12\x11\n\trotate_ca\x18\x04 \x01(\x08\x12\x0f\n\x07\x63\x61_cert\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61_key\x18\x06 \x01(\tB\x15\n\x13_node_cert_expiry_sB\x15\n\x13_heartbeat_period_sB\x15\n\x13_task_history_limit\"&\n\x16RotateJoinTokenRequest\x12\x0c\n\x04role\x18\x01 \x01(\t\"j\n\x14UpdateServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12&\n\x04spec\x18\x02 \x01(\x0b\x32\x18.swarmpy.api.ServiceSpec\x12\x10\n\x08rollback\x18\x03 \x01(\x08J\x04\x08\x04\x10\x05R\x05\x66orce\">\n\x14ListServicesResponse\x12&\n\x08services\x18\x01 \x03(\x0b\x32\x14.swarmpy.api.Service\"3\n\x10ListTasksRequest\x12\x10\n\x08services\x18\x01 \x03(\t\x12\r\n\x05nodes\x18\x02 \x03(\t\"W\n\x11ListTasksResponse\x12 \n\x05tasks\x18\x01 \x03(\x0b\x32\x11.swarmpy.api.Task\x12 \n\x05nodes\x18\x02 \x03(\x0b\x32\x11.swarmpy.api.Node\"\xc8\x02\n\x14\x43reateNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0f\n\x07gateway\x18\x04 \x01(\t\x12\x12\n\nattachable\x18\x05 \x01(\x08\x12=\n\x06labels\x18\x06 \x03(\x0b\x32-.swarmpy.api.CreateNetworkRequest.LabelsEntry\x12?\n\x07options\x18\x07 \x03(\x0b\x32..swarmpy.api.CreateNetworkRequest.OptionsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\">\n\x14ListNetworksResponse\x12&\n\x08networks\x18\x01 \x03(\x0b\x32\x14.swarmpy.api.Network2\xdf\t\n\x07\x43ontrol\x12J\n\tListNodes\x12\x1d.swarmpy.api.ListNodesRequest\x1a\x1e.swarmpy.api.ListNodesResponse\x12\x35\n\x07GetNode\x12\x17.swarmpy.api.GetRequest\x1a\x11.swarmpy.api.Node\x12?\n\nUpdateNode\x12\x1e.swarmpy.api.UpdateNodeRequest\x1a\x11.swarmpy.api.Node\x12<\n\nRemoveNode\x12\x1a.swarmpy.api.RemoveRequest\x1a\x12.swarmpy.api.Empty\x12:\n\nGetCluster\x12\x12.swarmpy.api.Empty\x1a\x18.swarmpy.api.ClusterInfo\x12P\n\x0fRotateJoinToken\x12#.swarmpy.api.RotateJoinTokenRequest\x1a\x18.swarmpy.api.ClusterInfo\x12L\n\rUpdateCluster\x12!.swarmpy.api.UpdateClusterRequest\x1a\x18.swarmpy.api.ClusterInfo\x12?\n\rCreateService\x12\x18.swarmpy.api.ServiceSpec\x1a\x14.swarmpy.api.Service\x12H\n\rUpdateService\x12!.swarmpy.api.UpdateServiceRequest\x1a\x14.swarmpy.api.Service\x12;\n\nGetService\x12\x17.swarmpy.api.GetRequest\x1a\x14.swarmpy.api.Service\x12\x45\n\x0cListServices\x12\x12.swarmpy.api.Empty\x1a!.swarmpy.api.ListServicesResponse\x12?\n\rRemoveService\x12\x1a.swarmpy.api.RemoveRequest\x1a\x12.swarmpy.api.Empty\x12J\n\tListTasks\x12\x1d.swarmpy.api.ListTasksRequest\x1a\x1e.swarmpy.api.ListTasksResponse\x12K\n\x0bServiceLogs\x12!.swarmpy.api.SubscribeLogsRequest\x1a\x17.swarmpy.api.LogMessage0\x01\x12H\n\rCreateNetwork\x12!.swarmpy.api.CreateNetworkRequest\x1a\x14.swarmpy.api.Network\x12;\n\nGetNetwork\x12\x17.swarmpy.api.GetRequest\x1a\x14.swarmpy.api.Network\x12\x45\n\x0cListNetworks\x12\x12.swarmpy.api.Empty\x1a!.swarmpy.api.ListNetworksResponse\x12?\n\rRemoveNetwork\x12\x1a.swarmpy.api.RemoveRequest\x1a\x12.swarmpy.api.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19swarmpy/api/control.proto\x12\x0bswarmpy.api\x1a\x19swarmpy/api/objects.proto\"\x07\n\x05\x45mpty\"\x19\n\nGetRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\")\n\rRemoveRequest\x12\x0b\n\x03ref\x18\x01 \x01(\tJ\x04\x08\x02\x10\x03R\x05\x66orce\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.swarmpy.api.Node\"\xc1\x02\n\x0b\x43lusterInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cworker_token\x18\x02 \x01(\t\x12\x15\n\rmanager_token\x18\x03 \x01(\t\x12\x1a\n\x12heartbeat_period_s\x18\x04 \x01(\x01\x12\x1a\n\x12task_history_limit\x18\x05 \x01(\x03\x12\x12\n\ncreated_at\x18\x06 \x01(\x01\x12\x15\n\rmanager_addrs\x18\x07 \x03(\t\x12\x1a\n\x12node_cert_expiry_s\x18\x08 \x01(\x01\x12&\n\x08tls_info\x18\t \x01(\x0b\x32\x14.swarmpy.api.TLSInfo\x12!\n\x19root_rotation_in_progress\x18\n \x01(\x08\x12/\n\x11rotation_tls_info\x18\x0b \x01(\x0b\x32\x14.swarmpy.api.TLSInfo\"\xf2\x01\n\x14UpdateClusterRequest\x12\x1f\n\x12node_cert_expiry_s\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1f\n\x12heartbeat_period_s\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1f\n\x12task_history_limit\x18\x03 \x01(\x03H\x02\x88\x01\x01\x12\x11\n\trotate_ca\x18\x04 \x01(\x08\x12\x0f\n\x07\x63\x61_cert\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61_key\x18\x06 \x01(\tB\x15\n\x13_node_cert_expiry_sB\x15\n\x13_heartbeat_period_sB\x15\n\x13_task_history_limit\"j\n\x14UpdateServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12&\n\x04spec\x18\x02 \x01(\x0b\x32\x18.swarmpy.api.ServiceSpec\x12\x10\n\x08rollback\x18\x03 \x01(\x08J\x04\x08\x04\x10\x05R\x05\x66orce\"3\n\x10ListTasksRequest\x12\x10\n\x08services\x18\x01 \x03(\t\x12\r\n\x05nodes\x18\x02 \x03(\t\"W\n\x11ListTasksResponse\x12 \n\x05tasks\x18\x01 \x03(\x0b\x32\x11.swarmpy.api.Task\x12 \n\x05nodes\x18\x02 \x03(\x0b\x32\x11.swarmpy.api.Node\"\xc8\x02\n\x14\x43reateNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0f\n\x07gateway\x18\x04 \x01(\t\x12\x12\n\nattachable\x18\x05 \x01(\x08\x12=\n\x06labels\x18\x06 \x03(\x0b\x32-.swarmpy.api.CreateNetworkRequest.LabelsEntry\x12?\n\x07options\x18\x07 \x03(\x0b\x32..swarmpy.api.CreateNetworkRequest.OptionsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\">\n\x14ListNetworksResponse\x12&\n\x08networks\x18\x01 \x03(\x0b\x32\x14.swarmpy.api.Network2\xc3\x06\n\x07\x43ontrol\x12J\n\tListNodes\x12\x1d.swarmpy.api.ListNodesRequest\x1a\x1e.swarmpy.api.ListNodesResponse\x12:\n\nGetCluster\x12\x12.swarmpy.api.Empty\x1a\x18.swarmpy.api.ClusterInfo\x12L\n\rUpdateCluster\x12!.swarmpy.api.UpdateClusterRequest\x1a\x18.swarmpy.api.ClusterInfo\x12?\n\rCreateService\x12\x18.swarmpy.api.ServiceSpec\x1a\x14.swarmpy.api.Service\x12H\n\rUpdateService\x12!.swarmpy.api.UpdateServiceRequest\x1a\x14.swarmpy.api.Service\x12;\n\nGetService\x12\x17.swarmpy.api.GetRequest\x1a\x14.swarmpy.api.Service\x12?\n\rRemoveService\x12\x1a.swarmpy.api.RemoveRequest\x1a\x12.swarmpy.api.Empty\x12J\n\tListTasks\x12\x1d.swarmpy.api.ListTasksRequest\x1a\x1e.swarmpy.api.ListTasksResponse\x12H\n\rCreateNetwork\x12!.swarmpy.api.CreateNetworkRequest\x1a\x14.swarmpy.api.Network\x12;\n\nGetNetwork\x12\x17.swarmpy.api.GetRequest\x1a\x14.swarmpy.api.Network\x12\x45\n\x0cListNetworks\x12\x12.swarmpy.api.Empty\x1a!.swarmpy.api.ListNetworksResponse\x12?\n\rRemoveNetwork\x12\x1a.swarmpy.api.RemoveRequest\x1a\x12.swarmpy.api.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'swarmpy.api.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._loaded_options = None
-  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_options = b'8\001'
   _globals['_CREATENETWORKREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_CREATENETWORKREQUEST_OPTIONSENTRY']._loaded_options = None
   _globals['_CREATENETWORKREQUEST_OPTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_EMPTY']._serialized_start=99
-  _globals['_EMPTY']._serialized_end=106
-  _globals['_GETREQUEST']._serialized_start=108
-  _globals['_GETREQUEST']._serialized_end=133
-  _globals['_REMOVEREQUEST']._serialized_start=135
-  _globals['_REMOVEREQUEST']._serialized_end=178
-  _globals['_LISTNODESREQUEST']._serialized_start=180
-  _globals['_LISTNODESREQUEST']._serialized_end=198
-  _globals['_LISTNODESRESPONSE']._serialized_start=200
-  _globals['_LISTNODESRESPONSE']._serialized_end=253
-  _globals['_UPDATENODEREQUEST']._serialized_start=256
-  _globals['_UPDATENODEREQUEST']._serialized_end=456
-  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_start=409
-  _globals['_UPDATENODEREQUEST_LABELADDENTRY']._serialized_end=456
-  _globals['_CLUSTERINFO']._serialized_start=459
-  _globals['_CLUSTERINFO']._serialized_end=780
-  _globals['_UPDATECLUSTERREQUEST']._serialized_start=783
-  _globals['_UPDATECLUSTERREQUEST']._serialized_end=1025
-  _globals['_ROTATEJOINTOKENREQUEST']._serialized_start=1027
-  _globals['_ROTATEJOINTOKENREQUEST']._serialized_end=1065
-  _globals['_UPDATESERVICEREQUEST']._serialized_start=1067
-  _globals['_UPDATESERVICEREQUEST']._serialized_end=1173
-  _globals['_LISTSERVICESRESPONSE']._serialized_start=1175
-  _globals['_LISTSERVICESRESPONSE']._serialized_end=1237
-  _globals['_LISTTASKSREQUEST']._serialized_start=1239
-  _globals['_LISTTASKSREQUEST']._serialized_end=1290
-  _globals['_LISTTASKSRESPONSE']._serialized_start=1292
-  _globals['_LISTTASKSRESPONSE']._serialized_end=1379
-  _globals['_CREATENETWORKREQUEST']._serialized_start=1382
-  _globals['_CREATENETWORKREQUEST']._serialized_end=1710
-  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_start=1617
-  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_end=1662
-  _globals['_CREATENETWORKREQUEST_OPTIONSENTRY']._serialized_start=1664
-  _globals['_CREATENETWORKREQUEST_OPTIONSENTRY']._serialized_end=1710
-  _globals['_LISTNETWORKSRESPONSE']._serialized_start=1712
-  _globals['_LISTNETWORKSRESPONSE']._serialized_end=1774
-  _globals['_CONTROL']._serialized_start=1777
-  _globals['_CONTROL']._serialized_end=3024
+  _globals['_EMPTY']._serialized_start=69
+  _globals['_EMPTY']._serialized_end=76
+  _globals['_GETREQUEST']._serialized_start=78
+  _globals['_GETREQUEST']._serialized_end=103
+  _globals['_REMOVEREQUEST']._serialized_start=105
+  _globals['_REMOVEREQUEST']._serialized_end=146
+  _globals['_LISTNODESREQUEST']._serialized_start=148
+  _globals['_LISTNODESREQUEST']._serialized_end=166
+  _globals['_LISTNODESRESPONSE']._serialized_start=168
+  _globals['_LISTNODESRESPONSE']._serialized_end=221
+  _globals['_CLUSTERINFO']._serialized_start=224
+  _globals['_CLUSTERINFO']._serialized_end=545
+  _globals['_UPDATECLUSTERREQUEST']._serialized_start=548
+  _globals['_UPDATECLUSTERREQUEST']._serialized_end=790
+  _globals['_UPDATESERVICEREQUEST']._serialized_start=792
+  _globals['_UPDATESERVICEREQUEST']._serialized_end=898
+  _globals['_LISTTASKSREQUEST']._serialized_start=900
+  _globals['_LISTTASKSREQUEST']._serialized_end=951
+  _globals['_LISTTASKSRESPONSE']._serialized_start=953
+  _globals['_LISTTASKSRESPONSE']._serialized_end=1040
+  _globals['_CREATENETWORKREQUEST']._serialized_start=1043
+  _globals['_CREATENETWORKREQUEST']._serialized_end=1371
+  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_start=1278
+  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_end=1323
+  _globals['_CREATENETWORKREQUEST_OPTIONSENTRY']._serialized_start=1325
+  _globals['_CREATENETWORKREQUEST_OPTIONSENTRY']._serialized_end=1371
+  _globals['_LISTNETWORKSRESPONSE']._serialized_start=1373
+  _globals['_LISTNETWORKSRESPONSE']._serialized_end=1435
+  _globals['_CONTROL']._serialized_start=1438
+  _globals['_CONTROL']._serialized_end=2273
 # @@protoc_insertion_point(module_scope)

@@ -4,7 +4,6 @@ import grpc
 import warnings
 
 from swarmpy.api import control_pb2 as swarmpy_dot_api_dot_control__pb2
-from swarmpy.api import dispatcher_pb2 as swarmpy_dot_api_dot_dispatcher__pb2
 from swarmpy.api import objects_pb2 as swarmpy_dot_api_dot_objects__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -41,29 +40,9 @@ class ControlStub:
                 request_serializer=swarmpy_dot_api_dot_control__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_control__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
-        self.GetNode = channel.unary_unary(
-                '/swarmpy.api.Control/GetNode',
-                request_serializer=swarmpy_dot_api_dot_control__pb2.GetRequest.SerializeToString,
-                response_deserializer=swarmpy_dot_api_dot_objects__pb2.Node.FromString,
-                _registered_method=True)
-        self.UpdateNode = channel.unary_unary(
-                '/swarmpy.api.Control/UpdateNode',
-                request_serializer=swarmpy_dot_api_dot_control__pb2.UpdateNodeRequest.SerializeToString,
-                response_deserializer=swarmpy_dot_api_dot_objects__pb2.Node.FromString,
-                _registered_method=True)
-        self.RemoveNode = channel.unary_unary(
-                '/swarmpy.api.Control/RemoveNode',
-                request_serializer=swarmpy_dot_api_dot_control__pb2.RemoveRequest.SerializeToString,
-                response_deserializer=swarmpy_dot_api_dot_control__pb2.Empty.FromString,
-                _registered_method=True)
         self.GetCluster = channel.unary_unary(
                 '/swarmpy.api.Control/GetCluster',
                 request_serializer=swarmpy_dot_api_dot_control__pb2.Empty.SerializeToString,
-                response_deserializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
-                _registered_method=True)
-        self.RotateJoinToken = channel.unary_unary(
-                '/swarmpy.api.Control/RotateJoinToken',
-                request_serializer=swarmpy_dot_api_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
                 _registered_method=True)
         self.UpdateCluster = channel.unary_unary(
@@ -86,11 +65,6 @@ class ControlStub:
                 request_serializer=swarmpy_dot_api_dot_control__pb2.GetRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_objects__pb2.Service.FromString,
                 _registered_method=True)
-        self.ListServices = channel.unary_unary(
-                '/swarmpy.api.Control/ListServices',
-                request_serializer=swarmpy_dot_api_dot_control__pb2.Empty.SerializeToString,
-                response_deserializer=swarmpy_dot_api_dot_control__pb2.ListServicesResponse.FromString,
-                _registered_method=True)
         self.RemoveService = channel.unary_unary(
                 '/swarmpy.api.Control/RemoveService',
                 request_serializer=swarmpy_dot_api_dot_control__pb2.RemoveRequest.SerializeToString,
@@ -100,11 +74,6 @@ class ControlStub:
                 '/swarmpy.api.Control/ListTasks',
                 request_serializer=swarmpy_dot_api_dot_control__pb2.ListTasksRequest.SerializeToString,
                 response_deserializer=swarmpy_dot_api_dot_control__pb2.ListTasksResponse.FromString,
-                _registered_method=True)
-        self.ServiceLogs = channel.unary_stream(
-                '/swarmpy.api.Control/ServiceLogs',
-                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.SerializeToString,
-                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.FromString,
                 _registered_method=True)
         self.CreateNetwork = channel.unary_unary(
                 '/swarmpy.api.Control/CreateNetwork',
@@ -137,31 +106,7 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetNode(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def UpdateNode(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def RemoveNode(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def GetCluster(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def RotateJoinToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,12 +137,6 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListServices(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def RemoveService(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -206,13 +145,6 @@ class ControlServicer:
 
     def ListTasks(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ServiceLogs(self, request, context):
-        """The logs of a service's (or some tasks') containers, from whichever nodes run them.
-        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -249,29 +181,9 @@ def add_ControlServicer_to_server(servicer, server):
                     request_deserializer=swarmpy_dot_api_dot_control__pb2.ListNodesRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_control__pb2.ListNodesResponse.SerializeToString,
             ),
-            'GetNode': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetNode,
-                    request_deserializer=swarmpy_dot_api_dot_control__pb2.GetRequest.FromString,
-                    response_serializer=swarmpy_dot_api_dot_objects__pb2.Node.SerializeToString,
-            ),
-            'UpdateNode': grpc.unary_unary_rpc_method_handler(
-                    servicer.UpdateNode,
-                    request_deserializer=swarmpy_dot_api_dot_control__pb2.UpdateNodeRequest.FromString,
-                    response_serializer=swarmpy_dot_api_dot_objects__pb2.Node.SerializeToString,
-            ),
-            'RemoveNode': grpc.unary_unary_rpc_method_handler(
-                    servicer.RemoveNode,
-                    request_deserializer=swarmpy_dot_api_dot_control__pb2.RemoveRequest.FromString,
-                    response_serializer=swarmpy_dot_api_dot_control__pb2.Empty.SerializeToString,
-            ),
             'GetCluster': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCluster,
                     request_deserializer=swarmpy_dot_api_dot_control__pb2.Empty.FromString,
-                    response_serializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.SerializeToString,
-            ),
-            'RotateJoinToken': grpc.unary_unary_rpc_method_handler(
-                    servicer.RotateJoinToken,
-                    request_deserializer=swarmpy_dot_api_dot_control__pb2.RotateJoinTokenRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_control__pb2.ClusterInfo.SerializeToString,
             ),
             'UpdateCluster': grpc.unary_unary_rpc_method_handler(
@@ -294,11 +206,6 @@ def add_ControlServicer_to_server(servicer, server):
                     request_deserializer=swarmpy_dot_api_dot_control__pb2.GetRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_objects__pb2.Service.SerializeToString,
             ),
-            'ListServices': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListServices,
-                    request_deserializer=swarmpy_dot_api_dot_control__pb2.Empty.FromString,
-                    response_serializer=swarmpy_dot_api_dot_control__pb2.ListServicesResponse.SerializeToString,
-            ),
             'RemoveService': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveService,
                     request_deserializer=swarmpy_dot_api_dot_control__pb2.RemoveRequest.FromString,
@@ -308,11 +215,6 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListTasks,
                     request_deserializer=swarmpy_dot_api_dot_control__pb2.ListTasksRequest.FromString,
                     response_serializer=swarmpy_dot_api_dot_control__pb2.ListTasksResponse.SerializeToString,
-            ),
-            'ServiceLogs': grpc.unary_stream_rpc_method_handler(
-                    servicer.ServiceLogs,
-                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.FromString,
-                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.SerializeToString,
             ),
             'CreateNetwork': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateNetwork,
@@ -373,87 +275,6 @@ class Control:
             _registered_method=True)
 
     @staticmethod
-    def GetNode(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/swarmpy.api.Control/GetNode',
-            swarmpy_dot_api_dot_control__pb2.GetRequest.SerializeToString,
-            swarmpy_dot_api_dot_objects__pb2.Node.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def UpdateNode(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/swarmpy.api.Control/UpdateNode',
-            swarmpy_dot_api_dot_control__pb2.UpdateNodeRequest.SerializeToString,
-            swarmpy_dot_api_dot_objects__pb2.Node.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def RemoveNode(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/swarmpy.api.Control/RemoveNode',
-            swarmpy_dot_api_dot_control__pb2.RemoveRequest.SerializeToString,
-            swarmpy_dot_api_dot_control__pb2.Empty.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def GetCluster(request,
             target,
             options=(),
@@ -469,33 +290,6 @@ class Control:
             target,
             '/swarmpy.api.Control/GetCluster',
             swarmpy_dot_api_dot_control__pb2.Empty.SerializeToString,
-            swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def RotateJoinToken(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/swarmpy.api.Control/RotateJoinToken',
-            swarmpy_dot_api_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
             swarmpy_dot_api_dot_control__pb2.ClusterInfo.FromString,
             options,
             channel_credentials,
@@ -616,33 +410,6 @@ class Control:
             _registered_method=True)
 
     @staticmethod
-    def ListServices(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/swarmpy.api.Control/ListServices',
-            swarmpy_dot_api_dot_control__pb2.Empty.SerializeToString,
-            swarmpy_dot_api_dot_control__pb2.ListServicesResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def RemoveService(request,
             target,
             options=(),
@@ -686,33 +453,6 @@ class Control:
             '/swarmpy.api.Control/ListTasks',
             swarmpy_dot_api_dot_control__pb2.ListTasksRequest.SerializeToString,
             swarmpy_dot_api_dot_control__pb2.ListTasksResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ServiceLogs(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/swarmpy.api.Control/ServiceLogs',
-            swarmpy_dot_api_dot_dispatcher__pb2.SubscribeLogsRequest.SerializeToString,
-            swarmpy_dot_api_dot_dispatcher__pb2.LogMessage.FromString,
             options,
             channel_credentials,
             insecure,

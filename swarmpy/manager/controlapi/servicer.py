@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
@@ -14,7 +14,7 @@ from swarmpy.errors import InvalidArgument, NotAManager
 from swarmpy.manager.controlapi.cluster import ClusterUpdate
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Cluster, ServiceSpec, TLSInfo
-from swarmpy.rpc import streaming, unary
+from swarmpy.rpc import unary
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -46,12 +46,6 @@ def service_spec(msg: Any) -> ServiceSpec:
         raise InvalidArgument(f"invalid service spec: {exc}") from None
 
 
-class LogSource(Protocol):
-    """What serves ``service logs`` on a manager (``Manager.subscribe_logs``)."""
-
-    def subscribe_logs(self, request: Any) -> AsyncIterator[Any]: ...
-
-
 class ControlServicer(control_pb2_grpc.ControlServicer):
     """Serves the control API when this node is a manager, refuses it otherwise.
 
@@ -59,13 +53,8 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     manager while the daemon runs.
     """
 
-    def __init__(
-        self,
-        api: Callable[[], ControlAPI | None],
-        logs: Callable[[], LogSource | None] = lambda: None,
-    ) -> None:
+    def __init__(self, api: Callable[[], ControlAPI | None]) -> None:
         self._api = api
-        self._logs = logs
         self._messages = codec.MessageCache()  # tasks are polled (progress views, ps)
 
     def api(self) -> ControlAPI:
@@ -88,41 +77,9 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         )
 
     @unary
-    async def GetNode(self, request: Any, context: Ctx) -> Any:
-        return codec.to_proto(self.reader().nodes.get(request.ref), objects_pb2.Node())
-
-    @unary
-    async def UpdateNode(self, request: Any, context: Ctx) -> Any:
-        api = self.api()
-        # A role change comes alone (node promote/demote); a demoted manager that served
-        # this call can no longer write the store afterwards.
-        if request.role:
-            node = await api.nodes.set_role(request.ref, request.role)
-        else:
-            node = await api.nodes.update(
-                request.ref,
-                availability=request.availability,
-                label_add=dict(request.label_add),
-                label_rm=list(request.label_rm),
-            )
-        return codec.to_proto(node, objects_pb2.Node())
-
-    @unary
-    async def RemoveNode(self, request: Any, context: Ctx) -> Any:
-        await self.api().nodes.remove(request.ref, request.force)
-        return control_pb2.Empty()
-
-    @unary
     async def GetCluster(self, request: Any, context: Ctx) -> Any:
         api = self.api()
         return cluster_info(api.cluster.get(), api.cluster.manager_addrs())
-
-    @unary
-    async def RotateJoinToken(self, request: Any, context: Ctx) -> Any:
-        api = self.api()
-        return cluster_info(
-            await api.cluster.rotate_join_token(request.role), api.cluster.manager_addrs()
-        )
 
     @unary
     async def UpdateCluster(self, request: Any, context: Ctx) -> Any:
@@ -158,14 +115,6 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     @unary
     async def GetService(self, request: Any, context: Ctx) -> Any:
         return codec.to_proto(self.reader().services.get(request.ref), objects_pb2.Service())
-
-    @unary
-    async def ListServices(self, request: Any, context: Ctx) -> Any:
-        return control_pb2.ListServicesResponse(
-            services=[
-                codec.to_proto(s, objects_pb2.Service()) for s in self.reader().services.list()
-            ]
-        )
 
     @unary
     async def RemoveService(self, request: Any, context: Ctx) -> Any:
@@ -205,15 +154,6 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                 codec.to_proto(n, objects_pb2.Network()) for n in self.reader().networks.list()
             ]
         )
-
-    @streaming
-    async def ServiceLogs(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
-        self.api()  # a worker refuses as for every control call
-        source = self._logs()
-        if source is None:
-            raise NotAManager()
-        async for message in source.subscribe_logs(request):
-            yield message
 
     @unary
     async def RemoveNetwork(self, request: Any, context: Ctx) -> Any:
