@@ -441,6 +441,9 @@ class Cluster:
     removed_nodes: tuple[RemovedNode, ...] = ()
     # A plain default (immutable): a cluster pickled before this field existed reads it.
     raft_keys: RaftKeys = RaftKeys()
+    # Docker's CAConfig.ForceRotate: the counter an Engine API client last sent, shown back so
+    # that its get, increment, update starts a root rotation and a resent value does not.
+    force_rotate: int = 0
 
     def is_removed(self, node_id: str) -> bool:
         return any(r.id == node_id for r in self.removed_nodes)

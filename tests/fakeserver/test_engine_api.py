@@ -146,12 +146,12 @@ def test_swarm_inspect_update_and_membership() -> None:
         assert rotated["JoinTokens"]["Manager"] == tokens["Manager"]
         status, text = await message(api, "POST", f"/swarm/update?version={version}", swarm["Spec"])
         assert (status, text) == (400, "update out of sequence")
-        changed = dict(swarm["Spec"], Dispatcher={"HeartbeatPeriod": 1})
+        changed = dict(swarm["Spec"], Raft={"ElectionTick": 3})
         status, text = await message(
             api, "POST", f"/swarm/update?version={rotated['Version']['Index']}", changed
         )
         assert status == 400
-        assert "Dispatcher.HeartbeatPeriod" in text
+        assert "Raft.ElectionTick" in text
         assert await call(api, "GET", "/swarm/unlockkey") == (200, {"UnlockKey": ""})
         assert await message(api, "POST", "/swarm/unlock", {"UnlockKey": "x"}) == (
             409,

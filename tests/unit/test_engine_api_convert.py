@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from swarmpy.ca import certificates as ca
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     Cluster,
@@ -33,7 +34,7 @@ from swarmpy.server.convert.common import timestamp
 from swarmpy.server.convert.network import network_create, network_json
 from swarmpy.server.convert.node import node_change, node_json
 from swarmpy.server.convert.service import service_json, service_spec, service_spec_json
-from swarmpy.server.convert.swarm import check_swarm_spec_unchanged, init_request, swarm_json
+from swarmpy.server.convert.swarm import init_request, swarm_json, swarm_update
 from swarmpy.server.convert.task import task_json
 from tests.support.builders import node, service, task
 
@@ -270,9 +271,12 @@ def test_swarm_init_and_update() -> None:
     assert (init.advertise_addr, init.task_history_limit) == ("10.0.0.1", 3)
     with pytest.raises(InvalidArgument, match="AutoLockManagers"):
         init_request({"AutoLockManagers": True})
-    cluster = Cluster(id="c1")
+    root = ca.create_root_ca()
+    cluster = Cluster(id="c1", root_ca_cert=root.cert_pem, root_ca_key=root.key_pem)
     spec = swarm_json(cluster, 2)["Spec"]
-    check_swarm_spec_unchanged(spec, cluster)
+    assert swarm_update(spec, cluster).task_history_limit == cluster.task_history_limit
     spec["Orchestration"]["TaskHistoryRetentionLimit"] = 9
-    with pytest.raises(InvalidArgument, match=r"Orchestration\.TaskHistoryRetentionLimit"):
-        check_swarm_spec_unchanged(spec, cluster)
+    assert swarm_update(spec, cluster).task_history_limit == 9
+    spec["Raft"] = {"SnapshotInterval": 10000}
+    with pytest.raises(InvalidArgument, match=r"Raft\.SnapshotInterval"):
+        swarm_update(spec, cluster)

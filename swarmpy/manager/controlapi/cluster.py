@@ -32,6 +32,7 @@ class ClusterUpdate:
     node_cert_expiry_s: float | None = None
     heartbeat_period_s: float | None = None
     task_history_limit: int | None = None
+    force_rotate: int | None = None  # Docker's CAConfig.ForceRotate, kept as it was sent
     rotate_ca: bool = False
     ca_cert: str = ""
     ca_key: str = ""
@@ -61,7 +62,12 @@ def apply_update(cluster: Cluster, update: ClusterUpdate, new_root: ca.RootCA | 
     """The cluster with a checked update applied (pure)."""
     settings = {
         name: value
-        for name in ("node_cert_expiry_s", "heartbeat_period_s", "task_history_limit")
+        for name in (
+            "node_cert_expiry_s",
+            "heartbeat_period_s",
+            "task_history_limit",
+            "force_rotate",
+        )
         if (value := getattr(update, name)) is not None
     }
     changed = replace(cluster, **settings)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from swarmpy.ca import rotation
 from swarmpy.errors import InvalidArgument
+from swarmpy.manager.controlapi.cluster import ClusterUpdate
 from swarmpy.model import Cluster
 from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
 from swarmpy.server.convert.common import nanos, timestamp, version
-from swarmpy.server.convert.fields import Fields, is_zero
+from swarmpy.server.convert.fields import Fields
 
 VXLAN_PORT = 4789
 
@@ -23,9 +25,26 @@ def swarm_spec_json(cluster: Cluster) -> dict[str, Any]:
         # pysyncobj has no ticks or snapshot interval to show: Docker's zero values.
         "Raft": {},
         "Dispatcher": {"HeartbeatPeriod": nanos(cluster.heartbeat_period_s)},
-        "CAConfig": {"NodeCertExpiry": nanos(cluster.node_cert_expiry_s)},
+        # Never the signing certificate or key, as Docker: a client sends back what it read.
+        "CAConfig": {
+            "NodeCertExpiry": nanos(cluster.node_cert_expiry_s),
+            "ForceRotate": cluster.force_rotate,
+        },
         "TaskDefaults": {},
         "EncryptionConfig": {"AutoLockManagers": False},
+    }
+
+
+def _tls_info_json(cluster: Cluster) -> dict[str, str]:
+    """As Docker's: the root the swarm trusts, and the issuer certificates should come from,
+    the new root's during a rotation. Docker's CLI follows `swarm ca --rotate` by comparing
+    each node's TLSInfo with this."""
+    trusted = rotation.cluster_tls_info(cluster)
+    issuer = rotation.rotation_tls_info(cluster) or trusted
+    return {
+        "TrustRoot": trusted.trust_root,
+        "CertIssuerSubject": issuer.cert_issuer_subject,
+        "CertIssuerPublicKey": issuer.cert_issuer_public_key,
     }
 
 
@@ -37,7 +56,7 @@ def cluster_info_json(cluster: Cluster, index: int | None) -> dict[str, Any]:
         "CreatedAt": timestamp(cluster.created_at),
         "UpdatedAt": timestamp(cluster.updated_at),
         "Spec": swarm_spec_json(cluster),
-        "TLSInfo": {"TrustRoot": cluster.root_ca_cert},
+        "TLSInfo": _tls_info_json(cluster),
         "RootRotationInProgress": cluster.root_rotation is not None,
         "DataPathPort": VXLAN_PORT,
         "DefaultAddrPool": [],
@@ -52,27 +71,79 @@ def swarm_json(cluster: Cluster, index: int | None) -> dict[str, Any]:
     return out
 
 
-def _differences(sent: Any, have: Any, path: str) -> list[str]:
-    """Where ``sent`` asks for something other than ``have`` (zeros ask for nothing)."""
-    if isinstance(sent, dict):
-        have_map = have if isinstance(have, dict) else {}
-        out: list[str] = []
-        for key, value in sent.items():
-            out += _differences(value, have_map.get(key), f"{path}.{key}" if path else key)
-        return out
-    if is_zero(sent) or sent == have:
-        return []
-    return [path]
+# SwarmSpec fields swarmpy has no equivalent of (pysyncobj has no ticks or snapshot settings;
+# no external CAs, no task defaults, no autolock): taken only at their zero value.
+_UNSUPPORTED_SPEC = {
+    "Raft": (
+        "SnapshotInterval",
+        "KeepOldSnapshots",
+        "LogEntriesForSlowFollowers",
+        "ElectionTick",
+        "HeartbeatTick",
+    ),
+    "TaskDefaults": ("LogDriver",),
+    "EncryptionConfig": ("AutoLockManagers",),
+}
 
 
-def check_swarm_spec_unchanged(body: Any, cluster: Cluster) -> None:
-    """swarmpy's control API changes no swarm setting after init, so /swarm/update takes only
-    the spec a client read back (to rotate a join token) and refuses any change, by name."""
-    changed = _differences(body if body is not None else {}, swarm_spec_json(cluster), "")
-    if changed:
+def swarm_update(body: Any, cluster: Cluster) -> ClusterUpdate:
+    """What a SwarmSpec sent to /swarm/update changes, as Docker's daemon merges it: a
+    duration of 0 or an absent key keeps the setting; a ForceRotate other than the one shown,
+    or a SigningCACert (with its SigningCAKey), starts a root rotation. Fields swarmpy does
+    not implement are taken only at their zero value, anything else is refused by name."""
+    f = Fields(body)
+    name = f.text("Name")
+    if name not in ("", cluster.name):
+        raise InvalidArgument("modification of cluster name is not allowed")
+    f.unsupported(("Labels",))
+    for key, fields in _UNSUPPORTED_SPEC.items():
+        part = f.obj(key)
+        if part is not None:
+            part.unsupported(fields)
+            part.done()
+    history = cluster.task_history_limit
+    orchestration = f.obj("Orchestration")
+    if orchestration is not None:
+        history = orchestration.integer("TaskHistoryRetentionLimit", history)
+        orchestration.done()
+    heartbeat: float | None = None
+    dispatcher = f.obj("Dispatcher")
+    if dispatcher is not None:
+        heartbeat = dispatcher.seconds("HeartbeatPeriod", 0.0) or None
+        dispatcher.done()
+    if heartbeat is not None and heartbeat < 0:
+        raise InvalidArgument("heartbeat time period cannot be a negative duration")
+    expiry: float | None = None
+    force_rotate = cluster.force_rotate
+    ca_cert = ca_key = ""
+    ca_config = f.obj("CAConfig")
+    if ca_config is not None:
+        expiry = ca_config.seconds("NodeCertExpiry", 0.0) or None
+        force_rotate = ca_config.integer("ForceRotate", force_rotate)
+        ca_cert = ca_config.text("SigningCACert")
+        ca_key = ca_config.text("SigningCAKey")
+        ca_config.unsupported(("ExternalCAs",))
+        ca_config.done()
+    if force_rotate < 0:
         raise InvalidArgument(
-            f"unsupported change of {changed[0]}: swarmpy cannot change it after swarm init"
+            f"invalid CAConfig.ForceRotate: expected a counter of 0 or more, got {force_rotate}"
         )
+    if ca_key and not ca_cert:
+        raise InvalidArgument(
+            "if a signing CA key is provided, the signing CA cert must also be provided"
+        )
+    f.done()
+    return ClusterUpdate(
+        node_cert_expiry_s=expiry,
+        heartbeat_period_s=heartbeat,
+        task_history_limit=history,
+        force_rotate=force_rotate if force_rotate != cluster.force_rotate else None,
+        # As SwarmKit: a new counter makes a new root, a signing certificate (with its key)
+        # is the root to rotate to.
+        rotate_ca=force_rotate != cluster.force_rotate or bool(ca_cert),
+        ca_cert=ca_cert,
+        ca_key=ca_key,
+    )
 
 
 @dataclass(frozen=True)

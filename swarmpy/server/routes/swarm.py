@@ -18,12 +18,7 @@ from swarmpy.server.app import (
 )
 from swarmpy.server.backend import EngineNode, reader, writer
 from swarmpy.server.convert.fields import Fields
-from swarmpy.server.convert.swarm import (
-    check_swarm_spec_unchanged,
-    init_request,
-    join_request,
-    swarm_json,
-)
+from swarmpy.server.convert.swarm import init_request, join_request, swarm_json, swarm_update
 
 
 class NotLocked(ApiError):
@@ -106,7 +101,8 @@ async def update(request: web.Request) -> web.Response:
     cluster = api.cluster.get()
     if version != api.store.view().version(CLUSTERS, cluster.id):
         raise Conflict("update out of sequence")
-    check_swarm_spec_unchanged(await json_body(request), cluster)
+    # Checked whole before anything changes: a refused setting rotates no token either.
+    await api.cluster.update(swarm_update(await json_body(request), cluster))
     if rotate_worker:
         await api.cluster.rotate_join_token("worker")
     if rotate_manager:
