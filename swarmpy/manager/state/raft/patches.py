@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gzip
 import logging
+import pickle
 import time
 from collections import deque
 from typing import Any
 
+import pysyncobj.pickle
 import pysyncobj.serializer
 import pysyncobj.syncobj
 from pysyncobj import SyncObj
@@ -51,6 +53,11 @@ def _create_journal(path: str | None) -> FileJournal | MemoryJournal:
     return MemoryJournal() if path is None else FileJournal(path)
 
 
+# pysyncobj pickles its messages and commands at protocol 2, which encodes bytes as a latin-1
+# string rebuilt through codecs.encode: every entry inside an append (a command's bytes) grew
+# by a third and cost more to compress, encrypt and decode, on every manager. Any protocol
+# reads back with pickle.loads, so journals and peers on protocol 2 stay readable.
+setattr(pysyncobj.pickle, "__protocol", pickle.HIGHEST_PROTOCOL)
 pysyncobj.serializer.gzip = _DumpGzip
 pysyncobj.serializer.pickle = DumpCodec
 # pysyncobj renames a new dump over the old one without syncing either (os.rename).
