@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -102,31 +103,74 @@ class ApplyResult:
     conflict: str = ""
 
 
-class Snapshot:
-    """An immutable view of every table at one index."""
+# A row deleted since a table's base copy (``_TableView``).
+_GONE: Any = object()
+
+# A change since a table's base copy: the row (or _GONE), its version, and whether it was
+# (re)created, which moves it to the end of the table as in the live dict.
+_Change = tuple[Any, int | None, bool]
+
+
+class _TableView:
+    """One table as of a snapshot: a copy shared by many snapshots, plus the rows changed
+    since it was taken (a copy of their own, small). Copying the whole table for every
+    snapshot after a write made each write cost O(rows): 90 us per write at 10,000 tasks."""
 
     def __init__(
         self,
-        index: int,
-        tables: dict[str, dict[str, Any]],
-        versions: dict[str, dict[str, int]],
+        rows: dict[str, Any],
+        versions: dict[str, int],
+        changes: dict[str, _Change],
     ) -> None:
+        self._rows = rows
+        self._versions = versions
+        self._changes = changes
+        self._merged: dict[str, Any] | None = None if changes else rows
+
+    def get(self, obj_id: str) -> Any | None:
+        change = self._changes.get(obj_id)
+        if change is None:
+            return self._rows.get(obj_id)
+        return None if change[0] is _GONE else change[0]
+
+    def version(self, obj_id: str) -> int | None:
+        change = self._changes.get(obj_id)
+        if change is None:
+            return self._versions.get(obj_id)
+        return change[1]
+
+    def merged(self) -> dict[str, Any]:
+        """Every row, in the live table's order; built once per view, when first read."""
+        if self._merged is None:
+            merged = dict(self._rows)
+            for obj_id, (obj, _, created) in self._changes.items():
+                if obj is _GONE or created:
+                    merged.pop(obj_id, None)
+                if obj is not _GONE:
+                    merged[obj_id] = obj
+            self._merged = merged
+        return self._merged
+
+
+class Snapshot:
+    """An immutable view of every table at one index."""
+
+    def __init__(self, index: int, tables: dict[str, _TableView]) -> None:
         self.index = index
         self._tables = tables
-        self._versions = versions
 
     def get(self, table: Table[Obj], obj_id: str) -> Obj | None:
         obj: Obj | None = self._tables[table.name].get(obj_id)
         return obj
 
     def version(self, table: Table[Any], obj_id: str) -> int | None:
-        return self._versions[table.name].get(obj_id)
+        return self._tables[table.name].version(obj_id)
 
     def all(self, table: Table[Obj]) -> list[Obj]:
-        return list(self._tables[table.name].values())
+        return list(self._tables[table.name].merged().values())
 
     def ids(self, table: Table[Any]) -> Iterator[str]:
-        return iter(self._tables[table.name])
+        return iter(self._tables[table.name].merged())
 
     def cluster(self) -> Cluster | None:
         """The swarm's one cluster object (none before the first manager bootstraps it)."""
@@ -147,7 +191,14 @@ class StoreState:
         self.tables: dict[str, dict[str, Any]] = {t.name: {} for t in TABLES}
         self.versions: dict[str, dict[str, int]] = {t.name: {} for t in TABLES}
         self.lock = threading.RLock()
-        self._frozen: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
+        self._forget_views()
+
+    def _forget_views(self) -> None:
+        # Per table: a copy of its rows and versions that snapshots share, the changes
+        # since that copy, and the view of the current state (until the table changes).
+        self._base: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
+        self._changes: dict[str, dict[str, _Change]] = {}
+        self._views: dict[str, _TableView] = {}
 
     # pysyncobj pickles the state for snapshots: the lock cannot travel.
     def __getstate__(self) -> dict[str, Any]:
@@ -158,20 +209,40 @@ class StoreState:
         self.tables = state["tables"]
         self.versions = state["versions"]
         self.lock = threading.RLock()
-        self._frozen = {}
+        self._forget_views()
 
     def snapshot(self) -> Snapshot:
-        # A table is copied once after it changes, then shared by every snapshot until it
-        # changes again: heartbeats and reads of 10,000 tasks must not copy them each time.
+        # A table is copied once, then shared by every snapshot; what changed since is
+        # copied per snapshot (and shared until the next change), and once that grows past
+        # the square root of the table, the table is copied again: O(sqrt(rows)) a write.
         with self.lock:
+            views = self._views
             for name in self.tables:
-                if name not in self._frozen:
-                    self._frozen[name] = (dict(self.tables[name]), dict(self.versions[name]))
-            return Snapshot(
-                self.index,
-                {name: rows for name, (rows, _) in self._frozen.items()},
-                {name: versions for name, (_, versions) in self._frozen.items()},
-            )
+                if name in views:
+                    continue
+                base = self._base.get(name)
+                if base is None:
+                    base = self._base[name] = (dict(self.tables[name]), dict(self.versions[name]))
+                    self._changes[name] = {}
+                views[name] = _TableView(*base, dict(self._changes[name]))
+            return Snapshot(self.index, dict(views))
+
+    def _changed(self, table: str, obj_id: str, change: _Change) -> None:
+        """Record a change of a row for the snapshots (under the lock, from ``apply``)."""
+        self._views.pop(table, None)
+        changes = self._changes.get(table)
+        if changes is None:  # no copy of the table yet: the next snapshot takes one
+            return
+        if len(changes) >= max(64, math.isqrt(len(self.tables[table]))):
+            del self._base[table], self._changes[table]
+            return
+        if change[2]:
+            changes.pop(obj_id, None)  # re-created: it moves to the end, as in the live dict
+        else:
+            previous = changes.get(obj_id)
+            if previous is not None and previous[0] is not _GONE:
+                change = (change[0], change[1], previous[2])
+        changes[obj_id] = change
 
     def replace_all(
         self, tables: dict[str, dict[str, Any]], versions: dict[str, dict[str, int]], index: int
@@ -179,7 +250,7 @@ class StoreState:
         """Take over another state's contents (a Raft snapshot being installed)."""
         with self.lock:
             self.tables, self.versions, self.index = tables, versions, index
-            self._frozen.clear()
+            self._forget_views()
 
     def apply(
         self, ops: tuple[Op, ...], listener: Callable[[ApplyResult], None] | None = None
@@ -198,17 +269,18 @@ class StoreState:
             events: list[Event] = []
             for op in ops:
                 table = table_named(op.table)
-                self._frozen.pop(op.table, None)
                 rows = self.tables[op.table]
                 old = rows.get(op.id)
                 if op.obj is None:
                     if old is not None:
                         del rows[op.id]
                         del self.versions[op.table][op.id]
+                        self._changed(op.table, op.id, (_GONE, None, False))
                         events.append(Event("delete", table, old))
                     continue
                 rows[op.id] = op.obj
                 self.versions[op.table][op.id] = index
+                self._changed(op.table, op.id, (op.obj, index, old is None))
                 events.append(Event("update" if old is not None else "create", table, op.obj, old))
             self.index = index
             result = ApplyResult(index, True, tuple(events))
