@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from swarmpy.dns.fastloop import Mode
+from swarmpy.dns.fastloop import RESOLVER_NICE, Mode
 from swarmpy.dns.server import DnsServer
 from swarmpy.model import (
     EndpointMode,
@@ -93,8 +93,11 @@ def ip(*args: str) -> None:
 
 
 def dnsmasq_argv(ns: str, listen: str, name: str, addr: str) -> list[str]:
+    """dnsmasq at the priority our resolver loop gives itself, so the ratio compares the
+    two servers, not their niceness."""
     return [
-        *("ip", "netns", "exec", ns, shutil.which("dnsmasq") or "dnsmasq", "--no-daemon"),
+        *("nice", "-n", str(RESOLVER_NICE), "ip", "netns", "exec", ns),
+        *(shutil.which("dnsmasq") or "dnsmasq", "--no-daemon"),
         *("--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file=", "--user=root"),
         *("--bind-interfaces", f"--listen-address={listen}", f"--address=/{name}/{addr}"),
     ]
@@ -435,8 +438,13 @@ def main() -> None:
     with open("/proc/loadavg") as f:
         load_before = f.read().split()[0]
     if args.lab:
+        from bench.labkit import NotReady
+
         seconds = args.seconds or 3.0
-        doc = lab(seconds, args.runs)
+        try:
+            doc = lab(seconds, args.runs)
+        except NotReady as exc:
+            raise SystemExit(f"lab not ready: {exc}") from None
     else:
         seconds = args.seconds or 5.0
         doc = asyncio.run(standalone(seconds, args.runs))
