@@ -397,17 +397,24 @@ def run_exec(api: engine.EngineClient, exec_id: str, tty: bool, interactive: boo
 
     stream = api.hijack(path_of("exec", exec_id, "start"), {"Detach": False, "Tty": tty})
     sock = stream.sock
+    # Our stdin's end is the process's (a half-close), except over TLS: the daemon's TLS ends
+    # the whole connection on it, output and all.
+    half_close = api.endpoint.tls is None
+
+    def end_of_input() -> None:
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
 
     def feed() -> None:
         with contextlib.suppress(OSError):
             while data := os.read(sys.stdin.fileno(), 32768):
                 sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)  # stdin ended: the process sees its EOF
+            end_of_input()
 
     if interactive:
         threading.Thread(target=feed, daemon=True).start()
     else:
-        sock.shutdown(socket.SHUT_WR)
+        end_of_input()
     with _raw_terminal(api, exec_id, tty and interactive), contextlib.suppress(OSError):
         engine.copy_output(stream.read1, tty)
     stream.close()

@@ -22,6 +22,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from swarmpy.lab.hosts import swarmpy_executable
 from tests.support.controlplane import init
 from tests.support.daemons import Daemon, DaemonSet
+from tests.support.localswarm import TASK_START_S, load_busybox, task_container
+from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -138,6 +140,11 @@ def remote() -> Iterator[Remote]:
         for d in (manager, worker):
             d.wait_ready()
         init(manager, MANAGER_IP, SWARM_PORT)
+        load_busybox(manager)
+        manager.ok(
+            "service", "create", "-d", "--name", "web", "--constraint", "node.role==manager",
+            "busybox", "sleep", "600",
+        )  # fmt: skip
         yield Remote(manager, worker, url, pki, stranger)
 
 
@@ -227,3 +234,25 @@ def test_the_client_refuses_a_daemon_its_ca_did_not_sign(remote: Remote) -> None
     wrong = from_worker_host(r, *flags, "node", "ls")
     assert wrong.returncode == 1
     assert "certificate verify failed" in wrong.stderr, wrong.stderr
+
+
+def test_exec_through_the_remote_daemon_over_tls(remote: Remote) -> None:
+    r = remote
+    wait_for(
+        "web's task to run", lambda: task_container(r.manager, "web") is not None, TASK_START_S
+    )
+    row = task_container(r.manager, "web")
+    assert row is not None
+    listed = from_worker_host(r, *tls_flags(r), "ps", "-q")
+    assert listed.stdout.split() == [row["ID"]], listed.stderr
+    ran = from_worker_host(r, *tls_flags(r), "exec", row["ID"], "sh", "-c", "echo hi; exit 3")
+    assert (ran.returncode, ran.stdout) == (3, "hi\n"), ran.stderr
+    # stdin goes through too (over TLS its end cannot be sent: the process reads 4 bytes).
+    fed = subprocess.run(
+        [str(swarmpy_executable()), *tls_flags(r), "exec", "-i", row["ID"], "head", "-c", "4"],
+        input="ping",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (fed.returncode, fed.stdout) == (0, "ping"), fed.stderr
