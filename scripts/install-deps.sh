@@ -17,6 +17,7 @@ PACKAGES=(
   dnsmasq-base      # the lab's upstream resolver; DNS benchmark baseline
   iperf3            # overlay throughput benchmark
   dnsperf           # DNS benchmark
+  etcd-server       # Raft store benchmark baseline (etcd, fsync on); its service stays off
   systemd           # systemd-analyze verify for the deploy unit's test
   procps            # ps, sysctl
   util-linux        # unshare, nsenter, mount
@@ -67,5 +68,10 @@ if [[ " ${missing[*]} " == *" docker-registry "* ]] && [[ -d /run/systemd/system
 fi
 if [[ " ${missing[*]} " == *" docker.io "* ]] && [[ -d /run/systemd/system ]]; then
   systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+fi
+# etcd-server enables etcd on 127.0.0.1:2379; the benchmark starts its own members on ports of
+# its own, so the packaged service is switched off as the registry's is.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] && [[ -d /run/systemd/system ]]; then
+  systemctl disable --now etcd.service >/dev/null 2>&1 || true
 fi
 echo "install-deps.sh: done"
