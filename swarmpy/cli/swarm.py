@@ -133,20 +133,28 @@ def update(
     ),
 ) -> None:
     """Update the swarm."""
-    request = control_pb2.UpdateClusterRequest()
-    if cert_expiry is not None:
-        request.node_cert_expiry_s = duration(cert_expiry)
-    if dispatcher_heartbeat is not None:
-        request.heartbeat_period_s = duration(dispatcher_heartbeat)
     if task_history_limit is not None:
         validate.check_history_limit(task_history_limit)
-        request.task_history_limit = task_history_limit
-
-    async def call(c: Client) -> control_pb2.ClusterInfo:
-        return await c.control.UpdateCluster(request)
-
-    run(call)
+    api = engine.connect()
+    # As docker's CLI: the spec read, the flags given changed in it, sent back with its version.
+    swarm = api.get("/swarm")
+    spec = swarm["Spec"]
+    if cert_expiry is not None:
+        spec.setdefault("CAConfig", {})["NodeCertExpiry"] = _nanos(duration(cert_expiry))
+    if dispatcher_heartbeat is not None:
+        # Checked here: the Engine API reads a zero duration as "unchanged", as Docker's.
+        heartbeat_s = duration(dispatcher_heartbeat)
+        validate.check_heartbeat_period(heartbeat_s)
+        spec.setdefault("Dispatcher", {})["HeartbeatPeriod"] = _nanos(heartbeat_s)
+    if task_history_limit is not None:
+        spec.setdefault("Orchestration", {})["TaskHistoryRetentionLimit"] = task_history_limit
+    api.post("/swarm/update", spec, version=swarm["Version"]["Index"])
     typer.echo("Swarm updated.")
+
+
+def _nanos(seconds: float) -> int:
+    """A duration as the Engine API's JSON holds it (Go's time.Duration: nanoseconds)."""
+    return round(seconds * 1_000_000_000)
 
 
 def _pem_file(path: Path | None, flag: str) -> str:
