@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from swarmpy.dns.fastloop import RESOLVER_NICE, Mode
+from swarmpy.dns.fastloop import Mode, raise_priority
 from swarmpy.dns.server import DnsServer
 from swarmpy.model import (
     EndpointMode,
@@ -93,11 +93,11 @@ def ip(*args: str) -> None:
 
 
 def dnsmasq_argv(ns: str, listen: str, name: str, addr: str) -> list[str]:
-    """dnsmasq at the priority our resolver loop gives itself, so the ratio compares the
-    two servers, not their niceness."""
+    """dnsmasq, to be started in a session of its own and given the priority our resolver
+    loop gives itself (``raise_priority``), so the ratio compares the two servers, not
+    their scheduling."""
     return [
-        *("nice", "-n", str(RESOLVER_NICE), "ip", "netns", "exec", ns),
-        *(shutil.which("dnsmasq") or "dnsmasq", "--no-daemon"),
+        *("ip", "netns", "exec", ns, shutil.which("dnsmasq") or "dnsmasq", "--no-daemon"),
         *("--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file=", "--user=root"),
         *("--bind-interfaces", f"--listen-address={listen}", f"--address=/{name}/{addr}"),
     ]
@@ -215,7 +215,9 @@ async def dnsmasq(ns: str) -> AsyncIterator[None]:
             *dnsmasq_argv(ns, DNS_ADDR, NAME, ADDR),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
+        raise_priority(proc.pid)
         try:
             await asyncio.sleep(0.3)  # dnsmasq binds within milliseconds
             if proc.returncode is not None:
@@ -316,7 +318,7 @@ def lab(seconds: float, runs: int) -> dict[str, Any]:
     import dns.message
     import dns.query
 
-    from bench.labkit import NotReady, missing_prerequisites, swarm_lab
+    from bench.labkit import NotReady, daemon_pid, missing_prerequisites, swarm_lab
     from swarmpy.netns import call_in_netns, netns_path
 
     why = missing_prerequisites(("dnsperf",))
@@ -347,12 +349,17 @@ def lab(seconds: float, runs: int) -> dict[str, Any]:
             dnsmasq_argv(ns, DNSMASQ_ADDR, "dnsclient", vip),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
+        raise_priority(proc.pid)
         servers = {"swarmpy": DNS_ADDR, "dnsmasq": DNSMASQ_ADDR}
         results: dict[tuple[str, str], list[Result]] = {}
         converge_s: list[float | None] = []
+        # Per run, the server process's CPU time and time runnable but waiting for a CPU.
+        sched: dict[str, list[dict[str, Any]]] = {}
         try:
             time.sleep(0.3)
+            pids = {"swarmpy": resolver_pid(daemon_pid(node1)), "dnsmasq": proc.pid}
             for server in servers.values():  # warm-up, not counted
                 dnsperf(ns, server, queries, 1.0)
             for condition in ("alone", "converging"):
@@ -360,11 +367,19 @@ def lab(seconds: float, runs: int) -> dict[str, Any]:
                     order = list(servers) if r % 2 == 0 else list(reversed(servers))
                     for name in order:
                         run = functools.partial(dnsperf, ns, servers[name], queries, seconds)
+                        before = schedstat(pids[name])
                         if condition == "alone":
                             report = run()
                         else:
                             report, took = while_converging(swarm, net, run)
                             converge_s.append(took)
+                        after = schedstat(pids[name])
+                        sched.setdefault(f"{name} {condition}", []).append(
+                            {
+                                "cpu_ms": after[0] - before[0],
+                                "runqueue_wait_ms": after[1] - before[1],
+                            }
+                        )
                         results.setdefault((name, condition), []).append(read_report(name, report))
         finally:
             proc.terminate()
@@ -373,13 +388,34 @@ def lab(seconds: float, runs: int) -> dict[str, Any]:
     ratios = {c: ratio(cases, "swarmpy", c) for c in ("alone", "converging")}
     print_cases(cases, ratios)
     print(f"60 replicas converged in (s, per converging run): {converge_s}")
+    for what, got in sched.items():
+        print(f"{what}: cpu/runqueue-wait ms per run: {got}")
     return {
         "lab": True,
+        "sched": sched,
         "cases": [asdict(c) for c in cases],
         "ratios": ratios,
         "converge_s": converge_s,
         "client_netns": ns,
     }
+
+
+def schedstat(pid: int | None) -> tuple[float, float]:
+    """(ms on a CPU, ms runnable but waiting for one) of a process's main thread so far."""
+    if pid is None:
+        return 0.0, 0.0
+    run_ns, wait_ns, _slices = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(run_ns) / 1e6, int(wait_ns) / 1e6
+
+
+def resolver_pid(daemon: int | None) -> int | None:
+    """The resolver loop helper process of the daemon ``daemon``."""
+    if daemon is None:
+        return None
+    for child in Path(f"/proc/{daemon}/task/{daemon}/children").read_text().split():
+        if b"swarmpy.dns.fastloop" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    return None
 
 
 def running_tasks(swarm: Any, service: str) -> list[Any]:

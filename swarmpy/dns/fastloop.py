@@ -38,6 +38,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from swarmpy.dns.fastpath import answer_owned
@@ -65,6 +66,19 @@ _GENERATION = struct.Struct("Q")
 # service, a query costs the loop a few microseconds and should not wait behind a task
 # start. It only ever answers queries, so it cannot take more than their rate's worth.
 RESOLVER_NICE = -5
+
+
+def raise_priority(pid: int) -> None:
+    """Give process ``pid`` (0: the caller) the resolver's priority. With autogroups
+    (kernel.sched_autogroup_enabled, processes outside any cpu cgroup) a nice value only
+    counts inside the process's session, so the process also needs a session of its own
+    (the caller's business) and that session's group gets the same nice."""
+    with contextlib.suppress(OSError):  # not root: the daemon's priority, still its own loop
+        os.setpriority(os.PRIO_PROCESS, pid, RESOLVER_NICE)
+    with contextlib.suppress(OSError):  # no autogroups here
+        Path(f"/proc/{pid or 'self'}/autogroup").write_text(f"{RESOLVER_NICE}\n")
+
+
 _NEVER_UPDATED = (0,)  # before the daemon's memfd arrives: no index seen, none awaited
 
 
@@ -312,6 +326,7 @@ class FastPath:
                     *(sys.executable, "-m", "swarmpy.dns.fastloop", str(theirs.fileno())),
                     pass_fds=(theirs.fileno(),),
                     stdin=asyncio.subprocess.DEVNULL,
+                    start_new_session=True,  # its own autogroup: see raise_priority
                 )
                 theirs.close()
             else:
@@ -426,9 +441,7 @@ def main(argv: Sequence[str]) -> None:
     """The helper process: serve the pair inherited as file descriptor ``argv[0]``."""
     # Ctrl-C on a foreground daemon reaches its whole process group: the daemon stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Not root: the same priority as the daemon, still its own loop.
-    with contextlib.suppress(PermissionError):
-        os.nice(RESOLVER_NICE)
+    raise_priority(0)
     ResolverLoop(socket.socket(fileno=int(argv[0]))).run()
 
 
