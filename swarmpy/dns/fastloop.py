@@ -11,11 +11,15 @@ The loop runs either in a helper process (the default: it keeps its rate when th
 threads hold the GIL) or in a thread of the daemon. Both speak the same protocol over a
 SOCK_SEQPACKET socket pair, so both modes run the very same code:
 
-  daemon -> loop  ("add", key, networks) with the UDP socket as SCM_RIGHTS
+  daemon -> loop  ("generation",) with a memfd as SCM_RIGHTS: see Generation
+                  ("add", key, networks) with the UDP socket as SCM_RIGHTS
                   ("remove", key)        the loop closes its copy and acknowledges
-                  ("index", part, last)  a pickled RecordIndex in parts, swapped in whole
+                  ("index", part, last, number)  a pickled RecordIndex in parts, swapped
+                                         in whole; then ``number`` goes to the memfd
   loop -> daemon  ("slow", key, data, addr)  a query the loop leaves to the daemon
                   ("removed", key)
+
+The helper process has a session of its own and a higher CPU priority (raise_priority).
 
 The pair is private to the daemon and its own helper, so pickle is safe on it.
 """
