@@ -394,18 +394,6 @@ class Containers:
             )
         return found
 
-    async def runc_exec_argv(
-        self, ref: str, cmd: list[str], tty: bool = False, interactive: bool = False
-    ) -> list[str]:
-        """The command line the CLI runs itself, so ``-it`` and the exit status pass through.
-
-        runc exec always forwards stdin: without ``interactive`` the caller should give the
-        process /dev/null as stdin.
-        """
-        if not cmd:
-            raise InvalidArgument("exec needs a command")
-        return self.runc.exec_argv(await self.exec_target(ref), cmd, tty)
-
     async def exec_target(self, ref: str) -> str:
         """The id of the container an exec would run in: running and not paused."""
         s = await self._running(ref)

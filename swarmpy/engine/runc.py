@@ -141,10 +141,6 @@ class Runc:
         out = json.loads(await self._run("events", "--stats", cid))
         return cast(dict[str, Any], out.get("data", {}))
 
-    def exec_argv(self, cid: str, cmd: list[str], tty: bool) -> list[str]:
-        # runc exec takes the bundle's process (env, user, cwd, caps) as the base for cmd.
-        return self.argv("exec", *(["--tty"] if tty else []), cid, *cmd)
-
 
 def last_error(runc_log: Path) -> str:
     """The last error runc wrote to its JSON log."""

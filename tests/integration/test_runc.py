@@ -25,6 +25,7 @@ from swarmpy.agent.container import ANN_SERVICE_ID, ANN_SLOT, ANN_TASK_ID, SWARM
 from swarmpy.agent.controller import RuncController
 from swarmpy.agent.runner import TaskRunner
 from swarmpy.engine.containers import Containers
+from swarmpy.engine.execs import ExecConfig, Execs
 from swarmpy.engine.images import rootfs
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.lifecycle import Engine
@@ -207,12 +208,13 @@ def test_stdout_goes_to_the_log_and_exec_runs_in_the_container(run: Callable[...
         await wait_for_async("the greeting in the log", logged)
         assert ctl.task.id[:12].encode() in await read_logs(h, ctl.id[:12])
 
-        argv = await h.containers.runc_exec_argv(ctl.id[:12], ["echo", "hi"])
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
-        )
-        out, _ = await proc.communicate()
-        assert (proc.returncode, out) == (0, b"hi\n")
+        execs = Execs()
+        made = await execs.create(h.containers, ctl.id[:12], ExecConfig(cmd=("echo", "hi")))
+        proc = await execs.start(h.containers, made.id, detach=False)
+        out = b"".join([chunk async for _, chunk in proc.output()])
+        assert await execs.finish(made.id, proc) == 0
+        assert out == b"hi\n"
+        await execs.close()
 
         [info] = await h.containers.list()
         assert info.short_id == ctl.id[:12]
