@@ -108,8 +108,8 @@ def run(quick: bool = False) -> list[Figure]:
             for name, c in (("store", ours), ("syncobj", bare))
         }
 
-    # Runs in order: our rate falling run after run means a write costs more as the
-    # store grows (Store.update copies every table into its snapshot).
+    # Runs in order: our rate falling run after run would mean a write costs more as the
+    # store grows (snapshots once copied every table per write; log compaction dumps it all).
     extra = {
         "writes_per_run": n,
         "warnings": warnings,
