@@ -69,14 +69,21 @@ def host_platform() -> tuple[str, str]:
     return _MACHINE_TO_GOARCH.get(machine, (machine, ""))
 
 
-def parse(data: bytes, media_type: str = "") -> Manifest | Index:
-    """Parse a manifest or an index; ``media_type`` (e.g. from Content-Type) may be empty."""
+def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """``data`` as a JSON object; anything else is a malformed ``what`` (an image's manifest
+    or config)."""
     try:
         doc = json.loads(data)
     except ValueError as exc:
-        raise ImageError(f"malformed image manifest: {exc}") from None
+        raise ImageError(f"malformed {what}: {exc}") from None
     if not isinstance(doc, dict):
-        raise ImageError("malformed image manifest: not a JSON object")
+        raise ImageError(f"malformed {what}: not a JSON object")
+    return doc
+
+
+def parse(data: bytes, media_type: str = "") -> Manifest | Index:
+    """Parse a manifest or an index; ``media_type`` (e.g. from Content-Type) may be empty."""
+    doc = json_object(data, "image manifest")
     kind = doc.get("mediaType") or media_type
     if kind in INDEX_TYPES or (not kind and "manifests" in doc):
         return Index(tuple(_descriptor(m) for m in _list(doc, "manifests")))

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from swarmpy.engine.images.digests import digest_hex
+from swarmpy.engine.images.manifest import json_object
 from swarmpy.errors import ImageError
 
 
@@ -50,13 +51,7 @@ class ImageConfig:
 
 
 def parse_config(data: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise ImageError(f"malformed image config: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ImageError("malformed image config: not a JSON object")
-    return doc
+    return json_object(data, "image config")
 
 
 def diff_ids_of(doc: dict[str, Any]) -> tuple[str, ...]:
