@@ -119,6 +119,15 @@ def writer(node: EngineNode) -> ControlAPI:
     return api
 
 
+def log_relay(node: EngineNode) -> LogRelay:
+    """The manager's subscription to the leader's log broker; a node that is no manager
+    refuses, in the words of ``writer``."""
+    relay = node.manager
+    if relay is None:
+        raise not_a_manager(node)
+    return relay
+
+
 def reader(node: EngineNode) -> ControlAPI:
     """The control API for a read, refused while this manager knows no leader (its copy of
     the store may be stale), as the gRPC servicer does."""

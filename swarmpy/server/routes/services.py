@@ -11,7 +11,7 @@ from swarmpy.errors import Conflict, InvalidArgument
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import NodeState, Service, ServiceMode, TaskState
 from swarmpy.server.app import NODE, Routes, json_body, json_response, query_flag, query_version
-from swarmpy.server.backend import not_a_manager, reader, writer
+from swarmpy.server.backend import log_relay, reader, writer
 from swarmpy.server.convert.service import service_json, service_spec
 from swarmpy.server.filters import Filters, parse_filters, prefix
 from swarmpy.server.logstream import log_options, stream_logs
@@ -119,9 +119,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     options = log_options(request)
     api = writer(node)
-    relay = node.manager
-    if relay is None:
-        raise not_a_manager(node)
+    relay = log_relay(node)
     service = api.services.get(request.match_info["id"])
     subscription = dispatcher_pb2.SubscribeLogsRequest(service_ids=[service.id])
     return await stream_logs(request, relay, subscription, options)

@@ -10,7 +10,7 @@ from swarmpy.manager.controlapi.common import resolve
 from swarmpy.manager.state.store import NETWORKS, SERVICES, TASKS, Snapshot
 from swarmpy.model import Task, TaskState, outdated
 from swarmpy.server.app import NODE, Routes, json_response
-from swarmpy.server.backend import not_a_manager, reader, writer
+from swarmpy.server.backend import log_relay, reader, writer
 from swarmpy.server.convert.task import task_json
 from swarmpy.server.filters import Filters, parse_filters, prefix
 from swarmpy.server.logstream import log_options, stream_logs
@@ -84,9 +84,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     options = log_options(request)
     api = writer(node)
-    relay = node.manager
-    if relay is None:
-        raise not_a_manager(node)
+    relay = log_relay(node)
     task = _find_task(api.store.view(), request.match_info["id"])
     subscription = dispatcher_pb2.SubscribeLogsRequest(task_ids=[task.id])
     return await stream_logs(request, relay, subscription, options)
