@@ -80,6 +80,13 @@ class NoNetworks:
         return []
 
 
+def port_of(api: EngineApi) -> int:
+    """The port the test server listens on (known once it started)."""
+    port = api.client.port
+    assert port is not None
+    return port
+
+
 @dataclass
 class FakeRuntime:
     containers: Containers
@@ -99,7 +106,7 @@ def run(scenario: Callable[[EngineApi, Path], Awaitable[None]], tmp_path: Path) 
 
     async def main() -> None:
         async with engine_api() as api:
-            api.node.require_runtime = lambda: runtime  # type: ignore[attr-defined]
+            api.node.require_runtime = lambda: runtime  # type: ignore[method-assign]
             await scenario(api, root)
 
     asyncio.run(main())
@@ -164,7 +171,7 @@ def test_a_hijacked_exec_takes_stdin_and_frames_stdout_and_stderr(tmp_path: Path
         assert status == 201
         before = await exec_json(api, made["Id"])
         assert (before["Running"], before["Pid"], before["ContainerID"]) == (False, 0, CID)
-        head, out = await asyncio.to_thread(hijacked_start, api.client.port, made["Id"], b"hello\n")
+        head, out = await asyncio.to_thread(hijacked_start, port_of(api), made["Id"], b"hello\n")
         assert head.startswith("HTTP/1.1 101 UPGRADED\r\n")
         assert "Content-Type: application/vnd.docker.raw-stream" in head
         frames, rest = unframe(out)
@@ -194,7 +201,7 @@ def test_a_tty_exec_is_raw_on_a_terminal_the_daemon_owns(tmp_path: Path) -> None
             ConsoleSize=[30, 90],
         )
         assert status == 201
-        _, out = await asyncio.to_thread(hijacked_start, api.client.port, made["Id"], b"", True)
+        _, out = await asyncio.to_thread(hijacked_start, port_of(api), made["Id"], b"", True)
         lines = out.decode().replace("\r", "").splitlines()
         assert lines[0].startswith("/dev/pts/"), out
         assert lines[1:] == ["30 90", "yo"]
@@ -267,7 +274,7 @@ def test_the_stream_ends_soon_after_the_exit_when_a_child_holds_it_open(tmp_path
         _, made = await create(api, NAME, Cmd=["sh", "-c", "sleep 30 & echo $!"], AttachStdout=True)
         loop = asyncio.get_running_loop()
         began = loop.time()
-        _, out = await asyncio.to_thread(hijacked_start, api.client.port, made["Id"], b"")
+        _, out = await asyncio.to_thread(hijacked_start, port_of(api), made["Id"], b"")
         took = loop.time() - began
         frames, _ = unframe(out)
         child = int(b"".join(d for _, d in frames))

@@ -94,7 +94,7 @@ def test_unknown_objects_are_404(task: tuple[DockerCli, str]) -> None:
     try:
         with pytest.raises(docker.errors.NotFound) as caught:
             client.inspect_container("nope")
-        assert caught.value.response.status_code == 404
+        assert caught.value.status_code == 404
     finally:
         client.close()
 
@@ -152,7 +152,7 @@ def test_stop_kill_pause_unpause_and_remove(task: tuple[DockerCli, str]) -> None
     # The swarm starts a replacement, which docker rm -f takes down while it runs.
     other = wait_for(
         "a replacement task",
-        lambda: (r := task_container(cli.daemon, SERVICE)) and r["Names"] != name and r,
+        lambda: r if (r := task_container(cli.daemon, SERVICE)) and r["Names"] != name else None,
         60,
         0.5,
     )

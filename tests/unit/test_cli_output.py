@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from swarmpy.cli import container, image
+from swarmpy.cli import container, engine, image
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 
@@ -118,8 +118,8 @@ def test_error_line_says_where_the_error_came_from() -> None:
     local = NotFound("No such container: x")
     remote = NotFound("No such container: x")
     remote.remote = True
-    assert container.error_line(local) == "Error: No such container: x"
-    assert container.error_line(remote) == "Error response from daemon: No such container: x"
+    assert engine.error_line(local) == "Error: No such container: x"
+    assert engine.error_line(remote) == "Error response from daemon: No such container: x"
 
 
 def test_image_ls_rows_one_per_tag() -> None:
