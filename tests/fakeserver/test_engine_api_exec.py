@@ -29,8 +29,7 @@ from swarmpy.engine.runc import Runc
 from swarmpy.model import Network
 from swarmpy.server.listeners import EngineApiServer
 from swarmpy.server.stream import STDERR, STDOUT, unframe
-from tests.fakeserver.test_engine_api_tls import client_context, issue
-from tests.support.engine_api import EngineApi, engine_api
+from tests.support.engine_api import EngineApi, client_context, engine_api, issue
 from tests.support.registry import free_port
 
 pytestmark = pytest.mark.fakeserver

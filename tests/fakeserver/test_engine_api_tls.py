@@ -14,29 +14,11 @@ import pytest
 
 from swarmpy.ca import certificates as ca
 from swarmpy.errors import InvalidArgument
-from swarmpy.model import NodeRole
 from swarmpy.server.listeners import EngineApiServer, parse_host, plan_listeners, tls_context
-from tests.support.engine_api import EngineApi, engine_api
+from tests.support.engine_api import EngineApi, client_context, engine_api, issue
 from tests.support.registry import free_port
 
 pytestmark = pytest.mark.fakeserver
-
-
-def issue(root: ca.RootCA, name: str, directory: Path) -> tuple[Path, Path]:
-    key = ca.generate_key()
-    cert = ca.sign_node_csr(root, ca.create_csr(key), name, NodeRole.WORKER, "cluster")
-    (directory / f"{name}-key.pem").write_text(key)
-    (directory / f"{name}-cert.pem").write_text(cert)
-    return directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
-
-
-def client_context(root_pem: Path, cert: tuple[Path, Path] | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(root_pem))
-    # The server certificate names a node, not 127.0.0.1: trust comes from the CA here.
-    context.check_hostname = False
-    if cert is not None:
-        context.load_cert_chain(*cert)
-    return context
 
 
 async def ping(url: str, context: ssl.SSLContext | None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -190,3 +191,20 @@ async def engine_api(lines: Sequence[dispatcher_pb2.LogMessage] = ()) -> AsyncIt
         events = EventLog(node)
         async with TestClient(TestServer(make_app(node, events), host="127.0.0.1")) as client:
             yield EngineApi(node, store, client, events)
+
+
+def issue(root: ca.RootCA, name: str, directory: Path) -> tuple[Path, Path]:
+    key = ca.generate_key()
+    cert = ca.sign_node_csr(root, ca.create_csr(key), name, NodeRole.WORKER, "cluster")
+    (directory / f"{name}-key.pem").write_text(key)
+    (directory / f"{name}-cert.pem").write_text(cert)
+    return directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+
+
+def client_context(root_pem: Path, cert: tuple[Path, Path] | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(root_pem))
+    # The server certificate names a node, not 127.0.0.1: trust comes from the CA here.
+    context.check_hostname = False
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    return context
