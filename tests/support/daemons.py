@@ -23,6 +23,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -179,15 +180,40 @@ class Daemon:
             return "(no log)"
 
 
+TAGS = 256  # "cp" and two hex digits
+
+
+def claim_tag() -> tuple[socket.socket, str]:
+    """A tag no other live DaemonSet on this machine holds, and the claim to close after.
+
+    A set's teardown kills every process in the cgroups named with its tag and deletes its
+    namespaces and links: two sets sharing a tag (tests of several people or a CI run side by
+    side) killed each other's containers, e.g. under a rolling update whose replacement then
+    found its namespace gone and paused the update. The claim is an abstract unix socket's
+    name: one per machine, released with the socket or the process, no file left behind.
+    """
+    start = int(secrets.token_hex(1), 16)
+    for step in range(TAGS):
+        tag = f"cp{(start + step) % TAGS:02x}"
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            claim.bind(f"\0swarmpy-tests-daemonset-{tag}")
+        except OSError:
+            claim.close()
+            continue
+        return claim, tag
+    raise RuntimeError(f"all {TAGS} daemon set tags are held by live test runs")
+
+
 class DaemonSet:
     """Owns a tmp dir and the daemons in it; ``close()`` (or the ``with``) ends them all."""
 
     def __init__(self) -> None:
         # Short: unix socket paths are limited to 107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="spd-", dir="/tmp"))
-        # <= 5 alnum chars with the index digit; unique per run so kernel objects never clash,
-        # and "cp" so a leftover is easy to trace back here.
-        self.tag = "cp" + secrets.token_hex(1)
+        # <= 5 alnum chars with the index digit; unique among live sets so kernel objects
+        # never clash, and "cp" so a leftover is easy to trace back here.
+        self._claim, self.tag = claim_tag()
         self.daemons: list[Daemon] = []
 
     def add(self) -> Daemon:
@@ -223,6 +249,7 @@ class DaemonSet:
                 log.exception("cleaning up after %s", daemon.name)
         teardown.unmount_all(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
+        self._claim.close()  # only now: the tag's kernel objects are gone
 
     def logs(self, daemons: Sequence[Daemon] | None = None) -> str:
         return "\n".join(f"--- {d.name} ---\n{d.log_tail()}" for d in (daemons or self.daemons))
