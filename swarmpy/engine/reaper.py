@@ -103,9 +103,17 @@ class Reaper:
         return int(text[text.rfind(")") + 2 :].split()[1]) == os.getpid()
 
     def watch(self, pid: int, on_exit: Callable[[int], None] | None = None) -> None:
-        """Expect ``pid`` to become our zombie; ``on_exit(code)`` runs when it is reaped."""
-        if pid not in self._futures:
-            self._futures[pid] = asyncio.get_running_loop().create_future()
+        """Expect ``pid``, a process just started, to become our zombie; ``on_exit(code)`` runs
+        when it is reaped.
+
+        A finished record under the same number belongs to an earlier process: the kernel
+        reuses pids, and a container removed after it stopped has no pid left to forget its
+        record by. Keeping it would hand the new process the old one's exit code.
+        """
+        old = self._futures.get(pid)
+        if old is not None and old.done():
+            del self._futures[pid]
+        self._expect(pid)
         if on_exit is not None:
             self._futures[pid].add_done_callback(
                 lambda f: on_exit(f.result()) if not f.exception() else None
@@ -113,8 +121,14 @@ class Reaper:
         self.sweep()
 
     async def wait(self, pid: int) -> int:
-        self.watch(pid)
+        """The exit code of ``pid``, also when it was reaped before the call."""
+        self._expect(pid)
+        self.sweep()
         return await asyncio.shield(self._futures[pid])
+
+    def _expect(self, pid: int) -> None:
+        if pid not in self._futures:
+            self._futures[pid] = asyncio.get_running_loop().create_future()
 
     def forget(self, pid: int) -> None:
         self._futures.pop(pid, None)
