@@ -15,6 +15,7 @@ from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager.auth import authorize
 from swarmpy.manager.controlapi.validate import check_node_address, check_node_description
+from swarmpy.manager.raftsecret import record_holder
 from swarmpy.manager.state.store import NODES, Store, Tx
 from swarmpy.model import Cluster, ManagerStatus, Node, NodeRole, NodeState, new_id, now
 from swarmpy.rpc import unary
@@ -71,12 +72,13 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
         # Signed before the record exists: a bad CSR leaves no node behind that never joined.
         cert_pem = _sign(cluster, node, request.csr_pem)
 
-        def create(tx: Tx) -> None:
+        def create(tx: Tx) -> str:
             tx.create(NODES, node)
+            return record_holder(tx, request.raft_addr) if manager else ""
 
-        await self.store.update(create)
+        raft_secret = await self.store.update(create)
         log.info("issuing a %s certificate to node %s (%s)", role, node.id, request.hostname)
-        return self._issue(cluster, node, cert_pem, joining_raft=manager)
+        return self._issue(cluster, node, cert_pem, raft_secret, joining_raft=manager)
 
     @unary
     async def RenewNodeCertificate(self, request: Any, context: Ctx) -> Any:
@@ -86,7 +88,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             NodeRole.MANAGER, action="renew a node certificate",
         )  # fmt: skip
 
-        def renew(tx: Tx) -> tuple[Cluster, Node, str, bool]:
+        def renew(tx: Tx) -> tuple[Cluster, Node, str, bool, str]:
             # Signed in the transaction that records what was issued (the root rotation
             # counts nodes by it), under the cluster as this transaction sees it.
             current = tx.snapshot.cluster() or cluster
@@ -105,13 +107,18 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             cert_pem = _sign(current, node, request.csr_pem)
             if any(getattr(node, name) != value for name, value in changes.items()):
                 node = tx.replace(NODES, node.id, **changes, updated_at=now())
-            return current, node, cert_pem, promoted
+            raft_secret = current.raft_secret
+            if promoted:
+                raft_secret = record_holder(tx, request.raft_addr)
+            return current, node, cert_pem, promoted, raft_secret
 
-        cluster, node, cert_pem, promoted = await self.store.update(renew)
+        cluster, node, cert_pem, promoted, raft_secret = await self.store.update(renew)
         log.info("renewing node %s's certificate as a %s", node.id, node.role)
-        return self._issue(cluster, node, cert_pem, joining_raft=promoted)
+        return self._issue(cluster, node, cert_pem, raft_secret, joining_raft=promoted)
 
-    def _issue(self, cluster: Cluster, node: Node, cert_pem: str, joining_raft: bool) -> Any:
+    def _issue(
+        self, cluster: Cluster, node: Node, cert_pem: str, raft_secret: str, joining_raft: bool
+    ) -> Any:
         members = self._raft_members()
         if joining_raft:
             assert node.manager is not None
@@ -135,7 +142,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             role=str(node.role),
             cluster_id=cluster.id,
             managers=managers,
-            raft_password=cluster.raft_secret if manager else "",
+            raft_password=raft_secret if manager else "",
             raft_members=members if manager else [],
         )
 

@@ -15,7 +15,9 @@ before (a member that cannot decrypt the leader's messages could never catch up)
    ``previous`` goes: from then on the old secret opens nothing.
 
 A member that is down holds the rotation back until it is back or demoted: going on without
-it would lock it out for good. New members are recorded as holders as the leader sees them.
+it would lock it out for good. A manager is recorded as a holder in the transaction that hands
+it the secret (``record_holder``, at join or promotion), so one demoted before the leader's
+next look still counts; members the leader sees that are not yet holders are added too.
 Every manager (``SecretKeeper``) keeps its transport's key ring in step with the cluster
 object and remembers what it sends with (``keyring.save_secret``) for its next start.
 """
@@ -96,6 +98,25 @@ def take_step(cluster: Cluster, step: Step, members: Sequence[str], fresh: str) 
     elif step is Step.DROP:
         keys = dataclasses.replace(keys, previous="")
     return dataclasses.replace(cluster, raft_keys=keys)
+
+
+def record_holder(tx: Tx, raft_addr: str) -> str:
+    """In the transaction that hands a joining or promoted manager the secret: count it among
+    the holders (it can use the secret from now on, whether or not it ever joins Raft) and
+    return the secret to hand it."""
+    cluster = tx.snapshot.cluster()
+    if cluster is None:
+        return ""
+    keys = cluster.raft_keys
+    if raft_addr not in keys.holders:
+        holders = tuple(sorted({*keys.holders, raft_addr}))
+        tx.replace(
+            CLUSTERS,
+            cluster.id,
+            raft_keys=dataclasses.replace(keys, holders=holders),
+            updated_at=now(),
+        )
+    return cluster.raft_secret
 
 
 def ring_for(cluster: Cluster, kept: tuple[int, str] | None) -> tuple[str, tuple[str, ...]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
-from swarmpy.manager.raftsecret import Step, plan, probe_keys, ring_for, take_step
+from swarmpy.manager.raftsecret import Step, plan, probe_keys, record_holder, ring_for, take_step
+from swarmpy.manager.state.store import CLUSTERS, LocalLog, Store
 from swarmpy.model import Cluster, RaftKeys
 
 A, B, C = "10.0.0.1:2378", "10.0.0.2:2378", "10.0.0.3:2378"
@@ -67,3 +69,18 @@ def test_a_manager_behind_in_its_store_keeps_the_secret_it_already_sends() -> No
     # Caught up (or never switched): the store decides.
     assert ring_for(stale, (1, "old")) == ("old", ("old", "newer"))
     assert ring_for(stale, None) == ("old", ("old", "newer"))
+
+
+def test_a_manager_handed_the_secret_is_a_holder_even_if_demoted_before_the_next_look() -> None:
+    async def scenario() -> Cluster | None:
+        store = Store(LocalLog())
+        await store.update(lambda tx: tx.create(CLUSTERS, cluster(holders=(A, B))))
+        handed = await store.update(lambda tx: record_holder(tx, C))
+        assert handed == "old"
+        return store.view().cluster()
+
+    after = asyncio.run(scenario())
+    assert after is not None
+    assert after.raft_keys.holders == (A, B, C)
+    # C leaves Raft before the leader ever saw it a member: the secret it holds still goes.
+    assert plan(after, [A, B]) is Step.INTRODUCE
