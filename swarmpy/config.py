@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from swarmpy.fsutil import write_atomic
 
 DEFAULT_DATA_ROOT = Path("/var/lib/swarmpy")
 # Where the Docker Engine API listens when no -H is given (and where the CLI looks for it).
@@ -99,13 +100,9 @@ class SwarmState:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        data = dataclasses.asdict(self)
-        # 0600 from its creation (it holds the Raft password), whatever the umask.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data, indent=2))
-        tmp.replace(path)
+        # 0600 from its creation (it holds the Raft password), whatever the umask; durable,
+        # since a node that lost it on a power cut would forget it ever joined.
+        write_atomic(path, json.dumps(dataclasses.asdict(self), indent=2), 0o600)
 
     @classmethod
     def load(cls, path: Path) -> SwarmState | None:

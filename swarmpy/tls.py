@@ -15,7 +15,6 @@ import contextlib
 import datetime
 import functools
 import hashlib
-import os
 import socket
 import ssl
 import tempfile
@@ -34,6 +33,7 @@ from cryptography.x509.oid import NameOID
 from swarmpy.ca import certificates as ca
 from swarmpy.ca.certificates import NodeIdentity
 from swarmpy.errors import InvalidArgument, PermissionDenied, Unavailable
+from swarmpy.fsutil import write_atomic
 from swarmpy.model import NodeRole
 
 PeerIdentity = NodeIdentity
@@ -276,28 +276,12 @@ class NodeCredentials:
         return ca.cert_identity(self.cert_pem)
 
 
-def _write_atomic(path: Path, text: str, mode: int) -> None:
-    # A crash mid-write must not leave a node with a truncated key and no way back.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def save_node_credentials(directory: Path, creds: NodeCredentials) -> None:
     """Store key (0600), certificate and root CA under ``<data-root>/certificates``."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_atomic(directory / CA_FILE, creds.ca_pem, 0o644)
-    _write_atomic(directory / KEY_FILE, creds.key_pem, 0o600)
-    _write_atomic(directory / CERT_FILE, creds.cert_pem, 0o644)
+    write_atomic(directory / CA_FILE, creds.ca_pem, 0o644)
+    write_atomic(directory / KEY_FILE, creds.key_pem, 0o600)
+    write_atomic(directory / CERT_FILE, creds.cert_pem, 0o644)
 
 
 def load_node_credentials(directory: Path) -> NodeCredentials | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 from pathlib import Path
 
 from swarmpy.errors import RuntimeFailure
+from swarmpy.fsutil import write_atomic
 from swarmpy.overlay.attachment import Attachment, plug
 from swarmpy.overlay.names import Names
 from swarmpy.overlay.netlink import Netlink, run_in_netns
@@ -56,9 +56,8 @@ class AddressPool:
 
     def _save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._leases, sort_keys=True))
-        os.replace(tmp, self._path)  # a crash mid-write must not lose every lease
+        # A crash mid-write must not lose every lease.
+        write_atomic(self._path, json.dumps(self._leases, sort_keys=True))
 
 
 def masquerade_ruleset(table: str, subnet: str, bridge: str) -> list[Command]:

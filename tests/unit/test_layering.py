@@ -24,6 +24,7 @@ BASE = {
     "swarmpy.codec",
     "swarmpy.config",
     "swarmpy.errors",
+    "swarmpy.fsutil",
     "swarmpy.humanize",
     "swarmpy.loopwatch",
     "swarmpy.model",

@@ -8,9 +8,7 @@ record per image, ``layers/`` the shared unpacked layers (see layers.py), ``tmp/
 from __future__ import annotations
 
 import builtins
-import os
 import shutil
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +32,7 @@ from swarmpy.engine.images.records import (
 from swarmpy.engine.images.reference import Reference, familiar_name, parse_reference
 from swarmpy.engine.images.views import ImageRow, history_rows, inspect_view, list_rows
 from swarmpy.errors import Conflict, ImageError, InvalidArgument, NotFound
+from swarmpy.fsutil import write_atomic
 
 Progress = Callable[[str], None]
 
@@ -114,7 +113,7 @@ class ImageStore:
         doc = parse_config(config)
         size = sum(self._layers.size(d) for d in diff_ids_of(doc))
         with self._lock:
-            _atomic_write(self._blobs / digest_hex(image_id), config)
+            write_atomic(self._blobs / digest_hex(image_id), config)
             for tag in tags:  # a tag names one image: take it away from any other
                 self._untag_others(tag, image_id)
             old = self._records.get(image_id)
@@ -235,7 +234,7 @@ class ImageStore:
     # ------------------------------------------------------------ plumbing
 
     def _save(self, record: ImageRecord) -> None:
-        _atomic_write(self._images / f"{digest_hex(record.id)}.json", record.to_json().encode())
+        write_atomic(self._images / f"{digest_hex(record.id)}.json", record.to_json().encode())
         self._records[record.id] = record
 
     @contextmanager
@@ -257,17 +256,6 @@ def _ref_key(ref: Reference) -> str:
 
 def _merge(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
     return old + tuple(n for n in new if n not in old)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["ImageConfig", "ImageRecord", "ImageRow", "ImageStore"]

@@ -29,6 +29,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.utility import UtilityException
 
 from swarmpy.errors import Conflict, InvalidArgument, NoLeader, Unavailable
+from swarmpy.fsutil import fsync_dir
 from swarmpy.manager.state.raft.keyring import KeyedSyncObj, KeyRing, run_utility
 from swarmpy.manager.state.raft.machine import StateMachine
 from swarmpy.manager.state.raft.patches import FAIL_NO_SPACE, wake_if_alone
@@ -37,7 +38,6 @@ from swarmpy.manager.state.raft.storage import (
     DUMP_FILE,
     JOURNAL_FILE,
     NoSpace,
-    fsync_dir,
     verify_dump,
 )
 from swarmpy.manager.state.store import ApplyResult, Op, StoreState

@@ -32,6 +32,7 @@ import pysyncobj.journal
 import pysyncobj.pickle
 
 from swarmpy.errors import SwarmpyError, Unavailable
+from swarmpy.fsutil import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +128,6 @@ def _check_magic(data: bytes, magic: bytes, path: Path) -> None:
 
 
 # ------------------------------------------------------------------ durable replacement
-
-
-def fsync_dir(directory: Path | str) -> None:
-    """Make a rename (or creation) in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def durable_replace(tmp: Path | str, path: Path | str) -> bool:
