@@ -23,6 +23,7 @@ from typing import Any, Protocol, cast
 from swarmpy.engine.images import rootfs as image_rootfs
 from swarmpy.engine.reaper import Reaper
 from swarmpy.errors import NotFound, RuntimeFailure
+from swarmpy.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +202,9 @@ class ContainerDir:
             self.update_record(exit_code=code, finished_at=time.time())
 
     def update_record(self, **fields: Any) -> None:
-        rec = self.record() | fields
-        tmp = self.record_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rec))
-        tmp.replace(self.record_file)
+        # Durable: after a power cut the daemon still knows which containers it made, to
+        # clean them up or restart them.
+        write_atomic(self.record_file, json.dumps(self.record() | fields))
 
 
 # ---------------------------------------------------------------- cleanup shared by rm and remove
