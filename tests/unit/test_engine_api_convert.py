@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from swarmpy.ca import certificates as ca
+from swarmpy.dockerjson.common import timestamp
+from swarmpy.dockerjson.service import service_json, service_spec, service_spec_json
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     Cluster,
@@ -30,10 +32,8 @@ from swarmpy.model import (
     UpdateConfig,
     UpdateOrder,
 )
-from swarmpy.server.convert.common import timestamp
 from swarmpy.server.convert.network import network_create, network_json
 from swarmpy.server.convert.node import node_change, node_json
-from swarmpy.server.convert.service import service_json, service_spec, service_spec_json
 from swarmpy.server.convert.swarm import init_request, swarm_json, swarm_update
 from swarmpy.server.convert.task import task_json
 from tests.support.builders import node, service, task

@@ -10,10 +10,10 @@ import pytest
 
 from swarmpy.ca import certificates as ca
 from swarmpy.ca import rotation
+from swarmpy.dockerjson.fields import NANOS
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.controlapi.cluster import apply_update, checked
 from swarmpy.model import Cluster
-from swarmpy.server.convert.fields import NANOS
 from swarmpy.server.convert.swarm import swarm_json, swarm_update
 
 ROOT = ca.create_root_ca()

@@ -23,6 +23,7 @@ BASE = {
     "swarmpy.ca",
     "swarmpy.codec",
     "swarmpy.config",
+    "swarmpy.dockerjson",
     "swarmpy.errors",
     "swarmpy.fsutil",
     "swarmpy.humanize",

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from swarmpy.dockerjson.common import timestamp
 from swarmpy.engine.containers import ContainerInfo
 from swarmpy.errors import InvalidArgument
-from swarmpy.server.convert.common import timestamp
 from swarmpy.server.filters import Filters
 
 CONTAINER_FILTERS = (

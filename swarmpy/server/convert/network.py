@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from swarmpy.dockerjson.common import labels, timestamp
+from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import MTU_OPTION, Network
-from swarmpy.server.convert.common import labels, timestamp
-from swarmpy.server.convert.fields import Fields
 
 # Docker's driver option naming an overlay's VXLAN id, shown by `network inspect`.
 VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"

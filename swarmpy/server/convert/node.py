@@ -6,10 +6,10 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
+from swarmpy.dockerjson.common import labels, timestamp, version
+from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import Node, NodeAvailability, NodeRole
-from swarmpy.server.convert.common import labels, timestamp, version
-from swarmpy.server.convert.fields import Fields
 
 
 def node_json(node: Node, index: int | None) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmpy.ca import rotation
+from swarmpy.dockerjson.common import nanos, timestamp, version
+from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.controlapi.cluster import ClusterUpdate
 from swarmpy.model import Cluster
 from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
-from swarmpy.server.convert.common import nanos, timestamp, version
-from swarmpy.server.convert.fields import Fields
 
 VXLAN_PORT = 4789
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from swarmpy.dockerjson.common import timestamp, version
+from swarmpy.dockerjson.service import task_spec_json
 from swarmpy.model import Network, Task, TaskState
-from swarmpy.server.convert.common import timestamp, version
 from swarmpy.server.convert.network import network_json
-from swarmpy.server.convert.service import task_spec_json
 
 
 def task_state(state: TaskState) -> str:

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from swarmpy.api import dispatcher_pb2
+from swarmpy.dockerjson.service import service_json, service_spec
 from swarmpy.errors import Conflict, InvalidArgument
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import NodeState, Service, ServiceMode, TaskState
 from swarmpy.server.app import NODE, Routes, json_body, json_response, query_flag, query_version
 from swarmpy.server.backend import log_relay, reader, writer
-from swarmpy.server.convert.service import service_json, service_spec
 from swarmpy.server.filters import Filters, parse_filters, prefix
 from swarmpy.server.logstream import log_options, stream_logs
 

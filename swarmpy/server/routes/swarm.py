@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import Conflict, NotInSwarm, Unavailable
 from swarmpy.manager.state.store import CLUSTERS
 from swarmpy.server.app import (
@@ -17,7 +18,6 @@ from swarmpy.server.app import (
     query_version,
 )
 from swarmpy.server.backend import EngineNode, reader, writer
-from swarmpy.server.convert.fields import Fields
 from swarmpy.server.convert.swarm import init_request, join_request, swarm_json, swarm_update
 
 

@@ -3,7 +3,7 @@ and container.go in Docker). Pure functions.
 
 Output carries only fields swarmpy has, with their values, so what a client reads it can send
 back unchanged (``docker service update`` does exactly that); input refuses what swarmpy
-cannot honour (see swarmpy.server.convert.fields).
+cannot honour (see swarmpy.dockerjson.fields).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from typing import Any, TypeVar
 
+from swarmpy.dockerjson.common import labels, nanos, timestamp, version
+from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
@@ -29,8 +31,6 @@ from swarmpy.model import (
     UpdateOrder,
     UpdateState,
 )
-from swarmpy.server.convert.common import labels, nanos, timestamp, version
-from swarmpy.server.convert.fields import Fields
 
 # Docker's fields swarmpy does not implement, accepted only at their zero value.
 _UNSUPPORTED_CONTAINER = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from swarmpy.server.convert.fields import NANOS
+from swarmpy.dockerjson.fields import NANOS
 
 # Go's zero time.Time, which Docker prints for a time that was never set.
 ZERO_TIME = "0001-01-01T00:00:00Z"
