@@ -37,7 +37,10 @@ from bench import (
 )
 from bench.common import REPO, Figure, Stat, print_figures, skipped
 
-DNS_TARGET = 1 / 3
+# Issue 16: the worst of three runs at least 0.8 of dnsmasq's rate with the daemon otherwise
+# idle, and 0.5 while it works (the lab's "converging"; here a thread spinning in the daemon's
+# interpreter stands in for that work).
+DNS_TARGETS = {"idle": 0.8, "busy": 0.5}
 CLI_RUNS = 20
 CLI_TARGET = 4.0
 
@@ -55,26 +58,29 @@ def dns(quick: bool) -> list[Figure]:
             reason = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
             return [skipped("dns", reason[-1] if reason else f"exit {proc.returncode}")]
         doc = json.loads(out.read_text())
-    by_server = {r["server"]: r for r in doc["results"]}
-    ours, theirs = by_server["swarmpy"], by_server["dnsmasq"]
-    value = Stat.of([ours["answers_per_s"]])
-    ratio = ours["answers_per_s"] / theirs["answers_per_s"]
-    return [
-        Figure(
-            "dns, one A record, dnsperf",
-            "answers/s",
-            value,
-            "dnsmasq",
-            Stat.of([theirs["answers_per_s"]]),
-            target=f"ratio >= {DNS_TARGET:.2f}",
-            target_met=ratio >= DNS_TARGET,
-            note=(
-                f"p99 {ours['p99_latency_ms']:.3f} ms vs {theirs['p99_latency_ms']:.3f} ms; "
-                f"one {doc['seconds']:g} s dnsperf run per server"
-            ),
-            extra=doc,
+    worst = {(c["server"], c["condition"]): c for c in doc["cases"]}
+    figures = []
+    for condition, target in DNS_TARGETS.items():
+        ours, theirs = worst[("swarmpy-process", condition)], worst[("dnsmasq", condition)]
+        ratio = ours["worst"]["answers_per_s"] / theirs["worst"]["answers_per_s"]
+        figures.append(
+            Figure(
+                f"dns, one A record, dnsperf, daemon {condition}",
+                "answers/s, worst run",
+                Stat.of(list(ours["rates"])),
+                "dnsmasq",
+                Stat.of(list(theirs["rates"])),
+                target=f"worst/worst >= {target:.2f}",
+                target_met=ratio >= target,
+                note=(
+                    f"worst {ours['worst']['answers_per_s']:,.0f} vs "
+                    f"{theirs['worst']['answers_per_s']:,.0f} ({ratio:.2f}); "
+                    f"{len(ours['rates'])} {doc['seconds']:g} s dnsperf runs per server"
+                ),
+                extra=doc if condition == "idle" else {},
+            )
         )
-    ]
+    return figures
 
 
 def cli(quick: bool) -> list[Figure]:
