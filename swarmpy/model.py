@@ -210,6 +210,19 @@ class Mount:
     target: str
     source: str = ""
     readonly: bool = False
+    # Docker's BindOptions.Propagation ("" is rprivate, the default) and TmpfsOptions.
+    bind_propagation: str = ""
+    tmpfs_size: int = 0  # bytes; 0: the kernel's default (half the memory)
+    tmpfs_mode: int = 0  # permission bits of the tmpfs root; 0: 1777
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    """Docker's --ulimit: a resource limit (RLIMIT_<name>) for the container's processes."""
+
+    name: str  # "nofile", "nproc", ...
+    soft: int
+    hard: int
 
 
 @dataclass(frozen=True)
@@ -226,6 +239,17 @@ class ContainerSpec:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     stop_grace_s: float = 10.0
+    stop_signal: str = ""  # "" is the image's StopSignal, else SIGTERM
+    tty: bool = False
+    read_only: bool = False  # the root filesystem
+    init: bool = False  # an init process as the container's pid 1
+    # Docker's DNSConfig: written to the container's resolv.conf instead of the defaults.
+    dns_nameservers: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # extra /etc/hosts lines, "IP name [alias...]"
+    sysctls: tuple[tuple[str, str], ...] = ()
+    ulimits: tuple[Ulimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,6 +276,10 @@ class ServiceSpec:
     # of the task-relevant spec it has every task replaced by a rolling update. A plain
     # default, so a spec pickled before this field existed reads 0.
     force_update: int = 0
+    # Docker's Placement.Preferences (spread over a node attribute, e.g. node.labels.zone) and
+    # Placement.MaxReplicas (tasks per node; 0: unlimited).
+    placement_prefs: tuple[str, ...] = ()
+    max_replicas: int = 0
 
 
 @dataclass(frozen=True)

@@ -254,10 +254,16 @@ class Mount(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     READONLY_FIELD_NUMBER: _builtins.int
+    BIND_PROPAGATION_FIELD_NUMBER: _builtins.int
+    TMPFS_SIZE_FIELD_NUMBER: _builtins.int
+    TMPFS_MODE_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     target: _builtins.str
     source: _builtins.str
     readonly: _builtins.bool
+    bind_propagation: _builtins.str
+    tmpfs_size: _builtins.int
+    tmpfs_mode: _builtins.int
     def __init__(
         self,
         *,
@@ -265,14 +271,42 @@ class Mount(_message.Message):
         target: _builtins.str = ...,
         source: _builtins.str = ...,
         readonly: _builtins.bool = ...,
+        bind_propagation: _builtins.str = ...,
+        tmpfs_size: _builtins.int = ...,
+        tmpfs_mode: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["readonly", b"readonly", "source", b"source", "target", b"target", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bind_propagation", b"bind_propagation", "readonly", b"readonly", "source", b"source", "target", b"target", "tmpfs_mode", b"tmpfs_mode", "tmpfs_size", b"tmpfs_size", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Mount: _TypeAlias = Mount  # noqa: Y015
+
+@_typing.final
+class Ulimit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SOFT_FIELD_NUMBER: _builtins.int
+    HARD_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    soft: _builtins.int
+    hard: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        soft: _builtins.int = ...,
+        hard: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hard", b"hard", "name", b"name", "soft", b"soft"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Ulimit: _TypeAlias = Ulimit  # noqa: Y015
 
 @_typing.final
 class ContainerSpec(_message.Message):
@@ -280,6 +314,26 @@ class ContainerSpec(_message.Message):
 
     @_typing.final
     class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class SysctlsEntry(_message.Message):
         DESCRIPTOR: _descriptor.Descriptor
 
         KEY_FIELD_NUMBER: _builtins.int
@@ -310,11 +364,25 @@ class ContainerSpec(_message.Message):
     CAP_ADD_FIELD_NUMBER: _builtins.int
     CAP_DROP_FIELD_NUMBER: _builtins.int
     STOP_GRACE_S_FIELD_NUMBER: _builtins.int
+    STOP_SIGNAL_FIELD_NUMBER: _builtins.int
+    TTY_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
+    INIT_FIELD_NUMBER: _builtins.int
+    DNS_NAMESERVERS_FIELD_NUMBER: _builtins.int
+    DNS_SEARCH_FIELD_NUMBER: _builtins.int
+    DNS_OPTIONS_FIELD_NUMBER: _builtins.int
+    HOSTS_FIELD_NUMBER: _builtins.int
+    SYSCTLS_FIELD_NUMBER: _builtins.int
+    ULIMITS_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     workdir: _builtins.str
     user: _builtins.str
     stop_grace_s: _builtins.float
+    stop_signal: _builtins.str
+    tty: _builtins.bool
+    read_only: _builtins.bool
+    init: _builtins.bool
     @_builtins.property
     def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -329,6 +397,18 @@ class ContainerSpec(_message.Message):
     def cap_add(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def cap_drop(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def dns_nameservers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def dns_search(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def dns_options(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def hosts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def sysctls(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def ulimits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Ulimit]: ...
     def __init__(
         self,
         *,
@@ -344,10 +424,20 @@ class ContainerSpec(_message.Message):
         cap_add: _abc.Iterable[_builtins.str] | None = ...,
         cap_drop: _abc.Iterable[_builtins.str] | None = ...,
         stop_grace_s: _builtins.float = ...,
+        stop_signal: _builtins.str = ...,
+        tty: _builtins.bool = ...,
+        read_only: _builtins.bool = ...,
+        init: _builtins.bool = ...,
+        dns_nameservers: _abc.Iterable[_builtins.str] | None = ...,
+        dns_search: _abc.Iterable[_builtins.str] | None = ...,
+        dns_options: _abc.Iterable[_builtins.str] | None = ...,
+        hosts: _abc.Iterable[_builtins.str] | None = ...,
+        sysctls: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        ulimits: _abc.Iterable[Global___Ulimit] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "env", b"env", "hostname", b"hostname", "image", b"image", "labels", b"labels", "mounts", b"mounts", "stop_grace_s", b"stop_grace_s", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -414,12 +504,15 @@ class ServiceSpec(_message.Message):
     NETWORKS_FIELD_NUMBER: _builtins.int
     ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
+    PLACEMENT_PREFS_FIELD_NUMBER: _builtins.int
+    MAX_REPLICAS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: _builtins.str
     replicas: _builtins.int
     endpoint_mode: _builtins.str
     force_update: _builtins.int
     """Docker's TaskTemplate.ForceUpdate"""
+    max_replicas: _builtins.int
     @_builtins.property
     def container(self) -> Global___ContainerSpec: ...
     @_builtins.property
@@ -436,6 +529,8 @@ class ServiceSpec(_message.Message):
     def resources(self) -> Global___ResourceRequirements: ...
     @_builtins.property
     def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def placement_prefs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -452,10 +547,12 @@ class ServiceSpec(_message.Message):
         networks: _abc.Iterable[_builtins.str] | None = ...,
         endpoint_mode: _builtins.str = ...,
         force_update: _builtins.int = ...,
+        placement_prefs: _abc.Iterable[_builtins.str] | None = ...,
+        max_replicas: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "mode", b"mode", "name", b"name", "networks", b"networks", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_replicas", b"max_replicas", "mode", b"mode", "name", b"name", "networks", b"networks", "placement_prefs", b"placement_prefs", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
