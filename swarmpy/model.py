@@ -125,6 +125,15 @@ class EndpointMode(enum.StrEnum):
     DNSRR = "dnsrr"
 
 
+class HealthState(enum.StrEnum):
+    """A container's health (Docker's State.Health.Status); NONE: it has no healthcheck."""
+
+    NONE = ""
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
 class MountType(enum.StrEnum):
     BIND = "bind"
     VOLUME = "volume"
@@ -226,6 +235,22 @@ class Ulimit:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """Docker's HealthConfig: how the agent checks that a task's container works.
+
+    ``test``: () inherits the image's HEALTHCHECK; ("NONE",) disables it; ("CMD", arg...)
+    runs a command; ("CMD-SHELL", line) runs a line with /bin/sh -c. A zero duration or
+    count inherits the image's value, and Docker's default when the image has none.
+    """
+
+    test: tuple[str, ...] = ()
+    interval_s: float = 0.0
+    timeout_s: float = 0.0
+    retries: int = 0
+    start_period_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     image: str
     command: tuple[str, ...] = ()  # replaces the image's Entrypoint when set
@@ -250,6 +275,8 @@ class ContainerSpec:
     hosts: tuple[str, ...] = ()  # extra /etc/hosts lines, "IP name [alias...]"
     sysctls: tuple[tuple[str, str], ...] = ()
     ulimits: tuple[Ulimit, ...] = ()
+    # None: the image's HEALTHCHECK, if any (a plain default: specs pickled before read it).
+    healthcheck: HealthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -338,6 +365,9 @@ class TaskStatus:
     # a status the managers wrote themselves: their ``timestamp`` is already their clock).
     # ``timestamp`` stays the agent's, for display, as SwarmKit keeps both.
     applied_at: float = 0.0
+    # The container's health while it has a healthcheck: STARTING until it passes (the task
+    # stays STARTING meanwhile, as with Docker), then HEALTHY, UNHEALTHY once it fails.
+    health: HealthState = HealthState.NONE
 
     @property
     def seen_at(self) -> float:
@@ -366,6 +396,17 @@ class Task:
         """Docker's container name: <service>.<slot>.<task id> (global: node id for slot)."""
         slot = str(self.slot) if self.slot else self.node_id
         return f"{self.service_name}.{slot}.{self.id}"
+
+
+def serves_traffic(task: Task) -> bool:
+    """Whether a task is a backend of its service's VIPs, DNS names and published ports:
+    running, meant to run, and not failing its healthcheck (one that has not passed yet
+    keeps the task STARTING). Every place that picks backends asks this."""
+    return (
+        task.status.state == TaskState.RUNNING
+        and task.desired_state <= TaskState.RUNNING
+        and task.status.health != HealthState.UNHEALTHY
+    )
 
 
 def task_relevant(spec: ServiceSpec) -> ServiceSpec:

@@ -309,6 +309,38 @@ class Ulimit(_message.Message):
 Global___Ulimit: _TypeAlias = Ulimit  # noqa: Y015
 
 @_typing.final
+class HealthConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEST_FIELD_NUMBER: _builtins.int
+    INTERVAL_S_FIELD_NUMBER: _builtins.int
+    TIMEOUT_S_FIELD_NUMBER: _builtins.int
+    RETRIES_FIELD_NUMBER: _builtins.int
+    START_PERIOD_S_FIELD_NUMBER: _builtins.int
+    interval_s: _builtins.float
+    timeout_s: _builtins.float
+    retries: _builtins.int
+    start_period_s: _builtins.float
+    @_builtins.property
+    def test(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        test: _abc.Iterable[_builtins.str] | None = ...,
+        interval_s: _builtins.float = ...,
+        timeout_s: _builtins.float = ...,
+        retries: _builtins.int = ...,
+        start_period_s: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval_s", b"interval_s", "retries", b"retries", "start_period_s", b"start_period_s", "test", b"test", "timeout_s", b"timeout_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthConfig: _TypeAlias = HealthConfig  # noqa: Y015
+
+@_typing.final
 class ContainerSpec(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -374,6 +406,7 @@ class ContainerSpec(_message.Message):
     HOSTS_FIELD_NUMBER: _builtins.int
     SYSCTLS_FIELD_NUMBER: _builtins.int
     ULIMITS_FIELD_NUMBER: _builtins.int
+    HEALTHCHECK_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     workdir: _builtins.str
@@ -409,6 +442,8 @@ class ContainerSpec(_message.Message):
     def sysctls(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def ulimits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Ulimit]: ...
+    @_builtins.property
+    def healthcheck(self) -> Global___HealthConfig: ...
     def __init__(
         self,
         *,
@@ -434,10 +469,11 @@ class ContainerSpec(_message.Message):
         hosts: _abc.Iterable[_builtins.str] | None = ...,
         sysctls: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         ulimits: _abc.Iterable[Global___Ulimit] | None = ...,
+        healthcheck: Global___HealthConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -693,6 +729,7 @@ class TaskStatus(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
     APPLIED_AT_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
     state: _builtins.int
     timestamp: _builtins.float
     message: _builtins.str
@@ -701,6 +738,7 @@ class TaskStatus(_message.Message):
     exit_code: _builtins.int
     pid: _builtins.int
     applied_at: _builtins.float
+    health: _builtins.str
     def __init__(
         self,
         *,
@@ -712,10 +750,11 @@ class TaskStatus(_message.Message):
         exit_code: _builtins.int = ...,
         pid: _builtins.int = ...,
         applied_at: _builtins.float = ...,
+        health: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_at", b"applied_at", "container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "message", b"message", "pid", b"pid", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_at", b"applied_at", "container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "health", b"health", "message", b"message", "pid", b"pid", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
