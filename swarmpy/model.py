@@ -87,6 +87,18 @@ class NodeState(enum.StrEnum):
 class ServiceMode(enum.StrEnum):
     REPLICATED = "replicated"
     GLOBAL = "global"
+    # Docker's jobs (API 1.41): tasks run to completion instead of being kept running.
+    REPLICATED_JOB = "replicated-job"
+    GLOBAL_JOB = "global-job"
+
+    @property
+    def is_job(self) -> bool:
+        return self in (ServiceMode.REPLICATED_JOB, ServiceMode.GLOBAL_JOB)
+
+    @property
+    def is_global(self) -> bool:
+        """One task per eligible node (a global service or a global job)."""
+        return self in (ServiceMode.GLOBAL, ServiceMode.GLOBAL_JOB)
 
 
 class RestartCondition(enum.StrEnum):
@@ -291,6 +303,8 @@ class ServiceSpec:
     container: ContainerSpec
     labels: tuple[tuple[str, str], ...] = ()
     mode: ServiceMode = ServiceMode.REPLICATED
+    # Replicated: the tasks kept running. Replicated job: the tasks to complete (Docker's
+    # ReplicatedJob.TotalCompletions). Global modes: unused.
     replicas: int = 1
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     update: UpdateConfig = field(default_factory=UpdateConfig)
@@ -307,6 +321,19 @@ class ServiceSpec:
     # Placement.MaxReplicas (tasks per node; 0: unlimited).
     placement_prefs: tuple[str, ...] = ()
     max_replicas: int = 0
+    # A replicated job's most tasks at once (Docker's ReplicatedJob.MaxConcurrent); unused by
+    # the other modes. A plain default, for specs pickled before it existed.
+    max_concurrent: int = 0
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Docker's JobStatus: which run of a job the service is on. Every update of a job's
+    spec (``service update --force`` included) starts the next iteration, whose tasks run
+    afresh; the tasks of earlier iterations are history."""
+
+    iteration: int = 0  # Docker's JobIteration.Index
+    last_execution: float = 0.0  # when the iteration started
 
 
 @dataclass(frozen=True)
@@ -340,6 +367,7 @@ class Service:
     update_status: UpdateStatus | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    job_status: JobStatus | None = None  # set for jobs only
 
 
 # ---------------------------------------------------------------- tasks
@@ -390,6 +418,8 @@ class Task:
     networks: tuple[NetworkAttachment, ...] = ()
     created_at: float = 0.0
     updated_at: float = 0.0
+    # The job iteration the task runs for (``JobStatus.iteration``); jobs only.
+    job_iteration: int = 0
 
     @property
     def name(self) -> str:

@@ -542,6 +542,7 @@ class ServiceSpec(_message.Message):
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
     PLACEMENT_PREFS_FIELD_NUMBER: _builtins.int
     MAX_REPLICAS_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: _builtins.str
     replicas: _builtins.int
@@ -549,6 +550,8 @@ class ServiceSpec(_message.Message):
     force_update: _builtins.int
     """Docker's TaskTemplate.ForceUpdate"""
     max_replicas: _builtins.int
+    max_concurrent: _builtins.int
+    """Docker's ReplicatedJob.MaxConcurrent"""
     @_builtins.property
     def container(self) -> Global___ContainerSpec: ...
     @_builtins.property
@@ -585,14 +588,37 @@ class ServiceSpec(_message.Message):
         force_update: _builtins.int = ...,
         placement_prefs: _abc.Iterable[_builtins.str] | None = ...,
         max_replicas: _builtins.int = ...,
+        max_concurrent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_replicas", b"max_replicas", "mode", b"mode", "name", b"name", "networks", b"networks", "placement_prefs", b"placement_prefs", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "max_replicas", b"max_replicas", "mode", b"mode", "name", b"name", "networks", b"networks", "placement_prefs", b"placement_prefs", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceSpec: _TypeAlias = ServiceSpec  # noqa: Y015
+
+@_typing.final
+class JobStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITERATION_FIELD_NUMBER: _builtins.int
+    LAST_EXECUTION_FIELD_NUMBER: _builtins.int
+    iteration: _builtins.int
+    last_execution: _builtins.float
+    def __init__(
+        self,
+        *,
+        iteration: _builtins.int = ...,
+        last_execution: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["iteration", b"iteration", "last_execution", b"last_execution"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobStatus: _TypeAlias = JobStatus  # noqa: Y015
 
 @_typing.final
 class VirtualIP(_message.Message):
@@ -659,6 +685,7 @@ class Service(_message.Message):
     UPDATE_STATUS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    JOB_STATUS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     spec_version: _builtins.int
     created_at: _builtins.float
@@ -671,6 +698,8 @@ class Service(_message.Message):
     def virtual_ips(self) -> _containers.RepeatedCompositeFieldContainer[Global___VirtualIP]: ...
     @_builtins.property
     def update_status(self) -> Global___UpdateStatus: ...
+    @_builtins.property
+    def job_status(self) -> Global___JobStatus: ...
     def __init__(
         self,
         *,
@@ -682,10 +711,11 @@ class Service(_message.Message):
         update_status: Global___UpdateStatus | None = ...,
         created_at: _builtins.float = ...,
         updated_at: _builtins.float = ...,
+        job_status: Global___JobStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "previous_spec", b"previous_spec", "spec", b"spec", "spec_version", b"spec_version", "update_status", b"update_status", "updated_at", b"updated_at", "virtual_ips", b"virtual_ips"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "spec_version", b"spec_version", "update_status", b"update_status", "updated_at", b"updated_at", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -776,6 +806,7 @@ class Task(_message.Message):
     NETWORKS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    JOB_ITERATION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -785,6 +816,7 @@ class Task(_message.Message):
     desired_state: _builtins.int
     created_at: _builtins.float
     updated_at: _builtins.float
+    job_iteration: _builtins.int
     @_builtins.property
     def spec(self) -> Global___ServiceSpec: ...
     @_builtins.property
@@ -806,10 +838,11 @@ class Task(_message.Message):
         networks: _abc.Iterable[Global___NetworkAttachment] | None = ...,
         created_at: _builtins.float = ...,
         updated_at: _builtins.float = ...,
+        job_iteration: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "desired_state", b"desired_state", "id", b"id", "networks", b"networks", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "desired_state", b"desired_state", "id", b"id", "job_iteration", b"job_iteration", "networks", b"networks", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
