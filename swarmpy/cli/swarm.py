@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sys
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from swarmpy import codec
-from swarmpy.api import control_pb2, local_pb2
 from swarmpy.cli import engine
-from swarmpy.cli.client import Client, run
+from swarmpy.cli.engine import path_of
 from swarmpy.cli.specflags import duration
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.controlapi import validate
-from swarmpy.model import Node, TLSInfo
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,22 +40,27 @@ def init(
     heartbeat_s = duration(dispatcher_heartbeat)
     validate.check_heartbeat_period(heartbeat_s)
     validate.check_history_limit(task_history_limit)
-    request = local_pb2.SwarmInitRequest(
-        advertise_addr=advertise_addr,
-        listen_addr=listen_addr,
-        force_new_cluster=force_new_cluster,
-        heartbeat_period_s=heartbeat_s,
-        task_history_limit=task_history_limit,
-        node_cert_expiry_s=duration(cert_expiry),
+    api = engine.connect()
+    node_id = api.post(
+        "/swarm/init",
+        {
+            "ListenAddr": listen_addr,
+            "AdvertiseAddr": advertise_addr,
+            "ForceNewCluster": force_new_cluster,
+            "Spec": {
+                "Orchestration": {"TaskHistoryRetentionLimit": task_history_limit},
+                "Dispatcher": {"HeartbeatPeriod": _nanos(heartbeat_s)},
+                "CAConfig": {"NodeCertExpiry": _nanos(duration(cert_expiry))},
+            },
+        },
     )
-
-    async def call(c: Client) -> local_pb2.SwarmInitResponse:
-        return await c.local.SwarmInit(request)
-
-    reply = run(call)
-    typer.echo(f"Swarm initialized: current node ({reply.node_id}) is now a manager.\n")
-    typer.echo("To add a worker to this swarm, run the following command:\n")
-    typer.echo(f"    swarmpy swarm join --token {reply.worker_token} {reply.manager_addr}\n")
+    typer.echo(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
+    # As docker's CLI: the worker's token from the swarm, the address this manager has.
+    token = api.get("/swarm")["JoinTokens"]["Worker"]
+    addr = (api.get(path_of("nodes", node_id)).get("ManagerStatus") or {}).get("Addr")
+    if addr:
+        typer.echo("To add a worker to this swarm, run the following command:\n")
+        typer.echo(f"    swarmpy swarm join --token {token} {addr}\n")
     typer.echo(
         "To add a manager to this swarm, run 'swarmpy swarm join-token manager' "
         "and follow the instructions.\n"
@@ -166,29 +170,34 @@ def _pem_file(path: Path | None, flag: str) -> str:
         raise InvalidArgument(f"cannot read {flag} {path}: {exc}") from None
 
 
-def _trust_root(info: control_pb2.ClusterInfo) -> str:
-    if not info.tls_info.trust_root:
+def _trust_root(swarm: Mapping[str, Any]) -> str:
+    """The root the swarm trusts, as /swarm shows it (Docker's displayTrustRoot)."""
+    root = str((swarm.get("TLSInfo") or {}).get("TrustRoot") or "")
+    if not root:
         raise InvalidArgument("no CA information available")
-    return info.tls_info.trust_root.strip()
+    return root.strip()
 
 
 def rotation_progress(
-    desired: TLSInfo, nodes: list[Node], in_progress: bool
+    desired: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]], in_progress: bool
 ) -> tuple[list[str], bool]:
-    """Docker's view of a root rotation: how many nodes hold a certificate from the new root
-    (``desired``), and how many trust only it (counted once the certificates are all there
-    and the rotation has ended); and whether it is all done."""
-    total = len(nodes)
+    """Docker's view of a root rotation from /swarm's TLSInfo (``desired``: the root the swarm
+    trusts, and the issuer certificates should come from, the new root's during a rotation)
+    and /nodes: how many nodes hold a certificate from that issuer, and how many trust only
+    that root (counted once the certificates are all there and the rotation has ended); and
+    whether it is all done."""
+    infos = [(n.get("Description") or {}).get("TLSInfo") or {} for n in nodes]
+    total = len(infos)
     certs = sum(
         1
-        for n in nodes
-        if n.tls_info is not None
-        and n.tls_info.cert_issuer_subject == desired.cert_issuer_subject
-        and n.tls_info.cert_issuer_public_key == desired.cert_issuer_public_key
+        for i in infos
+        if i.get("CertIssuerSubject") == desired.get("CertIssuerSubject")
+        and i.get("CertIssuerPublicKey") == desired.get("CertIssuerPublicKey")
     )
-    roots = sum(1 for n in nodes if n.tls_info and n.tls_info.trust_root == desired.trust_root)
+    roots = sum(1 for i in infos if i.get("TrustRoot") == desired.get("TrustRoot"))
     certs_done = certs == total and not in_progress
-    digest = "sha256:" + hashlib.sha256(desired.trust_root.encode()).hexdigest()
+    trust_root = str(desired.get("TrustRoot") or "")
+    digest = "sha256:" + hashlib.sha256(trust_root.encode()).hexdigest()
     lines = [
         f"desired root digest: {digest}",
         f"  rotated TLS certificates: {certs}/{total} nodes",
@@ -197,18 +206,13 @@ def rotation_progress(
     return lines, certs_done and roots == total
 
 
-async def _follow_rotation(c: Client, quiet: bool) -> control_pb2.ClusterInfo:
+def _follow_rotation(api: engine.EngineClient, quiet: bool) -> None:
+    """Poll /swarm and /nodes, as Docker's CLI does, until every node has rotated."""
     shown: list[str] = []
     while True:
-        info = await c.control.GetCluster(control_pb2.Empty())
-        listed = await c.control.ListNodes(control_pb2.ListNodesRequest())
+        swarm = api.get("/swarm")
         lines, done = rotation_progress(
-            codec.from_proto(
-                TLSInfo,
-                info.rotation_tls_info if info.root_rotation_in_progress else info.tls_info,
-            ),
-            [codec.from_proto(Node, n) for n in listed.nodes],
-            info.root_rotation_in_progress,
+            swarm.get("TLSInfo") or {}, api.get("/nodes"), bool(swarm.get("RootRotationInProgress"))
         )
         if not quiet:
             # Only what changed: one line per step, also when the output is not a terminal.
@@ -218,8 +222,8 @@ async def _follow_rotation(c: Client, quiet: bool) -> control_pb2.ClusterInfo:
             sys.stdout.flush()
         shown = lines
         if done:
-            return info
-        await asyncio.sleep(ROTATION_POLL_S)
+            return
+        time.sleep(ROTATION_POLL_S)
 
 
 @app.command("ca")
@@ -245,41 +249,44 @@ def ca_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
 ) -> None:
     """Display and rotate the root CA."""
+    api = engine.connect()
+    swarm = api.get("/swarm")
     if not rotate:
         for flag, value in (("ca-cert", ca_cert), ("ca-key", ca_key), ("cert-expiry", cert_expiry)):
             if value is not None:
                 raise InvalidArgument(
                     f"`--{flag}` flag requires the `--rotate` flag to update the CA"
                 )
-    if (ca_cert is None) != (ca_key is None):
+        typer.echo(_trust_root(swarm))
+        return
+    if ca_cert is not None and ca_key is None:
         raise InvalidArgument(
             "the --ca-cert flag requires that a --ca-key flag be provided as well"
         )
-    request = control_pb2.UpdateClusterRequest(
-        rotate_ca=True,
-        ca_cert=_pem_file(ca_cert, "--ca-cert"),
-        ca_key=_pem_file(ca_key, "--ca-key"),
-    )
+    # As docker's CLI: the spec read, the CA settings given changed in it, sent back with its
+    # version; without a root given, a raised ForceRotate has the managers make one.
+    spec = swarm["Spec"]
+    ca_config = spec.setdefault("CAConfig", {})
     if cert_expiry is not None:
-        request.node_cert_expiry_s = duration(cert_expiry)
-
-    async def call(c: Client) -> control_pb2.ClusterInfo | None:
-        if not rotate:
-            return await c.control.GetCluster(control_pb2.Empty())
-        await c.control.UpdateCluster(request)
-        if detach:
-            return None
-        return await _follow_rotation(c, quiet)
-
+        ca_config["NodeCertExpiry"] = _nanos(duration(cert_expiry))
+    cert_pem, key_pem = _pem_file(ca_cert, "--ca-cert"), _pem_file(ca_key, "--ca-key")
+    ca_config["SigningCACert"] = cert_pem
+    ca_config["SigningCAKey"] = key_pem
+    if not cert_pem and not key_pem:
+        ca_config["ForceRotate"] = int(ca_config.get("ForceRotate") or 0) + 1
+    api.post("/swarm/update", spec, version=swarm["Version"]["Index"])
+    if detach:
+        return
     try:
-        info = run(call)
+        _follow_rotation(api, quiet)
     except KeyboardInterrupt:
         # As Docker's CLI: the managers carry on, only the watching stops.
         typer.echo("Operation continuing in background.", err=True)
         typer.echo("Use `swarmpy node inspect` to check each node's TLSInfo.", err=True)
         raise typer.Exit(130) from None
-    if info is not None:
-        typer.echo(_trust_root(info))
+    # As Docker's: --quiet prints nothing, not even the new root.
+    if not quiet:
+        typer.echo(_trust_root(api.get("/swarm")))
 
 
 @app.command("leave")

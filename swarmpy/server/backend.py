@@ -29,6 +29,7 @@ class SwarmMembership(Protocol):
         force_new_cluster: bool,
         heartbeat_period_s: float,
         task_history_limit: int,
+        node_cert_expiry_s: float,
     ) -> tuple[str, str, str]: ...
 
     async def swarm_join(

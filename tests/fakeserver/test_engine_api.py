@@ -172,17 +172,23 @@ def test_init_and_join_reach_membership() -> None:
         body = {
             "ListenAddr": "127.0.0.1:2377",
             "AdvertiseAddr": "127.0.0.1",
-            "Spec": {"Orchestration": {"TaskHistoryRetentionLimit": 2}},
+            "Spec": {
+                "Orchestration": {"TaskHistoryRetentionLimit": 2},
+                "CAConfig": {"NodeCertExpiry": 3 * 3600 * 10**9},
+            },
         }
         assert await call(api, "POST", "/v1.41/swarm/init", body) == (200, "newnode")
         join = {"JoinToken": "SWMTKN-1-a-b", "RemoteAddrs": ["127.0.0.2:2377"]}
         assert (await call(api, "POST", "/swarm/join", join))[0] == 200
         assert api.node.membership.calls == [
-            ("init", ("127.0.0.1", "127.0.0.1:2377", False, 5.0, 2)),
+            ("init", ("127.0.0.1", "127.0.0.1:2377", False, 5.0, 2, 10800.0)),
             ("join", ("SWMTKN-1-a-b", "127.0.0.2:2377", "", "")),
         ]
         status, text = await message(api, "POST", "/swarm/init", {"AutoLockManagers": True})
         assert (status, "AutoLockManagers" in text) == (400, True)
+        external = {"Spec": {"CAConfig": {"ExternalCAs": [{"URL": "https://ca.example"}]}}}
+        status, text = await message(api, "POST", "/swarm/init", external)
+        assert (status, "CAConfig.ExternalCAs" in text) == (400, True)
         assert (await message(api, "POST", "/swarm/leave"))[0] == 503
 
     run(scenario)

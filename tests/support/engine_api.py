@@ -57,6 +57,7 @@ class FakeMembership:
         force_new_cluster: bool,
         heartbeat_period_s: float,
         task_history_limit: int,
+        node_cert_expiry_s: float,
     ) -> tuple[str, str, str]:
         self.calls.append(
             (
@@ -67,6 +68,7 @@ class FakeMembership:
                     force_new_cluster,
                     heartbeat_period_s,
                     task_history_limit,
+                    node_cert_expiry_s,
                 ),
             )
         )

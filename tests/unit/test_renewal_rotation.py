@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import random
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,8 @@ from swarmpy.errors import InvalidArgument, Unavailable
 from swarmpy.manager.controlapi.cluster import ClusterUpdate, apply_update, checked
 from swarmpy.model import Cluster, Node, NodeRole
 from swarmpy.renewal import RETRY_MAX_S, CertRenewer, renewal_delay, retry_delay
+from swarmpy.server.convert.node import node_json
+from swarmpy.server.convert.swarm import swarm_json
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -172,26 +176,38 @@ def test_the_renewer_retries_a_failed_renewal_and_renews_at_once_for_new_roots()
 
 
 def test_rotation_progress_is_dockers_two_counts() -> None:
+    """From what /swarm and /nodes show, as Docker's CLI follows `swarm ca --rotate`."""
     before = cluster()
     during = rotation.start_rotation(before, ca.create_root_ca())
     after = rotation.finish_rotation(during)
-    target = rotation.rotation_tls_info(during)
-    assert target is not None
-    moved, stale = node("a", during), node("b", before)
-    lines, done = rotation_progress(target, [moved, stale], in_progress=True)
+
+    def nodes(*held: tuple[str, Cluster]) -> list[dict[str, Any]]:
+        return [node_json(node(node_id, c), 1) for node_id, c in held]
+
+    target = swarm_json(during, 1)
+    assert target["RootRotationInProgress"]
+    lines, done = rotation_progress(
+        target["TLSInfo"], nodes(("a", during), ("b", before)), in_progress=True
+    )
     assert lines[1:] == [
         "  rotated TLS certificates: 1/2 nodes",
         "  rotated CA certificates:  0/2 nodes",
     ]
-    assert lines[0].startswith("desired root digest: sha256:")
+    # The root the swarm trusts until the rotation ends is the old one, as Docker shows it.
+    old_digest = hashlib.sha256(before.root_ca_cert.encode()).hexdigest()
+    assert lines[0] == f"desired root digest: sha256:{old_digest}"
     assert not done
-    final = rotation.cluster_tls_info(after)
-    lines, done = rotation_progress(final, [moved, node("b", during)], in_progress=False)
+    final = swarm_json(after, 2)["TLSInfo"]
+    lines, done = rotation_progress(final, nodes(("a", during), ("b", during)), in_progress=False)
     assert lines[2] == "  rotated CA certificates:  0/2 nodes"  # both still trust two roots
     assert not done
-    lines, done = rotation_progress(final, [node("a", after), node("b", after)], False)
+    lines, done = rotation_progress(final, nodes(("a", after), ("b", after)), False)
     assert lines[1:] == [
         "  rotated TLS certificates: 2/2 nodes",
         "  rotated CA certificates:  2/2 nodes",
     ]
     assert done
+    # A node that shows no TLS information yet counts as not rotated.
+    lines, done = rotation_progress(final, [{"ID": "c"}, *nodes(("a", after))], False)
+    assert lines[1] == "  rotated TLS certificates: 1/2 nodes"
+    assert not done

@@ -153,6 +153,8 @@ class InitRequest:
     force_new_cluster: bool
     heartbeat_period_s: float
     task_history_limit: int
+    # 0: the default (DEFAULT_NODE_CERT_EXPIRY_S), as for Docker's zero duration.
+    node_cert_expiry_s: float = 0.0
 
 
 def _check_node_options(f: Fields) -> None:
@@ -175,7 +177,7 @@ def init_request(body: Any) -> InitRequest:
     _check_node_options(f)
     # 24 is Docker's CLI's default SubnetSize, and swarmpy's.
     f.unsupported(("AutoLockManagers", "DefaultAddrPool", "SubnetSize"), zeros={"SubnetSize": 24})
-    heartbeat, history = 0.0, 0
+    heartbeat, history, expiry = 0.0, 0, 0.0
     spec = f.obj("Spec")
     if spec is not None:
         orchestration = spec.obj("Orchestration")
@@ -186,13 +188,21 @@ def init_request(body: Any) -> InitRequest:
         if dispatcher is not None:
             heartbeat = dispatcher.seconds("HeartbeatPeriod", 0.0)
             dispatcher.done()
+        ca_config = spec.obj("CAConfig")
+        if ca_config is not None:
+            expiry = ca_config.seconds("NodeCertExpiry", 0.0)
+            # A new swarm makes its own root: no signing CA, no external CA, nothing to rotate.
+            ca_config.unsupported(("ExternalCAs", "SigningCACert", "SigningCAKey", "ForceRotate"))
+            ca_config.done()
         spec.unsupported(
-            ("Name", "Labels", "Raft", "CAConfig", "TaskDefaults", "EncryptionConfig"),
+            ("Name", "Labels", "Raft", "TaskDefaults", "EncryptionConfig"),
             zeros={"Name": "default"},
         )
         spec.done()
     f.done()
-    return InitRequest(advertise, listen, force, heartbeat or DEFAULT_HEARTBEAT_PERIOD_S, history)
+    return InitRequest(
+        advertise, listen, force, heartbeat or DEFAULT_HEARTBEAT_PERIOD_S, history, expiry
+    )
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ async def init(request: web.Request) -> web.Response:
         wanted.force_new_cluster,
         wanted.heartbeat_period_s,
         wanted.task_history_limit,
+        wanted.node_cert_expiry_s,
     )
     return json_response(node_id)
 
