@@ -137,6 +137,19 @@ class EndpointMode(enum.StrEnum):
     DNSRR = "dnsrr"
 
 
+class PortProtocol(enum.StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+    SCTP = "sctp"
+
+
+class PublishMode(enum.StrEnum):
+    """Docker's PublishMode: through the routing mesh on every node, or on the task's node."""
+
+    INGRESS = "ingress"
+    HOST = "host"
+
+
 class HealthState(enum.StrEnum):
     """A container's health (Docker's State.Health.Status); NONE: it has no healthcheck."""
 
@@ -199,6 +212,9 @@ class Node:
     created_at: float = 0.0
     updated_at: float = 0.0
     tls_info: TLSInfo | None = None
+    # The address of the node's ingress sandbox on the ingress network ("10.0.0.3/24"), where
+    # the routing mesh sends connections from; given by the allocator.
+    ingress_addr: str = ""
 
     def label_dict(self) -> dict[str, str]:
         return dict(self.labels)
@@ -263,6 +279,21 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class PortConfig:
+    """Docker's PortConfig: a container port published on the nodes' addresses.
+
+    ``published`` 0 in a spec: the allocator picks one (ingress mode, from 30000-32767 as
+    Docker). A service's ``endpoint_ports`` carry the ports as allocated.
+    """
+
+    target: int
+    published: int = 0
+    protocol: PortProtocol = PortProtocol.TCP
+    publish_mode: PublishMode = PublishMode.INGRESS
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     image: str
     command: tuple[str, ...] = ()  # replaces the image's Entrypoint when set
@@ -324,6 +355,9 @@ class ServiceSpec:
     # A replicated job's most tasks at once (Docker's ReplicatedJob.MaxConcurrent); unused by
     # the other modes. A plain default, for specs pickled before it existed.
     max_concurrent: int = 0
+    # Docker's EndpointSpec.Ports (its Mode is ``endpoint_mode``). A plain default, for specs
+    # pickled before it existed.
+    ports: tuple[PortConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -368,6 +402,8 @@ class Service:
     created_at: float = 0.0
     updated_at: float = 0.0
     job_status: JobStatus | None = None  # set for jobs only
+    # Docker's Endpoint.Ports: the spec's ports with the published ports the allocator gave.
+    endpoint_ports: tuple[PortConfig, ...] = ()
 
 
 # ---------------------------------------------------------------- tasks
@@ -467,6 +503,8 @@ class Network:
     labels: tuple[tuple[str, str], ...] = ()
     created_at: float = 0.0
     mtu: int = 0  # 0: OVERLAY_MTU, what fits a 1500-byte underlay
+    # Docker's Ingress: the routing mesh's network, made by `swarm init`, one per swarm.
+    ingress: bool = False
 
     @property
     def effective_mtu(self) -> int:
@@ -573,6 +611,9 @@ class ServiceEndpoint:
     name: str
     endpoint_mode: EndpointMode
     virtual_ips: tuple[VirtualIP, ...]
+    # The ingress-mode published ports (allocated), balanced over the service's endpoints on
+    # the ingress network by every node's ingress sandbox.
+    ports: tuple[PortConfig, ...] = ()
 
 
 @dataclass(frozen=True)

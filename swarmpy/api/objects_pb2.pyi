@@ -111,6 +111,7 @@ class Node(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     TLS_INFO_FIELD_NUMBER: _builtins.int
+    INGRESS_ADDR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     hostname: _builtins.str
     role: _builtins.str
@@ -121,6 +122,8 @@ class Node(_message.Message):
     message: _builtins.str
     created_at: _builtins.float
     updated_at: _builtins.float
+    ingress_addr: _builtins.str
+    """the node's ingress sandbox on the ingress network"""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -146,10 +149,11 @@ class Node(_message.Message):
         created_at: _builtins.float = ...,
         updated_at: _builtins.float = ...,
         tls_info: Global___TLSInfo | None = ...,
+        ingress_addr: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["manager", b"manager", "resources", b"resources", "tls_info", b"tls_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "created_at", b"created_at", "engine_version", b"engine_version", "hostname", b"hostname", "id", b"id", "labels", b"labels", "manager", b"manager", "message", b"message", "resources", b"resources", "role", b"role", "state", b"state", "tls_info", b"tls_info", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "created_at", b"created_at", "engine_version", b"engine_version", "hostname", b"hostname", "id", b"id", "ingress_addr", b"ingress_addr", "labels", b"labels", "manager", b"manager", "message", b"message", "resources", b"resources", "role", b"role", "state", b"state", "tls_info", b"tls_info", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -543,6 +547,7 @@ class ServiceSpec(_message.Message):
     PLACEMENT_PREFS_FIELD_NUMBER: _builtins.int
     MAX_REPLICAS_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: _builtins.str
     replicas: _builtins.int
@@ -570,6 +575,10 @@ class ServiceSpec(_message.Message):
     def networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def placement_prefs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
+        """Docker's EndpointSpec.Ports"""
+
     def __init__(
         self,
         *,
@@ -589,14 +598,48 @@ class ServiceSpec(_message.Message):
         placement_prefs: _abc.Iterable[_builtins.str] | None = ...,
         max_replicas: _builtins.int = ...,
         max_concurrent: _builtins.int = ...,
+        ports: _abc.Iterable[Global___PortConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "max_replicas", b"max_replicas", "mode", b"mode", "name", b"name", "networks", b"networks", "placement_prefs", b"placement_prefs", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "max_replicas", b"max_replicas", "mode", b"mode", "name", b"name", "networks", b"networks", "placement_prefs", b"placement_prefs", "ports", b"ports", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceSpec: _TypeAlias = ServiceSpec  # noqa: Y015
+
+@_typing.final
+class PortConfig(_message.Message):
+    """Docker's PortConfig."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    PUBLISHED_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    PUBLISH_MODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    target: _builtins.int
+    published: _builtins.int
+    protocol: _builtins.str
+    publish_mode: _builtins.str
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        target: _builtins.int = ...,
+        published: _builtins.int = ...,
+        protocol: _builtins.str = ...,
+        publish_mode: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "protocol", b"protocol", "publish_mode", b"publish_mode", "published", b"published", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortConfig: _TypeAlias = PortConfig  # noqa: Y015
 
 @_typing.final
 class JobStatus(_message.Message):
@@ -686,6 +729,7 @@ class Service(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     JOB_STATUS_FIELD_NUMBER: _builtins.int
+    ENDPOINT_PORTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     spec_version: _builtins.int
     created_at: _builtins.float
@@ -700,6 +744,10 @@ class Service(_message.Message):
     def update_status(self) -> Global___UpdateStatus: ...
     @_builtins.property
     def job_status(self) -> Global___JobStatus: ...
+    @_builtins.property
+    def endpoint_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
+        """Docker's Endpoint.Ports"""
+
     def __init__(
         self,
         *,
@@ -712,10 +760,11 @@ class Service(_message.Message):
         created_at: _builtins.float = ...,
         updated_at: _builtins.float = ...,
         job_status: Global___JobStatus | None = ...,
+        endpoint_ports: _abc.Iterable[Global___PortConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "spec_version", b"spec_version", "update_status", b"update_status", "updated_at", b"updated_at", "virtual_ips", b"virtual_ips"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "endpoint_ports", b"endpoint_ports", "id", b"id", "job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "spec_version", b"spec_version", "update_status", b"update_status", "updated_at", b"updated_at", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -882,6 +931,7 @@ class Network(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     MTU_FIELD_NUMBER: _builtins.int
+    INGRESS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     driver: _builtins.str
@@ -892,6 +942,8 @@ class Network(_message.Message):
     created_at: _builtins.float
     mtu: _builtins.int
     """of the bridge, VXLAN device and container interfaces; 0: 1450"""
+    ingress: _builtins.bool
+    """Docker's Ingress: the routing mesh's network"""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -907,10 +959,11 @@ class Network(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         created_at: _builtins.float = ...,
         mtu: _builtins.int = ...,
+        ingress: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "created_at", b"created_at", "driver", b"driver", "gateway", b"gateway", "id", b"id", "labels", b"labels", "mtu", b"mtu", "name", b"name", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "created_at", b"created_at", "driver", b"driver", "gateway", b"gateway", "id", b"id", "ingress", b"ingress", "labels", b"labels", "mtu", b"mtu", "name", b"name", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -970,11 +1023,16 @@ class ServiceEndpoint(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
     VIRTUAL_IPS_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
     service_id: _builtins.str
     name: _builtins.str
     endpoint_mode: _builtins.str
     @_builtins.property
     def virtual_ips(self) -> _containers.RepeatedCompositeFieldContainer[Global___VirtualIP]: ...
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
+        """ingress-mode published ports"""
+
     def __init__(
         self,
         *,
@@ -982,10 +1040,11 @@ class ServiceEndpoint(_message.Message):
         name: _builtins.str = ...,
         endpoint_mode: _builtins.str = ...,
         virtual_ips: _abc.Iterable[Global___VirtualIP] | None = ...,
+        ports: _abc.Iterable[Global___PortConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_mode", b"endpoint_mode", "name", b"name", "service_id", b"service_id", "virtual_ips", b"virtual_ips"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_mode", b"endpoint_mode", "name", b"name", "ports", b"ports", "service_id", b"service_id", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
