@@ -208,7 +208,7 @@ class Allocation:
 
 
 def needs_allocation(task: Task) -> bool:
-    return task.status.state == TaskState.NEW and task.desired_state <= TaskState.RUNNING
+    return task.status.state == TaskState.NEW and task.desired_state <= TaskState.COMPLETE
 
 
 def plan_allocation(

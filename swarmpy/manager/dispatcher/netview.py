@@ -35,7 +35,7 @@ def assignments_by_node(tasks: Iterable[Task]) -> dict[str, dict[str, Task]]:
 
 
 def _live_on_node(task: Task) -> bool:
-    return task.desired_state <= TaskState.RUNNING and not task.status.state.terminal
+    return task.desired_state <= TaskState.COMPLETE and not task.status.state.terminal
 
 
 class ViewBuilder:
@@ -52,7 +52,7 @@ class ViewBuilder:
                 continue
             if _live_on_node(task) and task.status.state >= TaskState.ASSIGNED:
                 self._networks_of_node[task.node_id].update(a.network_id for a in task.networks)
-            if task.status.state != TaskState.RUNNING or task.desired_state > TaskState.RUNNING:
+            if task.status.state != TaskState.RUNNING or task.desired_state > TaskState.COMPLETE:
                 continue
             node = nodes.get(task.node_id)
             for attachment in task.networks:

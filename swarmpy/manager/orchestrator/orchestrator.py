@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.orchestrator.global_service import reconcile_global
+from swarmpy.manager.orchestrator.jobs import reconcile_global_job, reconcile_replicated_job
 from swarmpy.manager.orchestrator.reconcile import Plan, ServiceChange, Stop, retire_all
 from swarmpy.manager.orchestrator.replicated import reconcile_replicated
 from swarmpy.manager.state.store import (
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 _NODE_FIELDS = ("state", "availability", "labels", "role", "hostname")
 
 
+_RECONCILERS = {
+    ServiceMode.REPLICATED: reconcile_replicated,
+    ServiceMode.GLOBAL: reconcile_global,
+    ServiceMode.REPLICATED_JOB: reconcile_replicated_job,
+    ServiceMode.GLOBAL_JOB: reconcile_global_job,
+}
+
+
 def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
     """Reconcile every service (and the tasks of deleted ones) over one snapshot."""
     nodes = snapshot.all(NODES)
@@ -37,10 +46,7 @@ def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
     plans: list[Plan] = []
     for service in snapshot.all(SERVICES):
         tasks = by_service.pop(service.id, [])
-        reconcile = (
-            reconcile_global if service.spec.mode == ServiceMode.GLOBAL else reconcile_replicated
-        )
-        plans.append(reconcile(service, tasks, nodes, at))
+        plans.append(_RECONCILERS[service.spec.mode](service, tasks, nodes, at))
     node_ids = frozenset(n.id for n in nodes)
     plans.extend(retire_all(tasks, node_ids) for tasks in by_service.values())
     return plans

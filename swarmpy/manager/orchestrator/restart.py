@@ -16,12 +16,13 @@ from swarmpy.model import (
 
 
 def runnable(task: Task) -> bool:
-    """The task is, or may still become, the one running for its slot."""
-    return task.desired_state <= TaskState.RUNNING and not task.status.state.terminal
+    """The task is, or may still become, the one running for its slot (a job's task is
+    desired COMPLETE: it runs until it exits)."""
+    return task.desired_state <= TaskState.COMPLETE and not task.status.state.terminal
 
 
 def stopped_by_manager(task: Task) -> bool:
-    return task.desired_state > TaskState.RUNNING and not ended_by_itself(task)
+    return task.desired_state > TaskState.COMPLETE and not ended_by_itself(task)
 
 
 def ended_by_itself(task: Task) -> bool:
@@ -44,7 +45,11 @@ def restart_at(policy: RestartPolicy, history: Sequence[Task], now: float) -> fl
         return now
     if policy.condition == RestartCondition.NONE:
         return None
-    if policy.condition == RestartCondition.ON_FAILURE and last.status.state == TaskState.COMPLETE:
+    # A job's task that completed is done whatever the condition (SwarmKit treats ``any`` as
+    # ``on-failure`` for jobs).
+    if last.status.state == TaskState.COMPLETE and (
+        policy.condition == RestartCondition.ON_FAILURE or last.spec.mode.is_job
+    ):
         return None
     # On the managers' clock (``seen_at``), as ``now`` is: a worker's clock set an hour off
     # must not restart its tasks at once, or never.
@@ -63,6 +68,7 @@ def new_task(
     node_id: str,
     now: float,
     desired: TaskState = TaskState.RUNNING,
+    job_iteration: int = 0,
 ) -> Task:
     return Task(
         id=new_id(),
@@ -76,4 +82,5 @@ def new_task(
         status=TaskStatus(TaskState.NEW, now, "created"),
         created_at=now,
         updated_at=now,
+        job_iteration=job_iteration,
     )

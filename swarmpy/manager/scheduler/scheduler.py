@@ -113,7 +113,7 @@ def _place_group(
 
 
 def schedulable(task: Task) -> bool:
-    return task.status.state == TaskState.PENDING and task.desired_state <= TaskState.RUNNING
+    return task.status.state == TaskState.PENDING and task.desired_state <= TaskState.COMPLETE
 
 
 class Scheduler(ControlLoop):
