@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
+import pytest
+
+from swarmpy.errors import InvalidArgument
+from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.orchestrator.jobs import reconcile_global_job, reconcile_replicated_job
 from swarmpy.manager.orchestrator.reconcile import Plan
 from swarmpy.manager.orchestrator.restart import restart_at
+from swarmpy.manager.state.store import LocalLog, Store
 from swarmpy.model import (
+    ContainerSpec,
     JobStatus,
     NodeAvailability,
     NodeState,
@@ -16,6 +23,7 @@ from swarmpy.model import (
     RestartPolicy,
     Service,
     ServiceMode,
+    ServiceSpec,
     Task,
     TaskState,
 )
@@ -154,3 +162,52 @@ def test_global_job_task_of_a_removed_node_is_removed() -> None:
     assert plan.stop[0].desired == TaskState.REMOVE
     assert plan.stop[0].orphaned
     assert [t.node_id for t in plan.create] == ["id-a"]
+
+
+def test_every_update_of_a_job_starts_its_next_iteration() -> None:
+    async def scenario() -> None:
+        api = ControlAPI(Store(LocalLog()), lambda: []).services
+        spec = ServiceSpec(
+            "job",
+            ContainerSpec("busybox"),
+            mode=ServiceMode.REPLICATED_JOB,
+            replicas=3,
+            max_concurrent=2,
+        )
+        created = await api.create(spec)
+        assert created.job_status is not None
+        assert created.job_status.iteration == 0
+        # Even an unchanged spec runs the job again (SwarmKit's rule); no rolling update.
+        again = await api.update(created.id, spec, rollback=False)
+        assert again.job_status is not None
+        assert again.job_status.iteration == 1
+        assert again.update_status is None
+        forced = await api.update(created.id, dataclasses.replace(spec, force_update=1), False)
+        assert forced.job_status is not None
+        assert forced.job_status.iteration == 2
+        with pytest.raises(InvalidArgument, match="mode change"):
+            await api.update(created.id, dataclasses.replace(spec, mode=ServiceMode.GLOBAL), False)
+        plain = await api.create(ServiceSpec("web", ContainerSpec("busybox")))
+        assert plain.job_status is None
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("total", "concurrent", "words"),
+    [(3, -1, "Maximum concurrent jobs must not be negative"), (-1, 1, "Total completed jobs")],
+)
+def test_job_counts_are_checked_in_swarmkits_words(total: int, concurrent: int, words: str) -> None:
+    async def scenario() -> None:
+        api = ControlAPI(Store(LocalLog()), lambda: []).services
+        spec = ServiceSpec(
+            "job",
+            ContainerSpec("busybox"),
+            mode=ServiceMode.REPLICATED_JOB,
+            replicas=total,
+            max_concurrent=concurrent,
+        )
+        with pytest.raises(InvalidArgument, match=words):
+            await api.create(spec)
+
+    asyncio.run(scenario())

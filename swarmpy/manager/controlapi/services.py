@@ -10,6 +10,7 @@ from swarmpy.manager.controlapi.common import resolve, serialise
 from swarmpy.manager.controlapi.validate import check_service_spec
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Snapshot, Store, Tx
 from swarmpy.model import (
+    JobStatus,
     Network,
     Service,
     ServiceSpec,
@@ -52,7 +53,13 @@ class ServiceAPI:
             if any(s.spec.name == spec.name for s in tx.snapshot.all(SERVICES)):
                 raise AlreadyExists(f"service {spec.name} already exists")
             stamp = now()
-            service = Service(id=new_id(), spec=spec, created_at=stamp, updated_at=stamp)
+            service = Service(
+                id=new_id(),
+                spec=spec,
+                created_at=stamp,
+                updated_at=stamp,
+                job_status=JobStatus(0, stamp) if spec.mode.is_job else None,
+            )
             tx.create(SERVICES, service)
             serialise(tx)
             return service
@@ -87,12 +94,14 @@ class ServiceAPI:
             current: Service | None = tx.get(SERVICES, service.id)
             if current is None:
                 raise NotFound(f"No such service: {ref}")
+            stamp = now()
+            if current.job_status is not None:
+                return _rerun_job(tx, current, new_spec, stamp)
             if new_spec == current.spec and not rollback:
                 return current
             only_scale = (
                 dataclasses.replace(new_spec, replicas=current.spec.replicas) == current.spec
             )
-            stamp = now()
             updated = dataclasses.replace(
                 current,
                 spec=new_spec,
@@ -124,3 +133,19 @@ class ServiceAPI:
             tx.delete(SERVICES, service.id)
 
         await self.store.update(change)
+
+
+def _rerun_job(tx: Tx, current: Service, new_spec: ServiceSpec, stamp: float) -> Service:
+    """As SwarmKit: every update of a job, even one changing nothing, starts its next
+    iteration (the orchestrator runs it afresh); jobs have no rolling update to record."""
+    assert current.job_status is not None
+    updated = dataclasses.replace(
+        current,
+        spec=new_spec,
+        previous_spec=current.spec,
+        spec_version=current.spec_version + 1,
+        job_status=JobStatus(current.job_status.iteration + 1, stamp),
+        updated_at=stamp,
+    )
+    tx.put(SERVICES, updated)
+    return updated

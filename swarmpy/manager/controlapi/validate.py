@@ -24,6 +24,7 @@ from swarmpy.model import (
     ResourceRequirements,
     Resources,
     RestartPolicy,
+    ServiceMode,
     ServiceSpec,
     UpdateConfig,
 )
@@ -185,6 +186,18 @@ def check_replicas(replicas: int) -> None:
     if replicas > MAX_REPLICAS:
         raise _reject(
             f"invalid replicas value {shown}: a service can have at most {MAX_REPLICAS} replicas"
+        )
+
+
+def check_job_counts(total: int, concurrent: int) -> None:
+    """A replicated job's TotalCompletions and MaxConcurrent, in SwarmKit's words."""
+    if concurrent < 0:
+        raise _reject("Maximum concurrent jobs must not be negative")
+    if total < 0:
+        raise _reject("Total completed jobs must not be negative")
+    if concurrent > MAX_REPLICAS:
+        raise _reject(
+            f"invalid max-concurrent value {concurrent}: a job runs at most {MAX_REPLICAS} tasks"
         )
 
 
@@ -367,6 +380,8 @@ def check_service_spec(spec: ServiceSpec) -> None:
     check_name(spec.name, "service name")
     check_labels(spec.labels)
     check_container(spec.container)
+    if spec.mode == ServiceMode.REPLICATED_JOB:
+        check_job_counts(spec.replicas, spec.max_concurrent)
     # A global service ignores it, but it is stored all the same.
     check_replicas(spec.replicas)
     check_restart(spec.restart)
