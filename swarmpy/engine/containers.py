@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmpy.engine import bundle
+from swarmpy.dockerjson.health import health_json, image_health
+from swarmpy.engine import bundle, health
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
     UNKNOWN_EXIT,
@@ -31,6 +32,7 @@ from swarmpy.engine.runc import (
 )
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.humanize import human_duration
+from swarmpy.model import HealthState
 
 SHORT_ID = 12
 LOG_POLL_S = 0.2
@@ -40,14 +42,23 @@ LOG_POLL_S = 0.2
 
 
 def status_text(
-    state: str, started_at: float, finished_at: float, exit_code: int | None, at: float
+    state: str,
+    started_at: float,
+    finished_at: float,
+    exit_code: int | None,
+    at: float,
+    health: HealthState = HealthState.NONE,
 ) -> str:
     """The STATUS column of ``docker ps``."""
     if state == "created":
         return "Created"
     if state in ("running", "paused"):
         up = f"Up {human_duration(at - started_at)}"
-        return up + " (Paused)" if state == "paused" else up
+        if state == "paused":
+            return up + " (Paused)"
+        if health == HealthState.STARTING:
+            return up + " (health: starting)"
+        return f"{up} ({health.value})" if health else up
     code = UNKNOWN_EXIT if exit_code is None else exit_code
     return f"Exited ({code}) {human_duration(at - finished_at)} ago"
 
@@ -204,12 +215,22 @@ class Containers:
                 float(rec.get("finished_at", at)),
                 None if exit_code is None else int(exit_code),
                 at,
+                self._health_status(s["id"]),
             ),
             state=state,
             name=ann.get(bundle.ANN_NAME, s["id"]),
             pid=int(s.get("pid", 0)) if state != "exited" else 0,
             exit_code=None if exit_code is None else int(exit_code),
         )
+
+    def _health(self, cid: str) -> health.Health | None:
+        """The container's health as its engine's monitor last wrote it; None without a
+        healthcheck."""
+        return health.load(self._dir(cid).path / health.HEALTH_FILE)
+
+    def _health_status(self, cid: str) -> HealthState:
+        found = self._health(cid)
+        return HealthState.NONE if found is None else found.status
 
     async def inspect(self, ref: str) -> dict[str, Any]:
         return self._inspect(await self.resolve(ref), time.time())
@@ -240,21 +261,26 @@ class Containers:
         ann = _ann(s)
         args = proc.get("args", [])
         netns = [n.get("path", "") for n in linux.get("namespaces", []) if n["type"] == "network"]
+        state: dict[str, Any] = {
+            "Status": info.state,
+            "Running": info.state in ("running", "paused"),
+            "Paused": info.state == "paused",
+            "Pid": info.pid,
+            "ExitCode": info.exit_code or 0,
+            "StartedAt": iso(float(rec.get("started_at", 0.0))),
+            "FinishedAt": iso(float(rec.get("finished_at", 0.0))),
+        }
+        found = self._health(s["id"])
+        if found is not None:
+            state["Health"] = found.to_json()
+        check = image_health(rec.get("healthcheck"))
         return {
             "Id": s["id"],
             "Name": "/" + info.name,
             "Created": iso(info.created),
             "Path": args[0] if args else "",
             "Args": args[1:],
-            "State": {
-                "Status": info.state,
-                "Running": info.state in ("running", "paused"),
-                "Paused": info.state == "paused",
-                "Pid": info.pid,
-                "ExitCode": info.exit_code or 0,
-                "StartedAt": iso(float(rec.get("started_at", 0.0))),
-                "FinishedAt": iso(float(rec.get("finished_at", 0.0))),
-            },
+            "State": state,
             "Image": rec.get("image_id", ""),
             "LogPath": str(cdir.log_file),
             "Config": {
@@ -266,6 +292,7 @@ class Containers:
                 "Tty": bool(proc.get("terminal", False)),
                 "WorkingDir": proc.get("cwd", "/"),
                 "Labels": self._labels(ann),
+                **({} if check is None else {"Healthcheck": health_json(check)}),
             },
             "HostConfig": {
                 "Memory": limits.get("memory", {}).get("limit", 0),

@@ -27,7 +27,7 @@ from typing import Any
 
 from swarmpy.engine import bundle
 from swarmpy.engine.containers import Containers
-from swarmpy.engine.runc import RUNC_UMASK, ContainerDir
+from swarmpy.engine.runc import RUNC_UMASK, ContainerDir, Runc
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 
 STDOUT, STDERR = 1, 2
@@ -404,3 +404,36 @@ async def _start_process(
             os.close(fd)
         raise
     return ExecProcess(proc, outputs, stdin, terminal=config.tty and not detach)
+
+
+async def run_captured(
+    runc: Runc, cdir: ContainerDir, cmd: tuple[str, ...], timeout_s: float, limit: int
+) -> tuple[int, bytes] | None:
+    """Run ``cmd`` in a running container as its own process runs (user, env, cwd), with
+    stdout and stderr collected together, at most ``limit`` bytes and one more to tell that
+    there was more: the exit code and the output, or None when it did not end within
+    ``timeout_s`` (it is killed then). What a healthcheck's probe is."""
+    pid_file = cdir.path / f"exec-{secrets.token_hex(8)}.pid"
+    argv = runc.argv("exec", "--pid-file", str(pid_file), cdir.id, *cmd)
+    process = await _start_process(argv, ExecConfig(cmd=cmd), detach=False, size=None)
+    out = bytearray()
+
+    async def collect() -> int:
+        async for _, data in process.output():
+            if len(out) <= limit:
+                out.extend(data[: limit + 1 - len(out)])
+        return await process.wait()
+
+    try:
+        try:
+            code = await asyncio.wait_for(collect(), timeout_s)
+        except TimeoutError:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+            process.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), STOP_WAIT_S)
+            return None
+    finally:
+        pid_file.unlink(missing_ok=True)
+    return code, bytes(out)

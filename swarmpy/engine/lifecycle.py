@@ -13,7 +13,9 @@ import json
 import time
 from pathlib import Path
 
-from swarmpy.engine import bundle, modes, seccomp
+from swarmpy.dockerjson.health import health_json, image_health
+from swarmpy.engine import bundle, health, modes, seccomp
+from swarmpy.engine.execs import run_captured
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
@@ -29,6 +31,7 @@ from swarmpy.engine.runc import (
 )
 from swarmpy.engine.spec import ContainerConfig, Mount
 from swarmpy.errors import NotFound
+from swarmpy.model import HealthState
 
 
 class Engine:
@@ -54,6 +57,7 @@ class Engine:
         # Read once, here: a missing profile stops the engine before any container runs
         # unconfined. Every container and every exec in it gets it.
         self.seccomp = seccomp_profile or seccomp.load_profile()
+        self._monitors: dict[str, health.HealthMonitor] = {}
 
     def container_dir(self, cid: str) -> ContainerDir:
         return ContainerDir(self.container_root / cid)
@@ -89,7 +93,12 @@ class Engine:
         for name, text in bundle.etc_files(container).items():
             modes.write_file(cdir.path / name, text)
         cdir.config_file.write_text(json.dumps(config, indent=1))
-        cdir.update_record(image_id=image.image_id, created_at=time.time())
+        check = health.merge(container.healthcheck, image.healthcheck)
+        cdir.update_record(
+            image_id=image.image_id,
+            created_at=time.time(),
+            healthcheck=None if check is None else health_json(check),
+        )
 
     async def start(self, cid: str) -> None:
         """Run a created container; a no-op for one already started."""
@@ -108,6 +117,7 @@ class Engine:
         cdir.update_record(pid=pid, started_at=started)
         if self.reaper is not None and pid:
             self.reaper.watch(pid, cdir.record_exit)
+        self._monitor(cid)
 
     async def pid(self, cid: str) -> int:
         recorded = self.container_dir(cid).record().get("pid")
@@ -132,7 +142,47 @@ class Engine:
             await wait_stopped(self.runc, cid)
             code = int(cdir.record().get("exit_code", UNKNOWN_EXIT))
         cdir.record_exit(code)
+        await self._stop_monitor(cid)
         return code
+
+    def _monitor(self, cid: str) -> health.HealthMonitor | None:
+        """The container's health monitor, started on first use (also for a container
+        adopted after a restart, whose checks start over); None without a healthcheck."""
+        found = self._monitors.get(cid)
+        if found is not None:
+            return found
+        cdir = self.container_dir(cid)
+        rec = cdir.record()
+        probe = health.probe_for(image_health(rec.get("healthcheck")))
+        if probe is None or "exit_code" in rec:
+            return None
+
+        async def run_probe(cmd: tuple[str, ...], timeout_s: float) -> tuple[int, str] | None:
+            done = await run_captured(self.runc, cdir, cmd, timeout_s, health.MAX_OUTPUT_LEN)
+            return None if done is None else (done[0], health.truncated_output(done[1]))
+
+        path = cdir.path / health.HEALTH_FILE
+        monitor = health.HealthMonitor(
+            probe, float(rec.get("started_at", time.time())), run_probe, path
+        )
+        self._monitors[cid] = monitor
+        monitor.start()
+        return monitor
+
+    async def _stop_monitor(self, cid: str) -> None:
+        monitor = self._monitors.pop(cid, None)
+        if monitor is not None:
+            await monitor.stop()
+
+    async def health_change(self, cid: str, current: HealthState) -> HealthState:
+        """Wait until the container's health is no longer ``current``; the new one
+        (NONE at once for a container without a healthcheck, UNHEALTHY once it ended)."""
+        monitor = self._monitor(cid)
+        if monitor is None:
+            rec = self.container_dir(cid).record()
+            has_check = health.probe_for(image_health(rec.get("healthcheck"))) is not None
+            return HealthState.UNHEALTHY if has_check else HealthState.NONE
+        return await monitor.change_from(current)
 
     async def stop(self, cid: str, grace_s: float) -> None:
         """SIGTERM, SIGKILL after ``grace_s``; a no-op when it is not running."""
@@ -145,4 +195,5 @@ class Engine:
 
     async def remove(self, cid: str) -> None:
         """Delete the container and everything it left; safe to repeat."""
+        await self._stop_monitor(cid)
         await remove_container(self.runc, self.container_dir(cid), self.rootfs, self.reaper)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from swarmpy.model import HealthConfig
+
 
 class MountKind(enum.StrEnum):
     BIND = "bind"
@@ -48,6 +50,8 @@ class ContainerConfig:
     nano_cpus: int = 0  # 1e9 == one CPU; 0: no limit
     pids_limit: int = 0  # the most processes in the container's cgroup; 0: no limit
     labels: tuple[tuple[str, str], ...] = ()
+    # Merged with the image's HEALTHCHECK at create (None: the image's alone).
+    healthcheck: HealthConfig | None = None
     # Set by the orchestrator to recognise its containers later; written before the engine's
     # own annotations.
     annotations: tuple[tuple[str, str], ...] = ()

@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from swarmpy.dockerjson.health import image_health
 from swarmpy.engine.images.digests import digest_hex
 from swarmpy.engine.images.manifest import json_object
 from swarmpy.errors import ImageError
+from swarmpy.model import HealthConfig
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class ImageConfig:
     env: tuple[str, ...] = ()  # "K=V"
     workdir: str = ""
     user: str = ""
+    healthcheck: HealthConfig | None = None  # the image's HEALTHCHECK
 
 
 def parse_config(data: bytes) -> dict[str, Any]:
@@ -73,6 +76,7 @@ def runtime_config(image_id: str, doc: dict[str, Any]) -> ImageConfig:
         env=tuple(cfg.get("Env") or ()),
         workdir=str(cfg.get("WorkingDir") or ""),
         user=str(cfg.get("User") or ""),
+        healthcheck=image_health(cfg.get("Healthcheck")),
     )
 
 

@@ -1,0 +1,163 @@
+"""Healthchecks as Docker's: the state machine over probe results, the merge with the image's
+HEALTHCHECK, the commands run, Docker's JSON and the ps STATUS column."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarmpy.dockerjson.fields import Fields
+from swarmpy.dockerjson.health import health_json, image_health, read_health
+from swarmpy.engine.containers import status_text
+from swarmpy.engine.health import (
+    Health,
+    Probe,
+    ProbeResult,
+    apply_result,
+    go_duration,
+    merge,
+    probe_for,
+    timeout_output,
+    truncated_output,
+)
+from swarmpy.errors import InvalidArgument
+from swarmpy.model import HealthConfig, HealthState
+
+STARTED = 1000.0
+
+
+def probe(retries: int = 3, start_period_s: float = 0.0) -> Probe:
+    return Probe(("true",), 1.0, 1.0, retries, start_period_s)
+
+
+def run(codes: list[int], p: Probe, first_at: float = STARTED + 1.0) -> Health:
+    """The health after probes with these exit codes, one a second from ``first_at``."""
+    health = Health()
+    for i, code in enumerate(codes):
+        at = first_at + i
+        health = apply_result(health, ProbeResult(at, at + 0.1, code, f"out{i}"), p, STARTED)
+    return health
+
+
+def test_a_pass_makes_it_healthy_and_resets_the_streak() -> None:
+    health = run([1, 1, 0], probe())
+    assert health.status == HealthState.HEALTHY
+    assert health.failing_streak == 0
+
+
+def test_retries_failures_in_a_row_make_it_unhealthy() -> None:
+    assert run([1, 1], probe(retries=3)).status == HealthState.STARTING
+    failed = run([1, 1, 1], probe(retries=3))
+    assert failed.status == HealthState.UNHEALTHY
+    assert failed.failing_streak == 3
+
+
+def test_a_healthy_container_stays_healthy_until_the_streak_reaches_retries() -> None:
+    assert run([0, 1, 1], probe(retries=3)).status == HealthState.HEALTHY
+    assert run([0, 1, 1, 1], probe(retries=3)).status == HealthState.UNHEALTHY
+
+
+def test_failures_within_the_start_period_do_not_count_before_the_first_pass() -> None:
+    p = probe(retries=1, start_period_s=5.0)
+    early = run([1, 1, 1, 1], p)  # at +1 .. +4 s: all inside the start period
+    assert (early.status, early.failing_streak) == (HealthState.STARTING, 0)
+    assert run([1, 1, 1, 1, 1], p).status == HealthState.UNHEALTHY  # +5 s is past it
+
+
+def test_failures_within_the_start_period_count_once_it_passed() -> None:
+    health = run([0, 1], probe(retries=1, start_period_s=60.0))
+    assert health.status == HealthState.UNHEALTHY
+
+
+def test_the_log_keeps_the_last_five_results() -> None:
+    health = run([1, 0, 1, 0, 1, 0, 0], probe(retries=10))
+    assert [r.output for r in health.log] == ["out2", "out3", "out4", "out5", "out6"]
+    assert health.to_json()["Log"][0]["ExitCode"] == 1
+
+
+def test_inspect_json_has_docker_keys() -> None:
+    doc = run([0], probe()).to_json()
+    assert set(doc) == {"Status", "FailingStreak", "Log"}
+    assert doc["Status"] == "healthy"
+    assert set(doc["Log"][0]) == {"Start", "End", "ExitCode", "Output"}
+    assert doc["Log"][0]["Start"].endswith("Z")
+
+
+def test_the_spec_overrides_the_image_field_by_field() -> None:
+    image = HealthConfig(("CMD", "check"), interval_s=10, timeout_s=3, retries=5)
+    spec = HealthConfig(interval_s=2)
+    assert merge(spec, image) == HealthConfig(("CMD", "check"), 2, 3, 5, 0)
+    assert merge(None, image) == image
+    assert merge(spec, None) == spec
+
+
+def test_none_disables_the_image_check() -> None:
+    image = HealthConfig(("CMD", "check"))
+    assert probe_for(merge(HealthConfig(("NONE",)), image)) is None
+    assert probe_for(None) is None
+    assert probe_for(HealthConfig(("CMD",))) is None
+
+
+def test_the_commands_run_and_docker_defaults() -> None:
+    cmd = probe_for(HealthConfig(("CMD", "cat", "/ok")))
+    assert cmd == Probe(("cat", "/ok"), 30.0, 30.0, 3, 0.0)
+    shell = probe_for(HealthConfig(("CMD-SHELL", "test -f /ok || exit 1"), retries=1))
+    assert shell is not None
+    assert shell.cmd == ("/bin/sh", "-c", "test -f /ok || exit 1")
+    assert shell.retries == 1
+
+
+def test_output_is_cut_at_4096_bytes_as_docker_does() -> None:
+    assert truncated_output(b"x" * 4096) == "x" * 4096
+    assert truncated_output(b"x" * 4097) == "x" * 4096 + "..."
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(30, "30s"), (1.5, "1.5s"), (0.5, "500ms"), (90, "1m30s"), (3600, "1h0m0s")],
+)
+def test_durations_print_as_go_does(seconds: float, text: str) -> None:
+    assert go_duration(seconds) == text
+
+
+def test_timeout_message() -> None:
+    assert timeout_output(2) == "Health check exceeded timeout (2s)"
+
+
+def test_docker_json_both_ways_in_nanoseconds() -> None:
+    config = HealthConfig(("CMD-SHELL", "true"), 1.5, 2.0, 4, 10.0)
+    doc = health_json(config)
+    assert doc == {
+        "Test": ["CMD-SHELL", "true"],
+        "Interval": 1_500_000_000,
+        "Timeout": 2_000_000_000,
+        "StartPeriod": 10_000_000_000,
+        "Retries": 4,
+    }
+    f = Fields(doc, "Healthcheck")
+    assert read_health(f) == config
+    f.done()
+    assert health_json(HealthConfig(("NONE",))) == {"Test": ["NONE"]}
+
+
+def test_a_bad_healthcheck_value_is_refused_by_name() -> None:
+    with pytest.raises(InvalidArgument, match=r"Healthcheck\.Interval"):
+        read_health(Fields({"Interval": "5s"}, "Healthcheck"))
+
+
+def test_an_image_healthcheck_is_read_leniently() -> None:
+    assert image_health(None) is None
+    got = image_health({"Test": ["CMD", "x"], "Interval": 5_000_000_000, "StartInterval": 1})
+    assert got == HealthConfig(("CMD", "x"), interval_s=5.0)
+
+
+@pytest.mark.parametrize(
+    ("health", "suffix"),
+    [
+        (HealthState.NONE, ""),
+        (HealthState.STARTING, " (health: starting)"),
+        (HealthState.HEALTHY, " (healthy)"),
+        (HealthState.UNHEALTHY, " (unhealthy)"),
+    ],
+)
+def test_ps_status_shows_health_as_docker(health: HealthState, suffix: str) -> None:
+    assert status_text("running", 95.0, 0.0, None, 100.0, health) == "Up 5 seconds" + suffix
