@@ -24,10 +24,11 @@ from swarmpy.ca import certificates as ca
 from swarmpy.ca import rotation
 from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm, SwarmpyError, Unavailable
+from swarmpy.manager.allocator.network import ingress_network
 from swarmpy.manager.controlapi.cluster import check_heartbeat_period, check_task_history_limit
 from swarmpy.manager.manager import Manager
 from swarmpy.manager.orchestrator.taskreaper import DEFAULT_HISTORY_LIMIT
-from swarmpy.manager.state.store import CLUSTERS, NODES
+from swarmpy.manager.state.store import CLUSTERS, NETWORKS, NODES
 from swarmpy.model import (
     DEFAULT_NODE_CERT_EXPIRY_S,
     Cluster,
@@ -200,9 +201,12 @@ class Membership:
                     tls_info=rotation.issued_tls_info(draft),
                 )
 
+                ingress = ingress_network(stamp)
+
                 def bootstrap(tx):  # type: ignore[no-untyped-def]
                     tx.create(CLUSTERS, cluster)
                     tx.create(NODES, node)
+                    tx.create(NETWORKS, ingress)
 
                 await manager.store.update(bootstrap)
             except BaseException:

@@ -1,7 +1,8 @@
 """The allocator loop (leader only): writes the addresses ``network.py`` decides.
 
 NEW tasks get an address on each of their networks and move to PENDING, where the scheduler
-takes them; services get their VIPs.
+takes them; services get their VIPs and published ports; nodes an address for their ingress
+sandbox.
 """
 
 from __future__ import annotations
@@ -11,8 +12,26 @@ from collections.abc import Sequence
 
 from swarmpy.manager.allocator.network import needs_allocation, plan_allocation
 from swarmpy.manager.controlloop import ControlLoop
-from swarmpy.manager.state.store import NETWORKS, SERVICES, TASKS, Event, Tx, write_chunked
-from swarmpy.model import NetworkAttachment, Service, Task, TaskState, TaskStatus, VirtualIP, now
+from swarmpy.manager.state.store import (
+    NETWORKS,
+    NODES,
+    SERVICES,
+    TASKS,
+    Event,
+    Tx,
+    write_chunked,
+)
+from swarmpy.model import (
+    NetworkAttachment,
+    Node,
+    PortConfig,
+    Service,
+    Task,
+    TaskState,
+    TaskStatus,
+    VirtualIP,
+    now,
+)
 
 PENDING_MESSAGE = "pending task scheduling"
 
@@ -21,11 +40,14 @@ class Allocator(ControlLoop):
     """Leader-only loop: allocates NEW tasks (→ PENDING) and service VIPs."""
 
     name = "allocator"
-    tables = (SERVICES, NETWORKS, TASKS)
+    tables = (SERVICES, NETWORKS, TASKS, NODES)
 
     def wants(self, event: Event) -> bool:
         if event.table in (SERVICES, NETWORKS):
             return True
+        if event.table == NODES:
+            # A new node needs an ingress sandbox address; most node updates are heartbeats.
+            return event.action != "update"
         if event.table != TASKS:
             return False
         # A new task to allocate, or an ended/deleted one whose address a waiting task wants.
@@ -35,7 +57,9 @@ class Allocator(ControlLoop):
     async def tick(self, events: Sequence[Event]) -> float | None:
         snapshot = self.store.view()
         tasks = snapshot.all(TASKS)
-        plan = plan_allocation(snapshot.all(NETWORKS), snapshot.all(SERVICES), tasks)
+        plan = plan_allocation(
+            snapshot.all(NETWORKS), snapshot.all(SERVICES), tasks, snapshot.all(NODES)
+        )
         stamp = now()
         errs = {t.id: t.status.err for t in tasks}
 
@@ -43,6 +67,16 @@ class Allocator(ControlLoop):
             service: Service | None = tx.get(SERVICES, item[0])
             if service is not None:
                 tx.put(SERVICES, dataclasses.replace(service, virtual_ips=item[1]))
+
+        def set_ports(tx: Tx, item: tuple[str, tuple[PortConfig, ...]]) -> None:
+            service: Service | None = tx.get(SERVICES, item[0])
+            if service is not None:
+                tx.put(SERVICES, dataclasses.replace(service, endpoint_ports=item[1]))
+
+        def set_ingress_addr(tx: Tx, item: tuple[str, str]) -> None:
+            node: Node | None = tx.get(NODES, item[0])
+            if node is not None:
+                tx.put(NODES, dataclasses.replace(node, ingress_addr=item[1]))
 
         def attach(tx: Tx, item: tuple[str, tuple[NetworkAttachment, ...]]) -> None:
             task: Task | None = tx.get(TASKS, item[0])
@@ -58,6 +92,8 @@ class Allocator(ControlLoop):
                 tx.put(TASKS, dataclasses.replace(task, status=status))
 
         await write_chunked(self.store, list(plan.vips.items()), set_vips)
+        await write_chunked(self.store, list(plan.ports.items()), set_ports)
+        await write_chunked(self.store, list(plan.ingress_addrs.items()), set_ingress_addr)
         await write_chunked(self.store, list(plan.tasks.items()), attach)
         failed = [(k, v) for k, v in plan.failed.items() if errs.get(k) != v]
         await write_chunked(self.store, failed, report)

@@ -13,14 +13,18 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from swarmpy.errors import AlreadyExists, InvalidArgument
+from swarmpy.manager.allocator.ports import needs_ingress, plan_ports
 from swarmpy.model import (
     EndpointMode,
     Network,
     NetworkAttachment,
+    Node,
+    PortConfig,
     Service,
+    ServiceSpec,
     Task,
     TaskState,
     VirtualIP,
@@ -143,8 +147,26 @@ class AddressPool:
         return None
 
 
+INGRESS_NAME = "ingress"
+INGRESS_SUBNET = "10.0.0.0/24"
+
+
+def ingress_network(at: float = 0.0) -> Network:
+    """The routing mesh's network `swarm init` makes, as Docker's: an overlay named ingress
+    on 10.0.0.0/24 (which the default pool then skips)."""
+    network = allocate_network(INGRESS_NAME, "overlay", INGRESS_SUBNET, "", (), at=at)
+    return replace(network, ingress=True)
+
+
+def find_ingress(networks: Iterable[Network]) -> Network | None:
+    return next((n for n in networks if n.ingress), None)
+
+
 def address_pools(
-    networks: Sequence[Network], tasks: Iterable[Task], services: Iterable[Service]
+    networks: Sequence[Network],
+    tasks: Iterable[Task],
+    services: Iterable[Service],
+    nodes: Iterable[Node] = (),
 ) -> dict[str, AddressPool]:
     pools = {n.id: AddressPool(n) for n in networks if n.subnet}
 
@@ -161,7 +183,31 @@ def address_pools(
     for service in services:
         for vip in service.virtual_ips:
             take(vip.network_id, vip.addr)
+    ingress = find_ingress(networks)
+    if ingress is not None:
+        for node in nodes:
+            if node.ingress_addr and _in_subnet(node.ingress_addr, ingress):
+                take(ingress.id, node.ingress_addr)
     return pools
+
+
+def _in_subnet(cidr: str, network: Network) -> bool:
+    addr = ipaddress.IPv4Interface(cidr)
+    return network.subnet == str(addr.network)
+
+
+NO_INGRESS = "service needs ingress network, but no ingress network is present"
+
+
+def task_networks(spec: ServiceSpec, ingress_id: str) -> list[str]:
+    """The networks a task of ``spec`` joins: the spec's, then the ingress network when it
+    publishes a port through the routing mesh (last, so eth0 stays the spec's first
+    network: its address is the one the container's hosts file names)."""
+    if not needs_ingress(spec):
+        return list(spec.networks)
+    if not ingress_id:
+        raise AllocationError(NO_INGRESS)
+    return [*spec.networks, ingress_id]
 
 
 class AllocationError(Exception):
@@ -178,17 +224,22 @@ def _address(pools: dict[str, AddressPool], network_id: str) -> str:
     return addr
 
 
-def allocate_task(task: Task, pools: dict[str, AddressPool]) -> tuple[NetworkAttachment, ...]:
+def allocate_task(
+    task: Task, pools: dict[str, AddressPool], ingress_id: str = ""
+) -> tuple[NetworkAttachment, ...]:
     """One address on each of the task's networks; AllocationError if one is impossible."""
     attachments = []
-    for network_id in task.spec.networks:
+    for network_id in task_networks(task.spec, ingress_id):
         addr = _address(pools, network_id)
         attachments.append(NetworkAttachment(network_id, (addr,), mac_for_ip(addr)))
     return tuple(attachments)
 
 
-def wanted_vips(service: Service, pools: dict[str, AddressPool]) -> tuple[VirtualIP, ...]:
-    """The service's VIPs for its current networks, keeping the ones it already has."""
+def wanted_vips(
+    service: Service, pools: dict[str, AddressPool], ingress_id: str = ""
+) -> tuple[VirtualIP, ...]:
+    """The service's VIPs for its current networks (the ingress network's too when it
+    publishes through the routing mesh), keeping the ones it already has."""
     if service.spec.endpoint_mode != EndpointMode.VIP:
         return ()
     have = {vip.network_id: vip for vip in service.virtual_ips}
@@ -196,7 +247,7 @@ def wanted_vips(service: Service, pools: dict[str, AddressPool]) -> tuple[Virtua
         have[network_id]
         if network_id in have
         else VirtualIP(network_id, _address(pools, network_id))
-        for network_id in service.spec.networks
+        for network_id in task_networks(service.spec, ingress_id)
     )
 
 
@@ -205,6 +256,10 @@ class Allocation:
     tasks: dict[str, tuple[NetworkAttachment, ...]]  # NEW task id → its attachments
     failed: dict[str, str]  # NEW task id → why it cannot be allocated (yet)
     vips: dict[str, tuple[VirtualIP, ...]]  # service id → its new VIPs
+    # service id → its new Endpoint.Ports
+    ports: dict[str, tuple[PortConfig, ...]] = field(default_factory=dict)
+    # node id → its ingress sandbox's new address ("" when there is no ingress network)
+    ingress_addrs: dict[str, str] = field(default_factory=dict)
 
 
 def needs_allocation(task: Task) -> bool:
@@ -212,15 +267,20 @@ def needs_allocation(task: Task) -> bool:
 
 
 def plan_allocation(
-    networks: Sequence[Network], services: Sequence[Service], tasks: Sequence[Task]
+    networks: Sequence[Network],
+    services: Sequence[Service],
+    tasks: Sequence[Task],
+    nodes: Sequence[Node] = (),
 ) -> Allocation:
     """Everything the allocator should write, computed over one snapshot."""
-    pools = address_pools(networks, tasks, services)
-    result = Allocation({}, {}, {})
+    pools = address_pools(networks, tasks, services, nodes)
+    ingress = find_ingress(networks)
+    ingress_id = ingress.id if ingress is not None else ""
+    result = Allocation({}, {}, {}, plan_ports(services))
     # Services first: a VIP is usually the first address a new service's network hands out.
     for service in services:
         try:
-            vips = wanted_vips(service, pools)
+            vips = wanted_vips(service, pools, ingress_id)
         except AllocationError as e:
             log.warning("service %s: %s", service.spec.name, e)
             continue
@@ -228,7 +288,19 @@ def plan_allocation(
             result.vips[service.id] = vips
     for task in sorted((t for t in tasks if needs_allocation(t)), key=lambda t: t.created_at):
         try:
-            result.tasks[task.id] = allocate_task(task, pools)
+            result.tasks[task.id] = allocate_task(task, pools, ingress_id)
         except AllocationError as e:
             result.failed[task.id] = str(e)
+    for node in nodes:
+        want = node.ingress_addr
+        if ingress is None:
+            want = ""
+        elif not want or not _in_subnet(want, ingress):
+            try:
+                want = _address(pools, ingress.id)
+            except AllocationError as e:
+                log.warning("node %s: no ingress sandbox address: %s", node.hostname, e)
+                continue
+        if want != node.ingress_addr:
+            result.ingress_addrs[node.id] = want
     return result

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from swarmpy.errors import Conflict, InvalidArgument, NotFound
-from swarmpy.manager.allocator.network import allocate_network
+from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from swarmpy.manager.allocator.network import allocate_network, find_ingress
+from swarmpy.manager.allocator.ports import needs_ingress
 from swarmpy.manager.controlapi.common import resolve, serialise
 from swarmpy.manager.controlapi.validate import check_labels, check_name
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Store, Tx
@@ -46,12 +47,18 @@ class NetworkAPI:
         attachable: bool,
         labels: dict[str, str],
         options: dict[str, str] | None = None,
+        ingress: bool = False,
     ) -> Network:
         check_name(name, "network name")
         check_labels(labels.items(), "network label")
         mtu = network_mtu(options or {})
+        if ingress and attachable:
+            raise InvalidArgument("ingress network cannot be attachable")
 
         def change(tx: Tx) -> Network:
+            present = find_ingress(tx.snapshot.all(NETWORKS))
+            if ingress and present is not None:
+                raise AlreadyExists(f"ingress network ({present.id}) is already present")
             network = allocate_network(
                 name=name,
                 driver=driver or "overlay",
@@ -65,6 +72,7 @@ class NetworkAPI:
                 labels=tuple(sorted(labels.items())),
                 created_at=now(),
                 mtu=mtu,
+                ingress=ingress,
             )
             tx.create(NETWORKS, network)
             serialise(tx)
@@ -86,6 +94,13 @@ class NetworkAPI:
         network = self.get(ref)
 
         def change(tx: Tx) -> None:
+            if network.ingress:
+                needing = [s.id for s in tx.snapshot.all(SERVICES) if needs_ingress(s.spec)]
+                if needing:
+                    raise Conflict(
+                        f"ingress network cannot be removed because service {needing[0]} "
+                        "depends on it"
+                    )
             users = [
                 s.spec.name for s in tx.snapshot.all(SERVICES) if network.id in s.spec.networks
             ]

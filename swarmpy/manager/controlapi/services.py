@@ -6,6 +6,8 @@ import dataclasses
 
 from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from swarmpy.manager import constraint
+from swarmpy.manager.allocator.network import NO_INGRESS, find_ingress
+from swarmpy.manager.allocator.ports import check_ports, needs_ingress, port_conflict
 from swarmpy.manager.controlapi.common import resolve, serialise
 from swarmpy.manager.controlapi.validate import check_service_spec
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Snapshot, Store, Tx
@@ -29,13 +31,30 @@ def _network_name(network: Network) -> str:
     return network.name
 
 
+def check_published(tx: Tx, spec: ServiceSpec, service_id: str) -> None:
+    """SwarmKit's port checks against the other services, inside the writing transaction
+    (``serialise`` makes two concurrent writers of one port conflict)."""
+    if needs_ingress(spec) and find_ingress(tx.snapshot.all(NETWORKS)) is None:
+        raise Conflict(NO_INGRESS)
+    conflict = port_conflict(spec, service_id, tx.snapshot.all(SERVICES))
+    if conflict is not None:
+        raise InvalidArgument(conflict)
+    if spec.ports:
+        serialise(tx)
+
+
 def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
     """The spec as stored: checked, with its networks resolved to ids."""
     check_service_spec(spec)
+    check_ports(spec)
     constraint.parse_all(spec.constraints)
     network_ids = []
     for ref in spec.networks:
         network = resolve(snapshot, NETWORKS, ref, _network_name)
+        if network.ingress:
+            raise InvalidArgument(
+                f'Service cannot be explicitly attached to the ingress network "{network.name}"'
+            )
         network_ids.append(network.id)
     if len(set(network_ids)) != len(network_ids):
         raise InvalidArgument("a service can be attached to a network only once")
@@ -52,6 +71,7 @@ class ServiceAPI:
         def change(tx: Tx) -> Service:
             if any(s.spec.name == spec.name for s in tx.snapshot.all(SERVICES)):
                 raise AlreadyExists(f"service {spec.name} already exists")
+            check_published(tx, spec, "")
             stamp = now()
             service = Service(
                 id=new_id(),
@@ -99,6 +119,8 @@ class ServiceAPI:
                 return _rerun_job(tx, current, new_spec, stamp)
             if new_spec == current.spec and not rollback:
                 return current
+            if new_spec.ports != current.spec.ports:
+                check_published(tx, new_spec, current.id)
             only_scale = (
                 dataclasses.replace(new_spec, replicas=current.spec.replicas) == current.spec
             )
