@@ -173,23 +173,42 @@ def _network_targets(items: list[Fields]) -> tuple[str, ...]:
     return tuple(targets)
 
 
-def _mode(f: Fields | None) -> tuple[ServiceMode, int]:
+def _count(f: Fields, key: str, default: int) -> int:
+    """A uint64 of Docker's: a negative one is refused rather than wrapped."""
+    value = f.integer(key, default)
+    if value < 0:
+        raise InvalidArgument(f"invalid {f.name(key)} {value}: expected 0 or more")
+    return value
+
+
+def _mode(f: Fields | None) -> tuple[ServiceMode, int, int]:
+    """The mode, its replicas (a replicated job's TotalCompletions) and MaxConcurrent."""
     if f is None:
-        return ServiceMode.REPLICATED, 1
+        return ServiceMode.REPLICATED, 1, 0
     replicated, global_ = f.obj("Replicated"), f.obj("Global")
-    f.unsupported(("ReplicatedJob", "GlobalJob"))
+    replicated_job, global_job = f.obj("ReplicatedJob"), f.obj("GlobalJob")
     f.done()
-    if replicated is not None and global_ is not None:
-        raise InvalidArgument(f"invalid {f.path}: a service is Replicated or Global, not both")
+    given = [m for m in (replicated, global_, replicated_job, global_job) if m is not None]
+    if len(given) > 1:
+        raise InvalidArgument("must specify only one service mode")  # Docker's words
     if global_ is not None:
         global_.done()
-        return ServiceMode.GLOBAL, 0
+        return ServiceMode.GLOBAL, 0, 0
+    if global_job is not None:
+        global_job.done()
+        return ServiceMode.GLOBAL_JOB, 0, 0
+    if replicated_job is not None:
+        # Docker's daemon defaults: one at a time, and as many completions as that.
+        concurrent = _count(replicated_job, "MaxConcurrent", 1)
+        total = _count(replicated_job, "TotalCompletions", concurrent)
+        replicated_job.done()
+        return ServiceMode.REPLICATED_JOB, total, concurrent
     if replicated is None:
-        return ServiceMode.REPLICATED, 1
+        return ServiceMode.REPLICATED, 1, 0
     replicas = replicated.integer("Replicas", 1)
     replicated.unsupported(("MaxConcurrent", "TotalCompletions"))
     replicated.done()
-    return ServiceMode.REPLICATED, replicas
+    return ServiceMode.REPLICATED, replicas, 0
 
 
 def _endpoint_mode(f: Fields | None) -> EndpointMode:
@@ -237,15 +256,19 @@ def service_spec(body: Any) -> ServiceSpec:
     template.done()
     # Docker's deprecated place for networks (API < 1.25) is still read, as Docker does.
     networks += _network_targets(f.objs("Networks"))
-    mode, replicas = _mode(f.obj("Mode"))
+    mode, replicas, max_concurrent = _mode(f.obj("Mode"))
+    update_config = f.obj("UpdateConfig")
+    if mode.is_job and update_config is not None:
+        raise InvalidArgument("Jobs may not have an update config")  # SwarmKit's words
     spec = ServiceSpec(
         name=name,
         container=container_spec,
         labels=spec_labels,
         mode=mode,
         replicas=replicas,
+        max_concurrent=max_concurrent,
         restart=restart,
-        update=_update_config(f.obj("UpdateConfig")),
+        update=_update_config(update_config),
         rollback=_update_config(f.obj("RollbackConfig")),
         constraints=constraints,
         resources=resources,
@@ -326,27 +349,49 @@ def task_spec_json(spec: ServiceSpec) -> dict[str, Any]:
     return out
 
 
+def mode_json(spec: ServiceSpec) -> dict[str, Any]:
+    """Docker's ServiceMode: one of its four keys."""
+    if spec.mode == ServiceMode.REPLICATED_JOB:
+        return {
+            "ReplicatedJob": {
+                "MaxConcurrent": spec.max_concurrent,
+                "TotalCompletions": spec.replicas,
+            }
+        }
+    if spec.mode == ServiceMode.GLOBAL_JOB:
+        return {"GlobalJob": {}}
+    if spec.mode == ServiceMode.GLOBAL:
+        return {"Global": {}}
+    return {"Replicated": {"Replicas": spec.replicas}}
+
+
+def _update_configs_json(spec: ServiceSpec) -> dict[str, Any]:
+    # Jobs have none: Docker shows none, and a job's spec sent back with one is refused.
+    if spec.mode.is_job:
+        return {}
+    return {
+        "UpdateConfig": _update_json(spec.update),
+        "RollbackConfig": _update_json(spec.rollback),
+    }
+
+
 def service_spec_json(spec: ServiceSpec) -> dict[str, Any]:
-    mode: dict[str, Any] = (
-        {"Replicated": {"Replicas": spec.replicas}}
-        if spec.mode == ServiceMode.REPLICATED
-        else {"Global": {}}
-    )
+    mode = mode_json(spec)
     return {
         "Name": spec.name,
         "Labels": labels(spec.labels),
         "TaskTemplate": task_spec_json(spec),
         "Mode": mode,
-        "UpdateConfig": _update_json(spec.update),
-        "RollbackConfig": _update_json(spec.rollback),
+        **_update_configs_json(spec),
         "EndpointSpec": {"Mode": str(spec.endpoint_mode)},
     }
 
 
 def service_json(
-    service: Service, index: int | None, status: tuple[int, int] | None = None
+    service: Service, index: int | None, status: tuple[int, int, int] | None = None
 ) -> dict[str, Any]:
-    """A Service; ``status`` (running, desired) adds Docker's ServiceStatus (``?status=true``)."""
+    """A Service; ``status`` (running, desired, completed) adds Docker's ServiceStatus
+    (``?status=true``)."""
     endpoint_spec = {"Mode": str(service.spec.endpoint_mode)}
     out: dict[str, Any] = {
         "ID": service.id,
@@ -371,10 +416,15 @@ def service_json(
             "Message": us.message,
         }
     if status is not None:
-        running, desired = status
+        running, desired, completed = status
         out["ServiceStatus"] = {
             "RunningTasks": running,
             "DesiredTasks": desired,
-            "CompletedTasks": 0,
+            "CompletedTasks": completed,
+        }
+    if service.job_status is not None:
+        out["JobStatus"] = {
+            "JobIteration": {"Index": service.job_status.iteration},
+            "LastExecution": timestamp(service.job_status.last_execution),
         }
     return out

@@ -194,7 +194,7 @@ def test_a_spec_without_a_container_is_refused() -> None:
 
 def test_service_json_carries_version_status_and_update_state() -> None:
     svc = dataclasses.replace(service("web"), created_at=1.5)
-    out = service_json(svc, 7, (1, 2))
+    out = service_json(svc, 7, (1, 2, 0))
     assert out["Version"] == {"Index": 7}
     assert out["CreatedAt"] == "1970-01-01T00:00:01.5Z"
     assert out["ServiceStatus"] == {"RunningTasks": 1, "DesiredTasks": 2, "CompletedTasks": 0}

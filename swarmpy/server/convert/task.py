@@ -43,6 +43,8 @@ def task_json(task: Task, index: int | None, networks: Mapping[str, Network]) ->
         "Status": status,
         "DesiredState": task_state(task.desired_state),
     }
+    if task.spec.mode.is_job:
+        out["JobIteration"] = {"Index": task.job_iteration}
     attachments = [
         {
             "Network": network_json(networks[a.network_id]),

@@ -39,30 +39,55 @@ def service_matches(filters: Filters, service: Service) -> bool:
     )
 
 
-def service_status(snapshot: Snapshot, services: Iterable[Service]) -> dict[str, tuple[int, int]]:
-    """Docker's ServiceStatus per service id: running tasks (on nodes not down) and desired
-    tasks (replicas, or for a global service the tasks meant to run)."""
+def service_status(
+    snapshot: Snapshot, services: Iterable[Service]
+) -> dict[str, tuple[int, int, int]]:
+    """Docker's ServiceStatus per service id, as SwarmKit's ListServiceStatuses: running
+    tasks (on nodes not down); desired tasks (replicas, a replicated job's MaxConcurrent, the
+    tasks a global service means to run, or a global job's not yet complete); and a job's
+    completed tasks. A job counts only the tasks of its current iteration."""
     down = {n.id for n in snapshot.all(NODES) if n.state == NodeState.DOWN}
+    wanted = {s.id: s for s in services}
     running: dict[str, int] = {}
-    wanted: dict[str, int] = {}
+    desired: dict[str, int] = {}
+    completed: dict[str, int] = {}
+
+    def count(tally: dict[str, int], service_id: str) -> None:
+        tally[service_id] = tally.get(service_id, 0) + 1
+
     for task in snapshot.all(TASKS):
-        if task.desired_state == TaskState.RUNNING and task.node_id not in down:
-            wanted[task.service_id] = wanted.get(task.service_id, 0) + 1
-            if task.status.state == TaskState.RUNNING:
-                running[task.service_id] = running.get(task.service_id, 0) + 1
-    return {
-        s.id: (
-            running.get(s.id, 0),
-            s.spec.replicas if s.spec.mode == ServiceMode.REPLICATED else wanted.get(s.id, 0),
-        )
-        for s in services
-    }
+        service = wanted.get(task.service_id)
+        if service is None:
+            continue
+        job = service.job_status
+        if job is not None and task.job_iteration != job.iteration:
+            continue
+        if task.status.state == TaskState.COMPLETE and job is not None:
+            count(completed, service.id)
+        live = task.desired_state == (TaskState.COMPLETE if job else TaskState.RUNNING)
+        if not live or task.node_id in down:
+            continue
+        if task.status.state == TaskState.RUNNING:
+            count(running, service.id)
+        # A global job's failed task is not wanted any more (a new one is, once made).
+        if job is None or not task.status.state.terminal:
+            count(desired, service.id)
+    out: dict[str, tuple[int, int, int]] = {}
+    for s in wanted.values():
+        if s.spec.mode == ServiceMode.REPLICATED:
+            want = s.spec.replicas
+        elif s.spec.mode == ServiceMode.REPLICATED_JOB:
+            want = s.spec.max_concurrent
+        else:
+            want = desired.get(s.id, 0)
+        out[s.id] = (running.get(s.id, 0), want, completed.get(s.id, 0))
+    return out
 
 
 async def list_services(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters", ""), SERVICE_FILTERS)
     for mode in filters.get("mode"):
-        if mode not in ("replicated", "global"):
+        if mode not in tuple(ServiceMode):
             raise InvalidArgument(f"Invalid filter: 'mode'='{mode}'")
     with_status = query_flag(request, "status")
     api = reader(request.app[NODE])
