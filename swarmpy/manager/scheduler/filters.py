@@ -13,7 +13,7 @@ from typing import Protocol
 
 from swarmpy.manager import constraint
 from swarmpy.manager.constraint import Constraint
-from swarmpy.model import Node, NodeAvailability, NodeState, Task
+from swarmpy.model import Node, NodeAvailability, NodeState, PublishMode, Task
 
 
 def accepts_new_tasks(node: Node) -> bool:
@@ -30,13 +30,24 @@ class NodeLoad:
     tasks_by_service: dict[str, int] = field(default_factory=dict)
     nano_cpus: int = 0
     memory_bytes: int = 0
+    # (protocol, port) of the host-mode ports its tasks publish
+    host_ports: set[tuple[str, int]] = field(default_factory=set)
 
     def add(self, task: Task) -> None:
         self.tasks += 1
+        self.host_ports.update(host_port_keys(task))
         self.tasks_by_service[task.service_id] = self.tasks_by_service.get(task.service_id, 0) + 1
         reserved = task.spec.resources.reservations
         self.nano_cpus += reserved.nano_cpus
         self.memory_bytes += reserved.memory_bytes
+
+
+def host_port_keys(task: Task) -> list[tuple[str, int]]:
+    return [
+        (str(p.protocol), p.published)
+        for p in task.spec.ports
+        if p.publish_mode == PublishMode.HOST and p.published
+    ]
 
 
 class Filter(Protocol):
@@ -88,8 +99,19 @@ class ResourceFilter:
         return f"insufficient resources on {_nodes(count)}"
 
 
+class HostPortFilter:
+    """A node where a task already publishes a host-mode port takes no other task
+    publishing it (SwarmKit's HostPortFilter and its message)."""
+
+    def check(self, node: Node, task: Task, ctx: NodeLoad) -> bool:
+        return not any(key in ctx.host_ports for key in host_port_keys(task))
+
+    def explain(self, count: int) -> str:
+        return f"host-mode port already in use on {_nodes(count)}"
+
+
 def default_filters() -> tuple[Filter, ...]:
-    return (ReadyFilter(), ConstraintFilter(), ResourceFilter())
+    return (ReadyFilter(), ConstraintFilter(), ResourceFilter(), HostPortFilter())
 
 
 def first_failing(filters: Sequence[Filter], node: Node, task: Task, ctx: NodeLoad) -> int:
