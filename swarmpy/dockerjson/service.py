@@ -27,6 +27,7 @@ from swarmpy.model import (
     Service,
     ServiceMode,
     ServiceSpec,
+    Ulimit,
     UpdateConfig,
     UpdateOrder,
     UpdateState,
@@ -36,21 +37,13 @@ from swarmpy.model import (
 _UNSUPPORTED_CONTAINER = (
     "Groups",
     "Privileges",
-    "TTY",
     "OpenStdin",
-    "ReadOnly",
-    "StopSignal",
     "HealthCheck",
-    "Hosts",
-    "DNSConfig",
     "Secrets",
     "Configs",
-    "Init",
-    "Sysctls",
-    "Ulimits",
 )
 _UNSUPPORTED_TASK = ("PluginSpec", "NetworkAttachmentSpec", "LogDriver")
-_UNSUPPORTED_MOUNT = ("Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions")
+_UNSUPPORTED_MOUNT = ("Consistency", "VolumeOptions")
 
 
 E = TypeVar("E", bound=enum.Enum)
@@ -74,18 +67,48 @@ def _enum(fields: Fields, key: str, kind: type[E], default: E) -> E:
 
 def _mount(f: Fields) -> Mount:
     mount_type = _enum(f, "Type", MountType, MountType.VOLUME)
+    propagation = ""
+    bind = f.obj("BindOptions")
+    if bind is not None:
+        propagation = bind.text("Propagation")
+        bind.unsupported(("NonRecursive",))
+        bind.done()
+    size = mode = 0
+    tmpfs = f.obj("TmpfsOptions")
+    if tmpfs is not None:
+        size = tmpfs.integer("SizeBytes")
+        mode = tmpfs.integer("Mode")
+        tmpfs.done()
     mount = Mount(
         type=mount_type,
         target=f.text("Target"),
         source=f.text("Source"),
         readonly=f.flag("ReadOnly"),
+        bind_propagation=propagation,
+        tmpfs_size=size,
+        tmpfs_mode=mode,
     )
     f.unsupported(_UNSUPPORTED_MOUNT)
     f.done()
     return mount
 
 
+def _ulimit(f: Fields) -> Ulimit:
+    out = Ulimit(name=f.text("Name"), soft=f.integer("Soft"), hard=f.integer("Hard"))
+    f.done()
+    return out
+
+
+def _dns(f: Fields | None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    if f is None:
+        return (), (), ()
+    out = (f.strings("Nameservers"), f.strings("Search"), f.strings("Options"))
+    f.done()
+    return out
+
+
 def _container(f: Fields) -> ContainerSpec:
+    nameservers, search, options = _dns(f.obj("DNSConfig"))
     spec = ContainerSpec(
         image=f.text("Image"),
         command=f.strings("Command"),
@@ -99,6 +122,16 @@ def _container(f: Fields) -> ContainerSpec:
         cap_add=f.strings("CapabilityAdd"),
         cap_drop=f.strings("CapabilityDrop"),
         stop_grace_s=f.seconds("StopGracePeriod", ContainerSpec.stop_grace_s),
+        stop_signal=f.text("StopSignal"),
+        tty=f.flag("TTY"),
+        read_only=f.flag("ReadOnly"),
+        init=f.flag("Init"),
+        dns_nameservers=nameservers,
+        dns_search=search,
+        dns_options=options,
+        hosts=f.strings("Hosts"),
+        sysctls=f.labels("Sysctls"),
+        ulimits=tuple(_ulimit(u) for u in f.objs("Ulimits")),
     )
     # "default" is the Isolation Docker's CLI sends when none was asked for.
     f.unsupported((*_UNSUPPORTED_CONTAINER, "Isolation"), zeros={"Isolation": "default"})
@@ -211,6 +244,22 @@ def _mode(f: Fields | None) -> tuple[ServiceMode, int, int]:
     return ServiceMode.REPLICATED, replicas, 0
 
 
+def _preferences(items: list[Fields]) -> tuple[str, ...]:
+    """Docker's [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}] as the descriptors."""
+    out = []
+    for item in items:
+        spread = item.obj("Spread")
+        item.done()
+        if spread is None:
+            raise InvalidArgument(f"invalid {item.path}: only Spread preferences are supported")
+        descriptor = spread.text("SpreadDescriptor")
+        spread.done()
+        if not descriptor:
+            raise InvalidArgument(f"invalid {spread.path}: SpreadDescriptor must be provided")
+        out.append(descriptor)
+    return tuple(out)
+
+
 def _endpoint_mode(f: Fields | None) -> EndpointMode:
     if f is None:
         return EndpointMode.VIP
@@ -234,10 +283,14 @@ def service_spec(body: Any) -> ServiceSpec:
     resources = _requirements(template.obj("Resources"))
     restart = _restart(template.obj("RestartPolicy"))
     constraints: tuple[str, ...] = ()
+    prefs: tuple[str, ...] = ()
+    max_replicas = 0
     placement = template.obj("Placement")
     if placement is not None:
         constraints = placement.strings("Constraints")
-        placement.unsupported(("Preferences", "MaxReplicas", "Platforms"))
+        prefs = _preferences(placement.objs("Preferences"))
+        max_replicas = placement.integer("MaxReplicas")
+        placement.unsupported(("Platforms",))
         placement.done()
     # Docker's CLI bumps this counter for ``service update --force``; kept as is, so that a
     # changed value replaces every task. A uint64 in Docker's Go types.
@@ -275,6 +328,8 @@ def service_spec(body: Any) -> ServiceSpec:
         networks=networks,
         endpoint_mode=_endpoint_mode(f.obj("EndpointSpec")),
         force_update=force_update,
+        placement_prefs=prefs,
+        max_replicas=max_replicas,
     )
     f.done()
     return spec
@@ -318,11 +373,46 @@ def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
         if text:
             out[key] = text
     if c.mounts:
-        out["Mounts"] = [
-            {"Type": str(m.type), "Source": m.source, "Target": m.target, "ReadOnly": m.readonly}
-            for m in c.mounts
-        ]
+        out["Mounts"] = [_mount_json(m) for m in c.mounts]
     out["StopGracePeriod"] = nanos(c.stop_grace_s)
+    if c.stop_signal:
+        out["StopSignal"] = c.stop_signal
+    for key, flag in (("TTY", c.tty), ("ReadOnly", c.read_only)):
+        if flag:
+            out[key] = True
+    # Docker's Init is a *bool: false is sent as such by its CLI, so it is always shown.
+    out["Init"] = c.init
+    dns = {
+        "Nameservers": list(c.dns_nameservers),
+        "Search": list(c.dns_search),
+        "Options": list(c.dns_options),
+    }
+    out["DNSConfig"] = {k: v for k, v in dns.items() if v}
+    if c.hosts:
+        out["Hosts"] = list(c.hosts)
+    if c.sysctls:
+        out["Sysctls"] = labels(c.sysctls)
+    if c.ulimits:
+        out["Ulimits"] = [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in c.ulimits]
+    return out
+
+
+def _mount_json(m: Mount) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Type": str(m.type),
+        "Source": m.source,
+        "Target": m.target,
+        "ReadOnly": m.readonly,
+    }
+    if m.bind_propagation:
+        out["BindOptions"] = {"Propagation": m.bind_propagation}
+    if m.tmpfs_size or m.tmpfs_mode:
+        tmpfs: dict[str, Any] = {}
+        if m.tmpfs_size:
+            tmpfs["SizeBytes"] = m.tmpfs_size
+        if m.tmpfs_mode:
+            tmpfs["Mode"] = m.tmpfs_mode
+        out["TmpfsOptions"] = tmpfs
     return out
 
 
@@ -340,12 +430,23 @@ def task_spec_json(spec: ServiceSpec) -> dict[str, Any]:
             "MaxAttempts": spec.restart.max_attempts,
             "Window": nanos(spec.restart.window_s),
         },
-        "Placement": {"Constraints": list(spec.constraints)} if spec.constraints else {},
+        "Placement": _placement_json(spec),
         "ForceUpdate": spec.force_update,
         "Runtime": "container",
     }
     if spec.networks:
         out["Networks"] = [{"Target": n} for n in spec.networks]
+    return out
+
+
+def _placement_json(spec: ServiceSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if spec.constraints:
+        out["Constraints"] = list(spec.constraints)
+    if spec.placement_prefs:
+        out["Preferences"] = [{"Spread": {"SpreadDescriptor": d}} for d in spec.placement_prefs]
+    if spec.max_replicas:
+        out["MaxReplicas"] = spec.max_replicas
     return out
 
 

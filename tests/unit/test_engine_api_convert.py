@@ -29,6 +29,7 @@ from swarmpy.model import (
     RestartPolicy,
     ServiceMode,
     ServiceSpec,
+    Ulimit,
     UpdateConfig,
     UpdateOrder,
 )
@@ -49,10 +50,23 @@ FULL_SPEC = ServiceSpec(
         hostname="h",
         workdir="/srv",
         user="nobody",
-        mounts=(Mount(MountType.BIND, "/data", "/srv/data", readonly=True),),
+        mounts=(
+            Mount(MountType.BIND, "/data", "/srv/data", readonly=True, bind_propagation="rslave"),
+            Mount(MountType.TMPFS, "/scratch", tmpfs_size=1 << 20, tmpfs_mode=0o700),
+        ),
         cap_add=("NET_ADMIN",),
         cap_drop=("CHOWN",),
         stop_grace_s=3.5,
+        stop_signal="SIGUSR1",
+        tty=True,
+        read_only=True,
+        init=True,
+        dns_nameservers=("10.0.0.53",),
+        dns_search=("example.org",),
+        dns_options=("ndots:2",),
+        hosts=("10.1.2.3 db db.local",),
+        sysctls=(("net.core.somaxconn", "1024"),),
+        ulimits=(Ulimit("nofile", 1024, 2048),),
     ),
     labels=(("a", "b"),),
     mode=ServiceMode.REPLICATED,
@@ -68,6 +82,8 @@ FULL_SPEC = ServiceSpec(
     networks=("net1",),
     endpoint_mode=EndpointMode.DNSRR,
     force_update=2,
+    placement_prefs=("node.labels.zone",),
+    max_replicas=2,
 )
 
 # What Debian's docker CLI 20.10 sends for `service create --replicas 2 --network overnet
@@ -159,9 +175,9 @@ def _with(path: str, value: Any) -> dict[str, Any]:
     ("path", "value", "named"),
     [
         (
-            "TaskTemplate.ContainerSpec.TTY",
-            True,
-            "unsupported field TaskTemplate.ContainerSpec.TTY",
+            "TaskTemplate.ContainerSpec.Groups",
+            ["wheel"],
+            "unsupported field TaskTemplate.ContainerSpec.Groups",
         ),
         ("TaskTemplate.ContainerSpec.Secrets", [{"SecretName": "s"}], "ContainerSpec.Secrets"),
         ("TaskTemplate.ContainerSpec.Isolation", "hyperv", "ContainerSpec.Isolation"),

@@ -32,6 +32,7 @@ BASE = {
     "swarmpy.netns",
     "swarmpy.protocol",
     "swarmpy.rpc",
+    "swarmpy.templates",
     "swarmpy.tls",
 }
 

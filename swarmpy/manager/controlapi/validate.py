@@ -15,6 +15,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
+from swarmpy import templates
 from swarmpy.engine.images.reference import parse_reference
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
@@ -296,6 +297,9 @@ def _check_absolute(mount: Mount, path: str) -> None:
         raise _mount_error(mount, f"invalid mount path: {quoted(path)} contains a NUL byte")
 
 
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
 def check_mount(mount: Mount) -> None:
     target = mount.target
     _check_absolute(mount, target)
@@ -322,6 +326,16 @@ def check_mount(mount: Mount) -> None:
             )
     elif mount.source:
         raise _mount_error(mount, "field Source must not be specified")
+    if mount.bind_propagation and mount.type != MountType.BIND:
+        raise _mount_error(mount, "field BindOptions must not be specified")
+    if mount.bind_propagation not in ("", *PROPAGATIONS):
+        raise _mount_error(mount, f"invalid propagation mode {quoted(mount.bind_propagation)}")
+    if (mount.tmpfs_size or mount.tmpfs_mode) and mount.type != MountType.TMPFS:
+        raise _mount_error(mount, "field TmpfsOptions must not be specified")
+    if mount.tmpfs_size < 0 or mount.tmpfs_size > MAX_INT64:
+        raise _mount_error(mount, "invalid tmpfs size")
+    if not 0 <= mount.tmpfs_mode <= 0o7777:
+        raise _mount_error(mount, "invalid tmpfs mode")
 
 
 def check_mounts(mounts: Sequence[Mount]) -> None:
@@ -343,7 +357,9 @@ def check_container(container: ContainerSpec) -> None:
     check_env(container.env)
     check_labels(container.labels, "container label")
     if container.hostname:
-        check_hostname(container.hostname)
+        # A template ({{.Node.Hostname}}-{{.Task.Slot}}) is filled in by the agent.
+        templates.check(container.hostname, "hostname")
+        check_hostname(templates.sample(container.hostname))
     if container.workdir:
         check_text(container.workdir, "working directory")
         if not posixpath.isabs(container.workdir):
@@ -357,6 +373,86 @@ def check_container(container: ContainerSpec) -> None:
             raise _reject(f"invalid capability {quoted(cap)}: expected a name such as NET_ADMIN")
     check_mounts(container.mounts)
     check_duration(container.stop_grace_s, "stop-grace-period")
+    if container.stop_signal:
+        check_signal(container.stop_signal)
+    if container.tty:
+        raise _reject("tty is not supported: swarmpy's engine gives containers no terminal")
+    for server in container.dns_nameservers:
+        _check_ip(server, "DNS server")
+    for word in (*container.dns_search, *container.dns_options):
+        if not word or any(c.isspace() for c in word) or "\0" in word:
+            raise _reject(f"invalid DNS search domain or option {quoted(word)}")
+    for line in container.hosts:
+        parts = line.split()
+        if len(parts) < 2:
+            raise _reject(f'invalid host entry {quoted(line)}: expected "IP name [alias...]"')
+        _check_ip(parts[0], "host entry address")
+    for key, value in container.sysctls:
+        check_sysctl(key, value)
+    seen: set[str] = set()
+    for limit in container.ulimits:
+        check_ulimit(limit.name, limit.soft, limit.hard)
+        if limit.name in seen:
+            raise _reject(f"duplicate ulimit {limit.name}")
+        seen.add(limit.name)
+
+
+def check_signal(text: str) -> None:
+    """A stop signal by name (SIGTERM, TERM) or number, as Docker's signal.ParseSignal."""
+    import signal
+
+    if text.isdigit():
+        valid = int(text) in {s.value for s in signal.Signals}
+    else:
+        valid = ("SIG" + text.upper().removeprefix("SIG")) in signal.Signals.__members__
+    if not valid:
+        raise _reject(f"Invalid signal: {_clip(text)}")
+
+
+def _check_ip(text: str, what: str) -> None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise _reject(f"invalid {what} {quoted(text)}: not an IP address") from None
+
+
+# Docker's validateSysctl: the namespaced sysctls a container may set.
+_SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
+_SYSCTL_IPC = (
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+)
+
+
+def check_sysctl(key: str, value: str) -> None:
+    if key not in _SYSCTL_IPC and not key.startswith(_SYSCTL_PREFIXES):
+        raise _reject(f"sysctl {quoted(key)} is not allowed: only namespaced sysctls "
+                      "(net.*, fs.mqueue.*, kernel.msg*/sem/shm*) can be set")  # fmt: skip
+    check_text(value, "sysctl")
+
+
+# The RLIMIT_ names runc knows, as Docker's --ulimit spells them.
+ULIMITS = (
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+    "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as",
+)  # fmt: skip
+
+
+def check_ulimit(name: str, soft: int, hard: int) -> None:
+    if name not in ULIMITS:
+        raise _reject(f"invalid ulimit type: {_clip(name)}")
+    if soft > hard:
+        raise _reject(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )
+    if soft < -1 or hard < -1 or hard > MAX_INT64:
+        raise _reject(f"invalid ulimit {name}: limits are -1 (unlimited) or a count")
 
 
 def check_restart(policy: RestartPolicy) -> None:
@@ -390,3 +486,9 @@ def check_service_spec(spec: ServiceSpec) -> None:
     check_resource_requirements(spec.resources)
     for constraint in spec.constraints:
         check_text(constraint, "constraint")
+    if spec.placement_prefs:
+        raise _reject(
+            "placement preferences are not supported: swarmpy's scheduler spreads a "
+            "service's tasks over nodes only"
+        )
+    check_count(spec.max_replicas, "replicas-max-per-node")

@@ -99,6 +99,18 @@ class ResourceFilter:
         return f"insufficient resources on {_nodes(count)}"
 
 
+class MaxReplicasFilter:
+    """--replicas-max-per-node: a node already running that many of the service's tasks
+    takes no more (SwarmKit's MaxReplicasFilter and its message)."""
+
+    def check(self, node: Node, task: Task, ctx: NodeLoad) -> bool:
+        limit = task.spec.max_replicas
+        return not limit or ctx.tasks_by_service.get(task.service_id, 0) < limit
+
+    def explain(self, count: int) -> str:
+        return f"max replicas per node limit exceed on {_nodes(count)}"
+
+
 class HostPortFilter:
     """A node where a task already publishes a host-mode port takes no other task
     publishing it (SwarmKit's HostPortFilter and its message)."""
@@ -111,7 +123,13 @@ class HostPortFilter:
 
 
 def default_filters() -> tuple[Filter, ...]:
-    return (ReadyFilter(), ConstraintFilter(), ResourceFilter(), HostPortFilter())
+    return (
+        ReadyFilter(),
+        ConstraintFilter(),
+        ResourceFilter(),
+        HostPortFilter(),
+        MaxReplicasFilter(),
+    )
 
 
 def first_failing(filters: Sequence[Filter], node: Node, task: Task, ctx: NodeLoad) -> int:
