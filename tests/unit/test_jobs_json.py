@@ -147,3 +147,20 @@ def test_service_status_counts_the_current_iteration_of_a_job() -> None:
     # Docker's CLI prints these as "1/2 (2/3 completed)" and "1/1 (1/2 completed)".
     assert status[rjob.id] == (1, 2, 2)
     assert status[gjob.id] == (1, 1, 1)
+
+
+def test_service_ls_shows_a_jobs_mode_and_progress_as_dockers_formatter() -> None:
+    from swarmpy.cli.service.ls import row
+
+    def listed(mode: dict[str, Any], running: int, desired: int, completed: int) -> list[str]:
+        status = {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": completed}
+        doc = {"ID": "x" * 25, "Spec": {"Name": "j", "Mode": mode}, "ServiceStatus": status}
+        shown = row(doc)
+        return [shown["Mode"], shown["Replicas"]]
+
+    replicated_job = {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}}
+    assert listed(replicated_job, 2, 2, 1) == ["replicated job", "2/2 (1/3 completed)"]
+    assert listed(replicated_job, 0, 2, 3) == ["replicated job", "0/2 (3/3 completed)"]
+    assert listed({"GlobalJob": {}}, 1, 1, 2) == ["global job", "1/1 (2/3 completed)"]
+    assert listed({"Global": {}}, 2, 2, 0) == ["global", "2/2"]
+    assert listed({"Replicated": {"Replicas": 3}}, 1, 3, 0) == ["replicated", "1/3"]

@@ -18,15 +18,42 @@ COLUMNS = [
 ]
 
 
+# Docker's service formatter names the modes so (a job's key is spelled with a space).
+_MODES = (
+    ("Global", "global"),
+    ("Replicated", "replicated"),
+    ("ReplicatedJob", "replicated job"),
+    ("GlobalJob", "global job"),
+)
+
+
+def mode_name(mode: dict[str, Any]) -> str:
+    return next((name for key, name in _MODES if mode.get(key) is not None), "")
+
+
+def replicas(mode: dict[str, Any], status: dict[str, Any]) -> str:
+    """Docker's REPLICAS column: running/desired, and a job's progress as a whole."""
+    running, desired = status.get("RunningTasks", 0), status.get("DesiredTasks", 0)
+    completed = status.get("CompletedTasks", 0)
+    if mode.get("ReplicatedJob") is not None:
+        total = mode["ReplicatedJob"].get("TotalCompletions", 0)
+        return f"{running}/{desired} ({completed}/{total} completed)"
+    if mode.get("GlobalJob") is not None:
+        # What is still to complete plus what has: the run's total, as Docker counts it.
+        return f"{running}/{desired} ({completed}/{desired + completed} completed)"
+    return f"{running}/{desired}"
+
+
 def row(service: dict[str, Any]) -> dict[str, Any]:
     """A Service document (``/services?status=true``) as docker's service formatter shows it."""
     spec = service.get("Spec", {})
     status = service.get("ServiceStatus", {})
+    mode = spec.get("Mode", {})
     return {
         "ID": service["ID"][:12],
         "Name": spec.get("Name", ""),
-        "Mode": "global" if "Global" in spec.get("Mode", {}) else "replicated",
-        "Replicas": f"{status.get('RunningTasks', 0)}/{status.get('DesiredTasks', 0)}",
+        "Mode": mode_name(mode),
+        "Replicas": replicas(mode, status),
         "Image": spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""),
         "Ports": "",
     }
