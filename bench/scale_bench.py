@@ -70,6 +70,11 @@ class _IdleController:
         await self._exited.wait()
         return 0
 
+    async def health_change(self, current: Any) -> Any:
+        from swarmpy.model import HealthState
+
+        return HealthState.NONE  # no healthcheck
+
     async def shutdown(self, grace_s: float) -> None:
         self._exited.set()
 

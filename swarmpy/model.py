@@ -470,7 +470,8 @@ def serves_traffic(task: Task) -> bool:
     keeps the task STARTING). Every place that picks backends asks this."""
     return (
         task.status.state == TaskState.RUNNING
-        and task.desired_state <= TaskState.RUNNING
+        # A job's tasks are wanted COMPLETE: they serve while they run.
+        and task.desired_state <= TaskState.COMPLETE
         and task.status.health != HealthState.UNHEALTHY
     )
 

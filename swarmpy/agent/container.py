@@ -65,5 +65,6 @@ def container_config(task: Task, sandbox: SandboxInfo, node_id: str) -> Containe
         nano_cpus=limits.nano_cpus,
         pids_limit=limits.pids,
         labels=spec.labels,
+        healthcheck=spec.healthcheck,
         annotations=task_annotations(task, node_id),
     )

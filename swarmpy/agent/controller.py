@@ -13,7 +13,7 @@ from swarmpy.agent import container
 from swarmpy.agent.exec import Controller, ImageSource, NetworkProvider
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.errors import RuntimeFailure
-from swarmpy.model import Task
+from swarmpy.model import HealthState, Task
 
 
 class RuncController(Controller):
@@ -55,6 +55,9 @@ class RuncController(Controller):
 
     async def wait(self) -> int:
         return await self.engine.wait(self.id)
+
+    async def health_change(self, current: HealthState) -> HealthState:
+        return await self.engine.health_change(self.id, current)
 
     async def shutdown(self, grace_s: float) -> None:
         await self.engine.stop(self.id, grace_s)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from swarmpy.engine.images.records import ImageConfig
-from swarmpy.model import ENGINE_VERSION, Resources, Task
+from swarmpy.model import ENGINE_VERSION, HealthState, Resources, Task
 from swarmpy.overlay.sandbox import SandboxInfo
 
 
@@ -58,6 +58,13 @@ class Controller(Protocol):
         exit code, at once for one that has exited already (also in an earlier daemon's
         life). May be cancelled (shutdown wanted), and called again after. Raising fails the
         task."""
+        ...
+
+    async def health_change(self, current: HealthState) -> HealthState:
+        """Called once the container runs: wait until its health is no longer ``current``
+        and return the new one (with ``current`` NONE: its health now, NONE when it has no
+        healthcheck). A container that ended reads UNHEALTHY, so whoever waits on its
+        health waits on its end too. May be cancelled."""
         ...
 
     async def shutdown(self, grace_s: float) -> None:

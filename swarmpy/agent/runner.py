@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from swarmpy.agent.exec import Controller
-from swarmpy.agent.steps import Step, exit_status, next_step
+from swarmpy.agent.steps import UNHEALTHY, Step, exit_status, next_step
 from swarmpy.errors import SwarmpyError
-from swarmpy.model import Task, TaskState, TaskStatus, now
+from swarmpy.model import HealthState, Task, TaskState, TaskStatus, now
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +81,22 @@ class TaskRunner:
             self._set(TaskState.STARTING, "starting")
             try:
                 await ctl.start()
-            except Exception as e:  # the task fails, the agent goes on  # noqa: BLE001
-                await self._fail(TaskState.FAILED, e)
-                return
-            self._set(TaskState.RUNNING, "started")
-        elif step is Step.WAIT:
-            try:
-                code = await self._interruptible(ctl.wait())
+                health = await self._interruptible(self._until_checked())
             except _DesiredChanged:
                 return
             except Exception as e:  # the task fails, the agent goes on  # noqa: BLE001
                 await self._fail(TaskState.FAILED, e)
                 return
-            state, err = exit_status(code)
-            await self._end(state, "finished", err=err, exit_code=code)
+            if health is not None:
+                self._set(TaskState.RUNNING, "started")
+        elif step is Step.WAIT:
+            try:
+                await self._interruptible(self._until_exit())
+            except _DesiredChanged:
+                return
+            except Exception as e:  # the task fails, the agent goes on  # noqa: BLE001
+                await self._fail(TaskState.FAILED, e)
+                return
         elif step is Step.SHUTDOWN:
             grace = self.task.spec.container.stop_grace_s
             try:
@@ -103,6 +105,62 @@ class TaskRunner:
                 await self._fail(TaskState.FAILED, e)
                 return
             await self._end(TaskState.SHUTDOWN, "shutdown")
+
+    async def _until_checked(self) -> HealthState | None:
+        """After the start, as SwarmKit's controller: a container with a healthcheck stays
+        STARTING until it passes (only then is it a backend of its service). Its health,
+        or None when the task ended meanwhile (it exited, or failed its check)."""
+        health = await self._controller.health_change(HealthState.NONE)
+        if health == HealthState.STARTING:
+            self._set_health(health)
+            code, health = await self._exit_or_health(health)
+            if code is not None:
+                await self._exited(code)
+                return None
+        if health == HealthState.UNHEALTHY:
+            await self._stop_unhealthy()
+            return None
+        self._status = dataclasses.replace(self._status, health=health)
+        return health
+
+    async def _until_exit(self) -> None:
+        """While RUNNING: wait for the container to exit, or to fail its healthcheck."""
+        health = self._status.health
+        if health == HealthState.NONE:
+            await self._exited(await self._controller.wait())
+            return
+        code, health = await self._exit_or_health(health)
+        if code is not None:
+            await self._exited(code)
+        else:
+            await self._stop_unhealthy()
+
+    async def _exit_or_health(self, health: HealthState) -> tuple[int | None, HealthState]:
+        """Whichever comes first: the container's exit code, or its health moving from
+        ``health`` (an exit wins a tie: a container that ended failed no check)."""
+        waiting = asyncio.ensure_future(self._controller.wait())
+        change = asyncio.ensure_future(self._controller.health_change(health))
+        try:
+            await asyncio.wait({waiting, change}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            change.cancel()
+            if not waiting.done():
+                waiting.cancel()
+            await asyncio.gather(waiting, change, return_exceptions=True)
+        if waiting.done() and not waiting.cancelled():
+            return waiting.result(), health
+        return None, change.result()
+
+    async def _stop_unhealthy(self) -> None:
+        """The container failed its healthcheck: the managers take it out of its service's
+        backends at once, then it is stopped and fails with Docker's cause."""
+        self._set_health(HealthState.UNHEALTHY)
+        await self._controller.shutdown(self.task.spec.container.stop_grace_s)
+        await self._exited(await self._controller.wait(), UNHEALTHY)
+
+    async def _exited(self, code: int, cause: str = "") -> None:
+        state, err = exit_status(code, cause)
+        await self._end(state, "finished", err=err, exit_code=code)
 
     async def _interruptible(self, aw: Awaitable[T]) -> T:
         """Await ``aw`` unless the task's desired state moves to shutdown meanwhile."""
@@ -134,6 +192,13 @@ class TaskRunner:
         except Exception as e:  # the end is reported all the same  # noqa: BLE001
             log.warning("task %s: releasing its network failed: %s", self.task.id, e)
         self._set(state, message, err=err, exit_code=exit_code)
+
+    def _set_health(self, health: HealthState) -> None:
+        """Report a change of the container's health alone (the state stays)."""
+        if health == self._status.health:
+            return
+        self._status = dataclasses.replace(self._status, health=health, timestamp=now())
+        self._report(self.task.id, self._status)
 
     def _set(self, state: TaskState, message: str, err: str = "", exit_code: int = 0) -> None:
         if state <= self._status.state:

@@ -35,8 +35,15 @@ def next_step(state: TaskState, desired: TaskState) -> Step:
     return Step.WAIT
 
 
-def exit_status(code: int) -> tuple[TaskState, str]:
-    """The terminal state and error message of a container that exited by itself."""
+# Docker's cause for a task whose container was stopped for failing its healthcheck.
+UNHEALTHY = "dockerexec: unhealthy container"
+
+
+def exit_status(code: int, cause: str = "") -> tuple[TaskState, str]:
+    """The terminal state and error message of a container that exited, by itself or
+    stopped for a ``cause`` (SwarmKit's exitError)."""
     if code == 0:
         return TaskState.COMPLETE, ""
+    if cause:
+        return TaskState.FAILED, f"task: non-zero exit ({code}): {cause}"
     return TaskState.FAILED, f"task: non-zero exit ({code})"

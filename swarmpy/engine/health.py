@@ -235,19 +235,20 @@ class HealthMonitor:
             result = ProbeResult(start, now(), *outcome)
             await self._set(apply_result(self.health, result, self.probe, self.started_at))
 
-    async def _set(self, health: Health) -> None:
+    async def _set(self, health: Health, notify: bool = True) -> None:
         changed = health.status != self.health.status
         self.health = health
         with contextlib.suppress(OSError):  # the container's dir is gone: it was removed
             save(self._path, health)
-        if changed:
+        if changed and notify:
             log.info("container %s is %s", self._path.parent.name, health.status.value)
             async with self._changed:
                 self._changed.notify_all()
 
     async def stop(self) -> None:
-        """The container ended: no more checks, and it counts as unhealthy (as Docker's
-        monitor leaves it)."""
+        """The container ended: no more checks, and it shows as unhealthy (as Docker's
+        monitor leaves it), without telling waiters: the container failed no check, and
+        whoever waits on its health waits on its end too."""
         if self.stopped:
             return
         self.stopped = True
@@ -255,7 +256,7 @@ class HealthMonitor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._set(replace(self.health, status=HealthState.UNHEALTHY))
+        await self._set(replace(self.health, status=HealthState.UNHEALTHY), notify=False)
 
     async def change_from(self, status: HealthState) -> HealthState:
         """Wait until the health is no longer ``status``; the new one."""

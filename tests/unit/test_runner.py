@@ -13,7 +13,7 @@ import pytest
 from swarmpy.agent.runner import TaskRunner
 from swarmpy.agent.steps import Step, next_step
 from swarmpy.errors import ImageError
-from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus
+from swarmpy.model import ContainerSpec, HealthState, ServiceSpec, Task, TaskState, TaskStatus
 
 S = TaskState
 
@@ -60,6 +60,21 @@ class FakeController:
         if exit_code is not None:
             self.exited.set_result(exit_code)
         self.grace: float | None = None
+        # The container's health as the test moves it; NONE: no healthcheck.
+        self.health = HealthState.NONE
+        self.health_moved = asyncio.Event()
+
+    def set_health(self, health: HealthState) -> None:
+        self.health = health
+        self.health_moved.set()
+
+    async def health_change(self, current: HealthState) -> HealthState:
+        if current == HealthState.NONE:
+            return self.health
+        while self.health == current:
+            self.health_moved.clear()
+            await self.health_moved.wait()
+        return self.health
 
     async def prepare(self) -> None:
         self.calls.append("prepare")
@@ -77,7 +92,8 @@ class FakeController:
         self.calls.append("shutdown")
         self.grace = grace_s
         if not self.exited.done():
-            self.exited.set_result(143)
+            # A health-failing container that ignores SIGTERM is killed after the grace.
+            self.exited.set_result(137 if self.health == HealthState.UNHEALTHY else 143)
 
     async def terminate(self) -> None:
         self.calls.append("terminate")
@@ -218,3 +234,79 @@ async def test_states_never_go_backwards() -> None:
     runner._set(S.RUNNING, "late")  # a stale result arriving after the end is dropped
     assert rec.states == [S.COMPLETE]
     assert all(a < b for a, b in zip(rec.states, rec.states[1:], strict=False))
+
+
+def last_health(rec: Recorder) -> HealthState:
+    return rec.statuses[-1].health
+
+
+def with_health(ctl: FakeController) -> FakeController:
+    ctl.health = HealthState.STARTING
+    return ctl
+
+
+@in_loop
+async def test_a_task_with_a_healthcheck_runs_only_once_healthy() -> None:
+    ctl, rec = with_health(FakeController(exit_code=None)), Recorder()
+    runner = TaskRunner(make_task(), ctl, rec)
+    run = asyncio.create_task(runner.run())
+    await rec.reached(S.STARTING)
+    await settle()
+    assert rec.states[-1] is S.STARTING
+    assert last_health(rec) is HealthState.STARTING
+    ctl.set_health(HealthState.HEALTHY)
+    await rec.reached(S.RUNNING)
+    assert last_health(rec) is HealthState.HEALTHY
+    runner.update(dataclasses.replace(runner.task, desired_state=S.SHUTDOWN))
+    assert (await asyncio.wait_for(run, 5)).state is S.SHUTDOWN
+
+
+@in_loop
+async def test_an_unhealthy_task_leaves_its_backends_then_stops_and_fails_as_docker() -> None:
+    ctl, rec = with_health(FakeController(exit_code=None)), Recorder()
+    run = asyncio.create_task(TaskRunner(make_task(), ctl, rec).run())
+    ctl.set_health(HealthState.HEALTHY)
+    await rec.reached(S.RUNNING)
+    ctl.set_health(HealthState.UNHEALTHY)
+    final = await asyncio.wait_for(run, 5)
+    # Reported unhealthy while still running (out of VIPs and DNS) before it is stopped.
+    unhealthy = [s for s in rec.statuses if s.health is HealthState.UNHEALTHY]
+    assert unhealthy[0].state is S.RUNNING
+    assert ctl.calls.count("shutdown") == 1
+    assert ctl.grace == 3.0
+    assert final.state is S.FAILED
+    assert final.err == "task: non-zero exit (137): dockerexec: unhealthy container"
+
+
+@in_loop
+async def test_a_task_failing_its_first_checks_never_runs() -> None:
+    ctl, rec = with_health(FakeController(exit_code=None)), Recorder()
+    run = asyncio.create_task(TaskRunner(make_task(), ctl, rec).run())
+    await rec.reached(S.STARTING)
+    ctl.set_health(HealthState.UNHEALTHY)
+    final = await asyncio.wait_for(run, 5)
+    assert S.RUNNING not in rec.states
+    assert final.err == "task: non-zero exit (137): dockerexec: unhealthy container"
+
+
+@in_loop
+async def test_a_container_exiting_before_its_check_passes_fails_with_its_code() -> None:
+    ctl, rec = with_health(FakeController(exit_code=None)), Recorder()
+    run = asyncio.create_task(TaskRunner(make_task(), ctl, rec).run())
+    await rec.reached(S.STARTING)
+    ctl.exited.set_result(2)
+    final = await asyncio.wait_for(run, 5)
+    assert final.err == "task: non-zero exit (2)"
+    assert "shutdown" not in ctl.calls
+
+
+@in_loop
+async def test_shutdown_wanted_while_the_check_has_not_passed() -> None:
+    ctl, rec = with_health(FakeController(exit_code=None)), Recorder()
+    runner = TaskRunner(make_task(), ctl, rec)
+    run = asyncio.create_task(runner.run())
+    await rec.reached(S.STARTING)
+    runner.update(dataclasses.replace(runner.task, desired_state=S.SHUTDOWN))
+    final = await asyncio.wait_for(run, 5)
+    assert final.state is S.SHUTDOWN
+    assert S.RUNNING not in rec.states
