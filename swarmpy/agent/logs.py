@@ -20,41 +20,45 @@ from typing import Any
 import grpc
 
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
+from swarmpy.engine.jsonlog import STDERR, LogRecord, LogWindow
 from swarmpy.errors import SwarmpyError
 
 log = logging.getLogger(__name__)
 
-# (task id, follow, tail or None for everything) -> the container log's bytes.
-LogSource = Callable[[str, bool, int | None], AsyncIterator[bytes]]
+# (task id, which records) -> the records of the task's container log (each line at most the
+# log keeper's 16 KiB, so one message stays small).
+LogSource = Callable[[str, LogWindow], AsyncIterator[LogRecord]]
 
-# Lines at most this long; a longer one is sent in pieces, so one message stays small.
-MAX_LINE = 16 * 1024
 # Log messages per PublishLogs message.
 MAX_BATCH = 200
 RETRY_S = 1.0
 
 
-def split_lines(pending: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
-    """Complete lines (without their newline) in ``pending + chunk``, and what is left over.
+def window_of(message: Any) -> LogWindow:
+    """The records a subscription message asks for."""
+    return LogWindow(
+        tail=message.tail,
+        since_ns=message.since_unix_nano,
+        until_ns=message.until_unix_nano,
+        follow=message.follow,
+    )
 
-    The log file is read in arbitrary chunks, so a line can arrive in several of them.
-    """
-    data = pending + chunk
-    *lines, rest = data.split(b"\n")
-    out: list[bytes] = []
-    for line in lines:
-        out += [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)] or [b""]
-    while len(rest) >= MAX_LINE:
-        out.append(rest[:MAX_LINE])
-        rest = rest[MAX_LINE:]
-    return out, rest
+
+def log_message(task_id: str, record: LogRecord) -> dispatcher_pb2.LogMessage:
+    stream = (
+        dispatcher_pb2.LOG_STREAM_STDERR
+        if record.stream == STDERR
+        else dispatcher_pb2.LOG_STREAM_STDOUT
+    )
+    return dispatcher_pb2.LogMessage(
+        task_id=task_id, data=record.line, time_unix_nano=record.time_ns, stream=stream
+    )
 
 
 @dataclass(eq=False)
 class _Publication:
     sub_id: str
-    follow: bool
-    tail: int
+    window: LogWindow
     outbox: asyncio.Queue[dispatcher_pb2.LogMessage | None] = dataclasses.field(
         default_factory=asyncio.Queue
     )
@@ -93,7 +97,7 @@ class LogPublisher:
                 self._end(pub)
             return
         if pub is None or pub.finished:
-            pub = _Publication(message.id, message.follow, message.tail)
+            pub = _Publication(message.id, window_of(message))
             self._publications[pub.sub_id] = pub
             pub.sender = asyncio.create_task(self._send(stub, pub))
         for task_id in message.task_ids:
@@ -110,15 +114,9 @@ class LogPublisher:
             del self._publications[pub.sub_id]
 
     async def _read(self, pub: _Publication, task_id: str) -> None:
-        tail = pub.tail if pub.tail >= 0 else None
-        pending = b""
         try:
-            async for chunk in self._source(task_id, pub.follow, tail):
-                lines, pending = split_lines(pending, chunk)
-                for line in lines:
-                    pub.outbox.put_nowait(dispatcher_pb2.LogMessage(task_id=task_id, data=line))
-            if pending:
-                pub.outbox.put_nowait(dispatcher_pb2.LogMessage(task_id=task_id, data=pending))
+            async for record in self._source(task_id, pub.window):
+                pub.outbox.put_nowait(log_message(task_id, record))
         except SwarmpyError as exc:
             # Its container is gone (removed with the task history): nothing to send.
             log.debug("logs of task %s: %s", task_id, exc)

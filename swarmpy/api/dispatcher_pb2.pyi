@@ -20,6 +20,24 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _LogStream:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LogStreamEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LogStream.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LOG_STREAM_UNKNOWN: _LogStream.ValueType  # 0
+    LOG_STREAM_STDOUT: _LogStream.ValueType  # 1
+    LOG_STREAM_STDERR: _LogStream.ValueType  # 2
+
+class LogStream(_LogStream, metaclass=_LogStreamEnumTypeWrapper):
+    """Which of a container's streams a line came from (Docker's, SwarmKit's LogStream)."""
+
+LOG_STREAM_UNKNOWN: LogStream.ValueType  # 0
+LOG_STREAM_STDOUT: LogStream.ValueType  # 1
+LOG_STREAM_STDERR: LogStream.ValueType  # 2
+Global___LogStream: _TypeAlias = LogStream  # noqa: Y015
+
 @_typing.final
 class SubscribeLogsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -28,9 +46,15 @@ class SubscribeLogsRequest(_message.Message):
     TASK_IDS_FIELD_NUMBER: _builtins.int
     FOLLOW_FIELD_NUMBER: _builtins.int
     TAIL_FIELD_NUMBER: _builtins.int
+    SINCE_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    UNTIL_UNIX_NANO_FIELD_NUMBER: _builtins.int
     follow: _builtins.bool
     tail: _builtins.int
     """-1 = everything"""
+    since_unix_nano: _builtins.int
+    """0 = from the start"""
+    until_unix_nano: _builtins.int
+    """0 = no end"""
     @_builtins.property
     def service_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -42,10 +66,12 @@ class SubscribeLogsRequest(_message.Message):
         task_ids: _abc.Iterable[_builtins.str] | None = ...,
         follow: _builtins.bool = ...,
         tail: _builtins.int = ...,
+        since_unix_nano: _builtins.int = ...,
+        until_unix_nano: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["follow", b"follow", "service_ids", b"service_ids", "tail", b"tail", "task_ids", b"task_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["follow", b"follow", "service_ids", b"service_ids", "since_unix_nano", b"since_unix_nano", "tail", b"tail", "task_ids", b"task_ids", "until_unix_nano", b"until_unix_nano"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -59,10 +85,16 @@ class LogMessage(_message.Message):
     SERVICE_ID_FIELD_NUMBER: _builtins.int
     NODE_ID_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    TIME_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     service_id: _builtins.str
     node_id: _builtins.str
     data: _builtins.bytes
+    """the line, with its newline unless it is a piece of a longer one"""
+    time_unix_nano: _builtins.int
+    """when the container wrote it"""
+    stream: Global___LogStream.ValueType
     def __init__(
         self,
         *,
@@ -70,10 +102,12 @@ class LogMessage(_message.Message):
         service_id: _builtins.str = ...,
         node_id: _builtins.str = ...,
         data: _builtins.bytes = ...,
+        time_unix_nano: _builtins.int = ...,
+        stream: Global___LogStream.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "node_id", b"node_id", "service_id", b"service_id", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "node_id", b"node_id", "service_id", b"service_id", "stream", b"stream", "task_id", b"task_id", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -107,11 +141,15 @@ class SubscriptionMessage(_message.Message):
     FOLLOW_FIELD_NUMBER: _builtins.int
     TAIL_FIELD_NUMBER: _builtins.int
     CLOSE_FIELD_NUMBER: _builtins.int
+    SINCE_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    UNTIL_UNIX_NANO_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     follow: _builtins.bool
     tail: _builtins.int
     close: _builtins.bool
     """the subscriber went away: stop sending"""
+    since_unix_nano: _builtins.int
+    until_unix_nano: _builtins.int
     @_builtins.property
     def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """the node's own tasks the subscription wants"""
@@ -124,10 +162,12 @@ class SubscriptionMessage(_message.Message):
         follow: _builtins.bool = ...,
         tail: _builtins.int = ...,
         close: _builtins.bool = ...,
+        since_unix_nano: _builtins.int = ...,
+        until_unix_nano: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "follow", b"follow", "id", b"id", "tail", b"tail", "task_ids", b"task_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "follow", b"follow", "id", b"id", "since_unix_nano", b"since_unix_nano", "tail", b"tail", "task_ids", b"task_ids", "until_unix_nano", b"until_unix_nano"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,6 +8,7 @@ Docker-shaped JSON and the formatting here is pure functions over those document
 from __future__ import annotations
 
 import contextlib
+import datetime
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ import typer
 
 from swarmpy.cli import engine, gotemplate, output
 from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.dockerjson.logtime import get_timestamp
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi import validate
 
@@ -182,6 +184,26 @@ def parse_tail(text: str) -> int:
     return n if 0 <= n <= validate.MAX_INT64 else -1
 
 
+def log_query(since: str, until: str = "") -> dict[str, Any]:
+    """The query of a logs request (both streams), with ``--since``/``--until`` as the docker
+    client sends them: Unix seconds and nanoseconds, relative to now for a duration."""
+    query: dict[str, Any] = {"stdout": True, "stderr": True}
+    now, offset = time.time_ns(), local_utc_offset()
+    for key, value in (("since", since), ("until", until)):
+        if value:
+            try:
+                query[key] = get_timestamp(value, now, offset)
+            except InvalidArgument as e:
+                raise InvalidArgument(f'invalid value for "{key}": {e.message}') from None
+    return query
+
+
+def local_utc_offset() -> int:
+    """This machine's offset from UTC now, in seconds: a time without a zone is local."""
+    offset = datetime.datetime.now().astimezone().utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
 # ---------------------------------------------------------------- daemon calls
 
 
@@ -266,18 +288,38 @@ def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs(
         ref: str = typer.Argument(..., metavar="CONTAINER"),
+        details: bool = typer.Option(
+            False, "--details", help="Show extra details provided to logs"
+        ),
         follow: bool = typer.Option(False, "--follow", "-f", help="Follow log output"),
+        since: str = typer.Option(
+            "",
+            "--since",
+            help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+            "(e.g. 42m for 42 minutes)",
+        ),
         tail: str = typer.Option(
             "all", "--tail", "-n", help="Number of lines to show from the end of the logs"
+        ),
+        timestamps: bool = typer.Option(False, "--timestamps", "-t", help="Show timestamps"),
+        until: str = typer.Option(
+            "",
+            "--until",
+            help="Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+            "(e.g. 42m for 42 minutes)",
         ),
     ) -> None:
         """Fetch the logs of a container."""
         count = parse_tail(tail)
+        query = log_query(since, until) | {
+            "follow": follow,
+            "timestamps": timestamps,
+            "details": details,
+            "tail": "all" if count < 0 else count,  # docker's word for everything
+        }
         api = engine.connect()
         # As docker's CLI: the container's TTY says whether the stream is framed.
         doc = api.get(path_of("containers", ref, "json"))
-        query: dict[str, Any] = {"stdout": True, "stderr": True, "follow": follow}
-        query["tail"] = "all" if count < 0 else count  # docker's word for everything
         # Ctrl-C is how -f ends, as with docker: no traceback.
         with (
             contextlib.suppress(KeyboardInterrupt),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmpy.dockerjson.health import health_json, image_health
-from swarmpy.engine import bundle, health
+from swarmpy.engine import bundle, health, jsonlog
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
     UNKNOWN_EXIT,
@@ -35,7 +35,6 @@ from swarmpy.humanize import human_duration
 from swarmpy.model import HealthState
 
 SHORT_ID = 12
-LOG_POLL_S = 0.2
 
 
 # ---------------------------------------------------------------- pure formatting
@@ -96,13 +95,6 @@ def container_processes(text: str, pids: set[int]) -> tuple[list[str], list[list
         raise InvalidArgument("Couldn't find PID field in ps output")
     at = titles.index("PID")
     return titles, [r for r in rows if len(r) > at and r[at].isdigit() and int(r[at]) in pids]
-
-
-def tail_lines(data: bytes, n: int) -> bytes:
-    if n <= 0:
-        return b""
-    lines = data.splitlines(keepends=True)
-    return b"".join(lines[-n:])
 
 
 # ---------------------------------------------------------------- results
@@ -304,27 +296,11 @@ class Containers:
             "NetworkSettings": {"SandboxKey": netns[0] if netns else "", "Networks": {}},
         }
 
-    async def logs(
-        self, ref: str, follow: bool = False, tail: int | None = None
-    ) -> AsyncIterator[bytes]:
-        cid = (await self.resolve(ref))["id"]
-        path = self._dir(cid).log_file
-        with contextlib.suppress(FileNotFoundError), path.open("rb") as f:
-            data = f.read()
-            yield data if tail is None else tail_lines(data, tail)
-            while follow:
-                chunk = f.read()
-                if chunk:
-                    yield chunk
-                    continue
-                st = await self.runc.state(cid)
-                if st is None or st["status"] == "stopped":
-                    # One more read: output written just before the exit.
-                    rest = f.read()
-                    if rest:
-                        yield rest
-                    return
-                await asyncio.sleep(LOG_POLL_S)
+    async def logs(self, ref: str, window: jsonlog.LogWindow) -> AsyncIterator[jsonlog.LogRecord]:
+        """The container's log records in ``window`` (Docker's json-file reading)."""
+        cdir = self._dir((await self.resolve(ref))["id"])
+        async for record in jsonlog.read_log(cdir.path, cdir.log_file, window):
+            yield record
 
     async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:
         """``ps -ef`` (or ``ps <ps_args>``) of the container's processes."""

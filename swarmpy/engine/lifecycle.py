@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
 from swarmpy.dockerjson.health import health_json, image_health
-from swarmpy.engine import bundle, health, modes, seccomp
+from swarmpy.engine import bundle, health, jsonlog, modes, seccomp
 from swarmpy.engine.execs import run_captured
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.reaper import Reaper
@@ -113,7 +114,13 @@ class Engine:
             return
         cdir = self.container_dir(cid)
         started = time.time()
-        pid = await self.runc.run_detached(cid, cdir.path, cdir.log_file, cdir.runc_log)
+        out, err = jsonlog.start_keeper(cdir.path, cdir.log_file)
+        try:
+            pid = await self.runc.run_detached(cid, cdir.path, out, err, cdir.runc_log)
+        finally:
+            # The container holds them now: its end is the keeper's end of input.
+            os.close(out)
+            os.close(err)
         cdir.update_record(pid=pid, started_at=started)
         if self.reaper is not None and pid:
             self.reaper.watch(pid, cdir.record_exit)

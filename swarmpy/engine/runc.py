@@ -1,7 +1,8 @@
 """runc as an asyncio adapter, the on-disk layout of a container, and cleaning up after one.
 
 Layout of one container, under the daemon's container root:
-``<root>/<id>/config.json`` (the bundle), ``container.log`` (the container's stdout+stderr),
+``<root>/<id>/config.json`` (the bundle), ``<id>-json.log`` (the container's stdout and stderr,
+Docker's json-file log, kept by ``swarmpy.engine.logshim``),
 ``runc.log`` (runc's own messages), ``record.json`` (start/finish times, exit code: runc forgets
 them), the /etc files (resolv.conf, hosts, hostname), and whatever the rootfs mounter keeps
 there (upper, work, rootfs).
@@ -78,29 +79,29 @@ class Runc:
         """Whether runc has state for ``cid``: its state file, without running runc."""
         return (self.root / cid / "state.json").exists()
 
-    async def run_detached(self, cid: str, bundle_dir: Path, stdio: Path, runc_log: Path) -> int:
+    async def run_detached(
+        self, cid: str, bundle_dir: Path, stdout: int, stderr: int, runc_log: Path
+    ) -> int:
         """Create and start the container in one runc run (`runc run --detach`, one process
         where create + start take two); returns its init process's pid (from --pid-file,
-        which saves a `runc state` per container)."""
+        which saves a `runc state` per container). The container's stdout and stderr are
+        those given; runc's own messages go to ``runc_log`` (via --log)."""
         pid_file = bundle_dir / "init.pid"
-        # The container inherits runc's stdio and outlives it: pipes would never see EOF, so
-        # both go to a file, and runc's own messages to another (via --log).
-        with stdio.open("ab") as out:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv("--log", str(runc_log), "--log-format", "json"),
-                "run",
-                "--detach",
-                "--bundle",
-                str(bundle_dir),
-                "--pid-file",
-                str(pid_file),
-                cid,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                umask=RUNC_UMASK,
-            )
-            code = await proc.wait()
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv("--log", str(runc_log), "--log-format", "json"),
+            "run",
+            "--detach",
+            "--bundle",
+            str(bundle_dir),
+            "--pid-file",
+            str(pid_file),
+            cid,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            umask=RUNC_UMASK,
+        )
+        code = await proc.wait()
         if code != 0:
             raise RuntimeFailure(f"runc run: {last_error(runc_log) or f'exit status {code}'}")
         return int(pid_file.read_text().strip() or 0)
@@ -174,7 +175,7 @@ class ContainerDir:
 
     @property
     def log_file(self) -> Path:
-        return self.path / "container.log"
+        return self.path / f"{self.id}-json.log"  # Docker's name
 
     @property
     def runc_log(self) -> Path:

@@ -98,6 +98,8 @@ class _Subscription:
     id: str
     follow: bool
     tail: int
+    since_ns: int
+    until_ns: int
     service_ids: frozenset[str]
     task_ids: frozenset[str]
     told: dict[str, set[str]] = dataclasses.field(default_factory=dict)
@@ -117,7 +119,13 @@ class _Subscription:
 
     def message(self, tasks: Collection[str], close: bool = False) -> Any:
         return dispatcher_pb2.SubscriptionMessage(
-            id=self.id, task_ids=sorted(tasks), follow=self.follow, tail=self.tail, close=close
+            id=self.id,
+            task_ids=sorted(tasks),
+            follow=self.follow,
+            tail=self.tail,
+            close=close,
+            since_unix_nano=self.since_ns,
+            until_unix_nano=self.until_ns,
         )
 
 
@@ -180,6 +188,8 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
             id=new_id(),
             follow=request.follow,
             tail=request.tail,
+            since_ns=request.since_unix_nano,
+            until_ns=request.until_unix_nano,
             service_ids=frozenset(service_ids),
             task_ids=frozenset(task_ids),
         )
@@ -300,6 +310,8 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
                             service_id=task.service_id if task is not None else "",
                             node_id=node_id,
                             data=msg.data,
+                            time_unix_nano=msg.time_unix_nano,
+                            stream=msg.stream,
                         )
                     )
                     if sub.ended:

@@ -1,21 +1,23 @@
-"""Service and task logs as Docker writes them (api/server/httputils/write_log_stream.go):
-multiplexed frames, each line optionally prefixed with its timestamp and with its details
-(``com.docker.swarm.node.id=...,...``, which Docker's CLI always asks for and parses to print
-``web.1.<task>@<node> | ...``)."""
+"""Logs as Docker writes them (api/server/httputils/write_log_stream.go), for containers,
+services and tasks: each line with its stream (multiplexed frames 1 and 2, unless the
+container has a TTY), optionally prefixed with its timestamp (RFC3339NanoFixed) and its
+details (for a service line ``com.docker.swarm.node.id=...,...``, which Docker's CLI always
+asks for and parses to print ``web.1.<task>@<node> | ...``; for a container none, so just a
+space)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import urllib.parse
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from swarmpy.api import dispatcher_pb2
+from swarmpy.dockerjson.logtime import query_time_ns, rfc3339_nano_fixed
 from swarmpy.errors import InvalidArgument
 from swarmpy.server.app import query_flag, server_headers
 from swarmpy.server.backend import LogRelay
-from swarmpy.server.stream import STDOUT, SYSTEMERR, frame
+from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame
 from swarmpy.server.streaming import until_client_gone
 
 CONTENT_TYPE = "application/vnd.docker.multiplexed-stream"
@@ -29,9 +31,16 @@ class LogOptions:
     timestamps: bool
     details: bool
     stdout: bool
+    stderr: bool
+    since_ns: int = 0  # 0: from the start
+    until_ns: int = 0  # 0: no end
+
+    def wants(self, stream: int) -> bool:
+        return self.stdout if stream == STDOUT else self.stderr
 
 
 def parse_tail(text: str) -> int:
+    """A service's ``tail``, as Docker's cluster backend reads it (strictly)."""
     if text in ("", "all"):
         return -1
     try:
@@ -43,27 +52,41 @@ def parse_tail(text: str) -> int:
     return tail
 
 
-def log_options(request: web.Request) -> LogOptions:
+def container_tail(text: str) -> int:
+    """A container's ``tail``, as Docker's daemon reads it: a count, anything else is all."""
+    try:
+        tail = int(text)
+    except ValueError:
+        return -1
+    return tail if tail >= 0 else -1
+
+
+def log_options(request: web.Request, *, container: bool = False) -> LogOptions:
     stdout, stderr = query_flag(request, "stdout"), query_flag(request, "stderr")
     if not (stdout or stderr):
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
-    since = request.query.get("since", "")
-    try:
-        since_s = float(since or 0)
-    except ValueError:
-        raise InvalidArgument(f"could not parse since timestamp {since!r}") from None
-    if since_s:
-        # The agents keep no time with each line, so there is nothing to compare it with.
-        raise InvalidArgument("since is not supported: swarmpy keeps no time with a log line")
+    tail = request.query.get("tail", "")
+    until = request.query.get("until", "")
     return LogOptions(
         follow=query_flag(request, "follow"),
-        tail=parse_tail(request.query.get("tail", "")),
+        tail=container_tail(tail) if container else parse_tail(tail),
         timestamps=query_flag(request, "timestamps"),
         details=query_flag(request, "details"),
-        # The agents keep one stream per container, stdout and stderr together, which
-        # Docker's clients show as stdout.
         stdout=stdout,
+        stderr=stderr,
+        since_ns=query_time_ns(request.query.get("since", ""), "since"),
+        # Docker reads until=0 as no end.
+        until_ns=0 if until == "0" else query_time_ns(until, "until"),
     )
+
+
+def log_line(line: bytes, time_ns: int, details: bytes | None, options: LogOptions) -> bytes:
+    """One line as written to the client: ``[time ][details ]line``."""
+    if options.details:
+        line = (details or b"") + b" " + line
+    if options.timestamps:
+        line = rfc3339_nano_fixed(time_ns).encode() + b" " + line
+    return line
 
 
 def details(node_id: str, service_id: str, task_id: str) -> bytes:
@@ -80,19 +103,8 @@ def details(node_id: str, service_id: str, task_id: str) -> bytes:
     ).encode()
 
 
-def rfc3339_nano_fixed(at: dt.datetime) -> str:
-    """Go's RFC3339NanoFixed: always nine digits of fraction."""
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond * 1000:09d}Z"
-
-
-def log_line(message: dispatcher_pb2.LogMessage, options: LogOptions, at: dt.datetime) -> bytes:
-    line: bytes = message.data + b"\n"
-    if options.details:
-        line = details(message.node_id, message.service_id, message.task_id) + b" " + line
-    if options.timestamps:
-        # When the managers relayed it: the agents send no time with a line.
-        line = rfc3339_nano_fixed(at).encode() + b" " + line
-    return line
+def stream_of(message: dispatcher_pb2.LogMessage) -> int:
+    return STDERR if message.stream == dispatcher_pb2.LOG_STREAM_STDERR else STDOUT
 
 
 async def stream_logs(
@@ -103,6 +115,8 @@ async def stream_logs(
 ) -> web.StreamResponse:
     subscription.follow = options.follow
     subscription.tail = options.tail
+    subscription.since_unix_nano = options.since_ns
+    subscription.until_unix_nano = options.until_ns
     response = web.StreamResponse(headers=server_headers())
     response.content_type = CONTENT_TYPE
     await response.prepare(request)
@@ -115,9 +129,11 @@ async def stream_logs(
                 text = message.data.decode(errors="replace")
                 await response.write(frame(SYSTEMERR, f"Error grabbing logs: {text}\n".encode()))
                 continue
-            if options.stdout:
-                line = log_line(message, options, dt.datetime.now(dt.UTC))
-                await response.write(frame(STDOUT, line))
+            stream = stream_of(message)
+            if options.wants(stream):
+                context = details(message.node_id, message.service_id, message.task_id)
+                line = log_line(message.data, message.time_unix_nano, context, options)
+                await response.write(frame(stream, line))
 
     # With --follow the relay waits for lines: a client that left ends the subscription.
     if await until_client_gone(request, relay_lines()):

@@ -16,6 +16,8 @@ from swarmpy import tls
 from swarmpy.agent.logs import LogPublisher
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.ca import certificates as ca
+from swarmpy.engine import jsonlog
+from swarmpy.engine.jsonlog import LogRecord, LogWindow
 from swarmpy.errors import NotFound, PermissionDenied
 from swarmpy.manager import logbroker
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
@@ -83,6 +85,15 @@ async def broker_env() -> AsyncIterator[Env]:
         leading.cancel()
 
 
+NANOS = 1_000_000_000
+
+
+def fake_record(task_id: str, i: int) -> LogRecord:
+    """Line ``i`` of a task: written at second 1000 + i, on stderr when ``i`` is odd."""
+    stream = jsonlog.STDERR if i % 2 else jsonlog.STDOUT
+    return LogRecord(stream, (1000 + i) * NANOS, f"{task_id} {i}\n".encode())
+
+
 class FakeLogs:
     """Each task logs `lines` lines; with follow, one more line every 50 ms until cancelled."""
 
@@ -90,18 +101,17 @@ class FakeLogs:
         self.lines = lines
         self.cancelled: list[str] = []
 
-    async def __call__(self, task_id: str, follow: bool, tail: int | None) -> AsyncIterator[bytes]:
-        text = b"".join(f"{task_id} {i}\n".encode() for i in range(self.lines))
-        if tail is not None:
-            text = b"".join(text.splitlines(keepends=True)[-tail:]) if tail else b""
-        # Split mid-line: the publisher must put lines back together.
-        yield text[:5]
-        yield text[5:]
+    async def __call__(self, task_id: str, window: LogWindow) -> AsyncIterator[LogRecord]:
+        records = [fake_record(task_id, i) for i in range(self.lines)]
+        if window.tail >= 0:
+            records = records[len(records) - window.tail :] if window.tail else []
+        for record in jsonlog.select(records, window):
+            yield record
         i = self.lines
         try:
-            while follow:
+            while window.follow:
                 await asyncio.sleep(0.05)
-                yield f"{task_id} {i}\n".encode()
+                yield fake_record(task_id, i)
                 i += 1
         except asyncio.CancelledError:
             self.cancelled.append(task_id)
@@ -125,9 +135,15 @@ async def agent(env: Env, who: str, source: FakeLogs) -> AsyncIterator[None]:
 
 
 async def collect(
-    env: Env, follow: bool = False, tail: int = -1, until: Callable[[list[Any]], bool] | None = None
+    env: Env,
+    follow: bool = False,
+    tail: int = -1,
+    until: Callable[[list[Any]], bool] | None = None,
+    since_s: int = 0,
 ) -> list[Any]:
-    request = dispatcher_pb2.SubscribeLogsRequest(service_ids=["talk"], follow=follow, tail=tail)
+    request = dispatcher_pb2.SubscribeLogsRequest(
+        service_ids=["talk"], follow=follow, tail=tail, since_unix_nano=since_s * NANOS
+    )
     got: list[Any] = []
     async for message in subscribe_via_leader(f"127.0.0.1:{env.port}", env.creds["mgr"], request):
         got.append(message)
@@ -137,7 +153,7 @@ async def collect(
 
 
 def lines(messages: list[Any]) -> list[str]:
-    return [m.data.decode() for m in messages if m.task_id]
+    return [m.data.decode().rstrip("\n") for m in messages if m.task_id]
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -160,6 +176,22 @@ def test_logs_of_both_nodes_then_the_end() -> None:
                 }
                 tailed = lines(await collect(env, tail=1))
                 assert sorted(tailed) == sorted([f"{t1} 2", f"{t2} 2"])
+
+    run(scenario())
+
+
+def test_each_line_keeps_its_time_and_stream_and_since_selects() -> None:
+    async def scenario() -> None:
+        async with broker_env() as env:
+            source = FakeLogs(3)
+            async with agent(env, "n1", source), agent(env, "n2", source):
+                got = await collect(env, since_s=1001)
+                t1 = env.tasks["n1"]
+                mine = sorted((m for m in got if m.task_id == t1), key=lambda m: m.data)
+                assert [(m.data, m.time_unix_nano, m.stream) for m in mine] == [
+                    (f"{t1} 1\n".encode(), 1001 * NANOS, dispatcher_pb2.LOG_STREAM_STDERR),
+                    (f"{t1} 2\n".encode(), 1002 * NANOS, dispatcher_pb2.LOG_STREAM_STDOUT),
+                ]
 
     run(scenario())
 

@@ -28,6 +28,7 @@ from swarmpy.engine.containers import Containers
 from swarmpy.engine.execs import ExecConfig, Execs
 from swarmpy.engine.images import rootfs
 from swarmpy.engine.images.records import ImageConfig
+from swarmpy.engine.jsonlog import LogWindow
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper, zombie_children
 from swarmpy.engine.runc import Runc, cgroup_mounts, mounts_under, remove_cgroup
@@ -195,7 +196,7 @@ def run(busybox_layer: Path, tmp_path: Path) -> Callable[[Scenario], None]:
 
 
 async def read_logs(h: Harness, ref: str) -> bytes:
-    return b"".join([chunk async for chunk in h.containers.logs(ref)])
+    return b"".join([r.line async for r in h.containers.logs(ref, LogWindow())])
 
 
 def test_stdout_goes_to_the_log_and_exec_runs_in_the_container(run: Callable[..., None]) -> None:

@@ -25,7 +25,7 @@ from swarmpy.server.convert.container import (
     with_networks,
 )
 from swarmpy.server.filters import parse_filters
-from swarmpy.server.routes.containers import check_log_window, signal_name, timestamped
+from swarmpy.server.routes.containers import signal_name
 
 CID = "a" * 64
 IMAGE_ID = "sha256:" + "b" * 64
@@ -210,25 +210,6 @@ def test_a_first_reading_has_zero_precpu() -> None:
 def test_proc_stat_cpu_time_in_nanoseconds() -> None:
     text = "cpu  100 2 30 400 5 0 6 7 0 0\ncpu0 50 1 15 200 2 0 3 3 0 0\n"
     assert parse_proc_stat(text, 100) == (100 + 2 + 30 + 400 + 5 + 0 + 6) * 10_000_000
-
-
-def test_timestamps_go_on_complete_lines_and_keep_a_partial_one() -> None:
-    pending = bytearray()
-    out = timestamped(b"one\ntw", 0.5, pending)
-    assert out == b"1970-01-01T00:00:00.500000000Z one\n"
-    assert bytes(pending) == b"tw"
-    assert timestamped(b"o\n", 1.0, pending) == b"1970-01-01T00:00:01.000000000Z two\n"
-
-
-def test_a_log_window_inside_the_container_life_is_refused() -> None:
-    started, now = 100.0, 200.0
-    assert check_log_window(0, 0, started, now)
-    assert check_log_window(50, 300, started, now)  # around the whole life: everything
-    assert not check_log_window(0, 50, started, now)  # before it started: nothing
-    with pytest.raises(InvalidArgument, match="since and until are not supported"):
-        check_log_window(150, 0, started, now)
-    with pytest.raises(InvalidArgument, match="since and until are not supported"):
-        check_log_window(0, 150, started, now)
 
 
 def test_signals_by_name_prefix_or_number() -> None:

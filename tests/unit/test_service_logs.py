@@ -1,9 +1,13 @@
-"""Pure parts of `service logs`: which tasks a subscription covers, line splitting, prefixes."""
+"""Pure parts of `service logs`: which tasks a subscription covers, the lines' prefixes."""
 
 from __future__ import annotations
 
-from swarmpy.agent.logs import MAX_LINE, split_lines
-from swarmpy.cli.service.logs import format_log_line, log_context, slot_width, split_details
+from collections.abc import Mapping
+
+import pytest
+
+from swarmpy.cli.service.logs import Prefix, format_line, log_context, padding_of, split_details
+from swarmpy.errors import InvalidArgument
 from swarmpy.manager.logbroker import new_in_scope, subscription_scope
 from swarmpy.model import TaskState
 from swarmpy.server.convert.task import task_json
@@ -40,50 +44,65 @@ def test_new_in_scope_is_what_nodes_were_not_told() -> None:
     assert new_in_scope({"n1": {"a"}}, told) == {}
 
 
-def test_split_lines_keeps_partial_line_for_next_chunk() -> None:
-    lines, rest = split_lines(b"", b"one\ntw")
-    assert (lines, rest) == ([b"one"], b"tw")
-    lines, rest = split_lines(rest, b"o\n\nthree\n")
-    assert (lines, rest) == ([b"two", b"", b"three"], b"")
-
-
-def test_split_lines_cuts_very_long_lines() -> None:
-    lines, rest = split_lines(b"", b"x" * (MAX_LINE + 10) + b"\n")
-    assert [len(line) for line in lines] == [MAX_LINE, 10]
-    lines, rest = split_lines(b"", b"y" * (2 * MAX_LINE + 1))
-    assert [len(line) for line in lines] == [MAX_LINE, MAX_LINE]
-    assert rest == b"y"
-
-
 def test_prefix_like_docker() -> None:
+    plain = Prefix()
+    tid = "abcdefghijklmnopqrstuvwxy"
+    assert log_context("talk", 2, tid, "node1", plain, 1) == "talk.2.abcdefghijkl@node1"
+    assert log_context("talk", 2, tid, "node1", Prefix(no_task_ids=True), 1) == "talk.2@node1"
+    assert log_context("talk", 2, tid, "node1", Prefix(no_trunc=True), 1) == f"talk.2.{tid}@node1"
+    # Slot 2 of a service of 10 replicas: padded to line up with slot 10.
+    assert log_context("talk", 2, tid, "node1", plain, 2) == "talk.2.abcdefghijkl@node1 "
+    # A global task has no slot: docker shows 0.
+    assert log_context("mon", 0, tid, "node1", Prefix(no_task_ids=True), 1) == "mon.0@node1"
+
+
+def test_padding_from_replicas_or_the_task_slot() -> None:
     web = service("talk")
-    t = task_json(
-        task(web, 2, TaskState.RUNNING, node_id="n1", id="abcdefghijklmnopqrstuvwxy"), 1, {}
+    t = task_json(task(web, 12, TaskState.RUNNING, node_id="n1"), 1, {})
+    assert padding_of(t, is_task=True) == 2
+    assert padding_of({"Spec": {"Mode": {"Replicated": {"Replicas": 10}}}}, False) == 2
+    assert padding_of({"Spec": {"Mode": {"Global": {}}}}, False) == 1
+
+
+DETAILS = (
+    b"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s%2B1,com.docker.swarm.task.id=t1"
+)
+
+
+def context_of(context: Mapping[str, str]) -> str:
+    return f"{context['service.id']}.1.{context['task.id']}@{context['node.id']}"
+
+
+def test_a_line_formatted_as_docker_prints_it() -> None:
+    line = DETAILS + b" hello world\n"
+    assert format_line(line, Prefix(), context_of) == b"s+1.1.t1@n1    | hello world\n"
+    stamped = b"2026-01-02T03:04:05.000000001Z " + line
+    assert (
+        format_line(stamped, Prefix(timestamps=True), context_of)
+        == b"2026-01-02T03:04:05.000000001Z s+1.1.t1@n1    | hello world\n"
     )
-    assert log_context(t, "talk", "node1", False, 1) == "talk.2.abcdefghijkl@node1"
-    assert log_context(t, "talk", "node1", True, 1) == "talk.2@node1"
-    # Slot 2 next to slot 10: padded to line up.
-    assert log_context(t, "talk", "node1", False, 2) == "talk.2.abcdefghijkl@node1 "
-    assert format_log_line("talk.2@node1", b"hello\n", False) == b"talk.2@node1    | hello\n"
-    assert format_log_line("talk.2@node1", b"hello\n", True) == b"hello\n"
+    # --details: the details left once the context is taken out (none), then a space.
+    assert format_line(line, Prefix(details=True), context_of) == b"s+1.1.t1@n1    |  hello world\n"
+    extra = b"a=1," + line
+    assert (
+        format_line(extra, Prefix(details=True), context_of)
+        == b"s+1.1.t1@n1    | a=1 hello world\n"
+    )
 
 
-def test_global_task_named_by_node_and_width() -> None:
-    web = service("mon")
-    t = task_json(task(web, 0, TaskState.RUNNING, node_id="nodeid1", id="x" * 25), 1, {})
-    assert log_context(t, "mon", "node1", True, 0) == "mon.nodeid1@node1"
-    docs = [task_json(task(web, n), 1, {}) for n in (9, 10)]
-    assert slot_width(docs) == 2
-    assert slot_width([]) == 0
+def test_a_line_without_its_context_is_an_error() -> None:
+    with pytest.raises(InvalidArgument, match="invalid context in log message"):
+        format_line(b"nodetails\n", Prefix(), context_of)
+    with pytest.raises(InvalidArgument, match="missing node id"):
+        format_line(b"com.docker.swarm.task.id=t1 hi\n", Prefix(), context_of)
 
 
 def test_details_of_a_line_as_the_daemon_sends_them() -> None:
-    line = (
-        b"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s%2B1,"
-        b"com.docker.swarm.task.id=t1 hello world\n"
-    )
-    assert split_details(line) == (
-        {"node.id": "n1", "service.id": "s+1", "task.id": "t1"},
+    assert split_details(DETAILS + b" hello world\n") == (
+        {
+            "com.docker.swarm.node.id": "n1",
+            "com.docker.swarm.service.id": "s+1",
+            "com.docker.swarm.task.id": "t1",
+        },
         b"hello world\n",
     )
-    assert split_details(b"no details here\n") == ({}, b"no details here\n")

@@ -4,24 +4,23 @@ unpause, delete), over the engine the agent runs them with (swarmpy.engine.conta
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import math
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from swarmpy.engine.containers import ContainerInfo, host_memory, parse_runc_time
+from swarmpy.engine import jsonlog
+from swarmpy.engine.containers import ContainerInfo, host_memory
+from swarmpy.engine.jsonlog import LogWindow
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.server.app import (
     Routes,
     json_response,
-    parse_time,
     query_flag,
     server_headers,
 )
@@ -50,8 +49,8 @@ from swarmpy.server.local import (
     stream_type,
     while_connected,
 )
-from swarmpy.server.logstream import parse_tail, rfc3339_nano_fixed
-from swarmpy.server.stream import STDOUT, frame
+from swarmpy.server.logstream import log_line, log_options
+from swarmpy.server.stream import STDERR, STDOUT, frame
 
 STATS_INTERVAL_S = 1.0  # Docker's collector samples once a second
 DEFAULT_STOP_S = 10.0
@@ -180,79 +179,27 @@ async def inspect(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- logs
 
 
-def _log_time(request: web.Request, key: str) -> float:
-    return parse_time(request.query.get(key, ""), key) or 0.0
-
-
-def check_log_window(since: float, until: float, started: float, now: float) -> bool:
-    """Whether any line can be in the window; a window that cuts through the container's
-    life is refused: the container's log keeps no time with a line."""
-    if until and until < started:
-        return False
-    if (since and since > started) or (until and until < now):
-        raise InvalidArgument(
-            "since and until are not supported within a container's life: swarmpy keeps no "
-            "time with a container's log line"
-        )
-    return True
-
-
-def timestamped(data: bytes, at: float, pending: bytearray) -> bytes:
-    """Each complete line of ``data`` (after what ``pending`` kept of the last chunk) with
-    Docker's timestamp in front; an unfinished line waits in ``pending``."""
-    pending += data
-    *lines, rest = bytes(pending).split(b"\n")
-    pending[:] = rest
-    stamp = rfc3339_nano_fixed(dt.datetime.fromtimestamp(at, dt.UTC)).encode()
-    return b"".join(stamp + b" " + line + b"\n" for line in lines)
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return time.time()
-
-
 async def logs(request: web.Request) -> web.StreamResponse:
-    stdout, stderr = query_flag(request, "stdout"), query_flag(request, "stderr")
-    if not (stdout or stderr):
-        raise InvalidArgument("Bad parameters: you must choose at least one stream")
-    follow, stamps = query_flag(request, "follow"), query_flag(request, "timestamps")
-    tail = parse_tail(request.query.get("tail", ""))
-    since, until = _log_time(request, "since"), _log_time(request, "until")
+    options = log_options(request, container=True)
     engine = local_engine(request)
     doc = await engine.containers.inspect(request.match_info["id"])
-    started = parse_runc_time(doc["State"]["StartedAt"]) if doc["State"]["StartedAt"] else 0.0
-    # The lines already there were written no later than the file's last change: their
-    # timestamp. Lines that come while following get the time they were read.
-    backlog_at = _mtime(doc["LogPath"])
-    wanted = check_log_window(since, until, started, time.time())
     tty = bool(doc["Config"].get("Tty"))
     response = web.StreamResponse(headers=server_headers())
     response.content_type = stream_type(request, tty)
     await response.prepare(request)
-    if not wanted:
-        await response.write_eof()
-        return response
+    window = LogWindow(
+        tail=options.tail,
+        since_ns=options.since_ns,
+        until_ns=options.until_ns,
+        follow=options.follow,
+    )
 
     async def send() -> None:
-        pending = bytearray()
-        first = True
-        # The engine's log holds stdout and stderr as one stream, which Docker's clients
-        # show as stdout (stderr=1 alone shows it too rather than nothing).
-        chunks: AsyncIterator[bytes] = engine.containers.logs(
-            doc["Id"], follow=follow, tail=None if tail < 0 else tail
-        )
-        async for chunk in chunks:
-            at = backlog_at if first else time.time()
-            data = timestamped(chunk, at, pending) if stamps else chunk
-            first = False
-            if data:
-                await response.write(data if tty else frame(STDOUT, data))
-        if stamps and pending:
-            last = timestamped(b"\n", time.time(), pending)
-            await response.write(last if tty else frame(STDOUT, last))
+        async for record in engine.containers.logs(doc["Id"], window):
+            stream = STDERR if record.stream == jsonlog.STDERR else STDOUT
+            if options.wants(stream):
+                line = log_line(record.line, record.time_ns, None, options)
+                await response.write(line if tty else frame(stream, line))
         await response.write_eof()
 
     await while_connected(request, send())

@@ -1,0 +1,268 @@
+"""A container's json-file log: starting its keeper (``logshim``) and reading it back.
+
+Reading is Docker's (daemon/logger/loggerutils/logfile.go): the last ``tail`` records of the
+log's files, then those in the ``since``/``until`` window; with ``follow``, the records written
+afterwards until the keeper ends (the container has gone) or a record comes after ``until``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from swarmpy.dockerjson.logtime import parse_rfc3339_ns
+from swarmpy.engine import logshim
+from swarmpy.engine.logshim import STDERR, STDOUT, rotated_paths
+
+# Docker's json-file keeps one unbounded file by default; swarmpy bounds every container's
+# log as Docker's `local` driver does by default: five files of 20 MB.
+MAX_SIZE = 20 * 1024 * 1024
+MAX_FILE = 5
+POLL_S = 0.2
+
+__all__ = ["STDERR", "STDOUT", "LogRecord", "LogWindow"]
+
+# The keepers this process started and has not seen end: each is reaped when a later one
+# starts (or by the daemon's reaper, as an orphan's zombie, after a restart).
+_keepers: set[subprocess.Popen[bytes]] = set()
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    stream: str  # "stdout" | "stderr"
+    time_ns: int
+    line: bytes  # with its newline, but for a piece of a long line or the stream's last
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """Which records a reader wants: Docker's ReadConfig."""
+
+    tail: int = -1  # the last N records (before since/until); -1: all
+    since_ns: int = 0  # 0: from the start
+    until_ns: int = 0  # 0: no end
+    follow: bool = False
+
+
+# ---------------------------------------------------------------- pure
+
+
+def decode(raw: bytes) -> LogRecord | None:
+    """One line of the file; None for one that is no record (a torn or foreign line)."""
+    try:
+        doc = json.loads(raw)
+        return LogRecord(
+            str(doc.get("stream", STDOUT)),
+            parse_rfc3339_ns(str(doc["time"])),
+            str(doc.get("log", "")).encode(),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def last_lines(contents_newest_first: Iterable[bytes], n: int) -> list[bytes]:
+    """The last ``n`` lines of a log whose files' contents come newest first."""
+    found: list[bytes] = []
+    for data in contents_newest_first:
+        if len(found) >= n:
+            break
+        found = data.splitlines()[-(n - len(found)) :] + found
+    return found
+
+
+def in_window(record: LogRecord, window: LogWindow) -> bool | None:
+    """True to send ``record``, False to skip it, None once past ``until`` (stop reading)."""
+    if window.until_ns and record.time_ns > window.until_ns:
+        return None
+    return not (window.since_ns and record.time_ns < window.since_ns)
+
+
+def select(records: Iterable[LogRecord], window: LogWindow) -> Iterator[LogRecord]:
+    for record in records:
+        wanted = in_window(record, window)
+        if wanted is None:
+            return
+        if wanted:
+            yield record
+
+
+# ---------------------------------------------------------------- the keeper
+
+
+def start_keeper(container_dir: Path, log_file: Path) -> tuple[int, int]:
+    """Start the log keeper of a container about to run; returns the write ends of its stdout
+    and stderr pipes, which the caller hands to runc and then closes."""
+    lock = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        # Taken here, not by the keeper: a reader that comes before the keeper has started
+        # must already see a log that is still being written.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fds = (lock, out_r, err_r)
+        _keepers.difference_update([k for k in _keepers if k.poll() is not None])
+        keeper = subprocess.Popen(
+            [
+                *(sys.executable, "-I", "-S", logshim.__file__, str(log_file)),
+                *(str(MAX_SIZE), str(MAX_FILE), *map(str, fds)),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=fds,
+            cwd="/",
+            start_new_session=True,
+        )
+        _keepers.add(keeper)
+    except OSError:
+        for fd in (out_w, err_w):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (lock, out_r, err_r):
+            os.close(fd)
+    return out_w, err_w
+
+
+def keeper_running(container_dir: Path) -> bool:
+    """Whether a log keeper still writes the container's log."""
+    try:
+        fd = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _history(log_file: Path, tail: int) -> tuple[list[bytes], IO[bytes] | None]:
+    """The record lines wanted from what is written now, and the current file, open at the
+    end of what was read (None when there is no log yet)."""
+    paths = rotated_paths(str(log_file), MAX_FILE)
+    current: IO[bytes] | None = None
+    with contextlib.ExitStack() as stack:
+        opened = []
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                f = open(path, "rb")  # noqa: SIM115 - the current one outlives this function
+                opened.append(f)
+                if path != str(log_file):
+                    stack.enter_context(f)
+                else:
+                    current = f
+        contents = [f.read() for f in opened]
+    if current is not None and contents and not contents[-1].endswith(b"\n"):
+        # A record being written: read it whole while following.
+        torn = contents[-1].rsplit(b"\n", 1)[-1]
+        contents[-1] = contents[-1][: len(contents[-1]) - len(torn)]
+        current.seek(-len(torn), os.SEEK_CUR)
+    if tail < 0:
+        return b"".join(contents).splitlines(), current
+    return last_lines(reversed(contents), tail), current
+
+
+async def read_log(
+    container_dir: Path, log_file: Path, window: LogWindow
+) -> AsyncIterator[LogRecord]:
+    lines, current = await asyncio.to_thread(_history, log_file, window.tail)
+    try:
+        for line in lines:
+            record = decode(line)
+            if record is None:
+                continue
+            wanted = in_window(record, window)
+            if wanted is None:
+                return
+            if wanted:
+                yield record
+        if not window.follow:
+            return
+        async for record in _follow(container_dir, log_file, current):
+            wanted = in_window(record, window)
+            if wanted is None:
+                return
+            if wanted:
+                yield record
+            if window.until_ns and time.time_ns() > window.until_ns:
+                return
+    finally:
+        if current is not None:
+            current.close()
+
+
+async def _follow(
+    container_dir: Path, log_file: Path, current: IO[bytes] | None
+) -> AsyncIterator[LogRecord]:
+    """The records written from ``current``'s position on, through rotations, until the
+    keeper ends."""
+    follower = _Follower(log_file, current)
+    try:
+        while True:
+            done = not keeper_running(container_dir)  # looked at before the last read
+            records = follower.read()
+            for record in records:
+                yield record
+            if records or follower.moved:
+                continue
+            if done:
+                return
+            await asyncio.sleep(POLL_S)
+    finally:
+        follower.close()
+
+
+class _Follower:
+    """Reads what is appended to the log, from one file to the next as it is rotated."""
+
+    def __init__(self, log_file: Path, current: IO[bytes] | None) -> None:
+        self.log_file, self.current = log_file, current
+        self.pending = b""
+        self.moved = False  # the last read found the file rotated or started again
+
+    def read(self) -> list[LogRecord]:
+        self.moved = False
+        if self.current is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.current = open(self.log_file, "rb")  # noqa: SIM115 - kept open
+        if self.current is None:
+            return []
+        data = self.current.read()
+        if data:
+            *lines, self.pending = (self.pending + data).split(b"\n")
+            return [r for r in map(decode, lines) if r is not None]
+        if self.current.tell() > os.fstat(self.current.fileno()).st_size:
+            self.current.seek(0)  # one file, started again (max-file 1)
+            self.pending, self.moved = b"", True
+        elif _rotated(self.current, self.log_file):
+            self.close()
+            self.pending, self.moved = b"", True
+        return []
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
+def _rotated(current: IO[bytes], log_file: Path) -> bool:
+    try:
+        return os.stat(log_file).st_ino != os.fstat(current.fileno()).st_ino
+    except FileNotFoundError:
+        return False
