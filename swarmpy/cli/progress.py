@@ -1,27 +1,28 @@
 """Waiting for a service to converge, with Docker's per-task progress view.
 
-The decision part (``assess``) is a pure function of the service and its tasks; the loop
-around it only polls the manager and draws.
+The decision part (``assess``, ``update_failure``) is a pure function of the Engine API's
+Service and Task documents; the loop around it only polls the daemon and draws.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 
-from swarmpy import codec
-from swarmpy.api import control_pb2
-from swarmpy.cli.client import Client
+from swarmpy.cli import output
+from swarmpy.cli.engine import EngineClient, path_of
 from swarmpy.errors import Conflict, Unavailable
-from swarmpy.model import Service, ServiceMode, Task, TaskState, UpdateStatus, outdated
+from swarmpy.model import TaskState
 
 BAR = 50
 STABLE_S = 1.0
+POLL_S = 0.3
 FAILURES_BEFORE_GIVING_UP = 3
 
 
@@ -52,45 +53,68 @@ def _bar(state: TaskState) -> str:
     return "[" + "=" * filled + ">" + " " * (BAR - filled - 1) + "]"
 
 
-def assess(service: Service, tasks: Sequence[Task]) -> Progress:
-    version = service.spec_version
-    current = [t for t in tasks if t.service_id == service.id]
-    live = [t for t in current if t.desired_state <= TaskState.RUNNING]
-    if service.spec.mode == ServiceMode.REPLICATED:
-        wanted = service.spec.replicas
-        slots = sorted({t.slot for t in live if 0 < t.slot <= wanted})
+def _state(text: Any) -> TaskState:
+    """A task state as the Engine API spells it ("running"); an unknown one as NEW."""
+    return TaskState.__members__.get(str(text).upper(), TaskState.NEW)
+
+
+def _status(task: Mapping[str, Any]) -> Mapping[str, Any]:
+    status = task.get("Status")
+    return status if isinstance(status, dict) else {}
+
+
+def assess(
+    service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], current: Collection[str]
+) -> Progress:
+    """Where a service stands: ``tasks`` are its tasks, ``current`` the ids of those the
+    daemon counts as of its current spec (the ``_up-to-date`` filter Docker's CLI uses).
+
+    A task the manager keeps through an update (the change did not touch it, e.g. an update
+    back to the spec it runs) is as current as a new one."""
+    spec = service.get("Spec", {})
+    service_id = service.get("ID", "")
+    updated_at = output.parse_iso(service.get("UpdatedAt", ""))
+    mine = [t for t in tasks if t.get("ServiceID") == service_id]
+    live = [t for t in mine if _state(t.get("DesiredState")) <= TaskState.RUNNING]
+    mode = spec.get("Mode", {})
+    if "Global" not in mode:
+        wanted = int(mode.get("Replicated", {}).get("Replicas", 1))
+        slots = sorted({int(t.get("Slot", 0)) for t in live if 0 < int(t.get("Slot", 0)) <= wanted})
         keys = [str(slot) for slot in slots]
         label = {k: f"{k}/{wanted}" for k in keys}
-        by_key = {k: [t for t in live if str(t.slot) == k] for k in keys}
+        by_key = {k: [t for t in live if str(t.get("Slot", 0)) == k] for k in keys}
     else:
-        wanted = len({t.node_id for t in live})
-        keys = sorted({t.node_id for t in live})
+        keys = sorted({str(t.get("NodeID", "")) for t in live})
+        wanted = len(keys)
         label = {k: k[:12] for k in keys}
-        by_key = {k: [t for t in live if t.node_id == k] for k in keys}
+        by_key = {k: [t for t in live if t.get("NodeID", "") == k] for k in keys}
     lines = []
     running = 0
     for key in keys:
-        newest = max(by_key[key], key=lambda t: t.created_at)
-        state = newest.status.state
-        # A task the manager keeps through an update (the change did not touch it, e.g. an
-        # update back to the spec it runs) is as current as a new one.
-        ok = state == TaskState.RUNNING and not outdated(newest, service)
+        newest = max(by_key[key], key=lambda t: output.parse_iso(t.get("CreatedAt", "")))
+        status = _status(newest)
+        state = _state(status.get("State"))
+        err = str(status.get("Err", ""))
+        ok = state == TaskState.RUNNING and newest.get("ID") in current
         running += ok
         text = state.name.lower()
-        if newest.status.err and state.terminal:
-            text = newest.status.err
-        elif newest.status.err and state == TaskState.PENDING:
-            text = f"pending: {newest.status.err}"
+        if err and state.terminal:
+            text = err
+        elif err and state == TaskState.PENDING:
+            text = f"pending: {err}"
         lines.append(f"{label[key]}: {text:<10} {_bar(state)}")
+    # Failures of the spec being waited for: tasks of it made since the last change.
     failures = [
         t
-        for t in current
-        if t.status.state in (TaskState.FAILED, TaskState.REJECTED) and t.spec_version >= version
+        for t in mine
+        if _state(_status(t).get("State")) in (TaskState.FAILED, TaskState.REJECTED)
+        and t.get("ID") in current
+        and output.parse_iso(t.get("CreatedAt", "")) >= updated_at
     ]
     error = ""
     if len(failures) >= FAILURES_BEFORE_GIVING_UP:
-        last = max(failures, key=lambda t: t.status.timestamp)
-        error = last.status.err or last.status.state.name.lower()
+        last = max(failures, key=lambda t: output.parse_iso(_status(t).get("Timestamp", "")))
+        error = str(_status(last).get("Err", "")) or str(_status(last).get("State", ""))
     return Progress(tuple(lines), running, wanted, running >= wanted and len(keys) >= wanted, error)
 
 
@@ -100,42 +124,49 @@ _ROLLED_BACK = ("rollback_started", "rollback_completed")
 
 
 def update_failure(
-    service: Service, baseline: UpdateStatus | None, rollback_requested: bool
+    service: Mapping[str, Any], baseline: Mapping[str, Any] | None, rollback_requested: bool
 ) -> str:
     """Why the update being waited for failed ("" if it did not): it paused, or the manager
-    rolled it back (unless a rollback is what the user asked for)."""
-    status = service.update_status
-    if status is None or status == baseline:
+    rolled it back (unless a rollback is what the user asked for). ``baseline`` is the
+    service's UpdateStatus before the request, so an older paused update is not mistaken for
+    this one failing."""
+    status = service.get("UpdateStatus")
+    if not status or status == baseline:
         return ""
-    if status.state in _PAUSED or (status.state in _ROLLED_BACK and not rollback_requested):
-        return status.message or status.state
+    state = status.get("State", "")
+    if state in _PAUSED or (state in _ROLLED_BACK and not rollback_requested):
+        return str(status.get("Message", "")) or str(state)
     return ""
 
 
-async def wait_for_convergence(
-    client: Client,
+def _tasks(api: EngineClient, service_id: str, up_to_date: bool) -> list[dict[str, Any]]:
+    filters: dict[str, dict[str, bool]] = {"service": {service_id: True}}
+    if up_to_date:
+        filters["_up-to-date"] = {"true": True}
+    tasks: list[dict[str, Any]] = api.get("/tasks", filters=json.dumps(filters))
+    return tasks
+
+
+def wait_for_convergence(
+    api: EngineClient,
     service_id: str,
     timeout_s: float = 300.0,
     quiet: bool = False,
-    baseline: UpdateStatus | None = None,
+    baseline: Mapping[str, Any] | None = None,
     rollback_requested: bool = False,
 ) -> None:
-    """Poll until every wanted task runs the current spec, drawing progress as docker does.
-
-    ``baseline`` is the service's update status right after the request, so an older
-    paused update is not mistaken for this one failing."""
+    """Poll until every wanted task runs the current spec, drawing progress as docker does."""
     tty = sys.stdout.isatty() and not quiet
     drawn = 0
     last_printed: tuple[str, ...] = ()
     deadline = time.monotonic() + timeout_s
     stable_since: float | None = None
     while True:
-        service = codec.from_proto(
-            Service, await client.control.GetService(control_pb2.GetRequest(ref=service_id))
-        )
-        reply = await client.control.ListTasks(control_pb2.ListTasksRequest(services=[service.id]))
-        tasks = [codec.from_proto(Task, t) for t in reply.tasks]
-        progress = assess(service, tasks)
+        service = api.get(path_of("services", service_id))
+        tasks = _tasks(api, service["ID"], up_to_date=False)
+        current = {t["ID"] for t in _tasks(api, service["ID"], up_to_date=True)}
+        progress = assess(service, tasks, current)
+        name = service.get("Spec", {}).get("Name", service_id)
         header = f"overall progress: {progress.running} out of {progress.wanted} tasks"
         lines = (header, *progress.lines)
         if not quiet:
@@ -153,9 +184,9 @@ async def wait_for_convergence(
                 last_printed = lines
         failure = update_failure(service, baseline, rollback_requested)
         if failure:
-            raise Conflict(f"service {service.spec.name}: {failure}")
+            raise Conflict(f"service {name}: {failure}")
         if progress.error:
-            raise Conflict(f"service {service.spec.name} could not converge: {progress.error}")
+            raise Conflict(f"service {name} could not converge: {progress.error}")
         if progress.converged:
             stable_since = stable_since or time.monotonic()
             if time.monotonic() - stable_since >= STABLE_S:
@@ -166,7 +197,6 @@ async def wait_for_convergence(
             stable_since = None
         if time.monotonic() > deadline:
             raise Unavailable(
-                f"service {service.spec.name} did not converge within {timeout_s:g}s; "
-                "see `swarmpy service ps`"
+                f"service {name} did not converge within {timeout_s:g}s; see `swarmpy service ps`"
             )
-        await asyncio.sleep(0.3)
+        time.sleep(POLL_S)

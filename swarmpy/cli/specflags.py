@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.controlapi import validate
-from swarmpy.model import Mount, MountType
+from swarmpy.model import Mount, MountType, Ulimit
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -102,12 +102,56 @@ def env_list(current: Sequence[str], add: Sequence[str], remove: Sequence[str]) 
     return tuple(f"{k}={v}" for k, v in env.items())
 
 
+# Docker's --mount keys swarmpy does not implement: refused by name rather than ignored.
+_MOUNT_UNSUPPORTED = (
+    "volume-driver",
+    "volume-label",
+    "volume-opt",
+    "volume-nocopy",
+    "consistency",
+    "bind-nonrecursive",
+)
+_MOUNT_KEYS = (
+    "type",
+    "source",
+    "src",
+    "target",
+    "destination",
+    "dst",
+    "readonly",
+    "ro",
+    "bind-propagation",
+    "tmpfs-size",
+    "tmpfs-mode",
+)
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+def _mount_bool(text: str, key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("", "true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise InvalidArgument(f"invalid mount {validate.quoted(text)}: invalid value for {key}")
+
+
 def mount(text: str) -> Mount:
-    """--mount type=bind,source=/a,target=/b[,readonly]; type defaults to volume."""
+    """--mount type=bind,source=/a,target=/b[,readonly]; type defaults to volume.
+
+    Docker's mount options: bind-propagation (bind), tmpfs-size and tmpfs-mode (tmpfs); the
+    volume driver's options are refused by name."""
     fields: dict[str, str] = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
-        fields[key.strip().lower()] = value.strip() if sep else "true"
+        key = key.strip().lower()
+        if key in _MOUNT_UNSUPPORTED:
+            raise InvalidArgument(
+                f"invalid mount {validate.quoted(text)}: {key} is not supported by swarmpy"
+            )
+        if key not in _MOUNT_KEYS:
+            raise InvalidArgument(f"invalid mount {validate.quoted(text)}: unknown field {key!r}")
+        fields[key] = value.strip() if sep else ""
     kind = fields.get("type", "volume")
     try:
         mount_type = MountType(kind)
@@ -123,8 +167,43 @@ def mount(text: str) -> Mount:
         raise InvalidArgument(
             f"invalid mount {validate.quoted(text)}: source is required for bind mounts"
         )
-    readonly = fields.get("readonly", fields.get("ro", "false")).lower() in ("true", "1", "")
-    return Mount(type=mount_type, target=target, source=source, readonly=readonly)
+    ro_key = "readonly" if "readonly" in fields else "ro"
+    readonly = _mount_bool(text, ro_key, fields[ro_key]) if ro_key in fields else False
+    propagation = fields.get("bind-propagation", "")
+    if propagation and mount_type != MountType.BIND:
+        raise InvalidArgument(
+            f"invalid mount {validate.quoted(text)}: bind-propagation is for bind mounts"
+        )
+    if propagation and propagation not in PROPAGATIONS:
+        raise InvalidArgument(
+            f"invalid mount {validate.quoted(text)}: bind-propagation must be one of "
+            + ", ".join(PROPAGATIONS)
+        )
+    size = mode = 0
+    if ("tmpfs-size" in fields or "tmpfs-mode" in fields) and mount_type != MountType.TMPFS:
+        raise InvalidArgument(
+            f"invalid mount {validate.quoted(text)}: tmpfs options are for tmpfs mounts"
+        )
+    if "tmpfs-size" in fields:
+        size = memory_bytes(fields["tmpfs-size"])
+    if "tmpfs-mode" in fields:
+        try:
+            mode = int(fields["tmpfs-mode"], 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o7777:
+            raise InvalidArgument(
+                f"invalid mount {validate.quoted(text)}: tmpfs-mode must be octal, e.g. 1770"
+            )
+    return Mount(
+        type=mount_type,
+        target=target,
+        source=source,
+        readonly=readonly,
+        bind_propagation=propagation,
+        tmpfs_size=size,
+        tmpfs_mode=mode,
+    )
 
 
 def scale_pairs(items: Sequence[str]) -> list[tuple[str, int]]:
@@ -142,3 +221,176 @@ def scale_pairs(items: Sequence[str]) -> list[tuple[str, int]]:
         validate.check_replicas(replicas)
         pairs.append((name, replicas))
     return pairs
+
+
+def env_file(paths: Sequence[str]) -> list[str]:
+    """Docker's --env-file: KEY=value lines; a bare KEY takes the value this shell has (and
+    is left out when it has none); blank lines and # comments are skipped."""
+    import os
+
+    out: list[str] = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"open {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        for number, raw in enumerate(lines, 1):
+            line = raw.lstrip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, _ = line.partition("=")
+            if not key or any(c.isspace() for c in key):
+                raise InvalidArgument(
+                    f"invalid env file {path} line {number}: variable {key!r} contains whitespaces"
+                )
+            if sep:
+                out.append(line)
+            elif key in os.environ:
+                out.append(f"{key}={os.environ[key]}")
+    return out
+
+
+def placement_pref(text: str) -> str:
+    """--placement-pref spread=node.labels.zone: the spread descriptor."""
+    strategy, sep, arg = text.partition("=")
+    if not sep or "=" in arg:
+        raise InvalidArgument('placement preference must be of the format "<strategy>=<arg>"')
+    if strategy != "spread":
+        raise InvalidArgument(
+            f"unsupported placement preference {strategy} (only spread is supported)"
+        )
+    return arg
+
+
+def ulimit(text: str) -> Ulimit:
+    """--ulimit nofile=1024[:2048] (soft[:hard]; one number is both)."""
+    name, sep, values = text.partition("=")
+    if not sep or not name:
+        raise InvalidArgument(f"invalid ulimit argument: {text}")
+    soft_text, _, hard_text = values.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError:
+        raise InvalidArgument(f"invalid ulimit argument: {text}") from None
+    if soft > hard:
+        raise InvalidArgument(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )
+    return Ulimit(name=name, soft=soft, hard=hard)
+
+
+def ulimits(
+    current: Sequence[Ulimit], add: Sequence[str], remove: Sequence[str]
+) -> tuple[Ulimit, ...]:
+    """--ulimit-add/--ulimit-rm: by name, sorted by name (as Docker)."""
+    by_name = {u.name: u for u in current}
+    for name in remove:
+        by_name.pop(name.partition("=")[0], None)
+    for item in add:
+        parsed = ulimit(item)
+        by_name[parsed.name] = parsed
+    return tuple(by_name[name] for name in sorted(by_name))
+
+
+def host(text: str) -> str:
+    """--host name:ip as the swarm's /etc/hosts line, "ip name" (Docker's order)."""
+    import ipaddress
+
+    name, sep, ip = text.partition(":")
+    if not sep or not name or not ip:
+        raise InvalidArgument(f"bad format for add-host: {text!r}")
+    try:
+        ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        raise InvalidArgument(f"invalid IP address in add-host: {ip!r}") from None
+    return f"{ip.strip('[]')} {name}"
+
+
+def hosts(current: Sequence[str], add: Sequence[str], remove: Sequence[str]) -> tuple[str, ...]:
+    """Docker's --host-add/--host-rm: remove ``name`` (any IP) or ``name:ip`` from the lines,
+    dropping lines left without a name, then append the new ones."""
+    removals = [(r.partition(":")[0], r.partition(":")[2]) for r in remove]
+    out: list[str] = []
+    for line in current:
+        parts = line.split()
+        if not parts:
+            continue
+        ip, names = parts[0], parts[1:]
+        for name, rm_ip in removals:
+            if rm_ip and rm_ip != ip:
+                continue
+            names = [n for n in names if n != name]
+        if names:
+            out.append(f"{ip} {' '.join(names)}")
+    out += [host(a) for a in add]
+    return tuple(dict.fromkeys(out))
+
+
+def merged(current: Sequence[str], add: Sequence[str], remove: Sequence[str]) -> tuple[str, ...]:
+    """Docker's --X-add/--X-rm of a plain list (dns, dns-search, dns-option): duplicates
+    dropped, removals applied, sorted."""
+    drop = set(remove)
+    return tuple(sorted(v for v in dict.fromkeys([*current, *add]) if v not in drop))
+
+
+def pairs_update(
+    current: Sequence[tuple[str, str]], add: Sequence[str], remove: Sequence[str], what: str
+) -> tuple[tuple[str, str], ...]:
+    """--label-add/--label-rm and friends: removals by key, then additions."""
+    out = dict(current)
+    for key in remove:
+        out.pop(key.partition("=")[0], None)
+    out.update(dict(key_values(add, what)))
+    return tuple(sorted(out.items()))
+
+
+def network(text: str) -> str:
+    """--network NAME or --network name=NAME[,alias=...][,driver-opt=...]: the network."""
+    if "=" not in text:
+        return text
+    target = ""
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip().lower()
+        if key in ("name", "target"):
+            target = value
+        elif key in ("alias", "driver-opt"):
+            raise InvalidArgument(
+                f"invalid network {validate.quoted(text)}: {key} is not supported by swarmpy"
+            )
+        else:
+            raise InvalidArgument(f"invalid field key {key} in network {validate.quoted(text)}")
+    if not target:
+        raise InvalidArgument(f"network name/id is not specified in {validate.quoted(text)}")
+    return target
+
+
+def boolean(text: str, flag: str) -> bool:
+    """A boolean flag's value, as Go's strconv.ParseBool reads it."""
+    lowered = text.lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise InvalidArgument(
+        f'invalid argument "{text}" for "--{flag}" flag: strconv.ParseBool: '
+        f'parsing "{text}": invalid syntax'
+    )
+
+
+# Boolean flags Docker lets `service update` turn off with --flag=false.
+BOOL_FLAGS = ("--read-only", "--init", "--tty")
+
+
+def bool_flag_argv(argv: Sequence[str]) -> list[str]:
+    """``service update``'s arguments as the CLI's parser reads them: --read-only=false as
+    --no-read-only (a flag of ours takes no value); other arguments unchanged."""
+    out = []
+    for arg in argv:
+        flag, sep, value = arg.partition("=")
+        if sep and flag in BOOL_FLAGS:
+            arg = flag if boolean(value, flag.lstrip("-")) else "--no-" + flag[2:]
+        out.append(arg)
+    return out

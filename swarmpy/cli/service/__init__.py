@@ -6,7 +6,10 @@ commands make in common.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperCommand
 
 from swarmpy.cli.service import create, inspect, logs, ls, ps, rm, rollback, scale, update
 
@@ -15,13 +18,24 @@ app = typer.Typer(no_args_is_help=True)
 # IMAGE sh -c ...`).
 POSITIONAL = {"allow_interspersed_args": False}
 
+
+class BoolFlagsCommand(TyperCommand):
+    """`service update --read-only=false`: Docker's booleans take a value after "="; ours
+    are --flag/--no-flag pairs, so the value is read before the parser sees it."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from swarmpy.cli.specflags import bool_flag_argv
+
+        return list(super().parse_args(ctx, bool_flag_argv(args)))
+
+
 # `service --help` lists the commands in this order.
 app.command("create", context_settings=POSITIONAL)(create.create)
 app.command("ls")(ls.ls)
 app.command("ps")(ps.ps)
 app.command("inspect")(inspect.inspect)
 app.command("scale")(scale.scale)
-app.command("update", context_settings=POSITIONAL)(update.update)
+app.command("update", context_settings=POSITIONAL, cls=BoolFlagsCommand)(update.update)
 app.command("rollback")(rollback.rollback)
 app.command("rm")(rm.rm)
 app.command("logs")(logs.logs)

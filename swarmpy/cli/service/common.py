@@ -1,29 +1,30 @@
-"""What several `swarmpy service` commands ask the control API."""
+"""What several `swarmpy service` commands ask the Engine API."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
-from swarmpy import codec
-from swarmpy.api import control_pb2, objects_pb2
-from swarmpy.cli.client import Client
-from swarmpy.model import Node, Service, ServiceSpec, Task
-
-
-async def get_service(c: Client, ref: str) -> Service:
-    return codec.from_proto(Service, await c.control.GetService(control_pb2.GetRequest(ref=ref)))
+from swarmpy.cli.engine import EngineClient, path_of
+from swarmpy.dockerjson.service import service_spec_json
+from swarmpy.model import ServiceSpec
 
 
-async def list_tasks(c: Client, services: Sequence[str] = ()) -> tuple[list[Task], dict[str, Node]]:
-    reply = await c.control.ListTasks(control_pb2.ListTasksRequest(services=list(services)))
-    nodes = {n.id: codec.from_proto(Node, n) for n in reply.nodes}
-    return [codec.from_proto(Task, t) for t in reply.tasks], nodes
+def inspect_service(api: EngineClient, ref: str) -> dict[str, Any]:
+    """The Service document of a service by name, id or id prefix."""
+    doc: dict[str, Any] = api.get(path_of("services", ref))
+    return doc
 
 
-async def update_service(
-    c: Client, ref: str, spec: ServiceSpec | None, rollback: bool = False
-) -> Service:
-    request = control_pb2.UpdateServiceRequest(ref=ref, rollback=rollback)
-    if spec is not None:
-        request.spec.CopyFrom(codec.to_proto(spec, objects_pb2.ServiceSpec()))
-    return codec.from_proto(Service, await c.control.UpdateService(request))
+def update_service(
+    api: EngineClient, doc: dict[str, Any], spec: ServiceSpec | None, rollback: bool = False
+) -> None:
+    """POST the new spec at the version ``doc`` was read at (a write in between is refused:
+    "update out of sequence"); ``rollback`` asks for the previous spec, as Docker's CLI does,
+    sending the current one as the body."""
+    body = doc["Spec"] if spec is None else service_spec_json(spec)
+    api.post(
+        path_of("services", doc["ID"], "update"),
+        body,
+        version=doc["Version"]["Index"],
+        rollback="previous" if rollback else None,
+    )

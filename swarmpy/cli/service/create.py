@@ -1,4 +1,4 @@
-"""`swarmpy service create`: the flags become a ServiceSpec."""
+"""`swarmpy service create`: the flags become a ServiceSpec, POSTed to the Engine API."""
 
 from __future__ import annotations
 
@@ -7,168 +7,151 @@ import secrets
 
 import typer
 
-from swarmpy import codec
-from swarmpy.api import objects_pb2
-from swarmpy.cli import specflags
-from swarmpy.cli.client import Client, run
+from swarmpy.cli import engine
 from swarmpy.cli.progress import wait_for_convergence
-from swarmpy.errors import InvalidArgument
-from swarmpy.manager.controlapi import validate
-from swarmpy.model import (
-    ContainerSpec,
-    EndpointMode,
-    FailureAction,
-    ResourceRequirements,
-    Resources,
-    RestartCondition,
-    RestartPolicy,
-    ServiceMode,
-    ServiceSpec,
-    UpdateConfig,
-    UpdateOrder,
-)
+from swarmpy.cli.service import flags as F
+from swarmpy.cli.service.options import CreateOptions, create_spec
+from swarmpy.dockerjson.service import service_spec_json
 
 
 def create(
     image: str = typer.Argument(..., metavar="IMAGE"),
     args: list[str] = typer.Argument(None, metavar="[COMMAND] [ARG...]"),
     name: str = typer.Option("", "--name", help="Service name"),
-    replicas: int | None = typer.Option(None, "--replicas", help="Number of tasks"),
     mode: str = typer.Option(
         "replicated", "--mode", help='Service mode ("replicated" or "global")'
     ),
     env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
+    env_file: list[str] = typer.Option(
+        [], "--env-file", help="Read in a file of environment variables"
+    ),
     label: list[str] = typer.Option([], "--label", "-l", help="Service labels"),
     container_label: list[str] = typer.Option([], "--container-label", help="Container labels"),
     constraint: list[str] = typer.Option([], "--constraint", help="Placement constraints"),
+    placement_pref: list[str] = typer.Option(
+        [], "--placement-pref", help="Add a placement preference"
+    ),
     network: list[str] = typer.Option([], "--network", help="Network attachments"),
-    endpoint_mode: str = typer.Option(
-        "vip", "--endpoint-mode", help="Endpoint mode (vip or dnsrr)"
-    ),
-    hostname: str = typer.Option("", "--hostname", help="Container hostname"),
-    workdir: str = typer.Option(
-        "", "--workdir", "-w", help="Working directory inside the container"
-    ),
-    user: str = typer.Option(
-        "", "--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])"
-    ),
-    entrypoint: str = typer.Option(
-        "", "--entrypoint", help="Overwrite the default ENTRYPOINT of the image"
-    ),
     mount: list[str] = typer.Option([], "--mount", help="Attach a filesystem mount to the service"),
     cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
     cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
-    limit_cpu: str = typer.Option("", "--limit-cpu", help="Limit CPUs"),
-    limit_memory: str = typer.Option("", "--limit-memory", help="Limit Memory"),
-    limit_pids: int = typer.Option(
-        0, "--limit-pids", help="Limit maximum number of processes (default 0 = unlimited)"
+    dns: list[str] = typer.Option([], "--dns", help="Set custom DNS servers"),
+    dns_search: list[str] = typer.Option([], "--dns-search", help="Set custom DNS search domains"),
+    dns_option: list[str] = typer.Option([], "--dns-option", help="Set DNS options"),
+    host: list[str] = typer.Option(
+        [], "--host", help="Set one or more custom host-to-IP mappings (host:ip)"
     ),
-    reserve_cpu: str = typer.Option("", "--reserve-cpu", help="Reserve CPUs"),
-    reserve_memory: str = typer.Option("", "--reserve-memory", help="Reserve Memory"),
-    restart_condition: str = typer.Option(
-        "any",
-        "--restart-condition",
-        help='Restart when condition is met ("none", "on-failure", "any")',
+    sysctl: list[str] = typer.Option([], "--sysctl", help="Sysctl options"),
+    ulimit: list[str] = typer.Option([], "--ulimit", help="Ulimit options"),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="Mount the container's root filesystem as read only"
     ),
-    restart_delay: str = typer.Option(
-        "5s", "--restart-delay", help="Delay between restart attempts"
-    ),
-    restart_max_attempts: int = typer.Option(
-        0, "--restart-max-attempts", help="Maximum number of restarts before giving up"
-    ),
-    update_parallelism: int = typer.Option(
-        1,
-        "--update-parallelism",
-        help="Maximum number of tasks updated simultaneously (0 to update all at once)",
-    ),
-    update_delay: str = typer.Option("0s", "--update-delay", help="Delay between updates"),
-    update_failure_action: str = typer.Option(
-        "pause",
-        "--update-failure-action",
-        help='Action on update failure ("pause", "continue", "rollback")',
-    ),
-    update_monitor: str = typer.Option(
-        "5s", "--update-monitor", help="Duration after each task update to monitor for failure"
-    ),
-    update_order: str = typer.Option(
-        "stop-first", "--update-order", help='Update order ("start-first", "stop-first")'
-    ),
-    stop_grace_period: str = typer.Option(
-        "10s", "--stop-grace-period", help="Time to wait before force killing a container"
-    ),
-    detach: bool = typer.Option(
+    init: bool = typer.Option(
         False,
-        "--detach",
-        "-d",
-        help="Exit immediately instead of waiting for the service to converge",
+        "--init",
+        help="Use an init inside each service container to forward signals and reap processes",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
+    tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
+    workdir: str | None = F.WORKDIR,
+    user: str | None = F.USER,
+    hostname: str | None = F.HOSTNAME,
+    entrypoint: str | None = F.ENTRYPOINT,
+    stop_signal: str | None = F.STOP_SIGNAL,
+    stop_grace_period: str | None = F.STOP_GRACE_PERIOD,
+    replicas: int | None = F.REPLICAS,
+    max_replicas: int | None = F.MAX_REPLICAS,
+    endpoint_mode: str | None = F.ENDPOINT_MODE,
+    limit_cpu: str | None = F.LIMIT_CPU,
+    limit_memory: str | None = F.LIMIT_MEMORY,
+    limit_pids: int | None = F.LIMIT_PIDS,
+    reserve_cpu: str | None = F.RESERVE_CPU,
+    reserve_memory: str | None = F.RESERVE_MEMORY,
+    restart_condition: str | None = F.RESTART_CONDITION,
+    restart_delay: str | None = F.RESTART_DELAY,
+    restart_max_attempts: int | None = F.RESTART_MAX_ATTEMPTS,
+    restart_window: str | None = F.RESTART_WINDOW,
+    update_parallelism: int | None = F.UPDATE_PARALLELISM,
+    update_delay: str | None = F.UPDATE_DELAY,
+    update_failure_action: str | None = F.UPDATE_FAILURE_ACTION,
+    update_monitor: str | None = F.UPDATE_MONITOR,
+    update_max_failure_ratio: float | None = F.UPDATE_MAX_FAILURE_RATIO,
+    update_order: str | None = F.UPDATE_ORDER,
+    rollback_parallelism: int | None = F.ROLLBACK_PARALLELISM,
+    rollback_delay: str | None = F.ROLLBACK_DELAY,
+    rollback_failure_action: str | None = F.ROLLBACK_FAILURE_ACTION,
+    rollback_monitor: str | None = F.ROLLBACK_MONITOR,
+    rollback_max_failure_ratio: float | None = F.ROLLBACK_MAX_FAILURE_RATIO,
+    rollback_order: str | None = F.ROLLBACK_ORDER,
+    detach: bool = F.DETACH,
+    quiet: bool = F.QUIET,
 ) -> None:
     """Create a new service."""
-    service_mode = specflags.choice(mode, ServiceMode, "--mode")
-    if service_mode == ServiceMode.GLOBAL and replicas is not None:
-        raise InvalidArgument("replicas can only be used with replicated mode")
-    if replicas is not None:
-        validate.check_replicas(replicas)
-    spec = ServiceSpec(
-        name=name,
-        container=ContainerSpec(
+    spec = create_spec(
+        CreateOptions(
             image=image,
-            command=(entrypoint,) if entrypoint else (),
             args=tuple(args or ()),
-            env=specflags.env_list([], env, []),
-            labels=specflags.key_values(container_label, "label"),
-            hostname=hostname,
-            workdir=workdir,
-            user=user,
-            mounts=tuple(specflags.mount(m) for m in mount),
+            name=name,
+            mode=mode,
+            env=tuple(env),
+            env_file=tuple(env_file),
+            labels=tuple(label),
+            container_labels=tuple(container_label),
+            constraints=tuple(constraint),
+            placement_prefs=tuple(placement_pref),
+            networks=tuple(network),
+            mounts=tuple(mount),
             cap_add=tuple(cap_add),
             cap_drop=tuple(cap_drop),
-            stop_grace_s=specflags.duration(stop_grace_period),
-        ),
-        labels=specflags.key_values(label, "label"),
-        mode=service_mode,
-        replicas=0 if service_mode == ServiceMode.GLOBAL else (1 if replicas is None else replicas),
-        restart=RestartPolicy(
-            condition=specflags.choice(restart_condition, RestartCondition, "--restart-condition"),
-            delay_s=specflags.duration(restart_delay),
-            max_attempts=restart_max_attempts,
-        ),
-        update=UpdateConfig(
-            parallelism=update_parallelism,
-            delay_s=specflags.duration(update_delay),
-            failure_action=specflags.choice(
-                update_failure_action, FailureAction, "--update-failure-action"
-            ),
-            monitor_s=specflags.duration(update_monitor),
-            order=specflags.choice(update_order, UpdateOrder, "--update-order"),
-        ),
-        constraints=tuple(constraint),
-        resources=ResourceRequirements(
-            limits=Resources(
-                nano_cpus=specflags.nano_cpus(limit_cpu) if limit_cpu else 0,
-                memory_bytes=specflags.memory_bytes(limit_memory) if limit_memory else 0,
-                pids=limit_pids,
-            ),
-            reservations=Resources(
-                nano_cpus=specflags.nano_cpus(reserve_cpu) if reserve_cpu else 0,
-                memory_bytes=specflags.memory_bytes(reserve_memory) if reserve_memory else 0,
-            ),
-        ),
-        networks=tuple(network),
-        endpoint_mode=specflags.choice(endpoint_mode, EndpointMode, "--endpoint-mode"),
+            dns=tuple(dns),
+            dns_search=tuple(dns_search),
+            dns_options=tuple(dns_option),
+            hosts=tuple(host),
+            sysctls=tuple(sysctl),
+            ulimits=tuple(ulimit),
+            read_only=read_only,
+            init=init,
+            tty=tty,
+            workdir=workdir,
+            user=user,
+            hostname=hostname,
+            entrypoint=entrypoint,
+            stop_signal=stop_signal,
+            stop_grace_period=stop_grace_period,
+            replicas=replicas,
+            max_replicas=max_replicas,
+            endpoint_mode=endpoint_mode,
+            limit_cpu=limit_cpu,
+            limit_memory=limit_memory,
+            limit_pids=limit_pids,
+            reserve_cpu=reserve_cpu,
+            reserve_memory=reserve_memory,
+            restart_condition=restart_condition,
+            restart_delay=restart_delay,
+            restart_max_attempts=restart_max_attempts,
+            restart_window=restart_window,
+            update_parallelism=update_parallelism,
+            update_delay=update_delay,
+            update_failure_action=update_failure_action,
+            update_monitor=update_monitor,
+            update_max_failure_ratio=update_max_failure_ratio,
+            update_order=update_order,
+            rollback_parallelism=rollback_parallelism,
+            rollback_delay=rollback_delay,
+            rollback_failure_action=rollback_failure_action,
+            rollback_monitor=rollback_monitor,
+            rollback_max_failure_ratio=rollback_max_failure_ratio,
+            rollback_order=rollback_order,
+        )
     )
     if not spec.name:
         spec = dataclasses.replace(spec, name=_random_name())
-    validate.check_service_spec(spec)
-
-    async def call(c: Client) -> None:
-        reply = await c.control.CreateService(codec.to_proto(spec, objects_pb2.ServiceSpec()))
-        typer.echo(reply.id)
-        if not detach:
-            await wait_for_convergence(c, reply.id, quiet=quiet)
-
-    run(call)
+    api = engine.connect()
+    reply = api.post("/services/create", service_spec_json(spec))
+    for warning in reply.get("Warnings") or []:
+        typer.echo(warning, err=True)
+    typer.echo(reply["ID"])
+    if not detach:
+        wait_for_convergence(api, reply["ID"], quiet=quiet)
 
 
 def _random_name() -> str:

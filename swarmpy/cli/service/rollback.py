@@ -1,29 +1,30 @@
-"""`swarmpy service rollback`: back to the previous spec."""
+"""`swarmpy service rollback`: back to the previous spec (``rollback=previous``)."""
 
 from __future__ import annotations
 
 import typer
 
-from swarmpy.cli.client import Client, run
+from swarmpy.cli import engine
 from swarmpy.cli.progress import wait_for_convergence
-from swarmpy.cli.service.common import update_service
+from swarmpy.cli.service import flags as F
+from swarmpy.cli.service.common import inspect_service, update_service
 
 
 def rollback(
     ref: str = typer.Argument(..., metavar="SERVICE"),
-    detach: bool = typer.Option(
-        False, "--detach", "-d", help="Exit immediately instead of waiting"
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
+    detach: bool = F.DETACH,
+    quiet: bool = F.QUIET,
 ) -> None:
     """Revert changes to a service's configuration."""
-
-    async def call(c: Client) -> None:
-        service = await update_service(c, ref, None, rollback=True)
-        typer.echo(ref)
-        if not detach:
-            await wait_for_convergence(
-                c, service.id, quiet=quiet, baseline=service.update_status, rollback_requested=True
-            )
-
-    run(call)
+    api = engine.connect()
+    doc = inspect_service(api, ref)
+    update_service(api, doc, None, rollback=True)
+    typer.echo(ref)
+    if not detach:
+        wait_for_convergence(
+            api,
+            doc["ID"],
+            quiet=quiet,
+            baseline=doc.get("UpdateStatus"),
+            rollback_requested=True,
+        )

@@ -3,39 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import typer
 
-from swarmpy.cli import specflags
-from swarmpy.cli.client import Client, run
+from swarmpy.cli import engine, specflags
 from swarmpy.cli.progress import wait_for_convergence
-from swarmpy.cli.service.common import get_service, update_service
+from swarmpy.cli.service import flags as F
+from swarmpy.cli.service.common import inspect_service, update_service
+from swarmpy.dockerjson.service import service_spec
 from swarmpy.errors import InvalidArgument
-from swarmpy.model import ServiceMode, UpdateStatus
+from swarmpy.model import ServiceMode
 
 
 def scale(
     pairs: list[str] = typer.Argument(..., metavar="SERVICE=REPLICAS..."),
-    detach: bool = typer.Option(
-        False, "--detach", "-d", help="Exit immediately instead of waiting"
-    ),
+    detach: bool = F.DETACH,
 ) -> None:
     """Scale one or multiple replicated services."""
     parsed = specflags.scale_pairs(pairs)
-
-    async def call(c: Client) -> None:
-        baselines: dict[str, UpdateStatus | None] = {}
-        for name, replicas in parsed:
-            service = await get_service(c, name)
-            if service.spec.mode != ServiceMode.REPLICATED:
-                raise InvalidArgument(f"{name}: scale can only be used with replicated mode")
-            scaled = await update_service(
-                c, service.id, dataclasses.replace(service.spec, replicas=replicas)
-            )
-            baselines[name] = scaled.update_status
-            typer.echo(f"{name} scaled to {replicas}")
-        if not detach:
-            for name, _ in parsed:
-                await wait_for_convergence(c, name, baseline=baselines[name])
-
-    run(call)
+    api = engine.connect()
+    scaled: list[tuple[str, dict[str, Any]]] = []
+    for name, replicas in parsed:
+        doc = inspect_service(api, name)
+        spec = service_spec(doc["Spec"])
+        if spec.mode != ServiceMode.REPLICATED:
+            raise InvalidArgument(f"{name}: scale can only be used with replicated mode")
+        update_service(api, doc, dataclasses.replace(spec, replicas=replicas))
+        scaled.append((name, doc))
+        typer.echo(f"{name} scaled to {replicas}")
+    if not detach:
+        for _, doc in scaled:
+            wait_for_convergence(api, doc["ID"], baseline=doc.get("UpdateStatus"))

@@ -1,141 +1,200 @@
-"""`swarmpy service update`: flags change the current spec; --rollback goes back."""
+"""`swarmpy service update`: flags change the current spec (read with its version, sent back
+with ``?version=``); --rollback asks the daemon for the previous spec (``rollback=previous``)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import typer
 
-from swarmpy.cli import specflags
-from swarmpy.cli.client import Client, run
+from swarmpy.cli import engine
+from swarmpy.cli.engine import path_of
 from swarmpy.cli.progress import wait_for_convergence
-from swarmpy.cli.service.common import get_service, update_service
+from swarmpy.cli.service import flags as F
+from swarmpy.cli.service.common import inspect_service, update_service
+from swarmpy.cli.service.options import UpdateOptions, update_spec
+from swarmpy.dockerjson.service import service_spec
 from swarmpy.errors import InvalidArgument
-from swarmpy.manager.controlapi import validate
-from swarmpy.model import FailureAction, ServiceMode, UpdateOrder
+
+
+def _list(help: str, *names: str) -> list[str]:
+    value: list[str] = typer.Option([], *names, help=help)
+    return value
 
 
 def update(
     ref: str = typer.Argument(..., metavar="SERVICE"),
-    image: str = typer.Option("", "--image", help="Service image tag"),
-    args: str = typer.Option(None, "--args", help="Service command args"),
-    replicas: int | None = typer.Option(None, "--replicas", help="Number of tasks"),
-    env_add: list[str] = typer.Option(
-        [], "--env-add", help="Add or update an environment variable"
+    image: str | None = typer.Option(None, "--image", help="Service image tag"),
+    args: str | None = typer.Option(None, "--args", help="Service command args"),
+    env_add: list[str] = _list("Add or update an environment variable", "--env-add"),
+    env_rm: list[str] = _list("Remove an environment variable", "--env-rm"),
+    label_add: list[str] = _list("Add or update a service label", "--label-add"),
+    label_rm: list[str] = _list("Remove a label by its key", "--label-rm"),
+    container_label_add: list[str] = _list(
+        "Add or update a container label", "--container-label-add"
     ),
-    env_rm: list[str] = typer.Option([], "--env-rm", help="Remove an environment variable"),
-    constraint_add: list[str] = typer.Option(
-        [], "--constraint-add", help="Add or update a placement constraint"
+    container_label_rm: list[str] = _list(
+        "Remove a container label by its key", "--container-label-rm"
     ),
-    constraint_rm: list[str] = typer.Option([], "--constraint-rm", help="Remove a constraint"),
-    label_add: list[str] = typer.Option([], "--label-add", help="Add or update a service label"),
-    label_rm: list[str] = typer.Option([], "--label-rm", help="Remove a label by its key"),
-    limit_cpu: str = typer.Option("", "--limit-cpu", help="Limit CPUs"),
-    limit_memory: str = typer.Option("", "--limit-memory", help="Limit Memory"),
-    limit_pids: int | None = typer.Option(
-        None, "--limit-pids", help="Limit maximum number of processes (0 = unlimited)"
+    constraint_add: list[str] = _list("Add or update a placement constraint", "--constraint-add"),
+    constraint_rm: list[str] = _list("Remove a constraint", "--constraint-rm"),
+    placement_pref_add: list[str] = _list("Add a placement preference", "--placement-pref-add"),
+    placement_pref_rm: list[str] = _list("Remove a placement preference", "--placement-pref-rm"),
+    network_add: list[str] = _list("Add a network", "--network-add"),
+    network_rm: list[str] = _list("Remove a network", "--network-rm"),
+    mount_add: list[str] = _list("Add or update a mount on a service", "--mount-add"),
+    mount_rm: list[str] = _list("Remove a mount by its target path", "--mount-rm"),
+    cap_add: list[str] = _list("Add Linux capabilities", "--cap-add"),
+    cap_drop: list[str] = _list("Drop Linux capabilities", "--cap-drop"),
+    dns_add: list[str] = _list("Add or update a custom DNS server", "--dns-add"),
+    dns_rm: list[str] = _list("Remove a custom DNS server", "--dns-rm"),
+    dns_search_add: list[str] = _list(
+        "Add or update a custom DNS search domain", "--dns-search-add"
     ),
-    update_parallelism: int = typer.Option(
-        None, "--update-parallelism", help="Maximum number of tasks updated simultaneously"
+    dns_search_rm: list[str] = _list("Remove a DNS search domain", "--dns-search-rm"),
+    dns_option_add: list[str] = _list("Add or update a DNS option", "--dns-option-add"),
+    dns_option_rm: list[str] = _list("Remove a DNS option", "--dns-option-rm"),
+    host_add: list[str] = _list("Add a custom host-to-IP mapping (host:ip)", "--host-add"),
+    host_rm: list[str] = _list("Remove a custom host-to-IP mapping (host:ip)", "--host-rm"),
+    sysctl_add: list[str] = _list("Add or update a Sysctl option", "--sysctl-add"),
+    sysctl_rm: list[str] = _list("Remove a Sysctl option", "--sysctl-rm"),
+    ulimit_add: list[str] = _list("Add or update a ulimit option", "--ulimit-add"),
+    ulimit_rm: list[str] = _list("Remove a ulimit option", "--ulimit-rm"),
+    read_only: bool | None = typer.Option(
+        None,
+        "--read-only/--no-read-only",
+        show_default=False,
+        help="Mount the container's root filesystem as read only",
     ),
-    update_delay: str = typer.Option("", "--update-delay", help="Delay between updates"),
-    update_failure_action: str = typer.Option(
-        "",
-        "--update-failure-action",
-        help='Action on update failure ("pause", "continue", "rollback")',
+    init: bool | None = typer.Option(
+        None,
+        "--init/--no-init",
+        show_default=False,
+        help="Use an init inside each service container to forward signals and reap processes",
     ),
-    update_order: str = typer.Option(
-        "", "--update-order", help='Update order ("start-first", "stop-first")'
+    tty: bool | None = typer.Option(
+        None, "--tty/--no-tty", "-t", show_default=False, help="Allocate a pseudo-TTY"
     ),
-    stop_grace_period: str = typer.Option(
-        "", "--stop-grace-period", help="Time to wait before force killing a container"
-    ),
+    workdir: str | None = F.WORKDIR,
+    user: str | None = F.USER,
+    hostname: str | None = F.HOSTNAME,
+    entrypoint: str | None = F.ENTRYPOINT,
+    stop_signal: str | None = F.STOP_SIGNAL,
+    stop_grace_period: str | None = F.STOP_GRACE_PERIOD,
+    replicas: int | None = F.REPLICAS,
+    max_replicas: int | None = F.MAX_REPLICAS,
+    endpoint_mode: str | None = F.ENDPOINT_MODE,
+    limit_cpu: str | None = F.LIMIT_CPU,
+    limit_memory: str | None = F.LIMIT_MEMORY,
+    limit_pids: int | None = F.LIMIT_PIDS,
+    reserve_cpu: str | None = F.RESERVE_CPU,
+    reserve_memory: str | None = F.RESERVE_MEMORY,
+    restart_condition: str | None = F.RESTART_CONDITION,
+    restart_delay: str | None = F.RESTART_DELAY,
+    restart_max_attempts: int | None = F.RESTART_MAX_ATTEMPTS,
+    restart_window: str | None = F.RESTART_WINDOW,
+    update_parallelism: int | None = F.UPDATE_PARALLELISM,
+    update_delay: str | None = F.UPDATE_DELAY,
+    update_failure_action: str | None = F.UPDATE_FAILURE_ACTION,
+    update_monitor: str | None = F.UPDATE_MONITOR,
+    update_max_failure_ratio: float | None = F.UPDATE_MAX_FAILURE_RATIO,
+    update_order: str | None = F.UPDATE_ORDER,
+    rollback_parallelism: int | None = F.ROLLBACK_PARALLELISM,
+    rollback_delay: str | None = F.ROLLBACK_DELAY,
+    rollback_failure_action: str | None = F.ROLLBACK_FAILURE_ACTION,
+    rollback_monitor: str | None = F.ROLLBACK_MONITOR,
+    rollback_max_failure_ratio: float | None = F.ROLLBACK_MAX_FAILURE_RATIO,
+    rollback_order: str | None = F.ROLLBACK_ORDER,
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
-    detach: bool = typer.Option(
-        False, "--detach", "-d", help="Exit immediately instead of waiting"
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress progress output"),
+    detach: bool = F.DETACH,
+    quiet: bool = F.QUIET,
 ) -> None:
     """Update a service."""
-    if replicas is not None:
-        validate.check_replicas(replicas)  # before asking the daemon anything
-    if limit_pids is not None:
-        validate.check_pids(limit_pids)
+    options = UpdateOptions(
+        image=image,
+        args=args,
+        force=force,
+        env_add=tuple(env_add),
+        env_rm=tuple(env_rm),
+        label_add=tuple(label_add),
+        label_rm=tuple(label_rm),
+        container_label_add=tuple(container_label_add),
+        container_label_rm=tuple(container_label_rm),
+        constraint_add=tuple(constraint_add),
+        constraint_rm=tuple(constraint_rm),
+        placement_pref_add=tuple(placement_pref_add),
+        placement_pref_rm=tuple(placement_pref_rm),
+        network_add=tuple(network_add),
+        network_rm=tuple(network_rm),
+        mount_add=tuple(mount_add),
+        mount_rm=tuple(mount_rm),
+        cap_add=tuple(cap_add),
+        cap_drop=tuple(cap_drop),
+        dns_add=tuple(dns_add),
+        dns_rm=tuple(dns_rm),
+        dns_search_add=tuple(dns_search_add),
+        dns_search_rm=tuple(dns_search_rm),
+        dns_option_add=tuple(dns_option_add),
+        dns_option_rm=tuple(dns_option_rm),
+        host_add=tuple(host_add),
+        host_rm=tuple(host_rm),
+        sysctl_add=tuple(sysctl_add),
+        sysctl_rm=tuple(sysctl_rm),
+        ulimit_add=tuple(ulimit_add),
+        ulimit_rm=tuple(ulimit_rm),
+        read_only=read_only,
+        init=init,
+        tty=tty,
+        workdir=workdir,
+        user=user,
+        hostname=hostname,
+        entrypoint=entrypoint,
+        stop_signal=stop_signal,
+        stop_grace_period=stop_grace_period,
+        replicas=replicas,
+        max_replicas=max_replicas,
+        endpoint_mode=endpoint_mode,
+        limit_cpu=limit_cpu,
+        limit_memory=limit_memory,
+        limit_pids=limit_pids,
+        reserve_cpu=reserve_cpu,
+        reserve_memory=reserve_memory,
+        restart_condition=restart_condition,
+        restart_delay=restart_delay,
+        restart_max_attempts=restart_max_attempts,
+        restart_window=restart_window,
+        update_parallelism=update_parallelism,
+        update_delay=update_delay,
+        update_failure_action=update_failure_action,
+        update_monitor=update_monitor,
+        update_max_failure_ratio=update_max_failure_ratio,
+        update_order=update_order,
+        rollback_parallelism=rollback_parallelism,
+        rollback_delay=rollback_delay,
+        rollback_failure_action=rollback_failure_action,
+        rollback_monitor=rollback_monitor,
+        rollback_max_failure_ratio=rollback_max_failure_ratio,
+        rollback_order=rollback_order,
+    )
+    if rollback and options != UpdateOptions():
+        raise InvalidArgument("other flags may not be combined with --rollback")
+    api = engine.connect()
+    doc = inspect_service(api, ref)
+    if rollback:
+        update_service(api, doc, None, rollback=True)
+    else:
 
-    async def call(c: Client) -> None:
-        service = await get_service(c, ref)
-        if rollback:
-            updated = await update_service(c, service.id, None, rollback=True)
-        else:
-            spec = service.spec
-            container = spec.container
-            if image:
-                container = dataclasses.replace(container, image=image)
-            if args is not None:
-                container = dataclasses.replace(container, args=specflags.words(args, "--args"))
-            if env_add or env_rm:
-                container = dataclasses.replace(
-                    container, env=specflags.env_list(container.env, env_add, env_rm)
-                )
-            if stop_grace_period:
-                container = dataclasses.replace(
-                    container, stop_grace_s=specflags.duration(stop_grace_period)
-                )
-            constraints = [x for x in spec.constraints if x not in constraint_rm]
-            constraints += [x for x in constraint_add if x not in constraints]
-            labels = dict(spec.labels)
-            labels.update(dict(specflags.key_values(label_add, "label")))
-            for key in label_rm:
-                labels.pop(key, None)
-            limits = spec.resources.limits
-            if limit_cpu:
-                limits = dataclasses.replace(limits, nano_cpus=specflags.nano_cpus(limit_cpu))
-            if limit_memory:
-                limits = dataclasses.replace(
-                    limits, memory_bytes=specflags.memory_bytes(limit_memory)
-                )
-            if limit_pids is not None:
-                limits = dataclasses.replace(limits, pids=limit_pids)
-            upd = spec.update
-            if update_parallelism is not None:
-                upd = dataclasses.replace(upd, parallelism=update_parallelism)
-            if update_delay:
-                upd = dataclasses.replace(upd, delay_s=specflags.duration(update_delay))
-            if update_failure_action:
-                upd = dataclasses.replace(
-                    upd,
-                    failure_action=specflags.choice(
-                        update_failure_action, FailureAction, "--update-failure-action"
-                    ),
-                )
-            if update_order:
-                upd = dataclasses.replace(
-                    upd, order=specflags.choice(update_order, UpdateOrder, "--update-order")
-                )
-            if replicas is not None and spec.mode != ServiceMode.REPLICATED:
-                raise InvalidArgument("replicas can only be used with replicated mode")
-            new_spec = dataclasses.replace(
-                spec,
-                container=container,
-                constraints=tuple(constraints),
-                labels=tuple(sorted(labels.items())),
-                resources=dataclasses.replace(spec.resources, limits=limits),
-                update=upd,
-                replicas=spec.replicas if replicas is None else replicas,
-                # As Docker's CLI: a changed counter has every task replaced.
-                force_update=spec.force_update + 1 if force else spec.force_update,
-            )
-            validate.check_service_spec(new_spec)
-            updated = await update_service(c, service.id, new_spec)
-        typer.echo(ref)
-        if not detach:
-            await wait_for_convergence(
-                c,
-                service.id,
-                quiet=quiet,
-                baseline=updated.update_status,
-                rollback_requested=rollback,
-            )
+        def network_id(name: str) -> str:
+            found: str = api.get(path_of("networks", name))["Id"]
+            return found
 
-    run(call)
+        spec = update_spec(service_spec(doc["Spec"]), options, network_id)
+        update_service(api, doc, spec)
+    typer.echo(ref)
+    if not detach:
+        wait_for_convergence(
+            api,
+            doc["ID"],
+            quiet=quiet,
+            baseline=doc.get("UpdateStatus"),
+            rollback_requested=rollback,
+        )

@@ -1,0 +1,405 @@
+"""`service create` and `service update` flags as a ServiceSpec: pure functions, unit-tested.
+
+``create_spec`` builds a spec from create's flags; ``update_spec`` applies update's flags to the
+current spec as docker/cli's updateService does (cli/command/service/update.go): a flag left
+out (None, or an empty list) changes nothing. The commands (create.py, update.py) only declare
+the flags and call the Engine API. A new flag is a field here, its line in the command's
+signature, and a line in each function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from swarmpy.cli import specflags
+from swarmpy.errors import InvalidArgument
+from swarmpy.model import (
+    ContainerSpec,
+    EndpointMode,
+    FailureAction,
+    Mount,
+    ResourceRequirements,
+    RestartCondition,
+    RestartPolicy,
+    ServiceMode,
+    ServiceSpec,
+    UpdateConfig,
+    UpdateOrder,
+)
+
+
+@dataclass(frozen=True)
+class Common:
+    """Flags create and update share, as given (None: not given)."""
+
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    entrypoint: str | None = None
+    stop_signal: str | None = None
+    stop_grace_period: str | None = None
+    read_only: bool | None = None
+    init: bool | None = None
+    tty: bool | None = None
+    replicas: int | None = None
+    max_replicas: int | None = None
+    endpoint_mode: str | None = None
+    limit_cpu: str | None = None
+    limit_memory: str | None = None
+    limit_pids: int | None = None
+    reserve_cpu: str | None = None
+    reserve_memory: str | None = None
+    restart_condition: str | None = None
+    restart_delay: str | None = None
+    restart_max_attempts: int | None = None
+    restart_window: str | None = None
+    update_parallelism: int | None = None
+    update_delay: str | None = None
+    update_failure_action: str | None = None
+    update_monitor: str | None = None
+    update_max_failure_ratio: float | None = None
+    update_order: str | None = None
+    rollback_parallelism: int | None = None
+    rollback_delay: str | None = None
+    rollback_failure_action: str | None = None
+    rollback_monitor: str | None = None
+    rollback_max_failure_ratio: float | None = None
+    rollback_order: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateOptions(Common):
+    image: str = ""
+    args: tuple[str, ...] = ()
+    name: str = ""
+    mode: str = "replicated"
+    env: tuple[str, ...] = ()
+    env_file: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    container_labels: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    placement_prefs: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    mounts: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    sysctls: tuple[str, ...] = ()
+    ulimits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpdateOptions(Common):
+    image: str | None = None
+    args: str | None = None
+    force: bool = False
+    env_add: tuple[str, ...] = ()
+    env_rm: tuple[str, ...] = ()
+    label_add: tuple[str, ...] = ()
+    label_rm: tuple[str, ...] = ()
+    container_label_add: tuple[str, ...] = ()
+    container_label_rm: tuple[str, ...] = ()
+    constraint_add: tuple[str, ...] = ()
+    constraint_rm: tuple[str, ...] = ()
+    placement_pref_add: tuple[str, ...] = ()
+    placement_pref_rm: tuple[str, ...] = ()
+    network_add: tuple[str, ...] = ()
+    network_rm: tuple[str, ...] = ()
+    mount_add: tuple[str, ...] = ()
+    mount_rm: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    dns_add: tuple[str, ...] = ()
+    dns_rm: tuple[str, ...] = ()
+    dns_search_add: tuple[str, ...] = ()
+    dns_search_rm: tuple[str, ...] = ()
+    dns_option_add: tuple[str, ...] = ()
+    dns_option_rm: tuple[str, ...] = ()
+    host_add: tuple[str, ...] = ()
+    host_rm: tuple[str, ...] = ()
+    sysctl_add: tuple[str, ...] = ()
+    sysctl_rm: tuple[str, ...] = ()
+    ulimit_add: tuple[str, ...] = ()
+    ulimit_rm: tuple[str, ...] = ()
+    # Flags given, by name: update's "other flags may not be combined with --rollback".
+    given: tuple[str, ...] = field(default=())
+
+
+def _given(value: object) -> bool:
+    return value is not None
+
+
+def _container(c: ContainerSpec, o: Common) -> ContainerSpec:
+    changes: dict[str, object] = {}
+    for attr, value in (
+        ("workdir", o.workdir),
+        ("user", o.user),
+        ("hostname", o.hostname),
+        ("stop_signal", o.stop_signal),
+        ("read_only", o.read_only),
+        ("init", o.init),
+        ("tty", o.tty),
+    ):
+        if value is not None:
+            changes[attr] = value
+    if o.entrypoint is not None:
+        changes["command"] = specflags.words(o.entrypoint, "--entrypoint")
+    if o.stop_grace_period is not None:
+        changes["stop_grace_s"] = specflags.duration(o.stop_grace_period)
+    return dataclasses.replace(c, **changes)  # type: ignore[arg-type]
+
+
+def _resources(r: ResourceRequirements, o: Common) -> ResourceRequirements:
+    limits, reservations = r.limits, r.reservations
+    if o.limit_cpu is not None:
+        limits = dataclasses.replace(limits, nano_cpus=_cpus(o.limit_cpu))
+    if o.limit_memory is not None:
+        limits = dataclasses.replace(limits, memory_bytes=_bytes(o.limit_memory))
+    if o.limit_pids is not None:
+        limits = dataclasses.replace(limits, pids=o.limit_pids)
+    if o.reserve_cpu is not None:
+        reservations = dataclasses.replace(reservations, nano_cpus=_cpus(o.reserve_cpu))
+    if o.reserve_memory is not None:
+        reservations = dataclasses.replace(reservations, memory_bytes=_bytes(o.reserve_memory))
+    return ResourceRequirements(limits=limits, reservations=reservations)
+
+
+def _cpus(text: str) -> int:
+    return specflags.nano_cpus(text) if text else 0
+
+
+def _bytes(text: str) -> int:
+    return specflags.memory_bytes(text) if text else 0
+
+
+def _restart(r: RestartPolicy, o: Common) -> RestartPolicy:
+    if o.restart_condition is not None:
+        r = dataclasses.replace(
+            r,
+            condition=specflags.choice(
+                o.restart_condition, RestartCondition, "--restart-condition"
+            ),
+        )
+    if o.restart_delay is not None:
+        r = dataclasses.replace(r, delay_s=specflags.duration(o.restart_delay))
+    if o.restart_max_attempts is not None:
+        r = dataclasses.replace(r, max_attempts=o.restart_max_attempts)
+    if o.restart_window is not None:
+        r = dataclasses.replace(r, window_s=specflags.duration(o.restart_window))
+    return r
+
+
+def _update_config(
+    u: UpdateConfig,
+    flag: str,
+    parallelism: int | None,
+    delay: str | None,
+    failure_action: str | None,
+    monitor: str | None,
+    ratio: float | None,
+    order: str | None,
+) -> UpdateConfig:
+    if parallelism is not None:
+        u = dataclasses.replace(u, parallelism=parallelism)
+    if delay is not None:
+        u = dataclasses.replace(u, delay_s=specflags.duration(delay))
+    if failure_action is not None:
+        action = specflags.choice(failure_action, FailureAction, f"--{flag}-failure-action")
+        if flag == "rollback" and action == FailureAction.ROLLBACK:
+            raise InvalidArgument(
+                "invalid argument 'rollback' for --rollback-failure-action: use pause, continue"
+            )
+        u = dataclasses.replace(u, failure_action=action)
+    if monitor is not None:
+        u = dataclasses.replace(u, monitor_s=specflags.duration(monitor))
+    if ratio is not None:
+        u = dataclasses.replace(u, max_failure_ratio=ratio)
+    if order is not None:
+        u = dataclasses.replace(u, order=specflags.choice(order, UpdateOrder, f"--{flag}-order"))
+    return u
+
+
+def _common(spec: ServiceSpec, o: Common) -> ServiceSpec:
+    """The flags create and update share, applied to ``spec``."""
+    changes: dict[str, object] = {
+        "container": _container(spec.container, o),
+        "resources": _resources(spec.resources, o),
+        "restart": _restart(spec.restart, o),
+        "update": _update_config(
+            spec.update,
+            "update",
+            o.update_parallelism,
+            o.update_delay,
+            o.update_failure_action,
+            o.update_monitor,
+            o.update_max_failure_ratio,
+            o.update_order,
+        ),
+        "rollback": _update_config(
+            spec.rollback,
+            "rollback",
+            o.rollback_parallelism,
+            o.rollback_delay,
+            o.rollback_failure_action,
+            o.rollback_monitor,
+            o.rollback_max_failure_ratio,
+            o.rollback_order,
+        ),
+    }
+    if o.replicas is not None:
+        if spec.mode != ServiceMode.REPLICATED:
+            raise InvalidArgument("replicas can only be used with replicated mode")
+        changes["replicas"] = o.replicas
+    if o.max_replicas is not None:
+        if spec.mode != ServiceMode.REPLICATED:
+            raise InvalidArgument("replicas-max-per-node can only be used with replicated mode")
+        changes["max_replicas"] = o.max_replicas
+    if o.endpoint_mode is not None:
+        changes["endpoint_mode"] = specflags.choice(
+            o.endpoint_mode.lower(), EndpointMode, "--endpoint-mode"
+        )
+    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def _env(env: Sequence[str]) -> tuple[str, ...]:
+    """Docker's makeEnv: in order, a later value of a name replacing the earlier one."""
+    return specflags.env_list([], env, [])
+
+
+def create_spec(o: CreateOptions) -> ServiceSpec:
+    """The spec `service create` asks for."""
+    mode = specflags.choice(o.mode, ServiceMode, "--mode")
+    container = ContainerSpec(
+        image=o.image,
+        args=o.args,
+        env=_env([*specflags.env_file(o.env_file), *o.env]),
+        labels=specflags.key_values(o.container_labels, "label"),
+        mounts=tuple(specflags.mount(m) for m in o.mounts),
+        cap_add=o.cap_add,
+        cap_drop=o.cap_drop,
+        dns_nameservers=o.dns,
+        dns_search=o.dns_search,
+        dns_options=o.dns_options,
+        hosts=tuple(specflags.host(h) for h in o.hosts),
+        sysctls=specflags.key_values(o.sysctls, "sysctl"),
+        ulimits=specflags.ulimits((), o.ulimits, ()),
+    )
+    spec = ServiceSpec(
+        name=o.name,
+        container=container,
+        labels=specflags.key_values(o.labels, "label"),
+        mode=mode,
+        replicas=1 if mode == ServiceMode.REPLICATED else 0,
+        constraints=o.constraints,
+        placement_prefs=tuple(specflags.placement_pref(p) for p in o.placement_prefs),
+        networks=tuple(specflags.network(n) for n in o.networks),
+    )
+    if o.replicas is not None and mode != ServiceMode.REPLICATED:
+        raise InvalidArgument("replicas can only be used with replicated mode")
+    return _common(spec, o)
+
+
+def update_spec(
+    spec: ServiceSpec, o: UpdateOptions, network_id: Callable[[str], str]
+) -> ServiceSpec:
+    """``spec`` with update's flags applied; ``network_id`` resolves a network's name or id
+    to its id (for --network-rm, as the spec holds ids)."""
+    spec = _common(spec, o)
+    c = spec.container
+    if o.image is not None:
+        c = dataclasses.replace(c, image=o.image)
+    if o.args is not None:
+        c = dataclasses.replace(c, args=specflags.words(o.args, "--args"))
+    c = dataclasses.replace(
+        c,
+        env=specflags.env_list(c.env, o.env_add, o.env_rm),
+        labels=specflags.pairs_update(
+            c.labels, o.container_label_add, o.container_label_rm, "label"
+        ),
+        mounts=_mounts(c, o),
+        cap_add=_caps(c.cap_add, o.cap_add, o.cap_drop),
+        cap_drop=_caps(c.cap_drop, o.cap_drop, o.cap_add),
+        dns_nameservers=_listed(c.dns_nameservers, o.dns_add, o.dns_rm, o),
+        dns_search=_listed(c.dns_search, o.dns_search_add, o.dns_search_rm, o),
+        dns_options=_listed(c.dns_options, o.dns_option_add, o.dns_option_rm, o),
+        hosts=specflags.hosts(c.hosts, o.host_add, o.host_rm)
+        if o.host_add or o.host_rm
+        else c.hosts,
+        sysctls=specflags.pairs_update(c.sysctls, o.sysctl_add, o.sysctl_rm, "sysctl"),
+        ulimits=specflags.ulimits(c.ulimits, o.ulimit_add, o.ulimit_rm)
+        if o.ulimit_add or o.ulimit_rm
+        else c.ulimits,
+    )
+    constraints = spec.constraints
+    if o.constraint_add or o.constraint_rm:
+        drop = set(o.constraint_rm)
+        constraints = tuple(sorted(x for x in (*constraints, *o.constraint_add) if x not in drop))
+    prefs = spec.placement_prefs
+    if o.placement_pref_rm:
+        gone = {specflags.placement_pref(p) for p in o.placement_pref_rm}
+        prefs = tuple(p for p in prefs if p not in gone)
+    prefs += tuple(specflags.placement_pref(p) for p in o.placement_pref_add)
+    networks = spec.networks
+    if o.network_rm:
+        gone = {network_id(n) for n in o.network_rm}
+        networks = tuple(n for n in networks if n not in gone)
+    for added in o.network_add:
+        target = specflags.network(added)
+        if target in networks or network_id(target) in networks:
+            raise InvalidArgument(f"service is already attached to network {target}")
+        networks += (target,)
+    return dataclasses.replace(
+        spec,
+        container=c,
+        labels=specflags.pairs_update(spec.labels, o.label_add, o.label_rm, "label"),
+        constraints=constraints,
+        placement_prefs=prefs,
+        networks=networks,
+        # As Docker's CLI: a changed counter has every task replaced.
+        force_update=spec.force_update + 1 if o.force else spec.force_update,
+    )
+
+
+def _listed(
+    current: tuple[str, ...], add: Sequence[str], remove: Sequence[str], o: UpdateOptions
+) -> tuple[str, ...]:
+    # Docker rewrites the whole DNSConfig (sorted, without duplicates) once any dns flag is
+    # given, and leaves it untouched otherwise.
+    any_dns = (
+        o.dns_add or o.dns_rm or o.dns_search_add or o.dns_search_rm or o.dns_option_add
+    ) or o.dns_option_rm
+    return specflags.merged(current, add, remove) if any_dns else current
+
+
+def _mounts(c: ContainerSpec, o: UpdateOptions) -> tuple[Mount, ...]:
+    """Docker's updateMounts: added mounts replace those at the same target, removals are by
+    target; sorted by source, then target."""
+    if not (o.mount_add or o.mount_rm):
+        return c.mounts
+    by_target: dict[str, Mount] = {}
+    for text in o.mount_add:
+        m = specflags.mount(text)
+        if m.target in by_target:
+            raise InvalidArgument("duplicate mount target")
+        by_target[m.target] = m
+    for m in c.mounts:
+        by_target.setdefault(m.target, m)
+    drop = set(o.mount_rm)
+    kept = [m for t, m in by_target.items() if t not in drop]
+    return tuple(sorted(kept, key=lambda m: (m.source, m.target)))
+
+
+def _caps(current: tuple[str, ...], add: Sequence[str], remove: Sequence[str]) -> tuple[str, ...]:
+    """Docker's updateCapabilities, simplified: a capability added on one side leaves the
+    other."""
+    if not (add or remove):
+        return current
+    dropped = {r.upper() for r in remove}
+    out = [x for x in current if x.upper() not in dropped]
+    out += [a for a in add if a not in out]
+    return tuple(out)
