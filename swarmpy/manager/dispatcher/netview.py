@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from swarmpy.manager.allocator.ports import ingress_ports
 from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import (
     Endpoint,
     EndpointMode,
     Network,
     NetworkView,
+    Node,
     ServiceEndpoint,
     Task,
     TaskState,
+    mac_for_ip,
 )
 
 
@@ -38,12 +41,38 @@ def _live_on_node(task: Task) -> bool:
     return task.desired_state <= TaskState.COMPLETE and not task.status.state.terminal
 
 
+INGRESS_SANDBOX = "ingress-sbox"  # Docker's name for it in `network inspect ingress`
+
+
+def _ingress_sandboxes(ingress: Network, nodes: dict[str, Node]) -> list[Endpoint]:
+    """Every node's ingress sandbox as an endpoint of the ingress network: the address the
+    routing mesh's connections come from, which the tasks' nodes must forward back to."""
+    return [
+        Endpoint(
+            task_id="",
+            service_id="",
+            service_name="",
+            container_name=INGRESS_SANDBOX,
+            slot=0,
+            node_id=node.id,
+            node_addr=node.addr,
+            network_id=ingress.id,
+            ip=node.ingress_addr.split("/")[0],
+            mac=mac_for_ip(node.ingress_addr),
+        )
+        for node in nodes.values()
+        if node.ingress_addr and node.addr
+    ]
+
+
 class ViewBuilder:
     """Builds every node's NetworkView from one snapshot, sharing the per-network work."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self._networks = {n.id: n for n in snapshot.all(NETWORKS)}
         nodes = {n.id: n for n in snapshot.all(NODES)}
+        # Every node has the ingress network: its ingress sandbox is on it.
+        self._ingress = next((n for n in self._networks.values() if n.ingress), None)
         self._endpoints: dict[str, list[Endpoint]] = defaultdict(list)
         self._services: dict[str, list[ServiceEndpoint]] = defaultdict(list)
         self._networks_of_node: dict[str, set[str]] = defaultdict(set)
@@ -72,7 +101,10 @@ class ViewBuilder:
                         mac=attachment.mac,
                     )
                 )
+        if self._ingress is not None:
+            self._endpoints[self._ingress.id].extend(_ingress_sandboxes(self._ingress, nodes))
         for service in snapshot.all(SERVICES):
+            ports = ingress_ports(service.endpoint_ports)
             endpoint = ServiceEndpoint(
                 service_id=service.id,
                 name=service.spec.name,
@@ -80,16 +112,18 @@ class ViewBuilder:
                 virtual_ips=(
                     service.virtual_ips if service.spec.endpoint_mode == EndpointMode.VIP else ()
                 ),
+                ports=ports,
             )
             for network_id in service.spec.networks:
                 self._services[network_id].append(endpoint)
+            if ports and self._ingress is not None:
+                self._services[self._ingress.id].append(endpoint)
 
     def networks_for(self, node_id: str) -> list[Network]:
-        return [
-            self._networks[n]
-            for n in sorted(self._networks_of_node.get(node_id, ()))
-            if n in self._networks
-        ]
+        ids = set(self._networks_of_node.get(node_id, ()))
+        if self._ingress is not None:
+            ids.add(self._ingress.id)
+        return [self._networks[n] for n in sorted(ids) if n in self._networks]
 
     def view_for(self, node_id: str) -> NetworkView:
         networks = self.networks_for(node_id)
