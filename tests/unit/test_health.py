@@ -20,6 +20,7 @@ from swarmpy.engine.health import (
     truncated_output,
 )
 from swarmpy.errors import InvalidArgument
+from swarmpy.manager.controlapi.validate import check_healthcheck
 from swarmpy.model import HealthConfig, HealthState
 
 STARTED = 1000.0
@@ -161,3 +162,37 @@ def test_an_image_healthcheck_is_read_leniently() -> None:
 )
 def test_ps_status_shows_health_as_docker(health: HealthState, suffix: str) -> None:
     assert status_text("running", 95.0, 0.0, None, 100.0, health) == "Up 5 seconds" + suffix
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            HealthConfig(("CMD", "x"), interval_s=0.0005),
+            "ContainerSpec: Interval in HealthConfig cannot be less than 1ms",
+        ),
+        (
+            HealthConfig(("CMD", "x"), timeout_s=-1),
+            "ContainerSpec: Timeout in HealthConfig cannot be less than 1ms",
+        ),
+        (
+            HealthConfig(("CMD", "x"), start_period_s=float("nan")),
+            "ContainerSpec: StartPeriod in HealthConfig cannot be less than 1ms",
+        ),
+        (
+            HealthConfig(("CMD", "x"), retries=-1),
+            "ContainerSpec: Retries in HealthConfig cannot be negative",
+        ),
+    ],
+)
+def test_the_managers_refuse_a_bad_healthcheck_in_swarmkits_words(
+    config: HealthConfig, message: str
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        check_healthcheck(config)
+    assert str(info.value) == message
+
+
+def test_zero_durations_inherit_and_pass() -> None:
+    check_healthcheck(HealthConfig(("NONE",)))
+    check_healthcheck(HealthConfig(("CMD", "x"), interval_s=0.001, retries=0))

@@ -20,6 +20,7 @@ from swarmpy.engine.images.reference import parse_reference
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
+    HealthConfig,
     Mount,
     MountType,
     ResourceRequirements,
@@ -395,6 +396,30 @@ def check_container(container: ContainerSpec) -> None:
         if limit.name in seen:
             raise _reject(f"duplicate ulimit {limit.name}")
         seen.add(limit.name)
+    if container.healthcheck is not None:
+        check_healthcheck(container.healthcheck)
+
+
+# SwarmKit's shortest healthcheck duration (other than 0, which inherits the image's).
+MIN_HEALTH_DURATION_S = 0.001
+
+
+def check_healthcheck(hc: HealthConfig) -> None:
+    """SwarmKit's validateHealthCheck, in its words."""
+    for what, seconds in (
+        ("Interval", hc.interval_s),
+        ("Timeout", hc.timeout_s),
+        ("StartPeriod", hc.start_period_s),
+    ):
+        if seconds != 0 and not seconds >= MIN_HEALTH_DURATION_S:  # NaN too
+            raise _reject(f"ContainerSpec: {what} in HealthConfig cannot be less than 1ms")
+        check_duration(seconds, f"{what} in HealthConfig")
+    if hc.retries < 0:
+        raise _reject("ContainerSpec: Retries in HealthConfig cannot be negative")
+    if hc.retries > MAX_INT64:
+        raise _reject(f"ContainerSpec: Retries in HealthConfig is too large (at most {MAX_INT64})")
+    for word in hc.test:
+        check_text(word, "healthcheck command")
 
 
 def check_signal(text: str) -> None:
