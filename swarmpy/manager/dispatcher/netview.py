@@ -21,6 +21,7 @@ from swarmpy.model import (
     Task,
     TaskState,
     mac_for_ip,
+    serves_traffic,
 )
 
 
@@ -81,7 +82,9 @@ class ViewBuilder:
                 continue
             if _live_on_node(task) and task.status.state >= TaskState.ASSIGNED:
                 self._networks_of_node[task.node_id].update(a.network_id for a in task.networks)
-            if task.status.state != TaskState.RUNNING or task.desired_state > TaskState.COMPLETE:
+            if not serves_traffic(task):
+                # Not a backend (VIPs, DNS, the routing mesh): not running yet, on its way
+                # down, or failing its healthcheck (one not passed yet keeps it STARTING).
                 continue
             node = nodes.get(task.node_id)
             for attachment in task.networks:
