@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 
 from swarmpy.dockerjson.common import labels, nanos, timestamp, version
 from swarmpy.dockerjson.fields import Fields
+from swarmpy.dockerjson.health import health_json, read_health
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
     FailureAction,
+    HealthConfig,
     Mount,
     MountType,
     ResourceRequirements,
@@ -38,7 +40,6 @@ _UNSUPPORTED_CONTAINER = (
     "Groups",
     "Privileges",
     "OpenStdin",
-    "HealthCheck",
     "Secrets",
     "Configs",
 )
@@ -107,6 +108,14 @@ def _dns(f: Fields | None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str,
     return out
 
 
+def _healthcheck(f: Fields | None) -> HealthConfig | None:
+    if f is None:
+        return None
+    config = read_health(f)
+    f.done()
+    return config
+
+
 def _container(f: Fields) -> ContainerSpec:
     nameservers, search, options = _dns(f.obj("DNSConfig"))
     spec = ContainerSpec(
@@ -132,6 +141,7 @@ def _container(f: Fields) -> ContainerSpec:
         hosts=f.strings("Hosts"),
         sysctls=f.labels("Sysctls"),
         ulimits=tuple(_ulimit(u) for u in f.objs("Ulimits")),
+        healthcheck=_healthcheck(f.obj("Healthcheck")),
     )
     # "default" is the Isolation Docker's CLI sends when none was asked for.
     f.unsupported((*_UNSUPPORTED_CONTAINER, "Isolation"), zeros={"Isolation": "default"})
@@ -394,6 +404,8 @@ def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
         out["Sysctls"] = labels(c.sysctls)
     if c.ulimits:
         out["Ulimits"] = [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in c.ulimits]
+    if c.healthcheck is not None:
+        out["Healthcheck"] = health_json(c.healthcheck)
     return out
 
 

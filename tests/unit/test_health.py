@@ -7,6 +7,7 @@ import pytest
 
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.health import health_json, image_health, read_health
+from swarmpy.dockerjson.service import service_spec, service_spec_json
 from swarmpy.engine.containers import status_text
 from swarmpy.engine.health import (
     Health,
@@ -196,3 +197,28 @@ def test_the_managers_refuse_a_bad_healthcheck_in_swarmkits_words(
 def test_zero_durations_inherit_and_pass() -> None:
     check_healthcheck(HealthConfig(("NONE",)))
     check_healthcheck(HealthConfig(("CMD", "x"), interval_s=0.001, retries=0))
+
+
+def test_the_service_converter_maps_healthcheck_both_ways() -> None:
+    hc = {"Test": ["CMD-SHELL", "test -f /ok"], "Interval": 2_000_000_000, "Retries": 2}
+    body = {
+        "Name": "web",
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Healthcheck": hc}},
+    }
+    spec = service_spec(body)
+    assert spec.container.healthcheck == HealthConfig(
+        ("CMD-SHELL", "test -f /ok"), interval_s=2.0, retries=2
+    )
+    assert service_spec_json(spec)["TaskTemplate"]["ContainerSpec"]["Healthcheck"] == hc
+    plain = service_spec({"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}})
+    assert plain.container.healthcheck is None
+    assert "Healthcheck" not in service_spec_json(plain)["TaskTemplate"]["ContainerSpec"]
+
+
+def test_the_converter_refuses_an_unknown_healthcheck_key() -> None:
+    body = {
+        "Name": "web",
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Healthcheck": {"Tst": ["NONE"]}}},
+    }
+    with pytest.raises(InvalidArgument, match="unknown field"):
+        service_spec(body)
