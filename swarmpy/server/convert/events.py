@@ -98,20 +98,61 @@ def docker_event(event: Event, at: float) -> dict[str, Any] | None:
     }
 
 
-def event_matches(filters: Filters, event: dict[str, Any]) -> bool:
-    kind = event["Type"]
+def _exact(filters: Filters, key: str, value: str) -> bool:
+    """Docker's filters.ExactMatch: no values for ``key`` pass everything."""
+    return key not in filters or value in filters.get(key)
+
+
+def _fuzzy(filters: Filters, key: str, source: str) -> bool:
+    """Docker's filters.FuzzyMatch: a value equal to ``source`` or a prefix of it."""
+    return key not in filters or any(source.startswith(v) for v in filters.get(key))
+
+
+# Objects a filter names by ID or name (prefixes too), whatever the event's type: Docker's
+# fuzzyMatchName (daemon/events/filter.go).
+_BY_NAME = ("daemon", "container", "plugin", "volume", "network", "node", "service", "secret")
+_FUZZY_EVENTS = {"health_status", "exec_create", "exec_start"}
+
+
+def _match_event(filters: Filters, action: str) -> bool:
+    if _FUZZY_EVENTS & set(filters.get("event")):
+        return _fuzzy(filters, "event", action)
+    return _exact(filters, "event", action)
+
+
+def _match_name(filters: Filters, key: str, actor: dict[str, Any]) -> bool:
+    if key not in filters:
+        return True
+    name = str(actor["Attributes"].get("name", ""))
+    return _fuzzy(filters, key, str(actor["ID"])) or _fuzzy(filters, key, name)
+
+
+def _match_image(filters: Filters, event: dict[str, Any]) -> bool:
+    if "image" not in filters:
+        return True
     actor = event["Actor"]
-    names = {actor["ID"], actor["Attributes"].get("name", "")}
+    name = str(actor["Attributes"].get("name" if event["Type"] == "image" else "image", ""))
+    candidates = {actor["ID"], name, _strip_tag(actor["ID"]), _strip_tag(name)}
+    return bool(candidates & set(filters.get("image")))
 
-    def about(key: str) -> bool:
-        # A filter on one kind of object (service=web) keeps only events of that kind.
-        return key not in filters or (kind == key and bool(names & set(filters.get(key))))
 
+def _strip_tag(image: str) -> str:
+    """reference.FamiliarName of an image name: without its tag or digest."""
+    name = image.split("@", 1)[0]
+    repo, sep, tag = name.rpartition(":")
+    if sep and "/" not in tag:
+        name = repo
+    return name.removeprefix("docker.io/").removeprefix("library/")
+
+
+def event_matches(filters: Filters, event: dict[str, Any]) -> bool:
+    """Docker's events Filter.Include: every key's values OR-ed, the keys AND-ed."""
+    actor = event["Actor"]
     return (
-        filters.any("type", (kind == v for v in filters.get("type")))
-        and filters.any("event", (event["Action"] == v for v in filters.get("event")))
-        and filters.any("scope", (event["scope"] == v for v in filters.get("scope")))
-        and all(about(k) for k in ("service", "node", "network", "container", "image"))
-        and not any(k in filters for k in ("config", "secret", "plugin", "volume", "daemon"))
+        _match_event(filters, str(event["Action"]))
+        and _exact(filters, "type", str(event["Type"]))
+        and _exact(filters, "scope", str(event.get("scope", "")))
+        and all(_match_name(filters, key, actor) for key in (*_BY_NAME, "config"))
+        and _match_image(filters, event)
         and filters.labels("label", actor["Attributes"])
     )

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from swarmpy.agent.runtime import host_resources
+from swarmpy.errors import InvalidArgument
 from swarmpy.manager.state.store import CLUSTERS, NODES
 from swarmpy.model import ENGINE_VERSION, NodeRole
 from swarmpy.server.app import (
@@ -209,6 +210,11 @@ def _event_nanos(event: dict[str, Any]) -> int:
 async def events(request: web.Request) -> web.StreamResponse:
     since = parse_time(request.query.get("since", ""), "since")
     until = parse_time(request.query.get("until", ""), "until")
+    if since is not None and until is not None and until < since:
+        raise InvalidArgument(
+            f"`since` time ({request.query['since']}) cannot be after "
+            f"`until` time ({request.query['until']})"
+        )
     filters = parse_filters(request.query.get("filters", ""), EVENT_FILTERS)
     log = request.app[EVENTS]
     backlog, listener = log.subscribe()
@@ -229,8 +235,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             await response.write(json.dumps(event).encode() + b"\n")
 
         async def send_events() -> None:
-            # Kept events only when asked for a time in the past, as Docker does.
-            if since is not None:
+            # Kept events only when asked for a time window, as Docker does.
+            if since is not None or until is not None:
                 for event in backlog:
                     if wanted(event):
                         await send(event)
