@@ -142,6 +142,13 @@ class ImageStore:
         with self._lock:
             return list(self._records.values())
 
+    def layer_sizes(self) -> dict[str, int]:
+        """The content size of each layer an image uses, by diff id (``system df``: shared
+        layers count once)."""
+        with self._lock:
+            used = {d for r in self._records.values() for d in r.diff_ids}
+            return {d: self._layers.size(d) for d in used if self._layers.has(d)}
+
     def get(self, ref_or_id: str) -> ImageRecord:
         """By reference (``busybox``, ``busybox:1``, ``name@sha256:...``) or id (prefix)."""
         with self._lock:

@@ -1,7 +1,8 @@
 """One module per group of Engine API endpoints, each with ``add_routes(routes)``.
 
 The swarm's objects (system, swarm, nodes, services, tasks, networks), over the control API,
-and the node's own (containers, exec, images), over its engine (see ``server/local.py``).
+and the node's own (disk usage and prunes, containers, exec, images), over its engine (see
+``server/local.py``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from swarmpy.server.routes import containers as containers
+from swarmpy.server.routes import disk as disk
 from swarmpy.server.routes import execs as execs
 from swarmpy.server.routes import images as images
 from swarmpy.server.routes import networks as networks
@@ -25,6 +27,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     services,
     tasks,
     networks,
+    disk,
     containers,
     execs,
     images,

@@ -1,0 +1,197 @@
+"""The node's disk: /system/df and the prunes of stopped containers, unused images and
+unused volumes (``system df``, ``system prune``, ``container prune``, ``image prune``), as
+Docker's daemon answers them. The decisions are swarmpy.server.convert.disk's."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from swarmpy.engine.images.records import timestamp
+from swarmpy.errors import SwarmpyError
+from swarmpy.server.app import NODE, Routes, json_response, parse_time
+from swarmpy.server.backend import LocalEngine
+from swarmpy.server.convert.container import summary as container_summary
+from swarmpy.server.convert.disk import (
+    CONTAINER_PRUNE_FILTERS,
+    IMAGE_PRUNE_FILTERS,
+    VOLUME_PRUNE_FILTERS,
+    ImageFacts,
+    container_prunable,
+    image_prunable,
+    layers_size,
+    match_labels,
+    shared_sizes,
+    volume_json,
+    volume_refs,
+)
+from swarmpy.server.convert.image import summary as image_summary
+from swarmpy.server.filters import Filters, parse_filters
+from swarmpy.server.local import local_engine, local_handler
+from swarmpy.server.routes.containers import _dir_size, _sizes, inspect_docs
+
+VOLUME_DATA = "_data"
+
+
+def add_routes(routes: Routes) -> None:
+    for method, path, handler in (
+        ("GET", "/system/df", disk_usage),
+        ("POST", "/containers/prune", prune_containers),
+        ("POST", "/images/prune", prune_images),
+        ("POST", "/volumes/prune", prune_volumes),
+    ):
+        routes.add(method, path, local_handler(handler))
+
+
+def _volumes_root(request: web.Request) -> Path:
+    return request.app[NODE].config.data_root / "volumes"
+
+
+def _image_facts(engine: LocalEngine) -> list[ImageFacts]:
+    store = engine.images
+    facts = []
+    for record in store.records():
+        labels = store.inspect(record.id)["Config"].get("Labels")
+        facts.append(
+            ImageFacts(
+                id=record.id,
+                tags=record.repo_tags,
+                created=timestamp(record.created),
+                labels=dict(labels) if isinstance(labels, dict) else {},
+                diff_ids=record.diff_ids,
+                size=record.size,
+            )
+        )
+    return facts
+
+
+def _volume_names(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / VOLUME_DATA).is_dir())
+
+
+def _rfc3339(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def disk_usage(request: web.Request) -> web.Response:
+    engine = local_engine(request)
+    rows = await inspect_docs(engine, all=True)
+    docs = [doc for _, doc in rows]
+    facts = await asyncio.to_thread(_image_facts, engine)
+    sizes = await asyncio.to_thread(engine.images.layer_sizes)
+    shared = shared_sizes(facts, sizes)
+    users: dict[str, int] = {}
+    for doc in docs:
+        if doc.get("Image"):
+            users[doc["Image"]] = users.get(doc["Image"], 0) + 1
+    images = []
+    for record, fact in zip(engine.images.records(), facts, strict=True):
+        row = image_summary(record, dict(fact.labels))
+        row.update(Containers=users.get(record.id, 0), SharedSize=shared.get(record.id, 0))
+        images.append(row)
+    containers = []
+    for info, doc in rows:
+        row = container_summary(info, doc)
+        row.update(await _sizes(engine, doc))
+        containers.append(row)
+    root = _volumes_root(request)
+    refs = volume_refs(docs)
+    volumes = []
+    for name in _volume_names(root):
+        path = root / name / VOLUME_DATA
+        size = await asyncio.to_thread(_dir_size, path)
+        created = _rfc3339(path.parent.stat().st_mtime)
+        volumes.append(volume_json(name, str(path), size, refs[name], created))
+    return json_response(
+        {
+            "LayersSize": layers_size(facts, sizes),
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],  # swarmpy builds no images
+        }
+    )
+
+
+def _until(filters: Filters) -> float | None:
+    values = filters.get("until")
+    return parse_time(values[0], "until") if values else None
+
+
+async def prune_containers(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters", ""), CONTAINER_PRUNE_FILTERS)
+    until = _until(filters)
+    engine = local_engine(request)
+    deleted: list[str] = []
+    reclaimed = 0
+    for info, doc in await inspect_docs(engine, all=True):
+        labels = (doc.get("Config") or {}).get("Labels") or {}
+        if not container_prunable(info.state, info.created, labels, filters, until):
+            continue
+        size = (await _sizes(engine, doc))["SizeRw"]
+        try:
+            await engine.containers.rm(info.id)
+        except SwarmpyError:
+            continue  # gone meanwhile, or started again: Docker skips it as well
+        deleted.append(info.id)
+        reclaimed += size
+    return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+
+
+def _remove_image(engine: LocalEngine, image: ImageFacts, in_use: set[str]) -> list[Any]:
+    """Docker's prune of one image: each of its tags removed in turn (the last deletes it),
+    an untagged one by id."""
+    store = engine.images
+    report: list[Any] = []
+    for tag in image.tags:
+        report += store.remove(tag, in_use.__contains__)
+    if not image.tags:
+        report += store.remove(image.id, in_use.__contains__)
+    return report
+
+
+async def prune_images(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters", ""), IMAGE_PRUNE_FILTERS)
+    dangling = filters.bool_value("dangling")
+    until = _until(filters)
+    engine = local_engine(request)
+    in_use = await engine.containers.images_in_use(running_only=False)
+    facts = await asyncio.to_thread(_image_facts, engine)
+    before = layers_size(facts, await asyncio.to_thread(engine.images.layer_sizes))
+    report: list[Any] = []
+    for image in facts:
+        if not image_prunable(image, in_use, dangling is not False, filters, until):
+            continue
+        try:
+            report += await asyncio.to_thread(_remove_image, engine, image, in_use)
+        except SwarmpyError:
+            continue  # used or changed meanwhile: Docker skips an image it cannot delete
+    after_facts = await asyncio.to_thread(_image_facts, engine)
+    after = layers_size(after_facts, await asyncio.to_thread(engine.images.layer_sizes))
+    return json_response(
+        {"ImagesDeleted": report or None, "SpaceReclaimed": max(0, before - after)}
+    )
+
+
+async def prune_volumes(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query.get("filters", ""), VOLUME_PRUNE_FILTERS)
+    engine = local_engine(request)
+    refs = volume_refs(doc for _, doc in await inspect_docs(engine, all=True))
+    root = _volumes_root(request)
+    deleted: list[str] = []
+    reclaimed = 0
+    for name in _volume_names(root):
+        # swarmpy's volumes carry no labels: a label= filter keeps them all.
+        if refs[name] or not match_labels(filters, {}):
+            continue
+        reclaimed += await asyncio.to_thread(_dir_size, root / name / VOLUME_DATA)
+        await asyncio.to_thread(shutil.rmtree, root / name)
+        deleted.append(name)
+    return json_response({"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
