@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -26,6 +27,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "service": ("swarmpy.cli.service", "Manage swarm services"),
     "network": ("swarmpy.cli.network", "Manage networks"),
     "image": ("swarmpy.cli.image", "Manage images"),
+    "system": ("swarmpy.cli.system", "Manage swarmpy"),
     "lab": ("swarmpy.cli.lab", "Several hosts on this machine, as network namespaces"),
 }
 # Top-level command -> module whose ``register(app)`` defines it.
@@ -36,6 +38,10 @@ TOP_LEVEL: dict[str, str] = {
         "swarmpy.cli.container",
     ),
     "unpause": "swarmpy.cli.container",
+    "info": "swarmpy.cli.info",
+    "version": "swarmpy.cli.version",
+    "events": "swarmpy.cli.events",
+    "completion": "swarmpy.cli.completion",
 }
 
 
@@ -134,6 +140,10 @@ def main() -> None:
 
     from swarmpy.errors import SwarmpyError
 
+    if "_SWARMPY_COMPLETE" in os.environ:  # a shell asking for completions (cli/completion.py)
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
         check_argv(sys.argv[1:])
         # Not standalone: click would exit 2 on a usage error; typer.Exit comes back as its code.

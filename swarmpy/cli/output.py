@@ -169,3 +169,23 @@ def size(n: float) -> str:
             return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
         n /= 1000
     return f"{n}"
+
+
+def human_size(n: float, precision: int = 4) -> str:
+    """go-units HumanSizeWithPrecision (HumanSize: 4 digits) in powers of 1000, as docker
+    prints reclaimed space and disk usage."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000
+        i += 1
+    return f"{n:.{precision}g}{units[i]}"
+
+
+def confirm(message: str) -> bool:
+    """docker's PromptForConfirmation: the message and " [y/N] " on stdout, a line read from
+    stdin; only "y" (any case) says yes (an empty or closed stdin says no)."""
+    sys.stdout.write(message + " [y/N] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().rstrip("\r\n")
+    return answer.lower() == "y"
