@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote, urlencode
 
 from swarmpy.config import DEFAULT_HOST
@@ -444,6 +444,15 @@ def connect() -> EngineClient:
 def error_line(exc: SwarmpyError) -> str:
     """An error as Docker's CLI prints it: the daemon's with its prefix, ours with "Error: "."""
     return ("Error response from daemon: " if exc.remote else "Error: ") + exc.message
+
+
+def fail(messages: Sequence[str]) -> NoReturn:
+    """Several errors at once, as docker's multi-line error: each on its own line, exit 1."""
+    import typer
+
+    for message in messages:
+        typer.echo(error_line(SwarmpyError(message)), err=True)
+    raise typer.Exit(1)
 
 
 def for_each(refs: Sequence[str], act: Callable[[str], None]) -> None:

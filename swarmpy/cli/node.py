@@ -1,4 +1,4 @@
-"""`swarmpy node ...`: ls, inspect, update, rm."""
+"""`swarmpy node ...`: ls, inspect, ps, update, rm, promote, demote."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, output
+from swarmpy.cli import engine, opts, output, task
 from swarmpy.cli.engine import EngineClient, for_each, path_of
-from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -209,3 +209,32 @@ def promote(refs: list[str] = typer.Argument(..., metavar="NODE...")) -> None:
 def demote(refs: list[str] = typer.Argument(..., metavar="NODE...")) -> None:
     """Demote one or more nodes from manager in the swarm."""
     _set_role(refs, "worker", "Manager {ref} demoted in the swarm.")
+
+
+@app.command("ps")
+def ps(
+    refs: list[str] = typer.Argument(None, metavar="[NODE...]"),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate output"),
+    no_resolve: bool = typer.Option(False, "--no-resolve", help="Do not map IDs to Names"),
+    filters: list[str] = opts.filter_option(),
+    fmt: str = typer.Option("", "--format", help="Pretty-print tasks using a Go template"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display task IDs"),
+) -> None:
+    """List tasks running on one or more nodes, defaults to current node."""
+    api = engine.connect()
+    wanted = opts.parse_filter_flags(filters)
+    errors: list[str] = []
+    tasks: list[dict[str, Any]] = []
+    # As docker's runPs: each node's tasks; a node that fails is reported after the rest.
+    for ref in refs or ["self"]:
+        try:
+            node_id = get(api, ref)["ID"]
+            query = wanted | {"node": [*wanted.get("node", []), node_id]}
+            tasks.extend(api.get("/tasks", filters=engine.filters_json(query)))
+        except SwarmpyError as exc:
+            errors.append(engine.error_line(exc))
+    if not errors or tasks:
+        task.emit(api, tasks, fmt, quiet, trunc=not no_trunc, no_resolve=no_resolve)
+    if errors:
+        typer.echo("\n".join(errors), err=True)
+        raise typer.Exit(1)

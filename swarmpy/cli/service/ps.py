@@ -7,22 +7,10 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, output
+from swarmpy.cli import engine, opts, task
+from swarmpy.errors import InvalidArgument
 
-ERROR_WIDTH = 40
-
-
-def _pretty(word: str) -> str:
-    """docker's command.PrettyPrint: the first letter upper-cased."""
-    return word[:1].upper() + word[1:]
-
-
-def _state_text(task: Mapping[str, Any]) -> str:
-    status = task.get("Status", {})
-    at = output.parse_iso(status.get("Timestamp", "")) or output.parse_iso(
-        task.get("CreatedAt", "")
-    )
-    return f"{_pretty(status.get('State', ''))} {output.ago(at)}"
+PS_COLUMNS = task.COLUMNS
 
 
 def ps_rows(
@@ -31,70 +19,52 @@ def ps_rows(
     hostnames: Mapping[str, str],
     no_trunc: bool,
 ) -> list[dict[str, Any]]:
-    """Docker's service ps over Task documents: newest task of a slot first, older ones
-    marked with \\_ (a global service's slot is its node)."""
-    rows: list[dict[str, Any]] = []
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for t in tasks:
-        service = service_names.get(t.get("ServiceID", ""), t.get("ServiceID", ""))
-        key = (service, str(t["Slot"]) if t.get("Slot") else t.get("NodeID", ""))
-        groups.setdefault(key, []).append(t)
-    for (service, slot), members in sorted(groups.items()):
-        members.sort(key=lambda t: output.parse_iso(t.get("CreatedAt", "")), reverse=True)
-        for i, t in enumerate(members):
-            name = f"{service}.{slot}"
-            err = str(t.get("Status", {}).get("Err", ""))
-            image = t.get("Spec", {}).get("ContainerSpec", {}).get("Image", "")
-            rows.append(
-                {
-                    "ID": t["ID"] if no_trunc else t["ID"][:12],
-                    "Name": name if i == 0 else f" \\_ {name}",
-                    "Image": image,
-                    "Node": hostnames.get(t.get("NodeID", ""), ""),
-                    "DesiredState": _pretty(t.get("DesiredState", "")),
-                    "CurrentState": _state_text(t),
-                    "Error": err if no_trunc or len(err) <= ERROR_WIDTH else f'"{err[:37]}…"',
-                    "Ports": "",
-                }
-            )
-    return rows
+    """docker's service ps table over Task documents (see swarmpy.cli.task)."""
+    return task.rows(tasks, service_names, hostnames, trunc=not no_trunc)
 
 
-PS_COLUMNS = [
-    ("ID", "ID"),
-    ("NAME", "Name"),
-    ("IMAGE", "Image"),
-    ("NODE", "Node"),
-    ("DESIRED STATE", "DesiredState"),
-    ("CURRENT STATE", "CurrentState"),
-    ("ERROR", "Error"),
-    ("PORTS", "Ports"),
-]
-
-
-def parse_filters(items: Sequence[str]) -> dict[str, list[str]]:
-    """``--filter key=value`` flags in Docker's filters form (the daemon checks the keys)."""
-    filters: dict[str, list[str]] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, []).append(value)
-    return filters
+def resolve_services(
+    listed: Sequence[Mapping[str, Any]], refs: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """docker's createFilter: each ref as a full ID, a full name, then an ID prefix (an
+    ambiguous prefix is an error); the IDs found and a "no such service" per ref not found.
+    None found at all is an error."""
+    ids: list[str] = []
+    notfound: list[str] = []
+    for ref in refs:
+        by_id = [str(s["ID"]) for s in listed if s["ID"] == ref]
+        by_name = [str(s["ID"]) for s in listed if s.get("Spec", {}).get("Name") == ref]
+        by_prefix = [str(s["ID"]) for s in listed if str(s["ID"]).startswith(ref)]
+        if by_id or by_name:
+            ids.append((by_id or by_name)[0])
+        elif len(by_prefix) > 1:
+            raise InvalidArgument(f"multiple services found with provided prefix: {ref}")
+        elif by_prefix:
+            ids.append(by_prefix[0])
+        else:
+            notfound.append(f"no such service: {ref}")
+    if not ids:
+        engine.fail(notfound)
+    return ids, notfound
 
 
 def ps(
     services: list[str] = typer.Argument(..., metavar="SERVICE..."),
-    no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate output"),
-    filters: list[str] = typer.Option(
-        [], "--filter", "-f", help="Filter output based on conditions provided"
-    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display task IDs"),
-    fmt: str = output.format_option(),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate output"),
+    no_resolve: bool = typer.Option(False, "--no-resolve", help="Do not map IDs to Names"),
+    fmt: str = typer.Option("", "--format", help="Pretty-print tasks using a Go template"),
+    filters: list[str] = opts.filter_option(),
 ) -> None:
     """List the tasks of one or more services."""
     api = engine.connect()
-    wanted = parse_filters(filters) | {"service": list(services)}
+    wanted = opts.parse_filter_flags(filters)
+    ids, notfound = resolve_services(api.get("/services"), services)
+    wanted["service"] = [*wanted.get("service", []), *ids]
+    if "node" in wanted:
+        wanted["node"] = [task.node_reference(api, ref) for ref in wanted["node"]]
     tasks = api.get("/tasks", filters=engine.filters_json(wanted))
-    names = {s["ID"]: s.get("Spec", {}).get("Name", "") for s in api.get("/services")}
-    hostnames = {n["ID"]: n.get("Description", {}).get("Hostname", "") for n in api.get("/nodes")}
-    rows = ps_rows(tasks, names, hostnames, no_trunc or quiet)
-    output.emit(PS_COLUMNS, rows, fmt, quiet)
+    # As docker's: -q prints whole IDs.
+    task.emit(api, tasks, fmt, quiet, trunc=not (no_trunc or quiet), no_resolve=no_resolve)
+    if notfound:
+        engine.fail(notfound)
