@@ -13,6 +13,7 @@ from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.orchestrator.jobs import reconcile_global_job, reconcile_replicated_job
 from swarmpy.manager.orchestrator.reconcile import Plan
 from swarmpy.manager.orchestrator.restart import restart_at
+from swarmpy.manager.orchestrator.taskreaper import reap
 from swarmpy.manager.state.store import LocalLog, Store
 from swarmpy.model import (
     ContainerSpec,
@@ -62,7 +63,8 @@ def stopped(plan: Plan) -> dict[str, TaskState]:
 def test_replicated_job_starts_at_most_max_concurrent_tasks() -> None:
     svc = rjob(total=3, concurrent=2, iteration=4)
     plan = reconcile_replicated_job(svc, [], [node("a")], NOW)
-    assert sorted(t.slot for t in plan.create) == [1, 2]
+    # Slots from 0, as SwarmKit's (Docker's CLI draws a job's progress by them).
+    assert sorted(t.slot for t in plan.create) == [0, 1]
     for t in plan.create:
         assert (t.desired_state, t.status.state, t.job_iteration) == (COMPLETE, TaskState.NEW, 4)
     assert not plan.stop
@@ -70,36 +72,36 @@ def test_replicated_job_starts_at_most_max_concurrent_tasks() -> None:
 
 def test_replicated_job_starts_the_next_slot_when_one_completes() -> None:
     svc = rjob(total=3, concurrent=2)
-    tasks = [jtask(svc, 1, COMPLETE), jtask(svc, 2, RUNNING)]
+    tasks = [jtask(svc, 0, COMPLETE), jtask(svc, 1, RUNNING)]
     plan = reconcile_replicated_job(svc, tasks, [node("a")], NOW)
-    assert [t.slot for t in plan.create] == [3]
+    assert [t.slot for t in plan.create] == [2]
     # A completed task is done: never restarted, never stopped.
     assert not plan.stop
 
 
 def test_replicated_job_is_done_once_every_slot_completed() -> None:
     svc = rjob(total=3, concurrent=2)
-    tasks = [jtask(svc, s, COMPLETE) for s in (1, 2, 3)]
+    tasks = [jtask(svc, s, COMPLETE) for s in (0, 1, 2)]
     plan = reconcile_replicated_job(svc, tasks, [node("a")], NOW)
     assert plan == Plan()
 
 
 def test_failed_job_task_restarts_in_its_slot_after_the_delay() -> None:
     svc = rjob(total=3, concurrent=2, restart=RestartPolicy(delay_s=5))
-    failed = jtask(svc, 1, FAILED, at=NOW - 2)
-    tasks = [failed, jtask(svc, 2, RUNNING)]
+    failed = jtask(svc, 0, FAILED, at=NOW - 2)
+    tasks = [failed, jtask(svc, 1, RUNNING)]
     waiting = reconcile_replicated_job(svc, tasks, [node("a")], NOW)
     # The failed slot waiting for its restart still counts against MaxConcurrent.
     assert not waiting.create
     assert waiting.wake_at == NOW + 3
     later = reconcile_replicated_job(svc, tasks, [node("a")], NOW + 3)
-    assert [t.slot for t in later.create] == [1]
+    assert [t.slot for t in later.create] == [0]
     assert stopped(later) == {failed.id: TaskState.SHUTDOWN}
 
 
 def test_restart_condition_any_never_reruns_a_completed_job_task() -> None:
     svc = rjob(total=1, concurrent=1, restart=RestartPolicy(condition=RestartCondition.ANY))
-    done = jtask(svc, 1, COMPLETE)
+    done = jtask(svc, 0, COMPLETE)
     assert restart_at(svc.spec.restart, [done], NOW) is None
     assert reconcile_replicated_job(svc, [done], [node("a")], NOW) == Plan()
 
@@ -107,29 +109,40 @@ def test_restart_condition_any_never_reruns_a_completed_job_task() -> None:
 def test_a_slot_the_restart_policy_gave_up_on_stays_failed() -> None:
     policy = RestartPolicy(condition=RestartCondition.ON_FAILURE, delay_s=0, max_attempts=1)
     svc = rjob(total=2, concurrent=1, restart=policy)
-    tasks = [jtask(svc, 1, FAILED, at=NOW - 9), jtask(svc, 1, FAILED, at=NOW - 5)]
+    tasks = [jtask(svc, 0, FAILED, at=NOW - 9), jtask(svc, 0, FAILED, at=NOW - 5)]
     plan = reconcile_replicated_job(svc, tasks, [node("a")], NOW)
-    # Slot 1 has had its one restart and stays failed; the job goes on with slot 2.
-    assert [t.slot for t in plan.create] == [2]
+    # Slot 0 has had its one restart and stays failed; the job goes on with slot 1.
+    assert [t.slot for t in plan.create] == [1]
     none = rjob(total=1, concurrent=1, restart=RestartPolicy(condition=RestartCondition.NONE))
-    assert reconcile_replicated_job(none, [jtask(none, 1, FAILED)], [node("a")], NOW) == Plan()
+    assert reconcile_replicated_job(none, [jtask(none, 0, FAILED)], [node("a")], NOW) == Plan()
 
 
 def test_a_new_iteration_removes_the_old_ones_live_tasks_and_runs_again() -> None:
     old = rjob(total=2, concurrent=2, iteration=0)
     svc = rjob(total=2, concurrent=2, iteration=1)
-    done, live = jtask(old, 1, COMPLETE), jtask(old, 2, RUNNING)
+    done, live = jtask(old, 0, COMPLETE), jtask(old, 1, RUNNING)
     plan = reconcile_replicated_job(svc, [done, live], [node("a")], NOW)
     assert stopped(plan) == {live.id: TaskState.REMOVE}
-    assert sorted((t.slot, t.job_iteration) for t in plan.create) == [(1, 1), (2, 1)]
+    assert sorted((t.slot, t.job_iteration) for t in plan.create) == [(0, 1), (1, 1)]
 
 
 def test_a_job_task_on_a_down_node_moves_at_once() -> None:
     svc = rjob(total=1, concurrent=1)
-    stuck = jtask(svc, 1, RUNNING, "id-a")
+    stuck = jtask(svc, 0, RUNNING, "id-a")
     plan = reconcile_replicated_job(svc, [stuck], [node("a", state=NodeState.DOWN)], NOW)
     assert stopped(plan) == {stuck.id: TaskState.SHUTDOWN}
-    assert [t.slot for t in plan.create] == [1]
+    assert [t.slot for t in plan.create] == [0]
+
+
+def test_the_reaper_keeps_a_replicated_jobs_slot_0_as_one_slot_on_any_node() -> None:
+    svc = rjob(total=1, concurrent=1)
+    tasks = [
+        jtask(svc, 0, FAILED, "id-a", at=1.0),
+        jtask(svc, 0, FAILED, "id-b", at=2.0),
+        jtask(svc, 0, COMPLETE, "id-c", at=3.0),
+    ]
+    # History limit 2: the newest task and one ended one stay.
+    assert reap(tasks, frozenset({svc.id}), 2) == [tasks[0].id]
 
 
 def test_global_job_runs_once_on_every_eligible_node() -> None:

@@ -6,10 +6,11 @@ job starts the next one, and the still-running tasks of earlier ones are removed
 that completes is never run again, one that fails is restarted under the restart policy
 (``any`` acts as ``on-failure``: a completed job task is done).
 
-- A replicated job has slots 1..TotalCompletions (``spec.replicas``) and runs at most
-  MaxConcurrent (``spec.max_concurrent``) of them at once, counting a failed slot that waits
-  for its restart delay, until every slot holds a completed task. (SwarmKit numbers them
-  from 0; from 1 here, as for replicated services, so a task's name always shows its slot.)
+- A replicated job has slots 0..TotalCompletions-1 (``spec.replicas``; numbered from 0 as
+  SwarmKit does, which Docker's CLI relies on when it draws a job's progress, and so names
+  the slot-0 task after its node as Docker shows it) and runs at most MaxConcurrent
+  (``spec.max_concurrent``) of them at once, counting a failed slot that waits for its
+  restart delay, until every slot holds a completed task.
 - A global job runs one task on every node that matches the constraints and takes new
   tasks, including nodes that join later; a drained or down node's task is shut down and
   run again should the node come back.
@@ -153,7 +154,7 @@ def reconcile_replicated_job(
     total = min(service.spec.replicas, MAX_REPLICAS)
     active = 0
     free: list[int] = []
-    for slot in range(1, total + 1):
+    for slot in range(total):
         history = _as_planned(by_slot.get(slot, []), b)
         state = slot_state(service, history, now)
         if state.wake_at is not None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.state.store import CLUSTERS, SERVICES, TASKS, Event, Tx, write_chunked
-from swarmpy.model import Task, TaskState
+from swarmpy.model import ServiceMode, Task, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,9 @@ def _finished(task: Task) -> bool:
 
 
 def _slot(task: Task) -> tuple[str, int, str]:
-    return (task.service_id, task.slot, "" if task.slot else task.node_id)
+    # A global task's slot is its node; a replicated job numbers its slots from 0.
+    by_slot = task.slot or task.spec.mode == ServiceMode.REPLICATED_JOB
+    return (task.service_id, task.slot, "" if by_slot else task.node_id)
 
 
 def reap(tasks: Sequence[Task], service_ids: frozenset[str], history_limit: int) -> list[str]:
