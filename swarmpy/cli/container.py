@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, gotemplate, output
+from swarmpy.cli import engine, gotemplate, opts, output
 from swarmpy.cli.engine import error_line, for_each, path_of
 from swarmpy.dockerjson.logtime import get_timestamp
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
@@ -111,9 +111,17 @@ def ps_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
         "Mounts": ps_mounts(mounts, trunc),
         "LocalVolumes": str(sum(1 for m in mounts if m.get("Type") == "volume")),
         "Networks": ",".join(sorted(networks)),
-        "Size": "0B",  # docker's value without --size
+        "Size": ps_size(doc),
         "_labels": labels,
     }
+
+
+def ps_size(doc: dict[str, Any]) -> str:
+    """docker ps's SIZE: the writable layer, and with the image's ("virtual") when the
+    daemon counted it (--size); "0B" without."""
+    rw = output.human_size(int(doc.get("SizeRw") or 0), 3)
+    root = int(doc.get("SizeRootFs") or 0)
+    return f"{rw} (virtual {output.human_size(root, 3)})" if root > 0 else rw
 
 
 def binary_size(n: float) -> str:
@@ -242,12 +250,28 @@ def register(app: typer.Typer) -> None:
     @app.command("ps")
     def ps(
         all_: bool = typer.Option(False, "--all", "-a", help="Show all containers"),
+        filters: list[str] = opts.filter_option(),
+        last: int = typer.Option(
+            -1, "--last", "-n", help="Show n last created containers (includes all states)"
+        ),
+        latest: bool = typer.Option(
+            False, "--latest", "-l", help="Show the latest created container (includes all states)"
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display container IDs"),
         no_trunc: bool = typer.Option(False, "--no-trunc", help="Don't truncate output"),
+        size: bool = typer.Option(False, "--size", "-s", help="Display total file sizes"),
         fmt: str = output.format_option(),
     ) -> None:
         """List containers."""
-        listed = engine.connect().get("/containers/json", all=all_)
+        limit = 1 if latest else last
+        query: dict[str, Any] = {
+            # As docker's client: a limit lists every state.
+            "all": all_ or limit > 0,
+            "limit": limit if limit > 0 else None,
+            "size": size or None,
+            "filters": engine.filters_json(opts.parse_filter_flags(filters)),
+        }
+        listed = engine.connect().get("/containers/json", **query)
         rows = [ps_row(d, trunc=not no_trunc) for d in listed]
         output.emit(PS_COLUMNS, rows, fmt, quiet=quiet, headers=PS_HEADERS)
 

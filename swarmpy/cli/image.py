@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 import typer
 
-from swarmpy.cli import engine, output
+from swarmpy.cli import engine, opts, output
 from swarmpy.cli.container import ellipsis
 from swarmpy.cli.engine import for_each
 from swarmpy.errors import InvalidArgument
@@ -69,14 +69,14 @@ def split_tag(name: str) -> tuple[str, str]:
     return repo, tag
 
 
-def ls_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def ls_rows(doc: dict[str, Any], trunc: bool = True) -> list[dict[str, Any]]:
     """An ImageSummary (``/images/json``) as docker's image formatter shows it: one row per
     tag, or one <none> row for an image without any."""
     created = float(doc.get("Created") or 0.0)
     digests = {split_digest(d) for d in doc.get("RepoDigests") or []}
     tags = [split_tag(str(t)) for t in doc.get("RepoTags") or [] if t != "<none>:<none>"]
     base = {
-        "ID": short_id(str(doc.get("Id", ""))),
+        "ID": short_id(str(doc.get("Id", "")), trunc),
         "CreatedAt": output.go_time(int(created)),
         "CreatedSince": output.ago(created),
         "Size": output.size(int(doc.get("Size", 0))),
@@ -187,11 +187,21 @@ def load(
 
 @app.command("ls")
 def ls(
+    repository: str = typer.Argument("", metavar="[REPOSITORY[:TAG]]"),
+    all_: bool = typer.Option(
+        False, "--all", "-a", help="Show all images (default hides intermediate images)"
+    ),
+    filters: list[str] = opts.filter_option(),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="Don't truncate output"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only show image IDs"),
     fmt: str = output.format_option(),
 ) -> None:
     """List images."""
-    rows = [row for doc in engine.connect().get("/images/json") for row in ls_rows(doc)]
+    wanted = opts.parse_filter_flags(filters)
+    if repository:  # as docker's: the argument is one more reference filter
+        wanted.setdefault("reference", []).append(repository)
+    listed = engine.connect().get("/images/json", all=all_, filters=engine.filters_json(wanted))
+    rows = [row for doc in listed for row in ls_rows(doc, trunc=not no_trunc)]
     output.emit(LS_COLUMNS, rows, fmt, quiet=quiet, default=LS_TABLE, headers=LS_HEADERS)
 
 
@@ -245,3 +255,19 @@ def history(
 
 def register(app: typer.Typer) -> None:
     """Images have no top-level commands of their own (``inspect`` is the container module's)."""
+
+
+@app.command("prune")
+def prune(
+    all_: bool = typer.Option(
+        False, "--all", "-a", help="Remove all unused images, not just dangling ones"
+    ),
+    filters: list[str] = opts.filter_option(
+        "Provide filter values (e.g. 'until=<timestamp>')", short=False
+    ),
+    force: bool = typer.Option(False, "--force", "-f", help="Do not prompt for confirmation"),
+) -> None:
+    """Remove unused images."""
+    from swarmpy.cli.system.prune import image_prune
+
+    image_prune(all_, filters, force)

@@ -28,6 +28,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "network": ("swarmpy.cli.network", "Manage networks"),
     "image": ("swarmpy.cli.image", "Manage images"),
     "system": ("swarmpy.cli.system", "Manage swarmpy"),
+    "container": ("swarmpy.cli.container_noun", "Manage containers"),
     "lab": ("swarmpy.cli.lab", "Several hosts on this machine, as network namespaces"),
 }
 # Top-level command -> module whose ``register(app)`` defines it.

@@ -66,12 +66,13 @@ def self_id(api: EngineClient) -> str:
 
 @app.command("ls")
 def ls(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display IDs"),
+    filters: list[str] = opts.filter_option(),
     fmt: str = output.format_option(),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display IDs"),
 ) -> None:
     """List nodes in the swarm."""
     api = engine.connect()
-    nodes = api.get("/nodes")
+    nodes = api.get("/nodes", filters=engine.filters_json(opts.parse_filter_flags(filters)))
     me = self_id(api)
     rows = [row(n, me) for n in nodes]
     output.emit(COLUMNS, rows, fmt, quiet, default=TABLE, headers={"Self": ""})

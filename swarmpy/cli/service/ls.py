@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, output
+from swarmpy.cli import engine, opts, output
 
 COLUMNS = [
     ("ID", "ID"),
@@ -60,9 +60,11 @@ def row(service: dict[str, Any]) -> dict[str, Any]:
 
 
 def ls(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display IDs"),
+    filters: list[str] = opts.filter_option(),
     fmt: str = output.format_option(),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display IDs"),
 ) -> None:
     """List services."""
-    services = engine.connect().get("/services", status=True)
+    wanted = engine.filters_json(opts.parse_filter_flags(filters))
+    services = engine.connect().get("/services", status=True, filters=wanted)
     output.emit(COLUMNS, [row(s) for s in services], fmt, quiet)
