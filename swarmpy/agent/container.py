@@ -3,8 +3,12 @@ task to Docker's container config. Pure functions over plain data."""
 
 from __future__ import annotations
 
+import shutil
+
+from swarmpy import templates
 from swarmpy.engine import bundle
 from swarmpy.engine.spec import ContainerConfig, Mount, MountKind
+from swarmpy.errors import RuntimeFailure
 from swarmpy.model import ContainerSpec, Task
 from swarmpy.overlay.sandbox import SandboxInfo
 
@@ -14,6 +18,9 @@ ANN_SERVICE_ID = bundle.ANN_PREFIX + "service.id"
 ANN_SERVICE_NAME = bundle.ANN_PREFIX + "service.name"
 ANN_SLOT = bundle.ANN_PREFIX + "task.slot"
 ANN_NODE_ID = bundle.ANN_PREFIX + "node.id"
+
+# Docker's init (tini, as Docker ships it), or Debian's static tini.
+INIT_BINARIES = ("docker-init", "tini-static")
 
 # Docker's labels on a swarm task's container, and the annotations inspect reads them from.
 SWARM_LABELS = {
@@ -27,7 +34,78 @@ SWARM_LABELS = {
 
 def mounts(spec: ContainerSpec) -> tuple[Mount, ...]:
     return tuple(
-        Mount(MountKind(m.type.value), m.target, m.source, m.readonly) for m in spec.mounts
+        Mount(
+            MountKind(m.type.value),
+            m.target,
+            m.source,
+            m.readonly,
+            propagation=m.bind_propagation,
+            tmpfs_size=m.tmpfs_size,
+            tmpfs_mode=m.tmpfs_mode,
+        )
+        for m in spec.mounts
+    )
+
+
+def resolv_conf(base: str, spec: ContainerSpec) -> str:
+    """The sandbox's resolv.conf with the spec's DNSConfig: its nameservers after the
+    sandbox's (the embedded DNS answers first, for service names), its search domains, its
+    options added to the sandbox's."""
+    if not (spec.dns_nameservers or spec.dns_search or spec.dns_options):
+        return base
+    servers: list[str] = []
+    options: list[str] = []
+    search: list[str] = []
+    for line in base.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "nameserver":
+            servers.append(rest.strip())
+        elif word == "options":
+            options += rest.split()
+        elif word in ("search", "domain"):
+            search += rest.split()
+    servers += [s for s in spec.dns_nameservers if s not in servers]
+    if spec.dns_search:
+        search = list(spec.dns_search)
+    # A later option of the same name wins in the resolver: the spec's go last.
+    names = {o.partition(":")[0] for o in spec.dns_options}
+    options = [o for o in options if o.partition(":")[0] not in names] + list(spec.dns_options)
+    lines = [f"nameserver {s}" for s in servers]
+    if search:
+        lines.append("search " + " ".join(search))
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+
+
+def hosts_file(base: str, spec: ContainerSpec) -> str:
+    """The sandbox's /etc/hosts with the spec's extra lines ("IP name [alias...]")."""
+    extra = "".join("\t".join(line.split(maxsplit=1)) + "\n" for line in spec.hosts)
+    return base + extra
+
+
+def template_values(task: Task, node_id: str, node_hostname: str) -> dict[str, str]:
+    """What a service template (``{{.Node.Hostname}}``) may name, for this task."""
+    return {
+        "Service.ID": task.service_id,
+        "Service.Name": task.service_name,
+        "Node.ID": node_id,
+        "Node.Hostname": node_hostname,
+        "Task.ID": task.id,
+        "Task.Name": task.name,
+        "Task.Slot": str(task.slot) if task.slot else node_id,
+    }
+
+
+def find_init() -> str:
+    """This node's init binary for --init: Docker's docker-init, else tini's static build."""
+    for name in INIT_BINARIES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeFailure(
+        "the service asks for --init but this node has no init binary "
+        f"({' or '.join(INIT_BINARIES)} on PATH)"
     )
 
 
@@ -41,18 +119,28 @@ def task_annotations(task: Task, node_id: str) -> tuple[tuple[str, str], ...]:
     )
 
 
-def container_config(task: Task, sandbox: SandboxInfo, node_id: str) -> ContainerConfig:
-    """The container to create for ``task`` in its network sandbox; its id is the task id."""
+def container_config(
+    task: Task,
+    sandbox: SandboxInfo,
+    node_id: str,
+    node_hostname: str = "",
+    init_path: str = "",
+) -> ContainerConfig:
+    """The container to create for ``task`` in its network sandbox; its id is the task id.
+    ``init_path`` is the node's init binary, for a spec that asks for one."""
     spec = task.spec.container
     limits = task.spec.resources.limits
+    hostname = sandbox.hostname
+    if spec.hostname:
+        hostname = templates.expand(spec.hostname, template_values(task, node_id, node_hostname))
     return ContainerConfig(
         id=task.id,
         name=task.name,
         image=spec.image,
         netns_path=sandbox.netns_path,
-        hostname=spec.hostname or sandbox.hostname,
-        resolv_conf=sandbox.resolv_conf,
-        hosts=sandbox.hosts,
+        hostname=hostname,
+        resolv_conf=resolv_conf(sandbox.resolv_conf, spec),
+        hosts=hosts_file(sandbox.hosts, spec),
         command=spec.command,
         args=spec.args,
         env=spec.env,
@@ -65,6 +153,10 @@ def container_config(task: Task, sandbox: SandboxInfo, node_id: str) -> Containe
         nano_cpus=limits.nano_cpus,
         pids_limit=limits.pids,
         labels=spec.labels,
+        read_only=spec.read_only,
+        init_path=init_path if spec.init else "",
+        sysctls=spec.sysctls,
+        ulimits=tuple((u.name, u.soft, u.hard) for u in spec.ulimits),
         healthcheck=spec.healthcheck,
         annotations=task_annotations(task, node_id),
     )

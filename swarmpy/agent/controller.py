@@ -27,6 +27,7 @@ class RuncController(Controller):
         network: NetworkProvider,
         node_id: str,
         *,
+        node_hostname: str = "",
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.task = task
@@ -34,6 +35,7 @@ class RuncController(Controller):
         self.images = images
         self.network = network
         self.node_id = node_id
+        self.node_hostname = node_hostname
         self.progress = progress
 
     @property
@@ -46,8 +48,11 @@ class RuncController(Controller):
         image = self.images.config(spec.image)
         # A bad mount fails the task before a network sandbox is made for nothing.
         self.engine.check_mounts(container.mounts(spec))
+        init_path = container.find_init() if spec.init else ""
         sandbox = await self.network.setup(self.task)
-        config = container.container_config(self.task, sandbox, self.node_id)
+        config = container.container_config(
+            self.task, sandbox, self.node_id, self.node_hostname, init_path
+        )
         await self.engine.create(config, image, self.images.layer_dirs(spec.image))
 
     async def start(self) -> None:
@@ -60,7 +65,9 @@ class RuncController(Controller):
         return await self.engine.health_change(self.id, current)
 
     async def shutdown(self, grace_s: float) -> None:
-        await self.engine.stop(self.id, grace_s)
+        # Docker's --stop-signal: the container's own signal, SIGKILL after the grace period.
+        signal = self.task.spec.container.stop_signal.upper().removeprefix("SIG") or "TERM"
+        await self.engine.stop(self.id, grace_s, signal)
 
     async def terminate(self) -> None:
         await self.engine.stop(self.id, 0)

@@ -121,7 +121,14 @@ class NodeRuntime(Executor):
         )
 
     def controller(self, task: Task) -> Controller:
-        return RuncController(task, self.engine, self._async_images, self.network, self.node_id)
+        return RuncController(
+            task,
+            self.engine,
+            self._async_images,
+            self.network,
+            self.node_id,
+            node_hostname=self.config.hostname,
+        )
 
     async def _sandbox_event(self, event: SandboxEvent, task: Task, netns_path: str) -> None:
         if event == "created":

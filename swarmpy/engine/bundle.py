@@ -78,6 +78,8 @@ ALL_CAPS = (
 )
 
 CPU_PERIOD_US = 100_000
+# Where Docker mounts its init binary for --init.
+INIT_TARGET = "/sbin/docker-init"
 
 # What `runc spec` (1.1.5) produces, minus the fields every container overrides, and minus
 # its rlimits: containers inherit the daemon's, as raising them can be refused (EPERM).
@@ -229,7 +231,9 @@ def oci_mounts(mounts: tuple[Mount, ...], paths: BundlePaths) -> list[dict[str, 
     for m in mounts:
         ro = ["ro"] if m.readonly else ["rw"]
         if m.kind is MountKind.TMPFS:
-            opts = ["nosuid", "nodev", "mode=1777", *ro]
+            opts = ["nosuid", "nodev", f"mode={m.tmpfs_mode or 0o1777:o}", *ro]
+            if m.tmpfs_size:
+                opts.append(f"size={m.tmpfs_size}")
             out.append(
                 {"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts}
             )
@@ -237,8 +241,14 @@ def oci_mounts(mounts: tuple[Mount, ...], paths: BundlePaths) -> list[dict[str, 
         source = (
             m.source if m.kind is MountKind.BIND else str(volume_dir(paths.volumes_root, m.source))
         )
+        propagation = [m.propagation] if m.propagation else []
         out.append(
-            {"destination": m.target, "type": "bind", "source": source, "options": ["rbind", *ro]}
+            {
+                "destination": m.target,
+                "type": "bind",
+                "source": source,
+                "options": ["rbind", *ro, *propagation],
+            }
         )
     for name in ETC_FILES:
         out.append(
@@ -323,16 +333,40 @@ def build_config(
     caps = capabilities(container.cap_add, container.cap_drop)
     proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
     config["root"]["path"] = str(paths.rootfs)
+    config["root"]["readonly"] = container.read_only
     config["hostname"] = container.hostname
     config["mounts"].extend(oci_mounts(container.mounts, paths))
+    if container.init_path:
+        # Docker's --init: its docker-init (tini) as pid 1, bind-mounted from the host.
+        config["mounts"].append(
+            {
+                "destination": INIT_TARGET,
+                "type": "bind",
+                "source": container.init_path,
+                "options": ["rbind", "ro"],
+            }
+        )
+        proc["args"] = [INIT_TARGET, "--", *proc["args"]]
+    if container.ulimits:
+        proc["rlimits"] = [
+            {"type": f"RLIMIT_{name.upper()}", "soft": _rlimit(soft), "hard": _rlimit(hard)}
+            for name, soft, hard in container.ulimits
+        ]
     linux = config["linux"]
     linux["namespaces"].append({"type": "network", "path": container.netns_path})
     linux["cgroupsPath"] = cgroups_path
     linux["resources"] = resources(container)
+    if container.sysctls:
+        linux["sysctl"] = dict(container.sysctls)
     if seccomp_profile is not None:
         linux["seccomp"] = seccomp.oci_seccomp(seccomp_profile, caps)
     config["annotations"] = oci_annotations(container)
     return config
+
+
+def _rlimit(value: int) -> int:
+    """-1 (Docker's unlimited) as the kernel's RLIM_INFINITY, which runc takes as uint64."""
+    return 2**64 - 1 if value < 0 else value
 
 
 def etc_files(container: ContainerConfig) -> dict[str, str]:

@@ -191,9 +191,9 @@ class Engine:
             return HealthState.UNHEALTHY if has_check else HealthState.NONE
         return await monitor.change_from(current)
 
-    async def stop(self, cid: str, grace_s: float) -> None:
-        """SIGTERM, SIGKILL after ``grace_s``; a no-op when it is not running."""
-        await stop_container(self.runc, cid, grace_s)
+    async def stop(self, cid: str, grace_s: float, signal: str = "TERM") -> None:
+        """``signal`` (SIGTERM), SIGKILL after ``grace_s``; a no-op when it is not running."""
+        await stop_container(self.runc, cid, grace_s, signal)
         cdir = self.container_dir(cid)
         if cdir.path.exists() and "exit_code" not in cdir.record():
             # Collect the status now so `ps -a` shows it even if nobody else waits.

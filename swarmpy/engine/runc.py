@@ -300,8 +300,9 @@ async def wait_stopped(runc: Runc, cid: str, timeout: float | None = None) -> bo
         await asyncio.sleep(POLL_S)
 
 
-async def stop_container(runc: Runc, cid: str, grace_s: float) -> None:
-    """Docker's stop: SIGTERM, SIGKILL after the grace period. A no-op when not running."""
+async def stop_container(runc: Runc, cid: str, grace_s: float, signal: str = "TERM") -> None:
+    """Docker's stop: ``signal`` (SIGTERM unless the container has a stop signal of its
+    own), SIGKILL after the grace period. A no-op when not running."""
     st = await runc.state(cid)
     if st is None or st.get("status") == "stopped":
         return
@@ -309,7 +310,7 @@ async def stop_container(runc: Runc, cid: str, grace_s: float) -> None:
         # Signals are not delivered to a frozen cgroup.
         await runc.resume(cid)
     with contextlib.suppress(NotFound):
-        await runc.kill(cid, "TERM")
+        await runc.kill(cid, signal or "TERM")
     if await wait_stopped(runc, cid, grace_s):
         return
     with contextlib.suppress(NotFound):

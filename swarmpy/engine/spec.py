@@ -25,6 +25,9 @@ class Mount:
     target: str  # an absolute path in the container
     source: str = ""  # a host path (bind) or a volume name (volume)
     readonly: bool = False
+    propagation: str = ""  # a bind's: rprivate (""), rshared, rslave, ...
+    tmpfs_size: int = 0  # bytes; 0: the kernel's default
+    tmpfs_mode: int = 0  # 0: 1777
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ class ContainerConfig:
     nano_cpus: int = 0  # 1e9 == one CPU; 0: no limit
     pids_limit: int = 0  # the most processes in the container's cgroup; 0: no limit
     labels: tuple[tuple[str, str], ...] = ()
+    read_only: bool = False  # the root filesystem
+    # A host path of an init binary (Docker's docker-init, tini) run as pid 1 in front of
+    # the command; "" runs the command itself as pid 1.
+    init_path: str = ""
+    sysctls: tuple[tuple[str, str], ...] = ()
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard); -1 is unlimited
     # Merged with the image's HEALTHCHECK at create (None: the image's alone).
     healthcheck: HealthConfig | None = None
     # Set by the orchestrator to recognise its containers later; written before the engine's

@@ -1,0 +1,115 @@
+"""A service's container options as the agent makes the container: DNS and hosts in the /etc
+files, hostname templates, read-only root, init, sysctls, ulimits and mount options in
+runc's config.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarmpy.agent import container
+from swarmpy.engine import bundle
+from swarmpy.engine.images.records import ImageConfig
+from swarmpy.errors import RuntimeFailure
+from swarmpy.model import ContainerSpec, Mount, MountType, ServiceSpec, Task, Ulimit
+from swarmpy.overlay.sandbox import SandboxInfo
+
+IMAGE = ImageConfig(image_id="sha256:abc", cmd=("sh",))
+SANDBOX = SandboxInfo(
+    "/run/netns/x1",
+    "nameserver 127.0.0.11\noptions ndots:0\n",
+    "127.0.0.1\tlocalhost\n10.0.0.5\tabc\n",
+    "abc",
+)
+
+
+def make_task(**fields: Any) -> Task:
+    spec = ServiceSpec(name="web", container=ContainerSpec(image="busybox", **fields))
+    return Task(id="t" * 25, service_id="s1", service_name="web", spec=spec, slot=2)
+
+
+def build(task: Task, init_path: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    made = container.container_config(task, SANDBOX, "node1", "host-a", init_path)
+    paths = bundle.BundlePaths(Path("/c/ctr"), Path("/c/ctr/rootfs"), Path("/c/volumes"))
+    config = bundle.build_config(IMAGE, made, paths, cgroups_path="/x/" + task.id)
+    return config, bundle.etc_files(made)
+
+
+def test_without_options_the_container_is_as_before() -> None:
+    config, etc = build(make_task())
+    assert config["root"]["readonly"] is False
+    assert "rlimits" not in config["process"]
+    assert "sysctl" not in config["linux"]
+    assert config["process"]["args"] == ["sh"]
+    assert etc["resolv.conf"] == SANDBOX.resolv_conf
+    assert etc["hosts"] == SANDBOX.hosts
+
+
+def test_dns_config_is_written_after_the_embedded_dns() -> None:
+    task = make_task(
+        dns_nameservers=("10.9.9.9",), dns_search=("corp.example",), dns_options=("ndots:3",)
+    )
+    _, etc = build(task)
+    assert etc["resolv.conf"] == (
+        "nameserver 127.0.0.11\nnameserver 10.9.9.9\nsearch corp.example\noptions ndots:3\n"
+    )
+
+
+def test_extra_hosts_are_appended() -> None:
+    _, etc = build(make_task(hosts=("10.1.2.3 db db.local",)))
+    assert etc["hosts"].endswith("10.0.0.5\tabc\n10.1.2.3\tdb db.local\n")
+
+
+def test_hostname_templates_are_filled_in_on_the_node() -> None:
+    config, etc = build(make_task(hostname="{{.Node.Hostname}}-{{.Service.Name}}-{{.Task.Slot}}"))
+    assert config["hostname"] == "host-a-web-2"
+    assert etc["hostname"] == "host-a-web-2\n"
+
+
+def test_read_only_root_sysctls_and_ulimits_reach_runc() -> None:
+    task = make_task(
+        read_only=True,
+        sysctls=(("net.core.somaxconn", "1024"),),
+        ulimits=(Ulimit("nofile", 1024, 2048), Ulimit("core", -1, -1)),
+    )
+    config, _ = build(task)
+    assert config["root"]["readonly"] is True
+    assert config["linux"]["sysctl"] == {"net.core.somaxconn": "1024"}
+    assert config["process"]["rlimits"] == [
+        {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048},
+        {"type": "RLIMIT_CORE", "soft": 2**64 - 1, "hard": 2**64 - 1},
+    ]
+
+
+def test_init_runs_in_front_of_the_command() -> None:
+    config, _ = build(make_task(init=True), init_path="/usr/bin/docker-init")
+    assert config["process"]["args"] == ["/sbin/docker-init", "--", "sh"]
+    mount = next(m for m in config["mounts"] if m["destination"] == "/sbin/docker-init")
+    assert mount["source"] == "/usr/bin/docker-init"
+    assert "ro" in mount["options"]
+    # Without init asked for, a found binary changes nothing.
+    config, _ = build(make_task(), init_path="/usr/bin/docker-init")
+    assert config["process"]["args"] == ["sh"]
+
+
+def test_a_node_without_an_init_binary_fails_the_task_clearly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(container.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeFailure, match="no init binary"):
+        container.find_init()
+
+
+def test_mount_options_reach_runc() -> None:
+    task = make_task(
+        mounts=(
+            Mount(MountType.TMPFS, "/scratch", tmpfs_size=1 << 20, tmpfs_mode=0o700),
+            Mount(MountType.BIND, "/data", "/srv", bind_propagation="rslave"),
+        )
+    )
+    config, _ = build(task)
+    by_target = {m["destination"]: m for m in config["mounts"]}
+    assert by_target["/scratch"]["options"] == ["nosuid", "nodev", "mode=700", "rw", "size=1048576"]
+    assert by_target["/data"]["options"] == ["rbind", "rw", "rslave"]
