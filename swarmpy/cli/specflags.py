@@ -71,6 +71,12 @@ def nano_cpus(text: str) -> int:
     return nano
 
 
+def pids(value: int) -> int:
+    """--limit-pids, checked as the managers check it."""
+    validate.check_pids(value)
+    return value
+
+
 def words(text: str, flag: str) -> tuple[str, ...]:
     """A flag holding a command line (``--args "sh -c 'echo hi'"``), split as a shell would."""
     try:

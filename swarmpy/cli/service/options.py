@@ -161,7 +161,7 @@ def _resources(r: ResourceRequirements, o: Common) -> ResourceRequirements:
     if o.limit_memory is not None:
         limits = dataclasses.replace(limits, memory_bytes=_bytes(o.limit_memory))
     if o.limit_pids is not None:
-        limits = dataclasses.replace(limits, pids=o.limit_pids)
+        limits = dataclasses.replace(limits, pids=specflags.pids(o.limit_pids))
     if o.reserve_cpu is not None:
         reservations = dataclasses.replace(reservations, nano_cpus=_cpus(o.reserve_cpu))
     if o.reserve_memory is not None:
@@ -403,3 +403,9 @@ def _caps(current: tuple[str, ...], add: Sequence[str], remove: Sequence[str]) -
     out = [x for x in current if x.upper() not in dropped]
     out += [a for a in add if a not in out]
     return tuple(out)
+
+
+def check_update_flags(o: UpdateOptions) -> None:
+    """Refuse a bad flag value before any request: the flags applied to a placeholder spec
+    (what depends on the service itself is checked when the real one is read)."""
+    update_spec(ServiceSpec(name="x", container=ContainerSpec(image="x")), o, lambda name: name)

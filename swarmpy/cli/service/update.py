@@ -10,7 +10,7 @@ from swarmpy.cli.engine import path_of
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.cli.service import flags as F
 from swarmpy.cli.service.common import inspect_service, update_service
-from swarmpy.cli.service.options import UpdateOptions, update_spec
+from swarmpy.cli.service.options import UpdateOptions, check_update_flags, update_spec
 from swarmpy.dockerjson.service import service_spec
 from swarmpy.errors import InvalidArgument
 
@@ -177,6 +177,8 @@ def update(
     )
     if rollback and options != UpdateOptions():
         raise InvalidArgument("other flags may not be combined with --rollback")
+    # Flag values are checked before the daemon is asked anything, as Docker's parser does.
+    check_update_flags(options)
     api = engine.connect()
     doc = inspect_service(api, ref)
     if rollback:
