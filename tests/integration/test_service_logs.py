@@ -139,10 +139,22 @@ def test_service_logs(swarm: TestLab) -> None:
             raise
     assert "Traceback" not in out_path.read_text()
 
-    # An unknown service: the control API's sentence, exit 1.
+    # -t: each line with the time its container wrote it, in order within a task.
+    stamped = logs(swarm, "-t", "--tail", "3", "talk").stdout.splitlines()
+    times: dict[str, list[str]] = {}
+    for line in stamped:
+        stamp, _, rest = line.partition(" ")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", stamp), line
+        m = PREFIX.match(rest)
+        assert m, line
+        times.setdefault(m.group(2), []).append(stamp)
+    assert len(times) == 2, stamped
+    assert all(t == sorted(t) for t in times.values()), times
+
+    # An unknown service or task: docker's sentence, exit 1.
     missing = logs(swarm, "nosuch")
     assert missing.returncode == 1
-    assert "No such service: nosuch" in missing.stderr, missing.stderr
+    assert "no such task or service: nosuch" in missing.stderr, missing.stderr
 
     # A worker refuses, as for every control call.
     worker = swarm.swarmpy(swarm.hosts[1], "service", "logs", "talk")
