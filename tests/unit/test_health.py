@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.health import health_json, image_health, read_health
 from swarmpy.dockerjson.service import service_spec, service_spec_json
@@ -22,7 +23,7 @@ from swarmpy.engine.health import (
 )
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.controlapi.validate import check_healthcheck
-from swarmpy.model import HealthConfig, HealthState
+from swarmpy.model import ContainerSpec, HealthConfig, HealthState, ServiceSpec
 
 STARTED = 1000.0
 
@@ -222,3 +223,62 @@ def test_the_converter_refuses_an_unknown_healthcheck_key() -> None:
     }
     with pytest.raises(InvalidArgument, match="unknown field"):
         service_spec(body)
+
+
+def created(**flags: object) -> HealthConfig | None:
+    return create_spec(CreateOptions(image="busybox", **flags)).container.healthcheck  # type: ignore[arg-type]
+
+
+def test_create_health_flags_as_docker() -> None:
+    assert created() is None
+    assert created(
+        health_cmd="test -f /ok",
+        health_interval="2s",
+        health_timeout="1s",
+        health_retries=2,
+        health_start_period="10s",
+    ) == HealthConfig(("CMD-SHELL", "test -f /ok"), 2.0, 1.0, 2, 10.0)
+    assert created(no_healthcheck=True) == HealthConfig(("NONE",))
+    # As docker/cli: settings without a command inherit the image's; a start period alone
+    # asks for nothing.
+    assert created(health_interval="5s") == HealthConfig(interval_s=5.0)
+    assert created(health_start_period="5s") is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            {"no_healthcheck": True, "health_cmd": "true"},
+            "--no-healthcheck conflicts with --health-* options",
+        ),
+        (
+            {"health_interval": "-5s"},
+            'invalid argument "-5s" for "--health-interval" flag: duration cannot be negative',
+        ),
+    ],
+)
+def test_bad_health_flags_are_refused_as_docker(flags: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        created(**flags)
+    assert str(info.value) == message
+
+
+def updated(current: HealthConfig | None, **flags: object) -> HealthConfig | None:
+    spec = ServiceSpec("web", ContainerSpec("busybox", healthcheck=current))
+    return update_spec(spec, UpdateOptions(**flags), lambda n: n).container.healthcheck  # type: ignore[arg-type]
+
+
+def test_update_health_flags_change_only_what_they_name() -> None:
+    current = HealthConfig(("CMD-SHELL", "true"), interval_s=5.0, retries=3)
+    assert updated(current) == current
+    assert updated(current, health_retries=1) == HealthConfig(
+        ("CMD-SHELL", "true"), interval_s=5.0, retries=1
+    )
+    assert updated(current, health_cmd="") == HealthConfig(interval_s=5.0, retries=3)
+    assert updated(current, no_healthcheck=True) == HealthConfig(("NONE",))
+    # A command given again after --no-healthcheck replaces NONE.
+    assert updated(HealthConfig(("NONE",)), health_interval="1s") == HealthConfig(interval_s=1.0)
+    assert updated(None, health_cmd="x") == HealthConfig(("CMD-SHELL", "x"))
+    with pytest.raises(InvalidArgument, match="conflicts"):
+        updated(current, no_healthcheck=True, health_retries=1)

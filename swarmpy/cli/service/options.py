@@ -19,6 +19,7 @@ from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
     FailureAction,
+    HealthConfig,
     Mount,
     ResourceRequirements,
     RestartCondition,
@@ -43,6 +44,12 @@ class Common:
     read_only: bool | None = None
     init: bool | None = None
     tty: bool | None = None
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_timeout: str | None = None
+    health_retries: int | None = None
+    health_start_period: str | None = None
+    no_healthcheck: bool | None = None
     replicas: int | None = None
     max_replicas: int | None = None
     endpoint_mode: str | None = None
@@ -266,6 +273,137 @@ def _common(spec: ServiceSpec, o: Common) -> ServiceSpec:
     return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
 
 
+def _health_duration(text: str, flag: str) -> float:
+    """A --health-* duration: Docker's PositiveDurationOpt refuses a negative one."""
+    if text.strip().startswith("-"):
+        raise InvalidArgument(
+            f'invalid argument "{text}" for "--{flag}" flag: duration cannot be negative'
+        )
+    return specflags.duration(text)
+
+
+@dataclass(frozen=True)
+class _Health:
+    """The --health-* durations, parsed (None: not given)."""
+
+    interval_s: float | None
+    timeout_s: float | None
+    start_period_s: float | None
+
+
+def _health_flags(o: Common) -> _Health:
+    def parse(text: str | None, flag: str) -> float | None:
+        return None if text is None else _health_duration(text, flag)
+
+    return _Health(
+        parse(o.health_interval, "health-interval"),
+        parse(o.health_timeout, "health-timeout"),
+        parse(o.health_start_period, "health-start-period"),
+    )
+
+
+_HEALTH_CONFLICT = "--no-healthcheck conflicts with --health-* options"
+
+
+def _create_health(o: Common) -> HealthConfig | None:
+    """docker/cli's toHealthConfig: a start period alone asks for no healthcheck, as there."""
+    h = _health_flags(o)
+    have = (
+        bool(o.health_cmd)
+        or h.interval_s is not None
+        or h.timeout_s is not None
+        or bool(o.health_retries)
+    )
+    if o.no_healthcheck:
+        if have:
+            raise InvalidArgument(_HEALTH_CONFLICT)
+        return HealthConfig(test=("NONE",))
+    if not have:
+        return None
+    return HealthConfig(
+        test=("CMD-SHELL", o.health_cmd) if o.health_cmd else (),
+        interval_s=h.interval_s or 0.0,
+        timeout_s=h.timeout_s or 0.0,
+        retries=o.health_retries or 0,
+        start_period_s=h.start_period_s or 0.0,
+    )
+
+
+def _update_health(current: HealthConfig | None, o: Common) -> HealthConfig | None:
+    """docker/cli's updateHealthcheck: each given flag replaces its field."""
+    h = _health_flags(o)
+    given = (
+        o.health_cmd is not None
+        or o.health_retries is not None
+        or any(v is not None for v in (h.interval_s, h.timeout_s, h.start_period_s))
+    )
+    if o.no_healthcheck:
+        if given:
+            raise InvalidArgument(_HEALTH_CONFLICT)
+        return HealthConfig(test=("NONE",))
+    if not given:
+        return current
+    hc = current or HealthConfig()
+    if hc.test[:1] == ("NONE",):
+        hc = dataclasses.replace(hc, test=())
+    if h.interval_s is not None:
+        hc = dataclasses.replace(hc, interval_s=h.interval_s)
+    if h.timeout_s is not None:
+        hc = dataclasses.replace(hc, timeout_s=h.timeout_s)
+    if h.start_period_s is not None:
+        hc = dataclasses.replace(hc, start_period_s=h.start_period_s)
+    if o.health_retries is not None:
+        hc = dataclasses.replace(hc, retries=o.health_retries)
+    if o.health_cmd is not None:
+        hc = dataclasses.replace(hc, test=("CMD-SHELL", o.health_cmd) if o.health_cmd else ())
+    return hc
+
+
+def _update_flags(o: Common) -> bool:
+    """Any --update-* or --rollback-* flag given (Docker's CLI then sends a config)."""
+    return any(
+        value is not None
+        for value in (
+            o.update_parallelism,
+            o.update_delay,
+            o.update_failure_action,
+            o.update_monitor,
+            o.update_max_failure_ratio,
+            o.update_order,
+            o.rollback_parallelism,
+            o.rollback_delay,
+            o.rollback_failure_action,
+            o.rollback_monitor,
+            o.rollback_max_failure_ratio,
+            o.rollback_order,
+        )
+    )
+
+
+def mode_counts(mode: ServiceMode, o: Common) -> tuple[int, int]:
+    """The new service's replicas (a replicated job's TotalCompletions) and MaxConcurrent from
+    --replicas and --max-concurrent, refused for modes without them in docker/cli's words
+    (ToServiceMode); a replicated job's defaults are the daemon's: MaxConcurrent 1, or
+    --replicas when only that is given, and as many completions as MaxConcurrent."""
+    replicas_only = "replicas can only be used with replicated or replicated-job mode"
+    concurrent_only = "max-concurrent can only be used with replicated-job mode"
+    per_node_only = "replicas-max-per-node can only be used with replicated or replicated-job mode"
+    if mode in (ServiceMode.GLOBAL, ServiceMode.GLOBAL_JOB):
+        if o.replicas is not None:
+            raise InvalidArgument(replicas_only)
+        if o.max_replicas:
+            raise InvalidArgument(per_node_only)
+    if mode != ServiceMode.REPLICATED_JOB and o.max_concurrent is not None:
+        raise InvalidArgument(concurrent_only)
+    if mode == ServiceMode.REPLICATED:
+        return (1 if o.replicas is None else o.replicas), 0
+    if mode == ServiceMode.REPLICATED_JOB:
+        concurrent = o.max_concurrent if o.max_concurrent is not None else o.replicas
+        concurrent = 1 if concurrent is None else concurrent
+        return (concurrent if o.replicas is None else o.replicas), concurrent
+    return 0, 0
+
+
 def _env(env: Sequence[str]) -> tuple[str, ...]:
     """Docker's makeEnv: in order, a later value of a name replacing the earlier one."""
     return specflags.env_list([], env, [])
@@ -288,6 +426,7 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         hosts=tuple(specflags.host(h) for h in o.hosts),
         sysctls=specflags.key_values(o.sysctls, "sysctl"),
         ulimits=specflags.ulimits((), o.ulimits, ()),
+        healthcheck=_create_health(o),
     )
     spec = ServiceSpec(
         name=o.name,
@@ -334,6 +473,7 @@ def update_spec(
         ulimits=specflags.ulimits(c.ulimits, o.ulimit_add, o.ulimit_rm)
         if o.ulimit_add or o.ulimit_rm
         else c.ulimits,
+        healthcheck=_update_health(c.healthcheck, o),
     )
     constraints = spec.constraints
     if o.constraint_add or o.constraint_rm:
