@@ -44,14 +44,19 @@ def duration(text: str) -> float:
     return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
 
-def memory_bytes(text: str) -> int:
+def size_bytes(text: str) -> int:
     """'64m', '1g', '512M', '1024' → bytes (docker's units are powers of 1024)."""
     m = _BYTES.match(text.strip())
     if not m:
         raise InvalidArgument(f"invalid size {validate.quoted(text)}: use e.g. 64m, 1g")
     # Exact: a float of a long number is inf, and inf bytes no int.
     value, unit = Decimal(m.group(1)), m.group(2).lower()
-    size = int(value * 1024 ** "_kmgt".index(unit or "_"))
+    return int(value * 1024 ** "_kmgt".index(unit or "_"))
+
+
+def memory_bytes(text: str) -> int:
+    """A memory limit or reservation: a size, checked as the managers check it."""
+    size = size_bytes(text)
     validate.check_memory(size)
     return size
 
@@ -191,7 +196,7 @@ def mount(text: str) -> Mount:
             f"invalid mount {validate.quoted(text)}: tmpfs options are for tmpfs mounts"
         )
     if "tmpfs-size" in fields:
-        size = memory_bytes(fields["tmpfs-size"])
+        size = size_bytes(fields["tmpfs-size"])
     if "tmpfs-mode" in fields:
         try:
             mode = int(fields["tmpfs-mode"], 8)

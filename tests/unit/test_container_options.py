@@ -97,7 +97,7 @@ def test_init_runs_in_front_of_the_command() -> None:
 def test_a_node_without_an_init_binary_fails_the_task_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(container.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(RuntimeFailure, match="no init binary"):
         container.find_init()
 
