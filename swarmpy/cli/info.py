@@ -247,7 +247,7 @@ def server_warnings(info: Mapping[str, Any]) -> list[str]:
         ("OomKillDisable", "WARNING: No oom kill disable support"),
         ("CpuCfsQuota", "WARNING: No cpu cfs quota support"),
         ("CpuCfsPeriod", "WARNING: No cpu cfs period support"),
-        ("CpuShares", "WARNING: No cpu shares support"),
+        ("CPUShares", "WARNING: No cpu shares support"),
         ("CPUSet", "WARNING: No cpuset support"),
         ("IPv4Forwarding", "WARNING: IPv4 forwarding is disabled"),
         ("BridgeNfIptables", "WARNING: bridge-nf-call-iptables is disabled"),

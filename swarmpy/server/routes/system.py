@@ -143,20 +143,20 @@ async def info(request: web.Request) -> web.Response:
         {
             "ID": state.node_id if state else "",
             "Name": config.hostname,
-            # The node-local containers and images are another group's (routes/containers).
-            "Containers": 0,
-            "ContainersRunning": 0,
-            "ContainersPaused": 0,
-            "ContainersStopped": 0,
-            "Images": 0,
+            **await _engine_counts(node),
             "Driver": "overlay",
             "DriverStatus": [],
             "Plugins": {"Volume": ["local"], "Network": ["overlay"], "Log": []},
             "MemoryLimit": True,
             "SwapLimit": False,
+            "KernelMemory": False,
             "CpuCfsPeriod": True,
             "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
             "IPv4Forwarding": True,
+            **_kernel_features(),
             "Debug": False,
             "NFd": len(os.listdir("/proc/self/fd")),
             "NGoroutines": len(asyncio.all_tasks()),
@@ -189,6 +189,45 @@ async def info(request: web.Request) -> web.Response:
             "Warnings": [],
         }
     )
+
+
+async def _engine_counts(node: EngineNode) -> dict[str, int]:
+    """Docker's container and image counts, of the node's engine if it has one yet."""
+    engine = node.runtime
+    if engine is None:
+        containers, images = [], 0
+    else:
+        containers = [c.state for c in await engine.containers.list(all=True)]
+        images = len(engine.images.records())
+    running = sum(1 for state in containers if state == "running")
+    paused = sum(1 for state in containers if state == "paused")
+    return {
+        "Containers": len(containers),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": len(containers) - running - paused,
+        "Images": images,
+    }
+
+
+def _sysctl_on(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def _kernel_features() -> dict[str, Any]:
+    """What Docker's Info says of the host's cgroups and bridge netfilter."""
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    return {
+        "CgroupVersion": "2" if v2 else "1",
+        # cgroup v2 has no OOM-kill switch (Docker warns only on v1).
+        "OomKillDisable": not v2,
+        "BridgeNfIptables": _sysctl_on("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        "BridgeNfIp6tables": _sysctl_on("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
+    }
 
 
 def _os_name() -> str:
