@@ -264,6 +264,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List containers."""
         limit = 1 if latest else last
+        # As docker's: a template that shows .Size asks the daemon to count it.
+        size = size or ".Size" in fmt
         query: dict[str, Any] = {
             # As docker's client: a limit lists every state.
             "all": all_ or limit > 0,
@@ -273,7 +275,8 @@ def register(app: typer.Typer) -> None:
         }
         listed = engine.connect().get("/containers/json", **query)
         rows = [ps_row(d, trunc=not no_trunc) for d in listed]
-        output.emit(PS_COLUMNS, rows, fmt, quiet=quiet, headers=PS_HEADERS)
+        columns = [*PS_COLUMNS, ("SIZE", "Size")] if size else PS_COLUMNS
+        output.emit(columns, rows, fmt, quiet=quiet, headers=PS_HEADERS)
 
     @app.command("exec", context_settings=POSITIONAL)
     def exec_(
