@@ -33,6 +33,10 @@ class Progress:
     wanted: int
     converged: bool
     error: str = ""
+    # A job's progress is told in Docker's words ("job progress: ...") and, once complete,
+    # ends the wait at once: a job stays done, there is nothing to verify.
+    header: str = ""
+    job: bool = False
 
 
 def _bar(state: TaskState) -> str:
@@ -63,6 +67,55 @@ def _status(task: Mapping[str, Any]) -> Mapping[str, Any]:
     return status if isinstance(status, dict) else {}
 
 
+def _iteration(doc: Mapping[str, Any], key: str) -> int | None:
+    value = doc.get(key)
+    if not isinstance(value, dict):
+        return None
+    inner = value.get("JobIteration", value)
+    return int(inner.get("Index", 0)) if isinstance(inner, dict) else None
+
+
+def assess_job(service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> Progress:
+    """A job's progress as Docker's CLI draws it: the current iteration's tasks, one line per
+    slot (a replicated job, slots from 0 shown from 1) or per node (a global job), done once
+    every one of them completed."""
+    mode = service.get("Spec", {}).get("Mode", {})
+    iteration = _iteration(service, "JobStatus") or 0
+    mine = [
+        t
+        for t in tasks
+        if t.get("ServiceID") == service.get("ID")
+        and _iteration(t, "JobIteration") == iteration
+        and _state(t.get("DesiredState")) <= TaskState.COMPLETE
+    ]
+    replicated = mode.get("ReplicatedJob")
+    if isinstance(replicated, dict):
+        total = int(replicated.get("TotalCompletions", 0))
+        keys = sorted({int(t.get("Slot", 0)) for t in mine if 0 <= int(t.get("Slot", 0)) < total})
+        label = {k: f"{k + 1}/{total}" for k in keys}
+        by_key = {k: [t for t in mine if int(t.get("Slot", 0)) == k] for k in keys}
+    else:
+        nodes = sorted({str(t.get("NodeID", "")) for t in mine})
+        keys = list(range(len(nodes)))
+        total = len(nodes)
+        label = {k: nodes[k][:12] for k in keys}
+        by_key = {k: [t for t in mine if t.get("NodeID", "") == nodes[k]] for k in keys}
+    lines = []
+    completed = 0
+    for key in keys:
+        # The slot's newest task: a retry after a failure, not the failure.
+        newest = max(by_key[key], key=lambda t: output.parse_iso(t.get("CreatedAt", "")))
+        status = _status(newest)
+        state = _state(status.get("State"))
+        completed += state == TaskState.COMPLETE
+        err = str(status.get("Err", ""))
+        text = err if err and state.terminal else state.name.lower()
+        lines.append(f"{label[key]}: {text:<10} {_bar(state)}")
+    done = total > 0 and completed >= total
+    header = f"job progress: {completed} out of {total} complete"
+    return Progress(tuple(lines), completed, total, done, header=header, job=True)
+
+
 def assess(
     service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], current: Collection[str]
 ) -> Progress:
@@ -72,6 +125,8 @@ def assess(
     A task the manager keeps through an update (the change did not touch it, e.g. an update
     back to the spec it runs) is as current as a new one."""
     spec = service.get("Spec", {})
+    if service.get("JobStatus") is not None:
+        return assess_job(service, tasks)
     service_id = service.get("ID", "")
     updated_at = output.parse_iso(service.get("UpdatedAt", ""))
     mine = [t for t in tasks if t.get("ServiceID") == service_id]
@@ -167,7 +222,10 @@ def wait_for_convergence(
         current = {t["ID"] for t in _tasks(api, service["ID"], up_to_date=True)}
         progress = assess(service, tasks, current)
         name = service.get("Spec", {}).get("Name", service_id)
-        header = f"overall progress: {progress.running} out of {progress.wanted} tasks"
+        header = (
+            progress.header
+            or f"overall progress: {progress.running} out of {progress.wanted} tasks"
+        )
         lines = (header, *progress.lines)
         if not quiet:
             if tty:
@@ -187,6 +245,10 @@ def wait_for_convergence(
             raise Conflict(f"service {name}: {failure}")
         if progress.error:
             raise Conflict(f"service {name} could not converge: {progress.error}")
+        if progress.converged and progress.job:
+            if not quiet:
+                typer.echo("job complete")
+            return
         if progress.converged:
             stable_since = stable_since or time.monotonic()
             if time.monotonic() - stable_since >= STABLE_S:

@@ -1,4 +1,5 @@
-"""`swarmpy service scale`: new replica counts for replicated services."""
+"""`swarmpy service scale`: new replica counts for replicated services (and a replicated
+job's completions)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ def scale(
     for name, replicas in parsed:
         doc = inspect_service(api, name)
         spec = service_spec(doc["Spec"])
-        if spec.mode != ServiceMode.REPLICATED:
-            raise InvalidArgument(f"{name}: scale can only be used with replicated mode")
+        # As docker/cli's: a replicated job's scale is its TotalCompletions.
+        if spec.mode not in (ServiceMode.REPLICATED, ServiceMode.REPLICATED_JOB):
+            raise InvalidArgument(
+                f"{name}: scale can only be used with replicated or replicated-job mode"
+            )
         update_service(api, doc, dataclasses.replace(spec, replicas=replicas))
         scaled.append((name, doc))
         typer.echo(f"{name} scaled to {replicas}")
