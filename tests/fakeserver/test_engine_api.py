@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from swarmpy.api import dispatcher_pb2
-from swarmpy.server.stream import STDOUT, SYSTEMERR, frame, unframe
+from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame, unframe
 from tests.support.engine_api import MANAGER_ID, EngineApi, engine_api
 from tests.support.poll import wait_for_async
 
@@ -323,8 +323,19 @@ def test_tasks_list_with_docker_s_filters() -> None:
 
 
 def test_service_logs_are_multiplexed_with_details() -> None:
+    at = 1_767_225_600_000_000_007  # 2026-01-01T00:00:00.000000007Z
     lines = [
-        dispatcher_pb2.LogMessage(task_id="t1", service_id="s1", node_id="n1", data=b"hello"),
+        dispatcher_pb2.LogMessage(
+            task_id="t1", service_id="s1", node_id="n1", data=b"hello\n", time_unix_nano=at
+        ),
+        dispatcher_pb2.LogMessage(
+            task_id="t1",
+            service_id="s1",
+            node_id="n1",
+            data=b"oops\n",
+            time_unix_nano=at + 1,
+            stream=dispatcher_pb2.LOG_STREAM_STDERR,
+        ),
         dispatcher_pb2.LogMessage(data=b"node n2 did not answer"),
     ]
 
@@ -337,23 +348,31 @@ def test_service_logs_are_multiplexed_with_details() -> None:
         assert response.status == 200
         frames, rest = unframe(await response.read())
         assert rest == b""
-        (stream, data), (err_stream, err) = frames
+        (stream, data), (stderr_stream, stderr), (err_stream, err) = frames
         assert stream == STDOUT
         stamp, detail, text = data.split(b" ", 2)
-        assert stamp.endswith(b"Z")
-        assert len(stamp.split(b".")[1]) == 10  # nine digits and the Z, as Go's fixed format
+        # The container's own time, in Go's fixed format.
+        assert stamp == b"2026-01-01T00:00:00.000000007Z"
         assert detail == (
             b"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,"
             b"com.docker.swarm.task.id=t1"
         )
         assert text == b"hello\n"
+        assert (stderr_stream, stderr.split(b" ", 2)[2]) == (STDERR, b"oops\n")
         assert (err_stream, err) == (SYSTEMERR, b"Error grabbing logs: node n2 did not answer\n")
         assert api.node.manager is not None
         (request,) = api.node.manager.requests
         assert (request.tail, request.follow) == (5, False)
+        # stdout alone: the stderr line is left out.
+        only = await api.client.get("/services/web/logs", params={"stdout": "1"})
+        assert [s for s, _ in unframe(await only.read())[0]] == [STDOUT, SYSTEMERR]
         status, refusal = await message(api, "GET", "/services/web/logs")
         assert (status, "at least one stream" in refusal) == (400, True)
-        assert (await message(api, "GET", "/services/web/logs?stdout=1&since=12"))[0] == 400
+        since = await api.client.get("/services/web/logs?stdout=1&since=12.5")
+        assert since.status == 200
+        await since.read()
+        assert api.node.manager.requests[-1].since_unix_nano == 12_500_000_000
+        assert (await message(api, "GET", "/services/web/logs?stdout=1&since=1m"))[0] == 400
         assert (await message(api, "GET", "/services/nosuch/logs?stdout=1"))[0] == 404
 
     run(scenario, lines=lines)
@@ -482,7 +501,7 @@ def test_a_bug_is_a_500_with_docker_s_body() -> None:
 
 
 def test_follow_streams_end_when_the_client_leaves() -> None:
-    lines = [dispatcher_pb2.LogMessage(task_id="t1", service_id="s1", node_id="n1", data=b"a")]
+    lines = [dispatcher_pb2.LogMessage(task_id="t1", service_id="s1", node_id="n1", data=b"a\n")]
 
     async def scenario(api: EngineApi) -> None:
         relay = api.node.manager
