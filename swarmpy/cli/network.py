@@ -1,56 +1,22 @@
-"""`swarmpy network ...`: create, ls, inspect, rm, prune (swarm-scoped overlay networks).
-
-create, rm and prune go through the Engine API; ls and inspect still ask the gRPC local API,
-which knows what the Engine API does not show yet: a worker's local networks and the
-containers attached to each."""
+"""`swarmpy network ...`: create, ls, inspect, rm, prune (swarm-scoped overlay networks),
+through the Engine API as Docker's CLI. The daemon answers ls and inspect from what the node
+has too: on a worker, the networks its tasks are on, with the node's containers."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 
-from swarmpy import codec
-from swarmpy.api import control_pb2, local_pb2
-from swarmpy.cli import engine, output, specflags
-from swarmpy.cli.client import Client, run
-from swarmpy.cli.engine import for_each, path_of
-from swarmpy.model import MTU_OPTION, Network
+from swarmpy.cli import engine, opts, output, specflags
+from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.cli.task import natural_key
+from swarmpy.errors import NotFound
+from swarmpy.model import MTU_OPTION
 
 app = typer.Typer(no_args_is_help=True)
 
-VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
-
-
-def inspect_doc(n: Network, local: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Name": n.name,
-        "Id": n.id,
-        "Created": output.iso(n.created_at),
-        "Scope": "swarm",
-        "Driver": n.driver,
-        "EnableIPv6": False,
-        "IPAM": {
-            "Driver": "default",
-            "Options": None,
-            "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}],
-        },
-        "Internal": False,
-        "Attachable": n.attachable,
-        "Ingress": False,
-        "Containers": {
-            c.get("EndpointID", c.get("Name", "")): c
-            for c in local.get(n.id, {}).get("Containers", [])
-        },
-        "Options": {VXLAN_OPTION: str(n.vni)} | ({MTU_OPTION: str(n.mtu)} if n.mtu else {}),
-        "Labels": dict(n.labels),
-    }
-
-
-async def _local(c: Client) -> dict[str, Any]:
-    reply = await c.local.LocalNetworks(local_pb2.InfoRequest())
-    return dict(json.loads(reply.json))
+COLUMNS = [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")]
 
 
 @app.command("create")
@@ -80,45 +46,39 @@ def create(
     typer.echo(engine.connect().post("/networks/create", body)["Id"])
 
 
+def row(network: dict[str, Any], trunc: bool) -> dict[str, Any]:
+    """A network document (the Engine API's JSON) as docker's network formatter shows it."""
+    labels = dict(network.get("Labels") or {})
+    created = network.get("Created", "")
+    return {
+        "ID": network["Id"][:12] if trunc else network["Id"],
+        "Name": network.get("Name", ""),
+        "Driver": network.get("Driver", ""),
+        "Scope": network.get("Scope", ""),
+        "IPv4": "true",
+        "IPv6": "true" if network.get("EnableIPv6") else "false",
+        "Internal": "true" if network.get("Internal") else "false",
+        "Labels": output.labels_text(labels),
+        "CreatedAt": output.go_time(output.parse_iso(created)) if created else "",
+        "_labels": labels,
+    }
+
+
 @app.command("ls")
 def ls(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display network IDs"),
+    filters: list[str] = opts.filter_option("Provide filter values (e.g. 'driver=overlay')"),
     fmt: str = output.format_option(),
+    no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate the output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display network IDs"),
 ) -> None:
-    """List networks: the swarm's overlay networks that exist on this node, as docker shows.
-
-    On a manager every swarm network is listed; on a worker only those a local task uses,
-    since a network exists on a node only while a task on it runs there.
-    """
-
-    # A manager has the control API (as /info says): it lists the swarm's networks.
-    is_manager = engine.connect().get("/info").get("Swarm", {}).get("ControlAvailable", False)
-
-    async def call(c: Client) -> list[Network]:
-        local = await _local(c)
-        if is_manager:
-            reply = await c.control.ListNetworks(control_pb2.Empty())
-            return [codec.from_proto(Network, n) for n in reply.networks]
-        return [Network(id=i, name=v["Name"]) for i, v in local.items()]
-
-    rows = [
-        {
-            "ID": n.id[:12],
-            "Name": n.name,
-            "Driver": n.driver,
-            "Scope": "swarm",
-            "IPv4": "true",
-            "IPv6": "false",
-            "Internal": "false",
-            "Labels": output.labels_text(dict(n.labels)),
-            "CreatedAt": output.go_time(n.created_at),
-            "_labels": dict(n.labels),
-        }
-        for n in run(call)
-    ]
+    """List networks: on a manager the swarm's, on a worker those its tasks are on."""
+    api = engine.connect()
+    networks = api.get("/networks", filters=engine.filters_json(opts.parse_filter_flags(filters)))
+    # As docker's CLI: by name, naturally.
+    networks.sort(key=lambda n: natural_key(str(n.get("Name", ""))))
     output.emit(
-        [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")],
-        rows,
+        COLUMNS,
+        [row(n, trunc=not no_trunc) for n in networks],
         fmt,
         quiet,
         headers={
@@ -137,16 +97,19 @@ def inspect(
     fmt: str = output.inspect_format_option(),
 ) -> None:
     """Display detailed information on one or more networks."""
-
-    async def call(c: Client) -> list[dict[str, Any]]:
-        local = await _local(c)
-        docs = []
-        for ref in refs:
-            reply = await c.control.GetNetwork(control_pb2.GetRequest(ref=ref))
-            docs.append(inspect_doc(codec.from_proto(Network, reply), local))
-        return docs
-
-    output.print_inspect(run(call), fmt)
+    api = engine.connect()
+    docs, errors = [], []
+    # As docker's CLI: every network found is shown, then each one that was not.
+    for ref in refs:
+        try:
+            docs.append(api.get(path_of("networks", ref)))
+        except NotFound:
+            errors.append(error_line(NotFound(f"No such network: {ref}")))
+    output.print_inspect(docs, fmt)
+    for line in errors:
+        typer.echo(line, err=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command("rm")

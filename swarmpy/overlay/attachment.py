@@ -31,6 +31,7 @@ class Attachment:
     def inspect(self) -> dict[str, str]:
         """The entry ``network inspect`` lists under Containers."""
         return {
+            "ContainerID": self.task_id,  # a task's container has the task's id
             "Name": self.container_name,
             "EndpointID": self.endpoint_id,
             "MacAddress": self.mac,

@@ -85,6 +85,11 @@ class EngineNode(Protocol):
     @property
     def manager(self) -> LogRelay | None: ...
 
+    @property
+    def runtime(self) -> LocalEngine | None:
+        """The node's engine if it has one (in a swarm, or once a local command made it)."""
+        ...
+
     def control_api(self) -> ControlAPI | None: ...
 
     def require_runtime(self) -> LocalEngine:

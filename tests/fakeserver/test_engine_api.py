@@ -8,12 +8,14 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
 import pytest
 
 from swarmpy.api import dispatcher_pb2
+from swarmpy.model import Network
 from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame, unframe
 from tests.support.engine_api import MANAGER_ID, EngineApi, engine_api
 from tests.support.poll import wait_for_async
@@ -420,6 +422,77 @@ def test_networks_create_list_inspect_remove_prune() -> None:
         await call(api, "DELETE", "/services/web")
         assert (await call(api, "DELETE", "/networks/overnet"))[0] == 204
         assert await call(api, "GET", "/networks") == (200, [])
+
+    run(scenario)
+
+
+@dataclass
+class NodeNetworks:
+    """The network provider of a node with one container on each of ``attached``."""
+
+    attached: list[str]
+
+    def local_networks(self) -> list[str]:
+        return list(self.attached)
+
+    def local_containers(self, network_id: str) -> list[dict[str, str]]:
+        if network_id not in self.attached:
+            return []
+        return [
+            {
+                "ContainerID": "task1",
+                "Name": "web.1.task1",
+                "EndpointID": "e" * 64,
+                "MacAddress": "02:42:0a:00:01:05",
+                "IPv4Address": "10.0.1.5/24",
+            }
+        ]
+
+
+@dataclass
+class NodeEngine:
+    network: NodeNetworks
+    networks: dict[str, Network] = field(default_factory=dict)
+
+
+def test_a_worker_lists_and_inspects_the_networks_it_has() -> None:
+    async def scenario(api: EngineApi) -> None:
+        _, created = await call(api, "POST", "/networks/create", {"Name": "overnet"})
+        overnet = Network(id=created["Id"], name="overnet", subnet="10.0.1.0/24", vni=4097)
+        other = Network(id="f" * 25, name="other", subnet="10.0.2.0/24", vni=4098)
+        api.node.runtime = NodeEngine(
+            NodeNetworks([overnet.id]), {overnet.id: overnet, other.id: other}
+        )
+        # A manager shows its containers on a swarm network it inspects.
+        _, doc = await call(api, "GET", "/networks/overnet")
+        assert doc["Containers"] == {
+            "task1": {
+                "Name": "web.1.task1",
+                "EndpointID": "e" * 64,
+                "MacAddress": "02:42:0a:00:01:05",
+                "IPv4Address": "10.0.1.5/24",
+                "IPv6Address": "",
+            }
+        }
+        api.worker()
+        status, listed = await call(api, "GET", "/networks")
+        assert (status, sorted(n["Name"] for n in listed)) == (200, ["other", "overnet"])
+        assert {n["Scope"] for n in listed} == {"swarm"}
+        dangling = json.dumps({"dangling": ["true"]})
+        _, listed = await call(api, "GET", f"/networks?filters={dangling}")
+        assert [n["Name"] for n in listed] == ["other"]
+        by_name = json.dumps({"name": {"over": True}})
+        _, listed = await call(api, "GET", f"/networks?filters={by_name}")
+        assert [n["Name"] for n in listed] == ["overnet"]
+        for ref in ("overnet", overnet.id, overnet.id[:6]):
+            status, doc = await call(api, "GET", f"/networks/{ref}")
+            assert (status, doc["Id"], list(doc["Containers"])) == (200, overnet.id, ["task1"])
+        assert (await call(api, "GET", "/networks/other"))[1]["Containers"] == {}
+        assert await message(api, "GET", "/networks/nosuch") == (404, "network nosuch not found")
+        # A network of the swarm the worker has no task on is not one it has.
+        api.node.runtime = NodeEngine(NodeNetworks([]))
+        assert await call(api, "GET", "/networks") == (200, [])
+        assert (await message(api, "GET", "/networks/overnet"))[0] == 404
 
     run(scenario)
 

@@ -114,6 +114,9 @@ class FakeNode:
     manager: FakeRelay | None
     api: ControlAPI | None
     leader: bool = True
+    # The node's engine as the network endpoints read it (swarmpy.agent.runtime.NodeRuntime):
+    # none unless a test gives one.
+    runtime: Any = None
 
     def control_api(self) -> ControlAPI | None:
         return self.api

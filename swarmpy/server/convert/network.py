@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,23 @@ def network_json(network: Network) -> dict[str, Any]:
         "Options": options,
         "Labels": labels(network.labels),
     }
+
+
+def local_network_json(network: Network, endpoints: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """A network this node has, as its inspect shows it: with the node's containers on it,
+    keyed by container id as Docker's are (``endpoints`` as the network provider lists them)."""
+    out = network_json(network)
+    out["Containers"] = {
+        e.get("ContainerID") or e.get("EndpointID", ""): {
+            "Name": e.get("Name", ""),
+            "EndpointID": e.get("EndpointID", ""),
+            "MacAddress": e.get("MacAddress", ""),
+            "IPv4Address": e.get("IPv4Address", ""),
+            "IPv6Address": "",
+        }
+        for e in endpoints
+    }
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
 """/networks: list with filters, inspect, create, remove, prune (the swarm's networks; the
-node-local bridge is not an object clients manage)."""
+node-local bridge is not an object clients manage).
+
+As dockerd's, a node answers list and inspect from what it has too: a worker lists and shows
+the networks its tasks are on (the node's local view, Docker's local networks), and inspect
+shows the node's containers on a network it has."""
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -11,8 +16,8 @@ from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.manager.state.store import SERVICES, Snapshot
 from swarmpy.model import Network
 from swarmpy.server.app import NODE, Routes, json_body, json_response, parse_time
-from swarmpy.server.backend import reader, writer
-from swarmpy.server.convert.network import network_create, network_json
+from swarmpy.server.backend import EngineNode, reader, writer
+from swarmpy.server.convert.network import local_network_json, network_create, network_json
 from swarmpy.server.filters import Filters, parse_filters, prefix
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
@@ -49,12 +54,55 @@ def networks_in_use(snapshot: Snapshot) -> set[str]:
     return {n for service in snapshot.all(SERVICES) for n in service.spec.networks}
 
 
+@dataclass(frozen=True)
+class LocalNetwork:
+    """A swarm network this node has, with the node's containers on it."""
+
+    network: Network
+    endpoints: list[dict[str, str]]
+
+
+def local_networks(node: EngineNode) -> dict[str, LocalNetwork]:
+    """The networks this node has: those of the tasks it runs, as the managers' view names
+    them, and any the network provider still holds (its endpoints not yet released)."""
+    engine = node.runtime
+    if engine is None:
+        return {}
+    known = engine.networks
+    present = set(engine.network.local_networks()) | set(known)
+    return {
+        net_id: LocalNetwork(
+            known.get(net_id) or Network(id=net_id, name=net_id),
+            engine.network.local_containers(net_id),
+        )
+        for net_id in sorted(present)
+    }
+
+
+def find_local(found: dict[str, LocalNetwork], ref: str) -> LocalNetwork | None:
+    """Docker's lookup of a local network: the full id, the full name, a unique id prefix."""
+    if ref in found:
+        return found[ref]
+    for local in found.values():
+        if local.network.name == ref:
+            return local
+    matches = [local for net_id, local in found.items() if net_id.startswith(ref)]
+    if len(matches) > 1:
+        raise InvalidArgument(f"network {ref} is ambiguous ({len(matches)} matches found)")
+    return matches[0] if matches else None
+
+
 async def list_networks(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters", ""), NETWORK_FILTERS)
     node = request.app[NODE]
     if node.control_api() is None:
-        # A worker knows no swarm networks of its own; Docker lists its local ones then.
-        return json_response([])
+        # No swarm store here: Docker lists the node's local networks, a worker's being the
+        # swarm networks its tasks are on; in use is what has a container on it.
+        found = local_networks(node).values()
+        in_use = {n.network.id for n in found if n.endpoints}
+        return json_response(
+            [network_json(n.network) for n in found if network_matches(filters, n.network, in_use)]
+        )
     api = reader(node)
     in_use = networks_in_use(api.store.view())
     return json_response(
@@ -63,12 +111,21 @@ async def list_networks(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
+    ref = request.match_info["id"]
     scope = request.query.get("scope", "")
     if scope not in ("", "swarm"):
-        ref = request.match_info["id"]
         raise NotFound(f"network {ref} not found")
-    api = reader(request.app[NODE])
-    return json_response(network_json(api.networks.get(request.match_info["id"])))
+    node = request.app[NODE]
+    found = local_networks(node)
+    if node.control_api() is None:
+        local = find_local(found, ref)
+        if local is None:
+            raise NotFound(f"network {ref} not found")
+        return json_response(local_network_json(local.network, local.endpoints))
+    network = reader(node).networks.get(ref)
+    local = found.get(network.id)
+    endpoints = local.endpoints if local is not None else []
+    return json_response(local_network_json(network, endpoints))
 
 
 async def create(request: web.Request) -> web.Response:
