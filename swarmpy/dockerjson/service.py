@@ -22,6 +22,9 @@ from swarmpy.model import (
     HealthConfig,
     Mount,
     MountType,
+    PortConfig,
+    PortProtocol,
+    PublishMode,
     ResourceRequirements,
     Resources,
     RestartCondition,
@@ -270,14 +273,27 @@ def _preferences(items: list[Fields]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _endpoint_mode(f: Fields | None) -> EndpointMode:
-    if f is None:
-        return EndpointMode.VIP
-    mode = _enum(f, "Mode", EndpointMode, EndpointMode.VIP)
-    # Published ports need the routing mesh, which swarmpy does not have.
-    f.unsupported(("Ports",))
+def _port(f: Fields) -> PortConfig:
+    """Docker's PortConfig; an empty Protocol is tcp and an empty PublishMode ingress, as
+    Docker's enums' zero values."""
+    port = PortConfig(
+        target=f.integer("TargetPort"),
+        published=f.integer("PublishedPort"),
+        protocol=_enum(f, "Protocol", PortProtocol, PortProtocol.TCP),
+        publish_mode=_enum(f, "PublishMode", PublishMode, PublishMode.INGRESS),
+        name=f.text("Name"),
+    )
     f.done()
-    return mode
+    return port
+
+
+def _endpoint_spec(f: Fields | None) -> tuple[EndpointMode, tuple[PortConfig, ...]]:
+    if f is None:
+        return EndpointMode.VIP, ()
+    mode = _enum(f, "Mode", EndpointMode, EndpointMode.VIP)
+    ports = tuple(_port(p) for p in f.objs("Ports"))
+    f.done()
+    return mode, ports
 
 
 def service_spec(body: Any) -> ServiceSpec:
@@ -320,6 +336,7 @@ def service_spec(body: Any) -> ServiceSpec:
     # Docker's deprecated place for networks (API < 1.25) is still read, as Docker does.
     networks += _network_targets(f.objs("Networks"))
     mode, replicas, max_concurrent = _mode(f.obj("Mode"))
+    endpoint_mode, ports = _endpoint_spec(f.obj("EndpointSpec"))
     update_config = f.obj("UpdateConfig")
     if mode.is_job and update_config is not None:
         raise InvalidArgument("Jobs may not have an update config")  # SwarmKit's words
@@ -336,7 +353,8 @@ def service_spec(body: Any) -> ServiceSpec:
         constraints=constraints,
         resources=resources,
         networks=networks,
-        endpoint_mode=_endpoint_mode(f.obj("EndpointSpec")),
+        endpoint_mode=endpoint_mode,
+        ports=ports,
         force_update=force_update,
         placement_prefs=prefs,
         max_replicas=max_replicas,
@@ -496,8 +514,26 @@ def service_spec_json(spec: ServiceSpec) -> dict[str, Any]:
         "TaskTemplate": task_spec_json(spec),
         "Mode": mode,
         **_update_configs_json(spec),
-        "EndpointSpec": {"Mode": str(spec.endpoint_mode)},
+        "EndpointSpec": endpoint_spec_json(spec),
     }
+
+
+def port_json(p: PortConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"Name": p.name} if p.name else {}
+    out.update(
+        Protocol=str(p.protocol),
+        TargetPort=p.target,
+        PublishedPort=p.published,
+        PublishMode=str(p.publish_mode),
+    )
+    return out
+
+
+def endpoint_spec_json(spec: ServiceSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"Mode": str(spec.endpoint_mode)}
+    if spec.ports:
+        out["Ports"] = [port_json(p) for p in spec.ports]
+    return out
 
 
 def service_json(
@@ -505,7 +541,7 @@ def service_json(
 ) -> dict[str, Any]:
     """A Service; ``status`` (running, desired, completed) adds Docker's ServiceStatus
     (``?status=true``)."""
-    endpoint_spec = {"Mode": str(service.spec.endpoint_mode)}
+    endpoint_spec = endpoint_spec_json(service.spec)
     out: dict[str, Any] = {
         "ID": service.id,
         "Version": version(index),
@@ -516,6 +552,8 @@ def service_json(
     }
     if service.previous_spec is not None:
         out["PreviousSpec"] = service_spec_json(service.previous_spec)
+    if service.endpoint_ports:
+        out["Endpoint"]["Ports"] = [port_json(p) for p in service.endpoint_ports]
     if service.virtual_ips:
         out["Endpoint"]["VirtualIPs"] = [
             {"NetworkID": v.network_id, "Addr": v.addr} for v in service.virtual_ips

@@ -188,7 +188,11 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ),
         ("TaskTemplate.LogDriver", {"Name": "syslog"}, "TaskTemplate.LogDriver"),
         ("TaskTemplate.Placement.Preferences", [{"Spread": {}}], "Placement.Preferences"),
-        ("EndpointSpec.Ports", [{"TargetPort": 80}], "unsupported field EndpointSpec.Ports"),
+        (
+            "EndpointSpec.Ports",
+            [{"TargetPort": 80, "Protocol": "icmp"}],
+            "Protocol 'icmp': expected one of tcp, udp, sctp",
+        ),
         ("Replicas", 3, "unknown field Replicas"),
         ("TaskTemplate.ContainerSpec.Args", "httpd", "expected an array of strings"),
         ("UpdateConfig.Order", "sideways", "invalid UpdateConfig.Order 'sideways'"),
