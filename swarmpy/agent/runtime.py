@@ -132,10 +132,19 @@ class NodeRuntime(Executor):
 
     async def _sandbox_event(self, event: SandboxEvent, task: Task, netns_path: str) -> None:
         if event == "created":
-            networks = [a.network_id for a in task.networks]
+            networks = self._dns_networks(task)
             await self.dns.add_container(task.id, netns_path, networks)
         else:
             await self.dns.remove_container(task.id)
+
+    def _dns_networks(self, task: Task) -> list[str]:
+        """The networks whose names the task resolves: not the ingress network, which
+        carries the routing mesh and no service discovery (as Docker's)."""
+        return [
+            a.network_id
+            for a in task.networks
+            if not (a.network_id in self.networks and self.networks[a.network_id].ingress)
+        ]
 
     async def apply_view(self, view: NetworkView) -> None:
         self.networks = {n.id: n for n in view.networks}
@@ -148,6 +157,6 @@ class NodeRuntime(Executor):
             if not await self.network.adopt(task):
                 return
             path = netns_path(Names(self.config.name_prefix).sandbox(task.id))
-            await self.dns.add_container(task.id, path, [a.network_id for a in task.networks])
+            await self.dns.add_container(task.id, path, self._dns_networks(task))
         except Exception as exc:  # its runner goes on without the wiring  # noqa: BLE001
             log.warning("task %s: cannot re-adopt its network: %s", task.id, exc)

@@ -44,6 +44,20 @@ class Names:
     def nat_table(self) -> str:
         return f"{self.prefix}nat"
 
+    @property
+    def ports_table(self) -> str:
+        """The host's published-port rules (the routing mesh's and host mode's)."""
+        return f"{self.prefix}ports"
+
+    @property
+    def ingress_sandbox(self) -> str:
+        """The routing mesh's netns on this node (Docker's ingress_sbox)."""
+        return f"{self.prefix}-ingress_sbox"
+
+    def ingress_veth(self, index: int) -> str:
+        """0: the sandbox's leg on the ingress bridge; 1: the host end of its link."""
+        return f"{self.prefix}vingress{index}"
+
     def owns_netns(self, name: str) -> bool:
         return name.startswith(f"{self.prefix}-")
 

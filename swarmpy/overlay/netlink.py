@@ -188,6 +188,14 @@ class Netlink:
                 self._ipr().link("set", index=self._index(host_name), master=master, state="up")
         self.set_up(peer_name, ns=sandbox)
 
+    def add_veth_pair(self, host_name: str, sandbox: str, peer_name: str, mtu: int) -> None:
+        """A routed veth pair (in no bridge): ``host_name`` up here, ``peer_name`` up in
+        ``sandbox``."""
+        peer = {"ifname": peer_name, "net_ns_fd": sandbox, "mtu": mtu}
+        with _netlink_errors(f"create veth {host_name}"):
+            self._ipr().link("add", ifname=host_name, kind="veth", mtu=mtu, state="up", peer=peer)
+        self.set_up(peer_name, ns=sandbox)
+
     def _index(self, ifname: str, ns: str | None = None) -> int:
         index = self.link_index(ifname, ns)
         if index is None:

@@ -1,4 +1,5 @@
-"""The agent's NetworkProvider: sandboxes, overlay and local-bridge attachments, VIPs.
+"""The agent's NetworkProvider: sandboxes, overlay and local-bridge attachments, VIPs,
+published ports (the ingress sandbox and the host's port rules, ``ingress.py``).
 
 pyroute2's sync handles cannot run inside the event loop and are not thread-safe, so every
 kernel operation runs on one worker thread; that also serialises setup, teardown and view
@@ -18,14 +19,15 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from swarmpy.errors import RuntimeFailure
-from swarmpy.model import Network, NetworkView, Task, mac_for_ip
+from swarmpy.model import Network, NetworkView, PublishMode, Task, mac_for_ip
 from swarmpy.netns import netns_path
 from swarmpy.overlay.attachment import Attachment
 from swarmpy.overlay.forwarding import remote_peers
+from swarmpy.overlay.ingress import HostPort, IngressSandbox, host_ruleset, mesh_ports
 from swarmpy.overlay.localbridge import DEFAULT_SUBNET, AddressPool, LocalBridge
 from swarmpy.overlay.names import Names, container_ifname
 from swarmpy.overlay.netlink import Netlink
-from swarmpy.overlay.nft import delete_table, open_nft
+from swarmpy.overlay.nft import Nft, delete_table, open_nft
 from swarmpy.overlay.overlay import OverlayNetwork
 from swarmpy.overlay.sandbox import RESOLV_CONF, Sandboxes, SandboxInfo, hostname_for, hosts_file
 from swarmpy.overlay.vip import VipTables, vip_rules
@@ -68,6 +70,11 @@ class OverlayNetworkProvider:
         self._view = NetworkView()
         self._view_arrived = asyncio.Event()
         self._closed = False
+        self._ingress: IngressSandbox | None = None
+        self._host_ports: dict[str, tuple[HostPort, ...]] = {}  # task id → its host-mode ports
+        self._host_nft: Nft | None = None
+        # What the host's port table was last made from: (mesh ports, host-mode ports).
+        self._host_rules: tuple[object, ...] | None = None
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -163,9 +170,10 @@ class OverlayNetworkProvider:
             atts = self._plan(task, sandbox, networks)
             self._attachments[task.id] = atts
             if networks:
-                self._attach_overlays(atts, networks)
-            else:
-                self._local_bridge().attach(atts[0])
+                self._attach_overlays(atts[: len(networks)], networks)
+            if len(atts) > len(networks):
+                self._local_bridge().attach(atts[-1])
+            self._publish_host_ports(task, atts)
         except Exception:
             self._teardown_sync(task)
             raise
@@ -181,8 +189,9 @@ class OverlayNetworkProvider:
             for net in networks:
                 self._overlay(net)
             self._apply_vips(atts, self._view)
-        else:
+        if len(atts) > len(networks):
             self._local_bridge().ensure()
+        self._publish_host_ports(task, atts)
         return True
 
     def _plan(self, task: Task, sandbox: str, networks: list[Network]) -> tuple[Attachment, ...]:
@@ -198,15 +207,19 @@ class OverlayNetworkProvider:
                 mac=mac or mac_for_ip(cidr),
             )
 
-        if not networks:
-            return (attachment(0, "", self._pool.allocate(task.id), ""),)
         for na, net in zip(task.networks, networks, strict=True):
             if not na.addresses:
                 raise RuntimeFailure(f"task {task.id} has no address on network {net.name}")
-        return tuple(
+        overlays = tuple(
             attachment(i, na.network_id, na.addresses[0], na.mac)
             for i, na in enumerate(task.networks)
         )
+        if networks and not _publishes_host_ports(task):
+            return overlays
+        # On no overlay, or publishing a host-mode port: a leg on the node-local bridge,
+        # which the host reaches (Docker's docker_gwbridge), last.
+        local = attachment(len(overlays), "", self._pool.allocate(task.id), "")
+        return (*overlays, local)
 
     def _attach_overlays(self, atts: tuple[Attachment, ...], networks: list[Network]) -> None:
         for att, net in zip(atts, networks, strict=True):
@@ -236,25 +249,83 @@ class OverlayNetworkProvider:
             self._vips.apply(atts[0].sandbox, vip_rules(view, network_ids))
 
     def _apply_view_sync(self, view: NetworkView) -> None:
+        self._sync_ingress(view)
         for network_id, overlay in self._networks.items():
             overlay.program(remote_peers(view, network_id, self.node_addr))
         for atts in self._attachments.values():
             self._apply_vips(atts, view)
+        self._apply_ports(view)
+
+    # ------------------------------------------------------------ published ports
+
+    def _sync_ingress(self, view: NetworkView) -> None:
+        """Make the ingress sandbox match the view: on the ingress network at the address
+        the allocator gave this node, or gone when there is none."""
+        want = _ingress_leg(view, self.node_addr)
+        have = self._ingress
+        if have is not None and (want is None or (have.network, have.cidr) != want):
+            self._ingress = None
+            have.destroy()
+            self._release_unused_overlays()
+        if want is None or self._ingress is not None:
+            return
+        sandbox = IngressSandbox(self._nl, self._names, want[0], want[1], open_nft)
+        self._ingress = sandbox
+        try:
+            sandbox.create_link()
+            self._overlay(want[0]).attach(sandbox.attachment())
+        except Exception:
+            self._ingress = None
+            sandbox.destroy()
+            raise
+
+    def _apply_ports(self, view: NetworkView) -> None:
+        """The ingress sandbox's balancing and the host's port rules, each rewritten only
+        when what it is made from changed."""
+        sandbox = self._ingress
+        mesh = mesh_ports(view, sandbox.network.id) if sandbox is not None else ()
+        if sandbox is not None:
+            sandbox.apply(VIP_TABLE, mesh)
+        published = tuple(sorted({(p.protocol, p.published) for p in mesh}))
+        host = tuple(sorted(hp for hps in self._host_ports.values() for hp in hps))
+        if (published, host) == self._host_rules:
+            return
+        if self._host_nft is None:
+            self._host_nft = open_nft(self._nl.host_netns)
+        self._host_nft.run(host_ruleset(self._names.ports_table, published, host))
+        self._host_rules = (published, host)
+
+    def _publish_host_ports(self, task: Task, atts: tuple[Attachment, ...]) -> None:
+        ports = tuple(
+            HostPort(str(p.protocol), p.published, atts[-1].ip, p.target)
+            for p in task.spec.ports
+            if p.publish_mode == PublishMode.HOST and p.published
+        )
+        if ports:
+            self._host_ports[task.id] = ports
+            self._apply_ports(self._view)
+
+    def _release_unused_overlays(self) -> None:
+        """Destroy the overlays no local task and no ingress sandbox is on."""
+        in_use = {a.network_id for task_atts in self._attachments.values() for a in task_atts}
+        if self._ingress is not None:
+            in_use.add(self._ingress.network.id)
+        for network_id in [n for n in self._networks if n not in in_use]:
+            self._networks.pop(network_id).destroy()
 
     def _teardown_sync(self, task: Task) -> None:
         sandbox = self._names.sandbox(task.id)
-        atts = self._attachments.pop(task.id, ())
-        # By name, not from our records, so a task set up before a restart is cleaned too.
-        for index in range(max(len(task.networks), 1)):
+        self._attachments.pop(task.id, None)
+        # By name, not from our records, so a task set up before a restart is cleaned too
+        # (its node-local leg, if any, comes after its overlays).
+        for index in range(len(task.networks) + 1):
             self._nl.delete_link(self._names.veth(task.id, index))
         self._vips.forget(sandbox)
         self._sandboxes.destroy(sandbox)
         self._pool.release(task.id)
-        in_use = {a.network_id for task_atts in self._attachments.values() for a in task_atts}
-        for network_id in {a.network_id for a in atts if a.network_id} - in_use:
-            overlay = self._networks.pop(network_id, None)
-            if overlay is not None:
-                overlay.destroy()
+        if self._host_ports.pop(task.id, None):
+            self._apply_ports(self._view)
+        self._release_unused_overlays()
 
     def _cleanup_sync(self) -> None:
         for name in self._nl.list_netns():
@@ -264,9 +335,30 @@ class OverlayNetworkProvider:
         for ifname in self._nl.link_names():
             if self._names.owns_link(ifname):
                 self._nl.delete_link(ifname)
-        open_nft(self._nl.host_netns).run(delete_table("ip", self._names.nat_table))
+        host_nft = open_nft(self._nl.host_netns)
+        host_nft.run(delete_table("ip", self._names.nat_table))
+        host_nft.run(delete_table("ip", self._names.ports_table))
+        self._ingress = None
+        self._host_ports.clear()
+        self._host_nft = None
+        self._host_rules = None
         for task_id in self._attachments:
             self._pool.release(task_id)
         self._attachments.clear()
         self._networks.clear()
         self._local = None
+
+
+def _publishes_host_ports(task: Task) -> bool:
+    return any(p.publish_mode == PublishMode.HOST and p.published for p in task.spec.ports)
+
+
+def _ingress_leg(view: NetworkView, node_addr: str) -> tuple[Network, str] | None:
+    """The ingress network and this node's sandbox address on it ("ip/prefix"), if any."""
+    ingress = next((n for n in view.networks if n.ingress), None)
+    if ingress is None:
+        return None
+    for ep in view.endpoints:
+        if ep.network_id == ingress.id and not ep.task_id and ep.node_addr == node_addr:
+            return ingress, f"{ep.ip}/{ingress.subnet.split('/')[1]}"
+    return None
