@@ -21,6 +21,18 @@ STOP_GRACE_PERIOD = _opt(
     "--stop-grace-period",
     help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)",
 )
+HEALTH_CMD = _opt("--health-cmd", help="Command to run to check health")
+HEALTH_INTERVAL = _opt("--health-interval", help="Time between running the check (ms|s|m|h)")
+HEALTH_TIMEOUT = _opt("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h)")
+HEALTH_RETRIES = _opt("--health-retries", help="Consecutive failures needed to report unhealthy")
+HEALTH_START_PERIOD = _opt(
+    "--health-start-period",
+    help="Start period for the container to initialize before counting retries towards "
+    "unstable (ms|s|m|h)",
+)
+NO_HEALTHCHECK: Any = typer.Option(
+    False, "--no-healthcheck", help="Disable any container-specified HEALTHCHECK"
+)
 REPLICAS = _opt("--replicas", help="Number of tasks")
 MAX_REPLICAS = _opt(
     "--replicas-max-per-node",

@@ -19,6 +19,7 @@ from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
     FailureAction,
+    HealthConfig,
     Mount,
     ResourceRequirements,
     RestartCondition,
@@ -43,6 +44,12 @@ class Common:
     read_only: bool | None = None
     init: bool | None = None
     tty: bool | None = None
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_timeout: str | None = None
+    health_retries: int | None = None
+    health_start_period: str | None = None
+    no_healthcheck: bool | None = None
     replicas: int | None = None
     max_replicas: int | None = None
     max_concurrent: int | None = None
@@ -276,6 +283,92 @@ def _common(spec: ServiceSpec, o: Common) -> ServiceSpec:
     return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
 
 
+def _health_duration(text: str, flag: str) -> float:
+    """A --health-* duration: Docker's PositiveDurationOpt refuses a negative one."""
+    if text.strip().startswith("-"):
+        raise InvalidArgument(
+            f'invalid argument "{text}" for "--{flag}" flag: duration cannot be negative'
+        )
+    return specflags.duration(text)
+
+
+@dataclass(frozen=True)
+class _Health:
+    """The --health-* durations, parsed (None: not given)."""
+
+    interval_s: float | None
+    timeout_s: float | None
+    start_period_s: float | None
+
+
+def _health_flags(o: Common) -> _Health:
+    def parse(text: str | None, flag: str) -> float | None:
+        return None if text is None else _health_duration(text, flag)
+
+    return _Health(
+        parse(o.health_interval, "health-interval"),
+        parse(o.health_timeout, "health-timeout"),
+        parse(o.health_start_period, "health-start-period"),
+    )
+
+
+_HEALTH_CONFLICT = "--no-healthcheck conflicts with --health-* options"
+
+
+def _create_health(o: Common) -> HealthConfig | None:
+    """docker/cli's toHealthConfig: a start period alone asks for no healthcheck, as there."""
+    h = _health_flags(o)
+    have = (
+        bool(o.health_cmd)
+        or h.interval_s is not None
+        or h.timeout_s is not None
+        or bool(o.health_retries)
+    )
+    if o.no_healthcheck:
+        if have:
+            raise InvalidArgument(_HEALTH_CONFLICT)
+        return HealthConfig(test=("NONE",))
+    if not have:
+        return None
+    return HealthConfig(
+        test=("CMD-SHELL", o.health_cmd) if o.health_cmd else (),
+        interval_s=h.interval_s or 0.0,
+        timeout_s=h.timeout_s or 0.0,
+        retries=o.health_retries or 0,
+        start_period_s=h.start_period_s or 0.0,
+    )
+
+
+def _update_health(current: HealthConfig | None, o: Common) -> HealthConfig | None:
+    """docker/cli's updateHealthcheck: each given flag replaces its field."""
+    h = _health_flags(o)
+    given = (
+        o.health_cmd is not None
+        or o.health_retries is not None
+        or any(v is not None for v in (h.interval_s, h.timeout_s, h.start_period_s))
+    )
+    if o.no_healthcheck:
+        if given:
+            raise InvalidArgument(_HEALTH_CONFLICT)
+        return HealthConfig(test=("NONE",))
+    if not given:
+        return current
+    hc = current or HealthConfig()
+    if hc.test[:1] == ("NONE",):
+        hc = dataclasses.replace(hc, test=())
+    if h.interval_s is not None:
+        hc = dataclasses.replace(hc, interval_s=h.interval_s)
+    if h.timeout_s is not None:
+        hc = dataclasses.replace(hc, timeout_s=h.timeout_s)
+    if h.start_period_s is not None:
+        hc = dataclasses.replace(hc, start_period_s=h.start_period_s)
+    if o.health_retries is not None:
+        hc = dataclasses.replace(hc, retries=o.health_retries)
+    if o.health_cmd is not None:
+        hc = dataclasses.replace(hc, test=("CMD-SHELL", o.health_cmd) if o.health_cmd else ())
+    return hc
+
+
 def _update_flags(o: Common) -> bool:
     """Any --update-* or --rollback-* flag given (Docker's CLI then sends a config)."""
     return any(
@@ -344,6 +437,7 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         hosts=tuple(specflags.host(h) for h in o.hosts),
         sysctls=specflags.key_values(o.sysctls, "sysctl"),
         ulimits=specflags.ulimits((), o.ulimits, ()),
+        healthcheck=_create_health(o),
     )
     spec = ServiceSpec(
         name=o.name,
@@ -390,6 +484,7 @@ def update_spec(
         ulimits=specflags.ulimits(c.ulimits, o.ulimit_add, o.ulimit_rm)
         if o.ulimit_add or o.ulimit_rm
         else c.ulimits,
+        healthcheck=_update_health(c.healthcheck, o),
     )
     constraints = spec.constraints
     if o.constraint_add or o.constraint_rm:
