@@ -84,6 +84,18 @@ def _node_value(key: str, node: Node) -> str:
     return ""  # engine.labels: nodes report none
 
 
+def node_attribute(key: str, node: Node) -> str:
+    """A node's value of ``node.labels.zone``, ``node.hostname``, ... ("" when it has none):
+    what constraints compare and placement preferences spread over."""
+    return _node_value(key, node)
+
+
+def valid_attribute(key: str) -> bool:
+    return key in _PLAIN_KEYS or (
+        key.startswith(_LABEL_PREFIXES) and not key.endswith(".") and key not in _LABEL_PREFIXES
+    )
+
+
 def node_matches(constraints: Sequence[Constraint], node: Node) -> bool:
     for c in constraints:
         # SwarmKit compares values case-insensitively (labels' keys stay case-sensitive).

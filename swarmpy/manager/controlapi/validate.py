@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from swarmpy import templates
 from swarmpy.engine.images.reference import parse_reference
 from swarmpy.errors import InvalidArgument
+from swarmpy.manager.constraint import valid_attribute
 from swarmpy.model import (
     ContainerSpec,
     HealthConfig,
@@ -511,9 +512,10 @@ def check_service_spec(spec: ServiceSpec) -> None:
     check_resource_requirements(spec.resources)
     for constraint in spec.constraints:
         check_text(constraint, "constraint")
-    if spec.placement_prefs:
-        raise _reject(
-            "placement preferences are not supported: swarmpy's scheduler spreads a "
-            "service's tasks over nodes only"
-        )
+    for pref in spec.placement_prefs:
+        if not valid_attribute(pref):
+            raise _reject(
+                f"invalid placement preference spread={_clip(pref)}: spread over "
+                "node.labels.<label>, engine.labels.<label>, node.id, node.hostname or node.role"
+            )
     check_count(spec.max_replicas, "replicas-max-per-node")

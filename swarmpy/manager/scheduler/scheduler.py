@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from swarmpy.manager import constraint
 from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.scheduler.filters import (
     Filter,
@@ -15,7 +16,7 @@ from swarmpy.manager.scheduler.filters import (
     explain,
     first_failing,
 )
-from swarmpy.manager.scheduler.spread import SpreadHeap
+from swarmpy.manager.scheduler.spread import SpreadHeap, spread_key
 from swarmpy.manager.state.store import NODES, TASKS, Event, Tx, write_chunked
 from swarmpy.model import Node, Task, TaskState, TaskStatus, now
 
@@ -93,6 +94,9 @@ def _place_group(
             fitting.append(load)
         else:
             failures[failed] = failures.get(failed, 0) + 1
+    if first.spec.placement_prefs:
+        _place_preferred(group, fitting, filters, failures, result)
+        return
     heap = SpreadHeap(first.service_id, fitting)
     for task in group:
         placed = False
@@ -110,6 +114,52 @@ def _place_group(
             placed = True
         if not placed:
             result.unschedulable[task.id] = explain(filters, failures)
+
+
+def preferred(loads: Sequence[NodeLoad], prefs: Sequence[str], service_id: str) -> list[NodeLoad]:
+    """Docker's placement preferences (``spread=node.labels.zone``): level by level, the
+    nodes of the attribute value whose nodes run the fewest of the service's tasks (nodes
+    without the attribute are one more value, ""), so tasks divide evenly over the values."""
+    candidates = list(loads)
+    for pref in prefs:
+        groups: dict[str, list[NodeLoad]] = {}
+        for load in candidates:
+            groups.setdefault(constraint.node_attribute(pref, load.node), []).append(load)
+        _, candidates = min(
+            groups.items(),
+            key=lambda item: (sum(x.tasks_by_service.get(service_id, 0) for x in item[1]), item[0]),
+        )
+    return candidates
+
+
+def _place_preferred(
+    group: list[Task],
+    fitting: list[NodeLoad],
+    filters: Sequence[Filter],
+    failures: dict[int, int],
+    result: Schedule,
+) -> None:
+    """Place a group with placement preferences: the value to spread to first, then the
+    least loaded node there (a scan per task: preferences are for a handful of zones)."""
+    first = group[0]
+    for task in group:
+        live = []
+        for load in fitting:
+            failed = first_failing(filters, load.node, task, load)
+            if failed >= 0:
+                failures[failed] = failures.get(failed, 0) + 1
+            else:
+                live.append(load)
+        fitting = live
+        if not live:
+            result.unschedulable[task.id] = explain(filters, failures)
+            continue
+        chosen = min(
+            preferred(live, first.spec.placement_prefs, first.service_id),
+            key=lambda load: spread_key(load, first.service_id),
+        )
+        chosen.add(task)
+        result.assignments[task.id] = chosen.node.id
 
 
 def schedulable(task: Task) -> bool:
