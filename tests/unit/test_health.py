@@ -3,13 +3,15 @@ HEALTHCHECK, the commands run, Docker's JSON and the ps STATUS column."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.health import health_json, image_health, read_health
 from swarmpy.dockerjson.service import service_spec, service_spec_json
-from swarmpy.engine.containers import status_text
+from swarmpy.engine.containers import ContainerInfo, status_text
 from swarmpy.engine.health import (
     Health,
     Probe,
@@ -24,6 +26,8 @@ from swarmpy.engine.health import (
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.controlapi.validate import check_healthcheck
 from swarmpy.model import ContainerSpec, HealthConfig, HealthState, ServiceSpec
+from swarmpy.server.convert.container import CONTAINER_FILTERS, ListQuery, matches
+from swarmpy.server.filters import parse_filters
 
 STARTED = 1000.0
 
@@ -282,3 +286,23 @@ def test_update_health_flags_change_only_what_they_name() -> None:
     assert updated(None, health_cmd="x") == HealthConfig(("CMD-SHELL", "x"))
     with pytest.raises(InvalidArgument, match="conflicts"):
         updated(current, no_healthcheck=True, health_retries=1)
+
+
+def test_ps_health_filter_reads_state_health() -> None:
+    parsed = parse_filters(json.dumps({"health": ["healthy"]}), CONTAINER_FILTERS)
+    query = ListQuery(parsed, all=False, limit=0)
+    row = ContainerInfo(
+        "c" * 64, "busybox", "sh", 1.0, "Up 1 second", "running", "web.1.x", 7, None
+    )
+
+    def doc(health: dict[str, object] | None) -> dict[str, object]:
+        state: dict[str, object] = {"ExitCode": 0, "StartedAt": "2026-01-01T00:00:00Z"}
+        if health is not None:
+            state["Health"] = health
+        return {"Id": row.id, "Name": "/web.1.x", "Image": "", "State": state, "Config": {}}
+
+    assert matches(query, row, doc({"Status": "healthy", "FailingStreak": 0, "Log": []}))
+    assert not matches(query, row, doc({"Status": "starting", "FailingStreak": 0, "Log": []}))
+    assert not matches(query, row, doc(None))
+    none = ListQuery(parse_filters(json.dumps({"health": ["none"]}), CONTAINER_FILTERS), False, 0)
+    assert matches(none, row, doc(None))

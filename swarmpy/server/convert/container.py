@@ -32,7 +32,6 @@ CONTAINER_FILTERS = (
     "volume",
 )
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-# swarmpy runs no health checks: every container's health is "none".
 HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
 TASK_LABEL = "com.docker.swarm.task.id"
 
@@ -210,6 +209,12 @@ def go_match(patterns: Sequence[str], text: str) -> bool:
     return False
 
 
+def _health(doc: dict[str, Any]) -> str:
+    """The container's health as Docker's health filter names it ("none": no check)."""
+    health = (doc.get("State") or {}).get("Health") or {}
+    return str(health.get("Status") or "none")
+
+
 def check_filters(filters: Filters) -> None:
     """Refuse bad values before anything is listed, with Docker's words."""
     for value in filters.get("status"):
@@ -263,7 +268,7 @@ def matches(query: ListQuery, info: ContainerInfo, doc: dict[str, Any]) -> bool:
         f.labels("label", labels),
         f.any("exited", (int(c) == exit_code and not running and started for c in f.get("exited"))),
         f.any("status", [info.state in f.get("status")]),
-        f.any("health", ["none" in f.get("health")]),
+        f.any("health", [_health(doc) in f.get("health")]),
         f.any(
             "volume",
             (
