@@ -103,3 +103,23 @@ def test_a_global_jobs_progress_is_done_when_every_nodes_task_completed() -> Non
     tasks[1] = job_task(0, "complete", 0, "n2")
     assert assess(service, tasks, set()).converged
     assert not assess(service, [], set()).converged
+
+
+def test_inspect_pretty_of_a_job_names_no_mode_and_no_update_config(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from swarmpy.cli.service.inspect import print_pretty
+
+    doc = {
+        "ID": "x" * 25,
+        "Spec": {
+            "Name": "j",
+            "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
+            "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+        },
+    }
+    print_pretty(doc)
+    out = capsys.readouterr().out
+    assert "Service Mode:\n" in out
+    assert "Replicas" not in out
+    assert "UpdateConfig" not in out

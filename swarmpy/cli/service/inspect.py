@@ -15,7 +15,7 @@ def print_pretty(doc: dict[str, Any]) -> None:
     spec = doc.get("Spec", {})
     template = spec.get("TaskTemplate", {})
     container = template.get("ContainerSpec", {})
-    update = spec.get("UpdateConfig", {})
+    update = spec.get("UpdateConfig")
     typer.echo(f"\nID:\t\t{doc['ID']}\nName:\t\t{spec.get('Name', '')}")
     if spec.get("Labels"):
         typer.echo("Labels:")
@@ -24,9 +24,11 @@ def print_pretty(doc: dict[str, Any]) -> None:
     mode = spec.get("Mode", {})
     if "Global" in mode:
         typer.echo("Service Mode:\tGlobal")
-    else:
+    elif "Replicated" in mode:
         typer.echo("Service Mode:\tReplicated")
         typer.echo(f" Replicas:\t{mode.get('Replicated', {}).get('Replicas', 0)}")
+    else:
+        typer.echo("Service Mode:")  # a job: Docker's template names no mode for it
     update_status = doc.get("UpdateStatus")
     if update_status:
         typer.echo(f"UpdateStatus:\n State:\t\t{update_status.get('State', '')}")
@@ -34,9 +36,10 @@ def print_pretty(doc: dict[str, Any]) -> None:
     constraints = template.get("Placement", {}).get("Constraints") or []
     if constraints:
         typer.echo("Placement:\n Constraints:\t" + ", ".join(constraints))
-    typer.echo(f"UpdateConfig:\n Parallelism:\t{update.get('Parallelism', 0)}")
-    typer.echo(f" On failure:\t{update.get('FailureAction', '')}")
-    typer.echo(f" Update order:\t{update.get('Order', '')}")
+    if update is not None:  # a job has none
+        typer.echo(f"UpdateConfig:\n Parallelism:\t{update.get('Parallelism', 0)}")
+        typer.echo(f" On failure:\t{update.get('FailureAction', '')}")
+        typer.echo(f" Update order:\t{update.get('Order', '')}")
     typer.echo("ContainerSpec:")
     typer.echo(f" Image:\t\t{container.get('Image', '')}")
     if container.get("Args"):
