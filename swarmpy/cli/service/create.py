@@ -34,6 +34,7 @@ def create(
         [], "--placement-pref", help="Add a placement preference"
     ),
     network: list[str] = typer.Option([], "--network", help="Network attachments"),
+    publish: list[str] = F.PUBLISH,
     mount: list[str] = typer.Option([], "--mount", help="Attach a filesystem mount to the service"),
     cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
     cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
@@ -108,6 +109,7 @@ def create(
             constraints=tuple(constraint),
             placement_prefs=tuple(placement_pref),
             networks=tuple(network),
+            publish=tuple(publish),
             mounts=tuple(mount),
             cap_add=tuple(cap_add),
             cap_drop=tuple(cap_drop),

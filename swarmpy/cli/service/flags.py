@@ -110,3 +110,4 @@ DETACH: Any = typer.Option(
     help="Exit immediately instead of waiting for the service to converge",
 )
 QUIET: Any = typer.Option(False, "--quiet", "-q", help="Suppress progress output")
+PUBLISH: Any = typer.Option([], "--publish", "-p", help="Publish a port as a node port")

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from swarmpy.cli import engine, opts, output
+from swarmpy.cli.service.publish import ports_column
 
 COLUMNS = [
     ("ID", "ID"),
@@ -55,7 +56,7 @@ def row(service: dict[str, Any]) -> dict[str, Any]:
         "Mode": mode_name(mode),
         "Replicas": replicas(mode, status),
         "Image": spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""),
-        "Ports": "",
+        "Ports": ports_column((service.get("Endpoint") or {}).get("Ports") or []),
     }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from swarmpy.cli import specflags
+from swarmpy.cli.service.publish import create_ports, update_ports
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
@@ -90,6 +91,7 @@ class CreateOptions(Common):
     constraints: tuple[str, ...] = ()
     placement_prefs: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
+    publish: tuple[str, ...] = ()
     mounts: tuple[str, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
@@ -118,6 +120,8 @@ class UpdateOptions(Common):
     placement_pref_rm: tuple[str, ...] = ()
     network_add: tuple[str, ...] = ()
     network_rm: tuple[str, ...] = ()
+    publish_add: tuple[str, ...] = ()
+    publish_rm: tuple[str, ...] = ()
     mount_add: tuple[str, ...] = ()
     mount_rm: tuple[str, ...] = ()
     cap_add: tuple[str, ...] = ()
@@ -449,6 +453,7 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         constraints=o.constraints,
         placement_prefs=tuple(specflags.placement_pref(p) for p in o.placement_prefs),
         networks=tuple(specflags.network(n) for n in o.networks),
+        ports=create_ports(o.publish),
     )
     # The counts are the mode's, taken above; the flags the modes share apply as for update.
     return _common(spec, dataclasses.replace(o, replicas=None, max_concurrent=None))
@@ -511,6 +516,7 @@ def update_spec(
         constraints=constraints,
         placement_prefs=prefs,
         networks=networks,
+        ports=update_ports(spec.ports, o.publish_add, o.publish_rm),
         # As Docker's CLI: a changed counter has every task replaced.
         force_update=spec.force_update + 1 if o.force else spec.force_update,
     )

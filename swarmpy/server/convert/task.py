@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from swarmpy.dockerjson.common import timestamp, version
-from swarmpy.dockerjson.service import task_spec_json
-from swarmpy.model import Network, Task, TaskState
+from swarmpy.dockerjson.service import port_json, task_spec_json
+from swarmpy.model import Network, PublishMode, Task, TaskState
 from swarmpy.server.convert.network import network_json
 
 
@@ -24,6 +24,11 @@ def task_json(task: Task, index: int | None, networks: Mapping[str, Network]) ->
     }
     if task.status.err:
         status["Err"] = task.status.err
+    host_ports = [p for p in task.spec.ports if p.publish_mode == PublishMode.HOST and p.published]
+    if host_ports and task.node_id and task.status.state >= TaskState.RUNNING:
+        # The host-mode ports the task's container was given (Docker's PortStatus): the
+        # agent opens them while the task runs, shown after as they were.
+        status["PortStatus"] = {"Ports": [port_json(p) for p in host_ports]}
     if task.status.container_id or task.status.pid or task.status.exit_code:
         status["ContainerStatus"] = {
             "ContainerID": task.status.container_id,
