@@ -294,6 +294,14 @@ class PortConfig:
 
 
 @dataclass(frozen=True)
+class NetworkAlias:
+    """Names a service also answers to on one network (a network id once stored)."""
+
+    network: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     image: str
     command: tuple[str, ...] = ()  # replaces the image's Entrypoint when set
@@ -358,6 +366,9 @@ class ServiceSpec:
     # Docker's EndpointSpec.Ports (its Mode is ``endpoint_mode``). A plain default, for specs
     # pickled before it existed.
     ports: tuple[PortConfig, ...] = ()
+    # Docker's NetworkAttachmentConfig.Aliases: more names of the service on one of its
+    # networks (``--network name=back,alias=db``). A plain default, as above.
+    network_aliases: tuple[NetworkAlias, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -615,6 +626,9 @@ class ServiceEndpoint:
     # The ingress-mode published ports (allocated), balanced over the service's endpoints on
     # the ingress network by every node's ingress sandbox.
     ports: tuple[PortConfig, ...] = ()
+    # The service's aliases per network (its spec's network_aliases), answered by DNS as
+    # its name is.
+    aliases: tuple[NetworkAlias, ...] = ()
 
 
 @dataclass(frozen=True)

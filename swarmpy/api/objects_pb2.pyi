@@ -548,6 +548,7 @@ class ServiceSpec(_message.Message):
     MAX_REPLICAS_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    NETWORK_ALIASES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: _builtins.str
     replicas: _builtins.int
@@ -579,6 +580,8 @@ class ServiceSpec(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
         """Docker's EndpointSpec.Ports"""
 
+    @_builtins.property
+    def network_aliases(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAlias]: ...
     def __init__(
         self,
         *,
@@ -599,14 +602,40 @@ class ServiceSpec(_message.Message):
         max_replicas: _builtins.int = ...,
         max_concurrent: _builtins.int = ...,
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
+        network_aliases: _abc.Iterable[Global___NetworkAlias] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "max_replicas", b"max_replicas", "mode", b"mode", "name", b"name", "networks", b"networks", "placement_prefs", b"placement_prefs", "ports", b"ports", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "container", b"container", "endpoint_mode", b"endpoint_mode", "force_update", b"force_update", "labels", b"labels", "max_concurrent", b"max_concurrent", "max_replicas", b"max_replicas", "mode", b"mode", "name", b"name", "network_aliases", b"network_aliases", "networks", b"networks", "placement_prefs", b"placement_prefs", "ports", b"ports", "replicas", b"replicas", "resources", b"resources", "restart", b"restart", "rollback", b"rollback", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceSpec: _TypeAlias = ServiceSpec  # noqa: Y015
+
+@_typing.final
+class NetworkAlias(_message.Message):
+    """Docker's NetworkAttachmentConfig.Aliases of one network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkAlias: _TypeAlias = NetworkAlias  # noqa: Y015
 
 @_typing.final
 class PortConfig(_message.Message):
@@ -1024,6 +1053,7 @@ class ServiceEndpoint(_message.Message):
     ENDPOINT_MODE_FIELD_NUMBER: _builtins.int
     VIRTUAL_IPS_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
     service_id: _builtins.str
     name: _builtins.str
     endpoint_mode: _builtins.str
@@ -1033,6 +1063,8 @@ class ServiceEndpoint(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
         """ingress-mode published ports"""
 
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAlias]: ...
     def __init__(
         self,
         *,
@@ -1041,10 +1073,11 @@ class ServiceEndpoint(_message.Message):
         endpoint_mode: _builtins.str = ...,
         virtual_ips: _abc.Iterable[Global___VirtualIP] | None = ...,
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
+        aliases: _abc.Iterable[Global___NetworkAlias] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_mode", b"endpoint_mode", "name", b"name", "ports", b"ports", "service_id", b"service_id", "virtual_ips", b"virtual_ips"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "endpoint_mode", b"endpoint_mode", "name", b"name", "ports", b"ports", "service_id", b"service_id", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
