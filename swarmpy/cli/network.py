@@ -28,6 +28,7 @@ def create(
     attachable: bool = typer.Option(
         False, "--attachable", help="Enable manual container attachment"
     ),
+    ingress: bool = typer.Option(False, "--ingress", help="Create swarm routing-mesh network"),
     label: list[str] = typer.Option([], "--label", help="Set metadata on a network"),
     opt: list[str] = typer.Option(
         [], "--opt", "-o", help=f"Set driver specific options ({MTU_OPTION}=N)"
@@ -38,6 +39,7 @@ def create(
         "Name": name,
         "Driver": driver,
         "Attachable": attachable,
+        "Ingress": ingress,
         "Labels": dict(specflags.key_values(label, "label")),
         "Options": dict(specflags.key_values(opt, "opt")),
     }

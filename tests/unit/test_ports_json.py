@@ -1,11 +1,14 @@
-"""Published ports in Docker's service JSON: Spec.EndpointSpec.Ports and Endpoint.Ports."""
+"""Published ports in Docker's service JSON (Spec.EndpointSpec.Ports, Endpoint.Ports) and the
+ingress network in its network JSON."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from swarmpy.dockerjson.service import service_json, service_spec, service_spec_json
+from swarmpy.manager.allocator.network import ingress_network
 from swarmpy.model import PortConfig, PortProtocol, PublishMode
+from swarmpy.server.convert.network import network_create, network_json
 from tests.support.builders import service
 
 CLI_CREATE = {
@@ -49,3 +52,10 @@ def test_a_spec_without_ports_shows_none() -> None:
     out = service_json(service("web"), 1)
     assert out["Spec"]["EndpointSpec"] == {"Mode": "vip"}
     assert "Ports" not in out["Endpoint"]
+
+
+def test_the_ingress_network_in_network_json_and_create() -> None:
+    ingress = ingress_network()
+    assert network_json(ingress)["Ingress"] is True
+    assert network_create({"Name": "mesh", "Ingress": True}).ingress is True
+    assert network_create({"Name": "plain"}).ingress is False

@@ -32,7 +32,7 @@ def network_json(network: Network) -> dict[str, Any]:
         "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
         "Internal": False,
         "Attachable": network.attachable,
-        "Ingress": False,
+        "Ingress": network.ingress,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
         "Containers": {},
@@ -69,6 +69,7 @@ class NetworkCreate:
     attachable: bool
     labels: dict[str, str]
     options: dict[str, str]
+    ingress: bool = False  # `network create --ingress`: the routing mesh's network
 
 
 def network_create(body: Any) -> NetworkCreate:
@@ -80,6 +81,7 @@ def network_create(body: Any) -> NetworkCreate:
         raise InvalidArgument(f"invalid Scope {scope!r}: swarmpy networks are swarm-scoped")
     f.flag("CheckDuplicate")  # swarmpy always refuses a duplicate name, as Docker then does
     attachable = f.flag("Attachable")
+    ingress = f.flag("Ingress")
     network_labels = dict(f.labels("Labels"))
     options = dict(f.labels("Options"))
     subnet = gateway = ""
@@ -98,6 +100,8 @@ def network_create(body: Any) -> NetworkCreate:
             config.done()
         ipam.unsupported(("Options",))
         ipam.done()
-    f.unsupported(("EnableIPv6", "Internal", "Ingress", "ConfigOnly", "ConfigFrom"))
+    f.unsupported(("EnableIPv6", "Internal", "ConfigOnly", "ConfigFrom"))
     f.done()
-    return NetworkCreate(name, driver, subnet, gateway, attachable, network_labels, options)
+    return NetworkCreate(
+        name, driver, subnet, gateway, attachable, network_labels, options, ingress
+    )

@@ -139,6 +139,7 @@ async def create(request: web.Request) -> web.Response:
         attachable=wanted.attachable,
         labels=wanted.labels,
         options=wanted.options,
+        ingress=wanted.ingress,
     )
     return json_response({"Id": network.id, "Warning": ""}, status=201)
 
