@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.daemons import Daemon, DaemonSet, swarmpy_executable
+from swarmpy.lab.hosts import swarmpy_executable
+from tests.support.daemons import Daemon, DaemonSet
 from tests.support.localswarm import remove_service, run_task, single_node_swarm, task_container
 from tests.support.poll import wait_for
 
