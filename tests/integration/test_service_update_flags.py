@@ -1,0 +1,106 @@
+"""`service update` with a representative set of issue 12's flags changes a running service
+by a rolling update, from swarmpy's CLI and from Docker's: the tasks are replaced and the new
+containers see the new env, mounts, hostname, DNS, hosts, read-only root, ulimits and init."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.daemons import Daemon, DaemonSet
+from tests.support.docker_cli import DOCKER, DockerCli
+from tests.support.localswarm import single_node_swarm, task_container
+
+pytestmark = pytest.mark.root
+
+# Both CLIs wait for convergence: each replacement starts, then is watched (the monitor).
+CONVERGE_S = 180.0
+
+
+def running_tasks(d: Daemon) -> set[str]:
+    out = d.ok("service", "ps", "web", "-q", "--no-trunc", "--filter", "desired-state=running")
+    return set(out.split())
+
+
+def sh(d: Daemon, script: str) -> str:
+    """Run ``script`` in web's first task's container; its output (and exit code)."""
+    row = task_container(d, "web")
+    assert row is not None, "web.1 runs"
+    done = d.cli("exec", row["Names"], "sh", "-c", script)
+    return f"{done.stdout.strip()} rc={done.returncode}".lstrip()
+
+
+def test_update_flags_reach_the_replaced_containers(daemons: DaemonSet) -> None:
+    assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
+    (d,) = daemons.start(1)
+    with single_node_swarm(d):
+        d.ok(
+            "service", "create", "--name", "web", "--replicas", "2",
+            "--update-parallelism", "1", "--update-monitor", "1s",
+            "busybox", "sleep", "86400",
+            timeout=CONVERGE_S,
+        )  # fmt: skip
+        first = running_tasks(d)
+        assert len(first) == 2
+        try:
+            _swarmpy_update(d, first)
+        finally:
+            d.cli("service", "rm", "web")
+
+
+def _swarmpy_update(d: Daemon, first: set[str]) -> None:
+    d.ok(
+        "service", "update",
+        "--env-add", "GREETING=hello",
+        "--mount-add", "type=tmpfs,target=/scratch,tmpfs-size=8m",
+        "--hostname", "{{.Service.Name}}-{{.Task.Slot}}",
+        "--dns-add", "10.0.0.53", "--dns-search-add", "corp.example",
+        "--dns-option-add", "ndots:3",
+        "--host-add", "db:10.1.2.3",
+        "--read-only",
+        "--ulimit-add", "nofile=512:1024",
+        "--init",
+        "--stop-signal", "SIGINT",
+        "--label-add", "tier=web",
+        "web",
+        timeout=CONVERGE_S,
+    )  # fmt: skip
+    second = running_tasks(d)
+    assert len(second) == 2
+    assert not second & first, "a rolling update replaced every task"
+    assert sh(d, "echo $GREETING") == "hello rc=0"
+    assert sh(d, "hostname") == "web-1 rc=0"
+    resolv = sh(d, "cat /etc/resolv.conf")
+    assert "nameserver 10.0.0.53" in resolv
+    assert "search corp.example" in resolv
+    assert "ndots:3" in resolv
+    assert "10.1.2.3\tdb" in sh(d, "cat /etc/hosts")
+    assert sh(d, "touch /x 2>/dev/null") == "rc=1", "the root filesystem is read-only"
+    assert sh(d, "touch /scratch/x && df -k /scratch | tail -1 | awk '{print $2}'") == "8192 rc=0"
+    assert sh(d, "ulimit -n; ulimit -Hn") == "512\n1024 rc=0"
+    assert sh(d, "cat /proc/1/cmdline | tr '\\0' ' '") == "/sbin/docker-init -- sleep 86400 rc=0"
+    (doc,) = d.json("service", "inspect", "web")
+    spec = doc["Spec"]
+    assert spec["Labels"] == {"tier": "web"}
+    assert spec["TaskTemplate"]["ContainerSpec"]["StopSignal"] == "SIGINT"
+
+    # Docker's CLI reads the spec back, changes it and sends it with the version it read.
+    cli = DockerCli(d)
+    cli.ok(
+        "service", "update", "--env-rm", "GREETING", "--read-only=false",
+        "--dns-rm", "10.0.0.53", "--mount-rm", "/scratch", "--host-rm", "db", "web",
+        timeout=CONVERGE_S,
+    )  # fmt: skip
+    third = running_tasks(d)
+    assert len(third) == 2
+    assert not third & second
+    assert sh(d, "echo ${GREETING:-unset}") == "unset rc=0"
+    assert sh(d, "touch /x") == "rc=0", "the root filesystem is writable again"
+    assert "10.0.0.53" not in sh(d, "cat /etc/resolv.conf")
+    assert sh(d, "test -d /scratch || echo gone") == "gone rc=0"
+    assert cli.ok("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.ReadOnly}}",
+                  "web") == "false\n"  # fmt: skip
+
+    # Back to swarmpy's update, as Docker's `service update --rollback` asks.
+    d.ok("service", "update", "--rollback", "web", timeout=CONVERGE_S)
+    assert sh(d, "echo $GREETING") == "hello rc=0"
+    assert sh(d, "touch /x 2>/dev/null") == "rc=1"
