@@ -357,17 +357,21 @@ def pairs_update(
     return tuple(sorted(out.items()))
 
 
-def network(text: str) -> str:
-    """--network NAME or --network name=NAME[,alias=...][,driver-opt=...]: the network."""
+def network(text: str) -> tuple[str, tuple[str, ...]]:
+    """--network NAME, or Docker's long form name=NAME[,alias=A]...: the network and the
+    service's aliases on it."""
     if "=" not in text:
-        return text
+        return text, ()
     target = ""
+    aliases: list[str] = []
     for part in text.split(","):
         key, _, value = part.partition("=")
         key = key.strip().lower()
         if key in ("name", "target"):
             target = value
-        elif key in ("alias", "driver-opt"):
+        elif key == "alias":
+            aliases.append(value)
+        elif key == "driver-opt":
             raise InvalidArgument(
                 f"invalid network {validate.quoted(text)}: {key} is not supported by swarmpy"
             )
@@ -375,7 +379,7 @@ def network(text: str) -> str:
             raise InvalidArgument(f"invalid field key {key} in network {validate.quoted(text)}")
     if not target:
         raise InvalidArgument(f"network name/id is not specified in {validate.quoted(text)}")
-    return target
+    return target, tuple(aliases)
 
 
 def boolean(text: str, flag: str) -> bool:

@@ -98,12 +98,21 @@ class RecordIndex:
                 task_ips = tasks_by_service.get((net, svc.service_id), [])
                 addrs[net]["tasks." + name] = list(task_ips)
                 shuffled[net].add("tasks." + name)
+                # The service's aliases on this network answer as its name does.
+                names = [name] + [
+                    normalize(alias)
+                    for entry in svc.aliases
+                    if entry.network == net
+                    for alias in entry.aliases
+                ]
                 if svc.endpoint_mode is EndpointMode.DNSRR:
-                    addrs[net][name] = list(task_ips)
-                    shuffled[net].add(name)
+                    for each in names:
+                        addrs[net][each] = list(task_ips)
+                        shuffled[net].add(each)
                     continue
                 vips = [v.addr.split("/")[0] for v in svc.virtual_ips if v.network_id == net]
-                addrs[net][name] = vips
+                for each in names:
+                    addrs[net][each] = vips
                 for vip in vips:
                     ptrs[net][reverse_name(vip)] = svc.name
 

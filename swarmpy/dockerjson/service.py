@@ -22,6 +22,7 @@ from swarmpy.model import (
     HealthConfig,
     Mount,
     MountType,
+    NetworkAlias,
     PortConfig,
     PortProtocol,
     PublishMode,
@@ -207,16 +208,21 @@ def _update_config(f: Fields | None) -> UpdateConfig:
     return out
 
 
-def _network_targets(items: list[Fields]) -> tuple[str, ...]:
+def _network_targets(items: list[Fields]) -> tuple[tuple[str, ...], tuple[NetworkAlias, ...]]:
+    """The networks' targets, and the aliases of those that have some."""
     targets = []
+    aliases = []
     for item in items:
         target = item.text("Target")
         if not target:
             raise InvalidArgument(f"invalid {item.path}: Target must name a network")
-        item.unsupported(("Aliases", "DriverOpts"))
+        names = item.strings("Aliases")
+        item.unsupported(("DriverOpts",))
         item.done()
         targets.append(target)
-    return tuple(targets)
+        if names:
+            aliases.append(NetworkAlias(target, names))
+    return tuple(targets), tuple(aliases)
 
 
 def _count(f: Fields, key: str, default: int) -> int:
@@ -330,11 +336,13 @@ def service_spec(body: Any) -> ServiceSpec:
         raise InvalidArgument(
             f"invalid TaskTemplate.Runtime {runtime!r}: only container is supported"
         )
-    networks = _network_targets(template.objs("Networks"))
+    networks, network_aliases = _network_targets(template.objs("Networks"))
     template.unsupported(_UNSUPPORTED_TASK)
     template.done()
     # Docker's deprecated place for networks (API < 1.25) is still read, as Docker does.
-    networks += _network_targets(f.objs("Networks"))
+    old_networks, old_aliases = _network_targets(f.objs("Networks"))
+    networks += old_networks
+    network_aliases += old_aliases
     mode, replicas, max_concurrent = _mode(f.obj("Mode"))
     endpoint_mode, ports = _endpoint_spec(f.obj("EndpointSpec"))
     update_config = f.obj("UpdateConfig")
@@ -353,6 +361,7 @@ def service_spec(body: Any) -> ServiceSpec:
         constraints=constraints,
         resources=resources,
         networks=networks,
+        network_aliases=network_aliases,
         endpoint_mode=endpoint_mode,
         ports=ports,
         force_update=force_update,
@@ -465,7 +474,11 @@ def task_spec_json(spec: ServiceSpec) -> dict[str, Any]:
         "Runtime": "container",
     }
     if spec.networks:
-        out["Networks"] = [{"Target": n} for n in spec.networks]
+        aliases = {a.network: list(a.aliases) for a in spec.network_aliases}
+        out["Networks"] = [
+            {"Target": n, "Aliases": aliases[n]} if n in aliases else {"Target": n}
+            for n in spec.networks
+        ]
     return out
 
 

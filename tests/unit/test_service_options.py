@@ -22,6 +22,7 @@ from swarmpy.model import (
     FailureAction,
     Mount,
     MountType,
+    NetworkAlias,
     RestartCondition,
     ServiceMode,
     ServiceSpec,
@@ -57,7 +58,7 @@ def test_every_create_flag_reaches_the_spec(tmp_path: Path) -> None:
         labels=("tier=web",),
         container_labels=("c=d",),
         constraints=("node.role==manager",),
-        networks=("name=overnet",),
+        networks=("name=overnet,alias=db,alias=cache",),
         mounts=(
             "type=bind,source=/srv,target=/data,readonly,bind-propagation=rslave",
             "type=tmpfs,target=/scratch,tmpfs-size=1m,tmpfs-mode=700",
@@ -127,6 +128,7 @@ def test_every_create_flag_reaches_the_spec(tmp_path: Path) -> None:
     assert spec.labels == (("tier", "web"),)
     assert spec.constraints == ("node.role==manager",)
     assert spec.networks == ("overnet",)
+    assert spec.network_aliases == (NetworkAlias("overnet", ("db", "cache")),)
     assert (spec.replicas, spec.max_replicas) == (3, 2)
     assert spec.endpoint_mode == EndpointMode.DNSRR
     limits, reservations = spec.resources.limits, spec.resources.reservations
@@ -187,7 +189,7 @@ BASE = create_spec(
         labels=("keep=1", "drop=1"),
         container_labels=("ck=1",),
         constraints=("node.role==worker",),
-        networks=("id-front",),
+        networks=("name=id-front,alias=old",),
         mounts=("type=volume,source=v1,target=/v1", "type=bind,source=/a,target=/b"),
         dns=("10.0.0.1",),
         hosts=("db:10.1.2.3", "cache:10.1.2.4"),
@@ -209,7 +211,7 @@ def test_update_adds_and_removes_as_docker_does() -> None:
         container_label_rm=("ck",),
         constraint_add=("node.labels.zone==a",),
         constraint_rm=("node.role==worker",),
-        network_add=("back",),
+        network_add=("name=back,alias=api",),
         network_rm=("front",),
         mount_add=("type=tmpfs,target=/b",),  # replaces the mount at /b
         mount_rm=("/v1",),
@@ -230,6 +232,7 @@ def test_update_adds_and_removes_as_docker_does() -> None:
     assert c.labels == (("ck2", "2"),)
     assert spec.constraints == ("node.labels.zone==a",)
     assert spec.networks == ("back",)
+    assert spec.network_aliases == (NetworkAlias("back", ("api",)),)
     assert c.mounts == (Mount(MountType.TMPFS, "/b"),)
     assert (c.dns_nameservers, c.dns_search, c.dns_options) == (
         ("10.0.0.2",),
@@ -299,7 +302,7 @@ def test_no_flags_change_nothing() -> None:
         ({"host_add": ("db",)}, "bad format for add-host"),
         ({"host_add": ("db:not-an-ip",)}, "invalid IP address"),
         ({"ulimit_add": ("nofile=9:3",)}, "soft limit must be less than or equal"),
-        ({"network_add": ("name=n,alias=a",)}, "alias is not supported"),
+        ({"network_add": ("name=n,driver-opt=a=b",)}, "driver-opt is not supported"),
         ({"rollback_failure_action": "rollback"}, "--rollback-failure-action"),
         ({"update_order": "sideways"}, "--update-order"),
         ({"limit_pids": -1}, "invalid pids limit -1"),

@@ -22,6 +22,7 @@ from swarmpy.model import (
     FailureAction,
     HealthConfig,
     Mount,
+    NetworkAlias,
     ResourceRequirements,
     RestartCondition,
     RestartPolicy,
@@ -452,7 +453,12 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         max_concurrent=max_concurrent,
         constraints=o.constraints,
         placement_prefs=tuple(specflags.placement_pref(p) for p in o.placement_prefs),
-        networks=tuple(specflags.network(n) for n in o.networks),
+        networks=tuple(specflags.network(n)[0] for n in o.networks),
+        network_aliases=tuple(
+            NetworkAlias(target, aliases)
+            for target, aliases in map(specflags.network, o.networks)
+            if aliases
+        ),
         ports=create_ports(o.publish),
     )
     # The counts are the mode's, taken above; the flags the modes share apply as for update.
@@ -500,15 +506,18 @@ def update_spec(
         gone = {specflags.placement_pref(p) for p in o.placement_pref_rm}
         prefs = tuple(p for p in prefs if p not in gone)
     prefs += tuple(specflags.placement_pref(p) for p in o.placement_pref_add)
-    networks = spec.networks
+    networks, aliases = spec.networks, spec.network_aliases
     if o.network_rm:
         gone = {network_id(n) for n in o.network_rm}
         networks = tuple(n for n in networks if n not in gone)
+        aliases = tuple(a for a in aliases if a.network not in gone)
     for added in o.network_add:
-        target = specflags.network(added)
+        target, names = specflags.network(added)
         if target in networks or network_id(target) in networks:
             raise InvalidArgument(f"service is already attached to network {target}")
         networks += (target,)
+        if names:
+            aliases += (NetworkAlias(target, names),)
     return dataclasses.replace(
         spec,
         container=c,
@@ -516,6 +525,7 @@ def update_spec(
         constraints=constraints,
         placement_prefs=prefs,
         networks=networks,
+        network_aliases=aliases,
         ports=update_ports(spec.ports, o.publish_add, o.publish_rm),
         # As Docker's CLI: a changed counter has every task replaced.
         force_update=spec.force_update + 1 if o.force else spec.force_update,

@@ -58,7 +58,17 @@ def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
         network_ids.append(network.id)
     if len(set(network_ids)) != len(network_ids):
         raise InvalidArgument("a service can be attached to a network only once")
-    return dataclasses.replace(spec, networks=tuple(network_ids))
+    # Aliases name their network as the spec's networks do (a name or an id): by its id.
+    by_ref = dict(zip(spec.networks, network_ids, strict=True))
+    aliases = []
+    for alias in spec.network_aliases:
+        network_id = by_ref.get(alias.network)
+        if network_id is None:
+            raise InvalidArgument(
+                f"network aliases of {alias.network}: the service is not attached to it"
+            )
+        aliases.append(dataclasses.replace(alias, network=network_id))
+    return dataclasses.replace(spec, networks=tuple(network_ids), network_aliases=tuple(aliases))
 
 
 class ServiceAPI:

@@ -512,6 +512,12 @@ def check_service_spec(spec: ServiceSpec) -> None:
     check_resource_requirements(spec.resources)
     for constraint in spec.constraints:
         check_text(constraint, "constraint")
+    for alias in spec.network_aliases:
+        for name in alias.aliases:
+            if len(name) > MAX_HOSTNAME or not all(
+                _HOST_LABEL_RE.fullmatch(label) for label in name.split(".")
+            ):
+                raise _reject(f"invalid network alias {quoted(name)}: must be a valid DNS name")
     for pref in spec.placement_prefs:
         if not valid_attribute(pref):
             raise _reject(

@@ -116,6 +116,7 @@ class ViewBuilder:
                     service.virtual_ips if service.spec.endpoint_mode == EndpointMode.VIP else ()
                 ),
                 ports=ports,
+                aliases=service.spec.network_aliases,
             )
             for network_id in service.spec.networks:
                 self._services[network_id].append(endpoint)
