@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from tests.support.daemons import Daemon, DaemonSet
@@ -168,3 +169,31 @@ def test_jobs_from_swarmpys_cli(daemons: DaemonSet, tmp_path: Path) -> None:
 
         for name in ("rjob", "flaky", "gjob"):
             d.ok("service", "rm", name)
+
+
+def test_a_job_from_docker_py(daemons: DaemonSet) -> None:
+    (d,) = daemons.start(1)
+    with single_node_swarm(d):
+        api = docker.APIClient(base_url=f"unix://{d.socket}", version="1.41")
+        try:
+            mode = docker.types.ServiceMode("replicated-job", replicas=3, concurrency=2)
+            template = docker.types.TaskTemplate(docker.types.ContainerSpec("busybox", ["true"]))
+            api.create_service(template, name="pyjob", mode=mode)  # type: ignore[no-untyped-call]
+
+            def tasks() -> list[dict[str, Any]]:
+                found: list[dict[str, Any]] = api.tasks(filters={"service": "pyjob"})  # type: ignore[no-untyped-call]
+                return found
+
+            def states() -> list[str]:
+                return sorted(t["Status"]["State"] for t in tasks())
+
+            wait_for("pyjob's 3 completions", lambda: states() == ["complete"] * 3, JOB_S)
+            doc = api.inspect_service("pyjob")  # type: ignore[no-untyped-call]
+            assert doc["JobStatus"]["JobIteration"] == {"Index": 0}
+            assert doc["Spec"]["Mode"] == {
+                "ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}
+            }
+            assert {t["JobIteration"]["Index"] for t in tasks()} == {0}
+            api.remove_service("pyjob")  # type: ignore[no-untyped-call]
+        finally:
+            api.close()
