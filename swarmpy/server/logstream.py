@@ -21,6 +21,7 @@ from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame
 from swarmpy.server.streaming import until_client_gone
 
 CONTENT_TYPE = "application/vnd.docker.multiplexed-stream"
+RAW_CONTENT_TYPE = "application/vnd.docker.raw-stream"
 CONTEXT_PREFIX = "com.docker.swarm"
 
 
@@ -112,14 +113,20 @@ async def stream_logs(
     relay: LogRelay,
     subscription: dispatcher_pb2.SubscribeLogsRequest,
     options: LogOptions,
+    tty: bool = False,
 ) -> web.StreamResponse:
+    """The lines of a subscription; raw, not framed, for a service whose tasks have a TTY
+    (Docker's, which its CLI copies as they are)."""
     subscription.follow = options.follow
     subscription.tail = options.tail
     subscription.since_unix_nano = options.since_ns
     subscription.until_unix_nano = options.until_ns
     response = web.StreamResponse(headers=server_headers())
-    response.content_type = CONTENT_TYPE
+    response.content_type = RAW_CONTENT_TYPE if tty else CONTENT_TYPE
     await response.prepare(request)
+
+    def framed(stream: int, data: bytes) -> bytes:
+        return data if tty else frame(stream, data)
 
     async def relay_lines() -> None:
         async for message in relay.subscribe_logs(subscription):
@@ -127,13 +134,13 @@ async def stream_logs(
                 # The broker's word on nodes that did not answer: Docker sends the log
                 # broker's "incomplete log stream" the same way, as a system error frame.
                 text = message.data.decode(errors="replace")
-                await response.write(frame(SYSTEMERR, f"Error grabbing logs: {text}\n".encode()))
+                await response.write(framed(SYSTEMERR, f"Error grabbing logs: {text}\n".encode()))
                 continue
             stream = stream_of(message)
             if options.wants(stream):
                 context = details(message.node_id, message.service_id, message.task_id)
                 line = log_line(message.data, message.time_unix_nano, context, options)
-                await response.write(frame(stream, line))
+                await response.write(framed(stream, line))
 
     # With --follow the relay waits for lines: a client that left ends the subscription.
     if await until_client_gone(request, relay_lines()):

@@ -15,8 +15,10 @@ import docker
 import pytest
 
 from swarmpy.api import dispatcher_pb2
-from swarmpy.model import Network
+from swarmpy.manager.state.store import SERVICES
+from swarmpy.model import ContainerSpec, Network
 from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame, unframe
+from tests.support.builders import service
 from tests.support.engine_api import MANAGER_ID, EngineApi, engine_api
 from tests.support.poll import wait_for_async
 
@@ -571,6 +573,21 @@ def test_a_bug_is_a_500_with_docker_s_body() -> None:
         assert await message(api, "POST", "/swarm/leave?force=1") == (500, "internal error: boom")
 
     run(scenario)
+
+
+def test_logs_of_a_tty_service_are_raw() -> None:
+    lines = [dispatcher_pb2.LogMessage(task_id="t1", service_id="s1", node_id="n1", data=b"a\n")]
+
+    async def scenario(api: EngineApi) -> None:
+        # Written to the store as it is: the control API refuses a TTY (no engine gives one).
+        term = service("term", container=ContainerSpec("busybox", tty=True))
+        assert api.node.api is not None
+        await api.node.api.store.update(lambda tx: tx.create(SERVICES, term))
+        response = await api.client.get("/services/term/logs", params={"stdout": "1"})
+        assert response.content_type == "application/vnd.docker.raw-stream"
+        assert await response.read() == b"a\n"
+
+    run(scenario, lines=lines)
 
 
 def test_follow_streams_end_when_the_client_leaves() -> None:

@@ -147,4 +147,4 @@ async def logs(request: web.Request) -> web.StreamResponse:
     relay = log_relay(node)
     service = api.services.get(request.match_info["id"])
     subscription = dispatcher_pb2.SubscribeLogsRequest(service_ids=[service.id])
-    return await stream_logs(request, relay, subscription, options)
+    return await stream_logs(request, relay, subscription, options, service.spec.container.tty)

@@ -87,4 +87,4 @@ async def logs(request: web.Request) -> web.StreamResponse:
     relay = log_relay(node)
     task = _find_task(api.store.view(), request.match_info["id"])
     subscription = dispatcher_pb2.SubscribeLogsRequest(task_ids=[task.id])
-    return await stream_logs(request, relay, subscription, options)
+    return await stream_logs(request, relay, subscription, options, task.spec.container.tty)
