@@ -14,7 +14,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from swarmpy.engine.containers import Containers
 from swarmpy.engine.execs import ExecConfig, Execs
 from swarmpy.engine.images import rootfs
 from swarmpy.engine.images.records import ImageConfig
-from swarmpy.engine.jsonlog import LogWindow
+from swarmpy.engine.jsonlog import LogRecord, LogWindow
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper, zombie_children
 from swarmpy.engine.runc import Runc, cgroup_mounts, mounts_under, remove_cgroup
@@ -307,6 +307,38 @@ def test_adopt_finds_running_containers_after_restart(run: Callable[..., None]) 
         h.assert_gone(task.id)
 
     run(scenario)
+
+
+def test_the_log_keeps_streams_apart_and_follow_ends_with_the_container(
+    run: Callable[..., None],
+) -> None:
+    async def scenario(h: Harness) -> None:
+        # Waits for the follower below to be reading before it writes, then exits.
+        ctl = await h.running(
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.1; done; echo out; echo err >&2; printf last",
+        )
+        follower = asyncio.ensure_future(
+            _collect(h.containers.logs(ctl.id, LogWindow(follow=True)))
+        )
+        pid = await h.engine().pid(ctl.id)
+        await asyncio.to_thread(Path(f"/proc/{pid}/root/tmp/go").touch)
+        # The keeper ends when the container does, and so does the follow, with every line.
+        records = await asyncio.wait_for(follower, 30)
+        assert sorted((r.stream, r.line) for r in records) == [
+            ("stderr", b"err\n"),
+            ("stdout", b"last"),
+            ("stdout", b"out\n"),
+        ]
+        assert all(r.time_ns > 0 for r in records)
+        await ctl.remove()
+
+    run(scenario)
+
+
+async def _collect(records: AsyncIterator[LogRecord]) -> list[LogRecord]:
+    return [r async for r in records]
 
 
 def test_reaper_leaves_our_subprocesses_alone_and_reaps_orphans(
