@@ -29,6 +29,7 @@ from swarmpy.errors import (
     PermissionDenied,
     SwarmpyError,
     Unavailable,
+    one_line,
 )
 
 if TYPE_CHECKING:
@@ -447,11 +448,12 @@ def error_line(exc: SwarmpyError) -> str:
 
 
 def fail(messages: Sequence[str]) -> NoReturn:
-    """Several errors at once, as docker's multi-line error: each on its own line, exit 1."""
+    """Several errors at once, as docker's multi-line error: each line as it is (docker
+    prints a joined error without a prefix), exit 1."""
     import typer
 
     for message in messages:
-        typer.echo(error_line(SwarmpyError(message)), err=True)
+        typer.echo(one_line(message), err=True)
     raise typer.Exit(1)
 
 

@@ -20,6 +20,9 @@ class Actor:
         self.ID = str(doc.get("ID", ""))
         self.Attributes = dict(doc.get("Attributes") or {})
 
+    def marshal_json(self) -> gotemplate.RawJSON:
+        return struct_json([("ID", self.ID), ("Attributes", self.Attributes)])
+
 
 class Message:
     """docker's events.Message: its Go fields to templates, its JSON to {{json .}}."""
@@ -36,17 +39,28 @@ class Message:
         self.Time = int(doc.get("time") or 0)
         self.TimeNano = int(doc.get("timeNano") or 0)
 
-    def marshal_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: v for k, v in self._doc.items()}
-        for key in ("status", "id", "from", "scope"):  # omitempty
-            if not out.get(key):
-                out.pop(key, None)
-        out.setdefault("Type", self.Type)
-        out.setdefault("Action", self.Action)
-        out.setdefault("Actor", {"ID": self.Actor.ID, "Attributes": self.Actor.Attributes})
-        out.setdefault("time", self.Time)
-        out.setdefault("timeNano", self.TimeNano)
-        return out
+    def marshal_json(self) -> gotemplate.RawJSON:
+        """Go's encoding of events.Message: its fields in their order, the empty ones its
+        tags omit left out."""
+        omitempty = {"status", "id", "from", "time", "timeNano"}
+        fields = [
+            ("status", self.Status),
+            ("id", self.ID),
+            ("from", self.From),
+            ("Type", self.Type),
+            ("Action", self.Action),
+            ("Actor", self.Actor),
+            ("scope", self.Scope),
+            ("time", self.Time),
+            ("timeNano", self.TimeNano),
+        ]
+        return struct_json([(k, v) for k, v in fields if v or k not in omitempty])
+
+
+def struct_json(fields: list[tuple[str, Any]]) -> gotemplate.RawJSON:
+    """A Go struct's JSON: its fields in the order given."""
+    encoded = (f"{gotemplate.go_json(k)}:{gotemplate.go_json(v)}" for k, v in fields)
+    return gotemplate.RawJSON("{" + ",".join(encoded) + "}")
 
 
 def rfc3339_nano_fixed(nanos: int, offset: int) -> str:

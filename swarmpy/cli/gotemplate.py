@@ -1544,6 +1544,11 @@ def _json_float(f: float) -> str:
     return re.sub(r"e-0(\d)$", r"e-\1", _go_float_repr(f, exp_threshold=0))
 
 
+class RawJSON(str):
+    """JSON text a ``marshal_json()`` returns to be used as it is: a Go struct's fields in
+    their declared order, where a dict's keys would be sorted."""
+
+
 def go_json(v: Any) -> str:
     """encoding/json as docker's ``json`` function encodes (no HTML escaping, map keys sorted);
     objects encode what their ``marshal_json()`` returns, as Go calls MarshalJSON."""
@@ -1564,7 +1569,8 @@ def go_json(v: Any) -> str:
         return "{" + ",".join(f"{_json_string(k)}:{go_json(x)}" for k, x in items) + "}"
     marshal = getattr(v, "marshal_json", None)
     if callable(marshal):
-        return go_json(marshal())
+        out = marshal()
+        return str(out) if isinstance(out, RawJSON) else go_json(out)
     if isinstance(v, complex):
         raise ValueError("json: unsupported type: complex128")
     fields = _public_fields(v) if hasattr(v, "__dict__") or dataclasses.is_dataclass(v) else []

@@ -232,10 +232,12 @@ def ps(
             node_id = get(api, ref)["ID"]
             query = wanted | {"node": [*wanted.get("node", []), node_id]}
             tasks.extend(api.get("/tasks", filters=engine.filters_json(query)))
+        except NotFound as exc:
+            # docker's client words a missing node itself, without the daemon's prefix.
+            errors.append(f"Error: {exc.message}" if exc.remote else engine.error_line(exc))
         except SwarmpyError as exc:
             errors.append(engine.error_line(exc))
     if not errors or tasks:
         task.emit(api, tasks, fmt, quiet, trunc=not no_trunc, no_resolve=no_resolve)
     if errors:
-        typer.echo("\n".join(errors), err=True)
-        raise typer.Exit(1)
+        engine.fail(errors)

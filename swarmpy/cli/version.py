@@ -139,7 +139,6 @@ def with_engine_component(server: Mapping[str, Any]) -> dict[str, Any]:
             details = dict(component.get("Details") or {})
             if "BuildTime" in details:
                 details["BuildTime"] = reformat_date(str(details["BuildTime"]))
-            details.setdefault("Experimental", "true" if doc.get("Experimental") else "false")
             component["Details"] = details
             break
     else:

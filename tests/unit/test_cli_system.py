@@ -119,7 +119,12 @@ def test_event_templates_see_dockers_message_fields() -> None:
     assert out == "swarm service/create svc1 1700000000123456789"
     json_template = events.make_template("{{json .}}")
     assert json_template is not None
-    assert '"scope":"swarm"' in json_template.execute(events.Message(EVENT))
+    # Go's struct order, as docker's {{json .}} of an event.
+    assert json_template.execute(events.Message(EVENT)) == (
+        '{"Type":"service","Action":"create","Actor":{"ID":"svc1","Attributes":'
+        '{"image":"busybox","name":"web"}},"scope":"swarm","time":1700000000,'
+        '"timeNano":1700000000123456789}'
+    )
     with pytest.raises(InvalidArgument, match="can't evaluate field Nope"):
         events.make_template("{{.Nope}}")
 

@@ -121,8 +121,6 @@ def summary_rows(du: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _size3(n: int) -> str:
-    return "N/A" if n == -1 else output.human_size(n, 3)
 
 
 def image_row(image: Mapping[str, Any], trunc: bool) -> dict[str, Any]:
@@ -138,9 +136,10 @@ def image_row(image: Mapping[str, Any], trunc: bool) -> dict[str, Any]:
         "Tag": tag,
         "ID": short_id(str(image.get("Id", "")), trunc),
         "CreatedSince": output.ago(float(image.get("Created") or 0)),
-        "VirtualSize": _size3(size),
-        "SharedSize": _size3(shared),
-        "UniqueSize": "N/A" if -1 in (size, shared) else output.human_size(size - shared, 3),
+        # docker's image formatter: these three in HumanSize's 4 digits (SIZE of image ls: 3).
+        "VirtualSize": output.human_size(size),
+        "SharedSize": "N/A" if shared == -1 else output.human_size(shared),
+        "UniqueSize": "N/A" if -1 in (size, shared) else output.human_size(size - shared),
         "Containers": "N/A" if containers == -1 else str(containers),
     }
 
