@@ -16,6 +16,7 @@ import re
 from swarmpy.errors import InvalidArgument
 
 NANOS = 1_000_000_000
+MAX_INT64 = 2**63 - 1
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)(?:[Tt](\d\d)(?::(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?)?)?"
@@ -120,6 +121,8 @@ def query_time_ns(value: str, key: str) -> int:
     if not value:
         return 0
     try:
-        return parse_timestamp_ns(value)
+        nanos = parse_timestamp_ns(value)
     except ValueError:
         raise InvalidArgument(f"could not parse {key} timestamp {value!r}") from None
+    # A time past what nanoseconds in an int64 can hold selects as the farthest one.
+    return max(-MAX_INT64 - 1, min(nanos, MAX_INT64))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from swarmpy.api import dispatcher_pb2
-from swarmpy.dockerjson.logtime import query_time_ns, rfc3339_nano_fixed
+from swarmpy.dockerjson.logtime import MAX_INT64, query_time_ns, rfc3339_nano_fixed
 from swarmpy.errors import InvalidArgument
 from swarmpy.server.app import query_flag, server_headers
 from swarmpy.server.backend import LogRelay
@@ -50,6 +50,8 @@ def parse_tail(text: str) -> int:
         raise InvalidArgument('tail value must be a positive integer or "all"') from None
     if tail < 0:
         raise InvalidArgument("negative tail values not supported")
+    if tail > MAX_INT64:  # Go's Atoi fails on it too
+        raise InvalidArgument('tail value must be a positive integer or "all"')
     return tail
 
 
@@ -59,7 +61,7 @@ def container_tail(text: str) -> int:
         tail = int(text)
     except ValueError:
         return -1
-    return tail if tail >= 0 else -1
+    return tail if 0 <= tail <= MAX_INT64 else -1
 
 
 def log_options(request: web.Request, *, container: bool = False) -> LogOptions:

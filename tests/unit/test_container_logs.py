@@ -146,6 +146,8 @@ def test_the_daemon_reads_seconds_and_nanoseconds() -> None:
     assert query_time_ns("", "since") == 0
     with pytest.raises(InvalidArgument, match="could not parse since timestamp"):
         query_time_ns("1m", "since")
+    # Beyond int64 nanoseconds: the farthest time, not an overflow.
+    assert query_time_ns("99999999999999", "until") == 2**63 - 1
 
 
 def test_tail_values_of_containers_and_services() -> None:
@@ -156,6 +158,9 @@ def test_tail_values_of_containers_and_services() -> None:
         parse_tail("x")
     with pytest.raises(InvalidArgument, match="negative tail values not supported"):
         parse_tail("-1")
+    with pytest.raises(InvalidArgument, match="tail value must be a positive integer"):
+        parse_tail("9" * 30)
+    assert container_tail("9" * 30) == -1
 
 
 def test_a_line_sent_with_its_time_and_details() -> None:
