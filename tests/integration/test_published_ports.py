@@ -1,0 +1,203 @@
+"""Published ports on a three-host lab: the routing mesh (ingress) and host mode.
+
+Every client connection goes from inside node3's namespace (a host that runs no task of the
+service) to the lab hosts' underlay addresses, all in namespaces the lab made.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from swarmpy.lab.hosts import Host
+from tests.support.lab import TestLab, new_lab
+from tests.support.poll import wait_for
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(600)]
+
+# Each task answers with its hostname (the task id's first 12 characters by default).
+HTTPD = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
+OFF_NODE3 = "node.hostname!=node3"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[TestLab]:
+    """One swarm of three hosts for the module: node1 manager, node2 and node3 workers."""
+    test_lab = new_lab(3)
+    try:
+        test_lab.start_daemons()
+        n1, n2, n3 = test_lab.hosts
+        init = ("swarm", "init", "--advertise-addr", n1.ip, "--dispatcher-heartbeat", "1")
+        test_lab.swarmpy(n1, *init, check=True)
+        token = test_lab.swarmpy(n1, "swarm", "join-token", "-q", "worker", check=True)
+        for host in (n2, n3):
+            join = ("swarm", "join", "--token", token.stdout.strip(), f"{n1.ip}:2377")
+            test_lab.swarmpy(host, *join, "--advertise-addr", host.ip, check=True)
+        yield test_lab
+    finally:
+        test_lab.lab.destroy()
+
+
+def cli(lab: TestLab, *args: str) -> subprocess.CompletedProcess[str]:
+    result = lab.swarmpy(lab.hosts[0], *args)
+    assert result.returncode == 0, f"{args}: {result.stderr}"
+    return result
+
+
+def running_tasks(lab: TestLab, service: str) -> list[dict[str, str]]:
+    out = cli(lab, "service", "ps", service, "--format", "{{json .}}").stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [r for r in rows if r["CurrentState"].startswith("Running")]
+
+
+def http_get(lab: TestLab, client: Host, ip: str, port: int) -> str:
+    """One HTTP request from inside ``client``; the answer's body."""
+
+    def get() -> str:
+        with socket.create_connection((ip, port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+        return data.decode().split("\r\n\r\n", 1)[-1].strip()
+
+    return lab.lab.call_in(client, get)
+
+
+def refused(lab: TestLab, client: Host, ip: str, port: int) -> bool:
+    try:
+        http_get(lab, client, ip, port)
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def answers(lab: TestLab, client: Host, ip: str, port: int, tries: int = 30) -> set[str]:
+    return {http_get(lab, client, ip, port) for _ in range(tries)}
+
+
+def nft_tables(host: Host) -> str:
+    out = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{host.netns}", "nft", "list", "ruleset"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout
+
+
+def netns_of(host: Host) -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return [
+        line.split()[0]
+        for line in out.stdout.splitlines()
+        if line.startswith(f"{host.daemon_prefix}-")
+    ]
+
+
+def until(what: str, probe: Callable[[], object], timeout: float = 60) -> None:
+    wait_for(what, lambda: bool(probe()), timeout, interval=0.2, not_yet=(AssertionError, OSError))
+
+
+def test_routing_mesh_from_a_node_without_tasks(lab: TestLab) -> None:
+    n1, n2, n3 = lab.hosts
+    cli(lab, "service", "create", "--detach", "--name", "web", "--replicas", "2",
+        "--constraint", OFF_NODE3, "-p", "8080:80", "busybox", "sh", "-c", HTTPD)  # fmt: skip
+    try:
+        until("two running web tasks", lambda: len(running_tasks(lab, "web")) == 2, 120)
+        ls = cli(lab, "service", "ls").stdout
+        assert "*:8080->80/tcp" in ls, ls
+        inspect = json.loads(cli(lab, "service", "inspect", "web").stdout)[0]
+        assert inspect["Spec"]["EndpointSpec"]["Ports"] == [
+            {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}
+        ]
+        assert inspect["Endpoint"]["Ports"] == inspect["Spec"]["EndpointSpec"]["Ports"]
+        networks = json.loads(cli(lab, "network", "inspect", "ingress").stdout)[0]
+        assert networks["Ingress"] is True
+        vip_networks = {v["NetworkID"] for v in inspect["Endpoint"]["VirtualIPs"]}
+        assert networks["Id"] in vip_networks
+
+        # Every node's address answers, node3's too, and both tasks answer.
+        for host in (n1, n2, n3):
+            until(
+                f"both tasks through {host.name}",
+                lambda h=host: len(answers(lab, n3, h.ip, 8080)) == 2,  # type: ignore[misc]
+            )
+
+        # Scale to one: only one task answers; back to two: both again.
+        cli(lab, "service", "scale", "--detach", "web=1")
+        until("one task answering", lambda: len(answers(lab, n3, n1.ip, 8080)) == 1)
+        cli(lab, "service", "scale", "--detach", "web=2")
+        until("two tasks answering", lambda: len(answers(lab, n3, n2.ip, 8080)) == 2)
+
+        # --publish-rm: the port refuses everywhere.
+        cli(lab, "service", "update", "--detach", "--publish-rm", "80", "web")
+        for host in (n1, n2, n3):
+            until(f"{host.name}:8080 refusing", lambda h=host: refused(lab, n3, h.ip, 8080))  # type: ignore[misc]
+    finally:
+        lab.swarmpy(n1, "service", "rm", "web")
+
+    # Nothing of the service is left: its task sandboxes, its port rules on any host.
+    for host in lab.hosts:
+        until(
+            f"no task sandbox left on {host.name}",
+            lambda h=host: netns_of(h) == [f"{h.daemon_prefix}-ingress_sbox"],  # type: ignore[misc]
+        )
+        assert "8080" not in nft_tables(host)
+
+
+def test_a_port_conflict_is_refused_as_docker(lab: TestLab) -> None:
+    n1 = lab.hosts[0]
+    cli(lab, "service", "create", "--detach", "--name", "first", "-p", "8181:80",
+        "busybox", "sleep", "3600")  # fmt: skip
+    try:
+        first_id = cli(lab, "service", "inspect", "--format", "{{.ID}}", "first").stdout.strip()
+        second = lab.swarmpy(n1, "service", "create", "--detach", "--name", "second",
+                             "-p", "8181:81", "busybox", "sleep", "3600")  # fmt: skip
+        assert second.returncode != 0
+        assert (
+            f"port '8181' is already in use by service 'first' ({first_id}) as an ingress port"
+            in second.stderr
+        ), second.stderr
+        # Without a published port: one of 30000-32767.
+        cli(lab, "service", "update", "--detach", "--publish-add", "82", "first")
+        ports = json.loads(
+            cli(lab, "service", "inspect", "--format", "{{json .Endpoint.Ports}}", "first").stdout
+        )
+        assert {p["TargetPort"]: p["PublishedPort"] for p in ports}[82] in range(30000, 32768)
+        # The ingress network is not for --network, and stays while a service publishes.
+        refused_net = lab.swarmpy(n1, "service", "create", "--detach", "--network", "ingress",
+                                  "busybox", "sleep", "1")  # fmt: skip
+        assert "cannot be explicitly attached to the ingress network" in refused_net.stderr
+        rm = lab.swarmpy(n1, "network", "rm", "ingress")
+        assert rm.returncode != 0
+        assert "ingress network cannot be removed because service" in rm.stderr
+    finally:
+        lab.swarmpy(n1, "service", "rm", "first")
+
+
+def test_host_mode_only_where_the_task_runs(lab: TestLab) -> None:
+    n1, n2, n3 = lab.hosts
+    cli(lab, "service", "create", "--detach", "--name", "hm", "--replicas", "2",
+        "--constraint", "node.hostname==node1",
+        "-p", "published=9090,target=80,mode=host", "busybox", "sh", "-c", HTTPD)  # fmt: skip
+    try:
+        until("one running hm task", lambda: len(running_tasks(lab, "hm")) == 1, 120)
+
+        def held_pending() -> bool:
+            out = cli(lab, "service", "ps", "--no-trunc", "hm").stdout
+            return "host-mode port already in use on 1 node" in out
+
+        until("the second task held pending", held_pending)
+        ps = cli(lab, "service", "ps", "hm").stdout
+        assert "*:9090->80/tcp" in ps, ps
+        until("node1:9090 answering", lambda: http_get(lab, n3, n1.ip, 9090))
+        assert refused(lab, n3, n2.ip, 9090)
+        assert refused(lab, n3, n3.ip, 9090)
+    finally:
+        lab.swarmpy(n1, "service", "rm", "hm")
+    until("node1:9090 closed", lambda: refused(lab, n3, n1.ip, 9090))
