@@ -29,6 +29,9 @@ from swarmpy.engine.logshim import STDERR, STDOUT, rotated_paths
 MAX_SIZE = 20 * 1024 * 1024
 MAX_FILE = 5
 POLL_S = 0.2
+# What a container started by an older daemon still writes to: both streams as they came,
+# no times (runc's stdio is the file itself).
+LEGACY_LOG = "container.log"
 
 __all__ = ["STDERR", "STDOUT", "LogRecord", "LogWindow"]
 
@@ -178,9 +181,36 @@ def _history(log_file: Path, tail: int) -> tuple[list[bytes], IO[bytes] | None]:
     return last_lines(reversed(contents), tail), current
 
 
+def legacy_records(path: Path, tail: int) -> list[LogRecord]:
+    """The lines of an older daemon's log as stdout records, at the file's last change (no
+    line was written later)."""
+    try:
+        data, at = path.read_bytes(), path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return []
+    lines = data.splitlines(keepends=True)
+    if tail >= 0:
+        lines = lines[len(lines) - tail :] if tail else []
+    return [LogRecord(STDOUT, at, line) for line in lines]
+
+
+def _legacy(container_dir: Path, log_file: Path, tail: int) -> list[LogRecord] | None:
+    """The records of an older daemon's log, if that is the log the container has."""
+    legacy = container_dir / LEGACY_LOG
+    if log_file.exists() or not legacy.exists():
+        return None
+    return legacy_records(legacy, tail)
+
+
 async def read_log(
     container_dir: Path, log_file: Path, window: LogWindow
 ) -> AsyncIterator[LogRecord]:
+    legacy = await asyncio.to_thread(_legacy, container_dir, log_file, window.tail)
+    if legacy is not None:
+        # Read once, not followed: no keeper says when it is complete.
+        for old in select(legacy, window):
+            yield old
+        return
     lines, current = await asyncio.to_thread(_history, log_file, window.tail)
     try:
         for line in lines:

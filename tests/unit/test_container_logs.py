@@ -17,7 +17,14 @@ from swarmpy.dockerjson.logtime import (
     query_time_ns,
     rfc3339_nano_fixed,
 )
-from swarmpy.engine.jsonlog import LogRecord, LogWindow, decode, last_lines, select
+from swarmpy.engine.jsonlog import (
+    LogRecord,
+    LogWindow,
+    decode,
+    last_lines,
+    legacy_records,
+    select,
+)
 from swarmpy.engine.logshim import LineSplitter, LogFile, encode, rfc3339_nano, rotated_paths
 from swarmpy.errors import InvalidArgument
 from swarmpy.server.logstream import LogOptions, container_tail, log_line, parse_tail
@@ -95,6 +102,19 @@ def test_one_file_starts_again_when_full(tmp_path: Path) -> None:
     os.close(log.fd)
     assert rotated_paths(path, 1) == [path]
     assert os.path.getsize(path) <= 100
+
+
+def test_an_older_daemons_log_reads_as_stdout_at_its_last_change(tmp_path: Path) -> None:
+    path = tmp_path / "container.log"
+    path.write_bytes(b"one\ntwo\nthree")
+    os.utime(path, ns=(T0, T0))
+    assert legacy_records(path, 2) == [
+        LogRecord("stdout", T0, b"two\n"),
+        LogRecord("stdout", T0, b"three"),
+    ]
+    assert len(legacy_records(path, -1)) == 3
+    assert legacy_records(path, 0) == []
+    assert legacy_records(tmp_path / "none", -1) == []
 
 
 def test_tail_takes_the_last_lines_across_files() -> None:
