@@ -112,7 +112,7 @@ def get_timestamp(value: str, now_ns: int, utc_offset_s: int = 0) -> str:
     try:
         parse_timestamp_ns(value)
     except ValueError:
-        raise InvalidArgument(f"failed to parse value as time or duration: {value!r}") from None
+        raise InvalidArgument(f'failed to parse value as time or duration: "{value}"') from None
     return value
 
 
@@ -123,6 +123,6 @@ def query_time_ns(value: str, key: str) -> int:
     try:
         nanos = parse_timestamp_ns(value)
     except ValueError:
-        raise InvalidArgument(f"could not parse {key} timestamp {value!r}") from None
+        raise InvalidArgument(f'could not parse {key} timestamp "{value}"') from None
     # A time past what nanoseconds in an int64 can hold selects as the farthest one.
     return max(-MAX_INT64 - 1, min(nanos, MAX_INT64))
