@@ -40,6 +40,8 @@ class Progress:
 
 
 def _bar(state: TaskState) -> str:
+    if state == TaskState.COMPLETE:  # a job's task: as far as it goes
+        return "[" + "=" * (BAR - 1) + ">]"
     order = [
         TaskState.NEW,
         TaskState.PENDING,

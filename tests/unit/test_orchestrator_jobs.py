@@ -113,8 +113,15 @@ def test_a_slot_the_restart_policy_gave_up_on_stays_failed() -> None:
     plan = reconcile_replicated_job(svc, tasks, [node("a")], NOW)
     # Slot 0 has had its one restart and stays failed; the job goes on with slot 1.
     assert [t.slot for t in plan.create] == [1]
+    # Its tasks are left desired Shutdown, as Docker shows them ("Shutdown  Failed").
+    assert stopped(plan) == {t.id: TaskState.SHUTDOWN for t in tasks}
     none = rjob(total=1, concurrent=1, restart=RestartPolicy(condition=RestartCondition.NONE))
-    assert reconcile_replicated_job(none, [jtask(none, 0, FAILED)], [node("a")], NOW) == Plan()
+    failed = jtask(none, 0, FAILED)
+    plan = reconcile_replicated_job(none, [failed], [node("a")], NOW)
+    assert stopped(plan) == {failed.id: TaskState.SHUTDOWN}
+    assert not plan.create
+    shut = dataclasses.replace(failed, desired_state=TaskState.SHUTDOWN)
+    assert reconcile_replicated_job(none, [shut], [node("a")], NOW) == Plan()
 
 
 def test_a_new_iteration_removes_the_old_ones_live_tasks_and_runs_again() -> None:

@@ -81,6 +81,7 @@ class SlotState:
     active: bool = False  # a task runs, or is to be started (now or after the restart delay)
     restart: bool = False  # start its next task now
     wake_at: float | None = None
+    gave_up: bool = False  # the restart policy will not run it again
 
 
 def slot_state(service: Service, history: Sequence[Task], now: float) -> SlotState:
@@ -94,7 +95,7 @@ def slot_state(service: Service, history: Sequence[Task], now: float) -> SlotSta
         return SlotState(active=True)
     at = restart_at(service.spec.restart, history, now)
     if at is None:
-        return SlotState()  # the restart policy gave up on it
+        return SlotState(gave_up=True)
     if at <= now:
         return SlotState(active=True, restart=True)
     return SlotState(active=True, wake_at=at)
@@ -119,11 +120,16 @@ def _as_planned(history: Sequence[Task], b: _Builder) -> list[Task]:
     ]
 
 
-def _restart(history: Sequence[Task], b: _Builder, slot: int, node_id: str) -> None:
-    # The ended tasks stay as history, shown Shutdown as for services.
+def _end(history: Sequence[Task], b: _Builder) -> None:
+    """The slot's ended tasks stay as history, desired Shutdown as SwarmKit's restart
+    supervisor leaves them (whether or not it starts another)."""
     for task in history:
         if task.status.state.terminal:
             b.stop(task, TaskState.SHUTDOWN)
+
+
+def _restart(history: Sequence[Task], b: _Builder, slot: int, node_id: str) -> None:
+    _end(history, b)
     b.create(slot, node_id)
 
 
@@ -165,6 +171,8 @@ def reconcile_replicated_job(
             free.append(slot)
         if state.restart:
             _restart(history, b, slot, "")
+        elif state.gave_up:
+            _end(history, b)
     for slot in free[: max(0, service.spec.max_concurrent - active)]:
         b.create(slot, "")
     return b.plan()
@@ -191,6 +199,8 @@ def reconcile_global_job(
             b.wakes.append(state.wake_at)
         if state.restart:
             _restart(history, b, 0, node.id)
+        elif state.gave_up:
+            _end(history, b)
         elif not history:
             b.create(0, node.id)
     return b.plan()
