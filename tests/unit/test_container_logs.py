@@ -3,6 +3,8 @@ rotation, which records a window selects, the times of --since/--until and the l
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -23,6 +25,7 @@ from swarmpy.engine.jsonlog import (
     decode,
     last_lines,
     legacy_records,
+    read_log,
     select,
 )
 from swarmpy.engine.logshim import LineSplitter, LogFile, encode, rfc3339_nano, rotated_paths
@@ -190,3 +193,27 @@ def test_a_line_sent_with_its_time_and_details() -> None:
     assert log_line(b"hi\n", T0 + 7, b"k=v", stamped) == b"2026-01-01T00:00:00.000000007Z k=v hi\n"
     # A container's line has no details: just the space, as Docker's.
     assert log_line(b"hi\n", T0, None, LogOptions(False, -1, False, True, True, True)) == b" hi\n"
+
+
+def test_follow_reads_across_a_rotation_until_the_keeper_ends(tmp_path: Path) -> None:
+    log_path = tmp_path / "c-json.log"
+    lock = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as a keeper holds it while it writes
+    log = LogFile(str(log_path), max_size=250, max_file=2)
+    log.write(encode("stdout", T0, b"before\n"))
+
+    async def scenario() -> list[bytes]:
+        got: list[bytes] = []
+        reader = read_log(tmp_path, log_path, LogWindow(follow=True))
+        got.append((await anext(reader)).line)
+        # Enough to rotate the file once under the follower, then the keeper ends.
+        for i in range(4):
+            log.write(encode("stderr", T0 + i, f"after {i}\n".encode()))
+        os.close(lock)
+        got += [record.line async for record in reader]
+        return got
+
+    lines = asyncio.run(asyncio.wait_for(scenario(), 30))
+    os.close(log.fd)
+    assert len(rotated_paths(str(log_path), 2)) == 2  # it did rotate
+    assert lines == [b"before\n"] + [f"after {i}\n".encode() for i in range(4)]
