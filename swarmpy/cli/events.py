@@ -13,6 +13,7 @@ import typer
 
 from swarmpy.cli import engine, gotemplate, opts
 from swarmpy.cli.info import TEMPLATE_EXIT
+from swarmpy.errors import InvalidArgument
 
 
 class Actor:
@@ -130,7 +131,10 @@ def events(
     except gotemplate.TemplateError as exc:
         typer.echo(f"Error parsing format: {exc.message}", err=True)
         raise typer.Exit(TEMPLATE_EXIT) from None
-    params = query(since, until, filters)
+    try:
+        params = query(since, until, filters)
+    except InvalidArgument as exc:
+        engine.fail([exc.message])  # docker's client error, printed as it is
     api = engine.connect()
     with contextlib.suppress(KeyboardInterrupt):
         for doc in api.json_lines("GET", "/events", params):

@@ -12,7 +12,6 @@ import typer
 
 from swarmpy.cli import engine, opts, output
 from swarmpy.cli.engine import EngineClient
-from swarmpy.errors import InvalidArgument
 
 Filters = Mapping[str, list[str]]
 
@@ -119,7 +118,7 @@ def prune(
     """Remove unused data."""
     wanted = opts.parse_filter_flags(filters)
     if volumes and "until" in wanted:
-        raise InvalidArgument('ERROR: The "until" filter is not supported with "--volumes"')
+        engine.fail(['ERROR: The "until" filter is not supported with "--volumes"'])
     if not force and not output.confirm(confirmation(all_, volumes, wanted)):
         return
     api = engine.connect()
@@ -147,9 +146,10 @@ def container_prune(
 ) -> None:
     """Remove all stopped containers."""
     wanted = opts.parse_filter_flags(filters)
-    if not force and not output.confirm(CONTAINER_WARNING):
-        return
-    space, text = prune_containers(engine.connect(), wanted)
+    # Declined, docker's still reports the (no) space reclaimed.
+    space, text = 0, ""
+    if force or output.confirm(CONTAINER_WARNING):
+        space, text = prune_containers(engine.connect(), wanted)
     if text:
         typer.echo(text)
     report_total(space)
@@ -166,9 +166,9 @@ def image_prune(
 ) -> None:
     """Remove unused images."""
     wanted = opts.parse_filter_flags(filters)
-    if not force and not output.confirm(ALL_IMAGES_WARNING if all_ else DANGLING_WARNING):
-        return
-    space, text = prune_images(engine.connect(), all_, wanted)
+    space, text = 0, ""
+    if force or output.confirm(ALL_IMAGES_WARNING if all_ else DANGLING_WARNING):
+        space, text = prune_images(engine.connect(), all_, wanted)
     if text:
         typer.echo(text)
     report_total(space)
