@@ -48,10 +48,11 @@ def mounts(spec: ContainerSpec) -> tuple[Mount, ...]:
 
 
 def resolv_conf(base: str, spec: ContainerSpec) -> str:
-    """The sandbox's resolv.conf with the spec's DNSConfig: its nameservers after the
-    sandbox's (the embedded DNS answers first, for service names), its search domains, its
-    options added to the sandbox's."""
-    if not (spec.dns_nameservers or spec.dns_search or spec.dns_options):
+    """The sandbox's resolv.conf with the spec's DNSConfig, as Docker writes it for a
+    container with the embedded DNS: the nameserver stays 127.0.0.11, which forwards what
+    is not a service's name to the spec's nameservers (swarmpy.dns); search domains and
+    options are the spec's (its options added to the sandbox's)."""
+    if not (spec.dns_search or spec.dns_options):
         return base
     servers: list[str] = []
     options: list[str] = []
@@ -64,7 +65,6 @@ def resolv_conf(base: str, spec: ContainerSpec) -> str:
             options += rest.split()
         elif word in ("search", "domain"):
             search += rest.split()
-    servers += [s for s in spec.dns_nameservers if s not in servers]
     if spec.dns_search:
         search = list(spec.dns_search)
     # A later option of the same name wins in the resolver: the spec's go last.

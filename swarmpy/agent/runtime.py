@@ -133,7 +133,9 @@ class NodeRuntime(Executor):
     async def _sandbox_event(self, event: SandboxEvent, task: Task, netns_path: str) -> None:
         if event == "created":
             networks = self._dns_networks(task)
-            await self.dns.add_container(task.id, netns_path, networks)
+            await self.dns.add_container(
+                task.id, netns_path, networks, task.spec.container.dns_nameservers
+            )
         else:
             await self.dns.remove_container(task.id)
 

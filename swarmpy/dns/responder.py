@@ -35,9 +35,15 @@ class Responder:
         return answer_owned(self.index, data, networks, ptr=False)
 
     async def respond(
-        self, data: bytes, networks: Sequence[str], tcp: bool = False
+        self,
+        data: bytes,
+        networks: Sequence[str],
+        tcp: bool = False,
+        forwarder: Forwarder | None = None,
     ) -> bytes | None:
-        """The answer to send back, or None to stay silent (the query was not DNS at all)."""
+        """The answer to send back, or None to stay silent (the query was not DNS at all).
+        Names not ours go to ``forwarder`` (a container's own DNS servers, Docker's --dns),
+        else to the node's."""
         fast = self.answer_fast(data, networks)
         if fast is not None:
             return fast
@@ -48,7 +54,8 @@ class Responder:
         local = self.answer_local(query, networks, tcp)
         if local is not None:
             return local
-        forwarded = await self._forwarder.forward(data, tcp) if self._forwarder.configured else None
+        upstream = forwarder or self._forwarder
+        forwarded = await upstream.forward(data, tcp) if upstream.configured else None
         return forwarded if forwarded is not None else _error(query, dns.rcode.SERVFAIL)
 
     def answer_local(

@@ -43,6 +43,7 @@ class DnsServer:
         if upstreams is None:
             upstreams = upstreams_from_resolv_conf(resolv_conf) if resolv_conf else []
         self._responder = Responder(Forwarder(upstreams, timeout_s))
+        self._timeout_s = timeout_s
         self._fast = FastPath(self._answer_slow, mode)
         self._containers: dict[str, _ContainerListener] = {}
         self._by_key: dict[int, _ContainerListener] = {}
@@ -55,15 +56,24 @@ class DnsServer:
         self._fast.publish(index)
 
     async def add_container(
-        self, container_id: str, netns_path: str, network_ids: Collection[str]
+        self,
+        container_id: str,
+        netns_path: str,
+        network_ids: Collection[str],
+        upstreams: Sequence[str] = (),
     ) -> None:
         """Start answering at 127.0.0.11:53 inside the container's namespace. Adding a
-        container again replaces its sockets (e.g. after a restart into a new namespace)."""
+        container again replaces its sockets (e.g. after a restart into a new namespace).
+        ``upstreams`` are the container's own DNS servers (Docker's --dns): names not ours
+        go there instead of to the node's resolvers."""
         if container_id in self._containers:
             await self.remove_container(container_id)
         await self._fast.start()
+        forwarder = Forwarder(upstreams, self._timeout_s) if upstreams else None
         udp, tcp = await open_dns_sockets(netns_path)
-        listener = _ContainerListener(next(self._keys), udp, self._responder, tuple(network_ids))
+        listener = _ContainerListener(
+            next(self._keys), udp, self._responder, tuple(network_ids), forwarder
+        )
         try:
             await listener.start(tcp)
             self._fast.add(listener.key, udp, listener.networks)
@@ -100,13 +110,19 @@ class _ContainerListener:
     queries the resolver loop leaves over go out from it) and its TCP side."""
 
     def __init__(
-        self, key: int, udp: socket.socket, responder: Responder, networks: tuple[str, ...]
+        self,
+        key: int,
+        udp: socket.socket,
+        responder: Responder,
+        networks: tuple[str, ...],
+        forwarder: Forwarder | None = None,
     ) -> None:
         self.key = key
         self.networks = networks
         self._udp = udp
         self._responder = responder
-        self._tcp = _TcpServer(responder, networks)
+        self._forwarder = forwarder
+        self._tcp = _TcpServer(responder, networks, forwarder)
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self, tcp: socket.socket) -> None:
@@ -118,7 +134,7 @@ class _ContainerListener:
         task.add_done_callback(self._pending.discard)
 
     async def _answer(self, data: bytes, addr: Any) -> None:
-        reply = await self._responder.respond(data, self.networks)
+        reply = await self._responder.respond(data, self.networks, forwarder=self._forwarder)
         if reply is None:
             return
         try:
@@ -135,9 +151,12 @@ class _ContainerListener:
 
 
 class _TcpServer:
-    def __init__(self, responder: Responder, networks: tuple[str, ...]) -> None:
+    def __init__(
+        self, responder: Responder, networks: tuple[str, ...], forwarder: Forwarder | None
+    ) -> None:
         self._responder = responder
         self._networks = networks
+        self._forwarder = forwarder
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
 
@@ -164,7 +183,9 @@ class _TcpServer:
                 async with asyncio.timeout(_TCP_IDLE_S):
                     (length,) = _LENGTH.unpack(await reader.readexactly(2))
                     query = await reader.readexactly(length)
-                reply = await self._responder.respond(query, self._networks, tcp=True)
+                reply = await self._responder.respond(
+                    query, self._networks, tcp=True, forwarder=self._forwarder
+                )
                 if reply is None:
                     break
                 writer.write(_LENGTH.pack(len(reply)) + reply)

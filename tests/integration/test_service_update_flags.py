@@ -4,6 +4,14 @@ containers see the new env, mounts, hostname, DNS, hosts, read-only root, ulimit
 
 from __future__ import annotations
 
+import contextlib
+import random
+import socket
+import threading
+from collections.abc import Iterator
+
+import dns.message
+import dns.rrset
 import pytest
 
 from tests.support.daemons import Daemon, DaemonSet
@@ -14,6 +22,43 @@ pytestmark = pytest.mark.root
 
 # Both CLIs wait for convergence: each replacement starts, then is watched (the monitor).
 CONVERGE_S = 180.0
+
+
+# What the service's own DNS server answers for every name: the container must get it through
+# the embedded DNS, which forwards there (Docker's --dns) instead of to the node's resolvers.
+PROBE_ANSWER = "192.0.2.77"
+
+
+@contextlib.contextmanager
+def dns_server() -> Iterator[str]:
+    """A DNS server on a loopback address of its own, answering every A query with
+    PROBE_ANSWER; its address."""
+    addr = f"127.0.53.{random.randint(2, 250)}"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((addr, 53))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(data)
+            reply = dns.message.make_response(query)
+            question = query.question[0]
+            reply.answer = [dns.rrset.from_text(question.name, 60, "IN", "A", PROBE_ANSWER)]
+            sock.sendto(reply.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield addr
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
 
 
 def running_tasks(d: Daemon) -> set[str]:
@@ -42,18 +87,19 @@ def test_update_flags_reach_the_replaced_containers(daemons: DaemonSet) -> None:
         first = running_tasks(d)
         assert len(first) == 2
         try:
-            _swarmpy_update(d, first)
+            with dns_server() as server:
+                _swarmpy_update(d, first, server)
         finally:
             d.cli("service", "rm", "web")
 
 
-def _swarmpy_update(d: Daemon, first: set[str]) -> None:
+def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     d.ok(
         "service", "update",
         "--env-add", "GREETING=hello",
         "--mount-add", "type=tmpfs,target=/scratch,tmpfs-size=8m",
         "--hostname", "{{.Service.Name}}-{{.Task.Slot}}",
-        "--dns-add", "10.0.0.53", "--dns-search-add", "corp.example",
+        "--dns-add", dns_server, "--dns-search-add", "corp.example",
         "--dns-option-add", "ndots:3",
         "--host-add", "db:10.1.2.3",
         "--read-only",
@@ -70,8 +116,9 @@ def _swarmpy_update(d: Daemon, first: set[str]) -> None:
     assert sh(d, "echo $GREETING") == "hello rc=0"
     assert sh(d, "hostname") == "web-1 rc=0"
     resolv = sh(d, "cat /etc/resolv.conf")
-    assert "nameserver 10.0.0.53" in resolv
+    assert "nameserver 127.0.0.11" in resolv
     assert "search corp.example" in resolv
+    assert PROBE_ANSWER in sh(d, "nslookup probe.example.org")
     assert "ndots:3" in resolv
     assert "10.1.2.3\tdb" in sh(d, "cat /etc/hosts")
     assert sh(d, "touch /x 2>/dev/null") == "rc=1", "the root filesystem is read-only"
@@ -87,7 +134,7 @@ def _swarmpy_update(d: Daemon, first: set[str]) -> None:
     cli = DockerCli(d)
     cli.ok(
         "service", "update", "--env-rm", "GREETING", "--read-only=false",
-        "--dns-rm", "10.0.0.53", "--mount-rm", "/scratch", "--host-rm", "db", "web",
+        "--dns-rm", dns_server, "--mount-rm", "/scratch", "--host-rm", "db", "web",
         timeout=CONVERGE_S,
     )  # fmt: skip
     third = running_tasks(d)
@@ -95,7 +142,7 @@ def _swarmpy_update(d: Daemon, first: set[str]) -> None:
     assert not third & second
     assert sh(d, "echo ${GREETING:-unset}") == "unset rc=0"
     assert sh(d, "touch /x") == "rc=0", "the root filesystem is writable again"
-    assert "10.0.0.53" not in sh(d, "cat /etc/resolv.conf")
+    assert PROBE_ANSWER not in sh(d, "nslookup probe.example.org")
     assert sh(d, "test -d /scratch || echo gone") == "gone rc=0"
     assert cli.ok("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.ReadOnly}}",
                   "web") == "false\n"  # fmt: skip

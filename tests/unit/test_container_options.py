@@ -47,14 +47,17 @@ def test_without_options_the_container_is_as_before() -> None:
     assert etc["hosts"] == SANDBOX.hosts
 
 
-def test_dns_config_is_written_after_the_embedded_dns() -> None:
+def test_dns_search_and_options_are_written_the_servers_are_the_embedded_dns_upstreams() -> None:
     task = make_task(
         dns_nameservers=("10.9.9.9",), dns_search=("corp.example",), dns_options=("ndots:3",)
     )
     _, etc = build(task)
+    # As Docker: 127.0.0.11 stays the resolver; it forwards to 10.9.9.9 (see swarmpy.dns).
     assert etc["resolv.conf"] == (
-        "nameserver 127.0.0.11\nnameserver 10.9.9.9\nsearch corp.example\noptions ndots:3\n"
+        "nameserver 127.0.0.11\nsearch corp.example\noptions ndots:3\n"
     )
+    _, etc = build(make_task(dns_nameservers=("10.9.9.9",)))
+    assert etc["resolv.conf"] == SANDBOX.resolv_conf
 
 
 def test_extra_hosts_are_appended() -> None:
