@@ -145,9 +145,9 @@ def test_service_logs(swarm: TestLab) -> None:
     for line in stamped:
         stamp, _, rest = line.partition(" ")
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", stamp), line
-        m = PREFIX.match(rest)
-        assert m, line
-        times.setdefault(m.group(2), []).append(stamp)
+        found = PREFIX.match(rest)
+        assert found, line
+        times.setdefault(found.group(2), []).append(stamp)
     assert len(times) == 2, stamped
     assert all(t == sorted(t) for t in times.values()), times
 
