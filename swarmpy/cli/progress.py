@@ -113,7 +113,9 @@ def assess_job(service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -
         err = str(status.get("Err", ""))
         text = err if err and state.terminal else state.name.lower()
         lines.append(f"{label[key]}: {text:<10} {_bar(state)}")
-    done = total > 0 and completed >= total
+    # A global job with no task yet is waiting for them (Docker's "waiting for tasks"); a
+    # replicated job of no completions is done at once, as Docker's CLI counts it.
+    done = completed >= total and (total > 0 or isinstance(replicated, dict))
     header = f"job progress: {completed} out of {total} complete"
     return Progress(tuple(lines), completed, total, done, header=header, job=True)
 

@@ -94,6 +94,8 @@ def test_a_replicated_jobs_progress_counts_its_current_iterations_completions() 
     done = assess(service, [job_task(s, "complete") for s in (0, 1, 2)], set())
     assert done.converged
     assert done.job
+    nothing = {**service, "Spec": {"Mode": {"ReplicatedJob": {"TotalCompletions": 0}}}}
+    assert assess(nothing, [], set()).converged
 
 
 def test_a_global_jobs_progress_is_done_when_every_nodes_task_completed() -> None:
