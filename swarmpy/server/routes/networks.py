@@ -162,6 +162,8 @@ async def prune(request: web.Request) -> web.Response:
         labels = dict(network.labels)
         if (
             network.id in in_use
+            # As Docker's: the routing mesh's network goes only when removed by name.
+            or network.ingress
             or (until is not None and network.created_at > until)
             or not filters.labels("label", labels)
             or any(Filters({"l": (item,)}).labels("l", labels) for item in filters.get("label!"))
