@@ -151,3 +151,49 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     d.ok("service", "update", "--rollback", "web", timeout=CONVERGE_S)
     assert sh(d, "echo $GREETING") == "hello rc=0"
     assert sh(d, "touch /x 2>/dev/null") == "rc=1"
+
+
+def test_docker_cli_create_flags_reach_the_spec_and_the_container(daemons: DaemonSet) -> None:
+    assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
+    (d,) = daemons.start(1)
+    with single_node_swarm(d):
+        cli = DockerCli(d)
+        cli.ok("network", "create", "-d", "overlay", "back")
+        try:
+            cli.ok(
+                "service", "create", "--name", "web", "--replicas", "1",
+                "--network", "name=back,alias=api",
+                "--host", "db:10.1.2.3", "--read-only", "--init",
+                "--ulimit", "nofile=100:200", "--sysctl", "net.ipv4.tcp_syncookies=0",
+                "--placement-pref", "spread=node.labels.zone", "--replicas-max-per-node", "2",
+                "--stop-signal", "SIGINT", "--restart-window", "1m",
+                "--mount", "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=700",
+                "--hostname", "{{.Node.Hostname}}-{{.Task.Slot}}",
+                "busybox", "sleep", "86400",
+                timeout=CONVERGE_S,
+            )  # fmt: skip
+            (doc,) = d.json("service", "inspect", "web")
+            template = doc["Spec"]["TaskTemplate"]
+            c = template["ContainerSpec"]
+            assert (c["ReadOnly"], c["Init"], c["StopSignal"]) == (True, True, "SIGINT")
+            assert c["Hosts"] == ["10.1.2.3 db"]
+            assert c["Ulimits"] == [{"Name": "nofile", "Soft": 100, "Hard": 200}]
+            assert c["Sysctls"] == {"net.ipv4.tcp_syncookies": "0"}
+            assert c["Mounts"][0]["TmpfsOptions"] == {"SizeBytes": 1 << 20, "Mode": 0o700}
+            assert template["Placement"]["Preferences"] == [
+                {"Spread": {"SpreadDescriptor": "node.labels.zone"}}
+            ]
+            assert template["Placement"]["MaxReplicas"] == 2
+            assert template["RestartPolicy"]["Window"] == 60 * 10**9
+            assert template["Networks"][0]["Aliases"] == ["api"]
+            (vip,) = doc["Endpoint"]["VirtualIPs"]
+            assert sh(d, "touch /x 2>/dev/null") == "rc=1"
+            assert sh(d, "ulimit -n; ulimit -Hn") == "100\n200 rc=0"
+            assert sh(d, "cat /proc/sys/net/ipv4/tcp_syncookies") == "0 rc=0"
+            assert sh(d, "stat -c %a /t") == "700 rc=0"
+            assert sh(d, "hostname").endswith("-1 rc=0")
+            # The alias answers on the network as the service's name does: its VIP.
+            assert vip["Addr"].split("/")[0] in sh(d, "nslookup api")
+        finally:
+            d.cli("service", "rm", "web")
+            cli.run("network", "rm", "back")
