@@ -430,7 +430,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Remove one or more containers."""
-        for_each(refs, _acting("DELETE", "", force=force))
+        for_each(refs, _acting("DELETE", "", force=force), kind="container")
 
     @app.command("pause")
     def pause(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:

@@ -457,15 +457,20 @@ def fail(messages: Sequence[str]) -> NoReturn:
     raise typer.Exit(1)
 
 
-def for_each(refs: Sequence[str], act: Callable[[str], None]) -> None:
+def for_each(refs: Sequence[str], act: Callable[[str], None], kind: str = "") -> None:
     """Docker's multi-ref commands go on past a failing ref, print each failure on its own
-    line, and exit 1 once all were tried."""
+    line, and exit 1 once all were tried. With ``kind`` ("service", "node", ...), a ref the
+    daemon does not know is worded as docker's client words it (its objectNotFoundError)."""
     import typer
 
     failed = False
     for ref in refs:
         try:
             act(ref)
+        except NotFound as exc:
+            line = f"Error: No such {kind}: {ref}" if kind and exc.remote else error_line(exc)
+            typer.echo(one_line(line), err=True)
+            failed = True
         except SwarmpyError as exc:
             typer.echo(error_line(exc), err=True)
             failed = True

@@ -219,7 +219,7 @@ def inspect(
 
     # Docker prints what it found, then fails for what it did not.
     try:
-        for_each(refs, one)
+        for_each(refs, one, kind="image")
     finally:
         output.print_inspect(docs, fmt)
 
@@ -237,7 +237,7 @@ def rm(
         for line in removed_lines(api.delete(engine.image_path(ref), force=force) or []):
             typer.echo(line)
 
-    for_each(refs, one)
+    for_each(refs, one, kind="image")
 
 
 @app.command("history")

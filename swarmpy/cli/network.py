@@ -123,7 +123,7 @@ def rm(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
         api.delete(path_of("networks", ref))
         typer.echo(ref)
 
-    for_each(refs, one)
+    for_each(refs, one, kind="network")
 
 
 @app.command("prune")

@@ -187,7 +187,7 @@ def rm(
         api.delete(path_of("nodes", ref), force=force)
         typer.echo(ref)
 
-    for_each(refs, one)
+    for_each(refs, one, kind="node")
 
 
 def _set_role(refs: list[str], role: str, done: str) -> None:

@@ -93,7 +93,7 @@ def test_image_commands(daemons: DaemonSet) -> None:
         assert d.ok("image", "ls", "-q") == ""
         again = d.cli("image", "rm", "busybox")
         assert again.returncode == 1
-        assert again.stderr == "Error response from daemon: No such image: busybox\n"
+        assert again.stderr == "Error: No such image: busybox\n"  # docker's client's words
     finally:
         stop_and_check_clean(d)
 

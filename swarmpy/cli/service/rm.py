@@ -16,4 +16,4 @@ def rm(refs: list[str] = typer.Argument(..., metavar="SERVICE...")) -> None:
         api.delete(path_of("services", ref))
         typer.echo(ref)
 
-    for_each(refs, one)
+    for_each(refs, one, kind="service")
