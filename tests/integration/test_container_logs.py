@@ -161,6 +161,17 @@ def test_docker_cli_reads_them(task: tuple[DockerCli, str]) -> None:
     assert run.returncode == 0, run.stderr
     assert [text for _, text in stamped(run.stdout.splitlines())] == ["out-1", "out-2"]
     assert [text for _, text in stamped(run.stderr.splitlines())] == ["err-1", "err-2"]
+    assert cli.ok("logs", "--until", "10m", name) == ""
+    container_flags: list[tuple[str, ...]] = [
+        (),
+        ("-t",),
+        ("--details", "--tail", "1"),
+        ("--since", "1h", "-t"),
+    ]
+    for flags in container_flags:
+        ours = cli.daemon.cli("logs", *flags, name)
+        theirs = cli.run("logs", *flags, name)
+        assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr), flags
     details = cli.run("logs", "--details", "--tail", "2", name)
     assert details.stdout == " out-2\n", details
 
@@ -172,6 +183,23 @@ def test_docker_cli_reads_them(task: tuple[DockerCli, str]) -> None:
     assert all(text.startswith(f"{SERVICE}.1.") for _, text in out), out
     err = stamped(service.stderr.splitlines())
     assert [text.split("    | ", 1)[1] for _, text in err] == ["err-1", "err-2"]
+    # IDs, not names, and whole: the task's and the node's.
+    task_id = cli.ok("inspect", "-f", '{{index .Config.Labels "com.docker.swarm.task.id"}}', name)
+    node_id = cli.ok("node", "ls", "-q").split()[0]
+    plain = cli.ok("service", "logs", "--no-resolve", "--no-trunc", "--tail", "2", SERVICE)
+    service_id = cli.ok("service", "inspect", "-f", "{{.ID}}", SERVICE).strip()
+    assert plain.startswith(f"{service_id}.1.{task_id.strip()}@{node_id}    | "), plain
+    # swarmpy's CLI prints what docker's does, byte for byte.
+    service_flags: list[tuple[str, ...]] = [
+        (),
+        ("-t", "--no-trunc"),
+        ("--no-task-ids", "--details"),
+        ("--raw",),
+    ]
+    for flags in service_flags:
+        ours = cli.daemon.cli("service", "logs", *flags, SERVICE)
+        theirs = cli.run("service", "logs", *flags, SERVICE)
+        assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr), flags
     # The same times as the container's own log.
     own = stamped(cli.ok("logs", "-t", name).splitlines())
     assert [t for t, _ in out] == [t for t, _ in own]
