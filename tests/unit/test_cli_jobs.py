@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from swarmpy.cli.progress import assess
-from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
+from swarmpy.cli.service.options import (
+    CreateOptions,
+    UpdateOptions,
+    check_update_flags,
+    create_spec,
+    update_spec,
+)
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import ServiceMode
 
@@ -46,6 +52,7 @@ def test_job_modes_and_their_counts(flags: dict[str, Any], expected: tuple[int, 
         ({"mode": "replicated-job", "update_parallelism": 2}, "not supported for jobs"),
         ({"mode": "global-job", "rollback_delay": "1s"}, "not supported for jobs"),
         ({"mode": "batch"}, "for --mode"),
+        ({"mode": "replicated-job", "max_concurrent": -1}, 'parsing "-1": invalid syntax'),
     ],
 )
 def test_flags_a_mode_does_not_take_are_refused(flags: dict[str, Any], words: str) -> None:
@@ -64,6 +71,10 @@ def test_update_changes_a_jobs_max_concurrent_but_not_its_update_config() -> Non
     plain = create_spec(CreateOptions(image="busybox", name="web"))
     with pytest.raises(InvalidArgument, match="max-concurrent can only be used"):
         update_spec(plain, UpdateOptions(max_concurrent=2), lambda n: n)
+    # Checked before the service is read: whether it is a job is not known yet.
+    check_update_flags(UpdateOptions(max_concurrent=2))
+    with pytest.raises(InvalidArgument, match="invalid syntax"):
+        check_update_flags(UpdateOptions(max_concurrent=-2))
 
 
 def job_task(slot: int, state: str, iteration: int = 1, node: str = "n1") -> dict[str, Any]:

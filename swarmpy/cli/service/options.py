@@ -278,6 +278,7 @@ def _common(spec: ServiceSpec, o: Common) -> ServiceSpec:
             )
         changes["max_replicas"] = o.max_replicas
     if o.max_concurrent is not None:
+        _check_max_concurrent(o)
         if spec.mode != ServiceMode.REPLICATED_JOB:
             raise InvalidArgument("max-concurrent can only be used with replicated-job mode")
         changes["max_concurrent"] = o.max_concurrent
@@ -395,6 +396,15 @@ def _update_flags(o: Common) -> bool:
     )
 
 
+def _check_max_concurrent(o: Common) -> None:
+    """A uint64 flag of Docker's: its parser's words for a negative one."""
+    if o.max_concurrent is not None and o.max_concurrent < 0:
+        raise InvalidArgument(
+            f'invalid argument "{o.max_concurrent}" for "--max-concurrent" flag: '
+            f'strconv.ParseUint: parsing "{o.max_concurrent}": invalid syntax'
+        )
+
+
 def mode_counts(mode: ServiceMode, o: Common) -> tuple[int, int]:
     """The new service's replicas (a replicated job's TotalCompletions) and MaxConcurrent from
     --replicas and --max-concurrent, refused for modes without them in docker/cli's words
@@ -408,6 +418,7 @@ def mode_counts(mode: ServiceMode, o: Common) -> tuple[int, int]:
             raise InvalidArgument(replicas_only)
         if o.max_replicas:
             raise InvalidArgument(per_node_only)
+    _check_max_concurrent(o)
     if mode != ServiceMode.REPLICATED_JOB and o.max_concurrent is not None:
         raise InvalidArgument(concurrent_only)
     if mode == ServiceMode.REPLICATED:
@@ -575,4 +586,7 @@ def _caps(current: tuple[str, ...], add: Sequence[str], remove: Sequence[str]) -
 def check_update_flags(o: UpdateOptions) -> None:
     """Refuse a bad flag value before any request: the flags applied to a placeholder spec
     (what depends on the service itself is checked when the real one is read)."""
-    update_spec(ServiceSpec(name="x", container=ContainerSpec(image="x")), o, lambda name: name)
+    _check_max_concurrent(o)
+    # Whether the service is a replicated job, only the real one says.
+    placeholder = ServiceSpec(name="x", container=ContainerSpec(image="x"))
+    update_spec(placeholder, dataclasses.replace(o, max_concurrent=None), lambda name: name)
