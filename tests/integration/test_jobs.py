@@ -115,6 +115,8 @@ def test_jobs_run_to_completion_from_dockers_cli(daemons: DaemonSet, tmp_path: P
                timeout=JOB_S)  # fmt: skip
         assert ls_row(d, "gjob") == "global job|0/0 (1/1 completed)"
         assert ps_states(d, "gjob") == ["Complete Complete"]
+        listed = cli.ok("service", "ls", "--filter", "mode=global-job", "--format", "{{.Name}}")
+        assert listed == "gjob\n"
         refused = cli.refused("service", "scale", "gjob=2")
         assert "scale can only be used with replicated or replicated-job mode" in refused
 
@@ -140,6 +142,8 @@ def test_jobs_from_swarmpys_cli(daemons: DaemonSet, tmp_path: Path) -> None:
         # Scaling a replicated job sets its completions and runs it again.
         assert d.ok("service", "scale", "rjob=4", timeout=JOB_S).startswith("rjob scaled to 4")
         assert ls_row(d, "rjob") == "replicated job|0/2 (4/4 completed)"
+        d.ok("service", "update", "--max-concurrent", "1", "rjob", timeout=JOB_S)
+        assert ls_row(d, "rjob") == "replicated job|0/1 (4/4 completed)"
         refused = d.cli("service", "update", "--update-parallelism", "2", "rjob")
         assert refused.returncode != 0
         assert "update and rollback configuration is not supported for jobs" in refused.stderr
