@@ -154,6 +154,7 @@ def container_config(
         pids_limit=limits.pids,
         labels=spec.labels,
         read_only=spec.read_only,
+        tty=spec.tty,
         init_path=init_path if spec.init else "",
         sysctls=spec.sysctls,
         ulimits=tuple((u.name, u.soft, u.hard) for u in spec.ulimits),

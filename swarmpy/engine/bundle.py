@@ -334,6 +334,11 @@ def build_config(
     proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
     config["root"]["path"] = str(paths.rootfs)
     config["root"]["readonly"] = container.read_only
+    if container.tty:
+        proc["terminal"] = True
+        # Docker sets TERM for a container with a TTY unless the image or spec did.
+        if not any(e.startswith("TERM=") for e in proc["env"]):
+            proc["env"].append("TERM=xterm")
     config["hostname"] = container.hostname
     config["mounts"].extend(oci_mounts(container.mounts, paths))
     if container.init_path:

@@ -105,9 +105,33 @@ def select(records: Iterable[LogRecord], window: LogWindow) -> Iterator[LogRecor
 def start_keeper(container_dir: Path, log_file: Path) -> tuple[int, int]:
     """Start the log keeper of a container about to run; returns the write ends of its stdout
     and stderr pipes, which the caller hands to runc and then closes."""
-    lock = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        _spawn(container_dir, log_file, out_r, err_r)
+    except OSError:
+        for fd in (out_w, err_w):
+            os.close(fd)
+        raise
+    return out_w, err_w
+
+
+def start_terminal_keeper(container_dir: Path, log_file: Path, master: int) -> None:
+    """Start the log keeper of a container with a terminal, reading its master side (the
+    caller closes its own copy): a terminal has one stream, kept as stdout, as Docker."""
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    os.close(err_w)  # no stderr: the keeper sees its end at once
+    _spawn(container_dir, log_file, os.dup(master), err_r)
+
+
+def _spawn(container_dir: Path, log_file: Path, out_r: int, err_r: int) -> None:
+    """The keeper process over ``out_r`` and ``err_r`` (closed here, handed to it)."""
+    try:
+        lock = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        os.close(out_r)
+        os.close(err_r)
+        raise
     try:
         # Taken here, not by the keeper: a reader that comes before the keeper has started
         # must already see a log that is still being written.
@@ -127,14 +151,9 @@ def start_keeper(container_dir: Path, log_file: Path) -> tuple[int, int]:
             start_new_session=True,
         )
         _keepers.add(keeper)
-    except OSError:
-        for fd in (out_w, err_w):
-            os.close(fd)
-        raise
     finally:
         for fd in (lock, out_r, err_r):
             os.close(fd)
-    return out_w, err_w
 
 
 def keeper_running(container_dir: Path) -> bool:

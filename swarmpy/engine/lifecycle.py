@@ -114,13 +114,22 @@ class Engine:
             return
         cdir = self.container_dir(cid)
         started = time.time()
-        out, err = jsonlog.start_keeper(cdir.path, cdir.log_file)
-        try:
-            pid = await self.runc.run_detached(cid, cdir.path, out, err, cdir.runc_log)
-        finally:
-            # The container holds them now: its end is the keeper's end of input.
-            os.close(out)
-            os.close(err)
+        if _has_terminal(cdir.config_file):
+            pid, master = await self.runc.run_detached_terminal(cid, cdir.path, cdir.runc_log)
+            try:
+                jsonlog.start_terminal_keeper(cdir.path, cdir.log_file, master)
+            finally:
+                # The keeper holds the terminal now; the daemon must not (a daemon restart
+                # would otherwise hang the container up).
+                os.close(master)
+        else:
+            out, err = jsonlog.start_keeper(cdir.path, cdir.log_file)
+            try:
+                pid = await self.runc.run_detached(cid, cdir.path, out, err, cdir.runc_log)
+            finally:
+                # The container holds them now: its end is the keeper's end of input.
+                os.close(out)
+                os.close(err)
         cdir.update_record(pid=pid, started_at=started)
         if self.reaper is not None and pid:
             self.reaper.watch(pid, cdir.record_exit)
@@ -204,3 +213,12 @@ class Engine:
         """Delete the container and everything it left; safe to repeat."""
         await self._stop_monitor(cid)
         await remove_container(self.runc, self.container_dir(cid), self.rootfs, self.reaper)
+
+
+def _has_terminal(config_file: Path) -> bool:
+    """Whether the container's config.json gives its process a terminal (Docker's Tty)."""
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("process", {}).get("terminal", False))

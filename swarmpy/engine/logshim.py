@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
 import selectors
 import signal
@@ -151,7 +152,14 @@ def copy(log: LogFile, fds: dict[int, str]) -> None:
         while sel.get_map():
             for key, _ in sel.select():
                 fd = int(key.fd)
-                data = os.read(fd, READ_SIZE)
+                try:
+                    data = os.read(fd, READ_SIZE)
+                except OSError as exc:
+                    # A terminal's master reads EIO once no process holds its other side:
+                    # the end of a container with a TTY, as a pipe's end of file.
+                    if exc.errno != errno.EIO:
+                        raise
+                    data = b""
                 now = time.time_ns()
                 if data:
                     records = splitters[fd].feed(data, now)

@@ -14,8 +14,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal
+import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.2
 KILL_WAIT_S = 10.0
+# How long runc may take to hand a terminal's master over the console socket.
+CONSOLE_TIMEOUT_S = 10.0
 # An exit code we could not learn: the container ended while no daemon was its parent.
 UNKNOWN_EXIT = 255
 # runc, and so every container, runs with the umask containers have always had (Docker's),
@@ -79,8 +84,53 @@ class Runc:
         """Whether runc has state for ``cid``: its state file, without running runc."""
         return (self.root / cid / "state.json").exists()
 
+    async def run_detached_terminal(
+        self, cid: str, bundle_dir: Path, runc_log: Path
+    ) -> tuple[int, int]:
+        """``run_detached`` for a container with a terminal (config.json's process.terminal):
+        runc hands the terminal's master side over a console socket; returns the init's pid
+        and the master, which the caller reads the container's output from (and closes)."""
+        loop = asyncio.get_running_loop()
+        with tempfile.TemporaryDirectory(prefix="swarmpy-console-") as tmp:
+            path = os.path.join(tmp, "console.sock")
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                listener.bind(path)
+                listener.listen(1)
+                listener.setblocking(False)
+                accept = asyncio.ensure_future(loop.sock_accept(listener))
+                try:
+                    pid = await self.run_detached(
+                        cid,
+                        bundle_dir,
+                        asyncio.subprocess.DEVNULL,
+                        asyncio.subprocess.DEVNULL,
+                        runc_log,
+                        console_socket=path,
+                    )
+                    conn, _ = await asyncio.wait_for(accept, CONSOLE_TIMEOUT_S)
+                finally:
+                    accept.cancel()
+            finally:
+                listener.close()
+            with conn:
+                conn.setblocking(True)
+                conn.settimeout(CONSOLE_TIMEOUT_S)
+                _, fds, _, _ = await asyncio.to_thread(socket.recv_fds, conn, 4096, 1)
+        if not fds:
+            raise RuntimeFailure(f"runc run: no terminal came back for container {cid}")
+        for extra in fds[1:]:
+            os.close(extra)
+        return pid, fds[0]
+
     async def run_detached(
-        self, cid: str, bundle_dir: Path, stdout: int, stderr: int, runc_log: Path
+        self,
+        cid: str,
+        bundle_dir: Path,
+        stdout: int,
+        stderr: int,
+        runc_log: Path,
+        console_socket: str = "",
     ) -> int:
         """Create and start the container in one runc run (`runc run --detach`, one process
         where create + start take two); returns its init process's pid (from --pid-file,
@@ -95,6 +145,7 @@ class Runc:
             str(bundle_dir),
             "--pid-file",
             str(pid_file),
+            *(["--console-socket", console_socket] if console_socket else []),
             cid,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stdout,

@@ -54,6 +54,7 @@ class ContainerConfig:
     pids_limit: int = 0  # the most processes in the container's cgroup; 0: no limit
     labels: tuple[tuple[str, str], ...] = ()
     read_only: bool = False  # the root filesystem
+    tty: bool = False  # a terminal as the process's stdio (its output kept as stdout)
     # A host path of an init binary (Docker's docker-init, tini) run as pid 1 in front of
     # the command; "" runs the command itself as pid 1.
     init_path: str = ""

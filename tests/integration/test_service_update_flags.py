@@ -104,7 +104,7 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
         "--host-add", "db:10.1.2.3",
         "--read-only",
         "--ulimit-add", "nofile=512:1024",
-        "--init",
+        "--init", "--tty",
         "--stop-signal", "SIGINT",
         "--label-add", "tier=web",
         "web",
@@ -125,6 +125,7 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     assert sh(d, "touch /scratch/x && df -k /scratch | tail -1 | awk '{print $2}'") == "8192 rc=0"
     assert sh(d, "ulimit -n; ulimit -Hn") == "512\n1024 rc=0"
     assert sh(d, "cat /proc/1/cmdline | tr '\\0' ' '") == "/sbin/docker-init -- sleep 86400 rc=0"
+    assert sh(d, "readlink /proc/1/fd/1") == "/dev/pts/0 rc=0", "the task has a terminal"
     (doc,) = d.json("service", "inspect", "web")
     spec = doc["Spec"]
     assert spec["Labels"] == {"tier": "web"}
@@ -133,7 +134,7 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     # Docker's CLI reads the spec back, changes it and sends it with the version it read.
     cli = DockerCli(d)
     cli.ok(
-        "service", "update", "--env-rm", "GREETING", "--read-only=false",
+        "service", "update", "--env-rm", "GREETING", "--read-only=false", "--tty=false",
         "--dns-rm", dns_server, "--mount-rm", "/scratch", "--host-rm", "db", "web",
         timeout=CONVERGE_S,
     )  # fmt: skip
@@ -142,6 +143,7 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     assert not third & second
     assert sh(d, "echo ${GREETING:-unset}") == "unset rc=0"
     assert sh(d, "touch /x") == "rc=0", "the root filesystem is writable again"
+    assert sh(d, "readlink /proc/1/fd/1").startswith("pipe:"), "no terminal any more"
     assert PROBE_ANSWER not in sh(d, "nslookup probe.example.org")
     assert sh(d, "test -d /scratch || echo gone") == "gone rc=0"
     assert cli.ok("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.ReadOnly}}",

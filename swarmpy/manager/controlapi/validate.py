@@ -377,8 +377,6 @@ def check_container(container: ContainerSpec) -> None:
     check_duration(container.stop_grace_s, "stop-grace-period")
     if container.stop_signal:
         check_signal(container.stop_signal)
-    if container.tty:
-        raise _reject("tty is not supported: swarmpy's engine gives containers no terminal")
     for server in container.dns_nameservers:
         _check_ip(server, "DNS server")
     for word in (*container.dns_search, *container.dns_options):
