@@ -13,9 +13,10 @@ from typing import Any
 import docker
 import pytest
 
+from tests.support.controlplane import all_ready, init, joined, token
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.docker_cli import DOCKER, DockerCli
-from tests.support.localswarm import single_node_swarm
+from tests.support.localswarm import free_addr, load_busybox, single_node_swarm
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -201,3 +202,31 @@ def test_a_job_from_docker_py(daemons: DaemonSet) -> None:
             api.remove_service("pyjob")  # type: ignore[no-untyped-call]
         finally:
             api.close()
+
+
+def test_a_global_job_runs_once_on_every_node_and_on_a_node_that_joins(
+    daemons: DaemonSet,
+) -> None:
+    manager, worker, late = daemons.start(3)
+    for d in (manager, worker, late):
+        load_busybox(d)
+    ip, port = free_addr()
+    init(manager, ip, port)
+    joined(worker, token(manager, "worker"), *free_addr(), f"{ip}:{port}")
+    wait_for("two Ready nodes", lambda: all_ready(manager, 2), timeout=30)
+    manager.ok("service", "create", "--name", "gjob", "--mode", "global-job", "busybox", "true",
+               timeout=JOB_S)  # fmt: skip
+    assert ls_row(manager, "gjob") == "global job|0/0 (2/2 completed)"
+
+    def ran_on() -> list[str]:
+        # A global task is named after its node (hostnames are alike on one machine).
+        out = manager.ok("service", "ps", "gjob", "--format", "{{.Name}} {{.CurrentState}}")
+        return sorted(line.split()[0] for line in out.splitlines() if "Complete" in line)
+
+    assert len(set(ran_on())) == 2
+    # A node that joins afterwards runs the job too; the others do not run it again.
+    joined(late, token(manager, "worker"), *free_addr(), f"{ip}:{port}")
+    wait_for("three completions", lambda: len(ran_on()) == 3, JOB_S)
+    assert len(set(ran_on())) == 3
+    assert ls_row(manager, "gjob") == "global job|0/0 (3/3 completed)"
+    manager.ok("service", "rm", "gjob")
