@@ -510,9 +510,12 @@ def mode_json(spec: ServiceSpec) -> dict[str, Any]:
 
 
 def _update_configs_json(spec: ServiceSpec) -> dict[str, Any]:
-    # Jobs have none: Docker shows none, and a job's spec sent back with one is refused.
+    # A job has no UpdateConfig (one sent back would be refused). SwarmKit keeps a
+    # RollbackConfig a client gave a job, so Docker shows it; an unset one is the default.
     if spec.mode.is_job:
-        return {}
+        if spec.rollback == UpdateConfig():
+            return {}
+        return {"RollbackConfig": _update_json(spec.rollback)}
     return {
         "UpdateConfig": _update_json(spec.update),
         "RollbackConfig": _update_json(spec.rollback),

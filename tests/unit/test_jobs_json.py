@@ -84,6 +84,10 @@ def test_a_job_spec_goes_out_without_update_configs_and_comes_back_the_same() ->
     assert "UpdateConfig" not in out
     assert "RollbackConfig" not in out
     assert service_spec(out) == spec
+    # A RollbackConfig given to a job is kept, and shown, as SwarmKit does.
+    rolls = dataclasses.replace(spec, rollback=dataclasses.replace(spec.rollback, parallelism=3))
+    assert service_spec_json(rolls)["RollbackConfig"]["Parallelism"] == 3
+    assert service_spec(service_spec_json(rolls)) == rolls
     global_job = dataclasses.replace(
         spec, mode=ServiceMode.GLOBAL_JOB, replicas=0, max_concurrent=0
     )
