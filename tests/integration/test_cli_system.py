@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -69,6 +70,38 @@ def test_events_since_replays_the_service_create_and_filters_select(node: Daemon
     bad_filter = node.cli("events", "--filter", "type")
     assert bad_filter.returncode == 125
     assert "bad format of filter (expected name=value)" in bad_filter.stderr
+
+
+def test_events_stream_live_until_the_client_ends(node: Daemon) -> None:
+    env = {**os.environ, "SWARMPY_HOST": node.host}
+    # --since 0s: from this second on, so an event between the start and the subscription
+    # still comes (replayed); --until -120s (a negative duration: in the future) ends it for
+    # certain.
+    args = ["events", "--since", "0s", "--until", "-120s", "--filter", "service=live"]
+    fmt = ["--format", "{{.Action}} {{.Actor.Attributes.name}}"]
+    proc = subprocess.Popen(
+        [str(swarmpy_executable()), *args, *fmt], stdout=subprocess.PIPE, text=True, env=env
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        node.ok("service", "create", "-d", "--name", "live", "busybox", "sleep", "600")
+        wait_for("the create event", lambda: "create live\n" in lines, 30)
+        node.ok("service", "rm", "live")
+        wait_for("the remove event", lambda: "remove live\n" in lines, 30)
+        assert lines == ["create live\n", "remove live\n"]  # the filter kept only these
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        node.cli("service", "rm", "live")
+        # Its tasks go once their containers are down: the other tests see only web's.
+        wait_for("live's tasks to go", lambda: only_web_tasks(node), 60, 0.5)
+
+
+def only_web_tasks(d: Daemon) -> bool:
+    rows = d.json_lines("node", "ps", "--format", "{{json .}}")
+    return all(row["Name"].startswith(f"{SERVICE}.") for row in rows)
 
 
 def test_node_ps_lists_the_nodes_tasks(node: Daemon) -> None:
@@ -154,12 +187,12 @@ def test_df_sums_and_prune_removes_and_reports(node: Daemon) -> None:
     wait_for("the task's replacement", replaced, 60, 0.5)
     assert df_rows(node)["Containers"]["TotalCount"] == "2"
 
-    # No at the prompt: nothing goes.
+    # No at the prompt: nothing goes (and docker's says so).
     declined = prune_with_answer(node, "n\n", "container", "prune")
     assert declined.returncode == 0
     assert declined.stdout == (
         "WARNING! This will remove all stopped containers.\n"
-        "Are you sure you want to continue? [y/N] "
+        "Are you sure you want to continue? [y/N] Total reclaimed space: 0B\n"
     )
     assert df_rows(node)["Containers"]["TotalCount"] == "2"
 
@@ -183,3 +216,5 @@ def test_df_sums_and_prune_removes_and_reports(node: Daemon) -> None:
     assert total != "Total reclaimed space: 0B"
     usage = df_rows(node)
     assert (usage["Images"]["TotalCount"], usage["Images"]["Size"]) == ("0", "0B")
+    # As Docker's: prune leaves the routing mesh's network.
+    assert "ingress" in node.ok("network", "ls", "--format", "{{.Name}}").split()
