@@ -286,17 +286,19 @@ def document(info: Mapping[str, Any] | None, server_error: str) -> dict[str, Any
 
 
 def run_template(fmt: str, data: Any) -> str:
-    """docker's templates.Parse and Execute, a newline after; a bad template exits 64."""
+    """docker's templates.Parse and Execute, a newline after; a bad template exits 64, one
+    that fails to run exits 1. docker runs it over its Info struct, where a field it lacks is
+    an error: over our JSON document, a missing key is one too."""
     try:
         template = gotemplate.parse(fmt)
     except gotemplate.TemplateError as exc:
         typer.echo(f"template parsing error: {exc.message}", err=True)
         raise typer.Exit(TEMPLATE_EXIT) from None
-    text, error = template.execute_partial(data)
+    text, error = template.execute_partial(data, missing_key_error=True)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
     if error is not None:
-        raise error
+        engine.fail([error.message])  # printed as docker's, without a prefix
     return text
 
 

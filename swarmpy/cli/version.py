@@ -191,7 +191,7 @@ def version(fmt: str = typer.Option("", "--format", "-f", help=FORMAT_HELP)) -> 
     if failure is not None:
         raise failure
     if error is not None:
-        raise error
+        engine.fail([error.message])  # printed as docker's, without a prefix
 
 
 def register(app: typer.Typer) -> None:

@@ -420,3 +420,17 @@ def test_the_time_now_is_not_needed_for_timestamps() -> None:
     assert opts.get_timestamp("2023-11-14T22:13:20Z") == opts.get_timestamp(
         "2023-11-14T22:13:20Z", time.time() + 1000
     )
+
+
+def test_info_templates_refuse_a_field_info_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    doc = info.document({"Swarm": {"NodeID": "n1"}}, "")
+    assert info.run_template("{{.Swarm.NodeID}} {{.ClientInfo.Context}}", doc) == "n1 default"
+    with pytest.raises(typer.Exit) as exited:
+        info.run_template("{{.Nope}}", doc)
+    assert exited.value.exit_code == 1
+    assert 'executing "" at <.Nope>' in capsys.readouterr().err
+    with pytest.raises(typer.Exit) as bad:
+        info.run_template("{{", doc)
+    assert bad.value.exit_code == info.TEMPLATE_EXIT
