@@ -129,11 +129,13 @@ class TaskRunner:
         if health == HealthState.NONE:
             await self._exited(await self._controller.wait())
             return
-        code, health = await self._exit_or_health(health)
-        if code is not None:
-            await self._exited(code)
-        else:
-            await self._stop_unhealthy()
+        while health != HealthState.UNHEALTHY:
+            # A check that starts over (its monitor restarted with the daemon) is no failure.
+            code, health = await self._exit_or_health(health)
+            if code is not None:
+                await self._exited(code)
+                return
+        await self._stop_unhealthy()
 
     async def _exit_or_health(self, health: HealthState) -> tuple[int | None, HealthState]:
         """Whichever comes first: the container's exit code, or its health moving from

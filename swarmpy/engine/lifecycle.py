@@ -178,8 +178,9 @@ class Engine:
             return None if done is None else (done[0], health.truncated_output(done[1]))
 
         path = cdir.path / health.HEALTH_FILE
+        # A container adopted after a restart goes on from the health it last had.
         monitor = health.HealthMonitor(
-            probe, float(rec.get("started_at", time.time())), run_probe, path
+            probe, float(rec.get("started_at", time.time())), run_probe, path, health.load(path)
         )
         self._monitors[cid] = monitor
         monitor.start()

@@ -310,3 +310,21 @@ async def test_shutdown_wanted_while_the_check_has_not_passed() -> None:
     final = await asyncio.wait_for(run, 5)
     assert final.state is S.SHUTDOWN
     assert S.RUNNING not in rec.states
+
+
+@in_loop
+async def test_a_check_starting_over_after_a_restart_does_not_stop_the_task() -> None:
+    ctl, rec = FakeController(exit_code=None), Recorder()
+    ctl.health = HealthState.HEALTHY
+    adopted = dataclasses.replace(
+        make_task(), status=TaskStatus(state=S.RUNNING, health=HealthState.HEALTHY)
+    )
+    run = asyncio.create_task(TaskRunner(adopted, ctl, rec).run())
+    await settle()
+    ctl.set_health(HealthState.STARTING)  # the daemon restarted: its monitor starts over
+    await settle()
+    ctl.set_health(HealthState.HEALTHY)
+    await settle()
+    assert "shutdown" not in ctl.calls
+    ctl.exited.set_result(0)
+    assert (await asyncio.wait_for(run, 5)).state is S.COMPLETE
