@@ -14,6 +14,7 @@ import dns.message
 import dns.rrset
 import pytest
 
+from tests.support.controlplane import assert_refused
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.docker_cli import DOCKER, DockerCli
 from tests.support.localswarm import single_node_swarm, task_container
@@ -199,3 +200,40 @@ def test_docker_cli_create_flags_reach_the_spec_and_the_container(daemons: Daemo
         finally:
             d.cli("service", "rm", "web")
             cli.run("network", "rm", "back")
+
+
+def test_bad_flags_are_refused_in_one_line_and_change_nothing(daemons: DaemonSet) -> None:
+    (d,) = daemons.start(1)
+    with single_node_swarm(d):
+        d.ok("service", "create", "--detach", "--name", "web", "busybox", "sleep", "86400")
+        try:
+            (before,) = d.json("service", "inspect", "web")
+            # The daemon's checks, as Docker's: its message, prefixed, exit 1.
+            for args, fragment in (
+                (("--sysctl-add", "kernel.panic=1"), "sysctl 'kernel.panic' is not allowed"),
+                (("--ulimit-add", "bogus=1"), "invalid ulimit type: bogus"),
+                (("--hostname", "{{.Node.Nope}}"), "unknown field .Node.Nope"),
+                (("--stop-signal", "SIGNOPE"), "Invalid signal: SIGNOPE"),
+                (("--placement-pref-add", "spread=zone"), "invalid placement preference"),
+                (("--network-add", "name=nope,alias=a"), "nope"),
+            ):
+                refused = d.cli("service", "update", *args, "web")
+                assert refused.returncode == 1
+                assert_refused(refused, fragment)
+            assert_refused(d.cli("service", "update", "--rollback", "web"), "previous spec")
+            # The CLI's own parsing, before any request.
+            assert_refused(d.cli("service", "update", "--read-only=maybe", "web"), "ParseBool")
+            assert_refused(
+                d.cli("service", "update", "--rollback", "--env-add", "A=1", "web"),
+                "other flags may not be combined with --rollback",
+            )
+            assert_refused(
+                d.cli("service", "update", "--mount-add", "type=volume,target=/v,volume-opt=o=1",
+                      "web"),
+                "volume-opt is not supported",
+            )  # fmt: skip
+            (after,) = d.json("service", "inspect", "web")
+            assert after["Spec"] == before["Spec"]
+            assert after["Version"] == before["Version"]
+        finally:
+            d.cli("service", "rm", "web")
