@@ -2,12 +2,12 @@
 
 pysyncobj encrypts and authenticates every message between managers (and every admin command,
 ``TcpUtility``) with one key derived from a password, fixed for the life of a ``SyncObj``
-(swarmpy's ring sends AES-GCM where pysyncobj uses Fernet, see ``KeyRing``); a peer names itself by the address it claims. Whoever holds the password can
-therefore append, vote, read the log, or add itself as a member, and a demoted or removed
-manager keeps its copy. So the key can change under a running log: every connection's
-encryptor is one ``KeyRing`` (sends with one key, accepts several), and
-``swarmpy.manager.raftsecret`` moves the managers to a new secret, in steps every member takes
-before the next one, whenever a manager leaves.
+(swarmpy's ring sends AES-GCM where pysyncobj uses Fernet, see ``KeyRing``); a peer names itself
+by the address it claims. Whoever holds the password can therefore append, vote, read the log,
+or add itself as a member, and a demoted or removed manager keeps its copy. So the key can
+change under a running log: every connection's encryptor is one ``KeyRing`` (sends with one key,
+accepts several), and ``swarmpy.manager.raftsecret`` moves the managers to a new secret, in
+steps every member takes before the next one, whenever a manager leaves.
 
 ``KeyedSyncObj`` also refuses what swarmpy never uses and a key holder could abuse: read-only
 peers (they receive the whole log) and the admin commands that add members or change the code
