@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,18 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(600)]
 # Each task answers with its hostname (the task id's first 12 characters by default).
 HTTPD = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
 OFF_NODE3 = "node.hostname!=node3"
+DOCKER = Path("/usr/bin/docker")
+# busybox has no UDP server: the machine's python, bind-mounted read-only, answers each
+# datagram with the task's hostname.
+UDP_SERVER = (
+    "import socket as S;s=S.socket(2,2);s.bind(('',5353));h=S.gethostname().encode();"
+    "[s.sendto(h,s.recvfrom(99)[1]) for _ in iter(int,1)]"
+)
+PYTHON_MOUNTS = (
+    "--mount", "type=bind,source=/usr,target=/usr,readonly",
+    "--mount", "type=bind,source=/usr/lib64,target=/lib64,readonly",
+    "--mount", "type=bind,source=/usr/lib,target=/lib,readonly",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +68,21 @@ def running_tasks(lab: TestLab, service: str) -> list[dict[str, str]]:
     return [r for r in rows if r["CurrentState"].startswith("Running")]
 
 
+def docker(lab: TestLab, *args: str) -> str:
+    """Docker's own CLI (20.10, Debian's) against node1's daemon."""
+    with tempfile.TemporaryDirectory(prefix="dockercfg-") as config:
+        env = {
+            "DOCKER_HOST": lab.hosts[0].socket_url,
+            "DOCKER_CONFIG": config,
+            "PATH": "/usr/bin:/bin",
+        }
+        done = subprocess.run(
+            [str(DOCKER), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 0, f"docker {args}: {done.stderr}"
+    return done.stdout
+
+
 def http_get(lab: TestLab, client: Host, ip: str, port: int) -> str:
     """One HTTP request from inside ``client``; the answer's body."""
 
@@ -66,6 +95,18 @@ def http_get(lab: TestLab, client: Host, ip: str, port: int) -> str:
         return data.decode().split("\r\n\r\n", 1)[-1].strip()
 
     return lab.lab.call_in(client, get)
+
+
+def udp_ask(lab: TestLab, client: Host, ip: str, port: int) -> str:
+    """One datagram from a new socket inside ``client``; the answer."""
+
+    def ask() -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(2)
+            sock.sendto(b"who", (ip, port))
+            return sock.recv(100).decode()
+
+    return lab.lab.call_in(client, ask)
 
 
 def refused(lab: TestLab, client: Host, ip: str, port: int) -> bool:
@@ -201,3 +242,37 @@ def test_host_mode_only_where_the_task_runs(lab: TestLab) -> None:
     finally:
         lab.swarmpy(n1, "service", "rm", "hm")
     until("node1:9090 closed", lambda: refused(lab, n3, n1.ip, 9090))
+
+
+def test_udp_through_the_mesh(lab: TestLab) -> None:
+    n1, n2, n3 = lab.hosts
+    cli(lab, "service", "create", "--detach", "--name", "udp", "--replicas", "2",
+        "--constraint", OFF_NODE3, *PYTHON_MOUNTS, "-p", "5353:5353/udp",
+        "busybox", "/usr/bin/python3", "-c", UDP_SERVER)  # fmt: skip
+    try:
+        until("two running udp tasks", lambda: len(running_tasks(lab, "udp")) == 2, 120)
+        assert "*:5353->5353/udp" in cli(lab, "service", "ls").stdout
+        for host in (n1, n2, n3):
+
+            def both(h: Host = host) -> bool:
+                return len({udp_ask(lab, n3, h.ip, 5353) for _ in range(30)}) == 2
+
+            until(f"both udp tasks through {host.name}", both)
+    finally:
+        lab.swarmpy(n1, "service", "rm", "udp")
+
+
+@pytest.mark.skipif(not DOCKER.exists(), reason="Debian's docker.io CLI is not installed")
+def test_dockers_cli_publishes_through_the_mesh(lab: TestLab) -> None:
+    n1, n2, n3 = lab.hosts
+    docker(lab, "service", "create", "--detach", "--name", "dk", "--constraint", OFF_NODE3,
+           "-p", "8282:80", "busybox", "sh", "-c", HTTPD)  # fmt: skip
+    try:
+        assert "*:8282->80/tcp" in docker(lab, "service", "ls")
+        until("dk answering through node3", lambda: http_get(lab, n3, n3.ip, 8282))
+        docker(lab, "service", "update", "--detach", "--publish-add", "8283:80", "dk")
+        until("dk answering on 8283", lambda: http_get(lab, n3, n2.ip, 8283))
+        docker(lab, "service", "update", "--detach", "--publish-rm", "8282:80", "dk")
+        until("8282 refusing", lambda: refused(lab, n3, n1.ip, 8282))
+    finally:
+        lab.swarmpy(n1, "service", "rm", "dk")
