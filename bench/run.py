@@ -2,9 +2,9 @@
 
     python bench/run.py [--quick] [--json bench/results/latest.json] [--only NAME,...]
 
-NAME is one of: sched, raft, failover, dns, footprint, cli, converge, overlay, scale (converge and
-overlay build a lab of namespaced hosts with daemons, scale runs 3 managers against 1,000
-simulated nodes, 200 with --quick; these are only run when named). Prints
+NAME is one of: sched, raft, failover, dns, footprint, cli, converge, overlay, mesh, scale
+(converge, overlay and mesh build a lab of namespaced hosts with daemons, scale runs 3
+managers against 1,000 simulated nodes, 200 with --quick; these are only run when named). Prints
 the table (benchmark, figure, baseline, ratio, target) and writes the same as JSON.
 Benchmarks never fail on a number; a benchmark that cannot run (missing tool, not root)
 becomes a "skipped" row saying why.
@@ -30,6 +30,7 @@ from bench import (
     converge_bench,
     failover_bench,
     footprint_bench,
+    mesh_bench,
     overlay_bench,
     raft_bench,
     scale_bench,
@@ -132,7 +133,7 @@ def cli(quick: bool) -> list[Figure]:
     ]
 
 
-# Order of the default run; converge, overlay and scale only when asked for (they are heavy).
+# Order of the default run; converge, overlay, mesh and scale only when asked for (heavy).
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "sched": sched_bench.run,
     "raft": raft_bench.run,
@@ -142,6 +143,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "cli": cli,
     "converge": converge_bench.run,
     "overlay": overlay_bench.run,
+    "mesh": mesh_bench.run,
     "scale": scale_bench.run,
 }
 DEFAULT = ("sched", "raft", "failover", "dns", "footprint", "cli")
