@@ -188,8 +188,8 @@ def version(fmt: str = typer.Option("", "--format", "-f", help=FORMAT_HELP)) -> 
         raise typer.Exit(TEMPLATE_EXIT) from None
     sys.stdout.write(text)
     sys.stdout.flush()
-    if failure is not None:
-        raise failure
+    if failure is not None:  # docker prints the client's part, then the error as it is
+        engine.fail([engine.error_line(failure).removeprefix("Error: ")])
     if error is not None:
         engine.fail([error.message])  # printed as docker's, without a prefix
 
