@@ -4,8 +4,8 @@
 
 swarmpy: a 3-host lab (``swarmpy.lab.manage.up``: node1 manager, node2 and node3 workers,
 plus the registry/DNS host). A warm-up service (3 replicas, then removed) pulls busybox on
-every host, so no pull is timed. Then, per N and run, ``CreateService`` (N replicas of
-``busybox sleep 3600``) is sent over the manager's socket and timed until ``ListTasks``
+every host, so no pull is timed. Then, per N and run, ``POST /services/create`` (N replicas of
+``busybox sleep 3600``) is sent to the manager's Engine API and timed until ``GET /tasks``
 shows N tasks RUNNING (polled every 50 ms from this process: the CLI's own Python start,
 about 2 s here, would otherwise set the granularity). The service is removed and every
 container gone before the next measurement. Each task's state timestamps (set where the

@@ -2,9 +2,9 @@
 
 ``swarm_lab(n)`` builds a lab of ``n`` hosts with a swarm on it (``swarmpy.lab.manage.up``:
 node1 the manager, the others workers, plus the registry/DNS host) under a unique name, and
-removes it afterwards, also on failure or Ctrl-C. ``Api`` talks gRPC to the manager's unix
-socket straight from the benchmark process: polling through the CLI would add a Python start
-(about 2 s on the shared 2-core machine) to every sample.
+removes it afterwards, also on failure or Ctrl-C. ``Api`` talks to the manager's Engine API
+on its unix socket straight from the benchmark process, as any client does: polling through
+the CLI would add a Python start (about 2 s on the shared 2-core machine) to every sample.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import grpc
 
 TOOLS = ("runc", "nsenter", "unshare", "docker-registry", "dnsmasq")
 
@@ -40,17 +38,68 @@ def missing_prerequisites(extra_tools: Sequence[str] = ()) -> str | None:
     return f"not installed: {', '.join(missing)}" if missing else None
 
 
+@dataclass(frozen=True)
+class TaskStatusView:
+    state: int  # swarmpy.model.TaskState's value
+    timestamp: float
+    err: str
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    network_id: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What the benchmarks read of a task, from the Engine API's Task document."""
+
+    id: str
+    node_id: str
+    desired_state: int
+    status: TaskStatusView
+    networks: tuple[AttachmentView, ...]
+
+
+def task_view(doc: dict[str, Any]) -> TaskView:
+    from swarmpy.cli.output import parse_iso
+    from swarmpy.model import TaskState
+
+    def state(text: Any) -> int:
+        return int(TaskState[str(text).upper()])
+
+    status = doc.get("Status") or {}
+    return TaskView(
+        id=str(doc["ID"]),
+        node_id=str(doc.get("NodeID", "")),
+        desired_state=state(doc.get("DesiredState", "new")),
+        status=TaskStatusView(
+            state=state(status.get("State", "new")),
+            timestamp=parse_iso(str(status.get("Timestamp", ""))),
+            err=str(status.get("Err", "")),
+        ),
+        networks=tuple(
+            AttachmentView(
+                network_id=str(a["Network"].get("ID") or a["Network"].get("Id", "")),
+                addresses=tuple(a.get("Addresses") or ()),
+            )
+            for a in doc.get("NetworksAttachments") or ()
+        ),
+    )
+
+
 class Api:
-    """The manager's control API over its gRPC unix socket (synchronous gRPC)."""
+    """The manager's Engine API over its unix socket (a connection per request)."""
 
     def __init__(self, socket_url: str) -> None:
-        from swarmpy.api import control_pb2_grpc
+        from swarmpy.cli.engine import Endpoint, EngineClient
 
-        self.channel = grpc.insecure_channel(socket_url)
-        self.control: Any = control_pb2_grpc.ControlStub(self.channel)
+        path = socket_url.removeprefix("unix://")
+        self.engine = EngineClient(Endpoint(host=socket_url, path=path))
 
     def close(self) -> None:
-        self.channel.close()
+        """Nothing held: every request has a connection of its own."""
 
     def create_service(
         self,
@@ -61,8 +110,7 @@ class Api:
         networks: Sequence[str] = (),
         constraints: Sequence[str] = (),
     ) -> str:
-        from swarmpy import codec
-        from swarmpy.api import objects_pb2
+        from swarmpy.dockerjson.service import service_spec_json
         from swarmpy.model import ContainerSpec, ServiceSpec
 
         spec = ServiceSpec(
@@ -73,32 +121,30 @@ class Api:
             networks=tuple(networks),
             constraints=tuple(constraints),
         )
-        return str(self.control.CreateService(codec.to_proto(spec, objects_pb2.ServiceSpec())).id)
+        return str(self.engine.post("/services/create", service_spec_json(spec))["ID"])
 
     def create_network(
         self, name: str, driver: str = "overlay", options: dict[str, str] | None = None
     ) -> str:
-        from swarmpy.api import control_pb2
-
-        request = control_pb2.CreateNetworkRequest(name=name, driver=driver, options=options)
-        return str(self.control.CreateNetwork(request).id)
+        body = {"Name": name, "Driver": driver, "Options": options or {}}
+        return str(self.engine.post("/networks/create", body)["Id"])
 
     def remove_network(self, ref: str) -> None:
-        from swarmpy.api import control_pb2
+        from swarmpy.cli.engine import path_of
 
-        self.control.RemoveNetwork(control_pb2.RemoveRequest(ref=ref))
+        self.engine.delete(path_of("networks", ref))
 
-    def tasks(self, service_id: str) -> list[Any]:
-        """The service's tasks as protobuf messages (decoding them costs more than polling)."""
-        from swarmpy.api import control_pb2
+    def tasks(self, service_id: str) -> list[TaskView]:
+        """The service's tasks, as Docker's CLI lists them (/tasks?filters=service)."""
+        import json
 
-        reply = self.control.ListTasks(control_pb2.ListTasksRequest(services=[service_id]))
-        return list(reply.tasks)
+        filters = json.dumps({"service": {service_id: True}})
+        return [task_view(doc) for doc in self.engine.get("/tasks", filters=filters)]
 
     def remove_service(self, service_id: str) -> None:
-        from swarmpy.api import control_pb2
+        from swarmpy.cli.engine import path_of
 
-        self.control.RemoveService(control_pb2.RemoveRequest(ref=service_id))
+        self.engine.delete(path_of("services", service_id))
 
 
 @dataclass
@@ -136,7 +182,6 @@ def swarm_lab(n_hosts: int, keep_logs: Path | None = None, mtu: int = 1500) -> I
     """A fresh lab of ``n_hosts`` (underlay links of ``mtu``) with a swarm formed, removed on
     the way out; the daemons' logs are copied to ``keep_logs`` (``node1.log``...) first when
     given."""
-    from swarmpy.config import grpc_socket
     from swarmpy.errors import SwarmpyError
     from swarmpy.lab import manage
 
@@ -146,7 +191,7 @@ def swarm_lab(n_hosts: int, keep_logs: Path | None = None, mtu: int = 1500) -> I
             lab = manage.up(name, n_hosts, 1, log.info, mtu)
         except SwarmpyError as exc:
             raise NotReady(f"lab up failed: {exc}") from exc
-        api = Api(f"unix://{grpc_socket(manage.swarm_hosts(lab)[0].socket_url)}")
+        api = Api(manage.swarm_hosts(lab)[0].socket_url)
         try:
             yield SwarmLab(lab, manage.swarm_hosts(lab), api)
         finally:

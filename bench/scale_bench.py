@@ -16,9 +16,9 @@ returns, so the real Worker/TaskRunner report ACCEPTED ... RUNNING through the r
 dispatcher. Heartbeats are counted on the agent side (answers read on the ``Heartbeat`` stream).
 
 Measured: once every node has a session, 10 s idle (heartbeats/s answered, leader CPU);
-then ``CreateService`` (T replicas) over the leader's unix socket, timed until ``ListTasks``
-shows T RUNNING (polled every 0.5 s); the leader's CPU seconds and RSS (/proc) before,
-during (peak) and after. No baseline: absolute figures against the issue's targets (all
+then ``POST /services/create`` (T replicas) on the leader's Engine API, timed until
+``GET /tasks`` shows T RUNNING (polled every 0.5 s); the leader's CPU seconds and RSS (/proc)
+before, during (peak) and after. No baseline: absolute figures against the issue's targets (all
 RUNNING < 60 s, leader RSS < 500 MB). Single measurement per scale.
 """
 
@@ -245,11 +245,9 @@ def _wait(what: str, check: Any, timeout: float, sims: list[subprocess.Popen[byt
 
 
 def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, Any]:
-    import grpc
-
-    from swarmpy import codec
-    from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
-    from swarmpy.config import grpc_socket
+    from swarmpy.cli.engine import Endpoint, EngineClient
+    from swarmpy.dockerjson.service import service_spec_json
+    from swarmpy.errors import SwarmpyError
     from swarmpy.model import ContainerSpec, ServiceSpec
     from tests.support.daemons import DaemonSet
 
@@ -309,24 +307,22 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             result["leader_idle_cpu_pct"] = 100 * (cpu1 - cpu0) / elapsed
             result["leader_rss_mb_idle"] = rss_kib(pid) / 1024
 
-            channel = grpc.insecure_channel(
-                f"unix://{grpc_socket(leader.host)}",
-                options=[("grpc.max_receive_message_length", -1)],
-            )
-            control: Any = control_pb2_grpc.ControlStub(channel)
+            # The Engine API, as any client (Docker's CLI) reaches the swarm.
+            api = EngineClient(Endpoint(host=leader.host, path=str(leader.socket)), timeout=30)
             spec = ServiceSpec(
                 name="scale",
                 container=ContainerSpec(image="busybox", args=("sleep", "3600")),
                 replicas=tasks,
             )
-            request = codec.to_proto(spec, objects_pb2.ServiceSpec())
+            body = service_spec_json(spec)
             peak_rss = rss_kib(pid)
             peaks = {d.name: 0 for d in managers}
             others = {d.name: d.process.pid for d in managers[1:] if d.process is not None}
             others |= {f"sim{i}": proc.pid for i, proc in enumerate(sims)}
             others_cpu0 = {name: cpu_s(other) for name, other in others.items()}
             cpu0, t0 = cpu_s(pid), time.perf_counter()
-            service_id = control.CreateService(request).id
+            service_id = api.post("/services/create", body)["ID"]
+            filters = json.dumps({"service": {service_id: True}})
             progress: list[tuple[float, int]] = []
             running = 0
             deadline = t0 + max(120.0, tasks * 0.012)
@@ -337,17 +333,16 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
                     assert daemon.process is not None
                     peaks[daemon.name] = max(peaks[daemon.name], rss_kib(daemon.process.pid))
                 try:
-                    reply = control.ListTasks(
-                        control_pb2.ListTasksRequest(services=[service_id]), timeout=30
-                    )
-                except grpc.RpcError:  # the leader may have moved: keep polling
+                    listed = api.get("/tasks", filters=filters)
+                except SwarmpyError:  # the leader may have moved: keep polling
                     rpc_errors += 1
                     time.sleep(POLL_S)
                     continue
                 # Current tasks only: one replaced after its node was marked down may still
                 # say RUNNING beside its replacement.
                 running = sum(
-                    t.status.state == RUNNING and t.desired_state == RUNNING for t in reply.tasks
+                    t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+                    for t in listed
                 )
                 progress.append((round(time.perf_counter() - t0, 2), running))
                 if running >= tasks:
@@ -366,7 +361,6 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             result["list_tasks_errors"] = rpc_errors
             result["managers_rss_mb_peak"] = {k: v / 1024 for k, v in peaks.items()}
             result["agent_counts"] = _read_stats(stats)
-            channel.close()
         finally:
             for proc in sims:
                 proc.terminate()

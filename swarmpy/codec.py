@@ -98,31 +98,6 @@ def to_proto(obj: Any, msg: M) -> M:
     return msg
 
 
-class MessageCache:
-    """The message of the latest version of each model object, built once per version.
-
-    Store objects are frozen and shared between snapshots, so an unchanged task is the very
-    object the last ``ListTasks`` converted: a poll of 10,000 tasks copies messages instead
-    of converting each field again. One entry per object id (a new version replaces the
-    old one, so memory follows the number of objects, not of their changes). Callers must
-    not modify the messages they get.
-    """
-
-    def __init__(self, limit: int = 50_000) -> None:
-        self._limit = limit
-        self._entries: dict[str, tuple[Any, Message]] = {}
-
-    def get(self, obj: Any, msg_cls: type[M]) -> M:
-        hit = self._entries.get(obj.id)
-        if hit is not None and hit[0] is obj and type(hit[1]) is msg_cls:
-            return hit[1]
-        msg = to_proto(obj, msg_cls())
-        if len(self._entries) >= self._limit:
-            self._entries.clear()  # deleted objects' entries go this way, now and then
-        self._entries[obj.id] = (obj, msg)
-        return msg
-
-
 def from_proto(cls: type[T], msg: Message) -> T:
     """Build a ``cls`` dataclass from ``msg``."""
     kwargs: dict[str, Any] = {}

@@ -14,9 +14,6 @@ DEFAULT_DATA_ROOT = Path("/var/lib/swarmpy")
 # Where the Docker Engine API listens when no -H is given (and where the CLI looks for it).
 DEFAULT_HOST = "unix:///run/swarmpy/swarmpy.sock"
 DEFAULT_SOCKET_GROUP = "swarmpy"  # may use the local socket, as the docker group docker.sock
-# The private gRPC local API, for the CLI commands not yet on the Engine API: a sibling of the
-# Engine API's unix socket, swarmpy.sock -> swarmpy-grpc.sock.
-GRPC_SOCKET_SUFFIX = "-grpc"
 DEFAULT_PORT = 2377
 # pysyncobj speaks its own protocol, so Raft gets the port after the control port.
 RAFT_PORT_OFFSET = 1
@@ -46,13 +43,6 @@ class DaemonConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     api_insecure_tcp: bool = False
-
-    @property
-    def grpc_socket_path(self) -> Path:
-        """The gRPC local API's socket: beside the first unix -H socket (the default's
-        place when the Engine API is on TCP only)."""
-        unix = [h for h in self.hosts if h.startswith("unix://")]
-        return grpc_socket(unix[0] if unix else DEFAULT_HOST)
 
     @property
     def runc_root(self) -> Path:
@@ -112,12 +102,6 @@ class SwarmState:
         data["managers"] = tuple(data.get("managers", ()))
         data["raft_members"] = tuple(data.get("raft_members", ()))
         return cls(**data)
-
-
-def grpc_socket(host: str) -> Path:
-    """The gRPC local API's socket beside the Engine API's ``unix://`` socket ``host``."""
-    path = Path(host.removeprefix("unix://"))
-    return path.with_name(f"{path.stem}{GRPC_SOCKET_SUFFIX}{path.suffix}")
 
 
 def split_addr(addr: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:

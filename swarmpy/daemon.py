@@ -1,7 +1,7 @@
 """One process per host: always an agent, also a manager when its certificate says so.
 
 Clients talk to this daemon through the Docker Engine API on its -H sockets
-(swarmpy.server); the CLI commands not yet moved there use the private gRPC socket beside it.
+(swarmpy.server), the CLI as Docker's does; gRPC is only spoken between the swarm's nodes.
 This module is the process's life: the sockets, signals, logging, and switching the roles on
 and off; swarm membership (init, join, leave, role changes) is swarmpy.membership's.
 """
@@ -9,25 +9,19 @@ and off; swarm membership (init, join, leave, role changes) is swarmpy.membershi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 from dataclasses import replace
 from pathlib import Path
 
-import grpc
-
-from swarmpy import localsocket, tls
+from swarmpy import tls
 from swarmpy.agent.agent import Agent
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.agent.worker import Worker
-from swarmpy.api import control_pb2_grpc, local_pb2_grpc
 from swarmpy.config import DaemonConfig, SwarmState
-from swarmpy.local_servicer import LocalServicer
 from swarmpy.loopwatch import watch_loop_lag
 from swarmpy.manager.controlapi.controlapi import ControlAPI
-from swarmpy.manager.controlapi.servicer import ControlServicer
 from swarmpy.manager.manager import Manager
 from swarmpy.membership import Membership
 from swarmpy.model import NodeRole
@@ -61,7 +55,6 @@ class Daemon:
         self.agent: Agent | None = None
         self.runtime: NodeRuntime | None = None
         self.membership = Membership(self)
-        self._server: grpc.aio.Server | None = None
         self._engine_api = EngineApiServer(self, config)
         self._stop = asyncio.Event()
         self._role_change: asyncio.Task[None] | None = None
@@ -76,9 +69,6 @@ class Daemon:
         self.state = SwarmState.load(self.config.state_file)
         self.creds = tls.load_node_credentials(self.config.certs_dir)
         watchdog = asyncio.create_task(watch_loop_lag())
-        # The gRPC socket first: once the Engine API's -H socket is there (clients and tests
-        # wait for it), every command, moved to the Engine API or not, is served.
-        await self._serve_local()
         try:
             # A bad listener or TLS setting ends the start here, with nothing left listening.
             await self._engine_api.start()
@@ -108,25 +98,6 @@ class Daemon:
     async def shutdown(self) -> None:
         await self.stop_roles()
         await self._engine_api.stop()
-        if self._server is not None:
-            await self._server.stop(grace=0.5)
-        with contextlib.suppress(FileNotFoundError):
-            self.config.grpc_socket_path.unlink()
-
-    async def _serve_local(self) -> None:
-        server = grpc.aio.server()
-        local_pb2_grpc.add_LocalServicer_to_server(LocalServicer(self), server)
-        control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(self.control_api), server)
-
-        async def bind(path: Path) -> None:
-            server.add_insecure_port(f"unix://{path}")
-            await server.start()
-
-        # 0660 root:<group> (0600 without the group) before anyone can connect.
-        await localsocket.bind_privately(
-            self.config.grpc_socket_path, self.config.socket_group, bind
-        )
-        self._server = server
 
     def control_api(self) -> ControlAPI | None:
         return self.manager.control if self.manager is not None else None

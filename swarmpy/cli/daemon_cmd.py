@@ -18,8 +18,7 @@ def register(app: typer.Typer) -> None:
             "--host",
             "-H",
             help="Where the Docker Engine API listens (as dockerd's -H, repeatable): "
-            "unix:///path or tcp://addr:port. The gRPC socket of the commands not yet on the "
-            "Engine API sits beside the first unix socket (swarmpy.sock: swarmpy-grpc.sock).",
+            "unix:///path or tcp://addr:port.",
         ),
         group: str = typer.Option(
             DEFAULT_SOCKET_GROUP,

@@ -1,9 +1,9 @@
 """What the Engine API needs of the daemon (swarmpy.daemon.Daemon), and no more.
 
-Handlers reach the swarm through these: ``control_api()`` is the same ControlAPI the gRPC
-control servicer calls (None unless this node is a manager), ``membership`` does swarm
-init/join/leave, ``manager`` relays service logs. Tests pass a fake node over a store with a
-local log.
+Handlers reach the swarm through these: ``control_api()`` is the manager's ControlAPI
+(None unless this node is a manager), ``membership`` does swarm init/join/leave, ``manager``
+relays service logs, ``runtime`` is the node's own engine. Tests pass a fake node over a
+store with a local log.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def log_relay(node: EngineNode) -> LogRelay:
 
 def reader(node: EngineNode) -> ControlAPI:
     """The control API for a read, refused while this manager knows no leader (its copy of
-    the store may be stale), as the gRPC servicer does."""
+    the store may be stale): Docker's "The swarm does not have a leader..."."""
     api = writer(node)
     api.check_leader()
     return api

@@ -88,7 +88,7 @@ def plan_listeners(config: DaemonConfig) -> list[Listener]:
     return listeners
 
 
-def _unix_socket(path: Path, group: str) -> socket.socket:
+def unix_socket(path: Path, group: str) -> socket.socket:
     localsocket.make_socket_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -131,7 +131,7 @@ class EngineApiServer:
         for listener in listeners:
             if listener.path is not None:
                 site: web.BaseSite = web.SockSite(
-                    runner, _unix_socket(listener.path, self._config.socket_group)
+                    runner, unix_socket(listener.path, self._config.socket_group)
                 )
                 self._paths.append(listener.path)
             else:

@@ -27,17 +27,19 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-import grpc
 import pytest
 import typer.main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swarmpy.api import control_pb2, control_pb2_grpc, objects_pb2
+from swarmpy import codec
+from swarmpy.api import objects_pb2
 from swarmpy.cli import engine
 from swarmpy.cli.main import app, main
-from swarmpy.config import grpc_socket
+from swarmpy.dockerjson.service import service_spec_json
+from swarmpy.errors import AlreadyExists, InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi.validate import MAX_REPLICAS
+from swarmpy.model import ServiceMode, ServiceSpec
 from tests.support.controlplane import init, self_id
 from tests.support.daemons import Daemon, DaemonSet
 
@@ -408,20 +410,26 @@ specs = st.builds(
     networks=st.lists(st.sampled_from(["net1", "nosuch"]), max_size=2),
     endpoint_mode=st.sampled_from(["vip", "dnsrr", "both"]),
 )
-# What refusing a request may answer; INTERNAL or UNKNOWN would be a crash on the manager.
-REFUSALS = {
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.ALREADY_EXISTS,
-    grpc.StatusCode.FAILED_PRECONDITION,
-}
+# What refusing a request may answer (the Engine API's 400, 404 and 409, a client's error); a
+# 500 would be a crash on the manager, and fails the test as any other error does.
+REFUSALS = (InvalidArgument, NotFound, AlreadyExists)
 
 
 @pytest.fixture(scope="module")
-def control(manager: Daemon) -> Iterator[control_pb2_grpc.ControlStub]:
-    # The control API as the CLI reaches it: the daemon's private gRPC socket.
-    with grpc.insecure_channel(f"unix://{grpc_socket(manager.host)}") as channel:
-        yield control_pb2_grpc.ControlStub(channel)
+def engine_api(manager: Daemon) -> engine.EngineClient:
+    # The control API as every client reaches it: the Engine API on the daemon's socket.
+    endpoint = engine.Endpoint(host=manager.host, path=str(manager.socket))
+    return engine.EngineClient(endpoint, timeout=CALL_TIMEOUT_S)
+
+
+def as_json(spec: objects_pb2.ServiceSpec) -> tuple[ServiceSpec, dict[str, Any]] | None:
+    """The spec and the body a client would send to /services/create; None when Docker's
+    JSON cannot say it (a mode no field takes, a duration that is not a number)."""
+    try:
+        wanted = codec.from_proto(ServiceSpec, spec)
+        return wanted, service_spec_json(wanted)
+    except (ValueError, OverflowError):
+        return None
 
 
 @settings(
@@ -432,20 +440,23 @@ def control(manager: Daemon) -> Iterator[control_pb2_grpc.ControlStub]:
 )
 @given(spec=specs)
 def test_the_control_api_refuses_what_it_cannot_serve(
-    control: control_pb2_grpc.ControlStub, spec: objects_pb2.ServiceSpec
+    engine_api: engine.EngineClient, spec: objects_pb2.ServiceSpec
 ) -> None:
-    refusal: grpc.RpcError | None = None
+    sent = as_json(spec)
+    if sent is None:
+        return
+    wanted, body = sent
+    refusal: SwarmpyError | None = None
     try:
-        created = control.CreateService(spec, timeout=CALL_TIMEOUT_S)
-    except grpc.RpcError as exc:
+        created = engine_api.post("/services/create", body)
+    except REFUSALS as exc:
         refusal = exc
     if refusal is not None:
-        assert refusal.code() in REFUSALS, f"{refusal.code()}: {refusal.details()}\n{spec}"
-        assert "\n" not in (refusal.details() or "")
+        assert "\n" not in refusal.message, f"{refusal.message}\n{body}"
         return
     # Taken: then it is a spec the managers can serve, and it goes again at once.
-    assert spec.replicas <= MAX_REPLICAS or spec.mode == "global"
-    control.RemoveService(control_pb2.RemoveRequest(ref=created.id), timeout=CALL_TIMEOUT_S)
+    assert wanted.replicas <= MAX_REPLICAS or wanted.mode != ServiceMode.REPLICATED
+    engine_api.delete(engine.path_of("services", created["ID"]))
 
 
 def test_the_swarm_survived_the_fuzz(manager: Daemon) -> None:

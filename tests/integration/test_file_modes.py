@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from swarmpy.config import DaemonConfig
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.localswarm import remove_service, run_task, single_node_swarm
 from tests.support.poll import wait_for
@@ -87,11 +86,11 @@ def assert_secrets_are_roots_alone(data_root: Path) -> None:
 
 
 def assert_sockets(d: Daemon, mode: int, gid: int) -> None:
-    """The Engine API's socket (-H) and the gRPC local API's beside it."""
-    for path in (d.socket, DaemonConfig(hosts=(d.host,)).grpc_socket_path):
-        st = path.stat()
-        assert stat.S_ISSOCK(st.st_mode), path
-        assert (oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid) == (oct(mode), 0, gid), path
+    """The Engine API's socket (-H), the daemon's only local socket."""
+    st = d.socket.stat()
+    assert stat.S_ISSOCK(st.st_mode), d.socket
+    assert (oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid) == (oct(mode), 0, gid)
+    assert sorted(p.name for p in d.socket.parent.iterdir() if p.is_socket()) == [d.socket.name]
 
 
 def start_under_umask_000(d: Daemon, group: str) -> None:

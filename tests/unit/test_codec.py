@@ -81,15 +81,3 @@ def test_to_dict_is_json_ready() -> None:
     assert d["labels"] == {"zone": "a"}
     assert d["role"] == "worker"
     assert typing.get_type_hints(model.Node)["manager"]
-
-
-def test_message_cache_converts_each_object_once() -> None:
-    spec = model.ServiceSpec("web", model.ContainerSpec("busybox"))
-    task = model.Task(id="t1", service_id="s1", service_name="web", spec=spec, slot=1)
-    cache = codec.MessageCache()
-    first = cache.get(task, objects_pb2.Task)
-    assert first == codec.to_proto(task, objects_pb2.Task())
-    assert cache.get(task, objects_pb2.Task) is first
-    # A changed task is a new object: converted afresh, never served the stale message.
-    moved = dataclasses.replace(task, node_id="n2")
-    assert codec.from_proto(model.Task, cache.get(moved, objects_pb2.Task)).node_id == "n2"

@@ -17,7 +17,6 @@ from swarmpy.ca import certificates as ca
 from swarmpy.errors import Conflict, InvalidArgument, NoLeader
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
-from swarmpy.manager.controlapi.servicer import ControlServicer
 from swarmpy.manager.controlapi.validate import MAX_REPLICAS
 from swarmpy.manager.nodeca import NodeCAServicer
 from swarmpy.manager.orchestrator.replicated import reconcile_replicated
@@ -123,15 +122,14 @@ def test_a_manager_that_left_raft_may_be_removed_once_down() -> None:
 def test_reads_without_a_leader_are_refused_in_dockers_words() -> None:
     members = [RaftMember(RAFT_ADDR, leader=False, reachable=True)]
     api = ControlAPI(Store(LocalLog()), lambda: members)
-    servicer = ControlServicer(lambda: api)
     with pytest.raises(NoLeader) as info:
-        servicer.reader()
+        api.check_leader()
     assert str(info.value) == (
         "The swarm does not have a leader. It's possible that too few managers are online. "
         "Make sure more than half of the managers are online."
     )
     members[0] = RaftMember(RAFT_ADDR, leader=True, reachable=True)
-    assert servicer.reader() is api
+    api.check_leader()
 
 
 def test_a_stored_trillion_replicas_plans_at_most_the_bound() -> None:
@@ -209,9 +207,8 @@ def test_a_join_leaves_no_node_record_unless_it_is_valid(
 
 
 def test_a_spec_naming_no_mode_is_the_clients_error_not_an_internal_one() -> None:
-    from swarmpy.api import objects_pb2
-    from swarmpy.manager.controlapi.servicer import service_spec
+    from swarmpy.dockerjson.service import service_spec
 
-    message = objects_pb2.ServiceSpec(name="web", mode="bogus")
-    with pytest.raises(InvalidArgument, match="invalid service spec: 'bogus'"):
-        service_spec(message)
+    body = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}}
+    with pytest.raises(InvalidArgument, match=r"unknown field Mode\.Bogus"):
+        service_spec({**body, "Mode": {"Bogus": {}}})

@@ -3,7 +3,7 @@ reachable, the swarm state 0600 from its creation, and what containers see kept 
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import grp
 import io
 import os
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from swarmpy import localsocket
 from swarmpy.config import SwarmState
 from swarmpy.engine import modes
 from swarmpy.engine.images.untar import extract_layer
+from swarmpy.server.listeners import unix_socket
 
 
 @pytest.fixture
@@ -39,51 +39,39 @@ def own_group() -> str:
     return grp.getgrgid(os.getgid()).gr_name
 
 
-def bind_and_watch(path: Path, group: str) -> list[tuple[bool, int]]:
-    """Bind a listening socket at ``path`` through ``bind_privately``; what ``path`` looked like
-    while the socket was bound but not yet in place (whether it existed, and its mode)."""
-    seen: list[tuple[bool, int]] = []
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-
-    def observe(staged: Path) -> None:
-        seen.append((path.exists(), mode_of(staged)))
-        # Only root may enter where it was bound.
-        assert mode_of(staged.parent) == 0o700
-
-    async def bind(staged: Path) -> None:
-        sock.bind(str(staged))
-        sock.listen()
-        observe(staged)
-
-    try:
-        asyncio.run(localsocket.bind_privately(path, group, bind))
-    finally:
+def bound(path: Path, group: str) -> socket.socket:
+    """The Engine API's unix socket at ``path`` as the daemon binds it, not yet listening: so
+    what is checked is what the socket is before anyone can connect."""
+    sock = unix_socket(path, group)
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(path))
         sock.close()
-    return seen
+        raise AssertionError("the socket took a connection before listen()")
+    return sock
 
 
 def test_the_socket_appears_with_its_groups_mode(tmp_path: Path, daemon_umask: None) -> None:
     path = tmp_path / "run" / "s.sock"
-    assert bind_and_watch(path, own_group()) == [(False, 0o700)]
-    st = path.stat()
-    assert (stat.S_ISSOCK(st.st_mode), mode_of(path), st.st_gid) == (True, 0o660, os.getgid())
-    assert mode_of(path.parent) == 0o755, "the group must be able to reach the socket"
-    assert [p.name for p in path.parent.iterdir()] == ["s.sock"], "no staging dir left"
+    with bound(path, own_group()):
+        st = path.stat()
+        assert (stat.S_ISSOCK(st.st_mode), mode_of(path), st.st_gid) == (True, 0o660, os.getgid())
+        assert mode_of(path.parent) == 0o755, "the group must be able to reach the socket"
+        assert [p.name for p in path.parent.iterdir()] == ["s.sock"]
 
 
 def test_without_the_group_the_socket_is_roots_only(tmp_path: Path, daemon_umask: None) -> None:
     path = tmp_path / "s.sock"
     path.touch()  # left by a killed daemon: replaced
-    bind_and_watch(path, "spg-no-such-group")
-    assert (stat.S_ISSOCK(path.stat().st_mode), mode_of(path)) == (True, 0o600)
+    with bound(path, "spg-no-such-group"):
+        assert (stat.S_ISSOCK(path.stat().st_mode), mode_of(path)) == (True, 0o600)
 
 
 def test_an_existing_socket_dir_keeps_its_mode(tmp_path: Path, daemon_umask: None) -> None:
     directory = tmp_path / "run"
     directory.mkdir()
     os.chmod(directory, 0o750)
-    bind_and_watch(directory / "s.sock", "")
-    assert mode_of(directory) == 0o750
+    with bound(directory / "s.sock", ""):
+        assert mode_of(directory) == 0o750
 
 
 def test_the_swarm_state_is_0600_from_its_creation(tmp_path: Path) -> None:

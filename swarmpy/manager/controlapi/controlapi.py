@@ -2,9 +2,9 @@
 
 One module per object (nodes, services, tasks, networks, cluster), as SwarmKit's
 controlapi has one file per object; the checks they share live in ``common``. Every method
-takes and returns model objects; swarmpy.manager.controlapi.servicer converts them from and
-to protobuf. It runs on any manager: writes go through Raft, which forwards them to the
-leader, so a follower serves the CLI as well as the leader does.
+takes and returns model objects; the Engine API (swarmpy.server) converts them from and to
+Docker's JSON. It runs on any manager: writes go through Raft, which forwards them to the
+leader, so a follower serves clients as well as the leader does.
 """
 
 from __future__ import annotations
