@@ -5,11 +5,14 @@ waits for each replacement to pass its check."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.support.busybox_image import busybox_image, save_docker_tar
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.docker_cli import DOCKER, DockerCli
 from tests.support.localswarm import single_node_swarm
@@ -89,6 +92,7 @@ def test_healthchecks_gate_traffic_replace_tasks_and_hold_updates(daemons: Daemo
             _update_waits_for_healthy(d)
         finally:
             d.cli("service", "rm", "web", "client")
+        _image_healthcheck(d)
 
 
 def _client(d: Daemon) -> str:
@@ -187,3 +191,51 @@ def _hold_then_pass(d: Daemon, original: set[str], seen: set[str], batch: int) -
     d.ok("exec", name, "touch", "/tmp/ready")
     until("the replacement to run", lambda: new_id in running_ids(d))
     return new_id
+
+
+def _image_healthcheck(d: Daemon) -> None:
+    """An image's HEALTHCHECK applies unless the service says --no-healthcheck."""
+    base = busybox_image()
+    config = json.loads(base.config)
+    config["config"]["Healthcheck"] = {
+        "Test": ["CMD-SHELL", "test -f /tmp/ok"],
+        "Interval": 1_000_000_000,
+        "StartPeriod": 300_000_000_000,
+    }
+    tar = d.workdir / "hc.tar"
+    image = dataclasses.replace(base, config=json.dumps(config).encode())
+    save_docker_tar(tar, image, ["hcimage:latest"])
+    d.ok("image", "load", "-i", str(tar))
+    for name, flags in (("imgcheck", ()), ("nocheck", ("--no-healthcheck",))):
+        d.ok("service", "create", "-d", "--name", name, *flags, "hcimage", "sleep", "86400")
+    try:
+        row = until("the unchecked task to run", lambda: _row(d, "nocheck."))
+        assert isinstance(row, dict)
+        assert row["Status"].startswith("Up")
+        assert not row["Status"].endswith(")"), "no health shown without a check"
+        assert _states(d, "nocheck") == ["nocheck|Running"]
+        checked = until("the checked container", lambda: _row(d, "imgcheck."))
+        assert isinstance(checked, dict)
+        until("a failed check", lambda: len(health(d, checked["Names"])["Log"]) >= 1)
+        assert _row(d, "imgcheck.")["Status"].endswith("(health: starting)")
+        (doc,) = d.json("inspect", checked["Names"])
+        assert doc["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "test -f /tmp/ok"]
+        assert [t.split("|")[1] for t in _states(d, "imgcheck")] == ["Starting"]
+        d.ok("exec", checked["Names"], "touch", "/tmp/ok")
+        until("the checked task to run", lambda: _states(d, "imgcheck") == ["imgcheck|Running"])
+        assert _row(d, "imgcheck.")["Status"].endswith("(healthy)")
+    finally:
+        d.cli("service", "rm", "imgcheck", "nocheck")
+
+
+def _row(d: Daemon, prefix: str) -> dict[str, str]:
+    rows = d.json_lines("ps", "--format", "json", "--filter", f"name={prefix}")
+    return {str(k): str(v) for k, v in rows[0].items()} if rows else {}
+
+
+def _states(d: Daemon, service: str) -> list[str]:
+    out = d.ok("service", "ps", service, "--format", "{{.Name}}|{{.CurrentState}}")
+    return [
+        f"{line.split('|')[0].split('.')[0]}|{line.split('|')[1].split()[0]}"
+        for line in out.splitlines()
+    ]
