@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from swarmpy.cli.service.inspect import healthcheck_text
 from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.health import health_json, image_health, read_health
@@ -17,13 +18,13 @@ from swarmpy.engine.health import (
     Probe,
     ProbeResult,
     apply_result,
-    go_duration,
     merge,
     probe_for,
     timeout_output,
     truncated_output,
 )
 from swarmpy.errors import InvalidArgument
+from swarmpy.humanize import go_duration
 from swarmpy.manager.controlapi.validate import check_healthcheck
 from swarmpy.model import ContainerSpec, HealthConfig, HealthState, ServiceSpec
 from swarmpy.server.convert.container import CONTAINER_FILTERS, ListQuery, matches
@@ -306,3 +307,11 @@ def test_ps_health_filter_reads_state_health() -> None:
     assert not matches(query, row, doc(None))
     none = ListQuery(parse_filters(json.dumps({"health": ["none"]}), CONTAINER_FILTERS), False, 0)
     assert matches(none, row, doc(None))
+
+
+def test_service_inspect_pretty_shows_the_healthcheck_as_docker() -> None:
+    hc = {"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000, "Retries": 2}
+    assert healthcheck_text(hc) == (
+        " Healthcheck:\n  Interval = 1s\n  Retries = 2\n  StartPeriod =\t0s\n  Timeout =\t0s"
+        "\n  Tests:\n\t Test = CMD-SHELL\n\t Test = true "
+    )

@@ -8,6 +8,7 @@ import typer
 
 from swarmpy.cli import engine, output
 from swarmpy.cli.engine import path_of
+from swarmpy.humanize import go_duration
 
 
 def print_pretty(doc: dict[str, Any]) -> None:
@@ -52,6 +53,27 @@ def print_pretty(doc: dict[str, Any]) -> None:
     typer.echo(f"Endpoint Mode:\t{spec.get('EndpointSpec', {}).get('Mode', 'vip')}")
     for vip in doc.get("Endpoint", {}).get("VirtualIPs") or []:
         typer.echo(f" VirtualIP:\t{vip['Addr']} ({vip['NetworkID'][:12]})")
+    if container.get("Healthcheck"):
+        typer.echo(healthcheck_text(container["Healthcheck"]))
+
+
+def healthcheck_text(hc: dict[str, Any]) -> str:
+    """The Healthcheck lines of docker's --pretty template, its tabs and trailing space too."""
+
+    def duration(key: str) -> str:
+        return go_duration(int(hc.get(key) or 0) / 1e9)
+
+    lines = [
+        " Healthcheck:",
+        f"  Interval = {duration('Interval')}",
+        f"  Retries = {hc.get('Retries') or 0}",
+        f"  StartPeriod =\t{duration('StartPeriod')}",
+        f"  Timeout =\t{duration('Timeout')}",
+    ]
+    if hc.get("Test"):
+        lines += ["  Tests:", *(f"\t Test = {t}" for t in hc["Test"])]
+        lines[-1] += " "
+    return "\n".join(lines)
 
 
 def inspect(
