@@ -243,11 +243,11 @@ def test_service_create_conflict_and_bad_spec() -> None:
         assert (status, text) == (409, "service web already exists")
         bad = json.loads(json.dumps(SERVICE))
         bad["Name"] = "other"
-        bad["EndpointSpec"] = {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}
+        bad["EndpointSpec"] = {"Ports": [{"TargetPort": 80, "Protocol": "icmp"}]}
         status, text = await message(api, "POST", "/services/create", bad)
         assert (status, text) == (
             400,
-            "unsupported field EndpointSpec.Ports: swarmpy does not implement it",
+            "invalid EndpointSpec.Ports[0].Protocol 'icmp': expected one of tcp, udp, sctp",
         )
         assert (await message(api, "POST", "/services/create", "not an object"))[0] == 400
         assert await message(api, "GET", "/services/nosuch") == (404, "No such service: nosuch")
