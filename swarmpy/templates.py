@@ -34,7 +34,8 @@ def check(text: str, what: str) -> None:
                 f"invalid {what} template {text!r}: unknown field .{group}.{name} "
                 f"(use {', '.join('.' + f for f in FIELDS)})"
             )
-    if "{{" in rest or "}}" in rest:
+    # "}}" alone is text to Go's templates; only "{{" opens an action.
+    if "{{" in rest:
         raise InvalidArgument(f"invalid {what} template {text!r}: expected {{{{.Group.Field}}}}")
 
 

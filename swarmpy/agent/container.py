@@ -4,6 +4,7 @@ task to Docker's container config. Pure functions over plain data."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 
 from swarmpy import templates
 from swarmpy.engine import bundle
@@ -32,12 +33,18 @@ SWARM_LABELS = {
 }
 
 
-def mounts(spec: ContainerSpec) -> tuple[Mount, ...]:
+def mounts(spec: ContainerSpec, values: Mapping[str, str] | None = None) -> tuple[Mount, ...]:
+    """The spec's mounts for the engine; ``values`` fill in templates in their sources and
+    targets (``source=/srv/{{.Task.Slot}}``), as SwarmKit expands them."""
+
+    def expand(text: str) -> str:
+        return templates.expand(text, values) if values else text
+
     return tuple(
         Mount(
             MountKind(m.type.value),
-            m.target,
-            m.source,
+            expand(m.target),
+            expand(m.source),
             m.readonly,
             propagation=m.bind_propagation,
             tmpfs_size=m.tmpfs_size,
@@ -130,9 +137,8 @@ def container_config(
     ``init_path`` is the node's init binary, for a spec that asks for one."""
     spec = task.spec.container
     limits = task.spec.resources.limits
-    hostname = sandbox.hostname
-    if spec.hostname:
-        hostname = templates.expand(spec.hostname, template_values(task, node_id, node_hostname))
+    values = template_values(task, node_id, node_hostname)
+    hostname = templates.expand(spec.hostname, values) if spec.hostname else sandbox.hostname
     return ContainerConfig(
         id=task.id,
         name=task.name,
@@ -143,12 +149,12 @@ def container_config(
         hosts=hosts_file(sandbox.hosts, spec),
         command=spec.command,
         args=spec.args,
-        env=spec.env,
+        env=tuple(templates.expand(e, values) for e in spec.env),
         workdir=spec.workdir,
         user=spec.user,
         cap_add=spec.cap_add,
         cap_drop=spec.cap_drop,
-        mounts=mounts(spec),
+        mounts=mounts(spec, values),
         memory_bytes=limits.memory_bytes,
         nano_cpus=limits.nano_cpus,
         pids_limit=limits.pids,

@@ -47,7 +47,8 @@ class RuncController(Controller):
         await self.images.ensure(spec.image, self.progress)
         image = self.images.config(spec.image)
         # A bad mount fails the task before a network sandbox is made for nothing.
-        self.engine.check_mounts(container.mounts(spec))
+        values = container.template_values(self.task, self.node_id, self.node_hostname)
+        self.engine.check_mounts(container.mounts(spec, values))
         init_path = container.find_init() if spec.init else ""
         sandbox = await self.network.setup(self.task)
         config = container.container_config(

@@ -53,9 +53,7 @@ def test_dns_search_and_options_are_written_the_servers_are_the_embedded_dns_ups
     )
     _, etc = build(task)
     # As Docker: 127.0.0.11 stays the resolver; it forwards to 10.9.9.9 (see swarmpy.dns).
-    assert etc["resolv.conf"] == (
-        "nameserver 127.0.0.11\nsearch corp.example\noptions ndots:3\n"
-    )
+    assert etc["resolv.conf"] == ("nameserver 127.0.0.11\nsearch corp.example\noptions ndots:3\n")
     _, etc = build(make_task(dns_nameservers=("10.9.9.9",)))
     assert etc["resolv.conf"] == SANDBOX.resolv_conf
 
@@ -116,3 +114,32 @@ def test_mount_options_reach_runc() -> None:
     by_target = {m["destination"]: m for m in config["mounts"]}
     assert by_target["/scratch"]["options"] == ["nosuid", "nodev", "mode=700", "rw", "size=1048576"]
     assert by_target["/data"]["options"] == ["rbind", "rw", "rslave"]
+
+
+def test_env_and_mount_templates_are_filled_in_too(tmp_path: Path) -> None:
+    task = make_task(
+        env=("WHERE={{.Node.Hostname}}/{{.Task.Slot}}", 'JSON={"a":{"b":1}}'),
+        mounts=(Mount(MountType.BIND, "/data/{{.Task.Slot}}", "/srv/{{.Service.Name}}"),),
+    )
+    config, _ = build(task)
+    assert "WHERE=host-a/2" in config["process"]["env"]
+    assert 'JSON={"a":{"b":1}}' in config["process"]["env"]
+    bind = next(m for m in config["mounts"] if m["destination"] == "/data/2")
+    assert bind["source"] == "/srv/web"
+
+
+def test_templates_are_checked_by_the_control_api() -> None:
+    from swarmpy.errors import InvalidArgument
+    from swarmpy.manager.controlapi import validate
+
+    good = make_task(
+        env=("A={{.Task.Slot}}",), mounts=(Mount(MountType.BIND, "/d/{{.Task.Slot}}", "/s"),)
+    )
+    validate.check_service_spec(good.spec)
+    for fields in (
+        {"env": ("A={{.Task.Nope}}",)},
+        {"mounts": (Mount(MountType.BIND, "/d", "/s/{{.Node.Nope}}"),)},
+        {"hostname": "{{ bad"},
+    ):
+        with pytest.raises(InvalidArgument, match="template"):
+            validate.check_service_spec(make_task(**fields).spec)

@@ -9,6 +9,7 @@ parses its flags, so it refuses early with the same words, but the control API i
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import posixpath
@@ -133,6 +134,8 @@ def check_env_entry(item: str) -> None:
 
 def check_env(env: Iterable[str]) -> None:
     for item in env:
+        if "{{" in item:
+            templates.check(item, "environment variable")  # filled in by the agent
         check_env_entry(item)
 
 
@@ -343,7 +346,18 @@ def check_mount(mount: Mount) -> None:
 def check_mounts(mounts: Sequence[Mount]) -> None:
     seen: set[str] = set()
     for mount in mounts:
-        check_mount(mount)
+        # Templates in a source or target are filled in by the agent: checked as a value
+        # of their shape.
+        for path in (mount.source, mount.target):
+            if "{{" in path:
+                templates.check(path, "mount")
+        check_mount(
+            dataclasses.replace(
+                mount,
+                source=templates.sample(mount.source),
+                target=templates.sample(mount.target),
+            )
+        )
         if mount.target in seen:
             raise _reject(f"ContainerSpec: duplicate mount point: {_clip(mount.target)}")
         seen.add(mount.target)
