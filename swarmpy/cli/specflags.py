@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
@@ -399,13 +399,20 @@ def boolean(text: str, flag: str) -> bool:
 BOOL_FLAGS = ("--read-only", "--init", "--tty")
 
 
-def bool_flag_argv(argv: Sequence[str]) -> list[str]:
+def bool_flag_argv(argv: Sequence[str], takes_value: Collection[str] = ()) -> list[str]:
     """``service update``'s arguments as the CLI's parser reads them: --read-only=false as
-    --no-read-only (a flag of ours takes no value); other arguments unchanged."""
-    out = []
-    for arg in argv:
+    --no-read-only (a flag of ours takes no value); other arguments unchanged, the value of
+    an option in ``takes_value`` and whatever follows ``--`` included."""
+    out: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
         flag, sep, value = arg.partition("=")
+        if arg == "--":
+            out += [arg, *rest]
+            break
         if sep and flag in BOOL_FLAGS:
             arg = flag if boolean(value, flag.lstrip("-")) else "--no-" + flag[2:]
         out.append(arg)
+        if not sep and arg in takes_value:
+            out.append(next(rest, ""))  # the option's value, as it is
     return out

@@ -322,3 +322,33 @@ def test_replicas_are_for_replicated_services() -> None:
     assert global_spec.mode == ServiceMode.GLOBAL
     with pytest.raises(InvalidArgument, match="replicas can only be used"):
         updated(global_spec, replicas=3)
+
+
+def test_dockers_boolean_values_are_read_before_the_parser() -> None:
+    from swarmpy.cli import specflags
+
+    argv = ["--read-only=false", "--init=1", "--tty=True", "--env-add", "--init=0", "web"]
+    assert specflags.bool_flag_argv(argv, {"--env-add"}) == [
+        "--no-read-only",
+        "--init",
+        "--tty",
+        "--env-add",
+        "--init=0",  # a value, left as it is
+        "web",
+    ]
+    with pytest.raises(InvalidArgument, match='invalid argument "maybe" for "--read-only" flag'):
+        specflags.bool_flag_argv(["--read-only=maybe", "web"])
+
+
+def test_update_parses_dockers_booleans_end_to_end() -> None:
+    from typer.testing import CliRunner
+
+    from swarmpy.cli.main import app
+
+    env = {"SWARMPY_HOST": "unix:///nonexistent/swarmpy-test.sock"}
+    result = CliRunner().invoke(app, ["service", "update", "--read-only=maybe", "web"], env=env)
+    assert isinstance(result.exception, InvalidArgument)
+    assert "ParseBool" in str(result.exception)
+    # A good value gets as far as asking the daemon (which is not there).
+    result = CliRunner().invoke(app, ["service", "update", "--read-only=false", "web"], env=env)
+    assert "Cannot connect to the swarmpy daemon" in str(result.exception)

@@ -26,7 +26,13 @@ class BoolFlagsCommand(TyperCommand):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         from swarmpy.cli.specflags import bool_flag_argv
 
-        return list(super().parse_args(ctx, bool_flag_argv(args)))
+        takes_value = {
+            name
+            for param in self.params
+            if param.param_type_name == "option" and not getattr(param, "is_flag", False)
+            for name in param.opts
+        }
+        return list(super().parse_args(ctx, bool_flag_argv(args, takes_value)))
 
 
 # `service --help` lists the commands in this order.
