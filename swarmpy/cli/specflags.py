@@ -399,15 +399,19 @@ def boolean(text: str, flag: str) -> bool:
 BOOL_FLAGS = ("--read-only", "--init", "--tty")
 
 
-def bool_flag_argv(argv: Sequence[str], takes_value: Collection[str] = ()) -> list[str]:
-    """``service update``'s arguments as the CLI's parser reads them: --read-only=false as
-    --no-read-only (a flag of ours takes no value); other arguments unchanged, the value of
-    an option in ``takes_value`` and whatever follows ``--`` included."""
+def bool_flag_argv(
+    argv: Sequence[str], takes_value: Collection[str] = (), stop_at_argument: bool = False
+) -> list[str]:
+    """``service create/update``'s arguments as the CLI's parser reads them:
+    --read-only=false as --no-read-only (a flag of ours takes no value); other arguments
+    unchanged, the value of an option in ``takes_value`` and whatever follows ``--``
+    included, and with ``stop_at_argument`` everything from the first argument on (create's
+    IMAGE and the command's own arguments)."""
     out: list[str] = []
     rest = iter(argv)
     for arg in rest:
         flag, sep, value = arg.partition("=")
-        if arg == "--":
+        if arg == "--" or (stop_at_argument and not arg.startswith("-")):
             out += [arg, *rest]
             break
         if sep and flag in BOOL_FLAGS:

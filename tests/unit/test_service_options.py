@@ -352,3 +352,17 @@ def test_update_parses_dockers_booleans_end_to_end() -> None:
     # A good value gets as far as asking the daemon (which is not there).
     result = CliRunner().invoke(app, ["service", "update", "--read-only=false", "web"], env=env)
     assert "Cannot connect to the swarmpy daemon" in str(result.exception)
+
+
+def test_create_reads_them_too_but_not_in_the_containers_arguments() -> None:
+    from swarmpy.cli import specflags
+
+    argv = ["--init=false", "--name", "--tty=1", "busybox", "prog", "--read-only=false"]
+    assert specflags.bool_flag_argv(argv, {"--name"}, stop_at_argument=True) == [
+        "--no-init",
+        "--name",
+        "--tty=1",
+        "busybox",
+        "prog",
+        "--read-only=false",
+    ]

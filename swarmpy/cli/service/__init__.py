@@ -23,6 +23,9 @@ class BoolFlagsCommand(TyperCommand):
     """`service update --read-only=false`: Docker's booleans take a value after "="; ours
     are --flag/--no-flag pairs, so the value is read before the parser sees it."""
 
+    # create's first argument is its IMAGE: what follows is the container's, left alone.
+    stop_at_argument = False
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         from swarmpy.cli.specflags import bool_flag_argv
 
@@ -32,11 +35,16 @@ class BoolFlagsCommand(TyperCommand):
             if param.param_type_name == "option" and not getattr(param, "is_flag", False)
             for name in param.opts
         }
-        return list(super().parse_args(ctx, bool_flag_argv(args, takes_value)))
+        argv = bool_flag_argv(args, takes_value, self.stop_at_argument)
+        return list(super().parse_args(ctx, argv))
+
+
+class CreateCommand(BoolFlagsCommand):
+    stop_at_argument = True
 
 
 # `service --help` lists the commands in this order.
-app.command("create", context_settings=POSITIONAL)(create.create)
+app.command("create", context_settings=POSITIONAL, cls=CreateCommand)(create.create)
 app.command("ls")(ls.ls)
 app.command("ps")(ps.ps)
 app.command("inspect")(inspect.inspect)

@@ -47,14 +47,20 @@ def create(
     sysctl: list[str] = typer.Option([], "--sysctl", help="Sysctl options"),
     ulimit: list[str] = typer.Option([], "--ulimit", help="Ulimit options"),
     read_only: bool = typer.Option(
-        False, "--read-only", help="Mount the container's root filesystem as read only"
+        False,
+        "--read-only/--no-read-only",
+        show_default=False,
+        help="Mount the container's root filesystem as read only",
     ),
     init: bool = typer.Option(
         False,
-        "--init",
+        "--init/--no-init",
+        show_default=False,
         help="Use an init inside each service container to forward signals and reap processes",
     ),
-    tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
+    tty: bool = typer.Option(
+        False, "--tty/--no-tty", "-t", show_default=False, help="Allocate a pseudo-TTY"
+    ),
     workdir: str | None = F.WORKDIR,
     user: str | None = F.USER,
     hostname: str | None = F.HOSTNAME,
