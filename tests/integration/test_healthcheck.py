@@ -206,8 +206,11 @@ def _image_healthcheck(d: Daemon) -> None:
     image = dataclasses.replace(base, config=json.dumps(config).encode())
     save_docker_tar(tar, image, ["hcimage:latest"])
     d.ok("image", "load", "-i", str(tar))
-    for name, flags in (("imgcheck", ()), ("nocheck", ("--no-healthcheck",))):
-        d.ok("service", "create", "-d", "--name", name, *flags, "hcimage", "sleep", "86400")
+    d.ok("service", "create", "-d", "--name", "imgcheck", "hcimage", "sleep", "86400")
+    DockerCli(d).ok(
+        "service", "create", "-d", "--no-resolve-image", "--name", "nocheck",
+        "--no-healthcheck", "hcimage", "sleep", "86400",
+    )  # fmt: skip
     try:
         row = until("the unchecked task to run", lambda: _row(d, "nocheck."))
         assert isinstance(row, dict)
