@@ -256,3 +256,21 @@ def test_exec_through_the_remote_daemon_over_tls(remote: Remote) -> None:
         timeout=30,
     )
     assert (fed.returncode, fed.stdout) == (0, "ping"), fed.stderr
+
+
+def test_swarm_ca_and_network_commands_work_over_tls(remote: Remote) -> None:
+    """They once went through a gRPC socket beside the local one, so only on the daemon's own
+    machine; through the Engine API they reach a remote daemon as every command does."""
+    r = remote
+    root = from_worker_host(r, *tls_flags(r), "swarm", "ca")
+    assert (root.returncode, root.stdout) == (0, r.manager.ok("swarm", "ca")), root.stderr
+    r.manager.ok("network", "create", "-d", "overlay", "tlsnet")
+    try:
+        listed = from_worker_host(r, *tls_flags(r), "network", "ls", "--format", "{{.Name}}")
+        assert "tlsnet" in listed.stdout.split(), listed.stderr
+        shown = from_worker_host(
+            r, *tls_flags(r), "network", "inspect", "--format", "{{.Name}} {{.Scope}}", "tlsnet"
+        )
+        assert (shown.returncode, shown.stdout) == (0, "tlsnet swarm\n"), shown.stderr
+    finally:
+        r.manager.ok("network", "rm", "tlsnet")
