@@ -3,7 +3,9 @@ HEALTHCHECK, the commands run, Docker's JSON and the ps STATUS column."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +17,11 @@ from swarmpy.dockerjson.service import service_spec, service_spec_json
 from swarmpy.engine.containers import ContainerInfo, status_text
 from swarmpy.engine.health import (
     Health,
+    HealthMonitor,
     Probe,
     ProbeResult,
     apply_result,
+    load,
     merge,
     probe_for,
     timeout_output,
@@ -315,3 +319,25 @@ def test_service_inspect_pretty_shows_the_healthcheck_as_docker() -> None:
         " Healthcheck:\n  Interval = 1s\n  Retries = 2\n  StartPeriod =\t0s\n  Timeout =\t0s"
         "\n  Tests:\n\t Test = CMD-SHELL\n\t Test = true "
     )
+
+
+def test_the_monitor_records_a_timed_out_check_and_fails_after_retries(tmp_path: Path) -> None:
+    async def timed_out(cmd: tuple[str, ...], timeout_s: float) -> tuple[int, str] | None:
+        assert cmd == ("true",)
+        return None
+
+    async def scenario() -> None:
+        path = tmp_path / "health.json"
+        monitor = HealthMonitor(Probe(("true",), 0.001, 2.0, 2, 0.0), 0.0, timed_out, path)
+        monitor.start()
+        status = await asyncio.wait_for(monitor.change_from(HealthState.STARTING), 10)
+        assert status == HealthState.UNHEALTHY
+        await monitor.stop()
+        saved = load(path)
+        assert saved is not None
+        assert saved.status == HealthState.UNHEALTHY
+        assert saved.failing_streak >= 2  # it probes on until stopped
+        assert saved.log[-1].exit_code == -1
+        assert saved.log[-1].output == "Health check exceeded timeout (2s)"
+
+    asyncio.run(scenario())
