@@ -20,6 +20,7 @@ from swarmpy.agent.exec import Controller, Executor, NodeDescription
 from swarmpy.config import DaemonConfig
 from swarmpy.dns.server import DnsServer
 from swarmpy.engine.containers import Containers
+from swarmpy.engine.events import ContainerEvents
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.images.store import ImageStore
 from swarmpy.engine.lifecycle import Engine
@@ -85,15 +86,22 @@ class NodeRuntime(Executor):
         self.runc = Runc(config.runc_root)
         self.reaper = Reaper()
         self.container_root = config.data_root / "containers"
+        # One stream of container events, whether the agent or the Engine API acted.
+        self.events = ContainerEvents(SWARM_LABELS)
         self.engine = Engine(
             self.runc,
             self.container_root,
             config.data_root / "volumes",
             cgroup_parent=f"swarmpy-{config.name_prefix}",
             reaper=self.reaper,
+            events=self.events,
         )
         self.containers = Containers(
-            self.runc, self.container_root, reaper=self.reaper, annotation_labels=SWARM_LABELS
+            self.runc,
+            self.container_root,
+            reaper=self.reaper,
+            annotation_labels=SWARM_LABELS,
+            events=self.events,
         )
         self.dns = DnsServer(resolv_conf=config.resolv_conf)
         self.network = OverlayNetworkProvider(

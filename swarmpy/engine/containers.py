@@ -20,6 +20,7 @@ from typing import Any
 
 from swarmpy.dockerjson.health import health_json, image_health
 from swarmpy.engine import bundle, health, jsonlog
+from swarmpy.engine.events import ContainerEvents, labels_from_annotations, signal_number
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
     UNKNOWN_EXIT,
@@ -164,12 +165,14 @@ class Containers:
         rootfs: RootfsOps | None = None,
         reaper: Reaper | None = None,
         annotation_labels: Mapping[str, str] | None = None,
+        events: ContainerEvents | None = None,
     ) -> None:
         self.runc = runc
         self.container_root = container_root
         self._rootfs = rootfs
         self.reaper = reaper
         self._annotation_labels = dict(annotation_labels or {})
+        self.events = events or ContainerEvents(annotation_labels)
 
     def _dir(self, cid: str) -> ContainerDir:
         return ContainerDir(self.container_root / cid)
@@ -342,13 +345,18 @@ class Containers:
         )
 
     async def stop(self, ref: str, grace_s: float = 10.0) -> str:
-        cid = str((await self.resolve(ref))["id"])
+        s = await self.resolve(ref)
+        cid = str(s["id"])
+        if s["status"] in ("running", "paused"):
+            self.events.emit("kill", cid, _ann(s), signal=signal_number("TERM"))
         await stop_container(self.runc, cid, grace_s)
+        self.events.emit("stop", cid, _ann(s))
         return cid
 
     async def kill(self, ref: str, signal: str = "KILL") -> str:
         s = await self._running(ref)
         await self.runc.kill(s["id"], signal.upper())
+        self.events.emit("kill", str(s["id"]), _ann(s), signal=signal_number(signal))
         return str(s["id"])
 
     async def pause(self, ref: str) -> str:
@@ -356,6 +364,7 @@ class Containers:
         if s["status"] == "paused":
             raise Conflict(f"Container {s['id']} is already paused")
         await self.runc.pause(s["id"])
+        self.events.emit("pause", str(s["id"]), _ann(s))
         return str(s["id"])
 
     async def unpause(self, ref: str) -> str:
@@ -363,6 +372,7 @@ class Containers:
         if s["status"] != "paused":
             raise Conflict(f"Container {s['id']} is not paused")
         await self.runc.resume(s["id"])
+        self.events.emit("unpause", str(s["id"]), _ann(s))
         return str(s["id"])
 
     async def rm(self, ref: str, force: bool = False) -> str:
@@ -377,6 +387,7 @@ class Containers:
             await stop_container(self.runc, cid, 0)
         rootfs = self._rootfs or default_rootfs_ops()
         await remove_container(self.runc, self._dir(cid), rootfs, self.reaper)
+        self.events.emit("destroy", cid, _ann(s))
         return cid
 
     async def adopt(self) -> list[AdoptedContainer]:
@@ -406,13 +417,7 @@ class Containers:
 
     def _labels(self, ann: dict[str, str]) -> dict[str, str]:
         """The container's labels, then those read from the orchestrator's annotations."""
-        labels = {
-            k.removeprefix(bundle.ANN_LABEL_PREFIX): v
-            for k, v in ann.items()
-            if k.startswith(bundle.ANN_LABEL_PREFIX)
-        }
-        labels.update({label: ann.get(key, "") for label, key in self._annotation_labels.items()})
-        return labels
+        return labels_from_annotations(ann, self._annotation_labels)
 
     async def _running(self, ref: str) -> dict[str, Any]:
         s = await self.resolve(ref)

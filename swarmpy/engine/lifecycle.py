@@ -16,6 +16,7 @@ from pathlib import Path
 
 from swarmpy.dockerjson.health import health_json, image_health
 from swarmpy.engine import bundle, health, jsonlog, modes, seccomp
+from swarmpy.engine.events import ContainerEvents, signal_number
 from swarmpy.engine.execs import run_captured
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.reaper import Reaper
@@ -48,7 +49,9 @@ class Engine:
         rootfs: RootfsOps | None = None,
         reaper: Reaper | None = None,
         seccomp_profile: seccomp.Profile | None = None,
+        events: ContainerEvents | None = None,
     ) -> None:
+        self.events = events or ContainerEvents()
         self.runc = runc
         self.container_root = container_root
         self.volumes_root = volumes_root
@@ -100,6 +103,7 @@ class Engine:
             created_at=time.time(),
             healthcheck=None if check is None else health_json(check),
         )
+        self.events.emit("create", container.id, config.get("annotations") or {})
 
     async def start(self, cid: str) -> None:
         """Run a created container; a no-op for one already started."""
@@ -131,8 +135,15 @@ class Engine:
                 os.close(out)
                 os.close(err)
         cdir.update_record(pid=pid, started_at=started)
+        annotations = _annotations(cdir)
+        self.events.emit("start", cid, annotations)
         if self.reaper is not None and pid:
-            self.reaper.watch(pid, cdir.record_exit)
+
+            def exited(code: int) -> None:
+                cdir.record_exit(code)
+                self.events.emit("die", cid, annotations, exitCode=str(code))
+
+            self.reaper.watch(pid, exited)
         self._monitor(cid)
 
     async def pid(self, cid: str) -> int:
@@ -203,8 +214,14 @@ class Engine:
 
     async def stop(self, cid: str, grace_s: float, signal: str = "TERM") -> None:
         """``signal`` (SIGTERM), SIGKILL after ``grace_s``; a no-op when it is not running."""
-        await stop_container(self.runc, cid, grace_s, signal)
         cdir = self.container_dir(cid)
+        state = await self.runc.state(cid) if self.runc.knows(cid) else None
+        running = state is not None and state.get("status") in ("running", "paused")
+        if running:
+            self.events.emit("kill", cid, _annotations(cdir), signal=signal_number(signal))
+        await stop_container(self.runc, cid, grace_s, signal)
+        if running:
+            self.events.emit("stop", cid, _annotations(cdir))
         if cdir.path.exists() and "exit_code" not in cdir.record():
             # Collect the status now so `ps -a` shows it even if nobody else waits.
             with contextlib.suppress(NotFound, TimeoutError):
@@ -213,7 +230,17 @@ class Engine:
     async def remove(self, cid: str) -> None:
         """Delete the container and everything it left; safe to repeat."""
         await self._stop_monitor(cid)
-        await remove_container(self.runc, self.container_dir(cid), self.rootfs, self.reaper)
+        cdir = self.container_dir(cid)
+        existed = cdir.path.exists()
+        annotations = _annotations(cdir)
+        await remove_container(self.runc, cdir, self.rootfs, self.reaper)
+        if existed:
+            self.events.emit("destroy", cid, annotations)
+
+
+def _annotations(cdir: ContainerDir) -> dict[str, str]:
+    """The annotations the bundle keeps: what an event says of its container."""
+    return dict(cdir.config().get("annotations") or {})
 
 
 def _has_terminal(config_file: Path) -> bool:

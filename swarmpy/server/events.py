@@ -1,6 +1,6 @@
-"""The swarm's recent events, for ``/events``: recorded from the store while this node is a
-manager, kept for ``since`` (Docker keeps the last events in memory the same way) and
-fanned out to every open ``/events`` stream."""
+"""The recent events, for ``/events``: the swarm's, recorded from the store while this node
+is a manager, and the node's containers', from its engine; kept for ``since`` (Docker keeps
+the last events in memory the same way) and fanned out to every open ``/events`` stream."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES
 from swarmpy.server.backend import EngineNode
-from swarmpy.server.convert.events import docker_event
+from swarmpy.server.convert.events import container_event, docker_event
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,24 @@ class EventLog:
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP)
         self._listeners: set[Listener] = set()
         self._task: asyncio.Task[None] | None = None
+        self._engine: object | None = None  # the runtime whose container events we record
         # Set while the recorder follows a manager's store (tests wait on it).
         self.following = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow())
+
+    def follow_engine(self) -> None:
+        """Record the containers' events of the node's engine, once it has one (made when
+        the node joins a swarm, or by a first local command); called as it may appear."""
+        runtime = self._node.runtime
+        if runtime is None or runtime is self._engine:
+            return
+        self._engine = runtime
+        runtime.containers.events.subscribe(self._container_event)
+
+    def _container_event(self, action: str, cid: str, attributes: dict[str, str]) -> None:
+        self.record(container_event(action, cid, attributes, time.time()))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -65,6 +78,7 @@ class EventLog:
 
     async def _follow(self) -> None:
         while True:
+            self.follow_engine()
             api = self._node.control_api()
             if api is None:
                 await asyncio.sleep(ROLE_POLL_S)
@@ -72,6 +86,7 @@ class EventLog:
             with api.store.watch(SERVICES, NODES, NETWORKS) as watch:
                 self.following.set()
                 while self._node.control_api() is api:
+                    self.follow_engine()
                     try:
                         event = await asyncio.wait_for(watch.get(), ROLE_POLL_S)
                     except TimeoutError:

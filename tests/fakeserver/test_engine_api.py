@@ -9,12 +9,14 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import docker
 import pytest
 
 from swarmpy.api import dispatcher_pb2
+from swarmpy.engine.events import ContainerEvents
 from swarmpy.manager.state.store import SERVICES
 from swarmpy.model import ContainerSpec, Network
 from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame, unframe
@@ -455,6 +457,10 @@ class NodeNetworks:
 class NodeEngine:
     network: NodeNetworks
     networks: dict[str, Network] = field(default_factory=dict)
+    # What the events recorder subscribes to: a NodeRuntime's containers' events.
+    containers: SimpleNamespace = field(
+        default_factory=lambda: SimpleNamespace(events=ContainerEvents())
+    )
 
 
 def test_a_worker_lists_and_inspects_the_networks_it_has() -> None:

@@ -64,6 +64,13 @@ def test_events_since_replays_the_service_create_and_filters_select(node: Daemon
     )  # fmt: skip
     assert (event["Type"], event["Action"], event["scope"]) == ("service", "create", "swarm")
 
+    # The node's containers' events, local in scope: the task's container started.
+    started = node.ok(
+        "events", "--since", "10m", "--until", "0s", "--filter", "type=container",
+        "--filter", "event=start", "--format", "{{.Scope}} {{.Actor.Attributes.name}}",
+    )  # fmt: skip
+    assert any(line.startswith(f"local {SERVICE}.1.") for line in started.splitlines())
+
     bad = node.cli("events", "--since", "yesterday", "--until", "0s")
     assert bad.returncode == 1
     assert 'failed to parse value as time or duration: "yesterday"' in bad.stderr
@@ -78,6 +85,9 @@ def test_events_stream_live_until_the_client_ends(node: Daemon) -> None:
     # still comes (replayed); --until -120s (a negative duration: in the future) ends it for
     # certain.
     args = ["events", "--since", "0s", "--until", "-120s", "--filter", "service=live"]
+    # service= matches any event whose actor's name starts so (as Docker's), its containers'
+    # too: type= keeps the service's own.
+    args += ["--filter", "type=service"]
     fmt = ["--format", "{{.Action}} {{.Actor.Attributes.name}}"]
     proc = subprocess.Popen(
         [str(swarmpy_executable()), *args, *fmt], stdout=subprocess.PIPE, text=True, env=env
@@ -185,6 +195,11 @@ def test_df_sums_and_prune_removes_and_reports(node: Daemon) -> None:
         return row if row is not None and row["ID"] != first["ID"] else None
 
     wait_for("the task's replacement", replaced, 60, 0.5)
+    died = node.ok(
+        "events", "--since", "10m", "--until", "0s", "--filter", f"container={first['ID']}",
+        "--filter", "event=die", "--format", "{{.Actor.Attributes.exitCode}}",
+    )  # fmt: skip
+    assert died.split() == ["143"] or died.split() == ["137"], died  # TERM, else KILL
     assert df_rows(node)["Containers"]["TotalCount"] == "2"
 
     # No at the prompt: nothing goes (and docker's says so).

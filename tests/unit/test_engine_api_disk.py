@@ -100,3 +100,58 @@ def test_event_filters_match_ids_and_names_by_prefix_as_dockers() -> None:
     assert not match({"container": ["x"]}, web)
     assert match({"image": ["busybox"]}, event("image", "sha", "busybox:latest"))
     assert not match({"image": ["alpine"]}, event("image", "sha", "busybox:latest"))
+
+
+def test_container_events_carry_dockers_attributes() -> None:
+    from swarmpy.engine import bundle
+    from swarmpy.engine.events import ContainerEvents, signal_number
+    from swarmpy.server.convert.events import container_event
+
+    got: list[tuple[str, str, dict[str, str]]] = []
+    events = ContainerEvents({"com.docker.swarm.service.name": "io.swarmpy.service"})
+
+    def failing(action: str, cid: str, attributes: dict[str, str]) -> None:
+        raise RuntimeError("a broken listener")
+
+    events.subscribe(failing)  # logged; the others still hear of it
+    events.subscribe(lambda action, cid, attributes: got.append((action, cid, attributes)))
+    annotations = {
+        bundle.ANN_IMAGE: "busybox:latest",
+        bundle.ANN_NAME: "web.1.abc",
+        bundle.ANN_LABEL_PREFIX + "tier": "front",
+        "io.swarmpy.service": "web",
+    }
+    events.emit("die", "c1", annotations, exitCode="137")
+    assert got == [
+        (
+            "die",
+            "c1",
+            {
+                "tier": "front",
+                "com.docker.swarm.service.name": "web",
+                "image": "busybox:latest",
+                "name": "web.1.abc",
+                "exitCode": "137",
+            },
+        )
+    ]
+    assert (signal_number("TERM"), signal_number("SIGKILL"), signal_number("9")) == (
+        "15",
+        "9",
+        "9",
+    )
+    event = container_event("die", "c1", got[0][2], 2.5)
+    assert (event["status"], event["id"], event["from"]) == ("die", "c1", "busybox:latest")
+    assert (event["Type"], event["scope"], event["timeNano"]) == (
+        "container",
+        "local",
+        2_500_000_000,
+    )
+
+    def match(flt: dict[str, list[str]]) -> bool:
+        return event_matches(parse_filters(json.dumps(flt), EVENT_FILTERS), event)
+
+    assert match({"container": ["web.1"]})
+    assert match({"image": ["busybox"]})  # a container's image, without its tag
+    assert match({"label": ["tier=front"], "scope": ["local"]})
+    assert not match({"type": ["service"]})

@@ -1,5 +1,6 @@
-"""Docker's swarm events (``docker events``) from the store's change events, and their
-filters (daemon/events.go and daemon/events/filter.go in Docker). Pure."""
+"""Docker's events (``docker events``): the swarm's from the store's change events, the
+node's containers' from its engine, and their filters (daemon/events.go and
+daemon/events/filter.go in Docker). Pure."""
 
 from __future__ import annotations
 
@@ -93,6 +94,23 @@ def docker_event(event: Event, at: float) -> dict[str, Any] | None:
         "Action": action,
         "Actor": {"ID": event.obj.id, "Attributes": attributes},
         "scope": "swarm",
+        "time": nanos // 1_000_000_000,
+        "timeNano": nanos,
+    }
+
+
+def container_event(action: str, cid: str, attributes: dict[str, str], at: float) -> dict[str, Any]:
+    """Docker's event for a container of this node's engine: local in scope, with the
+    status/id/from fields Docker's older clients read."""
+    nanos = int(at * 1_000_000_000)
+    return {
+        "status": action,
+        "id": cid,
+        "from": attributes.get("image", ""),
+        "Type": "container",
+        "Action": action,
+        "Actor": {"ID": cid, "Attributes": attributes},
+        "scope": "local",
         "time": nanos // 1_000_000_000,
         "timeNano": nanos,
     }

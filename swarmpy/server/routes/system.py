@@ -256,6 +256,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
     filters = parse_filters(request.query.get("filters", ""), EVENT_FILTERS)
     log = request.app[EVENTS]
+    log.follow_engine()  # an engine made since the recorder last looked
     backlog, listener = log.subscribe()
     try:
         response = web.StreamResponse(headers=server_headers())

@@ -1,0 +1,68 @@
+"""The engine's container events, Docker's (create, start, kill, die, stop, pause, unpause,
+destroy), handed to whoever subscribed: the Engine API's /events records them.
+
+An event's attributes are Docker's: the container's labels, its image (the reference it was
+asked for) and name, and what the action adds (die's ``exitCode``, kill's ``signal``); all
+read from the annotations the bundle keeps, so a container of an earlier daemon has them too.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal as signals
+from collections.abc import Callable, Mapping
+
+from swarmpy.engine import bundle
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[str, str, dict[str, str]], None]
+
+
+def labels_from_annotations(
+    annotations: Mapping[str, str], annotation_labels: Mapping[str, str]
+) -> dict[str, str]:
+    """A container's labels: its own, then those an orchestrator's annotations show as
+    labels (``annotation_labels``: label -> annotation, Docker's com.docker.swarm.*)."""
+    labels = {
+        k.removeprefix(bundle.ANN_LABEL_PREFIX): v
+        for k, v in annotations.items()
+        if k.startswith(bundle.ANN_LABEL_PREFIX)
+    }
+    labels.update({label: annotations.get(key, "") for label, key in annotation_labels.items()})
+    return labels
+
+
+def signal_number(name: str) -> str:
+    """kill's ``signal`` attribute: the number, as Docker's ("15"); as given if unknown."""
+    text = name.upper().removeprefix("SIG")
+    if text.isdigit():
+        return text
+    try:
+        return str(int(signals.Signals["SIG" + text]))
+    except KeyError:
+        return name
+
+
+class ContainerEvents:
+    def __init__(self, annotation_labels: Mapping[str, str] | None = None) -> None:
+        self._annotation_labels = dict(annotation_labels or {})
+        self._sinks: list[Sink] = []
+
+    def subscribe(self, sink: Sink) -> None:
+        self._sinks.append(sink)
+
+    def attributes(self, annotations: Mapping[str, str], cid: str) -> dict[str, str]:
+        out = labels_from_annotations(annotations, self._annotation_labels)
+        out["image"] = annotations.get(bundle.ANN_IMAGE, "")
+        out["name"] = annotations.get(bundle.ANN_NAME, cid)
+        return out
+
+    def emit(self, action: str, cid: str, annotations: Mapping[str, str], **extra: str) -> None:
+        """Tell every subscriber; one that fails is logged, the container's action goes on."""
+        attributes = self.attributes(annotations, cid) | extra
+        for sink in list(self._sinks):
+            try:
+                sink(action, cid, dict(attributes))
+            except Exception:  # an event is never worth a container action
+                log.exception("container event %s of %s not delivered", action, cid)
