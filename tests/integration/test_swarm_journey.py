@@ -298,22 +298,29 @@ def test_service_rm_leaves_nothing(swarm: TestLab) -> None:
         lambda: all(cli(swarm, n, "ps", "-a", "-q").strip() == "" for n in (1, 3)),
         30,
     )
+    vni_key = "com.docker.network.driver.overlay.vxlanid_list"
+    vni = cli(swarm, 1, "network", "inspect", "--format", f'{{{{index .Options "{vni_key}"}}}}',
+              "ingress").strip()  # fmt: skip
     for n in (1, 3):
         host = swarm.hosts[n - 1]
         mounts = Path("/proc/mounts").read_text()
         assert str(host.data_root) not in mounts
         links = swarm.lab.run(host, ["ip", "-o", "link"], capture_output=True, text=True).stdout
-        # The node-local bridge stays while the daemon runs, as docker0 does; overlay bridges,
-        # VXLAN devices and veths go with the last task.
+        # The node-local bridge stays while the daemon runs, as docker0 does, and so does the
+        # routing mesh's ingress network and sandbox, as Docker's ingress_sbox; overlay
+        # bridges, VXLAN devices and veths go with the last task.
+        p = host.daemon_prefix
+        stay = {f"{p}0", f"{p}br{vni}", f"{p}vx{vni}", f"{p}vingress0", f"{p}vingress1"}
         ours = [
             line
             for line in links.splitlines()
-            if host.daemon_prefix in line and f" {host.daemon_prefix}0:" not in line
+            if p in line and line.split(":")[1].strip().split("@")[0] not in stay
         ]
         assert ours == [], links
     leftovers = [
         ns
         for ns in os.listdir("/run/netns")
         if any(ns.startswith(h.daemon_prefix + "-") for h in swarm.hosts[::2])
+        and not ns.endswith("-ingress_sbox")
     ]
     assert leftovers == []
