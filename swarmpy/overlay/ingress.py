@@ -203,7 +203,8 @@ class IngressSandbox:
     def create_link(self) -> None:
         """The netns (the caller plugs its overlay leg) and its veth to the host."""
         host_end = self._names.ingress_veth(1)
-        self._nl.delete_link(host_end)  # a stale one from a crashed run
+        for stale in (self._names.ingress_veth(0), host_end):  # from a crashed run
+            self._nl.delete_link(stale)
         if self.netns in self._nl.list_netns():
             self._nl.remove_netns(self.netns)
         self._nl.create_netns(self.netns)
