@@ -274,3 +274,29 @@ def test_swarm_ca_and_network_commands_work_over_tls(remote: Remote) -> None:
         assert (shown.returncode, shown.stdout) == (0, "tlsnet swarm\n"), shown.stderr
     finally:
         r.manager.ok("network", "rm", "tlsnet")
+
+
+def test_service_create_update_scale_rollback_work_over_tls(remote: Remote) -> None:
+    """They once went through the gRPC socket too; now a remote daemon takes them."""
+    r = remote
+
+    def remote_ok(*args: str) -> str:
+        done = from_worker_host(r, *tls_flags(r), *args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert remote_ok("service", "update", "--detach", "--label-add", "via=tls", "web") == "web\n"
+    labels = r.manager.ok("service", "inspect", "web", "--format", "{{json .Spec.Labels}}")
+    assert labels.strip() == '{"via":"tls"}'
+    assert remote_ok("service", "scale", "--detach", "web=2") == "web scaled to 2\n"
+    assert remote_ok("service", "rollback", "--detach", "web") == "web\n"
+    labels = r.manager.ok("service", "inspect", "web", "--format", "{{json .Spec.Labels}}")
+    assert labels.strip() == "{}"
+    made = remote_ok("service", "create", "--detach", "--name", "tls2", "busybox", "true")
+    try:
+        assert (
+            made.strip()
+            == r.manager.ok("service", "inspect", "tls2", "--format", "{{.ID}}").strip()
+        )
+    finally:
+        r.manager.ok("service", "rm", "tls2")
