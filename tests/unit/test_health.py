@@ -252,6 +252,10 @@ def test_create_health_flags_as_docker() -> None:
     # asks for nothing.
     assert created(health_interval="5s") == HealthConfig(interval_s=5.0)
     assert created(health_start_period="5s") is None
+    # Go's durations, as docker parses them.
+    assert created(health_interval="1m30s", health_timeout="1500ms") == HealthConfig(
+        interval_s=90.0, timeout_s=1.5
+    )
 
 
 @pytest.mark.parametrize(
@@ -264,6 +268,15 @@ def test_create_health_flags_as_docker() -> None:
         (
             {"health_interval": "-5s"},
             'invalid argument "-5s" for "--health-interval" flag: duration cannot be negative',
+        ),
+        (
+            {"health_timeout": "5"},
+            'invalid argument "5" for "--health-timeout" flag: time: missing unit in duration "5"',
+        ),
+        (
+            {"health_start_period": "soon"},
+            'invalid argument "soon" for "--health-start-period" flag: '
+            'time: invalid duration "soon"',
         ),
     ],
 )

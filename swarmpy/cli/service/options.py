@@ -10,10 +10,12 @@ signature, and a line in each function.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from swarmpy.cli import specflags
+from swarmpy.cli.opts import parse_go_duration
 from swarmpy.cli.service.publish import create_ports, update_ports
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
@@ -290,12 +292,22 @@ def _common(spec: ServiceSpec, o: Common) -> ServiceSpec:
 
 
 def _health_duration(text: str, flag: str) -> float:
-    """A --health-* duration: Docker's PositiveDurationOpt refuses a negative one."""
-    if text.strip().startswith("-"):
+    """A --health-* duration as docker's PositiveDurationOpt reads it: Go's ParseDuration,
+    and not negative; its errors in the words pflag gives them."""
+    nanos = parse_go_duration(text)
+    if nanos is None:
+        quoted = json.dumps(text)
+        reason = (
+            f"time: missing unit in duration {quoted}"
+            if text.lstrip("+-").replace(".", "", 1).isdigit()
+            else f"time: invalid duration {quoted}"
+        )
+        raise InvalidArgument(f'invalid argument "{text}" for "--{flag}" flag: {reason}')
+    if nanos < 0:
         raise InvalidArgument(
             f'invalid argument "{text}" for "--{flag}" flag: duration cannot be negative'
         )
-    return specflags.duration(text)
+    return nanos / 1e9
 
 
 @dataclass(frozen=True)
