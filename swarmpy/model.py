@@ -328,6 +328,8 @@ class ContainerSpec:
     ulimits: tuple[Ulimit, ...] = ()
     # None: the image's HEALTHCHECK, if any (a plain default: specs pickled before read it).
     healthcheck: HealthConfig | None = None
+    # Docker's --group: supplementary groups (names or gids) of the container's process.
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

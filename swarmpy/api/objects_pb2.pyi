@@ -411,6 +411,7 @@ class ContainerSpec(_message.Message):
     SYSCTLS_FIELD_NUMBER: _builtins.int
     ULIMITS_FIELD_NUMBER: _builtins.int
     HEALTHCHECK_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     workdir: _builtins.str
@@ -448,6 +449,8 @@ class ContainerSpec(_message.Message):
     def ulimits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Ulimit]: ...
     @_builtins.property
     def healthcheck(self) -> Global___HealthConfig: ...
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -474,10 +477,11 @@ class ContainerSpec(_message.Message):
         sysctls: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         ulimits: _abc.Iterable[Global___Ulimit] | None = ...,
         healthcheck: Global___HealthConfig | None = ...,
+        groups: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "groups", b"groups", "healthcheck", b"healthcheck", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
