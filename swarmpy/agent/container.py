@@ -152,6 +152,7 @@ def container_config(
         env=tuple(templates.expand(e, values) for e in spec.env),
         workdir=spec.workdir,
         user=spec.user,
+        groups=spec.groups,
         cap_add=spec.cap_add,
         cap_drop=spec.cap_drop,
         mounts=mounts(spec, values),

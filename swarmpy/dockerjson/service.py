@@ -41,7 +41,6 @@ from swarmpy.model import (
 
 # Docker's fields swarmpy does not implement, accepted only at their zero value.
 _UNSUPPORTED_CONTAINER = (
-    "Groups",
     "Privileges",
     "OpenStdin",
     "Secrets",
@@ -134,6 +133,7 @@ def _container(f: Fields) -> ContainerSpec:
         mounts=tuple(_mount(m) for m in f.objs("Mounts")),
         cap_add=f.strings("CapabilityAdd"),
         cap_drop=f.strings("CapabilityDrop"),
+        groups=f.strings("Groups"),
         stop_grace_s=f.seconds("StopGracePeriod", ContainerSpec.stop_grace_s),
         stop_signal=f.text("StopSignal"),
         tty=f.flag("TTY"),
@@ -403,6 +403,7 @@ def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
         ("Env", c.env),
         ("CapabilityAdd", c.cap_add),
         ("CapabilityDrop", c.cap_drop),
+        ("Groups", c.groups),
     ):
         if values:
             out[key] = list(values)

@@ -330,6 +330,10 @@ def build_config(
     proc["cwd"] = container.workdir or image.workdir or "/"
     uid, gid = resolve_user(container.user or image.user, passwd, group)
     proc["user"] = {"uid": uid, "gid": gid}
+    if container.groups:
+        proc["user"]["additionalGids"] = [
+            int(g) if g.isdigit() else _lookup_group(g, group) for g in container.groups
+        ]
     caps = capabilities(container.cap_add, container.cap_drop)
     proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
     config["root"]["path"] = str(paths.rootfs)

@@ -46,6 +46,7 @@ class ContainerConfig:
     env: tuple[str, ...] = ()  # NAME=value, overlaid on the image's
     workdir: str = ""
     user: str = ""  # uid[:gid] or name[:group]
+    groups: tuple[str, ...] = ()  # supplementary groups: names (the image's) or gids
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()

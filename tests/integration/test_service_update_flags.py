@@ -105,7 +105,7 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
         "--host-add", "db:10.1.2.3",
         "--read-only",
         "--ulimit-add", "nofile=512:1024",
-        "--init", "--tty",
+        "--init", "--tty", "--group-add", "1234",
         "--stop-signal", "SIGINT",
         "--label-add", "tier=web",
         "web",
@@ -127,6 +127,7 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     assert sh(d, "ulimit -n; ulimit -Hn") == "512\n1024 rc=0"
     assert sh(d, "cat /proc/1/cmdline | tr '\\0' ' '") == "/sbin/docker-init -- sleep 86400 rc=0"
     assert sh(d, "readlink /proc/1/fd/1") == "/dev/pts/0 rc=0", "the task has a terminal"
+    assert "\t1234" in sh(d, "grep Groups /proc/1/status")
     (doc,) = d.json("service", "inspect", "web")
     spec = doc["Spec"]
     assert spec["Labels"] == {"tier": "web"}

@@ -143,3 +143,22 @@ def test_templates_are_checked_by_the_control_api() -> None:
     ):
         with pytest.raises(InvalidArgument, match="template"):
             validate.check_service_spec(make_task(**fields).spec)
+
+
+def test_supplementary_groups_by_name_or_gid() -> None:
+    from swarmpy.errors import InvalidArgument
+
+    task = make_task(groups=("staff", "1001"))
+    made = container.container_config(task, SANDBOX, "node1")
+    paths = bundle.BundlePaths(Path("/c/ctr"), Path("/c/ctr/rootfs"), Path("/c/volumes"))
+    group_file = "root:x:0:\nstaff:x:50:\n"
+    config = bundle.build_config(IMAGE, made, paths, cgroups_path="/x", group=group_file)
+    assert config["process"]["user"]["additionalGids"] == [50, 1001]
+    with pytest.raises(InvalidArgument, match="unable to find group nope"):
+        bundle.build_config(
+            IMAGE,
+            container.container_config(make_task(groups=("nope",)), SANDBOX, "node1"),
+            paths,
+            cgroups_path="/x",
+            group=group_file,
+        )

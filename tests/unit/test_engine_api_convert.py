@@ -67,6 +67,7 @@ FULL_SPEC = ServiceSpec(
         hosts=("10.1.2.3 db db.local",),
         sysctls=(("net.core.somaxconn", "1024"),),
         ulimits=(Ulimit("nofile", 1024, 2048),),
+        groups=("staff", "1001"),
     ),
     labels=(("a", "b"),),
     mode=ServiceMode.REPLICATED,
@@ -175,9 +176,9 @@ def _with(path: str, value: Any) -> dict[str, Any]:
     ("path", "value", "named"),
     [
         (
-            "TaskTemplate.ContainerSpec.Groups",
-            ["wheel"],
-            "unsupported field TaskTemplate.ContainerSpec.Groups",
+            "TaskTemplate.ContainerSpec.Privileges",
+            {"SELinuxContext": {"Disable": True}},
+            "unsupported field TaskTemplate.ContainerSpec.Privileges",
         ),
         ("TaskTemplate.ContainerSpec.Secrets", [{"SecretName": "s"}], "ContainerSpec.Secrets"),
         ("TaskTemplate.ContainerSpec.Isolation", "hyperv", "ContainerSpec.Isolation"),

@@ -65,6 +65,7 @@ def test_every_create_flag_reaches_the_spec(tmp_path: Path) -> None:
         ),
         cap_add=("NET_ADMIN",),
         cap_drop=("CHOWN",),
+        groups=("staff",),
         dns=("10.0.0.53",),
         dns_search=("example.org",),
         dns_options=("ndots:2",),
@@ -114,6 +115,7 @@ def test_every_create_flag_reaches_the_spec(tmp_path: Path) -> None:
         Mount(MountType.TMPFS, "/scratch", tmpfs_size=1 << 20, tmpfs_mode=0o700),
     )
     assert (c.cap_add, c.cap_drop) == (("NET_ADMIN",), ("CHOWN",))
+    assert c.groups == ("staff",)
     assert (c.dns_nameservers, c.dns_search, c.dns_options) == (
         ("10.0.0.53",),
         ("example.org",),
@@ -195,6 +197,7 @@ BASE = create_spec(
         hosts=("db:10.1.2.3", "cache:10.1.2.4"),
         sysctls=("net.core.somaxconn=1",),
         ulimits=("nofile=10",),
+        groups=("staff",),
         replicas=2,
     )
 )
@@ -225,6 +228,8 @@ def test_update_adds_and_removes_as_docker_does() -> None:
         sysctl_rm=("net.core.somaxconn",),
         ulimit_add=("nproc=5:6",),
         ulimit_rm=("nofile",),
+        group_add=("wheel", "audio"),
+        group_rm=("staff",),
     )
     c = spec.container
     assert c.env == ("B=3", "C=4")
@@ -242,6 +247,7 @@ def test_update_adds_and_removes_as_docker_does() -> None:
     assert c.hosts == ("10.1.2.4 cache", "10.1.2.5 web")
     assert c.sysctls == (("net.ipv4.ip_forward", "1"),)
     assert c.ulimits == (Ulimit("nproc", 5, 6),)
+    assert c.groups == ("audio", "wheel")  # sorted, as Docker's
 
 
 def test_update_sets_what_create_sets_and_leaves_the_rest() -> None:

@@ -38,6 +38,9 @@ def create(
     mount: list[str] = typer.Option([], "--mount", help="Attach a filesystem mount to the service"),
     cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
     cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
+    group: list[str] = typer.Option(
+        [], "--group", help="Set one or more supplementary user groups for the container"
+    ),
     dns: list[str] = typer.Option([], "--dns", help="Set custom DNS servers"),
     dns_search: list[str] = typer.Option([], "--dns-search", help="Set custom DNS search domains"),
     dns_option: list[str] = typer.Option([], "--dns-option", help="Set DNS options"),
@@ -119,6 +122,7 @@ def create(
             mounts=tuple(mount),
             cap_add=tuple(cap_add),
             cap_drop=tuple(cap_drop),
+            groups=tuple(group),
             dns=tuple(dns),
             dns_search=tuple(dns_search),
             dns_options=tuple(dns_option),

@@ -98,6 +98,7 @@ class CreateOptions(Common):
     mounts: tuple[str, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
@@ -129,6 +130,8 @@ class UpdateOptions(Common):
     mount_rm: tuple[str, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
+    group_rm: tuple[str, ...] = ()
     dns_add: tuple[str, ...] = ()
     dns_rm: tuple[str, ...] = ()
     dns_search_add: tuple[str, ...] = ()
@@ -459,6 +462,7 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         mounts=tuple(specflags.mount(m) for m in o.mounts),
         cap_add=o.cap_add,
         cap_drop=o.cap_drop,
+        groups=o.groups,
         dns_nameservers=o.dns,
         dns_search=o.dns_search,
         dns_options=o.dns_options,
@@ -508,6 +512,7 @@ def update_spec(
         mounts=_mounts(c, o),
         cap_add=_caps(c.cap_add, o.cap_add, o.cap_drop),
         cap_drop=_caps(c.cap_drop, o.cap_drop, o.cap_add),
+        groups=_groups(c.groups, o.group_add, o.group_rm),
         dns_nameservers=_listed(c.dns_nameservers, o.dns_add, o.dns_rm, o),
         dns_search=_listed(c.dns_search, o.dns_search_add, o.dns_search_rm, o),
         dns_options=_listed(c.dns_options, o.dns_option_add, o.dns_option_rm, o),
@@ -582,6 +587,14 @@ def _mounts(c: ContainerSpec, o: UpdateOptions) -> tuple[Mount, ...]:
     drop = set(o.mount_rm)
     kept = [m for t, m in by_target.items() if t not in drop]
     return tuple(sorted(kept, key=lambda m: (m.source, m.target)))
+
+
+def _groups(current: tuple[str, ...], add: Sequence[str], remove: Sequence[str]) -> tuple[str, ...]:
+    """Docker's updateGroups: added, removed, sorted."""
+    if not (add or remove):
+        return current
+    drop = set(remove)
+    return tuple(sorted(g for g in (*current, *add) if g not in drop))
 
 
 def _caps(current: tuple[str, ...], add: Sequence[str], remove: Sequence[str]) -> tuple[str, ...]:

@@ -46,6 +46,12 @@ def update(
     mount_rm: list[str] = _list("Remove a mount by its target path", "--mount-rm"),
     cap_add: list[str] = _list("Add Linux capabilities", "--cap-add"),
     cap_drop: list[str] = _list("Drop Linux capabilities", "--cap-drop"),
+    group_add: list[str] = _list(
+        "Add an additional supplementary user group to the container", "--group-add"
+    ),
+    group_rm: list[str] = _list(
+        "Remove a previously added supplementary user group from the container", "--group-rm"
+    ),
     dns_add: list[str] = _list("Add or update a custom DNS server", "--dns-add"),
     dns_rm: list[str] = _list("Remove a custom DNS server", "--dns-rm"),
     dns_search_add: list[str] = _list(
@@ -140,6 +146,8 @@ def update(
         mount_rm=tuple(mount_rm),
         cap_add=tuple(cap_add),
         cap_drop=tuple(cap_drop),
+        group_add=tuple(group_add),
+        group_rm=tuple(group_rm),
         dns_add=tuple(dns_add),
         dns_rm=tuple(dns_rm),
         dns_search_add=tuple(dns_search_add),

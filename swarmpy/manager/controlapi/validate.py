@@ -384,6 +384,10 @@ def check_container(container: ContainerSpec) -> None:
                 "it needs to be an absolute path"
             )
     check_text(container.user, "user")
+    for grp in container.groups:
+        if not grp or ":" in grp or any(c.isspace() for c in grp):
+            raise _reject(f"invalid group {quoted(grp)}: expected a group name or gid")
+        check_text(grp, "group")
     for cap in (*container.cap_add, *container.cap_drop):
         if not _CAPABILITY_RE.fullmatch(cap):
             raise _reject(f"invalid capability {quoted(cap)}: expected a name such as NET_ADMIN")
