@@ -101,6 +101,7 @@ def create(
     rollback_monitor: str | None = F.ROLLBACK_MONITOR,
     rollback_max_failure_ratio: float | None = F.ROLLBACK_MAX_FAILURE_RATIO,
     rollback_order: str | None = F.ROLLBACK_ORDER,
+    no_resolve_image: bool = F.NO_RESOLVE_IMAGE,
     detach: bool = F.DETACH,
     quiet: bool = F.QUIET,
 ) -> None:

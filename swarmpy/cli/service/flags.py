@@ -110,4 +110,12 @@ DETACH: Any = typer.Option(
     help="Exit immediately instead of waiting for the service to converge",
 )
 QUIET: Any = typer.Option(False, "--quiet", "-q", help="Suppress progress output")
+# Docker's CLI asks the registry for the image's digest unless told not to; swarmpy's never
+# does (tasks run the reference as given), so the flag asks for what always happens.
+NO_RESOLVE_IMAGE: Any = typer.Option(
+    False,
+    "--no-resolve-image",
+    help="Do not query the registry to resolve image digest and supported platforms "
+    "(swarmpy never does)",
+)
 PUBLISH: Any = typer.Option([], "--publish", "-p", help="Publish a port as a node port")

@@ -120,6 +120,7 @@ def update(
     rollback_order: str | None = F.ROLLBACK_ORDER,
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
+    no_resolve_image: bool = F.NO_RESOLVE_IMAGE,
     detach: bool = F.DETACH,
     quiet: bool = F.QUIET,
 ) -> None:
