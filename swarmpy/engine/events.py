@@ -8,15 +8,11 @@ read from the annotations the bundle keeps, so a container of an earlier daemon 
 
 from __future__ import annotations
 
-import logging
 import signal as signals
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from swarmpy.engine import bundle
-
-log = logging.getLogger(__name__)
-
-Sink = Callable[[str, str, dict[str, str]], None]
+from swarmpy.engine.sinks import Sinks
 
 
 def labels_from_annotations(
@@ -44,13 +40,10 @@ def signal_number(name: str) -> str:
         return name
 
 
-class ContainerEvents:
+class ContainerEvents(Sinks):
     def __init__(self, annotation_labels: Mapping[str, str] | None = None) -> None:
+        super().__init__()
         self._annotation_labels = dict(annotation_labels or {})
-        self._sinks: list[Sink] = []
-
-    def subscribe(self, sink: Sink) -> None:
-        self._sinks.append(sink)
 
     def attributes(self, annotations: Mapping[str, str], cid: str) -> dict[str, str]:
         out = labels_from_annotations(annotations, self._annotation_labels)
@@ -59,10 +52,4 @@ class ContainerEvents:
         return out
 
     def emit(self, action: str, cid: str, annotations: Mapping[str, str], **extra: str) -> None:
-        """Tell every subscriber; one that fails is logged, the container's action goes on."""
-        attributes = self.attributes(annotations, cid) | extra
-        for sink in list(self._sinks):
-            try:
-                sink(action, cid, dict(attributes))
-            except Exception:  # an event is never worth a container action
-                log.exception("container event %s of %s not delivered", action, cid)
+        self.tell(action, cid, self.attributes(annotations, cid) | extra)

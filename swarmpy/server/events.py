@@ -13,7 +13,7 @@ from typing import Any
 
 from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES
 from swarmpy.server.backend import EngineNode
-from swarmpy.server.convert.events import container_event, docker_event
+from swarmpy.server.convert.events import docker_event, local_event
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,19 @@ class EventLog:
             return
         self._engine = runtime
         runtime.containers.events.subscribe(self._container_event)
+        loop = asyncio.get_running_loop()
+
+        def image_event(action: str, actor: str, attributes: dict[str, str]) -> None:
+            # Told from the thread a pull or a load runs in: recorded on our loop.
+            at = time.time()
+            loop.call_soon_threadsafe(
+                self.record, local_event("image", action, actor, attributes, at)
+            )
+
+        runtime.images.events.subscribe(image_event)
 
     def _container_event(self, action: str, cid: str, attributes: dict[str, str]) -> None:
-        self.record(container_event(action, cid, attributes, time.time()))
+        self.record(local_event("container", action, cid, attributes, time.time()))
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from swarmpy.engine.execs import Execs
 from swarmpy.errors import Conflict, NotAManager, NotInSwarm
-from swarmpy.server.app import NODE, ApiError, Handler, parse_version, request_version
+from swarmpy.server.app import EVENTS, NODE, ApiError, Handler, parse_version, request_version
 from swarmpy.server.backend import LocalEngine
 from swarmpy.server.streaming import until_client_gone
 
@@ -42,7 +42,10 @@ class LocalConflict(ApiError):
 
 
 def local_engine(request: web.Request) -> LocalEngine:
-    return request.app[NODE].require_runtime()
+    engine = request.app[NODE].require_runtime()
+    # An engine made just now: its events are recorded from this, its first action, on.
+    request.app[EVENTS].follow_engine()
+    return engine
 
 
 def local_handler(handler: Handler) -> Handler:

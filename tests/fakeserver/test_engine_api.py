@@ -17,6 +17,7 @@ import pytest
 
 from swarmpy.api import dispatcher_pb2
 from swarmpy.engine.events import ContainerEvents
+from swarmpy.engine.images.events import ImageEvents
 from swarmpy.manager.state.store import SERVICES
 from swarmpy.model import ContainerSpec, Network
 from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame, unframe
@@ -457,10 +458,11 @@ class NodeNetworks:
 class NodeEngine:
     network: NodeNetworks
     networks: dict[str, Network] = field(default_factory=dict)
-    # What the events recorder subscribes to: a NodeRuntime's containers' events.
+    # What the events recorder subscribes to: a NodeRuntime's containers' and images' events.
     containers: SimpleNamespace = field(
         default_factory=lambda: SimpleNamespace(events=ContainerEvents())
     )
+    images: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(events=ImageEvents()))
 
 
 def test_a_worker_lists_and_inspects_the_networks_it_has() -> None:

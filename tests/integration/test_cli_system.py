@@ -71,6 +71,13 @@ def test_events_since_replays_the_service_create_and_filters_select(node: Daemon
     )  # fmt: skip
     assert any(line.startswith(f"local {SERVICE}.1.") for line in started.splitlines())
 
+    # The image store's: busybox loaded, and tagged.
+    tagged = node.ok(
+        "events", "--since", "10m", "--until", "0s", "--filter", "type=image",
+        "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}",
+    )  # fmt: skip
+    assert tagged == "busybox:latest\n"
+
     bad = node.cli("events", "--since", "yesterday", "--until", "0s")
     assert bad.returncode == 1
     assert 'failed to parse value as time or duration: "yesterday"' in bad.stderr

@@ -105,7 +105,7 @@ def test_event_filters_match_ids_and_names_by_prefix_as_dockers() -> None:
 def test_container_events_carry_dockers_attributes() -> None:
     from swarmpy.engine import bundle
     from swarmpy.engine.events import ContainerEvents, signal_number
-    from swarmpy.server.convert.events import container_event
+    from swarmpy.server.convert.events import local_event
 
     got: list[tuple[str, str, dict[str, str]]] = []
     events = ContainerEvents({"com.docker.swarm.service.name": "io.swarmpy.service"})
@@ -140,7 +140,7 @@ def test_container_events_carry_dockers_attributes() -> None:
         "9",
         "9",
     )
-    event = container_event("die", "c1", got[0][2], 2.5)
+    event = local_event("container", "die", "c1", got[0][2], 2.5)
     assert (event["status"], event["id"], event["from"]) == ("die", "c1", "busybox:latest")
     assert (event["Type"], event["scope"], event["timeNano"]) == (
         "container",

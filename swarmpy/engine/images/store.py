@@ -20,6 +20,7 @@ from typing import Any
 from swarmpy.engine.images import pull as pulling
 from swarmpy.engine.images.archive import open_archive
 from swarmpy.engine.images.digests import digest_hex, sha256_of
+from swarmpy.engine.images.events import ImageEvents
 from swarmpy.engine.images.layers import LayerStore
 from swarmpy.engine.images.records import (
     ImageConfig,
@@ -58,6 +59,7 @@ class ImageStore:
             path.mkdir(parents=True, exist_ok=True)
         self._layers = LayerStore(root / "layers")
         self._lock = threading.RLock()
+        self.events = ImageEvents()
         # Layers an unfinished pull or load relies on: removal must not collect them.
         self._pinned: Counter[str] = Counter()
         self._records = {
@@ -87,6 +89,7 @@ class ImageStore:
             )
         say(f"Digest: {resolved.manifest_digest}")
         say(f"Status: {'Image is up to date' if known else 'Downloaded newer image'} for {display}")
+        self.events.emit("pull", display, familiar_name(parsed.name), self._labels(record))
         return record
 
     def load(self, path: Path) -> builtins.list[ImageRecord]:
@@ -104,6 +107,11 @@ class ImageStore:
                     for diff_id, source in zip(diff_ids, image.layers, strict=True):
                         self._layers.ensure(diff_id, source)
                     records.append(self._register(image.config, tags=image.repo_tags))
+        for record in records:
+            labels = self._labels(record)
+            self.events.emit("load", record.id, record.id, labels)
+            for tag in record.repo_tags:
+                self.events.emit("tag", record.id, familiar_name(tag), labels)
         return records
 
     def _register(
@@ -141,6 +149,14 @@ class ImageStore:
     def records(self) -> builtins.list[ImageRecord]:
         with self._lock:
             return list(self._records.values())
+
+    def _labels(self, record: ImageRecord) -> dict[str, str]:
+        """The image's labels (its config's), as its events carry them."""
+        try:
+            labels = (self._config_doc(record).get("config") or {}).get("Labels")
+        except (OSError, ImageError):
+            return {}  # its config gone with it: an event says no more than its name
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
     def layer_sizes(self) -> dict[str, int]:
         """The content size of each layer an image uses, by diff id (``system df``: shared
@@ -213,6 +229,7 @@ class ImageStore:
                 self._save(
                     replace(record, repo_tags=tuple(t for t in record.repo_tags if t != key))
                 )
+                self.events.emit("untag", record.id, record.id, self._labels(record))
                 return [{"Untagged": familiar_name(key)}]
             if key is None and len(record.repo_tags) > 1:
                 raise Conflict(
@@ -227,7 +244,11 @@ class ImageStore:
             report = [
                 {"Untagged": familiar_name(n)} for n in record.repo_tags + record.repo_digests
             ]
+            labels = self._labels(record)
             self._delete(record)
+            for _ in report:
+                self.events.emit("untag", record.id, record.id, labels)
+            self.events.emit("delete", record.id, record.id, {})
             return [*report, {"Deleted": record.id}]
 
     def _delete(self, record: ImageRecord) -> None:

@@ -99,17 +99,20 @@ def docker_event(event: Event, at: float) -> dict[str, Any] | None:
     }
 
 
-def container_event(action: str, cid: str, attributes: dict[str, str], at: float) -> dict[str, Any]:
-    """Docker's event for a container of this node's engine: local in scope, with the
-    status/id/from fields Docker's older clients read."""
+def local_event(
+    kind: str, action: str, actor: str, attributes: dict[str, str], at: float
+) -> dict[str, Any]:
+    """Docker's event for this node's engine (a container, an image): local in scope, with
+    the status/id/from fields Docker's older clients read (an image has no from)."""
     nanos = int(at * 1_000_000_000)
+    legacy = {"status": action, "id": actor}
+    if kind == "container":
+        legacy["from"] = attributes.get("image", "")
     return {
-        "status": action,
-        "id": cid,
-        "from": attributes.get("image", ""),
-        "Type": "container",
+        **legacy,
+        "Type": kind,
         "Action": action,
-        "Actor": {"ID": cid, "Attributes": attributes},
+        "Actor": {"ID": actor, "Attributes": attributes},
         "scope": "local",
         "time": nanos // 1_000_000_000,
         "timeNano": nanos,
