@@ -187,6 +187,7 @@ class HealthMonitor:
         run_probe: RunProbe,
         path: Path,
         health: Health | None = None,
+        on_change: Callable[[HealthState], None] | None = None,
     ) -> None:
         self.probe = probe
         self.started_at = started_at
@@ -194,6 +195,7 @@ class HealthMonitor:
         self._path = path
         self.health = health or Health()
         self._changed = asyncio.Condition()
+        self._on_change = on_change
         self._task: asyncio.Task[None] | None = None
         self.stopped = False
 
@@ -221,6 +223,8 @@ class HealthMonitor:
             save(self._path, health)
         if changed and notify:
             log.info("container %s is %s", self._path.parent.name, health.status.value)
+            if self._on_change is not None:
+                self._on_change(health.status)
             async with self._changed:
                 self._changed.notify_all()
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 
@@ -184,14 +185,30 @@ class Engine:
         if probe is None or "exit_code" in rec:
             return None
 
+        annotations = _annotations(cdir)
+
         async def run_probe(cmd: tuple[str, ...], timeout_s: float) -> tuple[int, str] | None:
+            # Each check is an exec, with Docker's exec events.
+            exec_id = {"execID": secrets.token_hex(32)}
+            self.events.emit(f"exec_create: {' '.join(cmd)}", cid, annotations, **exec_id)
+            self.events.emit(f"exec_start: {' '.join(cmd)}", cid, annotations, **exec_id)
             done = await run_captured(self.runc, cdir, cmd, timeout_s, health.MAX_OUTPUT_LEN)
+            code = -1 if done is None else done[0]
+            self.events.emit("exec_die", cid, annotations, exitCode=str(code), **exec_id)
             return None if done is None else (done[0], health.truncated_output(done[1]))
+
+        def changed(status: HealthState) -> None:
+            self.events.emit(f"health_status: {status.value}", cid, annotations)
 
         path = cdir.path / health.HEALTH_FILE
         # A container adopted after a restart goes on from the health it last had.
         monitor = health.HealthMonitor(
-            probe, float(rec.get("started_at", time.time())), run_probe, path, health.load(path)
+            probe,
+            float(rec.get("started_at", time.time())),
+            run_probe,
+            path,
+            health.load(path),
+            on_change=changed,
         )
         self._monitors[cid] = monitor
         monitor.start()

@@ -354,3 +354,25 @@ def test_the_monitor_records_a_timed_out_check_and_fails_after_retries(tmp_path:
         assert saved.log[-1].output == "Health check exceeded timeout (2s)"
 
     asyncio.run(scenario())
+
+
+def test_the_monitor_tells_each_change_of_status_but_not_its_stop(tmp_path: Path) -> None:
+    seen: list[HealthState] = []
+
+    async def passes(cmd: tuple[str, ...], timeout_s: float) -> tuple[int, str] | None:
+        return 0, "ok"
+
+    async def scenario() -> None:
+        monitor = HealthMonitor(
+            Probe(("true",), 0.001, 1.0, 3, 0.0),
+            0.0,
+            passes,
+            tmp_path / "health.json",
+            on_change=seen.append,
+        )
+        monitor.start()
+        await asyncio.wait_for(monitor.change_from(HealthState.STARTING), 10)
+        await monitor.stop()
+
+    asyncio.run(scenario())
+    assert seen == [HealthState.HEALTHY]
