@@ -162,3 +162,36 @@ def test_supplementary_groups_by_name_or_gid() -> None:
             cgroups_path="/x",
             group=group_file,
         )
+
+
+def test_a_stop_sends_the_specs_stop_signal() -> None:
+    import asyncio
+    from typing import cast
+
+    from swarmpy.agent.controller import RuncController
+    from swarmpy.agent.exec import ImageSource, NetworkProvider
+    from swarmpy.engine.lifecycle import Engine
+
+    class FakeEngine:
+        def __init__(self) -> None:
+            self.stops: list[tuple[str, float, str]] = []
+
+        async def stop(self, cid: str, grace_s: float, signal: str = "TERM") -> None:
+            self.stops.append((cid, grace_s, signal))
+
+    def stopped_with(**fields: Any) -> tuple[str, float, str]:
+        engine = FakeEngine()
+        ctl = RuncController(
+            make_task(**fields),
+            cast(Engine, engine),
+            cast(ImageSource, None),
+            cast(NetworkProvider, None),
+            "node1",
+        )
+        asyncio.run(ctl.shutdown(3.0))
+        (stop,) = engine.stops
+        return stop
+
+    assert stopped_with(stop_signal="SIGINT")[1:] == (3.0, "INT")
+    assert stopped_with(stop_signal="10")[2] == "10"
+    assert stopped_with()[2] == "TERM"
