@@ -121,8 +121,6 @@ def summary_rows(du: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-
-
 def image_row(image: Mapping[str, Any], trunc: bool) -> dict[str, Any]:
     """An image of docker system df -v: its first tag, its sizes, its containers."""
     tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
