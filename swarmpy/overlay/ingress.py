@@ -2,7 +2,7 @@
 
 As Docker's, every node has an ingress sandbox (a netns, ``<prefix>-ingress_sbox``) with
 one leg on the ingress overlay (its address from the allocator) and one on a veth pair to the
-host (``INGRESS_LINK``). The data path is nftables only, no IPVS and no proxy:
+host (a link-local /30, ``IngressLink``). The data path is nftables only, no IPVS and no proxy:
 
 - on the host, a nat chain on prerouting (and output, for clients on the node itself) sends
   a connection to any local address on an ingress-mode published port to the sandbox,
@@ -20,6 +20,7 @@ is driven through ``Netlink`` and ``Nft`` by the provider's worker thread.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 from collections import defaultdict
@@ -43,12 +44,35 @@ from swarmpy.overlay.nft import (
 log = logging.getLogger(__name__)
 
 FAMILY = "ip"
-# The host <-> ingress sandbox link: link-local, so it can clash with no network of the
-# node's and is never routed off it (Docker uses docker_gwbridge's 172.18.0.0/16).
-INGRESS_LINK = ipaddress.IPv4Network("169.254.251.0/30")
-HOST_LINK_CIDR = f"{INGRESS_LINK.network_address + 1}/{INGRESS_LINK.prefixlen}"
-SANDBOX_LINK_IP = str(INGRESS_LINK.network_address + 2)
-SANDBOX_LINK_CIDR = f"{SANDBOX_LINK_IP}/{INGRESS_LINK.prefixlen}"
+
+
+@dataclass(frozen=True)
+class IngressLink:
+    """The host <-> ingress sandbox link: a link-local /30, so it can clash with no network
+    of the node's and is never routed off it (Docker uses docker_gwbridge's 172.18.0.0/16).
+    Picked from the daemon's name prefix, so daemons sharing a netns (tests) get their own;
+    never in 169.254.169.0/24, where clouds keep their metadata service."""
+
+    network: ipaddress.IPv4Network
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> IngressLink:
+        h = int.from_bytes(hashlib.sha256(prefix.encode()).digest()[:4])
+        third, fourth = 170 + h % 85, 4 * (h // 85 % 64)  # 169.254.170.0-169.254.254.255
+        return cls(ipaddress.IPv4Network(f"169.254.{third}.{fourth}/30"))
+
+    @property
+    def host_ip(self) -> str:
+        return str(self.network.network_address + 1)
+
+    @property
+    def sandbox_ip(self) -> str:
+        return str(self.network.network_address + 2)
+
+    def cidr(self, ip: str) -> str:
+        return f"{ip}/{self.network.prefixlen}"
+
+
 INGRESS_IFNAME = "eth0"  # in the sandbox: the ingress overlay
 LINK_IFNAME = "eth1"  # in the sandbox: the veth to the host
 LINK_MTU = 1500
@@ -107,7 +131,7 @@ def _balanced(backends: tuple[str, ...], port: int) -> Command:
     return {"dnat": {"addr": {"map": {"key": numgen, "data": {"set": mapping}}}, "port": port}}
 
 
-def sandbox_ruleset(table: str, ports: Iterable[MeshPort]) -> list[Command]:
+def sandbox_ruleset(table: str, ports: Iterable[MeshPort], sandbox_ip: str) -> list[Command]:
     """The ingress sandbox's table: each port with backends balanced over them, and what
     was translated masqueraded to the sandbox's ingress address."""
     balanced = [p for p in ports if p.backends]
@@ -118,7 +142,7 @@ def sandbox_ruleset(table: str, ports: Iterable[MeshPort]) -> list[Command]:
         base_chain(FAMILY, table, "postrouting", "nat", "postrouting", 100),
     ]
     for p in balanced:
-        to_sandbox = match(payload("ip", "daddr"), SANDBOX_LINK_IP)
+        to_sandbox = match(payload("ip", "daddr"), sandbox_ip)
         expr = [to_sandbox, _dport(p.protocol, p.published), _balanced(p.backends, p.target)]
         body.append(rule(FAMILY, table, "prerouting", expr))
     translated = match({"ct": {"key": "status"}}, "dnat", op="in")
@@ -128,13 +152,13 @@ def sandbox_ruleset(table: str, ports: Iterable[MeshPort]) -> list[Command]:
 
 
 def host_ruleset(
-    table: str, mesh: Iterable[tuple[str, int]], host: Iterable[HostPort]
+    table: str, mesh: Iterable[tuple[str, int]], host: Iterable[HostPort], sandbox_ip: str
 ) -> list[Command]:
     """The node's table: connections to any of its addresses (not loopback) on a published
     port go to the ingress sandbox (``mesh``: protocol, port) or to a local task (``host``)."""
     rules: list[tuple[list[Command], Command]] = []
     for protocol, published in sorted(set(mesh)):
-        rules.append(([_dport(protocol, published)], {"dnat": {"addr": SANDBOX_LINK_IP}}))
+        rules.append(([_dport(protocol, published)], {"dnat": {"addr": sandbox_ip}}))
     for hp in sorted(set(host)):
         to_task = {"dnat": {"addr": hp.addr, "port": hp.target}}
         rules.append(([_dport(hp.protocol, hp.published)], to_task))
@@ -188,6 +212,10 @@ class IngressSandbox:
     def netns(self) -> str:
         return self._names.ingress_sandbox
 
+    @property
+    def link(self) -> IngressLink:
+        return IngressLink.for_prefix(self._names.prefix)
+
     def attachment(self) -> Attachment:
         return Attachment(
             task_id=SANDBOX_ID,
@@ -209,9 +237,10 @@ class IngressSandbox:
             self._nl.remove_netns(self.netns)
         self._nl.create_netns(self.netns)
         self._nl.add_veth_pair(host_end, self.netns, LINK_IFNAME, LINK_MTU)
-        self._nl.add_address(host_end, HOST_LINK_CIDR)
-        self._nl.add_address(LINK_IFNAME, SANDBOX_LINK_CIDR, ns=self.netns)
-        self._nl.add_default_route(str(INGRESS_LINK.network_address + 1), ns=self.netns)
+        link = self.link
+        self._nl.add_address(host_end, link.cidr(link.host_ip))
+        self._nl.add_address(LINK_IFNAME, link.cidr(link.sandbox_ip), ns=self.netns)
+        self._nl.add_default_route(link.host_ip, ns=self.netns)
         enable_forwarding(self._nl.host_netns)
         enable_forwarding(self.netns)
         log.info("ingress sandbox up at %s", self.cidr)
@@ -221,7 +250,7 @@ class IngressSandbox:
             return
         if self._nft is None:
             self._nft = self._open_nft(self.netns)
-        self._nft.run(sandbox_ruleset(table, ports))
+        self._nft.run(sandbox_ruleset(table, ports, self.link.sandbox_ip))
         self._applied = ports
 
     def destroy(self) -> None:

@@ -23,7 +23,13 @@ from swarmpy.model import Network, NetworkView, PublishMode, Task, mac_for_ip
 from swarmpy.netns import netns_path
 from swarmpy.overlay.attachment import Attachment
 from swarmpy.overlay.forwarding import remote_peers
-from swarmpy.overlay.ingress import HostPort, IngressSandbox, host_ruleset, mesh_ports
+from swarmpy.overlay.ingress import (
+    HostPort,
+    IngressLink,
+    IngressSandbox,
+    host_ruleset,
+    mesh_ports,
+)
 from swarmpy.overlay.localbridge import DEFAULT_SUBNET, AddressPool, LocalBridge
 from swarmpy.overlay.names import Names, container_ifname
 from swarmpy.overlay.netlink import Netlink
@@ -71,6 +77,7 @@ class OverlayNetworkProvider:
         self._view_arrived = asyncio.Event()
         self._closed = False
         self._ingress: IngressSandbox | None = None
+        self._ingress_failed: tuple[Network, str] | None = None  # the wiring that failed last
         self._host_ports: dict[str, tuple[HostPort, ...]] = {}  # task id → its host-mode ports
         self._host_nft: Nft | None = None
         # What the host's port table was last made from: (mesh ports, host-mode ports).
@@ -249,12 +256,19 @@ class OverlayNetworkProvider:
             self._vips.apply(atts[0].sandbox, vip_rules(view, network_ids))
 
     def _apply_view_sync(self, view: NetworkView) -> None:
-        self._sync_ingress(view)
+        try:
+            self._sync_ingress(view)
+        except RuntimeFailure as exc:
+            # The node's mesh is down, not its tasks: the view must still reach them.
+            log.warning("ingress sandbox: %s; published ports do not answer on this node", exc)
         for network_id, overlay in self._networks.items():
             overlay.program(remote_peers(view, network_id, self.node_addr))
         for atts in self._attachments.values():
             self._apply_vips(atts, view)
-        self._apply_ports(view)
+        try:
+            self._apply_ports(view)
+        except RuntimeFailure as exc:
+            log.warning("published ports: %s", exc)
 
     # ------------------------------------------------------------ published ports
 
@@ -267,7 +281,7 @@ class OverlayNetworkProvider:
             self._ingress = None
             have.destroy()
             self._release_unused_overlays()
-        if want is None or self._ingress is not None:
+        if want is None or self._ingress is not None or want == self._ingress_failed:
             return
         sandbox = IngressSandbox(self._nl, self._names, want[0], want[1], open_nft)
         self._ingress = sandbox
@@ -275,9 +289,12 @@ class OverlayNetworkProvider:
             sandbox.create_link()
             self._overlay(want[0]).attach(sandbox.attachment())
         except Exception:
-            self._ingress = None
+            # Not retried for the same network and address: every view would rebuild it.
+            self._ingress, self._ingress_failed = None, want
             sandbox.destroy()
+            self._release_unused_overlays()
             raise
+        self._ingress_failed = None
 
     def _apply_ports(self, view: NetworkView) -> None:
         """The ingress sandbox's balancing and the host's port rules, each rewritten only
@@ -292,7 +309,9 @@ class OverlayNetworkProvider:
             return
         if self._host_nft is None:
             self._host_nft = open_nft(self._nl.host_netns)
-        self._host_nft.run(host_ruleset(self._names.ports_table, published, host))
+        link = IngressLink.for_prefix(self._names.prefix)
+        table = host_ruleset(self._names.ports_table, published, host, link.sandbox_ip)
+        self._host_nft.run(table)
         self._host_rules = (published, host)
 
     def _publish_host_ports(self, task: Task, atts: tuple[Attachment, ...]) -> None:

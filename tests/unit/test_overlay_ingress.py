@@ -7,8 +7,8 @@ from typing import Any
 
 from swarmpy.model import EndpointMode, NetworkView, PortConfig, PortProtocol, ServiceEndpoint
 from swarmpy.overlay.ingress import (
-    SANDBOX_LINK_IP,
     HostPort,
+    IngressLink,
     MeshPort,
     host_ruleset,
     mesh_ports,
@@ -18,6 +18,7 @@ from swarmpy.overlay.nft import Command
 from tests.support.builders import endpoint
 
 INGRESS = "ingress-id"
+SANDBOX = "169.254.201.2"
 WEB = ServiceEndpoint(
     "id-web",
     "web",
@@ -74,7 +75,7 @@ def test_mesh_ports_balance_over_the_services_tasks_on_ingress_only() -> None:
 
 
 def test_the_sandbox_balances_each_port_to_its_target_and_masquerades() -> None:
-    commands = sandbox_ruleset("t", mesh_ports(view(WEB), INGRESS))
+    commands = sandbox_ruleset("t", mesh_ports(view(WEB), INGRESS), SANDBOX)
     rules = _rules(commands, "prerouting")
     assert [_dport(r) for r in rules] == [("tcp", 8080), ("udp", 5353)]
     dnat = _dnat(rules[0])
@@ -93,18 +94,20 @@ def test_the_sandbox_balances_each_port_to_its_target_and_masquerades() -> None:
 
 def test_a_port_without_backends_is_left_closed_and_nothing_leaves_an_empty_table() -> None:
     idle = MeshPort("tcp", 9000, 80, ())
-    assert _rules(sandbox_ruleset("t", [idle]), "prerouting") == []
+    assert _rules(sandbox_ruleset("t", [idle], SANDBOX), "prerouting") == []
     # add-then-delete of the table and nothing else: no table is left behind.
-    assert [next(iter(c)) for c in sandbox_ruleset("t", [])] == ["add", "delete"]
-    assert [next(iter(c)) for c in host_ruleset("t", [], [])] == ["add", "delete"]
+    assert [next(iter(c)) for c in sandbox_ruleset("t", [], SANDBOX)] == ["add", "delete"]
+    assert [next(iter(c)) for c in host_ruleset("t", [], [], SANDBOX)] == ["add", "delete"]
 
 
 def test_the_host_sends_local_addresses_to_the_sandbox_or_the_task() -> None:
-    commands = host_ruleset("t", [("tcp", 8080)], [HostPort("udp", 9090, "172.31.0.5", 90)])
+    commands = host_ruleset(
+        "t", [("tcp", 8080)], [HostPort("udp", 9090, "172.31.0.5", 90)], SANDBOX
+    )
     for chain in ("prerouting", "output"):
         mesh, host = _rules(commands, chain)
         assert _dport(mesh) == ("tcp", 8080)
-        assert _dnat(mesh) == {"addr": SANDBOX_LINK_IP}
+        assert _dnat(mesh) == {"addr": SANDBOX}
         assert _dport(host) == ("udp", 9090)
         assert _dnat(host) == {"addr": "172.31.0.5", "port": 90}
         fib = {"fib": {"result": "type", "flags": ["daddr"]}}
@@ -113,3 +116,15 @@ def test_the_host_sends_local_addresses_to_the_sandbox_or_the_task() -> None:
     output = _rules(commands, "output")[0]
     assert output[0]["match"]["op"] == "!="
     assert output[0]["match"]["right"]["prefix"]["addr"] == "127.0.0.0"
+
+
+def test_each_daemon_prefix_gets_its_own_link_away_from_cloud_metadata() -> None:
+    links = {IngressLink.for_prefix(f"d{i:04d}").network for i in range(100)}
+    assert len(links) >= 98  # rarely shared (5,440 of them)
+    for net in links:
+        assert net.prefixlen == 30
+        assert net.subnet_of(IngressLink.for_prefix("x").network.supernet(new_prefix=16))
+        assert not str(net).startswith("169.254.169.")
+    link = IngressLink.for_prefix("sp")
+    assert link.host_ip != link.sandbox_ip
+    assert {link.host_ip, link.sandbox_ip} == set(map(str, link.network.hosts()))
