@@ -12,7 +12,7 @@ from collections.abc import Callable
 from swarmpy.agent import container
 from swarmpy.agent.exec import Controller, ImageSource, NetworkProvider
 from swarmpy.engine.lifecycle import Engine
-from swarmpy.errors import RuntimeFailure
+from swarmpy.errors import RuntimeFailure, SwarmpyError
 from swarmpy.model import HealthState, Task
 
 
@@ -66,9 +66,19 @@ class RuncController(Controller):
         return await self.engine.health_change(self.id, current)
 
     async def shutdown(self, grace_s: float) -> None:
-        # Docker's --stop-signal: the container's own signal, SIGKILL after the grace period.
-        signal = self.task.spec.container.stop_signal.upper().removeprefix("SIG") or "TERM"
-        await self.engine.stop(self.id, grace_s, signal)
+        # Docker's --stop-signal, else the image's STOPSIGNAL, else SIGTERM; SIGKILL after
+        # the grace period.
+        await self.engine.stop(self.id, grace_s, self.stop_signal())
+
+    def stop_signal(self) -> str:
+        spec = self.task.spec.container
+        signal = spec.stop_signal
+        if not signal:
+            try:
+                signal = self.images.config(spec.image).stop_signal
+            except (SwarmpyError, OSError):  # the image is gone: the default
+                signal = ""
+        return signal.upper().removeprefix("SIG") or "TERM"
 
     async def terminate(self) -> None:
         await self.engine.stop(self.id, 0)

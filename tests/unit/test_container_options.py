@@ -171,6 +171,7 @@ def test_a_stop_sends_the_specs_stop_signal() -> None:
     from swarmpy.agent.controller import RuncController
     from swarmpy.agent.exec import ImageSource, NetworkProvider
     from swarmpy.engine.lifecycle import Engine
+    from swarmpy.errors import NotFound
 
     class FakeEngine:
         def __init__(self) -> None:
@@ -179,12 +180,21 @@ def test_a_stop_sends_the_specs_stop_signal() -> None:
         async def stop(self, cid: str, grace_s: float, signal: str = "TERM") -> None:
             self.stops.append((cid, grace_s, signal))
 
-    def stopped_with(**fields: Any) -> tuple[str, float, str]:
+    class FakeImages:
+        def __init__(self, signal: str) -> None:
+            self.signal = signal
+
+        def config(self, ref: str) -> ImageConfig:
+            if self.signal == "gone":
+                raise NotFound(f"No such image: {ref}")
+            return ImageConfig(image_id="sha256:a", stop_signal=self.signal)
+
+    def stopped_with(image_signal: str = "", **fields: Any) -> tuple[str, float, str]:
         engine = FakeEngine()
         ctl = RuncController(
             make_task(**fields),
             cast(Engine, engine),
-            cast(ImageSource, None),
+            cast(ImageSource, FakeImages(image_signal)),
             cast(NetworkProvider, None),
             "node1",
         )
@@ -195,3 +205,7 @@ def test_a_stop_sends_the_specs_stop_signal() -> None:
     assert stopped_with(stop_signal="SIGINT")[1:] == (3.0, "INT")
     assert stopped_with(stop_signal="10")[2] == "10"
     assert stopped_with()[2] == "TERM"
+    # Without one in the spec, the image's STOPSIGNAL, as Docker.
+    assert stopped_with(image_signal="SIGQUIT")[2] == "QUIT"
+    assert stopped_with(image_signal="SIGQUIT", stop_signal="SIGINT")[2] == "INT"
+    assert stopped_with(image_signal="gone")[2] == "TERM"

@@ -51,6 +51,7 @@ class ImageConfig:
     workdir: str = ""
     user: str = ""
     healthcheck: HealthConfig | None = None  # the image's HEALTHCHECK
+    stop_signal: str = ""  # the image's STOPSIGNAL ("" is SIGTERM)
 
 
 def parse_config(data: bytes) -> dict[str, Any]:
@@ -77,6 +78,7 @@ def runtime_config(image_id: str, doc: dict[str, Any]) -> ImageConfig:
         workdir=str(cfg.get("WorkingDir") or ""),
         user=str(cfg.get("User") or ""),
         healthcheck=image_health(cfg.get("Healthcheck")),
+        stop_signal=str(cfg.get("StopSignal") or ""),
     )
 
 
