@@ -18,6 +18,7 @@ import pytest
 
 from swarmpy.lab.hosts import swarmpy_executable
 from tests.support.daemons import Daemon, DaemonSet
+from tests.support.docker_cli import DockerCli
 from tests.support.localswarm import remove_service, run_task, single_node_swarm, task_container
 from tests.support.poll import wait_for
 
@@ -240,3 +241,5 @@ def test_df_sums_and_prune_removes_and_reports(node: Daemon) -> None:
     assert (usage["Images"]["TotalCount"], usage["Images"]["Size"]) == ("0", "0B")
     # As Docker's: prune leaves the routing mesh's network.
     assert "ingress" in node.ok("network", "ls", "--format", "{{.Name}}").split()
+    # Docker's own CLI prunes through the same endpoints (its build cache's included).
+    assert DockerCli(node).ok("system", "prune", "-f") == "Total reclaimed space: 0B\n"

@@ -36,6 +36,20 @@ from swarmpy.server.local import local_engine, local_handler
 from swarmpy.server.routes.containers import _dir_size, _sizes, inspect_docs
 
 VOLUME_DATA = "_data"
+# Docker's build cache prune filters (what system prune passes on: until, label).
+BUILD_PRUNE_FILTERS = (
+    "description",
+    "id",
+    "inuse",
+    "label",
+    "label!",
+    "parent",
+    "private",
+    "shared",
+    "type",
+    "until",
+    "unused-for",
+)
 
 
 def add_routes(routes: Routes) -> None:
@@ -44,6 +58,7 @@ def add_routes(routes: Routes) -> None:
         ("POST", "/containers/prune", prune_containers),
         ("POST", "/images/prune", prune_images),
         ("POST", "/volumes/prune", prune_volumes),
+        ("POST", "/build/prune", prune_build_cache),
     ):
         routes.add(method, path, local_handler(handler))
 
@@ -195,3 +210,10 @@ async def prune_volumes(request: web.Request) -> web.Response:
         await asyncio.to_thread(shutil.rmtree, root / name)
         deleted.append(name)
     return json_response({"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+
+
+async def prune_build_cache(request: web.Request) -> web.Response:
+    """swarmpy builds no images, so it has no build cache: nothing to remove, as Docker
+    answers with an empty cache. Docker's CLI calls it in every system prune."""
+    parse_filters(request.query.get("filters", ""), BUILD_PRUNE_FILTERS)
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
