@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -178,14 +179,29 @@ def _trust_root(swarm: Mapping[str, Any]) -> str:
     return root.strip()
 
 
+def progress_bar(current: int, total: int, units: str, width: int) -> str:
+    """Docker's JSONProgress as its terminal display draws it: a 50-wide bar when the terminal
+    is wider than 110 columns, then current/total units."""
+    if current <= 0 and total <= 0:
+        return ""
+    filled = min(int(current / total * 100) // 2, 50) if total > 0 else 0
+    bar = f"[{'=' * filled}>{' ' * (50 - filled)}] " if width > 110 else ""
+    numbers = f"{current}/{total} {units}" if current <= total else f"{current} {units}"
+    return bar + numbers
+
+
 def rotation_progress(
-    desired: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]], in_progress: bool
+    desired: Mapping[str, Any],
+    nodes: Sequence[Mapping[str, Any]],
+    in_progress: bool,
+    terminal_width: int = 0,
 ) -> tuple[list[str], bool]:
     """Docker's view of a root rotation from /swarm's TLSInfo (``desired``: the root the swarm
     trusts, and the issuer certificates should come from, the new root's during a rotation)
     and /nodes: how many nodes hold a certificate from that issuer, and how many trust only
     that root (counted once the certificates are all there and the rotation has ended); and
-    whether it is all done."""
+    whether it is all done. With a ``terminal_width``, the lines Docker's CLI redraws on a
+    terminal (its progress bars); without, one line per count, for a log or a pipe."""
     infos = [(n.get("Description") or {}).get("TLSInfo") or {} for n in nodes]
     total = len(infos)
     certs = sum(
@@ -198,24 +214,47 @@ def rotation_progress(
     certs_done = certs == total and not in_progress
     trust_root = str(desired.get("TrustRoot") or "")
     digest = "sha256:" + hashlib.sha256(trust_root.encode()).hexdigest()
+    roots_shown = roots if certs_done else 0
+    done = certs_done and roots == total
+    if terminal_width:
+        # Docker's "<id>: <action> <progress>"; the CA line's action is one space, which lines
+        # its bar up with the TLS line's.
+        return [
+            f"desired root digest: {digest} ",
+            f"  rotated TLS certificates:  {progress_bar(certs, total, 'nodes', terminal_width)}",
+            "  rotated CA certificates:   "
+            + progress_bar(roots_shown, total, "nodes", terminal_width),
+        ], done
     lines = [
         f"desired root digest: {digest}",
         f"  rotated TLS certificates: {certs}/{total} nodes",
-        f"  rotated CA certificates:  {roots if certs_done else 0}/{total} nodes",
+        f"  rotated CA certificates:  {roots_shown}/{total} nodes",
     ]
-    return lines, certs_done and roots == total
+    return lines, done
 
 
 def _follow_rotation(api: engine.EngineClient, quiet: bool) -> None:
     """Poll /swarm and /nodes, as Docker's CLI does, until every node has rotated."""
     shown: list[str] = []
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() and not quiet else 0
     while True:
         swarm = api.get("/swarm")
         lines, done = rotation_progress(
-            swarm.get("TLSInfo") or {}, api.get("/nodes"), bool(swarm.get("RootRotationInProgress"))
+            swarm.get("TLSInfo") or {},
+            api.get("/nodes"),
+            bool(swarm.get("RootRotationInProgress")),
+            width,
         )
-        if not quiet:
-            # Only what changed: one line per step, also when the output is not a terminal.
+        if quiet:
+            pass
+        elif width:
+            # Redrawn in place, as Docker's CLI draws its progress on a terminal.
+            if shown:
+                sys.stdout.write(f"\x1b[{len(shown)}F\x1b[J")
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+        else:
+            # No terminal to redraw on (a log, a pipe): only what changed, one line per step.
             for line in lines:
                 if line not in shown:
                     typer.echo(line)

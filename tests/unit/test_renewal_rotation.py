@@ -211,3 +211,15 @@ def test_rotation_progress_is_dockers_two_counts() -> None:
     lines, done = rotation_progress(final, [{"ID": "c"}, *nodes(("a", after))], False)
     assert lines[1] == "  rotated TLS certificates: 1/2 nodes"
     assert not done
+    # On a terminal, Docker's bars: 50 wide past 110 columns, only the counts below.
+    lines, done = rotation_progress(final, [{"ID": "c"}, *nodes(("a", after))], False, 120)
+    assert lines[1] == "  rotated TLS certificates:  [" + "=" * 25 + ">" + " " * 25 + "] 1/2 nodes"
+    assert lines[2] == "  rotated CA certificates:   [>" + " " * 50 + "] 0/2 nodes"
+    assert lines[0].endswith(" ")
+    assert not done
+    lines, done = rotation_progress(final, nodes(("a", after), ("b", after)), False, 80)
+    assert lines[1:] == [
+        "  rotated TLS certificates:  2/2 nodes",
+        "  rotated CA certificates:   2/2 nodes",
+    ]
+    assert done
