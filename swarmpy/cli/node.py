@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, opts, output, task
+from swarmpy.cli import engine, opts, output
 from swarmpy.cli.engine import EngineClient, for_each, path_of
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
@@ -222,6 +222,8 @@ def ps(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display task IDs"),
 ) -> None:
     """List tasks running on one or more nodes, defaults to current node."""
+    from swarmpy.cli import task
+
     api = engine.connect()
     wanted = opts.parse_filter_flags(filters)
     errors: list[str] = []

@@ -4,8 +4,6 @@ Unix timestamps it sends. Pure."""
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import re
 import time
 from collections.abc import Sequence
@@ -144,6 +142,8 @@ def _layout(value: str, in_location: bool) -> str:
 def _parse_layout(value: str, layout: str, local_offset: int) -> tuple[int, int]:
     """(seconds, nanoseconds) of ``value`` in ``layout``; a zone-less one is at
     ``local_offset`` seconds east of UTC."""
+    import calendar  # here: every ls command imports this module, few parse a time
+
     m = re.fullmatch(_LAYOUTS[layout], value)
     if m is None:
         raise InvalidArgument(f'parsing time "{value}" as "{layout}": cannot parse')
@@ -185,6 +185,8 @@ def _is_unix_timestamp(value: str) -> bool:
 
 def local_offset(now: float) -> int:
     """Seconds east of UTC of the local zone at ``now``."""
+    import datetime as dt
+
     offset = dt.datetime.fromtimestamp(now).astimezone().utcoffset() or dt.timedelta()
     return int(offset.total_seconds())
 
