@@ -85,10 +85,19 @@ def resolv_conf(base: str, spec: ContainerSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def hosts_file(base: str, spec: ContainerSpec) -> str:
-    """The sandbox's /etc/hosts with the spec's extra lines ("IP name [alias...]")."""
+def hosts_file(base: str, spec: ContainerSpec, renamed: tuple[str, str] = ("", "")) -> str:
+    """The sandbox's /etc/hosts with the spec's extra lines ("IP name [alias...]").
+    ``renamed`` is (the sandbox's hostname, the container's) when the spec names it: the
+    container's own address line then carries its name, as Docker writes it."""
+    old, new = renamed
+    lines = []
+    for line in base.splitlines(keepends=True):
+        fields = line.split()
+        if old and old != new and len(fields) == 2 and fields[1] == old:
+            line = f"{fields[0]}\t{new}\n"
+        lines.append(line)
     extra = "".join("\t".join(line.split(maxsplit=1)) + "\n" for line in spec.hosts)
-    return base + extra
+    return "".join(lines) + extra
 
 
 def template_values(task: Task, node_id: str, node_hostname: str) -> dict[str, str]:
@@ -146,7 +155,7 @@ def container_config(
         netns_path=sandbox.netns_path,
         hostname=hostname,
         resolv_conf=resolv_conf(sandbox.resolv_conf, spec),
-        hosts=hosts_file(sandbox.hosts, spec),
+        hosts=hosts_file(sandbox.hosts, spec, (sandbox.hostname, hostname)),
         command=spec.command,
         args=spec.args,
         env=tuple(templates.expand(e, values) for e in spec.env),

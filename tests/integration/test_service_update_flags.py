@@ -121,7 +121,9 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     assert "search corp.example" in resolv
     assert PROBE_ANSWER in sh(d, "nslookup probe.example.org")
     assert "ndots:3" in resolv
-    assert "10.1.2.3\tdb" in sh(d, "cat /etc/hosts")
+    hosts = sh(d, "cat /etc/hosts")
+    assert "10.1.2.3\tdb" in hosts
+    assert "\tweb-1\n" in hosts, "the container's own name is in its /etc/hosts"
     assert sh(d, "touch /x 2>/dev/null") == "rc=1", "the root filesystem is read-only"
     assert sh(d, "touch /scratch/x && df -k /scratch | tail -1 | awk '{print $2}'") == "8192 rc=0"
     assert sh(d, "ulimit -n; ulimit -Hn") == "512\n1024 rc=0"

@@ -67,6 +67,8 @@ def test_hostname_templates_are_filled_in_on_the_node() -> None:
     config, etc = build(make_task(hostname="{{.Node.Hostname}}-{{.Service.Name}}-{{.Task.Slot}}"))
     assert config["hostname"] == "host-a-web-2"
     assert etc["hostname"] == "host-a-web-2\n"
+    # The container's own address answers to its name in /etc/hosts.
+    assert etc["hosts"] == "127.0.0.1\tlocalhost\n10.0.0.5\thost-a-web-2\n"
 
 
 def test_read_only_root_sysctls_and_ulimits_reach_runc() -> None:
