@@ -43,4 +43,3 @@ def make_socket_dir(directory: Path) -> None:
         return
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, SOCKET_DIR_MODE)
-
