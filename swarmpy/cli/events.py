@@ -3,8 +3,8 @@ events.go): one line an event, or a Go template over docker's events.Message."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -136,13 +136,18 @@ def events(
     except InvalidArgument as exc:
         engine.fail([exc.message])  # docker's client error, printed as it is
     api = engine.connect()
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         for doc in api.json_lines("GET", "/events", params):
             if template is None:
                 sys.stdout.write(pretty_line(doc))
             else:
                 sys.stdout.write(template.execute(Message(doc)) + "\n")
             sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends a stream that has no --until, as docker's
+    except BrokenPipeError:
+        # Its reader is gone (`events | head -1`): end quietly, also at exit's flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def register(app: typer.Typer) -> None:
