@@ -229,11 +229,14 @@ def ps(
     errors: list[str] = []
     tasks: list[dict[str, Any]] = []
     # As docker's runPs: each node's tasks; a node that fails is reported after the rest.
+    # docker adds each node to one filter it reuses, so a later node's query lists the
+    # earlier nodes' tasks again (`node ps self other` shows self's twice): kept, to print
+    # what docker prints.
     for ref in refs or ["self"]:
         try:
             node_id = get(api, ref)["ID"]
-            query = wanted | {"node": [*wanted.get("node", []), node_id]}
-            tasks.extend(api.get("/tasks", filters=engine.filters_json(query)))
+            wanted["node"] = [*wanted.get("node", []), node_id]
+            tasks.extend(api.get("/tasks", filters=engine.filters_json(wanted)))
         except NotFound as exc:
             # docker's client words a missing node itself, without the daemon's prefix.
             errors.append(f"Error: {exc.message}" if exc.remote else engine.error_line(exc))
