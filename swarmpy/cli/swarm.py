@@ -56,12 +56,7 @@ def init(
         },
     )
     typer.echo(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
-    # As docker's CLI: the worker's token from the swarm, the address this manager has.
-    token = api.get("/swarm")["JoinTokens"]["Worker"]
-    addr = (api.get(path_of("nodes", node_id)).get("ManagerStatus") or {}).get("Addr")
-    if addr:
-        typer.echo("To add a worker to this swarm, run the following command:\n")
-        typer.echo(f"    swarmpy swarm join --token {token} {addr}\n")
+    print_join_command(api, node_id, "worker")
     typer.echo(
         "To add a manager to this swarm, run 'swarmpy swarm join-token manager' "
         "and follow the instructions.\n"
@@ -116,17 +111,18 @@ def join_token(
     if quiet:
         typer.echo(token)
         return
-    addr = _manager_addr(api)
+    print_join_command(api, str(api.get("/info").get("Swarm", {}).get("NodeID", "")), role)
+
+
+def print_join_command(api: engine.EngineClient, node_id: str, role: str) -> None:
+    """Docker's printJoinCommand: the role's token from /swarm and the address this manager
+    has (its ManagerStatus.Addr), nothing on a node that is no manager."""
+    addr = (api.get(path_of("nodes", node_id)).get("ManagerStatus") or {}).get("Addr")
+    if not addr:
+        return
+    token = api.get("/swarm")["JoinTokens"][role.capitalize()]
     typer.echo(f"To add a {role} to this swarm, run the following command:\n")
     typer.echo(f"    swarmpy swarm join --token {token} {addr}\n")
-
-
-def _manager_addr(api: engine.EngineClient) -> str:
-    """The address to join at: this manager's own (as docker's CLI prints it), else another's."""
-    swarm = api.get("/info").get("Swarm", {})
-    managers = swarm.get("RemoteManagers") or []
-    mine = [m["Addr"] for m in managers if m.get("NodeID") == swarm.get("NodeID")]
-    return str((mine or [m["Addr"] for m in managers] or ["<manager-ip>:2377"])[0])
 
 
 @app.command("update")
