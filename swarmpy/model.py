@@ -302,6 +302,20 @@ class NetworkAlias:
 
 
 @dataclass(frozen=True)
+class FileReference:
+    """Docker's SecretReference / ConfigReference: a secret or config a task's container
+    gets as a file (``target``: Docker's File.Name; relative is under /run/secrets/ for a
+    secret, under / for a config)."""
+
+    id: str
+    name: str
+    target: str
+    uid: str = "0"
+    gid: str = "0"
+    mode: int = 0o444
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     image: str
     command: tuple[str, ...] = ()  # replaces the image's Entrypoint when set
@@ -330,6 +344,8 @@ class ContainerSpec:
     healthcheck: HealthConfig | None = None
     # Docker's --group: supplementary groups (names or gids) of the container's process.
     groups: tuple[str, ...] = ()
+    secrets: tuple[FileReference, ...] = ()
+    configs: tuple[FileReference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -532,6 +548,43 @@ OVERLAY_MTU = 1450
 # on an underlay of 9000-byte jumbo frames).
 MTU_OPTION = "com.docker.network.driver.mtu"
 MAX_OVERLAY_MTU = 65535 - 50
+
+
+# ---------------------------------------------------------------- secrets and configs
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Docker's Secret. ``data`` is sealed with the cluster's data key (swarmpy.manager.sealing)
+    before it enters the store: a manager's disk never holds it in clear."""
+
+    id: str
+    name: str
+    data: bytes
+    labels: tuple[tuple[str, str], ...] = ()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """Docker's Config: as a secret, but its data is no secret (kept and shown in clear)."""
+
+    id: str
+    name: str
+    data: bytes
+    labels: tuple[tuple[str, str], ...] = ()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileData:
+    """A secret's or config's bytes as the dispatcher hands them to a node that runs a task
+    using it (over the node's mutual-TLS session; never stored by the agent)."""
+
+    id: str
+    data: bytes
 
 
 # ---------------------------------------------------------------- cluster

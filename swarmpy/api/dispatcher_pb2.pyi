@@ -507,6 +507,7 @@ class AssignmentsMessage(_message.Message):
     REMOVED_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     NOT_LEADER_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     type: Global___AssignmentsMessage.Type.ValueType
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_objects_pb2.Task]:
@@ -522,6 +523,10 @@ class AssignmentsMessage(_message.Message):
 
     @_builtins.property
     def not_leader(self) -> Global___NotLeader: ...
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_objects_pb2.FileData]:
+        """always every secret and config this node's tasks use (and no other)"""
+
     def __init__(
         self,
         *,
@@ -530,10 +535,11 @@ class AssignmentsMessage(_message.Message):
         removed: _abc.Iterable[_builtins.str] | None = ...,
         view: _objects_pb2.NetworkView | None = ...,
         not_leader: Global___NotLeader | None = ...,
+        files: _abc.Iterable[_objects_pb2.FileData] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader", "view", b"view"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["not_leader", b"not_leader", "removed", b"removed", "tasks", b"tasks", "type", b"type", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "not_leader", b"not_leader", "removed", b"removed", "tasks", b"tasks", "type", b"type", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -588,6 +594,7 @@ class IssueNodeCertificateResponse(_message.Message):
     MANAGERS_FIELD_NUMBER: _builtins.int
     RAFT_PASSWORD_FIELD_NUMBER: _builtins.int
     RAFT_MEMBERS_FIELD_NUMBER: _builtins.int
+    DATA_KEY_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     cert_pem: _builtins.str
     ca_pem: _builtins.str
@@ -595,6 +602,8 @@ class IssueNodeCertificateResponse(_message.Message):
     cluster_id: _builtins.str
     raft_password: _builtins.str
     """managers only"""
+    data_key: _builtins.str
+    """managers only: seals secrets in the store"""
     @_builtins.property
     def managers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """API addresses"""
@@ -614,10 +623,11 @@ class IssueNodeCertificateResponse(_message.Message):
         managers: _abc.Iterable[_builtins.str] | None = ...,
         raft_password: _builtins.str = ...,
         raft_members: _abc.Iterable[_builtins.str] | None = ...,
+        data_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "cert_pem", b"cert_pem", "cluster_id", b"cluster_id", "managers", b"managers", "node_id", b"node_id", "raft_members", b"raft_members", "raft_password", b"raft_password", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "cert_pem", b"cert_pem", "cluster_id", b"cluster_id", "data_key", b"data_key", "managers", b"managers", "node_id", b"node_id", "raft_members", b"raft_members", "raft_password", b"raft_password", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -345,6 +345,62 @@ class HealthConfig(_message.Message):
 Global___HealthConfig: _TypeAlias = HealthConfig  # noqa: Y015
 
 @_typing.final
+class FileReference(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    GID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    target: _builtins.str
+    uid: _builtins.str
+    gid: _builtins.str
+    mode: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        target: _builtins.str = ...,
+        uid: _builtins.str = ...,
+        gid: _builtins.str = ...,
+        mode: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gid", b"gid", "id", b"id", "mode", b"mode", "name", b"name", "target", b"target", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileReference: _TypeAlias = FileReference  # noqa: Y015
+
+@_typing.final
+class FileData(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileData: _TypeAlias = FileData  # noqa: Y015
+
+@_typing.final
 class ContainerSpec(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -412,6 +468,8 @@ class ContainerSpec(_message.Message):
     ULIMITS_FIELD_NUMBER: _builtins.int
     HEALTHCHECK_FIELD_NUMBER: _builtins.int
     GROUPS_FIELD_NUMBER: _builtins.int
+    SECRETS_FIELD_NUMBER: _builtins.int
+    CONFIGS_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     workdir: _builtins.str
@@ -451,6 +509,10 @@ class ContainerSpec(_message.Message):
     def healthcheck(self) -> Global___HealthConfig: ...
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def secrets(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileReference]: ...
+    @_builtins.property
+    def configs(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileReference]: ...
     def __init__(
         self,
         *,
@@ -478,10 +540,12 @@ class ContainerSpec(_message.Message):
         ulimits: _abc.Iterable[Global___Ulimit] | None = ...,
         healthcheck: Global___HealthConfig | None = ...,
         groups: _abc.Iterable[_builtins.str] | None = ...,
+        secrets: _abc.Iterable[Global___FileReference] | None = ...,
+        configs: _abc.Iterable[Global___FileReference] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "groups", b"groups", "healthcheck", b"healthcheck", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "read_only", b"read_only", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "configs", b"configs", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "groups", b"groups", "healthcheck", b"healthcheck", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "read_only", b"read_only", "secrets", b"secrets", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
