@@ -77,6 +77,8 @@ class SwarmState:
     managers: tuple[str, ...] = ()
     raft_password: str = ""
     raft_members: tuple[str, ...] = field(default_factory=tuple)
+    # Managers only: the key secrets are sealed with in the store (swarmpy.manager.sealing).
+    data_key: str = ""
 
     @property
     def raft_addr(self) -> str:

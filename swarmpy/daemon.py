@@ -129,6 +129,7 @@ class Daemon:
             on_role=self._role_changed,
             on_removed=self.membership.removed,
             on_roots=self.membership.renewer.renew_soon,
+            on_files=runtime.files.replace,
         )
         self.agent.start()
         self.membership.renewer.start()

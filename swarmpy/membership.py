@@ -169,6 +169,7 @@ class Membership:
                 listen_addr=listen,
                 advertise_addr=advertise,
                 raft_password=secrets.token_hex(32),
+                data_key=secrets.token_hex(32),
             )
             state = replace(state, managers=(state.api_addr,), raft_members=(state.raft_addr,))
             self._wipe_swarm_data()
@@ -272,6 +273,7 @@ class Membership:
                 managers=cert.managers or (f"{remote_host}:{remote_port}",),
                 raft_password=cert.raft_password,
                 raft_members=cert.raft_members,
+                data_key=cert.data_key,
             )
             self._wipe_swarm_data()
             tls.save_node_credentials(self.config.certs_dir, cert.creds)
@@ -402,6 +404,7 @@ class Membership:
             role=cert.role,
             raft_password=cert.raft_password,
             raft_members=cert.raft_members,
+            data_key=cert.data_key,
             managers=cert.managers or state.managers,
         )
         self.node.state.save(self.config.state_file)

@@ -36,6 +36,7 @@ class NodeCert:
     managers: tuple[str, ...]
     raft_password: str
     raft_members: tuple[str, ...]
+    data_key: str = ""
 
 
 def _node_cert(
@@ -58,6 +59,7 @@ def _node_cert(
         managers=tuple(reply.managers),
         raft_password=reply.raft_password,
         raft_members=tuple(reply.raft_members),
+        data_key=reply.data_key,
     )
 
 

@@ -22,7 +22,7 @@ from swarmpy.agent.logs import LogPublisher, LogSource
 from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.ca import certificates as ca
-from swarmpy.model import ENGINE_VERSION, NetworkView, Resources, Task, TaskStatus
+from swarmpy.model import ENGINE_VERSION, FileData, NetworkView, Resources, Task, TaskStatus
 from swarmpy.protocol import HEARTBEAT_MISSES, NotLeader, raise_if_not_leader, removed_node
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class Agent:
         on_role: Callable[[str], None] | None = None,
         on_removed: Callable[[str], None] | None = None,
         on_roots: Callable[[str], None] | None = None,
+        on_files: Callable[[list[FileData]], None] | None = None,
     ) -> None:
         self.creds = creds
         self.managers = list(managers)
@@ -62,6 +63,7 @@ class Agent:
         self._on_role = on_role
         self._on_removed = on_removed
         self._on_roots = on_roots
+        self._on_files = on_files
         self._resources = resources
         self._logs = LogPublisher(logs) if logs is not None else None
         self._pending: dict[str, TaskStatus] = {}
@@ -221,6 +223,9 @@ class Agent:
             result = self._on_view(view)
             if asyncio.iscoroutine(result):
                 await result
+            if self._on_files is not None:
+                # Before the tasks: a new task's container is made with them.
+                self._on_files([codec.from_proto(FileData, f) for f in message.files])
             complete = message.type == dispatcher_pb2.AssignmentsMessage.COMPLETE
             await self.worker.assign(tasks, list(message.removed), complete)
             if complete:

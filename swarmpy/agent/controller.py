@@ -7,10 +7,12 @@ container.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from swarmpy.agent import container
 from swarmpy.agent.exec import Controller, ImageSource, NetworkProvider
+from swarmpy.agent.files import TaskFiles
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.errors import RuntimeFailure, SwarmpyError
 from swarmpy.model import HealthState, Task
@@ -29,6 +31,7 @@ class RuncController(Controller):
         *,
         node_hostname: str = "",
         progress: Callable[[str], None] | None = None,
+        files: TaskFiles | None = None,
     ) -> None:
         self.task = task
         self.engine = engine
@@ -37,6 +40,7 @@ class RuncController(Controller):
         self.node_id = node_id
         self.node_hostname = node_hostname
         self.progress = progress
+        self.files = files
 
     @property
     def id(self) -> str:
@@ -50,10 +54,13 @@ class RuncController(Controller):
         values = container.template_values(self.task, self.node_id, self.node_hostname)
         self.engine.check_mounts(container.mounts(spec, values))
         init_path = container.find_init() if spec.init else ""
+        # Secrets and configs: from memory into the task's own tmpfs, bound read-only.
+        files = self.files.mount(self.task) if self.files is not None else ()
         sandbox = await self.network.setup(self.task)
         config = container.container_config(
             self.task, sandbox, self.node_id, self.node_hostname, init_path
         )
+        config = dataclasses.replace(config, mounts=config.mounts + files)
         await self.engine.create(config, image, self.images.layer_dirs(spec.image))
 
     async def start(self) -> None:
@@ -96,5 +103,10 @@ class RuncController(Controller):
             await self.network.teardown(self.task)
         except Exception as e:  # netlink, nft or ours: reported with the engine's  # noqa: BLE001
             errors.append(f"network teardown: {e}")
+        if self.files is not None:
+            try:
+                self.files.release(self.id)
+            except RuntimeFailure as e:
+                errors.append(str(e))
         if errors:
             raise RuntimeFailure("; ".join(errors))

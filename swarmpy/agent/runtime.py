@@ -17,6 +17,7 @@ from pathlib import Path
 from swarmpy.agent.container import SWARM_LABELS
 from swarmpy.agent.controller import RuncController
 from swarmpy.agent.exec import Controller, Executor, NodeDescription
+from swarmpy.agent.files import TaskFiles
 from swarmpy.config import DaemonConfig
 from swarmpy.dns.server import DnsServer
 from swarmpy.engine.containers import Containers
@@ -71,6 +72,10 @@ class AsyncImages:
         return self.store.config(ref)
 
 
+# Where tasks' secret and config tmpfs mounts live, one folder per daemon (its name prefix).
+FILES_ROOT = Path("/run/swarmpy/files")
+
+
 class NodeRuntime(Executor):
     """This node's Executor, and the wiring the daemon and local API use beside it."""
 
@@ -86,6 +91,8 @@ class NodeRuntime(Executor):
         self.runc = Runc(config.runc_root)
         self.reaper = Reaper()
         self.container_root = config.data_root / "containers"
+        # Outside the data root, each task's in a tmpfs of its own: never on the disk.
+        self.files = TaskFiles(FILES_ROOT / config.name_prefix)
         # One stream of container events, whether the agent or the Engine API acted.
         self.events = ContainerEvents(SWARM_LABELS)
         self.engine = Engine(
@@ -136,6 +143,7 @@ class NodeRuntime(Executor):
             self.network,
             self.node_id,
             node_hostname=self.config.hostname,
+            files=self.files,
         )
 
     async def _sandbox_event(self, event: SandboxEvent, task: Task, netns_path: str) -> None:

@@ -74,12 +74,13 @@ class Manager:
         self.raft_secret = SecretKeeper(self.store, self.raft.keys, config.raft_dir)
         self._raft_secret_task: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
-            self.store, creds.ca_pem, self.raft.is_leader, self.leader_api_addr
+            self.store, creds.ca_pem, self.raft.is_leader, self.leader_api_addr, state.data_key
         )
         self.control = ControlAPI(
             self.store,
             self.raft_members,
             remove_raft_member=self.raft.remove_member,
+            data_key=state.data_key,
         )
         self.logbroker = LogBroker(
             self.store,
@@ -103,7 +104,10 @@ class Manager:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(self.dispatcher, server)
         dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(self.logbroker, server)
         dispatcher_pb2_grpc.add_NodeCAServicer_to_server(
-            NodeCAServicer(self.store, self.raft.add_member, self.raft_member_addrs), server
+            NodeCAServicer(
+                self.store, self.raft.add_member, self.raft_member_addrs, self.state.data_key
+            ),
+            server,
         )
         host, port = split_addr(self.state.listen_addr)
         # Read at each handshake: a renewed certificate is served without a restart.

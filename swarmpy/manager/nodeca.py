@@ -31,8 +31,11 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
         store: Store,
         add_raft_member: Callable[[str], Coroutine[Any, Any, None]],
         raft_members: Callable[[], list[str]],
+        data_key: str = "",
     ) -> None:
         self.store = store
+        # Handed to the managers it certifies, as the Raft secret is (never kept in the store).
+        self._data_key = data_key
         self._add_raft_member = add_raft_member
         self._raft_members = raft_members
         self._adding: set[asyncio.Task[None]] = set()
@@ -144,6 +147,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             managers=managers,
             raft_password=raft_secret if manager else "",
             raft_members=members if manager else [],
+            data_key=self._data_key if manager else "",
         )
 
 

@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from swarmpy.manager.controlapi.cluster import ClusterAPI
 from swarmpy.manager.controlapi.common import RaftMember, check_leader
+from swarmpy.manager.controlapi.configs import ConfigAPI
 from swarmpy.manager.controlapi.networks import NetworkAPI
 from swarmpy.manager.controlapi.nodes import NodeAPI
+from swarmpy.manager.controlapi.secrets import SecretAPI
 from swarmpy.manager.controlapi.services import ServiceAPI
 from swarmpy.manager.controlapi.tasks import TaskAPI
 from swarmpy.manager.state.store import Store
@@ -28,6 +30,7 @@ class ControlAPI:
         store: Store,
         raft_members: Callable[[], Sequence[RaftMember]],
         remove_raft_member: Callable[[str], Awaitable[None]] | None = None,
+        data_key: str = "",
     ) -> None:
         self.store = store
         self._raft_members = raft_members
@@ -36,6 +39,8 @@ class ControlAPI:
         self.services = ServiceAPI(store)
         self.tasks = TaskAPI(store)
         self.networks = NetworkAPI(store)
+        self.secrets = SecretAPI(store, data_key)
+        self.configs = ConfigAPI(store)
 
     def check_leader(self) -> None:
         """Before a read: a manager cut off from the leader says so instead of answering."""

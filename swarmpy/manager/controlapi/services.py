@@ -9,6 +9,7 @@ from swarmpy.manager import constraint
 from swarmpy.manager.allocator.network import NO_INGRESS, find_ingress
 from swarmpy.manager.allocator.ports import check_ports, needs_ingress, port_conflict
 from swarmpy.manager.controlapi.common import resolve, serialise
+from swarmpy.manager.controlapi.fileobjects import check_exist, check_references
 from swarmpy.manager.controlapi.validate import check_service_spec
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Snapshot, Store, Tx
 from swarmpy.model import (
@@ -47,6 +48,8 @@ def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
     """The spec as stored: checked, with its networks resolved to ids."""
     check_service_spec(spec)
     check_ports(spec)
+    check_references("secret", spec.container.secrets)
+    check_references("config", spec.container.configs)
     constraint.parse_all(spec.constraints)
     network_ids = []
     for ref in spec.networks:
@@ -82,6 +85,7 @@ class ServiceAPI:
             if any(s.spec.name == spec.name for s in tx.snapshot.all(SERVICES)):
                 raise AlreadyExists(f"service {spec.name} already exists")
             check_published(tx, spec, "")
+            check_exist(tx, spec)
             stamp = now()
             service = Service(
                 id=new_id(),
@@ -131,6 +135,7 @@ class ServiceAPI:
                 return current
             if new_spec.ports != current.spec.ports:
                 check_published(tx, new_spec, current.id)
+            check_exist(tx, new_spec)
             only_scale = (
                 dataclasses.replace(new_spec, replicas=current.spec.replicas) == current.spec
             )

@@ -26,6 +26,7 @@ from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager.auth import authorize, refuse_removed
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
+from swarmpy.manager.dispatcher.files import file_data, wanted_ids
 from swarmpy.manager.dispatcher.netview import ViewBuilder
 from swarmpy.manager.dispatcher.statusbatch import StatusBatcher
 from swarmpy.manager.state.store import NODES, TASKS, Event, Snapshot, Store, Tx, Watch
@@ -67,6 +68,8 @@ class _Subscriber:
     sent: dict[str, Task] = dataclasses.field(default_factory=dict)
     view: Any = None
     first: bool = True
+    # The ids of the secrets and configs the node was last sent.
+    files: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 
 
 class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
@@ -76,8 +79,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ca_pem: str,
         is_leader: Callable[[], bool],
         leader_api_addr: Callable[[], str | None],
+        data_key: str = "",
     ) -> None:
         self.store = store
+        self._data_key = data_key
         self.ca_pem = ca_pem
         self._is_leader = is_leader
         self._leader_api_addr = leader_api_addr
@@ -213,7 +218,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         view = views.view_for(sub.node_id)
         changed = [t for tid, t in tasks.items() if not same_for_agent(sub.sent.get(tid), t)]
         removed = [tid for tid in sub.sent if tid not in tasks]
-        if not sub.first and not changed and not removed and _same(view, sub.view):
+        files = wanted_ids(tasks.values())
+        if (
+            not sub.first
+            and not changed
+            and not removed
+            and _same(view, sub.view)
+            and files == sub.files
+        ):
             return
         msg = dispatcher_pb2.AssignmentsMessage(
             type=(
@@ -227,7 +239,12 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             ],
             removed=[] if sub.first else removed,
             view=codec.to_proto(view, objects_pb2.NetworkView()),
+            files=[
+                codec.to_proto(f, objects_pb2.FileData())
+                for f in file_data(self.store.view(), *files, self._data_key)
+            ],
         )
+        sub.files = files
         sub.sent = dict(tasks)
         sub.view = view
         sub.first = False

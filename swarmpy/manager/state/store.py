@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from swarmpy.errors import Conflict, NotFound
-from swarmpy.model import Cluster, Network, Node, Service, Task
+from swarmpy.model import Cluster, Config, Network, Node, Secret, Service, Task
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ SERVICES: Table[Service] = Table("services", "service")
 TASKS: Table[Task] = Table("tasks", "task")
 NETWORKS: Table[Network] = Table("networks", "network")
 CLUSTERS: Table[Cluster] = Table("clusters", "cluster")
-TABLES: tuple[Table[Any], ...] = (NODES, SERVICES, TASKS, NETWORKS, CLUSTERS)
+SECRETS: Table[Secret] = Table("secrets", "secret")
+CONFIGS: Table[Config] = Table("configs", "config")
+TABLES: tuple[Table[Any], ...] = (NODES, SERVICES, TASKS, NETWORKS, CLUSTERS, SECRETS, CONFIGS)
 _BY_NAME: dict[str, Table[Any]] = {t.name: t for t in TABLES}
 
 
@@ -178,6 +180,15 @@ class Snapshot:
         return clusters[0] if clusters else None
 
 
+def _add_missing_tables(
+    tables: dict[str, dict[str, Any]], versions: dict[str, dict[str, int]]
+) -> None:
+    """A snapshot taken before a table existed has no entry for it: it is empty."""
+    for table in TABLES:
+        tables.setdefault(table.name, {})
+        versions.setdefault(table.name, {})
+
+
 class StoreState:
     """Tables of objects and their versions; changed only by ``apply``.
 
@@ -208,6 +219,7 @@ class StoreState:
         self.index = state["index"]
         self.tables = state["tables"]
         self.versions = state["versions"]
+        _add_missing_tables(self.tables, self.versions)
         self.lock = threading.RLock()
         self._forget_views()
 
@@ -249,6 +261,7 @@ class StoreState:
     ) -> None:
         """Take over another state's contents (a Raft snapshot being installed)."""
         with self.lock:
+            _add_missing_tables(tables, versions)
             self.tables, self.versions, self.index = tables, versions, index
             self._forget_views()
 
