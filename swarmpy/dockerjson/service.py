@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from swarmpy.dockerjson.common import labels, nanos, timestamp, version
 from swarmpy.dockerjson.fields import Fields
+from swarmpy.dockerjson.fileobjects import file_reference, file_reference_json
 from swarmpy.dockerjson.health import health_json, read_health
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
@@ -43,8 +44,6 @@ from swarmpy.model import (
 _UNSUPPORTED_CONTAINER = (
     "Privileges",
     "OpenStdin",
-    "Secrets",
-    "Configs",
 )
 _UNSUPPORTED_TASK = ("PluginSpec", "NetworkAttachmentSpec", "LogDriver")
 _UNSUPPORTED_MOUNT = ("Consistency", "VolumeOptions")
@@ -146,6 +145,8 @@ def _container(f: Fields) -> ContainerSpec:
         sysctls=f.labels("Sysctls"),
         ulimits=tuple(_ulimit(u) for u in f.objs("Ulimits")),
         healthcheck=_healthcheck(f.obj("Healthcheck")),
+        secrets=tuple(file_reference(s, "Secret") for s in f.objs("Secrets")),
+        configs=tuple(file_reference(c, "Config") for c in f.objs("Configs")),
     )
     # "default" is the Isolation Docker's CLI sends when none was asked for.
     f.unsupported((*_UNSUPPORTED_CONTAINER, "Isolation"), zeros={"Isolation": "default"})
@@ -434,6 +435,10 @@ def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
         out["Ulimits"] = [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in c.ulimits]
     if c.healthcheck is not None:
         out["Healthcheck"] = health_json(c.healthcheck)
+    if c.secrets:
+        out["Secrets"] = [file_reference_json(r, "Secret") for r in c.secrets]
+    if c.configs:
+        out["Configs"] = [file_reference_json(r, "Config") for r in c.configs]
     return out
 
 

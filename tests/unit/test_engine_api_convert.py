@@ -180,7 +180,16 @@ def _with(path: str, value: Any) -> dict[str, Any]:
             {"SELinuxContext": {"Disable": True}},
             "unsupported field TaskTemplate.ContainerSpec.Privileges",
         ),
-        ("TaskTemplate.ContainerSpec.Secrets", [{"SecretName": "s"}], "ContainerSpec.Secrets"),
+        (
+            "TaskTemplate.ContainerSpec.Secrets",
+            [{"SecretName": "s", "Sekret": 1}],
+            "unknown field TaskTemplate.ContainerSpec.Secrets.*Sekret",
+        ),
+        (
+            "TaskTemplate.ContainerSpec.Configs",
+            [{"ConfigName": "c", "Runtime": {"x": 1}}],
+            "unsupported field TaskTemplate.ContainerSpec.Configs.*Runtime",
+        ),
         ("TaskTemplate.ContainerSpec.Isolation", "hyperv", "ContainerSpec.Isolation"),
         (
             "TaskTemplate.ContainerSpec.Imagee",

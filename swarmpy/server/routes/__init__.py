@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from swarmpy.server.routes import configs as configs
 from swarmpy.server.routes import containers as containers
 from swarmpy.server.routes import disk as disk
 from swarmpy.server.routes import execs as execs
 from swarmpy.server.routes import images as images
 from swarmpy.server.routes import networks as networks
 from swarmpy.server.routes import nodes as nodes
+from swarmpy.server.routes import secrets as secrets
 from swarmpy.server.routes import services as services
 from swarmpy.server.routes import swarm as swarm
 from swarmpy.server.routes import system as system
@@ -27,6 +29,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     services,
     tasks,
     networks,
+    secrets,
+    configs,
     disk,
     containers,
     execs,
