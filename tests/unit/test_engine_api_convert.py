@@ -183,12 +183,12 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         (
             "TaskTemplate.ContainerSpec.Secrets",
             [{"SecretName": "s", "Sekret": 1}],
-            "unknown field TaskTemplate.ContainerSpec.Secrets.*Sekret",
+            "ContainerSpec.Secrets[0].Sekret".replace("[0]", "\\[0\\]"),
         ),
         (
             "TaskTemplate.ContainerSpec.Configs",
             [{"ConfigName": "c", "Runtime": {"x": 1}}],
-            "unsupported field TaskTemplate.ContainerSpec.Configs.*Runtime",
+            "ContainerSpec.Configs[0].Runtime: swarmpy".replace("[0]", "\\[0\\]"),
         ),
         ("TaskTemplate.ContainerSpec.Isolation", "hyperv", "ContainerSpec.Isolation"),
         (
