@@ -26,6 +26,8 @@ NOUNS: dict[str, tuple[str, str]] = {
     "node": ("swarmpy.cli.node", "Manage swarm nodes"),
     "service": ("swarmpy.cli.service", "Manage swarm services"),
     "network": ("swarmpy.cli.network", "Manage networks"),
+    "secret": ("swarmpy.cli.secret", "Manage Docker secrets"),
+    "config": ("swarmpy.cli.config", "Manage Docker configs"),
     "image": ("swarmpy.cli.image", "Manage images"),
     "system": ("swarmpy.cli.system", "Manage swarmpy"),
     "container": ("swarmpy.cli.container_noun", "Manage containers"),

@@ -9,6 +9,7 @@ import typer
 
 from swarmpy.cli import engine
 from swarmpy.cli.progress import wait_for_convergence
+from swarmpy.cli.service import filerefs
 from swarmpy.cli.service import flags as F
 from swarmpy.cli.service.options import CreateOptions, create_spec
 from swarmpy.dockerjson.service import service_spec_json
@@ -36,6 +37,12 @@ def create(
     network: list[str] = typer.Option([], "--network", help="Network attachments"),
     publish: list[str] = F.PUBLISH,
     mount: list[str] = typer.Option([], "--mount", help="Attach a filesystem mount to the service"),
+    secret: list[str] = typer.Option(
+        [], "--secret", help="Specify secrets to expose to the service"
+    ),
+    config: list[str] = typer.Option(
+        [], "--config", help="Specify configurations to expose to the service"
+    ),
     cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
     cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
     group: list[str] = typer.Option(
@@ -121,6 +128,8 @@ def create(
             networks=tuple(network),
             publish=tuple(publish),
             mounts=tuple(mount),
+            secrets=tuple(secret),
+            configs=tuple(config),
             cap_add=tuple(cap_add),
             cap_drop=tuple(cap_drop),
             groups=tuple(group),
@@ -175,6 +184,7 @@ def create(
     if not spec.name:
         spec = dataclasses.replace(spec, name=_random_name())
     api = engine.connect()
+    spec = filerefs.resolve_spec(api, spec)
     reply = api.post("/services/create", service_spec_json(spec))
     for warning in reply.get("Warnings") or []:
         typer.echo(warning, err=True)

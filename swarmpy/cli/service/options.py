@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from swarmpy.cli import specflags
 from swarmpy.cli.opts import parse_go_duration
+from swarmpy.cli.service import filerefs
 from swarmpy.cli.service.publish import create_ports, update_ports
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
@@ -105,6 +106,8 @@ class CreateOptions(Common):
     hosts: tuple[str, ...] = ()
     sysctls: tuple[str, ...] = ()
     ulimits: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,10 @@ class UpdateOptions(Common):
     publish_rm: tuple[str, ...] = ()
     mount_add: tuple[str, ...] = ()
     mount_rm: tuple[str, ...] = ()
+    secret_add: tuple[str, ...] = ()
+    secret_rm: tuple[str, ...] = ()
+    config_add: tuple[str, ...] = ()
+    config_rm: tuple[str, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
@@ -470,6 +477,8 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         sysctls=specflags.key_values(o.sysctls, "sysctl"),
         ulimits=specflags.ulimits((), o.ulimits, ()),
         healthcheck=_create_health(o),
+        secrets=filerefs.parse_all(o.secrets, "secret"),
+        configs=filerefs.parse_all(o.configs, "config"),
     )
     spec = ServiceSpec(
         name=o.name,
@@ -524,6 +533,8 @@ def update_spec(
         if o.ulimit_add or o.ulimit_rm
         else c.ulimits,
         healthcheck=_update_health(c.healthcheck, o),
+        secrets=filerefs.updated(c.secrets, o.secret_add, o.secret_rm, "secret"),
+        configs=filerefs.updated(c.configs, o.config_add, o.config_rm, "config"),
     )
     constraints = spec.constraints
     if o.constraint_add or o.constraint_rm:

@@ -8,6 +8,7 @@ import typer
 from swarmpy.cli import engine
 from swarmpy.cli.engine import path_of
 from swarmpy.cli.progress import wait_for_convergence
+from swarmpy.cli.service import filerefs
 from swarmpy.cli.service import flags as F
 from swarmpy.cli.service.common import inspect_service, update_service
 from swarmpy.cli.service.options import UpdateOptions, check_update_flags, update_spec
@@ -44,6 +45,10 @@ def update(
     publish_rm: list[str] = _list("Remove a published port by its target port", "--publish-rm"),
     mount_add: list[str] = _list("Add or update a mount on a service", "--mount-add"),
     mount_rm: list[str] = _list("Remove a mount by its target path", "--mount-rm"),
+    secret_add: list[str] = _list("Add or update a secret on a service", "--secret-add"),
+    secret_rm: list[str] = _list("Remove a secret", "--secret-rm"),
+    config_add: list[str] = _list("Add or update a config file on a service", "--config-add"),
+    config_rm: list[str] = _list("Remove a configuration file", "--config-rm"),
     cap_add: list[str] = _list("Add Linux capabilities", "--cap-add"),
     cap_drop: list[str] = _list("Drop Linux capabilities", "--cap-drop"),
     group_add: list[str] = _list(
@@ -145,6 +150,10 @@ def update(
         publish_rm=tuple(publish_rm),
         mount_add=tuple(mount_add),
         mount_rm=tuple(mount_rm),
+        secret_add=tuple(secret_add),
+        secret_rm=tuple(secret_rm),
+        config_add=tuple(config_add),
+        config_rm=tuple(config_rm),
         cap_add=tuple(cap_add),
         cap_drop=tuple(cap_drop),
         group_add=tuple(group_add),
@@ -218,7 +227,7 @@ def update(
             return found
 
         spec = update_spec(service_spec(doc["Spec"]), options, network_id)
-        update_service(api, doc, spec)
+        update_service(api, doc, filerefs.resolve_spec(api, spec))
     typer.echo(ref)
     if not detach:
         wait_for_convergence(
