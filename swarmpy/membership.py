@@ -332,6 +332,7 @@ class Membership:
                 with contextlib.suppress(Exception):
                     await runtime.containers.rm(info.id, force=True)
             await runtime.network.cleanup_all()
+            runtime.files.release_all()  # the tasks' secrets and configs
         finally:
             await runtime.stop()
 

@@ -105,6 +105,13 @@ class TaskFiles:
             mounts.append(Mount(MountKind.BIND, target, str(path), readonly=True))
         return tuple(mounts)
 
+    def release_all(self) -> None:
+        """Every task's tmpfs, when the node leaves the swarm (its containers gone)."""
+        self._data = {}
+        if self.root.is_dir():
+            for directory in self.root.iterdir():
+                self.release(directory.name)
+
     def release(self, task_id: str) -> None:
         """Unmount the task's tmpfs (its files go with it) and remove the mount point."""
         directory = self.root / task_id

@@ -12,9 +12,17 @@ from pathlib import Path
 import pytest
 
 from swarmpy.agent.runtime import FILES_ROOT
+from tests.support.controlplane import all_ready, init, joined, token
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.docker_cli import DOCKER, DockerCli
-from tests.support.localswarm import remove_service, run_task, single_node_swarm, task_container
+from tests.support.localswarm import (
+    free_addr,
+    load_busybox,
+    remove_service,
+    run_task,
+    single_node_swarm,
+    task_container,
+)
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -124,3 +132,27 @@ def test_secrets_through_the_docker_cli(daemons: DaemonSet) -> None:
         assert "is in use by the following service: dk" in docker.refused("secret", "rm", "dbpass")
         remove_service(d, "dk")
         docker.ok("secret", "rm", "dbpass")
+
+
+def test_a_secret_goes_only_to_the_worker_running_its_task(daemons: DaemonSet) -> None:
+    manager, worker = daemons.start(2)
+    load_busybox(worker)
+    ip, port = free_addr()
+    init(manager, ip, port)
+    worker_ip, _ = free_addr()
+    joined(worker, token(manager, "worker"), worker_ip, port, f"{ip}:{port}")
+    wait_for("two Ready nodes", lambda: all_ready(manager, 2), timeout=30)
+    value = b"w-" + secrets.token_hex(16).encode()
+    manager.ok("secret", "create", "pw", write(manager, "f", value))
+    manager.ok("service", "create", "-d", "--name", "app", "--constraint", "node.role==worker",
+               "--secret", "pw", "busybox", "sleep", "3600")  # fmt: skip
+    row = wait_for("app's container on the worker", lambda: task_container(worker, "app"), 60, 0.5)
+    assert worker.ok("exec", row["Names"], "cat", "/run/secrets/pw").encode() == value
+    for d in (manager, worker):
+        assert files_holding(d.data_root, value) == [], d.name
+    assert not any((FILES_ROOT / manager.prefix).glob("*"))
+    assert any((FILES_ROOT / worker.prefix).glob("*"))
+    # Leaving with the task still running takes its tmpfs too.
+    worker.ok("swarm", "leave", "--force")
+    assert not any((FILES_ROOT / worker.prefix).glob("*"))
+    manager.cli("swarm", "leave", "--force")
