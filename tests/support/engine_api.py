@@ -27,6 +27,7 @@ from swarmpy.ca import certificates as ca
 from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
+from swarmpy.manager.sealing import new_data_key
 from swarmpy.manager.state.store import CLUSTERS, NODES, LocalLog, Store, Tx
 from swarmpy.model import (
     Cluster,
@@ -190,7 +191,7 @@ async def engine_api(lines: Sequence[dispatcher_pb2.LogMessage] = ()) -> AsyncIt
             state=SwarmState(MANAGER_ID, CLUSTER_ID, NodeRole.MANAGER, API_ADDR, "127.0.0.1"),
             membership=FakeMembership(),
             manager=FakeRelay(list(lines)),
-            api=ControlAPI(store, members),
+            api=ControlAPI(store, members, data_key=new_data_key()),
         )
         holder["node"] = node
         events = EventLog(node)

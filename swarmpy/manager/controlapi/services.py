@@ -82,10 +82,11 @@ class ServiceAPI:
         spec = check_spec(self.store.view(), spec)
 
         def change(tx: Tx) -> Service:
+            # SwarmKit's order: the references before the name (store.CreateService's check).
+            check_exist(tx, spec)
             if any(s.spec.name == spec.name for s in tx.snapshot.all(SERVICES)):
                 raise AlreadyExists(f"service {spec.name} already exists")
             check_published(tx, spec, "")
-            check_exist(tx, spec)
             stamp = now()
             service = Service(
                 id=new_id(),
