@@ -295,3 +295,17 @@ def test_targets_in_the_container_are_dockers() -> None:
     assert config_target(FileReference("i", "conf", "conf")) == "/conf"
     t = task_of(spec_with((FileReference("i", "pw", "x"),), (FileReference("j", "c", "c"),)))
     assert [path for path, _ in task_files(t)] == ["/run/secrets/x", "/c"]
+
+
+def test_service_inspect_pretty_lists_configs_then_secrets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from swarmpy.cli.service.inspect import print_pretty
+
+    spec = spec_with((FileReference("s1", "pw", "db"),), (FileReference("c1", "conf", "/etc/c"),))
+    print_pretty({"ID": "x", "Spec": service_spec_json(spec)})
+    out = capsys.readouterr().out
+    assert (
+        "Configs:\n Target:\t/etc/c\n  Source:\tconf\nSecrets:\n Target:\tdb\n  Source:\tpw\n"
+        in out
+    )

@@ -47,6 +47,12 @@ def print_pretty(doc: dict[str, Any]) -> None:
         typer.echo(f" Args:\t\t{' '.join(container['Args'])}")
     if container.get("Env"):
         typer.echo(" Env:\t\t" + " ".join(container["Env"]))
+    for key, title in (("Configs", "Config"), ("Secrets", "Secret")):
+        if container.get(key):
+            typer.echo(f"{key}:")
+            for ref in container[key]:
+                target = (ref.get("File") or {}).get("Name", "")
+                typer.echo(f" Target:\t{target}\n  Source:\t{ref.get(title + 'Name', '')}")
     networks = [n.get("Target", "") for n in template.get("Networks") or []]
     if networks:
         typer.echo("Networks:\t" + " ".join(networks))
