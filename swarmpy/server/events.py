@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES
+from swarmpy.manager.state.store import CONFIGS, NETWORKS, NODES, SECRETS, SERVICES
 from swarmpy.server.backend import EngineNode
 from swarmpy.server.convert.events import docker_event, local_event
 
@@ -93,7 +93,7 @@ class EventLog:
             if api is None:
                 await asyncio.sleep(ROLE_POLL_S)
                 continue
-            with api.store.watch(SERVICES, NODES, NETWORKS) as watch:
+            with api.store.watch(SERVICES, NODES, NETWORKS, SECRETS, CONFIGS) as watch:
                 self.following.set()
                 while self._node.control_api() is api:
                     self.follow_engine()

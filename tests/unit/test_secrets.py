@@ -15,6 +15,7 @@ import pytest
 
 from swarmpy.agent.files import config_target, secret_target, task_files
 from swarmpy.cli.service import filerefs
+from swarmpy.cli.service.inspect import print_pretty
 from swarmpy.cli.service.options import UpdateOptions, update_spec
 from swarmpy.dockerjson.fileobjects import config_json, file_object_spec, secret_json
 from swarmpy.dockerjson.service import service_spec, service_spec_json
@@ -24,17 +25,21 @@ from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.controlapi.fileobjects import check_object_name, check_references
 from swarmpy.manager.dispatcher.files import file_data, wanted_ids
-from swarmpy.manager.state.store import SECRETS, LocalLog, Store, StoreState
+from swarmpy.manager.state.store import CONFIGS, SECRETS, Event, LocalLog, Store, StoreState
 from swarmpy.model import (
+    Config,
     ContainerSpec,
     FileData,
     FileReference,
+    Secret,
     Service,
     ServiceSpec,
     Task,
     TaskState,
     TaskStatus,
 )
+from swarmpy.server.convert.events import EVENT_FILTERS, docker_event, event_matches
+from swarmpy.server.filters import parse_filters
 from tests.support.builders import task
 
 T = TypeVar("T")
@@ -300,8 +305,6 @@ def test_targets_in_the_container_are_dockers() -> None:
 def test_service_inspect_pretty_lists_configs_then_secrets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from swarmpy.cli.service.inspect import print_pretty
-
     spec = spec_with((FileReference("s1", "pw", "db"),), (FileReference("c1", "conf", "/etc/c"),))
     print_pretty({"ID": "x", "Spec": service_spec_json(spec)})
     out = capsys.readouterr().out
@@ -309,3 +312,15 @@ def test_service_inspect_pretty_lists_configs_then_secrets(
         "Configs:\n Target:\t/etc/c\n  Source:\tconf\nSecrets:\n Target:\tdb\n  Source:\tpw\n"
         in out
     )
+
+
+def test_secrets_and_configs_are_docker_events() -> None:
+    created = docker_event(Event("create", SECRETS, Secret("s1", "pw", b"sealed")), 1.0)
+    assert created is not None
+    assert (created["Type"], created["Action"]) == ("secret", "create")
+    assert created["Actor"] == {"ID": "s1", "Attributes": {"name": "pw"}}
+    removed = docker_event(Event("delete", CONFIGS, Config("c1", "conf", b"x")), 1.0)
+    assert removed is not None
+    assert (removed["Type"], removed["Action"]) == ("config", "remove")
+    assert event_matches(parse_filters('{"secret": ["pw"]}', EVENT_FILTERS), created)
+    assert not event_matches(parse_filters('{"secret": ["db"]}', EVENT_FILTERS), created)

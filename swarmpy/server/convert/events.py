@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES, Event
+from swarmpy.manager.state.store import CONFIGS, NETWORKS, NODES, SECRETS, SERVICES, Event
 from swarmpy.model import Network, Node, Service
 from swarmpy.server.filters import Filters
 
@@ -86,6 +86,9 @@ def docker_event(event: Event, at: float) -> dict[str, Any] | None:
     elif event.table is NETWORKS:
         network: Network = event.obj
         kind, attributes = "network", {"name": network.name, "type": network.driver}
+    elif event.table is SECRETS or event.table is CONFIGS:
+        kind = "secret" if event.table is SECRETS else "config"
+        attributes = {"name": event.obj.name}
     else:
         return None
     nanos = int(at * 1_000_000_000)
