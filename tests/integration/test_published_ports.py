@@ -7,6 +7,8 @@ service) to the lab hosts' underlay addresses, all in namespaces the lab made.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from swarmpy.lab.hosts import Host
+from swarmpy.lab.manage import daemon_pid
 from tests.support.lab import TestLab, new_lab
 from tests.support.poll import wait_for
 
@@ -276,3 +279,42 @@ def test_dockers_cli_publishes_through_the_mesh(lab: TestLab) -> None:
         until("8282 refusing", lambda: refused(lab, n3, n1.ip, 8282))
     finally:
         lab.swarmpy(n1, "service", "rm", "dk")
+
+
+def test_the_mesh_follows_node_loss(lab: TestLab) -> None:
+    """Last in the module: node2 dies (daemon and containers), its task is replaced on node1,
+    and every connection through the other nodes reaches a live task."""
+    n1, n2, n3 = lab.hosts
+    cli(lab, "service", "create", "--detach", "--name", "loss", "--replicas", "2",
+        "--constraint", OFF_NODE3, "-p", "8484:80",
+        "busybox", "sh", "-c", HTTPD)  # fmt: skip
+    try:
+        until("two running loss tasks", lambda: len(running_tasks(lab, "loss")) == 2, 120)
+        # Spread: one task on each of node1 and node2.
+        assert {t["Node"] for t in running_tasks(lab, "loss")} == {"node1", "node2"}
+        until("both tasks through node3", lambda: len(answers(lab, n3, n3.ip, 8484)) == 2)
+        pid = daemon_pid(n2)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        runc = ["runc", "--root", str(n2.runc_root)]
+        listed = subprocess.run([*runc, "list", "-q"], capture_output=True, text=True).stdout
+        for cid in listed.split():
+            subprocess.run([*runc, "kill", cid, "KILL"], capture_output=True)
+
+        def replaced() -> bool:
+            # The dead node's task still shows Running (nobody can tell), but is no longer
+            # desired.
+            tasks = running_tasks(lab, "loss")
+            nodes = sorted(t["Node"] for t in tasks if t["DesiredState"] == "Running")
+            assert nodes == ["node1", "node1"], nodes
+            return True
+
+        until("both loss tasks on node1", replaced, 60)  # node2 is Down after 3 heartbeats
+        for host in (n1, n3):
+            # Every one of the requests is answered (no backend left on node2), by both tasks.
+            until(
+                f"both live tasks, and only them, through {host.name}",
+                lambda h=host: len(answers(lab, n3, h.ip, 8484)) == 2,  # type: ignore[misc]
+            )
+    finally:
+        lab.swarmpy(n1, "service", "rm", "loss")
