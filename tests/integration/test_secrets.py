@@ -5,9 +5,11 @@ by `service update --secret-rm/--secret-add`, and the same through Docker's own 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +50,11 @@ def write(d: Daemon, name: str, data: bytes) -> str:
     path = d.workdir / name
     path.write_bytes(data)
     return str(path)
+
+
+def state_of(d: Daemon) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((d.data_root / "swarm" / "state.json").read_text())
+    return state
 
 
 def new_container(d: Daemon, service: str, old: str) -> str | None:
@@ -150,8 +157,15 @@ def test_a_secret_goes_only_to_the_worker_running_its_task(daemons: DaemonSet) -
     assert worker.ok("exec", row["Names"], "cat", "/run/secrets/pw").encode() == value
     for d in (manager, worker):
         assert files_holding(d.data_root, value) == [], d.name
+        assert value not in d.log_path.read_bytes()
     assert not any((FILES_ROOT / manager.prefix).glob("*"))
     assert any((FILES_ROOT / worker.prefix).glob("*"))
+    # A promoted worker gets the data key with its manager certificate, in its 0600 state.
+    assert "data_key" not in state_of(worker) or not state_of(worker)["data_key"]
+    manager.ok("node", "promote", state_of(worker)["node_id"])
+    key = state_of(manager)["data_key"]
+    wait_for("the promoted worker's data key", lambda: state_of(worker).get("data_key") == key, 60)
+    assert (worker.data_root / "swarm" / "state.json").stat().st_mode & 0o077 == 0
     # Leaving with the task still running takes its tmpfs too.
     worker.ok("swarm", "leave", "--force")
     assert not any((FILES_ROOT / worker.prefix).glob("*"))
