@@ -178,6 +178,17 @@ def test_routing_mesh_from_a_node_without_tasks(lab: TestLab) -> None:
         cli(lab, "service", "scale", "--detach", "web=2")
         until("two tasks answering", lambda: len(answers(lab, n3, n2.ip, 8080)) == 2)
 
+        # A rolling update: the replacements answer, and only they (a task's hostname is
+        # its id's start).
+        before = answers(lab, n3, n3.ip, 8080)
+        cli(lab, "service", "update", "--detach", "--force", "web")
+
+        def replaced() -> bool:
+            seen = answers(lab, n3, n3.ip, 8080)
+            return len(seen) == 2 and not seen & before
+
+        until("both replacements answering", replaced, 120)
+
         # --publish-rm: the port refuses everywhere.
         cli(lab, "service", "update", "--detach", "--publish-rm", "80", "web")
         for host in (n1, n2, n3):
