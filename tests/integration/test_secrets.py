@@ -103,12 +103,16 @@ def test_secrets_and_configs_reach_the_task_and_nothing_else(daemons: DaemonSet)
             "Error response from daemon: config 'conf' is in use by the following service: app\n"
         )
 
+        d.ok("config", "create", "conf2", write(d, "f4", b"listen 8080\n"))
         d.ok("service", "update", "-d", "--secret-rm", "pw", "--secret-add",
-             "source=pw2,target=pw", "app")  # fmt: skip
+             "source=pw2,target=pw", "--config-rm", "conf", "--config-add",
+             "source=conf2,target=/etc/app.conf", "app")  # fmt: skip
         rolled = wait_for("the updated task", lambda: new_container(d, "app", name), 60, 0.5)
         assert d.ok("exec", rolled, "cat", "/run/secrets/pw").encode() == other
         assert d.cli("exec", rolled, "cat", "/etc/pw").returncode != 0
-        d.ok("secret", "rm", "pw")  # no service uses it any more
+        assert d.ok("exec", rolled, "cat", "/etc/app.conf") == "listen 8080\n"
+        d.ok("secret", "rm", "pw")  # no service uses them any more
+        d.ok("config", "rm", "conf")
 
         remove_service(d, "app")
         wait_for(
@@ -119,7 +123,7 @@ def test_secrets_and_configs_reach_the_task_and_nothing_else(daemons: DaemonSet)
         gone = d.cli("secret", "rm", "pw2", "nosuch")
         assert (gone.returncode, gone.stdout) == (1, "pw2\n")
         assert gone.stderr == "Error: No such secret: nosuch\n"
-        d.ok("config", "rm", "conf")
+        d.ok("config", "rm", "conf2")
         assert d.ok("secret", "ls", "-q") == d.ok("config", "ls", "-q") == ""
 
 
@@ -137,8 +141,15 @@ def test_secrets_through_the_docker_cli(daemons: DaemonSet) -> None:
         assert docker.ok("exec", row["Names"], "cat", "/run/secrets/db") == value
         assert docker.ok("exec", row["Names"], "stat", "-c", "%a", "/run/secrets/db") == "440\n"
         assert "is in use by the following service: dk" in docker.refused("secret", "rm", "dbpass")
+        docker.ok("config", "create", "site", "-", input="server_name x;\n")
+        assert "server_name x;" in docker.ok("config", "inspect", "--pretty", "site")
+        docker.ok("service", "update", "-d", "--config-add", "source=site,target=/site.conf",
+                  "dk")  # fmt: skip
+        rolled = wait_for("dk's new task", lambda: new_container(d, "dk", row["Names"]), 60, 0.5)
+        assert docker.ok("exec", rolled, "cat", "/site.conf") == "server_name x;\n"
         remove_service(d, "dk")
         docker.ok("secret", "rm", "dbpass")
+        docker.ok("config", "rm", "site")
 
 
 def test_a_secret_goes_only_to_the_worker_running_its_task(daemons: DaemonSet) -> None:
