@@ -17,6 +17,7 @@ def test_every_node_sees_the_sandboxes_the_backends_and_the_ports() -> None:
     ingress = ingress_network()
     a = node("a", addr="198.51.100.1", ingress_addr="10.0.0.2/24")
     b = node("b", addr="198.51.100.2", ingress_addr="10.0.0.3/24")
+    c = node("c", addr="198.51.100.3", ingress_addr="10.0.0.4/24")
     ports = (PortConfig(80, 8080), PortConfig(81, 9090, publish_mode=PublishMode.HOST))
     web = dataclasses.replace(service("web", ports=ports), endpoint_ports=ports)
     running = dataclasses.replace(
@@ -30,7 +31,7 @@ def test_every_node_sees_the_sandboxes_the_backends_and_the_ports() -> None:
 
     def fill(tx: Tx) -> None:
         tx.create(NETWORKS, ingress)
-        for obj in (a, b):
+        for obj in (a, b, c):
             tx.create(NODES, obj)
         tx.create(SERVICES, web)
         for t in (running, starting):
@@ -40,16 +41,23 @@ def test_every_node_sees_the_sandboxes_the_backends_and_the_ports() -> None:
         store = Store(LocalLog())
         await store.update(fill)
         builder = ViewBuilder(store.view())
-        return builder.view_for(a.id), builder.view_for("id-elsewhere")
+        return builder.view_for(a.id), builder.view_for(c.id)
 
-    on_a, elsewhere = asyncio.run(views())
+    on_a, on_c = asyncio.run(views())
     # A node without tasks has the ingress network all the same.
-    for view in (on_a, elsewhere):
+    for view in (on_a, on_c):
         assert [n.id for n in view.networks] == [ingress.id]
-        assert sorted((e.container_name, e.ip) for e in view.endpoints) == [
-            (INGRESS_SANDBOX, "10.0.0.2"),
-            (INGRESS_SANDBOX, "10.0.0.3"),
-            (running.name, "10.0.0.5"),  # the starting task is no backend yet
-        ]
         # Only the ingress-mode port is the mesh's.
         assert [s.ports for s in view.services] == [(PortConfig(80, 8080),)]
+    # The backends everywhere (the starting task is none yet); every sandbox where a task on
+    # ingress runs (its replies go back to them), only its own elsewhere.
+    assert sorted((e.container_name, e.ip) for e in on_a.endpoints) == [
+        (INGRESS_SANDBOX, "10.0.0.2"),
+        (INGRESS_SANDBOX, "10.0.0.3"),
+        (INGRESS_SANDBOX, "10.0.0.4"),
+        (running.name, "10.0.0.5"),
+    ]
+    assert sorted((e.container_name, e.ip) for e in on_c.endpoints) == [
+        (INGRESS_SANDBOX, "10.0.0.4"),
+        (running.name, "10.0.0.5"),
+    ]

@@ -74,6 +74,7 @@ class ViewBuilder:
         nodes = {n.id: n for n in snapshot.all(NODES)}
         # Every node has the ingress network: its ingress sandbox is on it.
         self._ingress = next((n for n in self._networks.values() if n.ingress), None)
+        self._sandboxes: dict[str, Endpoint] = {}  # node id -> its ingress sandbox
         self._endpoints: dict[str, list[Endpoint]] = defaultdict(list)
         self._services: dict[str, list[ServiceEndpoint]] = defaultdict(list)
         self._networks_of_node: dict[str, set[str]] = defaultdict(set)
@@ -105,7 +106,7 @@ class ViewBuilder:
                     )
                 )
         if self._ingress is not None:
-            self._endpoints[self._ingress.id].extend(_ingress_sandboxes(self._ingress, nodes))
+            self._sandboxes = {e.node_id: e for e in _ingress_sandboxes(self._ingress, nodes)}
         for service in snapshot.all(SERVICES):
             ports = ingress_ports(service.endpoint_ports)
             endpoint = ServiceEndpoint(
@@ -137,8 +138,16 @@ class ViewBuilder:
             endpoints.extend(self._endpoints.get(network.id, ()))
             for service in self._services.get(network.id, ()):
                 services[service.service_id] = service
+        if self._ingress is not None:
+            # A node needs its own sandbox's address, and the others' only when a task of
+            # its own is on ingress (its replies go back to them): views stay O(tasks), not
+            # O(nodes), on a swarm of many nodes and few published ports.
+            if self._ingress.id in self._networks_of_node.get(node_id, ()):
+                endpoints.extend(self._sandboxes.values())
+            elif node_id in self._sandboxes:
+                endpoints.append(self._sandboxes[node_id])
         return NetworkView(
             networks=tuple(networks),
-            endpoints=tuple(sorted(endpoints, key=lambda e: (e.network_id, e.task_id))),
+            endpoints=tuple(sorted(endpoints, key=lambda e: (e.network_id, e.task_id, e.node_id))),
             services=tuple(sorted(services.values(), key=lambda s: s.service_id)),
         )
