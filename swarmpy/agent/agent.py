@@ -51,7 +51,7 @@ class Agent:
         on_role: Callable[[str], None] | None = None,
         on_removed: Callable[[str], None] | None = None,
         on_roots: Callable[[str], None] | None = None,
-        on_files: Callable[[list[FileData]], None] | None = None,
+        on_files: Callable[[list[FileData], set[str] | None], None] | None = None,
     ) -> None:
         self.creds = creds
         self.managers = list(managers)
@@ -223,10 +223,14 @@ class Agent:
             result = self._on_view(view)
             if asyncio.iscoroutine(result):
                 await result
-            if self._on_files is not None:
-                # Before the tasks: a new task's container is made with them.
-                self._on_files([codec.from_proto(FileData, f) for f in message.files])
             complete = message.type == dispatcher_pb2.AssignmentsMessage.COMPLETE
+            if self._on_files is not None:
+                # Before the tasks: a new task's container is made with them. A complete set
+                # names every task the node still has.
+                self._on_files(
+                    [codec.from_proto(FileData, f) for f in message.files],
+                    {t.id for t in tasks} if complete else None,
+                )
             await self.worker.assign(tasks, list(message.removed), complete)
             if complete:
                 # After a reconnect the manager may have missed our last reports.

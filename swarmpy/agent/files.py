@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import posixpath
 import shutil
@@ -23,6 +24,8 @@ from swarmpy.engine.images.rootfs import is_mounted
 from swarmpy.engine.spec import Mount, MountKind
 from swarmpy.errors import RuntimeFailure
 from swarmpy.model import FileData, FileReference, Task
+
+log = logging.getLogger(__name__)
 
 SECRETS_DIR = "/run/secrets"
 _MNT_DETACH = 2
@@ -67,8 +70,18 @@ class TaskFiles:
         self.root = root
         self._data: dict[str, bytes] = {}
 
-    def replace(self, files: Iterable[FileData]) -> None:
+    def replace(self, files: Iterable[FileData], assigned: set[str] | None = None) -> None:
+        """The node's bytes now; with the complete set of ``assigned`` task ids, the tmpfs of
+        any other task goes too (one a daemon that stopped uncleanly left behind: the worker
+        removes such a task's container)."""
         self._data = {f.id: f.data for f in files}
+        if assigned is not None and self.root.is_dir():
+            for directory in self.root.iterdir():
+                if directory.name not in assigned:
+                    try:
+                        self.release(directory.name)
+                    except RuntimeFailure as e:  # tried again with the next complete set
+                        log.warning("%s", e)
 
     def held(self) -> frozenset[str]:
         return frozenset(self._data)

@@ -9,11 +9,12 @@ import base64
 import dataclasses
 import pickle
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from swarmpy.agent.files import config_target, secret_target, task_files
+from swarmpy.agent.files import TaskFiles, config_target, secret_target, task_files
 from swarmpy.cli.service import filerefs
 from swarmpy.cli.service.inspect import print_pretty
 from swarmpy.cli.service.options import UpdateOptions, update_spec
@@ -324,3 +325,15 @@ def test_secrets_and_configs_are_docker_events() -> None:
     assert (removed["Type"], removed["Action"]) == ("config", "remove")
     assert event_matches(parse_filters('{"secret": ["pw"]}', EVENT_FILTERS), created)
     assert not event_matches(parse_filters('{"secret": ["db"]}', EVENT_FILTERS), created)
+
+
+def test_a_complete_assignment_set_drops_other_tasks_files(tmp_path: Path) -> None:
+    files = TaskFiles(tmp_path)
+    for task_id in ("kept", "gone"):
+        (tmp_path / task_id).mkdir()
+    files.replace([FileData("s1", b"x")], {"kept"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert files.held() == {"s1"}
+    files.replace([], None)  # an incremental message: the bytes only
+    assert files.held() == frozenset()
+    assert (tmp_path / "kept").is_dir()
