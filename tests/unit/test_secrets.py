@@ -41,6 +41,7 @@ from swarmpy.model import (
 )
 from swarmpy.server.convert.events import EVENT_FILTERS, docker_event, event_matches
 from swarmpy.server.filters import parse_filters
+from swarmpy.server.routes.fileobjects import FILTERS, matches
 from tests.support.builders import task
 
 T = TypeVar("T")
@@ -337,3 +338,20 @@ def test_a_complete_assignment_set_drops_other_tasks_files(tmp_path: Path) -> No
     files.replace([], None)  # an incremental message: the bytes only
     assert files.held() == frozenset()
     assert (tmp_path / "kept").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("filters", "shown"),
+    [
+        ('{"name": ["db"]}', True),  # a prefix of the name
+        ('{"name": ["pass"]}', False),
+        ('{"names": ["db_pass"]}', True),  # the whole name
+        ('{"names": ["db"]}', False),
+        ('{"id": ["abc"]}', True),
+        ('{"label": ["app=web"]}', True),
+        ('{"label": ["app=db"]}', False),
+    ],
+)
+def test_list_filters_are_swarmkits(filters: str, shown: bool) -> None:
+    secret = Secret("abcdef", "db_pass", b"", labels=(("app", "web"),))
+    assert matches(parse_filters(filters, FILTERS), secret) is shown
