@@ -241,7 +241,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             view=codec.to_proto(view, objects_pb2.NetworkView()),
             files=[
                 codec.to_proto(f, objects_pb2.FileData())
-                for f in file_data(self.store.view(), *files, self._data_key)
+                for f in (
+                    file_data(self.store.view(), *files, self._data_key) if any(files) else ()
+                )
             ],
         )
         sub.files = files
