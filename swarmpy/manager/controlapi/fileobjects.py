@@ -4,6 +4,7 @@ refused while a service refers to the object."""
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
@@ -52,7 +53,7 @@ class FileObject(StoreObject, Protocol):
 Obj = TypeVar("Obj", bound=FileObject)
 
 
-class FileObjectAPI(Generic[Obj]):
+class FileObjectAPI(abc.ABC, Generic[Obj]):
     """The control API of one of the two kinds; a subclass names the kind and makes rows."""
 
     kind: str  # "secret", "config"
@@ -62,11 +63,13 @@ class FileObjectAPI(Generic[Obj]):
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    @abc.abstractmethod
     def references(self, service: Service) -> Iterable[FileReference]:
-        raise NotImplementedError
+        """The files of this kind that ``service``'s tasks use."""
 
+    @abc.abstractmethod
     def make(self, obj_id: str, name: str, data: bytes, labels: tuple[tuple[str, str], ...]) -> Obj:
-        raise NotImplementedError
+        """A new object of this kind holding ``data`` (sealed first, for a secret)."""
 
     async def create(self, name: str, data: bytes, labels: dict[str, str]) -> Obj:
         check_object_name(name)
