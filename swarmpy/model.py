@@ -251,6 +251,11 @@ class Mount:
     bind_propagation: str = ""
     tmpfs_size: int = 0  # bytes; 0: the kernel's default (half the memory)
     tmpfs_mode: int = 0  # permission bits of the tmpfs root; 0: 1777
+    # Docker's VolumeOptions: no copy of the image's content into a new volume; the labels
+    # and local driver options (DriverConfig.Options) a volume is made with on first use.
+    volume_nocopy: bool = False
+    volume_labels: tuple[tuple[str, str], ...] = ()
+    volume_options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

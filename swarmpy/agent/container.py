@@ -49,6 +49,9 @@ def mounts(spec: ContainerSpec, values: Mapping[str, str] | None = None) -> tupl
             propagation=m.bind_propagation,
             tmpfs_size=m.tmpfs_size,
             tmpfs_mode=m.tmpfs_mode,
+            volume_nocopy=m.volume_nocopy,
+            volume_labels=m.volume_labels,
+            volume_options=m.volume_options,
         )
         for m in spec.mounts
     )

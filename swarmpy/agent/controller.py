@@ -96,7 +96,8 @@ class RuncController(Controller):
     async def remove(self) -> None:
         errors: list[str] = []
         try:
-            await self.engine.remove(self.id)
+            # As SwarmKit's adapter: a task's anonymous volumes go with its container.
+            await self.engine.remove(self.id, remove_volumes=True)
         except RuntimeFailure as e:
             errors.append(str(e))
         try:

@@ -254,6 +254,46 @@ Global___UpdateConfig: _TypeAlias = UpdateConfig  # noqa: Y015
 class Mount(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class VolumeLabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class VolumeOptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TYPE_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
@@ -261,6 +301,9 @@ class Mount(_message.Message):
     BIND_PROPAGATION_FIELD_NUMBER: _builtins.int
     TMPFS_SIZE_FIELD_NUMBER: _builtins.int
     TMPFS_MODE_FIELD_NUMBER: _builtins.int
+    VOLUME_NOCOPY_FIELD_NUMBER: _builtins.int
+    VOLUME_LABELS_FIELD_NUMBER: _builtins.int
+    VOLUME_OPTIONS_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     target: _builtins.str
     source: _builtins.str
@@ -268,6 +311,11 @@ class Mount(_message.Message):
     bind_propagation: _builtins.str
     tmpfs_size: _builtins.int
     tmpfs_mode: _builtins.int
+    volume_nocopy: _builtins.bool
+    @_builtins.property
+    def volume_labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def volume_options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
         self,
         *,
@@ -278,10 +326,13 @@ class Mount(_message.Message):
         bind_propagation: _builtins.str = ...,
         tmpfs_size: _builtins.int = ...,
         tmpfs_mode: _builtins.int = ...,
+        volume_nocopy: _builtins.bool = ...,
+        volume_labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        volume_options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bind_propagation", b"bind_propagation", "readonly", b"readonly", "source", b"source", "target", b"target", "tmpfs_mode", b"tmpfs_mode", "tmpfs_size", b"tmpfs_size", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bind_propagation", b"bind_propagation", "readonly", b"readonly", "source", b"source", "target", b"target", "tmpfs_mode", b"tmpfs_mode", "tmpfs_size", b"tmpfs_size", "type", b"type", "volume_labels", b"volume_labels", "volume_nocopy", b"volume_nocopy", "volume_options", b"volume_options"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

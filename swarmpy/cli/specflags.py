@@ -7,6 +7,7 @@ managers check again, whatever the client.
 
 from __future__ import annotations
 
+import csv
 import enum
 import re
 import shlex
@@ -115,13 +116,10 @@ def env_list(current: Sequence[str], add: Sequence[str], remove: Sequence[str]) 
 
 # Docker's --mount keys swarmpy does not implement: refused by name rather than ignored.
 _MOUNT_UNSUPPORTED = (
-    "volume-driver",
-    "volume-label",
-    "volume-opt",
-    "volume-nocopy",
     "consistency",
     "bind-nonrecursive",
 )
+_VOLUME_KEYS = ("volume-driver", "volume-label", "volume-opt", "volume-nocopy")
 _MOUNT_KEYS = (
     "type",
     "source",
@@ -134,6 +132,7 @@ _MOUNT_KEYS = (
     "bind-propagation",
     "tmpfs-size",
     "tmpfs-mode",
+    *_VOLUME_KEYS,
 )
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
@@ -150,12 +149,29 @@ def _mount_bool(text: str, key: str, value: str) -> bool:
 def mount(text: str) -> Mount:
     """--mount type=bind,source=/a,target=/b[,readonly]; type defaults to volume.
 
-    Docker's mount options: bind-propagation (bind), tmpfs-size and tmpfs-mode (tmpfs); the
-    volume driver's options are refused by name."""
+    Docker's mount options: bind-propagation (bind), tmpfs-size and tmpfs-mode (tmpfs),
+    volume-nocopy, volume-label and volume-opt (repeatable KEY=VALUE) and volume-driver
+    (only local) for volumes. Fields are CSV, as Docker's: quote one that holds a comma
+    ("volume-opt=o=size=64m,uid=1000")."""
     fields: dict[str, str] = {}
-    for part in text.split(","):
+    labels: list[tuple[str, str]] = []
+    options: list[tuple[str, str]] = []
+    try:
+        parts = next(csv.reader([text]), [])
+    except csv.Error:
+        raise InvalidArgument(f"invalid mount {validate.quoted(text)}: bad quoting") from None
+    for part in parts:
         key, sep, value = part.partition("=")
         key = key.strip().lower()
+        if key in ("volume-label", "volume-opt"):
+            name, has_value, item = value.partition("=")
+            if not name or not has_value:
+                raise InvalidArgument(
+                    f"invalid mount {validate.quoted(text)}: invalid field '{part}' must be "
+                    "a key=value pair"
+                )
+            (labels if key == "volume-label" else options).append((name, item))
+            continue
         if key in _MOUNT_UNSUPPORTED:
             raise InvalidArgument(
                 f"invalid mount {validate.quoted(text)}: {key} is not supported by swarmpy"
@@ -190,6 +206,22 @@ def mount(text: str) -> Mount:
             f"invalid mount {validate.quoted(text)}: bind-propagation must be one of "
             + ", ".join(PROPAGATIONS)
         )
+    nocopy = (
+        _mount_bool(text, "volume-nocopy", fields["volume-nocopy"])
+        if ("volume-nocopy" in fields)
+        else False
+    )
+    if (nocopy or labels or options or "volume-driver" in fields) and (
+        mount_type != MountType.VOLUME
+    ):
+        raise InvalidArgument(
+            f"invalid mount {validate.quoted(text)}: volume options are for volume mounts"
+        )
+    driver = fields.get("volume-driver", "")
+    if driver not in ("", "local"):
+        raise InvalidArgument(
+            f'error looking up volume plugin {driver}: plugin "{driver}" not found'
+        )
     size = mode = 0
     if ("tmpfs-size" in fields or "tmpfs-mode" in fields) and mount_type != MountType.TMPFS:
         raise InvalidArgument(
@@ -214,6 +246,9 @@ def mount(text: str) -> Mount:
         bind_propagation=propagation,
         tmpfs_size=size,
         tmpfs_mode=mode,
+        volume_nocopy=nocopy,
+        volume_labels=tuple(sorted(dict(labels).items())),
+        volume_options=tuple(sorted(dict(options).items())),
     )
 
 

@@ -46,7 +46,7 @@ _UNSUPPORTED_CONTAINER = (
     "OpenStdin",
 )
 _UNSUPPORTED_TASK = ("PluginSpec", "NetworkAttachmentSpec", "LogDriver")
-_UNSUPPORTED_MOUNT = ("Consistency", "VolumeOptions")
+_UNSUPPORTED_MOUNT = ("Consistency",)
 
 
 E = TypeVar("E", bound=enum.Enum)
@@ -82,6 +82,25 @@ def _mount(f: Fields) -> Mount:
         size = tmpfs.integer("SizeBytes")
         mode = tmpfs.integer("Mode")
         tmpfs.done()
+    nocopy = False
+    volume_labels: tuple[tuple[str, str], ...] = ()
+    volume_options: tuple[tuple[str, str], ...] = ()
+    volume = f.obj("VolumeOptions")
+    if volume is not None:
+        nocopy = volume.flag("NoCopy")
+        volume_labels = volume.labels("Labels")
+        driver = volume.obj("DriverConfig")
+        if driver is not None:
+            name = driver.text("Name")
+            if name not in ("", "local"):
+                # No volume plugins: Docker's words for a driver it cannot find.
+                raise InvalidArgument(
+                    f'error looking up volume plugin {name}: plugin "{name}" not found'
+                )
+            volume_options = driver.labels("Options")
+            driver.done()
+        volume.unsupported(("Subpath",))
+        volume.done()
     mount = Mount(
         type=mount_type,
         target=f.text("Target"),
@@ -90,6 +109,9 @@ def _mount(f: Fields) -> Mount:
         bind_propagation=propagation,
         tmpfs_size=size,
         tmpfs_mode=mode,
+        volume_nocopy=nocopy,
+        volume_labels=volume_labels,
+        volume_options=volume_options,
     )
     f.unsupported(_UNSUPPORTED_MOUNT)
     f.done()
@@ -458,6 +480,15 @@ def _mount_json(m: Mount) -> dict[str, Any]:
         if m.tmpfs_mode:
             tmpfs["Mode"] = m.tmpfs_mode
         out["TmpfsOptions"] = tmpfs
+    if m.volume_nocopy or m.volume_labels or m.volume_options:
+        volume: dict[str, Any] = {}
+        if m.volume_nocopy:
+            volume["NoCopy"] = True
+        if m.volume_labels:
+            volume["Labels"] = dict(m.volume_labels)
+        if m.volume_options:
+            volume["DriverConfig"] = {"Name": "local", "Options": dict(m.volume_options)}
+        out["VolumeOptions"] = volume
     return out
 
 

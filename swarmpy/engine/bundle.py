@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmpy.engine import modes, seccomp
+from swarmpy.engine import seccomp, volumes
 from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.spec import ContainerConfig, Mount, MountKind
 from swarmpy.errors import InvalidArgument
@@ -262,8 +262,9 @@ def oci_mounts(mounts: tuple[Mount, ...], paths: BundlePaths) -> list[dict[str, 
     return out
 
 
-def check_mount_sources(mounts: tuple[Mount, ...], volumes_root: Path) -> None:
-    """Fail early on a missing bind source; create named volumes on first use."""
+def check_mount_sources(mounts: tuple[Mount, ...]) -> None:
+    """Fail early on a missing bind source or a bad volume name (volumes themselves are made
+    at create, by swarmpy.engine.volumes.prepare_mounts)."""
     for m in mounts:
         if not m.target.startswith("/"):
             raise InvalidArgument(f"invalid mount target {m.target!r}: must be an absolute path")
@@ -271,10 +272,8 @@ def check_mount_sources(mounts: tuple[Mount, ...], volumes_root: Path) -> None:
             raise InvalidArgument(
                 f'invalid mount config for type "bind": bind source path does not exist: {m.source}'
             )
-        if m.kind is MountKind.VOLUME:
-            if not m.source or "/" in m.source:
-                raise InvalidArgument(f"invalid volume name {m.source!r}")
-            modes.make_dir(volume_dir(volumes_root, m.source))
+        if m.kind is MountKind.VOLUME and m.source:
+            volumes.check_name(m.source)
 
 
 def read_passwd(rootfs: Path) -> tuple[str, str]:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from swarmpy.dockerjson.health import health_json, image_health
-from swarmpy.engine import bundle, health, jsonlog, modes, seccomp
+from swarmpy.engine import bundle, health, jsonlog, modes, seccomp, volumes
 from swarmpy.engine.events import ContainerEvents, signal_number
 from swarmpy.engine.execs import run_captured
 from swarmpy.engine.images.records import ImageConfig
@@ -33,7 +35,7 @@ from swarmpy.engine.runc import (
     wait_stopped,
 )
 from swarmpy.engine.spec import ContainerConfig, Mount
-from swarmpy.errors import NotFound
+from swarmpy.errors import Conflict, NotFound
 from swarmpy.model import HealthState
 
 
@@ -56,6 +58,7 @@ class Engine:
         self.runc = runc
         self.container_root = container_root
         self.volumes_root = volumes_root
+        self.volumes = volumes.VolumeStore(volumes_root)
         self.cgroup_parent = cgroup_parent.strip("/")
         self.rootfs = rootfs or default_rootfs_ops()
         self.reaper = reaper
@@ -68,8 +71,8 @@ class Engine:
         return ContainerDir(self.container_root / cid)
 
     def check_mounts(self, mounts: tuple[Mount, ...]) -> None:
-        """Fail on a missing bind source or a bad target; create named volumes on first use."""
-        bundle.check_mount_sources(mounts, self.volumes_root)
+        """Fail on a missing bind source, a bad target or a bad volume name."""
+        bundle.check_mount_sources(mounts)
 
     async def create(
         self, container: ContainerConfig, image: ImageConfig, layers: list[Path]
@@ -84,6 +87,12 @@ class Engine:
             await remove_container(self.runc, cdir, self.rootfs, self.reaper)
         cdir.path.mkdir(parents=True, exist_ok=True)
         rootfs = await asyncio.to_thread(self.rootfs.mount_rootfs, layers, cdir.path)
+        # Named volumes made on first use, anonymous ones for the image's VOLUMEs, each
+        # filled from the image while empty (swarmpy.engine.volumes).
+        mounts = await asyncio.to_thread(
+            volumes.prepare_mounts, self.volumes, container.mounts, image.volumes, rootfs
+        )
+        container = dataclasses.replace(container, mounts=mounts)
         passwd, group = bundle.read_passwd(rootfs)
         paths = bundle.BundlePaths(cdir.path, rootfs, self.volumes_root)
         config = bundle.build_config(
@@ -244,15 +253,44 @@ class Engine:
             with contextlib.suppress(NotFound, TimeoutError):
                 await asyncio.wait_for(self.wait(cid), KILL_WAIT_S)
 
-    async def remove(self, cid: str) -> None:
-        """Delete the container and everything it left; safe to repeat."""
+    async def remove(self, cid: str, remove_volumes: bool = False) -> None:
+        """Delete the container and everything it left; safe to repeat. ``remove_volumes``
+        (Docker's ``rm -v``, and what SwarmKit asks for a task's container) also removes
+        its anonymous volumes that no other container uses."""
         await self._stop_monitor(cid)
         cdir = self.container_dir(cid)
         existed = cdir.path.exists()
         annotations = _annotations(cdir)
+        own = volume_names(cdir.config()) if remove_volumes and existed else []
         await remove_container(self.runc, cdir, self.rootfs, self.reaper)
         if existed:
             self.events.emit("destroy", cid, annotations)
+        if own:
+            users = await asyncio.to_thread(self.volume_users)
+            for name in volumes.anonymous_volumes(self.volumes, own):
+                if not users.get(name):
+                    with contextlib.suppress(NotFound, Conflict):
+                        await asyncio.to_thread(self.volumes.remove, name)
+
+    def volume_users(self) -> dict[str, list[str]]:
+        """Volume name -> ids of the containers (any state) that mount it."""
+        by_container = {}
+        if self.container_root.is_dir():
+            for path in self.container_root.iterdir():
+                names = volume_names(self.container_dir(path.name).config())
+                if names:
+                    by_container[path.name] = names
+        return volumes.volume_users(by_container)
+
+
+def volume_names(config: dict[str, Any]) -> list[str]:
+    """The volumes a container's config.json mounts (bind sources <volumes>/<name>/_data)."""
+    names = []
+    for m in bundle.user_mounts(config):
+        src = Path(str(m.get("source", "")))
+        if src.name == volumes.DATA and src.parent.parent.name == "volumes":
+            names.append(src.parent.name)
+    return names
 
 
 def _annotations(cdir: ContainerDir) -> dict[str, str]:

@@ -23,11 +23,17 @@ class MountKind(enum.StrEnum):
 class Mount:
     kind: MountKind
     target: str  # an absolute path in the container
-    source: str = ""  # a host path (bind) or a volume name (volume)
+    # A host path (bind) or a volume name (volume; "" makes an anonymous volume).
+    source: str = ""
     readonly: bool = False
     propagation: str = ""  # a bind's: rprivate (""), rshared, rslave, ...
     tmpfs_size: int = 0  # bytes; 0: the kernel's default
     tmpfs_mode: int = 0  # 0: 1777
+    # A volume's: not filled from the image (volume-nocopy); the labels and driver options
+    # (volume-label, volume-opt) it is made with if it does not exist yet.
+    volume_nocopy: bool = False
+    volume_labels: tuple[tuple[str, str], ...] = ()
+    volume_options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

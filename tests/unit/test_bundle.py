@@ -171,13 +171,14 @@ def test_mounts() -> None:
     assert {"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"} <= by_dest.keys()
 
 
-def test_mount_sources_checked_and_volumes_created(tmp_path: Path) -> None:
+def test_mount_sources_checked(tmp_path: Path) -> None:
     missing = (engine.Mount(engine.MountKind.BIND, "/data", str(tmp_path / "nope")),)
     with pytest.raises(InvalidArgument, match="bind source path does not exist"):
-        bundle.check_mount_sources(missing, tmp_path / "volumes")
-    volume = engine.Mount(engine.MountKind.VOLUME, "/d", "v1")
-    bundle.check_mount_sources((volume,), tmp_path / "volumes")
-    assert (tmp_path / "volumes" / "v1" / "_data").is_dir()
+        bundle.check_mount_sources(missing)
+    bad = (engine.Mount(engine.MountKind.VOLUME, "/d", "a/b"),)
+    with pytest.raises(InvalidArgument, match="invalid characters for a local volume name"):
+        bundle.check_mount_sources(bad)
+    bundle.check_mount_sources((engine.Mount(engine.MountKind.VOLUME, "/d", "v1"),))
 
 
 def test_annotations_identify_the_task() -> None:

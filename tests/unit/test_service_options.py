@@ -301,7 +301,11 @@ def test_no_flags_change_nothing() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        ({"mount_add": ("type=volume,target=/x,volume-opt=a=b",)}, "volume-opt is not supported"),
+        (
+            {"mount_add": ("type=bind,source=/a,target=/x,volume-opt=a=b",)},
+            "volume options are for volume mounts",
+        ),
+        ({"mount_add": ("type=volume,target=/x,volume-opt=a",)}, "must be a key=value pair"),
         ({"mount_add": ("type=bind,source=/a,target=/x,tmpfs-size=1m",)}, "tmpfs options"),
         ({"mount_add": ("type=bind,source=/a,target=/x,bogus=1",)}, "unknown field 'bogus'"),
         ({"placement_pref_add": ("pack=node.labels.zone",)}, "only spread is supported"),

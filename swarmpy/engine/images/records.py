@@ -52,6 +52,7 @@ class ImageConfig:
     user: str = ""
     healthcheck: HealthConfig | None = None  # the image's HEALTHCHECK
     stop_signal: str = ""  # the image's STOPSIGNAL ("" is SIGTERM)
+    volumes: tuple[str, ...] = ()  # the image's VOLUME paths: an anonymous volume each
 
 
 def parse_config(data: bytes) -> dict[str, Any]:
@@ -79,6 +80,7 @@ def runtime_config(image_id: str, doc: dict[str, Any]) -> ImageConfig:
         user=str(cfg.get("User") or ""),
         healthcheck=image_health(cfg.get("Healthcheck")),
         stop_signal=str(cfg.get("StopSignal") or ""),
+        volumes=tuple(sorted(cfg.get("Volumes") or {})),
     )
 
 

@@ -337,6 +337,9 @@ def check_mount(mount: Mount) -> None:
         raise _mount_error(mount, f"invalid propagation mode {quoted(mount.bind_propagation)}")
     if (mount.tmpfs_size or mount.tmpfs_mode) and mount.type != MountType.TMPFS:
         raise _mount_error(mount, "field TmpfsOptions must not be specified")
+    volume_options = mount.volume_nocopy or mount.volume_labels or mount.volume_options
+    if volume_options and mount.type != MountType.VOLUME:
+        raise _mount_error(mount, "field VolumeOptions must not be specified")
     if mount.tmpfs_size < 0 or mount.tmpfs_size > MAX_INT64:
         raise _mount_error(mount, "invalid tmpfs size")
     if not 0 <= mount.tmpfs_mode <= 0o7777:
