@@ -46,7 +46,9 @@ def task_matches(filters: Filters, task: Task, snapshot: Snapshot) -> bool:
         and filters.any("name", [prefix(filters.get("name"), task.name)])
         and filters.any("runtime", (r == "container" for r in filters.get("runtime")))
         and (not states or task.desired_state in states)
-        and filters.labels("label", {})
+        # SwarmKit matches a task's labels filter against its service's labels (those of
+        # the spec it was made from): how `docker stack ps` finds a stack's tasks.
+        and filters.labels("label", dict(task.spec.labels))
     )
 
 
