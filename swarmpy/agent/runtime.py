@@ -103,6 +103,8 @@ class NodeRuntime(Executor):
             reaper=self.reaper,
             events=self.events,
         )
+        # The node's local volumes (Docker's local driver), those of tasks and of the API.
+        self.volumes = self.engine.volumes
         self.containers = Containers(
             self.runc,
             self.container_root,
@@ -124,6 +126,9 @@ class NodeRuntime(Executor):
 
     async def start(self) -> None:
         self.reaper.start()
+
+    def volume_users(self) -> dict[str, list[str]]:
+        return self.engine.volume_users()
 
     async def stop(self) -> None:
         await self.dns.close()

@@ -29,6 +29,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "secret": ("swarmpy.cli.secret", "Manage Docker secrets"),
     "config": ("swarmpy.cli.config", "Manage Docker configs"),
     "image": ("swarmpy.cli.image", "Manage images"),
+    "volume": ("swarmpy.cli.volume", "Manage volumes"),
     "system": ("swarmpy.cli.system", "Manage swarmpy"),
     "container": ("swarmpy.cli.container_noun", "Manage containers"),
     "lab": ("swarmpy.cli.lab", "Several hosts on this machine, as network namespaces"),

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from swarmpy.engine import modes
 from swarmpy.engine.spec import Mount, MountKind
-from swarmpy.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
+from swarmpy.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, SwarmpyError
 from swarmpy.fsutil import write_atomic
 
 DATA = "_data"
@@ -151,12 +151,16 @@ class VolumeStore:
     ) -> Volume:
         """A new volume, or the one of that name (as Docker's: create is idempotent, the
         existing volume keeps its labels and options). No name: 64 random hex digits."""
-        check_driver(driver)
         name = name or anonymous_name()
-        check_name(name)
-        if self.exists(name):
-            return self.get(name)
-        check_options(options or {})
+        try:
+            check_driver(driver)
+            check_name(name)
+            if self.exists(name):
+                return self.get(name)
+            check_options(options or {})
+        except SwarmpyError as e:
+            # Docker's volume store names the operation and the volume (its OpErr).
+            raise type(e)(f"create {name}: {e.message}") from None
         vdir = self.root / name
         # As Docker's: the volume's own directory 0701, its data 0755.
         modes.make_dir(self.root, 0o700)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.images.store import ImageStore
+from swarmpy.engine.volumes import VolumeStore
 from swarmpy.errors import NotAManager
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Network, NodeRole
@@ -70,6 +71,13 @@ class LocalEngine(Protocol):
 
     @property
     def networks(self) -> Mapping[str, Network]: ...
+
+    @property
+    def volumes(self) -> VolumeStore: ...
+
+    def volume_users(self) -> dict[str, list[str]]:
+        """Volume name -> ids of the containers (any state) that mount it."""
+        ...
 
 
 class EngineNode(Protocol):

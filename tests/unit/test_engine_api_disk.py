@@ -4,7 +4,6 @@ events' filters as Docker's daemon applies them."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from swarmpy.server.convert.disk import (
     ImageFacts,
@@ -13,7 +12,6 @@ from swarmpy.server.convert.disk import (
     layers_size,
     match_labels,
     shared_sizes,
-    volume_refs,
 )
 from swarmpy.server.convert.events import EVENT_FILTERS, event_matches
 from swarmpy.server.filters import Filters, parse_filters
@@ -61,15 +59,6 @@ def test_layer_sizes_count_shared_layers_once() -> None:
     assert layers_size([IMAGE, DANGLING], sizes) == 450
     assert shared_sizes([IMAGE, DANGLING], sizes) == {"sha256:a": 100, "sha256:b": 100}
     assert shared_sizes([IMAGE], sizes) == {"sha256:a": 0}
-
-
-def test_volume_users_counted_over_all_containers() -> None:
-    docs: list[dict[str, Any]] = [
-        {"Mounts": [{"Type": "volume", "Name": "data"}, {"Type": "bind", "Source": "/x"}]},
-        {"Mounts": [{"Type": "volume", "Name": "data"}]},
-        {"Mounts": None},
-    ]
-    assert volume_refs(docs) == {"data": 2}
 
 
 def event(kind: str, actor_id: str, name: str, action: str = "create") -> dict[str, object]:

@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from swarmpy.server.filters import Filters
 
 CONTAINER_PRUNE_FILTERS = ("label", "label!", "until")
 IMAGE_PRUNE_FILTERS = ("dangling", "label", "label!", "until")
-VOLUME_PRUNE_FILTERS = ("label", "label!")
 # Docker's containers that are not "stopped": a paused one still runs.
 ACTIVE_STATES = ("running", "paused", "restarting")
 
@@ -75,29 +73,3 @@ def shared_sizes(images: Sequence[ImageFacts], sizes: Mapping[str, int]) -> dict
     """Per image, the bytes of its layers another image uses too (Docker's SharedSize)."""
     users = Counter(d for i in images for d in set(i.diff_ids))
     return {i.id: sum(sizes.get(d, 0) for d in set(i.diff_ids) if users[d] > 1) for i in images}
-
-
-def volume_json(
-    name: str, mountpoint: str, size: int, ref_count: int, created: str
-) -> dict[str, Any]:
-    """A local volume as /system/df lists it (Docker's Volume with its UsageData)."""
-    return {
-        "CreatedAt": created,
-        "Driver": "local",
-        "Labels": {},
-        "Mountpoint": mountpoint,
-        "Name": name,
-        "Options": {},
-        "Scope": "local",
-        "UsageData": {"Size": size, "RefCount": ref_count},
-    }
-
-
-def volume_refs(container_docs: Iterable[Mapping[str, Any]]) -> Counter[str]:
-    """How many containers (running or not) mount each named volume."""
-    return Counter(
-        str(m.get("Name", ""))
-        for doc in container_docs
-        for m in doc.get("Mounts") or []
-        if m.get("Type") == "volume" and m.get("Name")
-    )

@@ -21,6 +21,7 @@ from swarmpy.server.routes import services as services
 from swarmpy.server.routes import swarm as swarm
 from swarmpy.server.routes import system as system
 from swarmpy.server.routes import tasks as tasks
+from swarmpy.server.routes import volumes as volumes
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     system,
@@ -35,4 +36,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     containers,
     execs,
     images,
+    volumes,
 )

@@ -5,37 +5,32 @@ Docker's daemon answers them. The decisions are swarmpy.server.convert.disk's.""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import shutil
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from swarmpy.engine.images.records import timestamp
+from swarmpy.engine.volumes import dir_size
 from swarmpy.errors import SwarmpyError
-from swarmpy.server.app import NODE, Routes, json_response, parse_time
+from swarmpy.server.app import Routes, json_response, parse_time, parse_version, request_version
 from swarmpy.server.backend import LocalEngine
 from swarmpy.server.convert.container import summary as container_summary
 from swarmpy.server.convert.disk import (
     CONTAINER_PRUNE_FILTERS,
     IMAGE_PRUNE_FILTERS,
-    VOLUME_PRUNE_FILTERS,
     ImageFacts,
     container_prunable,
     image_prunable,
     layers_size,
-    match_labels,
     shared_sizes,
-    volume_json,
-    volume_refs,
 )
 from swarmpy.server.convert.image import summary as image_summary
+from swarmpy.server.convert.volume import PRUNE_FILTERS as VOLUME_PRUNE_FILTERS
+from swarmpy.server.convert.volume import prunable, volume_json
 from swarmpy.server.filters import Filters, parse_filters
 from swarmpy.server.local import local_engine, local_handler
-from swarmpy.server.routes.containers import _dir_size, _sizes, inspect_docs
+from swarmpy.server.routes.containers import _sizes, inspect_docs
 
-VOLUME_DATA = "_data"
 # Docker's build cache prune filters (what system prune passes on: until, label).
 BUILD_PRUNE_FILTERS = (
     "description",
@@ -63,10 +58,6 @@ def add_routes(routes: Routes) -> None:
         routes.add(method, path, local_handler(handler))
 
 
-def _volumes_root(request: web.Request) -> Path:
-    return request.app[NODE].config.data_root / "volumes"
-
-
 def _image_facts(engine: LocalEngine) -> list[ImageFacts]:
     store = engine.images
     facts = []
@@ -83,16 +74,6 @@ def _image_facts(engine: LocalEngine) -> list[ImageFacts]:
             )
         )
     return facts
-
-
-def _volume_names(root: Path) -> list[str]:
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / VOLUME_DATA).is_dir())
-
-
-def _rfc3339(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def disk_usage(request: web.Request) -> web.Response:
@@ -116,14 +97,11 @@ async def disk_usage(request: web.Request) -> web.Response:
         row = container_summary(info, doc)
         row.update(await _sizes(engine, doc))
         containers.append(row)
-    root = _volumes_root(request)
-    refs = volume_refs(docs)
+    mounted_by = await asyncio.to_thread(engine.volume_users)
     volumes = []
-    for name in _volume_names(root):
-        path = root / name / VOLUME_DATA
-        size = await asyncio.to_thread(_dir_size, path)
-        created = _rfc3339(path.parent.stat().st_mtime)
-        volumes.append(volume_json(name, str(path), size, refs[name], created))
+    for volume in await asyncio.to_thread(engine.volumes.list):
+        size = await asyncio.to_thread(dir_size, volume.mountpoint)
+        volumes.append(volume_json(volume, (size, len(mounted_by.get(volume.name, [])))))
     return json_response(
         {
             "LayersSize": layers_size(facts, sizes),
@@ -197,18 +175,21 @@ async def prune_images(request: web.Request) -> web.Response:
 
 async def prune_volumes(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters", ""), VOLUME_PRUNE_FILTERS)
+    version = parse_version(request_version(request))
     engine = local_engine(request)
-    refs = volume_refs(doc for _, doc in await inspect_docs(engine, all=True))
-    root = _volumes_root(request)
+    users = await asyncio.to_thread(engine.volume_users)
     deleted: list[str] = []
     reclaimed = 0
-    for name in _volume_names(root):
-        # swarmpy's volumes carry no labels: a label= filter keeps them all.
-        if refs[name] or not match_labels(filters, {}):
+    for volume in await asyncio.to_thread(engine.volumes.list):
+        if not prunable(filters, volume, users.get(volume.name, []), version):
             continue
-        reclaimed += await asyncio.to_thread(_dir_size, root / name / VOLUME_DATA)
-        await asyncio.to_thread(shutil.rmtree, root / name)
-        deleted.append(name)
+        size = await asyncio.to_thread(dir_size, volume.mountpoint)
+        try:
+            await asyncio.to_thread(engine.volumes.remove, volume.name)
+        except SwarmpyError:
+            continue  # gone or taken meanwhile: Docker skips a volume it cannot remove
+        deleted.append(volume.name)
+        reclaimed += size
     return json_response({"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
