@@ -28,6 +28,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "network": ("swarmpy.cli.network", "Manage networks"),
     "secret": ("swarmpy.cli.secret", "Manage Docker secrets"),
     "config": ("swarmpy.cli.config", "Manage Docker configs"),
+    "stack": ("swarmpy.cli.stack", "Manage Docker stacks"),
     "image": ("swarmpy.cli.image", "Manage images"),
     "volume": ("swarmpy.cli.volume", "Manage volumes"),
     "system": ("swarmpy.cli.system", "Manage swarmpy"),

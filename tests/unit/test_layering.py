@@ -49,15 +49,25 @@ ALLOWED: dict[str, frozenset[str]] = {
     "manager": frozenset({"base", "manager", "engine.images.reference"}),
     "node": frozenset({"base", "engine", "overlay", "dns", "agent", "manager", "node"}),
     "lab": frozenset({"base", "engine", "lab"}),
+    # Compose files as docker/cli reads them: pure, below the CLI that sends what it makes.
+    "compose": frozenset({"base", "compose"}),
     # The CLI is a client: it reads image references the way the engine does, checks specs
     # with the control API's own (pure) checks, drives the lab, and `swarmpy daemon` runs the
     # daemon's entry point, but it never reaches into a daemon's internals.
     "cli": frozenset(
-        {"base", "cli", "lab", "engine.images.reference", "manager.controlapi.validate", "daemon"}
+        {
+            "base",
+            "cli",
+            "compose",
+            "lab",
+            "engine.images.reference",
+            "manager.controlapi.validate",
+            "daemon",
+        }
     ),
 }
 
-PACKAGES = {"engine", "overlay", "dns", "agent", "manager", "lab", "cli"}
+PACKAGES = {"engine", "overlay", "dns", "agent", "manager", "lab", "compose", "cli"}
 
 
 def layer_of(module: str) -> str:
@@ -134,6 +144,9 @@ def test_no_module_imports_a_higher_layer() -> None:
         ("swarmpy.cli.image", "swarmpy.engine.images.store", False),
         ("swarmpy.daemon", "swarmpy.manager.manager", True),
         ("swarmpy.tls", "swarmpy.ca.certificates", True),
+        ("swarmpy.cli.stack.deploy", "swarmpy.compose.loader", True),
+        ("swarmpy.compose.convert", "swarmpy.cli.engine", False),
+        ("swarmpy.compose.loader", "swarmpy.engine.images.reference", False),
     ],
 )
 def test_the_rules_themselves(importer: str, imported: str, allowed: bool) -> None:

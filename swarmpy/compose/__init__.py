@@ -1,0 +1,8 @@
+"""Compose files as `docker stack deploy` reads them (docker/cli's cli/compose): load YAML,
+interpolate ${VAR}s, validate against docker/cli's schema, merge several files, and convert the
+result to Engine API specs. Pure functions over plain data; the only I/O is reading the files a
+Compose file names (env_file, secrets' and configs' file:), done by the loader.
+
+The CLI's `swarmpy stack` commands (swarmpy.cli.stack) send what this package makes to the
+daemon; nothing here talks to a daemon.
+"""
