@@ -1,7 +1,10 @@
 """Unpacked layers, content-addressed by diff_id and shared by every image on the node.
 
 Each layer lives in ``<root>/<diff_id hex>/`` with the tree in ``diff/`` (an overlayfs
-lowerdir) and its content size in ``size``. A layer is unpacked into a temp dir and renamed
+lowerdir), its content size in ``size``, the blob it came in as (``blob``, gzip or plain
+tar, its digest in ``blob.digest``: what push sends and save writes, byte for byte, so its
+digests hold), and the repositories it was pulled from or pushed to (``sources``: where push
+can mount it from). A layer is unpacked into a temp dir and renamed
 into place, so a crash never leaves half a layer under a real name; one lock per diff_id
 makes concurrent pulls of the same layer unpack it once.
 """
@@ -9,6 +12,7 @@ makes concurrent pulls of the same layer unpack it once.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -43,7 +47,7 @@ class LayerStore:
     def size(self, diff_id: str) -> int:
         return int((self.root / digest_hex(diff_id) / "size").read_text())
 
-    def ensure(self, diff_id: str, source: LayerSource) -> bool:
+    def ensure(self, diff_id: str, source: LayerSource, keep_blob: bool = True) -> bool:
         """Unpack the layer from ``source`` unless present; True when it was unpacked now.
 
         ``source`` is only opened when the layer is missing, so callers can defer downloads.
@@ -56,7 +60,13 @@ class LayerStore:
             try:
                 modes.make_dir(tmp / "diff")  # the layer's /, which tar entries rarely name
                 with source() as stream:
-                    actual, size = extract_layer(stream, tmp / "diff")
+                    if keep_blob:
+                        blob_digest = _copy_hashing(stream, tmp / "blob")
+                        with (tmp / "blob").open("rb") as kept:
+                            actual, size = extract_layer(kept, tmp / "diff")
+                        (tmp / "blob.digest").write_text(blob_digest)
+                    else:
+                        actual, size = extract_layer(stream, tmp / "diff")
                 if actual != diff_id:
                     raise ImageError(
                         f"layer verification failed: content is {actual}, expected {diff_id}"
@@ -67,6 +77,41 @@ class LayerStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             return True
+
+    def blob(self, diff_id: str) -> tuple[Path, str] | None:
+        """The layer's blob as it came (path, digest), if kept."""
+        layer = self.root / digest_hex(diff_id)
+        try:
+            digest = (layer / "blob.digest").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return layer / "blob", digest
+
+    def keep_blob(self, diff_id: str, blob: Path) -> str:
+        """Keep ``blob`` (renamed in) as the layer's blob; its digest."""
+        with self.lock(diff_id):
+            layer = self.root / digest_hex(diff_id)
+            with blob.open("rb") as stream:
+                digest = _copy_hashing(stream, None)
+            os.rename(blob, layer / "blob")
+            (layer / "blob.digest").write_text(digest)
+            return digest
+
+    def sources(self, diff_id: str) -> list[str]:
+        """Repositories (``domain/path``) the layer was pulled from or pushed to."""
+        try:
+            text = (self.root / digest_hex(diff_id) / "sources").read_text()
+        except FileNotFoundError:
+            return []
+        return [line for line in text.splitlines() if line]
+
+    def add_source(self, diff_id: str, repository: str) -> None:
+        with self.lock(diff_id):
+            path = self.root / digest_hex(diff_id) / "sources"
+            if not path.parent.exists() or repository in self.sources(diff_id):
+                return
+            with path.open("a") as out:
+                out.write(repository + "\n")
 
     def remove(self, diff_id: str) -> None:
         with self.lock(diff_id):
@@ -92,3 +137,15 @@ class LayerStore:
         """Remove leftovers of unpacks that a crash interrupted."""
         for path in self.root.glob(".tmp-*"):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _copy_hashing(stream: BinaryIO, dest: Path | None) -> str:
+    """Copy ``stream`` to ``dest`` (or nowhere); the sha256 of what was read."""
+    hasher = hashlib.sha256()
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(dest.open("wb")) if dest is not None else None
+        while chunk := stream.read(1 << 20):
+            hasher.update(chunk)
+            if out is not None:
+                out.write(chunk)
+    return "sha256:" + hasher.hexdigest()

@@ -15,7 +15,7 @@ from swarmpy.engine.images import manifest as mf
 from swarmpy.engine.images.digests import digest_hex
 from swarmpy.engine.images.layers import LayerStore
 from swarmpy.engine.images.reference import Reference
-from swarmpy.engine.images.registry import RegistryClient
+from swarmpy.engine.images.registry import Credentials, RegistryClient
 from swarmpy.errors import ImageError
 
 DOCKER_HUB_URL = "https://registry-1.docker.io"
@@ -61,13 +61,19 @@ class Resolved:
     config: bytes
 
 
-def resolve(ref: Reference, endpoints: Sequence[str], display: str, progress: Progress) -> Resolved:
+def resolve(
+    ref: Reference,
+    endpoints: Sequence[str],
+    display: str,
+    progress: Progress,
+    credentials: Credentials | None = None,
+) -> Resolved:
     if not endpoints:
         raise ImageError(f"error pulling {display}: no registry to pull from")
     error: ImageError | None = None
     for base_url in endpoints:
         try:
-            with RegistryClient(base_url, ref.path, display) as client:
+            with RegistryClient(base_url, ref.path, display, credentials=credentials) as client:
                 return _resolve_on(client, ref, progress)
         except ImageError as exc:
             error = exc  # a mirror that fails is skipped, as dockerd does
@@ -102,6 +108,7 @@ def fetch_layers(
     layers: LayerStore,
     tmp_dir: Path,
     progress: Progress,
+    credentials: Credentials | None = None,
 ) -> None:
     """Make every layer present, downloading only those the node does not have yet."""
     if len(diff_ids) != len(resolved.manifest.layers):
@@ -109,7 +116,7 @@ def fetch_layers(
             f"image {display} is inconsistent: {len(resolved.manifest.layers)} layers in the "
             f"manifest, {len(diff_ids)} in the config"
         )
-    with RegistryClient(resolved.base_url, ref.path, display) as client:
+    with RegistryClient(resolved.base_url, ref.path, display, credentials=credentials) as client:
         for descriptor, diff_id in zip(resolved.manifest.layers, diff_ids, strict=True):
             short = digest_hex(descriptor.digest)[:12]
 
@@ -120,4 +127,5 @@ def fetch_layers(
                     yield stream
 
             unpacked = layers.ensure(diff_id, download)
+            layers.add_source(diff_id, ref.name)  # push may mount it from there
             progress(f"{short}: {'Pull complete' if unpacked else 'Already exists'}")

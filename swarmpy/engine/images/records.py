@@ -24,6 +24,7 @@ class ImageRecord:
     os: str = ""
     size: int = 0  # bytes of content in all layers
     diff_ids: tuple[str, ...] = ()  # lowest layer first
+    parent: str = ""  # the image a build step made this one from ("" for pulled images)
 
     @property
     def short_id(self) -> str:

@@ -8,7 +8,10 @@ record per image, ``layers/`` the shared unpacked layers (see layers.py), ``tmp/
 from __future__ import annotations
 
 import builtins
+import gzip
+import hashlib
 import shutil
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +25,7 @@ from swarmpy.engine.images.archive import open_archive
 from swarmpy.engine.images.digests import digest_hex, sha256_of
 from swarmpy.engine.images.events import ImageEvents
 from swarmpy.engine.images.layers import LayerStore
+from swarmpy.engine.images.layertar import write_layer
 from swarmpy.engine.images.records import (
     ImageConfig,
     ImageRecord,
@@ -31,6 +35,7 @@ from swarmpy.engine.images.records import (
     runtime_config,
 )
 from swarmpy.engine.images.reference import Reference, familiar_name, parse_reference
+from swarmpy.engine.images.registry import Credentials, RegistryClient
 from swarmpy.engine.images.views import ImageRow, history_rows, inspect_view, list_rows
 from swarmpy.errors import Conflict, ImageError, InvalidArgument, NotFound
 from swarmpy.fsutil import write_atomic
@@ -69,19 +74,26 @@ class ImageStore:
 
     # ------------------------------------------------------------ adding images
 
-    def pull(self, ref: str, progress: Progress | None = None) -> ImageRecord:
+    def pull(
+        self,
+        ref: str,
+        progress: Progress | None = None,
+        credentials: Credentials | None = None,
+    ) -> ImageRecord:
         say = progress or (lambda _line: None)
         parsed = parse_reference(ref)
         display = familiar_name(str(parsed))
         endpoints = pulling.endpoints_for(
             parsed, self.insecure_registries, self.mirrors, self.hub_url
         )
-        resolved = pulling.resolve(parsed, endpoints, display, say)
+        resolved = pulling.resolve(parsed, endpoints, display, say, credentials)
         doc = parse_config(resolved.config)
         diff_ids = diff_ids_of(doc)
         known = sha256_of(resolved.config) in self._records
         with self._pinning(diff_ids):
-            pulling.fetch_layers(resolved, parsed, display, diff_ids, self._layers, self._tmp, say)
+            pulling.fetch_layers(
+                resolved, parsed, display, diff_ids, self._layers, self._tmp, say, credentials
+            )
             record = self._register(
                 resolved.config,
                 tags=(f"{parsed.name}:{parsed.tag}",) if parsed.tag else (),
@@ -114,8 +126,114 @@ class ImageStore:
                 self.events.emit("tag", record.id, familiar_name(tag), labels)
         return records
 
+    def register_built(
+        self, config: bytes, parent: str, layer_gz: Path | None, diff_id: str | None
+    ) -> ImageRecord:
+        """Add an image a build step made: its config, and its new layer (a gzipped tar,
+        kept as the layer's blob) when the step changed files."""
+        diff_ids = diff_ids_of(parse_config(config))
+        with self._pinning(diff_ids):
+            if layer_gz is not None and diff_id is not None:
+
+                @contextmanager
+                def source() -> Iterator[Any]:
+                    with layer_gz.open("rb") as stream:
+                        yield stream
+
+                self._layers.ensure(diff_id, source)
+            return self._register(config, tags=(), parent=parent)
+
+    def cached_child(self, parent: str, container_config: dict[str, Any]) -> str | None:
+        """The build cache: an image made from ``parent`` by a step with this run config."""
+        with self._lock:
+            children = [r for r in self._records.values() if r.parent == parent]
+        for child in sorted(children, key=lambda r: r.created, reverse=True):
+            try:
+                doc = self._config_doc(child)
+            except (OSError, ImageError):
+                continue
+            if doc.get("container_config") == container_config and all(
+                self._layers.has(d) for d in child.diff_ids
+            ):
+                return child.id
+        return None
+
+    def config_doc(self, ref_or_id: str) -> dict[str, Any]:
+        return self._config_doc(self.get(ref_or_id))
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        """``docker tag``: ``target`` names the image ``source`` names (and no other)."""
+        parsed = parse_reference(target)
+        if parsed.digest:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        key = _ref_key(parsed)
+        with self._lock:
+            record = self.get(source)
+            self._untag_others(key, record.id)
+            if key not in record.repo_tags:
+                record = replace(record, repo_tags=(*record.repo_tags, key))
+                self._save(record)
+        self.events.emit("tag", record.id, familiar_name(key), self._labels(record))
+        return record
+
+    def layer_blob(self, diff_id: str) -> tuple[Path, str]:
+        """The layer's blob as kept (path, digest); one made now from the unpacked tree when
+        none was kept, if that tree still gives the layer's diff_id."""
+        kept = self._layers.blob(diff_id)
+        if kept is not None:
+            return kept
+        with tempfile.NamedTemporaryFile(dir=self._tmp, delete=False) as raw:
+            tmp = Path(raw.name)
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                hashing = _HashingWriter(gz)
+                write_layer(self._layers.diff_dir(diff_id), hashing)  # type: ignore[arg-type]
+        if hashing.digest != diff_id:
+            tmp.unlink(missing_ok=True)
+            raise ImageError(
+                f"layer {diff_id} cannot be exported: its original content was not kept and "
+                "its files no longer give the same digest; pull or build the image again"
+            )
+        self._layers.keep_blob(diff_id, tmp)
+        kept = self._layers.blob(diff_id)
+        assert kept is not None
+        return kept
+
+    def config_blob(self, image_id: str) -> bytes:
+        return (self._blobs / digest_hex(image_id)).read_bytes()
+
+    def add_repo_digest(self, image_id: str, digest_ref: str) -> None:
+        with self._lock:
+            record = self._records.get(image_id)
+            if record is not None and digest_ref not in record.repo_digests:
+                self._save(replace(record, repo_digests=(*record.repo_digests, digest_ref)))
+
+    def check_login(self, server: str, credentials: Credentials | None) -> None:
+        """``docker login``'s check: GET /v2/ on ``server`` with the credentials."""
+        host = server.split("://", 1)[-1].rstrip("/")
+        if host.endswith("/v1") or host.endswith("/v2"):
+            host = host.rsplit("/", 1)[0]
+        if not host or host in ("index.docker.io", "docker.io", "registry-1.docker.io"):
+            base = self.hub_url
+        else:
+            ref = parse_reference(f"{host}/x")
+            base = pulling.endpoints_for(ref, self.insecure_registries, (), self.hub_url)[0]
+        if base is None:
+            raise ImageError("no registry to log in to")
+        with RegistryClient(base, "", server or "docker.io", credentials=credentials) as client:
+            client.check_login()
+
+    def layer_sources(self, diff_id: str) -> builtins.list[str]:
+        return self._layers.sources(diff_id)
+
+    def add_layer_source(self, diff_id: str, repository: str) -> None:
+        self._layers.add_source(diff_id, repository)
+
     def _register(
-        self, config: bytes, tags: tuple[str, ...], digests: tuple[str, ...] = ()
+        self,
+        config: bytes,
+        tags: tuple[str, ...],
+        digests: tuple[str, ...] = (),
+        parent: str = "",
     ) -> ImageRecord:
         image_id = sha256_of(config)
         doc = parse_config(config)
@@ -132,6 +250,7 @@ class ImageStore:
                 repo_tags=_merge(old.repo_tags if old else (), tags),
                 repo_digests=_merge(old.repo_digests if old else (), digests),
             )
+            record = replace(record, parent=parent or (old.parent if old else ""))
             self._save(record)
             return record
 
@@ -275,6 +394,22 @@ class ImageStore:
             with self._lock:
                 self._pinned.subtract(diff_ids)
                 self._pinned += Counter()  # drop zero counts
+
+
+class _HashingWriter:
+    """A write-only stream that hashes what goes through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        return int(self._inner.write(data))
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
 
 
 def _ref_key(ref: Reference) -> str:

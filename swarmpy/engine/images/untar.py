@@ -88,6 +88,8 @@ def extract_layer(stream: BinaryIO, dest: Path) -> tuple[str, int]:
 
 
 class _Extractor:
+    """Unpacks tar members one by one into ``dest`` (also a build context, or ADD's archive)."""
+
     def __init__(self, dest: Path) -> None:
         self.dest = dest
         self.size = 0
@@ -205,3 +207,7 @@ def _apply_metadata(path: Path, member: tarfile.TarInfo) -> None:
     if not member.issym():
         os.chmod(path, member.mode & 0o7777)
     os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+
+
+# The extractor's public name, for the builder (a context tar, ADD's local archives).
+Extractor = _Extractor

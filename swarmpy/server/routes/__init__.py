@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from swarmpy.server.routes import build as build
 from swarmpy.server.routes import configs as configs
 from swarmpy.server.routes import containers as containers
 from swarmpy.server.routes import disk as disk
@@ -36,5 +37,6 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     containers,
     execs,
     images,
+    build,
     volumes,
 )
