@@ -39,12 +39,14 @@ def remove(api: EngineClient, kind: str, docs: Sequence[Mapping[str, Any]]) -> b
     failed = False
     word = kind[:-1]
     for doc in docs:
+        # Networks are spelled as Docker's: "Name" and "Id" at the top.
         name = doc["Spec"]["Name"] if "Spec" in doc else doc["Name"]
+        object_id = doc.get("ID") or doc["Id"]
         typer.echo(f"Removing {word} {name}")
         try:
-            api.delete(path_of(kind, doc["ID"]))
+            api.delete(path_of(kind, object_id))
         except SwarmpyError as exc:
-            typer.echo(f"Failed to remove {word} {doc['ID']}: {engine.error_line(exc)}", err=True)
+            typer.echo(f"Failed to remove {word} {object_id}: {engine.error_line(exc)}", err=True)
             failed = True
     return failed
 
