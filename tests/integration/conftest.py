@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.daemons import DaemonSet
 from tests.support.lab import LabFactory, TestLab, new_lab
+from tests.support.swarmlab import keep_logs, new_swarm_lab, restore
 
 
 @pytest.fixture
@@ -41,3 +42,26 @@ def lab_factory() -> Iterator[LabFactory]:
 def lab3(lab_factory: LabFactory) -> TestLab:
     """Three hosts plus the registry/DNS host, no daemons yet."""
     return lab_factory(3)
+
+
+@pytest.fixture(scope="session")
+def shared_swarm_lab() -> Iterator[TestLab]:
+    """The session's one three-host swarm (``tests.support.swarmlab``), built on first use and
+    destroyed, its daemons' logs kept, when the session ends. Tests ask for ``swarm_lab``."""
+    test_lab = new_swarm_lab()
+    try:
+        yield test_lab
+    finally:
+        keep_logs(test_lab, "swarm-lab")
+        test_lab.lab.destroy()
+
+
+@pytest.fixture
+def swarm_lab(shared_swarm_lab: TestLab) -> Iterator[TestLab]:
+    """A swarm of three hosts (node1 manager; node2, node3 workers; the registry host), shared
+    by the session: the test may kill daemons, drain nodes and leave services; all is put back
+    after it, pass or fail."""
+    try:
+        yield shared_swarm_lab
+    finally:
+        restore(shared_swarm_lab)

@@ -74,7 +74,19 @@ def http_server(lab: Lab, host: Host, port: int = 8080) -> Iterator[subprocess.P
         lambda: lab.run(host, ["curl", "-sf", "-o", "/dev/null", url]).returncode == 0,
         10,
     )
-    yield server
+    try:
+        yield server
+    finally:
+        # The lab may outlive the test (the shared swarm lab): leave the port free.
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def lab3(shared_swarm_lab: TestLab) -> TestLab:
+    """Three hosts and the registry host: the session's shared swarm lab, whose daemons do not
+    get in the way of what these tests check (addresses, names, routes, the registry)."""
+    return shared_swarm_lab
 
 
 def test_hosts_reach_each_other_and_the_registry(lab3: TestLab) -> None:

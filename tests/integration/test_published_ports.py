@@ -12,14 +12,14 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from swarmpy.lab.hosts import Host
 from swarmpy.lab.manage import daemon_pid
-from tests.support.lab import TestLab, new_lab
+from tests.support.lab import TestLab
 from tests.support.poll import wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(600)]
@@ -41,22 +41,10 @@ PYTHON_MOUNTS = (
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[TestLab]:
-    """One swarm of three hosts for the module: node1 manager, node2 and node3 workers."""
-    test_lab = new_lab(3)
-    try:
-        test_lab.start_daemons()
-        n1, n2, n3 = test_lab.hosts
-        init = ("swarm", "init", "--advertise-addr", n1.ip, "--dispatcher-heartbeat", "1")
-        test_lab.swarmpy(n1, *init, check=True)
-        token = test_lab.swarmpy(n1, "swarm", "join-token", "-q", "worker", check=True)
-        for host in (n2, n3):
-            join = ("swarm", "join", "--token", token.stdout.strip(), f"{n1.ip}:2377")
-            test_lab.swarmpy(host, *join, "--advertise-addr", host.ip, check=True)
-        yield test_lab
-    finally:
-        test_lab.lab.destroy()
+@pytest.fixture
+def lab(swarm_lab: TestLab) -> TestLab:
+    """The session's shared swarm: node1 manager, node2 and node3 workers."""
+    return swarm_lab
 
 
 def cli(lab: TestLab, *args: str) -> subprocess.CompletedProcess[str]:

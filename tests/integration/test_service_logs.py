@@ -10,7 +10,7 @@ import time
 import pytest
 
 from swarmpy.lab.hosts import swarmpy_executable
-from tests.support.lab import LabFactory, TestLab
+from tests.support.lab import TestLab
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -20,27 +20,10 @@ PREFIX = re.compile(r"^talk\.(\d)\.([0-9a-z]{12})@(node\d) +\| line (\d+) from (
 
 
 @pytest.fixture
-def swarm(lab_factory: LabFactory) -> TestLab:
-    """Two hosts in one swarm; lab_factory tears them down."""
-    lab = lab_factory(2)
-    lab.start_daemons()
-    n1, n2 = lab.hosts
-    lab.swarmpy(
-        n1, "swarm", "init", "--advertise-addr", n1.ip, "--dispatcher-heartbeat", "1", check=True
-    )
-    token = lab.swarmpy(n1, "swarm", "join-token", "-q", "worker", check=True).stdout.strip()
-    lab.swarmpy(
-        n2,
-        "swarm",
-        "join",
-        "--token",
-        token,
-        "--advertise-addr",
-        n2.ip,
-        f"{n1.ip}:2377",
-        check=True,
-    )
-    return lab
+def swarm(swarm_lab: TestLab) -> TestLab:
+    """The session's shared three-host swarm; the test's service keeps off node3 so that its
+    two tasks spread over node1 and node2."""
+    return swarm_lab
 
 
 def logs(lab: TestLab, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -63,7 +46,19 @@ def parsed(out: str) -> list[re.Match[str]]:
 def test_service_logs(swarm: TestLab) -> None:
     n1 = swarm.hosts[0]
     created = swarm.swarmpy(
-        n1, "service", "create", "--name", "talk", "--replicas", "2", "busybox", "sh", "-c", TALK
+        n1,
+        "service",
+        "create",
+        "--name",
+        "talk",
+        "--replicas",
+        "2",
+        "--constraint",
+        "node.hostname!=node3",
+        "busybox",
+        "sh",
+        "-c",
+        TALK,
     )
     assert created.returncode == 0, created.stderr
     ps = swarm.swarmpy(n1, "service", "ps", "talk", check=True).stdout

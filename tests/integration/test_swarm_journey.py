@@ -1,6 +1,6 @@
 """The swarm journey on three namespaced hosts with real daemons, runc and overlay networks.
 
-One lab for the whole module (building one costs seconds); the tests run in order and each
+The session's shared swarm lab, for the whole module; the tests run in order and each
 leaves the swarm as the next expects it. What is checked is what a user would check with
 the CLI: service ls/ps, exec into containers, ping, DNS, TCP through the VIP.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -21,50 +20,22 @@ import pytest
 
 from swarmpy.lab.hosts import Host
 from swarmpy.lab.manage import daemon_pid
-from tests.support.lab import TestLab, new_lab
+from tests.support.lab import TestLab
 from tests.support.poll import wait_for
+from tests.support.swarmlab import restore
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
-def swarm() -> Iterator[TestLab]:
-    lab = new_lab(3)
+def swarm(shared_swarm_lab: TestLab) -> Iterator[TestLab]:
+    """The session's shared swarm, for the whole module: its tests build on each other (the
+    service the journey creates is the one later tests scale, drain and kill nodes under), so
+    the swarm is put back only after the last one."""
     try:
-        lab.start_daemons()
-        n1 = lab.hosts[0]
-        lab.swarmpy(
-            n1,
-            "swarm",
-            "init",
-            "--advertise-addr",
-            n1.ip,
-            "--dispatcher-heartbeat",
-            "1",
-            check=True,
-        )
-        token = lab.swarmpy(n1, "swarm", "join-token", "-q", "worker", check=True).stdout.strip()
-        for host in lab.hosts[1:]:
-            lab.swarmpy(
-                host,
-                "swarm",
-                "join",
-                "--token",
-                token,
-                "--advertise-addr",
-                host.ip,
-                f"{n1.ip}:2377",
-                check=True,
-            )
-        yield lab
+        yield shared_swarm_lab
     finally:
-        # Keep the daemons' logs: a failure here is diagnosed from them.
-        keep = Path(os.environ.get("SWARMPY_TEST_LOGS", "/tmp/swarmpy-test-logs")) / "journey"
-        keep.mkdir(parents=True, exist_ok=True)
-        for host in lab.hosts:
-            if host.daemon_log.exists():
-                shutil.copy(host.daemon_log, keep / f"{host.name}.log")
-        lab.lab.destroy()
+        restore(shared_swarm_lab)
 
 
 def cli(lab: TestLab, n: int, *args: str) -> str:
