@@ -517,8 +517,10 @@ def _section(kind: str, config: Mapping[str, Any], working_dir: str) -> dict[str
     out = {}
     for name, raw in (config.get(kind) or {}).items():
         entry = _external_name(kind[:-1], name, dict(raw or {}))
+        if "labels" in entry:
+            entry["labels"] = _mapping(entry["labels"], "=", False)
         if kind in ("secrets", "configs") and not entry.get("external") and "file" in entry:
-            entry["file"] = os.path.join(working_dir, entry["file"])
+            entry["file"] = os.path.normpath(os.path.join(working_dir, entry["file"]))
         if kind == "volumes" and entry.get("external"):
             for key in ("driver", "driver_opts", "labels"):
                 if entry.get(key):
