@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote, urlencode
 
-from swarmpy.config import DEFAULT_HOST
 from swarmpy.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -36,6 +35,9 @@ if TYPE_CHECKING:
     import ssl
 
 API_VERSION = "1.41"  # the newest this client speaks
+# The daemon's default -H (swarmpy.config.DEFAULT_HOST, equal by a unit test): written out here
+# as docker/cli has its own, since the daemon's configuration module is not the CLI's to load.
+DEFAULT_HOST = "unix:///run/swarmpy/swarmpy.sock"
 # Docker's client defaults: 2376 is TLS's port, 2375 plain HTTP's.
 TLS_PORT = 2376
 PLAIN_PORT = 2375
@@ -323,17 +325,23 @@ class EngineClient:
         *,
         stream: bool = False,
         content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
     ) -> http.client.HTTPResponse:
         """Send one request; the response, its status checked (an error status raises the
         daemon's error). The caller reads (and closes) it: a ``stream`` as it comes, without
         a timeout. ``body`` is JSON, or bytes or a binary file sent as ``content_type``
-        (a file in chunks, as it is read)."""
+        (a file in chunks, as it is read). A tuple value repeats its parameter (``t=a&t=b``)."""
         url = f"/v{self.version()}{path}"
-        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        params = [
+            (k, _query_value(one))
+            for k, v in (query or {}).items()
+            if v is not None
+            for one in (v if isinstance(v, tuple) else (v,))
+        ]
         if params:
             url += "?" + urlencode(params)
         data = None
-        sent = {}
+        sent = dict(headers or {})
         if body is not None:
             raw = isinstance(body, bytes) or hasattr(body, "read")
             data = body if raw else json.dumps(body).encode()
@@ -393,10 +401,11 @@ class EngineClient:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
         """A stream of JSON documents, one a line (events, pull progress), as they come."""
         with self.open(
-            method, path, query, body, stream=True, content_type=content_type
+            method, path, query, body, stream=True, content_type=content_type, headers=headers
         ) as response:
             for line in response:
                 if line.strip():

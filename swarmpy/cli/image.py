@@ -253,8 +253,145 @@ def history(
     output.emit(HISTORY_COLUMNS, rows, fmt, quiet=quiet, headers={"CreatedAt": "CREATED AT"})
 
 
+@app.command("tag")
+def tag(
+    source: str = typer.Argument(..., metavar="SOURCE_IMAGE[:TAG]"),
+    target: str = typer.Argument(..., metavar="TARGET_IMAGE[:TAG]"),
+) -> None:
+    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    from swarmpy.engine.images.reference import parse_reference
+
+    ref = parse_reference(target)
+    if ref.digest:
+        raise InvalidArgument("refusing to create a tag with a digest reference")
+    repo = target.rsplit(":", 1)[0] if ref.tag and target.endswith(":" + ref.tag) else target
+    engine.connect().post(engine.image_path(source, "tag"), None, repo=repo, tag=ref.tag)
+
+
+@app.command("push")
+def push(
+    name: str = typer.Argument(..., metavar="NAME[:TAG]"),
+    all_tags: bool = typer.Option(
+        False, "--all-tags", "-a", help="Push all tagged images in the repository"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress verbose output"),
+) -> None:
+    """Push an image or a repository to a registry."""
+    from swarmpy.cli import registry_auth
+    from swarmpy.engine.images.reference import parse_reference
+
+    ref = parse_reference(name)
+    explicit = ":" in name.rsplit("/", 1)[-1]
+    if all_tags and explicit:
+        raise InvalidArgument("tag can't be used with --all-tags/-a")
+    repo = name.rsplit(":", 1)[0] if explicit else name
+    query = {"tag": "" if all_tags else (ref.tag or "latest")}
+    messages = engine.connect().json_lines(
+        "POST",
+        engine.image_path(repo, "push"),
+        query,
+        headers=registry_auth.auth_header(ref.domain),
+    )
+    for message in messages:
+        engine.check_message(message)
+        if not quiet and "status" in message:
+            typer.echo(progress_line(message))
+    if quiet:
+        typer.echo(name)
+
+
+@app.command("save")
+def save(
+    refs: list[str] = typer.Argument(..., metavar="IMAGE..."),
+    output_: str = typer.Option("", "--output", "-o", help="Write to a file, instead of STDOUT"),
+) -> None:
+    """Save one or more images to a tar archive (streamed to STDOUT by default)."""
+    if not output_ and sys.stdout.isatty():
+        raise InvalidArgument(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+        )
+    api = engine.connect()
+    with api.open("GET", "/images/get", {"names": tuple(refs)}, stream=True) as response:
+        if output_:
+            with open(output_, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+        else:
+            while chunk := response.read(1 << 20):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+
+
+def login(
+    server: str = typer.Argument("", metavar="[SERVER]"),
+    username: str = typer.Option("", "--username", "-u", help="Username"),
+    password: str = typer.Option("", "--password", "-p", help="Password"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Take the password from stdin"
+    ),
+) -> None:
+    """Log in to a registry."""
+    import getpass
+
+    from swarmpy.cli import registry_auth
+
+    if password and password_stdin:
+        raise InvalidArgument("--password and --password-stdin are mutually exclusive")
+    if password_stdin:
+        if not username:
+            raise InvalidArgument("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password:
+        typer.echo(
+            "WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True
+        )
+    if not username or not password:
+        if not sys.stdin.isatty():
+            raise InvalidArgument("Cannot perform an interactive login from a non TTY device")
+        if not username:
+            username = input("Username: ").strip()
+        if not password:
+            password = getpass.getpass("Password: ")
+    if not username:
+        raise InvalidArgument("Username is required")
+    if not password:
+        raise InvalidArgument("Password is required")
+    key = registry_auth.server_key(server)
+    body = {"username": username, "password": password, "serveraddress": key}
+    engine.connect().post("/auth", body)
+    path = registry_auth.store_login(server, username, password)
+    typer.echo(
+        f"WARNING! Your password will be stored unencrypted in {path}.\n"
+        "Configure a credential helper to remove this warning. See\n"
+        "https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n",
+        err=True,
+    )
+    typer.echo("Login Succeeded")
+
+
+def logout(server: str = typer.Argument("", metavar="[SERVER]")) -> None:
+    """Log out from a registry."""
+    from swarmpy.cli import registry_auth
+
+    key = registry_auth.server_key(server)
+    if registry_auth.forget_login(server):
+        typer.echo(f"Removing login credentials for {key}")
+    else:
+        typer.echo(f"Not logged in to {key}")
+
+
 def register(app: typer.Typer) -> None:
-    """Images have no top-level commands of their own (``inspect`` is the container module's)."""
+    """docker's top-level image commands: build, tag, push, save, history, login, logout
+    (``inspect`` is the container module's)."""
+    from swarmpy.cli.build import build
+
+    app.command("build")(build)
+    app.command("tag")(tag)
+    app.command("push")(push)
+    app.command("save")(save)
+    app.command("history")(history)
+    app.command("login")(login)
+    app.command("logout")(logout)
 
 
 @app.command("prune")
@@ -271,3 +408,12 @@ def prune(
     from swarmpy.cli.system.prune import image_prune
 
     image_prune(all_, filters, force)
+
+
+def _add_build(app: typer.Typer) -> None:
+    from swarmpy.cli.build import build
+
+    app.command("build")(build)
+
+
+_add_build(app)

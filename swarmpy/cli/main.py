@@ -43,6 +43,9 @@ TOP_LEVEL: dict[str, str] = {
         "swarmpy.cli.container",
     ),
     "unpause": "swarmpy.cli.container",
+    **dict.fromkeys(
+        ("build", "tag", "push", "save", "history", "login", "logout"), "swarmpy.cli.image"
+    ),
     "info": "swarmpy.cli.info",
     "version": "swarmpy.cli.version",
     "events": "swarmpy.cli.events",

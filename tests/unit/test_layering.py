@@ -61,6 +61,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "compose",
             "lab",
             "engine.images.reference",
+            "engine.build.ignore",
             "manager.controlapi.validate",
             "daemon",
         }

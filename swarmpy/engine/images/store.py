@@ -298,7 +298,20 @@ class ImageStore:
 
     def history(self, ref: str) -> builtins.list[dict[str, Any]]:
         record = self.get(ref)
-        return history_rows(record, self._config_doc(record), self._layers.size)
+        rows = history_rows(record, self._config_doc(record), self._layers.size)
+        # A built image's steps are images here too: each row its step made shows its id.
+        ancestor = self._records.get(record.parent)
+        while ancestor is not None:
+            try:
+                depth = len(self._config_doc(ancestor).get("history") or ())
+            except (OSError, ImageError):
+                break
+            index = len(rows) - depth
+            if 0 <= index < len(rows):
+                rows[index]["Id"] = ancestor.id
+                rows[index]["Tags"] = [familiar_name(t) for t in ancestor.repo_tags] or None
+            ancestor = self._records.get(ancestor.parent)
+        return rows
 
     def layer_dirs(self, ref_or_id: str) -> builtins.list[Path]:
         """The image's unpacked layers for overlayfs lowerdirs, lowest layer first."""
@@ -368,7 +381,32 @@ class ImageStore:
             for _ in report:
                 self.events.emit("untag", record.id, record.id, labels)
             self.events.emit("delete", record.id, record.id, {})
-            return [*report, {"Deleted": record.id}]
+            return [*report, {"Deleted": record.id}, *self._prune_parents(record, in_use)]
+
+    def _prune_parents(
+        self, record: ImageRecord, in_use: Callable[[str], bool] | None
+    ) -> builtins.list[dict[str, str]]:
+        """Docker's rmi also deletes the untagged build steps under an image, up to the first
+        one that is tagged, used, or the parent of another image."""
+        report: builtins.list[dict[str, str]] = []
+        parent = self._records.get(record.parent)
+        while parent is not None and not parent.repo_tags and not parent.repo_digests:
+            if any(r.parent == parent.id for r in self._records.values()):
+                break
+            if in_use is not None and in_use(parent.id):
+                break
+            self._delete(parent)
+            self.events.emit("delete", parent.id, parent.id, {})
+            report.append({"Deleted": parent.id})
+            parent = self._records.get(parent.parent)
+        return report
+
+    def intermediate(self, record: ImageRecord) -> bool:
+        """An untagged build step another image was made from (``image ls`` hides it)."""
+        with self._lock:
+            return not record.repo_tags and any(
+                r.parent == record.id for r in self._records.values()
+            )
 
     def _delete(self, record: ImageRecord) -> None:
         (self._images / f"{digest_hex(record.id)}.json").unlink(missing_ok=True)

@@ -71,6 +71,8 @@ async def list_images(request: web.Request) -> web.Response:
     )
     rows = []
     for record in sorted(store.records(), key=lambda r: timestamp(r.created), reverse=True):
+        if not query.all and store.intermediate(record):
+            continue  # a build step's image: shown with --all only, as Docker does
         labels = _labels(store, record)
         if matches(query, record, labels):
             rows.append(summary(record, labels))
