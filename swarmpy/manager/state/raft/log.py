@@ -200,9 +200,15 @@ class RaftLog:
 
     async def propose(self, ops: tuple[Op, ...]) -> ApplyResult:
         """Commit one batch through the leader (forwarded if this node follows)."""
-        result: ApplyResult = await self._command(
-            lambda callback: self._machine.apply(tuple(ops), callback=callback), "write"
-        )
+        ops = tuple(ops)
+        machine = self._machine
+
+        def submit(callback: Callable[[Any, int], None]) -> None:
+            # The leader applies these very ops once committed, instead of unpickling them.
+            with self._running().proposing(functools.partial(machine.apply, ops, _doApply=True)):
+                machine.apply(ops, callback=callback)
+
+        result: ApplyResult = await self._command(submit, "write")
         return result
 
     # ------------------------------------------------------------ leadership
