@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swarmpy.ca import keywrap
 from swarmpy.fsutil import write_atomic
 
 DEFAULT_DATA_ROOT = Path("/var/lib/swarmpy")
@@ -77,8 +78,47 @@ class SwarmState:
     managers: tuple[str, ...] = ()
     raft_password: str = ""
     raft_members: tuple[str, ...] = field(default_factory=tuple)
-    # Managers only: the key secrets are sealed with in the store (swarmpy.manager.sealing).
+    # Managers only: the key secrets are sealed with in the store (swarmpy.manager.sealing),
+    # and the cluster's earlier ones (a rotation), newest first, for what they sealed.
     data_key: str = ""
+    previous_data_keys: tuple[str, ...] = ()
+    # Autolock: the three above, wrapped under the unlock key (swarmpy.ca.keywrap) while the
+    # file holds them empty. A state loaded with it is *locked* until ``unlocked(kek)``.
+    locked_keys: str = ""
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.locked_keys)
+
+    @property
+    def data_keys(self) -> tuple[str, ...]:
+        """Every data key held, the current one first."""
+        return tuple(k for k in (self.data_key, *self.previous_data_keys) if k)
+
+    def with_data_key(self, key: str) -> SwarmState:
+        """The state with ``key`` as the current data key, the others kept behind it."""
+        rest = tuple(k for k in self.data_keys if k != key)
+        return dataclasses.replace(self, data_key=key, previous_data_keys=rest)
+
+    def merged_data_keys(self, keys: tuple[str, ...]) -> SwarmState:
+        """The state with the keys a manager handed over (its current one first) added."""
+        if not keys:
+            return self
+        ours = tuple(k for k in self.data_keys if k not in keys)
+        return dataclasses.replace(self, data_key=keys[0], previous_data_keys=(*keys[1:], *ours))
+
+    def unlocked(self, kek: bytes) -> SwarmState:
+        """The state with its keys opened; ``keywrap.InvalidUnlockKey`` for a wrong key."""
+        if not self.locked_keys:
+            return self
+        secret = json.loads(keywrap.unwrap(kek, self.locked_keys, _STATE_LABEL))
+        return dataclasses.replace(
+            self,
+            raft_password=secret["raft_password"],
+            data_key=secret["data_key"],
+            previous_data_keys=tuple(secret["previous_data_keys"]),
+            locked_keys="",
+        )
 
     @property
     def raft_addr(self) -> str:
@@ -90,11 +130,23 @@ class SwarmState:
         _, port = split_addr(self.listen_addr)
         return f"{self.advertise_addr}:{port}"
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, kek: bytes | None = None) -> None:
+        """Write the state; with ``kek`` (autolock) its keys wrapped under it."""
+        if self.locked_keys:
+            raise ValueError("a locked swarm state is saved only once unlocked")
+        data = dataclasses.asdict(self)
+        if kek is not None:
+            secret = {
+                "raft_password": self.raft_password,
+                "data_key": self.data_key,
+                "previous_data_keys": list(self.previous_data_keys),
+            }
+            data.update(raft_password="", data_key="", previous_data_keys=[])
+            data["locked_keys"] = keywrap.wrap(kek, json.dumps(secret).encode(), _STATE_LABEL)
         path.parent.mkdir(parents=True, exist_ok=True)
         # 0600 from its creation (it holds the Raft password), whatever the umask; durable,
         # since a node that lost it on a power cut would forget it ever joined.
-        write_atomic(path, json.dumps(dataclasses.asdict(self), indent=2), 0o600)
+        write_atomic(path, json.dumps(data, indent=2), 0o600)
 
     @classmethod
     def load(cls, path: Path) -> SwarmState | None:
@@ -103,7 +155,12 @@ class SwarmState:
         data = json.loads(path.read_text())
         data["managers"] = tuple(data.get("managers", ()))
         data["raft_members"] = tuple(data.get("raft_members", ()))
+        data["previous_data_keys"] = tuple(data.get("previous_data_keys", ()))
         return cls(**data)
+
+
+# The associated data of the state file's wrapped keys.
+_STATE_LABEL = "swarmpy swarm state keys"
 
 
 def split_addr(addr: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:

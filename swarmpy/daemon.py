@@ -16,10 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from swarmpy import tls
+from swarmpy.ca import keywrap
 from swarmpy.agent.agent import Agent
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.agent.worker import Worker
 from swarmpy.config import DaemonConfig, SwarmState
+from swarmpy.errors import Conflict, NotInSwarm
 from swarmpy.loopwatch import watch_loop_lag
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.manager import Manager
@@ -58,6 +60,10 @@ class Daemon:
         self._engine_api = EngineApiServer(self, config)
         self._stop = asyncio.Event()
         self._role_change: asyncio.Task[None] | None = None
+        # Autolock: the unlock key this node's key material is encrypted under on disk (None:
+        # in clear). Known once the node is unlocked, or from the cluster object
+        # (swarmpy.manager.autolock).
+        self._kek: bytes | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -76,7 +82,11 @@ class Daemon:
             watchdog.cancel()
             await self.shutdown()
             raise
-        if self.state is not None and self.creds is not None:
+        if self.locked:
+            assert self.state is not None
+            self.set_node(self.state.node_id)
+            log.warning('swarm is locked: run "swarmpy swarm unlock" with the unlock key')
+        elif self.state is not None and self.creds is not None:
             self.set_node(self.state.node_id)
             try:
                 await self.start_roles()
@@ -105,6 +115,54 @@ class Daemon:
     def set_node(self, node_id: str) -> None:
         if self._log_filter is not None:
             self._log_filter.node = node_id[:12]
+
+    # ------------------------------------------------------------------ autolock
+
+    @property
+    def locked(self) -> bool:
+        """Autolock kept this manager's keys encrypted, and no one gave the unlock key yet."""
+        return self.state is not None and (
+            self.state.locked
+            or (self.creds is not None and keywrap.key_is_encrypted(self.creds.key_pem))
+        )
+
+    async def unlock(self, human_key: str) -> None:
+        """`swarm unlock`: open the keys with the unlock key, then start the roles."""
+        if self.state is None:
+            raise NotInSwarm("This node is not part of a swarm")
+        if not self.locked:
+            raise Conflict("swarm is not locked")
+        assert self.creds is not None
+        kek = keywrap.parse_human_readable(human_key)
+        state = self.state.unlocked(kek)
+        key_pem = self.creds.key_pem
+        if keywrap.key_is_encrypted(key_pem):
+            key_pem = keywrap.decrypt_key_pem(key_pem, kek)
+        self.state, self.creds, self._kek = state, replace(self.creds, key_pem=key_pem), kek
+        log.info("swarm unlocked")
+        await self.start_roles()
+
+    def kek(self) -> bytes | None:
+        return self._kek
+
+    def use_kek(self, kek: bytes | None) -> None:
+        """Write the node's key material again under ``kek`` (None: in clear)."""
+        self._kek = kek
+        if self.state is not None:
+            self.state.save(self.config.state_file, kek)
+        if self.creds is not None:
+            tls.save_node_credentials(self.config.certs_dir, self.creds, kek)
+
+    def data_keys(self) -> tuple[str, ...]:
+        return self.state.data_keys if self.state is not None else ()
+
+    def add_data_key(self, key: str) -> None:
+        if self.state is not None:
+            self.state = self.state.with_data_key(key)
+            self.state.save(self.config.state_file, self._kek)
+
+    async def fetch_data_keys(self) -> None:
+        await self.membership.renew_certificate()
 
     # ------------------------------------------------------------------ roles on and off
 
@@ -147,7 +205,9 @@ class Daemon:
     async def start_manager(self, force_new_cluster: bool = False) -> Manager:
         assert self.state is not None
         assert self.creds is not None
-        self.manager = Manager(self.config, self.state, self.creds, force_new_cluster)
+        self.manager = Manager(
+            self.config, self.state, self.creds, force_new_cluster, node_keys=self
+        )
         await self.manager.start()
         return self.manager
 
@@ -164,7 +224,7 @@ class Daemon:
     def _remember_managers(self, managers: list[str]) -> None:
         if self.state is not None and tuple(managers) != self.state.managers:
             self.state = replace(self.state, managers=tuple(managers))
-            self.state.save(self.config.state_file)
+            self.state.save(self.config.state_file, self._kek)
 
     # ------------------------------------------------------------------ for the CLI
 

@@ -19,13 +19,19 @@ from typing import Protocol
 
 from swarmpy import nodecert, tls
 from swarmpy.agent.agent import Agent
+from swarmpy.agent.container import ANN_TASK_ID
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.ca import certificates as ca
-from swarmpy.ca import rotation
+from swarmpy.ca import keywrap, rotation
 from swarmpy.config import DEFAULT_PORT, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm, SwarmpyError, Unavailable
+from swarmpy.manager import sealing
 from swarmpy.manager.allocator.network import ingress_network
-from swarmpy.manager.controlapi.cluster import check_heartbeat_period, check_task_history_limit
+from swarmpy.manager.controlapi.cluster import (
+    UNLOCK_KEY_ID,
+    check_heartbeat_period,
+    check_task_history_limit,
+)
 from swarmpy.manager.manager import Manager
 from swarmpy.manager.orchestrator.taskreaper import DEFAULT_HISTORY_LIMIT
 from swarmpy.manager.state.store import CLUSTERS, NETWORKS, NODES
@@ -64,6 +70,10 @@ class NodeRoles(Protocol):
     def agent(self) -> Agent | None: ...
 
     def set_node(self, node_id: str) -> None: ...
+
+    def kek(self) -> bytes | None: ...
+
+    def use_kek(self, kek: bytes | None) -> None: ...
 
     async def start_roles(self, force_new_cluster: bool = False) -> None: ...
 
@@ -136,6 +146,7 @@ class Membership:
         heartbeat_period_s: float,
         task_history_limit: int,
         node_cert_expiry_s: float = 0.0,
+        autolock: bool = False,
     ) -> tuple[str, str, str]:
         async with self._lock:
             if force_new_cluster:
@@ -169,8 +180,9 @@ class Membership:
                 listen_addr=listen,
                 advertise_addr=advertise,
                 raft_password=secrets.token_hex(32),
-                data_key=secrets.token_hex(32),
+                data_key=sealing.new_data_key(),
             )
+            kek = keywrap.new_unlock_key() if autolock else None
             state = replace(state, managers=(state.api_addr,), raft_members=(state.raft_addr,))
             self._wipe_swarm_data()
             tls.save_node_credentials(self.config.certs_dir, creds)
@@ -188,6 +200,9 @@ class Membership:
                     raft_secret=state.raft_password,
                     created_at=stamp,
                     updated_at=stamp,
+                    autolock=kek is not None,
+                    unlock_key=sealing.seal(state.data_key, UNLOCK_KEY_ID, kek) if kek else b"",
+                    data_key_id=sealing.key_id(state.data_key),
                 )
                 node = Node(
                     id=node_id,
@@ -215,7 +230,8 @@ class Membership:
                 self.node.state = None
                 self._wipe_swarm_data()
                 raise
-            state.save(self.config.state_file)
+            # With autolock, the key material goes to disk under the unlock key from now on.
+            self.node.use_kek(kek)
             return node_id, cluster.tokens.worker, state.api_addr
 
     async def _force_new_cluster(self) -> tuple[str, str, str]:
@@ -225,7 +241,7 @@ class Membership:
         await self.node.stop_roles()
         state = replace(state, raft_members=(state.raft_addr,), managers=(state.api_addr,))
         self.node.state = state
-        state.save(self.config.state_file)
+        state.save(self.config.state_file, self.node.kek())
         await self.node.start_roles(force_new_cluster=True)
         manager = self.node.manager
         assert manager is not None
@@ -274,6 +290,7 @@ class Membership:
                 raft_password=cert.raft_password,
                 raft_members=cert.raft_members,
                 data_key=cert.data_key,
+                previous_data_keys=cert.data_keys[1:],
             )
             self._wipe_swarm_data()
             tls.save_node_credentials(self.config.certs_dir, cert.creds)
@@ -323,15 +340,24 @@ class Membership:
         await self._remove_all_containers()
         self.node.state = None
         self.node.creds = None
+        self.node.use_kek(None)  # nothing left to write: only forgets the key
         self._wipe_swarm_data()
 
     async def _remove_all_containers(self) -> None:
         runtime = NodeRuntime(self.config, "", "")
         try:
-            for info in await runtime.containers.list(all=True):
+            # The swarm's containers only: those `run` made stay, as with Docker.
+            standalone = False
+            for found in await runtime.containers.adopt():
+                if ANN_TASK_ID not in dict(found.annotations):
+                    standalone = True
+                    continue
                 with contextlib.suppress(Exception):
-                    await runtime.containers.rm(info.id, force=True)
-            await runtime.network.cleanup_all()
+                    await runtime.containers.rm(found.id, force=True)
+            if not standalone:
+                # Every kernel object of ours; with standalone containers left, their
+                # sandboxes, bridge and ports stay (and so do the overlays' devices).
+                await runtime.network.cleanup_all()
             runtime.files.release_all()  # the tasks' secrets and configs
         finally:
             await runtime.stop()
@@ -363,8 +389,17 @@ class Membership:
         if state is None or creds is None or agent is None:
             return
         cert = await self._ask_managers(state, creds, agent.connected_to)
-        tls.save_node_credentials(self.config.certs_dir, cert.creds)
+        # A manager's key stays under the unlock key (autolock); a worker's needs none.
+        kek = self.node.kek() if cert.role == NodeRole.MANAGER else None
+        tls.save_node_credentials(self.config.certs_dir, cert.creds, kek)
         self.node.creds = agent.creds = cert.creds
+        if cert.role == NodeRole.MANAGER and state.role == NodeRole.MANAGER:
+            # The data keys come with a manager's certificate: one this manager lacked (a
+            # rotation, the swarm's first key) is kept now (swarmpy.manager.autolock).
+            merged = state.merged_data_keys(cert.data_keys)
+            if merged != state:
+                state = self.node.state = merged
+                merged.save(self.config.state_file, kek)
         if self.node.manager is not None:
             self.node.manager.use_credentials(cert.creds)
         until = ca.cert_validity(cert.creds.cert_pem)[1]
@@ -406,9 +441,12 @@ class Membership:
             raft_password=cert.raft_password,
             raft_members=cert.raft_members,
             data_key=cert.data_key,
+            previous_data_keys=cert.data_keys[1:],
             managers=cert.managers or state.managers,
         )
-        self.node.state.save(self.config.state_file)
+        # A new manager writes its keys in clear until it reads the unlock key from the
+        # store; a former one keeps none to lock.
+        self.node.use_kek(None)
         if cert.role == NodeRole.MANAGER:
             await self.node.start_manager()
         log.info("this node is now a %s", cert.role)

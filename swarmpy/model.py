@@ -653,6 +653,15 @@ class Cluster:
     # Docker's CAConfig.ForceRotate: the counter an Engine API client last sent, shown back so
     # that its get, increment, update starts a root rotation and a resent value does not.
     force_rotate: int = 0
+    # Autolock (Docker's EncryptionConfig.AutoLockManagers): the unlock key, sealed with the
+    # data key (swarmpy.manager.sealing, "unlock-key" as its id), b"" when autolock is off.
+    autolock: bool = False
+    unlock_key: bytes = b""
+    # The id (swarmpy.manager.sealing.key_id) of the data key managers seal with now; the key
+    # itself never enters the store. "" until the leader names one (a swarm from before).
+    data_key_id: str = ""
+    # Set when the data key must be replaced (autolock turned on); the leader does it.
+    rotate_data_key: bool = False
 
     def is_removed(self, node_id: str) -> bool:
         return any(r.id == node_id for r in self.removed_nodes)

@@ -37,6 +37,7 @@ class NodeCert:
     raft_password: str
     raft_members: tuple[str, ...]
     data_key: str = ""
+    data_keys: tuple[str, ...] = ()  # every data key, the current one first
 
 
 def _node_cert(
@@ -60,6 +61,7 @@ def _node_cert(
         raft_password=reply.raft_password,
         raft_members=tuple(reply.raft_members),
         data_key=reply.data_key,
+        data_keys=tuple(reply.data_keys) or ((reply.data_key,) if reply.data_key else ()),
     )
 
 

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from swarmpy.ca import certificates as ca
+from swarmpy.ca import keywrap
 from swarmpy.ca.certificates import NodeIdentity
 from swarmpy.errors import InvalidArgument, PermissionDenied, Unavailable
 from swarmpy.fsutil import write_atomic
@@ -276,16 +277,21 @@ class NodeCredentials:
         return ca.cert_identity(self.cert_pem)
 
 
-def save_node_credentials(directory: Path, creds: NodeCredentials) -> None:
-    """Store key (0600), certificate and root CA under ``<data-root>/certificates``."""
+def save_node_credentials(
+    directory: Path, creds: NodeCredentials, kek: bytes | None = None
+) -> None:
+    """Store key (0600), certificate and root CA under ``<data-root>/certificates``; with
+    ``kek`` (autolock) the key encrypted under it (swarmpy.ca.keywrap)."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_pem = creds.key_pem if kek is None else keywrap.encrypt_key_pem(creds.key_pem, kek)
     write_atomic(directory / CA_FILE, creds.ca_pem, 0o644)
-    write_atomic(directory / KEY_FILE, creds.key_pem, 0o600)
+    write_atomic(directory / KEY_FILE, key_pem, 0o600)
     write_atomic(directory / CERT_FILE, creds.cert_pem, 0o644)
 
 
 def load_node_credentials(directory: Path) -> NodeCredentials | None:
-    """The stored credentials, or None when this node has never joined a swarm."""
+    """The stored credentials, or None when this node has never joined a swarm. The key may
+    be encrypted (autolock: ``keywrap.key_is_encrypted``) until the node is unlocked."""
     paths = [directory / name for name in (KEY_FILE, CERT_FILE, CA_FILE)]
     present = [p.exists() for p in paths]
     if not any(present):

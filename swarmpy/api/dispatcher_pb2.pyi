@@ -595,6 +595,7 @@ class IssueNodeCertificateResponse(_message.Message):
     RAFT_PASSWORD_FIELD_NUMBER: _builtins.int
     RAFT_MEMBERS_FIELD_NUMBER: _builtins.int
     DATA_KEY_FIELD_NUMBER: _builtins.int
+    DATA_KEYS_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     cert_pem: _builtins.str
     ca_pem: _builtins.str
@@ -612,6 +613,10 @@ class IssueNodeCertificateResponse(_message.Message):
     def raft_members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """managers only"""
 
+    @_builtins.property
+    def data_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """managers only: every data key, the current one first"""
+
     def __init__(
         self,
         *,
@@ -624,10 +629,11 @@ class IssueNodeCertificateResponse(_message.Message):
         raft_password: _builtins.str = ...,
         raft_members: _abc.Iterable[_builtins.str] | None = ...,
         data_key: _builtins.str = ...,
+        data_keys: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "cert_pem", b"cert_pem", "cluster_id", b"cluster_id", "data_key", b"data_key", "managers", b"managers", "node_id", b"node_id", "raft_members", b"raft_members", "raft_password", b"raft_password", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_pem", b"ca_pem", "cert_pem", b"cert_pem", "cluster_id", b"cluster_id", "data_key", b"data_key", "data_keys", b"data_keys", "managers", b"managers", "node_id", b"node_id", "raft_members", b"raft_members", "raft_password", b"raft_password", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

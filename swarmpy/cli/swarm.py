@@ -1,4 +1,4 @@
-"""`swarmpy swarm ...`: init, join, join-token, update, ca, leave."""
+"""`swarmpy swarm ...`: init, join, join-token, update, ca, unlock, unlock-key, leave."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
 from swarmpy.cli import engine
 from swarmpy.cli.engine import path_of
-from swarmpy.cli.specflags import duration
-from swarmpy.errors import InvalidArgument
+from swarmpy.cli.specflags import boolean, duration
+from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
 from swarmpy.manager.controlapi import validate
 
 app = typer.Typer(no_args_is_help=True)
@@ -24,9 +25,24 @@ CERT_EXPIRY_HELP = "Validity period for node certificates (ms|s|m|h)"
 HEARTBEAT_HELP = "Dispatcher heartbeat period (ms|s|m|h)"
 # How often `swarm ca --rotate` looks at the nodes, as Docker's CLI.
 ROTATION_POLL_S = 0.2
+AUTOLOCK_HELP = "Enable manager autolocking (requiring an unlock key to start a stopped manager)"
 
 
-@app.command("init")
+class AutolockCommand(TyperCommand):
+    """`--autolock=false`: Docker's booleans take a value after "="; ours is an
+    --autolock/--no-autolock pair, so the value is read before the parser sees it."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        argv = []
+        for arg in args:
+            flag, sep, value = arg.partition("=")
+            if sep and flag == "--autolock":
+                arg = "--autolock" if boolean(value, "autolock") else "--no-autolock"
+            argv.append(arg)
+        return list(super().parse_args(ctx, argv))
+
+
+@app.command("init", cls=AutolockCommand)
 def init(
     advertise_addr: str = typer.Option("", help="Advertised address (format: <ip>[:port])"),
     listen_addr: str = typer.Option("", help="Listen address (format: <ip|interface>[:port])"),
@@ -36,6 +52,7 @@ def init(
     dispatcher_heartbeat: str = typer.Option("5s", help=HEARTBEAT_HELP),
     task_history_limit: int = typer.Option(5, help="Task history retention limit"),
     cert_expiry: str = typer.Option("2160h", help=CERT_EXPIRY_HELP),
+    autolock: bool = typer.Option(False, "--autolock/--no-autolock", help=AUTOLOCK_HELP),
 ) -> None:
     """Initialize a swarm."""
     heartbeat_s = duration(dispatcher_heartbeat)
@@ -48,6 +65,7 @@ def init(
             "ListenAddr": listen_addr,
             "AdvertiseAddr": advertise_addr,
             "ForceNewCluster": force_new_cluster,
+            "AutoLockManagers": autolock,
             "Spec": {
                 "Orchestration": {"TaskHistoryRetentionLimit": task_history_limit},
                 "Dispatcher": {"HeartbeatPeriod": _nanos(heartbeat_s)},
@@ -61,6 +79,23 @@ def init(
         "To add a manager to this swarm, run 'swarmpy swarm join-token manager' "
         "and follow the instructions.\n"
     )
+    if autolock:
+        print_unlock_command(_unlock_key(api))
+
+
+def _unlock_key(api: engine.EngineClient) -> str:
+    return str(api.get("/swarm/unlockkey").get("UnlockKey") or "")
+
+
+def print_unlock_command(key: str) -> None:
+    """Docker's printUnlockCommand (its 20.10 words)."""
+    if key:
+        typer.echo(
+            "To unlock a swarm manager after it restarts, run the `swarmpy swarm unlock`\n"
+            f"command and provide the following key:\n\n    {key}\n\n"
+            "Please remember to store this key in a password manager, since without it you\n"
+            "will not be able to restart the manager."
+        )
 
 
 @app.command("join")
@@ -125,13 +160,14 @@ def print_join_command(api: engine.EngineClient, node_id: str, role: str) -> Non
     typer.echo(f"    swarmpy swarm join --token {token} {addr}\n")
 
 
-@app.command("update")
+@app.command("update", cls=AutolockCommand)
 def update(
     cert_expiry: str | None = typer.Option(None, help=CERT_EXPIRY_HELP + " (default 2160h)"),
     dispatcher_heartbeat: str | None = typer.Option(None, help=HEARTBEAT_HELP + " (default 5s)"),
     task_history_limit: int | None = typer.Option(
         None, help="Task history retention limit (default 5)"
     ),
+    autolock: bool | None = typer.Option(None, "--autolock/--no-autolock", help=AUTOLOCK_HELP),
 ) -> None:
     """Update the swarm."""
     if task_history_limit is not None:
@@ -149,8 +185,61 @@ def update(
         spec.setdefault("Dispatcher", {})["HeartbeatPeriod"] = _nanos(heartbeat_s)
     if task_history_limit is not None:
         spec.setdefault("Orchestration", {})["TaskHistoryRetentionLimit"] = task_history_limit
+    encryption = spec.setdefault("EncryptionConfig", {})
+    was_locked = bool(encryption.get("AutoLockManagers"))
+    if autolock is not None:
+        encryption["AutoLockManagers"] = autolock
     api.post("/swarm/update", spec, version=swarm["Version"]["Index"])
     typer.echo("Swarm updated.")
+    if autolock and not was_locked:
+        print_unlock_command(_unlock_key(api))
+
+
+@app.command("unlock")
+def unlock() -> None:
+    """Unlock swarm."""
+    api = engine.connect()
+    # As docker's CLI: ask for the key only when the node is locked.
+    state = (api.get("/info").get("Swarm") or {}).get("LocalNodeState", "")
+    if state == "inactive":
+        raise NotInSwarm("This node is not part of a swarm")
+    if state != "locked":
+        raise Conflict("swarm is not locked")
+    if sys.stdin.isatty():
+        import getpass
+
+        key = getpass.getpass("Please enter unlock key: ")
+    else:
+        key = sys.stdin.readline().strip()
+    api.post("/swarm/unlock", {"UnlockKey": key})
+
+
+@app.command("unlock-key")
+def unlock_key(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only display token"),
+    rotate: bool = typer.Option(False, help="Rotate unlock key"),
+) -> None:
+    """Manage the unlock key."""
+    api = engine.connect()
+    if rotate:
+        swarm = api.get("/swarm")
+        if not (swarm["Spec"].get("EncryptionConfig") or {}).get("AutoLockManagers"):
+            raise Conflict("cannot rotate because autolock is not turned on")
+        api.post(
+            "/swarm/update",
+            swarm["Spec"],
+            version=swarm["Version"]["Index"],
+            rotateManagerUnlockKey=True,
+        )
+        if not quiet:
+            typer.echo("Successfully rotated manager unlock key.")
+    key = _unlock_key(api)
+    if not key:
+        raise Conflict("no unlock key is set")
+    if quiet:
+        typer.echo(key)
+        return
+    print_unlock_command(key)
 
 
 def _nanos(seconds: float) -> int:

@@ -14,7 +14,9 @@ from swarmpy import tls
 from swarmpy.api import dispatcher_pb2_grpc
 from swarmpy.config import RAFT_PORT_OFFSET, DaemonConfig, SwarmState, split_addr
 from swarmpy.errors import NoLeader, Unavailable
+from swarmpy.manager import sealing
 from swarmpy.manager.allocator.allocator import Allocator
+from swarmpy.manager.autolock import KeyKeeper, NodeKeys
 from swarmpy.manager.carotation import RootRotationLoop
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
@@ -50,6 +52,7 @@ class Manager:
         state: SwarmState,
         creds: tls.NodeCredentials,
         force_new_cluster: bool = False,
+        node_keys: NodeKeys | None = None,
     ) -> None:
         self.config = config
         self.state = state
@@ -73,14 +76,24 @@ class Manager:
         self.store = Store(self.raft)
         self.raft_secret = SecretKeeper(self.store, self.raft.keys, config.raft_dir)
         self._raft_secret_task: asyncio.Task[None] | None = None
+        # The data keys change while the manager runs (a rotation, a swarm's first key): read
+        # them from the node each time.
+        data_keys: sealing.KeySource = (
+            node_keys.data_keys if node_keys is not None else state.data_keys
+        )
+        self.data_keys = data_keys
+        self.keys = (
+            KeyKeeper(self.store, node_keys, self.raft.is_leader) if node_keys is not None else None
+        )
+        self._keys_task: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
-            self.store, creds.ca_pem, self.raft.is_leader, self.leader_api_addr, state.data_key
+            self.store, creds.ca_pem, self.raft.is_leader, self.leader_api_addr, data_keys
         )
         self.control = ControlAPI(
             self.store,
             self.raft_members,
             remove_raft_member=self.raft.remove_member,
-            data_key=state.data_key,
+            data_key=data_keys,
         )
         self.logbroker = LogBroker(
             self.store,
@@ -100,12 +113,14 @@ class Manager:
         self.raft_secret.restore()
         self.raft.start()
         self._raft_secret_task = asyncio.create_task(self.raft_secret.run())
+        if self.keys is not None:
+            self._keys_task = asyncio.create_task(self.keys.run())
         server = grpc.aio.server()
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(self.dispatcher, server)
         dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(self.logbroker, server)
         dispatcher_pb2_grpc.add_NodeCAServicer_to_server(
             NodeCAServicer(
-                self.store, self.raft.add_member, self.raft_member_addrs, self.state.data_key
+                self.store, self.raft.add_member, self.raft_member_addrs, self.data_keys
             ),
             server,
         )
@@ -129,6 +144,8 @@ class Manager:
         await self._stop_leading()
         if self._raft_secret_task is not None:
             self._raft_secret_task.cancel()
+        if self._keys_task is not None:
+            self._keys_task.cancel()
         if self._server is not None:
             await self._server.stop(grace=0.5)
         await self.raft.stop()

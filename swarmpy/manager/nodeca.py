@@ -13,6 +13,7 @@ from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.ca import certificates as ca
 from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
+from swarmpy.manager import sealing
 from swarmpy.manager.auth import authorize
 from swarmpy.manager.controlapi.validate import check_node_address, check_node_description
 from swarmpy.manager.raftsecret import record_holder
@@ -31,7 +32,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
         store: Store,
         add_raft_member: Callable[[str], Coroutine[Any, Any, None]],
         raft_members: Callable[[], list[str]],
-        data_key: str = "",
+        data_key: sealing.KeySource = "",
     ) -> None:
         self.store = store
         # Handed to the managers it certifies, as the Raft secret is (never kept in the store).
@@ -138,6 +139,7 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             if n.manager is not None and n.role == NodeRole.MANAGER
         ]
         manager = node.role == NodeRole.MANAGER
+        keys = sealing.ring(self._data_key) if manager else ()
         return dispatcher_pb2.IssueNodeCertificateResponse(
             node_id=node.id,
             cert_pem=cert_pem,
@@ -147,7 +149,8 @@ class NodeCAServicer(dispatcher_pb2_grpc.NodeCAServicer):
             managers=managers,
             raft_password=raft_secret if manager else "",
             raft_members=members if manager else [],
-            data_key=self._data_key if manager else "",
+            data_key=keys[0] if keys else "",
+            data_keys=keys,
         )
 
 

@@ -15,10 +15,9 @@ from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.images.store import ImageStore
 from swarmpy.engine.volumes import VolumeStore
-from swarmpy.errors import NotAManager
+from swarmpy.errors import NotAManager, SwarmpyError, Unavailable
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Network, NodeRole
-from swarmpy.overlay.bridges import BridgeNetworks
 
 
 class SwarmMembership(Protocol):
@@ -32,6 +31,7 @@ class SwarmMembership(Protocol):
         heartbeat_period_s: float,
         task_history_limit: int,
         node_cert_expiry_s: float,
+        autolock: bool = False,
     ) -> tuple[str, str, str]: ...
 
     async def swarm_join(
@@ -76,9 +76,6 @@ class LocalEngine(Protocol):
     @property
     def volumes(self) -> VolumeStore: ...
 
-    @property
-    def bridges(self) -> BridgeNetworks: ...
-
     def volume_users(self) -> dict[str, list[str]]:
         """Volume name -> ids of the containers (any state) that mount it."""
         ...
@@ -104,13 +101,32 @@ class EngineNode(Protocol):
 
     def control_api(self) -> ControlAPI | None: ...
 
+    @property
+    def locked(self) -> bool:
+        """Autolock holds this manager's keys until `swarm unlock` (swarmpy.daemon)."""
+        ...
+
+    async def unlock(self, human_key: str) -> None:
+        """Open the keys with the unlock key and start the roles; raises
+        keywrap.InvalidUnlockKey for a key that opens nothing."""
+        ...
+
     def require_runtime(self) -> LocalEngine:
         """The node's engine, made on first use outside a swarm (containers, images)."""
         ...
 
 
-def not_a_manager(node: EngineNode) -> NotAManager:
+# Docker's errSwarmLocked (a 503).
+SWARM_LOCKED = (
+    "Swarm is encrypted and needs to be unlocked before it can be used. Please use "
+    '"docker swarm unlock" to unlock it.'
+)
+
+
+def not_a_manager(node: EngineNode) -> SwarmpyError:
     """Docker's words for a node that cannot serve the swarm's objects (a 503)."""
+    if node.locked:
+        return Unavailable(SWARM_LOCKED)
     state = node.state
     if state is None:
         return NotAManager(

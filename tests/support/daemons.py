@@ -131,8 +131,11 @@ class Daemon:
 
     # ------------------------------------------------------------------ the CLI
 
-    def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """``swarmpy <args>`` against this daemon; never raises on a non-zero exit."""
+    def cli(
+        self, *args: str, timeout: float = 30.0, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``swarmpy <args>`` against this daemon (``input`` on its stdin); never raises on a
+        non-zero exit."""
         env = {**os.environ, "SWARMPY_HOST": self.host}
         return subprocess.run(
             [str(swarmpy_executable()), *args],
@@ -140,11 +143,12 @@ class Daemon:
             text=True,
             env=env,
             timeout=timeout,
+            input=input,
         )
 
-    def ok(self, *args: str, timeout: float = 30.0) -> str:
+    def ok(self, *args: str, timeout: float = 30.0, input: str | None = None) -> str:
         """Run the CLI, fail the test (with the daemon's log) unless it exits 0; stdout."""
-        result = self.cli(*args, timeout=timeout)
+        result = self.cli(*args, timeout=timeout, input=input)
         assert result.returncode == 0, (
             f"{self.name}: swarmpy {' '.join(args)} exited {result.returncode}\n"
             f"stdout: {result.stdout}\nstderr: {result.stderr}\n"

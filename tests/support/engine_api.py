@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from swarmpy.api import dispatcher_pb2
 from swarmpy.ca import certificates as ca
+from swarmpy.ca import keywrap
 from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
@@ -59,6 +60,7 @@ class FakeMembership:
         heartbeat_period_s: float,
         task_history_limit: int,
         node_cert_expiry_s: float,
+        autolock: bool = False,
     ) -> tuple[str, str, str]:
         self.calls.append(
             (
@@ -70,6 +72,7 @@ class FakeMembership:
                     heartbeat_period_s,
                     task_history_limit,
                     node_cert_expiry_s,
+                    autolock,
                 ),
             )
         )
@@ -118,9 +121,18 @@ class FakeNode:
     # The node's engine as the network endpoints read it (swarmpy.agent.runtime.NodeRuntime):
     # none unless a test gives one.
     runtime: Any = None
+    # Autolock as the daemon has it: locked until `unlock` gets ``unlock_key``.
+    locked: bool = False
+    unlock_key: str = ""
 
     def control_api(self) -> ControlAPI | None:
         return self.api
+
+    async def unlock(self, human_key: str) -> None:
+        keywrap.parse_human_readable(human_key)
+        if human_key != self.unlock_key:
+            raise keywrap.InvalidUnlockKey()
+        self.locked = False
 
     def require_runtime(self) -> Any:
         """No local engine here: the swarm's endpoints never ask for one, and a test of the

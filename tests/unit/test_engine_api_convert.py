@@ -298,8 +298,11 @@ def test_swarm_init_and_update() -> None:
         }
     )  # fmt: skip
     assert (init.advertise_addr, init.task_history_limit) == ("10.0.0.1", 3)
+    assert not init.autolock
+    assert init_request({"AutoLockManagers": True}).autolock
+    assert init_request({"Spec": {"EncryptionConfig": {"AutoLockManagers": True}}}).autolock
     with pytest.raises(InvalidArgument, match="AutoLockManagers"):
-        init_request({"AutoLockManagers": True})
+        init_request({"AutoLockManagers": "yes"})
     root = ca.create_root_ca()
     cluster = Cluster(id="c1", root_ca_cert=root.cert_pem, root_ca_key=root.key_pem)
     spec = swarm_json(cluster, 2)["Spec"]

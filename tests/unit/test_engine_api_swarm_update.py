@@ -107,7 +107,7 @@ def test_a_signing_ca_is_the_root_to_rotate_to_and_never_shown() -> None:
         ("Raft.SnapshotInterval", 10000, "unsupported field Raft.SnapshotInterval"),
         ("CAConfig.ExternalCAs", [{"URL": "https://ca"}], "unsupported field CAConfig.ExternalCAs"),
         ("TaskDefaults.LogDriver", {"Name": "syslog"}, "unsupported field TaskDefaults.LogDriver"),
-        ("EncryptionConfig.AutoLockManagers", True, "EncryptionConfig.AutoLockManagers"),
+        ("EncryptionConfig.AutoLockManagers", 1, "EncryptionConfig.AutoLockManagers"),
         ("Dispatcher.Period", 5, "unknown field Dispatcher.Period"),
     ],
 )

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from swarmpy.ca import certificates as ca
-from swarmpy.ca import rotation
+from swarmpy.ca import keywrap, rotation
 from swarmpy.errors import InvalidArgument, NotFound
+from swarmpy.manager import sealing
 from swarmpy.manager.controlapi import validate
 from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import Cluster, JoinTokens, NodeRole, now
@@ -36,6 +37,12 @@ class ClusterUpdate:
     rotate_ca: bool = False
     ca_cert: str = ""
     ca_key: str = ""
+    autolock: bool | None = None  # Docker's EncryptionConfig.AutoLockManagers
+    rotate_unlock_key: bool = False  # Docker's rotateManagerUnlockKey
+
+
+# The id the unlock key is sealed under in the cluster object (sealing's associated data).
+UNLOCK_KEY_ID = "unlock-key"
 
 
 def checked(update: ClusterUpdate) -> tuple[ClusterUpdate, ca.RootCA | None]:
@@ -58,8 +65,15 @@ def checked(update: ClusterUpdate) -> tuple[ClusterUpdate, ca.RootCA | None]:
     return update, ca.create_root_ca()
 
 
-def apply_update(cluster: Cluster, update: ClusterUpdate, new_root: ca.RootCA | None) -> Cluster:
-    """The cluster with a checked update applied (pure)."""
+def apply_update(
+    cluster: Cluster,
+    update: ClusterUpdate,
+    new_root: ca.RootCA | None,
+    fresh_unlock_key: bytes = b"",
+    data_keys: sealing.KeyRing = (),
+) -> Cluster:
+    """The cluster with a checked update applied (pure). ``fresh_unlock_key`` is the unlock
+    key a change of autolock or a rotation brings, sealed with the current ``data_keys``."""
     settings = {
         name: value
         for name in (
@@ -73,12 +87,41 @@ def apply_update(cluster: Cluster, update: ClusterUpdate, new_root: ca.RootCA | 
     changed = replace(cluster, **settings)
     if new_root is not None:
         changed = rotation.start_rotation(changed, new_root)
-    return changed
+    return _apply_autolock(changed, update, fresh_unlock_key, data_keys)
+
+
+def _apply_autolock(
+    cluster: Cluster, update: ClusterUpdate, fresh: bytes, data_keys: sealing.KeyRing
+) -> Cluster:
+    """As SwarmKit's UpdateCluster: autolock on makes a key if there is none (or a rotation
+    is asked), off drops it; a rotation with autolock off changes nothing. Turning it on also
+    replaces the data key, as SwarmKit then rotates its Raft DEK: the old one was on disk in
+    clear until now."""
+    autolock = cluster.autolock if update.autolock is None else update.autolock
+    if not autolock:
+        return replace(cluster, autolock=False, unlock_key=b"")
+    if cluster.unlock_key and not update.rotate_unlock_key:
+        return replace(cluster, autolock=True)
+    return replace(
+        cluster,
+        autolock=True,
+        unlock_key=sealing.seal(data_keys, UNLOCK_KEY_ID, fresh),
+        rotate_data_key=cluster.rotate_data_key or not cluster.autolock,
+    )
+
+
+def unlock_key_of(cluster: Cluster, data_keys: sealing.KeySource) -> bytes | None:
+    """The cluster's unlock key (None with autolock off); raises sealing.SealingError when
+    this manager does not hold the data key it is sealed with yet."""
+    if not cluster.autolock or not cluster.unlock_key:
+        return None
+    return sealing.unseal(data_keys, UNLOCK_KEY_ID, cluster.unlock_key)
 
 
 class ClusterAPI:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, data_key: sealing.KeySource = "") -> None:
         self.store = store
+        self.data_key = data_key
 
     def get(self) -> Cluster:
         cluster = self.store.view().cluster()
@@ -136,4 +179,13 @@ class ClusterAPI:
         the node CA a new validity with its next certificate; a new root CA starts a
         rotation (swarmpy.ca.rotation) that the leader's rotation loop completes."""
         update, new_root = checked(update)
-        return await self._change(lambda cluster: apply_update(cluster, update, new_root))
+        fresh = keywrap.new_unlock_key()
+        keys = sealing.ring(self.data_key)
+        return await self._change(
+            lambda cluster: apply_update(cluster, update, new_root, fresh, keys)
+        )
+
+    def unlock_key(self) -> str:
+        """`swarm unlock-key`: the key as Docker shows it, "" with autolock off."""
+        key = unlock_key_of(self.get(), self.data_key)
+        return keywrap.human_readable(key) if key else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from swarmpy.manager import sealing
 from swarmpy.manager.controlapi.cluster import ClusterAPI
 from swarmpy.manager.controlapi.common import RaftMember, check_leader
 from swarmpy.manager.controlapi.configs import ConfigAPI
@@ -30,12 +31,12 @@ class ControlAPI:
         store: Store,
         raft_members: Callable[[], Sequence[RaftMember]],
         remove_raft_member: Callable[[str], Awaitable[None]] | None = None,
-        data_key: str = "",
+        data_key: sealing.KeySource = "",
     ) -> None:
         self.store = store
         self._raft_members = raft_members
         self.nodes = NodeAPI(store, raft_members, remove_raft_member)
-        self.cluster = ClusterAPI(store)
+        self.cluster = ClusterAPI(store, data_key)
         self.services = ServiceAPI(store)
         self.tasks = TaskAPI(store)
         self.networks = NetworkAPI(store)

@@ -19,7 +19,7 @@ class SecretAPI(FileObjectAPI[Secret]):
     limit = MAX_SECRET_SIZE
     table = SECRETS
 
-    def __init__(self, store: Store, data_key: str) -> None:
+    def __init__(self, store: Store, data_key: sealing.KeySource) -> None:
         super().__init__(store)
         self.data_key = data_key
 

@@ -24,6 +24,7 @@ from swarmpy import codec
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
+from swarmpy.manager import sealing
 from swarmpy.manager.auth import authorize, refuse_removed
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.files import file_data, wanted_ids
@@ -79,7 +80,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         ca_pem: str,
         is_leader: Callable[[], bool],
         leader_api_addr: Callable[[], str | None],
-        data_key: str = "",
+        data_key: sealing.KeySource = "",
     ) -> None:
         self.store = store
         self._data_key = data_key

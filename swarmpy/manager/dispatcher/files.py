@@ -33,7 +33,10 @@ def wanted_ids(tasks: Iterable[Task]) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def file_data(
-    snapshot: Snapshot, secret_ids: Iterable[str], config_ids: Iterable[str], data_key: str
+    snapshot: Snapshot,
+    secret_ids: Iterable[str],
+    config_ids: Iterable[str],
+    data_key: sealing.KeySource,
 ) -> list[FileData]:
     """The bytes to send, secrets unsealed; one that is gone or cannot be opened is left out
     (its task fails at prepare, saying which is missing)."""

@@ -31,7 +31,7 @@ def swarm_spec_json(cluster: Cluster) -> dict[str, Any]:
             "ForceRotate": cluster.force_rotate,
         },
         "TaskDefaults": {},
-        "EncryptionConfig": {"AutoLockManagers": False},
+        "EncryptionConfig": {"AutoLockManagers": cluster.autolock},
     }
 
 
@@ -72,7 +72,7 @@ def swarm_json(cluster: Cluster, index: int | None) -> dict[str, Any]:
 
 
 # SwarmSpec fields swarmpy has no equivalent of (pysyncobj has no ticks or snapshot settings;
-# no external CAs, no task defaults, no autolock): taken only at their zero value.
+# no external CAs, no task defaults): taken only at their zero value.
 _UNSUPPORTED_SPEC = {
     "Raft": (
         "SnapshotInterval",
@@ -82,11 +82,10 @@ _UNSUPPORTED_SPEC = {
         "HeartbeatTick",
     ),
     "TaskDefaults": ("LogDriver",),
-    "EncryptionConfig": ("AutoLockManagers",),
 }
 
 
-def swarm_update(body: Any, cluster: Cluster) -> ClusterUpdate:
+def swarm_update(body: Any, cluster: Cluster, rotate_unlock_key: bool = False) -> ClusterUpdate:
     """What a SwarmSpec sent to /swarm/update changes, as Docker's daemon merges it: a
     duration of 0 or an absent key keeps the setting; a ForceRotate other than the one shown,
     or a SigningCACert (with its SigningCAKey), starts a root rotation. Fields swarmpy does
@@ -132,6 +131,13 @@ def swarm_update(body: Any, cluster: Cluster) -> ClusterUpdate:
         raise InvalidArgument(
             "if a signing CA key is provided, the signing CA cert must also be provided"
         )
+    # As Docker's daemon: the spec sent is the whole spec, so an absent EncryptionConfig
+    # means autolock off.
+    autolock = False
+    encryption = f.obj("EncryptionConfig")
+    if encryption is not None:
+        autolock = encryption.flag("AutoLockManagers")
+        encryption.done()
     f.done()
     return ClusterUpdate(
         node_cert_expiry_s=expiry,
@@ -143,6 +149,8 @@ def swarm_update(body: Any, cluster: Cluster) -> ClusterUpdate:
         rotate_ca=force_rotate != cluster.force_rotate or bool(ca_cert),
         ca_cert=ca_cert,
         ca_key=ca_key,
+        autolock=autolock,
+        rotate_unlock_key=rotate_unlock_key,
     )
 
 
@@ -155,6 +163,7 @@ class InitRequest:
     task_history_limit: int
     # 0: the default (DEFAULT_NODE_CERT_EXPIRY_S), as for Docker's zero duration.
     node_cert_expiry_s: float = 0.0
+    autolock: bool = False
 
 
 def _check_node_options(f: Fields) -> None:
@@ -175,8 +184,9 @@ def init_request(body: Any) -> InitRequest:
     listen = f.text("ListenAddr")
     force = f.flag("ForceNewCluster")
     _check_node_options(f)
+    autolock = f.flag("AutoLockManagers")
     # 24 is Docker's CLI's default SubnetSize, and swarmpy's.
-    f.unsupported(("AutoLockManagers", "DefaultAddrPool", "SubnetSize"), zeros={"SubnetSize": 24})
+    f.unsupported(("DefaultAddrPool", "SubnetSize"), zeros={"SubnetSize": 24})
     heartbeat, history, expiry = 0.0, 0, 0.0
     spec = f.obj("Spec")
     if spec is not None:
@@ -194,14 +204,16 @@ def init_request(body: Any) -> InitRequest:
             # A new swarm makes its own root: no signing CA, no external CA, nothing to rotate.
             ca_config.unsupported(("ExternalCAs", "SigningCACert", "SigningCAKey", "ForceRotate"))
             ca_config.done()
-        spec.unsupported(
-            ("Name", "Labels", "Raft", "TaskDefaults", "EncryptionConfig"),
-            zeros={"Name": "default"},
-        )
+        encryption = spec.obj("EncryptionConfig")
+        if encryption is not None:
+            # Docker's CLI sends the flag both here and at the top: either turns it on.
+            autolock = encryption.flag("AutoLockManagers") or autolock
+            encryption.done()
+        spec.unsupported(("Name", "Labels", "Raft", "TaskDefaults"), zeros={"Name": "default"})
         spec.done()
     f.done()
     return InitRequest(
-        advertise, listen, force, heartbeat or DEFAULT_HEARTBEAT_PERIOD_S, history, expiry
+        advertise, listen, force, heartbeat or DEFAULT_HEARTBEAT_PERIOD_S, history, expiry, autolock
     )
 
 

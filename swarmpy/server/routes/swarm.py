@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from swarmpy.ca import keywrap
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import Conflict, NotInSwarm, Unavailable
 from swarmpy.manager.state.store import CLUSTERS
@@ -23,6 +24,10 @@ from swarmpy.server.convert.swarm import init_request, join_request, swarm_json,
 
 class NotLocked(ApiError):
     http_status = 409
+
+
+class WrongUnlockKey(ApiError):
+    http_status = 401
 
 
 def add_routes(routes: Routes) -> None:
@@ -62,6 +67,7 @@ async def init(request: web.Request) -> web.Response:
         wanted.heartbeat_period_s,
         wanted.task_history_limit,
         wanted.node_cert_expiry_s,
+        wanted.autolock,
     )
     return json_response(node_id)
 
@@ -97,13 +103,12 @@ async def update(request: web.Request) -> web.Response:
     version = query_version(request, "swarm")
     rotate_worker = query_flag(request, "rotateWorkerToken")
     rotate_manager = query_flag(request, "rotateManagerToken")
-    if query_flag(request, "rotateManagerUnlockKey"):
-        raise Conflict("swarmpy has no autolock: there is no unlock key to rotate")
+    rotate_unlock_key = query_flag(request, "rotateManagerUnlockKey")
     cluster = api.cluster.get()
     if version != api.store.view().version(CLUSTERS, cluster.id):
         raise Conflict("update out of sequence")
     # Checked whole before anything changes: a refused setting rotates no token either.
-    await api.cluster.update(swarm_update(await json_body(request), cluster))
+    await api.cluster.update(swarm_update(await json_body(request), cluster, rotate_unlock_key))
     if rotate_worker:
         await api.cluster.rotate_join_token("worker")
     if rotate_manager:
@@ -112,15 +117,22 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def unlock_key(request: web.Request) -> web.Response:
-    # Managers' data is not encrypted at rest, so there is no key: Docker's answer when
-    # autolock is off is an empty one (its CLI then says "no unlock key is set").
-    writer(request.app[NODE])
-    return json_response({"UnlockKey": ""})
+    # With autolock off Docker answers an empty key (its CLI then says "no unlock key is set").
+    api = writer(request.app[NODE])
+    return json_response({"UnlockKey": api.cluster.unlock_key()})
 
 
 async def unlock(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    Fields(await json_body(request)).text("UnlockKey")
+    f = Fields(await json_body(request))
+    key = f.text("UnlockKey")
+    f.done()
     if node.state is None:
         raise NotInSwarm("This node is not part of a swarm")
-    raise NotLocked("swarm is not locked")
+    if not node.locked:
+        raise NotLocked("swarm is not locked")
+    try:
+        await node.unlock(key)
+    except keywrap.InvalidUnlockKey as exc:
+        raise WrongUnlockKey(str(exc)) from None
+    return web.Response()

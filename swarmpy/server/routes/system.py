@@ -25,7 +25,7 @@ from swarmpy.server.app import (
     parse_time,
     server_headers,
 )
-from swarmpy.server.backend import EngineNode
+from swarmpy.server.backend import SWARM_LOCKED, EngineNode
 from swarmpy.server.convert.events import EVENT_FILTERS, event_matches
 from swarmpy.server.convert.swarm import cluster_info_json
 from swarmpy.server.filters import parse_filters
@@ -97,13 +97,13 @@ def _arch() -> str:
 def swarm_info(node: EngineNode) -> dict[str, Any]:
     """Docker's Info.Swarm."""
     state = node.state
-    if state is None:
+    if state is None or node.locked:
         return {
             "NodeID": "",
-            "NodeAddr": "",
-            "LocalNodeState": "inactive",
+            "NodeAddr": state.advertise_addr if state is not None else "",
+            "LocalNodeState": "locked" if state is not None else "inactive",
             "ControlAvailable": False,
-            "Error": "",
+            "Error": SWARM_LOCKED if state is not None else "",
             "RemoteManagers": None,
         }
     out: dict[str, Any] = {
