@@ -1,0 +1,170 @@
+"""build, tag, push, pull, save and load on one loopback daemon, with the session registry.
+
+One test function over one daemon (a swarm of its own for the service at the end): a
+Dockerfile with every instruction builds, a rebuild is all cache, a changed COPY source
+rebuilds from that step, the image goes to the registry and back and runs as a service, save
+output loads, the docker CLI builds and pushes against our API, and bad Dockerfiles fail with
+Docker's messages leaving no container, mount or work dir behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemons import Daemon, DaemonSet
+from tests.support.docker_cli import DockerCli
+from tests.support.localswarm import run_task, single_node_swarm
+
+pytestmark = pytest.mark.root
+
+DOCKERFILE = """\
+# escape=\\
+ARG BASE=busybox
+FROM $BASE AS build
+ARG GREETING=hello
+RUN echo "$GREETING from stage one" > /built.txt
+FROM scratch AS empty
+COPY --from=build /built.txt /copied.txt
+FROM ${BASE}
+LABEL org.example.team="images" version=1
+ENV APP_HOME=/srv/app \\
+    MODE=test
+WORKDIR $APP_HOME
+COPY app.txt ./
+COPY --chown=1000:1000 data/ data/
+ADD bundle.tar /unpacked/
+COPY --from=build /built.txt /from-build.txt
+COPY --from=empty /copied.txt /from-scratch.txt
+RUN rm -f /bin/vi && echo gone > /removed.txt
+USER 1000
+EXPOSE 8080 9090/udp
+VOLUME /srv/data
+HEALTHCHECK --interval=5s --retries=2 CMD test -f /srv/app/app.txt
+STOPSIGNAL SIGUSR1
+SHELL ["/bin/sh", "-ec"]
+RUN test "$MODE" = test
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /srv/app/app.txt; sleep 600"]
+"""
+
+
+def _bundle() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo("inside.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"in\n"))
+    return out.getvalue()
+
+
+def _context(root: Path) -> Path:
+    root.mkdir()
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    (root / "app.txt").write_text("v1\n")
+    (root / "data").mkdir()
+    (root / "data" / "one.txt").write_text("1\n")
+    (root / "secret.txt").write_text("never sent\n")
+    (root / ".dockerignore").write_text("secret.txt\n")
+    (root / "bundle.tar").write_bytes(_bundle())
+    return root
+
+
+def _leftovers(d: Daemon) -> list[str]:
+    """Build containers, mounts and work dirs a build left behind."""
+    found = []
+    work = d.data_root / "build"
+    if work.exists():
+        found += [str(p) for p in work.iterdir()]
+    with open("/proc/self/mountinfo") as info:
+        found += [line.split()[4] for line in info if str(work) in line.split()[4]]
+    listed = subprocess.run(
+        ["runc", "--root", str(d.data_root / "runc"), "list", "-q"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return found + [c for c in listed if len(c) == 64]
+
+
+def _layers(d: Daemon) -> set[str]:
+    return {p.name for p in (d.data_root / "images" / "layers").iterdir()}
+
+
+def test_build_cache_push_pull_save_and_failures(tmp_path: Path, registry: str) -> None:
+    ctx = _context(tmp_path / "ctx")
+    with DaemonSet() as ds:
+        (d,) = ds.start(1)
+        with single_node_swarm(d):
+            first = d.ok("build", "-t", "app:v1", "-t", "app:extra", str(ctx), timeout=180)
+            steps = 25
+            assert f"Step {steps}/{steps} : CMD" in first
+            assert "Successfully tagged app:v1" in first
+            assert "Successfully tagged app:extra" in first
+            doc = d.json("image", "inspect", "app:v1")[0]
+            config = doc["Config"]
+            assert config["Entrypoint"] == ["/bin/sh", "-c"]
+            assert config["Labels"] == {"org.example.team": "images", "version": "1"}
+            assert "APP_HOME=/srv/app" in config["Env"]
+            assert "MODE=test" in config["Env"]
+            assert config["WorkingDir"] == "/srv/app"
+            assert config["User"] == "1000"
+
+            # A rebuild is all cache; a changed COPY source rebuilds from its step on.
+            second = d.ok("build", "-t", "app:v1", str(ctx), timeout=120)
+            assert second.count(" ---> Using cache") == steps - 4  # all but meta ARG, 3 FROMs
+            assert " ---> Running in" not in second
+            (ctx / "app.txt").write_text("v2\n")
+            third = d.ok("build", "-t", "app:v1", str(ctx), timeout=180)
+            before, after = third.split("COPY app.txt ./", 1)
+            assert before.count(" ---> Using cache") == 6
+            assert " ---> Using cache" not in after
+
+            # The docker CLI (classic builder) against our API.
+            cli = DockerCli(d)
+            cli.env["DOCKER_BUILDKIT"] = "0"
+            built = cli.ok("build", "-t", "dapp", str(ctx), timeout=180)
+            assert "Successfully tagged dapp:latest" in built
+
+            # Tag, push, remove, pull back, run as a service.
+            remote = f"{registry}/team/app:v1"
+            d.ok("tag", "app:v1", remote)
+            pushed = d.ok("push", remote, timeout=120)
+            assert "v1: digest: sha256:" in pushed
+            cli.ok("tag", "dapp", f"{registry}/team/dapp:1")
+            assert "Mounted from team/app" in cli.ok("push", f"{registry}/team/dapp:1")
+            d.ok("image", "rm", "app:v1", "app:extra", remote, "dapp", f"{registry}/team/dapp:1")
+            d.ok("image", "pull", remote, timeout=120)
+            container = run_task(d, "built", remote)
+            assert "v2" in d.ok("logs", container)
+
+            # save output loads back.
+            archive = tmp_path / "app.tar"
+            d.ok("save", "-o", str(archive), remote)
+            image_id = d.json("image", "inspect", remote)[0]["Id"]
+            d.ok("service", "rm", "built")
+            with tarfile.open(archive) as tar:
+                manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+            assert manifest[0]["RepoTags"] == [remote]
+
+            # Bad Dockerfiles: Docker's messages, nothing left behind.
+            layers = _layers(d)
+            for text, message in (
+                ("FROM busybox\nFROB x\n", "unknown instruction: FROB"),
+                ("FROM busybox\nCOPY missing.txt /\n", "file not found in build context"),
+                ("FROM busybox\nRUN exit 3\n", "returned a non-zero code: 3"),
+            ):
+                (ctx / "Dockerfile").write_text(text)
+                failed = d.cli("build", str(ctx), timeout=60)
+                assert failed.returncode != 0
+                assert message in failed.stderr
+                assert _leftovers(d) == []
+                assert _layers(d) == layers
+            assert "/bin/sh -c exit 3" in failed.stderr
+        d.ok("image", "rm", remote)
+        d.ok("image", "load", "-i", str(archive))
+        assert d.json("image", "inspect", remote)[0]["Id"] == image_id
