@@ -60,6 +60,18 @@ class Fields:
     def _take(self, key: str) -> Any:
         return self._values.pop(key.lower(), None)
 
+    def keys(self) -> list[str]:
+        """The keys not taken yet, as the client spelled them (a map's own keys)."""
+        return [self._spelling[k] for k in self._values]
+
+    def raw(self, key: str) -> Any:
+        """The value as sent, taken without a check (the caller checks it)."""
+        return self._take(key)
+
+    def peek(self, key: str) -> Any:
+        """The value as sent, left in place."""
+        return self._values.get(key.lower())
+
     def _bad(self, key: str, expected: str, value: Any) -> InvalidArgument:
         return InvalidArgument(f"invalid {self.name(key)}: expected {expected}, got {_kind(value)}")
 

@@ -178,7 +178,43 @@ class Containers:
         return ContainerDir(self.container_root / cid)
 
     async def _states(self) -> list[dict[str, Any]]:
-        return [s for s in await self.runc.list_containers() if bundle.ANN_NAME in _ann(s)]
+        """Every container of ours, as runc's state; one runc has no state for (made and
+        not run yet, or between two runs) as Docker's "created" (or "exited" once it ran).
+        The annotations are the bundle's, which a rename changes after runc copied them."""
+        listed = await self.runc.list_containers()
+        found = []
+        for s in listed:
+            config = self._dir(s["id"]).config()
+            if config.get("annotations"):
+                s = {**s, "annotations": config["annotations"]}
+            if bundle.ANN_NAME in _ann(s):
+                found.append(s)
+        known = {s["id"] for s in listed}
+        return found + await asyncio.to_thread(self._not_run, known)
+
+    def _not_run(self, known: set[str]) -> list[dict[str, Any]]:
+        try:
+            paths = [p for p in self.container_root.iterdir() if p.name not in known]
+        except OSError:
+            return []
+        found = []
+        for path in paths:
+            cdir = ContainerDir(path)
+            annotations = cdir.config().get("annotations") or {}
+            if bundle.ANN_NAME not in annotations:
+                continue  # not (or no longer) a whole container: a create or rm half-way
+            rec = cdir.record()
+            found.append(
+                {
+                    "id": path.name,
+                    "status": "stopped" if "exit_code" in rec else "created",
+                    "pid": 0,
+                    "annotations": annotations,
+                    "created": iso(float(rec.get("created_at", 0.0))),
+                    "bundle": str(path),
+                }
+            )
+        return found
 
     async def resolve(self, ref: str) -> dict[str, Any]:
         """runc's state for a full id, a unique id prefix, or a container name."""
@@ -203,7 +239,8 @@ class Containers:
             id=s["id"],
             image=ann.get(bundle.ANN_IMAGE, ""),
             command=" ".join(args),
-            created=parse_runc_time(s.get("created", "")),
+            # When it was made (runc's own time is that of its latest run).
+            created=float(rec.get("created_at") or parse_runc_time(s.get("created", ""))),
             status=status_text(
                 s["status"],
                 float(rec.get("started_at", 0.0)),

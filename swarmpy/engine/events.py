@@ -25,7 +25,10 @@ def labels_from_annotations(
         for k, v in annotations.items()
         if k.startswith(bundle.ANN_LABEL_PREFIX)
     }
-    labels.update({label: annotations.get(key, "") for label, key in annotation_labels.items()})
+    # Only the containers the orchestrator made carry its annotations (a container made by
+    # `run` has no com.docker.swarm.* labels); the name annotation every container has.
+    if any(key in annotations and key != bundle.ANN_NAME for key in annotation_labels.values()):
+        labels.update({label: annotations.get(key, "") for label, key in annotation_labels.items()})
     return labels
 
 

@@ -36,6 +36,7 @@ from swarmpy.engine.runc import (
 )
 from swarmpy.engine.spec import ContainerConfig, Mount
 from swarmpy.errors import Conflict, NotFound
+from swarmpy.fsutil import write_atomic
 from swarmpy.model import HealthState
 
 
@@ -115,8 +116,10 @@ class Engine:
         )
         self.events.emit("create", container.id, config.get("annotations") or {})
 
-    async def start(self, cid: str) -> None:
-        """Run a created container; a no-op for one already started."""
+    async def start(self, cid: str, stdin: int | None = None) -> None:
+        """Run a created container; a no-op for one already started. ``stdin``: the read
+        end of a pipe for its standard input (Docker's -i; else /dev/null), which the
+        container holds once this returns."""
         # runc creates the container here, not in create: that is where Docker's runtime
         # creates it too (so runtime errors surface at start), and one runc run is cheaper
         # than a create and a start.
@@ -139,7 +142,14 @@ class Engine:
         else:
             out, err = jsonlog.start_keeper(cdir.path, cdir.log_file)
             try:
-                pid = await self.runc.run_detached(cid, cdir.path, out, err, cdir.runc_log)
+                pid = await self.runc.run_detached(
+                    cid,
+                    cdir.path,
+                    out,
+                    err,
+                    cdir.runc_log,
+                    stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
+                )
             finally:
                 # The container holds them now: its end is the keeper's end of input.
                 os.close(out)
@@ -155,6 +165,41 @@ class Engine:
 
             self.reaper.watch(pid, exited)
         self._monitor(cid)
+
+    async def rerun(self, cid: str, stdin: int | None = None) -> None:
+        """Run a container again after it ended (Docker's start of a stopped container,
+        ``restart``): runc forgets the old run, the rootfs, bundle and log stay."""
+        cdir = self.container_dir(cid)
+        if not cdir.path.exists():
+            raise NotFound(f"No such container: {cid}")
+        if self.runc.knows(cid):
+            st = await self.runc.state(cid)
+            if st is not None and st.get("status") != "stopped":
+                return await self.start(cid, stdin)
+            pid = cdir.record().get("pid")
+            await self.runc.delete(cid, force=True)
+            if self.reaper is not None and pid:
+                self.reaper.forget(int(pid))
+        await self._stop_monitor(cid)
+        rec = cdir.record()
+        rec.pop("exit_code", None)
+        rec.pop("pid", None)
+        write_atomic(cdir.record_file, json.dumps(rec))
+        await self.start(cid, stdin)
+
+    def rename(self, cid: str, name: str) -> None:
+        """The container's name, kept in its bundle's annotations (where ps and inspect read
+        it), changed; runc reads the bundle only when it runs the container."""
+        cdir = self.container_dir(cid)
+        config = cdir.config()
+        if not config:
+            raise NotFound(f"No such container: {cid}")
+        old = _annotations(cdir)
+        config.setdefault("annotations", {})[bundle.ANN_NAME] = name
+        cdir.config_file.write_text(json.dumps(config, indent=1))
+        self.events.emit(
+            "rename", cid, config["annotations"], oldName="/" + old.get(bundle.ANN_NAME, "")
+        )
 
     async def pid(self, cid: str) -> int:
         recorded = self.container_dir(cid).record().get("pid")

@@ -131,6 +131,7 @@ class Runc:
         stderr: int,
         runc_log: Path,
         console_socket: str = "",
+        stdin: int = asyncio.subprocess.DEVNULL,
     ) -> int:
         """Create and start the container in one runc run (`runc run --detach`, one process
         where create + start take two); returns its init process's pid (from --pid-file,
@@ -147,7 +148,7 @@ class Runc:
             str(pid_file),
             *(["--console-socket", console_socket] if console_socket else []),
             cid,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             umask=RUNC_UMASK,
@@ -177,8 +178,17 @@ class Runc:
     async def list_containers(self) -> list[dict[str, Any]]:
         if not self.root.exists():
             return []
+        for attempt in range(3):
+            try:
+                text = await self._run("list", "--format", "json")
+                break
+            except RuntimeFailure as e:
+                # runc fails the whole list when a container is deleted while it reads
+                # the root; the list an instant later is the answer.
+                if "no such file or directory" not in str(e) or attempt == 2:
+                    raise
         # An empty root lists as `null`, not `[]`.
-        listed = json.loads(await self._run("list", "--format", "json")) or []
+        listed = json.loads(text) or []
         return cast(list[dict[str, Any]], listed)
 
     async def pause(self, cid: str) -> None:
