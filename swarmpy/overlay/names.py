@@ -50,6 +50,11 @@ class Names:
         return f"{self.prefix}ports"
 
     @property
+    def container_ports_table(self) -> str:
+        """The host's rules for ports standalone containers publish (``run -p``)."""
+        return f"{self.prefix}cports"
+
+    @property
     def ingress_sandbox(self) -> str:
         """The routing mesh's netns on this node (Docker's ingress_sbox)."""
         return f"{self.prefix}-ingress_sbox"

@@ -21,7 +21,9 @@ from typing import Literal, TypeVar
 from swarmpy.errors import RuntimeFailure
 from swarmpy.model import Network, NetworkView, PublishMode, Task, mac_for_ip
 from swarmpy.netns import netns_path
+from swarmpy.overlay import containerports
 from swarmpy.overlay.attachment import Attachment
+from swarmpy.overlay.containerports import Forward
 from swarmpy.overlay.forwarding import remote_peers
 from swarmpy.overlay.ingress import (
     HostPort,
@@ -80,6 +82,7 @@ class OverlayNetworkProvider:
         self._ingress_failed: tuple[Network, str] | None = None  # the wiring that failed last
         self._host_ports: dict[str, tuple[HostPort, ...]] = {}  # task id → its host-mode ports
         self._host_nft: Nft | None = None
+        self._container_nft: Nft | None = None
         # What the host's port table was last made from: (mesh ports, host-mode ports).
         self._host_rules: tuple[object, ...] | None = None
 
@@ -122,6 +125,92 @@ class OverlayNetworkProvider:
         self._view_arrived.set()
         self._view_arrived = asyncio.Event()
         await self._run(self._apply_view_sync, view)
+
+    # ------------------------------------------------------------ standalone containers
+
+    async def attach_local(self, container_id: str, name: str) -> Attachment:
+        """A standalone container's sandbox (netns ``sandbox_name(container_id)``) with one
+        leg, eth0, on the node-local bridge (Docker's default ``bridge`` network); the same
+        address as before for a container that had one."""
+        return await self._run(self._attach_local_sync, container_id, name)
+
+    async def adopt_local(self, container_id: str, name: str) -> Attachment | None:
+        """A standalone container's sandbox that outlived a daemon restart, taken back
+        (None: it is gone)."""
+        return await self._run(self._adopt_local_sync, container_id, name)
+
+    async def detach_local(self, container_id: str, release: bool = True) -> None:
+        """Its sandbox and leg gone; with ``release`` its address too."""
+        await self._run(self._detach_local_sync, container_id, release)
+
+    async def publish_container_ports(self, forwards: list[Forward]) -> None:
+        """The host's DNAT rules for every port standalone containers publish, replaced."""
+        await self._run(self._publish_container_ports_sync, forwards)
+
+    def sandbox_name(self, container_id: str) -> str:
+        return self._names.sandbox(container_id)
+
+    @property
+    def local_gateway(self) -> str:
+        return str(self._pool.gateway)
+
+    @property
+    def local_subnet(self) -> str:
+        return str(self._pool.network)
+
+    def _local_attachment(self, container_id: str, name: str) -> Attachment:
+        cidr = self._pool.allocate(container_id)
+        return Attachment(
+            task_id=container_id,
+            container_name=name,
+            network_id="",
+            sandbox=self._names.sandbox(container_id),
+            ifname=container_ifname(0),
+            veth=self._names.veth(container_id, 0),
+            cidr=cidr,
+            mac=mac_for_ip(cidr),
+        )
+
+    def _attach_local_sync(self, container_id: str, name: str) -> Attachment:
+        att = self._local_attachment(container_id, name)
+        self._nl.delete_link(att.veth)  # a leftover of a crashed run
+        self._sandboxes.create(att.sandbox)
+        try:
+            self._local_bridge().attach(att)
+        except Exception:
+            self._detach_local_sync(container_id, release=False)
+            raise
+        self._attachments[container_id] = (att,)
+        return att
+
+    def _adopt_local_sync(self, container_id: str, name: str) -> Attachment | None:
+        att = self._local_attachment(container_id, name)
+        if att.sandbox not in self._nl.list_netns():
+            return None
+        self._local_bridge().ensure()
+        self._attachments[container_id] = (att,)
+        return att
+
+    def _detach_local_sync(self, container_id: str, release: bool) -> None:
+        self._attachments.pop(container_id, None)
+        self._nl.delete_link(self._names.veth(container_id, 0))
+        self._sandboxes.destroy(self._names.sandbox(container_id))
+        if release:
+            self._pool.release(container_id)
+
+    def _publish_container_ports_sync(self, forwards: list[Forward]) -> None:
+        if forwards:
+            self._local_bridge().ensure()
+        if self._container_nft is None:
+            self._container_nft = open_nft(self._nl.host_netns)
+        containerports.apply(
+            self._container_nft,
+            self._nl.host_netns,
+            self._names.container_ports_table,
+            self._names.local_bridge,
+            str(self._pool.network),
+            forwards,
+        )
 
     # ------------------------------------------------------------ what network inspect shows
 
@@ -357,9 +446,11 @@ class OverlayNetworkProvider:
         host_nft = open_nft(self._nl.host_netns)
         host_nft.run(delete_table("ip", self._names.nat_table))
         host_nft.run(delete_table("ip", self._names.ports_table))
+        host_nft.run(delete_table("ip", self._names.container_ports_table))
         self._ingress = None
         self._host_ports.clear()
         self._host_nft = None
+        self._container_nft = None
         self._host_rules = None
         for task_id in self._attachments:
             self._pool.release(task_id)
