@@ -28,6 +28,7 @@ from swarmpy.manager.manager import Manager
 from swarmpy.membership import Membership
 from swarmpy.model import NodeRole
 from swarmpy.server.listeners import EngineApiServer
+from swarmpy.standalone.manager import StandaloneContainers
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,10 @@ class Daemon:
         self.agent: Agent | None = None
         self.runtime: NodeRuntime | None = None
         self.membership = Membership(self)
+        # Containers made by `run`/`create`, over whichever engine the node has.
+        self.standalone = StandaloneContainers(
+            self.require_runtime, config.data_root, config.hostname, config.resolv_conf
+        )
         self._engine_api = EngineApiServer(self, config)
         self._stop = asyncio.Event()
         self._role_change: asyncio.Task[None] | None = None
@@ -96,6 +101,8 @@ class Daemon:
                 watchdog.cancel()
                 await self.shutdown()
                 raise
+        # Standalone containers back under watch, those their restart policy wants started.
+        await self.standalone.recover()
         log.info("daemon ready on %s", ", ".join(self.config.hosts))
         await self._stop.wait()
         watchdog.cancel()
@@ -106,6 +113,7 @@ class Daemon:
         self._stop.set()
 
     async def shutdown(self) -> None:
+        await self.standalone.close()
         await self.stop_roles()
         await self._engine_api.stop()
 
@@ -169,8 +177,12 @@ class Daemon:
     async def start_roles(self, force_new_cluster: bool = False) -> None:
         assert self.state is not None
         assert self.creds is not None
+        if self.runtime is not None:
+            # The engine made outside a swarm (standalone containers): replaced by the node's.
+            await self.runtime.stop()
         self.runtime = NodeRuntime(self.config, self.state.advertise_addr, self.state.node_id)
         await self.runtime.start()
+        self.standalone.runtime_changed()
         if self.state.role == NodeRole.MANAGER:
             await self.start_manager(force_new_cluster)
         runtime = self.runtime
@@ -201,6 +213,7 @@ class Daemon:
         if self.runtime is not None:
             await self.runtime.stop()
             self.runtime = None
+            self.standalone.runtime_changed()
 
     async def start_manager(self, force_new_cluster: bool = False) -> Manager:
         assert self.state is not None
@@ -230,8 +243,10 @@ class Daemon:
 
     def require_runtime(self) -> NodeRuntime:
         if self.runtime is None:
-            # Outside a swarm the node still runs images and containers commands.
+            # Outside a swarm the node still runs images and containers commands; its reaper
+            # learns the exit codes of the containers `run` starts.
             self.runtime = NodeRuntime(self.config, "", self.state.node_id if self.state else "")
+            self.runtime.reaper.start()
         return self.runtime
 
 

@@ -18,6 +18,7 @@ from swarmpy.engine.volumes import VolumeStore
 from swarmpy.errors import NotAManager, SwarmpyError, Unavailable
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Network, NodeRole
+from swarmpy.standalone.manager import StandaloneContainers
 
 
 class SwarmMembership(Protocol):
@@ -113,6 +114,11 @@ class EngineNode(Protocol):
 
     def require_runtime(self) -> LocalEngine:
         """The node's engine, made on first use outside a swarm (containers, images)."""
+        ...
+
+    @property
+    def standalone(self) -> StandaloneContainers:
+        """The containers `run` and `create` make (swarmpy.standalone)."""
         ...
 
 

@@ -121,6 +121,8 @@ class FakeNode:
     # The node's engine as the network endpoints read it (swarmpy.agent.runtime.NodeRuntime):
     # none unless a test gives one.
     runtime: Any = None
+    # Standalone containers (swarmpy.standalone): none unless a test gives them.
+    standalone: Any = None
     # Autolock as the daemon has it: locked until `unlock` gets ``unlock_key``.
     locked: bool = False
     unlock_key: str = ""

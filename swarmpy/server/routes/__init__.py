@@ -15,6 +15,7 @@ from swarmpy.server.routes import containers as containers
 from swarmpy.server.routes import disk as disk
 from swarmpy.server.routes import execs as execs
 from swarmpy.server.routes import images as images
+from swarmpy.server.routes import lifecycle as lifecycle
 from swarmpy.server.routes import networks as networks
 from swarmpy.server.routes import nodes as nodes
 from swarmpy.server.routes import secrets as secrets
@@ -37,6 +38,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     containers,
     execs,
     images,
+    lifecycle,
     build,
     volumes,
 )

@@ -15,16 +15,18 @@ from typing import Any
 from aiohttp import web
 
 from swarmpy.engine import jsonlog
-from swarmpy.engine.containers import ContainerInfo, host_memory
+from swarmpy.engine.containers import ContainerInfo, host_memory, parse_runc_time
 from swarmpy.engine.jsonlog import LogWindow
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.server.app import (
+    NODE,
     Routes,
     json_response,
     query_flag,
     server_headers,
 )
 from swarmpy.server.backend import LocalEngine
+from swarmpy.server.convert import standalone as standalone_json
 from swarmpy.server.convert.container import (
     CONTAINER_FILTERS,
     Attachment,
@@ -51,6 +53,7 @@ from swarmpy.server.local import (
 )
 from swarmpy.server.logstream import log_line, log_options
 from swarmpy.server.stream import STDERR, STDOUT, frame
+from swarmpy.standalone.manager import StandaloneContainers
 
 STATS_INTERVAL_S = 1.0  # Docker's collector samples once a second
 DEFAULT_STOP_S = 10.0
@@ -80,16 +83,48 @@ def node_attachments(engine: LocalEngine) -> list[Attachment]:
 
 
 async def inspect_docs(
-    engine: LocalEngine, all: bool
+    engine: LocalEngine, all: bool, sa: StandaloneContainers | None = None
 ) -> list[tuple[ContainerInfo, dict[str, Any]]]:
     """Every container's list row and inspect document, with the networks it is on."""
     found = node_attachments(engine)
     rows = await engine.containers.inspect_all(all)
-    return [(info, with_networks(doc, found)) for info, doc in rows]
+    return [(info, _standalone(sa, with_networks(doc, found))) for info, doc in rows]
 
 
-async def inspect_one(engine: LocalEngine, ref: str) -> dict[str, Any]:
-    return with_networks(await engine.containers.inspect(ref), node_attachments(engine))
+async def inspect_one(
+    engine: LocalEngine, ref: str, sa: StandaloneContainers | None = None
+) -> dict[str, Any]:
+    doc = with_networks(await engine.containers.inspect(ref), node_attachments(engine))
+    return _standalone(sa, doc)
+
+
+def _standalone(sa: StandaloneContainers | None, doc: dict[str, Any]) -> dict[str, Any]:
+    """A standalone container's document with what its record adds."""
+    rec = sa.record(doc["Id"]) if sa is not None else None
+    if sa is None or rec is None:
+        return doc
+    return standalone_json.inspect_doc(doc, rec, sa.published(doc["Id"]), sa.restarting(doc["Id"]))
+
+
+def _standalone_row(
+    sa: StandaloneContainers, row: dict[str, Any], doc: dict[str, Any]
+) -> dict[str, Any]:
+    rec = sa.record(row["Id"])
+    if rec is None:
+        return row
+    finished = doc.get("State", {}).get("FinishedAt", "")
+    return standalone_json.summary_row(
+        row,
+        rec,
+        sa.published(row["Id"]),
+        sa.restarting(row["Id"]),
+        parse_runc_time(finished) if finished else 0.0,
+        time.time(),
+    )
+
+
+def _node_standalone(request: web.Request) -> StandaloneContainers:
+    return request.app[NODE].standalone
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -101,7 +136,8 @@ async def list_containers(request: web.Request) -> web.Response:
     except ValueError:
         raise InvalidArgument(f"invalid limit {limit_text!r}: expected an integer") from None
     engine = local_engine(request)
-    rows = await inspect_docs(engine, all=True)
+    sa = _node_standalone(request)
+    rows = await inspect_docs(engine, all=True, sa=sa)
     query = ListQuery(
         filters,
         all=query_flag(request, "all"),
@@ -116,7 +152,7 @@ async def list_containers(request: web.Request) -> web.Response:
     size = query_flag(request, "size")
     out = []
     for info, doc in listed:
-        row = summary(info, doc)
+        row = _standalone_row(sa, summary(info, doc), doc)
         if size:
             row.update(await _sizes(engine, doc))
         out.append(row)
@@ -168,7 +204,9 @@ def _dir_size(path: Path) -> int:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    found = await inspect_one(local_engine(request), request.match_info["id"])
+    found = await inspect_one(
+        local_engine(request), request.match_info["id"], _node_standalone(request)
+    )
     execs = request.app.get(EXECS)
     doc = inspect_json(found, execs.running_in(found["Id"]) if execs is not None else [])
     if query_flag(request, "size"):
@@ -275,17 +313,18 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
 
 async def stop(request: web.Request) -> web.Response:
-    engine = local_engine(request)
+    local_engine(request)
     text = request.query.get("t", "")
     try:
         grace = float(text) if text else DEFAULT_STOP_S
     except ValueError:
         raise InvalidArgument(f"invalid value for t: {text}") from None
-    doc = await engine.containers.inspect(request.match_info["id"])
-    if not doc["State"]["Running"]:
-        return not_modified()
     # Docker's -1: wait as long as it takes, never SIGKILL.
-    await engine.containers.stop(doc["Id"], math.inf if grace < 0 else grace)
+    stopped = await _node_standalone(request).stop(
+        request.match_info["id"], (math.inf if grace < 0 else grace) if text else None
+    )
+    if not stopped:
+        return not_modified()
     return web.Response(status=204)
 
 
@@ -304,7 +343,8 @@ def signal_name(text: str) -> str:
 
 async def kill(request: web.Request) -> web.Response:
     sig = signal_name(request.query.get("signal", "") or "KILL")
-    await local_engine(request).containers.kill(request.match_info["id"], sig)
+    local_engine(request)
+    await _node_standalone(request).kill(request.match_info["id"], sig)
     return web.Response(status=204)
 
 
@@ -324,7 +364,6 @@ async def remove(request: web.Request) -> web.Response:
     # v: anonymous volumes go with their container; a swarmpy container has none (its
     # volumes are named, and outlive it as Docker's named volumes do).
     query_flag(request, "v")
-    await local_engine(request).containers.rm(
-        request.match_info["id"], query_flag(request, "force")
-    )
+    local_engine(request)
+    await _node_standalone(request).remove(request.match_info["id"], query_flag(request, "force"))
     return web.Response(status=204)

@@ -12,7 +12,14 @@ from aiohttp import web
 from swarmpy.engine.images.records import timestamp
 from swarmpy.engine.volumes import dir_size
 from swarmpy.errors import SwarmpyError
-from swarmpy.server.app import Routes, json_response, parse_time, parse_version, request_version
+from swarmpy.server.app import (
+    NODE,
+    Routes,
+    json_response,
+    parse_time,
+    parse_version,
+    request_version,
+)
 from swarmpy.server.backend import LocalEngine
 from swarmpy.server.convert.container import summary as container_summary
 from swarmpy.server.convert.disk import (
@@ -122,15 +129,19 @@ async def prune_containers(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters", ""), CONTAINER_PRUNE_FILTERS)
     until = _until(filters)
     engine = local_engine(request)
+    standalone = request.app[NODE].standalone
     deleted: list[str] = []
     reclaimed = 0
     for info, doc in await inspect_docs(engine, all=True):
         labels = (doc.get("Config") or {}).get("Labels") or {}
         if not container_prunable(info.state, info.created, labels, filters, until):
             continue
+        if standalone.restarting(info.id) is not None:
+            continue  # about to run again: not a stopped container
         size = (await _sizes(engine, doc))["SizeRw"]
         try:
-            await engine.containers.rm(info.id)
+            # Through the standalone containers: one `run` made leaves its network too.
+            await standalone.remove(info.id, force=False)
         except SwarmpyError:
             continue  # gone meanwhile, or started again: Docker skips it as well
         deleted.append(info.id)

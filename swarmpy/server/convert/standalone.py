@@ -1,0 +1,124 @@
+"""A standalone container's inspect document and list row: the engine's, with what its
+record adds (Docker's Config and HostConfig as asked, restart count, published ports, the
+default bridge's settings). Pure."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from swarmpy.humanize import human_duration
+from swarmpy.standalone.ports import PortMapping, port_bindings_json, summary_ports
+
+BRIDGE_NETWORK_ID = "bridge"
+
+
+def _network_mode(rec: dict[str, Any]) -> str:
+    host = rec["request"].get("HostConfig") or {}
+    return str(host.get("NetworkMode") or "default")
+
+
+def inspect_doc(
+    doc: dict[str, Any],
+    rec: dict[str, Any],
+    published: Sequence[PortMapping],
+    restarting: int | None,
+) -> dict[str, Any]:
+    out = copy.deepcopy(doc)
+    request = rec["request"]
+    config = out.setdefault("Config", {})
+    for key in (
+        "Domainname",
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "OpenStdin",
+        "StdinOnce",
+        "StopSignal",
+        "StopTimeout",
+    ):
+        if key in request:
+            config[key] = request[key]
+    if "entrypoint" in rec:
+        config["Entrypoint"] = rec["entrypoint"] or None
+        config["Cmd"] = rec["cmd"] or None
+    exposed = rec.get("exposed") or []
+    if exposed:
+        config["ExposedPorts"] = {key: {} for key in exposed}
+    host = dict(out.get("HostConfig") or {})
+    host.update(request.get("HostConfig") or {})
+    host.setdefault("NetworkMode", "default")
+    out["HostConfig"] = host
+    out["RestartCount"] = int(rec.get("restart_count", 0))
+    state = out.setdefault("State", {})
+    if restarting is not None:
+        state.update({"Status": "restarting", "Restarting": True, "Running": True})
+    running = bool(state.get("Running"))
+    settings = dict(out.get("NetworkSettings") or {})
+    ports: dict[str, Any] = {key: None for key in exposed}
+    if running:
+        ports.update(port_bindings_json(published))
+    settings["Ports"] = ports
+    network = rec.get("network") or {}
+    mode = _network_mode(rec)
+    if mode in ("default", "bridge"):
+        ip = network.get("ip", "") if running else ""
+        endpoint = {
+            "IPAMConfig": None,
+            "Links": None,
+            "Aliases": None,
+            "NetworkID": BRIDGE_NETWORK_ID,
+            "EndpointID": "",
+            "Gateway": network.get("gateway", "") if running else "",
+            "IPAddress": ip,
+            "IPPrefixLen": int(network.get("prefix", 0)) if running else 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "MacAddress": network.get("mac", "") if running else "",
+            "DriverOpts": None,
+        }
+        settings.update(
+            {
+                "Bridge": "",
+                "Gateway": endpoint["Gateway"],
+                "IPAddress": ip,
+                "IPPrefixLen": endpoint["IPPrefixLen"],
+                "MacAddress": endpoint["MacAddress"],
+            }
+        )
+        networks = dict(settings.get("Networks") or {})
+        networks["bridge"] = endpoint
+        settings["Networks"] = networks
+    elif mode in ("host", "none"):
+        networks = dict(settings.get("Networks") or {})
+        networks[mode] = {
+            "NetworkID": mode,
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "MacAddress": "",
+        }
+        settings["Networks"] = networks
+    out["NetworkSettings"] = settings
+    return out
+
+
+def summary_row(
+    row: dict[str, Any],
+    rec: dict[str, Any],
+    published: Sequence[PortMapping],
+    restarting: int | None,
+    finished_at: float,
+    now: float,
+) -> dict[str, Any]:
+    out = dict(row)
+    running = row.get("State") in ("running", "paused")
+    out["Ports"] = summary_ports(published if running else (), rec.get("exposed") or [])
+    out["HostConfig"] = {"NetworkMode": _network_mode(rec)}
+    if restarting is not None:
+        out["State"] = "restarting"
+        out["Status"] = f"Restarting ({restarting}) {human_duration(now - finished_at)} ago"
+    return out
