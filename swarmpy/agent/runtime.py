@@ -30,6 +30,7 @@ from swarmpy.engine.runc import Runc
 from swarmpy.errors import NotFound
 from swarmpy.model import Network, NetworkView, Resources, Task
 from swarmpy.netns import netns_path
+from swarmpy.overlay.bridges import BridgeNetworks
 from swarmpy.overlay.names import Names
 from swarmpy.overlay.provider import OverlayNetworkProvider, SandboxEvent
 
@@ -120,6 +121,14 @@ class NodeRuntime(Executor):
             local_subnet=config.local_subnet,
             on_sandbox=self._sandbox_event,
         )
+        # The node's local networks: bridge, host, none and user bridges (whose containers
+        # resolve each other's names at 127.0.0.11).
+        self.bridges = BridgeNetworks(
+            config.data_root,
+            Names(config.name_prefix),
+            config.local_subnet,
+            on_container=self._bridge_container,
+        )
         self._async_images = AsyncImages(self.images)
         # The swarm networks this node currently has (a task on it runs here).
         self.networks: dict[str, Network] = {}
@@ -132,6 +141,7 @@ class NodeRuntime(Executor):
 
     async def stop(self) -> None:
         await self.dns.close()
+        await self.bridges.close()
         await self.network.close()
         await self.reaper.stop()
 
@@ -159,6 +169,17 @@ class NodeRuntime(Executor):
             )
         else:
             await self.dns.remove_container(task.id)
+
+    async def _bridge_container(
+        self, container_id: str, netns_path: str, networks: tuple[str, ...]
+    ) -> None:
+        """A container joined or left a user bridge: every container's names as they are
+        now, and its DNS socket serving the networks it is on."""
+        self.dns.update_local(self.bridges.dns_names())
+        if networks:
+            await self.dns.add_container(container_id, netns_path, networks)
+        else:
+            await self.dns.remove_container(container_id)
 
     def _dns_networks(self, task: Task) -> list[str]:
         """The networks whose names the task resolves: not the ingress network, which

@@ -1,6 +1,8 @@
-"""`swarmpy network ...`: create, ls, inspect, rm, prune (swarm-scoped overlay networks),
-through the Engine API as Docker's CLI. The daemon answers ls and inspect from what the node
-has too: on a worker, the networks its tasks are on, with the node's containers."""
+"""`swarmpy network ...`: create, ls, inspect, rm, prune, connect, disconnect, through the
+Engine API as Docker's CLI: the node's local networks (bridge, host, none and user bridges,
+``-d bridge``, the default) and the swarm's overlays (``-d overlay``). The daemon answers ls
+and inspect from what the node has too: on a worker, the networks its tasks are on, with the
+node's containers."""
 
 from __future__ import annotations
 
@@ -22,13 +24,16 @@ COLUMNS = [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE
 @app.command("create")
 def create(
     name: str = typer.Argument(..., metavar="NETWORK"),
-    driver: str = typer.Option("overlay", "--driver", "-d", help="Driver to manage the Network"),
+    driver: str = typer.Option("bridge", "--driver", "-d", help="Driver to manage the Network"),
     subnet: str = typer.Option("", "--subnet", help="Subnet in CIDR format"),
     gateway: str = typer.Option("", "--gateway", help="IPv4 Gateway for the master subnet"),
     attachable: bool = typer.Option(
         False, "--attachable", help="Enable manual container attachment"
     ),
     ingress: bool = typer.Option(False, "--ingress", help="Create swarm routing-mesh network"),
+    internal: bool = typer.Option(
+        False, "--internal", help="Restrict external access to the network"
+    ),
     label: list[str] = typer.Option([], "--label", help="Set metadata on a network"),
     opt: list[str] = typer.Option(
         [], "--opt", "-o", help=f"Set driver specific options ({MTU_OPTION}=N)"
@@ -40,6 +45,7 @@ def create(
         "Driver": driver,
         "Attachable": attachable,
         "Ingress": ingress,
+        "Internal": internal,
         "Labels": dict(specflags.key_values(label, "label")),
         "Options": dict(specflags.key_values(opt, "opt")),
     }
@@ -126,14 +132,44 @@ def rm(refs: list[str] = typer.Argument(..., metavar="NETWORK...")) -> None:
     for_each(refs, one, kind="network")
 
 
+@app.command("connect")
+def connect(
+    network: str = typer.Argument(..., metavar="NETWORK"),
+    container: str = typer.Argument(..., metavar="CONTAINER"),
+    alias: list[str] = typer.Option(
+        [], "--alias", help="Add network-scoped alias for the container"
+    ),
+    ip: str = typer.Option("", "--ip", help="IPv4 address (e.g., 172.30.100.104)"),
+) -> None:
+    """Connect a container to a network."""
+    endpoint: dict[str, Any] = {"Aliases": alias}
+    if ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": ip}
+    body = {"Container": container, "EndpointConfig": endpoint}
+    engine.connect().post(path_of("networks", network, "connect"), body)
+
+
+@app.command("disconnect")
+def disconnect(
+    network: str = typer.Argument(..., metavar="NETWORK"),
+    container: str = typer.Argument(..., metavar="CONTAINER"),
+    force: bool = typer.Option(
+        False, "--force", "-f", help="Force the container to disconnect from a network"
+    ),
+) -> None:
+    """Disconnect a container from a network."""
+    body = {"Container": container, "Force": force}
+    engine.connect().post(path_of("networks", network, "disconnect"), body)
+
+
 @app.command("prune")
 def prune(
     force: bool = typer.Option(False, "--force", "-f", help="Do not prompt for confirmation"),
 ) -> None:
-    """Remove all networks no service uses."""
+    """Remove all unused networks."""
     if not force:
         typer.confirm(
-            "WARNING! This will remove all custom networks not used by at least one service.\n"
+            "WARNING! This will remove all custom networks not used by at least one container.\n"
             "Are you sure you want to continue?",
             abort=True,
         )

@@ -75,10 +75,19 @@ class RecordIndex:
         self._by_network = by_network or {}
 
     @classmethod
-    def from_view(cls, view: NetworkView) -> RecordIndex:
+    def from_view(
+        cls, view: NetworkView, local: Mapping[str, Mapping[str, Sequence[str]]] | None = None
+    ) -> RecordIndex:
+        """The view's names, and ``local`` ones: per node-local network (a user bridge),
+        name -> addresses (a container's name, short id and aliases)."""
         addrs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         shuffled: dict[str, set[str]] = defaultdict(set)
         ptrs: dict[str, dict[str, str]] = defaultdict(dict)
+        for net, local_names in (local or {}).items():
+            for local_name, ips in local_names.items():
+                addrs[net][normalize(local_name)].extend(ips)
+                for ip in ips:
+                    ptrs[net].setdefault(reverse_name(ip), local_name)
 
         tasks_by_service: dict[tuple[str, str], list[str]] = defaultdict(list)
         for ep in view.endpoints:

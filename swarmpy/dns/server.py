@@ -14,7 +14,7 @@ import itertools
 import logging
 import socket
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,22 @@ class DnsServer:
         self._containers: dict[str, _ContainerListener] = {}
         self._by_key: dict[int, _ContainerListener] = {}
         self._keys = itertools.count(1)
+        self._view = NetworkView()
+        self._local: Mapping[str, Mapping[str, Sequence[str]]] = {}
 
     def update(self, view: NetworkView) -> None:
         """Serve the records of ``view`` from the next query on."""
-        index = RecordIndex.from_view(view)
+        self._view = view
+        self._publish()
+
+    def update_local(self, names: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+        """Serve the node-local networks' names (user bridges: network id -> name ->
+        addresses) beside the view's, from the next query on."""
+        self._local = names
+        self._publish()
+
+    def _publish(self) -> None:
+        index = RecordIndex.from_view(self._view, self._local)
         self._responder.index = index
         self._fast.publish(index)
 

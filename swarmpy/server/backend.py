@@ -18,6 +18,7 @@ from swarmpy.engine.volumes import VolumeStore
 from swarmpy.errors import NotAManager, SwarmpyError, Unavailable
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.model import Network, NodeRole
+from swarmpy.overlay.bridges import BridgeNetworks
 from swarmpy.standalone.manager import StandaloneContainers
 
 
@@ -76,6 +77,9 @@ class LocalEngine(Protocol):
 
     @property
     def volumes(self) -> VolumeStore: ...
+
+    @property
+    def bridges(self) -> BridgeNetworks: ...
 
     def volume_users(self) -> dict[str, list[str]]:
         """Volume name -> ids of the containers (any state) that mount it."""

@@ -10,6 +10,7 @@ from swarmpy.dockerjson.common import labels, timestamp
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import MTU_OPTION, Network
+from swarmpy.overlay.bridges import BridgeNetwork
 
 # Docker's driver option naming an overlay's VXLAN id, shown by `network inspect`.
 VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
@@ -58,6 +59,54 @@ def local_network_json(network: Network, endpoints: Sequence[Mapping[str, str]])
     return out
 
 
+# Docker's options on the default bridge (docker0), with swarmpy's bridge device.
+def default_bridge_options(device: str) -> dict[str, str]:
+    return {
+        "com.docker.network.bridge.default_bridge": "true",
+        "com.docker.network.bridge.enable_icc": "true",
+        "com.docker.network.bridge.enable_ip_masquerade": "true",
+        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+        "com.docker.network.bridge.name": device,
+        MTU_OPTION: "1500",
+    }
+
+
+def bridge_network_json(
+    network: BridgeNetwork, containers: Mapping[str, Mapping[str, str]], options: Mapping[str, str]
+) -> dict[str, Any]:
+    """A node-local network (bridge, host, none, a user bridge) as Docker's NetworkResource:
+    scope local, its containers keyed by container id."""
+    ipam_config = []
+    if network.subnet and network.driver == "bridge":
+        ipam_config.append({"Subnet": network.subnet, "Gateway": network.gateway})
+    return {
+        "Name": network.name,
+        "Id": network.id,
+        "Created": timestamp(network.created_at),
+        "Scope": "local",
+        "Driver": network.driver,
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
+        "Internal": network.internal,
+        "Attachable": network.attachable,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": {
+            cid: {
+                "Name": c.get("Name", ""),
+                "EndpointID": c.get("EndpointID", ""),
+                "MacAddress": c.get("MacAddress", ""),
+                "IPv4Address": c.get("IPv4Address", ""),
+                "IPv6Address": "",
+            }
+            for cid, c in containers.items()
+        },
+        "Options": dict(options),
+        "Labels": labels(network.labels),
+    }
+
+
 @dataclass(frozen=True)
 class NetworkCreate:
     """A /networks/create request, as swarmpy's control API takes it."""
@@ -70,15 +119,22 @@ class NetworkCreate:
     labels: dict[str, str]
     options: dict[str, str]
     ingress: bool = False  # `network create --ingress`: the routing mesh's network
+    internal: bool = False  # a bridge's `--internal`: no way out of the host
 
 
 def network_create(body: Any) -> NetworkCreate:
     f = Fields(body)
     name = f.text("Name")
-    driver = f.text("Driver", "overlay")
+    # Docker's daemon makes a bridge when no driver is named.
+    driver = f.text("Driver") or "bridge"
     scope = f.text("Scope")
-    if scope not in ("", "swarm"):
-        raise InvalidArgument(f"invalid Scope {scope!r}: swarmpy networks are swarm-scoped")
+    if scope not in ("", "swarm", "local"):
+        raise InvalidArgument(f"invalid Scope {scope!r}: use local or swarm")
+    if scope and (scope == "local") != (driver == "bridge"):
+        raise InvalidArgument(f"invalid Scope {scope!r} for a network of driver {driver}")
+    internal = f.flag("Internal")
+    if internal and driver != "bridge":
+        raise InvalidArgument("Internal is supported only for bridge networks by swarmpy")
     f.flag("CheckDuplicate")  # swarmpy always refuses a duplicate name, as Docker then does
     attachable = f.flag("Attachable")
     ingress = f.flag("Ingress")
@@ -100,8 +156,8 @@ def network_create(body: Any) -> NetworkCreate:
             config.done()
         ipam.unsupported(("Options",))
         ipam.done()
-    f.unsupported(("EnableIPv6", "Internal", "ConfigOnly", "ConfigFrom"))
+    f.unsupported(("EnableIPv6", "ConfigOnly", "ConfigFrom"))
     f.done()
     return NetworkCreate(
-        name, driver, subnet, gateway, attachable, network_labels, options, ingress
+        name, driver, subnet, gateway, attachable, network_labels, options, ingress, internal
     )

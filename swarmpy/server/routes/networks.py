@@ -1,24 +1,44 @@
-"""/networks: list with filters, inspect, create, remove, prune (the swarm's networks; the
-node-local bridge is not an object clients manage).
+"""/networks: list with filters, inspect, create, remove, prune, connect, disconnect.
 
-As dockerd's, a node answers list and inspect from what it has too: a worker lists and shows
-the networks its tasks are on (the node's local view, Docker's local networks), and inspect
+Two kinds, as dockerd's: the node's local networks (bridge, host, none and user bridges,
+swarmpy.overlay.bridges, through the node's runtime; ``-d bridge`` is the default driver) and
+the swarm's overlays (through the control API). As dockerd's, a node answers list and inspect
+from what it has too: a worker lists and shows the networks its tasks are on, and inspect
 shows the node's containers on a network it has."""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
-from swarmpy.errors import Conflict, InvalidArgument, NotFound
+from swarmpy.dockerjson.fields import Fields
+from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
 from swarmpy.manager.state.store import SERVICES, Snapshot
 from swarmpy.model import Network
-from swarmpy.server.app import NODE, Routes, json_body, json_response, parse_time
-from swarmpy.server.backend import EngineNode, reader, writer
-from swarmpy.server.convert.network import local_network_json, network_create, network_json
+from swarmpy.overlay.bridges import BridgeNetwork, BridgeNetworks
+from swarmpy.server.app import NODE, ApiError, Routes, json_body, json_response, parse_time
+from swarmpy.server.backend import EngineNode, LocalEngine, reader, writer
+from swarmpy.server.convert.network import (
+    NetworkCreate,
+    bridge_network_json,
+    default_bridge_options,
+    local_network_json,
+    network_create,
+    network_json,
+)
 from swarmpy.server.filters import Filters, parse_filters, prefix
+from swarmpy.server.local import LocalConflict
+
+
+class Forbidden(ApiError):
+    """Docker's 403 for what a network does not allow (a pre-defined one, active
+    endpoints)."""
+
+    http_status = 403
+
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 PRUNE_FILTERS = ("label", "label!", "until")
@@ -30,24 +50,107 @@ def add_routes(routes: Routes) -> None:
     routes.add("POST", "/networks/create", create)
     routes.add("DELETE", "/networks/{id}", remove)
     routes.add("POST", "/networks/prune", prune)
+    routes.add("POST", "/networks/{id}/connect", connect)
+    routes.add("POST", "/networks/{id}/disconnect", disconnect)
 
 
-def network_matches(filters: Filters, network: Network, in_use: set[str]) -> bool:
+def _matches(
+    filters: Filters,
+    net_id: str,
+    name: str,
+    driver: str,
+    scope: str,
+    builtin: bool,
+    labels: dict[str, str],
+    used: bool,
+) -> bool:
     dangling = filters.bool_value("dangling")
     for kind in filters.get("type"):
         if kind not in ("custom", "builtin"):
             raise InvalidArgument(f"invalid filter: 'type'='{kind}'")
     return (
-        filters.any("id", [prefix(filters.get("id"), network.id)])
+        filters.any("id", [prefix(filters.get("id"), net_id)])
         # Docker matches network names as a pattern anywhere in the name.
-        and filters.any("name", (n in network.name for n in filters.get("name")))
-        and filters.any("driver", (d == network.driver for d in filters.get("driver")))
-        and filters.any("scope", (s == "swarm" for s in filters.get("scope")))
-        # Every swarm network is one a user made: none is built in.
-        and filters.any("type", (t == "custom" for t in filters.get("type")))
-        and (dangling is None or dangling == (network.id not in in_use))
-        and filters.labels("label", dict(network.labels))
+        and filters.any("name", (n in name for n in filters.get("name")))
+        and filters.any("driver", (d == driver for d in filters.get("driver")))
+        and filters.any("scope", (s == scope for s in filters.get("scope")))
+        and filters.any(
+            "type", (t == ("builtin" if builtin else "custom") for t in filters.get("type"))
+        )
+        # The built-in networks are never dangling, as Docker's.
+        and (dangling is None or dangling == (not used and not builtin))
+        and filters.labels("label", labels)
     )
+
+
+def network_matches(filters: Filters, network: Network, in_use: set[str]) -> bool:
+    # Every swarm network is one a user made: none is built in.
+    return _matches(
+        filters,
+        network.id,
+        network.name,
+        network.driver,
+        "swarm",
+        False,
+        dict(network.labels),
+        network.id in in_use,
+    )
+
+
+def _local_runtime(node: EngineNode) -> LocalEngine | None:
+    """The node's engine for its local networks: the swarm node's, or one made now outside a
+    swarm."""
+    if node.runtime is not None:
+        return node.runtime
+    if node.state is None:
+        return node.require_runtime()
+    return None
+
+
+def _bridges(node: EngineNode) -> BridgeNetworks | None:
+    runtime = _local_runtime(node)
+    return None if runtime is None else runtime.bridges
+
+
+def _local_containers(runtime: LocalEngine, net: BridgeNetwork) -> dict[str, dict[str, str]]:
+    """The containers on a local network, keyed by id, as network inspect lists them."""
+    if net.name == "bridge":
+        return {
+            e.get("ContainerID", ""): e
+            for e in runtime.network.local_containers("")
+            if e.get("ContainerID")
+        }
+    return {e.container_id: e.inspect() for e in runtime.bridges.endpoints(net.id)}
+
+
+def _local_json(runtime: LocalEngine, net: BridgeNetwork) -> dict[str, Any]:
+    options: dict[str, str] = {}
+    if net.name == "bridge":
+        options = default_bridge_options(runtime.bridges.default_bridge_name)
+    elif not net.builtin:
+        options = dict(net.options)
+    return bridge_network_json(net, _local_containers(runtime, net), options)
+
+
+def _local_docs(node: EngineNode, filters: Filters) -> list[dict[str, Any]]:
+    runtime = _local_runtime(node)
+    if runtime is None:
+        return []
+    docs = []
+    for net in runtime.bridges.networks():
+        containers = _local_containers(runtime, net)
+        if _matches(
+            filters,
+            net.id,
+            net.name,
+            net.driver,
+            "local",
+            net.builtin,
+            dict(net.labels),
+            bool(containers),
+        ):
+            docs.append(_local_json(runtime, net))
+    return docs
 
 
 def networks_in_use(snapshot: Snapshot) -> set[str]:
@@ -95,27 +198,41 @@ def find_local(found: dict[str, LocalNetwork], ref: str) -> LocalNetwork | None:
 async def list_networks(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters", ""), NETWORK_FILTERS)
     node = request.app[NODE]
+    local = _local_docs(node, filters)
     if node.control_api() is None:
         # No swarm store here: Docker lists the node's local networks, a worker's being the
         # swarm networks its tasks are on; in use is what has a container on it.
         found = local_networks(node).values()
         in_use = {n.network.id for n in found if n.endpoints}
         return json_response(
-            [network_json(n.network) for n in found if network_matches(filters, n.network, in_use)]
+            local
+            + [
+                network_json(n.network)
+                for n in found
+                if network_matches(filters, n.network, in_use)
+            ]
         )
     api = reader(node)
     in_use = networks_in_use(api.store.view())
     return json_response(
-        [network_json(n) for n in api.networks.list() if network_matches(filters, n, in_use)]
+        local
+        + [network_json(n) for n in api.networks.list() if network_matches(filters, n, in_use)]
     )
 
 
 async def inspect(request: web.Request) -> web.Response:
     ref = request.match_info["id"]
     scope = request.query.get("scope", "")
-    if scope not in ("", "swarm"):
+    if scope not in ("", "swarm", "local"):
         raise NotFound(f"network {ref} not found")
     node = request.app[NODE]
+    runtime = _local_runtime(node)
+    if runtime is not None and scope != "swarm":
+        net = runtime.bridges.find(ref)
+        if net is not None:
+            return json_response(_local_json(runtime, net))
+    if scope == "local":
+        raise NotFound(f"network {ref} not found")
     found = local_networks(node)
     if node.control_api() is None:
         local = find_local(found, ref)
@@ -129,8 +246,18 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    api = writer(request.app[NODE])
+    node = request.app[NODE]
     wanted = network_create(await json_body(request))
+    if wanted.driver in ("host", "null"):
+        raise Forbidden(f'only one instance of "{wanted.driver}" network is allowed')
+    if wanted.driver == "bridge":
+        return await _create_bridge(node, wanted)
+    if wanted.driver != "overlay":
+        raise NotFound(f'plugin "{wanted.driver}" not found')
+    bridges = _bridges(node)
+    if bridges is not None and any(n.name == wanted.name for n in bridges.networks()):
+        raise AlreadyExists(f"network with name {wanted.name} already exists")
+    api = writer(node)
     network = await api.networks.create(
         name=wanted.name,
         driver=wanted.driver,
@@ -144,10 +271,110 @@ async def create(request: web.Request) -> web.Response:
     return json_response({"Id": network.id, "Warning": ""}, status=201)
 
 
+async def _create_bridge(node: EngineNode, wanted: NetworkCreate) -> web.Response:
+    if wanted.ingress:
+        raise InvalidArgument("only overlay networks can be ingress networks")
+    bridges = _bridges(node)
+    if bridges is None:
+        raise Unavailable("this node has no local engine")
+    taken, names = [], []
+    api = node.control_api()
+    if api is not None:
+        # A manager: the swarm's overlays count too (their names, and the subnets its
+        # tasks' addresses come from).
+        for overlay in reader(node).networks.list():
+            names.append(overlay.name)
+            if overlay.subnet:
+                taken.append(overlay.subnet)
+    network = await bridges.create(
+        wanted.name,
+        subnet=wanted.subnet,
+        gateway=wanted.gateway,
+        internal=wanted.internal,
+        attachable=wanted.attachable,
+        labels=wanted.labels,
+        options=wanted.options,
+        taken=taken,
+        taken_names=names,
+    )
+    return json_response({"Id": network.id, "Warning": ""}, status=201)
+
+
 async def remove(request: web.Request) -> web.Response:
-    api = writer(request.app[NODE])
-    await api.networks.remove(request.match_info["id"])
+    node = request.app[NODE]
+    bridges = _bridges(node)
+    ref = request.match_info["id"]
+    if bridges is not None and bridges.find(ref) is not None:
+        try:
+            await bridges.remove(ref)
+        except Conflict as e:
+            raise Forbidden(e.message) from None
+        return web.Response(status=204)
+    api = writer(node)
+    await api.networks.remove(ref)
     return web.Response(status=204)
+
+
+async def _container(runtime: LocalEngine, ref: str) -> tuple[str, str]:
+    """A container's id and name; it must run (its network namespace is where a leg goes)."""
+    doc = await runtime.containers.inspect(ref)
+    if not (doc.get("State") or {}).get("Running"):
+        raise LocalConflict(f"Container {doc['Id']} is not running")
+    return str(doc["Id"]), str(doc.get("Name", "")).lstrip("/")
+
+
+async def connect(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    runtime = _local_runtime(node)
+    body = await json_body(request)
+    f = Fields(body if body is not None else {})
+    ref = f.text("Container")
+    aliases: tuple[str, ...] = ()
+    ip = ""
+    config = f.obj("EndpointConfig")
+    if config is not None:
+        aliases = config.strings("Aliases")
+        ipam = config.obj("IPAMConfig")
+        if ipam is not None:
+            ip = ipam.text("IPv4Address")
+            ipam.unsupported(("IPv6Address", "LinkLocalIPs"))
+            ipam.done()
+        config.unsupported(("Links", "DriverOpts", "MacAddress", "NetworkID", "EndpointID"))
+        config.unsupported(("Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway"))
+        config.unsupported(("GlobalIPv6Address", "GlobalIPv6PrefixLen"))
+        config.done()
+    f.done()
+    net = _local_network(runtime, request.match_info["id"])
+    if net.builtin:
+        raise Forbidden(
+            f"swarmpy connects running containers to user bridges only, not to {net.name}"
+        )
+    assert runtime is not None
+    cid, name = await _container(runtime, ref)
+    await runtime.bridges.attach(cid, name, net.id, aliases, ip)
+    return web.Response(status=200)
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    runtime = _local_runtime(node)
+    body = await json_body(request)
+    f = Fields(body if body is not None else {})
+    ref = f.text("Container")
+    f.flag("Force")  # a missing container is refused either way
+    f.done()
+    net = _local_network(runtime, request.match_info["id"])
+    assert runtime is not None
+    doc = await runtime.containers.inspect(ref)
+    await runtime.bridges.detach(str(doc["Id"]), net.id)
+    return web.Response(status=200)
+
+
+def _local_network(runtime: LocalEngine | None, ref: str) -> BridgeNetwork:
+    net = runtime.bridges.find(ref) if runtime is not None else None
+    if net is None:
+        raise NotFound(f"network {ref} not found")
+    return net
 
 
 async def prune(request: web.Request) -> web.Response:
@@ -155,9 +382,29 @@ async def prune(request: web.Request) -> web.Response:
     until = None
     for value in filters.get("until"):
         until = parse_time(value, "until")
-    api = writer(request.app[NODE])
-    in_use = networks_in_use(api.store.view())
+    node = request.app[NODE]
     deleted = []
+    bridges = _bridges(node)
+    if bridges is not None:
+        for net in bridges.networks():
+            if (
+                net.builtin
+                or bridges.endpoints(net.id)
+                or (until is not None and net.created_at > until)
+                or not filters.labels("label", dict(net.labels))
+                or any(
+                    Filters({"l": (item,)}).labels("l", dict(net.labels))
+                    for item in filters.get("label!")
+                )
+            ):
+                continue
+            with contextlib.suppress(Conflict, NotFound):
+                await bridges.remove(net.id)
+                deleted.append(net.name)
+    if node.control_api() is None:
+        return json_response({"NetworksDeleted": deleted})
+    api = writer(node)
+    in_use = networks_in_use(api.store.view())
     for network in api.networks.list():
         labels = dict(network.labels)
         if (
