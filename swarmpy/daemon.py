@@ -16,10 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from swarmpy import tls
-from swarmpy.ca import keywrap
 from swarmpy.agent.agent import Agent
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.agent.worker import Worker
+from swarmpy.ca import keywrap
 from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.errors import Conflict, NotInSwarm
 from swarmpy.loopwatch import watch_loop_lag
