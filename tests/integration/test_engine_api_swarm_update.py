@@ -56,10 +56,11 @@ def test_docker_swarm_update_and_ca_rotate(daemons: DaemonSet) -> None:
     assert "unsupported field Raft.SnapshotInterval" in cli.refused(
         "swarm", "update", "--snapshot-interval", "5000"
     )
-    assert "unsupported field EncryptionConfig.AutoLockManagers" in cli.refused(
-        "swarm", "update", "--autolock"
-    )
     assert spec(cli) == now, "a refused update changes nothing"
+    # Autolock on prints the unlock key, as Docker's; off again, the spec is as it was.
+    assert "    SWMKEY-1-" in cli.ok("swarm", "update", "--autolock")
+    assert cli.ok("swarm", "update", "--autolock=false") == "Swarm updated.\n"
+    assert spec(cli) == now
 
     # A new root the managers make: Docker's CLI bumps CAConfig.ForceRotate, follows the
     # rotation to its end (it returns only once every node trusts the new root alone), then
