@@ -192,6 +192,28 @@ def _file_references(
 # ---------------------------------------------------------------- services
 
 
+def _volume_options(
+    namespace: str, source: str, volume: Mapping[str, Any], project: Project, at: str
+) -> dict[str, Any]:
+    """A named volume's options, as docker/cli's handleVolumeToMount: the stack's label and
+    the volume's (unless external), its driver, and nocopy."""
+    if source not in project.volumes:
+        raise InvalidArgument(f"{at}: undefined volume {source!r}")
+    stack_volume = project.volumes[source] or {}
+    options: dict[str, Any] = {}
+    if (volume.get("volume") or {}).get("nocopy"):
+        options["NoCopy"] = True
+    if stack_volume.get("external"):
+        return options
+    options["Labels"] = stack_labels(namespace, stack_volume.get("labels"))
+    if stack_volume.get("driver") or stack_volume.get("driver_opts") is not None:
+        options["DriverConfig"] = {
+            "Name": str(stack_volume.get("driver") or ""),
+            "Options": {k: go_text(v) for k, v in (stack_volume.get("driver_opts") or {}).items()},
+        }
+    return options
+
+
 def _mounts(
     namespace: str, service: Mapping[str, Any], project: Project, where: str
 ) -> list[dict[str, Any]]:
@@ -213,20 +235,11 @@ def _mounts(
             other = sorted(options - {kind})[0]
             raise InvalidArgument(f"{at}: {other} options are incompatible with type {kind}")
         if kind == "volume":
-            if source:
-                if source not in project.volumes:
-                    raise InvalidArgument(f"{at}: undefined volume {source!r}")
-                stack_volume = project.volumes[source] or {}
-                if stack_volume.get("driver") not in (None, "", "local") or stack_volume.get(
-                    "driver_opts"
-                ):
-                    raise InvalidArgument(
-                        f"volumes.{source}: volume drivers and their options are not supported"
-                    )
-                source = str(stack_volume.get("name") or scope(namespace, source))
-            if (volume.get("volume") or {}).get("nocopy"):
-                raise InvalidArgument(f"{at}.volume.nocopy: not supported")
             mount["Source"] = source
+            if source:  # an anonymous volume has neither a stack name nor options
+                mount["VolumeOptions"] = _volume_options(namespace, source, volume, project, at)
+                named = (project.volumes.get(source) or {}).get("name")
+                mount["Source"] = str(named or scope(namespace, source))
         elif kind == "bind":
             if not source:
                 raise InvalidArgument(f"{at}: invalid bind source, source cannot be empty")
@@ -302,14 +315,21 @@ def _update_config(config: Mapping[str, Any] | None, where: str) -> dict[str, An
     if config is None:
         return None
     parallelism = config.get("parallelism")
-    return {
+    out: dict[str, Any] = {
         "Parallelism": 1 if parallelism is None else int(parallelism),
-        "Delay": _nanos(config.get("delay", 0), f"{where}.delay"),
-        "FailureAction": config.get("failure_action", ""),
-        "Monitor": _nanos(config.get("monitor", 0), f"{where}.monitor"),
         "MaxFailureRatio": float(config.get("max_failure_ratio", 0)),
         "Order": config.get("order", ""),
     }
+    # Docker's JSON leaves these out at zero (omitempty), so the daemon's defaults apply.
+    delay = _nanos(config.get("delay", 0), f"{where}.delay")
+    if delay:
+        out["Delay"] = delay
+    if config.get("failure_action"):
+        out["FailureAction"] = config["failure_action"]
+    monitor = _nanos(config.get("monitor", 0), f"{where}.monitor")
+    if monitor:
+        out["Monitor"] = monitor
+    return out
 
 
 def _resources(resources: Mapping[str, Any] | None, where: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from swarmpy.cli.stack.deploy import tagged
 from swarmpy.cli.stack.ls import stack_rows
 from swarmpy.cli.stack.rm import tasks_done
 from swarmpy.compose import convert, loader
@@ -307,7 +308,13 @@ def test_service_spec_has_every_key(full: loader.Project) -> None:
         "Retries": 3,
     }
     assert c["Mounts"] == [
-        {"Type": "volume", "Target": "/data", "ReadOnly": False, "Source": "app_data"},
+        {
+            "Type": "volume",
+            "Target": "/data",
+            "ReadOnly": False,
+            "Source": "app_data",
+            "VolumeOptions": {"Labels": {"com.docker.stack.namespace": "app"}},
+        },
         {"Type": "bind", "Target": "/site", "ReadOnly": True, "Source": "/srv/site"},
         {
             "Type": "tmpfs",
@@ -333,8 +340,20 @@ def test_service_spec_has_every_key(full: loader.Project) -> None:
         "Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 256 * 1024**2},
         "Reservations": {"NanoCPUs": 250_000_000, "MemoryBytes": 64 * 1024**2},
     }
-    assert spec["UpdateConfig"]["Parallelism"] == 2
-    assert spec["RollbackConfig"]["Monitor"] == 30_000_000_000
+    assert spec["UpdateConfig"] == {
+        "Parallelism": 2,
+        "Delay": 10_000_000_000,
+        "FailureAction": "rollback",
+        "MaxFailureRatio": 0.0,
+        "Order": "start-first",
+    }
+    # Zeros are left out, as Docker's JSON does, so the daemon's defaults apply.
+    assert spec["RollbackConfig"] == {
+        "Parallelism": 1,
+        "MaxFailureRatio": 0.0,
+        "Order": "",
+        "Monitor": 30_000_000_000,
+    }
 
     # What the daemon reads of it: every key lands in the model.
     ids = {"app_pw": "s1", "shared-key": "s2", "app_page": "c1"}
@@ -359,6 +378,7 @@ def test_service_spec_has_every_key(full: loader.Project) -> None:
     assert model.restart.max_attempts == 3
     assert model.restart.window_s == 60
     assert model.endpoint_mode == EndpointMode.VIP
+    assert model.container.mounts[0].volume_labels == (("com.docker.stack.namespace", "app"),)
     assert [s.id for s in model.container.secrets] == ["s1", "s2"]
 
 
@@ -479,3 +499,16 @@ def test_stack_rows_count_services_in_natural_order() -> None:
 def test_rm_waits_for_tasks_past_running() -> None:
     assert tasks_done([{"Status": {"State": "shutdown"}}, {"Status": {"State": "failed"}}])
     assert not tasks_done([{"Status": {"State": "running"}}])
+
+
+@pytest.mark.parametrize(
+    ("image", "sent"),
+    [
+        ("busybox", "busybox:latest"),
+        ("docker.io/library/busybox", "busybox:latest"),
+        ("127.0.0.1:5000/app", "127.0.0.1:5000/app:latest"),
+        ("nginx:1.25", "nginx:1.25"),
+    ],
+)
+def test_images_get_a_tag_as_dockers_client_gives_them(image: str, sent: str) -> None:
+    assert tagged(image) == sent

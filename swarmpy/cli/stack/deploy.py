@@ -24,7 +24,7 @@ from swarmpy.cli.engine import EngineClient, path_of
 from swarmpy.cli.stack.common import by_name, check_name, objects, remove
 from swarmpy.compose import convert, loader
 from swarmpy.dockerjson.service import service_spec
-from swarmpy.engine.images.reference import parse_reference
+from swarmpy.engine.images.reference import familiar_name, parse_reference
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 NOT_MANAGER = (
@@ -49,6 +49,14 @@ def load_project(files: Sequence[str], env: Mapping[str, str]) -> loader.Project
         except SwarmpyError as e:
             raise InvalidArgument(f"invalid image reference for service {name}: {e}") from None
     return project
+
+
+def tagged(image: str) -> str:
+    """Docker's API client's imageWithTagString: a reference without a tag or digest gets
+    ``:latest``, in its familiar form (``busybox`` -> ``busybox:latest``)."""
+    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+        return image
+    return familiar_name(f"{parse_reference(image).name}:latest")
 
 
 def _check_external_networks(api: EngineClient, names: Sequence[str]) -> None:
@@ -169,6 +177,8 @@ def deploy(
     configs = convert.file_objects("configs", namespace, project)
     specs = convert.services(namespace, project)
     for short, spec in specs.items():
+        container = spec["TaskTemplate"]["ContainerSpec"]
+        container["Image"] = tagged(container["Image"])
         try:
             service_spec(spec)
         except SwarmpyError as e:
