@@ -256,6 +256,16 @@ class StoreState:
                 change = (change[0], change[1], previous[2])
         changes[obj_id] = change
 
+    def dump_copy(self) -> StoreState:
+        """A copy for a dump another thread writes while this state goes on applying: the
+        tables' dicts are copied, the objects in them (never changed in place) shared."""
+        with self.lock:
+            copy = StoreState.__new__(StoreState)
+            copy.index = self.index
+            copy.tables = {name: dict(rows) for name, rows in self.tables.items()}
+            copy.versions = {name: dict(v) for name, v in self.versions.items()}
+        return copy
+
     def replace_all(
         self, tables: dict[str, dict[str, Any]], versions: dict[str, dict[str, int]], index: int
     ) -> None:
@@ -508,14 +518,35 @@ def _deliver(deliveries: list[tuple[Watch, list[Event]]]) -> None:
 
 
 async def write_chunked(
-    store: Store, items: Sequence[T], write: Callable[[Tx, T], None], chunk: int = WRITE_CHUNK
+    store: Store,
+    items: Sequence[T],
+    write: Callable[[Tx, T], None],
+    chunk: int = WRITE_CHUNK,
+    parallel: int = 1,
 ) -> None:
-    """Apply ``write`` to every item, ``chunk`` items per transaction."""
-    for start in range(0, len(items), chunk):
-        part = items[start : start + chunk]
+    """Apply ``write`` to every item, ``chunk`` items per transaction, ``parallel``
+    transactions in flight at once (only for items whose writes touch disjoint objects,
+    or the transactions conflict and retry)."""
+    parts = [items[start : start + chunk] for start in range(0, len(items), chunk)]
 
-        def fn(tx: Tx, part: Sequence[T] = part) -> None:
+    async def one(part: Sequence[T]) -> None:
+        def fn(tx: Tx) -> None:
             for item in part:
                 write(tx, item)
 
         await store.update(fn)
+
+    if parallel <= 1 or len(parts) <= 1:
+        for part in parts:
+            await one(part)
+        return
+    limit = asyncio.Semaphore(parallel)
+
+    async def limited(part: Sequence[T]) -> None:
+        async with limit:
+            await one(part)
+
+    results = await asyncio.gather(*(limited(p) for p in parts), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

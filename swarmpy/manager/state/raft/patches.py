@@ -28,6 +28,7 @@ from pysyncobj.journal import MemoryJournal
 from pysyncobj.monotonic import monotonic
 from pysyncobj.transport import TCPTransport
 
+from swarmpy.manager.state.raft.dumper import BackgroundSerializer
 from swarmpy.manager.state.raft.storage import (
     DUMP_COMPRESSLEVEL,
     REGULAR,
@@ -46,6 +47,16 @@ FAIL_NO_SPACE = 100
 # How long a leader may keep a new commit index to itself, waiting for the next append to
 # carry it (PatchedSyncObj._SyncObj__applyLogEntries says why).
 COMMIT_NOTICE_DELAY = 0.01
+
+# Committed entries one tick applies at most; the rest wait for the next tick, which comes
+# at once. Between two ticks the thread reads its sockets and sends the heartbeats due, so a
+# follower catching up on thousands of entries (or a leader on a burst of 64-object writes)
+# never keeps the heartbeats and votes it owes waiting behind the whole backlog.
+APPLY_ENTRIES_PER_TICK = 16
+
+# A tick starting this long after the previous one is late: a quarter of the shortest
+# election timeout (log.py), so a warning comes well before a follower would give up.
+LATE_TICK_S = 0.25
 
 
 class _DumpGzip:
@@ -71,6 +82,8 @@ pysyncobj.serializer.pickle = DumpCodec
 # pysyncobj renames a new dump over the old one without syncing either (os.rename).
 pysyncobj.serializer.atomicReplace = durable_replace
 pysyncobj.syncobj.createJournal = _create_journal
+# Log compaction's dump written by a thread of its own, not the tick thread (dumper.py).
+pysyncobj.syncobj.Serializer = BackgroundSerializer
 
 # pysyncobj deflates every message at level 3 before encrypting it: ~20 us for an append
 # carrying one task, paid per follower on the leader, and ~10 us to inflate on each follower,
@@ -120,6 +133,63 @@ class _FullDiskWarning:
         if now - self._last > 10:
             self._last = now
             log.warning("%s; %s", exc, consequence)
+
+
+class TickStats:
+    """How punctual the tick thread is: ticks, late ones, the longest gap, and for each tick
+    how many entries it applied and whether it sent appends (heartbeats), in order, for the
+    last ``keep`` ticks (tests read the order; the daemon logs late ticks)."""
+
+    def __init__(self, keep: int = 4096) -> None:
+        self.ticks = 0
+        self.late = 0
+        self.max_gap_s = 0.0
+        self.max_applied = 0
+        self.recent: deque[tuple[int, bool]] = deque(maxlen=keep)
+        self._started: float | None = None
+        self._worked: float | None = None
+        self._applied = 0
+        self._sent = False
+        self._warned_at = 0.0
+        self._late_since_warning = 0
+
+    def tick_started(self, at: float) -> None:
+        if self._started is not None:
+            self.recent.append((self._applied, self._sent))
+            gap = at - self._started
+            self.max_gap_s = max(self.max_gap_s, gap)
+            if gap > LATE_TICK_S:
+                self.late += 1
+                self._late_since_warning += 1
+                if at - self._warned_at > 5.0:
+                    # Work: the tick's own steps (apply, appends, fsync, dumps) and the GIL
+                    # waits between them; the rest is its poll and getting the GIL back.
+                    worked = (self._worked or at) - self._started
+                    log.warning(
+                        "raft: tick thread late: %.0f ms between ticks, %.0f ms of it working"
+                        " (%d late ticks since the last warning)",
+                        gap * 1000,
+                        worked * 1000,
+                        self._late_since_warning,
+                    )
+                    self._warned_at = at
+                    self._late_since_warning = 0
+        self.ticks += 1
+        self._started = at
+        self._worked = None
+        self._applied = 0
+        self._sent = False
+
+    def worked(self, at: float) -> None:
+        """The tick's work is done; it polls next."""
+        self._worked = at
+
+    def applied(self, entries: int) -> None:
+        self._applied += entries
+        self.max_applied = max(self.max_applied, self._applied)
+
+    def sent_appends(self) -> None:
+        self._sent = True
 
 
 class DurableTransport(TCPTransport):  # type: ignore[misc]
@@ -252,6 +322,7 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
         self._commit_notice_due: float | None = None
         self._forwarded: deque[int] = deque()
         self._own = _OwnCommands()
+        self.tick_stats = TickStats()
         super().__init__(*args, **kwargs)
         queue = self._SyncObj__commandsQueue
         take = queue.get_nowait
@@ -267,6 +338,7 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
 
         queue.get_nowait = get_nowait
         self.addOnTickCallback(self._release)
+        self.addOnTickCallback(lambda: self.tick_stats.worked(time.monotonic()))
 
     def _release(self) -> None:
         transport = self._SyncObj__transport
@@ -294,10 +366,13 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
         return SyncObj._SyncObj__doApplyCommand(self, command)
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
+        self.tick_stats.tick_started(time.monotonic())
         self._poller.poll(0)
         self._release()
         if self._own and not self._isLeader():
             self._own.clear()
+        if self._commit_index() > self.raftLastApplied:
+            timeToWait = 0.0  # a backlog left by the bounded apply: go on at once
         due = self._commit_notice_due
         if due is not None:
             now = time.monotonic()
@@ -332,6 +407,7 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
             self._appending = False
         if self._append_entries_due:
             self._append_entries_due = False
+            self.tick_stats.sent_appends()
             SyncObj._SyncObj__sendAppendEntries(self)
 
     def _SyncObj__applyLogEntries(self) -> bool:
@@ -342,7 +418,7 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
         # next append carries the commit index anyway, so the notice waits for it, up to
         # COMMIT_NOTICE_DELAY; it still goes at once when a follower waits for an entry it
         # forwarded, or when a follower misses entries (it is sent those with it).
-        applied = bool(SyncObj._SyncObj__applyLogEntries(self))
+        applied = self._apply_bounded()
         if not applied or not self._isLeader():
             return applied
         last_applied = self.raftLastApplied
@@ -358,6 +434,30 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
             self._commit_notice_due = time.monotonic() + COMMIT_NOTICE_DELAY
         return False
 
+    def _commit_index(self) -> int:
+        index: int = self._SyncObj__raftCommitIndex
+        return index
+
+    def _apply_bounded(self) -> bool:
+        """pysyncobj's apply, of APPLY_ENTRIES_PER_TICK committed entries at most.
+
+        pysyncobj applies everything up to the commit index in one go, on the thread that
+        also reads the network and sends heartbeats: a backlog of thousands of entries was
+        one long stall. The commit index is lowered for the call only; nothing in the apply
+        reads it but the loop bound."""
+        commit = self._commit_index()
+        before = self.raftLastApplied
+        cap = before + APPLY_ENTRIES_PER_TICK
+        if commit > cap:
+            self._SyncObj__raftCommitIndex = cap
+        try:
+            applied = bool(SyncObj._SyncObj__applyLogEntries(self))
+        finally:
+            if commit > cap:
+                self._SyncObj__raftCommitIndex = commit
+        self.tick_stats.applied(self.raftLastApplied - before)
+        return applied
+
     def _SyncObj__sendAppendEntries(self) -> None:
         # Group commit on the wire too: with appendEntriesUseBatch off, pysyncobj sends every
         # follower a message per command it appends, and each follower answers each one.
@@ -367,4 +467,5 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
             return
         # Every append carries the commit index: a notice waiting for one is sent with it.
         self._commit_notice_due = None
+        self.tick_stats.sent_appends()
         SyncObj._SyncObj__sendAppendEntries(self)
