@@ -58,9 +58,13 @@ async def fake_agents(store: Store) -> None:
                 continue
             tx.put(TASKS, dataclasses.replace(t, status=TaskStatus(state, now(), "agent")))
 
-    while True:
-        await store.update(act)
-        await asyncio.sleep(0.01)
+    # It acts on what the store says, then waits for the next change of a node or task (its
+    # own writes included: the next pass finds nothing to do and writes nothing).
+    with store.watch(NODES, TASKS) as changes:
+        while True:
+            await store.update(act)
+            await changes.get()
+            changes.pending()
 
 
 @asynccontextmanager
