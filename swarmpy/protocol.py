@@ -26,6 +26,10 @@ NOT_LEADER_PREFIX = "not the leader; leader="
 # The trailing metadata key of a manager's refusal of a node the swarm removed; its value is
 # the node id. The agent reacts to the key, never to the words of the error.
 NODE_REMOVED_KEY = "swarmpy-node-removed"
+# The trailing metadata key of a leader's refusal of a session it has no capacity for now;
+# its value is the seconds after which the agent should try again (SwarmKit's dispatcher
+# refuses registrations beyond its rate limit the same way).
+RETRY_AFTER_KEY = "swarmpy-retry-after"
 
 
 class NotLeader(Unavailable):
@@ -67,4 +71,29 @@ def removed_node(exc: grpc.aio.AioRpcError) -> str | None:
     for key, value in pairs:
         if key == NODE_REMOVED_KEY:
             return value if isinstance(value, str) else value.decode()
+    return None
+
+
+class TryLater(Unavailable):
+    """The leader cannot take this session now: try again after ``delay_s``."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(f"the leader is busy registering nodes, try again in {delay_s:.1f} s")
+        self.delay_s = delay_s
+
+    @property
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        """What the leader sets as the call's trailing metadata before it refuses with this."""
+        return ((RETRY_AFTER_KEY, f"{self.delay_s:.3f}"),)
+
+
+def retry_after(exc: grpc.aio.AioRpcError) -> float | None:
+    """The delay a leader's refusal asks for; None for any other error."""
+    pairs = cast(Iterable[tuple[str, str | bytes]], exc.trailing_metadata() or ())
+    for key, value in pairs:
+        if key == RETRY_AFTER_KEY:
+            try:
+                return float(value if isinstance(value, str) else value.decode())
+            except ValueError:
+                return None
     return None

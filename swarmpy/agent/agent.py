@@ -23,7 +23,13 @@ from swarmpy.agent.worker import Worker
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.ca import certificates as ca
 from swarmpy.model import ENGINE_VERSION, FileData, NetworkView, Resources, Task, TaskStatus
-from swarmpy.protocol import HEARTBEAT_MISSES, NotLeader, raise_if_not_leader, removed_node
+from swarmpy.protocol import (
+    HEARTBEAT_MISSES,
+    NotLeader,
+    raise_if_not_leader,
+    removed_node,
+    retry_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,7 @@ class Agent:
             candidates = [preferred] if preferred else []
             candidates += random.sample(self.managers, len(self.managers))
             preferred = None
+            wait: float | None = None
             for target in candidates:
                 try:
                     await self._session(target)
@@ -108,6 +115,14 @@ class Agent:
                     if node_id is not None:
                         self._removed(node_id, exc)
                         return
+                    wait = retry_after(exc)
+                    if wait is not None:
+                        # The leader is registering as many nodes as it can commit: come
+                        # back when it said, to the same leader, not sooner elsewhere.
+                        log.info("session with %s: %s", target, exc.details())
+                        preferred = target
+                        self.connected_to = None
+                        break
                     log.info("session with %s ended: %s", target, exc.details() or exc.code())
                 except (OSError, TimeoutError) as exc:
                     log.info("session with %s failed: %s", target, exc)
@@ -119,7 +134,9 @@ class Agent:
                 self.connected_to = None
                 if preferred:
                     break
-            await asyncio.sleep(RECONNECT_S if not preferred else 0.05)
+            if wait is None:
+                wait = RECONNECT_S if not preferred else 0.05
+            await asyncio.sleep(wait)
 
     def _removed(self, node_id: str, exc: grpc.aio.AioRpcError) -> None:
         log.warning("%s: no more sessions, this node leaves the swarm", exc.details())

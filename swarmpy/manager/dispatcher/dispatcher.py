@@ -4,6 +4,12 @@ Like SwarmKit's dispatcher it only serves on the leader: a follower refuses with
 leader's address so the agent moves there. Node liveness is a control loop of its own:
 a node that misses ``HEARTBEAT_MISSES`` periods is marked Down, and the orchestrator then
 replaces its tasks.
+
+Backpressure (``admission.py``): sessions are admitted while fewer than
+``MAX_PENDING_SESSIONS`` are registering, the rest refused with a delay the agent obeys;
+registrations and status reports are written in batches, one at a time, coalesced per node
+and task (``statusbatch.py``); and time the leader itself was too busy to read heartbeats
+is not counted against the nodes.
 """
 
 from __future__ import annotations
@@ -26,13 +32,13 @@ from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager import sealing
 from swarmpy.manager.auth import authorize, refuse_removed
+from swarmpy.manager.dispatcher.admission import Admission, StallClock
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.files import file_data, wanted_ids
 from swarmpy.manager.dispatcher.netview import ViewBuilder
-from swarmpy.manager.dispatcher.statusbatch import StatusBatcher
+from swarmpy.manager.dispatcher.statusbatch import RegistrationBatcher, StatusBatcher
 from swarmpy.manager.state.store import NODES, TASKS, Event, Snapshot, Store, Tx, Watch
 from swarmpy.model import (
-    Node,
     NodeRole,
     NodeState,
     Resources,
@@ -41,7 +47,7 @@ from swarmpy.model import (
     new_id,
     now,
 )
-from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S, HEARTBEAT_MISSES, not_leader
+from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S, HEARTBEAT_MISSES, TryLater, not_leader
 from swarmpy.rpc import streaming
 
 log = logging.getLogger(__name__)
@@ -91,6 +97,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._managers_at: tuple[int, list[str]] | None = None
         self._subscribers: set[_Subscriber] = set()
         self._statuses = StatusBatcher(store)
+        self.admission = Admission()
+        self._registrations = RegistrationBatcher(store)
+        self._registrations.on_registered = self.admission.registered
+        self.stalls = StallClock()
         self._dirty = asyncio.Event()
         # What _push_assignments learnt from the store's events since the last push.
         self._index = AssignmentIndex(())
@@ -134,7 +144,20 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         seen_at: dict[str, float] = {}
         while self._running:
             period = self._period()
-            await asyncio.sleep(min(1.0, period / 2))
+            asked = min(1.0, period / 2)
+            slept_from = time.monotonic()
+            await asyncio.sleep(asked)
+            # A leader too busy to run this check on time was as late reading heartbeats:
+            # that time is not the nodes' fault, so every deadline moves by it.
+            woke = time.monotonic()
+            stall = self.stalls.woke(asked, woke - slept_from)
+            if stall:
+                log.info("dispatcher: %.1f s late, not counted against the nodes", stall)
+                # Never into the future: a beat read just now already counts from now.
+                for live in self._sessions.values():
+                    live.last_heartbeat = min(woke, live.last_heartbeat + stall)
+                for node_id, seen in seen_at.items():
+                    seen_at[node_id] = min(woke, seen + stall)
             deadline = time.monotonic() - HEARTBEAT_MISSES * period
             snapshot = self.store.view()
             late = []
@@ -305,30 +328,36 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         if not self._leading():
             yield dispatcher_pb2.SessionMessage(not_leader=self._redirect())
             return
+        delay = self.admission.admit(time.monotonic())
+        if delay is not None:
+            # More sessions are registering than the leader commits in a moment: come back
+            # later, when the ones ahead are done, instead of joining a queue that starves
+            # the leader (and its Raft thread) of CPU.
+            refusal = TryLater(delay)
+            context.set_trailing_metadata(refusal.trailers)
+            raise refusal
         desc = request.description
         previous = self._sessions.get(node_id)
         if previous is not None:
             previous.changed.set()
         session = _Session(new_id(), time.monotonic())
         self._sessions[node_id] = session
-
-        def register(tx: Tx) -> Node:
-            node: Node | None = tx.get(NODES, node_id)
+        try:
+            node = self.store.view().get(NODES, node_id)
             if node is None:
                 raise NotFound(f"node {node_id} is not part of this swarm (it was removed)")
-            described = {
-                "hostname": desc.hostname or node.hostname,
-                "addr": desc.addr or node.addr,
-                "state": NodeState.READY,
-                "engine_version": desc.engine_version or node.engine_version,
-                "resources": codec.from_proto(Resources, desc.resources),
-            }
-            if all(getattr(node, name) == value for name, value in described.items()):
-                return node  # a reconnection after a leader change: nothing to write
-            registered: Node = tx.replace(NODES, node_id, **described, updated_at=now())
-            return registered
-
-        await self.store.update(register)
+            await self._registrations.register(
+                node_id,
+                {
+                    "hostname": desc.hostname or node.hostname,
+                    "addr": desc.addr or node.addr,
+                    "state": NodeState.READY,
+                    "engine_version": desc.engine_version or node.engine_version,
+                    "resources": codec.from_proto(Resources, desc.resources),
+                },
+            )
+        finally:
+            self.admission.released()
         log.info("node %s (%s) opened a session", node_id, desc.hostname)
         sent: dispatcher_pb2.SessionMessage | None = None
         while self._running and self._sessions.get(node_id) is session:

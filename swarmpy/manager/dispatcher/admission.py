@@ -1,0 +1,87 @@
+"""Backpressure for the dispatcher: how many sessions the leader takes on at once, when the
+others should come back, and how long the leader itself was too busy to read heartbeats.
+
+SwarmKit's dispatcher rate-limits node registrations and answers the excess with an error
+the agent backs off from; here a session beyond what the leader can register is refused
+with a delay the agent obeys (``protocol.RETRY_AFTER_KEY``), derived from the rate at which
+registrations have been committing, so 2,500 agents reconnecting at once arrive in waves the
+leader can commit instead of as one burst of 2,500 writes that starves its Raft thread.
+
+Pure bookkeeping over times the caller passes: no clock, no I/O, no asyncio.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+# Sessions registering (opened, their node not yet written) at once, at most.
+MAX_PENDING_SESSIONS = 128
+# Bounds of the delay a refused agent is given.
+MIN_RETRY_S = 1.0
+MAX_RETRY_S = 30.0
+# Until the first registrations commit, the rate assumed (registrations per second).
+DEFAULT_RATE = 100.0
+# The weight of the newest measurement in the commit rate's moving average.
+RATE_WEIGHT = 0.3
+# A wake-up of the liveness check this much later than asked counts as the leader stalling.
+STALL_SLACK_S = 0.5
+
+
+@dataclass
+class Admission:
+    """Admits sessions while fewer than ``max_pending`` are registering, and tells the rest
+    when to come back: after the backlog ahead of them would have committed, spread so that
+    they do not all return in the same instant."""
+
+    max_pending: int = MAX_PENDING_SESSIONS
+    rng: random.Random = field(default_factory=random.Random)
+    pending: int = 0
+    refused: int = 0
+    rate: float = DEFAULT_RATE
+    # Refused agents told to come back, not yet due: their share of the backlog.
+    _promised: list[float] = field(default_factory=list)
+
+    def admit(self, now: float) -> float | None:
+        """None: take the session (call ``released`` once its registration is over); else
+        the seconds after which the agent should try again."""
+        self._promised = [t for t in self._promised if t > now]
+        if self.pending < self.max_pending:
+            self.pending += 1
+            return None
+        self.refused += 1
+        # Everyone already waiting or told to come back is ahead of this agent.
+        ahead = self.pending + len(self._promised)
+        delay = ahead / max(self.rate, 1.0)
+        delay = min(MAX_RETRY_S, max(MIN_RETRY_S, delay * self.rng.uniform(1.0, 1.5)))
+        self._promised.append(now + delay)
+        return delay
+
+    def registered(self, count: int, took_s: float) -> None:
+        """One write registered ``count`` sessions in ``took_s``: the commit rate."""
+        if count and took_s > 0:
+            measured = count / took_s
+            self.rate = (1 - RATE_WEIGHT) * self.rate + RATE_WEIGHT * measured
+
+    def released(self) -> None:
+        """An admitted session's registration is over (written or failed)."""
+        self.pending = max(0, self.pending - 1)
+
+
+@dataclass
+class StallClock:
+    """Time during which the leader could not have read a heartbeat does not count against
+    a node: ``late_by`` is how much later than asked a periodic check woke; past a slack,
+    that lateness is owed to every node's deadline."""
+
+    slack_s: float = STALL_SLACK_S
+    stalled_s: float = 0.0
+
+    def woke(self, asked_s: float, slept_s: float) -> float:
+        """Record a check that asked to sleep ``asked_s`` and slept ``slept_s``; returns the
+        stall to credit every node with (0 when the leader was on time)."""
+        late = slept_s - asked_s
+        if late <= self.slack_s:
+            return 0.0
+        self.stalled_s += late
+        return late

@@ -1,0 +1,276 @@
+"""Dispatcher backpressure without gRPC: session admission and its retry delays, batches
+written one at a time, and node liveness that does not blame nodes for a stalled leader."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import grpc
+import pytest
+
+from swarmpy.api import dispatcher_pb2
+from swarmpy.ca import certificates as ca
+from swarmpy.manager.dispatcher.admission import (
+    MAX_RETRY_S,
+    MIN_RETRY_S,
+    Admission,
+    StallClock,
+)
+from swarmpy.manager.dispatcher.dispatcher import Dispatcher, _Session
+from swarmpy.manager.dispatcher.statusbatch import RegistrationBatcher, StatusBatcher
+from swarmpy.manager.state.store import (
+    CLUSTERS,
+    NODES,
+    TASKS,
+    ApplyResult,
+    LocalLog,
+    Op,
+    Store,
+    Tx,
+)
+from swarmpy.model import Cluster, NodeRole, NodeState, TaskState, TaskStatus
+from swarmpy.protocol import retry_after
+from tests.support.builders import node, node_credentials, service, task
+from tests.support.poll import wait_for_async
+
+
+def test_sessions_beyond_the_limit_are_told_to_come_back_in_order() -> None:
+    admission = Admission(max_pending=3, rng=random.Random(1), rate=10.0)
+    assert [admission.admit(0.0) for _ in range(3)] == [None, None, None]
+    delays = [admission.admit(0.0) for _ in range(20)]
+    assert all(d is not None and MIN_RETRY_S <= d <= MAX_RETRY_S for d in delays)
+    waits = [d for d in delays if d is not None]
+    # Later arrivals are sent further out: the backlog ahead of them grows.
+    assert waits[-1] > waits[0]
+    assert admission.refused == 20
+    # A registration done makes room for exactly one more.
+    admission.released()
+    assert admission.admit(0.0) is None
+    assert admission.admit(0.0) is not None
+
+
+def test_the_retry_delay_follows_the_measured_commit_rate() -> None:
+    slow = Admission(max_pending=1, rng=random.Random(2), rate=100.0)
+    fast = Admission(max_pending=1, rng=random.Random(2), rate=100.0)
+    for admission, took in ((slow, 10.0), (fast, 0.01)):
+        for _ in range(10):
+            admission.registered(50, took)  # 5/s against 5,000/s
+        admission.admit(0.0)
+        for _ in range(30):
+            admission.admit(0.0)
+    slow_wait, fast_wait = slow.admit(0.0), fast.admit(0.0)
+    assert slow_wait is not None
+    assert fast_wait is not None
+    assert slow_wait > fast_wait
+
+
+def test_promised_comebacks_expire() -> None:
+    admission = Admission(max_pending=0, rng=random.Random(3), rate=1.0)
+    first = admission.admit(0.0)
+    assert first is not None
+    # Long after everyone told to come back has come back, the queue is empty again.
+    assert admission.admit(1000.0) == MIN_RETRY_S
+
+
+def test_only_a_late_wakeup_past_the_slack_is_a_stall() -> None:
+    clock = StallClock(slack_s=0.5)
+    assert clock.woke(1.0, 1.2) == 0.0
+    assert clock.woke(1.0, 4.0) == 3.0
+    assert clock.stalled_s == 3.0
+
+
+class GatedLog(LocalLog):
+    """Commits only when the test opens the gate; counts proposals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proposals = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def propose(self, ops: tuple[Op, ...]) -> ApplyResult:
+        self.proposals += 1
+        await self.gate.wait()
+        return await super().propose(ops)
+
+
+def test_reports_arriving_while_a_batch_commits_coalesce_into_the_next() -> None:
+    async def main() -> None:
+        replicated = GatedLog()
+        store = Store(replicated)
+        svc = service()
+        one = task(svc, slot=1, state=TaskState.ASSIGNED, node_id="n1")
+        await store.update(lambda tx: tx.create(TASKS, one))
+        batcher = StatusBatcher(store, window_s=0.0)
+        replicated.gate.clear()
+        before = replicated.proposals
+        first = asyncio.create_task(
+            batcher.report("n1", [(one.id, TaskStatus(TaskState.ACCEPTED, 1.0))])
+        )
+        await wait_for_async("the first batch in flight", lambda: replicated.proposals > before)
+        # Forty reports of the task while the first write waits for its commit.
+        states = [TaskState.PREPARING, TaskState.READY, TaskState.STARTING, TaskState.RUNNING]
+        later = [
+            asyncio.create_task(batcher.report("n1", [(one.id, TaskStatus(s, 2.0 + i))]))
+            for i in range(10)
+            for s in states
+        ]
+        await asyncio.sleep(0)
+        assert replicated.proposals - before == 1  # nothing else was proposed meanwhile
+        replicated.gate.set()
+        await asyncio.gather(first, *later)
+        assert replicated.proposals - before == 2
+        assert batcher.batches == 2
+        written = store.view().get(TASKS, one.id)
+        assert written is not None
+        assert written.status.state == TaskState.RUNNING
+
+    asyncio.run(main())
+
+
+def test_registrations_are_batched_and_a_removed_node_is_refused() -> None:
+    async def main() -> None:
+        replicated = GatedLog()
+        store = Store(replicated)
+        nodes = [node(f"n{i}", state=NodeState.DOWN) for i in range(100)]
+
+        def create(tx: Tx) -> None:
+            for n in nodes:
+                tx.create(NODES, n)
+
+        await store.update(create)
+        before = replicated.proposals
+        batcher = RegistrationBatcher(store, window_s=0.01)
+        ready = {"state": NodeState.READY}
+        await asyncio.gather(*(batcher.register(n.id, ready) for n in nodes))
+        assert replicated.proposals - before == 2  # 100 nodes, 64 per entry
+        assert {n.state for n in store.view().all(NODES)} == {NodeState.READY}
+        # Reconnecting unchanged nodes write nothing; a node the swarm no longer has is told.
+        results = await asyncio.gather(
+            batcher.register(nodes[0].id, ready),
+            batcher.register("gone", ready),
+            return_exceptions=True,
+        )
+        assert results[0] is None
+        assert "not part of this swarm" in str(results[1])
+        assert replicated.proposals - before == 2
+
+    asyncio.run(main())
+
+
+def is_down(store: Store, node_id: str) -> bool:
+    found = store.view().get(NODES, node_id)
+    return found is not None and found.state == NodeState.DOWN
+
+
+def test_a_stalled_leader_does_not_mark_beating_nodes_down() -> None:
+    async def main() -> None:
+        store = Store(LocalLog())
+        alive, silent = node("alive"), node("silent")
+
+        def create(tx: Tx) -> None:
+            tx.create(CLUSTERS, Cluster(id="c1", heartbeat_period_s=0.2))
+            tx.create(NODES, alive)
+            tx.create(NODES, silent)
+
+        await store.update(create)
+        dispatcher = Dispatcher(store, "", lambda: True, lambda: None)
+        runner = asyncio.create_task(dispatcher.run())
+        await asyncio.sleep(0)
+        session = _Session("s1", time.monotonic())
+        dispatcher._sessions[alive.id] = session
+        beating = True
+
+        async def beat() -> None:
+            while beating:
+                session.last_heartbeat = time.monotonic()
+                await asyncio.sleep(0.05)
+
+        beats = asyncio.create_task(beat())
+        try:
+            await asyncio.sleep(0.1)
+            # The leader's loop blocked for ten heartbeat periods: the node's beats were
+            # sent, the leader just could not read them.
+            time.sleep(2.0)  # noqa: ASYNC251 - the stall under test
+            # The silent node is marked down (it never had a session)...
+            await wait_for_async(
+                "the silent node down",
+                lambda: is_down(store, silent.id),
+                timeout=10,
+            )
+            assert dispatcher.stalls.stalled_s > 1.0
+            # ...but the node whose beats came in all along is not.
+            still = store.view().get(NODES, alive.id)
+            assert still is not None
+            assert still.state == NodeState.READY
+            # Once it really stops beating, it is.
+            beating = False
+            await wait_for_async(
+                "the node that stopped beating down",
+                lambda: is_down(store, alive.id),
+                timeout=10,
+            )
+        finally:
+            beating = False
+            beats.cancel()
+            await dispatcher.stop()
+            runner.cancel()
+
+    asyncio.run(main())
+
+
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+
+
+class _Call:
+    """The servicer context of a worker's call, keeping what the leader answers with."""
+
+    def __init__(self, cert_pem: str) -> None:
+        self._cert = cert_pem.encode()
+        self.trailers: tuple[tuple[str, str], ...] = ()
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {"x509_pem_cert": [self._cert]}
+
+    def set_trailing_metadata(self, trailers: tuple[tuple[str, str], ...]) -> None:
+        self.trailers = trailers
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise _Refused(code, details)
+
+
+def test_a_leader_at_capacity_refuses_a_session_with_the_delay_to_obey() -> None:
+    async def main() -> Any:
+        root = ca.create_root_ca()
+        store = Store(LocalLog())
+        await store.update(lambda tx: tx.create(NODES, node("w1", id="id-w1")))
+        leader = Dispatcher(store, root.cert_pem, lambda: True, lambda: None)
+        leader._running = True
+        leader.admission.max_pending = 0  # every session beyond none: refused
+        call = _Call(node_credentials(root, "id-w1", NodeRole.WORKER).cert_pem)
+        context: Any = call
+        with pytest.raises(_Refused) as refused:
+            await anext(leader.Session(dispatcher_pb2.SessionRequest(), context))
+        return refused.value, call.trailers, leader
+
+    refusal, trailers, leader = asyncio.run(main())
+    assert refusal.code == grpc.StatusCode.UNAVAILABLE
+    assert "try again in" in str(refusal)
+    # What the agent reads from the call's error: the delay the leader asked for.
+    error = grpc.aio.AioRpcError(
+        refusal.code, grpc.aio.Metadata(), grpc.aio.Metadata(*trailers), str(refusal), None
+    )
+    delay = retry_after(error)
+    assert delay is not None
+    assert MIN_RETRY_S <= delay <= MAX_RETRY_S
+    assert leader._sessions == {}  # no session was opened
+    other = grpc.aio.AioRpcError(
+        refusal.code, grpc.aio.Metadata(), grpc.aio.Metadata(), "busy", None
+    )
+    assert retry_after(other) is None
