@@ -8,6 +8,7 @@ sandbox.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 
 from swarmpy.manager.allocator.network import needs_allocation, plan_allocation
@@ -35,12 +36,17 @@ from swarmpy.model import (
 
 PENDING_MESSAGE = "pending task scheduling"
 
+log = logging.getLogger(__name__)
+
 
 class Allocator(ControlLoop):
     """Leader-only loop: allocates NEW tasks (→ PENDING) and service VIPs."""
 
     name = "allocator"
     tables = (SERVICES, NETWORKS, TASKS, NODES)
+    # The nodes already warned about (no ingress sandbox address), with the reason: a
+    # thousand nodes beyond the ingress subnet were a thousand warnings per tick.
+    _warned: dict[str, str] | None = None
 
     def wants(self, event: Event) -> bool:
         if event.table in (SERVICES, NETWORKS):
@@ -62,6 +68,11 @@ class Allocator(ControlLoop):
         )
         stamp = now()
         errs = {t.id: t.status.err for t in tasks}
+        warned = self._warned if self._warned is not None else {}
+        for node_id, why in plan.ingress_failed.items():
+            if warned.get(node_id) != why:
+                log.warning("no ingress sandbox address: %s", why)
+        self._warned = dict(plan.ingress_failed)
 
         def set_vips(tx: Tx, item: tuple[str, tuple[VirtualIP, ...]]) -> None:
             service: Service | None = tx.get(SERVICES, item[0])

@@ -260,6 +260,8 @@ class Allocation:
     ports: dict[str, tuple[PortConfig, ...]] = field(default_factory=dict)
     # node id → its ingress sandbox's new address ("" when there is no ingress network)
     ingress_addrs: dict[str, str] = field(default_factory=dict)
+    # node id → why it has no ingress sandbox address (the loop warns once per node)
+    ingress_failed: dict[str, str] = field(default_factory=dict)
 
 
 def needs_allocation(task: Task) -> bool:
@@ -299,7 +301,7 @@ def plan_allocation(
             try:
                 want = _address(pools, ingress.id)
             except AllocationError as e:
-                log.warning("node %s: no ingress sandbox address: %s", node.hostname, e)
+                result.ingress_failed[node.id] = f"node {node.hostname}: {e}"
                 continue
         if want != node.ingress_addr:
             result.ingress_addrs[node.id] = want
