@@ -35,6 +35,8 @@ import pytest
 
 from swarmpy.lab import teardown
 from swarmpy.lab.hosts import daemon_cgroup_parent, swarmpy_executable
+from swarmpy.overlay.bridges import BridgeNetworks
+from swarmpy.overlay.names import Names
 from swarmpy.overlay.provider import OverlayNetworkProvider
 from tests.support.poll import wait_for
 
@@ -168,11 +170,14 @@ class Daemon:
         teardown.remove_cgroups([daemon_cgroup_parent(self.prefix)])
         teardown.delete_runc_containers(self.data_root / "runc")
         provider = OverlayNetworkProvider("", self.data_root, self.prefix, self.local_subnet)
+        bridges = BridgeNetworks(self.data_root, Names(self.prefix), self.local_subnet)
 
         async def cleanup() -> None:
             try:
+                await bridges.cleanup_all()
                 await provider.cleanup_all()
             finally:
+                await bridges.close()
                 await provider.close()
 
         asyncio.run(cleanup())
