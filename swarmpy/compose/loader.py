@@ -9,6 +9,7 @@ daemon yet when they are raised.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -195,6 +196,14 @@ def _port_range(text: str, what: str, spec: str) -> list[int]:
     return list(range(low, high + 1))
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def short_ports(spec: str) -> list[dict[str, Any]]:
     """docker's nat.ParsePortSpecs of one short port (``[ip:][published:]target[/proto]``,
     with ranges) as long-form ports, docker/cli's toServicePortConfigs."""
@@ -206,6 +215,8 @@ def short_ports(spec: str) -> list[dict[str, Any]]:
     host_ip = ""
     if len(parts) == 3:
         host_ip, parts = parts[0].strip("[]"), parts[1:]
+    if host_ip and not _is_ip(host_ip):
+        raise InvalidArgument(f"Invalid ip address {host_ip}")
     if host_ip not in ("", "0.0.0.0", "::"):
         raise InvalidArgument(
             f"Invalid port {spec}: publishing on one host address ({host_ip}) is not "
@@ -564,5 +575,8 @@ def load(files: Sequence[ConfigFile], env: Mapping[str, str], working_dir: str) 
         services = merge_services(services, normalised)
     for name, service in services.items():
         if not service.get("image"):
-            raise InvalidArgument(f"invalid image reference for service {name}: no image specified")
+            raise InvalidArgument(
+                f"{', '.join(f.filename for f in files)}: invalid image reference for service "
+                f"{name}: no image specified"
+            )
     return Project(services=services, warnings=warnings(files), **sections)

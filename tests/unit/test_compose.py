@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from swarmpy.cli.main import app
 from swarmpy.cli.stack.deploy import tagged
 from swarmpy.cli.stack.ls import stack_rows
 from swarmpy.cli.stack.rm import tasks_done
@@ -421,7 +423,7 @@ BAD: list[tuple[str, str]] = [
     ),
     (
         "services: {web: {image: busybox, ports: ['80:80:80:80']}}\n",
-        "services.web.ports.0: Invalid",
+        "services.web.ports.0: Invalid ip address 80:80",
     ),
     ("services: {web: {image: busybox, ports: ['99999:80']}}\n", "Invalid hostPort: 99999"),
     ("services: {web: {image: busybox, replicas: 2}}\n", "services.web Additional property"),
@@ -512,3 +514,13 @@ def test_rm_waits_for_tasks_past_running() -> None:
 )
 def test_images_get_a_tag_as_dockers_client_gives_them(image: str, sent: str) -> None:
     assert tagged(image) == sent
+
+
+def test_deploy_refuses_a_bad_file_before_asking_a_daemon(tmp_path: Path) -> None:
+    # A socket that does not exist: had the CLI called the daemon, it would say so instead.
+    compose = tmp_path / "stack.yml"
+    compose.write_text("services: {web: {image: busybox, secrets: [nope]}}\n")
+    env = {"SWARMPY_HOST": "unix:///nonexistent/swarmpy-test.sock"}
+    result = CliRunner().invoke(app, ["stack", "deploy", "-c", str(compose), "app"], env=env)
+    assert isinstance(result.exception, InvalidArgument)
+    assert str(result.exception) == (f"{compose}: services.web.secrets: undefined secret 'nope'")

@@ -47,7 +47,9 @@ def load_project(files: Sequence[str], env: Mapping[str, str]) -> loader.Project
         try:
             parse_reference(str(service["image"]))
         except SwarmpyError as e:
-            raise InvalidArgument(f"invalid image reference for service {name}: {e}") from None
+            raise InvalidArgument(
+                f"{', '.join(files)}: invalid image reference for service {name}: {e.message}"
+            ) from None
     return project
 
 
@@ -171,18 +173,21 @@ def deploy(
     for line in project.warnings:
         typer.echo(f"{line}\n", err=True)
     # Conversion reads the secrets' and configs' files and checks every key: all before the
-    # first change, as is the daemon's reading of each spec.
-    creates, external_networks = convert.networks(namespace, project)
-    secrets = convert.file_objects("secrets", namespace, project)
-    configs = convert.file_objects("configs", namespace, project)
-    specs = convert.services(namespace, project)
-    for short, spec in specs.items():
-        container = spec["TaskTemplate"]["ContainerSpec"]
-        container["Image"] = tagged(container["Image"])
-        try:
-            service_spec(spec)
-        except SwarmpyError as e:
-            raise InvalidArgument(f"service {short}: {e.message}") from None
+    # first change, as is the daemon's reading of each spec. Its errors name the files.
+    try:
+        creates, external_networks = convert.networks(namespace, project)
+        secrets = convert.file_objects("secrets", namespace, project)
+        configs = convert.file_objects("configs", namespace, project)
+        specs = convert.services(namespace, project)
+        for short, spec in specs.items():
+            container = spec["TaskTemplate"]["ContainerSpec"]
+            container["Image"] = tagged(container["Image"])
+            try:
+                service_spec(spec)
+            except SwarmpyError as e:
+                raise InvalidArgument(f"services.{short}: {e.message}") from None
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{', '.join(files)}: {e.message}") from None
     api = engine.connect()
     info = api.get("/info")
     if not (info.get("Swarm") or {}).get("ControlAvailable"):
