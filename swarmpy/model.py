@@ -351,6 +351,9 @@ class ContainerSpec:
     groups: tuple[str, ...] = ()
     secrets: tuple[FileReference, ...] = ()
     configs: tuple[FileReference, ...] = ()
+    # Docker's PullOptions.RegistryAuth: the X-Registry-Auth of --with-registry-auth
+    # (base64url JSON credentials), handed to the nodes for their pulls; never shown.
+    registry_auth: str = ""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class RuncController(Controller):
 
     async def prepare(self) -> None:
         spec = self.task.spec.container
-        await self.images.ensure(spec.image, self.progress)
+        await self.images.ensure(spec.image, self.progress, spec.registry_auth)
         image = self.images.config(spec.image)
         # A bad mount fails the task before a network sandbox is made for nothing.
         values = container.template_values(self.task, self.node_id, self.node_hostname)

@@ -117,8 +117,11 @@ class NetworkProvider(Protocol):
 
 
 class ImageSource(Protocol):
-    async def ensure(self, ref: str, progress: Callable[[str], None] | None) -> None:
-        """Pull ``ref`` unless it is already present."""
+    async def ensure(
+        self, ref: str, progress: Callable[[str], None] | None, registry_auth: str = ""
+    ) -> None:
+        """Pull ``ref`` unless it is already present (with the service's X-Registry-Auth
+        credentials, if it has some)."""
         ...
 
     def layer_dirs(self, ref: str) -> list[Path]:

@@ -23,6 +23,7 @@ from swarmpy.dns.server import DnsServer
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.events import ContainerEvents
 from swarmpy.engine.images.records import ImageConfig
+from swarmpy.engine.images.registry import credentials_of_header
 from swarmpy.engine.images.store import ImageStore
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper
@@ -49,7 +50,9 @@ class AsyncImages:
         self.store = store
         self._pulls: dict[str, asyncio.Future[None]] = {}
 
-    async def ensure(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
+    async def ensure(
+        self, ref: str, progress: Callable[[str], None] | None = None, registry_auth: str = ""
+    ) -> None:
         try:
             self.store.get(ref)
             return
@@ -58,13 +61,16 @@ class AsyncImages:
         # One pull per reference however many tasks want it at once.
         pending = self._pulls.get(ref)
         if pending is None:
-            pending = asyncio.ensure_future(self._pull(ref, progress))
+            pending = asyncio.ensure_future(self._pull(ref, progress, registry_auth))
             self._pulls[ref] = pending
             pending.add_done_callback(lambda _f: self._pulls.pop(ref, None))
         await asyncio.shield(pending)
 
-    async def _pull(self, ref: str, progress: Callable[[str], None] | None) -> None:
-        await asyncio.to_thread(self.store.pull, ref, progress)
+    async def _pull(
+        self, ref: str, progress: Callable[[str], None] | None, registry_auth: str
+    ) -> None:
+        credentials = credentials_of_header(registry_auth) if registry_auth else None
+        await asyncio.to_thread(self.store.pull, ref, progress, credentials)
 
     def layer_dirs(self, ref: str) -> list[Path]:
         return self.store.layer_dirs(ref)

@@ -361,9 +361,10 @@ class EngineClient:
         path: str,
         query: Mapping[str, Any] | None = None,
         body: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """A request whose answer is JSON (or empty: None)."""
-        with self.open(method, path, query, body) as response:
+        with self.open(method, path, query, body, headers=headers) as response:
             data = response.read()
         return json.loads(data) if data.strip() else None
 

@@ -152,14 +152,20 @@ def pull(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Suppress verbose output"),
 ) -> None:
     """Download an image from a registry."""
-    for message in engine.connect().json_lines("POST", "/images/create", {"fromImage": ref}):
+    # Imported here: the images package pulls in the registry client, which every other
+    # command would pay for at startup.
+    from swarmpy.cli import registry_auth
+    from swarmpy.engine.images.reference import parse_reference
+
+    # The stored login of the image's registry goes along (an empty one without).
+    headers = registry_auth.auth_header(parse_reference(ref).domain)
+    api = engine.connect()
+    for message in api.json_lines(
+        "POST", "/images/create", {"fromImage": ref}, None, headers=headers
+    ):
         line = progress_line(message)
         if not quiet:
             typer.echo(line)
-    # Imported here: the images package pulls in the registry client, which every other
-    # command would pay for at startup.
-    from swarmpy.engine.images.reference import parse_reference
-
     # Docker ends with the canonical reference, which is what -q prints alone.
     typer.echo(str(parse_reference(ref)))
 

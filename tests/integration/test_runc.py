@@ -66,7 +66,9 @@ class LayerImages:
     def __init__(self, layer: Path) -> None:
         self.layer = layer
 
-    async def ensure(self, ref: str, progress: Callable[[str], None] | None) -> None:
+    async def ensure(
+        self, ref: str, progress: Callable[[str], None] | None, registry_auth: str = ""
+    ) -> None:
         pass
 
     def layer_dirs(self, ref: str) -> list[Path]:

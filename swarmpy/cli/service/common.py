@@ -15,16 +15,29 @@ def inspect_service(api: EngineClient, ref: str) -> dict[str, Any]:
     return doc
 
 
+def image_auth(image: str) -> dict[str, str]:
+    """--with-registry-auth: the stored login of the image's registry as X-Registry-Auth."""
+    from swarmpy.cli import registry_auth
+    from swarmpy.engine.images.reference import parse_reference
+
+    return registry_auth.auth_header(parse_reference(image).domain)
+
+
 def update_service(
-    api: EngineClient, doc: dict[str, Any], spec: ServiceSpec | None, rollback: bool = False
+    api: EngineClient,
+    doc: dict[str, Any],
+    spec: ServiceSpec | None,
+    rollback: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """POST the new spec at the version ``doc`` was read at (a write in between is refused:
     "update out of sequence"); ``rollback`` asks for the previous spec, as Docker's CLI does,
     sending the current one as the body."""
     body = doc["Spec"] if spec is None else service_spec_json(spec)
-    api.post(
+    api.call(
+        "POST",
         path_of("services", doc["ID"], "update"),
+        {"version": doc["Version"]["Index"], "rollback": "previous" if rollback else None},
         body,
-        version=doc["Version"]["Index"],
-        rollback="previous" if rollback else None,
+        headers,
     )

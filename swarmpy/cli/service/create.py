@@ -11,6 +11,7 @@ from swarmpy.cli import engine
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.cli.service import filerefs
 from swarmpy.cli.service import flags as F
+from swarmpy.cli.service.common import image_auth
 from swarmpy.cli.service.options import CreateOptions, create_spec
 from swarmpy.dockerjson.service import service_spec_json
 
@@ -109,6 +110,7 @@ def create(
     rollback_max_failure_ratio: float | None = F.ROLLBACK_MAX_FAILURE_RATIO,
     rollback_order: str | None = F.ROLLBACK_ORDER,
     no_resolve_image: bool = F.NO_RESOLVE_IMAGE,
+    with_registry_auth: bool = F.WITH_REGISTRY_AUTH,
     detach: bool = F.DETACH,
     quiet: bool = F.QUIET,
 ) -> None:
@@ -185,7 +187,8 @@ def create(
         spec = dataclasses.replace(spec, name=_random_name())
     api = engine.connect()
     spec = filerefs.resolve_spec(api, spec)
-    reply = api.post("/services/create", service_spec_json(spec))
+    headers = image_auth(spec.container.image) if with_registry_auth else {}
+    reply = api.call("POST", "/services/create", None, service_spec_json(spec), headers)
     for warning in reply.get("Warnings") or []:
         typer.echo(warning, err=True)
     typer.echo(reply["ID"])

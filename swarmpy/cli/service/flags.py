@@ -118,4 +118,9 @@ NO_RESOLVE_IMAGE: Any = typer.Option(
     help="Do not query the registry to resolve image digest and supported platforms "
     "(swarmpy never does)",
 )
+WITH_REGISTRY_AUTH: Any = typer.Option(
+    False,
+    "--with-registry-auth",
+    help="Send registry authentication details to swarm agents",
+)
 PUBLISH: Any = typer.Option([], "--publish", "-p", help="Publish a port as a node port")

@@ -10,7 +10,7 @@ from swarmpy.cli.engine import path_of
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.cli.service import filerefs
 from swarmpy.cli.service import flags as F
-from swarmpy.cli.service.common import inspect_service, update_service
+from swarmpy.cli.service.common import image_auth, inspect_service, update_service
 from swarmpy.cli.service.options import UpdateOptions, check_update_flags, update_spec
 from swarmpy.dockerjson.service import service_spec
 from swarmpy.errors import InvalidArgument
@@ -126,6 +126,7 @@ def update(
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
     no_resolve_image: bool = F.NO_RESOLVE_IMAGE,
+    with_registry_auth: bool = F.WITH_REGISTRY_AUTH,
     detach: bool = F.DETACH,
     quiet: bool = F.QUIET,
 ) -> None:
@@ -227,7 +228,8 @@ def update(
             return found
 
         spec = update_spec(service_spec(doc["Spec"]), options, network_id)
-        update_service(api, doc, filerefs.resolve_spec(api, spec))
+        headers = image_auth(spec.container.image) if with_registry_auth else {}
+        update_service(api, doc, filerefs.resolve_spec(api, spec), headers=headers)
     typer.echo(ref)
     if not detach:
         wait_for_convergence(

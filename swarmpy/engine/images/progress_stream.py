@@ -7,10 +7,13 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from swarmpy.engine.images.registry import Credentials
 from swarmpy.engine.images.store import ImageStore
 
 
-async def pull_lines(store: ImageStore, ref: str) -> AsyncGenerator[str, None]:
+async def pull_lines(
+    store: ImageStore, ref: str, credentials: Credentials | None = None
+) -> AsyncGenerator[str, None]:
     """Each progress line of pulling ``ref``; the pull's error is raised after the lines
     said before it."""
     loop = asyncio.get_running_loop()
@@ -19,7 +22,7 @@ async def pull_lines(store: ImageStore, ref: str) -> AsyncGenerator[str, None]:
     def progress(line: str) -> None:
         loop.call_soon_threadsafe(lines.put_nowait, line)
 
-    pull = asyncio.ensure_future(asyncio.to_thread(store.pull, ref, progress))
+    pull = asyncio.ensure_future(asyncio.to_thread(store.pull, ref, progress, credentials))
     # Queued after every line the thread said: call_soon_threadsafe keeps their order.
     pull.add_done_callback(lambda _f: loop.call_soon(lines.put_nowait, None))
     try:

@@ -10,7 +10,9 @@ PATCHed chunks otherwise, or mounts it from another repository of the same regis
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from urllib.parse import urljoin
 import httpx
 
 from swarmpy.engine.images.manifest import ACCEPT
-from swarmpy.errors import ImageError
+from swarmpy.errors import ImageError, InvalidArgument
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -42,6 +44,37 @@ class Credentials:
     def basic(self) -> str:
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
+
+
+def credentials_from(doc: dict[str, object]) -> Credentials | None:
+    """Docker's AuthConfig (``username``/``password``, ``identitytoken``, or ``auth`` as
+    base64 ``user:password``); None when it names nobody."""
+    username = str(doc.get("username") or "")
+    password = str(doc.get("password") or "")
+    token = str(doc.get("identitytoken") or "")
+    if not (username or token) and doc.get("auth"):
+        try:
+            username, _, password = base64.b64decode(str(doc["auth"])).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidArgument("invalid registry auth: bad auth field") from None
+    if not (username or token):
+        return None
+    return Credentials(username, password, token)
+
+
+def decode_auth(text: str) -> dict[str, object]:
+    """An X-Registry-Auth / X-Registry-Config value: base64url JSON, padding optional."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("invalid registry auth header: not base64-encoded JSON") from None
+    return value if isinstance(value, dict) else {}
+
+
+def credentials_of_header(text: str) -> Credentials | None:
+    return credentials_from(decode_auth(text))
 
 
 class Unauthorized(ImageError):

@@ -9,8 +9,6 @@ failure before, such as a Dockerfile that does not parse, is an ordinary error r
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import secrets
@@ -26,7 +24,12 @@ from swarmpy.engine.build.builder import Builder, BuildFailed, BuildOptions
 from swarmpy.engine.build.context import unpack_context
 from swarmpy.engine.images.export import save_images
 from swarmpy.engine.images.push import push_image
-from swarmpy.engine.images.registry import Credentials
+from swarmpy.engine.images.registry import (
+    Credentials,
+    credentials_from,
+    credentials_of_header,
+    decode_auth,
+)
 from swarmpy.errors import InvalidArgument, SwarmpyError
 from swarmpy.server.app import Routes, json_response, query_flag, server_headers
 from swarmpy.server.backend import LocalEngine
@@ -96,34 +99,8 @@ def _json_map(request: web.Request, key: str) -> dict[str, Any]:
     return value
 
 
-def _decode_auth(text: str) -> dict[str, Any]:
-    """X-Registry-Auth / X-Registry-Config: base64url JSON (padding optional)."""
-    if not text:
-        return {}
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        value = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise InvalidArgument("invalid registry auth header: not base64-encoded JSON") from None
-    return value if isinstance(value, dict) else {}
-
-
-def credentials_of(doc: dict[str, Any]) -> Credentials | None:
-    username = str(doc.get("username") or "")
-    password = str(doc.get("password") or "")
-    token = str(doc.get("identitytoken") or "")
-    if not (username or token):
-        auth = str(doc.get("auth") or "")
-        if auth:
-            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
-                username, _, password = base64.b64decode(auth).decode().partition(":")
-    if not (username or token):
-        return None
-    return Credentials(username, password, token)
-
-
 def registry_auth(request: web.Request) -> Credentials | None:
-    return credentials_of(_decode_auth(request.headers.get("X-Registry-Auth", "")))
+    return credentials_of_header(request.headers.get("X-Registry-Auth", ""))
 
 
 def build_options(request: web.Request) -> BuildOptions:
@@ -133,10 +110,10 @@ def build_options(request: web.Request) -> BuildOptions:
             raise InvalidArgument(f"build option {key}={value} is not supported by swarmpy")
     args = _json_map(request, "buildargs")
     labels = _json_map(request, "labels")
-    config = _decode_auth(request.headers.get("X-Registry-Config", ""))
+    config = decode_auth(request.headers.get("X-Registry-Config", ""))
     auths: list[tuple[str, Credentials]] = []
     for registry, doc in config.items():
-        creds = credentials_of(doc) if isinstance(doc, dict) else None
+        creds = credentials_from(doc) if isinstance(doc, dict) else None
         if creds is not None:
             auths.append((registry, creds))
     if labels:
@@ -353,7 +330,7 @@ async def auth(request: web.Request) -> web.Response:
         raise InvalidArgument("invalid auth request: not JSON") from None
     if not isinstance(doc, dict):
         raise InvalidArgument("invalid auth request: not a JSON object")
-    creds = credentials_of(doc)
+    creds = credentials_from(doc)
     server = str(doc.get("serveraddress") or "")
     store = local_engine(request).images
     await asyncio.to_thread(store.check_login, server, creds)

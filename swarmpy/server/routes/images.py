@@ -32,6 +32,7 @@ from swarmpy.server.convert.image import (
 )
 from swarmpy.server.filters import parse_filters
 from swarmpy.server.local import local_engine, local_handler
+from swarmpy.server.routes.build import registry_auth
 
 LOAD_CHUNK = 1 << 20
 
@@ -116,7 +117,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("importing an image (fromSrc) is not supported: give fromImage")
     ref = pull_reference(request.query.get("fromImage", ""), request.query.get("tag", ""))
     store = local_engine(request).images
-    lines = pull_lines(store, ref)
+    lines = pull_lines(store, ref, registry_auth(request))
     response: web.StreamResponse | None = None
     try:
         async for line in lines:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from aiohttp import web
 
 from swarmpy.api import dispatcher_pb2
 from swarmpy.dockerjson.service import service_json, service_spec
+from swarmpy.engine.images.registry import credentials_of_header, decode_auth
 from swarmpy.errors import Conflict, InvalidArgument
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
-from swarmpy.model import NodeState, Service, ServiceMode, TaskState
+from swarmpy.model import NodeState, Service, ServiceMode, ServiceSpec, TaskState
 from swarmpy.server.app import NODE, Routes, json_body, json_response, query_flag, query_version
 from swarmpy.server.backend import log_relay, reader, writer
 from swarmpy.server.filters import Filters, parse_filters, prefix
@@ -99,9 +101,20 @@ async def list_services(request: web.Request) -> web.Response:
     )
 
 
+def with_registry_auth(spec: ServiceSpec, request: web.Request, kept: str) -> ServiceSpec:
+    """The spec with the request's X-Registry-Auth (checked to decode), else ``kept``."""
+    header = request.headers.get("X-Registry-Auth", "")
+    if header:
+        decode_auth(header)
+    auth = header if credentials_of_header(header) is not None else kept
+    return dataclasses.replace(
+        spec, container=dataclasses.replace(spec.container, registry_auth=auth)
+    )
+
+
 async def create(request: web.Request) -> web.Response:
     api = writer(request.app[NODE])
-    spec = service_spec(await json_body(request))
+    spec = with_registry_auth(service_spec(await json_body(request)), request, "")
     service = await api.services.create(spec)
     # No warnings: swarmpy does not pin images to digests, the source of Docker's.
     return json_response({"ID": service.id, "Warnings": []}, status=201)
@@ -136,7 +149,10 @@ async def update(request: web.Request) -> web.Response:
     if rollback:
         await api.services.update(service.id, None, rollback=True)
     else:
-        await api.services.update(service.id, service_spec(body), rollback=False)
+        # No X-Registry-Auth keeps the credentials the service has, as dockerd does.
+        spec = service_spec(body)
+        spec = with_registry_auth(spec, request, service.spec.container.registry_auth)
+        await api.services.update(service.id, spec, rollback=False)
     return json_response({})
 
 
