@@ -18,6 +18,7 @@ import typer
 
 from swarmpy.cli import engine, gotemplate, opts, output
 from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.cli.runflags import display_ports
 from swarmpy.dockerjson.logtime import get_timestamp
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi import validate
@@ -105,7 +106,7 @@ def ps_row(doc: dict[str, Any], trunc: bool) -> dict[str, Any]:
         "RunningFor": output.ago(created),
         "Status": doc.get("Status", ""),
         "State": doc.get("State", ""),
-        "Ports": "",
+        "Ports": display_ports(list(doc.get("Ports") or [])),
         "Names": ",".join(str(n).lstrip("/") for n in doc.get("Names") or []),
         "Labels": output.labels_text(labels),
         "Mounts": ps_mounts(mounts, trunc),

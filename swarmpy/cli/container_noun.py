@@ -7,11 +7,13 @@ import copy
 
 import typer
 
-from swarmpy.cli import container
+from swarmpy.cli import container, lifecycle, run
 from swarmpy.cli.system.prune import container_prune
 
 app = typer.Typer(no_args_is_help=True)
 container.register(app)
+run.register(app)
+lifecycle.register(app)
 for info in list(app.registered_commands):
     if info.name == "ps":
         alias = copy.copy(info)

@@ -43,6 +43,11 @@ TOP_LEVEL: dict[str, str] = {
         "swarmpy.cli.container",
     ),
     "unpause": "swarmpy.cli.container",
+    **dict.fromkeys(("run", "create"), "swarmpy.cli.run"),
+    **dict.fromkeys(
+        ("start", "restart", "attach", "wait", "cp", "port", "rename", "commit"),
+        "swarmpy.cli.lifecycle",
+    ),
     **dict.fromkeys(
         ("build", "tag", "push", "save", "history", "login", "logout"), "swarmpy.cli.image"
     ),

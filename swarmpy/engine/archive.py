@@ -16,6 +16,7 @@ import json
 import os
 import stat
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,10 +36,26 @@ GO_SETGID = 1 << 22
 GO_STICKY = 1 << 20
 
 
-def scoped_path(root: Path, path: str, follow_last: bool = True) -> Path:
-    """``path`` in the container (absolute, or relative to /) as a host path under ``root``,
-    with every symbolic link resolved inside ``root`` (the last one only if
-    ``follow_last``)."""
+Mounts = Sequence[tuple[str, Path]]  # (destination in the container, host source)
+
+
+def _host(root: Path, mounts: Mounts, parts: Sequence[str]) -> Path:
+    """The host path of a container path (its parts), through the container's bind mounts
+    (the longest destination that holds it), else under the root."""
+    best: tuple[int, Path] | None = None
+    for dest, source in mounts:
+        dparts = [p for p in dest.split("/") if p]
+        if list(parts[: len(dparts)]) == dparts and (best is None or len(dparts) > best[0]):
+            best = (len(dparts), source)
+    if best is None:
+        return root.joinpath(*parts)
+    return best[1].joinpath(*parts[best[0] :])
+
+
+def scoped_path(root: Path, path: str, follow_last: bool = True, mounts: Mounts = ()) -> Path:
+    """``path`` in the container (absolute, or relative to /) as a host path under ``root``
+    (or a bind mount's source), with every symbolic link resolved inside the container
+    (the last one only if ``follow_last``)."""
     parts = [p for p in path.split("/") if p not in ("", ".")]
     done: list[str] = []
     links = 0
@@ -48,7 +65,7 @@ def scoped_path(root: Path, path: str, follow_last: bool = True) -> Path:
             if done:
                 done.pop()
             continue
-        candidate = root.joinpath(*done, part)
+        candidate = _host(root, mounts, [*done, part])
         if candidate.is_symlink() and (parts or follow_last):
             links += 1
             if links > MAX_LINKS:
@@ -59,7 +76,16 @@ def scoped_path(root: Path, path: str, follow_last: bool = True) -> Path:
             parts = [p for p in target.split("/") if p not in ("", ".")] + parts
             continue
         done.append(part)
-    return root.joinpath(*done)
+    return _host(root, mounts, done)
+
+
+def container_path(root: Path, path: str, mounts: Mounts = ()) -> str:
+    """Where ``path`` leads in the container, links followed (for a link's stat)."""
+    host = scoped_path(root, path, True, mounts)
+    for dest, source in sorted(mounts, key=lambda m: -len(m[0])):
+        if host == source or source in host.parents:
+            return dest.rstrip("/") + "/" + str(host.relative_to(source)).removeprefix(".")
+    return "/" + str(host.relative_to(root)).removeprefix(".")
 
 
 def go_mode(st: os.stat_result) -> int:
@@ -87,9 +113,9 @@ def go_mode(st: os.stat_result) -> int:
     return mode
 
 
-def path_stat(root: Path, path: str) -> dict[str, Any]:
+def path_stat(root: Path, path: str, mounts: Mounts = ()) -> dict[str, Any]:
     """Docker's ContainerPathStat of ``path`` (its last link not followed)."""
-    host = scoped_path(root, path, follow_last=False)
+    host = scoped_path(root, path, False, mounts)
     try:
         st = os.lstat(host)
     except FileNotFoundError:
@@ -97,8 +123,7 @@ def path_stat(root: Path, path: str) -> dict[str, Any]:
     link = ""
     if stat.S_ISLNK(st.st_mode):
         # Docker reports where the link leads, as a path in the container.
-        target = scoped_path(root, path)
-        link = "/" + str(target.relative_to(root)) if target != root else "/"
+        link = container_path(root, path, mounts)
     mtime = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).isoformat().replace("+00:00", "Z")
     return {
         "name": host.name or "/",
@@ -114,12 +139,12 @@ def stat_header(doc: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
-def write_archive(root: Path, path: str, out: IO[bytes]) -> None:
+def write_archive(root: Path, path: str, out: IO[bytes], mounts: Mounts = ()) -> None:
     """A tar of ``path`` (a file, or a directory and everything under it) to ``out``, its
     entries named from the path's base name, as Docker's GET archive."""
     # A link named as such is copied as a link; "dir/" and "dir/." mean the directory.
     contents = path.endswith("/.")
-    host = scoped_path(root, path, follow_last=path.endswith("/") or contents)
+    host = scoped_path(root, path, path.endswith("/") or contents, mounts)
     if not os.path.lexists(host):
         raise NotFound(f"Could not find the file {path} in container")
     name = "." if contents or host == root else host.name
@@ -127,9 +152,11 @@ def write_archive(root: Path, path: str, out: IO[bytes]) -> None:
         tar.add(str(host), arcname=name, recursive=True)
 
 
-def extract_archive(root: Path, path: str, data: IO[bytes], no_overwrite_dir: bool) -> None:
+def extract_archive(
+    root: Path, path: str, data: IO[bytes], no_overwrite_dir: bool, mounts: Mounts = ()
+) -> None:
     """Docker's PUT archive: ``data`` (a tar) unpacked into the directory ``path``."""
-    host = scoped_path(root, path)
+    host = scoped_path(root, path, True, mounts)
     if not host.exists():
         raise NotFound(f"Could not find the file {path} in container")
     if not host.is_dir():
@@ -140,13 +167,11 @@ def extract_archive(root: Path, path: str, data: IO[bytes], no_overwrite_dir: bo
                 existing = host / member.name
                 if existing.is_dir() and not member.isdir():
                     raise InvalidArgument(
-                        f"cannot overwrite directory {existing.relative_to(root)} with "
-                        "non-directory"
+                        f"cannot overwrite directory {path}/{member.name} with non-directory"
                     )
                 if existing.exists() and not existing.is_dir() and member.isdir():
                     raise InvalidArgument(
-                        f"cannot overwrite non-directory {existing.relative_to(root)} with "
-                        "directory"
+                        f"cannot overwrite non-directory {path}/{member.name} with directory"
                     )
             try:
                 tar.extract(member, str(host), filter="tar")

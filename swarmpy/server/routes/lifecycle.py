@@ -239,7 +239,20 @@ async def _feed(sa: StandaloneContainers, cid: str, conn: Hijacked) -> None:
 # ---------------------------------------------------------------- archive (docker cp)
 
 
-async def _rootfs(request: web.Request) -> tuple[str, Path, str]:
+def _bind_mounts(cdir: Path) -> list[tuple[str, Path]]:
+    """The container's bind mounts (its /etc files, binds, volumes) as cp sees them."""
+    try:
+        config = json.loads((cdir / "config.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [
+        (str(m["destination"]), Path(m["source"]))
+        for m in config.get("mounts") or []
+        if m.get("type") == "bind" and str(m.get("source", "")).startswith("/")
+    ]
+
+
+async def _rootfs(request: web.Request) -> tuple[str, Path, str, list[tuple[str, Path]]]:
     engine = local_engine(request)
     path = request.query.get("path", "")
     if not path:
@@ -250,20 +263,20 @@ async def _rootfs(request: web.Request) -> tuple[str, Path, str]:
         raise NotFound(f"No such container: {cid}: its filesystem is not mounted")
     if not path.startswith("/"):
         path = "/" + path  # relative to the container's / (Docker: its working dir is /)
-    return cid, root, path
+    return cid, root, path, _bind_mounts(root.parent)
 
 
 async def head_archive(request: web.Request) -> web.Response:
-    _, root, path = await _rootfs(request)
-    doc = await asyncio.to_thread(archive.path_stat, root, path)
+    _, root, path, mounts = await _rootfs(request)
+    doc = await asyncio.to_thread(archive.path_stat, root, path, mounts)
     return web.Response(status=200, headers={STAT_HEADER: archive.stat_header(doc)})
 
 
 async def get_archive(request: web.Request) -> web.StreamResponse:
-    _, root, path = await _rootfs(request)
-    doc = await asyncio.to_thread(archive.path_stat, root, path)
+    _, root, path, mounts = await _rootfs(request)
+    doc = await asyncio.to_thread(archive.path_stat, root, path, mounts)
     with tempfile.TemporaryFile() as spool:
-        await asyncio.to_thread(archive.write_archive, root, path, spool)
+        await asyncio.to_thread(archive.write_archive, root, path, spool, mounts)
         spool.seek(0)
         response = web.StreamResponse(
             headers={**server_headers(), STAT_HEADER: archive.stat_header(doc)}
@@ -277,7 +290,7 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
 
 
 async def put_archive(request: web.Request) -> web.Response:
-    _, root, path = await _rootfs(request)
+    _, root, path, mounts = await _rootfs(request)
     no_overwrite = query_flag(request, "noOverwriteDirNonDir")
     if query_flag(request, "copyUIDGID"):
         raise InvalidArgument("swarmpy does not implement copyUIDGID")
@@ -285,7 +298,7 @@ async def put_archive(request: web.Request) -> web.Response:
         while chunk := await request.content.read(CHUNK):
             await asyncio.to_thread(spool.write, chunk)
         spool.seek(0)
-        await asyncio.to_thread(archive.extract_archive, root, path, spool, no_overwrite)
+        await asyncio.to_thread(archive.extract_archive, root, path, spool, no_overwrite, mounts)
     return web.Response(status=200)
 
 

@@ -1,0 +1,306 @@
+"""``start``, ``restart``, ``attach``, ``wait``, ``cp``, ``port``, ``rename`` and ``commit``,
+as docker's (cli/command/container/), over the daemon's Engine API."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import typer
+
+from swarmpy.cli import engine, runflags
+from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+GO_DIR = 1 << 31
+
+
+def _attach_and_wait(api: engine.EngineClient, cid: str, tty: bool, stdin: bool) -> int:
+    """Attach to a running (or about to run) container until its output ends; its exit code."""
+    query = "stream=1&stdout=1&stderr=1" + ("&stdin=1" if stdin else "")
+    stream = api.hijack(path_of("containers", cid, "attach") + "?" + query, None)
+    waiting = api.open("POST", path_of("containers", cid, "wait"), {}, stream=True)
+    return _finish(api, stream, waiting, tty, stdin)
+
+
+def _finish(api: engine.EngineClient, stream: Any, waiting: Any, tty: bool, stdin: bool) -> int:
+    from swarmpy.cli.run import copy_streams
+
+    copy_streams(api, stream, tty, stdin)
+    with waiting:
+        answer = json.loads(waiting.read() or b"{}")
+    return int(answer.get("StatusCode", 0))
+
+
+def _inspect(api: engine.EngineClient, ref: str) -> dict[str, Any]:
+    doc: dict[str, Any] = api.get(path_of("containers", ref, "json"))
+    return doc
+
+
+# ---------------------------------------------------------------- cp
+
+
+def split_cp_arg(arg: str) -> tuple[str, str]:
+    """docker cp's ``CONTAINER:PATH`` or a local path ("" container): a local path that
+    could be read as one (``./a:b``, ``/a:b``) is local, as docker's splitCpArg."""
+    if os.path.isabs(arg) or arg.startswith("."):
+        return "", arg
+    container, sep, path = arg.partition(":")
+    if not sep:
+        return "", arg
+    return container, path
+
+
+def _stat(api: engine.EngineClient, cid: str, path: str) -> dict[str, Any] | None:
+    try:
+        response = api.open("HEAD", path_of("containers", cid, "archive"), {"path": path})
+    except NotFound:
+        return None
+    with response:
+        header = response.getheader(STAT_HEADER, "")
+    doc: dict[str, Any] = json.loads(base64.b64decode(header)) if header else {}
+    return doc
+
+
+def copy_from(api: engine.EngineClient, cid: str, src: str, dest: str) -> None:
+    """A container's file or directory to ``dest`` (``-``: a tar on stdout), with docker's
+    rules: into ``dest`` when it is a directory, else as ``dest``."""
+    response = api.open("GET", path_of("containers", cid, "archive"), {"path": src}, stream=True)
+    with response, tempfile.TemporaryFile() as data:
+        if dest == "-":
+            shutil.copyfileobj(response, sys.stdout.buffer)
+            return
+        header = response.getheader(STAT_HEADER, "")
+        stat = json.loads(base64.b64decode(header)) if header else {}
+        shutil.copyfileobj(response, data)
+        data.seek(0)
+        _unpack(data, src, bool(int(stat.get("mode", 0)) & GO_DIR), Path(dest))
+
+
+def _unpack(data: IO[bytes], src: str, src_is_dir: bool, target: Path) -> None:
+    src_base = Path(src.rstrip("/")).name or "."
+    contents = src.endswith("/.")
+    if target.is_dir() and not contents:
+        into, rename = target, ""
+    else:
+        if not target.parent.exists():
+            raise InvalidArgument(f"lstat {target.parent}: no such file or directory")
+        if src_is_dir and target.exists() and not target.is_dir():
+            raise InvalidArgument("cannot copy a directory to a file")
+        if contents and not target.exists():
+            target.mkdir()
+        into, rename = (target, "") if contents else (target.parent, target.name)
+    with tarfile.open(fileobj=data, mode="r") as tar:
+        for member in tar.getmembers():
+            if rename:
+                first, _, rest = member.name.partition("/")
+                if first in (src_base, "."):
+                    member.name = rename + ("/" + rest if rest else "")
+            tar.extract(member, into, filter="tar")
+
+
+def copy_to(api: engine.EngineClient, src: str, cid: str, dest: str) -> None:
+    """A local file or directory (``-``: a tar from stdin) into a container, as docker's:
+    into ``dest`` when it is a directory there, else as ``dest``."""
+    if src == "-":
+        _put(api, cid, {"path": dest}, sys.stdin.buffer.read())
+        return
+    source = Path(src)
+    if not os.path.lexists(source):
+        raise InvalidArgument(f"lstat {source.absolute()}: no such file or directory")
+    stat = _stat(api, cid, dest)
+    if stat is not None and int(stat.get("mode", 0)) & GO_DIR and not src.endswith("/."):
+        into, name = dest, source.name
+    else:
+        parent = os.path.dirname(dest.rstrip("/")) or "/"
+        if dest.endswith("/") and stat is None:
+            raise InvalidArgument(f"no such directory: {dest}")
+        if stat is not None and source.is_dir() and not int(stat.get("mode", 0)) & GO_DIR:
+            raise InvalidArgument("cannot copy a directory to a file")
+        into, name = parent, os.path.basename(dest.rstrip("/"))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        if src.endswith("/.") and stat is not None:
+            for child in sorted(source.iterdir()):
+                tar.add(str(child), arcname=child.name)
+            into = dest
+        else:
+            tar.add(str(source), arcname=name)
+    _put(api, cid, {"path": into, "noOverwriteDirNonDir": True}, buffer.getvalue())
+
+
+def _put(api: engine.EngineClient, cid: str, query: dict[str, Any], data: bytes) -> None:
+    path = path_of("containers", cid, "archive")
+    with api.open("PUT", path, query, data, content_type="application/x-tar") as response:
+        response.read()
+
+
+# ---------------------------------------------------------------- commands
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("start")
+    def start(
+        refs: list[str] = typer.Argument(..., metavar="CONTAINER..."),
+        attach: bool = typer.Option(
+            False, "--attach", "-a", help="Attach STDOUT/STDERR and forward signals"
+        ),
+        interactive: bool = typer.Option(
+            False, "--interactive", "-i", help="Attach container's STDIN"
+        ),
+    ) -> None:
+        """Start one or more stopped containers."""
+        api = engine.connect()
+        if attach or interactive:
+            if len(refs) > 1:
+                raise InvalidArgument("you cannot start and attach multiple containers at once")
+            doc = _inspect(api, refs[0])
+            cid, tty = str(doc["Id"]), bool(doc["Config"].get("Tty"))
+            query = "stream=1&stdout=1&stderr=1" + ("&stdin=1" if interactive else "")
+            stream = api.hijack(path_of("containers", cid, "attach") + "?" + query, None)
+            waiting = api.open(
+                "POST", path_of("containers", cid, "wait"), {"condition": "next-exit"}, stream=True
+            )
+            api.post(path_of("containers", cid, "start"))
+            raise typer.Exit(_finish(api, stream, waiting, tty, interactive))
+
+        def act(ref: str) -> None:
+            api.post(path_of("containers", ref, "start"))
+            typer.echo(ref)
+
+        for_each(refs, act)
+
+    @app.command("restart")
+    def restart(
+        refs: list[str] = typer.Argument(..., metavar="CONTAINER..."),
+        time_: int = typer.Option(
+            10, "--time", "-t", help="Seconds to wait for stop before killing the container"
+        ),
+    ) -> None:
+        """Restart one or more containers."""
+        api = engine.connect()
+
+        def act(ref: str) -> None:
+            api.post(path_of("containers", ref, "restart"), t=time_)
+            typer.echo(ref)
+
+        for_each(refs, act)
+
+    @app.command("attach")
+    def attach(
+        ref: str = typer.Argument(..., metavar="CONTAINER"),
+        no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach STDIN"),
+    ) -> None:
+        """Attach local standard input, output, and error streams to a running container."""
+        api = engine.connect()
+        doc = _inspect(api, ref)
+        if not doc["State"].get("Running"):
+            raise InvalidArgument("You cannot attach to a stopped container, start it first")
+        if doc["State"].get("Paused"):
+            raise InvalidArgument("You cannot attach to a paused container, unpause it first")
+        stdin = bool(doc["Config"].get("OpenStdin")) and not no_stdin
+        raise typer.Exit(
+            _attach_and_wait(api, str(doc["Id"]), bool(doc["Config"].get("Tty")), stdin)
+        )
+
+    @app.command("wait")
+    def wait(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:
+        """Block until one or more containers stop, then print their exit codes."""
+        api = engine.connect()
+
+        def act(ref: str) -> None:
+            answer = api.post(path_of("containers", ref, "wait"))
+            typer.echo(str(answer.get("StatusCode", 0)))
+
+        for_each(refs, act)
+
+    @app.command("port")
+    def port(
+        ref: str = typer.Argument(..., metavar="CONTAINER"),
+        private: str = typer.Argument("", metavar="[PRIVATE_PORT[/PROTO]]"),
+    ) -> None:
+        """List port mappings or a specific mapping for the container."""
+        doc = _inspect(engine.connect(), ref)
+        ports = (doc.get("NetworkSettings") or {}).get("Ports") or {}
+        try:
+            lines = runflags.port_lines(ports, private)
+        except InvalidArgument as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+        for line in lines:
+            typer.echo(line)
+
+    @app.command("rename")
+    def rename(
+        ref: str = typer.Argument(..., metavar="CONTAINER"),
+        new_name: str = typer.Argument(..., metavar="NEW_NAME"),
+    ) -> None:
+        """Rename a container."""
+        if not new_name.strip():
+            raise InvalidArgument("Neither old nor new names may be empty")
+        engine.connect().post(path_of("containers", ref, "rename"), name=new_name)
+
+    @app.command("commit")
+    def commit(
+        ref: str = typer.Argument(..., metavar="CONTAINER"),
+        repository: str = typer.Argument("", metavar="[REPOSITORY[:TAG]]"),
+        author: str = typer.Option(
+            "", "--author", "-a", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")'
+        ),
+        message: str = typer.Option("", "--message", "-m", help="Commit message"),
+        pause: bool = typer.Option(
+            True, "--pause/--no-pause", "-p", help="Pause container during commit"
+        ),
+    ) -> None:
+        """Create a new image from a container's changes."""
+        repo, tag = repository, ""
+        if repository:
+            from swarmpy.engine.images.reference import parse_reference
+
+            parsed = parse_reference(repository)
+            if parsed.digest:
+                raise InvalidArgument("refusing to create a tag with a digest reference")
+            name, _, maybe_tag = repository.rpartition(":")
+            if name and "/" not in maybe_tag:
+                repo, tag = name, maybe_tag
+        answer = engine.connect().post(
+            "/commit",
+            {},
+            container=ref,
+            repo=repo or None,
+            tag=tag or None,
+            author=author or None,
+            comment=message or None,
+            pause=pause,
+        )
+        typer.echo(str(answer["Id"]))
+
+    @app.command("cp")
+    def cp(
+        src: str = typer.Argument(..., metavar="SRC_PATH"),
+        dest: str = typer.Argument(..., metavar="DEST_PATH"),
+    ) -> None:
+        """Copy files/folders between a container and the local filesystem."""
+        src_container, src_path = split_cp_arg(src)
+        dest_container, dest_path = split_cp_arg(dest)
+        if src_container and dest_container:
+            raise InvalidArgument("copying between containers is not supported")
+        if not src_container and not dest_container:
+            raise InvalidArgument("must specify at least one container source")
+        try:
+            if src_container:
+                copy_from(engine.connect(), src_container, src_path, dest_path)
+            else:
+                copy_to(engine.connect(), src_path, dest_container, dest_path)
+        except SwarmpyError as exc:
+            typer.echo(error_line(exc), err=True)
+            raise typer.Exit(1) from None

@@ -1,0 +1,283 @@
+"""``run`` and ``create``: a standalone container, as docker's (cli/command/container/run.go
+and create.go), through the daemon's /containers/create, attach, wait and start.
+
+``run`` without ``-d`` attaches to the container's output (and stdin with ``-i``) before it
+starts it, and exits with the container's exit code; a failure to create it exits 125, to
+start it 125, 126 (cannot run the command) or 127 (no such command), as docker's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+from typing import Any
+
+import typer
+
+from swarmpy.cli import engine, runflags
+from swarmpy.cli.engine import error_line, path_of
+from swarmpy.cli.main import USAGE_EXIT
+from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
+
+POSITIONAL = {"allow_interspersed_args": False}
+
+
+def _options(
+    image: str,
+    command: list[str] | None,
+    **flags: Any,
+) -> runflags.RunOptions:
+    tuples = {k: tuple(v) for k, v in flags.items() if isinstance(v, list)}
+    return runflags.RunOptions(image=image, command=tuple(command or ()), **{**flags, **tuples})
+
+
+def _fail(exc: SwarmpyError, code: int = USAGE_EXIT) -> typer.Exit:
+    typer.echo(f"swarmpy: {error_line(exc)}", err=True)
+    return typer.Exit(code)
+
+
+def _pull(api: engine.EngineClient, image: str) -> None:
+    """docker run's pull of an image not here: its progress on stderr."""
+    from swarmpy.cli.image import progress_line
+    from swarmpy.engine.images.reference import parse_reference
+
+    familiar = parse_reference(image).familiar
+    typer.echo(f"Unable to find image '{familiar}' locally", err=True)
+    for message in api.json_lines("POST", "/images/create", {"fromImage": image}):
+        typer.echo(progress_line(message), err=True)
+
+
+def create_container(api: engine.EngineClient, o: runflags.RunOptions) -> str:
+    """The container made from the flags (its image pulled if missing); its id."""
+    body = runflags.create_request(o)
+    query = {"name": o.name or None}
+    try:
+        created = api.post("/containers/create", body, **query)
+    except NotFound as exc:
+        if not exc.remote or not exc.message.startswith("No such image"):
+            raise
+        _pull(api, o.image)
+        created = api.post("/containers/create", body, **query)
+    for warning in created.get("Warnings") or []:
+        typer.echo(f"WARNING: {warning}", err=True)
+    return str(created["Id"])
+
+
+def run_container(o: runflags.RunOptions) -> int:
+    api = engine.connect()
+    try:
+        cid = create_container(api, o)
+    except SwarmpyError as exc:
+        raise _fail(exc) from None
+    if o.detach:
+        try:
+            api.post(path_of("containers", cid, "start"))
+        except SwarmpyError as exc:
+            raise _fail(exc, runflags.start_exit_code(exc.message)) from None
+        typer.echo(cid)
+        return 0
+    streams = set(o.attach) if o.attach else {"stdout", "stderr"}
+    stream = api.hijack(
+        path_of("containers", cid, "attach")
+        + "?"
+        + "&".join(
+            f"{s}=1" for s in ("stream", *sorted(streams | ({"stdin"} if o.interactive else set())))
+        ),
+        None,
+    )
+    condition = "removed" if o.rm else "next-exit"
+    waiting = api.open(
+        "POST", path_of("containers", cid, "wait"), {"condition": condition}, stream=True
+    )
+    try:
+        api.post(path_of("containers", cid, "start"))
+    except SwarmpyError as exc:
+        stream.close()
+        waiting.close()
+        if o.rm:
+            with contextlib.suppress(SwarmpyError):
+                api.delete(path_of("containers", cid), force=True)
+        raise _fail(exc, runflags.start_exit_code(exc.message)) from None
+    copy_streams(api, stream, o.tty, o.interactive)
+    with waiting:
+        answer = json.loads(waiting.read() or b"{}")
+    if answer.get("Error"):
+        typer.echo(f"swarmpy: {answer['Error'].get('Message', '')}", err=True)
+    return int(answer.get("StatusCode", 0))
+
+
+def copy_streams(api: engine.EngineClient, stream: engine.Hijacked, tty: bool, stdin: bool) -> None:
+    """The container's output to ours until it ends; with ``stdin``, ours to its."""
+    sock = stream.sock
+    half_close = api.endpoint.tls is None
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):
+            while data := os.read(sys.stdin.fileno(), 32768):
+                sock.sendall(data)
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
+
+    if stdin:
+        threading.Thread(target=feed, daemon=True).start()
+    with contextlib.suppress(OSError, KeyboardInterrupt):
+        engine.copy_output(stream.read1, tty)
+    stream.close()
+
+
+def register(app: typer.Typer) -> None:
+    for verb in ("run", "create"):
+        _register(app, verb)
+
+
+def _register(app: typer.Typer, verb: str) -> None:
+    detach_help = "Run container in background and print container ID"
+
+    def command(
+        image: str = typer.Argument(..., metavar="IMAGE"),
+        command: list[str] = typer.Argument(None, metavar="[COMMAND] [ARG...]"),
+        detach: bool = typer.Option(
+            False, "--detach", "-d", help=detach_help, hidden=verb == "create"
+        ),
+        rm: bool = typer.Option(
+            False, "--rm", help="Automatically remove the container when it exits"
+        ),
+        interactive: bool = typer.Option(
+            False, "--interactive", "-i", help="Keep STDIN open even if not attached"
+        ),
+        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
+        name: str = typer.Option("", "--name", help="Assign a name to the container"),
+        env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
+        env_files: list[str] = typer.Option(
+            [], "--env-file", help="Read in a file of environment variables"
+        ),
+        network: str = typer.Option(
+            "default", "--network", "--net", help="Connect a container to a network"
+        ),
+        cpus: str = typer.Option("", "--cpus", help="Number of CPUs"),
+        memory: str = typer.Option("", "--memory", "-m", help="Memory limit"),
+        restart: str = typer.Option(
+            "no", "--restart", help="Restart policy to apply when a container exits"
+        ),
+        hostname: str = typer.Option("", "--hostname", "-h", help="Container host name"),
+        workdir: str = typer.Option(
+            "", "--workdir", "-w", help="Working directory inside the container"
+        ),
+        user: str = typer.Option(
+            "", "--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])"
+        ),
+        entrypoint: str = typer.Option(
+            None, "--entrypoint", help="Overwrite the default ENTRYPOINT of the image"
+        ),
+        labels: list[str] = typer.Option([], "--label", "-l", help="Set meta data on a container"),
+        publish: list[str] = typer.Option(
+            [], "--publish", "-p", help="Publish a container's port(s) to the host"
+        ),
+        publish_all: bool = typer.Option(
+            False, "--publish-all", "-P", help="Publish all exposed ports to random ports"
+        ),
+        expose: list[str] = typer.Option([], "--expose", help="Expose a port or a range of ports"),
+        volumes: list[str] = typer.Option([], "--volume", "-v", help="Bind mount a volume"),
+        mounts: list[str] = typer.Option(
+            [], "--mount", help="Attach a filesystem mount to the container"
+        ),
+        health_cmd: str = typer.Option("", "--health-cmd", help="Command to run to check health"),
+        health_interval: str = typer.Option(
+            "", "--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)"
+        ),
+        health_timeout: str = typer.Option(
+            "",
+            "--health-timeout",
+            help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)",
+        ),
+        health_retries: int = typer.Option(
+            0, "--health-retries", help="Consecutive failures needed to report unhealthy"
+        ),
+        health_start_period: str = typer.Option(
+            "",
+            "--health-start-period",
+            help="Start period for the container to initialize before starting "
+            "health-retries countdown (ms|s|m|h) (default 0s)",
+        ),
+        no_healthcheck: bool = typer.Option(
+            False, "--no-healthcheck", help="Disable any container-specified HEALTHCHECK"
+        ),
+        cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
+        cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
+        read_only: bool = typer.Option(
+            False, "--read-only", help="Mount the container's root filesystem as read only"
+        ),
+        stop_signal: str = typer.Option("", "--stop-signal", help="Signal to stop a container"),
+        stop_timeout: int = typer.Option(
+            None, "--stop-timeout", help="Timeout (in seconds) to stop a container"
+        ),
+        pids_limit: int = typer.Option(
+            0, "--pids-limit", help="Tune container pids limit (set -1 for unlimited)"
+        ),
+        attach: list[str] = typer.Option(
+            [], "--attach", "-a", help="Attach to STDIN, STDOUT or STDERR"
+        ),
+    ) -> None:
+        try:
+            o = _options(
+                image,
+                command,
+                detach=detach if verb == "run" else True,
+                rm=rm,
+                interactive=interactive,
+                tty=tty,
+                name=name,
+                env=env,
+                env_files=env_files,
+                network=network,
+                cpus=cpus,
+                memory=memory,
+                restart=restart if restart != "no" else "",
+                hostname=hostname,
+                workdir=workdir,
+                user=user,
+                entrypoint=entrypoint,
+                labels=labels,
+                publish=publish,
+                publish_all=publish_all,
+                expose=expose,
+                volumes=volumes,
+                mounts=mounts,
+                health_cmd=health_cmd,
+                health_interval=health_interval,
+                health_timeout=health_timeout,
+                health_retries=health_retries,
+                health_start_period=health_start_period,
+                no_healthcheck=no_healthcheck,
+                cap_add=cap_add,
+                cap_drop=cap_drop,
+                read_only=read_only,
+                stop_signal=stop_signal,
+                stop_timeout=stop_timeout,
+                pids_limit=pids_limit,
+                attach=[a.lower() for a in attach],
+            )
+            if pids_limit < -1:
+                raise InvalidArgument("invalid --pids-limit: use -1 for unlimited")
+            if verb == "create":
+                api = engine.connect()
+                try:
+                    typer.echo(create_container(api, o))
+                except SwarmpyError as exc:
+                    raise _fail(exc) from None
+                return
+            runflags.create_request(o)  # refused here, before anything is made
+        except InvalidArgument as exc:
+            if exc.remote:
+                raise
+            raise _fail(exc) from None
+        raise typer.Exit(run_container(o))
+
+    command.__doc__ = (
+        "Run a command in a new container" if verb == "run" else "Create a new container"
+    )
+    app.command(verb, context_settings=POSITIONAL)(command)
