@@ -2,20 +2,27 @@
 (a web server serving a config file on a published port, a service reading a secret, a worker)
 deployed from one Compose file converges; the secret is readable in its task; the services
 reach each other by short name; a redeploy of the same file changes nothing, one with a changed
-replica count updates that service only; `stack rm` leaves nothing of the stack."""
+replica count updates that service only; `stack rm` leaves nothing of the stack.
+
+On the session's shared three-host swarm: the web answers from every node's published port
+and reaches db by its short name, the secret is in no file under any node's data root, and
+`stack rm` leaves no container or mount on any node."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from swarmpy.lab.hosts import swarmpy_executable
+from swarmpy.lab.hosts import Host, swarmpy_executable
 from tests.support.daemons import Daemon, DaemonSet
+from tests.support.lab import TestLab
 from tests.support.localswarm import TASK_START_S, single_node_swarm
 from tests.support.poll import wait_for
 
@@ -181,3 +188,125 @@ def test_stack_deploy_redeploy_and_rm(daemons: DaemonSet, tmp_path: Path) -> Non
         assert d.ok("stack", "ls").splitlines() == ["NAME      SERVICES   ORCHESTRATOR"]
         rerun = d.cli("stack", "rm", stack)
         assert rerun.stderr == f"Nothing found in stack: {stack}\n"
+
+
+LAB_COMPOSE = """\
+version: "3.8"
+services:
+  web:
+    image: busybox
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["8088:80"]
+    configs: [{source: page, target: /www/index.html}]
+    deploy: {replicas: 2}
+  db:
+    image: busybox
+    command: sh -c 'mkdir -p /www && echo db-here > /www/index.html && exec httpd -f -p 80 -h /www'
+    secrets: [db_password]
+  worker:
+    image: busybox
+    command: ["sleep", "3600"]
+configs:
+  page: {file: ./index.html}
+secrets:
+  db_password: {file: ./db_password.txt}
+"""
+
+
+def lab_http_get(lab: TestLab, client: Host, ip: str, port: int) -> str:
+    """One HTTP request from inside ``client``; the answer's body."""
+
+    def get() -> str:
+        with socket.create_connection((ip, port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+        return data.decode().split("\r\n\r\n", 1)[-1]
+
+    return lab.lab.call_in(client, get)
+
+
+def lab_exec(lab: TestLab, task_name: str, *command: str) -> str:
+    """``command`` in the running container of task ``task_name`` (``stack_web.1``), on the
+    host that runs it."""
+    n1 = lab.hosts[0]
+    rows = lab.swarmpy(n1, "service", "ps", task_name.rsplit(".", 1)[0], "--format",
+                       "{{.Name}} {{.Node}} {{.CurrentState}}", check=True).stdout  # fmt: skip
+    node = next(
+        line.split()[1]
+        for line in rows.splitlines()
+        if line.split()[0] == task_name and "Running" in line
+    )
+    host = next(h for h in lab.hosts if h.name == node)
+    names = lab.swarmpy(host, "ps", "--format", "{{.Names}}", check=True).stdout.split()
+    container = next(n for n in names if n.startswith(f"{task_name}."))
+    return str(lab.swarmpy(host, "exec", container, *command, check=True).stdout)
+
+
+def files_holding(root: Path, needle: bytes) -> list[str]:
+    """Every regular file under ``root`` whose bytes contain ``needle``."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            with contextlib.suppress(OSError):
+                if needle in path.read_bytes():
+                    found.append(str(path))
+    return found
+
+
+def test_stack_on_three_hosts(swarm_lab: TestLab, tmp_path: Path) -> None:
+    lab = swarm_lab
+    n1 = lab.hosts[0]
+    stack = f"lab{random.randint(1000, 9999)}"
+    password = "pw-" + secrets.token_hex(12)
+    (tmp_path / "index.html").write_text("served from a config\n")
+    (tmp_path / "db_password.txt").write_text(password)
+    compose = tmp_path / "stack.yml"
+    compose.write_text(LAB_COMPOSE)
+    services = [f"{stack}_{s}" for s in ("db", "web", "worker")]
+    try:
+        lab.swarmpy(n1, "stack", "deploy", "-c", str(compose), stack, check=True)
+
+        def converged() -> bool:
+            out = lab.swarmpy(n1, "stack", "services", stack, "--format",
+                              "{{.Name}} {{.Replicas}}", check=True).stdout  # fmt: skip
+            return out.splitlines() == [
+                f"{stack}_db 1/1",
+                f"{stack}_web 2/2",
+                f"{stack}_worker 1/1",
+            ]
+
+        wait_for("the stack to converge", converged, 90, 0.5)
+        # The routing mesh: every node's published port answers with the config's content,
+        # also on the node that runs no web task.
+        for host in lab.hosts:
+            assert lab_http_get(lab, lab.hosts[2], host.ip, 8088) == "served from a config\n"
+        # Inside the stack, a service is its short name; the secret is where the task reads it.
+        assert lab_exec(lab, f"{stack}_web.1", "wget", "-qO-", "http://db/") == "db-here\n"
+        assert lab_exec(lab, f"{stack}_db.1", "cat", "/run/secrets/db_password") == password
+        tasks = lab.swarmpy(n1, "stack", "ps", stack, "-q", check=True).stdout.split()
+        assert len(tasks) == 4
+        # No node keeps the secret in clear under its data root.
+        for host in lab.hosts:
+            assert files_holding(host.data_root, password.encode()) == [], host.name
+    finally:
+        removed = lab.swarmpy(n1, "stack", "rm", stack)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines()[:3] == [f"Removing service {s}" for s in services]
+    for kind in ("service", "network", "secret", "config"):
+        listed = lab.swarmpy(n1, kind, "ls", "-q", "--filter", f"label={LABEL}={stack}")
+        assert listed.stdout == "", kind
+
+    def nothing_left() -> bool:
+        for host in lab.hosts:
+            names = lab.swarmpy(host, "ps", "-a", "--format", "{{.Names}}", check=True).stdout
+            if any(n.startswith(f"{stack}_") for n in names.split()):
+                return False
+        mounts = Path("/proc/self/mounts").read_text()
+        return not any(task_id in mounts for task_id in tasks)
+
+    wait_for("the stack's containers and mounts to go", nothing_left, 60, 0.5)
