@@ -28,6 +28,7 @@ from swarmpy.engine.images.store import ImageStore
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import Runc
+from swarmpy.engine.sinks import Sinks
 from swarmpy.errors import NotFound
 from swarmpy.model import Network, NetworkView, Resources, Task
 from swarmpy.netns import netns_path
@@ -129,11 +130,14 @@ class NodeRuntime(Executor):
         )
         # The node's local networks: bridge, host, none and user bridges (whose containers
         # resolve each other's names at 127.0.0.11).
+        # Docker's events of the local networks (create, destroy, connect, disconnect).
+        self.network_events = Sinks()
         self.bridges = BridgeNetworks(
             config.data_root,
             Names(config.name_prefix),
             config.local_subnet,
             on_container=self._bridge_container,
+            on_event=self.network_events.tell,
         )
         self._async_images = AsyncImages(self.images)
         # The swarm networks this node currently has (a task on it runs here).

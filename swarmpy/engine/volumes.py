@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from swarmpy.engine import modes
+from swarmpy.engine.sinks import Sinks
 from swarmpy.engine.spec import Mount, MountKind
 from swarmpy.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, SwarmpyError
 from swarmpy.fsutil import write_atomic
@@ -135,6 +136,8 @@ class VolumeStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Docker's volume events (create, destroy), told from the thread the call runs in.
+        self.events = Sinks()
 
     def data_dir(self, name: str) -> Path:
         return self.root / name / DATA
@@ -176,6 +179,7 @@ class VolumeStore:
         }
         write_atomic(vdir / OPTS_FILE, json.dumps(dict(options or {})))
         write_atomic(vdir / META_FILE, json.dumps(meta))
+        self.events.tell("create", name, {"driver": DRIVER})
         return self.get(name)
 
     def get(self, name: str) -> Volume:
@@ -224,6 +228,7 @@ class VolumeStore:
         vdir = self.root / name
         self._unmount(vdir / DATA)
         shutil.rmtree(vdir)
+        self.events.tell("destroy", name, {"driver": DRIVER})
 
     def ensure(
         self,

@@ -69,6 +69,8 @@ _POOLS = [ipaddress.IPv4Network(f"172.{n}.0.0/16") for n in range(17, 32)] + lis
 # Told a container's id, its sandbox's netns path and the user networks it is now on (none:
 # it left the last), so the DNS socket follows.
 ContainerHook = Callable[[str, str, tuple[str, ...]], Awaitable[None] | None]
+# Told Docker's network events: (action, network id, attributes).
+EventHook = Callable[[str, str, dict[str, str]], None]
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,7 @@ class BridgeNetworks:
         on_container: ContainerHook | None = None,
         nl: Netlink | None = None,
         nft_opener: Callable[[str | None], Nft] = open_nft,
+        on_event: EventHook | None = None,
     ) -> None:
         self._path = data_root / "network" / "bridges.json"
         self._names = names
@@ -309,6 +312,7 @@ class BridgeNetworks:
         self._on_container = on_container
         self._nl = nl or Netlink(host_netns)
         self._open_nft = nft_opener
+        self._on_event = on_event
         self._nft: Nft | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"bridges-{names.prefix}")
         self._state = self._load()
@@ -445,7 +449,12 @@ class BridgeNetworks:
             await self._run(self._destroy_bridge, net)
             raise
         self._save()
+        self._event("create", net)
         return net
+
+    def _event(self, action: str, net: BridgeNetwork, **extra: str) -> None:
+        if self._on_event is not None:
+            self._on_event(action, net.id, {"name": net.name, "type": net.driver, **extra})
 
     async def remove(self, ref: str) -> BridgeNetwork:
         """Remove a user bridge no container is on (Docker's words otherwise)."""
@@ -460,6 +469,7 @@ class BridgeNetworks:
         self._save()
         await self._run(self._destroy_bridge, net)
         await self._run(self._apply_isolation)
+        self._event("destroy", net)
         return net
 
     # ------------------------------------------------------------ containers
@@ -495,6 +505,7 @@ class BridgeNetworks:
         self._state.endpoints.append(ep)
         self._save()
         await self._notify(container_id, sandbox)
+        self._event("connect", net, container=container_id)
         return ep
 
     async def detach(self, container_id: str, network_ref: str) -> None:
@@ -534,6 +545,10 @@ class BridgeNetworks:
         self._state.endpoints = [e for e in self._state.endpoints if e not in gone]
         self._save()
         await self._notify(endpoints[0].container_id, endpoints[0].sandbox)
+        for ep in endpoints:
+            net = self._state.networks.get(ep.network_id)
+            if net is not None:
+                self._event("disconnect", net, container=ep.container_id)
 
     async def _notify(self, container_id: str, sandbox: str) -> None:
         if self._on_container is None:

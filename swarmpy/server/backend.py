@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from swarmpy.config import DaemonConfig, SwarmState
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.images.store import ImageStore
+from swarmpy.engine.sinks import Sinks
 from swarmpy.engine.volumes import VolumeStore
 from swarmpy.errors import NotAManager, SwarmpyError, Unavailable
 from swarmpy.manager.controlapi.controlapi import ControlAPI
@@ -80,6 +81,9 @@ class LocalEngine(Protocol):
 
     @property
     def bridges(self) -> BridgeNetworks: ...
+
+    @property
+    def network_events(self) -> Sinks: ...
 
     def volume_users(self) -> dict[str, list[str]]:
         """Volume name -> ids of the containers (any state) that mount it."""

@@ -9,6 +9,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from swarmpy.manager.state.store import CONFIGS, NETWORKS, NODES, SECRETS, SERVICES
@@ -57,6 +58,19 @@ class EventLog:
             )
 
         runtime.images.events.subscribe(image_event)
+
+        def local_object_event(kind: str) -> Callable[[str, str, dict[str, str]], None]:
+            def told(action: str, actor: str, attributes: dict[str, str]) -> None:
+                # Volumes are made from worker threads: recorded on our loop.
+                at = time.time()
+                loop.call_soon_threadsafe(
+                    self.record, local_event(kind, action, actor, attributes, at)
+                )
+
+            return told
+
+        runtime.volumes.events.subscribe(local_object_event("volume"))
+        runtime.network_events.subscribe(local_object_event("network"))
 
     def _container_event(self, action: str, cid: str, attributes: dict[str, str]) -> None:
         self.record(local_event("container", action, cid, attributes, time.time()))

@@ -18,6 +18,7 @@ import pytest
 from swarmpy.api import dispatcher_pb2
 from swarmpy.engine.events import ContainerEvents
 from swarmpy.engine.images.events import ImageEvents
+from swarmpy.engine.sinks import Sinks
 from swarmpy.manager.state.store import SERVICES
 from swarmpy.model import ContainerSpec, Network
 from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame, unframe
@@ -471,6 +472,8 @@ class NodeEngine:
     bridges: SimpleNamespace = field(
         default_factory=lambda: SimpleNamespace(networks=list, find=lambda ref: None)
     )
+    volumes: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(events=Sinks()))
+    network_events: Sinks = field(default_factory=Sinks)
 
 
 def test_a_worker_lists_and_inspects_the_networks_it_has() -> None:
