@@ -469,6 +469,9 @@ class TaskStatus:
     # The container's health while it has a healthcheck: STARTING until it passes (the task
     # stays STARTING meanwhile, as with Docker), then HEALTHY, UNHEALTHY once it fails.
     health: HealthState = HealthState.NONE
+    # Docker's PortStatus: the task's host-mode ports as its node opened them, a published
+    # port the node chose filled in (the spec's may be 0).
+    port_status: tuple[PortConfig, ...] = ()
 
     @property
     def seen_at(self) -> float:

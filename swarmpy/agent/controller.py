@@ -15,7 +15,7 @@ from swarmpy.agent.exec import Controller, ImageSource, NetworkProvider
 from swarmpy.agent.files import TaskFiles
 from swarmpy.engine.lifecycle import Engine
 from swarmpy.errors import RuntimeFailure, SwarmpyError
-from swarmpy.model import HealthState, Task
+from swarmpy.model import HealthState, PortConfig, Task
 
 
 class RuncController(Controller):
@@ -92,6 +92,9 @@ class RuncController(Controller):
 
     async def release(self) -> None:
         await self.network.teardown(self.task)
+
+    def port_status(self) -> tuple[PortConfig, ...]:
+        return self.network.published_ports(self.id)
 
     async def remove(self) -> None:
         errors: list[str] = []

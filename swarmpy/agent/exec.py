@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from swarmpy.engine.images.records import ImageConfig
-from swarmpy.model import ENGINE_VERSION, HealthState, Resources, Task
+from swarmpy.model import ENGINE_VERSION, HealthState, PortConfig, Resources, Task
 from swarmpy.overlay.sandbox import SandboxInfo
 
 
@@ -92,6 +92,11 @@ class Controller(Protocol):
         after a crash half-way; raises with every part that could not be removed."""
         ...
 
+    def port_status(self) -> tuple[PortConfig, ...]:
+        """The task's host-mode ports as the node opened them (a published port the node
+        chose filled in), once prepared; () before, or when it publishes none."""
+        ...
+
 
 class Executor(Protocol):
     """The node as the agent sees it (SwarmKit's exec.Executor)."""
@@ -109,6 +114,10 @@ class Executor(Protocol):
 class NetworkProvider(Protocol):
     async def setup(self, task: Task) -> SandboxInfo:
         """Make the task's network sandbox (netns, addresses, resolv.conf and hosts)."""
+        ...
+
+    def published_ports(self, task_id: str) -> tuple[PortConfig, ...]:
+        """The host-mode ports opened for the task (set up or adopted), as PortStatus."""
         ...
 
     async def teardown(self, task: Task) -> None:

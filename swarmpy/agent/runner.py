@@ -215,5 +215,8 @@ class TaskRunner:
             err=err,
             exit_code=exit_code,
             container_id=self.task.id,
+            # Known once the sandbox is made; after that, kept as reported (Docker shows a
+            # task's ports also once it has ended).
+            port_status=self._controller.port_status() or self._status.port_status,
         )
         self._report(self.task.id, self._status)

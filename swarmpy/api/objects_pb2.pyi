@@ -960,6 +960,7 @@ class TaskStatus(_message.Message):
     PID_FIELD_NUMBER: _builtins.int
     APPLIED_AT_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
+    PORT_STATUS_FIELD_NUMBER: _builtins.int
     state: _builtins.int
     timestamp: _builtins.float
     message: _builtins.str
@@ -969,6 +970,8 @@ class TaskStatus(_message.Message):
     pid: _builtins.int
     applied_at: _builtins.float
     health: _builtins.str
+    @_builtins.property
+    def port_status(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]: ...
     def __init__(
         self,
         *,
@@ -981,10 +984,11 @@ class TaskStatus(_message.Message):
         pid: _builtins.int = ...,
         applied_at: _builtins.float = ...,
         health: _builtins.str = ...,
+        port_status: _abc.Iterable[Global___PortConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_at", b"applied_at", "container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "health", b"health", "message", b"message", "pid", b"pid", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_at", b"applied_at", "container_id", b"container_id", "err", b"err", "exit_code", b"exit_code", "health", b"health", "message", b"message", "pid", b"pid", "port_status", b"port_status", "state", b"state", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

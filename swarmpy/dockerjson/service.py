@@ -573,12 +573,10 @@ def service_spec_json(spec: ServiceSpec) -> dict[str, Any]:
 
 def port_json(p: PortConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"Name": p.name} if p.name else {}
-    out.update(
-        Protocol=str(p.protocol),
-        TargetPort=p.target,
-        PublishedPort=p.published,
-        PublishMode=str(p.publish_mode),
-    )
+    out.update(Protocol=str(p.protocol), TargetPort=p.target)
+    if p.published:  # Docker's omitempty: a port without one (yet) has no key
+        out["PublishedPort"] = p.published
+    out["PublishMode"] = str(p.publish_mode)
     return out
 
 

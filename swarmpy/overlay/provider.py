@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,15 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from swarmpy.errors import RuntimeFailure
-from swarmpy.model import Network, NetworkView, PublishMode, Task, mac_for_ip
+from swarmpy.model import (
+    Network,
+    NetworkView,
+    PortConfig,
+    PortProtocol,
+    PublishMode,
+    Task,
+    mac_for_ip,
+)
 from swarmpy.netns import netns_path
 from swarmpy.overlay import containerports
 from swarmpy.overlay.attachment import Attachment
@@ -404,14 +413,29 @@ class OverlayNetworkProvider:
         self._host_rules = (published, host)
 
     def _publish_host_ports(self, task: Task, atts: tuple[Attachment, ...]) -> None:
-        ports = tuple(
-            HostPort(str(p.protocol), p.published, atts[-1].ip, p.target)
-            for p in task.spec.ports
-            if p.publish_mode == PublishMode.HOST and p.published
-        )
+        taken = {(hp.protocol, hp.published) for hps in self._host_ports.values() for hp in hps}
+        ports = []
+        for p in task.spec.ports:
+            if p.publish_mode != PublishMode.HOST:
+                continue
+            # No published port: the node picks one, as Docker's engine binds a free one;
+            # a task adopted after a restart keeps what it reported.
+            published = (
+                p.published
+                or chosen_port(p, task.status.port_status)
+                or free_port(str(p.protocol), taken)
+            )
+            taken.add((str(p.protocol), published))
+            ports.append(HostPort(str(p.protocol), published, atts[-1].ip, p.target))
         if ports:
-            self._host_ports[task.id] = ports
+            self._host_ports[task.id] = tuple(ports)
             self._apply_ports(self._view)
+
+    def published_ports(self, task_id: str) -> tuple[PortConfig, ...]:
+        return tuple(
+            PortConfig(hp.target, hp.published, PortProtocol(hp.protocol), PublishMode.HOST)
+            for hp in self._host_ports.get(task_id, ())
+        )
 
     def _release_unused_overlays(self) -> None:
         """Destroy the overlays no local task and no ingress sandbox is on."""
@@ -460,7 +484,34 @@ class OverlayNetworkProvider:
 
 
 def _publishes_host_ports(task: Task) -> bool:
-    return any(p.publish_mode == PublishMode.HOST and p.published for p in task.spec.ports)
+    return any(p.publish_mode == PublishMode.HOST for p in task.spec.ports)
+
+
+def chosen_port(port: PortConfig, reported: tuple[PortConfig, ...]) -> int:
+    """The published port this node reported for ``port`` earlier (0 if none)."""
+    return next(
+        (
+            r.published
+            for r in reported
+            if (r.target, r.protocol, r.publish_mode)
+            == (port.target, port.protocol, PublishMode.HOST)
+        ),
+        0,
+    )
+
+
+def free_port(protocol: str, taken: set[tuple[str, int]]) -> int:
+    """A port of the host free now for ``protocol``: the kernel's pick for a bind to port 0
+    (from its ephemeral range, as Docker's port allocator picks from it), not one this node
+    already gave a task."""
+    kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
+    for _ in range(64):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind(("0.0.0.0", 0))
+            port = int(probe.getsockname()[1])
+        if (protocol, port) not in taken:
+            return port
+    raise RuntimeFailure(f"no free {protocol} port on this node for a host-mode port")
 
 
 def _ingress_leg(view: NetworkView, node_addr: str) -> tuple[Network, str] | None:

@@ -33,7 +33,15 @@ from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper, zombie_children
 from swarmpy.engine.runc import Runc, cgroup_mounts, mounts_under, remove_cgroup
 from swarmpy.errors import Conflict
-from swarmpy.model import ContainerSpec, ServiceSpec, Task, TaskState, TaskStatus, new_id
+from swarmpy.model import (
+    ContainerSpec,
+    PortConfig,
+    ServiceSpec,
+    Task,
+    TaskState,
+    TaskStatus,
+    new_id,
+)
 from swarmpy.overlay.sandbox import SandboxInfo
 from tests.support.poll import wait_for_async
 
@@ -91,6 +99,9 @@ class LoopbackNetwork:
         name = self.name(task)
         await asyncio.to_thread(_create_netns_with_lo, name)
         return SandboxInfo(f"/run/netns/{name}", "", "127.0.0.1\tlocalhost\n", task.id[:12])
+
+    def published_ports(self, task_id: str) -> tuple[PortConfig, ...]:
+        return ()  # no host-mode ports here
 
     async def teardown(self, task: Task) -> None:
         with contextlib.suppress(FileNotFoundError, OSError):

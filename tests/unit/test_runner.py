@@ -13,7 +13,15 @@ import pytest
 from swarmpy.agent.runner import TaskRunner
 from swarmpy.agent.steps import Step, next_step
 from swarmpy.errors import ImageError
-from swarmpy.model import ContainerSpec, HealthState, ServiceSpec, Task, TaskState, TaskStatus
+from swarmpy.model import (
+    ContainerSpec,
+    HealthState,
+    PortConfig,
+    ServiceSpec,
+    Task,
+    TaskState,
+    TaskStatus,
+)
 
 S = TaskState
 
@@ -103,6 +111,12 @@ class FakeController:
 
     async def remove(self) -> None:
         self.calls.append("remove")
+
+    def port_status(self) -> tuple[PortConfig, ...]:
+        return self.ports
+
+    # The host-mode ports the node opened for the task, as a test sets them.
+    ports: tuple[PortConfig, ...] = ()
 
 
 def make_task(desired: TaskState = S.RUNNING) -> Task:

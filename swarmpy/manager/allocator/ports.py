@@ -5,7 +5,8 @@ As SwarmKit's port allocator: an ingress-mode published port belongs to one serv
 protocol across the swarm; a port without a published one gets the lowest free port of
 30000-32767 and keeps it across updates that leave the port alone. Host-mode ports are not
 allocated: two services may publish the same host port, and the scheduler keeps their tasks
-on different nodes. What is taken is derived from the services in the store, so `service rm`
+on different nodes; one without a published port gets a free port from the node that runs
+the task (the agent's network provider), shown in the task's PortStatus. What is taken is derived from the services in the store, so `service rm`
 or `--publish-rm` frees a port with no bookkeeping.
 """
 
@@ -43,12 +44,9 @@ def check_ports(spec: ServiceSpec) -> None:
             raise InvalidArgument(
                 "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
             )
-        if port.publish_mode == PublishMode.HOST and port.published == 0:
-            # Docker's engine would bind a random host port; swarmpy's agent picks none.
-            raise InvalidArgument(
-                f"host-mode port {port.target}/{port.protocol} needs a published port"
-            )
         if port.published == 0:
+            # A host-mode port without one: each node picks a free port for its task, as
+            # Docker's engine does, and reports it in the task's PortStatus.
             continue
         key = (port.protocol, port.published)
         if key in seen:

@@ -24,10 +24,12 @@ def task_json(task: Task, index: int | None, networks: Mapping[str, Network]) ->
     }
     if task.status.err:
         status["Err"] = task.status.err
-    host_ports = [p for p in task.spec.ports if p.publish_mode == PublishMode.HOST and p.published]
+    # The host-mode ports the task's container was given (Docker's PortStatus), as its node
+    # reported them (a published port the node picked filled in); shown after as they were.
+    host_ports = list(task.status.port_status) or [
+        p for p in task.spec.ports if p.publish_mode == PublishMode.HOST and p.published
+    ]
     if host_ports and task.node_id and task.status.state >= TaskState.RUNNING:
-        # The host-mode ports the task's container was given (Docker's PortStatus): the
-        # agent opens them while the task runs, shown after as they were.
         status["PortStatus"] = {"Ports": [port_json(p) for p in host_ports]}
     if task.status.container_id or task.status.pid or task.status.exit_code:
         status["ContainerStatus"] = {
