@@ -7,6 +7,7 @@ import typer
 
 from swarmpy.cli import engine
 from swarmpy.cli.engine import path_of
+from swarmpy.cli.flagerror import flag_errors
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.cli.service import filerefs
 from swarmpy.cli.service import flags as F
@@ -213,10 +214,13 @@ def update(
         rollback_max_failure_ratio=rollback_max_failure_ratio,
         rollback_order=rollback_order,
     )
-    if rollback and options != UpdateOptions():
+    # As docker's CLI: every flag given but --detach and --quiet (--no-resolve-image and
+    # --with-registry-auth too) is refused with --rollback.
+    if rollback and (options != UpdateOptions() or no_resolve_image or with_registry_auth):
         raise InvalidArgument("other flags may not be combined with --rollback")
     # Flag values are checked before the daemon is asked anything, as Docker's parser does.
-    check_update_flags(options)
+    with flag_errors():
+        check_update_flags(options)
     api = engine.connect()
     doc = inspect_service(api, ref)
     if rollback:
@@ -227,7 +231,8 @@ def update(
             found: str = api.get(path_of("networks", name))["Id"]
             return found
 
-        spec = update_spec(service_spec(doc["Spec"]), options, network_id)
+        with flag_errors():
+            spec = update_spec(service_spec(doc["Spec"]), options, network_id)
         headers = image_auth(spec.container.image) if with_registry_auth else {}
         update_service(api, doc, filerefs.resolve_spec(api, spec), headers=headers)
     typer.echo(ref)
