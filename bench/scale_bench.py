@@ -17,9 +17,14 @@ dispatcher. Heartbeats are counted on the agent side (answers read on the ``Hear
 
 Measured: once every node has a session, 10 s idle (heartbeats/s answered, leader CPU);
 then ``POST /services/create`` (T replicas) on the leader's Engine API, timed until
-``GET /tasks`` shows T RUNNING (polled every 0.5 s); the leader's CPU seconds and RSS (/proc)
-before, during (peak) and after. No baseline: absolute figures against the issue's targets (all
-RUNNING < 60 s, leader RSS < 500 MB). Single measurement per scale.
+``GET /services?status=true`` counts T running tasks (polled every second; listing every
+task each second would make the observer the load at 100,000 tasks), confirmed by one
+``GET /tasks`` at the end; the leader's CPU seconds and RSS (/proc) before, during (peak)
+and after. From the managers' logs: elections, nodes marked down, late Raft ticks, sessions
+refused with a retry delay, and leader stalls not counted against the nodes. No baseline:
+absolute figures against the issue's targets (1,000 / 10,000 all RUNNING < 30 s; 2,500 /
+100,000 < 5 min, leader RSS < 2 GB, no extra election, no false node-down). Single
+measurement per scale.
 """
 
 from __future__ import annotations
@@ -42,12 +47,16 @@ import contextlib
 
 from bench.common import REPO, Figure, Stat, free_port, print_figures, rss_kib, skipped
 
-TARGET_S = 60.0
-TARGET_RSS_MB = 500.0
+
+def targets(nodes: int) -> tuple[float, float]:
+    """(seconds until all RUNNING, leader RSS in MB): issue 16's targets, by scale."""
+    return (30.0, 500.0) if nodes <= 1000 else (300.0, 2000.0)
+
+
 RUNNING = 512  # swarmpy.model.TaskState.RUNNING
 SIM_PROCESSES = 2
 IDLE_S = 10.0
-POLL_S = 1.0  # each poll lists every task: the observer must not be the load
+POLL_S = 1.0  # the observer must not be the load
 MANAGER_IPS = ("127.0.0.51", "127.0.0.52", "127.0.0.53")
 
 
@@ -83,6 +92,9 @@ class _IdleController:
 
     async def release(self) -> None:
         return None
+
+    def port_status(self) -> tuple[Any, ...]:
+        return ()  # no published ports
 
     async def remove(self) -> None:
         return None
@@ -234,6 +246,15 @@ def _log_count(daemons: Any, fragment: str) -> int:
     return sum(d.log_path.read_text(errors="replace").count(fragment) for d in daemons)
 
 
+class _SimLog:
+    def __init__(self, path: Path) -> None:
+        self.log_path = path
+
+
+def sims_logs(tmp: str) -> list[_SimLog]:
+    return [_SimLog(Path(tmp) / f"sim{i}.log") for i in range(SIM_PROCESSES)]
+
+
 def _wait(what: str, check: Any, timeout: float, sims: list[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -322,7 +343,7 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             others_cpu0 = {name: cpu_s(other) for name, other in others.items()}
             cpu0, t0 = cpu_s(pid), time.perf_counter()
             service_id = api.post("/services/create", body)["ID"]
-            filters = json.dumps({"service": {service_id: True}})
+            filters = json.dumps({"id": {service_id: True}})
             progress: list[tuple[float, int]] = []
             running = 0
             deadline = t0 + max(120.0, tasks * 0.012)
@@ -333,22 +354,28 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
                     assert daemon.process is not None
                     peaks[daemon.name] = max(peaks[daemon.name], rss_kib(daemon.process.pid))
                 try:
-                    listed = api.get("/tasks", filters=filters)
-                except SwarmpyError:  # the leader may have moved: keep polling
+                    (listed,) = api.get("/services", filters=filters, status="true")
+                except (SwarmpyError, ValueError):  # the leader may have moved: keep polling
                     rpc_errors += 1
                     time.sleep(POLL_S)
                     continue
-                # Current tasks only: one replaced after its node was marked down may still
-                # say RUNNING beside its replacement.
-                running = sum(
-                    t["Status"]["State"] == "running" and t["DesiredState"] == "running"
-                    for t in listed
-                )
+                # Current tasks only, on nodes not down (Docker's ServiceStatus).
+                running = int(listed["ServiceStatus"]["RunningTasks"])
                 progress.append((round(time.perf_counter() - t0, 2), running))
                 if running >= tasks:
                     break
                 time.sleep(POLL_S)
-            result["all_running_s"] = time.perf_counter() - t0 if running >= tasks else None
+            took = time.perf_counter() - t0
+            if running >= tasks:
+                # What a user would list: every current task RUNNING.
+                listed_tasks = api.get(
+                    "/tasks", filters=json.dumps({"service": {service_id: True}})
+                )
+                running = sum(
+                    t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+                    for t in listed_tasks
+                )
+            result["all_running_s"] = took if running >= tasks else None
             result["running_at_end"] = running
             result["leader_cpu_s_converging"] = cpu_s(pid) - cpu0
             # Where the rest of the machine's two cores went meanwhile.
@@ -374,6 +401,9 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
                 log.close()
             result["leader_elections"] = _log_count(managers, "raft: gained leadership")
             result["nodes_marked_down"] = _log_count(managers, "heartbeats: down")
+            result["raft_late_tick_warnings"] = _log_count(managers, "raft: tick thread late")
+            result["leader_stalls_credited"] = _log_count(managers, "not counted against")
+            result["sessions_told_to_retry"] = _log_count(sims_logs(tmp), "busy registering")
             result["sim_log_tail"] = [
                 (Path(tmp) / f"sim{i}.log").read_text(errors="replace")[-400:]
                 for i in range(SIM_PROCESSES)
@@ -390,12 +420,15 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
 def figures(doc: dict[str, Any]) -> list[Figure]:
     name = f"control plane, {doc['nodes']:,} sim nodes / {doc['tasks']:,} tasks"
     took = doc["all_running_s"]
+    target_s, target_rss_mb = targets(doc["nodes"])
     notes = (
         f"leader idle CPU {doc['leader_idle_cpu_pct']:.0f}% with all nodes connected; "
         f"join+connect {doc['join_and_connect_s']:.0f} s; leader CPU "
         f"{doc['leader_cpu_s_converging']:.1f} s while converging; "
         f"{doc['leader_elections']} leader elections (1 = only the first), "
-        f"{doc['nodes_marked_down']} nodes marked down"
+        f"{doc['nodes_marked_down']} nodes marked down, "
+        f"{doc.get('raft_late_tick_warnings', 0)} late-Raft-tick warnings, "
+        f"{doc.get('sessions_told_to_retry', 0)} sessions told to retry later"
     )
     out: list[Figure] = []
     if took is None:
@@ -404,7 +437,7 @@ def figures(doc: dict[str, Any]) -> list[Figure]:
                 name,
                 f"tasks RUNNING at the deadline (of {doc['tasks']:,})",
                 Stat.of([doc["running_at_end"]]),
-                target=f"all < {TARGET_S:g} s",
+                target=f"all < {target_s:g} s",
                 target_met=False,
                 note=notes,
                 extra=doc,
@@ -416,8 +449,8 @@ def figures(doc: dict[str, Any]) -> list[Figure]:
                 name,
                 "s until all RUNNING",
                 Stat.of([took]),
-                target=f"< {TARGET_S:g} s",
-                target_met=took < TARGET_S,
+                target=f"< {target_s:g} s",
+                target_met=took < target_s,
                 higher_is_better=False,
                 fmt="{:,.1f}",
                 note=notes,
@@ -431,8 +464,8 @@ def figures(doc: dict[str, Any]) -> list[Figure]:
             name,
             "MiB leader RSS, peak",
             Stat.of([rss]),
-            target=f"< {TARGET_RSS_MB:g} MB",
-            target_met=rss * 1.048576 < TARGET_RSS_MB,
+            target=f"< {target_rss_mb:g} MB",
+            target_met=rss * 1.048576 < target_rss_mb,
             higher_is_better=False,
             fmt="{:,.1f}",
             note=f"at start {doc['leader_rss_mb_start']:.1f}, nodes connected "
