@@ -42,8 +42,9 @@ from swarmpy.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, 
 from swarmpy.fsutil import write_atomic
 from swarmpy.netns import netns_path
 from swarmpy.overlay.attachment import Attachment
+from swarmpy.overlay.bridges import BridgeNetworks
 from swarmpy.overlay.containerports import Forward
-from swarmpy.overlay.sandbox import hosts_file
+from swarmpy.overlay.sandbox import RESOLV_CONF, hosts_file
 from swarmpy.standalone import mounts, names, ports, restart
 from swarmpy.standalone.spec import CreateSpec, check_name, parse_create
 
@@ -92,6 +93,9 @@ class Runtime(Protocol):
 
     @property
     def network(self) -> NetworkProvider: ...
+
+    @property
+    def bridges(self) -> BridgeNetworks: ...
 
 
 @dataclass
@@ -233,7 +237,10 @@ class StandaloneContainers:
         config = rt.images.config(image.id)
         engine_mounts = mounts.resolve(spec)
         if spec.network not in ("bridge", "host", "none"):
-            raise NotFound(f"network {spec.network} not found")
+            # A user bridge (swarmpy.overlay.bridges), else Docker's words.
+            user = rt.bridges.find(spec.network)
+            if user is None or user.builtin:
+                raise NotFound(f"network {spec.network} not found")
         if spec.entrypoint:
             # A new entrypoint drops the image's Cmd, written for the old one.
             entrypoint, cmd = spec.entrypoint, spec.cmd or ()
@@ -321,6 +328,9 @@ class StandaloneContainers:
             return text
         if spec.network == "none":
             return ""
+        if spec.network != "bridge":
+            # A user bridge: names through the embedded DNS, as Docker's.
+            return RESOLV_CONF
         return host_resolv_conf(text)
 
     def _hosts_text(self, spec: CreateSpec, hostname: str, ip: str) -> str:
@@ -671,23 +681,32 @@ class StandaloneContainers:
     async def _attach_network(self, cid: str, spec: CreateSpec, rec: dict[str, Any]) -> None:
         """Before the container runs: its namespace wired to its network, /etc/hosts
         naming its address. A user network's driver plugs in here."""
-        if spec.network != "bridge":
+        if spec.network in ("host", "none"):
             return
         rt = self._runtime()
         cdir = rt.engine.container_dir(cid)
         name = _name_of(cdir.config())
-        att = await rt.network.adopt_local(cid, name)
-        if att is None:
-            att = await rt.network.attach_local(cid, name)
+        if spec.network == "bridge":
+            att = await rt.network.adopt_local(cid, name)
+            if att is None:
+                att = await rt.network.attach_local(cid, name)
+            ip, cidr, mac, gateway = att.ip, att.cidr, att.mac, rt.network.local_gateway
+        else:
+            # A user bridge: a leg on each start (the sandbox goes when the container
+            # stops); the address, name and aliases serve the embedded DNS.
+            net = rt.bridges.get(spec.network)
+            await rt.bridges.detach_all(cid)
+            ep = await rt.bridges.attach(cid, name, net.id)
+            ip, cidr, mac, gateway = ep.ip, ep.cidr, ep.mac, net.gateway
         hostname = cdir.config().get("hostname", "") or cid[:12]
-        modes.write_file(cdir.path / "hosts", self._hosts_text(spec, hostname, att.ip))
+        modes.write_file(cdir.path / "hosts", self._hosts_text(spec, hostname, ip))
         self._update(
             cid,
             network={
-                "ip": att.ip,
-                "prefix": int(att.cidr.split("/")[1]),
-                "gateway": rt.network.local_gateway,
-                "mac": att.mac,
+                "ip": ip,
+                "prefix": int(cidr.split("/")[1]),
+                "gateway": gateway,
+                "mac": mac,
             },
         )
         rec.update(self.record(cid) or {})
@@ -695,6 +714,11 @@ class StandaloneContainers:
     async def _detach_network(self, cid: str, spec: CreateSpec) -> None:
         if spec.network == "bridge":
             await self._runtime().network.detach_local(cid)
+        elif spec.network not in ("host", "none"):
+            rt = self._runtime()
+            await rt.bridges.detach_all(cid)
+            # The sandbox is the provider's, made by the bridges for this container.
+            await rt.network.detach_local(cid, release=False)
 
     async def _publish(self, cid: str, spec: CreateSpec, rec: dict[str, Any]) -> None:
         """The container's host ports (the same ones again on a restart when they are
@@ -789,6 +813,8 @@ class StandaloneContainers:
                         await rt.network.adopt_local(
                             cid, _name_of(rt.engine.container_dir(cid).config())
                         )
+                    elif spec.network not in ("host", "none"):
+                        await rt.bridges.readopt(cid)
                     self._watch(cid)
                     continue
                 code = self._exit_code(cid)

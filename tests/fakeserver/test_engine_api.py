@@ -470,7 +470,9 @@ class NodeEngine:
     images: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(events=ImageEvents()))
     # No local networks (bridges) on this node: only the swarm's are under test here.
     bridges: SimpleNamespace = field(
-        default_factory=lambda: SimpleNamespace(networks=list, find=lambda ref: None)
+        default_factory=lambda: SimpleNamespace(
+            networks=list, find=lambda ref: None, endpoints=list
+        )
     )
     volumes: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(events=Sinks()))
     network_events: Sinks = field(default_factory=Sinks)

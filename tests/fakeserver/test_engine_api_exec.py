@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -92,6 +93,10 @@ class FakeRuntime:
     images: Any = None
     network: NoNetworks = field(default_factory=NoNetworks)
     networks: dict[str, Network] = field(default_factory=dict)
+    # No user bridges on this node.
+    bridges: SimpleNamespace = field(
+        default_factory=lambda: SimpleNamespace(networks=list, endpoints=list)
+    )
 
 
 def run(scenario: Callable[[EngineApi, Path], Awaitable[None]], tmp_path: Path) -> None:

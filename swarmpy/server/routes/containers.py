@@ -79,7 +79,20 @@ def add_routes(routes: Routes) -> None:
 def node_attachments(engine: LocalEngine) -> list[Attachment]:
     network = engine.network
     names = {net_id: net.name for net_id, net in engine.networks.items()}
-    return attachments(network.local_networks(), network.local_containers, names)
+    found = attachments(network.local_networks(), network.local_containers, names)
+    # The containers' legs on user bridges (swarmpy.overlay.bridges).
+    bridges = {net.id: net.name for net in engine.bridges.networks()}
+    return found + [
+        Attachment(
+            ep.network_id,
+            bridges.get(ep.network_id, ep.network_id),
+            ep.container_name,
+            ep.endpoint_id,
+            ep.mac,
+            ep.cidr,
+        )
+        for ep in engine.bridges.endpoints()
+    ]
 
 
 async def inspect_docs(
