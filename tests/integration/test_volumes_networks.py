@@ -1,7 +1,8 @@
 """Local volumes and user bridge networks, as Docker's: over one daemon with the swarmpy CLI,
-Docker's CLI and docker-py (volumes written by one container and read by the next through a
-service's --mount type=volume), and the bridge data path with its embedded DNS driven in
-process inside namespaces of the test's own.
+Docker's CLI and docker-py (containers on user bridges reaching each other by name and alias
+through `run`, volumes written by one container and read by the next through `run --rm -v`
+and a service's --mount type=volume), and the bridge data path with its embedded DNS driven
+in process inside namespaces of the test's own.
 
 Everything made is removed at the end, also on failure (the daemons' kernel objects by
 DaemonSet, the in-process test's namespaces and bridges by its own cleanup)."""
@@ -14,6 +15,7 @@ import os
 import secrets
 import socket
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -221,13 +223,53 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
     assert "Pool overlaps with other one on this address space" in overlap.stderr
     refused = docker_cli.refused("network", "rm", "bridge")
     assert "bridge is a pre-defined network and cannot be removed" in refused
-    assert docker_cli.ok("network", "rm", "custom") == "custom\n"
     assert (
         d.json("network", "inspect", "bridge")[0]["Options"][
             "com.docker.network.bridge.default_bridge"
         ]
         == "true"
     )
+
+    # --- containers on user bridges reach each other by name and alias (docker run)
+    db = d.ok("run", "-d", "--network", "custom", "--name", "db", "busybox", "sleep", "600")
+    db = db.strip()
+    pinged = d.ok(
+        "run", "--rm", "--network", "custom", "busybox", "sh", "-c",
+        "cat /etc/resolv.conf; ping -c1 -W2 db",
+    )  # fmt: skip
+    assert pinged.startswith("nameserver 127.0.0.11\n")
+    assert "PING db (182.18.0.2)" in pinged
+    assert "1 packets received" in pinged
+    d.ok("network", "create", "other")
+    docker_cli.ok("network", "connect", "--alias", "store", "other", "db")
+    (other,) = d.json("network", "inspect", "other")
+    assert other["Containers"][db]["Name"] == "db"
+    networks = d.json("inspect", "db")[0]["NetworkSettings"]["Networks"]
+    assert networks["custom"]["IPAddress"] == "182.18.0.2"
+    assert networks["other"]["NetworkID"] == other["Id"]
+    by_alias = d.ok("run", "--rm", "--network", "other", "busybox", "ping", "-c1", "-W2", "store")
+    assert "1 packets received" in by_alias
+    busy = d.cli("network", "rm", "custom")
+    assert busy.returncode == 1
+    assert busy.stderr == (
+        "Error response from daemon: error while removing network: network custom id "
+        f"{net_id} has active endpoints\n"
+    )
+    d.ok("network", "disconnect", "other", "db")
+    assert d.json("network", "inspect", "other")[0]["Containers"] == {}
+    d.ok("rm", "-f", "db")
+    assert docker_cli.ok("network", "rm", "custom", "other") == "custom\nother\n"
+
+    # --- a volume written by one `run --rm` and read by the next, with its events
+    since = str(int(time.time()) - 1)
+    d.ok("run", "--rm", "-v", "shared:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+    assert d.ok("run", "--rm", "-v", "shared:/data", "busybox", "cat", "/data/f") == "kept\n"
+    assert d.ok("volume", "rm", "shared") == "shared\n"
+    events = d.ok(
+        "events", "--since", since, "--until", str(int(time.time()) + 1),
+        "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}",
+    )  # fmt: skip
+    assert events.splitlines() == ["create shared", "destroy shared"]
 
     # --- a volume written by one container and read by the next (service tasks)
     addr, port = free_addr()
