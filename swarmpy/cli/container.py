@@ -429,9 +429,12 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(
             False, "--force", "-f", help="Force the removal of a running container"
         ),
+        volumes: bool = typer.Option(
+            False, "--volumes", "-v", help="Remove anonymous volumes associated with the container"
+        ),
     ) -> None:
         """Remove one or more containers."""
-        for_each(refs, _acting("DELETE", "", force=force), kind="container")
+        for_each(refs, _acting("DELETE", "", force=force, v=volumes), kind="container")
 
     @app.command("pause")
     def pause(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:

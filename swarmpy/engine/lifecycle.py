@@ -311,11 +311,17 @@ class Engine:
         if existed:
             self.events.emit("destroy", cid, annotations)
         if own:
-            users = await asyncio.to_thread(self.volume_users)
-            for name in volumes.anonymous_volumes(self.volumes, own):
-                if not users.get(name):
-                    with contextlib.suppress(NotFound, Conflict):
-                        await asyncio.to_thread(self.volumes.remove, name)
+            await self.remove_anonymous_volumes(own)
+
+    async def remove_anonymous_volumes(self, names: list[str]) -> None:
+        """Of a removed container's volumes ``names`` (``volume_names`` of its config, read
+        before it went), the anonymous ones no other container uses: Docker's ``rm -v`` and
+        ``run --rm``."""
+        users = await asyncio.to_thread(self.volume_users)
+        for name in volumes.anonymous_volumes(self.volumes, names):
+            if not users.get(name):
+                with contextlib.suppress(NotFound, Conflict):
+                    await asyncio.to_thread(self.volumes.remove, name)
 
     def volume_users(self) -> dict[str, list[str]]:
         """Volume name -> ids of the containers (any state) that mount it."""

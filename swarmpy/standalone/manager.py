@@ -36,7 +36,7 @@ from swarmpy.engine import modes
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.images.reference import parse_reference
 from swarmpy.engine.images.store import ImageStore
-from swarmpy.engine.lifecycle import Engine
+from swarmpy.engine.lifecycle import Engine, volume_names
 from swarmpy.engine.spec import ContainerConfig
 from swarmpy.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, SwarmpyError
 from swarmpy.fsutil import write_atomic
@@ -441,7 +441,8 @@ class StandaloneContainers:
 
     # ------------------------------------------------------------------ remove, rename
 
-    async def remove(self, ref: str, force: bool) -> str:
+    async def remove(self, ref: str, force: bool, volumes: bool = False) -> str:
+        """``volumes``: its anonymous volumes go too (Docker's ``rm -v``)."""
         rt = self._runtime()
         cid = await self._resolve(ref)
         if not self.is_standalone(cid):
@@ -456,11 +457,20 @@ class StandaloneContainers:
             self._removing.add(cid)
             try:
                 self._restarting.pop(cid, None)
-                await rt.containers.rm(cid, force=True)
-                await self._forget(cid)
+                await self._rm(cid, volumes)
             finally:
                 self._removing.discard(cid)
         return cid
+
+    async def _rm(self, cid: str, volumes: bool) -> None:
+        """The container gone, with what it leaves here; with ``volumes`` its anonymous
+        volumes too."""
+        rt = self._runtime()
+        own = volume_names(rt.engine.container_dir(cid).config()) if volumes else []
+        await rt.containers.rm(cid, force=True)
+        await self._forget(cid)
+        if own:
+            await rt.engine.remove_anonymous_volumes(own)
 
     async def _forget(self, cid: str) -> None:
         """What a removed container leaves here: its network, ports, record, waiters."""
@@ -607,8 +617,8 @@ class StandaloneContainers:
                     async with self._lock(cid):
                         self._removing.add(cid)
                         try:
-                            await rt.containers.rm(cid, force=True)
-                            await self._forget(cid)
+                            # As Docker's --rm: its anonymous volumes go with it.
+                            await self._rm(cid, volumes=True)
                         finally:
                             self._removing.discard(cid)
                 return
@@ -828,7 +838,7 @@ class StandaloneContainers:
                     async with self._lock(cid):
                         await self._start_locked(cid, manual=False)
                 elif started and spec.auto_remove:
-                    await self.remove(cid, force=True)
+                    await self.remove(cid, force=True, volumes=True)
             except SwarmpyError as exc:
                 log.warning("container %s: cannot take it back: %s", cid[:12], exc)
         await self._apply_ports()

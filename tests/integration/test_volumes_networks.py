@@ -18,6 +18,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -170,6 +171,14 @@ def _container_id(d: Daemon, service: str, *args: str) -> str:
     return str(d.json("inspect", name)[0]["Id"])
 
 
+def _anonymous(d: Daemon, container: str = "") -> Any:
+    """The anonymous volumes (64 hex digits) on the node, or the one ``container`` mounts."""
+    if container:
+        (mount,) = d.json("inspect", container)[0]["Mounts"]
+        return mount["Name"]
+    return [name for name in d.ok("volume", "ls", "-q").split() if len(name) == 64]
+
+
 def _no_containers(d: Daemon) -> bool:
     return not d.ok("ps", "-aq").strip()
 
@@ -270,6 +279,22 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
         "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}",
     )  # fmt: skip
     assert events.splitlines() == ["create shared", "destroy shared"]
+
+    # --- anonymous volumes: --rm and rm -v take them; rm alone leaves them dangling
+    d.ok("run", "--rm", "-v", "/anon", "busybox", "true")
+    assert _anonymous(d) == []
+    d.ok("run", "--name", "leaves", "-v", "/anon", "busybox", "true")
+    d.ok("run", "--name", "takes", "-v", "/anon", "busybox", "true")
+    left, taken = _anonymous(d, "leaves"), _anonymous(d, "takes")
+    assert sorted(_anonymous(d)) == sorted([left, taken])
+    assert d.json("volume", "inspect", left)[0]["Labels"] == {"com.docker.volume.anonymous": ""}
+    d.ok("rm", "leaves")
+    docker_cli.ok("rm", "-v", "takes")
+    assert _anonymous(d) == [left]
+    assert d.ok("volume", "ls", "-q", "--filter", "dangling=true").split() == sorted(
+        [left, "keep", "scratch"]
+    )
+    d.ok("volume", "rm", left)
 
     # --- a volume written by one container and read by the next (service tasks)
     addr, port = free_addr()

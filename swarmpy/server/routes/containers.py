@@ -374,9 +374,9 @@ async def unpause(request: web.Request) -> web.Response:
 async def remove(request: web.Request) -> web.Response:
     if query_flag(request, "link"):
         raise InvalidArgument("swarmpy has no container links to remove")
-    # v: anonymous volumes go with their container; a swarmpy container has none (its
-    # volumes are named, and outlive it as Docker's named volumes do).
-    query_flag(request, "v")
     local_engine(request)
-    await _node_standalone(request).remove(request.match_info["id"], query_flag(request, "force"))
+    # v: its anonymous volumes go with the container (named ones outlive it).
+    await _node_standalone(request).remove(
+        request.match_info["id"], query_flag(request, "force"), query_flag(request, "v")
+    )
     return web.Response(status=204)
