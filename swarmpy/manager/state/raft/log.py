@@ -30,6 +30,7 @@ from pysyncobj.utility import UtilityException
 
 from swarmpy.errors import Conflict, InvalidArgument, NoLeader, Unavailable
 from swarmpy.fsutil import fsync_dir
+from swarmpy.manager.state.raft import gcpause
 from swarmpy.manager.state.raft.keyring import KeyedSyncObj, KeyRing, run_utility
 from swarmpy.manager.state.raft.machine import StateMachine
 from swarmpy.manager.state.raft.patches import FAIL_NO_SPACE, wake_if_alone
@@ -166,6 +167,7 @@ class RaftLog:
         here first).
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        gcpause.install()
         dump = self.data_dir / DUMP_FILE
         if dump.exists():
             verify_dump(dump)

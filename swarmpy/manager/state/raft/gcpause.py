@@ -1,0 +1,81 @@
+"""Garbage collection pauses kept short, and logged when they are not.
+
+A full collection holds the GIL throughout, so the Raft tick thread (heartbeats, votes)
+waits for it like every other thread; it walks every tracked object, and a manager's heap
+is millions of them at scale (the store's objects, the agents' sessions). Measured in the
+scale bench at 1,000 nodes / 10,000 tasks: generation-2 collections of 270-740 ms on every
+manager, each one the cause of a late Raft tick (bench/README.md); at ten times the tasks
+they would outlast the election timeout.
+
+So every ``FREEZE_EVERY_S`` the objects alive then are frozen (``gc.freeze``): collections
+walk only what was allocated since, and a full one costs in proportion to the recent
+allocations, not the heap. The price: a reference cycle among objects alive at a freeze is
+not reclaimed once it becomes garbage. The managers' long-lived objects are the store's
+(frozen dataclasses, freed by reference counting when replaced) and the sessions'; cycles
+come from short-lived work (exceptions, coroutines), nearly all collected young. Every
+``THAW_EVERY_S`` everything is unfrozen again, so such a cycle is reclaimed eventually, at the
+cost of one full collection then.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# A collection this long is logged (rate-limited): a fifth of the shortest election timeout.
+REPORT_OVER_S = 0.2
+FREEZE_EVERY_S = 10.0
+THAW_EVERY_S = 3600.0
+
+_lock = threading.Lock()
+_installed = False
+_started: float | None = None
+_last_report = 0.0
+longest_s = 0.0
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    global _started, _last_report, longest_s
+    if phase == "start":
+        _started = time.monotonic()
+        return
+    if _started is None:
+        return
+    took = time.monotonic() - _started
+    _started = None
+    longest_s = max(longest_s, took)
+    if took > REPORT_OVER_S and time.monotonic() - _last_report > 5.0:
+        _last_report = time.monotonic()
+        log.warning(
+            "gc: a generation %d collection stopped every thread for %.0f ms",
+            info.get("generation", -1),
+            took * 1000,
+        )
+
+
+def _freeze_forever() -> None:
+    thawed_at = time.monotonic()
+    while True:
+        time.sleep(FREEZE_EVERY_S)
+        if time.monotonic() - thawed_at > THAW_EVERY_S:
+            gc.unfreeze()
+            thawed_at = time.monotonic()
+        else:
+            gc.freeze()
+
+
+def install() -> None:
+    """Time every collection of this process and freeze survivors periodically (once,
+    however many Raft logs start)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+        gc.callbacks.append(_on_gc)
+        threading.Thread(target=_freeze_forever, name="gc-freeze", daemon=True).start()
