@@ -7,13 +7,11 @@ roots, sockets, name prefixes, local subnets) on 127.0.0.51-53; ``swarm init`` o
 ``swarm join`` with the manager token on the others, all three drained so every task goes
 to a simulated node.
 
-Simulated nodes: 2 processes (the machine has 2 cores) of N/2 nodes each, every node a real
-``swarmpy.agent.agent.Agent`` in one asyncio loop per process, joined through the real NodeCA
-(root CA fetched once per process, then per node a key, a CSR and ``IssueNodeCertificate``
-with the worker token), one gRPC channel per agent, heartbeating at the real period. Only the
-executor is fake: a Controller whose prepare/start return at once and whose wait() never
-returns, so the real Worker/TaskRunner report ACCEPTED ... RUNNING through the real
-dispatcher. Heartbeats are counted on the agent side (answers read on the ``Heartbeat`` stream).
+Simulated nodes: 2 processes (the machine has 2 cores) of N/2 nodes each
+(``tests.support.simnodes``): every node a real ``swarmpy.agent.agent.Agent`` joined through
+the real NodeCA, one gRPC channel per agent, heartbeating at the real period; only the
+executor is fake (tasks are RUNNING at once and stay so). Heartbeats are counted on the
+agent side.
 
 Measured: once every node has a session, 10 s idle (heartbeats/s answered, leader CPU);
 then ``POST /services/create`` (T replicas) on the leader's Engine API, timed until
@@ -30,10 +28,10 @@ measurement per scale.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,9 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import contextlib
 
 from bench.common import REPO, Figure, Stat, free_port, print_figures, rss_kib, skipped
+from tests.support.simnodes import argv as sim_argv
+from tests.support.simnodes import read_stats
 
 
 def targets(nodes: int) -> tuple[float, float]:
@@ -60,163 +59,6 @@ POLL_S = 1.0  # the observer must not be the load
 MANAGER_IPS = ("127.0.0.51", "127.0.0.52", "127.0.0.53")
 
 
-# ---------------------------------------------------------------- the simulated nodes
-
-
-class _IdleController:
-    """A Controller that runs nothing: the task is RUNNING until it is shut down."""
-
-    def __init__(self) -> None:
-        self._exited = asyncio.Event()
-
-    async def prepare(self) -> None:
-        return None
-
-    async def start(self) -> None:
-        return None
-
-    async def wait(self) -> int:
-        await self._exited.wait()
-        return 0
-
-    async def health_change(self, current: Any) -> Any:
-        from swarmpy.model import HealthState
-
-        return HealthState.NONE  # no healthcheck
-
-    async def shutdown(self, grace_s: float) -> None:
-        self._exited.set()
-
-    async def terminate(self) -> None:
-        self._exited.set()
-
-    async def release(self) -> None:
-        return None
-
-    def port_status(self) -> tuple[Any, ...]:
-        return ()  # no published ports
-
-    async def remove(self) -> None:
-        return None
-
-
-async def _simulate(args: argparse.Namespace) -> None:
-    import logging
-
-    import grpc
-
-    from swarmpy import tls
-    from swarmpy.agent.agent import Agent
-    from swarmpy.agent.worker import Worker
-    from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
-    from swarmpy.ca import certificates as ca
-    from swarmpy.model import Resources, Task, TaskStatus
-
-    # The agents' session changes (ends, reconnects) go to this process's log.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    counts = {"joined": 0, "connected": 0, "heartbeats": 0, "running_reports": 0}
-    plain_stub = dispatcher_pb2_grpc.DispatcherStub
-
-    class CountingStub(plain_stub):  # type: ignore[misc, valid-type]
-        """The agent's stub, counting the heartbeats the managers answered."""
-
-        def __init__(self, channel: Any) -> None:
-            super().__init__(channel)
-            open_stream = vars(self)["Heartbeat"]
-
-            def heartbeat(*a: Any, **kw: Any) -> Any:
-                call = open_stream(*a, **kw)
-                read = call.read
-
-                async def counted_read() -> Any:
-                    reply = await read()
-                    if reply is not grpc.aio.EOF:  # type: ignore[attr-defined]
-                        counts["heartbeats"] += 1
-                    return reply
-
-                call.read = counted_read
-                return call
-
-            self.Heartbeat = heartbeat
-
-    # The agent builds its stub from the module attribute: count without touching swarmpy/.
-    vars(dispatcher_pb2_grpc)["DispatcherStub"] = CountingStub
-
-    host, port = args.manager.rsplit(":", 1)
-    parsed = ca.parse_join_token(args.token)
-    ca_pem = await asyncio.to_thread(tls.fetch_root_ca, host, int(port), parsed.digest)
-    agents: list[Agent] = []
-    limit = asyncio.Semaphore(16)
-    ca_channel = tls.secure_channel(args.manager, ca_pem)
-
-    def controller_for(task: Task) -> _IdleController:
-        return _IdleController()
-
-    def worker_factory(report: Any) -> Worker:
-        def counted(task_id: str, status: TaskStatus) -> None:
-            if status.state.value == RUNNING:
-                counts["running_reports"] += 1
-            report(task_id, status)
-
-        return Worker(controller_for, counted)
-
-    async def join(i: int) -> None:
-        n = args.first + i
-        addr = f"127.1.{n // 250}.{n % 250 + 1}"
-        async with limit:
-            key = await asyncio.to_thread(ca.generate_key)
-            reply = await dispatcher_pb2_grpc.NodeCAStub(ca_channel).IssueNodeCertificate(
-                dispatcher_pb2.IssueNodeCertificateRequest(
-                    token=args.token,
-                    csr_pem=ca.create_csr(key),
-                    hostname=f"sim{n:05d}",
-                    addr=addr,
-                ),
-                timeout=60,
-            )
-        creds = tls.NodeCredentials(key_pem=key, cert_pem=reply.cert_pem, ca_pem=ca_pem)
-        agent = Agent(
-            creds,
-            managers=list(reply.managers) or [args.manager],
-            hostname=f"sim{n:05d}",
-            addr=addr,
-            worker_factory=worker_factory,
-            on_view=lambda view: None,
-            on_managers=lambda managers: None,
-            resources=Resources(nano_cpus=4 * 10**9, memory_bytes=8 << 30),
-        )
-        agent.start()
-        agents.append(agent)
-        counts["joined"] += 1
-
-    stats = Path(args.stats)
-
-    async def report_forever() -> None:
-        while True:
-            counts["connected"] = sum(a.connected_to is not None for a in agents)
-            tmp = stats.with_suffix(".tmp")
-            tmp.write_text(json.dumps({**counts, "t": time.monotonic()}))
-            tmp.replace(stats)
-            asked = time.monotonic()
-            await asyncio.sleep(0.5)
-            # A late wake-up means this load generator, not the managers, is the bottleneck.
-            lag = time.monotonic() - asked - 0.5
-            counts["max_loop_lag_ms"] = max(counts.get("max_loop_lag_ms", 0), int(lag * 1000))
-            if lag > 0.5:
-                logging.warning("simulator event loop %.1f s late", lag)
-
-    reporter = asyncio.create_task(report_forever())
-    try:
-        await asyncio.gather(*(join(i) for i in range(args.count)))
-        await asyncio.Event().wait()  # until killed
-    finally:
-        reporter.cancel()
-        await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
-        await ca_channel.close(None)
-
-
 # ---------------------------------------------------------------- the leader, from outside
 
 
@@ -224,21 +66,6 @@ def cpu_s(pid: int) -> float:
     """User + system CPU seconds of one process, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _read_stats(paths: list[Path]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for path in paths:
-        try:
-            doc = json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            continue
-        for key, value in doc.items():
-            if key.startswith("max_"):
-                total[key] = max(total.get(key, 0), int(value))
-            elif key != "t":
-                total[key] = total.get(key, 0) + int(value)
-    return total
 
 
 def _log_count(daemons: Any, fragment: str) -> int:
@@ -263,6 +90,37 @@ def _wait(what: str, check: Any, timeout: float, sims: list[subprocess.Popen[byt
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.5)
+
+
+def _mass_reconnect(
+    managers: Any, sims: list[subprocess.Popen[bytes]], stats: list[Path], nodes: int
+) -> dict[str, Any]:
+    """Every simulated agent drops its session and opens a new one at once (a network blip,
+    a leader restart): how long until all are back, and whether it cost an election or a
+    node marked down."""
+    elections = _log_count(managers, "raft: gained leadership")
+    downs = _log_count(managers, "heartbeats: down")
+    restarted = read_stats(stats).get("restarts", 0)
+    t0 = time.perf_counter()
+    for proc in sims:
+        proc.send_signal(signal.SIGUSR1)
+    _wait(
+        "the agents' restart",
+        lambda: read_stats(stats).get("restarts", 0) >= restarted + len(sims),
+        timeout=120,
+        sims=sims,
+    )
+    _wait(
+        f"{nodes} sessions again",
+        lambda: read_stats(stats).get("connected", 0) >= nodes,
+        timeout=60 + nodes * 0.2,
+        sims=sims,
+    )
+    return {
+        "reconnect_all_s": time.perf_counter() - t0,
+        "reconnect_elections": _log_count(managers, "raft: gained leadership") - elections,
+        "reconnect_nodes_down": _log_count(managers, "heartbeats: down") - downs,
+    }
 
 
 def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, Any]:
@@ -308,22 +166,24 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             t0 = time.perf_counter()
             for i in range(SIM_PROCESSES):
                 count = share if i < SIM_PROCESSES - 1 else nodes - share * i
-                argv = [sys.executable, str(Path(__file__).resolve()), "--sim"]
-                argv += ["--manager", addrs[0], "--token", worker_token, "--stats", str(stats[i])]
-                argv += ["--first", str(share * i), "--count", str(count)]
-                sims.append(subprocess.Popen(argv, stdout=logs[i], stderr=subprocess.STDOUT))
+                args = sim_argv(addrs[0], worker_token, stats[i], share * i, count)
+                sims.append(
+                    subprocess.Popen(
+                        [sys.executable, *args], stdout=logs[i], stderr=subprocess.STDOUT, cwd=REPO
+                    )
+                )
             _wait(
                 f"{nodes} sessions",
-                lambda: _read_stats(stats).get("connected", 0) >= nodes,
+                lambda: read_stats(stats).get("connected", 0) >= nodes,
                 timeout=60 + nodes * 0.5,
                 sims=sims,
             )
             result["join_and_connect_s"] = time.perf_counter() - t0
             time.sleep(2.0)  # let the joins' tail settle before the idle window
 
-            before, cpu0, t0 = _read_stats(stats), cpu_s(pid), time.perf_counter()
+            before, cpu0, t0 = read_stats(stats), cpu_s(pid), time.perf_counter()
             time.sleep(IDLE_S)
-            after, cpu1, elapsed = _read_stats(stats), cpu_s(pid), time.perf_counter() - t0
+            after, cpu1, elapsed = read_stats(stats), cpu_s(pid), time.perf_counter() - t0
             result["heartbeats_per_s"] = (after["heartbeats"] - before["heartbeats"]) / elapsed
             result["leader_idle_cpu_pct"] = 100 * (cpu1 - cpu0) / elapsed
             result["leader_rss_mb_idle"] = rss_kib(pid) / 1024
@@ -387,7 +247,9 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             result["progress"] = progress
             result["list_tasks_errors"] = rpc_errors
             result["managers_rss_mb_peak"] = {k: v / 1024 for k, v in peaks.items()}
-            result["agent_counts"] = _read_stats(stats)
+            result["agent_counts"] = read_stats(stats)
+            if result["all_running_s"] is not None:
+                result.update(_mass_reconnect(managers, sims, stats, nodes))
         finally:
             for proc in sims:
                 proc.terminate()
@@ -430,6 +292,12 @@ def figures(doc: dict[str, Any]) -> list[Figure]:
         f"{doc.get('raft_late_tick_warnings', 0)} late-Raft-tick warnings, "
         f"{doc.get('sessions_told_to_retry', 0)} sessions told to retry later"
     )
+    if "reconnect_all_s" in doc:
+        notes += (
+            f"; all {doc['nodes']:,} agents reconnecting at once: back in "
+            f"{doc['reconnect_all_s']:.0f} s, {doc['reconnect_elections']} elections, "
+            f"{doc['reconnect_nodes_down']} nodes marked down"
+        )
     out: list[Figure] = []
     if took is None:
         out.append(
@@ -503,19 +371,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=0)
     parser.add_argument("--tasks", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the raw measurement here")
-    # Internal: one process of simulated nodes.
     parser.add_argument("--logs", type=Path, help="copy the managers' and simulators' logs here")
-    parser.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--manager", help=argparse.SUPPRESS)
-    parser.add_argument("--token", help=argparse.SUPPRESS)
-    parser.add_argument("--stats", help=argparse.SUPPRESS)
-    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.sim:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_simulate(args))
-        return
     result = run(args.quick, args.nodes or None, args.tasks or None, args.logs)
     print_figures(result)
     if args.json:
