@@ -17,6 +17,11 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from swarmpy.cli import fastparams
+from swarmpy.cli.lazy import group_on_use
+
+fastparams.install()
+
 # Docker's CLI's exit status for a command line it cannot parse.
 USAGE_EXIT = 125
 
@@ -70,7 +75,7 @@ def load(name: str) -> Any:
     """The click command ``name``, its module imported now."""
     if name in NOUNS:
         module, help_text = NOUNS[name]
-        command = typer.main.get_group(importlib.import_module(module).app)
+        command = group_on_use(importlib.import_module(module).app)
         command.name, command.help = name, help_text
         return command
     return _registered(TOP_LEVEL[name]).commands[name]

@@ -10,12 +10,13 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, opts, output, specflags
+from swarmpy.cli import engine, opts, output
 from swarmpy.cli.engine import error_line, for_each, path_of
 from swarmpy.cli.task import natural_key
 from swarmpy.errors import NotFound
-from swarmpy.model import MTU_OPTION
 
+# swarmpy.model.MTU_OPTION (Docker's option name), spelt out: `network ls` does not load the model.
+MTU_OPTION = "com.docker.network.driver.mtu"
 app = typer.Typer(no_args_is_help=True)
 
 COLUMNS = [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")]
@@ -40,6 +41,8 @@ def create(
     ),
 ) -> None:
     """Create a network."""
+    from swarmpy.cli import specflags
+
     body: dict[str, Any] = {
         "Name": name,
         "Driver": driver,

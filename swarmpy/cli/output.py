@@ -4,6 +4,7 @@ templates (--format, with docker's table, json and quiet handling), plain tables
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -11,8 +12,12 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import gotemplate
 from swarmpy.humanize import human_duration
+
+TABLE_PREFIX = "table"  # gotemplate.TABLE_PREFIX, without loading the evaluator
+# A table of plain fields, the default of most listings: "table {{.ID}}\t{{.Name}}...".
+_PLAIN_TABLE = re.compile(r"table (\{\{\.[A-Za-z][A-Za-z0-9]*\}\}(?:\t|$))+")
+_FIELD = re.compile(r"\{\{\.([A-Za-z][A-Za-z0-9]*)\}\}")
 
 FORMAT_HELP = (
     "Format output using a custom template: "
@@ -74,10 +79,36 @@ def listing(
     header = {key: title for title, key in columns} | dict(headers or {})
     if quiet:
         fmt = "{{." + quiet_key + "}}"
-    elif not fmt or fmt == gotemplate.TABLE_PREFIX:
+    elif not fmt or fmt == TABLE_PREFIX:
         fmt = default or "table " + "\t".join("{{." + key + "}}" for _, key in columns)
     objects = [r if isinstance(r, Row) else Row(r) for r in rows]
+    plain = _plain_table(fmt, objects, header)
+    if plain is not None:
+        return plain
+    from swarmpy.cli import gotemplate
+
     return gotemplate.format_list(fmt, objects, header)
+
+
+def _plain_table(fmt: str, rows: Sequence[Row], header: Mapping[str, str]) -> str | None:
+    """A table of plain fields whose values are all text or integers, written as the
+    template would write it (each value as Go prints it, the header from the column names,
+    aligned by docker's tabwriter) without loading the template evaluator; None when the
+    format or a value asks for more."""
+    if not _PLAIN_TABLE.fullmatch(fmt):
+        return None
+    keys = _FIELD.findall(fmt)
+    if any(key not in header for key in keys):
+        return None
+    lines = ["\t".join(header[key] for key in keys)]
+    for row in rows:
+        cells = [getattr(row, key, None) for key in keys]
+        if not all(type(cell) is str or type(cell) is int for cell in cells):
+            return None
+        lines.append("\t".join(map(str, cells)))
+    from swarmpy.cli.tabwriter import tabwrite
+
+    return tabwrite("\n".join(lines) + "\n")
 
 
 def emit(
@@ -128,6 +159,8 @@ def inspect_text(docs: Sequence[Any], fmt: str | None = None) -> str:
         return json.dumps(list(docs), indent=4, default=str) + "\n"
     if fmt == "json":
         return json.dumps(list(docs), separators=(",", ":"), default=str, ensure_ascii=False) + "\n"
+    from swarmpy.cli import gotemplate
+
     return gotemplate.format_each(fmt, docs) or "\n"
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from swarmpy.cli import gotemplate, output
+from swarmpy.cli import output
 from swarmpy.humanize import human_duration
 
 MAX_ERROR_LENGTH = 30  # docker's maxErrLength
@@ -119,7 +119,7 @@ def rows(
 
 
 def is_table(fmt: str, quiet: bool) -> bool:
-    return not quiet and (not fmt or gotemplate.is_table(fmt))
+    return not quiet and (not fmt or fmt.startswith(output.TABLE_PREFIX))
 
 
 def names(api: Any, no_resolve: bool) -> tuple[dict[str, str], dict[str, str]]:

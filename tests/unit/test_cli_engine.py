@@ -33,6 +33,14 @@ def test_default_is_the_daemons_unix_socket() -> None:
     )
 
 
+def test_the_clients_constants_are_the_daemons() -> None:
+    from swarmpy import config, model
+    from swarmpy.cli import network
+
+    assert engine.DEFAULT_HOST == config.DEFAULT_HOST
+    assert network.MTU_OPTION == model.MTU_OPTION  # spelt out there for the same reason
+
+
 def test_flag_wins_over_swarmpy_host() -> None:
     env = {"SWARMPY_HOST": "unix:///env.sock"}
     assert resolve(Options(), env).path == "/env.sock"

@@ -216,3 +216,34 @@ def test_go_time_and_labels_text() -> None:
     assert output.go_time(0) == "1970-01-01 00:00:00 +0000 UTC"
     assert output.go_time(1.5) == "1970-01-01 00:00:01.5 +0000 UTC"
     assert output.labels_text({"b": "2", "a": "1"}) == "a=1,b=2"
+
+
+# A listing's default table is written without the template evaluator: the same text.
+PLAIN_ROWS: list[dict[str, object]] = [
+    {"ID": "abc123", "Name": "web", "Replicas": "2/2", "Port": 8080},
+    {"ID": "d", "Name": "名前名前", "Replicas": "0/1", "Port": 0},
+    {"ID": "", "Name": "a-much-longer-name-than-the-rest", "Replicas": "", "Port": -1},
+]
+PLAIN_COLUMNS = [("ID", "ID"), ("NAME", "Name"), ("REPLICAS", "Replicas"), ("PORT", "Port")]
+
+
+@pytest.mark.parametrize("rows", [PLAIN_ROWS, PLAIN_ROWS[:1], []])
+def test_a_plain_table_is_written_as_the_template_writes_it(
+    rows: list[dict[str, object]],
+) -> None:
+    text = output.listing(PLAIN_COLUMNS, rows)
+    fmt = "table " + "\t".join("{{." + key + "}}" for _, key in PLAIN_COLUMNS)
+    header = {key: title for title, key in PLAIN_COLUMNS}
+    objects = [output.Row(row) for row in rows]
+    assert text == gotemplate.format_list(fmt, objects, header)
+    assert text.splitlines()[0].split() == ["ID", "NAME", "REPLICAS", "PORT"]
+
+
+def test_a_table_of_other_values_goes_through_the_template() -> None:
+    rows = [{"ID": "x", "Name": None, "Replicas": True, "Port": 1.5}]
+    assert output.listing(PLAIN_COLUMNS, rows).splitlines()[1].split() == [
+        "x",
+        "<nil>",
+        "true",
+        "1.5",
+    ]

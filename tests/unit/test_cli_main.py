@@ -10,8 +10,24 @@ import pytest
 
 from swarmpy.cli import main as cli_main
 
-# What `node ls` must not load: the gRPC stack, the daemon's layers, the engine.
-HEAVY = ("grpc", "swarmpy.api", "swarmpy.manager", "swarmpy.engine", "swarmpy.agent", "httpx")
+# What a listing must not load: the gRPC stack, the daemon's layers, the engine; pydantic (typer
+# coerces with it unless cli.fastparams answers), rich (help only), the template evaluator (a
+# --format only), the domain model and the daemon's configuration.
+HEAVY = (
+    "grpc",
+    "swarmpy.api",
+    "swarmpy.manager",
+    "swarmpy.engine",
+    "swarmpy.agent",
+    "httpx",
+    "pydantic",
+    "rich",
+    "swarmpy.cli.gotemplate",
+    "swarmpy.model",
+    "swarmpy.config",
+    "swarmpy.cli.specflags",
+    "swarmpy.cli.service.create",
+)
 
 
 def run_main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
@@ -49,10 +65,11 @@ def test_every_command_is_listed_and_loads() -> None:
     assert group.get_command(None, "nope") is None
 
 
-def test_node_ls_loads_no_grpc_nor_the_daemons_code() -> None:
+@pytest.mark.parametrize("argv", [["node", "ls"], ["service", "ls"], ["network", "ls"]])
+def test_a_listing_loads_only_what_it_needs(argv: list[str]) -> None:
     code = (
         "import sys\n"
-        "sys.argv = ['swarmpy', '-H', 'unix:///nonexistent/s.sock', 'node', 'ls']\n"
+        f"sys.argv = ['swarmpy', '-H', 'unix:///nonexistent/s.sock', *{argv!r}]\n"
         "from swarmpy.cli.main import main\n"
         "try:\n"
         "    main()\n"
@@ -65,3 +82,15 @@ def test_node_ls_loads_no_grpc_nor_the_daemons_code() -> None:
     )
     assert "Cannot connect to the swarmpy daemon" in result.stderr
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_a_nouns_commands_are_listed_in_order_and_each_loads() -> None:
+    service = cli_main.load("service")
+    names = service.list_commands(None)
+    assert names[:3] == ["create", "ls", "ps"]
+    for name in names:
+        assert service.get_command(None, name).name == name
+    assert service.get_command(None, "nope") is None
+    node = cli_main.load("node")
+    assert "ls" in node.list_commands(None)
+    assert node.get_command(None, "ls").name == "ls"

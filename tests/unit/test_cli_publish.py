@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
+from swarmpy.cli.service.ls import ports_column
 from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
-from swarmpy.cli.service.publish import parse_publish, ports_column
+from swarmpy.cli.service.publish import parse_publish
 from swarmpy.cli.task import ports_text
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import PortConfig, PortProtocol, PublishMode, TaskState

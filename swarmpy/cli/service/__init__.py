@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import typer
 from typer.core import TyperCommand
 
-from swarmpy.cli.service import create, inspect, logs, ls, ps, rm, rollback, scale, update
+from swarmpy.cli.lazy import lazy_app
 
-app = typer.Typer(no_args_is_help=True)
 # After the image, every argument is the container's, flags included (as `docker service create
 # IMAGE sh -c ...`).
 POSITIONAL = {"allow_interspersed_args": False}
@@ -43,13 +41,25 @@ class CreateCommand(BoolFlagsCommand):
     stop_at_argument = True
 
 
-# `service --help` lists the commands in this order.
-app.command("create", context_settings=POSITIONAL, cls=CreateCommand)(create.create)
-app.command("ls")(ls.ls)
-app.command("ps")(ps.ps)
-app.command("inspect")(inspect.inspect)
-app.command("scale")(scale.scale)
-app.command("update", context_settings=POSITIONAL, cls=BoolFlagsCommand)(update.update)
-app.command("rollback")(rollback.rollback)
-app.command("rm")(rm.rm)
-app.command("logs")(logs.logs)
+# `service --help` lists the commands in this order; each module is imported when its command
+# runs (swarmpy.cli.lazy).
+app = lazy_app(
+    {
+        "create": (
+            "swarmpy.cli.service.create:create",
+            {"context_settings": POSITIONAL, "cls": CreateCommand},
+        ),
+        "ls": ("swarmpy.cli.service.ls:ls", {}),
+        "ps": ("swarmpy.cli.service.ps:ps", {}),
+        "inspect": ("swarmpy.cli.service.inspect:inspect", {}),
+        "scale": ("swarmpy.cli.service.scale:scale", {}),
+        "update": (
+            "swarmpy.cli.service.update:update",
+            {"context_settings": POSITIONAL, "cls": BoolFlagsCommand},
+        ),
+        "rollback": ("swarmpy.cli.service.rollback:rollback", {}),
+        "rm": ("swarmpy.cli.service.rm:rm", {}),
+        "logs": ("swarmpy.cli.service.logs:logs", {}),
+    },
+    no_args_is_help=True,
+)

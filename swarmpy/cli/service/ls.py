@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import typer
 
 from swarmpy.cli import engine, opts, output
-from swarmpy.cli.service.publish import ports_column
 
 COLUMNS = [
     ("ID", "ID"),
@@ -69,3 +69,46 @@ def ls(
     wanted = engine.filters_json(opts.parse_filter_flags(filters))
     services = engine.connect().get("/services", status=True, filters=wanted)
     output.emit(COLUMNS, [row(s) for s in services], fmt, quiet)
+
+
+def ports_column(ports: Sequence[Mapping[str, Any]]) -> str:
+    """The PORTS of `service ls`: the ingress-mode ports of Endpoint.Ports, consecutive ones
+    grouped into ranges, as docker/cli's service formatter."""
+    ordered = sorted(
+        ports, key=lambda p: (str(p.get("Protocol", "")), int(p.get("PublishedPort", 0)))
+    )
+    out: list[str] = []
+    run: list[int] = []  # pStart, pEnd, tStart, tEnd
+    proto = ""
+
+    def flush() -> None:
+        if run and run[0] > 0:
+            pub = f"{run[0]}-{run[1]}" if run[1] > run[0] else str(run[0])
+            tgt = f"{run[2]}-{run[3]}" if run[3] > run[2] else str(run[2])
+            out.append(f"*:{pub}->{tgt}/{proto}")
+
+    for p in ordered:
+        if p.get("PublishMode", "ingress") != "ingress":
+            continue
+        published, target = int(p.get("PublishedPort", 0)), int(p.get("TargetPort", 0))
+        protocol = str(p.get("Protocol", ""))
+        if run:
+            is_range = run[3] != run[2]
+            overlaps = target <= run[3]
+            # Go's unsigned differences: going backwards is a gap too.
+            new = (
+                protocol != proto
+                or not 0 <= published - run[1] <= 1
+                or not 0 <= target - run[3] <= 1
+                or (is_range and overlaps)
+            )
+        else:
+            new = True
+        if new:
+            flush()
+            run = [published, published, target, target]
+            proto = protocol
+            continue
+        run[1], run[3] = published, target
+    flush()
+    return ", ".join(out)

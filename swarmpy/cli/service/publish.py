@@ -1,13 +1,12 @@
-"""`--publish`, `--publish-add`, `--publish-rm` and the PORTS column, as docker/cli's (its
-PortOpt in opts/swarmopts/port.go, updatePorts in cli/command/service/update.go and the
-service formatter's Ports). Pure."""
+"""`--publish`, `--publish-add` and `--publish-rm` as docker/cli's (its PortOpt in
+opts/swarmopts/port.go, updatePorts in cli/command/service/update.go). Pure. The PORTS
+column of `service ls` is in ls.py, which does not load the model this module needs."""
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import PortConfig, PortProtocol, PublishMode
@@ -139,46 +138,3 @@ def update_ports(
         if _key(p) not in by_key:
             kept.append(p)
     return tuple(sorted(kept, key=_key))
-
-
-def ports_column(ports: Sequence[Mapping[str, Any]]) -> str:
-    """The PORTS of `service ls`: the ingress-mode ports of Endpoint.Ports, consecutive ones
-    grouped into ranges, as docker/cli's service formatter."""
-    ordered = sorted(
-        ports, key=lambda p: (str(p.get("Protocol", "")), int(p.get("PublishedPort", 0)))
-    )
-    out: list[str] = []
-    run: list[int] = []  # pStart, pEnd, tStart, tEnd
-    proto = ""
-
-    def flush() -> None:
-        if run and run[0] > 0:
-            pub = f"{run[0]}-{run[1]}" if run[1] > run[0] else str(run[0])
-            tgt = f"{run[2]}-{run[3]}" if run[3] > run[2] else str(run[2])
-            out.append(f"*:{pub}->{tgt}/{proto}")
-
-    for p in ordered:
-        if p.get("PublishMode", "ingress") != "ingress":
-            continue
-        published, target = int(p.get("PublishedPort", 0)), int(p.get("TargetPort", 0))
-        protocol = str(p.get("Protocol", ""))
-        if run:
-            is_range = run[3] != run[2]
-            overlaps = target <= run[3]
-            # Go's unsigned differences: going backwards is a gap too.
-            new = (
-                protocol != proto
-                or not 0 <= published - run[1] <= 1
-                or not 0 <= target - run[3] <= 1
-                or (is_range and overlaps)
-            )
-        else:
-            new = True
-        if new:
-            flush()
-            run = [published, published, target, target]
-            proto = protocol
-            continue
-        run[1], run[3] = published, target
-    flush()
-    return ", ".join(out)
