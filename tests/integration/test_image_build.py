@@ -9,8 +9,10 @@ Docker's messages leaving no container, mount or work dir behind.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -19,7 +21,9 @@ import pytest
 
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.docker_cli import DockerCli
-from tests.support.localswarm import run_task, single_node_swarm
+from tests.support.localswarm import remove_service, run_task, single_node_swarm, task_container
+from tests.support.poll import wait_for
+from tests.support.registry import free_port, start_registry
 
 pytestmark = pytest.mark.root
 
@@ -91,12 +95,20 @@ def _leftovers(d: Daemon) -> list[str]:
     return found + [c for c in listed if len(c) == 64]
 
 
+def _running(d: Daemon, service: str) -> bool:
+    return task_container(d, service) is not None
+
+
 def _layers(d: Daemon) -> set[str]:
     return {p.name for p in (d.data_root / "images" / "layers").iterdir()}
 
 
-def test_build_cache_push_pull_save_and_failures(tmp_path: Path, registry: str) -> None:
+def test_build_cache_push_pull_save_and_failures(
+    tmp_path: Path, registry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx = _context(tmp_path / "ctx")
+    config_dir = tmp_path / "login"
+    monkeypatch.setenv("SWARMPY_CONFIG", str(config_dir))
     with DaemonSet() as ds:
         (d,) = ds.start(1)
         with single_node_swarm(d):
@@ -139,17 +151,53 @@ def test_build_cache_push_pull_save_and_failures(tmp_path: Path, registry: str) 
             assert "Mounted from team/app" in cli.ok("push", f"{registry}/team/dapp:1")
             d.ok("image", "rm", "app:v1", "app:extra", remote, "dapp", f"{registry}/team/dapp:1")
             d.ok("image", "pull", remote, timeout=120)
-            container = run_task(d, "built", remote)
+            container = run_task(d, "built", "--stop-grace-period", "1s", remote)
             assert "v2" in d.ok("logs", container)
 
             # save output loads back.
             archive = tmp_path / "app.tar"
             d.ok("save", "-o", str(archive), remote)
             image_id = d.json("image", "inspect", remote)[0]["Id"]
-            d.ok("service", "rm", "built")
+            remove_service(d, "built")
             with tarfile.open(archive) as tar:
                 manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
             assert manifest[0]["RepoTags"] == [remote]
+
+            # Logins (basic auth), a push and a service's pull with the stored credentials.
+            users = {"alice": "s3cret"}
+            with start_registry(f"127.0.0.1:{free_port()}", users=users) as private:
+                bad = d.cli("login", "-u", "alice", "--password-stdin", private.addr, input="no")
+                assert bad.returncode == 1
+                assert "401 Unauthorized" in bad.stderr
+                assert not (config_dir / "config.json").exists()
+                assert "Login Succeeded" in d.ok(
+                    "login", "-u", "alice", "--password-stdin", private.addr, input="s3cret\n"
+                )
+                stored = config_dir / "config.json"
+                assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+                auth = json.loads(stored.read_text())["auths"][private.addr]["auth"]
+                assert base64.b64decode(auth) == b"alice:s3cret"
+                secret_ref = f"{private.addr}/team/secret:1"
+                d.ok("tag", remote, secret_ref)
+                d.ok("push", secret_ref, timeout=120)
+                d.ok("image", "rm", secret_ref, remote)  # the service's node must pull it
+                d.ok(
+                    "service", "create", "-d", "--with-registry-auth", "--name", "priv", secret_ref
+                )
+                wait_for("the private image's task", lambda: _running(d, "priv"), 60, 0.5)
+                assert "RegistryAuth" not in d.ok("service", "inspect", "priv")
+                d.ok("service", "rm", "priv")
+                assert (
+                    d.ok("logout", private.addr)
+                    == f"Removing login credentials for {private.addr}\n"
+                )
+                assert d.ok("logout", private.addr) == f"Not logged in to {private.addr}\n"
+                denied = d.cli("image", "pull", f"{private.addr}/team/secret:1", timeout=60)
+                assert denied.returncode != 0
+                docker_login = cli.run(
+                    "login", "-u", "alice", "--password-stdin", private.addr, input="s3cret\n"
+                )
+                assert "Login Succeeded" in docker_login.stdout, docker_login.stderr
 
             # Bad Dockerfiles: Docker's messages, nothing left behind.
             layers = _layers(d)
@@ -165,6 +213,5 @@ def test_build_cache_push_pull_save_and_failures(tmp_path: Path, registry: str) 
                 assert _leftovers(d) == []
                 assert _layers(d) == layers
             assert "/bin/sh -c exit 3" in failed.stderr
-        d.ok("image", "rm", remote)
         d.ok("image", "load", "-i", str(archive))
         assert d.json("image", "inspect", remote)[0]["Id"] == image_id

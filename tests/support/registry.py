@@ -89,17 +89,24 @@ def start_registry(
     argv_prefix: Sequence[str] = (),
     preexec_fn: Callable[[], None] | None = None,
     timeout: float = 15.0,
+    users: dict[str, str] | None = None,
 ) -> Registry:
     """Start a registry listening on ``addr`` and wait until it accepts connections.
 
-    ``storage`` (kept on stop) defaults to a temp dir (removed on stop).
+    ``storage`` (kept on stop) defaults to a temp dir (removed on stop). ``users`` (name:
+    password) turns on htpasswd (basic) auth.
     """
     workdir = Path(tempfile.mkdtemp(prefix="swarmpy-registry-"))
     owns_storage = storage is None
     storage = storage or workdir.with_name(workdir.name + "-data")
     storage.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
-    config.write_text(_CONFIG.format(storage=storage, addr=addr))
+    text = _CONFIG.format(storage=storage, addr=addr)
+    if users:
+        htpasswd = workdir / "htpasswd"
+        htpasswd.write_text("".join(f"{u}:{_bcrypt(p)}\n" for u, p in users.items()))
+        text += f"auth:\n  htpasswd:\n    realm: swarmpy-test\n    path: {htpasswd}\n"
+    config.write_text(text)
     log_path = workdir / "registry.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -121,3 +128,17 @@ def start_registry(
         registry.stop()
         raise RuntimeError(f"docker-registry did not start on {addr}:\n{text}")
     return registry
+
+
+def _bcrypt(password: str) -> str:
+    """A bcrypt hash, as docker-registry's htpasswd wants, from the C library's crypt(3)
+    (libxcrypt has bcrypt; Python's crypt module is its wrapper)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        # Cost 4, bcrypt's least: the registry checks the hash on every request.
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+    return "$2a$" + hashed[4:]  # Go's bcrypt reads $2a$; the hash is the same
