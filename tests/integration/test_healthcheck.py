@@ -131,13 +131,19 @@ def _traffic_and_replacement(d: Daemon) -> None:
     d.ok("exec", sick, "rm", "/www/ok")
     until("the container to be unhealthy", lambda: health(d, sick)["Status"] == "unhealthy")
     assert cli.ok("ps", "-q", "--filter", "health=unhealthy") != ""
-    events = cli.ok(
-        "events", "--since", "10m", "--until", "0s", "--filter", "event=health_status",
-        "--filter", f"container={sick}", "--format", "{{.Action}}",
-    )  # fmt: skip
-    assert events.splitlines() == ["health_status: healthy", "health_status: unhealthy"], cli.ok(
-        "events", "--since", "10m", "--until", "0s", "--format", "{{.Action}} {{.Actor.ID}}"
-    )
+    # The inspected health and the event come from the same transition, written one after
+    # the other: poll the event log rather than race the second write.
+    health_events = ["health_status: healthy", "health_status: unhealthy"]
+
+    def health_events_seen() -> bool:
+        seen = cli.ok(
+            "events", "--since", "10m", "--until", "0s", "--filter", "event=health_status",
+            "--filter", f"container={sick}", "--format", "{{.Action}}",
+        ).splitlines()  # fmt: skip
+        assert seen == health_events, seen
+        return True
+
+    until("the healthy then unhealthy events", health_events_seen)
     until("the VIP to leave it", lambda: set(vip_answers(d, client, 10)) == {hostname[well]})
     # It still runs and answers at its own address (httpd, as pid 1, ignores the SIGTERM and
     # waits out its grace period): only the VIP leaves it alone.

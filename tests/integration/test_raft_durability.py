@@ -98,7 +98,12 @@ class PowerCut:
                 Path(name).write_bytes(data)
 
 
-async def leader_of(logs: list[RaftLog], within: float = 15.0) -> RaftLog:
+# How long an election (and a restarted leader's replay of its log) may take: generous, as
+# the suite's other daemons share the machine's two cores with these three Raft nodes.
+ELECTION_S = 60.0
+
+
+async def leader_of(logs: list[RaftLog], within: float = ELECTION_S) -> RaftLog:
     def leading() -> RaftLog | None:
         return next((log for log in logs if log.is_leader()), None)
 
@@ -160,7 +165,7 @@ def power_cut_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: float)
     async def after_restart() -> int:
         with managers(addrs, dirs) as logs:
             # A leader reports leadership once it applied everything committed before it.
-            return (await leader_of(logs, within=20.0)).state.index
+            return (await leader_of(logs)).state.index
 
     return acknowledged, asyncio.run(after_restart())
 
