@@ -3,6 +3,9 @@ with ``?version=``); --rollback asks the daemon for the previous spec (``rollbac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import typer
 
 from swarmpy.cli import engine
@@ -22,6 +25,7 @@ def _list(help: str, *names: str) -> list[str]:
     return value
 
 
+@F.with_shared_flags
 def update(
     ref: str = typer.Argument(..., metavar="SERVICE"),
     image: str | None = typer.Option(None, "--image", help="Service image tag"),
@@ -87,43 +91,7 @@ def update(
     tty: bool | None = typer.Option(
         None, "--tty/--no-tty", "-t", show_default=False, help="Allocate a pseudo-TTY"
     ),
-    workdir: str | None = F.WORKDIR,
-    user: str | None = F.USER,
-    hostname: str | None = F.HOSTNAME,
-    entrypoint: str | None = F.ENTRYPOINT,
-    stop_signal: str | None = F.STOP_SIGNAL,
-    stop_grace_period: str | None = F.STOP_GRACE_PERIOD,
-    health_cmd: str | None = F.HEALTH_CMD,
-    health_interval: str | None = F.HEALTH_INTERVAL,
-    health_timeout: str | None = F.HEALTH_TIMEOUT,
-    health_retries: int | None = F.HEALTH_RETRIES,
-    health_start_period: str | None = F.HEALTH_START_PERIOD,
-    no_healthcheck: bool = F.NO_HEALTHCHECK,
-    replicas: int | None = F.REPLICAS,
-    max_replicas: int | None = F.MAX_REPLICAS,
-    max_concurrent: int | None = F.MAX_CONCURRENT,
-    endpoint_mode: str | None = F.ENDPOINT_MODE,
-    limit_cpu: str | None = F.LIMIT_CPU,
-    limit_memory: str | None = F.LIMIT_MEMORY,
-    limit_pids: int | None = F.LIMIT_PIDS,
-    reserve_cpu: str | None = F.RESERVE_CPU,
-    reserve_memory: str | None = F.RESERVE_MEMORY,
-    restart_condition: str | None = F.RESTART_CONDITION,
-    restart_delay: str | None = F.RESTART_DELAY,
-    restart_max_attempts: int | None = F.RESTART_MAX_ATTEMPTS,
-    restart_window: str | None = F.RESTART_WINDOW,
-    update_parallelism: int | None = F.UPDATE_PARALLELISM,
-    update_delay: str | None = F.UPDATE_DELAY,
-    update_failure_action: str | None = F.UPDATE_FAILURE_ACTION,
-    update_monitor: str | None = F.UPDATE_MONITOR,
-    update_max_failure_ratio: float | None = F.UPDATE_MAX_FAILURE_RATIO,
-    update_order: str | None = F.UPDATE_ORDER,
-    rollback_parallelism: int | None = F.ROLLBACK_PARALLELISM,
-    rollback_delay: str | None = F.ROLLBACK_DELAY,
-    rollback_failure_action: str | None = F.ROLLBACK_FAILURE_ACTION,
-    rollback_monitor: str | None = F.ROLLBACK_MONITOR,
-    rollback_max_failure_ratio: float | None = F.ROLLBACK_MAX_FAILURE_RATIO,
-    rollback_order: str | None = F.ROLLBACK_ORDER,
+    shared: Mapping[str, Any] = F.SHARED_FLAGS,
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
     no_resolve_image: bool = F.NO_RESOLVE_IMAGE,
@@ -175,44 +143,9 @@ def update(
         read_only=read_only,
         init=init,
         tty=tty,
-        workdir=workdir,
-        user=user,
-        hostname=hostname,
-        entrypoint=entrypoint,
-        stop_signal=stop_signal,
-        stop_grace_period=stop_grace_period,
-        health_cmd=health_cmd,
-        health_interval=health_interval,
-        health_timeout=health_timeout,
-        health_retries=health_retries,
-        health_start_period=health_start_period,
-        # Not given: None, so that it changes nothing (and --rollback may go alone).
-        no_healthcheck=no_healthcheck or None,
-        replicas=replicas,
-        max_replicas=max_replicas,
-        max_concurrent=max_concurrent,
-        endpoint_mode=endpoint_mode,
-        limit_cpu=limit_cpu,
-        limit_memory=limit_memory,
-        limit_pids=limit_pids,
-        reserve_cpu=reserve_cpu,
-        reserve_memory=reserve_memory,
-        restart_condition=restart_condition,
-        restart_delay=restart_delay,
-        restart_max_attempts=restart_max_attempts,
-        restart_window=restart_window,
-        update_parallelism=update_parallelism,
-        update_delay=update_delay,
-        update_failure_action=update_failure_action,
-        update_monitor=update_monitor,
-        update_max_failure_ratio=update_max_failure_ratio,
-        update_order=update_order,
-        rollback_parallelism=rollback_parallelism,
-        rollback_delay=rollback_delay,
-        rollback_failure_action=rollback_failure_action,
-        rollback_monitor=rollback_monitor,
-        rollback_max_failure_ratio=rollback_max_failure_ratio,
-        rollback_order=rollback_order,
+        # --no-healthcheck not given: None, so that it changes nothing (and --rollback may go
+        # alone).
+        **{**shared, "no_healthcheck": shared["no_healthcheck"] or None},
     )
     # As docker's CLI: every flag given but --detach and --quiet (--no-resolve-image and
     # --with-registry-auth too) is refused with --rollback.
