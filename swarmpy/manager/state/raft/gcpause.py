@@ -14,7 +14,8 @@ not reclaimed once it becomes garbage. The managers' long-lived objects are the 
 (frozen dataclasses, freed by reference counting when replaced) and the sessions'; cycles
 come from short-lived work (exceptions, coroutines), nearly all collected young. Every
 ``THAW_EVERY_S`` everything is unfrozen again, so such a cycle is reclaimed eventually, at the
-cost of one full collection then.
+cost of one full collection then; only while fewer than ``THAW_LIMIT`` objects are frozen,
+since past that the one full collection would itself outlast an election timeout.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 
 # A collection this long is logged (rate-limited): a fifth of the shortest election timeout.
 REPORT_OVER_S = 0.2
-FREEZE_EVERY_S = 10.0
+FREEZE_EVERY_S = 5.0
 THAW_EVERY_S = 3600.0
+THAW_LIMIT = 2_000_000
 
 _lock = threading.Lock()
 _installed = False
@@ -60,13 +62,21 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
 
 def _freeze_forever() -> None:
     thawed_at = time.monotonic()
+    warned = False
     while True:
         time.sleep(FREEZE_EVERY_S)
-        if time.monotonic() - thawed_at > THAW_EVERY_S:
-            gc.unfreeze()
-            thawed_at = time.monotonic()
-        else:
+        if time.monotonic() - thawed_at <= THAW_EVERY_S:
             gc.freeze()
+            continue
+        thawed_at = time.monotonic()
+        frozen = gc.get_freeze_count()
+        if frozen < THAW_LIMIT:
+            gc.unfreeze()
+        elif not warned:
+            warned = True
+            log.warning(
+                "gc: %d objects frozen, too many to collect in one pause: kept frozen", frozen
+            )
 
 
 def install() -> None:
