@@ -100,21 +100,20 @@ def swarmpy_imports(path: Path) -> Iterator[tuple[int, str]]:
     """Every swarmpy module the file imports, also inside functions, with its line."""
     tree = ast.parse(path.read_text(), str(path))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("swarmpy"):
-                    yield node.lineno, alias.name
-        elif (
-            isinstance(node, ast.ImportFrom)
-            and node.module
-            and node.level == 0
-            and node.module.startswith("swarmpy")
-        ):
-            # `from swarmpy.x import y` may import the module swarmpy.x.y.
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                is_module = (PACKAGE.parent / Path(*sub.split("."))).with_suffix(".py")
-                yield node.lineno, sub if is_module.exists() else node.module
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield from imports_in(node)
+
+
+def imports_in(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[int, str]]:
+    """The swarmpy modules one import statement imports, with its line."""
+    if isinstance(node, ast.Import):
+        yield from ((node.lineno, a.name) for a in node.names if a.name.startswith("swarmpy"))
+    elif node.module and node.level == 0 and node.module.startswith("swarmpy"):
+        # `from swarmpy.x import y` may import the module swarmpy.x.y.
+        for alias in node.names:
+            sub = f"{node.module}.{alias.name}"
+            is_module = (PACKAGE.parent / Path(*sub.split("."))).with_suffix(".py")
+            yield node.lineno, sub if is_module.exists() else node.module
 
 
 def sources() -> list[Path]:
@@ -132,6 +131,60 @@ def test_no_module_imports_a_higher_layer() -> None:
         }
     )
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def load_time_imports(path: Path) -> set[str]:
+    """The swarmpy modules a module imports as it loads: at its top level, outside
+    ``if TYPE_CHECKING:`` (imports inside functions run later and cannot form a cycle)."""
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+            elif isinstance(node, ast.If | ast.Try | ast.With):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, block, []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                found.update(target for _, target in imports_in(node))
+
+    visit(ast.parse(path.read_text(), str(path)).body)
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of ``graph`` (module -> modules it imports), one path each."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def walk(module: str, path: list[str]) -> None:
+        if module in path:
+            found.append([*path[path.index(module) :], module])
+            return
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            walk(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        walk(module, [])
+    return found
+
+
+def test_no_import_cycles() -> None:
+    graph = {module_name(path): load_time_imports(path) for path in sources()}
+    found = cycles({m: {t for t in targets if t != m} for m, targets in graph.items()})
+    assert not found, "modules that import each other as they load:\n" + "\n".join(
+        " -> ".join(cycle) for cycle in found
+    )
+
+
+def test_a_cycle_is_found() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 @pytest.mark.parametrize(
