@@ -368,6 +368,17 @@ class ImageStore:
                     f"conflict: unable to delete {ref} (must be forced) - image is referenced "
                     "in multiple repositories"
                 )
+            if any(r.parent == record.id for r in self._records.values()):
+                if key in record.repo_tags:
+                    # By name: only the name goes, the image stays as a build step of
+                    # another (dockerd ignores this conflict when a reference was removed).
+                    self._save(replace(record, repo_tags=()))
+                    self.events.emit("untag", record.id, record.id, self._labels(record))
+                    return [{"Untagged": familiar_name(key)}]
+                raise Conflict(
+                    f"conflict: unable to delete {record.short_id} (cannot be forced) - image "
+                    "has dependent child images"
+                )
             if in_use is not None and in_use(record.id):
                 raise Conflict(
                     f"conflict: unable to remove repository reference {ref!r} - container is "

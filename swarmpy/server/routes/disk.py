@@ -96,6 +96,8 @@ async def disk_usage(request: web.Request) -> web.Response:
             users[doc["Image"]] = users.get(doc["Image"], 0) + 1
     images = []
     for record, fact in zip(engine.images.records(), facts, strict=True):
+        if engine.images.intermediate(record):
+            continue  # a build step's image: not listed, as Docker lists images without --all
         row = image_summary(record, dict(fact.labels))
         row.update(Containers=users.get(record.id, 0), SharedSize=shared.get(record.id, 0))
         images.append(row)
@@ -115,7 +117,8 @@ async def disk_usage(request: web.Request) -> web.Response:
             "Images": images,
             "Containers": containers,
             "Volumes": volumes,
-            "BuildCache": [],  # swarmpy builds no images
+            # The classic builder's cache is its images, counted above; this is BuildKit's.
+            "BuildCache": [],
         }
     )
 
@@ -170,7 +173,11 @@ async def prune_images(request: web.Request) -> web.Response:
     facts = await asyncio.to_thread(_image_facts, engine)
     before = layers_size(facts, await asyncio.to_thread(engine.images.layer_sizes))
     report: list[Any] = []
+    # A build step's image goes with the image made from it (rmi deletes untagged parents).
+    steps = {r.id for r in engine.images.records() if engine.images.intermediate(r)}
     for image in facts:
+        if image.id in steps:
+            continue
         if not image_prunable(image, in_use, dangling is not False, filters, until):
             continue
         try:
