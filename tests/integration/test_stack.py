@@ -1,8 +1,12 @@
-"""`swarmpy stack` end to end on a one-node swarm with busybox: a three-service application
-(a web server serving a config file on a published port, a service reading a secret, a worker)
-deployed from one Compose file converges; the secret is readable in its task; the services
-reach each other by short name; a redeploy of the same file changes nothing, one with a changed
-replica count updates that service only; `stack rm` leaves nothing of the stack.
+"""`swarmpy stack` end to end.
+
+On a one-node swarm of one loopback daemon: a three-service application (a web server serving
+a config file, a service reading a secret, a worker) deployed from one Compose file converges;
+the secret is readable in its task; the services reach each other by short name; a redeploy of
+the same file changes nothing, a second file merged over it with another replica count updates
+that service only, --prune removes a service the file no longer has; `stack rm` leaves nothing
+of the stack. (Published ports are the lab test's: loopback daemons share one network
+namespace.)
 
 On the session's shared three-host swarm: the web answers from every node's published port
 and reaches db by its short name, the secret is in no file under any node's data root, and
@@ -30,31 +34,37 @@ pytestmark = pytest.mark.root
 
 LABEL = "com.docker.stack.namespace"
 
-COMPOSE = """\
+APP = """\
 version: "3.8"
 services:
   web:
     image: busybox:latest
-    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
-    ports: ["${WEB_PORT}:80"]
+    command: ["httpd", "-f", "-p", "80", "-h", "${WEB_ROOT}"]
     configs:
       - source: page
-        target: /www/index.html
+        target: ${WEB_ROOT}/index.html
     deploy:
       replicas: 1
       labels: [tier=front]
   db:
     image: busybox:latest
     command: sh -c 'cat /run/secrets/db_password; exec sleep 3600'
+    # sleep as PID 1 ignores SIGTERM: no need to wait the default 10 s for it.
+    stop_grace_period: 1s
     secrets: [db_password]
     environment:
       ROLE: ${ROLE:-database}
+"""
+WORKER = """\
   worker:
     image: busybox:latest
     command: ["sleep", "3600"]
+    stop_grace_period: 1s
     depends_on: [db]
     deploy:
       replicas: ${WORKER_REPLICAS:-1}
+"""
+FILE_OBJECTS = """\
 configs:
   page:
     file: ./index.html
@@ -93,16 +103,22 @@ def test_stack_deploy_redeploy_and_rm(daemons: DaemonSet, tmp_path: Path) -> Non
     (tmp_path / "index.html").write_text("hello from the stack\n")
     (tmp_path / "db_password.txt").write_text(password)
     compose = tmp_path / "docker-compose.yml"
-    compose.write_text(COMPOSE)
-    port = str(random.randint(20000, 29999))
+    compose.write_text(APP + WORKER + FILE_OBJECTS)
 
-    def deploy(**env: str) -> tuple[str, str]:
+    override = tmp_path / "more-workers.yml"
+    override.write_text('version: "3.8"\nservices:\n  worker:\n    deploy: {replicas: 2}\n')
+    # The same application without its worker.
+    smaller = tmp_path / "smaller.yml"
+    smaller.write_text(APP + FILE_OBJECTS)
+
+    def deploy(*args: str, **env: str) -> tuple[str, str]:
         # The Compose file's variables come from the CLI's environment.
+        files = args or ("-c", str(compose))
         result = subprocess.run(
-            [str(swarmpy_executable()), "stack", "deploy", "-c", str(compose), stack],
+            [str(swarmpy_executable()), "stack", "deploy", *files, stack],
             capture_output=True,
             text=True,
-            env={**os.environ, "SWARMPY_HOST": d.host, "WEB_PORT": port, **env},
+            env={**os.environ, "SWARMPY_HOST": d.host, "WEB_ROOT": "/www", **env},
             timeout=60,
         )
         assert result.returncode == 0, result.stderr + d.log_tail()
@@ -162,21 +178,28 @@ def test_stack_deploy_redeploy_and_rm(daemons: DaemonSet, tmp_path: Path) -> Non
             assert "Creating" not in out
             assert versions(d, stack) == before
 
-            # Two workers: only the worker's spec changes.
-            out, _ = deploy(WORKER_REPLICAS="2")
+            # Two workers, from a second file merged over the first: only the worker's
+            # spec changes.
+            out, _ = deploy("-c", str(compose), "-c", str(override))
             after = versions(d, stack)
             assert after[f"{stack}_worker"] != before[f"{stack}_worker"]
             assert {k: v for k, v in after.items() if not k.endswith("_worker")} == {
                 k: v for k, v in before.items() if not k.endswith("_worker")
             }
             wait_for("two workers", lambda: running(d, f"{stack}_worker", 2), TASK_START_S, 0.5)
+
+            # Without the worker, --prune removes it and leaves the rest as it was.
+            out, _ = deploy("-c", str(smaller), "--prune")
+            assert out.splitlines()[0] == f"Removing service {stack}_worker"
+            assert versions(d, stack) == {
+                k: v for k, v in before.items() if not k.endswith("_worker")
+            }
         finally:
             removed = d.cli("stack", "rm", stack, timeout=180)
         assert removed.returncode == 0, removed.stderr
         assert removed.stdout.splitlines() == [
             f"Removing service {stack}_db",
             f"Removing service {stack}_web",
-            f"Removing service {stack}_worker",
             f"Removing secret {stack}_db_password",
             f"Removing config {stack}_page",
             f"Removing network {stack}_default",
