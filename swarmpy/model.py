@@ -321,6 +321,15 @@ class FileReference:
 
 
 @dataclass(frozen=True)
+class LogDriver:
+    """Docker's TaskTemplate.LogDriver (`--log-driver`, `--log-opt`); see
+    swarmpy.dockerjson.logdriver for the drivers swarmpy has."""
+
+    name: str
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     image: str
     command: tuple[str, ...] = ()  # replaces the image's Entrypoint when set
@@ -354,6 +363,8 @@ class ContainerSpec:
     # Docker's PullOptions.RegistryAuth: the X-Registry-Auth of --with-registry-auth
     # (base64url JSON credentials), handed to the nodes for their pulls; never shown.
     registry_auth: str = ""
+    # None: swarmpy's default keeping (json-file, bounded); Docker shows it as no LogDriver.
+    log_driver: LogDriver | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Mapping
 
 from swarmpy import templates
+from swarmpy.dockerjson import logdriver
 from swarmpy.engine import bundle
 from swarmpy.engine.spec import ContainerConfig, Mount, MountKind
 from swarmpy.errors import RuntimeFailure
@@ -179,4 +180,5 @@ def container_config(
         ulimits=tuple((u.name, u.soft, u.hard) for u in spec.ulimits),
         healthcheck=spec.healthcheck,
         annotations=task_annotations(task, node_id),
+        log=logdriver.settings(spec.log_driver),
     )

@@ -8,6 +8,7 @@ cannot honour (see swarmpy.dockerjson.fields).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from typing import Any, TypeVar
 
@@ -15,12 +16,14 @@ from swarmpy.dockerjson.common import labels, nanos, timestamp, version
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.fileobjects import file_reference, file_reference_json
 from swarmpy.dockerjson.health import health_json, read_health
+from swarmpy.dockerjson.logdriver import log_driver_json, settings
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
     FailureAction,
     HealthConfig,
+    LogDriver,
     Mount,
     MountType,
     NetworkAlias,
@@ -45,7 +48,7 @@ _UNSUPPORTED_CONTAINER = (
     "Privileges",
     "OpenStdin",
 )
-_UNSUPPORTED_TASK = ("PluginSpec", "NetworkAttachmentSpec", "LogDriver")
+_UNSUPPORTED_TASK = ("PluginSpec", "NetworkAttachmentSpec")
 _UNSUPPORTED_MOUNT = ("Consistency",)
 
 
@@ -360,6 +363,9 @@ def service_spec(body: Any) -> ServiceSpec:
             f"invalid TaskTemplate.Runtime {runtime!r}: only container is supported"
         )
     networks, network_aliases = _network_targets(template.objs("Networks"))
+    log_driver = _log_driver(template.obj("LogDriver"))
+    if log_driver is not None:
+        container_spec = dataclasses.replace(container_spec, log_driver=log_driver)
     template.unsupported(_UNSUPPORTED_TASK)
     template.done()
     # Docker's deprecated place for networks (API < 1.25) is still read, as Docker does.
@@ -492,6 +498,25 @@ def _mount_json(m: Mount) -> dict[str, Any]:
     return out
 
 
+def _log_driver(f: Fields | None) -> LogDriver | None:
+    """Docker's Driver: a Name and string Options; none at all (or no name) is the default."""
+    if f is None:
+        return None
+    name = f.text("Name")
+    options = f.labels("Options")
+    f.done()
+    if not name:
+        if options:
+            raise InvalidArgument("invalid TaskTemplate.LogDriver: options without a Name")
+        return None
+    driver = LogDriver(name, options)
+    try:
+        settings(driver)  # refused here, naming the field, as every unsupported field is
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"invalid TaskTemplate.LogDriver: {exc}") from None
+    return driver
+
+
 def task_spec_json(spec: ServiceSpec) -> dict[str, Any]:
     """Docker's TaskSpec (a service's TaskTemplate, and each task's Spec)."""
     out: dict[str, Any] = {
@@ -510,6 +535,8 @@ def task_spec_json(spec: ServiceSpec) -> dict[str, Any]:
         "ForceUpdate": spec.force_update,
         "Runtime": "container",
     }
+    if spec.container.log_driver is not None:
+        out["LogDriver"] = log_driver_json(spec.container.log_driver)
     if spec.networks:
         aliases = {a.network: list(a.aliases) for a in spec.network_aliases}
         out["Networks"] = [

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmpy.dockerjson.health import health_json, image_health
+from swarmpy.dockerjson.logdriver import log_config_json
 from swarmpy.engine import bundle, health, jsonlog
 from swarmpy.engine.events import ContainerEvents, labels_from_annotations, signal_number
 from swarmpy.engine.reaper import Reaper
@@ -331,15 +332,22 @@ class Containers:
                 "NanoCpus": cpu.get("quota", 0) * 10**9 // cpu["period"] if cpu else 0,
                 "CgroupParent": linux.get("cgroupsPath", ""),
                 "CapAdd": proc.get("capabilities", {}).get("bounding", []),
+                "LogConfig": log_config_json(jsonlog.settings_of(rec)),
             },
             "Mounts": [_mount_view(m) for m in bundle.user_mounts(config)],
             "NetworkSettings": {"SandboxKey": netns[0] if netns else "", "Networks": {}},
         }
 
+    async def logs_readable(self, ref: str) -> bool:
+        """Whether the container's driver keeps a log to read (not ``none``)."""
+        cdir = self._dir((await self.resolve(ref))["id"])
+        return jsonlog.settings_of(cdir.record()).readable
+
     async def logs(self, ref: str, window: jsonlog.LogWindow) -> AsyncIterator[jsonlog.LogRecord]:
         """The container's log records in ``window`` (Docker's json-file reading)."""
         cdir = self._dir((await self.resolve(ref))["id"])
-        async for record in jsonlog.read_log(cdir.path, cdir.log_file, window):
+        settings = jsonlog.settings_of(cdir.record())
+        async for record in jsonlog.read_log(cdir.path, cdir.log_file, window, settings):
             yield record
 
     async def top(self, ref: str, ps_args: str = "") -> tuple[list[str], list[list[str]]]:

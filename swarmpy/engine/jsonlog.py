@@ -15,19 +15,27 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from swarmpy.dockerjson.logdriver import (
+    DEFAULT_MAX_FILE,
+    DEFAULT_MAX_SIZE,
+    NOT_READABLE,
+    LogSettings,
+)
 from swarmpy.dockerjson.logtime import parse_rfc3339_ns
 from swarmpy.engine import logshim
 from swarmpy.engine.logshim import STDERR, STDOUT, rotated_paths
+from swarmpy.errors import SwarmpyError
 
 # Docker's json-file keeps one unbounded file by default; swarmpy bounds every container's
-# log as Docker's `local` driver does by default: five files of 20 MB.
-MAX_SIZE = 20 * 1024 * 1024
-MAX_FILE = 5
+# log as Docker's `local` driver does by default: five files of 20 MB (a service's
+# --log-opt max-size/max-file set others: swarmpy.dockerjson.logdriver).
+MAX_SIZE = DEFAULT_MAX_SIZE
+MAX_FILE = DEFAULT_MAX_FILE
 POLL_S = 0.2
 # What a container started by an older daemon still writes to: both streams as they came,
 # no times (runc's stdio is the file itself).
@@ -38,6 +46,28 @@ __all__ = ["STDERR", "STDOUT", "LogRecord", "LogWindow"]
 # The keepers this process started and has not seen end: each is reaped when a later one
 # starts (or by the daemon's reaper, as an orphan's zombie, after a restart).
 _keepers: set[subprocess.Popen[bytes]] = set()
+
+
+class LogsNotReadable(SwarmpyError):
+    """Docker's ErrReadLogsNotSupported: the container's driver (none) kept nothing."""
+
+    grpc_status = "UNIMPLEMENTED"
+
+    def __init__(self) -> None:
+        super().__init__(NOT_READABLE)
+
+
+def settings_of(record: Mapping[str, Any]) -> LogSettings:
+    """A container's log settings, from its engine record (swarmpy's default for a container
+    made before they were recorded)."""
+    saved = record.get("log")
+    if not isinstance(saved, dict):
+        return LogSettings()
+    return LogSettings(
+        str(saved.get("driver", "json-file")),
+        int(saved.get("max_size", MAX_SIZE)),
+        int(saved.get("max_file", MAX_FILE)),
+    )
 
 
 @dataclass(frozen=True)
@@ -102,13 +132,15 @@ def select(records: Iterable[LogRecord], window: LogWindow) -> Iterator[LogRecor
 # ---------------------------------------------------------------- the keeper
 
 
-def start_keeper(container_dir: Path, log_file: Path) -> tuple[int, int]:
+def start_keeper(
+    container_dir: Path, log_file: Path, settings: LogSettings = LogSettings()
+) -> tuple[int, int]:
     """Start the log keeper of a container about to run; returns the write ends of its stdout
     and stderr pipes, which the caller hands to runc and then closes."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        _spawn(container_dir, log_file, out_r, err_r)
+        _spawn(container_dir, log_file, out_r, err_r, settings)
     except OSError:
         for fd in (out_w, err_w):
             os.close(fd)
@@ -116,15 +148,19 @@ def start_keeper(container_dir: Path, log_file: Path) -> tuple[int, int]:
     return out_w, err_w
 
 
-def start_terminal_keeper(container_dir: Path, log_file: Path, master: int) -> None:
+def start_terminal_keeper(
+    container_dir: Path, log_file: Path, master: int, settings: LogSettings = LogSettings()
+) -> None:
     """Start the log keeper of a container with a terminal, reading its master side (the
     caller closes its own copy): a terminal has one stream, kept as stdout, as Docker."""
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     os.close(err_w)  # no stderr: the keeper sees its end at once
-    _spawn(container_dir, log_file, os.dup(master), err_r)
+    _spawn(container_dir, log_file, os.dup(master), err_r, settings)
 
 
-def _spawn(container_dir: Path, log_file: Path, out_r: int, err_r: int) -> None:
+def _spawn(
+    container_dir: Path, log_file: Path, out_r: int, err_r: int, settings: LogSettings
+) -> None:
     """The keeper process over ``out_r`` and ``err_r`` (closed here, handed to it)."""
     try:
         lock = os.open(container_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -140,8 +176,9 @@ def _spawn(container_dir: Path, log_file: Path, out_r: int, err_r: int) -> None:
         _keepers.difference_update([k for k in _keepers if k.poll() is not None])
         keeper = subprocess.Popen(
             [
-                *(sys.executable, "-I", "-S", logshim.__file__, str(log_file)),
-                *(str(MAX_SIZE), str(MAX_FILE), *map(str, fds)),
+                *(sys.executable, "-I", "-S", logshim.__file__),
+                str(log_file) if settings.readable else logshim.NO_LOG,
+                *(str(settings.max_size), str(settings.max_file), *map(str, fds)),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -174,10 +211,12 @@ def keeper_running(container_dir: Path) -> bool:
 # ---------------------------------------------------------------- reading
 
 
-def _history(log_file: Path, tail: int) -> tuple[list[bytes], IO[bytes] | None]:
+def _history(
+    log_file: Path, tail: int, max_file: int = MAX_FILE
+) -> tuple[list[bytes], IO[bytes] | None]:
     """The record lines wanted from what is written now, and the current file, open at the
     end of what was read (None when there is no log yet)."""
-    paths = rotated_paths(str(log_file), MAX_FILE)
+    paths = rotated_paths(str(log_file), max_file)
     current: IO[bytes] | None = None
     with contextlib.ExitStack() as stack:
         opened = []
@@ -222,15 +261,17 @@ def _legacy(container_dir: Path, log_file: Path, tail: int) -> list[LogRecord] |
 
 
 async def read_log(
-    container_dir: Path, log_file: Path, window: LogWindow
+    container_dir: Path, log_file: Path, window: LogWindow, settings: LogSettings = LogSettings()
 ) -> AsyncIterator[LogRecord]:
+    if not settings.readable:
+        raise LogsNotReadable()
     legacy = await asyncio.to_thread(_legacy, container_dir, log_file, window.tail)
     if legacy is not None:
         # Read once, not followed: no keeper says when it is complete.
         for old in select(legacy, window):
             yield old
         return
-    lines, current = await asyncio.to_thread(_history, log_file, window.tail)
+    lines, current = await asyncio.to_thread(_history, log_file, window.tail, settings.max_file)
     try:
         for line in lines:
             record = decode(line)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmpy.dockerjson.health import health_json, image_health
+from swarmpy.dockerjson.logdriver import LogSettings
 from swarmpy.engine import bundle, health, jsonlog, modes, seccomp, volumes
 from swarmpy.engine.events import ContainerEvents, signal_number
 from swarmpy.engine.execs import run_captured
@@ -113,6 +114,7 @@ class Engine:
             image_id=image.image_id,
             created_at=time.time(),
             healthcheck=None if check is None else health_json(check),
+            log=dataclasses.asdict(container.log),
         )
         self.events.emit("create", container.id, config.get("annotations") or {})
 
@@ -134,13 +136,13 @@ class Engine:
         if _has_terminal(cdir.config_file):
             pid, master = await self.runc.run_detached_terminal(cid, cdir.path, cdir.runc_log)
             try:
-                jsonlog.start_terminal_keeper(cdir.path, cdir.log_file, master)
+                jsonlog.start_terminal_keeper(cdir.path, cdir.log_file, master, log_settings(cdir))
             finally:
                 # The keeper holds the terminal now; the daemon must not (a daemon restart
                 # would otherwise hang the container up).
                 os.close(master)
         else:
-            out, err = jsonlog.start_keeper(cdir.path, cdir.log_file)
+            out, err = jsonlog.start_keeper(cdir.path, cdir.log_file, log_settings(cdir))
             try:
                 pid = await self.runc.run_detached(
                     cid,
@@ -342,6 +344,11 @@ def volume_names(config: dict[str, Any]) -> list[str]:
         if src.name == volumes.DATA and src.parent.parent.name == "volumes":
             names.append(src.parent.name)
     return names
+
+
+def log_settings(cdir: ContainerDir) -> LogSettings:
+    """What create recorded of the container's log driver."""
+    return jsonlog.settings_of(cdir.record())
 
 
 def _annotations(cdir: ContainerDir) -> dict[str, str]:

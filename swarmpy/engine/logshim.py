@@ -15,6 +15,9 @@ that is when every process of the container has gone. While it runs it holds an 
 ``flock`` on the container's directory (taken by the daemon before the container starts and
 handed over), so a reader following the log knows when nothing more will come.
 
+A service with ``--log-driver none`` keeps nothing: LOG is then ``-`` and the keeper only drains
+the pipes (the container must not block on a full one) and holds the lock as ever.
+
 Run as ``python -I -S logshim.py LOG MAX_SIZE MAX_FILE LOCK_FD STDOUT_FD STDERR_FD``: this module
 uses the standard library only, so it starts without the daemon's packages (one small process
 per container, as Docker has a shim per container). The daemon's readers import its format.
@@ -137,13 +140,26 @@ class LogFile:
         self.size = 0
 
 
+class NoLog:
+    """The ``none`` driver's log: what comes is read and dropped."""
+
+    fd = -1
+
+    def write(self, record: bytes) -> None:
+        pass
+
+
+# The LOG argument of a keeper that keeps nothing (``--log-driver none``).
+NO_LOG = "-"
+
+
 def rotated_paths(path: str, max_file: int) -> list[str]:
     """The files of one log, oldest first (those that exist)."""
     names = [f"{path}.{n}" for n in range(max_file - 1, 0, -1)] + [path]
     return [name for name in names if os.path.exists(name)]
 
 
-def copy(log: LogFile, fds: dict[int, str]) -> None:
+def copy(log: LogFile | NoLog, fds: dict[int, str]) -> None:
     """Read the pipes until both end, writing their records to ``log``."""
     splitters = {fd: LineSplitter() for fd in fds}
     with selectors.DefaultSelector() as sel:
@@ -177,9 +193,10 @@ def main(argv: list[str]) -> int:
     path, max_size, max_file, lock_fd, out_fd, err_fd = argv
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
-    log = LogFile(path, int(max_size), int(max_file))
+    log = NoLog() if path == NO_LOG else LogFile(path, int(max_size), int(max_file))
     copy(log, {int(out_fd): STDOUT, int(err_fd): STDERR})
-    os.close(log.fd)
+    if log.fd >= 0:
+        os.close(log.fd)
     os.close(int(lock_fd))  # the readers' sign that the log is complete
     return 0
 

@@ -8,8 +8,9 @@ a task onto Docker's container and host config.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from swarmpy.dockerjson.logdriver import LogSettings
 from swarmpy.model import HealthConfig
 
 
@@ -72,3 +73,6 @@ class ContainerConfig:
     # Set by the orchestrator to recognise its containers later; written before the engine's
     # own annotations.
     annotations: tuple[tuple[str, str], ...] = ()
+    # What is kept of its output (a service's --log-driver/--log-opt): json-file rotated as
+    # set, or none.
+    log: LogSettings = field(default_factory=LogSettings)

@@ -77,6 +77,8 @@ def create(
         False, "--tty/--no-tty", "-t", show_default=False, help="Allocate a pseudo-TTY"
     ),
     shared: Mapping[str, Any] = F.SHARED_FLAGS,
+    log_driver: str | None = typer.Option(None, "--log-driver", help="Logging driver for service"),
+    log_opt: list[str] = typer.Option([], "--log-opt", help="Logging driver options"),
     no_resolve_image: bool = F.NO_RESOLVE_IMAGE,
     with_registry_auth: bool = F.WITH_REGISTRY_AUTH,
     detach: bool = F.DETACH,
@@ -113,6 +115,8 @@ def create(
                 read_only=read_only,
                 init=init,
                 tty=tty,
+                log_driver=log_driver,
+                log_opts=tuple(log_opt),
                 **shared,
             )
         )

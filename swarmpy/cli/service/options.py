@@ -18,12 +18,14 @@ from swarmpy.cli import specflags
 from swarmpy.cli.opts import parse_go_duration
 from swarmpy.cli.service import filerefs
 from swarmpy.cli.service.publish import create_ports, update_ports
+from swarmpy.dockerjson import logdriver
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
     FailureAction,
     HealthConfig,
+    LogDriver,
     Mount,
     NetworkAlias,
     ResourceRequirements,
@@ -80,6 +82,8 @@ class Common:
     rollback_monitor: str | None = None
     rollback_max_failure_ratio: float | None = None
     rollback_order: str | None = None
+    log_driver: str | None = None
+    log_opts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,21 @@ def _container(c: ContainerSpec, o: Common) -> ContainerSpec:
         changes["command"] = specflags.words(o.entrypoint, "--entrypoint")
     if o.stop_grace_period is not None:
         changes["stop_grace_s"] = specflags.duration(o.stop_grace_period)
+    if o.log_driver:  # as docker/cli: an empty --log-driver changes nothing
+        changes["log_driver"] = _log_driver(o.log_driver, o.log_opts)
+    elif o.log_opts:
+        # Docker's CLI drops them without a word; an option given is never ignored here.
+        raise InvalidArgument("--log-opt needs --log-driver (the options are the driver's)")
     return dataclasses.replace(c, **changes)  # type: ignore[arg-type]
+
+
+def _log_driver(name: str, opts: Sequence[str]) -> LogDriver:
+    """As docker/cli: --log-driver NAME with its --log-opt key=value options; checked as the
+    managers check it (swarmpy.dockerjson.logdriver), before anything is sent."""
+    pairs = tuple(sorted(dict(o.partition("=")[::2] for o in opts).items()))
+    driver = LogDriver(name, pairs)
+    logdriver.settings(driver)
+    return driver
 
 
 def _resources(r: ResourceRequirements, o: Common) -> ResourceRequirements:

@@ -94,6 +94,8 @@ def update(
     shared: Mapping[str, Any] = F.SHARED_FLAGS,
     force: bool = typer.Option(False, "--force", help="Force update even if no changes require it"),
     rollback: bool = typer.Option(False, "--rollback", help="Rollback to previous specification"),
+    log_driver: str | None = typer.Option(None, "--log-driver", help="Logging driver for service"),
+    log_opt: list[str] = typer.Option([], "--log-opt", help="Logging driver options"),
     no_resolve_image: bool = F.NO_RESOLVE_IMAGE,
     with_registry_auth: bool = F.WITH_REGISTRY_AUTH,
     detach: bool = F.DETACH,
@@ -143,6 +145,8 @@ def update(
         read_only=read_only,
         init=init,
         tty=tty,
+        log_driver=log_driver,
+        log_opts=tuple(log_opt),
         # --no-healthcheck not given: None, so that it changes nothing (and --rollback may go
         # alone).
         **{**shared, "no_healthcheck": shared["no_healthcheck"] or None},

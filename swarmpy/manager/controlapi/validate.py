@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from swarmpy import templates
+from swarmpy.dockerjson import logdriver
 from swarmpy.engine.images.reference import parse_reference
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.constraint import valid_attribute
@@ -371,6 +372,7 @@ def check_mounts(mounts: Sequence[Mount]) -> None:
 
 def check_container(container: ContainerSpec) -> None:
     check_image(container.image)
+    logdriver.settings(container.log_driver)
     for word in (*container.command, *container.args):
         check_text(word, "command argument")
     check_env(container.env)

@@ -14,12 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
+from swarmpy.dockerjson.logdriver import NOT_READABLE
 from swarmpy.engine import jsonlog
 from swarmpy.engine.containers import ContainerInfo, host_memory, parse_runc_time
 from swarmpy.engine.jsonlog import LogWindow
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.server.app import (
     NODE,
+    ApiError,
     Routes,
     json_response,
     query_flag,
@@ -230,10 +232,18 @@ async def inspect(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- logs
 
 
+class LogsNotSupported(ApiError):
+    """Docker's logger.ErrReadLogsNotSupported: a NotImplemented error (501)."""
+
+    http_status = 501
+
+
 async def logs(request: web.Request) -> web.StreamResponse:
     options = log_options(request, container=True)
     engine = local_engine(request)
     doc = await engine.containers.inspect(request.match_info["id"])
+    if not await engine.containers.logs_readable(doc["Id"]):
+        raise LogsNotSupported(NOT_READABLE)  # before any byte, as Docker's daemon
     tty = bool(doc["Config"].get("Tty"))
     response = web.StreamResponse(headers=server_headers())
     response.content_type = stream_type(request, tty)
