@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import (
+    build_bench,
     converge_bench,
     failover_bench,
     footprint_bench,
@@ -141,12 +142,13 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "dns": dns,
     "footprint": footprint_bench.run,
     "cli": cli,
+    "build": build_bench.run,
     "converge": converge_bench.run,
     "overlay": overlay_bench.run,
     "mesh": mesh_bench.run,
     "scale": scale_bench.run,
 }
-DEFAULT = ("sched", "raft", "failover", "dns", "footprint", "cli")
+DEFAULT = ("sched", "raft", "failover", "dns", "footprint", "cli", "build")
 
 
 def main() -> None:
