@@ -95,12 +95,6 @@ def _file_objects(api: EngineClient, kind: str, specs: Sequence[dict[str, Any]])
             except SwarmpyError as e:
                 raise SwarmpyError(f"failed to create {word} {spec['Name']}: {e.message}") from None
             continue
-        data = current["Spec"].get("Data")
-        if data is not None and data != spec["Data"]:
-            # SwarmKit's answer to a changed file: the object is immutable.
-            raise SwarmpyError(
-                f"failed to update {word} {spec['Name']}: only updates to Labels are allowed"
-            )
         if (current["Spec"].get("Labels") or {}) == spec["Labels"]:
             continue
         body = {"Name": spec["Name"], "Labels": spec["Labels"]}
@@ -110,6 +104,19 @@ def _file_objects(api: EngineClient, kind: str, specs: Sequence[dict[str, Any]])
             )
         except SwarmpyError as e:
             raise SwarmpyError(f"failed to update {word} {spec['Name']}: {e.message}") from None
+
+
+def _check_immutable(api: EngineClient, configs: Sequence[dict[str, Any]]) -> None:
+    """A config already there with other data: SwarmKit's answer to the update docker/cli
+    would send, given before anything changes (a secret's data is never shown, so the
+    daemon alone can tell, and keeps the old)."""
+    existing = {d["Spec"]["Name"]: d for d in api.get("/configs")}
+    for spec in configs:
+        data = existing.get(spec["Name"], {}).get("Spec", {}).get("Data")
+        if data is not None and data != spec["Data"]:
+            raise SwarmpyError(
+                f"failed to update config {spec['Name']}: only updates to Labels are allowed"
+            )
 
 
 def _check_externals(api: EngineClient, project: loader.Project) -> None:
@@ -194,6 +201,7 @@ def deploy(
         raise SwarmpyError(NOT_MANAGER)
     _check_external_networks(api, external_networks)
     _check_externals(api, project)
+    _check_immutable(api, configs)
 
     if prune:
         stale = [
