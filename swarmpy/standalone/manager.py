@@ -467,13 +467,15 @@ class StandaloneContainers:
         volumes too."""
         rt = self._runtime()
         own = volume_names(rt.engine.container_dir(cid).config()) if volumes else []
+        code = self._exit_code(cid)  # for the waiters: its record goes with it
         await rt.containers.rm(cid, force=True)
-        await self._forget(cid)
+        await self._forget(cid, code)
         if own:
             await rt.engine.remove_anonymous_volumes(own)
 
-    async def _forget(self, cid: str) -> None:
-        """What a removed container leaves here: its network, ports, record, waiters."""
+    async def _forget(self, cid: str, code: int = 0) -> None:
+        """What a removed container leaves here: its network, ports, record, waiters (told
+        ``code``, its last exit code)."""
         self._close_stdin(cid)
         rec = self.record(cid)
         if rec is not None:
@@ -484,7 +486,6 @@ class StandaloneContainers:
         if monitor is not None and monitor is not asyncio.current_task():
             monitor.cancel()
         waiters = self._waiters.pop(cid, Waiters())
-        code = self._exit_code(cid)
         for fut in waiters.exits + waiters.removed:
             if not fut.done():
                 fut.set_result(code)

@@ -283,9 +283,11 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
         )
         response.content_type = "application/x-tar"
         await response.prepare(request)
-        while chunk := await asyncio.to_thread(spool.read, CHUNK):
-            await response.write(chunk)
-        await response.write_eof()
+        # A client that stops reading (`cp c:/x - | head`) ends the copy, not the daemon.
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := await asyncio.to_thread(spool.read, CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
         return response
 
 

@@ -1,0 +1,239 @@
+"""Containers outside services, end to end on one daemon: run (attached, --rm, -d -p),
+cp both ways, wait, rename, commit, restart policies (after a crash and after a daemon
+restart), prune, and the same through Debian's docker CLI."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarmpy.lab.hosts import swarmpy_executable
+from tests.support.daemons import Daemon, DaemonSet
+from tests.support.docker_cli import DOCKER, DockerCli
+from tests.support.localswarm import load_busybox
+from tests.support.poll import wait_for
+
+pytestmark = pytest.mark.root
+
+HTTPD = ("busybox", "httpd", "-f", "-h", "/etc")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_get(host: str, port: int, path: str) -> str | None:
+    """The body of GET ``path``, or None while nothing answers."""
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            conn.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+            data = b""
+            while chunk := conn.recv(4096):
+                data += chunk
+    except OSError:
+        return None
+    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+    return body if head.startswith("HTTP/1.") else None
+
+
+def start_daemon(daemons: DaemonSet) -> Daemon:
+    """One daemon whose bridge subnet no interface on this machine has: the sets of
+    concurrent test runs share the host's routing table, and a second bridge on the same
+    subnet takes the route (and so the published ports) away."""
+    d = daemons.add()
+    d.local_subnet = free_subnet()
+    d.start()
+    d.wait_ready()
+    return d
+
+
+def free_subnet() -> str:
+    used = {
+        ipaddress.IPv4Interface(addr).network
+        for line in subprocess.run(
+            ["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        for addr in [line.split()[3]]
+    }
+    for candidate in ipaddress.IPv4Network("172.18.0.0/16").subnets(new_prefix=20):
+        if candidate.network_address.packed[2] <= 160:
+            continue  # a daemon's default, and those every DaemonSet gives its daemons
+        if not any(candidate.overlaps(net) for net in used):
+            return str(candidate)
+    raise AssertionError("no free /20 left in 172.18.0.0/16")
+
+
+def inspect(d: Daemon, ref: str) -> dict[str, Any]:
+    (doc,) = d.json("inspect", ref)
+    return dict(doc)
+
+
+def names(d: Daemon) -> dict[str, str]:
+    """Every container's name and status, as ps -a shows them."""
+    return {r["Names"]: r["Status"] for r in d.json_lines("ps", "-a", "--format", "json")}
+
+
+def restarted(d: Daemon, ref: str, count: int, not_pid: int = 0) -> dict[str, Any] | None:
+    """Its document once it runs again: restarted ``count`` times, under another pid."""
+    doc = inspect(d, ref)
+    state = doc["State"]
+    if doc["RestartCount"] >= count and state["Running"] and state["Pid"] != not_pid:
+        return doc
+    return None
+
+
+def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
+    d = start_daemon(daemons)
+    load_busybox(d)
+
+    # run attached: the output, the container's exit code; --rm leaves nothing.
+    hi = d.cli("run", "--rm", "busybox", "echo", "hi")
+    assert (hi.returncode, hi.stdout) == (0, "hi\n"), hi.stderr
+    mixed = d.cli("run", "--name", "mixed", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (mixed.returncode, mixed.stdout, mixed.stderr) == (3, "out\n", "err\n")
+    assert set(names(d)) == {"mixed"}
+    assert names(d)["mixed"].startswith("Exited (3) ")
+    missing = d.cli("run", "--rm", "busybox", "nosuchcommand")
+    assert missing.returncode == 127
+    assert "executable file not found" in missing.stderr
+    assert d.cli("run", "--name", "x", "busybox", "true").returncode == 125  # a bad name
+    piped = subprocess.run(
+        [str(swarmpy_executable()), "run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"],
+        env={**os.environ, "SWARMPY_HOST": d.host},
+        input="shout\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (piped.returncode, piped.stdout) == (0, "SHOUT\n"), piped.stderr
+
+    # run -d -p: reachable at the host's loopback, and from another container (hairpin).
+    port = free_port()
+    cid = d.ok("run", "-d", "-p", f"{port}:80", "--name", "web", *HTTPD).strip()
+    assert len(cid) == 64
+    assert (
+        wait_for("web's page", lambda: http_get("127.0.0.1", port, "/hostname")) == cid[:12] + "\n"
+    )
+    (row,) = [r for r in d.json_lines("ps", "--format", "json") if r["Names"] == "web"]
+    assert row["Ports"] == f"0.0.0.0:{port}->80/tcp"
+    assert row["Status"].startswith("Up ")
+    assert d.ok("port", "web") == f"80/tcp -> 0.0.0.0:{port}\n"
+    doc = inspect(d, "web")
+    assert doc["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
+    gateway = doc["NetworkSettings"]["Gateway"]
+    hairpin = d.ok(
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        f"printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {gateway} {port} | tail -1",
+    )
+    assert hairpin == cid[:12] + "\n"
+
+    # cp both ways.
+    local = tmp_path / "note.txt"
+    local.write_text("from the host\n")
+    d.ok("cp", str(local), "web:/tmp/")
+    assert d.ok("exec", "web", "cat", "/tmp/note.txt") == "from the host\n"
+    d.ok("cp", "web:/etc/hostname", str(tmp_path / "hostname"))
+    assert (tmp_path / "hostname").read_text() == cid[:12] + "\n"
+    assert d.cli("cp", "web:/nonexistent", str(tmp_path)).returncode == 1
+
+    # wait, rename, commit and run the committed image.
+    d.ok("run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 0.3; exit 4")
+    assert d.ok("wait", "quick") == "4\n"
+    d.ok("rename", "web", "web2")
+    assert "web2" in names(d)
+    assert "web" not in names(d)
+    image_id = d.ok("commit", "web2", "noted:v1").strip()
+    assert image_id.startswith("sha256:")
+    assert d.ok("run", "--rm", "noted:v1", "cat", "/tmp/note.txt") == "from the host\n"
+
+    # --restart always: back after its process dies, and after a daemon restart.
+    d.ok("run", "-d", "--restart", "always", "--name", "keeper", "busybox", "sleep", "1000")
+    first = inspect(d, "keeper")["State"]["Pid"]
+    os.kill(first, signal.SIGKILL)
+    again = wait_for("keeper's restart", lambda: restarted(d, "keeper", 1), 15)
+    assert again["State"]["Pid"] != first
+    assert again["HostConfig"]["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
+    d.stop()
+    os.kill(again["State"]["Pid"], signal.SIGKILL)  # it dies while no daemon watches
+    d.start()
+    d.wait_ready()
+    back = wait_for(
+        "keeper back after the daemon restart",
+        lambda: restarted(d, "keeper", 1, again["State"]["Pid"]),
+        20,
+    )
+    assert back["State"]["Pid"] != again["State"]["Pid"]
+    assert wait_for("web2 still serving", lambda: http_get("127.0.0.1", port, "/hostname"))
+
+    # A stop is a stop: the policy does not bring it back, prune removes what is stopped.
+    assert d.ok("stop", "-t", "1", "keeper") == "keeper\n"
+    assert names(d)["keeper"].startswith("Exited ")
+    pruned = d.ok("container", "prune", "-f")
+    assert "Deleted Containers:" in pruned
+    assert set(names(d)) == {"web2"}
+    d.ok("rm", "-f", "web2")
+    assert names(d) == {}
+    assert http_get("127.0.0.1", port, "/hostname") is None
+
+
+def test_standalone_containers_through_docker(daemons: DaemonSet, tmp_path: Path) -> None:
+    assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
+    d = start_daemon(daemons)
+    load_busybox(d)
+    docker = DockerCli(d)
+
+    hi = docker.run("run", "--rm", "busybox", "echo", "hi")
+    assert (hi.returncode, hi.stdout) == (0, "hi\n"), hi.stderr
+    assert docker.run("run", "--rm", "busybox", "sh", "-c", "exit 9").returncode == 9
+    port = free_port()
+    cid = docker.ok("run", "-d", "-p", f"{port}:80", "--name", "web", *HTTPD).strip()
+    assert (
+        wait_for("web's page", lambda: http_get("127.0.0.1", port, "/hostname")) == cid[:12] + "\n"
+    )
+    lines = docker.ok("ps").splitlines()
+    assert lines[0].split() == [
+        "CONTAINER",
+        "ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    assert f"0.0.0.0:{port}->80/tcp" in lines[1]
+    assert lines[1].split()[-1] == "web"
+    doc = json.loads(docker.ok("inspect", "web"))[0]
+    assert doc["NetworkSettings"]["Ports"] == {
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]
+    }
+
+    (tmp_path / "in.txt").write_text("docker cp\n")
+    docker.ok("cp", str(tmp_path / "in.txt"), "web:/tmp/in.txt")
+    docker.ok("cp", "web:/tmp/in.txt", str(tmp_path / "out.txt"))
+    assert (tmp_path / "out.txt").read_text() == "docker cp\n"
+
+    docker.ok("run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 0.3; exit 6")
+    assert docker.ok("wait", "quick") == "6\n"
+    before = doc["State"]["Pid"]
+    assert docker.ok("restart", "-t", "1", "web") == "web\n"
+    after = json.loads(docker.ok("inspect", "web"))[0]["State"]
+    assert after["Running"]
+    assert after["Pid"] != before
+    assert wait_for("web after restart", lambda: http_get("127.0.0.1", port, "/hostname"))
+    docker.ok("rm", "-f", "web", "quick")
+    assert docker.ok("ps", "-aq") == ""

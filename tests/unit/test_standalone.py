@@ -1,0 +1,409 @@
+"""The pure parts of standalone containers: restart policies, published ports, the create
+request, the DNAT ruleset, paths in a container's root, and run's flags."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarmpy.cli import runflags
+from swarmpy.engine import archive
+from swarmpy.errors import Conflict, InvalidArgument
+from swarmpy.overlay.containerports import Forward, ruleset
+from swarmpy.standalone import mounts, names, ports, restart
+from swarmpy.standalone.spec import parse_bind, parse_create
+
+# What Debian's docker 20.10 sends for
+# `docker run -d -p 8080:80 -P --restart on-failure:3 --name web -e A=b --cpus .5
+#  --memory 100m -w /x -u 1 --label a=b --health-cmd true --hostname h busybox httpd -f`.
+DOCKER_CLI_BODY: dict[str, Any] = {
+    "Hostname": "h",
+    "Domainname": "",
+    "User": "1",
+    "AttachStdin": False,
+    "AttachStdout": False,
+    "AttachStderr": False,
+    "ExposedPorts": {"80/tcp": {}},
+    "Tty": False,
+    "OpenStdin": False,
+    "StdinOnce": False,
+    "Env": ["A=b"],
+    "Cmd": ["httpd", "-f"],
+    "Healthcheck": {"Test": ["CMD-SHELL", "true"]},
+    "Image": "busybox",
+    "Volumes": {},
+    "WorkingDir": "/x",
+    "Entrypoint": None,
+    "OnBuild": None,
+    "Labels": {"a": "b"},
+    "HostConfig": {
+        "Binds": None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "", "Config": {}},
+        "NetworkMode": "default",
+        "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3},
+        "AutoRemove": False,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "CapAdd": None,
+        "CapDrop": None,
+        "CgroupnsMode": "",
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": None,
+        "GroupAdd": None,
+        "IpcMode": "",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": False,
+        "PublishAllPorts": True,
+        "ReadonlyRootfs": False,
+        "SecurityOpt": None,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": 0,
+        "ConsoleSize": [0, 0],
+        "Isolation": "",
+        "CpuShares": 0,
+        "Memory": 104857600,
+        "NanoCpus": 500000000,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": None,
+        "BlkioDeviceWriteBps": None,
+        "BlkioDeviceReadIOps": None,
+        "BlkioDeviceWriteIOps": None,
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": [],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "KernelMemory": 0,
+        "KernelMemoryTCP": 0,
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "MemorySwappiness": -1,
+        "OomKillDisable": False,
+        "PidsLimit": 0,
+        "Ulimits": None,
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": None,
+        "ReadonlyPaths": None,
+    },
+    "NetworkingConfig": {"EndpointsConfig": {}},
+}
+
+
+# ---------------------------------------------------------------- restart policies
+
+
+def test_restart_flag_is_read_and_checked_as_docker_does() -> None:
+    assert restart.parse_flag("") == restart.RestartPolicy("no", 0)
+    assert restart.parse_flag("on-failure:3") == restart.RestartPolicy("on-failure", 3)
+    assert restart.parse_flag("unless-stopped") == restart.RestartPolicy("unless-stopped", 0)
+    with pytest.raises(InvalidArgument, match=r"^invalid restart policy format$"):
+        restart.parse_flag("on-failure:1:2")
+    with pytest.raises(InvalidArgument, match="maximum retry count must be an integer"):
+        restart.parse_flag("on-failure:x")
+    with pytest.raises(InvalidArgument, match="cannot be used with restart policy 'always'"):
+        restart.parse_flag("always:2")
+    with pytest.raises(InvalidArgument, match=r"^invalid restart policy 'sometimes'$"):
+        restart.check("sometimes", 0)
+    with pytest.raises(InvalidArgument, match="cannot be negative"):
+        restart.check("on-failure", -1)
+
+
+@pytest.mark.parametrize(
+    ("policy", "code", "count", "manual", "again"),
+    [
+        ("no", 1, 0, False, False),
+        ("always", 0, 5, False, True),
+        ("always", 0, 0, True, False),  # docker stop/kill: no restart until the daemon's
+        ("unless-stopped", 137, 0, False, True),
+        ("unless-stopped", 137, 0, True, False),
+        ("on-failure", 0, 0, False, False),
+        ("on-failure", 2, 0, False, True),
+        ("on-failure:2", 2, 1, False, True),
+        ("on-failure:2", 2, 2, False, False),
+    ],
+)
+def test_restart_decisions(policy: str, code: int, count: int, manual: bool, again: bool) -> None:
+    assert restart.should_restart(restart.parse_flag(policy), code, count, manual) is again
+
+
+def test_a_daemon_start_restarts_always_even_after_a_manual_stop() -> None:
+    always, unless = restart.parse_flag("always"), restart.parse_flag("unless-stopped")
+    assert restart.restart_at_daemon_start(always, 0, 0, manually_stopped=True)
+    assert not restart.restart_at_daemon_start(unless, 0, 0, manually_stopped=True)
+    assert restart.restart_at_daemon_start(unless, 0, 0, manually_stopped=False)
+
+
+def test_restart_delay_doubles_to_a_minute_and_resets_after_a_long_run() -> None:
+    delays = [0.0]
+    for _ in range(12):
+        delays.append(restart.next_delay(delays[-1], ran_for_s=0.5))
+    assert delays[1:4] == [0.1, 0.2, 0.4]
+    assert delays[-1] == restart.MAX_DELAY_S
+    assert restart.next_delay(30.0, ran_for_s=10.0) == restart.FIRST_DELAY_S
+
+
+# ---------------------------------------------------------------- ports
+
+
+def test_port_requests_bind_then_publish_the_rest_of_the_exposed() -> None:
+    bindings = {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "53/udp": None}
+    found = ports.requests_of(bindings, ["80/tcp", "443", "53/udp"], publish_all=True)
+    assert found == (
+        ports.PortRequest("udp", 53, "", 0),
+        ports.PortRequest("tcp", 80, "127.0.0.1", 8080),
+        ports.PortRequest("tcp", 443, "", 0),
+    )
+    with pytest.raises(InvalidArgument, match="invalid proto: icmp"):
+        ports.requests_of({"80/icmp": []}, (), False)
+    with pytest.raises(InvalidArgument, match="invalid hostPort: 70000"):
+        ports.requests_of({"80/tcp": [{"HostPort": "70000"}]}, (), False)
+
+
+def test_allocation_refuses_a_taken_port_and_picks_free_ones() -> None:
+    wanted = [ports.PortRequest("tcp", 80, "", 8080), ports.PortRequest("tcp", 443)]
+    busy = {32768, 32769}
+    got = ports.allocate(
+        wanted,
+        taken=[("tcp", 32770)],
+        is_free=lambda proto, port: port not in busy,
+        rng=random.Random(0),
+        span=(32768, 32771),
+    )
+    assert got == (ports.PortMapping("tcp", 80, "", 8080), ports.PortMapping("tcp", 443, "", 32771))
+    with pytest.raises(
+        Conflict, match=r"^Bind for 0.0.0.0:8080 failed: port is already allocated$"
+    ):
+        ports.allocate(wanted, [("tcp", 8080)], lambda proto, port: True)
+    # The same number over UDP is another port.
+    udp = ports.allocate([ports.PortRequest("udp", 53, "", 8080)], [("tcp", 8080)], lambda *a: True)
+    assert udp[0].host_port == 8080
+    with pytest.raises(Conflict, match="all ports are allocated"):
+        ports.allocate([ports.PortRequest("tcp", 1)], [], lambda *a: False, span=(40000, 40001))
+
+
+def test_published_ports_as_inspect_and_ps_show_them() -> None:
+    mapped = [
+        ports.PortMapping("tcp", 80, "", 8080),
+        ports.PortMapping("udp", 53, "127.0.0.1", 5353),
+    ]
+    assert ports.port_bindings_json(mapped) == {
+        "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+    }
+    summary = ports.summary_ports(mapped, ["80/tcp", "443/tcp"])
+    assert {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"} in summary
+    assert {"PrivatePort": 443, "Type": "tcp"} in summary
+    assert runflags.display_ports(summary) == (
+        "443/tcp, 127.0.0.1:5353->53/udp, 0.0.0.0:8080->80/tcp"
+    )
+
+
+def test_display_ports_groups_ranges_as_docker() -> None:
+    same = [
+        {"IP": "0.0.0.0", "PrivatePort": p, "PublicPort": p, "Type": "tcp"} for p in (80, 81, 82)
+    ]
+    assert runflags.display_ports(same) == "0.0.0.0:80-82->80-82/tcp"
+    exposed = [{"PrivatePort": p, "Type": "tcp"} for p in (8000, 8001, 9000)]
+    assert runflags.display_ports(exposed) == "8000-8001/tcp, 9000/tcp"
+    assert runflags.display_ports([]) == ""
+
+
+# ---------------------------------------------------------------- the create request
+
+
+def test_the_docker_cli_request_is_read_whole() -> None:
+    spec = parse_create(DOCKER_CLI_BODY)
+    assert (spec.image, spec.hostname, spec.user, spec.workdir) == ("busybox", "h", "1", "/x")
+    assert spec.cmd == ("httpd", "-f")
+    assert spec.entrypoint is None
+    assert spec.env == ("A=b",)
+    assert spec.labels == (("a", "b"),)
+    assert spec.restart_policy == restart.RestartPolicy("on-failure", 3)
+    assert (spec.memory, spec.nano_cpus, spec.publish_all) == (104857600, 500000000, True)
+    assert spec.port_requests == (ports.PortRequest("tcp", 80, "", 8080),)
+    assert spec.exposed == ("80/tcp",)
+    assert spec.network == "bridge"
+    assert spec.healthcheck is not None
+    assert spec.healthcheck.test == ("CMD-SHELL", "true")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"HostConfig": {"Privileged": True}}, "unsupported field HostConfig.Privileged"),
+        ({"Frobnicate": 1}, "unknown field Frobnicate"),
+        ({"HostConfig": {"NetworkMode": "container:x"}}, "container:<name>"),
+        (
+            {"HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}},
+            "can't create 'AutoRemove' container with restart policy",
+        ),
+        ({"HostConfig": {"Memory": 1024}}, "Minimum memory limit allowed is 6MB"),
+        ({"WorkingDir": "rel"}, "needs to be an absolute path"),
+        (
+            {"HostConfig": {"NetworkMode": "host", "PublishAllPorts": True}},
+            "published ports are discarded when using host network mode",
+        ),
+    ],
+)
+def test_what_swarmpy_cannot_honour_is_refused(change: dict[str, Any], message: str) -> None:
+    body: dict[str, Any] = {"Image": "busybox", **change}
+    with pytest.raises(InvalidArgument, match=message):
+        parse_create(body)
+
+
+def test_binds_and_mounts_resolve_to_engine_mounts() -> None:
+    assert parse_bind("/srv:/data:ro").readonly
+    assert parse_bind("vol:/data").type == "volume"
+    with pytest.raises(InvalidArgument, match="invalid mode: bogus"):
+        parse_bind("/a:/b:bogus")
+    spec = parse_create(
+        {
+            "Image": "busybox",
+            "Volumes": {"/anon": {}},
+            "HostConfig": {
+                "Binds": ["/srv:/data"],
+                "Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 4096}}],
+            },
+        }
+    )
+    resolved = mounts.resolve(spec)
+    assert [(m.kind.value, m.target, m.source) for m in resolved] == [
+        ("bind", "/data", "/srv"),
+        ("tmpfs", "/t", ""),
+        ("volume", "/anon", ""),
+    ]
+    twice = parse_create({"Image": "b", "HostConfig": {"Binds": ["/a:/x", "/b:/x/"]}})
+    with pytest.raises(InvalidArgument, match="Duplicate mount point: /x"):
+        mounts.resolve(twice)
+
+
+def test_generated_names_are_docker_shaped_and_free() -> None:
+    rng = random.Random(1)
+    taken = {names.generate(set(), random.Random(1))}
+    name = names.generate(taken, rng)
+    assert name not in taken
+    left, _, right = name.partition("_")
+    assert left in names.LEFT
+    assert right.rstrip("0123456789") in names.RIGHT
+
+
+# ---------------------------------------------------------------- the DNAT ruleset
+
+
+def test_the_port_table_translates_local_addresses_and_masquerades_hairpins() -> None:
+    commands = ruleset(
+        "t",
+        "br0",
+        "172.18.0.0/16",
+        [Forward("tcp", 8080, "172.18.0.2", 80), Forward("udp", 53, "172.18.0.3", 53, "127.0.0.1")],
+    )
+    rules = [c["add"]["rule"] for c in commands if "rule" in c.get("add", {})]
+    dnat = [r for r in rules if any("dnat" in e for e in r["expr"])]
+    assert {r["chain"] for r in dnat} == {"prerouting", "output"}
+    text = repr(dnat)
+    assert "'fib'" in text
+    assert "'addr': '172.18.0.2', 'port': 80" in text
+    assert "'127.0.0.1'" in text  # a port published on one address matches only it
+    masq = [r for r in rules if r["chain"] == "postrouting"]
+    assert len(masq) == 2
+    assert all({"masquerade": None} in r["expr"] for r in masq)
+    empty = ruleset("t", "br0", "172.18.0.0/16", [])
+    assert [list(c) for c in empty] == [["add"], ["delete"]]  # the table goes
+
+
+# ---------------------------------------------------------------- paths in a container
+
+
+def test_links_are_followed_inside_the_container_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("inside")
+    os.symlink("/etc", root / "abs")  # absolute: the container's /etc, not the host's
+    os.symlink("../../../../..", root / "up")
+    assert archive.scoped_path(root, "/abs/passwd") == root / "etc" / "passwd"
+    assert archive.scoped_path(root, "/up/etc/passwd") == root / "etc" / "passwd"
+    assert archive.scoped_path(root, "/abs", follow_last=False) == root / "abs"
+    binds = [("/etc/hostname", tmp_path / "hostname")]
+    assert archive.scoped_path(root, "/abs/hostname", mounts=binds) == tmp_path / "hostname"
+    assert archive.path_stat(root, "/abs")["linkTarget"] == "/etc"
+    assert archive.path_stat(root, "/etc")["mode"] & archive.GO_DIR
+
+
+# ---------------------------------------------------------------- run's flags
+
+
+def test_publish_specs_as_docker_reads_them() -> None:
+    assert runflags.parse_publish("8080:80") == [("80/tcp", "", "8080")]
+    assert runflags.parse_publish("127.0.0.1:53:53/udp") == [("53/udp", "127.0.0.1", "53")]
+    assert runflags.parse_publish("80") == [("80/tcp", "", "")]
+    assert runflags.parse_publish("127.0.0.1::80") == [("80/tcp", "127.0.0.1", "")]
+    assert runflags.parse_publish("9000-9001:80-81") == [
+        ("80/tcp", "", "9000"),
+        ("81/tcp", "", "9001"),
+    ]
+    with pytest.raises(InvalidArgument, match="invalid proto: icmp"):
+        runflags.parse_publish("80/icmp")
+    with pytest.raises(InvalidArgument, match="invalid containerPort: x"):
+        runflags.parse_publish("8080:x")
+
+
+def test_run_flags_become_docker_create_request() -> None:
+    o = runflags.RunOptions(
+        image="busybox",
+        command=("httpd", "-f"),
+        detach=True,
+        publish=("8080:80",),
+        env=("A=b",),
+        restart="on-failure:3",
+        labels=("a=b",),
+        memory="100m",
+        cpus=".5",
+        volumes=("/srv:/data", "/anon"),
+    )
+    body = runflags.create_request(o)
+    assert body["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    assert body["ExposedPorts"] == {"80/tcp": {}}
+    assert body["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert (body["HostConfig"]["Memory"], body["HostConfig"]["NanoCpus"]) == (104857600, 500000000)
+    assert body["HostConfig"]["Binds"] == ["/srv:/data"]
+    assert body["Volumes"] == {"/anon": {}}
+    assert not body["AttachStdout"]  # -d attaches nothing
+    # The daemon reads what the CLI sends.
+    assert parse_create(body).restart_policy == restart.RestartPolicy("on-failure", 3)
+    with pytest.raises(InvalidArgument, match="Conflicting options: --restart and --rm"):
+        runflags.create_request(runflags.RunOptions(image="b", rm=True, restart="always"))
+
+
+def test_run_exit_codes_for_a_failed_start() -> None:
+    assert runflags.start_exit_code('exec: "x": executable file not found in $PATH') == 127
+    assert runflags.start_exit_code("exec /bin/x: permission denied") == 126
+    assert runflags.start_exit_code("cgroup trouble") == 125
+
+
+def test_port_lines_as_docker_port_prints_them() -> None:
+    ports_doc = {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": None}
+    assert runflags.port_lines(ports_doc) == ["80/tcp -> 0.0.0.0:8080"]
+    assert runflags.port_lines(ports_doc, "80") == ["0.0.0.0:8080"]
+    with pytest.raises(InvalidArgument, match="No public port '443/tcp' published"):
+        runflags.port_lines(ports_doc, "443/tcp")
