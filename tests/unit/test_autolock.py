@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -13,8 +14,17 @@ from swarmpy.ca import keywrap
 from swarmpy.config import SwarmState
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager import sealing
-from swarmpy.manager.autolock import Step, leader_step, missing_key, renamed, wanted_kek
+from swarmpy.manager.autolock import (
+    KeyKeeper,
+    Step,
+    leader_step,
+    missing_key,
+    renamed,
+    wanted_kek,
+)
 from swarmpy.manager.controlapi.cluster import ClusterUpdate, apply_update, unlock_key_of
+from swarmpy.manager.controlapi.controlapi import ControlAPI
+from swarmpy.manager.state.store import CLUSTERS, LocalLog, Store
 from swarmpy.model import Cluster
 
 
@@ -141,3 +151,78 @@ def test_a_new_data_key_seals_the_unlock_key_again() -> None:
     # A manager that does not hold the new key yet cannot tell the unlock key.
     assert wanted_kek(after, (old,)) == (False, None)
     assert wanted_kek(after, (new, old)) == (True, kek)
+
+
+class FakeNode:
+    """The daemon's side of the keepers: its keys in memory, and where they were written."""
+
+    def __init__(self, keys: tuple[str, ...], peer: FakeNode | None = None) -> None:
+        self.keys = keys
+        self.written_under: list[bytes | None] = []
+        self.peer = peer  # the manager a certificate renewal reaches
+        self.fetches = 0
+
+    def data_keys(self) -> tuple[str, ...]:
+        return self.keys
+
+    def add_data_key(self, key: str) -> None:
+        self.keys = (key, *self.keys)
+
+    def kek(self) -> bytes | None:
+        return self.written_under[-1] if self.written_under else None
+
+    def use_kek(self, kek: bytes | None) -> None:
+        self.written_under.append(kek)
+
+    async def fetch_data_keys(self) -> None:
+        self.fetches += 1
+        if self.peer is not None:
+            self.keys = (*self.peer.keys, *(k for k in self.keys if k not in self.peer.keys))
+
+
+def test_keepers_name_rotate_fetch_and_lock() -> None:
+    async def scenario() -> None:
+        store = Store(LocalLog())
+        await store.update(lambda tx: tx.create(CLUSTERS, Cluster(id="c")))  # from before keys
+        leader = FakeNode(())
+        follower = FakeNode((), peer=leader)
+        leading = KeyKeeper(store, leader, lambda: True)
+        following = KeyKeeper(store, follower, lambda: False)
+
+        async def settle() -> Cluster:
+            for _ in range(3):
+                for keeper in (leading, following):
+                    await keeper.follow(store.view().cluster())
+                if following._fetching is not None:
+                    await following._fetching
+            cluster = store.view().cluster()
+            assert cluster is not None
+            return cluster
+
+        # A swarm from before data keys gets one; the follower fetches it.
+        cluster = await settle()
+        assert len(leader.keys) == 1
+        assert cluster.data_key_id == sealing.key_id(leader.keys[0])
+        assert follower.keys == leader.keys
+        assert follower.fetches == 1
+        # Autolock on: both write their keys under the unlock key; the data key rotates and
+        # the follower keeps the old one behind the new.
+        api = ControlAPI(store, lambda: [], data_key=leader.data_keys)
+        await api.cluster.update(ClusterUpdate(autolock=True))
+        cluster = await settle()
+        first = leader.keys[-1]
+        assert len(leader.keys) == 2
+        assert follower.keys == leader.keys
+        assert follower.keys[1] == first
+        kek = unlock_key_of(cluster, leader.keys)
+        assert kek is not None
+        assert leader.kek() == follower.kek() == kek
+        # A rotation of the unlock key reaches both; autolock off writes them in clear.
+        await api.cluster.update(ClusterUpdate(autolock=True, rotate_unlock_key=True))
+        cluster = await settle()
+        assert follower.kek() == unlock_key_of(cluster, leader.keys) != kek
+        await api.cluster.update(ClusterUpdate(autolock=False))
+        await settle()
+        assert leader.kek() is follower.kek() is None
+
+    asyncio.run(scenario())
