@@ -27,7 +27,7 @@ def test_a_bad_publish_value_is_a_usage_error(
 ) -> None:
     assert run_main(monkeypatch, "service", "create", "-p", "99999", "busybox") == 125
     assert capsys.readouterr().err == (
-        'invalid argument "99999" for "-p, --publish" flag: invalid containerPort: 99999\n'
+        'invalid argument "99999" for "-p, --publish" flag: Invalid containerPort: 99999\n'
         "See 'swarmpy service create --help'.\n"
     )
     assert (

@@ -45,9 +45,9 @@ def test_publish_forms(text: str, ports: tuple[PortConfig, ...]) -> None:
         ("target=80,colour=red", "invalid field key: colour"),
         ("target=99999", "invalid target port (99999)"),
         ("1.2.3.4:8080:80", "hostip is not supported"),
-        ("abc", "invalid containerPort: abc"),
-        ("8080:80/icmp", "invalid proto: icmp"),
-        ("8080-8082:80-81", "invalid ranges specified"),
+        ("abc", "Invalid containerPort: abc"),
+        ("8080:80/icmp", "Invalid proto: icmp"),
+        ("8080-8082:80-81", "Invalid ranges specified"),
     ],
 )
 def test_bad_publish_values_are_refused_in_docker_words(text: str, why: str) -> None:

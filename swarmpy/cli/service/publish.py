@@ -71,9 +71,9 @@ def _range(value: str, what: str, flag: str, text: str) -> list[int]:
         first = int(start)
         last = int(end) if sep else first
     except ValueError:
-        raise _bad(flag, text, f"invalid {what}: {value}") from None
+        raise _bad(flag, text, f"Invalid {what}: {value}") from None
     if not 0 < first <= last <= _MAX_PORT:
-        raise _bad(flag, text, f"invalid {what}: {value}")
+        raise _bad(flag, text, f"Invalid {what}: {value}")
     return list(range(first, last + 1))
 
 
@@ -81,7 +81,7 @@ def _short(text: str, flag: str) -> tuple[PortConfig, ...]:
     spec, _, proto = text.partition("/")
     proto = proto.lower() or "tcp"
     if proto not in {str(p) for p in PortProtocol}:
-        raise _bad(flag, text, f"invalid proto: {proto}")
+        raise _bad(flag, text, f"Invalid proto: {proto}")
     parts = spec.split(":")
     if len(parts) > 3:
         raise _bad(flag, text, f"invalid port format for --publish: {text}")
@@ -101,7 +101,7 @@ def _short(text: str, flag: str) -> tuple[PortConfig, ...]:
         raise _bad(
             flag,
             text,
-            f"invalid ranges specified for container and host Ports: {parts[-1]} and {host}",
+            f"Invalid ranges specified for container and host Ports: {parts[-1]} and {host}",
         )
     return tuple(PortConfig(t, p, protocol) for t, p in zip(targets, published, strict=True))
 
