@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swarmpy.cli.main import app
+from swarmpy.cli.service.ls import row
 from swarmpy.cli.stack.deploy import tagged
 from swarmpy.cli.stack.ls import stack_rows
 from swarmpy.cli.stack.rm import tasks_done
@@ -524,3 +525,16 @@ def test_deploy_refuses_a_bad_file_before_asking_a_daemon(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["stack", "deploy", "-c", str(compose), "app"], env=env)
     assert isinstance(result.exception, InvalidArgument)
     assert str(result.exception) == (f"{compose}: services.web.secrets: undefined secret 'nope'")
+
+
+def test_stack_services_show_a_placement_limit_as_docker() -> None:
+    service = {
+        "ID": "abc",
+        "Spec": {
+            "Name": "app_web",
+            "Mode": {"Replicated": {"Replicas": 2}},
+            "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}, "Placement": {"MaxReplicas": 1}},
+        },
+        "ServiceStatus": {"RunningTasks": 1, "DesiredTasks": 2},
+    }
+    assert row(service)["Replicas"] == "1/2 (max 1 per node)"

@@ -32,8 +32,9 @@ def mode_name(mode: dict[str, Any]) -> str:
     return next((name for key, name in _MODES if mode.get(key) is not None), "")
 
 
-def replicas(mode: dict[str, Any], status: dict[str, Any]) -> str:
-    """Docker's REPLICAS column: running/desired, and a job's progress as a whole."""
+def replicas(mode: dict[str, Any], status: dict[str, Any], max_per_node: int = 0) -> str:
+    """Docker's REPLICAS column: running/desired, and a job's progress as a whole, or a
+    replicated service's placement limit ("1/2 (max 1 per node)")."""
     running, desired = status.get("RunningTasks", 0), status.get("DesiredTasks", 0)
     completed = status.get("CompletedTasks", 0)
     if mode.get("ReplicatedJob") is not None:
@@ -42,6 +43,8 @@ def replicas(mode: dict[str, Any], status: dict[str, Any]) -> str:
     if mode.get("GlobalJob") is not None:
         # What is still to complete plus what has: the run's total, as Docker counts it.
         return f"{running}/{desired} ({completed}/{desired + completed} completed)"
+    if max_per_node and mode.get("Replicated") is not None:
+        return f"{running}/{desired} (max {max_per_node} per node)"
     return f"{running}/{desired}"
 
 
@@ -54,7 +57,11 @@ def row(service: dict[str, Any]) -> dict[str, Any]:
         "ID": service["ID"][:12],
         "Name": spec.get("Name", ""),
         "Mode": mode_name(mode),
-        "Replicas": replicas(mode, status),
+        "Replicas": replicas(
+            mode,
+            status,
+            (spec.get("TaskTemplate", {}).get("Placement") or {}).get("MaxReplicas", 0),
+        ),
         "Image": spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""),
         "Ports": ports_column((service.get("Endpoint") or {}).get("Ports") or []),
     }
