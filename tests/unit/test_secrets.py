@@ -125,6 +125,10 @@ def test_secret_rules_of_the_control_api() -> None:
             await api.secrets.update_labels("pw", version, "pw", b"new", {})
         await api.secrets.update_labels("pw", version, "pw", b"", {"c": "d"})
         assert api.secrets.get(secret.id[:5]).labels == (("c", "d"),)
+        # The same data may come along (docker stack deploy sends it on a redeploy).
+        version = api.secrets.version(secret.id)
+        await api.secrets.update_labels("pw", version, "pw", b"hunter2", {"e": "f"})
+        assert api.secrets.get("pw").labels == (("e", "f"),)
 
         await api.services.remove("app")
         await api.secrets.remove("pw")

@@ -20,6 +20,9 @@ class ConfigAPI(FileObjectAPI[Config]):
     def references(self, service: Service) -> Iterable[FileReference]:
         return service.spec.container.configs
 
+    def data_of(self, obj: Config) -> bytes:
+        return obj.data
+
     def make(
         self, obj_id: str, name: str, data: bytes, labels: tuple[tuple[str, str], ...]
     ) -> Config:

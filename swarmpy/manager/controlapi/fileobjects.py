@@ -5,6 +5,7 @@ refused while a service refers to the object."""
 from __future__ import annotations
 
 import abc
+import hmac
 import re
 from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
@@ -68,6 +69,10 @@ class FileObjectAPI(abc.ABC, Generic[Obj]):
         """The files of this kind that ``service``'s tasks use."""
 
     @abc.abstractmethod
+    def data_of(self, obj: Obj) -> bytes:
+        """The object's data in clear (a secret's unsealed)."""
+
+    @abc.abstractmethod
     def make(self, obj_id: str, name: str, data: bytes, labels: tuple[tuple[str, str], ...]) -> Obj:
         """A new object of this kind holding ``data`` (sealed first, for a secret)."""
 
@@ -101,9 +106,11 @@ class FileObjectAPI(abc.ABC, Generic[Obj]):
     async def update_labels(
         self, ref: str, version: int, name: str, data: bytes, labels: dict[str, str]
     ) -> None:
-        """Docker's update: only the labels may change (the object is immutable)."""
+        """Docker's update: only the labels may change (the object is immutable). The same
+        data may come along, as SwarmKit allows: docker stack deploy sends the whole spec
+        again when it redeploys."""
         obj = self.get(ref)
-        if name != obj.name or data:
+        if name != obj.name or (data and not hmac.compare_digest(data, self.data_of(obj))):
             raise InvalidArgument("only updates to Labels are allowed")
         check_labels(labels.items())
 

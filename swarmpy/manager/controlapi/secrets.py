@@ -26,6 +26,9 @@ class SecretAPI(FileObjectAPI[Secret]):
     def references(self, service: Service) -> Iterable[FileReference]:
         return service.spec.container.secrets
 
+    def data_of(self, obj: Secret) -> bytes:
+        return sealing.unseal(self.data_key, obj.id, obj.data)
+
     def make(
         self, obj_id: str, name: str, data: bytes, labels: tuple[tuple[str, str], ...]
     ) -> Secret:
