@@ -232,7 +232,7 @@ def unlock_key(
             rotateManagerUnlockKey=True,
         )
         if not quiet:
-            typer.echo("Successfully rotated manager unlock key.")
+            typer.echo("Successfully rotated manager unlock key.\n")
     key = _unlock_key(api)
     if not key:
         raise Conflict("no unlock key is set")
