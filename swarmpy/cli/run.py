@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -102,7 +103,8 @@ def run_container(o: runflags.RunOptions) -> int:
             with contextlib.suppress(SwarmpyError):
                 api.delete(path_of("containers", cid), force=True)
         raise _fail(exc, runflags.start_exit_code(exc.message)) from None
-    copy_streams(api, stream, o.tty, o.interactive)
+    with raw_terminal(api, cid, o.tty and o.interactive):
+        copy_streams(api, stream, o.tty, o.interactive)
     with waiting:
         answer = json.loads(waiting.read() or b"{}")
     if answer.get("Error"):
@@ -127,6 +129,28 @@ def copy_streams(api: engine.EngineClient, stream: engine.Hijacked, tty: bool, s
     with contextlib.suppress(OSError, KeyboardInterrupt):
         engine.copy_output(stream.read1, tty)
     stream.close()
+
+
+@contextlib.contextmanager
+def raw_terminal(api: engine.EngineClient, cid: str, raw: bool) -> Iterator[None]:
+    """With -it on a terminal: ours passes every key through (raw) and the container's gets
+    our size, as docker's CLI does; restored on the way out."""
+    if not raw or not sys.stdin.isatty():
+        yield
+        return
+    import shutil
+    import termios
+    import tty as ttymod
+
+    size = shutil.get_terminal_size()
+    with contextlib.suppress(SwarmpyError):
+        api.post(path_of("containers", cid, "resize"), h=size.lines, w=size.columns)
+    saved = termios.tcgetattr(sys.stdin.fileno())
+    ttymod.setraw(sys.stdin.fileno())
+    try:
+        yield
+    finally:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
 
 def register(app: typer.Typer) -> None:
@@ -158,6 +182,10 @@ def _register(app: typer.Typer, verb: str) -> None:
         network: str = typer.Option(
             "default", "--network", "--net", help="Connect a container to a network"
         ),
+        network_aliases: list[str] = typer.Option(
+            [], "--network-alias", help="Add network-scoped alias for the container"
+        ),
+        ip: str = typer.Option("", "--ip", help="IPv4 address (e.g., 172.30.100.104)"),
         cpus: str = typer.Option("", "--cpus", help="Number of CPUs"),
         memory: str = typer.Option("", "--memory", "-m", help="Memory limit"),
         restart: str = typer.Option(
@@ -234,6 +262,8 @@ def _register(app: typer.Typer, verb: str) -> None:
                 env=env,
                 env_files=env_files,
                 network=network,
+                network_aliases=network_aliases,
+                ip=ip,
                 cpus=cpus,
                 memory=memory,
                 restart=restart if restart != "no" else "",

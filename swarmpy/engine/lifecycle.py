@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,16 @@ class Engine:
         )
         self.events.emit("create", container.id, config.get("annotations") or {})
 
-    async def start(self, cid: str, stdin: int | None = None) -> None:
+    async def start(
+        self,
+        cid: str,
+        stdin: int | None = None,
+        on_terminal: Callable[[int], None] | None = None,
+    ) -> None:
         """Run a created container; a no-op for one already started. ``stdin``: the read
         end of a pipe for its standard input (Docker's -i; else /dev/null), which the
-        container holds once this returns."""
+        container holds once this returns. ``on_terminal`` is handed a copy of the master
+        side of a container's terminal (its input, its size), the caller's to close."""
         # runc creates the container here, not in create: that is where Docker's runtime
         # creates it too (so runtime errors surface at start), and one runc run is cheaper
         # than a create and a start.
@@ -136,6 +143,8 @@ class Engine:
         if _has_terminal(cdir.config_file):
             pid, master = await self.runc.run_detached_terminal(cid, cdir.path, cdir.runc_log)
             try:
+                if on_terminal is not None:
+                    on_terminal(os.dup(master))
                 jsonlog.start_terminal_keeper(cdir.path, cdir.log_file, master, log_settings(cdir))
             finally:
                 # The keeper holds the terminal now; the daemon must not (a daemon restart
@@ -168,7 +177,12 @@ class Engine:
             self.reaper.watch(pid, exited)
         self._monitor(cid)
 
-    async def rerun(self, cid: str, stdin: int | None = None) -> None:
+    async def rerun(
+        self,
+        cid: str,
+        stdin: int | None = None,
+        on_terminal: Callable[[int], None] | None = None,
+    ) -> None:
         """Run a container again after it ended (Docker's start of a stopped container,
         ``restart``): runc forgets the old run, the rootfs, bundle and log stay."""
         cdir = self.container_dir(cid)
@@ -177,7 +191,7 @@ class Engine:
         if self.runc.knows(cid):
             st = await self.runc.state(cid)
             if st is not None and st.get("status") != "stopped":
-                return await self.start(cid, stdin)
+                return await self.start(cid, stdin, on_terminal)
             pid = cdir.record().get("pid")
             await self.runc.delete(cid, force=True)
             if self.reaper is not None and pid:
@@ -187,7 +201,7 @@ class Engine:
         rec.pop("exit_code", None)
         rec.pop("pid", None)
         write_atomic(cdir.record_file, json.dumps(rec))
-        await self.start(cid, stdin)
+        await self.start(cid, stdin, on_terminal)
 
     def rename(self, cid: str, name: str) -> None:
         """The container's name, kept in its bundle's annotations (where ps and inspect read

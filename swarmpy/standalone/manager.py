@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import secrets
 import socket
+import struct
+import termios
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -149,6 +152,7 @@ class StandaloneContainers:
         self._restarting: dict[str, int] = {}  # id -> the exit code it is restarting after
         self._delays: dict[str, float] = {}
         self._stdin: dict[str, int] = {}  # id -> the write end of its stdin pipe (-i)
+        self._terminals: dict[str, int] = {}  # id -> a copy of its terminal's master (-t)
         self._attached: dict[str, int] = {}  # id -> attach streams reading its output
         self._detached = asyncio.Event()
         self._swapped = asyncio.Event()
@@ -241,6 +245,14 @@ class StandaloneContainers:
             user = rt.bridges.find(spec.network)
             if user is None or user.builtin:
                 raise NotFound(f"network {spec.network} not found")
+        elif spec.network_aliases:
+            raise InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+            )
+        elif spec.ip:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
         if spec.entrypoint:
             # A new entrypoint drops the image's Cmd, written for the old one.
             entrypoint, cmd = spec.entrypoint, spec.cmd or ()
@@ -365,16 +377,21 @@ class StandaloneContainers:
         try:
             await self._publish(cid, spec, rec)
             stdin = None
+            self._close_stdin(cid)
             if spec.open_stdin and not spec.tty:
                 read_end, write_end = os.pipe2(os.O_CLOEXEC)
-                self._close_stdin(cid)
                 self._stdin[cid] = write_end
                 stdin = read_end
+
+            def terminal(master: int) -> None:
+                # Behind a TTY the terminal's master is both its input (-i) and its size.
+                self._terminals[cid] = master
+
             try:
                 if "started_at" in cdir.record() or rt.engine.runc.knows(cid):
-                    await rt.engine.rerun(cid, stdin=stdin)
+                    await rt.engine.rerun(cid, stdin=stdin, on_terminal=terminal)
                 else:
-                    await rt.engine.start(cid, stdin=stdin)
+                    await rt.engine.start(cid, stdin=stdin, on_terminal=terminal)
             finally:
                 if stdin is not None:
                     os.close(stdin)
@@ -664,14 +681,30 @@ class StandaloneContainers:
     # ------------------------------------------------------------------ stdin
 
     def _close_stdin(self, cid: str) -> None:
-        fd = self._stdin.pop(cid, None)
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for fds in (self._stdin, self._terminals):
+            fd = fds.pop(cid, None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _input(self, cid: str) -> int | None:
+        """Where the container's input goes: its stdin pipe, or its terminal with -it."""
+        fd = self._stdin.get(cid)
+        if fd is None and cid in self._terminals and self.accepts_stdin(cid):
+            fd = self._terminals[cid]
+        return fd
+
+    def resize(self, cid: str, height: int, width: int) -> None:
+        """The container's terminal's size (Docker's /resize); refused without one."""
+        fd = self._terminals.get(cid)
+        if fd is None:
+            raise Conflict(f"Container {cid} has no terminal to resize (it runs without -t)")
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     async def write_stdin(self, cid: str, data: bytes) -> bool:
         """Bytes for the container's stdin (``-i``); False when it has none (any more)."""
-        fd = self._stdin.get(cid)
+        fd = self._input(cid)
         if fd is None:
             return False
         try:
@@ -685,7 +718,10 @@ class StandaloneContainers:
         """The attached client's input ended: with StdinOnce, so does the container's."""
         rec = self.record(cid)
         if rec is not None and self.spec_of(rec).stdin_once:
-            self._close_stdin(cid)
+            fd = self._stdin.pop(cid, None)  # a terminal stays: its keeper reads it
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # ------------------------------------------------------------------ networks and ports
 
@@ -707,7 +743,7 @@ class StandaloneContainers:
             # stops); the address, name and aliases serve the embedded DNS.
             net = rt.bridges.get(spec.network)
             await rt.bridges.detach_all(cid)
-            ep = await rt.bridges.attach(cid, name, net.id)
+            ep = await rt.bridges.attach(cid, name, net.id, spec.network_aliases, spec.ip)
             ip, cidr, mac, gateway = ep.ip, ep.cidr, ep.mac, net.gateway
         hostname = cdir.config().get("hostname", "") or cid[:12]
         modes.write_file(cdir.path / "hosts", self._hosts_text(spec, hostname, ip))

@@ -52,6 +52,7 @@ def add_routes(routes: Routes) -> None:
         ("POST", "/containers/{id}/wait", wait),
         ("POST", "/containers/{id}/attach", attach),
         ("POST", "/containers/{id}/rename", rename),
+        ("POST", "/containers/{id}/resize", resize),
         ("GET", "/containers/{id}/archive", get_archive),
         ("HEAD", "/containers/{id}/archive", head_archive),
         ("PUT", "/containers/{id}/archive", put_archive),
@@ -108,6 +109,20 @@ async def rename(request: web.Request) -> web.Response:
         raise InvalidArgument("Neither old nor new names may be empty")
     await standalone(request).rename(request.match_info["id"], name)
     return web.Response(status=204)
+
+
+async def resize(request: web.Request) -> web.Response:
+    """The size of the container's terminal (``h`` rows, ``w`` columns)."""
+    sizes = []
+    for key in ("h", "w"):
+        text = request.query.get(key, "0")
+        if not text.isdigit() or int(text) > 0xFFFF:
+            raise InvalidArgument(f"invalid value for {key}: {text}")
+        sizes.append(int(text))
+    sa = standalone(request)
+    cid = str((await local_engine(request).containers.resolve(request.match_info["id"]))["id"])
+    sa.resize(cid, sizes[0], sizes[1])
+    return web.Response(status=200)
 
 
 # ---------------------------------------------------------------- wait
