@@ -274,3 +274,43 @@ def test_a_leader_at_capacity_refuses_a_session_with_the_delay_to_obey() -> None
         refusal.code, grpc.aio.Metadata(), grpc.aio.Metadata(), "busy", None
     )
     assert retry_after(other) is None
+
+
+def test_a_node_told_to_come_back_later_is_not_down_before_then() -> None:
+    async def main() -> tuple[float, float, float]:
+        root = ca.create_root_ca()
+        store = Store(LocalLog())
+        told = node("w1", id="id-w1")
+
+        def create(tx: Tx) -> None:
+            tx.create(CLUSTERS, Cluster(id="c1", heartbeat_period_s=0.2))
+            tx.create(NODES, told)
+
+        await store.update(create)
+        leader = Dispatcher(store, root.cert_pem, lambda: True, lambda: None)
+        runner = asyncio.create_task(leader.run())
+        try:
+            await asyncio.sleep(0)
+            leader.admission.max_pending = 0
+            call: Any = _Call(node_credentials(root, told.id, NodeRole.WORKER).cert_pem)
+            refused_at = time.monotonic()
+            with pytest.raises(_Refused):
+                await anext(leader.Session(dispatcher_pb2.SessionRequest(), call))
+            error = grpc.aio.AioRpcError(
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.aio.Metadata(),
+                grpc.aio.Metadata(*call.trailers),
+                "busy",
+                None,
+            )
+            delay = retry_after(error)
+            assert delay is not None
+            # It never comes back: down in the end, but not within the delay it was given.
+            await wait_for_async("the node down", lambda: is_down(store, told.id), timeout=60)
+            return refused_at, time.monotonic(), delay
+        finally:
+            await leader.stop()
+            runner.cancel()
+
+    refused_at, down_at, delay = asyncio.run(main())
+    assert down_at - refused_at >= delay

@@ -101,6 +101,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._registrations = RegistrationBatcher(store)
         self._registrations.on_registered = self.admission.registered
         self.stalls = StallClock()
+        # Nodes told to come back later (admission), and when: not late before then.
+        self._deferred: dict[str, float] = {}
         self._dirty = asyncio.Event()
         # What _push_assignments learnt from the store's events since the last push.
         self._index = AssignmentIndex(())
@@ -168,6 +170,8 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     last = session.last_heartbeat
                 else:
                     last = seen_at.setdefault(node.id, max(started, time.monotonic()))
+                    # Told to come back at a time: its grace counts from then.
+                    last = max(last, self._deferred.get(node.id, 0.0))
                 if node.state != NodeState.DOWN and last < deadline:
                     late.append(node.id)
             if late:
@@ -334,8 +338,10 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             # later, when the ones ahead are done, instead of joining a queue that starves
             # the leader (and its Raft thread) of CPU.
             refusal = TryLater(delay)
+            self._deferred[node_id] = time.monotonic() + delay
             context.set_trailing_metadata(refusal.trailers)
             raise refusal
+        self._deferred.pop(node_id, None)
         desc = request.description
         previous = self._sessions.get(node_id)
         if previous is not None:
