@@ -7,7 +7,7 @@ scale bench at 1,000 nodes / 10,000 tasks: generation-2 collections of 270-740 m
 manager, each one the cause of a late Raft tick (bench/README.md); at ten times the tasks
 they would outlast the election timeout.
 
-So every ``FREEZE_EVERY_S`` the objects alive then are frozen (``gc.freeze``): collections
+So every ``FREEZE_EVERY_S`` (1 s) the objects alive then are frozen (``gc.freeze``): collections
 walk only what was allocated since, and a full one costs in proportion to the recent
 allocations, not the heap. The price: a reference cycle among objects alive at a freeze is
 not reclaimed once it becomes garbage. The managers' long-lived objects are the store's
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # A collection this long is logged (rate-limited): a fifth of the shortest election timeout.
 REPORT_OVER_S = 0.2
-FREEZE_EVERY_S = 5.0
+FREEZE_EVERY_S = 1.0
 THAW_EVERY_S = 3600.0
 THAW_LIMIT = 2_000_000
 

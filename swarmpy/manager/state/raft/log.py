@@ -83,8 +83,11 @@ def settings(data_dir: Path, password: str) -> dict[str, Any]:
         "journalFile": str(data_dir / JOURNAL_FILE),
         "fullDumpFile": str(data_dir / DUMP_FILE),
         "dynamicMembershipChange": True,
-        # A leader cut off from the majority steps down after this instead of 30 s.
-        "leaderFallbackTimeout": 2.0,
+        # A leader cut off from the majority steps down after this instead of 30 s; twice
+        # the longest election timeout, since a leader that stepped down after 2 s of its
+        # own garbage collection and a starved CPU (2,500 nodes, bench/README.md) tore down
+        # every agent's session with it.
+        "leaderFallbackTimeout": 4.0,
         # Elections wait longer than pysyncobj's 0.4-1.4 s: a manager busy applying a large
         # batch (a 10,000-task service) while serving gRPC can stall past 1.4 s, and the
         # elections that followed kept leadership moving (bench/scale_bench.py). Failover
