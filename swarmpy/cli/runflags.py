@@ -33,6 +33,8 @@ class RunOptions:
     env: tuple[str, ...] = ()
     env_files: tuple[str, ...] = ()
     network: str = "default"
+    network_aliases: tuple[str, ...] = ()  # --network-alias, on a user network
+    ip: str = ""  # --ip, an IPv4 address on a user network
     cpus: str = ""
     memory: str = ""
     restart: str = ""
@@ -312,7 +314,7 @@ def create_request(o: RunOptions) -> dict[str, Any]:
             "Mounts": mounts or None,
             **({"Init": True} if o.init else {}),
         },
-        "NetworkingConfig": {"EndpointsConfig": {}},
+        "NetworkingConfig": {"EndpointsConfig": _endpoints(o)},
     }
     if health is not None:
         body["Healthcheck"] = health_json(health)
@@ -321,6 +323,18 @@ def create_request(o: RunOptions) -> dict[str, Any]:
     if o.stop_timeout is not None:
         body["StopTimeout"] = o.stop_timeout
     return body
+
+
+def _endpoints(o: RunOptions) -> dict[str, Any]:
+    """docker/cli's EndpointsConfig: the network's aliases and address, when given."""
+    if not (o.network_aliases or o.ip):
+        return {}
+    endpoint: dict[str, Any] = {}
+    if o.network_aliases:
+        endpoint["Aliases"] = list(o.network_aliases)
+    if o.ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": o.ip}
+    return {o.network or "default": endpoint}
 
 
 def _env_item(item: str) -> str:

@@ -128,6 +128,9 @@ class CreateSpec:
     stop_timeout: int | None = None
     mounts: tuple[MountRequest, ...] = ()
     network_mode: str = "default"
+    # The endpoint's --network-alias and --ip (a user network's, swarmpy.overlay.bridges).
+    network_aliases: tuple[str, ...] = ()
+    ip: str = ""
     port_requests: tuple[PortRequest, ...] = ()
     publish_all: bool = False
     restart_policy: restart.RestartPolicy = restart.NO_RESTART
@@ -298,11 +301,15 @@ def parse_create(body: Any) -> CreateSpec:
             for name in names:
                 ep = endpoints.obj(name)
                 if ep is not None:
+                    spec["network_aliases"] = ep.strings("Aliases")
+                    ipam = ep.obj("IPAMConfig")
+                    if ipam is not None:
+                        spec["ip"] = ipam.text("IPv4Address")
+                        ipam.unsupported(["IPv6Address", "LinkLocalIPs"])
+                        ipam.done()
                     ep.unsupported(
                         [
-                            "IPAMConfig",
                             "Links",
-                            "Aliases",
                             "NetworkID",
                             "EndpointID",
                             "Gateway",

@@ -240,15 +240,18 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
     )
 
     # --- containers on user bridges reach each other by name and alias (docker run)
-    db = d.ok("run", "-d", "--network", "custom", "--name", "db", "busybox", "sleep", "600")
-    db = db.strip()
+    db = d.ok(
+        "run", "-d", "--network", "custom", "--network-alias", "database", "--name", "db",
+        "busybox", "sleep", "600",
+    ).strip()  # fmt: skip
     pinged = d.ok(
         "run", "--rm", "--network", "custom", "busybox", "sh", "-c",
-        "cat /etc/resolv.conf; ping -c1 -W2 db",
+        "cat /etc/resolv.conf; ping -c1 -W2 db; ping -c1 -W2 database",
     )  # fmt: skip
     assert pinged.startswith("nameserver 127.0.0.11\n")
     assert "PING db (182.18.0.2)" in pinged
-    assert "1 packets received" in pinged
+    assert "PING database (182.18.0.2)" in pinged
+    assert pinged.count("1 packets received") == 2
     d.ok("network", "create", "other")
     docker_cli.ok("network", "connect", "--alias", "store", "other", "db")
     (other,) = d.json("network", "inspect", "other")

@@ -395,6 +395,24 @@ def test_run_flags_become_docker_create_request() -> None:
         runflags.create_request(runflags.RunOptions(image="b", rm=True, restart="always"))
 
 
+def test_network_alias_and_ip_reach_the_spec_of_a_user_network() -> None:
+    o = runflags.RunOptions(
+        image="busybox", network="custom", network_aliases=("db", "store"), ip="182.18.0.9"
+    )
+    body = runflags.create_request(o)
+    assert body["NetworkingConfig"]["EndpointsConfig"] == {
+        "custom": {"Aliases": ["db", "store"], "IPAMConfig": {"IPv4Address": "182.18.0.9"}}
+    }
+    spec = parse_create(body)
+    assert (spec.network, spec.network_aliases, spec.ip) == (
+        "custom",
+        ("db", "store"),
+        "182.18.0.9",
+    )
+    plain = parse_create(runflags.create_request(runflags.RunOptions(image="busybox")))
+    assert (plain.network_aliases, plain.ip) == ((), "")
+
+
 def test_run_exit_codes_for_a_failed_start() -> None:
     assert runflags.start_exit_code('exec: "x": executable file not found in $PATH') == 127
     assert runflags.start_exit_code("exec /bin/x: permission denied") == 126
