@@ -152,6 +152,18 @@ def check_argv(argv: list[str]) -> None:
             raise InvalidArgument(f"invalid argument {arg!r}: not UTF-8 text") from None
 
 
+def command_context(argv: list[str]) -> Any:
+    """The context of the command ``argv`` names (parsed leniently, nothing run); None when
+    even that fails."""
+    from typer._click.exceptions import ClickException
+    from typer._click.shell_completion import _resolve_context
+
+    try:
+        return _resolve_context(typer.main.get_command(app), {}, "swarmpy", argv)
+    except (ClickException, LookupError):
+        return None
+
+
 def main() -> None:
     # The vendored click's exceptions (typer exports only some): usage errors exit 125.
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
@@ -170,9 +182,14 @@ def main() -> None:
             sys.exit(code)
     except NoArgsIsHelpError as exc:  # `swarmpy node`: its help, as `docker node`
         typer.echo(exc.format_message())
-    except UsageError as exc:
-        exc.show()
-        sys.exit(USAGE_EXIT)
+    except UsageError as exc:  # in docker's words and exit status (cli/usage.py)
+        from swarmpy.cli import usage
+
+        if exc.ctx is None:  # the parser's own errors come without the command's context
+            exc.ctx = command_context(usage.offending_prefix(exc, sys.argv[1:]))
+        text, status = usage.report(exc, sys.argv[1:])
+        typer.echo(text, err=True)
+        sys.exit(status)
     except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -339,10 +339,14 @@ def check(outcome: Outcome, argv: Sequence[str]) -> None:
     assert "Traceback" not in outcome.stderr + outcome.stdout, f"{shown}\n{outcome.stderr}"
     if outcome.code == 0:
         return
-    # Usage errors are the command's usage and a hint, on several lines as Docker's (exit 2 from
-    # click, 125 as Docker's CLI). Every other failure is ours: one line per error, as Docker
+    # Usage errors are several lines as Docker's: a flag error and where the help is (exit 125,
+    # 2 from click), a wrong number of arguments or an unknown command with the usage or the help
+    # (exit 1, as Docker's CLI). Every other failure is ours: one line per error, as Docker
     # prints one per reference a command could not act on.
-    if outcome.code not in USAGE_EXITS:
+    usage_error = outcome.code in USAGE_EXITS or (
+        outcome.code == 1 and ("See 'swarmpy" in outcome.stderr or "Usage:" in outcome.stderr)
+    )
+    if not usage_error:
         lines = outcome.stderr.strip().splitlines()
         assert lines, f"{shown}\nexit {outcome.code} with nothing on stderr"
         assert len(lines) == 1 or all(line.startswith("Error") for line in lines), (

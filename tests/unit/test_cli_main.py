@@ -39,14 +39,90 @@ def run_main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     return 0
 
 
-def test_usage_errors_exit_125_as_dockers(
+# docker 20.10's own output for the same command lines (with "docker" for "swarmpy").
+DOCKER_USAGE_ERRORS: list[tuple[list[str], int, str]] = [
+    (["node", "ls", "--bogus"], 125, "unknown flag: --bogus\nSee 'swarmpy node ls --help'.\n"),
+    (
+        ["service", "ls", "-z"],
+        125,
+        "unknown shorthand flag: 'z' in -z\nSee 'swarmpy service ls --help'.\n",
+    ),
+    (
+        ["service", "ls", "--filter"],
+        125,
+        "flag needs an argument: --filter\nSee 'swarmpy service ls --help'.\n",
+    ),
+    (
+        ["node", "ls", "-f"],
+        125,
+        "flag needs an argument: 'f' in -f\nSee 'swarmpy node ls --help'.\n",
+    ),
+    (
+        ["service", "ls", "--quiet=x"],
+        125,
+        'invalid argument "x" for "-q, --quiet" flag: strconv.ParseBool: parsing "x": invalid '
+        "syntax\nSee 'swarmpy service ls --help'.\n",
+    ),
+    (
+        ["service", "create"],
+        1,
+        '"swarmpy service create" requires at least 1 argument.\n'
+        "See 'swarmpy service create --help'.\n\n"
+        "Usage:  swarmpy service create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"
+        "Create a new service\n",
+    ),
+    (
+        ["service", "ls", "extra"],
+        1,
+        "\"swarmpy service ls\" accepts no arguments.\nSee 'swarmpy service ls --help'.\n\n"
+        "Usage:  swarmpy service ls [OPTIONS]\n\nList services\n",
+    ),
+    (
+        ["network", "create"],
+        1,
+        '"swarmpy network create" requires exactly 1 argument.\n'
+        "See 'swarmpy network create --help'.\n\n"
+        "Usage:  swarmpy network create [OPTIONS] NETWORK\n\nCreate a network\n",
+    ),
+    (
+        ["node", "inspect"],
+        1,
+        '"swarmpy node inspect" requires at least 1 argument.\n'
+        "See 'swarmpy node inspect --help'.\n\n"
+        "Usage:  swarmpy node inspect [OPTIONS] self|NODE [NODE...]\n\n"
+        "Display detailed information on one or more nodes\n",
+    ),
+    (
+        ["events", "--filter", "type"],
+        125,
+        'invalid argument "type" for "-f, --filter" flag: bad format of filter (expected '
+        "name=value)\nSee 'swarmpy events --help'.\n",
+    ),
+    (["nosuchnoun"], 1, "swarmpy: 'nosuchnoun' is not a swarmpy command.\nSee 'swarmpy --help'\n"),
+]
+
+
+@pytest.mark.parametrize(("argv", "status", "stderr"), DOCKER_USAGE_ERRORS)
+def test_usage_errors_are_worded_and_exit_as_dockers(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    status: int,
+    stderr: str,
+) -> None:
+    assert run_main(monkeypatch, *argv) == status
+    captured = capsys.readouterr()
+    assert captured.err == stderr
+    assert captured.out == ""
+
+
+def test_an_unknown_command_under_a_noun_prints_the_nouns_help_on_stderr(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_main(monkeypatch, "node", "ls", "--bogus") == cli_main.USAGE_EXIT == 125
-    err = capsys.readouterr().err
-    assert "No such option: --bogus" in err
-    assert run_main(monkeypatch, "nosuchnoun") == 125
-    assert run_main(monkeypatch, "node", "rm") == 125  # a missing argument
+    assert run_main(monkeypatch, "service", "nosuch") == 1
+    captured = capsys.readouterr()
+    assert "Manage swarm services" in captured.err
+    assert captured.out == ""
 
 
 def test_a_noun_alone_prints_its_help(
