@@ -5,7 +5,7 @@ a config file, a service reading a secret, a worker) deployed from one Compose f
 the secret is readable in its task; the services reach each other by short name; a redeploy of
 the same file changes nothing, a second file merged over it with another replica count updates
 that service only, --prune removes a service the file no longer has; `stack rm` leaves nothing
-of the stack. (Published ports are the lab test's: loopback daemons share one network
+of the stack; and Docker's own CLI deploys and redeploys a stack on our daemon. (Published ports are the lab test's: loopback daemons share one network
 namespace.)
 
 On the session's shared three-host swarm: the web answers from every node's published port
@@ -26,6 +26,7 @@ import pytest
 
 from swarmpy.lab.hosts import Host, swarmpy_executable
 from tests.support.daemons import Daemon, DaemonSet
+from tests.support.docker_cli import DockerCli
 from tests.support.lab import TestLab
 from tests.support.localswarm import TASK_START_S, single_node_swarm
 from tests.support.poll import wait_for
@@ -211,6 +212,20 @@ def test_stack_deploy_redeploy_and_rm(daemons: DaemonSet, tmp_path: Path) -> Non
         assert d.ok("stack", "ls").splitlines() == ["NAME      SERVICES   ORCHESTRATOR"]
         rerun = d.cli("stack", "rm", stack)
         assert rerun.stderr == f"Nothing found in stack: {stack}\n"
+
+        # Docker's own CLI deploys (and redeploys) on our daemon, and we see its stack.
+        docker = DockerCli(d)
+        docker.env["WEB_ROOT"] = "/www"  # the Compose file's variable
+        docker.ok("stack", "deploy", "-c", str(smaller), "dk")
+        try:
+            docker.ok("stack", "deploy", "-c", str(smaller), "dk")
+            assert d.ok("stack", "ls").splitlines()[1:] == ["dk        2          Swarm"]
+            assert d.ok("stack", "services", "dk", "--format", "{{.Name}}").split() == [
+                "dk_db",
+                "dk_web",
+            ]
+        finally:
+            docker.ok("stack", "rm", "dk")
 
 
 LAB_COMPOSE = """\
