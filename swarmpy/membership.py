@@ -47,6 +47,7 @@ from swarmpy.model import (
 )
 from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
 from swarmpy.renewal import CertRenewer
+from swarmpy.server.backend import SWARM_LOCKED
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,8 @@ class Membership:
         state = self.node.state
         if state is None or state.role != NodeRole.MANAGER:
             raise Conflict("--force-new-cluster needs a node that was a manager of a swarm")
+        if state.locked:
+            raise Unavailable(SWARM_LOCKED)  # its keys are still under the unlock key
         await self.node.stop_roles()
         state = replace(state, raft_members=(state.raft_addr,), managers=(state.api_addr,))
         self.node.state = state
