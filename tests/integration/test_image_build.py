@@ -53,8 +53,10 @@ HEALTHCHECK --interval=5s --retries=2 CMD test -f /srv/app/app.txt
 STOPSIGNAL SIGUSR1
 SHELL ["/bin/sh", "-ec"]
 RUN test "$MODE" = test
+ONBUILD ENV TRIGGERED=yes
 ENTRYPOINT ["/bin/sh", "-c"]
-CMD ["cat /srv/app/app.txt; sleep 600"]
+CMD ["cat app.txt /unpacked/inside.txt /from-build.txt /from-scratch.txt; ls -n data; \
+test -e /bin/vi || echo vi-gone; sleep 600"]
 """
 
 
@@ -95,6 +97,11 @@ def _leftovers(d: Daemon) -> list[str]:
     return found + [c for c in listed if len(c) == 64]
 
 
+def _full_output(d: Daemon, container: str) -> str | None:
+    out = d.ok("logs", container)
+    return out if "vi-gone" in out else None
+
+
 def _running(d: Daemon, service: str) -> bool:
     return task_container(d, service) is not None
 
@@ -113,7 +120,7 @@ def test_build_cache_push_pull_save_and_failures(
         (d,) = ds.start(1)
         with single_node_swarm(d):
             first = d.ok("build", "-t", "app:v1", "-t", "app:extra", str(ctx), timeout=180)
-            steps = 25
+            steps = 26
             assert f"Step {steps}/{steps} : CMD" in first
             assert "Successfully tagged app:v1" in first
             assert "Successfully tagged app:extra" in first
@@ -125,6 +132,13 @@ def test_build_cache_push_pull_save_and_failures(
             assert "MODE=test" in config["Env"]
             assert config["WorkingDir"] == "/srv/app"
             assert config["User"] == "1000"
+            assert config["OnBuild"] == ["ENV TRIGGERED=yes"]
+            (ctx / "Child").write_text("FROM app:v1\n")
+            child = d.ok("build", "-f", str(ctx / "Child"), "-t", "child", str(ctx))
+            assert "# Executing 1 build trigger\n" in child
+            child_config = d.json("image", "inspect", "child")[0]["Config"]
+            assert "TRIGGERED=yes" in child_config["Env"]
+            assert not child_config["OnBuild"]
 
             # A rebuild is all cache; a changed COPY source rebuilds from its step on.
             second = d.ok("build", "-t", "app:v1", str(ctx), timeout=120)
@@ -152,7 +166,13 @@ def test_build_cache_push_pull_save_and_failures(
             d.ok("image", "rm", "app:v1", "app:extra", remote, "dapp", f"{registry}/team/dapp:1")
             d.ok("image", "pull", remote, timeout=120)
             container = run_task(d, "built", "--stop-grace-period", "1s", remote)
-            assert "v2" in d.ok("logs", container)
+            out = wait_for("the task's output", lambda: _full_output(d, container), 30, 0.2)
+            # app.txt, ADD's archive unpacked, COPY --from a stage and from a scratch stage,
+            # --chown, the whiteout of RUN's rm.
+            one = "hello from stage one"
+            assert out.splitlines()[:4] == ["v2", "in", one, one]
+            assert " 1000 " in out
+            assert "vi-gone" in out
 
             # save output loads back.
             archive = tmp_path / "app.tar"

@@ -47,6 +47,7 @@ from swarmpy.engine.images.store import ImageStore
 from swarmpy.engine.runc import RUNC_UMASK, Runc, remove_cgroup
 from swarmpy.engine.spec import ContainerConfig
 from swarmpy.errors import ImageError, InvalidArgument, NotFound, RuntimeFailure
+from swarmpy.humanize import go_duration
 
 Say = Callable[[str], None]
 
@@ -213,6 +214,7 @@ class _Run:
                 raise DockerfileError(f"duplicate name {stage.name}")
             self._print_step(stage.source)
             state = await self._from(stage)
+            await self._triggers(state)
             self._done(state)
             for inst in stage.instructions:
                 self._print_step(inst)
@@ -352,7 +354,7 @@ class _Run:
         if not inst.json_args:
             raise DockerfileError("SHELL requires at least one argument")
         state.config["Shell"] = list(inst.json_args)
-        await self._commit_meta(state, f"SHELL {_go_list(state.config['Shell'])}")
+        await self._commit_meta(state, f"SHELL [{' '.join(state.config['Shell'])}]")
 
     async def _do_user(self, state: _State, inst: Instruction) -> None:
         words = self._words(state, inst)
@@ -370,7 +372,8 @@ class _Run:
 
     async def _do_expose(self, state: _State, inst: Instruction) -> None:
         ports = dict(state.config.get("ExposedPorts") or {})
-        for word in self._words(state, inst):
+        words = self._words(state, inst)
+        for word in words:
             port, _, proto = word.partition("/")
             proto = (proto or "tcp").lower()
             if proto not in ("tcp", "udp", "sctp"):
@@ -381,7 +384,7 @@ class _Run:
         if not ports:
             raise DockerfileError("EXPOSE requires at least one argument")
         state.config["ExposedPorts"] = ports
-        await self._commit_meta(state, "EXPOSE " + " ".join(sorted(ports)))
+        await self._commit_meta(state, "EXPOSE " + " ".join(words))
 
     async def _do_volume(self, state: _State, inst: Instruction) -> None:
         env = state.expand_env()
@@ -428,10 +431,26 @@ class _Run:
             raise DockerfileError('Unknown type "' + word + '" in HEALTHCHECK (try CMD)')
         state.config["Healthcheck"] = check
         image_health(check)  # refuses what a container could not use
-        await self._commit_meta(state, f"HEALTHCHECK &{{{_go_list(check['Test'])} ...}}")
+        await self._commit_meta(state, f"HEALTHCHECK {_go_health(check)}")
 
     async def _do_onbuild(self, state: _State, inst: Instruction) -> None:
-        raise DockerfileError("ONBUILD is not supported by swarmpy's builder")
+        trigger = dfile.parse_instruction(inst.rest, inst.line, self.escape)
+        if trigger.cmd == "ONBUILD":
+            raise DockerfileError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+        if trigger.cmd in ("FROM", "MAINTAINER"):
+            raise DockerfileError(f"{trigger.cmd} isn't allowed as an ONBUILD trigger")
+        state.config["OnBuild"] = [*(state.config.get("OnBuild") or []), inst.rest]
+        await self._commit_meta(state, f"ONBUILD {inst.rest}")
+
+    async def _triggers(self, state: _State) -> None:
+        """The base image's ONBUILD triggers, run right after FROM (and then forgotten)."""
+        triggers = list(state.config.get("OnBuild") or [])
+        if not triggers:
+            return
+        state.config["OnBuild"] = None
+        self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+        for text in triggers:
+            await self._dispatch(state, dfile.parse_instruction(text, 0, self.escape))
 
     async def _do_workdir(self, state: _State, inst: Instruction) -> None:
         words = self._words(state, inst)
@@ -441,13 +460,14 @@ class _Run:
             posixpath.join(state.config.get("WorkingDir") or "/", words[0])
         )
         state.config["WorkingDir"] = workdir
-        probe = self._probe_config(state, comment=f"WORKDIR {workdir}")
+        # One-argument comment, as Docker's WORKDIR (and COPY/ADD) write theirs.
+        probe = self._probe_config(state, comment=f"WORKDIR {workdir}", two_args=False)
         if await self._cached(state, probe):
             return
 
         def make(rootfs: Path) -> None:
             if not ctx.secure_join(rootfs, workdir).exists():
-                ctx._make_dirs(rootfs, workdir, ctx.Owner(0, 0))
+                ctx.make_dirs(rootfs, workdir, ctx.Owner(0, 0))
 
         await self._fs_step(state, probe, make, container=True)
 
@@ -671,7 +691,7 @@ class _Run:
         workdir: str,
     ) -> int:
         if workdir != "/" and not ctx.secure_join(rootfs, workdir).exists():
-            await asyncio.to_thread(ctx._make_dirs, rootfs, workdir, ctx.Owner(0, 0))
+            await asyncio.to_thread(ctx.make_dirs, rootfs, workdir, ctx.Owner(0, 0))
         image = ImageConfig(image_id="", cmd=tuple(cmd), env=tuple(env), workdir=workdir, user=user)
         container = ContainerConfig(
             id=cid,
@@ -829,6 +849,19 @@ def _auth_key(domain: str) -> str:
 def _go_list(words: list[str]) -> str:
     """A Go ``%q`` of a string slice, as the classic builder writes CMD comments."""
     return "[" + " ".join(json.dumps(w) for w in words) + "]"
+
+
+def _go_health(check: dict[str, Any]) -> str:
+    """Docker's ``%q`` of its HealthConfig pointer, as its history shows HEALTHCHECK:
+    ``&{["CMD-SHELL" "x"] "5s" "0s" "0s" '\x02'}``."""
+    durations = " ".join(
+        json.dumps(go_duration(check.get(key, 0) / 1e9))
+        for key in ("Interval", "Timeout", "StartPeriod")
+    )
+    retries = int(check.get("Retries", 0))
+    char = chr(retries) if 0x20 <= retries < 0x7F and chr(retries) not in "'\\" else ""
+    rune = f"'{char}'" if char else f"'\\x{retries:02x}'"
+    return f"&{{{_go_list(check['Test'])} {durations} {rune}}}"
 
 
 def _duration(text: str, flag: str) -> int:

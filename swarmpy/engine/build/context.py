@@ -210,22 +210,22 @@ def copy_sources(
         src = src_root / rel if rel else src_root
         st = os.lstat(src)
         if stat.S_ISDIR(st.st_mode):
-            target = _make_dirs(rootfs, dest.rstrip("/") or "/", owner)
+            target = make_dirs(rootfs, dest.rstrip("/") or "/", owner)
             _copy_tree(src, rootfs, dest.rstrip("/") or "/", owner)
             continue
         if decompress and _is_archive(src):
-            target = _make_dirs(rootfs, dest.rstrip("/") or "/", owner)
+            target = make_dirs(rootfs, dest.rstrip("/") or "/", owner)
             _extract_archive(src, target)
             continue
         target_path = dest.rstrip("/") or "/"
         existing = secure_join(rootfs, target_path)
         if dest_is_dir or (existing.is_dir() and not existing.is_symlink()):
             target_path = posixpath.join(target_path, posixpath.basename(rel) or rel)
-        _make_dirs(rootfs, posixpath.dirname(target_path), owner)
+        make_dirs(rootfs, posixpath.dirname(target_path), owner)
         _copy_entry(src, st, secure_join(rootfs, target_path), owner)
 
 
-def _make_dirs(rootfs: Path, path: str, owner: Owner | None) -> Path:
+def make_dirs(rootfs: Path, path: str, owner: Owner | None) -> Path:
     current = ""
     for part in [p for p in path.split("/") if p]:
         current += "/" + part

@@ -210,6 +210,18 @@ def _instruction(text: str, line: int, escape: str) -> Instruction:
     return Instruction(cmd, rest, tuple(flags), text, line, json_args)
 
 
+def parse_instruction(text: str, line: int, escape: str = "\\") -> Instruction:
+    """One instruction on its own (an ONBUILD trigger)."""
+    if not text.strip():
+        raise DockerfileError("ONBUILD requires at least one argument")
+    return _instruction(text.strip(), line, escape)
+
+
+def json_form(rest: str) -> tuple[str, ...] | None:
+    """The exec (JSON) form's words, or None for the shell form."""
+    return _json_form(rest)
+
+
 def _json_form(rest: str) -> tuple[str, ...] | None:
     if not rest.startswith("["):
         return None

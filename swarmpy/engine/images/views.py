@@ -46,15 +46,40 @@ def inspect_view(record: ImageRecord, config: dict[str, Any]) -> dict[str, Any]:
         "Architecture": record.architecture,
         "Os": record.os,
         "Size": record.size,
-        "Config": {
-            "Env": cfg.get("Env"),
-            "Cmd": cfg.get("Cmd"),
-            "Entrypoint": cfg.get("Entrypoint"),
-            "WorkingDir": cfg.get("WorkingDir", ""),
-            "User": cfg.get("User", ""),
-            "Labels": cfg.get("Labels"),
-        },
+        "Config": _container_config(cfg),
+        "ContainerConfig": _container_config(config.get("container_config") or {}),
+        "Parent": record.parent,
+        "DockerVersion": str(config.get("docker_version", "")),
         "RootFS": {"Type": "layers", "Layers": list(record.diff_ids)},
+    }
+
+
+def _container_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """An image's (run) config as Docker's inspect shows it: every key of its container
+    Config, those the image does not set at their zero values."""
+    return {
+        "Hostname": cfg.get("Hostname", ""),
+        "Domainname": cfg.get("Domainname", ""),
+        "User": cfg.get("User", ""),
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        **({"ExposedPorts": cfg["ExposedPorts"]} if cfg.get("ExposedPorts") else {}),
+        "Tty": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Env": cfg.get("Env"),
+        "Cmd": cfg.get("Cmd"),
+        **({"Healthcheck": cfg["Healthcheck"]} if cfg.get("Healthcheck") else {}),
+        **({"ArgsEscaped": True} if cfg.get("ArgsEscaped") else {}),
+        "Image": cfg.get("Image", ""),
+        "Volumes": cfg.get("Volumes"),
+        "WorkingDir": cfg.get("WorkingDir", ""),
+        "Entrypoint": cfg.get("Entrypoint"),
+        "OnBuild": cfg.get("OnBuild"),
+        "Labels": cfg.get("Labels"),
+        **({"StopSignal": cfg["StopSignal"]} if cfg.get("StopSignal") else {}),
+        **({"Shell": cfg["Shell"]} if cfg.get("Shell") else {}),
     }
 
 
