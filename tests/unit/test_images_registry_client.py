@@ -83,7 +83,8 @@ def test_an_unknown_repository_reads_like_docker() -> None:
     with client, pytest.raises(ImageError) as caught:
         client.manifest("latest")
     assert str(caught.value) == (
-        "pull access denied for nope, repository does not exist or may require authorization"
+        "pull access denied for nope, repository does not exist or may require 'docker login':"
+        " name unknown: name_unknown"
     )
 
 

@@ -358,9 +358,10 @@ class RegistryClient:
     def _error(self, response: httpx.Response, what: str) -> ImageError:
         codes = _error_codes(response)
         if response.status_code in (401, 403) or "NAME_UNKNOWN" in codes:
+            detail = _first_error(response)
             return RepositoryNotFound(
                 f"pull access denied for {self.display}, repository does not exist or may "
-                "require authorization"
+                "require 'docker login'" + (f": {detail}" if detail else "")
             )
         if response.status_code == 404 and ("MANIFEST_UNKNOWN" in codes or not codes):
             if what.startswith("sha256:") and "/blobs/" in str(response.url):
@@ -390,7 +391,8 @@ def _error_codes(response: httpx.Response) -> list[str]:
 
 
 def _first_error(response: httpx.Response) -> str:
-    """Docker's rendering of a registry error: ``code: message`` (code in lower case)."""
+    """Docker's rendering of a registry error (errcode's Error): ``code: message``, the code
+    in lower case with spaces for underscores (``name unknown: ...``)."""
     try:
         body = response.json()
     except ValueError:
@@ -398,6 +400,6 @@ def _first_error(response: httpx.Response) -> str:
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
         return ""
-    code = str(errors[0].get("code", "")).lower()
+    code = str(errors[0].get("code", "")).lower().replace("_", " ")
     message = str(errors[0].get("message", ""))
     return f"{code}: {message}" if code else message
