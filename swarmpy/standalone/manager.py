@@ -630,6 +630,10 @@ class StandaloneContainers:
             )
             if not again:
                 await self._apply_ports()
+                if spec.network not in ("bridge", "host", "none"):
+                    # As Docker's: a stopped container's endpoints on user networks go
+                    # (and its names with them); its next start makes them again.
+                    await rt.bridges.detach_all(cid)
                 if spec.auto_remove:
                     await self._attach_drained(cid)
                     async with self._lock(cid):

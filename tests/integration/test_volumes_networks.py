@@ -269,6 +269,11 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
     )
     d.ok("network", "disconnect", "other", "db")
     assert d.json("network", "inspect", "other")[0]["Containers"] == {}
+    # A stopped container leaves its user networks; its start joins them again.
+    d.ok("kill", "db")
+    wait_for("db off custom", lambda: not d.json("network", "inspect", "custom")[0]["Containers"])
+    d.ok("start", "db")
+    assert list(d.json("network", "inspect", "custom")[0]["Containers"]) == [db]
     d.ok("rm", "-f", "db")
     assert docker_cli.ok("network", "rm", "custom", "other") == "custom\nother\n"
 
