@@ -106,14 +106,17 @@ def ls(
 def inspect(
     refs: list[str] = typer.Argument(..., metavar="NETWORK..."),
     fmt: str = output.inspect_format_option(),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Verbose output for diagnostics"),
 ) -> None:
     """Display detailed information on one or more networks."""
     api = engine.connect()
     docs, errors = [], []
-    # As docker's CLI: every network found is shown, then each one that was not.
+    # As docker's CLI: every network found is shown, then each one that was not. --verbose:
+    # a swarm network's Peers and Services (its VIPs and tasks' endpoints), from the daemon.
+    query = {"verbose": True} if verbose else {}
     for ref in refs:
         try:
-            docs.append(api.get(path_of("networks", ref)))
+            docs.append(api.get(path_of("networks", ref), **query))
         except NotFound:
             errors.append(error_line(NotFound(f"No such network: {ref}")))
     output.print_inspect(docs, fmt)

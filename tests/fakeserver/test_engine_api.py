@@ -425,6 +425,10 @@ def test_networks_create_list_inspect_remove_prune() -> None:
         assert [n["Name"] for n in listed] == ["overnet"]
         status, network = await call(api, "GET", f"/networks/{created['Id']}")
         assert (status, network["Name"], network["Scope"]) == (200, "overnet", "swarm")
+        assert "Services" not in network
+        _, verbose = await call(api, "GET", f"/networks/{created['Id']}?verbose=true")
+        # No task runs here: no node has the network, no service has an endpoint on it yet.
+        assert (verbose["Peers"], verbose["Services"]) == ([], {})
         assert await message(api, "GET", "/networks/nosuch") == (404, "network nosuch not found")
         status, text = await message(api, "DELETE", "/networks/overnet")
         assert (status, "in use" in text) == (400, True)

@@ -16,11 +16,12 @@ from aiohttp import web
 
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
-from swarmpy.manager.state.store import SERVICES, Snapshot
+from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import Network
 from swarmpy.overlay.bridges import BridgeNetwork, BridgeNetworks
 from swarmpy.server.app import NODE, ApiError, Routes, json_body, json_response, parse_time
 from swarmpy.server.backend import EngineNode, LocalEngine, reader, writer
+from swarmpy.server.convert.netverbose import verbose_json
 from swarmpy.server.convert.network import (
     NetworkCreate,
     bridge_network_json,
@@ -239,10 +240,16 @@ async def inspect(request: web.Request) -> web.Response:
         if local is None:
             raise NotFound(f"network {ref} not found")
         return json_response(local_network_json(local.network, local.endpoints))
-    network = reader(node).networks.get(ref)
+    api = reader(node)
+    network = api.networks.get(ref)
     local = found.get(network.id)
     endpoints = local.endpoints if local is not None else []
-    return json_response(local_network_json(network, endpoints))
+    doc = local_network_json(network, endpoints)
+    if request.query.get("verbose", "") in ("1", "true", "True"):
+        snapshot = api.store.view()
+        nodes = {n.id: n for n in snapshot.all(NODES)}
+        doc |= verbose_json(network, snapshot.all(SERVICES), snapshot.all(TASKS), nodes)
+    return json_response(doc)
 
 
 async def create(request: web.Request) -> web.Response:
