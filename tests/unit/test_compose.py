@@ -538,3 +538,11 @@ def test_stack_services_show_a_placement_limit_as_docker() -> None:
         "ServiceStatus": {"RunningTasks": 1, "DesiredTasks": 2},
     }
     assert row(service)["Replicas"] == "1/2 (max 1 per node)"
+
+
+def test_deploy_refuses_an_unknown_resolve_image_mode(tmp_path: Path) -> None:
+    env = {"SWARMPY_HOST": "unix:///nonexistent/swarmpy-test.sock"}
+    argv = ["stack", "deploy", "--resolve-image", "sometimes", "-c", "x.yml", "app"]
+    result = CliRunner().invoke(app, argv, env=env)
+    assert isinstance(result.exception, InvalidArgument)
+    assert str(result.exception) == "Invalid option sometimes for flag --resolve-image"

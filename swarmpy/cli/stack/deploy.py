@@ -21,12 +21,17 @@ import typer
 
 from swarmpy.cli import engine
 from swarmpy.cli.engine import EngineClient, path_of
+from swarmpy.cli.service.common import image_auth
 from swarmpy.cli.stack.common import by_name, check_name, objects, remove
 from swarmpy.compose import convert, loader
 from swarmpy.dockerjson.service import service_spec
 from swarmpy.engine.images.reference import familiar_name, parse_reference
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
+# docker/cli's --resolve-image values. The daemon resolves no digest (as `service create
+# --no-resolve-image` always does), so they only differ in docker.
+RESOLVE_ALWAYS = "always"
+RESOLVE_CHOICES = (RESOLVE_ALWAYS, "changed", "never")
 NOT_MANAGER = (
     'this node is not a swarm manager. Use "swarmpy swarm init" or "swarmpy swarm join" to '
     "connect this node to swarm and try again"
@@ -131,8 +136,10 @@ def _deploy_services(
     api: EngineClient,
     namespace: str,
     specs: Mapping[str, dict[str, Any]],
+    registry_auth: bool,
 ) -> None:
-    """docker/cli's deployServices, updating only what changed."""
+    """docker/cli's deployServices, updating only what changed; with ``registry_auth``, each
+    request carries the login of its image's registry, as --with-registry-auth sends it."""
     secret_ids = _ids_by_name(api, "secrets")
     config_ids = _ids_by_name(api, "configs")
     network_ids = {n["Name"]: n["Id"] for n in api.get("/networks")}
@@ -141,10 +148,12 @@ def _deploy_services(
         name = spec["Name"]
         body = convert.with_ids(spec, secret_ids, config_ids, network_ids)
         current = existing.get(name)
+        image = body["TaskTemplate"]["ContainerSpec"]["Image"]
+        headers = image_auth(image) if registry_auth else {}
         if current is None:
             typer.echo(f"Creating service {name}")
             try:
-                api.post("/services/create", body)
+                api.call("POST", "/services/create", None, body, headers)
             except SwarmpyError as e:
                 raise SwarmpyError(f"failed to create service {name}: {e.message}") from None
             continue
@@ -154,10 +163,12 @@ def _deploy_services(
         if service_spec(body) == service_spec(current["Spec"]):
             continue
         try:
-            api.post(
+            api.call(
+                "POST",
                 path_of("services", current["ID"], "update"),
+                {"version": current["Version"]["Index"]},
                 body,
-                version=current["Version"]["Index"],
+                headers,
             )
         except SwarmpyError as e:
             raise SwarmpyError(f"failed to update service {name}: {e.message}") from None
@@ -171,8 +182,19 @@ def deploy(
     prune: bool = typer.Option(
         False, "--prune", help="Prune services that are no longer referenced"
     ),
+    resolve_image: str = typer.Option(
+        RESOLVE_ALWAYS,
+        "--resolve-image",
+        help='Query the registry to resolve image digest and supported platforms ("always"|'
+        '"changed"|"never"); swarmpy never pins a digest, so all three deploy the tag',
+    ),
+    with_registry_auth: bool = typer.Option(
+        False, "--with-registry-auth", help="Send registry authentication details to Swarm agents"
+    ),
 ) -> None:
     """Deploy a new stack or update an existing stack."""
+    if resolve_image not in RESOLVE_CHOICES:
+        raise InvalidArgument(f"Invalid option {resolve_image} for flag --resolve-image")
     namespace = check_name(stack)
     # docker/cli's flag is a string slice: -c a.yml,b.yml names two files.
     files = [part for value in compose_files for part in value.split(",") if part]
@@ -221,4 +243,4 @@ def deploy(
             raise SwarmpyError(f"failed to create network {name}: {e.message}") from None
     _file_objects(api, "secrets", secrets)
     _file_objects(api, "configs", configs)
-    _deploy_services(api, namespace, specs)
+    _deploy_services(api, namespace, specs, with_registry_auth)
