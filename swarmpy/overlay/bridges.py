@@ -157,6 +157,24 @@ def pick_subnet(taken: Sequence[str]) -> str:
     )
 
 
+def route_subnets(proc_net_route: str) -> list[str]:
+    """The destinations of a netns's routes (its ``/proc/net/route``, little-endian hex), but
+    the default one: a new bridge's pool must overlap none of them, as Docker checks."""
+    found = []
+    for line in proc_net_route.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+            mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+        except ValueError:
+            continue
+        if int(mask):
+            found.append(str(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)))
+    return found
+
+
 def plan_ipam(subnet: str, gateway: str, taken: Sequence[str]) -> tuple[str, str]:
     """(subnet, gateway) for a new bridge, as Docker's default IPAM checks them: a subnet
     written without host bits, overlapping no other network; a gateway inside it (the first
@@ -429,7 +447,12 @@ class BridgeNetworks:
             raise InvalidArgument(
                 f"bridge driver option {sorted(options)[0]!r} is not supported by swarmpy"
             )
-        subnet, gateway = plan_ipam(subnet, gateway, [*self.user_subnets(), *taken])
+        routes: list[str] = []
+        if not subnet:
+            # A pool picked for the user must not shadow a network the host reaches (a
+            # docker0, a VPN): Docker skips those too. One the user names is theirs to pick.
+            routes = await self._run(self._host_routes)
+        subnet, gateway = plan_ipam(subnet, gateway, [*self.user_subnets(), *taken, *routes])
         net = BridgeNetwork(
             id=secrets.token_hex(32),
             name=name,
@@ -587,6 +610,12 @@ class BridgeNetworks:
 
     def _delete_isolation(self) -> None:
         self._nft_handle().run(delete_table("inet", self.isolation_table))
+
+    def _host_routes(self) -> list[str]:
+        # /proc/net follows the netns of the thread that opens it.
+        return route_subnets(
+            run_in_netns(self._host_netns, lambda: Path("/proc/net/route").read_text())
+        )
 
     def _nft_handle(self) -> Nft:
         if self._nft is None:

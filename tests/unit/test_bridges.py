@@ -21,6 +21,18 @@ def test_subnets_from_dockers_default_pools() -> None:
     assert bridges.pick_subnet(everything) == "192.168.0.0/20"
 
 
+def test_routes_of_the_host_are_taken() -> None:
+    table = (
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+        "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+        "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    )
+    routes = bridges.route_subnets(table)
+    assert routes == ["172.17.0.0/16", "192.0.2.0/24"]
+    assert bridges.pick_subnet(routes) == "172.18.0.0/16"
+
+
 def test_ipam_plan_as_docker() -> None:
     assert bridges.plan_ipam("182.18.0.0/16", "", []) == ("182.18.0.0/16", "182.18.0.1")
     assert bridges.plan_ipam("10.9.0.0/24", "10.9.0.254", []) == ("10.9.0.0/24", "10.9.0.254")
