@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from swarmpy.cli.main import app
 from swarmpy.cli.service.ls import row
+from swarmpy.cli.stack.common import check_name
 from swarmpy.cli.stack.deploy import tagged
 from swarmpy.cli.stack.ls import stack_rows
 from swarmpy.cli.stack.rm import tasks_done
@@ -546,3 +547,9 @@ def test_deploy_refuses_an_unknown_resolve_image_mode(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, argv, env=env)
     assert isinstance(result.exception, InvalidArgument)
     assert str(result.exception) == "Invalid option sometimes for flag --resolve-image"
+
+
+@pytest.mark.parametrize("name", ["", " ", '""', "' '"])
+def test_blank_stack_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidArgument, match=r"^invalid stack name: "):
+        check_name(name)

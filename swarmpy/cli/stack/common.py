@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from swarmpy.errors import InvalidArgument, SwarmpyError
 def check_name(name: str) -> str:
     """docker/cli's validateStackName: not only quotes and blanks."""
     if not name.strip().strip("\"'").strip():
-        raise InvalidArgument(f'invalid stack name: "{name}"')
+        raise InvalidArgument(f"invalid stack name: {json.dumps(name)}")  # Go's %q
     return name
 
 
