@@ -18,7 +18,11 @@ from swarmpy.engine.images.store import ImageStore
 from swarmpy.errors import Conflict, InvalidArgument
 
 
-def _layer(path: Path, name: str, data: bytes) -> tuple[Path, str]:
+def _layer(path: Path, name: str, data: bytes) -> tuple[Path, Path, str]:
+    """A step's new layer as the builder hands it over: its tree, gzipped tar, diff_id."""
+    tree = path.with_suffix(".tree")
+    tree.mkdir()
+    (tree / name).write_bytes(data)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         info = tarfile.TarInfo(name)
@@ -26,7 +30,7 @@ def _layer(path: Path, name: str, data: bytes) -> tuple[Path, str]:
         tar.addfile(info, io.BytesIO(data))
     diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
     path.write_bytes(gzip.compress(raw.getvalue(), mtime=0))
-    return path, diff_id
+    return tree, path, diff_id
 
 
 def _config(diff_ids: list[str], cmd: str, history: int) -> bytes:
@@ -48,11 +52,13 @@ def store(tmp_path: Path) -> ImageStore:
 
 
 def _chain(store: ImageStore, tmp_path: Path) -> tuple[str, str, str]:
-    gz, diff = _layer(tmp_path / "l1.gz", "a.txt", b"a\n")
-    base = store.register_built(_config([diff], "base", 1), "", gz, diff)
-    gz2, diff2 = _layer(tmp_path / "l2.gz", "b.txt", b"b\n")
-    step = store.register_built(_config([diff, diff2], "copy", 2), base.id, gz2, diff2)
-    top = store.register_built(_config([diff, diff2], "cmd", 3), step.id, None, None)
+    first = _layer(tmp_path / "l1.gz", "a.txt", b"a\n")
+    diff = first[2]
+    base = store.register_built(_config([diff], "base", 1), "", first)
+    second = _layer(tmp_path / "l2.gz", "b.txt", b"b\n")
+    diff2 = second[2]
+    step = store.register_built(_config([diff, diff2], "copy", 2), base.id, second)
+    top = store.register_built(_config([diff, diff2], "cmd", 3), step.id)
     return base.id, step.id, top.id
 
 
@@ -62,6 +68,8 @@ def test_cache_finds_the_child_made_by_the_same_step(store: ImageStore, tmp_path
     assert store.cached_child(base, same) == step
     assert store.cached_child(base, {**same, "Cmd": ["/bin/sh", "-c", "other"]}) is None
     assert store.cached_child(top, same) is None
+    assert store.get(step).size == 4  # "a\n" and "b\n": the trees moved in as layers
+    assert [(d / "b.txt").exists() for d in store.layer_dirs(step)] == [False, True]
 
 
 def test_steps_are_hidden_and_go_with_their_image(store: ImageStore, tmp_path: Path) -> None:

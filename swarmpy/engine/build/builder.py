@@ -605,12 +605,10 @@ class _Run:
         self.say(f"Removing intermediate container {cid[:12]}\n")
 
     async def _commit(
-        self, state: _State, container_config: dict[str, Any], layer: Path | None
+        self, state: _State, container_config: dict[str, Any], layer: _NewLayer | None
     ) -> None:
         now = _now()
-        diff_id = None
-        if layer is not None:
-            diff_id = await asyncio.to_thread(file_digest_of_gzip, layer)
+        diff_id = layer.diff_id if layer is not None else None
         entry: dict[str, Any] = {
             "created": now,
             "created_by": " ".join(container_config.get("Cmd") or []),
@@ -632,7 +630,10 @@ class _Run:
             doc["author"] = state.author
         config = json.dumps(doc, separators=(",", ":")).encode()
         record = await asyncio.to_thread(
-            self.b.images.register_built, config, state.image_id, layer, diff_id
+            self.b.images.register_built,
+            config,
+            state.image_id,
+            None if layer is None else (layer.tree, layer.blob, layer.diff_id),
         )
         state.image_id = record.id
         state.diff_ids = diff_ids
@@ -672,8 +673,9 @@ class _Run:
                 await asyncio.to_thread(unmount_rootfs, cdir)
             layer = None
             if not await asyncio.to_thread(is_empty, cdir / "upper"):
-                layer = cdir / "layer.tar.gz"
-                await asyncio.to_thread(_pack, cdir / "upper", layer)
+                blob = cdir / "layer.tar.gz"
+                diff_id = await asyncio.to_thread(_pack, cdir / "upper", blob)
+                layer = _NewLayer(cdir / "upper", blob, diff_id)
             await self._commit(state, probe, layer)
         finally:
             await asyncio.to_thread(_remove_work_dir, cdir)
@@ -769,22 +771,31 @@ def _remove_work_dir(cdir: Path) -> None:
     shutil.rmtree(cdir, ignore_errors=True)
 
 
-def _pack(upper: Path, dest: Path) -> None:
-    """The upper dir as a gzipped layer tar at ``dest``."""
-    with (
-        dest.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
-    ):
-        write_layer(upper, gz)  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class _NewLayer:
+    tree: Path  # the step's upper dir: becomes the layer's unpacked tree as it is
+    blob: Path  # its gzipped tar
+    diff_id: str  # the digest of the uncompressed tar
 
 
-def file_digest_of_gzip(path: Path) -> str:
-    """The diff_id of a gzipped layer: the digest of its uncompressed tar."""
-    hasher = hashlib.sha256()
-    with gzip.open(path, "rb") as data:
-        while chunk := data.read(1 << 20):
-            hasher.update(chunk)
-    return "sha256:" + hasher.hexdigest()
+class _Hashing:
+    """A write-through stream hashing what it passes on (the tar, on its way to gzip)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return int(self.inner.write(data))
+
+
+def _pack(upper: Path, dest: Path) -> str:
+    """The upper dir as a gzipped layer tar at ``dest``; the tar's digest (the diff_id)."""
+    with dest.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        hashing = _Hashing(gz)
+        write_layer(upper, hashing)  # type: ignore[arg-type]
+    return "sha256:" + hashing.hash.hexdigest()
 
 
 def _missing_mountpoints(rootfs: Path, destinations: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -73,6 +74,27 @@ class LayerStore:
                     )
                 (tmp / "size").write_text(str(size))
                 os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            return True
+
+    def adopt(self, tree: Path, blob: Path, diff_id: str) -> bool:
+        """Move an unpacked tree (a build step's upper dir) and its blob in as layer
+        ``diff_id``, unless present; True when moved in now. The caller vouches that the blob
+        (gzipped) is the tree's tar with that diff_id: it made both."""
+        with self.lock(diff_id):
+            if self.has(diff_id):
+                return False
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
+            try:
+                os.rename(tree, tmp / "diff")
+                with blob.open("rb") as stream:
+                    digest = _copy_hashing(stream, None)
+                os.rename(blob, tmp / "blob")
+                (tmp / "blob.digest").write_text(digest)
+                (tmp / "size").write_text(str(_content_size(tmp / "diff")))
+                os.rename(tmp, self.root / digest_hex(diff_id))
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -137,6 +159,20 @@ class LayerStore:
         """Remove leftovers of unpacks that a crash interrupted."""
         for path in self.root.glob(".tmp-*"):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _content_size(tree: Path) -> int:
+    """The bytes of the regular files under ``tree`` (what extract_layer counts), hardlinks
+    once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for current, _, files in os.walk(tree):
+        for name in files:
+            st = os.lstat(os.path.join(current, name))
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
 
 
 def _copy_hashing(stream: BinaryIO, dest: Path | None) -> str:

@@ -8,6 +8,7 @@ record per image, ``layers/`` the shared unpacked layers (see layers.py), ``tmp/
 from __future__ import annotations
 
 import builtins
+import errno
 import gzip
 import hashlib
 import shutil
@@ -127,20 +128,29 @@ class ImageStore:
         return records
 
     def register_built(
-        self, config: bytes, parent: str, layer_gz: Path | None, diff_id: str | None
+        self, config: bytes, parent: str, layer: tuple[Path, Path, str] | None = None
     ) -> ImageRecord:
-        """Add an image a build step made: its config, and its new layer (a gzipped tar,
-        kept as the layer's blob) when the step changed files."""
+        """Add an image a build step made: its config, and when the step changed files its
+        new layer, ``(tree, gzipped tar, diff_id)``: the tree (an overlay upper dir, whiteouts
+        as overlayfs has them) is moved into the store as the layer, the tar kept as its
+        blob."""
         diff_ids = diff_ids_of(parse_config(config))
         with self._pinning(diff_ids):
-            if layer_gz is not None and diff_id is not None:
+            if layer is not None:
+                tree, blob, diff_id = layer
+                try:
+                    self._layers.adopt(tree, blob, diff_id)
+                except OSError as e:
+                    if e.errno != errno.EXDEV:
+                        raise
 
-                @contextmanager
-                def source() -> Iterator[Any]:
-                    with layer_gz.open("rb") as stream:
-                        yield stream
+                    # The build's work dir on another file system: unpack the blob instead.
+                    @contextmanager
+                    def source() -> Iterator[Any]:
+                        with blob.open("rb") as stream:
+                            yield stream
 
-                self._layers.ensure(diff_id, source)
+                    self._layers.ensure(diff_id, source)
             return self._register(config, tags=(), parent=parent)
 
     def cached_child(self, parent: str, container_config: dict[str, Any]) -> str | None:
