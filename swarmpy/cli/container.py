@@ -292,6 +292,11 @@ def register(app: typer.Typer) -> None:
             "", "--workdir", "-w", help="Working directory inside the container"
         ),
         user: str = typer.Option("", "--user", "-u", help="UID[:GID] to run the command as"),
+        detach_keys: str = typer.Option(
+            "",
+            "--detach-keys",
+            help="Override the key sequence for detaching a container (default ctrl-p,ctrl-q)",
+        ),
     ) -> None:
         """Execute a command in a running container."""
         for item in env:
@@ -309,6 +314,8 @@ def register(app: typer.Typer) -> None:
                 "Env": env or None,
                 "WorkingDir": workdir,
                 "User": user,
+                # The daemon watches the TTY's stdin for them (its default without).
+                "DetachKeys": detach_keys,
             },
         )
         raise typer.Exit(run_exec(api, str(created["Id"]), tty, interactive))

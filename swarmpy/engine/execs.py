@@ -54,6 +54,9 @@ class ExecConfig:
     stdin: bool = False
     stdout: bool = True
     stderr: bool = True
+    # Typed into the TTY's stdin, these leave the exec running and end the client's stream
+    # (Docker's DetachKeys, parsed; b"": the default, swarmpy.server.detachkeys.DEFAULT).
+    detach_keys: bytes = b""
 
 
 def exec_flags(config: ExecConfig, user_ids: str = "") -> list[str]:
@@ -290,6 +293,12 @@ class Execs:
         elif config.tty:
             self._background(self._size_once_started(made))
         return process
+
+    def adopt(self, task: asyncio.Task[Any]) -> None:
+        """Keep ``task`` until it ends: the stream of an exec its client detached from, which
+        reads the exec's output on and keeps its exit code."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _background(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)

@@ -214,6 +214,28 @@ def test_a_tty_exec_is_raw_on_a_terminal_the_daemon_owns(tmp_path: Path) -> None
     run(scenario, tmp_path)
 
 
+def test_the_detach_keys_end_the_stream_and_leave_the_exec_running(tmp_path: Path) -> None:
+    async def scenario(api: EngineApi, root: Path) -> None:
+        bad = await create(api, NAME, Cmd=["cat"], Tty=True, DetachKeys="ctrl-1")
+        assert bad == (400, {"message": "Invalid escape keys (ctrl-1) provided"})
+        status, made = await create(
+            api,
+            NAME,
+            Cmd=["cat"],
+            Tty=True,
+            AttachStdin=True,
+            AttachStdout=True,
+            DetachKeys="ctrl-x",  # one key: one read, as a typed sequence arrives
+        )
+        assert status == 201
+        # The stream ends at the key although cat reads on (its stdin is never closed).
+        await asyncio.to_thread(hijacked_start, port_of(api), made["Id"], b"\x18", True)
+        after = await exec_json(api, made["Id"])
+        assert (after["Running"], after["DetachKeys"]) == (True, "GA==")
+
+    run(scenario, tmp_path)
+
+
 def test_without_the_upgrade_the_output_is_the_response_body(tmp_path: Path) -> None:
     async def scenario(api: EngineApi, root: Path) -> None:
         _, made = await create(api, NAME, Cmd=["echo", "plain"], AttachStdout=True)

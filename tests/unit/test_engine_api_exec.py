@@ -8,6 +8,7 @@ import pytest
 
 from swarmpy.engine.execs import Exec, ExecConfig, exec_flags
 from swarmpy.errors import InvalidArgument
+from swarmpy.server import detachkeys
 from swarmpy.server.routes.execs import console_size, exec_config, exec_json
 
 
@@ -96,3 +97,26 @@ def test_exec_inspect_shape() -> None:
         "DetachKeys": "",
         "Pid": 0,
     }
+
+
+def test_detach_keys_are_read_as_mobys_term_reads_them() -> None:
+    assert detachkeys.parse("") == b""
+    assert detachkeys.parse("ctrl-p,ctrl-q") == detachkeys.DEFAULT == b"\x10\x11"
+    assert detachkeys.parse("a,ctrl-@,ctrl-_,ctrl-z") == b"a\x00\x1f\x1a"
+    for bad in ("ctrl-1", "ab", "ctrl-", "é"):
+        with pytest.raises(InvalidArgument, match=r"Invalid escape keys \(.*\) provided"):
+            detachkeys.parse(bad)
+    made = Exec("e1", "c1", exec_config({"Cmd": ["sh"], "DetachKeys": "ctrl-x"}), Path("/x"))
+    assert exec_json(made)["DetachKeys"] == "GA=="  # Go's JSON of the bytes: base64
+
+
+def test_the_escape_proxy_detaches_on_the_typed_sequence_only() -> None:
+    proxy = detachkeys.EscapeProxy(b"\x10\x11")
+    assert proxy.feed(b"ls\r") == (b"ls\r", False)
+    assert proxy.feed(b"\x10") == (b"", False)  # held back: maybe the sequence
+    assert proxy.feed(b"x") == (b"\x10x", False)  # it was not: both go on
+    assert proxy.feed(b"\x10") == (b"", False)
+    assert proxy.feed(b"\x11") == (b"", True)
+    # A read of several bytes is data (a paste), as dockerd's proxy counts one-byte reads.
+    assert proxy.feed(b"\x10\x11") == (b"\x10\x11", False)
+    assert detachkeys.EscapeProxy(b"").feed(b"\x10") == (b"\x10", False)

@@ -3,19 +3,23 @@
 The daemon runs the process (swarmpy.engine.execs); start hijacks the connection (see
 swarmpy.server.hijack): the client's stdin in, the output out in Docker's 8-byte frames, or
 raw behind a TTY. The client reads the exit code from /exec/{id}/json once the stream ends, so
-it is kept before the connection closes.
+it is kept before the connection closes. Behind a TTY with stdin, the detach keys (DetachKeys,
+ctrl-p ctrl-q by default; swarmpy.server.detachkeys) end the stream and leave the exec running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
 
 from swarmpy.engine.execs import Exec, ExecConfig, ExecProcess, Execs
 from swarmpy.errors import InvalidArgument
+from swarmpy.server import detachkeys
 from swarmpy.server.app import Routes, json_body, json_response, server_headers
 from swarmpy.server.hijack import Hijacked, hijack, wants_upgrade
 from swarmpy.server.local import EXECS, local_engine, local_handler, stream_type
@@ -65,6 +69,7 @@ def exec_config(body: Any) -> ExecConfig:
         stdin=bool(body.get("AttachStdin")),
         stdout=bool(body.get("AttachStdout")),
         stderr=bool(body.get("AttachStderr")),
+        detach_keys=detachkeys.parse(_string(body, "DetachKeys")),
     )
 
 
@@ -87,7 +92,8 @@ def exec_json(made: Exec) -> dict[str, Any]:
         "OpenStdout": config.stdout,
         "CanRemove": False,
         "ContainerID": made.container_id,
-        "DetachKeys": "",
+        # dockerd's is the parsed bytes, which Go's JSON writes in base64.
+        "DetachKeys": base64.b64encode(config.detach_keys).decode(),
         "Pid": made.pid,
     }
 
@@ -132,14 +138,40 @@ async def resize(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-async def _feed_stdin(conn: Hijacked, process: ExecProcess, attached: bool) -> None:
+async def _feed_stdin(
+    conn: Hijacked, process: ExecProcess, attached: bool, keys: bytes, detached: asyncio.Event
+) -> None:
     """The client's bytes to the process; its half-close ends the process's input. Without
-    AttachStdin they are read and dropped, as Docker does."""
+    AttachStdin they are read and dropped, as Docker does. ``keys`` typed: ``detached`` is
+    set, and the process keeps its input open, as dockerd leaves it."""
+    escape = detachkeys.EscapeProxy(keys)
     while data := await conn.read():
-        if attached:
-            await process.write(data)
+        if not attached:
+            continue
+        passed, detach = escape.feed(data)
+        if passed:
+            await process.write(passed)
+        if detach:
+            detached.set()
+            return
     if attached:
         await process.close_stdin()
+
+
+async def _pump(
+    conn: Hijacked,
+    process: ExecProcess,
+    tty: bool,
+    detached: asyncio.Event,
+    finish: Coroutine[Any, Any, int],
+) -> None:
+    """The process's output to the client until it ends (dropped once the client detached),
+    then ``finish``: the exit code kept for inspect."""
+    connected = True
+    async for stream, data in process.output():
+        if connected and not detached.is_set():
+            connected = await conn.write(data if tty else frame(stream, data))
+    await finish
 
 
 async def start(request: web.Request) -> web.StreamResponse:
@@ -167,16 +199,22 @@ async def start(request: web.Request) -> web.StreamResponse:
         await response.write_eof()
         return response
     upgraded, conn = await hijack(request, content_type)
-    feeder = asyncio.create_task(_feed_stdin(conn, process, made.config.stdin))
+    # dockerd watches for the detach keys behind a TTY only: without one, stdin is data.
+    keys = (made.config.detach_keys or detachkeys.DEFAULT) if tty else b""
+    detached = asyncio.Event()
+    feeder = asyncio.create_task(_feed_stdin(conn, process, made.config.stdin, keys, detached))
+    # The exit code is kept before the connection closes: the client asks for it at once.
+    pump = asyncio.create_task(_pump(conn, process, tty, detached, execs.finish(exec_id, process)))
+    typed: asyncio.Task[Any] = asyncio.create_task(detached.wait())
     try:
-        connected = True
-        async for stream, data in process.output():
-            if connected:
-                connected = await conn.write(data if tty else frame(stream, data))
-        # Kept before the connection closes: the client asks for it as soon as it has.
-        await execs.finish(exec_id, process)
+        await asyncio.wait([pump, typed], return_when=asyncio.FIRST_COMPLETED)
+        if pump.done():
+            await pump
+        else:  # detached: the stream ends, the exec runs on
+            execs.adopt(pump)
     finally:
-        feeder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feeder
+        for task in (feeder, typed):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     return upgraded
