@@ -393,6 +393,26 @@ def _ulimits(ulimits: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
+def _capability(name: Any) -> str:
+    text = str(name).strip().upper()
+    return text if text in ("ALL", "RESET") or text.startswith("CAP_") else f"CAP_{text}"
+
+
+def capabilities(add: Any, drop: Any) -> tuple[list[str], list[str]]:
+    """docker/cli's EffectiveCapAddCapDrop: CAP_ names; ALL trumps the others on its side;
+    a capability both added and dropped is added; RESET is dropped."""
+    added = {_capability(c) for c in add or []}
+    dropped = {_capability(c) for c in drop or []}
+    if "ALL" in added:
+        added = {"ALL"}
+    if "ALL" in dropped:
+        dropped = {"ALL"}
+    return (
+        sorted(added - {"RESET"}),
+        sorted(c for c in dropped if c not in added and c != "RESET"),
+    )
+
+
 def _environment(env: Mapping[str, str | None] | None) -> list[str]:
     return sorted(k if v is None else f"{k}={v}" for k, v in (env or {}).items())
 
@@ -451,10 +471,11 @@ def service_spec(
     health = _healthcheck(service.get("healthcheck"), f"{where}.healthcheck")
     if health is not None:
         container["Healthcheck"] = health
-    if service.get("cap_add"):
-        container["CapabilityAdd"] = [str(c) for c in service["cap_add"]]
-    if service.get("cap_drop"):
-        container["CapabilityDrop"] = [str(c) for c in service["cap_drop"]]
+    cap_add, cap_drop = capabilities(service.get("cap_add"), service.get("cap_drop"))
+    if cap_add:
+        container["CapabilityAdd"] = cap_add
+    if cap_drop:
+        container["CapabilityDrop"] = cap_drop
     if service.get("sysctls"):
         container["Sysctls"] = dict(service["sysctls"])
     if service.get("ulimits"):

@@ -553,3 +553,11 @@ def test_deploy_refuses_an_unknown_resolve_image_mode(tmp_path: Path) -> None:
 def test_blank_stack_names_are_refused(name: str) -> None:
     with pytest.raises(InvalidArgument, match=r"^invalid stack name: "):
         check_name(name)
+
+
+def test_capabilities_as_docker_cli_makes_them() -> None:
+    assert convert.capabilities(["net_admin", "CAP_SYS_TIME"], ["net_admin", "chown"]) == (
+        ["CAP_NET_ADMIN", "CAP_SYS_TIME"],
+        ["CAP_CHOWN"],
+    )
+    assert convert.capabilities(["ALL", "chown"], ["all"]) == (["ALL"], [])
