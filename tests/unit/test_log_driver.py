@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from swarmpy.cli.service.inspect import print_pretty
 from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
 from swarmpy.dockerjson.logdriver import LogSettings, human_size, log_config_json, settings
 from swarmpy.dockerjson.service import service_spec, service_spec_json
@@ -114,3 +115,22 @@ def test_the_none_keeper_drains_and_keeps_nothing(tmp_path: Path) -> None:
     os.close(err_w)
     assert keeper.wait(timeout=30) == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_service_inspect_pretty_shows_the_log_driver(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = {
+        "ID": "s1",
+        "Spec": {
+            "Name": "web",
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "busybox"},
+                "LogDriver": {"Name": "json-file", "Options": {"max-size": "1k", "max-file": "2"}},
+            },
+        },
+    }
+    print_pretty(doc)
+    out = capsys.readouterr().out
+    assert (
+        "Log Driver:\n Name:\t\tjson-file\n LogOpts:\n  max-file:       2\n"
+        "  max-size:       1k\n\nEndpoint Mode:"
+    ) in out

@@ -53,6 +53,16 @@ def print_pretty(doc: dict[str, Any]) -> None:
             for ref in container[key]:
                 target = (ref.get("File") or {}).get("Name", "")
                 typer.echo(f" Target:\t{target}\n  Source:\t{ref.get(title + 'Name', '')}")
+    log_driver = template.get("LogDriver")
+    if log_driver is not None:
+        typer.echo("Log Driver:")
+        if log_driver.get("Name"):
+            typer.echo(f" Name:\t\t{log_driver['Name']}")
+        if log_driver.get("Options"):
+            typer.echo(" LogOpts:")
+            for k, v in sorted(log_driver["Options"].items()):
+                typer.echo(f"  {k}:       {v}" if v else f"  {k}")
+        typer.echo("")  # docker's template ends the block with an empty line
     networks = [n.get("Target", "") for n in template.get("Networks") or []]
     if networks:
         typer.echo("Networks:\t" + " ".join(networks))
