@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from swarmpy.engine import modes
 from swarmpy.engine.images.digests import digest_hex
-from swarmpy.engine.images.untar import extract_layer
+from swarmpy.engine.images.untar import OPAQUE_XATTR, extract_layer
 from swarmpy.errors import ImageError
 
 LayerSource = Callable[[], AbstractContextManager[BinaryIO]]
@@ -89,6 +89,7 @@ class LayerStore:
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             try:
                 os.rename(tree, tmp / "diff")
+                _forget_overlay_state(tmp / "diff")
                 with blob.open("rb") as stream:
                     digest = _copy_hashing(stream, None)
                 os.rename(blob, tmp / "blob")
@@ -159,6 +160,23 @@ class LayerStore:
         """Remove leftovers of unpacks that a crash interrupted."""
         for path in self.root.glob(".tmp-*"):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _forget_overlay_state(tree: Path) -> None:
+    """Drop the trusted.overlay.* xattrs overlayfs left on an upper dir's entries (origin,
+    impure...) but the opaque marker, which is part of the layer: as a lower dir the tree
+    must say no more than an unpacked tar would."""
+    for current, dirs, files in os.walk(tree):
+        for name in ["", *dirs, *files]:
+            path = os.path.join(current, name) if name else current
+            try:
+                names = os.listxattr(path, follow_symlinks=False)
+            except OSError:
+                continue
+            for attr in names:
+                if attr.startswith("trusted.overlay.") and attr != OPAQUE_XATTR:
+                    with contextlib.suppress(OSError):
+                        os.removexattr(path, attr, follow_symlinks=False)
 
 
 def _content_size(tree: Path) -> int:
