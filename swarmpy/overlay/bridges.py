@@ -22,6 +22,7 @@ decisions (subnets, addresses, lookups, names, rules) are plain functions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import ipaddress
@@ -29,11 +30,11 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from swarmpy.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from swarmpy.fsutil import write_atomic
@@ -57,6 +58,8 @@ from swarmpy.overlay.nft import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 BRIDGE_MTU = 1500
 BUILTIN = ("bridge", "host", "none")
@@ -303,6 +306,20 @@ def _network_from(doc: Mapping[str, Any]) -> BridgeNetwork:
 # ---------------------------------------------------------------- the node's networks
 
 
+def _serialised(
+    fn: Callable[Concatenate[BridgeNetworks, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[BridgeNetworks, P], Coroutine[Any, Any, R]]:
+    """One change at a time: an attach picks a free address, and two at once would pick
+    the same one."""
+
+    @functools.wraps(fn)
+    async def serialised(self: BridgeNetworks, *args: P.args, **kwargs: P.kwargs) -> R:
+        async with self._lock:
+            return await fn(self, *args, **kwargs)
+
+    return serialised
+
+
 @dataclass
 class _State:
     networks: dict[str, BridgeNetwork] = field(default_factory=dict)
@@ -335,6 +352,7 @@ class BridgeNetworks:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"bridges-{names.prefix}")
         self._state = self._load()
         self._made: set[str] = set()  # bridges made (or found) since this daemon started
+        self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------ names and files
 
@@ -428,6 +446,7 @@ class BridgeNetworks:
 
     # ------------------------------------------------------------ networks
 
+    @_serialised
     async def create(
         self,
         name: str,
@@ -479,6 +498,7 @@ class BridgeNetworks:
         if self._on_event is not None:
             self._on_event(action, net.id, {"name": net.name, "type": net.driver, **extra})
 
+    @_serialised
     async def remove(self, ref: str) -> BridgeNetwork:
         """Remove a user bridge no container is on (Docker's words otherwise)."""
         net = self.get(ref)
@@ -497,6 +517,7 @@ class BridgeNetworks:
 
     # ------------------------------------------------------------ containers
 
+    @_serialised
     async def attach(
         self,
         container_id: str,
@@ -531,6 +552,7 @@ class BridgeNetworks:
         self._event("connect", net, container=container_id)
         return ep
 
+    @_serialised
     async def detach(self, container_id: str, network_ref: str) -> None:
         net = self.get(network_ref)
         found = self.endpoints(net.id, container_id)
@@ -538,6 +560,7 @@ class BridgeNetworks:
             raise NotFound(f"container {container_id} is not connected to network {net.name}")
         await self._drop(found)
 
+    @_serialised
     async def detach_all(self, container_id: str) -> None:
         """Every leg of the container on user bridges gone (its container is removed)."""
         await self._drop(self.endpoints(container_id=container_id))
