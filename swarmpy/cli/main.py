@@ -134,10 +134,28 @@ def global_options(
     tlskey: str = typer.Option(
         "", "--tlskey", help="Path to TLS key file ($SWARMPY_CERT_PATH/key.pem)"
     ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-v",
+        is_eager=True,
+        callback=lambda value: print_version() if value else None,
+        help="Print version information and quit",
+    ),
 ) -> None:
     from swarmpy.cli import engine
 
     engine.OPTIONS = engine.Options(host, tls, tlsverify, tlscacert, tlscert, tlskey)
+
+
+def print_version() -> None:
+    """docker --version ("Docker version 20.10.24, build 297e128"): the client's version in
+    one line, no daemon asked. swarmpy knows no build commit (`swarmpy version` shows none
+    either), so the line ends at the version."""
+    from swarmpy.model import ENGINE_VERSION
+
+    typer.echo(f"swarmpy version {ENGINE_VERSION}")
+    raise typer.Exit()
 
 
 def check_argv(argv: list[str]) -> None:

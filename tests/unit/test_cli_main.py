@@ -125,6 +125,16 @@ def test_an_unknown_command_under_a_noun_prints_the_nouns_help_on_stderr(
     assert captured.out == ""
 
 
+def test_version_flag_prints_one_line_without_a_daemon(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swarmpy.model import ENGINE_VERSION
+
+    for flag in ("--version", "-v"):
+        assert run_main(monkeypatch, "-H", "unix:///nonexistent/s.sock", flag) == 0
+        assert capsys.readouterr().out == f"swarmpy version {ENGINE_VERSION}\n"
+
+
 def test_a_noun_alone_prints_its_help(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
