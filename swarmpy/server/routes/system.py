@@ -146,7 +146,8 @@ async def info(request: web.Request) -> web.Response:
             **await _engine_counts(node),
             "Driver": "overlay",
             "DriverStatus": [],
-            "Plugins": {"Volume": ["local"], "Network": ["overlay"], "Log": []},
+            # The log drivers a service may name (none is no driver, as Docker lists it).
+            "Plugins": {"Volume": ["local"], "Network": ["overlay"], "Log": ["json-file"]},
             "MemoryLimit": True,
             "SwapLimit": False,
             "KernelMemory": False,
