@@ -208,26 +208,40 @@ class Agent:
 
     async def _heartbeat(self, stub: Any, session_id: str, period: float) -> None:
         call = stub.Heartbeat()
+        loop = asyncio.get_running_loop()
+        answered = loop.time()
+        periods = [period]
+
+        async def read_answers() -> None:
+            nonlocal answered
+            while True:
+                response = await call.read()
+                if response is EOF:
+                    raise OSError("heartbeat stream closed by the manager")
+                raise_if_not_leader(response)
+                answered = loop.time()
+                periods[0] = response.period_s or periods[0]
+
+        reader = asyncio.create_task(read_answers())
         try:
             while True:
                 # Once a period, as SwarmKit's agents: the leader allows HEARTBEAT_MISSES
                 # periods, and at a thousand nodes every beat counts. The jitter spreads
-                # the beats of nodes that connected together.
-                await asyncio.sleep(max(0.1, period * random.uniform(0.8, 1.0)))
-                await call.write(dispatcher_pb2.HeartbeatRequest(session_id=session_id))
+                # the beats of nodes that connected together. A beat does not wait for the
+                # answer to the last one: a leader late in answering would otherwise space
+                # the beats it receives by its own lateness and mark the node down for it.
+                await asyncio.wait(
+                    {reader}, timeout=max(0.1, periods[0] * random.uniform(0.8, 1.0))
+                )
+                if reader.done():
+                    reader.result()  # the stream ended or the manager stopped leading
                 # A leader answering late is busy, not gone: ending the session would add a
                 # reconnection to its load. Wait as long as it would still count us alive.
-                try:
-                    response = await asyncio.wait_for(
-                        call.read(), timeout=HEARTBEAT_MISSES * period
-                    )
-                except TimeoutError:
-                    raise OSError("the manager stopped answering heartbeats") from None
-                if response is EOF:
-                    raise OSError("heartbeat stream closed by the manager")
-                raise_if_not_leader(response)
-                period = response.period_s or period
+                if loop.time() - answered > HEARTBEAT_MISSES * periods[0]:
+                    raise OSError("the manager stopped answering heartbeats")
+                await call.write(dispatcher_pb2.HeartbeatRequest(session_id=session_id))
         finally:
+            reader.cancel()
             call.cancel()
 
     async def _assignments(self, stub: Any, session_id: str) -> None:
