@@ -3,6 +3,7 @@ to POST /build; the classic builder's output as it comes."""
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import sys
@@ -43,9 +44,16 @@ def context_tar(root: Path, dockerfile: Path | None, dest: Any) -> str:
     except ValueError:
         df_rel = ""
     with tarfile.open(fileobj=dest, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        reincludes = any(p.exclusion for p in patterns)
         for current, dirnames, filenames in os.walk(root):
-            dirnames.sort()
             rel_dir = os.path.relpath(current, root)
+            if not reincludes:  # nothing under an excluded dir can come back: skip it whole
+                dirnames[:] = [
+                    d
+                    for d in dirnames
+                    if not excluded(d if rel_dir == "." else f"{rel_dir}/{d}", patterns)
+                ]
+            dirnames.sort()
             for name in sorted(dirnames + filenames):
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
                 path = Path(current) / name
@@ -74,8 +82,26 @@ def context_tar(root: Path, dockerfile: Path | None, dest: Any) -> str:
         return name
 
 
+def stdin_context(data: bytes, file: str, dest: Any) -> str:
+    """``build -``: stdin is a context tar (plain or compressed), or a Dockerfile alone (then
+    the context is empty); written to ``dest`` as a tar, the Dockerfile's name returned."""
+    if not data:
+        raise InvalidArgument("no build context: stdin is empty")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as probe:
+            probe.getmembers()
+    except tarfile.TarError:
+        with tarfile.open(fileobj=dest, mode="w|") as tar:
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        return "Dockerfile"
+    dest.write(data)
+    return file or "Dockerfile"
+
+
 def build(
-    path: str = typer.Argument(..., metavar="PATH"),
+    path: str = typer.Argument(..., metavar="PATH | -"),
     tags: list[str] = typer.Option(
         [], "--tag", "-t", help="Name and optionally a tag in the 'name:tag' format"
     ),
@@ -103,13 +129,16 @@ def build(
     """Build an image from a Dockerfile."""
     if not rm:
         raise InvalidArgument("--rm=false is not supported: swarmpy never keeps build containers")
-    root = Path(path)
-    if not root.is_dir():
-        raise InvalidArgument(f"unable to prepare context: path {path!r} not found")
     dockerfile = Path(file) if file else None
     api = engine.connect()
     with tempfile.TemporaryFile() as body:
-        df_name = context_tar(root, dockerfile, body)
+        if path == "-":
+            df_name = stdin_context(sys.stdin.buffer.read(), file, body)
+        else:
+            root = Path(path)
+            if not root.is_dir():
+                raise InvalidArgument(f'unable to prepare context: path "{path}" not found')
+            df_name = context_tar(root, dockerfile, body)
         size = body.tell()
         body.seek(0)
         if not quiet:
