@@ -6,3 +6,8 @@ Compose file names (env_file, secrets' and configs' file:), done by the loader.
 The CLI's `swarmpy stack` commands (swarmpy.cli.stack) send what this package makes to the
 daemon; nothing here talks to a daemon.
 """
+
+# The labels docker/cli's convert puts on a stack's objects: the stack's name on every one, and
+# on a service the image as the file wrote it.
+LABEL_NAMESPACE = "com.docker.stack.namespace"
+LABEL_IMAGE = "com.docker.stack.image"

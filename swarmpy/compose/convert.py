@@ -14,12 +14,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from swarmpy.compose import LABEL_IMAGE, LABEL_NAMESPACE
 from swarmpy.compose.loader import Project, go_text
 from swarmpy.compose.units import parse_cpus, parse_duration, ram_in_bytes
 from swarmpy.errors import InvalidArgument
 
-LABEL_NAMESPACE = "com.docker.stack.namespace"
-LABEL_IMAGE = "com.docker.stack.image"
 DEFAULT_NETWORK = "default"
 DEFAULT_DRIVER = "overlay"
 

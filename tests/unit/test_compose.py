@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from swarmpy.cli.main import app
 from swarmpy.cli.service.ls import row
 from swarmpy.cli.stack.common import check_name
-from swarmpy.cli.stack.deploy import tagged
+from swarmpy.cli.stack.deploy_composefile import tagged
 from swarmpy.cli.stack.ls import stack_rows
 from swarmpy.cli.stack.rm import tasks_done
 from swarmpy.compose import convert, loader

@@ -11,7 +11,7 @@ import typer
 
 from swarmpy.cli import engine
 from swarmpy.cli.engine import EngineClient, path_of
-from swarmpy.compose.convert import LABEL_NAMESPACE
+from swarmpy.compose import LABEL_NAMESPACE
 from swarmpy.errors import InvalidArgument, SwarmpyError
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from swarmpy.cli import engine, output
 from swarmpy.cli.task import natural_key
-from swarmpy.compose.convert import LABEL_NAMESPACE
+from swarmpy.compose import LABEL_NAMESPACE
 from swarmpy.errors import SwarmpyError
 
 COLUMNS = [("NAME", "Name"), ("SERVICES", "Services"), ("ORCHESTRATOR", "Orchestrator")]
