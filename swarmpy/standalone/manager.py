@@ -363,7 +363,20 @@ class StandaloneContainers:
         async with self._lock(cid):
             if await self._state(cid) in ("running", "paused"):
                 return False
-            await self._start_locked(cid, manual=True)
+            try:
+                await self._start_locked(cid, manual=True)
+            except SwarmpyError as exc:
+                failed: SwarmpyError | None = exc
+            else:
+                failed = None
+        if failed is not None:
+            rec = self.record(cid)
+            if rec is not None and self.spec_of(rec).auto_remove:
+                # As dockerd: a --rm container that cannot start goes (docker run waits
+                # for its removal before it reports the error).
+                with contextlib.suppress(SwarmpyError):
+                    await self.remove(cid, force=True)
+            raise failed
         return True
 
     async def _start_locked(self, cid: str, manual: bool) -> None:

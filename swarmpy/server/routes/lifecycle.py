@@ -9,7 +9,6 @@ import contextlib
 import copy
 import datetime as dt
 import gzip
-import hashlib
 import json
 import tempfile
 import time
@@ -21,6 +20,7 @@ from aiohttp import web
 from swarmpy.engine import archive
 from swarmpy.engine.images.layertar import write_layer
 from swarmpy.engine.images.reference import parse_reference
+from swarmpy.engine.images.untar import extract_layer
 from swarmpy.engine.jsonlog import STDERR as LOG_STDERR
 from swarmpy.engine.jsonlog import LogWindow
 from swarmpy.errors import InvalidArgument, NotFound
@@ -35,6 +35,7 @@ from swarmpy.server.app import (
 from swarmpy.server.backend import LocalEngine
 from swarmpy.server.hijack import Hijacked, hijack
 from swarmpy.server.local import local_engine, local_handler, not_modified, stream_type
+from swarmpy.server.routes.containers import inspect_one
 from swarmpy.server.stream import STDERR, STDOUT, frame
 from swarmpy.server.streaming import until_client_gone
 from swarmpy.standalone.manager import StandaloneContainers
@@ -331,7 +332,9 @@ async def commit(request: web.Request) -> web.Response:
         raise InvalidArgument("a container is required")
     if request.query.get("changes"):
         raise InvalidArgument("swarmpy does not implement commit --change")
-    doc = await engine.containers.inspect(ref)
+    # Docker's Config as the container was made (ExposedPorts, Entrypoint...), not the
+    # engine's process alone.
+    doc = await inspect_one(engine, ref, request.app[NODE].standalone)
     cid = str(doc["Id"])
     repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
     target = ""
@@ -373,8 +376,8 @@ async def _commit(
         config[key] = value
     upper = engine.containers.container_root / cid / "upper"
     with tempfile.TemporaryDirectory(prefix="swarmpy-commit-") as tmp:
-        layer = Path(tmp) / "layer.tar.gz"
-        diff_id = await asyncio.to_thread(_pack, upper, layer)
+        layer, tree = Path(tmp) / "layer.tar.gz", Path(tmp) / "tree"
+        diff_id = await asyncio.to_thread(_pack, upper, layer, tree)
         now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
         entry: dict[str, Any] = {
             "created": now,
@@ -402,16 +405,19 @@ async def _commit(
         if author:
             new["author"] = author
         raw = json.dumps(new, separators=(",", ":")).encode()
-        record = await asyncio.to_thread(engine.images.register_built, raw, parent, layer, diff_id)
+        record = await asyncio.to_thread(
+            engine.images.register_built, raw, parent, (tree, layer, diff_id)
+        )
     return str(record.id)
 
 
-def _pack(upper: Path, dest: Path) -> str:
-    """The upper dir as a gzipped layer tar at ``dest``; its diff_id."""
+def _pack(upper: Path, dest: Path, tree: Path) -> str:
+    """The upper dir as a gzipped layer tar at ``dest`` (whiteouts as OCI's), and unpacked
+    again at ``tree`` as the store keeps layers (the container's own upper dir stays its);
+    the layer's diff_id."""
     with dest.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
         write_layer(upper, gz)  # type: ignore[arg-type]
-    hasher = hashlib.sha256()
-    with gzip.open(dest, "rb") as data:
-        while chunk := data.read(1 << 20):
-            hasher.update(chunk)
-    return "sha256:" + hasher.hexdigest()
+    tree.mkdir()
+    with dest.open("rb") as stream:
+        diff_id, _ = extract_layer(stream, tree)
+    return diff_id
