@@ -140,6 +140,20 @@ class Engine:
             return
         cdir = self.container_dir(cid)
         started = time.time()
+        mounted = volume_mounts(cdir.config())
+        for name, destination, rw in mounted:
+            # Docker's volume events: each volume mounted for the run, unmounted at its end.
+            self.volumes.events.tell(
+                "mount",
+                name,
+                {
+                    "container": cid,
+                    "destination": destination,
+                    "driver": volumes.DRIVER,
+                    "propagation": "",
+                    "read/write": "true" if rw else "false",
+                },
+            )
         if _has_terminal(cdir.config_file):
             pid, master = await self.runc.run_detached_terminal(cid, cdir.path, cdir.runc_log)
             try:
@@ -173,6 +187,10 @@ class Engine:
             def exited(code: int) -> None:
                 cdir.record_exit(code)
                 self.events.emit("die", cid, annotations, exitCode=str(code))
+                for name, _, _ in mounted:
+                    self.volumes.events.tell(
+                        "unmount", name, {"container": cid, "driver": volumes.DRIVER}
+                    )
 
             self.reaper.watch(pid, exited)
         self._monitor(cid)
@@ -350,14 +368,21 @@ class Engine:
         return volumes.volume_users(by_container)
 
 
-def volume_names(config: dict[str, Any]) -> list[str]:
-    """The volumes a container's config.json mounts (bind sources <volumes>/<name>/_data)."""
-    names = []
+def volume_mounts(config: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The volumes a container's config.json mounts (bind sources <volumes>/<name>/_data):
+    (name, destination, read-write)."""
+    found = []
     for m in bundle.user_mounts(config):
         src = Path(str(m.get("source", "")))
         if src.name == volumes.DATA and src.parent.parent.name == "volumes":
-            names.append(src.parent.name)
-    return names
+            rw = "ro" not in (m.get("options") or [])
+            found.append((src.parent.name, str(m.get("destination", "")), rw))
+    return found
+
+
+def volume_names(config: dict[str, Any]) -> list[str]:
+    """The names of the volumes a container's config.json mounts."""
+    return [name for name, _, _ in volume_mounts(config)]
 
 
 def log_settings(cdir: ContainerDir) -> LogSettings:
