@@ -170,8 +170,7 @@ def summary_ports(mappings: Iterable[PortMapping], exposed: Iterable[str]) -> li
                 "Type": m.protocol,
             }
         )
-    for key in sorted(set(exposed)):
-        port, proto = parse_port_key(key)
+    for port, proto in sorted({parse_port_key(key) for key in exposed}):
         if (port, proto) not in published:
             out.append({"PrivatePort": port, "Type": proto})
     return out

@@ -14,6 +14,7 @@ from swarmpy.cli import runflags
 from swarmpy.engine import archive
 from swarmpy.errors import Conflict, InvalidArgument
 from swarmpy.overlay.containerports import Forward, ruleset
+from swarmpy.server.convert.standalone import inspect_doc, summary_row
 from swarmpy.standalone import mounts, names, ports, restart
 from swarmpy.standalone.spec import parse_bind, parse_create
 
@@ -425,3 +426,43 @@ def test_port_lines_as_docker_port_prints_them() -> None:
     assert runflags.port_lines(ports_doc, "80") == ["0.0.0.0:8080"]
     with pytest.raises(InvalidArgument, match="No public port '443/tcp' published"):
         runflags.port_lines(ports_doc, "443/tcp")
+
+
+# ---------------------------------------------------------------- inspect and ps
+
+
+def test_a_standalone_container_shows_its_request_ports_and_network() -> None:
+    rec: dict[str, Any] = {
+        "request": {"Image": "busybox", "OpenStdin": True, "HostConfig": {"AutoRemove": True}},
+        "exposed": ["80/tcp", "443/tcp"],
+        "restart_count": 2,
+        "entrypoint": [],
+        "cmd": ["httpd", "-f"],
+        "network": {"ip": "172.18.0.2", "prefix": 16, "gateway": "172.18.0.1", "mac": "m"},
+    }
+    engine_doc: dict[str, Any] = {
+        "Id": "c" * 64,
+        "State": {"Running": True, "Status": "running"},
+        "Config": {"Cmd": ["httpd", "-f"]},
+        "HostConfig": {"Memory": 0},
+        "NetworkSettings": {"Networks": {}},
+    }
+    published = [ports.PortMapping("tcp", 80, "", 8080)]
+    doc = inspect_doc(engine_doc, rec, published, None)
+    assert doc["RestartCount"] == 2
+    assert doc["Config"]["OpenStdin"] is True
+    assert doc["Config"]["Entrypoint"] is None
+    assert doc["Config"]["ExposedPorts"] == {"80/tcp": {}, "443/tcp": {}}
+    assert doc["HostConfig"]["AutoRemove"] is True
+    assert doc["HostConfig"]["NetworkMode"] == "default"
+    assert doc["NetworkSettings"]["Ports"] == {
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+        "443/tcp": None,
+    }
+    assert doc["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == "172.18.0.2"
+    assert doc["NetworkSettings"]["IPAddress"] == "172.18.0.2"
+    waiting = inspect_doc(engine_doc, rec, published, 137)
+    assert (waiting["State"]["Status"], waiting["State"]["Restarting"]) == ("restarting", True)
+    row = summary_row({"Id": "c" * 64, "State": "exited"}, rec, published, 1, 100.0, 103.0)
+    assert row["Status"] == "Restarting (1) 3 seconds ago"
+    assert row["Ports"] == [{"PrivatePort": 80, "Type": "tcp"}, {"PrivatePort": 443, "Type": "tcp"}]
