@@ -314,3 +314,33 @@ def test_a_node_told_to_come_back_later_is_not_down_before_then() -> None:
 
     refused_at, down_at, delay = asyncio.run(main())
     assert down_at - refused_at >= delay
+
+
+def test_a_new_leader_gives_every_node_its_turn_to_reconnect() -> None:
+    async def main() -> tuple[float, float]:
+        store = Store(LocalLog())
+        nodes = [node(f"n{i}") for i in range(20)]
+
+        def create(tx: Tx) -> None:
+            tx.create(CLUSTERS, Cluster(id="c1", heartbeat_period_s=0.2))
+            for n in nodes:
+                tx.create(NODES, n)
+
+        await store.update(create)
+        leader = Dispatcher(store, "", lambda: True, lambda: None)
+        leader.admission.rate = 20.0  # registrations per second: 20 nodes take 1 s
+        before = time.monotonic()
+        runner = asyncio.create_task(leader.run())
+        try:
+            # None of them comes back: all down in the end, none before its turn.
+            await wait_for_async(
+                "every node down", lambda: all(is_down(store, n.id) for n in nodes), timeout=60
+            )
+            return before, time.monotonic()
+        finally:
+            await leader.stop()
+            runner.cancel()
+
+    before, down_at = asyncio.run(main())
+    # Three periods of grace, after the second the whole swarm takes to register.
+    assert down_at - before >= 1.0 + 3 * 0.2

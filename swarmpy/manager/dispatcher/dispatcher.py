@@ -144,6 +144,9 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # A node without a session is late from when this leader first saw it: one that
         # joins long after we started leading gets its own grace period to open a session.
         seen_at: dict[str, float] = {}
+        # After a change of leader every agent reconnects at once, and the admission lets
+        # them in at the rate registrations commit: the last is not late for its turn.
+        allowance: float | None = None
         while self._running:
             period = self._period()
             asked = min(1.0, period / 2)
@@ -162,14 +165,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     seen_at[node_id] = min(woke, seen + stall)
             deadline = time.monotonic() - HEARTBEAT_MISSES * period
             snapshot = self.store.view()
+            nodes = snapshot.all(NODES)
+            if allowance is None:
+                allowance = len(nodes) / max(self.admission.rate, 1.0)
             late = []
-            for node in snapshot.all(NODES):
+            for node in nodes:
                 session = self._sessions.get(node.id)
                 if session is not None:
                     seen_at.pop(node.id, None)
                     last = session.last_heartbeat
                 else:
-                    last = seen_at.setdefault(node.id, max(started, time.monotonic()))
+                    last = seen_at.setdefault(node.id, max(started + allowance, time.monotonic()))
                     # Told to come back at a time: its grace counts from then.
                     last = max(last, self._deferred.get(node.id, 0.0))
                 if node.state != NodeState.DOWN and last < deadline:
