@@ -301,6 +301,17 @@ def register(app: typer.Typer) -> None:
                 copy_from(engine.connect(), src_container, src_path, dest_path)
             else:
                 copy_to(engine.connect(), src_path, dest_container, dest_path)
+        except NotFound as exc:
+            if exc.remote and exc.message.startswith("Could not find the file"):
+                # The docker client's words for a path the container does not have.
+                parent = os.path.dirname(dest_path.rstrip("/")) or "/"
+                ref = (
+                    f"{src_container}:{src_path}" if src_container else f"{dest_container}:{parent}"
+                )
+                typer.echo(f"Error: No such container:path: {ref}", err=True)
+            else:
+                typer.echo(error_line(exc), err=True)
+            raise typer.Exit(1) from None
         except SwarmpyError as exc:
             typer.echo(error_line(exc), err=True)
             raise typer.Exit(1) from None
