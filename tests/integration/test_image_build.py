@@ -139,6 +139,11 @@ def test_build_cache_push_pull_save_and_failures(
             child_config = d.json("image", "inspect", "child")[0]["Config"]
             assert "TRIGGERED=yes" in child_config["Env"]
             assert not child_config["OnBuild"]
+            cached_child = d.ok("build", "-f", str(ctx / "Child"), "-t", "child", str(ctx))
+            assert " ---> Using cache" in cached_child
+            fresh = d.ok("build", "--no-cache", "-f", str(ctx / "Child"), str(ctx))
+            assert " ---> Using cache" not in fresh
+            assert "# Executing 1 build trigger" in fresh
 
             # A rebuild is all cache; a changed COPY source rebuilds from its step on.
             second = d.ok("build", "-t", "app:v1", str(ctx), timeout=120)
@@ -155,6 +160,9 @@ def test_build_cache_push_pull_save_and_failures(
             cli.env["DOCKER_BUILDKIT"] = "0"
             built = cli.ok("build", "-t", "dapp", str(ctx), timeout=180)
             assert "Successfully tagged dapp:latest" in built
+            stage = cli.ok("build", "--target", "build", "-t", "stage1", str(ctx))
+            assert "Step 4/4 : RUN" in stage  # the meta ARG, then the first stage alone
+            cli.ok("rmi", "stage1")
 
             # Tag, push, remove, pull back, run as a service.
             remote = f"{registry}/team/app:v1"
