@@ -182,7 +182,7 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     # A kill through the API is a manual stop: the policy does not bring it back (as
     # Docker's), and prune removes what is stopped.
     assert d.ok("kill", "keeper") == "keeper\n"
-    assert names(d)["keeper"].startswith("Exited ")
+    wait_for("keeper to end", lambda: names(d)["keeper"].startswith("Exited ") or None)
     pruned = d.ok("container", "prune", "-f")
     assert "Deleted Containers:" in pruned
     assert set(names(d)) == {"web2"}
