@@ -22,7 +22,6 @@ decisions (subnets, addresses, lookups, names, rules) are plain functions.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import inspect
 import ipaddress
@@ -312,11 +311,11 @@ def _serialised(
     """One change at a time: an attach picks a free address, and two at once would pick
     the same one."""
 
-    @functools.wraps(fn)
-    async def serialised(self: BridgeNetworks, *args: P.args, **kwargs: P.kwargs) -> R:
+    async def serialised(self: BridgeNetworks, /, *args: P.args, **kwargs: P.kwargs) -> R:
         async with self._lock:
             return await fn(self, *args, **kwargs)
 
+    serialised.__doc__ = fn.__doc__
     return serialised
 
 

@@ -643,10 +643,9 @@ class StandaloneContainers:
             )
             if not again:
                 await self._apply_ports()
-                if spec.network not in ("bridge", "host", "none"):
-                    # As Docker's: a stopped container's endpoints on user networks go
-                    # (and its names with them); its next start makes them again.
-                    await rt.bridges.detach_all(cid)
+                # As Docker's: a stopped container's endpoints on user networks go (and its
+                # names with them); its next start makes its own network's again.
+                await rt.bridges.detach_all(cid)
                 if spec.auto_remove:
                     await self._attach_drained(cid)
                     async with self._lock(cid):
@@ -776,11 +775,12 @@ class StandaloneContainers:
         rec.update(self.record(cid) or {})
 
     async def _detach_network(self, cid: str, spec: CreateSpec) -> None:
+        rt = self._runtime()
+        # Its legs on user bridges, its own network's or `network connect`'s.
+        await rt.bridges.detach_all(cid)
         if spec.network == "bridge":
-            await self._runtime().network.detach_local(cid)
+            await rt.network.detach_local(cid)
         elif spec.network not in ("host", "none"):
-            rt = self._runtime()
-            await rt.bridges.detach_all(cid)
             # The sandbox is the provider's, made by the bridges for this container.
             await rt.network.detach_local(cid, release=False)
 

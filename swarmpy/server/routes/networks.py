@@ -21,6 +21,7 @@ from swarmpy.model import Network
 from swarmpy.overlay.bridges import BridgeNetwork, BridgeNetworks
 from swarmpy.server.app import NODE, ApiError, Routes, json_body, json_response, parse_time
 from swarmpy.server.backend import EngineNode, LocalEngine, reader, writer
+from swarmpy.server.convert.container import TASK_LABEL
 from swarmpy.server.convert.netverbose import verbose_json
 from swarmpy.server.convert.network import (
     NetworkCreate,
@@ -323,10 +324,25 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def _container(runtime: LocalEngine, ref: str) -> tuple[str, str]:
-    """A container's id and name; it must run (its network namespace is where a leg goes)."""
+    """A container's id and name: a running standalone container with a network namespace
+    of its own (where a leg goes)."""
     doc = await runtime.containers.inspect(ref)
     if not (doc.get("State") or {}).get("Running"):
         raise LocalConflict(f"Container {doc['Id']} is not running")
+    labels = (doc.get("Config") or {}).get("Labels") or {}
+    if TASK_LABEL in labels:
+        raise Forbidden("swarmpy connects standalone containers only, not a service's task")
+    mode = (doc.get("HostConfig") or {}).get("NetworkMode", "")
+    if mode == "host":
+        raise Forbidden(
+            "container sharing network namespace with another container or host cannot be "
+            "connected to any other network"
+        )
+    if mode == "none":
+        raise Forbidden(
+            "container cannot be connected to multiple networks with one of the networks in "
+            "private (none) mode"
+        )
     return str(doc["Id"]), str(doc.get("Name", "")).lstrip("/")
 
 
