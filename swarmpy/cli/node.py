@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -28,6 +29,13 @@ TABLE = (
     "table {{.ID}} {{if .Self}}*{{else}} {{ end }}\t{{.Hostname}}\t{{.Status}}\t"
     "{{.Availability}}\t{{.ManagerStatus}}\t{{.EngineVersion}}"
 )
+
+
+def table_cells(row: Mapping[str, Any]) -> list[str]:
+    """TABLE's cells for a row (or the header row): the listing without the evaluator."""
+    mark = "*" if row.get("Self") else " "
+    keys = ("Hostname", "Status", "Availability", "ManagerStatus", "EngineVersion")
+    return [f"{row['ID']} {mark}", *(str(row[key]) for key in keys)]
 
 
 def _pretty(word: str) -> str:
@@ -75,7 +83,9 @@ def ls(
     nodes = api.get("/nodes", filters=engine.filters_json(opts.parse_filter_flags(filters)))
     me = self_id(api)
     rows = [row(n, me) for n in nodes]
-    output.emit(COLUMNS, rows, fmt, quiet, default=TABLE, headers={"Self": ""})
+    output.emit(
+        COLUMNS, rows, fmt, quiet, default=TABLE, headers={"Self": ""}, default_cells=table_cells
+    )
 
 
 def get(api: EngineClient, ref: str) -> dict[str, Any]:

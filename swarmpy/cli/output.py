@@ -7,7 +7,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import typer
@@ -72,19 +72,30 @@ def listing(
     *,
     default: str | None = None,
     headers: Mapping[str, str] | None = None,
+    default_cells: Callable[[Mapping[str, Any]], Sequence[str]] | None = None,
 ) -> str:
     """An ls/ps listing as docker's formatter writes it. ``columns`` are the default table's
     (HEADER, field) pairs; ``default`` replaces that table's template where docker's is more
-    than its fields; ``headers`` names the other fields a custom "table" may show."""
+    than its fields, and ``default_cells``, when given, writes that template's cells for a
+    row (or for the header mapping) without the evaluator; ``headers`` names the other
+    fields a custom "table" may show."""
     header = {key: title for title, key in columns} | dict(headers or {})
     if quiet:
         fmt = "{{." + quiet_key + "}}"
     elif not fmt or fmt == TABLE_PREFIX:
+        if default_cells is not None and all(isinstance(r, Mapping) for r in rows):
+            lines = [default_cells(header), *(default_cells(r) for r in rows)]  # type: ignore[arg-type]
+            from swarmpy.cli.tabwriter import tabwrite
+
+            return tabwrite("".join("\t".join(cells) + "\n" for cells in lines))
         fmt = default or "table " + "\t".join("{{." + key + "}}" for _, key in columns)
     objects = [r if isinstance(r, Row) else Row(r) for r in rows]
     plain = _plain_table(fmt, objects, header)
     if plain is not None:
         return plain
+    single = _FIELD.fullmatch(fmt)
+    if single and all(type(getattr(r, single[1], None)) in (str, int) for r in objects):
+        return "".join(f"{getattr(r, single[1])}\n" for r in objects)  # -q: one field a line
     from swarmpy.cli import gotemplate
 
     return gotemplate.format_list(fmt, objects, header)
@@ -120,9 +131,19 @@ def emit(
     *,
     default: str | None = None,
     headers: Mapping[str, str] | None = None,
+    default_cells: Callable[[Mapping[str, Any]], Sequence[str]] | None = None,
 ) -> None:
     """listing(), on stdout."""
-    text = listing(columns, rows, fmt, quiet, quiet_key, default=default, headers=headers)
+    text = listing(
+        columns,
+        rows,
+        fmt,
+        quiet,
+        quiet_key,
+        default=default,
+        headers=headers,
+        default_cells=default_cells,
+    )
     sys.stdout.write(text)
     sys.stdout.flush()
 

@@ -247,3 +247,33 @@ def test_a_table_of_other_values_goes_through_the_template() -> None:
         "true",
         "1.5",
     ]
+
+
+def test_node_ls_default_table_is_written_as_its_template_writes_it() -> None:
+    rows = [
+        node.row(
+            {
+                "ID": "abc",
+                "Description": {"Hostname": "h1", "Engine": {"EngineVersion": "0.1.0"}},
+                "Status": {"State": "ready"},
+                "Spec": {"Availability": "active"},
+                "ManagerStatus": {"Leader": True},
+            },
+            self_id="abc",
+        ),
+        node.row({"ID": "defgh", "Status": {"State": "down"}}, self_id="abc"),
+    ]
+    text = output.listing(
+        node.COLUMNS, rows, default=node.TABLE, headers={"Self": ""}, default_cells=node.table_cells
+    )
+    header = {key: title for title, key in node.COLUMNS} | {"Self": ""}
+    objects = [output.Row(r) for r in rows]
+    assert text == gotemplate.format_list(node.TABLE, objects, header)
+    assert text.splitlines()[1].startswith("abc *")
+
+
+def test_quiet_listing_is_one_id_a_line_as_the_template_writes_it() -> None:
+    quiet = output.listing(PLAIN_COLUMNS, PLAIN_ROWS, quiet=True)
+    objects = [output.Row(row) for row in PLAIN_ROWS]
+    assert quiet == gotemplate.format_list("{{.ID}}", objects, {})
+    assert quiet == "abc123\nd\n\n"

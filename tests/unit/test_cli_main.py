@@ -130,6 +130,7 @@ def test_version_flag_prints_one_line_without_a_daemon(
 ) -> None:
     from swarmpy.model import ENGINE_VERSION
 
+    assert cli_main.VERSION == ENGINE_VERSION
     for flag in ("--version", "-v"):
         assert run_main(monkeypatch, "-H", "unix:///nonexistent/s.sock", flag) == 0
         assert capsys.readouterr().out == f"swarmpy version {ENGINE_VERSION}\n"
