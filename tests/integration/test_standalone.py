@@ -101,8 +101,9 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     assert (hi.returncode, hi.stdout) == (0, "hi\n"), hi.stderr
     mixed = d.cli("run", "--name", "mixed", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (mixed.returncode, mixed.stdout, mixed.stderr) == (3, "out\n", "err\n")
-    assert set(names(d)) == {"mixed"}
-    assert names(d)["mixed"].startswith("Exited (3) ")
+    listed = names(d)
+    assert set(listed) == {"mixed"}
+    assert listed["mixed"].startswith("Exited (3) ")
     missing = d.cli("run", "--rm", "busybox", "nosuchcommand")
     assert missing.returncode == 127
     assert "executable file not found" in missing.stderr
@@ -154,8 +155,9 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     d.ok("run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 0.3; exit 4")
     assert d.ok("wait", "quick") == "4\n"
     d.ok("rename", "web", "web2")
-    assert "web2" in names(d)
-    assert "web" not in names(d)
+    listed = names(d)
+    assert "web2" in listed
+    assert "web" not in listed
     image_id = d.ok("commit", "web2", "noted:v1").strip()
     assert image_id.startswith("sha256:")
     assert d.ok("run", "--rm", "noted:v1", "cat", "/tmp/note.txt") == "from the host\n"
