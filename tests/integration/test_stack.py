@@ -5,8 +5,8 @@ a config file, a service reading a secret, a worker) deployed from one Compose f
 the secret is readable in its task; the services reach each other by short name; a redeploy of
 the same file changes nothing, a second file merged over it with another replica count updates
 that service only, --prune removes a service the file no longer has; `stack rm` leaves nothing
-of the stack; and Docker's own CLI deploys and redeploys a stack on our daemon. (Published ports are the lab test's: loopback daemons share one network
-namespace.)
+of the stack; and Docker's own CLI deploys and redeploys a stack on our daemon. (Published
+ports are the lab test's: loopback daemons share one network namespace.)
 
 On the session's shared three-host swarm: the web answers from every node's published port
 and reaches db by its short name, the secret is in no file under any node's data root, and
@@ -154,7 +154,10 @@ def test_stack_deploy_redeploy_and_rm(daemons: DaemonSet, tmp_path: Path) -> Non
                 f"{stack}_web 1/1",
                 f"{stack}_worker 1/1",
             ]
-            tasks = d.ok("stack", "ps", stack, "--format", "{{.Name}} {{.CurrentState}}")
+            tasks = d.ok(
+                "stack", "ps", stack, "--filter", "desired-state=running",
+                "--format", "{{.Name}} {{.CurrentState}}",
+            )  # fmt: skip
             assert sorted(line.split()[0] for line in tasks.splitlines()) == [
                 f"{stack}_db.1",
                 f"{stack}_web.1",
