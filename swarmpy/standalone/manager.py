@@ -869,9 +869,9 @@ class StandaloneContainers:
             if not rt.engine.container_dir(cid).path.exists():
                 self._path(cid).unlink(missing_ok=True)  # removed while we were down
                 continue
-            spec = self.spec_of(rec)
-            state = await self._state(cid)
             try:
+                spec = self.spec_of(rec)
+                state = await self._state(cid)
                 if state in ("running", "paused"):
                     if spec.network == "bridge":
                         await rt.network.adopt_local(
@@ -893,9 +893,12 @@ class StandaloneContainers:
                         await self._start_locked(cid, manual=False)
                 elif started and spec.auto_remove:
                     await self.remove(cid, force=True, volumes=True)
-            except SwarmpyError as exc:
+            except Exception as exc:  # the daemon starts whatever one container does  # noqa: BLE001
                 log.warning("container %s: cannot take it back: %s", cid[:12], exc)
-        await self._apply_ports()
+        try:
+            await self._apply_ports()
+        except SwarmpyError as exc:
+            log.warning("published ports of standalone containers: %s", exc)
 
     async def close(self) -> None:
         """Daemon shutdown: stop watching (the containers keep running)."""
