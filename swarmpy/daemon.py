@@ -69,6 +69,7 @@ class Daemon:
         # in clear). Known once the node is unlocked, or from the cluster object
         # (swarmpy.manager.autolock).
         self._kek: bytes | None = None
+        self._key_fetches = 0
 
     # ------------------------------------------------------------------ life cycle
 
@@ -170,7 +171,13 @@ class Daemon:
             self.state.save(self.config.state_file, self._kek)
 
     async def fetch_data_keys(self) -> None:
-        await self.membership.renew_certificate()
+        """The data keys, with a certificate renewal: first from the manager of the agent's
+        session (the leader), then from each other manager in turn, as this manager may be
+        the leader itself, elected before it fetched a key the old leader made."""
+        self._key_fetches += 1
+        others = [m for m in self.state.managers if m != self.state.api_addr] if self.state else []
+        via = others[self._key_fetches % len(others)] if others and self._key_fetches > 1 else None
+        await self.membership.renew_certificate(via)
 
     # ------------------------------------------------------------------ roles on and off
 

@@ -380,18 +380,19 @@ class Membership:
             if creds is not None and creds.identity.role != role:
                 await self._renew()
 
-    async def renew_certificate(self) -> None:
+    async def renew_certificate(self, via: str | None = None) -> None:
         """A new certificate now (it is due, or the roots changed: see swarmpy.renewal), put
         in use by new connections without restarting anything; a new role too if the
-        managers changed it meanwhile."""
+        managers changed it meanwhile. ``via``: the manager to ask first (default: the one
+        of the agent's session)."""
         async with self._lock:
-            await self._renew()
+            await self._renew(via)
 
-    async def _renew(self) -> None:
+    async def _renew(self, via: str | None = None) -> None:
         state, creds, agent = self.node.state, self.node.creds, self.node.agent
         if state is None or creds is None or agent is None:
             return
-        cert = await self._ask_managers(state, creds, agent.connected_to)
+        cert = await self._ask_managers(state, creds, via or agent.connected_to)
         # A manager's key stays under the unlock key (autolock); a worker's needs none.
         kek = self.node.kek() if cert.role == NodeRole.MANAGER else None
         tls.save_node_credentials(self.config.certs_dir, cert.creds, kek)
