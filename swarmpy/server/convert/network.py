@@ -86,7 +86,12 @@ def bridge_network_json(
         "Scope": "local",
         "Driver": network.driver,
         "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
+        # Docker: null for the built-in networks' IPAM options, {} for a user's.
+        "IPAM": {
+            "Driver": "default",
+            "Options": None if network.builtin else {},
+            "Config": ipam_config,
+        },
         "Internal": network.internal,
         "Attachable": network.attachable,
         "Ingress": False,
