@@ -500,9 +500,10 @@ def warnings(files: Sequence[ConfigFile]) -> tuple[str, ...]:
         out.append(f"Ignoring unsupported options: {', '.join(unsupported)}")
     deprecated = sorted(used & set(DEPRECATED))
     if deprecated:
+        # docker/cli's words and layout: a paragraph per option.
         out.append(
-            "Ignoring deprecated options: "
-            + " ".join(f"{key}: {DEPRECATED[key]}" for key in deprecated)
+            "Ignoring deprecated options:\n\n"
+            + "\n\n".join(f"{key}: {DEPRECATED[key]}" for key in deprecated)
         )
     return tuple(out)
 

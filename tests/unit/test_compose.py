@@ -209,7 +209,10 @@ services:
         tmp_path,
     )
     assert project.warnings[0] == "Ignoring unsupported options: build, depends_on, restart"
-    assert project.warnings[1].startswith("Ignoring deprecated options: container_name: ")
+    assert project.warnings[1] == (
+        "Ignoring deprecated options:\n\n"
+        "container_name: Setting the container name is not supported."
+    )
 
 
 # ---------------------------------------------------------------- conversion
