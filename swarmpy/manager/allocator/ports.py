@@ -6,8 +6,9 @@ protocol across the swarm; a port without a published one gets the lowest free p
 30000-32767 and keeps it across updates that leave the port alone. Host-mode ports are not
 allocated: two services may publish the same host port, and the scheduler keeps their tasks
 on different nodes; one without a published port gets a free port from the node that runs
-the task (the agent's network provider), shown in the task's PortStatus. What is taken is derived from the services in the store, so `service rm`
-or `--publish-rm` frees a port with no bookkeeping.
+the task (the agent's network provider), shown in the task's PortStatus. What is taken is
+derived from the services in the store, so `service rm` or `--publish-rm` frees a port with
+no bookkeeping.
 """
 
 from __future__ import annotations
