@@ -72,6 +72,12 @@ class FakeNode:
     async def stop_manager(self) -> None:
         raise AssertionError("a worker's renewal stops no manager")
 
+    def kek(self) -> bytes | None:
+        return None  # a worker's key material is never locked
+
+    def use_kek(self, kek: bytes | None) -> None:
+        raise AssertionError("a worker's renewal locks nothing")
+
 
 @dataclass
 class Env:
