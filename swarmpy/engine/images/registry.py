@@ -374,8 +374,9 @@ class RegistryClient:
 
     def _unreachable(self, exc: httpx.TransportError) -> RegistryUnreachable:
         reason = str(exc) or type(exc).__name__
+        verb = "pushing" if "push" in self.actions else "pulling"
         return RegistryUnreachable(
-            f"error pulling {self.display}: registry {self.base_url} unreachable: {reason}"
+            f"error {verb} {self.display}: registry {self.base_url} unreachable: {reason}"
         )
 
 

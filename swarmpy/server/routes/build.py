@@ -155,9 +155,13 @@ async def _receive_context(request: web.Request, dest: Path) -> None:
     unpacking = asyncio.ensure_future(asyncio.to_thread(_unpack_from, reader, dest))
     try:
         async for chunk in request.content.iter_chunked(CHUNK):
-            await asyncio.to_thread(writer.write, chunk)
+            try:
+                await asyncio.to_thread(writer.write, chunk)
+            except BrokenPipeError:
+                break  # the unpacker stopped (a bad tar): its error is the one to report
     finally:
-        await asyncio.to_thread(writer.close)
+        with contextlib.suppress(BrokenPipeError):
+            await asyncio.to_thread(writer.close)
         await unpacking
 
 
