@@ -137,8 +137,15 @@ class Builder:
         self.seccomp = seccomp_profile
         work_root.mkdir(parents=True, exist_ok=True)
 
-    async def build(self, context_dir: Path, options: BuildOptions, say: Say) -> str:
-        """Build from the unpacked context; the final image's id. Output goes to ``say``."""
+    async def build(
+        self,
+        context_dir: Path,
+        options: BuildOptions,
+        say: Say,
+        built: Say | None = None,
+    ) -> str:
+        """Build from the unpacked context; the final image's id. Output goes to ``say``;
+        ``built`` hears the image's id before the closing lines (Docker's aux message)."""
         text = _read_dockerfile(context_dir, options.dockerfile)
         await asyncio.to_thread(ctx.apply_dockerignore, context_dir)
         parsed = dfile.parse(text)
@@ -146,6 +153,8 @@ class Builder:
         image_id = await run.all()
         for tag in options.tags:
             await asyncio.to_thread(self.images.tag, image_id, tag)
+        if built is not None:
+            built(image_id)
         say(f"Successfully built {digest_hex(image_id)[:12]}\n")
         for tag in options.tags:
             say(f"Successfully tagged {familiar_name(str(parse_reference(tag)))}\n")

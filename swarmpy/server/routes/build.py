@@ -142,7 +142,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         await _receive_context(request, context_dir)
         return await _stream(
             request,
-            lambda say: builder.build(context_dir, options, say),
+            lambda say, built: builder.build(context_dir, options, say, built),
             quiet,
         )
     finally:
@@ -184,7 +184,7 @@ def _unpack_from(reader: Any, dest: Path) -> None:
 
 async def _stream(
     request: web.Request,
-    work: Callable[[Callable[[str], None]], Awaitable[str]],
+    work: Callable[[Callable[[str], None], Callable[[str], None]], Awaitable[str]],
     quiet: bool,
 ) -> web.StreamResponse:
     """Run ``work`` (a build), streaming what it says as Docker's JSON messages."""
@@ -194,10 +194,12 @@ async def _stream(
         if text and not quiet:
             queue.put_nowait({"stream": text})
 
+    def built(image_id: str) -> None:
+        queue.put_nowait({"aux": {"ID": image_id}})
+
     async def run() -> str:
         try:
-            image_id = await work(say)
-            queue.put_nowait({"aux": {"ID": image_id}})
+            image_id = await work(say, built)
             if quiet:
                 queue.put_nowait({"stream": image_id + "\n"})
             return image_id
