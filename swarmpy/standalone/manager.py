@@ -755,12 +755,13 @@ class StandaloneContainers:
                 att = await rt.network.attach_local(cid, name)
             ip, cidr, mac, gateway = att.ip, att.cidr, att.mac, rt.network.local_gateway
         else:
-            # A user bridge: a leg on each start (the sandbox goes when the container
-            # stops); the address, name and aliases serve the embedded DNS.
+            # A user bridge: a leg on each start (the legs go when the container stops);
+            # the address, name and aliases serve the embedded DNS.
             net = rt.bridges.get(spec.network)
             await rt.bridges.detach_all(cid)
             ep = await rt.bridges.attach(cid, name, net.id, spec.network_aliases, spec.ip)
             ip, cidr, mac, gateway = ep.ip, ep.cidr, ep.mac, net.gateway
+        await self._attach_connected(cid, name, rec)
         hostname = cdir.config().get("hostname", "") or cid[:12]
         modes.write_file(cdir.path / "hosts", self._hosts_text(spec, hostname, ip))
         self._update(
@@ -773,6 +774,76 @@ class StandaloneContainers:
             },
         )
         rec.update(self.record(cid) or {})
+
+    async def _attach_connected(self, cid: str, name: str, rec: dict[str, Any]) -> None:
+        """The user bridges `network connect` added, joined again at each start; one
+        removed meanwhile is left out, as its endpoint cannot be made."""
+        rt = self._runtime()
+        for entry in rec.get("connected") or []:
+            net = rt.bridges.find(entry["network"])
+            if net is None or rt.bridges.endpoints(net.id, cid):
+                continue
+            try:
+                await rt.bridges.attach(
+                    cid, name, net.id, tuple(entry.get("aliases") or ()), entry.get("ip", "")
+                )
+            except SwarmpyError as exc:
+                log.warning("container %s: cannot join %s again: %s", cid[:12], net.name, exc)
+
+    async def connect(self, ref: str, network_id: str, aliases: tuple[str, ...], ip: str) -> None:
+        """`network connect`: the container joins a user bridge now if it runs, and at
+        each start (kept in its record, as Docker keeps the endpoint's settings)."""
+        rt = self._runtime()
+        cid = await self._resolve(ref)
+        if not self.is_standalone(cid):
+            raise Conflict("swarmpy connects standalone containers only, not a service's task")
+        async with self._lock(cid):
+            rec = self.record(cid)
+            if rec is None:
+                raise NotFound(f"No such container: {cid}")
+            mode = self.spec_of(rec).network
+            if mode == "host":
+                raise Conflict(
+                    "container sharing network namespace with another container or host "
+                    "cannot be connected to any other network"
+                )
+            if mode == "none":
+                raise Conflict(
+                    "container cannot be connected to multiple networks with one of the "
+                    "networks in private (none) mode"
+                )
+            net = rt.bridges.get(network_id)
+            connected = [e for e in rec.get("connected") or [] if e["network"] != net.id]
+            if (
+                mode == net.name
+                or mode == net.id
+                or len(connected) < len(rec.get("connected") or [])
+            ):
+                raise Conflict(
+                    f"endpoint with name {_name_of(rt.engine.container_dir(cid).config())} "
+                    f"already exists in network {net.name}"
+                )
+            if await self._state(cid) in ("running", "paused"):
+                name = _name_of(rt.engine.container_dir(cid).config())
+                await rt.bridges.attach(cid, name, net.id, aliases, ip)
+            connected.append({"network": net.id, "aliases": list(aliases), "ip": ip})
+            self._update(cid, connected=connected)
+
+    async def disconnect(self, ref: str, network_id: str) -> None:
+        """`network disconnect`: the container leaves a user bridge, now and for good."""
+        rt = self._runtime()
+        cid = await self._resolve(ref)
+        net = rt.bridges.get(network_id)
+        async with self._lock(cid):
+            rec = self.record(cid)
+            kept = [e for e in (rec or {}).get("connected") or [] if e["network"] != net.id]
+            was_connected = rec is not None and len(kept) < len(rec.get("connected") or [])
+            if rec is not None and was_connected:
+                self._update(cid, connected=kept)
+            if rt.bridges.endpoints(net.id, cid):
+                await rt.bridges.detach(cid, net.id)
+            elif not was_connected:
+                raise Conflict(f"container {cid} is not connected to network {net.name}")
 
     async def _detach_network(self, cid: str, spec: CreateSpec) -> None:
         rt = self._runtime()

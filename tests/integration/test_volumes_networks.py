@@ -271,13 +271,16 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
         "Error response from daemon: error while removing network: network custom id "
         f"{net_id} has active endpoints\n"
     )
-    d.ok("network", "disconnect", "other", "db")
-    assert d.json("network", "inspect", "other")[0]["Containers"] == {}
-    # A stopped container leaves its user networks; its start joins them again.
+    # A stopped container leaves its user networks; its start joins them again, the one
+    # `network connect` added too.
     d.ok("kill", "db")
     wait_for("db off custom", lambda: not d.json("network", "inspect", "custom")[0]["Containers"])
+    assert d.json("network", "inspect", "other")[0]["Containers"] == {}
     d.ok("start", "db")
-    assert list(d.json("network", "inspect", "custom")[0]["Containers"]) == [db]
+    for name in ("custom", "other"):
+        assert list(d.json("network", "inspect", name)[0]["Containers"]) == [db]
+    d.ok("network", "disconnect", "other", "db")
+    assert d.json("network", "inspect", "other")[0]["Containers"] == {}
     d.ok("rm", "-f", "db")
     assert docker_cli.ok("network", "rm", "custom", "other") == "custom\nother\n"
 

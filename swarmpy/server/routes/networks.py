@@ -21,7 +21,6 @@ from swarmpy.model import Network
 from swarmpy.overlay.bridges import BridgeNetwork, BridgeNetworks
 from swarmpy.server.app import NODE, ApiError, Routes, json_body, json_response, parse_time
 from swarmpy.server.backend import EngineNode, LocalEngine, reader, writer
-from swarmpy.server.convert.container import TASK_LABEL
 from swarmpy.server.convert.netverbose import verbose_json
 from swarmpy.server.convert.network import (
     NetworkCreate,
@@ -32,7 +31,6 @@ from swarmpy.server.convert.network import (
     network_json,
 )
 from swarmpy.server.filters import Filters, parse_filters, prefix
-from swarmpy.server.local import LocalConflict
 
 
 class Forbidden(ApiError):
@@ -323,29 +321,6 @@ async def remove(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _container(runtime: LocalEngine, ref: str) -> tuple[str, str]:
-    """A container's id and name: a running standalone container with a network namespace
-    of its own (where a leg goes)."""
-    doc = await runtime.containers.inspect(ref)
-    if not (doc.get("State") or {}).get("Running"):
-        raise LocalConflict(f"Container {doc['Id']} is not running")
-    labels = (doc.get("Config") or {}).get("Labels") or {}
-    if TASK_LABEL in labels:
-        raise Forbidden("swarmpy connects standalone containers only, not a service's task")
-    mode = (doc.get("HostConfig") or {}).get("NetworkMode", "")
-    if mode == "host":
-        raise Forbidden(
-            "container sharing network namespace with another container or host cannot be "
-            "connected to any other network"
-        )
-    if mode == "none":
-        raise Forbidden(
-            "container cannot be connected to multiple networks with one of the networks in "
-            "private (none) mode"
-        )
-    return str(doc["Id"]), str(doc.get("Name", "")).lstrip("/")
-
-
 async def connect(request: web.Request) -> web.Response:
     node = request.app[NODE]
     runtime = _local_runtime(node)
@@ -369,12 +344,12 @@ async def connect(request: web.Request) -> web.Response:
     f.done()
     net = _local_network(runtime, request.match_info["id"])
     if net.builtin:
-        raise Forbidden(
-            f"swarmpy connects running containers to user bridges only, not to {net.name}"
-        )
-    assert runtime is not None
-    cid, name = await _container(runtime, ref)
-    await runtime.bridges.attach(cid, name, net.id, aliases, ip)
+        raise Forbidden(f"swarmpy connects containers to user bridges only, not to {net.name}")
+    try:
+        # A standalone container keeps the connection across its stops and starts.
+        await node.standalone.connect(ref, net.id, aliases, ip)
+    except Conflict as e:
+        raise Forbidden(e.message) from None
     return web.Response(status=200)
 
 
@@ -387,9 +362,10 @@ async def disconnect(request: web.Request) -> web.Response:
     f.flag("Force")  # a missing container is refused either way
     f.done()
     net = _local_network(runtime, request.match_info["id"])
-    assert runtime is not None
-    doc = await runtime.containers.inspect(ref)
-    await runtime.bridges.detach(str(doc["Id"]), net.id)
+    try:
+        await node.standalone.disconnect(ref, net.id)
+    except Conflict as e:
+        raise Forbidden(e.message) from None
     return web.Response(status=200)
 
 
