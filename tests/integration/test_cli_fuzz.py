@@ -7,7 +7,8 @@ The CLI runs in-process (``swarmpy.cli.main.main``, the console script's entry p
 a crash is an exception here, with its traceback in the report, and the daemon's own checks
 (the control API's validation) answer every value that passes the CLI's. The only node is
 drained so that no service task is ever scheduled: nothing pulls an image from a registry,
-and no container runs. Left out, because they would not answer a value but act on the host:
+and no container runs (``run`` and ``create`` only name images of a closed registry). Left
+out, because they would not answer a value but act on the host:
 ``daemon`` (runs a daemon in this process), ``lab up/down/exec/demo`` (make and remove
 namespaces). Flags that would wait forever or leave the swarm (``--follow``, ``swarm leave
 --force``, ``--force-new-cluster``, streaming ``stats``) are left out or pinned; ``image
@@ -72,6 +73,7 @@ PINNED: dict[tuple[str, ...], tuple[str, ...]] = {
     ("container", "stats"): ("--no-stream",),
 }
 CLOSED_REGISTRY = "127.0.0.1:1/"
+CONTAINER_MAKERS = {("run",), ("create",), ("container", "run"), ("container", "create")}
 USAGE_EXITS = (2, 125)
 
 
@@ -249,6 +251,9 @@ def invocations(draw: Any) -> list[str]:
             positionals += _values(draw, param)
     if command.path == ("image", "pull"):
         positionals = [CLOSED_REGISTRY + p for p in positionals]
+    if command.path in CONTAINER_MAKERS and positionals:
+        # Their image is pulled when missing: only ever from the closed registry.
+        positionals = [CLOSED_REGISTRY + positionals[0], *positionals[1:]]
     if command.path == ("swarm", "leave"):
         argv = [a for a in argv if a not in ("--force", "-f")]
     if command.path == ("node", "update"):
