@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 from swarmpy.cli.main import app
 from swarmpy.cli.service.ls import row
 from swarmpy.cli.stack.common import check_name
-from swarmpy.cli.stack.deploy_composefile import tagged
+from swarmpy.cli.stack.deploy_composefile import tagged, update_body
 from swarmpy.cli.stack.ls import stack_rows
 from swarmpy.cli.stack.rm import tasks_done
 from swarmpy.compose import convert, loader
 from swarmpy.compose.template import InvalidTemplate, substitute
 from swarmpy.compose.units import parse_cpus, parse_duration, ram_in_bytes
-from swarmpy.dockerjson.service import service_spec
+from swarmpy.dockerjson.service import service_spec, service_spec_json
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import EndpointMode, MountType, ServiceMode
 
@@ -564,3 +564,18 @@ def test_capabilities_as_docker_cli_makes_them() -> None:
         ["CAP_CHOWN"],
     )
     assert convert.capabilities(["ALL", "chown"], ["all"]) == (["ALL"], [])
+
+
+def test_a_redeploy_updates_only_a_changed_service(full: loader.Project) -> None:
+    ids = {"app_pw": "s1", "shared-key": "s2", "app_page": "c1"}
+    networks = {"app_front": "n1", "app_back": "n2", "app_default": "n3"}
+    spec = convert.with_ids(convert.services("app", full)["web"], ids, ids, networks)
+    # What the daemon stores and shows: its own rendering of the spec, with defaults filled
+    # in and a counter `service update --force` once raised.
+    stored = service_spec_json(service_spec(spec))
+    stored["TaskTemplate"]["ForceUpdate"] = 2
+    assert update_body(spec, stored) is None
+    spec["Mode"]["Replicated"]["Replicas"] = 4
+    changed = update_body(spec, stored)
+    assert changed is not None
+    assert changed["TaskTemplate"]["ForceUpdate"] == 2  # kept: no task restarts for it

@@ -125,6 +125,15 @@ def _check_externals(api: EngineClient, project: loader.Project) -> None:
                 raise InvalidArgument(f"{kind[:-1]} not found: {name}")
 
 
+def update_body(body: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The spec to send for a service already there, or None when it would change nothing:
+    both read as the daemon reads a ServiceSpec, so defaults, order and spelling do not count.
+    Stack deploy has no --force: the service's counter is kept, as docker/cli keeps it."""
+    body = {**body, "TaskTemplate": dict(body["TaskTemplate"])}
+    body["TaskTemplate"]["ForceUpdate"] = current["TaskTemplate"].get("ForceUpdate", 0)
+    return None if service_spec(body) == service_spec(current) else body
+
+
 def _deploy_services(
     api: EngineClient,
     namespace: str,
@@ -151,16 +160,15 @@ def _deploy_services(
                 raise SwarmpyError(f"failed to create service {name}: {e.message}") from None
             continue
         typer.echo(f"Updating service {name} (id: {current['ID']})")
-        # Stack deploy has no --force: the service's counter is kept, as docker/cli keeps it.
-        body["TaskTemplate"]["ForceUpdate"] = current["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
-        if service_spec(body) == service_spec(current["Spec"]):
+        update = update_body(body, current["Spec"])
+        if update is None:
             continue
         try:
             api.call(
                 "POST",
                 path_of("services", current["ID"], "update"),
                 {"version": current["Version"]["Index"]},
-                body,
+                update,
                 headers,
             )
         except SwarmpyError as e:
