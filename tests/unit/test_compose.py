@@ -498,8 +498,8 @@ def _service(stack: str) -> dict[str, Any]:
 def test_stack_rows_count_services_in_natural_order() -> None:
     rows = stack_rows([_service("app10"), _service("app2"), _service("app2")])
     assert rows == [
-        {"Name": "app2", "Services": "2", "Orchestrator": "Swarm"},
-        {"Name": "app10", "Services": "1", "Orchestrator": "Swarm"},
+        {"Name": "app2", "Services": "2", "Orchestrator": "Swarm", "Namespace": ""},
+        {"Name": "app10", "Services": "1", "Orchestrator": "Swarm", "Namespace": ""},
     ]
 
 

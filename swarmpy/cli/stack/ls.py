@@ -23,7 +23,8 @@ def stack_rows(services: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             raise SwarmpyError(f"cannot get label {LABEL_NAMESPACE} for service {service['ID']}")
         counts[labels[LABEL_NAMESPACE]] = counts.get(labels[LABEL_NAMESPACE], 0) + 1
     return [
-        {"Name": name, "Services": str(count), "Orchestrator": "Swarm"}
+        # Namespace is Kubernetes' in docker 20.10, empty for a swarm stack (shown by json).
+        {"Name": name, "Services": str(count), "Orchestrator": "Swarm", "Namespace": ""}
         for name, count in sorted(counts.items(), key=lambda item: natural_key(item[0]))
     ]
 
@@ -33,4 +34,6 @@ def ls(fmt: str = output.format_option()) -> None:
     services = engine.connect().get(
         "/services", filters=engine.filters_json({"label": [LABEL_NAMESPACE]})
     )
-    output.emit(COLUMNS, stack_rows(services), fmt, quiet_key="Name")
+    output.emit(
+        COLUMNS, stack_rows(services), fmt, quiet_key="Name", headers={"Namespace": "NAMESPACE"}
+    )
