@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from swarmpy.cli.tabwriter import tabwrite
+from swarmpy.cli.tabwriter import tabwrite as tabwrite  # re-exported: version.py uses it
 from swarmpy.errors import InvalidArgument
 
 # Go has no recursion limit of its own worth copying (its stacks grow); Python's does, so the
