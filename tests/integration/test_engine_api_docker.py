@@ -97,7 +97,7 @@ def test_docker_cli_and_docker_py_drive_the_swarm(daemons: DaemonSet) -> None:
     # Docker's CLI waits for convergence itself, polling /tasks and /services.
     cli.ok(
         "service", "create", "--replicas", "2", "--network", "overnet", "--name", "web",
-        "busybox", "httpd", "-f", "-p", "80",
+        "--stop-grace-period", "1s", "busybox", "httpd", "-f", "-p", "80",
         timeout=CONVERGE_S,
     )  # fmt: skip
     assert cli.ok("service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}") == (

@@ -36,7 +36,8 @@ def test_service_update_force_replaces_every_task(daemons: DaemonSet) -> None:
     with single_node_swarm(d):
         d.ok(
             "service", "create", "--name", "web", "--replicas", "2",
-            "--update-parallelism", "1", "busybox", "httpd", "-f", "-p", "80",
+            "--update-parallelism", "1", "--stop-grace-period", "1s",
+            "busybox", "httpd", "-f", "-p", "80",
             timeout=CONVERGE_S,
         )  # fmt: skip
         before = running_tasks(d)

@@ -81,7 +81,7 @@ def test_update_flags_reach_the_replaced_containers(daemons: DaemonSet) -> None:
     with single_node_swarm(d):
         d.ok(
             "service", "create", "--name", "web", "--replicas", "2",
-            "--update-parallelism", "1", "--update-monitor", "1s",
+            "--update-parallelism", "1", "--update-monitor", "1s", "--stop-grace-period", "1s",
             "busybox", "sleep", "86400",
             timeout=CONVERGE_S,
         )  # fmt: skip
