@@ -206,35 +206,7 @@ async def _stream(
         finally:
             queue.put_nowait(None)
 
-    task = asyncio.ensure_future(run())
-    response: web.StreamResponse | None = None
-    try:
-        while (message := await queue.get()) is not None:
-            if response is None:
-                response = web.StreamResponse(headers=server_headers())
-                response.content_type = "application/json"
-                await response.prepare(request)
-            await response.write((json.dumps(message) + "\n").encode())
-        await task
-    except SwarmpyError as e:
-        if response is None:
-            raise
-        detail: dict[str, Any] = {"message": e.message}
-        if isinstance(e, BuildFailed):
-            detail["code"] = e.code
-        await response.write(
-            (json.dumps({"errorDetail": detail, "error": e.message}) + "\n").encode()
-        )
-    except ConnectionResetError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, SwarmpyError):
-            await task
-        assert response is not None
-        return response
-    if response is None:
-        return json_response([])
-    await response.write_eof()
-    return response
+    return await _drain(request, run, queue)
 
 
 async def tag(request: web.Request) -> web.Response:
@@ -270,9 +242,12 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 async def _drain(
     request: web.Request,
-    run: Callable[[], Awaitable[None]],
+    run: Callable[[], Awaitable[object]],
     queue: asyncio.Queue[dict[str, Any] | None],
 ) -> web.StreamResponse:
+    """Run ``run`` (which ends by putting None on ``queue``), streaming each message it queues
+    as a JSON line; an error after the first message ends the stream as Docker's errorDetail
+    (with a failed RUN step's exit code), one before it is the handler's error."""
     task = asyncio.ensure_future(run())
     response: web.StreamResponse | None = None
     try:
@@ -286,11 +261,18 @@ async def _drain(
     except SwarmpyError as e:
         if response is None:
             raise
+        detail: dict[str, Any] = {"message": e.message}
+        if isinstance(e, BuildFailed):
+            detail["code"] = e.code
         await response.write(
-            (
-                json.dumps({"errorDetail": {"message": e.message}, "error": e.message}) + "\n"
-            ).encode()
+            (json.dumps({"errorDetail": detail, "error": e.message}) + "\n").encode()
         )
+    except ConnectionResetError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, SwarmpyError):
+            await task
+        assert response is not None
+        return response
     if response is None:
         return json_response([])
     await response.write_eof()
