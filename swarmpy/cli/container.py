@@ -11,7 +11,7 @@ import contextlib
 import datetime
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
@@ -19,6 +19,7 @@ import typer
 from swarmpy.cli import engine, gotemplate, opts, output
 from swarmpy.cli.engine import error_line, for_each, path_of
 from swarmpy.cli.runflags import display_ports
+from swarmpy.cli.terminal import raw_terminal
 from swarmpy.dockerjson.logtime import get_timestamp
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi import validate
@@ -495,33 +496,14 @@ def run_exec(api: engine.EngineClient, exec_id: str, tty: bool, interactive: boo
         threading.Thread(target=feed, daemon=True).start()
     else:
         end_of_input()
-    with _raw_terminal(api, exec_id, tty and interactive), contextlib.suppress(OSError):
+    with (
+        raw_terminal(api, path_of("exec", exec_id, "resize"), tty and interactive),
+        contextlib.suppress(OSError),
+    ):
         engine.copy_output(stream.read1, tty)
     stream.close()
     code = api.get(path_of("exec", exec_id, "json")).get("ExitCode")
     return int(code) if code is not None else 0
-
-
-@contextlib.contextmanager
-def _raw_terminal(api: engine.EngineClient, exec_id: str, raw: bool) -> Iterator[None]:
-    """Behind a TTY, our terminal passes every key through (raw) and the process's gets our
-    size, as docker's CLI does; restored on the way out."""
-    if not raw or not sys.stdin.isatty():
-        yield
-        return
-    import shutil
-    import termios
-    import tty as ttymod
-
-    size = shutil.get_terminal_size()
-    with contextlib.suppress(SwarmpyError):
-        api.post(path_of("exec", exec_id, "resize"), h=size.lines, w=size.columns)
-    saved = termios.tcgetattr(sys.stdin.fileno())
-    ttymod.setraw(sys.stdin.fileno())
-    try:
-        yield
-    finally:
-        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
 
 def _inspect_any(api: engine.EngineClient, ref: str) -> Any | None:

@@ -14,7 +14,6 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -22,6 +21,7 @@ import typer
 from swarmpy.cli import engine, runflags
 from swarmpy.cli.engine import error_line, path_of
 from swarmpy.cli.main import USAGE_EXIT
+from swarmpy.cli.terminal import raw_terminal
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 POSITIONAL = {"allow_interspersed_args": False}
@@ -103,7 +103,7 @@ def run_container(o: runflags.RunOptions) -> int:
             with contextlib.suppress(SwarmpyError):
                 api.delete(path_of("containers", cid), force=True)
         raise _fail(exc, runflags.start_exit_code(exc.message)) from None
-    with raw_terminal(api, cid, o.tty and o.interactive):
+    with raw_terminal(api, path_of("containers", cid, "resize"), o.tty and o.interactive):
         copy_streams(api, stream, o.tty, o.interactive)
     with waiting:
         answer = json.loads(waiting.read() or b"{}")
@@ -129,28 +129,6 @@ def copy_streams(api: engine.EngineClient, stream: engine.Hijacked, tty: bool, s
     with contextlib.suppress(OSError, KeyboardInterrupt):
         engine.copy_output(stream.read1, tty)
     stream.close()
-
-
-@contextlib.contextmanager
-def raw_terminal(api: engine.EngineClient, cid: str, raw: bool) -> Iterator[None]:
-    """With -it on a terminal: ours passes every key through (raw) and the container's gets
-    our size, as docker's CLI does; restored on the way out."""
-    if not raw or not sys.stdin.isatty():
-        yield
-        return
-    import shutil
-    import termios
-    import tty as ttymod
-
-    size = shutil.get_terminal_size()
-    with contextlib.suppress(SwarmpyError):
-        api.post(path_of("containers", cid, "resize"), h=size.lines, w=size.columns)
-    saved = termios.tcgetattr(sys.stdin.fileno())
-    ttymod.setraw(sys.stdin.fileno())
-    try:
-        yield
-    finally:
-        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
 
 def register(app: typer.Typer) -> None:
