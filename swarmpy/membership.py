@@ -56,6 +56,23 @@ log = logging.getLogger(__name__)
 # membership change, each bounded by the Raft timeout).
 DEMOTION_WAIT_S = 15.0
 
+# How long `swarm init` waits for the new node's own agent to register (the node Ready in
+# the store) before it answers, as dockerd's init waits for its node to be ready: a user's
+# next `node ls` then shows the node Ready, not Unknown. Past it, init answers anyway and
+# the agent goes on registering.
+INIT_READY_WAIT_S = 20.0
+
+
+async def _until_ready(manager: Manager, node_id: str, timeout_s: float) -> None:
+    """Until the store has ``node_id`` Ready (its agent registered), or ``timeout_s``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        node = manager.store.view().get(NODES, node_id)
+        if node is not None and node.state == NodeState.READY:
+            return
+        await asyncio.sleep(0.05)
+    log.warning("node %s not Ready %gs after swarm init; going on", node_id, timeout_s)
+
 
 class NodeRoles(Protocol):
     """What membership needs of the process that runs this node's roles (the daemon)."""
@@ -233,6 +250,7 @@ class Membership:
                 raise
             # With autolock, the key material goes to disk under the unlock key from now on.
             self.node.use_kek(kek)
+            await _until_ready(manager, node_id, INIT_READY_WAIT_S)
             return node_id, cluster.tokens.worker, state.api_addr
 
     async def _force_new_cluster(self) -> tuple[str, str, str]:
