@@ -55,6 +55,9 @@ class Daemon:
         self.state: SwarmState | None = None
         self.creds: tls.NodeCredentials | None = None
         self.manager: Manager | None = None
+        # Set whenever the manager role starts or stops, so that the API server's event
+        # recorder follows the new store before its first writes (swarm init's bootstrap).
+        self.roles_changed = asyncio.Event()
         self.agent: Agent | None = None
         self.runtime: NodeRuntime | None = None
         self.membership = Membership(self)
@@ -229,12 +232,14 @@ class Daemon:
             self.config, self.state, self.creds, force_new_cluster, node_keys=self
         )
         await self.manager.start()
+        self.roles_changed.set()
         return self.manager
 
     async def stop_manager(self) -> None:
         if self.manager is not None:
             await self.manager.stop()
             self.manager = None
+            self.roles_changed.set()
 
     def _role_changed(self, role: str) -> None:
         if self._role_change is None or self._role_change.done():

@@ -8,6 +8,7 @@ store with a local log.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
@@ -109,6 +110,12 @@ class EngineNode(Protocol):
         ...
 
     def control_api(self) -> ControlAPI | None: ...
+
+    @property
+    def roles_changed(self) -> asyncio.Event:
+        """Set when control_api() may have changed (the manager role started or stopped);
+        whoever waits on it clears it."""
+        ...
 
     @property
     def locked(self) -> bool:

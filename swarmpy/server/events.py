@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 # As many as Docker's events service keeps for `since` (daemon/events: eventsLimit).
 KEEP = 256
-# How often the recorder looks whether this node became (or stopped being) a manager: the
-# daemon switches roles without telling the API server.
+# How often the recorder looks whether this node became (or stopped being) a manager, besides
+# being woken by the node when its manager role starts or stops.
 ROLE_POLL_S = 1.0
 
 Listener = asyncio.Queue[dict[str, Any]]
@@ -103,9 +103,11 @@ class EventLog:
     async def _follow(self) -> None:
         while True:
             self.follow_engine()
+            self._node.roles_changed.clear()
             api = self._node.control_api()
             if api is None:
-                await asyncio.sleep(ROLE_POLL_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._node.roles_changed.wait(), ROLE_POLL_S)
                 continue
             with api.store.watch(SERVICES, NODES, NETWORKS, SECRETS, CONFIGS) as watch:
                 self.following.set()

@@ -126,6 +126,7 @@ class FakeNode:
     # Autolock as the daemon has it: locked until `unlock` gets ``unlock_key``.
     locked: bool = False
     unlock_key: str = ""
+    roles_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def control_api(self) -> ControlAPI | None:
         return self.api
