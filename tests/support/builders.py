@@ -70,7 +70,9 @@ def task(
         node_id=node_id,
         desired_state=desired,
         status=TaskStatus(state, at),
-        created_at=at or float(n),
+        # Creation order follows the builder's counter, yet every built task stays older
+        # than one a test's reconcile creates at its NOW (1000): a full run builds thousands.
+        created_at=at or n * 1e-6,
     )
     return dataclasses.replace(base, **changes)
 
