@@ -135,6 +135,11 @@ class ExecProcess:
         terminal: bool,
     ) -> None:
         self._proc = proc
+        # The process itself, not its number, for signals: asyncio's send_signal and
+        # terminate poll the pid first (Popen.send_signal, bpo-38630), which reaps a process
+        # that just exited before asyncio's child watcher does, and the exit code becomes
+        # 255 ("Unknown child process pid"). A client resizing a TTY exec as it ends did so.
+        self._pidfd = _pidfd_of(proc.pid)
         self._stdin = stdin
         self._terminal = terminal  # stdin is the terminal's master, which output reads too
         self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
@@ -219,12 +224,24 @@ class ExecProcess:
         set_winsize(self._stdin, height, width)
         # Not runc's controlling terminal, so the kernel does not tell it: runc reads the new
         # size from its stdin and applies it to the container's terminal on SIGWINCH.
-        with contextlib.suppress(ProcessLookupError):
-            self._proc.send_signal(signal.SIGWINCH)
+        self._signal(signal.SIGWINCH)
+
+    def _signal(self, sig: int) -> None:
+        """Send ``sig`` while the process lives, without reaping it (see ``_pidfd``)."""
+        if self._pidfd < 0 or self._proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):  # it exited: a zombie, or reaped
+            signal.pidfd_send_signal(self._pidfd, sig)
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
 
     async def wait(self) -> int:
         """The exit code, once the process exited; its streams are closed then."""
         code = await self._proc.wait()
+        self._close_pidfd()
         for fd in list(self._outputs):
             self._close_output(fd)
         if self._stdin is not None:
@@ -235,8 +252,16 @@ class ExecProcess:
 
     def terminate(self) -> None:
         # runc forwards it to the process in the container.
-        with contextlib.suppress(ProcessLookupError):
-            self._proc.terminate()
+        self._signal(signal.SIGTERM)
+
+
+def _pidfd_of(pid: int) -> int:
+    """A pidfd of our child ``pid``, just started (so its pid names it still), or -1 if it
+    is gone already (reaped: nothing is left to signal)."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return -1
 
 
 async def _write_fd(fd: int, data: bytes) -> None:
