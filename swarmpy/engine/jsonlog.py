@@ -43,9 +43,12 @@ LEGACY_LOG = "container.log"
 
 __all__ = ["STDERR", "STDOUT", "LogRecord", "LogWindow"]
 
-# The keepers this process started and has not seen end: each is reaped when a later one
-# starts (or by the daemon's reaper, as an orphan's zombie, after a restart).
-_keepers: set[subprocess.Popen[bytes]] = set()
+# The keepers this process started and has not seen end, by a pidfd of each: each is reaped
+# when a later one starts, or by the daemon's reaper as a stray zombie (swarmpy.engine.reaper).
+# Looked at through the pidfd, never by pid: once the reaper took a keeper, its pid may name
+# another child of ours, whose exit status a waitpid by number would steal (a runc asyncio
+# waits for would end with 255, a container's init would lose its exit code).
+_keepers: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class LogsNotReadable(SwarmpyError):
@@ -173,7 +176,7 @@ def _spawn(
         # must already see a log that is still being written.
         fcntl.flock(lock, fcntl.LOCK_EX)
         fds = (lock, out_r, err_r)
-        _keepers.difference_update([k for k in _keepers if k.poll() is not None])
+        _forget_ended_keepers()
         keeper = subprocess.Popen(
             [
                 *(sys.executable, "-I", "-S", logshim.__file__),
@@ -187,10 +190,27 @@ def _spawn(
             cwd="/",
             start_new_session=True,
         )
-        _keepers.add(keeper)
+        # Just started and reaped by nobody yet (the reaper waits STRAY_GRACE_S): its pid
+        # still names it.
+        _keepers[os.pidfd_open(keeper.pid)] = keeper
     finally:
         for fd in (lock, out_r, err_r):
             os.close(fd)
+
+
+def _forget_ended_keepers() -> None:
+    for pidfd, keeper in list(_keepers.items()):
+        try:
+            ended = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+            if ended is None:
+                continue  # still running
+            code = ended.si_status
+        except ChildProcessError:  # reaped already, by the daemon's reaper
+            code = 0
+        # Told, so that Popen never polls the pid itself (when collected, say).
+        keeper.returncode = code
+        os.close(pidfd)
+        del _keepers[pidfd]
 
 
 def keeper_running(container_dir: Path) -> bool:
