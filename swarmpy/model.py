@@ -169,12 +169,28 @@ class MountType(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class GenericResource:
+    """Docker's GenericResource (SwarmKit's user-defined resources, e.g. GPUs): one named unit
+    of a kind (NamedResourceSpec, ``gpu=UUID1``) or a count of it (DiscreteResourceSpec,
+    ``SSD=3``). A service reserves counts only; see swarmpy.genericresource."""
+
+    kind: str
+    value: str = ""  # a named unit's name
+    count: int = 0  # a discrete resource's count
+    named: bool = False
+
+
+@dataclass(frozen=True)
 class Resources:
     nano_cpus: int = 0  # 1e9 == one CPU
     memory_bytes: int = 0
     # The most processes a task's container may have (Docker's Resources.Limits.Pids); only
     # limited, never reserved. 0: unlimited.
     pids: int = 0
+    # A node's advertised user-defined resources (dockerd's --node-generic-resource), or a
+    # service's reservation of them (--generic-resource). A plain default, for objects
+    # pickled before it existed.
+    generic: tuple[GenericResource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -365,6 +381,9 @@ class ContainerSpec:
     registry_auth: str = ""
     # None: swarmpy's default keeping (json-file, bounded); Docker shows it as no LogDriver.
     log_driver: LogDriver | None = None
+    # Docker's Isolation, normalised as its daemon does ("default", "process", "hyperv"); a
+    # Linux node rejects a task asking for anything but the default. A plain default, as above.
+    isolation: str = "default"
 
 
 @dataclass(frozen=True)
@@ -507,6 +526,9 @@ class Task:
     updated_at: float = 0.0
     # The job iteration the task runs for (``JobStatus.iteration``); jobs only.
     job_iteration: int = 0
+    # The units of the node's generic resources the scheduler gave the task (SwarmKit's
+    # AssignedGenericResources); its container gets them as DOCKER_RESOURCE_<KIND>.
+    assigned_generic_resources: tuple[GenericResource, ...] = ()
 
     @property
     def name(self) -> str:

@@ -21,25 +21,57 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GenericResource(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    NAMED_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    value: _builtins.str
+    count: _builtins.int
+    named: _builtins.bool
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        value: _builtins.str = ...,
+        count: _builtins.int = ...,
+        named: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "kind", b"kind", "named", b"named", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenericResource: _TypeAlias = GenericResource  # noqa: Y015
+
+@_typing.final
 class Resources(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NANO_CPUS_FIELD_NUMBER: _builtins.int
     MEMORY_BYTES_FIELD_NUMBER: _builtins.int
     PIDS_FIELD_NUMBER: _builtins.int
+    GENERIC_FIELD_NUMBER: _builtins.int
     nano_cpus: _builtins.int
     memory_bytes: _builtins.int
     pids: _builtins.int
+    @_builtins.property
+    def generic(self) -> _containers.RepeatedCompositeFieldContainer[Global___GenericResource]: ...
     def __init__(
         self,
         *,
         nano_cpus: _builtins.int = ...,
         memory_bytes: _builtins.int = ...,
         pids: _builtins.int = ...,
+        generic: _abc.Iterable[Global___GenericResource] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["memory_bytes", b"memory_bytes", "nano_cpus", b"nano_cpus", "pids", b"pids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generic", b"generic", "memory_bytes", b"memory_bytes", "nano_cpus", b"nano_cpus", "pids", b"pids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -523,6 +555,7 @@ class ContainerSpec(_message.Message):
     CONFIGS_FIELD_NUMBER: _builtins.int
     REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
     LOG_DRIVER_FIELD_NUMBER: _builtins.int
+    ISOLATION_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     workdir: _builtins.str
@@ -533,6 +566,7 @@ class ContainerSpec(_message.Message):
     read_only: _builtins.bool
     init: _builtins.bool
     registry_auth: _builtins.str
+    isolation: _builtins.str
     @_builtins.property
     def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -600,10 +634,11 @@ class ContainerSpec(_message.Message):
         configs: _abc.Iterable[Global___FileReference] | None = ...,
         registry_auth: _builtins.str = ...,
         log_driver: Global___LogDriver | None = ...,
+        isolation: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck", "log_driver", b"log_driver"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "configs", b"configs", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "groups", b"groups", "healthcheck", b"healthcheck", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "labels", b"labels", "log_driver", b"log_driver", "mounts", b"mounts", "read_only", b"read_only", "registry_auth", b"registry_auth", "secrets", b"secrets", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "command", b"command", "configs", b"configs", "dns_nameservers", b"dns_nameservers", "dns_options", b"dns_options", "dns_search", b"dns_search", "env", b"env", "groups", b"groups", "healthcheck", b"healthcheck", "hostname", b"hostname", "hosts", b"hosts", "image", b"image", "init", b"init", "isolation", b"isolation", "labels", b"labels", "log_driver", b"log_driver", "mounts", b"mounts", "read_only", b"read_only", "registry_auth", b"registry_auth", "secrets", b"secrets", "stop_grace_s", b"stop_grace_s", "stop_signal", b"stop_signal", "sysctls", b"sysctls", "tty", b"tty", "ulimits", b"ulimits", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1058,6 +1093,7 @@ class Task(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     JOB_ITERATION_FIELD_NUMBER: _builtins.int
+    ASSIGNED_GENERIC_RESOURCES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -1074,6 +1110,8 @@ class Task(_message.Message):
     def status(self) -> Global___TaskStatus: ...
     @_builtins.property
     def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAttachment]: ...
+    @_builtins.property
+    def assigned_generic_resources(self) -> _containers.RepeatedCompositeFieldContainer[Global___GenericResource]: ...
     def __init__(
         self,
         *,
@@ -1090,10 +1128,11 @@ class Task(_message.Message):
         created_at: _builtins.float = ...,
         updated_at: _builtins.float = ...,
         job_iteration: _builtins.int = ...,
+        assigned_generic_resources: _abc.Iterable[Global___GenericResource] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "desired_state", b"desired_state", "id", b"id", "job_iteration", b"job_iteration", "networks", b"networks", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_generic_resources", b"assigned_generic_resources", "created_at", b"created_at", "desired_state", b"desired_state", "id", b"id", "job_iteration", b"job_iteration", "networks", b"networks", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
