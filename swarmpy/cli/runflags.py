@@ -296,7 +296,8 @@ def create_request(o: RunOptions) -> dict[str, Any]:
         "Image": o.image,
         "Volumes": volumes or None,
         "WorkingDir": o.workdir,
-        "Entrypoint": None if o.entrypoint is None else ([o.entrypoint] if o.entrypoint else []),
+        # As docker/cli: an empty --entrypoint is [""], which resets the image's.
+        "Entrypoint": None if o.entrypoint is None else [o.entrypoint],
         "Labels": labels,
         "HostConfig": {
             "Binds": binds or None,

@@ -49,7 +49,7 @@ from swarmpy.overlay.bridges import BridgeNetworks
 from swarmpy.overlay.containerports import Forward
 from swarmpy.overlay.sandbox import RESOLV_CONF, hosts_file
 from swarmpy.standalone import mounts, names, ports, restart
-from swarmpy.standalone.spec import CreateSpec, check_name, parse_create
+from swarmpy.standalone.spec import CreateSpec, check_name, merge_command, parse_create
 
 log = logging.getLogger(__name__)
 
@@ -253,12 +253,7 @@ class StandaloneContainers:
             raise InvalidArgument(
                 "user specified IP address is supported on user defined networks only"
             )
-        if spec.entrypoint:
-            # A new entrypoint drops the image's Cmd, written for the old one.
-            entrypoint, cmd = spec.entrypoint, spec.cmd or ()
-        else:
-            entrypoint = config.entrypoint if spec.entrypoint is None else ()
-            cmd = spec.cmd or config.cmd
+        entrypoint, cmd = merge_command(spec.entrypoint, spec.cmd, config.entrypoint, config.cmd)
         async with self._names_lock:
             taken = {c.name: c.id for c in await rt.containers.list(all=True)}
             if name:
@@ -283,8 +278,9 @@ class StandaloneContainers:
                 hostname=hostname,
                 resolv_conf=self._resolv_text(spec),
                 hosts=self._hosts_text(spec, hostname, ""),
-                command=spec.entrypoint or (),
-                args=spec.cmd or (),
+                # The merged process whole: the engine reads an empty command as "the
+                # image's Entrypoint", which a cleared one is not.
+                command=entrypoint + cmd,
                 env=spec.env,
                 workdir=spec.workdir,
                 user=spec.user,

@@ -114,7 +114,8 @@ class CreateSpec:
     user: str = ""
     env: tuple[str, ...] = ()
     cmd: tuple[str, ...] | None = None  # None: the image's
-    entrypoint: tuple[str, ...] | None = None  # None: the image's; () clears it
+    # None: the image's; () clears it; ("",) clears it and the image's Cmd (merge_command)
+    entrypoint: tuple[str, ...] | None = None
     workdir: str = ""
     labels: tuple[tuple[str, str], ...] = ()
     tty: bool = False
@@ -147,6 +148,28 @@ class CreateSpec:
     def network(self) -> str:
         """The network the container is on: Docker's "default" is the bridge."""
         return "bridge" if self.network_mode == "default" else self.network_mode
+
+
+def merge_command(
+    entrypoint: tuple[str, ...] | None,
+    cmd: tuple[str, ...] | None,
+    image_entrypoint: tuple[str, ...],
+    image_cmd: tuple[str, ...],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Docker's Config.Entrypoint and Config.Cmd merged with the image's (moby's ``merge``
+    then ``mergeAndVerifyConfig``): any Entrypoint given drops the image's Cmd, written for
+    the image's Entrypoint; an empty one given (``[]``) clears the image's Entrypoint but keeps
+    its Cmd; ``[""]`` (what ``run --entrypoint ""`` sends) clears both."""
+    if not entrypoint:
+        if not cmd:
+            cmd = image_cmd
+        if entrypoint is None:
+            entrypoint = image_entrypoint
+    if entrypoint == ("",):
+        entrypoint = ()
+    if not entrypoint and not cmd:
+        raise InvalidArgument("no command specified")
+    return entrypoint, cmd or ()
 
 
 def check_name(name: str) -> str:

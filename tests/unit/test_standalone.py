@@ -16,7 +16,7 @@ from swarmpy.errors import Conflict, InvalidArgument
 from swarmpy.overlay.containerports import Forward, ruleset
 from swarmpy.server.convert.standalone import inspect_doc, summary_row
 from swarmpy.standalone import mounts, names, ports, restart
-from swarmpy.standalone.spec import parse_bind, parse_create
+from swarmpy.standalone.spec import merge_command, parse_bind, parse_create
 
 # What Debian's docker 20.10 sends for
 # `docker run -d -p 8080:80 -P --restart on-failure:3 --name web -e A=b --cpus .5
@@ -394,6 +394,40 @@ def test_run_flags_become_docker_create_request() -> None:
     assert parse_create(body).restart_policy == restart.RestartPolicy("on-failure", 3)
     with pytest.raises(InvalidArgument, match="Conflicting options: --restart and --rm"):
         runflags.create_request(runflags.RunOptions(image="b", rm=True, restart="always"))
+
+
+IMAGE_ENTRY, IMAGE_CMD = ("/entry.sh",), ("serve",)
+
+
+@pytest.mark.parametrize(
+    ("flag", "command", "process"),
+    [
+        (None, (), ("/entry.sh", "serve")),  # the image's both
+        (None, ("x",), ("/entry.sh", "x")),
+        ("sh", (), ("sh",)),  # a new entrypoint drops the image's Cmd
+        ("sh", ("-c", "x"), ("sh", "-c", "x")),
+        ("", ("echo", "hi"), ("echo", "hi")),  # --entrypoint "" resets the image's
+    ],
+)
+def test_run_entrypoint_merges_with_the_image_as_docker(
+    flag: str | None, command: tuple[str, ...], process: tuple[str, ...]
+) -> None:
+    body = runflags.create_request(runflags.RunOptions(image="b", command=command, entrypoint=flag))
+    spec = parse_create(body)
+    entrypoint, cmd = merge_command(spec.entrypoint, spec.cmd, IMAGE_ENTRY, IMAGE_CMD)
+    assert entrypoint + cmd == process
+
+
+def test_an_emptied_entrypoint_leaves_no_command_or_the_image_cmd() -> None:
+    # docker/cli sends [""] for --entrypoint "": the image's Cmd goes too (moby's merge).
+    body = runflags.create_request(runflags.RunOptions(image="b", entrypoint=""))
+    assert body["Entrypoint"] == [""]
+    with pytest.raises(InvalidArgument, match=r"^no command specified$"):
+        merge_command(("",), None, IMAGE_ENTRY, IMAGE_CMD)
+    # An API client's [] clears the Entrypoint only.
+    assert merge_command((), None, IMAGE_ENTRY, IMAGE_CMD) == ((), IMAGE_CMD)
+    with pytest.raises(InvalidArgument, match=r"^no command specified$"):
+        merge_command(None, None, (), ())
 
 
 def test_network_alias_and_ip_reach_the_spec_of_a_user_network() -> None:
