@@ -260,6 +260,9 @@ def register(app: typer.Typer) -> None:
         pause: bool = typer.Option(
             True, "--pause/--no-pause", "-p", help="Pause container during commit"
         ),
+        change: list[str] = typer.Option(
+            [], "--change", "-c", help="Apply Dockerfile instruction to the created image"
+        ),
     ) -> None:
         """Create a new image from a container's changes."""
         repo, tag = repository, ""
@@ -281,6 +284,7 @@ def register(app: typer.Typer) -> None:
             author=author or None,
             comment=message or None,
             pause=pause,
+            changes=tuple(change) or None,
         )
         typer.echo(str(answer["Id"]))
 

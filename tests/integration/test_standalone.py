@@ -161,6 +161,18 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     image_id = d.ok("commit", "web2", "noted:v1").strip()
     assert image_id.startswith("sha256:")
     assert d.ok("run", "--rm", "noted:v1", "cat", "/tmp/note.txt") == "from the host\n"
+    # commit --change sets the new image's config; run --entrypoint "" clears it again.
+    d.ok("commit", "-c", 'ENTRYPOINT ["echo", "entry"]', "-c", "ENV MODE=on", "web2", "noted:v2")
+    assert d.ok("run", "--rm", "noted:v2", "$MODE") == "entry $MODE\n"
+    assert d.ok("run", "--rm", "--entrypoint", "", "noted:v2", "sh", "-c", "echo $MODE") == "on\n"
+    bare = d.cli("run", "--rm", "--entrypoint", "", "noted:v2")
+    assert bare.returncode == 125
+    assert "no command specified" in bare.stderr
+    refused = d.cli("commit", "-c", "RUN true", "web2")
+    assert (refused.returncode, refused.stderr.strip().splitlines()[-1:]) == (
+        1,
+        ["Error response from daemon: run is not a valid change command"],
+    ), refused.stderr
 
     # --restart always: back after its process dies, and after a daemon restart.
     d.ok("run", "-d", "--restart", "always", "--name", "keeper", "busybox", "sleep", "1000")
@@ -230,6 +242,12 @@ def test_standalone_containers_through_docker(daemons: DaemonSet, tmp_path: Path
     docker.ok("cp", "web:/tmp/in.txt", str(tmp_path / "out.txt"))
     assert (tmp_path / "out.txt").read_text() == "docker cp\n"
 
+    docker.ok("commit", "--change", "CMD cat /tmp/in.txt", "-c", "WORKDIR /tmp", "web", "cp:v1")
+    assert docker.ok("run", "--rm", "cp:v1") == "docker cp\n"
+    assert docker.ok("run", "--rm", "--entrypoint", "", "cp:v1", "pwd") == "/tmp\n"
+    bare = docker.run("run", "--rm", "--entrypoint", "", "cp:v1")
+    assert bare.returncode == 125
+    assert "no command specified" in bare.stderr
     docker.ok("run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 0.3; exit 6")
     assert docker.ok("wait", "quick") == "6\n"
     before = doc["State"]["Pid"]

@@ -3,6 +3,7 @@ source checksum that keys the cache, and layer tars with whiteouts."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import stat
@@ -12,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from swarmpy.engine.build import dockerfile as dfile
+from swarmpy.engine.build.builder import apply_changes
 from swarmpy.engine.build.context import normalize_dest, source_hash
 from swarmpy.engine.build.ignore import excluded, parse_ignore
 from swarmpy.engine.images.layertar import write_layer
+from swarmpy.errors import InvalidArgument
 
 
 def test_stages_flags_continuations_and_json_forms() -> None:
@@ -114,3 +117,59 @@ def test_upper_dir_becomes_a_layer_with_whiteouts(tmp_path: Path) -> None:
     again = io.BytesIO()
     write_layer(upper, again)
     assert again.getvalue() == out.getvalue()  # one tree, one diff_id
+
+
+def test_commit_changes_apply_to_the_config_as_dockers() -> None:
+    base = {"Env": ["PATH=/bin"], "Cmd": ["sh"], "WorkingDir": "/srv", "Labels": {"a": "1"}}
+    config = asyncio.run(
+        apply_changes(
+            base,
+            [
+                "ENV MODE=prod",
+                'ENTRYPOINT ["/entry.sh"]',  # drops the Cmd written for the old one...
+                "CMD serve $MODE",  # ...unless a CMD follows
+                "EXPOSE 80 53/udp",
+                'LABEL b="two words"',
+                "WORKDIR app",
+                "USER nobody",
+                "VOLUME /data",
+                "STOPSIGNAL SIGINT",
+                "ONBUILD RUN true",
+                "HEALTHCHECK --interval=5s CMD true",
+            ],
+        )
+    )
+    assert config["Env"] == ["PATH=/bin", "MODE=prod"]
+    assert (config["Entrypoint"], config["Cmd"]) == (
+        ["/entry.sh"],
+        ["/bin/sh", "-c", "serve $MODE"],
+    )
+    assert config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
+    assert config["Labels"] == {"a": "1", "b": "two words"}
+    assert (config["WorkingDir"], config["User"], config["StopSignal"]) == (
+        "/srv/app",
+        "nobody",
+        "SIGINT",
+    )
+    assert config["Volumes"] == {"/data": {}}
+    assert config["OnBuild"] == ["RUN true"]
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}
+    assert base["Cmd"] == ["sh"]  # the caller's config is left as it was
+    alone = asyncio.run(apply_changes(base, ['ENTRYPOINT ["/entry.sh"]']))
+    assert alone["Cmd"] is None
+    assert asyncio.run(apply_changes(base, [])) == base
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("RUN rm -rf /", "run is not a valid change command"),
+        ("FROM busybox", "from is not a valid change command"),
+        ("frobnicate x", "frobnicate is not a valid change command"),
+        ("EXPOSE 80/xyz", "invalid proto: xyz"),
+        ("WORKDIR a b", "WORKDIR requires exactly one argument"),
+    ],
+)
+def test_commit_changes_refused_as_dockers(change: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        asyncio.run(apply_changes({}, [change]))

@@ -161,6 +161,26 @@ class Builder:
         return image_id
 
 
+# moby's validCommitCommands: what ``commit --change`` takes (config only, never a layer).
+COMMIT_CHANGES = frozenset(
+    {"CMD", "ENTRYPOINT", "HEALTHCHECK", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL"}
+    | {"USER", "VOLUME", "WORKDIR"}
+)
+
+
+async def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+    """``config`` (an image's) with ``commit --change``'s Dockerfile instructions applied as
+    the builder applies them, refused in moby's words (BuildFromConfig)."""
+    run = _Changes()
+    state = _State(config=copy.deepcopy(config))
+    for line, text in dfile.change_lines(changes):
+        word = text.split(None, 1)[0]
+        if word.upper() not in COMMIT_CHANGES:
+            raise InvalidArgument(f"{word.lower()} is not a valid change command")
+        await run._dispatch(state, dfile.parse_instruction(text, line, run.escape))
+    return state.config
+
+
 def _read_dockerfile(context_dir: Path, name: str) -> str:
     rel = ctx.clean_source(name)
     path = ctx.secure_join(context_dir, rel)
@@ -461,7 +481,7 @@ class _Run:
         for text in triggers:
             await self._dispatch(state, dfile.parse_instruction(text, 0, self.escape))
 
-    async def _do_workdir(self, state: _State, inst: Instruction) -> None:
+    def _set_workdir(self, state: _State, inst: Instruction) -> str:
         words = self._words(state, inst)
         if len(words) != 1:
             raise DockerfileError("WORKDIR requires exactly one argument")
@@ -469,6 +489,10 @@ class _Run:
             posixpath.join(state.config.get("WorkingDir") or "/", words[0])
         )
         state.config["WorkingDir"] = workdir
+        return workdir
+
+    async def _do_workdir(self, state: _State, inst: Instruction) -> None:
+        workdir = self._set_workdir(state, inst)
         # One-argument comment, as Docker's WORKDIR (and COPY/ADD) write theirs.
         probe = self._probe_config(state, comment=f"WORKDIR {workdir}", two_args=False)
         if await self._cached(state, probe):
@@ -771,6 +795,23 @@ class _Run:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+class _Changes(_Run):
+    """The builder's instructions over a config alone (``commit --change``): no build runs,
+    so no step commits an image and WORKDIR makes no directory (moby's disableCommit)."""
+
+    def __init__(self) -> None:  # no _Run.__init__: there is no context, image or output
+        self.escape = "\\"
+        self.build_args = {}
+        self.used_args: set[str] = set()
+        self.meta_args: dict[str, str] = {}
+
+    async def _commit_meta(self, state: _State, comment: str) -> None:
+        return None
+
+    async def _do_workdir(self, state: _State, inst: Instruction) -> None:
+        self._set_workdir(state, inst)
 
 
 def _remove_work_dir(cdir: Path) -> None:

@@ -210,6 +210,14 @@ def _instruction(text: str, line: int, escape: str) -> Instruction:
     return Instruction(cmd, rest, tuple(flags), text, line, json_args)
 
 
+def change_lines(changes: list[str]) -> list[tuple[int, str]]:
+    """``commit --change`` instructions, joined as moby parses them (one Dockerfile without
+    FROM): the logical lines with their numbers, for ``parse_instruction``."""
+    lines = "\n".join(changes).replace("\r\n", "\n").split("\n")
+    escape, first = _directives(lines)
+    return _logical_lines(lines, first, escape)
+
+
 def parse_instruction(text: str, line: int, escape: str = "\\") -> Instruction:
     """One instruction on its own (an ONBUILD trigger)."""
     if not text.strip():

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from swarmpy.engine import archive
+from swarmpy.engine.build.builder import apply_changes
 from swarmpy.engine.images.layertar import write_layer
 from swarmpy.engine.images.reference import parse_reference
 from swarmpy.engine.images.untar import extract_layer
@@ -330,8 +331,7 @@ async def commit(request: web.Request) -> web.Response:
     ref = request.query.get("container", "")
     if not ref:
         raise InvalidArgument("a container is required")
-    if request.query.get("changes"):
-        raise InvalidArgument("swarmpy does not implement commit --change")
+    changes = [c for c in request.query.getall("changes", []) if c]
     # Docker's Config as the container was made (ExposedPorts, Entrypoint...), not the
     # engine's process alone.
     doc = await inspect_one(engine, ref, request.app[NODE].standalone)
@@ -351,7 +351,7 @@ async def commit(request: web.Request) -> web.Response:
             await engine.containers.pause(cid)
             paused = True
     try:
-        image_id = await _commit(engine, cid, doc, body or {}, request)
+        image_id = await _commit(engine, cid, doc, body or {}, changes, request)
     finally:
         if paused:
             await engine.containers.unpause(cid)
@@ -361,7 +361,12 @@ async def commit(request: web.Request) -> web.Response:
 
 
 async def _commit(
-    engine: LocalEngine, cid: str, doc: dict[str, Any], body: dict[str, Any], request: web.Request
+    engine: LocalEngine,
+    cid: str,
+    doc: dict[str, Any],
+    body: dict[str, Any],
+    changes: list[str],
+    request: web.Request,
 ) -> str:
     parent = str(doc["Image"])
     base = copy.deepcopy(engine.images.config_doc(parent))
@@ -374,6 +379,8 @@ async def _commit(
             config[key] = value
     for key, value in body.items():
         config[key] = value
+    # ``--change``'s Dockerfile instructions, over what the container and the body give.
+    config = await apply_changes(config, changes)
     upper = engine.containers.container_root / cid / "upper"
     with tempfile.TemporaryDirectory(prefix="swarmpy-commit-") as tmp:
         layer, tree = Path(tmp) / "layer.tar.gz", Path(tmp) / "tree"
