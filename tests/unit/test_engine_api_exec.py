@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from swarmpy.dockerjson import detachkeys
 from swarmpy.engine.execs import Exec, ExecConfig, exec_flags
 from swarmpy.errors import InvalidArgument
-from swarmpy.server import detachkeys
 from swarmpy.server.routes.execs import console_size, exec_config, exec_json
 
 

@@ -4,7 +4,7 @@ The daemon runs the process (swarmpy.engine.execs); start hijacks the connection
 swarmpy.server.hijack): the client's stdin in, the output out in Docker's 8-byte frames, or
 raw behind a TTY. The client reads the exit code from /exec/{id}/json once the stream ends, so
 it is kept before the connection closes. Behind a TTY with stdin, the detach keys (DetachKeys,
-ctrl-p ctrl-q by default; swarmpy.server.detachkeys) end the stream and leave the exec running.
+ctrl-p ctrl-q by default; swarmpy.dockerjson.detachkeys) end the stream and leave the exec running.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
+from swarmpy.dockerjson import detachkeys
 from swarmpy.engine.execs import Exec, ExecConfig, ExecProcess, Execs
 from swarmpy.errors import InvalidArgument
-from swarmpy.server import detachkeys
 from swarmpy.server.app import Routes, json_body, json_response, server_headers
 from swarmpy.server.hijack import Hijacked, hijack, wants_upgrade
 from swarmpy.server.local import EXECS, local_engine, local_handler, stream_type

@@ -2,7 +2,8 @@
 process running and ends the client's stream (``docker exec -it``, ``docker attach``; ctrl-p
 ctrl-q unless the client names others, ``DetachKeys`` in the API).
 
-``parse`` reads the API's form as moby/term's ToBytes does ("ctrl-p,ctrl-q", "a,ctrl-@");
+``parse`` reads the API's form as moby/term's ToBytes does ("ctrl-p,ctrl-q", "a,ctrl-@", "DEL");
+the daemon and the CLI (which watches its own stdin as docker/cli does) share it.
 ``EscapeProxy`` watches stdin as moby/term's escapeProxy does: a key of the sequence read
 alone is held back, the whole sequence detaches, anything else sends the held keys on. Only
 reads of one byte count, as dockerd's: a paste is data, never a detach."""
@@ -26,6 +27,8 @@ def parse(keys: str) -> bytes:
             out += key.encode()
         elif key in _CTRL:
             out.append(_CTRL[key])
+        elif key == "DEL":
+            out.append(127)
         else:
             raise InvalidArgument(f"Invalid escape keys ({keys}) provided")
     return bytes(out)
