@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlencode
 
 import typer
 
@@ -24,21 +25,53 @@ STAT_HEADER = "X-Docker-Container-Path-Stat"
 GO_DIR = 1 << 31
 
 
-def _attach_and_wait(api: engine.EngineClient, cid: str, tty: bool, stdin: bool) -> int:
-    """Attach to a running (or about to run) container until its output ends; its exit code."""
+def _attach_query(stdin: bool, keys: str) -> str:
     query = "stream=1&stdout=1&stderr=1" + ("&stdin=1" if stdin else "")
-    stream = api.hijack(path_of("containers", cid, "attach") + "?" + query, None)
+    return query + ("&" + urlencode({"detachKeys": keys}) if keys else "")
+
+
+def _attach_and_wait(
+    api: engine.EngineClient, cid: str, tty: bool, stdin: bool, keys: str = ""
+) -> int:
+    """Attach to a running (or about to run) container until its output ends; its exit code."""
+    stream = api.hijack(
+        path_of("containers", cid, "attach") + "?" + _attach_query(stdin, keys), None
+    )
     waiting = api.open("POST", path_of("containers", cid, "wait"), {}, stream=True)
-    return _finish(api, stream, waiting, tty, stdin)
+    return _finish(api, cid, (stream, waiting), tty, stdin, keys)
 
 
-def _finish(api: engine.EngineClient, stream: Any, waiting: Any, tty: bool, stdin: bool) -> int:
+def _finish(
+    api: engine.EngineClient,
+    cid: str,
+    streams: tuple[Any, Any],
+    tty: bool,
+    stdin: bool,
+    keys: str,
+) -> int:
+    """Its exit code once its output (``streams``: the attach, the wait) ends, or 0 when
+    the detach keys were typed (the container runs on)."""
     from swarmpy.cli.run import copy_streams
+    from swarmpy.cli.terminal import raw_terminal
 
-    copy_streams(api, stream, tty, stdin)
+    stream, waiting = streams
+
+    # As docker's: our terminal raw behind theirs, so every key (the detach keys too) goes
+    # through as typed.
+    with raw_terminal(api, path_of("containers", cid, "resize"), tty and stdin):
+        detached = copy_streams(api, stream, tty, stdin, keys)
+    if detached:
+        waiting.close()
+        return 0
     with waiting:
         answer = json.loads(waiting.read() or b"{}")
     return int(answer.get("StatusCode", 0))
+
+
+def _detach_keys_option() -> Any:
+    return typer.Option(
+        "", "--detach-keys", help="Override the key sequence for detaching a container"
+    )
 
 
 def _inspect(api: engine.EngineClient, ref: str) -> dict[str, Any]:
@@ -157,21 +190,25 @@ def register(app: typer.Typer) -> None:
         interactive: bool = typer.Option(
             False, "--interactive", "-i", help="Attach container's STDIN"
         ),
+        detach_keys: str = _detach_keys_option(),
     ) -> None:
         """Start one or more stopped containers."""
+        from swarmpy.cli.run import escape_keys
+
+        escape_keys(detach_keys)
         api = engine.connect()
         if attach or interactive:
             if len(refs) > 1:
                 raise InvalidArgument("you cannot start and attach multiple containers at once")
             doc = _inspect(api, refs[0])
             cid, tty = str(doc["Id"]), bool(doc["Config"].get("Tty"))
-            query = "stream=1&stdout=1&stderr=1" + ("&stdin=1" if interactive else "")
+            query = _attach_query(interactive, detach_keys)
             stream = api.hijack(path_of("containers", cid, "attach") + "?" + query, None)
             waiting = api.open(
                 "POST", path_of("containers", cid, "wait"), {"condition": "next-exit"}, stream=True
             )
             api.post(path_of("containers", cid, "start"))
-            raise typer.Exit(_finish(api, stream, waiting, tty, interactive))
+            raise typer.Exit(_finish(api, cid, (stream, waiting), tty, interactive, detach_keys))
 
         def act(ref: str) -> None:
             api.post(path_of("containers", ref, "start"))
@@ -199,8 +236,12 @@ def register(app: typer.Typer) -> None:
     def attach(
         ref: str = typer.Argument(..., metavar="CONTAINER"),
         no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach STDIN"),
+        detach_keys: str = _detach_keys_option(),
     ) -> None:
         """Attach local standard input, output, and error streams to a running container."""
+        from swarmpy.cli.run import escape_keys
+
+        escape_keys(detach_keys)
         api = engine.connect()
         doc = _inspect(api, ref)
         if not doc["State"].get("Running"):
@@ -208,9 +249,8 @@ def register(app: typer.Typer) -> None:
         if doc["State"].get("Paused"):
             raise InvalidArgument("You cannot attach to a paused container, unpause it first")
         stdin = bool(doc["Config"].get("OpenStdin")) and not no_stdin
-        raise typer.Exit(
-            _attach_and_wait(api, str(doc["Id"]), bool(doc["Config"].get("Tty")), stdin)
-        )
+        tty = bool(doc["Config"].get("Tty"))
+        raise typer.Exit(_attach_and_wait(api, str(doc["Id"]), tty, stdin, detach_keys))
 
     @app.command("wait")
     def wait(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:

@@ -15,13 +15,17 @@ import socket
 import sys
 import threading
 from typing import Any
+from urllib.parse import urlencode
 
 import typer
+from typer._click.globals import get_current_context
 
 from swarmpy.cli import engine, runflags
 from swarmpy.cli.engine import error_line, path_of
+from swarmpy.cli.flagerror import FlagError
 from swarmpy.cli.main import USAGE_EXIT
 from swarmpy.cli.terminal import raw_terminal
+from swarmpy.dockerjson import detachkeys
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 POSITIONAL = {"allow_interspersed_args": False}
@@ -82,14 +86,12 @@ def run_container(o: runflags.RunOptions) -> int:
         typer.echo(cid)
         return 0
     streams = set(o.attach) if o.attach else {"stdout", "stderr"}
-    stream = api.hijack(
-        path_of("containers", cid, "attach")
-        + "?"
-        + "&".join(
-            f"{s}=1" for s in ("stream", *sorted(streams | ({"stdin"} if o.interactive else set())))
-        ),
-        None,
+    query = "&".join(
+        f"{s}=1" for s in ("stream", *sorted(streams | ({"stdin"} if o.interactive else set())))
     )
+    if o.detach_keys:
+        query += "&" + urlencode({"detachKeys": o.detach_keys})
+    stream = api.hijack(path_of("containers", cid, "attach") + "?" + query, None)
     condition = "removed" if o.rm else "next-exit"
     waiting = api.open(
         "POST", path_of("containers", cid, "wait"), {"condition": condition}, stream=True
@@ -104,7 +106,10 @@ def run_container(o: runflags.RunOptions) -> int:
                 api.delete(path_of("containers", cid), force=True)
         raise _fail(exc, runflags.start_exit_code(exc.message)) from None
     with raw_terminal(api, path_of("containers", cid, "resize"), o.tty and o.interactive):
-        copy_streams(api, stream, o.tty, o.interactive)
+        detached = copy_streams(api, stream, o.tty, o.interactive, o.detach_keys)
+    if detached:  # as docker's: the container runs on, and run succeeds
+        waiting.close()
+        return 0
     with waiting:
         answer = json.loads(waiting.read() or b"{}")
     if answer.get("Error"):
@@ -112,15 +117,35 @@ def run_container(o: runflags.RunOptions) -> int:
     return int(answer.get("StatusCode", 0))
 
 
-def copy_streams(api: engine.EngineClient, stream: engine.Hijacked, tty: bool, stdin: bool) -> None:
-    """The container's output to ours until it ends; with ``stdin``, ours to its."""
+def escape_keys(given: str) -> bytes:
+    """The detach keys the CLI watches its stdin for (ctrl-p,ctrl-q unless ``given``),
+    refused in docker/cli's words (validateDetachKeys)."""
+    bad = detachkeys.unknown_key(given)
+    if bad is not None:
+        raise InvalidArgument(f"invalid detach keys ({given}): Unknown character: '{bad}'")
+    return detachkeys.parse(given) or detachkeys.DEFAULT
+
+
+def copy_streams(
+    api: engine.EngineClient, stream: engine.Hijacked, tty: bool, stdin: bool, keys: str = ""
+) -> bool:
+    """The container's output to ours until it ends; with ``stdin``, ours to its. Behind a
+    TTY the detach keys (``keys`` or docker's default) typed end it: True then."""
     sock = stream.sock
     half_close = api.endpoint.tls is None
+    escape = detachkeys.EscapeProxy(escape_keys(keys) if tty else b"")
+    detached = threading.Event()
 
     def feed() -> None:
         with contextlib.suppress(OSError):
             while data := os.read(sys.stdin.fileno(), 32768):
-                sock.sendall(data)
+                passed, detach = escape.feed(data)
+                if passed:
+                    sock.sendall(passed)
+                if detach:
+                    detached.set()
+                    sock.shutdown(socket.SHUT_RDWR)  # ends the output's copy too
+                    return
             if half_close:
                 sock.shutdown(socket.SHUT_WR)
 
@@ -129,6 +154,7 @@ def copy_streams(api: engine.EngineClient, stream: engine.Hijacked, tty: bool, s
     with contextlib.suppress(OSError, KeyboardInterrupt):
         engine.copy_output(stream.read1, tty)
     stream.close()
+    return detached.is_set()
 
 
 def register(app: typer.Typer) -> None:
@@ -227,7 +253,17 @@ def _register(app: typer.Typer, verb: str) -> None:
         attach: list[str] = typer.Option(
             [], "--attach", "-a", help="Attach to STDIN, STDOUT or STDERR"
         ),
+        detach_keys: str = typer.Option(
+            None,
+            "--detach-keys",
+            help="Override the key sequence for detaching a container",
+            hidden=verb == "create",
+        ),
     ) -> None:
+        if detach_keys is not None and verb == "create":
+            # docker create has no such flag; the shared signature only hides it.
+            raise FlagError("unknown flag: --detach-keys", get_current_context(silent=True))
+        escape_keys(detach_keys or "")  # docker/cli checks them before anything is made
         try:
             o = _options(
                 image,
@@ -268,6 +304,7 @@ def _register(app: typer.Typer, verb: str) -> None:
                 stop_timeout=stop_timeout,
                 pids_limit=pids_limit,
                 attach=[a.lower() for a in attach],
+                detach_keys=detach_keys or "",
             )
             if pids_limit < -1:
                 raise InvalidArgument("invalid --pids-limit: use -1 for unlimited")

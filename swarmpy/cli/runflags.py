@@ -62,6 +62,7 @@ class RunOptions:
     pids_limit: int = 0
     init: bool = False
     attach: tuple[str, ...] = field(default=())
+    detach_keys: str = ""  # --detach-keys: for the attach, never part of the container
 
 
 # ---------------------------------------------------------------- ports

@@ -23,15 +23,26 @@ def parse(keys: str) -> bytes:
         return b""
     out = bytearray()
     for key in keys.split(","):
-        if len(key) == 1 and key.isascii():
-            out += key.encode()
-        elif key in _CTRL:
-            out.append(_CTRL[key])
-        elif key == "DEL":
-            out.append(127)
-        else:
+        code = _code(key)
+        if code is None:
             raise InvalidArgument(f"Invalid escape keys ({keys}) provided")
+        out.append(code)
     return bytes(out)
+
+
+def unknown_key(keys: str) -> str | None:
+    """The first key of ``keys`` that ToBytes does not know (docker/cli names it), or None."""
+    if not keys:
+        return None
+    return next((key for key in keys.split(",") if _code(key) is None), None)
+
+
+def _code(key: str) -> int | None:
+    if len(key) == 1 and key.isascii():
+        return ord(key)
+    if key == "DEL":
+        return 127
+    return _CTRL.get(key)
 
 
 class EscapeProxy:

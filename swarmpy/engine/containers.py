@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -343,7 +343,9 @@ class Containers:
         cdir = self._dir((await self.resolve(ref))["id"])
         return jsonlog.settings_of(cdir.record()).readable
 
-    async def logs(self, ref: str, window: jsonlog.LogWindow) -> AsyncIterator[jsonlog.LogRecord]:
+    async def logs(
+        self, ref: str, window: jsonlog.LogWindow
+    ) -> AsyncGenerator[jsonlog.LogRecord, None]:
         """The container's log records in ``window`` (Docker's json-file reading)."""
         cdir = self._dir((await self.resolve(ref))["id"])
         settings = jsonlog.settings_of(cdir.record())

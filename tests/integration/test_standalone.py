@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from swarmpy.lab.hosts import swarmpy_executable
@@ -173,6 +174,31 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
         1,
         ["Error response from daemon: run is not a valid change command"],
     ), refused.stderr
+
+    # Detach keys typed to an attach of a -t container end the stream; it runs on. The CLI
+    # watches its own input (a key read alone), and so does the daemon for an API client.
+    d.ok("run", "-dit", "--name", "tt", "busybox", "sh")
+    detached = subprocess.run(
+        [str(swarmpy_executable()), "attach", "--detach-keys", "ctrl-x", "tt"],
+        env={**os.environ, "SWARMPY_HOST": d.host},
+        input=b"\x18",
+        capture_output=True,
+        timeout=30,
+    )
+    assert detached.returncode == 0, detached.stderr
+    with docker.APIClient(base_url=d.host, version="1.41") as api:
+        sock = api.attach_socket("tt", params={"stdin": 1, "stream": 1, "detachKeys": "ctrl-x"})
+        raw = sock._sock
+        raw.settimeout(20)
+        raw.sendall(b"\x18")
+        while raw.recv(4096):
+            pass  # until the daemon ends the stream
+        sock.close()
+    assert inspect(d, "tt")["State"]["Running"]
+    bad = d.cli("attach", "--detach-keys", "ctrl-xx", "tt")
+    assert bad.returncode == 1
+    assert bad.stderr.endswith("invalid detach keys (ctrl-xx): Unknown character: 'ctrl-xx'\n")
+    d.ok("rm", "-f", "tt")
 
     # --restart always: back after its process dies, and after a daemon restart.
     d.ok("run", "-d", "--restart", "always", "--name", "keeper", "busybox", "sleep", "1000")

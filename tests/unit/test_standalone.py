@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from swarmpy.cli import runflags
+from swarmpy.cli import run, runflags
+from swarmpy.dockerjson import detachkeys
 from swarmpy.engine import archive
 from swarmpy.errors import Conflict, InvalidArgument
 from swarmpy.overlay.containerports import Forward, ruleset
@@ -500,3 +501,14 @@ def test_a_standalone_container_shows_its_request_ports_and_network() -> None:
     row = summary_row({"Id": "c" * 64, "State": "exited"}, rec, published, 1, 100.0, 103.0)
     assert row["Status"] == "Restarting (1) 3 seconds ago"
     assert row["Ports"] == [{"PrivatePort": 80, "Type": "tcp"}, {"PrivatePort": 443, "Type": "tcp"}]
+
+
+def test_detach_keys_are_read_and_refused_as_docker_cli_does() -> None:
+    assert detachkeys.parse("ctrl-x,DEL,a") == b"\x18\x7fa"
+    assert detachkeys.unknown_key("ctrl-p,ctrl-q") is None
+    assert detachkeys.unknown_key("ctrl-p,ctrl-xx,bad") == "ctrl-xx"
+    assert run.escape_keys("") == detachkeys.DEFAULT
+    with pytest.raises(
+        InvalidArgument, match=r"^invalid detach keys \(x,yz\): Unknown character: 'yz'$"
+    ):
+        run.escape_keys("x,yz")

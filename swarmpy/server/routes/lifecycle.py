@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from swarmpy.dockerjson import detachkeys
 from swarmpy.engine import archive
 from swarmpy.engine.build.builder import apply_changes
 from swarmpy.engine.images.layertar import write_layer
@@ -196,12 +197,17 @@ async def attach(request: web.Request) -> web.StreamResponse:
         stdin = query_flag(request, "stdin")
     want = {STDOUT: query_flag(request, "stdout"), STDERR: query_flag(request, "stderr")}
     logs, follow = query_flag(request, "logs"), query_flag(request, "stream")
-    if request.query.get("detachKeys"):
-        raise InvalidArgument("swarmpy does not implement detach keys")
+    given = request.query.get("detachKeys", "")
+    try:
+        keys = detachkeys.parse(given)
+    except InvalidArgument:
+        raise InvalidArgument(f"Invalid detach keys ({given}) provided") from None
+    # dockerd watches for them behind a TTY only (its default when none are given).
+    keys = (keys or detachkeys.DEFAULT) if tty else b""
     since = time.time()
     response, conn = await hijack(request, stream_type(request, tty))
     async with sa.attached(cid):
-        await _attach_streams(sa, engine, cid, conn, since, want, (logs, follow, stdin, tty))
+        await _attach_streams(sa, engine, cid, conn, since, want, (logs, follow, stdin, tty), keys)
     return response
 
 
@@ -213,20 +219,30 @@ async def _attach_streams(
     since: float,
     want: dict[int, bool],
     flags: tuple[bool, bool, bool, bool],
+    keys: bytes,
 ) -> None:
+    """``keys`` typed into stdin end the stream, the container running on (Docker's detach)."""
     logs, follow, stdin, tty = flags
-    feeding: asyncio.Future[None] | None = None
+    feeding: asyncio.Future[bool] | None = None
+    copying: asyncio.Future[None] | None = None
     try:
         if logs:
             await _copy_log(engine, cid, LogWindow(), conn, want, tty)
         if follow and await _started_since(sa, engine, cid, since):
-            if stdin:
-                feeding = asyncio.ensure_future(_feed(sa, cid, conn))
             window = LogWindow(since_ns=int(since * 1e9), follow=True)
-            await _copy_log(engine, cid, window, conn, want, tty)
+            copying = asyncio.ensure_future(_copy_log(engine, cid, window, conn, want, tty))
+            if stdin:
+                feeding = asyncio.ensure_future(_feed(sa, cid, conn, keys))
+                await asyncio.wait({copying, feeding}, return_when=asyncio.FIRST_COMPLETED)
+                if not copying.done() and _typed(feeding):
+                    return  # detached: the container runs on
+            await copying
     finally:
-        if feeding is not None:
-            feeding.cancel()
+        for task in (feeding, copying):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         conn.close()
 
 
@@ -238,19 +254,38 @@ async def _copy_log(
     want: dict[int, bool],
     tty: bool,
 ) -> None:
-    async for record in engine.containers.logs(cid, window):
-        stream = STDERR if record.stream == LOG_STDERR else STDOUT
-        if not want[stream]:
-            continue
-        if not await conn.write(record.line if tty else frame(stream, record.line)):
-            return
+    # Closed at once when a detach cancels the copy, not when the collector finds it.
+    async with contextlib.aclosing(engine.containers.logs(cid, window)) as records:
+        async for record in records:
+            stream = STDERR if record.stream == LOG_STDERR else STDOUT
+            if not want[stream]:
+                continue
+            if not await conn.write(record.line if tty else frame(stream, record.line)):
+                return
 
 
-async def _feed(sa: StandaloneContainers, cid: str, conn: Hijacked) -> None:
+def _typed(feeding: asyncio.Future[bool]) -> bool:
+    """Whether the client's input ended with the detach keys."""
+    return (
+        feeding.done()
+        and not feeding.cancelled()
+        and feeding.exception() is None
+        and (feeding.result())
+    )
+
+
+async def _feed(sa: StandaloneContainers, cid: str, conn: Hijacked, keys: bytes) -> bool:
+    """The client's stdin to the container's; True when it typed the detach ``keys`` (its
+    input stays open then, as dockerd leaves it)."""
+    escape = detachkeys.EscapeProxy(keys)
     while data := await conn.read():
-        if not await sa.write_stdin(cid, data):
-            return
+        passed, detach = escape.feed(data)
+        if passed and not await sa.write_stdin(cid, passed):
+            return False
+        if detach:
+            return True
     sa.end_stdin(cid)
+    return False
 
 
 # ---------------------------------------------------------------- archive (docker cp)
