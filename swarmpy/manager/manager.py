@@ -28,7 +28,9 @@ from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
 from swarmpy.manager.raftsecret import SecretKeeper, SecretRotation
 from swarmpy.manager.scheduler.scheduler import Scheduler
+from swarmpy.manager.state.raft import atrest
 from swarmpy.manager.state.raft.log import RaftLog
+from swarmpy.manager.state.raft.storage import DUMP_FILE
 from swarmpy.manager.state.store import NODES, Store
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,14 @@ class Manager:
         self.creds = creds
         self._loop = asyncio.get_running_loop()
         partners = [m for m in state.raft_members if m != state.raft_addr]
+        # The data keys change while the manager runs (a rotation, a swarm's first key): read
+        # them from the node each time.
+        data_keys: sealing.KeySource = (
+            node_keys.data_keys if node_keys is not None else state.data_keys
+        )
+        self.data_keys = data_keys
+        # The Raft files are sealed under them (also those force-new-cluster reads).
+        atrest.register(config.raft_dir, data_keys)
         if force_new_cluster:
             self.raft = RaftLog.force_new_cluster(
                 state.raft_addr, config.raft_dir, state.raft_password, self._leadership_changed
@@ -76,12 +86,6 @@ class Manager:
         self.store = Store(self.raft)
         self.raft_secret = SecretKeeper(self.store, self.raft.keys, config.raft_dir)
         self._raft_secret_task: asyncio.Task[None] | None = None
-        # The data keys change while the manager runs (a rotation, a swarm's first key): read
-        # them from the node each time.
-        data_keys: sealing.KeySource = (
-            node_keys.data_keys if node_keys is not None else state.data_keys
-        )
-        self.data_keys = data_keys
         self.keys = (
             KeyKeeper(self.store, node_keys, self.raft.is_leader) if node_keys is not None else None
         )
@@ -111,6 +115,9 @@ class Manager:
 
     async def start(self) -> None:
         self.raft_secret.restore()
+        # A dump in clear from an earlier version: sealed before pysyncobj loads it.
+        if atrest.seal_dump_file(self.config.raft_dir / DUMP_FILE):
+            log.info("raft: sealed the dump from an earlier version under the data key")
         self.raft.start()
         self._raft_secret_task = asyncio.create_task(self.raft_secret.run())
         if self.keys is not None:
@@ -149,6 +156,7 @@ class Manager:
         if self._server is not None:
             await self._server.stop(grace=0.5)
         await self.raft.stop()
+        atrest.unregister(self.config.raft_dir)
 
     async def wait_until_leading(self) -> None:
         try:

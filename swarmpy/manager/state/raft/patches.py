@@ -8,7 +8,6 @@ swarmpy Raft node (and the benchmark's bare baseline) runs.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import logging
 import pickle
 import struct
@@ -28,6 +27,7 @@ from pysyncobj.journal import MemoryJournal
 from pysyncobj.monotonic import monotonic
 from pysyncobj.transport import TCPTransport
 
+from swarmpy.manager.state.raft import atrest
 from swarmpy.manager.state.raft.dumper import BackgroundSerializer
 from swarmpy.manager.state.raft.storage import (
     DUMP_COMPRESSLEVEL,
@@ -60,12 +60,12 @@ LATE_TICK_S = 0.25
 
 
 class _DumpGzip:
-    """Stands in for the gzip module inside pysyncobj.serializer: level 1, not 9 (storage.py)."""
+    """Stands in for the gzip module inside pysyncobj.serializer: level 1, not 9 (storage.py),
+    and no gzip at all for a dump sealed at rest (atrest.py)."""
 
     @staticmethod
-    def GzipFile(*args: Any, **kwargs: Any) -> gzip.GzipFile:
-        kwargs.setdefault("compresslevel", DUMP_COMPRESSLEVEL)
-        return gzip.GzipFile(*args, **kwargs)
+    def GzipFile(*, fileobj: Any, mode: str = "rb", compresslevel: int = DUMP_COMPRESSLEVEL) -> Any:
+        return atrest.dump_stream(fileobj, mode, compresslevel)
 
 
 def _create_journal(path: str | None) -> FileJournal | MemoryJournal:
@@ -78,6 +78,8 @@ def _create_journal(path: str | None) -> FileJournal | MemoryJournal:
 # reads back with pickle.loads, so journals and peers on protocol 2 stay readable.
 setattr(pysyncobj.pickle, "__protocol", pickle.HIGHEST_PROTOCOL)
 pysyncobj.serializer.gzip = _DumpGzip
+# A dump travels to a follower opened, and is sealed as it arrives (atrest.py).
+pysyncobj.serializer.open = atrest.open_for_pysyncobj
 pysyncobj.serializer.pickle = DumpCodec
 # pysyncobj renames a new dump over the old one without syncing either (os.rename).
 pysyncobj.serializer.atomicReplace = durable_replace

@@ -9,6 +9,8 @@ Three files live in the raft data dir (docs/raft.md, "Durability"):
 - ``raft.dump``: pysyncobj's full dump (log compaction, snapshots received from the leader),
   replaced the same way.
 
+A manager's journal records and dumps are sealed under its data keys (``atrest``).
+
 Every record and file carries a CRC-32. A file that fails it makes the manager refuse to start
 (``RaftDataCorrupt``), except a journal's last record torn by a crash in the middle of its
 append: it was never synced, so never acknowledged, and is cut off with a warning.
@@ -33,6 +35,7 @@ import pysyncobj.pickle
 
 from swarmpy.errors import SwarmpyError, Unavailable
 from swarmpy.fsutil import fsync_dir
+from swarmpy.manager.state.raft import atrest
 
 log = logging.getLogger(__name__)
 
@@ -205,28 +208,31 @@ def _pysyncobj_dump(content: bytes) -> bool:
     return content[:1] == b"\x80"
 
 
+def _dump_content(path: Path) -> bytes:
+    """A dump file's content in clear: sealed (``atrest``) or a gzip stream."""
+    try:
+        return atrest.dump_content(path.read_bytes(), path)
+    except atrest.Damaged as exc:
+        raise RaftDataCorrupt(path, str(exc)) from None
+
+
 def read_dump(path: Path) -> Any:
     """The data of a dump file, checked: (consumers' data, last entry, entry before, members)."""
-    try:
-        content = gzip.decompress(path.read_bytes())
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise RaftDataCorrupt(path, f"is not a complete gzip stream ({exc})") from None
-    return decode_dump(content, path)
+    return decode_dump(_dump_content(path), path)
 
 
 def verify_dump(path: Path) -> None:
     """Check a dump's checksums without unpickling it (pysyncobj loads it on its first tick)."""
-    try:
-        content = gzip.decompress(path.read_bytes())
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise RaftDataCorrupt(path, f"is not a complete gzip stream ({exc})") from None
+    content = _dump_content(path)
     if not _pysyncobj_dump(content):
         _check_magic(content, DUMP_MAGIC, path)
         unframe(content[len(DUMP_MAGIC) :], path, "dump")
 
 
 def write_dump_file(path: Path, data: Any) -> None:
-    write_file(path, gzip.compress(encode_dump(data), compresslevel=DUMP_COMPRESSLEVEL))
+    content = encode_dump(data)
+    sealed = atrest.seal_dump(content, atrest.keys_for(path))
+    write_file(path, sealed or gzip.compress(content, compresslevel=DUMP_COMPRESSLEVEL))
 
 
 class DumpCodec:
@@ -252,8 +258,13 @@ class DumpCodec:
 # ------------------------------------------------------------------ journal
 
 
-def _record(command: bytes, idx: int, term: int) -> bytes:
-    return frame(_ENTRY.pack(idx, term) + command)
+def _record(
+    command: bytes, idx: int, term: int, sealed: bool = False, keys: atrest.Keys | None = None
+) -> bytes:
+    entry = _ENTRY.pack(idx, term) + command
+    if sealed:  # a journal in atrest's format: sealed if ``keys`` hold one
+        return frame(atrest.seal_record(entry, keys))
+    return frame(entry)
 
 
 def _starts_with(path: Path, magic: bytes) -> bool:
@@ -298,7 +309,10 @@ def _zeroed_sector(data: bytes, start: int, end: int) -> bool:
 def read_journal(path: Path) -> tuple[list[Entry], list[int], int | None]:
     """(entries, end offset of each record, offset of a torn last record or None)."""
     data = path.read_bytes()
-    _check_magic(data, JOURNAL_MAGIC, path)
+    sealed = data.startswith(atrest.JOURNAL_MAGIC)
+    if not sealed:
+        _check_magic(data, JOURNAL_MAGIC, path)
+    keys = atrest.keys_for(path) if sealed else None
     entries: list[Entry] = []
     ends: list[int] = []
     pos = len(JOURNAL_MAGIC)
@@ -318,6 +332,11 @@ def read_journal(path: Path) -> tuple[list[Entry], list[int], int | None]:
             if end == len(data) and _zeroed_sector(data, pos + _HEADER.size, end):
                 return entries, ends, pos
             raise RaftDataCorrupt(path, f"fails the checksum of its record at byte {pos}")
+        if sealed:
+            try:
+                payload = atrest.open_record(payload, keys, path)
+            except atrest.Damaged as exc:
+                raise RaftDataCorrupt(path, f"{exc} at byte {pos}") from None
         idx, term = _ENTRY.unpack_from(payload)
         entries.append((payload[_ENTRY.size :], idx, term))
         ends.append(end)
@@ -345,9 +364,16 @@ class FileJournal:
         self._saved_meta = read_meta(self.meta_path) if self.meta_path.exists() else None
         self._meta = self._saved_meta or Meta()
         self._meta_error_logged = False
+        self._keys = atrest.keys_for(self.path)
         if not self.path.exists():
-            write_file(self.path, JOURNAL_MAGIC)
+            write_file(self.path, JOURNAL_MAGIC if self._keys is None else atrest.JOURNAL_MAGIC)
         self._entries, self._ends, torn = read_journal(self.path)
+        self._sealed = _starts_with(self.path, atrest.JOURNAL_MAGIC)
+        if self._keys is not None and not self._sealed:
+            # A journal in clear from an earlier version: sealed at once (atrest).
+            self._sealed = True
+            write_file(self.path, self._magic + b"".join(self._record(*e) for e in self._entries))
+            self._entries, self._ends, torn = read_journal(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         if torn is not None:
             log.warning(
@@ -374,7 +400,7 @@ class FileJournal:
             self._ends.append(self._shadow_ends.pop(0))
             return
         self.settle()
-        self._append(_record(command, idx, term))
+        self._append(self._record(command, idx, term))
         self._entries.append((command, idx, term))
         self._ends.append(self._size)
         self.dirty = True
@@ -460,9 +486,9 @@ class FileJournal:
         """Drop the entries a durable dump now holds: rewrite the rest to a new file."""
         self.settle()
         kept = self._entries[entryTo:]
-        records = [_record(*entry) for entry in kept]
+        records = [self._record(*entry) for entry in kept]
         try:
-            write_file(self.path, JOURNAL_MAGIC + b"".join(records))
+            write_file(self.path, self._magic + b"".join(records))
         except NoSpace:
             # Keeping entries the dump also holds is harmless; they go with the next dump.
             log.warning("raft: no space left on device to compact %s; kept it whole", self.path)
@@ -478,6 +504,13 @@ class FileJournal:
         self._size = size
         self.dirty = False
         self._synced_index = kept[-1][1] if kept else 0
+
+    @property
+    def _magic(self) -> bytes:
+        return atrest.JOURNAL_MAGIC if self._sealed else JOURNAL_MAGIC
+
+    def _record(self, command: bytes, idx: int, term: int) -> bytes:
+        return _record(command, idx, term, self._sealed, self._keys)
 
     def __getitem__(self, item: Any) -> Any:
         return self._entries[item]
