@@ -12,6 +12,7 @@ import pytest
 from swarmpy.manager import sealing
 from swarmpy.manager.state.raft import atrest
 from swarmpy.manager.state.raft.dumper import BackgroundSerializer
+from swarmpy.manager.state.raft.keyring import load_secret, save_secret
 from swarmpy.manager.state.raft.storage import (
     DUMP_FILE,
     JOURNAL_FILE,
@@ -179,3 +180,11 @@ def test_a_dump_travels_opened_and_each_manager_seals_it_under_its_keys(
     finally:
         atrest.unregister(leader_dir)
         atrest.unregister(follower_dir)
+
+
+def test_the_transport_secret_beside_the_journal_is_sealed(tmp_path: Path, ring: list[str]) -> None:
+    save_secret(tmp_path, 3, SECRET.decode())
+    assert in_clear(tmp_path) == []
+    assert load_secret(tmp_path) == (3, SECRET.decode())
+    atrest.unregister(tmp_path)  # locked: the state file's password and the store decide
+    assert load_secret(tmp_path) is None

@@ -36,6 +36,7 @@ after a rotation); the follower seals it again under its own (``open_for_pysynco
 
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
 import io
@@ -179,6 +180,26 @@ def open_record(payload: bytes, keys: Keys | None, path: Path | str) -> bytes:
     if keys is None:
         raise RaftDataLocked(path, body[:KEY_ID_BYTES].hex())
     return keys.open(body, _RECORD_AD, path)
+
+
+# ------------------------------------------------------------------ the transport secret
+
+_SECRET_AD = b"swarmpy raft transport secret "
+
+
+def seal_secret(secret: str, data_dir: Path | str) -> str | None:
+    """The Raft transport secret kept beside the journal, sealed (base64); None: no key."""
+    keys = keys_for(data_dir)
+    sealed = keys.seal(secret.encode(), _SECRET_AD) if keys is not None else None
+    return None if sealed is None else base64.b64encode(sealed).decode()
+
+
+def open_secret(sealed: str, path: Path | str) -> str:
+    keys = keys_for(path)
+    body = base64.b64decode(sealed)
+    if keys is None:
+        raise RaftDataLocked(path, body[:KEY_ID_BYTES].hex())
+    return keys.open(body, _SECRET_AD, path).decode()
 
 
 # ------------------------------------------------------------------ dumps

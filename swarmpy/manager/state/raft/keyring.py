@@ -37,7 +37,9 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from pysyncobj.encryptor import SALT
 from pysyncobj.utility import TcpUtility, UtilityException
 
+from swarmpy.errors import SwarmpyError
 from swarmpy.fsutil import write_atomic
+from swarmpy.manager.state.raft import atrest
 from swarmpy.manager.state.raft.patches import PatchedSyncObj
 
 # Where a manager keeps the secret it sends with and its epoch: its store may be older than
@@ -217,15 +219,20 @@ def load_secret(data_dir: Path) -> tuple[int, str] | None:
     path = data_dir / SECRET_FILE
     try:
         data = json.loads(path.read_text())
+        if "sealed" in data:
+            return int(data["epoch"]), atrest.open_secret(data["sealed"], path)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError, SwarmpyError):
         return None  # unreadable: the state file's password and the store decide
     return int(data["epoch"]), str(data["secret"])
 
 
 def save_secret(data_dir: Path, epoch: int, secret: str) -> None:
     """Keep the secret now sent with (0600, replaced atomically: a torn file would lock this
-    manager out of its peers)."""
+    manager out of its peers), sealed under the data keys as the Raft files are."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(data_dir / SECRET_FILE, json.dumps({"epoch": epoch, "secret": secret}))
+    sealed = atrest.seal_secret(secret, data_dir)
+    doc: dict[str, Any] = {"epoch": epoch}
+    doc.update({"secret": secret} if sealed is None else {"sealed": sealed})
+    write_atomic(data_dir / SECRET_FILE, json.dumps(doc))
