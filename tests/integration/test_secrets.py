@@ -135,8 +135,10 @@ def test_secrets_through_the_docker_cli(daemons: DaemonSet) -> None:
         value = "dk-" + secrets.token_hex(16)
         docker.ok("secret", "create", "dbpass", "-", input=value)
         assert "dbpass" in docker.ok("secret", "ls")
-        docker.ok("service", "create", "-d", "--name", "dk", "--secret",
-                  "source=dbpass,target=db,mode=0440", "busybox", "sleep", "3600")  # fmt: skip
+        # A 1 s grace: sleep as PID 1 ignores SIGTERM, and the update and rm each stop it.
+        docker.ok("service", "create", "-d", "--name", "dk", "--stop-grace-period", "1s",
+                  "--secret", "source=dbpass,target=db,mode=0440",
+                  "busybox", "sleep", "3600")  # fmt: skip
         row = wait_for("dk's container", lambda: task_container(d, "dk"), 45, 0.5)
         assert docker.ok("exec", row["Names"], "cat", "/run/secrets/db") == value
         assert docker.ok("exec", row["Names"], "stat", "-c", "%a", "/run/secrets/db") == "440\n"

@@ -62,9 +62,18 @@ def task_container(daemon: Daemon, service: str) -> dict[str, str] | None:
     return None
 
 
+# busybox's sleep, sh and httpd as PID 1 ignore SIGTERM: each stop of their task would wait
+# out Docker's default 10 s grace before the SIGKILL, which no test here is about.
+STOP_GRACE = ("--stop-grace-period", "1s")
+
+
 def run_task(daemon: Daemon, service: str, *args: str) -> str:
-    """``service create -d --name <service> <args>``; the name of its running container."""
-    daemon.ok("service", "create", "-d", "--name", service, *args)
+    """``service create -d --name <service> <args>``; the name of its running container.
+
+    Its stop grace period is 1 s unless ``args`` give one, so that replacing or removing the
+    task does not wait 10 s for a process that ignores SIGTERM."""
+    grace = () if "--stop-grace-period" in args else STOP_GRACE
+    daemon.ok("service", "create", "-d", "--name", service, *grace, *args)
     row = wait_for(
         f"{service}'s container", lambda: task_container(daemon, service), TASK_START_S, 0.5
     )
