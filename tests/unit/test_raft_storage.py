@@ -255,3 +255,44 @@ def test_entries_sent_again_are_not_cut_from_the_file(tmp_path: Path) -> None:
     journal.add(b"\x00other", 3, 2)
     journal._destroy()
     assert read_journal(path)[0] == [*entries[:2], (b"\x00other", 3, 2)]
+
+
+def test_a_journal_whose_meta_file_is_lost_is_refused(tmp_path: Path) -> None:
+    # Restarted without its term and vote, a manager could vote twice in one term: two
+    # leaders of that term, and entries applied on a follower then truncated.
+    path = tmp_path / JOURNAL_FILE
+    journal = FileJournal(str(path))
+    journal.add(b"\x01", 1, 0)
+    journal.setCurrentTerm(2, "127.0.0.1:4001")
+    journal.add(b"\x00x", 2, 2)
+    journal._destroy()
+    meta = Path(f"{path}.meta")
+    meta.unlink()
+    with pytest.raises(RaftDataCorrupt) as exc:
+        FileJournal(str(path))
+    assert "term and vote are lost" in refusal(exc, meta)
+
+
+def test_a_new_journal_needs_no_meta_file(tmp_path: Path) -> None:
+    # Before its first election a manager has only the term-0 entry pysyncobj starts with.
+    path = tmp_path / JOURNAL_FILE
+    journal = FileJournal(str(path))
+    journal.add(b"\x01", 1, 0)
+    journal.sync()
+    os.close(journal._fd)
+    assert not Path(f"{path}.meta").exists()
+    assert FileJournal(str(path))[0] == (b"\x01", 1, 0)
+
+
+def test_a_compacted_journal_without_its_dump_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    entries = journal_with(path, 6)
+    journal = FileJournal(str(path))
+    journal.deleteEntriesTo(3)  # as after a dump holding entries 1-4
+    journal._destroy()
+    assert read_journal(path)[0] == entries[3:]
+    with pytest.raises(RaftDataCorrupt) as exc:
+        FileJournal(str(path))
+    assert "the entries before it are lost" in refusal(exc, tmp_path / DUMP_FILE)
+    write_dump(tmp_path / DUMP_FILE, StoreState(), "127.0.0.1:4000")
+    assert FileJournal(str(path))[0] == entries[3]

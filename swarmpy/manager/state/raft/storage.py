@@ -368,6 +368,7 @@ class FileJournal:
         if not self.path.exists():
             write_file(self.path, JOURNAL_MAGIC if self._keys is None else atrest.JOURNAL_MAGIC)
         self._entries, self._ends, torn = read_journal(self.path)
+        self._check_companions()
         self._sealed = _starts_with(self.path, atrest.JOURNAL_MAGIC)
         if self._keys is not None and not self._sealed:
             # A journal in clear from an earlier version: sealed at once (atrest).
@@ -390,6 +391,35 @@ class FileJournal:
         # Entries dropped by deleteEntriesFrom whose records are still in the file (below).
         self._shadow: list[Entry] = []
         self._shadow_ends: list[int] = []
+
+    def _check_companions(self) -> None:
+        """Refuse a journal whose meta file or dump is gone while it shows they existed.
+
+        This node saves a term and its vote (the meta file) before it appends any entry of
+        that term, and compacts the journal only once the dump holding the entries before its
+        first one is durable. Without the meta file pysyncobj would restart at the last
+        entry's term with no vote, free to vote a second time in a term it voted in: two
+        leaders of one term, each with its own entries at the same index, and a follower
+        applies one's entries then truncates them for the other's. Without the dump it would
+        never apply anything past the missing entries. Both are lost files, not a fresh start.
+        """
+        if not self._entries:
+            return
+        term = self._entries[-1][2]  # a log's terms never decrease
+        if self._saved_meta is None and term > 0:
+            raise RaftDataCorrupt(
+                self.meta_path,
+                f"is missing while {self.path.name} holds entries of term {term} "
+                "(this manager's term and vote are lost)",
+            )
+        first = self._entries[0][1]
+        dump = self.path.with_name(DUMP_FILE)
+        if first > 1 and not dump.exists():
+            raise RaftDataCorrupt(
+                dump,
+                f"is missing while {self.path.name} starts at entry {first} "
+                "(the entries before it are lost)",
+            )
 
     # ------------------------------------------------------------ the log
 
