@@ -59,6 +59,10 @@ class PowerCut:
         layer.fdatasync = self._sync
         layer.replace = self._replace
         monkeypatch.setattr(storage, "os", layer)
+        # The directory's fsync (swarmpy.fsutil, with its own os) is what makes a rename
+        # durable: missed, the model lost every meta file, so the managers restarted
+        # without their terms and votes and elected two leaders of one term.
+        monkeypatch.setattr(storage, "fsync_dir", self._fsync_dir)
 
     def _open(self, path: Any, flags: int, mode: int = 0o777) -> int:
         fd = os.open(path, flags, mode)
@@ -77,6 +81,13 @@ class PowerCut:
             else:
                 with open(path, "rb") as f:
                     self._durable[path] = f.read()
+
+    def _fsync_dir(self, directory: Any) -> None:
+        fd = self._open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._sync(fd)
+        finally:
+            os.close(fd)
 
     def _replace(self, src: Any, dst: Any) -> None:
         os.replace(src, dst)
@@ -191,6 +202,22 @@ def test_the_power_cut_model_catches_a_journal_that_does_not_sync(
 
 def _sync_without_disk(journal: storage.FileJournal) -> None:
     journal.dirty = False
+
+
+def test_the_power_cut_model_keeps_a_synced_rename_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The term and the vote reach the disk by a rename: kept once the directory is synced.
+    cut = PowerCut(monkeypatch)
+    meta = tmp_path / "raft.journal.meta"
+    storage.write_meta(meta, storage.Meta(term=4, voted_for="127.0.0.1:1"))
+    tmp = tmp_path / "unsynced.tmp"
+    tmp.write_bytes(b"x")
+    cut._replace(tmp, tmp_path / "renamed")  # no fsync of the directory after it
+    cut.cut()
+    cut.restore(tmp_path)
+    assert storage.read_meta(meta).term == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raft.journal.meta"]
 
 
 # ------------------------------------------------------------------ compaction
