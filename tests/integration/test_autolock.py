@@ -144,6 +144,16 @@ def test_a_locked_manager_needs_its_unlock_key(daemons: DaemonSet) -> None:
 
         wait_for("a new data key, the old one kept", rotated_data_key, 30)
         assert secret_in_new_task(d, "after") == value
+        # The Raft files hold the CA key and the join tokens: sealed under the data keys, the
+        # old one and the new, and read back after a restart once unlocked.
+        d.restart()
+        d.ok("swarm", "unlock", input=again + "\n")
+        wait_for("the unlocked manager to serve", lambda: serving(d), 30, 0.2)
+        raft = [p.read_bytes() for p in (d.data_root / "raft").rglob("*") if p.is_file()]
+        assert raft
+        for clear in (b"PRIVATE KEY", b"SWMTKN-1-", value.encode()):
+            assert not any(clear in data for data in raft), clear
+        assert d.ok("secret", "ls", "--format", "{{.Name}}") == "pw\n"
         d.ok("secret", "rm", "pw")
     finally:
         d.cli("swarm", "leave", "--force")
