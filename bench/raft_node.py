@@ -31,11 +31,16 @@ PASSWORD = "bench-cluster-secret"
 
 def _store_writer(addr: str, data_dir: Path, partners: list[str]) -> tuple[Any, Any, Any]:
     """(start, write coroutine factory, status) for a Store over a RaftLog."""
+    from swarmpy.manager import sealing
     from swarmpy.manager.orchestrator.restart import new_task
+    from swarmpy.manager.state.raft import atrest
     from swarmpy.manager.state.raft.log import RaftLog
     from swarmpy.manager.state.store import TASKS, Store, Tx
     from swarmpy.model import ContainerSpec, Service, ServiceSpec
 
+    if not os.environ.get("SWARMPY_BENCH_RAFT_IN_CLEAR"):
+        # As a manager's: its journal and dumps sealed under a data key.
+        atrest.register(data_dir, sealing.new_data_key())
     raft = RaftLog(addr, partners, data_dir, PASSWORD)
     store = Store(raft)
     svc = Service(id="bench-svc", spec=ServiceSpec("bench", ContainerSpec("busybox")))
