@@ -26,6 +26,7 @@ BASE = {
     "swarmpy.dockerjson",
     "swarmpy.errors",
     "swarmpy.fsutil",
+    "swarmpy.genericresource",
     "swarmpy.humanize",
     "swarmpy.loopwatch",
     "swarmpy.model",

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from swarmpy import genericresource
 from swarmpy.manager import constraint
 from swarmpy.manager.constraint import Constraint
-from swarmpy.model import Node, NodeAvailability, NodeState, PublishMode, Task
+from swarmpy.model import GenericResource, Node, NodeAvailability, NodeState, PublishMode, Task
 
 
 def accepts_new_tasks(node: Node) -> bool:
@@ -32,8 +33,26 @@ class NodeLoad:
     memory_bytes: int = 0
     # (protocol, port) of the host-mode ports its tasks publish
     host_ports: set[tuple[str, int]] = field(default_factory=set)
+    # The node's generic resources its tasks have not taken (SwarmKit's
+    # AvailableResources.Generic).
+    generic: list[GenericResource] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.generic = list(self.node.resources.generic)
 
     def add(self, task: Task) -> None:
+        """Count a task placed here before: it holds the generic resources it was given."""
+        genericresource.consume(self.generic, task.assigned_generic_resources)
+        self._count(task)
+
+    def place(self, task: Task) -> tuple[GenericResource, ...]:
+        """Count a task the scheduler puts here now; the generic resources it takes."""
+        wanted = task.spec.resources.reservations.generic
+        claimed = genericresource.claim(self.generic, wanted) if wanted else ()
+        self._count(task)
+        return claimed
+
+    def _count(self, task: Task) -> None:
         self.tasks += 1
         self.host_ports.update(host_port_keys(task))
         self.tasks_by_service[task.service_id] = self.tasks_by_service.get(task.service_id, 0) + 1
@@ -86,14 +105,17 @@ class ConstraintFilter:
 
 
 class ResourceFilter:
-    """Reservations of the tasks already there plus this one must fit the node."""
+    """Reservations of the tasks already there plus this one must fit the node, and the
+    generic resources its tasks left must cover this one's."""
 
     def check(self, node: Node, task: Task, ctx: NodeLoad) -> bool:
         want = task.spec.resources.reservations
         have = node.resources
         if want.nano_cpus and ctx.nano_cpus + want.nano_cpus > have.nano_cpus:
             return False
-        return not (want.memory_bytes and ctx.memory_bytes + want.memory_bytes > have.memory_bytes)
+        if want.memory_bytes and ctx.memory_bytes + want.memory_bytes > have.memory_bytes:
+            return False
+        return all(genericresource.has_enough(ctx.generic, r) for r in want.generic)
 
     def explain(self, count: int) -> str:
         return f"insufficient resources on {_nodes(count)}"

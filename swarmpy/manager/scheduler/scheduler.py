@@ -18,7 +18,7 @@ from swarmpy.manager.scheduler.filters import (
 )
 from swarmpy.manager.scheduler.spread import SpreadHeap, spread_key
 from swarmpy.manager.state.store import NODES, TASKS, Event, Tx, write_chunked
-from swarmpy.model import Node, Task, TaskState, TaskStatus, now
+from swarmpy.model import GenericResource, Node, Task, TaskState, TaskStatus, now
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ ASSIGNED_MESSAGE = "scheduler assigned task to node"
 class Schedule(NamedTuple):
     assignments: dict[str, str]  # task id → node id
     unschedulable: dict[str, str]  # task id → reason
+    # task id → the generic resources it takes on its node (tasks that take some)
+    generic: dict[str, tuple[GenericResource, ...]]
 
 
 def occupies_node(task: Task) -> bool:
@@ -57,7 +59,7 @@ def schedule(
     """
     filters = default_filters() if filters is None else filters
     loads = node_loads(nodes, all_tasks)
-    result = Schedule({}, {})
+    result = Schedule({}, {}, {})
     groups: dict[tuple[str, int], list[Task]] = {}
     for task in tasks:
         if task.node_id:
@@ -69,6 +71,13 @@ def schedule(
     return result
 
 
+def _place(task: Task, load: NodeLoad, result: Schedule) -> None:
+    claimed = load.place(task)
+    if claimed:
+        result.generic[task.id] = claimed
+    result.assignments[task.id] = load.node.id
+
+
 def _place_preassigned(
     task: Task, loads: dict[str, NodeLoad], filters: Sequence[Filter], result: Schedule
 ) -> None:
@@ -76,8 +85,7 @@ def _place_preassigned(
     load = loads.get(task.node_id)
     failed = 0 if load is None else first_failing(filters, load.node, task, load)
     if failed < 0 and load is not None:
-        load.add(task)
-        result.assignments[task.id] = task.node_id
+        _place(task, load, result)
     else:
         result.unschedulable[task.id] = explain(filters, {failed: 1})
 
@@ -108,9 +116,8 @@ def _place_group(
             if failed >= 0:
                 failures[failed] = failures.get(failed, 0) + 1
                 continue
-            load.add(task)
+            _place(task, load, result)
             heap.push(load)
-            result.assignments[task.id] = load.node.id
             placed = True
         if not placed:
             result.unschedulable[task.id] = explain(filters, failures)
@@ -158,8 +165,7 @@ def _place_preferred(
             preferred(live, first.spec.placement_prefs, first.service_id),
             key=lambda load: spread_key(load, first.service_id),
         )
-        chosen.add(task)
-        result.assignments[task.id] = chosen.node.id
+        _place(task, chosen, result)
 
 
 def schedulable(task: Task) -> bool:
@@ -206,7 +212,13 @@ class Scheduler(ControlLoop):
             if task is None or not schedulable(task):
                 return
             status = TaskStatus(TaskState.ASSIGNED, stamp, ASSIGNED_MESSAGE)
-            tx.put(TASKS, dataclasses.replace(task, node_id=node_id, status=status))
+            generic = decided.generic.get(task_id, ())
+            tx.put(
+                TASKS,
+                dataclasses.replace(
+                    task, node_id=node_id, status=status, assigned_generic_resources=generic
+                ),
+            )
 
         def keep_pending(tx: Tx, item: tuple[str, str]) -> None:
             task_id, reason = item
