@@ -44,6 +44,9 @@ class DaemonConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     api_insecure_tcp: bool = False
+    # dockerd's --node-generic-resource: user-defined resources the node advertises to the
+    # swarm ("gpu=UUID1", "SSD=3"); see swarmpy.genericresource.
+    node_generic_resources: tuple[str, ...] = ()
 
     @property
     def runc_root(self) -> Path:

@@ -205,7 +205,7 @@ class Daemon:
             on_view=runtime.apply_view,
             on_managers=self._remember_managers,
             logs=runtime.containers.logs,
-            resources=host_resources(),
+            resources=host_resources(self.config.node_generic_resources),
             on_role=self._role_changed,
             on_removed=self.membership.removed,
             on_roots=self.membership.renewer.renew_soon,

@@ -228,7 +228,7 @@ class Membership:
                     role=NodeRole.MANAGER,
                     state=NodeState.UNKNOWN,
                     addr=advertise,
-                    resources=host_resources(),
+                    resources=host_resources(self.config.node_generic_resources),
                     manager=ManagerStatus(raft_addr=state.raft_addr, api_addr=state.api_addr),
                     created_at=stamp,
                     updated_at=stamp,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from swarmpy import genericresource
 from swarmpy.agent.container import SWARM_LABELS
 from swarmpy.agent.controller import RuncController
 from swarmpy.agent.exec import Controller, Executor, NodeDescription
@@ -39,9 +40,15 @@ from swarmpy.overlay.provider import OverlayNetworkProvider, SandboxEvent
 log = logging.getLogger(__name__)
 
 
-def host_resources() -> Resources:
+def host_resources(generic: Sequence[str] = ()) -> Resources:
+    """What this node offers: its CPUs, its memory, and the generic resources the daemon was
+    told to advertise (dockerd's --node-generic-resource, already checked at startup)."""
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return Resources(nano_cpus=(os.cpu_count() or 1) * 1_000_000_000, memory_bytes=pages)
+    return Resources(
+        nano_cpus=(os.cpu_count() or 1) * 1_000_000_000,
+        memory_bytes=pages,
+        generic=genericresource.parse(generic),
+    )
 
 
 class AsyncImages:
@@ -157,7 +164,9 @@ class NodeRuntime(Executor):
 
     def describe(self) -> NodeDescription:
         return NodeDescription(
-            hostname=self.config.hostname, addr=self.node_addr, resources=host_resources()
+            hostname=self.config.hostname,
+            addr=self.node_addr,
+            resources=host_resources(self.config.node_generic_resources),
         )
 
     def controller(self, task: Task) -> Controller:

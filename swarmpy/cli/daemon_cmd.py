@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from swarmpy import genericresource
 from swarmpy.config import DEFAULT_DATA_ROOT, DEFAULT_HOST, DEFAULT_SOCKET_GROUP, DaemonConfig
+from swarmpy.errors import InvalidArgument
 
 
 def register(app: typer.Typer) -> None:
@@ -52,10 +54,25 @@ def register(app: typer.Typer) -> None:
             "--api-insecure-tcp",
             help="Allow the Engine API on TCP without TLS: root for anyone who reaches the port.",
         ),
+        node_generic_resource: list[str] = typer.Option(
+            [],
+            "--node-generic-resource",
+            help="Advertise user-defined resource (as dockerd's: gpu=UUID1, SSD=3; repeatable).",
+        ),
         debug: bool = typer.Option(False, "--debug", "-D", help="Debug logging."),
     ) -> None:
         """Run the swarmpy daemon."""
         from swarmpy import daemon as daemon_mod
+
+        # As dockerd: a malformed resource stops the daemon before it starts.
+        for term in node_generic_resource:
+            try:
+                genericresource.check_term(term, "node-generic-resource")
+            except InvalidArgument as e:
+                raise InvalidArgument(
+                    f'invalid argument "{term}" for "--node-generic-resource" flag: {e}'
+                ) from None
+        genericresource.parse(node_generic_resource)
 
         config = DaemonConfig(
             data_root=data_root,
@@ -74,5 +91,6 @@ def register(app: typer.Typer) -> None:
             tls_cert=tlscert,
             tls_key=tlskey,
             api_insecure_tcp=api_insecure_tcp,
+            node_generic_resources=tuple(node_generic_resource),
         )
         daemon_mod.main(config, debug=debug)

@@ -6,6 +6,7 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
+from swarmpy import genericresource
 from swarmpy.dockerjson.common import labels, timestamp, version
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
@@ -27,10 +28,7 @@ def node_json(node: Node, index: int | None) -> dict[str, Any]:
             "Hostname": node.hostname,
             # A node reports no platform of its own; the managers run the same build.
             "Platform": {"Architecture": platform.machine(), "OS": "linux"},
-            "Resources": {
-                "NanoCPUs": node.resources.nano_cpus,
-                "MemoryBytes": node.resources.memory_bytes,
-            },
+            "Resources": _resources_json(node),
             "Engine": {"EngineVersion": node.engine_version},
         },
         "Status": {"State": str(node.state), "Message": node.message, "Addr": node.addr},
@@ -47,6 +45,16 @@ def node_json(node: Node, index: int | None) -> dict[str, Any]:
             "Reachability": "reachable" if node.manager.reachable else "unreachable",
             "Addr": node.manager.api_addr,
         }
+    return out
+
+
+def _resources_json(node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "NanoCPUs": node.resources.nano_cpus,
+        "MemoryBytes": node.resources.memory_bytes,
+    }
+    if node.resources.generic:
+        out["GenericResources"] = genericresource.to_json(node.resources.generic)
     return out
 
 

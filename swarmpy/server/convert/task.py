@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from swarmpy import genericresource
 from swarmpy.dockerjson.common import timestamp, version
 from swarmpy.dockerjson.service import port_json, task_spec_json
 from swarmpy.model import Network, PublishMode, Task, TaskState
@@ -50,6 +51,8 @@ def task_json(task: Task, index: int | None, networks: Mapping[str, Network]) ->
         "Status": status,
         "DesiredState": task_state(task.desired_state),
     }
+    if task.assigned_generic_resources:
+        out["GenericResources"] = genericresource.to_json(task.assigned_generic_resources)
     if task.spec.mode.is_job:
         out["JobIteration"] = {"Index": task.job_iteration}
     attachments = [

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from swarmpy import genericresource
 from swarmpy.agent.runtime import host_resources
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.state.store import CLUSTERS, NODES
@@ -137,7 +138,7 @@ def swarm_info(node: EngineNode) -> dict[str, Any]:
 async def info(request: web.Request) -> web.Response:
     node = request.app[NODE]
     config = node.config
-    host = host_resources()
+    host = host_resources(config.node_generic_resources)
     state = node.state
     return json_response(
         {
@@ -169,6 +170,8 @@ async def info(request: web.Request) -> web.Response:
             "OSType": "linux",
             "Architecture": platform.machine(),
             "NCPU": host.nano_cpus // 1_000_000_000,
+            # Docker's Info lists the node's advertised resources (null when none).
+            "GenericResources": genericresource.to_json(host.generic) or None,
             "MemTotal": host.memory_bytes,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {
