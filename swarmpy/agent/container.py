@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 
-from swarmpy import templates
+from swarmpy import genericresource, templates
 from swarmpy.dockerjson import logdriver
 from swarmpy.engine import bundle
 from swarmpy.engine.spec import ContainerConfig, Mount, MountKind
@@ -129,6 +129,13 @@ def find_init() -> str:
     )
 
 
+def check_isolation(spec: ContainerSpec) -> None:
+    """A Linux daemon creates containers of the default isolation only: Docker rejects a
+    task asking for process or hyperv isolation with its container create's error."""
+    if spec.isolation not in ("", "default"):
+        raise RuntimeFailure(f"invalid isolation '{spec.isolation}' on linux")
+
+
 def task_annotations(task: Task, node_id: str) -> tuple[tuple[str, str], ...]:
     return (
         (ANN_TASK_ID, task.id),
@@ -162,7 +169,9 @@ def container_config(
         hosts=hosts_file(sandbox.hosts, spec, (sandbox.hostname, hostname)),
         command=spec.command,
         args=spec.args,
-        env=tuple(templates.expand(e, values) for e in spec.env),
+        # As Docker's executor: the task's generic resources after the spec's variables.
+        env=tuple(templates.expand(e, values) for e in spec.env)
+        + genericresource.env(task.assigned_generic_resources),
         workdir=spec.workdir,
         user=spec.user,
         groups=spec.groups,

@@ -50,6 +50,7 @@ class RuncController(Controller):
         spec = self.task.spec.container
         await self.images.ensure(spec.image, self.progress, spec.registry_auth)
         image = self.images.config(spec.image)
+        container.check_isolation(spec)
         # A bad mount fails the task before a network sandbox is made for nothing.
         values = container.template_values(self.task, self.node_id, self.node_hostname)
         self.engine.check_mounts(container.mounts(spec, values))
