@@ -12,6 +12,7 @@ import dataclasses
 import enum
 from typing import Any, TypeVar
 
+from swarmpy import genericresource
 from swarmpy.dockerjson.common import labels, nanos, timestamp, version
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.fileobjects import file_reference, file_reference_json
@@ -22,6 +23,7 @@ from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
     FailureAction,
+    GenericResource,
     HealthConfig,
     LogDriver,
     Mount,
@@ -172,11 +174,39 @@ def _container(f: Fields) -> ContainerSpec:
         healthcheck=_healthcheck(f.obj("Healthcheck")),
         secrets=tuple(file_reference(s, "Secret") for s in f.objs("Secrets")),
         configs=tuple(file_reference(c, "Config") for c in f.objs("Configs")),
+        isolation=isolation(f.text("Isolation")),
     )
-    # "default" is the Isolation Docker's CLI sends when none was asked for.
-    f.unsupported((*_UNSUPPORTED_CONTAINER, "Isolation"), zeros={"Isolation": "default"})
+    f.unsupported(_UNSUPPORTED_CONTAINER)
     f.done()
     return spec
+
+
+def isolation(text: str) -> str:
+    """Docker's daemon's isolationToGRPC: "process" and "hyperv" (any case) are kept, anything
+    else is the default; a Linux node rejects the task's container unless it is the default."""
+    lowered = text.lower()
+    return lowered if lowered in ("process", "hyperv") else "default"
+
+
+def generic_resources(items: list[Fields]) -> tuple[GenericResource, ...]:
+    """Docker's GenericResources: NamedResourceSpec or DiscreteResourceSpec objects."""
+    out: list[GenericResource] = []
+    for item in items:
+        named = item.obj("NamedResourceSpec")
+        counted = item.obj("DiscreteResourceSpec")
+        item.done()
+        # As Docker's GenericResourcesToGRPC: a count wins over a name.
+        if counted is not None:
+            out.append(genericresource.discrete(counted.text("Kind"), counted.integer("Value")))
+            counted.done()
+        elif named is not None:
+            out.append(genericresource.named(named.text("Kind"), named.text("Value")))
+            named.done()
+        else:
+            raise InvalidArgument(
+                f"invalid {item.path}: expected NamedResourceSpec or DiscreteResourceSpec"
+            )
+    return tuple(out)
 
 
 def _resources(f: Fields | None, limits: bool) -> Resources:
@@ -186,6 +216,8 @@ def _resources(f: Fields | None, limits: bool) -> Resources:
         nano_cpus=f.integer("NanoCPUs"),
         memory_bytes=f.integer("MemoryBytes"),
         pids=f.integer("Pids") if limits else 0,
+        # Docker's Limits have no GenericResources (Docker drops them); refused there below.
+        generic=() if limits else generic_resources(f.objs("GenericResources")),
     )
     f.unsupported(("GenericResources",))
     f.done()
@@ -408,6 +440,8 @@ def _resources_json(r: Resources, limits: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"NanoCPUs": r.nano_cpus, "MemoryBytes": r.memory_bytes}
     if limits:
         out["Pids"] = r.pids
+    if r.generic:
+        out["GenericResources"] = genericresource.to_json(r.generic)
     return out
 
 
@@ -467,6 +501,7 @@ def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
         out["Secrets"] = [file_reference_json(r, "Secret") for r in c.secrets]
     if c.configs:
         out["Configs"] = [file_reference_json(r, "Config") for r in c.configs]
+    out["Isolation"] = c.isolation
     return out
 
 

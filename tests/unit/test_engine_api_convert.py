@@ -190,7 +190,11 @@ def _with(path: str, value: Any) -> dict[str, Any]:
             [{"ConfigName": "c", "Runtime": {"x": 1}}],
             "ContainerSpec.Configs[0].Runtime: swarmpy".replace("[0]", "\\[0\\]"),
         ),
-        ("TaskTemplate.ContainerSpec.Isolation", "hyperv", "ContainerSpec.Isolation"),
+        (
+            "TaskTemplate.Resources.Reservations.GenericResources",
+            [{"DiscreteResourceSpec": {"Kind": "gpu", "Value": "one"}}],
+            "GenericResources[0].DiscreteResourceSpec.Value".replace("[0]", "\\[0\\]"),
+        ),
         (
             "TaskTemplate.ContainerSpec.Imagee",
             "x",

@@ -76,6 +76,9 @@ def create(
     tty: bool = typer.Option(
         False, "--tty/--no-tty", "-t", show_default=False, help="Allocate a pseudo-TTY"
     ),
+    generic_resource: list[str] = typer.Option(
+        [], "--generic-resource", help="User defined resources"
+    ),
     shared: Mapping[str, Any] = F.SHARED_FLAGS,
     log_driver: str | None = typer.Option(None, "--log-driver", help="Logging driver for service"),
     log_opt: list[str] = typer.Option([], "--log-opt", help="Logging driver options"),
@@ -117,6 +120,7 @@ def create(
                 tty=tty,
                 log_driver=log_driver,
                 log_opts=tuple(log_opt),
+                generic_resources=tuple(generic_resource),
                 **shared,
             )
         )

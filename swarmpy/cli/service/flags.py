@@ -75,6 +75,7 @@ SHARED: dict[str, tuple[Any, Any]] = {
     ),
     "reserve_cpu": _opt(str, "--reserve-cpu", help="Reserve CPUs"),
     "reserve_memory": _opt(str, "--reserve-memory", help="Reserve Memory"),
+    "isolation": _opt(str, "--isolation", help="Service container isolation mode"),
     "restart_condition": _opt(
         str,
         "--restart-condition",

@@ -14,16 +14,19 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from swarmpy import genericresource
 from swarmpy.cli import specflags
 from swarmpy.cli.opts import parse_go_duration
 from swarmpy.cli.service import filerefs
 from swarmpy.cli.service.publish import create_ports, update_ports
 from swarmpy.dockerjson import logdriver
+from swarmpy.dockerjson.service import isolation
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import (
     ContainerSpec,
     EndpointMode,
     FailureAction,
+    GenericResource,
     HealthConfig,
     LogDriver,
     Mount,
@@ -66,6 +69,7 @@ class Common:
     limit_pids: int | None = None
     reserve_cpu: str | None = None
     reserve_memory: str | None = None
+    isolation: str | None = None
     restart_condition: str | None = None
     restart_delay: str | None = None
     restart_max_attempts: int | None = None
@@ -112,6 +116,7 @@ class CreateOptions(Common):
     ulimits: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()
+    generic_resources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ class UpdateOptions(Common):
     sysctl_rm: tuple[str, ...] = ()
     ulimit_add: tuple[str, ...] = ()
     ulimit_rm: tuple[str, ...] = ()
+    generic_resource_add: tuple[str, ...] = ()
+    generic_resource_rm: tuple[str, ...] = ()
     # Flags given, by name: update's "other flags may not be combined with --rollback".
     given: tuple[str, ...] = field(default=())
 
@@ -176,6 +183,8 @@ def _container(c: ContainerSpec, o: Common) -> ContainerSpec:
     ):
         if value is not None:
             changes[attr] = value
+    if o.isolation is not None:
+        changes["isolation"] = isolation(o.isolation)
     if o.entrypoint is not None:
         changes["command"] = specflags.words(o.entrypoint, "--entrypoint")
     if o.stop_grace_period is not None:
@@ -516,7 +525,27 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         ports=create_ports(o.publish),
     )
     # The counts are the mode's, taken above; the flags the modes share apply as for update.
-    return _common(spec, dataclasses.replace(o, replicas=None, max_concurrent=None))
+    spec = _common(spec, dataclasses.replace(o, replicas=None, max_concurrent=None))
+    if not o.generic_resources:
+        return spec
+    for term in o.generic_resources:
+        _check_generic_term(term, "generic-resource")
+    reserved = genericresource.parse_request(o.generic_resources)
+    return _with_generic(spec, reserved)
+
+
+def _check_generic_term(term: str, flag: str) -> None:
+    """docker/cli's ValidateSingleGenericResource, in pflag's words for a bad value."""
+    try:
+        genericresource.check_term(term, "generic-resource")
+    except InvalidArgument as e:
+        raise InvalidArgument(f'invalid argument "{term}" for "--{flag}" flag: {e}') from None
+
+
+def _with_generic(spec: ServiceSpec, reserved: tuple[GenericResource, ...]) -> ServiceSpec:
+    r = spec.resources
+    reservations = dataclasses.replace(r.reservations, generic=reserved)
+    return dataclasses.replace(spec, resources=dataclasses.replace(r, reservations=reservations))
 
 
 def update_spec(
@@ -575,6 +604,15 @@ def update_spec(
         networks += (target,)
         if names:
             aliases += (NetworkAlias(target, names),)
+    if o.generic_resource_add or o.generic_resource_rm:
+        for term in o.generic_resource_add:
+            _check_generic_term(term, "generic-resource-add")
+        spec = _with_generic(
+            spec,
+            genericresource.update_request(
+                spec.resources.reservations.generic, o.generic_resource_add, o.generic_resource_rm
+            ),
+        )
     return dataclasses.replace(
         spec,
         container=c,

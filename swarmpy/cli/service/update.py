@@ -76,6 +76,8 @@ def update(
     sysctl_rm: list[str] = _list("Remove a Sysctl option", "--sysctl-rm"),
     ulimit_add: list[str] = _list("Add or update a ulimit option", "--ulimit-add"),
     ulimit_rm: list[str] = _list("Remove a ulimit option", "--ulimit-rm"),
+    generic_resource_add: list[str] = _list("Add a Generic resource", "--generic-resource-add"),
+    generic_resource_rm: list[str] = _list("Remove a Generic resource", "--generic-resource-rm"),
     read_only: bool | None = typer.Option(
         None,
         "--read-only/--no-read-only",
@@ -142,6 +144,8 @@ def update(
         sysctl_rm=tuple(sysctl_rm),
         ulimit_add=tuple(ulimit_add),
         ulimit_rm=tuple(ulimit_rm),
+        generic_resource_add=tuple(generic_resource_add),
+        generic_resource_rm=tuple(generic_resource_rm),
         read_only=read_only,
         init=init,
         tty=tty,
