@@ -1,0 +1,119 @@
+"""Generic resources end to end on one daemon, as Docker's: the node advertises what
+--node-generic-resource names, `service create --generic-resource gpu=1` puts tasks only
+while units are free (the rest pending in Docker's words), each container sees its own unit as
+DOCKER_RESOURCE_GPU; and a task asking for process isolation is rejected as a Linux dockerd
+rejects it. One daemon, one test: every check shares it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.parse
+from typing import Any
+
+import pytest
+
+from tests.support.daemons import Daemon, DaemonSet
+from tests.support.localswarm import STOP_GRACE, TASK_START_S, single_node_swarm
+from tests.support.poll import wait_for
+
+pytestmark = pytest.mark.root
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost")
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def tasks(d: Daemon, service: str) -> list[dict[str, Any]]:
+    """The service's tasks as the Engine API gives them (the CLI has no task inspect)."""
+    conn = _UnixConnection(str(d.socket))
+    try:
+        query = json.dumps({"service": [service]})
+        conn.request("GET", f"/tasks?filters={urllib.parse.quote(query)}")
+        found: list[dict[str, Any]] = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    return found
+
+
+def test_generic_resources_place_and_reach_tasks_and_isolation_is_refused() -> None:
+    with DaemonSet() as ds:
+        d = ds.add()
+        d.extra_args = (
+            "--node-generic-resource",
+            "gpu=UUID1",
+            "--node-generic-resource",
+            "gpu=UUID2",
+            "--node-generic-resource",
+            "SSD=3",
+        )
+        d.start()
+        d.wait_ready()
+        with single_node_swarm(d):
+            (node,) = d.json("node", "inspect", "self")
+            advertised = node["Description"]["Resources"]["GenericResources"]
+            assert sorted(advertised, key=str) == sorted(
+                [
+                    {"NamedResourceSpec": {"Kind": "gpu", "Value": "UUID1"}},
+                    {"NamedResourceSpec": {"Kind": "gpu", "Value": "UUID2"}},
+                    {"DiscreteResourceSpec": {"Kind": "SSD", "Value": 3}},
+                ],
+                key=str,
+            )
+
+            d.ok(
+                "service", "create", "-d", "--name", "ml", *STOP_GRACE,
+                "--replicas", "3", "--generic-resource", "gpu=1",
+                "busybox", "sleep", "86400",
+            )  # fmt: skip
+
+            def settled() -> list[dict[str, Any]] | None:
+                found = tasks(d, "ml")
+                running = [t for t in found if t["Status"]["State"] == "running"]
+                pending = [t for t in found if t["Status"].get("Err")]
+                return found if len(running) == 2 and len(pending) == 1 else None
+
+            found = wait_for("two tasks running, one pending", settled, TASK_START_S, 0.5)
+            pending = next(t for t in found if t["Status"]["State"] == "pending")
+            assert pending["Status"]["Err"] == (
+                "no suitable node (insufficient resources on 1 node)"
+            )
+            spec = d.json("service", "inspect", "ml")[0]["Spec"]
+            assert spec["TaskTemplate"]["Resources"]["Reservations"]["GenericResources"] == [
+                {"DiscreteResourceSpec": {"Kind": "gpu", "Value": 1}}
+            ]
+            seen = set()
+            for t in found:
+                if t["Status"]["State"] != "running":
+                    continue
+                (unit,) = t["GenericResources"]
+                env = d.ok("exec", t["Status"]["ContainerStatus"]["ContainerID"], "env")
+                assert f"DOCKER_RESOURCE_GPU={unit['NamedResourceSpec']['Value']}" in env
+                seen.add(unit["NamedResourceSpec"]["Value"])
+            assert seen == {"UUID1", "UUID2"}
+            d.ok("service", "rm", "ml")
+
+            d.ok(
+                "service", "create", "-d", "--name", "iso", *STOP_GRACE,
+                "--isolation", "process", "--restart-condition", "none",
+                "busybox", "sleep", "86400",
+            )  # fmt: skip
+            assert d.json("service", "inspect", "iso")[0]["Spec"]["TaskTemplate"]["ContainerSpec"][
+                "Isolation"
+            ] == ("process")
+
+            def rejected() -> dict[str, Any] | None:
+                return next(
+                    (t for t in tasks(d, "iso") if t["Status"]["State"] == "rejected"), None
+                )
+
+            task = wait_for("the isolated task rejected", rejected, TASK_START_S, 0.5)
+            assert task["Status"]["Err"] == "invalid isolation 'process' on linux"
+            d.ok("service", "rm", "iso")
