@@ -124,6 +124,52 @@ def wake_if_alone(obj: Any) -> None:
         notifier.notify()
 
 
+Entry = tuple[bytes, int, int]  # pysyncobj's (command, index, term)
+
+
+def skip_entries_held(
+    message: dict[str, Any], entry_at: Callable[[int], Entry | None], last_applied: int
+) -> dict[str, Any]:
+    """An append with the entries this follower already holds taken off its front.
+
+    pysyncobj drops every entry after an append's previous one before adding those sent,
+    also when it holds the very same ones: a leader re-sending from an older index (after a
+    reset, or a new leader probing) made followers truncate entries they had applied, which
+    pysyncobj logs as CRITICAL "state machine may have diverged", and an append shorter
+    than the follower's log dropped the rest. Raft drops entries only from the first that
+    conflicts (section 5.3). So the previous entry moves past every sent entry held with the
+    same term (one leader per term: the same entry), and, when all of them are held, on to
+    the last applied one, which every leader holds (it was committed). Whatever pysyncobj
+    then drops is neither applied nor known to be the leader's. An append whose previous
+    entry does not match is left to pysyncobj to refuse.
+    """
+    prev = message.get("prevLogIdx")
+    if prev is None or message.get("transmission") is not None:
+        return message
+    held = entry_at(prev)
+    if held is None or held[2] != message.get("prevLogTerm"):
+        return message
+    entries = list(message.get("entries", []))
+    matched = 0
+    for entry in entries:
+        mine = entry_at(entry[1])
+        if mine is None or mine[2] != entry[2]:
+            break
+        matched += 1
+    new_prev = entries[matched - 1][1] if matched else prev
+    if matched == len(entries) and last_applied > new_prev:
+        new_prev = last_applied
+    target = entry_at(new_prev)
+    if new_prev == prev or target is None:
+        return message
+    return {
+        **message,
+        "prevLogIdx": new_prev,
+        "prevLogTerm": target[2],
+        "entries": entries[matched:],
+    }
+
+
 class _FullDiskWarning:
     """One warning per 10 s while the disk stays full, not one per message or tick."""
 
@@ -366,6 +412,15 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
         if apply is not None:
             return apply()
         return SyncObj._SyncObj__doApplyCommand(self, command)
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
+        if message.get("type") == "append_entries" and "prevLogIdx" in message:
+            message = skip_entries_held(message, self._entry_at, self.raftLastApplied)
+        SyncObj._SyncObj__onMessageReceived(self, node, message)
+
+    def _entry_at(self, index: int) -> Entry | None:
+        entries = self._SyncObj__getEntries(index, 1)
+        return tuple(entries[0]) if entries else None
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
         self.tick_stats.tick_started(time.monotonic())
