@@ -4,5 +4,6 @@
 - ``machine``: the state machine pysyncobj replicates and snapshots;
 - ``patches``: what swarmpy changes in pysyncobj, in one place;
 - ``recovery``: reading and writing a manager's files offline (force new cluster);
-- ``storage``: the files themselves (journal, meta, dump): formats, checksums, syncing.
+- ``storage``: the files themselves (journal, meta, dump): formats, checksums, syncing;
+- ``atrest``: journal records and dumps sealed under the manager's data keys.
 """
