@@ -32,6 +32,9 @@ the dump as the manager starts (``seal_dump_file``), or at the latest at the nex
 Between managers a dump travels opened (pysyncobj's transport encrypts it): the leader's file
 is sealed under its keys, and a follower may not hold the newest one yet (it fetches keys
 after a rotation); the follower seals it again under its own (``open_for_pysyncobj``).
+
+The Raft transport's secret kept beside the journal (``keyring.save_secret``) is sealed the
+same way (``seal_secret``): with it, anyone could append to the managers' logs.
 """
 
 from __future__ import annotations
