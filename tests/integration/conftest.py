@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.daemons import DaemonSet
+from tests.support.daemons import Daemon, DaemonSet
 from tests.support.lab import LabFactory, TestLab, new_lab
+from tests.support.localswarm import SharedSwarm
 from tests.support.swarmlab import keep_logs, new_swarm_lab, restore
 
 
@@ -65,3 +66,27 @@ def swarm_lab(shared_swarm_lab: TestLab) -> Iterator[TestLab]:
         yield shared_swarm_lab
     finally:
         restore(shared_swarm_lab)
+
+
+@pytest.fixture(scope="session")
+def shared_one_node_swarm() -> Iterator[SharedSwarm]:
+    """The session's one-node swarm (``tests.support.localswarm.SharedSwarm``), started on
+    first use, torn down when the session ends. Tests ask for ``one_node_swarm``."""
+    shared = SharedSwarm()
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture
+def one_node_swarm(shared_one_node_swarm: SharedSwarm) -> Iterator[Daemon]:
+    """A daemon managing a swarm of its own, busybox loaded, shared by the session: no
+    service, secret, config, user network or task container at the start; what the test
+    leaves is removed after it, pass or fail. For tests that need a fresh daemon (its
+    start, its files, its restart), use ``daemons`` instead."""
+    daemon = shared_one_node_swarm.get()
+    try:
+        yield daemon
+    finally:
+        shared_one_node_swarm.restore()

@@ -94,10 +94,12 @@ def test_docker_cli_and_docker_py_drive_the_swarm(daemons: DaemonSet) -> None:
     assert "overnet" in cli.ok("network", "ls", "--filter", "driver=overlay")
     assert "already exists" in cli.refused("network", "create", "-d", "overlay", "overnet")
 
-    # Docker's CLI waits for convergence itself, polling /tasks and /services.
+    # Docker's CLI waits for convergence itself, polling /tasks and /services, and then for
+    # the update monitor period (1 s here rather than the default 5 s) with nothing failing.
     cli.ok(
         "service", "create", "--replicas", "2", "--network", "overnet", "--name", "web",
-        "--stop-grace-period", "1s", "busybox", "httpd", "-f", "-p", "80",
+        "--stop-grace-period", "1s", "--update-monitor", "1s",
+        "busybox", "httpd", "-f", "-p", "80",
         timeout=CONVERGE_S,
     )  # fmt: skip
     assert cli.ok("service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}") == (
@@ -121,7 +123,7 @@ def test_docker_cli_and_docker_py_drive_the_swarm(daemons: DaemonSet) -> None:
     assert [row.split()[1] for row in running(cli, "web")] == ["busybox:v2"] * 3
 
     cli.ok(
-        "service", "create", "--name", "talk", "busybox",
+        "service", "create", "--name", "talk", "--update-monitor", "1s", "busybox",
         "sh", "-c", "echo hello from talk; exec sleep 600",
         timeout=CONVERGE_S,
     )  # fmt: skip

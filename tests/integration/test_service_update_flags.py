@@ -15,9 +15,9 @@ import dns.rrset
 import pytest
 
 from tests.support.controlplane import assert_refused
-from tests.support.daemons import Daemon, DaemonSet
+from tests.support.daemons import Daemon
 from tests.support.docker_cli import DOCKER, DockerCli
-from tests.support.localswarm import single_node_swarm, task_container
+from tests.support.localswarm import task_container
 
 pytestmark = pytest.mark.root
 
@@ -75,23 +75,22 @@ def sh(d: Daemon, script: str) -> str:
     return f"{done.stdout.strip()} rc={done.returncode}".lstrip()
 
 
-def test_update_flags_reach_the_replaced_containers(daemons: DaemonSet) -> None:
+def test_update_flags_reach_the_replaced_containers(one_node_swarm: Daemon) -> None:
     assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
-    (d,) = daemons.start(1)
-    with single_node_swarm(d):
-        d.ok(
-            "service", "create", "--name", "web", "--replicas", "2",
-            "--update-parallelism", "1", "--update-monitor", "1s", "--stop-grace-period", "1s",
-            "busybox", "sleep", "86400",
-            timeout=CONVERGE_S,
-        )  # fmt: skip
-        first = running_tasks(d)
-        assert len(first) == 2
-        try:
-            with dns_server() as server:
-                _swarmpy_update(d, first, server)
-        finally:
-            d.cli("service", "rm", "web")
+    d = one_node_swarm
+    d.ok(
+        "service", "create", "--name", "web", "--replicas", "2",
+        "--update-parallelism", "1", "--update-monitor", "1s", "--stop-grace-period", "1s",
+        "busybox", "sleep", "86400",
+        timeout=CONVERGE_S,
+    )  # fmt: skip
+    first = running_tasks(d)
+    assert len(first) == 2
+    try:
+        with dns_server() as server:
+            _swarmpy_update(d, first, server)
+    finally:
+        d.cli("service", "rm", "web")
 
 
 def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
@@ -159,84 +158,84 @@ def _swarmpy_update(d: Daemon, first: set[str], dns_server: str) -> None:
     assert sh(d, "touch /x 2>/dev/null") == "rc=1"
 
 
-def test_docker_cli_create_flags_reach_the_spec_and_the_container(daemons: DaemonSet) -> None:
+def test_docker_cli_create_flags_reach_the_spec_and_the_container(one_node_swarm: Daemon) -> None:
     assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
-    (d,) = daemons.start(1)
-    with single_node_swarm(d):
-        cli = DockerCli(d)
-        cli.ok("network", "create", "-d", "overlay", "back")
-        try:
-            cli.ok(
-                "service", "create", "--name", "web", "--replicas", "1",
-                "--network", "name=back,alias=api",
-                "--host", "db:10.1.2.3", "--read-only", "--init",
-                "--ulimit", "nofile=100:200", "--sysctl", "net.ipv4.tcp_syncookies=0",
-                "--placement-pref", "spread=node.labels.zone", "--replicas-max-per-node", "2",
-                "--stop-signal", "SIGINT", "--restart-window", "1m",
-                "--mount", "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=700",
-                "--hostname", "{{.Node.Hostname}}-{{.Task.Slot}}",
-                "busybox", "sleep", "86400",
-                timeout=CONVERGE_S,
-            )  # fmt: skip
-            (doc,) = d.json("service", "inspect", "web")
-            template = doc["Spec"]["TaskTemplate"]
-            c = template["ContainerSpec"]
-            assert (c["ReadOnly"], c["Init"], c["StopSignal"]) == (True, True, "SIGINT")
-            assert c["Hosts"] == ["10.1.2.3 db"]
-            assert c["Ulimits"] == [{"Name": "nofile", "Soft": 100, "Hard": 200}]
-            assert c["Sysctls"] == {"net.ipv4.tcp_syncookies": "0"}
-            assert c["Mounts"][0]["TmpfsOptions"] == {"SizeBytes": 1 << 20, "Mode": 0o700}
-            assert template["Placement"]["Preferences"] == [
-                {"Spread": {"SpreadDescriptor": "node.labels.zone"}}
-            ]
-            assert template["Placement"]["MaxReplicas"] == 2
-            assert template["RestartPolicy"]["Window"] == 60 * 10**9
-            assert template["Networks"][0]["Aliases"] == ["api"]
-            (vip,) = doc["Endpoint"]["VirtualIPs"]
-            assert sh(d, "touch /x 2>/dev/null") == "rc=1"
-            assert sh(d, "ulimit -n; ulimit -Hn") == "100\n200 rc=0"
-            assert sh(d, "cat /proc/sys/net/ipv4/tcp_syncookies") == "0 rc=0"
-            assert sh(d, "stat -c %a /t") == "700 rc=0"
-            assert sh(d, "hostname").endswith("-1 rc=0")
-            # The alias answers on the network as the service's name does: its VIP.
-            assert vip["Addr"].split("/")[0] in sh(d, "nslookup api")
-        finally:
-            d.cli("service", "rm", "web")
-            cli.run("network", "rm", "back")
+    d = one_node_swarm
+    cli = DockerCli(d)
+    cli.ok("network", "create", "-d", "overlay", "back")
+    try:
+        cli.ok(
+            "service", "create", "--name", "web", "--replicas", "1",
+            "--network", "name=back,alias=api",
+            "--host", "db:10.1.2.3", "--read-only", "--init",
+            "--ulimit", "nofile=100:200", "--sysctl", "net.ipv4.tcp_syncookies=0",
+            "--placement-pref", "spread=node.labels.zone", "--replicas-max-per-node", "2",
+            "--stop-signal", "SIGINT", "--restart-window", "1m",
+            # The CLI waits out the monitor period once converged: 1 s, not 5 s.
+            "--update-monitor", "1s",
+            "--mount", "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=700",
+            "--hostname", "{{.Node.Hostname}}-{{.Task.Slot}}",
+            "busybox", "sleep", "86400",
+            timeout=CONVERGE_S,
+        )  # fmt: skip
+        (doc,) = d.json("service", "inspect", "web")
+        template = doc["Spec"]["TaskTemplate"]
+        c = template["ContainerSpec"]
+        assert (c["ReadOnly"], c["Init"], c["StopSignal"]) == (True, True, "SIGINT")
+        assert c["Hosts"] == ["10.1.2.3 db"]
+        assert c["Ulimits"] == [{"Name": "nofile", "Soft": 100, "Hard": 200}]
+        assert c["Sysctls"] == {"net.ipv4.tcp_syncookies": "0"}
+        assert c["Mounts"][0]["TmpfsOptions"] == {"SizeBytes": 1 << 20, "Mode": 0o700}
+        assert template["Placement"]["Preferences"] == [
+            {"Spread": {"SpreadDescriptor": "node.labels.zone"}}
+        ]
+        assert template["Placement"]["MaxReplicas"] == 2
+        assert template["RestartPolicy"]["Window"] == 60 * 10**9
+        assert template["Networks"][0]["Aliases"] == ["api"]
+        (vip,) = doc["Endpoint"]["VirtualIPs"]
+        assert sh(d, "touch /x 2>/dev/null") == "rc=1"
+        assert sh(d, "ulimit -n; ulimit -Hn") == "100\n200 rc=0"
+        assert sh(d, "cat /proc/sys/net/ipv4/tcp_syncookies") == "0 rc=0"
+        assert sh(d, "stat -c %a /t") == "700 rc=0"
+        assert sh(d, "hostname").endswith("-1 rc=0")
+        # The alias answers on the network as the service's name does: its VIP.
+        assert vip["Addr"].split("/")[0] in sh(d, "nslookup api")
+    finally:
+        d.cli("service", "rm", "web")
+        cli.run("network", "rm", "back")
 
 
-def test_bad_flags_are_refused_in_one_line_and_change_nothing(daemons: DaemonSet) -> None:
-    (d,) = daemons.start(1)
-    with single_node_swarm(d):
-        d.ok("service", "create", "--detach", "--name", "web", "busybox", "sleep", "86400")
-        try:
-            (before,) = d.json("service", "inspect", "web")
-            # The daemon's checks, as Docker's: its message, prefixed, exit 1.
-            for args, fragment in (
-                (("--sysctl-add", "kernel.panic=1"), "sysctl 'kernel.panic' is not allowed"),
-                (("--ulimit-add", "bogus=1"), "invalid ulimit type: bogus"),
-                (("--hostname", "{{.Node.Nope}}"), "unknown field .Node.Nope"),
-                (("--stop-signal", "SIGNOPE"), "Invalid signal: SIGNOPE"),
-                (("--placement-pref-add", "spread=zone"), "invalid placement preference"),
-                (("--network-add", "name=nope,alias=a"), "nope"),
-            ):
-                refused = d.cli("service", "update", *args, "web")
-                assert refused.returncode == 1
-                assert_refused(refused, fragment)
-            assert_refused(d.cli("service", "update", "--rollback", "web"), "previous spec")
-            # The CLI's own parsing, before any request.
-            assert_refused(d.cli("service", "update", "--read-only=maybe", "web"), "ParseBool")
-            assert_refused(
-                d.cli("service", "update", "--rollback", "--env-add", "A=1", "web"),
-                "other flags may not be combined with --rollback",
-            )
-            assert_refused(
-                d.cli("service", "update", "--mount-add", "type=volume,target=/v,volume-driver=x",
-                      "web"),
-                'plugin "x" not found',
-            )  # fmt: skip
-            (after,) = d.json("service", "inspect", "web")
-            assert after["Spec"] == before["Spec"]
-            assert after["Version"] == before["Version"]
-        finally:
-            d.cli("service", "rm", "web")
+def test_bad_flags_are_refused_in_one_line_and_change_nothing(one_node_swarm: Daemon) -> None:
+    d = one_node_swarm
+    d.ok("service", "create", "--detach", "--name", "web", "busybox", "sleep", "86400")
+    try:
+        (before,) = d.json("service", "inspect", "web")
+        # The daemon's checks, as Docker's: its message, prefixed, exit 1.
+        for args, fragment in (
+            (("--sysctl-add", "kernel.panic=1"), "sysctl 'kernel.panic' is not allowed"),
+            (("--ulimit-add", "bogus=1"), "invalid ulimit type: bogus"),
+            (("--hostname", "{{.Node.Nope}}"), "unknown field .Node.Nope"),
+            (("--stop-signal", "SIGNOPE"), "Invalid signal: SIGNOPE"),
+            (("--placement-pref-add", "spread=zone"), "invalid placement preference"),
+            (("--network-add", "name=nope,alias=a"), "nope"),
+        ):
+            refused = d.cli("service", "update", *args, "web")
+            assert refused.returncode == 1
+            assert_refused(refused, fragment)
+        assert_refused(d.cli("service", "update", "--rollback", "web"), "previous spec")
+        # The CLI's own parsing, before any request.
+        assert_refused(d.cli("service", "update", "--read-only=maybe", "web"), "ParseBool")
+        assert_refused(
+            d.cli("service", "update", "--rollback", "--env-add", "A=1", "web"),
+            "other flags may not be combined with --rollback",
+        )
+        assert_refused(
+            d.cli("service", "update", "--mount-add", "type=volume,target=/v,volume-driver=x",
+                  "web"),
+            'plugin "x" not found',
+        )  # fmt: skip
+        (after,) = d.json("service", "inspect", "web")
+        assert after["Spec"] == before["Spec"]
+        assert after["Version"] == before["Version"]
+    finally:
+        d.cli("service", "rm", "web")

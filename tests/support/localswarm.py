@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.busybox_image import busybox_image, save_docker_tar
-from tests.support.daemons import Daemon
+from tests.support.daemons import Daemon, DaemonSet
 from tests.support.poll import wait_for
 
 # Long enough for the manager to schedule, and the agent to set up and start the task.
@@ -96,3 +96,69 @@ def cgroup_dir(pid: int, controller: str) -> Path:
         if controllers == "":
             unified = path
     return Path("/sys/fs/cgroup") / unified.lstrip("/")
+
+
+class SharedSwarm:
+    """One daemon in a one-node swarm, shared by the tests of a session that only need *a*
+    swarm (the ``one_node_swarm`` fixture): a daemon start, an image load and a swarm init
+    saved per test. Every user gets it back bare (``restore``); a test that killed it or
+    made it leave the swarm gets a new one."""
+
+    def __init__(self) -> None:
+        self._set: DaemonSet | None = None
+        self._daemon: Daemon | None = None
+
+    def get(self) -> Daemon:
+        if self._daemon is None or not self._usable(self._daemon):
+            self.close()
+            self._set = DaemonSet()
+            (daemon,) = self._set.start(1)
+            load_busybox(daemon)
+            addr, port = free_addr()
+            daemon.ok("swarm", "init", "--advertise-addr", addr, "--listen-addr", f"{addr}:{port}")
+            self._daemon = daemon
+        return self._daemon
+
+    @staticmethod
+    def _usable(daemon: Daemon) -> bool:
+        if not daemon.running:
+            return False
+        # A manager of an active (and unlocked) swarm answers `node ls`.
+        return daemon.cli("node", "ls", "-q").returncode == 0
+
+    def restore(self) -> None:
+        """No service, secret, config, user network or task container left."""
+        daemon = self._daemon
+        if daemon is None or not self._usable(daemon):
+            return  # the next get() starts afresh
+        try:
+            self._tidy(daemon)
+        except BaseException:
+            self.close()  # not known to be bare: the next user gets a new one
+            raise
+
+    @staticmethod
+    def _tidy(daemon: Daemon) -> None:
+        services = daemon.ok("service", "ls", "-q").split()
+        if services:
+            daemon.ok("service", "rm", *services)
+        # The removed services' tasks (the test's own `service rm` included) would each wait
+        # out their stop grace period, 10 s for a PID 1 that ignores SIGTERM: what the test
+        # left needs no clean stop.
+        left = daemon.ok("ps", "-q").split()
+        if left:
+            daemon.cli("kill", *left)
+        for kind in ("secret", "config"):
+            ids = daemon.ok(kind, "ls", "-q").split()
+            if ids:
+                daemon.ok(kind, "rm", *ids)
+        wait_for("the shared swarm's containers to go", lambda: daemon.ok("ps", "-q") == "", 60)
+        networks = daemon.ok("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}")
+        user = [name for name in networks.split() if name != "ingress"]
+        if user:
+            daemon.ok("network", "rm", *user)
+
+    def close(self) -> None:
+        if self._set is not None:
+            self._set.close()  # kills the daemon and removes what it made, as for any set
+        self._set = self._daemon = None
