@@ -235,6 +235,19 @@ class Engine:
             "rename", cid, config["annotations"], oldName="/" + old.get(bundle.ANN_NAME, "")
         )
 
+    def set_netns(self, cid: str, path: str) -> None:
+        """The network namespace the container's next run joins (Docker's
+        ``container:<ref>`` mode: another container's, named by its process, which changes
+        with each of its runs); runc reads the bundle only when it runs the container."""
+        cdir = self.container_dir(cid)
+        config = cdir.config()
+        if not config:
+            raise NotFound(f"No such container: {cid}")
+        for ns in config["linux"]["namespaces"]:
+            if ns.get("type") == "network":
+                ns["path"] = path
+        cdir.config_file.write_text(json.dumps(config, indent=1))
+
     async def pid(self, cid: str) -> int:
         recorded = self.container_dir(cid).record().get("pid")
         if recorded:

@@ -240,7 +240,14 @@ class StandaloneContainers:
             raise NotFound(f"No such image: {_familiar(spec.image)}") from None
         config = rt.images.config(image.id)
         engine_mounts = mounts.resolve(spec)
-        if spec.network not in ("bridge", "host", "none"):
+        joined = ""  # the id of the container whose network namespace this one joins
+        if spec.joins:
+            # As moby's adaptSharedNamespaceContainer: the mode names the container by id (a
+            # rename keeps the link); one not found yet is left to start to refuse.
+            with contextlib.suppress(NotFound):
+                joined = await self._resolve(spec.joins)
+                body = _with_network_mode(body, f"container:{joined}")
+        elif spec.user_network:
             # A user bridge (swarmpy.overlay.bridges), else Docker's words.
             user = rt.bridges.find(spec.network)
             if user is None or user.builtin:
@@ -270,6 +277,9 @@ class StandaloneContainers:
             hostname = spec.hostname or cid[:12]
             if spec.network == "host":
                 hostname = spec.hostname or self._hostname
+            elif joined:
+                # moby's initializeNetworking: the joined container's name for the host.
+                hostname = rt.engine.container_dir(joined).config().get("hostname") or hostname
             container = ContainerConfig(
                 id=cid,
                 name=name,
@@ -323,8 +333,10 @@ class StandaloneContainers:
     def _netns_path(self, cid: str, spec: CreateSpec) -> str:
         if spec.network == "host":
             return HOST_NETNS
-        if spec.network == "none":
-            return ""  # runc makes a namespace of its own, with only lo
+        if spec.network == "none" or spec.joins:
+            # runc makes a namespace of its own, with only lo; a joining container's is
+            # named at each start (_join), the other's process changing with each of its runs.
+            return ""
         return netns_path(self._runtime().network.sandbox_name(cid))
 
     def _resolv_text(self, spec: CreateSpec) -> str:
@@ -334,8 +346,8 @@ class StandaloneContainers:
             text = ""
         if spec.network == "host":
             return text
-        if spec.network == "none":
-            return ""
+        if spec.network == "none" or spec.joins:
+            return ""  # a joining container's is the other's, copied at each start
         if spec.network != "bridge":
             # A user bridge: names through the embedded DNS, as Docker's.
             return RESOLV_CONF
@@ -742,6 +754,9 @@ class StandaloneContainers:
         naming its address. A user network's driver plugs in here."""
         if spec.network in ("host", "none"):
             return
+        if spec.joins:
+            await self._join(cid, spec.joins)
+            return
         rt = self._runtime()
         cdir = rt.engine.container_dir(cid)
         name = _name_of(cdir.config())
@@ -771,6 +786,31 @@ class StandaloneContainers:
         )
         rec.update(self.record(cid) or {})
 
+    async def _join(self, cid: str, ref: str) -> None:
+        """``--network container:<ref>``: the container's next run in the network namespace
+        of ``ref``'s running process, with its /etc/hosts, resolv.conf and hostname (moby's
+        getNetworkedContainer and initializeNetworkingPaths, in their words)."""
+        rt = self._runtime()
+        other = await self._resolve(ref)
+        if other == cid:
+            raise InvalidArgument("cannot join own network")
+        odir = rt.engine.container_dir(other)
+        if other in self._restarting:
+            raise Conflict(f"Container {other} is restarting, wait until the container is running")
+        state = await self._state(other)
+        pid = odir.record().get("pid")
+        if state not in ("running", "paused") or not pid:
+            shown = "exited" if state == "stopped" else state
+            raise Conflict(
+                "cannot join network namespace of a non running container: "
+                f"container {_name_of(odir.config())} is {shown}"
+            )
+        rt.engine.set_netns(cid, f"/proc/{int(pid)}/ns/net")
+        cdir = rt.engine.container_dir(cid)
+        for name in ("hosts", "resolv.conf", "hostname"):
+            with contextlib.suppress(FileNotFoundError):
+                modes.write_file(cdir.path / name, (odir.path / name).read_text())
+
     async def _attach_connected(self, cid: str, name: str, rec: dict[str, Any]) -> None:
         """The user bridges `network connect` added, joined again at each start; one
         removed meanwhile is left out, as its endpoint cannot be made."""
@@ -798,7 +838,7 @@ class StandaloneContainers:
             if rec is None:
                 raise NotFound(f"No such container: {cid}")
             mode = self.spec_of(rec).network
-            if mode == "host":
+            if mode == "host" or self.spec_of(rec).joins:
                 raise Conflict(
                     "container sharing network namespace with another container or host "
                     "cannot be connected to any other network"
@@ -847,7 +887,7 @@ class StandaloneContainers:
         await rt.bridges.detach_all(cid)
         if spec.network == "bridge":
             await rt.network.detach_local(cid)
-        elif spec.network not in ("host", "none"):
+        elif spec.user_network:
             # The sandbox is the provider's, made by the bridges for this container.
             await rt.network.detach_local(cid, release=False)
 
@@ -944,7 +984,7 @@ class StandaloneContainers:
                         await rt.network.adopt_local(
                             cid, _name_of(rt.engine.container_dir(cid).config())
                         )
-                    elif spec.network not in ("host", "none"):
+                    elif spec.user_network:
                         await rt.bridges.readopt(cid)
                     self._watch(cid)
                     continue
@@ -995,6 +1035,13 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def _with_network_mode(body: Any, mode: str) -> Any:
+    """The create request with HostConfig.NetworkMode ``mode`` (as inspect shows it)."""
+    if not isinstance(body, dict) or not isinstance(body.get("HostConfig"), dict):
+        return body
+    return {**body, "HostConfig": {**body["HostConfig"], "NetworkMode": mode}}
 
 
 def _name_of(config: dict[str, Any]) -> str:

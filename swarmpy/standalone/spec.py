@@ -149,6 +149,18 @@ class CreateSpec:
         """The network the container is on: Docker's "default" is the bridge."""
         return "bridge" if self.network_mode == "default" else self.network_mode
 
+    @property
+    def joins(self) -> str:
+        """The container whose network namespace this one joins (``container:<ref>``), or
+        ""."""
+        kind, sep, ref = self.network_mode.partition(":")
+        return ref if kind == "container" and sep else ""
+
+    @property
+    def user_network(self) -> bool:
+        """Whether the container is on a user bridge (swarmpy.overlay.bridges)."""
+        return self.network not in ("bridge", "host", "none") and not self.joins
+
 
 def merge_command(
     entrypoint: tuple[str, ...] | None,
@@ -357,19 +369,36 @@ def _port_key(key: str) -> str:
     return f"{port}/{proto}"
 
 
+def _check_container_mode(mode: str, spec: dict[str, Any], publishes: bool) -> None:
+    """moby's validateNetContainerMode, in its words (Dns, ExtraHosts and Links are refused
+    for every mode already)."""
+    if not mode.partition(":")[2]:
+        raise InvalidArgument("invalid network mode: invalid container format container:<name|id>")
+    if spec.get("hostname"):
+        raise InvalidArgument("conflicting options: hostname and the network mode")
+    if publishes:
+        raise InvalidArgument(
+            "conflicting options: port publishing and the container type network mode"
+        )
+    if spec.get("exposed"):
+        raise InvalidArgument(
+            "conflicting options: port exposing and the container type network mode"
+        )
+
+
 def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     mounts = [parse_bind(b) for b in h.strings("Binds")]
     mounts += [_mount(m) for m in h.objs("Mounts")]
     out["mounts"] = tuple(mounts)
     mode = h.text("NetworkMode") or "default"
-    if mode.startswith("container:"):
-        raise InvalidArgument("swarmpy does not implement --network container:<name>")
     out["network_mode"] = mode
     raw_bindings = h.raw("PortBindings") or {}
     if not isinstance(raw_bindings, dict):
         raise InvalidArgument("invalid HostConfig.PortBindings: expected an object")
     publish_all = h.flag("PublishAllPorts")
+    if mode == "container" or mode.startswith("container:"):
+        _check_container_mode(mode, spec, bool(raw_bindings or publish_all))
     out["publish_all"] = publish_all
     out["port_requests"] = requests_of(raw_bindings, (), False)
     if raw_bindings:

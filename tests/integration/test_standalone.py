@@ -152,28 +152,33 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     assert (tmp_path / "hostname").read_text() == cid[:12] + "\n"
     assert d.cli("cp", "web:/nonexistent", str(tmp_path)).returncode == 1
 
-    # wait, rename, commit and run the committed image.
+    # wait, rename, commit (--change sets the image's config) and run the committed image;
+    # run --entrypoint "" clears the Entrypoint the commit set.
     d.ok("run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 0.3; exit 4")
     assert d.ok("wait", "quick") == "4\n"
     d.ok("rename", "web", "web2")
     listed = names(d)
     assert "web2" in listed
     assert "web" not in listed
-    image_id = d.ok("commit", "web2", "noted:v1").strip()
-    assert image_id.startswith("sha256:")
-    assert d.ok("run", "--rm", "noted:v1", "cat", "/tmp/note.txt") == "from the host\n"
-    # commit --change sets the new image's config; run --entrypoint "" clears it again.
-    d.ok("commit", "-c", 'ENTRYPOINT ["echo", "entry"]', "-c", "ENV MODE=on", "web2", "noted:v2")
-    assert d.ok("run", "--rm", "noted:v2", "$MODE") == "entry $MODE\n"
-    assert d.ok("run", "--rm", "--entrypoint", "", "noted:v2", "sh", "-c", "echo $MODE") == "on\n"
-    bare = d.cli("run", "--rm", "--entrypoint", "", "noted:v2")
-    assert bare.returncode == 125
-    assert "no command specified" in bare.stderr
-    refused = d.cli("commit", "-c", "RUN true", "web2")
-    assert (refused.returncode, refused.stderr.strip().splitlines()[-1:]) == (
-        1,
-        ["Error response from daemon: run is not a valid change command"],
-    ), refused.stderr
+    image_id = d.ok("commit", "-c", 'ENTRYPOINT ["cat"]', "-c", "ENV MODE=on", "web2", "noted:v1")
+    assert image_id.strip().startswith("sha256:")
+    assert d.ok("run", "--rm", "noted:v1", "/tmp/note.txt") == "from the host\n"
+    assert d.ok("run", "--rm", "--entrypoint", "", "noted:v1", "sh", "-c", "echo $MODE") == "on\n"
+
+    # --network container:web2: in web2's network namespace, with its host name and files;
+    # the container it names must run.
+    joined = d.ok(
+        "run", "--name", "joiner", "--network", "container:web2", "busybox",
+        "sh", "-c", "wget -qO- http://127.0.0.1/hostname; hostname",
+    )  # fmt: skip
+    assert joined == f"{cid[:12]}\n{cid[:12]}\n"
+    assert inspect(d, "joiner")["HostConfig"]["NetworkMode"] == f"container:{cid}"
+    ended = d.cli("run", "--rm", "--network", "container:quick", "busybox", "true")
+    assert ended.returncode == 125
+    assert (
+        "cannot join network namespace of a non running container: container quick is exited"
+        in ended.stderr
+    )
 
     # Detach keys typed to an attach of a -t container end the stream; it runs on. The CLI
     # watches its own input (a key read alone), and so does the daemon for an API client.
@@ -195,9 +200,6 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
             pass  # until the daemon ends the stream
         sock.close()
     assert inspect(d, "tt")["State"]["Running"]
-    bad = d.cli("attach", "--detach-keys", "ctrl-xx", "tt")
-    assert bad.returncode == 1
-    assert bad.stderr.endswith("invalid detach keys (ctrl-xx): Unknown character: 'ctrl-xx'\n")
     d.ok("rm", "-f", "tt")
 
     # --restart always: back after its process dies, and after a daemon restart.
@@ -268,9 +270,9 @@ def test_standalone_containers_through_docker(daemons: DaemonSet, tmp_path: Path
     docker.ok("cp", "web:/tmp/in.txt", str(tmp_path / "out.txt"))
     assert (tmp_path / "out.txt").read_text() == "docker cp\n"
 
-    docker.ok("commit", "--change", "CMD cat /tmp/in.txt", "-c", "WORKDIR /tmp", "web", "cp:v1")
+    # commit --change (WORKDIR, CMD); an empty --entrypoint drops the image's Cmd too.
+    docker.ok("commit", "-c", "WORKDIR /tmp", "--change", "CMD cat in.txt", "web", "cp:v1")
     assert docker.ok("run", "--rm", "cp:v1") == "docker cp\n"
-    assert docker.ok("run", "--rm", "--entrypoint", "", "cp:v1", "pwd") == "/tmp\n"
     bare = docker.run("run", "--rm", "--entrypoint", "", "cp:v1")
     assert bare.returncode == 125
     assert "no command specified" in bare.stderr

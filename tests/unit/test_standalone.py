@@ -255,7 +255,19 @@ def test_the_docker_cli_request_is_read_whole() -> None:
     [
         ({"HostConfig": {"Privileged": True}}, "unsupported field HostConfig.Privileged"),
         ({"Frobnicate": 1}, "unknown field Frobnicate"),
-        ({"HostConfig": {"NetworkMode": "container:x"}}, "container:<name>"),
+        ({"HostConfig": {"NetworkMode": "container:"}}, "invalid container format"),
+        (
+            {"Hostname": "h", "HostConfig": {"NetworkMode": "container:x"}},
+            "^conflicting options: hostname and the network mode$",
+        ),
+        (
+            {"HostConfig": {"NetworkMode": "container:x", "PublishAllPorts": True}},
+            "^conflicting options: port publishing and the container type network mode$",
+        ),
+        (
+            {"ExposedPorts": {"80/tcp": {}}, "HostConfig": {"NetworkMode": "container:x"}},
+            "^conflicting options: port exposing and the container type network mode$",
+        ),
         (
             {"HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}},
             "can't create 'AutoRemove' container with restart policy",
@@ -272,6 +284,14 @@ def test_what_swarmpy_cannot_honour_is_refused(change: dict[str, Any], message: 
     body: dict[str, Any] = {"Image": "busybox", **change}
     with pytest.raises(InvalidArgument, match=message):
         parse_create(body)
+
+
+def test_a_container_network_mode_names_the_container_it_joins() -> None:
+    spec = parse_create({"Image": "b", "HostConfig": {"NetworkMode": "container:web"}})
+    assert (spec.joins, spec.user_network) == ("web", False)
+    user = parse_create({"Image": "b", "HostConfig": {"NetworkMode": "mynet"}})
+    assert (user.joins, user.user_network) == ("", True)
+    assert not parse_create({"Image": "b"}).user_network
 
 
 def test_binds_and_mounts_resolve_to_engine_mounts() -> None:
