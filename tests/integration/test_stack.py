@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from swarmpy.lab.hosts import Host, swarmpy_executable
-from tests.support.daemons import Daemon, DaemonSet
+from tests.support.daemons import Daemon
 from tests.support.docker_cli import DockerCli
 from tests.support.lab import TestLab
-from tests.support.localswarm import TASK_START_S, single_node_swarm
+from tests.support.localswarm import TASK_START_S
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -41,6 +41,8 @@ services:
   web:
     image: busybox:latest
     command: ["httpd", "-f", "-p", "80", "-h", "${WEB_ROOT}"]
+    # httpd as PID 1 ignores SIGTERM too.
+    stop_grace_period: 1s
     configs:
       - source: page
         target: ${WEB_ROOT}/index.html
@@ -97,8 +99,8 @@ def in_task(d: Daemon, service: str, *command: str) -> str:
     return d.ok("exec", name, *command)
 
 
-def test_stack_deploy_redeploy_and_rm(daemons: DaemonSet, tmp_path: Path) -> None:
-    (d,) = daemons.start(1)
+def test_stack_deploy_redeploy_and_rm(one_node_swarm: Daemon, tmp_path: Path) -> None:
+    d = one_node_swarm
     stack = f"st{random.randint(1000, 9999)}"
     password = "pw-" + secrets.token_hex(8)
     (tmp_path / "index.html").write_text("hello from the stack\n")
@@ -125,110 +127,107 @@ def test_stack_deploy_redeploy_and_rm(daemons: DaemonSet, tmp_path: Path) -> Non
         assert result.returncode == 0, result.stderr + d.log_tail()
         return result.stdout, result.stderr
 
-    with single_node_swarm(d):
-        try:
-            out, err = deploy()
-            assert out.splitlines() == [
-                f"Creating network {stack}_default",
-                f"Creating secret {stack}_db_password",
-                f"Creating config {stack}_page",
-                f"Creating service {stack}_db",
-                f"Creating service {stack}_web",
-                f"Creating service {stack}_worker",
-            ]
-            assert "Ignoring unsupported options: depends_on" in err
-            for service in ("web", "db", "worker"):
-                wait_for(
-                    f"{service} to run",
-                    lambda s=service: running(d, f"{stack}_{s}", 1),  # type: ignore[misc]
-                    TASK_START_S,
-                    0.5,
-                )
-            assert d.ok("stack", "ls").splitlines() == [
-                "NAME      SERVICES   ORCHESTRATOR",
-                f"{stack}    3          Swarm",
-            ]
-            listed = d.ok("stack", "services", stack, "--format", "{{.Name}} {{.Replicas}}")
-            assert listed.splitlines() == [
-                f"{stack}_db 1/1",
-                f"{stack}_web 1/1",
-                f"{stack}_worker 1/1",
-            ]
-            tasks = d.ok(
-                "stack", "ps", stack, "--filter", "desired-state=running",
-                "--format", "{{.Name}} {{.CurrentState}}",
-            )  # fmt: skip
-            assert sorted(line.split()[0] for line in tasks.splitlines()) == [
-                f"{stack}_db.1",
-                f"{stack}_web.1",
-                f"{stack}_worker.1",
-            ]
-            assert all(" Running " in f"{line} " for line in tasks.splitlines())
-
-            # The secret in its task, the config served, the service names as aliases.
-            assert in_task(d, f"{stack}_db", "cat", "/run/secrets/db_password") == password
-            env = in_task(d, f"{stack}_db", "env")
-            assert "ROLE=database" in env.splitlines()
-            page = in_task(d, f"{stack}_worker", "wget", "-qO-", "http://web/")
-            assert page == "hello from the stack\n"
-            labels = d.ok("service", "inspect", "-f", "{{json .Spec.Labels}}", f"{stack}_web")
-            assert f'"{LABEL}":"{stack}"' in labels
-            assert '"tier":"front"' in labels
-
-            # The same file again: every service named, none changed.
-            before = versions(d, stack)
-            out, _ = deploy()
-            assert f"Updating service {stack}_web (id: " in out
-            assert "Creating" not in out
-            assert versions(d, stack) == before
-
-            # Two workers, from a second file merged over the first: only the worker's
-            # spec changes.
-            out, _ = deploy("-c", str(compose), "-c", str(override))
-            after = versions(d, stack)
-            assert after[f"{stack}_worker"] != before[f"{stack}_worker"]
-            assert {k: v for k, v in after.items() if not k.endswith("_worker")} == {
-                k: v for k, v in before.items() if not k.endswith("_worker")
-            }
-            wait_for("two workers", lambda: running(d, f"{stack}_worker", 2), TASK_START_S, 0.5)
-
-            # Without the worker, --prune removes it and leaves the rest as it was.
-            out, _ = deploy("-c", str(smaller), "--prune")
-            assert out.splitlines()[0] == f"Removing service {stack}_worker"
-            assert versions(d, stack) == {
-                k: v for k, v in before.items() if not k.endswith("_worker")
-            }
-        finally:
-            removed = d.cli("stack", "rm", stack, timeout=180)
-        assert removed.returncode == 0, removed.stderr
-        assert removed.stdout.splitlines() == [
-            f"Removing service {stack}_db",
-            f"Removing service {stack}_web",
-            f"Removing secret {stack}_db_password",
-            f"Removing config {stack}_page",
-            f"Removing network {stack}_default",
+    try:
+        out, err = deploy()
+        assert out.splitlines() == [
+            f"Creating network {stack}_default",
+            f"Creating secret {stack}_db_password",
+            f"Creating config {stack}_page",
+            f"Creating service {stack}_db",
+            f"Creating service {stack}_web",
+            f"Creating service {stack}_worker",
         ]
-        # Nothing of the stack is left: no object carries its label, no container runs.
-        for kind in ("service", "network", "secret", "config"):
-            assert d.ok(kind, "ls", "-q", "--filter", f"label={LABEL}={stack}") == ""
-        wait_for("the stack's containers to go", lambda: not containers(d, f"{stack}_"), 30)
-        assert d.ok("stack", "ls").splitlines() == ["NAME      SERVICES   ORCHESTRATOR"]
-        rerun = d.cli("stack", "rm", stack)
-        assert rerun.stderr == f"Nothing found in stack: {stack}\n"
+        assert "Ignoring unsupported options: depends_on" in err
+        for service in ("web", "db", "worker"):
+            wait_for(
+                f"{service} to run",
+                lambda s=service: running(d, f"{stack}_{s}", 1),  # type: ignore[misc]
+                TASK_START_S,
+                0.5,
+            )
+        assert d.ok("stack", "ls").splitlines() == [
+            "NAME      SERVICES   ORCHESTRATOR",
+            f"{stack}    3          Swarm",
+        ]
+        listed = d.ok("stack", "services", stack, "--format", "{{.Name}} {{.Replicas}}")
+        assert listed.splitlines() == [
+            f"{stack}_db 1/1",
+            f"{stack}_web 1/1",
+            f"{stack}_worker 1/1",
+        ]
+        tasks = d.ok(
+            "stack", "ps", stack, "--filter", "desired-state=running",
+            "--format", "{{.Name}} {{.CurrentState}}",
+        )  # fmt: skip
+        assert sorted(line.split()[0] for line in tasks.splitlines()) == [
+            f"{stack}_db.1",
+            f"{stack}_web.1",
+            f"{stack}_worker.1",
+        ]
+        assert all(" Running " in f"{line} " for line in tasks.splitlines())
 
-        # Docker's own CLI deploys (and redeploys) on our daemon, and we see its stack.
-        docker = DockerCli(d)
-        docker.env["WEB_ROOT"] = "/www"  # the Compose file's variable
+        # The secret in its task, the config served, the service names as aliases.
+        assert in_task(d, f"{stack}_db", "cat", "/run/secrets/db_password") == password
+        env = in_task(d, f"{stack}_db", "env")
+        assert "ROLE=database" in env.splitlines()
+        page = in_task(d, f"{stack}_worker", "wget", "-qO-", "http://web/")
+        assert page == "hello from the stack\n"
+        labels = d.ok("service", "inspect", "-f", "{{json .Spec.Labels}}", f"{stack}_web")
+        assert f'"{LABEL}":"{stack}"' in labels
+        assert '"tier":"front"' in labels
+
+        # The same file again: every service named, none changed.
+        before = versions(d, stack)
+        out, _ = deploy()
+        assert f"Updating service {stack}_web (id: " in out
+        assert "Creating" not in out
+        assert versions(d, stack) == before
+
+        # Two workers, from a second file merged over the first: only the worker's
+        # spec changes.
+        out, _ = deploy("-c", str(compose), "-c", str(override))
+        after = versions(d, stack)
+        assert after[f"{stack}_worker"] != before[f"{stack}_worker"]
+        assert {k: v for k, v in after.items() if not k.endswith("_worker")} == {
+            k: v for k, v in before.items() if not k.endswith("_worker")
+        }
+        wait_for("two workers", lambda: running(d, f"{stack}_worker", 2), TASK_START_S, 0.5)
+
+        # Without the worker, --prune removes it and leaves the rest as it was.
+        out, _ = deploy("-c", str(smaller), "--prune")
+        assert out.splitlines()[0] == f"Removing service {stack}_worker"
+        assert versions(d, stack) == {k: v for k, v in before.items() if not k.endswith("_worker")}
+    finally:
+        removed = d.cli("stack", "rm", stack, timeout=180)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines() == [
+        f"Removing service {stack}_db",
+        f"Removing service {stack}_web",
+        f"Removing secret {stack}_db_password",
+        f"Removing config {stack}_page",
+        f"Removing network {stack}_default",
+    ]
+    # Nothing of the stack is left: no object carries its label, no container runs.
+    for kind in ("service", "network", "secret", "config"):
+        assert d.ok(kind, "ls", "-q", "--filter", f"label={LABEL}={stack}") == ""
+    wait_for("the stack's containers to go", lambda: not containers(d, f"{stack}_"), 30)
+    assert d.ok("stack", "ls").splitlines() == ["NAME      SERVICES   ORCHESTRATOR"]
+    rerun = d.cli("stack", "rm", stack)
+    assert rerun.stderr == f"Nothing found in stack: {stack}\n"
+
+    # Docker's own CLI deploys (and redeploys) on our daemon, and we see its stack.
+    docker = DockerCli(d)
+    docker.env["WEB_ROOT"] = "/www"  # the Compose file's variable
+    docker.ok("stack", "deploy", "-c", str(smaller), "dk")
+    try:
         docker.ok("stack", "deploy", "-c", str(smaller), "dk")
-        try:
-            docker.ok("stack", "deploy", "-c", str(smaller), "dk")
-            assert d.ok("stack", "ls").splitlines()[1:] == ["dk        2          Swarm"]
-            assert d.ok("stack", "services", "dk", "--format", "{{.Name}}").split() == [
-                "dk_db",
-                "dk_web",
-            ]
-        finally:
-            docker.ok("stack", "rm", "dk")
+        assert d.ok("stack", "ls").splitlines()[1:] == ["dk        2          Swarm"]
+        assert d.ok("stack", "services", "dk", "--format", "{{.Name}}").split() == [
+            "dk_db",
+            "dk_web",
+        ]
+    finally:
+        docker.ok("stack", "rm", "dk")
 
 
 LAB_COMPOSE = """\
