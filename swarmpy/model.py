@@ -384,6 +384,9 @@ class ContainerSpec:
     # Docker's Isolation, normalised as its daemon does ("default", "process", "hyperv"); a
     # Linux node rejects a task asking for anything but the default. A plain default, as above.
     isolation: str = "default"
+    # Docker's Privileges.CredentialSpec as "file://x", "registry://x" or "config://<id>"
+    # (Windows only: a Linux node rejects the task, as dockerd's security options do). "": none.
+    credential_spec: str = ""
 
 
 @dataclass(frozen=True)

@@ -130,10 +130,15 @@ def find_init() -> str:
 
 
 def check_isolation(spec: ContainerSpec) -> None:
-    """A Linux daemon creates containers of the default isolation only: Docker rejects a
-    task asking for process or hyperv isolation with its container create's error."""
+    """A Linux daemon creates containers of the default isolation only, and without a
+    credential spec (Windows only): Docker rejects such a task with its container create's
+    error."""
     if spec.isolation not in ("", "default"):
         raise RuntimeFailure(f"invalid isolation '{spec.isolation}' on linux")
+    if spec.credential_spec:
+        # Docker's executor makes it a "credentialspec=" security option, which a Linux
+        # daemon's parseSecurityOpt refuses in these words.
+        raise RuntimeFailure(f'invalid --security-opt 2: "credentialspec={spec.credential_spec}"')
 
 
 def task_annotations(task: Task, node_id: str) -> tuple[tuple[str, str], ...]:

@@ -46,10 +46,14 @@ from swarmpy.model import (
 )
 
 # Docker's fields swarmpy does not implement, accepted only at their zero value.
-_UNSUPPORTED_CONTAINER = (
-    "Privileges",
-    "OpenStdin",
+_UNSUPPORTED_CONTAINER = ("OpenStdin",)
+_UNSUPPORTED_PRIVILEGES = (
+    "SELinuxContext",
+    "Seccomp",
+    "AppArmor",
+    "NoNewPrivileges",
 )
+CREDENTIAL_SPEC_SOURCES = ("config", "file", "registry")
 _UNSUPPORTED_TASK = ("PluginSpec", "NetworkAttachmentSpec")
 _UNSUPPORTED_MOUNT = ("Consistency",)
 
@@ -175,10 +179,35 @@ def _container(f: Fields) -> ContainerSpec:
         secrets=tuple(file_reference(s, "Secret") for s in f.objs("Secrets")),
         configs=tuple(file_reference(c, "Config") for c in f.objs("Configs")),
         isolation=isolation(f.text("Isolation")),
+        credential_spec=_privileges(f.obj("Privileges")),
     )
     f.unsupported(_UNSUPPORTED_CONTAINER)
     f.done()
     return spec
+
+
+def _privileges(f: Fields | None) -> str:
+    """Docker's Privileges: its CredentialSpec as "<source>://<value>" (checked as Docker's
+    credentialSpecToGRPC does); the other privileges swarmpy has not."""
+    if f is None:
+        return ""
+    spec = f.obj("CredentialSpec")
+    f.unsupported(_UNSUPPORTED_PRIVILEGES)
+    f.done()
+    if spec is None:
+        return ""
+    given = [(s, spec.text(s.capitalize())) for s in CREDENTIAL_SPEC_SOURCES]
+    spec.done()
+    named = [f'"{s}"' for s, value in given if value]
+    if not named:
+        reason = 'must either provide "file", "registry", or "config" for credential spec'
+    elif len(named) == 2:
+        reason = f"cannot specify both {named[0]} and {named[1]} credential specs"
+    elif len(named) > 2:
+        reason = f"cannot specify both {', '.join(named[:-1])}, and {named[-1]} credential specs"
+    else:
+        return next(f"{s}://{value}" for s, value in given if value)
+    raise InvalidArgument(f"invalid CredentialSpec: {reason}")
 
 
 def isolation(text: str) -> str:
@@ -502,6 +531,9 @@ def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
     if c.configs:
         out["Configs"] = [file_reference_json(r, "Config") for r in c.configs]
     out["Isolation"] = c.isolation
+    if c.credential_spec:
+        source, _, value = c.credential_spec.partition("://")
+        out["Privileges"] = {"CredentialSpec": {source.capitalize(): value}}
     return out
 
 

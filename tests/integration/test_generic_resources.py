@@ -2,7 +2,7 @@
 --node-generic-resource names, `service create --generic-resource gpu=1` puts tasks only
 while units are free (the rest pending in Docker's words), each container sees its own unit as
 DOCKER_RESOURCE_GPU; and a task asking for process isolation is rejected as a Linux dockerd
-rejects it. One daemon, one test: every check shares it."""
+rejects it, and one with a credential spec too. One daemon, one test: every check shares it."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def tasks(d: Daemon, service: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_generic_resources_place_and_reach_tasks_and_isolation_is_refused() -> None:
+def test_generic_resources_reach_tasks_and_windows_options_are_rejected() -> None:
     with DaemonSet() as ds:
         d = ds.add()
         d.extra_args = (
@@ -100,20 +100,34 @@ def test_generic_resources_place_and_reach_tasks_and_isolation_is_refused() -> N
             assert seen == {"UUID1", "UUID2"}
             d.ok("service", "rm", "ml")
 
-            d.ok(
-                "service", "create", "-d", "--name", "iso", *STOP_GRACE,
-                "--isolation", "process", "--restart-condition", "none",
-                "busybox", "sleep", "86400",
-            )  # fmt: skip
-            assert d.json("service", "inspect", "iso")[0]["Spec"]["TaskTemplate"]["ContainerSpec"][
-                "Isolation"
-            ] == ("process")
+            # Windows-only options: kept in the spec, the task rejected by a Linux node.
+            for name, flags, shown, err in (
+                (
+                    "iso",
+                    ("--isolation", "process"),
+                    {"Isolation": "process"},
+                    "invalid isolation 'process' on linux",
+                ),
+                (
+                    "cred",
+                    ("--credential-spec", "file://spec.json"),
+                    {"Privileges": {"CredentialSpec": {"File": "spec.json"}}},
+                    'invalid --security-opt 2: "credentialspec=file://spec.json"',
+                ),
+            ):
+                d.ok(
+                    "service", "create", "-d", "--name", name, *STOP_GRACE, *flags,
+                    "--restart-condition", "none", "busybox", "sleep", "86400",
+                )  # fmt: skip
+                spec = d.json("service", "inspect", name)[0]["Spec"]
+                container = spec["TaskTemplate"]["ContainerSpec"]
+                assert {k: container.get(k) for k in shown} == shown
 
-            def rejected() -> dict[str, Any] | None:
-                return next(
-                    (t for t in tasks(d, "iso") if t["Status"]["State"] == "rejected"), None
-                )
+                def rejected(name: str = name) -> dict[str, Any] | None:
+                    return next(
+                        (t for t in tasks(d, name) if t["Status"]["State"] == "rejected"), None
+                    )
 
-            task = wait_for("the isolated task rejected", rejected, TASK_START_S, 0.5)
-            assert task["Status"]["Err"] == "invalid isolation 'process' on linux"
-            d.ok("service", "rm", "iso")
+                task = wait_for(f"{name}'s task rejected", rejected, TASK_START_S, 0.5)
+                assert task["Status"]["Err"] == err
+                d.ok("service", "rm", name)

@@ -207,3 +207,45 @@ def test_a_linux_node_rejects_isolation_other_than_default() -> None:
     spec = dataclasses.replace(service().spec.container, isolation="process")
     with pytest.raises(RuntimeFailure, match=r"^invalid isolation 'process' on linux$"):
         container.check_isolation(spec)
+
+
+# ---------------------------------------------------------------- --credential-spec
+
+
+def test_credential_spec_is_kept_as_docker_keeps_it_and_rejected_by_the_node() -> None:
+    spec = create_spec(CreateOptions(image="busybox", credential_spec="file://spec.json"))
+    body = service_spec_json(spec)
+    assert body["TaskTemplate"]["ContainerSpec"]["Privileges"] == {
+        "CredentialSpec": {"File": "spec.json"}
+    }
+    assert service_spec(body) == spec
+    with pytest.raises(RuntimeFailure) as err:
+        container.check_isolation(spec.container)
+    assert str(err.value) == 'invalid --security-opt 2: "credentialspec=file://spec.json"'
+    removed = update_spec(spec, UpdateOptions(credential_spec=""), lambda n: n)
+    assert removed.container.credential_spec == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({}, 'must either provide "file", "registry", or "config" for credential spec'),
+        ({"File": "a", "Registry": "b"}, 'cannot specify both "file" and "registry"'),
+    ],
+)
+def test_bad_credential_specs_are_refused_in_dockers_words(
+    given: dict[str, str], message: str
+) -> None:
+    body = service_spec_json(create_spec(CreateOptions(image="busybox")))
+    body["TaskTemplate"]["ContainerSpec"]["Privileges"] = {"CredentialSpec": given}
+    with pytest.raises(InvalidArgument, match=f"^invalid CredentialSpec: {message}"):
+        service_spec(body)
+
+
+def test_the_credential_spec_flag_needs_a_known_prefix() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        create_spec(CreateOptions(image="busybox", credential_spec="spec.json"))
+    assert str(err.value) == (
+        'invalid argument "spec.json" for "--credential-spec" flag: invalid credential spec: '
+        'value must be prefixed with "config://", "file://", or "registry://"'
+    )

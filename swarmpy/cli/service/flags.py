@@ -76,6 +76,11 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "reserve_cpu": _opt(str, "--reserve-cpu", help="Reserve CPUs"),
     "reserve_memory": _opt(str, "--reserve-memory", help="Reserve Memory"),
     "isolation": _opt(str, "--isolation", help="Service container isolation mode"),
+    "credential_spec": _opt(
+        str,
+        "--credential-spec",
+        help="Credential spec for managed service account (Windows only)",
+    ),
     "restart_condition": _opt(
         str,
         "--restart-condition",

@@ -70,6 +70,7 @@ class Common:
     reserve_cpu: str | None = None
     reserve_memory: str | None = None
     isolation: str | None = None
+    credential_spec: str | None = None
     restart_condition: str | None = None
     restart_delay: str | None = None
     restart_max_attempts: int | None = None
@@ -185,6 +186,8 @@ def _container(c: ContainerSpec, o: Common) -> ContainerSpec:
             changes[attr] = value
     if o.isolation is not None:
         changes["isolation"] = isolation(o.isolation)
+    if o.credential_spec is not None:
+        changes["credential_spec"] = _credential_spec(o.credential_spec)
     if o.entrypoint is not None:
         changes["command"] = specflags.words(o.entrypoint, "--entrypoint")
     if o.stop_grace_period is not None:
@@ -195,6 +198,26 @@ def _container(c: ContainerSpec, o: Common) -> ContainerSpec:
         # Docker's CLI drops them without a word; an option given is never ignored here.
         raise InvalidArgument("--log-opt needs --log-driver (the options are the driver's)")
     return dataclasses.replace(c, **changes)  # type: ignore[arg-type]
+
+
+def _credential_spec(value: str) -> str:
+    """docker/cli's credentialSpecOpt: "" asks for none; else a config://, file:// or
+    registry:// value, in its words. A config is refused: Docker adds it to the task's
+    configs as a runtime config, which swarmpy's configs are not."""
+    if not value:
+        return ""
+    source, sep, _ = value.partition("://")
+    if not sep or source not in ("config", "file", "registry"):
+        raise InvalidArgument(
+            f'invalid argument "{value}" for "--credential-spec" flag: invalid credential '
+            'spec: value must be prefixed with "config://", "file://", or "registry://"'
+        )
+    if source == "config":
+        raise InvalidArgument(
+            "--credential-spec config:// is not supported: swarmpy has no runtime configs "
+            "(credential specs are Windows only; a Linux node rejects the task)"
+        )
+    return value
 
 
 def _log_driver(name: str, opts: Sequence[str]) -> LogDriver:
