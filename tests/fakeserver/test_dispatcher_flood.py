@@ -159,9 +159,14 @@ def test_a_follower_catching_up_applies_in_bounded_steps(tmp_path: Path) -> None
             back = RaftLog(addrs[index], addrs, tmp_path / f"m{index}", PASSWORD, timeout=30)
             back.start()
             logs[index] = back
+            # A tick's applied count joins stats().recent as the next tick starts: the last
+            # step is only counted then, after the tasks are already in the store.
             await wait_for_async(
                 "the follower caught up",
-                lambda: len(back.state.snapshot().all(TASKS)) == len(tasks),
+                lambda: (
+                    len(back.state.snapshot().all(TASKS)) == len(tasks)
+                    and sum(applied for applied, _ in stats(back).recent) >= len(tasks)
+                ),
                 30,
             )
             steps = [applied for applied, _ in stats(back).recent if applied]
