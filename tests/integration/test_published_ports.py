@@ -137,8 +137,11 @@ def until(what: str, probe: Callable[[], object], timeout: float = 60) -> None:
 
 def test_routing_mesh_from_a_node_without_tasks(lab: TestLab) -> None:
     n1, n2, n3 = lab.hosts
+    # httpd as PID 1 ignores SIGTERM: a 1 s grace, or each task the scale, the update and
+    # the rm stop takes the default 10 s.
     cli(lab, "service", "create", "--detach", "--name", "web", "--replicas", "2",
-        "--constraint", OFF_NODE3, "-p", "8080:80", "busybox", "sh", "-c", HTTPD)  # fmt: skip
+        "--constraint", OFF_NODE3, "-p", "8080:80", "--stop-grace-period", "1s",
+        "busybox", "sh", "-c", HTTPD)  # fmt: skip
     try:
         until("two running web tasks", lambda: len(running_tasks(lab, "web")) == 2, 120)
         ls = cli(lab, "service", "ls").stdout
@@ -226,7 +229,7 @@ def test_a_port_conflict_is_refused_as_docker(lab: TestLab) -> None:
 def test_host_mode_only_where_the_task_runs(lab: TestLab) -> None:
     n1, n2, n3 = lab.hosts
     cli(lab, "service", "create", "--detach", "--name", "hm", "--replicas", "2",
-        "--constraint", "node.hostname==node1",
+        "--constraint", "node.hostname==node1", "--stop-grace-period", "1s",
         "-p", "published=9090,target=80,mode=host", "busybox", "sh", "-c", HTTPD)  # fmt: skip
     try:
         until("one running hm task", lambda: len(running_tasks(lab, "hm")) == 1, 120)
