@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from swarmpy import genericresource
+from swarmpy.cli import daemonjson
+from swarmpy.cli.daemonjson import DEFAULT_CONFIG_FILE
 from swarmpy.config import DEFAULT_DATA_ROOT, DEFAULT_HOST, DEFAULT_SOCKET_GROUP, DaemonConfig
 from swarmpy.errors import InvalidArgument
 
@@ -14,6 +16,7 @@ from swarmpy.errors import InvalidArgument
 def register(app: typer.Typer) -> None:
     @app.command("daemon")
     def daemon(
+        ctx: typer.Context,
         data_root: Path = typer.Option(DEFAULT_DATA_ROOT, help="Root of all of the node's state."),
         host: list[str] = typer.Option(
             [DEFAULT_HOST],
@@ -60,19 +63,49 @@ def register(app: typer.Typer) -> None:
             help="Advertise user-defined resource (as dockerd's: gpu=UUID1, SSD=3; repeatable).",
         ),
         debug: bool = typer.Option(False, "--debug", "-D", help="Debug logging."),
+        config_file: Path | None = typer.Option(
+            None,
+            "--config-file",
+            help=f"Daemon configuration file, as dockerd's daemon.json "
+            f"(default {DEFAULT_CONFIG_FILE})",
+        ),
     ) -> None:
         """Run the swarmpy daemon."""
         from swarmpy import daemon as daemon_mod
 
-        # As dockerd: a malformed resource stops the daemon before it starts.
-        for term in node_generic_resource:
+        # dockerd's daemon.json: its settings for the flags not given on the command line.
+        path = config_file or DEFAULT_CONFIG_FILE
+        settings = daemonjson.read(path, required=config_file is not None)
+        if settings:
+            flags = {param: ctx.params[param] for param, _, _ in daemonjson.KEYS.values()}
+            given = {p for p in flags if _from_command_line(ctx, p)}
+            merged = daemonjson.merge(path, settings, flags, given)
+            data_root, host, group = Path(merged["data_root"]), merged["host"], merged["group"]
+            insecure_registry = merged["insecure_registry"]
+            registry_mirror = merged["registry_mirror"]
+            tlsverify, debug = merged["tlsverify"], merged["debug"]
+            tlscacert, tlscert, tlskey = (
+                None if merged[p] is None else Path(merged[p])
+                for p in ("tlscacert", "tlscert", "tlskey")
+            )
+            node_generic_resource = merged["node_generic_resource"]
+
+        # As dockerd: a malformed resource stops the daemon before it starts, in the words
+        # of its flag parser or of its file validation.
+        if "node-generic-resources" in settings:
             try:
-                genericresource.check_term(term, "node-generic-resource")
+                genericresource.parse(node_generic_resource)
             except InvalidArgument as e:
-                raise InvalidArgument(
-                    f'invalid argument "{term}" for "--node-generic-resource" flag: {e}'
-                ) from None
-        genericresource.parse(node_generic_resource)
+                raise InvalidArgument(f"configuration validation from file failed: {e}") from None
+        else:
+            for term in node_generic_resource:
+                try:
+                    genericresource.check_term(term, "node-generic-resource")
+                except InvalidArgument as e:
+                    raise InvalidArgument(
+                        f'invalid argument "{term}" for "--node-generic-resource" flag: {e}'
+                    ) from None
+            genericresource.parse(node_generic_resource)
 
         config = DaemonConfig(
             data_root=data_root,
@@ -94,3 +127,9 @@ def register(app: typer.Typer) -> None:
             node_generic_resources=tuple(node_generic_resource),
         )
         daemon_mod.main(config, debug=debug)
+
+
+def _from_command_line(ctx: typer.Context, param: str) -> bool:
+    """Whether the parameter was given as a flag (not left at its default)."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name == "COMMANDLINE"

@@ -1,8 +1,8 @@
-"""Generic resources end to end on one daemon, as Docker's: the node advertises what
---node-generic-resource names, `service create --generic-resource gpu=1` puts tasks only
-while units are free (the rest pending in Docker's words), each container sees its own unit as
-DOCKER_RESOURCE_GPU; and a task asking for process isolation is rejected as a Linux dockerd
-rejects it, and one with a credential spec too. One daemon, one test: every check shares it."""
+"""Generic resources end to end on one daemon, as Docker's: the node advertises what its
+daemon.json's node-generic-resources names, `service create --generic-resource gpu=1` puts
+tasks only while units are free (the rest pending in Docker's words), each container sees its
+own unit as DOCKER_RESOURCE_GPU; a task asking for process isolation is rejected as a Linux
+dockerd rejects it, and one with a credential spec too. One daemon, one test for all of it."""
 
 from __future__ import annotations
 
@@ -46,14 +46,11 @@ def tasks(d: Daemon, service: str) -> list[dict[str, Any]]:
 def test_generic_resources_reach_tasks_and_windows_options_are_rejected() -> None:
     with DaemonSet() as ds:
         d = ds.add()
-        d.extra_args = (
-            "--node-generic-resource",
-            "gpu=UUID1",
-            "--node-generic-resource",
-            "gpu=UUID2",
-            "--node-generic-resource",
-            "SSD=3",
-        )
+        # From dockerd's daemon.json (its --node-generic-resource flag feeds the same setting).
+        config = d.workdir / "daemon.json"
+        resources = ["gpu=UUID1", "gpu=UUID2", "SSD=3"]
+        config.write_text(json.dumps({"node-generic-resources": resources}))
+        d.extra_args = ("--config-file", str(config))
         d.start()
         d.wait_ready()
         with single_node_swarm(d):
