@@ -10,11 +10,15 @@ Docker's messages leaving no container, mount or work dir behind.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
+import os
 import stat
 import subprocess
 import tarfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -144,6 +148,23 @@ def test_build_cache_push_pull_save_and_failures(
             fresh = d.ok("build", "--no-cache", "-f", str(ctx / "Child"), str(ctx))
             assert " ---> Using cache" not in fresh
             assert "# Executing 1 build trigger" in fresh
+
+            # ADD from a URL (a loopback server): named after the URL's path, mode 0600, its
+            # time the Last-Modified header's, never extracted.
+            served = tmp_path / "served"
+            served.mkdir()
+            (served / "bundle.tar").write_bytes(_bundle())
+            os.utime(served / "bundle.tar", (1_600_000_000, 1_600_000_000))
+            handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+            with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                url = f"http://127.0.0.1:{server.server_address[1]}/bundle.tar"
+                (ctx / "Remote").write_text(
+                    f"FROM busybox\nADD {url} /got/\nRUN stat -c '%n %a %Y %s' /got/*\n"
+                )
+                fetched = d.ok("build", "-f", str(ctx / "Remote"), str(ctx))
+                server.shutdown()
+            assert f"/got/bundle.tar 600 1600000000 {len(_bundle())}" in fetched
 
             # A rebuild is all cache; a changed COPY source rebuilds from its step on.
             second = d.ok("build", "-t", "app:v1", str(ctx), timeout=120)

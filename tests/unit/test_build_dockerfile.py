@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from swarmpy.engine.build import dockerfile as dfile
+from swarmpy.engine.build import remote
 from swarmpy.engine.build.builder import apply_changes
 from swarmpy.engine.build.context import normalize_dest, source_hash
 from swarmpy.engine.build.ignore import excluded, parse_ignore
@@ -173,3 +174,23 @@ def test_commit_changes_apply_to_the_config_as_dockers() -> None:
 def test_commit_changes_refused_as_dockers(change: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         asyncio.run(apply_changes({}, [change]))
+
+
+@pytest.mark.parametrize(
+    ("path", "disposition", "name"),
+    [
+        ("/files/app.tar", "", "app.tar"),
+        ("/files/", 'attachment; filename="from-header.txt"', "from-header.txt"),
+        ("", "attachment; filename=dir/x.bin", "x.bin"),
+        ("/", "", ""),
+    ],
+)
+def test_a_downloaded_source_is_named_as_mobys(path: str, disposition: str, name: str) -> None:
+    assert remote.download_name(path, disposition) == name
+
+
+def test_a_downloaded_source_takes_the_last_modified_time() -> None:
+    assert remote.modified_time("Sun, 13 Sep 2020 12:26:40 GMT") == 1_600_000_000
+    assert remote.modified_time("") == remote.modified_time("yesterday") == 0.0
+    assert remote.is_url("https://x/y")
+    assert not remote.is_url("ftp://x/y")

@@ -25,7 +25,7 @@ import posixpath
 import re
 import secrets
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from swarmpy.dockerjson.health import image_health
 from swarmpy.engine import bundle, modes, seccomp
 from swarmpy.engine.build import context as ctx
 from swarmpy.engine.build import dockerfile as dfile
+from swarmpy.engine.build import remote
 from swarmpy.engine.build.dockerfile import DockerfileError, Instruction
 from swarmpy.engine.images import manifest as mf
 from swarmpy.engine.images.digests import digest_hex
@@ -546,16 +547,31 @@ class _Run:
         env = state.expand_env()
         srcs, dest = dfile.sources_and_dest(inst, env, self.escape)
         chown = dfile.process_word(inst.flag("chown") or "", env, self.escape)
+        urls = [src for src in srcs if remote.is_url(src)]
+        if urls and not decompress:
+            raise DockerfileError("source can't be a URL for COPY")
         for src in srcs:
-            if "://" in src:
+            if "://" in src and src not in urls:
                 raise DockerfileError(
                     f"{inst.cmd} from a URL ({src}) is not supported by swarmpy's builder"
                 )
-        async with self._source_root(inst) as (src_root, from_image):
+        locals_ = [src for src in srcs if src not in urls]
+        async with (
+            self._source_root(inst) as (src_root, from_image),
+            _downloads(self.b.work_root, urls, dest) as fetched,
+        ):
             rels: list[str] = []
-            for src in srcs:
+            for src in locals_:
                 rels += ctx.find_sources(src_root, src, inst.cmd, from_image)
-            src_hash = await asyncio.to_thread(ctx.source_hash, src_root, rels)
+            if fetched and len(rels) + len(fetched) > 1 and not dest.endswith("/"):
+                raise DockerfileError(
+                    f"When using {inst.cmd} with more than one source file, the destination "
+                    "must be a directory and end with a /"
+                )
+            hashes = [await asyncio.to_thread(ctx.source_hash, src_root, [r]) for r in rels]
+            for root, name in fetched:
+                hashes.append(await asyncio.to_thread(ctx.source_hash, root, [name]))
+            src_hash = ctx.combined_hash(hashes)
             dest_path = ctx.normalize_dest(str(state.config.get("WorkingDir") or "/"), dest)
             chown_comment = f"--chown={chown} " if chown else ""
             # Docker's comment keeps the destination as written (with its trailing space).
@@ -572,6 +588,9 @@ class _Run:
                 elif from_image:
                     owner = None  # COPY --from keeps the owners it finds
                 ctx.copy_sources(src_root, rels, rootfs, dest_path, owner, inst.cmd, decompress)
+                for root, name in fetched:
+                    # What a URL gives is never extracted, as Docker's.
+                    ctx.copy_sources(root, [name], rootfs, dest_path, owner, inst.cmd)
 
             await self._fs_step(state, probe, copy_in, container=False)
 
@@ -795,6 +814,31 @@ class _Run:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@contextlib.asynccontextmanager
+async def _downloads(
+    work_root: Path, urls: list[str], dest: str
+) -> AsyncIterator[list[tuple[Path, str]]]:
+    """ADD's URLs fetched into a work dir of their own: (dir, file name) each, removed after."""
+    if not urls:
+        yield []
+        return
+    root = work_root / ("dl-" + secrets.token_hex(16))
+    try:
+        fetched = []
+        for index, url in enumerate(urls):
+            folder = root / str(index)
+            folder.mkdir(parents=True)
+            name = await asyncio.to_thread(remote.download, url, folder)
+            if not name:
+                if dest.endswith("/"):
+                    raise DockerfileError(f"cannot determine filename for source {url}")
+                name = remote.UNNAMED
+            fetched.append((folder, name))
+        yield fetched
+    finally:
+        await asyncio.to_thread(shutil.rmtree, root, True)
 
 
 class _Changes(_Run):

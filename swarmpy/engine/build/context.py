@@ -114,7 +114,11 @@ def _all_paths(root: Path) -> list[str]:
 def source_hash(root: Path, rels: list[str]) -> str:
     """Docker's cache string for COPY/ADD sources: ``file:<sha>``, ``dir:<sha>`` or, for
     several, ``multi:<sha>`` over theirs. Contents and modes count; times do not."""
-    hashes = [_one_hash(root / rel if rel else root) for rel in rels]
+    return combined_hash([_one_hash(root / rel if rel else root) for rel in rels])
+
+
+def combined_hash(hashes: list[str]) -> str:
+    """One source's hash, or ``multi:<sha>`` over several (ADD mixes context and URLs)."""
     if len(hashes) == 1:
         return hashes[0]
     return "multi:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
