@@ -28,7 +28,6 @@ _NOT_SUPPORTED = {
     "credential_spec": "credential specs",
     "stdin_open": "stdin_open",
     "oom_score_adj": "oom_score_adj",
-    "isolation": "isolation modes",
 }
 
 
@@ -338,12 +337,20 @@ def _resources(resources: Mapping[str, Any] | None, where: str) -> dict[str, Any
         if section is None:
             continue
         at = f"{where}.{key}"
-        if section.get("generic_resources") or section.get("devices"):
+        if section.get("devices") or (key == "limits" and section.get("generic_resources")):
             raise InvalidArgument(f"{at}: generic resources are not supported")
         value: dict[str, Any] = {
             "NanoCPUs": _cpus(section["cpus"], f"{at}.cpus") if "cpus" in section else 0,
             "MemoryBytes": _bytes(section.get("memory", 0), f"{at}.memory"),
         }
+        if section.get("generic_resources"):
+            # As docker/cli's convertResources: the discrete ones (a count of a kind).
+            value["GenericResources"] = [
+                {"DiscreteResourceSpec": {"Kind": d["kind"], "Value": int(d["value"])}}
+                if (d := r.get("discrete_resource_spec"))
+                else {}
+                for r in section["generic_resources"]
+            ]
         if key == "limits" and "pids" in section:
             value["Pids"] = int(section["pids"])
         out[name] = value
@@ -434,8 +441,6 @@ def service_spec(
     for key, what in _NOT_SUPPORTED.items():
         if service.get(key) not in (None, False, ""):
             raise InvalidArgument(f"{where}.{key}: {what} are not supported by swarmpy")
-    if service.get("isolation") not in (None, "", "default"):
-        raise InvalidArgument(f"{where}.isolation: isolation modes are not supported")
     deploy = service.get("deploy") or {}
     placement = deploy.get("placement") or {}
     container: dict[str, Any] = {
@@ -450,6 +455,8 @@ def service_spec(
         "TTY": bool(service.get("tty")),
         "ReadOnly": bool(service.get("read_only")),
         "Init": bool(service.get("init")),
+        # As docker's daemon reads it: process and hyperv kept, anything else the default.
+        "Isolation": go_text(service.get("isolation", "")),
         "Hosts": _hosts(service.get("extra_hosts")),
         "Secrets": _file_references("secrets", namespace, service, project, where),
         "Configs": _file_references("configs", namespace, service, project, where),

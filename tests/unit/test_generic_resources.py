@@ -6,6 +6,7 @@ Also --isolation, which a Linux node honours only at its default."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from swarmpy import genericresource as gr
 from swarmpy.agent import container
 from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
+from swarmpy.compose import convert as compose_convert
+from swarmpy.compose import loader
 from swarmpy.dockerjson.service import service_spec, service_spec_json
 from swarmpy.errors import InvalidArgument, RuntimeFailure
 from swarmpy.manager.scheduler.scheduler import schedule
@@ -249,3 +252,28 @@ def test_the_credential_spec_flag_needs_a_known_prefix() -> None:
         'invalid argument "spec.json" for "--credential-spec" flag: invalid credential spec: '
         'value must be prefixed with "config://", "file://", or "registry://"'
     )
+
+
+# ---------------------------------------------------------------- stack deploy
+
+
+def test_a_compose_file_reserves_generic_resources_and_names_an_isolation(
+    tmp_path: Path,
+) -> None:
+    text = """
+version: "3.8"
+services:
+  ml:
+    image: busybox
+    isolation: process
+    deploy:
+      resources:
+        reservations:
+          generic_resources:
+            - discrete_resource_spec: {kind: gpu, value: 2}
+"""
+    project = loader.load([loader.parse_yaml(text, "stack.yml")], {}, str(tmp_path))
+    body = compose_convert.service_spec("st", "ml", project.services["ml"], project)
+    spec = service_spec(body)
+    assert spec.resources.reservations.generic == (GenericResource("gpu", count=2),)
+    assert spec.container.isolation == "process"
