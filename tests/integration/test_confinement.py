@@ -4,13 +4,12 @@ seccomp profile (in the task and in what exec runs) and the pids limit."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.daemons import Daemon, DaemonSet
-from tests.support.localswarm import cgroup_dir, remove_service, run_task, single_node_swarm
+from tests.support.daemons import Daemon
+from tests.support.localswarm import cgroup_dir, remove_service, run_task
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -21,13 +20,11 @@ FORK_BOMB = "f() { f | f & }; f; exec sleep 600"
 PIDS_LIMIT = 24
 
 
-@pytest.fixture(scope="module")
-def swarm() -> Iterator[Daemon]:
-    """One daemon in a swarm of its own, shared by the tests here; all gone afterwards."""
-    with DaemonSet() as ds:
-        (d,) = ds.start(1)
-        with single_node_swarm(d):
-            yield d
+@pytest.fixture
+def swarm(one_node_swarm: Daemon) -> Daemon:
+    """The session's shared one-node swarm (each test removes its service; the fixture
+    checks and restores the rest)."""
+    return one_node_swarm
 
 
 def pid_of(d: Daemon, container: str) -> int:

@@ -2,8 +2,9 @@
 then again a second later; swarmpy's CLI, the Engine API and Debian's docker CLI read it back
 with timestamps, by stream, and by --since/--until.
 
-One daemon for the module (a swarm and a running task take seconds to set up); it, the swarm
-and everything they made are gone after the module, pass or fail.
+One task for the module, on the session's shared one-node swarm (a daemon, a swarm and a
+running task take seconds to set up); the task and all it made are gone after the module,
+pass or fail.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from swarmpy.dockerjson.logtime import parse_rfc3339_ns
 from swarmpy.server.stream import STDERR, STDOUT, unframe
 from tests.support.docker_cli import DockerCli, task_under_docker
+from tests.support.localswarm import SharedSwarm
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -36,8 +38,10 @@ NANOS = 1_000_000_000
 
 
 @pytest.fixture(scope="module")
-def task() -> Iterator[tuple[DockerCli, str]]:
-    with task_under_docker(SERVICE, "busybox", "sh", "-c", COMMAND) as found:
+def task(shared_one_node_swarm: SharedSwarm) -> Iterator[tuple[DockerCli, str]]:
+    with task_under_docker(
+        SERVICE, "busybox", "sh", "-c", COMMAND, shared=shared_one_node_swarm
+    ) as found:
         cli, name = found
         wait_for("both bursts in the log", lambda: "out-2" in cli.ok("logs", name), 20)
         yield found

@@ -18,6 +18,7 @@ import docker.errors
 import pytest
 
 from tests.support.docker_cli import DOCKER, DockerCli, task_under_docker
+from tests.support.localswarm import SharedSwarm
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -26,8 +27,10 @@ SERVICE = "ex"
 
 
 @pytest.fixture(scope="module")
-def task() -> Iterator[tuple[DockerCli, str]]:
-    with task_under_docker(SERVICE, "busybox", "sleep", "600") as found:
+def task(shared_one_node_swarm: SharedSwarm) -> Iterator[tuple[DockerCli, str]]:
+    with task_under_docker(
+        SERVICE, "busybox", "sleep", "600", shared=shared_one_node_swarm
+    ) as found:
         yield found
 
 

@@ -16,7 +16,7 @@ import pytest
 from tests.support.controlplane import all_ready, init, joined, token
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.docker_cli import DOCKER, DockerCli
-from tests.support.localswarm import free_addr, load_busybox, single_node_swarm
+from tests.support.localswarm import free_addr, load_busybox
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -53,155 +53,150 @@ def job_iteration(cli: DockerCli, name: str) -> str:
     return cli.ok("service", "inspect", "--format", "{{.JobStatus.JobIteration.Index}}", name)
 
 
-def test_jobs_run_to_completion_from_dockers_cli(daemons: DaemonSet, tmp_path: Path) -> None:
+def test_jobs_run_to_completion_from_dockers_cli(one_node_swarm: Daemon, tmp_path: Path) -> None:
     assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
-    (d,) = daemons.start(1)
-    with single_node_swarm(d):
-        cli = DockerCli(d)
-        # Docker's CLI waits for the job with its progress bars and ends on "job complete".
-        out = cli.ok(
-            "service", "create", "--name", "rjob", "--mode", "replicated-job",
-            "--replicas", "3", "--max-concurrent", "2", "busybox", "sh", "-c", "sleep 1; exit 0",
-            timeout=JOB_S,
-        )  # fmt: skip
-        assert "job complete" in out
-        assert ls_row(d, "rjob") == "replicated job|0/2 (3/3 completed)"
-        assert cli.ok("service", "ls", "--filter", "name=rjob", "--format", "{{.Replicas}}") == (
-            "0/2 (3/3 completed)\n"
-        )
-        assert ps_states(d, "rjob") == ["Complete Complete"] * 3
-        mode = "{{json .Spec.Mode}}"
-        assert cli.ok("service", "inspect", "--format", mode, "rjob") == (
-            '{"ReplicatedJob":{"MaxConcurrent":2,"TotalCompletions":3}}\n'
-        )
-        assert job_iteration(cli, "rjob") == "0\n"
-        # At most two at once: the third task was made only once one of the first two ended.
-        first, second, third = sorted(task_docs(cli, "rjob"), key=lambda t: t["CreatedAt"])
-        ended = min(go_time(t["Status"]["Timestamp"]) for t in (first, second))
-        assert go_time(third["CreatedAt"]) >= ended
-        assert sorted(t["Slot"] for t in (first, second, third)) == [0, 1, 2]
-        assert {t["DesiredState"] for t in (first, second, third)} == {"complete"}
+    d = one_node_swarm
+    cli = DockerCli(d)
+    # Docker's CLI waits for the job with its progress bars and ends on "job complete".
+    out = cli.ok(
+        "service", "create", "--name", "rjob", "--mode", "replicated-job",
+        "--replicas", "3", "--max-concurrent", "2", "busybox", "sh", "-c", "sleep 1; exit 0",
+        timeout=JOB_S,
+    )  # fmt: skip
+    assert "job complete" in out
+    assert ls_row(d, "rjob") == "replicated job|0/2 (3/3 completed)"
+    assert cli.ok("service", "ls", "--filter", "name=rjob", "--format", "{{.Replicas}}") == (
+        "0/2 (3/3 completed)\n"
+    )
+    assert ps_states(d, "rjob") == ["Complete Complete"] * 3
+    mode = "{{json .Spec.Mode}}"
+    assert cli.ok("service", "inspect", "--format", mode, "rjob") == (
+        '{"ReplicatedJob":{"MaxConcurrent":2,"TotalCompletions":3}}\n'
+    )
+    assert job_iteration(cli, "rjob") == "0\n"
+    # At most two at once: the third task was made only once one of the first two ended.
+    first, second, third = sorted(task_docs(cli, "rjob"), key=lambda t: t["CreatedAt"])
+    ended = min(go_time(t["Status"]["Timestamp"]) for t in (first, second))
+    assert go_time(third["CreatedAt"]) >= ended
+    assert sorted(t["Slot"] for t in (first, second, third)) == [0, 1, 2]
+    assert {t["DesiredState"] for t in (first, second, third)} == {"complete"}
 
-        # --force starts the next iteration: three new completions, the old ones are history.
-        cli.ok("service", "update", "--force", "rjob", timeout=JOB_S)
-        assert job_iteration(cli, "rjob") == "1\n"
-        assert ls_row(d, "rjob") == "replicated job|0/2 (3/3 completed)"
-        assert len(ps_states(d, "rjob")) == 6
+    # --force starts the next iteration: three new completions, the old ones are history.
+    cli.ok("service", "update", "--force", "rjob", timeout=JOB_S)
+    assert job_iteration(cli, "rjob") == "1\n"
+    assert ls_row(d, "rjob") == "replicated job|0/2 (3/3 completed)"
+    assert len(ps_states(d, "rjob")) == 6
 
-        # Jobs take no update config: Docker's CLI refuses the flags itself on create, the
-        # daemon refuses them on update.
-        refused = cli.refused("service", "create", "--mode", "replicated-job",
-                              "--update-parallelism", "2", "busybox", "true")  # fmt: skip
-        assert "update and rollback configuration is not supported for jobs" in refused
-        refused = cli.refused("service", "update", "--update-parallelism", "2", "rjob")
-        assert "Jobs may not have an update config" in refused
+    # Jobs take no update config: Docker's CLI refuses the flags itself on create, the
+    # daemon refuses them on update.
+    refused = cli.refused("service", "create", "--mode", "replicated-job",
+                          "--update-parallelism", "2", "busybox", "true")  # fmt: skip
+    assert "update and rollback configuration is not supported for jobs" in refused
+    refused = cli.refused("service", "update", "--update-parallelism", "2", "rjob")
+    assert "Jobs may not have an update config" in refused
 
-        # A job failing at first is retried under the restart policy until it completes.
-        marks = tmp_path / "marks"
-        marks.mkdir()
-        cli.ok(
-            "service", "create", "-d", "--name", "flaky", "--mode", "replicated-job",
-            "--restart-delay", "100ms", "--mount", f"type=bind,source={marks},target=/m",
-            "busybox", "sh", "-c", "test -e /m/seen && exit 0; touch /m/seen; exit 3",
-        )  # fmt: skip
-        wait_for(
-            "flaky to complete on its second try",
-            lambda: ls_row(d, "flaky") == "replicated job|0/1 (1/1 completed)",
-            JOB_S,
-        )
-        assert ps_states(d, "flaky") == ["Complete Complete", "Shutdown Failed"]
+    # A job failing at first is retried under the restart policy until it completes.
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    cli.ok(
+        "service", "create", "-d", "--name", "flaky", "--mode", "replicated-job",
+        "--restart-delay", "100ms", "--mount", f"type=bind,source={marks},target=/m",
+        "busybox", "sh", "-c", "test -e /m/seen && exit 0; touch /m/seen; exit 3",
+    )  # fmt: skip
+    wait_for(
+        "flaky to complete on its second try",
+        lambda: ls_row(d, "flaky") == "replicated job|0/1 (1/1 completed)",
+        JOB_S,
+    )
+    assert ps_states(d, "flaky") == ["Complete Complete", "Shutdown Failed"]
 
-        # A global job runs once on every node (this swarm has one).
-        cli.ok("service", "create", "--name", "gjob", "--mode", "global-job", "busybox", "true",
-               timeout=JOB_S)  # fmt: skip
-        assert ls_row(d, "gjob") == "global job|0/0 (1/1 completed)"
-        assert ps_states(d, "gjob") == ["Complete Complete"]
-        listed = cli.ok("service", "ls", "--filter", "mode=global-job", "--format", "{{.Name}}")
-        assert listed == "gjob\n"
-        refused = cli.refused("service", "scale", "gjob=2")
-        assert "scale can only be used with replicated or replicated-job mode" in refused
+    # A global job runs once on every node (this swarm has one).
+    cli.ok("service", "create", "--name", "gjob", "--mode", "global-job", "busybox", "true",
+           timeout=JOB_S)  # fmt: skip
+    assert ls_row(d, "gjob") == "global job|0/0 (1/1 completed)"
+    assert ps_states(d, "gjob") == ["Complete Complete"]
+    listed = cli.ok("service", "ls", "--filter", "mode=global-job", "--format", "{{.Name}}")
+    assert listed == "gjob\n"
+    refused = cli.refused("service", "scale", "gjob=2")
+    assert "scale can only be used with replicated or replicated-job mode" in refused
 
-        for name in ("rjob", "flaky", "gjob"):
-            d.ok("service", "rm", name)
+    for name in ("rjob", "flaky", "gjob"):
+        d.ok("service", "rm", name)
 
 
-def test_jobs_from_swarmpys_cli(daemons: DaemonSet, tmp_path: Path) -> None:
-    (d,) = daemons.start(1)
-    with single_node_swarm(d):
-        out = d.ok(
-            "service", "create", "--name", "rjob", "--mode", "replicated-job",
-            "--replicas", "3", "--max-concurrent", "2", "busybox", "true",
-            timeout=JOB_S,
-        )  # fmt: skip
-        assert out.rstrip().endswith("job complete")
-        assert ls_row(d, "rjob") == "replicated job|0/2 (3/3 completed)"
-        assert ps_states(d, "rjob") == ["Complete Complete"] * 3
-        (doc,) = d.json("service", "inspect", "rjob")
+def test_jobs_from_swarmpys_cli(one_node_swarm: Daemon, tmp_path: Path) -> None:
+    d = one_node_swarm
+    out = d.ok(
+        "service", "create", "--name", "rjob", "--mode", "replicated-job",
+        "--replicas", "3", "--max-concurrent", "2", "busybox", "true",
+        timeout=JOB_S,
+    )  # fmt: skip
+    assert out.rstrip().endswith("job complete")
+    assert ls_row(d, "rjob") == "replicated job|0/2 (3/3 completed)"
+    assert ps_states(d, "rjob") == ["Complete Complete"] * 3
+    (doc,) = d.json("service", "inspect", "rjob")
+    assert doc["Spec"]["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}}
+    assert "UpdateConfig" not in doc["Spec"]
+
+    # Scaling a replicated job sets its completions and runs it again.
+    assert d.ok("service", "scale", "rjob=4", timeout=JOB_S).startswith("rjob scaled to 4")
+    assert ls_row(d, "rjob") == "replicated job|0/2 (4/4 completed)"
+    d.ok("service", "update", "--max-concurrent", "1", "rjob", timeout=JOB_S)
+    assert ls_row(d, "rjob") == "replicated job|0/1 (4/4 completed)"
+    refused = d.cli("service", "update", "--update-parallelism", "2", "rjob")
+    assert refused.returncode != 0
+    assert "update and rollback configuration is not supported for jobs" in refused.stderr
+    refused = d.cli("service", "create", "--mode", "global-job", "--replicas", "2",
+                    "busybox", "true")  # fmt: skip
+    assert refused.returncode != 0
+    assert "replicas can only be used with replicated or replicated-job mode" in refused.stderr
+
+    # The restart policy retries a failed job task until it completes.
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    d.ok(
+        "service", "create", "--name", "flaky", "--mode", "replicated-job",
+        "--restart-delay", "100ms", "--mount", f"type=bind,source={marks},target=/m",
+        "busybox", "sh", "-c", "test -e /m/seen && exit 0; touch /m/seen; exit 3",
+        timeout=JOB_S,
+    )  # fmt: skip
+    assert ls_row(d, "flaky") == "replicated job|0/1 (1/1 completed)"
+    assert ps_states(d, "flaky") == ["Complete Complete", "Shutdown Failed"]
+
+    d.ok("service", "create", "--name", "gjob", "--mode", "global-job", "busybox", "true",
+         timeout=JOB_S)  # fmt: skip
+    assert ls_row(d, "gjob") == "global job|0/0 (1/1 completed)"
+    refused = d.cli("service", "scale", "gjob=2")
+    assert refused.returncode != 0
+    assert "scale can only be used with replicated or replicated-job mode" in refused.stderr
+
+    for name in ("rjob", "flaky", "gjob"):
+        d.ok("service", "rm", name)
+
+
+def test_a_job_from_docker_py(one_node_swarm: Daemon) -> None:
+    d = one_node_swarm
+    api = docker.APIClient(base_url=f"unix://{d.socket}", version="1.41")
+    try:
+        mode = docker.types.ServiceMode("replicated-job", replicas=3, concurrency=2)
+        template = docker.types.TaskTemplate(docker.types.ContainerSpec("busybox", ["true"]))
+        api.create_service(template, name="pyjob", mode=mode)  # type: ignore[no-untyped-call]
+
+        def tasks() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = api.tasks(filters={"service": "pyjob"})  # type: ignore[no-untyped-call]
+            return found
+
+        def states() -> list[str]:
+            return sorted(t["Status"]["State"] for t in tasks())
+
+        wait_for("pyjob's 3 completions", lambda: states() == ["complete"] * 3, JOB_S)
+        doc = api.inspect_service("pyjob")  # type: ignore[no-untyped-call]
+        assert doc["JobStatus"]["JobIteration"] == {"Index": 0}
         assert doc["Spec"]["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}}
-        assert "UpdateConfig" not in doc["Spec"]
-
-        # Scaling a replicated job sets its completions and runs it again.
-        assert d.ok("service", "scale", "rjob=4", timeout=JOB_S).startswith("rjob scaled to 4")
-        assert ls_row(d, "rjob") == "replicated job|0/2 (4/4 completed)"
-        d.ok("service", "update", "--max-concurrent", "1", "rjob", timeout=JOB_S)
-        assert ls_row(d, "rjob") == "replicated job|0/1 (4/4 completed)"
-        refused = d.cli("service", "update", "--update-parallelism", "2", "rjob")
-        assert refused.returncode != 0
-        assert "update and rollback configuration is not supported for jobs" in refused.stderr
-        refused = d.cli("service", "create", "--mode", "global-job", "--replicas", "2",
-                        "busybox", "true")  # fmt: skip
-        assert refused.returncode != 0
-        assert "replicas can only be used with replicated or replicated-job mode" in refused.stderr
-
-        # The restart policy retries a failed job task until it completes.
-        marks = tmp_path / "marks"
-        marks.mkdir()
-        d.ok(
-            "service", "create", "--name", "flaky", "--mode", "replicated-job",
-            "--restart-delay", "100ms", "--mount", f"type=bind,source={marks},target=/m",
-            "busybox", "sh", "-c", "test -e /m/seen && exit 0; touch /m/seen; exit 3",
-            timeout=JOB_S,
-        )  # fmt: skip
-        assert ls_row(d, "flaky") == "replicated job|0/1 (1/1 completed)"
-        assert ps_states(d, "flaky") == ["Complete Complete", "Shutdown Failed"]
-
-        d.ok("service", "create", "--name", "gjob", "--mode", "global-job", "busybox", "true",
-             timeout=JOB_S)  # fmt: skip
-        assert ls_row(d, "gjob") == "global job|0/0 (1/1 completed)"
-        refused = d.cli("service", "scale", "gjob=2")
-        assert refused.returncode != 0
-        assert "scale can only be used with replicated or replicated-job mode" in refused.stderr
-
-        for name in ("rjob", "flaky", "gjob"):
-            d.ok("service", "rm", name)
-
-
-def test_a_job_from_docker_py(daemons: DaemonSet) -> None:
-    (d,) = daemons.start(1)
-    with single_node_swarm(d):
-        api = docker.APIClient(base_url=f"unix://{d.socket}", version="1.41")
-        try:
-            mode = docker.types.ServiceMode("replicated-job", replicas=3, concurrency=2)
-            template = docker.types.TaskTemplate(docker.types.ContainerSpec("busybox", ["true"]))
-            api.create_service(template, name="pyjob", mode=mode)  # type: ignore[no-untyped-call]
-
-            def tasks() -> list[dict[str, Any]]:
-                found: list[dict[str, Any]] = api.tasks(filters={"service": "pyjob"})  # type: ignore[no-untyped-call]
-                return found
-
-            def states() -> list[str]:
-                return sorted(t["Status"]["State"] for t in tasks())
-
-            wait_for("pyjob's 3 completions", lambda: states() == ["complete"] * 3, JOB_S)
-            doc = api.inspect_service("pyjob")  # type: ignore[no-untyped-call]
-            assert doc["JobStatus"]["JobIteration"] == {"Index": 0}
-            assert doc["Spec"]["Mode"] == {
-                "ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 3}
-            }
-            assert {t["JobIteration"]["Index"] for t in tasks()} == {0}
-            api.remove_service("pyjob")  # type: ignore[no-untyped-call]
-        finally:
-            api.close()
+        assert {t["JobIteration"]["Index"] for t in tasks()} == {0}
+        api.remove_service("pyjob")  # type: ignore[no-untyped-call]
+    finally:
+        api.close()
 
 
 def test_a_global_job_runs_once_on_every_node_and_on_a_node_that_joins(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.daemons import Daemon, DaemonSet
-from tests.support.localswarm import run_task, single_node_swarm
+from tests.support.localswarm import SharedSwarm, run_task, single_node_swarm
 
 # Debian's docker.io (API 1.41): another docker on PATH may be newer than the API we serve.
 DOCKER = Path("/usr/bin/docker")
@@ -61,16 +61,27 @@ class DockerCli:
 
 @contextlib.contextmanager
 def task_under_docker(
-    service: str, *args: str, network: str = ""
+    service: str, *args: str, network: str = "", shared: SharedSwarm | None = None
 ) -> Iterator[tuple[DockerCli, str]]:
     """A daemon in a swarm of its own running ``service create <args>`` (on the overlay
     ``network`` if given), the docker CLI on it, and the name of the service's container;
-    all gone afterwards, pass or fail."""
+    all gone afterwards, pass or fail. With ``shared``, the daemon is the session's shared
+    one-node swarm (``one_node_swarm``), given back bare afterwards."""
     assert DOCKER.exists(), f"{DOCKER} is missing: run scripts/install-deps.sh (docker.io)"
+    if shared is not None:
+        try:
+            yield _task_on(shared.get(), service, *args, network=network)
+        finally:
+            shared.restore()
+        return
     with DaemonSet() as ds:
         (d,) = ds.start(1)
         with single_node_swarm(d):
-            if network:
-                d.ok("network", "create", "-d", "overlay", network)
-                args = ("--network", network, *args)
-            yield DockerCli(d), run_task(d, service, *args)
+            yield _task_on(d, service, *args, network=network)
+
+
+def _task_on(d: Daemon, service: str, *args: str, network: str) -> tuple[DockerCli, str]:
+    if network:
+        d.ok("network", "create", "-d", "overlay", network)
+        args = ("--network", network, *args)
+    return DockerCli(d), run_task(d, service, *args)

@@ -14,6 +14,10 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
+import docker.errors
+import requests
+
 from tests.support.busybox_image import busybox_image, save_docker_tar
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.poll import wait_for
@@ -120,11 +124,22 @@ class SharedSwarm:
         return self._daemon
 
     @staticmethod
-    def _usable(daemon: Daemon) -> bool:
+    def _api(daemon: Daemon) -> docker.APIClient:
+        # The Engine API itself, not the CLI: a CLI run costs a Python start-up, and the
+        # tidying after every test takes a dozen requests.
+        return docker.APIClient(base_url=f"unix://{daemon.socket}", version="1.41", timeout=30)
+
+    @classmethod
+    def _usable(cls, daemon: Daemon) -> bool:
         if not daemon.running:
             return False
-        # A manager of an active (and unlocked) swarm answers `node ls`.
-        return daemon.cli("node", "ls", "-q").returncode == 0
+        # A manager of an active (and unlocked) swarm lists its nodes.
+        try:
+            with cls._api(daemon) as api:
+                api.nodes()
+        except (docker.errors.APIError, OSError, requests.RequestException):
+            return False
+        return True
 
     def restore(self) -> None:
         """No service, secret, config, user network or task container left."""
@@ -132,31 +147,30 @@ class SharedSwarm:
         if daemon is None or not self._usable(daemon):
             return  # the next get() starts afresh
         try:
-            self._tidy(daemon)
+            with self._api(daemon) as api:
+                self._tidy(api)
         except BaseException:
             self.close()  # not known to be bare: the next user gets a new one
             raise
 
     @staticmethod
-    def _tidy(daemon: Daemon) -> None:
-        services = daemon.ok("service", "ls", "-q").split()
-        if services:
-            daemon.ok("service", "rm", *services)
+    def _tidy(api: docker.APIClient) -> None:
+        for service in api.services():  # type: ignore[no-untyped-call]
+            api.remove_service(service["ID"])  # type: ignore[no-untyped-call]
         # The removed services' tasks (the test's own `service rm` included) would each wait
         # out their stop grace period, 10 s for a PID 1 that ignores SIGTERM: what the test
         # left needs no clean stop.
-        left = daemon.ok("ps", "-q").split()
-        if left:
-            daemon.cli("kill", *left)
-        for kind in ("secret", "config"):
-            ids = daemon.ok(kind, "ls", "-q").split()
-            if ids:
-                daemon.ok(kind, "rm", *ids)
-        wait_for("the shared swarm's containers to go", lambda: daemon.ok("ps", "-q") == "", 60)
-        networks = daemon.ok("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}")
-        user = [name for name in networks.split() if name != "ingress"]
-        if user:
-            daemon.ok("network", "rm", *user)
+        for container in api.containers():
+            with contextlib.suppress(docker.errors.APIError):  # gone meanwhile
+                api.kill(container["Id"])
+        for secret in api.secrets():
+            api.remove_secret(secret["ID"])
+        for config in api.configs():  # type: ignore[no-untyped-call]
+            api.remove_config(config["ID"])  # type: ignore[no-untyped-call]
+        wait_for("the shared swarm's containers to go", lambda: not api.containers(), 60)
+        for network in api.networks(filters={"driver": "overlay"}):
+            if network["Name"] != "ingress":
+                api.remove_network(network["Id"])
 
     def close(self) -> None:
         if self._set is not None:
