@@ -530,9 +530,10 @@ def container_spec_json(c: ContainerSpec) -> dict[str, Any]:
         out["Secrets"] = [file_reference_json(r, "Secret") for r in c.secrets]
     if c.configs:
         out["Configs"] = [file_reference_json(r, "Config") for r in c.configs]
-    out["Isolation"] = c.isolation
-    if c.credential_spec:
-        source, _, value = c.credential_spec.partition("://")
+    # "" only from a raw control-API client: the default, as Docker's enum has it.
+    out["Isolation"] = c.isolation or "default"
+    source, _, value = c.credential_spec.partition("://")
+    if source in CREDENTIAL_SPEC_SOURCES:
         out["Privileges"] = {"CredentialSpec": {source.capitalize(): value}}
     return out
 
