@@ -125,6 +125,11 @@ def build(
     force_rm: bool = typer.Option(
         False, "--force-rm", help="Always remove intermediate containers"
     ),
+    network: str = typer.Option(
+        "default",
+        "--network",
+        help="Set the networking mode for the RUN instructions during build",
+    ),
 ) -> None:
     """Build an image from a Dockerfile."""
     if not rm:
@@ -154,6 +159,7 @@ def build(
             "pull": pull,
             "rm": rm,
             "forcerm": force_rm,
+            "networkmode": network,
         }
         image_id = ""
         for message in api.json_lines(

@@ -811,6 +811,20 @@ class StandaloneContainers:
             with contextlib.suppress(FileNotFoundError):
                 modes.write_file(cdir.path / name, (odir.path / name).read_text())
 
+    async def attach_build(self, cid: str) -> str:
+        """A build step's sandbox on the default bridge (docker build's RUN network, as a
+        container's there); the path of its network namespace."""
+        rt = self._runtime()
+        await rt.network.attach_local(cid, f"build-{cid[:12]}")
+        return netns_path(rt.network.sandbox_name(cid))
+
+    async def detach_build(self, cid: str) -> None:
+        await self._runtime().network.detach_local(cid)
+
+    def build_resolv_conf(self) -> str:
+        """A build step's resolv.conf: a default bridge container's."""
+        return self._resolv_text(CreateSpec(image=""))
+
     async def _attach_connected(self, cid: str, name: str, rec: dict[str, Any]) -> None:
         """The user bridges `network connect` added, joined again at each start; one
         removed meanwhile is left out, as its endpoint cannot be made."""

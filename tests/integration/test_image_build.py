@@ -150,7 +150,8 @@ def test_build_cache_push_pull_save_and_failures(
             assert "# Executing 1 build trigger" in fresh
 
             # ADD from a URL (a loopback server): named after the URL's path, mode 0600, its
-            # time the Last-Modified header's, never extracted.
+            # time the Last-Modified header's, never extracted. RUN has the default bridge's
+            # network, or the host's with --network host.
             served = tmp_path / "served"
             served.mkdir()
             (served / "bundle.tar").write_bytes(_bundle())
@@ -160,11 +161,16 @@ def test_build_cache_push_pull_save_and_failures(
                 threading.Thread(target=server.serve_forever, daemon=True).start()
                 url = f"http://127.0.0.1:{server.server_address[1]}/bundle.tar"
                 (ctx / "Remote").write_text(
-                    f"FROM busybox\nADD {url} /got/\nRUN stat -c '%n %a %Y %s' /got/*\n"
+                    f"FROM busybox\nADD {url} /got/\n"
+                    "RUN stat -c '%n %a %Y %s' /got/* && ip -4 route | grep default\n"
                 )
                 fetched = d.ok("build", "-f", str(ctx / "Remote"), str(ctx))
+                (ctx / "Hosted").write_text(f"FROM busybox\nRUN wget -qO- {url} | wc -c\n")
+                hosted = d.ok("build", "--network", "host", "-f", str(ctx / "Hosted"), str(ctx))
                 server.shutdown()
             assert f"/got/bundle.tar 600 1600000000 {len(_bundle())}" in fetched
+            assert "default via " in fetched
+            assert f"\n{len(_bundle())}\n" in hosted
 
             # A rebuild is all cache; a changed COPY source rebuilds from its step on.
             second = d.ok("build", "-t", "app:v1", str(ctx), timeout=120)

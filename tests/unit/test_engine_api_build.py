@@ -52,11 +52,14 @@ def test_the_docker_clis_query_is_read() -> None:
     assert dict(options.build_args) == {"V": "1", "E": None}
     assert options.registry_auth == (("127.0.0.1:5000", Credentials("alice", "s3cret")),)
     assert not options.no_cache
+    assert options.network == "default"
+    hosted = [(k, v) for k, v in DOCKER_QUERY if k != "networkmode"] + [("networkmode", "host")]
+    assert build_options(_request(hosted)).network == "host"
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("memory", "100000000"), ("networkmode", "host"), ("platform", "linux/arm64")],
+    [("memory", "100000000"), ("networkmode", "mynet"), ("platform", "linux/arm64")],
 )
 def test_what_the_builder_does_not_do_is_refused(key: str, value: str) -> None:
     query = [(k, v) for k, v in DOCKER_QUERY if k != key] + [(key, value)]

@@ -7,10 +7,11 @@ step is skipped when a child of the current image has that same ``container_conf
 key is the instruction, the parent and, for COPY/ADD, the sources' checksum).
 
 A step that changes files (RUN, COPY, ADD, a WORKDIR that must be made) mounts the current
-image's layers with a fresh upper dir, changes the tree (RUN runs ``runc run`` in it, with no
-network: a new, empty network namespace), and its upper dir, whiteouts and all, becomes the new
-layer. Whatever a step leaves (mount, runc container, cgroup, work dir) is removed whether it
-succeeds or fails; committed steps stay as cache, as Docker keeps them.
+image's layers with a fresh upper dir, changes the tree (RUN runs ``runc run`` in it, on the
+default bridge as a container, or in the host's namespace with ``--network host``, or a new,
+empty one with ``none``), and its upper dir, whiteouts and all, becomes the new layer.
+Whatever a step leaves (mount, runc container, cgroup, work dir, network sandbox) is removed
+whether it succeeds or fails; committed steps stay as cache, as Docker keeps them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from swarmpy.dockerjson.health import image_health
 from swarmpy.engine import bundle, modes, seccomp
@@ -53,6 +54,10 @@ from swarmpy.humanize import go_duration
 Say = Callable[[str], None]
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+# Where a step with --network host joins the host's namespace: runc opens the path in its own
+# process, which is in the daemon's.
+HOST_NETNS = "/proc/self/ns/net"
+LOCALHOST_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 BUILDKIT_ONLY = (
     "the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to "
     "learn how to build images with BuildKit enabled"
@@ -100,6 +105,7 @@ class BuildOptions:
     labels: tuple[tuple[str, str], ...] = ()
     pull: bool = False
     registry_auth: tuple[tuple[str, Credentials], ...] = ()  # X-Registry-Config's
+    network: str = "default"  # RUN's: default (the default bridge), host or none
 
 
 @dataclass
@@ -124,6 +130,17 @@ class _State:
         return {**self.args, **self.env()}
 
 
+class StepNetwork(Protocol):
+    """swarmpy.standalone.manager.StandaloneContainers, as RUN's default network: a step's
+    sandbox on the node's default bridge, as a container's."""
+
+    async def attach_build(self, cid: str) -> str: ...
+
+    async def detach_build(self, cid: str) -> None: ...
+
+    def build_resolv_conf(self) -> str: ...
+
+
 class Builder:
     def __init__(
         self,
@@ -131,11 +148,13 @@ class Builder:
         runc: Runc,
         work_root: Path,
         seccomp_profile: seccomp.Profile | None = None,
+        network: StepNetwork | None = None,
     ) -> None:
         self.images = images
         self.runc = runc
         self.work_root = work_root
         self.seccomp = seccomp_profile
+        self.network = network  # None: RUN can only have the host's network, or none
         work_root.mkdir(parents=True, exist_ok=True)
 
     async def build(
@@ -747,14 +766,40 @@ class _Run:
         if workdir != "/" and not ctx.secure_join(rootfs, workdir).exists():
             await asyncio.to_thread(ctx.make_dirs, rootfs, workdir, ctx.Owner(0, 0))
         image = ImageConfig(image_id="", cmd=tuple(cmd), env=tuple(env), workdir=workdir, user=user)
+        mode = self.options.network
+        netns, resolv, hosts = "", "", LOCALHOST_HOSTS
+        if mode == "host":
+            netns, resolv, hosts = HOST_NETNS, _read("/etc/resolv.conf"), _read("/etc/hosts")
+        elif mode != "none":
+            if self.b.network is None:
+                raise InvalidArgument(f"network mode {mode} is not available to this build")
+            netns = await self.b.network.attach_build(cid)
+            resolv = self.b.network.build_resolv_conf()
+        try:
+            return await self._run_in(rootfs, cdir, cid, image, (netns, resolv, hosts))
+        finally:
+            if netns and mode != "host" and self.b.network is not None:
+                await self.b.network.detach_build(cid)
+
+    async def _run_in(
+        self,
+        rootfs: Path,
+        cdir: Path,
+        cid: str,
+        image: ImageConfig,
+        network: tuple[str, str, str],
+    ) -> int:
+        """runc runs the step in ``network`` (netns path, "" for a new empty one; resolv.conf;
+        hosts), its output to the build's; its exit code."""
+        netns, resolv, hosts = network
         container = ContainerConfig(
             id=cid,
             name=f"build-{cid[:12]}",
             image="",
-            netns_path="",  # a new network namespace of its own: RUN has no network
+            netns_path=netns,
             hostname=cid[:12],
-            resolv_conf="",
-            hosts="127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            resolv_conf=resolv,
+            hosts=hosts,
         )
         passwd, group = bundle.read_passwd(rootfs)
         paths = bundle.BundlePaths(cdir, rootfs, cdir / "volumes")
@@ -769,8 +814,8 @@ class _Run:
             seccomp_profile=self.b.seccomp,
         )
         for ns in config["linux"]["namespaces"]:
-            if ns["type"] == "network":
-                ns.pop("path", None)
+            if ns["type"] == "network" and not netns:
+                ns.pop("path", None)  # a new, empty namespace (--network none)
         missing = _missing_mountpoints(rootfs, [m["destination"] for m in config["mounts"]])
         for name, text in bundle.etc_files(container).items():
             modes.write_file(cdir / name, text)
@@ -856,6 +901,13 @@ class _Changes(_Run):
 
     async def _do_workdir(self, state: _State, inst: Instruction) -> None:
         self._set_workdir(state, inst)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
 
 
 def _remove_work_dir(cdir: Path) -> None:

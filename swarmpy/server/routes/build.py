@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from swarmpy.engine import seccomp
-from swarmpy.engine.build.builder import Builder, BuildFailed, BuildOptions
+from swarmpy.engine.build.builder import Builder, BuildFailed, BuildOptions, StepNetwork
 from swarmpy.engine.build.context import unpack_context
 from swarmpy.engine.images.export import save_images
 from swarmpy.engine.images.push import push_image
@@ -31,7 +31,7 @@ from swarmpy.engine.images.registry import (
     decode_auth,
 )
 from swarmpy.errors import InvalidArgument, SwarmpyError
-from swarmpy.server.app import Routes, json_response, query_flag, server_headers
+from swarmpy.server.app import NODE, Routes, json_response, query_flag, server_headers
 from swarmpy.server.backend import LocalEngine
 from swarmpy.server.local import local_engine, local_handler
 
@@ -48,7 +48,6 @@ _UNUSED_DEFAULTS: dict[str, tuple[str, ...]] = {
     "memswap": ("", "0"),
     "shmsize": ("", "0"),
     "cgroupparent": ("",),
-    "networkmode": ("", "default", "none"),
     "isolation": ("", "default"),
     "extrahosts": ("",),
     "remote": ("",),
@@ -74,13 +73,14 @@ def add_routes(routes: Routes) -> None:
         routes.add(method, path, local_handler(handler))
 
 
-def _builder(engine: LocalEngine) -> Builder:
+def _builder(engine: LocalEngine, network: StepNetwork | None = None) -> Builder:
     images = engine.images
     return Builder(
         images,
         engine.containers.runc,
         images.root.parent / "build",
         seccomp.load_profile(),
+        network,
     )
 
 
@@ -118,6 +118,9 @@ def build_options(request: web.Request) -> BuildOptions:
             auths.append((registry, creds))
     if labels:
         raise InvalidArgument("build --label is not supported by swarmpy; use LABEL")
+    network = request.query.get("networkmode", "") or "default"
+    if network not in ("default", "bridge", "host", "none"):
+        raise InvalidArgument(f"build option networkmode={network} is not supported by swarmpy")
     return BuildOptions(
         dockerfile=request.query.get("dockerfile") or "Dockerfile",
         tags=tuple(request.query.getall("t", [])),
@@ -126,6 +129,7 @@ def build_options(request: web.Request) -> BuildOptions:
         target=request.query.get("target", ""),
         pull=query_flag(request, "pull"),
         registry_auth=tuple(auths),
+        network=network,
     )
 
 
@@ -135,7 +139,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     quiet = query_flag(request, "q")
     query_flag(request, "rm")  # intermediate containers always go (they are never kept)
     query_flag(request, "forcerm")
-    builder = _builder(engine)
+    builder = _builder(engine, request.app[NODE].standalone)
     context_dir = builder.work_root / ("context-" + secrets.token_hex(8))
     context_dir.mkdir(parents=True)
     try:
