@@ -265,6 +265,12 @@ def test_standalone_containers_through_docker(daemons: DaemonSet, tmp_path: Path
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]
     }
 
+    joined = docker.ok(
+        "run", "--rm", "--network", "container:web", "busybox",
+        "wget", "-qO-", "http://127.0.0.1/hostname",
+    )  # fmt: skip
+    assert joined == cid[:12] + "\n"
+
     (tmp_path / "in.txt").write_text("docker cp\n")
     docker.ok("cp", str(tmp_path / "in.txt"), "web:/tmp/in.txt")
     docker.ok("cp", "web:/tmp/in.txt", str(tmp_path / "out.txt"))
