@@ -182,16 +182,17 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
 
     # Detach keys typed to an attach of a -t container end the stream; it runs on. The CLI
     # watches its own input (a key read alone), and so does the daemon for an API client.
-    d.ok("run", "-dit", "--name", "tt", "busybox", "sh")
-    detached = subprocess.run(
-        [str(swarmpy_executable()), "attach", "--detach-keys", "ctrl-x", "tt"],
-        env={**os.environ, "SWARMPY_HOST": d.host},
-        input=b"\x18",
-        capture_output=True,
-        timeout=30,
-    )
-    assert detached.returncode == 0, detached.stderr
     with docker.APIClient(base_url=d.host, version="1.41") as api:
+        api.create_container("busybox", "sh", tty=True, stdin_open=True, name="tt")
+        api.start("tt")
+        detached = subprocess.run(
+            [str(swarmpy_executable()), "attach", "--detach-keys", "ctrl-x", "tt"],
+            env={**os.environ, "SWARMPY_HOST": d.host},
+            input=b"\x18",
+            capture_output=True,
+            timeout=30,
+        )
+        assert detached.returncode == 0, detached.stderr
         sock = api.attach_socket("tt", params={"stdin": 1, "stream": 1, "detachKeys": "ctrl-x"})
         raw = sock._sock
         raw.settimeout(20)
@@ -199,8 +200,8 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
         while raw.recv(4096):
             pass  # until the daemon ends the stream
         sock.close()
-    assert inspect(d, "tt")["State"]["Running"]
-    d.ok("rm", "-f", "tt")
+        assert api.inspect_container("tt")["State"]["Running"]
+        api.remove_container("tt", force=True)
 
     # --restart always: back after its process dies, and after a daemon restart.
     d.ok("run", "-d", "--restart", "always", "--name", "keeper", "busybox", "sleep", "1000")
