@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemons import Daemon, DaemonSet
+from tests.support.daemons import Daemon
 from tests.support.docker_cli import DockerCli
-from tests.support.localswarm import remove_service, run_task, single_node_swarm
+from tests.support.localswarm import remove_service, run_task
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
@@ -55,12 +55,11 @@ def host_rules(d: Daemon) -> str:
     ).stdout
 
 
-def test_host_port_pick_and_log_drivers(daemons: DaemonSet) -> None:
-    (d,) = daemons.start(1)
+def test_host_port_pick_and_log_drivers(one_node_swarm: Daemon) -> None:
+    d = one_node_swarm
     docker = DockerCli(d)
-    with single_node_swarm(d):
-        check_host_port_pick(d, docker)
-        check_log_drivers(d, docker)
+    check_host_port_pick(d, docker)
+    check_log_drivers(d, docker)
 
 
 def check_host_port_pick(d: Daemon, docker: DockerCli) -> None:
