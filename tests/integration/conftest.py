@@ -71,7 +71,13 @@ def swarm_lab(shared_swarm_lab: TestLab) -> Iterator[TestLab]:
 @pytest.fixture(scope="session")
 def shared_one_node_swarm() -> Iterator[SharedSwarm]:
     """The session's one-node swarm (``tests.support.localswarm.SharedSwarm``), started on
-    first use, torn down when the session ends. Tests ask for ``one_node_swarm``."""
+    first use, torn down when the session ends. Tests ask for ``one_node_swarm``.
+
+    While it lives it holds the ingress network's VXLAN device (VNI 4096) in this network
+    namespace, and the kernel allows one device per VNI there: other loopback daemons of the
+    session come up without a routing mesh (a logged warning), as the second daemon of any
+    loopback swarm always has. A test of the routing mesh uses a lab, whose hosts have
+    namespaces of their own."""
     shared = SharedSwarm()
     try:
         yield shared
