@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from swarmpy.config import RAFT_PORT_OFFSET
+from swarmpy.config import RAFT_PORT_OFFSET, SwarmState
 from swarmpy.lab.hosts import Host
+from swarmpy.manager.state.raft import atrest
 from swarmpy.manager.state.raft.keyring import KeyRing, answers, load_secret
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.lab import LabFactory, TestLab
@@ -114,7 +115,16 @@ def manager_statuses(d: Daemon) -> dict[str, str]:
 
 
 def sent_secret(d: Daemon) -> str:
-    kept = load_secret(Path(d.data_root) / "raft")
+    """The secret the manager sends with, read as the daemon reads it: sealed at rest under
+    the data keys its state file holds."""
+    raft_dir = Path(d.data_root) / "raft"
+    swarm = SwarmState.load(d.data_root / "swarm" / "state.json")
+    assert swarm is not None
+    atrest.register(raft_dir, swarm.data_keys)
+    try:
+        kept = load_secret(raft_dir)
+    finally:
+        atrest.unregister(raft_dir)
     assert kept is not None, "a manager keeps the secret it sends with"
     return kept[1]
 
