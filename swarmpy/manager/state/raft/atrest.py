@@ -255,16 +255,14 @@ def seal_dump_file(path: Path) -> bool:
     return True
 
 
-class _SealingStream(io.RawIOBase):
-    """Stands in for pysyncobj's gzip stream over a dump file when the dump is sealed: gathers
-    what is written and writes it sealed to ``fileobj`` as it closes."""
+class _GatheringWriter(io.RawIOBase):
+    """A write-only stream that gathers what is written and hands it all to ``_complete``
+    once, as it closes: a dump is sealed whole (one AEAD tag covers it)."""
 
-    def __init__(self, fileobj: IO[bytes], keys: Keys) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
-        self._fileobj = fileobj
-        self._keys = keys
+        self.name = name
         self._parts: list[bytes] = []
-        self.name = getattr(fileobj, "name", "")
 
     def writable(self) -> bool:
         return True
@@ -278,7 +276,23 @@ class _SealingStream(io.RawIOBase):
             return
         parts, self._parts = self._parts, []
         super().close()
-        sealed = seal_dump(b"".join(parts), self._keys)
+        self._complete(b"".join(parts))
+
+    def _complete(self, raw: bytes) -> None:
+        raise NotImplementedError
+
+
+class _SealingStream(_GatheringWriter):
+    """Stands in for pysyncobj's gzip stream over a dump file when the dump is sealed: writes
+    what was written sealed to ``fileobj`` as it closes."""
+
+    def __init__(self, fileobj: IO[bytes], keys: Keys) -> None:
+        super().__init__(getattr(fileobj, "name", ""))
+        self._fileobj = fileobj
+        self._keys = keys
+
+    def _complete(self, raw: bytes) -> None:
+        sealed = seal_dump(raw, self._keys)
         assert sealed is not None  # chosen only while a key is held
         self._fileobj.write(sealed)
 
@@ -299,29 +313,12 @@ def dump_stream(fileobj: IO[bytes], mode: str, compresslevel: int) -> Any:
     return gzip.GzipFile(fileobj=fileobj, mode=mode, compresslevel=compresslevel)
 
 
-class _ResealingFile(io.RawIOBase):
+class _ResealingFile(_GatheringWriter):
     """A dump received from the leader (opened, as it travels): written sealed under this
     manager's keys when complete; in clear as received when none is held or it is not a
     gzip stream (pysyncobj then fails to load it, as before)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.name = path
-        self._parts: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        parts, self._parts = self._parts, []
-        super().close()
-        raw = b"".join(parts)
+    def _complete(self, raw: bytes) -> None:
         sealed = None
         if raw.startswith(GZIP_MAGIC):
             try:
