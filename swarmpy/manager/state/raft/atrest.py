@@ -39,6 +39,7 @@ same way (``seal_secret``): with it, anyone could append to the managers' logs.
 
 from __future__ import annotations
 
+import abc
 import base64
 import functools
 import gzip
@@ -278,8 +279,9 @@ class _GatheringWriter(io.RawIOBase):
         super().close()
         self._complete(b"".join(parts))
 
+    @abc.abstractmethod
     def _complete(self, raw: bytes) -> None:
-        raise NotImplementedError
+        """Act on the whole of what was written (called once, at close)."""
 
 
 class _SealingStream(_GatheringWriter):
