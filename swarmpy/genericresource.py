@@ -126,6 +126,21 @@ def has_enough(available: Sequence[GenericResource], want: GenericResource) -> b
     return want.count <= same[0].count
 
 
+def has_unit(available: Sequence[GenericResource], unit: GenericResource) -> bool:
+    """SwarmKit's HasResource: a unit a task was given is still on the node (that named unit,
+    or at least that count of the kind, its type unchanged)."""
+    for have in available:
+        if have.kind != unit.kind:
+            continue
+        if not have.named:
+            return not unit.named and unit.count <= have.count
+        if not unit.named:
+            return False
+        if unit.value == have.value:
+            return True
+    return False
+
+
 def consume(available: list[GenericResource], taken: Sequence[GenericResource]) -> None:
     """SwarmKit's ConsumeNodeResources: ``taken`` leaves ``available`` (in place)."""
     if not taken:

@@ -24,6 +24,7 @@ from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.dispatcher.dispatcher import Dispatcher
 from swarmpy.manager.logbroker import LogBroker, subscribe_via_leader
 from swarmpy.manager.nodeca import NodeCAServicer
+from swarmpy.manager.orchestrator.constraintenforcer import ConstraintEnforcer
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
 from swarmpy.manager.raftsecret import SecretKeeper, SecretRotation
@@ -239,6 +240,7 @@ def leader_loops(store: Store) -> list[ControlLoop]:
         Orchestrator(store),
         Allocator(store),
         Scheduler(store),
+        ConstraintEnforcer(store),
         TaskReaper(store),
         RootRotationLoop(store),
     ]
