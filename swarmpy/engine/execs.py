@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmpy.engine import bundle
+from swarmpy.engine.childsignal import ChildSignals
 from swarmpy.engine.containers import Containers
 from swarmpy.engine.runc import RUNC_UMASK, ContainerDir, Runc
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
@@ -135,11 +136,9 @@ class ExecProcess:
         terminal: bool,
     ) -> None:
         self._proc = proc
-        # The process itself, not its number, for signals: asyncio's send_signal and
-        # terminate poll the pid first (Popen.send_signal, bpo-38630), which reaps a process
-        # that just exited before asyncio's child watcher does, and the exit code becomes
-        # 255 ("Unknown child process pid"). A client resizing a TTY exec as it ends did so.
-        self._pidfd = _pidfd_of(proc.pid)
+        # Not asyncio's send_signal (see childsignal): a client resizing a TTY exec as it
+        # ended had its exit code turned into 255.
+        self._signals = ChildSignals(proc)
         self._stdin = stdin
         self._terminal = terminal  # stdin is the terminal's master, which output reads too
         self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
@@ -227,21 +226,12 @@ class ExecProcess:
         self._signal(signal.SIGWINCH)
 
     def _signal(self, sig: int) -> None:
-        """Send ``sig`` while the process lives, without reaping it (see ``_pidfd``)."""
-        if self._pidfd < 0 or self._proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):  # it exited: a zombie, or reaped
-            signal.pidfd_send_signal(self._pidfd, sig)
-
-    def _close_pidfd(self) -> None:
-        if self._pidfd >= 0:
-            os.close(self._pidfd)
-            self._pidfd = -1
+        self._signals.send(sig)
 
     async def wait(self) -> int:
         """The exit code, once the process exited; its streams are closed then."""
         code = await self._proc.wait()
-        self._close_pidfd()
+        self._signals.close()
         for fd in list(self._outputs):
             self._close_output(fd)
         if self._stdin is not None:
@@ -253,15 +243,6 @@ class ExecProcess:
     def terminate(self) -> None:
         # runc forwards it to the process in the container.
         self._signal(signal.SIGTERM)
-
-
-def _pidfd_of(pid: int) -> int:
-    """A pidfd of our child ``pid``, just started (so its pid names it still), or -1 if it
-    is gone already (reaped: nothing is left to signal)."""
-    try:
-        return os.pidfd_open(pid)
-    except ProcessLookupError:
-        return -1
 
 
 async def _write_fd(fd: int, data: bytes) -> None:

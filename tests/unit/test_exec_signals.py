@@ -1,17 +1,26 @@
-"""An exec's signals (a resize's SIGWINCH, a stop's SIGTERM) never take its exit code: one sent
-as the process ends must not reap it before asyncio's child watcher does, which would then
-report exit code 255 ("Unknown child process pid")."""
+"""Signals to our children never take their exit code: an exec's (a resize's SIGWINCH, a
+stop's SIGTERM) and a cancelled build step's kill of its runc. One sent as the process ends
+must not reap it before asyncio's child watcher does, which would then report exit code 255
+("Unknown child process pid")."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from swarmpy.engine.build.builder import _Run
 from swarmpy.engine.execs import ExecConfig, ExecProcess, _start_process
+from swarmpy.engine.images.records import ImageConfig
+from swarmpy.engine.runc import Runc
+from tests.support.poll import wait_for_async
 
 WAIT_S = 10.0
 
@@ -63,3 +72,59 @@ def test_a_signal_as_the_exec_exits_keeps_its_exit_code(
         assert asyncio.run(_signalled_as_it_exits(signal_it, release)) == 7
     finally:
         release.set()
+
+
+# runc run: says its pid, then exits 7 once told to (a file appears).
+FAKE_RUNC = f"""#!{sys.executable}
+import os, sys, time
+go = os.path.join(sys.argv[2], "go")
+print("pid", os.getpid(), flush=True)
+while not os.path.exists(go):
+    time.sleep(0.01)
+sys.exit(7)
+"""
+
+
+async def _cancelled_as_runc_exits(tmp_path: Path, release: threading.Event) -> None:
+    (tmp_path / "runc").write_text(FAKE_RUNC)
+    (tmp_path / "runc").chmod(0o755)
+    said: list[str] = []
+    step: Any = object.__new__(_Run)  # only what a RUN step's container needs
+    step.b = SimpleNamespace(runc=Runc(tmp_path, str(tmp_path / "runc")), seccomp=None)
+    step.say = said.append
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "cdir").mkdir()
+    image = ImageConfig(image_id="", cmd=("true",))
+    task = asyncio.create_task(
+        step._run_in(tmp_path / "rootfs", tmp_path / "cdir", "c" * 64, image, ("", "", ""))
+    )
+    try:
+        words = await wait_for_async("runc's pid", lambda: "".join(said).split())
+        (tmp_path / "go").touch()
+        await asyncio.to_thread(wait_exited, int(words[1]))
+        task.cancel()
+        # One turn of the loop: the step's cleanup has signalled runc and waits for it.
+        await asyncio.sleep(0)
+    finally:
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, WAIT_S)
+
+
+def test_a_cancelled_build_step_kills_runc_without_reaping_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[asyncio.subprocess.Process] = []
+    real = asyncio.create_subprocess_exec
+
+    async def create(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        started.append(await real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", create)
+    release = hold_blocking_waits(monkeypatch)
+    try:
+        asyncio.run(_cancelled_as_runc_exits(tmp_path, release))
+    finally:
+        release.set()
+    assert [p.returncode for p in started] == [7]

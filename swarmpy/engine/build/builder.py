@@ -26,6 +26,7 @@ import posixpath
 import re
 import secrets
 import shutil
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from swarmpy.engine.build import context as ctx
 from swarmpy.engine.build import dockerfile as dfile
 from swarmpy.engine.build import remote
 from swarmpy.engine.build.dockerfile import DockerfileError, Instruction
+from swarmpy.engine.childsignal import ChildSignals
 from swarmpy.engine.images import manifest as mf
 from swarmpy.engine.images.digests import digest_hex
 from swarmpy.engine.images.layertar import is_empty, write_layer
@@ -834,6 +836,7 @@ class _Run:
             )
         except FileNotFoundError:
             raise RuntimeFailure(f"runc not found: {self.b.runc.binary}") from None
+        signals = ChildSignals(proc)  # a cancelled build kills runc without reaping it
         try:
             assert proc.stdout is not None
             while chunk := await proc.stdout.read(1 << 16):
@@ -841,9 +844,9 @@ class _Run:
             code = await proc.wait()
         finally:
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+                signals.send(signal.SIGKILL)
                 await proc.wait()
+            signals.close()
             with contextlib.suppress(RuntimeFailure, NotFound):
                 if self.b.runc.knows(cid):
                     await self.b.runc.delete(cid, force=True)
