@@ -19,7 +19,7 @@ import typer
 from swarmpy.cli import engine, gotemplate, opts, output
 from swarmpy.cli.engine import error_line, for_each, path_of
 from swarmpy.cli.runflags import display_ports
-from swarmpy.cli.terminal import raw_terminal
+from swarmpy.cli.terminal import check_tty, raw_terminal
 from swarmpy.dockerjson.logtime import get_timestamp
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi import validate
@@ -304,6 +304,10 @@ def register(app: typer.Typer) -> None:
             if "=" not in item:
                 raise InvalidArgument(f"invalid environment variable {item!r}: use KEY=VALUE")
         api = engine.connect()
+        # As docker's: a missing container is reported first, and the TTY is checked before
+        # the exec is made (a refused one would stay behind on the daemon).
+        api.get(path_of("containers", ref, "json"))
+        check_tty(interactive, tty)
         created = api.post(
             path_of("containers", ref, "exec"),
             {

@@ -19,6 +19,7 @@ import typer
 
 from swarmpy.cli import engine, runflags
 from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.cli.terminal import check_tty
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -248,8 +249,9 @@ def register(app: typer.Typer) -> None:
             raise InvalidArgument("You cannot attach to a stopped container, start it first")
         if doc["State"].get("Paused"):
             raise InvalidArgument("You cannot attach to a paused container, unpause it first")
-        stdin = bool(doc["Config"].get("OpenStdin")) and not no_stdin
         tty = bool(doc["Config"].get("Tty"))
+        check_tty(not no_stdin, tty)  # docker's asks of --no-stdin, not of OpenStdin
+        stdin = bool(doc["Config"].get("OpenStdin")) and not no_stdin
         raise typer.Exit(_attach_and_wait(api, str(doc["Id"]), tty, stdin, detach_keys))
 
     @app.command("wait")

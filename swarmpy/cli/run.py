@@ -24,7 +24,7 @@ from swarmpy.cli import engine, runflags
 from swarmpy.cli.engine import error_line, path_of
 from swarmpy.cli.flagerror import FlagError
 from swarmpy.cli.main import USAGE_EXIT
-from swarmpy.cli.terminal import raw_terminal
+from swarmpy.cli.terminal import check_tty, raw_terminal
 from swarmpy.dockerjson import detachkeys
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
@@ -73,6 +73,8 @@ def create_container(api: engine.EngineClient, o: runflags.RunOptions) -> str:
 
 
 def run_container(o: runflags.RunOptions) -> int:
+    if not o.detach:  # docker's AttachStdin: -a stdin, or -i without -a
+        check_tty("stdin" in o.attach if o.attach else o.interactive, o.tty)
     api = engine.connect()
     try:
         cid = create_container(api, o)

@@ -11,6 +11,17 @@ from swarmpy.cli import engine
 from swarmpy.errors import SwarmpyError
 
 
+def check_tty(attach_stdin: bool, tty: bool) -> None:
+    """docker/cli's CheckTty: stdin for a container's or exec's TTY must be a terminal too
+    (piped or redirected input cannot drive it); refused as docker's, the line as it is and
+    exit 1, before anything is created."""
+    if tty and attach_stdin and not sys.stdin.isatty():
+        import typer
+
+        typer.echo("the input device is not a TTY", err=True)
+        raise typer.Exit(1)
+
+
 @contextlib.contextmanager
 def raw_terminal(api: engine.EngineClient, resize_path: str, raw: bool) -> Iterator[None]:
     """With ``raw`` on a terminal: ours passes every key through and the remote TTY gets our

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import pty
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from tests.support.poll import wait_for
 pytestmark = pytest.mark.root
 
 HTTPD = ("busybox", "httpd", "-f", "-h", "/etc")
+TTY_REFUSED = "the input device is not a TTY\n"  # docker/cli's CheckTty
 
 
 def free_port() -> int:
@@ -91,6 +93,34 @@ def restarted(d: Daemon, ref: str, count: int, not_pid: int = 0) -> dict[str, An
     if doc["RestartCount"] >= count and state["Running"] and state["Pid"] != not_pid:
         return doc
     return None
+
+
+def attach_detached_by_keys(d: Daemon, ref: str) -> tuple[int]:
+    """``swarmpy attach --detach-keys ctrl-x`` on a terminal (a TTY's stdin must be one), the
+    keys typed: its exit code. Typed again until it exits: the keys typed before the CLI made
+    the terminal raw are flushed with the line they were in, as on a real terminal."""
+    master, slave = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [str(swarmpy_executable()), "attach", "--detach-keys", "ctrl-x", ref],
+            env={**os.environ, "SWARMPY_HOST": d.host},
+            stdin=slave,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ) as proc:
+
+            def exited() -> tuple[int] | None:
+                os.write(master, b"\x18")
+                code = proc.poll()
+                return None if code is None else (code,)
+
+            try:
+                return wait_for("the attach to detach", exited, 30)
+            finally:
+                proc.kill()
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
@@ -185,14 +215,7 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     with docker.APIClient(base_url=d.host, version="1.41") as api:
         api.create_container("busybox", "sh", tty=True, stdin_open=True, name="tt")
         api.start("tt")
-        detached = subprocess.run(
-            [str(swarmpy_executable()), "attach", "--detach-keys", "ctrl-x", "tt"],
-            env={**os.environ, "SWARMPY_HOST": d.host},
-            input=b"\x18",
-            capture_output=True,
-            timeout=30,
-        )
-        assert detached.returncode == 0, detached.stderr
+        assert attach_detached_by_keys(d, "tt") == (0,)
         sock = api.attach_socket("tt", params={"stdin": 1, "stream": 1, "detachKeys": "ctrl-x"})
         raw = sock._sock
         raw.settimeout(20)
@@ -201,6 +224,17 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
             pass  # until the daemon ends the stream
         sock.close()
         assert api.inspect_container("tt")["State"]["Running"]
+        # A TTY's stdin must be a terminal: a pipe is refused as docker's CLI refuses it,
+        # before anything is made.
+        before = d.ok("ps", "-aq")
+        for args in (
+            ("run", "-it", "busybox", "true"),
+            ("exec", "-it", "tt", "true"),
+            ("attach", "tt"),
+        ):
+            refused = d.cli(*args, input="")
+            assert (refused.returncode, refused.stderr) == (1, TTY_REFUSED), args
+        assert d.ok("ps", "-aq") == before
         api.remove_container("tt", force=True)
 
     # --restart always: back after its process dies, and after a daemon restart.
@@ -291,5 +325,7 @@ def test_standalone_containers_through_docker(daemons: DaemonSet, tmp_path: Path
     assert after["Running"]
     assert after["Pid"] != before
     assert wait_for("web after restart", lambda: http_get("127.0.0.1", port, "/hostname"))
+    tty = docker.run("run", "-it", "busybox", "true", input="")
+    assert (tty.returncode, tty.stderr) == (1, TTY_REFUSED)
     docker.ok("rm", "-f", "web", "quick")
     assert docker.ok("ps", "-aq") == ""
