@@ -334,6 +334,9 @@ class FileReference:
     uid: str = "0"
     gid: str = "0"
     mode: int = 0o444
+    # Docker's ConfigReference Runtime target: a config the runtime reads (a credential spec,
+    # ``--credential-spec config://``), not a file in the container; its target stays "".
+    runtime: bool = False
 
 
 @dataclass(frozen=True)

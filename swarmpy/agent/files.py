@@ -46,10 +46,11 @@ def config_target(ref: FileReference) -> str:
 
 
 def task_files(task: Task) -> list[tuple[str, FileReference]]:
-    """(path in the container, reference) of every file the task gets, secrets first."""
+    """(path in the container, reference) of every file the task gets, secrets first (a
+    config for the runtime, a credential spec's, is no file in the container)."""
     spec = task.spec.container
     return [(secret_target(r), r) for r in spec.secrets] + [
-        (config_target(r), r) for r in spec.configs
+        (config_target(r), r) for r in spec.configs if not r.runtime
     ]
 
 

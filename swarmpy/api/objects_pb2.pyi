@@ -437,12 +437,14 @@ class FileReference(_message.Message):
     UID_FIELD_NUMBER: _builtins.int
     GID_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     target: _builtins.str
     uid: _builtins.str
     gid: _builtins.str
     mode: _builtins.int
+    runtime: _builtins.bool
     def __init__(
         self,
         *,
@@ -452,10 +454,11 @@ class FileReference(_message.Message):
         uid: _builtins.str = ...,
         gid: _builtins.str = ...,
         mode: _builtins.int = ...,
+        runtime: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["gid", b"gid", "id", b"id", "mode", b"mode", "name", b"name", "target", b"target", "uid", b"uid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gid", b"gid", "id", b"id", "mode", b"mode", "name", b"name", "runtime", b"runtime", "target", b"target", "uid", b"uid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -67,9 +67,14 @@ def config_json(config: Config, index: int | None) -> dict[str, Any]:
 
 
 def file_reference(f: Fields, kind: str) -> FileReference:
-    """A SecretReference (``kind`` "Secret") or ConfigReference: its File target and the
-    object's id and name."""
+    """A SecretReference (``kind`` "Secret") or ConfigReference: its File target (or, for a
+    config, its Runtime target) and the object's id and name."""
     target = f.obj("File")
+    # A config's Runtime target ({}: a credential spec's config); File wins when both are
+    # given, as in dockerd's configReferencesToGRPC.
+    runtime = f.obj("Runtime") if kind == "Config" else None
+    if runtime is not None:
+        runtime.done()
     name, uid, gid, mode = "", "0", "0", 0o444
     if target is not None:
         name = target.text("Name")
@@ -84,16 +89,16 @@ def file_reference(f: Fields, kind: str) -> FileReference:
         uid=uid,
         gid=gid,
         mode=mode,
+        runtime=target is None and runtime is not None,
     )
-    if kind == "Config":
-        f.unsupported(("Runtime",))
     f.done()
     return ref
 
 
 def file_reference_json(ref: FileReference, kind: str) -> dict[str, Any]:
-    return {
-        "File": {"Name": ref.target, "UID": ref.uid, "GID": ref.gid, "Mode": ref.mode},
-        f"{kind}ID": ref.id,
-        f"{kind}Name": ref.name,
-    }
+    target: dict[str, Any] = (
+        {"Runtime": {}}
+        if ref.runtime
+        else {"File": {"Name": ref.target, "UID": ref.uid, "GID": ref.gid, "Mode": ref.mode}}
+    )
+    return {**target, f"{kind}ID": ref.id, f"{kind}Name": ref.name}

@@ -1,7 +1,8 @@
 """`--secret`, `--config` (create) and `--secret-add/-rm`, `--config-add/-rm` (update), as
 docker/cli's opts.SecretOpt / ConfigOpt and service.ParseSecrets / ParseConfigs: the flag's
 short form (a name) or long form (source=,target=,uid=,gid=,mode=), the names resolved to
-ids through the Engine API before the spec is sent."""
+ids through the Engine API before the spec is sent. Also the runtime config a
+`--credential-spec config://NAME` reads."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 from swarmpy.cli.engine import EngineClient, filters_json
 from swarmpy.errors import InvalidArgument
-from swarmpy.model import FileReference, ServiceSpec
+from swarmpy.model import ContainerSpec, FileReference, ServiceSpec
 
 DEFAULT_MODE = 0o444
 
@@ -88,6 +89,53 @@ def updated(
     return kept + parse_all(add, kind) if add else kept
 
 
+def _credential_config(credential_spec: str) -> str:
+    """The config a credential spec reads (its name before resolve_spec, its id after), or
+    "" for a file:// or registry:// one, or none."""
+    source, _, value = credential_spec.partition("://")
+    return value if source == "config" else ""
+
+
+def _runtime_ref(name: str) -> FileReference:
+    return FileReference(id="", name=name, target="", runtime=True)
+
+
+def with_credential_spec(
+    configs: tuple[FileReference, ...], credential_spec: str
+) -> tuple[FileReference, ...]:
+    """docker/cli's setConfigs: a credential spec read from a config has that config among
+    the service's configs with a Runtime target (once, however often it is asked for)."""
+    name = _credential_config(credential_spec)
+    if not name or any(r.runtime and r.name == name for r in configs):
+        return configs
+    return (*configs, _runtime_ref(name))
+
+
+def updated_configs(
+    container: ContainerSpec,
+    add: Sequence[str],
+    remove: Sequence[str],
+    credential_spec_given: bool,
+) -> tuple[FileReference, ...]:
+    """docker/cli's getUpdatedConfigs, over a container whose credential spec the update has
+    already set: a runtime config is kept only while the credential spec still reads it
+    (given again by name, or not given so still by id), --config-rm removes file configs
+    by name, then --config-add's and a newly named credential spec's config are added."""
+    config = _credential_config(container.credential_spec)
+    name, config_id = (config, "") if credential_spec_given else ("", config)
+    drop = set(remove)
+    kept = tuple(
+        r
+        for r in container.configs
+        if (r.name == name or r.id == config_id if r.runtime else r.name not in drop)
+    )
+    added = kept + parse_all(add, "config") if add else kept
+    if not credential_spec_given:
+        return added
+    # docker/cli appends the config again when the same name is given anew; once is enough.
+    return with_credential_spec(added, container.credential_spec)
+
+
 def resolve(
     api: EngineClient, refs: tuple[FileReference, ...], kind: str
 ) -> tuple[FileReference, ...]:
@@ -108,10 +156,19 @@ def resolve(
 
 
 def resolve_spec(api: EngineClient, spec: ServiceSpec) -> ServiceSpec:
+    """The references' ids looked up, and a credential spec naming a config rewritten to
+    that config's id, as docker/cli's setConfigs and updateCredSpecConfig."""
     c = spec.container
+    configs = resolve(api, c.configs, "config")
+    credential_spec = c.credential_spec
+    config = _credential_config(credential_spec)
+    named = [r.id for r in configs if config and r.name == config]
+    if named:
+        credential_spec = f"config://{named[0]}"
     container = dataclasses.replace(
         c,
         secrets=resolve(api, c.secrets, "secret"),
-        configs=resolve(api, c.configs, "config"),
+        configs=configs,
+        credential_spec=credential_spec,
     )
     return dataclasses.replace(spec, container=container)

@@ -202,8 +202,9 @@ def _container(c: ContainerSpec, o: Common) -> ContainerSpec:
 
 def _credential_spec(value: str) -> str:
     """docker/cli's credentialSpecOpt: "" asks for none; else a config://, file:// or
-    registry:// value, in its words. A config is refused: Docker adds it to the task's
-    configs as a runtime config, which swarmpy's configs are not."""
+    registry:// value, in its words. A config is named here (config://NAME); its reference
+    is added to the configs and the name becomes the config's id once resolved
+    (filerefs.resolve_spec)."""
     if not value:
         return ""
     source, sep, _ = value.partition("://")
@@ -211,11 +212,6 @@ def _credential_spec(value: str) -> str:
         raise InvalidArgument(
             f'invalid argument "{value}" for "--credential-spec" flag: invalid credential '
             'spec: value must be prefixed with "config://", "file://", or "registry://"'
-        )
-    if source == "config":
-        raise InvalidArgument(
-            "--credential-spec config:// is not supported: swarmpy has no runtime configs "
-            "(credential specs are Windows only; a Linux node rejects the task)"
         )
     return value
 
@@ -528,7 +524,9 @@ def create_spec(o: CreateOptions) -> ServiceSpec:
         ulimits=specflags.ulimits((), o.ulimits, ()),
         healthcheck=_create_health(o),
         secrets=filerefs.parse_all(o.secrets, "secret"),
-        configs=filerefs.parse_all(o.configs, "config"),
+        configs=filerefs.with_credential_spec(
+            filerefs.parse_all(o.configs, "config"), _credential_spec(o.credential_spec or "")
+        ),
     )
     spec = ServiceSpec(
         name=o.name,
@@ -604,7 +602,9 @@ def update_spec(
         else c.ulimits,
         healthcheck=_update_health(c.healthcheck, o),
         secrets=filerefs.updated(c.secrets, o.secret_add, o.secret_rm, "secret"),
-        configs=filerefs.updated(c.configs, o.config_add, o.config_rm, "config"),
+        configs=filerefs.updated_configs(
+            c, o.config_add, o.config_rm, credential_spec_given=o.credential_spec is not None
+        ),
     )
     constraints = spec.constraints
     if o.constraint_add or o.constraint_rm:

@@ -14,7 +14,7 @@ from swarmpy.errors import AlreadyExists, InvalidArgument, NotFound
 from swarmpy.manager.controlapi.common import resolve, serialise
 from swarmpy.manager.controlapi.validate import check_labels
 from swarmpy.manager.state.store import CONFIGS, SECRETS, SERVICES, Store, StoreObject, Table, Tx
-from swarmpy.model import FileReference, Service, ServiceSpec, new_id, now
+from swarmpy.model import ContainerSpec, FileReference, Service, ServiceSpec, new_id, now
 
 # SwarmKit's isValidConfigOrSecretName and its 64-character limit.
 _NAME_RE = re.compile(r"[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?")
@@ -168,6 +168,8 @@ def check_references(kind: str, refs: tuple[FileReference, ...]) -> None:
     for ref in refs:
         if not ref.id or not ref.name:
             raise InvalidArgument(f"malformed {kind} reference")
+        if ref.runtime:
+            continue  # no file: nothing to name, nothing to conflict with
         if not ref.target:
             raise InvalidArgument(
                 f"malformed file {kind} reference, invalid target file name provided"
@@ -178,3 +180,16 @@ def check_references(kind: str, refs: tuple[FileReference, ...]) -> None:
                 f"conflicting target: '{ref.target}'"
             )
         targets[ref.target] = ref.name
+
+
+def check_credential_spec(container: ContainerSpec) -> None:
+    """SwarmKit's validateConfigRefsSpec: a credential spec read from a config needs that
+    config among the references with a Runtime target."""
+    source, _, config_id = container.credential_spec.partition("://")
+    if source != "config" or not config_id:
+        return
+    if not any(r.runtime and r.id == config_id for r in container.configs):
+        raise InvalidArgument(
+            f"CredentialSpec references config '{config_id}', but that config isn't in config "
+            "references with RuntimeTarget"
+        )

@@ -9,7 +9,11 @@ from swarmpy.manager import constraint
 from swarmpy.manager.allocator.network import NO_INGRESS, find_ingress
 from swarmpy.manager.allocator.ports import check_ports, needs_ingress, port_conflict
 from swarmpy.manager.controlapi.common import resolve, serialise
-from swarmpy.manager.controlapi.fileobjects import check_exist, check_references
+from swarmpy.manager.controlapi.fileobjects import (
+    check_credential_spec,
+    check_exist,
+    check_references,
+)
 from swarmpy.manager.controlapi.validate import check_service_spec
 from swarmpy.manager.state.store import NETWORKS, SERVICES, Snapshot, Store, Tx
 from swarmpy.model import (
@@ -50,6 +54,7 @@ def check_spec(snapshot: Snapshot, spec: ServiceSpec) -> ServiceSpec:
     check_ports(spec)
     check_references("secret", spec.container.secrets)
     check_references("config", spec.container.configs)
+    check_credential_spec(spec.container)
     constraint.parse_all(spec.constraints)
     network_ids = []
     for ref in spec.networks:
