@@ -1,8 +1,10 @@
 """The engine's container events, Docker's (create, start, kill, die, stop, pause, unpause,
-destroy), handed to whoever subscribed: the Engine API's /events records them.
+destroy; attach, detach and commit, which the Engine API reports), handed to whoever
+subscribed: the Engine API's /events records them.
 
 An event's attributes are Docker's: the container's labels, its image (the reference it was
-asked for) and name, and what the action adds (die's ``exitCode``, kill's ``signal``); all
+asked for) and name, and what the action adds (die's ``exitCode``, kill's ``signal``,
+commit's ``comment``, ``imageID`` and ``imageRef``); all
 read from the annotations the bundle keeps, so a container of an earlier daemon has them too.
 """
 

@@ -11,6 +11,7 @@ import pty
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,11 @@ def restarted(d: Daemon, ref: str, count: int, not_pid: int = 0) -> dict[str, An
     if doc["RestartCount"] >= count and state["Running"] and state["Pid"] != not_pid:
         return doc
     return None
+
+
+def next_second() -> str:
+    """An events --until past what happened so far: a duration ("0s") is whole seconds."""
+    return str(int(time.time()) + 1)
 
 
 def attach_detached_by_keys(d: Daemon, ref: str) -> tuple[int]:
@@ -192,6 +198,12 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     assert "web" not in listed
     image_id = d.ok("commit", "-c", 'ENTRYPOINT ["cat"]', "-c", "ENV MODE=on", "web2", "noted:v1")
     assert image_id.strip().startswith("sha256:")
+    committed = d.ok(
+        "events", "--since", "10m", "--until", next_second(), "--filter", "event=commit",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Actor.Attributes.imageRef}} {{.Actor.Attributes.imageID}}",
+    )  # fmt: skip
+    assert committed == f"web2 noted:v1 {image_id.strip()}\n"
     assert d.ok("run", "--rm", "noted:v1", "/tmp/note.txt") == "from the host\n"
     assert d.ok("run", "--rm", "--entrypoint", "", "noted:v1", "sh", "-c", "echo $MODE") == "on\n"
 
@@ -235,6 +247,13 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
             refused = d.cli(*args, input="")
             assert (refused.returncode, refused.stderr) == (1, TTY_REFUSED), args
         assert d.ok("ps", "-aq") == before
+        # Each attach is an event; a detach only where the daemon read the keys (docker's CLI,
+        # like ours, keeps them and just hangs up).
+        attaches = d.ok(
+            "events", "--since", "10m", "--until", next_second(), "--filter", "container=tt",
+            "--filter", "event=attach", "--filter", "event=detach", "--format", "{{.Action}}",
+        )  # fmt: skip
+        assert attaches.split() == ["attach", "attach", "detach"]
         api.remove_container("tt", force=True)
 
     # --restart always: back after its process dies, and after a daemon restart.
