@@ -35,7 +35,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from swarmpy.errors import SwarmpyError
-from swarmpy.manager.state.raft.keyring import KeyRing, answers, load_secret, save_secret
+from swarmpy.manager.state.raft import atrest
+from swarmpy.manager.state.raft.keyring import (
+    KeyRing,
+    answers,
+    load_secret,
+    save_secret,
+    secret_in_clear,
+)
 from swarmpy.manager.state.store import CLUSTERS, Store, Tx
 from swarmpy.model import Cluster, now
 
@@ -212,6 +219,7 @@ class SecretKeeper:
         self.keys = keys
         self.data_dir = data_dir
         self._kept = load_secret(data_dir)
+        self._in_clear = secret_in_clear(data_dir)
 
     def restore(self) -> None:
         """Before Raft starts: send with what this manager sent with last (its peers may have
@@ -233,6 +241,9 @@ class SecretKeeper:
         if (send, accept) != (self.keys.send, self.keys.accepted):
             self.keys.set(send, accept)
         epoch = max(cluster.raft_keys.epoch, self._kept[0] if self._kept else 0)
-        if self._kept != (epoch, send):
+        # Kept again sealed once this manager holds its first data key (the cluster object
+        # then names it): nothing under the Raft directory stays in clear.
+        unsealed = self._in_clear and atrest.holds_key(self.data_dir)
+        if self._kept != (epoch, send) or unsealed:
             self._kept = (epoch, send)
-            save_secret(self.data_dir, epoch, send)
+            self._in_clear = not save_secret(self.data_dir, epoch, send)

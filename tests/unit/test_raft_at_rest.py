@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import pytest
 
 from swarmpy.manager import sealing
+from swarmpy.manager.raftsecret import SecretKeeper
 from swarmpy.manager.state.raft import atrest
 from swarmpy.manager.state.raft.dumper import BackgroundSerializer
-from swarmpy.manager.state.raft.keyring import load_secret, save_secret
+from swarmpy.manager.state.raft.keyring import SECRET_FILE, KeyRing, load_secret, save_secret
 from swarmpy.manager.state.raft.storage import (
     DUMP_FILE,
     JOURNAL_FILE,
@@ -24,6 +26,9 @@ from swarmpy.manager.state.raft.storage import (
     verify_dump,
     write_dump_file,
 )
+from swarmpy.manager.state.store import LocalLog, Store
+from swarmpy.model import Cluster, RaftKeys
+from tests.support.poll import wait_for
 
 CA_KEY = b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKf4bench0nly+n0t+a+real+key\n"
 SECRET = b"s3cret-db-password-4242"
@@ -57,6 +62,11 @@ def in_clear(directory: Path) -> list[Path]:
         for p in directory.rglob("*")
         if p.is_file() and (CA_KEY in p.read_bytes() or SECRET in p.read_bytes())
     ]
+
+
+def next_chunk(leader: BackgroundSerializer, node: str) -> Any:
+    """The next chunk of the leader's dump for ``node``, once the dump is opened for it."""
+    return wait_for("the dump opened for a follower", lambda: leader.getTransmissionData(node))
 
 
 def dump_data() -> Any:
@@ -168,8 +178,7 @@ def test_a_dump_travels_opened_and_each_manager_seals_it_under_its_keys(
         )
         chunks: list[bytes] = []
         while True:
-            part = leader.getTransmissionData("f1")
-            assert part
+            part = next_chunk(leader, "f1")
             chunks.append(part[0])
             if follower.setTransmissionData(part):
                 break
@@ -188,3 +197,106 @@ def test_the_transport_secret_beside_the_journal_is_sealed(tmp_path: Path, ring:
     assert load_secret(tmp_path) == (3, SECRET.decode())
     atrest.unregister(tmp_path)  # locked: the state file's password and the store decide
     assert load_secret(tmp_path) is None
+
+
+def test_records_and_a_dump_from_before_the_first_key_are_sealed_when_it_comes(
+    tmp_path: Path,
+) -> None:
+    """A manager that held no data key yet (a swarm from before them, a key fetched late)
+    wrote its first records and dump in clear: its first key seals them, not the next
+    compaction."""
+    import swarmpy.manager.state.raft.patches  # noqa: F401  (pysyncobj's dump path, patched)
+
+    keys: list[str] = []
+    atrest.register(tmp_path, lambda: tuple(keys))
+    try:
+        path, dump = tmp_path / JOURNAL_FILE, tmp_path / DUMP_FILE
+        journal = FileJournal(str(path))
+        before = entries(1, 3)
+        for entry in before:
+            journal.add(*entry)
+        journal.sync()
+        serializer = BackgroundSerializer(str(dump), 1000, False, None, None, None)
+        serializer.serialize(dump_data(), 2)
+        serializer.wait()
+        assert serializer.checkSerializing()[1] == 2
+        assert in_clear(tmp_path) == [path]
+        assert gzip.decompress(dump.read_bytes())  # in clear too, behind gzip
+
+        keys.append(sealing.new_data_key())  # the swarm's first data key
+        after = entries(4, 1)
+        journal.add(*after[0])
+        journal.sync()
+        serializer.checkSerializing()  # the tick thread, between dumps
+        assert in_clear(tmp_path) == []
+        assert atrest.is_sealed_dump(dump.read_bytes())
+        assert [journal[i] for i in range(len(journal))] == before + after
+        journal.add(*entries(5, 1)[0])  # appended as usual from then on
+        journal._destroy()
+        assert read_journal(path)[0] == before + after + entries(5, 1)
+        assert read_dump(dump) == dump_data()
+        assert in_clear(tmp_path) == []
+    finally:
+        atrest.unregister(tmp_path)
+
+
+def test_a_journal_opened_with_records_from_before_the_key_is_sealed(tmp_path: Path) -> None:
+    keys: list[str] = []
+    atrest.register(tmp_path, lambda: tuple(keys))
+    try:
+        path = tmp_path / JOURNAL_FILE
+        written = entries(1, 3)
+        write_journal(path, written)  # registered, but no key held: records in clear
+        assert in_clear(tmp_path) == [path]
+        keys.append(sealing.new_data_key())
+        journal = FileJournal(str(path))  # a restart holding the key
+        journal._destroy()
+        assert in_clear(tmp_path) == []
+        assert read_journal(path)[0] == written
+    finally:
+        atrest.unregister(tmp_path)
+
+
+def test_the_dump_is_opened_for_followers_off_the_tick_thread(
+    tmp_path: Path, ring: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import swarmpy.manager.state.raft.patches  # noqa: F401  (pysyncobj's dump path, patched)
+
+    write_dump_file(tmp_path / DUMP_FILE, dump_data())
+    opened_on: list[str] = []
+    export = atrest.export_dump
+
+    def recording(path: str) -> bytes:
+        opened_on.append(threading.current_thread().name)
+        return export(path)
+
+    monkeypatch.setattr(atrest, "export_dump", recording)
+    leader = BackgroundSerializer(str(tmp_path / DUMP_FILE), 1000, False, None, None, None)
+    first = next_chunk(leader, "f1")
+    second = next_chunk(leader, "f2")  # a second follower's transfer shares the export
+    assert first[0] == second[0]
+    assert opened_on == ["raft-dump-export"]
+    chunks = [first[0]]
+    while not (part := next_chunk(leader, "f1"))[2]:
+        chunks.append(part[0])
+    assert gzip.decompress(b"".join(chunks))
+
+
+def test_the_transport_secret_kept_in_clear_is_sealed_with_the_first_key(
+    tmp_path: Path,
+) -> None:
+    keys: list[str] = []
+    atrest.register(tmp_path, lambda: tuple(keys))
+    try:
+        save_secret(tmp_path, 1, SECRET.decode())  # before any key: in clear
+        assert in_clear(tmp_path) == [tmp_path / SECRET_FILE]
+        keeper = SecretKeeper(Store(LocalLog()), KeyRing(SECRET.decode()), tmp_path)
+        cluster = Cluster(id="c1", raft_secret=SECRET.decode(), raft_keys=RaftKeys(epoch=1))
+        keeper.follow(cluster)
+        assert in_clear(tmp_path) == [tmp_path / SECRET_FILE]  # still no key to seal with
+        keys.append(sealing.new_data_key())
+        keeper.follow(cluster)  # the cluster object naming the first key
+        assert in_clear(tmp_path) == []
+        assert load_secret(tmp_path) == (1, SECRET.decode())
+    finally:
+        atrest.unregister(tmp_path)

@@ -27,7 +27,10 @@ The keys of a Raft data dir are registered by the manager that runs it (``regist
 pysyncobj makes journals and dumps from a path only. A dir nobody registered (tests, the
 bench's bare baseline) is written in clear as before. Files from earlier versions (a journal
 of clear records, a gzip dump) stay readable: the journal is rewritten sealed as it opens,
-the dump as the manager starts (``seal_dump_file``), or at the latest at the next dump.
+the dump as the manager starts (``seal_dump_file``). What a registered manager wrote in clear
+while it held no key yet is sealed as soon as it holds one: the journal with its first sealed
+record (``storage.FileJournal``), the dump by the tick thread between dumps (``dumper``),
+the transport secret when the cluster object names the key (``raftsecret``).
 
 Between managers a dump travels opened (pysyncobj's transport encrypts it): the leader's file
 is sealed under its keys, and a follower may not hold the newest one yet (it fetches keys
@@ -165,6 +168,12 @@ def keys_for(path: Path | str) -> Keys | None:
             where = parent
 
 
+def holds_key(path: Path | str) -> bool:
+    """Whether the Raft files at ``path`` are sealed when written now."""
+    keys = keys_for(path)
+    return keys is not None and bool(keys.ring())
+
+
 # ------------------------------------------------------------------ journal records
 
 
@@ -172,6 +181,12 @@ def seal_record(entry: bytes, keys: Keys | None) -> bytes:
     """A record's payload in a sealed-format journal: ``entry`` sealed if a key is held."""
     sealed = keys.seal(entry, _RECORD_AD) if keys is not None else None
     return entry + PLAIN if sealed is None else sealed + SEALED
+
+
+def in_clear(payload: bytes) -> bool:
+    """Whether a sealed-format record's payload (or the framed record, which ends with it)
+    holds its entry in clear: written while no key was held."""
+    return payload[-1:] == PLAIN
 
 
 def open_record(payload: bytes, keys: Keys | None, path: Path | str) -> bytes:
@@ -238,6 +253,15 @@ def dump_content(raw: bytes, path: Path | str) -> bytes:
         return gzip.decompress(raw)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise Damaged(f"is not a complete gzip stream ({exc})") from None
+
+
+def dump_in_clear(path: Path) -> bool:
+    """Whether a dump file exists and is not sealed (written while no key was held)."""
+    try:
+        with open(path, "rb") as f:
+            return not is_sealed_dump(f.read(len(DUMP_MAGIC)))
+    except FileNotFoundError:
+        return False
 
 
 def seal_dump_file(path: Path) -> bool:

@@ -228,11 +228,21 @@ def load_secret(data_dir: Path) -> tuple[int, str] | None:
     return int(data["epoch"]), str(data["secret"])
 
 
-def save_secret(data_dir: Path, epoch: int, secret: str) -> None:
+def save_secret(data_dir: Path, epoch: int, secret: str) -> bool:
     """Keep the secret now sent with (0600, replaced atomically: a torn file would lock this
-    manager out of its peers), sealed under the data keys as the Raft files are."""
+    manager out of its peers), sealed under the data keys as the Raft files are; False if it
+    was kept in clear (no key held yet)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     sealed = atrest.seal_secret(secret, data_dir)
     doc: dict[str, Any] = {"epoch": epoch}
     doc.update({"secret": secret} if sealed is None else {"sealed": sealed})
     write_atomic(data_dir / SECRET_FILE, json.dumps(doc))
+    return sealed is not None
+
+
+def secret_in_clear(data_dir: Path) -> bool:
+    """Whether the kept secret is in clear (kept before this manager held a data key)."""
+    try:
+        return "secret" in json.loads((data_dir / SECRET_FILE).read_text())
+    except (OSError, ValueError, TypeError):
+        return False

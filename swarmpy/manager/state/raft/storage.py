@@ -308,6 +308,13 @@ def _zeroed_sector(data: bytes, start: int, end: int) -> bool:
 
 def read_journal(path: Path) -> tuple[list[Entry], list[int], int | None]:
     """(entries, end offset of each record, offset of a torn last record or None)."""
+    entries, ends, torn, _clear = _read_journal(path)
+    return entries, ends, torn
+
+
+def _read_journal(path: Path) -> tuple[list[Entry], list[int], int | None, bool]:
+    """``read_journal``, and whether a record of a sealed-format journal is in clear (written
+    while this manager held no data key)."""
     data = path.read_bytes()
     sealed = data.startswith(atrest.JOURNAL_MAGIC)
     if not sealed:
@@ -315,24 +322,26 @@ def read_journal(path: Path) -> tuple[list[Entry], list[int], int | None]:
     keys = atrest.keys_for(path) if sealed else None
     entries: list[Entry] = []
     ends: list[int] = []
+    clear = False
     pos = len(JOURNAL_MAGIC)
     while pos < len(data):
         if len(data) - pos < _HEADER.size:
-            return entries, ends, pos  # the header itself was cut short
+            return entries, ends, pos, clear  # the header itself was cut short
         length, crc, head_crc = _HEADER.unpack_from(data, pos)
         if zlib.crc32(data[pos : pos + 8]) != head_crc:
             if not any(data[pos:]):
-                return entries, ends, pos
+                return entries, ends, pos, clear
             raise RaftDataCorrupt(path, f"has a damaged record header at byte {pos}")
         end = pos + _HEADER.size + length
         if end > len(data):
-            return entries, ends, pos  # a record whose append did not complete
+            return entries, ends, pos, clear  # a record whose append did not complete
         payload = data[pos + _HEADER.size : end]
         if zlib.crc32(payload) != crc or length < _ENTRY.size:
             if end == len(data) and _zeroed_sector(data, pos + _HEADER.size, end):
-                return entries, ends, pos
+                return entries, ends, pos, clear
             raise RaftDataCorrupt(path, f"fails the checksum of its record at byte {pos}")
         if sealed:
+            clear = clear or atrest.in_clear(payload)
             try:
                 payload = atrest.open_record(payload, keys, path)
             except atrest.Damaged as exc:
@@ -341,7 +350,7 @@ def read_journal(path: Path) -> tuple[list[Entry], list[int], int | None]:
         entries.append((payload[_ENTRY.size :], idx, term))
         ends.append(end)
         pos = end
-    return entries, ends, None
+    return entries, ends, None, clear
 
 
 class FileJournal:
@@ -367,14 +376,15 @@ class FileJournal:
         self._keys = atrest.keys_for(self.path)
         if not self.path.exists():
             write_file(self.path, JOURNAL_MAGIC if self._keys is None else atrest.JOURNAL_MAGIC)
-        self._entries, self._ends, torn = read_journal(self.path)
+        self._entries, self._ends, torn, self._clear = _read_journal(self.path)
         self._check_companions()
         self._sealed = _starts_with(self.path, atrest.JOURNAL_MAGIC)
-        if self._keys is not None and not self._sealed:
-            # A journal in clear from an earlier version: sealed at once (atrest).
+        if self._keys is not None and (not self._sealed or (self._clear and self._keys.ring())):
+            # A journal in clear from an earlier version, or with records written before this
+            # manager held a data key: sealed at once (atrest).
             self._sealed = True
             write_file(self.path, self._magic + b"".join(self._record(*e) for e in self._entries))
-            self._entries, self._ends, torn = read_journal(self.path)
+            self._entries, self._ends, torn, self._clear = _read_journal(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         if torn is not None:
             log.warning(
@@ -430,7 +440,19 @@ class FileJournal:
             self._ends.append(self._shadow_ends.pop(0))
             return
         self.settle()
-        self._append(self._record(command, idx, term))
+        record = self._record(command, idx, term)
+        # This manager's first data key (a swarm from before them, a key fetched late): the
+        # records written in clear before it are sealed with this one, as SwarmKit
+        # re-encrypts its WAL when its Raft DEK changes, not at the next compaction.
+        if (
+            self._clear
+            and not atrest.in_clear(record)
+            and self._rewrite([*self._entries, (command, idx, term)])
+        ):
+            log.info("raft: sealed %s under the data key", self.path)
+            return
+        self._append(record)
+        self._clear = self._clear or (self._sealed and atrest.in_clear(record))
         self._entries.append((command, idx, term))
         self._ends.append(self._size)
         self.dirty = True
@@ -515,14 +537,18 @@ class FileJournal:
     def deleteEntriesTo(self, entryTo: int) -> None:
         """Drop the entries a durable dump now holds: rewrite the rest to a new file."""
         self.settle()
-        kept = self._entries[entryTo:]
+        if not self._rewrite(self._entries[entryTo:]):
+            # Keeping entries the dump also holds is harmless; they go with the next dump.
+            log.warning("raft: no space left on device to compact %s; kept it whole", self.path)
+
+    def _rewrite(self, kept: list[Entry]) -> bool:
+        """Replace the file by ``kept``'s records, durably; False if the disk is full (the
+        file is unchanged)."""
         records = [self._record(*entry) for entry in kept]
         try:
             write_file(self.path, self._magic + b"".join(records))
         except NoSpace:
-            # Keeping entries the dump also holds is harmless; they go with the next dump.
-            log.warning("raft: no space left on device to compact %s; kept it whole", self.path)
-            return
+            return False
         os.close(self._fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._entries = kept
@@ -534,6 +560,8 @@ class FileJournal:
         self._size = size
         self.dirty = False
         self._synced_index = kept[-1][1] if kept else 0
+        self._clear = self._sealed and any(atrest.in_clear(r) for r in records)
+        return True
 
     @property
     def _magic(self) -> bytes:
