@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,11 @@ from swarmpy.engine.runc import (
     wait_stopped,
 )
 from swarmpy.engine.spec import ContainerConfig, Mount
-from swarmpy.errors import Conflict, NotFound
+from swarmpy.errors import Conflict, NotFound, RuntimeFailure
 from swarmpy.fsutil import write_atomic
 from swarmpy.model import HealthState
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -69,6 +73,8 @@ class Engine:
         # unconfined. Every container and every exec in it gets it.
         self.seccomp = seccomp_profile or seccomp.load_profile()
         self._monitors: dict[str, health.HealthMonitor] = {}
+        # Runs started here and not ended, by volume: one starting is not running yet.
+        self._volume_runs: Counter[str] = Counter()
 
     def container_dir(self, cid: str) -> ContainerDir:
         return ContainerDir(self.container_root / cid)
@@ -110,6 +116,8 @@ class Engine:
         for name, text in bundle.etc_files(container).items():
             modes.write_file(cdir.path / name, text)
         cdir.config_file.write_text(json.dumps(config, indent=1))
+        # Mounted to be filled from the image; its runs mount it again.
+        await asyncio.to_thread(self._release_volumes, volume_names(config))
         check = health.merge(container.healthcheck, image.healthcheck)
         cdir.update_record(
             image_id=image.image_id,
@@ -141,6 +149,13 @@ class Engine:
         cdir = self.container_dir(cid)
         started = time.time()
         mounted = volume_mounts(cdir.config())
+        names = [name for name, _, _ in mounted]
+        self._volume_runs.update(names)
+        try:
+            await asyncio.to_thread(self._run_volumes, names)
+        except BaseException:
+            self._end_volume_runs(names)
+            raise
         for name, destination, rw in mounted:
             # Docker's volume events: each volume mounted for the run, unmounted at its end.
             self.volumes.events.tell(
@@ -191,6 +206,7 @@ class Engine:
                     self.volumes.events.tell(
                         "unmount", name, {"container": cid, "driver": volumes.DRIVER}
                     )
+                self._end_volume_runs(names)
 
             self.reaper.watch(pid, exited)
         self._monitor(cid)
@@ -369,6 +385,46 @@ class Engine:
             if not users.get(name):
                 with contextlib.suppress(NotFound, Conflict):
                     await asyncio.to_thread(self.volumes.remove, name)
+
+    def _run_volumes(self, names: list[str]) -> None:
+        """The volumes of a run mounted (those whose options make them mounts)."""
+        for name in names:
+            self.volumes.mount(name)
+
+    def _end_volume_runs(self, names: list[str]) -> None:
+        self._volume_runs.subtract(names)
+        self._release_volumes(names)
+
+    def _release_volumes(self, names: list[str]) -> None:
+        """Of ``names``, the mounted volumes no run uses any more, unmounted (Docker's
+        local driver, at its last user's end): a tmpfs volume's content goes with them.
+        A run this daemon did not start (one adopted after a restart) counts by its
+        record."""
+        mounted = [
+            n
+            for n in names
+            if self._volume_runs[n] <= 0 and os.path.ismount(self.volumes.data_dir(n))
+        ]
+        if not mounted:
+            return
+        running = self._running_volume_users()
+        for name in mounted:
+            if name in running:
+                continue
+            try:
+                self.volumes.release(name)
+            except RuntimeFailure as exc:  # still busy: its next user's end tries again
+                log.warning("%s", exc)
+
+    def _running_volume_users(self) -> set[str]:
+        names: set[str] = set()
+        if self.container_root.is_dir():
+            for path in self.container_root.iterdir():
+                cdir = self.container_dir(path.name)
+                rec = cdir.record()
+                if rec.get("pid") and "exit_code" not in rec:
+                    names.update(volume_names(cdir.config()))
+        return names
 
     def volume_users(self) -> dict[str, list[str]]:
         """Volume name -> ids of the containers (any state) that mount it."""

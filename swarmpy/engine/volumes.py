@@ -5,7 +5,9 @@ A volume is a directory under the data root, ``<root>/volumes/<name>/_data``, ma
 ``opts.json`` (its mount options, as Docker's) and ``volume.json`` (labels, creation time,
 whether it is anonymous: what Docker's volume store keeps in its metadata database). With
 ``-o type=tmpfs,device=tmpfs,o=size=64m`` (any type ``mount`` knows) the directory is a mount
-point, mounted when a container first needs it and unmounted when the volume is removed.
+point, mounted while a container uses it (at its create, to fill it, and at each start) and
+unmounted once no running container does, as Docker's local driver counts its users: a tmpfs
+volume's content lasts as long as some container runs with it.
 
 A named volume mounted over a path the image has is filled from the image on first use, when
 it is empty (Docker's copy-up, ``copyExistingContents``), unless the mount says
@@ -240,6 +242,20 @@ class VolumeStore:
         not exist yet (a service's volume-label and volume-opt, as Docker's), and mounted
         when its options say so: what a container start calls for each volume mount."""
         volume = self.create(name, labels=labels, options=options)
+        self._mount(volume)
+        return volume
+
+    def mount(self, name: str) -> None:
+        """The volume mounted if its options say so and it is not: a container's start."""
+        self._mount(self.get(name))
+
+    def release(self, name: str) -> None:
+        """The volume unmounted if it is a mount: its last running user ended (Docker's
+        local driver unmounts at its last Unmount)."""
+        self._unmount(self.root / name / DATA)
+
+    @staticmethod
+    def _mount(volume: Volume) -> None:
         if needs_mount(volume.options) and not os.path.ismount(volume.mountpoint):
             done = subprocess.run(
                 mount_argv(volume.options, volume.mountpoint),
@@ -254,7 +270,6 @@ class VolumeStore:
                     f"{volume.mountpoint}': failed to mount local volume: "
                     f"{why[-1] if why else 'mount exited ' + str(done.returncode)}"
                 )
-        return volume
 
     def create_anonymous(self) -> Volume:
         """A volume for an image's VOLUME or a --mount without a source, labelled as

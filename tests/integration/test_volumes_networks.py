@@ -196,6 +196,12 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
     assert d.ok("volume", "create", "--label", "tier=db", "keep") == "keep\n"
     tmpfs_opts = ("-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m")
     assert d.ok("volume", "create", *tmpfs_opts, "scratch") == "scratch\n"
+    # A tmpfs volume is mounted while a container runs with it, as Docker's local driver:
+    # what one run wrote is gone for the next.
+    scratch_data = d.data_root / "volumes" / "scratch" / "_data"
+    d.ok("run", "--rm", "-v", "scratch:/s", "busybox", "touch", "/s/x")
+    assert not os.path.ismount(scratch_data)
+    assert d.ok("run", "--rm", "-v", "scratch:/s", "busybox", "ls", "/s") == ""
     lines = d.ok("volume", "ls").splitlines()
     assert lines[0].split() == ["DRIVER", "VOLUME", "NAME"]
     assert [line.split() for line in lines[1:]] == [["local", "keep"], ["local", "scratch"]]
@@ -344,6 +350,7 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
     assert df[3].split()[:4] == ["Local", "Volumes", "4", "3"]  # scratch is unused
     d.ok("service", "rm", "writer")
     wait_for("the writer's container to go", lambda: _no_containers(d), 30)
+    assert not os.path.ismount(fast["Mountpoint"])  # its last user ended
     reader = _container_id(
         d, "reader", "--restart-condition", "none",
         "--mount", "type=volume,source=data,target=/etc",
