@@ -1,8 +1,10 @@
 """Generic resources end to end on one daemon, as Docker's: the node advertises what its
 daemon.json's node-generic-resources names, `service create --generic-resource gpu=1` puts
 tasks only while units are free (the rest pending in Docker's words), each container sees its
-own unit as DOCKER_RESOURCE_GPU; a task asking for process isolation is rejected as a Linux
-dockerd rejects it, and one with a credential spec too. One daemon, one test for all of it."""
+own unit as DOCKER_RESOURCE_GPU, and a daemon restarted with a unit fewer has the task holding it
+rejected (SwarmKit's constraint enforcer); a task asking for process isolation is rejected as a
+Linux dockerd rejects it, and one with a credential spec too (a file, or a config referenced as a
+runtime config). One daemon, one test for all of it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from tests.support.localswarm import STOP_GRACE, TASK_START_S, single_node_swarm
 from tests.support.poll import wait_for
 
 pytestmark = pytest.mark.root
+
+UUID1 = {"NamedResourceSpec": {"Kind": "gpu", "Value": "UUID1"}}
+UUID2 = {"NamedResourceSpec": {"Kind": "gpu", "Value": "UUID2"}}
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -37,9 +42,11 @@ def tasks(d: Daemon, service: str) -> list[dict[str, Any]]:
     try:
         query = json.dumps({"service": [service]})
         conn.request("GET", f"/tasks?filters={urllib.parse.quote(query)}")
-        found: list[dict[str, Any]] = json.loads(conn.getresponse().read())
+        found = json.loads(conn.getresponse().read())
     finally:
         conn.close()
+    # An error (a manager just restarted, not leading yet) is "not yet" to a poll.
+    assert isinstance(found, list), found
     return found
 
 
@@ -95,9 +102,37 @@ def test_generic_resources_reach_tasks_and_windows_options_are_rejected() -> Non
                 assert f"DOCKER_RESOURCE_GPU={unit['NamedResourceSpec']['Value']}" in env
                 seen.add(unit["NamedResourceSpec"]["Value"])
             assert seen == {"UUID1", "UUID2"}
+
+            # The daemon restarted with one GPU fewer: the task holding it is rejected as
+            # SwarmKit's constraint enforcer does, and its replacement waits for a unit.
+            (gone,) = [t for t in found if t.get("GenericResources") == [UUID2]]
+            config.write_text(json.dumps({"node-generic-resources": ["gpu=UUID1", "SSD=3"]}))
+            d.restart()
+
+            def enforced() -> dict[str, Any] | None:
+                now = {t["ID"]: t for t in tasks(d, "ml")}
+                old = now.get(gone["ID"])
+                # Rejected, then told to stop once replaced (after the restart delay).
+                replaced = old is not None and old["DesiredState"] == "shutdown"
+                return old if replaced else None
+
+            old = wait_for("the task on the lost GPU replaced", enforced, TASK_START_S + 10, 0.5)
+            assert old["Status"]["State"] == "rejected"
+            assert old["Status"]["Message"] == "task rejected by constraint enforcer"
+            assert old["Status"]["Err"] == "assigned node no longer meets constraints"
+            kept = [
+                t
+                for t in tasks(d, "ml")
+                if t["DesiredState"] == "running" and t.get("GenericResources")
+            ]
+            assert [t["GenericResources"] for t in kept] == [[UUID1]]
             d.ok("service", "rm", "ml")
 
-            # Windows-only options: kept in the spec, the task rejected by a Linux node.
+            # Windows-only options: kept in the spec, the task rejected by a Linux node. A
+            # credential spec from a config references it as a runtime config, as docker/cli.
+            (d.workdir / "credspec.json").write_text("{}")
+            cred_id = d.ok("config", "create", "credspec", str(d.workdir / "credspec.json"))
+            cred_id = cred_id.strip()
             for name, flags, shown, err in (
                 (
                     "iso",
@@ -110,6 +145,15 @@ def test_generic_resources_reach_tasks_and_windows_options_are_rejected() -> Non
                     ("--credential-spec", "file://spec.json"),
                     {"Privileges": {"CredentialSpec": {"File": "spec.json"}}},
                     'invalid --security-opt 2: "credentialspec=file://spec.json"',
+                ),
+                (
+                    "credcfg",
+                    ("--credential-spec", "config://credspec"),
+                    {
+                        "Privileges": {"CredentialSpec": {"Config": cred_id}},
+                        "Configs": [{"Runtime": {}, "ConfigID": cred_id, "ConfigName": "credspec"}],
+                    },
+                    f'invalid --security-opt 2: "credentialspec=config://{cred_id}"',
                 ),
             ):
                 d.ok(
