@@ -1,26 +1,29 @@
 """The CLI's client of the Docker Engine API: HTTP over the daemon's unix socket, or over TCP
 with TLS (``-H tcp://host:2376 --tlsverify``), as Docker's CLI talks to dockerd.
 
-Built on the standard library's http.client rather than httpx: the CLI's start is measured
-(``bench/run.py cli``), and importing httpx alone costs more than the whole budget of a
-``swarmpy node ls``. A command gets its ``EngineClient`` from ``connect()``; the first request
-pings the daemon to settle the API version (Docker's negotiation: the lower of the two);
-errors come back as swarmpy errors with the daemon's one-line message, printed as "Error
-response from daemon: ..." as Docker's CLI does.
+The CLI's start is measured (``bench/run.py cli``), and importing httpx alone costs more than
+the whole budget of a ``swarmpy node ls``: a request whose body and answer fit in memory
+(every JSON call, and the version ping) is one exchange of ``cli/wire.py`` on a connection
+of its own; streams, file uploads, HEAD's headers and hijacked connections go through the
+standard library's http.client, imported only then (wire.py says why). A command gets its
+``EngineClient`` from ``connect()``; the first request pings the daemon to settle the API
+version (Docker's negotiation: the lower of the two); errors come back as swarmpy errors
+with the daemon's one-line message, printed as "Error response from daemon: ..." as
+Docker's CLI does.
 """
 
 from __future__ import annotations
 
-import http.client
+import functools
 import json
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from urllib.parse import quote, urlencode
 
+from swarmpy.cli import wire
 from swarmpy.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -32,6 +35,7 @@ from swarmpy.errors import (
 )
 
 if TYPE_CHECKING:
+    import http.client
     import ssl
 
 API_VERSION = "1.41"  # the newest this client speaks
@@ -44,6 +48,7 @@ PLAIN_PORT = 2375
 # Docker's file names in its certificate directory (DOCKER_CERT_PATH, ~/.docker).
 CA_FILE, CERT_FILE, KEY_FILE = "ca.pem", "cert.pem", "key.pem"
 DEFAULT_CERT_DIR = ".swarmpy"  # under $HOME
+UNIX_HOST_HEADER = "localhost"  # the Host header Docker's CLI sends over a unix socket
 TIMEOUT_S = 60.0
 
 ERRORS_BY_STATUS: dict[int, type[SwarmpyError]] = {
@@ -55,8 +60,9 @@ ERRORS_BY_STATUS: dict[int, type[SwarmpyError]] = {
 }
 
 
-@dataclass(frozen=True)
-class TLSFiles:
+# This module's values are NamedTuples rather than frozen dataclasses: as immutable, and
+# building the classes costs a tenth as much, which every command pays at its start.
+class TLSFiles(NamedTuple):
     """The client side of TLS: ``verify`` checks the daemon's certificate against ``ca``;
     ``cert``/``key`` prove who we are (the daemon's --tlsverify requires them)."""
 
@@ -66,8 +72,7 @@ class TLSFiles:
     key: Path | None = None
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """Where the daemon is: a unix socket ``path``, or ``address`` over TCP (TLS when ``tls``)."""
 
     host: str  # as the user gave it, for messages
@@ -76,8 +81,7 @@ class Endpoint:
     tls: TLSFiles | None = None
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     """The CLI's global connection options, before the environment fills them in."""
 
     host: str = ""
@@ -164,20 +168,32 @@ def ssl_context(files: TLSFiles) -> ssl.SSLContext:
     return context
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)  # the Host header Docker's CLI sends
-        self._path = path
+def _unix_socket(path: str, timeout: float | None) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+
+@functools.cache
+def _unix_connection() -> Callable[[str, float | None], http.client.HTTPConnection]:
+    """http.client's connection over a unix socket (http.client is imported only for the
+    requests it serves: streams, uploads, hijacks)."""
+    import http.client
+
+    class UnixConnection(http.client.HTTPConnection):
+        def __init__(self, path: str, timeout: float | None) -> None:
+            super().__init__(UNIX_HOST_HEADER, timeout=timeout)
+            self._path = path
+
+        def connect(self) -> None:
+            self.sock = _unix_socket(self._path, self.timeout)
+
+    return UnixConnection
 
 
 def error_from(status: int, body: bytes, reason: str) -> SwarmpyError:
@@ -207,8 +223,7 @@ def image_path(ref: str, *rest: str) -> str:
     return "/images/" + quote(ref, safe="/:@") + (path_of(*rest) if rest else "")
 
 
-@dataclass(frozen=True)
-class Hijacked:
+class Hijacked(NamedTuple):
     """A hijacked connection: write the process's stdin to ``sock``, read its output with
     ``read1`` (the response's buffer may already hold its first bytes). The response is kept
     here: when it is collected it closes the reader."""
@@ -241,17 +256,47 @@ class EngineClient:
 
     # ------------------------------------------------------------------ transport
 
+    def _tls_context(self, files: TLSFiles) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl_context(files)
+        return self._ssl
+
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         """A connection; ``timeout`` None for a stream, which may be quiet for hours."""
+        import http.client
+
         ep = self.endpoint
         if ep.path:
-            return _UnixConnection(ep.path, timeout)
+            return _unix_connection()(ep.path, timeout)
         host, port = ep.address
         if ep.tls is None:
             return http.client.HTTPConnection(host, port, timeout=timeout)
-        if self._ssl is None:
-            self._ssl = ssl_context(ep.tls)
-        return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl)
+        context = self._tls_context(ep.tls)
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+
+    def _socket(self, timeout: float) -> socket.socket:
+        """A socket connected to the daemon as http.client connects one (TCP_NODELAY, TLS
+        with the daemon's host name), for one exchange of ``wire``."""
+        ep = self.endpoint
+        if ep.path:
+            return _unix_socket(ep.path, timeout)
+        sock = socket.create_connection(ep.address, timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ep.tls is not None:
+                return self._tls_context(ep.tls).wrap_socket(sock, server_hostname=ep.address[0])
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _host_header(self) -> str:
+        """The Host header http.client sends: the port only when not the scheme's own."""
+        if self.endpoint.path:
+            return UNIX_HOST_HEADER
+        host, port = self.endpoint.address
+        name = f"[{host}]" if ":" in host else host
+        return name if port == (443 if self.endpoint.tls else 80) else f"{name}:{port}"
 
     def _unreachable(self, exc: OSError) -> SwarmpyError:
         if isinstance(exc, PermissionError):
@@ -259,23 +304,28 @@ class EngineClient:
                 f"permission denied while trying to connect to the swarmpy daemon socket at "
                 f"{self.endpoint.host}"
             )
-        import ssl
+        if self.endpoint.tls is not None:
+            import http.client
+            import ssl
 
-        if isinstance(exc, ssl.SSLError):
-            return Unavailable(f"TLS with the daemon at {self.endpoint.host} failed: {exc}")
-        if self.endpoint.tls is not None and isinstance(exc, http.client.RemoteDisconnected):
-            # TLS 1.3: a daemon that refuses our certificate (or its absence) hangs up after
-            # the handshake, so this is all the client sees of it.
-            return Unavailable(
-                f"the daemon at {self.endpoint.host} closed the TLS connection: it takes only "
-                "client certificates its CA signed (--tlscert, --tlskey)"
-            )
+            if isinstance(exc, ssl.SSLError):
+                return Unavailable(f"TLS with the daemon at {self.endpoint.host} failed: {exc}")
+            if isinstance(exc, http.client.RemoteDisconnected | wire.Disconnected):
+                # TLS 1.3: a daemon that refuses our certificate (or its absence) hangs up
+                # after the handshake, so this is all the client sees of it.
+                return Unavailable(
+                    f"the daemon at {self.endpoint.host} closed the TLS connection: it takes "
+                    "only client certificates its CA signed (--tlscert, --tlskey)"
+                )
         if self.endpoint.path:
             return Unavailable(
                 f"Cannot connect to the swarmpy daemon at {self.endpoint.host}. "
                 "Is the swarmpy daemon running?"
             )
         return Unavailable(f"Cannot connect to the swarmpy daemon at {self.endpoint.host}: {exc}")
+
+    def _bad_answer(self, exc: Exception) -> SwarmpyError:
+        return Unavailable(f"bad answer from the daemon at {self.endpoint.host}: {exc}")
 
     def _send(
         self,
@@ -295,6 +345,8 @@ class EngineClient:
         body: Any,
         headers: Mapping[str, str],
     ) -> http.client.HTTPResponse:
+        import http.client
+
         try:
             conn.request(method, url, body=body, headers=dict(headers))
             return conn.getresponse()
@@ -303,18 +355,64 @@ class EngineClient:
             raise self._unreachable(exc) from None
         except http.client.HTTPException as exc:
             conn.close()
-            raise Unavailable(
-                f"bad answer from the daemon at {self.endpoint.host}: {exc}"
-            ) from None
+            raise self._bad_answer(exc) from None
+
+    def _ask(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> wire.Answer:
+        """One request whose body and answer fit in memory, on a connection of its own, with
+        the headers http.client would add (Host, Accept-Encoding, and a zero Content-Length
+        on a POST or PUT without a body)."""
+        sent = [("Host", self._host_header()), ("Accept-Encoding", "identity"), *headers.items()]
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            sent.append(("Content-Length", str(len(body or b""))))
+        try:
+            request = wire.request_bytes(method, url, sent, body)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        try:
+            with self._socket(self.timeout) as sock, sock.makefile("rb") as reader:
+                sock.sendall(request)
+                return wire.read_answer(reader, method)
+        except OSError as exc:
+            raise self._unreachable(exc) from None
+        except wire.BadAnswer as exc:
+            raise self._bad_answer(exc) from None
 
     def version(self) -> str:
         """The API version of this session: the daemon's if older than ours (from /_ping)."""
         if not self._version:
-            response = self._send("GET", "/_ping", None, {}, self.timeout)
-            response.read()
-            theirs = response.getheader("Api-Version", "") or API_VERSION
+            answer = self._ask("GET", "/_ping", None, {})
+            theirs = answer.headers.get("api-version", "") or API_VERSION
             self._version = min(theirs, API_VERSION, key=_version_key)
         return self._version
+
+    def _request(
+        self,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[str, Any, dict[str, str]]:
+        """A request's URL (the API version's prefix, the query), its body (JSON encoded, or
+        bytes or a file as they are) and its headers."""
+        url = f"/v{self.version()}{path}"
+        params = [
+            (k, _query_value(one))
+            for k, v in (query or {}).items()
+            if v is not None
+            for one in (v if isinstance(v, tuple) else (v,))
+        ]
+        if params:
+            url += "?" + urlencode(params)
+        data = None
+        sent = dict(headers or {})
+        if body is not None:
+            raw = isinstance(body, bytes) or hasattr(body, "read")
+            data = body if raw else json.dumps(body).encode()
+            sent["Content-Type"] = content_type
+        return url, data, sent
 
     def open(
         self,
@@ -331,21 +429,7 @@ class EngineClient:
         daemon's error). The caller reads (and closes) it: a ``stream`` as it comes, without
         a timeout. ``body`` is JSON, or bytes or a binary file sent as ``content_type``
         (a file in chunks, as it is read). A tuple value repeats its parameter (``t=a&t=b``)."""
-        url = f"/v{self.version()}{path}"
-        params = [
-            (k, _query_value(one))
-            for k, v in (query or {}).items()
-            if v is not None
-            for one in (v if isinstance(v, tuple) else (v,))
-        ]
-        if params:
-            url += "?" + urlencode(params)
-        data = None
-        sent = dict(headers or {})
-        if body is not None:
-            raw = isinstance(body, bytes) or hasattr(body, "read")
-            data = body if raw else json.dumps(body).encode()
-            sent["Content-Type"] = content_type
+        url, data, sent = self._request(path, query, body, content_type, headers)
         response = self._send(method, url, data, sent, None if stream else self.timeout)
         if response.status >= 400:
             payload = response.read()
@@ -364,9 +448,16 @@ class EngineClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """A request whose answer is JSON (or empty: None)."""
-        with self.open(method, path, query, body, headers=headers) as response:
-            data = response.read()
-        return json.loads(data) if data.strip() else None
+        url, data, sent = self._request(path, query, body, "application/json", headers)
+        if data is not None and not isinstance(data, bytes):  # a file, sent as it is read
+            with self.open(method, path, query, body, headers=headers) as response:
+                payload = response.read()
+        else:
+            answer = self._ask(method, url, data, sent)
+            if answer.status >= 400:
+                raise error_from(answer.status, answer.body, answer.reason)
+            payload = answer.body
+        return json.loads(payload) if payload.strip() else None
 
     def get(self, path: str, **query: Any) -> Any:
         return self.call("GET", path, query)

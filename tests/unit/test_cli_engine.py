@@ -174,6 +174,7 @@ def test_for_each_goes_on_past_failures_and_reports_each(
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[str] = []
+    headers_seen: list[dict[str, str]] = []
     api_version = "1.40"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -204,6 +205,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self._send(404, b'{"message": "No such node: x"}', {"Content-Type": "application/json"})
 
+    def do_POST(self) -> None:
+        type(self).seen.append(self.path)
+        type(self).headers_seen.append(dict(self.headers.items()))
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        # Chunked, as aiohttp frames an answer it streams.
+        self.send_response(201)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body) + 2, b"[" + body + b"]"))
+
 
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
@@ -213,6 +224,7 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 def served(tmp_path: Path) -> Iterator[EngineClient]:
     path = tmp_path / "api.sock"
     _Handler.seen = []
+    _Handler.headers_seen = []
     server = _UnixServer(str(path), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -239,6 +251,18 @@ def test_an_error_status_raises_the_daemons_message(served: EngineClient) -> Non
         served.get(engine.path_of("nodes", "x/../y"))
     assert info.value.message == "No such node: x"
     assert _Handler.seen[-1] == "/v1.40/nodes/x%2F..%2Fy"
+
+
+def test_a_call_sends_the_headers_http_client_sent(served: EngineClient) -> None:
+    assert served.post("/nodes/n1/update", {"Role": "worker"}, version=3) == [{"Role": "worker"}]
+    assert served.post("/swarm/leave") == []
+    with_body, without = _Handler.headers_seen
+    assert _Handler.seen[1:] == ["/v1.40/nodes/n1/update?version=3", "/v1.40/swarm/leave"]
+    assert with_body["Host"] == without["Host"] == "localhost"
+    assert with_body["Content-Type"] == "application/json"
+    assert with_body["Content-Length"] == str(len(b'{"Role": "worker"}'))
+    assert without["Content-Length"] == "0"
+    assert "Content-Type" not in without
 
 
 def test_streams_come_line_by_line(served: EngineClient) -> None:

@@ -12,7 +12,8 @@ from swarmpy.cli import main as cli_main
 
 # What a listing must not load: the gRPC stack, the daemon's layers, the engine; pydantic (typer
 # coerces with it unless cli.fastparams answers), rich (help only), the template evaluator (a
-# --format only), the domain model and the daemon's configuration.
+# --format only), the domain model and the daemon's configuration; http.client, its email
+# parser and ssl (a JSON call is one exchange of cli/wire.py; they are for streams and TLS).
 HEAVY = (
     "grpc",
     "swarmpy.api",
@@ -27,6 +28,9 @@ HEAVY = (
     "swarmpy.config",
     "swarmpy.cli.specflags",
     "swarmpy.cli.service.create",
+    "http.client",
+    "email",
+    "ssl",
 )
 
 
