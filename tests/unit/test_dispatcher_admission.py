@@ -17,6 +17,7 @@ from swarmpy.manager.dispatcher.admission import (
     MAX_RETRY_S,
     MIN_RETRY_S,
     Admission,
+    Reconnects,
     StallClock,
 )
 from swarmpy.manager.dispatcher.dispatcher import Dispatcher, _Session
@@ -32,7 +33,7 @@ from swarmpy.manager.state.store import (
     Tx,
 )
 from swarmpy.model import Cluster, NodeRole, NodeState, TaskState, TaskStatus
-from swarmpy.protocol import retry_after
+from swarmpy.protocol import HEARTBEAT_MISSES, retry_after
 from tests.support.builders import node, node_credentials, service, task
 from tests.support.poll import wait_for_async
 
@@ -73,6 +74,28 @@ def test_promised_comebacks_expire() -> None:
     assert first is not None
     # Long after everyone told to come back has come back, the queue is empty again.
     assert admission.admit(1000.0) == MIN_RETRY_S
+
+
+def test_a_node_still_away_is_owed_what_the_slowest_recent_return_took() -> None:
+    reconnects = Reconnects(cap_s=20.0)
+    for i in range(4):
+        reconnects.hung_up(f"n{i}", 100.0)
+    # Nobody back yet: nothing is known about the leader's pace.
+    assert reconnects.allowance(100.0, window_s=15.0) == 0.0
+    reconnects.back("n0", 101.0)
+    reconnects.back("n1", 108.0)
+    assert reconnects.allowance(108.0, window_s=15.0) == 8.0
+    assert set(reconnects.away) == {"n2", "n3"}
+    # A node given up on is no longer waited for; a slow return is bounded by the cap.
+    reconnects.forget("n2")
+    reconnects.back("n3", 150.0)
+    assert reconnects.allowance(150.0, window_s=15.0) == 20.0
+    # Once the window has passed without a slow return, a lone node that hangs up is
+    # owed nothing: a dead node is found as fast as before.
+    assert reconnects.allowance(200.0, window_s=15.0) == 0.0
+    reconnects.hung_up("n9", 200.0)
+    reconnects.back("n0", 200.0)  # never hung up: not a return
+    assert reconnects.allowance(200.0, window_s=15.0) == 0.0
 
 
 def test_only_a_late_wakeup_past_the_slack_is_a_stall() -> None:
@@ -276,7 +299,8 @@ def test_a_leader_at_capacity_refuses_a_session_with_the_delay_to_obey() -> None
     assert retry_after(other) is None
 
 
-def test_a_node_told_to_come_back_later_is_not_down_before_then() -> None:
+@pytest.mark.parametrize("had_session", [False, True], ids=["first-session", "reconnecting"])
+def test_a_node_told_to_come_back_later_is_not_down_before_then(had_session: bool) -> None:
     async def main() -> tuple[float, float, float]:
         root = ca.create_root_ca()
         store = Store(LocalLog())
@@ -291,8 +315,15 @@ def test_a_node_told_to_come_back_later_is_not_down_before_then() -> None:
         runner = asyncio.create_task(leader.run())
         try:
             await asyncio.sleep(0)
-            leader.admission.max_pending = 0
             call: Any = _Call(node_credentials(root, told.id, NodeRole.WORKER).cert_pem)
+            if had_session:
+                # Its agent restarted: the session it hung up is still the leader's last
+                # word on it, and must not outweigh the time the leader gave it.
+                # The servicer's stream is an async generator: closing it is the hang-up.
+                earlier: Any = leader.Session(dispatcher_pb2.SessionRequest(), call)
+                await anext(earlier)
+                await earlier.aclose()
+            leader.admission.max_pending = 0
             refused_at = time.monotonic()
             with pytest.raises(_Refused):
                 await anext(leader.Session(dispatcher_pb2.SessionRequest(), call))
@@ -344,3 +375,78 @@ def test_a_new_leader_gives_every_node_its_turn_to_reconnect() -> None:
     before, down_at = asyncio.run(main())
     # Three periods of grace, after the second the whole swarm takes to register.
     assert down_at - before >= 1.0 + 3 * 0.2
+
+
+def test_nodes_reconnecting_all_at_once_are_not_down_while_they_wait_their_turn() -> None:
+    """Every agent hangs up at once (a network blip, a restart of the agents) and the
+    leader takes the new sessions in one after another, the last long after three heartbeat
+    periods since its last beat: none of them was silent by its own fault. A node that
+    never comes back is still marked down once the others are in."""
+    period = 0.2
+
+    async def main() -> tuple[set[str], float]:
+        root = ca.create_root_ca()
+        store = Store(LocalLog())
+        members = [node(f"n{i:02d}") for i in range(40)]
+        certs = {n.id: node_credentials(root, n.id, NodeRole.WORKER).cert_pem for n in members}
+
+        def create(tx: Tx) -> None:
+            tx.create(CLUSTERS, Cluster(id="c1", heartbeat_period_s=period))
+            for n in members:
+                tx.create(NODES, n)
+
+        await store.update(create)
+        leader = Dispatcher(store, root.cert_pem, lambda: True, lambda: None)
+        runner = asyncio.create_task(leader.run())
+        beating: set[str] = set()
+
+        async def beat() -> None:
+            # The agents with a session beat well within every period.
+            while True:
+                for node_id in beating:
+                    session = leader._sessions.get(node_id)
+                    if session is not None:
+                        session.last_heartbeat = time.monotonic()
+                await asyncio.sleep(period / 4)
+
+        async def open_session(node_id: str) -> Any:
+            call: Any = _Call(certs[node_id])
+            stream: Any = leader.Session(dispatcher_pb2.SessionRequest(), call)
+            await anext(stream)
+            beating.add(node_id)
+            return stream
+
+        beats = asyncio.create_task(beat())
+        streams: list[Any] = []
+        try:
+            await asyncio.sleep(0)
+            streams = list(await asyncio.gather(*(open_session(n.id) for n in members)))
+            watch = store.watch(NODES)
+            # All hang up at once...
+            beating.clear()
+            for stream in streams:
+                await stream.aclose()
+            hung_up = time.monotonic()
+            # ...and come back one at a time (each registration waits for its batch).
+            silent, *others = members
+            streams = [await open_session(n.id) for n in others]
+            took = time.monotonic() - hung_up
+            await wait_for_async(
+                "the node that never came back down",
+                lambda: is_down(store, silent.id),
+                timeout=60,
+            )
+            downs = {e.obj.id for e in watch.pending() if e.obj.state == NodeState.DOWN}
+            watch.close()
+            return downs, took
+        finally:
+            beats.cancel()
+            for stream in streams:
+                await stream.aclose()
+            await leader.stop()
+            runner.cancel()
+
+    downs, took = asyncio.run(main())
+    # The premise: the last node came back well after its grace had run out.
+    assert took > 2 * HEARTBEAT_MISSES * period
+    assert downs == {"id-n00"}

@@ -13,6 +13,7 @@ Pure bookkeeping over times the caller passes: no clock, no I/O, no asyncio.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 
 # Sessions registering (opened, their node not yet written) at once, at most.
@@ -26,6 +27,9 @@ DEFAULT_RATE = 100.0
 RATE_WEIGHT = 0.3
 # A wake-up of the liveness check this much later than asked counts as the leader stalling.
 STALL_SLACK_S = 0.5
+# However slowly the swarm is coming back, a node that hung up is down at most this much
+# later than its heartbeats alone would say: a dead node among reconnecting ones is found.
+MAX_RECONNECT_ALLOWANCE_S = 60.0
 
 
 @dataclass
@@ -85,3 +89,44 @@ class StallClock:
             return 0.0
         self.stalled_s += late
         return late
+
+
+@dataclass
+class Reconnects:
+    """Nodes whose agent hung up its session and has not opened a new one, and how long the
+    nodes that did come back were away.
+
+    After a network blip or a restart of the agents, every agent reconnects at once and the
+    leader takes them in at its own pace (TLS handshakes, new calls, registrations): the
+    last may be back only well after three heartbeat periods from its last beat, through no
+    fault of its own. While nodes come back that slowly, a node still away is waiting for
+    its turn, not gone: ``allowance`` is how long the slowest return of the last window took
+    (bounded), and the liveness check adds it to the grace of every node still away. A lone
+    node that hangs up while the others come back at once gets (next to) nothing.
+    """
+
+    cap_s: float = MAX_RECONNECT_ALLOWANCE_S
+    # Node id -> when its session ended.
+    away: dict[str, float] = field(default_factory=dict)
+    # (when a node came back, how long it had been away), oldest first.
+    _returns: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def hung_up(self, node_id: str, at: float) -> None:
+        self.away[node_id] = at
+
+    def back(self, node_id: str, at: float) -> None:
+        """The node opened a new session."""
+        since = self.away.pop(node_id, None)
+        if since is not None:
+            self._returns.append((at, at - since))
+
+    def forget(self, node_id: str) -> None:
+        """The node is down or gone: no longer waited for."""
+        self.away.pop(node_id, None)
+
+    def allowance(self, now: float, window_s: float) -> float:
+        """How much longer than its grace a node still away may take: the longest time a
+        node that came back within the last ``window_s`` had been away."""
+        while self._returns and self._returns[0][0] < now - window_s:
+            self._returns.popleft()
+        return min(self.cap_s, max((took for _, took in self._returns), default=0.0))

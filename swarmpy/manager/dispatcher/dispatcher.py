@@ -9,7 +9,8 @@ Backpressure (``admission.py``): sessions are admitted while fewer than
 ``MAX_PENDING_SESSIONS`` are registering, the rest refused with a delay the agent obeys;
 registrations and status reports are written in batches, one at a time, coalesced per node
 and task (``statusbatch.py``); and time the leader itself was too busy to read heartbeats
-is not counted against the nodes.
+is not counted against the nodes, nor is a node's wait for its turn while the whole swarm
+reconnects at once (``admission.Reconnects``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager import sealing
 from swarmpy.manager.auth import authorize, refuse_removed
-from swarmpy.manager.dispatcher.admission import Admission, StallClock
+from swarmpy.manager.dispatcher.admission import Admission, Reconnects, StallClock
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.files import file_data, wanted_ids
 from swarmpy.manager.dispatcher.netview import ViewBuilder
@@ -101,6 +102,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._registrations = RegistrationBatcher(store)
         self._registrations.on_registered = self.admission.registered
         self.stalls = StallClock()
+        self.reconnects = Reconnects()
         # Nodes told to come back later (admission), and when: not late before then.
         self._deferred: dict[str, float] = {}
         self._dirty = asyncio.Event()
@@ -135,6 +137,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         for session in self._sessions.values():
             session.changed.set()
         self._sessions.clear()
+        self.reconnects.away.clear()
 
     def _period(self, snapshot: Snapshot | None = None) -> float:
         cluster = (snapshot or self.store.view()).cluster()
@@ -163,12 +166,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     live.last_heartbeat = min(woke, live.last_heartbeat + stall)
                 for node_id, seen in seen_at.items():
                     seen_at[node_id] = min(woke, seen + stall)
-            deadline = time.monotonic() - HEARTBEAT_MISSES * period
+            grace = HEARTBEAT_MISSES * period
+            deadline = time.monotonic() - grace
+            # Nodes that hung up are owed as long as the slowest of the others took to
+            # come back: the leader is still taking reconnections in, they wait their turn.
+            coming_back = self.reconnects.allowance(time.monotonic(), grace)
             snapshot = self.store.view()
             nodes = snapshot.all(NODES)
             if allowance is None:
                 allowance = len(nodes) / max(self.admission.rate, 1.0)
             late = []
+            spared = 0
             for node in nodes:
                 session = self._sessions.get(node.id)
                 if session is not None:
@@ -176,14 +184,26 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     last = session.last_heartbeat
                 else:
                     last = seen_at.setdefault(node.id, max(started + allowance, time.monotonic()))
-                    # Told to come back at a time: its grace counts from then.
-                    last = max(last, self._deferred.get(node.id, 0.0))
+                if node.id in self.reconnects.away:
+                    spared += last < deadline <= last + coming_back
+                    last += coming_back
+                # Told to come back at a time: its grace counts from then (whether or not
+                # the session it hung up is still on the books).
+                last = max(last, self._deferred.get(node.id, 0.0))
                 if node.state != NodeState.DOWN and last < deadline:
                     late.append(node.id)
+            if spared:
+                log.info(
+                    "dispatcher: %d nodes still reconnecting, not late: others took up to "
+                    "%.1f s to come back",
+                    spared,
+                    coming_back,
+                )
             if late:
                 await self.store.update(functools.partial(_mark_down, node_ids=late))
                 for node_id in late:
                     log.info("node %s missed %d heartbeats: down", node_id, HEARTBEAT_MISSES)
+                    self.reconnects.forget(node_id)
                     dropped = self._sessions.pop(node_id, None)
                     if dropped is not None:
                         dropped.changed.set()
@@ -317,6 +337,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         """Refuse a node removed while its streams were open; its other streams end too."""
         cluster = self.store.view().cluster()
         if cluster is not None and cluster.is_removed(node_id):
+            self.reconnects.forget(node_id)
             dropped = self._sessions.pop(node_id, None)
             if dropped is not None:
                 dropped.changed.set()
@@ -354,37 +375,47 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             previous.changed.set()
         session = _Session(new_id(), time.monotonic())
         self._sessions[node_id] = session
+        self.reconnects.back(node_id, session.last_heartbeat)
         try:
-            node = self.store.view().get(NODES, node_id)
-            if node is None:
-                raise NotFound(f"node {node_id} is not part of this swarm (it was removed)")
-            await self._registrations.register(
-                node_id,
-                {
-                    "hostname": desc.hostname or node.hostname,
-                    "addr": desc.addr or node.addr,
-                    "state": NodeState.READY,
-                    "engine_version": desc.engine_version or node.engine_version,
-                    "resources": codec.from_proto(Resources, desc.resources),
-                },
-            )
+            try:
+                node = self.store.view().get(NODES, node_id)
+                if node is None:
+                    raise NotFound(f"node {node_id} is not part of this swarm (it was removed)")
+                await self._registrations.register(
+                    node_id,
+                    {
+                        "hostname": desc.hostname or node.hostname,
+                        "addr": desc.addr or node.addr,
+                        "state": NodeState.READY,
+                        "engine_version": desc.engine_version or node.engine_version,
+                        "resources": codec.from_proto(Resources, desc.resources),
+                    },
+                )
+            finally:
+                self.admission.released()
+            # The node can beat only once it has the session's id: its grace starts now,
+            # not when its registration joined the queue of a busy leader.
+            session.last_heartbeat = time.monotonic()
+            log.info("node %s (%s) opened a session", node_id, desc.hostname)
+            sent: dispatcher_pb2.SessionMessage | None = None
+            while self._running and self._sessions.get(node_id) is session:
+                # Cleared first: a change announced while the message is sent wakes us again.
+                session.changed.clear()
+                # Woken by the node's removal too (an event of its node): it hears it at once.
+                self._end_if_removed(context, node_id)
+                message = self._session_message(node_id, session)
+                # Sent again whenever it changes: a new manager, a new period, a new role
+                # (promote/demote: the node then renews its certificate).
+                if message != sent:
+                    yield message
+                    sent = message
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(session.changed.wait(), timeout=SESSION_POLL_S)
         finally:
-            self.admission.released()
-        log.info("node %s (%s) opened a session", node_id, desc.hostname)
-        sent: dispatcher_pb2.SessionMessage | None = None
-        while self._running and self._sessions.get(node_id) is session:
-            # Cleared first: a change announced while the message is sent wakes us again.
-            session.changed.clear()
-            # Woken by the node's removal too (an event of its node): it hears it at once.
-            self._end_if_removed(context, node_id)
-            message = self._session_message(node_id, session)
-            # Sent again whenever it changes: a new manager, a new period, a new role
-            # (promote/demote: the node then renews its certificate).
-            if message != sent:
-                yield message
-                sent = message
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.changed.wait(), timeout=SESSION_POLL_S)
+            if self._running and self._sessions.get(node_id) is session:
+                # The agent hung up (or gave up waiting for us): it is reconnecting, and
+                # may wait its turn behind every other node that is (Reconnects).
+                self.reconnects.hung_up(node_id, time.monotonic())
         self._end_if_removed(context, node_id)
         if not self._running:
             yield dispatcher_pb2.SessionMessage(not_leader=self._redirect())
