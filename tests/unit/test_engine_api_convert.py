@@ -188,7 +188,9 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         (
             "TaskTemplate.ContainerSpec.Configs",
             [{"ConfigName": "c", "Runtime": {"x": 1}}],
-            "ContainerSpec.Configs[0].Runtime: swarmpy".replace("[0]", "\\[0\\]"),
+            "unknown field TaskTemplate.ContainerSpec.Configs[0].Runtime.x".replace(
+                "[0]", "\\[0\\]"
+            ),
         ),
         (
             "TaskTemplate.Resources.Reservations.GenericResources",
