@@ -40,8 +40,15 @@ def _options(
     return runflags.RunOptions(image=image, command=tuple(command or ()), **{**flags, **tuples})
 
 
-def _fail(exc: SwarmpyError, code: int = USAGE_EXIT) -> typer.Exit:
-    typer.echo(f"swarmpy: {error_line(exc)}", err=True)
+def _fail(
+    exc: SwarmpyError, code: int = USAGE_EXIT, verb: str = "run", with_help: bool = True
+) -> typer.Exit:
+    """docker/cli's reportError (the docker CLI this project checks against): the error after
+    the program's name, ended by a period, then where help is unless the start failed."""
+    text = error_line(exc).removesuffix(".") + "."
+    if with_help:
+        text += f"\nSee 'swarmpy {verb} --help'."
+    typer.echo(f"swarmpy: {text}", err=True)
     return typer.Exit(code)
 
 
@@ -78,13 +85,13 @@ def run_container(o: runflags.RunOptions) -> int:
     api = engine.connect()
     try:
         cid = create_container(api, o)
-    except SwarmpyError as exc:
-        raise _fail(exc) from None
+    except SwarmpyError as exc:  # docker's runStartContainerErr gives its status
+        raise _fail(exc, runflags.start_exit_code(exc.message)) from None
     if o.detach:
         try:
             api.post(path_of("containers", cid, "start"))
         except SwarmpyError as exc:
-            raise _fail(exc, runflags.start_exit_code(exc.message)) from None
+            raise _fail(exc, runflags.start_exit_code(exc.message), with_help=False) from None
         typer.echo(cid)
         return 0
     streams = set(o.attach) if o.attach else {"stdout", "stderr"}
@@ -106,7 +113,7 @@ def run_container(o: runflags.RunOptions) -> int:
         if o.rm:
             with contextlib.suppress(SwarmpyError):
                 api.delete(path_of("containers", cid), force=True)
-        raise _fail(exc, runflags.start_exit_code(exc.message)) from None
+        raise _fail(exc, runflags.start_exit_code(exc.message), with_help=False) from None
     with raw_terminal(api, path_of("containers", cid, "resize"), o.tty and o.interactive):
         detached = copy_streams(api, stream, o.tty, o.interactive, o.detach_keys)
     if detached:  # as docker's: the container runs on, and run succeeds
@@ -310,18 +317,15 @@ def _register(app: typer.Typer, verb: str) -> None:
             )
             if pids_limit < -1:
                 raise InvalidArgument("invalid --pids-limit: use -1 for unlimited")
-            if verb == "create":
-                api = engine.connect()
-                try:
-                    typer.echo(create_container(api, o))
-                except SwarmpyError as exc:
-                    raise _fail(exc) from None
-                return
             runflags.create_request(o)  # refused here, before anything is made
         except InvalidArgument as exc:
             if exc.remote:
                 raise
-            raise _fail(exc) from None
+            raise _fail(exc, verb=verb) from None
+        if verb == "create":
+            # As docker's create: what the daemon (or the way to it) says, as it is.
+            typer.echo(create_container(engine.connect(), o))
+            return
         raise typer.Exit(run_container(o))
 
     command.__doc__ = (

@@ -28,6 +28,11 @@ pytestmark = pytest.mark.root
 
 HTTPD = ("busybox", "httpd", "-f", "-h", "/etc")
 TTY_REFUSED = "the input device is not a TTY\n"  # docker/cli's CheckTty
+BAD_NAME = (
+    "Error response from daemon: Invalid container name (x), "
+    "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+)
+RUN_HELP = ".\nSee 'swarmpy run --help'."  # docker/cli's reportError
 
 
 def free_port() -> int:
@@ -144,7 +149,12 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     missing = d.cli("run", "--rm", "busybox", "nosuchcommand")
     assert missing.returncode == 127
     assert "executable file not found" in missing.stderr
-    assert d.cli("run", "--name", "x", "busybox", "true").returncode == 125  # a bad name
+    # A bad name: run words the daemon's error as docker's (reportError, 125); create prints
+    # it as it is, exit 1.
+    bad_name = d.cli("run", "--name", "x", "busybox", "true")
+    assert (bad_name.returncode, bad_name.stderr) == (125, f"swarmpy: {BAD_NAME}{RUN_HELP}\n")
+    bad_create = d.cli("create", "--name", "x", "busybox", "true")
+    assert (bad_create.returncode, bad_create.stderr) == (1, BAD_NAME + "\n")
     piped = subprocess.run(
         [str(swarmpy_executable()), "run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"],
         env={**os.environ, "SWARMPY_HOST": d.host},
@@ -344,6 +354,11 @@ def test_standalone_containers_through_docker(daemons: DaemonSet, tmp_path: Path
     assert after["Running"]
     assert after["Pid"] != before
     assert wait_for("web after restart", lambda: http_get("127.0.0.1", port, "/hostname"))
+    bad_name = docker.run("run", "--name", "x", "busybox", "true")
+    docker_help = RUN_HELP.replace("swarmpy run", "docker run")
+    assert (bad_name.returncode, bad_name.stderr) == (125, f"docker: {BAD_NAME}{docker_help}\n")
+    bad_create = docker.run("create", "--name", "x", "busybox", "true")
+    assert (bad_create.returncode, bad_create.stderr) == (1, BAD_NAME + "\n")
     tty = docker.run("run", "-it", "busybox", "true", input="")
     assert (tty.returncode, tty.stderr) == (1, TTY_REFUSED)
     docker.ok("rm", "-f", "web", "quick")
