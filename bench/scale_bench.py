@@ -1,6 +1,7 @@
 """Benchmark: the control plane at scale, simulated nodes against 3 real managers on loopback.
 
     python bench/scale_bench.py [--nodes 1000] [--tasks 10000] [--quick]
+                                [--logs DIR] [--profile DIR]  (py-spy on the leader)
 
 Managers: 3 real ``swarmpy daemon`` processes (``tests.support.daemons.DaemonSet``: own data
 roots, sockets, name prefixes, local subnets) on 127.0.0.51-53; ``swarm init`` on the first,
@@ -60,6 +61,8 @@ IDLE_S = 10.0
 POLL_S = 1.0
 POLL_TASKS_PER_S = 20_000
 MANAGER_IPS = ("127.0.0.51", "127.0.0.52", "127.0.0.53")
+# The leader's log line when nodes past their grace are still waiting to reconnect.
+SPARED = "still reconnecting, not late"
 
 
 # ---------------------------------------------------------------- the leader, from outside
@@ -85,6 +88,30 @@ def sims_logs(tmp: str) -> list[_SimLog]:
     return [_SimLog(Path(tmp) / f"sim{i}.log") for i in range(SIM_PROCESSES)]
 
 
+def start_profile(pid: int, out: Path | None, phase: str) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling every thread of ``pid`` (idle samples too: where the event loop
+    waits) into ``out/<phase>.txt``, collapsed stacks, until ``stop_profile``."""
+    if out is None:
+        return None
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    out.mkdir(parents=True, exist_ok=True)
+    argv = [spy, "record", "--pid", str(pid), "--threads", "--idle", "--rate", "50"]
+    argv += ["--format", "raw", "--output", str(out / f"{phase}.txt")]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+        try:
+            spy.wait(60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+
+
 def _wait(what: str, check: Any, timeout: float, sims: list[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -96,37 +123,50 @@ def _wait(what: str, check: Any, timeout: float, sims: list[subprocess.Popen[byt
 
 
 def _mass_reconnect(
-    managers: Any, sims: list[subprocess.Popen[bytes]], stats: list[Path], nodes: int
+    managers: Any,
+    sims: list[subprocess.Popen[bytes]],
+    stats: list[Path],
+    nodes: int,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Every simulated agent drops its session and opens a new one at once (a network blip,
     a leader restart): how long until all are back, and whether it cost an election or a
     node marked down."""
     elections = _log_count(managers, "raft: gained leadership")
     downs = _log_count(managers, "heartbeats: down")
+    spared = _log_count(managers, SPARED)
     restarted = read_stats(stats).get("restarts", 0)
+    spy = start_profile(managers[0].process.pid, profile, "reconnect")
     t0 = time.perf_counter()
-    for proc in sims:
-        proc.send_signal(signal.SIGUSR1)
-    _wait(
-        "the agents' restart",
-        lambda: read_stats(stats).get("restarts", 0) >= restarted + len(sims),
-        timeout=120,
-        sims=sims,
-    )
-    _wait(
-        f"{nodes} sessions again",
-        lambda: read_stats(stats).get("connected", 0) >= nodes,
-        timeout=60 + nodes * 0.2,
-        sims=sims,
-    )
+    try:
+        for proc in sims:
+            proc.send_signal(signal.SIGUSR1)
+        _wait(
+            "the agents' restart",
+            lambda: read_stats(stats).get("restarts", 0) >= restarted + len(sims),
+            timeout=120,
+            sims=sims,
+        )
+        _wait(
+            f"{nodes} sessions again",
+            lambda: read_stats(stats).get("connected", 0) >= nodes,
+            timeout=60 + nodes * 0.2,
+            sims=sims,
+        )
+    finally:
+        stop_profile(spy)
     return {
         "reconnect_all_s": time.perf_counter() - t0,
         "reconnect_elections": _log_count(managers, "raft: gained leadership") - elections,
         "reconnect_nodes_down": _log_count(managers, "heartbeats: down") - downs,
+        # Liveness checks that found nodes past their grace but still waiting their turn.
+        "reconnect_checks_sparing_nodes": _log_count(managers, SPARED) - spared,
     }
 
 
-def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, Any]:
+def measure(
+    nodes: int, tasks: int, keep_logs: Path | None = None, profile: Path | None = None
+) -> dict[str, Any]:
     from swarmpy.cli.engine import Endpoint, EngineClient
     from swarmpy.dockerjson.service import service_spec_json
     from swarmpy.errors import SwarmpyError
@@ -204,6 +244,7 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             others = {d.name: d.process.pid for d in managers[1:] if d.process is not None}
             others |= {f"sim{i}": proc.pid for i, proc in enumerate(sims)}
             others_cpu0 = {name: cpu_s(other) for name, other in others.items()}
+            spy = start_profile(pid, profile, "converging")
             cpu0, t0 = cpu_s(pid), time.perf_counter()
             service_id = api.post("/services/create", body)["ID"]
             filters = json.dumps({"id": {service_id: True}})
@@ -230,6 +271,7 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
                     break
                 time.sleep(poll_s)
             took = time.perf_counter() - t0
+            stop_profile(spy)
             if running >= tasks:
                 # What a user would list: every current task RUNNING.
                 listed_tasks = api.get(
@@ -253,7 +295,7 @@ def measure(nodes: int, tasks: int, keep_logs: Path | None = None) -> dict[str, 
             result["managers_rss_mb_peak"] = {k: v / 1024 for k, v in peaks.items()}
             result["agent_counts"] = read_stats(stats)
             if result["all_running_s"] is not None:
-                result.update(_mass_reconnect(managers, sims, stats, nodes))
+                result.update(_mass_reconnect(managers, sims, stats, nodes, profile))
         finally:
             for proc in sims:
                 proc.terminate()
@@ -300,7 +342,9 @@ def figures(doc: dict[str, Any]) -> list[Figure]:
         notes += (
             f"; all {doc['nodes']:,} agents reconnecting at once: back in "
             f"{doc['reconnect_all_s']:.0f} s, {doc['reconnect_elections']} elections, "
-            f"{doc['reconnect_nodes_down']} nodes marked down"
+            f"{doc['reconnect_nodes_down']} nodes marked down "
+            f"({doc.get('reconnect_checks_sparing_nodes', 0)} liveness checks spared nodes "
+            "still waiting their turn)"
         )
     out: list[Figure] = []
     if took is None:
@@ -361,12 +405,13 @@ def run(
     nodes: int | None = None,
     tasks: int | None = None,
     keep_logs: Path | None = None,
+    profile: Path | None = None,
 ) -> list[Figure]:
     if os.geteuid() != 0:
         return [skipped("scale", "needs root (the daemons)")]
     nodes = nodes or (200 if quick else 1000)
     tasks = tasks or nodes * 10
-    return figures(measure(nodes, tasks, keep_logs))
+    return figures(measure(nodes, tasks, keep_logs, profile))
 
 
 def main() -> None:
@@ -376,8 +421,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the raw measurement here")
     parser.add_argument("--logs", type=Path, help="copy the managers' and simulators' logs here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the leader while converging and reconnecting, into this folder",
+    )
     args = parser.parse_args()
-    result = run(args.quick, args.nodes or None, args.tasks or None, args.logs)
+    result = run(args.quick, args.nodes or None, args.tasks or None, args.logs, args.profile)
     print_figures(result)
     if args.json:
         args.json.write_text(json.dumps([f.to_json() for f in result], indent=2) + "\n")
