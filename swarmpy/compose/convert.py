@@ -25,7 +25,6 @@ DEFAULT_DRIVER = "overlay"
 # Keys docker/cli converts that swarmpy's daemon has no field for: refused by name.
 _NOT_SUPPORTED = {
     "logging": "logging drivers",
-    "credential_spec": "credential specs",
     "stdin_open": "stdin_open",
     "oom_score_adj": "oom_score_adj",
 }
@@ -150,6 +149,8 @@ def external_objects(kind: str, project: Project) -> list[str]:
     """The names of the external secrets (or configs) the services use."""
     entries = project.secrets if kind == "secrets" else project.configs
     used = {ref["source"] for s in project.services.values() for ref in s.get(kind) or []}
+    if kind == "configs":
+        used |= {c for s in project.services.values() if (c := _credential_config(s))}
     return sorted(
         str(entries[name].get("name") or name)
         for name in used
@@ -184,7 +185,45 @@ def _file_references(
                 f"{word}Name": name,
             }
         )
+    config = _credential_config(service) if kind == "configs" else ""
+    if config:
+        # docker/cli: the credential spec's config, read by the runtime, not a file.
+        if config not in entries:
+            raise InvalidArgument(f"{where}.credential_spec: undefined config {config!r}")
+        name = str(entries[config].get("name") or scope(namespace, config))
+        refs.append({"Runtime": {}, "ConfigID": "", "ConfigName": name})
     return sorted(refs, key=lambda r: str(r[f"{word}Name"]))
+
+
+def _credential_config(service: Mapping[str, Any]) -> str:
+    return str((service.get("credential_spec") or {}).get("config") or "")
+
+
+def _credential_spec(
+    namespace: str, service: Mapping[str, Any], configs: list[dict[str, Any]]
+) -> dict[str, str] | None:
+    """docker/cli's convertCredentialSpec: one of config, file or registry; a config named by
+    the reference that carries it (its id filled in by with_ids)."""
+    spec = service.get("credential_spec") or {}
+    given = [f'"{k.capitalize()}"' for k in ("config", "file", "registry") if spec.get(k)]
+    if len(given) == 2:
+        raise InvalidArgument(f"invalid credential spec: cannot specify both {' and '.join(given)}")
+    if len(given) > 2:
+        raise InvalidArgument(
+            f"invalid credential spec: cannot specify both {', '.join(given[:-1])}, and {given[-1]}"
+        )
+    if not given:
+        return None
+    config = _credential_config(service)
+    if not config:
+        return {k.capitalize(): str(v) for k, v in spec.items() if v}
+    names = [r["ConfigName"] for r in configs]
+    for name in (config, scope(namespace, config)):
+        if name in names:
+            return {"Config": name}
+    raise InvalidArgument(
+        f"invalid credential spec: spec specifies config {config}, but no such config can be found"
+    )
 
 
 # ---------------------------------------------------------------- services
@@ -461,6 +500,9 @@ def service_spec(
         "Secrets": _file_references("secrets", namespace, service, project, where),
         "Configs": _file_references("configs", namespace, service, project, where),
     }
+    credential_spec = _credential_spec(namespace, service, container["Configs"])
+    if credential_spec is not None:
+        container["Privileges"] = {"CredentialSpec": credential_spec}
     if service.get("entrypoint") is not None:
         container["Command"] = service["entrypoint"]
     if service.get("command") is not None:
@@ -557,6 +599,10 @@ def with_ids(
             if name not in ids:
                 raise InvalidArgument(f"{word.lower()} not found: {name}")
             ref[f"{word}ID"] = ids[name]
+    credential_spec = container.get("Privileges", {}).get("CredentialSpec", {})
+    if credential_spec.get("Config"):
+        # Named by its config's name until that config exists (docker/cli names it by id).
+        credential_spec["Config"] = config_ids[credential_spec["Config"]]
     for net in out["TaskTemplate"].get("Networks", []):
         net["Target"] = network_ids.get(net["Target"], net["Target"])
     return out
