@@ -10,8 +10,10 @@ from typing import Any
 
 from swarmpy import genericresource as gr
 from swarmpy.manager.controlloop import ControlLoop
-from swarmpy.manager.orchestrator.constraintenforcer import ConstraintEnforcer, noncompliant
+from swarmpy.manager.orchestrator.constraintenforcer import ConstraintEnforcer, noncompliant, reject
+from swarmpy.manager.orchestrator.global_service import reconcile_global
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
+from swarmpy.manager.orchestrator.reconcile import Stop
 from swarmpy.manager.state.store import CLUSTERS, NODES, SERVICES, TASKS, LocalLog, Store, Tx
 from swarmpy.model import (
     Cluster,
@@ -151,5 +153,27 @@ def test_the_leader_rejects_a_task_its_node_no_longer_fits_and_replaces_it() -> 
             for loop in loops:
                 await loop.stop()
             await asyncio.wait_for(asyncio.gather(*runners), 5)
+
+    asyncio.run(scenario())
+
+
+def test_a_rejected_global_task_off_its_node_is_told_to_stop() -> None:
+    """The enforcer may reject a global task before the orchestrator retires it: its container
+    still runs, so it is shut down all the same (SwarmKit's shutdownTask goes by the desired
+    state, not the status)."""
+
+    async def scenario() -> None:
+        store = Store(LocalLog())
+        bare = node("a")
+        svc = service("agent", mode="global", constraints=("node.labels.zone==east",))
+        placed = running_on(svc, bare.id, 0)
+        await store.update(lambda tx: tx.create(TASKS, placed))
+        await store.update(lambda tx: reject(tx, placed.id, 10.0))
+        rejected = store.view().get(TASKS, placed.id)
+        assert rejected is not None
+        assert rejected.status.state == TaskState.REJECTED
+        plan = reconcile_global(svc, [rejected], [bare], 20.0)
+        assert plan.stop == (Stop(placed.id, TaskState.SHUTDOWN),)
+        assert plan.create == ()
 
     asyncio.run(scenario())

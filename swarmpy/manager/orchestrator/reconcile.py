@@ -69,9 +69,10 @@ def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: 
         if key not in slots.keep:
             retire = slots.retire(key)
             for task in history:
-                # Removal also marks ended tasks, so the reaper deletes the slot's history.
-                if runnable(task) or retire == TaskState.REMOVE:
-                    stop(task, retire)
+                # Ended tasks too, as SwarmKit's shutdownTask: one rejected by the constraint
+                # enforcer still runs its container until told to stop. Removal also marks
+                # ended tasks, so the reaper deletes the slot's history.
+                stop(task, retire)
 
     live: dict[SlotKey, Task] = {}
     for key in slots.keep:
