@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from swarmpy.cli import engine, gotemplate, opts, output
-from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.cli.engine import for_each, no_such, path_of
 from swarmpy.cli.runflags import display_ports
 from swarmpy.cli.terminal import check_tty, raw_terminal
 from swarmpy.dockerjson.logtime import get_timestamp
@@ -383,7 +383,7 @@ def register(app: typer.Typer) -> None:
                 docs.append(doc)
         output.print_inspect(docs, fmt)
         for ref in missing:
-            typer.echo(error_line(NotFound(f"No such object: {ref}")), err=True)
+            typer.echo(no_such("object", ref), err=True)
         if missing:
             raise typer.Exit(1)
 

@@ -544,8 +544,14 @@ def connect() -> EngineClient:
 
 
 def error_line(exc: SwarmpyError) -> str:
-    """An error as Docker's CLI prints it: the daemon's with its prefix, ours with "Error: "."""
-    return ("Error response from daemon: " if exc.remote else "Error: ") + exc.message
+    """An error as Docker's CLI prints it: the daemon's with its prefix, ours as it is (docker's
+    main prints an error as it is; the few of its own that start "Error: " say so)."""
+    return ("Error response from daemon: " if exc.remote else "") + exc.message
+
+
+def no_such(kind: str, ref: str) -> str:
+    """A ref the daemon does not know, as docker's client words it (objectNotFoundError)."""
+    return f"Error: No such {kind}: {ref}"
 
 
 def fail(messages: Sequence[str]) -> NoReturn:
@@ -569,7 +575,7 @@ def for_each(refs: Sequence[str], act: Callable[[str], None], kind: str = "") ->
         try:
             act(ref)
         except NotFound as exc:
-            line = f"Error: No such {kind}: {ref}" if kind and exc.remote else error_line(exc)
+            line = no_such(kind, ref) if kind and exc.remote else error_line(exc)
             typer.echo(one_line(line), err=True)
             failed = True
         except SwarmpyError as exc:

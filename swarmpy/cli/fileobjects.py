@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from swarmpy.cli import engine, opts, output, specflags
-from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.cli.engine import for_each, no_such, path_of
 from swarmpy.cli.task import natural_key
 from swarmpy.errors import InvalidArgument, NotFound
 
@@ -123,7 +123,7 @@ def inspect(kind: str, refs: list[str], fmt: str, pretty_flag: bool) -> None:
         try:
             docs.append(api.get(path_of(f"{kind}s", ref)))
         except NotFound:
-            errors.append(error_line(NotFound(f"No such {kind}: {ref}")))
+            errors.append(no_such(kind, ref))
     if fmt == "pretty":
         if docs:
             sys.stdout.write("\n\n".join(pretty(kind, d) for d in docs) + "\n")

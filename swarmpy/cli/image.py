@@ -353,7 +353,9 @@ def login(
         )
     if not username or not password:
         if not sys.stdin.isatty():
-            raise InvalidArgument("Cannot perform an interactive login from a non TTY device")
+            raise InvalidArgument(
+                "Error: Cannot perform an interactive login from a non TTY device"
+            )
         if not username:
             username = input("Username: ").strip()
         if not password:

@@ -211,11 +211,19 @@ def register(app: typer.Typer) -> None:
             api.post(path_of("containers", cid, "start"))
             raise typer.Exit(_finish(api, cid, (stream, waiting), tty, interactive, detach_keys))
 
-        def act(ref: str) -> None:
-            api.post(path_of("containers", ref, "start"))
+        # As docker's: each failure as it is, then one line naming them all.
+        failed = []
+        for ref in refs:
+            try:
+                api.post(path_of("containers", ref, "start"))
+            except SwarmpyError as exc:
+                typer.echo(error_line(exc), err=True)
+                failed.append(ref)
+                continue
             typer.echo(ref)
-
-        for_each(refs, act)
+        if failed:
+            typer.echo(f"Error: failed to start containers: {', '.join(failed)}", err=True)
+            raise typer.Exit(1)
 
     @app.command("restart")
     def restart(
@@ -287,9 +295,15 @@ def register(app: typer.Typer) -> None:
         new_name: str = typer.Argument(..., metavar="NEW_NAME"),
     ) -> None:
         """Rename a container."""
-        if not new_name.strip():
-            raise InvalidArgument("Neither old nor new names may be empty")
-        engine.connect().post(path_of("containers", ref, "rename"), name=new_name)
+        old, new = ref.strip(), new_name.strip()
+        if not old or not new:
+            raise InvalidArgument("Error: Neither old nor new names may be empty")
+        try:
+            engine.connect().post(path_of("containers", old, "rename"), name=new)
+        except SwarmpyError as exc:  # docker's: the cause, then which container
+            typer.echo(error_line(exc), err=True)
+            typer.echo(f"Error: failed to rename container named {old}", err=True)
+            raise typer.Exit(1) from None
 
     @app.command("commit")
     def commit(

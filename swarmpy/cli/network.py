@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from swarmpy.cli import engine, opts, output
-from swarmpy.cli.engine import error_line, for_each, path_of
+from swarmpy.cli.engine import for_each, no_such, path_of
 from swarmpy.cli.task import natural_key
 from swarmpy.errors import NotFound
 
@@ -118,7 +118,7 @@ def inspect(
         try:
             docs.append(api.get(path_of("networks", ref), **query))
         except NotFound:
-            errors.append(error_line(NotFound(f"No such network: {ref}")))
+            errors.append(no_such("network", ref))
     output.print_inspect(docs, fmt)
     for line in errors:
         typer.echo(line, err=True)

@@ -249,7 +249,7 @@ def ps(
             tasks.extend(api.get("/tasks", filters=engine.filters_json(wanted)))
         except NotFound as exc:
             # docker's client words a missing node itself, without the daemon's prefix.
-            errors.append(f"Error: {exc.message}" if exc.remote else engine.error_line(exc))
+            errors.append(f"Error: {exc.message}")
         except SwarmpyError as exc:
             errors.append(engine.error_line(exc))
     if not errors or tasks:

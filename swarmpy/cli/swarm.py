@@ -202,9 +202,9 @@ def unlock() -> None:
     # As docker's CLI: ask for the key only when the node is locked.
     state = (api.get("/info").get("Swarm") or {}).get("LocalNodeState", "")
     if state == "inactive":
-        raise NotInSwarm("This node is not part of a swarm")
+        raise NotInSwarm("Error: This node is not part of a swarm")  # docker's words, all
     if state != "locked":
-        raise Conflict("swarm is not locked")
+        raise Conflict("Error: swarm is not locked")
     if sys.stdin.isatty():
         import getpass
 

@@ -55,12 +55,10 @@ def test_formats_on_a_one_node_swarm(daemons: DaemonSet) -> None:
     bad = d.cli("node", "ls", "--format", "{{.Nope}}")
     assert (bad.returncode, bad.stdout) == (1, "")
     assert bad.stderr == (
-        'Error: template parsing error: template: :1:2: executing "" at <.Nope>: '
+        'template parsing error: template: :1:2: executing "" at <.Nope>: '
         "can't evaluate field Nope in type *Row\n"
     )
     unparsed = d.cli("node", "inspect", "-f", "{{if}}", "self")
     assert unparsed.returncode == 1
-    assert unparsed.stderr == (
-        "Error: template parsing error: template: :1: missing value for if\n"
-    )
+    assert unparsed.stderr == "template parsing error: template: :1: missing value for if\n"
     d.ok("network", "rm", "fmtnet")

@@ -215,7 +215,7 @@ def test_without_a_client_certificate_the_daemon_refuses(remote: Remote) -> None
     assert bare.returncode == 1
     assert bare.stdout == ""
     assert len(bare.stderr.strip().splitlines()) == 1, bare.stderr
-    assert bare.stderr.startswith("Error: "), bare.stderr
+    assert bare.stderr.startswith("the daemon at "), bare.stderr
     assert "client certificates" in bare.stderr
 
 
@@ -223,7 +223,7 @@ def test_a_certificate_of_another_ca_is_refused(remote: Remote) -> None:
     r = remote
     other = from_worker_host(r, *tls_flags(r, r.stranger), "node", "ls")
     assert other.returncode == 1
-    assert other.stderr.startswith("Error: "), other.stderr
+    assert other.stderr.startswith("the daemon at "), other.stderr
     assert "client certificates" in other.stderr
 
 

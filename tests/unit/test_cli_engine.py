@@ -158,14 +158,20 @@ def test_for_each_goes_on_past_failures_and_reports_each(
 
     def act(ref: str) -> None:
         if ref.startswith("bad"):
-            raise NotFound(f"No such node: {ref}")
+            missing = NotFound(f"node {ref} not found")
+            missing.remote = True  # the daemon's; docker's client words it
+            raise missing
+        if ref.startswith("odd"):
+            raise InvalidArgument(f"cannot act on {ref}")  # the CLI's own: as it is
         done.append(ref)
 
     with pytest.raises(typer.Exit) as info:
-        engine.for_each(["bad1", "ok", "bad2"], act)
+        engine.for_each(["bad1", "ok", "odd", "bad2"], act, kind="node")
     assert info.value.exit_code == 1
     assert done == ["ok"]
-    assert capsys.readouterr().err == "Error: No such node: bad1\nError: No such node: bad2\n"
+    assert capsys.readouterr().err == (
+        "Error: No such node: bad1\ncannot act on odd\nError: No such node: bad2\n"
+    )
 
 
 # ---------------------------------------------------------------- against a server

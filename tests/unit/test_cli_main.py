@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +186,31 @@ def test_a_nouns_commands_are_listed_in_order_and_each_loads() -> None:
     node = cli_main.load("node")
     assert "ls" in node.list_commands(None)
     assert node.get_command(None, "ls").name == "ls"
+
+
+# docker's main prints its own errors as they are (no "Error: " of its own), except the few
+# whose text starts so; docker 28's output for the same command lines, no daemon listening.
+CLIENT_ERRORS: list[tuple[list[str], str]] = [
+    (["ps"], "Cannot connect to the swarmpy daemon at {host}. Is the swarmpy daemon running?\n"),
+    (["rename", "a", " "], "Error: Neither old nor new names may be empty\n"),
+    (
+        ["start", "a", "b"],
+        "Cannot connect to the swarmpy daemon at {host}. Is the swarmpy daemon running?\n"
+        "Cannot connect to the swarmpy daemon at {host}. Is the swarmpy daemon running?\n"
+        "Error: failed to start containers: a, b\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "stderr"), CLIENT_ERRORS)
+def test_client_errors_are_printed_as_dockers(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+    stderr: str,
+) -> None:
+    host = f"unix://{tmp_path}/none.sock"
+    monkeypatch.setenv("SWARMPY_HOST", host)
+    assert run_main(monkeypatch, *argv) == 1
+    assert capsys.readouterr().err == stderr.format(host=host)

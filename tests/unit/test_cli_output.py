@@ -115,11 +115,13 @@ def test_parse_tail() -> None:
 
 
 def test_error_line_says_where_the_error_came_from() -> None:
-    local = NotFound("No such container: x")
+    # docker's main prints its own errors as they are; the daemon's carry their prefix.
+    local = InvalidArgument("invalid tail value: some")
     remote = NotFound("No such container: x")
     remote.remote = True
-    assert engine.error_line(local) == "Error: No such container: x"
+    assert engine.error_line(local) == "invalid tail value: some"
     assert engine.error_line(remote) == "Error response from daemon: No such container: x"
+    assert engine.no_such("volume", "v") == "Error: No such volume: v"
 
 
 def test_image_ls_rows_one_per_tag() -> None:
