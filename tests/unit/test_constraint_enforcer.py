@@ -12,7 +12,7 @@ from swarmpy import genericresource as gr
 from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.orchestrator.constraintenforcer import ConstraintEnforcer, noncompliant, reject
 from swarmpy.manager.orchestrator.global_service import reconcile_global
-from swarmpy.manager.orchestrator.orchestrator import Orchestrator
+from swarmpy.manager.orchestrator.orchestrator import Orchestrator, plan_all
 from swarmpy.manager.orchestrator.reconcile import Stop
 from swarmpy.manager.state.store import CLUSTERS, NODES, SERVICES, TASKS, LocalLog, Store, Tx
 from swarmpy.model import (
@@ -20,6 +20,7 @@ from swarmpy.model import (
     NodeAvailability,
     ResourceRequirements,
     Resources,
+    RestartCondition,
     RestartPolicy,
     Service,
     Task,
@@ -175,5 +176,33 @@ def test_a_rejected_global_task_off_its_node_is_told_to_stop() -> None:
         plan = reconcile_global(svc, [rejected], [bare], 20.0)
         assert plan.stop == (Stop(placed.id, TaskState.SHUTDOWN),)
         assert plan.create == ()
+
+    asyncio.run(scenario())
+
+
+def test_a_rejected_task_is_told_to_stop_even_when_not_restarted() -> None:
+    """With --restart-condition none the orchestrator starts no replacement, yet the rejected
+    task's container must stop."""
+
+    async def scenario() -> None:
+        store = Store(LocalLog())
+        svc = service(
+            "web",
+            constraints=("node.labels.zone==east",),
+            restart=RestartPolicy(condition=RestartCondition.NONE),
+        )
+        bare = node("a")
+        placed = running_on(svc, bare.id)
+
+        def seed(tx: Tx) -> None:
+            tx.create(NODES, bare)
+            tx.create(SERVICES, svc)
+            tx.create(TASKS, placed)
+            reject(tx, placed.id, 10.0)
+
+        await store.update(seed)
+        plans = plan_all(store.view(), 20.0)
+        assert [s for p in plans for s in p.stop] == [Stop(placed.id, TaskState.SHUTDOWN)]
+        assert [t for p in plans for t in p.create] == []
 
     asyncio.run(scenario())

@@ -72,6 +72,16 @@ def noncompliant(node: Node, tasks: Sequence[Task], services: Mapping[str, Servi
     return rejected
 
 
+def rejected_running(task: Task) -> bool:
+    """A task this loop rejected that its node has not been told to stop: its container runs
+    on until the orchestrator says so."""
+    return (
+        task.status.state == TaskState.REJECTED
+        and task.status.err == ERR
+        and task.desired_state <= TaskState.COMPLETE
+    )
+
+
 def reject(tx: Tx, task_id: str, stamp: float) -> None:
     task: Task | None = tx.get(TASKS, task_id)
     # Stopped or ended meanwhile: nothing left to reject.

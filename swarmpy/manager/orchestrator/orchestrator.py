@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from swarmpy.manager.controlloop import ControlLoop
+from swarmpy.manager.orchestrator.constraintenforcer import rejected_running
 from swarmpy.manager.orchestrator.global_service import reconcile_global
 from swarmpy.manager.orchestrator.jobs import reconcile_global_job, reconcile_replicated_job
 from swarmpy.manager.orchestrator.reconcile import Plan, ServiceChange, Stop, retire_all
@@ -49,6 +50,12 @@ def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
         plans.append(_RECONCILERS[service.spec.mode](service, tasks, nodes, at))
     node_ids = frozenset(n.id for n in nodes)
     plans.extend(retire_all(tasks, node_ids) for tasks in by_service.values())
+    # The constraint enforcer's rejections are told to stop at once, as SwarmKit's restart
+    # supervisor shuts down every task that ended: their containers still run, and a restart
+    # policy that gives up (or waits its delay) would leave them running.
+    rejected = [t for t in snapshot.all(TASKS) if rejected_running(t)]
+    if rejected:
+        plans.append(Plan(stop=tuple(Stop(t.id, TaskState.SHUTDOWN) for t in rejected)))
     return plans
 
 
