@@ -388,10 +388,15 @@ class RaftLog:
         while True:
             future: asyncio.Future[Outcome] = loop.create_future()
             submit(functools.partial(self._outcomes.report, loop, future))
+            # Not asyncio.wait_for: its own waiter future costs the commit one more turn of
+            # the loop (and one more epoll call, where the tick thread may take the GIL).
+            expiry = loop.call_at(max(deadline, loop.time() + 0.01), _expire, future)
             try:
-                result, err = await asyncio.wait_for(future, max(deadline - loop.time(), 0.01))
+                result, err = await future
             except TimeoutError:
                 raise self._timed_out(what) from None
+            finally:
+                expiry.cancel()
             if err == FAIL_REASON.SUCCESS:
                 return result
             retry = err in _RETRYABLE or (retry_denied and err == FAIL_REASON.REQUEST_DENIED)
@@ -473,6 +478,11 @@ class RaftLog:
             "raft: forced a new cluster of one (%s) at store index %d", self_addr, state.index
         )
         return cls(self_addr, [], data_dir, password, on_leadership, timeout=timeout)
+
+
+def _expire(future: asyncio.Future[Outcome]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 class _Outcomes:

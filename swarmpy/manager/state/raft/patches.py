@@ -7,9 +7,12 @@ swarmpy Raft node (and the benchmark's bare baseline) runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import pickle
+import queue
+import select
 import struct
 import threading
 import time
@@ -19,10 +22,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pysyncobj.pickle
+import pysyncobj.poller
 import pysyncobj.serializer
 import pysyncobj.syncobj
 import pysyncobj.tcp_connection
-from pysyncobj import SyncObj
+from pysyncobj import FAIL_REASON, SyncObj
 from pysyncobj.journal import MemoryJournal
 from pysyncobj.monotonic import monotonic
 from pysyncobj.transport import TCPTransport
@@ -106,6 +110,50 @@ def _send_message(self: Any, message: Any) -> None:
 
 
 pysyncobj.tcp_connection.TcpConnection.send = _send_message
+
+
+class _PollUnlocked:
+    """A ``select.poll`` that lets go of its ``SyncObj``'s tick lock while it waits.
+
+    The tick thread holds the lock for all its work but the wait for the network, so a
+    thread that takes the lock meanwhile (``PatchedSyncObj._append_now``) has pysyncobj's
+    state to itself."""
+
+    def __init__(self, poll: Any, lock: threading.Lock) -> None:
+        self._poll = poll
+        self._lock = lock
+
+    def register(self, fd: Any, mask: int) -> None:
+        self._poll.register(fd, mask)
+
+    def unregister(self, fd: Any) -> None:
+        self._poll.unregister(fd)
+
+    def poll(self, timeout_ms: float) -> list[tuple[int, int]]:
+        if not timeout_ms:
+            return list(self._poll.poll(0))
+        self._lock.release()
+        try:
+            return list(self._poll.poll(timeout_ms))
+        finally:
+            self._lock.acquire()
+
+
+class TickPoller(pysyncobj.poller.PollPoller):  # type: ignore[misc]
+    """pysyncobj's poller, with the tick lock its wait releases (``_PollUnlocked``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        # Replaces the select.poll PollPoller made, before anything registered with it.
+        self._PollPoller__poll = _PollUnlocked(select.poll(), self.lock)
+
+
+def _create_poller(poller_type: str) -> TickPoller:
+    return TickPoller()
+
+
+pysyncobj.syncobj.createPoller = _create_poller
 
 
 def wake_if_alone(obj: Any) -> None:
@@ -370,10 +418,12 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
         self._commit_notice_due: float | None = None
         self._forwarded: deque[int] = deque()
         self._own = _OwnCommands()
+        self._append_due = False
+        self._destroyed = False
         self.tick_stats = TickStats()
         super().__init__(*args, **kwargs)
-        queue = self._SyncObj__commandsQueue
-        take = queue.get_nowait
+        commands = self._SyncObj__commandsQueue
+        take = commands.get_nowait
 
         def get_nowait() -> Any:
             # Remembered so that a command whose append failed can be answered.
@@ -384,7 +434,7 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
                 self._forwarded.append(self._SyncObj__getCurrentLogIndex() + 1)
             return self._last_command
 
-        queue.get_nowait = get_nowait
+        commands.get_nowait = get_nowait
         self.addOnTickCallback(self._release)
         self.addOnTickCallback(lambda: self.tick_stats.worked(time.monotonic()))
 
@@ -405,7 +455,54 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
             typed = REGULAR + command
             if self._own.remember(typed):
                 command, commandType = typed, None
-        super()._applyCommand(command, callback, commandType)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self._SyncObj__conf.appendEntriesUseBatch:
+            super()._applyCommand(command, callback, commandType)
+            return
+        # pysyncobj's _applyCommand, but for waking the tick thread: from an event loop the
+        # command is appended and sent by _append_now, once the loop's turn is over.
+        if commandType is not None:
+            command = bytes([commandType]) + command
+        try:
+            self._SyncObj__commandsQueue.put_nowait((command, callback))
+        except queue.Full:
+            self._SyncObj__callErrCallback(FAIL_REASON.QUEUE_FULL, callback)
+            return
+        if not self._append_due:
+            self._append_due = True
+            loop.call_soon(self._append_now)
+
+    def _append_now(self) -> None:
+        """Append and send the commands the event loop proposed, on the loop's thread.
+
+        pysyncobj appends a command on its tick thread, woken through a pipe: for one writer
+        that hand-off (a wake-up, then a wait for the GIL until the loop blocks) came before
+        the append reached the followers, on every write's path. The loop does it itself
+        when the tick thread is waiting for the network (the tick lock is free); the
+        commands of a whole turn of the loop go out in one append, so group commit stays.
+        The tick thread is then woken to sync the journal: its next tick does that before
+        it counts this node's copy (``_onTick``), and every message claiming the entries
+        still waits for the sync (``DurableTransport``). Otherwise the tick thread appends
+        them as before."""
+        self._append_due = False
+        lock: threading.Lock = self._poller.lock
+        if lock.acquire(blocking=False):
+            try:
+                if self._destroyed:
+                    return
+                if self._SyncObj__transport.ready:
+                    self._checkCommandsToApply()
+            finally:
+                lock.release()
+        self._SyncObj__pipeNotifier.notify()
+
+    def _doDestroy(self) -> None:
+        with self._poller.lock:
+            self._destroyed = True
+            super()._doDestroy()
 
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
         apply = self._own.take(command) if self._own else None
@@ -423,6 +520,11 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
         return tuple(entries[0]) if entries else None
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
+        # Held throughout but while the poll waits: the event loop may append meanwhile.
+        with self._poller.lock:
+            self._tick(timeToWait)
+
+    def _tick(self, timeToWait: float) -> None:
         self.tick_stats.tick_started(time.monotonic())
         self._poller.poll(0)
         self._release()
