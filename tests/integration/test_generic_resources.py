@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemons import Daemon, DaemonSet
+from tests.support.docker_cli import DockerCli
 from tests.support.localswarm import STOP_GRACE, TASK_START_S, single_node_swarm
 from tests.support.poll import wait_for
 
@@ -172,3 +173,16 @@ def test_generic_resources_reach_tasks_and_windows_options_are_rejected() -> Non
                 task = wait_for(f"{name}'s task rejected", rejected, TASK_START_S, 0.5)
                 assert task["Status"]["Err"] == err
                 d.ok("service", "rm", name)
+
+            # Docker's own CLI makes the same spec: it resolves the config as docker/cli does.
+            DockerCli(d).ok(
+                "service", "create", "-d", "--name", "dockercred", *STOP_GRACE,
+                "--credential-spec", "config://credspec", "busybox", "sleep", "86400",
+            )  # fmt: skip
+            spec = d.json("service", "inspect", "dockercred")[0]["Spec"]
+            container = spec["TaskTemplate"]["ContainerSpec"]
+            assert container["Privileges"] == {"CredentialSpec": {"Config": cred_id}}
+            assert container["Configs"] == [
+                {"Runtime": {}, "ConfigID": cred_id, "ConfigName": "credspec"}
+            ]
+            d.ok("service", "rm", "dockercred")
