@@ -124,6 +124,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # Every node gets a full grace period from the moment we lead.
         for session in self._sessions.values():
             session.last_heartbeat = started
+        # And every node is reconnecting to us: the later ones wait their turn behind the
+        # others (Reconnects), however long the swarm takes to come over.
+        for node in self.store.view().all(NODES):
+            if node.id not in self._sessions:
+                self.reconnects.hung_up(node.id, started)
         self._tasks = [
             asyncio.create_task(self._check_liveness(started)),
             asyncio.create_task(self._push_assignments()),

@@ -135,7 +135,8 @@ class RegistrationBatcher(_OneWriteInFlight[Registration]):
 
     def __init__(self, store: Store, window_s: float = STATUS_BATCH_S) -> None:
         super().__init__(store, window_s)
-        self.on_registered: Any = None  # called with (count, seconds the write took)
+        # Called with (nodes written, seconds the write took) after a batch that wrote any.
+        self.on_registered: Any = None
 
     async def register(self, node_id: str, described: dict[str, Any]) -> None:
         """Write the node's description; NotFound if the swarm has no such node (removed)."""
@@ -147,6 +148,7 @@ class RegistrationBatcher(_OneWriteInFlight[Registration]):
         started = time.monotonic()
         latest = dict(registrations)  # a node registering twice: its last session wins
         missing: set[str] = set()
+        written: set[str] = set()
 
         def write(tx: Tx, node_id: str) -> None:
             node: Node | None = tx.get(NODES, node_id)
@@ -157,10 +159,14 @@ class RegistrationBatcher(_OneWriteInFlight[Registration]):
             if all(getattr(node, name) == value for name, value in described.items()):
                 return  # a reconnection after a leader change: nothing to write
             tx.put(NODES, dataclasses.replace(node, **described, updated_at=now()))
+            written.add(node_id)
 
         try:
             await write_chunked(self.store, list(latest), write, parallel=WRITE_PARALLEL)
         finally:
-            if self.on_registered is not None:
-                self.on_registered(len(registrations), time.monotonic() - started)
+            # Only what was committed measures the commit rate: a batch of reconnections
+            # that changed nothing took no time, and a rate taken from it (thousands a
+            # second) would shrink every delay and grace derived from it to nothing.
+            if self.on_registered is not None and written:
+                self.on_registered(len(written), time.monotonic() - started)
         return missing
