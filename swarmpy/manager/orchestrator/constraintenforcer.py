@@ -12,11 +12,13 @@ state belongs to the orchestrator, which then replaces the task under the restar
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 
 from swarmpy import genericresource
 from swarmpy.manager import constraint
+from swarmpy.manager.constraint import Constraint
 from swarmpy.manager.controlloop import ControlLoop
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Event, Tx, write_chunked
 from swarmpy.model import Node, NodeAvailability, Service, Task, TaskState, now
@@ -28,6 +30,12 @@ ERR = "assigned node no longer meets constraints"
 
 # The node fields its tasks' fit depends on; a heartbeat or a state change alone moves none.
 _FIT_FIELDS = ("availability", "labels", "resources", "hostname", "role")
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(exprs: tuple[str, ...]) -> tuple[Constraint, ...]:
+    # A service's tasks share its constraints: parsed once, as the scheduler's filter does.
+    return constraint.parse_stored(exprs)
 
 
 def noncompliant(node: Node, tasks: Sequence[Task], services: Mapping[str, Service]) -> list[str]:
@@ -54,7 +62,7 @@ def noncompliant(node: Node, tasks: Sequence[Task], services: Mapping[str, Servi
         # running with the old ones in their specs.
         service = services.get(task.service_id)
         exprs = service.spec.constraints if service is not None else task.spec.constraints
-        if exprs and not constraint.node_matches(constraint.parse_stored(exprs), node):
+        if exprs and not constraint.node_matches(_parsed(tuple(exprs)), node):
             rejected.append(task.id)
             continue
         reserved = task.spec.resources.reservations
