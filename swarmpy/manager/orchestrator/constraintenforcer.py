@@ -129,7 +129,8 @@ class ConstraintEnforcer(ControlLoop):
             return None
         by_node: dict[str, list[Task]] = {}
         for task in snapshot.all(TASKS):
-            by_node.setdefault(task.node_id, []).append(task)
+            if node_ids is None or task.node_id in node_ids:
+                by_node.setdefault(task.node_id, []).append(task)
         services = {s.id: s for s in snapshot.all(SERVICES)}
         doomed = [
             task_id for n in nodes for task_id in noncompliant(n, by_node.get(n.id, []), services)
