@@ -1,5 +1,6 @@
 """The CLI's one-exchange HTTP/1.1 (swarmpy/cli/wire.py): answers framed as RFC 9112 frames
-them, anything else refused, and requests that cannot smuggle headers."""
+them, anything else refused, and requests that cannot smuggle headers and carry the Host
+header http.client sent."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import pytest
 
 from swarmpy.cli import wire
+from swarmpy.cli.engine import Endpoint, EngineClient, TLSFiles
 
 
 def answer(raw: bytes, method: str = "GET") -> wire.Answer:
@@ -123,3 +125,19 @@ def test_a_request_is_its_line_headers_and_body() -> None:
 def test_a_request_cannot_smuggle_lines(target: str, headers: list[tuple[str, str]]) -> None:
     with pytest.raises(ValueError, match="invalid"):
         wire.request_bytes("GET", target, headers, None)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "host"),
+    [
+        (Endpoint(host="unix:///run/s.sock", path="/run/s.sock"), "localhost"),
+        (Endpoint(host="tcp://10.0.0.1:2375", address=("10.0.0.1", 2375)), "10.0.0.1:2375"),
+        (Endpoint(host="tcp://d", address=("d", 80)), "d"),
+        (Endpoint(host="tcp://d", address=("d", 443), tls=TLSFiles(verify=False)), "d"),
+        (Endpoint(host="tcp://d", address=("d", 80), tls=TLSFiles(verify=False)), "d:80"),
+        (Endpoint(host="tcp://[::1]:2376", address=("::1", 2376)), "[::1]:2376"),
+    ],
+    ids=["unix", "tcp", "http-port", "https-port", "tls-on-80", "ipv6"],
+)
+def test_the_host_header_is_the_one_http_client_sent(endpoint: Endpoint, host: str) -> None:
+    assert EngineClient(endpoint)._host_header() == host
