@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -43,38 +44,45 @@ def service_id(d: Daemon) -> str:
     return d.ok("service", "inspect", SERVICE, "--format", "{{.ID}}").strip()
 
 
+def until_now() -> list[str]:
+    """``--since 10m --until <now>``: a window in the past, so the kept events come and the
+    stream ends on its own. Not ``--until 0s``: docker's client sends a duration's end
+    rounded down to the whole second, which leaves out what happened in this second (as
+    Docker's does); a Unix timestamp goes to the daemon as it is."""
+    return ["--since", "10m", "--until", f"{time.time():.9f}"]
+
+
 def test_events_since_replays_the_service_create_and_filters_select(node: Daemon) -> None:
     sid = service_id(node)
-    # A window in the past: the kept events, then the stream ends on its own.
-    lines = node.ok("events", "--since", "10m", "--until", "0s").splitlines()
+    lines = node.ok("events", *until_now()).splitlines()
     assert any(f" service create {sid} (name={SERVICE})" in line for line in lines), lines
     assert any(" node create " in line for line in lines), lines
 
     only_services = node.ok(
-        "events", "--since", "10m", "--until", "0s", "--filter", "type=service",
+        "events", *until_now(), "--filter", "type=service",
         "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
     )  # fmt: skip
     assert only_services.splitlines() == [f"service create {SERVICE}"]
 
     # Keys AND-ed: a service filter that names another service selects nothing.
-    none = node.ok("events", "--since", "10m", "--until", "0s", "--filter", "service=nope")
+    none = node.ok("events", *until_now(), "--filter", "service=nope")
     assert none == ""
     (event,) = node.json_lines(
-        "events", "--since", "10m", "--until", "0s", "--filter", f"service={sid[:6]}",
+        "events", *until_now(), "--filter", f"service={sid[:6]}",
         "--format", "{{json .}}",
     )  # fmt: skip
     assert (event["Type"], event["Action"], event["scope"]) == ("service", "create", "swarm")
 
     # The node's containers' events, local in scope: the task's container started.
     started = node.ok(
-        "events", "--since", "10m", "--until", "0s", "--filter", "type=container",
+        "events", *until_now(), "--filter", "type=container",
         "--filter", "event=start", "--format", "{{.Scope}} {{.Actor.Attributes.name}}",
     )  # fmt: skip
     assert any(line.startswith(f"local {SERVICE}.1.") for line in started.splitlines())
 
     # The image store's: busybox loaded, and tagged.
     tagged = node.ok(
-        "events", "--since", "10m", "--until", "0s", "--filter", "type=image",
+        "events", *until_now(), "--filter", "type=image",
         "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}",
     )  # fmt: skip
     assert tagged == "busybox:latest\n"
@@ -204,7 +212,7 @@ def test_df_sums_and_prune_removes_and_reports(node: Daemon) -> None:
 
     wait_for("the task's replacement", replaced, 60, 0.5)
     died = node.ok(
-        "events", "--since", "10m", "--until", "0s", "--filter", f"container={first['ID']}",
+        "events", *until_now(), "--filter", f"container={first['ID']}",
         "--filter", "event=die", "--format", "{{.Actor.Attributes.exitCode}}",
     )  # fmt: skip
     assert died.split() == ["143"] or died.split() == ["137"], died  # TERM, else KILL
