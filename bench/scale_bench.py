@@ -90,14 +90,17 @@ def sims_logs(tmp: str) -> list[_SimLog]:
 
 def start_profile(pid: int, out: Path | None, phase: str) -> subprocess.Popen[bytes] | None:
     """py-spy sampling every thread of ``pid`` (idle samples too: where the event loop
-    waits) into ``out/<phase>.txt``, collapsed stacks, until ``stop_profile``."""
+    waits) into ``out/<phase>.txt``, collapsed stacks, until ``stop_profile``. Without
+    pausing it: on a loaded machine, py-spy's default pause per sample held the leader
+    long enough to cost it its leadership."""
     if out is None:
         return None
     spy = shutil.which("py-spy")
     if spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     out.mkdir(parents=True, exist_ok=True)
-    argv = [spy, "record", "--pid", str(pid), "--threads", "--idle", "--rate", "50"]
+    argv = [spy, "record", "--pid", str(pid), "--threads", "--idle", "--nonblocking"]
+    argv += ["--rate", "50"]
     argv += ["--format", "raw", "--output", str(out / f"{phase}.txt")]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
