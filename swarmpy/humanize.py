@@ -51,3 +51,22 @@ def go_duration(seconds: float) -> str:
 
 def _trim(value: float) -> str:
     return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
+def human_size(n: float, precision: int = 4) -> str:
+    """go-units HumanSizeWithPrecision (HumanSize: 4 digits) in powers of 1000, as docker
+    prints reclaimed space and disk usage, and a daemon its progress."""
+    return _scaled(n, 1000, ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"), precision)
+
+
+def bytes_size(n: float) -> str:
+    """go-units BytesSize: ``%.4g`` in powers of 1024."""
+    return _scaled(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"), 4)
+
+
+def _scaled(n: float, base: int, units: tuple[str, ...], precision: int) -> str:
+    i = 0
+    while n >= base and i < len(units) - 1:
+        n /= base
+        i += 1
+    return f"{n:.{precision}g}{units[i]}"

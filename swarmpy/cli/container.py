@@ -22,6 +22,7 @@ from swarmpy.cli.runflags import display_ports
 from swarmpy.cli.terminal import check_tty, raw_terminal
 from swarmpy.dockerjson.logtime import get_timestamp
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
+from swarmpy.humanize import bytes_size
 from swarmpy.manager.controlapi import validate
 
 SHORT_ID = 12
@@ -128,12 +129,7 @@ def ps_size(doc: dict[str, Any]) -> str:
 
 def binary_size(n: float) -> str:
     """go-units BytesSize (``%.4g`` in powers of 1024), as ``docker stats`` prints memory."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
+    return bytes_size(n)
 
 
 def cpu_percent(doc: dict[str, Any]) -> float:

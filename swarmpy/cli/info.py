@@ -12,6 +12,7 @@ import typer
 
 from swarmpy.cli import engine, gotemplate
 from swarmpy.errors import SwarmpyError
+from swarmpy.humanize import bytes_size as bytes_size  # docker info's memory
 from swarmpy.humanize import human_duration
 
 FORMAT_HELP = "Format the output using the given Go template"
@@ -22,16 +23,6 @@ COMMITS = (("containerd", "ContainerdCommit"), ("runc", "RuncCommit"), ("init", 
 
 def client_info() -> dict[str, Any]:
     return {"Debug": False, "Context": "default", "Plugins": [], "Warnings": None}
-
-
-def bytes_size(n: float) -> str:
-    """go-units BytesSize: ``%.4g`` in powers of 1024."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
 
 
 def go_bool(value: Any) -> str:

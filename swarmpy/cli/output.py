@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from swarmpy.humanize import human_duration
+from swarmpy.humanize import human_size as human_size  # the CLI's sizes are docker's
 
 TABLE_PREFIX = "table"  # gotemplate.TABLE_PREFIX, without loading the evaluator
 # A table of plain fields, the default of most listings: "table {{.ID}}\t{{.Name}}...".
@@ -223,17 +224,6 @@ def size(n: float) -> str:
             return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
         n /= 1000
     return f"{n}"
-
-
-def human_size(n: float, precision: int = 4) -> str:
-    """go-units HumanSizeWithPrecision (HumanSize: 4 digits) in powers of 1000, as docker
-    prints reclaimed space and disk usage."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.{precision}g}{units[i]}"
 
 
 def confirm(message: str) -> bool:
