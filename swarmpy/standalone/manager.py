@@ -811,19 +811,38 @@ class StandaloneContainers:
             with contextlib.suppress(FileNotFoundError):
                 modes.write_file(cdir.path / name, (odir.path / name).read_text())
 
-    async def attach_build(self, cid: str) -> str:
-        """A build step's sandbox on the default bridge (docker build's RUN network, as a
-        container's there); the path of its network namespace."""
+    async def attach_build(self, cid: str, network: str) -> str:
+        """A build step's sandbox on ``network`` (docker build's RUN network, moby's
+        NetworkMode of the step's container): the default bridge, or a user bridge by
+        name or id; the path of its network namespace."""
         rt = self._runtime()
-        await rt.network.attach_local(cid, f"build-{cid[:12]}")
+        name = f"build-{cid[:12]}"
+        if not _build_user_network(network):
+            await rt.network.attach_local(cid, name)
+            return netns_path(rt.network.sandbox_name(cid))
+        net = rt.bridges.find(network)
+        if net is None or net.builtin:
+            raise NotFound(f"network {network} not found")
+        try:
+            await rt.bridges.attach(cid, name, net.id)
+        except BaseException:
+            await self.detach_build(cid, network)
+            raise
         return netns_path(rt.network.sandbox_name(cid))
 
-    async def detach_build(self, cid: str) -> None:
-        await self._runtime().network.detach_local(cid)
+    async def detach_build(self, cid: str, network: str) -> None:
+        rt = self._runtime()
+        if not _build_user_network(network):
+            await rt.network.detach_local(cid)
+            return
+        # As a user bridge container's: the legs, then the sandbox the bridges made.
+        await rt.bridges.detach_all(cid)
+        await rt.network.detach_local(cid, release=False)
 
-    def build_resolv_conf(self) -> str:
-        """A build step's resolv.conf: a default bridge container's."""
-        return self._resolv_text(CreateSpec(image=""))
+    def build_resolv_conf(self, network: str) -> str:
+        """A build step's resolv.conf: a container's on the same network."""
+        mode = network if _build_user_network(network) else "default"
+        return self._resolv_text(CreateSpec(image="", network_mode=mode))
 
     async def _attach_connected(self, cid: str, name: str, rec: dict[str, Any]) -> None:
         """The user bridges `network connect` added, joined again at each start; one
@@ -1084,3 +1103,9 @@ def _image_exposed(rt: Runtime, image_id: str) -> list[str]:
             port, proto = ports.parse_port_key(str(key))
             out.append(f"{port}/{proto}")
     return out
+
+
+def _build_user_network(network: str) -> bool:
+    """Whether a build's network (its networkmode; host and none never get here) is a user
+    bridge rather than the default one."""
+    return network not in ("", "default", "bridge")

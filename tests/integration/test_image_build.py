@@ -21,6 +21,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.support.daemons import Daemon, DaemonSet
@@ -165,9 +166,39 @@ def test_build_cache_push_pull_save_and_failures(
                     "RUN stat -c '%n %a %Y %s' /got/* && ip -4 route | grep default\n"
                 )
                 fetched = d.ok("build", "-f", str(ctx / "Remote"), str(ctx))
+                # The download's progress is in the stream, as the classic builder's (a
+                # client shows it on a terminal only).
+                with docker.APIClient(base_url=d.host, version="1.41") as api:
+                    stream = list(
+                        api.build(path=str(ctx), dockerfile="Remote", nocache=True, decode=True)
+                    )
+                whole = {"current": len(_bundle()), "total": len(_bundle())}
+                assert {
+                    "status": "Downloading",
+                    "progressDetail": whole,
+                    "progress": f"[{'=' * 50}>]  10.24kB/10.24kB",  # 10240 bytes
+                } in stream
                 (ctx / "Hosted").write_text(f"FROM busybox\nRUN wget -qO- {url} | wc -c\n")
                 hosted = d.ok("build", "--network", "host", "-f", str(ctx / "Hosted"), str(ctx))
                 server.shutdown()
+            # On a user bridge, RUN reaches its containers by name (the embedded DNS).
+            d.ok("network", "create", "buildnet")
+            peer = d.ok(
+                "run", "-d", "--network", "buildnet", "--name", "peer",
+                "busybox", "httpd", "-f", "-h", "/etc",
+            ).strip()  # fmt: skip
+            (ctx / "Peer").write_text("FROM busybox\nRUN wget -qO- http://peer/hostname\n")
+            peered = d.ok("build", "--network", "buildnet", "-f", str(ctx / "Peer"), str(ctx))
+            assert f"\n{peer[:12]}\n" in peered
+            # The network is no part of the cache key (as moby's): --no-cache runs the step.
+            lost = d.cli(
+                "build", "--no-cache", "--network", "nonet", "-f", str(ctx / "Peer"), str(ctx)
+            )
+            assert lost.returncode == 1
+            assert "network nonet not found" in lost.stderr
+            d.ok("rm", "-f", "peer")
+            assert d.json("network", "inspect", "buildnet")[0]["Containers"] == {}
+            d.ok("network", "rm", "buildnet")
             assert f"/got/bundle.tar 600 1600000000 {len(_bundle())}" in fetched
             assert "default via " in fetched
             assert f"\n{len(_bundle())}\n" in hosted

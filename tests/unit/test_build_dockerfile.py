@@ -1,5 +1,5 @@
 """The builder's pure parts: Dockerfile parsing and substitution, .dockerignore, the COPY
-source checksum that keys the cache, and layer tars with whiteouts."""
+source checksum that keys the cache, layer tars with whiteouts, and the progress it streams."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from swarmpy.dockerjson.progress import progress_message, progress_text
 from swarmpy.engine.build import dockerfile as dfile
 from swarmpy.engine.build import remote
 from swarmpy.engine.build.builder import apply_changes
@@ -194,3 +195,16 @@ def test_a_downloaded_source_takes_the_last_modified_time() -> None:
     assert remote.modified_time("") == remote.modified_time("yesterday") == 0.0
     assert remote.is_url("https://x/y")
     assert not remote.is_url("ftp://x/y")
+
+
+def test_download_progress_is_drawn_as_a_daemons() -> None:
+    # JSONProgress.String() at a daemon's 200 columns: the bar, then the sizes.
+    assert progress_text(1234, 5678) == f"[{'=' * 10}>{' ' * 40}]  1.234kB/5.678kB"
+    assert progress_text(5678, 5678) == f"[{'=' * 50}>]  5.678kB/5.678kB"
+    assert progress_text(512, -1) == "    512B"
+    assert progress_text(0, -1) == ""
+    assert progress_message("Downloading", 10, 20) == {
+        "status": "Downloading",
+        "progressDetail": {"current": 10, "total": 20},
+        "progress": f"[{'=' * 25}>{' ' * 25}]      10B/20B",
+    }

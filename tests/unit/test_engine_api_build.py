@@ -55,11 +55,14 @@ def test_the_docker_clis_query_is_read() -> None:
     assert options.network == "default"
     hosted = [(k, v) for k, v in DOCKER_QUERY if k != "networkmode"] + [("networkmode", "host")]
     assert build_options(_request(hosted)).network == "host"
+    # A user network's name: RUN's network, as moby's NetworkMode of a step's container.
+    on_user = [(k, v) for k, v in DOCKER_QUERY if k != "networkmode"] + [("networkmode", "mynet")]
+    assert build_options(_request(on_user)).network == "mynet"
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("memory", "100000000"), ("networkmode", "mynet"), ("platform", "linux/arm64")],
+    [("memory", "100000000"), ("platform", "linux/arm64")],
 )
 def test_what_the_builder_does_not_do_is_refused(key: str, value: str) -> None:
     query = [(k, v) for k, v in DOCKER_QUERY if k != key] + [(key, value)]

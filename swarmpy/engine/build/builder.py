@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from swarmpy.dockerjson.health import image_health
+from swarmpy.dockerjson.progress import progress_message
 from swarmpy.engine import bundle, modes, seccomp
 from swarmpy.engine.build import context as ctx
 from swarmpy.engine.build import dockerfile as dfile
@@ -54,6 +55,7 @@ from swarmpy.errors import ImageError, InvalidArgument, NotFound, RuntimeFailure
 from swarmpy.humanize import go_duration
 
 Say = Callable[[str], None]
+Tell = Callable[[dict[str, Any]], None]  # a JSON message of the build's stream besides text
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 # Where a step with --network host joins the host's namespace: runc opens the path in its own
@@ -133,14 +135,15 @@ class _State:
 
 
 class StepNetwork(Protocol):
-    """swarmpy.standalone.manager.StandaloneContainers, as RUN's default network: a step's
-    sandbox on the node's default bridge, as a container's."""
+    """swarmpy.standalone.manager.StandaloneContainers, as RUN's network: a step's sandbox
+    on the node's default bridge ("default", "bridge") or on a user bridge (its name or id,
+    ``build --network``), as a container's there."""
 
-    async def attach_build(self, cid: str) -> str: ...
+    async def attach_build(self, cid: str, network: str) -> str: ...
 
-    async def detach_build(self, cid: str) -> None: ...
+    async def detach_build(self, cid: str, network: str) -> None: ...
 
-    def build_resolv_conf(self) -> str: ...
+    def build_resolv_conf(self, network: str) -> str: ...
 
 
 class Builder:
@@ -165,13 +168,15 @@ class Builder:
         options: BuildOptions,
         say: Say,
         built: Say | None = None,
+        tell: Tell | None = None,
     ) -> str:
         """Build from the unpacked context; the final image's id. Output goes to ``say``;
-        ``built`` hears the image's id before the closing lines (Docker's aux message)."""
+        ``built`` hears the image's id before the closing lines (Docker's aux message);
+        ``tell`` the progress messages (ADD's downloads)."""
         text = _read_dockerfile(context_dir, options.dockerfile)
         await asyncio.to_thread(ctx.apply_dockerignore, context_dir)
         parsed = dfile.parse(text)
-        run = _Run(self, context_dir, parsed, options, say)
+        run = _Run(self, context_dir, parsed, options, say, tell)
         image_id = await run.all()
         for tag in options.tags:
             await asyncio.to_thread(self.images.tag, image_id, tag)
@@ -222,11 +227,13 @@ class _Run:
         parsed: dfile.Dockerfile,
         options: BuildOptions,
         say: Say,
+        tell: Tell | None = None,
     ) -> None:
         self.b = builder
         self.context_dir = context_dir
         self.options = options
         self.say = say
+        self.tell = tell
         self.escape = parsed.escape
         self.build_args = dict(options.build_args)
         self.used_args: set[str] = set()
@@ -579,7 +586,7 @@ class _Run:
         locals_ = [src for src in srcs if src not in urls]
         async with (
             self._source_root(inst) as (src_root, from_image),
-            _downloads(self.b.work_root, urls, dest) as fetched,
+            _downloads(self.b.work_root, urls, dest, self._download_progress()) as fetched,
         ):
             rels: list[str] = []
             for src in locals_:
@@ -614,6 +621,19 @@ class _Run:
                     ctx.copy_sources(root, [name], rootfs, dest_path, owner, inst.cmd)
 
             await self._fs_step(state, probe, copy_in, container=False)
+
+    def _download_progress(self) -> remote.Progress | None:
+        """ADD's download progress as the classic builder streams it, told from the
+        download's thread onto the build's loop."""
+        tell = self.tell
+        if tell is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def told(current: int, total: int) -> None:
+            loop.call_soon_threadsafe(tell, progress_message("Downloading", current, total))
+
+        return told
 
     @contextlib.asynccontextmanager
     async def _source_root(self, inst: Instruction) -> Any:
@@ -775,13 +795,13 @@ class _Run:
         elif mode != "none":
             if self.b.network is None:
                 raise InvalidArgument(f"network mode {mode} is not available to this build")
-            netns = await self.b.network.attach_build(cid)
-            resolv = self.b.network.build_resolv_conf()
+            netns = await self.b.network.attach_build(cid, mode)
+            resolv = self.b.network.build_resolv_conf(mode)
         try:
             return await self._run_in(rootfs, cdir, cid, image, (netns, resolv, hosts))
         finally:
             if netns and mode != "host" and self.b.network is not None:
-                await self.b.network.detach_build(cid)
+                await self.b.network.detach_build(cid, mode)
 
     async def _run_in(
         self,
@@ -866,7 +886,7 @@ class _Run:
 
 @contextlib.asynccontextmanager
 async def _downloads(
-    work_root: Path, urls: list[str], dest: str
+    work_root: Path, urls: list[str], dest: str, progress: remote.Progress | None = None
 ) -> AsyncIterator[list[tuple[Path, str]]]:
     """ADD's URLs fetched into a work dir of their own: (dir, file name) each, removed after."""
     if not urls:
@@ -878,7 +898,7 @@ async def _downloads(
         for index, url in enumerate(urls):
             folder = root / str(index)
             folder.mkdir(parents=True)
-            name = await asyncio.to_thread(remote.download, url, folder)
+            name = await asyncio.to_thread(remote.download, url, folder, progress)
             if not name:
                 if dest.endswith("/"):
                     raise DockerfileError(f"cannot determine filename for source {url}")

@@ -118,9 +118,9 @@ def build_options(request: web.Request) -> BuildOptions:
             auths.append((registry, creds))
     if labels:
         raise InvalidArgument("build --label is not supported by swarmpy; use LABEL")
+    # default, bridge, host, none, or a user bridge's name or id (RUN's network, moby's
+    # NetworkMode of a step's container; one not found fails the step in Docker's words).
     network = request.query.get("networkmode", "") or "default"
-    if network not in ("default", "bridge", "host", "none"):
-        raise InvalidArgument(f"build option networkmode={network} is not supported by swarmpy")
     return BuildOptions(
         dockerfile=request.query.get("dockerfile") or "Dockerfile",
         tags=tuple(request.query.getall("t", [])),
@@ -146,7 +146,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         await _receive_context(request, context_dir)
         return await _stream(
             request,
-            lambda say, built: builder.build(context_dir, options, say, built),
+            lambda say, built, tell: builder.build(context_dir, options, say, built, tell),
             quiet,
         )
     finally:
@@ -188,22 +188,30 @@ def _unpack_from(reader: Any, dest: Path) -> None:
 
 async def _stream(
     request: web.Request,
-    work: Callable[[Callable[[str], None], Callable[[str], None]], Awaitable[str]],
+    work: Callable[
+        [Callable[[str], None], Callable[[str], None], Callable[[dict[str, Any]], None]],
+        Awaitable[str],
+    ],
     quiet: bool,
 ) -> web.StreamResponse:
-    """Run ``work`` (a build), streaming what it says as Docker's JSON messages."""
+    """Run ``work`` (a build), streaming what it says (and its progress) as Docker's JSON
+    messages."""
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
     def say(text: str) -> None:
         if text and not quiet:
             queue.put_nowait({"stream": text})
 
+    def tell(message: dict[str, Any]) -> None:
+        if not quiet:
+            queue.put_nowait(message)
+
     def built(image_id: str) -> None:
         queue.put_nowait({"aux": {"ID": image_id}})
 
     async def run() -> str:
         try:
-            image_id = await work(say, built)
+            image_id = await work(say, built, tell)
             if quiet:
                 queue.put_nowait({"stream": image_id + "\n"})
             return image_id
