@@ -112,16 +112,23 @@ class SwarmState:
 
     def unlocked(self, kek: bytes) -> SwarmState:
         """The state with its keys opened; ``keywrap.InvalidUnlockKey`` for a wrong key."""
+        return self.opened(kek)[0]
+
+    def opened(self, kek: bytes) -> tuple[SwarmState, bytes | None]:
+        """The state with its keys opened, and the unlock key the node's TLS key may still be
+        under (``save``'s ``previous_kek``); ``keywrap.InvalidUnlockKey`` for a wrong key."""
         if not self.locked_keys:
-            return self
+            return self, None
         secret = json.loads(keywrap.unwrap(kek, self.locked_keys, _STATE_LABEL))
-        return dataclasses.replace(
+        state = dataclasses.replace(
             self,
             raft_password=secret["raft_password"],
             data_key=secret["data_key"],
             previous_data_keys=tuple(secret["previous_data_keys"]),
             locked_keys="",
         )
+        previous = secret.get("previous_kek")
+        return state, bytes.fromhex(previous) if previous else None
 
     @property
     def raft_addr(self) -> str:
@@ -133,17 +140,21 @@ class SwarmState:
         _, port = split_addr(self.listen_addr)
         return f"{self.advertise_addr}:{port}"
 
-    def save(self, path: Path, kek: bytes | None = None) -> None:
-        """Write the state; with ``kek`` (autolock) its keys wrapped under it."""
+    def save(self, path: Path, kek: bytes | None = None, previous_kek: bytes | None = None) -> None:
+        """Write the state; with ``kek`` (autolock) its keys wrapped under it, and with
+        ``previous_kek`` the unlock key the node's TLS key is under until it is written again
+        (swarmpy.keyfiles: a crash between the two writes must not lock the node out)."""
         if self.locked_keys:
             raise ValueError("a locked swarm state is saved only once unlocked")
         data = dataclasses.asdict(self)
         if kek is not None:
-            secret = {
+            secret: dict[str, object] = {
                 "raft_password": self.raft_password,
                 "data_key": self.data_key,
                 "previous_data_keys": list(self.previous_data_keys),
             }
+            if previous_kek is not None:
+                secret["previous_kek"] = previous_kek.hex()
             data.update(raft_password="", data_key="", previous_data_keys=[])
             data["locked_keys"] = keywrap.wrap(kek, json.dumps(secret).encode(), _STATE_LABEL)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-from swarmpy import tls
+from swarmpy import keyfiles, tls
 from swarmpy.agent.agent import Agent
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.agent.worker import Worker
@@ -146,11 +146,12 @@ class Daemon:
             raise Conflict("swarm is not locked")
         assert self.creds is not None
         kek = keywrap.parse_human_readable(human_key)
-        state = self.state.unlocked(kek)
-        key_pem = self.creds.key_pem
-        if keywrap.key_is_encrypted(key_pem):
-            key_pem = keywrap.decrypt_key_pem(key_pem, kek)
+        state, previous = self.state.opened(kek)
+        key_pem = keyfiles.open_tls_key(self.creds.key_pem, kek, previous)
         self.state, self.creds, self._kek = state, replace(self.creds, key_pem=key_pem), kek
+        if previous is not None:
+            # A move to this key stopped halfway (keyfiles): finish it.
+            self._rekey(previous, kek)
         log.info("swarm unlocked")
         await self.start_roles()
 
@@ -159,11 +160,12 @@ class Daemon:
 
     def use_kek(self, kek: bytes | None) -> None:
         """Write the node's key material again under ``kek`` (None: in clear)."""
-        self._kek = kek
-        if self.state is not None:
-            self.state.save(self.config.state_file, kek)
-        if self.creds is not None:
-            tls.save_node_credentials(self.config.certs_dir, self.creds, kek)
+        old, self._kek = self._kek, kek
+        self._rekey(old, kek)
+
+    def _rekey(self, old: bytes | None, new: bytes | None) -> None:
+        certs = self.config.certs_dir
+        keyfiles.rekey(self.config.state_file, certs, self.state, self.creds, old, new)
 
     def data_keys(self) -> tuple[str, ...]:
         return self.state.data_keys if self.state is not None else ()
