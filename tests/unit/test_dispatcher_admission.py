@@ -18,6 +18,7 @@ from swarmpy.manager.dispatcher.admission import (
     MAX_RETRY_S,
     MIN_RETRY_S,
     Admission,
+    MassSilence,
     Reconnects,
     StallClock,
 )
@@ -32,6 +33,7 @@ from swarmpy.manager.state.store import (
     Op,
     Store,
     Tx,
+    Watch,
 )
 from swarmpy.model import Cluster, NodeRole, NodeState, TaskState, TaskStatus
 from swarmpy.protocol import HEARTBEAT_MISSES, retry_after
@@ -97,6 +99,20 @@ def test_a_node_still_away_is_owed_what_the_slowest_recent_return_took() -> None
     reconnects.hung_up("n9", 200.0)
     reconnects.back("n0", 200.0)  # never hung up: not a return
     assert reconnects.allowance(200.0, window_s=15.0) == 0.0
+
+
+def test_a_mass_of_late_nodes_is_held_back_for_a_while_a_few_are_not() -> None:
+    silence = MassSilence(min_nodes=50, share=0.1, hold_s=60.0)
+    # A few late nodes in a big swarm, or any share of a small one: judged at once.
+    assert not silence.holds(10, 2500, 0.0)
+    assert not silence.holds(3, 3, 0.0)
+    # A tenth of the swarm at once: held, from when the mass began, for hold_s.
+    assert silence.holds(400, 2500, 100.0)
+    assert silence.holds(2500, 2500, 159.0)
+    assert not silence.holds(2500, 2500, 160.0)
+    # Once the mass has cleared, the next one gets its own hold.
+    assert not silence.holds(5, 2500, 170.0)
+    assert silence.holds(300, 2500, 180.0)
 
 
 def test_only_a_late_wakeup_past_the_slack_is_a_stall() -> None:
@@ -183,6 +199,16 @@ def test_registrations_are_batched_and_a_removed_node_is_refused() -> None:
         assert replicated.proposals - before == 2
 
     asyncio.run(main())
+
+
+async def downs_until(watch: Watch, expected: set[str]) -> set[str]:
+    """The nodes the store's events showed going down, read until ``expected`` have."""
+    downs: set[str] = set()
+    while not expected <= downs:
+        event = await asyncio.wait_for(watch.get(), timeout=60)
+        if event.obj.state == NodeState.DOWN:
+            downs.add(event.obj.id)
+    return downs | {e.obj.id for e in watch.pending() if e.obj.state == NodeState.DOWN}
 
 
 def is_down(store: Store, node_id: str) -> bool:
@@ -440,13 +466,8 @@ def test_nodes_reconnecting_all_at_once_are_not_down_while_they_wait_their_turn(
             silent, *others = members
             streams = [await open_session(n.id) for n in others]
             took = time.monotonic() - away_from
-            await wait_for_async(
-                "the node that never came back down",
-                lambda: is_down(store, silent.id),
-                timeout=60,
-            )
-            downs = {e.obj.id for e in watch.pending() if e.obj.state == NodeState.DOWN}
-            return downs, took
+            # Until the node that never came back is down.
+            return await downs_until(watch, {silent.id}), took
         finally:
             watch.close()
             beats.cancel()
@@ -479,3 +500,59 @@ def test_registrations_that_write_nothing_do_not_set_the_commit_rate() -> None:
         return admission.rate
 
     assert asyncio.run(main()) == DEFAULT_RATE
+
+
+@pytest.mark.parametrize("heard_again", [True, False], ids=["heard-again", "gone"])
+def test_a_mass_of_nodes_unheard_at_once_is_not_marked_down_at_once(heard_again: bool) -> None:
+    """The leader reads no heartbeat of 60 nodes for three grace periods (its loop or its
+    gRPC queues behind, a network blip) while each would have been marked down after one:
+    once heard again, none was down. Nodes still unheard after the hold are down."""
+    period = 0.2
+    # Long past the silence when they are heard again; short when they never are.
+    hold_s = 4.0 if heard_again else 1.0
+
+    async def main() -> set[str]:
+        store = Store(LocalLog())
+        members = [node(f"n{i:02d}") for i in range(60)]
+
+        def create(tx: Tx) -> None:
+            tx.create(CLUSTERS, Cluster(id="c1", heartbeat_period_s=period))
+            for n in members:
+                tx.create(NODES, n)
+
+        await store.update(create)
+        leader = Dispatcher(store, "", lambda: True, lambda: None)
+        leader.mass_silence.hold_s = hold_s
+        watch = store.watch(NODES)
+        runner = asyncio.create_task(leader.run())
+        sessions = {n.id: _Session(f"s-{n.id}", time.monotonic()) for n in members}
+        leader._sessions.update(sessions)
+        read = True
+
+        async def beat() -> None:
+            while True:
+                if read:
+                    for session in sessions.values():
+                        session.last_heartbeat = time.monotonic()
+                await asyncio.sleep(period / 4)
+
+        beats = asyncio.create_task(beat())
+        try:
+            await asyncio.sleep(period)
+            read = False
+            # Unheard for three times their grace (the premise, not a wait for a result).
+            await asyncio.sleep(3 * HEARTBEAT_MISSES * period)
+            if heard_again:
+                read = True
+                # Another grace period heard: no check in it may have marked them down.
+                await asyncio.sleep(2 * HEARTBEAT_MISSES * period)
+                return await downs_until(watch, set())
+            return await downs_until(watch, {n.id for n in members})
+        finally:
+            watch.close()
+            beats.cancel()
+            await leader.stop()
+            runner.cancel()
+
+    downs = asyncio.run(main())
+    assert downs == (set() if heard_again else {f"id-n{i:02d}" for i in range(60)})

@@ -30,6 +30,10 @@ STALL_SLACK_S = 0.5
 # However slowly the swarm is coming back, a node that hung up is down at most this much
 # later than its heartbeats alone would say: a dead node among reconnecting ones is found.
 MAX_RECONNECT_ALLOWANCE_S = 60.0
+# So many nodes late at the same check are late for one reason (the leader or the network),
+# not each for its own: at least this many, and this share of the swarm.
+MASS_SILENCE_NODES = 50
+MASS_SILENCE_SHARE = 0.1
 
 
 @dataclass
@@ -130,3 +134,31 @@ class Reconnects:
         while self._returns and self._returns[0][0] < now - window_s:
             self._returns.popleft()
         return min(self.cap_s, max((took for _, took in self._returns), default=0.0))
+
+
+@dataclass
+class MassSilence:
+    """Holds back marking nodes down while a mass of them is late at once.
+
+    Nodes fail one by one; a tenth of the swarm falling silent in the same few seconds is
+    the leader not reading (its loop or its Raft thread starved, its gRPC queues behind)
+    or the network between, and marking them all down would reschedule every task they
+    run, which is the collapse, not a cure. So, as SwarmKit gives every node a grace after
+    a change of leader, a mass of late nodes is given ``hold_s`` (from when the mass began)
+    to be heard from again; whoever is still late after that is down. A few late nodes
+    (fewer than ``min_nodes``: any small swarm) are judged at once, as always.
+    """
+
+    min_nodes: int = MASS_SILENCE_NODES
+    share: float = MASS_SILENCE_SHARE
+    hold_s: float = MAX_RECONNECT_ALLOWANCE_S
+    since: float | None = None
+
+    def holds(self, late: int, nodes: int, now: float) -> bool:
+        """Whether to wait before marking ``late`` of ``nodes`` down at ``now``."""
+        if late < max(self.min_nodes, self.share * nodes):
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = now
+        return now - self.since < self.hold_s

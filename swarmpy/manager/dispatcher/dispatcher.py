@@ -33,7 +33,12 @@ from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager import sealing
 from swarmpy.manager.auth import authorize, refuse_removed
-from swarmpy.manager.dispatcher.admission import Admission, Reconnects, StallClock
+from swarmpy.manager.dispatcher.admission import (
+    Admission,
+    MassSilence,
+    Reconnects,
+    StallClock,
+)
 from swarmpy.manager.dispatcher.assignments import AssignmentIndex, changes_views, same_for_agent
 from swarmpy.manager.dispatcher.files import file_data, wanted_ids
 from swarmpy.manager.dispatcher.netview import ViewBuilder
@@ -103,6 +108,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._registrations.on_registered = self.admission.registered
         self.stalls = StallClock()
         self.reconnects = Reconnects()
+        self.mass_silence = MassSilence()
         # Nodes told to come back later (admission), and when: not late before then.
         self._deferred: dict[str, float] = {}
         self._dirty = asyncio.Event()
@@ -121,6 +127,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         """Started when this manager becomes leader: liveness checks and assignment pushes."""
         self._running = True
         started = time.monotonic()
+        self.mass_silence.since = None
         # Every node gets a full grace period from the moment we lead.
         for session in self._sessions.values():
             session.last_heartbeat = started
@@ -204,6 +211,15 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     spared,
                     coming_back,
                 )
+            if late and self.mass_silence.holds(len(late), len(nodes), time.monotonic()):
+                log.warning(
+                    "dispatcher: %d of %d nodes late at once: waiting up to %.0f s for them "
+                    "before marking any down",
+                    len(late),
+                    len(nodes),
+                    self.mass_silence.hold_s,
+                )
+                late = []
             if late:
                 await self.store.update(functools.partial(_mark_down, node_ids=late))
                 for node_id in late:
