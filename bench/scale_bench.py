@@ -168,7 +168,11 @@ def _mass_reconnect(
 
 
 def measure(
-    nodes: int, tasks: int, keep_logs: Path | None = None, profile: Path | None = None
+    nodes: int,
+    tasks: int,
+    keep_logs: Path | None = None,
+    profile: Path | None = None,
+    deadline_s: float | None = None,
 ) -> dict[str, Any]:
     from swarmpy.cli.engine import Endpoint, EngineClient
     from swarmpy.dockerjson.service import service_spec_json
@@ -253,7 +257,7 @@ def measure(
             filters = json.dumps({"id": {service_id: True}})
             progress: list[tuple[float, int]] = []
             running = 0
-            deadline = t0 + max(120.0, tasks * 0.012)
+            deadline = t0 + (deadline_s or max(120.0, tasks * 0.012))
             poll_s = max(POLL_S, tasks / POLL_TASKS_PER_S)
             rpc_errors = 0
             while time.perf_counter() < deadline:
@@ -409,12 +413,13 @@ def run(
     tasks: int | None = None,
     keep_logs: Path | None = None,
     profile: Path | None = None,
+    deadline_s: float | None = None,
 ) -> list[Figure]:
     if os.geteuid() != 0:
         return [skipped("scale", "needs root (the daemons)")]
     nodes = nodes or (200 if quick else 1000)
     tasks = tasks or nodes * 10
-    return figures(measure(nodes, tasks, keep_logs, profile))
+    return figures(measure(nodes, tasks, keep_logs, profile, deadline_s))
 
 
 def main() -> None:
@@ -429,8 +434,15 @@ def main() -> None:
         type=Path,
         help="py-spy the leader while converging and reconnecting, into this folder",
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help="seconds to wait for all RUNNING (default: 120 s or 12 ms a task, the longer)",
+    )
     args = parser.parse_args()
-    result = run(args.quick, args.nodes or None, args.tasks or None, args.logs, args.profile)
+    result = run(
+        args.quick, args.nodes or None, args.tasks or None, args.logs, args.profile, args.deadline
+    )
     print_figures(result)
     if args.json:
         args.json.write_text(json.dumps([f.to_json() for f in result], indent=2) + "\n")
