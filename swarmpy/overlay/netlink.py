@@ -62,6 +62,14 @@ def create_netns(name: str) -> None:
         raise RuntimeFailure(f"create netns {name}: {failure[0]}")
 
 
+def _inode(name: str) -> int:
+    """The inode of named netns ``name``'s file (0: none)."""
+    try:
+        return os.stat(netns_path(name)).st_ino
+    except FileNotFoundError:
+        return 0
+
+
 def run_in_netns(name: str | None, fn: Callable[[], T]) -> T:
     """Run ``fn`` in a short-lived thread that entered netns ``name`` (None: ours), to make
     something (a socket, a libnftables context) bound to another namespace."""
@@ -88,6 +96,9 @@ class Netlink:
     def __init__(self, host_netns: str | None = None) -> None:
         self.host_netns = host_netns
         self._handles: dict[str | None, Any] = {}
+        # The namespace each handle was opened in (its file's inode): a sandbox another
+        # Netlink removed and made again under the same name is a new namespace.
+        self._inodes: dict[str | None, int] = {}
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -98,6 +109,9 @@ class Netlink:
         """The open handle for sandbox ``ns`` (None: the host)."""
         key = ns if ns is not None else self.host_netns
         handle = self._handles.get(key)
+        if handle is not None and key is not None and self._inodes.get(key) != _inode(key):
+            self._handles.pop(key).close()
+            handle = None
         if handle is None:
             # pyroute2 keeps a handle's socket per thread, so the socket is opened here, on
             # the thread that will use it, after stepping into the netns for a moment: a
@@ -108,6 +122,7 @@ class Netlink:
             else:
                 with entered(netns_path(key)):
                     handle = IPRoute()
+                self._inodes[key] = _inode(key)
             self._handles[key] = handle
         return handle
 
