@@ -642,6 +642,12 @@ class StandaloneContainers:
             if rec is None:
                 return
             spec = self.spec_of(rec)
+            # As moby's Cleanup: an ended container leaves its networks (its address back in
+            # the pool, its names out of the DNS, `network inspect` no longer lists it); its
+            # next start joins them again. Not under a start that came first.
+            async with self._lock(cid):
+                if await self._state(cid) not in ("running", "paused"):
+                    await self._detach_network(cid, spec)
             cdir_rec = rt.engine.container_dir(cid).record()
             ran_for = float(cdir_rec.get("finished_at", time.time())) - float(
                 cdir_rec.get("started_at", 0.0)
@@ -651,9 +657,6 @@ class StandaloneContainers:
             )
             if not again:
                 await self._apply_ports()
-                # As Docker's: a stopped container's endpoints on user networks go (and its
-                # names with them); its next start makes its own network's again.
-                await rt.bridges.detach_all(cid)
                 if spec.auto_remove:
                     await self._attach_drained(cid)
                     async with self._lock(cid):

@@ -217,6 +217,15 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     assert d.ok("run", "--rm", "noted:v1", "/tmp/note.txt") == "from the host\n"
     assert d.ok("run", "--rm", "--entrypoint", "", "noted:v1", "sh", "-c", "echo $MODE") == "on\n"
 
+    # Stopped, a container leaves the bridge as moby's (its address back in the pool); its
+    # start joins it again, published port and all.
+    d.ok("stop", "-t", "1", "web2")
+    assert cid not in d.json("network", "inspect", "bridge")[0]["Containers"]
+    d.ok("start", "web2")
+    assert cid in d.json("network", "inspect", "bridge")[0]["Containers"]
+    page = wait_for("web2's page again", lambda: http_get("127.0.0.1", port, "/hostname"))
+    assert page == cid[:12] + "\n"
+
     # --network container:web2: in web2's network namespace, with its host name and files;
     # the container it names must run.
     joined = d.ok(
