@@ -367,13 +367,13 @@ class EngineClient:
         if body is not None or method in ("POST", "PUT", "PATCH"):
             sent.append(("Content-Length", str(len(body or b""))))
         try:
-            request = wire.request_bytes(method, url, sent, body)
+            exchange = wire.Exchange(method, url, sent, body)
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
         try:
             with self._socket(self.timeout) as sock, sock.makefile("rb") as reader:
-                sock.sendall(request)
-                return wire.read_answer(reader, method)
+                sock.sendall(exchange.request)
+                return exchange.read_answer(reader)
         except OSError as exc:
             raise self._unreachable(exc) from None
         except wire.BadAnswer as exc:
