@@ -556,3 +556,26 @@ def test_a_mass_of_nodes_unheard_at_once_is_not_marked_down_at_once(heard_again:
 
     downs = asyncio.run(main())
     assert downs == (set() if heard_again else {f"id-n{i:02d}" for i in range(60)})
+
+
+def test_a_node_down_before_the_leader_changed_is_not_waited_for_as_reconnecting() -> None:
+    async def main() -> set[str]:
+        store = Store(LocalLog())
+
+        def create(tx: Tx) -> None:
+            tx.create(CLUSTERS, Cluster(id="c1", heartbeat_period_s=0.2))
+            tx.create(NODES, node("up"))
+            tx.create(NODES, node("gone", state=NodeState.DOWN))
+
+        await store.update(create)
+        leader = Dispatcher(store, "", lambda: True, lambda: None)
+        runner = asyncio.create_task(leader.run())
+        try:
+            await asyncio.sleep(0)
+            # Its return (whenever) would otherwise read as the leader taking that long.
+            return set(leader.reconnects.away)
+        finally:
+            await leader.stop()
+            runner.cancel()
+
+    assert asyncio.run(main()) == {"id-up"}

@@ -131,10 +131,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         # Every node gets a full grace period from the moment we lead.
         for session in self._sessions.values():
             session.last_heartbeat = started
-        # And every node is reconnecting to us: the later ones wait their turn behind the
-        # others (Reconnects), however long the swarm takes to come over.
+        # And every live node is reconnecting to us: the later ones wait their turn behind
+        # the others (Reconnects), however long the swarm takes to come over. Not a node
+        # already down: when it comes back, days later, that is no measure of our pace.
         for node in self.store.view().all(NODES):
-            if node.id not in self._sessions:
+            if node.id not in self._sessions and node.state != NodeState.DOWN:
                 self.reconnects.hung_up(node.id, started)
         self._tasks = [
             asyncio.create_task(self._check_liveness(started)),
