@@ -437,11 +437,12 @@ class Containers:
         self.events.emit("destroy", cid, _ann(s))
         return cid
 
-    async def log_event(self, ref: str, action: str, **extra: str) -> None:
-        """What the Engine API does with a container besides its lifecycle (Docker's attach,
-        detach, commit) on the events stream, with the container's attributes."""
-        s = await self.resolve(ref)
-        self.events.emit(action, str(s["id"]), _ann(s), **extra)
+    def log_event(self, cid: str, action: str, **extra: str) -> None:
+        """What the Engine API does with container ``cid`` (its full id) besides its
+        lifecycle (Docker's attach, detach, commit) on the events stream, with its
+        attributes: read from its bundle, as runc knows a container only once it started."""
+        annotations = self._dir(cid).config().get("annotations") or {}
+        self.events.emit(action, cid, annotations, **extra)
 
     async def adopt(self) -> list[AdoptedContainer]:
         """Our containers that survived a daemon restart, for the agent to re-attach to."""

@@ -274,6 +274,18 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
         )  # fmt: skip
         assert attaches.split() == ["attach", "attach", "detach"]
         api.remove_container("tt", force=True)
+        # A container never started (runc does not know it yet) is attached to and
+        # committed with its events too, as `run` attaches before it starts.
+        d.ok("create", "--name", "made", "busybox", "true")
+        api.attach_socket("made", params={"stdout": 1, "stream": 0}).close()
+        d.ok("commit", "made", "made:v1")
+        made = d.ok(
+            "events", "--since", "10m", "--until", next_second(), "--filter", "container=made",
+            "--filter", "event=attach", "--filter", "event=commit", "--format", "{{.Action}}",
+        )  # fmt: skip
+        assert made.split() == ["attach", "commit"]
+        d.ok("rm", "made")
+        d.ok("image", "rm", "made:v1")
 
     # --restart always: back after its process dies, and after a daemon restart.
     d.ok("run", "-d", "--restart", "always", "--name", "keeper", "busybox", "sleep", "1000")

@@ -228,7 +228,7 @@ async def _attach_streams(
     try:
         if logs:
             await _copy_log(engine, cid, LogWindow(), conn, want, tty)
-        await engine.containers.log_event(cid, "attach")  # dockerd's, after the logs
+        engine.containers.log_event(cid, "attach")  # dockerd's, after the logs
         if follow and await _started_since(sa, engine, cid, since):
             window = LogWindow(since_ns=int(since * 1e9), follow=True)
             copying = asyncio.ensure_future(_copy_log(engine, cid, window, conn, want, tty))
@@ -236,7 +236,7 @@ async def _attach_streams(
                 feeding = asyncio.ensure_future(_feed(sa, cid, conn, keys))
                 await asyncio.wait({copying, feeding}, return_when=asyncio.FIRST_COMPLETED)
                 if not copying.done() and _typed(feeding):
-                    await engine.containers.log_event(cid, "detach")
+                    engine.containers.log_event(cid, "detach")
                     return  # detached: the container runs on
             await copying
     finally:
@@ -394,7 +394,7 @@ async def commit(request: web.Request) -> web.Response:
             await engine.containers.unpause(cid)
     if target:
         await asyncio.to_thread(engine.images.tag, image_id, target)
-    await engine.containers.log_event(
+    engine.containers.log_event(
         cid,
         "commit",
         comment=request.query.get("comment", ""),
