@@ -440,7 +440,8 @@ class Containers:
     def log_event(self, cid: str, action: str, **extra: str) -> None:
         """What the Engine API does with container ``cid`` (its full id) besides its
         lifecycle (Docker's attach, detach, commit) on the events stream, with its
-        attributes: read from its bundle, as runc knows a container only once it started."""
+        attributes read from its bundle: no runc list, which can fail while a `run`'s
+        attach races the container's start."""
         annotations = self._dir(cid).config().get("annotations") or {}
         self.events.emit(action, cid, annotations, **extra)
 
