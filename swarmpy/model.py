@@ -555,6 +555,12 @@ def serves_traffic(task: Task) -> bool:
     )
 
 
+def on_network(task: Task) -> bool:
+    """Whether a task's container is on its networks, reachable at its addresses from every
+    node: started and not ended, a backend of its service (``serves_traffic``) or not."""
+    return task.status.state >= TaskState.STARTING and not task.status.state.terminal
+
+
 def task_relevant(spec: ServiceSpec) -> ServiceSpec:
     """The part of a spec whose change means new tasks (scaling or tuning updates does not)."""
     return replace(spec, replicas=0, update=UpdateConfig(), rollback=UpdateConfig())
@@ -729,6 +735,11 @@ class Endpoint:
     network_id: str
     ip: str  # "10.0.1.5" (no prefix)
     mac: str
+    # On the network, so every node forwards to its address, but no backend of its service
+    # (VIPs, DNS, the routing mesh): its healthcheck has not passed yet or has failed, or it
+    # is on its way down. Docker disables such a task's service binding and keeps its
+    # endpoint until its container stops.
+    reachable_only: bool = False
 
 
 @dataclass(frozen=True)

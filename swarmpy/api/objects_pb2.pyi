@@ -1230,6 +1230,7 @@ class Endpoint(_message.Message):
     NETWORK_ID_FIELD_NUMBER: _builtins.int
     IP_FIELD_NUMBER: _builtins.int
     MAC_FIELD_NUMBER: _builtins.int
+    REACHABLE_ONLY_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -1240,6 +1241,7 @@ class Endpoint(_message.Message):
     network_id: _builtins.str
     ip: _builtins.str
     mac: _builtins.str
+    reachable_only: _builtins.bool
     def __init__(
         self,
         *,
@@ -1253,10 +1255,11 @@ class Endpoint(_message.Message):
         network_id: _builtins.str = ...,
         ip: _builtins.str = ...,
         mac: _builtins.str = ...,
+        reachable_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_name", b"container_name", "ip", b"ip", "mac", b"mac", "network_id", b"network_id", "node_addr", b"node_addr", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_name", b"container_name", "ip", b"ip", "mac", b"mac", "network_id", b"network_id", "node_addr", b"node_addr", "node_id", b"node_id", "reachable_only", b"reachable_only", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -91,6 +91,9 @@ class RecordIndex:
 
         tasks_by_service: dict[tuple[str, str], list[str]] = defaultdict(list)
         for ep in view.endpoints:
+            if ep.reachable_only:
+                # As Docker's disabled service binding: no name of it answers.
+                continue
             net = ep.network_id
             container = normalize(ep.container_name)
             # <service>.<slot> is the container name without its task id (for global

@@ -102,11 +102,11 @@ class HostPort:
 
 def mesh_ports(view: NetworkView, ingress_id: str) -> tuple[MeshPort, ...]:
     """Every ingress-mode port in the view with its backends: the service's endpoints on the
-    ingress network, which the managers put in the view only while a task serves traffic
-    (``swarmpy.model.serves_traffic``: running, and healthy when it has a healthcheck)."""
+    ingress network that serve traffic (not ``reachable_only``: running, and healthy when it
+    has a healthcheck, ``swarmpy.model.serves_traffic``)."""
     backends: dict[str, list[str]] = defaultdict(list)
     for ep in view.endpoints:
-        if ep.network_id == ingress_id and ep.task_id:
+        if ep.network_id == ingress_id and ep.task_id and not ep.reachable_only:
             backends[ep.service_id].append(ep.ip)
     ports = [
         MeshPort(str(p.protocol), p.published, p.target, tuple(sorted(backends[svc.service_id])))

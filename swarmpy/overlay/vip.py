@@ -40,7 +40,8 @@ def vip_rules(view: NetworkView, network_ids: Iterable[str]) -> tuple[VipRule, .
     wanted = set(network_ids)
     backends: dict[tuple[str, str], list[str]] = defaultdict(list)
     for ep in view.endpoints:
-        backends[(ep.service_id, ep.network_id)].append(ep.ip)
+        if not ep.reachable_only:
+            backends[(ep.service_id, ep.network_id)].append(ep.ip)
     rules = [
         VipRule(vip.addr.split("/")[0], tuple(sorted(backends[(svc.service_id, vip.network_id)])))
         for svc in view.services

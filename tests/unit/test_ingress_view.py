@@ -49,15 +49,17 @@ def test_every_node_sees_the_sandboxes_the_backends_and_the_ports() -> None:
         assert [n.id for n in view.networks] == [ingress.id]
         # Only the ingress-mode port is the mesh's.
         assert [s.ports for s in view.services] == [(PortConfig(80, 8080),)]
-    # The backends everywhere (the starting task is none yet); every sandbox where a task on
-    # ingress runs (its replies go back to them), only its own elsewhere.
-    assert sorted((e.container_name, e.ip) for e in on_a.endpoints) == [
-        (INGRESS_SANDBOX, "10.0.0.2"),
-        (INGRESS_SANDBOX, "10.0.0.3"),
-        (INGRESS_SANDBOX, "10.0.0.4"),
-        (running.name, "10.0.0.5"),
+    # The tasks everywhere, the starting one reachable but no backend yet; every sandbox where
+    # a task on ingress runs (its replies go back to them), only its own elsewhere.
+    assert sorted((e.container_name, e.ip, e.reachable_only) for e in on_a.endpoints) == [
+        (INGRESS_SANDBOX, "10.0.0.2", False),
+        (INGRESS_SANDBOX, "10.0.0.3", False),
+        (INGRESS_SANDBOX, "10.0.0.4", False),
+        (running.name, "10.0.0.5", False),
+        (starting.name, "10.0.0.6", True),
     ]
-    assert sorted((e.container_name, e.ip) for e in on_c.endpoints) == [
-        (INGRESS_SANDBOX, "10.0.0.4"),
-        (running.name, "10.0.0.5"),
+    assert sorted((e.container_name, e.ip, e.reachable_only) for e in on_c.endpoints) == [
+        (INGRESS_SANDBOX, "10.0.0.4", False),
+        (running.name, "10.0.0.5", False),
+        (starting.name, "10.0.0.6", True),
     ]

@@ -21,6 +21,7 @@ from swarmpy.model import (
     Task,
     TaskState,
     mac_for_ip,
+    on_network,
     serves_traffic,
 )
 
@@ -83,9 +84,7 @@ class ViewBuilder:
                 continue
             if _live_on_node(task) and task.status.state >= TaskState.ASSIGNED:
                 self._networks_of_node[task.node_id].update(a.network_id for a in task.networks)
-            if not serves_traffic(task):
-                # Not a backend (VIPs, DNS, the routing mesh): not running yet, on its way
-                # down, or failing its healthcheck (one not passed yet keeps it STARTING).
+            if not on_network(task):
                 continue
             node = nodes.get(task.node_id)
             for attachment in task.networks:
@@ -103,6 +102,10 @@ class ViewBuilder:
                         network_id=attachment.network_id,
                         ip=attachment.addresses[0].split("/")[0],
                         mac=attachment.mac,
+                        # Not a backend (VIPs, DNS, the routing mesh) while not running yet,
+                        # on its way down, or failing its healthcheck (one not passed yet
+                        # keeps it STARTING), but still at its address.
+                        reachable_only=not serves_traffic(task),
                     )
                 )
         if self._ingress is not None:
