@@ -27,7 +27,7 @@ import pytest
 from swarmpy.lab.hosts import Host, swarmpy_executable
 from tests.support.daemons import Daemon
 from tests.support.docker_cli import DockerCli
-from tests.support.lab import TestLab
+from tests.support.lab import TestLab, lab_exec
 from tests.support.localswarm import TASK_START_S
 from tests.support.poll import wait_for
 
@@ -265,23 +265,6 @@ def lab_http_get(lab: TestLab, client: Host, ip: str, port: int) -> str:
         return data.decode().split("\r\n\r\n", 1)[-1]
 
     return lab.lab.call_in(client, get)
-
-
-def lab_exec(lab: TestLab, task_name: str, *command: str) -> str:
-    """``command`` in the running container of task ``task_name`` (``stack_web.1``), on the
-    host that runs it."""
-    n1 = lab.hosts[0]
-    rows = lab.swarmpy(n1, "service", "ps", task_name.rsplit(".", 1)[0], "--format",
-                       "{{.Name}} {{.Node}} {{.CurrentState}}", check=True).stdout  # fmt: skip
-    node = next(
-        line.split()[1]
-        for line in rows.splitlines()
-        if line.split()[0] == task_name and "Running" in line
-    )
-    host = next(h for h in lab.hosts if h.name == node)
-    names = lab.swarmpy(host, "ps", "--format", "{{.Names}}", check=True).stdout.split()
-    container = next(n for n in names if n.startswith(f"{task_name}."))
-    return str(lab.swarmpy(host, "exec", container, *command, check=True).stdout)
 
 
 def files_holding(root: Path, needle: bytes) -> list[str]:

@@ -42,6 +42,32 @@ class TestLab:
 LabFactory = Callable[..., TestLab]
 
 
+def task_container(lab: TestLab, service: str, task: str) -> tuple[Host, str]:
+    """The host that runs the running task ``task`` of ``service`` (its slot name,
+    ``stack_web.1``, or its full id) and the name of the task's container there."""
+    fmt = "{{.ID}} {{.Name}} {{.Node}} {{.CurrentState}}"
+    ps = ("service", "ps", service, "--no-trunc", "--format", fmt)
+    rows = lab.swarmpy(lab.hosts[0], *ps, check=True).stdout
+    task_id, name, node = next(
+        line.split()[:3]
+        for line in rows.splitlines()
+        if task in line.split()[:2] and line.split()[3] == "Running"
+    )
+    host = next(h for h in lab.hosts if h.name == node)
+    names = lab.swarmpy(host, "ps", "--format", "{{.Names}}", check=True).stdout.split()
+    # A slot's container is named after its task: a replacement's container is not the one
+    # of the task it replaces.
+    (container,) = [n for n in names if n == f"{name}.{task_id}"]
+    return host, container
+
+
+def lab_exec(lab: TestLab, task: str, *command: str) -> str:
+    """``command`` in the running container of task ``task`` (``stack_web.1``), on the host
+    that runs it; its output."""
+    host, container = task_container(lab, task.rsplit(".", 1)[0], task)
+    return str(lab.swarmpy(host, "exec", container, *command, check=True).stdout)
+
+
 def new_lab(n_hosts: int = 3, *, registry: bool = True) -> TestLab:
     """A lab with a unique name in a short state dir (unix socket paths are limited to 107
     bytes), hosts named node1..nodeN."""
