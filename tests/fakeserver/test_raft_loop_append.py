@@ -6,8 +6,10 @@ A lone manager on 127.0.0.1 in this process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -60,19 +62,23 @@ def create(name: str) -> Any:
     return fn
 
 
-async def started(tmp_path: Path) -> RaftLog:
+@contextlib.asynccontextmanager
+async def leading(tmp_path: Path) -> AsyncIterator[RaftLog]:
+    """A lone manager's Raft, once it leads; stopped on leaving."""
     raft = RaftLog(f"127.0.0.1:{free_port()}", [], tmp_path, PASSWORD, timeout=10.0)
     raft.start()
-    await wait_for_async("a leader", raft.is_leader, 30)
-    return raft
+    try:
+        await wait_for_async("a leader", raft.is_leader, 30)
+        yield raft
+    finally:
+        await raft.stop()
 
 
 def test_the_loop_appends_and_the_write_is_acknowledged_once_synced(
     tmp_path: Path, journal_calls: list[tuple[str, str, int]]
 ) -> None:
     async def run() -> None:
-        raft = await started(tmp_path)
-        try:
+        async with leading(tmp_path) as raft:
             store = Store(raft)
             appended_by: list[str] = []
             for i in range(10):
@@ -89,8 +95,6 @@ def test_the_loop_appends_and_the_write_is_acknowledged_once_synced(
             # timer, now and then).
             assert "MainThread" in appended_by, appended_by
             assert {c.id for c in store.view().all(CLUSTERS)} == {f"c{i}" for i in range(10)}
-        finally:
-            await raft.stop()
 
     asyncio.run(run())
 
@@ -99,8 +103,7 @@ def test_a_write_waits_for_a_busy_tick_thread_to_append_it(
     tmp_path: Path, journal_calls: list[tuple[str, str, int]]
 ) -> None:
     async def run() -> None:
-        raft = await started(tmp_path)
-        try:
+        async with leading(tmp_path) as raft:
             store = Store(raft)
             lock = raft._obj._poller.lock
             journal_calls.clear()
@@ -119,7 +122,5 @@ def test_a_write_waits_for_a_busy_tick_thread_to_append_it(
             assert len(appends) == 1, journal_calls
             assert appends[0][1] != "MainThread", journal_calls
             assert store.view().get(CLUSTERS, "busy") is not None
-        finally:
-            await raft.stop()
 
     asyncio.run(run())
