@@ -18,7 +18,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from swarmpy.overlay.netlink import run_in_netns
+from swarmpy.overlay.netlink import enable_route_localnet
 from swarmpy.overlay.nft import Command, Nft, base_chain, match, payload, replace_table, rule
 
 FAMILY = "ip"
@@ -77,12 +77,6 @@ def ruleset(table: str, bridge: str, subnet: str, forwards: Iterable[Forward]) -
     return replace_table(FAMILY, table, body)
 
 
-def _route_localnet(bridge: str) -> None:
-    # Without it the kernel drops what leaves the bridge from 127.0.0.1 before masquerade.
-    with open(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "w") as f:
-        f.write("1")
-
-
 def apply(
     nft: Nft,
     host_netns: str | None,
@@ -93,5 +87,5 @@ def apply(
 ) -> None:
     items = list(forwards)
     if items:
-        run_in_netns(host_netns, lambda: _route_localnet(bridge))
+        enable_route_localnet(host_netns, bridge)
     nft.run(ruleset(table, bridge, subnet, items))

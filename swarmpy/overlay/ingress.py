@@ -5,9 +5,10 @@ one leg on the ingress overlay (its address from the allocator) and one on a vet
 host (a link-local /30, ``IngressLink``). The data path is nftables only, no IPVS and no proxy:
 
 - on the host, a nat chain on prerouting (and output, for clients on the node itself) sends
-  a connection to any local address on an ingress-mode published port to the sandbox,
-  ``fib daddr type local ... dnat to <sandbox>``; a host-mode port goes straight to its
-  task's address on the node-local bridge;
+  a connection to any local address (loopback too) on an ingress-mode published port to the
+  sandbox, ``fib daddr type local ... dnat to <sandbox>``; a host-mode port goes straight to
+  its task's address on the node-local bridge; a loopback client is masqueraded on the way
+  out (the links need ``route_localnet``, as Docker's docker_gwbridge);
 - in the sandbox, the published port is balanced over the service's tasks on the ingress
   network, ``dnat to numgen random mod N map {0: ip1, ...} : target``, and what leaves for
   the overlay is masqueraded to the sandbox's ingress address, so replies come back through
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from swarmpy.model import Network, NetworkView, mac_for_ip
 from swarmpy.overlay.attachment import Attachment
 from swarmpy.overlay.names import Names
-from swarmpy.overlay.netlink import Netlink, run_in_netns
+from swarmpy.overlay.netlink import Netlink, enable_route_localnet, run_in_netns
 from swarmpy.overlay.nft import (
     Command,
     Nft,
@@ -154,8 +155,10 @@ def sandbox_ruleset(table: str, ports: Iterable[MeshPort], sandbox_ip: str) -> l
 def host_ruleset(
     table: str, mesh: Iterable[tuple[str, int]], host: Iterable[HostPort], sandbox_ip: str
 ) -> list[Command]:
-    """The node's table: connections to any of its addresses (not loopback) on a published
-    port go to the ingress sandbox (``mesh``: protocol, port) or to a local task (``host``)."""
+    """The node's table: connections to any of its addresses, loopback included (as Docker's
+    ``curl localhost:PORT`` on a node), on a published port go to the ingress sandbox
+    (``mesh``: protocol, port) or to a local task (``host``). A loopback client's connection
+    is masqueraded as it leaves, so the sandbox or the task can answer it."""
     rules: list[tuple[list[Command], Command]] = []
     for protocol, published in sorted(set(mesh)):
         rules.append(([_dport(protocol, published)], {"dnat": {"addr": sandbox_ip}}))
@@ -167,13 +170,16 @@ def host_ruleset(
     body = [
         base_chain(FAMILY, table, "prerouting", "nat", "prerouting", -100),
         base_chain(FAMILY, table, "output", "nat", "output", -100),
+        base_chain(FAMILY, table, "postrouting", "nat", "postrouting", 100),
     ]
-    not_loopback = match(payload("ip", "daddr"), LOOPBACK, op="!=")
     for matches, verdict in rules:
-        body.append(rule(FAMILY, table, "prerouting", [_local_daddr(), *matches, verdict]))
-        body.append(
-            rule(FAMILY, table, "output", [not_loopback, _local_daddr(), *matches, verdict])
-        )
+        for chain in ("prerouting", "output"):
+            body.append(rule(FAMILY, table, chain, [_local_daddr(), *matches, verdict]))
+    translated = match({"ct": {"key": "status"}}, "dnat", op="in")
+    from_loopback = match(payload("ip", "saddr"), LOOPBACK)
+    body.append(
+        rule(FAMILY, table, "postrouting", [translated, from_loopback, {"masquerade": None}])
+    )
     return replace_table(FAMILY, table, body)
 
 
@@ -241,6 +247,7 @@ class IngressSandbox:
         self._nl.add_address(host_end, link.cidr(link.host_ip))
         self._nl.add_address(LINK_IFNAME, link.cidr(link.sandbox_ip), ns=self.netns)
         self._nl.add_default_route(link.host_ip, ns=self.netns)
+        enable_route_localnet(self._nl.host_netns, host_end)
         enable_forwarding(self._nl.host_netns)
         enable_forwarding(self.netns)
         log.info("ingress sandbox up at %s", self.cidr)

@@ -16,7 +16,7 @@ from swarmpy.errors import RuntimeFailure
 from swarmpy.fsutil import write_atomic
 from swarmpy.overlay.attachment import Attachment, plug
 from swarmpy.overlay.names import Names
-from swarmpy.overlay.netlink import Netlink, run_in_netns
+from swarmpy.overlay.netlink import Netlink, enable_route_localnet, run_in_netns
 from swarmpy.overlay.nft import Command, Nft, base_chain, match, payload, replace_table, rule
 
 log = logging.getLogger(__name__)
@@ -60,20 +60,31 @@ class AddressPool:
         write_atomic(self._path, json.dumps(self._leases, sort_keys=True))
 
 
+# Before conntrack and NAT (the "raw" priority): a packet is dropped before anything else.
+RAW_PRIORITY = -300
+
+
 def masquerade_ruleset(table: str, subnet: str, bridge: str) -> list[Command]:
-    """Masquerade what leaves the subnet through anything but its own bridge."""
+    """Masquerade what leaves the subnet through anything but its own bridge; and drop what a
+    container sends to 127.0.0.0/8 through the bridge: published ports set ``route_localnet``
+    on it for the node's own loopback clients, which would otherwise let a container reach
+    services bound to the host's loopback (CVE-2020-8558; kube-proxy drops them the same way)."""
     net = ipaddress.IPv4Network(subnet)
     family = "ip"
     source = match(
         payload("ip", "saddr"), {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
     )
     not_bridge = match({"meta": {"key": "oifname"}}, bridge, op="!=")
+    from_bridge = match({"meta": {"key": "iifname"}}, bridge)
+    to_loopback = match(payload("ip", "daddr"), {"prefix": {"addr": "127.0.0.0", "len": 8}})
     return replace_table(
         family,
         table,
         [
             base_chain(family, table, "postrouting", "nat", "postrouting", 100),
             rule(family, table, "postrouting", [source, not_bridge, {"masquerade": None}]),
+            base_chain(family, table, "guard", "filter", "prerouting", RAW_PRIORITY),
+            rule(family, table, "guard", [from_bridge, to_loopback, {"drop": None}]),
         ],
     )
 
@@ -98,6 +109,8 @@ class LocalBridge:
         self._index = self._nl.ensure_bridge(name, LOCAL_MTU)
         self._nl.add_address(name, self.pool.gateway_cidr)
         self._nft.run(masquerade_ruleset(self._names.nat_table, str(self.pool.network), name))
+        # A host-mode published port sends the node's own loopback clients over the bridge.
+        enable_route_localnet(self._nl.host_netns, name)
         # /proc/sys/net follows the netns of the thread that opens it.
         run_in_netns(self._nl.host_netns, _enable_forwarding)
         log.info("local bridge %s up on %s", name, self.pool.network)

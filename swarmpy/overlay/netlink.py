@@ -76,6 +76,19 @@ def run_in_netns(name: str | None, fn: Callable[[], T]) -> T:
     return call_in_thread(None if name is None else netns_path(name), fn)
 
 
+def enable_route_localnet(netns: str | None, ifname: str) -> None:
+    """Let what the node sends from 127.0.0.0/8 leave through ``ifname`` (to be masqueraded
+    there): without it the kernel drops a loopback client's packets that a DNAT sent out of
+    the host, as Docker's docker_gwbridge needs it for ``curl localhost:PORT``."""
+
+    def write() -> None:
+        # /proc/sys/net follows the netns of the thread that opens it.
+        with open(f"/proc/sys/net/ipv4/conf/{ifname}/route_localnet", "w") as f:
+            f.write("1")
+
+    run_in_netns(netns, write)
+
+
 @contextmanager
 def _netlink_errors(what: str, tolerate: tuple[int, ...] = ()) -> Iterator[None]:
     try:

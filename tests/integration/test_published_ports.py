@@ -59,6 +59,10 @@ def running_tasks(lab: TestLab, service: str) -> list[dict[str, str]]:
     return [r for r in rows if r["CurrentState"].startswith("Running")]
 
 
+# A client's own loopback address, inside whichever host it runs on.
+LO = "127.0.0.1"
+
+
 def docker(lab: TestLab, *args: str) -> str:
     """Docker's own CLI (20.10, Debian's) against node1's daemon."""
     with tempfile.TemporaryDirectory(prefix="dockercfg-") as config:
@@ -162,6 +166,8 @@ def test_routing_mesh_from_a_node_without_tasks(lab: TestLab) -> None:
                 f"both tasks through {host.name}",
                 lambda h=host: len(answers(lab, n3, h.ip, 8080)) == 2,  # type: ignore[misc]
             )
+        # And a client on the node itself, through loopback (`curl localhost:8080`).
+        until("both tasks through node3's loopback", lambda: len(answers(lab, n3, LO, 8080)) == 2)
 
         # Scale to one: only one task answers; back to two: both again.
         cli(lab, "service", "scale", "--detach", "web=1")
@@ -184,6 +190,7 @@ def test_routing_mesh_from_a_node_without_tasks(lab: TestLab) -> None:
         cli(lab, "service", "update", "--detach", "--publish-rm", "80", "web")
         for host in (n1, n2, n3):
             until(f"{host.name}:8080 refusing", lambda h=host: refused(lab, n3, h.ip, 8080))  # type: ignore[misc]
+        assert refused(lab, n3, LO, 8080)
     finally:
         lab.swarmpy(n1, "service", "rm", "web")
 
@@ -242,6 +249,7 @@ def test_host_mode_only_where_the_task_runs(lab: TestLab) -> None:
         ps = cli(lab, "service", "ps", "hm").stdout
         assert "*:9090->80/tcp" in ps, ps
         until("node1:9090 answering", lambda: http_get(lab, n3, n1.ip, 9090))
+        until("node1's loopback :9090 answering", lambda: http_get(lab, n1, LO, 9090))
         assert refused(lab, n3, n2.ip, 9090)
         assert refused(lab, n3, n3.ip, 9090)
     finally:
