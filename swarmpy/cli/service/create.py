@@ -14,7 +14,7 @@ from swarmpy.cli.flagerror import flag_errors
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.cli.service import filerefs
 from swarmpy.cli.service import flags as F
-from swarmpy.cli.service.common import image_auth
+from swarmpy.cli.service.common import image_auth, with_tagged_image
 from swarmpy.cli.service.options import CreateOptions, create_spec
 from swarmpy.dockerjson.service import service_spec_json
 
@@ -127,7 +127,7 @@ def create(
     if not spec.name:
         spec = dataclasses.replace(spec, name=_random_name())
     api = engine.connect()
-    spec = filerefs.resolve_spec(api, spec)
+    spec = with_tagged_image(filerefs.resolve_spec(api, spec))
     headers = image_auth(spec.container.image) if with_registry_auth else {}
     reply = api.call("POST", "/services/create", None, service_spec_json(spec), headers)
     for warning in reply.get("Warnings") or []:

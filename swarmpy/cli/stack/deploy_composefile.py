@@ -15,11 +15,11 @@ import typer
 
 from swarmpy.cli import engine
 from swarmpy.cli.engine import EngineClient, path_of
-from swarmpy.cli.service.common import image_auth
+from swarmpy.cli.service.common import image_auth, tagged
 from swarmpy.cli.stack.common import by_name, check_name, objects, remove
 from swarmpy.compose import convert, loader
 from swarmpy.dockerjson.service import service_spec
-from swarmpy.engine.images.reference import familiar_name, parse_reference
+from swarmpy.engine.images.reference import parse_reference
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
 
 # docker/cli's --resolve-image values. The daemon resolves no digest (as `service create
@@ -49,14 +49,6 @@ def load_project(files: Sequence[str], env: Mapping[str, str]) -> loader.Project
                 f"{', '.join(files)}: invalid image reference for service {name}: {e.message}"
             ) from None
     return project
-
-
-def tagged(image: str) -> str:
-    """Docker's API client's imageWithTagString: a reference without a tag or digest gets
-    ``:latest``, in its familiar form (``busybox`` -> ``busybox:latest``)."""
-    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
-        return image
-    return familiar_name(f"{parse_reference(image).name}:latest")
 
 
 def _check_external_networks(api: EngineClient, names: Sequence[str]) -> None:
