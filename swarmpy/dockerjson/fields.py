@@ -3,9 +3,9 @@ value, or refused by name.
 
 Docker's Go clients send many fields at their zero value (``"DNSConfig": {}``,
 ``"Placement": {}``, ``"TTY": false``): Go's JSON means "not set" by them, so a field swarmpy
-lacks is accepted only at its zero value. Anything else it cannot honour is refused with a 400
-naming the field, never dropped, so a spec that asks for a healthcheck or a published port does
-not silently run without one.
+lacks, or does not know (a newer API's), is accepted only at its zero value. Anything else it
+cannot honour is refused with a 400 naming the field, never dropped, so a spec that asks for a
+healthcheck or a published port does not silently run without one.
 """
 
 from __future__ import annotations
@@ -157,8 +157,12 @@ class Fields:
                 f"unsupported field {self.name(key)}: swarmpy does not implement it"
             )
 
-    def done(self) -> None:
-        """Refuse the keys nobody took."""
-        if self._values:
-            key = self._spelling[sorted(self._values)[0]]
-            raise InvalidArgument(f"unknown field {self.name(key)}")
+    def done(self, *, strict: bool = False) -> None:
+        """Refuse the keys nobody took, but those at their zero value: a Go client newer than
+        the API it negotiated sends its newer fields at zero ("not set"; Docker CLI 28's
+        ``EndpointsConfig.*.DNSNames``), which dockerd, ignoring unknown keys, takes. Whatever
+        asks for something is still refused. ``strict``: refuse even a zero (a key that
+        chooses, as a service's mode does)."""
+        for key in sorted(self._values):
+            if strict or not is_zero(self._values[key]):
+                raise InvalidArgument(f"unknown field {self.name(self._spelling[key])}")

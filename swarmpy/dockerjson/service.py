@@ -326,7 +326,8 @@ def _mode(f: Fields | None) -> tuple[ServiceMode, int, int]:
         return ServiceMode.REPLICATED, 1, 0
     replicated, global_ = f.obj("Replicated"), f.obj("Global")
     replicated_job, global_job = f.obj("ReplicatedJob"), f.obj("GlobalJob")
-    f.done()
+    # Even {"Bogus": {}} names a mode, one swarmpy does not have.
+    f.done(strict=True)
     given = [m for m in (replicated, global_, replicated_job, global_job) if m is not None]
     if len(given) > 1:
         raise InvalidArgument("must specify only one service mode")  # Docker's words
