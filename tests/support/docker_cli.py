@@ -21,8 +21,9 @@ DOCKER = Path("/usr/bin/docker")
 
 
 class DockerCli:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, binary: Path = DOCKER) -> None:
         self.daemon = daemon
+        self.binary = binary
         self.socket = daemon.socket  # the Engine API is on the daemon's -H socket
         # Only what the CLI needs: no DOCKER_* of the caller, a config dir of its own.
         self.env = {
@@ -36,7 +37,7 @@ class DockerCli:
         self, *args: str, timeout: float = 60.0, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(DOCKER), *args],
+            [str(self.binary), *args],
             capture_output=True,
             text=True,
             env=self.env,
