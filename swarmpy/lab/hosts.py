@@ -300,7 +300,9 @@ class Lab:
     # ------------------------------------------------------------ processes
 
     def host_env(self, host: Host) -> dict[str, str]:
-        return {"SWARMPY_HOST": host.socket_url}
+        # The docker CLI too (`lab exec node1 -- docker service ls`): on a lab host both
+        # clients talk to that host's daemon, as on a Docker host.
+        return {"SWARMPY_HOST": host.socket_url, "DOCKER_HOST": host.socket_url}
 
     def _argv(self, host: Host, argv: Sequence[str | os.PathLike[str]]) -> list[str]:
         return [

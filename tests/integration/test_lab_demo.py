@@ -84,6 +84,13 @@ def test_lab_life_cycle(lab_name: str) -> None:
     assert nodes.returncode == 0, nodes.stderr
     assert sum(" Ready " in line for line in nodes.stdout.splitlines()) == 2
 
+    # The docker CLI on a host talks to that host's daemon too.
+    docker_nodes = swarmpy(
+        "lab", "exec", "--name", lab_name, "node1", "--", "/usr/bin/docker", "node", "ls"
+    )
+    assert docker_nodes.returncode == 0, docker_nodes.stderr
+    assert docker_nodes.stdout == nodes.stdout
+
     # Exit status, stdin and the host's own hostname pass through.
     code = swarmpy("lab", "exec", "--name", lab_name, "node2", "--", "sh", "-c", "exit 3")
     assert code.returncode == 3
