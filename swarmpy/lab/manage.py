@@ -358,11 +358,21 @@ def _form_swarm(shell: Shell, hosts: Sequence[Host], managers: int) -> dict[str,
 def _wait_nodes_ready(shell: Shell, manager: Host, count: int) -> None:
     shell.echo(f"==> waiting for {count} node(s) to be Ready")
     deadline = time.monotonic() + NODES_READY_TIMEOUT_S
+    ready: list[dict[str, Any]] = []
     while True:
-        rows = shell.rows(manager, "node", "ls")
-        ready = [r for r in rows if r.get("Status") == "Ready"]
-        if len(ready) >= count:
-            return
+        try:
+            rows = shell.rows(manager, "node", "ls")
+        except Unavailable as e:
+            # Managers restarted together answer "The swarm does not have a leader" until
+            # they have elected one: not yet, unless it lasts.
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"no node list after {NODES_READY_TIMEOUT_S:.0f}s: {e.message}"
+                ) from None
+        else:
+            ready = [r for r in rows if r.get("Status") == "Ready"]
+            if len(ready) >= count:
+                return
         if time.monotonic() > deadline:
             raise Unavailable(
                 f"only {len(ready)} of {count} nodes Ready after {NODES_READY_TIMEOUT_S:.0f}s"
