@@ -9,6 +9,7 @@ re-read with this same function after a restart), so there is one reading of it.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -422,8 +423,13 @@ def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
     if out["memory"] and out["memory"] < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     out["nano_cpus"] = h.integer("NanoCpus")
-    if out["nano_cpus"] < 0:
-        raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
+    # dockerd's bound: no more CPUs than the daemon may run on (a quota above them would
+    # never limit anything, so it is a typo).
+    cpus = len(os.sched_getaffinity(0))
+    if not 0 <= out["nano_cpus"] <= cpus * 1_000_000_000:
+        raise InvalidArgument(
+            f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+        )
     pids = h.raw("PidsLimit")
     if isinstance(pids, int) and not isinstance(pids, bool) and pids > 0:
         out["pids_limit"] = pids

@@ -286,6 +286,19 @@ def test_what_swarmpy_cannot_honour_is_refused(change: dict[str, Any], message: 
         parse_create(body)
 
 
+@pytest.mark.parametrize("nano_cpus", [-1, 3_000_000_001])
+def test_more_cpus_than_the_daemon_has_are_refused_as_dockerd_does(
+    nano_cpus: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    with pytest.raises(
+        InvalidArgument, match=r"^Range of CPUs is from 0\.01 to 3\.00, as there are only 3 CPUs"
+    ):
+        parse_create({"Image": "busybox", "HostConfig": {"NanoCpus": nano_cpus}})
+    allowed = parse_create({"Image": "busybox", "HostConfig": {"NanoCpus": 3_000_000_000}})
+    assert allowed.nano_cpus == 3_000_000_000
+
+
 def test_a_container_network_mode_names_the_container_it_joins() -> None:
     spec = parse_create({"Image": "b", "HostConfig": {"NetworkMode": "container:web"}})
     assert (spec.joins, spec.user_network) == ("web", False)
