@@ -165,9 +165,18 @@ def secure_channel(
 # ---------------------------------------------------------------- who is calling
 
 
-@functools.lru_cache(maxsize=1024)
+# Sized for the swarm, not for a few nodes: every node presents its own certificate on every
+# call, and an LRU smaller than the set of callers cycling through it evicts each entry just
+# before it is needed again (at 2,500 nodes a 1,024-entry cache missed on every call, and
+# signature checks took a third of a busy manager's loop). 16,384 holds Swarm2k's 2,384
+# nodes several times over, with a renewal's old and new certificate each; an entry is a
+# leaf PEM (about 1 KiB) and an identity, so even full it is ~20 MiB.
+IDENTITY_CACHE_SIZE = 16_384
+
+
+@functools.lru_cache(maxsize=IDENTITY_CACHE_SIZE)
 def _verified_identity(chain_pem: str, ca_pem: str) -> NodeIdentity | None:
-    # Cached because every call re-presents the same few certificates; a signature check
+    # Cached because every call re-presents the same certificates; a signature check
     # per RPC would be wasted work.
     if not ca.chain_is_trusted(chain_pem, ca_pem):
         return None

@@ -258,3 +258,30 @@ def test_tls_info_names_the_issuer_as_docker_does(root: ca.RootCA) -> None:
     )
     assert base64.b64decode(info.cert_issuer_public_key) == spki
     assert info.trust_root == root.cert_pem
+
+
+def test_identity_cache_holds_a_swarm2k_sized_set_of_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2,500 nodes' calls cycling through the cache: an LRU smaller than that evicts every
+    # certificate just before it comes back, and each call checks a signature again.
+    checked: list[str] = []
+
+    def trusted(chain_pem: str, trust_pem: str) -> bool:
+        checked.append(chain_pem)
+        return True
+
+    def identity(chain_pem: str) -> ca.NodeIdentity:
+        return ca.NodeIdentity(node_id=chain_pem, role=NodeRole.WORKER, cluster_id="c")
+
+    monkeypatch.setattr(ca, "chain_is_trusted", trusted)
+    monkeypatch.setattr(ca, "cert_identity", identity)
+    tls._verified_identity.cache_clear()
+    try:
+        chains = [f"leaf-{i}" for i in range(2_500)]
+        for _ in range(3):
+            for chain in chains:
+                assert tls._verified_identity(chain, "roots") is not None
+        assert len(checked) == len(chains)
+    finally:
+        tls._verified_identity.cache_clear()
