@@ -282,9 +282,9 @@ def register(app: typer.Typer) -> None:
         doc = _inspect(engine.connect(), ref)
         ports = (doc.get("NetworkSettings") or {}).get("Ports") or {}
         try:
-            lines = runflags.port_lines(ports, private)
+            lines = runflags.port_lines(ports, private, ref)
         except InvalidArgument as exc:
-            typer.echo(f"Error: {exc.message}", err=True)
+            typer.echo(exc.message, err=True)
             raise typer.Exit(1) from None
         for line in lines:
             typer.echo(line)

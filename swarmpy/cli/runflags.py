@@ -8,6 +8,7 @@ what docker's client refuses itself, in its words, before anything reaches the d
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,21 +184,48 @@ def _form_group(key: str, first: int, last: int) -> str:
     return f"{group}/{kind}"
 
 
-def port_lines(ports: dict[str, Any], wanted: str = "") -> list[str]:
+def port_lines(ports: dict[str, Any], wanted: str = "", container: str = "") -> list[str]:
     """``docker port``: ``80/tcp -> 0.0.0.0:8080`` for each binding (only the host side for
-    one asked-for port)."""
+    one asked-for port), naturally sorted, an IPv6 host in brackets; the errors in docker's
+    words, which name the port and the container as given (docker/cli's runPort)."""
     if wanted:
         port, _, proto = wanted.partition("/")
-        key = f"{port}/{proto or 'tcp'}"
-        bindings = ports.get(key)
+        _check_port_number(port)
+        bindings = ports.get(f"{port}/{proto or 'tcp'}")
         if not bindings:
-            raise InvalidArgument(f"No public port '{key}' published for this container")
-        return [f"{b['HostIp']}:{b['HostPort']}" for b in bindings]
-    out = []
-    for key in sorted(ports, key=lambda k: (int(k.split("/")[0]), k)):
-        for b in ports[key] or []:
-            out.append(f"{key} -> {b['HostIp']}:{b['HostPort']}")
-    return out
+            raise InvalidArgument(f"Error: No public port '{wanted}' published for {container}")
+        lines = [_join_host_port(b["HostIp"], b["HostPort"]) for b in bindings]
+    else:
+        lines = [
+            f"{key} -> {_join_host_port(b['HostIp'], b['HostPort'])}"
+            for key, bindings in ports.items()
+            for b in bindings or []
+        ]
+    return sorted(lines, key=_natural_key)
+
+
+def _check_port_number(port: str) -> None:
+    """As Go's strconv.ParseUint(port, 10, 16), in its words."""
+    if not port.isascii() or not port.isdigit():
+        reason = "invalid syntax"
+    elif int(port) > 0xFFFF:
+        reason = "value out of range"
+    else:
+        return
+    raise InvalidArgument(
+        f'Error: invalid port ({port}): strconv.ParseUint: parsing "{port}": {reason}'
+    )
+
+
+def _join_host_port(host: str, port: str) -> str:
+    """Go's net.JoinHostPort: an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _natural_key(text: str) -> list[tuple[int, int, str]]:
+    """sortorder.NaturalLess as a key: runs of digits compare as numbers, before the rest."""
+    chunks = re.split(r"(\d+)", text)
+    return [(0, int(c), "") if c.isdigit() else (1, 0, c) for c in chunks if c]
 
 
 # ---------------------------------------------------------------- the request

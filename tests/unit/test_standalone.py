@@ -489,11 +489,32 @@ def test_run_exit_codes_for_a_failed_start() -> None:
 
 
 def test_port_lines_as_docker_port_prints_them() -> None:
-    ports_doc = {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": None}
-    assert runflags.port_lines(ports_doc) == ["80/tcp -> 0.0.0.0:8080"]
-    assert runflags.port_lines(ports_doc, "80") == ["0.0.0.0:8080"]
-    with pytest.raises(InvalidArgument, match="No public port '443/tcp' published"):
-        runflags.port_lines(ports_doc, "443/tcp")
+    ports_doc = {
+        "8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8081"}],
+        "80/tcp": [
+            {"HostIp": "::", "HostPort": "8080"},
+            {"HostIp": "0.0.0.0", "HostPort": "8080"},
+        ],
+        "443/tcp": None,
+    }
+    assert runflags.port_lines(ports_doc) == [
+        "80/tcp -> 0.0.0.0:8080",
+        "80/tcp -> [::]:8080",
+        "8080/tcp -> 0.0.0.0:8081",
+    ]
+    assert runflags.port_lines(ports_doc, "80") == ["0.0.0.0:8080", "[::]:8080"]
+    # docker/cli's runPort names the port and the container as given.
+    for wanted in ("443/tcp", "81", "80/udp"):
+        with pytest.raises(InvalidArgument) as caught:
+            runflags.port_lines(ports_doc, wanted, "web")
+        assert caught.value.message == f"Error: No public port '{wanted}' published for web"
+    for wanted, reason in (("http", "invalid syntax"), ("70000/tcp", "value out of range")):
+        port = wanted.split("/")[0]
+        with pytest.raises(InvalidArgument) as caught:
+            runflags.port_lines(ports_doc, wanted, "web")
+        assert caught.value.message == (
+            f'Error: invalid port ({port}): strconv.ParseUint: parsing "{port}": {reason}'
+        )
 
 
 # ---------------------------------------------------------------- inspect and ps
