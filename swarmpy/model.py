@@ -10,7 +10,9 @@ Changes are made with ``dataclasses.replace``.
 from __future__ import annotations
 
 import enum
+import pickle
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -432,6 +434,59 @@ class ServiceSpec:
     # networks (``--network name=back,alias=db``). A plain default, as above.
     network_aliases: tuple[NetworkAlias, ...] = ()
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # Pickled once per object, then as those bytes: every Task carries its service's spec
+        # (~1.3 KB pickled), and one spec object is shared by all the tasks made from it.
+        return _load_spec, (_spec_bytes(self),)
+
+
+# ---------------------------------------------------------------- pickled specs
+#
+# A Raft command writing a Task pickles the Task, spec included, on the leader, and every
+# follower unpickles it: the spec was most of both (bench/README.md, "Raft store against etcd,
+# one writer"), and every manager but the one that made them held its own copy of the spec in
+# each task. A ServiceSpec now pickles as a call of ``_load_spec`` with its own pickle, made
+# once per object and kept on it; loading looks those bytes up in a bounded cache of specs
+# already loaded, so the tasks of one service share one spec object on every manager. A spec
+# pickled the old way (a plain pickle of its fields, in journals and dumps written before)
+# still loads as any dataclass does.
+
+# The attribute a spec keeps its pickle under: not a field, so equality, repr, replace and
+# the protobuf codec never see it.
+_PICKLED = "_pickled"
+# Distinct specs whose objects are shared by what is loaded; a spec not among them still
+# loads, as an object of its own. A service has one spec per update (and its previous one).
+SPEC_CACHE_SIZE = 4096
+_spec_cache: dict[bytes, ServiceSpec] = {}
+_spec_cache_lock = threading.Lock()
+
+
+def _spec_bytes(spec: ServiceSpec) -> bytes:
+    data: bytes | None = spec.__dict__.get(_PICKLED)
+    if data is None:
+        state = {f: v for f, v in spec.__dict__.items() if f != _PICKLED}
+        data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        # Frozen: set as the unpickler sets fields. Two threads may both set it, to equal bytes.
+        object.__setattr__(spec, _PICKLED, data)
+    return data
+
+
+def _load_spec(data: bytes) -> ServiceSpec:
+    with _spec_cache_lock:
+        spec = _spec_cache.pop(data, None)
+        if spec is not None:
+            _spec_cache[data] = spec  # the most recently used is evicted last
+            return spec
+    spec = ServiceSpec.__new__(ServiceSpec)
+    # As pickle restores a dataclass: a field missing from older bytes reads its class default.
+    spec.__dict__.update(pickle.loads(data))
+    object.__setattr__(spec, _PICKLED, data)
+    with _spec_cache_lock:
+        spec = _spec_cache.setdefault(data, spec)
+        while len(_spec_cache) > SPEC_CACHE_SIZE:
+            del _spec_cache[next(iter(_spec_cache))]
+    return spec
+
 
 @dataclass(frozen=True)
 class JobStatus:
@@ -490,6 +545,15 @@ class NetworkAttachment:
 
 
 @dataclass(frozen=True)
+class NetworkAttachmentSpec:
+    """SwarmKit's NetworkAttachmentSpec: the standalone container a task with no service puts
+    on an attachable overlay (``docker run --network``); empty for a service's task."""
+
+    container_id: str = ""
+    container_name: str = ""
+
+
+@dataclass(frozen=True)
 class TaskStatus:
     state: TaskState = TaskState.NEW
     timestamp: float = 0.0
@@ -535,10 +599,21 @@ class Task:
     # The units of the node's generic resources the scheduler gave the task (SwarmKit's
     # AssignedGenericResources); its container gets them as DOCKER_RESOURCE_<KIND>.
     assigned_generic_resources: tuple[GenericResource, ...] = ()
+    # Set on a network attachment task (SwarmKit's Runtime: NetworkAttachment), which holds a
+    # standalone container's address on an attachable overlay and has no service. A plain
+    # default (immutable), so a task pickled before this field existed reads none.
+    attachment: NetworkAttachmentSpec = NetworkAttachmentSpec()
+
+    @property
+    def is_attachment(self) -> bool:
+        return bool(self.attachment.container_id)
 
     @property
     def name(self) -> str:
-        """Docker's container name: <service>.<slot>.<task id> (global: node id for slot)."""
+        """Docker's container name: <service>.<slot>.<task id> (global: node id for slot);
+        an attachment's is its container's, the name its peers resolve."""
+        if self.is_attachment:
+            return self.attachment.container_name
         slot = str(self.slot) if self.slot else self.node_id
         return f"{self.service_name}.{slot}.{self.id}"
 
