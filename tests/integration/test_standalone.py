@@ -274,6 +274,24 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
         )  # fmt: skip
         assert attaches.split() == ["attach", "attach", "detach"]
         api.remove_container("tt", force=True)
+        # A container that ends while its client's stdin is still open: dockerd's Cleanup
+        # cancels the attach, a detach after the die.
+        api.create_container("busybox", ["head", "-c", "2"], stdin_open=True, name="ends")
+        sock = api.attach_socket("ends", params={"stdin": 1, "stdout": 1, "stream": 1})
+        api.start("ends")
+        raw = sock._sock
+        raw.settimeout(20)
+        raw.sendall(b"ab")
+        while raw.recv(4096):
+            pass  # until the daemon ends the stream
+        sock.close()
+        ends_events = d.ok(
+            "events", "--since", "10m", "--until", next_second(), "--filter", "container=ends",
+            "--filter", "event=attach", "--filter", "event=die", "--filter", "event=detach",
+            "--format", "{{.Action}}",
+        )  # fmt: skip
+        assert ends_events.split() == ["attach", "die", "detach"]
+        api.remove_container("ends")
         # A container never started (runc does not know it yet) is attached to and
         # committed with its events too, as `run` attaches before it starts.
         d.ok("create", "--name", "made", "busybox", "true")

@@ -239,6 +239,17 @@ async def _attach_streams(
                     engine.containers.log_event(cid, "detach")
                     return  # detached: the container runs on
             await copying
+            if feeding is not None and not feeding.done():
+                # Its output ended with the client's stdin still open: dockerd's attach lasts
+                # until the container's Cleanup cancels it (CancelAttachContext), which it
+                # reports as a detach, after the die. A client hanging up first is no detach.
+                exited = await sa.wait(cid, "not-running")
+                ends: set[asyncio.Future[Any]] = {exited, feeding}
+                await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+                if exited.done():
+                    engine.containers.log_event(cid, "detach")
+                else:
+                    exited.cancel()
     finally:
         for task in (feeding, copying):
             if task is not None and not task.done():
