@@ -797,7 +797,17 @@ class StandaloneContainers:
         other = await self._resolve(ref)
         if other == cid:
             raise InvalidArgument("cannot join own network")
-        odir = rt.engine.container_dir(other)
+        netns, files = await self._joined(other)
+        rt.engine.set_netns(cid, netns)
+        cdir = rt.engine.container_dir(cid)
+        for name, text in files.items():
+            modes.write_file(cdir.path / name, text)
+
+    async def _joined(self, other: str) -> tuple[str, dict[str, str]]:
+        """The network namespace of container ``other``'s running process and its files
+        (hosts, resolv.conf, hostname) a container joining it takes; Docker's words for one
+        that does not run."""
+        odir = self._runtime().engine.container_dir(other)
         if other in self._restarting:
             raise Conflict(f"Container {other} is restarting, wait until the container is running")
         state = await self._state(other)
@@ -808,11 +818,19 @@ class StandaloneContainers:
                 "cannot join network namespace of a non running container: "
                 f"container {_name_of(odir.config())} is {shown}"
             )
-        rt.engine.set_netns(cid, f"/proc/{int(pid)}/ns/net")
-        cdir = rt.engine.container_dir(cid)
+        files = {}
         for name in ("hosts", "resolv.conf", "hostname"):
             with contextlib.suppress(FileNotFoundError):
-                modes.write_file(cdir.path / name, (odir.path / name).read_text())
+                files[name] = (odir.path / name).read_text()
+        return f"/proc/{int(pid)}/ns/net", files
+
+    async def join_build(self, ref: str) -> tuple[str, str, str, str]:
+        """``build --network container:<ref>``: RUN in the network namespace of ``ref``'s
+        running process (moby's NetworkMode of the step's container), with its resolv.conf,
+        hosts and host name; (netns path, resolv.conf, hosts, hostname)."""
+        netns, files = await self._joined(await self._resolve(ref))
+        hostname = files.get("hostname", "").strip()
+        return netns, files.get("resolv.conf", ""), files.get("hosts", ""), hostname
 
     async def attach_build(self, cid: str, network: str) -> str:
         """A build step's sandbox on ``network`` (docker build's RUN network, moby's
@@ -1109,6 +1127,6 @@ def _image_exposed(rt: Runtime, image_id: str) -> list[str]:
 
 
 def _build_user_network(network: str) -> bool:
-    """Whether a build's network (its networkmode; host and none never get here) is a user
-    bridge rather than the default one."""
+    """Whether a build's network (its networkmode; host, none and container:<ref> never get
+    here) is a user bridge rather than the default one."""
     return network not in ("", "default", "bridge")

@@ -240,6 +240,21 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
         "cannot join network namespace of a non running container: container quick is exited"
         in ended.stderr
     )
+    # build --network container:web2: RUN in web2's namespace as well (moby's NetworkMode of
+    # the step's container), with its host name; the container must run there too.
+    joining = tmp_path / "joining"
+    joining.mkdir()
+    (joining / "Dockerfile").write_text(
+        "FROM busybox\nRUN wget -qO- http://127.0.0.1/hostname; hostname\n"
+    )
+    built = d.ok("build", "--network", "container:web2", str(joining))
+    assert f"\n{cid[:12]}\n{cid[:12]}\n" in built
+    stale = d.cli("build", "--no-cache", "--network", "container:quick", str(joining))
+    assert stale.returncode == 1
+    assert (
+        "cannot join network namespace of a non running container: container quick is exited"
+        in stale.stderr
+    )
 
     # Detach keys typed to an attach of a -t container end the stream; it runs on. The CLI
     # watches its own input (a key read alone), and so does the daemon for an API client.

@@ -137,9 +137,12 @@ class _State:
 class StepNetwork(Protocol):
     """swarmpy.standalone.manager.StandaloneContainers, as RUN's network: a step's sandbox
     on the node's default bridge ("default", "bridge") or on a user bridge (its name or id,
-    ``build --network``), as a container's there."""
+    ``build --network``), as a container's there; or a running container's namespace
+    (``--network container:<ref>``)."""
 
     async def attach_build(self, cid: str, network: str) -> str: ...
+
+    async def join_build(self, ref: str) -> tuple[str, str, str, str]: ...
 
     async def detach_build(self, cid: str, network: str) -> None: ...
 
@@ -789,18 +792,24 @@ class _Run:
             await asyncio.to_thread(ctx.make_dirs, rootfs, workdir, ctx.Owner(0, 0))
         image = ImageConfig(image_id="", cmd=tuple(cmd), env=tuple(env), workdir=workdir, user=user)
         mode = self.options.network
-        netns, resolv, hosts = "", "", LOCALHOST_HOSTS
+        netns, resolv, hosts, hostname = "", "", LOCALHOST_HOSTS, cid[:12]
+        joins = mode.startswith("container:")
         if mode == "host":
             netns, resolv, hosts = HOST_NETNS, _read("/etc/resolv.conf"), _read("/etc/hosts")
         elif mode != "none":
             if self.b.network is None:
                 raise InvalidArgument(f"network mode {mode} is not available to this build")
-            netns = await self.b.network.attach_build(cid, mode)
-            resolv = self.b.network.build_resolv_conf(mode)
+            if joins:
+                joined = await self.b.network.join_build(mode.removeprefix("container:"))
+                netns, resolv, hosts, hostname = joined
+                hostname = hostname or cid[:12]
+            else:
+                netns = await self.b.network.attach_build(cid, mode)
+                resolv = self.b.network.build_resolv_conf(mode)
         try:
-            return await self._run_in(rootfs, cdir, cid, image, (netns, resolv, hosts))
+            return await self._run_in(rootfs, cdir, cid, image, (netns, resolv, hosts, hostname))
         finally:
-            if netns and mode != "host" and self.b.network is not None:
+            if netns and mode != "host" and not joins and self.b.network is not None:
                 await self.b.network.detach_build(cid, mode)
 
     async def _run_in(
@@ -809,17 +818,17 @@ class _Run:
         cdir: Path,
         cid: str,
         image: ImageConfig,
-        network: tuple[str, str, str],
+        network: tuple[str, str, str, str],
     ) -> int:
         """runc runs the step in ``network`` (netns path, "" for a new empty one; resolv.conf;
-        hosts), its output to the build's; its exit code."""
-        netns, resolv, hosts = network
+        hosts; host name), its output to the build's; its exit code."""
+        netns, resolv, hosts, hostname = network
         container = ContainerConfig(
             id=cid,
             name=f"build-{cid[:12]}",
             image="",
             netns_path=netns,
-            hostname=cid[:12],
+            hostname=hostname,
             resolv_conf=resolv,
             hosts=hosts,
         )
