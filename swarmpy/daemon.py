@@ -17,6 +17,7 @@ from pathlib import Path
 
 from swarmpy import keyfiles, tls
 from swarmpy.agent.agent import Agent
+from swarmpy.agent.attachments import AttachClient
 from swarmpy.agent.runtime import NodeRuntime, host_resources
 from swarmpy.agent.worker import Worker
 from swarmpy.ca import keywrap
@@ -213,6 +214,10 @@ class Daemon:
             on_roots=self.membership.renewer.renew_soon,
             on_files=runtime.files.replace,
         )
+        agent = self.agent
+        runtime.attach_client = AttachClient(
+            self._current_creds, lambda: agent.managers, lambda: agent.connected_to
+        )
         self.agent.start()
         self.membership.renewer.start()
 
@@ -242,6 +247,10 @@ class Daemon:
             await self.manager.stop()
             self.manager = None
             self.roles_changed.set()
+
+    def _current_creds(self) -> tls.NodeCredentials:
+        assert self.creds is not None
+        return self.creds
 
     def _role_changed(self, role: str) -> None:
         if self._role_change is None or self._role_change.done():

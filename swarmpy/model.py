@@ -545,6 +545,15 @@ class NetworkAttachment:
 
 
 @dataclass(frozen=True)
+class NetworkAttachmentSpec:
+    """SwarmKit's NetworkAttachmentSpec: the standalone container a task with no service puts
+    on an attachable overlay (``docker run --network``); empty for a service's task."""
+
+    container_id: str = ""
+    container_name: str = ""
+
+
+@dataclass(frozen=True)
 class TaskStatus:
     state: TaskState = TaskState.NEW
     timestamp: float = 0.0
@@ -590,10 +599,21 @@ class Task:
     # The units of the node's generic resources the scheduler gave the task (SwarmKit's
     # AssignedGenericResources); its container gets them as DOCKER_RESOURCE_<KIND>.
     assigned_generic_resources: tuple[GenericResource, ...] = ()
+    # Set on a network attachment task (SwarmKit's Runtime: NetworkAttachment), which holds a
+    # standalone container's address on an attachable overlay and has no service. A plain
+    # default (immutable), so a task pickled before this field existed reads none.
+    attachment: NetworkAttachmentSpec = NetworkAttachmentSpec()
+
+    @property
+    def is_attachment(self) -> bool:
+        return bool(self.attachment.container_id)
 
     @property
     def name(self) -> str:
-        """Docker's container name: <service>.<slot>.<task id> (global: node id for slot)."""
+        """Docker's container name: <service>.<slot>.<task id> (global: node id for slot);
+        an attachment's is its container's, the name its peers resolve."""
+        if self.is_attachment:
+            return self.attachment.container_name
         slot = str(self.slot) if self.slot else self.node_id
         return f"{self.service_name}.{slot}.{self.id}"
 

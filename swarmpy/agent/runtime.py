@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from swarmpy import genericresource
+from swarmpy.agent.attachments import AttachClient, AttachmentController, Attachments
 from swarmpy.agent.container import SWARM_LABELS
 from swarmpy.agent.controller import RuncController
 from swarmpy.agent.exec import Controller, Executor, NodeDescription
@@ -30,9 +31,10 @@ from swarmpy.engine.lifecycle import Engine
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import Runc
 from swarmpy.engine.sinks import Sinks
-from swarmpy.errors import NotFound
+from swarmpy.errors import NotFound, RuntimeFailure, SwarmpyError
 from swarmpy.model import Network, NetworkView, Resources, Task
 from swarmpy.netns import netns_path
+from swarmpy.overlay.attachment import Attachment
 from swarmpy.overlay.bridges import BridgeNetworks
 from swarmpy.overlay.names import Names
 from swarmpy.overlay.provider import OverlayNetworkProvider, SandboxEvent
@@ -86,6 +88,9 @@ class AsyncImages:
     def config(self, ref: str) -> ImageConfig:
         return self.store.config(ref)
 
+
+# How long a container's start waits for the managers to place it on an overlay.
+ATTACH_WAIT_S = 30.0
 
 # Where tasks' secret and config tmpfs mounts live, one folder per daemon (its name prefix).
 FILES_ROOT = Path("/run/swarmpy/files")
@@ -149,6 +154,12 @@ class NodeRuntime(Executor):
         self._async_images = AsyncImages(self.images)
         # The swarm networks this node currently has (a task on it runs here).
         self.networks: dict[str, Network] = {}
+        # Standalone containers on attachable overlays: the managers' attachment tasks as
+        # they arrive, the calls that ask for them (while the node is in a swarm), and the
+        # overlay each container is on.
+        self.attachments = Attachments()
+        self.attach_client: AttachClient | None = None
+        self._overlay_of: dict[str, str] = {}  # container id -> network id
 
     async def start(self) -> None:
         self.reaper.start()
@@ -170,6 +181,8 @@ class NodeRuntime(Executor):
         )
 
     def controller(self, task: Task) -> Controller:
+        if task.is_attachment:
+            return AttachmentController(task, self.attachments)
         return RuncController(
             task,
             self.engine,
@@ -195,10 +208,59 @@ class NodeRuntime(Executor):
         """A container joined or left a user bridge: every container's names as they are
         now, and its DNS socket serving the networks it is on."""
         self.dns.update_local(self.bridges.dns_names())
+        overlay = self._overlay_of.get(container_id)
+        if overlay is not None:
+            networks = (overlay, *networks)
         if networks:
             await self.dns.add_container(container_id, netns_path, networks)
         else:
             await self.dns.remove_container(container_id)
+
+    @property
+    def in_swarm(self) -> bool:
+        return self.attach_client is not None
+
+    async def attach_overlay(
+        self, network: str, container_id: str, name: str
+    ) -> tuple[str, Attachment]:
+        """A standalone container's start on a swarm overlay (moby's findAndAttachNetwork):
+        the managers' attachment (its id), then the container's eth0 on the overlay at the
+        address they gave, and its names served at 127.0.0.11."""
+        if self.attach_client is None:
+            raise NotFound(f"network {network} not found")
+        attachment_id, network_id = await self.attach_client.attach(network, container_id, name)
+        try:
+            try:
+                task = await self.attachments.wait(attachment_id, ATTACH_WAIT_S)
+            except TimeoutError:
+                raise RuntimeFailure(
+                    f"Could not attach to network {network}: timed out waiting for an address"
+                ) from None
+            att = await self.network.attach_overlay(container_id, task)
+        except BaseException:
+            await self.detach_overlay(container_id, attachment_id)
+            raise
+        self._overlay_of[container_id] = network_id
+        path = netns_path(self.network.sandbox_name(container_id))
+        bridges = tuple(e.network_id for e in self.bridges.endpoints(container_id=container_id))
+        await self._bridge_container(container_id, path, bridges)
+        return attachment_id, att
+
+    async def detach_overlay(self, container_id: str, attachment_id: str) -> None:
+        """Its leg off the overlay first, then the managers told (which frees the address):
+        never the address handed on while this node still answers for it."""
+        self._overlay_of.pop(container_id, None)
+        await self.dns.remove_container(container_id)
+        await self.network.detach_overlay(attachment_id, container_id)
+        if self.attach_client is not None:
+            try:
+                await self.attach_client.detach(attachment_id)
+            except SwarmpyError as exc:
+                # As moby's releaseNetwork: the container goes on leaving; its task stays
+                # until a manager is back and the node's next detach or `node rm` ends it.
+                log.warning(
+                    "container %s: cannot detach from the swarm network: %s", container_id[:12], exc
+                )
 
     def _dns_networks(self, task: Task) -> list[str]:
         """The networks whose names the task resolves: not the ingress network, which

@@ -39,6 +39,89 @@ LOG_STREAM_STDERR: LogStream.ValueType  # 2
 Global___LogStream: _TypeAlias = LogStream  # noqa: Y015
 
 @_typing.final
+class AttachNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    CONTAINER_NAME_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    """a name, an id or an id's prefix"""
+    container_id: _builtins.str
+    container_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+        container_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "container_name", b"container_name", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachNetworkRequest: _TypeAlias = AttachNetworkRequest  # noqa: Y015
+
+@_typing.final
+class AttachNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTACHMENT_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    attachment_id: _builtins.str
+    """the task's id"""
+    network_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        attachment_id: _builtins.str = ...,
+        network_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_id", b"attachment_id", "network_id", b"network_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachNetworkResponse: _TypeAlias = AttachNetworkResponse  # noqa: Y015
+
+@_typing.final
+class DetachNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTACHMENT_ID_FIELD_NUMBER: _builtins.int
+    attachment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        attachment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_id", b"attachment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachNetworkRequest: _TypeAlias = DetachNetworkRequest  # noqa: Y015
+
+@_typing.final
+class DetachNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachNetworkResponse: _TypeAlias = DetachNetworkResponse  # noqa: Y015
+
+@_typing.final
 class SubscribeLogsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -232,6 +232,133 @@ class Dispatcher:
             _registered_method=True)
 
 
+class ResourceAllocatorStub:
+    """SwarmKit's ResourceAllocator: a node's engine asks the managers for a standalone
+    container's place on an attachable overlay. The managers make a task with no service (its
+    attachment names the container), allocate its address like any task's and assign it to
+    the caller; detaching deletes it. Workers may call it.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.AttachNetwork = channel.unary_unary(
+                '/swarmpy.api.ResourceAllocator/AttachNetwork',
+                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.AttachNetworkRequest.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.AttachNetworkResponse.FromString,
+                _registered_method=True)
+        self.DetachNetwork = channel.unary_unary(
+                '/swarmpy.api.ResourceAllocator/DetachNetwork',
+                request_serializer=swarmpy_dot_api_dot_dispatcher__pb2.DetachNetworkRequest.SerializeToString,
+                response_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.DetachNetworkResponse.FromString,
+                _registered_method=True)
+
+
+class ResourceAllocatorServicer:
+    """SwarmKit's ResourceAllocator: a node's engine asks the managers for a standalone
+    container's place on an attachable overlay. The managers make a task with no service (its
+    attachment names the container), allocate its address like any task's and assign it to
+    the caller; detaching deletes it. Workers may call it.
+    """
+
+    def AttachNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ResourceAllocatorServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'AttachNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachNetwork,
+                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.AttachNetworkRequest.FromString,
+                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.AttachNetworkResponse.SerializeToString,
+            ),
+            'DetachNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachNetwork,
+                    request_deserializer=swarmpy_dot_api_dot_dispatcher__pb2.DetachNetworkRequest.FromString,
+                    response_serializer=swarmpy_dot_api_dot_dispatcher__pb2.DetachNetworkResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'swarmpy.api.ResourceAllocator', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('swarmpy.api.ResourceAllocator', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ResourceAllocator:
+    """SwarmKit's ResourceAllocator: a node's engine asks the managers for a standalone
+    container's place on an attachable overlay. The managers make a task with no service (its
+    attachment names the container), allocate its address like any task's and assign it to
+    the caller; detaching deletes it. Workers may call it.
+    """
+
+    @staticmethod
+    def AttachNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarmpy.api.ResourceAllocator/AttachNetwork',
+            swarmpy_dot_api_dot_dispatcher__pb2.AttachNetworkRequest.SerializeToString,
+            swarmpy_dot_api_dot_dispatcher__pb2.AttachNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarmpy.api.ResourceAllocator/DetachNetwork',
+            swarmpy_dot_api_dot_dispatcher__pb2.DetachNetworkRequest.SerializeToString,
+            swarmpy_dot_api_dot_dispatcher__pb2.DetachNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class NodeCAStub:
     """Missing associated documentation comment in .proto file."""
 

@@ -99,6 +99,55 @@ class DispatcherServicer(metaclass=_abc_1.ABCMeta):
 
 def add_DispatcherServicer_to_server(servicer: DispatcherServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
+class ResourceAllocatorStub:
+    """SwarmKit's ResourceAllocator: a node's engine asks the managers for a standalone
+    container's place on an attachable overlay. The managers make a task with no service (its
+    attachment names the container), allocate its address like any task's and assign it to
+    the caller; detaching deletes it. Workers may call it.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ResourceAllocatorAsyncStub: ...
+    AttachNetwork: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.AttachNetworkRequest, _dispatcher_pb2.AttachNetworkResponse]
+    DetachNetwork: _grpc.UnaryUnaryMultiCallable[_dispatcher_pb2.DetachNetworkRequest, _dispatcher_pb2.DetachNetworkResponse]
+
+@_typing.type_check_only
+class ResourceAllocatorAsyncStub(ResourceAllocatorStub):
+    """SwarmKit's ResourceAllocator: a node's engine asks the managers for a standalone
+    container's place on an attachable overlay. The managers make a task with no service (its
+    attachment names the container), allocate its address like any task's and assign it to
+    the caller; detaching deletes it. Workers may call it.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    AttachNetwork: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.AttachNetworkRequest, _dispatcher_pb2.AttachNetworkResponse]  # type: ignore[assignment]
+    DetachNetwork: _aio.UnaryUnaryMultiCallable[_dispatcher_pb2.DetachNetworkRequest, _dispatcher_pb2.DetachNetworkResponse]  # type: ignore[assignment]
+
+class ResourceAllocatorServicer(metaclass=_abc_1.ABCMeta):
+    """SwarmKit's ResourceAllocator: a node's engine asks the managers for a standalone
+    container's place on an attachable overlay. The managers make a task with no service (its
+    attachment names the container), allocate its address like any task's and assign it to
+    the caller; detaching deletes it. Workers may call it.
+    """
+
+    @_abc_1.abstractmethod
+    def AttachNetwork(
+        self,
+        request: _dispatcher_pb2.AttachNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispatcher_pb2.AttachNetworkResponse, _abc.Awaitable[_dispatcher_pb2.AttachNetworkResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DetachNetwork(
+        self,
+        request: _dispatcher_pb2.DetachNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispatcher_pb2.DetachNetworkResponse, _abc.Awaitable[_dispatcher_pb2.DetachNetworkResponse]]: ...
+
+def add_ResourceAllocatorServicer_to_server(servicer: ResourceAllocatorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
 class NodeCAStub:
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...

@@ -1100,6 +1100,7 @@ class Task(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     JOB_ITERATION_FIELD_NUMBER: _builtins.int
     ASSIGNED_GENERIC_RESOURCES_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -1118,6 +1119,8 @@ class Task(_message.Message):
     def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAttachment]: ...
     @_builtins.property
     def assigned_generic_resources(self) -> _containers.RepeatedCompositeFieldContainer[Global___GenericResource]: ...
+    @_builtins.property
+    def attachment(self) -> Global___NetworkAttachmentSpec: ...
     def __init__(
         self,
         *,
@@ -1135,14 +1138,41 @@ class Task(_message.Message):
         updated_at: _builtins.float = ...,
         job_iteration: _builtins.int = ...,
         assigned_generic_resources: _abc.Iterable[Global___GenericResource] | None = ...,
+        attachment: Global___NetworkAttachmentSpec | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_generic_resources", b"assigned_generic_resources", "created_at", b"created_at", "desired_state", b"desired_state", "id", b"id", "job_iteration", b"job_iteration", "networks", b"networks", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_generic_resources", b"assigned_generic_resources", "attachment", b"attachment", "created_at", b"created_at", "desired_state", b"desired_state", "id", b"id", "job_iteration", b"job_iteration", "networks", b"networks", "node_id", b"node_id", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Task: _TypeAlias = Task  # noqa: Y015
+
+@_typing.final
+class NetworkAttachmentSpec(_message.Message):
+    """SwarmKit's NetworkAttachmentSpec: the standalone container a task with no service puts on
+    an attachable overlay (empty container_id: a service's task).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    CONTAINER_NAME_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    container_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        container_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "container_name", b"container_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkAttachmentSpec: _TypeAlias = NetworkAttachmentSpec  # noqa: Y015
 
 @_typing.final
 class Network(_message.Message):

@@ -28,6 +28,7 @@ from swarmpy.manager.orchestrator.constraintenforcer import ConstraintEnforcer
 from swarmpy.manager.orchestrator.orchestrator import Orchestrator
 from swarmpy.manager.orchestrator.taskreaper import TaskReaper
 from swarmpy.manager.raftsecret import SecretKeeper, SecretRotation
+from swarmpy.manager.resourceapi import ResourceAllocator
 from swarmpy.manager.scheduler.scheduler import Scheduler
 from swarmpy.manager.state.raft import atrest
 from swarmpy.manager.state.raft.log import RaftLog
@@ -107,6 +108,7 @@ class Manager:
             self.leader_api_addr,
             self.dispatcher.check_session,
         )
+        self.resources = ResourceAllocator(self.store, creds.ca_pem)
         self._server: grpc.aio.Server | None = None
         self._leading: list[LeaderLoop] = []
         self._leading_tasks: list[asyncio.Task[None]] = []
@@ -126,6 +128,7 @@ class Manager:
         server = grpc.aio.server()
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(self.dispatcher, server)
         dispatcher_pb2_grpc.add_LogBrokerServicer_to_server(self.logbroker, server)
+        dispatcher_pb2_grpc.add_ResourceAllocatorServicer_to_server(self.resources, server)
         dispatcher_pb2_grpc.add_NodeCAServicer_to_server(
             NodeCAServicer(
                 self.store, self.raft.add_member, self.raft_member_addrs, self.data_keys
@@ -146,7 +149,7 @@ class Manager:
         """This node's renewed certificate (or new roots to trust): new connections, to this
         manager's port and from it, use them from now on."""
         self.creds = creds
-        self.dispatcher.ca_pem = self.logbroker.ca_pem = creds.ca_pem
+        self.dispatcher.ca_pem = self.logbroker.ca_pem = self.resources.ca_pem = creds.ca_pem
 
     async def stop(self) -> None:
         await self._stop_leading()

@@ -156,6 +156,18 @@ class OverlayNetworkProvider:
         """The host's DNAT rules for every port standalone containers publish, replaced."""
         await self._run(self._publish_container_ports_sync, forwards)
 
+    async def attach_overlay(self, container_id: str, task: Task) -> Attachment:
+        """A standalone container's sandbox (made if missing) plugged into an attachable
+        overlay at the address of its attachment ``task``, as eth0: the network made on
+        this node if it is its first user, its peers and VIPs programmed as a task's."""
+        networks = await self._networks_of(task)
+        return await self._run(self._attach_overlay_sync, container_id, task, networks[0])
+
+    async def detach_overlay(self, attachment_id: str, container_id: str) -> None:
+        """Its leg gone (the sandbox stays its owner's), the overlay too if nothing else on
+        this node uses it."""
+        await self._run(self._detach_overlay_sync, attachment_id, container_id)
+
     def sandbox_name(self, container_id: str) -> str:
         return self._names.sandbox(container_id)
 
@@ -206,6 +218,35 @@ class OverlayNetworkProvider:
         self._sandboxes.destroy(self._names.sandbox(container_id))
         if release:
             self._pool.release(container_id)
+
+    def _attach_overlay_sync(self, container_id: str, task: Task, net: Network) -> Attachment:
+        na = task.networks[0]
+        att = Attachment(
+            task_id=container_id,  # what network inspect lists: the container
+            container_name=task.name,
+            network_id=net.id,
+            sandbox=self._names.sandbox(container_id),
+            ifname=container_ifname(0),
+            veth=self._names.veth(task.id, 0),
+            cidr=na.addresses[0],
+            mac=na.mac or mac_for_ip(na.addresses[0]),
+        )
+        self._nl.delete_link(att.veth)  # a leftover of a crashed run
+        if att.sandbox not in self._nl.list_netns():
+            self._sandboxes.create(att.sandbox)
+        self._attachments[task.id] = (att,)
+        try:
+            self._attach_overlays((att,), [net])
+        except Exception:
+            self._detach_overlay_sync(task.id, container_id)
+            raise
+        return att
+
+    def _detach_overlay_sync(self, attachment_id: str, container_id: str) -> None:
+        self._attachments.pop(attachment_id, None)
+        self._nl.delete_link(self._names.veth(attachment_id, 0))
+        self._vips.forget(self._names.sandbox(container_id))
+        self._release_unused_overlays()
 
     def _publish_container_ports_sync(self, forwards: list[Forward]) -> None:
         if forwards:

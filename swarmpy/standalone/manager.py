@@ -100,6 +100,15 @@ class Runtime(Protocol):
     @property
     def bridges(self) -> BridgeNetworks: ...
 
+    @property
+    def in_swarm(self) -> bool: ...
+
+    async def attach_overlay(
+        self, network: str, container_id: str, name: str
+    ) -> tuple[str, Attachment]: ...
+
+    async def detach_overlay(self, container_id: str, attachment_id: str) -> None: ...
+
 
 @dataclass
 class Waiters:
@@ -248,9 +257,11 @@ class StandaloneContainers:
                 joined = await self._resolve(spec.joins)
                 body = _with_network_mode(body, f"container:{joined}")
         elif spec.user_network:
-            # A user bridge (swarmpy.overlay.bridges), else Docker's words.
+            # A user bridge (swarmpy.overlay.bridges), else Docker's words; on a swarm node
+            # a name the managers may know (an attachable overlay) is theirs to answer at
+            # start, as moby's findAndAttachNetwork.
             user = rt.bridges.find(spec.network)
-            if user is None or user.builtin:
+            if (user is None and not rt.in_swarm) or (user is not None and user.builtin):
                 raise NotFound(f"network {spec.network} not found")
         elif spec.network_aliases:
             raise InvalidArgument(
@@ -768,6 +779,16 @@ class StandaloneContainers:
             if att is None:
                 att = await rt.network.attach_local(cid, name)
             ip, cidr, mac, gateway = att.ip, att.cidr, att.mac, rt.network.local_gateway
+        elif rt.bridges.find(spec.network) is None:
+            # A swarm overlay: the managers place the container on it at each start (the
+            # attachment goes when the container stops), as a task with its address.
+            if spec.ip or spec.network_aliases:
+                raise InvalidArgument(
+                    f"--ip and --network-alias are not supported on swarm network {spec.network}"
+                )
+            attachment_id, att = await rt.attach_overlay(spec.network, cid, name)
+            self._update(cid, attachment=attachment_id)
+            ip, cidr, mac, gateway = att.ip, att.cidr, att.mac, ""
         else:
             # A user bridge: a leg on each start (the legs go when the container stops);
             # the address, name and aliases serve the embedded DNS.
@@ -939,6 +960,11 @@ class StandaloneContainers:
         rt = self._runtime()
         # Its legs on user bridges, its own network's or `network connect`'s.
         await rt.bridges.detach_all(cid)
+        rec = self.record(cid) or {}
+        if rec.get("attachment"):
+            # Its swarm overlay: the leg off, then the managers free the address.
+            await rt.detach_overlay(cid, str(rec["attachment"]))
+            self._update(cid, attachment="")
         if spec.network == "bridge":
             await rt.network.detach_local(cid)
         elif spec.user_network:
@@ -1127,6 +1153,6 @@ def _image_exposed(rt: Runtime, image_id: str) -> list[str]:
 
 
 def _build_user_network(network: str) -> bool:
-    """Whether a build's network (its networkmode; host, none and container:<ref> never get
-    here) is a user bridge rather than the default one."""
+    """Whether a build's network (its networkmode; host and none never get here) is a user
+    bridge rather than the default one."""
     return network not in ("", "default", "bridge")

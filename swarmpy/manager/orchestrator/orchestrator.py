@@ -43,7 +43,9 @@ def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
     nodes = snapshot.all(NODES)
     by_service: dict[str, list[Task]] = {}
     for task in snapshot.all(TASKS):
-        by_service.setdefault(task.service_id, []).append(task)
+        # A network attachment has no service: its node's engine made it and deletes it.
+        if not task.is_attachment:
+            by_service.setdefault(task.service_id, []).append(task)
     plans: list[Plan] = []
     for service in snapshot.all(SERVICES):
         tasks = by_service.pop(service.id, [])

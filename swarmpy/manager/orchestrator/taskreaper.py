@@ -37,6 +37,8 @@ def reap(tasks: Sequence[Task], service_ids: frozenset[str], history_limit: int)
     doomed: list[str] = []
     slots: dict[tuple[str, int, str], list[Task]] = {}
     for task in tasks:
+        if task.is_attachment:
+            continue  # no service, no history: DetachNetwork deletes it
         removed = task.desired_state >= TaskState.REMOVE or task.service_id not in service_ids
         if removed and _finished(task):
             doomed.append(task.id)

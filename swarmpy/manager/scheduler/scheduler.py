@@ -62,7 +62,11 @@ def schedule(
     result = Schedule({}, {}, {})
     groups: dict[tuple[str, int], list[Task]] = {}
     for task in tasks:
-        if task.node_id:
+        if task.is_attachment and task.node_id in loads:
+            # A standalone container's place on an overlay: its node asked for it and runs
+            # the container already (drained or not); it reserves nothing.
+            result.assignments[task.id] = task.node_id
+        elif task.node_id:
             _place_preassigned(task, loads, filters, result)
         else:
             groups.setdefault((task.service_id, task.spec_version), []).append(task)

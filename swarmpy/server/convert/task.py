@@ -17,6 +17,18 @@ def task_state(state: TaskState) -> str:
     return state.name.lower()
 
 
+def _spec_json(task: Task) -> dict[str, Any]:
+    """A network attachment's spec is moby's NetworkAttachmentSpec alone (its runtime), with
+    its network; a service task's is its service's task template."""
+    if not task.is_attachment:
+        return task_spec_json(task.spec)
+    return {
+        "NetworkAttachmentSpec": {"ContainerID": task.attachment.container_id},
+        "Networks": [{"Target": n} for n in task.spec.networks],
+        "ForceUpdate": 0,
+    }
+
+
 def task_json(task: Task, index: int | None, networks: Mapping[str, Network]) -> dict[str, Any]:
     status: dict[str, Any] = {
         "Timestamp": timestamp(task.status.timestamp),
@@ -44,7 +56,7 @@ def task_json(task: Task, index: int | None, networks: Mapping[str, Network]) ->
         "CreatedAt": timestamp(task.created_at),
         "UpdatedAt": timestamp(task.updated_at),
         "Labels": {},
-        "Spec": task_spec_json(task.spec),
+        "Spec": _spec_json(task),
         "ServiceID": task.service_id,
         "Slot": task.slot,
         "NodeID": task.node_id,

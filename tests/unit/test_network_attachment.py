@@ -1,0 +1,114 @@
+"""Network attachment tasks (standalone containers on attachable overlays), the pure parts:
+how the managers make one, and that the control loops treat it as a container's place on a
+network, not as a service's task."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from swarmpy.agent.attachments import AttachmentController, Attachments
+from swarmpy.errors import PermissionDenied
+from swarmpy.manager.allocator.network import allocate_network, plan_allocation
+from swarmpy.manager.orchestrator.orchestrator import plan_all
+from swarmpy.manager.orchestrator.taskreaper import reap
+from swarmpy.manager.resourceapi import attachment_task
+from swarmpy.manager.scheduler.scheduler import schedule
+from swarmpy.manager.state.store import NODES, TASKS, LocalLog, Store, Tx
+from swarmpy.model import (
+    HealthState,
+    NetworkAttachment,
+    NetworkAttachmentSpec,
+    NodeAvailability,
+    Task,
+    TaskState,
+    TaskStatus,
+)
+from swarmpy.server.convert.task import task_json
+from tests.support.builders import node
+
+SPEC = NetworkAttachmentSpec("c" * 64, "probe")
+
+
+def attachment(network_id: str = "net1", node_id: str = "id-n1") -> Task:
+    return attachment_task("an1", network_id, True, node_id, SPEC)
+
+
+def test_a_non_attachable_network_is_refused_in_swarmkits_words() -> None:
+    with pytest.raises(PermissionDenied, match=r"^network an1 not manually attachable$"):
+        attachment_task("an1", "net1", False, "id-n1", SPEC)
+
+
+def test_an_attachment_is_a_new_task_of_no_service_on_the_callers_node() -> None:
+    task = attachment()
+    assert task.is_attachment
+    assert task.service_id == ""
+    assert task.node_id == "id-n1"
+    assert task.desired_state == TaskState.RUNNING
+    assert task.status.state == TaskState.NEW
+    assert task.spec.networks == ("net1",)
+    # Its peers resolve it by its container's name.
+    assert task.name == "probe"
+
+
+def test_the_allocator_gives_it_an_address_and_the_scheduler_its_node_even_drained() -> None:
+    network = allocate_network("an1", "overlay", "10.9.0.0/24", "", (), attachable=True)
+    task = attachment(network.id)
+    plan = plan_allocation([network], [], [task])
+    assert plan.tasks[task.id][0].addresses == ("10.9.0.2/24",)
+    pending = dataclasses.replace(task, status=TaskStatus(TaskState.PENDING))
+    drained = node("n1", availability=NodeAvailability.DRAIN)
+    placed = schedule([pending], [drained], [pending])
+    assert placed.assignments == {task.id: "id-n1"}
+
+
+def test_the_orchestrator_and_the_reaper_leave_it_alone() -> None:
+    # A task of no service would be a deleted service's to retire, and reaped once ended or
+    # never assigned: an attachment is its node's engine's to delete.
+    task = attachment()
+    assert reap([task], frozenset(), 5) == []
+    store = Store(LocalLog())
+
+    def fill(tx: Tx) -> None:
+        tx.create(NODES, node("n1"))
+        tx.create(TASKS, task)
+
+    asyncio.run(store.update(fill))
+    assert all(not plan.stop and not plan.create for plan in plan_all(store.view(), 1000.0))
+
+
+def test_its_controller_makes_it_known_and_holds_it_until_shutdown() -> None:
+    async def run() -> tuple[Task, int]:
+        known = Attachments()
+        task = dataclasses.replace(
+            attachment(), networks=(NetworkAttachment("net1", ("10.9.0.3/24",)),)
+        )
+        waiting = asyncio.ensure_future(known.wait(task.id, 5))
+        controller = AttachmentController(task, known)
+        await controller.prepare()
+        got = await waiting
+        await controller.start()
+        assert await controller.health_change(HealthState.NONE) == HealthState.NONE
+        ended = asyncio.ensure_future(controller.wait())
+        await asyncio.sleep(0)
+        assert not ended.done()
+        await controller.shutdown(1)
+        return got, await ended
+
+    got, code = asyncio.run(run())
+    assert got.networks[0].addresses == ("10.9.0.3/24",)
+    assert code == 0
+
+
+def test_the_wait_for_an_address_times_out() -> None:
+    with pytest.raises(TimeoutError):
+        asyncio.run(Attachments().wait("nope", 0.05))
+
+
+def test_its_json_is_mobys_network_attachment_spec() -> None:
+    doc = task_json(attachment(), None, {})
+    assert doc["Spec"]["NetworkAttachmentSpec"] == {"ContainerID": SPEC.container_id}
+    assert doc["Spec"]["Networks"] == [{"Target": "net1"}]
+    assert doc["ServiceID"] == ""
