@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, output, registry_auth
+from swarmpy.cli import engine, jsonmessage, output, registry_auth
 from swarmpy.engine.build.ignore import DOCKERIGNORE, excluded, parse_ignore
 from swarmpy.errors import InvalidArgument
 
@@ -162,6 +162,7 @@ def build(
             "networkmode": network,
         }
         image_id = ""
+        display = jsonmessage.on(sys.stdout)
         for message in api.json_lines(
             "POST",
             "/build",
@@ -177,8 +178,7 @@ def build(
             aux = message.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
-            if not quiet and "stream" in message:
-                sys.stdout.write(str(message["stream"]))
-                sys.stdout.flush()
+            if not quiet:
+                display.show(message)  # the step's output; ADD's download drawn on a terminal
     if quiet and image_id:
         typer.echo(image_id)

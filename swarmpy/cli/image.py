@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 import typer
 
-from swarmpy.cli import engine, opts, output
+from swarmpy.cli import engine, jsonmessage, opts, output
 from swarmpy.cli.container import ellipsis
 from swarmpy.cli.engine import for_each
 from swarmpy.errors import InvalidArgument
@@ -118,16 +118,6 @@ def removed_lines(report: list[dict[str, str]]) -> list[str]:
 # ---------------------------------------------------------------- daemon calls
 
 
-def progress_line(message: dict[str, Any]) -> str:
-    """One JSONMessage of a pull as docker's CLI prints it without a terminal; an error in
-    the stream is the daemon's error."""
-    engine.check_message(message)
-    status = str(message.get("status", ""))
-    progress = str(message.get("progress", ""))
-    line = f"{message['id']}: {status}" if message.get("id") else status
-    return f"{line} {progress}" if progress else line
-
-
 @contextlib.contextmanager
 def _archive(path: str) -> Iterator[BinaryIO]:
     """The archive to send: the file, or stdin (unless it is a terminal, as docker says)."""
@@ -160,12 +150,12 @@ def pull(
     # The stored login of the image's registry goes along (an empty one without).
     headers = registry_auth.auth_header(parse_reference(ref).domain)
     api = engine.connect()
-    for message in api.json_lines(
-        "POST", "/images/create", {"fromImage": ref}, None, headers=headers
-    ):
-        line = progress_line(message)
-        if not quiet:
-            typer.echo(line)
+    messages = api.json_lines("POST", "/images/create", {"fromImage": ref}, None, headers=headers)
+    if quiet:
+        for message in messages:
+            engine.check_message(message)
+    else:
+        jsonmessage.on(sys.stdout).show_all(messages)
     # Docker ends with the canonical reference, which is what -q prints alone.
     typer.echo(str(parse_reference(ref)))
 
@@ -298,10 +288,11 @@ def push(
         query,
         headers=registry_auth.auth_header(ref.domain),
     )
-    for message in messages:
-        engine.check_message(message)
-        if not quiet and "status" in message:
-            typer.echo(progress_line(message))
+    if quiet:
+        for message in messages:
+            engine.check_message(message)
+    else:
+        jsonmessage.on(sys.stdout).show_all(messages)
     if quiet:
         typer.echo(name)
 

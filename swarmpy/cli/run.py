@@ -54,13 +54,13 @@ def _fail(
 
 def _pull(api: engine.EngineClient, image: str) -> None:
     """docker run's pull of an image not here: its progress on stderr."""
-    from swarmpy.cli.image import progress_line
+    from swarmpy.cli import jsonmessage
     from swarmpy.engine.images.reference import parse_reference
 
     familiar = parse_reference(image).familiar
     typer.echo(f"Unable to find image '{familiar}' locally", err=True)
-    for message in api.json_lines("POST", "/images/create", {"fromImage": image}):
-        typer.echo(progress_line(message), err=True)
+    messages = api.json_lines("POST", "/images/create", {"fromImage": image})
+    jsonmessage.on(sys.stderr).show_all(messages)
 
 
 def create_container(api: engine.EngineClient, o: runflags.RunOptions) -> str:

@@ -25,14 +25,15 @@ def progress_message(action: str, current: int, total: int, ref: str = "") -> di
     return message
 
 
-def progress_text(current: int, total: int) -> str:
-    """JSONProgress.String() at 200 columns: ``[====>    ]  1.2MB/3.4MB``."""
+def progress_text(current: int, total: int, width: int = 200) -> str:
+    """JSONProgress.String() on a terminal of ``width`` columns (a daemon's: 200):
+    ``[====>    ]  1.2MB/3.4MB``, the bar left out at 110 columns or fewer."""
     if current <= 0 and total <= 0:
         return ""
     if total <= 0:
         return f"{human_size(current):>8}"
     done = min(int(current / total * 100) // 2, BAR)
-    bar = f"[{'=' * done}>{' ' * max(0, BAR - done)}] "
+    bar = f"[{'=' * done}>{' ' * max(0, BAR - done)}] " if width > 110 else ""
     if current > total:
         return f"{bar}{human_size(current):>8}"
     return f"{bar}{human_size(current):>8}/{human_size(total)}"

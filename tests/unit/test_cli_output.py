@@ -7,7 +7,7 @@ import time
 import pytest
 
 from swarmpy.cli import container, engine, image
-from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
+from swarmpy.errors import InvalidArgument, NotFound
 
 
 def test_ellipsis_cuts_to_width_with_the_last_character_an_ellipsis() -> None:
@@ -146,19 +146,6 @@ def test_image_ls_rows_one_per_tag() -> None:
 def test_an_untagged_image_is_one_none_row() -> None:
     (row,) = image.ls_rows({"Id": "sha256:" + "ab" * 32, "RepoTags": ["<none>:<none>"]})
     assert (row["Repository"], row["Tag"], row["ID"]) == ("<none>", "<none>", "ab" * 6)
-
-
-def test_pull_progress_lines_and_errors() -> None:
-    assert image.progress_line({"status": "Pulling from library/busybox", "id": "latest"}) == (
-        "latest: Pulling from library/busybox"
-    )
-    assert image.progress_line({"status": "Downloading", "id": "a1", "progress": "[=> ]"}) == (
-        "a1: Downloading [=> ]"
-    )
-    with pytest.raises(SwarmpyError) as info:
-        image.progress_line({"error": "manifest unknown", "errorDetail": {}})
-    assert info.value.remote
-    assert info.value.message == "manifest unknown"
 
 
 def test_image_short_id() -> None:
