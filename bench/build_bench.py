@@ -25,11 +25,15 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, Stat, print_figures, skipped
+
+if TYPE_CHECKING:
+    from tests.support.daemons import Daemon, DaemonSet
 
 DOCKERFILE = """\
 FROM busybox
@@ -70,6 +74,15 @@ def _build(host: str, no_cache: bool) -> float:
 
 def _by_hand(layers: list[Path], work: Path) -> float:
     """The floor: the same COPY and RUN with the kernel and runc, and the layer tarred."""
+    return runc_by_hand(layers, work, ("/bin/sh", "-c", RUN_CMD), build_step=True)
+
+
+def runc_by_hand(
+    layers: list[Path], work: Path, cmd: tuple[str, ...], *, build_step: bool
+) -> float:
+    """A container by hand, timed: the overlay mount of ``layers``, ``runc run`` of ``cmd``
+    in a new network namespace, unmounted; as a build step, app.txt copied in first and the
+    upper dir written as a gzipped layer tar after."""
     from swarmpy.engine import bundle, seccomp
     from swarmpy.engine.images.layertar import write_layer
     from swarmpy.engine.images.records import ImageConfig
@@ -82,12 +95,13 @@ def _by_hand(layers: list[Path], work: Path) -> float:
     t0 = time.perf_counter()
     try:
         rootfs = mount_rootfs(layers, cdir)
-        (rootfs / "app").mkdir()
-        (rootfs / "app" / "app.txt").write_text("v1\n")
+        if build_step:
+            (rootfs / "app").mkdir()
+            (rootfs / "app" / "app.txt").write_text("v1\n")
         container = ContainerConfig(
             id=cid, name=cid, image="", netns_path="", hostname=cid, resolv_conf="", hosts=""
         )
-        image = ImageConfig(image_id="", cmd=("/bin/sh", "-c", RUN_CMD))
+        image = ImageConfig(image_id="", cmd=cmd)
         paths = bundle.BundlePaths(cdir, rootfs, cdir / "volumes")
         config = bundle.build_config(
             image, container, paths, cgroups_path=f"/{cid}", seccomp_profile=seccomp.load_profile()
@@ -102,11 +116,12 @@ def _by_hand(layers: list[Path], work: Path) -> float:
             check=True,
             capture_output=True,
         )
-        with (
-            (cdir / "layer.tar.gz").open("wb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
-        ):
-            write_layer(cdir / "upper", gz)  # type: ignore[arg-type]
+        if build_step:
+            with (
+                (cdir / "layer.tar.gz").open("wb") as raw,
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+            ):
+                write_layer(cdir / "upper", gz)  # type: ignore[arg-type]
         return time.perf_counter() - t0
     finally:
         remove_rootfs(cdir)
@@ -116,26 +131,33 @@ def _by_hand(layers: list[Path], work: Path) -> float:
                 leftover.rmdir()
 
 
+def busybox_daemon(ds: DaemonSet, tmp: Path) -> tuple[Daemon, list[Path]]:
+    """One daemon of ``ds`` with busybox loaded; the daemon and busybox's layer dirs."""
+    from tests.support.busybox_image import busybox_image, save_docker_tar
+
+    (daemon,) = ds.start(1)
+    archive = tmp / "busybox.tar"
+    save_docker_tar(archive, busybox_image(), ["busybox:latest"])
+    daemon.ok("image", "load", "-i", str(archive))
+    layers = [
+        p / "diff"
+        for p in (daemon.data_root / "images" / "layers").iterdir()
+        if not p.name.startswith(".")
+    ]
+    return daemon, layers
+
+
 def run(quick: bool) -> list[Figure]:
     if os.geteuid() != 0:
         return [skipped("build", "needs root (runc, overlayfs)")]
     if shutil.which("runc") is None:
         return [skipped("build", "runc is not installed")]
-    from tests.support.busybox_image import busybox_image, save_docker_tar
     from tests.support.daemons import DaemonSet
 
     runs = 3 if quick else 7
     floor, cold, cached = [], [], []
     with DaemonSet() as ds, tempfile.TemporaryDirectory(prefix="buildbench-") as tmp:
-        (daemon,) = ds.start(1)
-        archive = Path(tmp) / "busybox.tar"
-        save_docker_tar(archive, busybox_image(), ["busybox:latest"])
-        daemon.ok("image", "load", "-i", str(archive))
-        layers = [
-            p / "diff"
-            for p in (daemon.data_root / "images" / "layers").iterdir()
-            if not p.name.startswith(".")
-        ]
+        daemon, layers = busybox_daemon(ds, Path(tmp))
         work = Path(tmp) / "work"
         work.mkdir()
         _by_hand(layers, work), _build(daemon.host, True), _build(daemon.host, False)  # warm-up

@@ -35,6 +35,7 @@ from bench import (
     mesh_bench,
     overlay_bench,
     raft_bench,
+    run_bench,
     scale_bench,
     sched_bench,
 )
@@ -161,12 +162,13 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "footprint": footprint_bench.run,
     "cli": cli,
     "build": build_bench.run,
+    "run": run_bench.run,
     "converge": converge_bench.run,
     "overlay": overlay_bench.run,
     "mesh": mesh_bench.run,
     "scale": scale_bench.run,
 }
-DEFAULT = ("sched", "raft", "failover", "dns", "footprint", "cli", "build")
+DEFAULT = ("sched", "raft", "failover", "dns", "footprint", "cli", "build", "run")
 
 
 def main() -> None:
