@@ -3,22 +3,37 @@
 
 A command's module is imported only when that command runs (``LazyCommands``): the CLI's
 start is measured (``bench/run.py cli``), and a ``node ls`` has no use for gRPC, the engine or
-the manager. Help, completion and the tests' walks over the commands load them all."""
+the manager. Help, completion and the tests' walks over the commands load them all.
+
+The console script (``main``) also spares a command the interpreter's bookkeeping of memory a
+process of a few milliseconds returns to the system at once: the cyclic garbage collector is
+paused while the command's modules load (typer's here, the command's in ``load``), which
+allocate tens of thousands of objects and no garbage, and the process ends with ``os._exit``
+once its output is flushed, when nothing is left to run at exit, rather than tearing every
+module down (``end``). Together about a third of a bare interpreter's start off a
+``swarmpy node ls`` (bench/README.md, "CLI start")."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import importlib
 import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-import typer
-from typer.core import TyperGroup
+# Paused for typer's import only (restored at the end of this module): an importer of this
+# module (the tests) keeps its collector as it was.
+_COLLECTING = gc.isenabled()
+gc.disable()
 
-from swarmpy.cli import fastparams
-from swarmpy.cli.lazy import group_on_use
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+from swarmpy.cli import fastparams  # noqa: E402
+from swarmpy.cli.lazy import group_on_use  # noqa: E402
 
 fastparams.install()
 
@@ -75,12 +90,30 @@ def _registered(module: str) -> TyperGroup:
 @functools.cache
 def load(name: str) -> Any:
     """The click command ``name``, its module imported now."""
+    command: Any
     if name in NOUNS:
         module, help_text = NOUNS[name]
         command = group_on_use(importlib.import_module(module).app)
         command.name, command.help = name, help_text
-        return command
-    return _registered(TOP_LEVEL[name]).commands[name]
+    else:
+        command = _registered(TOP_LEVEL[name]).commands[name]
+    resume_collector()
+    return command
+
+
+# Whether ``main`` paused the garbage collector, until the command it runs is loaded.
+_paused = False
+
+
+def resume_collector() -> None:
+    """The collector back on, as a command that runs for hours (the daemon, ``logs -f``)
+    needs it, with what loading made frozen (never scanned again: modules, classes and
+    functions live as long as the process)."""
+    global _paused
+    if _paused:
+        _paused = False
+        gc.freeze()
+        gc.enable()
 
 
 class LazyCommands(TyperGroup):
@@ -183,6 +216,43 @@ def command_context(argv: list[str]) -> Any:
 
 
 def main() -> None:
+    """The console script: ``run`` the command line, then ``end`` the process."""
+    global _paused
+    _paused = gc.isenabled()
+    gc.disable()
+    try:
+        run()
+        status: Any = 0
+    except SystemExit as exc:
+        status = exc.code
+    resume_collector()  # when no command was loaded
+    end(status)
+
+
+def end(status: Any) -> None:
+    """Exit with ``status`` (SystemExit's code) as ``sys.exit`` would, at once when nothing
+    is left to do at exit: no atexit function (logging's flush, a temporary directory's
+    removal), no other thread to wait for, the output flushed. What the interpreter's
+    teardown would do then is free the memory of every module, a third of a bare start."""
+    plain = status is None or (isinstance(status, int) and not isinstance(status, bool))
+    if not plain or atexit._ncallbacks() or _other_threads():
+        sys.exit(status)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: the interpreter's exit reports it as ever
+        sys.exit(status)
+    os._exit(status or 0)
+
+
+def _other_threads() -> bool:
+    threading = sys.modules.get("threading")
+    return threading is not None and threading.active_count() > 1
+
+
+def run() -> None:
+    """The command line in ``sys.argv``, run; SystemExit with its status (the tests call
+    this in-process)."""
     # The vendored click's exceptions (typer exports only some): usage errors exit 125.
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
@@ -219,3 +289,7 @@ def main() -> None:
 
         typer.echo(error_line(exc), err=True)
         sys.exit(1)
+
+
+if _COLLECTING:
+    gc.enable()

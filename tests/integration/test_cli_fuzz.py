@@ -3,7 +3,7 @@ run succeeds, or fails with a non-zero exit and one line on stderr per error (a 
 several references reports each one it could not act on, as Docker's does); none prints a
 traceback.
 
-The CLI runs in-process (``swarmpy.cli.main.main``, the console script's entry point) so that
+The CLI runs in-process (``swarmpy.cli.main.run``, what the console script's entry runs) so that
 a crash is an exception here, with its traceback in the report, and the daemon's own checks
 (the control API's validation) answer every value that passes the CLI's. The only node is
 drained so that no service task is ever scheduled: nothing pulls an image from a registry,
@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from swarmpy import codec
 from swarmpy.api import objects_pb2
 from swarmpy.cli import engine
-from swarmpy.cli.main import app, main
+from swarmpy.cli.main import app, run
 from swarmpy.dockerjson.service import service_spec_json
 from swarmpy.errors import AlreadyExists, InvalidArgument, NotFound, SwarmpyError
 from swarmpy.manager.controlapi.validate import MAX_REPLICAS
@@ -274,7 +274,7 @@ class Outcome:
     code: int
     stdout: str
     stderr: str
-    crash: str  # the traceback of an exception that escaped main(), or ""
+    crash: str  # the traceback of an exception that escaped run(), or ""
 
 
 class Hung(Exception):
@@ -312,7 +312,7 @@ def run_cli(daemon: Daemon, argv: Sequence[str]) -> Outcome:
     with _argv(["-H", daemon.host, *argv]) as (out, err):
         signal.alarm(CALL_TIMEOUT_S)
         try:
-            main()
+            run()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:  # noqa: BLE001 - a crash is exactly what this test looks for

@@ -16,7 +16,7 @@ NO_DAEMON = ("-H", "unix:///nonexistent/swarmpy.sock")
 def run_main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     monkeypatch.setattr(sys, "argv", ["swarmpy", *NO_DAEMON, *argv])
     try:
-        cli_main.main()
+        cli_main.run()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     return 0

@@ -3,6 +3,8 @@ and a start that loads only what the command needs."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +40,7 @@ HEAVY = (
 def run_main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     monkeypatch.setattr(sys, "argv", ["swarmpy", *argv])
     try:
-        cli_main.main()
+        cli_main.run()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     return 0
@@ -162,9 +164,9 @@ def test_a_listing_loads_only_what_it_needs(argv: list[str]) -> None:
     code = (
         "import sys\n"
         f"sys.argv = ['swarmpy', '-H', 'unix:///nonexistent/s.sock', *{argv!r}]\n"
-        "from swarmpy.cli.main import main\n"
+        "from swarmpy.cli.main import run\n"
         "try:\n"
-        "    main()\n"
+        "    run()\n"
         "except SystemExit:\n"
         "    pass\n"
         f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))\n"
@@ -214,3 +216,86 @@ def test_client_errors_are_printed_as_dockers(
     monkeypatch.setenv("SWARMPY_HOST", host)
     assert run_main(monkeypatch, *argv) == 1
     assert capsys.readouterr().err == stderr.format(host=host)
+
+
+class _Ended(Exception):
+    """os._exit, called: the test's stand-in, which returns to the test."""
+
+
+def _end_with(monkeypatch: pytest.MonkeyPatch, status: object, callbacks: int) -> object:
+    """What ``end(status)`` does with ``callbacks`` atexit functions: ("os._exit", code) or
+    ("sys.exit", code)."""
+
+    def fake_exit(code: int) -> None:
+        raise _Ended(code)
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(atexit, "_ncallbacks", lambda: callbacks)
+    try:
+        cli_main.end(status)
+    except _Ended as exc:
+        return ("os._exit", exc.args[0])
+    except SystemExit as exc:
+        return ("sys.exit", exc.code)
+    raise AssertionError("end() returned")
+
+
+def test_the_console_script_ends_at_once_when_nothing_is_left_to_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _end_with(monkeypatch, None, 0) == ("os._exit", 0)
+    assert _end_with(monkeypatch, 125, 0) == ("os._exit", 125)
+    # An atexit function (logging's flush, a temporary directory's removal) must run.
+    assert _end_with(monkeypatch, 1, 1) == ("sys.exit", 1)
+    # A message for SystemExit is printed by the interpreter's exit, as sys.exit prints it.
+    assert _end_with(monkeypatch, "boom", 0) == ("sys.exit", "boom")
+
+
+def test_the_console_script_waits_for_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert _end_with(monkeypatch, 0, 0) == ("sys.exit", 0)
+    finally:
+        release.set()
+        other.join()
+
+
+def test_loading_a_command_resumes_the_collector_main_paused() -> None:
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    cli_main._paused = True
+    try:
+        cli_main.load.__wrapped__("node")
+        assert gc.isenabled()
+        assert not cli_main._paused
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        if not was_enabled:
+            gc.disable()
+
+
+def test_the_console_script_skips_the_teardown() -> None:
+    """Nothing left to run at exit, the process ends without the interpreter's teardown, which
+    would free (and so finalize) what a module holds."""
+    code = (
+        "import os, sys\n"
+        "sys.argv = ['swarmpy', '--version']\n"
+        "from swarmpy.cli import main\n"
+        "class Witness:\n"
+        "    def __del__(self, write=os.write):\n"
+        "        write(1, b'torn down\\n')\n"
+        "main.witness = Witness()\n"
+        "main.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "swarmpy version 0.1.0\n"
