@@ -61,6 +61,8 @@ def context_tar(root: Path, dockerfile: Path | None, dest: Any) -> str:
                 if not keep and not (path.is_dir() and not path.is_symlink()):
                     continue
                 info = tar.gettarinfo(str(path), arcname=rel)
+                if info is None:
+                    continue  # a socket, which docker's pkg/archive skips too
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 if info.isreg():

@@ -5,6 +5,7 @@ stdin as a context or a lone Dockerfile, and --build-arg as docker reads it."""
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def test_an_excluded_dir_is_not_sent_at_all(tmp_path: Path) -> None:
     out = io.BytesIO()
     context_tar(tmp_path, None, out)
     assert _names(out.getvalue()) == [".dockerignore", "Dockerfile"]
+
+
+def test_a_socket_in_the_context_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tmp_path / "daemon.sock"))
+        out = io.BytesIO()
+        context_tar(tmp_path, None, out)
+    assert _names(out.getvalue()) == ["Dockerfile"]
 
 
 def test_a_dockerfile_outside_the_context_goes_in_under_its_own_name(tmp_path: Path) -> None:
