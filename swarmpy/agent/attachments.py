@@ -58,6 +58,9 @@ class AttachmentController:
         self.task = task
         self._attachments = attachments
         self._stopped = asyncio.Event()
+        # Known at once: after a daemon restart the runner of a RUNNING task skips prepare,
+        # and the container taken back waits for its task here.
+        attachments.arrived(task)
 
     async def prepare(self) -> None:
         self._attachments.arrived(self.task)

@@ -246,6 +246,20 @@ class NodeRuntime(Executor):
         await self._bridge_container(container_id, path, bridges)
         return attachment_id, att
 
+    async def readopt_overlay(self, container_id: str, attachment_id: str) -> None:
+        """After a daemon restart: a running container's leg on its overlay and its names
+        at 127.0.0.11 taken back, once its attachment task is here again."""
+        try:
+            task = await self.attachments.wait(attachment_id, ATTACH_WAIT_S)
+        except TimeoutError:
+            raise RuntimeFailure(f"its attachment {attachment_id} did not come back") from None
+        if not await self.network.adopt_overlay(container_id, task):
+            return
+        self._overlay_of[container_id] = task.spec.networks[0]
+        path = netns_path(self.network.sandbox_name(container_id))
+        bridges = tuple(e.network_id for e in self.bridges.endpoints(container_id=container_id))
+        await self._bridge_container(container_id, path, bridges)
+
     async def detach_overlay(self, container_id: str, attachment_id: str) -> None:
         """Its leg off the overlay first, then the managers told (which frees the address):
         never the address handed on while this node still answers for it."""

@@ -163,6 +163,13 @@ class OverlayNetworkProvider:
         networks = await self._networks_of(task)
         return await self._run(self._attach_overlay_sync, container_id, task, networks[0])
 
+    async def adopt_overlay(self, container_id: str, task: Task) -> bool:
+        """A standalone container's leg that outlived a daemon restart, taken back (its
+        network's devices made again if missing, peers and VIPs reprogrammed from the next
+        view); False when its sandbox is gone."""
+        networks = await self._networks_of(task)
+        return await self._run(self._adopt_overlay_sync, container_id, task, networks[0])
+
     async def detach_overlay(self, attachment_id: str, container_id: str) -> None:
         """Its leg gone (the sandbox stays its owner's), the overlay too if nothing else on
         this node uses it."""
@@ -219,9 +226,9 @@ class OverlayNetworkProvider:
         if release:
             self._pool.release(container_id)
 
-    def _attach_overlay_sync(self, container_id: str, task: Task, net: Network) -> Attachment:
+    def _overlay_attachment(self, container_id: str, task: Task, net: Network) -> Attachment:
         na = task.networks[0]
-        att = Attachment(
+        return Attachment(
             task_id=container_id,  # what network inspect lists: the container
             container_name=task.name,
             network_id=net.id,
@@ -231,6 +238,9 @@ class OverlayNetworkProvider:
             cidr=na.addresses[0],
             mac=na.mac or mac_for_ip(na.addresses[0]),
         )
+
+    def _attach_overlay_sync(self, container_id: str, task: Task, net: Network) -> Attachment:
+        att = self._overlay_attachment(container_id, task, net)
         self._nl.delete_link(att.veth)  # a leftover of a crashed run
         if att.sandbox not in self._nl.list_netns():
             self._sandboxes.create(att.sandbox)
@@ -241,6 +251,15 @@ class OverlayNetworkProvider:
             self._detach_overlay_sync(task.id, container_id)
             raise
         return att
+
+    def _adopt_overlay_sync(self, container_id: str, task: Task, net: Network) -> bool:
+        att = self._overlay_attachment(container_id, task, net)
+        if att.sandbox not in self._nl.list_netns():
+            return False
+        self._attachments[task.id] = (att,)
+        self._overlay(net)
+        self._apply_vips((att,), self._view)
+        return True
 
     def _detach_overlay_sync(self, attachment_id: str, container_id: str) -> None:
         self._attachments.pop(attachment_id, None)

@@ -109,6 +109,8 @@ class Runtime(Protocol):
 
     async def detach_overlay(self, container_id: str, attachment_id: str) -> None: ...
 
+    async def readopt_overlay(self, container_id: str, attachment_id: str) -> None: ...
+
 
 @dataclass
 class Waiters:
@@ -166,6 +168,7 @@ class StandaloneContainers:
         self._detached = asyncio.Event()
         self._swapped = asyncio.Event()
         self._names_lock = asyncio.Lock()
+        self._readopts: set[asyncio.Task[None]] = set()  # referenced so they are not collected
 
     # ------------------------------------------------------------------ records
 
@@ -1066,6 +1069,8 @@ class StandaloneContainers:
                         )
                     elif spec.user_network:
                         await rt.bridges.readopt(cid)
+                        if rec.get("attachment"):
+                            self._readopt_overlay(cid, str(rec["attachment"]))
                     self._watch(cid)
                     continue
                 code = self._exit_code(cid)
@@ -1087,11 +1092,25 @@ class StandaloneContainers:
         except SwarmpyError as exc:
             log.warning("published ports of standalone containers: %s", exc)
 
+    def _readopt_overlay(self, cid: str, attachment_id: str) -> None:
+        """In the background: its attachment task comes with the agent's first assignments,
+        which may follow the daemon's start."""
+
+        async def readopt() -> None:
+            try:
+                await self._runtime().readopt_overlay(cid, attachment_id)
+            except (SwarmpyError, OSError) as exc:
+                log.warning("container %s: cannot take back its swarm network: %s", cid[:12], exc)
+
+        job = asyncio.create_task(readopt())
+        self._readopts.add(job)
+        job.add_done_callback(self._readopts.discard)
+
     async def close(self) -> None:
         """Daemon shutdown: stop watching (the containers keep running)."""
-        for task in list(self._monitors.values()):
+        for task in [*self._monitors.values(), *self._readopts]:
             task.cancel()
-        for task in list(self._monitors.values()):
+        for task in [*self._monitors.values(), *self._readopts]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._monitors.clear()

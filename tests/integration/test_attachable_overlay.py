@@ -1,17 +1,21 @@
 """Standalone containers on an attachable overlay, on the session's shared three-host swarm: a
 container `run` on a worker (and one the docker CLI runs on the other worker) gets an address
 from the managers, reaches a service on another host by name and VIP, and the other attached
-container by name; a non-attachable overlay is refused in Docker's words; removing the
-container frees its address and its attachment task."""
+container by name; a non-attachable overlay is refused in Docker's words; a daemon restart
+takes the running container back; removing the container frees its address and its
+attachment task, and the overlay leaves the node with its last user."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import subprocess
 
 import pytest
 
 from swarmpy.lab.hosts import Host
+from swarmpy.lab.manage import daemon_pid
 from tests.support.lab import TestLab
 from tests.support.poll import wait_for
 
@@ -46,6 +50,12 @@ def attachment_tasks(lab: TestLab, host: Host) -> list[str]:
     out = ok(lab, lab.hosts[0], "node", "ps", host.name, "--no-trunc", "--format",
              "{{.ID}} {{.Name}}")  # fmt: skip
     return [line.split()[0] for line in out.splitlines() if line.split()[1].startswith(".")]
+
+
+def daemon(host: Host) -> int:
+    pid = daemon_pid(host)
+    assert pid is not None, f"no daemon for {host.name}"
+    return pid
 
 
 def overlay_links(lab: TestLab, host: Host) -> set[str]:
@@ -128,6 +138,16 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
         assert address(lab, n3, again) == first  # the lowest free address: the one freed
         wait_for(
             "the service from the next container",
+            lambda: reaches(lab, n3, again, f"http://{svc}/", hostname),
+            WAIT_S,
+            0.2,
+        )
+        # A daemon restart: the running container's leg and names are taken back.
+        os.kill(daemon(n3), signal.SIGKILL)
+        lab.lab.start_daemon(n3)
+        lab.lab.wait_for_socket(n3, 30)
+        wait_for(
+            "the service by name after the daemon's restart",
             lambda: reaches(lab, n3, again, f"http://{svc}/", hostname),
             WAIT_S,
             0.2,
