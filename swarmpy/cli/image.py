@@ -380,10 +380,16 @@ def logout(server: str = typer.Argument("", metavar="[SERVER]")) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """docker's top-level image commands: build, tag, push, save, history, login, logout
-    (``inspect`` is the container module's)."""
+    """docker's top-level image commands: build, tag, push, save, history, login, logout,
+    and ``images``, ``pull``, ``rmi``, ``load`` (``image ls/pull/rm/load`` under other names;
+    ``inspect`` is the container module's). Docker's ``import`` is absent: the daemon does not
+    import a root filesystem (``/images/create?fromSrc`` is refused)."""
     from swarmpy.cli.build import build
 
+    app.command("images")(ls)
+    app.command("pull")(pull)
+    app.command("rmi")(rm)
+    app.command("load")(load)
     app.command("build")(build)
     app.command("tag")(tag)
     app.command("push")(push)

@@ -70,9 +70,8 @@ TOP_LEVEL: dict[str, str] = {
         ("start", "restart", "attach", "wait", "cp", "port", "rename", "commit"),
         "swarmpy.cli.lifecycle",
     ),
-    **dict.fromkeys(
-        ("build", "tag", "push", "save", "history", "login", "logout"), "swarmpy.cli.image"
-    ),
+    **dict.fromkeys(("images", "pull", "rmi", "load", "build", "tag"), "swarmpy.cli.image"),
+    **dict.fromkeys(("push", "save", "history", "login", "logout"), "swarmpy.cli.image"),
     "info": "swarmpy.cli.info",
     "version": "swarmpy.cli.version",
     "events": "swarmpy.cli.events",

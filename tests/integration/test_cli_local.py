@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.busybox_image import busybox_image, save_docker_tar
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.localswarm import TASK_START_S, free_addr, load_busybox
 from tests.support.poll import wait_for
@@ -94,6 +95,29 @@ def test_image_commands(daemons: DaemonSet) -> None:
         again = d.cli("image", "rm", "busybox")
         assert again.returncode == 1
         assert again.stderr == "Error: No such image: busybox\n"  # docker's client's words
+    finally:
+        stop_and_check_clean(d)
+
+
+def test_dockers_top_level_image_commands(daemons: DaemonSet) -> None:
+    """docker images, load, rmi: image ls, load and rm under Docker's top-level names."""
+    (d,) = daemons.start(1)
+    try:
+        tar = d.workdir / "busybox.tar"
+        save_docker_tar(tar, busybox_image(), ["busybox:latest"])
+        assert d.ok("load", "-i", str(tar)) == "Loaded image: busybox:latest\n"
+        lines = d.ok("images").splitlines()
+        assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+        assert lines[1].split()[:2] == ["busybox", "latest"]
+        assert d.ok("images", "-q", "busybox") == d.ok("image", "ls", "-q")
+        assert d.ok("images", "-q", "nope") == ""
+        (doc,) = d.json("image", "inspect", "busybox")
+        removed = d.ok("rmi", "busybox").splitlines()
+        assert removed == ["Untagged: busybox:latest", f"Deleted: {doc['Id']}"]
+        assert d.ok("images", "-q") == ""
+        again = d.cli("rmi", "busybox")
+        assert again.returncode == 1
+        assert again.stderr == "Error: No such image: busybox\n"
     finally:
         stop_and_check_clean(d)
 

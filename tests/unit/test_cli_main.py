@@ -299,3 +299,14 @@ def test_the_console_script_skips_the_teardown() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "swarmpy version 0.1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("top", "noun"), [("images", "ls"), ("pull", "pull"), ("rmi", "rm"), ("load", "load")]
+)
+def test_dockers_top_level_image_commands_are_the_image_commands(top: str, noun: str) -> None:
+    command = cli_main.load(top)
+    same = cli_main.load("image").commands[noun]
+    assert command.name == top
+    assert command.help == same.help
+    assert [(p.name, p.opts) for p in command.params] == [(p.name, p.opts) for p in same.params]
