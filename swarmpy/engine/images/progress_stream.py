@@ -13,16 +13,18 @@ from swarmpy.engine.images.store import ImageStore
 
 async def pull_lines(
     store: ImageStore, ref: str, credentials: Credentials | None = None
-) -> AsyncGenerator[str, None]:
-    """Each progress line of pulling ``ref``; the pull's error is raised after the lines
-    said before it."""
+) -> AsyncGenerator[str | dict[str, Any], None]:
+    """Each progress line of pulling ``ref``, and its downloads' progress as Docker's JSON
+    messages, in the order told; the pull's error is raised after what was said before it."""
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    lines: asyncio.Queue[str | dict[str, Any] | None] = asyncio.Queue()
 
-    def progress(line: str) -> None:
+    def progress(line: str | dict[str, Any]) -> None:
         loop.call_soon_threadsafe(lines.put_nowait, line)
 
-    pull = asyncio.ensure_future(asyncio.to_thread(store.pull, ref, progress, credentials))
+    pull = asyncio.ensure_future(
+        asyncio.to_thread(store.pull, ref, progress, credentials, progress)
+    )
     # Queued after every line the thread said: call_soon_threadsafe keeps their order.
     pull.add_done_callback(lambda _f: loop.call_soon(lines.put_nowait, None))
     try:

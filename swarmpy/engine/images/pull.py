@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from swarmpy.dockerjson.progress import progress_message
 from swarmpy.engine.images import manifest as mf
 from swarmpy.engine.images.digests import digest_hex
 from swarmpy.engine.images.layers import LayerStore
@@ -21,6 +22,11 @@ from swarmpy.errors import ImageError
 DOCKER_HUB_URL = "https://registry-1.docker.io"
 
 Progress = Callable[[str], None]
+# A download's byte progress, as Docker's JSON message ("Downloading" with its progressDetail),
+# for the Engine API's stream; lines (``Progress``) say the rest.
+Transfer = Callable[[dict[str, Any]], None]
+# As moby's progress reader: a layer's download is told after each 512 KiB (and at its end).
+TELL_EVERY = 512 * 1024
 
 
 def endpoints_for(
@@ -109,23 +115,58 @@ def fetch_layers(
     tmp_dir: Path,
     progress: Progress,
     credentials: Credentials | None = None,
+    transfer: Transfer | None = None,
 ) -> None:
-    """Make every layer present, downloading only those the node does not have yet."""
+    """Make every layer present, downloading only those the node does not have yet: each
+    layer's steps in Docker's words (Pulling fs layer, Downloading, Verifying Checksum,
+    Download complete, Pull complete, or Already exists)."""
     if len(diff_ids) != len(resolved.manifest.layers):
         raise ImageError(
             f"image {display} is inconsistent: {len(resolved.manifest.layers)} layers in the "
             f"manifest, {len(diff_ids)} in the config"
         )
+    pairs = list(zip(resolved.manifest.layers, diff_ids, strict=True))
+    for descriptor, diff_id in pairs:
+        if not layers.has(diff_id):
+            progress(f"{digest_hex(descriptor.digest)[:12]}: Pulling fs layer")
     with RegistryClient(resolved.base_url, ref.path, display, credentials=credentials) as client:
-        for descriptor, diff_id in zip(resolved.manifest.layers, diff_ids, strict=True):
+        for descriptor, diff_id in pairs:
             short = digest_hex(descriptor.digest)[:12]
 
             @contextmanager
-            def download(desc: mf.Descriptor = descriptor) -> Iterator[BinaryIO]:
+            def download(
+                desc: mf.Descriptor = descriptor, short: str = short
+            ) -> Iterator[BinaryIO]:
                 dest = tmp_dir / f"blob-{digest_hex(desc.digest)}-{threading.get_ident()}"
-                with client.blob(desc.digest, dest) as path, path.open("rb") as stream:
+                told = _Told(short, desc.size, transfer)
+                with client.blob(desc.digest, dest, told.add) as path, path.open("rb") as stream:
+                    told.end()
+                    progress(f"{short}: Verifying Checksum")  # _stream_to verified it
+                    progress(f"{short}: Download complete")
                     yield stream
 
             unpacked = layers.ensure(diff_id, download)
             layers.add_source(diff_id, ref.name)  # push may mount it from there
             progress(f"{short}: {'Pull complete' if unpacked else 'Already exists'}")
+
+
+class _Told:
+    """One layer's download, told as Docker's "Downloading" progress every TELL_EVERY bytes."""
+
+    def __init__(self, short: str, size: int, transfer: Transfer | None) -> None:
+        self.short, self.size, self.transfer = short, size, transfer
+        self.done = self.last = 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.done - self.last >= TELL_EVERY:
+            self._tell()
+
+    def end(self) -> None:
+        if self.done != self.last:
+            self._tell()
+
+    def _tell(self) -> None:
+        self.last = self.done
+        if self.transfer is not None:
+            self.transfer(progress_message("Downloading", self.done, self.size, self.short))

@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,11 +142,14 @@ class RegistryClient:
         raise self._error(response, reference)
 
     @contextmanager
-    def blob(self, digest: str, dest: Path) -> Iterator[Path]:
-        """Download blob ``digest`` to ``dest``, verify it, yield the path; remove it after."""
+    def blob(
+        self, digest: str, dest: Path, on_bytes: Callable[[int], None] | None = None
+    ) -> Iterator[Path]:
+        """Download blob ``digest`` to ``dest``, verify it, yield the path; remove it after.
+        ``on_bytes`` hears of each chunk written (its length)."""
         url = f"{self.base_url}/v2/{self.repository}/blobs/{digest}"
         try:
-            self._stream_to(url, digest, dest)
+            self._stream_to(url, digest, dest, on_bytes)
             yield dest
         finally:
             dest.unlink(missing_ok=True)
@@ -161,7 +164,9 @@ class RegistryClient:
             raise ImageError(f"blob verification failed for digest {digest}")
         return data
 
-    def _stream_to(self, url: str, digest: str, dest: Path) -> None:
+    def _stream_to(
+        self, url: str, digest: str, dest: Path, on_bytes: Callable[[int], None] | None = None
+    ) -> None:
         hasher = hashlib.sha256()
         for attempt in (1, 2):
             with self._request_stream(url) as response:
@@ -174,6 +179,8 @@ class RegistryClient:
                     for chunk in response.iter_bytes(1 << 20):
                         hasher.update(chunk)
                         out.write(chunk)
+                        if on_bytes is not None:
+                            on_bytes(len(chunk))
                 break
         if "sha256:" + hasher.hexdigest() != digest:
             raise ImageError(f"filesystem layer verification failed for digest {digest}")

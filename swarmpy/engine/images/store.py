@@ -80,7 +80,10 @@ class ImageStore:
         ref: str,
         progress: Progress | None = None,
         credentials: Credentials | None = None,
+        transfer: pulling.Transfer | None = None,
     ) -> ImageRecord:
+        """Pull ``ref``, telling its steps to ``progress`` and its downloads' bytes (Docker's
+        JSON messages) to ``transfer``."""
         say = progress or (lambda _line: None)
         parsed = parse_reference(ref)
         display = familiar_name(str(parsed))
@@ -93,7 +96,15 @@ class ImageStore:
         known = sha256_of(resolved.config) in self._records
         with self._pinning(diff_ids):
             pulling.fetch_layers(
-                resolved, parsed, display, diff_ids, self._layers, self._tmp, say, credentials
+                resolved,
+                parsed,
+                display,
+                diff_ids,
+                self._layers,
+                self._tmp,
+                say,
+                credentials,
+                transfer,
             )
             record = self._register(
                 resolved.config,

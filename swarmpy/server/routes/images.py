@@ -127,7 +127,8 @@ async def create(request: web.Request) -> web.StreamResponse:
                 response = web.StreamResponse(headers=server_headers())
                 response.content_type = "application/json"
                 await response.prepare(request)
-            await response.write((json.dumps(progress_json(line)) + "\n").encode())
+            message = progress_json(line) if isinstance(line, str) else line
+            await response.write((json.dumps(message) + "\n").encode())
     except (RepositoryNotFound, ManifestNotFound) as e:
         if response is None:
             raise NotFound(e.message) from None  # dockerd's 404 for an image it cannot find
