@@ -551,6 +551,8 @@ class NetworkAttachmentSpec:
 
     container_id: str = ""
     container_name: str = ""
+    # More names it answers to on the network: its short id and its --network-alias'es.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -815,6 +817,9 @@ class Endpoint:
     # is on its way down. Docker disables such a task's service binding and keeps its
     # endpoint until its container stops.
     reachable_only: bool = False
+    # A standalone container's (no service): more names it answers to, as its name does
+    # (its short id and its --network-alias'es). A plain default, for pickled views.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

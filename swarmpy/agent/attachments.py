@@ -12,7 +12,7 @@ the managers never hand the address on while this node still answers for it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -109,10 +109,12 @@ class AttachClient:
         self._managers = managers
         self._preferred = preferred
 
-    async def attach(self, network: str, container_id: str, name: str) -> tuple[str, str]:
+    async def attach(
+        self, network: str, container_id: str, name: str, aliases: Sequence[str] = ()
+    ) -> tuple[str, str]:
         """(the attachment task's id, the network's id); moby's words when refused."""
         request = dispatcher_pb2.AttachNetworkRequest(
-            network=network, container_id=container_id, container_name=name
+            network=network, container_id=container_id, container_name=name, aliases=aliases
         )
         try:
             response = await self._call(

@@ -221,14 +221,16 @@ class NodeRuntime(Executor):
         return self.attach_client is not None
 
     async def attach_overlay(
-        self, network: str, container_id: str, name: str
+        self, network: str, container_id: str, name: str, aliases: Sequence[str] = ()
     ) -> tuple[str, Attachment]:
         """A standalone container's start on a swarm overlay (moby's findAndAttachNetwork):
         the managers' attachment (its id), then the container's eth0 on the overlay at the
         address they gave, and its names served at 127.0.0.11."""
         if self.attach_client is None:
             raise NotFound(f"network {network} not found")
-        attachment_id, network_id = await self.attach_client.attach(network, container_id, name)
+        attachment_id, network_id = await self.attach_client.attach(
+            network, container_id, name, (container_id[:12], *aliases)
+        )
         try:
             try:
                 task = await self.attachments.wait(attachment_id, ATTACH_WAIT_S)

@@ -1158,17 +1158,21 @@ class NetworkAttachmentSpec(_message.Message):
 
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     CONTAINER_NAME_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     container_name: _builtins.str
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         container_id: _builtins.str = ...,
         container_name: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "container_name", b"container_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1261,6 +1265,7 @@ class Endpoint(_message.Message):
     IP_FIELD_NUMBER: _builtins.int
     MAC_FIELD_NUMBER: _builtins.int
     REACHABLE_ONLY_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -1272,6 +1277,8 @@ class Endpoint(_message.Message):
     ip: _builtins.str
     mac: _builtins.str
     reachable_only: _builtins.bool
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -1286,10 +1293,11 @@ class Endpoint(_message.Message):
         ip: _builtins.str = ...,
         mac: _builtins.str = ...,
         reachable_only: _builtins.bool = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_name", b"container_name", "ip", b"ip", "mac", b"mac", "network_id", b"network_id", "node_addr", b"node_addr", "node_id", b"node_id", "reachable_only", b"reachable_only", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_name", b"container_name", "ip", b"ip", "mac", b"mac", "network_id", b"network_id", "node_addr", b"node_addr", "node_id", b"node_id", "reachable_only", b"reachable_only", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -96,12 +96,18 @@ class RecordIndex:
                 continue
             net = ep.network_id
             container = normalize(ep.container_name)
+            addrs[net][container].append(ep.ip)
+            ptrs[net][reverse_name(ep.ip)] = ep.container_name
+            if not ep.service_id:
+                # A standalone container: its name and aliases, no slot.
+                for alias in dict.fromkeys(normalize(a) for a in ep.aliases):
+                    if alias != container:
+                        addrs[net][alias].append(ep.ip)
+                continue
             # <service>.<slot> is the container name without its task id (for global
             # services the "slot" is the node id, exactly as in the container name).
             slot_name = container.rsplit(".", 1)[0]
-            addrs[net][container].append(ep.ip)
             addrs[net][slot_name].append(ep.ip)
-            ptrs[net][reverse_name(ep.ip)] = ep.container_name
             tasks_by_service[(net, ep.service_id)].append(ep.ip)
 
         for svc in view.services:

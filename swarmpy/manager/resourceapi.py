@@ -83,7 +83,9 @@ class ResourceAllocator(dispatcher_pb2_grpc.ResourceAllocatorServicer):
         self, request: dispatcher_pb2.AttachNetworkRequest, context: Ctx
     ) -> dispatcher_pb2.AttachNetworkResponse:
         node_id = self._node_of(context)
-        spec = NetworkAttachmentSpec(request.container_id, request.container_name)
+        spec = NetworkAttachmentSpec(
+            request.container_id, request.container_name, tuple(request.aliases)
+        )
 
         def attach(tx: Tx) -> Task:
             try:

@@ -30,7 +30,7 @@ import socket
 import struct
 import termios
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,7 +104,7 @@ class Runtime(Protocol):
     def in_swarm(self) -> bool: ...
 
     async def attach_overlay(
-        self, network: str, container_id: str, name: str
+        self, network: str, container_id: str, name: str, aliases: Sequence[str] = ()
     ) -> tuple[str, Attachment]: ...
 
     async def detach_overlay(self, container_id: str, attachment_id: str) -> None: ...
@@ -785,11 +785,11 @@ class StandaloneContainers:
         elif rt.bridges.find(spec.network) is None:
             # A swarm overlay: the managers place the container on it at each start (the
             # attachment goes when the container stops), as a task with its address.
-            if spec.ip or spec.network_aliases:
-                raise InvalidArgument(
-                    f"--ip and --network-alias are not supported on swarm network {spec.network}"
-                )
-            attachment_id, att = await rt.attach_overlay(spec.network, cid, name)
+            if spec.ip:
+                raise InvalidArgument(f"--ip is not supported on swarm network {spec.network}")
+            attachment_id, att = await rt.attach_overlay(
+                spec.network, cid, name, spec.network_aliases
+            )
             self._update(cid, attachment=attachment_id)
             ip, cidr, mac, gateway = att.ip, att.cidr, att.mac, ""
         else:

@@ -52,6 +52,12 @@ def attachment_tasks(lab: TestLab, host: Host) -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.split()[1].startswith(".")]
 
 
+def addresses(nslookup: str) -> list[str]:
+    """The answer's addresses in busybox nslookup's output (after the server's)."""
+    answer = nslookup.split("Name:", 1)[1] if "Name:" in nslookup else ""
+    return [line.split()[1] for line in answer.splitlines() if line.startswith("Address:")]
+
+
 def daemon(host: Host) -> int:
     pid = daemon_pid(host)
     assert pid is not None, f"no daemon for {host.name}"
@@ -88,9 +94,11 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
         )  # fmt: skip
         ok(lab, n3, "run", "-d", "--name", probe, "--network", net, "busybox", "sleep", "1000")
         # The docker CLI's run, on the other worker.
-        done = docker(lab, n2, "run", "-d", "--name", peer, "--network", net, "busybox",
+        done = docker(lab, n2, "run", "-d", "--name", peer, "--network", net,
+                      "--network-alias", f"alias{tag}", "busybox",
                       "sleep", "1000")  # fmt: skip
         assert done.returncode == 0, done.stderr
+        peer_id = done.stdout.strip()
 
         task_host = ok(lab, n1, "service", "ps", svc, "--format", "{{.Node}}").split()
         assert task_host == [n1.name]
@@ -118,7 +126,10 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
             WAIT_S,
             0.2,
         )
-        assert peer_ip in ok(lab, n3, "exec", probe, "nslookup", peer, "127.0.0.11")
+        # Its name and its aliases (its short id, --network-alias) answer its address alone.
+        for name in (peer, f"alias{tag}", peer_id[:12]):
+            found = ok(lab, n3, "exec", probe, "nslookup", name, "127.0.0.11")
+            assert addresses(found) == [peer_ip], found
 
         # Not attachable: refused in Docker's words.
         done = lab.swarmpy(n3, "run", "-d", "--name", refused, "--network", closed, "busybox",

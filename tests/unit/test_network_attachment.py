@@ -10,15 +10,18 @@ import dataclasses
 import pytest
 
 from swarmpy.agent.attachments import AttachmentController, Attachments
+from swarmpy.dns.records import TYPE_A, RecordIndex
 from swarmpy.errors import PermissionDenied
 from swarmpy.manager.allocator.network import allocate_network, plan_allocation
+from swarmpy.manager.dispatcher.netview import ViewBuilder
 from swarmpy.manager.orchestrator.orchestrator import plan_all
 from swarmpy.manager.orchestrator.taskreaper import reap
 from swarmpy.manager.resourceapi import attachment_task
 from swarmpy.manager.scheduler.scheduler import schedule
-from swarmpy.manager.state.store import NODES, TASKS, LocalLog, Store, Tx
+from swarmpy.manager.state.store import NETWORKS, NODES, TASKS, LocalLog, Store, Tx
 from swarmpy.model import (
     HealthState,
+    Network,
     NetworkAttachment,
     NetworkAttachmentSpec,
     NodeAvailability,
@@ -112,3 +115,33 @@ def test_its_json_is_mobys_network_attachment_spec() -> None:
     assert doc["Spec"]["NetworkAttachmentSpec"] == {"ContainerID": SPEC.container_id}
     assert doc["Spec"]["Networks"] == [{"Target": "net1"}]
     assert doc["ServiceID"] == ""
+
+
+def test_an_attached_container_answers_its_name_and_aliases_once_and_no_slot() -> None:
+    task = dataclasses.replace(
+        attachment_task(
+            "an1",
+            "net1",
+            True,
+            "id-n1",
+            NetworkAttachmentSpec("c" * 64, "my.probe", ("c" * 12, "db")),
+        ),
+        networks=(NetworkAttachment("net1", ("10.9.0.3/24",)),),
+        status=TaskStatus(TaskState.RUNNING),
+    )
+    store = Store(LocalLog())
+
+    def fill(tx: Tx) -> None:
+        tx.create(NODES, node("n1"))
+        tx.create(NETWORKS, Network("net1", "an1", subnet="10.9.0.0/24", attachable=True))
+        tx.create(TASKS, task)
+
+    asyncio.run(store.update(fill))
+    view = ViewBuilder(store.view()).view_for("id-n1")
+    index = RecordIndex.from_view(view)
+    for name in ("my.probe", "c" * 12, "db"):
+        found = index.answer(name, TYPE_A, ["net1"])
+        assert found is not None, name
+        assert found.addresses == ("10.9.0.3",)
+    # A service task's <service>.<slot> name is not made of a container's dotted name.
+    assert index.answer("my", TYPE_A, ["net1"]) is None

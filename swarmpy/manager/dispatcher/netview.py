@@ -106,6 +106,7 @@ class ViewBuilder:
                         # on its way down, or failing its healthcheck (one not passed yet
                         # keeps it STARTING), but still at its address.
                         reachable_only=not serves_traffic(task),
+                        aliases=task.attachment.aliases,
                     )
                 )
         if self._ingress is not None:
