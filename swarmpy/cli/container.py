@@ -280,45 +280,46 @@ def register(app: typer.Typer) -> None:
     def exec_(
         ref: str = typer.Argument(..., metavar="CONTAINER"),
         cmd: list[str] = typer.Argument(..., metavar="COMMAND [ARG...]"),
-        interactive: bool = typer.Option(
-            False, "--interactive", "-i", help="Keep STDIN open even if not attached"
+        detach: bool = typer.Option(
+            False, "--detach", "-d", help="Detached mode: run command in the background"
         ),
-        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
-        env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
-        workdir: str = typer.Option(
-            "", "--workdir", "-w", help="Working directory inside the container"
-        ),
-        user: str = typer.Option("", "--user", "-u", help="UID[:GID] to run the command as"),
         detach_keys: str = typer.Option(
             "",
             "--detach-keys",
             help="Override the key sequence for detaching a container (default ctrl-p,ctrl-q)",
         ),
+        env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
+        env_files: list[str] = typer.Option(
+            [], "--env-file", help="Read in a file of environment variables"
+        ),
+        interactive: bool = typer.Option(
+            False, "--interactive", "-i", help="Keep STDIN open even if not attached"
+        ),
+        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
+        user: str = typer.Option(
+            "", "--user", "-u", help='Username or UID (format: "<name|uid>[:<group|gid>]")'
+        ),
+        workdir: str = typer.Option(
+            "", "--workdir", "-w", help="Working directory inside the container"
+        ),
     ) -> None:
         """Execute a command in a running container."""
-        for item in env:
-            if "=" not in item:
-                raise InvalidArgument(f"invalid environment variable {item!r}: use KEY=VALUE")
+        from swarmpy.cli import runflags
+
         api = engine.connect()
+        body = exec_body(cmd, runflags.environment(env_files, env), workdir, user)
         # As docker's: a missing container is reported first, and the TTY is checked before
         # the exec is made (a refused one would stay behind on the daemon).
         api.get(path_of("containers", ref, "json"))
+        if detach:  # nothing attached: the daemon runs it on its own (docker's -d)
+            created = api.post(path_of("containers", ref, "exec"), body | {"Tty": tty})
+            api.post(path_of("exec", str(created["Id"]), "start"), {"Detach": True, "Tty": tty})
+            return
         check_tty(interactive, tty)
-        created = api.post(
-            path_of("containers", ref, "exec"),
-            {
-                "AttachStdin": interactive,
-                "AttachStdout": True,
-                "AttachStderr": True,
-                "Tty": tty,
-                "Cmd": cmd,
-                "Env": env or None,
-                "WorkingDir": workdir,
-                "User": user,
-                # The daemon watches the TTY's stdin for them (its default without).
-                "DetachKeys": detach_keys,
-            },
-        )
+        attached = {"AttachStdin": interactive, "AttachStdout": True, "AttachStderr": True}
+        # The daemon watches the TTY's stdin for the detach keys (its default without).
+        body |= attached | {"Tty": tty, "DetachKeys": detach_keys}
+        created = api.post(path_of("containers", ref, "exec"), body)
         raise typer.Exit(run_exec(api, str(created["Id"]), tty, interactive))
 
     @app.command("logs")
@@ -466,6 +467,11 @@ def _acting(method: str, action: str, **query: Any) -> Callable[[str], None]:
         typer.echo(ref)
 
     return act
+
+
+def exec_body(cmd: list[str], env: list[str], workdir: str, user: str) -> dict[str, Any]:
+    """Exec create's body (Docker's ExecConfig) for the process alone, nothing attached."""
+    return {"Cmd": cmd, "Env": env or None, "WorkingDir": workdir, "User": user}
 
 
 def run_exec(api: engine.EngineClient, exec_id: str, tty: bool, interactive: bool) -> int:

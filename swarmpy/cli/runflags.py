@@ -280,11 +280,7 @@ def create_request(o: RunOptions) -> dict[str, Any]:
         raise InvalidArgument("Conflicting options: --restart and --rm")
     if o.detach and o.attach:
         raise InvalidArgument("Conflicting options: -a and -d")
-    for item in o.env:
-        if item.startswith("="):
-            raise InvalidArgument(f"invalid environment variable: {item}")
-    env = [*specflags.env_file(o.env_files), *(_env_item(e) for e in o.env)]
-    env = [e for e in env if e]
+    env = environment(o.env_files, o.env)
     labels = dict(specflags.key_values(o.labels, "label")) if o.labels else {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for spec in o.publish:
@@ -367,13 +363,20 @@ def _endpoints(o: RunOptions) -> dict[str, Any]:
     return {o.network or "default": endpoint}
 
 
-def _env_item(item: str) -> str:
-    """-e KEY=value as is; -e KEY takes this shell's value, or is left out."""
+def environment(env_files: Sequence[str], env: Sequence[str]) -> list[str]:
+    """docker run's and exec's --env-file, then -e (a later value wins in the process):
+    -e KEY=value as is; -e KEY takes this shell's value, or is left out."""
     import os
 
-    if "=" in item:
-        return item
-    return f"{item}={os.environ[item]}" if item in os.environ else ""
+    out = specflags.env_file(env_files)
+    for item in env:
+        if item.startswith("="):
+            raise InvalidArgument(f"invalid environment variable: {item}")
+        if "=" in item:
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    return out
 
 
 def start_exit_code(message: str) -> int:

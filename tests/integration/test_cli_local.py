@@ -159,6 +159,18 @@ def test_container_commands(daemons: DaemonSet) -> None:
         assert d.cli("exec", row["ID"], "sh", "-c", "exit 3").returncode == 3
         env = d.cli("exec", "-e", "GREET=yo", name, "sh", "-c", "echo $GREET")
         assert env.stdout == "yo\n", env.stderr
+        as_user = d.cli("exec", "-u", "1000:1001", "-w", "/tmp", name, "sh", "-c", "id -u; pwd")
+        assert as_user.stdout == "1000\n/tmp\n", as_user.stderr
+        # -d: nothing printed, the process runs on in the daemon; --env-file, then -e.
+        env_file = d.workdir / "exec.env"
+        env_file.write_text("# a comment\nGREET=from-file\nOTHER=file\n")
+        script = "sleep 0.2; echo $GREET $OTHER > /tmp/detached"
+        flags = ("-d", "--env-file", str(env_file), "-e", "OTHER=flag")
+        assert d.ok("exec", *flags, name, "sh", "-c", script) == ""
+        wait_for(
+            "the detached exec's file",
+            lambda: d.cli("exec", name, "cat", "/tmp/detached").stdout == "from-file flag\n",
+        )
         nope = d.cli("exec", "nope", "true")
         assert nope.returncode == 1
         assert nope.stderr == "Error response from daemon: No such container: nope\n"
