@@ -1,9 +1,9 @@
 """Standalone containers on an attachable overlay, on the session's shared three-host swarm: a
-container `run` on a worker (and one the docker CLI runs on the other worker) gets an address
-from the managers, reaches a service on another host by name and VIP, and the other attached
-container by name; a non-attachable overlay is refused in Docker's words; a daemon restart
-takes the running container back; removing the container frees its address and its
-attachment task, and the overlay leaves the node with its last user."""
+container `run` on a worker (one the docker CLI runs on the other worker, one on the manager)
+gets an address from the managers, reaches a service on another host by name and VIP, and the
+other attached container by name, short id and alias; a non-attachable overlay is refused in
+Docker's words; a daemon restart takes the running container back; removing the container
+frees its address and its attachment task, and the overlay leaves the node with its last user."""
 
 from __future__ import annotations
 
@@ -85,6 +85,7 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
     tag = secrets.token_hex(3)
     net, closed, svc = f"an{tag}", f"na{tag}", f"svc{tag}"
     probe, peer, again, refused = f"probe{tag}", f"peer{tag}", f"again{tag}", f"ref{tag}"
+    boss = f"boss{tag}"
     ok(lab, n1, "network", "create", "-d", "overlay", "--attachable", net)
     ok(lab, n1, "network", "create", "-d", "overlay", closed)
     try:
@@ -131,6 +132,16 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
             found = ok(lab, n3, "exec", probe, "nslookup", name, "127.0.0.11")
             assert addresses(found) == [peer_ip], found
 
+        # On the manager too, beside the service's task.
+        ok(lab, n1, "run", "-d", "--name", boss, "--network", net, "busybox", "sleep", "1000")
+        wait_for(
+            "the service by name from a container on the manager",
+            lambda: reaches(lab, n1, boss, f"http://{svc}/", hostname),
+            WAIT_S,
+            0.2,
+        )
+        ok(lab, n1, "rm", "-f", boss)
+
         # Not attachable: refused in Docker's words.
         done = lab.swarmpy(n3, "run", "-d", "--name", refused, "--network", closed, "busybox",
                            "sleep", "1000")  # fmt: skip
@@ -172,6 +183,7 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
     finally:
         lab.swarmpy(n3, "rm", "-f", probe, again, refused)
         lab.swarmpy(n2, "rm", "-f", peer)
+        lab.swarmpy(n1, "rm", "-f", boss)
         lab.swarmpy(n1, "service", "rm", svc)
         for name in (net, closed):
             wait_for(
