@@ -8,12 +8,14 @@ happen; ``tell`` may be called from this (worker) thread.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from swarmpy.dockerjson.progress import progress_message
 from swarmpy.engine.images import manifest as mf
 from swarmpy.engine.images import pull as pulling
 from swarmpy.engine.images.digests import digest_hex
@@ -109,7 +111,8 @@ def _push_tag(
         layers: list[tuple[str, int, str]] = []
         for diff_id, blob, digest in reversed(blobs):
             short = digest_hex(diff_id)[:12]
-            status = _push_blob(client, blob, digest, mounts[diff_id])
+            pushing = functools.partial(_pushing, tell, short)
+            status = _push_blob(client, blob, digest, mounts[diff_id], pushing)
             tell({"status": status, "progressDetail": {}, "id": short})
             store.add_layer_source(diff_id, name)
         for _, blob, digest in blobs:
@@ -130,7 +133,18 @@ def _push_tag(
     tell({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": len(data)}})
 
 
-def _push_blob(client: RegistryClient, blob: Path, digest: str, sources: list[str]) -> str:
+def _pushing(tell: Tell, short: str, done: int, size: int) -> None:
+    """A layer's upload as dockerd tells it: "Pushing" with its bytes."""
+    tell(progress_message("Pushing", done, size, short))
+
+
+def _push_blob(
+    client: RegistryClient,
+    blob: Path,
+    digest: str,
+    sources: list[str],
+    on_bytes: Callable[[int, int], None] | None = None,
+) -> str:
     if client.blob_exists(digest):
         return "Layer already exists"
     location: str | None = None
@@ -139,5 +153,5 @@ def _push_blob(client: RegistryClient, blob: Path, digest: str, sources: list[st
         if location is None:
             return f"Mounted from {source}"
         break
-    client.upload_blob(blob, digest, location)
+    client.upload_blob(blob, digest, location, on_bytes)
     return "Pushed"

@@ -294,10 +294,18 @@ class RegistryClient:
             raise self._push_error(response)
         return str(response.headers.get("location", ""))
 
-    def upload_blob(self, path: Path, digest: str, location: str | None = None) -> None:
-        """Upload the file at ``path`` as blob ``digest``: one PUT when small, else chunks."""
+    def upload_blob(
+        self,
+        path: Path,
+        digest: str,
+        location: str | None = None,
+        on_bytes: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """Upload the file at ``path`` as blob ``digest``: one PUT when small, else chunks;
+        ``on_bytes(done, size)`` hears of each request's bytes once the registry took them."""
         location = location or self.start_upload()
         size = path.stat().st_size
+        tell = on_bytes or (lambda _done, _size: None)
         with path.open("rb") as data:
             if size > CHUNK_SIZE:
                 offset = 0
@@ -316,6 +324,7 @@ class RegistryClient:
                         raise self._push_error(response)
                     location = response.headers.get("location", location)
                     offset = end + 1
+                    tell(offset, size)
                 body = b""
             else:
                 body = data.read()
@@ -328,6 +337,8 @@ class RegistryClient:
         )
         if response.status_code != 201:
             raise self._push_error(response)
+        if body:
+            tell(size, size)
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         response = self.request(
