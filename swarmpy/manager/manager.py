@@ -153,6 +153,7 @@ class Manager:
 
     async def stop(self) -> None:
         await self._stop_leading()
+        await self.dispatcher.stop()  # sessions held since a step-down end too
         if self._raft_secret_task is not None:
             self._raft_secret_task.cancel()
         if self._keys_task is not None:
@@ -192,7 +193,7 @@ class Manager:
                 ]
             elif not leading and self._leading:
                 log.info("lost leadership: stopping control loops")
-                await self._stop_leading()
+                await self._stop_leading(hold_sessions=True)
 
     async def _run_loop(self, loop: LeaderLoop) -> None:
         try:
@@ -202,9 +203,14 @@ class Manager:
         except Exception:
             log.exception("control loop %s failed", type(loop).__name__)
 
-    async def _stop_leading(self) -> None:
+    async def _stop_leading(self, *, hold_sessions: bool = False) -> None:
+        """Stop the leader's loops; ``hold_sessions``: the dispatcher keeps its agents'
+        sessions a moment, in case this manager wins the next election (Dispatcher.step_down)."""
         loops, self._leading = self._leading, []
         for loop in loops:
+            if hold_sessions and loop is self.dispatcher:
+                self.dispatcher.step_down()
+                continue
             with contextlib.suppress(Exception):
                 await loop.stop()
         for task in self._leading_tasks:

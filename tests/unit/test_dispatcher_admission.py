@@ -4,8 +4,10 @@ written one at a time, and node liveness that does not blame nodes for a stalled
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -13,6 +15,7 @@ import pytest
 
 from swarmpy.api import dispatcher_pb2
 from swarmpy.ca import certificates as ca
+from swarmpy.manager.dispatcher import dispatcher as dispatcher_module
 from swarmpy.manager.dispatcher.admission import (
     DEFAULT_RATE,
     MAX_RETRY_S,
@@ -579,3 +582,80 @@ def test_a_node_down_before_the_leader_changed_is_not_waited_for_as_reconnecting
             runner.cancel()
 
     assert asyncio.run(main()) == {"id-up"}
+
+
+@pytest.mark.parametrize("then", ["leads-again", "another-leads", "nobody-leads"])
+def test_a_manager_that_steps_down_holds_its_sessions_until_leadership_is_decided(
+    then: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "LEADERSHIP_HOLD_S", 0.5)
+
+    async def main() -> tuple[str, Any, Any, dict[str, _Session]]:
+        root = ca.create_root_ca()
+        store = Store(LocalLog())
+        await store.update(lambda tx: tx.create(NODES, node("w1", id="id-w1")))
+        raft: dict[str, Any] = {"leader": True, "other": None}
+        manager = Dispatcher(store, root.cert_pem, lambda: raft["leader"], lambda: raft["other"])
+        runner = asyncio.create_task(manager.run())
+        call: Any = _Call(node_credentials(root, "id-w1", NodeRole.WORKER).cert_pem)
+        # The servicer's streams are async generators: closing one is the agent hanging up.
+        session: Any = manager.Session(dispatcher_pb2.SessionRequest(), call)
+        hung_up = asyncio.Event()
+
+        async def beats(session_id: str) -> AsyncIterator[dispatcher_pb2.HeartbeatRequest]:
+            yield dispatcher_pb2.HeartbeatRequest(session_id=session_id)
+            await hung_up.wait()
+
+        heartbeat: Any = None
+
+        async def next_of(stream: Any) -> Any:
+            return await anext(stream)
+
+        try:
+            await wait_for_async("the dispatcher leading", lambda: manager._tasks or None)
+            opened = await anext(session)
+            assert opened.session_id
+            # The Raft tick stalled: it stepped down, and nobody leads for a moment.
+            raft["leader"] = False
+            manager.step_down()
+            await runner
+            heartbeat = manager.Heartbeat(beats(opened.session_id), call)
+            answer = asyncio.create_task(next_of(heartbeat))
+            following = asyncio.create_task(next_of(session))
+            await asyncio.sleep(0.2)  # the premise: a moment without a leader
+            assert not answer.done()  # no answer, no redirect
+            assert not following.done()
+            if then == "leads-again":
+                raft["leader"] = True
+                runner = asyncio.create_task(manager.run())
+            elif then == "another-leads":
+                raft["other"] = "10.0.0.2:2377"
+            beat = await asyncio.wait_for(answer, timeout=10)
+            if then == "leads-again":
+                assert not following.done()  # the session goes on
+                sessions = dict(manager._sessions)
+                following.cancel()  # the agent hangs up
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
+                return opened.session_id, beat, None, sessions
+            ended = await asyncio.wait_for(following, timeout=10)
+            return opened.session_id, beat, ended, dict(manager._sessions)
+        finally:
+            hung_up.set()
+            if heartbeat is not None:
+                await heartbeat.aclose()
+            await session.aclose()
+            await manager.stop()
+            runner.cancel()
+
+    session_id, beat, ended, sessions = asyncio.run(main())
+    if then == "leads-again":
+        assert not beat.HasField("not_leader")
+        assert beat.period_s > 0
+        assert sessions["id-w1"].session_id == session_id
+        return
+    assert sessions == {}
+    assert beat.HasField("not_leader")
+    assert ended.HasField("not_leader")
+    leader = "10.0.0.2:2377" if then == "another-leads" else ""
+    assert beat.not_leader.leader_addr == ended.not_leader.leader_addr == leader

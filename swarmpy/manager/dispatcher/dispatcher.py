@@ -11,6 +11,14 @@ registrations and status reports are written in batches, one at a time, coalesce
 and task (``statusbatch.py``); and time the leader itself was too busy to read heartbeats
 is not counted against the nodes, nor is a node's wait for its turn while the whole swarm
 reconnects at once (``admission.Reconnects``).
+
+Stepping down (``step_down``) keeps the sessions for up to ``LEADERSHIP_HOLD_S`` while no
+other manager leads: a leader whose Raft tick stalled steps down and, as often as not, wins the
+next election itself a fraction of a second later. Dropping every session then sends the whole
+swarm reconnecting at once, the storm that starved it in the first place. The agents' calls
+wait while the sessions are held (no answer, no redirect), so no session is served by a
+manager that is not leading; they are ended as soon as another manager leads, or when the hold
+runs out.
 """
 
 from __future__ import annotations
@@ -65,6 +73,12 @@ ASSIGNMENT_BATCH_S = 0.05
 # An open session is woken when its node, the manager list or the period changes; it also
 # looks by itself this often, in case a change came in some way nobody announced.
 SESSION_POLL_S = 30.0
+# How long a manager that stepped down keeps its agents' sessions while no other manager
+# leads: longer than the step-down-and-win-again seen at load (0.25-0.45 s, pysyncobj's
+# election timeout is at most 2 s), far shorter than the 15 s an agent waits for an answer.
+LEADERSHIP_HOLD_S = 3.0
+# While holding, how often it looks whether another manager leads.
+HOLD_POLL_S = 0.1
 
 
 @dataclass
@@ -120,12 +134,22 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._session_facts: tuple[tuple[str, ...], float, str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        # Set while the sessions are held after stepping down (step_down); set (and None)
+        # once we lead again or the sessions are ended.
+        self._hold: asyncio.Event | None = None
+        self._hold_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ leader loop
 
     async def run(self) -> None:
         """Started when this manager becomes leader: liveness checks and assignment pushes."""
         self._running = True
+        if self._hold is not None:
+            log.info(
+                "leading again: keeping the %d sessions held since stepping down",
+                len(self._sessions),
+            )
+        self._end_hold()
         started = time.monotonic()
         self.mass_silence.since = None
         # Every node gets a full grace period from the moment we lead.
@@ -144,9 +168,53 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def stop(self) -> None:
+        """Stop leading and end every session (the manager is shutting down)."""
+        self._stop_loops()
+        self._end_hold()
+        self._drop_sessions()
+
+    def step_down(self) -> None:
+        """Stop leading, holding the sessions until another manager leads, we lead again
+        (``run``), or ``LEADERSHIP_HOLD_S`` passes."""
+        self._stop_loops()
+        if not self._sessions or self._hold is not None:
+            self._drop_sessions()
+            return
+        log.info(
+            "stepped down: holding %d sessions for up to %.0f s in case we lead again",
+            len(self._sessions),
+            LEADERSHIP_HOLD_S,
+        )
+        self._hold = asyncio.Event()
+        self._hold_task = asyncio.create_task(self._hold_sessions())
+
+    async def _hold_sessions(self) -> None:
+        deadline = time.monotonic() + LEADERSHIP_HOLD_S
+        while time.monotonic() < deadline:
+            if self._leader_api_addr() is not None and not self._is_leader():
+                log.info("another manager leads: ending the held sessions")
+                break
+            await asyncio.sleep(HOLD_POLL_S)
+        else:
+            log.info("no leader after %.0f s: ending the held sessions", LEADERSHIP_HOLD_S)
+        self._hold_task = None  # ending the hold must not cancel this very task
+        self._drop_sessions()
+        self._end_hold()
+
+    def _end_hold(self) -> None:
+        hold, self._hold = self._hold, None
+        if self._hold_task is not None:
+            self._hold_task.cancel()
+            self._hold_task = None
+        if hold is not None:
+            hold.set()
+
+    def _stop_loops(self) -> None:
         self._running = False
         for task in self._tasks:
             task.cancel()
+
+    def _drop_sessions(self) -> None:
         for session in self._sessions.values():
             session.changed.set()
         self._sessions.clear()
@@ -333,6 +401,17 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     def _leading(self) -> bool:
         return self._is_leader() and self._running
 
+    def _serving(self) -> bool:
+        """Whether open sessions go on: leading, or holding them after stepping down."""
+        return self._running or self._hold is not None
+
+    async def _decided(self) -> bool:
+        """Whether we lead, once a hold after stepping down is over: an agent's call waits
+        for that rather than hear "not the leader" from a manager about to lead again."""
+        if self._hold is not None:
+            await self._hold.wait()
+        return self._leading()
+
     def _redirect(self) -> dispatcher_pb2.NotLeader:
         """A follower's one answer on an agent stream: the leader's address, as a field."""
         return not_leader(self._leader_api_addr())
@@ -378,7 +457,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     @streaming
     async def Session(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
         node_id = self._node_of(context)
-        if not self._leading():
+        if not await self._decided():
             yield dispatcher_pb2.SessionMessage(not_leader=self._redirect())
             return
         delay = self.admission.admit(time.monotonic())
@@ -420,7 +499,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             session.last_heartbeat = time.monotonic()
             log.info("node %s (%s) opened a session", node_id, desc.hostname)
             sent: dispatcher_pb2.SessionMessage | None = None
-            while self._running and self._sessions.get(node_id) is session:
+            while self._serving() and self._sessions.get(node_id) is session:
                 # Cleared first: a change announced while the message is sent wakes us again.
                 session.changed.clear()
                 # Woken by the node's removal too (an event of its node): it hears it at once.
@@ -434,7 +513,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(session.changed.wait(), timeout=SESSION_POLL_S)
         finally:
-            if self._running and self._sessions.get(node_id) is session:
+            if self._serving() and self._sessions.get(node_id) is session:
                 # The agent hung up (or gave up waiting for us): it is reconnecting, and
                 # may wait its turn behind every other node that is (Reconnects).
                 self.reconnects.hung_up(node_id, time.monotonic())
@@ -468,11 +547,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     @streaming
     async def Heartbeat(self, requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
         node_id = self._node_of(context)
-        if not self._leading():
+        if not await self._decided():
             yield dispatcher_pb2.HeartbeatResponse(not_leader=self._redirect())
             return
         async for request in requests:
-            if not self._leading():
+            if not await self._decided():
                 yield dispatcher_pb2.HeartbeatResponse(not_leader=self._redirect())
                 return
             session = self._live_session(context, node_id, request.session_id)
@@ -484,11 +563,11 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self, requests: AsyncIterator[Any], context: Ctx
     ) -> AsyncIterator[Any]:
         node_id = self._node_of(context)
-        if not self._leading():
+        if not await self._decided():
             yield dispatcher_pb2.UpdateTaskStatusResponse(not_leader=self._redirect())
             return
         async for request in requests:
-            if not self._leading():
+            if not await self._decided():
                 yield dispatcher_pb2.UpdateTaskStatusResponse(not_leader=self._redirect())
                 return
             self._live_session(context, node_id, request.session_id)
@@ -501,7 +580,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     @streaming
     async def Assignments(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
         node_id = self._node_of(context)
-        if not self._leading():
+        if not await self._decided():
             yield dispatcher_pb2.AssignmentsMessage(not_leader=self._redirect())
             return
         session = self._live_session(context, node_id, request.session_id)
@@ -510,7 +589,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self._dirty.set()
         waiters: set[asyncio.Task[Any]] = set()
         try:
-            while self._running and self._sessions.get(node_id) is session:
+            while self._serving() and self._sessions.get(node_id) is session:
                 getter = asyncio.create_task(sub.queue.get())
                 ended = asyncio.create_task(session.changed.wait())
                 waiters = {getter, ended}
