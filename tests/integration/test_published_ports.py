@@ -203,6 +203,19 @@ def test_routing_mesh_from_a_node_without_tasks(lab: TestLab) -> None:
         assert "8080" not in nft_tables(host)
 
 
+def test_a_container_run_with_p_answers_from_another_host(lab: TestLab) -> None:
+    """`run -d -p 8088:80` on node1, no service: another host reaches it at node1's address
+    (nftables DNAT, no userland proxy); gone with the container."""
+    n1, n2, _ = lab.hosts
+    cli(lab, "run", "-d", "-p", "8088:80", "--name", "lone", "busybox", "sh", "-c", HTTPD)
+    try:
+        lone = cli(lab, "inspect", "--format", "{{.Config.Hostname}}", "lone").stdout.strip()
+        until("lone from node2", lambda: http_get(lab, n2, n1.ip, 8088) == lone)
+    finally:
+        lab.swarmpy(n1, "rm", "-f", "lone")
+    until("8088 refusing from node2", lambda: refused(lab, n2, n1.ip, 8088))
+
+
 def test_a_port_conflict_is_refused_as_docker(lab: TestLab) -> None:
     n1 = lab.hosts[0]
     cli(lab, "service", "create", "--detach", "--name", "first", "-p", "8181:80",
