@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import typer
 
-from swarmpy.cli import engine, runflags
+from swarmpy.cli import engine, opts, runflags
 from swarmpy.cli.engine import error_line, for_each, path_of
 from swarmpy.cli.terminal import check_tty
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
@@ -32,14 +32,19 @@ def _attach_query(stdin: bool, keys: str) -> str:
 
 
 def _attach_and_wait(
-    api: engine.EngineClient, cid: str, tty: bool, stdin: bool, keys: str = ""
+    api: engine.EngineClient,
+    cid: str,
+    tty: bool,
+    stdin: bool,
+    keys: str = "",
+    sig_proxy: bool = True,
 ) -> int:
     """Attach to a running (or about to run) container until its output ends; its exit code."""
     stream = api.hijack(
         path_of("containers", cid, "attach") + "?" + _attach_query(stdin, keys), None
     )
     waiting = api.open("POST", path_of("containers", cid, "wait"), {}, stream=True)
-    return _finish(api, cid, (stream, waiting), tty, stdin, keys)
+    return _finish(api, cid, (stream, waiting), tty, stdin, keys, sig_proxy)
 
 
 def _finish(
@@ -49,17 +54,22 @@ def _finish(
     tty: bool,
     stdin: bool,
     keys: str,
+    sig_proxy: bool = True,
 ) -> int:
     """Its exit code once its output (``streams``: the attach, the wait) ends, or 0 when
-    the detach keys were typed (the container runs on)."""
-    from swarmpy.cli.run import copy_streams
+    the detach keys were typed (the container runs on). Without a TTY, the signals we get
+    go to the container unless not ``sig_proxy`` (docker's --sig-proxy; start -a always)."""
+    from swarmpy.cli.run import copy_streams, signals_to
     from swarmpy.cli.terminal import raw_terminal
 
     stream, waiting = streams
 
     # As docker's: our terminal raw behind theirs, so every key (the detach keys too) goes
     # through as typed.
-    with raw_terminal(api, path_of("containers", cid, "resize"), tty and stdin):
+    with (
+        raw_terminal(api, path_of("containers", cid, "resize"), tty and stdin),
+        signals_to(api, cid, proxy=sig_proxy and not tty),
+    ):
         detached = copy_streams(api, stream, tty, stdin, keys)
     if detached:
         waiting.close()
@@ -241,11 +251,17 @@ def register(app: typer.Typer) -> None:
 
         for_each(refs, act)
 
-    @app.command("attach")
+    @app.command("attach", cls=opts.go_bools("--sig-proxy"))
     def attach(
         ref: str = typer.Argument(..., metavar="CONTAINER"),
-        no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach STDIN"),
         detach_keys: str = _detach_keys_option(),
+        no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach STDIN"),
+        sig_proxy: bool = typer.Option(
+            True,
+            "--sig-proxy/--no-sig-proxy",
+            help="Proxy all received signals to the process (default true)",
+            show_default=False,
+        ),
     ) -> None:
         """Attach local standard input, output, and error streams to a running container."""
         from swarmpy.cli.run import escape_keys
@@ -260,7 +276,8 @@ def register(app: typer.Typer) -> None:
         tty = bool(doc["Config"].get("Tty"))
         check_tty(not no_stdin, tty)  # docker's asks of --no-stdin, not of OpenStdin
         stdin = bool(doc["Config"].get("OpenStdin")) and not no_stdin
-        raise typer.Exit(_attach_and_wait(api, str(doc["Id"]), tty, stdin, detach_keys))
+        code = _attach_and_wait(api, str(doc["Id"]), tty, stdin, detach_keys, sig_proxy)
+        raise typer.Exit(code)
 
     @app.command("wait")
     def wait(refs: list[str] = typer.Argument(..., metavar="CONTAINER...")) -> None:

@@ -223,3 +223,28 @@ def timestamp_seconds(text: str) -> float:
     sign = -1 if whole.startswith("-") else 1
     fraction = int(frac) / 10 ** len(frac) if frac else 0.0
     return int(whole) + sign * fraction
+
+
+def go_bools(*flags: str) -> Any:
+    """A typer command class whose boolean ``flags`` (``--autolock/--no-autolock`` pairs
+    here) also take Docker's ``--flag=true|false``: the value is read before the parser sees
+    it. Loaded on use: the typer command class is not every command's to build."""
+    from typer.core import TyperCommand
+
+    from swarmpy.cli.flagerror import FlagError
+    from swarmpy.cli.specflags import boolean
+
+    class GoBools(TyperCommand):
+        def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+            argv = []
+            for arg in args:
+                flag, sep, value = arg.partition("=")
+                if sep and flag in flags:
+                    try:
+                        arg = flag if boolean(value, flag[2:]) else f"--no-{flag[2:]}"
+                    except InvalidArgument as exc:  # docker's usage error, status 125
+                        raise FlagError(exc.message, ctx) from None
+                argv.append(arg)
+            return list(super().parse_args(ctx, argv))
+
+    return GoBools

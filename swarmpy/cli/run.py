@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -114,7 +115,10 @@ def run_container(o: runflags.RunOptions) -> int:
             with contextlib.suppress(SwarmpyError):
                 api.delete(path_of("containers", cid), force=True)
         raise _fail(exc, runflags.start_exit_code(exc.message), with_help=False) from None
-    with raw_terminal(api, path_of("containers", cid, "resize"), o.tty and o.interactive):
+    with (
+        raw_terminal(api, path_of("containers", cid, "resize"), o.tty and o.interactive),
+        signals_to(api, cid, proxy=not o.tty),
+    ):
         detached = copy_streams(api, stream, o.tty, o.interactive, o.detach_keys)
     if detached:  # as docker's: the container runs on, and run succeeds
         waiting.close()
@@ -135,11 +139,47 @@ def escape_keys(given: str) -> bytes:
     return detachkeys.parse(given) or detachkeys.DEFAULT
 
 
+# What docker's ForwardAllSignals keeps for the CLI: a child's end, a closed pipe (and the Go
+# runtime's SIGURG); KILL and STOP cannot be caught, and the faults the interpreter itself may
+# raise are not for a handler.
+_NOT_FORWARDED = frozenset(
+    ("SIGKILL", "SIGSTOP", "SIGCHLD", "SIGPIPE", "SIGURG", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL")
+)
+
+
+@contextlib.contextmanager
+def signals_to(api: engine.EngineClient, cid: str, proxy: bool) -> Iterator[None]:
+    """docker's --sig-proxy while attached to a container without a TTY (behind one, ctrl-c
+    is a key its terminal reads): with ``proxy`` (docker's default) a signal this process
+    gets goes to the container (its kill: ctrl-c interrupts the container, not us); without,
+    ctrl-c ends the CLI at once, the container running on."""
+    import signal
+
+    def forward(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name.removeprefix("SIG")
+        with contextlib.suppress(SwarmpyError):  # gone already: its output's end says so
+            api.post(path_of("containers", cid, "kill"), signal=name)
+
+    handlers: dict[signal.Signals, Any]
+    if proxy:  # every signal with a name (SIGRTMIN+n have none of their own)
+        kept = _NOT_FORWARDED | {"SIGRTMIN", "SIGRTMAX"}
+        handlers = {s: forward for s in signal.Signals if s.name not in kept}
+    else:
+        handlers = {signal.SIGINT: signal.SIG_DFL}
+    previous = {s: signal.signal(s, handler) for s, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def copy_streams(
     api: engine.EngineClient, stream: engine.Hijacked, tty: bool, stdin: bool, keys: str = ""
 ) -> bool:
     """The container's output to ours until it ends; with ``stdin``, ours to its. Behind a
-    TTY the detach keys (``keys`` or docker's default) typed end it: True then."""
+    TTY the detach keys (``keys`` or docker's default) typed end it: True then. Signals
+    are the caller's (``signals_to``)."""
     sock = stream.sock
     half_close = api.endpoint.tls is None
     escape = detachkeys.EscapeProxy(escape_keys(keys) if tty else b"")

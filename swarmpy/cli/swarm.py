@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
-from swarmpy.cli import engine
+from swarmpy.cli import engine, opts
 from swarmpy.cli.engine import path_of
-from swarmpy.cli.specflags import boolean, duration
+from swarmpy.cli.specflags import duration
 from swarmpy.errors import Conflict, InvalidArgument, NotInSwarm
 from swarmpy.manager.controlapi import validate
 
@@ -28,18 +27,8 @@ ROTATION_POLL_S = 0.2
 AUTOLOCK_HELP = "Enable manager autolocking (requiring an unlock key to start a stopped manager)"
 
 
-class AutolockCommand(TyperCommand):
-    """`--autolock=false`: Docker's booleans take a value after "="; ours is an
-    --autolock/--no-autolock pair, so the value is read before the parser sees it."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        argv = []
-        for arg in args:
-            flag, sep, value = arg.partition("=")
-            if sep and flag == "--autolock":
-                arg = "--autolock" if boolean(value, "autolock") else "--no-autolock"
-            argv.append(arg)
-        return list(super().parse_args(ctx, argv))
+# `--autolock=false`: Docker's booleans take a value after "=".
+AutolockCommand = opts.go_bools("--autolock")
 
 
 @app.command("init", cls=AutolockCommand)

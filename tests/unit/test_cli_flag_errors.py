@@ -46,3 +46,19 @@ def test_rollback_takes_no_other_flag(
 ) -> None:
     assert run_main(monkeypatch, "service", "update", "--rollback", flag, "s") == 1
     assert "other flags may not be combined with --rollback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "proxy"), [([], True), (["--sig-proxy=false"], False)])
+def test_attach_sig_proxy_takes_dockers_boolean(given: list[str], proxy: bool) -> None:
+    ctx = cli_main.load("attach").make_context("attach", [*given, "c"])
+    assert ctx.params["sig_proxy"] is proxy
+
+
+def test_a_bad_boolean_value_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "attach", "--sig-proxy=maybe", "c") == 125
+    assert capsys.readouterr().err == (
+        'invalid argument "maybe" for "--sig-proxy" flag: strconv.ParseBool: parsing "maybe": '
+        "invalid syntax\nSee 'swarmpy attach --help'.\n"
+    )
