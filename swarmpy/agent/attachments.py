@@ -110,11 +110,20 @@ class AttachClient:
         self._preferred = preferred
 
     async def attach(
-        self, network: str, container_id: str, name: str, aliases: Sequence[str] = ()
+        self,
+        network: str,
+        container_id: str,
+        name: str,
+        aliases: Sequence[str] = (),
+        ip: str = "",
     ) -> tuple[str, str]:
         """(the attachment task's id, the network's id); moby's words when refused."""
         request = dispatcher_pb2.AttachNetworkRequest(
-            network=network, container_id=container_id, container_name=name, aliases=aliases
+            network=network,
+            container_id=container_id,
+            container_name=name,
+            aliases=aliases,
+            addresses=[ip] if ip else [],
         )
         try:
             response = await self._call(

@@ -221,7 +221,12 @@ class NodeRuntime(Executor):
         return self.attach_client is not None
 
     async def attach_overlay(
-        self, network: str, container_id: str, name: str, aliases: Sequence[str] = ()
+        self,
+        network: str,
+        container_id: str,
+        name: str,
+        aliases: Sequence[str] = (),
+        ip: str = "",
     ) -> tuple[str, Attachment]:
         """A standalone container's start on a swarm overlay (moby's findAndAttachNetwork):
         the managers' attachment (its id), then the container's eth0 on the overlay at the
@@ -229,7 +234,7 @@ class NodeRuntime(Executor):
         if self.attach_client is None:
             raise NotFound(f"network {network} not found")
         attachment_id, network_id = await self.attach_client.attach(
-            network, container_id, name, (container_id[:12], *aliases)
+            network, container_id, name, (container_id[:12], *aliases), ip
         )
         try:
             try:

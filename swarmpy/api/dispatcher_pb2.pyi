@@ -46,6 +46,7 @@ class AttachNetworkRequest(_message.Message):
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     CONTAINER_NAME_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
+    ADDRESSES_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     """a name, an id or an id's prefix"""
     container_id: _builtins.str
@@ -54,6 +55,10 @@ class AttachNetworkRequest(_message.Message):
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """more names it answers to on the network"""
 
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the address it asks for (--ip), without a prefix"""
+
     def __init__(
         self,
         *,
@@ -61,10 +66,11 @@ class AttachNetworkRequest(_message.Message):
         container_id: _builtins.str = ...,
         container_name: _builtins.str = ...,
         aliases: _abc.Iterable[_builtins.str] | None = ...,
+        addresses: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "network", b"network"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "network", b"network"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -19,11 +19,13 @@ import grpc
 
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NotFound, PermissionDenied
+from swarmpy.manager.allocator.network import address_pools, requested_address
 from swarmpy.manager.auth import authorize
-from swarmpy.manager.controlapi.common import resolve
-from swarmpy.manager.state.store import NETWORKS, TASKS, Store, Tx
+from swarmpy.manager.controlapi.common import resolve, serialise
+from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES, TASKS, Store, Tx
 from swarmpy.model import (
     ContainerSpec,
+    NetworkAttachment,
     NetworkAttachmentSpec,
     NodeRole,
     ServiceSpec,
@@ -41,10 +43,16 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
 def attachment_task(
-    network_ref: str, network_id: str, attachable: bool, node_id: str, spec: NetworkAttachmentSpec
+    network_ref: str,
+    network_id: str,
+    attachable: bool,
+    node_id: str,
+    spec: NetworkAttachmentSpec,
+    asked: NetworkAttachment | None = None,
 ) -> Task:
-    """The task that holds a container's place on an attachable overlay, or SwarmKit's
-    refusal of a network no container may join by hand."""
+    """The task that holds a container's place on an attachable overlay (with ``asked``, the
+    address it asked for, which the allocator keeps), or SwarmKit's refusal of a network no
+    container may join by hand."""
     if not attachable:
         raise PermissionDenied(f"network {network_ref} not manually attachable")
     at = now()
@@ -59,6 +67,7 @@ def attachment_task(
         created_at=at,
         updated_at=at,
         attachment=spec,
+        networks=(asked,) if asked is not None else (),
     )
 
 
@@ -92,13 +101,21 @@ class ResourceAllocator(dispatcher_pb2_grpc.ResourceAllocatorServicer):
                 network = resolve(tx.snapshot, NETWORKS, request.network, lambda n: n.name)
             except NotFound:
                 raise NotFound(f"network {request.network} not found") from None
-            task = attachment_task(
-                request.network,
-                network.id,
-                network.attachable and not network.ingress,
-                node_id,
-                spec,
-            )
+            attachable = network.attachable and not network.ingress
+            asked = None
+            if attachable and request.addresses:
+                snapshot = tx.snapshot
+                pools = address_pools(
+                    [network],
+                    snapshot.all(TASKS),
+                    snapshot.all(SERVICES),
+                    snapshot.all(NODES),
+                )
+                asked = requested_address(pools[network.id], request.addresses[0])
+                # Two containers asking for one address at once: one commit wins, the other
+                # runs again over the winner's task and is refused.
+                serialise(tx)
+            task = attachment_task(request.network, network.id, attachable, node_id, spec, asked)
             tx.create(TASKS, task)
             return task
 

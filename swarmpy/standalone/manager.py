@@ -104,7 +104,12 @@ class Runtime(Protocol):
     def in_swarm(self) -> bool: ...
 
     async def attach_overlay(
-        self, network: str, container_id: str, name: str, aliases: Sequence[str] = ()
+        self,
+        network: str,
+        container_id: str,
+        name: str,
+        aliases: Sequence[str] = (),
+        ip: str = "",
     ) -> tuple[str, Attachment]: ...
 
     async def detach_overlay(self, container_id: str, attachment_id: str) -> None: ...
@@ -785,10 +790,8 @@ class StandaloneContainers:
         elif rt.bridges.find(spec.network) is None:
             # A swarm overlay: the managers place the container on it at each start (the
             # attachment goes when the container stops), as a task with its address.
-            if spec.ip:
-                raise InvalidArgument(f"--ip is not supported on swarm network {spec.network}")
             attachment_id, att = await rt.attach_overlay(
-                spec.network, cid, name, spec.network_aliases
+                spec.network, cid, name, spec.network_aliases, spec.ip
             )
             self._update(cid, attachment=attachment_id)
             ip, cidr, mac, gateway = att.ip, att.cidr, att.mac, ""

@@ -85,7 +85,7 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
     tag = secrets.token_hex(3)
     net, closed, svc = f"an{tag}", f"na{tag}", f"svc{tag}"
     probe, peer, again, refused = f"probe{tag}", f"peer{tag}", f"again{tag}", f"ref{tag}"
-    boss = f"boss{tag}"
+    boss, taken = f"boss{tag}", f"taken{tag}"
     ok(lab, n1, "network", "create", "-d", "overlay", "--attachable", net)
     ok(lab, n1, "network", "create", "-d", "overlay", closed)
     try:
@@ -151,13 +151,21 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
             f"code = PermissionDenied desc = network {closed} not manually attachable"
         ) in done.stderr, done.stderr
 
-        # Removal frees the address and the attachment task; the next run gets going.
+        # --ip: an address in use is refused (and leaves no attachment behind).
+        done = lab.swarmpy(n3, "run", "-d", "--name", taken, "--network", net, "--ip", peer_ip,
+                           "busybox", "sleep", "1000")  # fmt: skip
+        assert done.returncode != 0
+        assert "Address already in use" in done.stderr, done.stderr
+
+        # Removal frees the address and the attachment task; the next run, asking for it,
+        # gets going.
         first = address(lab, n3, probe)
         assert len(attachment_tasks(lab, n3)) == 1
         ok(lab, n3, "rm", "-f", probe)
         wait_for("the attachment task to go", lambda: not attachment_tasks(lab, n3), WAIT_S, 0.2)
-        ok(lab, n3, "run", "-d", "--name", again, "--network", net, "busybox", "sleep", "1000")
-        assert address(lab, n3, again) == first  # the lowest free address: the one freed
+        ok(lab, n3, "run", "-d", "--name", again, "--network", net, "--ip", first.split("/")[0],
+           "busybox", "sleep", "1000")  # fmt: skip
+        assert address(lab, n3, again) == first
         wait_for(
             "the service from the next container",
             lambda: reaches(lab, n3, again, f"http://{svc}/", hostname),
@@ -181,7 +189,7 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
         wait_for("the overlay to leave node3", lambda: vni not in overlay_links(lab, n3), WAIT_S)
         wait_for("the attachment task to go", lambda: not attachment_tasks(lab, n3), WAIT_S, 0.2)
     finally:
-        lab.swarmpy(n3, "rm", "-f", probe, again, refused)
+        lab.swarmpy(n3, "rm", "-f", probe, again, refused, taken)
         lab.swarmpy(n2, "rm", "-f", peer)
         lab.swarmpy(n1, "rm", "-f", boss)
         lab.swarmpy(n1, "service", "rm", svc)

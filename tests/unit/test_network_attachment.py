@@ -11,8 +11,13 @@ import pytest
 
 from swarmpy.agent.attachments import AttachmentController, Attachments
 from swarmpy.dns.records import TYPE_A, RecordIndex
-from swarmpy.errors import PermissionDenied
-from swarmpy.manager.allocator.network import allocate_network, plan_allocation
+from swarmpy.errors import Conflict, InvalidArgument, PermissionDenied
+from swarmpy.manager.allocator.network import (
+    address_pools,
+    allocate_network,
+    plan_allocation,
+    requested_address,
+)
 from swarmpy.manager.dispatcher.netview import ViewBuilder
 from swarmpy.manager.orchestrator.orchestrator import plan_all
 from swarmpy.manager.orchestrator.taskreaper import reap
@@ -145,3 +150,22 @@ def test_an_attached_container_answers_its_name_and_aliases_once_and_no_slot() -
         assert found.addresses == ("10.9.0.3",)
     # A service task's <service>.<slot> name is not made of a container's dotted name.
     assert index.answer("my", TYPE_A, ["net1"]) is None
+
+
+def test_an_asked_address_is_checked_and_kept_by_the_allocator() -> None:
+    network = allocate_network("an1", "overlay", "10.9.0.0/24", "", (), attachable=True)
+    holder = dataclasses.replace(
+        attachment(network.id), networks=(NetworkAttachment(network.id, ("10.9.0.7/24",)),)
+    )
+    pool = address_pools([network], [holder], [])[network.id]
+    with pytest.raises(Conflict, match=r"^Address already in use$"):
+        requested_address(pool, "10.9.0.7")
+    with pytest.raises(InvalidArgument, match="no configured subnet contains IP address"):
+        requested_address(pool, "10.8.0.7")
+    with pytest.raises(InvalidArgument, match="invalid IPv4 address: nope"):
+        requested_address(pool, "nope")
+    asked = requested_address(pool, "10.9.0.50")
+    assert asked.addresses == ("10.9.0.50/24",)
+    task = attachment_task("an1", network.id, True, "id-n1", SPEC, asked)
+    plan = plan_allocation([network], [], [holder, task])
+    assert plan.tasks[task.id] == (asked,)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from swarmpy.errors import AlreadyExists, InvalidArgument
+from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument
 from swarmpy.manager.allocator.ports import needs_ingress, plan_ports
 from swarmpy.model import (
     EndpointMode,
@@ -227,12 +227,33 @@ def _address(pools: dict[str, AddressPool], network_id: str) -> str:
 def allocate_task(
     task: Task, pools: dict[str, AddressPool], ingress_id: str = ""
 ) -> tuple[NetworkAttachment, ...]:
-    """One address on each of the task's networks; AllocationError if one is impossible."""
+    """One address on each of the task's networks (the one it came with, a container's
+    ``--ip``, kept: the pools count it taken already); AllocationError if one is impossible."""
+    asked = {a.network_id: a for a in task.networks if a.addresses}
     attachments = []
     for network_id in task_networks(task.spec, ingress_id):
+        if network_id in asked:
+            attachments.append(asked[network_id])
+            continue
         addr = _address(pools, network_id)
         attachments.append(NetworkAttachment(network_id, (addr,), mac_for_ip(addr)))
     return tuple(attachments)
+
+
+def requested_address(pool: AddressPool, wanted: str) -> NetworkAttachment:
+    """A container's ``--ip`` on a swarm network, if it may have it (the words of a user
+    bridge's, Docker's IPAM's)."""
+    try:
+        ip = ipaddress.IPv4Address(wanted)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {wanted}") from None
+    net = ipaddress.IPv4Network(pool.network.subnet)
+    if ip not in net or ip in (net.network_address, net.broadcast_address):
+        raise InvalidArgument(f"no configured subnet contains IP address {wanted}")
+    if ip in pool.used:
+        raise Conflict("Address already in use")
+    addr = f"{ip}/{net.prefixlen}"
+    return NetworkAttachment(pool.network.id, (addr,), mac_for_ip(addr))
 
 
 def wanted_vips(
