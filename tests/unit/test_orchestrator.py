@@ -336,3 +336,19 @@ def test_replaced_failures_still_count_towards_max_attempts() -> None:
     policy = RestartPolicy(condition=RestartCondition.ANY, delay_s=0, max_attempts=1)
     assert restart_at(policy, [failed], 10) == 2
     assert restart_at(policy, [failed, again], 10) is None
+
+
+def test_a_slot_of_one_task_runs_on_is_started_or_moves_as_it_needs() -> None:
+    # One task per slot is most slots of a big service, and reconcile_slots takes them on a
+    # short path: it must decide what the general one does.
+    svc = service(replicas=5)
+    a, down = node("a"), node("b", state=NodeState.DOWN)
+    steady = task(svc, 1, RUNNING, a.id)
+    parked = task(svc, 2, TaskState.READY, a.id, desired=TaskState.READY)
+    moved = task(svc, 3, RUNNING, down.id)
+    ended = task(svc, 4, TaskState.FAILED, a.id, at=NOW - 60)
+    pending = task(svc, 5, TaskState.PENDING)
+    plan = reconcile_replicated(svc, [steady, parked, moved, ended, pending], [a, down], NOW)
+    assert plan.start == (parked.id,)
+    assert stopped(plan) == {moved.id: TaskState.SHUTDOWN, ended.id: TaskState.SHUTDOWN}
+    assert sorted(t.slot for t in plan.create) == [3, 4]

@@ -77,6 +77,14 @@ def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: 
     live: dict[SlotKey, Task] = {}
     for key in slots.keep:
         history = by_slot.get(key, [])
+        if len(history) == 1 and runnable(history[0]) and not slots.evicted(history[0]):
+            # Most slots of a big service, most of the time: one task that runs on. What the
+            # general path below decides for it, without its lists (a third of a tick at
+            # 100,000 tasks).
+            live[key] = history[0]
+            if history[0].desired_state == TaskState.READY:
+                starts.append(history[0].id)
+            continue
         for task in history:
             if runnable(task) and slots.evicted(task):
                 stop(task, TaskState.SHUTDOWN)
