@@ -68,7 +68,7 @@ def _finish(
     # through as typed.
     with (
         raw_terminal(api, path_of("containers", cid, "resize"), tty and stdin),
-        signals_to(api, cid, proxy=sig_proxy and not tty),
+        signals_to(api, cid, sig_proxy, tty),
     ):
         detached = copy_streams(api, stream, tty, stdin, keys)
     if detached:

@@ -236,15 +236,29 @@ def go_bools(*flags: str) -> Any:
 
     class GoBools(TyperCommand):
         def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-            argv = []
-            for arg in args:
+            # Options that take a value: what follows them is not an option. Where options
+            # end at the first argument (run's COMMAND [ARG...]), the rest is left as it is.
+            valued = {
+                name
+                for param in self.params
+                if getattr(param, "is_flag", True) is False
+                for name in param.opts
+            }
+            argv = list(args)
+            skip = False
+            for n, arg in enumerate(argv):
+                if skip:
+                    skip = False
+                    continue
+                if arg == "--" or (not arg.startswith("-") and not ctx.allow_interspersed_args):
+                    break
                 flag, sep, value = arg.partition("=")
+                skip = not sep and flag in valued
                 if sep and flag in flags:
                     try:
-                        arg = flag if boolean(value, flag[2:]) else f"--no-{flag[2:]}"
+                        argv[n] = flag if boolean(value, flag[2:]) else f"--no-{flag[2:]}"
                     except InvalidArgument as exc:  # docker's usage error, status 125
                         raise FlagError(exc.message, ctx) from None
-                argv.append(arg)
             return list(super().parse_args(ctx, argv))
 
     return GoBools

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import typer
 from typer._click.globals import get_current_context
 
-from swarmpy.cli import engine, runflags
+from swarmpy.cli import engine, opts, runflags
 from swarmpy.cli.engine import error_line, path_of
 from swarmpy.cli.flagerror import FlagError
 from swarmpy.cli.main import USAGE_EXIT
@@ -80,7 +80,7 @@ def create_container(api: engine.EngineClient, o: runflags.RunOptions) -> str:
     return str(created["Id"])
 
 
-def run_container(o: runflags.RunOptions) -> int:
+def run_container(o: runflags.RunOptions, sig_proxy: bool = True) -> int:
     if not o.detach:  # docker's AttachStdin: -a stdin, or -i without -a
         check_tty("stdin" in o.attach if o.attach else o.interactive, o.tty)
     api = engine.connect()
@@ -117,7 +117,7 @@ def run_container(o: runflags.RunOptions) -> int:
         raise _fail(exc, runflags.start_exit_code(exc.message), with_help=False) from None
     with (
         raw_terminal(api, path_of("containers", cid, "resize"), o.tty and o.interactive),
-        signals_to(api, cid, proxy=not o.tty),
+        signals_to(api, cid, sig_proxy, o.tty),
     ):
         detached = copy_streams(api, stream, o.tty, o.interactive, o.detach_keys)
     if detached:  # as docker's: the container runs on, and run succeeds
@@ -148,12 +148,16 @@ _NOT_FORWARDED = frozenset(
 
 
 @contextlib.contextmanager
-def signals_to(api: engine.EngineClient, cid: str, proxy: bool) -> Iterator[None]:
-    """docker's --sig-proxy while attached to a container without a TTY (behind one, ctrl-c
-    is a key its terminal reads): with ``proxy`` (docker's default) a signal this process
-    gets goes to the container (its kill: ctrl-c interrupts the container, not us); without,
-    ctrl-c ends the CLI at once, the container running on."""
+def signals_to(api: engine.EngineClient, cid: str, proxy: bool, tty: bool) -> Iterator[None]:
+    """docker's --sig-proxy while attached to a container without a ``tty`` (behind one,
+    ctrl-c is a key its terminal reads, and signals are left alone): with ``proxy`` (docker's
+    default) a signal this process gets goes to the container (its kill: ctrl-c interrupts
+    the container, not us); without, ctrl-c ends the CLI at once, the container running on."""
     import signal
+
+    if tty:
+        yield
+        return
 
     def forward(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name.removeprefix("SIG")
@@ -308,10 +312,18 @@ def _register(app: typer.Typer, verb: str) -> None:
             help="Override the key sequence for detaching a container",
             hidden=verb == "create",
         ),
+        sig_proxy: bool = typer.Option(
+            None,
+            "--sig-proxy/--no-sig-proxy",
+            help="Proxy received signals to the process (default true)",
+            show_default=False,
+            hidden=verb == "create",
+        ),
     ) -> None:
-        if detach_keys is not None and verb == "create":
-            # docker create has no such flag; the shared signature only hides it.
-            raise FlagError("unknown flag: --detach-keys", get_current_context(silent=True))
+        # docker create has neither flag; the shared signature only hides them.
+        for flag, given in (("--detach-keys", detach_keys), ("--sig-proxy", sig_proxy)):
+            if given is not None and verb == "create":
+                raise FlagError(f"unknown flag: {flag}", get_current_context(silent=True))
         escape_keys(detach_keys or "")  # docker/cli checks them before anything is made
         try:
             o = _options(
@@ -366,9 +378,9 @@ def _register(app: typer.Typer, verb: str) -> None:
             # As docker's create: what the daemon (or the way to it) says, as it is.
             typer.echo(create_container(engine.connect(), o))
             return
-        raise typer.Exit(run_container(o))
+        raise typer.Exit(run_container(o, sig_proxy is not False))
 
     command.__doc__ = (
         "Run a command in a new container" if verb == "run" else "Create a new container"
     )
-    app.command(verb, context_settings=POSITIONAL)(command)
+    app.command(verb, cls=opts.go_bools("--sig-proxy"), context_settings=POSITIONAL)(command)

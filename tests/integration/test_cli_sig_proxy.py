@@ -1,5 +1,5 @@
-"""docker attach's --sig-proxy: without a TTY, a signal the CLI gets goes to the container
-(default), or, with --sig-proxy=false, ctrl-c ends the CLI and the container runs on."""
+"""docker attach's and run's --sig-proxy: without a TTY, a signal the CLI gets goes to the
+container (default), or, with --sig-proxy=false, ctrl-c ends the CLI and the container runs on."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ pytestmark = pytest.mark.root
 SCRIPT = "trap 'echo caught; exit 7' INT; while :; do echo tick; sleep 0.1; done"
 
 
-def attach_then_interrupt(d: Daemon, name: str, *flags: str) -> tuple[int, str]:
-    """``swarmpy attach`` with ``flags``, sent SIGINT once the container's output arrives:
-    its exit status and what it printed."""
+def interrupted(d: Daemon, *argv: str) -> tuple[int, str]:
+    """``swarmpy <argv>`` (attached to a container), sent SIGINT once the container's output
+    arrives: its exit status and what it printed."""
     with subprocess.Popen(
-        [str(swarmpy_executable()), "attach", *flags, name],
+        [str(swarmpy_executable()), *argv],
         env={**os.environ, "SWARMPY_HOST": d.host},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -48,18 +48,24 @@ def test_attach_proxies_signals_unless_told_not_to(daemons: DaemonSet) -> None:
         for name in ("proxied", "unproxied"):
             d.ok("run", "-d", "--network", "none", "--name", name, "busybox", "sh", "-c", SCRIPT)
 
-        code, out = attach_then_interrupt(d, "proxied")
+        code, out = interrupted(d, "attach", "proxied")
         assert code == 7, out
         assert out.rstrip().endswith("caught")
         (doc,) = d.json("inspect", "proxied")
         assert doc["State"]["ExitCode"] == 7
 
-        code, out = attach_then_interrupt(d, "unproxied", "--sig-proxy=false")
+        code, out = interrupted(d, "attach", "--sig-proxy=false", "unproxied")
         assert code == -signal.SIGINT, out
         (doc,) = d.json("inspect", "unproxied")
         assert doc["State"]["Running"] is True
         assert "caught" not in d.ok("logs", "unproxied")
+
+        # run, attached, proxies as attach does.
+        run = ("run", "--network", "none", "--name", "ran", "busybox", "sh", "-c", SCRIPT)
+        code, out = interrupted(d, *run)
+        assert code == 7, out
+        assert out.rstrip().endswith("caught")
     finally:
-        d.cli("rm", "-f", "proxied", "unproxied")
+        d.cli("rm", "-f", "proxied", "unproxied", "ran")
         wait_for("the containers' removal", lambda: d.ok("ps", "-aq") == "", 30)
         d.stop()

@@ -62,3 +62,11 @@ def test_a_bad_boolean_value_is_a_usage_error(
         'invalid argument "maybe" for "--sig-proxy" flag: strconv.ParseBool: parsing "maybe": '
         "invalid syntax\nSee 'swarmpy attach --help'.\n"
     )
+
+
+def test_run_sig_proxy_is_read_up_to_the_image() -> None:
+    argv = ["--name", "x", "--sig-proxy=false", "busybox", "echo", "--sig-proxy=nope"]
+    ctx = cli_main.load("run").make_context("run", argv)
+    assert ctx.params["sig_proxy"] is False
+    assert ctx.params["command"] == ["echo", "--sig-proxy=nope"]
+    assert cli_main.load("run").make_context("run", ["busybox"]).params["sig_proxy"] is None
