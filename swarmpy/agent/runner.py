@@ -167,16 +167,23 @@ class TaskRunner:
     async def _interruptible(self, aw: Awaitable[T]) -> T:
         """Await ``aw`` unless the task's desired state moves to shutdown meanwhile."""
         work = asyncio.ensure_future(aw)
-        while True:
-            if self.task.desired_state >= TaskState.SHUTDOWN:
-                work.cancel()
-                await asyncio.gather(work, return_exceptions=True)
-                raise _DesiredChanged
-            changed = asyncio.ensure_future(self._desired_change())
-            done, _ = await asyncio.wait({work, changed}, return_when=asyncio.FIRST_COMPLETED)
-            if work in done:
-                changed.cancel()
-                return work.result()
+        changed: asyncio.Future[None] | None = None
+        try:
+            while True:
+                if self.task.desired_state >= TaskState.SHUTDOWN:
+                    raise _DesiredChanged
+                changed = asyncio.ensure_future(self._desired_change())
+                done, _ = await asyncio.wait({work, changed}, return_when=asyncio.FIRST_COMPLETED)
+                if work in done:
+                    return work.result()
+        finally:
+            # Also when this runner is cancelled (the agent stops): asyncio.wait leaves
+            # what it waits for running, and a pending task collected with the agent is
+            # logged as destroyed, once per task of a restarted agent.
+            left = [f for f in (work, changed) if f is not None and not f.done()]
+            for f in left:
+                f.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
     async def _desired_change(self) -> None:
         await self._changed.wait()

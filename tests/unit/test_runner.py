@@ -342,3 +342,19 @@ async def test_a_check_starting_over_after_a_restart_does_not_stop_the_task() ->
     assert "shutdown" not in ctl.calls
     ctl.exited.set_result(0)
     assert (await asyncio.wait_for(run, 5)).state is S.COMPLETE
+
+
+@in_loop
+async def test_a_runner_stopped_with_its_agent_leaves_no_task_behind() -> None:
+    # The agent's shutdown cancels its runners (containers live on, re-adopted later): what a
+    # runner awaited for them must end too, or every task of a restarted agent is logged as
+    # "Task was destroyed but it is pending" once it is collected.
+    before = asyncio.all_tasks()
+    ctl, rec = FakeController(exit_code=None), Recorder()
+    run = asyncio.create_task(TaskRunner(make_task(), ctl, rec).run())
+    await rec.reached(S.RUNNING)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await settle()
+    assert asyncio.all_tasks() == before
