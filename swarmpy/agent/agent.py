@@ -40,6 +40,14 @@ STATUS_BATCH_S = 0.05
 STATUS_RETRY_S = 1.0
 STATUS_TIMEOUT_S = 30.0
 RECONNECT_S = 0.5
+# How long to wait for a manager's first session message. A follower answers at once (a
+# redirect), a leader at capacity refuses at once with a delay; one that admitted us answers
+# once our registration commits, which on a starved machine took 10-22 s (issue 16's scale
+# bench). Giving up then sends us to another manager, which redirects us back to the end of
+# the leader's queue: one more call in a storm. So as long as the longest delay a leader asks
+# an agent to wait (the dispatcher's MAX_RETRY_S); a manager that is gone fails the call at
+# once, only one that hangs costs the full wait.
+SESSION_OPEN_TIMEOUT_S = 30.0
 
 
 class Agent:
@@ -160,7 +168,7 @@ class Agent:
                 )
             )
             stream = stub.Session(request, wait_for_ready=False)
-            first: Any = await asyncio.wait_for(stream.read(), timeout=10)
+            first: Any = await asyncio.wait_for(stream.read(), timeout=SESSION_OPEN_TIMEOUT_S)
             if first is EOF:
                 raise OSError("session closed by the manager")
             raise_if_not_leader(first)

@@ -9,12 +9,19 @@ from typing import Any
 
 import pytest
 
+from swarmpy.agent import agent
 from swarmpy.api import dispatcher_pb2
 from swarmpy.ca import certificates as ca
+from swarmpy.manager.dispatcher import admission
 from swarmpy.manager.dispatcher.dispatcher import Dispatcher
 from swarmpy.manager.state.store import LocalLog, Store
 from swarmpy.model import NodeRole
-from swarmpy.protocol import NotLeader, raise_if_not_leader
+from swarmpy.protocol import (
+    DEFAULT_HEARTBEAT_PERIOD_S,
+    HEARTBEAT_MISSES,
+    NotLeader,
+    raise_if_not_leader,
+)
 from tests.support.builders import node_credentials
 
 
@@ -67,3 +74,11 @@ def test_a_leaders_messages_carry_no_signal() -> None:
     raise_if_not_leader(dispatcher_pb2.HeartbeatResponse(period_s=5.0))
     raise_if_not_leader(dispatcher_pb2.UpdateTaskStatusResponse())
     raise_if_not_leader(dispatcher_pb2.AssignmentsMessage())
+
+
+def test_an_agent_waits_for_its_session_as_long_as_a_leader_may_ask_it_to() -> None:
+    # An agent that gives up on an admitted session sooner than the leader's longest retry
+    # delay goes to another manager and is redirected back, to the end of the queue: in a
+    # mass reconnect on a busy machine, one more call per node (issue 16's scale bench).
+    assert agent.SESSION_OPEN_TIMEOUT_S >= admission.MAX_RETRY_S
+    assert agent.SESSION_OPEN_TIMEOUT_S > HEARTBEAT_MISSES * DEFAULT_HEARTBEAT_PERIOD_S
