@@ -256,6 +256,28 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
         in stale.stderr
     )
 
+    # --env-file (with -e over it), -w, -u, --hostname; -P publishes the EXPOSEd ports on
+    # free host ports; --cpus and --memory are kept as Docker's NanoCpus and Memory.
+    envs = tmp_path / "env.list"
+    envs.write_text("A=1\n# a comment\nB=two words\nC=overridden\n")
+    shown = d.ok(
+        "run", "--rm", "--env-file", str(envs), "-e", "C=3", "-w", "/tmp", "-u", "1000:1000",
+        "--hostname", "hh", "busybox", "sh", "-c", 'echo "$A|$B|$C"; pwd; id -u; hostname',
+    )  # fmt: skip
+    assert shown == "1|two words|3\n/tmp\n1000\nhh\n"
+    d.ok("run", "-d", "--expose", "80", "-P", "--cpus", ".5", "--memory", "100m",
+         "--name", "auto", *HTTPD)  # fmt: skip
+    auto = inspect(d, "auto")
+    assert auto["HostConfig"]["NanoCpus"] == 500_000_000
+    assert auto["HostConfig"]["Memory"] == 100 * 1024 * 1024
+    (binding,) = auto["NetworkSettings"]["Ports"]["80/tcp"]
+    assert int(binding["HostPort"]) >= 1024
+    page = wait_for(
+        "auto's page", lambda: http_get("127.0.0.1", int(binding["HostPort"]), "/hostname")
+    )
+    assert page == auto["Id"][:12] + "\n"
+    d.ok("rm", "-f", "auto")
+
     # Detach keys typed to an attach of a -t container end the stream; it runs on. The CLI
     # watches its own input (a key read alone), and so does the daemon for an API client.
     with docker.APIClient(base_url=d.host, version="1.41") as api:
