@@ -793,7 +793,8 @@ class StandaloneContainers:
             attachment_id, att = await rt.attach_overlay(
                 spec.network, cid, name, spec.network_aliases, spec.ip
             )
-            self._update(cid, attachment=attachment_id)
+            # The network's id stays for inspect once the container ends.
+            self._update(cid, attachment=attachment_id, overlay_network=att.network_id)
             ip, cidr, mac, gateway = att.ip, att.cidr, att.mac, ""
         else:
             # A user bridge: a leg on each start (the legs go when the container stops);

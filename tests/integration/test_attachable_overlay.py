@@ -166,6 +166,9 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
         ok(lab, n3, "run", "-d", "--name", again, "--network", net, "--ip", first.split("/")[0],
            "busybox", "sleep", "1000")  # fmt: skip
         assert address(lab, n3, again) == first
+        shown = ok(lab, n3, "inspect", again, "--format",
+                   f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}')  # fmt: skip
+        assert shown.strip() == first.split("/")[0]
         wait_for(
             "the service from the next container",
             lambda: reaches(lab, n3, again, f"http://{svc}/", hostname),

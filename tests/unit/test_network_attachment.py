@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ from swarmpy.model import (
     TaskState,
     TaskStatus,
 )
+from swarmpy.server.convert.standalone import inspect_doc
 from swarmpy.server.convert.task import task_json
 from tests.support.builders import node
 
@@ -169,3 +171,30 @@ def test_an_asked_address_is_checked_and_kept_by_the_allocator() -> None:
     task = attachment_task("an1", network.id, True, "id-n1", SPEC, asked)
     plan = plan_allocation([network], [], [holder, task])
     assert plan.tasks[task.id] == (asked,)
+
+
+def test_inspect_shows_the_overlay_with_its_address_while_attached() -> None:
+    rec: dict[str, Any] = {
+        "request": {"Image": "busybox", "HostConfig": {"NetworkMode": "an1"}},
+        "network": {"ip": "10.9.0.3", "prefix": 24, "gateway": "", "mac": "02:42:0a:09:00:03"},
+        "attachment": "task1",
+        "overlay_network": "net1",
+    }
+    engine_doc: dict[str, Any] = {
+        "Id": "c" * 64,
+        "State": {"Running": True, "Status": "running"},
+        "Config": {},
+        "HostConfig": {},
+        "NetworkSettings": {"Networks": {}},
+    }
+    entry = inspect_doc(engine_doc, rec, [], None)["NetworkSettings"]["Networks"]["an1"]
+    assert (entry["NetworkID"], entry["IPAddress"], entry["IPPrefixLen"]) == (
+        "net1",
+        "10.9.0.3",
+        24,
+    )
+    # Ended, it has left the network: the entry stays, without an address, as Docker's.
+    ended = {**rec, "attachment": ""}
+    stopped = {**engine_doc, "State": {"Running": False, "Status": "exited"}}
+    entry = inspect_doc(stopped, ended, [], None)["NetworkSettings"]["Networks"]["an1"]
+    assert (entry["NetworkID"], entry["IPAddress"]) == ("net1", "")

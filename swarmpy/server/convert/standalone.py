@@ -91,6 +91,26 @@ def inspect_doc(
         networks = dict(settings.get("Networks") or {})
         networks["bridge"] = endpoint
         settings["Networks"] = networks
+    elif rec.get("overlay_network"):
+        # A swarm overlay (attachable): its endpoint while the container is on it.
+        attached = running and bool(rec.get("attachment"))
+        networks = dict(settings.get("Networks") or {})
+        networks[mode] = {
+            "IPAMConfig": None,
+            "Links": None,
+            "Aliases": None,
+            "NetworkID": rec["overlay_network"],
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": network.get("ip", "") if attached else "",
+            "IPPrefixLen": int(network.get("prefix", 0)) if attached else 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "MacAddress": network.get("mac", "") if attached else "",
+            "DriverOpts": None,
+        }
+        settings["Networks"] = networks
     elif mode in ("host", "none"):
         networks = dict(settings.get("Networks") or {})
         networks[mode] = {
