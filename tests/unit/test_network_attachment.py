@@ -20,7 +20,8 @@ from swarmpy.manager.allocator.network import (
     requested_address,
 )
 from swarmpy.manager.dispatcher.netview import ViewBuilder
-from swarmpy.manager.orchestrator.orchestrator import plan_all
+from swarmpy.manager.orchestrator.orchestrator import plan_all, stop_task
+from swarmpy.manager.orchestrator.reconcile import Stop
 from swarmpy.manager.orchestrator.taskreaper import reap
 from swarmpy.manager.resourceapi import attachment_task
 from swarmpy.manager.scheduler.scheduler import schedule
@@ -198,3 +199,24 @@ def test_inspect_shows_the_overlay_with_its_address_while_attached() -> None:
     stopped = {**engine_doc, "State": {"Running": False, "Status": "exited"}}
     entry = inspect_doc(stopped, ended, [], None)["NetworkSettings"]["Networks"]["an1"]
     assert (entry["NetworkID"], entry["IPAddress"]) == ("net1", "")
+
+
+def test_the_attachment_of_a_removed_node_is_given_up_then_reaped() -> None:
+    task = dataclasses.replace(attachment(), status=TaskStatus(TaskState.RUNNING))
+    store = Store(LocalLog())
+
+    def fill(tx: Tx) -> None:
+        tx.create(TASKS, task)  # its node, id-n1, was removed
+
+    asyncio.run(store.update(fill))
+    stops = [s for plan in plan_all(store.view(), 1000.0) for s in plan.stop]
+    assert stops == [Stop(task.id, TaskState.REMOVE, True)]
+
+    def apply(tx: Tx) -> None:
+        stop_task(tx, stops[0], 1000.0)
+
+    asyncio.run(store.update(apply))
+    given_up = store.view().get(TASKS, task.id)
+    assert given_up is not None
+    assert given_up.status.state == TaskState.ORPHANED
+    assert reap([given_up], frozenset(), 5) == [task.id]

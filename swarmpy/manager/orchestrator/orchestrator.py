@@ -42,9 +42,12 @@ def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
     """Reconcile every service (and the tasks of deleted ones) over one snapshot."""
     nodes = snapshot.all(NODES)
     by_service: dict[str, list[Task]] = {}
+    attachments: list[Task] = []
     for task in snapshot.all(TASKS):
         # A network attachment has no service: its node's engine made it and deletes it.
-        if not task.is_attachment:
+        if task.is_attachment:
+            attachments.append(task)
+        else:
             by_service.setdefault(task.service_id, []).append(task)
     plans: list[Plan] = []
     for service in snapshot.all(SERVICES):
@@ -52,6 +55,12 @@ def plan_all(snapshot: Snapshot, at: float) -> list[Plan]:
         plans.append(_RECONCILERS[service.spec.mode](service, tasks, nodes, at))
     node_ids = frozenset(n.id for n in nodes)
     plans.extend(retire_all(tasks, node_ids) for tasks in by_service.values())
+    # ... unless its node is gone (`node rm`): then nobody will, and its address is held.
+    orphans = [
+        t for t in attachments if t.node_id not in node_ids and t.desired_state < TaskState.REMOVE
+    ]
+    if orphans:
+        plans.append(Plan(stop=tuple(Stop(t.id, TaskState.REMOVE, True) for t in orphans)))
     # The constraint enforcer's rejections are told to stop at once, as SwarmKit's restart
     # supervisor shuts down every task that ended: their containers still run, and a restart
     # policy that gives up (or waits its delay) would leave them running.

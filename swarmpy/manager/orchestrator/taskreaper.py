@@ -38,7 +38,11 @@ def reap(tasks: Sequence[Task], service_ids: frozenset[str], history_limit: int)
     slots: dict[tuple[str, int, str], list[Task]] = {}
     for task in tasks:
         if task.is_attachment:
-            continue  # no service, no history: DetachNetwork deletes it
+            # No service, no history: DetachNetwork deletes it, the reaper only once the
+            # orchestrator gave it up (its node was removed).
+            if task.desired_state >= TaskState.REMOVE and _finished(task):
+                doomed.append(task.id)
+            continue
         removed = task.desired_state >= TaskState.REMOVE or task.service_id not in service_ids
         if removed and _finished(task):
             doomed.append(task.id)
