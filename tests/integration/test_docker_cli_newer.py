@@ -40,11 +40,12 @@ def test_a_newer_docker_cli_negotiates_down_and_drives_the_daemon(one_node_swarm
            "--replicas", "1", "busybox", "sleep", "300")  # fmt: skip
     cli.ok("service", "scale", "-d", "newersvc=2")
 
-    def two_running() -> None:
+    def two_running() -> bool:
         shown = cli.ok("service", "ls", "--filter", "name=newersvc", "--format", "{{.Replicas}}")
         assert shown == "2/2\n", cli.ok("service", "ps", "--no-trunc", "newersvc")
+        return True
 
-    wait_for("two newersvc replicas running", lambda: two_running() or True, 60)
+    wait_for("two newersvc replicas running", two_running, 60)
     image = cli.ok("service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
                    "newersvc")  # fmt: skip
     assert image == "busybox:latest\n"

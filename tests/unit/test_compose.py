@@ -13,9 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from swarmpy.cli.main import app
+from swarmpy.cli.service.common import tagged
 from swarmpy.cli.service.ls import row
 from swarmpy.cli.stack.common import check_name
-from swarmpy.cli.stack.deploy_composefile import tagged, update_body
+from swarmpy.cli.stack.deploy_composefile import update_body
 from swarmpy.cli.stack.ls import stack_rows
 from swarmpy.cli.stack.rm import tasks_done
 from swarmpy.compose import convert, loader
