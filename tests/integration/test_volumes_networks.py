@@ -237,6 +237,13 @@ def test_volumes_and_networks_as_docker(daemons: DaemonSet) -> None:
     (net,) = d.json("network", "inspect", "custom")
     assert (net["Id"], net["Driver"], net["Scope"]) == (net_id, "bridge", "local")
     assert net["IPAM"]["Config"] == [{"Subnet": "182.18.0.0/16", "Gateway": "182.18.0.1"}]
+    # --gateway: the bridge's address, and the containers' default route.
+    d.ok("network", "create", "--subnet", "182.19.0.0/24", "--gateway", "182.19.0.254", "gw")
+    (gw,) = d.json("network", "inspect", "gw")
+    assert gw["IPAM"]["Config"] == [{"Subnet": "182.19.0.0/24", "Gateway": "182.19.0.254"}]
+    routed = d.ok("run", "--rm", "--network", "gw", "busybox", "ip", "route")
+    assert routed.startswith("default via 182.19.0.254 "), routed
+    d.ok("network", "rm", "gw")
     overlap = d.cli("network", "create", "--subnet", "182.18.5.0/24", "clash")
     assert overlap.returncode == 1
     assert "Pool overlaps with other one on this address space" in overlap.stderr
