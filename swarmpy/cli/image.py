@@ -33,6 +33,11 @@ LS_TABLE = (
     "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t"
     "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
 )
+# --digests: docker's defaultImageTableFormatWithDigest.
+LS_DIGESTS_TABLE = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t"
+    "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
+)
 LS_HEADERS = {
     "Digest": "DIGEST",
     "CreatedAt": "CREATED AT",
@@ -187,6 +192,7 @@ def ls(
     all_: bool = typer.Option(
         False, "--all", "-a", help="Show all images (default hides intermediate images)"
     ),
+    digests: bool = typer.Option(False, "--digests", help="Show digests"),
     filters: list[str] = opts.filter_option(),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Don't truncate output"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only show image IDs"),
@@ -198,7 +204,9 @@ def ls(
         wanted.setdefault("reference", []).append(repository)
     listed = engine.connect().get("/images/json", all=all_, filters=engine.filters_json(wanted))
     rows = [row for doc in listed for row in ls_rows(doc, trunc=not no_trunc)]
-    output.emit(LS_COLUMNS, rows, fmt, quiet=quiet, default=LS_TABLE, headers=LS_HEADERS)
+    columns = [*LS_COLUMNS[:2], ("DIGEST", "Digest"), *LS_COLUMNS[2:]] if digests else LS_COLUMNS
+    table = LS_DIGESTS_TABLE if digests else LS_TABLE
+    output.emit(columns, rows, fmt, quiet=quiet, default=table, headers=LS_HEADERS)
 
 
 @app.command("inspect")

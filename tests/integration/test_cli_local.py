@@ -111,6 +111,11 @@ def test_dockers_top_level_image_commands(daemons: DaemonSet) -> None:
         assert lines[1].split()[:2] == ["busybox", "latest"]
         assert d.ok("images", "-q", "busybox") == d.ok("image", "ls", "-q")
         assert d.ok("images", "-q", "nope") == ""
+        with_digests = d.ok("images", "--digests").splitlines()
+        assert with_digests[0].split() == [
+            "REPOSITORY", "TAG", "DIGEST", "IMAGE", "ID", "CREATED", "SIZE",
+        ]  # fmt: skip
+        assert with_digests[1].split()[:3] == ["busybox", "latest", "<none>"]  # loaded, not pulled
         (doc,) = d.json("image", "inspect", "busybox")
         removed = d.ok("rmi", "busybox").splitlines()
         assert removed == ["Untagged: busybox:latest", f"Deleted: {doc['Id']}"]
