@@ -143,7 +143,8 @@ def build(
             df_name = stdin_context(sys.stdin.buffer.read(), file, body)
         else:
             root = Path(path)
-            if not root.is_dir():
+            # Path("") is "."; docker's stat of "" fails, so it is no context, not the cwd.
+            if not path or not root.is_dir():
                 raise InvalidArgument(f'unable to prepare context: path "{path}" not found')
             df_name = context_tar(root, dockerfile, body)
         size = body.tell()

@@ -201,6 +201,8 @@ CLIENT_ERRORS: list[tuple[list[str], str]] = [
         "Cannot connect to the swarmpy daemon at {host}. Is the swarmpy daemon running?\n"
         "Error: failed to start containers: a, b\n",
     ),
+    # Not the working directory ("" is "." to pathlib, no path to docker's stat).
+    (["build", ""], 'unable to prepare context: path "" not found\n'),
 ]
 
 
