@@ -205,8 +205,11 @@ async def attach(request: web.Request) -> web.StreamResponse:
     # dockerd watches for them behind a TTY only (its default when none are given).
     keys = (keys or detachkeys.DEFAULT) if tty else b""
     since = time.time()
-    response, conn = await hijack(request, stream_type(request, tty))
+    # Counted as attached before the upgrade is answered: `run --rm` starts the container as
+    # soon as it has the answer, and a container that ends before this handler runs again
+    # must not be removed, its output with it, ahead of the stream that would read it.
     async with sa.attached(cid):
+        response, conn = await hijack(request, stream_type(request, tty))
         await _attach_streams(sa, engine, cid, conn, since, want, (logs, follow, stdin, tty), keys)
     return response
 
