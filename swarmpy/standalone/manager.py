@@ -1176,6 +1176,6 @@ def _image_exposed(rt: Runtime, image_id: str) -> list[str]:
 
 
 def _build_user_network(network: str) -> bool:
-    """Whether a build's network (its networkmode; host and none never get here) is a user
-    bridge rather than the default one."""
+    """Whether a build's network (its networkmode; host, none and container:<ref> never get
+    here) is a user bridge rather than the default one."""
     return network not in ("", "default", "bridge")
