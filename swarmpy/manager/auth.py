@@ -60,3 +60,10 @@ def authorize(
                 f"permission denied: node {peer.node_id} is no longer a manager and cannot {action}"
             )
     return peer
+
+
+def calling_node(context: Ctx, ca_pem: str, snapshot: Snapshot, action: str) -> str:
+    """The id of the node making the call, a worker or a manager (and not removed): the
+    agents' services (sessions, logs, network attachments) take either."""
+    peer = authorize(context, ca_pem, snapshot, NodeRole.WORKER, NodeRole.MANAGER, action=action)
+    return peer.node_id

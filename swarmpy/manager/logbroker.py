@@ -29,7 +29,7 @@ import grpc
 from swarmpy import tls
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NoLeader, Unavailable
-from swarmpy.manager.auth import authorize
+from swarmpy.manager.auth import authorize, calling_node
 from swarmpy.manager.controlapi.common import resolve
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot, Store
 from swarmpy.model import NodeRole, NodeState, Task, TaskState, new_id
@@ -328,15 +328,7 @@ class LogBroker(dispatcher_pb2_grpc.LogBrokerServicer):
         return dispatcher_pb2.PublishLogsResponse()
 
     def _node_of(self, context: Ctx) -> str:
-        peer = authorize(
-            context,
-            self.ca_pem,
-            self.store.view(),
-            NodeRole.WORKER,
-            NodeRole.MANAGER,
-            action="publish logs",
-        )
-        return peer.node_id
+        return calling_node(context, self.ca_pem, self.store.view(), "publish logs")
 
 
 # ---------------------------------------------------------------- a manager's side

@@ -20,14 +20,13 @@ import grpc
 from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc
 from swarmpy.errors import NotFound, PermissionDenied
 from swarmpy.manager.allocator.network import address_pools, requested_address
-from swarmpy.manager.auth import authorize
+from swarmpy.manager.auth import calling_node
 from swarmpy.manager.controlapi.common import resolve, serialise
 from swarmpy.manager.state.store import NETWORKS, NODES, SERVICES, TASKS, Store, Tx
 from swarmpy.model import (
     ContainerSpec,
     NetworkAttachment,
     NetworkAttachmentSpec,
-    NodeRole,
     ServiceSpec,
     Task,
     TaskState,
@@ -77,15 +76,9 @@ class ResourceAllocator(dispatcher_pb2_grpc.ResourceAllocatorServicer):
         self.ca_pem = ca_pem
 
     def _node_of(self, context: Ctx) -> str:
-        peer = authorize(
-            context,
-            self.ca_pem,
-            self.store.view(),
-            NodeRole.WORKER,
-            NodeRole.MANAGER,
-            action="attach containers to networks",
+        return calling_node(
+            context, self.ca_pem, self.store.view(), "attach containers to networks"
         )
-        return peer.node_id
 
     @unary
     async def AttachNetwork(

@@ -40,7 +40,7 @@ from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.ca import rotation
 from swarmpy.errors import NotFound
 from swarmpy.manager import sealing
-from swarmpy.manager.auth import authorize, refuse_removed
+from swarmpy.manager.auth import calling_node, refuse_removed
 from swarmpy.manager.dispatcher.admission import (
     Admission,
     MassSilence,
@@ -419,15 +419,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     def _node_of(self, context: Ctx) -> str:
         # Before anything else, a follower's redirect too: a removed node learns it is out
         # from whichever manager it asks.
-        peer = authorize(
-            context,
-            self.ca_pem,
-            self.store.view(),
-            NodeRole.WORKER,
-            NodeRole.MANAGER,
-            action="talk to the dispatcher",
-        )
-        return peer.node_id
+        return calling_node(context, self.ca_pem, self.store.view(), "talk to the dispatcher")
 
     def _live_session(self, context: Ctx, node_id: str, session_id: str) -> _Session:
         """The node's session, refused at once if the node has been removed since it opened."""
