@@ -224,15 +224,19 @@ class _Ended(Exception):
     """os._exit, called: the test's stand-in, which returns to the test."""
 
 
-def _end_with(monkeypatch: pytest.MonkeyPatch, status: object, callbacks: int) -> object:
-    """What ``end(status)`` does with ``callbacks`` atexit functions: ("os._exit", code) or
-    ("sys.exit", code)."""
+def _end_with(
+    monkeypatch: pytest.MonkeyPatch, status: object, callbacks: int, others: bool = False
+) -> object:
+    """What ``end(status)`` does with ``callbacks`` atexit functions and, with ``others``,
+    other threads running: ("os._exit", code) or ("sys.exit", code). The test process's own
+    threads (left by earlier tests of a whole suite) do not count."""
 
     def fake_exit(code: int) -> None:
         raise _Ended(code)
 
     monkeypatch.setattr(os, "_exit", fake_exit)
     monkeypatch.setattr(atexit, "_ncallbacks", lambda: callbacks)
+    monkeypatch.setattr(cli_main, "_other_threads", lambda: others)
     try:
         cli_main.end(status)
     except _Ended as exc:
@@ -256,11 +260,12 @@ def test_the_console_script_ends_at_once_when_nothing_is_left_to_run(
 def test_the_console_script_waits_for_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
+    assert _end_with(monkeypatch, 0, 0, others=True) == ("sys.exit", 0)
     release = threading.Event()
     other = threading.Thread(target=release.wait)
     other.start()
     try:
-        assert _end_with(monkeypatch, 0, 0) == ("sys.exit", 0)
+        assert cli_main._other_threads()
     finally:
         release.set()
         other.join()

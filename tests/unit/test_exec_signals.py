@@ -96,7 +96,7 @@ async def _cancelled_as_runc_exits(tmp_path: Path, release: threading.Event) -> 
     (tmp_path / "cdir").mkdir()
     image = ImageConfig(image_id="", cmd=("true",))
     task = asyncio.create_task(
-        step._run_in(tmp_path / "rootfs", tmp_path / "cdir", "c" * 64, image, ("", "", ""))
+        step._run_in(tmp_path / "rootfs", tmp_path / "cdir", "c" * 64, image, ("", "", "", ""))
     )
     try:
         words = await wait_for_async("runc's pid", lambda: "".join(said).split())
