@@ -26,12 +26,6 @@ VNI = '{{index .Options "com.docker.network.driver.overlay.vxlanid_list"}}'
 WEB = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
 
 
-def ok(lab: TestLab, host: Host, *args: str) -> str:
-    done = lab.swarmpy(host, *args)
-    assert done.returncode == 0, f"swarmpy {' '.join(args)} on {host.name}: {done.stderr}"
-    return done.stdout
-
-
 def docker(lab: TestLab, host: Host, *args: str) -> subprocess.CompletedProcess[str]:
     """Debian's docker CLI on ``host``, against the host's daemon."""
     done: subprocess.CompletedProcess[str] = lab.lab.run(
@@ -41,13 +35,13 @@ def docker(lab: TestLab, host: Host, *args: str) -> subprocess.CompletedProcess[
 
 
 def address(lab: TestLab, host: Host, container: str) -> str:
-    out = ok(lab, host, "exec", container, "ip", "-4", "-o", "addr", "show", "eth0")
+    out = lab.ok(host, "exec", container, "ip", "-4", "-o", "addr", "show", "eth0")
     return out.split()[3]
 
 
 def attachment_tasks(lab: TestLab, host: Host) -> list[str]:
     """The ids of the tasks with no service on ``host``'s node (attachments)."""
-    out = ok(lab, lab.hosts[0], "node", "ps", host.name, "--no-trunc", "--format",
+    out = lab.ok(lab.hosts[0], "node", "ps", host.name, "--no-trunc", "--format",
              "{{.ID}} {{.Name}}")  # fmt: skip
     return [line.split()[0] for line in out.splitlines() if line.split()[1].startswith(".")]
 
@@ -86,14 +80,14 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
     net, closed, svc = f"an{tag}", f"na{tag}", f"svc{tag}"
     probe, peer, again, refused = f"probe{tag}", f"peer{tag}", f"again{tag}", f"ref{tag}"
     boss, taken = f"boss{tag}", f"taken{tag}"
-    ok(lab, n1, "network", "create", "-d", "overlay", "--attachable", net)
-    ok(lab, n1, "network", "create", "-d", "overlay", closed)
+    lab.ok(n1, "network", "create", "-d", "overlay", "--attachable", net)
+    lab.ok(n1, "network", "create", "-d", "overlay", closed)
     try:
-        ok(
-            lab, n1, "service", "create", "--name", svc, "--network", net,
+        lab.ok(
+            n1, "service", "create", "--name", svc, "--network", net,
             "--constraint", f"node.hostname=={n1.name}", "busybox", "sh", "-c", WEB,
         )  # fmt: skip
-        ok(lab, n3, "run", "-d", "--name", probe, "--network", net, "busybox", "sleep", "1000")
+        lab.ok(n3, "run", "-d", "--name", probe, "--network", net, "busybox", "sleep", "1000")
         # The docker CLI's run, on the other worker.
         done = docker(lab, n2, "run", "-d", "--name", peer, "--network", net,
                       "--network-alias", f"alias{tag}", "busybox",
@@ -101,20 +95,20 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
         assert done.returncode == 0, done.stderr
         peer_id = done.stdout.strip()
 
-        task_host = ok(lab, n1, "service", "ps", svc, "--format", "{{.Node}}").split()
+        task_host = lab.ok(n1, "service", "ps", svc, "--format", "{{.Node}}").split()
         assert task_host == [n1.name]
-        served = ok(lab, n1, "ps", "--format", "{{.Names}}").split()
+        served = lab.ok(n1, "ps", "--format", "{{.Names}}").split()
         (task_name,) = [n for n in served if n.startswith(f"{svc}.1.")]
-        hostname = ok(lab, n1, "exec", task_name, "hostname").strip()
+        hostname = lab.ok(n1, "exec", task_name, "hostname").strip()
         wait_for(
             "the service by name from the attached container",
             lambda: reaches(lab, n3, probe, f"http://{svc}/", hostname),
             WAIT_S,
             0.2,
         )
-        vip = ok(lab, n1, "service", "inspect", svc, "--format",
+        vip = lab.ok(n1, "service", "inspect", svc, "--format",
                  "{{(index .Endpoint.VirtualIPs 0).Addr}}").strip().split("/")[0]  # fmt: skip
-        lookup = ok(lab, n3, "exec", probe, "nslookup", svc, "127.0.0.11")
+        lookup = lab.ok(n3, "exec", probe, "nslookup", svc, "127.0.0.11")
         assert vip in lookup, lookup
         assert reaches(lab, n3, probe, f"http://{vip}/", hostname)
         # The other attached container, by name, across hosts.
@@ -129,18 +123,18 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
         )
         # Its name and its aliases (its short id, --network-alias) answer its address alone.
         for name in (peer, f"alias{tag}", peer_id[:12]):
-            found = ok(lab, n3, "exec", probe, "nslookup", name, "127.0.0.11")
+            found = lab.ok(n3, "exec", probe, "nslookup", name, "127.0.0.11")
             assert addresses(found) == [peer_ip], found
 
         # On the manager too, beside the service's task.
-        ok(lab, n1, "run", "-d", "--name", boss, "--network", net, "busybox", "sleep", "1000")
+        lab.ok(n1, "run", "-d", "--name", boss, "--network", net, "busybox", "sleep", "1000")
         wait_for(
             "the service by name from a container on the manager",
             lambda: reaches(lab, n1, boss, f"http://{svc}/", hostname),
             WAIT_S,
             0.2,
         )
-        ok(lab, n1, "rm", "-f", boss)
+        lab.ok(n1, "rm", "-f", boss)
 
         # Not attachable: refused in Docker's words.
         done = lab.swarmpy(n3, "run", "-d", "--name", refused, "--network", closed, "busybox",
@@ -161,12 +155,12 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
         # gets going.
         first = address(lab, n3, probe)
         assert len(attachment_tasks(lab, n3)) == 1
-        ok(lab, n3, "rm", "-f", probe)
+        lab.ok(n3, "rm", "-f", probe)
         wait_for("the attachment task to go", lambda: not attachment_tasks(lab, n3), WAIT_S, 0.2)
-        ok(lab, n3, "run", "-d", "--name", again, "--network", net, "--ip", first.split("/")[0],
+        lab.ok(n3, "run", "-d", "--name", again, "--network", net, "--ip", first.split("/")[0],
            "busybox", "sleep", "1000")  # fmt: skip
         assert address(lab, n3, again) == first
-        shown = ok(lab, n3, "inspect", again, "--format",
+        shown = lab.ok(n3, "inspect", again, "--format",
                    f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}')  # fmt: skip
         assert shown.strip() == first.split("/")[0]
         wait_for(
@@ -186,9 +180,9 @@ def test_standalone_containers_on_an_attachable_overlay(swarm_lab: TestLab) -> N
             0.2,
         )
         # The last user gone, the overlay leaves the node (no task of the swarm is on it there).
-        vni = ok(lab, n1, "network", "inspect", net, "--format", VNI).strip()
+        vni = lab.ok(n1, "network", "inspect", net, "--format", VNI).strip()
         assert vni in overlay_links(lab, n3)
-        ok(lab, n3, "rm", "-f", again)
+        lab.ok(n3, "rm", "-f", again)
         wait_for("the overlay to leave node3", lambda: vni not in overlay_links(lab, n3), WAIT_S)
         wait_for("the attachment task to go", lambda: not attachment_tasks(lab, n3), WAIT_S, 0.2)
     finally:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import pytest
 
-from swarmpy.lab.hosts import Host
 from tests.support.lab import TestLab, task_container
 from tests.support.poll import wait_for
 
@@ -24,15 +23,9 @@ WEB = "mkdir -p /www && hostname > /www/index.html && touch /www/ok && exec http
 UNHEALTHY = '"task: non-zero exit (137): dockerexec: unhealthy container"'
 
 
-def ok(lab: TestLab, host: Host, *args: str) -> str:
-    done = lab.swarmpy(host, *args)
-    assert done.returncode == 0, f"swarmpy {' '.join(args)} on {host.name}: {done.stderr}"
-    return done.stdout
-
-
 def web_tasks(lab: TestLab) -> list[list[str]]:
     """`service ps web` rows: id, node, desired state, current state, error."""
-    out = ok(lab, lab.hosts[0], "service", "ps", "web", "--no-trunc", "--format",
+    out = lab.ok(lab.hosts[0], "service", "ps", "web", "--no-trunc", "--format",
              "{{.ID}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}")  # fmt: skip
     return [line.split("|") for line in out.splitlines()]
 
@@ -50,10 +43,10 @@ class Task:
         self.host, self.container = task_container(lab, service, task_id)
 
     def run(self, *command: str) -> str:
-        return ok(self.lab, self.host, "exec", self.container, *command)
+        return self.lab.ok(self.host, "exec", self.container, *command)
 
     def inspect(self) -> dict[str, object]:
-        (doc,) = json.loads(ok(self.lab, self.host, "inspect", self.container))
+        (doc,) = json.loads(self.lab.ok(self.host, "inspect", self.container))
         assert isinstance(doc, dict)
         return doc
 
@@ -87,17 +80,17 @@ def test_unhealthy_task_leaves_the_vip_of_another_host(swarm_lab: TestLab) -> No
     lab = swarm_lab
     n1, _, n3 = lab.hosts
     net = "hc" + secrets.token_hex(3)
-    ok(lab, n1, "network", "create", "-d", "overlay", net)
+    lab.ok(n1, "network", "create", "-d", "overlay", net)
     try:
-        ok(
-            lab, n1, "service", "create", "--name", "web", "--replicas", "2", "--network", net,
+        lab.ok(
+            n1, "service", "create", "--name", "web", "--replicas", "2", "--network", net,
             "--constraint", f"node.hostname!={n3.name}",
             "--health-cmd", "test -f /www/ok", "--health-interval", "1s",
             "--health-retries", "1", "--stop-grace-period", "12s", "--restart-delay", "1s",
             "busybox", "sh", "-c", WEB,
         )  # fmt: skip
-        ok(
-            lab, n1, "service", "create", "--name", "client", "--network", net,
+        lab.ok(
+            n1, "service", "create", "--name", "client", "--network", net,
             "--constraint", f"node.hostname=={n3.name}", "--stop-grace-period", "1s",
             "busybox", "sleep", "86400",
         )  # fmt: skip
@@ -118,7 +111,7 @@ def _sick_task_leaves_the_vip(lab: TestLab, net: str) -> None:
     assert sorted(tasks.values()) == sorted(h.name for h in lab.hosts[:2]), tasks
     web = {task_id: Task(lab, "web", task_id) for task_id in tasks}
     assert all(t.health() == "healthy" for t in web.values())
-    client_rows = ok(lab, n3, "ps", "--format", "{{.Names}}").split()
+    client_rows = lab.ok(n3, "ps", "--format", "{{.Names}}").split()
     (client_task,) = [n.rsplit(".", 1)[1] for n in client_rows if n.startswith("client.")]
     client = Task(lab, "client", client_task)
     hostname = {task_id: t.run("hostname").strip() for task_id, t in web.items()}

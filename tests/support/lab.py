@@ -38,6 +38,12 @@ class TestLab:
             host, [swarmpy_executable(), *args], capture_output=True, text=True, check=check
         )
 
+    def ok(self, host: Host, *args: str) -> str:
+        """``swarmpy`` on ``host``, which must succeed; its stdout."""
+        done = self.swarmpy(host, *args)
+        assert done.returncode == 0, f"swarmpy {' '.join(args)} on {host.name}: {done.stderr}"
+        return done.stdout
+
 
 LabFactory = Callable[..., TestLab]
 
