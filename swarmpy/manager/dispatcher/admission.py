@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 # Sessions registering (opened, their node not yet written) at once, at most.
@@ -30,10 +31,16 @@ STALL_SLACK_S = 0.5
 # However slowly the swarm is coming back, a node that hung up is down at most this much
 # later than its heartbeats alone would say: a dead node among reconnecting ones is found.
 MAX_RECONNECT_ALLOWANCE_S = 60.0
-# So many nodes late at the same check are late for one reason (the leader or the network),
-# not each for its own: at least this many, and this share of the swarm.
+# So many nodes falling late within MASS_SILENCE_WINDOW_S are late for one reason (the
+# leader or the network), not each for its own: at least this many, and this share of the
+# swarm.
 MASS_SILENCE_NODES = 50
 MASS_SILENCE_SHARE = 0.1
+# How far back late nodes are counted towards a mass. Not one check: a leader that is
+# behind hears its nodes' silence in batches (a new leader's reconnections running out of
+# allowance a few dozen per check), each under the threshold, and marked them down one
+# batch at a time (1,301 live nodes in a 2,500-node run) while they added up to a mass.
+MASS_SILENCE_WINDOW_S = 60.0
 
 
 @dataclass
@@ -138,27 +145,48 @@ class Reconnects:
 
 @dataclass
 class MassSilence:
-    """Holds back marking nodes down while a mass of them is late at once.
+    """Holds back marking nodes down while a mass of them falls late at once.
 
-    Nodes fail one by one; a tenth of the swarm falling silent in the same few seconds is
+    Nodes fail one by one; a tenth of the swarm falling silent within the same minute is
     the leader not reading (its loop or its Raft thread starved, its gRPC queues behind)
     or the network between, and marking them all down would reschedule every task they
     run, which is the collapse, not a cure. So, as SwarmKit gives every node a grace after
-    a change of leader, a mass of late nodes is given ``hold_s`` (from when the mass began)
-    to be heard from again; whoever is still late after that is down. A few late nodes
-    (fewer than ``min_nodes``: any small swarm) are judged at once, as always.
+    a change of leader, a mass of late nodes is given ``hold_s`` (from when it became a
+    mass) to be heard from again; whoever is still late after that is down. Nodes count
+    towards a mass for ``window_s`` after they were first found late, whether they have
+    been marked down since or heard again, so a mass that arrives in small batches is one.
+    A few late nodes (fewer than ``min_nodes``: any small swarm) are judged at once.
     """
 
     min_nodes: int = MASS_SILENCE_NODES
     share: float = MASS_SILENCE_SHARE
     hold_s: float = MAX_RECONNECT_ALLOWANCE_S
+    window_s: float = MASS_SILENCE_WINDOW_S
     since: float | None = None
+    # Node id -> when it was first found late, within the window.
+    _late_at: dict[str, float] = field(default_factory=dict)
 
-    def holds(self, late: int, nodes: int, now: float) -> bool:
-        """Whether to wait before marking ``late`` of ``nodes`` down at ``now``."""
-        if late < max(self.min_nodes, self.share * nodes):
+    def holds(self, late: Collection[str], nodes: int, now: float) -> bool:
+        """Whether to wait before marking the ``late`` nodes (of ``nodes``) down at ``now``.
+        Called at every check, with no node late too: that ends a hold (all were heard)."""
+        for node_id in late:
+            self._late_at.setdefault(node_id, now)
+        horizon = now - self.window_s
+        if any(at < horizon for at in self._late_at.values()):
+            self._late_at = {n: at for n, at in self._late_at.items() if at >= horizon}
+        if not late or len(self._late_at) < max(self.min_nodes, self.share * nodes):
             self.since = None
             return False
         if self.since is None:
             self.since = now
         return now - self.since < self.hold_s
+
+    @property
+    def fallen_late(self) -> int:
+        """Nodes found late within the window (as of the last ``holds``)."""
+        return len(self._late_at)
+
+    def reset(self) -> None:
+        """A new term of leading: what an earlier one saw late says nothing now."""
+        self.since = None
+        self._late_at.clear()

@@ -151,7 +151,7 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             )
         self._end_hold()
         started = time.monotonic()
-        self.mass_silence.since = None
+        self.mass_silence.reset()
         # Every node gets a full grace period from the moment we lead.
         for session in self._sessions.values():
             session.last_heartbeat = started
@@ -280,12 +280,14 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     spared,
                     coming_back,
                 )
-            if late and self.mass_silence.holds(len(late), len(nodes), time.monotonic()):
+            if self.mass_silence.holds(late, len(nodes), time.monotonic()):
                 log.warning(
-                    "dispatcher: %d of %d nodes late at once: waiting up to %.0f s for them "
-                    "before marking any down",
-                    len(late),
+                    "dispatcher: %d of %d nodes fell late within %.0f s (%d late now): waiting "
+                    "up to %.0f s for them before marking any down",
+                    self.mass_silence.fallen_late,
                     len(nodes),
+                    self.mass_silence.window_s,
+                    len(late),
                     self.mass_silence.hold_s,
                 )
                 late = []
