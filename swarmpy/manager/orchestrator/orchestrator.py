@@ -12,6 +12,7 @@ from swarmpy.manager.orchestrator.global_service import reconcile_global
 from swarmpy.manager.orchestrator.jobs import reconcile_global_job, reconcile_replicated_job
 from swarmpy.manager.orchestrator.reconcile import Plan, ServiceChange, Stop, retire_all
 from swarmpy.manager.orchestrator.replicated import reconcile_replicated
+from swarmpy.manager.orchestrator.update import UPDATES_IN_PROGRESS
 from swarmpy.manager.state.store import (
     CLUSTERS,
     NODES,
@@ -19,10 +20,21 @@ from swarmpy.manager.state.store import (
     TASKS,
     Event,
     Snapshot,
+    Store,
     Tx,
     write_chunked,
 )
-from swarmpy.model import Node, ServiceMode, Task, TaskState, TaskStatus, now
+from swarmpy.model import (
+    Node,
+    NodeAvailability,
+    NodeState,
+    Service,
+    ServiceMode,
+    Task,
+    TaskState,
+    TaskStatus,
+    now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +97,15 @@ def _task_changed(old: Task | None, new: Task) -> bool:
     return new.status.state == TaskState.RUNNING or new.status.state.terminal
 
 
+def _updating(service: Service) -> bool:
+    status = service.update_status
+    return status is not None and status.state in UPDATES_IN_PROGRESS
+
+
+def _fit(node: Node) -> bool:
+    return node.state != NodeState.DOWN and node.availability != NodeAvailability.DRAIN
+
+
 def stop_task(tx: Tx, stop: Stop, stamp: float) -> None:
     task: Task | None = tx.get(TASKS, stop.task_id)
     if task is None or task.desired_state >= stop.desired:
@@ -123,18 +144,57 @@ class Orchestrator(ControlLoop):
     name = "orchestrator"
     tables = (SERVICES, CLUSTERS, NODES, TASKS)
 
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        # What ``wants`` needs to tell a task event that can change a decision from one
+        # that cannot, without a snapshot per event: set from each tick's snapshot and
+        # kept current by the events in between (they arrive in the store's order).
+        self._services_updating: set[str] = set()
+        self._fit_nodes: set[str] = set()
+
     def wants(self, event: Event) -> bool:
-        if event.table in (SERVICES, CLUSTERS):
+        if event.table == SERVICES:
+            self._services_updating.discard(event.obj.id)
+            if event.action != "delete" and _updating(event.obj):
+                self._services_updating.add(event.obj.id)
+            return True
+        if event.table == CLUSTERS:
             return True
         if event.table == NODES:
+            self._fit_nodes.discard(event.obj.id)
+            if event.action != "delete" and _fit(event.obj):
+                self._fit_nodes.add(event.obj.id)
             return event.action == "delete" or _node_changed(event.old, event.obj)
         if event.table == TASKS:
-            return event.action == "delete" or _task_changed(event.old, event.obj)
+            return event.action == "delete" or self._task_matters(event.old, event.obj)
         return False
+
+    def _task_matters(self, old: Task | None, new: Task) -> bool:
+        """Whether a task's change can change a plan. Not the orchestrator's own creations,
+        nor the scheduler placing a task on a node fit to run it, nor a task starting to
+        run outside a rolling update: at 100,000 tasks each of those woke a reconcile of
+        the whole store, two thirds of the leader's loop while a big service converged."""
+        if new.node_id and new.node_id not in self._fit_nodes and not new.is_attachment:
+            # Placed (or created) on a node that went down, was drained or removed before
+            # the placement committed: the tick that saw the node go missed this task.
+            return old is None or _task_changed(old, new)
+        if old is None:
+            return False
+        if old.desired_state != new.desired_state:
+            return True
+        if old.status.state == new.status.state:
+            return False
+        if new.status.state == TaskState.RUNNING:
+            # A rolling update (start-first or not) waits for its new tasks to run.
+            return new.service_id in self._services_updating
+        return new.status.state.terminal
 
     async def tick(self, events: Sequence[Event]) -> float | None:
         stamp = now()
-        plans = plan_all(self.store.view(), stamp)
+        snapshot = self.store.view()
+        self._services_updating = {s.id for s in snapshot.all(SERVICES) if _updating(s)}
+        self._fit_nodes = {n.id for n in snapshot.all(NODES) if _fit(n)}
+        plans = plan_all(snapshot, stamp)
         creates = [t for p in plans for t in p.create]
         stops = [s for p in plans for s in p.stop]
         starts = [task_id for p in plans for task_id in p.start]

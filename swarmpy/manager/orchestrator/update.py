@@ -23,7 +23,8 @@ from swarmpy.model import (
     outdated,
 )
 
-_IN_PROGRESS = (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED)
+# The states in which the updater replaces tasks and waits for the new ones to run.
+UPDATES_IN_PROGRESS = (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED)
 _FAILED = (TaskState.FAILED, TaskState.REJECTED)
 
 
@@ -53,7 +54,7 @@ def plan_update(
             UpdateState.UPDATING, now, 0.0, "update in progress", service.spec_version
         )
         return UpdateDecision(service=dataclasses.replace(service, update_status=started))
-    if current.state not in _IN_PROGRESS:
+    if current.state not in UPDATES_IN_PROGRESS:
         return UpdateDecision()  # paused or finished: the user has to act
     rolling_back = current.state == UpdateState.ROLLBACK_STARTED
     config = service.spec.rollback if rolling_back else service.spec.update
