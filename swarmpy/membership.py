@@ -238,7 +238,8 @@ class Membership:
                 ingress = ingress_network(stamp)
 
                 def bootstrap(tx):  # type: ignore[no-untyped-def]
-                    tx.create(CLUSTERS, cluster)
+                    # The first user network's VNI comes after the ingress network's.
+                    tx.create(CLUSTERS, replace(cluster, last_vni=ingress.vni))
                     tx.create(NODES, node)
                     tx.create(NETWORKS, ingress)
 

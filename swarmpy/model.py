@@ -790,6 +790,10 @@ class Cluster:
     data_key_id: str = ""
     # Set when the data key must be replaced (autolock turned on); the leader does it.
     rotate_data_key: bool = False
+    # The VXLAN id the swarm gave a network last: the next network's is the next free one
+    # after it (swarmpy.manager.allocator.network.next_vni), so a removed network's is not
+    # reused while its nodes still tear it down. 0: none yet.
+    last_vni: int = 0
 
     def is_removed(self, node_id: str) -> bool:
         return any(r.id == node_id for r in self.removed_nodes)

@@ -7,6 +7,7 @@ the first such task and destroys it after the last.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from swarmpy.model import Network
 from swarmpy.overlay.attachment import Attachment, plug
@@ -15,6 +16,17 @@ from swarmpy.overlay.names import Names
 from swarmpy.overlay.netlink import Netlink
 
 log = logging.getLogger(__name__)
+
+
+def device_holder(present: Iterable[Network], network: Network) -> Network | None:
+    """The other network on this node whose devices ``network``'s would be.
+
+    Devices are named after the VNI, and the kernel takes one VXLAN device per VNI: a second
+    network with the VNI of one still here (a removed network whose tasks are still stopping,
+    should the managers ever hand its VNI out again) must not adopt those devices, or the old
+    network's teardown deletes them under it. The new network waits for the old one to go.
+    """
+    return next((n for n in present if n.vni == network.vni and n.id != network.id), None)
 
 
 class OverlayNetwork:

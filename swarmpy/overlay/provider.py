@@ -45,7 +45,7 @@ from swarmpy.overlay.localbridge import DEFAULT_SUBNET, AddressPool, LocalBridge
 from swarmpy.overlay.names import Names, container_ifname
 from swarmpy.overlay.netlink import Netlink
 from swarmpy.overlay.nft import Nft, delete_table, open_nft
-from swarmpy.overlay.overlay import OverlayNetwork
+from swarmpy.overlay.overlay import OverlayNetwork, device_holder
 from swarmpy.overlay.sandbox import RESOLV_CONF, Sandboxes, SandboxInfo, hostname_for, hosts_file
 from swarmpy.overlay.vip import VipTables, vip_rules
 
@@ -395,6 +395,13 @@ class OverlayNetworkProvider:
         """The network's devices on this node, made (idempotently) on first use."""
         overlay = self._networks.get(net.id)
         if overlay is None:
+            holder = device_holder((o.network for o in self._networks.values()), net)
+            if holder is not None:
+                # Failing the task (it is retried) beats a network that breaks later.
+                raise RuntimeFailure(
+                    f"network {net.name}: VXLAN id {net.vni} is still in use on this node by "
+                    f"network {holder.name} ({holder.id[:12]}), which is being removed"
+                )
             overlay = OverlayNetwork(self._nl, self._names, net, self.node_addr)
             # Registered before create() so a half-made network is torn down with the task.
             self._networks[net.id] = overlay

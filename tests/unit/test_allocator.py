@@ -5,13 +5,22 @@ import dataclasses
 import pytest
 
 from swarmpy.errors import AlreadyExists, InvalidArgument
-from swarmpy.manager.allocator.network import allocate_network, plan_allocation
+from swarmpy.manager.allocator import network as network_allocator
+from swarmpy.manager.allocator.network import (
+    FIRST_VNI,
+    MAX_VNI,
+    allocate_network,
+    next_vni,
+    plan_allocation,
+)
 from swarmpy.model import EndpointMode, Network, TaskState, VirtualIP, mac_for_ip
 from tests.support.builders import service, task
 
 
 def net(name: str, existing: list[Network], subnet: str = "", gateway: str = "") -> Network:
-    created = allocate_network(name, "overlay", subnet, gateway, existing)
+    """A network made as `network create` makes it: after the VNI handed out last."""
+    last_vni = max((n.vni for n in existing), default=0)
+    created = allocate_network(name, "overlay", subnet, gateway, existing, last_vni=last_vni)
     existing.append(created)
     return created
 
@@ -24,8 +33,26 @@ def test_default_pool_vnis_and_gateways() -> None:
     c = net("c", existing, "10.0.2.0/23", "10.0.3.254")
     assert (c.gateway, net("d", existing).subnet) == ("10.0.3.254", "10.0.4.0/24")
     existing.remove(a)
-    e = net("e", existing)  # a freed subnet and VNI are reused
-    assert (e.subnet, e.vni) == ("10.0.0.0/24", 4096)
+    e = net("e", existing)  # a freed subnet is reused, a freed VNI is not
+    assert (e.subnet, e.vni) == ("10.0.0.0/24", 4100)
+
+
+def test_a_removed_networks_vni_is_not_the_next_networks() -> None:
+    # Its nodes may still be tearing its devices down, which are named after its VNI.
+    ingress = allocate_network("ingress", "overlay", "", "", [])
+    old = allocate_network("old", "overlay", "", "", [ingress], last_vni=ingress.vni)
+    new = allocate_network("new", "overlay", "", "", [ingress], last_vni=old.vni)
+    assert (ingress.vni, old.vni, new.vni) == (4096, 4097, 4098)
+
+
+def test_vnis_wrap_around_skipping_the_ones_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert next_vni({4096, 4097}, 0) == 4098
+    assert next_vni({4096}, MAX_VNI) == 4097
+    assert next_vni({4096, MAX_VNI}, MAX_VNI - 1) == 4097
+    assert next_vni(set(), 5000) == 5001
+    monkeypatch.setattr(network_allocator, "MAX_VNI", FIRST_VNI + 2)  # a range one can fill
+    with pytest.raises(InvalidArgument, match="no free VXLAN id"):
+        next_vni({FIRST_VNI, FIRST_VNI + 1, FIRST_VNI + 2}, FIRST_VNI)
 
 
 def test_network_errors() -> None:

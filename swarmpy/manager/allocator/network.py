@@ -11,8 +11,9 @@ is deleted frees its address with no bookkeeping.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field, replace
 
 from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument
@@ -71,8 +72,10 @@ def allocate_network(
     attachable: bool = False,
     labels: tuple[tuple[str, str], ...] = (),
     at: float = 0.0,
+    last_vni: int = 0,
 ) -> Network:
-    """A new network's subnet, gateway and VNI; raises what Docker would for a bad request."""
+    """A new network's subnet, gateway and VNI (``next_vni`` after ``last_vni``, the one the
+    swarm handed out last); raises what Docker would for a bad request."""
     driver = driver or "overlay"
     if driver != "overlay":
         raise InvalidArgument(
@@ -100,10 +103,7 @@ def allocate_network(
             raise InvalidArgument(f"no matching subnet for gateway {gateway}")
     else:
         gw = net.network_address + 1
-    vnis = {n.vni for n in existing}
-    vni = next((v for v in range(FIRST_VNI, MAX_VNI + 1) if v not in vnis), None)
-    if vni is None:
-        raise InvalidArgument("no free VXLAN id left for a new network")
+    vni = next_vni({n.vni for n in existing}, last_vni)
     return Network(
         id=new_id(),
         name=name,
@@ -115,6 +115,24 @@ def allocate_network(
         labels=labels,
         created_at=at,
     )
+
+
+def next_vni(in_use: Set[int], last_vni: int) -> int:
+    """The VNI for a new network: the first free one after ``last_vni``, wrapping around.
+
+    Not the lowest free one: a removed network lives on for a while on the nodes whose tasks
+    are still stopping (their grace period), and its devices there are named after its VNI
+    (``Names.bridge``, ``Names.vxlan``; the kernel allows one VXLAN device per VNI anyway). A
+    network made right after with the same VNI would find those devices on such a node, and
+    the old network's teardown would then delete them under it. Handing VNIs out in turn, as
+    SwarmKit's allocator does, leaves a freed VNI alone until the other 16 million are used.
+    """
+    start = max(last_vni + 1, FIRST_VNI)
+    order = itertools.chain(range(start, MAX_VNI + 1), range(FIRST_VNI, min(start, MAX_VNI + 1)))
+    vni = next((v for v in order if v not in in_use), None)
+    if vni is None:
+        raise InvalidArgument("no free VXLAN id left for a new network")
+    return vni
 
 
 # ---------------------------------------------------------------- addresses

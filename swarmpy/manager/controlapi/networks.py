@@ -9,7 +9,7 @@ from swarmpy.manager.allocator.network import allocate_network, find_ingress
 from swarmpy.manager.allocator.ports import needs_ingress
 from swarmpy.manager.controlapi.common import resolve, serialise
 from swarmpy.manager.controlapi.validate import check_labels, check_name
-from swarmpy.manager.state.store import NETWORKS, SERVICES, Store, Tx
+from swarmpy.manager.state.store import CLUSTERS, NETWORKS, SERVICES, Store, Tx
 from swarmpy.model import MAX_OVERLAY_MTU, MTU_OPTION, Network, now
 
 
@@ -59,12 +59,14 @@ class NetworkAPI:
             present = find_ingress(tx.snapshot.all(NETWORKS))
             if ingress and present is not None:
                 raise AlreadyExists(f"ingress network ({present.id}) is already present")
+            cluster = tx.snapshot.cluster()
             network = allocate_network(
                 name=name,
                 driver=driver or "overlay",
                 subnet=subnet,
                 gateway=gateway,
                 existing=tx.snapshot.all(NETWORKS),
+                last_vni=cluster.last_vni if cluster is not None else 0,
             )
             network = dataclasses.replace(
                 network,
@@ -75,7 +77,14 @@ class NetworkAPI:
                 ingress=ingress,
             )
             tx.create(NETWORKS, network)
-            serialise(tx)
+            if cluster is None:
+                serialise(tx)
+            else:
+                # The VNI cursor moves on in the same write that serialises creates.
+                tx.put(
+                    CLUSTERS,
+                    dataclasses.replace(cluster, last_vni=network.vni, updated_at=now()),
+                )
             return network
 
         return await self.store.update(change)
