@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 ENGINE_VERSION = "0.1.0"
 # Docker's default node certificate validity: 90 days (2160h).
@@ -433,6 +433,9 @@ class ServiceSpec:
     # Docker's NetworkAttachmentConfig.Aliases: more names of the service on one of its
     # networks (``--network name=back,alias=db``). A plain default, as above.
     network_aliases: tuple[NetworkAlias, ...] = ()
+
+    # One spec is carried by every task made from it: converted to protobuf once (codec).
+    __proto_shared__: ClassVar[bool] = True
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         # Pickled once per object, then as those bytes: every Task carries its service's spec

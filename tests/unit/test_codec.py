@@ -67,6 +67,27 @@ def test_task_round_trips_through_protobuf() -> None:
     assert back == task
 
 
+def test_the_tasks_of_one_spec_share_it_after_conversion_and_a_new_spec_is_its_own() -> None:
+    """A spec is converted once and copied into each task's message; on the receiving side
+    the tasks of one service share one spec object, and a spec changed since (a service
+    update: a new object) converts to what it says now, not to what was cached."""
+    spec = model.ServiceSpec(name="web", container=model.ContainerSpec(image="busybox"))
+    tasks = [
+        model.Task(id=f"t{i}", service_id="s1", service_name="web", spec=spec, slot=i)
+        for i in range(3)
+    ]
+    back = [codec.from_proto(model.Task, codec.to_proto(t, objects_pb2.Task())) for t in tasks]
+    assert back == tasks
+    assert back[0].spec is back[1].spec is back[2].spec
+    updated = dataclasses.replace(spec, container=model.ContainerSpec(image="busybox:1.36"))
+    changed = dataclasses.replace(tasks[0], spec=updated)
+    again = codec.from_proto(model.Task, codec.to_proto(changed, objects_pb2.Task()))
+    assert again.spec.container.image == "busybox:1.36"
+    assert again == changed
+    # Still a plain field for everything else: equality and pickling do not see the cache.
+    assert dataclasses.replace(again.spec) == updated
+
+
 def test_optional_message_absent_means_none() -> None:
     service = model.Service(id="s", spec=model.ServiceSpec("a", model.ContainerSpec("i")))
     back = codec.from_proto(model.Service, codec.to_proto(service, objects_pb2.Service()))
