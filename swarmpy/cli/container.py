@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine, gotemplate, opts, output
+from swarmpy.cli import containerflags, engine, gotemplate, opts, output
 from swarmpy.cli.engine import for_each, no_such, path_of
 from swarmpy.cli.runflags import display_ports
 from swarmpy.cli.terminal import check_tty, raw_terminal
@@ -288,20 +288,14 @@ def register(app: typer.Typer) -> None:
             "--detach-keys",
             help="Override the key sequence for detaching a container (default ctrl-p,ctrl-q)",
         ),
-        env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
-        env_files: list[str] = typer.Option(
-            [], "--env-file", help="Read in a file of environment variables"
-        ),
-        interactive: bool = typer.Option(
-            False, "--interactive", "-i", help="Keep STDIN open even if not attached"
-        ),
-        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
+        env: list[str] = containerflags.ENV,
+        env_files: list[str] = containerflags.ENV_FILE,
+        interactive: bool = containerflags.INTERACTIVE,
+        tty: bool = containerflags.TTY,
         user: str = typer.Option(
             "", "--user", "-u", help='Username or UID (format: "<name|uid>[:<group|gid>]")'
         ),
-        workdir: str = typer.Option(
-            "", "--workdir", "-w", help="Working directory inside the container"
-        ),
+        workdir: str = containerflags.WORKDIR,
     ) -> None:
         """Execute a command in a running container."""
         from swarmpy.cli import runflags
@@ -325,20 +319,11 @@ def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs(
         ref: str = typer.Argument(..., metavar="CONTAINER"),
-        details: bool = typer.Option(
-            False, "--details", help="Show extra details provided to logs"
-        ),
-        follow: bool = typer.Option(False, "--follow", "-f", help="Follow log output"),
-        since: str = typer.Option(
-            "",
-            "--since",
-            help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
-            "(e.g. 42m for 42 minutes)",
-        ),
-        tail: str = typer.Option(
-            "all", "--tail", "-n", help="Number of lines to show from the end of the logs"
-        ),
-        timestamps: bool = typer.Option(False, "--timestamps", "-t", help="Show timestamps"),
+        details: bool = containerflags.DETAILS,
+        follow: bool = containerflags.FOLLOW,
+        since: str = containerflags.SINCE,
+        tail: str = containerflags.TAIL,
+        timestamps: bool = containerflags.TIMESTAMPS,
         until: str = typer.Option(
             "",
             "--until",

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import typer
 
-from swarmpy.cli import engine, opts, runflags
+from swarmpy.cli import containerflags, engine, opts, runflags
 from swarmpy.cli.engine import error_line, for_each, path_of
 from swarmpy.cli.terminal import check_tty
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
@@ -77,12 +77,6 @@ def _finish(
     with waiting:
         answer = json.loads(waiting.read() or b"{}")
     return int(answer.get("StatusCode", 0))
-
-
-def _detach_keys_option() -> Any:
-    return typer.Option(
-        "", "--detach-keys", help="Override the key sequence for detaching a container"
-    )
 
 
 def _inspect(api: engine.EngineClient, ref: str) -> dict[str, Any]:
@@ -201,7 +195,7 @@ def register(app: typer.Typer) -> None:
         interactive: bool = typer.Option(
             False, "--interactive", "-i", help="Attach container's STDIN"
         ),
-        detach_keys: str = _detach_keys_option(),
+        detach_keys: str = containerflags.detach_keys(),
     ) -> None:
         """Start one or more stopped containers."""
         from swarmpy.cli.run import escape_keys
@@ -254,7 +248,7 @@ def register(app: typer.Typer) -> None:
     @app.command("attach", cls=opts.go_bools("--sig-proxy"))
     def attach(
         ref: str = typer.Argument(..., metavar="CONTAINER"),
-        detach_keys: str = _detach_keys_option(),
+        detach_keys: str = containerflags.detach_keys(),
         no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach STDIN"),
         sig_proxy: bool = typer.Option(
             True,

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import typer
 from typer._click.globals import get_current_context
 
-from swarmpy.cli import engine, opts, runflags
+from swarmpy.cli import containerflags, engine, opts, runflags
 from swarmpy.cli.engine import error_line, path_of
 from swarmpy.cli.flagerror import FlagError
 from swarmpy.cli.main import USAGE_EXIT
@@ -227,15 +227,11 @@ def _register(app: typer.Typer, verb: str) -> None:
         rm: bool = typer.Option(
             False, "--rm", help="Automatically remove the container when it exits"
         ),
-        interactive: bool = typer.Option(
-            False, "--interactive", "-i", help="Keep STDIN open even if not attached"
-        ),
-        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-TTY"),
+        interactive: bool = containerflags.INTERACTIVE,
+        tty: bool = containerflags.TTY,
         name: str = typer.Option("", "--name", help="Assign a name to the container"),
-        env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
-        env_files: list[str] = typer.Option(
-            [], "--env-file", help="Read in a file of environment variables"
-        ),
+        env: list[str] = containerflags.ENV,
+        env_files: list[str] = containerflags.ENV_FILE,
         network: str = typer.Option(
             "default", "--network", "--net", help="Connect a container to a network"
         ),
@@ -249,15 +245,11 @@ def _register(app: typer.Typer, verb: str) -> None:
             "no", "--restart", help="Restart policy to apply when a container exits"
         ),
         hostname: str = typer.Option("", "--hostname", "-h", help="Container host name"),
-        workdir: str = typer.Option(
-            "", "--workdir", "-w", help="Working directory inside the container"
-        ),
+        workdir: str = containerflags.WORKDIR,
         user: str = typer.Option(
             "", "--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])"
         ),
-        entrypoint: str = typer.Option(
-            None, "--entrypoint", help="Overwrite the default ENTRYPOINT of the image"
-        ),
+        entrypoint: str = containerflags.ENTRYPOINT,
         labels: list[str] = typer.Option([], "--label", "-l", help="Set meta data on a container"),
         publish: list[str] = typer.Option(
             [], "--publish", "-p", help="Publish a container's port(s) to the host"
@@ -288,11 +280,9 @@ def _register(app: typer.Typer, verb: str) -> None:
             help="Start period for the container to initialize before starting "
             "health-retries countdown (ms|s|m|h) (default 0s)",
         ),
-        no_healthcheck: bool = typer.Option(
-            False, "--no-healthcheck", help="Disable any container-specified HEALTHCHECK"
-        ),
-        cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
-        cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
+        no_healthcheck: bool = containerflags.NO_HEALTHCHECK,
+        cap_add: list[str] = containerflags.CAP_ADD,
+        cap_drop: list[str] = containerflags.CAP_DROP,
         read_only: bool = typer.Option(
             False, "--read-only", help="Mount the container's root filesystem as read only"
         ),
@@ -306,12 +296,7 @@ def _register(app: typer.Typer, verb: str) -> None:
         attach: list[str] = typer.Option(
             [], "--attach", "-a", help="Attach to STDIN, STDOUT or STDERR"
         ),
-        detach_keys: str = typer.Option(
-            None,
-            "--detach-keys",
-            help="Override the key sequence for detaching a container",
-            hidden=verb == "create",
-        ),
+        detach_keys: str = containerflags.detach_keys(None, hidden=verb == "create"),
         sig_proxy: bool = typer.Option(
             None,
             "--sig-proxy/--no-sig-proxy",

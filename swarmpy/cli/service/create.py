@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine
+from swarmpy.cli import containerflags, engine
 from swarmpy.cli.flagerror import flag_errors
 from swarmpy.cli.progress import wait_for_convergence
 from swarmpy.cli.service import filerefs
@@ -29,10 +29,8 @@ def create(
         "--mode",
         help="Service mode (replicated, global, replicated-job, or global-job)",
     ),
-    env: list[str] = typer.Option([], "--env", "-e", help="Set environment variables"),
-    env_file: list[str] = typer.Option(
-        [], "--env-file", help="Read in a file of environment variables"
-    ),
+    env: list[str] = containerflags.ENV,
+    env_file: list[str] = containerflags.ENV_FILE,
     label: list[str] = typer.Option([], "--label", "-l", help="Service labels"),
     container_label: list[str] = typer.Option([], "--container-label", help="Container labels"),
     constraint: list[str] = typer.Option([], "--constraint", help="Placement constraints"),
@@ -48,8 +46,8 @@ def create(
     config: list[str] = typer.Option(
         [], "--config", help="Specify configurations to expose to the service"
     ),
-    cap_add: list[str] = typer.Option([], "--cap-add", help="Add Linux capabilities"),
-    cap_drop: list[str] = typer.Option([], "--cap-drop", help="Drop Linux capabilities"),
+    cap_add: list[str] = containerflags.CAP_ADD,
+    cap_drop: list[str] = containerflags.CAP_DROP,
     group: list[str] = typer.Option(
         [], "--group", help="Set one or more supplementary user groups for the container"
     ),

@@ -16,6 +16,8 @@ from typing import Any
 
 import typer
 
+from swarmpy.cli import containerflags
+
 
 def _opt(kind: type, *names: str, help: str) -> tuple[Any, Any]:
     """An option of a ``kind`` | None parameter, None when not given."""
@@ -26,7 +28,7 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "workdir": _opt(str, "--workdir", "-w", help="Working directory inside the container"),
     "user": _opt(str, "--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])"),
     "hostname": _opt(str, "--hostname", help="Container hostname"),
-    "entrypoint": _opt(str, "--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
+    "entrypoint": (str | None, containerflags.ENTRYPOINT),
     "stop_signal": _opt(str, "--stop-signal", help="Signal to stop the container"),
     "stop_grace_period": _opt(
         str,
@@ -49,10 +51,7 @@ SHARED: dict[str, tuple[Any, Any]] = {
         help="Start period for the container to initialize before counting retries towards "
         "unstable (ms|s|m|h)",
     ),
-    "no_healthcheck": (
-        bool,
-        typer.Option(False, "--no-healthcheck", help="Disable any container-specified HEALTHCHECK"),
-    ),
+    "no_healthcheck": (bool, containerflags.NO_HEALTHCHECK),
     "replicas": _opt(int, "--replicas", help="Number of tasks"),
     "max_replicas": _opt(
         int,

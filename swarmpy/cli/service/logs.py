@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 import typer
 
-from swarmpy.cli import engine
+from swarmpy.cli import containerflags, engine
 from swarmpy.cli.container import log_query, parse_tail
 from swarmpy.cli.engine import EngineClient, path_of
 from swarmpy.errors import InvalidArgument, NotFound
@@ -160,8 +160,8 @@ def copy_lines(
 
 def logs(
     ref: str = typer.Argument(..., metavar="SERVICE|TASK"),
-    details: bool = typer.Option(False, "--details", help="Show extra details provided to logs"),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Follow log output"),
+    details: bool = containerflags.DETAILS,
+    follow: bool = containerflags.FOLLOW,
     no_resolve: bool = typer.Option(
         False, "--no-resolve", help="Do not map IDs to Names in output"
     ),
@@ -170,16 +170,9 @@ def logs(
     ),
     no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not truncate output"),
     raw: bool = typer.Option(False, "--raw", help="Do not neatly format logs"),
-    since: str = typer.Option(
-        "",
-        "--since",
-        help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
-        "(e.g. 42m for 42 minutes)",
-    ),
-    tail: str = typer.Option(
-        "all", "--tail", "-n", help="Number of lines to show from the end of the logs"
-    ),
-    timestamps: bool = typer.Option(False, "--timestamps", "-t", help="Show timestamps"),
+    since: str = containerflags.SINCE,
+    tail: str = containerflags.TAIL,
+    timestamps: bool = containerflags.TIMESTAMPS,
 ) -> None:
     """Fetch the logs of a service or task."""
     count = parse_tail(tail)

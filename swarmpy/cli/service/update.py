@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from swarmpy.cli import engine
+from swarmpy.cli import containerflags, engine
 from swarmpy.cli.engine import path_of
 from swarmpy.cli.flagerror import flag_errors
 from swarmpy.cli.progress import wait_for_convergence
@@ -54,8 +54,8 @@ def update(
     secret_rm: list[str] = _list("Remove a secret", "--secret-rm"),
     config_add: list[str] = _list("Add or update a config file on a service", "--config-add"),
     config_rm: list[str] = _list("Remove a configuration file", "--config-rm"),
-    cap_add: list[str] = _list("Add Linux capabilities", "--cap-add"),
-    cap_drop: list[str] = _list("Drop Linux capabilities", "--cap-drop"),
+    cap_add: list[str] = containerflags.CAP_ADD,
+    cap_drop: list[str] = containerflags.CAP_DROP,
     group_add: list[str] = _list(
         "Add an additional supplementary user group to the container", "--group-add"
     ),
