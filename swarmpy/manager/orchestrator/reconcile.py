@@ -7,11 +7,10 @@ this module turns that into a ``Plan`` of tasks to create and tasks to stop.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-from swarmpy.manager.orchestrator.restart import new_task, restart_at, runnable
+from swarmpy.manager.orchestrator.restart import ended_by_itself, new_task, restart_at, runnable
 from swarmpy.manager.orchestrator.update import plan_update
 from swarmpy.model import Service, Task, TaskState, UpdateOrder
 
@@ -102,12 +101,15 @@ def reconcile_slots(service: Service, tasks: Sequence[Task], slots: Slots, now: 
             continue
         if key not in slots.create_on:
             continue
-        # Tasks stopped in this very plan count as stopped by the manager.
-        seen = [
-            dataclasses.replace(t, desired_state=stops[t.id].desired) if t.id in stops else t
-            for t in history
-        ]
-        at = restart_at(service.spec.restart, seen, now)
+        if history and history[-1].id in stops and not ended_by_itself(history[-1]):
+            # Its newest task stopped in this very plan (node down, drain): stopped by the
+            # manager, so the slot is moving, not failing, as ``restart_at`` says of such a
+            # task. Decided here rather than over a copy of the history with that task's
+            # new desired state: 60,000 copies were a quarter of the reconcile that moved
+            # the tasks of 1,500 nodes gone down at once.
+            at: float | None = now
+        else:
+            at = restart_at(service.spec.restart, history, now)
         if at is not None and at <= now:
             # The ended tasks of the slot stay as history; docker shows them as Shutdown.
             for task in history:
