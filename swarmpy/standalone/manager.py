@@ -391,7 +391,7 @@ class StandaloneContainers:
             if await self._state(cid) in ("running", "paused"):
                 return False
             try:
-                await self._start_locked(cid, manual=True)
+                await self._start_locked(cid, by_policy=False)
             except SwarmpyError as exc:
                 failed: SwarmpyError | None = exc
             else:
@@ -406,7 +406,12 @@ class StandaloneContainers:
             raise failed
         return True
 
-    async def _start_locked(self, cid: str, manual: bool) -> None:
+    async def _start_locked(self, cid: str, by_policy: bool) -> None:
+        """Start it; a start other than its restart policy's (``start``, ``restart``, the
+        daemon's own after a daemon restart) begins afresh, as moby's with
+        resetRestartManager: no restart counted, its manual stop forgotten (so ``always``
+        holds again and ``on-failure:N`` has its N tries again), the back-off from the first
+        step."""
         rt = self._runtime()
         rec = self.record(cid)
         if rec is None:
@@ -440,8 +445,9 @@ class StandaloneContainers:
             with contextlib.suppress(SwarmpyError, OSError):
                 await self._apply_ports()
             raise
-        if manual:
-            self._update(cid, manually_stopped=False)
+        if not by_policy:
+            self._update(cid, restart_count=0, manually_stopped=False)
+            self._delays.pop(cid, None)
         self._watch(cid)
 
     async def stop(self, ref: str, grace_s: float | None = None, signal: str = "") -> bool:
@@ -487,7 +493,7 @@ class StandaloneContainers:
         await self.stop(cid, grace_s)
         async with self._lock(cid):
             if await self._state(cid) not in ("running", "paused"):
-                await self._start_locked(cid, manual=True)
+                await self._start_locked(cid, by_policy=False)
 
     async def _settled(self, cid: str) -> None:
         """Until the container's monitor has seen it end (so ``ps`` and ``wait`` agree)."""
@@ -689,13 +695,17 @@ class StandaloneContainers:
             delay = restart.next_delay(self._delays.get(cid, 0.0), ran_for)
             self._delays[cid] = delay
             self._restarting[cid] = code
+            # Counted when decided, as dockerd's monitor: inspect shows it while restarting.
+            now = self.record(cid)
+            if now is None:
+                return  # removed meanwhile
+            self._update(cid, restart_count=int(now["restart_count"]) + 1)
             await asyncio.sleep(delay)
             async with self._lock(cid):
                 if self._restarting.pop(cid, None) is None or self.record(cid) is None:
                     return  # stopped or removed meanwhile
-                self._update(cid, restart_count=int(rec["restart_count"]) + 1)
                 try:
-                    await self._start_locked(cid, manual=False)
+                    await self._start_locked(cid, by_policy=True)
                 except SwarmpyError as exc:
                     log.warning("container %s: restart failed: %s", cid[:12], exc)
                     await self._apply_ports()
@@ -1077,8 +1087,12 @@ class StandaloneContainers:
                             self._readopt_overlay(cid, str(rec["attachment"]))
                     self._watch(cid)
                     continue
-                code = self._exit_code(cid)
                 started = "started_at" in rt.engine.container_dir(cid).record()
+                # One that ended while no daemon watched has no exit code yet (0 would read
+                # as a success to on-failure): the engine's wait records 255, as dockerd's
+                # restore does for a task containerd no longer has. Only once runc says it
+                # stopped: the wait would outlast a start a daemon restart cut short.
+                code = await rt.engine.wait(cid) if state == "stopped" else self._exit_code(cid)
                 if started and restart.restart_at_daemon_start(
                     spec.restart_policy,
                     code,
@@ -1086,7 +1100,7 @@ class StandaloneContainers:
                     bool(rec["manually_stopped"]),
                 ):
                     async with self._lock(cid):
-                        await self._start_locked(cid, manual=False)
+                        await self._start_locked(cid, by_policy=False)
                 elif started and spec.auto_remove:
                     await self.remove(cid, force=True, volumes=True)
             except Exception as exc:  # the daemon starts whatever one container does  # noqa: BLE001

@@ -4,7 +4,6 @@ restart), prune, and the same through Debian's docker CLI."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import pty
@@ -19,7 +18,7 @@ import docker
 import pytest
 
 from swarmpy.lab.hosts import swarmpy_executable
-from tests.support.daemons import Daemon, DaemonSet
+from tests.support.daemons import Daemon, DaemonSet, start_daemon
 from tests.support.docker_cli import DOCKER, DockerCli
 from tests.support.localswarm import load_busybox
 from tests.support.poll import wait_for
@@ -53,33 +52,6 @@ def http_get(host: str, port: int, path: str) -> str | None:
         return None
     head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
     return body if head.startswith("HTTP/1.") else None
-
-
-def start_daemon(daemons: DaemonSet) -> Daemon:
-    """One daemon whose bridge subnet no interface on this machine has: the sets of
-    concurrent test runs share the host's routing table, and a second bridge on the same
-    subnet takes the route (and so the published ports) away."""
-    d = daemons.add()
-    d.local_subnet = free_subnet()
-    d.start()
-    d.wait_ready()
-    return d
-
-
-def free_subnet() -> str:
-    used = {
-        ipaddress.IPv4Interface(addr).network
-        for line in subprocess.run(
-            ["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-        for addr in [line.split()[3]]
-    }
-    for candidate in ipaddress.IPv4Network("172.18.0.0/16").subnets(new_prefix=20):
-        if candidate.network_address.packed[2] <= 160:
-            continue  # a daemon's default, and those every DaemonSet gives its daemons
-        if not any(candidate.overlaps(net) for net in used):
-            return str(candidate)
-    raise AssertionError("no free /20 left in 172.18.0.0/16")
 
 
 def inspect(d: Daemon, ref: str) -> dict[str, Any]:
@@ -355,10 +327,11 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     d.wait_ready()
     back = wait_for(
         "keeper back after the daemon restart",
-        lambda: restarted(d, "keeper", 1, again["State"]["Pid"]),
+        lambda: restarted(d, "keeper", 0, again["State"]["Pid"]),
         20,
     )
     assert back["State"]["Pid"] != again["State"]["Pid"]
+    assert back["RestartCount"] == 0  # the daemon's start begins afresh, as dockerd's restore
     assert wait_for("web2 still serving", lambda: http_get("127.0.0.1", port, "/hostname"))
 
     # A kill through the API is a manual stop: the policy does not bring it back (as

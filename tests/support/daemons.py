@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -187,6 +188,33 @@ class Daemon:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def start_daemon(daemons: DaemonSet) -> Daemon:
+    """One daemon whose bridge subnet no interface on this machine has: the sets of
+    concurrent test runs share the host's routing table, and a second bridge on the same
+    subnet takes the route (and so the published ports) away."""
+    d = daemons.add()
+    d.local_subnet = free_subnet()
+    d.start()
+    d.wait_ready()
+    return d
+
+
+def free_subnet() -> str:
+    used = {
+        ipaddress.IPv4Interface(addr).network
+        for line in subprocess.run(
+            ["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        for addr in [line.split()[3]]
+    }
+    for candidate in ipaddress.IPv4Network("172.18.0.0/16").subnets(new_prefix=20):
+        if candidate.network_address.packed[2] <= 160:
+            continue  # a daemon's default, and those every DaemonSet gives its daemons
+        if not any(candidate.overlaps(net) for net in used):
+            return str(candidate)
+    raise AssertionError("no free /20 left in 172.18.0.0/16")
 
 
 TAGS = 256  # "cp" and two hex digits

@@ -149,11 +149,28 @@ def test_restart_decisions(policy: str, code: int, count: int, manual: bool, aga
     assert restart.should_restart(restart.parse_flag(policy), code, count, manual) is again
 
 
-def test_a_daemon_start_restarts_always_even_after_a_manual_stop() -> None:
-    always, unless = restart.parse_flag("always"), restart.parse_flag("unless-stopped")
-    assert restart.restart_at_daemon_start(always, 0, 0, manually_stopped=True)
-    assert not restart.restart_at_daemon_start(unless, 0, 0, manually_stopped=True)
-    assert restart.restart_at_daemon_start(unless, 0, 0, manually_stopped=False)
+@pytest.mark.parametrize(
+    ("policy", "code", "count", "manual", "started"),
+    [
+        ("always", 0, 0, True, True),  # a manual stop holds only unless-stopped back
+        ("unless-stopped", 0, 0, True, False),
+        ("unless-stopped", 0, 0, False, True),
+        ("unless-stopped", 255, 3, False, True),
+        ("on-failure", 255, 0, False, True),  # it ended while no daemon watched
+        ("on-failure", 137, 0, True, True),  # moby's restart manager ignores the manual stop
+        ("on-failure", 0, 0, False, False),
+        ("on-failure:2", 3, 2, False, False),  # its tries used up
+        ("on-failure:2", 3, 1, False, True),
+        ("no", 255, 0, False, False),
+    ],
+)
+def test_which_containers_a_daemon_start_starts(
+    policy: str, code: int, count: int, manual: bool, started: bool
+) -> None:
+    """moby's daemon.restore: ShouldRestart over the last exit, the restart count and the
+    manual stop."""
+    decided = restart.restart_at_daemon_start(restart.parse_flag(policy), code, count, manual)
+    assert decided is started
 
 
 def test_restart_delay_doubles_to_a_minute_and_resets_after_a_long_run() -> None:
