@@ -20,7 +20,7 @@ import logging
 import platform
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -85,6 +85,25 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     Content-Type is exactly application/json, without a charset."""
     body = json.dumps(data).encode() + b"\n"
     return web.Response(body=body, status=status, content_type="application/json")
+
+
+# Items of a long list built and encoded between two turns of the event loop.
+LIST_SLICE = 500
+
+
+async def json_list_response(items: Iterable[Any]) -> web.Response:
+    """``json_response`` of a list that may be long (``items`` made lazily), built and
+    encoded a slice at a time with the event loop's other work (heartbeats, status reports)
+    let in between, and no one C call encoding the whole: that holds the GIL throughout, so
+    the Raft thread waits. Listing a 100,000-task service blocked a leader 6.3 s, its Raft
+    thread 1.3 s, and cost an election."""
+    parts: list[str] = []
+    for item in items:
+        parts.append(json.dumps(item))
+        if len(parts) % LIST_SLICE == 0:
+            await asyncio.sleep(0)
+    body = ("[" + ", ".join(parts) + "]\n").encode()
+    return web.Response(body=body, content_type="application/json")
 
 
 def error_response(status: int, message: str) -> web.Response:

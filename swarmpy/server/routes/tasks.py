@@ -9,7 +9,7 @@ from swarmpy.errors import InvalidArgument
 from swarmpy.manager.controlapi.common import resolve
 from swarmpy.manager.state.store import NETWORKS, SERVICES, TASKS, Snapshot
 from swarmpy.model import Task, TaskState, outdated
-from swarmpy.server.app import NODE, Routes, json_response
+from swarmpy.server.app import NODE, Routes, json_list_response, json_response
 from swarmpy.server.backend import log_relay, reader, writer
 from swarmpy.server.convert.task import task_json
 from swarmpy.server.filters import Filters, parse_filters, prefix
@@ -59,12 +59,11 @@ async def list_tasks(request: web.Request) -> web.Response:
     snapshot = api.store.view()
     tasks = api.tasks.list(filters.get("service"), filters.get("node"))
     networks = {n.id: n for n in snapshot.all(NETWORKS)}
-    return json_response(
-        [
-            task_json(t, snapshot.version(TASKS, t.id), networks)
-            for t in tasks
-            if task_matches(filters, t, snapshot)
-        ]
+    # The snapshot is immutable: the loop may run other work between slices of the list.
+    return await json_list_response(
+        task_json(t, snapshot.version(TASKS, t.id), networks)
+        for t in tasks
+        if task_matches(filters, t, snapshot)
     )
 
 
