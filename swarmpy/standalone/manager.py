@@ -233,6 +233,14 @@ class StandaloneContainers:
         """runc's status of the container: created, running, paused, stopped."""
         return await self._state(cid)
 
+    async def settled_status(self, cid: str) -> str:
+        """``status`` once no start (or stop, or restart) of the container is under way. A
+        container that ends before its start has returned reads "stopped" with that start
+        not yet in its record, just like one that ran long ago: `run --rm busybox echo hi`
+        under load printed nothing, its attach taking it for one that would not run."""
+        async with self._lock(cid):
+            return await self._state(cid)
+
     def accepts_stdin(self, cid: str) -> bool:
         """Whether the container was made with an open stdin (-i)."""
         rec = self.record(cid)

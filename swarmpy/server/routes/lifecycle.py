@@ -160,7 +160,7 @@ async def _started_since(
     ``since`` and is not coming back."""
     cdir = engine.containers.container_root / cid
     while True:
-        status = await sa.status(cid)
+        status = await sa.settled_status(cid)
         if status in ("running", "paused"):
             return True
         record = _record(cdir)
