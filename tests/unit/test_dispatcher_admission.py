@@ -144,6 +144,15 @@ def test_a_mass_falling_late_in_small_batches_is_held_once_it_adds_up() -> None:
     assert not any(slow.holds(_ids(40, first=40 * i), 2500, 61.0 * i) for i in range(20))
 
 
+def test_by_default_a_hundred_of_2500_nodes_late_at_once_are_a_mass() -> None:
+    """The first check of a mass reconnect found 100 of 2,500 nodes late: under a tenth of
+    the swarm, they were marked down (116 live nodes, before the rest made it a mass)."""
+    assert MassSilence().holds(_ids(100), 2500, 0.0)
+    # Fewer than 50 are judged at once, in any swarm; and 2% of a bigger one is needed.
+    assert not MassSilence().holds(_ids(49), 2500, 0.0)
+    assert not MassSilence().holds(_ids(100), 10_000, 0.0)
+
+
 def test_only_a_late_wakeup_past_the_slack_is_a_stall() -> None:
     clock = StallClock(slack_s=0.5)
     assert clock.woke(1.0, 1.2) == 0.0
