@@ -153,6 +153,24 @@ def test_by_default_a_hundred_of_2500_nodes_late_at_once_are_a_mass() -> None:
     assert not MassSilence().holds(_ids(100), 10_000, 0.0)
 
 
+def test_the_first_few_late_nodes_of_a_mass_reconnection_are_held_too() -> None:
+    """All 2,500 agents reconnecting at once: 7 nodes back already fell late 3 s before 267
+    did at once, and were marked down, being fewer than 50. Nodes a reconnection touched
+    (away now, or back within the window) count towards the mass."""
+    reconnects = Reconnects()
+    for i in range(300):
+        reconnects.hung_up(f"n{i}", 0.0)
+    for i in range(250):
+        reconnects.back(f"n{i}", 20.0 + i * 0.01)
+    assert len(reconnects.disturbed(30.0, window_s=60.0)) == 300
+    assert MassSilence().holds(_ids(7), 2500, 30.0, reconnects.disturbed(30.0, 60.0))
+    # Once the returns are older than the window and nobody is away, 7 are judged at once.
+    for i in range(250, 300):
+        reconnects.forget(f"n{i}")
+    assert not reconnects.disturbed(100.0, window_s=60.0)
+    assert not MassSilence().holds(_ids(7), 2500, 100.0, reconnects.disturbed(100.0, 60.0))
+
+
 def test_only_a_late_wakeup_past_the_slack_is_a_stall() -> None:
     clock = StallClock(slack_s=0.5)
     assert clock.woke(1.0, 1.2) == 0.0

@@ -280,14 +280,18 @@ class Dispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                     spared,
                     coming_back,
                 )
-            if self.mass_silence.holds(late, len(nodes), time.monotonic()):
+            checked_at = time.monotonic()
+            disturbed = self.reconnects.disturbed(checked_at, self.mass_silence.window_s)
+            if self.mass_silence.holds(late, len(nodes), checked_at, disturbed):
                 log.warning(
-                    "dispatcher: %d of %d nodes fell late within %.0f s (%d late now): waiting "
-                    "up to %.0f s for them before marking any down",
+                    "dispatcher: %d of %d nodes fell late within %.0f s (%d late now, %d "
+                    "touched by reconnections): waiting up to %.0f s for them before marking "
+                    "any down",
                     self.mass_silence.fallen_late,
                     len(nodes),
                     self.mass_silence.window_s,
                     len(late),
+                    len(disturbed),
                     self.mass_silence.hold_s,
                 )
                 late = []
