@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from swarmpy.manager.state.store import NODES, TASKS, Store, Tx, write_chunked
 from swarmpy.model import NodeState, Task, TaskState, TaskStatus
 from tests.support.builders import node, service, task
 from tests.support.poll import wait_for_async
+from tests.support.ports import free_port
 from tests.support.raftpeer import raft_term
 
 pytestmark = pytest.mark.fakeserver
@@ -37,13 +37,6 @@ PASSWORD = "flood-test-password"
 NODES_N = 300
 TASKS_PER_NODE = 10
 FLOW = (TaskState.ACCEPTED, TaskState.PREPARING, TaskState.STARTING, TaskState.RUNNING)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,16 +19,11 @@ from swarmpy.manager.state.raft.log import RaftLog
 from swarmpy.manager.state.store import CLUSTERS, Store, Tx
 from swarmpy.model import Cluster
 from tests.support.poll import wait_for_async
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.fakeserver
 
 PASSWORD = "the-raft-transport-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

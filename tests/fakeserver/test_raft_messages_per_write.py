@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from swarmpy.manager.state.raft.log import RaftLog
 from swarmpy.manager.state.store import CLUSTERS, Store, Tx
 from swarmpy.model import Cluster
 from tests.support.poll import wait_for_async
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.fakeserver
 
@@ -28,13 +28,6 @@ PASSWORD = "the-raft-transport-secret"
 WRITES = 300
 # pysyncobj's heartbeat period (appendEntriesPeriod, left at its default).
 HEARTBEAT_S = 0.1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

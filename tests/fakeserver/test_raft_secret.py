@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +18,12 @@ from swarmpy.manager.state.raft.log import RaftLog
 from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import Cluster, Node
 from tests.support.poll import wait_for_async
+from tests.support.ports import free_port
 from tests.support.raftpeer import FORGED_TERM, forged_vote, raft_term, send_as_member
 
 pytestmark = pytest.mark.fakeserver
 
 PASSWORD = "the-secret-every-manager-started-with"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 
 from tests.support.jsonlines import JsonLinesProcess, serve
 from tests.support.poll import wait_for
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "test-cluster-secret"
@@ -80,12 +80,6 @@ def _serve(argv: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- test side
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Manager(JsonLinesProcess):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import threading
 import types
@@ -34,14 +33,9 @@ from swarmpy.manager.state.raft.storage import (
 )
 from tests.support.daemons import DaemonSet
 from tests.support.poll import wait_for_async
+from tests.support.ports import free_port
 
 PASSWORD = "test-cluster-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PowerCut:

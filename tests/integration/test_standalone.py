@@ -22,6 +22,7 @@ from tests.support.daemons import Daemon, DaemonSet, start_daemon
 from tests.support.docker_cli import DOCKER, DockerCli
 from tests.support.localswarm import load_busybox
 from tests.support.poll import wait_for
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.root
 
@@ -32,12 +33,6 @@ BAD_NAME = (
     "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
 )
 RUN_HELP = ".\nSee 'swarmpy run --help'."  # docker/cli's reportError
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("0.0.0.0", 0))
-        return int(probe.getsockname()[1])
 
 
 def http_get(host: str, port: int, path: str) -> str | None:
@@ -138,7 +133,7 @@ def test_standalone_containers(daemons: DaemonSet, tmp_path: Path) -> None:
     assert (piped.returncode, piped.stdout) == (0, "SHOUT\n"), piped.stderr
 
     # run -d -p: reachable at the host's loopback, and from another container (hairpin).
-    port = free_port()
+    port = free_port("0.0.0.0")
     cid = d.ok("run", "-d", "-p", f"{port}:80", "--name", "web", *HTTPD).strip()
     assert len(cid) == 64
     assert (
@@ -355,7 +350,7 @@ def test_standalone_containers_through_docker(daemons: DaemonSet, tmp_path: Path
     hi = docker.run("run", "--rm", "busybox", "echo", "hi")
     assert (hi.returncode, hi.stdout) == (0, "hi\n"), hi.stderr
     assert docker.run("run", "--rm", "busybox", "sh", "-c", "exit 9").returncode == 9
-    port = free_port()
+    port = free_port("0.0.0.0")
     cid = docker.ok("run", "-d", "-p", f"{port}:80", "--name", "web", *HTTPD).strip()
     assert (
         wait_for("web's page", lambda: http_get("127.0.0.1", port, "/hostname")) == cid[:12] + "\n"
