@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import threading
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
+
+from swarmpy.interning import Interned
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -139,12 +140,10 @@ def from_proto(cls: type[T], msg: Message) -> T:
 # The attribute a shared object keeps its serialized message under: not a field, so
 # equality, repr, replace and pickling never see it.
 _SERIALIZED = "_proto"
-# Shared objects made from messages, by class and serialized bytes, least recently used
-# first; one not among them still converts, as an object of its own.
+# Shared objects made from messages, by class and serialized bytes; one not among them
+# still converts, as an object of its own.
 SHARED_CACHE_SIZE = 4096
-_shared_cache: dict[tuple[type, bytes], Any] = {}
-# Agents convert on several threads.
-_shared_lock = threading.Lock()
+_shared: Interned[tuple[type, bytes], Any] = Interned(SHARED_CACHE_SIZE)
 
 
 def _shared_to_proto(obj: Any, msg: Message) -> None:
@@ -157,19 +156,14 @@ def _shared_to_proto(obj: Any, msg: Message) -> None:
 
 
 def _shared_from_proto(cls: type[T], msg: Message) -> T:
-    key = (cls, msg.SerializeToString())
-    with _shared_lock:
-        obj = _shared_cache.pop(key, None)
-        if obj is not None:
-            _shared_cache[key] = obj  # the most recently used is evicted last
-            return typing.cast(T, obj)
-    made = from_proto(cls, msg)
-    object.__setattr__(made, _SERIALIZED, key[1])
-    with _shared_lock:
-        made = _shared_cache.setdefault(key, made)
-        while len(_shared_cache) > SHARED_CACHE_SIZE:
-            del _shared_cache[next(iter(_shared_cache))]
-    return made
+    data = msg.SerializeToString()
+
+    def convert() -> T:
+        made = from_proto(cls, msg)
+        object.__setattr__(made, _SERIALIZED, data)
+        return made
+
+    return typing.cast(T, _shared.get((cls, data), convert))
 
 
 def to_dict(obj: Any) -> Any:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import enum
 import pickle
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
+
+from swarmpy.interning import Interned
 
 ENGINE_VERSION = "0.1.0"
 # Docker's default node certificate validity: 90 days (2160h).
@@ -466,8 +467,7 @@ _PICKLED = "_pickled"
 # Distinct specs whose objects are shared by what is loaded; a spec not among them still
 # loads, as an object of its own. A service has one spec per update (and its previous one).
 SPEC_CACHE_SIZE = 4096
-_spec_cache: dict[bytes, ServiceSpec] = {}
-_spec_cache_lock = threading.Lock()
+_loaded_specs: Interned[bytes, ServiceSpec] = Interned(SPEC_CACHE_SIZE)
 
 
 def _spec_bytes(spec: ServiceSpec) -> bytes:
@@ -481,20 +481,15 @@ def _spec_bytes(spec: ServiceSpec) -> bytes:
 
 
 def _load_spec(data: bytes) -> ServiceSpec:
-    with _spec_cache_lock:
-        spec = _spec_cache.pop(data, None)
-        if spec is not None:
-            _spec_cache[data] = spec  # the most recently used is evicted last
-            return spec
-    spec = ServiceSpec.__new__(ServiceSpec)
-    # As pickle restores a dataclass: a field missing from older bytes reads its class default.
-    spec.__dict__.update(pickle.loads(data))
-    object.__setattr__(spec, _PICKLED, data)
-    with _spec_cache_lock:
-        spec = _spec_cache.setdefault(data, spec)
-        while len(_spec_cache) > SPEC_CACHE_SIZE:
-            del _spec_cache[next(iter(_spec_cache))]
-    return spec
+    def load() -> ServiceSpec:
+        spec = ServiceSpec.__new__(ServiceSpec)
+        # As pickle restores a dataclass: a field missing from older bytes reads its class
+        # default.
+        spec.__dict__.update(pickle.loads(data))
+        object.__setattr__(spec, _PICKLED, data)
+        return spec
+
+    return _loaded_specs.get(data, load)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ BASE = {
     "swarmpy.fsutil",
     "swarmpy.genericresource",
     "swarmpy.humanize",
+    "swarmpy.interning",
     "swarmpy.loopwatch",
     "swarmpy.model",
     "swarmpy.netns",

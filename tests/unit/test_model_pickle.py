@@ -11,6 +11,7 @@ import pytest
 
 from swarmpy import codec, model
 from swarmpy.api import objects_pb2
+from swarmpy.interning import Interned
 from swarmpy.manager.state.store import SERVICES, TASKS, Op, StoreState
 from swarmpy.model import ContainerSpec, Service, ServiceSpec, Task
 
@@ -120,11 +121,10 @@ def test_a_spec_without_a_newer_field_reads_its_default() -> None:
 
 
 def test_the_cache_of_loaded_specs_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model, "SPEC_CACHE_SIZE", 2)
-    monkeypatch.setattr(model, "_spec_cache", {})
+    monkeypatch.setattr(model, "_loaded_specs", Interned(2))
     specs = [dataclasses.replace(_web_spec(), replicas=n) for n in range(5)]
     loaded = [pickle.loads(pickle.dumps(s)) for s in specs]
     assert loaded == specs
-    assert len(model._spec_cache) == 2
+    assert len(model._loaded_specs) == 2
     # An evicted spec loads again, as a new object equal to it.
     assert pickle.loads(pickle.dumps(specs[0])) == specs[0]
