@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from swarmpy.errors import Conflict
+from swarmpy.errors import Conflict, Unavailable
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.nodes import NodeAPI, check_demotion
 from swarmpy.manager.state.store import NODES, LocalLog, Store, Tx
@@ -82,3 +82,34 @@ def test_an_update_or_rollback_status_belongs_to_the_new_spec_version() -> None:
         assert back.spec.container.env == ()
 
     asyncio.run(scenario())
+
+
+def test_a_leader_demoting_itself_answers_after_its_raft_log_stopped() -> None:
+    """Removing itself from Raft makes the leader a worker, and its membership stops its
+    Raft log, sometimes before the call answers: the answer (the node, now a worker) needs
+    nothing from Raft."""
+    members = [RaftMember("a:1", True, True), RaftMember("b:1", False, True),
+               RaftMember("c:1", False, True)]  # fmt: skip
+    stopped = False
+
+    def raft_members() -> list[RaftMember]:
+        if stopped:
+            raise Unavailable("the raft log of this manager is not running")
+        return members
+
+    async def remove_raft_member(addr: str) -> None:
+        nonlocal stopped
+        stopped = True  # this manager removed itself: its Raft log stops under the call
+
+    def three_managers(tx: Tx) -> None:
+        for addr in ("a:1", "b:1", "c:1"):
+            tx.create(NODES, manager(addr))
+
+    async def scenario() -> Node:
+        store = Store(LocalLog())
+        await store.update(three_managers)
+        api = NodeAPI(store, raft_members, remove_raft_member)
+        return await api.set_role("a:1", "worker")
+
+    demoted = asyncio.run(scenario())
+    assert (demoted.role, demoted.manager) == (NodeRole.WORKER, None)

@@ -61,7 +61,12 @@ class NodeAPI:
         self._remove_raft_member = remove_raft_member
 
     def _with_manager_status(self, nodes: Sequence[Node]) -> list[Node]:
-        """Leader/Reachable come from Raft as it is now, not from the store."""
+        """Leader/Reachable come from Raft as it is now, not from the store. Raft is not
+        asked about workers alone: a leader that demoted itself answers with its node a
+        worker while its Raft log is being stopped (`node demote` failed with "the raft log
+        of this manager is not running" when that stop came first)."""
+        if all(node.manager is None for node in nodes):
+            return list(nodes)
         members = {m.addr: m for m in self._raft_members()}
         out = []
         for node in nodes:
