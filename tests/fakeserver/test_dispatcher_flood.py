@@ -13,9 +13,7 @@ steps without an election either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from swarmpy.manager.state.store import NODES, TASKS, Store, Tx, write_chunked
 from swarmpy.model import NodeState, Task, TaskState, TaskStatus
 from tests.support.builders import node, service, task
 from tests.support.poll import wait_for_async
-from tests.support.ports import free_port
+from tests.support.raftcluster import raft_logs
 from tests.support.raftpeer import raft_term
 
 pytestmark = pytest.mark.fakeserver
@@ -37,21 +35,6 @@ PASSWORD = "flood-test-password"
 NODES_N = 300
 TASKS_PER_NODE = 10
 FLOW = (TaskState.ACCEPTED, TaskState.PREPARING, TaskState.STARTING, TaskState.RUNNING)
-
-
-@contextlib.asynccontextmanager
-async def three_managers(tmp: Path) -> AsyncIterator[tuple[list[str], list[RaftLog]]]:
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-    logs: list[RaftLog] = []
-    try:
-        for i, addr in enumerate(addrs):
-            raft = RaftLog(addr, addrs, tmp / f"m{i}", PASSWORD, timeout=30)
-            raft.start()
-            logs.append(raft)
-        yield addrs, logs
-    finally:
-        for raft in logs:
-            await raft.stop()
 
 
 def stats(raft: RaftLog) -> TickStats:
@@ -79,7 +62,8 @@ def all_running(raft: RaftLog) -> bool:
 
 def test_a_flooded_dispatcher_leaves_the_raft_timers_alone(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with three_managers(tmp_path) as (addrs, logs):
+        async with raft_logs(tmp_path, PASSWORD, commit_timeout_s=30) as logs:
+            addrs = [raft.self_addr for raft in logs]
             leader = await leader_of(logs)
             store = Store(leader)
             svc = service()
@@ -137,7 +121,8 @@ def test_a_flooded_dispatcher_leaves_the_raft_timers_alone(tmp_path: Path) -> No
 
 def test_a_follower_catching_up_applies_in_bounded_steps(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with three_managers(tmp_path) as (addrs, logs):
+        async with raft_logs(tmp_path, PASSWORD, commit_timeout_s=30) as logs:
+            addrs = [raft.self_addr for raft in logs]
             leader = await leader_of(logs)
             store = Store(leader)
             away = next(r for r in logs if r is not leader)

@@ -6,21 +6,18 @@ after a newer one went out. Three managers' RaftLogs in this process on 127.0.0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from swarmpy.manager.state.raft import patches
-from swarmpy.manager.state.raft.log import RaftLog
 from swarmpy.manager.state.store import CLUSTERS, Store, Tx
 from swarmpy.model import Cluster
 from tests.support.poll import wait_for_async
-from tests.support.ports import free_port
+from tests.support.raftcluster import raft_logs
 
 pytestmark = pytest.mark.fakeserver
 
@@ -28,21 +25,6 @@ PASSWORD = "the-raft-transport-secret"
 WRITES = 300
 # pysyncobj's heartbeat period (appendEntriesPeriod, left at its default).
 HEARTBEAT_S = 0.1
-
-
-@contextlib.asynccontextmanager
-async def three_managers(tmp: Path) -> AsyncIterator[list[RaftLog]]:
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-    rafts: list[RaftLog] = []
-    try:
-        for i, addr in enumerate(addrs):
-            raft = RaftLog(addr, addrs, tmp / f"m{i}", PASSWORD, timeout=10)
-            raft.start()
-            rafts.append(raft)
-        yield rafts
-    finally:
-        for raft in rafts:
-            await raft.stop()
 
 
 def create(name: str) -> Any:
@@ -66,7 +48,7 @@ def test_a_sequential_writer_sends_each_follower_one_append_per_write(
     monkeypatch.setattr(patches.DurableTransport, "send", counting_send)
 
     async def run() -> None:
-        async with three_managers(tmp_path) as rafts:
+        async with raft_logs(tmp_path, PASSWORD) as rafts:
             leader = await wait_for_async(
                 "a leader", lambda: next((r for r in rafts if r.is_leader()), None), 30
             )
