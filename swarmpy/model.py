@@ -240,6 +240,8 @@ class Node:
     # The address of the node's ingress sandbox on the ingress network ("10.0.0.3/24"), where
     # the routing mesh sends connections from; given by the allocator.
     ingress_addr: str = ""
+    # As Service.spec_changed_after, for what `node update` sets (role, availability, labels).
+    spec_changed_after: int = 0
 
     def label_dict(self) -> dict[str, str]:
         return dict(self.labels)
@@ -536,6 +538,11 @@ class Service:
     job_status: JobStatus | None = None  # set for jobs only
     # Docker's Endpoint.Ports: the spec's ports with the published ports the allocator gave.
     endpoint_ports: tuple[PortConfig, ...] = ()
+    # The store version this service had just before its spec last changed (0: never since it
+    # was created). A client that read any later version read the current spec, so its
+    # update loses nothing even if the store wrote other fields since
+    # (swarmpy.manager.controlapi.common.check_sequence).
+    spec_changed_after: int = 0
 
 
 # ---------------------------------------------------------------- tasks
@@ -798,6 +805,8 @@ class Cluster:
     # after it (swarmpy.manager.allocator.network.next_vni), so a removed network's is not
     # reused while its nodes still tear it down. 0: none yet.
     last_vni: int = 0
+    # As Service.spec_changed_after, for what `swarm update` sets (Docker's swarm Spec).
+    spec_changed_after: int = 0
 
     def is_removed(self, node_id: str) -> bool:
         return any(r.id == node_id for r in self.removed_nodes)

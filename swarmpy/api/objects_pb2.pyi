@@ -144,6 +144,7 @@ class Node(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     TLS_INFO_FIELD_NUMBER: _builtins.int
     INGRESS_ADDR_FIELD_NUMBER: _builtins.int
+    SPEC_CHANGED_AFTER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     hostname: _builtins.str
     role: _builtins.str
@@ -156,6 +157,8 @@ class Node(_message.Message):
     updated_at: _builtins.float
     ingress_addr: _builtins.str
     """the node's ingress sandbox on the ingress network"""
+    spec_changed_after: _builtins.int
+    """the store version before the spec last changed"""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -182,10 +185,11 @@ class Node(_message.Message):
         updated_at: _builtins.float = ...,
         tls_info: Global___TLSInfo | None = ...,
         ingress_addr: _builtins.str = ...,
+        spec_changed_after: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["manager", b"manager", "resources", b"resources", "tls_info", b"tls_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "created_at", b"created_at", "engine_version", b"engine_version", "hostname", b"hostname", "id", b"id", "ingress_addr", b"ingress_addr", "labels", b"labels", "manager", b"manager", "message", b"message", "resources", b"resources", "role", b"role", "state", b"state", "tls_info", b"tls_info", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "availability", b"availability", "created_at", b"created_at", "engine_version", b"engine_version", "hostname", b"hostname", "id", b"id", "ingress_addr", b"ingress_addr", "labels", b"labels", "manager", b"manager", "message", b"message", "resources", b"resources", "role", b"role", "spec_changed_after", b"spec_changed_after", "state", b"state", "tls_info", b"tls_info", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -969,10 +973,13 @@ class Service(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     JOB_STATUS_FIELD_NUMBER: _builtins.int
     ENDPOINT_PORTS_FIELD_NUMBER: _builtins.int
+    SPEC_CHANGED_AFTER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     spec_version: _builtins.int
     created_at: _builtins.float
     updated_at: _builtins.float
+    spec_changed_after: _builtins.int
+    """the store version before the spec last changed"""
     @_builtins.property
     def spec(self) -> Global___ServiceSpec: ...
     @_builtins.property
@@ -1000,10 +1007,11 @@ class Service(_message.Message):
         updated_at: _builtins.float = ...,
         job_status: Global___JobStatus | None = ...,
         endpoint_ports: _abc.Iterable[Global___PortConfig] | None = ...,
+        spec_changed_after: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "endpoint_ports", b"endpoint_ports", "id", b"id", "job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "spec_version", b"spec_version", "update_status", b"update_status", "updated_at", b"updated_at", "virtual_ips", b"virtual_ips"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "endpoint_ports", b"endpoint_ports", "id", b"id", "job_status", b"job_status", "previous_spec", b"previous_spec", "spec", b"spec", "spec_changed_after", b"spec_changed_after", "spec_version", b"spec_version", "update_status", b"update_status", "updated_at", b"updated_at", "virtual_ips", b"virtual_ips"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -154,8 +154,15 @@ def test_swarm_inspect_update_and_membership() -> None:
         _, rotated = await call(api, "GET", "/swarm")
         assert rotated["JoinTokens"]["Worker"] != tokens["Worker"]
         assert rotated["JoinTokens"]["Manager"] == tokens["Manager"]
+        # A token is no setting: the spec read at the older version is still the current one.
+        changed = dict(swarm["Spec"], Orchestration={"TaskHistoryRetentionLimit": 7})
+        status, _ = await call(api, "POST", f"/swarm/update?version={version}", changed)
+        assert status == 200
+        # The settings changed since that read: a client sending it back would undo them.
         status, text = await message(api, "POST", f"/swarm/update?version={version}", swarm["Spec"])
         assert (status, text) == (400, "update out of sequence")
+        _, rotated = await call(api, "GET", "/swarm")
+        assert rotated["Spec"]["Orchestration"] == {"TaskHistoryRetentionLimit": 7}
         changed = dict(swarm["Spec"], Raft={"ElectionTick": 3})
         status, text = await message(
             api, "POST", f"/swarm/update?version={rotated['Version']['Index']}", changed

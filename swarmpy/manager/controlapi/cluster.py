@@ -11,6 +11,7 @@ from swarmpy.ca import keywrap, rotation
 from swarmpy.errors import InvalidArgument, NotFound
 from swarmpy.manager import sealing
 from swarmpy.manager.controlapi import validate
+from swarmpy.manager.controlapi.common import sequenced
 from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import Cluster, JoinTokens, NodeRole, now
 
@@ -136,14 +137,22 @@ class ClusterAPI:
             if n.manager is not None and n.role == NodeRole.MANAGER
         ]
 
-    async def _change(self, fn: Callable[[Cluster], Cluster]) -> Cluster:
+    async def _change(
+        self, fn: Callable[[Cluster], Cluster], settings_read_at: int | None = None
+    ) -> Cluster:
+        """Write ``fn``'s change of the cluster. With ``settings_read_at`` (the version a
+        client read, check_sequence) the change is one of the settings `swarm update` sets."""
+
         def change(tx: Tx) -> Cluster:
             cluster = tx.snapshot.cluster()
             if cluster is None:
                 raise NotFound("the swarm has no cluster object yet")
+            read_at = sequenced(tx, CLUSTERS, cluster, settings_read_at)
             changed = fn(cluster)
             if changed == cluster:
                 return cluster
+            if settings_read_at is not None:
+                changed = replace(changed, spec_changed_after=read_at)
             stored: Cluster = tx.replace(
                 CLUSTERS,
                 cluster.id,
@@ -173,16 +182,17 @@ class ClusterAPI:
 
         return await self._change(rotate)
 
-    async def update(self, update: ClusterUpdate) -> Cluster:
+    async def update(self, update: ClusterUpdate, version: int | None = None) -> Cluster:
         """`swarm update` and `swarm ca --rotate`: the dispatcher and the agents take a new
         heartbeat period with their next beat, the task reaper a new limit at its next tick,
         the node CA a new validity with its next certificate; a new root CA starts a
-        rotation (swarmpy.ca.rotation) that the leader's rotation loop completes."""
+        rotation (swarmpy.ca.rotation) that the leader's rotation loop completes. ``version``
+        is the cluster's version the caller read the settings at (check_sequence)."""
         update, new_root = checked(update)
         fresh = keywrap.new_unlock_key()
         keys = sealing.ring(self.data_key)
         return await self._change(
-            lambda cluster: apply_update(cluster, update, new_root, fresh, keys)
+            lambda cluster: apply_update(cluster, update, new_root, fresh, keys), version
         )
 
     def unlock_key(self) -> str:

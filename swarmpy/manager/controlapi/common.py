@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-from swarmpy.errors import InvalidArgument, NoLeader, NotFound
+from swarmpy.errors import Conflict, InvalidArgument, NoLeader, NotFound
 from swarmpy.manager.state.store import CLUSTERS, Snapshot, StoreObject, Table, Tx
 from swarmpy.model import EndpointMode, now
 
@@ -43,6 +43,38 @@ def resolve(snapshot: Snapshot, table: Table[Obj], ref: str, name_of: Callable[[
     if len(named) > 1 or len(prefixed) > 1:
         raise InvalidArgument(f"{ref} is ambiguous ({len(named) or len(prefixed)} matches found)")
     raise NotFound(f"No such {table.kind}: {ref}")
+
+
+def check_sequence(
+    client_version: int | None, current_version: int, spec_changed_after: int
+) -> None:
+    """Refuse an update based on a read of an older spec ("update out of sequence").
+
+    ``client_version`` is the object's version the client read (None: an update from inside
+    the swarm, based on the transaction's own read). SwarmKit refuses any version but the
+    current one, but there the allocator's and other loops' writes land within milliseconds of
+    a create; here they may land while a client (the docker CLI's `service scale` right after
+    `service create`) reads and sends back the spec, which those writes did not change. So a
+    read is stale only if the spec changed after it, or it names a version not yet written.
+    """
+    if client_version is None:
+        return
+    if client_version > current_version or client_version <= spec_changed_after:
+        raise Conflict("update out of sequence")
+
+
+class SpecVersioned(StoreObject, Protocol):
+    @property
+    def spec_changed_after(self) -> int: ...
+
+
+def sequenced(tx: Tx, table: Table[Any], current: SpecVersioned, client_version: int | None) -> int:
+    """Check ``client_version`` against ``current`` as ``tx`` reads it (check_sequence), and
+    return ``current``'s version: what its spec_changed_after becomes if its spec changes."""
+    version = tx.snapshot.version(table, current.id)
+    assert version is not None, "current was read in tx"
+    check_sequence(client_version, version, current.spec_changed_after)
+    return version
 
 
 def serialise(tx: Tx) -> None:

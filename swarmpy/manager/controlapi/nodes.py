@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from swarmpy.ca.certificates import NODE_CERT_VALIDITY
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
-from swarmpy.manager.controlapi.common import RaftMember, resolve
+from swarmpy.manager.controlapi.common import RaftMember, resolve, sequenced
 from swarmpy.manager.controlapi.validate import check_labels
 from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import (
@@ -99,7 +99,9 @@ class NodeAPI:
         availability: str = "",
         label_add: dict[str, str] | None = None,
         label_rm: Sequence[str] = (),
+        version: int | None = None,
     ) -> Node:
+        """`node update`; ``version`` is the node's version its caller read (check_sequence)."""
         node = self._resolve(ref)
         check_labels((label_add or {}).items(), "node label")
         if availability:
@@ -117,25 +119,32 @@ class NodeAPI:
             current: Node | None = tx.get(NODES, node.id)
             if current is None:
                 raise NotFound(f"No such node: {ref}")
+            read_at = sequenced(tx, NODES, current, version)
             labels = current.label_dict()
             labels.update(label_add or {})
             for key in label_rm:
                 labels.pop(key, None)
+            wanted = NodeAvailability(availability or current.availability)
+            sorted_labels = tuple(sorted(labels.items()))
+            if (wanted, sorted_labels) == (current.availability, current.labels):
+                return current
             updated: Node = tx.replace(
                 NODES,
                 node.id,
-                availability=NodeAvailability(availability or current.availability),
-                labels=tuple(sorted(labels.items())),
+                availability=wanted,
+                labels=sorted_labels,
                 updated_at=now(),
+                spec_changed_after=read_at,
             )
             return updated
 
         updated = await self.store.update(change)
         return self._with_manager_status([updated])[0]
 
-    async def set_role(self, ref: str, role: str) -> Node:
+    async def set_role(self, ref: str, role: str, version: int | None = None) -> Node:
         """`node promote` / `node demote`. The store records the role; the node renews its
-        certificate when its session tells it, and a new manager joins Raft then."""
+        certificate when its session tells it, and a new manager joins Raft then. ``version``
+        is the node's version its caller read (check_sequence)."""
         try:
             wanted = NodeRole(role)
         except ValueError:
@@ -147,9 +156,18 @@ class NodeAPI:
             check_demotion(node, self._raft_members())
 
         def change(tx: Tx) -> Node:
+            current: Node | None = tx.get(NODES, node.id)
+            if current is None:
+                raise NotFound(f"No such node: {ref}")
+            read_at = sequenced(tx, NODES, current, version)
             manager = node.manager if wanted == NodeRole.MANAGER else None
             updated: Node = tx.replace(
-                NODES, node.id, role=wanted, manager=manager, updated_at=now()
+                NODES,
+                node.id,
+                role=wanted,
+                manager=manager,
+                updated_at=now(),
+                spec_changed_after=read_at,
             )
             return updated
 

@@ -8,7 +8,7 @@ from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from swarmpy.manager import constraint
 from swarmpy.manager.allocator.network import NO_INGRESS, find_ingress
 from swarmpy.manager.allocator.ports import check_ports, needs_ingress, port_conflict
-from swarmpy.manager.controlapi.common import resolve, serialise
+from swarmpy.manager.controlapi.common import resolve, sequenced, serialise
 from swarmpy.manager.controlapi.fileobjects import (
     check_credential_spec,
     check_exist,
@@ -113,9 +113,12 @@ class ServiceAPI:
     def list(self) -> list[Service]:
         return sorted(self.store.view().all(SERVICES), key=_service_name)
 
-    async def update(self, ref: str, spec: ServiceSpec | None, rollback: bool) -> Service:
+    async def update(
+        self, ref: str, spec: ServiceSpec | None, rollback: bool, version: int | None = None
+    ) -> Service:
         """A new spec, or back to the previous one. A spec whose ``force_update`` counter
-        changed replaces every task even if nothing else did (`service update --force`)."""
+        changed replaces every task even if nothing else did (`service update --force`).
+        ``version`` is the service's version the caller read the spec at (check_sequence)."""
         snapshot = self.store.view()
         service: Service = resolve(snapshot, SERVICES, ref, _service_name)
         if rollback:
@@ -134,9 +137,10 @@ class ServiceAPI:
             current: Service | None = tx.get(SERVICES, service.id)
             if current is None:
                 raise NotFound(f"No such service: {ref}")
+            read_at = sequenced(tx, SERVICES, current, version)
             stamp = now()
             if current.job_status is not None:
-                return _rerun_job(tx, current, new_spec, stamp)
+                return _rerun_job(tx, current, new_spec, stamp, read_at)
             if new_spec == current.spec and not rollback:
                 return current
             if new_spec.ports != current.spec.ports:
@@ -163,6 +167,7 @@ class ServiceAPI:
                     )
                 ),
                 updated_at=stamp,
+                spec_changed_after=read_at,
             )
             tx.put(SERVICES, updated)
             return updated
@@ -178,7 +183,9 @@ class ServiceAPI:
         await self.store.update(change)
 
 
-def _rerun_job(tx: Tx, current: Service, new_spec: ServiceSpec, stamp: float) -> Service:
+def _rerun_job(
+    tx: Tx, current: Service, new_spec: ServiceSpec, stamp: float, read_at: int
+) -> Service:
     """As SwarmKit: every update of a job, even one changing nothing, starts its next
     iteration (the orchestrator runs it afresh); jobs have no rolling update to record."""
     assert current.job_status is not None
@@ -189,6 +196,7 @@ def _rerun_job(tx: Tx, current: Service, new_spec: ServiceSpec, stamp: float) ->
         spec_version=current.spec_version + 1,
         job_status=JobStatus(current.job_status.iteration + 1, stamp),
         updated_at=stamp,
+        spec_changed_after=read_at,
     )
     tx.put(SERVICES, updated)
     return updated

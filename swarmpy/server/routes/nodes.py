@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from swarmpy.errors import Conflict, InvalidArgument
+from swarmpy.errors import InvalidArgument
 from swarmpy.manager.state.store import NODES
 from swarmpy.model import Node
 from swarmpy.server.app import NODE, Routes, json_body, json_response, query_flag, query_version
@@ -70,17 +70,20 @@ async def update(request: web.Request) -> web.Response:
     api = writer(request.app[NODE])
     version = query_version(request, "node")
     node = api.nodes.get(request.match_info["id"])
-    if version != api.store.view().version(NODES, node.id):
-        raise Conflict("update out of sequence")
     change = node_change(await json_body(request), node)
-    if change.availability or change.label_add or change.label_rm:
+    role_read_at: int | None = version
+    # A change of nothing still checks the version, as Docker's does.
+    if change.availability or change.label_add or change.label_rm or not change.role:
         await api.nodes.update(
             node.id,
             availability=change.availability,
             label_add=change.label_add,
             label_rm=change.label_rm,
+            version=version,
         )
+        # The role's write follows this one, which the client's version is older than.
+        role_read_at = None
     # Last, as `node promote` does it alone: a demoted manager no longer writes the store.
     if change.role:
-        await api.nodes.set_role(node.id, change.role)
+        await api.nodes.set_role(node.id, change.role, role_read_at)
     return web.Response()

@@ -10,7 +10,7 @@ from aiohttp import web
 from swarmpy.api import dispatcher_pb2
 from swarmpy.dockerjson.service import service_json, service_spec
 from swarmpy.engine.images.registry import credentials_of_header, decode_auth
-from swarmpy.errors import Conflict, InvalidArgument
+from swarmpy.errors import InvalidArgument
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import NodeState, Service, ServiceMode, ServiceSpec, TaskState
 from swarmpy.server.app import NODE, Routes, json_body, json_response, query_flag, query_version
@@ -142,17 +142,13 @@ async def update(request: web.Request) -> web.Response:
         raise InvalidArgument(f"unrecognized rollback option {rollback}")
     body = await json_body(request)
     service = api.services.get(request.match_info["id"])
-    # A client's stale read is refused, as SwarmKit does; a write landing between this check
-    # and the update's own transaction is not caught (a window of one store round trip).
-    if version != api.store.view().version(SERVICES, service.id):
-        raise Conflict("update out of sequence")
     if rollback:
-        await api.services.update(service.id, None, rollback=True)
+        await api.services.update(service.id, None, rollback=True, version=version)
     else:
         # No X-Registry-Auth keeps the credentials the service has, as dockerd does.
         spec = service_spec(body)
         spec = with_registry_auth(spec, request, service.spec.container.registry_auth)
-        await api.services.update(service.id, spec, rollback=False)
+        await api.services.update(service.id, spec, rollback=False, version=version)
     return json_response({})
 
 

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from swarmpy.ca import keywrap
 from swarmpy.dockerjson.fields import Fields
-from swarmpy.errors import Conflict, NotInSwarm, Unavailable
+from swarmpy.errors import NotInSwarm, Unavailable
 from swarmpy.manager.state.store import CLUSTERS
 from swarmpy.server.app import (
     NODE,
@@ -105,10 +105,9 @@ async def update(request: web.Request) -> web.Response:
     rotate_manager = query_flag(request, "rotateManagerToken")
     rotate_unlock_key = query_flag(request, "rotateManagerUnlockKey")
     cluster = api.cluster.get()
-    if version != api.store.view().version(CLUSTERS, cluster.id):
-        raise Conflict("update out of sequence")
     # Checked whole before anything changes: a refused setting rotates no token either.
-    await api.cluster.update(swarm_update(await json_body(request), cluster, rotate_unlock_key))
+    update = swarm_update(await json_body(request), cluster, rotate_unlock_key)
+    await api.cluster.update(update, version)
     if rotate_worker:
         await api.cluster.rotate_join_token("worker")
     if rotate_manager:
