@@ -116,10 +116,7 @@ class NodeAPI:
                 raise NotFound(f"key {key} doesn't exist in node's labels")
 
         def change(tx: Tx) -> Node:
-            current: Node | None = tx.get(NODES, node.id)
-            if current is None:
-                raise NotFound(f"No such node: {ref}")
-            read_at = sequenced(tx, NODES, current, version)
+            current, read_at = _read_for_change(tx, node.id, ref, version)
             labels = current.label_dict()
             labels.update(label_add or {})
             for key in label_rm:
@@ -156,10 +153,7 @@ class NodeAPI:
             check_demotion(node, self._raft_members())
 
         def change(tx: Tx) -> Node:
-            current: Node | None = tx.get(NODES, node.id)
-            if current is None:
-                raise NotFound(f"No such node: {ref}")
-            read_at = sequenced(tx, NODES, current, version)
+            _, read_at = _read_for_change(tx, node.id, ref, version)
             manager = node.manager if wanted == NodeRole.MANAGER else None
             updated: Node = tx.replace(
                 NODES,
@@ -207,3 +201,12 @@ class NodeAPI:
                 tx.replace(CLUSTERS, cluster.id, removed_nodes=removed, updated_at=stamp)
 
         await self.store.update(change)
+
+
+def _read_for_change(tx: Tx, node_id: str, ref: str, version: int | None) -> tuple[Node, int]:
+    """The node as ``tx`` reads it and its version, once ``version`` (the client's read) is
+    checked by check_sequence: what a change of the node's spec records as read_at."""
+    current: Node | None = tx.get(NODES, node_id)
+    if current is None:
+        raise NotFound(f"No such node: {ref}")
+    return current, sequenced(tx, NODES, current, version)
