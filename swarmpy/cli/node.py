@@ -247,9 +247,9 @@ def ps(
             node_id = get(api, ref)["ID"]
             wanted["node"] = [*wanted.get("node", []), node_id]
             tasks.extend(api.get("/tasks", filters=engine.filters_json(wanted)))
-        except NotFound as exc:
+        except NotFound:
             # docker's client words a missing node itself, without the daemon's prefix.
-            errors.append(f"Error: {exc.message}")
+            errors.append(engine.no_such("node", ref))
         except SwarmpyError as exc:
             errors.append(engine.error_line(exc))
     if not errors or tasks:

@@ -235,7 +235,7 @@ def test_only_managers_subscribe_and_only_sessions_listen() -> None:
                     f"127.0.0.1:{env.port}", env.creds["n1"], request
                 ):
                     pass
-            with pytest.raises(NotFound, match="No such service: nosuch"):
+            with pytest.raises(NotFound, match="service nosuch not found"):
                 async for _ in subscribe_via_leader(
                     f"127.0.0.1:{env.port}",
                     env.creds["mgr"],

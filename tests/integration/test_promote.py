@@ -79,4 +79,4 @@ def test_promote_then_demote_the_leader(daemons: DaemonSet) -> None:
     wait_for("one manager left", lambda: third.cli("node", "ls").returncode == 0
              and list(statuses(third).values()).count("Leader") == 1, 30)  # fmt: skip
     assert_refused(third.cli("node", "demote", ids[2]), "last manager")
-    assert_refused(third.cli("node", "promote", "nosuchnode"), "No such node: nosuchnode")
+    assert_refused(third.cli("node", "promote", "nosuchnode"), "node nosuchnode not found")

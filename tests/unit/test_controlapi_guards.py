@@ -14,7 +14,7 @@ import pytest
 
 from swarmpy.api import dispatcher_pb2
 from swarmpy.ca import certificates as ca
-from swarmpy.errors import Conflict, InvalidArgument, NoLeader
+from swarmpy.errors import Conflict, InvalidArgument, NoLeader, NotFound
 from swarmpy.manager.controlapi.common import RaftMember
 from swarmpy.manager.controlapi.controlapi import ControlAPI
 from swarmpy.manager.controlapi.validate import MAX_REPLICAS
@@ -212,3 +212,29 @@ def test_a_spec_naming_no_mode_is_the_clients_error_not_an_internal_one() -> Non
     body = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}}
     with pytest.raises(InvalidArgument, match=r"unknown field Mode\.Bogus"):
         service_spec({**body, "Mode": {"Bogus": {}}})
+
+
+def test_a_ref_not_found_or_ambiguous_is_worded_as_dockerd() -> None:
+    """daemon/cluster/helpers.go's words, which docker's CLI 23+ prints after "Error response
+    from daemon: " (`docker node inspect nope` -> "node nope not found")."""
+
+    async def scenario() -> None:
+        store = Store(LocalLog())
+
+        def two_nodes(tx: Tx) -> None:
+            for node_id in ("abc1", "abc2"):
+                tx.create(NODES, Node(id=node_id, hostname=node_id))
+
+        await store.update(two_nodes)
+        api = ControlAPI(store, lambda: LEADER)
+        with pytest.raises(NotFound) as missing:
+            api.nodes.get("nope")
+        assert str(missing.value) == "node nope not found"
+        with pytest.raises(InvalidArgument) as ambiguous:
+            api.nodes.get("abc")
+        assert str(ambiguous.value) == "node abc is ambiguous (2 matches found)"
+        with pytest.raises(NotFound) as no_service:
+            await api.services.update("web", SPEC, rollback=False)
+        assert str(no_service.value) == "service web not found"
+
+    run(scenario())

@@ -28,6 +28,12 @@ def check_leader(members: Sequence[RaftMember]) -> None:
         raise NoLeader()
 
 
+def not_found(table: Table[Any], ref: str) -> NotFound:
+    """dockerd's words for a ref it cannot find (daemon/cluster/helpers.go), which docker's
+    CLI 23+ prints as they are: "service web not found"."""
+    return NotFound(f"{table.kind} {ref} not found")
+
+
 def resolve(snapshot: Snapshot, table: Table[Obj], ref: str, name_of: Callable[[Obj], str]) -> Obj:
     """Find an object by id, then by name, then by unambiguous id prefix."""
     obj = snapshot.get(table, ref)
@@ -41,8 +47,9 @@ def resolve(snapshot: Snapshot, table: Table[Obj], ref: str, name_of: Callable[[
     if len(prefixed) == 1:
         return prefixed[0]
     if len(named) > 1 or len(prefixed) > 1:
-        raise InvalidArgument(f"{ref} is ambiguous ({len(named) or len(prefixed)} matches found)")
-    raise NotFound(f"No such {table.kind}: {ref}")
+        count = len(named) or len(prefixed)
+        raise InvalidArgument(f"{table.kind} {ref} is ambiguous ({count} matches found)")
+    raise not_found(table, ref)
 
 
 def check_sequence(

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from swarmpy.ca.certificates import NODE_CERT_VALIDITY
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
-from swarmpy.manager.controlapi.common import RaftMember, resolve, sequenced
+from swarmpy.manager.controlapi.common import RaftMember, not_found, resolve, sequenced
 from swarmpy.manager.controlapi.validate import check_labels
 from swarmpy.manager.state.store import CLUSTERS, NODES, Store, Tx
 from swarmpy.model import (
@@ -208,5 +208,5 @@ def _read_for_change(tx: Tx, node_id: str, ref: str, version: int | None) -> tup
     checked by check_sequence: what a change of the node's spec records as read_at."""
     current: Node | None = tx.get(NODES, node_id)
     if current is None:
-        raise NotFound(f"No such node: {ref}")
+        raise not_found(NODES, ref)
     return current, sequenced(tx, NODES, current, version)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument
 from swarmpy.manager import constraint
 from swarmpy.manager.allocator.network import NO_INGRESS, find_ingress
 from swarmpy.manager.allocator.ports import check_ports, needs_ingress, port_conflict
-from swarmpy.manager.controlapi.common import resolve, sequenced, serialise
+from swarmpy.manager.controlapi.common import not_found, resolve, sequenced, serialise
 from swarmpy.manager.controlapi.fileobjects import (
     check_credential_spec,
     check_exist,
@@ -136,7 +136,7 @@ class ServiceAPI:
         def change(tx: Tx) -> Service:
             current: Service | None = tx.get(SERVICES, service.id)
             if current is None:
-                raise NotFound(f"No such service: {ref}")
+                raise not_found(SERVICES, ref)
             read_at = sequenced(tx, SERVICES, current, version)
             stamp = now()
             if current.job_status is not None:
