@@ -707,12 +707,14 @@ def service_json(
         ]
     us = service.update_status
     if us is not None and us.state != UpdateState.UNKNOWN:
-        out["UpdateStatus"] = {
-            "State": str(us.state),
-            "StartedAt": timestamp(us.started_at),
-            "CompletedAt": timestamp(us.completed_at),
-            "Message": us.message,
-        }
+        # As dockerd (convert/service.go): a time not reached yet is absent, not Go's zero
+        # time, so `--format '{{.UpdateStatus.CompletedAt}}'` shows <nil> while updating.
+        out["UpdateStatus"] = {"State": str(us.state)}
+        if us.started_at > 0:
+            out["UpdateStatus"]["StartedAt"] = timestamp(us.started_at)
+        if us.completed_at > 0:
+            out["UpdateStatus"]["CompletedAt"] = timestamp(us.completed_at)
+        out["UpdateStatus"]["Message"] = us.message
     if status is not None:
         running, desired, completed = status
         out["ServiceStatus"] = {

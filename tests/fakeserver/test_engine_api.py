@@ -297,6 +297,7 @@ def test_service_list_inspect_update_rollback_remove() -> None:
         _, updated = await call(api, "GET", f"/services/{sid}")
         assert updated["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox:v2"
         assert updated["UpdateStatus"]["State"] == "updating"
+        assert "CompletedAt" not in updated["UpdateStatus"]  # as dockerd: not yet, not year 1
         assert updated["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "busybox:latest"
         assert await message(api, "POST", path, spec) == (400, "update out of sequence")
         rollback = f"/services/{sid}/update?version={updated['Version']['Index']}&rollback=previous"
