@@ -15,7 +15,14 @@ from typing import Any
 from aiohttp import web
 
 from swarmpy.dockerjson.fields import Fields
-from swarmpy.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
+from swarmpy.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NoLeader,
+    NotFound,
+    Unavailable,
+)
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import Network
 from swarmpy.overlay.bridges import BridgeNetwork, BridgeNetworks
@@ -199,7 +206,15 @@ async def list_networks(request: web.Request) -> web.Response:
     filters = parse_filters(request.query.get("filters", ""), NETWORK_FILTERS)
     node = request.app[NODE]
     local = _local_docs(node, filters)
-    if node.control_api() is None:
+    api = node.control_api()
+    if api is not None:
+        try:
+            api.check_leader()
+        except NoLeader:
+            # dockerd ignores the cluster's error here: a manager cut off from the leader
+            # still lists its local networks and the swarm's it has, as a worker does.
+            api = None
+    if api is None:
         # No swarm store here: Docker lists the node's local networks, a worker's being the
         # swarm networks its tasks are on; in use is what has a container on it.
         found = local_networks(node).values()
@@ -212,7 +227,6 @@ async def list_networks(request: web.Request) -> web.Response:
                 if network_matches(filters, n.network, in_use)
             ]
         )
-    api = reader(node)
     in_use = networks_in_use(api.store.view())
     return json_response(
         local

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from swarmpy import genericresource
 from swarmpy.agent.runtime import host_resources
-from swarmpy.errors import InvalidArgument
+from swarmpy.errors import InvalidArgument, NoLeader
 from swarmpy.manager.state.store import CLUSTERS, NODES
 from swarmpy.model import ENGINE_VERSION, NodeRole
 from swarmpy.server.app import (
@@ -118,12 +118,19 @@ def swarm_info(node: EngineNode) -> dict[str, Any]:
     api = node.control_api()
     if api is None:
         return out
+    out["ControlAvailable"] = True
+    try:
+        api.check_leader()
+    except NoLeader as e:
+        # As dockerd: its queries of the cluster fail, so the error is all there is to say
+        # (`info` prints it and no cluster details; Nodes and Managers stay 0).
+        out.update(Error=e.message, Nodes=0, Managers=0)
+        return out
     snapshot = api.store.view()
     nodes = snapshot.all(NODES)
     cluster = snapshot.cluster()
     managers = [n for n in nodes if n.role == NodeRole.MANAGER and n.manager is not None]
     out.update(
-        ControlAvailable=True,
         Nodes=len(nodes),
         Managers=len(managers),
         RemoteManagers=[
