@@ -311,7 +311,10 @@ def test_swarm_init_and_update() -> None:
         init_request({"AutoLockManagers": "yes"})
     root = ca.create_root_ca()
     cluster = Cluster(id="c1", root_ca_cert=root.cert_pem, root_ca_key=root.key_pem)
-    spec = swarm_json(cluster, 2)["Spec"]
+    shown = swarm_json(cluster, 2)
+    # As SwarmKit's built-in pool, which `docker info` prints as "Default Address Pool".
+    assert (shown["DefaultAddrPool"], shown["SubnetSize"]) == (["10.0.0.0/8"], 24)
+    spec = shown["Spec"]
     assert swarm_update(spec, cluster).task_history_limit == cluster.task_history_limit
     spec["Orchestration"]["TaskHistoryRetentionLimit"] = 9
     assert swarm_update(spec, cluster).task_history_limit == 9

@@ -10,6 +10,7 @@ from swarmpy.ca import rotation
 from swarmpy.dockerjson.common import nanos, timestamp, version
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
+from swarmpy.manager.allocator.network import DEFAULT_POOL, DEFAULT_PREFIX
 from swarmpy.manager.controlapi.cluster import ClusterUpdate
 from swarmpy.model import Cluster
 from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
@@ -59,8 +60,10 @@ def cluster_info_json(cluster: Cluster, index: int | None) -> dict[str, Any]:
         "TLSInfo": _tls_info_json(cluster),
         "RootRotationInProgress": cluster.root_rotation is not None,
         "DataPathPort": VXLAN_PORT,
-        "DefaultAddrPool": [],
-        "SubnetSize": 24,
+        # The pool overlay subnets come from, shown as SwarmKit shows its built-in one (for
+        # `docker info`'s "Default Address Pool: 10.0.0.0/8").
+        "DefaultAddrPool": [str(DEFAULT_POOL)],
+        "SubnetSize": DEFAULT_PREFIX,
     }
 
 
