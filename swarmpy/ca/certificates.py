@@ -48,7 +48,8 @@ SECRET_BYTES = 16
 BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 INVALID_TOKEN = "invalid join token"
-WRONG_TOKEN = "a valid join token is necessary to join this cluster"
+# SwarmKit's words (ca/server.go), capital and all: `docker swarm join` prints them as they are.
+WRONG_TOKEN = "A valid join token is necessary to join this cluster"
 
 
 @dataclass(frozen=True)
