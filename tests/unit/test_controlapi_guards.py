@@ -214,7 +214,7 @@ def test_a_spec_naming_no_mode_is_the_clients_error_not_an_internal_one() -> Non
         service_spec({**body, "Mode": {"Bogus": {}}})
 
 
-def test_a_ref_not_found_or_ambiguous_is_worded_as_dockerd() -> None:
+def test_a_missing_ref_or_previous_spec_is_worded_as_dockerd() -> None:
     """daemon/cluster/helpers.go's words, which docker's CLI 23+ prints after "Error response
     from daemon: " (`docker node inspect nope` -> "node nope not found")."""
 
@@ -236,5 +236,9 @@ def test_a_ref_not_found_or_ambiguous_is_worded_as_dockerd() -> None:
         with pytest.raises(NotFound) as no_service:
             await api.services.update("web", SPEC, rollback=False)
         assert str(no_service.value) == "service web not found"
+        await api.services.create(SPEC)
+        with pytest.raises(Conflict) as no_previous:
+            await api.services.update("web", None, rollback=True)
+        assert str(no_previous.value) == "service does not have a previous spec"
 
     run(scenario())

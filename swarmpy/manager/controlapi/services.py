@@ -123,7 +123,8 @@ class ServiceAPI:
         service: Service = resolve(snapshot, SERVICES, ref, _service_name)
         if rollback:
             if service.previous_spec is None:
-                raise Conflict(f"service {service.spec.name} has no previous spec to roll back to")
+                # dockerd's words (cluster/services.go), what docker's CLI prints for it.
+                raise Conflict("service does not have a previous spec")
             new_spec = service.previous_spec
         else:
             assert spec is not None
