@@ -106,6 +106,10 @@ def settings(data_dir: Path, password: str) -> dict[str, Any]:
         # Forking a process that runs gRPC threads is unsafe; our state pickles in ms.
         "useFork": False,
         "maxBindRetries": 3,
+        # Without a leader a write fails at once (RaftLog._command retries it until its
+        # timeout) instead of waiting in pysyncobj's queue: a queued write outlived the
+        # caller told it failed, and was applied once a leader was elected.
+        "commandsWaitLeader": False,
     }
 
 
