@@ -284,6 +284,14 @@ class Containers:
         rows = await self.inspect_all(all=not running_only)
         return {doc["Image"] for _, doc in rows if doc["Image"]}
 
+    async def image_users(self) -> dict[str, list[tuple[str, bool]]]:
+        """Each image id's containers, newest first: (container id, running)."""
+        users: dict[str, list[tuple[str, bool]]] = {}
+        for info, doc in await self.inspect_all(all=True):
+            if doc["Image"]:
+                users.setdefault(doc["Image"], []).append((info.id, doc["State"]["Running"]))
+        return users
+
     def _inspect(self, s: dict[str, Any], at: float) -> dict[str, Any]:
         info = self._info(s, at)
         cdir = self._dir(s["id"])

@@ -98,7 +98,9 @@ def test_an_image_in_use_is_a_conflict(task: tuple[DockerCli, str]) -> None:
     cli, _ = task
     in_use = cli.run("rmi", "busybox")
     assert in_use.returncode == 1
-    assert "container is using its referenced image" in in_use.stderr
+    # Docker's words: the reference, the container and the image.
+    assert 'repository reference "busybox" (must force) - container ' in in_use.stderr
+    assert " is using its referenced image " in in_use.stderr
     client = docker.APIClient(base_url=f"unix://{cli.socket}", version="1.41")
     try:
         with pytest.raises(docker.errors.APIError) as caught:

@@ -142,8 +142,8 @@ def test_remove_untags_then_deletes_and_keeps_shared_layers(
 def test_an_image_in_use_cannot_be_removed(store: ImageStore, scratch: Path) -> None:
     save_docker_tar(scratch / "bb.tar", busybox_image(), ["busybox:latest"])
     [record] = store.load(scratch / "bb.tar")
-    with pytest.raises(Conflict, match="container is using its referenced image"):
-        store.remove("busybox", in_use=lambda image_id: image_id == record.id)
+    with pytest.raises(Conflict, match="is using its referenced image"):
+        store.remove("busybox", users=lambda i: [("c" * 64, False)] if i == record.id else [])
     assert store.get("busybox") == record
 
 

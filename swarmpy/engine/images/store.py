@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmpy.engine.images import pull as pulling
+from swarmpy.engine.images import removal
 from swarmpy.engine.images.archive import open_archive
 from swarmpy.engine.images.digests import digest_hex, sha256_of
 from swarmpy.engine.images.events import ImageEvents
@@ -368,70 +369,96 @@ class ImageStore:
     # ------------------------------------------------------------ removal
 
     def remove(
-        self, ref: str, in_use: Callable[[str], bool] | None = None
+        self,
+        ref: str,
+        users: removal.ImageUsers = removal.no_users,
+        force: bool = False,
+        prune: bool = True,
     ) -> builtins.list[dict[str, str]]:
-        """``docker rmi``: untag, and delete the image once no name is left.
+        """``docker rmi``, as dockerd decides it: a name given goes (with its repository's
+        digests once no tag of it is left), and the image with the last name; an id given
+        deletes the image and its names. ``users(image_id)`` are the containers made from
+        an image (id, running); ``prune`` also deletes the untagged build steps under it.
 
         Returns Docker's report rows (``{"Untagged": ...}``, ``{"Deleted": ...}``).
-        ``in_use(image_id)`` says whether a container still runs the image.
         """
         with self._lock:
             record = self.get(ref)
-            key = _ref_key(parse_reference(ref)) if self._by_reference(ref) is record else None
-            if key in record.repo_tags and len(record.repo_tags) > 1:
-                self._save(
-                    replace(record, repo_tags=tuple(t for t in record.repo_tags if t != key))
-                )
-                self.events.emit("untag", record.id, record.id, self._labels(record))
-                return [{"Untagged": familiar_name(key)}]
-            if key is None and len(record.repo_tags) > 1:
-                raise Conflict(
-                    f"conflict: unable to delete {ref} (must be forced) - image is referenced "
-                    "in multiple repositories"
-                )
-            if any(r.parent == record.id for r in self._records.values()):
-                if key in record.repo_tags:
-                    # By name: only the name goes, the image stays as a build step of
-                    # another (dockerd ignores this conflict when a reference was removed).
-                    self._save(replace(record, repo_tags=()))
-                    self.events.emit("untag", record.id, record.id, self._labels(record))
-                    return [{"Untagged": familiar_name(key)}]
-                raise Conflict(
-                    f"conflict: unable to delete {record.short_id} (cannot be forced) - image "
-                    "has dependent child images"
-                )
-            if in_use is not None and in_use(record.id):
-                raise Conflict(
-                    f"conflict: unable to remove repository reference {ref!r} - container is "
-                    f"using its referenced image {record.short_id}"
-                )
-            report = [
-                {"Untagged": familiar_name(n)} for n in record.repo_tags + record.repo_digests
-            ]
-            labels = self._labels(record)
-            self._delete(record)
-            for _ in report:
-                self.events.emit("untag", record.id, record.id, labels)
-            self.events.emit("delete", record.id, record.id, {})
-            return [*report, {"Deleted": record.id}, *self._prune_parents(record, in_use)]
+            report: builtins.list[dict[str, str]] = []
+            refs = record.repo_tags + record.repo_digests
+            if self._by_reference(ref) is record:
+                key = _ref_key(parse_reference(ref))
+                using = users(record.id)
+                if not force and removal.single_reference(refs) and using:
+                    raise Conflict(
+                        f'conflict: unable to remove repository reference "{ref}" (must '
+                        f"force) - container {using[0][0][:12]} is using its referenced "
+                        f"image {record.short_id}"
+                    )
+                left = [r for r in refs if r != key]
+                gone = [key, *removal.digests_left_alone(key, left)]
+                record = self._untag(record, gone, report)
+                if record.repo_tags or record.repo_digests:
+                    return report
+                quiet = True  # the name is gone; a conflict only keeps the image
+            else:
+                if removal.single_reference(refs):
+                    conflict = self._conflict(record, users, soft=not force, refs=False)
+                    if conflict is not None:
+                        raise Conflict(str(conflict))
+                    record = self._untag(record, refs, report)
+                quiet = False
+            self._delete_image(record, users, report, force, prune, quiet)
+            return report
 
-    def _prune_parents(
-        self, record: ImageRecord, in_use: Callable[[str], bool] | None
-    ) -> builtins.list[dict[str, str]]:
-        """Docker's rmi also deletes the untagged build steps under an image, up to the first
-        one that is tagged, used, or the parent of another image."""
-        report: builtins.list[dict[str, str]] = []
+    def _untag(
+        self, record: ImageRecord, refs: Sequence[str], report: builtins.list[dict[str, str]]
+    ) -> ImageRecord:
+        labels = self._labels(record)
+        record = replace(
+            record,
+            repo_tags=tuple(t for t in record.repo_tags if t not in refs),
+            repo_digests=tuple(d for d in record.repo_digests if d not in refs),
+        )
+        self._save(record)
+        for ref in refs:
+            report.append({"Untagged": familiar_name(ref)})
+            self.events.emit("untag", record.id, record.id, labels)
+        return record
+
+    def _conflict(
+        self, record: ImageRecord, users: removal.ImageUsers, soft: bool, refs: bool = True
+    ) -> removal.DeleteConflict | None:
+        has_refs = refs and bool(record.repo_tags or record.repo_digests)
+        children = any(r.parent == record.id for r in self._records.values())
+        return removal.delete_conflict(record.short_id, children, users(record.id), has_refs, soft)
+
+    def _delete_image(
+        self,
+        record: ImageRecord,
+        users: removal.ImageUsers,
+        report: builtins.list[dict[str, str]],
+        force: bool,
+        prune: bool,
+        quiet: bool,
+    ) -> None:
+        """dockerd's imageDeleteHelper: the image with its names unless a conflict keeps it
+        (told, unless ``quiet`` and the image is still named, has children or is used),
+        then, with ``prune``, its parent quietly."""
+        conflict = self._conflict(record, users, soft=not force)
+        if conflict is not None:
+            named = bool(record.repo_tags or record.repo_digests)
+            children = any(r.parent == record.id for r in self._records.values())
+            if quiet and (named or children or conflict.used):
+                return
+            raise Conflict(str(conflict))
+        record = self._untag(record, record.repo_tags + record.repo_digests, report)
+        self._delete(record)
+        self.events.emit("delete", record.id, record.id, {})
+        report.append({"Deleted": record.id})
         parent = self._records.get(record.parent)
-        while parent is not None and not parent.repo_tags and not parent.repo_digests:
-            if any(r.parent == parent.id for r in self._records.values()):
-                break
-            if in_use is not None and in_use(parent.id):
-                break
-            self._delete(parent)
-            self.events.emit("delete", parent.id, parent.id, {})
-            report.append({"Deleted": parent.id})
-            parent = self._records.get(parent.parent)
-        return report
+        if prune and parent is not None:
+            self._delete_image(parent, users, report, False, True, True)
 
     def intermediate(self, record: ImageRecord) -> bool:
         """An untagged build step another image was made from (``image ls`` hides it)."""

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from swarmpy.engine.images.records import timestamp
 from swarmpy.engine.volumes import dir_size
-from swarmpy.errors import SwarmpyError
+from swarmpy.errors import NotFound, SwarmpyError
 from swarmpy.server.app import (
     NODE,
     Routes,
@@ -152,15 +152,21 @@ async def prune_containers(request: web.Request) -> web.Response:
     return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
-def _remove_image(engine: LocalEngine, image: ImageFacts, in_use: set[str]) -> list[Any]:
-    """Docker's prune of one image: each of its tags removed in turn (the last deletes it),
-    an untagged one by id."""
+def _remove_image(engine: LocalEngine, image: ImageFacts) -> list[Any]:
+    """Docker's prune of one image: each of its names removed in turn (the last deletes it;
+    a digest that went with its tag is skipped), an unnamed one by id. Only unused images
+    are pruned, so no container is told as their user."""
     store = engine.images
+    record = store.get(image.id)
+    refs = record.repo_tags + record.repo_digests
     report: list[Any] = []
-    for tag in image.tags:
-        report += store.remove(tag, in_use.__contains__)
-    if not image.tags:
-        report += store.remove(image.id, in_use.__contains__)
+    for ref in refs:
+        try:
+            report += store.remove(ref)
+        except NotFound:
+            continue
+    if not refs:
+        report += store.remove(image.id)
     return report
 
 
@@ -181,7 +187,7 @@ async def prune_images(request: web.Request) -> web.Response:
         if not image_prunable(image, in_use, dangling is not False, filters, until):
             continue
         try:
-            report += await asyncio.to_thread(_remove_image, engine, image, in_use)
+            report += await asyncio.to_thread(_remove_image, engine, image)
         except SwarmpyError:
             continue  # used or changed meanwhile: Docker skips an image it cannot delete
     after_facts = await asyncio.to_thread(_image_facts, engine)

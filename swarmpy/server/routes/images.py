@@ -93,10 +93,12 @@ async def remove(request: web.Request) -> web.Response:
     engine = local_engine(request)
     ref = request.match_info["name"]
     force = query_flag(request, "force")
-    query_flag(request, "noprune")  # no parent images to keep: every image is a pulled one
+    prune = not query_flag(request, "noprune")
     engine.images.get(ref)  # 404 before the containers are looked at
-    in_use = await engine.containers.images_in_use(running_only=force)
-    report = await asyncio.to_thread(engine.images.remove, ref, in_use.__contains__)
+    users = await engine.containers.image_users()
+    report = await asyncio.to_thread(
+        engine.images.remove, ref, lambda i: users.get(i, ()), force, prune
+    )
     return json_response(report)
 
 
