@@ -94,7 +94,10 @@ class ImageStore:
         resolved = pulling.resolve(parsed, endpoints, display, say, credentials)
         doc = parse_config(resolved.config)
         diff_ids = diff_ids_of(doc)
-        known = sha256_of(resolved.config) in self._records
+        # dockerd's tagUpdated: up to date only if the name pulled named this image already.
+        with self._lock:
+            before = self._by_reference(str(parsed))
+        known = before is not None and before.id == sha256_of(resolved.config)
         with self._pinning(diff_ids):
             pulling.fetch_layers(
                 resolved,
