@@ -22,7 +22,8 @@ BASE = "https://registry.test"
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ImageStore:
     image = busybox_image()
     manifest = image.manifest()
-    blobs = {image.config_digest: image.config, **dict(zip(image.layer_digests, image.layers))}
+    layers = zip(image.layer_digests, image.layers, strict=True)
+    blobs = {image.config_digest: image.config, **dict(layers)}
 
     def handle(request: httpx.Request) -> httpx.Response:
         kind, ref = request.url.path.split("/")[-2:]
