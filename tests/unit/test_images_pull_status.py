@@ -34,7 +34,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ImageStore:
         return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
 
     def client(*args: Any, **kwargs: Any) -> RegistryClient:
-        return RegistryClient(*args, transport=httpx.MockTransport(handle), **kwargs)
+        kwargs["transport"] = httpx.MockTransport(handle)
+        return RegistryClient(*args, **kwargs)
 
     monkeypatch.setattr(pulling, "RegistryClient", client)
     return ImageStore(tmp_path / "images", hub_url=BASE)
