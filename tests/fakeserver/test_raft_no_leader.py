@@ -16,6 +16,7 @@ from swarmpy.manager.state.store import CLUSTERS, Store, Tx
 from swarmpy.model import Cluster
 from tests.support.poll import wait_for_async
 from tests.support.ports import free_port
+from tests.support.raftcluster import raft_logs
 
 pytestmark = pytest.mark.fakeserver
 
@@ -66,5 +67,29 @@ def test_a_write_refused_without_leader_is_not_applied_once_one_is_elected(
         finally:
             await alone.stop()
             await other.stop()
+
+    asyncio.run(run())
+
+
+def test_a_manager_cut_off_from_the_others_forgets_its_leader(tmp_path: Path) -> None:
+    # With the other two of three managers killed, pysyncobj (which calls an election only
+    # when connected to someone) kept the dead leader for good: `node ls` answered from a
+    # stale store naming it Leader, and writes timed out instead of "no leader".
+    async def run() -> None:
+        async with raft_logs(tmp_path, PASSWORD, commit_timeout_s=1.0) as rafts:
+            leader = await wait_for_async(
+                "a leader", lambda: next((r for r in rafts if r.is_leader()), None), 30
+            )
+            survivor = next(r for r in rafts if r is not leader)
+            await wait_for_async(
+                "the leader known", lambda: survivor.leader() == leader.self_addr, 10
+            )
+            for raft in rafts:
+                if raft is not survivor:
+                    await raft.stop()
+            await wait_for_async("the leader forgotten", lambda: survivor.leader() is None, 10)
+            assert not any(m.is_leader for m in survivor.members())
+            with pytest.raises(NoLeader):
+                await Store(survivor).update(create("refused"))
 
     asyncio.run(run())

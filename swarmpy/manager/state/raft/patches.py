@@ -565,7 +565,26 @@ class PatchedSyncObj(SyncObj):  # type: ignore[misc]
             # tick before any message says them; pysyncobj would log a traceback per tick.
             self._full_disk(exc, "this manager cannot take part in elections")
             time.sleep(timeToWait)
+        self._forget_unreachable_leader()
         self._release()
+
+    def _forget_unreachable_leader(self) -> None:
+        """A follower that hears from no other manager forgets its leader once an election
+        is due.
+
+        pysyncobj calls an election only when connected to another manager: cut off from
+        all of them (the other two of three killed), a follower kept the leader it last heard
+        of for good, so reads answered from a store nobody updated, naming a dead leader, and
+        writes went to it to time out. Without a leader, the manager says the swarm has none,
+        as a swarmkit manager does once its election timeout passes; a leader's next append
+        names it again."""
+        if self._isLeader() or self._getLeader() is None or not self.otherNodes:
+            return
+        if self._SyncObj__connectedNodes or self._SyncObj__raftElectionDeadline > monotonic():
+            return
+        log.info("raft: no other manager reachable: leader %s forgotten", self._getLeader())
+        self._SyncObj__raftLeader = None
+        self._SyncObj__onLeaderChanged()  # fails the writes forwarded to it (retried)
 
     def _checkCommandsToApply(self) -> None:
         self._appending = True
