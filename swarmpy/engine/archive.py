@@ -113,13 +113,19 @@ def go_mode(st: os.stat_result) -> int:
     return mode
 
 
-def path_stat(root: Path, path: str, mounts: Mounts = ()) -> dict[str, Any]:
-    """Docker's ContainerPathStat of ``path`` (its last link not followed)."""
+def file_not_found(path: str, container: str) -> NotFound:
+    """dockerd's containerFileNotFound, naming the container as the client did."""
+    return NotFound(f"Could not find the file {path} in container {container}".rstrip())
+
+
+def path_stat(root: Path, path: str, mounts: Mounts = (), container: str = "") -> dict[str, Any]:
+    """Docker's ContainerPathStat of ``path`` (its last link not followed) in ``container``
+    (its name as the client gave it, for the error)."""
     host = scoped_path(root, path, False, mounts)
     try:
         st = os.lstat(host)
     except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container") from None
+        raise file_not_found(path, container) from None
     link = ""
     if stat.S_ISLNK(st.st_mode):
         # Docker reports where the link leads, as a path in the container.
@@ -139,26 +145,33 @@ def stat_header(doc: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
-def write_archive(root: Path, path: str, out: IO[bytes], mounts: Mounts = ()) -> None:
+def write_archive(
+    root: Path, path: str, out: IO[bytes], mounts: Mounts = (), container: str = ""
+) -> None:
     """A tar of ``path`` (a file, or a directory and everything under it) to ``out``, its
     entries named from the path's base name, as Docker's GET archive."""
     # A link named as such is copied as a link; "dir/" and "dir/." mean the directory.
     contents = path.endswith("/.")
     host = scoped_path(root, path, path.endswith("/") or contents, mounts)
     if not os.path.lexists(host):
-        raise NotFound(f"Could not find the file {path} in container")
+        raise file_not_found(path, container)
     name = "." if contents or host == root else host.name
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         tar.add(str(host), arcname=name, recursive=True)
 
 
 def extract_archive(
-    root: Path, path: str, data: IO[bytes], no_overwrite_dir: bool, mounts: Mounts = ()
+    root: Path,
+    path: str,
+    data: IO[bytes],
+    no_overwrite_dir: bool,
+    mounts: Mounts = (),
+    container: str = "",
 ) -> None:
     """Docker's PUT archive: ``data`` (a tar) unpacked into the directory ``path``."""
     host = scoped_path(root, path, True, mounts)
     if not host.exists():
-        raise NotFound(f"Could not find the file {path} in container")
+        raise file_not_found(path, container)
     if not host.is_dir():
         raise InvalidArgument("extraction point is not a directory")
     with tarfile.open(fileobj=data, mode="r|*") as tar:

@@ -3,6 +3,7 @@ request, the DNAT ruleset, paths in a container's root, and run's flags."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from swarmpy.cli import run, runflags
 from swarmpy.dockerjson import detachkeys
 from swarmpy.engine import archive
-from swarmpy.errors import Conflict, InvalidArgument
+from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.overlay.containerports import Forward, ruleset
 from swarmpy.server.convert.standalone import inspect_doc, summary_row
 from swarmpy.standalone import mounts, names, ports, restart
@@ -400,6 +401,17 @@ def test_links_are_followed_inside_the_container_root(tmp_path: Path) -> None:
     assert archive.scoped_path(root, "/abs/hostname", mounts=binds) == tmp_path / "hostname"
     assert archive.path_stat(root, "/abs")["linkTarget"] == "/etc"
     assert archive.path_stat(root, "/etc")["mode"] & archive.GO_DIR
+
+
+def test_a_missing_path_is_told_with_the_container_named(tmp_path: Path) -> None:
+    """docker cp web:/nope . says dockerd's "Could not find the file /nope in container web"."""
+    expected = "Could not find the file /nope in container web"
+    with pytest.raises(NotFound, match=f"^{expected}$"):
+        archive.path_stat(tmp_path, "/nope", container="web")
+    with pytest.raises(NotFound, match=f"^{expected}$"):
+        archive.write_archive(tmp_path, "/nope", io.BytesIO(), container="web")
+    with pytest.raises(NotFound, match=f"^{expected}$"):
+        archive.extract_archive(tmp_path, "/nope", io.BytesIO(), False, container="web")
 
 
 # ---------------------------------------------------------------- run's flags

@@ -336,15 +336,17 @@ async def _rootfs(request: web.Request) -> tuple[str, Path, str, list[tuple[str,
 
 async def head_archive(request: web.Request) -> web.Response:
     _, root, path, mounts = await _rootfs(request)
-    doc = await asyncio.to_thread(archive.path_stat, root, path, mounts)
+    name = request.match_info["id"]
+    doc = await asyncio.to_thread(archive.path_stat, root, path, mounts, name)
     return web.Response(status=200, headers={STAT_HEADER: archive.stat_header(doc)})
 
 
 async def get_archive(request: web.Request) -> web.StreamResponse:
     _, root, path, mounts = await _rootfs(request)
-    doc = await asyncio.to_thread(archive.path_stat, root, path, mounts)
+    name = request.match_info["id"]
+    doc = await asyncio.to_thread(archive.path_stat, root, path, mounts, name)
     with tempfile.TemporaryFile() as spool:
-        await asyncio.to_thread(archive.write_archive, root, path, spool, mounts)
+        await asyncio.to_thread(archive.write_archive, root, path, spool, mounts, name)
         spool.seek(0)
         response = web.StreamResponse(
             headers={**server_headers(), STAT_HEADER: archive.stat_header(doc)}
@@ -368,7 +370,15 @@ async def put_archive(request: web.Request) -> web.Response:
         while chunk := await request.content.read(CHUNK):
             await asyncio.to_thread(spool.write, chunk)
         spool.seek(0)
-        await asyncio.to_thread(archive.extract_archive, root, path, spool, no_overwrite, mounts)
+        await asyncio.to_thread(
+            archive.extract_archive,
+            root,
+            path,
+            spool,
+            no_overwrite,
+            mounts,
+            request.match_info["id"],
+        )
     return web.Response(status=200)
 
 
