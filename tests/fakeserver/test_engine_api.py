@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -268,6 +269,24 @@ def test_service_create_conflict_and_bad_spec() -> None:
         assert await message(api, "GET", "/services/nosuch") == (404, "service nosuch not found")
         assert await message(api, "DELETE", "/services/nosuch") == (404, "service nosuch not found")
         assert await message(api, "GET", "/tasks/nosuch") == (404, "task nosuch not found")
+
+    run(scenario)
+
+
+def test_an_unnamed_service_gets_a_random_name_as_dockerd_gives() -> None:
+    """`docker service create busybox top` sends no Name; dockerd picks one
+    (namesgenerator, as for containers) rather than refusing."""
+
+    async def scenario(api: EngineApi) -> None:
+        unnamed = {k: v for k, v in SERVICE.items() if k != "Name"}
+        names = set()
+        for _ in range(2):
+            status, created = await call(api, "POST", "/services/create", unnamed)
+            assert status == 201, created
+            _, service = await call(api, "GET", f"/services/{created['ID']}")
+            names.add(service["Spec"]["Name"])
+        assert len(names) == 2
+        assert all(re.fullmatch(r"[a-z]+_[a-z]+[0-9]*", name) for name in names), names
 
     run(scenario)
 

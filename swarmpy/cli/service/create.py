@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,8 +120,6 @@ def create(
                 **shared,
             )
         )
-    if not spec.name:
-        spec = dataclasses.replace(spec, name=_random_name())
     api = engine.connect()
     spec = with_tagged_image(filerefs.resolve_spec(api, spec))
     headers = image_auth(spec.container.image) if with_registry_auth else {}
@@ -133,9 +129,3 @@ def create(
     typer.echo(reply["ID"])
     if not detach:
         wait_for_convergence(api, reply["ID"], quiet=quiet)
-
-
-def _random_name() -> str:
-    left = ["brave", "calm", "eager", "happy", "jolly", "keen", "lucid", "nifty", "quirky", "zen"]
-    right = ["turing", "hopper", "lovelace", "ritchie", "thompson", "pike", "knuth", "liskov"]
-    return f"{secrets.choice(left)}_{secrets.choice(right)}"

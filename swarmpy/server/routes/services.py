@@ -17,6 +17,7 @@ from swarmpy.server.app import NODE, Routes, json_body, json_response, query_fla
 from swarmpy.server.backend import log_relay, reader, writer
 from swarmpy.server.filters import Filters, parse_filters, prefix
 from swarmpy.server.logstream import log_options, stream_logs
+from swarmpy.standalone import names
 
 SERVICE_FILTERS = ("id", "label", "mode", "name", "runtime")
 
@@ -115,6 +116,11 @@ def with_registry_auth(spec: ServiceSpec, request: web.Request, kept: str) -> Se
 async def create(request: web.Request) -> web.Response:
     api = writer(request.app[NODE])
     spec = with_registry_auth(service_spec(await json_body(request)), request, "")
+    if not spec.name:
+        # As dockerd (convert.ServiceSpecToGRPC): an unnamed service gets a random name, so
+        # `docker service create busybox top` works without --name.
+        taken = {s.spec.name for s in api.services.list()}
+        spec = dataclasses.replace(spec, name=names.generate(taken))
     service = await api.services.create(spec)
     # No warnings: swarmpy does not pin images to digests, the source of Docker's.
     return json_response({"ID": service.id, "Warnings": []}, status=201)
