@@ -370,10 +370,17 @@ class Containers:
         pids = json.loads(await _output(self.runc.argv("ps", "--format", "json", s["id"])))
         return container_processes(await _output(["ps", *ps_args.split()]), set(pids or []))
 
-    async def raw_stats(self, ref: str) -> tuple[str, str, dict[str, Any]]:
-        """A running container's id, name and runc's statistics (``runc events --stats``)."""
+    async def raw_stats(self, ref: str) -> tuple[str, str, dict[str, Any], str]:
+        """A running container's id, name, runc's statistics (``runc events --stats``) and
+        its network namespace's /proc/net/dev ("" when it cannot be read: it just ended)."""
         s = await self._running(ref)
-        return s["id"], _ann(s).get(bundle.ANN_NAME, s["id"]), await self.runc.stats(s["id"])
+        raw = await self.runc.stats(s["id"])
+        try:
+            # Its init's view is its namespace's: runc counts no interface it did not make.
+            net_dev = await asyncio.to_thread(Path(f"/proc/{s['pid']}/net/dev").read_text)
+        except OSError:
+            net_dev = ""
+        return s["id"], _ann(s).get(bundle.ANN_NAME, s["id"]), raw, net_dev
 
     async def stats(self, ref: str, interval_s: float = 0.5) -> ContainerStats:
         s = await self._running(ref)

@@ -19,6 +19,7 @@ from swarmpy.server.convert.container import (
     check_filters,
     inspect_json,
     matches,
+    parse_net_dev,
     parse_proc_stat,
     stats_json,
     summary,
@@ -199,6 +200,33 @@ def test_stats_have_the_keys_docker_stats_computes_from() -> None:
     assert out["pids_stats"]["current"] == 3
     assert out["blkio_stats"]["io_service_bytes_recursive"][0]["op"] == "Read"
     assert out["preread"] != out["read"]
+
+
+NET_DEV = """\
+Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     140       2    0    0    0     0          0         0      140       2    0    0    0     0       0          0
+  eth0:    1296      14    1    2    0     0          0         0      726       9    3    4    0     0       0          0
+"""  # noqa: E501
+
+
+def test_stats_carry_the_interfaces_docker_stats_sums_for_net_io() -> None:
+    networks = parse_net_dev(NET_DEV)
+    assert networks == {
+        "eth0": {
+            "rx_bytes": 1296,
+            "rx_packets": 14,
+            "rx_errors": 1,
+            "rx_dropped": 2,
+            "tx_bytes": 726,
+            "tx_packets": 9,
+            "tx_errors": 3,
+            "tx_dropped": 4,
+        }
+    }
+    out = stats_json(CID, "c", Sample(1.0, RUNC_STATS, 5, 1, networks), None, 0)
+    assert out["networks"]["eth0"]["rx_bytes"] == 1296
+    assert "networks" not in stats_json(CID, "c", Sample(1.0, RUNC_STATS, 5, 1), None, 0)
 
 
 def test_a_first_reading_has_zero_precpu() -> None:

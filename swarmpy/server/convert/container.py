@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from swarmpy.dockerjson.common import timestamp
@@ -302,6 +302,28 @@ class Sample:
     runc: Mapping[str, Any]
     system_cpu_ns: int
     online_cpus: int
+    # The container's interfaces' counters (parse_net_dev), what docker stats' NET I/O sums.
+    networks: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+# /proc/net/dev's receive and transmit columns Docker's NetworkStats carries, by position.
+_NET_DEV_RECEIVE = {"rx_bytes": 0, "rx_packets": 1, "rx_errors": 2, "rx_dropped": 3}
+_NET_DEV_TRANSMIT = {"tx_bytes": 8, "tx_packets": 9, "tx_errors": 10, "tx_dropped": 11}
+
+
+def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
+    """Each interface's counters from a network namespace's /proc/net/dev, as Docker's stats
+    ``networks`` (loopback left out, as libnetwork's sandbox statistics leave it)."""
+    networks: dict[str, dict[str, int]] = {}
+    for line in text.splitlines()[2:]:
+        name, sep, rest = line.partition(":")
+        fields = rest.split()
+        name = name.strip()
+        if not sep or name == "lo" or len(fields) < 16:
+            continue
+        columns = {**_NET_DEV_RECEIVE, **_NET_DEV_TRANSMIT}
+        networks[name] = {key: int(fields[i]) for key, i in columns.items()}
+    return networks
 
 
 def cpu_stats(sample: Sample | None) -> dict[str, Any]:
@@ -369,7 +391,7 @@ def stats_json(
     """Docker's StatsJSON: this sample as ``cpu_stats``, the one before as ``precpu_stats``
     (zero without one, as Docker's first)."""
     pids = sample.runc.get("pids") or {}
-    return {
+    out = {
         "read": timestamp(sample.at),
         "preread": timestamp(previous.at) if previous else timestamp(0),
         "pids_stats": {"current": int(pids.get("current", 0)), "limit": int(pids.get("limit", 0))},
@@ -382,6 +404,9 @@ def stats_json(
         "name": "/" + name,
         "id": cid,
     }
+    if sample.networks:  # Docker's omitempty: no key for a container without interfaces
+        out["networks"] = {k: dict(v) for k, v in sample.networks.items()}
+    return out
 
 
 def parse_proc_stat(text: str, clock_ticks: int) -> int:

@@ -38,6 +38,7 @@ from swarmpy.server.convert.container import (
     check_filters,
     inspect_json,
     matches,
+    parse_net_dev,
     parse_proc_stat,
     stats_json,
     summary,
@@ -283,8 +284,9 @@ def _system_cpu_ns() -> int:
 
 
 async def _sample(engine: LocalEngine, ref: str) -> tuple[str, str, Sample]:
-    cid, name, raw = await engine.containers.raw_stats(ref)
-    return cid, name, Sample(time.time(), raw, _system_cpu_ns(), os.cpu_count() or 1)
+    cid, name, raw, net_dev = await engine.containers.raw_stats(ref)
+    cpus = os.cpu_count() or 1
+    return cid, name, Sample(time.time(), raw, _system_cpu_ns(), cpus, parse_net_dev(net_dev))
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
