@@ -326,12 +326,12 @@ class Containers:
             "LogPath": str(cdir.log_file),
             "Config": {
                 "Hostname": config.get("hostname", ""),
-                "User": "{uid}:{gid}".format(**proc.get("user", {"uid": 0, "gid": 0})),
+                "User": rec.get("user", _resolved_user(proc)),
                 "Env": proc.get("env", []),
                 "Cmd": args,
                 "Image": info.image,
                 "Tty": bool(proc.get("terminal", False)),
-                "WorkingDir": proc.get("cwd", "/"),
+                "WorkingDir": rec.get("workdir", proc.get("cwd", "/")),
                 "Labels": self._labels(ann),
                 **({} if check is None else {"Healthcheck": health_json(check)}),
             },
@@ -516,6 +516,11 @@ async def _output(argv: list[str]) -> str:
         message = err.decode(errors="replace").strip().splitlines()
         raise InvalidArgument(f"{argv[0]} failed: {message[-1] if message else proc.returncode}")
     return out.decode(errors="replace")
+
+
+def _resolved_user(proc: dict[str, Any]) -> str:
+    """What a container made before its record kept the user as given shows: uid:gid."""
+    return "{uid}:{gid}".format(**proc.get("user", {"uid": 0, "gid": 0}))
 
 
 def _ann(state: dict[str, Any]) -> dict[str, str]:

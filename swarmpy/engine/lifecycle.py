@@ -124,6 +124,10 @@ class Engine:
             created_at=time.time(),
             healthcheck=None if check is None else health_json(check),
             log=dataclasses.asdict(container.log),
+            # Config.User and Config.WorkingDir as dockerd shows them: the run's, else the
+            # image's, as given ("" when neither says), not what they resolved to.
+            user=container.user or image.user,
+            workdir=container.workdir or image.workdir,
         )
         self.events.emit("create", container.id, config.get("annotations") or {})
 
