@@ -24,6 +24,7 @@ from swarmpy.api import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 from swarmpy.ca import certificates as ca
 from swarmpy.model import ENGINE_VERSION, FileData, NetworkView, Resources, Task, TaskStatus
 from swarmpy.protocol import (
+    DEFAULT_HEARTBEAT_PERIOD_S,
     HEARTBEAT_MISSES,
     NotLeader,
     raise_if_not_leader,
@@ -40,6 +41,11 @@ STATUS_BATCH_S = 0.05
 STATUS_RETRY_S = 1.0
 STATUS_TIMEOUT_S = 30.0
 RECONNECT_S = 0.5
+# After this many rounds in a row that reached no leader, the agent says so once and logs
+# each further failure at debug level: managers down for minutes wrote lines by the second.
+QUIET_AFTER_ROUNDS = 3
+# Rounds after which the pause between them stops growing (it is capped before).
+BACKOFF_ROUNDS = 8
 # How long to wait for a manager's first session message. A follower answers at once (a
 # redirect), a leader at capacity refuses at once with a delay; one that admitted us answers
 # once our registration commits, which on a starved machine took 10-22 s (issue 16's scale
@@ -48,6 +54,15 @@ RECONNECT_S = 0.5
 # an agent to wait (the dispatcher's MAX_RETRY_S); a manager that is gone fails the call at
 # once, only one that hangs costs the full wait.
 SESSION_OPEN_TIMEOUT_S = 30.0
+
+
+def reconnect_wait(failed_rounds: int, period_s: float) -> float:
+    """The pause before the next round of sessions after ``failed_rounds`` rounds in a row
+    that reached no leader: RECONNECT_S, doubling with each round (SwarmKit's agents back
+    off too), but never longer than a heartbeat period, since a leader elected meanwhile
+    marks a node still away after HEARTBEAT_MISSES periods down."""
+    doublings = min(max(failed_rounds - 1, 0), BACKOFF_ROUNDS)
+    return float(min(max(RECONNECT_S, period_s), RECONNECT_S * 2**doublings))
 
 
 class Agent:
@@ -83,6 +98,9 @@ class Agent:
         self._pending: dict[str, TaskStatus] = {}
         self._pending_event = asyncio.Event()
         self._stopped = False
+        self._opened = False  # whether a session opened in the current round
+        # The dispatcher's heartbeat period, as the last session told it.
+        self._period_s = DEFAULT_HEARTBEAT_PERIOD_S
         self._main: asyncio.Task[None] | None = None
         self.connected_to: str | None = None
 
@@ -105,19 +123,25 @@ class Agent:
 
     async def _run(self) -> None:
         preferred: str | None = None
+        failed_rounds = 0
         while not self._stopped:
             candidates = [preferred] if preferred else []
             candidates += random.sample(self.managers, len(self.managers))
             preferred = None
             wait: float | None = None
+            failed: set[str] = set()
+            self._opened = False
+            level = logging.INFO if failed_rounds < QUIET_AFTER_ROUNDS else logging.DEBUG
             for target in candidates:
                 try:
                     await self._session(target)
                 except NotLeader as exc:
-                    if exc.leader_addr and exc.leader_addr != target:
+                    # A manager naming a leader this round could not reach (one that has
+                    # not yet noticed it died) is no lead to follow again at once.
+                    if exc.leader_addr and exc.leader_addr not in failed | {target}:
                         preferred = exc.leader_addr
                         break
-                    log.info("session with %s ended: %s", target, exc)
+                    log.log(level, "session with %s ended: %s", target, exc)
                 except grpc.aio.AioRpcError as exc:
                     node_id = removed_node(exc)
                     if node_id is not None:
@@ -131,19 +155,30 @@ class Agent:
                         preferred = target
                         self.connected_to = None
                         break
-                    log.info("session with %s ended: %s", target, exc.details() or exc.code())
+                    log.log(level, "session with %s ended: %s", target, exc.details() or exc.code())
                 except (OSError, TimeoutError) as exc:
-                    log.info("session with %s failed: %s", target, exc)
+                    log.log(level, "session with %s failed: %s", target, exc)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     # A bug in handling one message must not end the node's only session loop.
                     log.exception("session with %s failed", target)
                 self.connected_to = None
+                failed.add(target)
                 if preferred:
                     break
+            if self._opened or wait is not None:
+                failed_rounds = 0
+            elif not preferred:  # a redirect to follow neither failed nor succeeded yet
+                failed_rounds += 1
+                if failed_rounds == QUIET_AFTER_ROUNDS:
+                    log.info(
+                        "no manager leads a swarm this node can reach; trying again every "
+                        "%gs at most (further failures at debug level)",
+                        reconnect_wait(BACKOFF_ROUNDS, self._period_s),
+                    )
             if wait is None:
-                wait = RECONNECT_S if not preferred else 0.05
+                wait = reconnect_wait(failed_rounds, self._period_s) if not preferred else 0.05
             await asyncio.sleep(wait)
 
     def _removed(self, node_id: str, exc: grpc.aio.AioRpcError) -> None:
@@ -175,6 +210,8 @@ class Agent:
             session_id = first.session_id
             self._take_session(first)
             self.connected_to = target
+            self._opened = True
+            self._period_s = first.heartbeat_period_s or self._period_s
             log.info("session %s open with manager %s", session_id, target)
             workers = [
                 asyncio.create_task(self._heartbeat(stub, session_id, first.heartbeat_period_s)),
