@@ -28,8 +28,8 @@ from typing import Any
 from swarmpy.engine import bundle
 from swarmpy.engine.childsignal import ChildSignals
 from swarmpy.engine.containers import Containers
-from swarmpy.engine.runc import RUNC_UMASK, ContainerDir, Runc
-from swarmpy.errors import Conflict, InvalidArgument, NotFound
+from swarmpy.engine.runc import RUNC_UMASK, ContainerDir, Runc, last_error
+from swarmpy.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, SwarmpyError
 
 STDOUT, STDERR = 1, 2
 # Finished execs kept for inspect (Docker keeps them while their container lives).
@@ -95,6 +95,50 @@ def set_winsize(fd: int, height: int, width: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
+# What dockerd's setExitCodeFromError reads as a command that is not there (127).
+_INVALID_COMMAND = (
+    "executable file not found",
+    "no such file or directory",
+    "system cannot find the file specified",
+    "failed to run runc create/exec call",
+)
+_WRONG_MOUNT = (
+    ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
+    "specified host path exists and is the expected type"
+)
+
+
+@dataclass(frozen=True)
+class StartFailure:
+    """An exec runc could not start, as dockerd tells it: its words (what ``docker exec``
+    prints) and the exit code exec inspect shows."""
+
+    message: str
+    exit_code: int
+
+    def error(self) -> SwarmpyError:
+        """What a detached start answers: a bad command is the client's (400)."""
+        if self.exit_code in (126, 127):
+            return InvalidArgument(self.message)
+        return RuntimeFailure(self.message)
+
+
+def start_failure(runc_error: str) -> StartFailure:
+    """runc's error as containerd's shim wraps it and dockerd's setExitCodeFromError codes
+    it: 126 cannot be run, 127 not found (or a mount of the wrong kind), else 128."""
+    message = f"OCI runtime exec failed: {runc_error}: unknown"
+    low = message.lower()
+    if "permission denied" in low:
+        return StartFailure(message, 126)
+    if "is a directory" in low:  # Go's words for executing a directory, read as EACCES
+        return StartFailure(f"{message}: permission denied", 126)
+    if "not a directory" in low:
+        return StartFailure(message + _WRONG_MOUNT, 127)
+    if any(words in low for words in _INVALID_COMMAND):
+        return StartFailure(message, 127)
+    return StartFailure(message, 128)
+
+
 @dataclass
 class Exec:
     """One exec: what it runs and, once started, its state (mutable: a live session)."""
@@ -110,6 +154,11 @@ class Exec:
     size: tuple[int, int] | None = None  # (height, width) last asked for
     known_pid: int = 0
     process: ExecProcess | None = field(default=None, repr=False)
+
+    @property
+    def runc_log(self) -> Path:
+        """runc's own messages about starting this exec (next to the pid file)."""
+        return self.pid_file.with_suffix(".log")
 
     @property
     def pid(self) -> int:
@@ -134,8 +183,14 @@ class ExecProcess:
         outputs: list[tuple[int, int]],
         stdin: int | None,
         terminal: bool,
+        started: tuple[Path, Path] | None = None,
     ) -> None:
         self._proc = proc
+        # (pid file, runc's log): runc writes the pid once the process runs; exiting without
+        # it, runc failed to start it and said why in its log (and on our output: dropped).
+        self._started = started
+        self._failure: StartFailure | None = None
+        self._checked = started is None
         # Not asyncio's send_signal (see childsignal): a client resizing a TTY exec as it
         # ended had its exit code turned into 255.
         self._signals = ChildSignals(proc)
@@ -177,9 +232,35 @@ class ExecProcess:
         if fd != self._stdin:
             os.close(fd)
 
+    async def start_failure(self) -> StartFailure | None:
+        """Once the process runs: None; if runc could not start it, why (in Docker's words)."""
+        if self._checked:
+            return self._failure
+        assert self._started is not None
+        pid_file, runc_log = self._started
+        exited = asyncio.ensure_future(self._proc.wait())
+        try:
+            while not pid_file.exists() and not exited.done():
+                await asyncio.wait({exited}, timeout=POLL_S)
+        finally:
+            if not exited.done():
+                exited.cancel()
+        if not pid_file.exists():
+            error = await asyncio.to_thread(last_error, runc_log)
+            if error:
+                self._failure = start_failure(error)
+        self._checked = True
+        return self._failure
+
     async def output(self) -> AsyncIterator[tuple[int, bytes]]:
         """The output until the process ended and its streams closed (or went quiet for
-        DRAIN_S after the exit: a background child may hold them open forever)."""
+        DRAIN_S after the exit: a background child may hold them open forever). An exec
+        runc could not start has Docker's words for it on stdout, as dockerd writes them,
+        instead of runc's own."""
+        failure = await self.start_failure()
+        if failure is not None:
+            yield STDOUT, f"{failure.message}\r\n".encode()
+            return
         exited = asyncio.create_task(self._proc.wait())
         get: asyncio.Future[tuple[int, bytes] | None] | None = None
         try:
@@ -230,6 +311,7 @@ class ExecProcess:
 
     async def wait(self) -> int:
         """The exit code, once the process exited; its streams are closed then."""
+        failure = await self.start_failure()
         code = await self._proc.wait()
         self._signals.close()
         for fd in list(self._outputs):
@@ -237,6 +319,8 @@ class ExecProcess:
         if self._stdin is not None:
             os.close(self._stdin)
             self._stdin = None
+        if failure is not None:
+            return failure.exit_code
         # runc exits 128+N when the process died of signal N; runc itself killed: the same.
         return code if code >= 0 else 128 - code
 
@@ -290,11 +374,19 @@ class Execs:
         made.started = True
         config = made.config
         flags = [*exec_flags(config, made.user_ids), "--pid-file", str(made.pid_file)]
-        argv = containers.runc.argv("exec", *flags, made.container_id, *config.cmd)
-        process = await _start_process(argv, config, detach, made.size)
+        # runc's own errors to a log of their own, told apart from the process's output.
+        log = ["--log", str(made.runc_log), "--log-format", "json"]
+        argv = containers.runc.argv(*log, "exec", *flags, made.container_id, *config.cmd)
+        started = (made.pid_file, made.runc_log)
+        process = await _start_process(argv, config, detach, made.size, started)
         made.running = True
         made.process = process
         if detach:
+            # As dockerd: a detached start answers whether the process started.
+            failure = await process.start_failure()
+            if failure is not None:
+                await self.finish(exec_id, process)
+                raise failure.error()
             self._background(self.finish(exec_id, process))
         elif config.tty:
             self._background(self._size_once_started(made))
@@ -331,6 +423,7 @@ class Execs:
         finally:
             made.known_pid = made.pid  # read it while the file is there
             made.pid_file.unlink(missing_ok=True)
+            made.runc_log.unlink(missing_ok=True)
             made.running = False
             made.process = None
         made.exit_code = code
@@ -365,7 +458,11 @@ class Execs:
 
 
 async def _start_process(
-    argv: list[str], config: ExecConfig, detach: bool, size: tuple[int, int] | None
+    argv: list[str],
+    config: ExecConfig,
+    detach: bool,
+    size: tuple[int, int] | None,
+    started: tuple[Path, Path] | None = None,
 ) -> ExecProcess:
     """Run ``argv`` with the stdio ``config`` asks for: our ends of pipes, or the master side
     of a terminal (of ``size``, when known) that its three stdio share; /dev/null for what
@@ -418,7 +515,7 @@ async def _start_process(
         for fd in ours:
             os.close(fd)
         raise
-    return ExecProcess(proc, outputs, stdin, terminal=config.tty and not detach)
+    return ExecProcess(proc, outputs, stdin, terminal=config.tty and not detach, started=started)
 
 
 async def run_captured(

@@ -38,12 +38,17 @@ pytestmark = pytest.mark.fakeserver
 CID = "c0ffee" + "0" * 58
 NAME = "web.1.x"
 
-# runc --root ROOT list|exec ...: the container is "running" unless ROOT/status says else;
-# exec takes runc's options, writes the pid file and runs the command here.
+# runc --root ROOT [--log F --log-format json] list|exec ...: the container is "running"
+# unless ROOT/status says else; exec takes runc's options, writes the pid file and runs the
+# command here, or, for a command that is not there, fails as runc does (its log, stderr, 255).
 FAKE_RUNC = f"""#!{sys.executable}
-import json, os, sys
+import json, os, shutil, sys
 args = sys.argv[1:]
-root, command, rest = args[1], args[2], args[3:]
+options = {{}}
+while args[0].startswith("--"):
+    flag = args.pop(0)
+    options[flag] = args.pop(0)
+root, command, rest = options["--root"], args[0], args[1:]
 status_file = os.path.join(root, "status")
 status = open(status_file).read().strip() if os.path.exists(status_file) else "running"
 if command == "list":
@@ -52,6 +57,7 @@ if command == "list":
         "annotations": {{"io.swarmpy.container.name": "{NAME}"}}}}]))
 elif command == "exec":
     env = {{}}
+    pid_file = None
     while rest[0].startswith("--"):
         flag = rest.pop(0)
         if flag == "--tty":
@@ -63,8 +69,17 @@ elif command == "exec":
         elif flag == "--cwd":
             os.chdir(value)
         elif flag == "--pid-file":
-            open(value, "w").write(str(os.getpid()))
+            pid_file = value
     rest.pop(0)  # the container id
+    if shutil.which(rest[0]) is None:
+        error = ("exec failed: unable to start container process: exec: "
+            + json.dumps(rest[0]) + ": executable file not found in $PATH")
+        with open(options["--log"], "a") as log:
+            log.write(json.dumps({{"level": "error", "msg": error}}) + "\\n")
+        print(error, file=sys.stderr)
+        sys.exit(255)
+    if pid_file:
+        open(pid_file, "w").write(str(os.getpid()))
     os.environ.update(env)
     os.execvp(rest[0], rest)
 else:
@@ -243,6 +258,41 @@ def test_without_the_upgrade_the_output_is_the_response_body(tmp_path: Path) -> 
         assert response.status == 200
         frames, _ = unframe(await response.read())
         assert frames == [(STDOUT, b"plain\n")]
+
+    run(scenario, tmp_path)
+
+
+NOT_FOUND = (
+    'OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": '
+    "executable file not found in $PATH: unknown"
+)
+
+
+def test_a_command_that_is_not_there_is_told_as_dockerd_tells_it(tmp_path: Path) -> None:
+    """docker exec c nope: dockerd's words on stdout, exit 127; not runc's line, exit 255."""
+
+    async def scenario(api: EngineApi, root: Path) -> None:
+        for tty in (False, True):
+            _, made = await create(
+                api, NAME, Cmd=["nope"], AttachStdout=True, AttachStderr=True, Tty=tty
+            )
+            _, out = await asyncio.to_thread(hijacked_start, port_of(api), made["Id"], b"", tty)
+            said = out if tty else b"".join(d for _, d in unframe(out)[0])
+            assert said == f"{NOT_FOUND}\r\n".encode()
+            if not tty:
+                assert {s for s, _ in unframe(out)[0]} == {STDOUT}
+            assert (await exec_json(api, made["Id"]))["ExitCode"] == 127
+        _, made = await create(api, NAME, Cmd=["nope"])
+        detached = await api.client.post(f"/v1.41/exec/{made['Id']}/start", json={"Detach": True})
+        assert (detached.status, await detached.json()) == (400, {"message": NOT_FOUND})
+        assert (await exec_json(api, made["Id"]))["ExitCode"] == 127
+        # A process that runs and exits 255 is not taken for runc failing.
+        _, made = await create(
+            api, NAME, Cmd=["sh", "-c", "echo ran >&2; exit 255"], AttachStderr=True
+        )
+        _, out = await asyncio.to_thread(hijacked_start, port_of(api), made["Id"], b"")
+        assert unframe(out)[0] == [(STDERR, b"ran\n")]
+        assert (await exec_json(api, made["Id"]))["ExitCode"] == 255
 
     run(scenario, tmp_path)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from swarmpy.dockerjson import detachkeys
-from swarmpy.engine.execs import Exec, ExecConfig, exec_flags
-from swarmpy.errors import InvalidArgument
+from swarmpy.engine.execs import Exec, ExecConfig, exec_flags, start_failure
+from swarmpy.errors import InvalidArgument, RuntimeFailure
 from swarmpy.server.routes.execs import console_size, exec_config, exec_json
 
 
@@ -120,3 +120,19 @@ def test_the_escape_proxy_detaches_on_the_typed_sequence_only() -> None:
     # A read of several bytes is data (a paste), as dockerd's proxy counts one-byte reads.
     assert proxy.feed(b"\x10\x11") == (b"\x10\x11", False)
     assert detachkeys.EscapeProxy(b"").feed(b"\x10") == (b"\x10", False)
+
+
+def test_a_start_runc_refused_is_coded_as_dockerds() -> None:
+    """setExitCodeFromError: 126 for a command that cannot be run, 127 for one that is not
+    there, 128 for anything else; the words are containerd's wrapping of runc's."""
+    denied = start_failure("exec failed: exec: /etc/passwd: permission denied")
+    assert denied.exit_code == 126
+    assert isinstance(denied.error(), InvalidArgument)  # 400, as dockerd's
+    assert denied.message == (
+        "OCI runtime exec failed: exec failed: exec: /etc/passwd: permission denied: unknown"
+    )
+    assert start_failure('exec: "/etc": is a directory').message.endswith(": permission denied")
+    assert start_failure("exec: /x/y: no such file or directory").exit_code == 127
+    other = start_failure("exec failed: container not running")
+    assert other.exit_code == 128
+    assert isinstance(other.error(), RuntimeFailure)
