@@ -260,6 +260,10 @@ def test_node_json_and_changes() -> None:
                            "Availability": "active"}  # fmt: skip
     assert out["Status"]["State"] == "ready"
     assert "ManagerStatus" not in out
+    # What `docker node inspect --pretty` lists under Plugins, sorted as dockerd sorts them.
+    plugins = [(p["Type"], p["Name"]) for p in out["Description"]["Engine"]["Plugins"]]
+    networks = [("Network", name) for name in ("bridge", "host", "null", "overlay")]
+    assert plugins == [("Log", "json-file"), *networks, ("Volume", "local")]
     spec = dict(out["Spec"], Labels={"zone": "b", "new": "y"}, Availability="drain",
                 Role="manager")  # fmt: skip
     change = node_change(spec, n)

@@ -12,6 +12,16 @@ from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
 from swarmpy.model import Node, NodeAvailability, NodeRole
 
+# The drivers of each kind this build has, by Docker's plugin type: what `docker info` lists
+# under Plugins and a node's Description.Engine.Plugins (`node inspect --pretty`) shows. Every
+# node runs the same build, so one constant says it for all. Log: the drivers a service may
+# name (none is no driver, and Docker does not list it).
+ENGINE_PLUGINS: dict[str, tuple[str, ...]] = {
+    "Volume": ("local",),
+    "Network": ("bridge", "host", "null", "overlay"),
+    "Log": ("json-file",),
+}
+
 
 def node_json(node: Node, index: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {
@@ -29,7 +39,15 @@ def node_json(node: Node, index: int | None) -> dict[str, Any]:
             # A node reports no platform of its own; the managers run the same build.
             "Platform": {"Architecture": platform.machine(), "OS": "linux"},
             "Resources": _resources_json(node),
-            "Engine": {"EngineVersion": node.engine_version},
+            "Engine": {
+                "EngineVersion": node.engine_version,
+                # As dockerd's executor describes them: sorted by type, then name.
+                "Plugins": [
+                    {"Type": kind, "Name": name}
+                    for kind in sorted(ENGINE_PLUGINS)
+                    for name in ENGINE_PLUGINS[kind]
+                ],
+            },
         },
         "Status": {"State": str(node.state), "Message": node.message, "Addr": node.addr},
     }

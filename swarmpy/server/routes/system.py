@@ -28,6 +28,7 @@ from swarmpy.server.app import (
 )
 from swarmpy.server.backend import SWARM_LOCKED, EngineNode
 from swarmpy.server.convert.events import EVENT_FILTERS, event_matches
+from swarmpy.server.convert.node import ENGINE_PLUGINS
 from swarmpy.server.convert.swarm import cluster_info_json
 from swarmpy.server.filters import parse_filters
 from swarmpy.server.streaming import until_client_gone
@@ -154,8 +155,7 @@ async def info(request: web.Request) -> web.Response:
             **await _engine_counts(node),
             "Driver": "overlay",
             "DriverStatus": [],
-            # The log drivers a service may name (none is no driver, as Docker lists it).
-            "Plugins": {"Volume": ["local"], "Network": ["overlay"], "Log": ["json-file"]},
+            "Plugins": {kind: list(names) for kind, names in ENGINE_PLUGINS.items()},
             "MemoryLimit": True,
             "SwapLimit": False,
             "KernelMemory": False,
