@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from swarmpy import humanize
 from swarmpy.cli import engine, opts, output
 from swarmpy.cli.engine import EngineClient, for_each, path_of
 from swarmpy.errors import InvalidArgument, NotFound, SwarmpyError
@@ -95,32 +96,59 @@ def get(api: EngineClient, ref: str) -> dict[str, Any]:
     return doc
 
 
+def _pretty_print(text: str) -> str:
+    """docker's formatter.PrettyPrint: the first letter upper-cased, the rest lower-cased."""
+    return text[:1].upper() + text[1:].lower()
+
+
 def print_pretty(node: dict[str, Any]) -> None:
+    """docker's nodeInspectPrettyTemplate (cli/command/node/formatter.go), line for line."""
     spec, description = node.get("Spec", {}), node.get("Description", {})
     status, manager = node.get("Status", {}), node.get("ManagerStatus")
     resources = description.get("Resources", {})
+    platform = description.get("Platform", {})
     typer.echo(f"ID:\t\t\t{node['ID']}")
+    if spec.get("Name"):
+        typer.echo(f"Name:\t\t\t{spec['Name']}")
     if spec.get("Labels"):
         typer.echo("Labels:")
         for k, v in sorted(spec["Labels"].items()):
-            typer.echo(f" - {k}={v}")
-    typer.echo(f"Hostname:\t\t{description.get('Hostname', '')}")
-    typer.echo(f"Joined at:\t\t{node.get('CreatedAt', '')}")
+            typer.echo(f" - {k}={v}" if v else f" - {k}")
+    joined = output.go_time(output.parse_iso(node.get("CreatedAt", "")))
+    typer.echo(f"Hostname:              \t{description.get('Hostname', '')}")
+    typer.echo(f"Joined at:             \t{_pretty_print(joined)}")
     typer.echo("Status:")
-    typer.echo(f" State:\t\t\t{_pretty(status.get('State', ''))}")
-    typer.echo(f" Availability:\t\t{_pretty(spec.get('Availability', ''))}")
-    typer.echo(f" Address:\t\t{status.get('Addr', '')}")
+    typer.echo(f" State:\t\t\t{_pretty_print(status.get('State', ''))}")
+    if status.get("Message"):
+        typer.echo(f" Message:              \t{_pretty_print(status['Message'])}")
+    typer.echo(f" Availability:         \t{_pretty_print(spec.get('Availability', ''))}")
+    if status.get("Addr"):
+        typer.echo(f" Address:\t\t{status['Addr']}")
     if manager:
         typer.echo("Manager Status:")
         typer.echo(f" Address:\t\t{manager.get('Addr', '')}")
-        typer.echo(f" Raft Status:\t\t{manager_status(node)}")
+        typer.echo(f" Raft Status:\t\t{_pretty_print(manager.get('Reachability', ''))}")
         typer.echo(f" Leader:\t\t{'Yes' if manager.get('Leader') else 'No'}")
     typer.echo("Platform:")
-    typer.echo(f" Operating System:\t{description.get('Platform', {}).get('OS', 'linux')}")
+    typer.echo(f" Operating System:\t{platform.get('OS', '')}")
+    typer.echo(f" Architecture:\t\t{platform.get('Architecture', '')}")
     typer.echo("Resources:")
     typer.echo(f" CPUs:\t\t\t{int(resources.get('NanoCPUs', 0)) // 1_000_000_000}")
-    typer.echo(f" Memory:\t\t{output.size(int(resources.get('MemoryBytes', 0)))}")
+    memory = int(resources.get("MemoryBytes", 0))
+    typer.echo(f" Memory:\t\t{humanize.bytes_size(memory) if memory else ''}")
+    plugins: dict[str, list[str]] = {}
+    for plugin in description.get("Engine", {}).get("Plugins") or []:
+        plugins.setdefault(plugin["Type"], []).append(plugin["Name"])
+    if plugins:
+        typer.echo("Plugins:")
+        for kind, names in sorted(plugins.items()):
+            typer.echo(f" {kind}:\t\t{', '.join(names)}")
     typer.echo(f"Engine Version:\t\t{description.get('Engine', {}).get('EngineVersion', '')}")
+    tls = description.get("TLSInfo") or {}
+    if any(tls.values()):
+        typer.echo(f"TLS Info:\n TrustRoot:\n{tls.get('TrustRoot', '')}")
+        typer.echo(f" Issuer Subject:\t{tls.get('CertIssuerSubject', '')}")
+        typer.echo(f" Issuer Public Key:\t{tls.get('CertIssuerPublicKey', '')}")
 
 
 @app.command("inspect")

@@ -4,6 +4,7 @@ quiet and json, over the commands' row builders (no daemon)."""
 from __future__ import annotations
 
 import json
+import platform
 import time
 
 import pytest
@@ -13,9 +14,11 @@ from swarmpy.cli.service import ps as service_ps
 from swarmpy.errors import SwarmpyError
 from swarmpy.model import (
     ContainerSpec,
+    ManagerStatus,
     Node,
     NodeRole,
     NodeState,
+    Resources,
     ServiceSpec,
     Task,
     TaskState,
@@ -75,6 +78,30 @@ def test_node_row_has_no_star_in_its_id() -> None:
     assert row["Self"] is True
     assert (row["Hostname"], row["Status"], row["Availability"]) == ("h", "Ready", "Active")
     assert row["ManagerStatus"] == ""
+
+
+def test_node_inspect_pretty_is_dockers_template(capsys: pytest.CaptureFixture[str]) -> None:
+    """docker's nodeInspectPrettyTemplate: its padding, PrettyPrint'ed time and states, the
+    raft reachability (not the ls column's Leader), architecture, memory in GiB, plugins."""
+    n = Node(
+        id="abc", hostname="h", role=NodeRole.MANAGER, state=NodeState.READY,
+        created_at=1_700_000_000.5, addr="10.0.0.1",
+        resources=Resources(nano_cpus=2_000_000_000, memory_bytes=25_276_194_816),
+        manager=ManagerStatus(api_addr="10.0.0.1:2377", leader=True),
+    )  # fmt: skip
+    node.print_pretty(node_json(n, 1))
+    lines = capsys.readouterr().out.splitlines()
+    for line in (
+        "Hostname:              \th",
+        "Joined at:             \t2023-11-14 22:13:20.5 +0000 utc",
+        " Availability:         \tActive",
+        " Raft Status:\t\tReachable",
+        " Leader:\t\tYes",
+        f" Architecture:\t\t{platform.machine()}",
+        " Memory:\t\t23.54GiB",
+        " Network:\t\tbridge, host, null, overlay",
+    ):
+        assert line in lines, (line, lines)
 
 
 def test_unknown_field_is_an_error_in_one_line() -> None:
