@@ -84,8 +84,8 @@ def pretty(kind: str, doc: dict[str, Any]) -> str:
     """docker/cli's secretInspectPrettyTemplate and configInspectPrettyTemplate."""
     spec = doc.get("Spec") or {}
     labels = dict(spec.get("Labels") or {})
-    created = output.go_time(output.parse_iso(doc.get("CreatedAt", "")))
-    updated = output.go_time(output.parse_iso(doc.get("UpdatedAt", "")))
+    created = output.pretty_print(output.go_time(output.parse_iso(doc.get("CreatedAt", ""))))
+    updated = output.pretty_print(output.go_time(output.parse_iso(doc.get("UpdatedAt", ""))))
     label_lines = [f" - {k}={v}" if v else f" - {k}" for k, v in sorted(labels.items())]
     if kind == "secret":
         lines = [f"ID:              {doc['ID']}", f"Name:              {spec.get('Name', '')}"]

@@ -96,11 +96,6 @@ def get(api: EngineClient, ref: str) -> dict[str, Any]:
     return doc
 
 
-def _pretty_print(text: str) -> str:
-    """docker's formatter.PrettyPrint: the first letter upper-cased, the rest lower-cased."""
-    return text[:1].upper() + text[1:].lower()
-
-
 def print_pretty(node: dict[str, Any]) -> None:
     """docker's nodeInspectPrettyTemplate (cli/command/node/formatter.go), line for line."""
     spec, description = node.get("Spec", {}), node.get("Description", {})
@@ -116,18 +111,18 @@ def print_pretty(node: dict[str, Any]) -> None:
             typer.echo(f" - {k}={v}" if v else f" - {k}")
     joined = output.go_time(output.parse_iso(node.get("CreatedAt", "")))
     typer.echo(f"Hostname:              \t{description.get('Hostname', '')}")
-    typer.echo(f"Joined at:             \t{_pretty_print(joined)}")
+    typer.echo(f"Joined at:             \t{output.pretty_print(joined)}")
     typer.echo("Status:")
-    typer.echo(f" State:\t\t\t{_pretty_print(status.get('State', ''))}")
+    typer.echo(f" State:\t\t\t{output.pretty_print(status.get('State', ''))}")
     if status.get("Message"):
-        typer.echo(f" Message:              \t{_pretty_print(status['Message'])}")
-    typer.echo(f" Availability:         \t{_pretty_print(spec.get('Availability', ''))}")
+        typer.echo(f" Message:              \t{output.pretty_print(status['Message'])}")
+    typer.echo(f" Availability:         \t{output.pretty_print(spec.get('Availability', ''))}")
     if status.get("Addr"):
         typer.echo(f" Address:\t\t{status['Addr']}")
     if manager:
         typer.echo("Manager Status:")
         typer.echo(f" Address:\t\t{manager.get('Addr', '')}")
-        typer.echo(f" Raft Status:\t\t{_pretty_print(manager.get('Reachability', ''))}")
+        typer.echo(f" Raft Status:\t\t{output.pretty_print(manager.get('Reachability', ''))}")
         typer.echo(f" Leader:\t\t{'Yes' if manager.get('Leader') else 'No'}")
     typer.echo("Platform:")
     typer.echo(f" Operating System:\t{platform.get('OS', '')}")

@@ -155,6 +155,12 @@ def labels_text(labels: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
+def pretty_print(text: str) -> str:
+    """docker's formatter.PrettyPrint (capitalizeFirst): the first letter upper-cased, the
+    rest lower-cased, as its pretty templates show states and times ("+0000 utc")."""
+    return text[:1].upper() + text[1:].lower()
+
+
 def go_time(ts: float) -> str:
     """Go's time.Time.String() in UTC, as docker's CreatedAt fields print:
     2021-03-09 21:41:29.798999529 +0000 UTC."""

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from swarmpy.cli import container, gotemplate, image, node, output
+from swarmpy.cli import container, fileobjects, gotemplate, image, node, output
 from swarmpy.cli.service import ps as service_ps
 from swarmpy.errors import SwarmpyError
 from swarmpy.model import (
@@ -243,6 +243,18 @@ def test_go_time_and_labels_text() -> None:
     assert output.go_time(0) == "1970-01-01 00:00:00 +0000 UTC"
     assert output.go_time(1.5) == "1970-01-01 00:00:01.5 +0000 UTC"
     assert output.labels_text({"b": "2", "a": "1"}) == "a=1,b=2"
+
+
+@pytest.mark.parametrize("kind", ["secret", "config"])
+def test_secret_and_config_pretty_times_are_pretty_printed_as_docker(kind: str) -> None:
+    """docker's templates PrettyPrint the times: the zone comes out lower-case."""
+    doc = {"ID": "x", "CreatedAt": "1970-01-01T00:00:01.5Z", "UpdatedAt": "1970-01-01T00:00:02Z",
+           "Spec": {"Name": "n", "Data": ""}}  # fmt: skip
+    lines = fileobjects.pretty(kind, doc).splitlines()
+    assert [line.split(":", 1)[1].strip() for line in lines if " at:" in line] == [
+        "1970-01-01 00:00:01.5 +0000 utc",
+        "1970-01-01 00:00:02 +0000 utc",
+    ]
 
 
 # A listing's default table is written without the template evaluator: the same text.
