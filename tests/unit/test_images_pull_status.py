@@ -1,6 +1,7 @@
-"""A pull's last line, as dockerd's: "Downloaded newer image" whenever the name pulled did not
-name this image before (a new tag of an image already here included), "Image is up to date"
-only when it did. Against an in-process registry (httpx.MockTransport)."""
+"""A pull as dockerd tells it: each layer's steps, the unpacking's progress (Extracting)
+included, and the last line: "Downloaded newer image" whenever the name pulled did not name
+this image before (a new tag of an image already here included), "Image is up to date" only
+when it did. Against an in-process registry (httpx.MockTransport)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from swarmpy.engine.images import pull as pulling
 from swarmpy.engine.images.registry import RegistryClient
 from swarmpy.engine.images.store import ImageStore
-from tests.support.busybox_image import DOCKER_MANIFEST, busybox_image
+from tests.support.busybox_image import DOCKER_MANIFEST, busybox_image, sha256
 
 BASE = "https://registry.test"
 
@@ -52,3 +53,31 @@ def test_a_new_name_for_an_image_here_is_a_newer_image(store: ImageStore) -> Non
     assert _status(store, "busybox:v1") == "Status: Image is up to date for busybox:v1"
     assert _status(store, "busybox") == "Status: Downloaded newer image for busybox:latest"
     assert _status(store, "busybox") == "Status: Image is up to date for busybox:latest"
+
+
+def test_each_layer_is_downloaded_then_extracted_with_progress(store: ImageStore) -> None:
+    told: list[tuple[str, str, dict[str, Any]]] = []
+
+    def say(line: str) -> None:
+        layer, _, status = line.partition(": ")
+        told.append((layer, status, {}))
+
+    def transfer(message: dict[str, Any]) -> None:
+        told.append((message["id"], message["status"], message["progressDetail"]))
+
+    store.pull("busybox", say, transfer=transfer)
+    layer = busybox_image().layers[0]
+    short = sha256(layer).removeprefix("sha256:")[:12]
+    steps = [status for layer_id, status, _ in told if layer_id == short]
+    # Progress comes every 512 KiB of the blob: a step told again is one step.
+    steps = [step for i, step in enumerate(steps) if i == 0 or steps[i - 1] != step]
+    assert steps == [
+        "Pulling fs layer",
+        "Downloading",
+        "Verifying Checksum",
+        "Download complete",
+        "Extracting",
+        "Pull complete",
+    ]
+    extracted = [detail for _, status, detail in told if status == "Extracting"]
+    assert extracted[-1] == {"current": len(layer), "total": len(layer)}

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from swarmpy.engine import modes
 from swarmpy.engine.images.digests import digest_hex
@@ -48,10 +48,17 @@ class LayerStore:
     def size(self, diff_id: str) -> int:
         return int((self.root / digest_hex(diff_id) / "size").read_text())
 
-    def ensure(self, diff_id: str, source: LayerSource, keep_blob: bool = True) -> bool:
+    def ensure(
+        self,
+        diff_id: str,
+        source: LayerSource,
+        keep_blob: bool = True,
+        extracting: Callable[[int], None] | None = None,
+    ) -> bool:
         """Unpack the layer from ``source`` unless present; True when it was unpacked now.
 
         ``source`` is only opened when the layer is missing, so callers can defer downloads.
+        ``extracting(n)``: n bytes of the (compressed) layer read by the unpacking so far.
         """
         with self.lock(diff_id):
             if self.has(diff_id):
@@ -64,10 +71,10 @@ class LayerStore:
                     if keep_blob:
                         blob_digest = _copy_hashing(stream, tmp / "blob")
                         with (tmp / "blob").open("rb") as kept:
-                            actual, size = extract_layer(kept, tmp / "diff")
+                            actual, size = extract_layer(_told(kept, extracting), tmp / "diff")
                         (tmp / "blob.digest").write_text(blob_digest)
                     else:
-                        actual, size = extract_layer(stream, tmp / "diff")
+                        actual, size = extract_layer(_told(stream, extracting), tmp / "diff")
                 if actual != diff_id:
                     raise ImageError(
                         f"layer verification failed: content is {actual}, expected {diff_id}"
@@ -191,6 +198,28 @@ def _content_size(tree: Path) -> int:
                 seen.add((st.st_dev, st.st_ino))
                 total += st.st_size
     return total
+
+
+class _Telling:
+    """A layer file as the unpacking reads it, telling how far it got (its position)."""
+
+    def __init__(self, raw: BinaryIO, told: Callable[[int], None]) -> None:
+        self._raw, self._told = raw, told
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._told(self._raw.tell())
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+def _told(stream: BinaryIO, told: Callable[[int], None] | None) -> BinaryIO:
+    return stream if told is None else cast(BinaryIO, _Telling(stream, told))
 
 
 def _copy_hashing(stream: BinaryIO, dest: Path | None) -> str:

@@ -119,7 +119,7 @@ def fetch_layers(
 ) -> None:
     """Make every layer present, downloading only those the node does not have yet: each
     layer's steps in Docker's words (Pulling fs layer, Downloading, Verifying Checksum,
-    Download complete, Pull complete, or Already exists)."""
+    Download complete, Extracting, Pull complete, or Already exists)."""
     if len(diff_ids) != len(resolved.manifest.layers):
         raise ImageError(
             f"image {display} is inconsistent: {len(resolved.manifest.layers)} layers in the "
@@ -145,20 +145,29 @@ def fetch_layers(
                     progress(f"{short}: Download complete")
                     yield stream
 
-            unpacked = layers.ensure(diff_id, download)
+            extracting = _Told(short, descriptor.size, transfer, "Extracting")
+            unpacked = layers.ensure(diff_id, download, extracting=extracting.at)
+            if unpacked:
+                extracting.end()
             layers.add_source(diff_id, ref.name)  # push may mount it from there
             progress(f"{short}: {'Pull complete' if unpacked else 'Already exists'}")
 
 
 class _Told:
-    """One layer's download, told as Docker's "Downloading" progress every TELL_EVERY bytes."""
+    """One layer's download or unpacking, told as Docker's "Downloading" or "Extracting"
+    progress every TELL_EVERY bytes (of the blob, compressed, as dockerd counts both)."""
 
-    def __init__(self, short: str, size: int, transfer: Transfer | None) -> None:
-        self.short, self.size, self.transfer = short, size, transfer
+    def __init__(
+        self, short: str, size: int, transfer: Transfer | None, action: str = "Downloading"
+    ) -> None:
+        self.short, self.size, self.transfer, self.action = short, size, transfer, action
         self.done = self.last = 0
 
     def add(self, n: int) -> None:
-        self.done += n
+        self.at(self.done + n)
+
+    def at(self, done: int) -> None:
+        self.done = done
         if self.done - self.last >= TELL_EVERY:
             self._tell()
 
@@ -169,4 +178,4 @@ class _Told:
     def _tell(self) -> None:
         self.last = self.done
         if self.transfer is not None:
-            self.transfer(progress_message("Downloading", self.done, self.size, self.short))
+            self.transfer(progress_message(self.action, self.done, self.size, self.short))
