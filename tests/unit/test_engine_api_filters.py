@@ -63,6 +63,11 @@ def test_store_events_become_docker_events() -> None:
     )
     assert down is not None
     assert down["Actor"]["Attributes"]["state.new"] == "down"
+    labelled = docker_event(
+        Event("update", NODES, dataclasses.replace(n, labels=(("zone", "a"),)), n), 1.0
+    )
+    assert labelled is not None  # `node update --label-add`, as dockerd reports it
+    assert (labelled["Action"], labelled["Actor"]["Attributes"]) == ("update", {"name": "h"})
     filters = parse_filters('{"type": ["service"], "service": ["web"]}', EVENT_FILTERS)
     assert event_matches(filters, created)
     assert not event_matches(filters, down)

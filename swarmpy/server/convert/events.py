@@ -80,8 +80,9 @@ def docker_event(event: Event, at: float) -> dict[str, Any] | None:
         kind, attributes = "service", _service_attributes(event.obj, old)
     elif event.table is NODES:
         kind, attributes = "node", _node_attributes(event.obj, old)
-        # A node's heartbeat rewrites it often: only a change Docker shows is an event.
-        if old is not None and len(attributes) == 1:
+        # A node's heartbeat rewrites it often: only a change Docker shows is an event, or
+        # one of its spec's labels (`node update --label-add`, an update event in Docker).
+        if old is not None and len(attributes) == 1 and old.labels == event.obj.labels:
             return None
     elif event.table is NETWORKS:
         network: Network = event.obj
