@@ -14,22 +14,36 @@ import pytest
 from swarmpy.engine.images import pull as pulling
 from swarmpy.engine.images.registry import RegistryClient
 from swarmpy.engine.images.store import ImageStore
-from tests.support.busybox_image import DOCKER_MANIFEST, busybox_image, sha256
+from tests.support.busybox_image import (
+    DOCKER_MANIFEST,
+    Entry,
+    busybox_image,
+    busybox_layer,
+    make_image,
+    sha256,
+    tar_layer,
+)
 
 BASE = "https://registry.test"
+# busybox with a layer of its own on top (tag "app" of the fake registry's busybox).
+APP = make_image([busybox_layer(), tar_layer([Entry("app.txt", b"v1\n")])])
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ImageStore:
     image = busybox_image()
-    manifest = image.manifest()
-    layers = zip(image.layer_digests, image.layers, strict=True)
-    blobs = {image.config_digest: image.config, **dict(layers)}
+    manifests = {"v1": image.manifest(), "latest": image.manifest(), "app": APP.manifest()}
+    blobs = {config.config_digest: config.config for config in (image, APP)} | {
+        digest: blob
+        for i in (image, APP)
+        for digest, blob in zip(i.layer_digests, i.layers, strict=True)
+    }
 
     def handle(request: httpx.Request) -> httpx.Response:
         kind, ref = request.url.path.split("/")[-2:]
-        if kind == "manifests" and ref in ("v1", "latest"):
-            return httpx.Response(200, content=manifest, headers={"content-type": DOCKER_MANIFEST})
+        if kind == "manifests" and ref in manifests:
+            content = manifests[ref]
+            return httpx.Response(200, content=content, headers={"content-type": DOCKER_MANIFEST})
         if kind == "blobs" and ref in blobs:
             return httpx.Response(200, content=blobs[ref])
         return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
@@ -81,3 +95,17 @@ def test_each_layer_is_downloaded_then_extracted_with_progress(store: ImageStore
     ]
     extracted = [detail for _, status, detail in told if status == "Extracting"]
     assert extracted[-1] == {"current": len(layer), "total": len(layer)}
+
+
+def test_layers_here_are_told_in_their_place_among_the_others(store: ImageStore) -> None:
+    store.pull("busybox")
+    lines: list[str] = []
+    store.pull("busybox:app", lines.append)
+    base, top = (d.removeprefix("sha256:")[:12] for d in APP.layer_digests)
+    assert lines[:3] == [
+        "app: Pulling from library/busybox",
+        f"{base}: Already exists",
+        f"{top}: Pulling fs layer",
+    ]
+    assert lines.count(f"{base}: Already exists") == 1
+    assert f"{top}: Pull complete" in lines

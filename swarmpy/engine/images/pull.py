@@ -126,9 +126,11 @@ def fetch_layers(
             f"manifest, {len(diff_ids)} in the config"
         )
     pairs = list(zip(resolved.manifest.layers, diff_ids, strict=True))
+    # Told lowest layer first, as dockerd: each either already here or to be pulled.
+    present = {diff_id for _, diff_id in pairs if layers.has(diff_id)}
     for descriptor, diff_id in pairs:
-        if not layers.has(diff_id):
-            progress(f"{digest_hex(descriptor.digest)[:12]}: Pulling fs layer")
+        step = "Already exists" if diff_id in present else "Pulling fs layer"
+        progress(f"{digest_hex(descriptor.digest)[:12]}: {step}")
     with RegistryClient(resolved.base_url, ref.path, display, credentials=credentials) as client:
         for descriptor, diff_id in pairs:
             short = digest_hex(descriptor.digest)[:12]
@@ -150,7 +152,10 @@ def fetch_layers(
             if unpacked:
                 extracting.end()
             layers.add_source(diff_id, ref.name)  # push may mount it from there
-            progress(f"{short}: {'Pull complete' if unpacked else 'Already exists'}")
+            if unpacked:
+                progress(f"{short}: Pull complete")
+            elif diff_id not in present:  # another pull unpacked it meanwhile
+                progress(f"{short}: Already exists")
 
 
 class _Told:
