@@ -350,6 +350,11 @@ class BridgeNetworks:
         self._nft: Nft | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"bridges-{names.prefix}")
         self._state = self._load()
+        if not self._path.exists():
+            # The built-in networks' ids, drawn just now, are kept as dockerd keeps them:
+            # until a container used a user bridge nothing was saved, and `network ls`
+            # showed new ids for bridge, host and none after every restart.
+            self._save()
         self._made: set[str] = set()  # bridges made (or found) since this daemon started
         self._lock = asyncio.Lock()
 

@@ -3,7 +3,9 @@ lookups, the names the embedded DNS answers and the isolation rules."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from swarmpy.errors import Conflict, InvalidArgument, RuntimeFailure
 from swarmpy.model import NetworkView
 from swarmpy.overlay import bridges
 from swarmpy.overlay.bridges import BridgeEndpoint, BridgeNetwork
+from swarmpy.overlay.names import Names
 
 
 def test_subnets_from_dockers_default_pools() -> None:
@@ -108,3 +111,17 @@ def test_isolation_rules() -> None:
     # Two for the internal bridge, one per ordered pair of bridges.
     assert len(rules) == 4
     assert '"hook": "forward"' in text
+
+
+def test_the_builtin_networks_keep_their_ids_across_restarts(tmp_path: Path) -> None:
+    # `network ls` after a daemon restart showed new ids for bridge, host and none.
+    def builtin_ids() -> dict[str, str]:
+        networks = bridges.BridgeNetworks(tmp_path, Names("t1"), "172.17.0.0/16")
+        try:
+            return {n.name: n.id for n in networks.networks() if n.builtin}
+        finally:
+            asyncio.run(networks.close())
+
+    first = builtin_ids()
+    assert sorted(first) == ["bridge", "host", "none"]
+    assert builtin_ids() == first
