@@ -4,12 +4,14 @@ log timestamps and windows, signals, and top's filtering of the host's ps."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from swarmpy.engine.containers import ContainerInfo, container_processes
 from swarmpy.errors import InvalidArgument
+from swarmpy.overlay.bridges import BridgeEndpoint, BridgeNetwork
 from swarmpy.server.convert.container import (
     CONTAINER_FILTERS,
     Attachment,
@@ -26,7 +28,7 @@ from swarmpy.server.convert.container import (
     with_networks,
 )
 from swarmpy.server.filters import parse_filters
-from swarmpy.server.routes.containers import signal_name
+from swarmpy.server.routes.containers import node_attachments, signal_name
 
 CID = "a" * 64
 IMAGE_ID = "sha256:" + "b" * 64
@@ -172,6 +174,24 @@ def test_networks_of_a_container_from_the_node_attachments() -> None:
     assert networks["overnet"]["IPAddress"] == "10.0.0.5"
     assert networks["overnet"]["IPPrefixLen"] == 24
     assert networks["overnet"]["NetworkID"] == "n1"
+
+
+def test_a_user_bridge_endpoint_shows_its_networks_gateway() -> None:
+    """docker inspect -f '{{.NetworkSettings.Networks.mynet.Gateway}}' c: the bridge's."""
+    net = BridgeNetwork("b1", "mynet", subnet="172.20.0.0/16", gateway="172.20.0.1")
+    leg = BridgeEndpoint("c1", "web.1.x", "b1", "ns", "eth0", "veth0", "172.20.0.2/16")
+    engine = SimpleNamespace(
+        network=SimpleNamespace(local_networks=list, local_containers=lambda _n: []),
+        networks={},
+        bridges=SimpleNamespace(networks=lambda: [net], endpoints=lambda: [leg]),
+    )
+    found = node_attachments(engine)
+    mynet = with_networks(doc(), found)["NetworkSettings"]["Networks"]["mynet"]
+    assert (mynet["Gateway"], mynet["IPAddress"], mynet["NetworkID"]) == (
+        "172.20.0.1",
+        "172.20.0.2",
+        "b1",
+    )
 
 
 RUNC_STATS = {

@@ -46,6 +46,7 @@ class Attachment:
     endpoint_id: str
     mac: str
     cidr: str
+    gateway: str = ""  # a user bridge's (an overlay endpoint has none, as Docker's)
 
 
 def attachments(
@@ -82,7 +83,7 @@ def network_settings(name: str, found: Sequence[Attachment]) -> dict[str, dict[s
             "Aliases": None,
             "NetworkID": a.network_id,
             "EndpointID": a.endpoint_id,
-            "Gateway": "",
+            "Gateway": a.gateway,
             "IPAddress": address,
             "IPPrefixLen": int(prefix) if prefix.isdigit() else 0,
             "IPv6Gateway": "",

@@ -84,15 +84,16 @@ def node_attachments(engine: LocalEngine) -> list[Attachment]:
     names = {net_id: net.name for net_id, net in engine.networks.items()}
     found = attachments(network.local_networks(), network.local_containers, names)
     # The containers' legs on user bridges (swarmpy.overlay.bridges).
-    bridges = {net.id: net.name for net in engine.bridges.networks()}
+    bridges = {net.id: net for net in engine.bridges.networks()}
     return found + [
         Attachment(
             ep.network_id,
-            bridges.get(ep.network_id, ep.network_id),
+            bridges[ep.network_id].name if ep.network_id in bridges else ep.network_id,
             ep.container_name,
             ep.endpoint_id,
             ep.mac,
             ep.cidr,
+            bridges[ep.network_id].gateway if ep.network_id in bridges else "",
         )
         for ep in engine.bridges.endpoints()
     ]
