@@ -29,6 +29,7 @@ from swarmpy.engine.images.records import ImageConfig
 from swarmpy.engine.reaper import Reaper
 from swarmpy.engine.runc import (
     KILL_WAIT_S,
+    KILLED_EXIT,
     UNKNOWN_EXIT,
     ContainerDir,
     RootfsOps,
@@ -236,8 +237,8 @@ class Engine:
                 self.reaper.forget(int(pid))
         await self._stop_monitor(cid)
         rec = cdir.record()
-        rec.pop("exit_code", None)
-        rec.pop("pid", None)
+        for run_only in ("exit_code", "pid", "killed"):
+            rec.pop(run_only, None)
         write_atomic(cdir.record_file, json.dumps(rec))
         await self.start(cid, stdin, on_terminal)
 
@@ -287,9 +288,11 @@ class Engine:
         if self.reaper is not None and pid and self.reaper.is_child(pid):
             code = await self.reaper.wait(pid)
         else:
-            # Not our child (adopted after a restart): all we can see is that it ended.
+            # Not our child (adopted after a restart): all we can see is that it ended, and
+            # whether it was our SIGKILL that ended it.
             await wait_stopped(self.runc, cid)
-            code = int(cdir.record().get("exit_code", UNKNOWN_EXIT))
+            rec = cdir.record()
+            code = int(rec.get("exit_code", KILLED_EXIT if rec.get("killed") else UNKNOWN_EXIT))
         cdir.record_exit(code)
         await self._stop_monitor(cid)
         return code
@@ -357,7 +360,11 @@ class Engine:
         running = state is not None and state.get("status") in ("running", "paused")
         if running:
             self.events.emit("kill", cid, _annotations(cdir), signal=signal_number(signal))
-        await stop_container(self.runc, cid, grace_s, signal)
+        # Marked before the SIGKILL: whoever learns first that it ended (this stop, or a
+        # waiter of a container adopted after a restart) reports Docker's 137, not 255.
+        await stop_container(
+            self.runc, cid, grace_s, signal, on_kill=lambda: cdir.update_record(killed=True)
+        )
         if running:
             self.events.emit("stop", cid, _annotations(cdir))
         if cdir.path.exists() and "exit_code" not in cdir.record():

@@ -20,6 +20,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -37,6 +38,8 @@ KILL_WAIT_S = 10.0
 CONSOLE_TIMEOUT_S = 10.0
 # An exit code we could not learn: the container ended while no daemon was its parent.
 UNKNOWN_EXIT = 255
+# The status of a process SIGKILL ended, as a shell (and Docker) reports it.
+KILLED_EXIT = 128 + int(signal.SIGKILL)
 # runc, and so every container, runs with the umask containers have always had (Docker's),
 # not the daemon's own 077: runc makes mount points and devices in the rootfs under it, and
 # it is the containers' processes' umask.
@@ -361,9 +364,16 @@ async def wait_stopped(runc: Runc, cid: str, timeout: float | None = None) -> bo
         await asyncio.sleep(POLL_S)
 
 
-async def stop_container(runc: Runc, cid: str, grace_s: float, signal: str = "TERM") -> None:
+async def stop_container(
+    runc: Runc,
+    cid: str,
+    grace_s: float,
+    signal: str = "TERM",
+    on_kill: Callable[[], None] | None = None,
+) -> None:
     """Docker's stop: ``signal`` (SIGTERM unless the container has a stop signal of its
-    own), SIGKILL after the grace period. A no-op when not running."""
+    own), SIGKILL after the grace period (``on_kill`` just before). A no-op when not
+    running."""
     st = await runc.state(cid)
     if st is None or st.get("status") == "stopped":
         return
@@ -374,6 +384,8 @@ async def stop_container(runc: Runc, cid: str, grace_s: float, signal: str = "TE
         await runc.kill(cid, signal or "TERM")
     if await wait_stopped(runc, cid, grace_s):
         return
+    if on_kill is not None:
+        on_kill()
     with contextlib.suppress(NotFound):
         await runc.kill(cid, "KILL", all_procs=True)
     if not await wait_stopped(runc, cid, KILL_WAIT_S):
