@@ -40,6 +40,7 @@ from swarmpy.model import (
     Cluster,
     ManagerStatus,
     Node,
+    NodeAvailability,
     NodeRole,
     NodeState,
     new_id,
@@ -165,6 +166,7 @@ class Membership:
         task_history_limit: int,
         node_cert_expiry_s: float = 0.0,
         autolock: bool = False,
+        availability: NodeAvailability = NodeAvailability.ACTIVE,
     ) -> tuple[str, str, str]:
         async with self._lock:
             if force_new_cluster:
@@ -227,6 +229,7 @@ class Membership:
                     hostname=self.config.hostname,
                     role=NodeRole.MANAGER,
                     state=NodeState.UNKNOWN,
+                    availability=availability,
                     addr=advertise,
                     resources=host_resources(self.config.node_generic_resources),
                     manager=ManagerStatus(raft_addr=state.raft_addr, api_addr=state.api_addr),

@@ -19,7 +19,7 @@ from swarmpy.engine.sinks import Sinks
 from swarmpy.engine.volumes import VolumeStore
 from swarmpy.errors import NotAManager, SwarmpyError, Unavailable
 from swarmpy.manager.controlapi.controlapi import ControlAPI
-from swarmpy.model import Network, NodeRole
+from swarmpy.model import Network, NodeAvailability, NodeRole
 from swarmpy.overlay.bridges import BridgeNetworks
 from swarmpy.standalone.manager import StandaloneContainers
 
@@ -36,6 +36,7 @@ class SwarmMembership(Protocol):
         task_history_limit: int,
         node_cert_expiry_s: float,
         autolock: bool = False,
+        availability: NodeAvailability = NodeAvailability.ACTIVE,
     ) -> tuple[str, str, str]: ...
 
     async def swarm_join(

@@ -199,9 +199,20 @@ def test_init_and_join_reach_membership() -> None:
         join = {"JoinToken": "SWMTKN-1-a-b", "RemoteAddrs": ["127.0.0.2:2377"]}
         assert (await call(api, "POST", "/swarm/join", join))[0] == 200
         assert api.node.membership.calls == [
-            ("init", ("127.0.0.1", "127.0.0.1:2377", False, 5.0, 2, 10800.0, False)),
+            ("init", ("127.0.0.1", "127.0.0.1:2377", False, 5.0, 2, 10800.0, False, "active")),
             ("join", ("SWMTKN-1-a-b", "127.0.0.2:2377", "", "")),
         ]
+        # `docker swarm init --availability drain`: a manager that runs no tasks, from the start.
+        api.outside_swarm()
+        api.node.membership.calls.clear()
+        drained = {"AdvertiseAddr": "127.0.0.1", "Availability": "drain"}
+        assert (await call(api, "POST", "/swarm/init", drained))[0] == 200
+        assert api.node.membership.calls[0][1][-1] == "drain"
+        status, text = await message(api, "POST", "/swarm/init", {"Availability": "asleep"})
+        assert (status, text) == (
+            400,
+            "invalid Availability 'asleep': expected active, pause or drain",
+        )
         status, text = await message(api, "POST", "/swarm/init", {"AutoLockManagers": 1})
         assert (status, "AutoLockManagers" in text) == (400, True)
         external = {"Spec": {"CAConfig": {"ExternalCAs": [{"URL": "https://ca.example"}]}}}

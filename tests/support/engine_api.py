@@ -34,6 +34,7 @@ from swarmpy.model import (
     Cluster,
     ManagerStatus,
     Node,
+    NodeAvailability,
     NodeRole,
     NodeState,
     Resources,
@@ -61,6 +62,7 @@ class FakeMembership:
         task_history_limit: int,
         node_cert_expiry_s: float,
         autolock: bool = False,
+        availability: NodeAvailability = NodeAvailability.ACTIVE,
     ) -> tuple[str, str, str]:
         self.calls.append(
             (
@@ -73,6 +75,7 @@ class FakeMembership:
                     task_history_limit,
                     node_cert_expiry_s,
                     autolock,
+                    str(availability),
                 ),
             )
         )

@@ -35,7 +35,7 @@ from swarmpy.model import (
 )
 from swarmpy.server.convert.network import network_create, network_json
 from swarmpy.server.convert.node import node_change, node_json
-from swarmpy.server.convert.swarm import init_request, swarm_json, swarm_update
+from swarmpy.server.convert.swarm import init_request, join_request, swarm_json, swarm_update
 from swarmpy.server.convert.task import task_json
 from tests.support.builders import node, service, task
 
@@ -310,6 +310,9 @@ def test_swarm_init_and_update() -> None:
     assert (init.advertise_addr, init.task_history_limit) == ("10.0.0.1", 3)
     assert not init.autolock
     assert init_request({"AutoLockManagers": True}).autolock
+    assert init_request({"Availability": "drain"}).availability == NodeAvailability.DRAIN
+    with pytest.raises(InvalidArgument, match="at join"):  # a joiner is made by the managers
+        join_request({"JoinToken": "SWMTKN-1-a-b", "RemoteAddrs": ["x:1"], "Availability": "drain"})
     assert init_request({"Spec": {"EncryptionConfig": {"AutoLockManagers": True}}}).autolock
     with pytest.raises(InvalidArgument, match="AutoLockManagers"):
         init_request({"AutoLockManagers": "yes"})

@@ -12,7 +12,7 @@ from swarmpy.dockerjson.fields import Fields
 from swarmpy.errors import InvalidArgument
 from swarmpy.manager.allocator.network import DEFAULT_POOL, DEFAULT_PREFIX
 from swarmpy.manager.controlapi.cluster import ClusterUpdate
-from swarmpy.model import Cluster
+from swarmpy.model import Cluster, NodeAvailability
 from swarmpy.protocol import DEFAULT_HEARTBEAT_PERIOD_S
 
 VXLAN_PORT = 4789
@@ -167,14 +167,22 @@ class InitRequest:
     # 0: the default (DEFAULT_NODE_CERT_EXPIRY_S), as for Docker's zero duration.
     node_cert_expiry_s: float = 0.0
     autolock: bool = False
+    # The first node's, as `docker swarm init --availability drain` (a manager that runs no
+    # tasks) makes it from the start.
+    availability: NodeAvailability = NodeAvailability.ACTIVE
+
+
+def _availability(f: Fields) -> NodeAvailability:
+    text = f.text("Availability") or "active"
+    try:
+        return NodeAvailability(text)
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid Availability {text!r}: expected active, pause or drain"
+        ) from None
 
 
 def _check_node_options(f: Fields) -> None:
-    availability = f.text("Availability")
-    if availability not in ("", "active"):
-        raise InvalidArgument(
-            f"unsupported Availability {availability!r} at join: set it with node update"
-        )
     port = f.integer("DataPathPort")
     if port not in (0, VXLAN_PORT):
         raise InvalidArgument(f"unsupported DataPathPort {port}: VXLAN uses {VXLAN_PORT}")
@@ -186,6 +194,7 @@ def init_request(body: Any) -> InitRequest:
     advertise = f.text("AdvertiseAddr")
     listen = f.text("ListenAddr")
     force = f.flag("ForceNewCluster")
+    availability = _availability(f)
     _check_node_options(f)
     autolock = f.flag("AutoLockManagers")
     # 24 is Docker's CLI's default SubnetSize, and swarmpy's.
@@ -216,7 +225,14 @@ def init_request(body: Any) -> InitRequest:
         spec.done()
     f.done()
     return InitRequest(
-        advertise, listen, force, heartbeat or DEFAULT_HEARTBEAT_PERIOD_S, history, expiry, autolock
+        advertise,
+        listen,
+        force,
+        heartbeat or DEFAULT_HEARTBEAT_PERIOD_S,
+        history,
+        expiry,
+        autolock,
+        availability,
     )
 
 
@@ -234,6 +250,10 @@ def join_request(body: Any) -> JoinRequest:
     remotes = f.strings("RemoteAddrs")
     advertise = f.text("AdvertiseAddr")
     listen = f.text("ListenAddr")
+    if _availability(f) != NodeAvailability.ACTIVE:
+        raise InvalidArgument(
+            "unsupported Availability at join: join, then set it with node update"
+        )
     _check_node_options(f)
     f.done()
     if not remotes:

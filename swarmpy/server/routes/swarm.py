@@ -68,6 +68,7 @@ async def init(request: web.Request) -> web.Response:
         wanted.task_history_limit,
         wanted.node_cert_expiry_s,
         wanted.autolock,
+        wanted.availability,
     )
     return json_response(node_id)
 
