@@ -67,10 +67,18 @@ class Worker:
 
     async def _run(self, runner: TaskRunner) -> None:
         try:
-            if self._readopt is not None and runner.task.status.state >= TaskState.READY:
+            task = runner.task
+            if (
+                self._readopt is not None
+                and task.status.state >= TaskState.READY
+                and task.desired_state <= TaskState.COMPLETE  # a job runs to complete
+            ):
                 # A task this node started before a daemon restart: its container and
                 # namespace live on, our in-memory wiring (DNS socket, VIP rules) does not.
-                await self._readopt(runner.task)
+                # Not for one the managers moved away meanwhile: it only needs stopping (its
+                # teardown goes by names), and its networks may no longer be in the node's
+                # view, which readopt waited for, 10 s, before the stop could begin.
+                await self._readopt(task)
             await runner.run()
         except asyncio.CancelledError:
             raise
