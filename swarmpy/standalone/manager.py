@@ -214,6 +214,17 @@ class StandaloneContainers:
     def spec_of(self, rec: dict[str, Any]) -> CreateSpec:
         return parse_create(rec["request"])
 
+    def user_networks(self, rec: dict[str, Any]) -> dict[str, str]:
+        """The user bridges the container is on whenever it runs, name -> id: its own
+        network's and those `network connect` added (inspect shows them while it is
+        stopped too, as Docker keeps their endpoints' settings)."""
+        bridges = self._runtime().bridges
+        spec = self.spec_of(rec)
+        refs = [spec.network] if spec.user_network else []
+        refs += [str(e["network"]) for e in rec.get("connected") or []]
+        found = (bridges.find(ref) for ref in refs)
+        return {net.name: net.id for net in found if net is not None and not net.builtin}
+
     def restarting(self, cid: str) -> int | None:
         """The exit code a container waiting to be restarted ended with (Docker's
         "Restarting"), or None."""

@@ -586,6 +586,26 @@ def test_a_standalone_container_shows_its_request_ports_and_network() -> None:
     assert row["Ports"] == [{"PrivatePort": 80, "Type": "tcp"}, {"PrivatePort": 443, "Type": "tcp"}]
 
 
+def test_a_stopped_container_still_shows_its_user_bridges() -> None:
+    """docker inspect / ps -a of a stopped container on mynet (and connected to other):
+    both networks listed, without addresses; a live endpoint is left as it is."""
+    rec: dict[str, Any] = {"request": {"Image": "busybox", "HostConfig": {"NetworkMode": "mynet"}}}
+    stopped: dict[str, Any] = {
+        "Id": "c" * 64,
+        "State": {"Running": False, "Status": "exited"},
+        "NetworkSettings": {"Networks": {}},
+    }
+    networks = inspect_doc(stopped, rec, [], None, {"mynet": "n1", "other": "n2"})[
+        "NetworkSettings"
+    ]["Networks"]
+    assert {name: n["NetworkID"] for name, n in networks.items()} == {"mynet": "n1", "other": "n2"}
+    assert (networks["mynet"]["IPAddress"], networks["mynet"]["EndpointID"]) == ("", "")
+    live = {"NetworkID": "n1", "IPAddress": "172.20.0.2"}
+    running = {**stopped, "NetworkSettings": {"Networks": {"mynet": live}}}
+    shown = inspect_doc(running, rec, [], None, {"mynet": "n1"})["NetworkSettings"]["Networks"]
+    assert shown == {"mynet": live}
+
+
 def test_detach_keys_are_read_and_refused_as_docker_cli_does() -> None:
     assert detachkeys.parse("ctrl-x,DEL,a") == b"\x18\x7fa"
     assert detachkeys.unknown_key("ctrl-p,ctrl-q") is None

@@ -5,7 +5,7 @@ default bridge's settings). Pure."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swarmpy.humanize import human_duration
@@ -19,12 +19,34 @@ def _network_mode(rec: dict[str, Any]) -> str:
     return str(host.get("NetworkMode") or "default")
 
 
+def _endpoint(network_id: str) -> dict[str, Any]:
+    """An endpoint's settings as inspect shows them, its addresses empty (not running)."""
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": None,
+    }
+
+
 def inspect_doc(
     doc: dict[str, Any],
     rec: dict[str, Any],
     published: Sequence[PortMapping],
     restarting: int | None,
+    user_networks: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """``user_networks``: the user bridges (name -> id) the container joins when it runs;
+    one it has no live endpoint on is shown without addresses, as Docker shows it."""
     out = copy.deepcopy(doc)
     request = rec["request"]
     config = out.setdefault("Config", {})
@@ -95,21 +117,15 @@ def inspect_doc(
         # A swarm overlay (attachable): its endpoint while the container is on it.
         attached = running and bool(rec.get("attachment"))
         networks = dict(settings.get("Networks") or {})
-        networks[mode] = {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": None,
-            "NetworkID": rec["overlay_network"],
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": network.get("ip", "") if attached else "",
-            "IPPrefixLen": int(network.get("prefix", 0)) if attached else 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "MacAddress": network.get("mac", "") if attached else "",
-            "DriverOpts": None,
-        }
+        networks[mode] = _endpoint(rec["overlay_network"])
+        if attached:
+            networks[mode].update(
+                {
+                    "IPAddress": network.get("ip", ""),
+                    "IPPrefixLen": int(network.get("prefix", 0)),
+                    "MacAddress": network.get("mac", ""),
+                }
+            )
         settings["Networks"] = networks
     elif mode in ("host", "none"):
         networks = dict(settings.get("Networks") or {})
@@ -121,6 +137,11 @@ def inspect_doc(
             "IPPrefixLen": 0,
             "MacAddress": "",
         }
+        settings["Networks"] = networks
+    if user_networks:
+        networks = dict(settings.get("Networks") or {})
+        for name, network_id in user_networks.items():
+            networks.setdefault(name, _endpoint(network_id))
         settings["Networks"] = networks
     out["NetworkSettings"] = settings
     return out

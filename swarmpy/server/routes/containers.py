@@ -120,7 +120,9 @@ def _standalone(sa: StandaloneContainers | None, doc: dict[str, Any]) -> dict[st
     rec = sa.record(doc["Id"]) if sa is not None else None
     if sa is None or rec is None:
         return doc
-    return standalone_json.inspect_doc(doc, rec, sa.published(doc["Id"]), sa.restarting(doc["Id"]))
+    return standalone_json.inspect_doc(
+        doc, rec, sa.published(doc["Id"]), sa.restarting(doc["Id"]), sa.user_networks(rec)
+    )
 
 
 def _standalone_row(
