@@ -144,6 +144,27 @@ def test_volume_network_ancestor_before_since() -> None:
     assert not matches(query({}, since=2000.0), info(), doc())
 
 
+def test_publish_and_expose_filters_match_a_containers_ports() -> None:
+    """docker ps -f publish=8080 / -f expose=80/tcp / ranges, as dockerd's portOp."""
+    web = doc()
+    web["NetworkSettings"]["Ports"] = {
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+        "53/udp": None,
+    }
+    assert matches(query({"publish": ["8080"]}), info(), web)
+    assert matches(query({"publish": ["8000-8100/tcp"]}), info(), web)
+    assert not matches(query({"publish": ["80"]}), info(), web)
+    assert not matches(query({"publish": ["8080/udp"]}), info(), web)
+    assert matches(query({"expose": ["80"]}), info(), web)
+    assert matches(query({"expose": ["53/udp"]}), info(), web)
+    assert not matches(query({"expose": ["53"]}), info(), web)
+    assert matches(query({"expose": ["1"], "publish": ["8080"]}), info(), web)
+    with pytest.raises(InvalidArgument, match="filter for 'publish' should not contain ':'"):
+        query({"publish": ["127.0.0.1:8080"]})
+    with pytest.raises(InvalidArgument, match="error while looking up for expose x"):
+        query({"expose": ["x"]})
+
+
 def test_bad_filter_values_are_refused_as_docker() -> None:
     with pytest.raises(InvalidArgument, match="invalid filter 'status=up'"):
         query({"status": ["up"]})

@@ -21,12 +21,14 @@ CONTAINER_FILTERS = (
     "ancestor",
     "before",
     "exited",
+    "expose",
     "health",
     "id",
     "is-task",
     "label",
     "name",
     "network",
+    "publish",
     "since",
     "status",
     "volume",
@@ -233,6 +235,51 @@ def check_filters(filters: Filters) -> None:
         if not value.lstrip("-").isdigit():
             raise InvalidArgument(f"invalid filter 'exited={value}'")
     filters.bool_value("is-task")
+    for key in ("publish", "expose"):
+        port_filter(key, filters.get(key))
+
+
+def port_filter(key: str, values: Sequence[str]) -> frozenset[str]:
+    """The ports a ``publish`` or ``expose`` filter names, as "80/tcp" (dockerd's portOp:
+    a port or a range, the protocol tcp unless given)."""
+    ports: set[str] = set()
+    for value in values:
+        if ":" in value:
+            raise InvalidArgument(f"filter for '{key}' should not contain ':': {value}")
+        spec, _, proto = value.partition("/")
+        start, _, end = spec.partition("-")
+        try:
+            low = int(start)
+            high = int(end) if end else low
+        except ValueError:
+            raise InvalidArgument(
+                f"error while looking up for {key} {value}: invalid port range: {spec}"
+            ) from None
+        if not 0 <= low <= high <= 65535:
+            raise InvalidArgument(
+                f"error while looking up for {key} {value}: invalid port range: {spec}"
+            )
+        ports.update(f"{port}/{proto or 'tcp'}" for port in range(low, high + 1))
+    return frozenset(ports)
+
+
+def _port_matches(f: Filters, doc: dict[str, Any]) -> bool:
+    """dockerd keeps a container if one of its ports is published on a ``publish`` port or
+    exposes an ``expose`` one."""
+    publish, expose = (
+        port_filter("publish", f.get("publish")),
+        port_filter("expose", f.get("expose")),
+    )
+    if not publish and not expose:
+        return True
+    ports = (doc.get("NetworkSettings") or {}).get("Ports") or {}
+    for private, bindings in ports.items():
+        proto = private.partition("/")[2] or "tcp"
+        if private in expose:
+            return True
+        if any(f"{b.get('HostPort', '')}/{proto}" in publish for b in bindings or ()):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -286,6 +333,7 @@ def matches(query: ListQuery, info: ContainerInfo, doc: dict[str, Any]) -> bool:
                 for v in f.get("network")
             ),
         ),
+        _port_matches(f, doc),
         query.before is None or info.created < query.before,
         query.since is None or info.created > query.since,
     )
