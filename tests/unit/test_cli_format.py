@@ -245,6 +245,45 @@ def test_go_time_and_labels_text() -> None:
     assert output.labels_text({"b": "2", "a": "1"}) == "a=1,b=2"
 
 
+def test_service_inspect_pretty_is_dockers_template(capsys: pytest.CaptureFixture[str]) -> None:
+    """docker's serviceInspectPrettyTemplate over a service: update and rollback configs in
+    full, Init, resources, networks by name (as docker looks them up), published ports."""
+    from swarmpy.cli.service.inspect import print_pretty
+
+    update = {"Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000,
+              "MaxFailureRatio": 0, "Order": "stop-first"}  # fmt: skip
+    port = {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}
+    doc = {
+        "ID": "sid",
+        "Spec": {
+            "Name": "web",
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "busybox:latest", "Args": ["httpd"], "Init": False},
+                "Resources": {"Limits": {}, "Reservations": {}},
+                "Placement": {},
+                "Networks": [{"Target": "netid"}],
+            },
+            "Mode": {"Replicated": {"Replicas": 0}},
+            "UpdateConfig": update,
+            "RollbackConfig": update,
+            "EndpointSpec": {"Mode": "vip", "Ports": [port]},
+        },
+        "Endpoint": {"Ports": [port]},
+    }
+    print_pretty(doc, {"netid": "front"})
+    assert capsys.readouterr().out == (
+        "\nID:\t\tsid\nName:\t\tweb\nService Mode:\tReplicated\n Replicas:\t0\nPlacement:\n"
+        "UpdateConfig:\n Parallelism:\t1\n On failure:\tpause\n Monitoring Period: 5s\n"
+        " Max failure ratio: 0\n Update order:      stop-first\n"
+        "RollbackConfig:\n Parallelism:\t1\n On failure:\tpause\n Monitoring Period: 5s\n"
+        " Max failure ratio: 0\n Rollback order:    stop-first\n"
+        "ContainerSpec:\n Image:\t\tbusybox:latest\n Args:\t\thttpd \n Init:\t\tfalse\n"
+        "Resources:\nNetworks: front \nEndpoint Mode:\tvip\n"
+        "Ports:\n PublishedPort = 8080\n  Protocol = tcp\n  TargetPort = 80\n"
+        "  PublishMode = ingress \n\n"
+    )
+
+
 @pytest.mark.parametrize("kind", ["secret", "config"])
 def test_secret_and_config_pretty_times_are_pretty_printed_as_docker(kind: str) -> None:
     """docker's templates PrettyPrint the times: the zone comes out lower-case."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmpy.cli.service.inspect import healthcheck_text
+from swarmpy.cli.service.inspect import print_pretty
 from swarmpy.cli.service.options import CreateOptions, UpdateOptions, create_spec, update_spec
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.health import health_json, image_health, read_health
@@ -326,11 +326,15 @@ def test_ps_health_filter_reads_state_health() -> None:
     assert matches(none, row, doc(None))
 
 
-def test_service_inspect_pretty_shows_the_healthcheck_as_docker() -> None:
+def test_service_inspect_pretty_shows_the_healthcheck_as_docker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     hc = {"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000, "Retries": 2}
-    assert healthcheck_text(hc) == (
+    spec = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "b", "Healthcheck": hc}}}
+    print_pretty({"ID": "x", "Spec": spec})
+    assert capsys.readouterr().out.endswith(
         " Healthcheck:\n  Interval = 1s\n  Retries = 2\n  StartPeriod =\t0s\n  Timeout =\t0s"
-        "\n  Tests:\n\t Test = CMD-SHELL\n\t Test = true "
+        "\n  Tests:\n\t Test = CMD-SHELL\n\t Test = true \n\n"
     )
 
 
