@@ -342,6 +342,7 @@ class StandaloneContainers:
                 read_only=spec.read_only,
                 tty=spec.tty,
                 healthcheck=spec.healthcheck,
+                log=spec.log,
             )
             # The record first: a container whose record is missing would be taken for a
             # task's by a daemon that restarts half-way.

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from swarmpy.dockerjson import logdriver
 from swarmpy.dockerjson.fields import Fields
 from swarmpy.dockerjson.health import read_health
+from swarmpy.dockerjson.logdriver import LogSettings
 from swarmpy.errors import InvalidArgument
-from swarmpy.model import HealthConfig
+from swarmpy.model import HealthConfig, LogDriver
 from swarmpy.standalone import restart
 from swarmpy.standalone.ports import PortRequest, parse_port_key, requests_of
 
@@ -82,14 +84,12 @@ _HOST_ZERO = (
     "Sysctls",
     "Tmpfs",
     "Annotations",
-    "LogConfig",
 )
 _HOST_DEFAULTS = {
     "MemorySwappiness": -1,
     "CgroupnsMode": "private",
     "Isolation": "default",
     "IpcMode": "private",
-    "LogConfig": {"Type": "json-file", "Config": {}},
 }
 _CONFIG_ZERO = ("Domainname", "ArgsEscaped", "NetworkDisabled", "MacAddress", "OnBuild", "Shell")
 
@@ -144,6 +144,8 @@ class CreateSpec:
     cap_drop: tuple[str, ...] = ()
     read_only: bool = False
     init: bool = False
+    # HostConfig.LogConfig (--log-driver, --log-opt), checked as a service's log driver.
+    log: LogSettings = field(default_factory=LogSettings)
 
     @property
     def network(self) -> str:
@@ -410,6 +412,13 @@ def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
     if mode in ("host", "none") and (raw_bindings or publish_all):
         # Docker ignores them with a warning; publishing nothing must not look like success.
         raise InvalidArgument(f"published ports are discarded when using {mode} network mode")
+    log_config = h.obj("LogConfig")
+    if log_config is not None:
+        driver = log_config.text("Type")
+        options = log_config.labels("Config")
+        log_config.done()
+        if driver or options:  # nothing said: swarmpy's default keeping
+            out["log"] = logdriver.settings(LogDriver(driver or logdriver.JSON_FILE, options))
     policy = h.obj("RestartPolicy")
     if policy is not None:
         out["restart_policy"] = restart.check(

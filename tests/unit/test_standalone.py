@@ -13,6 +13,7 @@ import pytest
 
 from swarmpy.cli import run, runflags
 from swarmpy.dockerjson import detachkeys
+from swarmpy.dockerjson.logdriver import LogSettings
 from swarmpy.engine import archive
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.overlay.containerports import Forward, ruleset
@@ -615,3 +616,24 @@ def test_detach_keys_are_read_and_refused_as_docker_cli_does() -> None:
         InvalidArgument, match=r"^invalid detach keys \(x,yz\): Unknown character: 'yz'$"
     ):
         run.escape_keys("x,yz")
+
+
+def test_log_opts_are_kept_and_shown_as_docker_run_gave_them() -> None:
+    """docker run --log-opt max-size=1m --log-opt max-file=3: json-file rotated so, and
+    inspect's HostConfig.LogConfig as asked, the driver filled in as dockerd does."""
+
+    def log_of(log_config: dict[str, Any]) -> LogSettings:
+        return parse_create({"Image": "busybox", "HostConfig": {"LogConfig": log_config}}).log
+
+    opts = {"max-size": "1m", "max-file": "3"}
+    assert log_of({"Type": "", "Config": opts}) == LogSettings("json-file", 1_000_000, 3)
+    assert log_of({"Type": "", "Config": {}}) == LogSettings()
+    assert log_of({"Type": "none", "Config": {}}).driver == "none"
+    with pytest.raises(InvalidArgument, match='logging driver "syslog" is not supported'):
+        log_of({"Type": "syslog", "Config": {}})
+    with pytest.raises(InvalidArgument, match="unknown log opt 'color' for json-file"):
+        log_of({"Type": "", "Config": {"color": "red"}})
+    rec = {"request": {"Image": "busybox", "HostConfig": {"LogConfig": {"Config": opts}}}}
+    stopped: dict[str, Any] = {"Id": "c" * 64, "State": {"Running": False}}
+    shown = inspect_doc(stopped, rec, [], None)["HostConfig"]["LogConfig"]
+    assert shown == {"Type": "json-file", "Config": opts}

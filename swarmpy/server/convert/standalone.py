@@ -71,6 +71,12 @@ def inspect_doc(
     host = dict(out.get("HostConfig") or {})
     host.update(request.get("HostConfig") or {})
     host.setdefault("NetworkMode", "default")
+    # As asked, its driver filled in when none was named, as dockerd does at create.
+    log_config = dict(host.get("LogConfig") or {})
+    host["LogConfig"] = {
+        "Type": log_config.get("Type") or "json-file",
+        "Config": log_config.get("Config") or {},
+    }
     out["HostConfig"] = host
     out["RestartCount"] = int(rec.get("restart_count", 0))
     state = out.setdefault("State", {})
