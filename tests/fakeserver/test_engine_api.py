@@ -445,6 +445,14 @@ def test_networks_create_list_inspect_remove_prune() -> None:
         assert created["Warning"] == ""
         status, text = await message(api, "POST", "/networks/create", body)
         assert (status, text) == (409, "network with name overnet already exists")
+        for name in ("bridge", "default"):  # `docker network create -d overlay bridge`
+            status, text = await message(
+                api, "POST", "/networks/create", {"Name": name, "Driver": "overlay"}
+            )
+            assert (status, text) == (
+                403,
+                f"operation is not permitted on predefined {name} network ",
+            )
         assert (await message(api, "POST", "/networks/create", {"Name": "b", "Driver": "nfs"}))[
             0
         ] == 404

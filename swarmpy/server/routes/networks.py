@@ -25,7 +25,7 @@ from swarmpy.errors import (
 )
 from swarmpy.manager.state.store import NODES, SERVICES, TASKS, Snapshot
 from swarmpy.model import Network
-from swarmpy.overlay.bridges import BridgeNetwork, BridgeNetworks
+from swarmpy.overlay.bridges import BUILTIN, BridgeNetwork, BridgeNetworks
 from swarmpy.server.app import NODE, ApiError, Routes, json_body, json_response, parse_time
 from swarmpy.server.backend import EngineNode, LocalEngine, reader, writer
 from swarmpy.server.convert.netverbose import verbose_json
@@ -48,6 +48,9 @@ class Forbidden(ApiError):
 
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+# The names dockerd keeps for its own networks, whatever the driver (network.IsPredefined):
+# the built-in ones and "default" (what --network default means).
+PREDEFINED_NAMES = (*BUILTIN, "default")
 PRUNE_FILTERS = ("label", "label!", "until")
 
 
@@ -268,6 +271,9 @@ async def inspect(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     node = request.app[NODE]
     wanted = network_create(await json_body(request))
+    if wanted.name in PREDEFINED_NAMES:
+        # dockerd's words, its trailing space too (daemon.PredefinedNetworkError).
+        raise Forbidden(f"operation is not permitted on predefined {wanted.name} network ")
     if wanted.driver in ("host", "null"):
         raise Forbidden(f'only one instance of "{wanted.driver}" network is allowed')
     if wanted.driver == "bridge":
