@@ -153,9 +153,18 @@ class Fields:
             value = self._take(key)
             if is_zero(value) or (zeros is not None and zeros.get(key) == value):
                 continue
-            raise InvalidArgument(
-                f"unsupported field {self.name(key)}: swarmpy does not implement it"
-            )
+            raise self._unsupported(key)
+
+    def unsupported_maps(self, keys: Iterable[str]) -> None:
+        """Docker map fields swarmpy has no use for: accepted only empty. A map with an entry
+        asks for something whatever its values (``--tmpfs /t`` sends {"/t": ""}), where an
+        object of zeros is a struct left unset."""
+        for key in keys:
+            if self._take(key):
+                raise self._unsupported(key)
+
+    def _unsupported(self, key: str) -> InvalidArgument:
+        return InvalidArgument(f"unsupported field {self.name(key)}: swarmpy does not implement it")
 
     def done(self, *, strict: bool = False) -> None:
         """Refuse the keys nobody took, but those at their zero value: a Go client newer than

@@ -80,11 +80,9 @@ _HOST_ZERO = (
     "MaskedPaths",
     "ReadonlyPaths",
     "Runtime",
-    "StorageOpt",
-    "Sysctls",
-    "Tmpfs",
-    "Annotations",
 )
+# HostConfig's maps swarmpy has no use for: refused with any entry.
+_HOST_MAPS = ("StorageOpt", "Sysctls", "Tmpfs", "Annotations")
 _HOST_DEFAULTS = {
     "MemorySwappiness": -1,
     "CgroupnsMode": "private",
@@ -458,5 +456,6 @@ def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
         if h.peek(key) == default:
             h.raw(key)
     h.unsupported(_HOST_ZERO)
+    h.unsupported_maps(_HOST_MAPS)
     h.done()
     return out

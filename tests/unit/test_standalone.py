@@ -273,6 +273,8 @@ def test_the_docker_cli_request_is_read_whole() -> None:
     ("change", "message"),
     [
         ({"HostConfig": {"Privileged": True}}, "unsupported field HostConfig.Privileged"),
+        # --tmpfs /t: a map entry asks for a mount even with no options (was ignored).
+        ({"HostConfig": {"Tmpfs": {"/t": ""}}}, "^unsupported field HostConfig.Tmpfs: "),
         ({"Frobnicate": 1}, "unknown field Frobnicate"),
         ({"HostConfig": {"NetworkMode": "container:"}}, "invalid container format"),
         (
