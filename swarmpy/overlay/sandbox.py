@@ -3,6 +3,7 @@ the resolv.conf/hosts/hostname that go with it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swarmpy.model import Task
@@ -54,5 +55,11 @@ def hostname_for(task: Task) -> str:
     return task.spec.container.hostname or task.id[:12]
 
 
-def hosts_file(hostname: str, ip: str | None) -> str:
-    return _HOSTS_HEADER + (f"{ip}\t{hostname}\n" if ip else "")
+def hosts_file(hostname: str, ip: str | None, extra: Sequence[tuple[str, str]] = ()) -> str:
+    """A sandbox's /etc/hosts: the defaults, ``extra`` (name, address) lines (--add-host),
+    then the container's own address, in the order libnetwork writes them."""
+    return _HOSTS_HEADER + extra_hosts_text(extra) + (f"{ip}\t{hostname}\n" if ip else "")
+
+
+def extra_hosts_text(extra: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"{address}\t{name}\n" for name, address in extra)

@@ -47,9 +47,15 @@ from swarmpy.netns import netns_path
 from swarmpy.overlay.attachment import Attachment
 from swarmpy.overlay.bridges import BridgeNetworks
 from swarmpy.overlay.containerports import Forward
-from swarmpy.overlay.sandbox import RESOLV_CONF, hosts_file
+from swarmpy.overlay.sandbox import RESOLV_CONF, extra_hosts_text, hosts_file
 from swarmpy.standalone import mounts, names, ports, restart
-from swarmpy.standalone.spec import CreateSpec, check_name, merge_command, parse_create
+from swarmpy.standalone.spec import (
+    HOST_GATEWAY,
+    CreateSpec,
+    check_name,
+    merge_command,
+    parse_create,
+)
 
 log = logging.getLogger(__name__)
 
@@ -393,12 +399,18 @@ class StandaloneContainers:
         return host_resolv_conf(text)
 
     def _hosts_text(self, spec: CreateSpec, hostname: str, ip: str) -> str:
+        gateway = self._runtime().network.local_gateway
+        extra = [
+            (name, gateway if address == HOST_GATEWAY else address)
+            for name, address in spec.extra_hosts
+        ]
         if spec.network == "host":
             try:
-                return Path("/etc/hosts").read_text()
+                text = Path("/etc/hosts").read_text()
             except OSError:
-                return hosts_file(hostname, None)
-        return hosts_file(hostname, ip or None)
+                return hosts_file(hostname, None, extra)
+            return text + extra_hosts_text(extra)
+        return hosts_file(hostname, ip or None, extra)
 
     # ------------------------------------------------------------------ start, stop
 

@@ -9,6 +9,7 @@ re-read with this same function after a restart), so there is one reading of it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ _HOST_ZERO = (
     "Dns",
     "DnsOptions",
     "DnsSearch",
-    "ExtraHosts",
     "GroupAdd",
     "IpcMode",
     "Cgroup",
@@ -144,6 +144,8 @@ class CreateSpec:
     init: bool = False
     # HostConfig.LogConfig (--log-driver, --log-opt), checked as a service's log driver.
     log: LogSettings = field(default_factory=LogSettings)
+    # --add-host: (name, address) each; the address may be HOST_GATEWAY.
+    extra_hosts: tuple[tuple[str, str], ...] = ()
 
     @property
     def network(self) -> str:
@@ -161,6 +163,26 @@ class CreateSpec:
     def user_network(self) -> bool:
         """Whether the container is on a user bridge (swarmpy.overlay.bridges)."""
         return self.network not in ("bridge", "host", "none") and not self.joins
+
+
+# --add-host's special address: the default bridge's gateway, the host as containers see it.
+HOST_GATEWAY = "host-gateway"
+
+
+def parse_extra_host(entry: str) -> tuple[str, str]:
+    """An --add-host entry, "name:address" (or "name=address", as dockerd also takes it; an
+    IPv6 address keeps its colons), as (name, address), checked with Docker's words."""
+    separator = "=" if "=" in entry else ":"
+    name, sep, address = entry.partition(separator)
+    if not sep or not name:
+        raise InvalidArgument(f'bad format for add-host: "{entry}"')
+    address = address.strip("[]")
+    if address != HOST_GATEWAY:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise InvalidArgument(f'invalid IP address in add-host: "{address}"') from None
+    return name, address
 
 
 def merge_command(
@@ -447,6 +469,7 @@ def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
     if init is not None and not isinstance(init, bool):
         raise InvalidArgument("invalid HostConfig.Init: expected a boolean")
     out["init"] = bool(init)
+    out["extra_hosts"] = tuple(parse_extra_host(entry) for entry in h.strings("ExtraHosts"))
     console = h.raw("ConsoleSize")
     if console is not None and not (
         isinstance(console, list) and all(isinstance(v, int) for v in console)

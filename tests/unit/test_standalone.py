@@ -17,9 +17,10 @@ from swarmpy.dockerjson.logdriver import LogSettings
 from swarmpy.engine import archive
 from swarmpy.errors import Conflict, InvalidArgument, NotFound
 from swarmpy.overlay.containerports import Forward, ruleset
+from swarmpy.overlay.sandbox import hosts_file
 from swarmpy.server.convert.standalone import inspect_doc, summary_row
 from swarmpy.standalone import mounts, names, ports, restart
-from swarmpy.standalone.spec import merge_command, parse_bind, parse_create
+from swarmpy.standalone.spec import merge_command, parse_bind, parse_create, parse_extra_host
 
 # What Debian's docker 20.10 sends for
 # `docker run -d -p 8080:80 -P --restart on-failure:3 --name web -e A=b --cpus .5
@@ -639,3 +640,18 @@ def test_log_opts_are_kept_and_shown_as_docker_run_gave_them() -> None:
     stopped: dict[str, Any] = {"Id": "c" * 64, "State": {"Running": False}}
     shown = inspect_doc(stopped, rec, [], None)["HostConfig"]["LogConfig"]
     assert shown == {"Type": "json-file", "Config": opts}
+
+
+def test_add_host_entries_go_before_the_containers_own_line() -> None:
+    """docker run --add-host foo:1.2.3.4 --add-host gw:host-gateway: lines in /etc/hosts
+    after the defaults and before the container's address, as libnetwork writes them."""
+    body = {"Image": "busybox", "HostConfig": {"ExtraHosts": ["foo:1.2.3.4", "v6:::1"]}}
+    spec = parse_create(body)
+    assert spec.extra_hosts == (("foo", "1.2.3.4"), ("v6", "::1"))
+    assert parse_extra_host("gw=host-gateway") == ("gw", "host-gateway")
+    with pytest.raises(InvalidArgument, match=r'^invalid IP address in add-host: "nope"$'):
+        parse_extra_host("foo:nope")
+    with pytest.raises(InvalidArgument, match=r'^bad format for add-host: "foo"$'):
+        parse_extra_host("foo")
+    lines = hosts_file("abc", "172.17.0.2", spec.extra_hosts).splitlines()
+    assert lines[-3:] == ["1.2.3.4\tfoo", "::1\tv6", "172.17.0.2\tabc"]
