@@ -392,13 +392,17 @@ def _port_key(key: str) -> str:
     return f"{port}/{proto}"
 
 
-def _check_container_mode(mode: str, spec: dict[str, Any], publishes: bool) -> None:
-    """moby's validateNetContainerMode, in its words (Dns, ExtraHosts and Links are refused
-    for every mode already)."""
+def _check_container_mode(
+    mode: str, spec: dict[str, Any], publishes: bool, extra_hosts: bool
+) -> None:
+    """moby's validateNetContainerMode, in its words (Dns and Links are refused for every
+    mode already)."""
     if not mode.partition(":")[2]:
         raise InvalidArgument("invalid network mode: invalid container format container:<name|id>")
     if spec.get("hostname"):
         raise InvalidArgument("conflicting options: hostname and the network mode")
+    if extra_hosts:
+        raise InvalidArgument("conflicting options: custom host-to-IP mapping and the network mode")
     if publishes:
         raise InvalidArgument(
             "conflicting options: port publishing and the container type network mode"
@@ -420,8 +424,10 @@ def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw_bindings, dict):
         raise InvalidArgument("invalid HostConfig.PortBindings: expected an object")
     publish_all = h.flag("PublishAllPorts")
+    out["extra_hosts"] = tuple(parse_extra_host(entry) for entry in h.strings("ExtraHosts"))
     if mode == "container" or mode.startswith("container:"):
-        _check_container_mode(mode, spec, bool(raw_bindings or publish_all))
+        publishes = bool(raw_bindings or publish_all)
+        _check_container_mode(mode, spec, publishes, bool(out["extra_hosts"]))
     out["publish_all"] = publish_all
     out["port_requests"] = requests_of(raw_bindings, (), False)
     if raw_bindings:
@@ -469,7 +475,6 @@ def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
     if init is not None and not isinstance(init, bool):
         raise InvalidArgument("invalid HostConfig.Init: expected a boolean")
     out["init"] = bool(init)
-    out["extra_hosts"] = tuple(parse_extra_host(entry) for entry in h.strings("ExtraHosts"))
     console = h.raw("ConsoleSize")
     if console is not None and not (
         isinstance(console, list) and all(isinstance(v, int) for v in console)

@@ -283,6 +283,10 @@ def test_the_docker_cli_request_is_read_whole() -> None:
             "^conflicting options: hostname and the network mode$",
         ),
         (
+            {"HostConfig": {"NetworkMode": "container:x", "ExtraHosts": ["a:1.2.3.4"]}},
+            "^conflicting options: custom host-to-IP mapping and the network mode$",
+        ),
+        (
             {"HostConfig": {"NetworkMode": "container:x", "PublishAllPorts": True}},
             "^conflicting options: port publishing and the container type network mode$",
         ),
