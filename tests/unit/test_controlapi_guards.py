@@ -223,7 +223,7 @@ def test_a_missing_ref_or_previous_spec_is_worded_as_dockerd() -> None:
 
         def two_nodes(tx: Tx) -> None:
             for node_id in ("abc1", "abc2"):
-                tx.create(NODES, Node(id=node_id, hostname=node_id))
+                tx.create(NODES, Node(id=node_id, hostname=node_id, state=NodeState.READY))
 
         await store.update(two_nodes)
         api = ControlAPI(store, lambda: LEADER)
@@ -240,5 +240,8 @@ def test_a_missing_ref_or_previous_spec_is_worded_as_dockerd() -> None:
         with pytest.raises(Conflict) as no_previous:
             await api.services.update("web", None, rollback=True)
         assert str(no_previous.value) == "service does not have a previous spec"
+        with pytest.raises(Conflict) as up:  # `docker node rm` of a node that is up
+            await api.nodes.remove("abc1", force=False)
+        assert str(up.value) == "node abc1 is not down and can't be removed"
 
     run(scenario())

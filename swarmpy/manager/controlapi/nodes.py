@@ -187,9 +187,8 @@ class NodeAPI:
                 "It must be demoted to worker before removal"
             )
         if node.state == NodeState.READY and not force:
-            raise Conflict(
-                f"node {node.id} is not down and can't be removed (use --force to remove it)"
-            )
+            # SwarmKit's words, which docker's CLI prints as they are.
+            raise Conflict(f"node {node.id} is not down and can't be removed")
 
         def change(tx: Tx) -> None:
             tx.delete(NODES, node.id)
