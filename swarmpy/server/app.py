@@ -3,7 +3,8 @@ negotiation, and errors as Docker's ``{"message": ...}`` with Docker's status co
 
 A request flows: aiohttp routes it (``Routes.add`` registers every path twice, bare and with
 the version prefix) -> ``version_middleware`` refuses an API version out of range and stamps
-Docker's headers -> ``error_middleware`` turns a swarmpy error into its status -> the handler
+Docker's headers -> ``error_middleware`` turns a swarmpy error into its status ->
+``leader_wait_middleware`` asks a read again once an election ends -> the handler
 of the object's module (``swarmpy/server/routes/``), which converts JSON with the pure
 functions of ``swarmpy/server/convert/`` and calls the control API or membership through the
 node (``swarmpy/server/backend.py``). A new group of endpoints is a module with an
@@ -21,6 +22,7 @@ import platform
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +31,7 @@ from swarmpy.errors import (
     AlreadyExists,
     Conflict,
     InvalidArgument,
+    NoLeader,
     NotAManager,
     NotFound,
     NotInSwarm,
@@ -165,6 +168,70 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, f"internal error: {e}")
 
 
+# A read refused for want of a leader waits this long for the next one: an election after
+# a leader died takes 1-2 s (docs/raft.md), and swarmkit's managers wait for it too (its raft
+# proxy's LeaderConn), so `service ps` or a `service update` watching its progress on a
+# follower goes on instead of failing. A swarm without a leader for longer than
+# LOST_QUORUM_S (swarmkit's lostQuorumTimeout, 10 ticks of 1 s) is refused at once.
+ELECTION_WAIT_S = 3.0
+LOST_QUORUM_S = 10.0
+LEADER_POLL_S = 0.1
+
+
+@dataclass
+class Leaderless:
+    """Since when (loop time) this node's reads have found no leader; None while one is."""
+
+    since: float | None = None
+
+
+LEADERLESS = web.AppKey("leaderless", Leaderless)
+
+
+def leader_wait(since: float | None, now: float) -> float:
+    """How long a read refused for want of a leader at ``now`` waits for one, when reads
+    have found none since ``since``."""
+    if since is None:
+        return ELECTION_WAIT_S
+    return max(0.0, min(ELECTION_WAIT_S, since + LOST_QUORUM_S - now))
+
+
+def _has_leader(node: EngineNode) -> bool:
+    api = node.control_api()
+    if api is None:
+        return False
+    try:
+        api.check_leader()
+    except NoLeader:
+        return False
+    return True
+
+
+@web.middleware
+async def leader_wait_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A read (GET/HEAD) refused with "The swarm does not have a leader" is asked again once
+    a leader is elected, if one is within ``leader_wait``; writes are never repeated."""
+    if request.method not in ("GET", "HEAD"):
+        return await handler(request)
+    state, node = request.app[LEADERLESS], request.app[NODE]
+    try:
+        response = await handler(request)
+    except NoLeader:
+        loop = asyncio.get_running_loop()
+        if state.since is None:
+            state.since = loop.time()
+        deadline = loop.time() + leader_wait(state.since, loop.time())
+        while not _has_leader(node):
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(LEADER_POLL_S)
+        state.since = None
+        return await handler(request)
+    if state.since is not None and _has_leader(node):
+        state.since = None
+    return response
+
+
 class Routes:
     """Registers each endpoint bare and under ``/v{version}``, as Docker's router does."""
 
@@ -235,8 +302,11 @@ def make_app(node: EngineNode, events: EventLog | None = None) -> web.Applicatio
     # Here, not at the top: the route modules import this one for its helpers.
     from swarmpy.server.routes import ROUTE_MODULES
 
-    app = web.Application(middlewares=[version_middleware, error_middleware])
+    app = web.Application(
+        middlewares=[version_middleware, error_middleware, leader_wait_middleware]
+    )
     app[NODE] = node
+    app[LEADERLESS] = Leaderless()
     app[EVENTS] = events or EventLog(node)
     routes = Routes(app)
     for module in ROUTE_MODULES:
