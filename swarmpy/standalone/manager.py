@@ -142,6 +142,33 @@ def port_is_free(protocol: str, port: int) -> bool:
     return True
 
 
+def with_dns(
+    text: str, servers: Sequence[str], search: Sequence[str], options: Sequence[str]
+) -> str:
+    """A resolv.conf with --dns, --dns-search and --dns-option: each, when given, replaces
+    the lines of its kind, as libnetwork rebuilds it (the rest kept)."""
+    if not (servers or search or options):
+        return text
+    kept_servers, kept_search, kept_options, rest = [], [], [], []
+    for line in text.splitlines():
+        word, _, value = line.partition(" ")
+        if word == "nameserver":
+            kept_servers.append(value.strip())
+        elif word in ("search", "domain"):
+            kept_search += value.split()
+        elif word == "options":
+            kept_options += value.split()
+        else:
+            rest.append(line)
+    lines = [line for line in rest if line.strip() and not line.startswith("#")]
+    lines += [f"nameserver {s}" for s in (servers or kept_servers)]
+    if search or kept_search:
+        lines.append("search " + " ".join(search or kept_search))
+    if options or kept_options:
+        lines.append("options " + " ".join(options or kept_options))
+    return "\n".join(lines) + "\n"
+
+
 def host_resolv_conf(text: str) -> str:
     """Docker's default bridge: the host's resolv.conf without its loopback nameservers,
     which a container cannot reach. (Docker adds Google's resolvers when none is left;
@@ -389,14 +416,16 @@ class StandaloneContainers:
             text = self._resolv_conf.read_text()
         except OSError:
             text = ""
-        if spec.network == "host":
-            return text
         if spec.network == "none" or spec.joins:
             return ""  # a joining container's is the other's, copied at each start
-        if spec.network != "bridge":
+        if spec.network == "host":
+            base = text
+        elif spec.network != "bridge":
             # A user bridge: names through the embedded DNS, as Docker's.
-            return RESOLV_CONF
-        return host_resolv_conf(text)
+            base = RESOLV_CONF
+        else:
+            base = host_resolv_conf(text)
+        return with_dns(base, spec.dns, spec.dns_search, spec.dns_options)
 
     def _hosts_text(self, spec: CreateSpec, hostname: str, ip: str) -> str:
         gateway = self._runtime().network.local_gateway

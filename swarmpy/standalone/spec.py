@@ -34,9 +34,6 @@ _HOST_ZERO = (
     "VolumeDriver",
     "VolumesFrom",
     "CgroupnsMode",
-    "Dns",
-    "DnsOptions",
-    "DnsSearch",
     "GroupAdd",
     "IpcMode",
     "Cgroup",
@@ -146,6 +143,10 @@ class CreateSpec:
     log: LogSettings = field(default_factory=LogSettings)
     # --add-host: (name, address) each; the address may be HOST_GATEWAY.
     extra_hosts: tuple[tuple[str, str], ...] = ()
+    # --dns, --dns-search, --dns-option: what the container's resolv.conf says instead.
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
 
     @property
     def network(self) -> str:
@@ -392,6 +393,27 @@ def _port_key(key: str) -> str:
     return f"{port}/{proto}"
 
 
+def _check_dns(mode: str, servers: tuple[str, ...], any_dns: bool) -> None:
+    """--dns and its kin, where swarmpy can honour them: a container sharing another's
+    namespace has its resolv.conf (moby refuses --dns there, in these words), one on no
+    network has none, and on a user or swarm network the embedded DNS answers at
+    127.0.0.11, forwarding to the node's resolvers, not to servers of the container's."""
+    if mode in ("none", "container") or mode.startswith("container:"):
+        if any_dns:
+            raise InvalidArgument("conflicting options: dns and the network mode")
+        return
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise InvalidArgument(f"IP address is not correctly formatted: {server}") from None
+    if servers and mode not in ("default", "bridge", "host"):
+        raise InvalidArgument(
+            "--dns is supported on the default bridge and the host network only: on "
+            f"{mode} the embedded DNS forwards to the node's resolvers"
+        )
+
+
 def _check_container_mode(
     mode: str, spec: dict[str, Any], publishes: bool, extra_hosts: bool
 ) -> None:
@@ -425,6 +447,10 @@ def _host_config(h: Fields, spec: dict[str, Any]) -> dict[str, Any]:
         raise InvalidArgument("invalid HostConfig.PortBindings: expected an object")
     publish_all = h.flag("PublishAllPorts")
     out["extra_hosts"] = tuple(parse_extra_host(entry) for entry in h.strings("ExtraHosts"))
+    out["dns"] = h.strings("Dns")
+    out["dns_search"] = h.strings("DnsSearch")
+    out["dns_options"] = h.strings("DnsOptions")
+    _check_dns(mode, out["dns"], bool(out["dns"] or out["dns_search"] or out["dns_options"]))
     if mode == "container" or mode.startswith("container:"):
         publishes = bool(raw_bindings or publish_all)
         _check_container_mode(mode, spec, publishes, bool(out["extra_hosts"]))

@@ -20,6 +20,7 @@ from swarmpy.overlay.containerports import Forward, ruleset
 from swarmpy.overlay.sandbox import hosts_file
 from swarmpy.server.convert.standalone import inspect_doc, summary_row
 from swarmpy.standalone import mounts, names, ports, restart
+from swarmpy.standalone.manager import with_dns
 from swarmpy.standalone.spec import merge_command, parse_bind, parse_create, parse_extra_host
 
 # What Debian's docker 20.10 sends for
@@ -659,3 +660,28 @@ def test_add_host_entries_go_before_the_containers_own_line() -> None:
         parse_extra_host("foo")
     lines = hosts_file("abc", "172.17.0.2", spec.extra_hosts).splitlines()
     assert lines[-3:] == ["1.2.3.4\tfoo", "::1\tv6", "172.17.0.2\tabc"]
+
+
+def test_dns_flags_rewrite_resolv_conf_where_swarmpy_can_honour_them() -> None:
+    """docker run --dns 198.51.100.53 --dns-search lab --dns-option ndots:2: each replaces
+    its lines, as libnetwork rebuilds resolv.conf; refused where it cannot apply."""
+    base = "nameserver 10.0.0.1\nsearch corp\noptions rotate\n"
+    assert with_dns(base, ("198.51.100.53",), (), ()) == (
+        "nameserver 198.51.100.53\nsearch corp\noptions rotate\n"
+    )
+    assert with_dns(base, (), ("lab",), ("ndots:2",)) == (
+        "nameserver 10.0.0.1\nsearch lab\noptions ndots:2\n"
+    )
+    assert with_dns(base, (), (), ()) == base
+
+    def spec(mode: str, **host: Any) -> None:
+        parse_create({"Image": "busybox", "HostConfig": {"NetworkMode": mode, **host}})
+
+    spec("default", Dns=["198.51.100.53"], DnsSearch=["lab"])
+    spec("mynet", DnsSearch=["lab"], DnsOptions=["ndots:2"])
+    with pytest.raises(InvalidArgument, match=r"^conflicting options: dns and the network mode$"):
+        spec("container:x", Dns=["198.51.100.53"])
+    with pytest.raises(InvalidArgument, match=r"^IP address is not correctly formatted: x$"):
+        spec("default", Dns=["x"])
+    with pytest.raises(InvalidArgument, match="supported on the default bridge and the host"):
+        spec("mynet", Dns=["198.51.100.53"])
