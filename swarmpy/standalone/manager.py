@@ -457,6 +457,12 @@ class StandaloneContainers:
                 failed: SwarmpyError | None = exc
             else:
                 failed = None
+            # State.Error: why the last start failed, cleared by one that did not (dockerd's
+            # SetError and SetRunning).
+            rec = self.record(cid)
+            error = "" if failed is None else failed.message
+            if rec is not None and rec.get("start_error", "") != error:
+                self._update(cid, start_error=error)
         if failed is not None:
             rec = self.record(cid)
             if rec is not None and self.spec_of(rec).auto_remove:

@@ -685,3 +685,10 @@ def test_dns_flags_rewrite_resolv_conf_where_swarmpy_can_honour_them() -> None:
         spec("default", Dns=["x"])
     with pytest.raises(InvalidArgument, match="supported on the default bridge and the host"):
         spec("mynet", Dns=["198.51.100.53"])
+
+
+def test_why_the_last_start_failed_is_the_states_error() -> None:
+    """docker inspect -f '{{.State.Error}}' of a container that could not start."""
+    rec = {"request": {"Image": "busybox"}, "start_error": "network nosuchnet not found"}
+    created: dict[str, Any] = {"Id": "c" * 64, "State": {"Running": False, "Status": "created"}}
+    assert inspect_doc(created, rec, [], None)["State"]["Error"] == "network nosuchnet not found"

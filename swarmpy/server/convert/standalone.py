@@ -80,6 +80,8 @@ def inspect_doc(
     out["HostConfig"] = host
     out["RestartCount"] = int(rec.get("restart_count", 0))
     state = out.setdefault("State", {})
+    if rec.get("start_error"):
+        state["Error"] = rec["start_error"]
     if restarting is not None:
         state.update({"Status": "restarting", "Restarting": True, "Running": True})
     running = bool(state.get("Running"))
