@@ -86,8 +86,11 @@ def inspect_doc(
         state.update({"Status": "restarting", "Restarting": True, "Running": True})
     running = bool(state.get("Running"))
     settings = dict(out.get("NetworkSettings") or {})
-    ports: dict[str, Any] = {key: None for key in exposed}
+    # dockerd drops a container's ports with its network when it ends (releaseNetwork), and
+    # has none before its first start: only a running container shows them.
+    ports: dict[str, Any] = {}
     if running:
+        ports = {key: None for key in exposed}
         ports.update(port_bindings_json(published))
     settings["Ports"] = ports
     network = rec.get("network") or {}
@@ -165,7 +168,7 @@ def summary_row(
 ) -> dict[str, Any]:
     out = dict(row)
     running = row.get("State") in ("running", "paused")
-    out["Ports"] = summary_ports(published if running else (), rec.get("exposed") or [])
+    out["Ports"] = summary_ports(published, rec.get("exposed") or []) if running else []
     out["HostConfig"] = {"NetworkMode": _network_mode(rec)}
     if restarting is not None:
         out["State"] = "restarting"
