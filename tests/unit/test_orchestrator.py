@@ -121,6 +121,20 @@ def test_global_one_task_per_eligible_node() -> None:
     assert stopped(plan) == {on_d.id: TaskState.SHUTDOWN, on_gone.id: TaskState.REMOVE}
 
 
+def test_global_task_of_a_down_node_is_shut_down_and_made_again_once_back() -> None:
+    # As SwarmKit's: a dead host's task shows desired Shutdown in `service ps`, and the
+    # host gets a new task when it is Ready again (the old one is not run on).
+    svc = service(mode="global")
+    a, down = node("a"), node("b", state=NodeState.DOWN)
+    on_a, on_down = task(svc, 0, RUNNING, a.id), task(svc, 0, RUNNING, down.id)
+    plan = reconcile_global(svc, [on_a, on_down], [a, down], NOW)
+    assert (list(plan.create), stopped(plan)) == ([], {on_down.id: TaskState.SHUTDOWN})
+    back = dataclasses.replace(down, state=NodeState.READY)
+    stopping = dataclasses.replace(on_down, desired_state=TaskState.SHUTDOWN)
+    plan = reconcile_global(svc, [on_a, stopping], [a, back], NOW)
+    assert [t.node_id for t in plan.create] == [back.id]
+
+
 def test_global_new_node_gets_a_task_existing_kept() -> None:
     svc = service(mode="global")
     a, b = node("a"), node("b")

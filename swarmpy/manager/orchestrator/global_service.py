@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from swarmpy.manager import constraint
 from swarmpy.manager.orchestrator.reconcile import Plan, SlotKey, Slots, reconcile_slots
 from swarmpy.manager.scheduler.filters import accepts_new_tasks
-from swarmpy.model import Node, NodeAvailability, Service, Task, TaskState
+from swarmpy.model import Node, NodeAvailability, NodeState, Service, Task, TaskState
 
 
 def reconcile_global(
@@ -20,12 +20,17 @@ def reconcile_global(
     keep: set[str] = set()
     create_on: dict[SlotKey, tuple[int, str]] = {}
     for node in nodes:
-        if node.availability == NodeAvailability.DRAIN or not constraint.node_matches(
-            constraints, node
+        # A down node's task is shut down, as SwarmKit's global orchestrator does
+        # (reconcileOneNode), and the node gets a new one once it is back: `service ps`
+        # shows the task of a dead host as desired Shutdown, not as running on.
+        if (
+            node.availability == NodeAvailability.DRAIN
+            or node.state == NodeState.DOWN
+            or not constraint.node_matches(constraints, node)
         ):
             continue
         keep.add(node.id)
-        # A down or paused node keeps its task but gets no new one.
+        # A paused node (or one not ready yet) keeps its task but gets no new one.
         if accepts_new_tasks(node):
             create_on[node.id] = (0, node.id)
 
