@@ -12,9 +12,11 @@ import json
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from swarmpy.engine.images.removal import chain_ids
 from tests.support.busybox_image import busybox_image, save_docker_tar
 from tests.support.daemons import Daemon, DaemonSet
 from tests.support.localswarm import TASK_START_S, free_addr, load_busybox
@@ -61,6 +63,11 @@ def stop_and_check_clean(daemon: Daemon) -> None:
 # ---------------------------------------------------------------- images
 
 
+def layers(doc: dict[str, Any]) -> list[str]:
+    """rmi's lines for an image's layers when nothing else uses them: ChainIDs, top first."""
+    return [f"Deleted: {c}" for c in reversed(chain_ids(doc["RootFS"]["Layers"]))]
+
+
 def test_image_commands(daemons: DaemonSet) -> None:
     (d,) = daemons.start(1)
     try:
@@ -90,7 +97,7 @@ def test_image_commands(daemons: DaemonSet) -> None:
         assert same["Id"] == doc["Id"]
 
         removed = d.ok("image", "rm", "busybox").splitlines()
-        assert removed == ["Untagged: busybox:latest", f"Deleted: {doc['Id']}"]
+        assert removed == ["Untagged: busybox:latest", f"Deleted: {doc['Id']}", *layers(doc)]
         assert d.ok("image", "ls", "-q") == ""
         again = d.cli("image", "rm", "busybox")
         assert again.returncode == 1
@@ -118,7 +125,7 @@ def test_dockers_top_level_image_commands(daemons: DaemonSet) -> None:
         assert with_digests[1].split()[:3] == ["busybox", "latest", "<none>"]  # loaded, not pulled
         (doc,) = d.json("image", "inspect", "busybox")
         removed = d.ok("rmi", "busybox").splitlines()
-        assert removed == ["Untagged: busybox:latest", f"Deleted: {doc['Id']}"]
+        assert removed == ["Untagged: busybox:latest", f"Deleted: {doc['Id']}", *layers(doc)]
         assert d.ok("images", "-q") == ""
         again = d.cli("rmi", "busybox")
         assert again.returncode == 1

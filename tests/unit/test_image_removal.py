@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from swarmpy.engine.images import removal
 from swarmpy.engine.images.store import ImageStore
 from swarmpy.errors import Conflict
 from tests.support.busybox_image import busybox_image, save_docker_tar
@@ -39,10 +40,12 @@ def test_a_repositorys_last_tag_takes_its_digest_along(store: ImageStore, tmp_pa
     ]
     # docker images lists an image's digests too: none of the registry's is left.
     assert store.get("busybox").repo_digests == (f"docker.io/library/busybox@{DIGEST}",)
+    (layer,) = busybox_image().diff_ids  # one layer: its ChainID is its diff_id
     assert store.remove("busybox") == [
         {"Untagged": "busybox:latest"},
         {"Untagged": f"busybox@{DIGEST}"},
         {"Deleted": image_id},
+        {"Deleted": layer},
     ]
     assert store.records() == []
 
@@ -81,5 +84,16 @@ def test_conflicts_are_worded_as_dockers(store: ImageStore, tmp_path: Path) -> N
     report = store.remove("busybox", lambda _i: [(running, True)], force=True)
     assert report == [{"Untagged": "busybox:latest"}, {"Untagged": f"busybox@{DIGEST}"}]
     assert [r.id for r in store.records()] == [image_id]
-    # Unused and unnamed: by id, it is deleted.
-    assert store.remove(short) == [{"Deleted": image_id}]
+    # Unused and unnamed: by id, it is deleted, its layer with it.
+    assert store.remove(short) == [{"Deleted": image_id}, {"Deleted": busybox_image().diff_ids[0]}]
+
+
+def test_the_layers_no_other_image_stands_on_are_told_top_first() -> None:
+    """dockerd's rmi lists the ChainIDs it released, down to one another image shares."""
+    a, b, c = ("sha256:" + ch * 64 for ch in "abc")
+    ab, abc = removal.chain_ids([a, b, c])[1:]
+    assert removal.chain_ids([a]) == [a]
+    assert removal.released_layers([a, b, c], [[a]]) == [abc, ab]
+    assert removal.released_layers([a, b, c], [[a, b]]) == [abc]
+    assert removal.released_layers([a, b], [[a, b, c]]) == []
+    assert removal.released_layers([a, c], [[a, b, c]]) == [removal.chain_ids([a, c])[1]]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from swarmpy.engine.images import removal
 from swarmpy.engine.images.export import save_images
 from swarmpy.engine.images.store import ImageStore
 from swarmpy.errors import Conflict, InvalidArgument
@@ -82,8 +83,15 @@ def test_steps_are_hidden_and_go_with_their_image(store: ImageStore, tmp_path: P
         store.remove(step)
     history = store.history("app:v1")
     assert [row["Id"] for row in history] == [top, step, base]
+    # The copy's layer goes with the step that made it (top made none: CMD), told by ChainID.
+    copied = removal.chain_ids(store.get(step).diff_ids)[-1]
     report = store.remove("app:v1")
-    assert report == [{"Untagged": "app:v1"}, {"Deleted": top}, {"Deleted": step}]
+    assert report == [
+        {"Untagged": "app:v1"},
+        {"Deleted": top},
+        {"Deleted": step},
+        {"Deleted": copied},
+    ]
     assert [r.id for r in store.records()] == [base]
 
 

@@ -4,7 +4,8 @@ applies the answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 # The containers made from an image, by image id: (container id, running) each.
@@ -90,3 +91,27 @@ def delete_conflict(
         message = f"image is being used by stopped container {stopped[0][:12]}"
         return DeleteConflict(short_id, message, False, True)
     return None
+
+
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """Each layer's ChainID, lowest first: its own diff_id for the first, then the digest
+    of the one below's ChainID and its diff_id (the image spec's, what dockerd names)."""
+    chain: list[str] = []
+    for diff_id in diff_ids:
+        if chain:
+            text = f"{chain[-1]} {diff_id}".encode()
+            diff_id = "sha256:" + hashlib.sha256(text).hexdigest()
+        chain.append(diff_id)
+    return chain
+
+
+def released_layers(diff_ids: Sequence[str], others: Iterable[Sequence[str]]) -> list[str]:
+    """The ChainIDs of the layers that go with an image, top first, as dockerd's rmi tells
+    them ("Deleted: sha256:..."): down to the first one another image still stands on."""
+    used = {chain for other in others for chain in chain_ids(other)}
+    released = []
+    for chain in reversed(chain_ids(diff_ids)):
+        if chain in used:
+            break
+        released.append(chain)
+    return released

@@ -456,9 +456,12 @@ class ImageStore:
                 return
             raise Conflict(str(conflict))
         record = self._untag(record, record.repo_tags + record.repo_digests, report)
+        others = [r.diff_ids for r in self._records.values() if r.id != record.id]
+        layers = removal.released_layers(record.diff_ids, others)
         self._delete(record)
         self.events.emit("delete", record.id, record.id, {})
         report.append({"Deleted": record.id})
+        report += [{"Deleted": chain} for chain in layers]
         parent = self._records.get(record.parent)
         if prune and parent is not None:
             self._delete_image(parent, users, report, False, True, True)
