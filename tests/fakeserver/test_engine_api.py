@@ -489,6 +489,23 @@ def test_networks_create_list_inspect_remove_prune() -> None:
     run(scenario)
 
 
+def test_network_connect_to_a_swarm_network_says_what_it_is() -> None:
+    """docker network connect ovl c: swarmpy takes user bridges only there; the swarm
+    network is named as such, not reported as missing (it is listed)."""
+
+    async def scenario(api: EngineApi) -> None:
+        body = {"Name": "ovl", "Driver": "overlay", "Attachable": True}
+        assert (await call(api, "POST", "/networks/create", body))[0] == 201
+        for action in ("connect", "disconnect"):
+            status, text = await message(api, "POST", f"/networks/ovl/{action}", {"Container": "c"})
+            assert status == 403
+            assert text.startswith("swarmpy puts a container on swarm network ovl only as ")
+            missing = await message(api, "POST", f"/networks/nope/{action}", {"Container": "c"})
+            assert missing == (404, "network nope not found")
+
+    run(scenario)
+
+
 @dataclass
 class NodeNetworks:
     """The network provider of a node with one container on each of ``attached``."""

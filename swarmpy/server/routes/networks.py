@@ -362,7 +362,7 @@ async def connect(request: web.Request) -> web.Response:
         config.unsupported(("GlobalIPv6Address", "GlobalIPv6PrefixLen"))
         config.done()
     f.done()
-    net = _local_network(runtime, request.match_info["id"])
+    net = _local_network(runtime, request.match_info["id"], node)
     if net.builtin:
         raise Forbidden(f"swarmpy connects containers to user bridges only, not to {net.name}")
     try:
@@ -381,7 +381,7 @@ async def disconnect(request: web.Request) -> web.Response:
     ref = f.text("Container")
     f.flag("Force")  # a missing container is refused either way
     f.done()
-    net = _local_network(runtime, request.match_info["id"])
+    net = _local_network(runtime, request.match_info["id"], node)
     try:
         await node.standalone.disconnect(ref, net.id)
     except Conflict as e:
@@ -389,11 +389,31 @@ async def disconnect(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def _local_network(runtime: LocalEngine | None, ref: str) -> BridgeNetwork:
+def _local_network(
+    runtime: LocalEngine | None, ref: str, node: EngineNode | None = None
+) -> BridgeNetwork:
+    """The user bridge ``ref`` names. For connect and disconnect (``node`` given), a swarm
+    network is refused as what it is, not as a network that does not exist."""
     net = runtime.bridges.find(ref) if runtime is not None else None
     if net is None:
+        if node is not None and _names_swarm_network(node, ref):
+            raise Forbidden(
+                f"swarmpy puts a container on swarm network {ref} only as the network it runs "
+                f"with (docker run --network {ref}); network connect and disconnect take "
+                "user bridges"
+            )
         raise NotFound(f"network {ref} not found")
     return net
+
+
+def _names_swarm_network(node: EngineNode, ref: str) -> bool:
+    if node.control_api() is None:
+        return find_local(local_networks(node), ref) is not None
+    try:
+        reader(node).networks.get(ref)
+    except (NotFound, NoLeader):
+        return False
+    return True
 
 
 async def prune(request: web.Request) -> web.Response:
