@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import re
 import time
 from collections.abc import AsyncGenerator, Mapping
@@ -375,11 +376,7 @@ class Containers:
         its network namespace's /proc/net/dev ("" when it cannot be read: it just ended)."""
         s = await self._running(ref)
         raw = await self.runc.stats(s["id"])
-        try:
-            # Its init's view is its namespace's: runc counts no interface it did not make.
-            net_dev = await asyncio.to_thread(Path(f"/proc/{s['pid']}/net/dev").read_text)
-        except OSError:
-            net_dev = ""
+        net_dev = await asyncio.to_thread(_net_dev, int(s["pid"]))
         return s["id"], _ann(s).get(bundle.ANN_NAME, s["id"]), raw, net_dev
 
     async def stats(self, ref: str, interval_s: float = 0.5) -> ContainerStats:
@@ -516,6 +513,18 @@ async def _output(argv: list[str]) -> str:
         message = err.decode(errors="replace").strip().splitlines()
         raise InvalidArgument(f"{argv[0]} failed: {message[-1] if message else proc.returncode}")
     return out.decode(errors="replace")
+
+
+def _net_dev(pid: int) -> str:
+    """/proc/net/dev of the network namespace ``pid`` is in (its init's view: runc counts no
+    interface it did not make); "" on the host's network, whose interfaces are not the
+    container's (Docker reports none), or once the process is gone."""
+    try:
+        if os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
+            return ""
+        return Path(f"/proc/{pid}/net/dev").read_text()
+    except OSError:
+        return ""
 
 
 def _resolved_user(proc: dict[str, Any]) -> str:

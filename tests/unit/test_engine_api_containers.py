@@ -4,12 +4,13 @@ log timestamps and windows, signals, and top's filtering of the host's ps."""
 from __future__ import annotations
 
 import json
+import os
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from swarmpy.engine.containers import ContainerInfo, container_processes
+from swarmpy.engine.containers import ContainerInfo, _net_dev, container_processes
 from swarmpy.errors import InvalidArgument
 from swarmpy.overlay.bridges import BridgeEndpoint, BridgeNetwork
 from swarmpy.server.convert.container import (
@@ -268,6 +269,13 @@ def test_stats_carry_the_interfaces_docker_stats_sums_for_net_io() -> None:
     out = stats_json(CID, "c", Sample(1.0, RUNC_STATS, 5, 1, networks), None, 0)
     assert out["networks"]["eth0"]["rx_bytes"] == 1296
     assert "networks" not in stats_json(CID, "c", Sample(1.0, RUNC_STATS, 5, 1), None, 0)
+
+
+def test_a_container_on_the_hosts_network_counts_no_interfaces() -> None:
+    """docker stats of a --network host container: NET I/O 0B / 0B, as Docker's, not the
+    host's traffic; this process shares the daemon's namespace as such a container would."""
+    assert _net_dev(os.getpid()) == ""
+    assert _net_dev(2**22 + 1) == ""  # gone
 
 
 def test_a_first_reading_has_zero_precpu() -> None:
