@@ -394,6 +394,8 @@ class StandaloneContainers:
                 }
             )
             try:
+                # The engine checks them: -v's missing directories are made first.
+                await asyncio.to_thread(mounts.make_bind_sources, spec)
                 await rt.engine.create(container, config, rt.images.layer_dirs(image.id))
             except BaseException:
                 with contextlib.suppress(SwarmpyError, OSError):
@@ -485,6 +487,7 @@ class StandaloneContainers:
             raise NotFound(f"No such container: {cid}")
         spec = self.spec_of(rec)
         cdir = rt.engine.container_dir(cid)
+        await asyncio.to_thread(mounts.make_bind_sources, spec)
         await self._attach_network(cid, spec, rec)
         try:
             await self._publish(cid, spec, rec)

@@ -8,6 +8,10 @@ anonymous volumes become the engine's volume mounts, which the engine makes on f
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 from swarmpy.engine.spec import Mount, MountKind
 from swarmpy.errors import InvalidArgument
 from swarmpy.standalone.spec import CreateSpec, MountRequest
@@ -42,3 +46,20 @@ def _engine_mount(m: MountRequest) -> Mount:
         tmpfs_size=m.tmpfs_size,
         tmpfs_mode=m.tmpfs_mode,
     )
+
+
+def make_bind_sources(spec: CreateSpec) -> None:
+    """-v's host directories that are missing, made (0755) as dockerd makes them at each
+    start; --mount's are left for the engine to refuse, as Docker refuses them."""
+    for m in spec.mounts:
+        if m.make_source and not os.path.lexists(m.source):
+            _make_dirs(Path(m.source))
+
+
+def _make_dirs(path: Path) -> None:
+    """Each missing directory down to ``path``, 0755 whatever the daemon's umask (077)."""
+    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another start made it meanwhile
+            directory.mkdir()
+        directory.chmod(0o755)

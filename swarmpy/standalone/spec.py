@@ -101,6 +101,9 @@ class MountRequest:
     propagation: str = ""
     tmpfs_size: int = 0
     tmpfs_mode: int = 0
+    # -v's (HostConfig.Binds): a missing host directory is made, as dockerd makes it;
+    # --mount's bind refuses a missing source.
+    make_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,8 +254,9 @@ def parse_bind(text: str) -> MountRequest:
             f"invalid volume specification: '{text}': invalid mount config for type "
             f"\"bind\": invalid mount path: '{target}' mount path must be absolute"
         )
-    kind = "bind" if source.startswith("/") else "volume"
-    return MountRequest(kind, target, source, readonly, propagation)
+    if source.startswith("/"):
+        return MountRequest("bind", target, source, readonly, propagation, make_source=True)
+    return MountRequest("volume", target, source, readonly, propagation)
 
 
 def _mount(f: Fields) -> MountRequest:

@@ -697,3 +697,24 @@ def test_why_the_last_start_failed_is_the_states_error() -> None:
     rec = {"request": {"Image": "busybox"}, "start_error": "network nosuchnet not found"}
     created: dict[str, Any] = {"Id": "c" * 64, "State": {"Running": False, "Status": "created"}}
     assert inspect_doc(created, rec, [], None)["State"]["Error"] == "network nosuchnet not found"
+
+
+def test_a_missing_host_directory_of_v_is_made_but_not_mounts(tmp_path: Path) -> None:
+    """docker run -v /missing:/d makes /missing (0755), as dockerd does; --mount
+    type=bind keeps refusing a missing source (the engine's check)."""
+    made, kept = tmp_path / "a" / "b", tmp_path / "c"
+    body = {
+        "Image": "busybox",
+        "HostConfig": {
+            "Binds": [f"{made}:/d"],
+            "Mounts": [{"Type": "bind", "Source": str(kept), "Target": "/e"}],
+        },
+    }
+    old = os.umask(0o077)  # the daemon's
+    try:
+        mounts.make_bind_sources(parse_create(body))
+    finally:
+        os.umask(old)
+    assert made.is_dir()
+    assert [p.stat().st_mode & 0o777 for p in (made, made.parent)] == [0o755, 0o755]
+    assert not kept.exists()
