@@ -14,7 +14,7 @@ from aiohttp import web
 
 from swarmpy.api import dispatcher_pb2
 from swarmpy.dockerjson.logtime import MAX_INT64, query_time_ns, rfc3339_nano_fixed
-from swarmpy.errors import InvalidArgument
+from swarmpy.errors import InvalidArgument, SwarmpyError
 from swarmpy.server.app import query_flag, server_headers
 from swarmpy.server.backend import LogRelay
 from swarmpy.server.stream import STDERR, STDOUT, SYSTEMERR, frame
@@ -130,19 +130,27 @@ async def stream_logs(
     def framed(stream: int, data: bytes) -> bytes:
         return data if tty else frame(stream, data)
 
+    async def grabbing_failed(text: str) -> None:
+        await response.write(framed(SYSTEMERR, f"Error grabbing logs: {text}\n".encode()))
+
     async def relay_lines() -> None:
-        async for message in relay.subscribe_logs(subscription):
-            if not message.task_id:
-                # The broker's word on nodes that did not answer: Docker sends the log
-                # broker's "incomplete log stream" the same way, as a system error frame.
-                text = message.data.decode(errors="replace")
-                await response.write(framed(SYSTEMERR, f"Error grabbing logs: {text}\n".encode()))
-                continue
-            stream = stream_of(message)
-            if options.wants(stream):
-                context = details(message.node_id, message.service_id, message.task_id)
-                line = log_line(message.data, message.time_unix_nano, context, options)
-                await response.write(framed(stream, line))
+        try:
+            async for message in relay.subscribe_logs(subscription):
+                if not message.task_id:
+                    # The broker's word on nodes that did not answer: Docker sends the log
+                    # broker's "incomplete log stream" the same way, as a system error frame.
+                    await grabbing_failed(message.data.decode(errors="replace"))
+                    continue
+                stream = stream_of(message)
+                if options.wants(stream):
+                    context = details(message.node_id, message.service_id, message.task_id)
+                    line = log_line(message.data, message.time_unix_nano, context, options)
+                    await response.write(framed(stream, line))
+        except SwarmpyError as e:
+            # The subscription broke off after the stream began (the leader relaying it
+            # died): a second HTTP response written into this one is what the client would
+            # get from error_middleware. dockerd ends the stream with the error instead.
+            await grabbing_failed(e.message)
 
     # With --follow the relay waits for lines: a client that left ends the subscription.
     if await until_client_gone(request, relay_lines()):

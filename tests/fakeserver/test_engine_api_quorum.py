@@ -4,15 +4,26 @@ answers, and how it says the rest cannot."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from swarmpy.api import dispatcher_pb2
 from swarmpy.cli.info import swarm_lines
-from swarmpy.errors import NoLeader
+from swarmpy.errors import NoLeader, Unavailable
 from swarmpy.model import Network
 from swarmpy.server import app as app_module
 from swarmpy.server.app import ELECTION_WAIT_S, LOST_QUORUM_S, leader_wait
-from tests.fakeserver.test_engine_api import NodeEngine, NodeNetworks, call, message, run
+from swarmpy.server.stream import STDOUT, SYSTEMERR, unframe
+from tests.fakeserver.test_engine_api import (
+    SERVICE,
+    NodeEngine,
+    NodeNetworks,
+    call,
+    message,
+    run,
+)
 from tests.support.engine_api import EngineApi
 
 
@@ -102,5 +113,30 @@ def test_reads_of_a_swarm_long_without_leader_are_refused_at_once(
         started = loop.time()
         assert await message(api, "GET", "/nodes") == (503, NoLeader().message)
         assert loop.time() - started < 0.2
+
+    run(scenario)
+
+
+def test_service_logs_cut_off_by_the_leaders_death_end_with_the_error() -> None:
+    # `service logs -f` on a follower while the leader relaying it was killed: the error was
+    # answered as a second HTTP response inside the stream, and the CLI printed a traceback.
+    async def scenario(api: EngineApi) -> None:
+        await call(api, "POST", "/services/create", SERVICE)
+        relay = api.node.manager
+        assert relay is not None
+
+        async def cut_off(request: Any) -> AsyncIterator[dispatcher_pb2.LogMessage]:
+            yield dispatcher_pb2.LogMessage(task_id="t1", service_id="s1", data=b"hello\n")
+            raise Unavailable("manager 10.0.0.1:2377 did not answer")
+
+        relay.subscribe_logs = cut_off  # type: ignore[method-assign]
+        response = await api.client.get("/services/web/logs", params={"stdout": "1"})
+        # Before, the client waited on for the rest of a stream broken by the second answer.
+        frames, rest = unframe(await asyncio.wait_for(response.read(), 10))
+        assert (response.status, rest) == (200, b"")
+        assert frames == [
+            (STDOUT, b"hello\n"),
+            (SYSTEMERR, b"Error grabbing logs: manager 10.0.0.1:2377 did not answer\n"),
+        ]
 
     run(scenario)
