@@ -589,10 +589,21 @@ FRAME_HEADER = 8  # Docker's multiplexed stream: [stream, 0, 0, 0, size as 4 big
 STDOUT, STDERR = 1, 2
 
 
+def read_stream(read: Callable[[int], bytes], n: int) -> bytes:
+    """``read(n)`` of a response streamed in chunks; a stream cut off mid-chunk (the daemon
+    died, or a manager relaying it) is docker's "unexpected EOF", not a traceback."""
+    import http.client
+
+    try:
+        return read(n)
+    except http.client.IncompleteRead:
+        raise Unavailable("unexpected EOF") from None
+
+
 def _read_exact(read: Callable[[int], bytes], n: int) -> bytes:
     data = b""
     while len(data) < n:
-        chunk = read(n - len(data))
+        chunk = read_stream(read, n - len(data))
         if not chunk:
             break
         data += chunk
@@ -619,7 +630,7 @@ def copy_output(read: Callable[[int], bytes], tty: bool) -> None:
 
     out, err = sys.stdout.buffer, sys.stderr.buffer
     if tty:
-        while chunk := read(32768):
+        while chunk := read_stream(read, 32768):
             out.write(chunk)
             out.flush()
         return

@@ -4,6 +4,7 @@ small HTTP server on a unix socket: version negotiation, the path sent, errors a
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import json
 import socketserver
@@ -286,3 +287,22 @@ def test_no_daemon_is_dockers_sentence(tmp_path: Path) -> None:
     assert info.value.message == (
         f"Cannot connect to the swarmpy daemon at unix://{path}. Is the swarmpy daemon running?"
     )
+
+
+def test_a_stream_cut_off_mid_chunk_is_an_unexpected_eof() -> None:
+    # `service logs -f` on a follower whose relaying leader died printed http.client's
+    # traceback (IncompleteRead); docker says "unexpected EOF".
+    unread = bytearray([1, 0, 0, 0, 0, 0, 0, 3]) + b"hi\n"
+
+    def read(n: int) -> bytes:
+        if not unread:
+            raise http.client.IncompleteRead(b"")
+        data = bytes(unread[:n])
+        del unread[:n]
+        return data
+
+    frames = engine.demux(read)
+    assert next(frames) == (1, b"hi\n")
+    with pytest.raises(Unavailable) as cut:
+        next(frames)
+    assert (cut.value.message, cut.value.remote) == ("unexpected EOF", False)
