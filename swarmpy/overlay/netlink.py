@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ndmsg import NTF_SELF, NUD_NOARP, NUD_PERMANENT
 
 from swarmpy.errors import RuntimeFailure
 from swarmpy.netns import CLONE_NEWNET, NETNS_DIR, call_in_thread, entered, libc, netns_path
@@ -244,9 +245,22 @@ class Netlink:
 
     # ------------------------------------------------------------ programmed forwarding
 
-    def fdb_append(self, vxlan: int, mac: str, remote: str) -> None:
-        with _netlink_errors(f"fdb {mac} -> {remote}", tolerate=(errno.EEXIST,)):
-            self._ipr().fdb("append", ifindex=vxlan, lladdr=mac, dst=remote)
+    def fdb_replace(self, vxlan: int, mac: str, remote: str) -> None:
+        """``mac`` is behind ``remote``. Replace, not append: for a unicast MAC the kernel
+        keeps an existing entry's destination on append (EEXIST), so an entry a daemon's
+        earlier run left behind (the device survives a restart, our record of its entries
+        does not) kept pointing at the node the address was on before it moved."""
+        with _netlink_errors(f"fdb {mac} -> {remote}"):
+            # What pyroute2 fills in for add and append only: the VXLAN device's own
+            # table (self), a static entry (permanent, noarp).
+            self._ipr().fdb(
+                "replace",
+                ifindex=vxlan,
+                lladdr=mac,
+                dst=remote,
+                state=NUD_PERMANENT | NUD_NOARP,
+                flags=NTF_SELF,
+            )
 
     def fdb_delete(self, vxlan: int, mac: str, remote: str) -> None:
         with _netlink_errors(f"fdb del {mac}", tolerate=(errno.ENOENT,)):

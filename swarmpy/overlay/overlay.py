@@ -66,6 +66,6 @@ class OverlayNetwork:
             self._nl.neigh_delete(self._vxlan_index, peer.ip, peer.mac)
             self._nl.fdb_delete(self._vxlan_index, peer.mac, peer.node_addr)
         for peer in change.add:
-            self._nl.fdb_append(self._vxlan_index, peer.mac, peer.node_addr)
+            self._nl.fdb_replace(self._vxlan_index, peer.mac, peer.node_addr)
             self._nl.neigh_replace(self._vxlan_index, peer.ip, peer.mac)
         self._peers = desired

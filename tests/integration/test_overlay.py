@@ -37,7 +37,11 @@ from swarmpy.model import (
     new_id,
 )
 from swarmpy.netns import NETNS_DIR
+from swarmpy.overlay.forwarding import Peer
+from swarmpy.overlay.names import Names
+from swarmpy.overlay.netlink import Netlink
 from swarmpy.overlay.nft import CliNft, open_nft
+from swarmpy.overlay.overlay import OverlayNetwork
 from swarmpy.overlay.provider import OverlayNetworkProvider
 from swarmpy.overlay.vip import VipRule, vip_ruleset
 from tests.support.poll import wait_for
@@ -392,4 +396,32 @@ def test_both_nftables_drivers_install_the_vip_map(driver: str) -> None:
         listing = in_netns(ns, "nft", "list", "table", "ip", "swarmpy").stdout
         assert "dnat to numgen inc mod 2 map { 0 : 10.9.0.5, 1 : 10.9.0.6 }" in listing
     finally:
+        netns.remove(ns)
+
+
+def test_a_restarted_daemon_corrects_a_forwarding_entry_left_behind() -> None:
+    # A node's VXLAN device (and its FDB) outlives a daemon restart, the daemon's record of
+    # the entries does not. An address that moved to another node meanwhile (a task
+    # rescheduled, its address reused) kept the old destination: from that node, the task
+    # behind it was unreachable, and pings by service name failed for one backend in N.
+    ns = f"swt-fdb-{new_id()[:6]}"
+    netns.create(ns)
+    nl = Netlink(ns)
+    try:
+        network = Network(id=new_id(), name="fdbnet", subnet="10.77.9.0/24", vni=4242)
+        peer = Peer(ip="10.77.9.5", mac=mac_for_ip("10.77.9.5"), node_addr="198.51.100.98")
+        for node_addr in ("198.51.100.98", "198.51.100.97"):
+            # Each run as a daemon start: a new object adopting the device.
+            overlay = OverlayNetwork(nl, Names("tfdb"), network, "198.51.100.99")
+            overlay.create()
+            overlay.program(frozenset({dataclasses.replace(peer, node_addr=node_addr)}))
+        with IPRoute(netns=ns) as ipr:
+            dsts = [
+                entry.get_attr("NDA_DST")
+                for entry in ipr.fdb("dump")
+                if entry.get_attr("NDA_LLADDR") == peer.mac
+            ]
+        assert dsts == ["198.51.100.97"]
+    finally:
+        nl.close()
         netns.remove(ns)
