@@ -107,8 +107,9 @@ def test_node_commands_on_a_three_node_swarm(daemons: DaemonSet) -> None:
         leader.cli("node", "update", "--availability", "sideways", worker_id), "availability"
     )
 
-    # rm of a Ready node needs --force; a manager needs demotion first.
-    assert_refused(leader.cli("node", "rm", worker_id), "is not down", "--force")
+    # rm of a Ready node needs --force (refused in SwarmKit's words); a manager needs
+    # demotion first.
+    assert_refused(leader.cli("node", "rm", worker_id), "is not down and can't be removed")
     assert_refused(leader.cli("node", "rm", manager_id), "demoted")
     assert worker_id in by_id(nodes(leader))
 
