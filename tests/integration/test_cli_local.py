@@ -215,7 +215,10 @@ def test_container_commands(daemons: DaemonSet) -> None:
         assert "cannot remove a running container" in busy.stderr
         in_use = d.cli("image", "rm", "busybox")
         assert in_use.returncode == 1
-        assert "container is using its referenced image" in in_use.stderr
+        # dockerd's words: 'conflict: unable to remove repository reference "busybox" (must
+        # force) - container <id> is using its referenced image <id>'.
+        assert 'reference "busybox" (must force) - container ' in in_use.stderr
+        assert "is using its referenced image" in in_use.stderr
 
         # Last: the agent replaces the task once its container is stopped.
         started = time.monotonic()
