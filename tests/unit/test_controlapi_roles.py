@@ -16,6 +16,11 @@ def manager(addr: str) -> Node:
                 manager=ManagerStatus(raft_addr=addr))  # fmt: skip
 
 
+def three_managers(tx: Tx) -> None:
+    for addr in ("a:1", "b:1", "c:1"):
+        tx.create(NODES, manager(addr))
+
+
 def test_the_last_manager_cannot_be_demoted() -> None:
     with pytest.raises(Conflict, match="last manager"):
         check_demotion(manager("a:1"), [RaftMember("a:1", True, True)])
@@ -38,10 +43,6 @@ def test_demotion_keeping_a_majority_is_allowed() -> None:
     async def remove_raft_member(addr: str) -> None:
         removed.append(addr)
         members[:] = [m for m in members if m.addr != addr]
-
-    def three_managers(tx: Tx) -> None:
-        for addr in ("a:1", "b:1", "c:1"):
-            tx.create(NODES, manager(addr))
 
     async def scenario() -> None:
         store = Store(LocalLog())
@@ -100,10 +101,6 @@ def test_a_leader_demoting_itself_answers_after_its_raft_log_stopped() -> None:
     async def remove_raft_member(addr: str) -> None:
         nonlocal stopped
         stopped = True  # this manager removed itself: its Raft log stops under the call
-
-    def three_managers(tx: Tx) -> None:
-        for addr in ("a:1", "b:1", "c:1"):
-            tx.create(NODES, manager(addr))
 
     async def scenario() -> Node:
         store = Store(LocalLog())
